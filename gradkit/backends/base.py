@@ -1,0 +1,60 @@
+"""The interface every backend offers the engine: everything array-specific."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Backend:
+    """One device's array library.
+
+    ``xp`` is the array module (``numpy`` or ``cupy``): the ops call it
+    directly for elementwise maths. What is not the same across modules
+    (host transfer, random numbers, scatter-add, synchronisation) goes
+    through the methods below.
+    """
+
+    name: str = ""
+    device: str = ""
+    xp: Any = None
+    array_type: type = np.ndarray
+
+    def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
+        """``data`` as an array of this backend, without a copy where possible."""
+        raise NotImplementedError
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """A NumPy array on the host holding ``array``'s values."""
+        raise NotImplementedError
+
+    def scatter_add(self, target: Any, index: Any, values: Any) -> None:
+        """``target[index] += values`` with repeated indices accumulated (in place)."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait until queued device work has finished."""
+
+    def seed(self, seed: int) -> None:
+        """Reseed this backend's random generator."""
+        raise NotImplementedError
+
+    def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Samples from U[0, 1)."""
+        raise NotImplementedError
+
+    def normal(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Samples from N(0, 1)."""
+        raise NotImplementedError
+
+    def integers(self, low: int, high: int, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Integers drawn uniformly from [low, high)."""
+        raise NotImplementedError
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of range(n) as an int64 array."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} device={self.device!r}>"

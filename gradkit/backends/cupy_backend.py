@@ -1,0 +1,98 @@
+"""The GPU backend: CuPy arrays. The only module that imports CuPy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.backends.base import Backend
+from gradkit.errors import BackendError
+
+_cupy: Any = None
+_import_error: BaseException | None = None
+
+
+def import_cupy() -> Any:
+    """Import CuPy once; remember why it failed so later errors can say."""
+    global _cupy, _import_error
+    if _cupy is None and _import_error is None:
+        try:
+            import cupy
+
+            _cupy = cupy
+        except Exception as exc:  # ImportError, or a broken CUDA install
+            _import_error = exc
+    if _cupy is None:
+        raise BackendError(
+            "the cupy backend needs CuPy, which failed to import "
+            f"({type(_import_error).__name__}: {_import_error}); install it with "
+            "`pip install gradkit[cuda12]` or `gradkit[cuda13]`, or use GRADKIT_BACKEND=numpy"
+        )
+    return _cupy
+
+
+def gpu_count() -> int:
+    """Number of CUDA devices CuPy sees; 0 when CuPy or a driver is missing."""
+    try:
+        cp = import_cupy()
+        return int(cp.cuda.runtime.getDeviceCount())
+    except Exception:
+        return 0
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self, index: int = 0) -> None:
+        cp = import_cupy()
+        count = gpu_count()
+        if count == 0:
+            raise BackendError(
+                "the cupy backend needs a CUDA GPU, but CuPy sees none "
+                "(no device or no driver); use GRADKIT_BACKEND=numpy or device='cpu'"
+            )
+        if not 0 <= index < count:
+            raise BackendError(f"device 'cuda:{index}' does not exist; this machine has {count} GPU(s)")
+        self.index = index
+        self.device = f"cuda:{index}"
+        self.xp = cp
+        self.array_type = cp.ndarray
+        with cp.cuda.Device(index):
+            self.rng = cp.random.default_rng()
+
+    def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
+        with self.xp.cuda.Device(self.index):
+            return self.xp.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return self.xp.asnumpy(array)
+
+    def scatter_add(self, target: Any, index: Any, values: Any) -> None:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+    def synchronize(self) -> None:
+        self.xp.cuda.Device(self.index).synchronize()
+
+    def seed(self, seed: int) -> None:
+        with self.xp.cuda.Device(self.index):
+            self.rng = self.xp.random.default_rng(seed)
+            self.xp.random.seed(seed)
+
+    def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        if dtype in (np.float32, np.float64):
+            return self.rng.random(shape, dtype=dtype)
+        return self.rng.random(shape).astype(dtype)
+
+    def normal(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        if dtype in (np.float32, np.float64):
+            return self.rng.standard_normal(shape, dtype=dtype)
+        return self.rng.standard_normal(shape).astype(dtype)
+
+    def integers(self, low: int, high: int, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self.rng.integers(low, high, size=shape, dtype=dtype)
+
+    def permutation(self, n: int) -> Any:
+        return self.rng.permutation(n).astype(self.xp.int64)

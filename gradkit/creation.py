@@ -1,0 +1,227 @@
+"""Creating tensors: from data, filled, ranges and random."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.backends import backend_of_array, get_backend
+from gradkit.backends.base import Backend
+from gradkit.dtypes import default_float, to_dtype
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops._util import shape_arg
+from gradkit.tensor import Tensor
+
+
+def _is_cupy_array(data: Any) -> bool:
+    return hasattr(data, "__cuda_array_interface__") and not isinstance(data, np.ndarray)
+
+
+def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend]:
+    """``data`` as an array on the right backend, following ``gk.tensor``'s rules."""
+    if dtype is not None:
+        dtype = to_dtype(dtype, op)
+    if isinstance(data, Tensor):
+        backend = get_backend(device) if device is not None else data._backend
+        array = data._data
+        if backend is not data._backend:
+            array = backend.asarray(data._backend.to_numpy(array)) if backend.name == "numpy" else backend.asarray(array)
+        return (array if dtype is None else array.astype(dtype, copy=False)), backend
+    if device is None and _is_cupy_array(data):
+        backend = backend_of_array(data)
+    else:
+        backend = get_backend(device)
+    if isinstance(data, (np.ndarray, np.generic)) or _is_cupy_array(data):
+        array = data
+    else:
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:
+            raise ShapeError(f"{op}: the nested lists are ragged or mixed and do not form an array ({exc})") from None
+        if array.dtype == np.float64 and dtype is None and _from_python_floats(data):
+            array = array.astype(default_float)
+    if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
+        raise DTypeError(f"{op}: cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
+    if dtype is None and array.dtype not in (np.float16, np.float32, np.float64):
+        to_dtype(array.dtype, op)  # raises for unsupported integer widths
+    return backend.asarray(array, dtype=dtype), backend
+
+
+def _from_python_floats(data: Any) -> bool:
+    """True when float64 came from Python floats (which default to float32), not NumPy float64."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return isinstance(data, (float, int)) and not isinstance(data, np.floating)
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with a NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array, device="cpu")
+
+
+def from_dlpack(x: Any) -> Tensor:
+    """A tensor sharing memory with any DLPack-capable array (NumPy, CuPy, PyTorch, ...)."""
+    kind, index = x.__dlpack_device__()
+    if int(kind) == 1:  # kDLCPU
+        return Tensor(np.from_dlpack(x), device="cpu")
+    backend = get_backend(f"cuda:{int(index)}")
+    return Tensor(backend.xp.from_dlpack(x), device=backend)
+
+
+def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    dims = shape_arg(shape, op)
+    if any(d < 0 for d in dims):
+        raise ShapeError(f"{op}: negative dimension in shape {dims}")
+    dt = default_float if dtype is None else to_dtype(dtype, op)
+    backend = get_backend(device)
+    xp = backend.xp
+    with _on(backend):
+        if fill is None:
+            data = xp.empty(dims, dtype=dt)
+        elif fill == 0:
+            data = xp.zeros(dims, dtype=dt)
+        elif fill == 1:
+            data = xp.ones(dims, dtype=dt)
+        else:
+            data = xp.full(dims, fill, dtype=dt)
+    return _finish(data, backend, requires_grad)
+
+
+def _on(backend: Backend) -> Any:
+    """Make ``backend``'s GPU the current one while allocating (a no-op on the CPU)."""
+    import contextlib
+
+    if backend.name == "cupy":
+        return backend.xp.cuda.Device(backend.index)
+    return contextlib.nullcontext()
+
+
+def _finish(data: Any, backend: Backend, requires_grad: bool) -> Tensor:
+    t = Tensor._make(data, backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; ``zeros((2, 3))`` and ``zeros(2, 3)`` both work."""
+    return _filled("zeros", shape, 0, dtype, device, requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _filled("ones", shape, 1, dtype, device, requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor."""
+    return _filled("empty", shape, None, dtype, device, requires_grad)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value`` (float32 unless ``dtype`` says otherwise)."""
+    shape = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if dtype is None and isinstance(fill_value, bool):
+        dtype = "bool"
+    elif dtype is None and isinstance(fill_value, int):
+        dtype = "int64"
+    return _filled("full", tuple(shape), fill_value, dtype, device, requires_grad)
+
+
+def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    if not isinstance(x, Tensor):
+        x = tensor(x)
+    return _filled(op, x.shape, fill, dtype or x.dtype, device or x._backend, requires_grad)
+
+
+def zeros_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape (and by default the dtype and device) of ``x``."""
+    return _like("zeros_like", x, 0, dtype, device, requires_grad)
+
+
+def ones_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape (and by default the dtype and device) of ``x``."""
+    return _like("ones_like", x, 1, dtype, device, requires_grad)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with the shape (and by default the dtype and device) of ``x``."""
+    return _like("full_like", x, fill_value, dtype, device, requires_grad)
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop), as ``numpy.arange``."""
+    if step == 0:
+        raise InvalidArgumentError("arange: step must not be zero")
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        floaty = any(isinstance(v, float) for v in (start, stop, step))
+        dtype = default_float if floaty else np.int64
+    backend = get_backend(device)
+    with _on(backend):
+        data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
+    return _finish(data, backend, requires_grad)
+
+
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
+             device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``num`` evenly spaced values from start to stop, as ``numpy.linspace``."""
+    if num < 0:
+        raise InvalidArgumentError(f"linspace: num must be non-negative, got {num}")
+    backend = get_backend(device)
+    with _on(backend):
+        data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=to_dtype(dtype or default_float, "linspace"))
+    return _finish(data, backend, requires_grad)
+
+
+def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """The identity matrix (ones on diagonal ``k``)."""
+    backend = get_backend(device)
+    with _on(backend):
+        data = backend.xp.eye(n, m, k, dtype=to_dtype(dtype or default_float, "eye"))
+    return _finish(data, backend, requires_grad)
+
+
+def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str) -> Tensor:
+    dims = shape_arg(shape, op)
+    dt = to_dtype(dtype or default_float, op)
+    if dt.kind != "f":
+        raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")
+    backend = get_backend(device)
+    with _on(backend):
+        data = getattr(backend, draw)(dims, dt)
+    return _finish(data, backend, requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples from U[0, 1)."""
+    return _random("rand", shape, dtype, device, requires_grad, "uniform")
+
+
+def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples from the standard normal distribution."""
+    return _random("randn", shape, dtype, device, requires_grad, "normal")
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None) -> Tensor:
+    """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is None)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise InvalidArgumentError(f"randint: high ({high}) must be greater than low ({low})")
+    dims = shape_arg(size if isinstance(size, (tuple, list)) else (size,), "randint")
+    backend = get_backend(device)
+    with _on(backend):
+        data = backend.integers(low, high, dims, to_dtype(dtype or np.int64, "randint"))
+    return Tensor._make(data, backend)

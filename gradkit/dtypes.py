@@ -1,0 +1,43 @@
+"""Dtype names and the rules that turn user input into a NumPy dtype."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.errors import DTypeError
+
+float16 = np.dtype("float16")
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+uint8 = np.dtype("uint8")
+bool_ = np.dtype("bool")
+
+#: The dtype that Python floats and lists of them become.
+default_float = float32
+
+_SUPPORTED = {float16, float32, float64, int8, int16, int32, int64, uint8, bool_}
+
+
+def to_dtype(dtype: Any, op: str = "dtype") -> np.dtype:
+    """Normalise ``dtype`` (a NumPy dtype, a type or a name) or raise DTypeError."""
+    if isinstance(dtype, np.dtype) and dtype in _SUPPORTED:
+        return dtype
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if dtype is None or resolved is None or resolved not in _SUPPORTED:
+        names = ", ".join(sorted(d.name for d in _SUPPORTED))
+        raise DTypeError(f"{op}: unknown or unsupported dtype {dtype!r}; expected one of {names}")
+    return resolved
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    """True for the float dtypes, the only ones that can carry gradients."""
+    return dtype.kind == "f"

@@ -1,0 +1,108 @@
+"""Helpers shared by the ops: operand conversion and axis checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.backends.base import Backend
+from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError
+from gradkit.tensor import Tensor
+
+#: Python numbers stay Python numbers: they never upcast a tensor's dtype.
+SCALARS = (int, float, bool)
+
+# NumPy 1.x promotes python floats with 0-d float32 arrays to float64.
+LEGACY_PROMOTION = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
+    """``x`` as a Tensor (on ``backend`` when given), without a copy where possible."""
+    if isinstance(x, Tensor):
+        if backend is not None and x._backend is not backend:
+            raise DeviceError(f"{op}: tensors on different devices: {backend.device} and {x.device}")
+        return x
+    if backend is not None and isinstance(x, backend.array_type):
+        return Tensor._make(x, backend)
+    from gradkit.creation import tensor
+
+    if isinstance(x, SCALARS) and backend is None:
+        raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(x).__name__} {x!r}")
+    if isinstance(x, float):
+        return tensor(x, dtype=np.float32, device=backend)
+    return tensor(x, device=backend)
+
+
+def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
+    """The two operands of a binary op: Tensors, or Python numbers left as they are.
+
+    Arrays and lists become constant tensors on the other operand's device;
+    two tensors on different devices are an error.
+    """
+    if isinstance(a, Tensor):
+        backend = a._backend
+        if isinstance(b, Tensor):
+            if b._backend is not backend:
+                raise DeviceError(f"{op}: tensors on different devices: {a.device} and {b.device}")
+        elif isinstance(b, SCALARS):
+            if LEGACY_PROMOTION and a._data.dtype.kind == "f":
+                b = a._data.dtype.type(b)
+        else:
+            b = as_tensor(b, op, backend)
+    elif isinstance(b, Tensor):
+        backend = b._backend
+        if isinstance(a, SCALARS):
+            if LEGACY_PROMOTION and b._data.dtype.kind == "f":
+                a = b._data.dtype.type(a)
+        else:
+            a = as_tensor(a, op, backend)
+    else:
+        raise ArgumentTypeError(
+            f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}"
+        )
+    return a, b, backend
+
+
+def data_of(x: Any) -> Any:
+    """The raw array of a Tensor, or the value itself for a constant."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def tensor_or_none(x: Any) -> Tensor | None:
+    """``x`` when it is a Tensor (an input that may need a gradient), else None."""
+    return x if isinstance(x, Tensor) else None
+
+
+def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    """A possibly negative axis as a non-negative one, or IndexOutOfRangeError."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ArgumentTypeError(f"{op}: axis must be an int, got {type(axis).__name__} {axis!r}")
+    if not -ndim <= axis < max(ndim, 1):
+        raise IndexOutOfRangeError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimension(s)")
+    return int(axis) % max(ndim, 1)
+
+
+def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """``None``, an int or a tuple of ints as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(normalize_axis(a, ndim, op) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ArgumentTypeError(f"{op}: repeated axis in {axis!r}")
+        return tuple(sorted(axes))
+    return (normalize_axis(axis, ndim, op),)
+
+
+def shape_arg(shape: Any, op: str) -> tuple[int, ...]:
+    """A shape given as a tuple, a list, or separate integers, as a tuple of ints."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{op}: a shape must be integers, got {shape!r}") from None
+    if any(isinstance(d, bool) for d in shape) or any(not isinstance(d, (int, np.integer)) for d in shape):
+        raise ArgumentTypeError(f"{op}: a shape must be integers, got {shape!r}")
+    return dims

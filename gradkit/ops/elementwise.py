@@ -1,0 +1,278 @@
+"""Elementwise operations and their VJP rules.
+
+Each op computes its result with the backend's array module and hands
+``record`` one rule per input: ``rule(g, *saved)`` returns that input's
+gradient. Rules are written with Tensor operations, so with
+``create_graph=True`` the backward pass is itself differentiable. For binary
+ops the engine sums each gradient back over broadcast axes
+(``broadcast=True``), so the rules here ignore broadcasting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradkit.autograd.function import record
+from gradkit.errors import ShapeError
+from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
+from gradkit.tensor import Tensor
+
+
+def _binary(name: str, a: Any, b: Any, fn: str, rules: tuple, saved: bool) -> Tensor:
+    a, b, backend = operands(name, a, b)
+    ad, bd = data_of(a), data_of(b)
+    try:
+        data = getattr(backend.xp, fn)(ad, bd)
+    except ValueError as exc:
+        raise ShapeError(
+            f"{name}: shapes {getattr(ad, 'shape', ())} and {getattr(bd, 'shape', ())} do not broadcast ({exc})"
+        ) from None
+    inputs = (tensor_or_none(a), tensor_or_none(b))
+    return record(name, data, backend, inputs, rules, (a, b) if saved else (), broadcast=True)
+
+
+def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
+    x = as_tensor(x, name)
+    xp = x._backend.xp
+    data = getattr(xp, fn)(x._data) if isinstance(fn, str) else fn(xp, x._data)
+    if save_output:
+        return record(name, data, x._backend, (x,), (rule,), save_output=True)
+    return record(name, data, x._backend, (x,), (rule,), (x,))
+
+
+# ------------------------------------------------------------------ arithmetic
+def _identity(g: Tensor, *_: Any) -> Tensor:
+    return g
+
+
+def _negated(g: Tensor, *_: Any) -> Tensor:
+    return -g
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b, broadcasting as NumPy does."""
+    return _binary("add", a, b, "add", (_identity, _identity), saved=False)
+
+
+def subtract(a: Any, b: Any) -> Tensor:
+    """a - b, broadcasting as NumPy does."""
+    return _binary("subtract", a, b, "subtract", (_identity, _negated), saved=False)
+
+
+def _mul_da(g: Tensor, a: Any, b: Any) -> Tensor:
+    return g * b
+
+
+def _mul_db(g: Tensor, a: Any, b: Any) -> Tensor:
+    return g * a
+
+
+def multiply(a: Any, b: Any) -> Tensor:
+    """a * b, broadcasting as NumPy does."""
+    return _binary("multiply", a, b, "multiply", (_mul_da, _mul_db), saved=True)
+
+
+def _div_da(g: Tensor, a: Any, b: Any) -> Tensor:
+    return g / b
+
+
+def _div_db(g: Tensor, a: Any, b: Any) -> Tensor:
+    return -g * a / (b * b)
+
+
+def divide(a: Any, b: Any) -> Tensor:
+    """a / b (true division), broadcasting as NumPy does."""
+    return _binary("divide", a, b, "true_divide", (_div_da, _div_db), saved=True)
+
+
+def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
+    if isinstance(b, (int, float)) and not isinstance(b, Tensor):
+        if b == 0:
+            return g * 0
+        if b == 2:
+            return g * (a * 2)
+    return g * b * a ** (b - 1)
+
+
+def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
+    # d(a**b)/db = a**b * ln(a), taken as 0 where a == 0 (its limit for b > 0).
+    if not isinstance(a, Tensor):
+        return g * a**b * math.log(a) if a > 0 else g * 0
+    return g * a**b * log(where(a._data == 0, 1.0, a))
+
+
+def power(a: Any, b: Any) -> Tensor:
+    """a ** b elementwise."""
+    return _binary("power", a, b, "power", (_pow_da, _pow_db), saved=True)
+
+
+def negative(x: Any) -> Tensor:
+    """-x."""
+    x = as_tensor(x, "negative")
+    return record("negative", -x._data, x._backend, (x,), (_negated,))
+
+
+def square(x: Any) -> Tensor:
+    """x * x."""
+    return _unary("square", x, "square", lambda g, x: g * (x * 2))
+
+
+def _max_weights(a: Any, b: Any) -> Any:
+    ad, bd = data_of(a), data_of(b)
+    return (ad > bd) + (ad == bd) * 0.5
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; ties share the gradient equally."""
+    return _binary(
+        "maximum",
+        a,
+        b,
+        "maximum",
+        (lambda g, a, b: g * _max_weights(a, b), lambda g, a, b: g * _max_weights(b, a)),
+        saved=True,
+    )
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; ties share the gradient equally."""
+    return _binary(
+        "minimum",
+        a,
+        b,
+        "minimum",
+        (lambda g, a, b: g * _max_weights(b, a), lambda g, a, b: g * _max_weights(a, b)),
+        saved=True,
+    )
+
+
+# ------------------------------------------------------------------ unary maths
+def exp(x: Any) -> Tensor:
+    """e ** x."""
+    return _unary("exp", x, "exp", lambda g, y: g * y, save_output=True)
+
+
+def expm1(x: Any) -> Tensor:
+    """e ** x - 1, accurate near 0."""
+    return _unary("expm1", x, "expm1", lambda g, y: g * (y + 1), save_output=True)
+
+
+def log(x: Any) -> Tensor:
+    """Natural logarithm."""
+    return _unary("log", x, "log", lambda g, x: g / x)
+
+
+def log1p(x: Any) -> Tensor:
+    """ln(1 + x), accurate near 0."""
+    return _unary("log1p", x, "log1p", lambda g, x: g / (x + 1))
+
+
+def sqrt(x: Any) -> Tensor:
+    """Square root."""
+    return _unary("sqrt", x, "sqrt", lambda g, y: g / (y * 2), save_output=True)
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
+    """|x|; the gradient at 0 is 0."""
+    return _unary("abs", x, "abs", lambda g, x: g * x._backend.xp.sign(x._data))
+
+
+def sign(x: Any) -> Tensor:
+    """-1, 0 or 1; its gradient is zero."""
+    return _unary("sign", x, "sign", lambda g, x: g * 0)
+
+
+def sin(x: Any) -> Tensor:
+    """Sine."""
+    return _unary("sin", x, "sin", lambda g, x: g * cos(x))
+
+
+def cos(x: Any) -> Tensor:
+    """Cosine."""
+    return _unary("cos", x, "cos", lambda g, x: -g * sin(x))
+
+
+def tan(x: Any) -> Tensor:
+    """Tangent."""
+    return _unary("tan", x, "tan", lambda g, y: g * (y * y + 1), save_output=True)
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return _unary("tanh", x, "tanh", lambda g, y: g * (1 - y * y), save_output=True)
+
+
+def _sigmoid_forward(xp: Any, x: Any) -> Any:
+    # 0.5 * tanh(x / 2) + 0.5 never overflows, unlike 1 / (1 + exp(-x)).
+    half = x.dtype.type(0.5) if x.dtype.kind == "f" else 0.5
+    return xp.tanh(x * half) * half + half
+
+
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + e ** -x), computed without overflow."""
+    return _unary("sigmoid", x, _sigmoid_forward, lambda g, y: g * (y * (1 - y)), save_output=True)
+
+
+def _relu_forward(xp: Any, x: Any) -> Any:
+    return xp.maximum(x, 0)
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0); the gradient at 0 is 0."""
+    return _unary("relu", x, _relu_forward, lambda g, y: g * (y._data > 0), save_output=True)
+
+
+# ------------------------------------------------------------ selection, clip
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b`` (broadcast); no gradient flows to ``cond``."""
+    a, b, backend = operands("where", a, b)
+    c = data_of(as_tensor(cond, "where", backend))
+    try:
+        data = backend.xp.where(c, data_of(a), data_of(b))
+    except ValueError as exc:
+        raise ShapeError(f"where: condition, a and b do not broadcast together ({exc})") from None
+    if data.shape != c.shape:
+        c = backend.xp.broadcast_to(c, data.shape)
+    rules = (lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g))
+    return record("where", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, (c,), broadcast=True)
+
+
+def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
+    """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too."""
+    x = as_tensor(x, "clip")
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        out = x if lo is None else maximum(x, lo)
+        return out if hi is None else minimum(out, hi)
+    if lo is None and hi is None:
+        from gradkit.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("clip: at least one of lo and hi must be given")
+    data = x._backend.xp.clip(x._data, lo, hi)
+
+    def rule(g: Tensor, x: Tensor) -> Tensor:
+        inside = x._backend.xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x._data >= lo
+        if hi is not None:
+            inside &= x._data <= hi
+        return g * inside
+
+    return record("clip", data, x._backend, (x,), (rule,), (x,))
+
+
+# --------------------------------------------------------------- no gradient
+def compare(fn: str, a: Any, b: Any) -> Tensor:
+    """An elementwise comparison or logical op by NumPy name; the result is bool, no gradient."""
+    a, b, backend = operands(fn, a, b)
+    try:
+        data = getattr(backend.xp, fn)(data_of(a), data_of(b))
+    except ValueError as exc:
+        raise ShapeError(f"{fn}: shapes do not broadcast ({exc})") from None
+    return Tensor._make(data, backend)
+
+
+def logical_not(x: Any) -> Tensor:
+    """Elementwise not, as a bool tensor."""
+    x = as_tensor(x, "logical_not")
+    return Tensor._make(x._backend.xp.logical_not(x._data), x._backend)

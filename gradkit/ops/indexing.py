@@ -1,0 +1,149 @@
+"""Indexing: ``t[index]``, ``take``, ``gather``, and the scatter-add that is their VJP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd.function import record
+from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, ShapeError
+from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.tensor import Tensor
+
+
+def _index_array(item: Any, x: Tensor, op: str) -> Any:
+    """An array index (Tensor, list, NumPy array) as an array of x's backend."""
+    if isinstance(item, Tensor):
+        if item._backend is not x._backend:
+            from gradkit.errors import DeviceError
+
+            raise DeviceError(f"{op}: index on {item.device} for a tensor on {x.device}")
+        array = item._data
+    else:
+        array = x._backend.asarray(np.asarray(item) if isinstance(item, (list, tuple)) else item)
+    if array.dtype.kind not in "iub":
+        raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {array.dtype}")
+    return array
+
+
+def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
+    """``index`` as a tuple with tensors and lists turned into backend arrays, bounds checked."""
+    items = []
+    for item in index if isinstance(index, tuple) else (index,):
+        if isinstance(item, (Tensor, list, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
+            item = _index_array(item, x, op)
+        elif not (item is None or item is Ellipsis or isinstance(item, (slice, int, np.integer))):
+            raise ArgumentTypeError(f"{op}: unsupported index {item!r} of type {type(item).__name__}")
+        items.append(item)
+    consumed = sum(_axes_used(i) for i in items)
+    if consumed > x.ndim:
+        raise IndexOutOfRangeError(f"{op}: too many indices ({consumed}) for a tensor of shape {x.shape}")
+    if sum(1 for i in items if i is Ellipsis) > 1:
+        raise ArgumentTypeError(f"{op}: an index can only have a single Ellipsis")
+    dim = 0
+    for i, item in enumerate(items):
+        if item is Ellipsis:
+            dim += x.ndim - consumed
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            n = x.shape[dim]
+            if not -n <= item < n:
+                raise IndexOutOfRangeError(f"{op}: index {item} is out of range for axis {dim} of shape {x.shape} (size {n})")
+            items[i] = int(item)
+            dim += 1
+        elif hasattr(item, "dtype"):
+            if item.dtype.kind == "b":
+                _check_mask(item, x, dim, op)
+            else:
+                _check_bounds(item, x, dim, op)
+            dim += _axes_used(item)
+        elif item is not None:
+            dim += 1
+    return tuple(items)
+
+
+def _axes_used(item: Any) -> int:
+    """How many axes of the indexed tensor one index item consumes."""
+    if item is None or item is Ellipsis or isinstance(item, bool):
+        return 0
+    if hasattr(item, "dtype") and item.dtype.kind == "b":
+        return item.ndim
+    return 1
+
+
+def _check_bounds(array: Any, x: Tensor, dim: int, op: str) -> None:
+    if dim >= x.ndim:
+        raise IndexOutOfRangeError(f"{op}: too many indices for a tensor of shape {x.shape}")
+    n = x.shape[dim]
+    if array.size and (int(array.min()) < -n or int(array.max()) >= n):
+        bad = int(array.max()) if int(array.max()) >= n else int(array.min())
+        raise IndexOutOfRangeError(f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (size {n})")
+
+
+def _check_mask(mask: Any, x: Tensor, dim: int, op: str) -> None:
+    if mask.shape != x.shape[dim : dim + mask.ndim]:
+        raise ShapeError(
+            f"{op}: boolean mask of shape {mask.shape} does not match the tensor's shape {x.shape} at axis {dim}"
+        )
+
+
+def _is_basic(index: tuple) -> bool:
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in index)
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """``x[index]`` with NumPy's rules: ints, slices, None, Ellipsis, integer and boolean arrays."""
+    x = as_tensor(x, "getitem")
+    idx = normalize_index(x, index)
+    data = x._data[idx]
+    return record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
+
+
+def _getitem_vjp(g: Tensor, shape: tuple, idx: tuple) -> Tensor:
+    return index_add(shape, idx, g)
+
+
+def index_add(shape: tuple, idx: tuple, values: Tensor) -> Tensor:
+    """A zero tensor of ``shape`` with ``values`` added at ``idx`` (repeats accumulate)."""
+    backend = values._backend
+    data = backend.xp.zeros(shape, dtype=values.dtype)
+    if _is_basic(idx):
+        data[idx] = values._data
+    else:
+        backend.scatter_add(data, idx, values._data)
+    return record("index_add", data, backend, (values,), (lambda g, idx: getitem(g, idx),), (idx,))
+
+
+def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
+    """NumPy's ``take``: elements at ``indices`` along ``axis`` (the flattened tensor when None)."""
+    from gradkit.ops.shape import reshape
+
+    x = as_tensor(x, "take")
+    idx = _index_array(indices, x, "take")
+    if idx.dtype.kind == "b":
+        raise DTypeError("take: indices must be integers, got a bool array")
+    if axis is None:
+        return getitem(reshape(x, (-1,)), idx)
+    ax = normalize_axis(axis, x.ndim, "take")
+    return getitem(x, (slice(None),) * ax + (idx,))
+
+
+def gather(x: Any, axis: int, index: Any) -> Tensor:
+    """PyTorch's ``gather``: ``out[i][j] = x[index[i][j]][j]`` for axis 0, and so on."""
+    x = as_tensor(x, "gather")
+    ax = normalize_axis(axis, x.ndim, "gather")
+    idx = _index_array(index, x, "gather")
+    if idx.dtype.kind == "b" or idx.ndim != x.ndim:
+        raise ShapeError(
+            f"gather: index must be an integer tensor with the same number of dimensions as the input "
+            f"({x.ndim}), got shape {idx.shape} and dtype {idx.dtype}"
+        )
+    for d in range(x.ndim):
+        if d != ax and idx.shape[d] > x.shape[d]:
+            raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
+    xp = x._backend.xp
+    full = tuple(
+        idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+        for d in range(x.ndim)
+    )
+    return getitem(x, full)

@@ -1,0 +1,136 @@
+"""Linear algebra: matmul, dot, outer, einsum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradkit.autograd.function import record
+from gradkit.errors import ArgumentTypeError, ShapeError
+from gradkit.ops._util import as_tensor, operands
+from gradkit.tensor import Tensor
+
+
+def _swap_last(t: Tensor) -> Tensor:
+    from gradkit.ops.shape import swapaxes
+
+    return swapaxes(t, -1, -2)
+
+
+def _matmul_da(g: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    return matmul(g, _swap_last(b))
+
+
+def _matmul_db(g: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    return matmul(_swap_last(a), g)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules: batched over leading axes, 1-D operands promoted."""
+    from gradkit.ops.shape import reshape
+
+    a, b, backend = operands("matmul", a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ArgumentTypeError("matmul: both operands must be tensors or arrays, not Python numbers")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+    if a.ndim == 1 or b.ndim == 1:
+        a2 = reshape(a, (1, -1)) if a.ndim == 1 else a
+        b2 = reshape(b, (-1, 1)) if b.ndim == 1 else b
+        out = matmul(a2, b2)
+        shape = out.shape[:-2] + (() if a.ndim == 1 else out.shape[-2:-1]) + (() if b.ndim == 1 else out.shape[-1:])
+        return reshape(out, shape)
+    try:
+        data = backend.xp.matmul(a._data, b._data)
+    except ValueError:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit (inner dimensions or batch shapes)") from None
+    return record("matmul", data, backend, (a, b), (_matmul_da, _matmul_db), (a, b), broadcast=True)
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """NumPy's ``dot``: the inner product for 1-D, matmul for 2-D, a sum product otherwise."""
+    a, b, backend = operands("dot", a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return matmul(a, b)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    sa = letters[: a.ndim]
+    sb = letters[a.ndim : a.ndim + b.ndim - 2] + sa[-1] + letters[a.ndim + b.ndim - 2]
+    return einsum(f"{sa},{sb}->{sa[:-1]}{sb[:-2]}{sb[-1]}", a, b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """Outer product of two vectors (inputs are flattened, as NumPy does)."""
+    from gradkit.ops.shape import reshape
+
+    a, b, _ = operands("outer", a, b)
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def _parse_einsum(subscripts: str, operands: list[Tensor]) -> tuple[list[str], str]:
+    spec = subscripts.replace(" ", "")
+    if "->" in spec:
+        lhs, out = spec.split("->")
+    else:
+        lhs, out = spec, None
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise ShapeError(f"einsum: {subscripts!r} names {len(inputs)} operand(s), got {len(operands)}")
+    used = set(c for c in lhs if c.isalpha())
+    spare = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    ell_len = 0
+    for s, t in zip(inputs, operands):
+        if "..." in s:
+            ell_len = max(ell_len, t.ndim - (len(s) - 3))
+    ell = "".join(spare[:ell_len])
+    expanded = []
+    for s, t in zip(inputs, operands):
+        if "..." in s:
+            n = t.ndim - (len(s) - 3)
+            s = s.replace("...", ell[ell_len - n :])
+        if len(s) != t.ndim:
+            raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {t.shape}")
+        expanded.append(s)
+    if out is None:
+        counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    return expanded, out
+
+
+def einsum(subscripts: str, *operands: Any) -> Tensor:
+    """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed)."""
+    first = next((t for t in operands if isinstance(t, Tensor)), None)
+    backend = first._backend if first is not None else None
+    ts = [as_tensor(t, "einsum", backend) for t in operands]
+    ins, out = _parse_einsum(subscripts, ts)
+    spec = ",".join(ins) + "->" + out
+    try:
+        data = ts[0]._backend.xp.einsum(spec, *[t._data for t in ts])
+    except ValueError as exc:
+        raise ShapeError(f"einsum: {subscripts!r} does not fit shapes {[t.shape for t in ts]} ({exc})") from None
+    rules = tuple(_einsum_rule(i) for i in range(len(ts)))
+    return record("einsum", data, ts[0]._backend, tuple(ts), rules, (ins, out, *ts), info=spec)
+
+
+def _einsum_rule(i: int) -> Any:
+    def rule(g: Tensor, ins: list[str], out: str, *ts: Tensor) -> Tensor:
+        from gradkit.ops.shape import broadcast_to, reshape
+
+        target = ins[i]
+        if len(set(target)) != len(target):
+            raise ShapeError(f"einsum: no gradient for a repeated index within one operand ({target!r})")
+        others = [s for j, s in enumerate(ins) if j != i]
+        present = set(out).union(*others) if others else set(out)
+        reachable = "".join(c for c in target if c in present)
+        args = [g] + [t for j, t in enumerate(ts) if j != i]
+        spec = ",".join([out, *others]) + "->" + reachable
+        grad = einsum(spec, *args)
+        if reachable != target:  # letters summed only within this operand
+            shape = ts[i].shape
+            grad = reshape(grad, tuple(shape[k] if c in present else 1 for k, c in enumerate(target)))
+            grad = broadcast_to(grad, shape)
+        return grad
+
+    return rule

@@ -1,0 +1,180 @@
+"""Reductions (sum, mean, var, max, ...) and their VJP rules.
+
+A reduction's gradient is the output gradient put back over the reduced
+axes: ``_expand`` reshapes it to keepdims form and broadcasts it to the
+input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradkit.autograd.function import record
+from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis
+from gradkit.tensor import Tensor
+
+
+def _kept_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+def _expand(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
+    """The gradient of a reduction's output, broadcast back to the input's shape."""
+    from gradkit.ops.shape import broadcast_to, reshape
+
+    if not keepdims:
+        g = reshape(g, _kept_shape(shape, axes))
+    return broadcast_to(g, shape)
+
+
+def _count(shape: tuple, axes: tuple) -> int:
+    return math.prod(shape[a] for a in axes)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (None: all axes)."""
+    x = as_tensor(x, "sum")
+    axes = normalize_axes(axis, x.ndim, "sum")
+    data = x._data.sum(axis=axes, keepdims=keepdims)
+    return record("sum", data, x._backend, (x,), (_sum_vjp,), (x.shape, axes, keepdims), info=axes)
+
+
+def _sum_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
+    return _expand(g, shape, axes, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis``."""
+    x = as_tensor(x, "mean")
+    axes = normalize_axes(axis, x.ndim, "mean")
+    data = x._data.mean(axis=axes, keepdims=keepdims)
+    n = _count(x.shape, axes)
+    return record("mean", data, x._backend, (x,), (_mean_vjp,), (x.shape, axes, keepdims, n), info=axes)
+
+
+def _mean_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool, n: int) -> Tensor:
+    return _expand(g, shape, axes, keepdims) / n
+
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance over ``axis`` with NumPy's ``ddof`` (0: population variance)."""
+    x = as_tensor(x, "var")
+    axes = normalize_axes(axis, x.ndim, "var")
+    data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
+    n = _count(x.shape, axes)
+    return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
+
+
+def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: int) -> Tensor:
+    centred = x - mean(x, axes, keepdims=True)
+    return _expand(g, x.shape, axes, keepdims) * centred * (2.0 / dof)
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Standard deviation over ``axis`` (the square root of ``var``)."""
+    from gradkit.ops.elementwise import sqrt
+
+    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
+
+
+def _extreme(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = as_tensor(x, name)
+    axes = normalize_axes(axis, x.ndim, name)
+    if x.size == 0:
+        from gradkit.errors import ShapeError
+
+        raise ShapeError(f"{name}: reduction of an empty tensor of shape {x.shape} has no identity")
+    data = getattr(x._data, name)(axis=axes, keepdims=keepdims)
+    return record(name, data, x._backend, (x,), (_extreme_vjp,), (x, axes, keepdims), save_output=True, info=axes)
+
+
+def _extreme_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> Tensor:
+    # The gradient goes to the elements equal to the extreme, shared among ties.
+    y_full = y._data if keepdims else y._data.reshape(_kept_shape(x.shape, axes))
+    hit = x._data == y_full
+    count = hit.sum(axis=axes, keepdims=True)
+    return _expand(g, x.shape, axes, keepdims) * (hit / count).astype(x.dtype)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Largest element over ``axis``; ties share the gradient."""
+    return _extreme("max", x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Smallest element over ``axis``; ties share the gradient."""
+    return _extreme("min", x, axis, keepdims)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``."""
+    x = as_tensor(x, "prod")
+    axes = normalize_axes(axis, x.ndim, "prod")
+    data = x._data.prod(axis=axes, keepdims=keepdims)
+    return record("prod", data, x._backend, (x,), (_prod_vjp,), (x, axes, keepdims), save_output=True, info=axes)
+
+
+def _prod_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> Tensor:
+    xp = x._backend.xp
+    g_full = _expand(g, x.shape, axes, keepdims)
+    if not (x._data == 0).any():
+        return g_full * _expand(y, x.shape, axes, keepdims) / x
+    # With zeros, d(prod)/dx_i is the product of the others: move the reduced
+    # axes last and multiply exclusive cumulative products from both ends.
+    kept = [i for i in range(x.ndim) if i not in axes]
+    order = kept + list(axes)
+    moved = xp.transpose(x._data, order).reshape([x.shape[i] for i in kept] + [-1])
+    ones = xp.ones_like(moved[..., :1])
+    left = xp.cumprod(xp.concatenate([ones, moved[..., :-1]], axis=-1), axis=-1)
+    right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([moved[..., 1:], ones], axis=-1), -1), axis=-1), -1)
+    others = (left * right).reshape([x.shape[i] for i in order])
+    inverse = [order.index(i) for i in range(x.ndim)]
+    return g_full * xp.transpose(others, inverse)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, without overflow."""
+    x = as_tensor(x, "logsumexp")
+    axes = normalize_axes(axis, x.ndim, "logsumexp")
+    xp = x._backend.xp
+    peak = x._data.max(axis=axes, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, 0)
+    data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
+    if not keepdims:
+        data = data.reshape([d for i, d in enumerate(x.shape) if i not in axes])
+    return record("logsumexp", data, x._backend, (x,), (_logsumexp_vjp,), (x, axes, keepdims), save_output=True, info=axes)
+
+
+def _logsumexp_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> Tensor:
+    from gradkit.ops.elementwise import exp
+
+    return _expand(g, x.shape, axes, keepdims) * exp(x - _expand(y, x.shape, axes, keepdims))
+
+
+def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
+    x = as_tensor(x, name)
+    if x.size == 0:
+        from gradkit.errors import ShapeError
+
+        raise ShapeError(f"{name}: an empty tensor of shape {x.shape} has no {name[3:]}")
+    if axis is None:
+        data = getattr(x._data.reshape(-1), name)()
+        if keepdims:
+            data = data.reshape((1,) * x.ndim)
+    else:
+        ax = normalize_axis(axis, x.ndim, name)
+        data = getattr(x._data, name)(axis=ax)
+        if keepdims:
+            data = x._backend.xp.expand_dims(data, ax)
+    return Tensor._make(x._backend.xp.asarray(data, dtype="int64"), x._backend)
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the largest element (over the flattened tensor when ``axis`` is None)."""
+    return _arg("argmax", x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the smallest element (over the flattened tensor when ``axis`` is None)."""
+    return _arg("argmin", x, axis, keepdims)

@@ -1,0 +1,271 @@
+"""Shape operations: views and rearrangements of the same elements.
+
+Their VJPs are the inverse rearrangement of the gradient (reshape back,
+transpose by the inverse permutation, sum over broadcast axes, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd.function import record
+from gradkit.dtypes import to_dtype
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, shape_arg
+from gradkit.tensor import Tensor
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    """The same elements in a new shape (one dimension may be -1)."""
+    x = as_tensor(x, "reshape")
+    shape = shape_arg(shape if isinstance(shape, (tuple, list)) else (shape,), "reshape")
+    if shape == x._data.shape:
+        return x
+    try:
+        data = x._data.reshape(shape)
+    except ValueError:
+        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}") from None
+    return record("reshape", data, x._backend, (x,), (_reshape_vjp,), (x.shape,))
+
+
+def _reshape_vjp(g: Tensor, shape: tuple) -> Tensor:
+    return reshape(g, shape)
+
+
+def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge the axes from ``start_axis`` to ``end_axis`` (inclusive) into one."""
+    x = as_tensor(x, "flatten")
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_axis(start_axis, x.ndim, "flatten")
+    end = normalize_axis(end_axis, x.ndim, "flatten")
+    if start > end:
+        raise InvalidArgumentError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None), as NumPy does."""
+    x = as_tensor(x, "transpose")
+    if axes is None:
+        axes = tuple(range(x.ndim - 1, -1, -1))
+    else:
+        axes = tuple(normalize_axis(a, x.ndim, "transpose") for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    return record("transpose", x._data.transpose(axes), x._backend, (x,), (_transpose_vjp,), (inverse,))
+
+
+def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
+    return transpose(g, inverse)
+
+
+def permute(x: Any, axes: Sequence[int]) -> Tensor:
+    """Permute the axes (PyTorch's name for ``transpose`` with axes)."""
+    return transpose(x, tuple(axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes."""
+    x = as_tensor(x, "swapaxes")
+    order = list(range(x.ndim))
+    a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, order)
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Remove axes of length 1 (all of them when ``axis`` is None)."""
+    x = as_tensor(x, "squeeze")
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim, "squeeze")
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise ShapeError(f"squeeze: axis {bad[0]} has length {x.shape[bad[0]]}, not 1 (shape {x.shape})")
+    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Any, axis: int) -> Tensor:
+    """Insert an axis of length 1 at position ``axis``."""
+    x = as_tensor(x, "unsqueeze")
+    ax = normalize_axis(axis, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:ax] + (1,) + x.shape[ax:])
+
+
+def expand_dims(x: Any, axis: int) -> Tensor:
+    """NumPy's name for ``unsqueeze``."""
+    return unsqueeze(x, axis)
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """A view of ``x`` broadcast to ``shape``; the gradient is summed back."""
+    x = as_tensor(x, "broadcast_to")
+    shape = shape_arg(shape if isinstance(shape, (tuple, list)) else (shape,), "broadcast_to")
+    if shape == x._data.shape:
+        return x
+    try:
+        data = x._backend.xp.broadcast_to(x._data, shape)
+    except ValueError:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return record("broadcast_to", data, x._backend, (x,), (_broadcast_vjp,), (x.shape,))
+
+
+def _broadcast_vjp(g: Tensor, shape: tuple) -> Tensor:
+    return sum_to(g, shape)
+
+
+def expand(x: Any, shape: Any) -> Tensor:
+    """PyTorch's ``expand``: ``broadcast_to`` where -1 keeps a dimension."""
+    x = as_tensor(x, "expand")
+    shape = shape_arg(shape if isinstance(shape, (tuple, list)) else (shape,), "expand")
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: cannot expand shape {x.shape} to fewer dimensions {shape}")
+    shape = tuple(x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(shape))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x: Any, shape: tuple) -> Tensor:
+    """Sum ``x`` over the axes that broadcasting added to reach it from ``shape``."""
+    x = as_tensor(x, "sum_to")
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and x.shape[i + lead] != 1)
+    data = x._data.sum(axis=axes, keepdims=True) if axes else x._data
+    if lead:
+        data = data.reshape(shape)
+    return record("sum_to", data, x._backend, (x,), (_sum_to_vjp,), (x.shape,))
+
+
+def _sum_to_vjp(g: Tensor, shape: tuple) -> Tensor:
+    return broadcast_to(g, shape)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    ts = _tensor_list(tensors, "concatenate")
+    ax = normalize_axis(axis, ts[0].ndim, "concatenate")
+    try:
+        data = ts[0]._backend.xp.concatenate([t._data for t in ts], axis=ax)
+    except ValueError:
+        raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} differ outside axis {axis}") from None
+    bounds = np.cumsum([0] + [t.shape[ax] for t in ts])
+    rules = tuple(_slice_rule(ax, int(bounds[i]), int(bounds[i + 1])) for i in range(len(ts)))
+    return record("concatenate", data, ts[0]._backend, tuple(ts), rules, broadcast=True)
+
+
+def _slice_rule(axis: int, start: int, stop: int) -> Any:
+    def rule(g: Tensor) -> Tensor:
+        from gradkit.ops.indexing import getitem
+
+        return getitem(g, (slice(None),) * axis + (slice(start, stop),))
+
+    return rule
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors of the same shape along a new axis."""
+    ts = _tensor_list(tensors, "stack")
+    shapes = {t.shape for t in ts}
+    if len(shapes) != 1:
+        raise ShapeError(f"stack: all tensors must have the same shape, got {[t.shape for t in ts]}")
+    ax = normalize_axis(axis, ts[0].ndim + 1, "stack")
+    return concatenate([unsqueeze(t, ax) for t in ts], axis=ax)
+
+
+def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
+    """Split into pieces along ``axis``: N equal sections, or at the given indices (NumPy's rules)."""
+    from gradkit.ops.indexing import getitem
+
+    x = as_tensor(x, "split")
+    ax = normalize_axis(axis, x.ndim, "split")
+    n = x.shape[ax]
+    if isinstance(sections_or_indices, (int, np.integer)) and not isinstance(sections_or_indices, bool):
+        k = int(sections_or_indices)
+        if k <= 0 or n % k:
+            raise ShapeError(f"split: axis {ax} of length {n} does not split into {k} equal sections")
+        cuts = [i * (n // k) for i in range(1, k)]
+    else:
+        cuts = [int(i) for i in sections_or_indices]
+    edges = [0, *cuts, n]
+    return [getitem(x, (slice(None),) * ax + (slice(lo, hi),)) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (all axes when None)."""
+    x = as_tensor(x, "flip")
+    axes = normalize_axes(axis, x.ndim, "flip")
+    data = x._backend.xp.flip(x._data, axis=axes)
+    return record("flip", data, x._backend, (x,), (lambda g, axes: flip(g, axes),), (axes,))
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> Tensor:
+    """Pad as ``numpy.pad``; modes "constant", "edge", "reflect", "symmetric", "wrap"."""
+    from gradkit.ops.indexing import getitem
+
+    x = as_tensor(x, "pad")
+    xp = x._backend.xp
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad: pad_width {pad_width!r} does not fit a tensor of {x.ndim} dimension(s)") from None
+    if (widths < 0).any():
+        raise InvalidArgumentError(f"pad: pad_width must be non-negative, got {pad_width!r}")
+    if mode == "constant":
+        data = xp.pad(x._data, widths.tolist(), mode="constant", constant_values=constant_values)
+        inner = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(widths, x.shape))
+        return record("pad", data, x._backend, (x,), (lambda g, inner: getitem(g, inner),), (inner,))
+    if mode not in ("edge", "reflect", "symmetric", "wrap"):
+        raise InvalidArgumentError(
+            f"pad: unknown mode {mode!r}; expected 'constant', 'edge', 'reflect', 'symmetric' or 'wrap'"
+        )
+    # Any other mode picks existing elements: pad an index array the same way
+    # and gather, so the gradient is a scatter-add onto those elements.
+    index = np.pad(np.arange(x.size).reshape(x.shape), widths.tolist(), mode=mode)
+    return getitem(reshape(x, (-1,)), x._backend.asarray(index))
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """``x`` converted to ``dtype``; the gradient is converted back."""
+    x = as_tensor(x, "astype")
+    dtype = to_dtype(dtype, "astype")
+    if dtype == x.dtype:
+        return x
+    data = x._data.astype(dtype)
+    if dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("astype", data, x._backend, (x,), (lambda g, dt: astype(g, dt),), (x.dtype,))
+
+
+def to_device(x: Any, device: Any) -> Tensor:
+    """A copy of ``x`` on ``device``; the gradient is copied back."""
+    from gradkit.backends import get_backend
+
+    x = as_tensor(x, "to_device")
+    target = get_backend(device)
+    if target is x._backend:
+        return x
+    data = target.asarray(x._backend.to_numpy(x._data)) if target.name == "numpy" else target.asarray(x._data)
+    return record("to_device", data, target, (x,), (lambda g, src: to_device(g, src),), (x._backend,))
+
+
+def _tensor_list(tensors: Sequence[Any], op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise ArgumentTypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ArgumentTypeError(f"{op}: needs at least one tensor")
+    first = next((t for t in tensors if isinstance(t, Tensor)), None)
+    backend = first._backend if first is not None else None
+    ts = [as_tensor(t, op, backend) for t in tensors]
+    ndims = {t.ndim for t in ts}
+    if len(ndims) != 1:
+        raise ShapeError(f"{op}: all tensors must have the same number of dimensions, got shapes {[t.shape for t in ts]}")
+    return ts

@@ -1,0 +1,611 @@
+"""The Tensor: an array of a backend plus what autograd needs to know about it.
+
+Operators and methods call the functions of ``gradkit.ops``; each of those
+computes its result with the backend's array module and records a node
+(see ``gradkit.autograd.function.record``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd import grad_mode
+from gradkit.backends.base import Backend
+from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, ShapeError
+
+_new = object.__new__
+
+_INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
+
+
+class Tensor:
+    """An n-dimensional array on a device, with reverse-mode autograd."""
+
+    __slots__ = (
+        "_data",
+        "_backend",
+        "_requires_grad",
+        "_grad_fn",
+        "_grad",
+        "_version",
+        "_hooks",
+        "_retains_grad",
+        "__weakref__",
+    )
+    # NumPy defers to our reflected operators (np_array * tensor -> Tensor).
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(
+        self,
+        data: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> None:
+        from gradkit.creation import _to_array
+
+        array, backend = _to_array(data, dtype, device, "Tensor")
+        self._data = array
+        self._backend = backend
+        self._requires_grad = False
+        self._grad_fn = None
+        self._grad = None
+        self._version = [0]
+        self._hooks = None
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: Any, backend: Backend, grad_fn: Any = None) -> Tensor:
+        """Wrap an array without checks (the engine's fast path)."""
+        t = _new(cls)
+        t._data = data
+        t._backend = backend
+        t._requires_grad = grad_fn is not None
+        t._grad_fn = grad_fn
+        t._grad = None
+        t._version = [0]
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    # ------------------------------------------------------------------ data
+    @property
+    def data(self) -> Any:
+        """The backend array (NumPy or CuPy) holding the values."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        array = value._data if isinstance(value, Tensor) else self._backend.asarray(value)
+        if not isinstance(array, self._backend.array_type):
+            raise ArgumentTypeError(f"Tensor.data: expected an array of {self._backend.name}, got {type(value).__name__}")
+        self._data = array
+        self._version[0] += 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (NumPy's meaning)."""
+        return self._data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self) -> str:
+        return self._backend.device
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the values on the host."""
+        array = self._backend.to_numpy(self._data)
+        return array.copy() if array is self._data else array
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise ShapeError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
+        return self._data.reshape(()).item() if hasattr(self._data, "item") else float(self._data)
+
+    def tolist(self) -> Any:
+        return self._backend.to_numpy(self._data).tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self._backend.to_numpy(self._data)
+        return array if dtype is None else array.astype(dtype)
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self._data.__dlpack_device__()
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise ArgumentTypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._data.ndim == 0:
+            raise ArgumentTypeError("iteration over a 0-d tensor")
+        for i in range(self._data.shape[0]):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ShapeError(
+                f"bool: the truth value of a tensor with {self._data.size} elements is ambiguous; use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub":
+            raise DTypeError(f"__index__: only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        values = np.array2string(self._backend.to_numpy(self._data), separator=", ", precision=4, threshold=50)
+        values = values.replace("\n", "\n       ")
+        extra = f", grad_fn={self._grad_fn!r}" if self._grad_fn is not None else ""
+        if self._grad_fn is None and self._requires_grad:
+            extra = ", requires_grad=True"
+        return f"tensor({values}, dtype={self.dtype}, device={self.device}{extra})"
+
+    # -------------------------------------------------------------- autograd
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Mark a leaf tensor as needing a gradient; returns self."""
+        if self._grad_fn is not None:
+            if not flag:
+                raise AutogradError(
+                    "requires_grad_: cannot turn off requires_grad on a non-leaf tensor; use .detach()"
+                )
+            return self
+        if flag and self._data.dtype.kind != "f":
+            raise DTypeError(
+                f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}"
+            )
+        self._requires_grad = bool(flag)
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise ArgumentTypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise ShapeError(f"grad: shape {value.shape} does not match the tensor's shape {self.shape}")
+        self._grad = value
+
+    @property
+    def grad_fn(self) -> Any:
+        """The node that made this tensor, or None for a leaf."""
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    def backward(
+        self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Add d(self)/d(leaf) (times ``grad``) to the ``.grad`` of every leaf."""
+        from gradkit.autograd.engine import run_backward
+
+        if not self._requires_grad:
+            raise AutogradError(
+                "backward: this tensor does not require grad and has no grad_fn "
+                "(were its inputs created with requires_grad=True, outside no_grad?)"
+            )
+        if grad is None:
+            if self._data.size != 1:
+                raise AutogradError(
+                    f"backward: a gradient can be created implicitly only for a one-element output, "
+                    f"got shape {self.shape}; pass grad= of that shape"
+                )
+            grad = Tensor._make(self._backend.xp.ones_like(self._data), self._backend)
+        else:
+            grad = self._as_same_device(grad, "backward")
+            if grad.shape != self.shape:
+                raise ShapeError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
+        if retain_graph is None:
+            retain_graph = create_graph
+        run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, outside the graph."""
+        t = Tensor._make(self._data, self._backend)
+        t._version = self._version
+        return t
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if self._grad_fn is None:
+            if not self._requires_grad:
+                raise AutogradError("retain_grad: the tensor does not require grad")
+            return
+        if self._retains_grad:
+            return
+        self._retains_grad = True
+        ref = weakref.ref(self)
+
+        def keep(grad: Tensor) -> None:
+            t = ref()
+            if t is not None:
+                g = grad.detach() if not grad_mode.state.enabled else grad
+                t._grad = g if t._grad is None else t._grad + g
+
+        self._grad_fn.add_hook(keep)
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> _HookHandle:
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self._requires_grad:
+            raise AutogradError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            self._grad_fn.add_hook(fn)
+            hooks = self._grad_fn.hooks
+        if fn not in hooks:
+            hooks.append(fn)
+        return _HookHandle(hooks, fn)
+
+    # ----------------------------------------------------- device and dtype
+    def _as_same_device(self, other: Any, op: str) -> Tensor:
+        if isinstance(other, Tensor):
+            if other._backend is not self._backend:
+                from gradkit.errors import DeviceError
+
+                raise DeviceError(f"{op}: tensors on different devices: {self.device} and {other.device}")
+            return other
+        from gradkit.creation import tensor
+
+        return tensor(other, dtype=self.dtype, device=self._backend)
+
+    def to(self, device: Any = None, dtype: Any = None) -> Tensor:
+        """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes)."""
+        from gradkit import ops
+
+        out = self
+        if dtype is not None:
+            out = ops.astype(out, dtype)
+        if device is not None:
+            out = ops.to_device(out, device)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> Tensor:
+        return self.to(f"cuda:{index}")
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops.astype(self, dtype)
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.divide(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _ops.compare("less", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ops.compare("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ops.compare("greater", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ops.compare("greater_equal", self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.compare("equal", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.compare("not_equal", self, other)
+
+    def __invert__(self) -> Tensor:
+        return _ops.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _ops.compare("logical_and", self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _ops.compare("logical_or", self, other)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # --------------------------------------------------------------- in place
+    def _check_inplace(self, op: str) -> None:
+        if self._requires_grad and grad_mode.state.enabled:
+            what = "a leaf tensor that requires grad" if self._grad_fn is None else "a tensor that is part of a graph"
+            raise AutogradError(
+                f"in-place {op} on {what} would break autograd; use an out-of-place operation, "
+                "or do it inside gk.no_grad()"
+            )
+
+    def _inplace(self, op: str, other: Any) -> Tensor:
+        self._check_inplace(op)
+        value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
+        ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
+        try:
+            ufunc(self._data, value, out=self._data)
+        except ValueError as exc:
+            raise ShapeError(f"in-place {op}: cannot write a result of shape broadcast from {self.shape} and "
+                             f"{getattr(value, 'shape', ())} into shape {self.shape} ({exc})") from None
+        except TypeError as exc:
+            raise DTypeError(f"in-place {op}: cannot store the result in a {self.dtype} tensor ({exc})") from None
+        self._version[0] += 1
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace("add", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace("sub", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace("mul", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace("div", other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        from gradkit.ops.indexing import normalize_index
+
+        value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
+        try:
+            self._data[normalize_index(self, index, "__setitem__")] = value
+        except ValueError as exc:
+            raise ShapeError(f"__setitem__: cannot assign a value of shape {getattr(value, 'shape', ())} "
+                             f"to the selection ({exc})") from None
+        self._version[0] += 1
+
+    def copy_(self, src: Any) -> Tensor:
+        """Overwrite the values in place with ``src`` (broadcast); returns self."""
+        self._check_inplace("copy_")
+        value = self._as_same_device(src, "copy_")
+        if self._data.shape != value.shape:
+            try:
+                self._backend.xp.broadcast_to(value._data, self._data.shape)
+            except ValueError:
+                raise ShapeError(f"copy_: source shape {value.shape} does not broadcast to {self.shape}") from None
+        self._backend.xp.copyto(self._data, value._data, casting="unsafe")
+        self._version[0] += 1
+        return self
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place; returns self."""
+        self._check_inplace("zero_")
+        self._data.fill(0)
+        self._version[0] += 1
+        return self
+
+    def fill_(self, value: float) -> Tensor:
+        """Fill with ``value`` in place; returns self."""
+        self._check_inplace("fill_")
+        self._data.fill(value)
+        self._version[0] += 1
+        return self
+
+    # ---------------------------------------------------------------- methods
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis, keepdims)
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        return _ops.var(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        return _ops.std(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.prod(self, axis, keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.argmin(self, axis, keepdims)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(self._data.any(axis=axis, keepdims=keepdims), self._backend)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(self._data.all(axis=axis, keepdims=keepdims), self._backend)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        return _ops.flatten(self, start_axis, end_axis)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops.transpose(self, axes or None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return _ops.permute(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
+
+    @property
+    def T(self) -> Tensor:
+        return _ops.transpose(self)
+
+    @property
+    def mT(self) -> Tensor:
+        return _ops.swapaxes(self, -1, -2)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return _ops.swapaxes(self, axis1, axis2)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _ops.unsqueeze(self, axis)
+
+    def expand(self, *shape: Any) -> Tensor:
+        return _ops.expand(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return _ops.broadcast_to(self, shape)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def sin(self) -> Tensor:
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return _ops.cos(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def square(self) -> Tensor:
+        return _ops.square(self)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        return _ops.clip(self, lo, hi)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.power(self, exponent)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis)
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook away."""
+
+    def __init__(self, hooks: list, fn: Callable) -> None:
+        self._hooks = hooks
+        self._fn = fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
