@@ -28,6 +28,7 @@ from gradkit.errors import (
     CheckpointError,
     DeviceError,
     DTypeError,
+    GradcheckError,
     GradkitError,
     IndexOutOfRangeError,
     InvalidArgumentError,
@@ -93,6 +94,7 @@ from gradkit.ops import (
     where,
 )
 from gradkit.tensor import Tensor
+from gradkit.testing import gradcheck
 
 env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed values
 

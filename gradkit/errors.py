@@ -57,3 +57,7 @@ def describe(value: object) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
+
+
+class GradcheckError(GradkitError, AssertionError):
+    """Reverse-mode gradients that disagree with finite differences (raised by gk.gradcheck)."""
