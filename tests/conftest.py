@@ -1,0 +1,53 @@
+"""Shared fixtures for the gradkit test suite.
+
+``device`` runs a test once per device: ``"cpu"`` always, ``"cuda"`` when
+CuPy imports and sees a CUDA GPU (the cuda parameter carries the ``cuda``
+marker, so ``pytest -m cuda`` selects exactly the GPU runs, and
+``-m "not cuda"`` the CPU ones).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import gradkit as gk
+
+NO_CUDA_REASON = "no CUDA GPU / CuPy available"
+
+_cuda: bool | None = None
+
+
+def cuda_available() -> bool:
+    """gk.cuda_available(), asked once per session."""
+    global _cuda
+    if _cuda is None:
+        try:
+            _cuda = bool(gk.cuda_available())
+        except Exception:  # a broken CuPy install counts as no GPU
+            _cuda = False
+    return _cuda
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered in pyproject.toml too; repeated here so the markers exist even
+    # when pytest runs with another rootdir/config.
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU and CuPy (skipped elsewhere)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip every test marked ``cuda`` (directly or through ``device``) when no GPU is present."""
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason=NO_CUDA_REASON)
+    for item in items:
+        if "cuda" in item.keywords and item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request: pytest.FixtureRequest) -> str:
+    """The device a test runs on: "cpu", or "cuda" (skipped without a GPU)."""
+    if request.param == "cuda" and not cuda_available():
+        pytest.skip(NO_CUDA_REASON)
+    return request.param
