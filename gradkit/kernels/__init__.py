@@ -1,0 +1,124 @@
+"""Fused kernels for the hot elementwise chains (optimiser updates, bias+relu, cross-entropy).
+
+Every function takes raw backend arrays and Python numbers; its docstring in
+``gradkit.kernels.reference`` is its contract (signature, which arrays are
+written in place, what is returned). For a CuPy array the function of the
+same name in ``gradkit.kernels.cupy_kernels`` is used when that module exists
+and provides it; otherwise, and always for NumPy arrays, the reference
+implementation runs (it is written with ``xp`` calls and works on CuPy
+arrays too, unfused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradkit.kernels import reference
+from gradkit.kernels.reference import get_array_module
+
+__all__ = [
+    "adam_update",
+    "bias_relu_forward",
+    "cross_entropy_forward_backward",
+    "get_array_module",
+    "relu_backward",
+    "rmsprop_update",
+    "sgd_momentum_update",
+]
+
+_ndarray = np.ndarray
+_gpu_module: Any = None  # cupy_kernels once imported; False when it is missing
+_gpu_cache: dict[str, Any] = {}
+
+
+def _impl(name: str) -> Any:
+    """The implementation of kernel ``name`` for a non-NumPy (CuPy) array."""
+    fn = _gpu_cache.get(name)
+    if fn is None:
+        global _gpu_module
+        if _gpu_module is None:
+            try:
+                from gradkit.kernels import cupy_kernels as module
+            except ImportError:
+                module = False
+            _gpu_module = module
+        fn = getattr(_gpu_module, name, None) if _gpu_module else None
+        fn = fn or getattr(reference, name)
+        _gpu_cache[name] = fn
+    return fn
+
+
+def sgd_momentum_update(
+    param: Any,
+    grad: Any,
+    buf: Any,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    first_step: bool,
+    scratch: Any = None,
+) -> None:
+    """See :func:`gradkit.kernels.reference.sgd_momentum_update`."""
+    fn = reference.sgd_momentum_update if type(param) is _ndarray else _impl("sgd_momentum_update")
+    fn(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch)
+
+
+def adam_update(
+    param: Any,
+    grad: Any,
+    exp_avg: Any,
+    exp_avg_sq: Any,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step: int,
+    decoupled: bool,
+    scratch: Any = None,
+) -> None:
+    """See :func:`gradkit.kernels.reference.adam_update`."""
+    fn = reference.adam_update if type(param) is _ndarray else _impl("adam_update")
+    fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch)
+
+
+def rmsprop_update(
+    param: Any,
+    grad: Any,
+    square_avg: Any,
+    grad_avg: Any,
+    momentum_buffer: Any,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    scratch: Any = None,
+) -> None:
+    """See :func:`gradkit.kernels.reference.rmsprop_update`."""
+    fn = reference.rmsprop_update if type(param) is _ndarray else _impl("rmsprop_update")
+    fn(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered, scratch)
+
+
+def bias_relu_forward(y: Any, b: Any) -> Any:
+    """See :func:`gradkit.kernels.reference.bias_relu_forward`."""
+    fn = reference.bias_relu_forward if type(y) is _ndarray else _impl("bias_relu_forward")
+    return fn(y, b)
+
+
+def relu_backward(grad: Any, y: Any) -> Any:
+    """See :func:`gradkit.kernels.reference.relu_backward`."""
+    fn = reference.relu_backward if type(y) is _ndarray else _impl("relu_backward")
+    return fn(grad, y)
+
+
+def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:
+    """See :func:`gradkit.kernels.reference.cross_entropy_forward_backward`."""
+    if type(logits) is _ndarray:
+        return reference.cross_entropy_forward_backward(logits, targets, reduction)
+    return _impl("cross_entropy_forward_backward")(logits, targets, reduction)

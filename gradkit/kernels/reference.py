@@ -1,0 +1,271 @@
+"""Reference implementations of the fused kernels, on raw NumPy or CuPy arrays.
+
+Each function here is the specification of a kernel: ``gradkit.kernels``
+calls it unless ``gradkit.kernels.cupy_kernels`` provides a fused version of
+the same name for CuPy arrays. A fused version must take the same arguments,
+write the same arrays in place (and only those) and return the same thing;
+its results must agree with these to float rounding.
+
+Conventions shared by every function:
+
+* Arrays are raw backend arrays (``numpy.ndarray`` or ``cupy.ndarray``), all
+  on one device and of one float dtype; hyperparameters are Python numbers
+  (never 0-d arrays, so a float32 array stays float32).
+* ``grad`` (and every input not named as written in place) is read only.
+* ``scratch`` is an optional array of the parameter's shape and dtype that
+  the reference uses for temporaries so that a common step allocates
+  nothing; its contents on return are unspecified. A fused kernel may
+  ignore it.
+* The code uses only operations that NumPy and CuPy share, so it also runs,
+  unfused, on CuPy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def get_array_module(array: Any) -> Any:
+    """``numpy`` for a NumPy array, ``cupy`` for a CuPy array."""
+    if isinstance(array, np.ndarray):
+        return np
+    import cupy
+
+    return cupy.get_array_module(array)
+
+
+# ------------------------------------------------------------------ optimisers
+def sgd_momentum_update(
+    param: Any,
+    grad: Any,
+    buf: Any,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    first_step: bool,
+    scratch: Any = None,
+) -> None:
+    """One SGD step for one parameter: PyTorch's rule (``torch.optim.SGD``).
+
+    Writes ``param`` and ``buf`` in place (``buf`` is the momentum buffer,
+    None when ``momentum == 0``); returns None. With
+    ``d = grad + weight_decay * param``::
+
+        buf  = d                                        if first_step
+        buf  = momentum * buf + (1 - dampening) * d     otherwise
+        step = d + momentum * buf   if nesterov else buf     (momentum != 0)
+        step = d                                             (momentum == 0)
+        param -= lr * step
+
+    ``first_step`` is True on the parameter's first step with momentum: the
+    buffer's old contents are then ignored and overwritten with ``d``.
+    """
+    xp = get_array_module(param)
+    tmp = xp.empty_like(param) if scratch is None else scratch
+    if weight_decay != 0:
+        d = xp.multiply(param, weight_decay, out=tmp)
+        d += grad
+    else:
+        d = grad
+    if momentum != 0:
+        if first_step:
+            buf[...] = d
+        else:
+            buf *= momentum
+            if dampening != 0:
+                buf += (1 - dampening) * d
+            else:
+                buf += d
+        if nesterov:
+            if d is tmp:
+                step = d + momentum * buf
+            else:
+                step = xp.multiply(buf, momentum, out=tmp)
+                step += d
+        else:
+            step = buf
+    else:
+        step = d
+    if step is tmp:
+        tmp *= lr
+    else:
+        xp.multiply(step, lr, out=tmp)
+    param -= tmp
+
+
+def adam_update(
+    param: Any,
+    grad: Any,
+    exp_avg: Any,
+    exp_avg_sq: Any,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step: int,
+    decoupled: bool,
+    scratch: Any = None,
+) -> None:
+    """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step: PyTorch's rule.
+
+    Writes ``param``, ``exp_avg`` and ``exp_avg_sq`` in place; returns None.
+    ``step`` is the step number counting this one (1 on the first step)::
+
+        if decoupled:  param *= 1 - lr * weight_decay;  g = grad
+        else:          g = grad + weight_decay * param
+        exp_avg    += (1 - beta1) * (g - exp_avg)          # lerp toward g
+        exp_avg_sq  = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        denom = sqrt(exp_avg_sq) / sqrt(1 - beta2 ** step) + eps
+        param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
+    """
+    xp = get_array_module(param)
+    tmp = xp.empty_like(param) if scratch is None else scratch
+    g = grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= 1 - lr * weight_decay
+        else:
+            g = grad + weight_decay * param
+    xp.subtract(g, exp_avg, out=tmp)
+    tmp *= 1 - beta1
+    exp_avg += tmp
+    exp_avg_sq *= beta2
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - beta2
+    exp_avg_sq += tmp
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+    xp.sqrt(exp_avg_sq, out=tmp)
+    tmp /= bias_correction2_sqrt
+    tmp += eps
+    xp.divide(exp_avg, tmp, out=tmp)
+    tmp *= lr / bias_correction1
+    param -= tmp
+
+
+def rmsprop_update(
+    param: Any,
+    grad: Any,
+    square_avg: Any,
+    grad_avg: Any,
+    momentum_buffer: Any,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    scratch: Any = None,
+) -> None:
+    """One RMSprop step: PyTorch's rule (``torch.optim.RMSprop``).
+
+    Writes ``param``, ``square_avg``, ``grad_avg`` (only when ``centered``;
+    else it may be None) and ``momentum_buffer`` (only when ``momentum > 0``;
+    else it may be None) in place; returns None. The buffers start at zero::
+
+        g = grad + weight_decay * param
+        square_avg = alpha * square_avg + (1 - alpha) * g * g
+        if centered:
+            grad_avg += (1 - alpha) * (g - grad_avg)       # lerp toward g
+            avg = sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            avg = sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buffer = momentum * momentum_buffer + g / avg
+            param -= lr * momentum_buffer
+        else:
+            param -= lr * g / avg
+    """
+    xp = get_array_module(param)
+    tmp = xp.empty_like(param) if scratch is None else scratch
+    g = grad + weight_decay * param if weight_decay != 0 else grad
+    square_avg *= alpha
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - alpha
+    square_avg += tmp
+    if centered:
+        xp.subtract(g, grad_avg, out=tmp)
+        tmp *= 1 - alpha
+        grad_avg += tmp
+        xp.multiply(grad_avg, grad_avg, out=tmp)
+        xp.subtract(square_avg, tmp, out=tmp)
+        xp.sqrt(tmp, out=tmp)
+    else:
+        xp.sqrt(square_avg, out=tmp)
+    tmp += eps
+    xp.divide(g, tmp, out=tmp)
+    if momentum > 0:
+        momentum_buffer *= momentum
+        momentum_buffer += tmp
+        xp.multiply(momentum_buffer, lr, out=tmp)
+    else:
+        tmp *= lr
+    param -= tmp
+
+
+# ------------------------------------------------------------------ layers
+def bias_relu_forward(y: Any, b: Any) -> Any:
+    """``y = max(y + b, 0)`` in place (``b`` broadcast over the rows; None for no bias); returns ``y``.
+
+    ``y`` is the (N, out) result of ``x @ W.T`` that the caller owns; ``b``
+    has shape (out,).
+    """
+    xp = get_array_module(y)
+    if b is not None:
+        y += b
+    return xp.maximum(y, 0, out=y)
+
+
+def relu_backward(grad: Any, y: Any) -> Any:
+    """The gradient of relu at output ``y``: a new array ``grad * (y > 0)``.
+
+    ``grad`` and ``y`` have one shape and are read only (``grad`` may be
+    shared with other nodes of the graph, so it is never written).
+    """
+    xp = get_array_module(y)
+    return xp.multiply(grad, y > 0)
+
+
+def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:
+    """Softmax cross-entropy of ``logits`` (N, C) against integer ``targets`` (N,), and its gradient.
+
+    Returns ``(loss, dlogits)``, both new arrays of the logits' dtype:
+
+    * ``loss``: ``lse_i - logits[i, targets[i]]`` with
+      ``lse_i = m_i + log(sum_j exp(logits[i, j] - m_i))`` and ``m_i`` the row
+      maximum; reduced to a 0-d array by ``reduction`` "mean" or "sum", or
+      left as the (N,) row losses for "none".
+    * ``dlogits``: ``softmax(logits) - one_hot(targets)``, divided by N for
+      "mean": the gradient of the returned loss for "mean" and "sum", and of
+      each row's own loss for "none".
+
+    ``targets`` are assumed valid (integers in [0, C)); the caller checks.
+    Finite for any finite logits (no overflow at +-1e4 in float32).
+    """
+    xp = get_array_module(logits)
+    n = logits.shape[0]
+    rows = xp.arange(n)
+    peak = logits.max(axis=1, keepdims=True)
+    e = xp.subtract(logits, peak)
+    xp.exp(e, out=e)
+    total = e.sum(axis=1, keepdims=True)
+    losses = xp.log(total[:, 0])
+    losses += peak[:, 0]
+    losses -= logits[rows, targets]
+    e /= total
+    e[rows, targets] -= 1
+    if reduction == "mean":
+        if n:
+            e *= 1 / n
+        loss = losses.mean() if n else xp.zeros((), dtype=logits.dtype) * xp.nan
+    elif reduction == "sum":
+        loss = losses.sum()
+    else:
+        loss = losses
+    return xp.asarray(loss, dtype=logits.dtype), e
