@@ -34,6 +34,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
+from gradkit.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from gradkit.ops import (
     abs,
     add,
