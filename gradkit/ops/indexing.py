@@ -48,7 +48,9 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
         elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             n = x.shape[dim]
             if not -n <= item < n:
-                raise IndexOutOfRangeError(f"{op}: index {item} is out of range for axis {dim} of shape {x.shape} (size {n})")
+                raise IndexOutOfRangeError(
+                    f"{op}: index {item} is out of range for axis {dim} of shape {x.shape} (size {n})"
+                )
             items[i] = int(item)
             dim += 1
         elif hasattr(item, "dtype"):
@@ -91,10 +93,13 @@ def _is_basic(index: tuple) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in index)
 
 
-def getitem(x: Any, index: Any) -> Tensor:
-    """``x[index]`` with NumPy's rules: ints, slices, None, Ellipsis, integer and boolean arrays."""
-    x = as_tensor(x, "getitem")
-    idx = normalize_index(x, index)
+def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
+    """``x[index]`` with NumPy's rules: ints, slices, None, Ellipsis, integer and boolean arrays.
+
+    ``op`` is the operation named in errors (``take`` and ``gather`` index through here).
+    """
+    x = as_tensor(x, op)
+    idx = normalize_index(x, index, op)
     data = x._data[idx]
     return record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
 
@@ -123,9 +128,9 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
     if idx.dtype.kind == "b":
         raise DTypeError("take: indices must be integers, got a bool array")
     if axis is None:
-        return getitem(reshape(x, (-1,)), idx)
+        return getitem(reshape(x, (-1,)), idx, "take")
     ax = normalize_axis(axis, x.ndim, "take")
-    return getitem(x, (slice(None),) * ax + (idx,))
+    return getitem(x, (slice(None),) * ax + (idx,), "take")
 
 
 def gather(x: Any, axis: int, index: Any) -> Tensor:
@@ -146,4 +151,4 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
         idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
         for d in range(x.ndim)
     )
-    return getitem(x, full)
+    return getitem(x, full, "gather")

@@ -1,0 +1,418 @@
+"""The op-spec table: every differentiable operation of API.md, once.
+
+Each ``Spec`` names a gradkit function of tensors, the shapes of its tensor
+inputs (broadcasting variants are separate rows), the domain its inputs are
+drawn from, and optionally a NumPy reference for the forward values. The
+tests in this directory run every row through ``gk.gradcheck`` (float64,
+central differences) on every available device, compare forward values with
+NumPy, and check second-order gradients for the smooth rows.
+
+Domains keep inputs away from kinks and singularities, so that central
+differences are accurate:
+
+- ``real``: standard normal.
+- ``positive``: uniform in [0.5, 2] (log, sqrt, power bases, divisors).
+- ``unit``: uniform in [-0.8, 0.8] (tan).
+- ``away``: magnitude in [0.3, 2] with a random sign (abs, relu, sign).
+- ``distinct``: a shuffled ramp with steps of 0.1, so no two elements tie
+  (max, min, maximum, minimum, clip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import gradkit as gk
+
+
+@dataclass
+class Spec:
+    id: str
+    fn: Callable[..., Any]
+    shapes: Sequence[tuple[int, ...]]
+    ref: Callable[..., Any] | None = None
+    domain: str | Sequence[str] = "real"
+    smooth: bool = True  # second derivative checked by finite differences too
+
+    def domains(self) -> list[str]:
+        if isinstance(self.domain, str):
+            return [self.domain] * len(self.shapes)
+        return list(self.domain)
+
+
+def draw(rng: np.random.Generator, shape: tuple[int, ...], domain: str) -> np.ndarray:
+    """A float64 array of ``shape`` from ``domain`` (see the module docstring)."""
+    if domain == "real":
+        return rng.standard_normal(shape)
+    if domain == "positive":
+        return rng.uniform(0.5, 2.0, shape)
+    if domain == "unit":
+        return rng.uniform(-0.8, 0.8, shape)
+    if domain == "away":
+        return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    if domain == "distinct":
+        n = int(np.prod(shape))
+        return (rng.permutation(n) * 0.1 - 0.05 * n + rng.uniform(-0.02, 0.02)).reshape(shape)
+    raise ValueError(domain)
+
+
+def same(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The gradkit function and the NumPy function of the same name."""
+    return getattr(gk, name), getattr(np, name)
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+
+
+def _np_gather(x: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(x, index, axis=axis)
+
+
+GATHER_INDEX = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])  # for a (3, 4) input along axis 0
+MASK = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
+
+BINARY = [
+    ("add", "real", "real"),
+    ("subtract", "real", "real"),
+    ("multiply", "real", "real"),
+    ("divide", "real", "positive"),
+    ("power", "positive", "real"),
+    ("maximum", "distinct", "distinct"),
+    ("minimum", "distinct", "distinct"),
+]
+BROADCAST_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((2, 1, 4), (3, 1)),
+    ((), (2, 3)),
+    ((3, 1), ()),
+]
+
+UNARY = [
+    ("negative", "real"),
+    ("exp", "real"),
+    ("log", "positive"),
+    ("log1p", "positive"),
+    ("expm1", "real"),
+    ("sqrt", "positive"),
+    ("square", "real"),
+    ("abs", "away"),
+    ("sign", "away"),
+    ("sin", "real"),
+    ("cos", "real"),
+    ("tan", "unit"),
+    ("tanh", "real"),
+]
+
+REDUCTION_AXES = [
+    dict(),
+    dict(axis=0),
+    dict(axis=-1),
+    dict(axis=1, keepdims=True),
+    dict(axis=(0, 2)),
+    dict(axis=(0, 2), keepdims=True),
+    dict(axis=None, keepdims=True),
+]
+
+
+def _kw(kw: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in kw.items()) or "all"
+
+
+def build_specs() -> list[Spec]:
+    specs: list[Spec] = []
+    add = specs.append
+
+    # ---------------------------------------------------------- elementwise binary
+    for name, da, db in BINARY:
+        g, n = same(name)
+        for sa, sb in BROADCAST_SHAPES:
+            if name in ("maximum", "minimum") and (sa == () or sb == ()):
+                continue  # a shared scalar would tie with the ramp of the other operand
+            add(Spec(f"{name}{sa}{sb}", g, [sa, sb], n, [da, db], smooth=name not in ("maximum", "minimum")))
+    add(Spec("maximum_scalar_const", lambda x: gk.maximum(x, 0.33), [(3, 4)], lambda x: np.maximum(x, 0.33),
+             "away", smooth=False))
+    add(Spec("minimum_const_scalar", lambda x: gk.minimum(0.33, x), [(3, 4)], lambda x: np.minimum(0.33, x),
+             "away", smooth=False))
+    # operators, with tensors and with Python numbers on either side
+    ops = [
+        ("op_add", lambda a, b: a + b, "real", "real"),
+        ("op_sub", lambda a, b: a - b, "real", "real"),
+        ("op_mul", lambda a, b: a * b, "real", "real"),
+        ("op_div", lambda a, b: a / b, "real", "positive"),
+        ("op_pow", lambda a, b: a**b, "positive", "real"),
+    ]
+    for name, f, da, db in ops:
+        add(Spec(f"{name}(3,4)(4,)", f, [(3, 4), (4,)], f, [da, db]))
+        add(Spec(f"{name}_scalar_right", lambda a, f=f: f(a, 1.7), [(2, 3)], lambda a, f=f: f(a, 1.7), da))
+        add(Spec(f"{name}_scalar_left", lambda b, f=f: f(1.7, b), [(2, 3)], lambda b, f=f: f(1.7, b), db))
+        add(Spec(f"{name}_ndarray_right", lambda a, f=f: f(a, np.full((3,), 1.3)), [(2, 3)],
+                 lambda a, f=f: f(a, np.full((3,), 1.3)), da))
+    add(Spec("op_neg", lambda x: -x, [(3, 4)], lambda x: -x))
+    add(Spec("op_pos", lambda x: +x * 1.0, [(3, 4)], lambda x: +x * 1.0))
+    add(Spec("op_abs", lambda x: abs(x), [(3, 4)], np.abs, "away", smooth=False))
+    add(Spec("pow_int_2", lambda x: x**2, [(3, 4)], lambda x: x**2))
+    add(Spec("pow_int_3", lambda x: x**3, [(3, 4)], lambda x: x**3))
+    add(Spec("pow_0", lambda x: x**0 * x, [(3, 4)], lambda x: x**0 * x))
+    add(Spec("pow_neg_half", lambda x: x**-0.5, [(3, 4)], lambda x: x**-0.5, "positive"))
+    add(Spec("pow_method", lambda x: x.pow(2.5), [(3, 4)], lambda x: x**2.5, "positive"))
+    add(Spec("rpow", lambda x: 2.0**x, [(3, 4)], lambda x: 2.0**x))
+    add(Spec("x_times_x", lambda x: x * x, [(3, 4)], lambda x: x * x))
+    add(Spec("x_div_x_plus", lambda x: x / (x + 3.0), [(3, 4)], lambda x: x / (x + 3.0), "positive"))
+
+    # ----------------------------------------------------------- elementwise unary
+    for name, dom in UNARY:
+        g, n = same(name)
+        add(Spec(name, g, [(3, 4)], n, dom, smooth=name not in ("abs", "sign")))
+        add(Spec(f"{name}_0d", g, [()], n, dom, smooth=name not in ("abs", "sign")))
+    add(Spec("sigmoid", gk.sigmoid, [(3, 4)], _np_sigmoid))
+    add(Spec("sigmoid_large", lambda x: gk.sigmoid(x * 8), [(3, 4)], lambda x: _np_sigmoid(x * 8)))
+    add(Spec("relu", gk.relu, [(3, 4)], lambda x: np.maximum(x, 0), "away", smooth=False))
+    for m in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "square"):
+        dom = {"log": "positive", "sqrt": "positive", "relu": "away", "abs": "away"}.get(m, "real")
+        ref = {"sigmoid": _np_sigmoid, "relu": lambda x: np.maximum(x, 0)}.get(m, getattr(np, m, None))
+        add(Spec(f"method_{m}", lambda x, m=m: getattr(x, m)(), [(2, 3)], ref, dom, smooth=m not in ("relu", "abs")))
+    add(Spec("where", lambda a, b: gk.where(gk.tensor(MASK, device=a.device), a, b), [(3, 4), (3, 4)],
+             lambda a, b: np.where(MASK, a, b)))
+    add(Spec("where_broadcast", lambda a, b: gk.where(gk.tensor(MASK, device=a.device), a, b), [(4,), (3, 1)],
+             lambda a, b: np.where(MASK, a, b)))
+    add(Spec("where_scalar", lambda a: gk.where(gk.tensor(MASK, device=a.device), a, 0.0), [(3, 4)],
+             lambda a: np.where(MASK, a, 0.0)))
+    add(Spec("where_from_comparison", lambda a, b: gk.where(a > b, a, b), [(3, 4), (3, 4)],
+             lambda a, b: np.where(a > b, a, b), "distinct", smooth=False))
+    add(Spec("clip", lambda x: gk.clip(x, -0.33, 0.47), [(3, 4)], lambda x: np.clip(x, -0.33, 0.47),
+             "distinct", smooth=False))
+    add(Spec("clip_lo", lambda x: gk.clip(x, -0.33, None), [(3, 4)], lambda x: np.clip(x, -0.33, None),
+             "distinct", smooth=False))
+    add(Spec("clip_hi", lambda x: x.clip(None, 0.47), [(3, 4)], lambda x: np.clip(x, None, 0.47),
+             "distinct", smooth=False))
+    add(Spec("clip_tensor_bounds", lambda x, lo, hi: gk.clip(x, lo, hi), [(3, 4), (4,), (3, 1)],
+             lambda x, lo, hi: np.clip(x, lo, hi), ["distinct", "real", "real"], smooth=False))
+
+    # ----------------------------------------------------------------- reductions
+    for name in ("sum", "mean", "var", "std", "max", "min", "prod", "logsumexp"):
+        dom = {"max": "distinct", "min": "distinct", "prod": "positive"}.get(name, "real")
+        smooth = name not in ("max", "min")
+        for kw in REDUCTION_AXES:
+            ref = _np_logsumexp if name == "logsumexp" else getattr(np, name)
+            add(Spec(f"{name}[{_kw(kw)}]", lambda x, name=name, kw=kw: getattr(gk, name)(x, **kw), [(2, 3, 4)],
+                     lambda x, ref=ref, kw=kw: ref(x, **kw), dom, smooth))
+            add(Spec(f"{name}_method[{_kw(kw)}]", lambda x, name=name, kw=kw: getattr(x, name)(**kw), [(2, 3, 4)],
+                     lambda x, ref=ref, kw=kw: ref(x, **kw), dom, smooth))
+        if name != "std":  # std is not differentiable where the variance is 0 (always, for one element)
+            add(Spec(f"{name}_0d", getattr(gk, name), [()], ref, dom, smooth))
+        add(Spec(f"{name}_1d", getattr(gk, name), [(5,)], ref, dom, smooth))
+    for ddof in (0, 1):
+        for name in ("var", "std"):
+            add(Spec(f"{name}_ddof{ddof}", lambda x, name=name, ddof=ddof: getattr(gk, name)(x, axis=1, ddof=ddof),
+                     [(3, 4)], lambda x, name=name, ddof=ddof: getattr(np, name)(x, axis=1, ddof=ddof)))
+            add(Spec(f"{name}_method_ddof{ddof}", lambda x, name=name, ddof=ddof: getattr(x, name)(ddof=ddof),
+                     [(3, 4)], lambda x, name=name, ddof=ddof: getattr(np, name)(x, ddof=ddof)))
+    add(Spec("prod_with_zero", lambda x: gk.prod(x * gk.tensor(np.array([1.0, 0.0, 1.0]), device=x.device), axis=1),
+             [(2, 3)], lambda x: np.prod(x * np.array([1.0, 0.0, 1.0]), axis=1), smooth=False))
+    add(Spec("prod_with_two_zeros", lambda x: gk.prod(x * gk.tensor(np.array([0.0, 0.0, 1.0]), device=x.device)),
+             [(3,)], lambda x: np.prod(x * np.array([0.0, 0.0, 1.0])), smooth=False))
+    add(Spec("prod_negative", lambda x: gk.prod(x, axis=0), [(3, 4)], lambda x: np.prod(x, axis=0), "away"))
+    add(Spec("logsumexp_large", lambda x: gk.logsumexp(x * 300, axis=1), [(3, 4)],
+             lambda x: _np_logsumexp(x * 300, axis=1)))
+
+    # ------------------------------------------------------------- linear algebra
+    matmul_shapes = [
+        ((3, 4), (4, 2)),
+        ((4,), (4,)),
+        ((4,), (4, 2)),
+        ((3, 4), (4,)),
+        ((2, 3, 4), (4, 2)),
+        ((2, 3, 4), (2, 4, 2)),
+        ((2, 1, 3, 4), (3, 4, 2)),
+        ((4,), (2, 4, 3)),
+        ((2, 3, 4), (4,)),
+    ]
+    for sa, sb in matmul_shapes:
+        add(Spec(f"matmul{sa}{sb}", gk.matmul, [sa, sb], np.matmul))
+        add(Spec(f"op_matmul{sa}{sb}", lambda a, b: a @ b, [sa, sb], np.matmul))
+    add(Spec("matmul_method", lambda a, b: a.matmul(b), [(3, 4), (4, 2)], np.matmul))
+    add(Spec("rmatmul_ndarray", lambda b: np.ones((2, 3)) @ b, [(3, 4)], lambda b: np.ones((2, 3)) @ b))
+    for sa, sb in [((4,), (4,)), ((3, 4), (4, 2)), ((3, 4), (4,)), ((4,), (4, 2)), ((2, 3, 4), (4, 2)),
+                   ((2, 3, 4), (3, 4, 2)), ((), (2, 3)), ((2, 3), ())]:
+        add(Spec(f"dot{sa}{sb}", gk.dot, [sa, sb], np.dot))
+    add(Spec("dot_method", lambda a, b: a.dot(b), [(3, 4), (4,)], np.dot))
+    for sa, sb in [((3,), (4,)), ((2, 2), (3,))]:
+        add(Spec(f"outer{sa}{sb}", gk.outer, [sa, sb], np.outer))
+    einsums = [
+        ("ij,jk->ik", [(3, 4), (4, 2)]),
+        ("ij,jk", [(3, 4), (4, 2)]),
+        ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+        ("i,i->", [(4,), (4,)]),
+        ("i,j->ij", [(3,), (4,)]),
+        ("ij->ji", [(3, 4)]),
+        ("ij->", [(3, 4)]),
+        ("ij->j", [(3, 4)]),
+        ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]),
+        ("ij,ij->i", [(3, 4), (3, 4)]),
+        ("ijk,ik->j", [(2, 3, 4), (2, 4)]),
+        ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 2)]),
+    ]
+    for spec, shapes in einsums:
+        add(Spec(f"einsum[{spec}]", lambda *ts, spec=spec: gk.einsum(spec, *ts), shapes,
+                 lambda *xs, spec=spec: np.einsum(spec, *xs)))
+
+    # ------------------------------------------------------------------ shape ops
+    add(Spec("reshape", lambda x: gk.reshape(x, (4, 3)), [(3, 4)], lambda x: x.reshape(4, 3)))
+    add(Spec("reshape_-1", lambda x: gk.reshape(x, (2, -1)), [(3, 4)], lambda x: x.reshape(2, -1)))
+    add(Spec("reshape_int", lambda x: gk.reshape(x, 12), [(3, 4)], lambda x: x.reshape(12)))
+    add(Spec("reshape_method_ints", lambda x: x.reshape(2, 2, 3), [(3, 4)], lambda x: x.reshape(2, 2, 3)))
+    add(Spec("reshape_to_0d", lambda x: x.reshape(()), [(1, 1)], lambda x: x.reshape(())))
+    add(Spec("view", lambda x: x.view(6, 2), [(3, 4)], lambda x: x.reshape(6, 2)))
+    add(Spec("view_tuple", lambda x: x.view((-1,)), [(3, 4)], lambda x: x.reshape(-1)))
+    add(Spec("flatten", lambda x: gk.flatten(x), [(2, 3, 4)], lambda x: x.reshape(-1)))
+    add(Spec("flatten_method", lambda x: x.flatten(1), [(2, 3, 4)], lambda x: x.reshape(2, 12)))
+    add(Spec("flatten_range", lambda x: x.flatten(0, 1), [(2, 3, 4)], lambda x: x.reshape(6, 4)))
+    add(Spec("transpose", gk.transpose, [(2, 3, 4)], np.transpose))
+    add(Spec("transpose_axes", lambda x: gk.transpose(x, (1, 2, 0)), [(2, 3, 4)], lambda x: np.transpose(x, (1, 2, 0))))
+    add(Spec("transpose_method", lambda x: x.transpose(), [(2, 3, 4)], np.transpose))
+    add(Spec("transpose_method_tuple", lambda x: x.transpose((2, 0, 1)), [(2, 3, 4)],
+             lambda x: np.transpose(x, (2, 0, 1))))
+    add(Spec("transpose_method_ints", lambda x: x.transpose(2, 0, 1), [(2, 3, 4)],
+             lambda x: np.transpose(x, (2, 0, 1))))
+    add(Spec("transpose_negative_axes", lambda x: gk.transpose(x, (-1, 0, 1)), [(2, 3, 4)],
+             lambda x: np.transpose(x, (2, 0, 1))))
+    add(Spec("T", lambda x: x.T, [(3, 4)], lambda x: x.T))
+    add(Spec("permute", lambda x: gk.permute(x, (2, 0, 1)), [(2, 3, 4)], lambda x: np.transpose(x, (2, 0, 1))))
+    add(Spec("permute_method", lambda x: x.permute(1, 2, 0), [(2, 3, 4)], lambda x: np.transpose(x, (1, 2, 0))))
+    add(Spec("permute_method_tuple", lambda x: x.permute((1, 2, 0)), [(2, 3, 4)],
+             lambda x: np.transpose(x, (1, 2, 0))))
+    add(Spec("squeeze", gk.squeeze, [(3, 1, 4, 1)], np.squeeze))
+    add(Spec("squeeze_axis", lambda x: gk.squeeze(x, 1), [(3, 1, 4, 1)], lambda x: np.squeeze(x, 1)))
+    add(Spec("squeeze_neg_axis", lambda x: x.squeeze(-1), [(3, 1, 4, 1)], lambda x: np.squeeze(x, -1)))
+    add(Spec("squeeze_axes", lambda x: x.squeeze((1, 3)), [(3, 1, 4, 1)], lambda x: np.squeeze(x, (1, 3))))
+    for ax in (0, 1, 2, -1, -3):
+        add(Spec(f"unsqueeze[{ax}]", lambda x, ax=ax: gk.unsqueeze(x, ax), [(3, 4)],
+                 lambda x, ax=ax: np.expand_dims(x, ax)))
+    add(Spec("unsqueeze_method", lambda x: x.unsqueeze(1), [(3, 4)], lambda x: x[:, None]))
+    add(Spec("expand", lambda x: gk.expand(x, (2, 3, 4)), [(3, 1)], lambda x: np.broadcast_to(x, (2, 3, 4))))
+    add(Spec("expand_minus1", lambda x: x.expand(2, -1, 4), [(3, 1)], lambda x: np.broadcast_to(x, (2, 3, 4))))
+    add(Spec("expand_tuple", lambda x: x.expand((2, 3, 4)), [(4,)], lambda x: np.broadcast_to(x, (2, 3, 4))))
+    add(Spec("broadcast_to", lambda x: gk.broadcast_to(x, (2, 3, 4)), [(1, 4)],
+             lambda x: np.broadcast_to(x, (2, 3, 4))))
+    add(Spec("broadcast_to_0d", lambda x: gk.broadcast_to(x, (2, 3)), [()], lambda x: np.broadcast_to(x, (2, 3))))
+    add(Spec("broadcast_to_method", lambda x: x.broadcast_to((3, 4)), [(3, 1)], lambda x: np.broadcast_to(x, (3, 4))))
+    for ax in (0, 1, -1):
+        add(Spec(f"concatenate[{ax}]", lambda a, b, ax=ax: gk.concatenate([a, b], axis=ax), [(2, 3), (2, 3)],
+                 lambda a, b, ax=ax: np.concatenate([a, b], axis=ax)))
+        add(Spec(f"stack[{ax}]", lambda a, b, c, ax=ax: gk.stack([a, b, c], axis=ax), [(2, 3)] * 3,
+                 lambda a, b, c, ax=ax: np.stack([a, b, c], axis=ax)))
+    add(Spec("concatenate_uneven", lambda a, b: gk.concatenate((a, b), axis=1), [(2, 3), (2, 1)],
+             lambda a, b: np.concatenate((a, b), axis=1)))
+    add(Spec("concatenate_same_tensor", lambda a: gk.concatenate([a, a * 2.0]), [(2, 3)],
+             lambda a: np.concatenate([a, a * 2.0])))
+    add(Spec("stack_axis2", lambda a, b: gk.stack([a, b], axis=2), [(2, 3), (2, 3)],
+             lambda a, b: np.stack([a, b], axis=2)))
+    for arg, ax in ((3, 0), (2, 1), ([1, 3], 1), ([2], 0), ([0, 2, 2], -1)):
+        add(Spec(f"split[{arg},{ax}]", lambda x, arg=arg, ax=ax: tuple(gk.split(x, arg, axis=ax)), [(6, 4)],
+                 lambda x, arg=arg, ax=ax: tuple(np.split(x, arg, axis=ax))))
+    add(Spec("flip", gk.flip, [(3, 4)], np.flip))
+    add(Spec("flip_axis", lambda x: gk.flip(x, 1), [(3, 4)], lambda x: np.flip(x, 1)))
+    add(Spec("flip_axes", lambda x: gk.flip(x, (0, -1)), [(2, 3, 4)], lambda x: np.flip(x, (0, -1))))
+    for mode in ("constant", "edge", "reflect", "symmetric", "wrap"):
+        add(Spec(f"pad_{mode}", lambda x, mode=mode: gk.pad(x, ((1, 2), (2, 1)), mode=mode), [(3, 4)],
+                 lambda x, mode=mode: np.pad(x, ((1, 2), (2, 1)), mode=mode)))
+    add(Spec("pad_int", lambda x: gk.pad(x, 1), [(3, 4)], lambda x: np.pad(x, 1)))
+    add(Spec("pad_pair", lambda x: gk.pad(x, (1, 0)), [(3, 4)], lambda x: np.pad(x, (1, 0))))
+    add(Spec("pad_constant_value", lambda x: gk.pad(x, ((0, 1), (1, 1)), constant_values=2.5), [(3, 4)],
+             lambda x: np.pad(x, ((0, 1), (1, 1)), constant_values=2.5)))
+    add(Spec("take_flat", lambda x: gk.take(x, np.array([0, 5, 5, 11, -1])), [(3, 4)],
+             lambda x: np.take(x, np.array([0, 5, 5, 11, -1]))))
+    add(Spec("take_axis1", lambda x: gk.take(x, [2, 0, 2], axis=1), [(3, 4)], lambda x: np.take(x, [2, 0, 2], axis=1)))
+    add(Spec("take_2d_indices", lambda x: gk.take(x, np.array([[0, 1], [2, 2]]), axis=0), [(3, 4)],
+             lambda x: np.take(x, np.array([[0, 1], [2, 2]]), axis=0)))
+    add(Spec("take_scalar_index", lambda x: gk.take(x, 2, axis=1), [(3, 4)], lambda x: np.take(x, 2, axis=1)))
+    add(Spec("gather_axis0", lambda x: gk.gather(x, 0, GATHER_INDEX), [(3, 4)],
+             lambda x: _np_gather(x, 0, GATHER_INDEX)))
+    add(Spec("gather_axis1", lambda x: gk.gather(x, 1, np.array([[3, 3], [0, 1], [2, 0]])), [(3, 4)],
+             lambda x: _np_gather(x, 1, np.array([[3, 3], [0, 1], [2, 0]]))))
+    add(Spec("gather_tensor_index", lambda x: gk.gather(x, -1, gk.tensor(np.array([[1], [0], [3]]), device=x.device)),
+             [(3, 4)], lambda x: _np_gather(x, -1, np.array([[1], [0], [3]]))))
+
+    # ------------------------------------------------------------- nn ops
+    def _np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return x - _np_logsumexp(x, axis, keepdims=True)
+
+    for name, ref in (("softmax", _np_softmax), ("log_softmax", _np_log_softmax)):
+        add(Spec(name, getattr(gk, name), [(3, 4)], ref))
+        add(Spec(f"{name}_axis0", lambda x, name=name: getattr(gk, name)(x, 0), [(3, 4)],
+                 lambda x, ref=ref: ref(x, 0)))
+        add(Spec(f"{name}_axis1_3d", lambda x, name=name: getattr(gk, name)(x, 1), [(2, 3, 4)],
+                 lambda x, ref=ref: ref(x, 1)))
+        add(Spec(f"{name}_1d", getattr(gk, name), [(5,)], ref))
+        add(Spec(f"{name}_method", lambda x, name=name: getattr(x, name)(0), [(3, 4)], lambda x, ref=ref: ref(x, 0)))
+        add(Spec(f"{name}_large", lambda x, name=name: getattr(gk, name)(x * 500), [(3, 4)],
+                 lambda x, ref=ref: ref(x * 500), smooth=False))
+
+    # ---------------------------------------------------------- dtype and device
+    add(Spec("astype_same", lambda x: x.astype(np.float64) * 1.0, [(3, 4)],
+             lambda x: x.astype(np.float64) * 1.0))
+    add(Spec("to_dtype", lambda x: x.to(dtype="float64") * 2.0, [(3, 4)], lambda x: x.astype(np.float64) * 2.0))
+    add(Spec("to_device_cpu_roundtrip", lambda x: x.to("cpu").to(x.device) * 2.0, [(3, 4)], lambda x: x * 2.0))
+    add(Spec("cpu_method", lambda x: x.cpu() * 3.0, [(3, 4)], lambda x: x * 3.0))
+
+    # ------------------------------------------------------------ composites
+    add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
+             lambda x, w, b: np.tanh(x @ w + b).sum(axis=1)))
+    add(Spec("layernorm_like", lambda x: (x - x.mean(-1, keepdims=True)) / gk.sqrt(x.var(-1, keepdims=True) + 1e-5),
+             [(3, 4)], lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)))
+    add(Spec("cross_entropy_like", lambda x: -gk.log_softmax(x)[np.arange(3), np.array([0, 3, 1])].mean(),
+             [(3, 4)], lambda x: -np.log(_np_softmax(x))[np.arange(3), np.array([0, 3, 1])].mean()))
+    add(Spec("reuse_many_times", lambda x: x * x * x + gk.exp(x) * x - x / (x * x + 1.0), [(2, 3)],
+             lambda x: x * x * x + np.exp(x) * x - x / (x * x + 1.0)))
+    return specs
+
+
+# Index forms of API.md, each as (id, index) for a (3, 4, 5) tensor.
+INDEXES: list[tuple[str, Any]] = [
+    ("int", 1),
+    ("neg_int", -1),
+    ("int_int", (2, 3)),
+    ("int_neg_int_int", (0, -2, 4)),
+    ("np_int", np.int64(2)),
+    ("slice", slice(1, 3)),
+    ("slice_step", (slice(None), slice(None, None, 2))),
+    ("slice_neg_step", (slice(None, None, -1), slice(3, 0, -2))),
+    ("slice_neg_bounds", (slice(-2, None), slice(None, -1))),
+    ("empty_slice", slice(2, 1)),
+    ("none", None),
+    ("none_middle", (slice(None), None, 1)),
+    ("ellipsis", (Ellipsis, 1)),
+    ("ellipsis_none", (0, Ellipsis, None)),
+    ("ellipsis_only", Ellipsis),
+    ("int_array", np.array([2, 0, 2])),
+    ("int_list", [0, 2, 2, 1]),
+    ("neg_int_array", np.array([-1, -3])),
+    ("int_array_2d", np.array([[0, 1], [1, 1]])),
+    ("int_array_axis1", (slice(None), np.array([3, 0, 3]))),
+    ("two_int_arrays", (np.array([0, 2, 2]), np.array([1, 3, 3]))),
+    ("int_arrays_broadcast", (np.array([[0], [2]]), slice(None), np.array([1, 4, 4]))),
+    ("array_then_int", (np.array([1, 0]), 2)),
+    ("bool_mask_axis0", np.array([True, False, True])),
+    ("bool_mask_2d", (np.arange(12).reshape(3, 4) % 3 == 0)),
+    ("bool_mask_axis1", (slice(None), np.array([False, True, True, False]))),
+    ("bool_mask_full", (np.arange(60).reshape(3, 4, 5) % 7 == 1)),
+    ("bool_mask_ellipsis", (Ellipsis, np.array([True, False, False, True, True]))),
+    ("mixed_slice_array_int", (slice(0, 2), np.array([1, 1, 3]), -1)),
+]
