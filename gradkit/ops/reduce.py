@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from gradkit.autograd.function import record
 from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis
 from gradkit.tensor import Tensor
@@ -140,10 +142,13 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     xp = x._backend.xp
     peak = x._data.max(axis=axes, keepdims=True)
     peak = xp.where(xp.isfinite(peak), peak, 0)
-    data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # every element -inf: log(0) = -inf is the answer, not a warning
+        data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
     if not keepdims:
         data = data.reshape([d for i, d in enumerate(x.shape) if i not in axes])
-    return record("logsumexp", data, x._backend, (x,), (_logsumexp_vjp,), (x, axes, keepdims), save_output=True, info=axes)
+    return record(
+        "logsumexp", data, x._backend, (x,), (_logsumexp_vjp,), (x, axes, keepdims), save_output=True, info=axes
+    )
 
 
 def _logsumexp_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> Tensor:
