@@ -1,5 +1,6 @@
 """gradkit: reverse-mode automatic differentiation on NumPy and CuPy arrays."""
 
+from gradkit import data  # gk.data (imports no optional package)
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradkit.backends import cuda_available, default_device, device, env_choice, manual_seed
 from gradkit.creation import (
@@ -35,6 +36,7 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from gradkit.io import load, save
 from gradkit.ops import (
     abs,
     add,

@@ -1,0 +1,296 @@
+"""Checkpoints in the safetensors format: ``gk.save(obj, path)`` and ``gk.load(path, device=None)``.
+
+File layout (a plain safetensors file, readable by ``safetensors.torch.load_file``):
+
+- every tensor (and NumPy array) in ``obj`` is stored as a safetensors tensor
+  under its dotted name: ``{"model": {"0.weight": w}}`` -> ``"model.0.weight"``;
+- everything else (the nesting, int dictionary keys, tuples, step counts,
+  hyperparameters, strings) is kept as JSON in the header's ``__metadata__``
+  under ``"gradkit.structure"``, so ``load(save(x))`` gives back ``x``'s exact
+  structure with tensors where it had tensors.
+
+Nothing is ever unpickled: the header is JSON and the tensors are raw bytes.
+A file is written to a temporary file in the same folder, flushed, fsynced
+and renamed over the target (``os.replace``), so a crash mid-save leaves the
+previous checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradkit.backends import get_backend
+from gradkit.errors import ArgumentTypeError, CheckpointError, InvalidArgumentError
+from gradkit.io.optional import require
+from gradkit.tensor import Tensor
+
+FORMAT_KEY = "gradkit.format"
+STRUCTURE_KEY = "gradkit.structure"
+FORMAT_VERSION = "1"
+
+# Tags of the JSON structure. Plain JSON values (str, int, float, bool, None, lists) stand for themselves.
+_TENSOR, _NDARRAY, _DICT, _TUPLE, _SCALAR = "__tensor__", "__ndarray__", "__dict__", "__tuple__", "__scalar__"
+
+_MAX_HEADER = 100 * 1024 * 1024  # the limit safetensors itself applies
+
+
+def _safetensors() -> Any:
+    require("safetensors", "gk.save / gk.load (checkpoints in the safetensors format)")
+    return require("safetensors.numpy", "gk.save / gk.load", "safetensors")
+
+
+# ------------------------------------------------------------------ saving
+def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
+    """Split ``obj`` into named host arrays and a JSON-able structure that refers to them by name."""
+    arrays: dict[str, np.ndarray] = {}
+    owners: dict[str, str] = {}
+
+    def add(array: np.ndarray, name: str, where: str) -> str:
+        name = name or "_"
+        if name in arrays:
+            raise InvalidArgumentError(
+                f"save: {where} and {owners[name]} would both be stored as {name!r}; "
+                "rename a key (keys containing '.' can clash with nested names)"
+            )
+        arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")  # keeps 0-d shapes
+        owners[name] = where
+        return name
+
+    def walk(value: Any, name: str, where: str) -> Any:
+        if isinstance(value, Tensor):
+            return {_TENSOR: add(value._backend.to_numpy(value._data), name, where)}
+        if isinstance(value, np.ndarray):
+            return {_NDARRAY: add(value, name, where)}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic):
+            if value.dtype.kind not in "biuf":
+                raise ArgumentTypeError(f"save: cannot store {where} of NumPy type {value.dtype}")
+            return {_SCALAR: value.dtype.str, "value": value.item()}
+        if isinstance(value, Mapping):
+            items = []
+            for key, item in value.items():
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise ArgumentTypeError(
+                        f"save: dictionary keys must be str or int, got {type(key).__name__} {key!r} in {where}"
+                    )
+                child = f"{name}.{key}" if name else str(key)
+                items.append([key, walk(item, child, f"{where}[{key!r}]")])
+            return {_DICT: items}
+        if isinstance(value, (list, tuple)):
+            items = [walk(item, f"{name}.{i}" if name else str(i), f"{where}[{i}]") for i, item in enumerate(value)]
+            return {_TUPLE: items} if isinstance(value, tuple) else items
+        raise ArgumentTypeError(
+            f"save: cannot store {where} of type {type(value).__name__}; a checkpoint holds tensors, "
+            "NumPy arrays, numbers, strings, None, and dicts/lists/tuples of them"
+        )
+
+    if not isinstance(obj, Mapping) and hasattr(obj, "state_dict"):
+        obj = obj.state_dict()  # a Module or an optimiser
+    structure = walk(obj, "", "obj")
+    return arrays, structure
+
+
+def _write_data(f: Any, data: bytes) -> None:
+    """Write ``data`` in chunks (a separate function so that tests can interrupt a save half-way)."""
+    view = memoryview(data)
+    chunk = 1 << 24
+    for start in range(0, len(view), chunk):
+        f.write(view[start : start + chunk])
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    target = os.path.abspath(path)
+    folder, base = os.path.split(target)
+    if os.path.isdir(target):
+        raise CheckpointError(f"save: {path!r} is a folder, not a file name")
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise CheckpointError(f"save: cannot write a checkpoint in {folder!r}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_data(f, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"save: writing {path!r} failed: {exc.strerror or exc}") from exc
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(obj: Any, path: str | os.PathLike) -> None:
+    """Save a state dict (tensors, nested dicts/lists, numbers, strings) to ``path`` as safetensors.
+
+    Tensors are stored under their dotted names (``"model.0.weight"``) as
+    plain dtypes, so ``safetensors.torch.load_file`` reads them too; the rest
+    of ``obj`` goes into the header metadata as JSON. A Module or optimiser
+    is saved through its ``state_dict()``. The write is atomic.
+    """
+    path = os.fspath(path)
+    st = _safetensors()
+    arrays, structure = _flatten(obj)
+    metadata = {FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
+    data = st.save(arrays, metadata=metadata)
+    _atomic_write(path, data)
+
+
+# ----------------------------------------------------------------- loading
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"load: {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"load: {path!r} is a folder, not a checkpoint file") from None
+    except OSError as exc:
+        raise CheckpointError(f"load: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def _what_is_it(data: bytes) -> str:
+    """A guess at what a file that is not safetensors is, for the error message."""
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "it looks like a pickle file, which gradkit never loads (unpickling can run arbitrary code)"
+    if data[:4] == b"PK\x03\x04":
+        return "it looks like a zip archive (such as a torch.save checkpoint), which gradkit does not load"
+    return "it is not a safetensors file"
+
+
+def _header(path: str, data: bytes) -> dict[str, Any]:
+    if len(data) < 8:
+        raise CheckpointError(
+            f"load: {path!r} is truncated or not a checkpoint: {len(data)} bytes, "
+            "less than the 8-byte header length of a safetensors file"
+        )
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER or n < 2:
+        raise CheckpointError(f"load: {path!r}: bad header length {n}; {_what_is_it(data)}")
+    if 8 + n > len(data):
+        if data[8:9] in (b"{", b""):
+            raise CheckpointError(
+                f"load: {path!r} is truncated: the header claims {n} bytes but the file has only "
+                f"{len(data) - 8} after the header length"
+            )
+        raise CheckpointError(f"load: {path!r}: header length {n} exceeds the file size; {_what_is_it(data)}")
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"load: {path!r}: the header is not valid JSON ({exc}); {_what_is_it(data)}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"load: {path!r}: the header is a JSON {type(header).__name__}, not an object")
+    size = 0  # where the tensor data ends, by the header (safetensors checks the rest)
+    for key, entry in header.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) and key != "__metadata__" else None
+        if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int):
+            size = max(size, offsets[1])
+    if size > len(data) - 8 - n:
+        raise CheckpointError(
+            f"load: {path!r} is truncated: the header describes {size} bytes of tensor data "
+            f"but the file holds only {len(data) - 8 - n}"
+        )
+    return header
+
+
+def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any) -> Any:
+    """``structure`` with its tensor references replaced by the arrays of ``raw`` (as Tensors on ``backend``)."""
+    used: set[str] = set()
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"load: {path!r}: corrupt gradkit metadata: {what}")
+
+    def ref(name: Any, as_tensor: bool) -> Any:
+        if not isinstance(name, str) or name not in raw:
+            raise CheckpointError(f"load: {path!r}: the tensor {name!r} named in the metadata is missing from the file")
+        used.add(name)
+        return Tensor._make(backend.asarray(raw[name]), backend) if as_tensor else raw[name]
+
+    def walk(node: Any) -> Any:
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict) or len(node) not in (1, 2):
+            raise bad(f"unexpected entry {node!r:.80}")
+        if _TENSOR in node:
+            return ref(node[_TENSOR], True)
+        if _NDARRAY in node:
+            return ref(node[_NDARRAY], False)
+        if _TUPLE in node and isinstance(node[_TUPLE], list):
+            return tuple(walk(item) for item in node[_TUPLE])
+        if _DICT in node and isinstance(node[_DICT], list):
+            out = {}
+            for pair in node[_DICT]:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))):
+                    raise bad(f"bad dictionary item {pair!r:.80}")
+                out[pair[0]] = walk(pair[1])
+            return out
+        if _SCALAR in node and "value" in node:
+            try:
+                return np.dtype(node[_SCALAR]).type(node["value"])
+            except (TypeError, ValueError) as exc:
+                raise bad(f"bad scalar {node!r:.80} ({exc})") from None
+        raise bad(f"unexpected entry {node!r:.80}")
+
+    result = walk(structure)
+    extra = sorted(set(raw) - used)
+    if extra:
+        raise CheckpointError(f"load: {path!r}: tensors not named in the metadata: {', '.join(extra[:5])}")
+    return result
+
+
+def load(path: str | os.PathLike, device: Any = None) -> Any:
+    """Load a checkpoint written by :func:`save`; tensors go to ``device`` (the default device when None).
+
+    A safetensors file written by another program (no gradkit metadata) loads
+    as a flat dict of name -> Tensor. A truncated, corrupt or foreign file
+    raises :class:`gk.CheckpointError` naming the path and the problem.
+    Nothing is unpickled and no code from the file is run.
+    """
+    path = os.fspath(path)
+    st = _safetensors()
+    backend = get_backend(device)
+    data = _read(path)
+    header = _header(path, data)
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"load: {path!r}: __metadata__ is a {type(metadata).__name__}, not an object")
+    try:
+        raw = st.load(data)
+    except Exception as exc:  # safetensors.SafetensorError, or a dtype NumPy lacks (bfloat16)
+        raise CheckpointError(f"load: {path!r} is not a valid safetensors file: {exc}") from None
+    if STRUCTURE_KEY not in metadata:
+        return {name: Tensor._make(backend.asarray(array), backend) for name, array in raw.items()}
+    try:
+        structure = json.loads(metadata[STRUCTURE_KEY])
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"load: {path!r}: the gradkit metadata is not valid JSON ({exc})") from None
+    return _rebuild(path, structure, raw, backend)
