@@ -99,6 +99,7 @@ from gradkit.ops import (
 from gradkit.tensor import Tensor
 from gradkit.testing import gradcheck
 from gradkit.tracing import Trace, trace
+from gradkit.viz import render_graph, to_dot
 
 env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed values
 
