@@ -49,7 +49,9 @@ def _resolve_env_default() -> str:
             try:
                 get_backend("cuda:0")
             except BackendError as exc:
-                raise BackendError(f"{ENV_VAR}='cupy' cannot be used: {exc}") from None
+                raise BackendError(
+                    f"{ENV_VAR}='cupy' cannot be used: {exc} (allowed values are {', '.join(CHOICES)})"
+                ) from None
             _env_default = "cuda:0"
         else:
             _env_default = "cuda:0" if cuda_available() else "cpu"
