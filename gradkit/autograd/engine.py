@@ -13,52 +13,53 @@ from collections.abc import Sequence
 from typing import Any
 
 from gradkit.autograd import grad_mode
-from gradkit.autograd.node import FREED, Node
+from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
 from gradkit.errors import AutogradError
+from gradkit.tensor import Tensor
+
+_make = Tensor._make
 
 
 def _dependencies(roots: list[Node]) -> dict[Node, int]:
     """How many edges lead into each node reachable from ``roots``."""
     deps: dict[Node, int] = {}
     stack = list(roots)
-    seen = set(stack)
     while stack:
-        node = stack.pop()
-        for edge in node.next:
+        for edge in stack.pop().next:
             if type(edge) is Node:
-                deps[edge] = deps.get(edge, 0) + 1
-                if edge not in seen:
-                    seen.add(edge)
+                if edge in deps:
+                    deps[edge] += 1
+                else:
+                    deps[edge] = 1
                     stack.append(edge)
     return deps
 
 
-def _check_versions(node: Node) -> None:
-    for counter, version in node.versions:
-        if counter[0] != version:
-            raise AutogradError(
-                f"backward of '{node.name}': a tensor it saved for its gradient was modified "
-                f"in place after the forward pass (version {counter[0]}, expected {version}); "
-                "make a copy before the in-place change, or do it after backward"
-            )
+def _raise_modified(node: Node, found: int, expected: int) -> None:
+    raise AutogradError(
+        f"backward of '{node.name}': a tensor it saved for its gradient was modified "
+        f"in place after the forward pass (version {found}, expected {expected}); "
+        "make a copy before the in-place change, or do it after backward"
+    )
 
 
-def _fix(grad: Any, shape: tuple, dtype: Any) -> Any:
+def _fix(grad: Tensor, shape: tuple, dtype: Any) -> Tensor:
+    """Sum a gradient back over broadcast axes and cast it to its input's dtype."""
     from gradkit.ops.shape import sum_to
 
-    if grad.shape != shape:
+    if grad._data.shape != shape:
         grad = sum_to(grad, shape)
-    if grad.dtype != dtype:
+    if grad._data.dtype != dtype:
         grad = grad.astype(dtype)
     return grad
 
 
 def run_backward(
-    roots: Sequence[Any],
-    root_grads: Sequence[Any],
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor],
     retain_graph: bool = False,
     create_graph: bool = False,
-    inputs: Sequence[Any] | None = None,
+    inputs: Sequence[Tensor] | None = None,
 ) -> list[Any] | None:
     """Propagate ``root_grads`` back from ``roots``.
 
@@ -67,18 +68,22 @@ def run_backward(
     stored; the gradient of each input is returned (None where unreached).
     With ``create_graph`` the backward pass is itself recorded.
     """
-    from gradkit.tensor import Tensor
-
     prev_mode = grad_mode.state.enabled
     grad_mode.state.enabled = create_graph
     try:
-        return _run(roots, root_grads, retain_graph, inputs, Tensor)
+        return _run(roots, root_grads, retain_graph, create_graph, inputs)
     finally:
         grad_mode.state.enabled = prev_mode
 
 
-def _run(roots, root_grads, retain_graph, inputs, Tensor):  # noqa: ANN001, ANN202
-    pending: dict[Node, Any] = {}
+def _run(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None,
+) -> list[Any] | None:
+    pending: dict[Node, Tensor] = {}
     leaf_grads: dict[int, list] = {}
     root_nodes = []
     for t, g in zip(roots, root_grads):
@@ -110,40 +115,46 @@ def _run(roots, root_grads, retain_graph, inputs, Tensor):  # noqa: ANN001, ANN2
                 replaced = hook(grad)
                 if replaced is not None:
                     grad = replaced
-        if node in wanted:
+        if wanted and node in wanted:
             results[wanted[node]] = grad
         saved = node.saved
-        if saved is FREED:
-            raise AutogradError(
-                f"backward through '{node.name}' a second time: its saved values were freed by "
-                "the first backward; pass retain_graph=True to the first backward (or .backward()) call"
-            )
         if node.versions is not None:
-            _check_versions(node)
+            for counter, version in node.versions:
+                if counter[0] != version:
+                    _raise_modified(node, counter[0], version)
         if node.out is not None:
-            backend = grad._backend
-            out = Tensor._make(node.out, backend, node if grad_mode.state.enabled else None)
-            saved = (*saved, out)
+            saved = (*saved, _make(node.out, grad._backend, node if create_graph else None))
         fixups = node.fixups
-        for i, (edge, rule) in enumerate(zip(node.next, node.rules)):
+        rules = node.rules
+        for i, edge in enumerate(node.next):
             if edge is None:
                 continue
-            g_in = rule(grad, *saved)
-            if g_in is not None and fixups is not None and fixups[i] is not None:
+            try:
+                g_in = rules[i](grad, *saved)
+            except GraphFreed:
+                raise AutogradError(
+                    f"backward through '{node.name}' a second time: its saved values were freed by the "
+                    "first backward; pass retain_graph=True to the first backward (or .backward()) call"
+                ) from None
+            if fixups is not None and g_in is not None and fixups[i] is not None:
                 g_in = _fix(g_in, *fixups[i])
             if type(edge) is Node:
                 if g_in is not None:
-                    prev = pending.get(edge)
-                    pending[edge] = g_in if prev is None else prev + g_in
+                    if edge in pending:
+                        pending[edge] = pending[edge] + g_in
+                    else:
+                        pending[edge] = g_in
                 left = deps[edge] - 1
                 deps[edge] = left
-                if left == 0:
+                if not left:
                     ready.append(edge)
             elif g_in is not None:
                 _add_leaf(leaf_grads, edge, g_in)
         if not retain_graph:
-            node.saved = FREED
-            node.out = None
+            node.rules = FREED_RULES
+            node.saved = ()
+            if node.out is not None:
+                node.out = None
 
     if inputs is not None:
         for i, t in enumerate(inputs):
@@ -164,7 +175,7 @@ def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:
                 ready.append(edge)
 
 
-def _add_leaf(leaf_grads: dict[int, list], t: Any, g: Any) -> None:
+def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: Tensor) -> None:
     entry = leaf_grads.get(id(t))
     if entry is None:
         leaf_grads[id(t)] = [t, g]
@@ -172,7 +183,7 @@ def _add_leaf(leaf_grads: dict[int, list], t: Any, g: Any) -> None:
         entry[1] = entry[1] + g
 
 
-def _apply_leaf_hooks(t: Any, g: Any) -> Any:
+def _apply_leaf_hooks(t: Tensor, g: Tensor) -> Tensor:
     if t._hooks is not None:
         for hook in t._hooks:
             replaced = hook(g)

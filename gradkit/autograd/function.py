@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradkit.autograd import grad_mode
+from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.backends.base import Backend
+from gradkit.tensor import Tensor
+
+_make = Tensor._make
 
 # Set by gk.trace while it runs: called as observer(node, output_tensor).
 observer: Any = None
@@ -22,20 +25,18 @@ def record(
     broadcast: bool = False,
     save_output: bool = False,
     info: Any = None,
-) -> Any:
+) -> Tensor:
     """Wrap ``data`` (the forward result) as a Tensor and record its node.
 
     ``inputs`` are the operation's tensor inputs (None for a constant),
     ``rules`` their VJP rules in the same order, ``saved`` the values the
     rules receive after the gradient; with ``save_output`` the rules also
-    receive the result itself, last. With ``broadcast`` the engine sums each input's gradient back to
-    that input's shape and dtype. Nothing is recorded in ``no_grad`` mode or
-    when no input requires grad.
+    receive the result itself, last. With ``broadcast`` the engine sums each
+    input's gradient back to that input's shape and casts it to its dtype.
+    Nothing is recorded in ``no_grad`` mode or when no input requires grad.
     """
-    from gradkit.tensor import Tensor
-
-    out = Tensor._make(data, backend)
-    if not grad_mode.state.enabled:
+    out = _make(data, backend)
+    if not _mode.enabled:
         return out
     next_ = []
     needed = False
@@ -53,17 +54,9 @@ def record(
         node.out = data
         versions.append((out._version, 0))
     if versions:
-        node.versions = tuple(versions)
+        node.versions = versions
     if broadcast:
-        shape, dtype = data.shape, data.dtype
-        fix = [
-            (t._data.shape, t._data.dtype)
-            if t is not None and (t._data.shape != shape or t._data.dtype != dtype)
-            else None
-            for t in inputs
-        ]
-        if any(f is not None for f in fix):
-            node.fixups = tuple(fix)
+        node.fixups = fixups(inputs, data)
     if info is not None:
         node.info = info
     out._requires_grad = True
@@ -71,3 +64,18 @@ def record(
     if observer is not None:
         observer(node, out)
     return out
+
+
+def fixups(inputs: tuple, data: Any) -> tuple | None:
+    """Per input, the (shape, dtype) its gradient must be brought back to, or None if all fit."""
+    shape, dtype = data.shape, data.dtype
+    fix = None
+    for i, t in enumerate(inputs):
+        if t is None or not t._requires_grad:
+            continue
+        d = t._data
+        if d.shape != shape or (d.dtype is not dtype and d.dtype != dtype):
+            if fix is None:
+                fix = [None] * len(inputs)
+            fix[i] = (d.shape, d.dtype)
+    return fix

@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: ``Node.saved`` after backward released it (retain_graph=False).
-FREED: tuple = ("<freed>",)
+
+class GraphFreed(Exception):
+    """Raised inside the engine when a node's saved values were already released."""
+
+
+class _FreedRules:
+    """Stands in for ``Node.rules`` once backward has released the node's saved values."""
+
+    def __getitem__(self, index: int) -> None:
+        raise GraphFreed
+
+
+#: ``Node.rules`` after backward released the node (retain_graph=False).
+FREED_RULES = _FreedRules()
 
 
 class Node:
@@ -16,36 +28,30 @@ class Node:
     that input, the input itself when it is a leaf, or None when it needs no
     gradient. ``rules[i](g, *saved)`` is the vector-Jacobian product for input
     ``i``: given the gradient ``g`` of the output it returns the gradient of
-    input ``i``. When ``out`` holds the forward result's array, the rules get
-    the result as a last argument after ``saved``. ``fixups[i]``, when set, is the (shape, dtype) that gradient
-    is summed and cast back to (undoing broadcasting and type promotion).
+    input ``i``.
+
+    The rarely set fields default to None at class level, so recording a
+    node costs four assignments (a node is made for every operation):
+    ``out`` (the result's array, passed to the rules after ``saved``),
+    ``versions`` ((version cell, version) pairs of the saved tensors),
+    ``fixups[i]`` (the (shape, dtype) input ``i``'s gradient is summed and
+    cast back to), ``hooks`` (run on the incoming gradient) and ``info``
+    (op details for display, such as the reduced axes).
     """
 
-    __slots__ = (
-        "name",
-        "rules",
-        "next",
-        "saved",
-        "versions",
-        "fixups",
-        "out",
-        "out_version",
-        "hooks",
-        "info",
-        "__weakref__",
-    )
+    __slots__ = ("name", "rules", "next", "saved", "__dict__", "__weakref__")
+
+    versions: Any = None
+    fixups: Any = None
+    out: Any = None
+    hooks: list[Callable] | None = None
+    info: Any = None
 
     def __init__(self, name: str, rules: tuple, next_: tuple, saved: tuple) -> None:
         self.name = name
         self.rules = rules
         self.next = next_
         self.saved = saved
-        self.versions: tuple | None = None
-        self.fixups: tuple | None = None
-        self.out: Any = None
-        self.out_version: tuple | None = None
-        self.hooks: list[Callable] | None = None
-        self.info: Any = None
 
     def add_hook(self, hook: Callable) -> None:
         """Call ``hook(grad)`` on the output's gradient before the rules run."""

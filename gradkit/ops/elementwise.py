@@ -11,25 +11,79 @@ ops the engine sums each gradient back over broadcast axes
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
-from gradkit.autograd.function import record
+from gradkit.autograd import function
+from gradkit.autograd.function import fixups, record
+from gradkit.autograd.grad_mode import state as _mode
+from gradkit.autograd.node import Node
 from gradkit.errors import ShapeError
-from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
+from gradkit.ops._util import LEGACY_PROMOTION, as_tensor, data_of, operands, tensor_or_none
 from gradkit.tensor import Tensor
 
+_make = Tensor._make
+_new = object.__new__
+_FAST_SCALARS = {float, int}
+# Ops whose rule for the tensor input reads only the other (constant) operand.
+_CONSTANT_ONLY = {"multiply", "divide"}
 
-def _binary(name: str, a: Any, b: Any, fn: str, rules: tuple, saved: bool) -> Tensor:
-    a, b, backend = operands(name, a, b)
-    ad, bd = data_of(a), data_of(b)
+
+def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Tensor:
+    """Apply ``fn`` (an operator function, or an array-module name) and record the node.
+
+    This is the hottest path of the library, so the record step is written
+    out here for the two-input case (see ``record`` for the general one).
+    """
+    if isinstance(a, Tensor) and (
+        (isinstance(b, Tensor) and b._backend is a._backend) or (type(b) in _FAST_SCALARS and not LEGACY_PROMOTION)
+    ):
+        backend = a._backend
+        ta, ad = a, a._data
+        tb, bd = (None, b) if type(b) in _FAST_SCALARS else (b, b._data)
+    else:
+        a, b, backend = operands(name, a, b)
+        ta, tb = tensor_or_none(a), tensor_or_none(b)
+        ad, bd = data_of(a), data_of(b)
     try:
-        data = getattr(backend.xp, fn)(ad, bd)
+        data = getattr(backend.xp, fn)(ad, bd) if type(fn) is str else fn(ad, bd)
     except ValueError as exc:
         raise ShapeError(
             f"{name}: shapes {getattr(ad, 'shape', ())} and {getattr(bd, 'shape', ())} do not broadcast ({exc})"
         ) from None
-    inputs = (tensor_or_none(a), tensor_or_none(b))
-    return record(name, data, backend, inputs, rules, (a, b) if saved else (), broadcast=True)
+    out = _new(Tensor)
+    out._data = data
+    out._backend = backend
+    out._grad_fn = out._grad = out._hooks = None
+    out._version = [0]
+    out._retains_grad = out._requires_grad = False
+    if not _mode.enabled:
+        return out
+    ra = ta is not None and ta._requires_grad
+    rb = tb is not None and tb._requires_grad
+    if not (ra or rb):
+        return out
+    node = Node(
+        name,
+        rules,
+        ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None),
+        ((None, b) if tb is None and name in _CONSTANT_ONLY else (a, b)) if save else (),
+    )
+    if save and not (tb is None and name in _CONSTANT_ONLY):
+        if tb is None:
+            node.versions = ((ta._version, ta._version[0]),)
+        elif ta is None:
+            node.versions = ((tb._version, tb._version[0]),)
+        else:
+            node.versions = ((ta._version, ta._version[0]), (tb._version, tb._version[0]))
+    shape, dtype = data.shape, data.dtype
+    if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (rb and (bd.shape != shape or bd.dtype is not dtype)):
+        node.fixups = fixups((ta, tb), data)
+    out._requires_grad = True
+    out._grad_fn = node
+    if function.observer is not None:
+        function.observer(node, out)
+    return out
 
 
 def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
@@ -50,14 +104,18 @@ def _negated(g: Tensor, *_: Any) -> Tensor:
     return -g
 
 
+_ADD_RULES = (_identity, _identity)
+_SUB_RULES = (_identity, _negated)
+
+
 def add(a: Any, b: Any) -> Tensor:
     """a + b, broadcasting as NumPy does."""
-    return _binary("add", a, b, "add", (_identity, _identity), saved=False)
+    return _binary("add", a, b, operator.add, _ADD_RULES, save=False)
 
 
 def subtract(a: Any, b: Any) -> Tensor:
     """a - b, broadcasting as NumPy does."""
-    return _binary("subtract", a, b, "subtract", (_identity, _negated), saved=False)
+    return _binary("subtract", a, b, operator.sub, _SUB_RULES, save=False)
 
 
 def _mul_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -68,9 +126,12 @@ def _mul_db(g: Tensor, a: Any, b: Any) -> Tensor:
     return g * a
 
 
+_MUL_RULES = (_mul_da, _mul_db)
+
+
 def multiply(a: Any, b: Any) -> Tensor:
     """a * b, broadcasting as NumPy does."""
-    return _binary("multiply", a, b, "multiply", (_mul_da, _mul_db), saved=True)
+    return _binary("multiply", a, b, operator.mul, _MUL_RULES, save=True)
 
 
 def _div_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -81,9 +142,12 @@ def _div_db(g: Tensor, a: Any, b: Any) -> Tensor:
     return -g * a / (b * b)
 
 
+_DIV_RULES = (_div_da, _div_db)
+
+
 def divide(a: Any, b: Any) -> Tensor:
     """a / b (true division), broadcasting as NumPy does."""
-    return _binary("divide", a, b, "true_divide", (_div_da, _div_db), saved=True)
+    return _binary("divide", a, b, operator.truediv, _DIV_RULES, save=True)
 
 
 def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -102,9 +166,12 @@ def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
     return g * a**b * log(where(a._data == 0, 1.0, a))
 
 
+_POW_RULES = (_pow_da, _pow_db)
+
+
 def power(a: Any, b: Any) -> Tensor:
     """a ** b elementwise."""
-    return _binary("power", a, b, "power", (_pow_da, _pow_db), saved=True)
+    return _binary("power", a, b, operator.pow, _POW_RULES, save=True)
 
 
 def negative(x: Any) -> Tensor:
@@ -120,7 +187,11 @@ def square(x: Any) -> Tensor:
 
 def _max_weights(a: Any, b: Any) -> Any:
     ad, bd = data_of(a), data_of(b)
-    return (ad > bd) + (ad == bd) * 0.5
+    # bool + bool * 0.5 is float64: give the weights the operands' float dtype so the
+    # gradient of a float32 input stays float32 (the engine casts only when shapes/dtypes differ).
+    weights = (ad > bd) + (ad == bd) * 0.5
+    dtype = next((d.dtype for d in (ad, bd) if hasattr(d, "dtype") and d.dtype.kind == "f"), weights.dtype)
+    return weights.astype(dtype, copy=False)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -131,7 +202,7 @@ def maximum(a: Any, b: Any) -> Tensor:
         b,
         "maximum",
         (lambda g, a, b: g * _max_weights(a, b), lambda g, a, b: g * _max_weights(b, a)),
-        saved=True,
+        save=True,
     )
 
 
@@ -143,7 +214,7 @@ def minimum(a: Any, b: Any) -> Tensor:
         b,
         "minimum",
         (lambda g, a, b: g * _max_weights(b, a), lambda g, a, b: g * _max_weights(a, b)),
-        saved=True,
+        save=True,
     )
 
 
