@@ -25,17 +25,12 @@ _INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "t
 class Tensor:
     """An n-dimensional array on a device, with reverse-mode autograd."""
 
-    __slots__ = (
-        "_data",
-        "_backend",
-        "_requires_grad",
-        "_grad_fn",
-        "_grad",
-        "_version",
-        "_hooks",
-        "_retains_grad",
-        "__weakref__",
-    )
+    # A tensor is made for every operation, so only the fields every tensor
+    # needs are slots; the rest default at class level (set on few tensors).
+    __slots__ = ("_data", "_backend", "_requires_grad", "_grad_fn", "_version", "__dict__", "__weakref__")
+    _grad: Tensor | None = None
+    _hooks: list | None = None
+    _retains_grad: bool = False
     # NumPy defers to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -54,10 +49,7 @@ class Tensor:
         self._backend = backend
         self._requires_grad = False
         self._grad_fn = None
-        self._grad = None
         self._version = [0]
-        self._hooks = None
-        self._retains_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -69,10 +61,7 @@ class Tensor:
         t._backend = backend
         t._requires_grad = grad_fn is not None
         t._grad_fn = grad_fn
-        t._grad = None
         t._version = [0]
-        t._hooks = None
-        t._retains_grad = False
         return t
 
     # ------------------------------------------------------------------ data

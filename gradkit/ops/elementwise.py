@@ -54,9 +54,9 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Ten
     out = _new(Tensor)
     out._data = data
     out._backend = backend
-    out._grad_fn = out._grad = out._hooks = None
+    out._grad_fn = None
     out._version = [0]
-    out._retains_grad = out._requires_grad = False
+    out._requires_grad = False
     if not _mode.enabled:
         return out
     ra = ta is not None and ta._requires_grad
