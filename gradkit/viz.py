@@ -41,11 +41,11 @@ def _summary(value: Any) -> str:
     from gradkit.tracing import _fmt
 
     if isinstance(value, Tensor):
-        array = value.numpy()
-        value = float(array) if array.ndim == 0 else array
-    elif isinstance(value, np.ndarray) and value.ndim == 0:
-        value = float(value)
-    return _fmt(value)
+        value = value.numpy()
+    elif not isinstance(value, np.ndarray) and hasattr(value, "get"):
+        value = value.get()  # a CuPy array (a node's saved result) to the host
+    value = np.asarray(value)
+    return _fmt(float(value) if value.ndim == 0 else value)
 
 
 def _escape(text: str) -> str:
