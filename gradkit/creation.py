@@ -26,7 +26,8 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
         backend = get_backend(device) if device is not None else data._backend
         array = data._data
         if backend is not data._backend:
-            array = backend.asarray(data._backend.to_numpy(array)) if backend.name == "numpy" else backend.asarray(array)
+            host = backend.name == "numpy"
+            array = backend.asarray(data._backend.to_numpy(array)) if host else backend.asarray(array)
         return (array if dtype is None else array.astype(dtype, copy=False)), backend
     if device is None and _is_cupy_array(data):
         backend = backend_of_array(data)
@@ -49,15 +50,21 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
 
 
 def _from_python_floats(data: Any) -> bool:
-    """True when float64 came from Python floats (which default to float32), not NumPy float64."""
+    """True when float64 came from Python floats (which default to float32), not NumPy float64.
+
+    Empty lists count as Python floats too: ``gk.tensor([])`` is float32, as in PyTorch.
+    """
     while isinstance(data, (list, tuple)) and data:
         data = data[0]
+    if isinstance(data, (list, tuple)):
+        return True
     return isinstance(data, (float, int)) and not isinstance(data, np.floating)
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible)."""
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    array, backend = _to_array(data, dtype, device, "tensor")
+    return _finish(array, backend, requires_grad, "tensor")
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -92,7 +99,7 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
             data = xp.ones(dims, dtype=dt)
         else:
             data = xp.full(dims, fill, dtype=dt)
-    return _finish(data, backend, requires_grad)
+    return _finish(data, backend, requires_grad, op)
 
 
 def _on(backend: Backend) -> Any:
@@ -104,9 +111,14 @@ def _on(backend: Backend) -> Any:
     return contextlib.nullcontext()
 
 
-def _finish(data: Any, backend: Backend, requires_grad: bool) -> Tensor:
+def _finish(data: Any, backend: Backend, requires_grad: bool, op: str) -> Tensor:
     t = Tensor._make(data, backend)
     if requires_grad:
+        if data.dtype.kind != "f":
+            raise DTypeError(
+                f"{op}: requires_grad=True needs a floating-point dtype (float16, float32, float64), "
+                f"got {data.dtype}"
+            )
         t.requires_grad_(True)
     return t
 
@@ -170,7 +182,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
     backend = get_backend(device)
     with _on(backend):
         data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
-    return _finish(data, backend, requires_grad)
+    return _finish(data, backend, requires_grad, "arange")
 
 
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
@@ -180,8 +192,9 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
         raise InvalidArgumentError(f"linspace: num must be non-negative, got {num}")
     backend = get_backend(device)
     with _on(backend):
-        data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=to_dtype(dtype or default_float, "linspace"))
-    return _finish(data, backend, requires_grad)
+        dt = to_dtype(dtype or default_float, "linspace")
+        data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt)
+    return _finish(data, backend, requires_grad, "linspace")
 
 
 def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any = None,
@@ -190,7 +203,7 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
     backend = get_backend(device)
     with _on(backend):
         data = backend.xp.eye(n, m, k, dtype=to_dtype(dtype or default_float, "eye"))
-    return _finish(data, backend, requires_grad)
+    return _finish(data, backend, requires_grad, "eye")
 
 
 def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str) -> Tensor:
@@ -201,7 +214,7 @@ def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool,
     backend = get_backend(device)
     with _on(backend):
         data = getattr(backend, draw)(dims, dt)
-    return _finish(data, backend, requires_grad)
+    return _finish(data, backend, requires_grad, op)
 
 
 def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gradkit.backends.base import Backend
-from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError
+from gradkit.errors import ArgumentTypeError, DeviceError, GradkitError, IndexOutOfRangeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
 #: Python numbers stay Python numbers: they never upcast a tensor's dtype.
@@ -29,9 +29,12 @@ def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
 
     if isinstance(x, SCALARS) and backend is None:
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(x).__name__} {x!r}")
-    if isinstance(x, float):
-        return tensor(x, dtype=np.float32, device=backend)
-    return tensor(x, device=backend)
+    try:
+        if isinstance(x, float):
+            return tensor(x, dtype=np.float32, device=backend)
+        return tensor(x, device=backend)
+    except GradkitError as exc:  # name the operation the user called, not gk.tensor
+        raise type(exc)(f"{op}: {exc}") from None
 
 
 def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
@@ -90,7 +93,7 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
     if isinstance(axis, (tuple, list)):
         axes = tuple(normalize_axis(a, ndim, op) for a in axis)
         if len(set(axes)) != len(axes):
-            raise ArgumentTypeError(f"{op}: repeated axis in {axis!r}")
+            raise InvalidArgumentError(f"{op}: repeated axis in {axis!r}; each axis may appear once")
         return tuple(sorted(axes))
     return (normalize_axis(axis, ndim, op),)
 

@@ -26,23 +26,35 @@ def _matmul_db(g: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules: batched over leading axes, 1-D operands promoted."""
+    return _matmul(a, b, "matmul")
+
+
+def _matmul(a: Any, b: Any, op: str) -> Tensor:
     from gradkit.ops.shape import reshape
 
-    a, b, backend = operands("matmul", a, b)
+    a, b, backend = operands(op, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise ArgumentTypeError("matmul: both operands must be tensors or arrays, not Python numbers")
+        raise ArgumentTypeError(f"{op}: both operands must be tensors or arrays, not Python numbers")
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"{op}: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+    inner_a, inner_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ShapeError(
+            f"{op}: shapes {a.shape} and {b.shape} do not fit: the inner dimensions {inner_a} and {inner_b} differ"
+        )
     if a.ndim == 1 or b.ndim == 1:
         a2 = reshape(a, (1, -1)) if a.ndim == 1 else a
         b2 = reshape(b, (-1, 1)) if b.ndim == 1 else b
-        out = matmul(a2, b2)
+        out = _matmul(a2, b2, op)
         shape = out.shape[:-2] + (() if a.ndim == 1 else out.shape[-2:-1]) + (() if b.ndim == 1 else out.shape[-1:])
         return reshape(out, shape)
     try:
         data = backend.xp.matmul(a._data, b._data)
     except ValueError:
-        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit (inner dimensions or batch shapes)") from None
+        raise ShapeError(
+            f"{op}: shapes {a.shape} and {b.shape} do not fit: the batch shapes {a.shape[:-2]} and "
+            f"{b.shape[:-2]} do not broadcast"
+        ) from None
     return record("matmul", data, backend, (a, b), (_matmul_da, _matmul_db), (a, b), broadcast=True)
 
 
@@ -52,7 +64,13 @@ def dot(a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.ndim == 0 or b.ndim == 0:
         return a * b
     if a.ndim <= 2 and b.ndim <= 2:
-        return matmul(a, b)
+        return _matmul(a, b, "dot")
+    inner_b = b.shape[-2]
+    if a.shape[-1] != inner_b:
+        raise ShapeError(
+            f"dot: shapes {a.shape} and {b.shape} do not fit: the last axis of the first ({a.shape[-1]}) "
+            f"differs from the second-to-last axis of the second ({inner_b})"
+        )
     letters = "abcdefghijklmnopqrstuvwxyz"
     sa = letters[: a.ndim]
     sb = letters[a.ndim : a.ndim + b.ndim - 2] + sa[-1] + letters[a.ndim + b.ndim - 2]
@@ -63,7 +81,8 @@ def outer(a: Any, b: Any) -> Tensor:
     """Outer product of two vectors (inputs are flattened, as NumPy does)."""
     from gradkit.ops.shape import reshape
 
-    a, b, _ = operands("outer", a, b)
+    a, b, backend = operands("outer", a, b)
+    a, b = as_tensor(a, "outer", backend), as_tensor(b, "outer", backend)
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
@@ -79,12 +98,12 @@ def _parse_einsum(subscripts: str, operands: list[Tensor]) -> tuple[list[str], s
     used = set(c for c in lhs if c.isalpha())
     spare = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
     ell_len = 0
-    for s, t in zip(inputs, operands):
+    for s, t in zip(inputs, operands, strict=True):
         if "..." in s:
             ell_len = max(ell_len, t.ndim - (len(s) - 3))
     ell = "".join(spare[:ell_len])
     expanded = []
-    for s, t in zip(inputs, operands):
+    for s, t in zip(inputs, operands, strict=True):
         if "..." in s:
             n = t.ndim - (len(s) - 3)
             s = s.replace("...", ell[ell_len - n :])

@@ -77,6 +77,8 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     """Standard deviation over ``axis`` (the square root of ``var``)."""
     from gradkit.ops.elementwise import sqrt
 
+    x = as_tensor(x, "std")
+    normalize_axes(axis, x.ndim, "std")  # so that errors name std, not var
     return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
 
 

@@ -27,7 +27,9 @@ def reshape(x: Any, shape: Any) -> Tensor:
     try:
         data = x._data.reshape(shape)
     except ValueError:
-        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}") from None
+        raise ShapeError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
+        ) from None
     return record("reshape", data, x._backend, (x,), (_reshape_vjp,), (x.shape,))
 
 
@@ -47,15 +49,15 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
 
 
-def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+def transpose(x: Any, axes: Sequence[int] | None = None, op: str = "transpose") -> Tensor:
     """Permute the axes (reverse them when ``axes`` is None), as NumPy does."""
-    x = as_tensor(x, "transpose")
+    x = as_tensor(x, op)
     if axes is None:
         axes = tuple(range(x.ndim - 1, -1, -1))
     else:
-        axes = tuple(normalize_axis(a, x.ndim, "transpose") for a in axes)
+        axes = tuple(normalize_axis(a, x.ndim, op) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
-            raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+            raise ShapeError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     inverse = tuple(int(i) for i in np.argsort(axes))
     return record("transpose", x._data.transpose(axes), x._backend, (x,), (_transpose_vjp,), (inverse,))
 
@@ -66,7 +68,7 @@ def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
 
 def permute(x: Any, axes: Sequence[int]) -> Tensor:
     """Permute the axes (PyTorch's name for ``transpose`` with axes)."""
-    return transpose(x, tuple(axes))
+    return transpose(x, tuple(axes), "permute")
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
@@ -127,8 +129,13 @@ def expand(x: Any, shape: Any) -> Tensor:
     lead = len(shape) - x.ndim
     if lead < 0:
         raise ShapeError(f"expand: cannot expand shape {x.shape} to fewer dimensions {shape}")
-    shape = tuple(x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(shape))
-    return broadcast_to(x, shape)
+    target = tuple(x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(shape))
+    try:
+        return broadcast_to(x, target)
+    except ShapeError:
+        raise ShapeError(
+            f"expand: cannot expand shape {x.shape} to {shape}: each dimension must match or be 1 in the input"
+        ) from None
 
 
 def sum_to(x: Any, shape: tuple) -> Tensor:
@@ -196,7 +203,7 @@ def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
     else:
         cuts = [int(i) for i in sections_or_indices]
     edges = [0, *cuts, n]
-    return [getitem(x, (slice(None),) * ax + (slice(lo, hi),)) for lo, hi in zip(edges[:-1], edges[1:])]
+    return [getitem(x, (slice(None),) * ax + (slice(lo, hi),)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def flip(x: Any, axis: Any = None) -> Tensor:
@@ -221,7 +228,7 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
         raise InvalidArgumentError(f"pad: pad_width must be non-negative, got {pad_width!r}")
     if mode == "constant":
         data = xp.pad(x._data, widths.tolist(), mode="constant", constant_values=constant_values)
-        inner = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(widths, x.shape))
+        inner = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(widths, x.shape, strict=True))
         return record("pad", data, x._backend, (x,), (lambda g, inner: getitem(g, inner),), (inner,))
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
         raise InvalidArgumentError(
@@ -267,5 +274,7 @@ def _tensor_list(tensors: Sequence[Any], op: str) -> list[Tensor]:
     ts = [as_tensor(t, op, backend) for t in tensors]
     ndims = {t.ndim for t in ts}
     if len(ndims) != 1:
-        raise ShapeError(f"{op}: all tensors must have the same number of dimensions, got shapes {[t.shape for t in ts]}")
+        raise ShapeError(
+            f"{op}: all tensors must have the same number of dimensions, got shapes {[t.shape for t in ts]}"
+        )
     return ts

@@ -1,0 +1,300 @@
+"""The Tensor of API.md: data attributes, conversions, dtype rules and operators."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+
+def _t(values, device, **kw):
+    return gk.tensor(values, device=device, **kw)
+
+
+# ------------------------------------------------------------------ data attributes
+def test_data_attributes(device):
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    t = _t(a, device)
+    assert t.shape == (2, 3, 4) and isinstance(t.shape, tuple)
+    assert t.ndim == 3
+    assert t.size == 24 and isinstance(t.size, int)
+    assert t.dtype == gk.float32 == np.float32
+    assert t.device == ("cpu" if device == "cpu" else "cuda:0")
+    assert len(t) == 2
+    assert type(t.data).__name__ == "ndarray"
+    n = t.numpy()
+    assert isinstance(n, np.ndarray) and n.dtype == np.float32
+    np.testing.assert_array_equal(n, a)
+    n[0, 0, 0] = 99  # a copy: the tensor does not change
+    assert t.numpy()[0, 0, 0] == 0
+    np.testing.assert_array_equal(np.asarray(t), a)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert t.tolist() == a.tolist()
+    assert isinstance(t.tolist()[0][0][0], float)
+
+
+def test_scalar_conversions(device):
+    t = _t(2.5, device)
+    assert t.shape == () and t.ndim == 0 and t.size == 1
+    assert t.item() == 2.5 and isinstance(t.item(), float)
+    assert float(t) == 2.5 and int(_t(7, device)) == 7
+    assert isinstance(_t(7, device).item(), int)
+    assert _t([[3.0]], device).item() == 3.0
+    assert bool(_t(1.0, device)) and not bool(_t(0.0, device))
+    assert t.tolist() == 2.5
+    assert [1, 2, 3][_t(1, device)] == 2  # __index__
+    with pytest.raises(gk.ShapeError, match="item"):
+        _t([1.0, 2.0], device).item()
+    with pytest.raises(gk.ShapeError, match="ambiguous"):
+        bool(_t([1.0, 2.0], device))
+    with pytest.raises(gk.ArgumentTypeError, match="0-d"):
+        len(t)
+    with pytest.raises(gk.DTypeError):
+        [1, 2][_t(1.0, device)]
+
+
+def test_iteration(device):
+    t = _t([[1.0, 2.0], [3.0, 4.0]], device, requires_grad=True)
+    rows = list(t)
+    assert len(rows) == 2 and rows[1].tolist() == [3.0, 4.0]
+    (rows[0] * 2.0 + rows[1]).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [[2, 2], [1, 1]])
+
+
+def test_repr_shows_values_dtype_device_and_grad_fn(device):
+    t = _t([1.5, -2.0], device)
+    r = repr(t)
+    assert "1.5" in r and "-2." in r and "float32" in r and t.device in r
+    x = _t([1.5, -2.0], device, requires_grad=True)
+    assert "requires_grad=True" in repr(x)
+    y = x * 2.0
+    assert "grad_fn" in repr(y) and "multiply" in repr(y)
+    big = gk.zeros(1000, device=device)
+    assert len(repr(big)) < 400  # summarised
+    assert "int64" in repr(_t([1, 2], device))
+
+
+def test_to_cpu_astype(device):
+    t = _t([1.0, 2.0], device, requires_grad=True)
+    assert t.to() is t
+    assert t.to(device) is t or t.to(device).device == t.device
+    c = t.cpu()
+    assert c.device == "cpu"
+    np.testing.assert_array_equal(c.numpy(), [1, 2])
+    d = t.to(dtype="float64")
+    assert d.dtype == gk.float64 and d.device == t.device
+    i = t.astype(gk.int32)
+    assert i.dtype == gk.int32 and not i.requires_grad
+    assert t.astype("float16").dtype == gk.float16
+    assert t.to(device="cpu", dtype=np.float64).dtype == np.float64
+    (d * d).sum().backward()  # dtype conversion is differentiable
+    assert t.grad.dtype == gk.float32
+    np.testing.assert_array_equal(t.grad.numpy(), [2, 4])
+
+
+@pytest.mark.cuda
+def test_cpu_cuda_round_trip_is_differentiable(device):
+    if device != "cuda":
+        pytest.skip("needs a GPU")
+    x = gk.tensor([1.0, 2.0], device="cpu", requires_grad=True)
+    y = x.cuda()
+    assert y.device == "cuda:0"
+    (y * y).sum().backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 4])
+    with pytest.raises(gk.DeviceError) as info:
+        x + y
+    assert "cpu" in str(info.value) and "cuda:0" in str(info.value) and "add" in str(info.value)
+
+
+def test_dlpack_round_trip_shares_memory(device):
+    t = _t(np.arange(6.0).reshape(2, 3), device)
+    u = gk.from_dlpack(t)
+    assert u.shape == (2, 3) and u.dtype == t.dtype and u.device == t.device
+    np.testing.assert_array_equal(u.numpy(), t.numpy())
+    with gk.no_grad():
+        u += 1.0
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0).reshape(2, 3) + 1)  # same memory
+    assert isinstance(t.__dlpack_device__(), tuple)
+    if device == "cpu":
+        n = np.from_dlpack(t)
+        n[0, 0] = -5
+        assert t.numpy()[0, 0] == -5
+        a = np.arange(3.0)
+        v = gk.from_dlpack(a)
+        a[0] = 42
+        assert v.numpy()[0] == 42
+
+
+# ------------------------------------------------------------------ dtype rules
+def test_python_values_default_dtypes(device):
+    assert _t(1.5, device).dtype == gk.float32
+    assert _t([1.5, 2.5], device).dtype == gk.float32
+    assert _t([[1, 2.5]], device).dtype == gk.float32
+    assert _t(3, device).dtype == gk.int64
+    assert _t([1, 2], device).dtype == gk.int64
+    assert _t(True, device).dtype == gk.bool_
+    assert _t([], device).dtype == gk.float32
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int32", "int64", "bool", "int8", "uint8"])
+def test_numpy_arrays_keep_their_dtype(dtype, device):
+    a = np.ones(3, dtype=dtype)
+    assert _t(a, device).dtype == np.dtype(dtype)
+    assert _t(np.ones((), dtype=dtype)[()], device).dtype == np.dtype(dtype)  # NumPy scalar
+
+
+def test_dtype_keyword_forms(device):
+    for spelling in (gk.float64, np.float64, "float64", np.dtype("float64")):
+        assert _t([1, 2], device, dtype=spelling).dtype == gk.float64
+    assert _t([1.7, -2.2], device, dtype="int32").tolist() == [1, -2]
+    assert _t([0, 2], device, dtype=gk.bool_).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_python_scalars_never_upcast(op, dtype, device):
+    t = _t([1.5, 2.0], device, dtype=dtype)
+    for scalar in (2, 2.5, True):
+        assert op(t, scalar).dtype == np.dtype(dtype), (op, scalar)
+        assert op(scalar, t).dtype == np.dtype(dtype), (op, scalar)
+    assert gk.maximum(t, 0.5).dtype == np.dtype(dtype)
+    assert gk.where(t > 1.8, t, 0.0).dtype == np.dtype(dtype)
+    assert gk.clip(t, 0.0, 1.0).dtype == np.dtype(dtype)
+
+
+def test_mixed_precision_follows_numpy(device):
+    f32 = _t([1.0, 2.0], device, dtype="float32")
+    f64 = _t([1.0, 2.0], device, dtype="float64")
+    f16 = _t([1.0, 2.0], device, dtype="float16")
+    i32 = _t([1, 2], device, dtype="int32")
+    i64 = _t([1, 2], device, dtype="int64")
+    cases = [(f32, f64), (f16, f32), (f16, f64), (i32, f32), (i64, f32), (i32, i64), (i64, f64)]
+    for a, b in cases:
+        for op in (operator.add, operator.mul, operator.truediv):
+            expected = op(np.ones(2, a.dtype), np.ones(2, b.dtype)).dtype
+            assert op(a, b).dtype == expected, (a.dtype, b.dtype, op)
+    assert (f32 * np.ones(2)).dtype == gk.float64  # a float64 NumPy array upcasts, as in NumPy
+    assert (i64 / 2).dtype == gk.float64
+    assert (i32 + 1).dtype == gk.int32
+
+
+def test_gradient_dtype_follows_the_input(device):
+    a = _t([1.0, 2.0], device, dtype="float32", requires_grad=True)
+    b = _t([3.0, 4.0], device, dtype="float64", requires_grad=True)
+    out = a * b
+    assert out.dtype == gk.float64
+    out.sum().backward()
+    assert a.grad.dtype == gk.float32 and b.grad.dtype == gk.float64
+    np.testing.assert_array_equal(a.grad.numpy(), [3, 4])
+
+
+# ------------------------------------------------------------------ operators
+def test_arithmetic_operators_match_numpy(device):
+    a = np.array([[1.5, -2.0, 3.0]])
+    b = np.array([[0.5], [2.0]])
+    ta, tb = _t(a, device), _t(b, device)
+    for op in (operator.add, operator.sub, operator.mul, operator.truediv):
+        np.testing.assert_allclose(op(ta, tb).numpy(), op(a, b))
+        np.testing.assert_allclose(op(ta, 2.0).numpy(), op(a, 2.0))
+        np.testing.assert_allclose(op(2.0, ta).numpy(), op(2.0, a))
+        np.testing.assert_allclose(op(ta, b).numpy(), op(a, b))  # a NumPy array on the right
+        np.testing.assert_allclose(op(ta, [[1.0], [2.0]]).numpy(), op(a, [[1.0], [2.0]]))
+    np.testing.assert_allclose((tb**2).numpy(), b**2)
+    np.testing.assert_allclose((2.0**tb).numpy(), 2.0**b)
+    np.testing.assert_allclose((-ta).numpy(), -a)
+    np.testing.assert_allclose((+ta).numpy(), a)
+    np.testing.assert_allclose(abs(ta).numpy(), np.abs(a))
+    np.testing.assert_allclose((tb @ ta).numpy(), b @ a)
+    np.testing.assert_allclose((b @ ta).numpy(), b @ a)  # __rmatmul__ with a NumPy array
+    r = a * ta  # NumPy defers to the Tensor
+    assert isinstance(r, gk.Tensor)
+
+
+def test_comparisons_return_bool_without_gradient(device):
+    a = np.array([1.0, 2.0, 3.0])
+    t = _t(a, device, requires_grad=True)
+    u = _t([3.0, 2.0, 1.0], device)
+    for op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+        for other, np_other in ((u, np.array([3.0, 2.0, 1.0])), (2.0, 2.0), ([1.0, 0.0, 5.0], [1.0, 0.0, 5.0])):
+            out = op(t, other)
+            assert isinstance(out, gk.Tensor) and out.dtype == gk.bool_
+            assert not out.requires_grad and out.grad_fn is None
+            np.testing.assert_array_equal(out.numpy(), op(a, np.asarray(np_other)))
+        np.testing.assert_array_equal(op(2.0, t).numpy(), op(2.0, a))
+    m = (t > 1.5) & (t < 2.5)
+    np.testing.assert_array_equal(m.numpy(), [False, True, False])
+    np.testing.assert_array_equal(((t < 1.5) | (t > 2.5)).numpy(), [True, False, True])
+    np.testing.assert_array_equal((~m).numpy(), [True, False, True])
+    assert t.__hash__ is not None and len({t, u}) == 2  # tensors stay hashable
+
+
+def test_inplace_operators(device):
+    t = _t([1.0, 2.0], device)
+    ident = id(t)
+    version = t._version[0]
+    t += 1.0
+    t -= _t([0.5, 0.5], device)
+    t *= 4.0
+    t /= 2.0
+    assert id(t) == ident
+    assert t._version[0] == version + 4
+    np.testing.assert_array_equal(t.numpy(), [3.0, 5.0])
+    t += np.array([1.0, 1.0], dtype=np.float32) if device == "cpu" else 1.0
+    np.testing.assert_array_equal(t.numpy(), [4.0, 6.0])
+    t[0] = 10.0
+    t[1:] = _t([7.0], device)
+    np.testing.assert_array_equal(t.numpy(), [10.0, 7.0])
+    assert t.dtype == gk.float32
+    m = gk.zeros(2, 3, device=device)
+    m += _t([1.0, 2.0, 3.0], device)  # broadcast into the target
+    np.testing.assert_array_equal(m.numpy(), [[1, 2, 3], [1, 2, 3]])
+    with pytest.raises(gk.ShapeError, match="in-place"):
+        t += gk.ones(3, device=device)
+    with pytest.raises(gk.ShapeError):
+        m[0] = gk.ones(4, device=device)
+    i = _t([1, 2], device)
+    with pytest.raises(gk.DTypeError, match="in-place"):
+        i /= 2
+
+
+def test_inplace_methods(device):
+    t = gk.ones(2, 2, device=device)
+    assert t.zero_() is t and t.numpy().sum() == 0
+    assert t.fill_(3.0) is t and (t.numpy() == 3).all()
+    assert t.copy_(_t([1.0, 2.0], device)) is t
+    np.testing.assert_array_equal(t.numpy(), [[1, 2], [1, 2]])
+    with pytest.raises(gk.ShapeError, match="copy_"):
+        t.copy_(gk.ones(3, device=device))
+
+
+def test_methods_mirror_functions(device):
+    a = np.random.default_rng(0).uniform(0.5, 1.5, (2, 3))
+    t = _t(a, device)
+    for name in ("sum", "mean", "var", "std", "max", "min", "prod", "argmax", "argmin"):
+        np.testing.assert_allclose(getattr(t, name)().numpy(), getattr(np, name)(a), rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(getattr(t, name)(axis=1).numpy(), getattr(np, name)(a, axis=1), rtol=1e-6)
+    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "square"):
+        np.testing.assert_allclose(getattr(t, name)().numpy(), getattr(np, name)(a), rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(t.relu().numpy(), a)
+    np.testing.assert_allclose(t.sigmoid().numpy(), 1 / (1 + np.exp(-a)), rtol=1e-6)
+    np.testing.assert_allclose(t.clip(0.8, 1.2).numpy(), np.clip(a, 0.8, 1.2))
+    np.testing.assert_allclose(t.pow(3).numpy(), a**3, rtol=1e-6)
+    np.testing.assert_allclose(t.matmul(t.T).numpy(), a @ a.T, rtol=1e-6)
+    np.testing.assert_allclose(t.softmax().numpy().sum(-1), [1, 1], rtol=1e-6)
+    np.testing.assert_allclose(t.log_softmax(0).numpy(), a - np.log(np.exp(a).sum(0)), rtol=1e-6)
+    assert t.reshape(3, 2).shape == (3, 2) and t.view(-1).shape == (6,) and t.flatten().shape == (6,)
+    assert t.transpose().shape == (3, 2) and t.permute(1, 0).shape == (3, 2) and t.T.shape == (3, 2)
+    assert t.unsqueeze(0).squeeze().shape == (2, 3)
+    assert t.unsqueeze(-1).expand(2, 3, 4).shape == (2, 3, 4)
+    assert t.broadcast_to((5, 2, 3)).shape == (5, 2, 3)
+    assert t.astype("float64").dtype == np.float64
+
+
+def test_any_all(device):
+    t = _t([[True, False], [True, True]], device)
+    assert t.any().item() and not t.all().item()
+    np.testing.assert_array_equal(t.all(axis=1).numpy(), [False, True])
