@@ -1,0 +1,488 @@
+"""Functional forms of the layers, activations and losses (``gk.nn.functional as F``).
+
+The ops on a training step's hot path are one recorded node each with a
+closed-form VJP: ``linear`` (one matmul plus an in-place bias add; the VJP
+is ``dx = g @ W``, ``dW = g.T @ x``, ``db = g.sum(0)``), ``relu`` and
+``cross_entropy`` (softmax and its ``(softmax - one_hot) / N`` gradient in
+one pass, see ``gradkit.kernels``). Their rules work on raw arrays when the
+backward pass is not recorded, and fall back to Tensor operations under
+``create_graph=True`` so that higher-order gradients stay correct. The rest
+are compositions of differentiable core ops.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradkit import kernels, ops
+from gradkit.autograd import grad_mode
+from gradkit.autograd.function import record
+from gradkit.errors import (
+    ArgumentTypeError,
+    DeviceError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidArgumentError,
+    ShapeError,
+)
+from gradkit.ops._util import as_tensor
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "gelu",
+    "l1_loss",
+    "layer_norm",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+_make = Tensor._make
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _tensor(x: Any, op: str, like: Tensor | None = None) -> Tensor:
+    return as_tensor(x, op, like._backend if like is not None else None)
+
+
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise InvalidArgumentError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+# ------------------------------------------------------------------ linear
+def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``input @ weight.T + bias``: one node. ``weight`` is (out, in), ``input`` (..., in)."""
+    if not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"linear: weight must be a Tensor, got {type(weight).__name__}")
+    backend = weight._backend
+    x = input if isinstance(input, Tensor) else as_tensor(input, "linear", backend)
+    xd, wd = x._data, weight._data
+    if x._backend is not backend or (bias is not None and bias._backend is not backend):
+        raise DeviceError(
+            f"linear: input on {x.device}, weight on {weight.device}"
+            + (f", bias on {bias.device}" if bias is not None else "")
+            + "; move them to one device"
+        )
+    if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
+        raise ShapeError(
+            f"linear: input of shape {xd.shape} does not fit weight of shape {wd.shape} "
+            "(expected input (..., in_features) and weight (out_features, in_features))"
+        )
+    if xd.dtype != wd.dtype or (bias is not None and bias._data.dtype != wd.dtype):
+        raise DTypeError(
+            f"linear: input ({xd.dtype}), weight ({wd.dtype})"
+            + (f" and bias ({bias._data.dtype})" if bias is not None else "")
+            + " must have the same dtype; convert with .astype()"
+        )
+    y = xd @ wd.T
+    if bias is not None:
+        if bias._data.shape != (wd.shape[0],):
+            raise ShapeError(f"linear: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
+        y += bias._data
+    return record("linear", y, backend, (x, weight, bias), (_linear_dx, _linear_dw, _linear_db), (x, weight))
+
+
+def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        return _make(g._data @ w._data, g._backend)
+    return ops.matmul(g, w)
+
+
+def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        gd, xd = g._data, x._data
+        if gd.ndim != 2:
+            gd = gd.reshape(-1, gd.shape[-1])
+            xd = xd.reshape(-1, xd.shape[-1])
+        return _make(gd.T @ xd, g._backend)
+    g2 = ops.reshape(g, (-1, g.shape[-1]))
+    x2 = ops.reshape(x, (-1, x.shape[-1]))
+    return ops.matmul(ops.transpose(g2), x2)
+
+
+def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    axes = tuple(range(g.ndim - 1))
+    if not grad_mode.state.enabled:
+        return _make(g._data.sum(axis=axes) if axes else g._data, g._backend)
+    return ops.sum(g, axes) if axes else g
+
+
+# ------------------------------------------------------------------ activations
+def relu(input: Any) -> Tensor:  # noqa: A002
+    """max(x, 0): one node; the gradient at 0 is 0."""
+    x = _tensor(input, "relu")
+    y = x._backend.xp.maximum(x._data, 0)
+    return record("relu", y, x._backend, (x,), (_relu_vjp,), save_output=True)
+
+
+def _relu_vjp(g: Tensor, y: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        return _make(kernels.relu_backward(g._data, y._data), g._backend)
+    return g * (y._data > 0)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """x where x > 0, else negative_slope * x: one node."""
+    x = _tensor(input, "leaky_relu")
+    xd = x._data
+    xp = x._backend.xp
+    factor = xp.where(xd > 0, xp.asarray(1, dtype=xd.dtype), xp.asarray(negative_slope, dtype=xd.dtype))
+    return record("leaky_relu", xd * factor, x._backend, (x,), (_scale_vjp,), (factor,))
+
+
+def _scale_vjp(g: Tensor, factor: Any) -> Tensor:
+    if not grad_mode.state.enabled:
+        return _make(g._data * factor, g._backend)
+    return g * factor
+
+
+def tanh(input: Any) -> Tensor:  # noqa: A002
+    """Hyperbolic tangent."""
+    return ops.tanh(_tensor(input, "tanh"))
+
+
+def sigmoid(input: Any) -> Tensor:  # noqa: A002
+    """1 / (1 + exp(-x)), without overflow."""
+    return ops.sigmoid(_tensor(input, "sigmoid"))
+
+
+def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """exp(x) / sum(exp(x)) along ``dim``: one node, stable for large logits."""
+    return ops.softmax(_tensor(input, "softmax"), dim)
+
+
+def log_softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """x - logsumexp(x) along ``dim``: one node, stable for large logits (+-1e4 stays finite)."""
+    return ops.log_softmax(_tensor(input, "log_softmax"), dim)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+
+
+def _erf_array(xp: Any, x: Any) -> Any:
+    """erf on a raw float array: SciPy's (or CuPy's) when importable, else a series/continued fraction.
+
+    The fallback is accurate to about 1e-15: the series
+    ``erf(a) = 2/sqrt(pi) exp(-a^2) sum (2a^2)^n a / (2n+1)!!`` for |a| < 2.5 and
+    the continued fraction of erfc beyond.
+    """
+    try:
+        if xp is np:
+            from scipy.special import erf
+        else:
+            from cupyx.scipy.special import erf
+        return erf(x)
+    except ImportError:
+        return _erf_fallback(xp, x)
+
+
+def _erf_fallback(xp: Any, x: Any) -> Any:
+    dt = x.dtype
+    a = xp.abs(x)
+    small = a < 2.5
+    s = xp.where(small, a, xp.asarray(0, dtype=dt))
+    term = s.copy()
+    total = s.copy()
+    two = 2 * s * s
+    for n in range(1, 60):
+        term = term * two / (2 * n + 1)
+        total += term
+    r_small = total * xp.exp(-s * s) * (2 * _INV_SQRT_PI)
+    b = xp.where(small, xp.asarray(2.5, dtype=dt), a)
+    f = b.copy()
+    for k in range(60, 0, -1):
+        f = b + (k / 2) / f
+    r_big = 1 - xp.exp(-b * b) * _INV_SQRT_PI / f
+    return xp.copysign(xp.where(small, r_small, r_big), x).astype(dt, copy=False)
+
+
+def _erf(x: Tensor) -> Tensor:
+    """erf as a differentiable op (d erf(x)/dx = 2/sqrt(pi) exp(-x^2))."""
+    data = _erf_array(x._backend.xp, x._data)
+    return record("erf", data, x._backend, (x,), (_erf_vjp,), (x,))
+
+
+def _erf_vjp(g: Tensor, x: Tensor) -> Tensor:
+    return g * (ops.exp(-(x * x)) * (2 * _INV_SQRT_PI))
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
+    """GELU: ``x * Phi(x)`` exactly (``approximate="none"``, with erf) or PyTorch's tanh form.
+
+    ``approximate="tanh"``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+    """
+    x = _tensor(input, "gelu")
+    if approximate == "none":
+        return x * (_erf(x * _INV_SQRT_2) + 1) * 0.5
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+        return x * (ops.tanh(inner) + 1) * 0.5
+    raise InvalidArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+# ------------------------------------------------------------------ dropout
+def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p), when ``training``.
+
+    Outside training (or with p == 0) the input is returned unchanged. The
+    mask comes from the backend's generator (seeded by ``gk.manual_seed``).
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise InvalidArgumentError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    x = _tensor(input, "dropout")
+    if not training or p == 0:
+        return x
+    xd = x._data
+    if xd.dtype.kind != "f":
+        raise DTypeError(f"dropout: input must be a float tensor, got dtype {xd.dtype}")
+    if p == 1:
+        mask = x._backend.xp.zeros_like(xd)
+    else:
+        mask = x._backend.uniform(xd.shape, xd.dtype) >= p
+        mask = mask.astype(xd.dtype) * (1 / (1 - p))
+    return record("dropout", xd * mask, x._backend, (x,), (_scale_vjp,), (mask,))
+
+
+# ------------------------------------------------------------------ normalisation
+def layer_norm(
+    input: Any,  # noqa: A002
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift."""
+    x = _tensor(input, "layer_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k :] != shape:
+        raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape {x.shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = ops.mean(x, axes, keepdims=True)
+    centred = x - mu
+    var = ops.mean(centred * centred, axes, keepdims=True)
+    out = centred / ops.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+# ------------------------------------------------------------------ embedding, one_hot
+def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
+    """An integer index array on ``backend`` from a Tensor, array or list; DTypeError for floats."""
+    if isinstance(t, Tensor):
+        if t._backend is not backend:
+            raise DeviceError(f"{op}: {what} are on {t.device}, the input on {backend.device}")
+        data = t._data
+    else:
+        data = backend.asarray(np.asarray(t) if isinstance(t, (list, tuple, int)) else t)
+    if data.dtype.kind not in "iu":
+        raise DTypeError(
+            f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"
+            + ("; cast with .astype(gk.int64)" if data.dtype.kind == "f" else "")
+        )
+    return data
+
+
+def _check_range(data: Any, n: int, op: str, what: str) -> None:
+    if data.size:
+        lo, hi = int(data.min()), int(data.max())
+        if lo < 0 or hi >= n:
+            bad = lo if lo < 0 else hi
+            raise IndexOutOfRangeError(f"{op}: {what} {bad} is out of range: expected 0 <= value < {n}")
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding: shape ``tensor.shape + (num_classes,)`` (max + 1 classes when -1)."""
+    from gradkit.backends import get_backend
+
+    backend = tensor._backend if isinstance(tensor, Tensor) else get_backend(None)
+    idx = _int_array(tensor, backend, "one_hot", "class values")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
+        raise InvalidArgumentError(f"one_hot: num_classes must be a non-negative int or -1, got {num_classes!r}")
+    _check_range(idx, num_classes, "one_hot", "class value")
+    xp = backend.xp
+    out = (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return _make(out, backend)
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``input``; no gradient to row ``padding_idx``."""
+    backend = weight._backend
+    idx = _int_array(input, backend, "embedding", "indices")
+    _check_range(idx, weight.shape[0], "embedding", "index")
+    data = weight._data[idx]
+    return record("embedding", data, backend, (weight,), (_embedding_vjp,), (idx, weight.shape, padding_idx))
+
+
+def _embedding_vjp(g: Tensor, idx: Any, shape: tuple, padding_idx: int | None) -> Tensor:
+    backend = g._backend
+    if not grad_mode.state.enabled:
+        out = backend.xp.zeros(shape, dtype=g._data.dtype)
+        backend.scatter_add(out, (idx,), g._data)
+        if padding_idx is not None:
+            out[padding_idx] = 0
+        return _make(out, backend)
+    out = ops.index_add(shape, (idx,), g)
+    if padding_idx is not None:
+        keep = backend.xp.ones((shape[0], 1), dtype=g._data.dtype)
+        keep[padding_idx] = 0
+        out = out * keep
+    return out
+
+
+# ------------------------------------------------------------------ losses
+def _targets(target: Any, logits: Tensor, op: str) -> Any:
+    """Class-index targets as a validated integer array of shape (N,) on the logits' backend."""
+    t = _int_array(target, logits._backend, op, "targets")
+    n, c = logits.shape
+    if t.shape != (n,):
+        raise ShapeError(
+            f"{op}: targets of shape {t.shape} do not fit logits of shape {logits.shape} (expected ({n},))"
+        )
+    _check_range(t, c, op, "target")
+    return t
+
+
+def _class_input(input: Any, op: str) -> Tensor:
+    x = _tensor(input, op)
+    if x.ndim != 2:
+        raise ShapeError(f"{op}: input must have shape (N, C), got {x.shape}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor of logits, got dtype {x.dtype}")
+    return x
+
+
+def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Softmax cross-entropy of logits (N, C) against integer class targets (N,): one fused node.
+
+    ``reduction``: "mean" (default), "sum" or "none". Stable for any finite
+    logits. The gradient is ``(softmax(input) - one_hot(target)) / N`` (for
+    "mean"), computed with the loss in one pass (``gradkit.kernels``).
+    """
+    _check_reduction(reduction, "cross_entropy")
+    x = _class_input(input, "cross_entropy")
+    t = _targets(target, x, "cross_entropy")
+    loss, dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)
+    return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), (dlogits, x, t, reduction))
+
+
+def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str) -> Tensor:
+    gd = g._data
+    if not grad_mode.state.enabled:
+        if reduction == "none":
+            return _make(dlogits * gd[:, None], g._backend)
+        if type(gd) is np.ndarray and gd == 1:
+            return _make(dlogits, g._backend)
+        return _make(dlogits * gd, g._backend)
+    # Recorded backward (create_graph): the same gradient from differentiable ops.
+    hot = (t[:, None] == x._backend.xp.arange(x.shape[1])).astype(x.dtype)
+    d = ops.softmax(x, 1) - hot
+    if reduction == "none":
+        return d * ops.reshape(g, (-1, 1))
+    if reduction == "mean" and x.shape[0]:
+        d = d * (1 / x.shape[0])
+    return d * g
+
+
+def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,)."""
+    _check_reduction(reduction, "nll_loss")
+    x = _class_input(input, "nll_loss")
+    t = _targets(target, x, "nll_loss")
+    picked = ops.getitem(x, (x._backend.xp.arange(x.shape[0]), t))
+    return _reduce(-picked, reduction)
+
+
+def _pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+    if isinstance(input, Tensor):
+        x = input
+        y = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
+        if y is not target and y.dtype != x.dtype and x.dtype.kind == "f":
+            y = _make(y._data.astype(x.dtype), x._backend)  # a constant target takes the input's dtype
+    else:
+        y = _tensor(target, op)
+        x = as_tensor(input, op, y._backend)
+    if x.shape != y.shape:
+        raise ShapeError(f"{op}: input of shape {x.shape} and target of shape {y.shape} must have the same shape")
+    return x, y
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean (or summed) squared error."""
+    _check_reduction(reduction, "mse_loss")
+    x, y = _pair(input, target, "mse_loss")
+    d = x - y
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean (or summed) absolute error."""
+    _check_reduction(reduction, "l1_loss")
+    x, y = _pair(input, target, "l1_loss")
+    return _reduce(ops.abs(x - y), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,  # noqa: A002
+    target: Any,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable node: ``max(x,0) - x t + log(1 + exp(-|x|))``.
+
+    With ``pos_weight`` (broadcast over the last axis, as PyTorch), the
+    positive term is weighted: ``(1 - t) x + (1 + (pw - 1) t) (log(1 + exp(-|x|)) + max(-x, 0))``.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x, t = _pair(input, target, "binary_cross_entropy_with_logits")
+    if pos_weight is not None:
+        pw = pos_weight
+        if not isinstance(pw, Tensor):
+            pw = as_tensor(pw, "binary_cross_entropy_with_logits", x._backend)
+        log_weight = (pw - 1) * t + 1
+        soft = ops.log1p(ops.exp(-ops.abs(x))) + ops.relu(-x)
+        return _reduce((1 - t) * x + log_weight * soft, reduction)
+    xp = x._backend.xp
+    xd, td = x._data, t._data
+    data = xp.maximum(xd, 0) - xd * td + xp.log1p(xp.exp(-xp.abs(xd)))
+    rules = (_bce_dx, _bce_dt)
+    loss = record("binary_cross_entropy_with_logits", data, x._backend, (x, t), rules, (x, t), broadcast=True)
+    return _reduce(loss, reduction)
+
+
+def _bce_dx(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    return g * (ops.sigmoid(x) - t)
+
+
+def _bce_dt(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    return -g * x

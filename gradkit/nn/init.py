@@ -1,0 +1,157 @@
+"""In-place initialisers (``gk.nn.init``), with PyTorch's formulas and names.
+
+Each fills a tensor's array in place (no graph is recorded), draws from the
+tensor's backend generator (seeded by ``gk.manual_seed``) and returns the
+tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+           "sigmoid")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for ``nonlinearity`` (PyTorch's table)."""
+    if nonlinearity in _LINEAR:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise InvalidArgumentError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise InvalidArgumentError(
+        f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of linear, sigmoid, tanh, relu, "
+        "leaky_relu, selu (or a conv name)"
+    )
+
+
+def _check(tensor: Any, op: str) -> Tensor:
+    if not isinstance(tensor, Tensor):
+        raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
+    return tensor
+
+
+def _fan_in_and_fan_out(tensor: Tensor, op: str) -> tuple[int, int]:
+    if tensor.ndim < 2:
+        raise InvalidArgumentError(
+            f"{op}: fan in and fan out cannot be computed for a tensor with fewer than 2 dimensions "
+            f"(shape {tensor.shape})"
+        )
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    tensor._data[...] = values
+    tensor._version[0] += 1
+    return tensor
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with samples from U(a, b)."""
+    _check(tensor, "uniform_")
+    if not a <= b:
+        raise InvalidArgumentError(f"uniform_: expected a <= b, got a={a!r}, b={b!r}")
+    u = tensor._backend.uniform(tensor.shape, tensor.dtype)
+    u *= b - a
+    u += a
+    return _fill(tensor, u)
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    _check(tensor, "normal_")
+    if not std >= 0:
+        raise InvalidArgumentError(f"normal_: std must be >= 0, got {std!r}")
+    z = tensor._backend.normal(tensor.shape, tensor.dtype)
+    z *= std
+    z += mean
+    return _fill(tensor, z)
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``."""
+    return _fill(_check(tensor, "constant_"), val)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with zeros."""
+    return _fill(_check(tensor, "zeros_"), 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with ones."""
+    return _fill(_check(tensor, "ones_"), 1)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_uniform_"), "xavier_uniform_")
+    if fan_in + fan_out == 0:
+        return tensor
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_normal_"), "xavier_normal_")
+    if fan_in + fan_out == 0:
+        return tensor
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, op: str) -> float | None:
+    if mode not in ("fan_in", "fan_out"):
+        raise InvalidArgumentError(f"{op}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, op), op)
+    fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:
+        return None  # a zero-element tensor: nothing to fill
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)`` (``fan`` by ``mode``)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_uniform_")
+    if std is None:
+        return tensor
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
+    if std is None:
+        return tensor
+    return normal_(tensor, 0.0, std)

@@ -1,0 +1,429 @@
+"""Layers: containers, Linear, activations, Dropout, normalisation and Embedding (PyTorch's defaults)."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from gradkit import ops
+from gradkit.autograd import grad_mode
+from gradkit.creation import empty, ones, zeros
+from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
+from gradkit.nn import functional as F
+from gradkit.nn import init
+from gradkit.nn.module import Module
+from gradkit.nn.parameter import Parameter
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "BatchNorm1d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GELU",
+    "Identity",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "ModuleList",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]
+
+
+def _size(value: Any, what: str, layer: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidArgumentError(f"{layer}: {what} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# ------------------------------------------------------------------ containers
+class Sequential(Module):
+    """Modules applied in order; children are named "0", "1", ... (or by an OrderedDict's keys)."""
+
+    def __init__(self, *modules: Any) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(modules):
+                if not isinstance(module, Module):
+                    raise ArgumentTypeError(f"Sequential: argument {i} is a {type(module).__name__}, not a Module")
+                self.add_module(str(i), module)
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: Any) -> Any:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        n = len(items)
+        if not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            raise IndexOutOfRangeError(f"Sequential: index {index!r} is out of range for {n} modules")
+        return items[index][1]
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ..."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        for module in modules or ():
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        items = list(self._modules.values())
+        n = len(items)
+        if not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            raise IndexOutOfRangeError(f"ModuleList: index {index!r} is out of range for {n} modules")
+        return items[index]
+
+
+# ------------------------------------------------------------------ linear
+class Linear(Module):
+    """``y = x @ weight.T + bias`` with weight (out_features, in_features).
+
+    Initialised as PyTorch: weight by ``kaiming_uniform_(a=sqrt(5))`` (uniform in
+    +-1/sqrt(in_features)), bias uniform in +-1/sqrt(in_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = _size(in_features, "in_features", "Linear")
+        self.out_features = _size(out_features, "out_features", "Linear")
+        self.weight = Parameter(empty(self.out_features, self.in_features, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(empty(self.out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Returns its input (extra arguments are accepted and ignored, as PyTorch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim`` .. ``end_dim`` (default: all but the batch axis)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+# ------------------------------------------------------------------ activations
+class ReLU(Module):
+    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """GELU, exact (``approximate="none"``) or the tanh form (``approximate="tanh"``)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise InvalidArgumentError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Softmax(Module):
+    """Softmax along ``dim`` (the last axis when None)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log(softmax) along ``dim`` (the last axis when None), computed stably."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Dropout(Module):
+    """Zero elements with probability ``p`` and scale the rest by 1/(1-p), in training mode only."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise InvalidArgumentError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# ------------------------------------------------------------------ normalisation
+class LayerNorm(Module):
+    """Normalise over the last axes given by ``normalized_shape``; weight ones and bias zeros."""
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape = tuple(_size(d, "normalized_shape", "LayerNorm", 1) for d in shape)
+        if eps <= 0:
+            raise InvalidArgumentError(f"LayerNorm: eps must be > 0, got {eps!r}")
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(zeros(self.normalized_shape, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over (N, C) or (N, C, L) inputs, with PyTorch's running statistics.
+
+    Training mode normalises with the batch mean and biased variance and
+    updates ``running_mean`` / ``running_var`` (the unbiased variance) as
+    ``(1 - momentum) * running + momentum * batch`` (a cumulative average
+    when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
+    Evaluation mode uses the running statistics.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.num_features = _size(num_features, "num_features", "BatchNorm1d", 1)
+        if eps <= 0:
+            raise InvalidArgumentError(f"BatchNorm1d: eps must be > 0, got {eps!r}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise InvalidArgumentError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        c = self.num_features
+        if affine:
+            self.weight = Parameter(ones(c, dtype=dtype, device=device))
+            self.bias = Parameter(zeros(c, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(c, dtype=dtype, device=device))
+            self.register_buffer("running_var", ones(c, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise ArgumentTypeError(f"BatchNorm1d: expected a Tensor, got {type(x).__name__}")
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"BatchNorm1d: expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
+                f"got {x.shape}"
+            )
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        use_batch = self.training or self.running_mean is None
+        if use_batch:
+            n = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+            if n <= 1:
+                raise ShapeError(
+                    f"BatchNorm1d: expected more than 1 value per channel when training, got input shape {x.shape}"
+                )
+            mean = ops.mean(x, axes, keepdims=True)
+            centred = x - mean
+            var = ops.mean(centred * centred, axes, keepdims=True)
+            if self.training and self.track_running_stats:
+                self._update_running(mean._data.reshape(-1), var._data.reshape(-1), n)
+            out = centred / ops.sqrt(var + self.eps)
+        else:
+            shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+            rm = self.running_mean._data.reshape(shape)
+            rv = self.running_var._data.reshape(shape)
+            out = (x - rm) / ops.sqrt(Tensor._make(rv, x._backend) + self.eps)
+        if self.affine:
+            shape = (-1,) if x.ndim == 2 else (-1, 1)
+            out = out * ops.reshape(self.weight, shape) + ops.reshape(self.bias, shape)
+        return out
+
+    def _update_running(self, mean: Any, var: Any, n: int) -> None:
+        with grad_mode.no_grad():
+            self.num_batches_tracked._data[...] += 1
+            self.num_batches_tracked._version[0] += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked._data)
+            else:
+                factor = self.momentum
+            rm, rv = self.running_mean._data, self.running_var._data
+            rm *= 1 - factor
+            rm += factor * mean.astype(rm.dtype, copy=False)
+            rv *= 1 - factor
+            rv += (factor * n / (n - 1)) * var.astype(rv.dtype, copy=False)
+            self.running_mean._version[0] += 1
+            self.running_var._version[0] += 1
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+# ------------------------------------------------------------------ embedding
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim``, initialised N(0, 1).
+
+    Row ``padding_idx`` (when given) starts at zero and receives no gradient.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.num_embeddings = _size(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _size(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise IndexOutOfRangeError(
+                    f"Embedding: padding_idx {padding_idx} is out of range for {self.num_embeddings} embeddings"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(empty(self.num_embeddings, self.embedding_dim, dtype=dtype, device=device))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight._data[self.padding_idx] = 0
+
+    def forward(self, indices: Any) -> Tensor:
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

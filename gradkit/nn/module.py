@@ -1,0 +1,455 @@
+"""``Module``: the base class of layers and models, with PyTorch's registration and state-dict rules."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gradkit.errors import (
+    ArgumentTypeError,
+    DTypeError,
+    GradkitError,
+    InvalidArgumentError,
+    ShapeError,
+)
+from gradkit.nn.parameter import Parameter
+from gradkit.tensor import Tensor
+
+
+class ModuleAttributeError(GradkitError, AttributeError):
+    """A parameter, buffer or submodule assigned before ``Module.__init__`` ran, or a bad name."""
+
+
+class StateDictError(InvalidArgumentError, RuntimeError):
+    """``load_state_dict``: missing or unexpected keys (strict mode); the message names them."""
+
+
+class StateDictShapeError(ShapeError, RuntimeError):
+    """``load_state_dict``: a value whose shape does not fit; the message names the key."""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns: the keys it did not find and those it did not use."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _check_name(name: Any, what: str, module: Module) -> None:
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"{type(module).__name__}: {what} name must be a str, got {type(name).__name__}")
+    if not name or "." in name:
+        raise ModuleAttributeError(
+            f"{type(module).__name__}: {what} name must be non-empty and contain no '.', got {name!r}"
+        )
+
+
+class Module:
+    """Base class for layers and models.
+
+    Assigning a :class:`Parameter` or a ``Module`` to an attribute registers
+    it; ``register_buffer`` registers a non-trainable tensor (running
+    statistics) that is saved in the state dict. Subclasses call
+    ``super().__init__()`` first and define ``forward``; calling the module
+    calls ``forward``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = {}
+        d["_buffers"] = {}
+        d["_non_persistent"] = set()
+        d["_modules"] = {}
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ registration
+    # Registered values live in their table (_parameters, _buffers, _modules)
+    # and, for fast attribute access, in the instance __dict__ as well; every
+    # assignment goes through __setattr__/__delattr__, which keep both in step.
+    def _tables(self, name: str) -> dict:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise ModuleAttributeError(
+                f"cannot assign {name!r} before {type(self).__name__}.__init__ has called Module.__init__()"
+            )
+        return d
+
+    def _forget(self, name: str) -> None:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            d[table].pop(name, None)
+        d["_non_persistent"].discard(name)
+        d.pop(name, None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._tables(name)
+            self._forget(name)
+            d["_parameters"][name] = value
+            d[name] = value
+        elif isinstance(value, Module):
+            self._tables(name)
+            self._forget(name)
+            d["_modules"][name] = value
+            d[name] = value
+        elif "_parameters" in d and name in d["_parameters"]:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to parameter {name!r} "
+                    "(expected gk.nn.Parameter or None)"
+                )
+            d["_parameters"][name] = None
+            d[name] = None
+        elif "_modules" in d and name in d["_modules"]:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to submodule {name!r} "
+                    "(expected a Module or None)"
+                )
+            d["_modules"][name] = None
+            d[name] = None
+        elif "_buffers" in d and name in d["_buffers"]:
+            if value is not None and not isinstance(value, Tensor):
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to buffer {name!r} "
+                    "(expected a Tensor or None)"
+                )
+            d["_buffers"][name] = value
+            d[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if any(name in d.get(t, ()) for t in ("_parameters", "_buffers", "_modules")):
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (a Parameter, or None for an absent one such as ``bias=False``)."""
+        _check_name(name, "parameter", self)
+        if param is not None and not isinstance(param, Parameter):
+            raise ArgumentTypeError(
+                f"register_parameter: {name!r} must be a gk.nn.Parameter or None, got {type(param).__name__}"
+            )
+        self._tables(name)
+        self._forget(name)
+        self.__dict__["_parameters"][name] = param
+        self.__dict__[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a tensor that is state but not a parameter (saved in the state dict when persistent)."""
+        _check_name(name, "buffer", self)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise ArgumentTypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        self._tables(name)
+        self._forget(name)
+        self.__dict__["_buffers"][name] = tensor
+        self.__dict__[name] = tensor
+        if not persistent:
+            self.__dict__["_non_persistent"].add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name``."""
+        _check_name(name, "module", self)
+        if module is not None and not isinstance(module, Module):
+            raise ArgumentTypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        self._tables(name)
+        self._forget(name)
+        self.__dict__["_modules"][name] = module
+        self.__dict__[name] = module
+
+    register_module = add_module
+
+    # ------------------------------------------------------------ traversal
+    def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True) -> Iterator:
+        """(name, module) for this module and every descendant, depth first (each once)."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in module.__dict__[table].items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Iterator:
+        """(dotted name, Parameter) pairs, each parameter once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Iterator:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------ modes and devices
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=False``: evaluation) here and in every submodule; returns self."""
+        if not isinstance(mode, bool):
+            raise ArgumentTypeError(f"train: mode must be a bool, got {type(mode).__name__} {mode!r}")
+        for module in self.modules():
+            module.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (Dropout off, BatchNorm uses running statistics); returns self."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every parameter (to None by default, as PyTorch)."""
+        for p in self.parameters():
+            if p._grad is None:
+                continue
+            if set_to_none:
+                p._grad = None
+            else:
+                g = p._grad
+                p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+
+    def to(self, device: Any = None, dtype: Any = None) -> Module:
+        """Move parameters and buffers to ``device`` and/or cast float ones to ``dtype``, in place; returns self.
+
+        Parameters keep their identity (an optimiser made before still
+        holds them). ``module.to(gk.float64)`` works too.
+        """
+        from gradkit.backends import get_backend
+        from gradkit.dtypes import to_dtype
+
+        if dtype is None and device is not None and _is_dtype(device):
+            device, dtype = None, device
+        backend = get_backend(device) if device is not None else None
+        dt = to_dtype(dtype, "Module.to") if dtype is not None else None
+        if dt is not None and dt.kind != "f":
+            raise DTypeError(f"Module.to: only float dtypes can be given, got {dt}")
+        for module in self.modules():
+            for table in ("_parameters", "_buffers"):
+                for t in module.__dict__[table].values():
+                    if t is not None:
+                        _move(t, backend, dt)
+        return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> Module:
+        return self.to(f"cuda:{index}")
+
+    def float(self) -> Module:
+        return self.to(dtype="float32")
+
+    def double(self) -> Module:
+        return self.to(dtype="float64")
+
+    def half(self) -> Module:
+        return self.to(dtype="float16")
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+        """Parameters and persistent buffers by dotted name (PyTorch's keys), as detached tensors sharing memory."""
+        out: dict = {} if destination is None else destination
+        d = self.__dict__
+        for name, p in d["_parameters"].items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in d["_buffers"].items():
+            if b is not None and name not in d["_non_persistent"]:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, module in d["_modules"].items():
+            if module is not None:
+                module.state_dict(out, prefix + name + ".", keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into the parameters and buffers, in place.
+
+        With ``strict`` (the default) every key must match; otherwise missing
+        and unexpected keys are returned. A value whose shape differs is an
+        error either way. Nothing is changed when an error is raised. Values
+        may be tensors (from any device), arrays or numbers; they are cast to
+        the target's dtype and device.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise ArgumentTypeError(
+                f"load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
+            )
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        where = f"load_state_dict for {type(self).__name__}"
+        problems = []
+        if strict and missing:
+            problems.append("missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected))
+        arrays = {}
+        shape_problems = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            array = _as_array(state_dict[key], target, key, where)
+            if tuple(array.shape) != target._data.shape:
+                shape_problems.append(
+                    f'size mismatch for "{key}": the state_dict has shape {tuple(array.shape)}, '
+                    f"the module's {'parameter' if isinstance(target, Parameter) else 'buffer'} has shape "
+                    f"{target._data.shape}"
+                )
+            arrays[key] = array
+        if problems or shape_problems:
+            cls = StateDictError if problems else StateDictShapeError
+            raise cls(f"error(s) in {where}: " + "; ".join(problems + shape_problems))
+        for key, array in arrays.items():
+            target = own[key]
+            target._data[...] = array
+            target._version[0] += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------ copying and printing
+    def __deepcopy__(self, memo: dict) -> Module:
+        # Backends are shared singletons: a copied tensor must stay on the same one.
+        from gradkit.backends import _backends
+
+        for backend in list(_backends.values()):
+            memo.setdefault(id(backend), backend)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
+    def extra_repr(self) -> str:
+        """The text between the parentheses of this module's repr (override in layers)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, module in self._modules.items():
+            text = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = "\n  ".join(([extra] if extra else []) + lines)
+        return f"{type(self).__name__}(\n  {body}\n)"
+
+
+def _is_dtype(value: Any) -> bool:
+    if isinstance(value, (np.dtype, type)):
+        return True
+    if isinstance(value, str):
+        try:
+            np.dtype(value)
+        except TypeError:
+            return False
+        return value.strip().lower() not in ("cpu", "cuda", "gpu", "numpy", "cupy")
+    return False
+
+
+def _transfer(array: Any, source: Any, target: Any) -> Any:
+    if target.name == "numpy":
+        return target.asarray(source.to_numpy(array))
+    return target.asarray(array)
+
+
+def _move(t: Tensor, backend: Any, dt: Any) -> None:
+    """Move tensor ``t`` (and its gradient) to ``backend`` and/or cast it to ``dt``, keeping the object."""
+    array, source = t._data, t._backend
+    changed = False
+    if backend is not None and backend is not source:
+        array = _transfer(array, source, backend)
+        changed = True
+    if dt is not None and array.dtype.kind == "f" and array.dtype != dt:
+        array = array.astype(dt)
+        changed = True
+    if not changed:
+        return
+    t._data = array
+    if backend is not None:
+        t._backend = backend
+    t._version[0] += 1
+    g = t._grad
+    if g is not None:
+        gd = g._data
+        if backend is not None and backend is not g._backend:
+            gd = _transfer(gd, g._backend, backend)
+        if dt is not None and gd.dtype != dt:
+            gd = gd.astype(dt)
+        t._grad = Tensor._make(gd, t._backend)
+
+
+def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:
+    """A state-dict value as an array of the target's backend (dtype is cast on copy)."""
+    backend = target._backend
+    if isinstance(value, Tensor):
+        return value._data if value._backend is backend else _transfer(value._data, value._backend, backend)
+    if isinstance(value, (int, float, bool, np.generic, list, tuple)):
+        return backend.asarray(np.asarray(value))
+    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        return backend.asarray(value)
+    raise ArgumentTypeError(
+        f'{where}: the value for "{key}" is a {type(value).__name__}, expected a Tensor or an array'
+    )

@@ -1,0 +1,86 @@
+"""Gradient utilities: ``clip_grad_norm_`` and ``clip_grad_value_``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(parameters: Any, op: str) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    if not isinstance(parameters, Iterable):
+        raise ArgumentTypeError(f"{op}: expected a Tensor or an iterable of Tensors, got {type(parameters).__name__}")
+    params = list(parameters)
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"{op}: expected Tensors, got {type(p).__name__}")
+    return [p for p in params if p._grad is not None]
+
+
+def _norm(xp: Any, g: Any, norm_type: float) -> Any:
+    """The ``norm_type``-norm of array ``g`` as a 0-d array of its dtype."""
+    if norm_type == 2.0:
+        flat = g.reshape(-1)
+        return xp.sqrt(xp.dot(flat, flat))
+    if norm_type == math.inf:
+        return xp.abs(g).max() if g.size else xp.zeros((), dtype=g.dtype)
+    if norm_type == 1.0:
+        return xp.abs(g).sum()
+    return (xp.abs(g) ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> Tensor:
+    """Scale the gradients of ``parameters`` so that their joint norm is at most ``max_norm``.
+
+    As PyTorch: ``total`` is the ``norm_type``-norm of all gradients together
+    and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))``.
+    Returns ``total`` (a 0-d tensor). Each gradient is replaced by a new
+    tensor (a gradient array may be shared or read only, so none is written).
+    """
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if max_norm < 0 or math.isnan(max_norm):
+        raise InvalidArgumentError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm!r}")
+    if not norm_type > 0:
+        raise InvalidArgumentError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type!r}")
+    params = _grads(parameters, "clip_grad_norm_")
+    if not params:
+        from gradkit.creation import tensor
+
+        return tensor(0.0)
+    backend = params[0]._grad._backend
+    xp = backend.xp
+    if any(p._grad._backend is not backend for p in params):
+        raise InvalidArgumentError("clip_grad_norm_: the gradients are on more than one device")
+    dtype = params[0]._grad._data.dtype
+    norms = xp.stack([_norm(xp, p._grad._data, norm_type).astype(dtype) for p in params])
+    total = _norm(xp, norms, norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
+        raise InvalidArgumentError(
+            f"clip_grad_norm_: the total {norm_type}-norm of the gradients is non-finite ({float(total)}); "
+            "pass error_if_nonfinite=False to clip anyway"
+        )
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(dtype)
+    if backend.name != "numpy" or float(coef) != 1.0:
+        for p in params:
+            g = p._grad
+            p._grad = Tensor._make(g._data * coef, g._backend)
+    return Tensor._make(xp.asarray(total, dtype=dtype), backend)
+
+
+def clip_grad_value_(parameters: Any, clip_value: float) -> None:
+    """Clamp every gradient of ``parameters`` to [-clip_value, clip_value] (new gradient tensors)."""
+    clip_value = float(clip_value)
+    if clip_value < 0:
+        raise InvalidArgumentError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value!r}")
+    for p in _grads(parameters, "clip_grad_value_"):
+        g = p._grad
+        p._grad = Tensor._make(g._backend.xp.clip(g._data, -clip_value, clip_value), g._backend)

@@ -1,0 +1,72 @@
+"""Adam and AdamW (PyTorch's rules, with bias correction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradkit import kernels
+from gradkit.errors import InvalidArgumentError
+from gradkit.optim.optimizer import Optimizer
+from gradkit.tensor import Tensor
+
+_make = Tensor._make
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam``'s update; see ``gradkit.kernels.reference.adam_update``.
+
+    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict) -> None:
+        name = type(self).__name__
+        self._check("lr", group["lr"], 0)
+        self._check("eps", group["eps"], 0)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise InvalidArgumentError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        group["betas"] = tuple(betas)
+        self._check("betas[0]", betas[0], 0, 1, high_open=True)
+        self._check("betas[1]", betas[1], 0, 1, high_open=True)
+        self._check("weight_decay", group["weight_decay"], 0)
+
+    def _update_group(self, group: dict) -> None:
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
+        decoupled = self._decoupled
+        update = kernels.adam_update
+        state = self.state
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            data = p._data
+            st = state.get(p)
+            if st is None:
+                zeros = p._backend.xp.zeros_like
+                st = state[p] = {
+                    "step": 0,
+                    "exp_avg": _make(zeros(data), p._backend),
+                    "exp_avg_sq": _make(zeros(data), p._backend),
+                }
+            step = st["step"] = st["step"] + 1
+            update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps, weight_decay,
+                   step, decoupled, self._scratch(p))
+            p._version[0] += 1
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay (``p *= 1 - lr * weight_decay`` first)."""
+
+    _decoupled = True
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,120 @@
+"""Learning-rate schedules: ``StepLR`` and ``CosineAnnealingLR`` (PyTorch's recursive forms).
+
+A scheduler sets each group's ``lr`` when it is made (epoch 0) and on every
+``step()``; call it once per epoch, after ``optimizer.step()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.optim.optimizer import Optimizer
+
+__all__ = ["CosineAnnealingLR", "LRScheduler", "StepLR"]
+
+
+class LRScheduler:
+    """Base class: ``base_lrs`` from each group's ``initial_lr``; ``step()`` applies ``get_lr()``."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise ArgumentTypeError(f"{type(self).__name__}: expected an optimiser, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise InvalidArgumentError(
+                        f"{type(self).__name__}: last_epoch={last_epoch} but parameter group {i} has no 'initial_lr' "
+                        "(resume from a scheduler's state dict, or pass last_epoch=-1)"
+                    )
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self.step()
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates the last ``step()`` set."""
+        return self._last_lr
+
+    def step(self) -> None:
+        self._step_count += 1
+        self.last_epoch += 1
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        """Everything but the optimiser."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update(state_dict)
+
+
+class StepLR(LRScheduler):
+    """Multiply each group's lr by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+            raise InvalidArgumentError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not gamma >= 0:
+            raise InvalidArgumentError(f"StepLR: gamma must be a number >= 0, got {gamma!r}")
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from the base lr to ``eta_min`` over ``T_max`` epochs (PyTorch's recursive form).
+
+    Closed form: ``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:  # noqa: N803
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
+            raise InvalidArgumentError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        if not isinstance(eta_min, (int, float)) or isinstance(eta_min, bool) or not eta_min >= 0:
+            raise InvalidArgumentError(f"CosineAnnealingLR: eta_min must be a number >= 0, got {eta_min!r}")
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if t == 0:
+            return [group["lr"] for group in groups]
+        if self._step_count == 1 and t > 0:
+            return [eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
+        if (t - 1 - T) % (2 * T) == 0:
+            return [
+                group["lr"] + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                for base, group in zip(self.base_lrs, groups, strict=True)
+            ]
+        return [
+            (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (group["lr"] - eta_min) + eta_min
+            for group in groups
+        ]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+            for base in self.base_lrs
+        ]

@@ -1,0 +1,263 @@
+"""``Optimizer``: parameter groups, state, ``zero_grad`` and the state dict (PyTorch's layout).
+
+Subclasses implement ``_update_group(group)``, which updates each parameter's
+array in place through a kernel of ``gradkit.kernels`` (no graph is recorded,
+no Tensor is made per operation) and bumps the parameter's version counter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd import grad_mode
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.tensor import Tensor
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+#: Marks a hyperparameter without a default (SGD's lr).
+required: Any = _Required()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts with "params" and hyperparameters) and ``state``."""
+
+    def __init__(self, params: Any, defaults: dict) -> None:
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict] = {}
+        self.param_groups: list[dict] = []
+        self._scratch_flat: dict[tuple, Any] = {}
+        self._scratch_views: dict[Tensor, Any] = {}
+        name = type(self).__name__
+        if isinstance(params, (Tensor, Mapping)) or not isinstance(params, Iterable):
+            raise ArgumentTypeError(
+                f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), "
+                f"got {type(params).__name__}"
+            )
+        groups = list(params)
+        if not groups:
+            raise InvalidArgumentError(f"{name}: got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------ groups
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group: a dict with "params" and any hyperparameters that differ from the defaults."""
+        name = type(self).__name__
+        if not isinstance(param_group, Mapping):
+            raise ArgumentTypeError(f"{name}: a parameter group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        if "params" not in group:
+            raise InvalidArgumentError(f"{name}: a parameter group needs a 'params' entry")
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise ArgumentTypeError(f"{name}: params must be an ordered sequence, not a set (the order must be fixed)")
+        else:
+            params = list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise ArgumentTypeError(f"{name}: parameter {i} of a group is a {type(p).__name__}, not a Tensor")
+            if p._grad_fn is not None:
+                raise InvalidArgumentError(f"{name}: parameter {i} is not a leaf tensor; optimise leaves only")
+            if p.dtype.kind != "f":
+                raise InvalidArgumentError(
+                    f"{name}: parameter {i} has dtype {p.dtype}; only float tensors can be optimised"
+                )
+            if id(p) in seen:
+                raise InvalidArgumentError(f"{name}: parameter {i} appears more than once (in this or another group)")
+            seen.add(id(p))
+        group["params"] = params
+        for key, default in self.defaults.items():
+            if key not in group:
+                if default is required:
+                    raise InvalidArgumentError(
+                        f"{name}: the parameter group does not set {key!r}, which has no default"
+                    )
+                group[key] = default
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict) -> None:
+        """Validate a group's hyperparameters (subclasses call ``_check`` for each)."""
+
+    def _check(self, key: str, value: Any, low: float, high: float = math.inf, low_open: bool = False,
+               high_open: bool = False) -> None:
+        """Raise InvalidArgumentError unless ``low <= value <= high`` (with open ends as asked)."""
+        name = type(self).__name__
+        if not _is_number(value):
+            raise InvalidArgumentError(f"{name}: {key} must be a number, got {type(value).__name__} {value!r}")
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not ok:
+            left = f"{low} < " if low_open else f"{low} <= "
+            right = "" if high == math.inf else (f" < {high}" if high_open else f" <= {high}")
+            raise InvalidArgumentError(f"{name}: invalid {key}={value!r}; expected {left}{key}{right}")
+
+    # ------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients (to None by default, as PyTorch; else to new zero tensors)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p._grad = None
+                elif p._grad is not None:
+                    g = p._grad
+                    p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` when one is given."""
+        loss = None
+        if closure is not None:
+            with grad_mode.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._update_group(group)
+        return loss
+
+    def _update_group(self, group: dict) -> None:
+        raise NotImplementedError
+
+    def _scratch(self, p: Tensor) -> Any:
+        """A temporary array of ``p``'s shape and dtype, a view of one flat buffer per dtype and device.
+
+        The kernels use it so that a step allocates nothing; its contents
+        do not survive from one parameter to the next.
+        """
+        data = p._data
+        view = self._scratch_views.get(p)
+        if view is not None and view.shape == data.shape and view.dtype == data.dtype and type(view) is type(data):
+            return view
+        xp = p._backend.xp
+        key = (type(data), data.dtype, p._backend.device)
+        flat = self._scratch_flat.get(key)
+        if flat is None or flat.size < data.size:
+            size = max(
+                (q._data.size for g in self.param_groups for q in g["params"] if q._backend is p._backend
+                 and q._data.dtype == data.dtype),
+                default=data.size,
+            )
+            flat = xp.empty(max(size, data.size), dtype=data.dtype)
+            self._scratch_flat[key] = flat
+            self._scratch_views.clear()
+        view = flat[: data.size].reshape(data.shape)
+        self._scratch_views[p] = view
+        return view
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self) -> dict:
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}`` as PyTorch.
+
+        Parameters are numbered in group order; state tensors are the live
+        ones (not copies).
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = dict(self.state[p])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Load a state dict made by ``state_dict()`` (of an optimiser over the same parameter shapes).
+
+        State tensors are copied onto each parameter's device, and float ones
+        cast to its dtype. The groups' hyperparameters are taken from the dict.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups', "
+                f"got {type(state_dict).__name__}"
+            )
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter group(s), "
+                f"the optimiser {len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            ids = list(saved["params"])
+            if len(ids) != len(group["params"]):
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: parameter group {i} has {len(ids)} parameter(s) in the state dict, "
+                    f"{len(group['params'])} in the optimiser"
+                )
+            for k, p in zip(ids, group["params"], strict=True):
+                by_index[int(k)] = p
+        new_state: dict[Tensor, dict] = {}
+        for k, entry in state_dict["state"].items():
+            p = by_index.get(int(k))
+            if p is None:
+                raise InvalidArgumentError(f"{name}.load_state_dict: state for parameter {k} that no group holds")
+            new_state[p] = {key: _state_value(value, p, key, name) for key, value in entry.items()}
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()}
+            new["params"] = group["params"]
+            self._check_group(new)
+            new_groups.append(new)
+        self.param_groups = new_groups
+        self.state = new_state
+        self._scratch_views.clear()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _state_value(value: Any, p: Tensor, key: str, name: str) -> Any:
+    """A saved state entry as this optimiser keeps it: a copy on ``p``'s device (float state in p's dtype)."""
+    if key == "step":
+        if isinstance(value, Tensor):
+            return int(value.item())
+        if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+            return int(value.reshape(()).item())
+        return int(value)
+    if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        backend = p._backend
+        if isinstance(value, Tensor):
+            src = value._data if value._backend is backend else None
+            if src is None:
+                src = value._backend.to_numpy(value._data)
+        else:
+            src = value
+        array = backend.xp.array(backend.asarray(src), copy=True)
+        if array.dtype.kind == "f" and array.dtype != p.dtype:
+            array = array.astype(p.dtype)
+        if array.shape != p.shape and array.ndim:
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: state {key!r} has shape {array.shape}, its parameter {p.shape}"
+            )
+        return Tensor._make(array, backend)
+    return value

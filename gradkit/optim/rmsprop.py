@@ -1,0 +1,54 @@
+"""RMSprop (PyTorch's rule, with optional momentum and centring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradkit import kernels
+from gradkit.optim.optimizer import Optimizer
+from gradkit.tensor import Tensor
+
+_make = Tensor._make
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop``'s update; see ``gradkit.kernels.reference.rmsprop_update``."""
+
+    def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False) -> None:
+        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
+                    "centered": centered}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict) -> None:
+        self._check("lr", group["lr"], 0)
+        self._check("alpha", group["alpha"], 0, 1)
+        self._check("eps", group["eps"], 0)
+        self._check("weight_decay", group["weight_decay"], 0)
+        self._check("momentum", group["momentum"], 0)
+
+    def _update_group(self, group: dict) -> None:
+        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+        weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
+        centered = bool(group["centered"])
+        update = kernels.rmsprop_update
+        state = self.state
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            data = p._data
+            st = state.get(p)
+            if st is None:
+                zeros = p._backend.xp.zeros_like
+                st = state[p] = {"step": 0, "square_avg": _make(zeros(data), p._backend)}
+            if momentum > 0 and "momentum_buffer" not in st:
+                st["momentum_buffer"] = _make(p._backend.xp.zeros_like(data), p._backend)
+            if centered and "grad_avg" not in st:
+                st["grad_avg"] = _make(p._backend.xp.zeros_like(data), p._backend)
+            st["step"] += 1
+            buf = st["momentum_buffer"]._data if momentum > 0 else None
+            grad_avg = st["grad_avg"]._data if centered else None
+            update(data, g._data, st["square_avg"]._data, grad_avg, buf, lr, alpha, eps, weight_decay, momentum,
+                   centered, self._scratch(p))
+            p._version[0] += 1
