@@ -90,6 +90,13 @@ CASES = [
     ("item_many", lambda x: x.item(), gk.ShapeError, ValueError, ["item", "(2, 3)"]),
     ("empty_max", lambda x: gk.zeros(0, device=x.device).max(), gk.ShapeError, ValueError, ["max", "(0,)"]),
     ("empty_argmax", lambda x: gk.zeros(0, device=x.device).argmax(), gk.ShapeError, ValueError, ["argmax", "(0,)"]),
+    ("bool_subtract", lambda x: gk.tensor([True], device=x.device) - gk.tensor([True], device=x.device),
+     gk.DTypeError, TypeError, ["subtract", "bool"]),
+    ("bool_negative", lambda x: -gk.tensor([True], device=x.device), gk.DTypeError, TypeError, ["negative", "bool"]),
+    ("int_negative_power", lambda x: gk.tensor([2], device=x.device) ** -1, gk.InvalidArgumentError, ValueError,
+     ["power", "int64", "negative"]),
+    ("concatenate_0d", lambda x: gk.concatenate([gk.tensor(1.0, device=x.device)] * 2), gk.ShapeError, ValueError,
+     ["concatenate", "zero-dimensional", "stack"]),
     # indices and axes
     ("index_out_of_range", lambda x: x[2], gk.IndexOutOfRangeError, IndexError, ["getitem", "2", "(2, 3)"]),
     ("negative_index", lambda x: x[:, -4], gk.IndexOutOfRangeError, IndexError, ["getitem", "-4", "(2, 3)"]),

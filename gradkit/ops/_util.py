@@ -90,6 +90,11 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
     """``None``, an int or a tuple of ints as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0:  # as NumPy, a 0-d tensor may be reduced over axis 0 or -1: over nothing
+        for a in axis if isinstance(axis, (tuple, list)) else (axis,):
+            if not (isinstance(a, (int, np.integer)) and a == -1):
+                normalize_axis(a, 0, op)
+        return ()
     if isinstance(axis, (tuple, list)):
         axes = tuple(normalize_axis(a, ndim, op) for a in axis)
         if len(set(axes)) != len(axes):

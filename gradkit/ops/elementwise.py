@@ -14,11 +14,13 @@ import math
 import operator
 from typing import Any
 
+import numpy as np
+
 from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
-from gradkit.errors import ShapeError
+from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import LEGACY_PROMOTION, as_tensor, data_of, operands, tensor_or_none
 from gradkit.tensor import Tensor
 
@@ -47,10 +49,8 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Ten
         ad, bd = data_of(a), data_of(b)
     try:
         data = getattr(backend.xp, fn)(ad, bd) if type(fn) is str else fn(ad, bd)
-    except ValueError as exc:
-        raise ShapeError(
-            f"{name}: shapes {getattr(ad, 'shape', ())} and {getattr(bd, 'shape', ())} do not broadcast ({exc})"
-        ) from None
+    except (ValueError, TypeError) as exc:
+        raise _binary_error(name, ad, bd, exc) from None
     out = _new(Tensor)
     out._data = data
     out._backend = backend
@@ -84,6 +84,19 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Ten
     if function.observer is not None:
         function.observer(node, out)
     return out
+
+
+def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
+    """The GradkitError for a failed binary op: shapes that do not broadcast, or dtypes NumPy refuses."""
+    sa, sb = getattr(ad, "shape", ()), getattr(bd, "shape", ())
+    da, db = getattr(ad, "dtype", type(ad).__name__), getattr(bd, "dtype", type(bd).__name__)
+    if isinstance(exc, ValueError):
+        try:
+            np.broadcast_shapes(sa, sb)
+        except ValueError:
+            return ShapeError(f"{name}: shapes {sa} and {sb} do not broadcast ({exc})")
+        return InvalidArgumentError(f"{name}: not defined for operands of dtypes {da} and {db} ({exc})")
+    return DTypeError(f"{name}: not defined for operands of dtypes {da} and {db} ({exc})")
 
 
 def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
@@ -177,6 +190,8 @@ def power(a: Any, b: Any) -> Tensor:
 def negative(x: Any) -> Tensor:
     """-x."""
     x = as_tensor(x, "negative")
+    if x._data.dtype.kind == "b":
+        raise DTypeError("negative: not defined for a bool tensor; use ~x (logical not)")
     return record("negative", -x._data, x._backend, (x,), (_negated,))
 
 

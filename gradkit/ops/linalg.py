@@ -49,7 +49,7 @@ def _matmul(a: Any, b: Any, op: str) -> Tensor:
         shape = out.shape[:-2] + (() if a.ndim == 1 else out.shape[-2:-1]) + (() if b.ndim == 1 else out.shape[-1:])
         return reshape(out, shape)
     try:
-        data = backend.xp.matmul(a._data, b._data)
+        data = backend.matmul(a._data, b._data)
     except ValueError:
         raise ShapeError(
             f"{op}: shapes {a.shape} and {b.shape} do not fit: the batch shapes {a.shape[:-2]} and "
@@ -138,18 +138,38 @@ def _einsum_rule(i: int) -> Any:
         from gradkit.ops.shape import broadcast_to, reshape
 
         target = ins[i]
-        if len(set(target)) != len(target):
-            raise ShapeError(f"einsum: no gradient for a repeated index within one operand ({target!r})")
+        shape = ts[i].shape
+        sizes = {c: shape[k] for k, c in enumerate(target)}
+        uniq = "".join(dict.fromkeys(target))  # the operand's letters, each once
         others = [s for j, s in enumerate(ins) if j != i]
         present = set(out).union(*others) if others else set(out)
-        reachable = "".join(c for c in target if c in present)
+        reachable = "".join(c for c in uniq if c in present)
         args = [g] + [t for j, t in enumerate(ts) if j != i]
-        spec = ",".join([out, *others]) + "->" + reachable
-        grad = einsum(spec, *args)
-        if reachable != target:  # letters summed only within this operand
-            shape = ts[i].shape
-            grad = reshape(grad, tuple(shape[k] if c in present else 1 for k, c in enumerate(target)))
-            grad = broadcast_to(grad, shape)
+        grad = einsum(",".join([out, *others]) + "->" + reachable, *args)
+        if reachable != uniq:  # letters summed only within this operand
+            grad = reshape(grad, tuple(sizes[c] if c in present else 1 for c in uniq))
+            grad = broadcast_to(grad, tuple(sizes[c] for c in uniq))
+        if uniq != target:
+            # A repeated letter (a trace or a diagonal, "ii->") reads only the diagonal:
+            # put the gradient there, by multiplying with an identity per repeat.
+            used = set("".join(ins) + out)
+            fresh = iter(c for c in _LETTERS if c not in used)
+            seen: set[str] = set()
+            renamed, deltas, eyes = [], [], []
+            xp = g._backend.xp
+            for c in target:
+                if c in seen:
+                    n = next(fresh)
+                    renamed.append(n)
+                    deltas.append(c + n)
+                    eyes.append(Tensor._make(xp.eye(sizes[c], dtype=g.dtype), g._backend))
+                else:
+                    seen.add(c)
+                    renamed.append(c)
+            grad = einsum(",".join([uniq, *deltas]) + "->" + "".join(renamed), grad, *eyes)
         return grad
 
     return rule
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -97,6 +97,9 @@ def _extreme_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -
     # The gradient goes to the elements equal to the extreme, shared among ties.
     y_full = y._data if keepdims else y._data.reshape(_kept_shape(x.shape, axes))
     hit = x._data == y_full
+    if x.dtype.kind == "f":  # a NaN extreme came from the NaN elements (NaN != NaN)
+        xp = x._backend.xp
+        hit |= xp.isnan(x._data) & xp.isnan(y_full)
     count = hit.sum(axis=axes, keepdims=True)
     return _expand(g, x.shape, axes, keepdims) * (hit / count).astype(x.dtype)
 

@@ -159,6 +159,8 @@ def _sum_to_vjp(g: Tensor, shape: tuple) -> Tensor:
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     ts = _tensor_list(tensors, "concatenate")
+    if ts[0].ndim == 0:
+        raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated; use stack")
     ax = normalize_axis(axis, ts[0].ndim, "concatenate")
     try:
         data = ts[0]._backend.xp.concatenate([t._data for t in ts], axis=ax)
@@ -220,6 +222,8 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
 
     x = as_tensor(x, "pad")
     xp = x._backend.xp
+    if x.ndim == 0:  # nothing to pad, as numpy.pad
+        return x
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except ValueError:

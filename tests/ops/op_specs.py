@@ -268,6 +268,14 @@ def build_specs() -> list[Spec]:
         ("ij,ij->i", [(3, 4), (3, 4)]),
         ("ijk,ik->j", [(2, 3, 4), (2, 4)]),
         ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 2)]),
+        ("ii->", [(3, 3)]),
+        ("ii", [(3, 3)]),
+        ("ii->i", [(3, 3)]),
+        ("iij->j", [(2, 2, 3)]),
+        ("iji->ij", [(2, 3, 2)]),
+        ("ij,jj->i", [(2, 3), (3, 3)]),
+        ("ii,i->i", [(3, 3), (3,)]),
+        ("i,i,i->", [(3,), (3,), (3,)]),
     ]
     for spec, shapes in einsums:
         add(Spec(f"einsum[{spec}]", lambda *ts, spec=spec: gk.einsum(spec, *ts), shapes,

@@ -225,3 +225,42 @@ def test_pad_modes_gradient_counts(device):
         x.grad = None
         out.sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), counts, err_msg=mode)
+
+
+def test_zero_dim_reductions_over_axis_0_or_minus_1(device):
+    """As NumPy: a 0-d tensor reduced over axis 0 or -1 is itself."""
+    x = _t(3.0, device)
+    for name in ("sum", "mean", "max", "min", "prod", "logsumexp"):
+        for axis in (0, -1, (0,)):
+            y = getattr(x, name)(axis=axis)
+            assert y.shape == () and y.item() == pytest.approx(np.sum(3.0, axis=0) if name != "prod" else 3.0)
+    assert x.var(axis=0).item() == 0
+    x.grad = None
+    (x.sum(axis=0) * x.max(axis=-1)).backward()
+    assert x.grad.item() == 6.0
+    with pytest.raises(gk.IndexOutOfRangeError, match="sum"):
+        x.sum(axis=1)
+
+
+def test_max_with_nan_sends_gradient_to_the_nan(device):
+    x = _t([np.nan, 1.0, 2.0], device)
+    y = x.max()
+    assert np.isnan(y.item())
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 0, 0])
+
+
+def test_einsum_trace_and_diagonal(device):
+    a = np.arange(9.0).reshape(3, 3)
+    x = _t(a, device)
+    gk.einsum("ii->", x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.eye(3))
+    x.grad = None
+    (gk.einsum("ii->i", x) * _t([1.0, 2.0, 3.0], device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.diag([1.0, 2.0, 3.0]))
+
+
+def test_pad_zero_dim_is_identity(device):
+    x = _t(2.0, device)
+    y = gk.pad(x, 1)
+    assert y.shape == () and y.item() == 2.0
