@@ -233,6 +233,8 @@ class Tensor:
             grad = self._as_same_device(grad, "backward")
             if grad.shape != self.shape:
                 raise ShapeError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
+            if grad.dtype != self.dtype:  # gradients keep the dtypes of the values they belong to
+                grad = grad.astype(self.dtype)
         if retain_graph is None:
             retain_graph = create_graph
         run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)

@@ -101,7 +101,12 @@ def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
     x = as_tensor(x, op)
     idx = normalize_index(x, index, op)
     data = x._data[idx]
-    return record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
+    out = record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
+    if _is_basic(idx):  # a view: in-place changes to it or to x are changes to both
+        from gradkit.ops.shape import share_version
+
+        share_version(out, x)
+    return out
 
 
 def _getitem_vjp(g: Tensor, shape: tuple, idx: tuple) -> Tensor:

@@ -18,6 +18,18 @@ from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, shape_a
 from gradkit.tensor import Tensor
 
 
+def share_version(out: Tensor, x: Tensor) -> Tensor:
+    """Give ``out`` the version counter of ``x`` when its data is a view of x's memory.
+
+    An in-place change through either one then counts as a change to both, so
+    a node that saved one of them notices at backward (as with ``detach``).
+    """
+    data = out._data
+    if data.base is not None and x._backend.xp.may_share_memory(data, x._data):
+        out._version = x._version
+    return out
+
+
 def reshape(x: Any, shape: Any) -> Tensor:
     """The same elements in a new shape (one dimension may be -1)."""
     x = as_tensor(x, "reshape")
@@ -30,7 +42,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
         ) from None
-    return record("reshape", data, x._backend, (x,), (_reshape_vjp,), (x.shape,))
+    return share_version(record("reshape", data, x._backend, (x,), (_reshape_vjp,), (x.shape,)), x)
 
 
 def _reshape_vjp(g: Tensor, shape: tuple) -> Tensor:
@@ -59,7 +71,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None, op: str = "transpose") 
         if sorted(axes) != list(range(x.ndim)):
             raise ShapeError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     inverse = tuple(int(i) for i in np.argsort(axes))
-    return record("transpose", x._data.transpose(axes), x._backend, (x,), (_transpose_vjp,), (inverse,))
+    out = record("transpose", x._data.transpose(axes), x._backend, (x,), (_transpose_vjp,), (inverse,))
+    return share_version(out, x)
 
 
 def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
@@ -115,7 +128,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         data = x._backend.xp.broadcast_to(x._data, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return record("broadcast_to", data, x._backend, (x,), (_broadcast_vjp,), (x.shape,))
+    return share_version(record("broadcast_to", data, x._backend, (x,), (_broadcast_vjp,), (x.shape,)), x)
 
 
 def _broadcast_vjp(g: Tensor, shape: tuple) -> Tensor:
@@ -213,7 +226,7 @@ def flip(x: Any, axis: Any = None) -> Tensor:
     x = as_tensor(x, "flip")
     axes = normalize_axes(axis, x.ndim, "flip")
     data = x._backend.xp.flip(x._data, axis=axes)
-    return record("flip", data, x._backend, (x,), (lambda g, axes: flip(g, axes),), (axes,))
+    return share_version(record("flip", data, x._backend, (x,), (lambda g, axes: flip(g, axes),), (axes,)), x)
 
 
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> Tensor:

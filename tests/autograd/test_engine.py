@@ -375,3 +375,58 @@ def test_grad_setter_checks_shape(device):
         x.grad = [1.0, 2.0]
     x.grad = None
     assert x.grad is None
+
+
+# ------------------------------------------------------------------ views share versions
+@pytest.mark.parametrize(
+    "make_view",
+    [
+        lambda a: a[1:],
+        lambda a: a[None, ::2],
+        lambda a: a.reshape(2, 2),
+        lambda a: a.reshape(2, 2).T,
+        lambda a: gk.flip(a, 0),
+        lambda a: gk.broadcast_to(a, (2, 4)),
+        lambda a: a.unsqueeze(0).squeeze(0),
+    ],
+    ids=["slice", "none_step", "reshape", "transpose", "flip", "broadcast_to", "unsqueeze_squeeze"],
+)
+def test_inplace_change_to_the_base_of_a_saved_view_is_caught(make_view, device):
+    a = gk.tensor(np.arange(4.0), device=device)
+    v = make_view(a)
+    w = gk.tensor(np.ones(v.shape), device=device, requires_grad=True)
+    y = (w * v).sum()
+    a += 1.0  # changes v's memory too
+    with pytest.raises(gk.AutogradError, match="multiply"):
+        y.backward()
+
+
+def test_inplace_change_to_a_view_of_a_saved_tensor_is_caught(device):
+    a = gk.tensor(np.arange(4.0), device=device)
+    w = gk.tensor(np.ones(4), device=device, requires_grad=True)
+    y = (w * a).sum()
+    view = a[:2]
+    view *= 3.0
+    np.testing.assert_array_equal(a.numpy(), [0, 3, 2, 3])
+    with pytest.raises(gk.AutogradError, match="multiply"):
+        y.backward()
+
+
+def test_advanced_index_is_a_copy_with_its_own_version(device):
+    a = gk.tensor(np.arange(4.0), device=device)
+    c = a[[0, 2]]
+    w = gk.tensor(np.ones(2), device=device, requires_grad=True)
+    y = (w * c).sum()
+    a += 1.0  # c is a copy: its values, saved by multiply, did not change
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0, 2])
+
+
+def test_backward_gradient_is_cast_to_the_output_dtype(device):
+    x = _leaf([1.0, 2.0], device, "float32")
+    (x * 2.0).backward(gk.ones(2, dtype="float64", device=device))
+    assert x.grad.dtype == gk.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 2])
+    y = _leaf([1.0, 2.0], device, "float32")
+    (y * 2.0).backward(np.ones(2) if device == "cpu" else gk.ones(2, device=device))
+    assert y.grad.dtype == gk.float32
