@@ -262,6 +262,7 @@ class Tensor:
                 g = grad.detach() if not grad_mode.state.enabled else grad
                 t._grad = g if t._grad is None else t._grad + g
 
+        keep._retains_grad = True  # type: ignore[attr-defined]  (kept last by register_hook)
         self._grad_fn.add_hook(keep)
 
     def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> _HookHandle:
@@ -275,6 +276,8 @@ class Tensor:
         else:
             self._grad_fn.add_hook(fn)
             hooks = self._grad_fn.hooks
+            if self._retains_grad:  # .grad sees the gradient after every hook, as in PyTorch
+                hooks.sort(key=lambda h: getattr(h, "_retains_grad", False))
         if fn not in hooks:
             hooks.append(fn)
         return _HookHandle(hooks, fn)

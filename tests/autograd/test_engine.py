@@ -430,3 +430,14 @@ def test_backward_gradient_is_cast_to_the_output_dtype(device):
     y = _leaf([1.0, 2.0], device, "float32")
     (y * 2.0).backward(np.ones(2) if device == "cpu" else gk.ones(2, device=device))
     assert y.grad.dtype == gk.float32
+
+
+def test_retained_grad_sees_the_hooked_gradient(device):
+    """As in PyTorch, retain_grad's .grad is the gradient after every hook, whatever the order."""
+    x = _leaf(2.0, device)
+    y = x * x
+    y.retain_grad()
+    y.register_hook(lambda g: g * 10.0)
+    y.backward()
+    assert y.grad.item() == 10.0
+    assert x.grad.item() == 40.0
