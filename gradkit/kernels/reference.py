@@ -237,10 +237,10 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
 
     Returns ``(loss, dlogits)``, both new arrays of the logits' dtype:
 
-    * ``loss``: ``lse_i - logits[i, targets[i]]`` with
-      ``lse_i = m_i + log(sum_j exp(logits[i, j] - m_i))`` and ``m_i`` the row
-      maximum; reduced to a 0-d array by ``reduction`` "mean" or "sum", or
-      left as the (N,) row losses for "none".
+    * ``loss``: ``log(sum_j exp(logits[i, j] - m_i)) - (logits[i, targets[i]] - m_i)``
+      with ``m_i`` the row maximum (logsumexp minus the target's logit);
+      reduced to a 0-d array by ``reduction`` "mean" or "sum", or left as
+      the (N,) row losses for "none".
     * ``dlogits``: ``softmax(logits) - one_hot(targets)``, divided by N for
       "mean": the gradient of the returned loss for "mean" and "sum", and of
       each row's own loss for "none".
@@ -249,21 +249,30 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     Finite for any finite logits (no overflow at +-1e4 in float32).
     """
     xp = get_array_module(logits)
-    n = logits.shape[0]
-    rows = xp.arange(n)
-    peak = logits.max(axis=1, keepdims=True)
-    e = xp.subtract(logits, peak)
+    n, c = logits.shape
+    flat = logits.reshape(-1)
+    base = xp.arange(0, n * c, c)  # the flat index of each row's first element
+    # The row maxima through argmax and a flat take: several times faster in
+    # NumPy than max(axis=1) for few classes. NaN rows stay NaN (argmax finds NaN).
+    peak_at = logits.argmax(axis=1)
+    peak_at += base
+    peak = flat.take(peak_at)
+    target_at = base + targets
+    e = xp.subtract(logits, peak[:, None])
     xp.exp(e, out=e)
-    total = e.sum(axis=1, keepdims=True)
-    losses = xp.log(total[:, 0])
-    losses += peak[:, 0]
-    losses -= logits[rows, targets]
-    e /= total
-    e[rows, targets] -= 1
+    total = e.sum(axis=1)
+    losses = xp.log(total)
+    picked = flat.take(target_at)
+    picked -= peak  # the target's shifted logit: exact where it is the maximum
+    losses -= picked
+    e /= total[:, None]
+    e.reshape(-1)[target_at] -= 1  # one target per row: no repeated index
     if reduction == "mean":
         if n:
             e *= 1 / n
-        loss = losses.mean() if n else xp.zeros((), dtype=logits.dtype) * xp.nan
+            loss = losses.sum() / n
+        else:
+            loss = xp.full((), xp.nan, dtype=logits.dtype)
     elif reduction == "sum":
         loss = losses.sum()
     else:

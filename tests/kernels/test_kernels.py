@@ -1,0 +1,202 @@
+"""The fused kernels against the plain (unfused, float64) formulas they implement, and the dispatch seam."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit import kernels
+from gradkit.kernels import reference
+
+
+def _arrays(device: str, *shapes: tuple, dtype: str = "float64", seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    backend = gk.tensor(0.0, device=device).backend
+    return [backend.asarray(rng.standard_normal(s).astype(dtype)) for s in shapes]
+
+
+def _host(a: object) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+# ------------------------------------------------------------------ SGD
+@pytest.mark.parametrize(
+    "momentum,dampening,weight_decay,nesterov",
+    [(0.0, 0.0, 0.0, False), (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.0, False), (0.9, 0.3, 0.05, False),
+     (0.9, 0.0, 0.0, True), (0.8, 0.0, 0.1, True)],
+)
+@pytest.mark.parametrize("use_scratch", [False, True])
+def test_sgd_kernel_matches_formula(device, momentum, dampening, weight_decay, nesterov, use_scratch):
+    p, g1, g2 = _arrays(device, (4, 3), (4, 3), (4, 3))
+    ref_p = _host(p).copy()
+    buf = p * 0 if momentum else None
+    ref_buf = None
+    lr = 0.1
+    for step, g in enumerate((g1, g2)):
+        scratch = p * 0 + 7 if use_scratch else None
+        kernels.sgd_momentum_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, step == 0, scratch)
+        d = _host(g) + weight_decay * ref_p
+        if momentum:
+            ref_buf = d.copy() if ref_buf is None else momentum * ref_buf + (1 - dampening) * d
+            d = d + momentum * ref_buf if nesterov else ref_buf
+        ref_p = ref_p - lr * d
+        np.testing.assert_allclose(_host(p), ref_p, rtol=1e-13, atol=1e-14)
+        if momentum:
+            np.testing.assert_allclose(_host(buf), ref_buf, rtol=1e-13, atol=1e-14)
+
+
+def test_sgd_kernel_reads_grad_only(device):
+    p, g = _arrays(device, (5,), (5,))
+    g0 = _host(g).copy()
+    buf = p * 0
+    kernels.sgd_momentum_update(p, g, buf, 0.1, 0.9, 0.1, 0.2, False, False)
+    np.testing.assert_array_equal(_host(g), g0)
+
+
+def test_sgd_kernel_keeps_float32(device):
+    p, g = _arrays(device, (6,), (6,), dtype="float32")
+    buf = p * 0
+    kernels.sgd_momentum_update(p, g, buf, 0.1, 0.9, 0.0, 0.01, True, True, None)
+    assert p.dtype == np.float32 and buf.dtype == np.float32
+
+
+# ------------------------------------------------------------------ Adam
+@pytest.mark.parametrize("weight_decay,decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_kernel_matches_formula(device, weight_decay, decoupled):
+    p, *grads = _arrays(device, (3, 4), (3, 4), (3, 4), (3, 4))
+    m = p * 0
+    v = p * 0
+    ref_p, ref_m, ref_v = _host(p).copy(), 0.0, 0.0
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-6
+    for t, g in enumerate(grads, start=1):
+        kernels.adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, t, decoupled)
+        gh = _host(g)
+        if decoupled:
+            ref_p = ref_p * (1 - lr * weight_decay)
+        else:
+            gh = gh + weight_decay * ref_p
+        ref_m = b1 * ref_m + (1 - b1) * gh
+        ref_v = b2 * ref_v + (1 - b2) * gh * gh
+        m_hat = ref_m / (1 - b1**t)
+        v_hat = ref_v / (1 - b2**t)
+        ref_p = ref_p - lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.testing.assert_allclose(_host(p), ref_p, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(_host(m), ref_m, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(_host(v), ref_v, rtol=1e-12, atol=1e-13)
+
+
+def test_adam_kernel_scratch_gives_same_result(device):
+    p1, g = _arrays(device, (7,), (7,))
+    p2 = p1.copy()
+    state1 = [p1 * 0, p1 * 0]
+    state2 = [p1 * 0, p1 * 0]
+    kernels.adam_update(p1, g, *state1, 1e-2, 0.9, 0.999, 1e-8, 0.0, 1, False)
+    kernels.adam_update(p2, g, *state2, 1e-2, 0.9, 0.999, 1e-8, 0.0, 1, False, p2 * 0)
+    np.testing.assert_array_equal(_host(p1), _host(p2))
+
+
+# ------------------------------------------------------------------ RMSprop
+@pytest.mark.parametrize(
+    "momentum,centered,weight_decay", [(0.0, False, 0.0), (0.5, False, 0.0), (0.0, True, 0.1), (0.7, True, 0.05)]
+)
+def test_rmsprop_kernel_matches_formula(device, momentum, centered, weight_decay):
+    p, *grads = _arrays(device, (2, 5), (2, 5), (2, 5), (2, 5))
+    sq = p * 0
+    ga = p * 0 if centered else None
+    buf = p * 0 if momentum else None
+    ref_p, ref_sq, ref_ga, ref_buf = _host(p).copy(), 0.0, 0.0, 0.0
+    lr, alpha, eps = 0.01, 0.9, 1e-8
+    for g in grads:
+        kernels.rmsprop_update(p, g, sq, ga, buf, lr, alpha, eps, weight_decay, momentum, centered)
+        gh = _host(g) + weight_decay * ref_p
+        ref_sq = alpha * ref_sq + (1 - alpha) * gh * gh
+        if centered:
+            ref_ga = alpha * ref_ga + (1 - alpha) * gh
+            avg = np.sqrt(ref_sq - ref_ga * ref_ga) + eps
+        else:
+            avg = np.sqrt(ref_sq) + eps
+        if momentum:
+            ref_buf = momentum * ref_buf + gh / avg
+            ref_p = ref_p - lr * ref_buf
+        else:
+            ref_p = ref_p - lr * gh / avg
+        np.testing.assert_allclose(_host(p), ref_p, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(_host(sq), ref_sq, rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------ layers
+def test_bias_relu_forward_in_place(device):
+    y, b = _arrays(device, (4, 3), (3,))
+    expected = np.maximum(_host(y) + _host(b), 0)
+    out = kernels.bias_relu_forward(y, b)
+    assert out is y
+    np.testing.assert_array_equal(_host(y), expected)
+    y2 = _arrays(device, (2, 2))[0]
+    np.testing.assert_array_equal(_host(kernels.bias_relu_forward(y2.copy(), None)), np.maximum(_host(y2), 0))
+
+
+def test_relu_backward_is_masked_grad(device):
+    g, y = _arrays(device, (3, 4), (3, 4))
+    y = y * (y > 0)
+    g0 = _host(g).copy()
+    out = kernels.relu_backward(g, y)
+    np.testing.assert_array_equal(_host(out), g0 * (_host(y) > 0))
+    np.testing.assert_array_equal(_host(g), g0)
+
+
+def _ce_reference(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unfused, float64: row losses and softmax - one_hot."""
+    x = logits.astype(np.float64)
+    shifted = x - x.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(targets))
+    hot = np.zeros_like(x)
+    hot[rows, targets] = 1
+    return -logp[rows, targets], np.exp(logp) - hot
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_kernel_matches_formula(device, reduction):
+    (logits,) = _arrays(device, (6, 5))
+    targets = gk.tensor(np.array([0, 4, 2, 2, 1, 3]), device=device).data
+    loss, d = kernels.cross_entropy_forward_backward(logits, targets, reduction)
+    rows, grad = _ce_reference(_host(logits), _host(targets))
+    expected = {"mean": rows.mean(), "sum": rows.sum(), "none": rows}[reduction]
+    np.testing.assert_allclose(_host(loss), expected, rtol=1e-12)
+    np.testing.assert_allclose(_host(d), grad / 6 if reduction == "mean" else grad, rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_kernel_is_stable_in_float32(device):
+    backend = gk.tensor(0.0, device=device).backend
+    logits = backend.asarray(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [3e4, 3e4, -3e4]], dtype=np.float32))
+    targets = backend.asarray(np.array([1, 0, 2]))
+    loss, d = kernels.cross_entropy_forward_backward(logits, targets, "none")
+    loss, d = _host(loss), _host(d)
+    assert loss.dtype == np.float32 and d.dtype == np.float32
+    assert np.isfinite(loss).all() and np.isfinite(d).all()
+    np.testing.assert_allclose(loss, [2e4, np.log(3), 6e4 + np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(d[0], [1, -1, 0], atol=1e-6)
+
+
+# ------------------------------------------------------------------ dispatch
+def test_numpy_arrays_use_the_reference():
+    assert kernels.get_array_module(np.zeros(1)) is np
+
+
+def test_cupy_kernels_module_is_preferred_when_it_provides_the_function(monkeypatch):
+    class FakeModule:
+        @staticmethod
+        def relu_backward(grad, y):
+            return "fused"
+
+    monkeypatch.setattr(kernels, "_gpu_module", FakeModule)
+    monkeypatch.setattr(kernels, "_gpu_cache", {})
+    assert kernels._impl("relu_backward") is FakeModule.relu_backward
+    assert kernels._impl("adam_update") is reference.adam_update  # not provided: the reference
+
+
+def test_missing_cupy_kernels_module_falls_back(monkeypatch):
+    monkeypatch.setattr(kernels, "_gpu_module", False)
+    monkeypatch.setattr(kernels, "_gpu_cache", {})
+    assert kernels._impl("sgd_momentum_update") is reference.sgd_momentum_update
