@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis
 from gradkit.tensor import Tensor
@@ -127,6 +128,8 @@ def _prod_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> T
     g_full = _expand(g, x.shape, axes, keepdims)
     if not (x._data == 0).any():
         return g_full * _expand(y, x.shape, axes, keepdims) / x
+    if grad_mode.state.enabled:  # create_graph: the same product of the others, as recorded ops
+        return g_full * _prod_of_others(x, axes)
     # With zeros, d(prod)/dx_i is the product of the others: move the reduced
     # axes last and multiply exclusive cumulative products from both ends.
     kept = [i for i in range(x.ndim) if i not in axes]
@@ -138,6 +141,25 @@ def _prod_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> T
     others = (left * right).reshape([x.shape[i] for i in order])
     inverse = [order.index(i) for i in range(x.ndim)]
     return g_full * xp.transpose(others, inverse)
+
+
+def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
+    """For each element, the product of the other elements of its slice, differentiably.
+
+    The reduced axes are moved last and flattened to n; an (n, n) identity mask
+    swaps each element for 1 in its own row, and ``prod`` multiplies the rows.
+    Used only for second and higher derivatives at zeros (it needs n times the memory).
+    """
+    from gradkit.ops.elementwise import where
+    from gradkit.ops.shape import reshape, transpose, unsqueeze
+
+    kept = [i for i in range(x.ndim) if i not in axes]
+    order = kept + list(axes)
+    n = _count(x.shape, axes)
+    moved = reshape(transpose(x, order), tuple(x.shape[i] for i in kept) + (n,))
+    rows = where(x._backend.xp.eye(n, dtype=bool), 1.0, unsqueeze(moved, -2))
+    others = reshape(prod(rows, axis=-1), tuple(x.shape[i] for i in order))
+    return transpose(others, [order.index(i) for i in range(x.ndim)])
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:

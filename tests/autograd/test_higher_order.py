@@ -119,3 +119,24 @@ def test_second_order_through_matmul_and_softmax(device):
         return (w.grad * w.grad).sum()
 
     assert gk.gradcheck(grad_norm, [w], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("x0", [[2.0, 0.0, 3.0, 1.5], [0.0, 0.0, 3.0, 1.5], [0.0, 0.0, 0.0, 2.0], [2.0, 5.0, 3.0, 1.5]])
+def test_prod_hessian_with_zeros(x0, device):
+    """H_ij = product of all elements but i and j (0 on the diagonal), zeros included."""
+    x0 = np.array(x0)
+    n = x0.size
+    expected = np.array([[0.0 if i == j else np.prod(np.delete(x0, [i, j])) for j in range(n)] for i in range(n)])
+    np.testing.assert_allclose(_hessian(lambda x: gk.prod(x), x0, device), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_prod_second_order_over_an_axis_with_zeros(device):
+    x = gk.tensor(np.array([[1.5, 0.0, 2.0], [3.0, 0.5, -1.0]]), device=device, requires_grad=True)
+    u = gk.tensor(np.array([0.3, -0.7]), device=device)
+
+    def grads(t):
+        t.grad = None
+        (gk.prod(t, axis=1) * u).sum().backward(create_graph=True)
+        return t.grad
+
+    assert gk.gradcheck(grads, [x])
