@@ -155,6 +155,8 @@ def _run(
             node.saved = ()
             if node.out is not None:
                 node.out = None
+        # Drop this node's values now: held in locals they would live on while the next node runs.
+        grad = saved = g_in = None
 
     if inputs is not None:
         for i, t in enumerate(inputs):

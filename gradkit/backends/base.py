@@ -29,6 +29,10 @@ class Backend:
         """A NumPy array on the host holding ``array``'s values."""
         raise NotImplementedError
 
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b`` for two arrays of this backend (NumPy's matmul rules); ``ops.matmul`` calls this."""
+        return self.xp.matmul(a, b)
+
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` with repeated indices accumulated (in place)."""
         raise NotImplementedError

@@ -68,6 +68,19 @@ class CupyBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return self.xp.asnumpy(array)
 
+    #: Set by ``gradkit.cuda``: ``gemm_router(a, b)`` returns the product through gradkit's own
+    #: capture-safe cuBLAS call while a step is captured (or after ``gk.cuda.use_direct_gemm()``),
+    #: or None to let ``cupy.matmul`` do it.
+    gemm_router: Any = None
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        router = CupyBackend.gemm_router
+        if router is not None:
+            out = router(a, b)
+            if out is not None:
+                return out
+        return self.xp.matmul(a, b)
+
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         import cupyx
 

@@ -1,0 +1,41 @@
+"""GPU extras: CUDA-graph training steps, device memory, TF32, capture-safe GEMM and RNG.
+
+``gk.cuda`` imports without CuPy; everything that needs CuPy imports it on
+first use (through ``gradkit.backends.cupy_backend.import_cupy``), and
+everything that can has a plain NumPy path so that the same script runs on a
+machine without a GPU.
+
+- ``step = gk.cuda.capture(train_step, x, y)``: warm the step up, capture one
+  call of it as a CUDA graph, and replay it with ``step(x_batch, y_batch)``
+  (the batch is copied into static input buffers first). On the NumPy
+  backend, or with ``enabled=False``, the step runs as plain Python.
+- ``gk.cuda.memory_stats()``, ``reset_peak_memory_stats()``, ``empty_cache()``.
+- ``gk.cuda.set_tf32(True)`` lets float32 matmuls use TF32 tensor cores (off
+  by default: float32 matmuls are computed in float32).
+- ``gk.cuda.gemm(a, b)``, ``gk.cuda.CounterRNG``: the capture-safe building
+  blocks the capture routes matmuls and random numbers through.
+"""
+
+from __future__ import annotations
+
+from gradkit.cuda.capture import CapturedStep, CaptureError, capture, is_capturing
+from gradkit.cuda.gemm import gemm, set_tf32, tf32_enabled, use_direct_gemm
+from gradkit.cuda.info import device_info
+from gradkit.cuda.memory import empty_cache, memory_stats, reset_peak_memory_stats
+from gradkit.cuda.rng import CounterRNG
+
+__all__ = [
+    "CaptureError",
+    "CapturedStep",
+    "CounterRNG",
+    "capture",
+    "device_info",
+    "empty_cache",
+    "gemm",
+    "is_capturing",
+    "memory_stats",
+    "reset_peak_memory_stats",
+    "set_tf32",
+    "tf32_enabled",
+    "use_direct_gemm",
+]

@@ -1,0 +1,402 @@
+"""Capture a whole training step as a CUDA graph once, replay it for every batch.
+
+::
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = gk.cuda.capture(train_step, x0, y0)   # warm-up, then capture one call
+    for x, y in loader:                          # every batch of x0's and y0's shapes
+        loss = step(x, y)                        # copy into the static inputs, replay
+    print(loss.item())                           # outputs are static: read them after the call
+
+How it works on the GPU. ``capture`` copies the example inputs into static
+input tensors (``step.inputs``), runs the step ``warmup`` times on a side
+stream (real training steps on the example batch: kernels get compiled,
+optimiser state gets allocated), then runs it once more under CUDA stream
+capture (``cupy.cuda.Stream.begin_capture``/``end_capture``) with a private
+memory pool, so that every array the graph uses stays reserved for it. A call
+``step(x, y)`` copies ``x`` and ``y`` into the static inputs and launches the
+graph on the current stream: the whole step (forward, backward, optimiser
+update) is one launch, with no Python in between.
+
+While the step is warmed up and captured (``gk.cuda.is_capturing()`` is True):
+
+- matmuls go through gradkit's own cuBLAS call (``gradkit.cuda.gemm``), since
+  ``cupy.matmul`` refuses to run during capture; code must call
+  ``Backend.matmul`` (``gk.matmul``, ``@`` on tensors) rather than ``@`` on
+  raw CuPy arrays;
+- random numbers (``gk.rand``, dropout) come from a ``CounterRNG`` whose seed
+  and offset live on the device, so every replay draws new numbers;
+- host synchronisation is refused with a :class:`CaptureError`: a replay
+  cannot return to Python halfway, so ``.item()``, ``.numpy()``, ``float()``
+  or an ``if`` on a tensor, and host arrays turned into device arrays, cannot
+  be part of the step.
+
+What a replay does not do: anything in Python. The step must update its
+parameters and optimiser state in place (gk.optim does), Python-side state
+(an optimiser's step counter, Adam's bias corrections, a learning-rate
+schedule) keeps the value it had at capture, and the outputs are the same
+tensors on every call, overwritten by the next replay. Shapes and dtypes are
+fixed: a batch of another shape is refused (capture once per shape, or use
+``drop_last=True``).
+
+On the NumPy backend, or with ``enabled=False``, ``capture`` returns a step
+that runs the function as plain Python (no warm-up), with the same checks
+of shapes and dtypes, so one script runs on either device.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gradkit.backends.base import Backend
+from gradkit.cuda import gemm as gemm_mod
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, GradkitError, InvalidArgumentError, ShapeError
+from gradkit.tensor import Tensor
+
+
+class CaptureError(GradkitError, RuntimeError):
+    """A step that cannot be captured as a CUDA graph (host synchronisation, an uncapturable library call)."""
+
+
+_state = threading.local()  # .active: the _Routing of the step being warmed up or captured on this thread
+
+
+def is_capturing() -> bool:
+    """True while this thread runs a step for ``gk.cuda.capture`` (its warm-up and its capture).
+
+    Code that would synchronise with the host (a range check that reads a
+    device value, a ``.item()`` for logging) can skip that work when this is
+    True; inside a CUDA graph it is refused.
+    """
+    return getattr(_state, "active", None) is not None
+
+
+# --------------------------------------------------------------------- failures
+_LIBRARY = re.compile(r"calling (\w+) API during stream capture")
+
+
+def explain_failure(exc: BaseException) -> CaptureError:
+    """The CaptureError that says why ``exc``, raised while capturing, means the step cannot be captured."""
+    if isinstance(exc, CaptureError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}"
+    lib = _LIBRARY.search(str(exc))
+    if isinstance(exc, NotImplementedError) and lib:
+        return CaptureError(
+            f"capture: the step called {lib.group(1)} while being captured, which CuPy does not allow. "
+            "gradkit routes matmuls on tensors (gk.matmul, @, nn.Linear through Backend.matmul) through its "
+            "own capture-safe cuBLAS call and random numbers through gk.cuda.CounterRNG; other library calls "
+            "(einsum/tensordot, linalg, FFT, cupy.random or @ on raw CuPy arrays) cannot be captured: move "
+            f"them out of the step. CuPy said: {text}"
+        )
+    if re.search(r"captur", str(exc), re.IGNORECASE):
+        return CaptureError(
+            "capture: the step did something a CUDA graph cannot hold, most likely a host synchronisation: "
+            "reading a device value on the host (.item(), float(), bool() or printing a tensor, .numpy(), an "
+            "`if` on a tensor, a range check of labels), a device-wide synchronize, or a blocking copy. "
+            "Keep host reads out of the captured step: return the tensor and read it after the call. "
+            f"CUDA said: {text}"
+        )
+    return CaptureError(f"capture: the step raised {text} while being captured")
+
+
+# --------------------------------------------------------------------- routing
+_MISSING = object()
+
+
+class _Routing:
+    """While active on this thread: gradkit's GEMM, a CounterRNG, and guards against host syncs."""
+
+    def __init__(self, backend: Backend, gemm: Any, rng: Any) -> None:
+        self.backend = backend
+        self.gemm = gemm
+        self.rng = rng
+
+    def _guards(self) -> dict[str, Callable]:
+        backend = self.backend
+        cls = type(backend)
+
+        def asarray(data: Any, dtype: Any = None) -> Any:
+            if not isinstance(data, backend.array_type) and np.ndim(data) > 0:
+                raise CaptureError(
+                    f"capture: the step turns host data ({type(data).__name__} of shape {np.shape(data)}) into a "
+                    "device array; a CUDA graph would replay the values it had at capture time. Create such "
+                    "arrays on the device before capturing and pass them in (or as static inputs)"
+                )
+            return cls.asarray(backend, data, dtype)
+
+        def to_numpy(array: Any) -> Any:
+            raise CaptureError(
+                "capture: the step reads a device array on the host (.numpy(), .tolist(), np.asarray or "
+                "printing a tensor); a CUDA graph cannot stop for the host. Return the tensor from the step and "
+                "read it after the call"
+            )
+
+        def synchronize() -> None:
+            raise CaptureError(
+                "capture: the step synchronises the device with the host; a CUDA graph cannot. Synchronise "
+                "after the call instead"
+            )
+
+        return {"asarray": asarray, "to_numpy": to_numpy, "synchronize": synchronize}
+
+    def __enter__(self) -> _Routing:
+        if is_capturing():
+            raise CaptureError("capture: a step that is being captured cannot capture another step")
+        _state.active = self
+        self._prev_gemm = gemm_mod.install(self.gemm)
+        self._prev_rng = getattr(self.backend, "rng", _MISSING)
+        if self.rng is not None:
+            self.backend.rng = self.rng
+        inst = vars(self.backend)
+        guards = self._guards()
+        self._saved = {name: inst.get(name, _MISSING) for name in guards}
+        for name, fn in guards.items():
+            setattr(self.backend, name, fn)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, prev in self._saved.items():
+            if prev is _MISSING:
+                self.backend.__dict__.pop(name, None)
+            else:
+                setattr(self.backend, name, prev)
+        if self.rng is not None:
+            if self._prev_rng is _MISSING:
+                self.backend.__dict__.pop("rng", None)
+            else:
+                self.backend.rng = self._prev_rng
+        gemm_mod.install(self._prev_gemm)
+        _state.active = None
+
+
+# --------------------------------------------------------------------- inputs and outputs
+def _as_input(x: Any, i: int, backend: Backend | None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__"):
+        from gradkit.creation import tensor
+
+        return tensor(x, device=backend) if backend is not None else tensor(x)
+    raise ArgumentTypeError(
+        f"capture: input {i} must be a Tensor (or a NumPy/CuPy array), got {type(x).__name__}; "
+        "pass Python numbers as constants inside the step"
+    )
+
+
+def _map_tensors(obj: Any, fn: Callable[[Tensor], Any]) -> Any:
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple):
+        return tuple(_map_tensors(o, fn) for o in obj)
+    if isinstance(obj, list):
+        return [_map_tensors(o, fn) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    return obj
+
+
+def _fresh_seed(backend: Backend) -> int:
+    """A seed for the capture's CounterRNG, drawn from the backend's generator (so gk.manual_seed fixes it)."""
+    try:
+        return int(backend.rng.integers(0, 2**63 - 1)) & (2**64 - 1)
+    except Exception:  # noqa: BLE001 - any generator without integers()
+        return int.from_bytes(os.urandom(8), "little")
+
+
+# --------------------------------------------------------------------- the captured step
+class CapturedStep:
+    """A step function bound to fixed input shapes; a CUDA graph on the GPU, plain Python on the CPU.
+
+    ``step(*batch)`` checks the batch against the captured shapes and dtypes,
+    then (GPU) copies it into ``step.inputs`` and replays the graph, returning
+    ``step.outputs`` (the same tensors every time), or (CPU) returns
+    ``fn(*batch)``. ``step()`` with no arguments runs on what ``step.inputs``
+    hold. Attributes: ``graphed``, ``device``, ``inputs``, ``outputs``,
+    ``warmup``.
+    """
+
+    def __init__(self, fn: Callable[..., Any], inputs: tuple[Tensor, ...], backend: Backend, warmup: int,
+                 graphed: bool) -> None:
+        self._fn = fn
+        self._backend = backend
+        self.device = backend.device
+        self.warmup = warmup
+        self.graphed = graphed
+        self._specs = tuple((t.shape, t.dtype) for t in inputs)
+        self.inputs = tuple(self._static_copy(t) for t in inputs)
+        self.outputs: Any = None
+        self._graph: Any = None
+        self._pool: Any = None
+        self._gemm: Any = None
+        self._rng: Any = None
+        self._stream: Any = None
+        self._closed = False
+        if graphed:
+            self._build()
+
+    def _static_copy(self, t: Tensor) -> Tensor:
+        s = Tensor._make(t._data.copy(), self._backend)
+        if t._requires_grad and t._grad_fn is None:
+            s._requires_grad = True
+        return s
+
+    # ------------------------------------------------------------ capture
+    def _build(self) -> None:
+        from gradkit.cuda.memory import register_graph
+        from gradkit.cuda.rng import CounterRNG
+
+        backend = self._backend
+        cp = backend.xp
+        with cp.cuda.Device(backend.index):
+            backend.synchronize()
+            try:
+                self._gemm = gemm_mod.CublasGemm(backend.index)
+            except Exception as exc:
+                raise CaptureError(f"capture: gradkit's capture-safe GEMM is not available here ({exc})") from exc
+            self._rng = CounterRNG(_fresh_seed(backend), device=backend)
+            self._stream = stream = cp.cuda.Stream(non_blocking=True)
+            routing = _Routing(backend, self._gemm, self._rng)
+            with stream:
+                self._gemm.bind_current_stream()
+                with routing:
+                    for _ in range(self.warmup):
+                        self._fn(*self.inputs)
+            stream.synchronize()
+            self._pool = pool = cp.cuda.MemoryPool()
+            with stream, cp.cuda.using_allocator(pool.malloc), routing:
+                stream.begin_capture(cp.cuda.runtime.streamCaptureModeRelaxed)
+                try:
+                    out = self._fn(*self.inputs)
+                except BaseException as exc:
+                    _end_quietly(stream)
+                    if not isinstance(exc, Exception):
+                        raise
+                    raise explain_failure(exc) from exc
+                try:
+                    graph = stream.end_capture()
+                except Exception as exc:
+                    raise explain_failure(exc) from exc
+            if hasattr(graph, "upload"):  # CuPy >= 13: instantiate on the device now, not at the first replay
+                graph.upload(stream)
+            stream.synchronize()
+        self._graph = graph
+        self.outputs = _map_tensors(out, lambda t: t.detach())
+        register_graph(self)
+
+    # ------------------------------------------------------------ calls
+    def _check(self, batch: tuple) -> tuple[Tensor, ...]:
+        if len(batch) != len(self._specs):
+            raise ArgumentTypeError(
+                f"captured step: expected {len(self._specs)} input(s) (as in the capture), got {len(batch)}"
+            )
+        out = []
+        for i, (x, (shape, dtype)) in enumerate(zip(batch, self._specs, strict=True)):
+            if isinstance(x, Tensor):
+                if x._backend is not self._backend:
+                    raise DeviceError(f"captured step: input {i} is on {x.device}, the step on {self.device}")
+            elif not (isinstance(x, np.ndarray) or isinstance(x, self._backend.array_type)):
+                raise ArgumentTypeError(
+                    f"captured step: input {i} must be a Tensor or an array, got {type(x).__name__}"
+                )
+            if tuple(x.shape) != tuple(shape):
+                raise ShapeError(
+                    f"captured step: input {i} has shape {tuple(x.shape)}, but the step was captured for "
+                    f"{tuple(shape)}; a CUDA graph replays fixed shapes: capture the step again for this "
+                    "shape (or keep batches one size, e.g. DataLoader(..., drop_last=True))"
+                )
+            if np.dtype(x.dtype) != dtype:
+                raise DTypeError(
+                    f"captured step: input {i} has dtype {np.dtype(x.dtype)}, but the step was captured for "
+                    f"{dtype}; cast it first (x.astype(gk.{dtype}))"
+                )
+            out.append(x)
+        return tuple(out)
+
+    def __call__(self, *batch: Any) -> Any:
+        if self._closed:
+            raise CaptureError("captured step: it was closed; capture the step again")
+        if batch:
+            batch = self._check(batch)
+        if not self.graphed:
+            if not batch:
+                return self._fn(*self.inputs)
+            return self._fn(*(_as_input(x, i, self._backend) for i, x in enumerate(batch)))
+        cp = self._backend.xp
+        with cp.cuda.Device(self._backend.index):
+            for static, src in zip(self.inputs, batch, strict=True) if batch else ():
+                if src is static:
+                    continue
+                data = src._data if isinstance(src, Tensor) else src
+                static._data[...] = data
+                static._version[0] += 1
+            self._graph.launch(cp.cuda.get_current_stream())
+        return self.outputs
+
+    def replay(self) -> Any:
+        """Run the step on what ``inputs`` hold now (the same as calling it with no arguments)."""
+        return self()
+
+    def close(self) -> None:
+        """Release the graph and its handle; the step cannot be called afterwards."""
+        self._closed = True
+        self._graph = None
+        if self._gemm is not None:
+            self._gemm.close()
+            self._gemm = None
+
+    def __repr__(self) -> str:
+        kind = "CUDA graph" if self.graphed else "plain execution"
+        shapes = ", ".join(f"{tuple(s)} {d}" for s, d in self._specs)
+        return f"<CapturedStep {getattr(self._fn, '__name__', 'step')} on {self.device} ({kind}); inputs: {shapes}>"
+
+
+def _end_quietly(stream: Any) -> None:
+    """End a capture that failed (the stream must leave capture mode); its error is already being reported."""
+    try:
+        stream.end_capture()
+    except Exception:  # noqa: BLE001 - invalidated captures raise here by design
+        pass
+
+
+def capture(fn: Callable[..., Any], *example_inputs: Any, warmup: int = 2, enabled: bool = True) -> CapturedStep:
+    """Capture ``fn(*example_inputs)`` (a whole training step) as a CUDA graph; returns a replayable step.
+
+    ``example_inputs`` are tensors (or arrays) of the shapes and dtypes every
+    later batch will have, all on one device. ``warmup`` (at least 1) real
+    calls run before the capture, on the example batch, so that kernels are
+    compiled and lazily created state (momentum buffers) exists; they train
+    the model like any other step. On a CPU device, or with
+    ``enabled=False``, nothing is captured: the step runs ``fn`` as it is.
+    See this module's documentation for what a captured step can and cannot do.
+    """
+    if not callable(fn):
+        raise ArgumentTypeError(f"capture: expected a callable step function, got {type(fn).__name__}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 1:
+        raise InvalidArgumentError(f"capture: warmup must be an int >= 1, got {warmup!r}")
+    if not isinstance(enabled, (bool, np.bool_)):
+        raise ArgumentTypeError(f"capture: enabled must be True or False, got {enabled!r}")
+    first = next((x for x in example_inputs if isinstance(x, Tensor)), None)
+    backend = first._backend if first is not None else None
+    inputs = tuple(_as_input(x, i, backend) for i, x in enumerate(example_inputs))
+    if backend is None:
+        from gradkit.backends import get_backend
+
+        backend = inputs[0]._backend if inputs else get_backend(None)
+    for i, t in enumerate(inputs):
+        if t._backend is not backend:
+            raise DeviceError(f"capture: input {i} is on {t.device}, input 0 on {backend.device}; use one device")
+    graphed = bool(enabled) and backend.name == "cupy"
+    return CapturedStep(fn, inputs, backend, int(warmup), graphed)
