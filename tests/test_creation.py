@@ -143,9 +143,7 @@ def test_tensor_from_tensor_and_devices(device):
 
 
 @pytest.mark.cuda
-def test_tensor_from_cupy_array(device):
-    if device != "cuda":
-        pytest.skip("needs a GPU")
+def test_tensor_from_cupy_array():
     import cupy
 
     a = cupy.arange(3, dtype=cupy.float64)
