@@ -32,6 +32,7 @@ from gradkit.ops._util import as_tensor
 from gradkit.tensor import Tensor
 
 __all__ = [
+    "batch_norm",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "dropout",
@@ -294,6 +295,62 @@ def layer_norm(
     return out
 
 
+def batch_norm(
+    input: Any,  # noqa: A002
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalisation of (N, C) or (N, C, L) input over every axis but the channel axis 1.
+
+    ``training``: normalise with the batch mean and biased variance and, when
+    running statistics are given, update them in place as
+    ``(1 - momentum) * running + momentum * batch`` (the unbiased variance
+    for ``running_var``). Otherwise normalise with the running statistics.
+    """
+    x = _tensor(input, "batch_norm")
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    shape = (-1,) if x.ndim == 2 else (-1, 1)
+    if training:
+        n = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if n <= 1:
+            raise ShapeError(
+                f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"
+            )
+        mean = ops.mean(x, axes, keepdims=True)
+        centred = x - mean
+        var = ops.mean(centred * centred, axes, keepdims=True)
+        if running_mean is not None and running_var is not None:
+            _update_running(running_mean, mean._data.reshape(-1), momentum)
+            _update_running(running_var, var._data.reshape(-1) * (n / (n - 1)), momentum)
+        out = centred / ops.sqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise InvalidArgumentError("batch_norm: running_mean and running_var are needed when training=False")
+        full = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        rm = running_mean._data.reshape(full)
+        std = running_var._backend.xp.sqrt(running_var._data.reshape(full) + eps)
+        out = (x - rm) / std
+    if weight is not None:
+        out = out * ops.reshape(weight, shape)
+    if bias is not None:
+        out = out + ops.reshape(bias, shape)
+    return out
+
+
+def _update_running(stat: Tensor, batch: Any, momentum: float) -> None:
+    data = stat._data
+    data *= 1 - momentum
+    data += momentum * batch.astype(data.dtype, copy=False)
+    stat._version[0] += 1
+
+
 # ------------------------------------------------------------------ embedding, one_hot
 def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
     """An integer index array on ``backend`` from a Tensor, array or list; DTypeError for floats."""
@@ -312,11 +369,14 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
 
 
 def _check_range(data: Any, n: int, op: str, what: str) -> None:
-    if data.size:
+    if not data.size:
+        return
+    # One reduction: seen as unsigned, a negative value is huge, so it fails the same test.
+    unsigned = data.view(data.dtype.str.replace("i", "u")) if data.dtype.kind == "i" else data
+    if int(unsigned.max()) >= n:
         lo, hi = int(data.min()), int(data.max())
-        if lo < 0 or hi >= n:
-            bad = lo if lo < 0 else hi
-            raise IndexOutOfRangeError(f"{op}: {what} {bad} is out of range: expected 0 <= value < {n}")
+        bad = lo if lo < 0 else hi
+        raise IndexOutOfRangeError(f"{op}: {what} {bad} is out of range: expected 0 <= value < {n}")
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
-from gradkit.autograd import grad_mode
 from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -347,45 +346,25 @@ class BatchNorm1d(Module):
                 f"BatchNorm1d: expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
                 f"got {x.shape}"
             )
-        axes = (0,) if x.ndim == 2 else (0, 2)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            counter = self.num_batches_tracked
+            counter._data[...] += 1
+            counter._version[0] += 1
+            if self.momentum is None:  # a cumulative moving average
+                factor = 1.0 / float(counter._data)
         use_batch = self.training or self.running_mean is None
-        if use_batch:
-            n = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
-            if n <= 1:
-                raise ShapeError(
-                    f"BatchNorm1d: expected more than 1 value per channel when training, got input shape {x.shape}"
-                )
-            mean = ops.mean(x, axes, keepdims=True)
-            centred = x - mean
-            var = ops.mean(centred * centred, axes, keepdims=True)
-            if self.training and self.track_running_stats:
-                self._update_running(mean._data.reshape(-1), var._data.reshape(-1), n)
-            out = centred / ops.sqrt(var + self.eps)
-        else:
-            shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
-            rm = self.running_mean._data.reshape(shape)
-            rv = self.running_var._data.reshape(shape)
-            out = (x - rm) / ops.sqrt(Tensor._make(rv, x._backend) + self.eps)
-        if self.affine:
-            shape = (-1,) if x.ndim == 2 else (-1, 1)
-            out = out * ops.reshape(self.weight, shape) + ops.reshape(self.bias, shape)
-        return out
-
-    def _update_running(self, mean: Any, var: Any, n: int) -> None:
-        with grad_mode.no_grad():
-            self.num_batches_tracked._data[...] += 1
-            self.num_batches_tracked._version[0] += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked._data)
-            else:
-                factor = self.momentum
-            rm, rv = self.running_mean._data, self.running_var._data
-            rm *= 1 - factor
-            rm += factor * mean.astype(rm.dtype, copy=False)
-            rv *= 1 - factor
-            rv += (factor * n / (n - 1)) * var.astype(rv.dtype, copy=False)
-            self.running_mean._version[0] += 1
-            self.running_var._version[0] += 1
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            factor,
+            self.eps,
+        )
 
     def extra_repr(self) -> str:
         return (
