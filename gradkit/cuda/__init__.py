@@ -18,8 +18,8 @@ machine without a GPU.
 
 from __future__ import annotations
 
-from gradkit.cuda.capture import CapturedStep, CaptureError, capture, is_capturing
-from gradkit.cuda.gemm import gemm, set_tf32, tf32_enabled, use_direct_gemm
+from gradkit.cuda.cublas import gemm, set_tf32, tf32_enabled, use_direct_gemm
+from gradkit.cuda.graphs import CapturedStep, CaptureError, capture, is_capturing
 from gradkit.cuda.info import device_info
 from gradkit.cuda.memory import empty_cache, memory_stats, reset_peak_memory_stats
 from gradkit.cuda.rng import CounterRNG

@@ -80,7 +80,7 @@ def device_info(index: int = 0) -> dict[str, Any]:
     else:
         info["driver_version"] = "unknown (nvidia-smi not found)"
     try:
-        from gradkit.cuda.gemm import CublasGemm
+        from gradkit.cuda.cublas import CublasGemm
 
         info["cublas"] = CublasGemm(index).version()
     except Exception as exc:  # noqa: BLE001

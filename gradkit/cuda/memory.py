@@ -23,7 +23,7 @@ from typing import Any
 
 _lock = threading.Lock()
 _tracker: _PeakTracker | None = None
-#: live captured steps (gradkit.cuda.capture registers them); each holds its graph's private pool as ``_pool``
+#: live captured steps (gk.cuda.capture registers them); each holds its graph's private pool as ``_pool``
 _graphs: weakref.WeakSet = weakref.WeakSet()
 
 

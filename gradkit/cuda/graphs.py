@@ -26,7 +26,7 @@ update) is one launch, with no Python in between.
 
 While the step is warmed up and captured (``gk.cuda.is_capturing()`` is True):
 
-- matmuls go through gradkit's own cuBLAS call (``gradkit.cuda.gemm``), since
+- matmuls go through gradkit's own cuBLAS call (``gradkit.cuda.cublas``), since
   ``cupy.matmul`` refuses to run during capture; code must call
   ``Backend.matmul`` (``gk.matmul``, ``@`` on tensors) rather than ``@`` on
   raw CuPy arrays;
@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from gradkit.backends.base import Backend
-from gradkit.cuda import gemm as gemm_mod
+from gradkit.cuda import cublas as gemm_mod
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, GradkitError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 

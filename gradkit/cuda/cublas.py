@@ -224,13 +224,20 @@ Launch = Callable[[Plan, Any, Any, Any], None]
 def run(xp: Any, a: Any, b: Any, launch: Launch) -> Any:
     """``a @ b`` (at least two axes each, one float dtype) through ``launch(plan, a, b, out)``.
 
-    Makes the copies the plan asks for, allocates the C-contiguous output,
-    handles empty products without calling ``launch``. ``xp`` is the array
+    Handles empty products without calling ``launch``, makes the copies the
+    plan asks for and allocates the C-contiguous output. ``xp`` is the array
     module (NumPy in the tests, with an emulated launch; CuPy for real).
     """
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"gemm: shapes {a.shape} and {b.shape} do not fit")
+    batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if m == 0 or n == 0 or 0 in batch_shape:
+        return xp.empty((*batch_shape, m, n), dtype=a.dtype)
+    if k == 0:
+        return xp.zeros((*batch_shape, m, n), dtype=a.dtype)
     p, copy_a, copy_b = plan(a.shape, a.strides, b.shape, b.strides, a.itemsize)
     if p is None:
-        batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
         if copy_a:
             a = xp.ascontiguousarray(xp.broadcast_to(a, batch_shape + a.shape[-2:]))
         if copy_b:
@@ -238,10 +245,6 @@ def run(xp: Any, a: Any, b: Any, launch: Launch) -> Any:
         p, copy_a, copy_b = plan(a.shape, a.strides, b.shape, b.strides, a.itemsize)
         if p is None:  # pragma: no cover - a C-contiguous array always has a plan
             raise AssertionError("gemm: no plan for contiguous operands")
-    if p.m == 0 or p.n == 0 or p.batch == 0:
-        return xp.empty(p.out_shape, dtype=a.dtype)
-    if p.k == 0:
-        return xp.zeros(p.out_shape, dtype=a.dtype)
     if max(p.m, p.n, p.k, p.batch) > _INT_MAX:
         return None
     out = xp.empty(p.out_shape, dtype=a.dtype)
@@ -515,10 +518,10 @@ def route(a: Any, b: Any) -> Any:
     if g is None:
         if not _direct:
             return None
-        dev = getattr(a, "device", None)
-        if dev is None:
+        index = getattr(getattr(a, "device", None), "id", None)  # CuPy arrays only (NumPy's .device is "cpu")
+        if index is None:
             return None
-        g = _thread_handle(dev.id)
+        g = _thread_handle(index)
     return g.matmul(a, b)
 
 
@@ -531,8 +534,8 @@ def gemm(a: Any, b: Any) -> Any:
     """
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return np.matmul(a, b)
-    dev = getattr(a, "device", None)
-    g = installed() or (_thread_handle(dev.id) if dev is not None else None)
+    index = getattr(getattr(a, "device", None), "id", None)
+    g = installed() or (_thread_handle(index) if index is not None else None)
     out = g.matmul(a, b) if g is not None else None
     if out is None:
         from gradkit.backends.cupy_backend import import_cupy
