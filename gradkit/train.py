@@ -228,7 +228,8 @@ class StopRequest:
 
     The training state is then consistent (no half-applied optimiser step)
     when the checkpoint is written. A second Ctrl-C raises KeyboardInterrupt
-    at once. Outside the main thread, signals are left alone.
+    at once (the checkpoint is still written, but may hold a step half
+    applied). Outside the main thread, signals are left alone.
     """
 
     def __init__(self) -> None:
@@ -411,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, gk.GradkitError, ImportError) as exc:
         print(f"gradkit-train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before training started (loading data, a checkpoint): nothing to save
+        print("\ngradkit-train: interrupted before training started; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -447,8 +451,9 @@ def _main(args: argparse.Namespace) -> int:
                     raise Interrupted
     except (Interrupted, KeyboardInterrupt):
         run.save(path)
+        data = f" --data-dir {args.data_dir}" if settings["dataset"] == "mnist" else ""
         print(f"\ninterrupted at epoch {run.epoch + 1}, batch {run.step}; checkpoint saved to {path}\n"
-              f"resume with: gradkit-train --checkpoint {path} --resume --epochs {args.epochs}", flush=True)
+              f"resume with: gradkit-train --checkpoint {path}{data} --resume --epochs {args.epochs}", flush=True)
         return EXIT_INTERRUPTED
 
     accuracy = run.accuracy()

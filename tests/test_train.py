@@ -237,6 +237,16 @@ def test_resume_from_a_bad_checkpoint(capsys, tmp_path, damage):
     assert expected in err
 
 
+def test_ctrl_c_before_training_exits_cleanly(capsys, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "load_data", interrupted)
+    rc, _, err = _run(capsys, "--checkpoint", str(tmp_path / "c.safetensors"))
+    assert rc == T.EXIT_INTERRUPTED and "nothing saved" in err
+    assert not (tmp_path / "c.safetensors").exists()
+
+
 def test_resume_without_a_checkpoint(capsys, tmp_path):
     rc, _, err = _run(capsys, "--checkpoint", str(tmp_path / "none.safetensors"), "--resume")
     assert rc == 2 and "no checkpoint at" in err
