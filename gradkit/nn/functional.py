@@ -42,6 +42,7 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "linear_relu",
     "log_softmax",
     "mse_loss",
     "nll_loss",
@@ -74,36 +75,61 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 # ------------------------------------------------------------------ linear
-def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
-    """``input @ weight.T + bias``: one node. ``weight`` is (out, in), ``input`` (..., in)."""
+def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) -> tuple[Tensor, Any]:
+    """Check the operands of ``linear``; return the input as a Tensor and ``input @ weight.T`` (a new array)."""
     if not isinstance(weight, Tensor):
-        raise ArgumentTypeError(f"linear: weight must be a Tensor, got {type(weight).__name__}")
+        raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
     backend = weight._backend
-    x = input if isinstance(input, Tensor) else as_tensor(input, "linear", backend)
+    x = input if isinstance(input, Tensor) else as_tensor(input, op, backend)
     xd, wd = x._data, weight._data
     if x._backend is not backend or (bias is not None and bias._backend is not backend):
         raise DeviceError(
-            f"linear: input on {x.device}, weight on {weight.device}"
+            f"{op}: input on {x.device}, weight on {weight.device}"
             + (f", bias on {bias.device}" if bias is not None else "")
             + "; move them to one device"
         )
     if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
         raise ShapeError(
-            f"linear: input of shape {xd.shape} does not fit weight of shape {wd.shape} "
+            f"{op}: input of shape {xd.shape} does not fit weight of shape {wd.shape} "
             "(expected input (..., in_features) and weight (out_features, in_features))"
         )
     if xd.dtype != wd.dtype or (bias is not None and bias._data.dtype != wd.dtype):
         raise DTypeError(
-            f"linear: input ({xd.dtype}), weight ({wd.dtype})"
+            f"{op}: input ({xd.dtype}), weight ({wd.dtype})"
             + (f" and bias ({bias._data.dtype})" if bias is not None else "")
             + " must have the same dtype; convert with .astype()"
         )
-    y = xd @ wd.T
+    if bias is not None and bias._data.shape != (wd.shape[0],):
+        raise ShapeError(f"{op}: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
+    return x, xd @ wd.T
+
+
+def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``input @ weight.T + bias``: one node. ``weight`` is (out, in), ``input`` (..., in).
+
+    One matmul and an in-place bias add; the VJP is ``dx = g @ W``,
+    ``dW = g.T @ x``, ``db = g.sum(0)`` (leading axes of a batched input are
+    folded into the batch).
+    """
+    x, y = _linear_forward(input, weight, bias, "linear")
     if bias is not None:
-        if bias._data.shape != (wd.shape[0],):
-            raise ShapeError(f"linear: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
         y += bias._data
-    return record("linear", y, backend, (x, weight, bias), (_linear_dx, _linear_dw, _linear_db), (x, weight))
+    return record("linear", y, weight._backend, (x, weight, bias), _LINEAR_RULES, (x, weight))
+
+
+def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``relu(linear(input, weight, bias))`` as one node (a gradkit extra; ``Sequential`` uses it).
+
+    The bias add and the relu run in place on the matmul's result
+    (``gradkit.kernels.bias_relu_forward``); the backward pass masks the
+    gradient once (``kernels.relu_backward``) and continues as ``linear``.
+    """
+    x, y = _linear_forward(input, weight, bias, "linear_relu")
+    kernels.bias_relu_forward(y, None if bias is None else bias._data)
+    return record(
+        "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None, None, None]),
+        save_output=True,
+    )
 
 
 def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
@@ -129,6 +155,35 @@ def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
         return _make(g._data.sum(axis=axes) if axes else g._data, g._backend)
     return ops.sum(g, axes) if axes else g
+
+
+def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
+    """The gradient before the relu, computed once per backward and shared by the three rules."""
+    recording = grad_mode.state.enabled
+    if cache[0] is not g or cache[2] is not recording:
+        if recording:
+            cache[1] = g * (y._data > 0)
+        else:
+            cache[1] = _make(kernels.relu_backward(g._data, y._data), g._backend)
+        cache[0] = g
+        cache[2] = recording
+    return cache[1]
+
+
+def _linear_relu_dx(g: Tensor, x: Tensor, w: Tensor, cache: list, y: Tensor) -> Tensor:
+    return _linear_dx(_masked(g, cache, y), x, w)
+
+
+def _linear_relu_dw(g: Tensor, x: Tensor, w: Tensor, cache: list, y: Tensor) -> Tensor:
+    return _linear_dw(_masked(g, cache, y), x, w)
+
+
+def _linear_relu_db(g: Tensor, x: Tensor, w: Tensor, cache: list, y: Tensor) -> Tensor:
+    return _linear_db(_masked(g, cache, y), x, w)
+
+
+_LINEAR_RULES = (_linear_dx, _linear_dw, _linear_db)
+_LINEAR_RELU_RULES = (_linear_relu_dx, _linear_relu_dw, _linear_relu_db)
 
 
 # ------------------------------------------------------------------ activations

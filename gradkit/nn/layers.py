@@ -60,8 +60,13 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)
+        modules = tuple(self._modules.values())
+        plan = self.__dict__.get("_plan")
+        if plan is None or plan[0] != modules:
+            plan = (modules, _fuse(modules))
+            self.__dict__["_plan"] = plan
+        for step in plan[1]:
+            x = step(x)
         return x
 
     def __len__(self) -> int:
@@ -82,6 +87,32 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self._modules)), module)
         return self
+
+
+def _fuse(modules: tuple) -> list:
+    """The calls that run ``modules`` in order, with each plain ``Linear`` + ``ReLU`` pair as one fused node.
+
+    Only the library's own classes are fused (a subclass, or a module whose
+    ``forward`` was replaced, runs as written), so the result is the same
+    as running the modules one by one.
+    """
+    steps: list = []
+    i = 0
+    while i < len(modules):
+        m = modules[i]
+        nxt = modules[i + 1] if i + 1 < len(modules) else None
+        if (
+            type(m) is Linear
+            and type(nxt) is ReLU
+            and "forward" not in m.__dict__
+            and "forward" not in nxt.__dict__
+        ):
+            steps.append(m._forward_relu)
+            i += 2
+        else:
+            steps.append(m)
+            i += 1
+    return steps
 
 
 class ModuleList(Module):
@@ -138,6 +169,10 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.linear(x, self.weight, self.bias)
+
+    def _forward_relu(self, x: Any) -> Tensor:
+        """``relu(self(x))`` as one node (``Sequential`` calls it for a Linear followed by a ReLU)."""
+        return F.linear_relu(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

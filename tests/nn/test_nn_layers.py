@@ -236,3 +236,51 @@ def test_mlp_parameter_gradients(device):
     assert gk.gradcheck(loss, tuple(p.detach().requires_grad_() for p in params))
     F.cross_entropy(model(x), t).backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in params)
+
+
+# ------------------------------------------------------------------ Linear + ReLU fusion
+def test_linear_relu_node_gradients(device):
+    x, w, b = _rand(device, 5, 3), _rand(device, 4, 3, seed=1), _rand(device, 4, seed=2)
+    y = F.linear_relu(x, w, b)
+    assert y.grad_fn.name == "linear_relu"
+    np.testing.assert_allclose(y.numpy(), np.maximum(x.numpy() @ w.numpy().T + b.numpy(), 0), rtol=1e-12)
+    assert gk.gradcheck(F.linear_relu, (x, w, b))
+    assert gk.gradcheck(lambda x, w: F.linear_relu(x, w), (_rand(device, 2, 3, 3), w))
+
+    def grad_w(x, w, b):
+        return gk.grad(lambda w: (F.linear_relu(x, w, b) ** 2).sum())(w)
+
+    assert gk.gradcheck(grad_w, (x, w, b))
+
+
+def test_sequential_fuses_linear_relu_with_the_same_results(device):
+    class MyReLU(nn.ReLU):
+        pass
+
+    gk.manual_seed(0)
+    fused = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).to(device)
+    plain = nn.Sequential(nn.Linear(3, 4), MyReLU(), nn.Linear(4, 2)).to(device)
+    plain.load_state_dict(fused.state_dict())
+    x = _rand(device, 6, 3, dtype="float32", grad=False)
+    out_f, out_p = fused(x), plain(x)
+    assert out_f.grad_fn.next[0].name == "linear_relu"
+    assert out_p.grad_fn.next[0].name == "relu"
+    np.testing.assert_array_equal(out_f.numpy(), out_p.numpy())
+    (out_f ** 2).sum().backward()
+    (out_p ** 2).sum().backward()
+    for a, b in zip(fused.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-7)
+    fused.append(nn.Tanh())  # the plan follows changes to the children
+    assert fused(x).grad_fn.name == "tanh"
+
+
+def test_linear_relu_retained_graph_backward_twice(device):
+    x, w = _rand(device, 4, 3), _rand(device, 2, 3, seed=1)
+    y = F.linear_relu(x, w)
+    g1 = gk.tensor(np.ones((4, 2)), device=device)
+    g2 = gk.tensor(np.full((4, 2), 3.0), device=device)
+    y.backward(g1, retain_graph=True)
+    first = w.grad.numpy()
+    w.grad = None
+    y.backward(g2)
+    np.testing.assert_allclose(w.grad.numpy(), 3 * first, rtol=1e-12)
