@@ -410,3 +410,64 @@ def test_process_killed_mid_save_leaves_previous_checkpoint(tmp_path):
     assert old["epoch"] == 1 and old["w"].tolist() == [1.0] * 4
     gk.save({"w": gk.zeros(2), "epoch": 3}, path)  # the stale temp file does not get in the way
     assert gk.load(path, device="cpu")["epoch"] == 3
+
+
+# ------------------------------------------------ with gk.nn and gk.optim
+def _trained(device: str, optimizer: str = "Adam"):
+    from gradkit import nn, optim
+
+    gk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).to(device)
+    opt = getattr(optim, optimizer)(model.parameters(), lr=0.01)
+    x, y = gk.randn(16, 5, device=device), gk.tensor(np.arange(16) % 3, device=device)
+    for _ in range(3):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, opt
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_model_and_optimizer_state_dicts_round_trip(device, tmp_path, optimizer):
+    from gradkit import nn, optim
+
+    model, opt = _trained(device, optimizer)
+    path = tmp_path / "ckpt.safetensors"
+    gk.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, path)
+    for load_device in ("cpu", device):  # back on the same backend, and across backends
+        state = gk.load(path, device=load_device)
+        _assert_same(opt.state_dict(), state["optimizer"], "optimizer")
+        _assert_same(model.state_dict(), state["model"], "model")
+        fresh = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).to(device)
+        fresh.load_state_dict(state["model"])
+        fresh_opt = getattr(optim, optimizer)(fresh.parameters(), lr=0.5)
+        fresh_opt.load_state_dict(state["optimizer"])
+        _assert_same(opt.state_dict(), fresh_opt.state_dict(), "optimizer after load_state_dict")
+        x = gk.randn(4, 5, device=device)
+        np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
+
+
+def test_save_a_module_directly(tmp_path):
+    model, _ = _trained("cpu")
+    gk.save(model, tmp_path / "m.safetensors")
+    loaded = gk.load(tmp_path / "m.safetensors", device="cpu")
+    assert set(loaded) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    _assert_same(model.state_dict(), loaded)
+
+
+@pytest.mark.parametrize("damage", ["missing", "shape"])
+def test_checkpoint_that_does_not_fit_the_model(tmp_path, damage):
+    """nn's load_state_dict refuses it with a gradkit error naming the key (the trainer reports CheckpointError)."""
+    from gradkit import nn
+
+    model, _ = _trained("cpu")
+    sd = model.state_dict()
+    if damage == "missing":
+        del sd["2.bias"]
+    else:
+        sd["2.bias"] = gk.zeros(4)
+    gk.save(sd, tmp_path / "m.safetensors")
+    target = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.raises(gk.GradkitError, match="2.bias"):
+        target.load_state_dict(gk.load(tmp_path / "m.safetensors", device="cpu"), strict=True)
