@@ -244,30 +244,55 @@ def interleaved(
 
 
 # --------------------------------------------------------------------------- memory
-def peak_alloc(fn: Callable[[], Any], warmup: int = 1) -> int:
-    """Peak bytes allocated above the starting level while ``fn()`` runs once, via tracemalloc.
+@dataclass
+class Peak:
+    """tracemalloc figures for one traced call, in bytes.
 
-    NumPy reports its array buffers to tracemalloc, so this counts NumPy arrays and Python
-    objects (not memory that other libraries, e.g. torch or CuPy, allocate themselves). ``fn``
-    is called ``warmup`` times first, traced too, so that lazily created state (momentum buffers,
-    caches) exists before the measured call.
+    ``held`` is what was traced as live just before the call (what ``setup`` and the warm-up
+    calls left behind: parameters, optimiser state, gradients kept between steps, caches);
+    ``peak`` the high-water mark during the call, counted from the same origin (so it includes
+    ``held``); ``transient = peak - held``.
+    """
+
+    held: int
+    peak: int
+
+    @property
+    def transient(self) -> int:
+        return self.peak - self.held
+
+
+def peak_alloc(fn: Callable[[], Any] | None = None, warmup: int = 1, setup: Callable[[], Any] | None = None) -> Peak:
+    """Trace one call of ``fn()`` with tracemalloc after ``warmup`` traced calls; see :class:`Peak`.
+
+    With ``setup``, tracing starts before ``setup()`` runs and the call traced is the one it
+    returns, so everything the implementation allocates (parameters, buffers) is counted; without
+    it only what the warm-up calls leave behind is. NumPy reports its array buffers to
+    tracemalloc, so this counts NumPy arrays and Python objects (not memory that other libraries,
+    e.g. torch or CuPy, allocate themselves).
     """
     gc.collect()
     was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
+    if was_tracing:
+        tracemalloc.stop()
+    tracemalloc.start()
     try:
+        if setup is not None:
+            fn = setup()
+        if fn is None:
+            raise TypeError("peak_alloc: give fn, or a setup that returns it")
         for _ in range(warmup):
             fn()
         gc.collect()
         tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
+        held = tracemalloc.get_traced_memory()[0]
         fn()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
-        if not was_tracing:
-            tracemalloc.stop()
-    return peak - base
+        tracemalloc.stop()
+        if was_tracing:
+            tracemalloc.start()
+    return Peak(held, peak)
 
 
 # --------------------------------------------------------------------------- formatting

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from time import perf_counter
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-save", action="store_true", help="print only; write no results file")
     p.add_argument("--out-dir", default=None, help="where results go (default: benchmarks/results)")
     p.add_argument("--profile", action="store_true", help="cProfile gradkit's step per workload instead of timing")
+    p.add_argument("--breakdown", action="store_true", help="time each phase of the step, floor beside gradkit")
     args = p.parse_args(argv)
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()]
     bad = [k for k in keys if k not in WORKLOADS]
@@ -100,6 +102,13 @@ class FloorMLP:
         self.lr, self.momentum = np.float32(lr), np.float32(momentum)
 
     def step(self, x: Any, y: Any) -> Any:
+        acts = self.forward(x)
+        loss, g = self.loss_and_grad(acts[-1], y)
+        self.update(self.backward(acts, g))
+        return loss
+
+    def forward(self, x: Any) -> list[Any]:
+        """Every layer's output (the input first): what the backward pass needs."""
         np = self.np
         n = len(self.params)
         acts = [x]
@@ -110,32 +119,41 @@ class FloorMLP:
             if i < n - 1:
                 np.maximum(h, 0, out=h)
             acts.append(h)
-        # softmax cross-entropy, mean over the batch
-        batch = x.shape[0]
+        return acts
+
+    def loss_and_grad(self, logits: Any, y: Any) -> tuple[Any, Any]:
+        """Mean softmax cross-entropy and its gradient (softmax - one_hot) / N."""
+        np = self.np
+        batch = logits.shape[0]
         rows = np.arange(batch)
-        shifted = h - h.max(axis=1, keepdims=True)
+        shifted = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)
-        loss = np.log(s).mean() - shifted[rows, y].mean()
-        # backward
+        s = e.sum(axis=1)
+        loss = (np.log(s).sum() - shifted[rows, y].sum()) / np.float32(batch)
         g = e
-        g /= s
+        g /= s[:, None]
         g[rows, y] -= 1
-        g /= np.float32(batch)
-        grads = [None] * n
+        g *= np.float32(1.0 / batch)
+        return loss, g
+
+    def backward(self, acts: list[Any], g: Any) -> list[tuple[Any, Any]]:
+        n = len(self.params)
+        grads: list[Any] = [None] * n
         for i in range(n - 1, -1, -1):
             a = acts[i]
             grads[i] = (g.T @ a, g.sum(axis=0))
             if i > 0:
                 g = g @ self.params[i][0]
                 g *= a > 0
-        # SGD with momentum, in place
+        return grads
+
+    def update(self, grads: list[tuple[Any, Any]]) -> None:
+        """SGD with momentum, in place."""
         for (w, b), (vw, vb), (gw, gb) in zip(self.params, self.bufs, grads, strict=True):
             for p, v, gp in ((w, vw, gw), (b, vb, gb)):
                 v *= self.momentum
                 v += gp
                 p -= self.lr * v
-        return loss
 
     def weights(self) -> list[Any]:
         return [a for wb in self.params for a in wb]
@@ -187,6 +205,27 @@ class GradkitMLP:
         loss.backward()
         self.opt.step()
         return loss
+
+    def phases(self) -> list[tuple[str, float]]:
+        """One step with the time of each phase (zero_grad, forward, loss, backward, update)."""
+        t0 = perf_counter()
+        self.opt.zero_grad()
+        t1 = perf_counter()
+        out = self.model(self.x)
+        t2 = perf_counter()
+        loss = self.F.cross_entropy(out, self.y)
+        t3 = perf_counter()
+        loss.backward()
+        t4 = perf_counter()
+        self.opt.step()
+        t5 = perf_counter()
+        return [
+            ("zero_grad", t1 - t0),
+            ("forward", t2 - t1),
+            ("loss", t3 - t2),
+            ("backward", t4 - t3),
+            ("update", t5 - t4),
+        ]
 
     def weights(self) -> list[Any]:
         sd = self.model.state_dict()
@@ -311,9 +350,18 @@ def run_workload(np: Any, torch: Any, key: str, args: argparse.Namespace, with_g
     wait_for_quiet(args.max_wait)
     stats = interleaved(cases, rounds=rounds, chunk_s=chunk, warmup=2 if args.quick else 5)
 
-    peaks: dict[str, int | None] = {"floor": peak_alloc(lambda: floor.step(x, y))}
+    # Memory: traced from construction on, so that whatever an implementation keeps between
+    # steps (momentum buffers, gradients, scratch) counts; the weights themselves are left out.
+    param_bytes = sum(w.nbytes + b.nbytes for w, b in params)
+
+    def make_floor() -> Any:
+        f = FloorMLP(np, params)
+        return lambda: f.step(x, y)
+
+    traced = {"floor": peak_alloc(setup=make_floor, warmup=2)}
     if "gradkit" in impls:
-        peaks["gradkit"] = peak_alloc(impls["gradkit"].step)
+        traced["gradkit"] = peak_alloc(setup=lambda: GradkitMLP(np, params, x, y).step, warmup=2)
+    peaks: dict[str, int] = {n: p.peak - param_bytes for n, p in traced.items()}
 
     flops = step_flops(sizes, batch)
     floor_t = stats["floor"].median
@@ -330,6 +378,8 @@ def run_workload(np: Any, torch: Any, key: str, args: argparse.Namespace, with_g
             "gflops": f / t / 1e9,
             "fraction_of_matmul": (f / t) / mm_rate if mm_rate else None,
             "peak_bytes": peaks.get(n),
+            "held_bytes": traced[n].held - param_bytes if n in traced else None,
+            "transient_bytes": traced[n].transient if n in traced else None,
             "peak_ratio_to_floor": peaks[n] / peaks["floor"] if peaks.get(n) is not None else None,
         }
     verdicts = {}
@@ -355,6 +405,7 @@ def run_workload(np: Any, torch: Any, key: str, args: argparse.Namespace, with_g
         "sizes": sizes,
         "batch": batch,
         "step_flops": flops,
+        "param_bytes": param_bytes,
         "matmul_gflops": mm_rate / 1e9 if mm_rate else None,
         "verify": check,
         "results": rows,
@@ -365,7 +416,7 @@ def run_workload(np: Any, torch: Any, key: str, args: argparse.Namespace, with_g
 def render(results: dict[str, dict], info: dict) -> str:
     from _common import fmt_bytes, fmt_time, markdown_table
 
-    headers = ["workload", "impl", "median/step", "vs floor", "GFLOP/s", "% matmul", "peak mem", "mem vs floor"]
+    headers = ["workload", "impl", "median/step", "vs floor", "GFLOP/s", "% matmul", "peak mem*", "mem vs floor"]
     rows = []
     for key, wl in results.items():
         for n, r in wl["results"].items():
@@ -405,8 +456,9 @@ def render(results: dict[str, dict], info: dict) -> str:
         lines += ["Chunks disturbed by other processes: " + "; ".join(noisy), ""]
     lines.append(
         "median of per-step times over interleaved rounds; GFLOP/s = 3 x forward matmul flops / time; "
-        "peak mem = tracemalloc peak above the start of one steady-state step (NumPy + Python allocations; "
-        "n/a for PyTorch, whose allocator tracemalloc does not see)."
+        "*peak mem = tracemalloc high-water mark during one steady-state step of everything the implementation "
+        "holds beyond the weights themselves (momentum buffers, gradients kept between steps, scratch, activations, "
+        "temporaries; NumPy + Python allocations; n/a for PyTorch, whose allocator tracemalloc does not see)."
     )
     return "\n".join(lines)
 
@@ -432,6 +484,62 @@ def profile_gradkit(np: Any, keys: list[str]) -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
 
 
+def floor_phases(floor: FloorMLP, x: Any, y: Any) -> list[tuple[str, float]]:
+    """One floor step with the time of each phase, named as gradkit's."""
+    t0 = perf_counter()
+    acts = floor.forward(x)
+    t1 = perf_counter()
+    _, g = floor.loss_and_grad(acts[-1], y)
+    t2 = perf_counter()
+    grads = floor.backward(acts, g)
+    t3 = perf_counter()
+    floor.update(grads)
+    t4 = perf_counter()
+    return [("zero_grad", 0.0), ("forward", t1 - t0), ("loss", t2 - t1), ("backward", t3 - t2), ("update", t4 - t3)]
+
+
+def breakdown(np: Any, keys: list[str], quick: bool) -> None:
+    """Median time of each phase of the step, floor beside gradkit (steps alternate between the two)."""
+    import statistics
+
+    from _common import fmt_time, markdown_table, wait_for_quiet
+
+    for key in keys:
+        sizes, batch, _ = WORKLOADS[key]
+        params = init_params(np, sizes, seed=0)
+        x, y = make_batch(np, sizes, batch, seed=0)
+        floor, gk_mlp = FloorMLP(np, params), GradkitMLP(np, params, x, y)
+        for _ in range(5):
+            floor_phases(floor, x, y)
+            gk_mlp.phases()
+        n = {"a": 300, "b": 3000, "c": 10}[key] // (5 if quick else 1)
+        wait_for_quiet(30)
+        samples: dict[str, dict[str, list[float]]] = {"floor": {}, "gradkit": {}}
+        for _ in range(n):
+            for impl, fn in (("floor", lambda: floor_phases(floor, x, y)), ("gradkit", gk_mlp.phases)):
+                for phase, t in fn():
+                    samples[impl].setdefault(phase, []).append(t)
+        rows = []
+        tot = {"floor": 0.0, "gradkit": 0.0}
+        for phase in samples["floor"]:
+            f, g = statistics.median(samples["floor"][phase]), statistics.median(samples["gradkit"][phase])
+            tot["floor"] += f
+            tot["gradkit"] += g
+            rows.append([phase, fmt_time(f), fmt_time(g), fmt_time(g - f), f"{g / f:.2f}x" if f else ""])
+        d = tot["gradkit"] - tot["floor"]
+        rows.append(
+            [
+                "sum",
+                fmt_time(tot["floor"]),
+                fmt_time(tot["gradkit"]),
+                fmt_time(d),
+                f"{tot['gradkit'] / tot['floor']:.2f}x",
+            ]
+        )
+        print(f"\n[breakdown {key}] {'-'.join(map(str, sizes))} @ batch {batch}: median per phase over {n} steps each")
+        print(markdown_table(["phase", "floor", "gradkit", "gradkit - floor", "ratio"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = configure_threads(args.threads)
@@ -441,10 +549,13 @@ def main(argv: list[str] | None = None) -> int:
     ok, why = gradkit_ready()
     if not ok:
         print(f"[bench] gradkit is left out: {why}", flush=True)
-    if args.profile:
+    if args.profile or args.breakdown:
         if not ok:
             return 1
-        profile_gradkit(np, args.keys)
+        if args.breakdown:
+            breakdown(np, args.keys, args.quick)
+        if args.profile:
+            profile_gradkit(np, args.keys)
         return 0
     torch = None if args.no_torch else import_torch(args.threads)
     if torch is None:
