@@ -320,7 +320,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noq
         mask = x._backend.xp.zeros_like(xd)
     else:
         mask = x._backend.uniform(xd.shape, xd.dtype) >= p
-        mask = mask.astype(xd.dtype) * (1 / (1 - p))
+        mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))  # a dtype scalar: 0-d input stays float32
     return record("dropout", xd * mask, x._backend, (x,), (_scale_vjp,), (mask,))
 
 
