@@ -1,0 +1,414 @@
+"""GPU benchmarks of issue 5: gradkit against PyTorch eager on the same card, in one process.
+
+Workloads (float32, ReLU, softmax cross-entropy, SGD lr 0.01 momentum 0.9; TF32 off in both):
+
+- ``matmul``: C = A @ B, 4096^3, through CuPy (cuBLAS) and PyTorch: the card's measured rate.
+- ``mlp_small``: 784-512-512-10, batch 128: gradkit eager, gradkit with the step captured as a CUDA
+  graph (``gk.cuda.capture``), PyTorch eager. Targets: eager <= PyTorch; graph <= PyTorch / 2.
+- ``mlp_large``: 4096-4096-4096-10, batch 1024: gradkit's rate >= 85% of the matmul rate.
+  Step flops = 3 x the forward matmul flops (2 * batch * in * out per layer), the convention of
+  benchmarks/bench_mlp.py; the rate counting only the GEMMs actually run (no input gradient for the
+  first layer) is reported beside it.
+- ``mnist_epoch``: 60,000 samples (synthetic, on the device), 784-512-256-10, batch 128, shuffled
+  each epoch: the time of one epoch (469 steps). Target: under 1 s.
+
+Method: every case is warmed up, then timed in interleaved rounds (each round runs every case of
+the workload once, in a rotating order) with the device synchronised inside the clock at the end of
+each chunk of calls (``benchmarks/_common.interleaved``); the figure is the median over rounds.
+Before timing, gradkit's and PyTorch's first two steps from the same weights are compared (loss to
+2e-3 relative): a wrong step is not timed.
+
+``--cpu`` runs the same code on NumPy and PyTorch's CPU build at smaller sizes: a smoke test of the
+script and its report (its figures say nothing about a GPU). Usage::
+
+    python benchmarks/gpu_bench.py --json out.json [--cpu] [--quick] [--budget 200] [-w mlp_small,matmul]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from _common import fmt_time, interleaved, machine_info, markdown_table  # noqa: E402
+
+import gradkit as gk  # noqa: E402
+
+WORKLOADS = ("matmul", "mlp_small", "mlp_large", "mnist_epoch")
+LR, MOMENTUM = 0.01, 0.9
+
+
+def sizes(cpu: bool) -> dict[str, Any]:
+    """Problem sizes: the issue's on a GPU, small ones for the CPU smoke run."""
+    if not cpu:
+        return {
+            "matmul": 4096,
+            "mlp_small": ([784, 512, 512, 10], 128),
+            "mlp_large": ([4096, 4096, 4096, 10], 1024),
+            "mnist_epoch": ([784, 512, 256, 10], 128, 60_000),
+        }
+    return {
+        "matmul": 512,
+        "mlp_small": ([784, 512, 512, 10], 128),
+        "mlp_large": ([512, 512, 512, 10], 128),
+        "mnist_epoch": ([784, 512, 256, 10], 128, 2_000),
+    }
+
+
+# ------------------------------------------------------------------ frameworks
+class Env:
+    """The device, its array module, PyTorch (or None) and a synchronise for both."""
+
+    def __init__(self, cpu: bool) -> None:
+        self.cpu = cpu
+        self.device = "cpu" if cpu else "cuda"
+        self.backend = gk.backends.get_backend(self.device)
+        self.xp = self.backend.xp
+        # chunks disturbed by other processes are rerun (benchmarks/_common.interleaved); on a shared CPU
+        # box that only makes the smoke run slow
+        self.retries = 0 if cpu else 4
+        gk.cuda.set_tf32(False)
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        self.torch = torch
+        if torch is not None:
+            if cpu:
+                torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+                self.tdev = torch.device("cpu")
+            elif torch.cuda.is_available():
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
+                self.tdev = torch.device("cuda", 0)
+            else:
+                self.torch = None
+
+    def sync(self) -> None:
+        if not self.cpu:
+            self.backend.synchronize()
+            if self.torch is not None:
+                self.torch.cuda.synchronize()
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.device, "tf32": gk.cuda.tf32_enabled()}
+        if self.torch is not None:
+            out["torch"] = self.torch.__version__
+            out["torch_tf32_matmul"] = bool(self.torch.backends.cuda.matmul.allow_tf32)
+            if not self.cpu:
+                out["torch_cuda"] = self.torch.version.cuda
+                out["torch_device"] = self.torch.cuda.get_device_name(0)
+        return out
+
+
+def gk_mlp(layers: list[int], env: Env, seed: int = 0) -> tuple[Any, Any, Any]:
+    """gk.nn.Sequential(Linear, ReLU, ..., Linear), SGD(momentum), and the training step."""
+    nn, F = gk.nn, gk.nn.functional
+    gk.manual_seed(seed)
+    mods: list[Any] = []
+    for i in range(len(layers) - 1):
+        mods.append(nn.Linear(layers[i], layers[i + 1]))
+        if i < len(layers) - 2:
+            mods.append(nn.ReLU())
+    model = nn.Sequential(*mods).to(env.device)
+    opt = gk.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def torch_mlp(layers: list[int], env: Env, like: Any = None) -> tuple[Any, Any]:
+    """The same MLP in PyTorch eager, with gradkit's weights when ``like`` is given."""
+    torch = env.torch
+    mods: list[Any] = []
+    for i in range(len(layers) - 1):
+        mods.append(torch.nn.Linear(layers[i], layers[i + 1]))
+        if i < len(layers) - 2:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods).to(env.tdev)
+    if like is not None:
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), like.parameters(), strict=True):
+                p.copy_(torch.as_tensor(q.numpy(), device=env.tdev))
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+def batch(env: Env, n: int, d: int, classes: int, seed: int = 0) -> tuple[Any, Any, Any, Any]:
+    """The same (x, y) for gradkit and PyTorch, on the device."""
+    rng = np.random.default_rng(seed)
+    xh = rng.standard_normal((n, d)).astype(np.float32)
+    yh = rng.integers(0, classes, n).astype(np.int64)
+    x, y = gk.tensor(xh, device=env.device), gk.tensor(yh, device=env.device)
+    if env.torch is None:
+        return x, y, None, None
+    return x, y, env.torch.as_tensor(xh, device=env.tdev), env.torch.as_tensor(yh, device=env.tdev)
+
+
+def check_same_steps(gk_step: Any, t_step: Any, x: Any, y: Any, tx: Any, ty: Any) -> dict[str, Any]:
+    """Two steps of each from the same weights on the same batch: the losses must agree."""
+    losses = [(float(gk_step(x, y).item()), float(t_step(tx, ty).item())) for _ in range(2)]
+    rel = max(abs(a - b) / max(abs(b), 1e-12) for a, b in losses)
+    return {"losses": losses, "max_rel_diff": rel, "ok": bool(rel <= 2e-3)}
+
+
+def step_flops(layers: list[int], batch_size: int) -> tuple[float, float]:
+    """(3 x forward matmul flops, the flops of the GEMMs actually run: no input gradient of layer 1)."""
+    fwd = sum(2.0 * batch_size * a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
+    first = 2.0 * batch_size * layers[0] * layers[1]
+    return 3 * fwd, 3 * fwd - first
+
+
+def summarize(stats: dict[str, Any]) -> dict[str, Any]:
+    return {name: s.summary() for name, s in stats.items()}
+
+
+# ------------------------------------------------------------------ workloads
+def run_matmul(env: Env, n: int, rounds: int) -> dict[str, Any]:
+    xp = env.xp
+    a = xp.asarray(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
+    b = xp.asarray(np.random.default_rng(1).standard_normal((n, n)).astype(np.float32))
+    c = xp.empty((n, n), dtype=np.float32)
+    cases = {"cupy (cuBLAS)" if not env.cpu else "numpy": lambda: xp.matmul(a, b, out=c)}
+    if env.torch is not None:
+        ta = env.torch.as_tensor(np.asarray(gk.tensor(a).numpy()), device=env.tdev)
+        tb = env.torch.as_tensor(np.asarray(gk.tensor(b).numpy()), device=env.tdev)
+        tc = env.torch.empty((n, n), device=env.tdev)
+        cases["torch"] = lambda: env.torch.matmul(ta, tb, out=tc)
+    stats = interleaved(cases, rounds=rounds, chunk_s=0.2, sync=env.sync, retries=env.retries)
+    flops = 2.0 * n**3
+    out = {"n": n, "flops": flops, "cases": summarize(stats)}
+    for name, s in stats.items():
+        out["cases"][name]["tflops"] = flops / s.median / 1e12
+    return out
+
+
+def run_mlp(env: Env, layers: list[int], batch_size: int, rounds: int, with_graph: bool) -> dict[str, Any]:
+    x, y, tx, ty = batch(env, batch_size, layers[0], layers[-1])
+    out: dict[str, Any] = {"layers": layers, "batch": batch_size, "cases": {}, "errors": {}}
+    cases: dict[str, Any] = {}
+    model, _, step = gk_mlp(layers, env)
+    if env.torch is not None:
+        tmodel, tstep = torch_mlp(layers, env, like=model)
+        out["check"] = check_same_steps(step, tstep, x, y, tx, ty)
+        if out["check"]["ok"]:
+            cases["torch eager"] = lambda: tstep(tx, ty)
+        else:
+            out["errors"]["torch eager"] = "not timed: its losses differ from gradkit's (see check)"
+    cases["gradkit eager"] = lambda: step(x, y)
+    if with_graph:
+        gmodel, _, gstep = gk_mlp(layers, env, seed=1)
+        try:
+            captured = gk.cuda.capture(gstep, x, y, warmup=2)
+            out["graphed"] = captured.graphed
+            cases["gradkit graph" if captured.graphed else "gradkit capture (plain)"] = lambda: captured(x, y)
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            out["errors"]["gradkit graph"] = f"{type(exc).__name__}: {exc}"
+    stats = interleaved(cases, rounds=rounds, chunk_s=0.15, sync=env.sync, retries=env.retries)
+    out["cases"] = summarize(stats)
+    nominal, computed = step_flops(layers, batch_size)
+    out["step_flops"] = nominal
+    out["step_flops_computed"] = computed
+    for s in out["cases"].values():
+        s["tflops"] = nominal / s["median_s"] / 1e12
+        s["tflops_computed"] = computed / s["median_s"] / 1e12
+    return out
+
+
+def run_mnist_epoch(env: Env, layers: list[int], batch_size: int, samples: int, rounds: int,
+                    with_graph: bool) -> dict[str, Any]:  # fmt: skip
+    xp = env.xp
+    rng = np.random.default_rng(0)
+    xh = rng.standard_normal((samples, layers[0])).astype(np.float32)
+    yh = rng.integers(0, layers[-1], samples).astype(np.int64)
+    X, Y = xp.asarray(xh), xp.asarray(yh)
+    full, rest = divmod(samples, batch_size)
+    out: dict[str, Any] = {"layers": layers, "batch": batch_size, "samples": samples,
+                           "steps_per_epoch": full + (1 if rest else 0), "cases": {}, "errors": {}}  # fmt: skip
+    perm_rng = gk.cuda.CounterRNG(0, device=env.device)
+
+    def gk_epoch(step: Any, tail_step: Any) -> None:
+        perm = perm_rng.permutation(samples)
+        for i in range(full + (1 if rest else 0)):
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            xb, yb = gk.tensor(X[idx]), gk.tensor(Y[idx])
+            (step if len(idx) == batch_size else tail_step)(xb, yb)
+
+    cases: dict[str, Any] = {}
+    _, _, step = gk_mlp(layers, env)
+    cases["gradkit eager"] = lambda: gk_epoch(step, step)
+    if with_graph:
+        _, _, gstep = gk_mlp(layers, env, seed=1)
+        x0, y0 = gk.tensor(X[:batch_size]), gk.tensor(Y[:batch_size])
+        try:
+            captured = gk.cuda.capture(gstep, x0, y0, warmup=2)
+            name = "gradkit graph" if captured.graphed else "gradkit capture (plain)"
+            cases[name] = lambda: gk_epoch(captured, gstep)
+        except Exception as exc:  # noqa: BLE001
+            out["errors"]["gradkit graph"] = f"{type(exc).__name__}: {exc}"
+    if env.torch is not None:
+        torch = env.torch
+        TX, TY = torch.as_tensor(xh, device=env.tdev), torch.as_tensor(yh, device=env.tdev)
+        _, tstep = torch_mlp(layers, env)
+        gen = torch.Generator(device=env.tdev)
+        gen.manual_seed(0)
+
+        def torch_epoch() -> None:
+            perm = torch.randperm(samples, device=env.tdev, generator=gen)
+            for i in range(0, samples, batch_size):
+                idx = perm[i : i + batch_size]
+                tstep(TX[idx], TY[idx])
+
+        cases["torch eager"] = torch_epoch
+    stats = interleaved(cases, rounds=rounds, chunk_s=0.0, warmup=1, sync=env.sync, retries=env.retries)
+    out["cases"] = summarize(stats)
+    return out
+
+
+# ------------------------------------------------------------------ targets and report
+def targets(results: dict[str, Any], cpu: bool) -> list[dict[str, Any]]:
+    """The issue's targets, each with the value measured and whether it is met (None: not measured)."""
+
+    def med(workload: str, case: str) -> float | None:
+        c = results.get(workload, {}).get("cases", {}).get(case)
+        return c["median_s"] if c else None
+
+    rows = []
+    torch_small, gk_small, graph_small = (
+        med("mlp_small", c) for c in ("torch eager", "gradkit eager", "gradkit graph")
+    )
+
+    def row(name: str, goal: str, value: Any, met: bool | None, detail: str) -> None:
+        rows.append({"name": name, "goal": goal, "value": value, "met": None if cpu else met, "detail": detail})
+
+    ratio = gk_small / torch_small if gk_small and torch_small else None
+    row("mlp_small eager", "gradkit step <= PyTorch eager step", ratio, ratio is not None and ratio <= 1.0,
+        f"{fmt(gk_small)} vs {fmt(torch_small)} per step; ratio {ratio:.2f}" if ratio else "not measured")
+    ratio = graph_small / torch_small if graph_small and torch_small else None
+    row("mlp_small graph", "captured step <= 0.5 x PyTorch eager step", ratio, ratio is not None and ratio <= 0.5,
+        f"{fmt(graph_small)} vs {fmt(torch_small)} per step; ratio {ratio:.2f}" if ratio else
+        "not measured" + (f": {results['mlp_small']['errors'].get('gradkit graph')}"
+                          if results.get("mlp_small", {}).get("errors", {}).get("gradkit graph") else ""))
+    mm = results.get("matmul", {}).get("cases", {}).get("numpy" if cpu else "cupy (cuBLAS)")
+    large = results.get("mlp_large", {}).get("cases", {}).get("gradkit eager")
+    frac = large["tflops"] / mm["tflops"] if mm and large else None
+    row("mlp_large rate", ">= 85% of the measured float32 matmul rate", frac, frac is not None and frac >= 0.85,
+        f"{large['tflops']:.1f} TFLOP/s (3x fwd; {large['tflops_computed']:.1f} counting only the GEMMs run) vs "
+        f"matmul {mm['tflops']:.1f} TFLOP/s: {100 * frac:.0f}%" if frac else "not measured")
+    ep = {c: med("mnist_epoch", c) for c in ("gradkit eager", "gradkit graph")}
+    measured = {c: v for c, v in ep.items() if v}
+    best = min(measured, key=measured.get) if measured else None
+    detail = "; ".join(f"{c}: {fmt(v)}" for c, v in measured.items()) if measured else "not measured"
+    if med("mnist_epoch", "torch eager"):
+        detail += f" (torch eager: {fmt(med('mnist_epoch', 'torch eager'))})"
+    row("mnist epoch", "one epoch (60,000 samples, batch 128) < 1 s", measured.get(best) if best else None,
+        best is not None and measured[best] < 1.0, detail)
+    return rows
+
+
+def fmt(seconds: float | None) -> str:
+    return "n/a" if seconds is None else fmt_time(seconds)
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = []
+    for w in WORKLOADS:
+        r = results.get(w)
+        if not r:
+            continue
+        for case, s in r.get("cases", {}).items():
+            rate = f"{s['tflops']:.2f}" if "tflops" in s else ""
+            rows.append([w, case, fmt(s["median_s"]), f"{fmt(s['q1_s'])} - {fmt(s['q3_s'])}", rate])
+        for case, err in r.get("errors", {}).items():
+            rows.append([w, case, "not timed", err[:70], ""])
+    return markdown_table(["workload", "case", "median", "interquartile", "TFLOP/s"], rows)
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    mark = {True: "met", False: "MISSED", None: "n/a"}
+    return markdown_table(["target", "goal", "result", "measured"],
+                          [[r["name"], r["goal"], mark[r["met"]], r["detail"]] for r in rows])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, required=True, help="where to write the results (JSON)")
+    ap.add_argument("--cpu", action="store_true", help="smoke run on NumPy/PyTorch-CPU at small sizes")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds")
+    ap.add_argument("--rounds", type=int, default=None, help="timing rounds per workload (default 15, quick 5)")
+    ap.add_argument("--budget", type=float, default=200.0, help="seconds; workloads that would start later are skipped")
+    ap.add_argument("-w", "--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {WORKLOADS}")
+    args = ap.parse_args(argv)
+    chosen = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
+    t0 = time.perf_counter()
+    env = Env(args.cpu)
+    sz = sizes(args.cpu)
+    rounds = args.rounds if args.rounds else (5 if args.quick else 15)
+    if rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {rounds}")
+    results: dict[str, Any] = {
+        "mode": "cpu" if args.cpu else "gpu",
+        "quick": args.quick,
+        "environment": {**machine_info(), **env.info(), "device_info": gk.cuda.device_info()},
+        "method": "interleaved rounds, device synchronised inside the clock, median per call",
+    }
+    errors: dict[str, str] = {}
+    for w in chosen:
+        if time.perf_counter() - t0 > args.budget:
+            errors[w] = f"skipped: the {args.budget:.0f} s budget was used up"
+            continue
+        start = time.perf_counter()
+        print(f"gpu_bench: {w} ...", flush=True)
+        try:
+            if w == "matmul":
+                results[w] = run_matmul(env, sz["matmul"], rounds)
+            elif w == "mlp_small":
+                results[w] = run_mlp(env, *sz["mlp_small"], rounds, with_graph=True)
+            elif w == "mlp_large":
+                results[w] = run_mlp(env, *sz["mlp_large"], max(min(rounds, 3), rounds // 3), with_graph=False)
+            else:
+                epochs = min(rounds, 2 if args.quick else 3)
+                results[w] = run_mnist_epoch(env, *sz["mnist_epoch"], epochs, with_graph=True)
+            results[w]["seconds"] = time.perf_counter() - start
+        except Exception as exc:  # noqa: BLE001 - one failing workload must not hide the others
+            errors[w] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+    results["errors"] = errors
+    results["targets"] = targets(results, args.cpu)
+    results["memory"] = gk.cuda.memory_stats(env.device)
+    results["seconds"] = time.perf_counter() - t0
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+    print()
+    print(targets_table(results["targets"]))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
