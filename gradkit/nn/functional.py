@@ -151,9 +151,12 @@ def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 
 
 def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
-    axes = tuple(range(g.ndim - 1))
+    gd = g._data
     if not grad_mode.state.enabled:
-        return _make(g._data.sum(axis=axes) if axes else g._data, g._backend)
+        if gd.ndim == 2 and type(gd) is np.ndarray:
+            return _make(np.add.reduce(gd, axis=0), g._backend)  # skips ndarray.sum's Python wrapper
+        return _make(gd.sum(axis=tuple(range(gd.ndim - 1))) if gd.ndim > 1 else gd, g._backend)
+    axes = tuple(range(g.ndim - 1))
     return ops.sum(g, axes) if axes else g
 
 
