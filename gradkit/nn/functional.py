@@ -101,7 +101,7 @@ def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) ->
         )
     if bias is not None and bias._data.shape != (wd.shape[0],):
         raise ShapeError(f"{op}: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
-    return x, xd @ wd.T
+    return x, backend.matmul(xd, wd.T)  # the backend's matmul: capture-safe on CUDA (gk.cuda.capture)
 
 
 def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
@@ -134,7 +134,7 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
 
 def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
-        return _make(g._data @ w._data, g._backend)
+        return _make(g._backend.matmul(g._data, w._data), g._backend)
     return ops.matmul(g, w)
 
 
@@ -144,7 +144,7 @@ def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
         if gd.ndim != 2:
             gd = gd.reshape(-1, gd.shape[-1])
             xd = xd.reshape(-1, xd.shape[-1])
-        return _make(gd.T @ xd, g._backend)
+        return _make(g._backend.matmul(gd.T, xd), g._backend)
     g2 = ops.reshape(g, (-1, g.shape[-1]))
     x2 = ops.reshape(x, (-1, x.shape[-1]))
     return ops.matmul(ops.transpose(g2), x2)
@@ -429,6 +429,11 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
 def _check_range(data: Any, n: int, op: str, what: str) -> None:
     if not data.size:
         return
+    if type(data) is not np.ndarray:
+        from gradkit.cuda import is_capturing
+
+        if is_capturing():  # reading a device value on the host cannot be part of a CUDA graph
+            return
     # One reduction: seen as unsigned, a negative value is huge, so it fails the same test.
     unsigned = data.view(data.dtype.str.replace("i", "u")) if data.dtype.kind == "i" else data
     if int(unsigned.max()) >= n:
