@@ -340,7 +340,10 @@ class CapturedStep:
                 if src is static:
                     continue
                 data = src._data if isinstance(src, Tensor) else src
-                static._data[...] = data
+                if isinstance(data, np.ndarray):
+                    static._data.set(np.ascontiguousarray(data))  # host batch: one host-to-device copy
+                else:
+                    static._data[...] = data
                 static._version[0] += 1
             self._graph.launch(cp.cuda.get_current_stream())
         return self.outputs

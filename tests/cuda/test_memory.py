@@ -133,6 +133,7 @@ def test_backward_peak_memory_is_bounded():
     gk.cuda.reset_peak_memory_stats("cuda")
     loss.backward()
     peak = gk.cuda.memory_stats("cuda")["peak_allocated_bytes"]
-    # a few gradient-sized temporaries on top of what the forward pass held
-    assert peak <= forward + 4 * (4 << 20), (forward, peak)
+    # a few gradient-sized temporaries on top of what the forward pass held (keeping every saved
+    # activation and every gradient until the end would add 9 more activations' worth)
+    assert peak <= forward + 6 * (4 << 20), (forward, peak)
     np.testing.assert_equal(x.grad.shape, (1 << 20,))
