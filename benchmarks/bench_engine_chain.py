@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = configure_threads(2)
 
     import numpy as np
+    from _common import import_torch, interleaved, machine_info, markdown_table, write_results
 
     import gradkit as gk
-    from _common import import_torch, interleaved, machine_info, markdown_table, write_results
 
     torch = import_torch(2)
 

@@ -74,7 +74,9 @@ class Tensor:
     def data(self, value: Any) -> None:
         array = value._data if isinstance(value, Tensor) else self._backend.asarray(value)
         if not isinstance(array, self._backend.array_type):
-            raise ArgumentTypeError(f"Tensor.data: expected an array of {self._backend.name}, got {type(value).__name__}")
+            raise ArgumentTypeError(
+                f"Tensor.data: expected an array of {self._backend.name}, got {type(value).__name__}"
+            )
         self._data = array
         self._version[0] += 1
 

@@ -86,7 +86,7 @@ def _run(
     pending: dict[Node, Tensor] = {}
     leaf_grads: dict[int, list] = {}
     root_nodes = []
-    for t, g in zip(roots, root_grads):
+    for t, g in zip(roots, root_grads, strict=True):
         if t._grad_fn is None:
             _add_leaf(leaf_grads, t, g)
         else:
