@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import array_shapes, arrays, basic_indices, integer_array_indices
 from op_specs import INDEXES
 
 import gradkit as gk
@@ -151,33 +148,3 @@ def test_take_gather_errors(device):
         gk.gather(x, 1, np.full((1, 1, 1), 4))
     with pytest.raises(gk.IndexOutOfRangeError, match="gather"):
         gk.gather(x, 3, np.zeros((1, 1, 1), dtype=np.int64))
-
-
-@st.composite
-def shape_and_index(draw):
-    shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
-    kind = draw(st.sampled_from(["basic", "int_array", "mask"]))
-    if kind == "basic":
-        index = draw(basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
-    elif kind == "int_array":
-        index = draw(integer_array_indices(shape, result_shape=array_shapes(min_dims=0, max_dims=2, max_side=3)))
-    else:
-        index = draw(arrays(np.bool_, shape[: draw(st.integers(1, len(shape)))]))
-    return shape, index
-
-
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=shape_and_index())
-def test_random_indices_match_numpy(case, device):
-    shape, index = case
-    a = np.random.default_rng(0).standard_normal(shape)
-    x = gk.tensor(a, device=device, requires_grad=True)
-    out = x[index]
-    expected = a[index]
-    assert out.shape == expected.shape
-    np.testing.assert_array_equal(out.numpy(), expected)
-    u = np.random.default_rng(1).standard_normal(expected.shape)
-    out.backward(gk.tensor(u, device=device))
-    grad = np.zeros(shape)
-    np.add.at(grad, index, u)
-    np.testing.assert_allclose(x.grad.numpy(), grad, rtol=1e-12, atol=1e-12)
