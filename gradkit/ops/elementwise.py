@@ -131,12 +131,19 @@ def subtract(a: Any, b: Any) -> Tensor:
     return _binary("subtract", a, b, operator.sub, _SUB_RULES, save=False)
 
 
+def _scaled(g: Tensor, factor: Any) -> Tensor:
+    """g * factor; on raw arrays when backward is not being recorded (the common case)."""
+    if _mode.enabled:
+        return g * factor
+    return _make(g._data * (factor._data if isinstance(factor, Tensor) else factor), g._backend)
+
+
 def _mul_da(g: Tensor, a: Any, b: Any) -> Tensor:
-    return g * b
+    return _scaled(g, b)
 
 
 def _mul_db(g: Tensor, a: Any, b: Any) -> Tensor:
-    return g * a
+    return _scaled(g, a)
 
 
 _MUL_RULES = (_mul_da, _mul_db)
