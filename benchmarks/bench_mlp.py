@@ -453,7 +453,7 @@ def render(results: dict[str, dict], info: dict) -> str:
                     fmt_time(r["median_s"]),
                     "" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}x",
                     f"{r['gflops']:.1f}",
-                    "" if r["fraction_of_matmul"] is None else f"{r['fraction_of_matmul']:.0%}",
+                    "" if r["fraction_of_matmul"] is None else f"{r['fraction_of_matmul']:.1%}",
                     fmt_bytes(r["peak_bytes"]) if r["peak_bytes"] is not None else "n/a",
                     "" if r["peak_ratio_to_floor"] is None else f"{r['peak_ratio_to_floor']:.2f}x",
                 ]
