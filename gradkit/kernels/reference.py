@@ -38,6 +38,29 @@ def get_array_module(array: Any) -> Any:
 
 
 # ------------------------------------------------------------------ optimisers
+#: Elements per block when an update runs block by block (256 KiB of float32): the
+#: update's several passes then reuse each block from cache instead of memory.
+BLOCK = 1 << 16
+
+
+def _blocks(*arrays: Any) -> list[slice] | None:
+    """Slices for a block-wise update of large contiguous NumPy arrays, else None.
+
+    Every update is elementwise, so running it on flat slices gives bit-identical results.
+    """
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.size < 4 * BLOCK:
+        return None
+    if not all(a is None or (a.flags.c_contiguous and a.size >= first.size) for a in arrays):
+        return None
+    n = first.size
+    return [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)]
+
+
+def _flat(a: Any) -> Any:
+    return None if a is None else a.reshape(-1)
+
+
 def sgd_momentum_update(
     param: Any,
     grad: Any,
@@ -65,6 +88,13 @@ def sgd_momentum_update(
     ``first_step`` is True on the parameter's first step with momentum: the
     buffer's old contents are then ignored and overwritten with ``d``.
     """
+    blocks = _blocks(param, grad, buf, scratch)
+    if blocks is not None:
+        p, g, b, t = _flat(param), _flat(grad), _flat(buf), _flat(scratch)
+        for s in blocks:
+            sgd_momentum_update(p[s], g[s], None if b is None else b[s], lr, momentum, dampening,
+                                weight_decay, nesterov, first_step, None if t is None else t[s])
+        return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
     if weight_decay != 0:
@@ -124,6 +154,13 @@ def adam_update(
         denom = sqrt(exp_avg_sq) / sqrt(1 - beta2 ** step) + eps
         param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
     """
+    blocks = _blocks(param, grad, exp_avg, exp_avg_sq, scratch)
+    if blocks is not None:
+        p, g, m, v, t = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), _flat(scratch)
+        for s in blocks:
+            adam_update(p[s], g[s], m[s], v[s], lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                        None if t is None else t[s])
+        return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
     g = grad
@@ -182,6 +219,13 @@ def rmsprop_update(
         else:
             param -= lr * g / avg
     """
+    blocks = _blocks(param, grad, square_avg, grad_avg, momentum_buffer, scratch)
+    if blocks is not None:
+        p, g, sq, ga, mb, t = (_flat(a) for a in (param, grad, square_avg, grad_avg, momentum_buffer, scratch))
+        for s in blocks:
+            rmsprop_update(p[s], g[s], sq[s], None if ga is None else ga[s], None if mb is None else mb[s], lr,
+                           alpha, eps, weight_decay, momentum, centered, None if t is None else t[s])
+        return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
     g = grad + weight_decay * param if weight_decay != 0 else grad

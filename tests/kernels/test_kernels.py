@@ -200,3 +200,26 @@ def test_missing_cupy_kernels_module_falls_back(monkeypatch):
     monkeypatch.setattr(kernels, "_gpu_module", False)
     monkeypatch.setattr(kernels, "_gpu_cache", {})
     assert kernels._impl("sgd_momentum_update") is reference.sgd_momentum_update
+
+
+def test_blockwise_updates_are_bit_identical(monkeypatch):
+    """Large NumPy parameters are updated block by block (cache-sized); results must not change."""
+    from gradkit.kernels import reference
+
+    def run(block):
+        monkeypatch.setattr(reference, "BLOCK", block)
+        rng = np.random.default_rng(0)
+        shape = (300, 1000)
+        p, g, b, t = (rng.standard_normal(shape, dtype=np.float32) for _ in range(4))
+        reference.sgd_momentum_update(p, g, b, 0.1, 0.9, 0.1, 0.01, True, False, t)
+        p2, g2, m, v, t2 = (rng.standard_normal(shape, dtype=np.float32) for _ in range(5))
+        v = np.abs(v)
+        reference.adam_update(p2, g2, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 3, True, t2)
+        p3, g3, sq, ga, mb, t3 = (rng.standard_normal(shape, dtype=np.float32) for _ in range(6))
+        sq = np.abs(sq) + 1
+        reference.rmsprop_update(p3, g3, sq, ga, mb, 1e-2, 0.99, 1e-8, 0.01, 0.9, True, t3)
+        return p, b, p2, m, v, p3, sq, ga, mb
+
+    blocked, whole = run(1 << 12), run(1 << 40)
+    for x, y in zip(blocked, whole, strict=True):
+        np.testing.assert_array_equal(x, y)
