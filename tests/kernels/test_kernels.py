@@ -216,7 +216,7 @@ def test_blockwise_updates_are_bit_identical(monkeypatch):
         v = np.abs(v)
         reference.adam_update(p2, g2, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 3, True, t2)
         p3, g3, sq, ga, mb, t3 = (rng.standard_normal(shape, dtype=np.float32) for _ in range(6))
-        sq = np.abs(sq) + 1
+        sq, ga = np.abs(sq) + 1, ga * 0.1
         reference.rmsprop_update(p3, g3, sq, ga, mb, 1e-2, 0.99, 1e-8, 0.01, 0.9, True, t3)
         return p, b, p2, m, v, p3, sq, ga, mb
 
