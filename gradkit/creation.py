@@ -98,7 +98,10 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
         elif fill == 1:
             data = xp.ones(dims, dtype=dt)
         else:
-            data = xp.full(dims, fill, dtype=dt)
+            try:
+                data = xp.full(dims, fill, dtype=dt)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ArgumentTypeError(f"{op}: cannot fill a {dt} tensor with {fill!r} ({exc})") from None
     return _finish(data, backend, requires_grad, op)
 
 
@@ -141,6 +144,8 @@ def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (float32 unless ``dtype`` says otherwise)."""
     shape = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if fill_value is None:
+        raise ArgumentTypeError("full: fill_value must be a number, got None")
     if dtype is None and isinstance(fill_value, bool):
         dtype = "bool"
     elif dtype is None and isinstance(fill_value, int):
@@ -166,6 +171,8 @@ def ones_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with the shape (and by default the dtype and device) of ``x``."""
+    if fill_value is None:
+        raise ArgumentTypeError("full_like: fill_value must be a number, got None")
     return _like("full_like", x, fill_value, dtype, device, requires_grad)
 
 
@@ -200,6 +207,13 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
 def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (ones on diagonal ``k``)."""
+    for name, value in (("n", n), ("m", m), ("k", k)):
+        if value is None and name == "m":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ArgumentTypeError(f"eye: {name} must be an int, got {type(value).__name__} {value!r}")
+        if name != "k" and value < 0:
+            raise ShapeError(f"eye: {name} must be non-negative, got {value}")
     backend = get_backend(device)
     with _on(backend):
         data = backend.xp.eye(n, m, k, dtype=to_dtype(dtype or default_float, "eye"))
@@ -227,14 +241,35 @@ def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: boo
     return _random("randn", shape, dtype, device, requires_grad, "normal")
 
 
-def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is None)."""
-    if high is None:
+def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, device: Any = None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is None).
+
+    Both NumPy's ``randint(low, high, size)`` / ``randint(high, size=...)`` and
+    PyTorch's ``randint(high, size)`` (a shape tuple as the second argument) work.
+    """
+    if isinstance(high, (tuple, list)):  # PyTorch's randint(high, size)
+        if size != ():
+            raise ArgumentTypeError(f"randint: got a shape both as high={high!r} and as size={size!r}")
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(f"randint: {name} must be an int, got {type(value).__name__} {value!r}")
     if high <= low:
         raise InvalidArgumentError(f"randint: high ({high}) must be greater than low ({low})")
     dims = shape_arg(size if isinstance(size, (tuple, list)) else (size,), "randint")
+    if any(d < 0 for d in dims):
+        raise ShapeError(f"randint: negative dimension in size {dims}")
+    dt = to_dtype(dtype or np.int64, "randint")
+    draw = dt if dt.kind in "iu" else np.dtype(np.int64)  # float (or bool) results are drawn as int64, then cast
     backend = get_backend(device)
     with _on(backend):
-        data = backend.integers(low, high, dims, to_dtype(dtype or np.int64, "randint"))
-    return Tensor._make(data, backend)
+        try:
+            data = backend.integers(low, high, dims, draw)
+        except ValueError as exc:  # bounds outside the dtype's range
+            raise InvalidArgumentError(f"randint: cannot draw from [{low}, {high}) as {dt} ({exc})") from None
+        if draw != dt:
+            data = data.astype(dt)
+    return _finish(data, backend, requires_grad, "randint")

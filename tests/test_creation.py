@@ -160,3 +160,41 @@ def test_default_device_is_used(device):
         for t in (gk.zeros(2), gk.tensor([1.0]), gk.arange(3), gk.rand(2), gk.eye(2), gk.linspace(0, 1, 3),
                   gk.full((1,), 2.0), gk.randint(0, 3, (2,))):
             assert _dev(t) == device
+
+
+def test_randint_numpy_and_pytorch_forms(device):
+    # API.md lists randint among the creation functions with dtype=, device=, requires_grad=
+    # keywords; PyTorch's randint(high, size) and NumPy's randint(low, high, size) both work.
+    assert gk.randint(10, (3, 2), device=device).shape == (3, 2)
+    assert gk.randint(0, 10, 4, device=device).shape == (4,)
+    assert gk.randint(5, size=(2,), device=device).shape == (2,)
+    t = gk.randint(0, 10, (3,), device=device, requires_grad=False)
+    assert t.dtype == gk.int64 and not t.requires_grad and _dev(t) == device
+    f = gk.randint(0, 10, (50,), dtype="float32", device=device, requires_grad=True)
+    assert f.dtype == gk.float32 and f.requires_grad
+    values = f.numpy()
+    assert (values == np.floor(values)).all() and values.min() >= 0 and values.max() < 10
+    gk.manual_seed(3)
+    a = gk.randint(10, (6,), device=device).numpy()
+    gk.manual_seed(3)
+    np.testing.assert_array_equal(a, gk.randint(10, (6,), device=device).numpy())
+    with pytest.raises(gk.DTypeError):
+        gk.randint(0, 10, (2,), device=device, requires_grad=True)  # int64 cannot require grad
+    with pytest.raises(gk.InvalidArgumentError, match="int8"):
+        gk.randint(0, 300, (2,), dtype="int8", device=device)
+    with pytest.raises(gk.ArgumentTypeError):
+        gk.randint(10, (3,), size=(2,))
+
+
+def test_bad_creation_arguments_raise_gradkit_errors():
+    with pytest.raises(gk.ShapeError):
+        gk.eye(-1)
+    with pytest.raises(gk.ArgumentTypeError):
+        gk.eye(2.5)
+    with pytest.raises(gk.ArgumentTypeError, match="fill"):
+        gk.full((2,), "a")
+    with pytest.raises(gk.ArgumentTypeError, match="fill_value"):
+        gk.full((2,), None)  # not silently uninitialised
+    with pytest.raises(gk.ArgumentTypeError):
+        gk.full_like(gk.ones(2), None)
+    assert gk.eye(2, 3, k=1).numpy().tolist() == [[0, 1, 0], [0, 0, 1]]
