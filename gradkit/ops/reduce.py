@@ -63,15 +63,25 @@ def _mean_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool, n: int) -> T
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
     """Variance over ``axis`` with NumPy's ``ddof`` (0: population variance)."""
     x = as_tensor(x, "var")
+    _check_ddof(ddof, "var")
     axes = normalize_axes(axis, x.ndim, "var")
     data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
     n = _count(x.shape, axes)
     return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
 
 
-def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: int) -> Tensor:
+def _check_ddof(ddof: Any, op: str) -> None:
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+        from gradkit.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"{op}: ddof must be a number, got {type(ddof).__name__} {ddof!r}")
+
+
+def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float) -> Tensor:
     centred = x - mean(x, axes, keepdims=True)
-    return _expand(g, x.shape, axes, keepdims) * centred * (2.0 / dof)
+    # No degrees of freedom left (ddof >= n): the variance is inf, and so is its slope (as NumPy and PyTorch).
+    factor = 2.0 / dof if dof != 0 else math.inf
+    return _expand(g, x.shape, axes, keepdims) * centred * factor
 
 
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
@@ -79,6 +89,7 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     from gradkit.ops.elementwise import sqrt
 
     x = as_tensor(x, "std")
+    _check_ddof(ddof, "std")
     normalize_axes(axis, x.ndim, "std")  # so that errors name std, not var
     return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
 

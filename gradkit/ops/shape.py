@@ -169,8 +169,11 @@ def _sum_to_vjp(g: Tensor, shape: tuple) -> Tensor:
     return broadcast_to(g, shape)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (``axis=None``: flatten them first, as NumPy)."""
+    if axis is None:
+        ts = _tensor_list(tensors, "concatenate", same_ndim=False)
+        return concatenate([reshape(t, (-1,)) for t in ts], axis=0)
     ts = _tensor_list(tensors, "concatenate")
     if ts[0].ndim == 0:
         raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated; use stack")
@@ -216,7 +219,17 @@ def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
             raise ShapeError(f"split: axis {ax} of length {n} does not split into {k} equal sections")
         cuts = [i * (n // k) for i in range(1, k)]
     else:
-        cuts = [int(i) for i in sections_or_indices]
+        if isinstance(sections_or_indices, Tensor):
+            sections_or_indices = sections_or_indices.tolist()
+        try:
+            cuts = list(sections_or_indices)
+        except TypeError:
+            raise ArgumentTypeError(
+                f"split: sections_or_indices must be an int or a sequence of ints, got {sections_or_indices!r}"
+            ) from None
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in cuts):
+            raise ArgumentTypeError(f"split: indices must be integers, got {sections_or_indices!r}")
+        cuts = [int(i) for i in cuts]
     edges = [0, *cuts, n]
     return [getitem(x, (slice(None),) * ax + (slice(lo, hi),)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
@@ -281,7 +294,7 @@ def to_device(x: Any, device: Any) -> Tensor:
     return record("to_device", data, target, (x,), (lambda g, src: to_device(g, src),), (x._backend,))
 
 
-def _tensor_list(tensors: Sequence[Any], op: str) -> list[Tensor]:
+def _tensor_list(tensors: Sequence[Any], op: str, same_ndim: bool = True) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise ArgumentTypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
     if not tensors:
@@ -290,7 +303,7 @@ def _tensor_list(tensors: Sequence[Any], op: str) -> list[Tensor]:
     backend = first._backend if first is not None else None
     ts = [as_tensor(t, op, backend) for t in tensors]
     ndims = {t.ndim for t in ts}
-    if len(ndims) != 1:
+    if same_ndim and len(ndims) != 1:
         raise ShapeError(
             f"{op}: all tensors must have the same number of dimensions, got shapes {[t.shape for t in ts]}"
         )

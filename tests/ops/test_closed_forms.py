@@ -264,3 +264,38 @@ def test_pad_zero_dim_is_identity(device):
     x = _t(2.0, device)
     y = gk.pad(x, 1)
     assert y.shape == () and y.item() == 2.0
+
+
+def test_var_with_no_degrees_of_freedom_left(device):
+    # ddof == n: NumPy and PyTorch give an infinite variance; backward must not raise ZeroDivisionError.
+    x = _t([1.0, 2.0], device)
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.warns(RuntimeWarning):
+        y = x.var(ddof=2)
+    assert np.isinf(y.item())
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [-np.inf, np.inf])
+    # NumPy accepts a float ddof; anything else is a gradkit error naming the op
+    a = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(gk.std(_t(a, device), ddof=0.5).item(), np.std(a, ddof=0.5))
+    with pytest.raises(gk.ArgumentTypeError, match="std: ddof"):
+        gk.std(_t(a, device), ddof="1")
+
+
+def test_concatenate_axis_none_flattens_as_numpy(device):
+    x = _t(np.arange(6.0).reshape(2, 3), device)
+    out = gk.concatenate([x, gk.tensor(np.ones(2), device=device)], axis=None)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate([np.arange(6.0).reshape(2, 3), np.ones(2)], axis=None))
+    (out * gk.tensor(np.arange(8.0), device=device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(6.0).reshape(2, 3))
+
+
+def test_split_indices_as_numpy(device):
+    x = _t(np.arange(12.0).reshape(3, 4), device)
+    expect = [p.shape for p in np.split(np.zeros((3, 4)), [1, 10], axis=1)]
+    assert [p.shape for p in gk.split(x, [1, 10], axis=1)] == expect  # past the end: empty pieces
+    assert [p.shape for p in gk.split(x, np.array([1, 3]), axis=-1)] == [(3, 1), (3, 2), (3, 1)]
+    assert [p.shape for p in gk.split(x, gk.tensor([2], device=device), 0)] == [(2, 4), (1, 4)]
+    with pytest.raises(gk.ArgumentTypeError, match="split"):
+        gk.split(x, [1.5])  # NumPy refuses float indices; no silent truncation
+    with pytest.raises(gk.ArgumentTypeError, match="split"):
+        gk.split(x, 1.5)
