@@ -41,3 +41,16 @@ def to_dtype(dtype: Any, op: str = "dtype") -> np.dtype:
 def is_floating(dtype: np.dtype) -> bool:
     """True for the float dtypes, the only ones that can carry gradients."""
     return dtype.kind == "f"
+
+
+def is_dtype_like(value: Any) -> bool:
+    """True when ``value`` names a dtype rather than a device (for ``.to(x)`` with one argument)."""
+    if isinstance(value, (np.dtype, type)):
+        return True
+    if isinstance(value, str):
+        try:
+            np.dtype(value)
+        except TypeError:
+            return False
+        return value.strip().lower() not in ("cpu", "cuda", "gpu", "numpy", "cupy")
+    return False

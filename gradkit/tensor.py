@@ -297,9 +297,15 @@ class Tensor:
         return tensor(other, dtype=self.dtype, device=self._backend)
 
     def to(self, device: Any = None, dtype: Any = None) -> Tensor:
-        """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes)."""
-        from gradkit import ops
+        """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes).
 
+        As in PyTorch, a dtype may also come first: ``t.to(gk.float64)``.
+        """
+        from gradkit import ops
+        from gradkit.dtypes import is_dtype_like
+
+        if dtype is None and device is not None and is_dtype_like(device):
+            device, dtype = None, device
         out = self
         if dtype is not None:
             out = ops.astype(out, dtype)

@@ -296,3 +296,33 @@ def test_any_all(device):
     t = _t([[True, False], [True, True]], device)
     assert t.any().item() and not t.all().item()
     np.testing.assert_array_equal(t.all(axis=1).numpy(), [False, True])
+
+
+def test_to_takes_a_dtype_first_as_pytorch(device):
+    t = gk.ones(2, device=device)
+    assert t.to(gk.float64).dtype == np.float64
+    assert t.to("float16").dtype == np.float16
+    assert t.to(device).device == t.device
+
+
+def test_grad_mode_bare_decorators():
+    x = gk.ones(2, requires_grad=True)
+
+    @gk.no_grad
+    def off(t):
+        return t * 2
+
+    @gk.enable_grad
+    def on(t):
+        return t * 2
+
+    assert not off(x).requires_grad
+    with gk.no_grad():
+        assert on(x).requires_grad
+
+
+def test_where_with_two_scalar_branches(device):
+    cond = gk.tensor([1.0, -1.0], device=device) > 0
+    out = gk.where(cond, 1.0, 0.0)
+    assert out.dtype == np.float32 and out.device == cond.device
+    np.testing.assert_array_equal(out.numpy(), [1.0, 0.0])

@@ -24,9 +24,18 @@ def is_grad_enabled() -> bool:
 
 
 class _SetGradMode:
-    """Context manager and decorator that sets grad mode, then restores it."""
+    """Context manager and decorator that sets grad mode, then restores it.
+
+    Works as ``with no_grad():``, ``@no_grad()`` and ``@no_grad``.
+    """
 
     mode = True
+
+    def __new__(cls, *args: Any) -> Any:
+        self = super().__new__(cls)
+        if len(args) == 1 and callable(args[0]) and not isinstance(args[0], bool):
+            return self(args[0])  # used as a bare decorator: @no_grad
+        return self
 
     def __enter__(self) -> None:
         self._prev = state.enabled

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
     ArgumentTypeError,
     DTypeError,
@@ -280,7 +281,7 @@ class Module:
         from gradkit.backends import get_backend
         from gradkit.dtypes import to_dtype
 
-        if dtype is None and device is not None and _is_dtype(device):
+        if dtype is None and device is not None and is_dtype_like(device):
             device, dtype = None, device
         backend = get_backend(device) if device is not None else None
         dt = to_dtype(dtype, "Module.to") if dtype is not None else None
@@ -395,18 +396,6 @@ class Module:
             return f"{type(self).__name__}({extra})"
         body = "\n  ".join(([extra] if extra else []) + lines)
         return f"{type(self).__name__}(\n  {body}\n)"
-
-
-def _is_dtype(value: Any) -> bool:
-    if isinstance(value, (np.dtype, type)):
-        return True
-    if isinstance(value, str):
-        try:
-            np.dtype(value)
-        except TypeError:
-            return False
-        return value.strip().lower() not in ("cpu", "cuda", "gpu", "numpy", "cupy")
-    return False
 
 
 def _transfer(array: Any, source: Any, target: Any) -> Any:

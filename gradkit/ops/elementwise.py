@@ -21,7 +21,7 @@ from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import LEGACY_PROMOTION, as_tensor, data_of, operands, tensor_or_none
+from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, tensor_or_none
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
@@ -319,6 +319,10 @@ def relu(x: Any) -> Tensor:
 # ------------------------------------------------------------ selection, clip
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``cond`` is true, else ``b`` (broadcast); no gradient flows to ``cond``."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        cond = as_tensor(cond, "where")  # two constant branches: the condition gives the device
+        a = as_tensor(a, "where", cond._backend) if not isinstance(a, SCALARS) else a
+        b = as_tensor(b, "where", cond._backend)  # a Python float becomes float32, as in gk.tensor
     a, b, backend = operands("where", a, b)
     c = data_of(as_tensor(cond, "where", backend))
     try:
