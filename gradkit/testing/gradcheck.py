@@ -73,10 +73,8 @@ def gradcheck(
     ``|analytic - numeric| <= atol + rtol * |numeric|``. Returns True on
     success; on failure raises :class:`gradkit.GradcheckError` naming the
     input, the element, both values and the tolerance (or returns False when
-    ``raise_exception=False``). Everything is computed in float64: float32
-    and float16 inputs are checked as float64 copies, unless
-    ``allow_float32=True`` keeps their dtype (then choose a larger ``eps`` and
-    tolerances).
+    ``raise_exception=False``). float32/float16 inputs are refused unless
+    ``allow_float32=True`` (then choose a larger ``eps`` and tolerances).
     """
     args = [inputs] if isinstance(inputs, Tensor) else list(inputs) if isinstance(inputs, (tuple, list)) else None
     if args is None:
@@ -93,15 +91,19 @@ def gradcheck(
         raise InvalidArgumentError(
             "gradcheck: no input to check: pass at least one floating-point Tensor (ideally with requires_grad=True)"
         )
+    for i in checked:
+        dtype = args[i].dtype
+        if dtype in _LOW_PRECISION and not allow_float32:
+            raise InvalidArgumentError(
+                f"gradcheck: input {i} has dtype {dtype}; finite differences with eps={eps} need float64. "
+                "Convert it with .astype(gk.float64), or pass allow_float32=True (with a larger eps and tolerances)"
+            )
+
     # Fresh leaves with private copies of the data: the caller's tensors are never touched.
-    # float32/float16 inputs are checked as float64 copies (finite differences with eps=1e-6
-    # mean nothing in float32), unless allow_float32 asks for the inputs' own dtype.
     leaves: list[Any] = list(args)
     for i in checked:
         a = args[i]
         data = a._backend.xp.array(a._data, copy=True)
-        if data.dtype in _LOW_PRECISION and not allow_float32:
-            data = data.astype(np.float64)
         leaves[i] = Tensor._make(data, a._backend).requires_grad_(True)
 
     outs = _outputs(f(*leaves))
