@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"per_op_us": per_op * 1e6, "iqr_us": [q1 * 1e6, q3 * 1e6], "ratio_to_numpy": per_op / floor}
     table = markdown_table(["case", "µs per op (median)", "IQR", "vs NumPy"], rows)
     info = machine_info(settings)
-    text = f"# Engine chain benchmark ({N_OPS} ops)\n\n{info.get('cpu', '')}, {info.get('date', '')}\n\n{table}\n"
+    text = f"# Engine chain benchmark ({N_OPS} ops)\n\n{info.get('cpu', '')}, {info.get('date_utc', '')}\n\n{table}\n"
     if not args.no_save:
-        stem = f"cpu-engine-chain-{info.get('date', 'undated')[:10]}"
+        stem = f"cpu-engine-chain-{info.get('date_utc', 'undated')[:10]}"
         paths = write_results(stem, {"machine": info, "n_ops": N_OPS, "results": results}, text)
         print(f"wrote {paths[0]} and {paths[1]}")
     print(text)
