@@ -64,7 +64,10 @@ def _from_python_floats(data: Any) -> bool:
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible)."""
     array, backend = _to_array(data, dtype, device, "tensor")
-    return _finish(array, backend, requires_grad, "tensor")
+    t = _finish(array, backend, requires_grad, "tensor")
+    if isinstance(data, Tensor) and array is data._data:
+        t._version = data._version  # the same memory: in-place changes must show in both
+    return t
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

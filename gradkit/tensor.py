@@ -18,6 +18,7 @@ from gradkit.backends.base import Backend
 from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, ShapeError
 
 _new = object.__new__
+_ndarray = np.ndarray
 
 _INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
 
@@ -30,7 +31,6 @@ class Tensor:
     __slots__ = ("_data", "_backend", "_requires_grad", "_grad_fn", "_version", "__dict__", "__weakref__")
     _grad: Tensor | None = None
     _hooks: list | None = None
-    _retains_grad: bool = False
     # NumPy defers to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -49,13 +49,16 @@ class Tensor:
         self._backend = backend
         self._requires_grad = False
         self._grad_fn = None
-        self._version = [0]
+        # Sharing another tensor's memory means sharing its version counter too.
+        self._version = data._version if isinstance(data, Tensor) and array is data._data else [0]
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _make(cls, data: Any, backend: Backend, grad_fn: Any = None) -> Tensor:
         """Wrap an array without checks (the engine's fast path)."""
+        if type(data) is not _ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)  # NumPy returns scalars for 0-d results; a tensor holds an array
         t = _new(cls)
         t._data = data
         t._backend = backend
@@ -120,7 +123,9 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self._backend.to_numpy(self._data)
-        return array if dtype is None else array.astype(dtype)
+        if dtype is not None:
+            return array.astype(dtype, copy=bool(copy))
+        return array.copy() if copy and array is self._data else array
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self._data.__dlpack__(*args, **kwargs)
@@ -253,19 +258,13 @@ class Tensor:
             if not self._requires_grad:
                 raise AutogradError("retain_grad: the tensor does not require grad")
             return
-        if self._retains_grad:
-            return
-        self._retains_grad = True
-        ref = weakref.ref(self)
+        self._grad_fn.retained = weakref.ref(self)
 
-        def keep(grad: Tensor) -> None:
-            t = ref()
-            if t is not None:
-                g = grad.detach() if not grad_mode.state.enabled else grad
-                t._grad = g if t._grad is None else t._grad + g
-
-        keep._retains_grad = True  # type: ignore[attr-defined]  (kept last by register_hook)
-        self._grad_fn.add_hook(keep)
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor that called ``retain_grad()``."""
+        node = self._grad_fn
+        return node is not None and node.retained is not None and node.retained() is self
 
     def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> _HookHandle:
         """Call ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
@@ -274,15 +273,10 @@ class Tensor:
         if self._grad_fn is None:
             if self._hooks is None:
                 self._hooks = []
-            hooks = self._hooks
-        else:
-            self._grad_fn.add_hook(fn)
-            hooks = self._grad_fn.hooks
-            if self._retains_grad:  # .grad sees the gradient after every hook, as in PyTorch
-                hooks.sort(key=lambda h: getattr(h, "_retains_grad", False))
-        if fn not in hooks:
-            hooks.append(fn)
-        return _HookHandle(hooks, fn)
+            self._hooks.append(fn)
+            return _HookHandle(self._hooks, fn)
+        self._grad_fn.add_hook(fn)
+        return _HookHandle(self._grad_fn.hooks, fn)
 
     # ----------------------------------------------------- device and dtype
     def _as_same_device(self, other: Any, op: str) -> Tensor:
@@ -399,16 +393,23 @@ class Tensor:
         return _ops.getitem(self, index)
 
     # --------------------------------------------------------------- in place
-    def _check_inplace(self, op: str) -> None:
-        if self._requires_grad and grad_mode.state.enabled:
+    def _check_inplace(self, op: str, value: Any = None) -> None:
+        if not grad_mode.state.enabled:
+            return
+        if self._requires_grad:
             what = "a leaf tensor that requires grad" if self._grad_fn is None else "a tensor that is part of a graph"
             raise AutogradError(
                 f"in-place {op} on {what} would break autograd; use an out-of-place operation, "
                 "or do it inside gk.no_grad()"
             )
+        if isinstance(value, Tensor) and value._requires_grad:
+            raise AutogradError(
+                f"in-place {op} with an operand that requires grad would drop its gradient; "
+                "use an out-of-place operation (y = x + w), or do it inside gk.no_grad()"
+            )
 
     def _inplace(self, op: str, other: Any) -> Tensor:
-        self._check_inplace(op)
+        self._check_inplace(op, other)
         value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
         ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
         try:
@@ -434,7 +435,7 @@ class Tensor:
         return self._inplace("div", other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("__setitem__")
+        self._check_inplace("__setitem__", value)
         from gradkit.ops.indexing import normalize_index
 
         value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
@@ -447,7 +448,7 @@ class Tensor:
 
     def copy_(self, src: Any) -> Tensor:
         """Overwrite the values in place with ``src`` (broadcast); returns self."""
-        self._check_inplace("copy_")
+        self._check_inplace("copy_", src)
         value = self._as_same_device(src, "copy_")
         if self._data.shape != value.shape:
             try:

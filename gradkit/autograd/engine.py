@@ -94,16 +94,17 @@ def _run(
             pending[node] = pending[node] + g if node in pending else g
             root_nodes.append(node)
 
-    wanted: dict[Node, int] = {}
+    wanted: dict[Node, list[int]] = {}
     results: list[Any] = []
     if inputs is not None:
         results = [None] * len(inputs)
         for i, t in enumerate(inputs):
             if t._grad_fn is not None:
-                wanted[t._grad_fn] = i
+                wanted.setdefault(t._grad_fn, []).append(i)
 
+    root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
     deps = _dependencies(root_nodes)
-    ready = [n for n in dict.fromkeys(root_nodes) if n not in deps]
+    ready = [n for n in root_nodes if n not in deps]
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)
@@ -115,8 +116,11 @@ def _run(
                 replaced = hook(grad)
                 if replaced is not None:
                     grad = replaced
+        if node.retained is not None and inputs is None:
+            _retain(node, grad)
         if wanted and node in wanted:
-            results[wanted[node]] = grad
+            for i in wanted[node]:
+                results[i] = grad
         saved = node.saved
         if node.versions is not None:
             for counter, version in node.versions:
@@ -167,6 +171,13 @@ def _run(
         g = _apply_leaf_hooks(t, g)
         t._grad = g if t._grad is None else t._grad + g
     return None
+
+
+def _retain(node: Node, grad: Tensor) -> None:
+    """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks)."""
+    t = node.retained()
+    if t is not None:
+        t._grad = grad if t._grad is None else t._grad + grad
 
 
 def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:

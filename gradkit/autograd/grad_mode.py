@@ -38,11 +38,12 @@ class _SetGradMode:
         return self
 
     def __enter__(self) -> None:
-        self._prev = state.enabled
+        # A stack, so that one instance can be entered again inside its own block.
+        self.__dict__.setdefault("_prev", []).append(state.enabled)
         state.enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        state.enabled = self._prev
+        state.enabled = self._prev.pop()
 
     def __call__(self, fn: F) -> F:
         mode = self.mode

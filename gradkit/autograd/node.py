@@ -35,8 +35,9 @@ class Node:
     ``out`` (the result's array, passed to the rules after ``saved``),
     ``versions`` ((version cell, version) pairs of the saved tensors),
     ``fixups[i]`` (the (shape, dtype) input ``i``'s gradient is summed and
-    cast back to), ``hooks`` (run on the incoming gradient) and ``info``
-    (op details for display, such as the reduced axes).
+    cast back to), ``hooks`` (run on the incoming gradient), ``retained``
+    (a weak reference to the output tensor that called ``retain_grad()``)
+    and ``info`` (op details for display, such as the reduced axes).
     """
 
     __slots__ = ("name", "rules", "next", "saved", "__dict__", "__weakref__")
@@ -45,6 +46,7 @@ class Node:
     fixups: Any = None
     out: Any = None
     hooks: list[Callable] | None = None
+    retained: Any = None
     info: Any = None
 
     def __init__(self, name: str, rules: tuple, next_: tuple, saved: tuple) -> None:

@@ -35,7 +35,6 @@ class Parameter(Tensor):
         self._grad = None
         self._version = data._version if isinstance(data, Tensor) and data._grad_fn is None else [0]
         self._hooks = None
-        self._retains_grad = False
         if requires_grad:
             self.requires_grad_(True)
 

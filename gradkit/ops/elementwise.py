@@ -26,13 +26,20 @@ from gradkit.tensor import Tensor
 
 _make = Tensor._make
 _new = object.__new__
+_ndarray = np.ndarray
 _FAST_SCALARS = {float, int}
-# Ops whose rule for the tensor input reads only the other (constant) operand.
-_CONSTANT_ONLY = {"multiply", "divide"}
+# Which operands each rule reads, (a, b) for the rule of a then of b.
+_READS_OTHER = ((False, True), (True, False))  # multiply: d/da reads b, d/db reads a
+_READS_DIVIDE = ((False, True), (True, True))  # divide: d/da = g / b, d/db = -g * a / b**2
+_READS_BOTH = ((True, True), (True, True))
 
 
-def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Tensor:
+def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | None) -> Tensor:
     """Apply ``fn`` (an operator function, or an array-module name) and record the node.
+
+    ``reads[i]`` says which operands, (a, b), rule ``i`` reads (None: neither
+    rule reads any). Only operands that a needed rule reads are saved, and
+    only those are checked for in-place changes at backward time.
 
     This is the hottest path of the library, so the record step is written
     out here for the two-input case (see ``record`` for the general one).
@@ -51,6 +58,8 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Ten
         data = getattr(backend.xp, fn)(ad, bd) if type(fn) is str else fn(ad, bd)
     except (ValueError, TypeError) as exc:
         raise _binary_error(name, ad, bd, exc) from None
+    if type(data) is not _ndarray and isinstance(data, np.generic):
+        data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
     out = _new(Tensor)
     out._data = data
     out._backend = backend
@@ -63,19 +72,24 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, save: bool) -> Ten
     rb = tb is not None and tb._requires_grad
     if not (ra or rb):
         return out
-    node = Node(
-        name,
-        rules,
-        ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None),
-        ((None, b) if tb is None and name in _CONSTANT_ONLY else (a, b)) if save else (),
-    )
-    if save and not (tb is None and name in _CONSTANT_ONLY):
-        if tb is None:
-            node.versions = ((ta._version, ta._version[0]),)
-        elif ta is None:
-            node.versions = ((tb._version, tb._version[0]),)
-        else:
+    if reads is None:
+        node = Node(name, rules, ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None), ())
+    else:
+        keep_a = (ra and reads[0][0]) or (rb and reads[1][0])
+        keep_b = (ra and reads[0][1]) or (rb and reads[1][1])
+        node = Node(
+            name,
+            rules,
+            ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None),
+            (a if keep_a else None, b if keep_b else None),
+        )
+        va, vb = keep_a and ta is not None, keep_b and tb is not None
+        if va and vb:
             node.versions = ((ta._version, ta._version[0]), (tb._version, tb._version[0]))
+        elif va:
+            node.versions = ((ta._version, ta._version[0]),)
+        elif vb:
+            node.versions = ((tb._version, tb._version[0]),)
     shape, dtype = data.shape, data.dtype
     if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (rb and (bd.shape != shape or bd.dtype is not dtype)):
         node.fixups = fixups((ta, tb), data)
@@ -123,12 +137,12 @@ _SUB_RULES = (_identity, _negated)
 
 def add(a: Any, b: Any) -> Tensor:
     """a + b, broadcasting as NumPy does."""
-    return _binary("add", a, b, operator.add, _ADD_RULES, save=False)
+    return _binary("add", a, b, operator.add, _ADD_RULES, None)
 
 
 def subtract(a: Any, b: Any) -> Tensor:
     """a - b, broadcasting as NumPy does."""
-    return _binary("subtract", a, b, operator.sub, _SUB_RULES, save=False)
+    return _binary("subtract", a, b, operator.sub, _SUB_RULES, None)
 
 
 def _scaled(g: Tensor, factor: Any) -> Tensor:
@@ -151,7 +165,7 @@ _MUL_RULES = (_mul_da, _mul_db)
 
 def multiply(a: Any, b: Any) -> Tensor:
     """a * b, broadcasting as NumPy does."""
-    return _binary("multiply", a, b, operator.mul, _MUL_RULES, save=True)
+    return _binary("multiply", a, b, operator.mul, _MUL_RULES, _READS_OTHER)
 
 
 def _div_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -167,7 +181,7 @@ _DIV_RULES = (_div_da, _div_db)
 
 def divide(a: Any, b: Any) -> Tensor:
     """a / b (true division), broadcasting as NumPy does."""
-    return _binary("divide", a, b, operator.truediv, _DIV_RULES, save=True)
+    return _binary("divide", a, b, operator.truediv, _DIV_RULES, _READS_DIVIDE)
 
 
 def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -191,7 +205,7 @@ _POW_RULES = (_pow_da, _pow_db)
 
 def power(a: Any, b: Any) -> Tensor:
     """a ** b elementwise."""
-    return _binary("power", a, b, operator.pow, _POW_RULES, save=True)
+    return _binary("power", a, b, operator.pow, _POW_RULES, _READS_BOTH)
 
 
 def negative(x: Any) -> Tensor:
@@ -224,7 +238,7 @@ def maximum(a: Any, b: Any) -> Tensor:
         b,
         "maximum",
         (lambda g, a, b: g * _max_weights(a, b), lambda g, a, b: g * _max_weights(b, a)),
-        save=True,
+        _READS_BOTH,
     )
 
 
@@ -236,7 +250,7 @@ def minimum(a: Any, b: Any) -> Tensor:
         b,
         "minimum",
         (lambda g, a, b: g * _max_weights(b, a), lambda g, a, b: g * _max_weights(a, b)),
-        save=True,
+        _READS_BOTH,
     )
 
 

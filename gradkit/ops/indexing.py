@@ -100,7 +100,10 @@ def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
     """
     x = as_tensor(x, op)
     idx = normalize_index(x, index, op)
-    data = x._data[idx]
+    if all(type(i) is int for i in idx):
+        data = x._data[idx + (Ellipsis,)]  # a 0-d view, as CuPy gives, not a NumPy scalar copy
+    else:
+        data = x._data[idx]
     out = record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
     if _is_basic(idx):  # a view: in-place changes to it or to x are changes to both
         from gradkit.ops.shape import share_version

@@ -130,7 +130,7 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"einsum: {subscripts!r} does not fit shapes {[t.shape for t in ts]} ({exc})") from None
     rules = tuple(_einsum_rule(i) for i in range(len(ts)))
-    return record("einsum", data, ts[0]._backend, tuple(ts), rules, (ins, out, *ts), info=spec)
+    return record("einsum", data, ts[0]._backend, tuple(ts), rules, (ins, out, *ts), broadcast=True, info=spec)
 
 
 def _einsum_rule(i: int) -> Any:

@@ -1,0 +1,94 @@
+"""Edge cases of the engine found in review: duplicate roots, retained grads under transforms, saved operands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit.autograd.engine import run_backward
+
+
+def test_duplicate_roots_sum_their_gradients(device):
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = (x * 3) * 1
+    run_backward([y, y], [gk.ones(2, device=device), gk.ones(2, device=device)])
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+
+
+def test_vjp_of_a_function_returning_one_tensor_twice(device):
+    def f(x):
+        y = (x * 3) * 1
+        return y, y
+
+    _, vjp_fn = gk.vjp(f, gk.tensor([1.0, 2.0], device=device))
+    (g,) = vjp_fn(gk.ones(2, device=device), gk.ones(2, device=device))
+    np.testing.assert_allclose(g.numpy(), [6.0, 6.0])
+
+
+def test_transforms_leave_retained_grads_alone(device):
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * x
+    y.retain_grad()
+    (gx,) = run_backward([y.sum()], [gk.ones((), device=device)], retain_graph=True, inputs=[x])
+    np.testing.assert_allclose(gx.numpy(), [2.0, 4.0])
+    assert y.grad is None and x.grad is None
+    y.sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
+
+
+def test_the_same_non_leaf_input_twice(device):
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 2
+    g1, g2 = run_backward([(y * y).sum()], [gk.ones((), device=device)], inputs=[y, y])
+    np.testing.assert_allclose(g1.numpy(), [4.0, 8.0])
+    np.testing.assert_allclose(g2.numpy(), [4.0, 8.0])
+
+
+def test_retained_grad_sees_hooks_registered_after_it(device):
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 1
+    y.retain_grad()
+    y.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [10.0, 10.0])
+    assert y.retains_grad and not x.retains_grad
+
+
+@pytest.mark.parametrize("expr", ["2 * w", "w * 2", "w * x", "x * w", "w / x"])
+def test_changing_an_operand_no_rule_reads_is_allowed(expr, device):
+    w = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    x = gk.tensor([3.0, 4.0], device=device)
+    y = eval(expr, {"w": w, "x": x}).sum()
+    with gk.no_grad():
+        w -= 0.5  # d(y)/dw reads only x (or the constant): the step is still right
+    y.backward()
+    expected = {"2 * w": [2, 2], "w * 2": [2, 2], "w * x": [3, 4], "x * w": [3, 4], "w / x": [1 / 3, 1 / 4]}
+    np.testing.assert_allclose(w.grad.numpy(), expected[expr], rtol=1e-6)
+
+
+def test_changing_an_operand_a_rule_reads_is_caught(device):
+    w = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    x = gk.tensor([3.0, 4.0], device=device)
+    y = (w * x).sum()
+    with gk.no_grad():
+        x += 1
+    with pytest.raises(gk.AutogradError, match="multiply"):
+        y.backward()
+
+
+def test_einsum_gradient_is_summed_back_to_the_broadcast_input(device):
+    a = gk.tensor([[1.0, 2.0, 3.0]], device=device, requires_grad=True)
+    b = gk.ones((4, 3), dtype="float64", device=device)
+    gk.einsum("...i,...i->...", a, b).sum().backward()
+    assert a.grad.shape == (1, 3) and a.grad.dtype == np.float32
+    np.testing.assert_allclose(a.grad.numpy(), [[4.0, 4.0, 4.0]])
+
+
+def test_reentering_one_no_grad_instance():
+    guard = gk.no_grad()
+    with guard:
+        with guard:
+            pass
+        assert not gk.is_grad_enabled()
+    assert gk.is_grad_enabled()

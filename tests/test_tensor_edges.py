@@ -1,0 +1,60 @@
+"""Tensor edge cases found in review: 0-d results, NumPy conversion, in-place misuse, shared memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+
+def test_zero_dim_results_are_arrays_that_change_in_place(device):
+    s = gk.ones(3, device=device).sum()
+    s.fill_(7)
+    assert s.item() == 7
+    s += 1
+    assert s.item() == 8
+    t = gk.ones((), device=device) * 2.0
+    t.zero_()
+    assert t.item() == 0
+
+
+def test_an_integer_index_is_a_view_on_every_backend(device):
+    x = gk.arange(5.0, device=device)
+    x[2].fill_(9)
+    np.testing.assert_array_equal(x.numpy(), [0, 1, 9, 3, 4])
+
+
+def test_np_array_copies(device):
+    t = gk.tensor([1.0, 2.0, 3.0], device=device)
+    a = np.array(t)
+    a[0] = 99
+    b = np.array(t, dtype=np.float32)
+    b[1] = 99
+    np.testing.assert_array_equal(t.numpy(), [1, 2, 3])
+
+
+@pytest.mark.parametrize("how", ["iadd", "setitem", "copy_"])
+def test_in_place_with_an_operand_that_requires_grad_raises(how, device):
+    w = gk.ones(3, device=device, requires_grad=True)
+    a = gk.zeros(3, device=device)
+    with pytest.raises(gk.AutogradError, match="requires grad"):
+        if how == "iadd":
+            a += w
+        elif how == "setitem":
+            a[0:2] = w[0:2] * 2
+        else:
+            a.copy_(w)
+    with gk.no_grad():
+        a += w
+    np.testing.assert_array_equal(a.numpy(), [1, 1, 1])
+
+
+def test_a_tensor_made_from_a_tensor_shares_its_version_counter(device):
+    w = gk.ones(3, device=device, requires_grad=True)
+    a = gk.tensor([1.0, 1.0, 1.0], device=device)
+    y = (w * a).sum()
+    b = gk.tensor(a)
+    b += 1
+    with pytest.raises(gk.AutogradError, match="modified in place"):
+        y.backward()
