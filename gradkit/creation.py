@@ -24,10 +24,7 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
         dtype = to_dtype(dtype, op)
     if isinstance(data, Tensor):
         backend = get_backend(device) if device is not None else data._backend
-        array = data._data
-        if backend is not data._backend:
-            host = backend.name == "numpy"
-            array = backend.asarray(data._backend.to_numpy(array)) if host else backend.asarray(array)
+        array = backend.transfer(data._data, data._backend)
         return (array if dtype is None else array.astype(dtype, copy=False)), backend
     if device is None and _is_cupy_array(data):
         backend = backend_of_array(data)

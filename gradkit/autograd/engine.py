@@ -15,6 +15,7 @@ from typing import Any
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
 from gradkit.errors import AutogradError
+from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
@@ -45,8 +46,6 @@ def _raise_modified(node: Node, found: int, expected: int) -> None:
 
 def _fix(grad: Tensor, shape: tuple, dtype: Any) -> Tensor:
     """Sum a gradient back over broadcast axes and cast it to its input's dtype."""
-    from gradkit.ops.shape import sum_to
-
     if grad._data.shape != shape:
         grad = sum_to(grad, shape)
     if grad._data.dtype != dtype:

@@ -29,6 +29,12 @@ class Backend:
         """A NumPy array on the host holding ``array``'s values."""
         raise NotImplementedError
 
+    def transfer(self, array: Any, source: Backend) -> Any:
+        """``array``, an array of backend ``source``, on this backend (a copy unless ``source`` is this one)."""
+        if source is self:
+            return array
+        return self.asarray(source.to_numpy(array))
+
     def matmul(self, a: Any, b: Any) -> Any:
         """``a @ b`` for two arrays of this backend (NumPy's matmul rules); ``ops.matmul`` calls this."""
         return self.xp.matmul(a, b)

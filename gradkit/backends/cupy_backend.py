@@ -68,6 +68,13 @@ class CupyBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return self.xp.asnumpy(array)
 
+    def transfer(self, array: Any, source: Backend) -> Any:
+        if source is self:
+            return array
+        with self.xp.cuda.Device(self.index):
+            # From another GPU cupy.asarray would hand back the same array on its own device.
+            return self.xp.array(array, copy=True) if source.name == "cupy" else self.xp.asarray(array)
+
     #: Set by ``gradkit.cuda``: ``gemm_router(a, b)`` returns the product through gradkit's own
     #: capture-safe cuBLAS call while a step is captured (or after ``gk.cuda.use_direct_gemm()``),
     #: or None to let ``cupy.matmul`` do it.

@@ -128,7 +128,10 @@ class DataLoader:
             yield self._collate([self.dataset[int(i)] for i in order[start : start + size]])
 
     def _rows(self, t: Tensor, key: Any) -> Tensor:
-        return self._place(Tensor._make(t._data[key], t._backend))
+        rows = t._data[key]
+        if isinstance(key, slice):
+            rows = rows.copy()  # a batch is the caller's to change, never a view into the dataset
+        return self._place(Tensor._make(rows, t._backend))
 
     def _place(self, t: Tensor) -> Tensor:
         return t if self.device is None or t.device == self.device else t.to(self.device)

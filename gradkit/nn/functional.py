@@ -250,14 +250,20 @@ def _erf_array(xp: Any, x: Any) -> Any:
     ``erf(a) = 2/sqrt(pi) exp(-a^2) sum (2a^2)^n a / (2n+1)!!`` for |a| < 2.5 and
     the continued fraction of erfc beyond.
     """
-    try:
-        if xp is np:
-            from scipy.special import erf
-        else:
-            from cupyx.scipy.special import erf
-        return erf(x)
-    except ImportError:
-        return _erf_fallback(xp, x)
+    erf = _ERF.get(xp.__name__)
+    if erf is None:
+        try:
+            if xp is np:
+                from scipy.special import erf
+            else:
+                from cupyx.scipy.special import erf
+        except ImportError:
+            erf = lambda a: _erf_fallback(xp, a)  # noqa: E731
+        _ERF[xp.__name__] = erf  # looked up once: a failed import is not cached by Python
+    return erf(x)
+
+
+_ERF: dict[str, Any] = {}
 
 
 def _erf_fallback(xp: Any, x: Any) -> Any:

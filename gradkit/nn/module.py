@@ -398,18 +398,12 @@ class Module:
         return f"{type(self).__name__}(\n  {body}\n)"
 
 
-def _transfer(array: Any, source: Any, target: Any) -> Any:
-    if target.name == "numpy":
-        return target.asarray(source.to_numpy(array))
-    return target.asarray(array)
-
-
 def _move(t: Tensor, backend: Any, dt: Any) -> None:
     """Move tensor ``t`` (and its gradient) to ``backend`` and/or cast it to ``dt``, keeping the object."""
     array, source = t._data, t._backend
     changed = False
     if backend is not None and backend is not source:
-        array = _transfer(array, source, backend)
+        array = backend.transfer(array, source)
         changed = True
     if dt is not None and array.dtype.kind == "f" and array.dtype != dt:
         array = array.astype(dt)
@@ -424,7 +418,7 @@ def _move(t: Tensor, backend: Any, dt: Any) -> None:
     if g is not None:
         gd = g._data
         if backend is not None and backend is not g._backend:
-            gd = _transfer(gd, g._backend, backend)
+            gd = backend.transfer(gd, g._backend)
         if dt is not None and gd.dtype != dt:
             gd = gd.astype(dt)
         t._grad = Tensor._make(gd, t._backend)
@@ -434,7 +428,7 @@ def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:
     """A state-dict value as an array of the target's backend (dtype is cast on copy)."""
     backend = target._backend
     if isinstance(value, Tensor):
-        return value._data if value._backend is backend else _transfer(value._data, value._backend, backend)
+        return backend.transfer(value._data, value._backend)
     if isinstance(value, (int, float, bool, np.generic, list, tuple)):
         return backend.asarray(np.asarray(value))
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):

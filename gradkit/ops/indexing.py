@@ -77,8 +77,19 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str) -> None:
     if dim >= x.ndim:
         raise IndexOutOfRangeError(f"{op}: too many indices for a tensor of shape {x.shape}")
     n = x.shape[dim]
-    if array.size and (int(array.min()) < -n or int(array.max()) >= n):
-        bad = int(array.max()) if int(array.max()) >= n else int(array.min())
+    if not array.size:
+        return
+    if type(array) is not np.ndarray:
+        from gradkit.cuda import is_capturing
+
+        if is_capturing():  # reading a device value on the host cannot be part of a CUDA graph
+            return
+    # One reduction, one read on the host: shifted by n and seen as unsigned, every valid
+    # index (-n <= i < n) is below 2n and every invalid one (negative ones too) is not.
+    shifted = array.astype(np.int64) + n
+    if int(shifted.view(np.uint64).max()) >= 2 * n:
+        lo, hi = int(array.min()), int(array.max())
+        bad = hi if hi >= n else lo
         raise IndexOutOfRangeError(f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (size {n})")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis
+from gradkit.ops.shape import broadcast_to, reshape
 from gradkit.tensor import Tensor
 
 
@@ -24,8 +25,6 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 def _expand(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
     """The gradient of a reduction's output, broadcast back to the input's shape."""
-    from gradkit.ops.shape import broadcast_to, reshape
-
     if not keepdims:
         g = reshape(g, _kept_shape(shape, axes))
     return broadcast_to(g, shape)

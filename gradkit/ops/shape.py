@@ -290,7 +290,7 @@ def to_device(x: Any, device: Any) -> Tensor:
     target = get_backend(device)
     if target is x._backend:
         return x
-    data = target.asarray(x._backend.to_numpy(x._data)) if target.name == "numpy" else target.asarray(x._data)
+    data = target.transfer(x._data, x._backend)
     return record("to_device", data, target, (x,), (lambda g, src: to_device(g, src),), (x._backend,))
 
 

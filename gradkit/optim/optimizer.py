@@ -246,13 +246,8 @@ def _state_value(value: Any, p: Tensor, key: str, name: str) -> Any:
         return int(value)
     if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         backend = p._backend
-        if isinstance(value, Tensor):
-            src = value._data if value._backend is backend else None
-            if src is None:
-                src = value._backend.to_numpy(value._data)
-        else:
-            src = value
-        array = backend.xp.array(backend.asarray(src), copy=True)
+        src = backend.transfer(value._data, value._backend) if isinstance(value, Tensor) else backend.asarray(value)
+        array = backend.xp.array(src, copy=True)
         if array.dtype.kind == "f" and array.dtype != p.dtype:
             array = array.astype(p.dtype)
         if array.shape != p.shape and array.ndim:

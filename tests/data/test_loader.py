@@ -178,3 +178,11 @@ def test_loader_argument_errors():
         DataLoader(object(), batch_size=2)
     with pytest.raises(gk.DeviceError):
         DataLoader(ds, batch_size=2, device="tpu")
+
+
+def test_changing_a_batch_leaves_the_dataset_alone(device):
+    data = gk.arange(6.0, device=device).reshape(6, 1)
+    loader = gk.data.DataLoader(gk.data.TensorDataset(data), batch_size=2)
+    for (x,) in loader:
+        x -= 100
+    np.testing.assert_array_equal(data.numpy().ravel(), [0, 1, 2, 3, 4, 5])
