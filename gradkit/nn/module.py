@@ -17,6 +17,7 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.nn.parameter import Parameter
+from gradkit.nn.utils import clear_grads
 from gradkit.tensor import Tensor
 
 
@@ -263,14 +264,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients of every parameter (to None by default, as PyTorch)."""
-        for p in self.parameters():
-            if p._grad is None:
-                continue
-            if set_to_none:
-                p._grad = None
-            else:
-                g = p._grad
-                p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+        clear_grads(self.parameters(), set_to_none)
 
     def to(self, device: Any = None, dtype: Any = None) -> Module:
         """Move parameters and buffers to ``device`` and/or cast float ones to ``dtype``, in place; returns self.

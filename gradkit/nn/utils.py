@@ -84,3 +84,12 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
     for p in _grads(parameters, "clip_grad_value_"):
         g = p._grad
         p._grad = Tensor._make(g._backend.xp.clip(g._data, -clip_value, clip_value), g._backend)
+
+
+def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
+    for p in params:
+        g = p._grad
+        if g is None:
+            continue
+        p._grad = None if set_to_none else Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)

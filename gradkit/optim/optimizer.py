@@ -15,6 +15,7 @@ import numpy as np
 
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.nn.utils import clear_grads
 from gradkit.tensor import Tensor
 
 
@@ -112,13 +113,7 @@ class Optimizer:
     # ------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (to None by default, as PyTorch; else to new zero tensors)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p._grad = None
-                elif p._grad is not None:
-                    g = p._grad
-                    p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+        clear_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` when one is given."""
