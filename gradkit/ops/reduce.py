@@ -177,8 +177,12 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x, "logsumexp")
     axes = normalize_axes(axis, x.ndim, "logsumexp")
     xp = x._backend.xp
-    peak = x._data.max(axis=axes, keepdims=True)
-    peak = xp.where(xp.isfinite(peak), peak, 0)
+    if x.size == 0:  # an empty sum: log(0) = -inf, as SciPy and PyTorch give
+        kept = _kept_shape(x.shape, axes)
+        peak = xp.zeros(tuple(1 if d == 0 else d for d in kept), dtype=x.dtype)
+    else:
+        peak = x._data.max(axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)
     with np.errstate(divide="ignore"):  # every element -inf: log(0) = -inf is the answer, not a warning
         data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
     if not keepdims:

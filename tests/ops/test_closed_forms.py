@@ -302,3 +302,12 @@ def test_split_indices_as_numpy(device):
         gk.split(x, [1.5])  # NumPy refuses float indices; no silent truncation
     with pytest.raises(gk.ArgumentTypeError, match="split"):
         gk.split(x, 1.5)
+
+
+def test_logsumexp_of_an_empty_axis_is_minus_inf(device):
+    x = gk.zeros((0, 3), device=device, requires_grad=True)
+    out = gk.logsumexp(x, axis=0)
+    assert out.shape == (3,) and np.all(np.isneginf(out.numpy()))
+    assert gk.logsumexp(x, axis=1).shape == (0,)
+    gk.logsumexp(x, axis=1).sum().backward()
+    assert x.grad.shape == (0, 3)
