@@ -15,6 +15,7 @@ The names use ASCII: ``v-1`` for v_{-1} and ``v~3`` for the adjoint v-bar_3.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -339,9 +340,11 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
 
     recorded: list[tuple[Node, Tensor]] = []
     previous = _function.observer
+    thread = threading.get_ident()
 
     def observe(node: Node, out: Tensor) -> None:
-        recorded.append((node, out))
+        if threading.get_ident() == thread:  # ops that other threads run meanwhile are not f's
+            recorded.append((node, out))
         if previous is not None:
             previous(node, out)
 

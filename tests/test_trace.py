@@ -174,3 +174,32 @@ def test_errors() -> None:
         gk.trace(seed_function, "a", "b")
     with pytest.raises(gk.DTypeError):
         gk.trace(lambda x: x * 2, gk.tensor([1, 2]))
+
+
+def test_trace_ignores_ops_of_other_threads():
+    import threading
+
+    go, done = threading.Event(), threading.Event()
+
+    def other():
+        a = gk.ones(2, requires_grad=True)
+        go.wait()
+        (a * 2).sum()  # runs while f is being traced
+        done.set()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+
+    def f(x1, x2):
+        v1 = gk.log(x1)
+        go.set()
+        done.wait()
+        return v1 + x1 * x2 - gk.sin(x2)
+
+    try:
+        tr = gk.trace(f, 2.0, 5.0)
+    finally:
+        go.set()
+        worker.join()
+    assert [s.name for s in tr.forward][-1] == "v5"
+    assert abs(tr.forward[-1].value - 11.6521) < 1e-4
