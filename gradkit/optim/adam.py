@@ -7,9 +7,6 @@ from typing import Any
 from gradkit import kernels
 from gradkit.errors import InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
-from gradkit.tensor import Tensor
-
-_make = Tensor._make
 
 
 class Adam(Optimizer):
@@ -50,12 +47,7 @@ class Adam(Optimizer):
             data = p._data
             st = state.get(p)
             if st is None:
-                zeros = p._backend.xp.zeros_like
-                st = state[p] = {
-                    "step": 0,
-                    "exp_avg": _make(zeros(data), p._backend),
-                    "exp_avg_sq": _make(zeros(data), p._backend),
-                }
+                st = state[p] = {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}
             step = st["step"] = st["step"] + 1
             update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps, weight_decay,
                    step, decoupled, self._scratch(p))

@@ -128,6 +128,11 @@ class Optimizer:
     def _update_group(self, group: dict) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _zeros(p: Tensor) -> Tensor:
+        """A new state tensor of zeros shaped like ``p`` (a moment or momentum buffer)."""
+        return Tensor._make(p._backend.xp.zeros_like(p._data), p._backend)
+
     def _scratch(self, p: Tensor) -> Any:
         """A temporary array of ``p``'s shape and dtype, a view of one flat buffer per dtype and device.
 

@@ -6,9 +6,6 @@ from typing import Any
 
 from gradkit import kernels
 from gradkit.optim.optimizer import Optimizer
-from gradkit.tensor import Tensor
-
-_make = Tensor._make
 
 
 class RMSprop(Optimizer):
@@ -40,12 +37,11 @@ class RMSprop(Optimizer):
             data = p._data
             st = state.get(p)
             if st is None:
-                zeros = p._backend.xp.zeros_like
-                st = state[p] = {"step": 0, "square_avg": _make(zeros(data), p._backend)}
+                st = state[p] = {"step": 0, "square_avg": self._zeros(p)}
             if momentum > 0 and "momentum_buffer" not in st:
-                st["momentum_buffer"] = _make(p._backend.xp.zeros_like(data), p._backend)
+                st["momentum_buffer"] = self._zeros(p)
             if centered and "grad_avg" not in st:
-                st["grad_avg"] = _make(p._backend.xp.zeros_like(data), p._backend)
+                st["grad_avg"] = self._zeros(p)
             st["step"] += 1
             buf = st["momentum_buffer"]._data if momentum > 0 else None
             grad_avg = st["grad_avg"]._data if centered else None
