@@ -92,3 +92,33 @@ def test_reentering_one_no_grad_instance():
             pass
         assert not gk.is_grad_enabled()
     assert gk.is_grad_enabled()
+
+
+def test_a_node_runs_once_with_all_paths_summed_however_long_they_are(device):
+    # The engine runs nodes newest first; a value feeding a short and a long path must
+    # still receive both contributions before its own rule runs (its hook sees the total once).
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    a = x * 2
+    seen = []
+    a.register_hook(lambda g: seen.append(g.numpy().copy()))
+    long = a
+    for _ in range(50):
+        long = long * 1.0
+    y = (long + a * 3).sum()
+    y.backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], [4.0, 4.0])
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 8.0])
+
+
+def test_roots_given_oldest_first_or_newest_first_agree(device):
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    a = x * x
+    b = a * 3
+    g1 = gk.ones(2, device=device)
+    run_backward([a, b], [g1, g1], retain_graph=True)
+    first = x.grad.numpy().copy()
+    x.grad = None
+    run_backward([b, a], [g1, g1])
+    np.testing.assert_allclose(x.grad.numpy(), first)
+    np.testing.assert_allclose(first, [8.0, 16.0])
