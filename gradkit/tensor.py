@@ -317,38 +317,29 @@ class Tensor:
         return _ops.astype(self, dtype)
 
     # ------------------------------------------------------------ operators
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
+    # __add__, __sub__, __mul__, __truediv__, __pow__ and __matmul__ are the ops themselves,
+    # set at the end of this module (one Python call less per operation on the hottest path).
+    __add__: Callable[[Tensor, Any], Tensor]
+    __sub__: Callable[[Tensor, Any], Tensor]
+    __mul__: Callable[[Tensor, Any], Tensor]
+    __truediv__: Callable[[Tensor, Any], Tensor]
+    __pow__: Callable[[Tensor, Any], Tensor]
+    __matmul__: Callable[[Tensor, Any], Tensor]
 
     def __radd__(self, other: Any) -> Tensor:
         return _ops.add(other, self)
 
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.subtract(self, other)
-
     def __rsub__(self, other: Any) -> Tensor:
         return _ops.subtract(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.multiply(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
         return _ops.multiply(other, self)
 
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.divide(self, other)
-
     def __rtruediv__(self, other: Any) -> Tensor:
         return _ops.divide(other, self)
 
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.power(self, other)
-
     def __rpow__(self, other: Any) -> Tensor:
         return _ops.power(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.matmul(other, self)
@@ -612,3 +603,10 @@ class _HookHandle:
 
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
+
+Tensor.__add__ = _ops.add  # type: ignore[assignment]
+Tensor.__sub__ = _ops.subtract  # type: ignore[assignment]
+Tensor.__mul__ = _ops.multiply  # type: ignore[assignment]
+Tensor.__truediv__ = _ops.divide  # type: ignore[assignment]
+Tensor.__pow__ = _ops.power  # type: ignore[assignment]
+Tensor.__matmul__ = _ops.matmul  # type: ignore[assignment]
