@@ -27,7 +27,8 @@ from gradkit.tensor import Tensor
 _make = Tensor._make
 _new = object.__new__
 _ndarray = np.ndarray
-_FAST_SCALARS = {float, int}
+# Python numbers that go to the array module as they are (NumPy 1.x needs them converted first).
+_FAST_SCALARS = frozenset() if LEGACY_PROMOTION else frozenset((float, int))
 # Which operands each rule reads, (a, b) for the rule of a then of b.
 _READS_OTHER = ((False, True), (True, False))  # multiply: d/da reads b, d/db reads a
 _READS_DIVIDE = ((False, True), (True, True))  # divide: d/da = g / b, d/db = -g * a / b**2
@@ -44,12 +45,10 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
     This is the hottest path of the library, so the record step is written
     out here for the two-input case (see ``record`` for the general one).
     """
-    if isinstance(a, Tensor) and (
-        (isinstance(b, Tensor) and b._backend is a._backend) or (type(b) in _FAST_SCALARS and not LEGACY_PROMOTION)
-    ):
-        backend = a._backend
-        ta, ad = a, a._data
-        tb, bd = (None, b) if type(b) in _FAST_SCALARS else (b, b._data)
+    if type(b) in _FAST_SCALARS and isinstance(a, Tensor):  # tensor (op) Python number
+        ta, ad, tb, bd, backend = a, a._data, None, b, a._backend
+    elif isinstance(a, Tensor) and isinstance(b, Tensor) and b._backend is a._backend:
+        ta, ad, tb, bd, backend = a, a._data, b, b._data, a._backend
     else:
         a, b, backend = operands(name, a, b)
         ta, tb = tensor_or_none(a), tensor_or_none(b)
@@ -66,11 +65,9 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
     out._grad_fn = None
     out._version = [0]
     out._requires_grad = False
-    if not _mode.enabled:
-        return out
     ra = ta is not None and ta._requires_grad
     rb = tb is not None and tb._requires_grad
-    if not (ra or rb):
+    if not (ra or rb) or not _mode.enabled:
         return out
     if reads is None:
         node = Node(name, rules, ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None), ())
@@ -145,19 +142,18 @@ def subtract(a: Any, b: Any) -> Tensor:
     return _binary("subtract", a, b, operator.sub, _SUB_RULES, None)
 
 
-def _scaled(g: Tensor, factor: Any) -> Tensor:
-    """g * factor; on raw arrays when backward is not being recorded (the common case)."""
-    if _mode.enabled:
-        return g * factor
-    return _make(g._data * (factor._data if isinstance(factor, Tensor) else factor), g._backend)
-
-
+# d(a*b)/da = g * b and d(a*b)/db = g * a: on raw arrays when backward is not being recorded
+# (the common case), written out twice because this runs for every multiply of every backward pass.
 def _mul_da(g: Tensor, a: Any, b: Any) -> Tensor:
-    return _scaled(g, b)
+    if _mode.enabled:
+        return g * b
+    return _make(g._data * (b._data if isinstance(b, Tensor) else b), g._backend)
 
 
 def _mul_db(g: Tensor, a: Any, b: Any) -> Tensor:
-    return _scaled(g, a)
+    if _mode.enabled:
+        return g * a
+    return _make(g._data * (a._data if isinstance(a, Tensor) else a), g._backend)
 
 
 _MUL_RULES = (_mul_da, _mul_db)
