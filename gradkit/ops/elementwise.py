@@ -87,9 +87,13 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
             node.versions = ((ta._version, ta._version[0]),)
         elif vb:
             node.versions = ((tb._version, tb._version[0]),)
-    shape, dtype = data.shape, data.dtype
-    if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (rb and (bd.shape != shape or bd.dtype is not dtype)):
-        node.fixups = fixups((ta, tb), data)
+    # With a number operand the result has the (float) tensor's shape and dtype: nothing to fix.
+    if ta is not None and tb is not None:
+        shape, dtype = data.shape, data.dtype
+        if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (
+            rb and (bd.shape != shape or bd.dtype is not dtype)
+        ):
+            node.fixups = fixups((ta, tb), data)
     out._requires_grad = True
     out._grad_fn = node
     if function.observer is not None:
