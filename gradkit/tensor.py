@@ -15,7 +15,7 @@ import numpy as np
 
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
-from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, ShapeError
+from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
 
 _new = object.__new__
 _ndarray = np.ndarray
@@ -406,6 +406,11 @@ class Tensor:
         try:
             ufunc(self._data, value, out=self._data)
         except ValueError as exc:
+            if not getattr(getattr(self._data, "flags", None), "writeable", True):
+                raise InvalidArgumentError(
+                    f"in-place {op}: this tensor's memory is read-only (a broadcast view, or an array imported "
+                    "through DLPack by NumPy 1.x); write to a copy, e.g. gk.tensor(t.numpy())"
+                ) from None
             raise ShapeError(f"in-place {op}: cannot write a result of shape broadcast from {self.shape} and "
                              f"{getattr(value, 'shape', ())} into shape {self.shape} ({exc})") from None
         except TypeError as exc:

@@ -215,3 +215,9 @@ def test_tensors_on_two_devices():
         assert op in msg and "cpu" in msg and "cuda:0" in msg
     with pytest.raises(gk.DeviceError, match="cuda"):
         b[gk.tensor([0], device="cpu")]
+
+
+def test_inplace_on_a_read_only_view_says_read_only():
+    b = gk.broadcast_to(gk.ones(3), (2, 3))
+    with gk.no_grad(), pytest.raises(gk.InvalidArgumentError, match=r"in-place add: .*read-only"):
+        b += 1.0

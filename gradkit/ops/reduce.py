@@ -182,7 +182,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
         peak = xp.zeros(tuple(1 if d == 0 else d for d in kept), dtype=x.dtype)
     else:
         peak = x._data.max(axis=axes, keepdims=True)
-        peak = xp.where(xp.isfinite(peak), peak, 0)
+        peak = xp.where(xp.isfinite(peak), peak, peak.dtype.type(0))  # a typed 0: NumPy 1.x upcasts 0-d float32
     with np.errstate(divide="ignore"):  # every element -inf: log(0) = -inf is the answer, not a warning
         data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
     if not keepdims:
