@@ -116,7 +116,8 @@ class Tensor:
     def item(self) -> Any:
         if self._data.size != 1:
             raise ShapeError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
-        return self._data.reshape(()).item() if hasattr(self._data, "item") else float(self._data)
+        # Through the backend, so that gk.cuda.capture's guard refuses this host read as it does .numpy().
+        return self._backend.to_numpy(self._data).reshape(()).item()
 
     def tolist(self) -> Any:
         return self._backend.to_numpy(self._data).tolist()

@@ -115,4 +115,5 @@ class CupyBackend(Backend):
         return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def permutation(self, n: int) -> Any:
-        return self.rng.permutation(n).astype(self.xp.int64)
+        # cupy.random.Generator has no permutation(): sort n uniform draws (ties have probability ~0).
+        return self.xp.argsort(self.rng.random((n,))).astype(self.xp.int64)

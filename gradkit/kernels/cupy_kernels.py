@@ -135,7 +135,7 @@ __global__ void gk_xent_rows(const T* __restrict__ logits, const I* __restrict__
         if (j == t) p -= (T)1;
         d[j] = p * scale;
     }
-    if (lane == 0) losses[row] = gk_log(s) + m - x[t];
+    if (lane == 0) losses[row] = gk_log(s) - (x[t] - m);  // the reference's order: x[t] - m is exact at the max
 }
 """
 _XENT_NAMES = {
@@ -419,7 +419,7 @@ def _np_cross_entropy(logits, targets, reduction="mean"):  # noqa: ANN001, ANN20
     p = np.exp(logits - m) / s
     p[np.arange(n), targets] -= t(1)
     d = p * t(1 / n if reduction == "mean" else 1)
-    losses = np.log(s[:, 0]) + m[:, 0] - logits[np.arange(n), targets]
+    losses = np.log(s[:, 0]) - (logits[np.arange(n), targets] - m[:, 0])
     loss = losses.sum() / n if reduction == "mean" else losses.sum() if reduction == "sum" else losses
     return np.asarray(loss, dtype=logits.dtype), d
 

@@ -164,6 +164,9 @@ def test_routing_guards_host_syncs_and_restores_everything():
         assert NUMPY.rng is rng and isinstance(cublas.installed(), _FakeGemm)
         with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
             gk.ones(3).numpy()
+        for host_read in (lambda t: t.item(), float, bool):  # .item() and what uses it, refused the same way
+            with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
+                host_read(gk.ones(()))
         with pytest.raises(gk.cuda.CaptureError, match="host data"):
             NUMPY.asarray([1.0, 2.0])  # on CuPy, a NumPy array is host data too
         with pytest.raises(gk.cuda.CaptureError, match="synchronises"):
