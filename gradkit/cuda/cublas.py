@@ -29,11 +29,13 @@ routes ``Backend.matmul`` here while a step is being captured, or always after
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,66 +255,175 @@ def run(xp: Any, a: Any, b: Any, launch: Launch) -> Any:
 
 
 # --------------------------------------------------------------------- the library
-def cublas_path_from_maps(maps_text: str) -> str | None:
-    """The path of ``libcublas.so*`` (not cublasLt) among a process's mapped files (/proc/self/maps)."""
+_CUBLAS_NAME = re.compile(r"^(?:lib)?cublas(?:\.so(?:\.(\d+))?|64_(\d+)\.dll)")
+
+
+def cublas_major(path: str) -> int | None:
+    """The major version in a cuBLAS file name (``libcublas.so.13.1.0.3`` -> 13), or None.
+
+    None for a name without one (``libcublas.so``) and for anything that is not
+    the cuBLAS library itself (``libcublasLt.so.13``).
+    """
+    m = _CUBLAS_NAME.match(os.path.basename(path))
+    if m is None:
+        return None
+    digits = m.group(1) or m.group(2)
+    return int(digits) if digits else None
+
+
+def _is_cublas(path: str) -> bool:
+    return _CUBLAS_NAME.match(os.path.basename(path)) is not None
+
+
+def cublas_paths_from_maps(maps_text: str) -> list[str]:
+    """Every ``libcublas.so*`` (not cublasLt) among a process's mapped files (/proc/self/maps), once each.
+
+    The order is the file's: by address, not by load order, so the first one is
+    not necessarily the one CuPy loaded (PyTorch may have mapped its own).
+    """
+    paths: list[str] = []
     for line in maps_text.splitlines():
         parts = line.split(None, 5)
         if len(parts) < 6:
             continue
         path = parts[5].strip()
-        name = os.path.basename(path)
-        if name.startswith("libcublas.so"):
+        if os.path.basename(path).startswith("libcublas.so") and path not in paths:
+            paths.append(path)
+    return paths
+
+
+def cublas_path_from_maps(maps_text: str) -> str | None:
+    """The first ``libcublas.so*`` (not cublasLt) among a process's mapped files (/proc/self/maps)."""
+    paths = cublas_paths_from_maps(maps_text)
+    return paths[0] if paths else None
+
+
+def select_cublas(candidates: Iterable[tuple[str, str | None]], cuda_major: int | None) -> str:
+    """The first candidate path whose cuBLAS major version is ``cuda_major``.
+
+    ``candidates`` are ``(where, path)`` pairs in order of preference (consumed
+    lazily: the search stops at the first match); a None or empty path (a
+    lookup that found nothing; ``where`` says why) is skipped, as is a path
+    that is not cuBLAS. ``cuda_major`` is the CUDA major version CuPy was built
+    for (cuBLAS's major follows the toolkit's); None (unknown) takes the first
+    cuBLAS path. A path without a version in its name is taken only when no
+    path has the right one. Raises BackendError naming every candidate tried.
+    """
+    tried: list[str] = []
+    unversioned: str | None = None
+    for where, path in candidates:
+        if not path:
+            tried.append(f"{where}: nothing found")
+            continue
+        if not _is_cublas(path):
+            tried.append(f"{where}: {path} (not the cuBLAS library)")
+            continue
+        major = cublas_major(path)
+        if cuda_major is None or major == cuda_major:
             return path
-    return None
+        if major is None:
+            unversioned = unversioned or path
+            tried.append(f"{where}: {path} (no version in its name)")
+        else:
+            tried.append(f"{where}: {path} (cuBLAS {major}, but CuPy uses CUDA {cuda_major})")
+    if unversioned is not None:
+        return unversioned
+    want = f"libcublas.so.{cuda_major}" if cuda_major is not None else "libcublas.so"
+    raise BackendError(
+        f"gradkit.cuda: cannot find the cuBLAS library CuPy uses ({want}); the capture-safe GEMM needs it "
+        "(is the nvidia-cublas wheel or the CUDA toolkit of CuPy's CUDA version installed?). Tried: "
+        + ("; ".join(tried) if tried else "nothing")
+    )
+
+
+def _cuda_major() -> int | None:
+    """The CUDA major version CuPy was built for (its runtime, e.g. 13 for 13000+), or None."""
+    try:
+        from gradkit.backends.cupy_backend import import_cupy
+
+        return int(import_cupy().cuda.runtime.runtimeGetVersion()) // 1000
+    except Exception:  # noqa: BLE001 - no CuPy: any cuBLAS will do (and fail later with a clear error)
+        return None
+
+
+def _pathfinder_candidate() -> tuple[str, str | None]:
+    """Where cuda-pathfinder (CuPy >= 14 loads its CUDA libraries with it) found cuBLAS."""
+    where = "cuda.pathfinder.load_nvidia_dynamic_lib('cublas')"
+    try:
+        from cuda import pathfinder
+    except Exception as exc:  # noqa: BLE001
+        return f"{where} ({type(exc).__name__}: {exc})", None
+    try:  # cached by pathfinder: the same answer CuPy got
+        loaded = pathfinder.load_nvidia_dynamic_lib("cublas")
+    except Exception as exc:  # noqa: BLE001
+        return f"{where} ({type(exc).__name__}: {exc})", None
+    path = getattr(loaded, "abs_path", None)  # typed str | None
+    return (where if path else f"{where} (abs_path is None)"), path
+
+
+def _maps_text() -> str:
+    with open("/proc/self/maps") as f:
+        return f.read()
+
+
+def _loadable(name: str) -> bool:
+    try:
+        ctypes.CDLL(name)
+        return True
+    except OSError:
+        return False
+
+
+def _cublas_candidates(cuda_major: int | None) -> Iterator[tuple[str, str | None]]:
+    """Where cuBLAS may be, best first (a generator: later lookups run only when earlier ones did not fit)."""
+    yield _pathfinder_candidate()
+    try:
+        maps = cublas_paths_from_maps(_maps_text())
+    except OSError as exc:
+        yield f"/proc/self/maps ({exc})", None
+    else:
+        if not maps:
+            yield "/proc/self/maps", None
+        for path in maps:
+            yield "/proc/self/maps", path
+    majors = (cuda_major,) if cuda_major is not None else (13, 12, 11)
+    for name in ("cublas", *(f"cublas64_{m}" for m in majors)):
+        yield f"ctypes.util.find_library({name!r})", ctypes.util.find_library(name)
+    for major in majors:
+        soname = f"libcublas.so.{major}"
+        yield f"dlopen({soname!r})", soname if _loadable(soname) else None
 
 
 def _find_cublas() -> str:
     """The cuBLAS library CuPy uses (so that both talk to one copy of it)."""
-    try:  # make CuPy load its cuBLAS (CuPy >= 14 loads the CUDA libraries lazily)
+    try:  # make CuPy load its cuBLAS (CuPy >= 14 loads the CUDA libraries lazily, through cuda-pathfinder)
         from cupy_backends.cuda.libs import cublas  # noqa: F401
     except Exception:  # noqa: BLE001 - the search below reports what is missing
         pass
-    try:
-        with open("/proc/self/maps") as f:
-            path = cublas_path_from_maps(f.read())
-        if path:
-            return path
-    except OSError:
-        pass
-    try:
-        from cuda import pathfinder  # CuPy >= 14 finds its libraries with it
-
-        return pathfinder.load_nvidia_dynamic_lib("cublas").abs_path
-    except Exception:  # noqa: BLE001
-        pass
-    for name in ("cublas", "cublas64_13", "cublas64_12", "cublas64_11"):
-        found = ctypes.util.find_library(name)
-        if found:
-            return found
-    for major in (13, 12, 11):
-        candidate = f"libcublas.so.{major}"
-        try:
-            ctypes.CDLL(candidate)
-            return candidate
-        except OSError:
-            continue
-    raise BackendError(
-        "gradkit.cuda: cannot find the cuBLAS library (libcublas.so) that CuPy uses; "
-        "the capture-safe GEMM needs it (is the CUDA toolkit or the nvidia-cublas wheel installed?)"
-    )
+    major = _cuda_major()
+    return select_cublas(_cublas_candidates(major), major)
 
 
 class _Lib:
     """The few cuBLAS entry points gradkit calls, with their C signatures."""
 
     def __init__(self, path: str) -> None:
+        if not path:  # ctypes.CDLL(None) would open the main program and fail later on a missing symbol
+            raise BackendError("gradkit.cuda: no cuBLAS library path to load")
         lib = ctypes.CDLL(path)
         vp, i, ll = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong
         self.path = path
-        self.create = self._fn(lib, "cublasCreate_v2", [ctypes.POINTER(vp)])
+        try:
+            self.create = self._fn(lib, "cublasCreate_v2", [ctypes.POINTER(vp)])
+        except AttributeError as exc:
+            raise BackendError(f"gradkit.cuda: {path} is not a cuBLAS library ({exc})") from exc
         self.destroy = self._fn(lib, "cublasDestroy_v2", [vp])
         self.set_stream = self._fn(lib, "cublasSetStream_v2", [vp, vp])
         self.get_version = self._fn(lib, "cublasGetVersion_v2", [vp, ctypes.POINTER(i)])
+        try:  # cublasGetProperty(MAJOR_VERSION, &value): needs no handle (and no device)
+            self.get_property = self._fn(lib, "cublasGetProperty", [i, ctypes.POINTER(i)])
+        except AttributeError:
+            self.get_property = None
         try:
             self.set_workspace = self._fn(lib, "cublasSetWorkspace_v2", [vp, vp, ctypes.c_size_t])
         except AttributeError:  # cuBLAS before 11.4: no user workspace
@@ -333,9 +444,29 @@ class _Lib:
         fn.restype = ctypes.c_int
         return fn
 
+    def major_version(self) -> int | None:
+        """The loaded library's major version (cublasGetProperty), or None when it cannot say."""
+        if self.get_property is None:
+            return None
+        value = ctypes.c_int()
+        if self.get_property(0, ctypes.byref(value)) != 0:  # 0: MAJOR_VERSION
+            return None
+        return value.value
+
 
 _lib: _Lib | None = None
 _lib_lock = threading.Lock()
+
+
+def _load_library() -> _Lib:
+    lib = _Lib(_find_cublas())
+    want, have = _cuda_major(), lib.major_version()
+    if want is not None and have is not None and have != want:
+        raise BackendError(
+            f"gradkit.cuda: {lib.path} is cuBLAS {have}, but CuPy uses CUDA {want}; "
+            f"gradkit needs the libcublas.so.{want} that CuPy loads"
+        )
+    return lib
 
 
 def library() -> _Lib:
@@ -344,8 +475,57 @@ def library() -> _Lib:
     if _lib is None:
         with _lib_lock:
             if _lib is None:
-                _lib = _Lib(_find_cublas())
+                _lib = _load_library()
     return _lib
+
+
+# --------------------------------------------------------------------- handles destroyed after capture
+# cublasDestroy synchronises the device, which invalidates a stream capture in progress (on any
+# thread). A handle closed while a capture is active (a CublasGemm collected by the garbage
+# collector, a CapturedStep closed from another thread) is therefore queued, with its workspaces
+# (which queued work may still use), and destroyed when the last capture ends.
+_capture_lock = threading.RLock()  # reentrant: __del__ may run while this thread holds it
+_captures_active = 0
+_deferred: list[tuple[Any, Any, Any]] = []  # (destroy function, handle, workspaces)
+
+
+def captures_active() -> int:
+    """How many captures (on any thread) are between their begin and end right now."""
+    return _captures_active
+
+
+@contextlib.contextmanager
+def capturing() -> Iterator[None]:
+    """Wrap a stream capture: cuBLAS handles closed within are destroyed when the last capture ends."""
+    global _captures_active
+    with _capture_lock:
+        _captures_active += 1
+    try:
+        yield
+    finally:
+        with _capture_lock:
+            _captures_active -= 1
+            if _captures_active == 0:
+                pending = _deferred[:]
+                del _deferred[:]
+                for destroy, handle, _workspaces in pending:
+                    _destroy_quietly(destroy, handle)
+
+
+def _destroy_quietly(destroy: Any, handle: Any) -> None:
+    try:
+        destroy(handle)
+    except Exception:  # noqa: BLE001 - interpreter shutdown
+        pass
+
+
+def _release(destroy: Any, handle: Any, workspaces: Any) -> None:
+    """Destroy ``handle`` now, or after the captures in progress end (the lock keeps one from starting meanwhile)."""
+    with _capture_lock:
+        if _captures_active:
+            _deferred.append((destroy, handle, workspaces))
+        else:
+            _destroy_quietly(destroy, handle)
 
 
 def _check(status: int, what: str) -> None:
@@ -462,13 +642,15 @@ class CublasGemm:
         return v.value
 
     def close(self) -> None:
+        """Destroy the handle (after the end of any capture in progress: cublasDestroy synchronises)."""
         handle, self.handle = getattr(self, "handle", None), None
-        if handle is not None and handle.value:
+        workspaces, self._workspaces = getattr(self, "_workspaces", {}), {}
+        lib = getattr(self, "_lib", None)
+        if handle is not None and handle.value and lib is not None:
             try:
-                self._lib.destroy(handle)
-            except Exception:  # noqa: BLE001 - interpreter shutdown
+                _release(lib.destroy, handle, workspaces)
+            except Exception:  # noqa: BLE001 - interpreter shutdown (module globals gone)
                 pass
-        self._workspaces = {}
 
     def __del__(self) -> None:
         self.close()

@@ -19,7 +19,10 @@ input tensors (``step.inputs``), runs the step ``warmup`` times on a side
 stream (real training steps on the example batch: kernels get compiled,
 optimiser state gets allocated), then runs it once more under CUDA stream
 capture (``cupy.cuda.Stream.begin_capture``/``end_capture``) with a private
-memory pool, so that every array the graph uses stays reserved for it. A call
+memory pool, so that every array the graph uses stays reserved for it. The
+garbage collector runs just before the capture and is paused during it, and a
+cuBLAS handle closed meanwhile is destroyed after it (``cublasDestroy``
+synchronises the device, which would invalidate the capture). A call
 ``step(x, y)`` copies ``x`` and ``y`` into the static inputs and launches the
 graph on the current stream: the whole step (forward, backward, optimiser
 update) is one launch, with no Python in between.
@@ -52,10 +55,12 @@ of shapes and dtypes, so one script runs on either device.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -261,13 +266,16 @@ class CapturedStep:
         backend = self._backend
         cp = backend.xp
         with cp.cuda.Device(backend.index):
-            backend.synchronize()
             try:
                 self._gemm = gemm_mod.CublasGemm(backend.index)
             except Exception as exc:
                 raise CaptureError(f"capture: gradkit's capture-safe GEMM is not available here ({exc})") from exc
+            # Host uploads (the RNG state; CuPy copies asynchronously on the current stream) come before the
+            # synchronisation; the non-blocking side stream also waits on the current stream explicitly.
             self._rng = CounterRNG(_fresh_seed(backend), device=backend)
+            backend.synchronize()
             self._stream = stream = cp.cuda.Stream(non_blocking=True)
+            stream.wait_event(cp.cuda.get_current_stream().record())
             routing = _Routing(backend, self._gemm, self._rng)
             with stream:
                 self._gemm.bind_current_stream()
@@ -276,19 +284,21 @@ class CapturedStep:
                         self._fn(*self.inputs)
             stream.synchronize()
             self._pool = pool = cp.cuda.MemoryPool()
-            with stream, cp.cuda.using_allocator(pool.malloc), routing:
-                stream.begin_capture(cp.cuda.runtime.streamCaptureModeRelaxed)
-                try:
-                    out = self._fn(*self.inputs)
-                except BaseException as exc:
-                    _end_quietly(stream)
-                    if not isinstance(exc, Exception):
-                        raise
-                    raise explain_failure(exc) from exc
-                try:
-                    graph = stream.end_capture()
-                except Exception as exc:
-                    raise explain_failure(exc) from exc
+            with _gc_paused(), gemm_mod.capturing():
+                with stream, cp.cuda.using_allocator(pool.malloc), routing:
+                    stream.begin_capture(cp.cuda.runtime.streamCaptureModeRelaxed)
+                    try:
+                        out = self._fn(*self.inputs)
+                    except BaseException as exc:
+                        _end_quietly(stream)
+                        if not isinstance(exc, Exception):
+                            raise
+                        raise explain_failure(exc) from exc
+                    try:
+                        graph = stream.end_capture()
+                    except Exception as exc:
+                        raise explain_failure(exc) from exc
+            # leaving gemm_mod.capturing() destroyed the cuBLAS handles closed during the capture, if any
             if hasattr(graph, "upload"):  # CuPy >= 13: instantiate on the device now, not at the first replay
                 graph.upload(stream)
             stream.synchronize()
@@ -364,6 +374,24 @@ class CapturedStep:
         kind = "CUDA graph" if self.graphed else "plain execution"
         shapes = ", ".join(f"{tuple(s)} {d}" for s, d in self._specs)
         return f"<CapturedStep {getattr(self._fn, '__name__', 'step')} on {self.device} ({kind}); inputs: {shapes}>"
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Collect garbage now, then keep the cyclic collector off until the block ends (as torch.cuda.graph does).
+
+    A collection during a capture could run finalisers that synchronise the
+    device (``cublasDestroy`` in a ``CublasGemm`` left in a reference cycle),
+    which invalidates the capture. The collector's previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _end_quietly(stream: Any) -> None:

@@ -115,8 +115,16 @@ def test_memory_stats_track_current_and_peak():
     assert after["reserved_bytes"] >= after["allocated_bytes"]
     gk.cuda.reset_peak_memory_stats("cuda")
     assert gk.cuda.memory_stats("cuda")["peak_allocated_bytes"] == gk.cuda.memory_stats("cuda")["allocated_bytes"]
+    # empty_cache hands back whole free chunks only: free fragments of chunks that still hold live
+    # arrays (the cuBLAS workspace of an earlier test's handle, say) stay in the pool, so neither the
+    # cached bytes nor the reserved bytes need to reach 0 in a full test run; they can only fall.
+    pool = cp.get_default_memory_pool()
+    cached, reserved = pool.free_bytes(), gk.cuda.memory_stats("cuda")["reserved_bytes"]
     gk.cuda.empty_cache()
-    assert cp.get_default_memory_pool().free_bytes() == 0
+    emptied = gk.cuda.memory_stats("cuda")
+    assert pool.free_bytes() <= cached
+    assert emptied["reserved_bytes"] <= reserved
+    assert emptied["reserved_bytes"] >= emptied["allocated_bytes"]
 
 
 @pytest.mark.cuda
