@@ -14,9 +14,17 @@ Workloads (float32, ReLU, softmax cross-entropy, SGD lr 0.01 momentum 0.9; TF32 
 
 Method: every case is warmed up, then timed in interleaved rounds (each round runs every case of
 the workload once, in a rotating order) with the device synchronised inside the clock at the end of
-each chunk of calls (``benchmarks/_common.interleaved``); the figure is the median over rounds.
+each chunk of calls (:func:`timed_rounds`: ``benchmarks/_common.interleaved`` with a deadline); the
+figure is the median over rounds.
 Before timing, gradkit's and PyTorch's first two steps from the same weights are compared (loss to
 2e-3 relative): a wrong step is not timed.
+
+Time: ``--budget`` is the wall time of the whole run, counted from the start of the process. A workload
+starts only while enough of it is left (``MIN_START_S``), and the timing loop (:func:`timed_rounds`)
+stops rerunning disturbed chunks and starting new rounds when the deadline is near, so the last
+workload cannot run far past it. The results file is rewritten (atomically: a temporary file, then
+``os.replace``) after every workload, and SIGINT (KeyboardInterrupt: ci/gpu-check stops the run so)
+ends the loop with the finished workloads kept and the interrupted and unrun ones named.
 
 ``--cpu`` runs the same code on NumPy and PyTorch's CPU build at smaller sizes: a smoke test of the
 script and its report (its figures say nothing about a GPU). Usage::
@@ -27,23 +35,34 @@ script and its report (its figures say nothing about a GPU). Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+_T_START = time.perf_counter()  # --budget counts from here: the imports below (CuPy, later torch) included
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from _common import fmt_time, interleaved, machine_info, markdown_table  # noqa: E402
+from _common import _CLK_TCK, Stats, _time_chunk, fmt_time, machine_info, markdown_table  # noqa: E402
 
 import gradkit as gk  # noqa: E402
 
 WORKLOADS = ("matmul", "mlp_small", "mlp_large", "mnist_epoch")
 LR, MOMENTUM = 0.01, 0.9
+# Seconds that must be left for a workload to start (set-up, warm-up and one round on an H100, with room).
+MIN_START_S = {"matmul": 8.0, "mlp_small": 12.0, "mlp_large": 15.0, "mnist_epoch": 25.0}
+
+
+class OutOfTime(Exception):
+    """The deadline passed before a workload had a single timed round."""
 
 
 def sizes(cpu: bool) -> dict[str, Any]:
@@ -185,8 +204,87 @@ def summarize(stats: dict[str, Any]) -> dict[str, Any]:
     return {name: s.summary() for name, s in stats.items()}
 
 
+def timed_rounds(
+    cases: dict[str, Any],
+    rounds: int,
+    chunk_s: float,
+    warmup: int = 3,
+    sync: Any = None,
+    retries: int = 4,
+    deadline: float | None = None,
+    settle_s: float = 0.05,
+    disturbed_frac: float = 0.25,
+    max_inner: int = 10_000,
+) -> tuple[dict[str, Stats], dict[str, Any]]:
+    """``benchmarks/_common.interleaved`` with a deadline (``time.perf_counter()`` seconds).
+
+    The same method (warm-up, calls per chunk from ``chunk_s``, rotating order, a disturbed chunk rerun
+    up to ``retries`` times), but near ``deadline`` a disturbed chunk is kept (counted as contended)
+    instead of rerun when the rerun would end past it, and no chunk is started, after the first round,
+    that would end past it: the rounds already timed are kept. With ``chunk_s <= 0`` every chunk is one
+    call and the two estimate calls are not made. Raises :class:`OutOfTime` when the deadline passes
+    during the warm-up. Returns ({name: Stats} for the cases timed at least once, a note: rounds done,
+    whether the deadline cut them short, disturbed chunks not rerun because of it).
+    """
+    names = list(cases)
+    note: dict[str, Any] = {"rounds_asked": rounds, "rounds_done": 0, "cut_short": False, "reruns_skipped": 0}
+
+    def left() -> float:
+        return float("inf") if deadline is None else deadline - time.perf_counter()
+
+    inner, est = {}, {}
+    for name in names:
+        fn = cases[name]
+        for _ in range(max(warmup, 1)):
+            if left() <= 0:
+                raise OutOfTime(f"the deadline passed during the warm-up of {name!r}")
+            fn()
+        if sync is not None:
+            sync()
+        if chunk_s > 0:
+            est[name] = min(_time_chunk(fn, 1, sync)[0], _time_chunk(fn, 1, sync)[0])
+            inner[name] = int(max(1, min(max_inner, round(chunk_s / max(est[name], 1e-9)))))
+        else:
+            est[name], inner[name] = 0.0, 1
+    stats = {name: Stats(name, inner=inner[name]) for name in names}
+    slack = 2.0 / _CLK_TCK
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            st = stats[name]
+            chunk = est[name] * inner[name] + settle_s
+            if left() <= 0 or (r > 0 and left() < chunk):
+                note["cut_short"] = True
+                break
+            for attempt in range(retries + 1):
+                gc.collect()
+                if settle_s:
+                    time.sleep(settle_s)
+                per_call, others = _time_chunk(cases[name], inner[name], sync)
+                est[name] = per_call  # the latest chunk: the projection for the next one
+                if others <= disturbed_frac * per_call * inner[name] + slack:
+                    break
+                if attempt < retries and left() > 1.5 * per_call * inner[name] + settle_s:
+                    st.disturbed += 1
+                    continue
+                if attempt < retries:
+                    note["reruns_skipped"] += 1
+                st.contended += 1
+                break
+            st.samples.append(per_call)
+        if note["cut_short"]:
+            break
+        note["rounds_done"] = r + 1
+    return {name: s for name, s in stats.items() if s.samples}, note
+
+
+def untimed(cases: dict[str, Any], stats: dict[str, Any]) -> dict[str, str]:
+    """Errors for the cases the deadline left without a single timed chunk."""
+    return {name: "not timed: the budget ran out" for name in cases if name not in stats}
+
+
 # ------------------------------------------------------------------ workloads
-def run_matmul(env: Env, n: int, rounds: int) -> dict[str, Any]:
+def run_matmul(env: Env, n: int, rounds: int, deadline: float | None = None) -> dict[str, Any]:
     xp = env.xp
     a = xp.asarray(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32))
     b = xp.asarray(np.random.default_rng(1).standard_normal((n, n)).astype(np.float32))
@@ -197,15 +295,16 @@ def run_matmul(env: Env, n: int, rounds: int) -> dict[str, Any]:
         tb = env.torch.as_tensor(np.asarray(gk.tensor(b).numpy()), device=env.tdev)
         tc = env.torch.empty((n, n), device=env.tdev)
         cases["torch"] = lambda: env.torch.matmul(ta, tb, out=tc)
-    stats = interleaved(cases, rounds=rounds, chunk_s=0.2, sync=env.sync, retries=env.retries)
+    stats, note = timed_rounds(cases, rounds, chunk_s=0.2, sync=env.sync, retries=env.retries, deadline=deadline)
     flops = 2.0 * n**3
-    out = {"n": n, "flops": flops, "cases": summarize(stats)}
+    out = {"n": n, "flops": flops, "cases": summarize(stats), "timing": note, "errors": untimed(cases, stats)}
     for name, s in stats.items():
         out["cases"][name]["tflops"] = flops / s.median / 1e12
     return out
 
 
-def run_mlp(env: Env, layers: list[int], batch_size: int, rounds: int, with_graph: bool) -> dict[str, Any]:
+def run_mlp(env: Env, layers: list[int], batch_size: int, rounds: int, with_graph: bool,
+            deadline: float | None = None) -> dict[str, Any]:  # fmt: skip
     x, y, tx, ty = batch(env, batch_size, layers[0], layers[-1])
     out: dict[str, Any] = {"layers": layers, "batch": batch_size, "cases": {}, "errors": {}}
     cases: dict[str, Any] = {}
@@ -226,8 +325,10 @@ def run_mlp(env: Env, layers: list[int], batch_size: int, rounds: int, with_grap
             cases["gradkit graph" if captured.graphed else "gradkit capture (plain)"] = lambda: captured(x, y)
         except Exception as exc:  # noqa: BLE001 - reported in the results
             out["errors"]["gradkit graph"] = f"{type(exc).__name__}: {exc}"
-    stats = interleaved(cases, rounds=rounds, chunk_s=0.15, sync=env.sync, retries=env.retries)
+    stats, note = timed_rounds(cases, rounds, chunk_s=0.15, sync=env.sync, retries=env.retries, deadline=deadline)
     out["cases"] = summarize(stats)
+    out["timing"] = note
+    out["errors"].update(untimed(cases, stats))
     nominal, computed = step_flops(layers, batch_size)
     out["step_flops"] = nominal
     out["step_flops_computed"] = computed
@@ -238,7 +339,7 @@ def run_mlp(env: Env, layers: list[int], batch_size: int, rounds: int, with_grap
 
 
 def run_mnist_epoch(env: Env, layers: list[int], batch_size: int, samples: int, rounds: int,
-                    with_graph: bool) -> dict[str, Any]:  # fmt: skip
+                    with_graph: bool, deadline: float | None = None) -> dict[str, Any]:  # fmt: skip
     xp = env.xp
     rng = np.random.default_rng(0)
     xh = rng.standard_normal((samples, layers[0])).astype(np.float32)
@@ -282,8 +383,11 @@ def run_mnist_epoch(env: Env, layers: list[int], batch_size: int, samples: int, 
                 tstep(TX[idx], TY[idx])
 
         cases["torch eager"] = torch_epoch
-    stats = interleaved(cases, rounds=rounds, chunk_s=0.0, warmup=1, sync=env.sync, retries=env.retries)
+    stats, note = timed_rounds(cases, rounds, chunk_s=0.0, warmup=1, sync=env.sync, retries=env.retries,
+                               deadline=deadline)  # fmt: skip
     out["cases"] = summarize(stats)
+    out["timing"] = note
+    out["errors"].update(untimed(cases, stats))
     return out
 
 
@@ -352,62 +456,117 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
                           [[r["name"], r["goal"], mark[r["met"]], r["detail"]] for r in rows])  # fmt: skip
 
 
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=2, default=str) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def run_workload(w: str, env: Env, sz: dict[str, Any], rounds: int, quick: bool, deadline: float) -> dict[str, Any]:
+    if w == "matmul":
+        return run_matmul(env, sz["matmul"], rounds, deadline=deadline)
+    if w == "mlp_small":
+        return run_mlp(env, *sz["mlp_small"], rounds, with_graph=True, deadline=deadline)
+    if w == "mlp_large":
+        return run_mlp(env, *sz["mlp_large"], max(min(rounds, 3), rounds // 3), with_graph=False, deadline=deadline)
+    epochs = min(rounds, 2 if quick else 3)
+    return run_mnist_epoch(env, *sz["mnist_epoch"], epochs, with_graph=True, deadline=deadline)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, required=True, help="where to write the results (JSON)")
     ap.add_argument("--cpu", action="store_true", help="smoke run on NumPy/PyTorch-CPU at small sizes")
     ap.add_argument("--quick", action="store_true", help="fewer rounds")
     ap.add_argument("--rounds", type=int, default=None, help="timing rounds per workload (default 15, quick 5)")
-    ap.add_argument("--budget", type=float, default=200.0, help="seconds; workloads that would start later are skipped")
+    ap.add_argument("--budget", type=float, default=200.0,
+                    help="seconds for the whole run from the process start; timing stops near the end")  # fmt: skip
     ap.add_argument("-w", "--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {WORKLOADS}")
     args = ap.parse_args(argv)
     chosen = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in chosen if w not in WORKLOADS]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
-    t0 = time.perf_counter()
-    env = Env(args.cpu)
-    sz = sizes(args.cpu)
     rounds = args.rounds if args.rounds else (5 if args.quick else 15)
     if rounds < 1:
         ap.error(f"--rounds must be at least 1, got {rounds}")
+    t0 = time.perf_counter()
+    deadline = _T_START + args.budget
+    env = Env(args.cpu)
+    sz = sizes(args.cpu)
     results: dict[str, Any] = {
         "mode": "cpu" if args.cpu else "gpu",
         "quick": args.quick,
-        "environment": {**machine_info(), **env.info(), "device_info": gk.cuda.device_info()},
+        "budget_s": args.budget,
         "method": "interleaved rounds, device synchronised inside the clock, median per call",
+        "complete": False,
     }
+    try:
+        results["environment"] = {**machine_info(), **env.info(), "device_info": gk.cuda.device_info()}
+    except Exception as exc:  # noqa: BLE001 - the figures matter more than the description of the machine
+        results["environment"] = {"error": f"{type(exc).__name__}: {exc}"}
     errors: dict[str, str] = {}
-    for w in chosen:
-        if time.perf_counter() - t0 > args.budget:
-            errors[w] = f"skipped: the {args.budget:.0f} s budget was used up"
-            continue
-        start = time.perf_counter()
-        print(f"gpu_bench: {w} ...", flush=True)
-        try:
-            if w == "matmul":
-                results[w] = run_matmul(env, sz["matmul"], rounds)
-            elif w == "mlp_small":
-                results[w] = run_mlp(env, *sz["mlp_small"], rounds, with_graph=True)
-            elif w == "mlp_large":
-                results[w] = run_mlp(env, *sz["mlp_large"], max(min(rounds, 3), rounds // 3), with_graph=False)
-            else:
-                epochs = min(rounds, 2 if args.quick else 3)
-                results[w] = run_mnist_epoch(env, *sz["mnist_epoch"], epochs, with_graph=True)
-            results[w]["seconds"] = time.perf_counter() - start
-        except Exception as exc:  # noqa: BLE001 - one failing workload must not hide the others
-            errors[w] = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc()
     results["errors"] = errors
-    results["targets"] = targets(results, args.cpu)
-    results["memory"] = gk.cuda.memory_stats(env.device)
+    finished: set[str] = set()
+    for i, w in enumerate(chosen):
+        try:
+            left = deadline - time.perf_counter()
+            if left < MIN_START_S[w]:
+                errors[w] = f"skipped: {max(left, 0.0):.0f} s of the {args.budget:.0f} s budget left, " \
+                            f"{MIN_START_S[w]:.0f} s needed to start"  # fmt: skip
+                continue
+            start = time.perf_counter()
+            print(f"gpu_bench: {w} ({left:.0f} s left) ...", flush=True)
+            try:
+                results[w] = run_workload(w, env, sz, rounds, args.quick, deadline)
+                results[w]["seconds"] = time.perf_counter() - start
+            except Exception as exc:  # noqa: BLE001 - one failing workload must not hide the others
+                errors[w] = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+            finished.add(w)
+            results["seconds"] = time.perf_counter() - t0
+            write_json(args.json, results)  # every finished workload is on disk at once
+        except KeyboardInterrupt:
+            # ci/gpu-check sends SIGINT when the bench runs out of its time: keep what is done
+            not_finished = chosen[i + 1 :]
+            if w not in finished:
+                results.pop(w, None)
+                errors[w] = "interrupted (SIGINT / KeyboardInterrupt) before it finished"
+                not_finished = chosen[i:]
+            for rest in chosen[i + 1 :]:
+                errors[rest] = "not run: the run was interrupted"
+            results["interrupted"] = {"during": w, "not_finished": not_finished}
+            print(f"gpu_bench: interrupted during {w}; not finished: {', '.join(not_finished) or '-'}", flush=True)
+            break
+    try:
+        results["targets"] = targets(results, args.cpu)
+    except Exception as exc:  # noqa: BLE001 - must not lose the figures
+        results["targets"] = []
+        results["targets_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        results["memory"] = gk.cuda.memory_stats(env.device)
+    except Exception as exc:  # noqa: BLE001
+        results["memory"] = {"error": f"{type(exc).__name__}: {exc}"}
     results["seconds"] = time.perf_counter() - t0
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results["complete"] = "interrupted" not in results
+    write_json(args.json, results)
     print(table(results))
     print()
     print(targets_table(results["targets"]))
-    return 1 if errors else 0
+    return 1 if errors or "interrupted" in results else 0
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ def test_cpu_run_counts_failures_and_time_boxes_pytest(tmp_path):
     assert "one is not two" in messages and "a_module_that_is_not_installed" in messages
     md = (tmp_path / "out" / "gpu-check.md").read_text()
     assert "TIMED OUT" in md and "1 interrupted" in md
-    assert (tmp_path / "out" / "junit.xml").exists() and (tmp_path / "out" / "pytest.txt").exists()
+    assert (tmp_path / "out" / "junit-selected.xml").exists() and (tmp_path / "out" / "pytest-selected.txt").exists()
+    assert [r["name"] for r in t["runs"]] == ["selected"]  # test paths given: one run of those
 
 
 def test_render_shows_benchmarks_and_targets():
@@ -158,8 +159,9 @@ def test_bench_cpu_smoke_run(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads(out.read_text())
-    assert res["mode"] == "cpu" and res["errors"] == {}
+    assert res["mode"] == "cpu" and res["errors"] == {} and res["complete"] is True
     small = res["mlp_small"]
+    assert small["timing"]["rounds_done"] == 2 and not small["timing"]["cut_short"]
     assert small["check"]["ok"] is True  # gradkit's and PyTorch's first steps agree
     assert set(small["cases"]) == {"torch eager", "gradkit eager", "gradkit capture (plain)"}
     assert all(c["median_s"] > 0 for c in small["cases"].values())
