@@ -42,8 +42,9 @@ While the step is warmed up and captured (``gk.cuda.is_capturing()`` is True):
 
 What a replay does not do: anything in Python. The step must update its
 parameters and optimiser state in place (gk.optim does), Python-side state
-(an optimiser's step counter, Adam's bias corrections, a learning-rate
-schedule) keeps the value it had at capture, and the outputs are the same
+(an optimiser's step counter, a learning-rate schedule) keeps the value it had
+at capture (Adam and AdamW, whose bias corrections follow the step count,
+refuse to be captured), and the outputs are the same
 tensors on every call, overwritten by the next replay. Shapes and dtypes are
 fixed: a batch of another shape is refused (capture once per shape, or use
 ``drop_last=True``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradkit import kernels
+from gradkit.cuda.graphs import CaptureError, is_capturing
 from gradkit.errors import InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
 
@@ -13,6 +14,11 @@ class Adam(Optimizer):
     """``torch.optim.Adam``'s update; see ``gradkit.kernels.reference.adam_update``.
 
     ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam.
+
+    Its bias corrections depend on the step count, a Python number, so a step
+    that calls it cannot be captured by ``gk.cuda.capture`` (every replay would
+    repeat the captured step's corrections): the capture raises ``CaptureError``,
+    as PyTorch's Adam does without ``capturable=True``.
     """
 
     _decoupled = False
@@ -35,6 +41,12 @@ class Adam(Optimizer):
         self._check("weight_decay", group["weight_decay"], 0)
 
     def _update_group(self, group: dict) -> None:
+        if is_capturing():
+            raise CaptureError(
+                f"{type(self).__name__}.step: its bias corrections depend on the step count, which a CUDA graph "
+                "would freeze at its capture-time value (every replay would repeat that step's update); "
+                "capture a step that uses SGD or RMSprop, or run this optimiser without gk.cuda.capture"
+            )
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         decoupled = self._decoupled

@@ -328,3 +328,21 @@ def test_a_shape_change_is_refused_on_the_gpu():
         step(xs, ys)
     with pytest.raises(gk.DeviceError):
         step(*_data("cpu"))
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_refuses_to_be_captured_and_sgd_does_not(name):
+    """Adam's bias corrections follow a Python step count that a replay would freeze: refused, as PyTorch does."""
+    from gradkit.backends import NUMPY
+
+    w = gk.nn.Parameter(gk.ones(3))
+    w.grad = gk.ones(3)
+    opt = getattr(gk.optim, name)([w], lr=0.1)
+    sgd = gk.optim.SGD([w], lr=0.1, momentum=0.9)
+    with C._Routing(NUMPY, _FakeGemm(), None):
+        with pytest.raises(gk.cuda.CaptureError, match=f"{name}.step: .*step count"):
+            opt.step()
+        sgd.step()  # in-place state only: capturable
+    np.testing.assert_allclose(w.numpy(), [0.9, 0.9, 0.9])
+    assert opt.state == {}  # the refused step changed nothing
+    opt.step()  # outside a capture it runs
