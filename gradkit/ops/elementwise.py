@@ -29,6 +29,7 @@ _new = object.__new__
 _ndarray = np.ndarray
 # Python numbers that go to the array module as they are (NumPy 1.x needs them converted first).
 _FAST_SCALARS = frozenset() if LEGACY_PROMOTION else frozenset((float, int))
+_PY_NUMBERS = frozenset((float, int, bool))
 # Which operands each rule reads, (a, b) for the rule of a then of b.
 _READS_OTHER = ((False, True), (True, False))  # multiply: d/da reads b, d/db reads a
 _READS_DIVIDE = ((False, True), (True, True))  # divide: d/da = g / b, d/db = -g * a / b**2
@@ -87,8 +88,9 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
             node.versions = ((ta._version, ta._version[0]),)
         elif vb:
             node.versions = ((tb._version, tb._version[0]),)
-    # With a number operand the result has the (float) tensor's shape and dtype: nothing to fix.
-    if ta is not None and tb is not None:
+    # With a Python number operand the result has the (float) tensor's shape and dtype: nothing to fix.
+    # (A NumPy scalar is another matter: np.float64 makes a float32 tensor's result float64.)
+    if type(bd if tb is None else ad if ta is None else None) not in _PY_NUMBERS:
         shape, dtype = data.shape, data.dtype
         if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (
             rb and (bd.shape != shape or bd.dtype is not dtype)

@@ -122,3 +122,13 @@ def test_roots_given_oldest_first_or_newest_first_agree(device):
     run_backward([b, a], [g1, g1])
     np.testing.assert_allclose(x.grad.numpy(), first)
     np.testing.assert_allclose(first, [8.0, 16.0])
+
+
+@pytest.mark.parametrize("scalar", [np.float64(2.0), np.float32(2.0), np.int64(2), True, 2, 2.0])
+def test_a_leaf_gets_a_gradient_of_its_own_dtype_whatever_the_number_operand(scalar, device):
+    # np.float64 makes a float32 result float64 (NumPy's rule); the gradient still comes back float32.
+    x = gk.ones(3, device=device, requires_grad=True)
+    for y in (x * scalar, scalar * x, x + scalar, scalar - x, x / scalar, scalar / x, x**scalar):
+        (y * 1).sum().backward()
+        assert x.grad.dtype == x.dtype and x.grad.shape == x.shape, (type(scalar), y.dtype)
+        x.grad = None
