@@ -1,19 +1,15 @@
 """The backward pass: reverse topological order, without recursion.
 
-Gradients flow from the roots along ``Node.next`` edges. Nodes wait in a
-heap keyed by their creation number and run from the newest down: every
-consumer of a value was created after it, so by the time a node runs, all of
-its consumers have sent their contribution and a value used several times
-has received the sum of its gradients. (This needs no pass over the graph
-to count dependencies first.) A node that receives no gradient never runs.
-Leaf gradients are summed over the whole pass, then passed through the
-leaf's hooks and added to ``.grad``.
+Gradients flow from the roots along ``Node.next`` edges. A node runs once
+all of its consumers have sent their contribution (dependency counting, as
+in Kahn's algorithm), so a value used several times receives the sum of its
+gradients before its own rules run. Leaf gradients are summed over the
+whole pass, then passed through the leaf's hooks and added to ``.grad``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from heapq import heappop, heappush
 from typing import Any
 
 from gradkit.autograd import grad_mode
@@ -23,6 +19,21 @@ from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
+
+
+def _dependencies(roots: list[Node]) -> dict[Node, int]:
+    """How many edges lead into each node reachable from ``roots``."""
+    deps: dict[Node, int] = {}
+    stack = list(roots)
+    while stack:
+        for edge in stack.pop().next:
+            if type(edge) is Node:
+                if edge in deps:
+                    deps[edge] += 1
+                else:
+                    deps[edge] = 1
+                    stack.append(edge)
+    return deps
 
 
 def _raise_modified(node: Node, found: int, expected: int) -> None:
@@ -71,18 +82,16 @@ def _run(
     create_graph: bool,
     inputs: Sequence[Tensor] | None,
 ) -> list[Any] | None:
-    pending: dict[Node, Tensor] = {}  # the gradient summed so far for each node in the heap
-    heap: list[tuple[int, Node]] = []  # (-seq, node): the newest node first
+    pending: dict[Node, Tensor] = {}
     leaf_grads: dict[int, list] = {}
+    root_nodes = []
     for t, g in zip(roots, root_grads, strict=True):
-        node = t._grad_fn
-        if node is None:
+        if t._grad_fn is None:
             _add_leaf(leaf_grads, t, g)
-        elif node in pending:  # a root given twice is one node: its gradients add up
-            pending[node] = pending[node] + g
         else:
-            pending[node] = g
-            heappush(heap, (-node.seq, node))
+            node = t._grad_fn
+            pending[node] = pending[node] + g if node in pending else g
+            root_nodes.append(node)
 
     wanted: dict[Node, list[int]] = {}
     results: list[Any] = []
@@ -92,9 +101,15 @@ def _run(
             if t._grad_fn is not None:
                 wanted.setdefault(t._grad_fn, []).append(i)
 
-    while heap:
-        node = heappop(heap)[1]
-        grad = pending.pop(node)
+    root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
+    deps = _dependencies(root_nodes)
+    ready = [n for n in root_nodes if n not in deps]
+    while ready:
+        node = ready.pop()
+        grad = pending.pop(node, None)
+        if grad is None:  # every consumer sent nothing: pass the silence on
+            _release(node, deps, ready)
+            continue
         if node.hooks is not None:
             for hook in node.hooks:
                 replaced = hook(grad)
@@ -124,17 +139,19 @@ def _run(
                     f"backward through '{node.name}' a second time: its saved values were freed by the "
                     "first backward; pass retain_graph=True to the first backward (or .backward()) call"
                 ) from None
-            if g_in is None:
-                continue
-            if fixups is not None and fixups[i] is not None:
+            if fixups is not None and g_in is not None and fixups[i] is not None:
                 g_in = _fix(g_in, *fixups[i])
             if type(edge) is Node:
-                if edge in pending:
-                    pending[edge] = pending[edge] + g_in
-                else:
-                    pending[edge] = g_in
-                    heappush(heap, (-edge.seq, edge))
-            else:
+                if g_in is not None:
+                    if edge in pending:
+                        pending[edge] = pending[edge] + g_in
+                    else:
+                        pending[edge] = g_in
+                left = deps[edge] - 1
+                deps[edge] = left
+                if not left:
+                    ready.append(edge)
+            elif g_in is not None:
                 _add_leaf(leaf_grads, edge, g_in)
         if not retain_graph:
             node.rules = FREED_RULES
@@ -160,6 +177,14 @@ def _retain(node: Node, grad: Tensor) -> None:
     t = node.retained()
     if t is not None:
         t._grad = grad if t._grad is None else t._grad + grad
+
+
+def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:
+    for edge in node.next:
+        if type(edge) is Node:
+            deps[edge] -= 1
+            if deps[edge] == 0:
+                ready.append(edge)
 
 
 def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: Tensor) -> None:

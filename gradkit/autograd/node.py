@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import count
 from typing import Any
-
-# Creation order of nodes: a node is always made after the nodes of its inputs, so visiting nodes
-# from the highest sequence number down is a reverse topological order (the engine relies on it).
-_next_seq = count().__next__
 
 
 class GraphFreed(Exception):
@@ -33,7 +28,7 @@ class Node:
     that input, the input itself when it is a leaf, or None when it needs no
     gradient. ``rules[i](g, *saved)`` is the vector-Jacobian product for input
     ``i``: given the gradient ``g`` of the output it returns the gradient of
-    input ``i``. ``seq`` is the node's creation number (see the engine).
+    input ``i``.
 
     The rarely set fields default to None at class level, so recording a
     node costs four assignments (a node is made for every operation):
@@ -45,7 +40,7 @@ class Node:
     and ``info`` (op details for display, such as the reduced axes).
     """
 
-    __slots__ = ("name", "rules", "next", "saved", "seq", "__dict__", "__weakref__")
+    __slots__ = ("name", "rules", "next", "saved", "__dict__", "__weakref__")
 
     versions: Any = None
     fixups: Any = None
@@ -59,7 +54,6 @@ class Node:
         self.rules = rules
         self.next = next_
         self.saved = saved
-        self.seq = _next_seq()
 
     def add_hook(self, hook: Callable) -> None:
         """Call ``hook(grad)`` on the output's gradient before the rules run."""

@@ -132,3 +132,42 @@ def test_a_leaf_gets_a_gradient_of_its_own_dtype_whatever_the_number_operand(sca
         (y * 1).sum().backward()
         assert x.grad.dtype == x.dtype and x.grad.shape == x.shape, (type(scalar), y.dtype)
         x.grad = None
+
+
+def test_backward_peak_memory_stays_flat_when_heads_are_built_after_a_chain():
+    # An RNN-like graph whose per-step heads are applied after the recurrence: a node must run as soon
+    # as its gradient is complete, not wait for every newer node, or all T step gradients pile up.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    b, h_dim, steps = 128, 128, 24
+    h_bytes = b * h_dim * 4
+    w = gk.tensor(rng.standard_normal((h_dim, h_dim)).astype(np.float32) * 0.03, requires_grad=True)
+    v = gk.tensor(rng.standard_normal((h_dim, h_dim)).astype(np.float32) * 0.03, requires_grad=True)
+    h = gk.tensor(rng.standard_normal((b, h_dim)).astype(np.float32))
+    hs = []
+    for _ in range(steps):
+        h = gk.tanh(h @ w)
+        hs.append(h)
+    loss = 0.0
+    for h in hs:
+        loss = loss + ((h @ v) ** 2).mean()
+    del h, hs
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * h_bytes, f"backward peak {peak / h_bytes:.1f} step-sized arrays (about 6 expected)"
+
+
+def test_backward_through_a_deep_copied_graph():
+    import copy
+
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 3).sum()
+    y2 = copy.deepcopy(y)  # its own copy of the graph (and of x)
+    (y + y2).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
