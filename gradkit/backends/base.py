@@ -21,6 +21,13 @@ class Backend:
     xp: Any = None
     array_type: type = np.ndarray
 
+    # One backend object per device: copies of tensors (and of modules) must stay on it.
+    def __copy__(self) -> Backend:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Backend:
+        return self
+
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
         """``data`` as an array of this backend, without a copy where possible."""
         raise NotImplementedError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -364,18 +363,6 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ copying and printing
-    def __deepcopy__(self, memo: dict) -> Module:
-        # Backends are shared singletons: a copied tensor must stay on the same one.
-        from gradkit.backends import _backends
-
-        for backend in list(_backends.values()):
-            memo.setdefault(id(backend), backend)
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        for key, value in self.__dict__.items():
-            new.__dict__[key] = copy.deepcopy(value, memo)
-        return new
-
     def extra_repr(self) -> str:
         """The text between the parentheses of this module's repr (override in layers)."""
         return ""
