@@ -386,6 +386,11 @@ class Tensor:
 
     # --------------------------------------------------------------- in place
     def _check_inplace(self, op: str, value: Any = None) -> None:
+        if not getattr(getattr(self._data, "flags", None), "writeable", True):  # CuPy arrays have no such flag
+            raise InvalidArgumentError(
+                f"in-place {op}: this tensor's memory is read-only (a broadcast view, or an array imported "
+                "through DLPack by NumPy 1.x); write to a copy, e.g. gk.tensor(t.numpy())"
+            )
         if not grad_mode.state.enabled:
             return
         if self._requires_grad:
@@ -407,11 +412,6 @@ class Tensor:
         try:
             ufunc(self._data, value, out=self._data)
         except ValueError as exc:
-            if not getattr(getattr(self._data, "flags", None), "writeable", True):
-                raise InvalidArgumentError(
-                    f"in-place {op}: this tensor's memory is read-only (a broadcast view, or an array imported "
-                    "through DLPack by NumPy 1.x); write to a copy, e.g. gk.tensor(t.numpy())"
-                ) from None
             raise ShapeError(f"in-place {op}: cannot write a result of shape broadcast from {self.shape} and "
                              f"{getattr(value, 'shape', ())} into shape {self.shape} ({exc})") from None
         except TypeError as exc:
