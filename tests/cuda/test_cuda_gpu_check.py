@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,17 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "ci" / "gpu-check"
-
-
-def _load(name: str, path: Path):
-    loader = importlib.machinery.SourceFileLoader(name, str(path))
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 def _run(*args: str, out_env: str | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -104,7 +95,7 @@ def test_cpu_run_counts_failures_and_time_boxes_pytest(tmp_path):
 
 
 def test_render_shows_benchmarks_and_targets():
-    gc = _load("gpu_check", SCRIPT)
+    gc = load_script("gpu_check", SCRIPT)
     report = {
         "mode": "gpu", "dry_run": False, "date_utc": "2030-01-01T00:00:00+00:00", "git_commit": "abc1234",
         "budget_s": 470, "elapsed_s": 300.0,
@@ -127,7 +118,7 @@ def test_render_shows_benchmarks_and_targets():
 
 # ------------------------------------------------------------------ the benchmark module
 def test_bench_targets_and_flops():
-    gb = _load("gpu_bench", ROOT / "benchmarks" / "gpu_bench.py")
+    gb = load_script("gpu_bench", ROOT / "benchmarks" / "gpu_bench.py")
     nominal, computed = gb.step_flops([784, 512, 512, 10], 128)
     fwd = 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10)
     assert nominal == 3 * fwd and computed == 3 * fwd - 2 * 128 * 784 * 512

@@ -8,8 +8,6 @@ deselects this file (its name starts with test_cuda_gpu_check) when it runs the 
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import sys
 import textwrap
@@ -17,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "ci" / "gpu-check"
@@ -26,17 +25,9 @@ FAST_INFO = (
 )
 
 
-def _load(name: str, path: Path):
-    loader = importlib.machinery.SourceFileLoader(name, str(path))
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def gc(monkeypatch):
-    module = _load("gpu_check_under_test", SCRIPT)
+    module = load_script("gpu_check_under_test", SCRIPT)
     monkeypatch.setattr(module, "INFO_SNIPPET", FAST_INFO)
     monkeypatch.delenv("OUT", raising=False)
     return module
@@ -299,7 +290,7 @@ def test_read_outcomes_falls_back_and_never_raises(gc, tmp_path):
 # ------------------------------------------------------------------ the benchmark
 @pytest.fixture
 def gb(monkeypatch):
-    module = _load("gpu_bench_under_test", ROOT / "benchmarks" / "gpu_bench.py")
+    module = load_script("gpu_bench_under_test", ROOT / "benchmarks" / "gpu_bench.py")
 
     class FakeEnv:
         def __init__(self, cpu):
