@@ -165,6 +165,8 @@ def _run(
         for i, t in enumerate(inputs):
             if t._grad_fn is None and id(t) in leaf_grads:
                 results[i] = _apply_leaf_hooks(t, leaf_grads[id(t)][1])
+            elif results[i] is not None:
+                results[i] = _in_dtype_of(results[i], t)
         return results
     for t, g in leaf_grads.values():
         g = _apply_leaf_hooks(t, g)
@@ -176,6 +178,7 @@ def _retain(node: Node, grad: Tensor) -> None:
     """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks)."""
     t = node.retained()
     if t is not None:
+        grad = _in_dtype_of(grad, t)
         t._grad = grad if t._grad is None else t._grad + grad
 
 
@@ -195,7 +198,13 @@ def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: Tensor) -> None:
         entry[1] = entry[1] + g
 
 
+def _in_dtype_of(g: Tensor, t: Tensor) -> Tensor:
+    """A gradient in the dtype of the value it belongs to (a rule may have computed it in a wider one)."""
+    return g if g._data.dtype == t._data.dtype else g.astype(t._data.dtype)
+
+
 def _apply_leaf_hooks(t: Tensor, g: Tensor) -> Tensor:
+    g = _in_dtype_of(g, t)
     if t._hooks is not None:
         for hook in t._hooks:
             replaced = hook(g)

@@ -171,3 +171,17 @@ def test_backward_through_a_deep_copied_graph():
     y2 = copy.deepcopy(y)  # its own copy of the graph (and of x)
     (y + y2).backward()
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_leaf_retained_and_requested_gradients_keep_their_tensors_dtype(device):
+    # A rule may compute in a wider dtype (NumPy 2.2's float32 ** int64 kept float32 while the rule's
+    # g * b went float64); what reaches .grad, a retained grad or gk.grad's result is cast back.
+    x = gk.ones(3, device=device, requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    z = y * 1
+    run_backward([z], [gk.ones(3, dtype="float64", device=device)])
+    assert x.grad.dtype == x.dtype and y.grad.dtype == y.dtype
+    z2 = (x * 2) * 1
+    results = run_backward([z2], [gk.ones(3, dtype="float64", device=device)], inputs=[x])
+    assert results[0].dtype == x.dtype
