@@ -31,6 +31,9 @@ class Tensor:
     __slots__ = ("_data", "_backend", "_requires_grad", "_grad_fn", "_version", "__dict__", "__weakref__")
     _grad: Tensor | None = None
     _hooks: list | None = None
+    # True on a gradient that a VJP rule has just created and that nothing else holds:
+    # the rule that receives it may overwrite it (see notes/INTERNALS.md, "Gradient ownership").
+    _owned: bool = False
     # NumPy defers to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None
     __array_priority__ = 1000

@@ -86,6 +86,7 @@ def _run(
     leaf_grads: dict[int, list] = {}
     root_nodes = []
     for t, g in zip(roots, root_grads, strict=True):
+        _disown(g)  # the caller keeps its gradient: no rule may write into it
         if t._grad_fn is None:
             _add_leaf(leaf_grads, t, g)
         else:
@@ -111,6 +112,7 @@ def _run(
             _release(node, deps, ready)
             continue
         if node.hooks is not None:
+            _disown(grad)  # a hook may keep it
             for hook in node.hooks:
                 replaced = hook(grad)
                 if replaced is not None:
@@ -118,6 +120,7 @@ def _run(
         if node.retained is not None and inputs is None:
             _retain(node, grad)
         if wanted and node in wanted:
+            _disown(grad)
             for i in wanted[node]:
                 results[i] = grad
         saved = node.saved
@@ -141,6 +144,8 @@ def _run(
                 ) from None
             if fixups is not None and g_in is not None and fixups[i] is not None:
                 g_in = _fix(g_in, *fixups[i])
+            if g_in is grad:  # passed on unchanged (an identity rule): it may now reach several nodes
+                _disown(grad)
             if type(edge) is Node:
                 if g_in is not None:
                     if edge in pending:
@@ -178,6 +183,7 @@ def _retain(node: Node, grad: Tensor) -> None:
     """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks)."""
     t = node.retained()
     if t is not None:
+        _disown(grad)
         grad = _in_dtype_of(grad, t)
         t._grad = grad if t._grad is None else t._grad + grad
 
@@ -190,7 +196,14 @@ def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:
                 ready.append(edge)
 
 
+def _disown(g: Tensor) -> None:
+    """Mark ``g`` as shared: no rule may overwrite it (see ``Tensor._owned``)."""
+    if g._owned:
+        g._owned = False
+
+
 def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: Tensor) -> None:
+    _disown(g)  # it becomes (part of) a .grad
     entry = leaf_grads.get(id(t))
     if entry is None:
         leaf_grads[id(t)] = [t, g]

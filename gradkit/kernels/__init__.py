@@ -111,10 +111,11 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
     return fn(y, b)
 
 
-def relu_backward(grad: Any, y: Any) -> Any:
+def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
     """See :func:`gradkit.kernels.reference.relu_backward`."""
-    fn = reference.relu_backward if type(y) is _ndarray else _impl("relu_backward")
-    return fn(grad, y)
+    if type(y) is _ndarray:
+        return reference.relu_backward(grad, y, out)
+    return _impl("relu_backward")(grad, y, out)
 
 
 def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:

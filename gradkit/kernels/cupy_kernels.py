@@ -316,10 +316,10 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
     return y
 
 
-def relu_backward(grad: Any, y: Any) -> Any:
-    """Fused :func:`gradkit.kernels.reference.relu_backward`: a new array ``grad * (y > 0)``."""
-    if not _fusable(grad, y) or grad.shape != y.shape:
-        return reference.relu_backward(grad, y)
+def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
+    """Fused :func:`gradkit.kernels.reference.relu_backward`: ``grad * (y > 0)``, new or into ``out``."""
+    if not _fusable(grad, y) or grad.shape != y.shape or out is not None:
+        return reference.relu_backward(grad, y, out)
     out = _cupy().empty(grad.shape, dtype=grad.dtype)
     _kernel("gk_relu_backward")(grad, y, out)
     return out
@@ -407,8 +407,8 @@ def _np_bias_relu(y, b):  # noqa: ANN001, ANN202
     return y
 
 
-def _np_relu_backward(grad, y):  # noqa: ANN001, ANN202
-    return grad * (y > 0).astype(grad.dtype)
+def _np_relu_backward(grad, y, out=None):  # noqa: ANN001, ANN202
+    return np.multiply(grad, (y > 0).astype(grad.dtype), out=out)
 
 
 def _np_cross_entropy(logits, targets, reduction="mean"):  # noqa: ANN001, ANN202

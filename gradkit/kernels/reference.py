@@ -266,14 +266,14 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
     return xp.maximum(y, 0, out=y)
 
 
-def relu_backward(grad: Any, y: Any) -> Any:
-    """The gradient of relu at output ``y``: a new array ``grad * (y > 0)``.
+def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
+    """The gradient of relu at output ``y``: ``grad * (y > 0)``, a new array or written to ``out``.
 
-    ``grad`` and ``y`` have one shape and are read only (``grad`` may be
-    shared with other nodes of the graph, so it is never written).
+    ``grad`` and ``y`` have one shape. ``out`` may be ``grad`` itself, but
+    only when nothing else holds ``grad`` (the engine's ownership flag).
     """
     xp = get_array_module(y)
-    return xp.multiply(grad, y > 0)
+    return xp.multiply(grad, y > 0, out=out)
 
 
 def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:

@@ -134,7 +134,9 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
 
 def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
-        return _make(g._backend.matmul(g._data, w._data), g._backend)
+        dx = _make(g._backend.matmul(g._data, w._data), g._backend)
+        dx._owned = True  # a new array that only this gradient holds: a relu before may mask it in place
+        return dx
     return ops.matmul(g, w)
 
 
@@ -167,7 +169,7 @@ def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
         if recording:
             cache[1] = g * (y._data > 0)
         else:
-            cache[1] = _make(kernels.relu_backward(g._data, y._data), g._backend)
+            cache[1] = _relu_backward(g, y)
         cache[0] = g
         cache[2] = recording
     return cache[1]
@@ -199,8 +201,17 @@ def relu(input: Any) -> Tensor:  # noqa: A002
 
 def _relu_vjp(g: Tensor, y: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
-        return _make(kernels.relu_backward(g._data, y._data), g._backend)
+        return _relu_backward(g, y)
     return g * (y._data > 0)
+
+
+def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
+    """``g * (y > 0)`` outside a recorded backward: in place when the engine says ``g`` is ours alone."""
+    gd = g._data
+    if g._owned and type(gd) is np.ndarray:  # CuPy keeps the fused kernel's new array
+        kernels.relu_backward(gd, y._data, out=gd)
+        return g
+    return _make(kernels.relu_backward(gd, y._data), g._backend)
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
