@@ -2,7 +2,9 @@
 
 The chain alternates ``x * 1.0001`` and ``x + 0.0001``. Three cases run in one interleaved
 session: bare NumPy calls (the floor: forward only, no graph), gradkit forward + backward, and
-PyTorch eager forward + backward when torch is installed. Figures are per operation.
+PyTorch eager forward + backward when torch is installed. Figures are per operation. A fourth case,
+``_minimal_tape.py``, is the same engine design with none of the required features: the lower bound
+for an engine written this way in pure Python.
 
     python benchmarks/bench_engine_chain.py [--quick] [--no-save]
 """
@@ -49,7 +51,23 @@ def main(argv: list[str] | None = None) -> int:
             y = y + 0.0001
         y.backward(seed)
 
-    cases = {"numpy (forward only)": numpy_chain, "gradkit (fwd+bwd)": gradkit_chain}
+    import _minimal_tape as tape
+
+    tape_seed = tape.var(np.ones(1, np.float32))
+
+    def minimal_tape_chain() -> None:
+        x = tape.var(np.ones(1, np.float32), needs_grad=True)
+        y = x
+        for _ in range(N_OPS // 2):
+            y = tape.mul(y, 1.0001)
+            y = tape.add(y, 0.0001)
+        tape.backward(y, tape_seed)
+
+    cases = {
+        "numpy (forward only)": numpy_chain,
+        "gradkit (fwd+bwd)": gradkit_chain,
+        "minimal Python tape (fwd+bwd; lower bound, no features)": minimal_tape_chain,
+    }
     if torch is not None:
         tseed = torch.ones(1)
 
@@ -70,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         y = y * 1.0001 + 0.0001
     y.backward(gk.ones(1, dtype="float64"))
     assert abs(x.grad.item() - 1.0001**50) < 1e-12, x.grad
+    tx = tape.var(np.ones(1), needs_grad=True)
+    ty = tx
+    for _ in range(N_OPS // 2):
+        ty = tape.add(tape.mul(ty, 1.0001), 0.0001)
+    tape.backward(ty, tape.var(np.ones(1)))
+    assert abs(tx.grad.data[0] - 1.0001**50) < 1e-12, tx.grad.data
 
     stats = interleaved(cases, rounds=5 if args.quick else 21, chunk_s=0.05 if args.quick else 0.1)
     floor = stats["numpy (forward only)"].median / N_OPS

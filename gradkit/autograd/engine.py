@@ -144,8 +144,8 @@ def _run(
                 ) from None
             if fixups is not None and g_in is not None and fixups[i] is not None:
                 g_in = _fix(g_in, *fixups[i])
-            if g_in is grad:  # passed on unchanged (an identity rule): it may now reach several nodes
-                _disown(grad)
+            if g_in is grad and grad._owned:  # passed on unchanged: it may now reach several nodes
+                grad._owned = False
             if type(edge) is Node:
                 if g_in is not None:
                     if edge in pending:
