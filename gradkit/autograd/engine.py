@@ -14,7 +14,7 @@ from typing import Any
 
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
-from gradkit.errors import AutogradError
+from gradkit.errors import ArgumentTypeError, AutogradError, ShapeError
 from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
 
@@ -113,10 +113,7 @@ def _run(
             continue
         if node.hooks is not None:
             _disown(grad)  # a hook may keep it
-            for hook in node.hooks:
-                replaced = hook(grad)
-                if replaced is not None:
-                    grad = replaced
+            grad = _run_hooks(node.hooks, grad, f"the output of '{node.name}'")
         if node.retained is not None and inputs is None:
             _retain(node, grad)
         if wanted and node in wanted:
@@ -219,8 +216,25 @@ def _in_dtype_of(g: Tensor, t: Tensor) -> Tensor:
 def _apply_leaf_hooks(t: Tensor, g: Tensor) -> Tensor:
     g = _in_dtype_of(g, t)
     if t._hooks is not None:
-        for hook in t._hooks:
-            replaced = hook(g)
-            if replaced is not None:
-                g = replaced
+        g = _run_hooks(t._hooks, g, "a leaf tensor")
     return g
+
+
+def _run_hooks(hooks: list, grad: Tensor, where: str) -> Tensor:
+    """Call each hook on the gradient; one that returns a Tensor replaces it (same shape required)."""
+    for hook in hooks:
+        replaced = hook(grad)
+        if replaced is None:
+            continue
+        if not isinstance(replaced, Tensor):
+            raise ArgumentTypeError(
+                f"backward: a hook on {where} returned {type(replaced).__name__}; "
+                "a hook returns None or a Tensor that replaces the gradient"
+            )
+        if replaced._data.shape != grad._data.shape:
+            raise ShapeError(
+                f"backward: a hook on {where} returned a gradient of shape {replaced._data.shape}, "
+                f"expected {grad._data.shape} (the shape of the gradient it was given)"
+            )
+        grad = replaced
+    return grad

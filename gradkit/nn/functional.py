@@ -127,7 +127,7 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
     x, y = _linear_forward(input, weight, bias, "linear_relu")
     kernels.bias_relu_forward(y, None if bias is None else bias._data)
     return record(
-        "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None, None, None]),
+        "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None, None, None, None]),
         save_output=True,
     )
 
@@ -163,16 +163,16 @@ def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 
 
 def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
-    """The gradient before the relu, computed once per backward and shared by the three rules."""
+    """The gradient before the relu, computed once per backward and shared by the three rules.
+
+    ``cache`` is [incoming gradient, its version, recording?, masked gradient]: the version
+    matters when a caller passes the same cotangent again after changing it in place (gk.vjp).
+    """
     recording = grad_mode.state.enabled
-    if cache[0] is not g or cache[2] is not recording:
-        if recording:
-            cache[1] = g * (y._data > 0)
-        else:
-            cache[1] = _relu_backward(g, y)
-        cache[0] = g
-        cache[2] = recording
-    return cache[1]
+    if cache[0] is not g or cache[1] != g._version[0] or cache[2] is not recording:
+        cache[0], cache[1], cache[2] = g, g._version[0], recording
+        cache[3] = g * (y._data > 0) if recording else _relu_backward(g, y)
+    return cache[3]
 
 
 def _linear_relu_dx(g: Tensor, x: Tensor, w: Tensor, cache: list, y: Tensor) -> Tensor:
@@ -210,6 +210,7 @@ def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
     gd = g._data
     if g._owned and type(gd) is np.ndarray:  # CuPy keeps the fused kernel's new array
         kernels.relu_backward(gd, y._data, out=gd)
+        g._owned = False  # spent: whatever holds it from now on sees the masked values
         return g
     return _make(kernels.relu_backward(gd, y._data), g._backend)
 

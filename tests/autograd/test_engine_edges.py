@@ -185,3 +185,31 @@ def test_leaf_retained_and_requested_gradients_keep_their_tensors_dtype(device):
     z2 = (x * 2) * 1
     results = run_backward([z2], [gk.ones(3, dtype="float64", device=device)], inputs=[x])
     assert results[0].dtype == x.dtype
+
+
+@pytest.mark.parametrize("leaf", [True, False])
+def test_hook_that_changes_the_gradient_shape_is_refused(device, leaf):
+    x = gk.tensor(np.ones((3, 4)), device=device, requires_grad=True)
+    h = x if leaf else x * 2.0
+    h.register_hook(lambda g: g[:1])  # (1, 4): would broadcast, but is not the gradient's shape
+    with pytest.raises(gk.GradkitError, match=r"hook .* returned a gradient of shape \(1, 4\), expected \(3, 4\)"):
+        (h * 1.0).sum().backward()
+
+
+def test_hook_that_returns_a_non_tensor_is_refused(device):
+    x = gk.tensor(np.ones(3), device=device, requires_grad=True)
+    h = x * 2.0
+    h.register_hook(lambda g: g.numpy())
+    with pytest.raises(gk.GradkitError, match="hook .* returned ndarray"):
+        h.sum().backward()
+
+
+def test_vjp_cotangent_changed_in_place_between_calls_gives_the_new_gradient(device):
+    rng = np.random.default_rng(0)
+    x = gk.tensor(rng.standard_normal((2, 3)), device=device)
+    w = gk.tensor(rng.standard_normal((4, 3)), device=device)
+    _, vjp_fn = gk.vjp(lambda w: gk.nn.functional.linear_relu(x, w), w)
+    c = gk.ones((2, 4), dtype=gk.float64, device=device)
+    first = vjp_fn(c)[0].numpy().copy()
+    c *= 2.0  # the same cotangent object, new values: linear_relu's mask cache must notice
+    np.testing.assert_allclose(vjp_fn(c)[0].numpy(), 2 * first, rtol=1e-12)

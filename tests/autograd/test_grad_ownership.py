@@ -92,3 +92,11 @@ def test_leaf_gradient_and_seed_are_never_written_by_a_later_backward(device: st
     y = F.relu(h * 1.0)
     y.backward(h.grad)  # a relu receives that .grad as its seed
     np.testing.assert_allclose(_np(h.grad), kept + kept * (_np(y) > 0), rtol=1e-12)
+
+
+def test_masked_gradient_is_no_longer_owned_after_use(device: str) -> None:
+    p = _params(np.random.default_rng(7), device)
+    h1 = F.linear_relu(p["x"], p["w1"], p["b1"])
+    F.linear(h1, p["w2"]).sum().backward(retain_graph=True)
+    cache = h1.grad_fn.saved[2]
+    assert cache[3] is not None and not cache[3]._owned  # spent: nothing may overwrite it again
