@@ -84,9 +84,13 @@ def _run(
 ) -> list[Any] | None:
     pending: dict[Node, Tensor] = {}
     leaf_grads: dict[int, list] = {}
+    # ids of the arrays whose memory a stored .grad may not share: the caller's seeds, and each
+    # .grad stored in this pass (see _exclusive).
+    taken: set[int] = set()
     root_nodes = []
     for t, g in zip(roots, root_grads, strict=True):
         _disown(g)  # the caller keeps its gradient: no rule may write into it
+        taken.add(id(_memory_owner(g._data)))
         if t._grad_fn is None:
             _add_leaf(leaf_grads, t, g)
         else:
@@ -115,7 +119,7 @@ def _run(
             _disown(grad)  # a hook may keep it
             grad = _run_hooks(node.hooks, grad, f"the output of '{node.name}'")
         if node.retained is not None and inputs is None:
-            _retain(node, grad)
+            _retain(node, grad, taken)
         if wanted and node in wanted:
             _disown(grad)
             for i in wanted[node]:
@@ -172,17 +176,53 @@ def _run(
         return results
     for t, g in leaf_grads.values():
         g = _apply_leaf_hooks(t, g)
-        t._grad = g if t._grad is None else t._grad + g
+        t._grad = _exclusive(g, taken) if t._grad is None else t._grad + g
     return None
 
 
-def _retain(node: Node, grad: Tensor) -> None:
+def _retain(node: Node, grad: Tensor, taken: set[int]) -> None:
     """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks)."""
     t = node.retained()
     if t is not None:
         _disown(grad)
         grad = _in_dtype_of(grad, t)
-        t._grad = grad if t._grad is None else t._grad + grad
+        t._grad = _exclusive(grad, taken) if t._grad is None else t._grad + grad
+
+
+def _memory_owner(a: Any) -> Any:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    base = getattr(a, "base", None)
+    return a if base is None else base
+
+
+def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
+    """``g`` to store as a ``.grad``, copied when its memory is not its own alone.
+
+    A ``.grad`` must be safe to change in place (``p.grad.zero_()``, ``p.grad *= s``): not a
+    read-only or broadcast view (a sum's gradient is a broadcast), not the caller's seed, and not
+    the array of another ``.grad`` (an add hands one gradient to both of its inputs). Rule outputs
+    that own their array, the common case, are stored as they are.
+    """
+    d = g._data
+    base = getattr(d, "base", None)
+    if base is None:
+        if id(d) not in taken:
+            taken.add(id(d))
+            return g
+    elif id(base) not in taken and _writable_dense(d):
+        taken.add(id(base))
+        return g
+    copy = _make(g._backend.xp.array(d, copy=True), g._backend)
+    taken.add(id(copy._data))
+    return copy
+
+
+def _writable_dense(a: Any) -> bool:
+    """False for a read-only array and for a broadcast view (a zero stride along an axis longer than 1)."""
+    flags = getattr(a, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        return False
+    return all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape, strict=True))
 
 
 def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:

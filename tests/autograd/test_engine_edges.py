@@ -213,3 +213,53 @@ def test_vjp_cotangent_changed_in_place_between_calls_gives_the_new_gradient(dev
     first = vjp_fn(c)[0].numpy().copy()
     c *= 2.0  # the same cotangent object, new values: linear_relu's mask cache must notice
     np.testing.assert_allclose(vjp_fn(c)[0].numpy(), 2 * first, rtol=1e-12)
+
+
+# Every stored .grad owns its memory, so that changing it in place (p.grad.zero_(), p.grad *= s)
+# touches nothing else.
+def test_an_add_gives_its_two_leaves_separate_gradients(device):
+    x = gk.ones(3, device=device, requires_grad=True)
+    y = gk.ones(3, device=device, requires_grad=True)
+    (x + y).backward(gk.ones(3, device=device))
+    assert x.grad is not y.grad
+    x.grad.zero_()
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_the_callers_seed_never_becomes_a_grad(device):
+    seed = gk.tensor([1.0, 2.0, 3.0, 4.0], device=device)
+    x = gk.ones(4, device=device, requires_grad=True)
+    w = gk.ones((2, 2), device=device, requires_grad=True)
+    x.backward(seed)  # a leaf root
+    w.reshape(4).backward(seed)  # reshape's rule returns a view of the seed
+    seed.zero_()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_a_sums_gradient_is_a_writable_dense_grad(device):
+    x = gk.ones((2, 3), device=device, requires_grad=True)
+    x.sum().backward()  # the rule broadcasts one value: a read-only, zero-stride view
+    x.grad *= 2.0
+    x.grad[0, 0] = 5.0
+    np.testing.assert_array_equal(x.grad.numpy(), [[5.0, 2.0, 2.0], [2.0, 2.0, 2.0]])
+
+
+def test_a_retained_grad_and_a_leaf_grad_do_not_share_memory(device):
+    x = gk.ones(3, device=device, requires_grad=True)
+    h = x + 0.0  # add's rule hands h's gradient on to x unchanged
+    h.retain_grad()
+    h.backward(gk.tensor([1.0, 2.0, 3.0], device=device))
+    h.grad.zero_()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_fresh_rule_outputs_are_stored_without_a_copy():
+    x = gk.ones((4, 3), requires_grad=True)
+    w = gk.ones((2, 3), requires_grad=True)
+    out = gk.nn.functional.linear(x, w)
+    grads = []
+    # The weight gradient is g.T @ x, a new array: it becomes w.grad as it is (no copy per step).
+    w.register_hook(lambda g: grads.append(g))
+    out.backward(gk.ones((4, 2)))
+    assert w.grad is grads[0]
