@@ -25,6 +25,9 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 def _expand(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
     """The gradient of a reduction's output, broadcast back to the input's shape."""
+    if not grad_mode.state.enabled:  # backward not recorded: on the arrays, without the ops' checks
+        gd = g._data if keepdims else g._data.reshape(_kept_shape(shape, axes))
+        return Tensor._make(g._backend.xp.broadcast_to(gd, shape), g._backend)
     if not keepdims:
         g = reshape(g, _kept_shape(shape, axes))
     return broadcast_to(g, shape)
