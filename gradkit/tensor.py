@@ -226,8 +226,6 @@ class Tensor:
         self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
     ) -> None:
         """Add d(self)/d(leaf) (times ``grad``) to the ``.grad`` of every leaf."""
-        from gradkit.autograd.engine import run_backward
-
         if not self._requires_grad:
             raise AutogradError(
                 "backward: this tensor does not require grad and has no grad_fn "
@@ -239,7 +237,7 @@ class Tensor:
                     f"backward: a gradient can be created implicitly only for a one-element output, "
                     f"got shape {self.shape}; pass grad= of that shape"
                 )
-            grad = Tensor._make(self._backend.xp.ones_like(self._data), self._backend)
+            grad = Tensor._make(self._backend.xp.ones(self._data.shape, self._data.dtype), self._backend)
         else:
             grad = self._as_same_device(grad, "backward")
             if grad.shape != self.shape:
@@ -248,7 +246,7 @@ class Tensor:
                 grad = grad.astype(self.dtype)
         if retain_graph is None:
             retain_graph = create_graph
-        run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+        _engine.run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph."""
@@ -612,6 +610,7 @@ class _HookHandle:
 
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
+from gradkit.autograd import engine as _engine  # noqa: E402  (the engine imports Tensor)
 
 Tensor.__add__ = _ops.add  # type: ignore[assignment]
 Tensor.__sub__ = _ops.subtract  # type: ignore[assignment]
