@@ -41,9 +41,22 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
             array = array.astype(default_float)
     if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
         raise DTypeError(f"{op}: cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
+    if dtype is not None and array is not data and np.dtype(dtype).kind in "iu" and array.dtype.kind in "iu":
+        _check_int_range(array, np.dtype(dtype), op)  # Python ints only: arrays cast as NumPy's astype does
     if dtype is None and array.dtype not in (np.float16, np.float32, np.float64):
         to_dtype(array.dtype, op)  # raises for unsupported integer widths
     return backend.asarray(array, dtype=dtype), backend
+
+
+def _check_int_range(array: Any, dtype: np.dtype, op: str) -> None:
+    """Integers that do not fit ``dtype`` are an error (NumPy 2 raises too), not a silent wrap-around."""
+    if not array.size:
+        return
+    info = np.iinfo(dtype)
+    lo, hi = int(array.min()), int(array.max())
+    if lo < info.min or hi > info.max:
+        bad = lo if lo < info.min else hi
+        raise InvalidArgumentError(f"{op}: the value {bad} does not fit dtype {dtype} ({info.min} to {info.max})")
 
 
 def _from_python_floats(data: Any) -> bool:

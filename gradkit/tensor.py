@@ -15,7 +15,14 @@ import numpy as np
 
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
-from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import (
+    ArgumentTypeError,
+    AutogradError,
+    DeviceError,
+    DTypeError,
+    InvalidArgumentError,
+    ShapeError,
+)
 
 _new = object.__new__
 _ndarray = np.ndarray
@@ -82,6 +89,13 @@ class Tensor:
         if not isinstance(array, self._backend.array_type):
             raise ArgumentTypeError(
                 f"Tensor.data: expected an array of {self._backend.name}, got {type(value).__name__}"
+            )
+        kind = array.dtype.kind
+        if kind not in "biuf" or array.dtype.itemsize > 8:
+            raise DTypeError(f"Tensor.data: cannot hold an array of dtype {array.dtype}")
+        if self._requires_grad and kind != "f":
+            raise DTypeError(
+                f"Tensor.data: this tensor requires grad, so its data must be floating point, got {array.dtype}"
             )
         self._data = array
         self._version[0] += 1
@@ -211,6 +225,10 @@ class Tensor:
                 raise ArgumentTypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
             if value.shape != self.shape:
                 raise ShapeError(f"grad: shape {value.shape} does not match the tensor's shape {self.shape}")
+            if value._data.dtype != self._data.dtype:
+                raise DTypeError(f"grad: dtype {value.dtype} does not match the tensor's dtype {self.dtype}")
+            if value._backend is not self._backend:
+                raise DeviceError(f"grad: a gradient on {value.device} for a tensor on {self.device}")
         self._grad = value
 
     @property
@@ -373,14 +391,15 @@ class Tensor:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return _ops.compare("not_equal", self, other)
 
+    # As NumPy: logical for bool tensors, bitwise for integer ones, an error for floats.
     def __invert__(self) -> Tensor:
-        return _ops.logical_not(self)
+        return _ops.invert(self)
 
     def __and__(self, other: Any) -> Tensor:
-        return _ops.compare("logical_and", self, other)
+        return _ops.compare("bitwise_and", self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return _ops.compare("logical_or", self, other)
+        return _ops.compare("bitwise_or", self, other)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)

@@ -198,3 +198,14 @@ def test_bad_creation_arguments_raise_gradkit_errors():
     with pytest.raises(gk.ArgumentTypeError):
         gk.full_like(gk.ones(2), None)
     assert gk.eye(2, 3, k=1).numpy().tolist() == [[0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize(("data", "dtype"), [([300], "int8"), ([2**40], "int32"), ([-(2**31) - 1], "int32")])
+def test_python_ints_that_do_not_fit_the_dtype_are_refused(data, dtype):
+    with pytest.raises(gk.GradkitError, match="does not fit dtype"):
+        gk.tensor(data, dtype=dtype)
+
+
+def test_arrays_are_cast_to_the_dtype_as_numpy_astype_does():
+    assert gk.tensor(np.array([300]), dtype="int32").tolist() == [300]
+    assert gk.tensor([-1, 5], dtype="int32").tolist() == [-1, 5]

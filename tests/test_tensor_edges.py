@@ -58,3 +58,28 @@ def test_a_tensor_made_from_a_tensor_shares_its_version_counter(device):
     b += 1
     with pytest.raises(gk.AutogradError, match="modified in place"):
         y.backward()
+
+
+def test_bitwise_operators_follow_numpy():
+    assert (~gk.tensor([1, 2, 0])).tolist() == [-2, -3, -1]
+    assert (gk.tensor([6]) & gk.tensor([3])).tolist() == [2]
+    assert (gk.tensor([6]) | 1).tolist() == [7]
+    assert (~gk.tensor([True, False])).tolist() == [False, True]
+    x = gk.tensor([0.5, 1.5, 2.5])
+    assert ((x > 1) & (x < 2)).tolist() == [False, True, False]
+    with pytest.raises(gk.GradkitError, match="invert"):
+        _ = ~x
+    with pytest.raises(gk.GradkitError, match="bitwise_and"):
+        _ = x & x
+
+
+def test_grad_and_data_setters_check_what_they_are_given():
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(gk.GradkitError, match="dtype"):
+        x.grad = gk.tensor([1, 2])
+    with pytest.raises(gk.GradkitError, match="floating point"):
+        x.data = np.array([1, 2])  # a tensor that requires grad keeps a float dtype
+    with pytest.raises(gk.GradkitError, match="dtype"):
+        x.data = np.array(["a", "b"])
+    x.data = np.array([3.0, 4.0], dtype=np.float32)
+    assert x.tolist() == [3.0, 4.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -47,6 +48,8 @@ class _SetGradMode:
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, mode)  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -73,7 +76,64 @@ class enable_grad(_SetGradMode):
 
 
 class set_grad_enabled(_SetGradMode):
-    """Set grad mode to ``mode`` for a block or a function."""
+    """Set grad mode to ``mode``: at once when called (as PyTorch), or for a block or a function.
+
+    ``gk.set_grad_enabled(False)`` on its own line switches recording off until
+    it is switched on again; ``with gk.set_grad_enabled(False):`` restores the
+    previous mode at the end of the block; as a decorator it applies to each
+    call of the function only.
+    """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
+        self._before = state.enabled
+        state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        # The mode was already set by __init__: the block restores what was there before it.
+        before = self.__dict__.pop("_before", state.enabled)
+        self.__dict__.setdefault("_prev", []).append(before)
+        state.enabled = self.mode
+
+    def __call__(self, fn: F) -> F:
+        state.enabled = self.__dict__.pop("_before", state.enabled)  # a decorator: undo __init__'s switch
+        return super().__call__(fn)
+
+
+def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
+    """Wrap a generator function so that its body runs in grad mode ``mode`` (the caller's mode in between)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        prev = state.enabled
+        state.enabled = mode
+        try:
+            gen = fn(*args, **kwargs)
+            item = gen.send(None)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            state.enabled = prev
+        while True:
+            try:
+                sent = yield item
+            except GeneratorExit:
+                prev, state.enabled = state.enabled, mode
+                try:
+                    gen.close()
+                finally:
+                    state.enabled = prev
+                raise
+            except BaseException as exc:  # thrown in by the caller: pass it on to the generator
+                step = functools.partial(gen.throw, exc)
+            else:
+                step = functools.partial(gen.send, sent)
+            prev, state.enabled = state.enabled, mode
+            try:
+                item = step()
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                state.enabled = prev
+
+    return wrapper

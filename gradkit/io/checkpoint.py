@@ -54,6 +54,10 @@ def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
 
     def add(array: np.ndarray, name: str, where: str) -> str:
         name = name or "_"
+        if name == "__metadata__":  # the safetensors header's own entry: the file would not load
+            raise InvalidArgumentError(f"save: {where} would be stored as '__metadata__', a name the format reserves")
+        if array.dtype.kind not in "biuf" or array.dtype.itemsize > 8:
+            raise ArgumentTypeError(f"save: cannot store {where}: arrays of dtype {array.dtype} are not supported")
         if name in arrays:
             raise InvalidArgumentError(
                 f"save: {where} and {owners[name]} would both be stored as {name!r}; "
@@ -147,6 +151,14 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _path_arg(path: Any, op: str) -> str:
+    """``path`` as a str, or ArgumentTypeError."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise ArgumentTypeError(f"{op}: the path must be a str or os.PathLike, got {type(path).__name__}") from None
+
+
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Save a state dict (tensors, nested dicts/lists, numbers, strings) to ``path`` as safetensors.
 
@@ -155,7 +167,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     of ``obj`` goes into the header metadata as JSON. A Module or optimiser
     is saved through its ``state_dict()``. The write is atomic.
     """
-    path = os.fspath(path)
+    path = _path_arg(path, "save")
     st = _safetensors()
     arrays, structure = _flatten(obj)
     metadata = {FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
@@ -275,7 +287,7 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
     raises :class:`gk.CheckpointError` naming the path and the problem.
     Nothing is unpickled and no code from the file is run.
     """
-    path = os.fspath(path)
+    path = _path_arg(path, "load")
     st = _safetensors()
     backend = get_backend(device)
     data = _read(path)

@@ -86,10 +86,12 @@ class Module:
             )
         return d
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        """Drop ``name`` from every table but ``keep`` (which it is about to be assigned in, in place)."""
         d = self.__dict__
         for table in ("_parameters", "_buffers", "_modules"):
-            d[table].pop(name, None)
+            if table != keep:
+                d[table].pop(name, None)
         d["_non_persistent"].discard(name)
         d.pop(name, None)
 
@@ -97,12 +99,12 @@ class Module:
         d = self.__dict__
         if isinstance(value, Parameter):
             self._tables(name)
-            self._forget(name)
+            self._forget(name, keep="_parameters")  # a parameter assigned again keeps its place in the order
             d["_parameters"][name] = value
             d[name] = value
         elif isinstance(value, Module):
             self._tables(name)
-            self._forget(name)
+            self._forget(name, keep="_modules")
             d["_modules"][name] = value
             d[name] = value
         elif "_parameters" in d and name in d["_parameters"]:
@@ -346,6 +348,7 @@ class Module:
             if key not in state_dict:
                 continue
             array = _as_array(state_dict[key], target, key, where)
+            _check_castable(array, target, key, where)
             if tuple(array.shape) != target._data.shape:
                 shape_problems.append(
                     f'size mismatch for "{key}": the state_dict has shape {tuple(array.shape)}, '
@@ -403,6 +406,24 @@ def _move(t: Tensor, backend: Any, dt: Any) -> None:
         if dt is not None and gd.dtype != dt:
             gd = gd.astype(dt)
         t._grad = Tensor._make(gd, t._backend)
+
+
+def _check_castable(array: Any, target: Tensor, key: str, where: str) -> None:
+    """Refuse values that would not copy into ``target`` faithfully (checked before anything is written)."""
+    kind, target_kind = array.dtype.kind, target._data.dtype.kind
+    ok = kind in "biu" or (kind == "f" and target_kind in "fc")
+    if kind == "f" and target_kind in "biu":  # floats into an integer buffer: only whole, finite values
+        xp = target._backend.xp
+        ok = bool(xp.all(xp.isfinite(array) & (array == xp.round(array))))
+    if kind in "iu" and target_kind in "iu" and array.size:
+        info = np.iinfo(target._data.dtype)
+        ok = info.min <= int(array.min()) and int(array.max()) <= info.max
+    if not ok:
+        expected = "whole numbers in its range" if target_kind in "biu" else "real numbers"
+        raise DTypeError(
+            f'{where}: the value for "{key}" (dtype {array.dtype}) does not fit the module\'s '
+            f"{target._data.dtype} tensor without loss; expected {expected}"
+        )
 
 
 def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -60,8 +62,10 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     xp = backend.xp
     if any(p._grad._backend is not backend for p in params):
         raise InvalidArgumentError("clip_grad_norm_: the gradients are on more than one device")
-    dtype = params[0]._grad._data.dtype
-    norms = xp.stack([_norm(xp, p._grad._data, norm_type).astype(dtype) for p in params])
+    # Norms are taken in float32 at least (a float16 sum of squares overflows at 256), and in
+    # the widest gradient dtype when gradients differ; each gradient keeps its own dtype.
+    dtype = np.result_type(np.float32, *(p._grad._data.dtype for p in params))
+    norms = xp.stack([_norm(xp, p._grad._data.astype(dtype, copy=False), norm_type) for p in params])
     total = _norm(xp, norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise InvalidArgumentError(
@@ -72,7 +76,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     if backend.name != "numpy" or float(coef) != 1.0:
         for p in params:
             g = p._grad
-            p._grad = Tensor._make(g._data * coef, g._backend)
+            p._grad = Tensor._make(g._data * coef.astype(g._data.dtype), g._backend)
     return Tensor._make(xp.asarray(total, dtype=dtype), backend)
 
 

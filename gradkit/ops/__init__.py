@@ -9,6 +9,7 @@ from gradkit.ops.elementwise import (
     divide,
     exp,
     expm1,
+    invert,
     log,
     log1p,
     logical_not,
@@ -56,7 +57,7 @@ from gradkit.ops.shape import (
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "compare", "concatenate",
     "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip",
-    "gather", "getitem", "index_add", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
+    "gather", "getitem", "index_add", "invert", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad",
     "permute", "power", "prod", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "split",
     "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take",

@@ -376,12 +376,20 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
 
 # --------------------------------------------------------------- no gradient
 def compare(fn: str, a: Any, b: Any) -> Tensor:
-    """An elementwise comparison or logical op by NumPy name; the result is bool, no gradient."""
+    """An elementwise comparison, logical or bitwise op by NumPy name (no gradient).
+
+    Comparisons and logical ops give bool tensors; ``bitwise_and``/``bitwise_or``
+    (the ``&`` and ``|`` operators) keep NumPy's integer results.
+    """
     a, b, backend = operands(fn, a, b)
+    ad, bd = data_of(a), data_of(b)
     try:
-        data = getattr(backend.xp, fn)(data_of(a), data_of(b))
+        data = getattr(backend.xp, fn)(ad, bd)
     except ValueError as exc:
         raise ShapeError(f"{fn}: shapes do not broadcast ({exc})") from None
+    except TypeError:
+        da, db = (getattr(d, "dtype", type(d).__name__) for d in (ad, bd))
+        raise DTypeError(f"{fn}: not defined for operands of dtypes {da} and {db} (bool or integer expected)") from None
     return Tensor._make(data, backend)
 
 
@@ -389,3 +397,14 @@ def logical_not(x: Any) -> Tensor:
     """Elementwise not, as a bool tensor."""
     x = as_tensor(x, "logical_not")
     return Tensor._make(x._backend.xp.logical_not(x._data), x._backend)
+
+
+def invert(x: Any) -> Tensor:
+    """``~x``: logical not of a bool tensor, bitwise not of an integer one (as NumPy); no gradient."""
+    x = as_tensor(x, "invert")
+    if x._data.dtype.kind not in "biu":
+        raise DTypeError(
+            f"invert (~): defined for bool and integer tensors, got {x._data.dtype}; "
+            "for a float tensor use gk.logical_not(x) or a comparison"
+        )
+    return Tensor._make(x._backend.xp.invert(x._data), x._backend)

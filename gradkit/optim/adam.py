@@ -23,6 +23,8 @@ class Adam(Optimizer):
 
     _decoupled = False
 
+    _state_keys = ("step", "exp_avg", "exp_avg_sq")
+
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}

@@ -187,6 +187,9 @@ class Optimizer:
 
         State tensors are copied onto each parameter's device, and float ones
         cast to its dtype. The groups' hyperparameters are taken from the dict.
+        Everything is checked before anything changes: a state dict of another
+        optimiser class, or a malformed one, raises InvalidArgumentError and
+        leaves this optimiser as it was.
         """
         name = type(self).__name__
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
@@ -194,6 +197,22 @@ class Optimizer:
                 f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups', "
                 f"got {type(state_dict).__name__}"
             )
+        try:
+            new_groups, new_state = self._parse_state_dict(state_dict, name)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, InvalidArgumentError | ArgumentTypeError):
+                raise
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: malformed state dict ({type(exc).__name__}: {exc})"
+            ) from None
+        self.param_groups = new_groups
+        self.state = new_state
+        self._scratch_views.clear()
+
+    #: Keys every parameter's state must hold (subclasses name theirs); checked by load_state_dict.
+    _state_keys: tuple[str, ...] = ()
+
+    def _parse_state_dict(self, state_dict: Mapping, name: str) -> tuple[list[dict], dict[Tensor, dict]]:
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise InvalidArgumentError(
@@ -202,6 +221,14 @@ class Optimizer:
             )
         by_index: dict[int, Tensor] = {}
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if not isinstance(saved, Mapping) or "params" not in saved:
+                raise InvalidArgumentError(f"{name}.load_state_dict: parameter group {i} is not a dict with 'params'")
+            absent = [k for k in self.defaults if k not in saved]
+            if absent:
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: parameter group {i} has no {', '.join(map(repr, absent))} "
+                    f"(a state dict of another optimiser? this one is {name})"
+                )
             ids = list(saved["params"])
             if len(ids) != len(group["params"]):
                 raise InvalidArgumentError(
@@ -215,6 +242,16 @@ class Optimizer:
             p = by_index.get(int(k))
             if p is None:
                 raise InvalidArgumentError(f"{name}.load_state_dict: state for parameter {k} that no group holds")
+            if not isinstance(entry, Mapping):
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: the state of parameter {k} is a {type(entry).__name__}, expected a dict"
+                )
+            absent = [key for key in self._state_keys if key not in entry]
+            if absent:
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: the state of parameter {k} has no {', '.join(map(repr, absent))} "
+                    f"(a state dict of another optimiser? this one is {name})"
+                )
             new_state[p] = {key: _state_value(value, p, key, name) for key, value in entry.items()}
         new_groups = []
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
@@ -222,9 +259,7 @@ class Optimizer:
             new["params"] = group["params"]
             self._check_group(new)
             new_groups.append(new)
-        self.param_groups = new_groups
-        self.state = new_state
-        self._scratch_views.clear()
+        return new_groups, new_state
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -240,19 +275,30 @@ def _state_value(value: Any, p: Tensor, key: str, name: str) -> Any:
     """A saved state entry as this optimiser keeps it: a copy on ``p``'s device (float state in p's dtype)."""
     if key == "step":
         if isinstance(value, Tensor):
-            return int(value.item())
-        if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
-            return int(value.reshape(()).item())
+            value = value.item()
+        elif isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+            value = value.reshape(()).item()
+        whole = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not whole or not math.isfinite(value) or value < 0 or value != int(value):
+            raise InvalidArgumentError(f"{name}.load_state_dict: 'step' must be a whole number >= 0, got {value!r}")
         return int(value)
     if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         backend = p._backend
         src = backend.transfer(value._data, value._backend) if isinstance(value, Tensor) else backend.asarray(value)
         array = backend.xp.array(src, copy=True)
-        if array.dtype.kind == "f" and array.dtype != p.dtype:
+        if array.dtype.kind != "f":
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: state {key!r} has dtype {array.dtype}, expected a float array"
+            )
+        if array.dtype != p.dtype:
             array = array.astype(p.dtype)
-        if array.shape != p.shape and array.ndim:
+        if array.shape != p.shape:
             raise InvalidArgumentError(
                 f"{name}.load_state_dict: state {key!r} has shape {array.shape}, its parameter {p.shape}"
             )
         return Tensor._make(array, backend)
-    return value
+    if value is None:  # SGD's momentum buffer before its first step
+        return None
+    raise InvalidArgumentError(
+        f"{name}.load_state_dict: state {key!r} is a {type(value).__name__}, expected a tensor or an array"
+    )

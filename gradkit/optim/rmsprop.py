@@ -11,6 +11,8 @@ from gradkit.optim.optimizer import Optimizer
 class RMSprop(Optimizer):
     """``torch.optim.RMSprop``'s update; see ``gradkit.kernels.reference.rmsprop_update``."""
 
+    _state_keys = ("step", "square_avg")
+
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
                  momentum: float = 0, centered: bool = False) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,

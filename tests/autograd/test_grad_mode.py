@@ -138,3 +138,56 @@ def test_backward_in_threads_concurrently(device):
     assert not errors
     for i in range(1, 5):
         np.testing.assert_allclose(grads[i], np.full(3, 2.0 * i * i))
+
+
+def test_set_grad_enabled_called_alone_switches_the_mode():
+    try:
+        gk.set_grad_enabled(False)  # as PyTorch: a plain call sets the mode
+        assert not gk.is_grad_enabled()
+        gk.set_grad_enabled(True)
+        assert gk.is_grad_enabled()
+        with gk.set_grad_enabled(False):
+            assert not gk.is_grad_enabled()
+        assert gk.is_grad_enabled()
+
+        @gk.set_grad_enabled(False)
+        def inside() -> bool:
+            return gk.is_grad_enabled()
+
+        assert gk.is_grad_enabled()  # decorating does not switch the mode
+        assert inside() is False
+        assert gk.is_grad_enabled()
+    finally:
+        gk.set_grad_enabled(True)
+
+
+def test_no_grad_on_a_generator_covers_its_body_only():
+    @gk.no_grad()
+    def gen():
+        got = yield gk.is_grad_enabled()
+        yield got, gk.is_grad_enabled()
+        return "done"
+
+    it = gen()
+    assert next(it) is False
+    assert gk.is_grad_enabled()  # the caller's mode between items
+    assert it.send(5) == (5, False)
+    try:
+        next(it)
+    except StopIteration as stop:
+        assert stop.value == "done"
+    assert gk.is_grad_enabled()
+
+    closed = []
+
+    @gk.no_grad
+    def tidy():
+        try:
+            yield 1
+        finally:
+            closed.append(gk.is_grad_enabled())
+
+    t = tidy()
+    next(t)
+    t.close()
+    assert closed == [False] and gk.is_grad_enabled()

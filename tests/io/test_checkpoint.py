@@ -471,3 +471,20 @@ def test_checkpoint_that_does_not_fit_the_model(tmp_path, damage):
     target = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
     with pytest.raises(gk.GradkitError, match="2.bias"):
         target.load_state_dict(gk.load(tmp_path / "m.safetensors", device="cpu"), strict=True)
+
+
+def test_save_refuses_the_reserved_name_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    gk.save({"a": gk.ones(2)}, path)
+    with pytest.raises(gk.GradkitError, match="__metadata__"):
+        gk.save({"__metadata__": gk.ones(2)}, path)
+    with pytest.raises(gk.GradkitError, match="dtype <U1"):
+        gk.save({"s": np.array(["x"])}, path)
+    np.testing.assert_array_equal(gk.load(path)["a"].numpy(), [1.0, 1.0])
+
+
+def test_save_and_load_want_a_path():
+    with pytest.raises(gk.GradkitError, match="save: the path"):
+        gk.save({"a": gk.ones(1)}, None)
+    with pytest.raises(gk.GradkitError, match="load: the path"):
+        gk.load(None)

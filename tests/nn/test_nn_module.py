@@ -208,3 +208,28 @@ def test_sequential_indexing_and_apply():
     assert seen == ["Linear", "Tanh", "Linear", "Sequential"]
     ml = nn.ModuleList([nn.ReLU(), nn.Tanh()])
     assert len(ml) == 2 and [n for n, _ in ml.named_children()] == ["0", "1"]
+
+
+def test_load_state_dict_with_an_unconvertible_value_changes_nothing():
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    before = {k: v.numpy().copy() for k, v in m.state_dict().items()}
+    for key, bad in (("1.bias", np.array(["x", "y"])), ("1.num_batches_tracked", 2**70),
+                     ("1.num_batches_tracked", 2.5), ("1.num_batches_tracked", float("nan")),
+                     ("0.weight", np.ones((2, 3), dtype=np.complex64))):
+        sd = {k: v + 1 for k, v in m.state_dict().items()}
+        sd[key] = bad
+        with pytest.raises(gk.GradkitError, match=key.replace(".", r"\.")):
+            m.load_state_dict(sd)
+        for k, v in m.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), before[k])
+    sd = dict(m.state_dict())
+    sd["1.num_batches_tracked"] = 3.0  # a whole float still loads into the int64 buffer
+    m.load_state_dict(sd)
+    assert int(m.state_dict()["1.num_batches_tracked"].item()) == 3
+
+
+def test_a_parameter_assigned_again_keeps_its_place():
+    layer = nn.Linear(2, 3)
+    layer.weight = nn.Parameter(gk.zeros(3, 2))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert list(layer.state_dict()) == ["weight", "bias"]

@@ -67,3 +67,22 @@ def test_clip_grad_value(device):
     ps = _params(device)
     clip_grad_value_(ps, 2.0)
     assert ps[0].grad.numpy().max() == 2.0 and ps[1].grad.numpy().min() == -1.0
+
+
+def test_clip_grad_norm_of_float16_gradients_does_not_overflow():
+    a = gk.tensor(np.full(4, 300.0), dtype="float16", requires_grad=True)
+    a.grad = gk.tensor(np.full(4, 300.0), dtype="float16")
+    total = clip_grad_norm_([a], 1.0)
+    assert float(total.item()) == pytest.approx(600.0)
+    np.testing.assert_allclose(a.grad.numpy(), np.full(4, 0.5), rtol=1e-3)
+    assert a.grad.dtype == np.float16
+
+
+def test_clip_grad_norm_keeps_each_gradients_dtype():
+    b = gk.tensor(np.ones(2), dtype="float64", requires_grad=True)
+    b.grad = gk.tensor(np.full(2, 3.0), dtype="float64")
+    c = gk.tensor(np.ones(2), dtype="float32", requires_grad=True)
+    c.grad = gk.tensor(np.full(2, 4.0), dtype="float32")
+    total = clip_grad_norm_([b, c], 1.0)
+    assert float(total.item()) == pytest.approx(np.sqrt(2 * 9 + 2 * 16))
+    assert (b.grad.dtype, c.grad.dtype) == (np.float64, np.float32)

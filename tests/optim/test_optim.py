@@ -322,3 +322,56 @@ def test_invalid_parameter_lists():
         optim.Adam([np.ones(2)])
     with pytest.raises(gk.InvalidArgumentError, match="lr"):
         optim.SGD([{"params": [gk.ones(1, requires_grad=True)], "lr": -1.0}], lr=0.1)
+
+
+def _trained(opt_cls, **kw):
+    p = gk.tensor(np.ones(3), requires_grad=True)
+    opt = opt_cls([p], lr=0.1, **kw)
+    p.grad = gk.tensor(np.ones(3))
+    opt.step()
+    return p, opt
+
+
+@pytest.mark.parametrize(
+    ("target", "source"),
+    [(gk.optim.SGD, gk.optim.Adam), (gk.optim.Adam, gk.optim.SGD), (gk.optim.RMSprop, gk.optim.Adam)],
+)
+def test_loading_another_optimisers_state_is_refused_and_changes_nothing(target, source):
+    p, opt = _trained(target, **({"momentum": 0.9} if target is gk.optim.SGD else {}))
+    before = repr(opt.state_dict())
+    _, other = _trained(source, **({"momentum": 0.9} if source is gk.optim.SGD else {}))
+    with pytest.raises(gk.GradkitError, match="another optimiser"):
+        opt.load_state_dict(other.state_dict())
+    assert repr(opt.state_dict()) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("exp_avg", np.zeros(()), "shape"),
+        ("exp_avg", np.float32(1.0), "expected a tensor"),
+        ("exp_avg", np.ones(3, dtype=np.int64), "dtype"),
+        ("exp_avg", [1.0, 2.0, 3.0], "expected a tensor"),
+        ("step", -1, "whole number"),
+        ("step", 2.5, "whole number"),
+    ],
+)
+def test_malformed_optimiser_state_is_refused_at_load(key, value, match):
+    p, opt = _trained(gk.optim.Adam)
+    sd = opt.state_dict()
+    sd["state"][0][key] = value
+    with pytest.raises(gk.GradkitError, match=match):
+        opt.load_state_dict(sd)
+    opt.step()  # still usable
+
+
+def test_malformed_optimiser_state_dict_structure_is_a_gradkit_error():
+    _, opt = _trained(gk.optim.SGD, momentum=0.9)
+    sd = opt.state_dict()
+    sd["state"] = {"zero": {}}
+    with pytest.raises(gk.GradkitError, match="malformed"):
+        opt.load_state_dict(sd)
+    sd = opt.state_dict()
+    sd["state"][0] = "not a dict"
+    with pytest.raises(gk.GradkitError, match="expected a dict"):
+        opt.load_state_dict(sd)
