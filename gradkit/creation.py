@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def from_dlpack(x: Any) -> Tensor:
     """A tensor sharing memory with any DLPack-capable array (NumPy, CuPy, PyTorch, ...)."""
+    if not hasattr(x, "__dlpack_device__"):
+        raise ArgumentTypeError(f"from_dlpack: expected an object with __dlpack__ (an array), got {type(x).__name__}")
     kind, index = x.__dlpack_device__()
     if int(kind) == 1:  # kDLCPU
         return Tensor(np.from_dlpack(x), device="cpu")
@@ -157,13 +160,21 @@ def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (float32 unless ``dtype`` says otherwise)."""
     shape = shape if isinstance(shape, (tuple, list)) else (shape,)
-    if fill_value is None:
-        raise ArgumentTypeError("full: fill_value must be a number, got None")
+    _check_fill(fill_value, "full")
     if dtype is None and isinstance(fill_value, bool):
         dtype = "bool"
     elif dtype is None and isinstance(fill_value, int):
         dtype = "int64"
     return _filled("full", tuple(shape), fill_value, dtype, device, requires_grad)
+
+
+def _check_fill(fill_value: Any, op: str) -> None:
+    """A fill value is one number (a Python or NumPy scalar, or a one-element array)."""
+    size = getattr(fill_value, "size", 1)
+    if fill_value is None or isinstance(fill_value, (str, bytes, list, tuple, dict)) or size != 1:
+        raise ArgumentTypeError(
+            f"{op}: fill_value must be a single number, got {type(fill_value).__name__} {fill_value!r:.40}"
+        )
 
 
 def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
@@ -184,14 +195,19 @@ def ones_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with the shape (and by default the dtype and device) of ``x``."""
-    if fill_value is None:
-        raise ArgumentTypeError("full_like: fill_value must be a number, got None")
+    _check_fill(fill_value, "full_like")
     return _like("full_like", x, fill_value, dtype, device, requires_grad)
 
 
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop), as ``numpy.arange``."""
+    numbers = (int, float, np.integer, np.floating)
+    for name, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers)):
+            raise ArgumentTypeError(f"arange: {name} must be a number, got {type(value).__name__} {value!r:.40}")
+        if value is not None and not math.isfinite(value):
+            raise InvalidArgumentError(f"arange: {name} must be finite, got {value!r}")
     if step == 0:
         raise InvalidArgumentError("arange: step must not be zero")
     if stop is None:
@@ -208,6 +224,8 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
              device: Any = None, requires_grad: bool = False) -> Tensor:
     """``num`` evenly spaced values from start to stop, as ``numpy.linspace``."""
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)):
+        raise ArgumentTypeError(f"linspace: num must be an int, got {type(num).__name__} {num!r:.40}")
     if num < 0:
         raise InvalidArgumentError(f"linspace: num must be non-negative, got {num}")
     backend = get_backend(device)
@@ -235,6 +253,8 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
 
 def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str) -> Tensor:
     dims = shape_arg(shape, op)
+    if any(d < 0 for d in dims):
+        raise ShapeError(f"{op}: negative dimension in shape {dims}")
     dt = to_dtype(dtype or default_float, op)
     if dt.kind != "f":
         raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")

@@ -213,6 +213,11 @@ def _check_cotangent(c: Any, y: Tensor, op: str, i: int) -> Tensor:
 
 
 # -------------------------------------------------------------- transforms
+
+def _check_callable(f: Any, op: str) -> None:
+    if not callable(f):
+        raise ArgumentTypeError(f"{op}: expected a function to transform, got {type(f).__name__} {f!r:.60}")
+
 def value_and_grad(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Callable[..., tuple[Tensor, Any]]:
     """A function returning ``(f(*args), gradient)`` for a scalar-valued ``f``.
 
@@ -220,6 +225,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) ->
     The gradient is a Tensor shaped like argument ``argnums`` when it is an
     int, and a tuple of them when ``argnums`` is a tuple.
     """
+    _check_callable(f, "value_and_grad")
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Tensor, Any]:
         nums, single = _argnums(argnums, len(args), "value_and_grad")
@@ -260,6 +266,7 @@ def grad(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Callable[
     Composes with itself and the other transforms to any order:
     ``gk.grad(gk.grad(f))(x)`` is the second derivative of a scalar function.
     """
+    _check_callable(f, "grad")
     vg = value_and_grad(f, argnums)
 
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -276,6 +283,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
     output (as separate arguments or one tuple). ``vjp_fn`` may be called
     any number of times.
     """
+    _check_callable(f, "vjp")
     if not primals:
         raise ArgumentTypeError("vjp: pass at least one primal: gk.vjp(f, x, ...)")
     outer = grad_mode.state.enabled
@@ -312,6 +320,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
     ``primals`` and ``tangents`` are tuples (a single Tensor is accepted too);
     each tangent has its primal's shape. For a tuple-valued ``f`` both results are tuples.
     """
+    _check_callable(f, "jvp")
     primals = tuple(primals) if isinstance(primals, (tuple, list)) else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, (tuple, list)) else (tangents,)
     if len(primals) != len(tangents):
@@ -380,6 +389,7 @@ def jacobian(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Calla
     tuple ``argnums`` the result is a tuple over the arguments; with a
     tuple-valued ``f`` a tuple over the outputs (of tuples, when both are tuples).
     """
+    _check_callable(f, "jacobian")
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single_arg = _argnums(argnums, len(args), "jacobian")
@@ -424,6 +434,7 @@ def hessian(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Callab
     For an input of shape ``s`` the result has shape ``s + s``; with a tuple
     ``argnums`` it is a tuple of tuples, ``H[i][j]`` of shape ``si + sj``.
     """
+    _check_callable(f, "hessian")
     h = jacobian(grad(f, argnums), argnums)
     _wraps(h, f, "hessian")
     return h

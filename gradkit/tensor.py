@@ -290,6 +290,8 @@ class Tensor:
         """Call ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self._requires_grad:
             raise AutogradError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if not callable(fn):
+            raise ArgumentTypeError(f"register_hook: expected a function fn(grad), got {type(fn).__name__} {fn!r:.60}")
         if self._grad_fn is None:
             if self._hooks is None:
                 self._hooks = []
@@ -456,11 +458,24 @@ class Tensor:
         from gradkit.ops.indexing import normalize_index
 
         value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
+        idx = normalize_index(self, index, "__setitem__")  # raises its own errors for bad indices
+        if isinstance(value, (str, bytes, complex)):
+            raise DTypeError(
+                f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
+            )
         try:
-            self._data[normalize_index(self, index, "__setitem__")] = value
+            self._data[idx] = value
         except ValueError as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape {getattr(value, 'shape', ())} "
                              f"to the selection ({exc})") from None
+        except IndexError as exc:  # index arrays whose shapes do not broadcast together
+            raise ShapeError(
+                f"__setitem__: cannot index a tensor of shape {self.shape} with {index!r:.60} ({exc})"
+            ) from None
+        except TypeError as exc:
+            raise DTypeError(
+                f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor ({exc})"
+            ) from None
         self._version[0] += 1
 
     def copy_(self, src: Any) -> Tensor:

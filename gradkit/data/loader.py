@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import whole
 from gradkit.backends import NUMPY, get_backend
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
@@ -96,7 +97,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` produce epoch ``epoch``'s order (to resume a run)."""
-        self.epoch = int(epoch)
+        self.epoch = whole(epoch, "DataLoader.set_epoch", "epoch", low=0)
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of epoch ``epoch``, in the order they are served."""
@@ -140,16 +141,27 @@ class DataLoader:
         first = samples[0]
         if isinstance(first, Tensor):
             backend = first._backend
+            shapes = {s.shape for s in samples}
+            if len(shapes) > 1:
+                raise ShapeError(f"DataLoader: the samples of a batch have different shapes {sorted(shapes)}")
             return self._place(Tensor._make(backend.xp.stack([s._data for s in samples]), backend))
         if isinstance(first, Mapping):
+            keys = set(first)
+            if any(set(s) != keys for s in samples):
+                raise InvalidArgumentError("DataLoader: the dict samples of a batch do not all have the same keys")
             return {key: self._collate([s[key] for s in samples]) for key in first}
         if isinstance(first, (tuple, list)):
             return tuple(self._collate([s[k] for s in samples]) for k in range(len(first)))
         from gradkit.creation import tensor
 
-        if isinstance(first, np.ndarray):
-            return self._place(tensor(np.stack(samples)))
-        return self._place(tensor(list(samples)))
+        try:
+            if isinstance(first, np.ndarray):
+                return self._place(tensor(np.stack(samples)))
+            return self._place(tensor(list(samples)))
+        except ValueError as exc:
+            raise ShapeError(
+                f"DataLoader: the samples of a batch cannot be stacked; every sample must have the same shape ({exc})"
+            ) from None
 
     def __repr__(self) -> str:
         return (

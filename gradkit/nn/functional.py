@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import kernels, ops
+from gradkit._args import real
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import (
@@ -218,6 +219,7 @@ def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
     """x where x > 0, else negative_slope * x: one node."""
     x = _tensor(input, "leaky_relu")
+    negative_slope = real(negative_slope, "leaky_relu", "negative_slope")
     xd = x._data
     xp = x._backend.xp
     factor = xp.where(xd > 0, xp.asarray(1, dtype=xd.dtype), xp.asarray(negative_slope, dtype=xd.dtype))
@@ -355,6 +357,7 @@ def layer_norm(
 ) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift."""
     x = _tensor(input, "layer_norm")
+    eps = real(eps, "layer_norm", "eps", low=0.0, low_open=True)
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape:

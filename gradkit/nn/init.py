@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -57,6 +57,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def _check(tensor: Any, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.dtype.kind != "f" and op not in ("zeros_", "ones_", "constant_"):
+        raise DTypeError(f"{op}: fills float tensors only, got one of dtype {tensor.dtype}")
     return tensor
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
+from gradkit._args import real
 from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -218,7 +219,7 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = real(negative_slope, "LeakyReLU", "negative_slope")
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
@@ -343,8 +344,11 @@ class BatchNorm1d(Module):
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
         self.num_features = _size(num_features, "num_features", "BatchNorm1d", 1)
+        eps = real(eps, "BatchNorm1d", "eps")
         if eps <= 0:
             raise InvalidArgumentError(f"BatchNorm1d: eps must be > 0, got {eps!r}")
+        if momentum is not None:
+            momentum = real(momentum, "BatchNorm1d", "momentum")
         if momentum is not None and not 0 <= momentum <= 1:
             raise InvalidArgumentError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
         self.eps = eps

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import real
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -47,10 +48,10 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     Returns ``total`` (a 0-d tensor). Each gradient is replaced by a new
     tensor (a gradient array may be shared or read only, so none is written).
     """
-    max_norm = float(max_norm)
-    norm_type = float(norm_type)
-    if max_norm < 0 or math.isnan(max_norm):
-        raise InvalidArgumentError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm!r}")
+    max_norm = real(max_norm, "clip_grad_norm_", "max_norm", low=0.0)
+    if isinstance(norm_type, str) and norm_type.lower() == "inf":  # PyTorch accepts the string too
+        norm_type = math.inf
+    norm_type = real(norm_type, "clip_grad_norm_", "norm_type")
     if not norm_type > 0:
         raise InvalidArgumentError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type!r}")
     params = _grads(parameters, "clip_grad_norm_")
@@ -82,9 +83,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
 
 def clip_grad_value_(parameters: Any, clip_value: float) -> None:
     """Clamp every gradient of ``parameters`` to [-clip_value, clip_value] (new gradient tensors)."""
-    clip_value = float(clip_value)
-    if clip_value < 0:
-        raise InvalidArgumentError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value!r}")
+    clip_value = real(clip_value, "clip_grad_value_", "clip_value", low=0.0)
     for p in _grads(parameters, "clip_grad_value_"):
         g = p._grad
         p._grad = Tensor._make(g._backend.xp.clip(g._data, -clip_value, clip_value), g._backend)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gradkit.autograd.function import record
-from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, ShapeError
+from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axis
 from gradkit.tensor import Tensor
 
@@ -20,8 +20,13 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
 
             raise DeviceError(f"{op}: index on {item.device} for a tensor on {x.device}")
         array = item._data
+    elif isinstance(item, (list, tuple)):
+        try:
+            array = x._backend.asarray(np.asarray(item))
+        except ValueError:
+            raise ShapeError(f"{op}: the index list {item!r:.60} is ragged (its rows differ in length)") from None
     else:
-        array = x._backend.asarray(np.asarray(item) if isinstance(item, (list, tuple)) else item)
+        array = x._backend.asarray(item)
     if array.dtype.kind not in "iub":
         raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {array.dtype}")
     return array
@@ -33,7 +38,9 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
     for item in index if isinstance(index, tuple) else (index,):
         if isinstance(item, (Tensor, list, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
             item = _index_array(item, x, op)
-        elif not (item is None or item is Ellipsis or isinstance(item, (slice, int, np.integer))):
+        elif isinstance(item, slice):
+            _check_slice(item, op)
+        elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer))):
             raise ArgumentTypeError(f"{op}: unsupported index {item!r} of type {type(item).__name__}")
         items.append(item)
     consumed = sum(_axes_used(i) for i in items)
@@ -62,6 +69,14 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
         elif item is not None:
             dim += 1
     return tuple(items)
+
+
+def _check_slice(item: slice, op: str) -> None:
+    for part in (item.start, item.stop, item.step):
+        if part is not None and (isinstance(part, bool) or not isinstance(part, (int, np.integer))):
+            raise ArgumentTypeError(f"{op}: slice {item!r} must have integer (or None) start, stop and step")
+    if item.step == 0:
+        raise InvalidArgumentError(f"{op}: slice {item!r} has step 0; a step must be a nonzero integer")
 
 
 def _axes_used(item: Any) -> int:
@@ -111,10 +126,13 @@ def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
     """
     x = as_tensor(x, op)
     idx = normalize_index(x, index, op)
-    if all(type(i) is int for i in idx):
-        data = x._data[idx + (Ellipsis,)]  # a 0-d view, as CuPy gives, not a NumPy scalar copy
-    else:
-        data = x._data[idx]
+    try:
+        if all(type(i) is int for i in idx):
+            data = x._data[idx + (Ellipsis,)]  # a 0-d view, as CuPy gives, not a NumPy scalar copy
+        else:
+            data = x._data[idx]
+    except IndexError as exc:  # index arrays whose shapes do not broadcast together, for one
+        raise ShapeError(f"{op}: cannot index a tensor of shape {x.shape} with {index!r:.80} ({exc})") from None
     out = record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
     if _is_basic(idx):  # a view: in-place changes to it or to x are changes to both
         from gradkit.ops.shape import share_version

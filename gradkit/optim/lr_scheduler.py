@@ -7,7 +7,9 @@ A scheduler sets each group's ``lr`` when it is made (epoch 0) and on every
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
+from gradkit._args import real, whole
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
 
@@ -56,6 +58,16 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what ``state_dict()`` returned (every key must be one of this scheduler's own)."""
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise ArgumentTypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        own = self.state_dict()
+        unknown = [k for k in state_dict if k not in own]
+        if unknown:
+            raise InvalidArgumentError(
+                f"{name}.load_state_dict: unexpected key(s) {', '.join(map(repr, unknown))}; expected {sorted(own)}"
+            )
         self.__dict__.update(state_dict)
 
 
@@ -63,10 +75,8 @@ class StepLR(LRScheduler):
     """Multiply each group's lr by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise InvalidArgumentError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not gamma >= 0:
-            raise InvalidArgumentError(f"StepLR: gamma must be a number >= 0, got {gamma!r}")
+        step_size = whole(step_size, "StepLR", "step_size", low=1)
+        gamma = real(gamma, "StepLR", "gamma", low=0.0)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -88,10 +98,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:  # noqa: N803
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise InvalidArgumentError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        if not isinstance(eta_min, (int, float)) or isinstance(eta_min, bool) or not eta_min >= 0:
-            raise InvalidArgumentError(f"CosineAnnealingLR: eta_min must be a number >= 0, got {eta_min!r}")
+        T_max = whole(T_max, "CosineAnnealingLR", "T_max", low=1)  # noqa: N806
+        eta_min = real(eta_min, "CosineAnnealingLR", "eta_min", low=0.0)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

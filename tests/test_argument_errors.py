@@ -1,0 +1,91 @@
+"""Bad arguments get a GradkitError that names the operation and what was wrong (found by an audit).
+
+One row per case: what is called, the error class, and a fragment of the message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+
+def _param() -> gk.nn.Parameter:
+    p = gk.nn.Parameter(gk.ones(3))
+    p.grad = gk.ones(3)
+    return p
+
+
+def _sgd() -> gk.optim.Optimizer:
+    return gk.optim.SGD([_param()], lr=0.1)
+
+
+def _setitem(index, value):
+    def call():
+        t = gk.ones((3, 3))
+        t[index] = value
+
+    return call
+
+
+CASES = {
+    # indexing
+    "slice step 0": (lambda: gk.ones((3, 3))[::0], gk.InvalidArgumentError, "step 0"),
+    "float slice bound": (lambda: gk.ones((3, 3))[0.5:2], gk.ArgumentTypeError, "integer"),
+    "index arrays that do not broadcast": (lambda: gk.ones((3, 3))[[0, 1], [0, 1, 2]], gk.ShapeError, "getitem"),
+    "ragged index list": (lambda: gk.ones((3, 3))[[[0], [0, 1]]], gk.ShapeError, "ragged"),
+    "setitem slice step 0": (_setitem(slice(None, None, 0), 1.0), gk.InvalidArgumentError, "__setitem__"),
+    "setitem complex": (_setitem(0, 1j), gk.DTypeError, "complex"),
+    "setitem str": (_setitem(0, "x"), gk.DTypeError, "str"),
+    # creation
+    "rand negative": (lambda: gk.rand(-3), gk.ShapeError, "rand: negative dimension"),
+    "arange str": (lambda: gk.arange("5"), gk.ArgumentTypeError, "arange: start"),
+    "arange nan": (lambda: gk.arange(float("nan")), gk.InvalidArgumentError, "finite"),
+    "linspace float num": (lambda: gk.linspace(0, 1, 2.5), gk.ArgumentTypeError, "linspace: num"),
+    "full with an array": (lambda: gk.full((3,), np.array([1.0, 2.0, 3.0])), gk.ArgumentTypeError, "single number"),
+    "from_dlpack list": (lambda: gk.from_dlpack([1]), gk.ArgumentTypeError, "from_dlpack"),
+    # nn
+    "BatchNorm1d momentum": (lambda: gk.nn.BatchNorm1d(3, momentum="a"), gk.ArgumentTypeError, "momentum"),
+    "LeakyReLU slope": (lambda: gk.nn.LeakyReLU("a"), gk.ArgumentTypeError, "negative_slope"),
+    "layer_norm eps": (lambda: gk.nn.functional.layer_norm(gk.ones((2, 3)), (3,), eps=-1.0),
+                       gk.InvalidArgumentError, "layer_norm: eps"),
+    "clip max_norm": (lambda: gk.nn.utils.clip_grad_norm_([_param()], "a"), gk.ArgumentTypeError, "max_norm"),
+    "clip norm_type": (lambda: gk.nn.utils.clip_grad_norm_([_param()], 1.0, norm_type="x"),
+                       gk.ArgumentTypeError, "norm_type"),
+    "init of an int tensor": (lambda: gk.nn.init.normal_(gk.zeros(3, dtype="int64")), gk.DTypeError, "normal_"),
+    # data
+    "samples of different shapes": (lambda: list(gk.data.DataLoader([(np.ones(2), 0), (np.ones(3), 1)], batch_size=2)),
+                                    gk.ShapeError, "same shape"),
+    "set_epoch str": (lambda: gk.data.DataLoader(gk.data.TensorDataset(gk.ones((4, 2))), batch_size=2).set_epoch("x"),
+                      gk.ArgumentTypeError, "epoch"),
+    # schedulers
+    "scheduler state None": (lambda: gk.optim.lr_scheduler.StepLR(_sgd(), 2).load_state_dict(None),
+                             gk.ArgumentTypeError, "expected a dict"),
+    "scheduler state with an optimizer": (
+        lambda: gk.optim.lr_scheduler.StepLR(_sgd(), 2).load_state_dict({"optimizer": 1}),
+        gk.InvalidArgumentError,
+        "unexpected key",
+    ),
+    # transforms and hooks
+    "grad of a number": (lambda: gk.grad(5), gk.ArgumentTypeError, "grad: expected a function"),
+    "vjp of a number": (lambda: gk.vjp(5, gk.ones(2)), gk.ArgumentTypeError, "vjp"),
+    "hook that is not a function": (lambda: gk.ones(2, requires_grad=True).register_hook(3),
+                                    gk.ArgumentTypeError, "register_hook"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_argument_is_a_clear_gradkit_error(case):
+    call, error, fragment = CASES[case]
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def test_numpy_numbers_and_the_inf_string_are_accepted():
+    sched = gk.optim.lr_scheduler.StepLR(_sgd(), np.int64(2), gamma=np.float32(0.5))
+    assert sched.step_size == 2
+    p = _param()
+    p.grad = gk.tensor([3.0, -4.0, 0.0])
+    assert float(gk.nn.utils.clip_grad_norm_([p], 1.0, norm_type="inf").item()) == 4.0
+    assert gk.full((2,), np.float32(3.0)).tolist() == [3.0, 3.0]
