@@ -45,6 +45,13 @@ CASES = {
     "linspace float num": (lambda: gk.linspace(0, 1, 2.5), gk.ArgumentTypeError, "linspace: num"),
     "full with an array": (lambda: gk.full((3,), np.array([1.0, 2.0, 3.0])), gk.ArgumentTypeError, "single number"),
     "from_dlpack list": (lambda: gk.from_dlpack([1]), gk.ArgumentTypeError, "from_dlpack"),
+    "keepdims not a bool": (lambda: gk.ones((2, 3)).sum(keepdims="no"), gk.ArgumentTypeError, "sum: keepdims"),
+    "clip with a str bound": (lambda: gk.clip(gk.ones(3), "a", 1), gk.ArgumentTypeError, "clip: lo"),
+    "clip bounds that do not broadcast": (lambda: gk.clip(gk.ones((2, 3)), gk.ones(4), None), gk.ShapeError, "clip"),
+    "einsum without subscripts": (lambda: gk.einsum(5, gk.ones(2)), gk.ArgumentTypeError, "einsum"),
+    "pad with a str value": (lambda: gk.pad(gk.ones(3), 1, constant_values="x"), gk.ArgumentTypeError, "pad"),
+    "pad by 1.5": (lambda: gk.pad(gk.ones(3), 1.5), gk.ArgumentTypeError, "pad_width"),
+    "reflect-pad an empty axis": (lambda: gk.pad(gk.zeros((0, 3)), 1, mode="reflect"), gk.ShapeError, "length 0"),
     # nn
     "BatchNorm1d momentum": (lambda: gk.nn.BatchNorm1d(3, momentum="a"), gk.ArgumentTypeError, "momentum"),
     "LeakyReLU slope": (lambda: gk.nn.LeakyReLU("a"), gk.ArgumentTypeError, "negative_slope"),
@@ -59,7 +66,8 @@ CASES = {
                                     gk.ShapeError, "same shape"),
     "set_epoch str": (lambda: gk.data.DataLoader(gk.data.TensorDataset(gk.ones((4, 2))), batch_size=2).set_epoch("x"),
                       gk.ArgumentTypeError, "epoch"),
-    # schedulers
+    # optimisers and schedulers
+    "SGD over a set": (lambda: gk.optim.SGD({gk.nn.Parameter(gk.ones(2))}, lr=0.1), gk.ArgumentTypeError, "set"),
     "scheduler state None": (lambda: gk.optim.lr_scheduler.StepLR(_sgd(), 2).load_state_dict(None),
                              gk.ArgumentTypeError, "expected a dict"),
     "scheduler state with an optimizer": (

@@ -17,7 +17,7 @@ import numpy as np
 
 from gradkit.backends import get_backend
 from gradkit.dtypes import to_dtype
-from gradkit.errors import GradkitError, InvalidArgumentError
+from gradkit.errors import DTypeError, GradkitError, InvalidArgumentError
 from gradkit.io.optional import require
 from gradkit.tensor import Tensor
 
@@ -75,6 +75,8 @@ class DataSplit:
 def _split(name: str, arrays: tuple[np.ndarray, ...], num_classes: int, device: Any, dtype: Any) -> DataSplit:
     backend = get_backend(device)
     dt = to_dtype(dtype, name)
+    if dt.kind != "f":  # the features are scaled to [0, 1]: an integer dtype would truncate them
+        raise DTypeError(f"load_{name}: dtype must be a float dtype, got {dt}")
     x_tr, y_tr, x_te, y_te = arrays
     make = lambda a, d: Tensor._make(backend.asarray(a, dtype=d), backend)
     return DataSplit(make(x_tr, dt), make(y_tr, np.int64), make(x_te, dt), make(y_te, np.int64), num_classes, name)
@@ -86,7 +88,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0, device: Any = None, d
 
     Pixels (0..16) are scaled to [0, 1]. The split is stratified and
     deterministic: for each class, a ``test_fraction`` of its samples, chosen
-    by a generator seeded with ``seed``, is the test set (360 of 1797 samples
+    by a generator seeded with ``seed``, is the test set (359 of 1797 samples
     with the defaults). Needs scikit-learn (``pip install scikit-learn``).
     """
     if not 0.0 < test_fraction < 1.0:

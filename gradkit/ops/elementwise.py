@@ -20,7 +20,7 @@ from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
-from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, tensor_or_none
 from gradkit.tensor import Tensor
 
@@ -354,9 +354,19 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too."""
     x = as_tensor(x, "clip")
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None and not isinstance(bound, Tensor) and (
+            isinstance(bound, (str, bytes, complex)) or getattr(bound, "dtype", np.dtype("f8")).kind not in "biuf"
+        ):
+            raise ArgumentTypeError(
+                f"clip: {name} must be a number or a tensor, got {type(bound).__name__} {bound!r:.40}"
+            )
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
-        out = x if lo is None else maximum(x, lo)
-        return out if hi is None else minimum(out, hi)
+        try:
+            out = x if lo is None else maximum(x, lo)
+            return out if hi is None else minimum(out, hi)
+        except ShapeError as exc:
+            raise ShapeError(f"clip: the bounds do not broadcast with the input ({exc})") from None
     if lo is None and hi is None:
         from gradkit.errors import InvalidArgumentError
 

@@ -120,6 +120,11 @@ def _parse_einsum(subscripts: str, operands: list[Tensor]) -> tuple[list[str], s
 
 def einsum(subscripts: str, *operands: Any) -> Tensor:
     """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed)."""
+    if not isinstance(subscripts, str):
+        raise ArgumentTypeError(
+            "einsum: the first argument must be the subscripts string (e.g. 'ij,jk->ik'), "
+            f"got {type(subscripts).__name__}"
+        )
     first = next((t for t in operands if isinstance(t, Tensor)), None)
     backend = first._backend if first is not None else None
     ts = [as_tensor(t, "einsum", backend) for t in operands]

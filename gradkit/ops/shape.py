@@ -250,8 +250,13 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     xp = x._backend.xp
     if x.ndim == 0:  # nothing to pad, as numpy.pad
         return x
+    given = np.asarray(pad_width)
+    if given.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"pad: pad_width must be integers, got {pad_width!r:.60}")
+    if isinstance(constant_values, (str, bytes, complex)) or getattr(constant_values, "size", 1) != 1:
+        raise ArgumentTypeError(f"pad: constant_values must be a single number, got {constant_values!r:.40}")
     try:
-        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+        widths = np.broadcast_to(given.astype(np.int64), (x.ndim, 2))
     except ValueError:
         raise ShapeError(f"pad: pad_width {pad_width!r} does not fit a tensor of {x.ndim} dimension(s)") from None
     if (widths < 0).any():
@@ -263,6 +268,11 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
         raise InvalidArgumentError(
             f"pad: unknown mode {mode!r}; expected 'constant', 'edge', 'reflect', 'symmetric' or 'wrap'"
+        )
+    empty = [d for d, (lo, hi) in enumerate(widths) if x.shape[d] == 0 and (lo or hi)]
+    if empty:
+        raise ShapeError(
+            f"pad: mode {mode!r} cannot extend axis {empty[0]} of length 0 (shape {x.shape}); use 'constant'"
         )
     # Any other mode picks existing elements: pad an index array the same way
     # and gather, so the gradient is a scatter-add onto those elements.

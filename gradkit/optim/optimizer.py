@@ -47,6 +47,8 @@ class Optimizer:
                 f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), "
                 f"got {type(params).__name__}"
             )
+        if isinstance(params, (set, frozenset)):
+            raise ArgumentTypeError(f"{name}: params must be an ordered sequence, not a set (the order must be fixed)")
         groups = list(params)
         if not groups:
             raise InvalidArgumentError(f"{name}: got an empty parameter list")

@@ -26,6 +26,12 @@ needs_sklearn = pytest.mark.skipif(not HAVE_SKLEARN, reason=SKLEARN_MISSING)
 
 # ------------------------------------------------------------------ digits
 @needs_sklearn
+def test_digits_refuse_an_integer_dtype():
+    with pytest.raises(gk.DTypeError, match="float dtype"):
+        load_digits(dtype="int8")  # the [0, 1] features would be truncated
+
+
+@needs_sklearn
 def test_digits_shapes_types_and_range():
     split = load_digits()
     assert isinstance(split, DataSplit)
