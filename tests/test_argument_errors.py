@@ -21,6 +21,12 @@ def _sgd() -> gk.optim.Optimizer:
     return gk.optim.SGD([_param()], lr=0.1)
 
 
+def _cyclic() -> dict:
+    d: dict = {}
+    d["self"] = d
+    return d
+
+
 def _setitem(index, value):
     def call():
         t = gk.ones((3, 3))
@@ -60,7 +66,17 @@ CASES = {
     "clip max_norm": (lambda: gk.nn.utils.clip_grad_norm_([_param()], "a"), gk.ArgumentTypeError, "max_norm"),
     "clip norm_type": (lambda: gk.nn.utils.clip_grad_norm_([_param()], 1.0, norm_type="x"),
                        gk.ArgumentTypeError, "norm_type"),
+    "layer_norm weight shape": (lambda: gk.nn.functional.layer_norm(gk.ones((2, 3)), (3,), weight=gk.ones(4)),
+                                gk.ShapeError, "layer_norm: weight"),
+    "pos_weight shape": (
+        lambda: gk.nn.functional.binary_cross_entropy_with_logits(
+            gk.ones((2, 3)), gk.ones((2, 3)), pos_weight=gk.ones(4)
+        ),
+        gk.ShapeError,
+        "pos_weight",
+    ),
     "init of an int tensor": (lambda: gk.nn.init.normal_(gk.zeros(3, dtype="int64")), gk.DTypeError, "normal_"),
+    "save of a cyclic dict": (lambda: gk.save(_cyclic(), "unused.safetensors"), gk.InvalidArgumentError, "cycle"),
     # data
     "samples of different shapes": (lambda: list(gk.data.DataLoader([(np.ones(2), 0), (np.ones(3), 1)], batch_size=2)),
                                     gk.ShapeError, "same shape"),

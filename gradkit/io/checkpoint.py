@@ -47,6 +47,10 @@ def _safetensors() -> Any:
 
 
 # ------------------------------------------------------------------ saving
+#: How deeply a saved object may nest (dicts, lists, tuples); deeper is refused, e.g. a cycle.
+_MAX_DEPTH = 100
+
+
 def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
     """Split ``obj`` into named host arrays and a JSON-able structure that refers to them by name."""
     arrays: dict[str, np.ndarray] = {}
@@ -67,7 +71,9 @@ def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
         owners[name] = where
         return name
 
-    def walk(value: Any, name: str, where: str) -> Any:
+    def walk(value: Any, name: str, where: str, depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise InvalidArgumentError(f"save: {where[:80]}... nests more than {_MAX_DEPTH} levels deep (a cycle?)")
         if isinstance(value, Tensor):
             return {_TENSOR: add(value._backend.to_numpy(value._data), name, where)}
         if isinstance(value, np.ndarray):
@@ -86,10 +92,11 @@ def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
                         f"save: dictionary keys must be str or int, got {type(key).__name__} {key!r} in {where}"
                     )
                 child = f"{name}.{key}" if name else str(key)
-                items.append([key, walk(item, child, f"{where}[{key!r}]")])
+                items.append([key, walk(item, child, f"{where}[{key!r}]", depth + 1)])
             return {_DICT: items}
         if isinstance(value, (list, tuple)):
-            items = [walk(item, f"{name}.{i}" if name else str(i), f"{where}[{i}]") for i, item in enumerate(value)]
+            items = [walk(item, f"{name}.{i}" if name else str(i), f"{where}[{i}]", depth + 1)
+                     for i, item in enumerate(value)]
             return {_TUPLE: items} if isinstance(value, tuple) else items
         raise ArgumentTypeError(
             f"save: cannot store {where} of type {type(value).__name__}; a checkpoint holds tensors, "
@@ -168,8 +175,8 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     is saved through its ``state_dict()``. The write is atomic.
     """
     path = _path_arg(path, "save")
-    st = _safetensors()
     arrays, structure = _flatten(obj)
+    st = _safetensors()
     metadata = {FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
     data = st.save(arrays, metadata=metadata)
     _atomic_write(path, data)

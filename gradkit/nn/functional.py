@@ -362,6 +362,12 @@ def layer_norm(
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape:
         raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape {x.shape}")
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(getattr(param, "shape", ())) != shape:
+            raise ShapeError(
+                f"layer_norm: {name} of shape {tuple(getattr(param, 'shape', ()))} does not match "
+                f"normalized_shape {shape}"
+            )
     axes = tuple(range(x.ndim - k, x.ndim))
     mu = ops.mean(x, axes, keepdims=True)
     centred = x - mu
@@ -613,6 +619,11 @@ def binary_cross_entropy_with_logits(
         pw = pos_weight
         if not isinstance(pw, Tensor):
             pw = as_tensor(pw, "binary_cross_entropy_with_logits", x._backend)
+        if pw.ndim > 1 or (pw.ndim == 1 and x.ndim and pw.shape[0] not in (1, x.shape[-1])):
+            raise ShapeError(
+                f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast over the "
+                f"last axis of input shape {x.shape} (expected ({x.shape[-1] if x.ndim else 1},))"
+            )
         log_weight = (pw - 1) * t + 1
         soft = ops.log1p(ops.exp(-ops.abs(x))) + ops.relu(-x)
         return _reduce((1 - t) * x + log_weight * soft, reduction)
