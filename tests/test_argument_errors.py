@@ -113,3 +113,25 @@ def test_numpy_numbers_and_the_inf_string_are_accepted():
     p.grad = gk.tensor([3.0, -4.0, 0.0])
     assert float(gk.nn.utils.clip_grad_norm_([p], 1.0, norm_type="inf").item()) == 4.0
     assert gk.full((2,), np.float32(3.0)).tolist() == [3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda: gk.gradcheck(5, gk.ones(2)), gk.ArgumentTypeError, "expected a function"),
+        (lambda: gk.gradcheck(lambda a: a * 2, gk.ones(2, dtype="float64", requires_grad=True), atol=-1),
+         gk.InvalidArgumentError, "atol"),
+        (lambda: gk.gradcheck(lambda a: a * 2, gk.ones(2, dtype="float64", requires_grad=True), rtol="a"),
+         gk.ArgumentTypeError, "rtol"),
+    ],
+)
+def test_gradcheck_arguments(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def test_gather_refuses_negative_indices_as_pytorch(device):
+    x = gk.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
+    with pytest.raises(gk.IndexOutOfRangeError, match="gather: index -1"):
+        gk.gather(x, 1, gk.tensor([[-1, 0], [0, 1]], device=device))
+    assert gk.gather(x, 1, gk.tensor([[1, 0], [0, 1]], device=device)).tolist() == [[2.0, 1.0], [3.0, 4.0]]

@@ -92,13 +92,8 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str) -> None:
     if dim >= x.ndim:
         raise IndexOutOfRangeError(f"{op}: too many indices for a tensor of shape {x.shape}")
     n = x.shape[dim]
-    if not array.size:
+    if not array.size or not _host_check_allowed(array):
         return
-    if type(array) is not np.ndarray:
-        from gradkit.cuda import is_capturing
-
-        if is_capturing():  # reading a device value on the host cannot be part of a CUDA graph
-            return
     # One reduction, one read on the host: shifted by n and seen as unsigned, every valid
     # index (-n <= i < n) is below 2n and every invalid one (negative ones too) is not.
     shifted = array.astype(np.int64) + n
@@ -106,6 +101,15 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str) -> None:
         lo, hi = int(array.min()), int(array.max())
         bad = hi if hi >= n else lo
         raise IndexOutOfRangeError(f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (size {n})")
+
+
+def _host_check_allowed(array: Any) -> bool:
+    """False while a CUDA graph is being captured: reading a device value on the host cannot be part of one."""
+    if type(array) is np.ndarray:
+        return True
+    from gradkit.cuda import is_capturing
+
+    return not is_capturing()
 
 
 def _check_mask(mask: Any, x: Tensor, dim: int, op: str) -> None:
@@ -183,6 +187,10 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
     for d in range(x.ndim):
         if d != ax and idx.shape[d] > x.shape[d]:
             raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
+    if idx.size and _host_check_allowed(idx) and int(idx.min()) < 0:  # as PyTorch: no wrap-around
+        raise IndexOutOfRangeError(
+            f"gather: index {int(idx.min())} is out of range for axis {ax} (indices must be 0 to {x.shape[ax] - 1})"
+        )
     xp = x._backend.xp
     full = tuple(
         idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import real
 from gradkit.autograd.engine import run_backward
 from gradkit.errors import ArgumentTypeError, GradcheckError, InvalidArgumentError
 from gradkit.tensor import Tensor
@@ -81,8 +82,11 @@ def gradcheck(
         raise ArgumentTypeError(
             f"gradcheck: inputs must be a Tensor or a tuple/list of arguments, got {type(inputs).__name__}"
         )
-    if not (eps > 0):
-        raise InvalidArgumentError(f"gradcheck: eps must be positive, got {eps!r}")
+    if not callable(f):
+        raise ArgumentTypeError(f"gradcheck: expected a function, got {type(f).__name__} {f!r:.40}")
+    eps = real(eps, "gradcheck", "eps", low=0.0, low_open=True)
+    atol = real(atol, "gradcheck", "atol", low=0.0)
+    rtol = real(rtol, "gradcheck", "rtol", low=0.0)
     tensors = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
     checked = [i for i, a in tensors if a.requires_grad]
     if not checked:
