@@ -366,6 +366,18 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.matmul(other, self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _ops.remainder(other, self)
+
     def __neg__(self) -> Tensor:
         return _ops.negative(self)
 
@@ -402,6 +414,9 @@ class Tensor:
 
     def __or__(self, other: Any) -> Tensor:
         return _ops.compare("bitwise_or", self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _ops.compare("bitwise_xor", self, other)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)

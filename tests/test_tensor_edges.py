@@ -83,3 +83,16 @@ def test_grad_and_data_setters_check_what_they_are_given():
         x.data = np.array(["a", "b"])
     x.data = np.array([3.0, 4.0], dtype=np.float32)
     assert x.tolist() == [3.0, 4.0]
+
+
+def test_floor_division_remainder_and_xor_follow_numpy():
+    a = np.array([5.0, -7.0, 3.5])
+    b = np.array([3.0, 2.0, -2.0])
+    ta, tb = gk.tensor(a), gk.tensor(b)
+    np.testing.assert_array_equal((ta // tb).numpy(), a // b)
+    np.testing.assert_array_equal((ta % tb).numpy(), a % b)
+    np.testing.assert_array_equal((7 % tb).numpy(), 7 % b)
+    assert (7 // gk.tensor([2, 3])).tolist() == [3, 2]
+    assert (gk.tensor([6]) ^ gk.tensor([3])).tolist() == [5]
+    x = gk.tensor(a, requires_grad=True)
+    assert not (x // 2.0).requires_grad  # piecewise constant: no gradient flows through //

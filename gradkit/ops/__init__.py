@@ -9,6 +9,7 @@ from gradkit.ops.elementwise import (
     divide,
     exp,
     expm1,
+    floor_divide,
     invert,
     log,
     log1p,
@@ -19,6 +20,7 @@ from gradkit.ops.elementwise import (
     negative,
     power,
     relu,
+    remainder,
     sigmoid,
     sign,
     sin,
@@ -56,10 +58,10 @@ from gradkit.ops.shape import (
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "compare", "concatenate",
-    "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip",
+    "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip", "floor_divide",
     "gather", "getitem", "index_add", "invert", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad",
-    "permute", "power", "prod", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "split",
+    "permute", "power", "prod", "relu", "remainder", "reshape", "sigmoid", "sign", "sin", "softmax", "split",
     "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take",
     "tan", "tanh", "to_device", "transpose", "unsqueeze", "var", "where",
 ]

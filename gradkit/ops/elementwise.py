@@ -210,6 +210,31 @@ def power(a: Any, b: Any) -> Tensor:
     return _binary("power", a, b, operator.pow, _POW_RULES, _READS_BOTH)
 
 
+def _remainder_db(g: Tensor, a: Any, b: Any) -> Tensor:
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    return g * -(ad // bd)
+
+
+_REMAINDER_RULES = (_identity, _remainder_db)
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    """``a % b`` with the sign of ``b`` (NumPy's and PyTorch's); d/da = 1, d/db = -floor(a / b)."""
+    return _binary("remainder", a, b, operator.mod, _REMAINDER_RULES, ((False, False), (True, True)))
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    """``a // b`` (NumPy's floor division); piecewise constant, so no gradient flows through it."""
+    a, b, backend = operands("floor_divide", a, b)
+    ad, bd = data_of(a), data_of(b)
+    try:
+        data = backend.xp.floor_divide(ad, bd)
+    except (ValueError, TypeError) as exc:
+        raise _binary_error("floor_divide", ad, bd, exc) from None
+    return Tensor._make(data, backend)
+
+
 def negative(x: Any) -> Tensor:
     """-x."""
     x = as_tensor(x, "negative")

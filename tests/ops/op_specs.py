@@ -93,6 +93,7 @@ BINARY = [
     ("multiply", "real", "real"),
     ("divide", "real", "positive"),
     ("power", "positive", "real"),
+    ("remainder", "real", "positive"),
     ("maximum", "distinct", "distinct"),
     ("minimum", "distinct", "distinct"),
 ]
