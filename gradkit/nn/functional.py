@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import kernels, ops
-from gradkit._args import real
+from gradkit._args import real, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import (
@@ -453,17 +453,31 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
     return data
 
 
-def _check_range(data: Any, n: int, op: str, what: str) -> None:
+def _in_range(data: Any, n: int) -> bool:
+    """True when every value is in [0, n) (or when it cannot be read now: empty, or a CUDA graph capturing)."""
     if not data.size:
-        return
+        return True
     if type(data) is not np.ndarray:
         from gradkit.cuda import is_capturing
 
         if is_capturing():  # reading a device value on the host cannot be part of a CUDA graph
-            return
+            return True
     # One reduction: seen as unsigned, a negative value is huge, so it fails the same test.
     unsigned = data.view(data.dtype.str.replace("i", "u")) if data.dtype.kind == "i" else data
-    if int(unsigned.max()) >= n:
+    return int(unsigned.max()) < n
+
+
+def _capturing(data: Any) -> bool:
+    """True while a CUDA graph is captured (device values cannot be read on the host then)."""
+    if type(data) is np.ndarray:
+        return False
+    from gradkit.cuda import is_capturing
+
+    return is_capturing()
+
+
+def _check_range(data: Any, n: int, op: str, what: str) -> None:
+    if not _in_range(data, n):
         lo, hi = int(data.min()), int(data.max())
         bad = lo if lo < 0 else hi
         raise IndexOutOfRangeError(f"{op}: {what} {bad} is out of range: expected 0 <= value < {n}")
@@ -511,16 +525,63 @@ def _embedding_vjp(g: Tensor, idx: Any, shape: tuple, padding_idx: int | None) -
 
 
 # ------------------------------------------------------------------ losses
-def _targets(target: Any, logits: Tensor, op: str) -> Any:
-    """Class-index targets as a validated integer array of shape (N,) on the logits' backend."""
+def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
+    """Class-index targets as a validated integer array of shape (N,), and the mask of ignored ones (or None).
+
+    The common case (every target in [0, C)) costs one reduction; targets equal
+    to ``ignore_index`` (PyTorch's -100 by default) are allowed and masked.
+    """
     t = _int_array(target, logits._backend, op, "targets")
     n, c = logits.shape
     if t.shape != (n,):
         raise ShapeError(
             f"{op}: targets of shape {t.shape} do not fit logits of shape {logits.shape} (expected ({n},))"
         )
-    _check_range(t, c, op, "target")
-    return t
+    if not 0 <= ignore_index < c and _in_range(t, c):
+        return t, None
+    ignored = t == ignore_index
+    if not _capturing(t) and not bool(ignored.any()):
+        _check_range(t, c, op, "target")
+        return t, None
+    kept = logits._backend.xp.where(ignored, 0, t)
+    _check_range(kept, c, op, "target")
+    return kept, ignored
+
+
+def _class_weight(weight: Any, x: Tensor, op: str) -> Any:
+    """``weight`` (one per class) as an array of the logits' dtype and device, or None."""
+    if weight is None:
+        return None
+    w = weight._data if isinstance(weight, Tensor) else x._backend.asarray(np.asarray(weight))
+    if isinstance(weight, Tensor) and weight._backend is not x._backend:
+        raise DeviceError(f"{op}: weight is on {weight.device}, the input on {x.device}")
+    if w.shape != (x.shape[1],) or w.dtype.kind not in "fiu":
+        raise ShapeError(f"{op}: weight must hold one number per class, shape ({x.shape[1]},); got {w.shape} {w.dtype}")
+    return w.astype(x.dtype, copy=False)
+
+
+def _weighted_nll(
+    logp: Tensor, t: Any, ignored: Any, weight: Any, smoothing: float, reduction: str
+) -> Tensor:
+    """PyTorch's nll_loss / cross_entropy with class weights, ignored targets and label smoothing.
+
+    Made of differentiable ops (no fused kernel): ``logp`` are log-probabilities (N, C).
+    Per sample, ``(1 - s) * (-w[t] logp[t]) + s / C * sum_c (-w[c] logp[c])``, zero where the
+    target is ignored; "mean" divides the sum by the total weight ``sum w[t]`` of the kept targets.
+    """
+    xp = logp._backend.xp
+    n, c = logp.shape
+    keep = xp.ones(n, dtype=logp.dtype) if ignored is None else (~ignored).astype(logp.dtype)
+    w_t = keep if weight is None else weight[t] * keep
+    loss = -ops.getitem(logp, (xp.arange(n), t)) * w_t
+    if smoothing:
+        per_class = logp if weight is None else logp * weight
+        smooth = -ops.sum(per_class, 1) * keep
+        loss = loss * (1.0 - smoothing) + smooth * (smoothing / c)
+    if reduction == "none":
+        return loss
+    total = ops.sum(loss)
+    return total / w_t.sum() if reduction == "mean" else total
 
 
 def _class_input(input: Any, op: str) -> Tensor:
@@ -532,16 +593,37 @@ def _class_input(input: Any, op: str) -> Tensor:
     return x
 
 
-def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def cross_entropy(
+    input: Any,  # noqa: A002
+    target: Any,
+    reduction: str = "mean",
+    *,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Softmax cross-entropy of logits (N, C) against integer class targets (N,): one fused node.
 
     ``reduction``: "mean" (default), "sum" or "none". Stable for any finite
     logits. The gradient is ``(softmax(input) - one_hot(target)) / N`` (for
     "mean"), computed with the loss in one pass (``gradkit.kernels``).
+
+    As PyTorch's: ``weight`` (one per class) weighs each sample by its
+    target's weight ("mean" then divides by the total weight), targets equal
+    to ``ignore_index`` add nothing, and ``label_smoothing`` in [0, 1] mixes
+    the target with the uniform distribution. With any of these the loss is
+    built from ``log_softmax`` and differentiable ops instead of the fused node.
     """
     _check_reduction(reduction, "cross_entropy")
     x = _class_input(input, "cross_entropy")
-    t = _targets(target, x, "cross_entropy")
+    ignore_index = whole(ignore_index, "cross_entropy", "ignore_index")
+    smoothing = real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
+    if smoothing > 1:
+        raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
+    w = _class_weight(weight, x, "cross_entropy")
+    t, ignored = _targets(target, x, "cross_entropy", ignore_index)
+    if w is not None or smoothing or ignored is not None:
+        return _weighted_nll(ops.log_softmax(x, 1), t, ignored, w, smoothing, reduction)
     loss, dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)
     return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), (dlogits, x, t, reduction))
 
@@ -564,11 +646,25 @@ def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: st
     return d * g
 
 
-def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,)."""
+def nll_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    reduction: str = "mean",
+    *,
+    weight: Any = None,
+    ignore_index: int = -100,
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,).
+
+    ``weight`` and ``ignore_index`` as in PyTorch (see ``cross_entropy``).
+    """
     _check_reduction(reduction, "nll_loss")
     x = _class_input(input, "nll_loss")
-    t = _targets(target, x, "nll_loss")
+    ignore_index = whole(ignore_index, "nll_loss", "ignore_index")
+    w = _class_weight(weight, x, "nll_loss")
+    t, ignored = _targets(target, x, "nll_loss", ignore_index)
+    if w is not None or ignored is not None:
+        return _weighted_nll(x, t, ignored, w, 0.0, reduction)
     picked = ops.getitem(x, (x._backend.xp.arange(x.shape[0]), t))
     return _reduce(-picked, reduction)
 

@@ -170,3 +170,81 @@ def test_softmax_and_log_softmax_gradients(device):
     assert gk.gradcheck(lambda x: F.softmax(x, dim=0), (x,))
     assert gk.gradcheck(lambda x: F.log_softmax(x, dim=-1), (x,))
     np.testing.assert_allclose(F.softmax(x, 1).numpy().sum(1), 1, rtol=1e-12)
+
+
+# ------------------------------------------------- cross_entropy / nll_loss options (PyTorch's)
+def _reference_ce(x, t, weight=None, ignore_index=-100, smoothing=0.0, reduction="mean"):
+    """PyTorch's documented formula, written out in float64 NumPy."""
+    n, c = x.shape
+    logp = x - x.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    w = np.ones(c) if weight is None else weight
+    keep = t != ignore_index
+    ts = np.where(keep, t, 0)
+    w_t = w[ts] * keep
+    nll = -logp[np.arange(n), ts] * w_t
+    smooth = -(logp * w).sum(1) * keep
+    loss = (1 - smoothing) * nll + smoothing / c * smooth
+    if reduction == "none":
+        return loss
+    return loss.sum() / w_t.sum() if reduction == "mean" else loss.sum()
+
+
+CE_OPTIONS = [
+    dict(weight=True),
+    dict(smoothing=0.2),
+    dict(weight=True, smoothing=0.3),
+    dict(ignored=True),
+    dict(ignored=True, weight=True, smoothing=0.1),
+    dict(ignore_index=2),
+]
+
+
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=lambda o: ",".join(o))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_options_match_the_formula_and_gradcheck(device, options, reduction):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 5))
+    t = rng.integers(0, 5, 7)
+    if options.get("ignored"):
+        t[[1, 4]] = -100
+    ignore_index = options.get("ignore_index", -100)
+    if ignore_index == 2:
+        t[[0, 3]] = 2
+    w = rng.uniform(0.5, 2.0, 5) if options.get("weight") else None
+    smoothing = options.get("smoothing", 0.0)
+    kw = dict(ignore_index=ignore_index, label_smoothing=smoothing)
+    if w is not None:
+        kw["weight"] = gk.tensor(w, device=device)
+    tt = gk.tensor(t, device=device)
+    got = F.cross_entropy(gk.tensor(x, device=device), tt, reduction, **kw)
+    np.testing.assert_allclose(got.numpy(), _reference_ce(x, t, w, ignore_index, smoothing, reduction), rtol=1e-10)
+    xt = gk.tensor(x, device=device, requires_grad=True)
+    assert gk.gradcheck(lambda a: F.cross_entropy(a, tt, reduction, **kw).sum(), [xt])
+    if not smoothing:  # nll_loss of log_softmax is the same loss
+        nll = F.nll_loss(F.log_softmax(gk.tensor(x, device=device), 1), tt, reduction,
+                         weight=kw.get("weight"), ignore_index=ignore_index)
+        np.testing.assert_allclose(nll.numpy(), got.numpy(), rtol=1e-12)
+
+
+def test_cross_entropy_without_options_keeps_the_fused_node(device):
+    x = gk.tensor(np.zeros((2, 3)), device=device, requires_grad=True)
+    assert F.cross_entropy(x, gk.tensor([0, 2], device=device)).grad_fn.name == "cross_entropy"
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "fragment"),
+    [
+        (dict(weight=np.ones(4)), gk.ShapeError, "weight"),
+        (dict(label_smoothing=1.5), gk.InvalidArgumentError, "label_smoothing"),
+        (dict(ignore_index=0.5), gk.ArgumentTypeError, "ignore_index"),
+    ],
+)
+def test_cross_entropy_option_errors(kw, error, fragment):
+    with pytest.raises(error, match=fragment):
+        F.cross_entropy(gk.ones((2, 3)), gk.tensor([0, 1]), **kw)
+
+
+def test_a_target_out_of_range_is_still_an_error_next_to_ignored_ones():
+    with pytest.raises(gk.IndexOutOfRangeError, match="target 5"):
+        F.cross_entropy(gk.ones((3, 3)), gk.tensor([-100, 5, 0]))
