@@ -616,8 +616,9 @@ def cross_entropy(
     """
     _check_reduction(reduction, "cross_entropy")
     x = _class_input(input, "cross_entropy")
-    ignore_index = whole(ignore_index, "cross_entropy", "ignore_index")
-    smoothing = real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
+    if type(ignore_index) is not int:  # the checks cost a little: skip them for the defaults
+        ignore_index = whole(ignore_index, "cross_entropy", "ignore_index")
+    smoothing = 0.0 if label_smoothing == 0.0 else real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
     w = _class_weight(weight, x, "cross_entropy")
@@ -660,7 +661,8 @@ def nll_loss(
     """
     _check_reduction(reduction, "nll_loss")
     x = _class_input(input, "nll_loss")
-    ignore_index = whole(ignore_index, "nll_loss", "ignore_index")
+    if type(ignore_index) is not int:
+        ignore_index = whole(ignore_index, "nll_loss", "ignore_index")
     w = _class_weight(weight, x, "nll_loss")
     t, ignored = _targets(target, x, "nll_loss", ignore_index)
     if w is not None or ignored is not None:
