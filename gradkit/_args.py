@@ -1,7 +1,8 @@
 """Checks for numeric arguments, shared by layers, functions, schedulers and data loading.
 
 Each returns the value as a Python number or raises the GradkitError that names
-the operation, the argument, what was passed and what was expected.
+the operation, the argument, what was passed and what was expected. A 0-d array
+or tensor counts as the number it holds.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 _REALS = (int, float, np.integer, np.floating)
 
 
+def scalar(value: Any) -> Any:
+    """The Python number inside a 0-d array or tensor; anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item") and not isinstance(value, _REALS):
+        return value.item()
+    return value
+
+
 def real(value: Any, op: str, name: str, low: float = -math.inf, low_open: bool = False) -> float:
-    """``value`` as a float: a Python or NumPy real number (not bool) that is ``>= low`` (``> low``)."""
-    if isinstance(value, bool) or not isinstance(value, _REALS):
+    """``value`` as a float: a real number (not bool) that is ``>= low`` (``> low`` with ``low_open``)."""
+    value = scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REALS):
         raise ArgumentTypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r:.40}")
     value = float(value)
     if math.isnan(value) or (value <= low if low_open else value < low):
@@ -27,8 +36,12 @@ def real(value: Any, op: str, name: str, low: float = -math.inf, low_open: bool 
 
 
 def whole(value: Any, op: str, name: str, low: int | None = None) -> int:
-    """``value`` as an int: a Python or NumPy integer (not bool), at least ``low`` when given."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    """``value`` as an int: an integer, or a float with no fraction (not bool), at least ``low`` when given."""
+    value = scalar(value)
+    integral = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
+    )
+    if isinstance(value, (bool, np.bool_)) or not integral:
         raise ArgumentTypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r:.40}")
     value = int(value)
     if low is not None and value < low:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import scalar
 from gradkit.backends import backend_of_array, get_backend
 from gradkit.backends.base import Backend
 from gradkit.dtypes import default_float, to_dtype
@@ -202,6 +203,7 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None, re
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop), as ``numpy.arange``."""
+    start, stop, step = (scalar(v) for v in (start, stop, step))  # 0-d arrays and tensors count as numbers
     numbers = (int, float, np.integer, np.floating)
     for name, value in (("start", start), ("stop", stop), ("step", step)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers)):

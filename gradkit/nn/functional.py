@@ -552,7 +552,12 @@ def _class_weight(weight: Any, x: Tensor, op: str) -> Any:
     """``weight`` (one per class) as an array of the logits' dtype and device, or None."""
     if weight is None:
         return None
-    w = weight._data if isinstance(weight, Tensor) else x._backend.asarray(np.asarray(weight))
+    if isinstance(weight, Tensor):
+        w = weight._data
+    elif isinstance(weight, x._backend.array_type):
+        w = weight
+    else:
+        w = x._backend.asarray(np.asarray(weight))
     if isinstance(weight, Tensor) and weight._backend is not x._backend:
         raise DeviceError(f"{op}: weight is on {weight.device}, the input on {x.device}")
     if w.shape != (x.shape[1],) or w.dtype.kind not in "fiu":
@@ -717,10 +722,14 @@ def binary_cross_entropy_with_logits(
         pw = pos_weight
         if not isinstance(pw, Tensor):
             pw = as_tensor(pw, "binary_cross_entropy_with_logits", x._backend)
-        if pw.ndim > 1 or (pw.ndim == 1 and x.ndim and pw.shape[0] not in (1, x.shape[-1])):
+        try:
+            fits = np.broadcast_shapes(pw.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ShapeError(
-                f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast over the "
-                f"last axis of input shape {x.shape} (expected ({x.shape[-1] if x.ndim else 1},))"
+                f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to "
+                f"the input's shape {x.shape} (one weight per class: ({x.shape[-1] if x.ndim else 1},))"
             )
         log_weight = (pw - 1) * t + 1
         soft = ops.log1p(ops.exp(-ops.abs(x))) + ops.relu(-x)

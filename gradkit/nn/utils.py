@@ -78,7 +78,9 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
         for p in params:
             g = p._grad
             p._grad = Tensor._make(g._data * coef.astype(g._data.dtype), g._backend)
-    return Tensor._make(xp.asarray(total, dtype=dtype), backend)
+    dtypes = {p._grad._data.dtype for p in params}
+    out_dtype = dtypes.pop() if len(dtypes) == 1 else dtype  # as PyTorch: the gradients' dtype
+    return Tensor._make(xp.asarray(total, dtype=out_dtype), backend)
 
 
 def clip_grad_value_(parameters: Any, clip_value: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -73,9 +74,13 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
 
 def _check_slice(item: slice, op: str) -> None:
     for part in (item.start, item.stop, item.step):
-        if part is not None and (isinstance(part, bool) or not isinstance(part, (int, np.integer))):
-            raise ArgumentTypeError(f"{op}: slice {item!r} must have integer (or None) start, stop and step")
-    if item.step == 0:
+        if part is None:
+            continue
+        try:  # what NumPy accepts: ints, NumPy ints, 0-d integer arrays and tensors
+            operator.index(part._data if isinstance(part, Tensor) else part)
+        except TypeError:
+            raise ArgumentTypeError(f"{op}: slice {item!r} must have integer (or None) start, stop and step") from None
+    if item.step is not None and operator.index(item.step._data if isinstance(item.step, Tensor) else item.step) == 0:
         raise InvalidArgumentError(f"{op}: slice {item!r} has step 0; a step must be a nonzero integer")
 
 
@@ -88,19 +93,24 @@ def _axes_used(item: Any) -> int:
     return 1
 
 
-def _check_bounds(array: Any, x: Tensor, dim: int, op: str) -> None:
+def _check_bounds(array: Any, x: Tensor, dim: int, op: str, negative: bool = True) -> None:
+    """Every index in ``array`` must address axis ``dim`` (``-n <= i < n``; ``0 <= i < n`` without ``negative``)."""
     if dim >= x.ndim:
         raise IndexOutOfRangeError(f"{op}: too many indices for a tensor of shape {x.shape}")
     n = x.shape[dim]
     if not array.size or not _host_check_allowed(array):
         return
-    # One reduction, one read on the host: shifted by n and seen as unsigned, every valid
-    # index (-n <= i < n) is below 2n and every invalid one (negative ones too) is not.
-    shifted = array.astype(np.int64) + n
-    if int(shifted.view(np.uint64).max()) >= 2 * n:
+    # One reduction, one read on the host: seen as unsigned, a negative index is huge. Shifted by n
+    # first, every valid index (-n <= i < n) is below 2n and every invalid one is not.
+    low, limit = (-n, 2 * n) if negative else (0, n)
+    shifted = array.astype(np.int64) - low
+    if int(shifted.view(np.uint64).max()) >= limit:
         lo, hi = int(array.min()), int(array.max())
         bad = hi if hi >= n else lo
-        raise IndexOutOfRangeError(f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (size {n})")
+        expected = f"{-n} to {n - 1}" if negative else f"0 to {n - 1}"
+        raise IndexOutOfRangeError(
+            f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (expected {expected})"
+        )
 
 
 def _host_check_allowed(array: Any) -> bool:
@@ -187,13 +197,11 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
     for d in range(x.ndim):
         if d != ax and idx.shape[d] > x.shape[d]:
             raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
-    if idx.size and _host_check_allowed(idx) and int(idx.min()) < 0:  # as PyTorch: no wrap-around
-        raise IndexOutOfRangeError(
-            f"gather: index {int(idx.min())} is out of range for axis {ax} (indices must be 0 to {x.shape[ax] - 1})"
-        )
+    _check_bounds(idx, x, ax, "gather", negative=False)  # as PyTorch: no wrap-around of negative indices
     xp = x._backend.xp
     full = tuple(
         idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
         for d in range(x.ndim)
     )
-    return getitem(x, full, "gather")
+    # The other index arrays are aranges within the shape (checked above): index without checking them again.
+    return record("gather", x._data[full], x._backend, (x,), (_getitem_vjp,), (x.shape, full))

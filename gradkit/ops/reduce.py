@@ -19,11 +19,13 @@ from gradkit.ops.shape import broadcast_to, reshape
 from gradkit.tensor import Tensor
 
 
-def _check_keepdims(keepdims: Any, op: str) -> None:
-    if not isinstance(keepdims, (bool, np.bool_)):
-        from gradkit.errors import ArgumentTypeError
+def _keepdims(keepdims: Any, op: str) -> bool:
+    """``keepdims`` as a bool: True/False, NumPy's bool_, or 0/1."""
+    if isinstance(keepdims, (bool, np.bool_)) or (isinstance(keepdims, (int, np.integer)) and keepdims in (0, 1)):
+        return bool(keepdims)
+    from gradkit.errors import ArgumentTypeError
 
-        raise ArgumentTypeError(f"{op}: keepdims must be True or False, got {type(keepdims).__name__} {keepdims!r:.40}")
+    raise ArgumentTypeError(f"{op}: keepdims must be True or False, got {type(keepdims).__name__} {keepdims!r:.40}")
 
 
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
@@ -48,7 +50,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A0
     """Sum over ``axis`` (None: all axes)."""
     x = as_tensor(x, "sum")
     axes = normalize_axes(axis, x.ndim, "sum")
-    _check_keepdims(keepdims, "sum")
+    keepdims = _keepdims(keepdims, "sum")
     data = x._data.sum(axis=axes, keepdims=keepdims)
     return record("sum", data, x._backend, (x,), (_sum_vjp,), (x.shape, axes, keepdims), info=axes)
 
@@ -61,7 +63,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Arithmetic mean over ``axis``."""
     x = as_tensor(x, "mean")
     axes = normalize_axes(axis, x.ndim, "mean")
-    _check_keepdims(keepdims, "mean")
+    keepdims = _keepdims(keepdims, "mean")
     data = x._data.mean(axis=axes, keepdims=keepdims)
     n = _count(x.shape, axes)
     return record("mean", data, x._backend, (x,), (_mean_vjp,), (x.shape, axes, keepdims, n), info=axes)
@@ -76,7 +78,7 @@ def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     x = as_tensor(x, "var")
     _check_ddof(ddof, "var")
     axes = normalize_axes(axis, x.ndim, "var")
-    _check_keepdims(keepdims, "var")
+    keepdims = _keepdims(keepdims, "var")
     data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
     n = _count(x.shape, axes)
     return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
@@ -109,7 +111,7 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
 def _extreme(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = as_tensor(x, name)
     axes = normalize_axes(axis, x.ndim, name)
-    _check_keepdims(keepdims, name)
+    keepdims = _keepdims(keepdims, name)
     if x.size == 0:
         from gradkit.errors import ShapeError
 
@@ -143,7 +145,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Product over ``axis``."""
     x = as_tensor(x, "prod")
     axes = normalize_axes(axis, x.ndim, "prod")
-    _check_keepdims(keepdims, "prod")
+    keepdims = _keepdims(keepdims, "prod")
     data = x._data.prod(axis=axes, keepdims=keepdims)
     return record("prod", data, x._backend, (x,), (_prod_vjp,), (x, axes, keepdims), save_output=True, info=axes)
 
@@ -191,7 +193,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis``, without overflow."""
     x = as_tensor(x, "logsumexp")
     axes = normalize_axes(axis, x.ndim, "logsumexp")
-    _check_keepdims(keepdims, "logsumexp")
+    keepdims = _keepdims(keepdims, "logsumexp")
     xp = x._backend.xp
     if x.size == 0:  # an empty sum: log(0) = -inf, as SciPy and PyTorch give
         kept = _kept_shape(x.shape, axes)

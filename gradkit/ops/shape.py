@@ -250,7 +250,12 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     xp = x._backend.xp
     if x.ndim == 0:  # nothing to pad, as numpy.pad
         return x
-    given = np.asarray(pad_width)
+    try:
+        given = np.asarray(pad_width)
+    except ValueError:
+        raise ShapeError(
+            f"pad: pad_width {pad_width!r:.60} is ragged; expected an int, a pair or one pair per axis"
+        ) from None
     if given.dtype.kind not in "iu":
         raise ArgumentTypeError(f"pad: pad_width must be integers, got {pad_width!r:.60}")
     if isinstance(constant_values, (str, bytes, complex)) or getattr(constant_values, "size", 1) != 1:

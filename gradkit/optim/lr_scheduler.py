@@ -58,17 +58,13 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what ``state_dict()`` returned (every key must be one of this scheduler's own)."""
+        """Restore what ``state_dict()`` returned (a gradkit or a PyTorch scheduler's)."""
         name = type(self).__name__
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        own = self.state_dict()
-        unknown = [k for k in state_dict if k not in own]
-        if unknown:
-            raise InvalidArgumentError(
-                f"{name}.load_state_dict: unexpected key(s) {', '.join(map(repr, unknown))}; expected {sorted(own)}"
-            )
-        self.__dict__.update(state_dict)
+        if "optimizer" in state_dict:  # it would replace the optimiser this scheduler drives
+            raise InvalidArgumentError(f"{name}.load_state_dict: the state dict may not hold an 'optimizer'")
+        self.__dict__.update(state_dict)  # as PyTorch (its own private keys come along harmlessly)
 
 
 class StepLR(LRScheduler):

@@ -254,7 +254,9 @@ class Optimizer:
                     f"{name}.load_state_dict: the state of parameter {k} has no {', '.join(map(repr, absent))} "
                     f"(a state dict of another optimiser? this one is {name})"
                 )
-            new_state[p] = {key: _state_value(value, p, key, name) for key, value in entry.items()}
+            new_state[p] = {
+                key: _state_value(value, p, key, name, key in self._state_keys) for key, value in entry.items()
+            }
         new_groups = []
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()}
@@ -273,7 +275,7 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _state_value(value: Any, p: Tensor, key: str, name: str) -> Any:
+def _state_value(value: Any, p: Tensor, key: str, name: str, required: bool = False) -> Any:
     """A saved state entry as this optimiser keeps it: a copy on ``p``'s device (float state in p's dtype)."""
     if key == "step":
         if isinstance(value, Tensor):
@@ -299,8 +301,9 @@ def _state_value(value: Any, p: Tensor, key: str, name: str) -> Any:
                 f"{name}.load_state_dict: state {key!r} has shape {array.shape}, its parameter {p.shape}"
             )
         return Tensor._make(array, backend)
-    if value is None:  # SGD's momentum buffer before its first step
-        return None
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not required and (value is None or number):
+        return value  # SGD's momentum buffer before its first step; a subclass's own numbers
     raise InvalidArgumentError(
         f"{name}.load_state_dict: state {key!r} is a {type(value).__name__}, expected a tensor or an array"
     )
