@@ -29,7 +29,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.ops._util import as_tensor
+from gradkit.ops._util import as_tensor, host_read_allowed
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -455,25 +455,11 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
 
 def _in_range(data: Any, n: int) -> bool:
     """True when every value is in [0, n) (or when it cannot be read now: empty, or a CUDA graph capturing)."""
-    if not data.size:
+    if not data.size or not host_read_allowed(data):
         return True
-    if type(data) is not np.ndarray:
-        from gradkit.cuda import is_capturing
-
-        if is_capturing():  # reading a device value on the host cannot be part of a CUDA graph
-            return True
     # One reduction: seen as unsigned, a negative value is huge, so it fails the same test.
     unsigned = data.view(data.dtype.str.replace("i", "u")) if data.dtype.kind == "i" else data
     return int(unsigned.max()) < n
-
-
-def _capturing(data: Any) -> bool:
-    """True while a CUDA graph is captured (device values cannot be read on the host then)."""
-    if type(data) is np.ndarray:
-        return False
-    from gradkit.cuda import is_capturing
-
-    return is_capturing()
 
 
 def _check_range(data: Any, n: int, op: str, what: str) -> None:
@@ -540,7 +526,7 @@ def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[A
     if not 0 <= ignore_index < c and _in_range(t, c):
         return t, None
     ignored = t == ignore_index
-    if not _capturing(t) and not bool(ignored.any()):
+    if host_read_allowed(t) and not bool(ignored.any()):
         _check_range(t, c, op, "target")
         return t, None
     kept = logits._backend.xp.where(ignored, 0, t)

@@ -67,6 +67,18 @@ def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
     return a, b, backend
 
 
+def host_read_allowed(array: Any) -> bool:
+    """False while a CUDA graph is captured: reading a device value on the host cannot be part of one.
+
+    Checks that read index or label values back (bounds, class ranges) skip themselves then.
+    """
+    if type(array) is np.ndarray:
+        return True
+    from gradkit.cuda import is_capturing
+
+    return not is_capturing()
+
+
 def data_of(x: Any) -> Any:
     """The raw array of a Tensor, or the value itself for a constant."""
     return x._data if isinstance(x, Tensor) else x

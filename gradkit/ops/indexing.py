@@ -9,7 +9,7 @@ import numpy as np
 
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.ops._util import as_tensor, host_read_allowed, normalize_axis
 from gradkit.tensor import Tensor
 
 
@@ -98,7 +98,7 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str, negative: bool = Tru
     if dim >= x.ndim:
         raise IndexOutOfRangeError(f"{op}: too many indices for a tensor of shape {x.shape}")
     n = x.shape[dim]
-    if not array.size or not _host_check_allowed(array):
+    if not array.size or not host_read_allowed(array):
         return
     # One reduction, one read on the host: seen as unsigned, a negative index is huge. Shifted by n
     # first, every valid index (-n <= i < n) is below 2n and every invalid one is not.
@@ -111,15 +111,6 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str, negative: bool = Tru
         raise IndexOutOfRangeError(
             f"{op}: index {bad} is out of range for axis {dim} of shape {x.shape} (expected {expected})"
         )
-
-
-def _host_check_allowed(array: Any) -> bool:
-    """False while a CUDA graph is being captured: reading a device value on the host cannot be part of one."""
-    if type(array) is np.ndarray:
-        return True
-    from gradkit.cuda import is_capturing
-
-    return not is_capturing()
 
 
 def _check_mask(mask: Any, x: Tensor, dim: int, op: str) -> None:
