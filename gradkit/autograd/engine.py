@@ -204,13 +204,9 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     that own their array, the common case, are stored as they are.
     """
     d = g._data
-    base = getattr(d, "base", None)
-    if base is None:
-        if id(d) not in taken:
-            taken.add(id(d))
-            return g
-    elif id(base) not in taken and _writable_dense(d):
-        taken.add(id(base))
+    owner = _memory_owner(d)
+    if id(owner) not in taken and (owner is d or _writable_dense(d)):  # a view may be read-only or broadcast
+        taken.add(id(owner))
         return g
     copy = _make(g._backend.xp.array(d, copy=True), g._backend)
     taken.add(id(copy._data))
