@@ -25,13 +25,13 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
     if dtype is not None:
         dtype = to_dtype(dtype, op)
     if isinstance(data, Tensor):
-        backend = get_backend(device) if device is not None else data._backend
+        backend = get_backend(device, op) if device is not None else data._backend
         array = backend.transfer(data._data, data._backend)
         return (array if dtype is None else array.astype(dtype, copy=False)), backend
     if device is None and _is_cupy_array(data):
         backend = backend_of_array(data)
     else:
-        backend = get_backend(device)
+        backend = get_backend(device, op)
     if isinstance(data, (np.ndarray, np.generic)) or _is_cupy_array(data):
         array = data
     else:
@@ -105,7 +105,7 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
     if any(d < 0 for d in dims):
         raise ShapeError(f"{op}: negative dimension in shape {dims}")
     dt = default_float if dtype is None else to_dtype(dtype, op)
-    backend = get_backend(device)
+    backend = get_backend(device, op)
     xp = backend.xp
     with _on(backend):
         if fill is None:
@@ -217,7 +217,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
     if dtype is None:
         floaty = any(isinstance(v, float) for v in (start, stop, step))
         dtype = default_float if floaty else np.int64
-    backend = get_backend(device)
+    backend = get_backend(device, "arange")
     with _on(backend):
         data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
     return _finish(data, backend, requires_grad, "arange")
@@ -230,7 +230,7 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
         raise ArgumentTypeError(f"linspace: num must be an int, got {type(num).__name__} {num!r:.40}")
     if num < 0:
         raise InvalidArgumentError(f"linspace: num must be non-negative, got {num}")
-    backend = get_backend(device)
+    backend = get_backend(device, "linspace")
     with _on(backend):
         dt = to_dtype(dtype or default_float, "linspace")
         data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt)
@@ -247,7 +247,7 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
             raise ArgumentTypeError(f"eye: {name} must be an int, got {type(value).__name__} {value!r}")
         if name != "k" and value < 0:
             raise ShapeError(f"eye: {name} must be non-negative, got {value}")
-    backend = get_backend(device)
+    backend = get_backend(device, "eye")
     with _on(backend):
         data = backend.xp.eye(n, m, k, dtype=to_dtype(dtype or default_float, "eye"))
     return _finish(data, backend, requires_grad, "eye")
@@ -260,7 +260,7 @@ def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool,
     dt = to_dtype(dtype or default_float, op)
     if dt.kind != "f":
         raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")
-    backend = get_backend(device)
+    backend = get_backend(device, op)
     with _on(backend):
         data = getattr(backend, draw)(dims, dt)
     return _finish(data, backend, requires_grad, op)
@@ -299,7 +299,7 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
         raise ShapeError(f"randint: negative dimension in size {dims}")
     dt = to_dtype(dtype or np.int64, "randint")
     draw = dt if dt.kind in "iu" else np.dtype(np.int64)  # float (or bool) results are drawn as int64, then cast
-    backend = get_backend(device)
+    backend = get_backend(device, "randint")
     with _on(backend):
         try:
             data = backend.integers(low, high, dims, draw)

@@ -173,3 +173,26 @@ def test_a_pytorch_style_scheduler_state_dict_loads():
 def test_ragged_pad_width_is_a_shape_error():
     with pytest.raises(gk.ShapeError, match="ragged"):
         gk.pad(gk.ones((2, 2)), [(1, 2), 3])
+
+
+@pytest.mark.parametrize(
+    ("call", "op"),
+    [
+        (lambda: gk.tensor([1.0], device="tpu"), "tensor"),
+        (lambda: gk.zeros(2, device="tpu"), "zeros"),
+        (lambda: gk.randn(2, device="tpu"), "randn"),
+        (lambda: gk.arange(3, device="tpu"), "arange"),
+        (lambda: gk.ones(2).to("tpu"), "to"),
+        (lambda: gk.nn.Linear(2, 2).to("tpu"), "Module.to"),
+        (lambda: gk.data.DataLoader(gk.data.TensorDataset(gk.ones(2)), 1, device="tpu"), "DataLoader"),
+    ],
+)
+def test_unknown_device_names_the_operation(call, op):
+    with pytest.raises(gk.DeviceError, match=rf"^{op}: unknown device 'tpu'; expected 'cpu', 'cuda' or 'cuda:N'"):
+        call()
+
+
+@pytest.mark.skipif(gk.cuda_available(), reason="needs a machine without a usable GPU")
+def test_missing_gpu_names_the_operation():
+    with pytest.raises(gk.BackendError, match=r"^randn: the cupy backend needs"):
+        gk.randn(2, device="cuda")

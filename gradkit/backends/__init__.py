@@ -65,8 +65,8 @@ def cuda_available() -> bool:
     return cupy_backend.gpu_count() > 0
 
 
-def normalize_device(device: Any) -> str:
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a Backend) as a canonical name."""
+def normalize_device(device: Any, op: str | None = None) -> str:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a Backend) as a canonical name; ``op`` names the caller in errors."""
     if isinstance(device, Backend):
         return device.device
     if isinstance(device, str):
@@ -77,18 +77,19 @@ def normalize_device(device: Any) -> str:
             return "cuda:0"
         if name.startswith("cuda:") and name[5:].isdigit():
             return f"cuda:{int(name[5:])}"
-    raise DeviceError(f"unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+    prefix = f"{op}: " if op else ""
+    raise DeviceError(f"{prefix}unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
 
 
-def get_backend(device: Any = None) -> Backend:
-    """The backend for ``device`` (the default device when None)."""
+def get_backend(device: Any = None, op: str | None = None) -> Backend:
+    """The backend for ``device`` (the default device when None); ``op`` names the caller in errors."""
     if device is None:
         stack = _local.stack
         name = stack[-1] if stack else _resolve_env_default()
     elif isinstance(device, Backend):
         return device
     else:
-        name = normalize_device(device)
+        name = normalize_device(device, op)
     backend = _backends.get(name)
     if backend is None:
         with _lock:
@@ -96,7 +97,12 @@ def get_backend(device: Any = None) -> Backend:
             if backend is None:
                 from gradkit.backends.cupy_backend import CupyBackend
 
-                backend = CupyBackend(int(name.split(":")[1]))
+                try:
+                    backend = CupyBackend(int(name.split(":")[1]))
+                except BackendError as exc:
+                    if op is None:
+                        raise
+                    raise BackendError(f"{op}: {exc}") from None
                 if "seed" in _seed_state:
                     backend.seed(_seed_state["seed"])
                 _backends[name] = backend
@@ -126,7 +132,7 @@ def default_device() -> str:
 @contextlib.contextmanager
 def device(name: Any) -> Iterator[str]:
     """Within the block, new tensors are created on ``name`` (this thread only)."""
-    backend = get_backend(name)
+    backend = get_backend(name, "device")
     _local.stack.append(backend.device)
     try:
         yield backend.device

@@ -44,7 +44,8 @@ What a replay does not do: anything in Python. The step must update its
 parameters and optimiser state in place (gk.optim does), Python-side state
 (an optimiser's step counter, a learning-rate schedule) keeps the value it had
 at capture (Adam and AdamW, whose bias corrections follow the step count,
-refuse to be captured), and the outputs are the same
+refuse to be captured unless made with ``capturable=True``, which keeps the
+count on the device), and the outputs are the same
 tensors on every call, overwritten by the next replay. Shapes and dtypes are
 fixed: a batch of another shape is refused (capture once per shape, or use
 ``drop_last=True``).

@@ -68,7 +68,7 @@ def register_graph(step: Any) -> None:
 def _cupy_backend(device: Any) -> Any:
     from gradkit.backends import get_backend
 
-    backend = get_backend(device)
+    backend = get_backend(device, "memory_stats")
     return backend if backend.name == "cupy" else None
 
 

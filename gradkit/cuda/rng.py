@@ -162,7 +162,7 @@ class CounterRNG:
 
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ArgumentTypeError(f"CounterRNG: seed must be an int, got {type(seed).__name__} {seed!r}")
-        backend = get_backend(device)
+        backend = get_backend(device, "CounterRNG")
         self._backend = backend
         self._gpu = backend.name == "cupy"
         seed = int(seed) & _M64

@@ -73,7 +73,7 @@ class DataSplit:
 
 
 def _split(name: str, arrays: tuple[np.ndarray, ...], num_classes: int, device: Any, dtype: Any) -> DataSplit:
-    backend = get_backend(device)
+    backend = get_backend(device, name)
     dt = to_dtype(dtype, name)
     if dt.kind != "f":  # the features are scaled to [0, 1]: an integer dtype would truncate them
         raise DTypeError(f"load_{name}: dtype must be a float dtype, got {dt}")

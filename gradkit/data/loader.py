@@ -88,7 +88,7 @@ class DataLoader:
         if seed is None and self.shuffle:
             seed = int(NUMPY.rng.integers(2**63))
         self.seed = None if seed is None else int(seed)
-        self.device = None if device is None else get_backend(device).device
+        self.device = None if device is None else get_backend(device, "DataLoader").device
         self.epoch = 0
 
     def __len__(self) -> int:

@@ -296,7 +296,7 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
     """
     path = _path_arg(path, "load")
     st = _safetensors()
-    backend = get_backend(device)
+    backend = get_backend(device, "load")
     data = _read(path)
     header = _header(path, data)
     metadata = header.get("__metadata__") or {}

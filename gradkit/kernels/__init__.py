@@ -77,7 +77,7 @@ def adam_update(
     beta2: float,
     eps: float,
     weight_decay: float,
-    step: int,
+    step: Any,
     decoupled: bool,
     scratch: Any = None,
 ) -> None:

@@ -7,7 +7,8 @@ docstrings are the contract):
 
 - ``sgd_momentum_update``, ``adam_update``, ``rmsprop_update``: one
   ``cupy.ElementwiseKernel`` per parameter, reading and writing the
-  parameter and its state in place;
+  parameter and its state in place (Adam has a second kernel for a step
+  count held on the device, which computes the bias corrections itself);
 - ``bias_relu_forward`` (in place) and ``relu_backward``: one elementwise
   kernel each;
 - ``cross_entropy_forward_backward``: one raw kernel (a warp per row: row
@@ -57,10 +58,7 @@ _SGD_MOMENTUM = (
     param = param - lr * s;
     """,
 )
-_ADAM = (
-    "T grad, T decay, T wd, T beta1c, T beta2, T beta2c, T bc2_sqrt, T eps, T step_size, int32 mode",
-    "T param, T exp_avg, T exp_avg_sq",
-    """
+_ADAM_UPDATE = """
     T p = param;
     T g = grad;
     if (mode == 2) p = p * decay;
@@ -71,7 +69,22 @@ _ADAM = (
     exp_avg = m;
     exp_avg_sq = v;
     param = p - (m / denom) * step_size;
-    """,
+    """
+_ADAM = (
+    "T grad, T decay, T wd, T beta1c, T beta2, T beta2c, T bc2_sqrt, T eps, T step_size, int32 mode",
+    "T param, T exp_avg, T exp_avg_sq",
+    _ADAM_UPDATE,
+)
+# Capturable Adam: the step count is a 0-d float64 array on the device, and the bias corrections are
+# computed from it in double precision, as the host computes them for an int step.
+_ADAM_DEVICE_STEP = (
+    "T grad, float64 step, float64 lr, float64 beta1, float64 beta2_d, T decay, T wd, T beta1c, T beta2, T beta2c, "
+    "T eps, int32 mode",
+    "T param, T exp_avg, T exp_avg_sq",
+    """
+    T bc2_sqrt = (T)sqrt(1.0 - pow(beta2_d, step));
+    T step_size = (T)(lr / (1.0 - pow(beta1, step)));
+    """ + _ADAM_UPDATE,
 )
 
 
@@ -153,6 +166,7 @@ def kernel_sources() -> dict[str, tuple[str, str, str]]:
         "gk_sgd": _SGD_PLAIN,
         "gk_sgd_momentum": _SGD_MOMENTUM,
         "gk_adam": _ADAM,
+        "gk_adam_device_step": _ADAM_DEVICE_STEP,
         "gk_bias_relu": _BIAS_RELU,
         "gk_relu": _RELU,
         "gk_relu_backward": _RELU_BACKWARD,
@@ -246,7 +260,7 @@ def adam_update(
     beta2: float,
     eps: float,
     weight_decay: float,
-    step: int,
+    step: Any,
     decoupled: bool,
     scratch: Any = None,
 ) -> None:
@@ -258,6 +272,13 @@ def adam_update(
         return
     t = param.dtype.type
     mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
+    if not isinstance(step, (int, np.integer)):  # a device array: capturable Adam
+        _kernel("gk_adam_device_step")(
+            grad, step, float(lr), float(beta1), float(beta2), t(1 - lr * weight_decay), t(weight_decay),
+            t(1 - beta1), t(beta2), t(1 - beta2), t(eps), np.int32(mode),
+            param, exp_avg, exp_avg_sq,
+        )  # fmt: skip
+        return
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
     _kernel("gk_adam")(

@@ -138,14 +138,17 @@ def adam_update(
     beta2: float,
     eps: float,
     weight_decay: float,
-    step: int,
+    step: Any,
     decoupled: bool,
     scratch: Any = None,
 ) -> None:
     """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step: PyTorch's rule.
 
     Writes ``param``, ``exp_avg`` and ``exp_avg_sq`` in place; returns None.
-    ``step`` is the step number counting this one (1 on the first step)::
+    ``step`` is the step number counting this one (1 on the first step): a
+    Python int, or a 0-d float64 array on the parameter's device (capturable
+    Adam keeps its step count there, so the bias corrections are computed on
+    the device and a CUDA graph replay sees the new count)::
 
         if decoupled:  param *= 1 - lr * weight_decay;  g = grad
         else:          g = grad + weight_decay * param
@@ -176,13 +179,17 @@ def adam_update(
     xp.multiply(g, g, out=tmp)
     tmp *= 1 - beta2
     exp_avg_sq += tmp
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+    if isinstance(step, (int, np.integer)):
+        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+        step_size = lr / (1 - beta1**step)
+    else:  # computed in float64 on the device, then taken to the parameter's dtype as a Python float would be
+        bias_correction2_sqrt = xp.sqrt(1 - beta2**step).astype(param.dtype)
+        step_size = (lr / (1 - beta1**step)).astype(param.dtype)
     xp.sqrt(exp_avg_sq, out=tmp)
     tmp /= bias_correction2_sqrt
     tmp += eps
     xp.divide(exp_avg, tmp, out=tmp)
-    tmp *= lr / bias_correction1
+    tmp *= step_size
     param -= tmp
 
 

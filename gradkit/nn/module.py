@@ -278,7 +278,7 @@ class Module:
 
         if dtype is None and device is not None and is_dtype_like(device):
             device, dtype = None, device
-        backend = get_backend(device) if device is not None else None
+        backend = get_backend(device, "Module.to") if device is not None else None
         dt = to_dtype(dtype, "Module.to") if dtype is not None else None
         if dt is not None and dt.kind != "f":
             raise DTypeError(f"Module.to: only float dtypes can be given, got {dt}")

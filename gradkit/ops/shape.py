@@ -302,7 +302,7 @@ def to_device(x: Any, device: Any) -> Tensor:
     from gradkit.backends import get_backend
 
     x = as_tensor(x, "to_device")
-    target = get_backend(device)
+    target = get_backend(device, "to")
     if target is x._backend:
         return x
     data = target.transfer(x._data, x._backend)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gradkit import kernels
 from gradkit.cuda.graphs import CaptureError, is_capturing
 from gradkit.errors import InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
+from gradkit.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -15,19 +18,23 @@ class Adam(Optimizer):
 
     ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam.
 
-    Its bias corrections depend on the step count, a Python number, so a step
-    that calls it cannot be captured by ``gk.cuda.capture`` (every replay would
-    repeat the captured step's corrections): the capture raises ``CaptureError``,
-    as PyTorch's Adam does without ``capturable=True``.
+    The bias corrections depend on the step count. By default it is a Python
+    number, and a step that calls this optimiser cannot be captured by
+    ``gk.cuda.capture`` (every replay would repeat the captured step's
+    corrections): the capture raises ``CaptureError``. With
+    ``capturable=True`` (PyTorch's name) each parameter's count is a 0-d
+    float64 tensor on its device, incremented and read there, so a captured
+    step can be replayed; the results are the same as without it.
     """
 
     _decoupled = False
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
+    _optional_group_keys = ("capturable",)
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+                 weight_decay: float = 0, capturable: bool = False) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "capturable": capturable}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -41,13 +48,20 @@ class Adam(Optimizer):
         self._check("betas[0]", betas[0], 0, 1, high_open=True)
         self._check("betas[1]", betas[1], 0, 1, high_open=True)
         self._check("weight_decay", group["weight_decay"], 0)
+        if not isinstance(group.get("capturable", False), (bool, np.bool_)):
+            raise InvalidArgumentError(
+                f"{name}: capturable must be True or False, got {type(group['capturable']).__name__} "
+                f"{group['capturable']!r}"
+            )
 
     def _update_group(self, group: dict) -> None:
-        if is_capturing():
+        capturable = bool(group.get("capturable", False))
+        if not capturable and is_capturing():
             raise CaptureError(
                 f"{type(self).__name__}.step: its bias corrections depend on the step count, which a CUDA graph "
                 "would freeze at its capture-time value (every replay would repeat that step's update); "
-                "capture a step that uses SGD or RMSprop, or run this optimiser without gk.cuda.capture"
+                f"create the optimiser with capturable=True to keep the count on the device, or run it without "
+                "gk.cuda.capture"
             )
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
@@ -62,10 +76,27 @@ class Adam(Optimizer):
             st = state.get(p)
             if st is None:
                 st = state[p] = {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}
-            step = st["step"] = st["step"] + 1
+            step = st["step"]
+            if capturable:
+                if not isinstance(step, Tensor) or step._backend is not p._backend:
+                    step = st["step"] = _device_step(step, p)
+                step._data += 1  # on the device: every replay of a captured step counts
+                count = step._data
+            else:
+                if isinstance(step, Tensor):
+                    step = int(step.item())
+                count = st["step"] = step + 1
             update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps, weight_decay,
-                   step, decoupled, self._scratch(p))
+                   count, decoupled, self._scratch(p))
             p._version[0] += 1
+
+
+def _device_step(step: Any, p: Tensor) -> Tensor:
+    """A step count (a number, or a tensor on another device) as a 0-d float64 tensor on ``p``'s device."""
+    if isinstance(step, Tensor):
+        step = step.item()
+    backend = p._backend
+    return Tensor._make(backend.xp.full((), float(step), dtype=np.float64), backend)
 
 
 class AdamW(Adam):
@@ -74,5 +105,5 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 1e-2, capturable: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, capturable=capturable)

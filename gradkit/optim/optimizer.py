@@ -213,6 +213,8 @@ class Optimizer:
 
     #: Keys every parameter's state must hold (subclasses name theirs); checked by load_state_dict.
     _state_keys: tuple[str, ...] = ()
+    #: Group keys a state dict may lack (added after state dicts were saved); the optimiser's own value is kept.
+    _optional_group_keys: tuple[str, ...] = ()
 
     def _parse_state_dict(self, state_dict: Mapping, name: str) -> tuple[list[dict], dict[Tensor, dict]]:
         saved_groups = list(state_dict["param_groups"])
@@ -225,7 +227,7 @@ class Optimizer:
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if not isinstance(saved, Mapping) or "params" not in saved:
                 raise InvalidArgumentError(f"{name}.load_state_dict: parameter group {i} is not a dict with 'params'")
-            absent = [k for k in self.defaults if k not in saved]
+            absent = [k for k in self.defaults if k not in saved and k not in self._optional_group_keys]
             if absent:
                 raise InvalidArgumentError(
                     f"{name}.load_state_dict: parameter group {i} has no {', '.join(map(repr, absent))} "
@@ -261,6 +263,8 @@ class Optimizer:
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()}
             new["params"] = group["params"]
+            for key in self._optional_group_keys:
+                new.setdefault(key, group[key])
             self._check_group(new)
             new_groups.append(new)
         return new_groups, new_state

@@ -236,16 +236,25 @@ def test_replays_match_eager_steps():
     assert stats["graph_pool_bytes"] > 0
 
 
+OPTIMISERS = {
+    "sgd": lambda ps: gk.optim.SGD(ps, lr=0.05, momentum=0.9),
+    "adam": lambda ps: gk.optim.Adam(ps, lr=0.01, capturable=True),
+    "adamw": lambda ps: gk.optim.AdamW(ps, lr=0.01, capturable=True),
+    "rmsprop": lambda ps: gk.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+}
+
+
 @pytest.mark.cuda
-def test_nn_training_step_replays_match_eager_steps():
-    """The issue's use: nn.Sequential, F.cross_entropy and optim.SGD(momentum) in one graph."""
+@pytest.mark.parametrize("optimiser", sorted(OPTIMISERS))
+def test_nn_training_step_replays_match_eager_steps(optimiser):
+    """The issue's use: nn.Sequential, F.cross_entropy and an optimiser in one graph (Adam with capturable=True)."""
     from gradkit import nn
     from gradkit.nn import functional as F
 
     def make():
         gk.manual_seed(0)
         model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).to("cuda")
-        return model, gk.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        return model, OPTIMISERS[optimiser](model.parameters())
 
     (m1, o1), (m2, o2) = make(), make()
 
@@ -269,6 +278,9 @@ def test_nn_training_step_replays_match_eager_steps():
         assert step(xb, yb).item() == pytest.approx(eager(xb, yb).item(), rel=1e-4, abs=1e-6)
     for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-4, atol=1e-5)
+    if optimiser.startswith("adam"):  # the replays counted their steps on the device
+        for p in m1.parameters():
+            assert o1.state[p]["step"].item() == 6 and o2.state[p]["step"].item() == 6
 
 
 @pytest.mark.cuda
@@ -346,3 +358,19 @@ def test_adam_refuses_to_be_captured_and_sgd_does_not(name):
     np.testing.assert_allclose(w.numpy(), [0.9, 0.9, 0.9])
     assert opt.state == {}  # the refused step changed nothing
     opt.step()  # outside a capture it runs
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_capturable_adam_runs_inside_a_capture_and_counts_on_the_device(name):
+    """With capturable=True the step count is a 0-d float64 tensor that the step increments in place."""
+    from gradkit.backends import NUMPY
+
+    w = gk.nn.Parameter(gk.ones(3))
+    w.grad = gk.ones(3)
+    opt = getattr(gk.optim, name)([w], lr=0.1, capturable=True)
+    with C._Routing(NUMPY, _FakeGemm(), None):
+        opt.step()
+        count = opt.state[w]["step"]
+        opt.step()
+    assert opt.state[w]["step"] is count  # the same array, changed in place: a replay sees the new count
+    assert count.dtype == np.float64 and count.shape == () and count.item() == 2

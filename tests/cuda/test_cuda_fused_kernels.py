@@ -39,9 +39,9 @@ SGD_CASES = [
     if not (nest and (m == 0 or d != 0))
 ]
 ADAM_CASES = [
-    dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd, step=step, decoupled=dec)
-    for wd, step, dec in itertools.product([0.0, 1e-2], [1, 7], [False, True])
-]
+    dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd, step=step, decoupled=dec, device_step=dev)
+    for wd, step, dec, dev in itertools.product([0.0, 1e-2], [1, 7], [False, True], [False, True])
+]  # device_step: the count as a 0-d float64 array (capturable Adam)
 RMSPROP_CASES = [
     dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=wd, momentum=m, centered=c)
     for wd, m, c in itertools.product([0.0, 1e-2], [0.0, 0.9], [False, True])
@@ -57,8 +57,10 @@ def _run_sgd(fn, arrays, kw):
 
 def _run_adam(fn, arrays, kw):
     param, grad, m, v = (a.copy() for a in arrays)
-    fn(param, grad, m, v, kw["lr"], kw["beta1"], kw["beta2"], kw["eps"], kw["weight_decay"], kw["step"],
-       kw["decoupled"])  # fmt: skip
+    step = kw["step"]
+    if kw["device_step"]:
+        step = reference.get_array_module(param).asarray(float(step))
+    fn(param, grad, m, v, kw["lr"], kw["beta1"], kw["beta2"], kw["eps"], kw["weight_decay"], step, kw["decoupled"])
     return param, m, v, grad
 
 
@@ -86,7 +88,8 @@ def test_sgd_twin(dtype, kw):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kw", ADAM_CASES, ids=lambda kw: f"wd{kw['weight_decay']}-s{kw['step']}-{kw['decoupled']}")
+@pytest.mark.parametrize("kw", ADAM_CASES,
+                         ids=lambda kw: f"wd{kw['weight_decay']}-s{kw['step']}-{kw['decoupled']}-{kw['device_step']}")
 def test_adam_twin(dtype, kw):
     arrays = _arrays((6, 4), dtype, 4, positive=(3,))
     _compare(_run_adam(ck.numpy_twin("adam_update"), arrays, kw), _run_adam(reference.adam_update, arrays, kw), dtype)

@@ -51,9 +51,10 @@ def _elementwise_source(in_params, out_params, operation, name, preamble, dtype,
     cupy, core, K, _carray, _scalar, nvrtc, options = _toolchain()
     kern = cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)
     # arrays: non-raw params and raw ones; scalars: the rest (typed ones keep their type)
-    scalar_names = {p.name for p in kern.in_params if not p.raw and p.dtype is not None} | {
-        p.name for p in kern.in_params if not p.raw and p.ctype == "T" and p.name not in _ARRAY_INPUTS
-    }
+    scalar_names = {
+        p.name for p in kern.in_params
+        if not p.raw and p.name not in _ARRAY_INPUTS and (p.dtype is not None or p.ctype == "T")
+    }  # fmt: skip
     def array_type(p):
         return np.dtype(p.dtype if p.dtype is not None else dtype).type
 
@@ -75,8 +76,9 @@ def _elementwise_source(in_params, out_params, operation, name, preamble, dtype,
     return header + code
 
 
-# array inputs of the kernels (every other non-raw input is a scalar kernel argument)
-_ARRAY_INPUTS = {"grad", "b", "y"}
+# array inputs of the kernels (every other non-raw input is a scalar kernel argument); capturable
+# Adam's step count is a 0-d float64 array
+_ARRAY_INPUTS = {"grad", "b", "y", "step"}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

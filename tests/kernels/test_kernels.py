@@ -62,15 +62,18 @@ def test_sgd_kernel_keeps_float32(device):
 
 
 # ------------------------------------------------------------------ Adam
+@pytest.mark.parametrize("device_step", [False, True], ids=["int-step", "device-step"])
 @pytest.mark.parametrize("weight_decay,decoupled", [(0.0, False), (0.1, False), (0.1, True)])
-def test_adam_kernel_matches_formula(device, weight_decay, decoupled):
+def test_adam_kernel_matches_formula(device, weight_decay, decoupled, device_step):
     p, *grads = _arrays(device, (3, 4), (3, 4), (3, 4), (3, 4))
     m = p * 0
     v = p * 0
     ref_p, ref_m, ref_v = _host(p).copy(), 0.0, 0.0
     lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-6
+    xp = reference.get_array_module(p)
     for t, g in enumerate(grads, start=1):
-        kernels.adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, t, decoupled)
+        step = xp.asarray(float(t)) if device_step else t  # capturable Adam's count: a 0-d float64 array
+        kernels.adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, step, decoupled)
         gh = _host(g)
         if decoupled:
             ref_p = ref_p * (1 - lr * weight_decay)

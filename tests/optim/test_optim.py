@@ -125,6 +125,57 @@ def test_adamw_matches_reference(device, kwargs):
     np.testing.assert_allclose(_run(optim.AdamW, device, **kwargs), ref, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_capturable_adam_gives_the_same_parameters_as_plain_adam(device, name):
+    """capturable=True keeps each step count on the device (for gk.cuda.capture); the arithmetic is the same."""
+    kwargs = {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}
+    for dtype in ("float64", "float32"):
+        plain = _run(getattr(optim, name), device, dtype=dtype, steps=7, **kwargs)
+        capturable = _run(getattr(optim, name), device, dtype=dtype, steps=7, capturable=True, **kwargs)
+        np.testing.assert_array_equal(capturable, plain)
+
+
+def test_capturable_step_count_is_a_device_tensor_and_state_dicts_cross_over(device):
+    p = gk.tensor(P0.copy(), device=device, requires_grad=True)
+    opt = optim.Adam([p], lr=0.05, capturable=True)
+    for _ in range(3):
+        opt.zero_grad()
+        _loss(p).backward()
+        opt.step()
+    count = opt.state[p]["step"]
+    assert isinstance(count, gk.Tensor) and count.device == p.device and count.dtype == np.float64
+    assert count.shape == () and count.item() == 3
+    sd = opt.state_dict()
+    assert sd["param_groups"][0]["capturable"] is True
+    # into a plain Adam: the saved flag wins (as in PyTorch) unless dropped, and the count becomes a number
+    q = gk.tensor(p.numpy(), device=device, requires_grad=True)
+    plain = optim.Adam([q], lr=0.05)
+    del sd["param_groups"][0]["capturable"]  # a state dict saved before the option existed
+    plain.load_state_dict(sd)
+    assert plain.param_groups[0]["capturable"] is False and plain.state[q]["step"] == 3
+    for o, t in ((opt, p), (plain, q)):
+        o.zero_grad()
+        _loss(t).backward()
+        o.step()
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+    assert plain.state[q]["step"] == 4 and opt.state[p]["step"].item() == 4
+    # and back: a number loaded into a capturable Adam becomes a device count at its next step
+    r = gk.tensor(q.numpy(), device=device, requires_grad=True)
+    again = optim.Adam([r], lr=0.05, capturable=True)
+    again.load_state_dict(plain.state_dict())
+    assert again.param_groups[0]["capturable"] is False  # the saved group's flag, as PyTorch
+    again.param_groups[0]["capturable"] = True
+    again.zero_grad()
+    _loss(r).backward()
+    again.step()
+    assert isinstance(again.state[r]["step"], gk.Tensor) and again.state[r]["step"].item() == 5
+
+
+def test_capturable_must_be_a_bool():
+    with pytest.raises(gk.InvalidArgumentError, match="Adam: capturable must be True or False, got str 'yes'"):
+        optim.Adam([gk.ones(2, requires_grad=True)], capturable="yes")
+
+
 RMS_CASES = [{}, {"lr": 0.01, "alpha": 0.9, "weight_decay": 0.1}, {"momentum": 0.5}, {"centered": True},
              {"lr": 0.003, "momentum": 0.7, "centered": True, "eps": 1e-6}]
 
