@@ -40,6 +40,8 @@ from gradkit.io import load, save
 from gradkit.ops import (
     abs,
     add,
+    all,
+    any,
     argmax,
     argmin,
     broadcast_to,

@@ -133,6 +133,10 @@ def _on(backend: Backend) -> Any:
 
 def _finish(data: Any, backend: Backend, requires_grad: bool, op: str) -> Tensor:
     t = Tensor._make(data, backend)
+    if not isinstance(requires_grad, (bool, np.bool_)):
+        raise ArgumentTypeError(
+            f"{op}: requires_grad must be True or False, got {type(requires_grad).__name__} {requires_grad!r:.60}"
+        )
     if requires_grad:
         if data.dtype.kind != "f":
             raise DTypeError(

@@ -180,6 +180,21 @@ class Tensor:
             raise DTypeError(f"__index__: only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
 
+    def __contains__(self, value: Any) -> bool:
+        """``value in t``: whether any element equals ``value`` (as NumPy and PyTorch)."""
+        return bool(_ops.compare("equal", self, value)._data.any())
+
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its value (``f"{loss:.4f}"``); others only with an empty spec."""
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise ArgumentTypeError(
+                f"format: the format spec {spec!r} needs a 0-d tensor, got shape {self.shape}; "
+                "format t.item() or t.tolist() instead"
+            )
+        return str(self)
+
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
@@ -207,6 +222,8 @@ class Tensor:
                     "requires_grad_: cannot turn off requires_grad on a non-leaf tensor; use .detach()"
                 )
             return self
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ArgumentTypeError(f"requires_grad_: expected True or False, got {type(flag).__name__} {flag!r}")
         if flag and self._data.dtype.kind != "f":
             raise DTypeError(
                 f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}"
@@ -418,6 +435,15 @@ class Tensor:
     def __xor__(self, other: Any) -> Tensor:
         return _ops.compare("bitwise_xor", self, other)
 
+    def __rand__(self, other: Any) -> Tensor:
+        return _ops.compare("bitwise_and", other, self)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return _ops.compare("bitwise_or", other, self)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return _ops.compare("bitwise_xor", other, self)
+
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
@@ -453,6 +479,8 @@ class Tensor:
                              f"{getattr(value, 'shape', ())} into shape {self.shape} ({exc})") from None
         except TypeError as exc:
             raise DTypeError(f"in-place {op}: cannot store the result in a {self.dtype} tensor ({exc})") from None
+        except OverflowError:
+            raise _out_of_range(f"in-place {op}", value, self.dtype) from None
         self._version[0] += 1
         return self
 
@@ -474,7 +502,7 @@ class Tensor:
 
         value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
         idx = normalize_index(self, index, "__setitem__")  # raises its own errors for bad indices
-        if isinstance(value, (str, bytes, complex)):
+        if value is None or isinstance(value, (str, bytes, complex)):
             raise DTypeError(
                 f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
             )
@@ -491,6 +519,8 @@ class Tensor:
             raise DTypeError(
                 f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor ({exc})"
             ) from None
+        except OverflowError:
+            raise _out_of_range("__setitem__", value, self.dtype) from None
         self._version[0] += 1
 
     def copy_(self, src: Any) -> Tensor:
@@ -514,9 +544,18 @@ class Tensor:
         return self
 
     def fill_(self, value: float) -> Tensor:
-        """Fill with ``value`` in place; returns self."""
-        self._check_inplace("fill_")
-        self._data.fill(value)
+        """Fill with ``value`` (a number, or a one-element tensor) in place; returns self."""
+        self._check_inplace("fill_", value)
+        if isinstance(value, Tensor):
+            value = value.item()
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if not isinstance(value, (int, float, np.number, np.bool_)):
+            raise ArgumentTypeError(f"fill_: expected a number, got {type(value).__name__} {value!r:.60}")
+        try:
+            self._data.fill(value)
+        except OverflowError:
+            raise _out_of_range("fill_", value, self.dtype) from None
         self._version[0] += 1
         return self
 
@@ -552,10 +591,10 @@ class Tensor:
         return _ops.argmin(self, axis, keepdims)
 
     def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(self._data.any(axis=axis, keepdims=keepdims), self._backend)
+        return _ops.any(self, axis, keepdims)
 
     def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(self._data.all(axis=axis, keepdims=keepdims), self._backend)
+        return _ops.all(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
@@ -667,3 +706,11 @@ Tensor.__mul__ = _ops.multiply  # type: ignore[assignment]
 Tensor.__truediv__ = _ops.divide  # type: ignore[assignment]
 Tensor.__pow__ = _ops.power  # type: ignore[assignment]
 Tensor.__matmul__ = _ops.matmul  # type: ignore[assignment]
+
+
+def _out_of_range(op: str, value: Any, dtype: np.dtype) -> InvalidArgumentError:
+    """The error for a Python integer that an integer tensor cannot hold (NumPy 2 raises OverflowError)."""
+    info = np.iinfo(dtype)
+    return InvalidArgumentError(
+        f"{op}: {value!r:.60} is out of range for a {dtype} tensor ({info.min} to {info.max})"
+    )

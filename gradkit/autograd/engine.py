@@ -14,7 +14,7 @@ from typing import Any
 
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
-from gradkit.errors import ArgumentTypeError, AutogradError, ShapeError
+from gradkit.errors import ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
 from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
 
@@ -175,8 +175,7 @@ def _run(
                 results[i] = _in_dtype_of(results[i], t)
         return results
     for t, g in leaf_grads.values():
-        g = _apply_leaf_hooks(t, g)
-        t._grad = _exclusive(g, taken) if t._grad is None else t._grad + g
+        _accumulate(t, _apply_leaf_hooks(t, g), taken)
     return None
 
 
@@ -186,7 +185,21 @@ def _retain(node: Node, grad: Tensor, taken: set[int]) -> None:
     if t is not None:
         _disown(grad)
         grad = _in_dtype_of(grad, t)
-        t._grad = _exclusive(grad, taken) if t._grad is None else t._grad + grad
+        _accumulate(t, grad, taken)
+
+
+def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
+    """Add ``g`` to ``t.grad``: in place when neither is part of a graph, so that, as in PyTorch, a
+    reference to ``t.grad`` sees the sum; else (``create_graph=True``, a recorded ``.grad``) a new sum."""
+    old = t._grad
+    if old is None:
+        t._grad = _exclusive(g, taken)
+    elif (old._grad_fn is None and g._grad_fn is None and not old._requires_grad
+          and old._data.dtype == g._data.dtype and _writable_dense(old._data)):  # fmt: skip
+        old._data += g._data
+        old._version[0] += 1
+    else:
+        t._grad = old + g
 
 
 def _memory_owner(a: Any) -> Any:
@@ -271,6 +284,16 @@ def _run_hooks(hooks: list, grad: Tensor, where: str) -> Tensor:
             raise ShapeError(
                 f"backward: a hook on {where} returned a gradient of shape {replaced._data.shape}, "
                 f"expected {grad._data.shape} (the shape of the gradient it was given)"
+            )
+        if replaced._data.dtype != grad._data.dtype:
+            raise DTypeError(
+                f"backward: a hook on {where} returned a gradient of dtype {replaced._data.dtype}, "
+                f"expected {grad._data.dtype} (the dtype of the gradient it was given)"
+            )
+        if replaced._backend is not grad._backend:
+            raise DeviceError(
+                f"backward: a hook on {where} returned a gradient on {replaced.device}, "
+                f"expected {grad.device} (the device of the gradient it was given)"
             )
         grad = replaced
     return grad

@@ -28,6 +28,12 @@ class Backend:
     def __deepcopy__(self, memo: dict) -> Backend:
         return self
 
+    def __reduce__(self) -> tuple:
+        # Unpickled, a tensor (or a module) is on this process's backend object for its device.
+        from gradkit.backends import get_backend
+
+        return (get_backend, (self.device,))
+
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
         """``data`` as an array of this backend, without a copy where possible."""
         raise NotImplementedError

@@ -34,7 +34,7 @@ from gradkit.ops.elementwise import (
 from gradkit.ops.indexing import gather, getitem, index_add, take
 from gradkit.ops.linalg import dot, einsum, matmul, outer
 from gradkit.ops.nn_ops import log_softmax, softmax
-from gradkit.ops.reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
+from gradkit.ops.reduce import all, any, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
 from gradkit.ops.shape import (
     astype,
     broadcast_to,
@@ -57,7 +57,7 @@ from gradkit.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "compare", "concatenate",
+    "abs", "add", "all", "any", "argmax", "argmin", "astype", "broadcast_to", "clip", "compare", "concatenate",
     "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip", "floor_divide",
     "gather", "getitem", "index_add", "invert", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad",

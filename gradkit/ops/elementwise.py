@@ -20,7 +20,7 @@ from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
-from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, tensor_or_none
 from gradkit.tensor import Tensor
 
@@ -56,7 +56,7 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
         ad, bd = data_of(a), data_of(b)
     try:
         data = getattr(backend.xp, fn)(ad, bd) if type(fn) is str else fn(ad, bd)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _binary_error(name, ad, bd, exc) from None
     if type(data) is not _ndarray and isinstance(data, np.generic):
         data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
@@ -107,6 +107,12 @@ def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
     """The GradkitError for a failed binary op: shapes that do not broadcast, or dtypes NumPy refuses."""
     sa, sb = getattr(ad, "shape", ()), getattr(bd, "shape", ())
     da, db = getattr(ad, "dtype", type(ad).__name__), getattr(bd, "dtype", type(bd).__name__)
+    if isinstance(exc, OverflowError):  # NumPy 2: a Python int outside the integer tensor's range
+        number, dtype = (ad, db) if isinstance(ad, int) else (bd, da)
+        return InvalidArgumentError(
+            f"{name}: the Python integer {number} is out of range for a {dtype} tensor "
+            f"({np.iinfo(dtype).min} to {np.iinfo(dtype).max}); convert the tensor to a wider dtype first"
+        )
     if isinstance(exc, ValueError):
         try:
             np.broadcast_shapes(sa, sb)
@@ -119,7 +125,10 @@ def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
 def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
     x = as_tensor(x, name)
     xp = x._backend.xp
-    data = getattr(xp, fn)(x._data) if isinstance(fn, str) else fn(xp, x._data)
+    try:
+        data = getattr(xp, fn)(x._data) if isinstance(fn, str) else fn(xp, x._data)
+    except TypeError as exc:  # e.g. NumPy's sign of a bool array
+        raise DTypeError(f"{name}: not defined for a tensor of dtype {x.dtype} ({exc})") from None
     if save_output:
         return record(name, data, x._backend, (x,), (rule,), save_output=True)
     return record(name, data, x._backend, (x,), (rule,), (x,))
@@ -187,18 +196,24 @@ def divide(a: Any, b: Any) -> Tensor:
 
 
 def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
-    if isinstance(b, (int, float)) and not isinstance(b, Tensor):
+    # d(a**b)/da = b * a**(b - 1), taken as 0 where b == 0 (as PyTorch; not 0 * 0**-1 at a == 0)
+    if not isinstance(b, Tensor):
         if b == 0:
             return g * 0
         if b == 2:
             return g * (a * 2)
-    return g * b * a ** (b - 1)
+        return g * b * a ** (b - 1)
+    return g * b * a ** (where(b._data == 0, 1.0, b) - 1)
 
 
 def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
     # d(a**b)/db = a**b * ln(a), taken as 0 where a == 0 (its limit for b > 0).
     if not isinstance(a, Tensor):
-        return g * a**b * math.log(a) if a > 0 else g * 0
+        if a > 0:
+            return g * a**b * math.log(a)
+        if a < 0:  # a**b is real only at whole b: no slope (NaN, as PyTorch)
+            return g * math.nan
+        return g * where(data_of(b) >= 0, 0.0, -math.inf)  # as PyTorch: 0 ** b falls like -inf for b < 0
     return g * a**b * log(where(a._data == 0, 1.0, a))
 
 
@@ -387,11 +402,7 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
                 f"clip: {name} must be a number or a tensor, got {type(bound).__name__} {bound!r:.40}"
             )
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
-        try:
-            out = x if lo is None else maximum(x, lo)
-            return out if hi is None else minimum(out, hi)
-        except ShapeError as exc:
-            raise ShapeError(f"clip: the bounds do not broadcast with the input ({exc})") from None
+        return _clip_to_tensor_bounds(x, lo, hi)
     if lo is None and hi is None:
         from gradkit.errors import InvalidArgumentError
 
@@ -407,6 +418,36 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
         return g * inside
 
     return record("clip", data, x._backend, (x,), (rule,), (x,))
+
+
+def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
+    """``clip`` with a tensor bound: ``minimum(maximum(x, lo), hi)`` with PyTorch's clamp gradients.
+
+    x's gradient flows where ``lo <= x <= hi`` (ties included), lo's where ``x < lo < hi``, hi's
+    where ``x > hi`` or ``hi < lo`` (then the result is hi).
+    """
+    backend = x._backend
+    for bound in (lo, hi):
+        if isinstance(bound, Tensor) and bound._backend is not backend:
+            raise DeviceError(f"clip: the input is on {x.device}, a bound on {bound.device}")
+    xp, xd, ld, hd = backend.xp, x._data, data_of(lo), data_of(hi)
+    try:
+        data = xd if ld is None else xp.maximum(xd, ld)
+        data = data if hd is None else xp.minimum(data, hd)
+    except ValueError as exc:
+        raise ShapeError(f"clip: the bounds do not broadcast with the input ({exc})") from None
+    x_in = True if ld is None else xd >= ld
+    if hd is not None:
+        x_in = x_in & (xd <= hd)
+    lo_hit = None if ld is None else (xd < ld) if hd is None else (xd < ld) & (ld < hd)
+    hi_hit = None if hd is None else (xd > hd) if ld is None else (xd > hd) | (hd < ld)
+    rules = (
+        lambda g, x_in, lo_hit, hi_hit: g * x_in,
+        lambda g, x_in, lo_hit, hi_hit: g * lo_hit,
+        lambda g, x_in, lo_hit, hi_hit: g * hi_hit,
+    )
+    return record("clip", data, backend, (x, tensor_or_none(lo), tensor_or_none(hi)), rules,
+                  (x_in, lo_hit, hi_hit), broadcast=True)  # fmt: skip
 
 
 # --------------------------------------------------------------- no gradient
@@ -425,6 +466,8 @@ def compare(fn: str, a: Any, b: Any) -> Tensor:
     except TypeError:
         da, db = (getattr(d, "dtype", type(d).__name__) for d in (ad, bd))
         raise DTypeError(f"{fn}: not defined for operands of dtypes {da} and {db} (bool or integer expected)") from None
+    except OverflowError as exc:
+        raise _binary_error(fn, ad, bd, exc) from None
     return Tensor._make(data, backend)
 
 

@@ -23,9 +23,12 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
         array = item._data
     elif isinstance(item, (list, tuple)):
         try:
-            array = x._backend.asarray(np.asarray(item))
+            host = np.asarray(item)
         except ValueError:
             raise ShapeError(f"{op}: the index list {item!r:.60} is ragged (its rows differ in length)") from None
+        if host.size == 0 and host.dtype.kind == "f":  # [] selects nothing: NumPy makes it an integer index
+            host = host.astype(np.int64)
+        array = x._backend.asarray(host)
     else:
         array = x._backend.asarray(item)
     if array.dtype.kind not in "iub":
@@ -37,11 +40,11 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
     """``index`` as a tuple with tensors and lists turned into backend arrays, bounds checked."""
     items = []
     for item in index if isinstance(index, tuple) else (index,):
-        if isinstance(item, (Tensor, list, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
-            item = _index_array(item, x, op)
+        if isinstance(item, (Tensor, list, tuple, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
+            item = _index_array(item, x, op)  # a tuple inside the index tuple is a sequence, as in NumPy
         elif isinstance(item, slice):
             _check_slice(item, op)
-        elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer))):
+        elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer, np.bool_))):
             raise ArgumentTypeError(f"{op}: unsupported index {item!r} of type {type(item).__name__}")
         items.append(item)
     consumed = sum(_axes_used(i) for i in items)
@@ -53,7 +56,9 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
     for i, item in enumerate(items):
         if item is Ellipsis:
             dim += x.ndim - consumed
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        elif isinstance(item, (bool, np.bool_)):
+            continue  # a scalar mask: adds an axis of length 1 (or 0), uses none of x's
+        elif isinstance(item, (int, np.integer)):
             n = x.shape[dim]
             if not -n <= item < n:
                 raise IndexOutOfRangeError(
@@ -86,7 +91,7 @@ def _check_slice(item: slice, op: str) -> None:
 
 def _axes_used(item: Any) -> int:
     """How many axes of the indexed tensor one index item consumes."""
-    if item is None or item is Ellipsis or isinstance(item, bool):
+    if item is None or item is Ellipsis or isinstance(item, (bool, np.bool_)):
         return 0
     if hasattr(item, "dtype") and item.dtype.kind == "b":
         return item.ndim

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, ShapeError
 from gradkit.ops._util import as_tensor, operands
@@ -63,7 +65,7 @@ def dot(a: Any, b: Any) -> Tensor:
     a, b, backend = operands("dot", a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.ndim == 0 or b.ndim == 0:
         return a * b
-    if a.ndim <= 2 and b.ndim <= 2:
+    if (a.ndim <= 2 and b.ndim <= 2) or b.ndim == 1:  # N-D . 1-D sums over the last axis: matmul's 1-D rule
         return _matmul(a, b, "dot")
     inner_b = b.shape[-2]
     if a.shape[-1] != inner_b:
@@ -152,8 +154,10 @@ def _einsum_rule(i: int) -> Any:
         args = [g] + [t for j, t in enumerate(ts) if j != i]
         grad = einsum(",".join([out, *others]) + "->" + reachable, *args)
         if reachable != uniq:  # letters summed only within this operand
-            grad = reshape(grad, tuple(sizes[c] if c in present else 1 for c in uniq))
-            grad = broadcast_to(grad, tuple(sizes[c] for c in uniq))
+            grad = reshape(grad, tuple(grad.shape[reachable.index(c)] if c in present else 1 for c in uniq))
+        want = tuple(sizes[c] for c in uniq)
+        if grad.shape != want:  # a letter of length 1 in the others, broadcast against this operand
+            grad = broadcast_to(grad, np.broadcast_shapes(grad.shape, want))
         if uniq != target:
             # A repeated letter (a trace or a diagonal, "ii->") reads only the diagonal:
             # put the gradient there, by multiplying with an identity per repeat.

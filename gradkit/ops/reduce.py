@@ -99,23 +99,39 @@ def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float) -> T
 
 
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Standard deviation over ``axis`` (the square root of ``var``)."""
-    from gradkit.ops.elementwise import sqrt
+    """Standard deviation over ``axis`` (the square root of ``var``).
 
+    Where it is 0 (all values equal) its slope is taken as 0, as in PyTorch, not 0/0.
+    """
     x = as_tensor(x, "std")
     _check_ddof(ddof, "std")
-    normalize_axes(axis, x.ndim, "std")  # so that errors name std, not var
-    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
+    axes = normalize_axes(axis, x.ndim, "std")
+    keepdims = _keepdims(keepdims, "std")
+    data = x._data.std(axis=axes, ddof=ddof, keepdims=keepdims)
+    n = _count(x.shape, axes)
+    return record("std", data, x._backend, (x,), (_std_vjp,), (x, axes, keepdims, n - ddof), save_output=True,
+                  info=axes)  # fmt: skip
+
+
+def _std_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float, y: Tensor) -> Tensor:
+    from gradkit.ops.elementwise import where
+
+    nonzero = y._data != 0
+    half_over_y = where(nonzero, 0.5 / where(nonzero, y, 1.0), 0.0)  # d sqrt(v) = dv / (2 sqrt(v)), 0 at 0
+    return _var_vjp(g * half_over_y, x, axes, keepdims, dof)
 
 
 def _extreme(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = as_tensor(x, name)
     axes = normalize_axes(axis, x.ndim, name)
     keepdims = _keepdims(keepdims, name)
-    if x.size == 0:
+    if 0 in [x.shape[a] for a in axes]:  # as NumPy: only reducing over a length-0 axis has no result
         from gradkit.errors import ShapeError
 
-        raise ShapeError(f"{name}: reduction of an empty tensor of shape {x.shape} has no identity")
+        raise ShapeError(
+            f"{name}: reducing axes {axes} of an empty tensor of shape {x.shape}: {name} of no elements has no "
+            "identity"
+        )
     data = getattr(x._data, name)(axis=axes, keepdims=keepdims)
     return record(name, data, x._backend, (x,), (_extreme_vjp,), (x, axes, keepdims), save_output=True, info=axes)
 
@@ -192,6 +208,8 @@ def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis``, without overflow."""
     x = as_tensor(x, "logsumexp")
+    if x.dtype.kind == "b":  # as PyTorch: counted as 0.0 and 1.0, in the default float dtype
+        x = Tensor._make(x._data.astype(np.float32), x._backend)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
     keepdims = _keepdims(keepdims, "logsumexp")
     xp = x._backend.xp
@@ -218,10 +236,14 @@ def _logsumexp_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor)
 
 def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     x = as_tensor(x, name)
-    if x.size == 0:
+    keepdims = _keepdims(keepdims, name)
+    if x.ndim == 0 and axis is not None:  # as NumPy: axis 0 or -1 of a 0-d tensor, whose index is 0
+        normalize_axes(axis, 0, name)
+        return Tensor._make(x._backend.xp.zeros((), dtype="int64"), x._backend)
+    if x.size == 0 and (axis is None or x.shape[normalize_axis(axis, x.ndim, name)] == 0):
         from gradkit.errors import ShapeError
 
-        raise ShapeError(f"{name}: an empty tensor of shape {x.shape} has no {name[3:]}")
+        raise ShapeError(f"{name}: an empty tensor of shape {x.shape} has no {name[3:]} along axis {axis}")
     if axis is None:
         data = getattr(x._data.reshape(-1), name)()
         if keepdims:
@@ -242,3 +264,21 @@ def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
 def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the smallest element (over the flattened tensor when ``axis`` is None)."""
     return _arg("argmin", x, axis, keepdims)
+
+
+def _logical(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = as_tensor(x, name)
+    axes = normalize_axes(axis, x.ndim, name)
+    keepdims = _keepdims(keepdims, name)
+    xp = x._backend.xp
+    return Tensor._make(xp.asarray(getattr(xp, name)(x._data, axis=axes, keepdims=keepdims)), x._backend)
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether any element over ``axis`` is true (non-zero), as a bool tensor; no gradient."""
+    return _logical("any", x, axis, keepdims)
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element over ``axis`` is true (non-zero), as a bool tensor; no gradient."""
+    return _logical("all", x, axis, keepdims)
