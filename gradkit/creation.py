@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import scalar
+from gradkit._args import scalar, whole
 from gradkit.backends import backend_of_array, get_backend
 from gradkit.backends.base import Backend
 from gradkit.dtypes import default_float, to_dtype
@@ -42,9 +42,12 @@ def _to_array(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
         if array.dtype == np.float64 and dtype is None and _from_python_floats(data):
             array = array.astype(default_float)
     if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
-        raise DTypeError(f"{op}: cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
-    if dtype is not None and array is not data and np.dtype(dtype).kind in "iu" and array.dtype.kind in "iu":
-        _check_int_range(array, np.dtype(dtype), op)  # Python ints only: arrays cast as NumPy's astype does
+        why = ""
+        if array.dtype == object:
+            why = " (a Python integer beyond the int64 range, or a value that is not a number?)"
+        raise DTypeError(f"{op}: cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__}){why}")
+    if dtype is not None and array is not data and np.dtype(dtype).kind in "iu" and array.dtype.kind in "iuf":
+        _check_int_range(array, np.dtype(dtype), op)  # Python numbers only: arrays cast as NumPy's astype does
     if dtype is None and array.dtype not in (np.float16, np.float32, np.float64):
         to_dtype(array.dtype, op)  # raises for unsupported integer widths
     return backend.asarray(array, dtype=dtype), backend
@@ -55,6 +58,8 @@ def _check_int_range(array: Any, dtype: np.dtype, op: str) -> None:
     if not array.size:
         return
     info = np.iinfo(dtype)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InvalidArgumentError(f"{op}: NaN and infinity cannot be converted to dtype {dtype}")
     lo, hi = int(array.min()), int(array.max())
     if lo < info.min or hi > info.max:
         bad = lo if lo < info.min else hi
@@ -66,11 +71,17 @@ def _from_python_floats(data: Any) -> bool:
 
     Empty lists count as Python floats too: ``gk.tensor([])`` is float32, as in PyTorch.
     """
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    if isinstance(data, (list, tuple)):
-        return True
-    return isinstance(data, (float, int)) and not isinstance(data, np.floating)
+    if not isinstance(data, (list, tuple)):
+        return isinstance(data, (float, int)) and not isinstance(data, np.floating)
+    pending = [data]
+    while pending:  # every element is looked at: [1, np.float64(2.5)] and [np.float64(2.5), 1] agree
+        seq = pending.pop()
+        kinds = set(map(type, seq))
+        if any(issubclass(k, (np.generic, np.ndarray)) or hasattr(k, "__cuda_array_interface__") for k in kinds):
+            return False
+        if any(issubclass(k, (list, tuple)) for k in kinds):
+            pending.extend(x for x in seq if isinstance(x, (list, tuple)))
+    return True
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -166,10 +177,12 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, req
     """A tensor filled with ``fill_value`` (float32 unless ``dtype`` says otherwise)."""
     shape = shape if isinstance(shape, (tuple, list)) else (shape,)
     _check_fill(fill_value, "full")
-    if dtype is None and isinstance(fill_value, bool):
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
         dtype = "bool"
     elif dtype is None and isinstance(fill_value, int):
         dtype = "int64"
+    elif dtype is None and isinstance(fill_value, np.integer):  # NumPy scalars keep their dtype, as in NumPy
+        dtype = fill_value.dtype
     return _filled("full", tuple(shape), fill_value, dtype, device, requires_grad)
 
 
@@ -293,9 +306,7 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ArgumentTypeError(f"randint: {name} must be an int, got {type(value).__name__} {value!r}")
+    low, high = whole(low, "randint", "low"), whole(high, "randint", "high")  # 2.0 is fine, 0.5 is not
     if high <= low:
         raise InvalidArgumentError(f"randint: high ({high}) must be greater than low ({low})")
     dims = shape_arg(size if isinstance(size, (tuple, list)) else (size,), "randint")

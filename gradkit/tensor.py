@@ -141,9 +141,16 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self._backend.to_numpy(self._data)
-        if dtype is not None:
-            return array.astype(dtype, copy=bool(copy))
-        return array.copy() if copy and array is self._data else array
+        moved = array is not self._data  # a device tensor comes to the host as a copy
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise InvalidArgumentError(f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, "
+                                           "but copy=False was asked")  # fmt: skip
+            return array.astype(dtype)
+        if copy is False and moved:
+            raise InvalidArgumentError(f"__array__: a tensor on {self.device} reaches NumPy only as a copy, "
+                                       "but copy=False was asked")  # fmt: skip
+        return array.copy() if copy and not moved else array
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self._data.__dlpack__(*args, **kwargs)

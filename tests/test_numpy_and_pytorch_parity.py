@@ -242,3 +242,129 @@ def test_a_hook_may_not_change_the_gradients_dtype():
     z.register_hook(lambda g: gk.tensor([1, 1]))
     with pytest.raises(gk.DTypeError, match="returned a gradient of dtype int64"):
         z.sum().backward()
+
+
+def test_a_rule_that_returns_a_wrongly_shaped_leaf_gradient_is_an_error_not_a_corrupt_grad():
+    from gradkit.autograd.function import record
+
+    x = gk.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = record("bad_shape", x.data * 2, x.backend, (x,), (lambda g: (g * 2).sum(),))
+    with pytest.raises(gk.ShapeError, match="the rule of 'bad_shape' gave input 0 .* a gradient of shape \\(\\)"):
+        y.sum().backward()
+    assert x.grad is None
+
+
+# ------------------------------------------------------------------ creation
+def test_the_dtype_of_a_mixed_list_does_not_depend_on_order():
+    assert gk.tensor([1, np.float64(2.5)]).dtype == gk.tensor([np.float64(2.5), 1]).dtype == np.float64
+    assert gk.tensor([[1.0, 2.0], [3.0, 4.0]]).dtype == np.float32 and gk.tensor([]).dtype == np.float32
+
+
+def test_full_keeps_a_numpy_integer_fill_values_dtype():
+    assert gk.full(2, np.int32(1)).dtype == np.int32 and gk.full(2, 1).dtype == np.int64
+    assert gk.full(2, np.True_).dtype == np.bool_
+
+
+@pytest.mark.parametrize(("data", "fragment"), [([1e20], "does not fit dtype int32"),
+                                                ([float("nan")], "NaN and infinity")])  # fmt: skip
+def test_python_floats_out_of_an_integer_dtypes_range_are_refused(data, fragment):
+    with pytest.raises(gk.InvalidArgumentError, match=fragment):
+        gk.tensor(data, dtype="int32")
+    assert gk.tensor([1.7, -2.2], dtype="int32").tolist() == [1, -2]  # in range: truncated, as NumPy
+
+
+def test_randint_bounds_must_be_whole_numbers():
+    with pytest.raises(gk.ArgumentTypeError, match="randint: low must be an int, got float 0.5"):
+        gk.randint(0.5, 3.7, (3,))
+    assert gk.randint(0, 3.0, (50,)).numpy().max() < 3
+
+
+def test_asarray_with_copy_false_refuses_a_needed_copy():
+    t = gk.tensor([1.0, 2.0])
+    assert np.shares_memory(np.asarray(t), t.data) and not np.shares_memory(np.asarray(t, copy=True), t.data)
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        with pytest.raises(ValueError, match="needs a copy"):
+            np.asarray(t, dtype=np.float64, copy=False)
+
+
+def test_unknown_big_integers_say_what_went_wrong():
+    with pytest.raises(gk.DTypeError, match="beyond the int64 range"):
+        gk.tensor(2**64)
+
+
+# ------------------------------------------------------------------ nn and optim
+def test_sequential_sees_a_forward_replaced_after_its_first_call():
+    s = gk.nn.Sequential(gk.nn.Linear(2, 2), gk.nn.ReLU())
+    x = gk.ones(1, 2)
+    s(x)  # caches the fused Linear + ReLU plan
+    s[1].forward = lambda t: t * 0 + 7
+    assert s(x).tolist() == [[7.0, 7.0]]
+    del s[1].forward
+    assert (s(x).numpy() >= 0).all()
+
+
+def test_sequential_and_module_list_are_lists_as_in_pytorch():
+    relu, tanh, ident = gk.nn.ReLU(), gk.nn.Tanh(), gk.nn.Identity()
+    s = gk.nn.Sequential(gk.nn.Linear(2, 2), gk.nn.ReLU())
+    del s[0]
+    s[0] = tanh
+    s.insert(0, relu)
+    s.extend([ident])
+    assert list(s) == [relu, tanh, ident] and list(s._modules) == ["0", "1", "2"]
+    assert s.pop(0) is relu and list(s._modules) == ["0", "1"] and s[0] is tanh
+    del s[:]
+    assert len(s) == 0
+    m = gk.nn.ModuleList([gk.nn.Linear(1, 1), relu])
+    assert isinstance(m[0:1], gk.nn.ModuleList) and len(m[0:1]) == 1 and m.pop() is relu
+    with pytest.raises(gk.ArgumentTypeError, match="Sequential.insert: expected a Module"):
+        s.insert(0, 3)
+    with pytest.raises(gk.IndexOutOfRangeError):
+        s[5] = relu
+
+
+def test_registering_over_another_attribute_is_refused():
+    class M(gk.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.foo = 3
+
+    m = M()
+    for call in (lambda: m.register_buffer("foo", gk.ones(1)), lambda: m.add_module("foo", gk.nn.ReLU()),
+                 lambda: m.register_parameter("forward", None)):  # fmt: skip
+        with pytest.raises(gk.GradkitError, match="already exists"):
+            call()
+    m.register_buffer("b", gk.ones(1))
+    m.register_buffer("b", gk.zeros(1))  # the same table: replaced, as PyTorch
+    assert m.b.tolist() == [0.0] and m.foo == 3
+
+
+def test_bce_with_logits_takes_an_element_weight():
+    """PyTorch's weight=: each element's loss is scaled before the reduction."""
+    F = gk.nn.functional
+    rng = np.random.default_rng(0)
+    x, t, w = rng.standard_normal((2, 3)), rng.random((2, 3)), np.array([1.0, 2.0, 3.0])
+    plain = F.binary_cross_entropy_with_logits(gk.tensor(x), gk.tensor(t), "none").numpy()
+    for reduction, want in (("none", plain * w), ("sum", (plain * w).sum()), ("mean", (plain * w).mean())):
+        got = F.binary_cross_entropy_with_logits(gk.tensor(x), gk.tensor(t), reduction, weight=gk.tensor(w))
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    with pytest.raises(gk.ShapeError, match="weight of shape \\(4,\\)"):
+        F.binary_cross_entropy_with_logits(gk.tensor(x), gk.tensor(t), weight=gk.ones(4))
+
+
+def test_a_tensor_where_reduction_goes_says_so():
+    with pytest.raises(gk.InvalidArgumentError, match="cross_entropy: reduction must be .* pass class or element"):
+        gk.nn.functional.cross_entropy(gk.randn(3, 4), gk.tensor([0, 1, 2]), gk.ones(4))
+
+
+def test_scheduler_step_with_an_epoch_uses_the_closed_form():
+    opt = gk.optim.SGD([gk.nn.Parameter(gk.ones(1))], lr=0.1)
+    sched = gk.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    sched.step(7)
+    assert sched.last_epoch == 7 and sched.get_last_lr() == [0.1 * 0.5**3]
+    sched.step()
+    assert sched.get_last_lr() == [0.1 * 0.5**4]
+    cos = gk.optim.lr_scheduler.CosineAnnealingLR(gk.optim.SGD([gk.nn.Parameter(gk.ones(1))], lr=0.1), 10)
+    cos.step(5)
+    assert cos.get_last_lr() == pytest.approx([0.05])
+    with pytest.raises(gk.ArgumentTypeError, match="StepLR.step: epoch must be an int"):
+        sched.step(1.5)

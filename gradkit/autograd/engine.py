@@ -158,6 +158,11 @@ def _run(
                 if not left:
                     ready.append(edge)
             elif g_in is not None:
+                if g_in._data.shape != edge._data.shape:  # a rule's bug: stored, it would corrupt .grad silently
+                    raise ShapeError(
+                        f"backward: the rule of '{node.name}' gave input {i} (a leaf of shape {edge.shape}) a "
+                        f"gradient of shape {g_in.shape}"
+                    )
                 _add_leaf(leaf_grads, edge, g_in)
         if not retain_graph:
             node.rules = FREED_RULES

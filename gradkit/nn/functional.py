@@ -63,8 +63,13 @@ def _tensor(x: Any, op: str, like: Tensor | None = None) -> Tensor:
 
 
 def _check_reduction(reduction: str, op: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise InvalidArgumentError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        hint = ""
+        if isinstance(reduction, Tensor) or hasattr(reduction, "shape"):  # PyTorch's third argument is weight
+            hint = "; in gradkit the third argument is reduction: pass class or element weights as weight="
+        raise InvalidArgumentError(
+            f"{op}: reduction must be 'mean', 'sum' or 'none', got {type(reduction).__name__} {reduction!r:.60}{hint}"
+        )
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -696,14 +701,31 @@ def binary_cross_entropy_with_logits(
     target: Any,
     reduction: str = "mean",
     pos_weight: Any = None,
+    *,
+    weight: Any = None,
 ) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable node: ``max(x,0) - x t + log(1 + exp(-|x|))``.
 
     With ``pos_weight`` (broadcast over the last axis, as PyTorch), the
     positive term is weighted: ``(1 - t) x + (1 + (pw - 1) t) (log(1 + exp(-|x|)) + max(-x, 0))``.
+    ``weight`` (keyword only; broadcast to the input's shape) scales each
+    element's loss before the reduction, as PyTorch's ``weight``.
     """
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x, t = _pair(input, target, "binary_cross_entropy_with_logits")
+    if weight is not None:
+        w = weight if isinstance(weight, Tensor) else as_tensor(weight, "binary_cross_entropy_with_logits", x._backend)
+        try:
+            fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(
+                f"binary_cross_entropy_with_logits: weight of shape {w.shape} does not broadcast to the input's "
+                f"shape {x.shape}"
+            )
+        loss = binary_cross_entropy_with_logits(x, t, "none", pos_weight)
+        return _reduce(loss * w, reduction)
     if pos_weight is not None:
         pw = pos_weight
         if not isinstance(pw, Tensor):

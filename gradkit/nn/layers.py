@@ -15,7 +15,7 @@ from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
 from gradkit.nn import init
-from gradkit.nn.module import Module
+from gradkit.nn.module import Module, forward_overrides
 from gradkit.nn.parameter import Parameter
 from gradkit.tensor import Tensor
 
@@ -46,7 +46,70 @@ def _size(value: Any, what: str, layer: str, minimum: int = 0) -> int:
 
 
 # ------------------------------------------------------------------ containers
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children "0", "1", ... used as a Python list (PyTorch's API)."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def _position(self, index: Any) -> int:
+        n = len(self._modules)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            raise IndexOutOfRangeError(f"{type(self).__name__}: index {index!r} is out of range for {n} modules")
+        return int(index) % n
+
+    def _module(self, module: Any, op: str) -> Module:
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(f"{type(self).__name__}.{op}: expected a Module, got {type(module).__name__}")
+        return module
+
+    def _renumber(self, modules: list[Module]) -> None:
+        """Make ``modules`` the children, named "0", "1", ... (as PyTorch after a deletion or an insertion)."""
+        for name in list(self._modules):
+            self._forget(name)
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __setitem__(self, index: Any, module: Module) -> None:
+        name = list(self._modules)[self._position(index)]
+        self.add_module(name, self._module(module, "__setitem__"))
+
+    def __delitem__(self, index: Any) -> None:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[self._position(index)]
+        self._renumber(modules)
+
+    def append(self, module: Module) -> _ModuleSequence:
+        self.add_module(str(len(self._modules)), self._module(module, "append"))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> _ModuleSequence:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index`` (the children are renumbered, as PyTorch)."""
+        modules = list(self._modules.values())
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ArgumentTypeError(f"{type(self).__name__}.insert: index must be an int, got {index!r}")
+        modules.insert(int(index), self._module(module, "insert"))
+        self._renumber(modules)
+
+    def pop(self, index: int = -1) -> Module:
+        """Remove and return the module at ``index`` (the last by default)."""
+        module = list(self._modules.values())[self._position(index)]
+        del self[index]
+        return module
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; children are named "0", "1", ... (or by an OrderedDict's keys)."""
 
     def __init__(self, *modules: Any) -> None:
@@ -63,31 +126,18 @@ class Sequential(Module):
     def forward(self, x: Any) -> Any:
         modules = tuple(self._modules.values())
         plan = self.__dict__.get("_plan")
-        if plan is None or plan[0] != modules:
-            plan = (modules, _fuse(modules))
+        if plan is None or plan[0] != modules or plan[1] != forward_overrides[0]:
+            plan = (modules, forward_overrides[0], _fuse(modules))
             self.__dict__["_plan"] = plan
-        for step in plan[1]:
+        for step in plan[2]:
             x = step(x)
         return x
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, index: Any) -> Any:
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
-        n = len(items)
-        if not isinstance(index, (int, np.integer)) or not -n <= index < n:
-            raise IndexOutOfRangeError(f"Sequential: index {index!r} is out of range for {n} modules")
-        return items[index][1]
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self._modules)), module)
-        return self
+        return items[self._position(index)][1]
 
 
 def _fuse(modules: tuple) -> list:
@@ -116,7 +166,7 @@ def _fuse(modules: tuple) -> list:
     return steps
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered as children "0", "1", ..."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -124,22 +174,10 @@ class ModuleList(Module):
         for module in modules or ():
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        items = list(self._modules.values())
-        n = len(items)
-        if not isinstance(index, (int, np.integer)) or not -n <= index < n:
-            raise IndexOutOfRangeError(f"ModuleList: index {index!r} is out of range for {n} modules")
-        return items[index]
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return list(self._modules.values())[self._position(index)]
 
 
 # ------------------------------------------------------------------ linear

@@ -19,6 +19,10 @@ from gradkit.nn.parameter import Parameter
 from gradkit.nn.utils import clear_grads
 from gradkit.tensor import Tensor
 
+#: How many times a module's ``forward`` was set or deleted on an instance; containers that cache
+#: a plan of their children's calls (Sequential) rebuild it when this changes.
+forward_overrides = [0]
+
 
 class ModuleAttributeError(GradkitError, AttributeError):
     """A parameter, buffer or submodule assigned before ``Module.__init__`` ran, or a bad name."""
@@ -45,6 +49,15 @@ def _check_name(name: Any, what: str, module: Module) -> None:
     if not name or "." in name:
         raise ModuleAttributeError(
             f"{type(module).__name__}: {what} name must be non-empty and contain no '.', got {name!r}"
+        )
+
+
+def _check_free(module: Module, name: str, table: str, op: str) -> None:
+    """As PyTorch: registering may replace an entry of the same table, not another attribute."""
+    if name not in module.__dict__.get(table, {}) and hasattr(module, name):
+        raise ModuleAttributeError(
+            f"{op}: attribute {name!r} already exists on {type(module).__name__} and is not a "
+            f"{table[1:-1]}; delete it first or choose another name"
         )
 
 
@@ -132,6 +145,8 @@ class Module:
             d["_buffers"][name] = value
             d[name] = value
         else:
+            if name == "forward":
+                forward_overrides[0] += 1
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
@@ -146,11 +161,14 @@ class Module:
         if any(name in d.get(t, ()) for t in ("_parameters", "_buffers", "_modules")):
             self._forget(name)
         else:
+            if name == "forward":
+                forward_overrides[0] += 1
             object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a Parameter, or None for an absent one such as ``bias=False``)."""
         _check_name(name, "parameter", self)
+        _check_free(self, name, "_parameters", "register_parameter")
         if param is not None and not isinstance(param, Parameter):
             raise ArgumentTypeError(
                 f"register_parameter: {name!r} must be a gk.nn.Parameter or None, got {type(param).__name__}"
@@ -163,6 +181,7 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a tensor that is state but not a parameter (saved in the state dict when persistent)."""
         _check_name(name, "buffer", self)
+        _check_free(self, name, "_buffers", "register_buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         self._tables(name)
@@ -175,6 +194,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` as the child ``name``."""
         _check_name(name, "module", self)
+        _check_free(self, name, "_modules", "add_module")
         if module is not None and not isinstance(module, Module):
             raise ArgumentTypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._tables(name)

@@ -41,14 +41,22 @@ class LRScheduler:
     def get_lr(self) -> list[float]:
         raise NotImplementedError
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return self.get_lr()
+
     def get_last_lr(self) -> list[float]:
         """The learning rates the last ``step()`` set."""
         return self._last_lr
 
-    def step(self) -> None:
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch) jumps to ``epoch`` by the closed form."""
         self._step_count += 1
-        self.last_epoch += 1
-        lrs = self.get_lr()
+        if epoch is None:
+            self.last_epoch += 1
+            lrs = self.get_lr()
+        else:
+            self.last_epoch = whole(epoch, f"{type(self).__name__}.step", "epoch", low=0)
+            lrs = self._get_closed_form_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

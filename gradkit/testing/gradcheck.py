@@ -18,7 +18,7 @@ import numpy as np
 
 from gradkit._args import real
 from gradkit.autograd.engine import run_backward
-from gradkit.errors import ArgumentTypeError, GradcheckError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, GradcheckError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
 _LOW_PRECISION = (np.dtype(np.float32), np.dtype(np.float16))
@@ -121,7 +121,10 @@ def gradcheck(
     root_grads = [Tensor._make(u.astype(y.dtype), y._backend) for y, u in zip(outs, us, strict=True) if y.requires_grad]
     targets = [leaves[i] for i in checked]
     if roots:
-        grads = run_backward(roots, root_grads, inputs=targets)
+        try:
+            grads = run_backward(roots, root_grads, inputs=targets)
+        except ShapeError as exc:  # a rule that returned a gradient of the wrong shape for an input
+            return _fail(raise_exception, f"gradcheck: {exc}")
     else:
         grads = [None] * len(targets)
 
