@@ -8,6 +8,7 @@ or tensor counts as the number it holds.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -47,3 +48,28 @@ def whole(value: Any, op: str, name: str, low: int | None = None) -> int:
     if low is not None and value < low:
         raise InvalidArgumentError(f"{op}: {name} must be >= {low}, got {value}")
     return value
+
+
+def path_arg(path: Any, op: str) -> str:
+    """A file or folder path (str, bytes or os.PathLike) as a str."""
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise ArgumentTypeError(
+            f"{op}: the path must be a str or os.PathLike, got {type(path).__name__} {path!r:.60}"
+        ) from None
+
+
+def out_of_range(op: str, value: Any, dtype: Any) -> InvalidArgumentError:
+    """The error for a Python number that a tensor of ``dtype`` cannot hold (NumPy 2 raises OverflowError)."""
+    dtype = np.dtype(dtype)
+    text = repr(value)
+    if len(text) > 40:
+        text = f"{text[:20]}...{text[-8:]} ({len(text)} digits)"
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return InvalidArgumentError(
+            f"{op}: {text} is out of range for a {dtype} tensor ({info.min} to {info.max}); "
+            "convert the tensor to a wider dtype first"
+        )
+    return InvalidArgumentError(f"{op}: {text} is too large to combine with a {dtype} tensor")

@@ -38,6 +38,11 @@ def to_dtype(dtype: Any, op: str = "dtype") -> np.dtype:
     return resolved
 
 
+def is_supported(dtype: np.dtype) -> bool:
+    """True for the dtypes a tensor can have (unsigned integers wider than 8 bits are not among them)."""
+    return np.dtype(dtype) in _SUPPORTED
+
+
 def is_floating(dtype: np.dtype) -> bool:
     """True for the float dtypes, the only ones that can carry gradients."""
     return dtype.kind == "f"

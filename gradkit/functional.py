@@ -52,7 +52,9 @@ def _to_float_tensor(x: Any, op: str, what: str) -> Tensor:
         return x
     from gradkit.creation import tensor
 
-    python = isinstance(x, (int, float, list, tuple, np.integer, np.floating)) and not isinstance(x, bool)
+    if isinstance(x, (bool, np.bool_)) or getattr(getattr(x, "dtype", None), "kind", None) == "b":
+        raise DTypeError(f"{op}: {what} is a bool; only numbers can be differentiated (got {describe(x)})")
+    python = isinstance(x, (int, float, list, tuple, np.integer, np.floating))
     try:
         t = tensor(x, dtype=np.float64 if python else None)
     except Exception as exc:
@@ -225,21 +227,26 @@ def value_and_grad(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) ->
     The gradient is a Tensor shaped like argument ``argnums`` when it is an
     int, and a tuple of them when ``argnums`` is a tuple.
     """
-    _check_callable(f, "value_and_grad")
+    return _value_and_grad(f, argnums, "value_and_grad")
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: Any, op: str) -> Callable[..., tuple[Tensor, Any]]:
+    """``value_and_grad``, with ``op`` (the public transform called) named in errors."""
+    _check_callable(f, op)
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Tensor, Any]:
-        nums, single = _argnums(argnums, len(args), "value_and_grad")
+        nums, single = _argnums(argnums, len(args), op)
         outer = grad_mode.state.enabled
-        call_args, xs = _prepare(args, nums, "value_and_grad")
+        call_args, xs = _prepare(args, nums, op)
         with grad_mode.enable_grad():
             result = f(*call_args, **kwargs)
-        out = _scalar_output(result, "grad")
+        out = _scalar_output(result, op)
         create = outer and _connected([out], xs)
         grads = _backward([out], [_ones_like(out)], xs, create, retain=False)
         grads = [_finish(g, create) for g in grads]
         return _finish(out, create), grads[0] if single else tuple(grads)
 
-    _wraps(value_and_grad_f, f, "value_and_grad")
+    _wraps(value_and_grad_f, f, op)
     return value_and_grad_f
 
 
@@ -266,13 +273,16 @@ def grad(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Callable[
     Composes with itself and the other transforms to any order:
     ``gk.grad(gk.grad(f))(x)`` is the second derivative of a scalar function.
     """
-    _check_callable(f, "grad")
-    vg = value_and_grad(f, argnums)
+    return _grad(f, argnums, "grad")
+
+
+def _grad(f: Callable[..., Any], argnums: Any, op: str) -> Callable[..., Any]:
+    vg = _value_and_grad(f, argnums, op)
 
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         return vg(*args, **kwargs)[1]
 
-    _wraps(grad_f, f, "grad")
+    _wraps(grad_f, f, op)
     return grad_f
 
 
@@ -389,22 +399,27 @@ def jacobian(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Calla
     tuple ``argnums`` the result is a tuple over the arguments; with a
     tuple-valued ``f`` a tuple over the outputs (of tuples, when both are tuples).
     """
-    _check_callable(f, "jacobian")
+    return _jacobian(f, argnums, "jacobian")
+
+
+def _jacobian(f: Callable[..., Any], argnums: Any, op: str) -> Callable[..., Any]:
+    """``jacobian``, with ``op`` (the public transform called) named in errors."""
+    _check_callable(f, op)
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
-        nums, single_arg = _argnums(argnums, len(args), "jacobian")
+        nums, single_arg = _argnums(argnums, len(args), op)
         outer = grad_mode.state.enabled
-        call_args, xs = _prepare(args, nums, "jacobian")
+        call_args, xs = _prepare(args, nums, op)
         with grad_mode.enable_grad():
             result = f(*call_args, **kwargs)
-        outs, single_out = _outputs(result, "jacobian")
+        outs, single_out = _outputs(result, op)
         create = outer and _connected(outs, xs)
         from gradkit.ops import reshape, stack
 
         per_out = []
         for y in outs:
             if y.dtype.kind != "f":
-                raise DTypeError(f"jacobian: the function's outputs must be floating-point, got dtype {y.dtype}")
+                raise DTypeError(f"{op}: the function's outputs must be floating-point, got dtype {y.dtype}")
             rows: list[list[Tensor]] = [[] for _ in xs]
             xp = y._backend.xp
             for k in range(y.size):
@@ -424,7 +439,7 @@ def jacobian(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Calla
             per_out.append(jacs[0] if single_arg else tuple(jacs))
         return per_out[0] if single_out else tuple(per_out)
 
-    _wraps(jacobian_f, f, "jacobian")
+    _wraps(jacobian_f, f, op)
     return jacobian_f
 
 
@@ -435,7 +450,7 @@ def hessian(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Callab
     ``argnums`` it is a tuple of tuples, ``H[i][j]`` of shape ``si + sj``.
     """
     _check_callable(f, "hessian")
-    h = jacobian(grad(f, argnums), argnums)
+    h = _jacobian(_grad(f, argnums, "hessian"), argnums, "hessian")
     _wraps(h, f, "hessian")
     return h
 

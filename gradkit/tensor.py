@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import out_of_range
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
 from gradkit.errors import (
@@ -144,12 +145,14 @@ class Tensor:
         moved = array is not self._data  # a device tensor comes to the host as a copy
         if dtype is not None and np.dtype(dtype) != array.dtype:
             if copy is False:
-                raise InvalidArgumentError(f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, "
-                                           "but copy=False was asked")  # fmt: skip
+                raise InvalidArgumentError(
+                    f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, but copy=False was asked"
+                )
             return array.astype(dtype)
         if copy is False and moved:
-            raise InvalidArgumentError(f"__array__: a tensor on {self.device} reaches NumPy only as a copy, "
-                                       "but copy=False was asked")  # fmt: skip
+            raise InvalidArgumentError(
+                f"__array__: a tensor on {self.device} reaches NumPy only as a copy, but copy=False was asked"
+            )
         return array.copy() if copy and not moved else array
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
@@ -487,7 +490,7 @@ class Tensor:
         except TypeError as exc:
             raise DTypeError(f"in-place {op}: cannot store the result in a {self.dtype} tensor ({exc})") from None
         except OverflowError:
-            raise _out_of_range(f"in-place {op}", value, self.dtype) from None
+            raise out_of_range(f"in-place {op}", value, self.dtype) from None
         self._version[0] += 1
         return self
 
@@ -527,7 +530,7 @@ class Tensor:
                 f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor ({exc})"
             ) from None
         except OverflowError:
-            raise _out_of_range("__setitem__", value, self.dtype) from None
+            raise out_of_range("__setitem__", value, self.dtype) from None
         self._version[0] += 1
 
     def copy_(self, src: Any) -> Tensor:
@@ -562,7 +565,7 @@ class Tensor:
         try:
             self._data.fill(value)
         except OverflowError:
-            raise _out_of_range("fill_", value, self.dtype) from None
+            raise out_of_range("fill_", value, self.dtype) from None
         self._version[0] += 1
         return self
 
@@ -713,11 +716,3 @@ Tensor.__mul__ = _ops.multiply  # type: ignore[assignment]
 Tensor.__truediv__ = _ops.divide  # type: ignore[assignment]
 Tensor.__pow__ = _ops.power  # type: ignore[assignment]
 Tensor.__matmul__ = _ops.matmul  # type: ignore[assignment]
-
-
-def _out_of_range(op: str, value: Any, dtype: np.dtype) -> InvalidArgumentError:
-    """The error for a Python integer that an integer tensor cannot hold (NumPy 2 raises OverflowError)."""
-    info = np.iinfo(dtype)
-    return InvalidArgumentError(
-        f"{op}: {value!r:.60} is out of range for a {dtype} tensor ({info.min} to {info.max})"
-    )

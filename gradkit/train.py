@@ -123,6 +123,20 @@ def resolve_settings(args: argparse.Namespace, saved: dict[str, Any] | None) -> 
     return settings
 
 
+def check_output_path(path: str, flag: str) -> None:
+    """Fail before training, not after it, when ``path`` cannot be written."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise UsageError(f"{flag}: {path!r} is a folder; give a file name")
+    parent = os.path.dirname(target)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag}: cannot create {path!r}: {parent!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag}: cannot write {path!r}: no permission to write in {parent!r}")
+
+
 def blas_threads(n: int, device: str) -> Any:
     """A context that limits the BLAS thread pool to ``n`` threads (a no-op for 0, a GPU or no threadpoolctl)."""
     if n <= 0 or device != "cpu" or not available("threadpoolctl"):
@@ -391,7 +405,13 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str) -> str |
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.savefig(path, dpi=100)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=100)
+    except OSError as exc:  # the run is done and saved: say so, do not fail it
+        print(f"gradkit-train: warning: could not write the curves to {path!r}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return None
     return path
 
 
@@ -420,9 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.epochs < 0:
         raise UsageError(f"--epochs must be non-negative, got {args.epochs}")
+    if args.threads < 0:
+        raise UsageError(f"--threads must be 0 (the BLAS default) or more, got {args.threads}")
     device = pick_device(args.backend)
     dataset = args.dataset or DEFAULTS["dataset"]
     path = args.checkpoint or os.path.join("checkpoints", f"mlp-{dataset}.safetensors")
+    check_output_path(path, "--checkpoint")
+    if args.plot:
+        check_output_path(args.plot, "--plot")
     state = _read_checkpoint(path, device) if args.resume else None
     settings = resolve_settings(args, state["settings"] if state else None)
     split = load_data(settings["dataset"], args.data_dir, device)
@@ -456,15 +481,19 @@ def _main(args: argparse.Namespace) -> int:
               f"resume with: gradkit-train --checkpoint {path}{data} --resume --epochs {args.epochs}", flush=True)
         return EXIT_INTERRUPTED
 
-    accuracy = run.accuracy()
     if run.epoch == first_epoch:
         run.save(path)  # no epoch ran (--epochs already reached): still leave a checkpoint
-    print(f"test accuracy: {100 * accuracy:.2f}%")
-    print(f"checkpoint: {path}")
-    plot = args.plot or os.path.splitext(path)[0] + ".png"
-    title = f"gradkit MLP on {split.name} ({settings['optimizer']}, lr {settings['lr']:g})"
-    if plot_curves(run.history, plot, title):
-        print(f"curves: {plot}")
+    try:
+        accuracy = run.accuracy()
+        print(f"test accuracy: {100 * accuracy:.2f}%")
+        print(f"checkpoint: {path}")
+        plot = args.plot or os.path.splitext(path)[0] + ".png"
+        title = f"gradkit MLP on {split.name} ({settings['optimizer']}, lr {settings['lr']:g})"
+        if plot_curves(run.history, plot, title):
+            print(f"curves: {plot}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after training; the checkpoint {path} is complete", flush=True)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -270,10 +270,38 @@ def test_mnist_missing_files(capsys, tmp_path):
     (["--batch-size", "0"], "--batch-size"),
     (["--dropout", "1.5"], "--dropout"),
     (["--epochs", "-1"], "--epochs"),
+    (["--threads", "-3"], "--threads"),
 ])
 def test_bad_arguments(capsys, tmp_path, argv, message):
     rc, _, err = _run(capsys, *argv, "--checkpoint", str(tmp_path / "c.safetensors"))
     assert rc == 2 and message in err
+
+
+def test_unwritable_output_paths_are_refused_before_training(capsys, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the data was loaded: the path should have been refused first")
+
+    monkeypatch.setattr(T, "load_data", never)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    rc, _, err = _run(capsys, "--checkpoint", str(blocker / "c.safetensors"))
+    assert rc == 2 and "is a file, not a folder" in err
+    rc, _, err = _run(capsys, "--checkpoint", str(tmp_path))
+    assert rc == 2 and "is a folder; give a file name" in err
+    rc, _, err = _run(capsys, "--checkpoint", str(tmp_path / "c.safetensors"), "--plot", str(blocker / "x.png"))
+    assert rc == 2 and "--plot" in err
+
+
+@needs_sklearn
+def test_ctrl_c_after_training_says_the_checkpoint_is_complete(capsys, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "plot_curves", interrupted)
+    path = tmp_path / "c.safetensors"
+    rc, out, err = _run(capsys, "--epochs", "1", "--checkpoint", str(path))
+    assert rc == T.EXIT_INTERRUPTED and "interrupted after training" in out and "nothing saved" not in err
+    assert gk.load(path)["epoch"] == 1
 
 
 def test_cupy_backend_without_a_gpu(capsys, tmp_path):

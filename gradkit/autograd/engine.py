@@ -117,7 +117,7 @@ def _run(
             continue
         if node.hooks is not None:
             _disown(grad)  # a hook may keep it
-            grad = _run_hooks(node.hooks, grad, f"the output of '{node.name}'")
+            grad = _run_hooks(node.hooks, grad, f"the output of '{node.name}'", taken)
         if node.retained is not None and inputs is None:
             _retain(node, grad, taken)
         if wanted and node in wanted:
@@ -175,12 +175,12 @@ def _run(
     if inputs is not None:
         for i, t in enumerate(inputs):
             if t._grad_fn is None and id(t) in leaf_grads:
-                results[i] = _apply_leaf_hooks(t, leaf_grads[id(t)][1])
+                results[i] = _apply_leaf_hooks(t, leaf_grads[id(t)][1], taken)
             elif results[i] is not None:
                 results[i] = _in_dtype_of(results[i], t)
         return results
     for t, g in leaf_grads.values():
-        _accumulate(t, _apply_leaf_hooks(t, g), taken)
+        _accumulate(t, _apply_leaf_hooks(t, g, taken), taken)
     return None
 
 
@@ -199,8 +199,9 @@ def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
     old = t._grad
     if old is None:
         t._grad = _exclusive(g, taken)
-    elif (old._grad_fn is None and g._grad_fn is None and not old._requires_grad
-          and old._data.dtype == g._data.dtype and _writable_dense(old._data)):  # fmt: skip
+        return
+    plain = old._grad_fn is None and g._grad_fn is None and not old._requires_grad
+    if plain and old._data.dtype == g._data.dtype and _writable_dense(old._data):
         old._data += g._data
         old._version[0] += 1
     else:
@@ -226,7 +227,10 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     if id(owner) not in taken and (owner is d or _writable_dense(d)):  # a view may be read-only or broadcast
         taken.add(id(owner))
         return g
-    copy = _make(g._backend.xp.array(d, copy=True), g._backend)
+    if g._grad_fn is not None:  # create_graph=True: the copy must stay part of the recorded graph
+        copy = g * 1
+    else:
+        copy = _make(g._backend.xp.array(d, copy=True), g._backend)
     taken.add(id(copy._data))
     return copy
 
@@ -267,16 +271,21 @@ def _in_dtype_of(g: Tensor, t: Tensor) -> Tensor:
     return g if g._data.dtype == t._data.dtype else g.astype(t._data.dtype)
 
 
-def _apply_leaf_hooks(t: Tensor, g: Tensor) -> Tensor:
+def _apply_leaf_hooks(t: Tensor, g: Tensor, taken: set[int]) -> Tensor:
     g = _in_dtype_of(g, t)
     if t._hooks is not None:
-        g = _run_hooks(t._hooks, g, "a leaf tensor")
+        g = _run_hooks(t._hooks, g, "a leaf tensor", taken)
     return g
 
 
-def _run_hooks(hooks: list, grad: Tensor, where: str) -> Tensor:
-    """Call each hook on the gradient; one that returns a Tensor replaces it (same shape required)."""
+def _run_hooks(hooks: list, grad: Tensor, where: str, taken: set[int]) -> Tensor:
+    """Call each hook on the gradient; one that returns a Tensor replaces it (same shape required).
+
+    A hook may keep what it is given or return a tensor it keeps: both count as taken, so neither is
+    stored as a ``.grad`` (which later backward calls add into in place) without a copy.
+    """
     for hook in hooks:
+        taken.add(id(_memory_owner(grad._data)))
         replaced = hook(grad)
         if replaced is None:
             continue
@@ -301,4 +310,5 @@ def _run_hooks(hooks: list, grad: Tensor, where: str) -> Tensor:
                 f"expected {grad.device} (the device of the gradient it was given)"
             )
         grad = replaced
+        taken.add(id(_memory_owner(grad._data)))
     return grad

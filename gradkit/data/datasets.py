@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import path_arg, real, whole
 from gradkit.backends import get_backend
 from gradkit.dtypes import to_dtype
 from gradkit.errors import DTypeError, GradkitError, InvalidArgumentError
@@ -73,8 +74,8 @@ class DataSplit:
 
 
 def _split(name: str, arrays: tuple[np.ndarray, ...], num_classes: int, device: Any, dtype: Any) -> DataSplit:
-    backend = get_backend(device, name)
-    dt = to_dtype(dtype, name)
+    backend = get_backend(device, f"load_{name}")
+    dt = to_dtype(dtype, f"load_{name}")
     if dt.kind != "f":  # the features are scaled to [0, 1]: an integer dtype would truncate them
         raise DTypeError(f"load_{name}: dtype must be a float dtype, got {dt}")
     x_tr, y_tr, x_te, y_te = arrays
@@ -91,8 +92,10 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0, device: Any = None, d
     by a generator seeded with ``seed``, is the test set (359 of 1797 samples
     with the defaults). Needs scikit-learn (``pip install scikit-learn``).
     """
+    test_fraction = real(test_fraction, "load_digits", "test_fraction")
     if not 0.0 < test_fraction < 1.0:
         raise InvalidArgumentError(f"load_digits: test_fraction must be in (0, 1), got {test_fraction!r}")
+    seed = whole(seed, "load_digits", "seed", low=0)
     datasets = require("sklearn.datasets", "gk.data.load_digits()", "scikit-learn")
     x, y = datasets.load_digits(return_X_y=True)
     x = x.astype(np.float64) / 16.0
@@ -184,7 +187,7 @@ def load_mnist(
     28x28 pixels. Pixels are scaled to [0, 1]; with ``flatten`` images are
     rows of 784 features, else (n, 28, 28).
     """
-    folder = os.fspath(path)
+    folder = path_arg(path, "load_mnist")
     if not os.path.isdir(folder):
         raise DatasetNotFoundError(f"load_mnist: {folder!r} is not a folder; pass the folder that holds the IDX files")
     arrays = []

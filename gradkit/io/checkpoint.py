@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import path_arg
 from gradkit.backends import get_backend
 from gradkit.errors import ArgumentTypeError, CheckpointError, InvalidArgumentError
 from gradkit.io.optional import require
@@ -118,7 +119,7 @@ def _write_data(f: Any, data: bytes) -> None:
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    target = os.path.abspath(path)
+    target = os.path.realpath(path)  # through a symbolic link, as PyTorch's save: the link stays
     folder, base = os.path.split(target)
     if os.path.isdir(target):
         raise CheckpointError(f"save: {path!r} is a folder, not a file name")
@@ -158,14 +159,6 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _path_arg(path: Any, op: str) -> str:
-    """``path`` as a str, or ArgumentTypeError."""
-    try:
-        return os.fspath(path)
-    except TypeError:
-        raise ArgumentTypeError(f"{op}: the path must be a str or os.PathLike, got {type(path).__name__}") from None
-
-
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Save a state dict (tensors, nested dicts/lists, numbers, strings) to ``path`` as safetensors.
 
@@ -174,7 +167,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     of ``obj`` goes into the header metadata as JSON. A Module or optimiser
     is saved through its ``state_dict()``. The write is atomic.
     """
-    path = _path_arg(path, "save")
+    path = path_arg(path, "save")
     arrays, structure = _flatten(obj)
     st = _safetensors()
     metadata = {FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
@@ -294,7 +287,7 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
     raises :class:`gk.CheckpointError` naming the path and the problem.
     Nothing is unpickled and no code from the file is run.
     """
-    path = _path_arg(path, "load")
+    path = path_arg(path, "load")
     st = _safetensors()
     backend = get_backend(device, "load")
     data = _read(path)

@@ -715,6 +715,8 @@ def binary_cross_entropy_with_logits(
     x, t = _pair(input, target, "binary_cross_entropy_with_logits")
     if weight is not None:
         w = weight if isinstance(weight, Tensor) else as_tensor(weight, "binary_cross_entropy_with_logits", x._backend)
+        if w._backend is not x._backend:
+            raise DeviceError(f"binary_cross_entropy_with_logits: weight is on {w.device}, the input on {x.device}")
         try:
             fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
         except ValueError:

@@ -15,7 +15,7 @@ from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
 from gradkit.nn import init
-from gradkit.nn.module import Module, forward_overrides
+from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
 from gradkit.tensor import Tensor
 
@@ -55,11 +55,16 @@ class _ModuleSequence(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def _position(self, index: Any) -> int:
+    def _position(self, index: Any, end: bool = False) -> int:
+        """``index`` as a position in 0..n-1 (0..n with ``end``, for insert), negative ones counted from the end."""
         n = len(self._modules)
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
-            raise IndexOutOfRangeError(f"{type(self).__name__}: index {index!r} is out of range for {n} modules")
-        return int(index) % n
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            got = f"{type(index).__name__} {index!r:.40}"
+            raise ArgumentTypeError(f"{type(self).__name__}: an index must be an int, got {got}")
+        last = n if end else n - 1
+        if not -n <= index <= last:
+            raise IndexOutOfRangeError(f"{type(self).__name__}: index {index} is out of range for {n} modules")
+        return int(index) + n if index < 0 else int(index)
 
     def _module(self, module: Any, op: str) -> Module:
         if not isinstance(module, Module):
@@ -75,7 +80,7 @@ class _ModuleSequence(Module):
 
     def __setitem__(self, index: Any, module: Module) -> None:
         name = list(self._modules)[self._position(index)]
-        self.add_module(name, self._module(module, "__setitem__"))
+        self.add_module(name, self._module(module, "__setitem__"))  # keeps its place
 
     def __delitem__(self, index: Any) -> None:
         modules = list(self._modules.values())
@@ -94,13 +99,12 @@ class _ModuleSequence(Module):
             self.append(module)
         return self
 
-    def insert(self, index: int, module: Module) -> None:
+    def insert(self, index: int, module: Module) -> _ModuleSequence:
         """Insert ``module`` before position ``index`` (the children are renumbered, as PyTorch)."""
         modules = list(self._modules.values())
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise ArgumentTypeError(f"{type(self).__name__}.insert: index must be an int, got {index!r}")
-        modules.insert(int(index), self._module(module, "insert"))
+        modules.insert(self._position(index, end=True), self._module(module, "insert"))
         self._renumber(modules)
+        return self
 
     def pop(self, index: int = -1) -> Module:
         """Remove and return the module at ``index`` (the last by default)."""
@@ -126,8 +130,10 @@ class Sequential(_ModuleSequence):
     def forward(self, x: Any) -> Any:
         modules = tuple(self._modules.values())
         plan = self.__dict__.get("_plan")
-        if plan is None or plan[0] != modules or plan[1] != forward_overrides[0]:
-            plan = (modules, forward_overrides[0], _fuse(modules))
+        # A plan stays valid while the children are the same and each fused pair still runs the library's
+        # own forwards (one may be replaced on the instance or the class at any time).
+        if plan is None or plan[0] != modules or not all(_fusable(m, n) for m, n in plan[1]):
+            plan = (modules, *_fuse(modules))
             self.__dict__["_plan"] = plan
         for step in plan[2]:
             x = step(x)
@@ -140,30 +146,35 @@ class Sequential(_ModuleSequence):
         return items[self._position(index)][1]
 
 
-def _fuse(modules: tuple) -> list:
-    """The calls that run ``modules`` in order, with each plain ``Linear`` + ``ReLU`` pair as one fused node.
+def _fusable(m: Module, nxt: Any) -> bool:
+    """Whether ``m`` then ``nxt`` is a plain Linear and ReLU running the library's own forwards."""
+    if type(m) is not Linear or type(nxt) is not ReLU:
+        return False
+    own = Linear.forward is _LINEAR_FORWARD and ReLU.forward is _RELU_FORWARD
+    return own and "forward" not in m.__dict__ and "forward" not in nxt.__dict__
+
+
+def _fuse(modules: tuple) -> tuple[list, list]:
+    """The fused pairs, and the calls that run ``modules`` in order with each such pair as one node.
 
     Only the library's own classes are fused (a subclass, or a module whose
     ``forward`` was replaced, runs as written), so the result is the same
     as running the modules one by one.
     """
+    pairs: list = []
     steps: list = []
     i = 0
     while i < len(modules):
         m = modules[i]
         nxt = modules[i + 1] if i + 1 < len(modules) else None
-        if (
-            type(m) is Linear
-            and type(nxt) is ReLU
-            and "forward" not in m.__dict__
-            and "forward" not in nxt.__dict__
-        ):
+        if _fusable(m, nxt):
+            pairs.append((m, nxt))
             steps.append(m._forward_relu)
             i += 2
         else:
             steps.append(m)
             i += 1
-    return steps
+    return pairs, steps
 
 
 class ModuleList(_ModuleSequence):
@@ -483,3 +494,8 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+# The forwards Sequential may fuse: a class patched later (Linear.forward = ...) runs as written.
+_LINEAR_FORWARD = Linear.forward
+_RELU_FORWARD = ReLU.forward

@@ -19,10 +19,6 @@ from gradkit.nn.parameter import Parameter
 from gradkit.nn.utils import clear_grads
 from gradkit.tensor import Tensor
 
-#: How many times a module's ``forward`` was set or deleted on an instance; containers that cache
-#: a plan of their children's calls (Sequential) rebuild it when this changes.
-forward_overrides = [0]
-
 
 class ModuleAttributeError(GradkitError, AttributeError):
     """A parameter, buffer or submodule assigned before ``Module.__init__`` ran, or a bad name."""
@@ -145,8 +141,6 @@ class Module:
             d["_buffers"][name] = value
             d[name] = value
         else:
-            if name == "forward":
-                forward_overrides[0] += 1
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
@@ -161,8 +155,6 @@ class Module:
         if any(name in d.get(t, ()) for t in ("_parameters", "_buffers", "_modules")):
             self._forget(name)
         else:
-            if name == "forward":
-                forward_overrides[0] += 1
             object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -174,7 +166,7 @@ class Module:
                 f"register_parameter: {name!r} must be a gk.nn.Parameter or None, got {type(param).__name__}"
             )
         self._tables(name)
-        self._forget(name)
+        self._forget(name, keep="_parameters")  # replaced in its place, as PyTorch
         self.__dict__["_parameters"][name] = param
         self.__dict__[name] = param
 
@@ -185,7 +177,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         self._tables(name)
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         self.__dict__["_buffers"][name] = tensor
         self.__dict__[name] = tensor
         if not persistent:
@@ -198,7 +190,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise ArgumentTypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._tables(name)
-        self._forget(name)
+        self._forget(name, keep="_modules")
         self.__dict__["_modules"][name] = module
         self.__dict__[name] = module
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import out_of_range
 from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
@@ -107,12 +108,9 @@ def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
     """The GradkitError for a failed binary op: shapes that do not broadcast, or dtypes NumPy refuses."""
     sa, sb = getattr(ad, "shape", ()), getattr(bd, "shape", ())
     da, db = getattr(ad, "dtype", type(ad).__name__), getattr(bd, "dtype", type(bd).__name__)
-    if isinstance(exc, OverflowError):  # NumPy 2: a Python int outside the integer tensor's range
+    if isinstance(exc, OverflowError):  # NumPy 2: a Python int outside the tensor's range
         number, dtype = (ad, db) if isinstance(ad, int) else (bd, da)
-        return InvalidArgumentError(
-            f"{name}: the Python integer {number} is out of range for a {dtype} tensor "
-            f"({np.iinfo(dtype).min} to {np.iinfo(dtype).max}); convert the tensor to a wider dtype first"
-        )
+        return out_of_range(name, number, dtype)
     if isinstance(exc, ValueError):
         try:
             np.broadcast_shapes(sa, sb)
@@ -203,7 +201,9 @@ def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
         if b == 2:
             return g * (a * 2)
         return g * b * a ** (b - 1)
-    return g * b * a ** (where(b._data == 0, 1.0, b) - 1)
+    # 0 ** -1 would make 0 * inf: where a and b are both 0 the exponent is taken as 0 (the slope is 0 there)
+    both_zero = (data_of(a) == 0) & (b._data == 0)
+    return g * b * a ** where(both_zero, 0.0, b - 1)
 
 
 def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -214,7 +214,9 @@ def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
         if a < 0:  # a**b is real only at whole b: no slope (NaN, as PyTorch)
             return g * math.nan
         return g * where(data_of(b) >= 0, 0.0, -math.inf)  # as PyTorch: 0 ** b falls like -inf for b < 0
-    return g * a**b * log(where(a._data == 0, 1.0, a))
+    zero = a._data == 0  # as PyTorch: a ** b * ln(a) is 0 there for b >= 0, -inf for b < 0
+    slope = where(zero, 0.0, a**b) * log(where(zero, 1.0, a))  # 0 * ln 1 at a == 0, not inf * 0
+    return g * where(zero & (data_of(b) < 0), -math.inf, slope)
 
 
 _POW_RULES = (_pow_da, _pow_db)
@@ -385,6 +387,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         data = backend.xp.where(c, data_of(a), data_of(b))
     except ValueError as exc:
         raise ShapeError(f"where: condition, a and b do not broadcast together ({exc})") from None
+    except OverflowError:
+        number = next(v for v in (a, b) if isinstance(v, int))
+        raise out_of_range("where", number, data_of(b if number is a else a).dtype) from None
     if data.shape != c.shape:
         c = backend.xp.broadcast_to(c, data.shape)
     rules = (lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g))
@@ -430,24 +435,30 @@ def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
     for bound in (lo, hi):
         if isinstance(bound, Tensor) and bound._backend is not backend:
             raise DeviceError(f"clip: the input is on {x.device}, a bound on {bound.device}")
+    # A bound that is neither a number nor a tensor (a list, a NumPy array) becomes a constant tensor.
+    lo, hi = (b if b is None or isinstance(b, (Tensor, *SCALARS)) else as_tensor(b, "clip", backend) for b in (lo, hi))
     xp, xd, ld, hd = backend.xp, x._data, data_of(lo), data_of(hi)
     try:
         data = xd if ld is None else xp.maximum(xd, ld)
         data = data if hd is None else xp.minimum(data, hd)
     except ValueError as exc:
         raise ShapeError(f"clip: the bounds do not broadcast with the input ({exc})") from None
-    x_in = True if ld is None else xd >= ld
+    except OverflowError:
+        raise out_of_range("clip", hd if isinstance(hd, int) else ld, x.dtype) from None
+    x_in = lo_hit = hi_hit = None
+    if ld is not None:
+        x_in = xd >= ld
+        lo_hit = xd < ld if hd is None else (xd < ld) & (ld < hd)
     if hd is not None:
-        x_in = x_in & (xd <= hd)
-    lo_hit = None if ld is None else (xd < ld) if hd is None else (xd < ld) & (ld < hd)
-    hi_hit = None if hd is None else (xd > hd) if ld is None else (xd > hd) | (hd < ld)
+        x_in = xd <= hd if x_in is None else x_in & (xd <= hd)
+        hi_hit = xd > hd if ld is None else (xd > hd) | (hd < ld)
     rules = (
         lambda g, x_in, lo_hit, hi_hit: g * x_in,
         lambda g, x_in, lo_hit, hi_hit: g * lo_hit,
         lambda g, x_in, lo_hit, hi_hit: g * hi_hit,
     )
-    return record("clip", data, backend, (x, tensor_or_none(lo), tensor_or_none(hi)), rules,
-                  (x_in, lo_hit, hi_hit), broadcast=True)  # fmt: skip
+    inputs = (x, tensor_or_none(lo), tensor_or_none(hi))
+    return record("clip", data, backend, inputs, rules, (x_in, lo_hit, hi_hit), broadcast=True)
 
 
 # --------------------------------------------------------------- no gradient

@@ -107,7 +107,7 @@ def gradcheck(
     leaves: list[Any] = list(args)
     for i in checked:
         a = args[i]
-        data = a._backend.xp.array(a._data, copy=True)
+        data = a._backend.xp.array(a._data, copy=True, order="C")  # C order: reshape(-1) below must be a view
         leaves[i] = Tensor._make(data, a._backend).requires_grad_(True)
 
     outs = _outputs(f(*leaves))
@@ -117,6 +117,8 @@ def gradcheck(
         u = np.ones(y.shape) if y.size == 1 else rng.standard_normal(y.shape)
         us.append(y._backend.asarray(u.astype(np.float64)))
 
+    if not outs:
+        raise InvalidArgumentError("gradcheck: f returned no floating-point tensor; there is no gradient to check")
     roots = [y for y in outs if y.requires_grad]
     root_grads = [Tensor._make(u.astype(y.dtype), y._backend) for y, u in zip(outs, us, strict=True) if y.requires_grad]
     targets = [leaves[i] for i in checked]

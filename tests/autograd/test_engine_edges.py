@@ -255,11 +255,24 @@ def test_a_retained_grad_and_a_leaf_grad_do_not_share_memory(device):
 
 
 def test_fresh_rule_outputs_are_stored_without_a_copy():
-    x = gk.ones((4, 3), requires_grad=True)
+    from gradkit.autograd.function import record
+
     w = gk.ones((2, 3), requires_grad=True)
-    out = gk.nn.functional.linear(x, w)
-    grads = []
-    # The weight gradient is g.T @ x, a new array: it becomes w.grad as it is (no copy per step).
-    w.register_hook(lambda g: grads.append(g))
-    out.backward(gk.ones((4, 2)))
-    assert w.grad is grads[0]
+    made = []
+
+    def rule(g):  # a new array, as F.linear's weight gradient g.T @ x: it becomes w.grad as it is
+        made.append(g * 2)
+        return made[-1]
+
+    record("double", w.data * 2, w.backend, (w,), (rule,)).backward(gk.ones((2, 3)))
+    assert w.grad is made[0]
+
+
+def test_a_gradient_a_hook_has_seen_is_stored_as_a_copy():
+    """A hook may keep what it is given: .grad, which later backward calls add into in place, must not be it."""
+    w = gk.ones((2, 3), requires_grad=True)
+    seen = []
+    w.register_hook(seen.append)
+    (w * 2).sum().backward()
+    (w * 2).sum().backward()
+    assert seen[0] is not w.grad and seen[0].tolist() == [[2.0] * 3] * 2 and w.grad.tolist() == [[4.0] * 3] * 2
