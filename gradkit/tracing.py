@@ -116,13 +116,13 @@ class Trace:
         return self._adjoint[name].value
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole trace as plain dicts and lists."""
-        return {
+        """The whole trace as plain dicts, lists and numbers (arrays as nested lists: ``json.dumps`` works)."""
+        return _plain({
             "inputs": list(self.inputs),
             "output": self.output,
             "forward": [asdict(s) for s in self.forward],
             "backward": [asdict(a) for a in self.backward],
-        }
+        })
 
     # -------------------------------------------------------------- text
     def _lines(self) -> list[tuple[str, str]]:
@@ -138,7 +138,8 @@ class Trace:
             right = f"{a.name} = {a.expr}"
             if len(a.terms) > 1 and all(_is_scalar(t.value) for t in a.terms):
                 right += " = " + _signed_sum([t.value for t in a.terms])
-            right += f" = {_fmt(a.value)}"
+            if right != f"{a.name} = {_fmt(a.value)}":  # an unreached input's adjoint is just 0: say it once
+                right += f" = {_fmt(a.value)}"
             if s.op == "input":
                 k = s.index + n
                 right = f"x~{k} = {right}"
@@ -532,3 +533,14 @@ def _constant(
         if flat.size and np.allclose(flat, flat[0], rtol=1e-9, atol=0):
             return float(np.round(flat[0], 10))
     return None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy arrays and scalars (at any depth) as lists and Python numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value

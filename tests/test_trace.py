@@ -203,3 +203,15 @@ def test_trace_ignores_ops_of_other_threads():
         worker.join()
     assert [s.name for s in tr.forward][-1] == "v5"
     assert abs(tr.forward[-1].value - 11.6521) < 1e-4
+
+
+def test_to_dict_is_json_and_an_unused_input_reads_once():
+    import json
+
+    import numpy as np
+
+    vector = gk.trace(lambda a: (a * a).sum(), np.array([1.0, 2.0]))
+    data = json.loads(json.dumps(vector.to_dict()))
+    assert data["inputs"] == ["v0"] and data["forward"][0]["value"] == [1.0, 2.0]
+    text = str(gk.trace(lambda a, b: gk.sin(a), 2.0, 5.0))
+    assert "x~2 = v~0 = 0\n" in text and "= 0 = 0" not in text
