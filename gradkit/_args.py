@@ -73,3 +73,11 @@ def out_of_range(op: str, value: Any, dtype: Any) -> InvalidArgumentError:
             "convert the tensor to a wider dtype first"
         )
     return InvalidArgumentError(f"{op}: {text} is too large to combine with a {dtype} tensor")
+
+
+def check_int_fits(op: str, value: Any, dtype: Any) -> None:
+    """A Python int stored into an integer tensor must fit its dtype (NumPy 1.x would wrap it around)."""
+    if type(value) is int and np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise out_of_range(op, value, dtype)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import out_of_range
+from gradkit._args import check_int_fits, out_of_range
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
 from gradkit.errors import (
@@ -481,6 +481,7 @@ class Tensor:
     def _inplace(self, op: str, other: Any) -> Tensor:
         self._check_inplace(op, other)
         value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
+        check_int_fits(f"in-place {op}", value, self._data.dtype)
         ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
         try:
             ufunc(self._data, value, out=self._data)
@@ -516,6 +517,7 @@ class Tensor:
             raise DTypeError(
                 f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
             )
+        check_int_fits("__setitem__", value, self._data.dtype)
         try:
             self._data[idx] = value
         except ValueError as exc:
@@ -562,6 +564,7 @@ class Tensor:
             value = value.item()
         if not isinstance(value, (int, float, np.number, np.bool_)):
             raise ArgumentTypeError(f"fill_: expected a number, got {type(value).__name__} {value!r:.60}")
+        check_int_fits("fill_", value, self._data.dtype)
         try:
             self._data.fill(value)
         except OverflowError:

@@ -129,10 +129,14 @@ def test_adamw_matches_reference(device, kwargs):
 def test_capturable_adam_gives_the_same_parameters_as_plain_adam(device, name):
     """capturable=True keeps each step count on the device (for gk.cuda.capture); the arithmetic is the same."""
     kwargs = {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}
-    for dtype in ("float64", "float32"):
+    exact = device == "cpu" and np.lib.NumpyVersion(np.__version__) >= "2.0.0"  # NumPy 1.x: a power may differ
+    for dtype, rtol in (("float64", 1e-14), ("float32", 1e-6)):  # by an ulp (GPU: pow in the kernel, FMA)
         plain = _run(getattr(optim, name), device, dtype=dtype, steps=7, **kwargs)
         capturable = _run(getattr(optim, name), device, dtype=dtype, steps=7, capturable=True, **kwargs)
-        np.testing.assert_array_equal(capturable, plain)
+        if exact:
+            np.testing.assert_array_equal(capturable, plain)
+        else:
+            np.testing.assert_allclose(capturable, plain, rtol=rtol, atol=0)
 
 
 def test_capturable_step_count_is_a_device_tensor_and_state_dicts_cross_over(device):
