@@ -714,33 +714,12 @@ def binary_cross_entropy_with_logits(
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x, t = _pair(input, target, "binary_cross_entropy_with_logits")
     if weight is not None:
-        w = weight if isinstance(weight, Tensor) else as_tensor(weight, "binary_cross_entropy_with_logits", x._backend)
-        if w._backend is not x._backend:
-            raise DeviceError(f"binary_cross_entropy_with_logits: weight is on {w.device}, the input on {x.device}")
-        try:
-            fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ShapeError(
-                f"binary_cross_entropy_with_logits: weight of shape {w.shape} does not broadcast to the input's "
-                f"shape {x.shape}"
-            )
+        w = _elementwise_weight(weight, "weight", x)
         loss = binary_cross_entropy_with_logits(x, t, "none", pos_weight)
         return _reduce(loss * w, reduction)
     if pos_weight is not None:
-        pw = pos_weight
-        if not isinstance(pw, Tensor):
-            pw = as_tensor(pw, "binary_cross_entropy_with_logits", x._backend)
-        try:
-            fits = np.broadcast_shapes(pw.shape, x.shape) == x.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ShapeError(
-                f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to "
-                f"the input's shape {x.shape} (one weight per class: ({x.shape[-1] if x.ndim else 1},))"
-            )
+        per_class = f" (one weight per class: ({x.shape[-1] if x.ndim else 1},))"
+        pw = _elementwise_weight(pos_weight, "pos_weight", x, per_class)
         log_weight = (pw - 1) * t + 1
         soft = ops.log1p(ops.exp(-ops.abs(x))) + ops.relu(-x)
         return _reduce((1 - t) * x + log_weight * soft, reduction)
@@ -750,6 +729,21 @@ def binary_cross_entropy_with_logits(
     rules = (_bce_dx, _bce_dt)
     loss = record("binary_cross_entropy_with_logits", data, x._backend, (x, t), rules, (x, t), broadcast=True)
     return _reduce(loss, reduction)
+
+
+def _elementwise_weight(value: Any, name: str, x: Tensor, hint: str = "") -> Tensor:
+    """``binary_cross_entropy_with_logits``'s ``weight`` or ``pos_weight``: on x's device, broadcasting to x."""
+    op = "binary_cross_entropy_with_logits"
+    w = value if isinstance(value, Tensor) else as_tensor(value, op, x._backend)
+    if w._backend is not x._backend:
+        raise DeviceError(f"{op}: {name} is on {w.device}, the input on {x.device}")
+    try:
+        fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{op}: {name} of shape {w.shape} does not broadcast to the input's shape {x.shape}{hint}")
+    return w
 
 
 def _bce_dx(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
