@@ -511,3 +511,73 @@ def test_paths_as_bytes_and_through_symbolic_links(tmp_path):
 def test_load_digits_checks_its_arguments(kwargs, error):
     with pytest.raises(error, match="^load_digits: "):
         gk.data.load_digits(**kwargs)
+
+
+# ------------------------------------------------------------------ found by differential fuzzing against PyTorch
+def test_cross_entropy_of_column_major_logits(device):
+    """softmax(x) - one_hot(t), whatever the logits' memory order (x.T, x[:, idx], (W @ h).T)."""
+    a = np.array([[1.0, -0.5, 0.3], [0.2, 0.9, -1.1]])
+    t = np.array([0, 2])
+    x = gk.tensor(a.T.copy(), device=device, requires_grad=True)
+    gk.nn.functional.cross_entropy(x.T, gk.tensor(t, device=device)).backward()
+    p = np.exp(a) / np.exp(a).sum(axis=1, keepdims=True)
+    p[np.arange(2), t] -= 1
+    np.testing.assert_allclose(x.grad.numpy(), (p / 2).T, rtol=1e-12)
+
+
+def test_backward_from_outputs_that_depend_on_each_other():
+    """vjp of (s, 2 s) and jvp with several inputs: a root reachable from another root waits for it."""
+    def f(x):
+        s = gk.sin(x * 3)
+        return s, s * 2
+
+    x = np.array([1.0, 2.0])
+    _, fn = gk.vjp(f, gk.tensor(x))
+    (g,) = fn(gk.ones(2, dtype=gk.float64), gk.ones(2, dtype=gk.float64))
+    np.testing.assert_allclose(g.numpy(), 3 * 3 * np.cos(3 * x), rtol=1e-12)
+    _, tangent = gk.jvp(lambda a, b: (a - b).sum(), (gk.tensor([1.0, 2.0]), gk.tensor([3.0, 4.0])),
+                        (gk.tensor([1.0, 1.0]), gk.tensor([0.0, 0.0])))  # fmt: skip
+    assert tangent.item() == 2.0
+    a = gk.tensor([1.0, 2.0], requires_grad=True)
+    s = a * 3
+    gk.autograd.engine.run_backward([s, s * 2], [gk.ones(2), gk.ones(2)])
+    assert a.grad.tolist() == [9.0, 9.0]
+
+
+def test_bce_with_pos_weight_is_smooth_at_a_zero_logit():
+    """d/dx of (1 - t) x + (1 + (pw - 1) t) softplus(-x) at x = 0 is (1 - t) - (1 + (pw - 1) t) / 2."""
+    x = gk.tensor(np.zeros(2), requires_grad=True)
+    t, pw = np.array([0.3, 1.0]), 2.0
+    gk.nn.functional.binary_cross_entropy_with_logits(x, gk.tensor(t), "sum", gk.tensor([pw, pw])).backward()
+    np.testing.assert_allclose(x.grad.numpy(), (1 - t) - (1 + (pw - 1) * t) / 2, rtol=1e-6)
+
+
+def test_std_of_equal_values_has_a_zero_slope_despite_rounding():
+    """NumPy's std of three 0.1s is 1.4e-17, not 0: that is still 'all equal'."""
+    x = gk.tensor(np.full((3, 2), 0.1), requires_grad=True)
+    gk.std(x, axis=0).sum().backward()
+    np.testing.assert_array_equal(np.abs(x.grad.numpy()), 0.0)
+    y = gk.tensor(np.array([1e8, 1e8 + 1]), requires_grad=True)  # a real spread of one unit stays one
+    gk.std(y).backward()
+    np.testing.assert_allclose(y.grad.numpy(), [-0.5, 0.5])
+
+
+def test_second_derivative_of_prod_with_a_tiny_factor():
+    """d/dx of sum(grad prod(x)) = [1, 1] for two factors; y / x**2 would overflow for x = 1e-170."""
+    x = gk.tensor([1e-170, 3.0], requires_grad=True)
+    x.prod().backward(create_graph=True)
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_empty_axes_in_softmax_flatten_and_linear():
+    x = gk.zeros((2, 0), requires_grad=True)
+    y = gk.softmax(x, axis=1) + gk.log_softmax(x, axis=1)
+    y.sum().backward()
+    assert y.shape == (2, 0) and x.grad.shape == (2, 0)
+    assert gk.flatten(gk.zeros((0, 2, 3)), 1).shape == (0, 6)
+    lin = gk.nn.Linear(0, 3)
+    lin(gk.zeros((2, 4, 0))).sum().backward()
+    assert lin.weight.grad.shape == (3, 0)

@@ -22,8 +22,12 @@ _make = Tensor._make
 
 
 def _dependencies(roots: list[Node]) -> dict[Node, int]:
-    """How many edges lead into each node reachable from ``roots``."""
-    deps: dict[Node, int] = {}
+    """How many edges lead into each node reachable from ``roots`` (roots included, from 0).
+
+    A root reachable from another root (``vjp`` of ``(s, s * 2)``) waits for that one's gradient
+    too; its own edges are counted once.
+    """
+    deps: dict[Node, int] = dict.fromkeys(roots, 0)
     stack = list(roots)
     while stack:
         for edge in stack.pop().next:
@@ -108,7 +112,7 @@ def _run(
 
     root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
     deps = _dependencies(root_nodes)
-    ready = [n for n in root_nodes if n not in deps]
+    ready = [n for n in root_nodes if not deps[n]]
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)

@@ -317,7 +317,9 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     picked -= peak  # the target's shifted logit: exact where it is the maximum
     losses -= picked
     e /= total[:, None]
-    e.reshape(-1)[target_at] -= 1  # one target per row: no repeated index
+    # e has the logits' memory order (a transposed input makes it column-major): index it by row and
+    # column, not through reshape(-1), which would then be a copy and lose the write.
+    e[xp.arange(n), targets] -= 1  # one target per row: no repeated index
     if reduction == "mean":
         if n:
             e *= 1 / n

@@ -147,14 +147,15 @@ def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 
 
 def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    rows = math.prod(g.shape[:-1])  # not -1: ambiguous when in_features or out_features is 0
     if not grad_mode.state.enabled:
         gd, xd = g._data, x._data
         if gd.ndim != 2:
-            gd = gd.reshape(-1, gd.shape[-1])
-            xd = xd.reshape(-1, xd.shape[-1])
+            gd = gd.reshape(rows, gd.shape[-1])
+            xd = xd.reshape(rows, xd.shape[-1])
         return _make(g._backend.matmul(gd.T, xd), g._backend)
-    g2 = ops.reshape(g, (-1, g.shape[-1]))
-    x2 = ops.reshape(x, (-1, x.shape[-1]))
+    g2 = ops.reshape(g, (rows, g.shape[-1]))
+    x2 = ops.reshape(x, (rows, x.shape[-1]))
     return ops.matmul(ops.transpose(g2), x2)
 
 
@@ -721,7 +722,7 @@ def binary_cross_entropy_with_logits(
         per_class = f" (one weight per class: ({x.shape[-1] if x.ndim else 1},))"
         pw = _elementwise_weight(pos_weight, "pos_weight", x, per_class)
         log_weight = (pw - 1) * t + 1
-        soft = ops.log1p(ops.exp(-ops.abs(x))) + ops.relu(-x)
+        soft = _softplus_of_negative(x)
         return _reduce((1 - t) * x + log_weight * soft, reduction)
     xp = x._backend.xp
     xd, td = x._data, t._data
@@ -729,6 +730,15 @@ def binary_cross_entropy_with_logits(
     rules = (_bce_dx, _bce_dt)
     loss = record("binary_cross_entropy_with_logits", data, x._backend, (x, t), rules, (x, t), broadcast=True)
     return _reduce(loss, reduction)
+
+
+def _softplus_of_negative(x: Tensor) -> Tensor:
+    """``log(1 + exp(-x))`` without overflow, as one node: its slope ``-sigmoid(-x)`` is smooth at 0 (written
+    as ``log1p(exp(-|x|)) + relu(-x)`` the two kinks at 0 would give a slope of 0 there)."""
+    xp = x._backend.xp
+    xd = x._data
+    data = xp.log1p(xp.exp(-xp.abs(xd))) + xp.maximum(-xd, 0)
+    return record("softplus", data, x._backend, (x,), (lambda g, x: -g * ops.sigmoid(-x),), (x,))
 
 
 def _elementwise_weight(value: Any, name: str, x: Tensor, hint: str = "") -> Tensor:

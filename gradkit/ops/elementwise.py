@@ -182,7 +182,7 @@ def _div_da(g: Tensor, a: Any, b: Any) -> Tensor:
 
 
 def _div_db(g: Tensor, a: Any, b: Any) -> Tensor:
-    return -g * a / (b * b)
+    return -(g * a) / b / b  # not / (b * b): b * b underflows to 0 for |b| < 1e-154
 
 
 _DIV_RULES = (_div_da, _div_db)

@@ -14,9 +14,16 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     x = as_tensor(x, "softmax")
     ax = normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
-    e = xp.exp(x._data - x._data.max(axis=ax, keepdims=True))
+    e = xp.exp(x._data - _row_max(x._data, ax))
     e /= e.sum(axis=ax, keepdims=True)
     return record("softmax", e, x._backend, (x,), (_softmax_vjp,), (ax,), save_output=True, info=ax)
+
+
+def _row_max(data: Any, axis: int) -> Any:
+    """The maximum along ``axis`` (kept), 0 along an empty axis: the softmax of no elements is empty."""
+    if data.shape[axis] == 0:
+        return data.sum(axis=axis, keepdims=True)
+    return data.max(axis=axis, keepdims=True)
 
 
 def _softmax_vjp(g: Tensor, axis: int, y: Tensor) -> Tensor:
@@ -29,8 +36,8 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     x = as_tensor(x, "log_softmax")
     ax = normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp
-    shifted = x._data - x._data.max(axis=ax, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
+    shifted = x._data - _row_max(x._data, ax)
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True)) if x._data.shape[ax] else shifted
     return record("log_softmax", out, x._backend, (x,), (_log_softmax_vjp,), (ax,), save_output=True, info=ax)
 
 

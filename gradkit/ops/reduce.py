@@ -116,8 +116,14 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
 def _std_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float, y: Tensor) -> Tensor:
     from gradkit.ops.elementwise import where
 
-    nonzero = y._data != 0
-    half_over_y = where(nonzero, 0.5 / where(nonzero, y, 1.0), 0.0)  # d sqrt(v) = dv / (2 sqrt(v)), 0 at 0
+    # d sqrt(v) = dv / (2 sqrt(v)), taken as 0 where the values are all equal. Their computed std is
+    # then rounding noise (1e-17 for three 0.1s), not 0: a std within an ulp of the values' size counts.
+    if x._data.size:
+        ulp = np.finfo(x.dtype).eps * x._backend.xp.abs(x._data).max(axis=axes, keepdims=keepdims)
+        nonzero = y._data > ulp
+    else:
+        nonzero = y._data != 0
+    half_over_y = where(nonzero, 0.5 / where(nonzero, y, 1.0), 0.0)
     return _var_vjp(g * half_over_y, x, axes, keepdims, dof)
 
 

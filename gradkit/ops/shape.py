@@ -6,6 +6,7 @@ transpose by the inverse permutation, sum over broadcast axes, ...).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,7 +59,8 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     end = normalize_axis(end_axis, x.ndim, "flatten")
     if start > end:
         raise InvalidArgumentError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
-    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
+    merged = math.prod(x.shape[start : end + 1])  # not -1: ambiguous when another axis has length 0
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None, op: str = "transpose") -> Tensor:
