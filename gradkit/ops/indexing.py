@@ -44,7 +44,9 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
             item = _index_array(item, x, op)  # a tuple inside the index tuple is a sequence, as in NumPy
         elif isinstance(item, slice):
             _check_slice(item, op)
-        elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer, np.bool_))):
+        elif isinstance(item, np.bool_):
+            item = bool(item)  # a scalar mask; CuPy takes Python's bool
+        elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer))):
             raise ArgumentTypeError(f"{op}: unsupported index {item!r} of type {type(item).__name__}")
         items.append(item)
     consumed = sum(_axes_used(i) for i in items)

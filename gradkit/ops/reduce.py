@@ -256,7 +256,10 @@ def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
             data = data.reshape((1,) * x.ndim)
     else:
         ax = normalize_axis(axis, x.ndim, name)
-        data = getattr(x._data, name)(axis=ax)
+        if x.size == 0:  # rows of no elements along other axes: an empty result (not every backend allows it)
+            data = x._backend.xp.zeros(x.shape[:ax] + x.shape[ax + 1 :], dtype="int64")
+        else:
+            data = getattr(x._data, name)(axis=ax)
         if keepdims:
             data = x._backend.xp.expand_dims(data, ax)
     return Tensor._make(x._backend.xp.asarray(data, dtype="int64"), x._backend)
