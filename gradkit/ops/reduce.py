@@ -138,7 +138,11 @@ def _extreme(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
             f"{name}: reducing axes {axes} of an empty tensor of shape {x.shape}: {name} of no elements has no "
             "identity"
         )
-    data = getattr(x._data, name)(axis=axes, keepdims=keepdims)
+    if x._data.size:
+        data = getattr(x._data, name)(axis=axes, keepdims=keepdims)
+    else:  # empty rows along the kept axes: an empty result (not every backend reduces empty arrays)
+        dropped = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        data = x._backend.xp.empty(_kept_shape(x.shape, axes) if keepdims else dropped, dtype=x.dtype)
     return record(name, data, x._backend, (x,), (_extreme_vjp,), (x, axes, keepdims), save_output=True, info=axes)
 
 
