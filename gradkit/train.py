@@ -125,8 +125,8 @@ def resolve_settings(args: argparse.Namespace, saved: dict[str, Any] | None) -> 
 
 def check_output_path(path: str, flag: str) -> None:
     """Fail before training, not after it, when ``path`` cannot be written."""
-    target = os.path.abspath(path)
-    if os.path.isdir(target):
+    target = os.path.realpath(path)  # where gk.save will write (through a symbolic link)
+    if os.path.isdir(target) or path.endswith(("/", os.sep)):
         raise UsageError(f"{flag}: {path!r} is a folder; give a file name")
     parent = os.path.dirname(target)
     while not os.path.exists(parent):

@@ -581,3 +581,33 @@ def test_empty_axes_in_softmax_flatten_and_linear():
     lin = gk.nn.Linear(0, 3)
     lin(gk.zeros((2, 4, 0))).sum().backward()
     assert lin.weight.grad.shape == (3, 0)
+
+
+# ------------------------------------------------------------------ found by the second review
+def test_a_seed_that_requires_grad_stays_in_the_graph_when_copied():
+    """torch: x.grad is a recorded copy of v, so d(sum(x.grad) + sum(z.grad))/dv = [2, 2]."""
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    z = gk.tensor([3.0, 4.0], requires_grad=True)
+    v = gk.tensor([0.5, 0.25], requires_grad=True)
+    (x + z).backward(v, create_graph=True)
+    assert x.grad.requires_grad
+    (x.grad.sum() + z.grad.sum()).backward()
+    assert v.grad.tolist() == [2.0, 2.0]
+
+
+def test_std_keeps_the_slope_of_values_that_differ_by_an_ulp_of_their_size():
+    x = gk.tensor(np.array([100, 100.125, 100, 100.125], np.float16), requires_grad=True)
+    x.std().backward()
+    assert x.grad.tolist() == [-0.25, 0.25, -0.25, 0.25]
+
+
+@pytest.mark.parametrize("call", [lambda t: gk.where(gk.tensor([True, False, True]), t, 300),
+                                  lambda t: gk.clip(t, 200, None),
+                                  lambda t: gk.clip(t, gk.zeros(3, dtype="int8"), 300)])  # fmt: skip
+def test_where_and_clip_refuse_ints_an_integer_tensor_cannot_hold(call):
+    with pytest.raises(gk.InvalidArgumentError, match="out of range for a int8 tensor"):
+        call(gk.tensor([1, 2, 3], dtype="int8"))
+
+
+def test_clip_with_list_bounds_keeps_the_inputs_dtype():
+    assert gk.clip(gk.ones(2), [0.0, 1.5]).dtype == np.float32

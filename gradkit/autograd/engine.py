@@ -231,7 +231,7 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     if id(owner) not in taken and (owner is d or _writable_dense(d)):  # a view may be read-only or broadcast
         taken.add(id(owner))
         return g
-    if g._grad_fn is not None:  # create_graph=True: the copy must stay part of the recorded graph
+    if g._requires_grad:  # create_graph=True (or a seed that requires grad): the copy stays in the graph
         copy = g * 1
     else:
         copy = _make(g._backend.xp.array(d, copy=True), g._backend)

@@ -722,7 +722,7 @@ def binary_cross_entropy_with_logits(
         per_class = f" (one weight per class: ({x.shape[-1] if x.ndim else 1},))"
         pw = _elementwise_weight(pos_weight, "pos_weight", x, per_class)
         log_weight = (pw - 1) * t + 1
-        soft = _softplus_of_negative(x)
+        soft = _softplus(-x)
         return _reduce((1 - t) * x + log_weight * soft, reduction)
     xp = x._backend.xp
     xd, td = x._data, t._data
@@ -732,13 +732,13 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
-def _softplus_of_negative(x: Tensor) -> Tensor:
-    """``log(1 + exp(-x))`` without overflow, as one node: its slope ``-sigmoid(-x)`` is smooth at 0 (written
-    as ``log1p(exp(-|x|)) + relu(-x)`` the two kinks at 0 would give a slope of 0 there)."""
-    xp = x._backend.xp
-    xd = x._data
-    data = xp.log1p(xp.exp(-xp.abs(xd))) + xp.maximum(-xd, 0)
-    return record("softplus", data, x._backend, (x,), (lambda g, x: -g * ops.sigmoid(-x),), (x,))
+def _softplus(z: Tensor) -> Tensor:
+    """``log(1 + exp(z))`` without overflow, as one node with the smooth slope ``sigmoid(z)`` (written as
+    ``log1p(exp(-|z|)) + relu(z)`` the two kinks at 0 would give a slope of 0 there)."""
+    xp = z._backend.xp
+    zd = z._data
+    data = xp.log1p(xp.exp(-xp.abs(zd))) + xp.maximum(zd, 0)
+    return record("softplus", data, z._backend, (z,), (lambda g, z: g * ops.sigmoid(z),), (z,))
 
 
 def _elementwise_weight(value: Any, name: str, x: Tensor, hint: str = "") -> Tensor:

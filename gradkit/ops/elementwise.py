@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import out_of_range
+from gradkit._args import check_int_fits, out_of_range
 from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
@@ -382,6 +382,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         a = as_tensor(a, "where", cond._backend) if not isinstance(a, SCALARS) else a
         b = as_tensor(b, "where", cond._backend)  # a Python float becomes float32, as in gk.tensor
     a, b, backend = operands("where", a, b)
+    for value, other in ((a, b), (b, a)):
+        if isinstance(other, Tensor):
+            check_int_fits("where", value, other.dtype)  # NumPy would wrap an int8 branch's 300 silently
     c = data_of(as_tensor(cond, "where", backend))
     try:
         data = backend.xp.where(c, data_of(a), data_of(b))
@@ -406,13 +409,21 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
             raise ArgumentTypeError(
                 f"clip: {name} must be a number or a tensor, got {type(bound).__name__} {bound!r:.40}"
             )
+    # A bound that is neither a number nor a tensor (a list, a NumPy array) becomes a constant tensor.
+    lo, hi = (b if b is None or isinstance(b, (Tensor, *SCALARS)) else as_tensor(b, "clip", x._backend)
+              for b in (lo, hi))
+    for bound in (lo, hi):
+        check_int_fits("clip", bound, x.dtype)
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         return _clip_to_tensor_bounds(x, lo, hi)
     if lo is None and hi is None:
         from gradkit.errors import InvalidArgumentError
 
         raise InvalidArgumentError("clip: at least one of lo and hi must be given")
-    data = x._backend.xp.clip(x._data, lo, hi)
+    try:
+        data = x._backend.xp.clip(x._data, lo, hi)
+    except OverflowError:
+        raise out_of_range("clip", hi if isinstance(hi, int) else lo, x.dtype) from None
 
     def rule(g: Tensor, x: Tensor) -> Tensor:
         inside = x._backend.xp.ones(x.shape, dtype=bool)
@@ -435,8 +446,6 @@ def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
     for bound in (lo, hi):
         if isinstance(bound, Tensor) and bound._backend is not backend:
             raise DeviceError(f"clip: the input is on {x.device}, a bound on {bound.device}")
-    # A bound that is neither a number nor a tensor (a list, a NumPy array) becomes a constant tensor.
-    lo, hi = (b if b is None or isinstance(b, (Tensor, *SCALARS)) else as_tensor(b, "clip", backend) for b in (lo, hi))
     xp, xd, ld, hd = backend.xp, x._data, data_of(lo), data_of(hi)
     try:
         data = xd if ld is None else xp.maximum(xd, ld)

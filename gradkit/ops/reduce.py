@@ -116,11 +116,11 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
 def _std_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float, y: Tensor) -> Tensor:
     from gradkit.ops.elementwise import where
 
-    # d sqrt(v) = dv / (2 sqrt(v)), taken as 0 where the values are all equal. Their computed std is
-    # then rounding noise (1e-17 for three 0.1s), not 0: a std within an ulp of the values' size counts.
-    if x._data.size:
-        ulp = np.finfo(x.dtype).eps * x._backend.xp.abs(x._data).max(axis=axes, keepdims=keepdims)
-        nonzero = y._data > ulp
+    # d sqrt(v) = dv / (2 sqrt(v)), taken as 0 where the values are all equal (as PyTorch). Their
+    # computed std may be rounding noise then (1e-17 for three 0.1s), not 0: compare the values themselves.
+    xd = x._data
+    if xd.size:
+        nonzero = xd.max(axis=axes, keepdims=keepdims) != xd.min(axis=axes, keepdims=keepdims)
     else:
         nonzero = y._data != 0
     half_over_y = where(nonzero, 0.5 / where(nonzero, y, 1.0), 0.0)
