@@ -108,10 +108,13 @@ def from_dlpack(x: Any) -> Tensor:
     if not hasattr(x, "__dlpack_device__"):
         raise ArgumentTypeError(f"from_dlpack: expected an object with __dlpack__ (an array), got {type(x).__name__}")
     kind, index = x.__dlpack_device__()
-    if int(kind) == 1:  # kDLCPU
-        return Tensor(np.from_dlpack(x), device="cpu")
-    backend = get_backend(f"cuda:{int(index)}")
-    return Tensor(backend.xp.from_dlpack(x), device=backend)
+    backend = get_backend("cpu" if int(kind) == 1 else f"cuda:{int(index)}", "from_dlpack")  # 1: kDLCPU
+    xp = np if int(kind) == 1 else backend.xp
+    try:
+        array = xp.from_dlpack(x)
+    except (RuntimeError, TypeError) as exc:  # e.g. bfloat16, which NumPy and CuPy have no dtype for
+        raise DTypeError(f"from_dlpack: cannot import {type(x).__name__} {getattr(x, 'dtype', '')}: {exc}") from None
+    return Tensor(array, device=backend)
 
 
 def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
@@ -121,6 +124,8 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
     dt = default_float if dtype is None else to_dtype(dtype, op)
     backend = get_backend(device, op)
     xp = backend.xp
+    if math.prod(dims) * dt.itemsize > np.iinfo(np.intp).max:
+        raise InvalidArgumentError(f"{op}: a {dt} tensor of shape {dims} is too large to exist")
     with _on(backend):
         if fill is None:
             data = xp.empty(dims, dtype=dt)
@@ -253,7 +258,12 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
     backend = get_backend(device, "linspace")
     with _on(backend):
         dt = to_dtype(dtype or default_float, "linspace")
-        data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt)
+        try:
+            data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt)
+        except (TypeError, ValueError):  # NumPy's DTypePromotionError is a TypeError
+            raise ArgumentTypeError(
+                f"linspace: start and stop must be numbers (or arrays of them), got {start!r:.40} and {stop!r:.40}"
+            ) from None
     return _finish(data, backend, requires_grad, "linspace")
 
 

@@ -611,3 +611,13 @@ def test_where_and_clip_refuse_ints_an_integer_tensor_cannot_hold(call):
 
 def test_clip_with_list_bounds_keeps_the_inputs_dtype():
     assert gk.clip(gk.ones(2), [0.0, 1.5]).dtype == np.float32
+
+
+def test_creation_errors_from_the_first_audit():
+    with pytest.raises(gk.ArgumentTypeError, match="linspace: start and stop must be numbers"):
+        gk.linspace("a", 1, 3)
+    with pytest.raises(gk.InvalidArgumentError, match="zeros: .* is too large to exist"):
+        gk.zeros(10**12, 10**12)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(gk.DTypeError, match="from_dlpack: cannot import"):
+        gk.from_dlpack(torch.zeros(3, dtype=torch.bfloat16))
