@@ -26,7 +26,7 @@ from gradkit.autograd import function as _function
 from gradkit.autograd import grad_mode
 from gradkit.autograd.engine import run_backward
 from gradkit.autograd.node import Node
-from gradkit.errors import ArgumentTypeError, DTypeError, describe
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, describe
 from gradkit.tensor import Tensor
 
 __all__ = ["trace", "Trace", "Step", "Adjoint", "Term"]
@@ -113,7 +113,12 @@ class Trace:
 
     def adjoint(self, name: str) -> Any:
         """The adjoint value of variable ``name`` ("v0", "v3", ...)."""
-        return self._adjoint[name].value
+        entry = self._adjoint.get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise InvalidArgumentError(
+                f"Trace.adjoint: no variable named {name!r}; the trace has {', '.join(self._adjoint)}"
+            )
+        return entry.value
 
     def to_dict(self) -> dict[str, Any]:
         """The whole trace as plain dicts, lists and numbers (arrays as nested lists: ``json.dumps`` works)."""

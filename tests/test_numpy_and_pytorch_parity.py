@@ -621,3 +621,71 @@ def test_creation_errors_from_the_first_audit():
     torch = pytest.importorskip("torch")
     with pytest.raises(gk.DTypeError, match="from_dlpack: cannot import"):
         gk.from_dlpack(torch.zeros(3, dtype=torch.bfloat16))
+
+
+# ------------------------------------------------------------------ found by fuzzing the error contract
+@pytest.mark.parametrize(("call", "error", "fragment"), [
+    (lambda: gk.transpose(gk.ones((2, 3)), 0, 1), gk.ArgumentTypeError, "use gk.swapaxes"),
+    (lambda: gk.nn.functional.cross_entropy(gk.randn(2, 3), [[0, 1], [2]]), gk.ShapeError, "rectangular"),
+    (lambda: gk.nn.Embedding(5, 3)([[0, 1], [2]]), gk.ShapeError, "rectangular"),
+    (lambda: list(gk.data.DataLoader([[1, 2], [3]], batch_size=2)), gk.ShapeError, "different lengths"),
+    (lambda: list(gk.data.DataLoader([gk.ones(2), "x"], batch_size=2)), gk.ArgumentTypeError, "mix tensors"),
+    (lambda: list(gk.data.DataLoader({"a": 1}, batch_size=1)), gk.ArgumentTypeError, "must give sample i"),
+    (lambda: gk.softmax(gk.tensor([True, False])), gk.DTypeError, "softmax: needs a numeric tensor"),
+    (lambda: gk.nn.Linear(2, 2).nonexistent, gk.GradkitError, "no attribute 'nonexistent'"),
+    (lambda: gk.nn.init.constant_(gk.nn.Parameter(gk.ones(2)), "a"), gk.ArgumentTypeError, "constant_: val"),
+    (lambda: gk.nn.functional.linear(gk.ones((1, 2)), gk.ones((2, 2)), 0.0), gk.ArgumentTypeError, "bias must be"),
+    (lambda: gk.zeros(float("inf")), gk.ArgumentTypeError, "zeros: a shape must be integers"),
+    (lambda: gk.trace(lambda a, b: a * b, 2.0, 3.0).adjoint("x9"), gk.InvalidArgumentError, "no variable"),
+    (lambda: gk.gradcheck(lambda a: a.sum(), gk.ones(2, dtype="float64", requires_grad=True), seed=-1),
+     gk.InvalidArgumentError, "gradcheck: seed"),
+])  # fmt: skip
+def test_user_mistakes_found_by_fuzzing_are_gradkit_errors(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def test_normal_takes_a_0d_tensor_and_kaiming_a_huge_slope():
+    p = gk.nn.Parameter(gk.ones(2, 3))
+    gk.nn.init.normal_(p, std=gk.tensor(0.5))
+    gk.nn.init.kaiming_uniform_(p, a=1e200)  # gain 0: not an OverflowError
+    assert np.isfinite(p.numpy()).all()
+
+
+def test_an_optimiser_step_after_a_bad_edit_says_what_is_wrong():
+    p = gk.nn.Parameter(gk.ones(3))
+    p.grad = gk.ones(3)
+    opt = gk.optim.SGD([p], lr=0.1, momentum=0.9)
+    opt.step()
+    p.data, p.grad = gk.randn(5), gk.ones(5)
+    with pytest.raises(gk.InvalidArgumentError, match="did a parameter's shape or dtype change"):
+        opt.step()
+    opt = gk.optim.SGD([gk.nn.Parameter(gk.ones(1))], lr=0.1)
+    opt.param_groups[0]["lr"] = None
+    with pytest.raises(gk.InvalidArgumentError, match="SGD.step: a parameter group was changed .* lr"):
+        opt.step()
+    with pytest.raises(gk.ArgumentTypeError, match="closure must be a function"):
+        opt.step(5)
+
+
+@pytest.mark.parametrize(("make", "bad"), [
+    (lambda o: gk.optim.lr_scheduler.StepLR(o, 2), {"step_size": 0}),
+    (lambda o: gk.optim.lr_scheduler.CosineAnnealingLR(o, 5), {"T_max": 0}),
+    (lambda o: gk.optim.lr_scheduler.StepLR(o, 2), {"last_epoch": "3"}),
+])  # fmt: skip
+def test_scheduler_state_dicts_are_checked_before_they_load(make, bad):
+    sched = make(gk.optim.SGD([gk.nn.Parameter(gk.ones(1))], lr=0.1))
+    before = dict(sched.state_dict())
+    with pytest.raises(gk.GradkitError, match="load_state_dict"):
+        sched.load_state_dict(bad)
+    assert sched.state_dict() == before
+
+
+def test_a_deeply_nested_checkpoint_header_is_a_checkpoint_error(tmp_path):
+    import struct
+
+    header = b"[" * 100_000 + b"]" * 100_000
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(gk.CheckpointError, match="not valid JSON"):
+        gk.load(path)

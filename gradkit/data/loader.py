@@ -9,7 +9,7 @@ import numpy as np
 
 from gradkit._args import whole
 from gradkit.backends import NUMPY, get_backend
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, GradkitError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
 
@@ -126,7 +126,14 @@ class DataLoader:
                 yield tuple(self._rows(t, index[t.device][part] if self.shuffle else part) for t in tensors)
             return
         for start in range(0, stop, size):
-            yield self._collate([self.dataset[int(i)] for i in order[start : start + size]])
+            try:
+                samples = [self.dataset[int(i)] for i in order[start : start + size]]
+            except (IndexError, KeyError, TypeError) as exc:
+                raise ArgumentTypeError(
+                    f"DataLoader: the dataset ({type(self.dataset).__name__}) must give sample i for each index "
+                    f"0 <= i < len(dataset); dataset[{int(order[start])}] failed ({type(exc).__name__}: {exc})"
+                ) from None
+            yield self._collate(samples)
 
     def _rows(self, t: Tensor, key: Any) -> Tensor:
         rows = t._data[key]
@@ -139,6 +146,8 @@ class DataLoader:
 
     def _collate(self, samples: Sequence[Any]) -> Any:
         first = samples[0]
+        if isinstance(first, Tensor) and not all(isinstance(s, Tensor) for s in samples):
+            raise ArgumentTypeError("DataLoader: the samples of a batch mix tensors with other values")
         if isinstance(first, Tensor):
             backend = first._backend
             shapes = {s.shape for s in samples}
@@ -151,13 +160,19 @@ class DataLoader:
                 raise InvalidArgumentError("DataLoader: the dict samples of a batch do not all have the same keys")
             return {key: self._collate([s[key] for s in samples]) for key in first}
         if isinstance(first, (tuple, list)):
+            if any(not isinstance(s, (tuple, list)) or len(s) != len(first) for s in samples):
+                raise ShapeError("DataLoader: the samples of a batch are sequences of different lengths")
             return tuple(self._collate([s[k] for s in samples]) for k in range(len(first)))
+        if any(isinstance(s, (Tensor, Mapping, tuple, list)) for s in samples):
+            raise ArgumentTypeError("DataLoader: the samples of a batch mix tensors, dicts, sequences and numbers")
         from gradkit.creation import tensor
 
         try:
             if isinstance(first, np.ndarray):
                 return self._place(tensor(np.stack(samples)))
             return self._place(tensor(list(samples)))
+        except GradkitError as exc:
+            raise type(exc)(f"DataLoader: a batch of samples cannot become a tensor ({exc})") from None
         except ValueError as exc:
             raise ShapeError(
                 f"DataLoader: the samples of a batch cannot be stacked; every sample must have the same shape ({exc})"

@@ -215,7 +215,7 @@ def _header(path: str, data: bytes) -> dict[str, Any]:
         raise CheckpointError(f"load: {path!r}: header length {n} exceeds the file size; {_what_is_it(data)}")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting: not ours
         raise CheckpointError(f"load: {path!r}: the header is not valid JSON ({exc}); {_what_is_it(data)}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"load: {path!r}: the header is a JSON {type(header).__name__}, not an object")
@@ -303,6 +303,6 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
         return {name: Tensor._make(backend.asarray(array), backend) for name, array in raw.items()}
     try:
         structure = json.loads(metadata[STRUCTURE_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:
+    except (TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"load: {path!r}: the gradkit metadata is not valid JSON ({exc})") from None
     return _rebuild(path, structure, raw, backend)

@@ -85,6 +85,8 @@ def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) ->
     """Check the operands of ``linear``; return the input as a Tensor and ``input @ weight.T`` (a new array)."""
     if not isinstance(weight, Tensor):
         raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise ArgumentTypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__} {bias!r:.40}")
     backend = weight._backend
     x = input if isinstance(input, Tensor) else as_tensor(input, op, backend)
     xd, wd = x._data, weight._data
@@ -450,7 +452,10 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
             raise DeviceError(f"{op}: {what} are on {t.device}, the input on {backend.device}")
         data = t._data
     else:
-        data = backend.asarray(np.asarray(t) if isinstance(t, (list, tuple, int)) else t)
+        try:
+            data = backend.asarray(np.asarray(t) if isinstance(t, (list, tuple, int)) else t)
+        except (ValueError, TypeError):
+            raise ShapeError(f"{op}: {what} must be a rectangular array of integers, got {t!r:.60}") from None
     if data.dtype.kind not in "iu":
         raise DTypeError(
             f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"

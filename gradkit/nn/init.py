@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gradkit._args import real
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -41,11 +42,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
-        elif isinstance(param, (int, float)) and not isinstance(param, bool):
-            slope = param
         else:
-            raise InvalidArgumentError(f"calculate_gain: negative_slope {param!r} is not a valid number")
-        return math.sqrt(2.0 / (1 + slope**2))
+            slope = real(param, "calculate_gain", "negative_slope")
+        return math.sqrt(2.0 / (1 + slope * slope))  # not slope**2: that raises OverflowError past 1e154
     if nonlinearity == "selu":
         return 3.0 / 4
     raise InvalidArgumentError(
@@ -81,6 +80,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with samples from U(a, b)."""
     _check(tensor, "uniform_")
+    a, b = real(a, "uniform_", "a"), real(b, "uniform_", "b")
     if not a <= b:
         raise InvalidArgumentError(f"uniform_: expected a <= b, got a={a!r}, b={b!r}")
     u = tensor._backend.uniform(tensor.shape, tensor.dtype)
@@ -92,6 +92,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
+    mean, std = real(mean, "normal_", "mean"), real(std, "normal_", "std")
     if not std >= 0:
         raise InvalidArgumentError(f"normal_: std must be >= 0, got {std!r}")
     z = tensor._backend.normal(tensor.shape, tensor.dtype)
@@ -102,7 +103,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val``."""
-    return _fill(_check(tensor, "constant_"), val)
+    return _fill(_check(tensor, "constant_"), real(val, "constant_", "val"))
 
 
 def zeros_(tensor: Tensor) -> Tensor:
@@ -118,6 +119,7 @@ def ones_(tensor: Tensor) -> Tensor:
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_uniform_"), "xavier_uniform_")
+    gain = real(gain, "xavier_uniform_", "gain")
     if fan_in + fan_out == 0:
         return tensor
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
@@ -127,6 +129,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_normal_"), "xavier_normal_")
+    gain = real(gain, "xavier_normal_", "gain")
     if fan_in + fan_out == 0:
         return tensor
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

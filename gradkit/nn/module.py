@@ -148,7 +148,7 @@ class Module:
         for table in ("_parameters", "_buffers", "_modules"):
             if table in d and name in d[table]:
                 return d[table][name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise ModuleAttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
         d = self.__dict__

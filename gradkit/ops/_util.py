@@ -121,7 +121,7 @@ def shape_arg(shape: Any, op: str) -> tuple[int, ...]:
         shape = tuple(shape[0])
     try:
         dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ArgumentTypeError(f"{op}: a shape must be integers, got {shape!r}") from None
     if any(isinstance(d, bool) for d in shape) or any(not isinstance(d, (int, np.integer)) for d in shape):
         raise ArgumentTypeError(f"{op}: a shape must be integers, got {shape!r}")

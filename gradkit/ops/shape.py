@@ -63,12 +63,19 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
 
-def transpose(x: Any, axes: Sequence[int] | None = None, op: str = "transpose") -> Tensor:
+def transpose(x: Any, axes: Sequence[int] | None = None, *more: Any, op: str = "transpose") -> Tensor:
     """Permute the axes (reverse them when ``axes`` is None), as NumPy does."""
     x = as_tensor(x, op)
+    if more or isinstance(axes, (int, np.integer)):
+        raise ArgumentTypeError(
+            f"{op}: axes must be one sequence of all {x.ndim} axes, as NumPy's transpose(x, (1, 0)), got "
+            f"{(axes, *more)!r:.60}; to swap two axes as PyTorch's transpose(x, 0, 1) use gk.swapaxes(x, 0, 1)"
+        )
     if axes is None:
         axes = tuple(range(x.ndim - 1, -1, -1))
     else:
+        if not isinstance(axes, (tuple, list)):
+            raise ArgumentTypeError(f"{op}: axes must be a tuple or list of ints, got {type(axes).__name__}")
         axes = tuple(normalize_axis(a, x.ndim, op) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ShapeError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
@@ -83,7 +90,7 @@ def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
 
 def permute(x: Any, axes: Sequence[int]) -> Tensor:
     """Permute the axes (PyTorch's name for ``transpose`` with axes)."""
-    return transpose(x, tuple(axes), "permute")
+    return transpose(x, tuple(axes), op="permute")
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:

@@ -72,7 +72,14 @@ class LRScheduler:
             raise ArgumentTypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
         if "optimizer" in state_dict:  # it would replace the optimiser this scheduler drives
             raise InvalidArgumentError(f"{name}.load_state_dict: the state dict may not hold an 'optimizer'")
+        self._validate({**self.__dict__, **state_dict}, f"{name}.load_state_dict")  # before anything changes
         self.__dict__.update(state_dict)  # as PyTorch (its own private keys come along harmlessly)
+
+    def _validate(self, values: Mapping, op: str) -> None:
+        """Check the numbers a state dict brings (subclasses add their own)."""
+        whole(values["last_epoch"], op, "last_epoch", low=-1)
+        for lr in values["base_lrs"]:
+            real(lr, op, "base_lrs", low=0.0)
 
 
 class StepLR(LRScheduler):
@@ -93,6 +100,11 @@ class StepLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list[float]:
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+    def _validate(self, values: Mapping, op: str) -> None:
+        super()._validate(values, op)
+        whole(values["step_size"], op, "step_size", low=1)
+        real(values["gamma"], op, "gamma", low=0.0)
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -130,3 +142,8 @@ class CosineAnnealingLR(LRScheduler):
             self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
             for base in self.base_lrs
         ]
+
+    def _validate(self, values: Mapping, op: str) -> None:
+        super()._validate(values, op)
+        whole(values["T_max"], op, "T_max", low=1)
+        real(values["eta_min"], op, "eta_min", low=0.0)

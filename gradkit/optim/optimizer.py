@@ -120,12 +120,37 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` when one is given."""
         loss = None
+        if closure is not None and not callable(closure):
+            raise ArgumentTypeError(f"{type(self).__name__}.step: closure must be a function, got {closure!r:.40}")
         if closure is not None:
             with grad_mode.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._update_group(group)
+            try:
+                self._update_group(group)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                if isinstance(exc, (InvalidArgumentError, ArgumentTypeError)):
+                    raise
+                raise self._explain_failed_step(group, exc) from None
         return loss
+
+    def _explain_failed_step(self, group: Any, exc: Exception) -> Exception:
+        """The GradkitError for a step that failed: a group edited into a bad state, or a parameter
+        whose shape or dtype changed since its state was made."""
+        name = type(self).__name__
+        if not isinstance(group, dict) or "params" not in group:
+            got = f"{group!r:.60}"
+            return ArgumentTypeError(f"{name}.step: param_groups must be a list of dicts with 'params', got {got}")
+        try:
+            self._check_group(dict(group))
+        except (InvalidArgumentError, ArgumentTypeError) as bad:
+            return type(bad)(f"{name}.step: a parameter group was changed to an invalid value: {bad}")
+        except Exception:
+            return InvalidArgumentError(f"{name}.step: a parameter group holds an invalid value ({exc})")
+        return InvalidArgumentError(
+            f"{name}.step: the update failed ({type(exc).__name__}: {exc}); did a parameter's shape or dtype change "
+            "since the optimiser's state was made (replacing .data)? Make a new optimiser, or load a state dict"
+        )
 
     def _update_group(self, group: dict) -> None:
         raise NotImplementedError

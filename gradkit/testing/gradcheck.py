@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import real
+from gradkit._args import real, whole
 from gradkit.autograd.engine import run_backward
 from gradkit.errors import ArgumentTypeError, GradcheckError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
@@ -111,7 +111,7 @@ def gradcheck(
         leaves[i] = Tensor._make(data, a._backend).requires_grad_(True)
 
     outs = _outputs(f(*leaves))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(whole(seed, "gradcheck", "seed", low=0))
     us = []
     for y in outs:
         u = np.ones(y.shape) if y.size == 1 else rng.standard_normal(y.shape)
