@@ -124,8 +124,7 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
     dt = default_float if dtype is None else to_dtype(dtype, op)
     backend = get_backend(device, op)
     xp = backend.xp
-    if math.prod(dims) * dt.itemsize > np.iinfo(np.intp).max:
-        raise InvalidArgumentError(f"{op}: a {dt} tensor of shape {dims} is too large to exist")
+    _check_size(op, dims, dt)
     with _on(backend):
         if fill is None:
             data = xp.empty(dims, dtype=dt)
@@ -244,7 +243,10 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
         dtype = default_float if floaty else np.int64
     backend = get_backend(device, "arange")
     with _on(backend):
-        data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
+        try:
+            data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
+        except (ValueError, OverflowError, MemoryError) as exc:  # e.g. 1e20 values: too many to hold
+            raise InvalidArgumentError(f"arange: cannot make [{start}, {stop}) in steps of {step} ({exc})") from None
     return _finish(data, backend, requires_grad, "arange")
 
 
@@ -277,10 +279,18 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
             raise ArgumentTypeError(f"eye: {name} must be an int, got {type(value).__name__} {value!r}")
         if name != "k" and value < 0:
             raise ShapeError(f"eye: {name} must be non-negative, got {value}")
+    dt = to_dtype(dtype or default_float, "eye")
+    _check_size("eye", (n, n if m is None else m), dt)
     backend = get_backend(device, "eye")
     with _on(backend):
-        data = backend.xp.eye(n, m, k, dtype=to_dtype(dtype or default_float, "eye"))
+        data = backend.xp.eye(n, m, k, dtype=dt)
     return _finish(data, backend, requires_grad, "eye")
+
+
+def _check_size(op: str, dims: tuple, dt: np.dtype) -> None:
+    """A shape whose bytes exceed the address space is refused before any backend is asked for it."""
+    if math.prod(dims) * dt.itemsize > np.iinfo(np.intp).max:
+        raise InvalidArgumentError(f"{op}: a {dt} tensor of shape {dims} is too large to exist")
 
 
 def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str) -> Tensor:
@@ -290,6 +300,7 @@ def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool,
     dt = to_dtype(dtype or default_float, op)
     if dt.kind != "f":
         raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")
+    _check_size(op, dims, dt)
     backend = get_backend(device, op)
     with _on(backend):
         data = getattr(backend, draw)(dims, dt)

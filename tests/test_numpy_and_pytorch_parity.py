@@ -639,6 +639,15 @@ def test_creation_errors_from_the_first_audit():
     (lambda: gk.trace(lambda a, b: a * b, 2.0, 3.0).adjoint("x9"), gk.InvalidArgumentError, "no variable"),
     (lambda: gk.gradcheck(lambda a: a.sum(), gk.ones(2, dtype="float64", requires_grad=True), seed=-1),
      gk.InvalidArgumentError, "gradcheck: seed"),
+    (lambda: gk.rand(10**30), gk.InvalidArgumentError, "rand: .* too large to exist"),
+    (lambda: gk.eye(10**30), gk.InvalidArgumentError, "eye: .* too large to exist"),
+    (lambda: gk.arange(0, 1e20), gk.InvalidArgumentError, "arange: cannot make"),
+    (lambda: gk.split(gk.tensor(1.0), 2), gk.ShapeError, "split: a 0-d tensor"),
+    (lambda: gk.nn.LayerNorm(None), gk.ArgumentTypeError, "LayerNorm: normalized_shape"),
+    (lambda: gk.nn.LayerNorm(3, eps="1e-5"), gk.ArgumentTypeError, "LayerNorm: eps"),
+    (lambda: gk.nn.Embedding(5, 3, padding_idx="0"), gk.ArgumentTypeError, "Embedding: padding_idx"),
+    (lambda: gk.nn.ModuleList(gk.nn.Linear(2, 2)), gk.ArgumentTypeError, "ModuleList: expected an iterable"),
+    (lambda: gk.nn.functional.embedding(gk.tensor([0]), gk.tensor(2.0)), gk.ShapeError, "embedding: weight"),
 ])  # fmt: skip
 def test_user_mistakes_found_by_fuzzing_are_gradkit_errors(call, error, fragment):
     with pytest.raises(error, match=fragment):

@@ -498,6 +498,11 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
     """Rows of ``weight`` (num_embeddings, dim) picked by integer ``input``; no gradient to row ``padding_idx``."""
+    if not isinstance(weight, Tensor) or weight.ndim != 2:
+        got = f"shape {weight.shape}" if isinstance(weight, Tensor) else type(weight).__name__
+        raise ShapeError(f"embedding: weight must be a (num_embeddings, dim) Tensor, got {got}")
+    if padding_idx is not None:
+        padding_idx = whole(padding_idx, "embedding", "padding_idx")
     backend = weight._backend
     idx = _int_array(input, backend, "embedding", "indices")
     _check_range(idx, weight.shape[0], "embedding", "index")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
-from gradkit._args import real
+from gradkit._args import real, whole
 from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -182,6 +182,8 @@ class ModuleList(_ModuleSequence):
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
+        if isinstance(modules, Module) or not (modules is None or isinstance(modules, Iterable)):
+            raise ArgumentTypeError(f"ModuleList: expected an iterable of modules, got {type(modules).__name__}")
         for module in modules or ():
             self.append(module)
 
@@ -356,8 +358,15 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if isinstance(normalized_shape, (int, np.integer)):
+            shape = (normalized_shape,)
+        elif isinstance(normalized_shape, (tuple, list)):
+            shape = tuple(normalized_shape)
+        else:
+            got = f"{type(normalized_shape).__name__} {normalized_shape!r:.40}"
+            raise ArgumentTypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got {got}")
         self.normalized_shape = tuple(_size(d, "normalized_shape", "LayerNorm", 1) for d in shape)
+        eps = real(eps, "LayerNorm", "eps")
         if eps <= 0:
             raise InvalidArgumentError(f"LayerNorm: eps must be > 0, got {eps!r}")
         self.eps = eps
@@ -474,6 +483,7 @@ class Embedding(Module):
         self.num_embeddings = _size(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _size(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
+            padding_idx = whole(padding_idx, "Embedding", "padding_idx")
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise IndexOutOfRangeError(
                     f"Embedding: padding_idx {padding_idx} is out of range for {self.num_embeddings} embeddings"

@@ -220,6 +220,8 @@ def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
     from gradkit.ops.indexing import getitem
 
     x = as_tensor(x, "split")
+    if x.ndim == 0:
+        raise ShapeError("split: a 0-d tensor has no axis to split")
     ax = normalize_axis(axis, x.ndim, "split")
     n = x.shape[ax]
     if isinstance(sections_or_indices, (int, np.integer)) and not isinstance(sections_or_indices, bool):
