@@ -648,6 +648,8 @@ def test_creation_errors_from_the_first_audit():
     (lambda: gk.nn.Embedding(5, 3, padding_idx="0"), gk.ArgumentTypeError, "Embedding: padding_idx"),
     (lambda: gk.nn.ModuleList(gk.nn.Linear(2, 2)), gk.ArgumentTypeError, "ModuleList: expected an iterable"),
     (lambda: gk.nn.functional.embedding(gk.tensor([0]), gk.tensor(2.0)), gk.ShapeError, "embedding: weight"),
+    (lambda: gk.var(gk.ones(3), ddof=10**30), gk.InvalidArgumentError, "var: ddof"),
+    (lambda: gk.pad(gk.ones(3), 1, constant_values=[]), gk.ArgumentTypeError, "pad: constant_values"),
 ])  # fmt: skip
 def test_user_mistakes_found_by_fuzzing_are_gradkit_errors(call, error, fragment):
     with pytest.raises(error, match=fragment):

@@ -89,6 +89,10 @@ def _check_ddof(ddof: Any, op: str) -> None:
         from gradkit.errors import ArgumentTypeError
 
         raise ArgumentTypeError(f"{op}: ddof must be a number, got {type(ddof).__name__} {ddof!r}")
+    if not math.isfinite(ddof) or abs(ddof) > 2**53:
+        from gradkit.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{op}: ddof must be a finite number of a sensible size, got {ddof!r:.40}")
 
 
 def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float) -> Tensor:

@@ -278,7 +278,12 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     if (widths < 0).any():
         raise InvalidArgumentError(f"pad: pad_width must be non-negative, got {pad_width!r}")
     if mode == "constant":
-        data = xp.pad(x._data, widths.tolist(), mode="constant", constant_values=constant_values)
+        try:
+            data = xp.pad(x._data, widths.tolist(), mode="constant", constant_values=constant_values)
+        except (TypeError, ValueError):
+            raise ArgumentTypeError(
+                f"pad: constant_values must be a number (or NumPy's per-axis pairs), got {constant_values!r:.40}"
+            ) from None
         inner = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(widths, x.shape, strict=True))
         return record("pad", data, x._backend, (x,), (lambda g, inner: getitem(g, inner),), (inner,))
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
