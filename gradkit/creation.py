@@ -87,6 +87,11 @@ def _from_python_floats(data: Any) -> bool:
     return True
 
 
+def array_for(data: Any, dtype: Any, backend: Backend, op: str) -> Any:
+    """``data`` (a number, nested lists or an array) as an array of ``backend``, errors naming ``op``."""
+    return _to_array(data, dtype, backend, op)[0]
+
+
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible)."""
     array, backend = _to_array(data, dtype, device, "tensor")

@@ -335,9 +335,9 @@ class Tensor:
 
                 raise DeviceError(f"{op}: tensors on different devices: {self.device} and {other.device}")
             return other
-        from gradkit.creation import tensor
+        from gradkit.creation import array_for
 
-        return tensor(other, dtype=self.dtype, device=self._backend)
+        return Tensor._make(array_for(other, self.dtype, self._backend, op), self._backend)
 
     def to(self, device: Any = None, dtype: Any = None) -> Tensor:
         """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes).

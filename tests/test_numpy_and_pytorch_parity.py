@@ -702,3 +702,13 @@ def test_a_deeply_nested_checkpoint_header_is_a_checkpoint_error(tmp_path):
     path.write_bytes(struct.pack("<Q", len(header)) + header)
     with pytest.raises(gk.CheckpointError, match="not valid JSON"):
         gk.load(path)
+
+
+@pytest.mark.parametrize(("call", "op"), [
+    (lambda: gk.ones(2).copy_(None), "copy_"),
+    (lambda: (gk.ones(2, requires_grad=True) * 2).sum().backward(grad="abc"), "backward"),
+    (lambda: gk.ones(2) + "a", "add"),
+])  # fmt: skip
+def test_errors_from_converting_an_operand_name_the_call_not_gk_tensor(call, op):
+    with pytest.raises(gk.DTypeError, match=rf"^{op}: cannot make a tensor"):
+        call()

@@ -34,7 +34,7 @@ def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
             return tensor(x, dtype=np.float32, device=backend)
         return tensor(x, device=backend)
     except GradkitError as exc:  # name the operation the user called, not gk.tensor
-        raise type(exc)(f"{op}: {exc}") from None
+        raise type(exc)(f"{op}: {str(exc).removeprefix('tensor: ')}") from None
 
 
 def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
