@@ -87,9 +87,10 @@ def _from_python_floats(data: Any) -> bool:
     return True
 
 
-def array_for(data: Any, dtype: Any, backend: Backend, op: str) -> Any:
-    """``data`` (a number, nested lists or an array) as an array of ``backend``, errors naming ``op``."""
-    return _to_array(data, dtype, backend, op)[0]
+def array_for(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend]:
+    """``data`` (a number, nested lists or an array) as an array and its backend (``gk.tensor``'s rules),
+    with errors naming ``op``, the operation the user called."""
+    return _to_array(data, dtype, device, op)
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

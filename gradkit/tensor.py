@@ -337,7 +337,7 @@ class Tensor:
             return other
         from gradkit.creation import array_for
 
-        return Tensor._make(array_for(other, self.dtype, self._backend, op), self._backend)
+        return Tensor._make(array_for(other, self.dtype, self._backend, op)[0], self._backend)
 
     def to(self, device: Any = None, dtype: Any = None) -> Tensor:
         """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes).

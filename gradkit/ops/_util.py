@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gradkit.backends.base import Backend
-from gradkit.errors import ArgumentTypeError, DeviceError, GradkitError, IndexOutOfRangeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
 #: Python numbers stay Python numbers: they never upcast a tensor's dtype.
@@ -25,16 +25,12 @@ def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
         return x
     if backend is not None and isinstance(x, backend.array_type):
         return Tensor._make(x, backend)
-    from gradkit.creation import tensor
+    from gradkit.creation import array_for
 
     if isinstance(x, SCALARS) and backend is None:
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(x).__name__} {x!r}")
-    try:
-        if isinstance(x, float):
-            return tensor(x, dtype=np.float32, device=backend)
-        return tensor(x, device=backend)
-    except GradkitError as exc:  # name the operation the user called, not gk.tensor
-        raise type(exc)(f"{op}: {str(exc).removeprefix('tensor: ')}") from None
+    data, backend = array_for(x, np.float32 if isinstance(x, float) else None, backend, op)
+    return Tensor._make(data, backend)
 
 
 def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
