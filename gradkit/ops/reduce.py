@@ -32,6 +32,11 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else d for i, d in enumerate(shape))
 
 
+def _result_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
+    """The shape of a reduction of ``shape`` over ``axes``."""
+    return _kept_shape(shape, axes) if keepdims else tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
 def _expand(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
     """The gradient of a reduction's output, broadcast back to the input's shape."""
     if not grad_mode.state.enabled:  # backward not recorded: on the arrays, without the ops' checks
@@ -145,8 +150,7 @@ def _extreme(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     if x._data.size:
         data = getattr(x._data, name)(axis=axes, keepdims=keepdims)
     else:  # empty rows along the kept axes: an empty result (not every backend reduces empty arrays)
-        dropped = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        data = x._backend.xp.empty(_kept_shape(x.shape, axes) if keepdims else dropped, dtype=x.dtype)
+        data = x._backend.xp.empty(_result_shape(x.shape, axes, keepdims), dtype=x.dtype)
     return record(name, data, x._backend, (x,), (_extreme_vjp,), (x, axes, keepdims), save_output=True, info=axes)
 
 
@@ -236,7 +240,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     with np.errstate(divide="ignore"):  # every element -inf: log(0) = -inf is the answer, not a warning
         data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
     if not keepdims:
-        data = data.reshape([d for i, d in enumerate(x.shape) if i not in axes])
+        data = data.reshape(_result_shape(x.shape, axes, False))
     return record(
         "logsumexp", data, x._backend, (x,), (_logsumexp_vjp,), (x, axes, keepdims), save_output=True, info=axes
     )
@@ -265,7 +269,7 @@ def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     else:
         ax = normalize_axis(axis, x.ndim, name)
         if x.size == 0:  # rows of no elements along other axes: an empty result (not every backend allows it)
-            data = x._backend.xp.zeros(x.shape[:ax] + x.shape[ax + 1 :], dtype="int64")
+            data = x._backend.xp.zeros(_result_shape(x.shape, (ax,), False), dtype="int64")
         else:
             data = getattr(x._data, name)(axis=ax)
         if keepdims:
