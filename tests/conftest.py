@@ -8,9 +8,13 @@ marker, so ``pytest -m cuda`` selects exactly the GPU runs, and
 
 from __future__ import annotations
 
+import emulated_cupy
 import pytest
 
-import gradkit as gk
+if emulated_cupy.enabled():
+    emulated_cupy.install()  # before gradkit can import the real CuPy
+
+import gradkit as gk  # noqa: E402
 
 NO_CUDA_REASON = "no CUDA GPU / CuPy available"
 
@@ -37,12 +41,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip every test marked ``cuda`` (directly or through ``device``) when no GPU is present."""
+    if emulated_cupy.enabled():
+        # Only the device="cuda" runs of the device tests; what needs real CUDA stays skipped.
+        skip_real = pytest.mark.skip(reason=emulated_cupy.SKIP_REASON)
+        for item in items:
+            if item.get_closest_marker("cuda") is not None and _device_param(item) != "cuda":
+                item.add_marker(skip_real)
+        return
     if cuda_available():
         return
     skip = pytest.mark.skip(reason=NO_CUDA_REASON)
     for item in items:
         if "cuda" in item.keywords and item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
+
+
+def _device_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("device") if callspec is not None else None
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

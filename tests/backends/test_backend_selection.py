@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import emulated_cupy
 import numpy as np
 import pytest
 
@@ -50,7 +51,8 @@ def run_python(code: str, backend: str | None, prelude: str = "", pythonpath: st
     env = {k: v for k, v in os.environ.items() if k != "GRADKIT_BACKEND"}
     if backend is not None:
         env["GRADKIT_BACKEND"] = backend
-    if pythonpath is not None:
+    if pythonpath is not None:  # a stand-in CuPy of the test's own: no emulated one (tests/emulated_cupy)
+        env.pop(emulated_cupy.ENV_VAR, None)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(prelude) + textwrap.dedent(code)],
