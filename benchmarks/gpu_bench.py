@@ -134,10 +134,10 @@ def gk_mlp(layers: list[int], env: Env, seed: int = 0) -> tuple[Any, Any, Any]:
     gk.manual_seed(seed)
     mods: list[Any] = []
     for i in range(len(layers) - 1):
-        mods.append(nn.Linear(layers[i], layers[i + 1]))
+        mods.append(nn.Linear(layers[i], layers[i + 1], device=env.device))
         if i < len(layers) - 2:
             mods.append(nn.ReLU())
-    model = nn.Sequential(*mods).to(env.device)
+    model = nn.Sequential(*mods)
     opt = gk.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def step(x: Any, y: Any) -> Any:

@@ -86,6 +86,9 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        dtype = getattr(value, "dtype", None)
+        if isinstance(dtype, np.dtype) and (dtype.kind not in "biuf" or dtype.itemsize > 8):
+            raise DTypeError(f"Tensor.data: cannot hold an array of dtype {dtype}")  # before CuPy sees it
         array = value._data if isinstance(value, Tensor) else self._backend.asarray(value)
         if not isinstance(array, self._backend.array_type):
             raise ArgumentTypeError(
@@ -459,7 +462,7 @@ class Tensor:
 
     # --------------------------------------------------------------- in place
     def _check_inplace(self, op: str, value: Any = None) -> None:
-        if not getattr(getattr(self._data, "flags", None), "writeable", True):  # CuPy arrays have no such flag
+        if not _engine.writable_dense(self._data):  # CuPy has no read-only flag: its broadcast views are checked here
             raise InvalidArgumentError(
                 f"in-place {op}: this tensor's memory is read-only (a broadcast view, or an array imported "
                 "through DLPack by NumPy 1.x); write to a copy, e.g. gk.tensor(t.numpy())"

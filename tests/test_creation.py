@@ -120,7 +120,7 @@ def test_random(device):
 
 def test_tensor_from_numpy_without_copy():
     a = np.arange(4.0)
-    t = gk.tensor(a)
+    t = gk.tensor(a, device="cpu")
     a[0] = 9
     assert t.numpy()[0] == 9
     f = gk.from_numpy(a)

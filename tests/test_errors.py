@@ -228,3 +228,13 @@ def test_inplace_on_a_read_only_view_says_read_only(name, change):
     with gk.no_grad(), pytest.raises(gk.InvalidArgumentError, match=rf"in-place {name}: .*read-only"):
         change(b)
     np.testing.assert_array_equal(b.numpy(), np.ones((2, 3)))
+
+
+def test_inplace_on_a_writable_broadcast_view_is_refused_too():
+    """CuPy has no read-only flag, so its broadcast views are writable: gradkit looks at the strides."""
+    base = np.ones(3)
+    view = np.lib.stride_tricks.as_strided(base, (2, 3), (0, 8))  # writable, as a CuPy broadcast view is
+    t = gk.from_numpy(view)
+    with gk.no_grad(), pytest.raises(gk.InvalidArgumentError, match="in-place add: .*read-only .*broadcast"):
+        t += 1.0
+    np.testing.assert_array_equal(base, np.ones(3))

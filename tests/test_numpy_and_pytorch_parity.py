@@ -281,7 +281,7 @@ def test_randint_bounds_must_be_whole_numbers():
 
 @pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0", reason="NumPy 1.x has no copy= in asarray")
 def test_asarray_with_copy_false_refuses_a_needed_copy():
-    t = gk.tensor([1.0, 2.0])
+    t = gk.tensor([1.0, 2.0], device="cpu")
     assert np.shares_memory(np.asarray(t), t.data) and not np.shares_memory(np.asarray(t, copy=True), t.data)
     with pytest.raises(ValueError, match="needs a copy"):
         np.asarray(t, dtype=np.float64, copy=False)

@@ -205,7 +205,7 @@ def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
         t._grad = _exclusive(g, taken)
         return
     plain = old._grad_fn is None and g._grad_fn is None and not old._requires_grad
-    if plain and old._data.dtype == g._data.dtype and _writable_dense(old._data):
+    if plain and old._data.dtype == g._data.dtype and writable_dense(old._data):
         old._data += g._data
         old._version[0] += 1
     else:
@@ -228,7 +228,7 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     """
     d = g._data
     owner = _memory_owner(d)
-    if id(owner) not in taken and (owner is d or _writable_dense(d)):  # a view may be read-only or broadcast
+    if id(owner) not in taken and (owner is d or writable_dense(d)):  # a view may be read-only or broadcast
         taken.add(id(owner))
         return g
     if g._requires_grad:  # create_graph=True (or a seed that requires grad): the copy stays in the graph
@@ -239,7 +239,7 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     return copy
 
 
-def _writable_dense(a: Any) -> bool:
+def writable_dense(a: Any) -> bool:
     """False for a read-only array and for a broadcast view (a zero stride along an axis longer than 1)."""
     flags = getattr(a, "flags", None)
     if flags is not None and not getattr(flags, "writeable", True):

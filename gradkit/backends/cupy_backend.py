@@ -89,6 +89,10 @@ class CupyBackend(Backend):
         return self.xp.matmul(a, b)
 
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
+        add_at = getattr(self.xp.add, "at", None)
+        if add_at is not None:
+            add_at(target, index, values)  # CuPy 14 deprecates cupyx.scatter_add for this
+            return
         import cupyx
 
         cupyx.scatter_add(target, index, values)

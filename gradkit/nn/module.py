@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
     ArgumentTypeError,
@@ -360,7 +361,6 @@ class Module:
             if key not in state_dict:
                 continue
             array = _as_array(state_dict[key], target, key, where)
-            _check_castable(array, target, key, where)
             if tuple(array.shape) != target._data.shape:
                 shape_problems.append(
                     f'size mismatch for "{key}": the state_dict has shape {tuple(array.shape)}, '
@@ -425,7 +425,7 @@ def _check_castable(array: Any, target: Tensor, key: str, where: str) -> None:
     kind, target_kind = array.dtype.kind, target._data.dtype.kind
     ok = kind in "biu" or (kind == "f" and target_kind in "fc")
     if kind == "f" and target_kind in "biu":  # floats into an integer buffer: only whole, finite values
-        xp = target._backend.xp
+        xp = backend_of_array(array).xp
         ok = bool(xp.all(xp.isfinite(array) & (array == xp.round(array))))
     if kind in "iu" and target_kind in "iu" and array.size:
         info = np.iinfo(target._data.dtype)
@@ -439,13 +439,16 @@ def _check_castable(array: Any, target: Tensor, key: str, where: str) -> None:
 
 
 def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:
-    """A state-dict value as an array of the target's backend (dtype is cast on copy)."""
+    """A state-dict value as an array of the target's backend (dtype is cast on copy), checked
+    where it is (on the host before a copy to the GPU, which would not take strings or objects)."""
     backend = target._backend
     if isinstance(value, Tensor):
+        _check_castable(value._data, target, key, where)
         return backend.transfer(value._data, value._backend)
     if isinstance(value, (int, float, bool, np.generic, list, tuple)):
-        return backend.asarray(np.asarray(value))
+        value = np.asarray(value)
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        _check_castable(value, target, key, where)
         return backend.asarray(value)
     raise ArgumentTypeError(
         f'{where}: the value for "{key}" is a {type(value).__name__}, expected a Tensor or an array'

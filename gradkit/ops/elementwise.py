@@ -213,7 +213,7 @@ def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
             return g * a**b * math.log(a)
         if a < 0:  # a**b is real only at whole b: no slope (NaN, as PyTorch)
             return g * math.nan
-        return g * where(data_of(b) >= 0, 0.0, -math.inf)  # as PyTorch: 0 ** b falls like -inf for b < 0
+        return g * where(b >= 0, 0.0, -math.inf)  # as PyTorch: 0 ** b falls like -inf for b < 0 (on b's device)
     zero = a._data == 0  # as PyTorch: a ** b * ln(a) is 0 there for b >= 0, -inf for b < 0
     slope = where(zero, 0.0, a**b) * log(where(zero, 1.0, a))  # 0 * ln 1 at a == 0, not inf * 0
     return g * where(zero & (data_of(b) < 0), -math.inf, slope)

@@ -43,7 +43,7 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
         if isinstance(item, (Tensor, list, tuple, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
             item = _index_array(item, x, op)  # a tuple inside the index tuple is a sequence, as in NumPy
         elif isinstance(item, slice):
-            _check_slice(item, op)
+            item = _plain_slice(item, op)
         elif isinstance(item, np.bool_):
             item = bool(item)  # a scalar mask; CuPy takes Python's bool
         elif not (item is None or item is Ellipsis or isinstance(item, (int, np.integer))):
@@ -79,16 +79,24 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
     return tuple(items)
 
 
-def _check_slice(item: slice, op: str) -> None:
+def _plain_slice(item: slice, op: str) -> slice:
+    """``item`` with Python ints for its parts: what NumPy accepts (ints, NumPy ints, 0-d integer
+    arrays and tensors), read on the host here, since a CuPy 0-d array is no index to CuPy."""
+    parts = []
     for part in (item.start, item.stop, item.step):
-        if part is None:
-            continue
-        try:  # what NumPy accepts: ints, NumPy ints, 0-d integer arrays and tensors
-            operator.index(part._data if isinstance(part, Tensor) else part)
-        except TypeError:
-            raise ArgumentTypeError(f"{op}: slice {item!r} must have integer (or None) start, stop and step") from None
-    if item.step is not None and operator.index(item.step._data if isinstance(item.step, Tensor) else item.step) == 0:
+        if part is not None:
+            try:
+                if hasattr(part, "__cuda_array_interface__") and part.ndim == 0 and part.dtype.kind in "iu":
+                    part = int(part.item())
+                part = operator.index(part)
+            except (TypeError, DTypeError):
+                raise ArgumentTypeError(
+                    f"{op}: slice {item!r} must have integer (or None) start, stop and step"
+                ) from None
+        parts.append(part)
+    if parts[2] == 0:
         raise InvalidArgumentError(f"{op}: slice {item!r} has step 0; a step must be a nonzero integer")
+    return slice(*parts)
 
 
 def _axes_used(item: Any) -> int:

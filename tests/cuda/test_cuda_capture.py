@@ -69,7 +69,7 @@ def test_static_inputs_are_copies_and_a_bare_call_uses_them():
     step = gk.cuda.capture(lambda a, b: seen.append((a.numpy().copy(), b.numpy().copy())), x, y)
     assert step.inputs[0] is not x and step.inputs[0].shape == x.shape
     np.testing.assert_array_equal(step.inputs[0].numpy(), x.numpy())
-    step.inputs[0].copy_(gk.ones(x.shape))
+    step.inputs[0].copy_(gk.ones(x.shape, device="cpu"))
     step()
     np.testing.assert_array_equal(seen[-1][0], np.ones(x.shape, np.float32))
     step.replay()
@@ -163,10 +163,10 @@ def test_routing_guards_host_syncs_and_restores_everything():
         assert gk.cuda.is_capturing()
         assert NUMPY.rng is rng and isinstance(cublas.installed(), _FakeGemm)
         with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
-            gk.ones(3).numpy()
+            gk.ones(3, device="cpu").numpy()
         for host_read in (lambda t: t.item(), float, bool):  # .item() and what uses it, refused the same way
             with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
-                host_read(gk.ones(()))
+                host_read(gk.ones((), device="cpu"))
         with pytest.raises(gk.cuda.CaptureError, match="host data"):
             NUMPY.asarray([1.0, 2.0])  # on CuPy, a NumPy array is host data too
         with pytest.raises(gk.cuda.CaptureError, match="synchronises"):
@@ -179,7 +179,7 @@ def test_routing_guards_host_syncs_and_restores_everything():
     assert not gk.cuda.is_capturing()
     assert NUMPY.rng is old_rng and cublas.installed() is None
     assert "asarray" not in vars(NUMPY) and "to_numpy" not in vars(NUMPY) and "synchronize" not in vars(NUMPY)
-    np.testing.assert_array_equal(gk.ones(2).numpy(), [1, 1])
+    np.testing.assert_array_equal(gk.ones(2, device="cpu").numpy(), [1, 1])
 
 
 def test_routing_is_undone_after_an_exception():

@@ -99,7 +99,8 @@ def test_relu_is_one_node_with_zero_gradient_at_zero(device):
 def test_activations_keep_float32(device):
     x = _rand(device, 2, 3, dtype="float32")
     for module in (nn.ReLU(), nn.LeakyReLU(), nn.GELU(), nn.GELU("tanh"), nn.Tanh(), nn.Sigmoid(), nn.Softmax(-1),
-                   nn.LogSoftmax(-1), nn.Dropout(0.3), nn.LayerNorm(3), nn.BatchNorm1d(2, device=device).eval()):
+                   nn.LogSoftmax(-1), nn.Dropout(0.3), nn.LayerNorm(3, device=device),
+                   nn.BatchNorm1d(2, device=device).eval()):
         if isinstance(module, nn.BatchNorm1d):
             assert module(_rand(device, 4, 2, dtype="float32")).dtype == np.float32
         else:

@@ -379,7 +379,8 @@ def build_specs() -> list[Spec]:
              lambda x: x.astype(np.float64) * 1.0))
     add(Spec("to_dtype", lambda x: x.to(dtype="float64") * 2.0, [(3, 4)], lambda x: x.astype(np.float64) * 2.0))
     add(Spec("to_device_cpu_roundtrip", lambda x: x.to("cpu").to(x.device) * 2.0, [(3, 4)], lambda x: x * 2.0))
-    add(Spec("cpu_method", lambda x: x.cpu() * 3.0, [(3, 4)], lambda x: x * 3.0))
+    # Back on x's device, so that on a GPU both transfers (and their VJPs) are in the chain.
+    add(Spec("cpu_method", lambda x: (x.cpu() * 3.0).to(x.device), [(3, 4)], lambda x: x * 3.0))
 
     # ------------------------------------------------------------ composites
     add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
