@@ -76,7 +76,14 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
             dim += _axes_used(item)
         elif item is not None:
             dim += 1
+    if sum(1 for i in items if _is_mask(i)) > 1:
+        # CuPy takes one boolean array per index; what NumPy makes of several is each one's nonzero().
+        items = [part for i in items for part in (i.nonzero() if _is_mask(i) else (i,))]
     return tuple(items)
+
+
+def _is_mask(item: Any) -> bool:
+    return hasattr(item, "dtype") and item.dtype.kind == "b" and item.ndim > 0
 
 
 def _plain_slice(item: slice, op: str) -> slice:

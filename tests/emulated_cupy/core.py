@@ -544,6 +544,9 @@ def _index(key: Any, shape: tuple) -> Any:
             items[i] = k._a
         elif isinstance(k, list):
             items[i] = np.asarray(_host_to_device(k))
+    masks = sum(1 for k in items if isinstance(k, np.ndarray) and k.dtype == np.bool_ and k.ndim)
+    if masks > 1:
+        raise ValueError("currently, CuPy only supports slices that consist of one boolean array.")
     consumed = sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
                    for k in items if k is not None and k is not Ellipsis)
     axis = 0

@@ -68,6 +68,21 @@ def test_index_with_tensors(device):
     assert gk.gradcheck(lambda t: t[idx, :, idx], [x])
 
 
+def test_several_boolean_masks_in_one_index(device):
+    """NumPy pairs them up as their nonzero() indices; CuPy takes only one mask per index, so gradkit converts."""
+    x = gk.tensor(np.arange(24.0).reshape(2, 3, 4), device=device, requires_grad=True)
+    a, b, m2 = np.array([False, True]), np.array([True, False, True]), np.arange(12).reshape(3, 4) % 3 == 0
+    np.testing.assert_array_equal(x[a, b].numpy(), x.numpy()[a, b])
+    np.testing.assert_array_equal(x[a, m2].numpy(), x.numpy()[a, m2])
+    x[a, b].sum().backward()
+    expected = np.zeros((2, 3, 4))
+    expected[a, b] = 1.0
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    y = x.detach() * 1.0
+    y[a, gk.tensor(b, device=device)] = 0.0
+    np.testing.assert_array_equal(y.numpy()[1, :, 0], [0.0, 16.0, 0.0])
+
+
 def test_index_chain_of_views(device):
     x = _x(device)
     assert gk.gradcheck(lambda t: t[1:][:, ::2][..., -1][None], [x])
