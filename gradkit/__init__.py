@@ -46,6 +46,7 @@ from gradkit.ops import (
     argmin,
     broadcast_to,
     clip,
+    clone,
     concatenate,
     cos,
     divide,

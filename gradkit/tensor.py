@@ -368,6 +368,10 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
+    def clone(self) -> Tensor:
+        """A copy with memory of its own, still in the graph (PyTorch's ``clone``)."""
+        return _ops.clone(self)
+
     # ------------------------------------------------------------ operators
     # __add__, __sub__, __mul__, __truediv__, __pow__ and __matmul__ are the ops themselves,
     # set at the end of this module (one Python call less per operation on the hottest path).

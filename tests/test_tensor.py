@@ -331,3 +331,16 @@ def test_where_with_two_scalar_branches(device):
     out = gk.where(cond, 1.0, 0.0)
     assert out.dtype == np.float32 and out.device == cond.device
     np.testing.assert_array_equal(out.numpy(), [1.0, 0.0])
+
+
+def test_clone_has_memory_of_its_own_and_stays_in_the_graph(device):
+    x = gk.tensor(np.arange(3.0), device=device, requires_grad=True)
+    c = x.clone()
+    assert c.grad_fn is not None and c.dtype == x.dtype and c.device == x.device
+    with gk.no_grad():
+        c += 1.0
+    np.testing.assert_array_equal(x.numpy(), [0.0, 1.0, 2.0])
+    (c * c).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
+    i = gk.clone(gk.tensor([1, 2], device=device))
+    assert i.dtype == gk.int64 and i.grad_fn is None and i.tolist() == [1, 2]

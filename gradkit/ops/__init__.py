@@ -38,6 +38,7 @@ from gradkit.ops.reduce import all, any, argmax, argmin, logsumexp, max, mean, m
 from gradkit.ops.shape import (
     astype,
     broadcast_to,
+    clone,
     concatenate,
     expand,
     expand_dims,
@@ -57,7 +58,7 @@ from gradkit.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "all", "any", "argmax", "argmin", "astype", "broadcast_to", "clip", "compare", "concatenate",
+    "abs", "add", "all", "any", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "compare", "concatenate",
     "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip", "floor_divide",
     "gather", "getitem", "index_add", "invert", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad",

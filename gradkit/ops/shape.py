@@ -313,6 +313,19 @@ def astype(x: Any, dtype: Any) -> Tensor:
     return record("astype", data, x._backend, (x,), (lambda g, dt: astype(g, dt),), (x.dtype,))
 
 
+def clone(x: Any) -> Tensor:
+    """A copy of ``x`` in memory of its own; the gradient passes through (PyTorch's ``clone``)."""
+    x = as_tensor(x, "clone")
+    data = x._backend.xp.array(x._data, copy=True)
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("clone", data, x._backend, (x,), (_pass_through,))
+
+
+def _pass_through(g: Tensor) -> Tensor:
+    return g
+
+
 def to_device(x: Any, device: Any) -> Tensor:
     """A copy of ``x`` on ``device``; the gradient is copied back."""
     from gradkit.backends import get_backend

@@ -375,6 +375,7 @@ def build_specs() -> list[Spec]:
                  lambda x, ref=ref: ref(x * 500), smooth=False))
 
     # ---------------------------------------------------------- dtype and device
+    add(Spec("clone", lambda x: gk.clone(x) * 2.0 + x.clone(), [(3, 4)], lambda x: x * 3.0))
     add(Spec("astype_same", lambda x: x.astype(np.float64) * 1.0, [(3, 4)],
              lambda x: x.astype(np.float64) * 1.0))
     add(Spec("to_dtype", lambda x: x.to(dtype="float64") * 2.0, [(3, 4)], lambda x: x.astype(np.float64) * 2.0))
