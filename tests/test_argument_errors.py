@@ -96,6 +96,17 @@ CASES = {
     "vjp of a number": (lambda: gk.vjp(5, gk.ones(2)), gk.ArgumentTypeError, "vjp"),
     "hook that is not a function": (lambda: gk.ones(2, requires_grad=True).register_hook(3),
                                     gk.ArgumentTypeError, "register_hook"),
+    # modules and their functions (this session's fuzzing leftovers)
+    "state_dict prefix": (lambda: gk.nn.Linear(2, 2).state_dict(prefix=1), gk.ArgumentTypeError, "prefix"),
+    "apply non-callable": (lambda: gk.nn.Linear(2, 2).apply(5), gk.ArgumentTypeError, "apply: fn"),
+    "clear_grads int": (lambda: gk.nn.utils.clear_grads(5), gk.ArgumentTypeError, "clear_grads"),
+    "clear_grads mixed": (lambda: gk.nn.utils.clear_grads([_param(), 3]), gk.ArgumentTypeError, "int among"),
+    "batch_norm list stats": (lambda: gk.nn.functional.batch_norm(gk.ones((4, 2)), [0.0, 0.0], [1.0, 1.0]),
+                              gk.ArgumentTypeError, "running_mean must be a Tensor"),
+    "batch_norm stat shape": (lambda: gk.nn.functional.batch_norm(gk.ones((4, 2)), gk.zeros(3), gk.ones(3),
+                                                                   training=True),
+                              gk.ShapeError, r"running_mean has shape \(3,\)"),
+    "gemm numbers": (lambda: gk.cuda.gemm(1, 2), gk.ArgumentTypeError, "gemm: expected two"),
 }
 
 

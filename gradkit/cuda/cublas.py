@@ -716,6 +716,13 @@ def gemm(a: Any, b: Any) -> Any:
     """
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return np.matmul(a, b)
+    for x in (a, b):
+        if not hasattr(x, "__cuda_array_interface__"):
+            from gradkit.errors import ArgumentTypeError
+
+            raise ArgumentTypeError(
+                f"gemm: expected two NumPy arrays or two CuPy arrays, got {type(a).__name__} and {type(b).__name__}"
+            )
     index = getattr(getattr(a, "device", None), "id", None)
     g = installed() or (_thread_handle(index) if index is not None else None)
     out = g.matmul(a, b) if g is not None else None

@@ -408,6 +408,8 @@ def batch_norm(
     x = _tensor(input, "batch_norm")
     if x.ndim not in (2, 3):
         raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        _check_running_stat(name, stat, x)
     axes = (0,) if x.ndim == 2 else (0, 2)
     shape = (-1,) if x.ndim == 2 else (-1, 1)
     if training:
@@ -435,6 +437,18 @@ def batch_norm(
     if bias is not None:
         out = out + ops.reshape(bias, shape)
     return out
+
+
+def _check_running_stat(name: str, stat: Any, x: Tensor) -> None:
+    """A running statistic is None or a tensor of shape (C,) on x's device (it is updated in place)."""
+    if stat is None:
+        return
+    if not isinstance(stat, Tensor):
+        raise ArgumentTypeError(f"batch_norm: {name} must be a Tensor or None, got {type(stat).__name__}")
+    if stat.shape != (x.shape[1],):
+        raise ShapeError(f"batch_norm: {name} has shape {stat.shape}, expected ({x.shape[1]},) for input {x.shape}")
+    if stat._backend is not x._backend:
+        raise DeviceError(f"batch_norm: {name} is on {stat.device}, the input on {x.device}")
 
 
 def _update_running(stat: Tensor, batch: Any, momentum: float) -> None:

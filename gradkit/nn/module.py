@@ -253,6 +253,8 @@ class Module:
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        if not callable(fn):
+            raise ArgumentTypeError(f"apply: fn must be callable, got {type(fn).__name__} {fn!r}")
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -320,6 +322,8 @@ class Module:
     # ------------------------------------------------------------ state dict
     def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
         """Parameters and persistent buffers by dotted name (PyTorch's keys), as detached tensors sharing memory."""
+        if not isinstance(prefix, str):
+            raise ArgumentTypeError(f"state_dict: prefix must be a str, got {type(prefix).__name__} {prefix!r}")
         out: dict = {} if destination is None else destination
         d = self.__dict__
         for name, p in d["_parameters"].items():

@@ -93,6 +93,13 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 
 def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
     """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
+    params = [params] if isinstance(params, Tensor) else params
+    if not isinstance(params, Iterable) or isinstance(params, (str, bytes)):
+        raise ArgumentTypeError(f"clear_grads: expected tensors, got {type(params).__name__} {params!r:.60}")
+    params = list(params)
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"clear_grads: expected tensors, got a {type(p).__name__} among them")
     for p in params:
         g = p._grad
         if g is None:
