@@ -546,6 +546,10 @@ def workspace_bytes(compute_capability: int) -> int:
     return (32 if compute_capability >= 90 else 4) * 1024 * 1024
 
 
+#: workspaces one handle keeps, one per stream it was bound to (the oldest goes first)
+_MAX_WORKSPACES = 4
+
+
 class CublasGemm:
     """A cuBLAS handle of gradkit's own on one device, with a workspace per stream it has run on.
 
@@ -578,6 +582,10 @@ class CublasGemm:
                 with self._cp.cuda.Device(self.device_index):
                     ws = self._cp.cuda.alloc(self._ws_size)
                 self._workspaces[stream_ptr] = ws
+                if len(self._workspaces) > _MAX_WORKSPACES:
+                    # Code that makes short-lived streams would otherwise keep a workspace per stream
+                    # forever. Safe to drop: CuPy's pool reuses a block only in its own stream's order.
+                    del self._workspaces[next(iter(self._workspaces))]
             _check(self._lib.set_workspace(self.handle, ctypes.c_void_p(ws.ptr), self._ws_size), "cublasSetWorkspace")
         self._stream = stream_ptr
 

@@ -108,6 +108,13 @@ def explain_failure(exc: BaseException) -> CaptureError:
             "(einsum/tensordot, linalg, FFT, cupy.random or @ on raw CuPy arrays) cannot be captured: move "
             f"them out of the step. CuPy said: {text}"
         )
+    if type(exc).__name__ == "OutOfMemoryError" or re.search(r"out of memory", str(exc), re.IGNORECASE):
+        # CuPy's pool answers a failed cudaMalloc by freeing its cached blocks, which ends a capture too
+        return CaptureError(
+            "capture: the device ran out of memory while the step was captured (the graph's private memory "
+            "pool could not grow). Free memory first (gk.cuda.empty_cache(), fewer live arrays) or capture "
+            f"a smaller step. CUDA said: {text}"
+        )
     if re.search(r"captur", str(exc), re.IGNORECASE):
         return CaptureError(
             "capture: the step did something a CUDA graph cannot hold, most likely a host synchronisation: "
@@ -136,9 +143,11 @@ class _Routing:
         cls = type(backend)
 
         def asarray(data: Any, dtype: Any = None) -> Any:
-            if not isinstance(data, backend.array_type) and np.ndim(data) > 0:
+            # a list first: np.ndim would convert its items, and a CuPy item refuses that with a TypeError
+            if not isinstance(data, backend.array_type) and (isinstance(data, (list, tuple)) or np.ndim(data) > 0):
+                size = f"shape {data.shape}" if hasattr(data, "shape") else f"length {len(data)}"
                 raise CaptureError(
-                    f"capture: the step turns host data ({type(data).__name__} of shape {np.shape(data)}) into a "
+                    f"capture: the step turns host data ({type(data).__name__} of {size}) into a "
                     "device array; a CUDA graph would replay the values it had at capture time. Create such "
                     "arrays on the device before capturing and pass them in (or as static inputs)"
                 )
@@ -146,9 +155,9 @@ class _Routing:
 
         def to_numpy(array: Any) -> Any:
             raise CaptureError(
-                "capture: the step reads a device array on the host (.numpy(), .tolist(), np.asarray or "
-                "printing a tensor); a CUDA graph cannot stop for the host. Return the tensor from the step and "
-                "read it after the call"
+                "capture: the step reads a device array on the host (.item(), float(), bool() or an `if` on a "
+                "tensor, .numpy(), .tolist(), np.asarray or printing a tensor): a host synchronisation, and a CUDA "
+                "graph cannot stop for the host. Return the tensor from the step and read it after the call"
             )
 
         def synchronize() -> None:
@@ -365,12 +374,20 @@ class CapturedStep:
         return self()
 
     def close(self) -> None:
-        """Release the graph and its handle; the step cannot be called afterwards."""
+        """Release the graph, its handle and its memory pool's free blocks; the step cannot be called afterwards.
+
+        Arrays still referenced elsewhere (``inputs``, outputs a caller kept) stay valid.
+        """
         self._closed = True
         self._graph = None
+        self.outputs = None
         if self._gemm is not None:
             self._gemm.close()
             self._gemm = None
+        if self._pool is not None:
+            self._backend.synchronize()  # a replay still running uses the pool's blocks
+            self._pool.free_all_blocks()
+            self._pool = None
 
     def __repr__(self) -> str:
         kind = "CUDA graph" if self.graphed else "plain execution"

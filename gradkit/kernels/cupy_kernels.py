@@ -206,12 +206,17 @@ def _kernel(name: str) -> Any:
 
 
 def _xent_function(dtype: np.dtype, index_dtype: np.dtype) -> Any:
-    mod = _built.get("gk_xent_module")
-    if mod is None:
-        names = tuple(_XENT_NAMES.values())
-        mod = _cupy().RawModule(code=_XENT_SOURCE, options=("--std=c++11",), name_expressions=names)
-        _built["gk_xent_module"] = mod
-    return mod.get_function(_XENT_NAMES[(dtype, index_dtype)])
+    cp = _cupy()
+    key = ("gk_xent", dtype, index_dtype, cp.cuda.Device().id)
+    kern = _built.get(key)
+    if kern is None:  # get_function builds a new kernel object (and asks the driver) on every call: keep it
+        mod = _built.get("gk_xent_module")
+        if mod is None:
+            names = tuple(_XENT_NAMES.values())
+            mod = cp.RawModule(code=_XENT_SOURCE, options=("--std=c++11",), name_expressions=names)
+            _built["gk_xent_module"] = mod
+        kern = _built[key] = mod.get_function(_XENT_NAMES[(dtype, index_dtype)])
+    return kern
 
 
 def _fusable(*arrays: Any) -> bool:

@@ -31,7 +31,9 @@ def _norm(xp: Any, g: Any, norm_type: float) -> Any:
     """The ``norm_type``-norm of array ``g`` as a 0-d array of its dtype."""
     if norm_type == 2.0:
         flat = g.reshape(-1)
-        return xp.sqrt(xp.dot(flat, flat))
+        if xp is np:
+            return xp.sqrt(xp.dot(flat, flat))
+        return xp.sqrt((flat * flat).sum())  # cupy.dot is a cuBLAS call, which a CUDA-graph capture refuses
     if norm_type == math.inf:
         return xp.abs(g).max() if g.size else xp.zeros((), dtype=g.dtype)
     if norm_type == 1.0:

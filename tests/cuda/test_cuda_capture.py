@@ -169,6 +169,8 @@ def test_routing_guards_host_syncs_and_restores_everything():
                 host_read(gk.ones((), device="cpu"))
         with pytest.raises(gk.cuda.CaptureError, match="host data"):
             NUMPY.asarray([1.0, 2.0])  # on CuPy, a NumPy array is host data too
+        with pytest.raises(gk.cuda.CaptureError, match="list of length 2"):
+            NUMPY.asarray([gk.ones((), device="cpu")._data, 2.0])
         with pytest.raises(gk.cuda.CaptureError, match="synchronises"):
             NUMPY.synchronize()
         assert NUMPY.asarray(2.5).shape == ()  # 0-d values become kernel arguments: allowed
@@ -208,6 +210,11 @@ def test_capture_failures_are_explained():
     invalid = C.explain_failure(CUDARuntimeError("cudaErrorStreamCaptureInvalidated: operation failed due to a "
                                                  "previous error during capture"))  # fmt: skip
     assert "host synchronisation" in str(invalid)
+    class OutOfMemoryError(MemoryError):  # CuPy's name
+        pass
+
+    oom = C.explain_failure(OutOfMemoryError("Out of memory allocating 4,194,304 bytes"))
+    assert "ran out of memory" in str(oom) and "empty_cache" in str(oom)
     other = C.explain_failure(KeyError("w"))
     assert "raised KeyError" in str(other)
     same = gk.cuda.CaptureError("x")
@@ -374,3 +381,24 @@ def test_capturable_adam_runs_inside_a_capture_and_counts_on_the_device(name):
         opt.step()
     assert opt.state[w]["step"] is count  # the same array, changed in place: a replay sees the new count
     assert count.dtype == np.float64 and count.shape == () and count.item() == 2
+
+
+@pytest.mark.cuda
+def test_a_step_that_clips_gradients_can_be_captured():
+    """clip_grad_norm_ uses no cuBLAS call on the GPU (a capture refuses those), so it can be in the step."""
+    model = gk.nn.Sequential(gk.nn.Linear(8, 16), gk.nn.ReLU(), gk.nn.Linear(16, 3)).to("cuda")
+    opt = gk.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = _data("cuda")
+
+    def step(a, b):
+        opt.zero_grad()
+        loss = gk.nn.functional.cross_entropy(model(a), b)
+        loss.backward()
+        gk.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        return loss
+
+    captured = gk.cuda.capture(step, x, y)
+    assert captured.graphed
+    losses = [captured(x, y).item() for _ in range(3)]
+    assert all(np.isfinite(losses)) and losses[-1] <= losses[0]

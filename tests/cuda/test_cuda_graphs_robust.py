@@ -87,6 +87,21 @@ def _fake_gemm(log, name="h"):
     return g
 
 
+def test_a_handle_keeps_a_few_stream_workspaces_not_one_per_stream_forever():
+    """Binding to many short-lived streams keeps the newest few workspaces (each is 32 MiB on an H100)."""
+    log = []
+    g = _fake_gemm(log)
+    g._workspaces = {}
+    g._lib = SimpleNamespace(set_stream=lambda h, s: 0, set_workspace=lambda h, p, n: 0)
+    g._cp = SimpleNamespace(cuda=SimpleNamespace(Device=lambda i: contextlib.nullcontext(),
+                                                 alloc=lambda n: SimpleNamespace(ptr=len(log) + 1)))
+    g.device_index, g._ws_size = 0, 1 << 25
+    for stream in range(10):
+        g._bind(0x100 + stream)
+    assert list(g._workspaces) == [0x100 + s for s in range(10 - G._MAX_WORKSPACES, 10)]
+    assert g._stream == 0x109
+
+
 def test_a_handle_closed_outside_capture_is_destroyed_at_once():
     log = []
     g = _fake_gemm(log)
@@ -225,7 +240,8 @@ class _FakeCuda:
         return self.stack[-1] if self.stack else self.default
 
     def MemoryPool(self):  # noqa: N802
-        return SimpleNamespace(malloc=lambda size: None, total_bytes=lambda: 0)
+        return SimpleNamespace(malloc=lambda size: None, total_bytes=lambda: 0,
+                               free_all_blocks=lambda: self.log.append(("pool.free_all_blocks",)))
 
     def using_allocator(self, malloc):
         return contextlib.nullcontext()
@@ -322,7 +338,10 @@ def test_build_uploads_before_synchronising_and_orders_the_side_stream(monkeypat
     log.clear()
     step()
     assert log == [("graph.launch", "default")]
+    log.clear()
     step.close()
+    assert log.index(("device.synchronize",)) < log.index(("pool.free_all_blocks",))  # no replay still running
+    assert step._pool is None and step.outputs is None
 
 
 def test_a_handle_closed_inside_the_captured_call_is_destroyed_after_end_capture(monkeypatch):

@@ -145,3 +145,22 @@ def test_backward_peak_memory_is_bounded():
     # activation and every gradient until the end would add 9 more activations' worth)
     assert peak <= forward + 6 * (4 << 20), (forward, peak)
     np.testing.assert_equal(x.grad.shape, (1 << 20,))
+
+
+@pytest.mark.cuda
+def test_closing_a_captured_step_gives_its_pool_back():
+    w = gk.randn(256, 256, device="cuda", requires_grad=True)
+    x = gk.randn(64, 256, device="cuda")
+
+    def step(a):
+        w.grad = None
+        loss = gk.tanh(a @ w).sum()
+        loss.backward()
+        return loss
+
+    captured = gk.cuda.capture(step, x)
+    captured()
+    assert gk.cuda.memory_stats("cuda")["graph_pool_bytes"] > 0
+    captured.close()
+    assert gk.cuda.memory_stats("cuda")["graph_pool_bytes"] == 0
+    assert captured.inputs[0].shape == (64, 256)  # still valid after close
