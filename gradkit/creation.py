@@ -118,7 +118,7 @@ def from_dlpack(x: Any) -> Tensor:
     xp = np if int(kind) == 1 else backend.xp
     try:
         array = xp.from_dlpack(x)
-    except (RuntimeError, TypeError) as exc:  # e.g. bfloat16, which NumPy and CuPy have no dtype for
+    except (RuntimeError, TypeError, BufferError) as exc:  # e.g. bfloat16, which NumPy and CuPy have no dtype for
         raise DTypeError(f"from_dlpack: cannot import {type(x).__name__} {getattr(x, 'dtype', '')}: {exc}") from None
     return Tensor(array, device=backend)
 
@@ -236,7 +236,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
     start, stop, step = (scalar(v) for v in (start, stop, step))  # 0-d arrays and tensors count as numbers
     numbers = (int, float, np.integer, np.floating)
     for name, value in (("start", start), ("stop", stop), ("step", step)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers)):
+        if (value is not None or name == "start") and (isinstance(value, bool) or not isinstance(value, numbers)):
             raise ArgumentTypeError(f"arange: {name} must be a number, got {type(value).__name__} {value!r:.40}")
         if value is not None and not math.isfinite(value):
             raise InvalidArgumentError(f"arange: {name} must be finite, got {value!r}")

@@ -55,7 +55,7 @@ def is_dtype_like(value: Any) -> bool:
     if isinstance(value, str):
         try:
             np.dtype(value)
-        except TypeError:
+        except (TypeError, ValueError):  # ValueError: a malformed type string such as "cuda:(-1,)"
             return False
         return value.strip().lower() not in ("cpu", "cuda", "gpu", "numpy", "cupy")
     return False

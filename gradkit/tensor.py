@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, out_of_range
+from gradkit._args import check_int_fits, out_of_range, whole
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
 from gradkit.errors import (
@@ -86,6 +86,11 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if not isinstance(value, Tensor) and not hasattr(value, "dtype"):
+            try:  # lists and numbers: made an array here, so that CuPy never sees strings or ragged rows
+                value = np.asarray(value)
+            except ValueError:
+                raise ShapeError(f"Tensor.data: the nested lists are ragged ({value!r:.60})") from None
         dtype = getattr(value, "dtype", None)
         if isinstance(dtype, np.dtype) and (dtype.kind not in "biuf" or dtype.itemsize > 8):
             raise DTypeError(f"Tensor.data: cannot hold an array of dtype {dtype}")  # before CuPy sees it
@@ -363,7 +368,7 @@ class Tensor:
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> Tensor:
-        return self.to(f"cuda:{index}")
+        return self.to(f"cuda:{whole(index, 'cuda', 'index', low=0)}")
 
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)

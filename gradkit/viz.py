@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import path_arg
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, BackendError, InvalidArgumentError, describe
 from gradkit.tensor import Tensor
@@ -276,7 +277,7 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
     (the DOT text, no Graphviz needed). Without Graphviz it raises
     :class:`gradkit.BackendError` saying what to install.
     """
-    path = os.fspath(path)
+    path = path_arg(path, "render_graph")
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in ("svg", "png", "pdf", "dot", "gv"):
         raise InvalidArgumentError(

@@ -21,6 +21,12 @@ def _sgd() -> gk.optim.Optimizer:
     return gk.optim.SGD([_param()], lr=0.1)
 
 
+def _step_with(groups):
+    opt = _sgd()
+    opt.param_groups = groups
+    opt.step()
+
+
 def _cyclic() -> dict:
     d: dict = {}
     d["self"] = d
@@ -107,6 +113,55 @@ CASES = {
                                                                    training=True),
                               gk.ShapeError, r"running_mean has shape \(3,\)"),
     "gemm numbers": (lambda: gk.cuda.gemm(1, 2), gk.ArgumentTypeError, "gemm: expected two"),
+    "take uint64 beyond int64": (lambda: gk.take(gk.ones((3, 4)), np.uint64(2**64 - 1), axis=1),
+                                 gk.IndexOutOfRangeError, "beyond int64"),
+    "take string index": (lambda: gk.take(gk.ones((3, 4)), "", axis=1), gk.DTypeError, "take: index arrays"),
+    "getitem string array": (lambda: gk.ones(3)[np.array(["a", "b"])], gk.DTypeError, "getitem: index arrays"),
+    "manual_seed too big": (lambda: gk.manual_seed(2**64), gk.InvalidArgumentError, "2\\*\\*64"),
+    "device_info str": (lambda: gk.cuda.device_info(""), gk.ArgumentTypeError, "device_info: index"),
+    "gemm 0-d": (lambda: gk.cuda.gemm(np.array(2.0), np.ones((3, 2))), gk.ShapeError, "at least one axis"),
+    "data= ragged": (lambda: setattr(gk.ones(2), "data", [[1, 2], [3]]), gk.ShapeError, "Tensor.data: .*ragged"),
+    "permute int": (lambda: gk.permute(gk.ones((2, 3)), 0), gk.ShapeError, "permute"),
+    "enable_grad non-callable": (lambda: gk.enable_grad()(0), gk.ArgumentTypeError, "enable_grad: can only"),
+    "render_graph path": (lambda: gk.render_graph(gk.ones(2, requires_grad=True).sum(), 0), gk.ArgumentTypeError,
+                          "render_graph: the path"),
+    "from_dlpack strings": (lambda: gk.from_dlpack(np.array(["a", "b"])), gk.DTypeError, "from_dlpack"),
+    "outer object array": (lambda: gk.outer(gk.ones(3), np.array([1, 2], dtype=object)), gk.DTypeError, "outer"),
+    "mse_loss string target": (lambda: gk.nn.functional.mse_loss(gk.ones(2), np.array(["a", "b"])), gk.DTypeError,
+                               "mse_loss"),
+    "layer_norm shape": (lambda: gk.nn.functional.layer_norm(gk.ones((2, 3)), 1j), gk.ArgumentTypeError,
+                         "layer_norm: a shape"),
+    "one_hot huge": (lambda: gk.nn.functional.one_hot(gk.tensor([1, 2]), 10**30), gk.InvalidArgumentError,
+                     "too large"),
+    "one_hot uint64": (lambda: gk.nn.functional.one_hot(np.uint64(2**64 - 1)), gk.IndexOutOfRangeError, "int64"),
+    "embedding padding_idx": (lambda: gk.nn.functional.embedding(gk.tensor([0, 1]), gk.ones((5, 3)), -7),
+                              gk.IndexOutOfRangeError, "padding_idx -7"),
+    "cross_entropy ragged weight": (lambda: gk.nn.functional.cross_entropy(gk.ones((2, 3)), gk.tensor([0, 2]),
+                                                                          weight=[[1, 2], [3]]),
+                                    gk.ShapeError, "ragged"),
+    "batch_norm momentum": (lambda: gk.nn.functional.batch_norm(gk.ones((4, 3)), gk.zeros(3), gk.ones(3),
+                                                                training=True, momentum=""),
+                            gk.ArgumentTypeError, "momentum"),
+    "DataLoader 0-d array": (lambda: gk.data.DataLoader(np.array(2.0), batch_size=2), gk.ArgumentTypeError,
+                             "__len__"),
+    "DataLoader.order epoch": (lambda: gk.data.DataLoader(gk.data.TensorDataset(gk.ones(4)), 2).order(1j),
+                               gk.ArgumentTypeError, "epoch"),
+    "SGD over an array": (lambda: gk.optim.SGD(np.array(2.0), lr=0.1), gk.ArgumentTypeError, "iterable"),
+    "Optimizer defaults": (lambda: gk.optim.Optimizer([_param()], 0), gk.ArgumentTypeError, "defaults"),
+    "param_groups replaced": (lambda: _step_with(0), gk.ArgumentTypeError,
+                              "param_groups must be a list"),
+    "clip_grad_norm_ array": (lambda: gk.nn.utils.clip_grad_norm_(np.array(2.0), 1.0), gk.ArgumentTypeError,
+                              "clip_grad_norm_"),
+    "state_dict destination": (lambda: gk.nn.Linear(2, 2).state_dict(destination=0), gk.ArgumentTypeError,
+                               "destination"),
+    "named_modules memo": (lambda: list(gk.nn.Linear(2, 2).named_modules(memo=[])), gk.ArgumentTypeError, "memo"),
+    "ModuleList array": (lambda: gk.nn.ModuleList(np.array(2.0)), gk.ArgumentTypeError, "ModuleList"),
+    "cuda index": (lambda: gk.ones(2).cuda((-1,)), gk.ArgumentTypeError, "cuda: index"),
+    "to a malformed device": (lambda: gk.ones(2).to("cuda:(-1,)"), gk.DeviceError, "unknown device"),
+    "CounterRNG size": (lambda: gk.cuda.CounterRNG(1).random("abc"), gk.ArgumentTypeError, "shape must be integers"),
+    "CounterRNG dtype": (lambda: gk.cuda.CounterRNG(1).random((2, 3), dtype=0), gk.DTypeError, "CounterRNG.random"),
+    "arange start None": (lambda: gk.arange(None, 5), gk.ArgumentTypeError, "arange: start"),
+    "gemm shapes": (lambda: gk.cuda.gemm(np.ones((2, 3)), np.ones((2, 3))), gk.ShapeError, "gemm: cannot multiply"),
 }
 
 

@@ -48,6 +48,10 @@ class _SetGradMode:
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
+        if not callable(fn):
+            from gradkit.errors import ArgumentTypeError
+
+            raise ArgumentTypeError(f"{type(self).__name__}: can only decorate a function, got {type(fn).__name__}")
         if inspect.isgeneratorfunction(fn):
             return _generator_in_mode(fn, mode)  # type: ignore[return-value]
 

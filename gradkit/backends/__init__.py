@@ -142,10 +142,10 @@ def device(name: Any) -> Iterator[str]:
 
 def manual_seed(seed: int) -> None:
     """Seed gradkit's random generators on every backend in use."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**64:
         from gradkit.errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"manual_seed: expected a non-negative int, got {seed!r}")
+        raise InvalidArgumentError(f"manual_seed: expected an int from 0 to 2**64 - 1, got {seed!r}")
     for backend in list(_backends.values()):
         backend.seed(int(seed))
     _seed_state["seed"] = int(seed)

@@ -722,8 +722,19 @@ def gemm(a: Any, b: Any) -> Any:
     inputs it does not cover (integer dtypes, fewer than two axes) go to
     ``cupy.matmul``.
     """
+    if getattr(a, "ndim", 1) == 0 or getattr(b, "ndim", 1) == 0:
+        from gradkit.errors import ShapeError
+
+        raise ShapeError(f"gemm: expected arrays with at least one axis, got shapes {a.shape} and {b.shape}")
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return np.matmul(a, b)
+        from gradkit.errors import DTypeError, ShapeError
+
+        try:
+            return np.matmul(a, b)
+        except ValueError as exc:
+            raise ShapeError(f"gemm: cannot multiply shapes {a.shape} and {b.shape} ({exc})") from None
+        except TypeError as exc:
+            raise DTypeError(f"gemm: cannot multiply dtypes {a.dtype} and {b.dtype} ({exc})") from None
     for x in (a, b):
         if not hasattr(x, "__cuda_array_interface__"):
             from gradkit.errors import ArgumentTypeError

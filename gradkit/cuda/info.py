@@ -39,6 +39,12 @@ def device_info(index: int = 0) -> dict[str, Any]:
     """
     import numpy as np
 
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or index < 0:
+        from gradkit.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(
+            f"device_info: index must be a non-negative int, got {type(index).__name__} {index!r:.40}"
+        )
     info: dict[str, Any] = {"available": False, "numpy": np.__version__}
     try:
         from gradkit.backends.cupy_backend import import_cupy

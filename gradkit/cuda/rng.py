@@ -140,12 +140,26 @@ def _normal_np(h0: np.ndarray, h1: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- the generator
-def _shape(size: Any) -> tuple[int, ...]:
+def _shape(size: Any, op: str, dtype: np.dtype) -> tuple[int, ...]:
+    from gradkit.creation import _check_size
+    from gradkit.ops._util import shape_arg
+
     if size is None:
         return ()
-    if isinstance(size, (int, np.integer)):
-        return (int(size),)
-    return tuple(int(s) for s in size)
+    dims = shape_arg((size,) if isinstance(size, (tuple, list)) else (size,), op)
+    if any(d < 0 for d in dims):
+        raise InvalidArgumentError(f"{op}: negative dimension in size {dims}")
+    _check_size(op, dims, dtype)
+    return dims
+
+
+def _float_dtype(dtype: Any, op: str) -> np.dtype:
+    from gradkit.dtypes import to_dtype
+
+    dtype = to_dtype(dtype, op)
+    if dtype.kind != "f":
+        raise InvalidArgumentError(f"{op}: dtype must be a float type, got {dtype}")
+    return dtype
 
 
 class CounterRNG:
@@ -216,21 +230,19 @@ class CounterRNG:
 
     def random(self, size: Any = None, dtype: Any = np.float64) -> Any:
         """Uniform samples in [0, 1) (float32: 24 random bits; float64: 53)."""
-        dtype = np.dtype(dtype)
+        dtype = _float_dtype(dtype, "CounterRNG.random")
+        shape = _shape(size, "CounterRNG.random", dtype)
         if dtype == np.float32 or dtype == np.float64:
-            return self._draw("uniform", _shape(size), dtype)
-        if dtype.kind == "f":
-            return self._draw("uniform", _shape(size), np.dtype(np.float32)).astype(dtype)
-        raise InvalidArgumentError(f"CounterRNG.random: dtype must be a float type, got {dtype}")
+            return self._draw("uniform", shape, dtype)
+        return self._draw("uniform", shape, np.dtype(np.float32)).astype(dtype)
 
     def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> Any:
         """Standard normal samples (Box-Muller on two hashed words per element, in float64)."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise InvalidArgumentError(f"CounterRNG.standard_normal: dtype must be a float type, got {dtype}")
+        dtype = _float_dtype(dtype, "CounterRNG.standard_normal")
+        shape = _shape(size, "CounterRNG.standard_normal", dtype)
         if dtype == np.float16:
-            return self._draw("normal", _shape(size), np.dtype(np.float32)).astype(dtype)
-        return self._draw("normal", _shape(size), dtype)
+            return self._draw("normal", shape, np.dtype(np.float32)).astype(dtype)
+        return self._draw("normal", shape, dtype)
 
     def integers(self, low: int, high: int | None = None, size: Any = None, dtype: Any = np.int64) -> Any:
         """Integers in [low, high) (or [0, low) when ``high`` is None), each ``low + hash % (high - low)``."""
@@ -242,7 +254,10 @@ class CounterRNG:
         span = high - low
         if span > _M64:
             raise InvalidArgumentError(f"CounterRNG.integers: the range {span} does not fit in 64 bits")
-        return self._draw("integers", _shape(size), np.dtype(dtype), low, span)
+        from gradkit.dtypes import to_dtype
+
+        dtype = to_dtype(dtype, "CounterRNG.integers")
+        return self._draw("integers", _shape(size, "CounterRNG.integers", dtype), dtype, low, span)
 
     def permutation(self, n: int) -> Any:
         """A random permutation of range(n) (argsort of random keys; not capture-safe on the GPU)."""

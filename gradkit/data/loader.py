@@ -77,7 +77,12 @@ class DataLoader:
             raise InvalidArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise InvalidArgumentError(f"DataLoader: seed must be None or a non-negative int, got {seed!r}")
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        try:
+            len(dataset)
+            sized = hasattr(dataset, "__getitem__")
+        except TypeError:  # a 0-d array has __len__ but no length
+            sized = False
+        if not sized:
             raise ArgumentTypeError(
                 f"DataLoader: the dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
             )
@@ -101,6 +106,7 @@ class DataLoader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of epoch ``epoch``, in the order they are served."""
+        epoch = whole(epoch, "DataLoader.order", "epoch", low=0)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)

@@ -21,6 +21,7 @@ from gradkit import kernels, ops
 from gradkit._args import real, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
+from gradkit.creation import _check_size
 from gradkit.errors import (
     ArgumentTypeError,
     DeviceError,
@@ -29,7 +30,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.ops._util import as_tensor, host_read_allowed
+from gradkit.ops._util import as_tensor, host_read_allowed, shape_arg
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -366,7 +367,9 @@ def layer_norm(
     """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift."""
     x = _tensor(input, "layer_norm")
     eps = real(eps, "layer_norm", "eps", low=0.0, low_open=True)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = shape_arg(
+        normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,), "layer_norm"
+    )
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape:
         raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape {x.shape}")
@@ -410,6 +413,8 @@ def batch_norm(
         raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
         _check_running_stat(name, stat, x)
+    momentum = real(momentum, "batch_norm", "momentum")
+    eps = real(eps, "batch_norm", "eps", low=0.0)
     axes = (0,) if x.ndim == 2 else (0, 2)
     shape = (-1,) if x.ndim == 2 else (-1, 1)
     if training:
@@ -467,15 +472,19 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
         data = t._data
     else:
         try:
-            data = backend.asarray(np.asarray(t) if isinstance(t, (list, tuple, int)) else t)
+            data = np.asarray(t) if not (isinstance(t, np.ndarray) or hasattr(t, "__cuda_array_interface__")) else t
         except (ValueError, TypeError):
             raise ShapeError(f"{op}: {what} must be a rectangular array of integers, got {t!r:.60}") from None
-    if data.dtype.kind not in "iu":
+    if data.dtype.kind not in "iu":  # checked before a copy to the GPU, which would refuse strings its own way
         raise DTypeError(
             f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"
             + ("; cast with .astype(gk.int64)" if data.dtype.kind == "f" else "")
         )
-    return data
+    if data.dtype == np.uint64:  # indices are int64 to NumPy and CuPy: larger values are no index
+        if data.size and host_read_allowed(data) and int(data.max()) > np.iinfo(np.int64).max:
+            raise IndexOutOfRangeError(f"{op}: {what} hold {int(data.max())}, beyond the int64 range")
+        data = data.astype(np.int64)
+    return backend.asarray(data)
 
 
 def _in_range(data: Any, n: int) -> bool:
@@ -505,6 +514,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
         raise InvalidArgumentError(f"one_hot: num_classes must be a non-negative int or -1, got {num_classes!r}")
     _check_range(idx, num_classes, "one_hot", "class value")
+    _check_size("one_hot", (*idx.shape, int(num_classes)), np.dtype(np.int64))
     xp = backend.xp
     out = (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
     return _make(out, backend)
@@ -515,8 +525,12 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         got = f"shape {weight.shape}" if isinstance(weight, Tensor) else type(weight).__name__
         raise ShapeError(f"embedding: weight must be a (num_embeddings, dim) Tensor, got {got}")
-    if padding_idx is not None:
+    if padding_idx is not None:  # as PyTorch: in [-num_embeddings, num_embeddings), a negative one counted back
+        n = weight.shape[0]
         padding_idx = whole(padding_idx, "embedding", "padding_idx")
+        if not -n <= padding_idx < n:
+            raise IndexOutOfRangeError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
+        padding_idx %= n
     backend = weight._backend
     idx = _int_array(input, backend, "embedding", "indices")
     _check_range(idx, weight.shape[0], "embedding", "index")
@@ -573,7 +587,13 @@ def _class_weight(weight: Any, x: Tensor, op: str) -> Any:
     elif isinstance(weight, x._backend.array_type):
         w = weight
     else:
-        w = x._backend.asarray(np.asarray(weight))
+        try:
+            w = np.asarray(weight)
+        except ValueError:
+            raise ShapeError(f"{op}: weight must hold one number per class, got the ragged {weight!r:.60}") from None
+        if w.dtype.kind not in "fiu":
+            raise ShapeError(f"{op}: weight must hold one number per class, got dtype {w.dtype}")
+        w = x._backend.asarray(w)
     if isinstance(weight, Tensor) and weight._backend is not x._backend:
         raise DeviceError(f"{op}: weight is on {weight.device}, the input on {x.device}")
     if w.shape != (x.shape[1],) or w.dtype.kind not in "fiu":

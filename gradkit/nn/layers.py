@@ -182,7 +182,7 @@ class ModuleList(_ModuleSequence):
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
-        if isinstance(modules, Module) or not (modules is None or isinstance(modules, Iterable)):
+        if isinstance(modules, (Module, np.ndarray, str)) or not (modules is None or isinstance(modules, Iterable)):
             raise ArgumentTypeError(f"ModuleList: expected an iterable of modules, got {type(modules).__name__}")
         for module in modules or ():
             self.append(module)

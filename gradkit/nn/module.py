@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from gradkit._args import whole
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
@@ -202,6 +203,8 @@ class Module:
         """(name, module) for this module and every descendant, depth first (each once)."""
         if memo is None:
             memo = set()
+        elif not isinstance(memo, set):
+            raise ArgumentTypeError(f"named_modules: memo must be a set or None, got {type(memo).__name__}")
         if remove_duplicate:
             if id(self) in memo:
                 return
@@ -308,7 +311,7 @@ class Module:
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> Module:
-        return self.to(f"cuda:{index}")
+        return self.to(f"cuda:{whole(index, 'cuda', 'index', low=0)}")
 
     def float(self) -> Module:
         return self.to(dtype="float32")
@@ -324,6 +327,8 @@ class Module:
         """Parameters and persistent buffers by dotted name (PyTorch's keys), as detached tensors sharing memory."""
         if not isinstance(prefix, str):
             raise ArgumentTypeError(f"state_dict: prefix must be a str, got {type(prefix).__name__} {prefix!r}")
+        if destination is not None and not isinstance(destination, MutableMapping):
+            raise ArgumentTypeError(f"state_dict: destination must be a dict, got {type(destination).__name__}")
         out: dict = {} if destination is None else destination
         d = self.__dict__
         for name, p in d["_parameters"].items():

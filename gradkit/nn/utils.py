@@ -18,7 +18,7 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 def _grads(parameters: Any, op: str) -> list[Tensor]:
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    if not isinstance(parameters, Iterable):
+    if not isinstance(parameters, Iterable) or isinstance(parameters, (np.ndarray, str, bytes)):
         raise ArgumentTypeError(f"{op}: expected a Tensor or an iterable of Tensors, got {type(parameters).__name__}")
     params = list(parameters)
     for p in params:
@@ -96,7 +96,7 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
     """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
     params = [params] if isinstance(params, Tensor) else params
-    if not isinstance(params, Iterable) or isinstance(params, (str, bytes)):
+    if not isinstance(params, Iterable) or isinstance(params, (np.ndarray, str, bytes)):
         raise ArgumentTypeError(f"clear_grads: expected tensors, got {type(params).__name__} {params!r:.60}")
     params = list(params)
     for p in params:

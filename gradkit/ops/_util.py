@@ -23,8 +23,8 @@ def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
         if backend is not None and x._backend is not backend:
             raise DeviceError(f"{op}: tensors on different devices: {backend.device} and {x.device}")
         return x
-    if backend is not None and isinstance(x, backend.array_type):
-        return Tensor._make(x, backend)
+    if backend is not None and isinstance(x, backend.array_type) and x.dtype.kind in "biuf":
+        return Tensor._make(x, backend)  # other dtypes (strings, objects) go the long way, to their error
     from gradkit.creation import array_for
 
     if isinstance(x, SCALARS) and backend is None:

@@ -14,25 +14,30 @@ from gradkit.tensor import Tensor
 
 
 def _index_array(item: Any, x: Tensor, op: str) -> Any:
-    """An array index (Tensor, list, NumPy array) as an array of x's backend."""
+    """An array index (Tensor, list, NumPy array) as an array of x's backend, its dtype checked
+    where it is (CuPy would refuse a string array on the copy to the GPU with its own error)."""
     if isinstance(item, Tensor):
         if item._backend is not x._backend:
             from gradkit.errors import DeviceError
 
             raise DeviceError(f"{op}: index on {item.device} for a tensor on {x.device}")
-        array = item._data
+        item = item._data
     elif isinstance(item, (list, tuple)):
         try:
-            host = np.asarray(item)
+            item = np.asarray(item)
         except ValueError:
             raise ShapeError(f"{op}: the index list {item!r:.60} is ragged (its rows differ in length)") from None
-        if host.size == 0 and host.dtype.kind == "f":  # [] selects nothing: NumPy makes it an integer index
-            host = host.astype(np.int64)
-        array = x._backend.asarray(host)
-    else:
-        array = x._backend.asarray(item)
-    if array.dtype.kind not in "iub":
-        raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {array.dtype}")
+        if item.size == 0 and item.dtype.kind == "f":  # [] selects nothing: NumPy makes it an integer index
+            item = item.astype(np.int64)
+    elif not (isinstance(item, np.ndarray) or hasattr(item, "__cuda_array_interface__")):
+        item = np.asarray(item)  # a scalar (or a str)
+    if item.dtype.kind not in "iub":
+        raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
+    array = x._backend.asarray(item)
+    if array.dtype == np.uint64:  # NumPy and CuPy index with int64: larger values cannot be an index
+        if array.size and host_read_allowed(array) and int(array.max()) > np.iinfo(np.int64).max:
+            raise IndexOutOfRangeError(f"{op}: index {int(array.max())} is out of range (beyond int64)")
+        array = array.astype(np.int64)
     return array
 
 

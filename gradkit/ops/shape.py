@@ -90,7 +90,7 @@ def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
 
 def permute(x: Any, axes: Sequence[int]) -> Tensor:
     """Permute the axes (PyTorch's name for ``transpose`` with axes)."""
-    return transpose(x, tuple(axes), op="permute")
+    return transpose(x, (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes), op="permute")
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:

@@ -36,13 +36,17 @@ class Optimizer:
     """Base class: holds ``param_groups`` (dicts with "params" and hyperparameters) and ``state``."""
 
     def __init__(self, params: Any, defaults: dict) -> None:
+        if not isinstance(defaults, Mapping):
+            raise ArgumentTypeError(
+                f"{type(self).__name__}: defaults must be a dict of hyperparameters, got {type(defaults).__name__}"
+            )
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
         self._scratch_flat: dict[tuple, Any] = {}
         self._scratch_views: dict[Tensor, Any] = {}
         name = type(self).__name__
-        if isinstance(params, (Tensor, Mapping)) or not isinstance(params, Iterable):
+        if isinstance(params, (Tensor, Mapping, np.ndarray, str, bytes)) or not isinstance(params, Iterable):
             raise ArgumentTypeError(
                 f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), "
                 f"got {type(params).__name__}"
@@ -122,6 +126,11 @@ class Optimizer:
         loss = None
         if closure is not None and not callable(closure):
             raise ArgumentTypeError(f"{type(self).__name__}.step: closure must be a function, got {closure!r:.40}")
+        if not isinstance(self.param_groups, list) or not all(isinstance(g, dict) for g in self.param_groups):
+            raise ArgumentTypeError(
+                f"{type(self).__name__}.step: param_groups must be a list of dicts, got "
+                f"{type(self.param_groups).__name__} {self.param_groups!r:.60}"
+            )
         if closure is not None:
             with grad_mode.enable_grad():
                 loss = closure()

@@ -733,7 +733,9 @@ def _random_module() -> types.ModuleType:
     legacy = np.random.RandomState()
 
     def seed(seed: Any = None) -> None:
-        legacy.seed(seed)
+        if seed is not None and not 0 <= int(seed) < 2**64:
+            raise ValueError("Seed must be an integer between 0 and 2**64 - 1")
+        legacy.seed(None if seed is None else int(seed) % 2**32)  # NumPy's legacy seeds are 32-bit
 
     mod.seed = seed
     mod.default_rng = lambda seed=None: Generator(seed)
@@ -781,10 +783,20 @@ def _cuda_module() -> types.ModuleType:
     Stream.null = Stream(null=True)
     cuda.Stream = Stream
     cuda.get_current_stream = lambda device_id=-1: Stream.null
+    allocator = {"current": _POOL.malloc}
+    cuda.MemoryPool = _MemoryPool
+    cuda.get_allocator = lambda: allocator["current"]
+    cuda.set_allocator = lambda fn=None: allocator.__setitem__("current", fn or _POOL.malloc)
+    runtime.memGetInfo = lambda: (80 * 2**30, 80 * 2**30)
     return cuda
 
 
 class _MemoryPool:
+    """cupy.cuda.MemoryPool with nothing behind it: NumPy allocates (every count is 0)."""
+
+    def malloc(self, size: int) -> Any:
+        return types.SimpleNamespace(device_id=0, ptr=0, size=size)
+
     def used_bytes(self) -> int:
         return 0
 
