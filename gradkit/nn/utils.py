@@ -15,16 +15,21 @@ from gradkit.tensor import Tensor
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def _grads(parameters: Any, op: str) -> list[Tensor]:
+def _tensor_list(parameters: Any, op: str) -> list[Tensor]:
+    """``parameters``, a Tensor or an iterable of Tensors, as a list of Tensors."""
     if isinstance(parameters, Tensor):
-        parameters = [parameters]
+        return [parameters]
     if not isinstance(parameters, Iterable) or isinstance(parameters, (np.ndarray, str, bytes)):
         raise ArgumentTypeError(f"{op}: expected a Tensor or an iterable of Tensors, got {type(parameters).__name__}")
     params = list(parameters)
     for p in params:
         if not isinstance(p, Tensor):
             raise ArgumentTypeError(f"{op}: expected Tensors, got {type(p).__name__}")
-    return [p for p in params if p._grad is not None]
+    return params
+
+
+def _grads(parameters: Any, op: str) -> list[Tensor]:
+    return [p for p in _tensor_list(parameters, op) if p._grad is not None]
 
 
 def _norm(xp: Any, g: Any, norm_type: float) -> Any:
@@ -95,14 +100,7 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 
 def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
     """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
-    params = [params] if isinstance(params, Tensor) else params
-    if not isinstance(params, Iterable) or isinstance(params, (np.ndarray, str, bytes)):
-        raise ArgumentTypeError(f"clear_grads: expected tensors, got {type(params).__name__} {params!r:.60}")
-    params = list(params)
-    for p in params:
-        if not isinstance(p, Tensor):
-            raise ArgumentTypeError(f"clear_grads: expected tensors, got a {type(p).__name__} among them")
-    for p in params:
+    for p in _tensor_list(params, "clear_grads"):
         g = p._grad
         if g is None:
             continue
