@@ -127,6 +127,42 @@ def test_run_timeboxed_interrupts_first(gc, tmp_path):
     assert "stopped cleanly" in (tmp_path / "log").read_text()
 
 
+def test_run_timeboxed_many_shares_one_limit(gc, tmp_path):
+    quick = [sys.executable, "-c", "print('done')"]
+    deaf = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                                  "print('up', flush=True); time.sleep(60)"]  # fmt: skip
+    polite = [sys.executable, "-c",
+              "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('bye')"]
+    env = {"PATH": "/usr/bin:/bin"}
+    start = time.monotonic()
+    results = gc.run_timeboxed_many([(c, env, tmp_path / f"log{i}") for i, c in enumerate((quick, deaf, polite))], 4.0)
+    assert time.monotonic() - start <= 4.0 + 2  # slack for a loaded 2-core CI machine
+    (c0, t0, _), (c1, t1, _), (c2, t2, _) = results
+    assert (c0, t0) == (0, False) and (c1, t1) == (-9, True) and (c2, t2) == (0, True)
+    assert [(tmp_path / f"log{i}").read_text().strip() for i in range(3)] == ["done", "up", "bye"]
+
+
+def test_test_runs_split_over_several_processes(gc, tmp_path, monkeypatch):
+    """--test-workers 3: every selected test runs in exactly one of the three processes; the report adds them up."""
+    root = tmp_path / "root"
+    _fake_project(root)
+    monkeypatch.setattr(gc, "ROOT", root)
+    code = gc.main([str(tmp_path / "out"), "--cpu", "--skip-bench", "--test-workers", "3"])
+    assert code == 1  # test_b fails
+    out = tmp_path / "out"
+    t = json.loads((out / "gpu-check.json").read_text())["tests"]
+    assert (t["passed"], t["failed"], t["total"], t["cuda_ran"]) == (6, 1, 7, 2)
+    runs = {r["name"]: r for r in t["runs"]}
+    assert runs["cuda"]["workers"] == 3 and runs["cuda"]["selected"] == 5 and runs["rest"]["selected"] == 2
+    seen = []
+    for name in ("cuda", "rest"):
+        for shard in range(3):
+            seen += json.loads((out / f"pytest-outcomes-{name}-{shard}.json").read_text())["records"]
+    assert len(seen) == len(set(seen)) == 7
+    assert "in 3 processes" in (out / "gpu-check.md").read_text()
+    assert gc.parse_args(["x", "--cpu"]).test_workers == 1 and gc.parse_args(["x"]).test_workers >= 1
+
+
 def test_the_whole_check_keeps_its_budget_when_every_step_hangs(gc, tmp_path, monkeypatch):
     # the info probe hangs (as CUDA initialisation can), the tests and the benchmark ignore SIGINT,
     # and the benchmark leaves a half-written bench.json: the report still comes, within the budget
