@@ -323,6 +323,23 @@ def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: boo
     return _random("randn", shape, dtype, device, requires_grad, "normal")
 
 
+def empty_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor with the shape (and by default the dtype and device) of ``x``."""
+    return _like("empty_like", x, None, dtype, device, requires_grad)
+
+
+def rand_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples from U[0, 1) with the shape (and by default the float dtype and device) of ``x``."""
+    x = x if isinstance(x, Tensor) else tensor(x)
+    return _random("rand_like", x.shape, dtype or x.dtype, device or x._backend, requires_grad, "uniform")
+
+
+def randn_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with the shape (and by default the float dtype and device) of ``x``."""
+    x = x if isinstance(x, Tensor) else tensor(x)
+    return _random("randn_like", x.shape, dtype or x.dtype, device or x._backend, requires_grad, "normal")
+
+
 def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, device: Any = None,
             requires_grad: bool = False) -> Tensor:
     """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is None).

@@ -709,6 +709,122 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         return _ops.log_softmax(self, axis)
 
+    # ------------------------------------------------ PyTorch's and NumPy's other spellings
+    # Last in the class: ``float``, ``int``, ``bool`` and ``round`` would hide the builtins from
+    # anything evaluated in the class body after them.
+    def neg(self) -> Tensor:
+        return _ops.negative(self)
+
+    def sign(self) -> Tensor:
+        return _ops.sign(self)
+
+    def log1p(self) -> Tensor:
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return _ops.expm1(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        return _ops.cumsum(self, axis)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        return _ops.clip(self, min, max)
+
+    def isnan(self) -> Tensor:
+        return _ops.isnan(self)
+
+    def isfinite(self) -> Tensor:
+        return _ops.isfinite(self)
+
+    def floor(self) -> Tensor:
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _ops.round(self, decimals)
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's ``numel()``; NumPy's ``.size``)."""
+        return self._data.size
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's ``dim()``; NumPy's ``.ndim``)."""
+        return self._data.ndim
+
+    def contiguous(self) -> Tensor:
+        """Self when its memory is C-ordered, else a C-ordered copy that stays in the graph."""
+        return _ops.contiguous(self)
+
+    def t(self) -> Tensor:
+        """The transpose of a tensor with at most 2 axes (PyTorch's ``t()``)."""
+        if self._data.ndim > 2:
+            raise ShapeError(f"t: expected a tensor with at most 2 axes, got shape {self.shape}; use transpose")
+        return _ops.transpose(self)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, _other_tensor(other, "view_as").shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, _other_tensor(other, "reshape_as").shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _ops.expand(self, _other_tensor(other, "expand_as").shape)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return _ops.astype(self, _other_tensor(other, "type_as").dtype)
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place; returns self."""
+        return self._inplace("add", other if alpha == 1 else other * alpha)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns self."""
+        return self._inplace("sub", other if alpha == 1 else other * alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace("mul", other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace("div", other)
+
+    def float(self) -> Tensor:
+        """As float32 (PyTorch's ``.float()``)."""
+        return _ops.astype(self, np.float32)
+
+    def double(self) -> Tensor:
+        """As float64."""
+        return _ops.astype(self, np.float64)
+
+    def half(self) -> Tensor:
+        """As float16."""
+        return _ops.astype(self, np.float16)
+
+    def long(self) -> Tensor:
+        """As int64 (no gradient)."""
+        return _ops.astype(self, np.int64)
+
+    def int(self) -> Tensor:
+        """As int32 (no gradient)."""
+        return _ops.astype(self, np.int32)
+
+    def bool(self) -> Tensor:
+        """As bool (no gradient)."""
+        return _ops.astype(self, np.bool_)
+
+
+def _other_tensor(other: Any, op: str) -> Tensor:
+    if not isinstance(other, Tensor):
+        raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(other).__name__}")
+    return other
+
 
 class _HookHandle:
     """Returned by ``register_hook``; ``remove()`` takes the hook away."""

@@ -344,3 +344,43 @@ def test_clone_has_memory_of_its_own_and_stays_in_the_graph(device):
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
     i = gk.clone(gk.tensor([1, 2], device=device))
     assert i.dtype == gk.int64 and i.grad_fn is None and i.tolist() == [1, 2]
+
+
+def test_pytorch_and_numpy_spellings(device):
+    x = gk.tensor(np.array([[0.5, -1.5, 2.5], [np.nan, np.inf, 3.0]]), device=device)
+    assert x.numel() == 6 and x.dim() == 2 and gk.randn_like(x).shape == (2, 3)
+    assert [x.float().dtype, x.double().dtype, x.half().dtype] == [gk.float32, gk.float64, gk.float16]
+    assert [x[:1].long().dtype, x[:1].int().dtype, x.bool().dtype] == [gk.int64, gk.int32, gk.bool_]
+    assert x.isnan().tolist() == [[False, False, False], [True, False, False]]
+    assert gk.isfinite(x).tolist() == [[True, True, True], [False, False, True]]
+    np.testing.assert_array_equal(x[:1].round().numpy(), [[0.0, -2.0, 2.0]])  # half to even, as NumPy
+    np.testing.assert_array_equal(gk.floor(x[:1]).numpy(), [[0.0, -2.0, 2.0]])
+    np.testing.assert_array_equal(gk.ceil(x[:1]).numpy(), [[1.0, -1.0, 3.0]])
+    assert gk.round(gk.tensor([1, 2], device=device)).tolist() == [1, 2]  # integers stay as they are
+    assert ((x[:1] > 0).float().mean()).item() == pytest.approx(2 / 3)  # the accuracy idiom
+    assert gk.allclose(x[:1], x[:1] + 1e-9) and not gk.allclose(x[:1], x[:1] + 1.0)
+    assert gk.allclose(x, x, equal_nan=True) and not gk.allclose(x, x)
+    assert gk.cat([x, x], dim=1).shape == (2, 6)
+    assert gk.empty_like(x).shape == (2, 3) and gk.rand_like(x, dtype="float32").dtype == gk.float32
+    with pytest.raises(gk.DTypeError, match="rand_like: dtype must be a float"):
+        gk.rand_like(gk.tensor([1, 2], device=device))
+    with pytest.raises(gk.ShapeError, match="t: expected a tensor with at most 2 axes"):
+        gk.ones((2, 2, 2), device=device).t()
+    with pytest.raises(gk.ShapeError, match="tril: expected a tensor with at least 2 axes"):
+        gk.tril(gk.ones(3, device=device))
+    with pytest.raises(gk.ArgumentTypeError, match="view_as: expected a Tensor"):
+        x.view_as((3, 2))
+    z = gk.zeros(3, device=device)
+    z.add_(gk.ones(3, device=device), alpha=2).sub_(1.0).mul_(3.0).div_(2.0)
+    assert z.tolist() == [1.5, 1.5, 1.5]
+    w = gk.ones(3, device=device, requires_grad=True)
+    with pytest.raises(gk.AutogradError):
+        w.add_(1.0)
+
+
+def test_cumsum_gradient_closed_form(device):
+    """d/dx_j of sum_i cumsum(x)_i is n - j (x_j is in every running sum from j on)."""
+    x = gk.tensor(np.random.default_rng(0).standard_normal(5), device=device, requires_grad=True)
+    gk.cumsum(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 4.0, 3.0, 2.0, 1.0])
+    assert gk.cumsum(gk.tensor([True, True, False], device=device)).tolist() == [1, 2, 2]

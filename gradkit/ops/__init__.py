@@ -3,14 +3,20 @@
 from gradkit.ops.elementwise import (
     abs,
     add,
+    allclose,
+    ceil,
+    clamp,
     clip,
     compare,
     cos,
     divide,
     exp,
     expm1,
+    floor,
     floor_divide,
     invert,
+    isfinite,
+    isnan,
     log,
     log1p,
     logical_not,
@@ -21,6 +27,7 @@ from gradkit.ops.elementwise import (
     power,
     relu,
     remainder,
+    round,
     sigmoid,
     sign,
     sin,
@@ -32,14 +39,16 @@ from gradkit.ops.elementwise import (
     where,
 )
 from gradkit.ops.indexing import gather, getitem, index_add, take
-from gradkit.ops.linalg import dot, einsum, matmul, outer
+from gradkit.ops.linalg import dot, einsum, matmul, outer, tril, triu
 from gradkit.ops.nn_ops import log_softmax, softmax
-from gradkit.ops.reduce import all, any, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
+from gradkit.ops.reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from gradkit.ops.shape import (
     astype,
     broadcast_to,
+    cat,
     clone,
     concatenate,
+    contiguous,
     expand,
     expand_dims,
     flatten,
@@ -58,11 +67,12 @@ from gradkit.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "all", "any", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "compare", "concatenate",
-    "cos", "divide", "dot", "einsum", "exp", "expand", "expand_dims", "expm1", "flatten", "flip", "floor_divide",
-    "gather", "getitem", "index_add", "invert", "log", "log1p", "log_softmax", "logical_not", "logsumexp",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad",
-    "permute", "power", "prod", "relu", "remainder", "reshape", "sigmoid", "sign", "sin", "softmax", "split",
-    "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take",
-    "tan", "tanh", "to_device", "transpose", "unsqueeze", "var", "where",
+    "abs", "add", "all", "allclose", "any", "argmax", "argmin", "astype", "broadcast_to", "cat", "ceil", "clamp",
+    "clip", "clone", "compare", "concatenate", "contiguous", "cos", "cumsum", "divide", "dot", "einsum", "exp",
+    "expand", "expand_dims", "expm1", "flatten", "flip", "floor", "floor_divide", "gather", "getitem", "index_add",
+    "invert", "isfinite", "isnan", "log", "log1p", "log_softmax", "logical_not", "logsumexp", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad", "permute", "power", "prod", "relu",
+    "remainder", "reshape", "round", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",
+    "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take", "tan", "tanh", "to_device", "transpose",
+    "tril", "triu", "unsqueeze", "var", "where",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, out_of_range
+from gradkit._args import check_int_fits, out_of_range, real, whole
 from gradkit.autograd import function
 from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
@@ -489,6 +489,63 @@ def compare(fn: str, a: Any, b: Any) -> Tensor:
     except OverflowError as exc:
         raise _binary_error(fn, ad, bd, exc) from None
     return Tensor._make(data, backend)
+
+
+def _rounding(name: str, x: Any, fn: Any) -> Tensor:
+    """A step function: its gradient is zero (as PyTorch), an integer tensor is returned as it is."""
+    x = as_tensor(x, name)
+    if x.dtype.kind != "f":
+        if x.dtype.kind == "b":
+            raise DTypeError(f"{name}: not defined for a bool tensor")
+        return x
+    return record(name, fn(x._backend.xp, x._data), x._backend, (x,), (_zero_slope,))
+
+
+def _zero_slope(g: Tensor) -> Tensor:
+    return g * 0
+
+
+def floor(x: Any) -> Tensor:
+    """The largest whole number <= x, elementwise; its gradient is zero."""
+    return _rounding("floor", x, lambda xp, d: xp.floor(d))
+
+
+def ceil(x: Any) -> Tensor:
+    """The smallest whole number >= x, elementwise; its gradient is zero."""
+    return _rounding("ceil", x, lambda xp, d: xp.ceil(d))
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - NumPy's and PyTorch's name
+    """Round half to even at ``decimals`` places (as NumPy); its gradient is zero."""
+    decimals = whole(decimals, "round", "decimals")
+    return _rounding("round", x, lambda xp, d: xp.round(d, decimals))
+
+
+def isnan(x: Any) -> Tensor:
+    """Where x is NaN, as a bool tensor."""
+    x = as_tensor(x, "isnan")
+    return Tensor._make(x._backend.xp.isnan(x._data), x._backend)
+
+
+def isfinite(x: Any) -> Tensor:
+    """Where x is neither infinite nor NaN, as a bool tensor."""
+    x = as_tensor(x, "isfinite")
+    return Tensor._make(x._backend.xp.isfinite(x._data), x._backend)
+
+
+def clamp(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """PyTorch's name for :func:`clip`: ``x`` limited to [min, max]."""
+    return clip(x, min, max)
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """True when every ``|a - b| <= atol + rtol * |b|`` (NumPy's test, broadcasting), as a Python bool."""
+    a, b, backend = operands("allclose", a, b)
+    rtol, atol = real(rtol, "allclose", "rtol", low=0.0), real(atol, "allclose", "atol", low=0.0)
+    try:
+        return bool(backend.xp.allclose(data_of(a), data_of(b), rtol=rtol, atol=atol, equal_nan=bool(equal_nan)))
+    except ValueError as exc:
+        raise ShapeError(f"allclose: shapes do not broadcast ({exc})") from None
 
 
 def logical_not(x: Any) -> Tensor:

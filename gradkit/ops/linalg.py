@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, ShapeError
 from gradkit.ops._util import as_tensor, operands
@@ -182,3 +183,26 @@ def _einsum_rule(i: int) -> Any:
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _triangle(name: str, x: Any, k: Any, keep_lower: bool) -> Tensor:
+    x = as_tensor(x, name)
+    k = whole(k, name, "k")
+    if x.ndim < 2:
+        raise ShapeError(f"{name}: expected a tensor with at least 2 axes (a matrix or a stack of them), got {x.shape}")
+    xp = x._backend.xp
+    data = xp.tril(x._data, k) if keep_lower else xp.triu(x._data, k)
+    if data.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    rule = (lambda g, k: tril(g, k)) if keep_lower else (lambda g, k: triu(g, k))
+    return record(name, data, x._backend, (x,), (rule,), (k,))
+
+
+def tril(x: Any, k: int = 0) -> Tensor:
+    """The lower triangle of the last two axes: elements above diagonal ``k`` set to zero (as NumPy)."""
+    return _triangle("tril", x, k, keep_lower=True)
+
+
+def triu(x: Any, k: int = 0) -> Tensor:
+    """The upper triangle of the last two axes: elements below diagonal ``k`` set to zero (as NumPy)."""
+    return _triangle("triu", x, k, keep_lower=False)

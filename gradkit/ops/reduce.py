@@ -303,3 +303,25 @@ def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A0
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Whether every element over ``axis`` is true (non-zero), as a bool tensor; no gradient."""
     return _logical("all", x, axis, keepdims)
+
+
+def cumsum(x: Any, axis: int | None = None) -> Tensor:
+    """Running sums along ``axis`` (over the flattened tensor when None, as NumPy).
+
+    Integer and bool tensors sum in NumPy's integer dtype, without a gradient.
+    """
+    x = as_tensor(x, "cumsum")
+    if axis is None:
+        x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
+    ax = normalize_axis(axis, x.ndim, "cumsum")
+    data = x._backend.xp.cumsum(x._data, axis=ax)
+    if data.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("cumsum", data, x._backend, (x,), (_cumsum_vjp,), (ax,))
+
+
+def _cumsum_vjp(g: Tensor, axis: int) -> Tensor:
+    # out[i] = sum_{j <= i} x[j], so dx[j] = sum_{i >= j} g[i]: a running sum from the far end
+    from gradkit.ops.shape import flip
+
+    return flip(cumsum(flip(g, axis), axis), axis)

@@ -326,6 +326,22 @@ def _pass_through(g: Tensor) -> Tensor:
     return g
 
 
+def contiguous(x: Any) -> Tensor:
+    """``x`` when its memory is C-ordered, else a C-ordered copy; the gradient passes through."""
+    x = as_tensor(x, "contiguous")
+    if x._data.flags.c_contiguous:
+        return x
+    data = x._backend.xp.ascontiguousarray(x._data)
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("contiguous", data, x._backend, (x,), (_pass_through,))
+
+
+def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """PyTorch's name for :func:`concatenate` (``dim`` is the axis)."""
+    return concatenate(tensors, axis=dim)
+
+
 def to_device(x: Any, device: Any) -> Tensor:
     """A copy of ``x`` on ``device``; the gradient is copied back."""
     from gradkit.backends import get_backend

@@ -383,6 +383,32 @@ def build_specs() -> list[Spec]:
     # Back on x's device, so that on a GPU both transfers (and their VJPs) are in the chain.
     add(Spec("cpu_method", lambda x: (x.cpu() * 3.0).to(x.device), [(3, 4)], lambda x: x * 3.0))
 
+    # ------------------------------------------- PyTorch's and NumPy's other spellings (this session)
+    for ax in (0, 1, -1, None):
+        add(Spec(f"cumsum[{ax}]", lambda x, ax=ax: gk.cumsum(x, ax), [(3, 4)], lambda x, ax=ax: np.cumsum(x, ax)))
+    add(Spec("cumsum_3d_method", lambda x: x.cumsum(1), [(2, 3, 4)], lambda x: np.cumsum(x, 1)))
+    add(Spec("cumsum_0d", lambda x: gk.cumsum(x), [()], lambda x: np.cumsum(x)))
+    for k in (0, 1, -1):
+        add(Spec(f"tril[{k}]", lambda x, k=k: gk.tril(x, k), [(3, 4)], lambda x, k=k: np.tril(x, k)))
+        add(Spec(f"triu[{k}]", lambda x, k=k: gk.triu(x, k), [(4, 3)], lambda x, k=k: np.triu(x, k)))
+    add(Spec("tril_batched", lambda x: gk.tril(x), [(2, 3, 3)], lambda x: np.tril(x)))
+    add(Spec("clamp", lambda x: gk.clamp(x, min=-0.5, max=0.5), [(3, 4)], lambda x: np.clip(x, -0.5, 0.5),
+             "distinct", smooth=False))
+    add(Spec("clamp_method_tensor_bound", lambda x, lo: x.clamp(min=lo), [(3, 4), (4,)],
+             lambda x, lo: np.maximum(x, lo), "distinct", smooth=False))
+    add(Spec("cat[1]", lambda a, b: gk.cat([a, b], dim=1), [(2, 3), (2, 1)], lambda a, b: np.concatenate([a, b], 1)))
+    for name in ("floor", "ceil", "round"):
+        add(Spec(name, lambda x, name=name: getattr(gk, name)(x * 3.0) + x, [(3, 4)],
+                 lambda x, name=name: getattr(np, name)(x * 3.0) + x, "away", smooth=False))
+    add(Spec("contiguous", lambda x: x.T.contiguous() * 2.0, [(3, 4)], lambda x: x.T * 2.0))
+    add(Spec("t_method", lambda x: x.t() * 1.0, [(3, 4)], lambda x: x.T * 1.0))
+    add(Spec("view_reshape_expand_as", lambda x, y: x.view_as(y.T).reshape_as(y) + x[:1].expand_as(y) + y,
+             [(3, 4), (3, 4)], lambda x, y: x + x[:1] + y))
+    add(Spec("neg_sign_log1p_expm1", lambda x: x.neg() * x.sign() + x.log1p() + x.expm1(), [(3, 4)],
+             lambda x: -x * np.sign(x) + np.log1p(x) + np.expm1(x), "positive"))
+    add(Spec("maximum_minimum_methods", lambda a, b: a.maximum(b) + a.minimum(b) * 2.0, [(3, 4), (4,)],
+             lambda a, b: np.maximum(a, b) + np.minimum(a, b) * 2.0, "distinct", smooth=False))
+
     # ------------------------------------------------------------ composites
     add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
              lambda x, w, b: np.tanh(x @ w + b).sum(axis=1)))
