@@ -55,6 +55,7 @@ from gradkit.ops import (
     clip,
     clone,
     concatenate,
+    contiguous,
     cos,
     cumsum,
     divide,

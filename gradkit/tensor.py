@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, out_of_range, whole
+from gradkit._args import check_int_fits, out_of_range, scalar, whole
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
 from gradkit.errors import (
@@ -91,6 +91,11 @@ class Tensor:
                 value = np.asarray(value)
             except ValueError:
                 raise ShapeError(f"Tensor.data: the nested lists are ragged ({value!r:.60})") from None
+            except TypeError:  # a list of CuPy arrays, which NumPy may not convert: CuPy makes the array
+                try:
+                    value = self._backend.asarray(value)
+                except (TypeError, ValueError) as exc:
+                    raise ArgumentTypeError(f"Tensor.data: cannot make an array of {value!r:.60} ({exc})") from None
         dtype = getattr(value, "dtype", None)
         if isinstance(dtype, np.dtype) and (dtype.kind not in "biuf" or dtype.itemsize > 8):
             raise DTypeError(f"Tensor.data: cannot hold an array of dtype {dtype}")  # before CuPy sees it
@@ -783,11 +788,21 @@ class Tensor:
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         """``self += alpha * other`` in place; returns self."""
-        return self._inplace("add", other if alpha == 1 else other * alpha)
+        return self._inplace("add", self._scaled(other, alpha, "add_"))
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
         """``self -= alpha * other`` in place; returns self."""
-        return self._inplace("sub", other if alpha == 1 else other * alpha)
+        return self._inplace("sub", self._scaled(other, alpha, "sub_"))
+
+    def _scaled(self, other: Any, alpha: Any, op: str) -> Any:
+        alpha = scalar(alpha)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(f"{op}: alpha must be a number, got {type(alpha).__name__} {alpha!r:.40}")
+        if alpha == 1:
+            return other
+        from gradkit.ops._util import as_tensor  # lists and arrays: a tensor on this device, then scaled
+
+        return _ops.multiply(as_tensor(other, op, self._backend), alpha)
 
     def mul_(self, other: Any) -> Tensor:
         return self._inplace("mul", other)

@@ -163,6 +163,8 @@ CASES = {
     "CounterRNG dtype": (lambda: gk.cuda.CounterRNG(1).random((2, 3), dtype=0), gk.DTypeError, "CounterRNG.random"),
     "arange start None": (lambda: gk.arange(None, 5), gk.ArgumentTypeError, "arange: start"),
     "gemm shapes": (lambda: gk.cuda.gemm(np.ones((2, 3)), np.ones((2, 3))), gk.ShapeError, "gemm: cannot multiply"),
+    "bool tensor as a slice bound": (lambda: gk.arange(5)[gk.tensor(True):], gk.ArgumentTypeError,
+                                     "must have integer"),
 }
 
 

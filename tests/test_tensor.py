@@ -373,6 +373,16 @@ def test_pytorch_and_numpy_spellings(device):
     z = gk.zeros(3, device=device)
     z.add_(gk.ones(3, device=device), alpha=2).sub_(1.0).mul_(3.0).div_(2.0)
     assert z.tolist() == [1.5, 1.5, 1.5]
+    z.add_([1.0], alpha=3).sub_((1.0, 2.0, 3.0), alpha=0.5)  # lists are scaled, not repeated
+    assert z.tolist() == [4.0, 3.5, 3.0]
+    with pytest.raises(gk.ArgumentTypeError, match="add_: alpha must be a number"):
+        z.add_(1.0, alpha="2")
+    assert gk.contiguous(x.T).shape == (3, 2) and gk.contiguous(x) is x
+    i = gk.tensor([15, 25, 14], device=device)
+    assert gk.round(i, -1).tolist() == [20, 20, 10] and gk.floor(i).dtype == gk.int64 and gk.floor(i) is not i
+    r = gk.tensor([1.5, 2.5], device=device, requires_grad=True)
+    gk.floor(r).backward(gk.tensor([float("inf"), 1.0], device=device))
+    assert r.grad.tolist() == [0.0, 0.0]  # zero, not inf * 0
     w = gk.ones(3, device=device, requires_grad=True)
     with pytest.raises(gk.AutogradError):
         w.add_(1.0)
@@ -383,4 +393,8 @@ def test_cumsum_gradient_closed_form(device):
     x = gk.tensor(np.random.default_rng(0).standard_normal(5), device=device, requires_grad=True)
     gk.cumsum(x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [5.0, 4.0, 3.0, 2.0, 1.0])
+    s = gk.tensor(3.0, device=device, requires_grad=True)
+    y = gk.cumsum(s, -1)  # a 0-d tensor takes axis 0 or -1; the result has one axis, as NumPy
+    y.sum().backward()
+    assert y.shape == (1,) and s.grad.item() == 1.0
     assert gk.cumsum(gk.tensor([True, True, False], device=device)).tolist() == [1, 2, 2]

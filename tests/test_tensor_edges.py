@@ -96,3 +96,18 @@ def test_floor_division_remainder_and_xor_follow_numpy():
     assert (gk.tensor([6]) ^ gk.tensor([3])).tolist() == [5]
     x = gk.tensor(a, requires_grad=True)
     assert not (x // 2.0).requires_grad  # piecewise constant: no gradient flows through //
+
+
+def test_inplace_ops_on_empty_tensors(device):
+    """Empty arrays have zero strides everywhere: they are not broadcast views."""
+    t = gk.zeros((3, 0), device=device)
+    t += 1.0
+    t[:] = 2.0
+    t.zero_().fill_(3.0).copy_(gk.ones((3, 0), device=device))
+    assert t.shape == (3, 0)
+
+
+def test_data_setter_takes_a_list_of_backend_arrays(device):
+    t = gk.zeros(2, device=device)
+    t.data = [gk.tensor(1.0, device=device).data, gk.tensor(2.0, device=device).data]
+    assert t.tolist() == [1.0, 2.0]

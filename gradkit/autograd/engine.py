@@ -242,9 +242,12 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
 def writable_dense(a: Any) -> bool:
     """False for a read-only array and for a broadcast view (a zero stride along an axis longer than 1)."""
     flags = getattr(a, "flags", None)
-    if flags is not None and not getattr(flags, "writeable", True):
-        return False
-    return all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape, strict=True))
+    if flags is not None:
+        if not getattr(flags, "writeable", True):  # CuPy arrays have no such flag
+            return False
+        if flags.c_contiguous or flags.f_contiguous:  # the common case, and empty arrays (all strides 0)
+            return True
+    return a.size == 0 or all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape, strict=True))
 
 
 def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:

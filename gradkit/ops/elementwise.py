@@ -492,17 +492,18 @@ def compare(fn: str, a: Any, b: Any) -> Tensor:
 
 
 def _rounding(name: str, x: Any, fn: Any) -> Tensor:
-    """A step function: its gradient is zero (as PyTorch), an integer tensor is returned as it is."""
+    """A step function: its gradient is zero (as PyTorch); integers give a new integer tensor."""
     x = as_tensor(x, name)
-    if x.dtype.kind != "f":
-        if x.dtype.kind == "b":
-            raise DTypeError(f"{name}: not defined for a bool tensor")
-        return x
+    if x.dtype.kind == "b":
+        raise DTypeError(f"{name}: not defined for a bool tensor")
+    if x.dtype.kind != "f":  # whole numbers already: a copy, in their own dtype (NumPy 1.x would give float64)
+        data = fn(x._backend.xp, x._data) if name == "round" else x._data.copy()
+        return Tensor._make(data, x._backend)
     return record(name, fn(x._backend.xp, x._data), x._backend, (x,), (_zero_slope,))
 
 
 def _zero_slope(g: Tensor) -> Tensor:
-    return g * 0
+    return Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)  # not g * 0: inf * 0 is NaN
 
 
 def floor(x: Any) -> Tensor:

@@ -98,7 +98,9 @@ def _plain_slice(item: slice, op: str) -> slice:
     for part in (item.start, item.stop, item.step):
         if part is not None:
             try:
-                if hasattr(part, "__cuda_array_interface__") and part.ndim == 0 and part.dtype.kind in "iu":
+                if isinstance(part, Tensor) or hasattr(part, "__cuda_array_interface__"):
+                    if part.ndim != 0 or part.dtype.kind not in "iu":  # bools too, as NumPy
+                        raise TypeError
                     part = int(part.item())
                 part = operator.index(part)
             except (TypeError, DTypeError):

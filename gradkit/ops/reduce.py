@@ -311,6 +311,9 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
     Integer and bool tensors sum in NumPy's integer dtype, without a gradient.
     """
     x = as_tensor(x, "cumsum")
+    if x.ndim == 0 and axis is not None:
+        normalize_axis(axis, 1, "cumsum")  # 0 or -1, as NumPy: the result has one axis
+        axis = None
     if axis is None:
         x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
     ax = normalize_axis(axis, x.ndim, "cumsum")

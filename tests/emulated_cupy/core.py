@@ -26,6 +26,7 @@ import numpy as np
 
 from emulated_cupy import cupy_api as API
 
+_NUMPY1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 IMPLICIT = (
     "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly."
 )
@@ -645,6 +646,8 @@ def _array(obj: Any, dtype: Any = None, copy: Any = True, order: str = "K", subo
     host = _host_to_device(obj)
     if isinstance(host, np.ndarray) and type(obj) is not ndarray:
         copy = True  # host to device is always a copy
+    if copy is None and _NUMPY1:  # NumPy 1.x spells "copy only if needed" copy=False
+        copy = False
     result = np.array(host, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
     _check_dtype(result.dtype)
     return _wrap(result)
@@ -703,6 +706,9 @@ class _HostView:
 def _from_dlpack(array: Any, *, device: Any = None, copy: Any = None) -> ndarray:
     if array.__dlpack_device__()[0] != 2:
         raise RuntimeError("emulated cupy.from_dlpack: the array is not on a CUDA device")
+    source = array if type(array) is ndarray else getattr(array, "_data", None)  # an emulated array, or a tensor
+    if type(source) is ndarray:
+        return _wrap(source._a.view())  # shared and writable, as CuPy's (NumPy 1.x would import it read-only)
     return _wrap(np.from_dlpack(_HostView(array)))
 
 
