@@ -141,12 +141,13 @@ def _normal_np(h0: np.ndarray, h1: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------- the generator
 def _shape(size: Any, op: str, dtype: np.dtype) -> tuple[int, ...]:
+    from gradkit._args import scalar
     from gradkit.creation import _check_size
     from gradkit.ops._util import shape_arg
 
     if size is None:
         return ()
-    dims = shape_arg((size,) if isinstance(size, (tuple, list)) else (size,), op)
+    dims = shape_arg((scalar(size),), op)  # an int, a 0-d array, or a sequence of them
     if any(d < 0 for d in dims):
         raise InvalidArgumentError(f"{op}: negative dimension in size {dims}")
     _check_size(op, dims, dtype)
