@@ -738,6 +738,15 @@ class Tensor:
     def cumsum(self, axis: int | None = None) -> Tensor:
         return _ops.cumsum(self, axis)
 
+    def argsort(self, axis: int = -1, descending: bool = False) -> Tensor:
+        return _ops.argsort(self, axis, descending)
+
+    def topk(self, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
+        return _ops.topk(self, k, axis, largest)
+
+    def norm(self, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002
+        return _ops.norm(self, ord, axis, keepdims)
+
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
         return _ops.clip(self, min, max)
 

@@ -398,3 +398,30 @@ def test_cumsum_gradient_closed_form(device):
     y.sum().backward()
     assert y.shape == (1,) and s.grad.item() == 1.0
     assert gk.cumsum(gk.tensor([True, True, False], device=device)).tolist() == [1, 2, 2]
+
+
+def test_sorting_and_norms(device):
+    x = gk.tensor(np.array([[3.0, 1.0, 2.0, 1.0], [0.0, 5.0, 4.0, 5.0]]), device=device, requires_grad=True)
+    assert gk.argsort(x).tolist() == [[1, 3, 2, 0], [0, 2, 1, 3]]  # stable: equal values keep their order
+    assert x.argsort(descending=True).tolist() == [[0, 2, 1, 3], [1, 3, 2, 0]]  # ties still in order
+    values, indices = gk.topk(x, 2)
+    assert values.tolist() == [[3.0, 2.0], [5.0, 5.0]] and indices.tolist() == [[0, 2], [1, 3]]
+    (values * gk.tensor([[1.0, 10.0]], device=device)).sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0, 10.0, 0.0], [0.0, 1.0, 0.0, 10.0]]  # back to where each came from
+    assert gk.argsort(gk.tensor([3, -(2**63), 5], device=device), descending=True).tolist() == [2, 0, 1]
+    assert gk.sort(gk.tensor([True, False, True], device=device)).tolist() == [False, True, True]
+    with pytest.raises(gk.IndexOutOfRangeError, match="topk: k=5"):
+        gk.topk(x, 5)
+    with pytest.raises(gk.ShapeError, match="sort: a 0-d tensor"):
+        gk.sort(gk.tensor(1.0, device=device))
+    # the 2-norm's slope is x / ||x||, and 0 (not NaN) where the norm is 0, as PyTorch
+    v = gk.tensor([3.0, 4.0], device=device, requires_grad=True)
+    gk.norm(v).backward()
+    np.testing.assert_allclose(v.grad.numpy(), [0.6, 0.8], rtol=1e-6)
+    z = gk.zeros((2, 3), device=device, requires_grad=True)
+    z.norm(axis=1).sum().backward()
+    assert z.grad.tolist() == [[0.0] * 3] * 2
+    with pytest.raises(gk.InvalidArgumentError, match="norm: ord must be > 0"):
+        gk.norm(v, 0)
+    with pytest.raises(gk.DTypeError, match="norm: expected a floating-point tensor"):
+        gk.norm(gk.tensor([1, 2], device=device))

@@ -38,10 +38,10 @@ from gradkit.ops.elementwise import (
     tanh,
     where,
 )
-from gradkit.ops.indexing import gather, getitem, index_add, take
+from gradkit.ops.indexing import argsort, gather, getitem, index_add, sort, take, topk
 from gradkit.ops.linalg import dot, einsum, matmul, outer, tril, triu
 from gradkit.ops.nn_ops import log_softmax, softmax
-from gradkit.ops.reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
+from gradkit.ops.reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum, var
 from gradkit.ops.shape import (
     astype,
     broadcast_to,
@@ -67,12 +67,12 @@ from gradkit.ops.shape import (
 )
 
 __all__ = [
-    "abs", "add", "all", "allclose", "any", "argmax", "argmin", "astype", "broadcast_to", "cat", "ceil", "clamp",
-    "clip", "clone", "compare", "concatenate", "contiguous", "cos", "cumsum", "divide", "dot", "einsum", "exp",
-    "expand", "expand_dims", "expm1", "flatten", "flip", "floor", "floor_divide", "gather", "getitem", "index_add",
-    "invert", "isfinite", "isnan", "log", "log1p", "log_softmax", "logical_not", "logsumexp", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "multiply", "negative", "outer", "pad", "permute", "power", "prod", "relu",
-    "remainder", "reshape", "round", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",
-    "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take", "tan", "tanh", "to_device", "transpose",
-    "tril", "triu", "unsqueeze", "var", "where",
+    "abs", "add", "all", "allclose", "any", "argmax", "argmin", "argsort", "astype", "broadcast_to", "cat", "ceil",
+    "clamp", "clip", "clone", "compare", "concatenate", "contiguous", "cos", "cumsum", "divide", "dot", "einsum",
+    "exp", "expand", "expand_dims", "expm1", "flatten", "flip", "floor", "floor_divide", "gather", "getitem",
+    "index_add", "invert", "isfinite", "isnan", "log", "log1p", "log_softmax", "logical_not", "logsumexp", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "norm", "outer", "pad", "permute", "power",
+    "prod", "relu", "remainder", "reshape", "round", "sigmoid", "sign", "sin", "softmax", "sort", "split", "sqrt",
+    "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take", "tan", "tanh",
+    "to_device", "topk", "transpose", "tril", "triu", "unsqueeze", "var", "where",
 ]

@@ -225,3 +225,64 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
     )
     # The other index arrays are aranges within the shape (checked above): index without checking them again.
     return record("gather", x._data[full], x._backend, (x,), (_getitem_vjp,), (x.shape, full))
+
+
+# ------------------------------------------------------------------ sorting
+def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+    """Indices that sort ``x`` along ``axis`` (int64, no gradient); ties keep their order (a stable sort).
+
+    ``descending=True`` is PyTorch's keyword (ties still in their order). NaNs sort last either way.
+    """
+    x = as_tensor(x, "argsort")
+    return Tensor._make(_sorted_indices(x, axis, descending, "argsort")[1], x._backend)
+
+
+def _sorted_indices(x: Tensor, axis: Any, descending: Any, op: str) -> tuple[int, Any]:
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no axis to sort along")
+    if not isinstance(descending, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{op}: descending must be True or False, got {descending!r:.40}")
+    ax = normalize_axis(axis, x.ndim, op)
+    xp = x._backend.xp
+    key = x._data
+    if descending:  # a stable sort of a reversed key keeps ties in order; ~ reverses ints and bools, no overflow
+        key = -key if key.dtype.kind == "f" else xp.invert(key)
+    idx = xp.argsort(key, axis=ax, kind="stable")  # CuPy's sorts are always stable
+    return ax, idx.astype(np.int64, copy=False)
+
+
+def _along(x: Tensor, ax: int, idx: Any, op: str) -> Tensor:
+    """``x`` picked along ``ax`` at ``idx`` (indices known to be in range: no check, no host read)."""
+    xp = x._backend.xp
+    full = tuple(
+        idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+        for d in range(x.ndim)
+    )
+    data = x._data[full]
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record(op, data, x._backend, (x,), (_getitem_vjp,), (x.shape, full))
+
+
+def sort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+    """``x`` sorted along ``axis`` (NumPy's ``sort``: the values; :func:`argsort` gives the order).
+
+    The gradient goes back to where each value came from.
+    """
+    x = as_tensor(x, "sort")
+    ax, idx = _sorted_indices(x, axis, descending, "sort")
+    return _along(x, ax, idx, "sort")
+
+
+def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
+    """PyTorch's ``topk``: the ``k`` largest (or smallest) values along ``axis``, sorted, and their indices."""
+    x = as_tensor(x, "topk")
+    from gradkit._args import whole
+
+    ax, idx = _sorted_indices(x, axis, largest, "topk")
+    n = x.shape[ax]
+    k = whole(k, "topk", "k", low=0)
+    if k > n:
+        raise IndexOutOfRangeError(f"topk: k={k} is more than the {n} elements along axis {ax}")
+    idx = idx[(slice(None),) * ax + (slice(0, k),)]
+    return _along(x, ax, idx, "topk"), Tensor._make(idx, x._backend)

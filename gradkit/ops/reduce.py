@@ -328,3 +328,51 @@ def _cumsum_vjp(g: Tensor, axis: int) -> Tensor:
     from gradkit.ops.shape import flip
 
     return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 - NumPy's name
+    """The vector ``ord``-norm over ``axis`` (all axes when None: the Frobenius norm of a matrix).
+
+    ``ord`` is a number > 0, ``inf`` or ``-inf`` (PyTorch's ``linalg.vector_norm``). Where the norm
+    is 0 its slope is taken as 0, as PyTorch does, not NaN.
+    """
+    from gradkit.dtypes import is_floating
+    from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
+    from gradkit.ops.elementwise import abs as abs_
+
+    x = as_tensor(x, "norm")
+    if not is_floating(x.dtype):
+        raise DTypeError(f"norm: expected a floating-point tensor, got {x.dtype}")
+    if isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"norm: ord must be a number, inf or -inf, got {type(ord).__name__} {ord!r:.40}")
+    p = float(ord)
+    if not (p > 0 or p == -math.inf) or math.isnan(p):
+        raise InvalidArgumentError(f"norm: ord must be > 0, inf or -inf, got {ord!r}")
+    axes = normalize_axes(axis, x.ndim, "norm")
+    keepdims = _keepdims(keepdims, "norm")
+    if p == math.inf:
+        return max(abs_(x), axes, keepdims)  # ties share the slope; abs's slope is 0 at 0
+    if p == -math.inf:
+        return min(abs_(x), axes, keepdims)
+    if p == 1:
+        return sum(abs_(x), axes, keepdims)
+    xp = x._backend.xp
+    a = xp.abs(x._data)
+    powered = a * a if p == 2 else a**p
+    data = xp.sum(powered, axis=axes, keepdims=keepdims)
+    data = xp.sqrt(data) if p == 2 else data ** (1.0 / p)
+    return record("norm", data, x._backend, (x,), (_norm_vjp,), (x, p, axes, keepdims))
+
+
+def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool) -> Tensor:
+    # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||_p^(p-1), and 0 where the norm is 0
+    from gradkit.ops.elementwise import abs as abs_
+    from gradkit.ops.elementwise import sign, where
+
+    n = norm(x, p, axes, keepdims=True)
+    if not keepdims:
+        g = reshape(g, _kept_shape(x.shape, axes))
+    zero = n == 0
+    safe = where(zero, 1.0, n)
+    slope = x / safe if p == 2 else sign(x) * abs_(x) ** (p - 1) / safe ** (p - 1)
+    return where(zero, 0.0, g * slope)

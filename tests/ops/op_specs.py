@@ -409,6 +409,23 @@ def build_specs() -> list[Spec]:
     add(Spec("maximum_minimum_methods", lambda a, b: a.maximum(b) + a.minimum(b) * 2.0, [(3, 4), (4,)],
              lambda a, b: np.maximum(a, b) + np.minimum(a, b) * 2.0, "distinct", smooth=False))
 
+    for desc in (False, True):
+        add(Spec(f"sort[desc={desc}]", lambda x, d=desc: gk.sort(x, 1, descending=d), [(3, 4)],
+                 lambda x, d=desc: np.flip(np.sort(x, 1), 1) if d else np.sort(x, 1), "distinct"))
+    add(Spec("sort_axis0", lambda x: gk.sort(x, 0), [(3, 4)], lambda x: np.sort(x, 0), "distinct"))
+    add(Spec("topk", lambda x: gk.topk(x, 2)[0], [(3, 4)], lambda x: np.flip(np.sort(x, -1), -1)[:, :2], "distinct"))
+    add(Spec("topk_smallest_axis0", lambda x: x.topk(2, axis=0, largest=False)[0], [(3, 4)],
+             lambda x: np.sort(x, 0)[:2], "distinct"))
+    for ord_ in (2, 3, 0.5):
+        add(Spec(f"norm[{ord_}]", lambda x, o=ord_: gk.norm(x, o), [(3, 4)],
+                 lambda x, o=ord_: np.sum(np.abs(x) ** o) ** (1 / o), "away"))
+    add(Spec("norm_axis_keepdims", lambda x: gk.norm(x, 2, axis=1, keepdims=True), [(3, 4)],
+             lambda x: np.linalg.norm(x, axis=1, keepdims=True)))
+    add(Spec("norm_1_method", lambda x: x.norm(1, axis=0), [(3, 4)], lambda x: np.abs(x).sum(0), "away",
+             smooth=False))
+    add(Spec("norm_inf", lambda x: gk.norm(x, np.inf, axis=-1), [(3, 4)], lambda x: np.abs(x).max(-1), "distinct",
+             smooth=False))
+
     # ------------------------------------------------------------ composites
     add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
              lambda x, w, b: np.tanh(x @ w + b).sum(axis=1)))
