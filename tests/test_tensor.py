@@ -421,6 +421,18 @@ def test_sorting_and_norms(device):
     z = gk.zeros((2, 3), device=device, requires_grad=True)
     z.norm(axis=1).sum().backward()
     assert z.grad.tolist() == [[0.0] * 3] * 2
+    w = gk.tensor([3.0, 0.0, 4.0], device=device, requires_grad=True)
+    gk.norm(w, 0.5).backward()  # |x|^(p-1) is infinite at 0 for p < 1: the slope there is 0, as PyTorch
+    assert np.isfinite(w.grad.numpy()).all() and w.grad.numpy()[1] == 0.0
+    h = gk.tensor(np.array([300.0, 400.0], dtype=np.float16), device=device)
+    assert gk.norm(h).dtype == gk.float16 and gk.norm(h).item() == 500.0  # summed in float32: no overflow
+    nan = gk.tensor([1.0, np.nan, 3.0, -np.inf, 2.0], device=device)
+    assert gk.topk(nan, 2)[1].tolist() == [1, 2]  # NaN is the largest, as PyTorch
+    assert gk.argsort(nan).tolist() == [3, 0, 4, 2, 1]  # and last when ascending, as NumPy
+    with pytest.raises(gk.ArgumentTypeError, match="topk: largest must be True or False"):
+        gk.topk(nan, 1, largest=1)
+    with pytest.raises(gk.ShapeError, match="norm: the inf-norm of an empty selection"):
+        gk.norm(gk.zeros((0, 3), device=device), np.inf)
     with pytest.raises(gk.InvalidArgumentError, match="norm: ord must be > 0"):
         gk.norm(v, 0)
     with pytest.raises(gk.DTypeError, match="norm: expected a floating-point tensor"):

@@ -147,7 +147,10 @@ def _shape(size: Any, op: str, dtype: np.dtype) -> tuple[int, ...]:
 
     if size is None:
         return ()
-    dims = shape_arg((scalar(size),), op)  # an int, a 0-d array, or a sequence of them
+    if isinstance(size, np.ndarray):
+        size = size.tolist()  # an int for a 0-d array, a list for a 1-d one
+    size = tuple(scalar(s) for s in size) if isinstance(size, (tuple, list)) else scalar(size)
+    dims = shape_arg((size,), op)  # an int, a 0-d array, or a sequence of them
     if any(d < 0 for d in dims):
         raise InvalidArgumentError(f"{op}: negative dimension in size {dims}")
     _check_size(op, dims, dtype)

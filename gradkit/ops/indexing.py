@@ -231,23 +231,27 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
 def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``axis`` (int64, no gradient); ties keep their order (a stable sort).
 
-    ``descending=True`` is PyTorch's keyword (ties still in their order). NaNs sort last either way.
+    ``descending=True`` is PyTorch's keyword (ties still in their order). NaNs sort last, and first
+    when descending (as PyTorch, which takes NaN as the largest value).
     """
     x = as_tensor(x, "argsort")
-    return Tensor._make(_sorted_indices(x, axis, descending, "argsort")[1], x._backend)
+    return Tensor._make(_sorted_indices(x, axis, descending, "argsort", "descending")[1], x._backend)
 
 
-def _sorted_indices(x: Tensor, axis: Any, descending: Any, op: str) -> tuple[int, Any]:
+def _sorted_indices(x: Tensor, axis: Any, descending: Any, op: str, flag: str) -> tuple[int, Any]:
     if x.ndim == 0:
         raise ShapeError(f"{op}: a 0-d tensor has no axis to sort along")
     if not isinstance(descending, (bool, np.bool_)):
-        raise ArgumentTypeError(f"{op}: descending must be True or False, got {descending!r:.40}")
+        raise ArgumentTypeError(f"{op}: {flag} must be True or False, got {descending!r:.40}")
     ax = normalize_axis(axis, x.ndim, op)
     xp = x._backend.xp
     key = x._data
     if descending:  # a stable sort of a reversed key keeps ties in order; ~ reverses ints and bools, no overflow
         key = -key if key.dtype.kind == "f" else xp.invert(key)
     idx = xp.argsort(key, axis=ax, kind="stable")  # CuPy's sorts are always stable
+    if descending and key.dtype.kind == "f":  # NaNs, last so far, go first: a second stable sort
+        nan_last = xp.isnan(xp.take_along_axis(key, idx, axis=ax))
+        idx = xp.take_along_axis(idx, xp.argsort(~nan_last, axis=ax, kind="stable"), axis=ax)
     return ax, idx.astype(np.int64, copy=False)
 
 
@@ -270,7 +274,7 @@ def sort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
     The gradient goes back to where each value came from.
     """
     x = as_tensor(x, "sort")
-    ax, idx = _sorted_indices(x, axis, descending, "sort")
+    ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
     return _along(x, ax, idx, "sort")
 
 
@@ -279,7 +283,7 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, 
     x = as_tensor(x, "topk")
     from gradkit._args import whole
 
-    ax, idx = _sorted_indices(x, axis, largest, "topk")
+    ax, idx = _sorted_indices(x, axis, largest, "topk", "largest")
     n = x.shape[ax]
     k = whole(k, "topk", "k", low=0)
     if k > n:

@@ -350,6 +350,10 @@ def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tens
         raise InvalidArgumentError(f"norm: ord must be > 0, inf or -inf, got {ord!r}")
     axes = normalize_axes(axis, x.ndim, "norm")
     keepdims = _keepdims(keepdims, "norm")
+    if abs(p) == math.inf and 0 in [x.shape[a] for a in axes]:
+        from gradkit.errors import ShapeError
+
+        raise ShapeError(f"norm: the {p:g}-norm of an empty selection (shape {x.shape}, axes {axes}) is undefined")
     if p == math.inf:
         return max(abs_(x), axes, keepdims)  # ties share the slope; abs's slope is 0 at 0
     if p == -math.inf:
@@ -357,22 +361,26 @@ def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tens
     if p == 1:
         return sum(abs_(x), axes, keepdims)
     xp = x._backend.xp
-    a = xp.abs(x._data)
+    a = xp.abs(x._data.astype(np.float32) if x.dtype == np.float16 else x._data)  # float16 sums overflow
     powered = a * a if p == 2 else a**p
     data = xp.sum(powered, axis=axes, keepdims=keepdims)
-    data = xp.sqrt(data) if p == 2 else data ** (1.0 / p)
-    return record("norm", data, x._backend, (x,), (_norm_vjp,), (x, p, axes, keepdims))
+    data = (xp.sqrt(data) if p == 2 else data ** (1.0 / p)).astype(x.dtype, copy=False)
+    return record("norm", data, x._backend, (x,), (_norm_vjp,), (x, p, axes, keepdims), save_output=True)
 
 
-def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool) -> Tensor:
-    # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||_p^(p-1), and 0 where the norm is 0
+def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Tensor) -> Tensor:
+    # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||_p^(p-1); 0 where the norm is 0 and, for p < 1, where
+    # x is 0 (|x|^(p-1) is infinite there), as PyTorch takes them
     from gradkit.ops.elementwise import abs as abs_
     from gradkit.ops.elementwise import sign, where
 
-    n = norm(x, p, axes, keepdims=True)
     if not keepdims:
-        g = reshape(g, _kept_shape(x.shape, axes))
+        g, n = reshape(g, _kept_shape(x.shape, axes)), reshape(n, _kept_shape(x.shape, axes))
     zero = n == 0
     safe = where(zero, 1.0, n)
-    slope = x / safe if p == 2 else sign(x) * abs_(x) ** (p - 1) / safe ** (p - 1)
+    if p == 2:
+        slope = x / safe
+    else:
+        nonzero = x != 0
+        slope = sign(x) * where(nonzero, abs_(x), 1.0) ** (p - 1) / safe ** (p - 1)
     return where(zero, 0.0, g * slope)

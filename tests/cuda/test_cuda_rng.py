@@ -126,3 +126,10 @@ def test_gpu_offset_advances_on_the_device():
     b = g.random((64,), np.float32)
     assert g.offset == 128
     assert not bool((a == b).all())
+
+
+def test_counter_rng_sizes_take_arrays_as_numpy_does():
+    rng = gk.cuda.CounterRNG(1)
+    assert rng.random(np.array(3)).shape == (3,)
+    assert rng.random(np.array([2, 3])).shape == (2, 3)
+    assert rng.random((np.array(2), np.int64(3))).shape == (2, 3)
