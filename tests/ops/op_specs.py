@@ -418,7 +418,7 @@ def build_specs() -> list[Spec]:
              lambda x: np.sort(x, 0)[:2], "distinct"))
     for ord_ in (2, 3, 0.5):
         add(Spec(f"norm[{ord_}]", lambda x, o=ord_: gk.norm(x, o), [(3, 4)],
-                 lambda x, o=ord_: np.sum(np.abs(x) ** o) ** (1 / o), "away"))
+                 lambda x, o=ord_: np.asarray(np.sum(np.abs(x) ** o) ** (1 / o), x.dtype), "away"))  # NumPy 1.x: f64
     add(Spec("norm_axis_keepdims", lambda x: gk.norm(x, 2, axis=1, keepdims=True), [(3, 4)],
              lambda x: np.linalg.norm(x, axis=1, keepdims=True)))
     add(Spec("norm_1_method", lambda x: x.norm(1, axis=0), [(3, 4)], lambda x: np.abs(x).sum(0), "away",
