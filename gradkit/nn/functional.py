@@ -30,7 +30,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.ops._util import as_tensor, host_read_allowed, shape_arg
+from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, shape_arg
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -480,11 +480,7 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
             f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"
             + ("; cast with .astype(gk.int64)" if data.dtype.kind == "f" else "")
         )
-    if data.dtype == np.uint64:  # indices are int64 to NumPy and CuPy: larger values are no index
-        if data.size and host_read_allowed(data) and int(data.max()) > np.iinfo(np.int64).max:
-            raise IndexOutOfRangeError(f"{op}: {what} hold {int(data.max())}, beyond the int64 range")
-        data = data.astype(np.int64)
-    return backend.asarray(data)
+    return backend.asarray(int64_indices(data, op, what))
 
 
 def _in_range(data: Any, n: int) -> bool:

@@ -75,6 +75,15 @@ def host_read_allowed(array: Any) -> bool:
     return not is_capturing()
 
 
+def int64_indices(array: Any, op: str, what: str) -> Any:
+    """uint64 index values as int64, what NumPy and CuPy index with (one beyond int64 is an error)."""
+    if array.dtype != np.uint64:
+        return array
+    if array.size and host_read_allowed(array) and int(array.max()) > np.iinfo(np.int64).max:
+        raise IndexOutOfRangeError(f"{op}: {what} {int(array.max())} is out of range (beyond int64)")
+    return array.astype(np.int64)
+
+
 def data_of(x: Any) -> Any:
     """The raw array of a Tensor, or the value itself for a constant."""
     return x._data if isinstance(x, Tensor) else x

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, host_read_allowed, normalize_axis
+from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis
 from gradkit.tensor import Tensor
 
 
@@ -33,12 +33,7 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
         item = np.asarray(item)  # a scalar (or a str)
     if item.dtype.kind not in "iub":
         raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
-    array = x._backend.asarray(item)
-    if array.dtype == np.uint64:  # NumPy and CuPy index with int64: larger values cannot be an index
-        if array.size and host_read_allowed(array) and int(array.max()) > np.iinfo(np.int64).max:
-            raise IndexOutOfRangeError(f"{op}: index {int(array.max())} is out of range (beyond int64)")
-        array = array.astype(np.int64)
-    return array
+    return int64_indices(x._backend.asarray(item), op, "index")
 
 
 def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
@@ -59,7 +54,7 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
         raise IndexOutOfRangeError(f"{op}: too many indices ({consumed}) for a tensor of shape {x.shape}")
     if sum(1 for i in items if i is Ellipsis) > 1:
         raise ArgumentTypeError(f"{op}: an index can only have a single Ellipsis")
-    dim = 0
+    dim = masks = 0
     for i, item in enumerate(items):
         if item is Ellipsis:
             dim += x.ndim - consumed
@@ -76,13 +71,13 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
         elif hasattr(item, "dtype"):
             if item.dtype.kind == "b":
                 _check_mask(item, x, dim, op)
+                masks += item.ndim > 0
             else:
                 _check_bounds(item, x, dim, op)
             dim += _axes_used(item)
         elif item is not None:
             dim += 1
-    if sum(1 for i in items if _is_mask(i)) > 1:
-        # CuPy takes one boolean array per index; what NumPy makes of several is each one's nonzero().
+    if masks > 1:  # CuPy takes one boolean array per index; what NumPy makes of several is each one's nonzero()
         items = [part for i in items for part in (i.nonzero() if _is_mask(i) else (i,))]
     return tuple(items)
 
@@ -218,13 +213,7 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
         if d != ax and idx.shape[d] > x.shape[d]:
             raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
     _check_bounds(idx, x, ax, "gather", negative=False)  # as PyTorch: no wrap-around of negative indices
-    xp = x._backend.xp
-    full = tuple(
-        idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
-        for d in range(x.ndim)
-    )
-    # The other index arrays are aranges within the shape (checked above): index without checking them again.
-    return record("gather", x._data[full], x._backend, (x,), (_getitem_vjp,), (x.shape, full))
+    return _along(x, ax, idx, "gather")
 
 
 # ------------------------------------------------------------------ sorting
@@ -256,7 +245,8 @@ def _sorted_indices(x: Tensor, axis: Any, descending: Any, op: str, flag: str) -
 
 
 def _along(x: Tensor, ax: int, idx: Any, op: str) -> Tensor:
-    """``x`` picked along ``ax`` at ``idx`` (indices known to be in range: no check, no host read)."""
+    """``x`` picked along ``ax`` at ``idx``, the other axes in order (as gather); ``idx`` is known to be
+    in range: no check, no host read."""
     xp = x._backend.xp
     full = tuple(
         idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
