@@ -35,6 +35,7 @@ from gradkit.errors import (
     ShapeError,
     describe,
 )
+from gradkit.ops._util import pass_through
 from gradkit.tensor import Tensor
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"]
@@ -66,10 +67,6 @@ def _to_float_tensor(x: Any, op: str, what: str) -> Tensor:
     return t
 
 
-def _identity_rule(g: Tensor) -> Tensor:
-    return g
-
-
 # The leaves that transforms made for their inputs, registered once the transform's call of ``f``
 # has returned (id -> weak reference). A graph reaching only such leaves is connected to nothing a
 # caller could still differentiate; the leaves of an enclosing transform, whose ``f`` is still
@@ -92,7 +89,7 @@ def _is_finished(t: Tensor) -> bool:
 def _fresh_input(x: Tensor) -> Tensor:
     """A tensor equal to ``x`` that requires grad; connected to ``x`` when ``x`` is being recorded."""
     if x.requires_grad and grad_mode.state.enabled:
-        return record("identity", x._data, x._backend, (x,), (_identity_rule,))
+        return record("identity", x._data, x._backend, (x,), (pass_through,))
     return x.detach().requires_grad_(True)
 
 

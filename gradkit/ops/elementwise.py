@@ -22,7 +22,7 @@ from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, tensor_or_none
+from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, pass_through, tensor_or_none
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
@@ -133,16 +133,12 @@ def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> 
 
 
 # ------------------------------------------------------------------ arithmetic
-def _identity(g: Tensor, *_: Any) -> Tensor:
-    return g
-
-
 def _negated(g: Tensor, *_: Any) -> Tensor:
     return -g
 
 
-_ADD_RULES = (_identity, _identity)
-_SUB_RULES = (_identity, _negated)
+_ADD_RULES = (pass_through, pass_through)
+_SUB_RULES = (pass_through, _negated)
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -233,7 +229,7 @@ def _remainder_db(g: Tensor, a: Any, b: Any) -> Tensor:
     return g * -(ad // bd)
 
 
-_REMAINDER_RULES = (_identity, _remainder_db)
+_REMAINDER_RULES = (pass_through, _remainder_db)
 
 
 def remainder(a: Any, b: Any) -> Tensor:

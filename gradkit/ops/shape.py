@@ -15,7 +15,7 @@ import numpy as np
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, shape_arg
+from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, pass_through, shape_arg
 from gradkit.tensor import Tensor
 
 
@@ -319,11 +319,7 @@ def clone(x: Any) -> Tensor:
     data = x._backend.xp.array(x._data, copy=True)
     if x.dtype.kind != "f":
         return Tensor._make(data, x._backend)
-    return record("clone", data, x._backend, (x,), (_pass_through,))
-
-
-def _pass_through(g: Tensor) -> Tensor:
-    return g
+    return record("clone", data, x._backend, (x,), (pass_through,))
 
 
 def contiguous(x: Any) -> Tensor:
@@ -334,7 +330,7 @@ def contiguous(x: Any) -> Tensor:
     data = x._backend.xp.ascontiguousarray(x._data)
     if x.dtype.kind != "f":
         return Tensor._make(data, x._backend)
-    return record("contiguous", data, x._backend, (x,), (_pass_through,))
+    return record("contiguous", data, x._backend, (x,), (pass_through,))
 
 
 def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
