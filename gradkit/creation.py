@@ -208,10 +208,14 @@ def _check_fill(fill_value: Any, op: str) -> None:
         )
 
 
-def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool, draw: str | None = None) -> Tensor:
+    """A tensor shaped like ``x`` (its dtype and device by default): filled, or drawn from ``draw``'s distribution."""
     if not isinstance(x, Tensor):
         x = tensor(x)
-    return _filled(op, x.shape, fill, dtype or x.dtype, device or x._backend, requires_grad)
+    dtype, device = dtype or x.dtype, device or x._backend
+    if draw is not None:
+        return _random(op, x.shape, dtype, device, requires_grad, draw)
+    return _filled(op, x.shape, fill, dtype, device, requires_grad)
 
 
 def zeros_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -330,14 +334,12 @@ def empty_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 
 def rand_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Samples from U[0, 1) with the shape (and by default the float dtype and device) of ``x``."""
-    x = x if isinstance(x, Tensor) else tensor(x)
-    return _random("rand_like", x.shape, dtype or x.dtype, device or x._backend, requires_grad, "uniform")
+    return _like("rand_like", x, None, dtype, device, requires_grad, draw="uniform")
 
 
 def randn_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples with the shape (and by default the float dtype and device) of ``x``."""
-    x = x if isinstance(x, Tensor) else tensor(x)
-    return _random("randn_like", x.shape, dtype or x.dtype, device or x._backend, requires_grad, "normal")
+    return _like("randn_like", x, None, dtype, device, requires_grad, draw="normal")
 
 
 def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, device: Any = None,

@@ -294,9 +294,6 @@ class MemoryPointer:
         self.device_id = 0
 
 
-_METHOD_OVERRIDES = {"get", "set", "item", "tolist", "scatter_add", "astype", "copy", "view", "fill", "toDlpack"}
-
-
 class ndarray:  # noqa: N801 - CuPy's name
     """An emulated ``cupy.ndarray`` holding a NumPy array in ``_a``."""
 
@@ -636,7 +633,6 @@ UFUNCS: dict[str, ufunc] = {
 
 
 # ----------------------------------------------------------------------------- functions
-_CONSTRUCTORS = {"array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "copy"}
 _BOOL_RESULTS = {"allclose", "array_equal", "array_equiv"}
 
 
