@@ -50,6 +50,21 @@ def whole(value: Any, op: str, name: str, low: int | None = None) -> int:
     return value
 
 
+def flag(value: Any, op: str, name: str) -> bool:
+    """``value`` as a bool: True or False (NumPy's too), 0 or 1, or a 0-d array or tensor of one of them."""
+    value = scalar(value)
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise ArgumentTypeError(f"{op}: {name} must be True or False, got {type(value).__name__} {value!r:.40}")
+
+
+def text(value: Any, op: str, name: str) -> str:
+    """``value``, which must be a str (a mode, a name or a prefix)."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{op}: {name} must be a str, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
 def path_arg(path: Any, op: str) -> str:
     """A file or folder path (str, bytes or os.PathLike) as a str."""
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import scalar, whole
+from gradkit._args import flag, scalar, whole
 from gradkit.backends import backend_of_array, get_backend
 from gradkit.backends.base import Backend
 from gradkit.dtypes import default_float, is_supported, to_dtype
@@ -212,7 +212,8 @@ def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bo
     """A tensor shaped like ``x`` (its dtype and device by default): filled, or drawn from ``draw``'s distribution."""
     if not isinstance(x, Tensor):
         x = tensor(x)
-    dtype, device = dtype or x.dtype, device or x._backend
+    dtype = x.dtype if dtype is None else dtype
+    device = x._backend if device is None else device
     if draw is not None:
         return _random(op, x.shape, dtype, device, requires_grad, draw)
     return _filled(op, x.shape, fill, dtype, device, requires_grad)
@@ -257,6 +258,8 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
             data = backend.xp.arange(start, stop, step, dtype=to_dtype(dtype, "arange"))
         except (ValueError, OverflowError, MemoryError) as exc:  # e.g. 1e20 values: too many to hold
             raise InvalidArgumentError(f"arange: cannot make [{start}, {stop}) in steps of {step} ({exc})") from None
+        except TypeError as exc:  # NumPy makes bool ranges of at most 2 values
+            raise DTypeError(f"arange: cannot make [{start}, {stop}) in steps of {step} as {dtype!r} ({exc})") from None
     return _finish(data, backend, requires_grad, "arange")
 
 
@@ -267,9 +270,10 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
         raise ArgumentTypeError(f"linspace: num must be an int, got {type(num).__name__} {num!r:.40}")
     if num < 0:
         raise InvalidArgumentError(f"linspace: num must be non-negative, got {num}")
+    endpoint = flag(endpoint, "linspace", "endpoint")
     backend = get_backend(device, "linspace")
     with _on(backend):
-        dt = to_dtype(dtype or default_float, "linspace")
+        dt = to_dtype(default_float if dtype is None else dtype, "linspace")
         try:
             data = backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt)
         except (TypeError, ValueError):  # NumPy's DTypePromotionError is a TypeError
@@ -289,7 +293,7 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
             raise ArgumentTypeError(f"eye: {name} must be an int, got {type(value).__name__} {value!r}")
         if name != "k" and value < 0:
             raise ShapeError(f"eye: {name} must be non-negative, got {value}")
-    dt = to_dtype(dtype or default_float, "eye")
+    dt = to_dtype(default_float if dtype is None else dtype, "eye")
     _check_size("eye", (n, n if m is None else m), dt)
     backend = get_backend(device, "eye")
     with _on(backend):
@@ -307,7 +311,7 @@ def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool,
     dims = shape_arg(shape, op)
     if any(d < 0 for d in dims):
         raise ShapeError(f"{op}: negative dimension in shape {dims}")
-    dt = to_dtype(dtype or default_float, op)
+    dt = to_dtype(default_float if dtype is None else dtype, op)
     if dt.kind != "f":
         raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")
     _check_size(op, dims, dt)
@@ -361,7 +365,7 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
     dims = shape_arg(size if isinstance(size, (tuple, list)) else (size,), "randint")
     if any(d < 0 for d in dims):
         raise ShapeError(f"randint: negative dimension in size {dims}")
-    dt = to_dtype(dtype or np.int64, "randint")
+    dt = to_dtype(np.int64 if dtype is None else dtype, "randint")
     draw = dt if dt.kind in "iu" else np.dtype(np.int64)  # float (or bool) results are drawn as int64, then cast
     backend = get_backend(device, "randint")
     with _on(backend):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, out_of_range, scalar, whole
+from gradkit._args import check_int_fits, flag, out_of_range, scalar, text, whole
 from gradkit.autograd import grad_mode
 from gradkit.backends.base import Backend
 from gradkit.errors import (
@@ -62,8 +62,8 @@ class Tensor:
         self._grad_fn = None
         # Sharing another tensor's memory means sharing its version counter too.
         self._version = data._version if isinstance(data, Tensor) and array is data._data else [0]
-        if requires_grad:
-            self.requires_grad_(True)
+        if requires_grad is not False:
+            self.requires_grad_(requires_grad)
 
     @classmethod
     def _make(cls, data: Any, backend: Backend, grad_fn: Any = None) -> Tensor:
@@ -156,7 +156,14 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self._backend.to_numpy(self._data)
         moved = array is not self._data  # a device tensor comes to the host as a copy
-        if dtype is not None and np.dtype(dtype) != array.dtype:
+        if copy is not None:
+            copy = flag(copy, "__array__", "copy")
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype)  # any NumPy dtype: complex too, as np.asarray(t, complex) asks
+            except (TypeError, ValueError):
+                raise DTypeError(f"__array__: dtype must be a NumPy dtype, got {dtype!r:.40}") from None
+        if dtype is not None and dtype != array.dtype:
             if copy is False:
                 raise InvalidArgumentError(
                     f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, but copy=False was asked"
@@ -209,6 +216,7 @@ class Tensor:
 
     def __format__(self, spec: str) -> str:
         """A 0-d tensor formats as its value (``f"{loss:.4f}"``); others only with an empty spec."""
+        text(spec, "format", "the format spec")
         if self._data.ndim == 0:
             return format(self.item(), spec)
         if spec:
@@ -239,14 +247,14 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Mark a leaf tensor as needing a gradient; returns self."""
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ArgumentTypeError(f"requires_grad_: expected True or False, got {type(flag).__name__} {flag!r:.40}")
         if self._grad_fn is not None:
             if not flag:
                 raise AutogradError(
                     "requires_grad_: cannot turn off requires_grad on a non-leaf tensor; use .detach()"
                 )
             return self
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ArgumentTypeError(f"requires_grad_: expected True or False, got {type(flag).__name__} {flag!r}")
         if flag and self._data.dtype.kind != "f":
             raise DTypeError(
                 f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}"
@@ -302,8 +310,8 @@ class Tensor:
                 raise ShapeError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
             if grad.dtype != self.dtype:  # gradients keep the dtypes of the values they belong to
                 grad = grad.astype(self.dtype)
-        if retain_graph is None:
-            retain_graph = create_graph
+        create_graph = flag(create_graph, "backward", "create_graph")
+        retain_graph = create_graph if retain_graph is None else flag(retain_graph, "backward", "retain_graph")
         _engine.run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:

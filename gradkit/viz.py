@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import path_arg
+from gradkit._args import flag, path_arg
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, BackendError, InvalidArgumentError, describe
 from gradkit.tensor import Tensor
@@ -80,6 +80,8 @@ def to_dot(tensor: Any, show_values: bool = False, show_grads: bool = False) -> 
     """
     from gradkit.tracing import Trace
 
+    show_values = flag(show_values, "to_dot", "show_values")
+    show_grads = flag(show_grads, "to_dot", "show_grads")
     if isinstance(tensor, Trace):
         return _trace_to_dot(tensor, show_values, show_grads)
     if not isinstance(tensor, Tensor):
@@ -278,6 +280,8 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
     :class:`gradkit.BackendError` saying what to install.
     """
     path = path_arg(path, "render_graph")
+    show_values = flag(show_values, "render_graph", "show_values")
+    show_grads = flag(show_grads, "render_graph", "show_grads")
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in ("svg", "png", "pdf", "dot", "gv"):
         raise InvalidArgumentError(

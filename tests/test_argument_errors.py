@@ -265,3 +265,124 @@ def test_unknown_device_names_the_operation(call, op):
 def test_missing_gpu_names_the_operation():
     with pytest.raises(gk.BackendError, match=r"^randn: the cupy backend needs"):
         gk.randn(2, device="cuda")
+
+
+# ------------------------------------------------------------------ flags and names given an array
+# An array is not True or False: NumPy's "truth value ... is ambiguous" did not say which call or argument.
+_A = np.ones((2, 3))
+
+
+def _model() -> gk.nn.Module:
+    return gk.nn.Sequential(gk.nn.Linear(3, 2))
+
+
+def _scheduler_with_last_epoch(value):
+    def call():
+        s = gk.optim.lr_scheduler.StepLR(_sgd(), 2)
+        s.last_epoch = value
+        s.step()
+
+    return call
+
+
+FLAG_CASES = {
+    "Tensor requires_grad": (lambda: gk.Tensor([1.0], requires_grad=_A), "requires_grad"),
+    "non-leaf requires_grad": (lambda: setattr(gk.ones(2, requires_grad=True) * 2, "requires_grad", _A),
+                               "requires_grad"),
+    "Parameter requires_grad": (lambda: gk.nn.Parameter(gk.ones(2), requires_grad=_A), "requires_grad"),
+    "set_grad_enabled": (lambda: gk.set_grad_enabled(_A), "set_grad_enabled: mode"),
+    "backward retain_graph": (lambda: (gk.ones(2, requires_grad=True) * 2).sum().backward(retain_graph=_A),
+                              "backward: retain_graph"),
+    "backward create_graph": (lambda: (gk.ones(2, requires_grad=True) * 2).sum().backward(create_graph=_A),
+                              "backward: create_graph"),
+    "__array__ copy": (lambda: gk.ones(2).__array__(copy=_A), "__array__: copy"),
+    "linspace endpoint": (lambda: gk.linspace(0, 1, 3, endpoint=_A), "linspace: endpoint"),
+    "to_dot show_values": (lambda: gk.to_dot(gk.ones(2, requires_grad=True).sum(), show_values=_A),
+                           "to_dot: show_values"),
+    "Linear bias": (lambda: gk.nn.Linear(3, 4, bias=_A), "Linear: bias"),
+    "LayerNorm elementwise_affine": (lambda: gk.nn.LayerNorm(3, elementwise_affine=_A), "elementwise_affine"),
+    "BatchNorm1d affine": (lambda: gk.nn.BatchNorm1d(3, affine=_A), "BatchNorm1d: affine"),
+    "BatchNorm1d track_running_stats": (lambda: gk.nn.BatchNorm1d(3, track_running_stats=_A),
+                                        "track_running_stats"),
+    "load_state_dict strict": (lambda: _model().load_state_dict(_model().state_dict(), strict=_A),
+                               "load_state_dict: strict"),
+    "state_dict keep_vars": (lambda: _model().state_dict(keep_vars=_A), "state_dict: keep_vars"),
+    "register_buffer persistent": (lambda: _model().register_buffer("b", gk.ones(2), persistent=_A),
+                                   "register_buffer: persistent"),
+    "parameters recurse": (lambda: list(_model().parameters(recurse=_A)), "named_parameters: recurse"),
+    "named_modules remove_duplicate": (lambda: list(_model().named_modules(remove_duplicate=_A)),
+                                       "named_modules: remove_duplicate"),
+    "dropout training": (lambda: gk.nn.functional.dropout(gk.ones(3), 0.5, _A), "dropout: training"),
+    "batch_norm training": (lambda: gk.nn.functional.batch_norm(gk.ones((2, 3)), gk.zeros(3), gk.ones(3),
+                                                                training=_A), "batch_norm: training"),
+    "clip_grad_norm_ error_if_nonfinite": (lambda: gk.nn.utils.clip_grad_norm_([_param()], 1.0, error_if_nonfinite=_A),
+                                           "error_if_nonfinite"),
+    "clear_grads set_to_none": (lambda: gk.nn.utils.clear_grads([_param()], set_to_none=_A),
+                                "clear_grads: set_to_none"),
+    "zero_grad set_to_none": (lambda: _sgd().zero_grad(_A), "SGD.zero_grad: set_to_none"),
+    "SGD nesterov": (lambda: gk.optim.SGD([_param()], lr=0.1, momentum=0.9, nesterov=_A), "SGD: nesterov"),
+    "RMSprop centered": (lambda: gk.optim.RMSprop([_param()], centered=_A), "RMSprop: centered"),
+    "DataLoader shuffle": (lambda: gk.data.DataLoader(np.ones((4, 2)), batch_size=2, shuffle=_A),
+                           "DataLoader: shuffle"),
+    "use_direct_gemm": (lambda: gk.cuda.use_direct_gemm(_A), "use_direct_gemm: enabled"),
+    # strings
+    "pad mode": (lambda: gk.pad(gk.ones((2, 3)), 1, mode=_A), "pad: mode must be a str"),
+    "GELU approximate": (lambda: gk.nn.GELU(approximate=_A), "GELU: approximate"),
+    "gelu approximate": (lambda: gk.nn.functional.gelu(gk.ones(2), approximate=_A), "gelu: approximate"),
+    "kaiming mode": (lambda: gk.nn.init.kaiming_uniform_(gk.nn.Parameter(gk.ones((4, 3))), mode=_A), "mode"),
+    "calculate_gain": (lambda: gk.nn.init.calculate_gain(_A), "calculate_gain: nonlinearity"),
+    "named_parameters prefix": (lambda: list(_model().named_parameters(prefix=_A)), "named_parameters: prefix"),
+    "format spec": (lambda: gk.ones(2).__format__(_A), "format"),
+    # numbers
+    "one_hot num_classes": (lambda: gk.nn.functional.one_hot(gk.tensor([0, 1]), _A), "one_hot: num_classes"),
+    "label_smoothing": (lambda: gk.nn.functional.cross_entropy(gk.ones((2, 3)), gk.tensor([0, 2]),
+                                                               label_smoothing=_A), "label_smoothing"),
+    "scheduler last_epoch": (lambda: gk.optim.lr_scheduler.StepLR(_sgd(), 2, last_epoch=_A), "StepLR: last_epoch"),
+    "scheduler last_epoch set to a str": (_scheduler_with_last_epoch(""), "StepLR.step: last_epoch"),
+    "scheduler last_epoch set to an array": (_scheduler_with_last_epoch(_A), "StepLR.step: last_epoch"),
+    "permute complex": (lambda: gk.permute(gk.ones((2, 3)), 1j), "permute: axis"),
+    "CounterRNG integers low": (lambda: gk.cuda.CounterRNG(1).integers([], 5, size=(2,)), "CounterRNG.integers: low"),
+    "CounterRNG permutation": (lambda: gk.cuda.CounterRNG(1).permutation(float("inf")), "CounterRNG.permutation: n"),
+}
+
+
+@pytest.mark.parametrize("case", list(FLAG_CASES))
+def test_an_array_or_wrong_type_where_a_flag_or_name_goes(case):
+    call, fragment = FLAG_CASES[case]
+    with pytest.raises(gk.GradkitError, match=fragment):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda: gk.arange(0, 5, dtype=bool), gk.DTypeError, "arange"),
+        (lambda: gk.nn.functional.batch_norm(gk.ones((2, 3)), gk.tensor([1, 2, 3]), gk.ones(3), training=True),
+         gk.DTypeError, "batch_norm: running_mean must be a float tensor"),
+        (lambda: gk.cuda.CounterRNG(1).integers(5, size=(2,), dtype="float32"), gk.DTypeError, "integer dtype"),
+        (lambda: gk.ones(2).__array__(dtype="no such dtype"), gk.DTypeError, "__array__"),
+    ],
+)
+def test_wrong_kinds_of_values(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def test_flags_take_numpy_bools_and_0_or_1():
+    assert gk.nn.Linear(3, 2, bias=np.bool_(False)).bias is None
+    assert gk.nn.Linear(3, 2, bias=0).bias is None
+    loader = gk.data.DataLoader(np.arange(4.0), batch_size=2, shuffle=1, seed=0)
+    assert loader.shuffle is True
+    assert gk.ones(2).__array__(copy=np.bool_(True)).tolist() == [1.0, 1.0]
+    assert gk.to_dot(gk.ones(2, requires_grad=True).sum(), show_values=gk.tensor(True))
+
+
+def test_cosine_annealing_reaches_any_epoch():
+    opt = gk.optim.SGD([_param()], lr=1.0)
+    s = gk.optim.lr_scheduler.CosineAnnealingLR(opt, 10)
+    s.step(10**308)  # pi * epoch would overflow a float: the cosine's period is used first
+    assert s.get_last_lr() == [pytest.approx(1.0)]  # an even multiple of T_max: back at the base lr
+    s.step()
+    assert 0 < s.get_last_lr()[0] < 1
+    s.step(15)
+    assert s.get_last_lr() == [pytest.approx(0.5)]

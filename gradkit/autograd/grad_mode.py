@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from gradkit._args import flag
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -89,7 +91,7 @@ class set_grad_enabled(_SetGradMode):
     """
 
     def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
+        self.mode = flag(mode, "set_grad_enabled", "mode")
         self._before = state.enabled
         state.enabled = self.mode
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import flag
 from gradkit.errors import BackendError
 
 # cuBLAS / CUDA enums (cublas_api.h, library_types.h)
@@ -677,7 +678,7 @@ def use_direct_gemm(enabled: bool = True) -> None:
     small shapes.
     """
     global _direct
-    _direct = bool(enabled)
+    _direct = flag(enabled, "use_direct_gemm", "enabled")
 
 
 def installed() -> CublasGemm | None:

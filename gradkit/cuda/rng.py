@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit._args import whole
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
 
 GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / phi, SplitMix64's increment
 STREAM = 0xD1B54A32D192ED03  # separates the two words drawn per element
@@ -252,7 +253,7 @@ class CounterRNG:
         """Integers in [low, high) (or [0, low) when ``high`` is None), each ``low + hash % (high - low)``."""
         if high is None:
             low, high = 0, low
-        low, high = int(low), int(high)
+        low, high = whole(low, "CounterRNG.integers", "low"), whole(high, "CounterRNG.integers", "high")
         if high <= low:
             raise InvalidArgumentError(f"CounterRNG.integers: need low < high, got low={low}, high={high}")
         span = high - low
@@ -261,11 +262,13 @@ class CounterRNG:
         from gradkit.dtypes import to_dtype
 
         dtype = to_dtype(dtype, "CounterRNG.integers")
+        if dtype.kind not in "iu":
+            raise DTypeError(f"CounterRNG.integers: dtype must be an integer dtype, got {dtype}")
         return self._draw("integers", _shape(size, "CounterRNG.integers", dtype), dtype, low, span)
 
     def permutation(self, n: int) -> Any:
         """A random permutation of range(n) (argsort of random keys; not capture-safe on the GPU)."""
-        keys = self.random((int(n),), np.float64)
+        keys = self.random((whole(n, "CounterRNG.permutation", "n", low=0),), np.float64)
         return self._backend.xp.argsort(keys).astype(np.int64)
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import whole
+from gradkit._args import flag, whole
 from gradkit.backends import NUMPY, get_backend
 from gradkit.errors import ArgumentTypeError, GradkitError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
@@ -88,8 +88,8 @@ class DataLoader:
             )
         self.dataset = dataset
         self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        self.shuffle = flag(shuffle, "DataLoader", "shuffle")
+        self.drop_last = flag(drop_last, "DataLoader", "drop_last")
         if seed is None and self.shuffle:
             seed = int(NUMPY.rng.integers(2**63))
         self.seed = None if seed is None else int(seed)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import kernels, ops
-from gradkit._args import real, whole
+from gradkit._args import flag, real, text, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.creation import _check_size
@@ -325,6 +325,7 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
     ``approximate="tanh"``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
     """
     x = _tensor(input, "gelu")
+    text(approximate, "gelu", "approximate")
     if approximate == "none":
         return x * (_erf(x * _INV_SQRT_2) + 1) * 0.5
     if approximate == "tanh":
@@ -343,6 +344,8 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noq
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise InvalidArgumentError(f"dropout: p must be a probability in [0, 1], got {p!r}")
     x = _tensor(input, "dropout")
+    if type(training) is not bool:
+        training = flag(training, "dropout", "training")
     if not training or p == 0:
         return x
     xd = x._data
@@ -415,6 +418,7 @@ def batch_norm(
         _check_running_stat(name, stat, x)
     momentum = real(momentum, "batch_norm", "momentum")
     eps = real(eps, "batch_norm", "eps", low=0.0)
+    training = flag(training, "batch_norm", "training")
     axes = (0,) if x.ndim == 2 else (0, 2)
     shape = (-1,) if x.ndim == 2 else (-1, 1)
     if training:
@@ -450,6 +454,8 @@ def _check_running_stat(name: str, stat: Any, x: Tensor) -> None:
         return
     if not isinstance(stat, Tensor):
         raise ArgumentTypeError(f"batch_norm: {name} must be a Tensor or None, got {type(stat).__name__}")
+    if stat.dtype.kind != "f":
+        raise DTypeError(f"batch_norm: {name} must be a float tensor, got dtype {stat.dtype}")
     if stat.shape != (x.shape[1],):
         raise ShapeError(f"batch_norm: {name} has shape {stat.shape}, expected ({x.shape[1]},) for input {x.shape}")
     if stat._backend is not x._backend:
@@ -505,6 +511,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
     backend = tensor._backend if isinstance(tensor, Tensor) else get_backend(None)
     idx = _int_array(tensor, backend, "one_hot", "class values")
+    num_classes = whole(num_classes, "one_hot", "num_classes")
     if num_classes == -1:
         num_classes = int(idx.max()) + 1 if idx.size else 0
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
@@ -655,7 +662,8 @@ def cross_entropy(
     x = _class_input(input, "cross_entropy")
     if type(ignore_index) is not int:  # the checks cost a little: skip them for the defaults
         ignore_index = whole(ignore_index, "cross_entropy", "ignore_index")
-    smoothing = 0.0 if label_smoothing == 0.0 else real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
+    plain = type(label_smoothing) in (float, int) and label_smoothing == 0  # the default: skip the check
+    smoothing = 0.0 if plain else real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
     w = _class_weight(weight, x, "cross_entropy")

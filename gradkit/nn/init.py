@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradkit._args import real
+from gradkit._args import real, text
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -33,6 +33,7 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for ``nonlinearity`` (PyTorch's table)."""
+    text(nonlinearity, "calculate_gain", "nonlinearity")
     if nonlinearity in _LINEAR:
         return 1.0
     if nonlinearity == "tanh":
@@ -136,7 +137,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, op: str) -> float | None:
-    if mode not in ("fan_in", "fan_out"):
+    if text(mode, op, "mode") not in ("fan_in", "fan_out"):
         raise InvalidArgumentError(f"{op}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, op), op)
     fan = fan_in if mode == "fan_in" else fan_out

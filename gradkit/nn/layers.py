@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
-from gradkit._args import real, whole
+from gradkit._args import flag, real, text, whole
 from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -207,7 +207,7 @@ class Linear(Module):
         self.in_features = _size(in_features, "in_features", "Linear")
         self.out_features = _size(out_features, "out_features", "Linear")
         self.weight = Parameter(empty(self.out_features, self.in_features, dtype=dtype, device=device))
-        if bias:
+        if flag(bias, "Linear", "bias"):
             self.bias = Parameter(empty(self.out_features, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
@@ -285,7 +285,7 @@ class GELU(Module):
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
-        if approximate not in ("none", "tanh"):
+        if text(approximate, "GELU", "approximate") not in ("none", "tanh"):
             raise InvalidArgumentError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
@@ -370,7 +370,8 @@ class LayerNorm(Module):
         if eps <= 0:
             raise InvalidArgumentError(f"LayerNorm: eps must be > 0, got {eps!r}")
         self.eps = eps
-        self.elementwise_affine = elementwise_affine
+        self.elementwise_affine = elementwise_affine = flag(elementwise_affine, "LayerNorm", "elementwise_affine")
+        bias = flag(bias, "LayerNorm", "bias")
         if elementwise_affine:
             self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device))
             if bias:
@@ -411,8 +412,8 @@ class BatchNorm1d(Module):
             raise InvalidArgumentError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
         self.eps = eps
         self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
+        self.affine = affine = flag(affine, "BatchNorm1d", "affine")
+        self.track_running_stats = track_running_stats = flag(track_running_stats, "BatchNorm1d", "track_running_stats")
         c = self.num_features
         if affine:
             self.weight = Parameter(ones(c, dtype=dtype, device=device))

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import whole
+from gradkit._args import flag, text, whole
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
@@ -178,6 +178,7 @@ class Module:
         _check_free(self, name, "_buffers", "register_buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        persistent = flag(persistent, "register_buffer", "persistent")
         self._tables(name)
         self._forget(name, keep="_buffers")
         self.__dict__["_buffers"][name] = tensor
@@ -205,7 +206,8 @@ class Module:
             memo = set()
         elif not isinstance(memo, set):
             raise ArgumentTypeError(f"named_modules: memo must be a set or None, got {type(memo).__name__}")
-        if remove_duplicate:
+        text(prefix, "named_modules", "prefix")
+        if flag(remove_duplicate, "named_modules", "remove_duplicate"):
             if id(self) in memo:
                 return
             memo.add(id(self))
@@ -230,8 +232,15 @@ class Module:
             yield module
 
     def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator:
+        op = "named_" + table.strip("_")
+        text(prefix, op, "prefix")
+        remove_duplicate = flag(remove_duplicate, op, "remove_duplicate")
         seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if flag(recurse, op, "recurse")
+            else [(prefix, self)]
+        )
         for module_prefix, module in modules:
             for name, value in module.__dict__[table].items():
                 if value is None or (remove_duplicate and id(value) in seen):
@@ -329,6 +338,7 @@ class Module:
             raise ArgumentTypeError(f"state_dict: prefix must be a str, got {type(prefix).__name__} {prefix!r}")
         if destination is not None and not isinstance(destination, MutableMapping):
             raise ArgumentTypeError(f"state_dict: destination must be a dict, got {type(destination).__name__}")
+        keep_vars = flag(keep_vars, "state_dict", "keep_vars")
         out: dict = {} if destination is None else destination
         d = self.__dict__
         for name, p in d["_parameters"].items():
@@ -355,6 +365,7 @@ class Module:
             raise ArgumentTypeError(
                 f"load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
             )
+        strict = flag(strict, "load_state_dict", "strict")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

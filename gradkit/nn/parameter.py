@@ -35,8 +35,8 @@ class Parameter(Tensor):
         self._grad = None
         self._version = data._version if isinstance(data, Tensor) and data._grad_fn is None else [0]
         self._hooks = None
-        if requires_grad:
-            self.requires_grad_(True)
+        if requires_grad is not False:
+            self.requires_grad_(requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

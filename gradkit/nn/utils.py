@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import real
+from gradkit._args import flag, real
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -59,6 +59,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     if isinstance(norm_type, str) and norm_type.lower() == "inf":  # PyTorch accepts the string too
         norm_type = math.inf
     norm_type = real(norm_type, "clip_grad_norm_", "norm_type")
+    error_if_nonfinite = flag(error_if_nonfinite, "clip_grad_norm_", "error_if_nonfinite")
     if not norm_type > 0:
         raise InvalidArgumentError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type!r}")
     params = _grads(parameters, "clip_grad_norm_")
@@ -100,6 +101,7 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 
 def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
     """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
+    set_to_none = flag(set_to_none, "clear_grads", "set_to_none")
     for p in _tensor_list(params, "clear_grads"):
         g = p._grad
         if g is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import text
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
@@ -90,7 +91,11 @@ def _transpose_vjp(g: Tensor, inverse: tuple) -> Tensor:
 
 def permute(x: Any, axes: Sequence[int]) -> Tensor:
     """Permute the axes (PyTorch's name for ``transpose`` with axes)."""
-    return transpose(x, (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes), op="permute")
+    try:
+        order = tuple(axes)
+    except TypeError:  # one axis (or something transpose's check will name)
+        order = (axes,)
+    return transpose(x, order, op="permute")
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
@@ -258,6 +263,7 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     from gradkit.ops.indexing import getitem
 
     x = as_tensor(x, "pad")
+    text(mode, "pad", "mode")
     xp = x._backend.xp
     if x.ndim == 0:  # nothing to pad, as numpy.pad
         return x

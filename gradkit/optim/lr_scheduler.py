@@ -22,6 +22,7 @@ class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise ArgumentTypeError(f"{type(self).__name__}: expected an optimiser, got {type(optimizer).__name__}")
+        last_epoch = whole(last_epoch, type(self).__name__, "last_epoch", low=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -51,8 +52,8 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch) jumps to ``epoch`` by the closed form."""
         self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
+        if epoch is None:  # last_epoch is a public attribute: check what may have been put there
+            self.last_epoch = whole(self.last_epoch, f"{type(self).__name__}.step", "last_epoch", low=-1) + 1
             lrs = self.get_lr()
         else:
             self.last_epoch = whole(epoch, f"{type(self).__name__}.step", "epoch", low=0)
@@ -107,6 +108,12 @@ class StepLR(LRScheduler):
         real(values["gamma"], op, "gamma", low=0.0)
 
 
+def _cos_pi(t: int, period: int) -> float:
+    """``cos(pi * t / period)``, with ``t`` first reduced modulo ``2 * period`` (exact for ints): a huge epoch
+    would overflow ``pi * t``."""
+    return math.cos(math.pi * (t % (2 * period)) / period)
+
+
 class CosineAnnealingLR(LRScheduler):
     """Cosine annealing from the base lr to ``eta_min`` over ``T_max`` epochs (PyTorch's recursive form).
 
@@ -126,20 +133,20 @@ class CosineAnnealingLR(LRScheduler):
         if t == 0:
             return [group["lr"] for group in groups]
         if self._step_count == 1 and t > 0:
-            return [eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
+            return [eta_min + (base - eta_min) * (1 + _cos_pi(t, T)) / 2 for base in self.base_lrs]
         if (t - 1 - T) % (2 * T) == 0:
             return [
                 group["lr"] + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
                 for base, group in zip(self.base_lrs, groups, strict=True)
             ]
         return [
-            (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (group["lr"] - eta_min) + eta_min
+            (1 + _cos_pi(t, T)) / (1 + _cos_pi(t - 1, T)) * (group["lr"] - eta_min) + eta_min
             for group in groups
         ]
 
     def _get_closed_form_lr(self) -> list[float]:
         return [
-            self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+            self.eta_min + (base - self.eta_min) * (1 + _cos_pi(self.last_epoch, self.T_max)) / 2
             for base in self.base_lrs
         ]
 

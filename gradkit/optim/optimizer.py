@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.nn.utils import clear_grads
@@ -119,6 +120,7 @@ class Optimizer:
     # ------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (to None by default, as PyTorch; else to new zero tensors)."""
+        set_to_none = flag(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
         clear_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

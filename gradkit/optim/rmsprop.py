@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradkit import kernels
+from gradkit._args import flag
 from gradkit.optim.optimizer import Optimizer
 
 
@@ -25,6 +26,7 @@ class RMSprop(Optimizer):
         self._check("eps", group["eps"], 0)
         self._check("weight_decay", group["weight_decay"], 0)
         self._check("momentum", group["momentum"], 0)
+        flag(group["centered"], type(self).__name__, "centered")
 
     def _update_group(self, group: dict) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

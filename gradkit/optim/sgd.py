@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradkit import kernels
+from gradkit._args import flag
 from gradkit.optim.optimizer import Optimizer, required
 from gradkit.tensor import Tensor
 
@@ -30,7 +31,8 @@ class SGD(Optimizer):
         self._check("momentum", group["momentum"], 0)
         self._check("dampening", group["dampening"], 0, 1)
         self._check("weight_decay", group["weight_decay"], 0)
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+        nesterov = flag(group["nesterov"], type(self).__name__, "nesterov")
+        if nesterov and (group["momentum"] <= 0 or group["dampening"] != 0):
             from gradkit.errors import InvalidArgumentError
 
             raise InvalidArgumentError(
