@@ -106,7 +106,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array."""
     if not isinstance(array, np.ndarray):
         raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
-    return Tensor(array, device="cpu")
+    return _finish(*_to_array(array, None, "cpu", "from_numpy"), False, "from_numpy")
 
 
 def from_dlpack(x: Any) -> Tensor:
@@ -120,7 +120,7 @@ def from_dlpack(x: Any) -> Tensor:
         array = xp.from_dlpack(x)
     except (RuntimeError, TypeError, BufferError) as exc:  # e.g. bfloat16, which NumPy and CuPy have no dtype for
         raise DTypeError(f"from_dlpack: cannot import {type(x).__name__} {getattr(x, 'dtype', '')}: {exc}") from None
-    return Tensor(array, device=backend)
+    return _finish(*_to_array(array, None, backend, "from_dlpack"), False, "from_dlpack")
 
 
 def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
@@ -211,7 +211,7 @@ def _check_fill(fill_value: Any, op: str) -> None:
 def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool, draw: str | None = None) -> Tensor:
     """A tensor shaped like ``x`` (its dtype and device by default): filled, or drawn from ``draw``'s distribution."""
     if not isinstance(x, Tensor):
-        x = tensor(x)
+        x = Tensor._make(*_to_array(x, None, None, op))
     dtype = x.dtype if dtype is None else dtype
     device = x._backend if device is None else device
     if draw is not None:

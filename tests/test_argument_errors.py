@@ -357,6 +357,10 @@ def test_an_array_or_wrong_type_where_a_flag_or_name_goes(case):
     ("call", "error", "fragment"),
     [
         (lambda: gk.arange(0, 5, dtype=bool), gk.DTypeError, "arange"),
+        (lambda: gk.zeros_like(""), gk.DTypeError, "^zeros_like: "),
+        (lambda: gk.ones_like([[1, 2], [3]]), gk.ShapeError, "^ones_like: "),
+        (lambda: gk.from_numpy(np.array([1], dtype=np.uint64)), gk.DTypeError, "^from_numpy: "),
+        (lambda: gk.from_dlpack(np.ones(2, dtype=np.complex64)), gk.DTypeError, "^from_dlpack: "),
         (lambda: gk.nn.functional.batch_norm(gk.ones((2, 3)), gk.tensor([1, 2, 3]), gk.ones(3), training=True),
          gk.DTypeError, "batch_norm: running_mean must be a float tensor"),
         (lambda: gk.cuda.CounterRNG(1).integers(5, size=(2,), dtype="float32"), gk.DTypeError, "integer dtype"),
