@@ -310,8 +310,12 @@ class Tensor:
                 raise ShapeError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
             if grad.dtype != self.dtype:  # gradients keep the dtypes of the values they belong to
                 grad = grad.astype(self.dtype)
-        create_graph = flag(create_graph, "backward", "create_graph")
-        retain_graph = create_graph if retain_graph is None else flag(retain_graph, "backward", "retain_graph")
+        if type(create_graph) is not bool:  # a check only off the common path: backward runs every step
+            create_graph = flag(create_graph, "backward", "create_graph")
+        if retain_graph is None:
+            retain_graph = create_graph
+        elif type(retain_graph) is not bool:
+            retain_graph = flag(retain_graph, "backward", "retain_graph")
         _engine.run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
