@@ -1,7 +1,8 @@
-"""Neural networks: ``Module``, ``Parameter``, layers, ``functional``, ``init`` and ``utils``."""
+"""Neural networks: ``Module``, ``Parameter``, layers, losses, ``functional``, ``init`` and ``utils``."""
 
 from gradkit.nn import functional, init, utils
 from gradkit.nn.layers import (
+    ELU,
     GELU,
     BatchNorm1d,
     Dropout,
@@ -12,36 +13,49 @@ from gradkit.nn.layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    Mish,
     ModuleList,
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
+from gradkit.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from gradkit.nn.module import IncompatibleKeys, Module, ModuleAttributeError, StateDictError, StateDictShapeError
 from gradkit.nn.parameter import Parameter
 
 __all__ = [
     "BatchNorm1d",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
     "Dropout",
+    "ELU",
     "Embedding",
     "Flatten",
     "GELU",
     "Identity",
     "IncompatibleKeys",
+    "L1Loss",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "Mish",
     "Module",
     "ModuleAttributeError",
     "ModuleList",
+    "MSELoss",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SiLU",
     "Softmax",
+    "Softplus",
     "StateDictError",
     "StateDictShapeError",
     "Tanh",

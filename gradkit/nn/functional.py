@@ -31,6 +31,7 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, shape_arg
+from gradkit.ops.elementwise import _sigmoid_forward
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "dropout",
+    "elu",
     "embedding",
     "gelu",
     "l1_loss",
@@ -46,12 +48,15 @@ __all__ = [
     "linear",
     "linear_relu",
     "log_softmax",
+    "mish",
     "mse_loss",
     "nll_loss",
     "one_hot",
     "relu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
     "tanh",
 ]
 
@@ -332,6 +337,87 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
         inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
         return x * (ops.tanh(inner) + 1) * 0.5
     raise InvalidArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _float_input(input: Any, op: str) -> Tensor:  # noqa: A002
+    x = _tensor(input, op)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}; convert with .astype()")
+    return x
+
+
+def silu(input: Any) -> Tensor:  # noqa: A002
+    """SiLU (swish): ``x * sigmoid(x)``, one node, without overflow."""
+    x = _float_input(input, "silu")
+    xd = x._data
+    return record("silu", xd * _sigmoid_forward(x._backend.xp, xd), x._backend, (x,), (_silu_vjp,), (x,))
+
+
+def _silu_vjp(g: Tensor, x: Tensor) -> Tensor:
+    """``g * s (1 + x (1 - s))`` with ``s = sigmoid(x)``, recomputed rather than saved."""
+    if not grad_mode.state.enabled:
+        xd = x._data
+        s = _sigmoid_forward(x._backend.xp, xd)
+        return _make(g._data * (s * (1 + xd * (1 - s))), g._backend)
+    s = ops.sigmoid(x)
+    return g * (s * (x * (1 - s) + 1))
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold`` (PyTorch's), one node.
+
+    Computed as ``(log1p(exp(-|beta x|)) + max(beta x, 0)) / beta``, which never
+    overflows; the slope is ``sigmoid(beta x)`` (1 above the threshold).
+    """
+    x = _float_input(input, "softplus")
+    beta = real(beta, "softplus", "beta")
+    if beta == 0 or not math.isfinite(beta):
+        raise InvalidArgumentError(f"softplus: beta must be a finite non-zero number, got {beta!r}")
+    threshold = real(threshold, "softplus", "threshold")
+    xp = x._backend.xp
+    xd = x._data
+    bx = xd * beta
+    above = bx > threshold
+    soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / beta
+    return record("softplus", xp.where(above, xd, soft), x._backend, (x,), (_softplus_vjp,), (x, beta, above))
+
+
+def _softplus_vjp(g: Tensor, x: Tensor, beta: float, above: Any) -> Tensor:
+    if not grad_mode.state.enabled:
+        xd = x._data
+        xp = x._backend.xp
+        slope = xp.where(above, xp.asarray(1, dtype=xd.dtype), _sigmoid_forward(xp, xd * beta))
+        return _make(g._data * slope, g._backend)
+    return g * ops.where(above, 1.0, ops.sigmoid(x * beta))
+
+
+def elu(input: Any, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """ELU: ``x`` where x > 0, else ``alpha (exp(x) - 1)``, one node (``expm1`` of ``min(x, 0)``: no overflow).
+
+    The slope is 1 where x > 0 and ``alpha exp(x)`` elsewhere (``alpha`` at 0, as PyTorch).
+    """
+    x = _float_input(input, "elu")
+    alpha = real(alpha, "elu", "alpha")
+    xp = x._backend.xp
+    xd = x._data
+    pos = xd > 0
+    data = xp.where(pos, xd, xp.expm1(xp.minimum(xd, 0)) * alpha)
+    return record("elu", data, x._backend, (x,), (_elu_vjp,), (x, alpha, pos))
+
+
+def _elu_vjp(g: Tensor, x: Tensor, alpha: float, pos: Any) -> Tensor:
+    if not grad_mode.state.enabled:
+        xd = x._data
+        xp = x._backend.xp
+        slope = xp.where(pos, xp.asarray(1, dtype=xd.dtype), xp.exp(xp.minimum(xd, 0)) * alpha)
+        return _make(g._data * slope, g._backend)
+    return g * ops.where(pos, 1.0, ops.exp(ops.where(pos, 0.0, x)) * alpha)
+
+
+def mish(input: Any) -> Tensor:  # noqa: A002
+    """Mish: ``x * tanh(softplus(x))``, with the overflow-free softplus."""
+    x = _float_input(input, "mish")
+    return x * ops.tanh(_softplus(x))
 
 
 # ------------------------------------------------------------------ dropout

@@ -22,6 +22,7 @@ from gradkit.tensor import Tensor
 __all__ = [
     "BatchNorm1d",
     "Dropout",
+    "ELU",
     "Embedding",
     "Flatten",
     "GELU",
@@ -30,11 +31,14 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "Mish",
     "ModuleList",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SiLU",
     "Softmax",
+    "Softplus",
     "Tanh",
 ]
 
@@ -304,6 +308,67 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
+
+
+class SiLU(Module):
+    """x * sigmoid(x). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = flag(inplace, "SiLU", "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Mish(Module):
+    """x * tanh(softplus(x)). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = flag(inplace, "Mish", "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.mish(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        beta = real(beta, "Softplus", "beta")
+        if beta == 0 or not math.isfinite(beta):
+            raise InvalidArgumentError(f"Softplus: beta must be a finite non-zero number, got {beta!r}")
+        self.beta = beta
+        self.threshold = real(threshold, "Softplus", "threshold")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """x where x > 0, else alpha (exp(x) - 1). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = real(alpha, "ELU", "alpha")
+        self.inplace = flag(inplace, "ELU", "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Softmax(Module):

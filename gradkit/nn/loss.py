@@ -1,0 +1,153 @@
+"""Loss modules (PyTorch's constructors), each a thin Module over its form in ``gk.nn.functional``.
+
+Arguments are checked when the module is made, with the functional form's
+errors. A ``weight`` or ``pos_weight`` becomes a buffer, as in PyTorch: it is
+in the state dict and moves with ``.to()``. The buffer shares the given
+tensor's memory but is its own object, so ``.to()`` leaves the caller's
+tensor where it was (a leaf that requires grad is kept as it is, so that its
+gradient still reaches it).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from gradkit._args import flag, real, whole
+from gradkit.creation import array_for
+from gradkit.errors import InvalidArgumentError, ShapeError
+from gradkit.nn import functional as F
+from gradkit.nn.functional import _check_reduction
+from gradkit.nn.module import Module
+from gradkit.tensor import Tensor
+
+__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]
+
+
+def _legacy_reduction(size_average: Any, reduce: Any, op: str) -> str:
+    """PyTorch's deprecated ``size_average`` / ``reduce`` pair as a reduction, with PyTorch's warning."""
+    size_average = True if size_average is None else flag(size_average, op, "size_average")
+    reduce = True if reduce is None else flag(reduce, op, "reduce")
+    reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:  # point at the caller's line
+        level, frame = level + 1, frame.f_back
+    warnings.warn(
+        f"{op}: size_average and reduce are deprecated (as in PyTorch), please use reduction='{reduction}' instead",
+        UserWarning,
+        stacklevel=level,
+    )
+    return reduction
+
+
+def _weight_buffer(value: Any, op: str, name: str, per_class: bool) -> Tensor | None:
+    """``weight`` / ``pos_weight`` as the tensor to register: a new Tensor sharing the given one's memory
+    (or the given one itself when it is a leaf that requires grad); arrays and lists are converted."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        t = value if value._requires_grad and value._grad_fn is None else value.detach()
+    else:
+        t = Tensor._make(*array_for(value, None, None, op))
+    if per_class and (t.ndim != 1 or t.dtype.kind not in "fiu"):  # F.cross_entropy's check, less the class count
+        raise ShapeError(f"{op}: {name} must hold one number per class, shape (C,); got {t.shape} {t.dtype}")
+    return t
+
+
+class _Loss(Module):
+    """What the losses share: ``reduction`` ('mean', 'sum' or 'none'), checked at construction."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__()
+        op = type(self).__name__
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce, op)
+        _check_reduction(reduction, op)
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional per-class ``weight`` buffer."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _weight_buffer(weight, type(self).__name__, "weight", per_class=True))
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax cross-entropy of logits (N, C) against integer class targets (N,): ``F.cross_entropy``."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = whole(ignore_index, "CrossEntropyLoss", "ignore_index")
+        smoothing = real(label_smoothing, "CrossEntropyLoss", "label_smoothing", low=0.0)
+        if smoothing > 1:
+            raise InvalidArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {smoothing}")
+        self.label_smoothing = smoothing
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+        return F.cross_entropy(input, target, self.reduction, weight=self.weight, ignore_index=self.ignore_index,
+                               label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,): ``F.nll_loss``."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = whole(ignore_index, "NLLLoss", "ignore_index")
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, self.reduction, weight=self.weight, ignore_index=self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """Squared error: ``F.mse_loss``."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Absolute error: ``F.l1_loss``."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.l1_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid and binary cross-entropy in one stable step: ``F.binary_cross_entropy_with_logits``.
+
+    ``weight`` scales each element's loss and ``pos_weight`` the positive term
+    (one per class, broadcast over the last axis); both are buffers.
+    """
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 pos_weight: Any = None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _weight_buffer(weight, "BCEWithLogitsLoss", "weight", per_class=False))
+        self.register_buffer(
+            "pos_weight", _weight_buffer(pos_weight, "BCEWithLogitsLoss", "pos_weight", per_class=False)
+        )
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight, weight=self.weight)
