@@ -61,10 +61,11 @@ def sgd_momentum_update(
     nesterov: bool,
     first_step: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """See :func:`gradkit.kernels.reference.sgd_momentum_update`."""
     fn = reference.sgd_momentum_update if type(param) is _ndarray else _impl("sgd_momentum_update")
-    fn(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch)
+    fn(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch, maximize)
 
 
 def adam_update(
@@ -80,10 +81,11 @@ def adam_update(
     step: Any,
     decoupled: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """See :func:`gradkit.kernels.reference.adam_update`."""
     fn = reference.adam_update if type(param) is _ndarray else _impl("adam_update")
-    fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch)
+    fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize)
 
 
 def rmsprop_update(
@@ -99,10 +101,12 @@ def rmsprop_update(
     momentum: float,
     centered: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """See :func:`gradkit.kernels.reference.rmsprop_update`."""
     fn = reference.rmsprop_update if type(param) is _ndarray else _impl("rmsprop_update")
-    fn(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered, scratch)
+    fn(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered, scratch,
+       maximize)  # fmt: skip
 
 
 def bias_relu_forward(y: Any, b: Any) -> Any:

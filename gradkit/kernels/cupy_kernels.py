@@ -39,19 +39,22 @@ _FUSED = (np.dtype(np.float32), np.dtype(np.float64))
 
 # ------------------------------------------------------------------ kernel sources
 # name: (in_params, out_params, operation)
+# ``maximize`` (an int32 flag in every optimiser kernel) negates the gradient first, as the reference.
 _SGD_PLAIN = (
-    "T grad, T lr, T wd, int32 has_wd",
+    "T grad, T lr, T wd, int32 has_wd, int32 maximize",
     "T param",
     """
-    T d = has_wd ? param * wd + grad : grad;
+    T g = maximize ? -grad : grad;
+    T d = has_wd ? param * wd + g : g;
     param = param - lr * d;
     """,
 )
 _SGD_MOMENTUM = (
-    "T grad, T lr, T momentum, T damp1, T wd, int32 has_wd, int32 nesterov, int32 first",
+    "T grad, T lr, T momentum, T damp1, T wd, int32 has_wd, int32 nesterov, int32 first, int32 maximize",
     "T param, T buf",
     """
-    T d = has_wd ? param * wd + grad : grad;
+    T g = maximize ? -grad : grad;
+    T d = has_wd ? param * wd + g : g;
     T b = first ? d : buf * momentum + damp1 * d;
     buf = b;
     T s = nesterov ? d + momentum * b : b;
@@ -60,9 +63,9 @@ _SGD_MOMENTUM = (
 )
 _ADAM_UPDATE = """
     T p = param;
-    T g = grad;
+    T g = maximize ? -grad : grad;
     if (mode == 2) p = p * decay;
-    else if (mode == 1) g = grad + wd * p;
+    else if (mode == 1) g = g + wd * p;
     T m = exp_avg + (g - exp_avg) * beta1c;
     T v = exp_avg_sq * beta2 + (g * g) * beta2c;
     T denom = sqrt(v) / bc2_sqrt + eps;
@@ -71,7 +74,7 @@ _ADAM_UPDATE = """
     param = p - (m / denom) * step_size;
     """
 _ADAM = (
-    "T grad, T decay, T wd, T beta1c, T beta2, T beta2c, T bc2_sqrt, T eps, T step_size, int32 mode",
+    "T grad, T decay, T wd, T beta1c, T beta2, T beta2c, T bc2_sqrt, T eps, T step_size, int32 mode, int32 maximize",
     "T param, T exp_avg, T exp_avg_sq",
     _ADAM_UPDATE,
 )
@@ -79,7 +82,7 @@ _ADAM = (
 # computed from it in double precision, as the host computes them for an int step.
 _ADAM_DEVICE_STEP = (
     "T grad, float64 step, float64 lr, float64 beta1, float64 beta2_d, T decay, T wd, T beta1c, T beta2, T beta2c, "
-    "T eps, int32 mode",
+    "T eps, int32 mode, int32 maximize",
     "T param, T exp_avg, T exp_avg_sq",
     """
     T bc2_sqrt = (T)sqrt(1.0 - pow(beta2_d, step));
@@ -89,10 +92,13 @@ _ADAM_DEVICE_STEP = (
 
 
 def _rmsprop_source(centered: bool, momentum: bool) -> tuple[str, str, str]:
-    ins = "T grad, T lr, T alpha, T alpha1, T eps, T wd, int32 has_wd" + (", T momentum" if momentum else "")
+    ins = "T grad, T lr, T alpha, T alpha1, T eps, T wd, int32 has_wd, int32 maximize" + (
+        ", T momentum" if momentum else ""
+    )
     outs = "T param, T square_avg" + (", T grad_avg" if centered else "") + (", T momentum_buffer" if momentum else "")
     body = [
-        "T g = has_wd ? grad + wd * param : grad;",
+        "T g0 = maximize ? -grad : grad;",
+        "T g = has_wd ? g0 + wd * param : g0;",
         "T sq = square_avg * alpha + (g * g) * alpha1;",
         "square_avg = sq;",
     ]
@@ -237,22 +243,24 @@ def sgd_momentum_update(
     nesterov: bool,
     first_step: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """Fused :func:`gradkit.kernels.reference.sgd_momentum_update`: one kernel per parameter."""
     if not _fusable(param, grad, buf):
         reference.sgd_momentum_update(
-            param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch
+            param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch, maximize
         )
         return
     t = param.dtype.type
     has_wd = np.int32(weight_decay != 0)
+    flip = np.int32(bool(maximize))
     if momentum != 0:
         _kernel("gk_sgd_momentum")(
             grad, t(lr), t(momentum), t(1 - dampening), t(weight_decay), has_wd,
-            np.int32(bool(nesterov)), np.int32(bool(first_step)), param, buf,
+            np.int32(bool(nesterov)), np.int32(bool(first_step)), flip, param, buf,
         )  # fmt: skip
     else:
-        _kernel("gk_sgd")(grad, t(lr), t(weight_decay), has_wd, param)
+        _kernel("gk_sgd")(grad, t(lr), t(weight_decay), has_wd, flip, param)
 
 
 def adam_update(
@@ -268,19 +276,21 @@ def adam_update(
     step: Any,
     decoupled: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """Fused :func:`gradkit.kernels.reference.adam_update` (Adam and AdamW): one kernel per parameter."""
     if not _fusable(param, grad, exp_avg, exp_avg_sq):
         reference.adam_update(
-            param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch
+            param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize
         )
         return
     t = param.dtype.type
     mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
+    flip = np.int32(bool(maximize))
     if not isinstance(step, (int, np.integer)):  # a device array: capturable Adam
         _kernel("gk_adam_device_step")(
             grad, step, float(lr), float(beta1), float(beta2), t(1 - lr * weight_decay), t(weight_decay),
-            t(1 - beta1), t(beta2), t(1 - beta2), t(eps), np.int32(mode),
+            t(1 - beta1), t(beta2), t(1 - beta2), t(eps), np.int32(mode), flip,
             param, exp_avg, exp_avg_sq,
         )  # fmt: skip
         return
@@ -288,7 +298,7 @@ def adam_update(
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
     _kernel("gk_adam")(
         grad, t(1 - lr * weight_decay), t(weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
-        t(bias_correction2_sqrt), t(eps), t(lr / bias_correction1), np.int32(mode),
+        t(bias_correction2_sqrt), t(eps), t(lr / bias_correction1), np.int32(mode), flip,
         param, exp_avg, exp_avg_sq,
     )  # fmt: skip
 
@@ -306,6 +316,7 @@ def rmsprop_update(
     momentum: float,
     centered: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """Fused :func:`gradkit.kernels.reference.rmsprop_update`: one kernel per parameter."""
     centered = bool(centered)
@@ -315,11 +326,12 @@ def rmsprop_update(
     ):
         reference.rmsprop_update(
             param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered,
-            scratch,
+            scratch, maximize,
         )  # fmt: skip
         return
     t = param.dtype.type
-    args = [grad, t(lr), t(alpha), t(1 - alpha), t(eps), t(weight_decay), np.int32(weight_decay != 0)]
+    args = [grad, t(lr), t(alpha), t(1 - alpha), t(eps), t(weight_decay), np.int32(weight_decay != 0),
+            np.int32(bool(maximize))]  # fmt: skip
     if with_momentum:
         args.append(t(momentum))
     args += [param, square_avg]
@@ -378,9 +390,11 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
 
 
 # ------------------------------------------------------------------ NumPy twins (for the CPU tests)
-def _np_sgd(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch=None):  # noqa: ANN001, ANN202
+def _np_sgd(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, scratch=None,  # noqa: ANN001, ANN202
+            maximize=False):
     t = param.dtype.type
-    d = param * t(weight_decay) + grad if weight_decay != 0 else grad
+    g = -grad if maximize else grad
+    d = param * t(weight_decay) + g if weight_decay != 0 else g
     if momentum != 0:
         b = d if first_step else buf * t(momentum) + t(1 - dampening) * d
         buf[...] = b
@@ -390,14 +404,15 @@ def _np_sgd(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, f
     param[...] = param - t(lr) * s
 
 
-def _np_adam(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch=None):  # noqa: ANN001, ANN202
+def _np_adam(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch=None,  # noqa: ANN001, ANN202
+             maximize=False):
     t = param.dtype.type
-    p, g = param.copy(), grad
+    p, g = param.copy(), -grad if maximize else grad
     if weight_decay != 0:
         if decoupled:
             p = p * t(1 - lr * weight_decay)
         else:
-            g = grad + t(weight_decay) * p
+            g = g + t(weight_decay) * p
     m = exp_avg + (g - exp_avg) * t(1 - beta1)
     v = exp_avg_sq * t(beta2) + (g * g) * t(1 - beta2)
     denom = np.sqrt(v) / t(math.sqrt(1 - beta2**step)) + t(eps)
@@ -407,9 +422,10 @@ def _np_adam(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_dec
 
 
 def _np_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum, centered,  # noqa: ANN001, ANN202
-                scratch=None):
+                scratch=None, maximize=False):
     t = param.dtype.type
-    g = grad + t(weight_decay) * param if weight_decay != 0 else grad
+    g0 = -grad if maximize else grad
+    g = g0 + t(weight_decay) * param if weight_decay != 0 else g0
     sq = square_avg * t(alpha) + (g * g) * t(1 - alpha)
     square_avg[...] = sq
     if centered:

@@ -18,6 +18,10 @@ Conventions shared by every function:
   ignore it.
 * The code uses only operations that NumPy and CuPy share, so it also runs,
   unfused, on CuPy arrays.
+* ``maximize`` (the optimisers' flag, PyTorch's name) negates the gradient
+  before anything else: the update then climbs the objective. The negation
+  is folded into the arithmetic (``x - grad`` for ``x + (-grad)``, and so on),
+  which is exact, so no array is allocated for ``-grad``.
 """
 
 from __future__ import annotations
@@ -72,12 +76,13 @@ def sgd_momentum_update(
     nesterov: bool,
     first_step: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """One SGD step for one parameter: PyTorch's rule (``torch.optim.SGD``).
 
     Writes ``param`` and ``buf`` in place (``buf`` is the momentum buffer,
-    None when ``momentum == 0``); returns None. With
-    ``d = grad + weight_decay * param``::
+    None when ``momentum == 0``); returns None. With ``g = -grad`` if
+    ``maximize`` else ``grad``, and ``d = g + weight_decay * param``::
 
         buf  = d                                        if first_step
         buf  = momentum * buf + (1 - dampening) * d     otherwise
@@ -93,15 +98,18 @@ def sgd_momentum_update(
         p, g, b, t = _flat(param), _flat(grad), _flat(buf), _flat(scratch)
         for s in blocks:
             sgd_momentum_update(p[s], g[s], None if b is None else b[s], lr, momentum, dampening,
-                                weight_decay, nesterov, first_step, None if t is None else t[s])
+                                weight_decay, nesterov, first_step, None if t is None else t[s], maximize)
         return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
     if weight_decay != 0:
         d = xp.multiply(param, weight_decay, out=tmp)
-        d += grad
+        if maximize:
+            d -= grad
+        else:
+            d += grad
     else:
-        d = grad
+        d = xp.negative(grad, out=tmp) if maximize else grad
     if momentum != 0:
         if first_step:
             buf[...] = d
@@ -141,6 +149,7 @@ def adam_update(
     step: Any,
     decoupled: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step: PyTorch's rule.
 
@@ -150,6 +159,7 @@ def adam_update(
     Adam keeps its step count there, so the bias corrections are computed on
     the device and a CUDA graph replay sees the new count)::
 
+        grad = -grad if maximize
         if decoupled:  param *= 1 - lr * weight_decay;  g = grad
         else:          g = grad + weight_decay * param
         exp_avg    += (1 - beta1) * (g - exp_avg)          # lerp toward g
@@ -162,18 +172,24 @@ def adam_update(
         p, g, m, v, t = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), _flat(scratch)
         for s in blocks:
             adam_update(p[s], g[s], m[s], v[s], lr, beta1, beta2, eps, weight_decay, step, decoupled,
-                        None if t is None else t[s])
+                        None if t is None else t[s], maximize)
         return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
-    g = grad
+    g, negate = grad, bool(maximize)  # negate: g still stands for -g
     if weight_decay != 0:
         if decoupled:
             param *= 1 - lr * weight_decay
+        elif maximize:
+            g, negate = weight_decay * param - grad, False
         else:
             g = grad + weight_decay * param
-    xp.subtract(g, exp_avg, out=tmp)
-    tmp *= 1 - beta1
+    if negate:  # (-g - exp_avg) * (1 - beta1), exactly
+        xp.add(g, exp_avg, out=tmp)
+        tmp *= -(1 - beta1)
+    else:
+        xp.subtract(g, exp_avg, out=tmp)
+        tmp *= 1 - beta1
     exp_avg += tmp
     exp_avg_sq *= beta2
     xp.multiply(g, g, out=tmp)
@@ -206,6 +222,7 @@ def rmsprop_update(
     momentum: float,
     centered: bool,
     scratch: Any = None,
+    maximize: bool = False,
 ) -> None:
     """One RMSprop step: PyTorch's rule (``torch.optim.RMSprop``).
 
@@ -213,6 +230,7 @@ def rmsprop_update(
     else it may be None) and ``momentum_buffer`` (only when ``momentum > 0``;
     else it may be None) in place; returns None. The buffers start at zero::
 
+        grad = -grad if maximize
         g = grad + weight_decay * param
         square_avg = alpha * square_avg + (1 - alpha) * g * g
         if centered:
@@ -231,18 +249,24 @@ def rmsprop_update(
         p, g, sq, ga, mb, t = (_flat(a) for a in (param, grad, square_avg, grad_avg, momentum_buffer, scratch))
         for s in blocks:
             rmsprop_update(p[s], g[s], sq[s], None if ga is None else ga[s], None if mb is None else mb[s], lr,
-                           alpha, eps, weight_decay, momentum, centered, None if t is None else t[s])
+                           alpha, eps, weight_decay, momentum, centered, None if t is None else t[s], maximize)
         return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
-    g = grad + weight_decay * param if weight_decay != 0 else grad
+    g, negate = grad, bool(maximize)  # negate: g still stands for -g
+    if weight_decay != 0:
+        g, negate = (weight_decay * param - grad if maximize else grad + weight_decay * param), False
     square_avg *= alpha
     xp.multiply(g, g, out=tmp)
     tmp *= 1 - alpha
     square_avg += tmp
     if centered:
-        xp.subtract(g, grad_avg, out=tmp)
-        tmp *= 1 - alpha
+        if negate:  # (-g - grad_avg) * (1 - alpha), exactly
+            xp.add(g, grad_avg, out=tmp)
+            tmp *= -(1 - alpha)
+        else:
+            xp.subtract(g, grad_avg, out=tmp)
+            tmp *= 1 - alpha
         grad_avg += tmp
         xp.multiply(grad_avg, grad_avg, out=tmp)
         xp.subtract(square_avg, tmp, out=tmp)
@@ -250,14 +274,21 @@ def rmsprop_update(
     else:
         xp.sqrt(square_avg, out=tmp)
     tmp += eps
-    xp.divide(g, tmp, out=tmp)
+    xp.divide(g, tmp, out=tmp)  # with negate, the step's sign is -1 times this
     if momentum > 0:
         momentum_buffer *= momentum
-        momentum_buffer += tmp
+        if negate:
+            momentum_buffer -= tmp
+        else:
+            momentum_buffer += tmp
         xp.multiply(momentum_buffer, lr, out=tmp)
+        param -= tmp
     else:
         tmp *= lr
-    param -= tmp
+        if negate:
+            param += tmp
+        else:
+            param -= tmp
 
 
 # ------------------------------------------------------------------ layers

@@ -128,6 +128,99 @@ def test_rmsprop_kernel_matches_formula(device, momentum, centered, weight_decay
         np.testing.assert_allclose(_host(sq), ref_sq, rtol=1e-12, atol=1e-14)
 
 
+# ------------------------------------------------------------------ maximize
+def _sgd_call(fn, arrays, kw, maximize, scratch=None):
+    p, g, buf = arrays
+    fn(p, g, buf if kw["momentum"] else None, 0.1, kw["momentum"], kw["dampening"], kw["weight_decay"],
+       kw["nesterov"], kw["first"], scratch, maximize)  # fmt: skip
+
+
+def _adam_call(fn, arrays, kw, maximize, scratch=None):
+    p, g, m, v = arrays
+    step = kw["step"]
+    if kw["device_step"]:
+        step = reference.get_array_module(p).asarray(float(step))
+    fn(p, g, m, v, 0.01, 0.8, 0.95, 1e-6, kw["weight_decay"], step, kw["decoupled"], scratch, maximize)
+
+
+def _rmsprop_call(fn, arrays, kw, maximize, scratch=None):
+    p, g, sq, ga, mb = arrays
+    fn(p, g, sq, ga if kw["centered"] else None, mb if kw["momentum"] else None, 0.01, 0.9, 1e-8,
+       kw["weight_decay"], kw["momentum"], kw["centered"], scratch, maximize)  # fmt: skip
+
+
+MAXIMIZE_CASES = [
+    ("sgd_momentum_update", _sgd_call, 3, (), dict(momentum=m, dampening=d, weight_decay=wd, nesterov=n, first=f))
+    for m, d, wd, n, f in [(0.0, 0.0, 0.0, False, False), (0.0, 0.0, 0.1, False, False), (0.9, 0.3, 0.05, False, True),
+                           (0.9, 0.0, 0.0, False, False), (0.8, 0.0, 0.1, True, False), (0.8, 0.0, 0.0, True, True)]
+] + [
+    ("adam_update", _adam_call, 4, (3,), dict(weight_decay=wd, decoupled=dec, step=st, device_step=dev))
+    for wd, dec, st, dev in [(0.0, False, 1, False), (0.1, False, 3, False), (0.1, True, 2, False),
+                             (0.1, False, 4, True), (0.0, True, 5, True)]
+] + [
+    ("rmsprop_update", _rmsprop_call, 5, (2,), dict(weight_decay=wd, momentum=m, centered=c))
+    for wd, m, c in [(0.0, 0.0, False), (0.1, 0.0, False), (0.0, 0.5, True), (0.05, 0.7, True), (0.0, 0.6, False)]
+]
+MAXIMIZE_IDS = [f"{name.split('_')[0]}-{i}" for i, (name, *_rest) in enumerate(MAXIMIZE_CASES)]
+
+
+def _kernel_arrays(device, count, positive, dtype="float64"):
+    arrays = _arrays(device, *[(4, 3)] * count, dtype=dtype, seed=3)
+    xp = reference.get_array_module(arrays[0])
+    for i in positive:  # second moments
+        arrays[i] = xp.abs(arrays[i]) + 1
+    if count == 5:
+        arrays[3] = arrays[3] * 0.1  # grad_avg: keeps square_avg - grad_avg**2 positive
+    return arrays
+
+
+@pytest.mark.parametrize("use_scratch", [False, True])
+@pytest.mark.parametrize(("name", "call", "count", "positive", "kw"), MAXIMIZE_CASES, ids=MAXIMIZE_IDS)
+def test_maximize_is_the_step_of_the_negated_gradient_bit_for_bit(device, name, call, count, positive, kw,
+                                                                  use_scratch):
+    """PyTorch negates the gradient first; the kernels fold the sign into their arithmetic, exactly."""
+    fn = getattr(kernels, name)
+    arrays = _kernel_arrays(device, count, positive)
+    up = [a.copy() for a in arrays]
+    flipped = [a.copy() for a in arrays]
+    flipped[1] = -flipped[1]
+    grad_before = _host(up[1]).copy()
+    for _ in range(2):
+        call(fn, up, kw, True, up[0] * 0 + 5 if use_scratch else None)
+        call(fn, flipped, kw, False)
+    np.testing.assert_array_equal(_host(up[1]), grad_before)  # the gradient is read only
+    for i, (a, b) in enumerate(zip(up, flipped, strict=True)):
+        if i != 1:
+            np.testing.assert_array_equal(_host(a), _host(b))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "call", "count", "positive", "kw"), MAXIMIZE_CASES, ids=MAXIMIZE_IDS)
+def test_maximize_fused_kernels_numpy_twins_match_the_reference(dtype, name, call, count, positive, kw):
+    """The fused kernels' arithmetic (their NumPy transcriptions) with maximize, against the reference."""
+    from gradkit.kernels import cupy_kernels
+
+    arrays = _kernel_arrays("cpu", count, positive, dtype)
+    twin = [a.copy() for a in arrays]
+    ref = [a.copy() for a in arrays]
+    call(cupy_kernels.numpy_twin(name), twin, kw, True)
+    call(getattr(reference, name), ref, kw, True)
+    tol = {"rtol": 2e-6, "atol": 1e-7} if dtype == "float32" else {"rtol": 1e-13, "atol": 1e-15}
+    for a, b in zip(twin, ref, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_maximize_fused_kernel_sources_negate_the_gradient():
+    from gradkit.kernels import cupy_kernels
+
+    for name, (ins, _outs, op) in cupy_kernels.kernel_sources().items():
+        if name.startswith(("gk_sgd", "gk_adam", "gk_rmsprop")):
+            assert "int32 maximize" in ins and "maximize ? -grad : grad" in op, name
+            rest = op.replace("maximize ? -grad : grad", "").replace("grad_avg", "")
+            assert "grad" not in rest, name  # nothing else reads the unsigned gradient
+
+
 # ------------------------------------------------------------------ layers
 def test_bias_relu_forward_in_place(device):
     y, b = _arrays(device, (4, 3), (3,))
@@ -209,20 +302,21 @@ def test_blockwise_updates_are_bit_identical(monkeypatch):
     """Large NumPy parameters are updated block by block (cache-sized); results must not change."""
     from gradkit.kernels import reference
 
-    def run(block):
+    def run(block, maximize=False):
         monkeypatch.setattr(reference, "BLOCK", block)
         rng = np.random.default_rng(0)
         shape = (300, 1000)
         p, g, b, t = (rng.standard_normal(shape, dtype=np.float32) for _ in range(4))
-        reference.sgd_momentum_update(p, g, b, 0.1, 0.9, 0.1, 0.01, True, False, t)
+        reference.sgd_momentum_update(p, g, b, 0.1, 0.9, 0.1, 0.01, True, False, t, maximize)
         p2, g2, m, v, t2 = (rng.standard_normal(shape, dtype=np.float32) for _ in range(5))
         v = np.abs(v)
-        reference.adam_update(p2, g2, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 3, True, t2)
+        reference.adam_update(p2, g2, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 3, True, t2, maximize)
         p3, g3, sq, ga, mb, t3 = (rng.standard_normal(shape, dtype=np.float32) for _ in range(6))
         sq, ga = np.abs(sq) + 1, ga * 0.1
-        reference.rmsprop_update(p3, g3, sq, ga, mb, 1e-2, 0.99, 1e-8, 0.01, 0.9, True, t3)
+        reference.rmsprop_update(p3, g3, sq, ga, mb, 1e-2, 0.99, 1e-8, 0.01, 0.9, True, t3, maximize)
         return p, b, p2, m, v, p3, sq, ga, mb
 
-    blocked, whole = run(1 << 12), run(1 << 40)
-    for x, y in zip(blocked, whole, strict=True):
-        np.testing.assert_array_equal(x, y)
+    for maximize in (False, True):
+        blocked, whole = run(1 << 12, maximize), run(1 << 40, maximize)
+        for x, y in zip(blocked, whole, strict=True):
+            np.testing.assert_array_equal(x, y)
