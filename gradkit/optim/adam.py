@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import kernels
+from gradkit._args import flag
 from gradkit.cuda.graphs import CaptureError, is_capturing
 from gradkit.errors import InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
@@ -16,7 +17,8 @@ from gradkit.tensor import Tensor
 class Adam(Optimizer):
     """``torch.optim.Adam``'s update; see ``gradkit.kernels.reference.adam_update``.
 
-    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam.
+    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam;
+    ``maximize=True`` negates the gradient first (gradient ascent).
 
     The bias corrections depend on the step count. By default it is a Python
     number, and a step that calls this optimiser cannot be captured by
@@ -30,11 +32,12 @@ class Adam(Optimizer):
     _decoupled = False
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
-    _optional_group_keys = ("capturable",)
+    _optional_group_keys = ("capturable", "maximize")
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, capturable: bool = False) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "capturable": capturable}
+                 weight_decay: float = 0, capturable: bool = False, *, maximize: bool = False) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "capturable": capturable,
+                    "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -53,6 +56,7 @@ class Adam(Optimizer):
                 f"{name}: capturable must be True or False, got {type(group['capturable']).__name__} "
                 f"{group['capturable']!r}"
             )
+        flag(group.get("maximize", False), name, "maximize")
 
     def _update_group(self, group: dict) -> None:
         capturable = bool(group.get("capturable", False))
@@ -65,7 +69,7 @@ class Adam(Optimizer):
             )
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
-        decoupled = self._decoupled
+        decoupled, maximize = self._decoupled, bool(group.get("maximize", False))
         update = kernels.adam_update
         state = self.state
         for p in group["params"]:
@@ -87,7 +91,7 @@ class Adam(Optimizer):
                     step = int(step.item())
                 count = st["step"] = step + 1
             update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps, weight_decay,
-                   count, decoupled, self._scratch(p))
+                   count, decoupled, self._scratch(p), maximize)
             p._version[0] += 1
 
 
@@ -105,5 +109,6 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, capturable: bool = False) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, capturable=capturable)
+                 weight_decay: float = 1e-2, capturable: bool = False, *, maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, capturable=capturable,
+                         maximize=maximize)

@@ -10,14 +10,18 @@ from gradkit.optim.optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
-    """``torch.optim.RMSprop``'s update; see ``gradkit.kernels.reference.rmsprop_update``."""
+    """``torch.optim.RMSprop``'s update; see ``gradkit.kernels.reference.rmsprop_update``.
+
+    ``maximize=True`` negates the gradient first (gradient ascent).
+    """
 
     _state_keys = ("step", "square_avg")
+    _optional_group_keys = ("maximize",)
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
-                 momentum: float = 0, centered: bool = False) -> None:
+                 momentum: float = 0, centered: bool = False, *, maximize: bool = False) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
-                    "centered": centered}
+                    "centered": centered, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -27,11 +31,12 @@ class RMSprop(Optimizer):
         self._check("weight_decay", group["weight_decay"], 0)
         self._check("momentum", group["momentum"], 0)
         flag(group["centered"], type(self).__name__, "centered")
+        flag(group.get("maximize", False), type(self).__name__, "maximize")
 
     def _update_group(self, group: dict) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
-        centered = bool(group["centered"])
+        centered, maximize = bool(group["centered"]), bool(group.get("maximize", False))
         update = kernels.rmsprop_update
         state = self.state
         for p in group["params"]:
@@ -50,5 +55,5 @@ class RMSprop(Optimizer):
             buf = st["momentum_buffer"]._data if momentum > 0 else None
             grad_avg = st["grad_avg"]._data if centered else None
             update(data, g._data, st["square_avg"]._data, grad_avg, buf, lr, alpha, eps, weight_decay, momentum,
-                   centered, self._scratch(p))
+                   centered, self._scratch(p), maximize)
             p._version[0] += 1

@@ -18,12 +18,15 @@ class SGD(Optimizer):
     With ``d = grad + weight_decay * p``: the momentum buffer starts as ``d``
     and then becomes ``momentum * buf + (1 - dampening) * d``; the step is the
     buffer (or ``d + momentum * buf`` with ``nesterov``); ``p -= lr * step``.
+    With ``maximize=True`` the gradient is negated first (gradient ascent).
     """
 
+    _optional_group_keys = ("maximize",)
+
     def __init__(self, params: Any, lr: float = required, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False) -> None:
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
-                    "nesterov": nesterov}
+                    "nesterov": nesterov, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -32,6 +35,7 @@ class SGD(Optimizer):
         self._check("dampening", group["dampening"], 0, 1)
         self._check("weight_decay", group["weight_decay"], 0)
         nesterov = flag(group["nesterov"], type(self).__name__, "nesterov")
+        flag(group.get("maximize", False), type(self).__name__, "maximize")
         if nesterov and (group["momentum"] <= 0 or group["dampening"] != 0):
             from gradkit.errors import InvalidArgumentError
 
@@ -43,6 +47,7 @@ class SGD(Optimizer):
     def _update_group(self, group: dict) -> None:
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         weight_decay, nesterov = float(group["weight_decay"]), bool(group["nesterov"])
+        maximize = bool(group.get("maximize", False))
         update = kernels.sgd_momentum_update
         state = self.state
         for p in group["params"]:
@@ -60,5 +65,6 @@ class SGD(Optimizer):
                     first = True
                 else:
                     buf = st["momentum_buffer"]._data
-            update(data, g._data, buf, lr, momentum, dampening, weight_decay, nesterov, first, self._scratch(p))
+            update(data, g._data, buf, lr, momentum, dampening, weight_decay, nesterov, first, self._scratch(p),
+                   maximize)  # fmt: skip
             p._version[0] += 1

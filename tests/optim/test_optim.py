@@ -45,10 +45,10 @@ def _run(opt_cls: type, device: str, dtype: str = "float64", steps: int = STEPS,
 
 
 # ------------------------------------------------------------------ references (PyTorch's documented algorithms)
-def _sgd_ref(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, steps=STEPS):
+def _sgd_ref(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, steps=STEPS):
     p, buf = P0.copy(), None
     for t in range(1, steps + 1):
-        g = _grad(p) + weight_decay * p
+        g = (-_grad(p) if maximize else _grad(p)) + weight_decay * p
         if momentum != 0:
             buf = g.copy() if t == 1 else momentum * buf + (1 - dampening) * g
             g = g + momentum * buf if nesterov else buf
@@ -56,11 +56,11 @@ def _sgd_ref(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, 
     return p
 
 
-def _adam_ref(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False, steps=STEPS):
+def _adam_ref(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False, maximize=False, steps=STEPS):
     p, m, v = P0.copy(), 0.0, 0.0
     b1, b2 = betas
     for t in range(1, steps + 1):
-        g = _grad(p)
+        g = -_grad(p) if maximize else _grad(p)
         if decoupled:
             p = p - lr * weight_decay * p
         else:
@@ -73,10 +73,11 @@ def _adam_ref(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled
     return p
 
 
-def _rmsprop_ref(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, steps=STEPS):
+def _rmsprop_ref(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
+                 steps=STEPS):
     p, v, g_ave, buf = P0.copy(), 0.0, 0.0, 0.0
     for _ in range(steps):
-        g = _grad(p) + weight_decay * p
+        g = (-_grad(p) if maximize else _grad(p)) + weight_decay * p
         v = alpha * v + (1 - alpha) * g * g
         v_tilde = v
         if centered:
@@ -190,6 +191,96 @@ def test_rmsprop_matches_reference(device, kwargs):
                                atol=1e-13)
 
 
+# ------------------------------------------------------------------ maximize (PyTorch's keyword: ascend)
+MAXIMIZE_CASES = [
+    (optim.SGD, _sgd_ref, {"lr": 0.05}),
+    (optim.SGD, _sgd_ref, {"lr": 0.05, "weight_decay": 0.1}),
+    (optim.SGD, _sgd_ref, {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.05}),
+    (optim.SGD, _sgd_ref, {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    (optim.Adam, _adam_ref, {"lr": 0.05, "betas": (0.8, 0.9)}),
+    (optim.Adam, _adam_ref, {"lr": 0.05, "weight_decay": 0.1}),
+    (optim.AdamW, lambda **k: _adam_ref(decoupled=True, **k), {"lr": 0.05, "weight_decay": 0.3}),
+    (optim.RMSprop, _rmsprop_ref, {"lr": 0.01, "alpha": 0.9}),
+    (optim.RMSprop, _rmsprop_ref, {"lr": 0.01, "weight_decay": 0.1, "momentum": 0.5}),
+    (optim.RMSprop, _rmsprop_ref, {"lr": 0.003, "momentum": 0.7, "centered": True, "eps": 1e-6}),
+    (optim.RMSprop, _rmsprop_ref, {"lr": 0.01, "centered": True, "weight_decay": 0.2}),
+]
+MAXIMIZE_IDS = [f"{cls.__name__}-{i}" for i, (cls, _, _) in enumerate(MAXIMIZE_CASES)]
+
+
+@pytest.mark.parametrize(("cls", "ref", "kwargs"), MAXIMIZE_CASES, ids=MAXIMIZE_IDS)
+def test_maximize_matches_reference(device, cls, ref, kwargs):
+    expected = ref(maximize=True, **kwargs)
+    np.testing.assert_allclose(_run(cls, device, maximize=True, **kwargs), expected, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(_run(cls, device, dtype="float32", maximize=True, **kwargs), expected, rtol=1e-5,
+                               atol=1e-6)
+    # it climbs: the objective grows where the same steps without maximize made it fall
+    up, down = _run(cls, device, maximize=True, **kwargs), _run(cls, device, **kwargs)
+    f = lambda p: (0.5 * A * p * p + B * p).sum()  # noqa: E731
+    assert f(up) > f(P0) > f(down)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_maximize_with_capturable_adam_gives_the_same_parameters(device, name):
+    kwargs = {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1, "maximize": True}
+    plain = _run(getattr(optim, name), device, steps=7, **kwargs)
+    capturable = _run(getattr(optim, name), device, steps=7, capturable=True, **kwargs)
+    np.testing.assert_allclose(capturable, plain, rtol=1e-14, atol=0)
+
+
+def test_maximize_is_a_group_setting_and_old_state_dicts_keep_the_optimisers_own():
+    p, q = gk.tensor(P0.copy(), requires_grad=True), gk.tensor(P0.copy(), requires_grad=True)
+    opt = optim.SGD([{"params": [p]}, {"params": [q], "maximize": True}], lr=0.1)
+    assert [g["maximize"] for g in opt.param_groups] == [False, True]
+    (_loss(p) + _loss(q)).backward()
+    opt.step()
+    np.testing.assert_allclose(p.numpy(), _sgd_ref(0.1, steps=1))
+    np.testing.assert_allclose(q.numpy(), _sgd_ref(0.1, maximize=True, steps=1))
+    for cls in (optim.SGD, optim.Adam, optim.RMSprop):
+        sd = cls([gk.ones(2, requires_grad=True)], lr=0.1).state_dict()
+        del sd["param_groups"][0]["maximize"]  # saved before the option existed
+        loader = cls([gk.ones(2, requires_grad=True)], lr=0.1, maximize=True)
+        loader.load_state_dict(sd)
+        assert loader.param_groups[0]["maximize"] is True
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop])
+def test_maximize_must_be_a_flag(cls):
+    with pytest.raises(gk.ArgumentTypeError, match=f"{cls.__name__}: maximize must be True or False, got str 'yes'"):
+        cls([gk.ones(2, requires_grad=True)], lr=0.1, maximize="yes")
+    opt = cls([gk.ones(2, requires_grad=True)], lr=0.1)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["maximize"] = np.ones(2)
+    with pytest.raises(gk.ArgumentTypeError, match=f"{cls.__name__}: maximize must be True or False, got ndarray"):
+        opt.load_state_dict(sd)
+
+
+TORCH_MAXIMIZE = [
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.05}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0.3}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "weight_decay": 0.1, "momentum": 0.5, "centered": True}),
+    ("RMSprop", {"lr": 0.01}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TORCH_MAXIMIZE, ids=[f"{n}{i}" for i, (n, _) in enumerate(TORCH_MAXIMIZE)])
+def test_maximize_matches_pytorch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    for maximize in (False, True):
+        tp = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64))
+        topt = getattr(torch.optim, name)([tp], maximize=maximize, **kwargs)
+        for _ in range(STEPS):
+            topt.zero_grad()
+            loss = (torch.tensor(A) * tp * tp * 0.5 + torch.tensor(B) * tp).sum()
+            loss.backward()
+            topt.step()
+        got = _run(getattr(optim, name), "cpu", maximize=maximize, **kwargs)
+        np.testing.assert_allclose(got, tp.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
 def test_parameter_groups_use_their_own_hyperparameters(device):
     p1 = gk.tensor(P0.copy(), device=device, requires_grad=True)
     p2 = gk.tensor(P0.copy(), device=device, requires_grad=True)
@@ -241,8 +332,12 @@ def test_step_updates_in_place_without_a_graph(device):
         lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9),
         lambda ps: optim.Adam(ps, lr=0.01),
         lambda ps: optim.AdamW(ps, lr=0.01),
+        lambda ps: optim.SGD(ps, lr=0.01, maximize=True),
+        lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.1, maximize=True),
+        lambda ps: optim.Adam(ps, lr=0.01, maximize=True),
+        lambda ps: optim.AdamW(ps, lr=0.01, maximize=True),
     ],
-    ids=["sgd", "adam", "adamw"],
+    ids=["sgd", "adam", "adamw", "sgd-maximize", "sgd-momentum-wd-maximize", "adam-maximize", "adamw-maximize"],
 )
 def test_steady_state_step_allocates_no_parameter_sized_array(make):
     p = gk.zeros(512, 512, requires_grad=True)  # 1 MiB of float32
