@@ -162,9 +162,15 @@ class StepLR(LRScheduler):
 
 
 def _cos_pi(t: int, period: int) -> float:
-    """``cos(pi * t / period)``, with ``t`` first reduced modulo ``2 * period`` (exact for ints): a huge epoch
-    would overflow ``pi * t``."""
-    return math.cos(math.pi * (t % (2 * period)) / period)
+    """``cos(pi * t / period)`` as PyTorch computes it; an epoch so large that ``pi * t`` overflows is first
+    reduced modulo ``2 * period`` (exact for ints), where the cosine repeats."""
+    try:
+        angle = math.pi * t / period
+    except OverflowError:  # an int beyond the float range
+        angle = math.inf
+    if math.isinf(angle):
+        angle = math.pi * (t % (2 * period)) / period
+    return math.cos(angle)
 
 
 class CosineAnnealingLR(LRScheduler):
