@@ -741,6 +741,59 @@ class Tensor:
     def expm1(self) -> Tensor:
         return _ops.expm1(self)
 
+    # NumPy's inverse and hyperbolic functions, logarithms and powers; PyTorch's spellings below them
+    def arcsin(self) -> Tensor:
+        return _ops.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        return _ops.arccos(self)
+
+    def arctan(self) -> Tensor:
+        return _ops.arctan(self)
+
+    def arctan2(self, other: Any) -> Tensor:
+        """``arctan2(self, other)``: self is y, other is x (as ``torch.Tensor.atan2``)."""
+        return _ops.arctan2(self, other)
+
+    def sinh(self) -> Tensor:
+        return _ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        return _ops.cosh(self)
+
+    def arcsinh(self) -> Tensor:
+        return _ops.arcsinh(self)
+
+    def arccosh(self) -> Tensor:
+        return _ops.arccosh(self)
+
+    def arctanh(self) -> Tensor:
+        return _ops.arctanh(self)
+
+    def log2(self) -> Tensor:
+        return _ops.log2(self)
+
+    def log10(self) -> Tensor:
+        return _ops.log10(self)
+
+    def exp2(self) -> Tensor:
+        return _ops.exp2(self)
+
+    def hypot(self, other: Any) -> Tensor:
+        return _ops.hypot(self, other)
+
+    def reciprocal(self) -> Tensor:
+        return _ops.reciprocal(self)
+
+    def rsqrt(self) -> Tensor:
+        return _ops.rsqrt(self)
+
+    def erf(self) -> Tensor:
+        return _ops.erf(self)
+
+    asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+    asinh, acosh, atanh = arcsinh, arccosh, arctanh
+
     def maximum(self, other: Any) -> Tensor:
         return _ops.maximum(self, other)
 

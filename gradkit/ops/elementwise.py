@@ -370,6 +370,162 @@ def relu(x: Any) -> Tensor:
     return _unary("relu", x, _relu_forward, lambda g, y: g * (y._data > 0), save_output=True)
 
 
+# ------------------------------------------------------ more of NumPy's maths
+# Slopes as PyTorch writes them, except where a rearrangement avoids an overflow or a cancellation that
+# PyTorch's form has (each such place says so): arcsinh and arccosh for |x| > 1e154, arctan2 for
+# |x|, |y| > 1e154 or < 1e-154.
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def _float_dtype(dtype: Any) -> Any:
+    """The float dtype NumPy's float ufuncs (sin, sqrt) give for ``dtype``: itself if float, else the
+    smallest float that holds it (bool, int8, uint8: float16; int16: float32; wider: float64)."""
+    return dtype if dtype.kind == "f" else np.result_type(dtype, np.float16)
+
+
+def _as_float(x: Any) -> Any:
+    return x if x.dtype.kind == "f" else x.astype(_float_dtype(x.dtype))
+
+
+def arcsin(x: Any) -> Tensor:
+    """Inverse sine; the slope 1/sqrt(1 - x^2) is inf at x = +-1 (NaN beyond, as the value)."""
+    return _unary("arcsin", x, "arcsin", lambda g, x: g / sqrt((1 - x) * (1 + x)))  # (1-x)(1+x): no cancellation
+
+
+def arccos(x: Any) -> Tensor:
+    """Inverse cosine; the slope -1/sqrt(1 - x^2) is -inf at x = +-1 (NaN beyond)."""
+    return _unary("arccos", x, "arccos", lambda g, x: -g / sqrt((1 - x) * (1 + x)))
+
+
+def arctan(x: Any) -> Tensor:
+    """Inverse tangent; slope 1/(1 + x^2) (0 once x^2 overflows: its limit)."""
+    return _unary("arctan", x, "arctan", lambda g, x: g / (x * x + 1))
+
+
+def _atan2_scale(y: Any, x: Any) -> Tensor:
+    """hypot(y, x), never overflowing or underflowing as y^2 + x^2 would; inf at the origin, so that
+    both slopes are 0 there (PyTorch's value at (0, 0); arctan2 has no derivative there)."""
+    h = hypot(y, x)
+    return where(h._data == 0, math.inf, h)
+
+
+def _atan2_dy(g: Tensor, y: Any, x: Any) -> Tensor:
+    h = _atan2_scale(y, x)
+    return g * (x / h / h)
+
+
+def _atan2_dx(g: Tensor, y: Any, x: Any) -> Tensor:
+    h = _atan2_scale(y, x)
+    return g * (-y / h / h)
+
+
+_ATAN2_RULES = (_atan2_dy, _atan2_dx)
+
+
+def arctan2(y: Any, x: Any) -> Tensor:
+    """The angle of the point (x, y) in (-pi, pi], broadcasting as NumPy does.
+
+    Slopes x / (x^2 + y^2) for y and -y / (x^2 + y^2) for x, computed as x / h / h with h = hypot(x, y), so
+    they stay right for |x|, |y| beyond 1e154 (PyTorch's y^2 + x^2 overflows to a slope of 0) or below
+    1e-154 (where it underflows, PyTorch gives 0); both are 0 at exactly (0, 0), as in PyTorch.
+    """
+    return _binary("arctan2", y, x, "arctan2", _ATAN2_RULES, _READS_BOTH)
+
+
+def sinh(x: Any) -> Tensor:
+    """Hyperbolic sine."""
+    return _unary("sinh", x, "sinh", lambda g, x: g * cosh(x))
+
+
+def cosh(x: Any) -> Tensor:
+    """Hyperbolic cosine."""
+    return _unary("cosh", x, "cosh", lambda g, x: g * sinh(x))
+
+
+def arcsinh(x: Any) -> Tensor:
+    """Inverse hyperbolic sine; slope 1/hypot(x, 1) (PyTorch's 1/sqrt(x^2 + 1) is 0 beyond |x| = 1e154)."""
+    return _unary("arcsinh", x, "arcsinh", lambda g, x: g / hypot(x, 1.0))
+
+
+def arccosh(x: Any) -> Tensor:
+    """Inverse hyperbolic cosine; slope 1/(sqrt(x - 1) sqrt(x + 1)): inf at 1, NaN below 1 as the value.
+
+    (PyTorch's 1/sqrt(x^2 - 1) is 0 beyond x = 1e154, and finite below -1, where the value is NaN.)
+    """
+    return _unary("arccosh", x, "arccosh", lambda g, x: g / (sqrt(x - 1) * sqrt(x + 1)))
+
+
+def arctanh(x: Any) -> Tensor:
+    """Inverse hyperbolic tangent; slope 1/(1 - x^2), inf at +-1 (finite beyond, as PyTorch's)."""
+    return _unary("arctanh", x, "arctanh", lambda g, x: g / ((1 - x) * (1 + x)))
+
+
+def log2(x: Any) -> Tensor:
+    """Base-2 logarithm."""
+    return _unary("log2", x, "log2", lambda g, x: g / (x * _LN2))
+
+
+def log10(x: Any) -> Tensor:
+    """Base-10 logarithm."""
+    return _unary("log10", x, "log10", lambda g, x: g / (x * _LN10))
+
+
+def exp2(x: Any) -> Tensor:
+    """2 ** x."""
+    return _unary("exp2", x, "exp2", lambda g, y: g * (y * _LN2), save_output=True)
+
+
+def hypot(a: Any, b: Any) -> Tensor:
+    """sqrt(a^2 + b^2) without overflow, broadcasting as NumPy does; slopes a / hypot and b / hypot
+    (NaN at (0, 0), as PyTorch's)."""
+    return _binary("hypot", a, b, "hypot", _HYPOT_RULES, _READS_BOTH)
+
+
+_HYPOT_RULES = (lambda g, a, b: g * (a / hypot(a, b)), lambda g, a, b: g * (b / hypot(a, b)))
+
+
+def cbrt(x: Any) -> Tensor:
+    """Real cube root (negative for negative x); the slope 1/(3 cbrt(x)^2) is inf at 0."""
+    return _unary("cbrt", x, "cbrt", lambda g, y: g / (y * y * 3), save_output=True)
+
+
+def _reciprocal_forward(xp: Any, x: Any) -> Any:
+    return xp.reciprocal(_as_float(x))
+
+
+def reciprocal(x: Any) -> Tensor:
+    """1 / x. Integer and bool tensors give floats, as gk.sin does on them (and as PyTorch's reciprocal;
+    NumPy's integer reciprocal rounds 1/x to an integer)."""
+    return _unary("reciprocal", x, _reciprocal_forward, lambda g, y: -g * (y * y), save_output=True)
+
+
+def _rsqrt_forward(xp: Any, x: Any) -> Any:
+    return xp.reciprocal(xp.sqrt(x))
+
+
+def rsqrt(x: Any) -> Tensor:
+    """1 / sqrt(x) (PyTorch's rsqrt); slope -y^3 / 2, -inf at 0."""
+    return _unary("rsqrt", x, _rsqrt_forward, lambda g, y: g * (y * y * (y * -0.5)), save_output=True)
+
+
+def erf(x: Any) -> Tensor:
+    """The error function, 2/sqrt(pi) times the integral of exp(-t^2) from 0 to x (NumPy has none:
+    SciPy's or CuPy's ``special.erf`` when importable, else gelu's series); slope 2/sqrt(pi) exp(-x^2)."""
+    from gradkit.nn.functional import _erf_array, _erf_vjp  # gelu's erf (nn imports ops: not at the top)
+
+    x = as_tensor(x, "erf")
+    xf = _as_float(x._data)
+    work = xf.astype(np.float32) if xf.dtype == np.float16 else xf  # SciPy has no float16 erf; nor has the series
+    data = _erf_array(x._backend.xp, work).astype(xf.dtype, copy=False)
+    return record("erf", data, x._backend, (x,), (_erf_vjp,), (x,))
+
+
+# PyTorch's (and the array API's) spellings.
+asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+asinh, acosh, atanh = arcsinh, arccosh, arctanh
+
+
 # ------------------------------------------------------------ selection, clip
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``cond`` is true, else ``b`` (broadcast); no gradient flows to ``cond``."""

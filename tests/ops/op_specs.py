@@ -13,6 +13,8 @@ differences are accurate:
 - ``real``: standard normal.
 - ``positive``: uniform in [0.5, 2] (log, sqrt, power bases, divisors).
 - ``unit``: uniform in [-0.8, 0.8] (tan).
+- ``inside``: uniform in [-0.9, 0.9] (arcsin, arccos, arctanh: inside (-1, 1)).
+- ``above_one``: uniform in [1.1, 3] (arccosh).
 - ``away``: magnitude in [0.3, 2] with a random sign (abs, relu, sign).
 - ``distinct``: a shuffled ramp with steps of 0.1, so no two elements tie
   (max, min, maximum, minimum, clip).
@@ -20,6 +22,7 @@ differences are accurate:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +55,10 @@ def draw(rng: np.random.Generator, shape: tuple[int, ...], domain: str) -> np.nd
         return rng.uniform(0.5, 2.0, shape)
     if domain == "unit":
         return rng.uniform(-0.8, 0.8, shape)
+    if domain == "inside":
+        return rng.uniform(-0.9, 0.9, shape)
+    if domain == "above_one":
+        return rng.uniform(1.1, 3.0, shape)
     if domain == "away":
         return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
     if domain == "distinct":
@@ -80,6 +87,15 @@ def _np_logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np
     return out if keepdims else np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
 
 
+def _np_erf(x: np.ndarray) -> np.ndarray:
+    """erf in x's dtype, from the standard library (NumPy has none; SciPy is not a test dependency)."""
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+
+def _np_rsqrt(x: np.ndarray) -> np.ndarray:
+    return np.reciprocal(np.sqrt(x))  # not 1 / np.sqrt(x): NumPy 1.x makes that float64 for a 0-d float32
+
+
 def _np_gather(x: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(x, index, axis=axis)
 
@@ -96,6 +112,8 @@ BINARY = [
     ("remainder", "real", "positive"),
     ("maximum", "distinct", "distinct"),
     ("minimum", "distinct", "distinct"),
+    ("arctan2", "real", "away"),  # x away from 0: no point near the origin, where the slopes blow up
+    ("hypot", "real", "away"),
 ]
 BROADCAST_SHAPES = [
     ((3, 4), (3, 4)),
@@ -119,6 +137,42 @@ UNARY = [
     ("cos", "real"),
     ("tan", "unit"),
     ("tanh", "real"),
+    ("arcsin", "inside"),
+    ("arccos", "inside"),
+    ("arctan", "real"),
+    ("sinh", "real"),
+    ("cosh", "real"),
+    ("arcsinh", "real"),
+    ("arccosh", "above_one"),
+    ("arctanh", "inside"),
+    ("log2", "positive"),
+    ("log10", "positive"),
+    ("exp2", "real"),
+    ("cbrt", "away"),
+    ("reciprocal", "away"),
+]
+# Tensor methods of the functions above (and PyTorch's spellings), each as (method, NumPy function, domain).
+MATH_METHODS = [
+    ("arcsin", np.arcsin, "inside"),
+    ("asin", np.arcsin, "inside"),
+    ("arccos", np.arccos, "inside"),
+    ("acos", np.arccos, "inside"),
+    ("arctan", np.arctan, "real"),
+    ("atan", np.arctan, "real"),
+    ("sinh", np.sinh, "real"),
+    ("cosh", np.cosh, "real"),
+    ("arcsinh", np.arcsinh, "real"),
+    ("asinh", np.arcsinh, "real"),
+    ("arccosh", np.arccosh, "above_one"),
+    ("acosh", np.arccosh, "above_one"),
+    ("arctanh", np.arctanh, "inside"),
+    ("atanh", np.arctanh, "inside"),
+    ("log2", np.log2, "positive"),
+    ("log10", np.log10, "positive"),
+    ("exp2", np.exp2, "real"),
+    ("reciprocal", np.reciprocal, "away"),
+    ("rsqrt", _np_rsqrt, "positive"),
+    ("erf", _np_erf, "real"),
 ]
 
 REDUCTION_AXES = [
@@ -189,6 +243,28 @@ def build_specs() -> list[Spec]:
         dom = {"log": "positive", "sqrt": "positive", "relu": "away", "abs": "away"}.get(m, "real")
         ref = {"sigmoid": _np_sigmoid, "relu": lambda x: np.maximum(x, 0)}.get(m, getattr(np, m, None))
         add(Spec(f"method_{m}", lambda x, m=m: getattr(x, m)(), [(2, 3)], ref, dom, smooth=m not in ("relu", "abs")))
+    for m, ref, dom in MATH_METHODS:
+        add(Spec(f"method_{m}", lambda x, m=m: getattr(x, m)(), [(2, 3)], ref, dom))
+    add(Spec("rsqrt", gk.rsqrt, [(3, 4)], _np_rsqrt, "positive"))
+    add(Spec("rsqrt_0d", gk.rsqrt, [()], _np_rsqrt, "positive"))
+    add(Spec("erf", gk.erf, [(3, 4)], _np_erf))
+    add(Spec("erf_0d", gk.erf, [()], _np_erf))
+    add(Spec("erf_wide", lambda x: gk.erf(x * 3), [(3, 4)], lambda x: _np_erf(x * 3)))
+    add(Spec("arcsinh_large", lambda x: gk.arcsinh(x * 1e3), [(3, 4)], lambda x: np.arcsinh(x * 1e3)))
+    add(Spec("arccosh_near_1", lambda x: gk.arccosh(x * 0.05 + 1.0), [(3, 4)], lambda x: np.arccosh(x * 0.05 + 1.0),
+             "positive"))
+    for name, da in (("arctan2", "real"), ("hypot", "real")):
+        g, n = same(name)
+        add(Spec(f"{name}_scalar_right", lambda y, g=g: g(y, -0.7), [(2, 3)], lambda y, n=n: n(y, -0.7), da))
+        add(Spec(f"{name}_scalar_left", lambda x, g=g: g(1.3, x), [(2, 3)], lambda x, n=n: n(1.3, x), "away"))
+        add(Spec(f"{name}_ndarray_right", lambda y, g=g: g(y, np.full((3,), -1.3)), [(2, 3)],
+                 lambda y, n=n: n(y, np.full((3,), -1.3)), da))
+        add(Spec(f"{name}_same_tensor", lambda y, g=g: g(y, y * 0.5 + 2.0), [(2, 3)],
+                 lambda y, n=n: n(y, y * 0.5 + 2.0), da))
+    add(Spec("arctan2_all_quadrants", gk.arctan2, [(4, 4), (4, 4)], np.arctan2, "away"))
+    add(Spec("method_arctan2", lambda y, x: y.arctan2(x), [(3, 4), (4,)], np.arctan2, ["real", "away"]))
+    add(Spec("method_atan2", lambda y, x: y.atan2(x), [(3, 1), (4,)], np.arctan2, ["real", "away"]))
+    add(Spec("method_hypot", lambda a, b: a.hypot(b), [(3, 4), (3, 1)], np.hypot, ["real", "away"]))
     add(Spec("where", lambda a, b: gk.where(gk.tensor(MASK, device=a.device), a, b), [(3, 4), (3, 4)],
              lambda a, b: np.where(MASK, a, b)))
     add(Spec("where_broadcast", lambda a, b: gk.where(gk.tensor(MASK, device=a.device), a, b), [(4,), (3, 1)],
