@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,15 +12,16 @@ import numpy as np
 from gradkit import ops
 from gradkit._args import flag, real, text, whole
 from gradkit.creation import empty, ones, zeros
-from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, GradkitError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
 from gradkit.nn import init
-from gradkit.nn.module import Module
+from gradkit.nn.module import HOOK_EPOCH, Module
 from gradkit.nn.parameter import Parameter
 from gradkit.tensor import Tensor
 
 __all__ = [
     "BatchNorm1d",
+    "ContainerKeyError",
     "Dropout",
     "ELU",
     "Embedding",
@@ -32,7 +33,10 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "Mish",
+    "ModuleDict",
     "ModuleList",
+    "ParameterDict",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "Sigmoid",
@@ -50,75 +54,122 @@ def _size(value: Any, what: str, layer: str, minimum: int = 0) -> int:
 
 
 # ------------------------------------------------------------------ containers
-class _ModuleSequence(Module):
-    """What Sequential and ModuleList share: children "0", "1", ... used as a Python list (PyTorch's API)."""
+class ContainerKeyError(GradkitError, KeyError):
+    """A key that a ModuleDict or ParameterDict does not hold."""
+
+    def __str__(self) -> str:  # the message as written (KeyError would print its repr)
+        return str(self.args[0]) if self.args else ""
+
+
+def _as_parameter(value: Any, owner: Module, op: str) -> Parameter | None:
+    """A ParameterList/ParameterDict entry: a Parameter, a Tensor (wrapped in one, as PyTorch) or None."""
+    if value is None or isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise ArgumentTypeError(
+        f"{type(owner).__name__}.{op}: expected a gk.nn.Parameter, a Tensor or None, got {type(value).__name__}"
+    )
+
+
+def _iterable(values: Any, owner: Module, op: str, what: str) -> Iterable:
+    """``values`` if it is an iterable of entries (not a Tensor, array or str, which iterate their items)."""
+    if isinstance(values, (Tensor, np.ndarray, str, bytes)) or not isinstance(values, Iterable):
+        got = type(values).__name__
+        raise ArgumentTypeError(f"{type(owner).__name__}.{op}: expected an iterable of {what}, got {got}")
+    return values
+
+
+class _ListContainer(Module):
+    """What Sequential, ModuleList and ParameterList share: entries "0", "1", ... of one table, used as a list.
+
+    Subclasses name the table (``_store``) and say how an entry is checked and registered.
+    """
+
+    _store = "_modules"
+    _noun = "modules"
+
+    def _check(self, value: Any, op: str) -> Any:
+        if not isinstance(value, Module):
+            raise ArgumentTypeError(f"{type(self).__name__}.{op}: expected a Module, got {type(value).__name__}")
+        return value
+
+    def _register(self, name: str, value: Any) -> None:
+        self.add_module(name, value)
+
+    def _entries(self) -> dict:
+        return self.__dict__[self._store]
 
     def __len__(self) -> int:
-        return len(self._modules)
+        return len(self._entries())
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._entries().values())
 
     def _position(self, index: Any, end: bool = False) -> int:
         """``index`` as a position in 0..n-1 (0..n with ``end``, for insert), negative ones counted from the end."""
-        n = len(self._modules)
+        n = len(self._entries())
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             got = f"{type(index).__name__} {index!r:.40}"
             raise ArgumentTypeError(f"{type(self).__name__}: an index must be an int, got {got}")
         last = n if end else n - 1
         if not -n <= index <= last:
-            raise IndexOutOfRangeError(f"{type(self).__name__}: index {index} is out of range for {n} modules")
+            raise IndexOutOfRangeError(f"{type(self).__name__}: index {index} is out of range for {n} {self._noun}")
         return int(index) + n if index < 0 else int(index)
 
-    def _module(self, module: Any, op: str) -> Module:
-        if not isinstance(module, Module):
-            raise ArgumentTypeError(f"{type(self).__name__}.{op}: expected a Module, got {type(module).__name__}")
-        return module
-
-    def _renumber(self, modules: list[Module]) -> None:
-        """Make ``modules`` the children, named "0", "1", ... (as PyTorch after a deletion or an insertion)."""
-        for name in list(self._modules):
+    def _renumber(self, values: list) -> None:
+        """Make ``values`` the entries, named "0", "1", ... (as PyTorch after a deletion or an insertion)."""
+        for name in list(self._entries()):
             self._forget(name)
-        for i, module in enumerate(modules):
-            self.add_module(str(i), module)
+        for i, value in enumerate(values):
+            self._register(str(i), value)
 
-    def __setitem__(self, index: Any, module: Module) -> None:
-        name = list(self._modules)[self._position(index)]
-        self.add_module(name, self._module(module, "__setitem__"))  # keeps its place
+    def __setitem__(self, index: Any, value: Any) -> None:
+        name = list(self._entries())[self._position(index)]
+        self._register(name, self._check(value, "__setitem__"))  # keeps its place
 
     def __delitem__(self, index: Any) -> None:
-        modules = list(self._modules.values())
+        values = list(self._entries().values())
         if isinstance(index, slice):
-            del modules[index]
+            del values[index]
         else:
-            del modules[self._position(index)]
-        self._renumber(modules)
+            del values[self._position(index)]
+        self._renumber(values)
 
-    def append(self, module: Module) -> _ModuleSequence:
-        self.add_module(str(len(self._modules)), self._module(module, "append"))
+    def append(self, value: Any) -> _ListContainer:
+        self._register(str(len(self._entries())), self._check(value, "append"))
         return self
 
-    def extend(self, modules: Iterable[Module]) -> _ModuleSequence:
-        for module in modules:
-            self.append(module)
+    def extend(self, values: Iterable[Any]) -> _ListContainer:
+        for value in list(_iterable(values, self, "extend", self._noun)):
+            self.append(value)
         return self
 
-    def insert(self, index: int, module: Module) -> _ModuleSequence:
-        """Insert ``module`` before position ``index`` (the children are renumbered, as PyTorch)."""
-        modules = list(self._modules.values())
-        modules.insert(self._position(index, end=True), self._module(module, "insert"))
-        self._renumber(modules)
+    def __iadd__(self, values: Iterable[Any]) -> _ListContainer:
+        return self.extend(values)
+
+    def insert(self, index: int, value: Any) -> _ListContainer:
+        """Insert ``value`` before position ``index`` (the entries are renumbered, as PyTorch's ModuleList)."""
+        values = list(self._entries().values())
+        values.insert(self._position(index, end=True), self._check(value, "insert"))
+        self._renumber(values)
         return self
 
-    def pop(self, index: int = -1) -> Module:
-        """Remove and return the module at ``index`` (the last by default)."""
-        module = list(self._modules.values())[self._position(index)]
+    def pop(self, index: int = -1) -> Any:
+        """Remove and return the entry at ``index`` (the last by default)."""
+        value = list(self._entries().values())[self._position(index)]
         del self[index]
-        return module
+        return value
 
 
-class Sequential(_ModuleSequence):
-    """Modules applied in order; children are named "0", "1", ... (or by an OrderedDict's keys)."""
+class Sequential(_ListContainer):
+    """Modules applied in order; children are named "0", "1", ... (or by an OrderedDict's keys).
+
+    A plain ``Linear`` followed by a plain ``ReLU`` runs as one node (``F.linear_relu``), unless either
+    has a forward hook or pre-hook or a replaced ``forward``: then both run as written, so hooks see
+    what unfused execution gives. (A hook put on a fused pair while this Sequential is running takes
+    effect from its next call.)
+    """
 
     def __init__(self, *modules: Any) -> None:
         super().__init__()
@@ -134,10 +185,11 @@ class Sequential(_ModuleSequence):
     def forward(self, x: Any) -> Any:
         modules = tuple(self._modules.values())
         plan = self.__dict__.get("_plan")
-        # A plan stays valid while the children are the same and each fused pair still runs the library's
-        # own forwards (one may be replaced on the instance or the class at any time).
-        if plan is None or plan[0] != modules or not all(_fusable(m, n) for m, n in plan[1]):
-            plan = (modules, *_fuse(modules))
+        # A plan stays valid while the children are the same, no hook was added or removed anywhere, and each
+        # fused pair still runs the library's own forwards (one may be replaced on the instance or the class).
+        if (plan is None or plan[0] != modules or plan[3] != HOOK_EPOCH[0]
+                or not all(_own_forwards(m, n) for m, n in plan[1])):
+            plan = (modules, *_fuse(modules), HOOK_EPOCH[0])
             self.__dict__["_plan"] = plan
         for step in plan[2]:
             x = step(x)
@@ -150,7 +202,7 @@ class Sequential(_ModuleSequence):
         return items[self._position(index)][1]
 
 
-def _fusable(m: Module, nxt: Any) -> bool:
+def _own_forwards(m: Module, nxt: Any) -> bool:
     """Whether ``m`` then ``nxt`` is a plain Linear and ReLU running the library's own forwards."""
     if type(m) is not Linear or type(nxt) is not ReLU:
         return False
@@ -158,12 +210,17 @@ def _fusable(m: Module, nxt: Any) -> bool:
     return own and "forward" not in m.__dict__ and "forward" not in nxt.__dict__
 
 
+def _fusable(m: Module, nxt: Any) -> bool:
+    """Whether ``m`` then ``nxt`` may run as one node: their own forwards, and no hooks on either."""
+    return _own_forwards(m, nxt) and not m._has_hooks and not nxt._has_hooks
+
+
 def _fuse(modules: tuple) -> tuple[list, list]:
     """The fused pairs, and the calls that run ``modules`` in order with each such pair as one node.
 
-    Only the library's own classes are fused (a subclass, or a module whose
-    ``forward`` was replaced, runs as written), so the result is the same
-    as running the modules one by one.
+    Only the library's own classes are fused (a subclass, a module whose
+    ``forward`` was replaced, or one with hooks runs as written), so the
+    result is the same as running the modules one by one.
     """
     pairs: list = []
     steps: list = []
@@ -181,7 +238,7 @@ def _fuse(modules: tuple) -> tuple[list, list]:
     return pairs, steps
 
 
-class ModuleList(_ModuleSequence):
+class ModuleList(_ListContainer):
     """A list of modules, registered as children "0", "1", ..."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -195,6 +252,188 @@ class ModuleList(_ModuleSequence):
         if isinstance(index, slice):
             return ModuleList(list(self._modules.values())[index])
         return list(self._modules.values())[self._position(index)]
+
+
+class ParameterList(_ListContainer):
+    """A list of parameters, registered as "0", "1", ... (state-dict keys as PyTorch's).
+
+    Tensors are wrapped in a Parameter (as PyTorch); None keeps a place. ``insert``, ``pop`` and
+    ``del`` renumber the entries, as ModuleList's do (PyTorch's ParameterList has none of the three).
+    """
+
+    _store = "_parameters"
+    _noun = "parameters"
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _check(self, value: Any, op: str) -> Parameter | None:
+        return _as_parameter(value, self, op)
+
+    def _register(self, name: str, value: Any) -> None:
+        self.register_parameter(name, value)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return ParameterList(list(self._parameters.values())[index])
+        return list(self._parameters.values())[self._position(index)]
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({i}): {_describe(p)}" for i, p in enumerate(self))
+
+
+def _describe(p: Any) -> str:
+    """One ParameterList/ParameterDict line, as PyTorch prints it."""
+    if p is None:
+        return "None"
+    device = "" if p.device == "cpu" else f" ({p.device})"
+    return f"Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}{device}]"
+
+
+class _DictContainer(Module):
+    """What ModuleDict and ParameterDict share: entries of one table by str key, used as a dict."""
+
+    _store = "_modules"
+    _noun = "module"
+    _sort_plain_dicts = False  # ParameterDict.update sorts a plain dict's keys (PyTorch does)
+
+    def _check(self, value: Any, op: str) -> Any:
+        if value is not None and not isinstance(value, Module):
+            got = type(value).__name__
+            raise ArgumentTypeError(f"{type(self).__name__}.{op}: expected a Module or None, got {got}")
+        return value
+
+    def _register(self, name: str, value: Any) -> None:
+        self.add_module(name, value)
+
+    def _entries(self) -> dict:
+        return self.__dict__[self._store]
+
+    def _key(self, key: Any, op: str) -> str:
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"{type(self).__name__}.{op}: keys are str, got {type(key).__name__} {key!r:.40}")
+        if key not in self._entries():
+            names = list(self._entries())
+            keys = ", ".join(map(repr, names[:10])) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+            keys = keys or "none"
+            raise ContainerKeyError(f"{type(self).__name__}.{op}: no {self._noun} named {key!r} (keys: {keys})")
+        return key
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[self._key(key, "__getitem__")]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._register(key, self._check(value, "__setitem__"))
+
+    def __delitem__(self, key: str) -> None:
+        self._forget(self._key(key, "__delitem__"))
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries()
+
+    def keys(self) -> Any:
+        return self._entries().keys()
+
+    def values(self) -> Any:
+        return self._entries().values()
+
+    def items(self) -> Any:
+        return self._entries().items()
+
+    def pop(self, key: str) -> Any:
+        """Remove the entry ``key`` and return it."""
+        value = self._entries()[self._key(key, "pop")]
+        self._forget(key)
+        return value
+
+    def clear(self) -> None:
+        for key in list(self._entries()):
+            self._forget(key)
+
+    def update(self, entries: Any) -> None:
+        """Add or replace entries from a mapping (or a ModuleDict/ParameterDict) or an iterable of (key, value) pairs.
+
+        As PyTorch: an ordered mapping keeps its order; ParameterDict sorts the keys of a plain dict.
+        """
+        where = f"{type(self).__name__}.update"
+        if isinstance(entries, (_DictContainer, Mapping)):
+            pairs = list(entries.items())
+            plain = not isinstance(entries, (OrderedDict, _DictContainer))
+            if self._sort_plain_dicts and plain and all(isinstance(k, str) for k, _ in pairs):
+                pairs.sort(key=lambda kv: kv[0])
+        else:
+            pairs = []
+            for j, pair in enumerate(_iterable(entries, self, "update", "(key, value) pairs")):
+                if isinstance(pair, (str, bytes)) or not isinstance(pair, Iterable):
+                    raise ArgumentTypeError(
+                        f"{where}: element {j} must be a (key, value) pair, got {type(pair).__name__}"
+                    )
+                pair = tuple(pair)
+                if len(pair) != 2:
+                    raise InvalidArgumentError(
+                        f"{where}: element {j} has length {len(pair)}, expected a (key, value) pair"
+                    )
+                pairs.append(pair)
+        for key, value in pairs:
+            self[key] = value
+
+
+class ModuleDict(_DictContainer):
+    """Modules by name, registered as children under their keys (state-dict keys "key.weight", ...)."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+
+class ParameterDict(_DictContainer):
+    """Parameters by name, registered under their keys; Tensors are wrapped in a Parameter (as PyTorch)."""
+
+    _store = "_parameters"
+    _noun = "parameter"
+    _sort_plain_dicts = True
+
+    def __init__(self, parameters: Any = None) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def _check(self, value: Any, op: str) -> Parameter | None:
+        return _as_parameter(value, self, op)
+
+    def _register(self, name: str, value: Any) -> None:
+        self.register_parameter(name, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last (key, parameter) pair."""
+        if not self._parameters:
+            raise ContainerKeyError("ParameterDict.popitem: the ParameterDict is empty")
+        key = next(reversed(self._parameters))
+        return key, self.pop(key)
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({k}): {_describe(p)}" for k, p in self.items())
 
 
 # ------------------------------------------------------------------ linear

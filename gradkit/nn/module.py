@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from gradkit._args import flag, text, whole
+from gradkit.autograd.engine import writable_dense
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
@@ -26,6 +31,10 @@ class ModuleAttributeError(GradkitError, AttributeError):
     """A parameter, buffer or submodule assigned before ``Module.__init__`` ran, or a bad name."""
 
 
+class HookError(GradkitError, RuntimeError):
+    """A module hook that returned something its kind of hook may not return."""
+
+
 class StateDictError(InvalidArgumentError, RuntimeError):
     """``load_state_dict``: missing or unexpected keys (strict mode); the message names them."""
 
@@ -39,6 +48,52 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+#: Counts hook registrations and removals on every module: a Sequential re-plans its fused pairs when it changes.
+HOOK_EPOCH = [0]
+
+#: False until the first hook is registered in this process: until then ``Module.__call__`` reads no attribute.
+_hooks_seen = False
+
+_NO_HOOKS: Mapping = MappingProxyType({})
+
+
+class RemovableHandle:
+    """What ``register_forward_pre_hook`` and ``register_forward_hook`` return (PyTorch's handle).
+
+    ``remove()`` takes the hook off (calling it again does nothing); ``with handle:`` removes it at
+    the end of the block. ``id`` is unique across all hooks. The handle does not keep its module alive.
+    """
+
+    next_id: int = 0
+
+    def __init__(self, module: Module, tables: tuple[str, ...]) -> None:
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        self._module = weakref.ref(module)
+        self._tables = tables
+
+    def remove(self) -> None:
+        """Take the hook off its module (the module a copy was made from; a copy keeps its hooks)."""
+        module = self._module()
+        if module is None:
+            return
+        d = module.__dict__
+        for table in self._tables:
+            if table in d:
+                d[table].pop(self.id, None)
+        d["_has_hooks"] = bool(d.get("_forward_pre_hooks") or d.get("_forward_hooks"))
+        HOOK_EPOCH[0] += 1
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<RemovableHandle id={self.id}>"
 
 
 def _check_name(name: Any, what: str, module: Module) -> None:
@@ -70,6 +125,14 @@ class Module:
     """
 
     training: bool
+    # Hook tables, made on the instance by the first registration (the defaults are read-only and empty);
+    # ``__call__`` reads only ``_has_hooks`` when there are none.
+    _has_hooks: bool = False
+    _forward_pre_hooks: Mapping = _NO_HOOKS
+    _forward_pre_hooks_with_kwargs: Mapping = _NO_HOOKS
+    _forward_hooks: Mapping = _NO_HOOKS
+    _forward_hooks_with_kwargs: Mapping = _NO_HOOKS
+    _forward_hooks_always_called: Mapping = _NO_HOOKS
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -83,7 +146,116 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _hooks_seen and self._has_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (and ``copy``): a module that arrives with hooks makes ``__call__`` look for them."""
+        self.__dict__.update(state)
+        if state.get("_has_hooks"):
+            global _hooks_seen
+            _hooks_seen = True
+
+    # ------------------------------------------------------------ hooks
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """``forward`` between the pre-hooks and the hooks, with PyTorch's order and return-value rules."""
+        result = None
+        called: set[int] = set()
+        try:
+            with_kwargs = self._forward_pre_hooks_with_kwargs
+            for hook_id, hook in tuple(self._forward_pre_hooks.items()):  # a hook may remove itself
+                if hook_id in with_kwargs:
+                    new = hook(self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            raise HookError(
+                                f"{type(self).__name__}: a forward pre-hook registered with with_kwargs=True must "
+                                f"return None or a tuple (new_args, new_kwargs), got {type(new).__name__} {new!r:.60}"
+                            )
+                        args, kwargs = new
+                else:
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            result = self.forward(*args, **kwargs)
+            with_kwargs, always = self._forward_hooks_with_kwargs, self._forward_hooks_always_called
+            for hook_id, hook in tuple(self._forward_hooks.items()):
+                if hook_id in always:
+                    called.add(hook_id)
+                new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
+                if new is not None:
+                    result = new
+            return result
+        except Exception:
+            # As PyTorch: hooks registered with always_call=True that have not run yet run now; their
+            # own errors become warnings, and the original error is raised.
+            always = self._forward_hooks_always_called
+            with_kwargs = self._forward_hooks_with_kwargs
+            for hook_id, hook in tuple(self._forward_hooks.items()):
+                if hook_id not in always or hook_id in called:
+                    continue
+                try:
+                    new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
+                    if new is not None:
+                        result = new
+                except Exception as exc:
+                    warnings.warn(
+                        f"{type(self).__name__}: a forward hook registered with always_call=True raised an "
+                        f"exception that was silenced as another error was raised in forward: {exc}",
+                        stacklevel=2,
+                    )
+            raise
+
+    def _add_hook(self, op: str, table: str, hook: Any, prepend: Any,
+                  options: dict[str, tuple[str, Any]]) -> RemovableHandle:
+        """Register ``hook`` in ``table``; ``options`` maps each mark table to (keyword, value given)."""
+        if not callable(hook):
+            raise ArgumentTypeError(f"{op}: hook must be callable, got {type(hook).__name__} {hook!r:.40}")
+        prepend = flag(prepend, op, "prepend")
+        marks = {mark: flag(value, op, keyword) for mark, (keyword, value) in options.items()}
+        d = self.__dict__
+        handle = RemovableHandle(self, (table, *marks))
+        if table not in d:
+            d[table] = OrderedDict()
+        d[table][handle.id] = hook
+        for mark, on in marks.items():
+            if on:
+                d.setdefault(mark, {})[handle.id] = True
+        if prepend:
+            d[table].move_to_end(handle.id, last=False)
+        d["_has_hooks"] = True
+        HOOK_EPOCH[0] += 1
+        global _hooks_seen
+        _hooks_seen = True
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward``; what it returns (not None) replaces ``args``.
+
+        A result that is not a tuple is wrapped in one. With ``with_kwargs=True`` the hook is called as
+        ``hook(module, args, kwargs)`` and returns None or ``(new_args, new_kwargs)``. Hooks run in the
+        order registered; ``prepend=True`` puts this one first. Returns a handle with ``remove()``.
+        """
+        return self._add_hook(
+            "register_forward_pre_hook", "_forward_pre_hooks", hook, prepend,
+            {"_forward_pre_hooks_with_kwargs": ("with_kwargs", with_kwargs)},
+        )
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; what it returns (not None) replaces the output.
+
+        ``args`` are those ``forward`` was given (after the pre-hooks). With ``with_kwargs=True`` the hook
+        is called as ``hook(module, args, kwargs, output)``; with ``always_call=True`` it also runs when
+        ``forward`` (or a hook) raises. ``prepend=True`` puts it before the others. Returns a handle.
+        """
+        return self._add_hook(
+            "register_forward_hook", "_forward_hooks", hook, prepend,
+            {"_forward_hooks_with_kwargs": ("with_kwargs", with_kwargs),
+             "_forward_hooks_always_called": ("always_call", always_call)},
+        )
 
     # ------------------------------------------------------------ registration
     # Registered values live in their table (_parameters, _buffers, _modules)
@@ -231,6 +403,45 @@ class Module:
         for _, module in self.named_children():
             yield module
 
+    def _walk(self, target: Any, op: str) -> Module:
+        """The submodule at dotted path ``target`` ("" is self), found as PyTorch's ``get_submodule`` does."""
+        module = self
+        if text(target, op, "target") == "":
+            return module
+        for item in target.split("."):
+            found = _attribute(module, item, target, op)
+            if not isinstance(found, Module):
+                raise ModuleAttributeError(
+                    f"{op}: `{item}` is not an nn.Module (target {target!r}, got {type(found).__name__})"
+                )
+            module = found
+        return module
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule named by the dotted path ``target`` (``"encoder.layers.0"``; ``""`` is self)."""
+        return self._walk(target, "get_submodule")
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter named by the dotted path ``target`` (``"encoder.0.weight"``)."""
+        path, _, name = text(target, "get_parameter", "target").rpartition(".")
+        param = _attribute(self._walk(path, "get_parameter"), name, target, "get_parameter")
+        if not isinstance(param, Parameter):
+            raise ModuleAttributeError(
+                f"get_parameter: `{name}` is not an nn.Parameter (target {target!r}, got {type(param).__name__})"
+            )
+        return param
+
+    def get_buffer(self, target: str) -> Tensor | None:
+        """The buffer named by the dotted path ``target`` (``"bn.running_mean"``)."""
+        path, _, name = text(target, "get_buffer", "target").rpartition(".")
+        module = self._walk(path, "get_buffer")
+        value = _attribute(module, name, target, "get_buffer")
+        if name not in module.__dict__["_buffers"]:
+            raise ModuleAttributeError(
+                f"get_buffer: `{name}` is not a buffer (target {target!r}, got {type(value).__name__})"
+            )
+        return value
+
     def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator:
         op = "named_" + table.strip("_")
         text(prefix, op, "prefix")
@@ -286,13 +497,30 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (this module's and its submodules'); returns self."""
+        requires_grad = flag(requires_grad, "requires_grad_", "requires_grad")
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Clear the gradients of every parameter (to None by default, as PyTorch)."""
-        clear_grads(self.parameters(), set_to_none)
+        """Clear the gradients of every parameter: to None (the default), else zeroed in place, as PyTorch.
+
+        ``set_to_none=False`` keeps each ``.grad`` object and fills it with zeros. A gradient that is part
+        of a graph (``create_graph=True``) or whose array is read-only is replaced by new zeros instead.
+        """
+        if flag(set_to_none, "zero_grad", "set_to_none"):
+            clear_grads(self.parameters(), True)
+            return
+        for p in self.parameters():
+            g = p._grad
+            if g is None:
+                continue
+            if g._grad_fn is None and not g._requires_grad and writable_dense(g._data):
+                g._data.fill(0)
+                g._version[0] += 1
+            else:
+                p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
 
     def to(self, device: Any = None, dtype: Any = None) -> Module:
         """Move parameters and buffers to ``device`` and/or cast float ones to ``dtype``, in place; returns self.
@@ -403,15 +631,23 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
-        for name, module in self._modules.items():
-            text = repr(module).replace("\n", "\n  ")
-            lines.append(f"({name}): {text}")
+        """PyTorch's layout: a one-line extra_repr inline, else one line per extra line and per child."""
         extra = self.extra_repr()
-        if not lines:
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()
+        ]
+        if len(extra_lines) == 1 and not child_lines:
             return f"{type(self).__name__}({extra})"
-        body = "\n  ".join(([extra] if extra else []) + lines)
-        return f"{type(self).__name__}(\n  {body}\n)"
+        if not extra_lines and not child_lines:
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
+
+
+def _attribute(module: Module, name: str, target: str, op: str) -> Any:
+    if not hasattr(module, name):
+        raise ModuleAttributeError(f"{op}: {type(module).__name__} has no attribute `{name}` (target {target!r})")
+    return getattr(module, name)
 
 
 def _move(t: Tensor, backend: Any, dt: Any) -> None:
