@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, text, whole
-from gradkit.autograd.engine import writable_dense
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
@@ -509,18 +508,7 @@ class Module:
         ``set_to_none=False`` keeps each ``.grad`` object and fills it with zeros. A gradient that is part
         of a graph (``create_graph=True``) or whose array is read-only is replaced by new zeros instead.
         """
-        if flag(set_to_none, "zero_grad", "set_to_none"):
-            clear_grads(self.parameters(), True)
-            return
-        for p in self.parameters():
-            g = p._grad
-            if g is None:
-                continue
-            if g._grad_fn is None and not g._requires_grad and writable_dense(g._data):
-                g._data.fill(0)
-                g._version[0] += 1
-            else:
-                p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+        clear_grads(self.parameters(), flag(set_to_none, "zero_grad", "set_to_none"))
 
     def to(self, device: Any = None, dtype: Any = None) -> Module:
         """Move parameters and buffers to ``device`` and/or cast float ones to ``dtype``, in place; returns self.

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag, real
+from gradkit.autograd.engine import writable_dense
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
@@ -100,10 +101,21 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 
 
 def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
-    """Clear the ``.grad`` of each tensor: to None (the default, as PyTorch), else to new zeros."""
+    """Clear the ``.grad`` of each tensor: to None (the default), else zeroed in place, as PyTorch.
+
+    ``set_to_none=False`` keeps each ``.grad`` object and fills it with zeros (the engine gives every
+    ``.grad`` an array of its own). A gradient that is part of a graph (``create_graph=True``) or
+    whose array is read-only is replaced by new zeros instead.
+    """
     set_to_none = flag(set_to_none, "clear_grads", "set_to_none")
     for p in _tensor_list(params, "clear_grads"):
         g = p._grad
         if g is None:
             continue
-        p._grad = None if set_to_none else Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+        if set_to_none:
+            p._grad = None
+        elif g._grad_fn is None and not g._requires_grad and writable_dense(g._data):
+            g._data.fill(0)
+            g._version[0] += 1
+        else:
+            p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)

@@ -366,10 +366,22 @@ def test_zero_grad_and_closure():
     loss = opt.step(closure)
     assert np.isclose(loss.item(), (0.5 * A * P0**2 + B * P0).sum())
     np.testing.assert_allclose(p.numpy(), _sgd_ref(0.1, steps=1))
+    grad = p.grad
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.numpy(), 0)
+    assert p.grad is grad  # zeroed in place, as PyTorch: a reference to .grad sees the zeros
+    np.testing.assert_array_equal(grad.numpy(), 0)
     opt.zero_grad()
     assert p.grad is None
+
+
+def test_zero_grad_in_place_leaves_other_parameters_gradients_alone(device):
+    a = gk.ones(3, device=device, requires_grad=True)
+    b = gk.ones(3, device=device, requires_grad=True)
+    (a + b).sum().backward()  # add hands one gradient to both inputs: each .grad must own its array
+    optim.SGD([a], lr=0.1).zero_grad(set_to_none=False)
+    assert a.grad.tolist() == [0.0, 0.0, 0.0] and b.grad.tolist() == [1.0, 1.0, 1.0]
+    (a * 2).sum().backward()
+    assert a.grad.tolist() == [2.0, 2.0, 2.0] and b.grad.tolist() == [1.0, 1.0, 1.0]
 
 
 # ------------------------------------------------------------------ state dicts
