@@ -1,15 +1,26 @@
-"""Linear algebra: matmul, dot, outer, einsum."""
+"""Linear algebra: matmul, dot, outer, einsum, tril/triu, and the matrix functions of ``gk.linalg``.
+
+The matrix functions (inv, det, slogdet, solve, cholesky, eigh, qr, svd) follow ``numpy.linalg``:
+batched over leading axes, float32 and float64 (integers become float64, float16 is refused as NumPy
+refuses it), NumPy's ``LinAlgError`` for singular or indefinite matrices (here :class:`LinAlgError`,
+also a ``gk.InvalidArgumentError``). Their VJPs are the standard reverse-mode results (Giles 2008,
+"An extended collection of matrix derivative results for forward and reverse mode AD"; Murray 2016
+for the Cholesky factor; Townsend 2016 for the SVD), written with gradkit operations, so that
+``create_graph=True`` differentiates them again.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import whole
+from gradkit._args import flag, whole
 from gradkit.autograd.function import record
-from gradkit.errors import ArgumentTypeError, ShapeError
-from gradkit.ops._util import as_tensor, operands
+from gradkit.autograd.grad_mode import state as _mode
+from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops._util import as_tensor, host_read_allowed, operands
 from gradkit.tensor import Tensor
 
 
@@ -206,3 +217,597 @@ def tril(x: Any, k: int = 0) -> Tensor:
 def triu(x: Any, k: int = 0) -> Tensor:
     """The upper triangle of the last two axes: elements below diagonal ``k`` set to zero (as NumPy)."""
     return _triangle("triu", x, k, keep_lower=False)
+
+
+# ============================================================ matrix functions (gk.linalg)
+# Each forward calls the backend's numpy.linalg / cupy.linalg; each VJP is written with gradkit
+# operations (matmul, solve, inv, tril, where, ...), so that with create_graph=True the backward pass
+# is recorded and can be differentiated again. Rules of several outputs (eigh, qr, svd) are linear in
+# the outputs' gradients, so each output gets a node of its own whose rule gives its share of the
+# input's gradient (_record_outputs); the engine adds the shares.
+
+
+class LinAlgError(InvalidArgumentError, np.linalg.LinAlgError):
+    """A matrix the operation is not defined for: singular (inv, solve), not positive definite (cholesky).
+
+    NumPy raises ``numpy.linalg.LinAlgError`` there; this is one too (``except np.linalg.LinAlgError``
+    keeps working), and a ``gk.InvalidArgumentError`` (so a ``ValueError``).
+    """
+
+
+class SlogdetResult(NamedTuple):
+    """``slogdet``'s result, as NumPy 2's: ``sign`` (no gradient) and ``logabsdet``."""
+
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class EighResult(NamedTuple):
+    """``eigh``'s result, as NumPy 2's: ascending ``eigenvalues`` and the ``eigenvectors`` as columns."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class QRResult(NamedTuple):
+    """``qr``'s result, as NumPy 2's."""
+
+    Q: Tensor
+    R: Tensor
+
+
+class SVDResult(NamedTuple):
+    """``svd``'s result, as NumPy 2's: ``a == U @ (S[..., None] * Vh)`` (reduced shapes)."""
+
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+_LINALG_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _linalg_dtype(dtype: Any, op: str) -> np.dtype:
+    """The dtype numpy.linalg computes in: float32 and float64 as they are, bools and integers as float64."""
+    if dtype in _LINALG_DTYPES:
+        return np.dtype(dtype)
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise DTypeError(
+        f"{op}: {dtype} is not supported (numpy.linalg computes in float32 and float64 only, and refuses "
+        f"{dtype} too); convert with .astype(gk.float32) or .astype(gk.float64) first"
+    )
+
+
+def _matrices(x: Any, op: str, square: bool = True) -> Tensor:
+    """``x`` as a float32/float64 Tensor of at least 2 axes (square in the last two when ``square``)."""
+    from gradkit.ops.shape import astype
+
+    x = as_tensor(x, op)
+    dtype = _linalg_dtype(x.dtype, op)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected a matrix or a stack of matrices (at least 2 axes), got shape {x.shape}")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise ShapeError(f"{op}: expected square matrices (shape (..., n, n)), got shape {x.shape}")
+    return x if x.dtype == dtype else astype(x, dtype)
+
+
+def _which(shape: tuple) -> str:
+    return f"the matrix (shape {shape})" if len(shape) == 2 else f"a matrix of the stack of shape {shape}"
+
+
+def _lapack(op: str, problem: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with NumPy's LinAlgError raised as :class:`LinAlgError`, naming ``op``."""
+    try:
+        return fn(*args)
+    except np.linalg.LinAlgError as exc:
+        raise LinAlgError(f"{op}: {problem} (numpy.linalg.LinAlgError: {exc})") from None
+
+
+def _checked_on_device(array: Any) -> bool:
+    """Whether to read a failure flag back from a device array.
+
+    NumPy raises LinAlgError itself. CuPy's solvers do not (cuSOLVER's status is checked only under
+    ``cupyx.errstate(linalg='raise')``): a singular matrix gives inf/NaN, a failed Cholesky factor is
+    not a factor (:func:`_is_cholesky_factor`). gradkit reads one flag back (a device synchronisation)
+    to raise what NumPy raises, except while a CUDA graph is captured, where nothing may be read (the
+    results are then CuPy's, unchecked).
+    """
+    return type(array) is not np.ndarray and host_read_allowed(array)
+
+
+def _check_finite(op: str, problem: str, xp: Any, result: Any, *sources: Any) -> None:
+    """On CuPy: a non-finite result from finite inputs means a singular matrix."""
+    if not _checked_on_device(result) or bool(xp.isfinite(result).all()):
+        return
+    if all(bool(xp.isfinite(s).all()) for s in sources):
+        raise LinAlgError(f"{op}: {problem}")
+
+
+def _mT(t: Tensor) -> Tensor:
+    return _swap_last(t)
+
+
+def _as_matrix_grad(t: Tensor) -> Tensor:
+    """A tensor of shape ``s`` as ``s + (1, 1)``, to scale a stack of matrices."""
+    from gradkit.ops.shape import reshape
+
+    return reshape(t, t.shape + (1, 1))
+
+
+def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tuple, extra: tuple = ()) -> list:
+    """Record an operation of one input ``a`` with several outputs.
+
+    Output k gets a node of its own, whose rule ``rules[k](g_k, outs, *extra)`` returns the share of
+    ``a``'s gradient that comes from output k's gradient (the VJPs here are linear in the outputs'
+    gradients, so the engine's sum of the shares is the VJP). ``outs`` is the list of all the output
+    tensors, which are in the graph: with ``create_graph=True`` the rules differentiate through them.
+    Each node checks the versions of every output, as a node that saves its output does.
+    """
+    outs: list = []
+    for data, rule in zip(datas, rules, strict=True):
+        outs.append(record(name, data, backend, (a,), (rule,), (outs, *extra)))
+    versions = [(t._version, t._version[0]) for t in outs]
+    for t in outs:
+        if t._grad_fn is not None:
+            t._grad_fn.versions = list(versions)
+    return outs
+
+
+def _zero_slope(name: str, data: Any, x: Tensor) -> Tensor:
+    """``data`` as a function of ``x`` with slope 0 (in the graph, as PyTorch's, so backward reaches x)."""
+
+    def rule(g: Tensor, shape: tuple) -> Tensor:
+        return Tensor._make(g._backend.xp.zeros(shape, g.dtype), g._backend)
+
+    return record(name, data, x._backend, (x,), (rule,), (x.shape,))
+
+
+# ---------------------------------------------------------------------------- inv, det, slogdet
+
+
+def inv(a: Any) -> Tensor:
+    """The inverse of a square matrix, or of each in a stack (``numpy.linalg.inv``).
+
+    A singular matrix raises :class:`LinAlgError`. VJP: ``-A^{-T} G A^{-T}``, from the result
+    (differentiable again).
+    """
+    op = "linalg.inv"
+    a = _matrices(a, op)
+    xp = a._backend.xp
+    problem = f"{_which(a.shape)} is singular"
+    if a.size == 0:
+        data = xp.zeros(a.shape, a.dtype)
+    else:
+        data = _lapack(op, problem, xp.linalg.inv, a._data)
+        _check_finite(op, problem, xp, data, a._data)
+    return record("inv", data, a._backend, (a,), (_inv_vjp,), save_output=True)
+
+
+def _inv_vjp(g: Tensor, y: Tensor) -> Tensor:
+    yt = _mT(y)
+    return -matmul(matmul(yt, g), yt)
+
+
+def det(a: Any) -> Tensor:
+    """The determinant of a square matrix, or of each in a stack (``numpy.linalg.det``; 0 when singular).
+
+    VJP: ``g det(A) A^{-T}`` (differentiable again). At a singular matrix the gradient is the cofactor
+    matrix, computed from an SVD (first order only: a second derivative there raises AutogradError).
+    """
+    a = _matrices(a, "linalg.det")
+    xp = a._backend.xp
+    if a.size == 0:
+        data = xp.ones(a.shape[:-2], a.dtype)  # the determinant of a 0x0 matrix is 1
+    else:
+        data = xp.asarray(xp.linalg.det(a._data))
+    return record("det", data, a._backend, (a,), (_det_vjp,), (a,), save_output=True)
+
+
+def _det_vjp(g: Tensor, a: Tensor, d: Tensor) -> Tensor:
+    try:
+        ainv = inv(a)
+    except LinAlgError:
+        if _mode.enabled:
+            raise AutogradError(
+                f"linalg.det: second derivatives at a singular matrix are not implemented ({_which(a.shape)} is "
+                "singular; backward without create_graph=True gives its gradient, the cofactor matrix)"
+            ) from None
+        return _as_matrix_grad(g) * Tensor._make(_cofactors(a._data, a._backend.xp), a._backend)
+    return _as_matrix_grad(g * d) * _mT(ainv)
+
+
+def _cofactors(a: Any, xp: Any) -> Any:
+    """The cofactor matrix det(A) A^{-T}, also where A is singular: from A = U diag(s) Vh it is
+    det(U) det(Vh) U diag(prod of the other s) Vh (products without division)."""
+    u, s, vh = xp.linalg.svd(a)
+    one = xp.ones(s.shape[:-1] + (1,), s.dtype)
+    before = xp.cumprod(xp.concatenate([one, s[..., :-1]], axis=-1), axis=-1)
+    after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([s[..., 1:], one], axis=-1), axis=-1), axis=-1), axis=-1)
+    sign = xp.asarray(xp.linalg.det(u) * xp.linalg.det(vh))
+    return sign[..., None, None] * xp.matmul(u * (before * after)[..., None, :], vh)
+
+
+def slogdet(a: Any) -> SlogdetResult:
+    """``(sign, logabsdet)`` of a square matrix or a stack (``numpy.linalg.slogdet``).
+
+    ``sign`` has no gradient; ``logabsdet``'s VJP is ``g A^{-T}`` (differentiable again). At a singular
+    matrix (sign 0, logabsdet -inf) the gradient is infinite: backward raises :class:`LinAlgError`.
+    """
+    a = _matrices(a, "linalg.slogdet")
+    xp = a._backend.xp
+    if a.size == 0:
+        sign, logdet = xp.ones(a.shape[:-2], a.dtype), xp.zeros(a.shape[:-2], a.dtype)
+    else:
+        sign, logdet = xp.linalg.slogdet(a._data)
+        sign, logdet = xp.asarray(sign), xp.asarray(logdet)
+    logdet_t = record("slogdet", logdet, a._backend, (a,), (_slogdet_vjp,), (a,))
+    return SlogdetResult(Tensor._make(sign, a._backend), logdet_t)
+
+
+def _slogdet_vjp(g: Tensor, a: Tensor) -> Tensor:
+    try:
+        ainv = inv(a)
+    except LinAlgError:
+        raise LinAlgError(
+            f"linalg.slogdet: the gradient of logabsdet is infinite where the determinant is 0 ({_which(a.shape)} "
+            "is singular)"
+        ) from None
+    return _as_matrix_grad(g) * _mT(ainv)
+
+
+# ---------------------------------------------------------------------------- solve
+
+
+def solve(a: Any, b: Any) -> Tensor:
+    """The solution ``x`` of ``a @ x == b`` (``numpy.linalg.solve``, NumPy 2's rules).
+
+    ``a`` is (..., n, n). ``b`` is a vector only when it is 1-d, shape (n,): then ``x`` has shape
+    (..., n). Otherwise ``b`` is (..., n, k) and ``x`` is (..., n, k). The leading (batch) axes of ``a``
+    and ``b`` broadcast. A singular ``a`` raises :class:`LinAlgError`.
+    VJPs: ``gb = solve(A^T, g)``, ``gA = -gb x^T`` (summed over broadcast axes; differentiable again).
+    """
+    from gradkit.ops.shape import astype
+
+    op = "linalg.solve"
+    a, b, backend = operands(op, a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ArgumentTypeError(
+            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
+        )
+    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{op}: a must be a square matrix or a stack of them (shape (..., n, n)), got shape {a.shape}")
+    n = a.shape[-1]
+    vector = b.ndim == 1
+    if b.ndim == 0 or b.shape[-1 if vector else -2] != n:
+        raise ShapeError(
+            f"{op}: a of shape {a.shape} and b of shape {b.shape} do not fit: b must have shape ({n},) or "
+            f"(..., {n}, k) (NumPy 2's rule: b is a vector only when it is 1-d)"
+        )
+    bshape = (n, 1) if vector else b.shape
+    try:
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], bshape[:-2]))
+    except ValueError:
+        raise ShapeError(
+            f"{op}: the batch shapes of a (shape {a.shape}) and b (shape {b.shape}) do not broadcast: "
+            f"{a.shape[:-2]} and {bshape[:-2]}"
+        ) from None
+    a = a if a.dtype == dtype else astype(a, dtype)
+    b = b if b.dtype == dtype else astype(b, dtype)
+    xp = backend.xp
+    full = batch + (n, bshape[-1])
+    if 0 in full:
+        data = xp.zeros(full, dtype)
+    else:
+        problem = f"{_which(a.shape)} is singular"
+        ad = xp.broadcast_to(a._data, batch + (n, n))
+        bd = xp.broadcast_to(b._data.reshape(bshape), full)
+        if type(ad) is not np.ndarray:  # CuPy's solve takes neither broadcasting nor a 1-d b as NumPy 2 does
+            ad, bd = xp.ascontiguousarray(ad), xp.ascontiguousarray(bd)
+        data = _lapack(op, problem, xp.linalg.solve, ad, bd)
+        _check_finite(op, problem, xp, data, a._data, b._data)
+    if vector:
+        data = xp.ascontiguousarray(data[..., 0])
+    # When both need a gradient, a's rule (run first) leaves solve(A^T, g) for b's.
+    cache = {} if a.requires_grad and b.requires_grad else None
+    return record(
+        "solve", data, backend, (a, b), (_solve_da, _solve_db), (a, vector, cache), broadcast=True, save_output=True
+    )
+
+
+def _solve_gb(g: Tensor, a: Tensor, vector: bool) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    return solve(_mT(a), unsqueeze(g, -1) if vector else g)  # (..., n, k)
+
+
+def _solve_da(g: Tensor, a: Tensor, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    gb = _solve_gb(g, a, vector)
+    if cache is not None:
+        cache["gb"] = (g, g._version[0], gb)
+    return -matmul(gb, _mT(unsqueeze(x, -1) if vector else x))
+
+
+def _solve_db(g: Tensor, a: Tensor, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+    from gradkit.ops.shape import squeeze
+
+    hit = cache.pop("gb", None) if cache is not None else None
+    if hit is not None and hit[0] is g and hit[1] == g._version[0]:
+        gb = hit[2]
+    else:
+        gb = _solve_gb(g, a, vector)
+    return squeeze(gb, -1) if vector else gb
+
+
+# ---------------------------------------------------------------------------- cholesky
+
+
+def cholesky(a: Any, *, upper: bool = False) -> Tensor:
+    """The Cholesky factor ``L`` (lower triangular, ``a == L @ L^T``) of a symmetric positive-definite
+    matrix or a stack (``numpy.linalg.cholesky``; ``upper=True`` gives ``L^T``, as NumPy 2).
+
+    Only the lower triangle of ``a`` is read. A matrix that is not positive definite raises
+    :class:`LinAlgError`. VJP (Murray 2016, symmetrised as PyTorch's):
+    ``gA = L^{-T} Phi(L^T gL) L^{-1}`` with ``Phi(P) = (tril(P) + tril(P, -1)^T) / 2``: a symmetric
+    gradient, for symmetric perturbations of ``a`` (differentiable again).
+    """
+    op = "linalg.cholesky"
+    a = _matrices(a, op)
+    upper = flag(upper, op, "upper")
+    xp = a._backend.xp
+    problem = f"{_which(a.shape)} is not positive definite"
+    if a.size == 0:
+        data = xp.zeros(a.shape, a.dtype)
+    else:
+        data = _lapack(op, problem, xp.linalg.cholesky, a._data)
+        if _checked_on_device(data) and not _is_cholesky_factor(xp, data, a._data):
+            raise LinAlgError(f"{op}: {problem}")
+    factor = record("cholesky", data, a._backend, (a,), (_cholesky_vjp,), save_output=True)
+    return _mT(factor) if upper else factor
+
+
+def _is_cholesky_factor(xp: Any, lower: Any, a: Any) -> bool:
+    """Whether CuPy's (unchecked) factor is one: a positive diagonal and rows whose squared norms are
+    a's diagonal (``diag(L L^T) == diag(A)`` to rounding), whatever cuSOLVER leaves behind when it
+    stops. One value is read back. A non-finite lower triangle is no error (NumPy returns NaN too)."""
+    n = a.shape[-1]
+    target = xp.diagonal(a, 0, -2, -1)
+    rows = (lower * lower).sum(axis=-1)
+    tol = 8 * (n + 1) * float(np.finfo(a.dtype).eps)
+    ok = (xp.diagonal(lower, 0, -2, -1) > 0) & (xp.abs(rows - target) <= tol * target)
+    return bool(ok.all()) or not bool(xp.isfinite(xp.tril(a)).all())
+
+
+def _cholesky_vjp(gl: Tensor, lower: Tensor) -> Tensor:
+    lt = _mT(lower)
+    p = tril(matmul(lt, gl))
+    phi = (p + _mT(tril(p, -1))) * 0.5
+    x = solve(lt, phi)  # L^{-T} Phi
+    return _mT(solve(lt, _mT(x)))  # L^{-T} Phi L^{-1}
+
+
+# ---------------------------------------------------------------------------- eigh
+
+
+def _inverse_gaps(w: Tensor) -> Tensor:
+    """``F[..., i, j] = 1 / (w_j - w_i)``, and 0 where ``w_i == w_j`` (the diagonal, and ties)."""
+    from gradkit.ops.elementwise import where
+    from gradkit.ops.shape import unsqueeze
+
+    gaps = unsqueeze(w, -2) - unsqueeze(w, -1)
+    tie = gaps._data == 0
+    return where(tie, 0.0, 1.0 / where(tie, 1.0, gaps))
+
+
+def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
+    """Eigenvalues (ascending) and eigenvectors (the columns of ``v``) of a symmetric matrix or a stack
+    (``numpy.linalg.eigh``); only the triangle ``UPLO`` ("L" or "U") is read.
+
+    VJP (Giles 2008), symmetrised: ``gA = V (diag(g_w) + F o (V^T g_V - g_V^T V) / 2) V^T`` with
+    ``F_ij = 1 / (w_j - w_i)``: a symmetric gradient, for symmetric perturbations of ``a``
+    (differentiable again). Eigenvectors are defined up to sign (and, for a repeated eigenvalue, up to
+    a rotation within its eigenspace); the gradient is meaningful for functions that do not depend on
+    that choice. Degenerate case: pairs of exactly equal eigenvalues contribute nothing (F_ij = 0
+    there) instead of the inf/NaN of 1/0 (PyTorch's). That is the right gradient when the function
+    depends on the eigenvectors only through their eigenspaces (a function of the eigenvalues, or of
+    ``v diag(h(w)) v^T``); otherwise the derivative does not exist there. Nearly equal eigenvalues give
+    large gradients, as the true derivative is large.
+    """
+    op = "linalg.eigh"
+    a = _matrices(a, op)
+    if UPLO not in ("L", "U"):
+        raise InvalidArgumentError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+    xp = a._backend.xp
+    if a.size == 0:
+        w, v = xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
+    else:
+        w, v = _lapack(op, "the eigenvalue iteration did not converge", xp.linalg.eigh, a._data, UPLO)
+    w_t, v_t = _record_outputs("eigh", (w, v), a._backend, a, (_eigh_dw, _eigh_dv))
+    return EighResult(w_t, v_t)
+
+
+def _eigh_dw(gw: Tensor, outs: list) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    _, v = outs
+    return matmul(v * unsqueeze(gw, -2), _mT(v))
+
+
+def _eigh_dv(gv: Tensor, outs: list) -> Tensor:
+    w, v = outs
+    m = matmul(_mT(v), gv)
+    return matmul(matmul(v, _inverse_gaps(w) * (m - _mT(m)) * 0.5), _mT(v))
+
+
+# ---------------------------------------------------------------------------- qr
+
+
+def qr(a: Any, mode: str = "reduced") -> QRResult | Tensor:
+    """The QR decomposition of a matrix or a stack (``numpy.linalg.qr``): ``mode`` "reduced" (Q is
+    (..., m, k), R (..., k, n), k = min(m, n)), "complete" (Q is (..., m, m)) or "r" (R only).
+
+    VJP (PyTorch's, after Walter and Lehmann 2018): for m >= n,
+    ``gA = [gQ + Q sym(triu(gR R^T - Q^T gQ))] R^{-T}`` with ``sym(X) = X + triu(X, 1)^T``; for
+    m < n the first m columns by the same rule and the rest ``Q gR[:, m:]`` (differentiable again).
+    It needs R invertible (``a`` of full rank). Not differentiable for mode="complete" with m > n
+    (the last m - n columns of Q are not unique): backward raises AutogradError, as PyTorch's. With
+    mode="r" the gradient is computed all the same (Q is computed, not returned).
+    """
+    op = "linalg.qr"
+    a = _matrices(a, op, square=False)
+    if mode not in ("reduced", "complete", "r"):
+        raise InvalidArgumentError(
+            f"{op}: mode must be 'reduced', 'complete' or 'r', got {mode!r} ('raw' is not supported: "
+            "its Householder form is not differentiable here)"
+        )
+    xp = a._backend.xp
+    m, n = a.shape[-2:]
+    kq = m if mode == "complete" else min(m, n)
+    if a.size == 0:
+        q = xp.zeros(a.shape[:-2] + (m, kq), a.dtype)
+        if kq == m:
+            q[...] = xp.eye(m, dtype=a.dtype)
+        r = xp.zeros(a.shape[:-2] + (kq, n), a.dtype)
+    else:
+        q, r = xp.linalg.qr(a._data, "complete" if mode == "complete" else "reduced")
+    q_t, r_t = _record_outputs("qr", (q, r), a._backend, a, (_qr_dq, _qr_dr), (mode,))
+    return r_t if mode == "r" else QRResult(q_t, r_t)
+
+
+def _qr_sym(x: Tensor) -> Tensor:
+    return triu(x) + _mT(triu(x, 1))
+
+
+def _qr_times_r_inv_t(b: Tensor, r: Tensor) -> Tensor:
+    """``b R^{-T}`` for the square upper-triangular R."""
+    try:
+        return _mT(solve(r, _mT(b)))
+    except LinAlgError:
+        raise LinAlgError(
+            f"linalg.qr: the gradient needs an input of full rank (R of shape {r.shape} is singular)"
+        ) from None
+
+
+def _qr_parts(outs: list, mode: str) -> tuple:
+    q, r = outs
+    m, n = q.shape[-2], r.shape[-1]
+    if mode == "complete" and m > n:
+        raise AutogradError(
+            f"linalg.qr: mode='complete' is not differentiable when there are more rows than columns "
+            f"(Q {q.shape}, R {r.shape}): the last {m - n} columns of Q are not unique; use mode='reduced'"
+        )
+    return q, r, m, n
+
+
+def _qr_dq(gq: Tensor, outs: list, mode: str) -> Tensor:
+    from gradkit.ops.shape import concatenate
+
+    q, r, m, n = _qr_parts(outs, mode)
+    b = gq - matmul(q, _qr_sym(matmul(_mT(q), gq)))
+    if m >= n:
+        return _qr_times_r_inv_t(b, r)
+    gx = _qr_times_r_inv_t(b, r[..., :, :m])
+    zeros = Tensor._make(gq._backend.xp.zeros(r.shape[:-2] + (m, n - m), gq.dtype), gq._backend)
+    return concatenate([gx, zeros], axis=-1)
+
+
+def _qr_dr(gr: Tensor, outs: list, mode: str) -> Tensor:
+    from gradkit.ops.shape import concatenate
+
+    q, r, m, n = _qr_parts(outs, mode)
+    if m >= n:
+        return _qr_times_r_inv_t(matmul(q, _qr_sym(matmul(gr, _mT(r)))), r)
+    # A = [X | Y], R = [U | V], X = Q U, Y = Q V: Y's gradient is Q gV, and gV reaches Q through Y = Q V.
+    u, v = r[..., :, :m], r[..., :, m:]
+    gu, gv = gr[..., :, :m], gr[..., :, m:]
+    gq = matmul(matmul(q, v), _mT(gv))
+    b = gq + matmul(q, _qr_sym(matmul(gu, _mT(u)) - matmul(_mT(q), gq)))
+    return concatenate([_qr_times_r_inv_t(b, u), matmul(q, gv)], axis=-1)
+
+
+# ---------------------------------------------------------------------------- svd
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> SVDResult | Tensor:
+    """The singular value decomposition ``a == U @ (S[..., None] * Vh)`` of a matrix or a stack
+    (``numpy.linalg.svd``; S descending). ``compute_uv=False`` returns S only.
+
+    VJP (Townsend 2016, PyTorch's), with k = min(m, n) and ``F_ij = 1 / (s_j^2 - s_i^2)``:
+    ``gA = U [(F o skew(U^T gU)) S + S (F o skew(V^T gV)) + diag(gS)] V^T
+    + (I - U U^T) gU S^{-1} V^T + U S^{-1} gV^T (I - V V^T)``, ``skew(X) = X - X^T``
+    (differentiable again). Singular vectors are defined up to sign (and a rotation for a repeated
+    singular value): the gradient is meaningful for functions that do not depend on that choice; as
+    in ``eigh``, pairs of exactly equal singular values contribute nothing. The last two terms divide
+    by S: a rank-deficient non-square ``a`` gives inf/NaN there when U's or Vh's gradient is used.
+    With ``full_matrices=True`` and m != n, the gradient of the columns beyond k (not unique) is
+    ignored, as PyTorch does. ``hermitian=True`` is not supported.
+    """
+    op = "linalg.svd"
+    a = _matrices(a, op, square=False)
+    full_matrices = flag(full_matrices, op, "full_matrices")
+    compute_uv = flag(compute_uv, op, "compute_uv")
+    if flag(hermitian, op, "hermitian"):
+        raise InvalidArgumentError(f"{op}: hermitian=True is not supported; use linalg.eigh for symmetric matrices")
+    xp = a._backend.xp
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    batch = a.shape[:-2]
+    if not compute_uv and not (a.requires_grad and _mode.enabled):
+        s = xp.zeros(batch + (k,), a.dtype) if a.size == 0 else xp.linalg.svd(a._data, False, False)
+        return Tensor._make(s, a._backend)
+    if a.size == 0:
+        mu, nv = (m, n) if full_matrices else (k, k)
+        u = xp.zeros(batch + (m, mu), a.dtype)
+        vh = xp.zeros(batch + (nv, n), a.dtype)
+        if mu == m:
+            u[...] = xp.eye(m, dtype=a.dtype)
+        if nv == n:
+            vh[...] = xp.eye(n, dtype=a.dtype)
+        s = xp.zeros(batch + (k,), a.dtype)
+    else:
+        u, s, vh = xp.linalg.svd(a._data, full_matrices)
+    u_t, s_t, vh_t = _record_outputs("svd", (u, s, vh), a._backend, a, (_svd_du, _svd_ds, _svd_dvh))
+    return SVDResult(u_t, s_t, vh_t) if compute_uv else s_t
+
+
+def _svd_parts(outs: list) -> tuple:
+    """U, S, Vh cut to the k = len(S) singular vectors that the gradient is defined for."""
+    u, s, vh = outs
+    k = s.shape[-1]
+    return (u if u.shape[-1] == k else u[..., :, :k]), s, (vh if vh.shape[-2] == k else vh[..., :k, :]), k
+
+
+def _svd_ds(gs: Tensor, outs: list) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    u, _, vh, _ = _svd_parts(outs)
+    return matmul(u * unsqueeze(gs, -2), vh)
+
+
+def _svd_du(gu: Tensor, outs: list) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    u, s, vh, k = _svd_parts(outs)
+    if gu.shape[-1] != k:
+        gu = gu[..., :, :k]
+    m = matmul(_mT(u), gu)
+    ga = matmul(matmul(u, _inverse_gaps(s * s) * (m - _mT(m)) * unsqueeze(s, -2)), vh)
+    if u.shape[-2] > k:  # more rows than k: the part of gU outside U's columns
+        ga = ga + matmul((gu - matmul(u, m)) / unsqueeze(s, -2), vh)
+    return ga
+
+
+def _svd_dvh(gvh: Tensor, outs: list) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    u, s, vh, k = _svd_parts(outs)
+    if gvh.shape[-2] != k:
+        gvh = gvh[..., :k, :]
+    m = matmul(vh, _mT(gvh))  # V^T gV
+    ga = matmul(matmul(u, unsqueeze(s, -1) * (_inverse_gaps(s * s) * (m - _mT(m)))), vh)
+    if vh.shape[-1] > k:  # more columns than k: the part of gV outside V's columns
+        ga = ga + matmul(u, (gvh - matmul(_mT(m), vh)) / unsqueeze(s, -1))
+    return ga
