@@ -803,6 +803,72 @@ class Tensor:
     def cumsum(self, axis: int | None = None) -> Tensor:
         return _ops.cumsum(self, axis)
 
+    def cumprod(self, axis: int | None = None) -> Tensor:
+        return _ops.cumprod(self, axis)
+
+    # Shape and indexing. Where NumPy's ndarray and PyTorch's Tensor give one method name two meanings,
+    # the method follows NumPy, as everywhere in this class (``.size``, ``transpose``, ``max``), and the
+    # other meaning has a name of its own: ``repeat`` (``tile``), ``nonzero`` (``argwhere``).
+    def repeat(self, repeats: Any, axis: int | None = None, *sizes: Any) -> Tensor:
+        """NumPy's ``ndarray.repeat``: each element repeated ``repeats`` times (an int, or one count per
+        element) along ``axis``, the flattened tensor when None; PyTorch's ``repeat_interleave``.
+
+        Not PyTorch's ``Tensor.repeat(*sizes)``, which tiles the whole tensor: that is :meth:`tile`
+        (``t.tile(2, 1)`` or ``t.tile((2, 1))``). Beware ``t.repeat(2, 1)``: here it repeats each
+        element twice along axis 1. More than two arguments (PyTorch's form) are refused.
+        """
+        if sizes:
+            raise ArgumentTypeError(
+                f"repeat: Tensor.repeat is NumPy's repeat(repeats, axis=None), which repeats elements; got "
+                f"{len(sizes) + 2} arguments. PyTorch's Tensor.repeat(*sizes), which tiles, is Tensor.tile"
+            )
+        return _ops.repeat(self, repeats, axis)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+        """PyTorch's name for :meth:`repeat` (elements repeated; ``dim`` is the axis)."""
+        return _ops.repeat_interleave(self, repeats, dim)
+
+    def tile(self, *reps: Any) -> Tensor:
+        """``numpy.tile(self, reps)``: the whole tensor repeated ``reps[i]`` times along each axis, given
+        as one tuple or as separate ints (PyTorch's ``Tensor.tile``, and its ``Tensor.repeat(*sizes)``)."""
+        return _ops.tile(self, reps[0] if len(reps) == 1 else reps)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        return _ops.roll(self, shift, axis)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        return _ops.moveaxis(self, source, destination)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal of axes ``axis1`` and ``axis2`` as the last axis (a new tensor, not a view)."""
+        return _ops.diagonal(self, offset, axis1, axis2)
+
+    def diag(self, k: int = 0) -> Tensor:
+        return _ops.diag(self, k)
+
+    def diff(self, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+        return _ops.diff(self, n, axis, prepend, append)
+
+    def nonzero(self) -> tuple[Tensor, ...]:
+        """NumPy's ``ndarray.nonzero()``: a tuple of int64 index tensors, one per axis. PyTorch's
+        ``nonzero()`` (one row per element) is :meth:`argwhere`."""
+        return _ops.nonzero(self)
+
+    def argwhere(self) -> Tensor:
+        return _ops.argwhere(self)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.unbind(self, dim)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ops.masked_fill(self, mask, value)
+
     def argsort(self, axis: int = -1, descending: bool = False) -> Tensor:
         return _ops.argsort(self, axis, descending)
 

@@ -217,6 +217,123 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
     return _along(x, ax, idx, "gather")
 
 
+def index_select(x: Any, dim: int, index: Any) -> Tensor:
+    """PyTorch's ``index_select``: the slices of ``x`` at ``index`` (1-d or 0-d, integers) along ``dim``.
+
+    As PyTorch: indices run from 0 to n - 1 (no wrap-around of negative ones), and the result has
+    as many dimensions as ``x`` (a 0-d ``x`` takes exactly one index). The indices are checked on the
+    host, as ``gather``'s (not while a CUDA graph is captured). The gradient is the scatter-add of the
+    gather.
+    """
+    x = as_tensor(x, "index_select")
+    idx = _index_array(index, x, "index_select")
+    if idx.dtype.kind == "b":
+        raise DTypeError("index_select: index must be integers, got a bool array")
+    if idx.ndim > 1:
+        raise ShapeError(f"index_select: index must be 1-d (or 0-d), got shape {idx.shape}")
+    if x.ndim == 0:  # as PyTorch: dim 0 or -1 of a 0-d tensor, whose one element has index 0
+        from gradkit.ops.shape import reshape
+
+        normalize_axis(dim, 1, "index_select")
+        if idx.size != 1:
+            raise ShapeError(f"index_select: a 0-d tensor takes exactly one index, got {idx.size}")
+        flat = reshape(x, (1,))
+        _check_bounds(idx, flat, 0, "index_select", negative=False)
+        return reshape(getitem(flat, idx.reshape(-1), "index_select"), ())
+    ax = normalize_axis(dim, x.ndim, "index_select")
+    _check_bounds(idx, x, ax, "index_select", negative=False)
+    return getitem(x, (slice(None),) * ax + (idx.reshape(-1),), "index_select")
+
+
+def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
+    """PyTorch's ``masked_fill``: ``x`` with ``value`` where the boolean ``mask`` is True (broadcast).
+
+    ``value`` is a number, or a 0-d tensor that gets the gradient of the filled places; it is
+    converted to x's dtype (an int tensor filled with 2.7 holds 2, as PyTorch). x's gradient is 0
+    where the mask is True.
+    """
+    from gradkit._args import check_int_fits, out_of_range
+
+    x = as_tensor(x, "masked_fill")
+    xp = x._backend.xp
+    m = _index_array(mask, x, "masked_fill")
+    if m.dtype.kind != "b":
+        raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    try:
+        np.broadcast_shapes(x.shape, m.shape)
+    except ValueError:
+        raise ShapeError(f"masked_fill: mask of shape {m.shape} does not broadcast with the shape {x.shape}") from None
+    value_tensor = None
+    if isinstance(value, Tensor) or hasattr(value, "__cuda_array_interface__") or isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        value_tensor = as_tensor(value, "masked_fill", x._backend)  # an array too: read nothing on the host
+        if value_tensor.dtype.kind not in "biuf":
+            raise DTypeError(f"masked_fill: value must be a number, got dtype {value_tensor.dtype}")
+        fill = value_tensor._data.astype(x.dtype)
+    else:
+        if isinstance(value, (str, bytes, complex)) or not isinstance(value, (int, float, np.number, np.bool_)):
+            raise ArgumentTypeError(f"masked_fill: value must be a number, got {type(value).__name__} {value!r:.40}")
+        check_int_fits("masked_fill", value, x.dtype)
+        if x.dtype.kind in "iub" and not np.isfinite(value):
+            raise InvalidArgumentError(f"masked_fill: {value!r} cannot be held by a {x.dtype} tensor")
+        try:
+            fill = np.asarray(value).astype(x.dtype)[()]  # a NumPy scalar of x's dtype: a strong scalar to CuPy
+        except OverflowError:
+            raise out_of_range("masked_fill", value, x.dtype) from None
+    data = xp.where(m, fill, x._data)
+    if data.dtype != x.dtype:
+        data = data.astype(x.dtype)
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    from gradkit.ops.elementwise import where
+
+    rules = (lambda g, m: where(m, 0.0, g), lambda g, m: _sum_all(where(m, g, 0.0)))
+    return record("masked_fill", data, x._backend, (x, value_tensor), rules, (m,), broadcast=True)
+
+
+def _sum_all(t: Tensor) -> Tensor:
+    from gradkit.ops.reduce import sum as sum_
+
+    return sum_(t)
+
+
+def nonzero(x: Any) -> tuple[Tensor, ...]:
+    """NumPy's ``nonzero``: for each axis, the int64 indices of the non-zero elements (a tuple; no
+    gradient). PyTorch's ``nonzero()`` matrix is :func:`argwhere`.
+
+    The number of elements found is the result's length: a host read (a device synchronisation on
+    a GPU), refused while a CUDA graph is captured.
+    """
+    x = as_tensor(x, "nonzero")
+    if x.ndim == 0:
+        raise ShapeError("nonzero: a 0-d tensor has no axes to index; use gk.atleast_1d(x) first (as NumPy)")
+    _refuse_in_capture(x, "nonzero")
+    return tuple(Tensor._make(i.astype(np.int64, copy=False), x._backend) for i in x._backend.xp.nonzero(x._data))
+
+
+def argwhere(x: Any) -> Tensor:
+    """NumPy's ``argwhere`` (PyTorch's ``nonzero()``): the int64 indices of the non-zero elements as
+    rows, shape (count, x.ndim); no gradient. A host read, as :func:`nonzero`."""
+    x = as_tensor(x, "argwhere")
+    _refuse_in_capture(x, "argwhere")
+    xp = x._backend.xp
+    if x.ndim == 0:  # one row of no indices when x is non-zero, as NumPy
+        found = int(x._backend.to_numpy(x._data != 0))
+        return Tensor._make(xp.zeros((found, 0), dtype=np.int64), x._backend)
+    return Tensor._make(xp.argwhere(x._data).astype(np.int64, copy=False), x._backend)
+
+
+def _refuse_in_capture(x: Tensor, op: str) -> None:
+    if not host_read_allowed(x._data):
+        from gradkit.cuda import CaptureError
+
+        raise CaptureError(
+            f"{op}: the size of the result depends on the values, so it must be read on the host, which a "
+            "CUDA graph cannot do; call it outside the captured step (or use a mask with gk.where)"
+        )
+
+
 # ------------------------------------------------------------------ sorting
 def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``axis`` (int64, no gradient); ties keep their order (a stable sort).

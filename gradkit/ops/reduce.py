@@ -14,7 +14,7 @@ import numpy as np
 
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
-from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis
+from gradkit.ops._util import as_tensor, host_read_allowed, normalize_axes, normalize_axis
 from gradkit.ops.shape import broadcast_to, reshape
 from gradkit.tensor import Tensor
 
@@ -328,6 +328,78 @@ def _cumsum_vjp(g: Tensor, axis: int) -> Tensor:
     from gradkit.ops.shape import flip
 
     return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def cumprod(x: Any, axis: int | None = None) -> Tensor:
+    """Running products along ``axis`` (over the flattened tensor when None, as NumPy).
+
+    Integer and bool tensors multiply in NumPy's integer dtype, without a gradient. The gradient is
+    exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``.
+    """
+    x = as_tensor(x, "cumprod")
+    if x.ndim == 0 and axis is not None:
+        normalize_axis(axis, 1, "cumprod")  # 0 or -1, as NumPy: the result has one axis
+        axis = None
+    if axis is None:
+        x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
+    ax = normalize_axis(axis, x.ndim, "cumprod")
+    data = x._backend.xp.cumprod(x._data, axis=ax)
+    if data.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("cumprod", data, x._backend, (x,), (_cumprod_vjp,), (x, ax), save_output=True)
+
+
+def _reverse_cumsum(t: Tensor, axis: int) -> Tensor:
+    from gradkit.ops.shape import flip
+
+    return flip(cumsum(flip(t, axis), axis), axis)
+
+
+def _cumprod_vjp(g: Tensor, x: Tensor, axis: int, y: Tensor) -> Tensor:
+    """dx_j = sum_{i >= j} g_i prod_{k <= i, k != j} x_k, exact where x has zeros.
+
+    Before the first zero of a row (x_j != 0 there) it is ``sum_{i >= j} g_i y_i / x_j`` (y_i = 0 from
+    the first zero on, so those terms drop out by themselves). At the first zero k it is
+    ``sum_{i >= k} g_i y'_i``, y' the running product with x_k taken as 1: no division. After the first
+    zero every product in the sum holds x_k = 0, so it is 0. Recorded for a higher derivative, rows
+    with zeros take the product of the others instead (n times the memory of a row, as ``prod``), since
+    the derivative of the zero slope after x_k with respect to x_k is not zero.
+
+    No host read on CuPy when the backward pass is not recorded: the first-zero term is computed
+    whether or not there is a zero (NumPy looks first, for free).
+    """
+    from gradkit.ops.elementwise import where
+
+    xp = x._backend.xp
+    zero = x._data == 0
+    on_host = type(x._data) is np.ndarray
+    if grad_mode.state.enabled and (on_host or host_read_allowed(x._data)) and bool(zero.any()):
+        return _cumprod_vjp_exact(g, x, axis)
+    seen = xp.cumsum(zero, axis=axis)
+    before = seen == 0  # no zero at or before this element
+    dx = where(before, _reverse_cumsum(g * y, axis) / where(before, x, 1.0), 0.0)
+    if on_host and not zero.any():
+        return dx
+    first = zero & (seen == 1)
+    return dx + where(first, _reverse_cumsum(g * cumprod(where(first, 1.0, x), axis), axis), 0.0)
+
+
+def _cumprod_vjp_exact(g: Tensor, x: Tensor, axis: int) -> Tensor:
+    """The same slope as a product of the others for every (j, i), differentiable in x everywhere.
+
+    With the axis last: row j of an (n, n) block is x with x_j replaced by 1, its running product at i
+    is prod_{k <= i, k != j} x_k, and dx_j sums g_i times it over i >= j.
+    """
+    from gradkit.ops.elementwise import where
+    from gradkit.ops.shape import moveaxis, unsqueeze
+
+    xp = x._backend.xp
+    n = x.shape[axis]
+    xm, gm = moveaxis(x, axis, -1), moveaxis(g, axis, -1)
+    rows = cumprod(where(xp.eye(n, dtype=bool), 1.0, unsqueeze(xm, -2)), -1)
+    upper = xp.triu(xp.ones((n, n), dtype=bool))  # [j, i]: i >= j
+    dx = sum(where(upper, unsqueeze(gm, -2) * rows, 0.0), axis=-1)
+    return moveaxis(dx, -1, axis)
 
 
 def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 - NumPy's name

@@ -15,7 +15,7 @@ import numpy as np
 from gradkit._args import text
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, pass_through, shape_arg
 from gradkit.tensor import Tensor
 
@@ -370,3 +370,413 @@ def _tensor_list(tensors: Sequence[Any], op: str, same_ndim: bool = True) -> lis
             f"{op}: all tensors must have the same number of dimensions, got shapes {[t.shape for t in ts]}"
         )
     return ts
+
+
+# ------------------------------------------------------------- NumPy's rearrangements
+def _count_arg(value: Any, op: str, name: str) -> int:
+    """A non-negative count: an int, or a float with no fraction (as ``whole``), or a 0-d tensor of one."""
+    from gradkit._args import whole
+
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ArgumentTypeError(f"{op}: {name} must be an int, got a tensor of shape {value.shape}")
+    return whole(value, op, name, low=0)
+
+
+def _int_list(value: Any, op: str, name: str) -> list[int]:
+    """An int or a sequence of ints (a 1-d integer tensor or array too) as a list of Python ints."""
+    from gradkit._args import whole
+
+    if isinstance(value, Tensor) or hasattr(value, "__cuda_array_interface__") or isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iu" or value.ndim > 1:
+            raise ArgumentTypeError(f"{op}: {name} must be an int or a sequence of ints, got {value!r:.60}")
+        value = value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [whole(v, op, name) for v in value]
+    return [whole(value, op, name)]
+
+
+def tile(x: Any, reps: Any) -> Tensor:
+    """NumPy's ``tile``: ``x`` repeated ``reps[i]`` times along each axis (PyTorch's ``Tensor.repeat``).
+
+    ``reps`` is an int or a sequence; the shorter of ``reps`` and ``x.shape`` is padded with leading
+    ones, as NumPy does. The gradient sums the copies.
+    """
+    x = as_tensor(x, "tile")
+    counts = _int_list(reps, "tile", "reps")
+    if any(r < 0 for r in counts):
+        raise InvalidArgumentError(f"tile: reps must be non-negative, got {reps!r:.60}")
+    ndim = max(x.ndim, len(counts))
+    counts = [1] * (ndim - len(counts)) + counts
+    shape = (1,) * (ndim - x.ndim) + x.shape
+    data = x._backend.xp.tile(x._data.reshape(shape), tuple(counts))
+    return record("tile", data, x._backend, (x,), (_tile_vjp,), (x.shape, tuple(counts), shape))
+
+
+def _tile_vjp(g: Tensor, in_shape: tuple, counts: tuple, shape: tuple) -> Tensor:
+    from gradkit.ops.reduce import sum as sum_
+
+    # out has shape (r0*d0, r1*d1, ...) with copy k of axis i at [k*di, (k+1)*di): split each axis
+    # into (ri, di) and sum over the ri
+    pairs = tuple(v for r, d in zip(counts, shape, strict=True) for v in (r, d))
+    summed = sum_(reshape(g, pairs), axis=tuple(range(0, 2 * len(shape), 2)))
+    return reshape(summed, in_shape)
+
+
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
+    """NumPy's ``repeat``: each element repeated ``repeats`` times along ``axis`` (the flattened tensor
+    when None); ``repeats`` is an int or one count per element along the axis (PyTorch's
+    ``repeat_interleave``). The gradient sums the copies.
+
+    Per-element counts decide the result's length, so they are read on the host (a tensor of them
+    too: a device synchronisation, refused while a CUDA graph is captured); an int count is not.
+    """
+    x = as_tensor(x, "repeat")
+    return _repeat(x, repeats, axis, "repeat")
+
+
+def repeat_interleave(x: Any, repeats: Any, dim: int | None = None) -> Tensor:
+    """PyTorch's name for :func:`repeat` (``dim`` is the axis)."""
+    x = as_tensor(x, "repeat_interleave")
+    return _repeat(x, repeats, dim, "repeat_interleave")
+
+
+def _repeat(x: Tensor, repeats: Any, axis: Any, op: str) -> Tensor:
+    if axis is None:
+        x, ax = (x if x.ndim == 1 else reshape(x, (-1,))), 0
+    elif x.ndim == 0:  # axis 0 or -1 of a 0-d tensor, as NumPy: the result has one axis
+        normalize_axis(axis, 1, op)
+        x, ax = reshape(x, (1,)), 0
+    else:
+        try:
+            ax = normalize_axis(axis, x.ndim, op)
+        except IndexOutOfRangeError as exc:
+            raise IndexOutOfRangeError(f"{exc} ({_TILE_HINT})") from None
+    n = x.shape[ax]
+    counts = _repeat_counts(repeats, n, op)
+    xp = x._backend.xp
+    if isinstance(counts, int):
+        data = xp.repeat(x._data, counts, axis=ax)
+        return record("repeat", data, x._backend, (x,), (_repeat_vjp,), (x.shape, ax, counts))
+    # one count per element: gather along the axis; the gradient is the scatter-add of the gather
+    index = x._backend.asarray(np.repeat(np.arange(n, dtype=np.int64), counts))
+    full = (slice(None),) * ax + (index,)
+    from gradkit.ops.indexing import _getitem_vjp
+
+    return record("repeat", x._data[full], x._backend, (x,), (_getitem_vjp,), (x.shape, full))
+
+
+_TILE_HINT = "this is NumPy's repeat, of elements; PyTorch's Tensor.repeat(*sizes), which tiles, is gk.tile"
+
+
+def _repeat_counts(repeats: Any, n: int, op: str) -> int | np.ndarray:
+    """``repeats`` as one int, or as a NumPy array of ``n`` non-negative counts."""
+    if isinstance(repeats, (int, float, np.integer, np.floating)) and not isinstance(repeats, (bool, np.bool_)):
+        return _count_arg(repeats, op, "repeats")
+    if isinstance(repeats, Tensor) or hasattr(repeats, "__cuda_array_interface__"):
+        repeats = repeats.tolist()  # the counts decide the shape: read on the host
+    try:
+        counts = np.asarray(repeats)
+    except ValueError:
+        raise ShapeError(f"{op}: repeats {repeats!r:.60} is ragged") from None
+    if counts.dtype.kind not in "iu" and not (counts.dtype.kind == "f" and counts.size == 0):
+        raise ArgumentTypeError(f"{op}: repeats must be an int or a sequence of ints, got {repeats!r:.60}")
+    if counts.ndim > 1:
+        raise ShapeError(f"{op}: repeats must be an int or a 1-d sequence, got shape {counts.shape}")
+    if counts.size == 1:
+        return _count_arg(int(counts.reshape(())), op, "repeats")
+    if counts.size != n:
+        raise ShapeError(
+            f"{op}: {counts.size} repeats for an axis of length {n}; give one count per element or a single int "
+            f"({_TILE_HINT})"
+        )
+    if (counts < 0).any():
+        raise InvalidArgumentError(f"{op}: repeats must be non-negative, got {repeats!r:.60}")
+    return counts.astype(np.int64)
+
+
+def _repeat_vjp(g: Tensor, shape: tuple, ax: int, count: int) -> Tensor:
+    from gradkit.ops.reduce import sum as sum_
+
+    split = shape[:ax] + (shape[ax], count) + shape[ax + 1 :]
+    return sum_(reshape(g, split), axis=ax + 1)
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+    """NumPy's ``roll``: elements shifted along ``axis`` (the flattened tensor when None), wrapping
+    around; ``shift`` and ``axis`` may be tuples (broadcast together, shifts of a repeated axis add up).
+    The gradient is rolled back."""
+    x = as_tensor(x, "roll")
+    shifts = _int_list(shift, "roll", "shift")
+    if axis is None:
+        flat = x if x.ndim == 1 else reshape(x, (-1,))
+        return reshape(roll(flat, [sum(shifts)], 0), x.shape)
+    axes = [_axis(a, x.ndim, "roll") for a in _axis_seq(axis)]
+    if len(shifts) != len(axes) and 1 not in (len(shifts), len(axes)):
+        raise ShapeError(f"roll: shift {shift!r:.40} and axis {axis!r:.40} do not broadcast together")
+    if len(shifts) == 1:
+        shifts = shifts * len(axes)
+    if len(axes) == 1:
+        axes = axes * len(shifts)
+    total: dict[int, int] = {}
+    for s, a in zip(shifts, axes, strict=True):
+        total[a] = total.get(a, 0) + s
+    moves = {a: s % x.shape[a] for a, s in total.items() if x.shape[a] and s % x.shape[a]}
+    if not moves:
+        data = x._data.copy()  # a new array, as NumPy's roll
+    else:
+        data = x._backend.xp.roll(x._data, tuple(moves.values()), axis=tuple(moves))
+    back = {a: -s for a, s in moves.items()}
+    return record("roll", data, x._backend, (x,), (_roll_vjp,), (back,))
+
+
+def _roll_vjp(g: Tensor, back: dict) -> Tensor:
+    if not back:
+        return g
+    return roll(g, list(back.values()), list(back))
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """NumPy's ``moveaxis``: the axes ``source`` moved to the positions ``destination`` (ints or
+    sequences of the same length), the others kept in order. A view, as ``transpose``."""
+    x = as_tensor(x, "moveaxis")
+    src = [_axis(a, x.ndim, "moveaxis") for a in _axis_seq(source)]
+    dst = [_axis(a, x.ndim, "moveaxis") for a in _axis_seq(destination)]
+    for name, axes in (("source", src), ("destination", dst)):
+        if len(set(axes)) != len(axes):
+            raise InvalidArgumentError(f"moveaxis: repeated axis in {name} {axes}")
+    if len(src) != len(dst):
+        raise ShapeError(
+            f"moveaxis: source {source!r:.40} and destination {destination!r:.40} must have the same number of axes"
+        )
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src, strict=True)):
+        order.insert(d, s)
+    return transpose(x, order)
+
+
+def _axis_seq(value: Any) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _axis(axis: Any, ndim: int, op: str) -> int:
+    """``normalize_axis`` for an op that works along an existing axis: a 0-d tensor has none."""
+    if ndim == 0:
+        normalize_axis(axis, 0, op)  # the type check first
+        raise IndexOutOfRangeError(f"{op}: axis {axis} is out of range for a 0-d tensor")
+    return normalize_axis(axis, ndim, op)
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """NumPy's ``diagonal``: the elements ``x[..., i, i + offset]`` of axes ``axis1`` and ``axis2``,
+    as the last axis of the result (the other axes first, in order).
+
+    The result is a new tensor, not a view: NumPy's is read-only and PyTorch's writes through, and
+    a copy keeps both backends alike. The gradient is the output gradient put back on the diagonal.
+    """
+    return _diagonal(x, offset, axis1, axis2, "diagonal")
+
+
+def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str) -> Tensor:
+    from gradkit._args import whole
+
+    x = as_tensor(x, op)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: needs a tensor of at least 2 dimensions, got shape {x.shape}")
+    k = whole(offset, op, "offset")
+    a1, a2 = normalize_axis(axis1, x.ndim, op), normalize_axis(axis2, x.ndim, op)
+    if a1 == a2:
+        raise InvalidArgumentError(f"{op}: axis1 and axis2 must differ, got {axis1} and {axis2}")
+    xp = x._backend.xp
+    data = xp.array(xp.diagonal(x._data, k, a1, a2), copy=True)
+    return record("diagonal", data, x._backend, (x,), (_diagonal_vjp,), (x.shape, k, a1, a2))
+
+
+def _diagonal_vjp(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor:
+    return _diagonal_embed(g, shape, k, a1, a2)
+
+
+def _diagonal_embed(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor:
+    """A zero tensor of ``shape`` with ``g``'s last axis on the diagonal that ``diagonal(., k, a1, a2)`` reads."""
+    xp = g._backend.xp
+    rest = [d for i, d in enumerate(shape) if i not in (a1, a2)]
+    data = xp.zeros(tuple(rest) + (shape[a1], shape[a2]), dtype=g.dtype)
+    length = g.shape[-1]
+    rows = xp.arange(length) + max(-k, 0)
+    cols = xp.arange(length) + max(k, 0)
+    data[..., rows, cols] = g._data
+    data = xp.moveaxis(data, (-2, -1), (a1, a2))
+    return record("diagonal_embed", data, g._backend, (g,), (_diagonal_embed_vjp,), (k, a1, a2))
+
+
+def _diagonal_embed_vjp(g: Tensor, k: int, a1: int, a2: int) -> Tensor:
+    return _diagonal(g, k, a1, a2, "diagonal")
+
+
+def diag(x: Any, k: int = 0) -> Tensor:
+    """NumPy's ``diag``: a 1-d ``x`` as the ``k``-th diagonal of a square matrix, or the ``k``-th
+    diagonal of a 2-d ``x`` (a new tensor, as :func:`diagonal`)."""
+    from gradkit._args import whole
+
+    x = as_tensor(x, "diag")
+    k = whole(k, "diag", "k")
+    if x.ndim == 2:
+        return _diagonal(x, k, 0, 1, "diag")
+    if x.ndim != 1:
+        raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {x.shape}")
+    data = x._backend.xp.diag(x._data, k)
+    return record("diag", data, x._backend, (x,), (_diag_vjp,), (k,))
+
+
+def _diag_vjp(g: Tensor, k: int) -> Tensor:
+    return _diagonal(g, k, 0, 1, "diag")
+
+
+def diff(x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+    """NumPy's ``diff``: the ``n``-th differences ``x[i+1] - x[i]`` along ``axis``; ``prepend`` and
+    ``append`` (numbers or tensors) are joined to ``x`` first. Bools give ``!=``, as NumPy. A Python
+    number there keeps x's dtype (float32 stays float32; NumPy would make it float64).
+
+    The gradient is the adjoint difference, ``g[i-1] - g[i]``, applied ``n`` times.
+    """
+    from gradkit._args import whole
+
+    x = as_tensor(x, "diff")
+    n = whole(n, "diff", "n")
+    if n < 0:
+        raise InvalidArgumentError(f"diff: n (the order) must be non-negative, got {n}")
+    if x.ndim == 0:
+        raise ShapeError("diff: needs a tensor of at least 1 dimension, got a 0-d tensor")
+    ax = normalize_axis(axis, x.ndim, "diff")
+    if prepend is not None or append is not None:
+        parts = []
+        for value in (prepend, x, append):
+            if value is None:
+                continue
+            if isinstance(value, (int, float)):  # a Python number takes x's dtype where it fits (weak, as elsewhere)
+                value = np.asarray(value, dtype=np.result_type(x.dtype, value))
+            t = as_tensor(value, "diff", x._backend)
+            if t.ndim == 0:
+                t = broadcast_to(t, x.shape[:ax] + (1,) + x.shape[ax + 1 :])
+            parts.append(t)
+        try:
+            x = concatenate(parts, axis=ax)
+        except ShapeError:
+            raise ShapeError(
+                f"diff: prepend/append of shapes {[p.shape for p in parts]} do not fit a tensor of shape {x.shape} "
+                f"along axis {ax}"
+            ) from None
+    if n == 0:
+        return x
+    data = x._backend.xp.diff(x._data, n, ax)
+    # differences of an empty axis are empty: only the first min(n, length) shorten it
+    return record("diff", data, x._backend, (x,), (_diff_vjp,), (min(n, x.shape[ax]), ax))
+
+
+def _diff_vjp(g: Tensor, n: int, ax: int) -> Tensor:
+    from gradkit.ops.elementwise import negative
+
+    widths = [(0, 0)] * g.ndim
+    widths[ax] = (1, 1)
+    for _ in range(n):  # (D^T g)[j] = g[j-1] - g[j], zero outside
+        g = negative(diff(pad(g, widths), 1, ax))
+    return g
+
+
+def meshgrid(*xs: Any, indexing: str = "xy", sparse: bool = False, copy: bool = True) -> tuple[Tensor, ...]:
+    """NumPy's ``meshgrid``: coordinate tensors from 1-d coordinate vectors (others are flattened).
+
+    ``indexing="xy"`` (NumPy's default; PyTorch's is "ij") swaps the first two axes of the result.
+    ``sparse=True`` gives tensors of length 1 along all but their own axis; ``copy=False`` gives
+    broadcast views (read-only) instead of new tensors. A tuple, as NumPy 2.
+    """
+    from gradkit._args import flag
+
+    text(indexing, "meshgrid", "indexing")
+    if indexing not in ("xy", "ij"):
+        raise InvalidArgumentError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    sparse, copy = flag(sparse, "meshgrid", "sparse"), flag(copy, "meshgrid", "copy")
+    if not xs:
+        return ()
+    ts = _tensor_list(list(xs), "meshgrid", same_ndim=False)
+    ndim = len(ts)
+    lengths = [t.size for t in ts]
+    if indexing == "xy" and ndim > 1:
+        lengths[0], lengths[1] = lengths[1], lengths[0]
+    out = []
+    for i, t in enumerate(ts):
+        position = (1 - i if i < 2 else i) if indexing == "xy" and ndim > 1 else i
+        shape = [1] * ndim
+        shape[position] = -1
+        v = reshape(t, tuple(shape))
+        if not sparse:
+            v = broadcast_to(v, tuple(lengths))
+        if copy:
+            v = clone(v)
+        out.append(v)
+    return tuple(out)
+
+
+def atleast_1d(*xs: Any) -> Any:
+    """NumPy's ``atleast_1d``: 0-d tensors as shape (1,), others unchanged; one tensor, or a tuple of them."""
+    return _atleast(xs, 1, "atleast_1d")
+
+
+def atleast_2d(*xs: Any) -> Any:
+    """NumPy's ``atleast_2d``: 0-d as (1, 1), 1-d (N,) as (1, N), others unchanged."""
+    return _atleast(xs, 2, "atleast_2d")
+
+
+def atleast_3d(*xs: Any) -> Any:
+    """NumPy's ``atleast_3d``: 0-d as (1, 1, 1), (N,) as (1, N, 1), (M, N) as (M, N, 1), others unchanged."""
+    return _atleast(xs, 3, "atleast_3d")
+
+
+def _atleast(xs: tuple, ndim: int, op: str) -> Any:
+    if not xs:
+        raise ArgumentTypeError(f"{op}: needs at least one tensor")
+    first = next((t for t in xs if isinstance(t, Tensor)), None)
+    out = []
+    for value in xs:
+        t = as_tensor(value, op, first._backend if first is not None else None)
+        if t.ndim < ndim:
+            s = t.shape
+            if ndim == 1:
+                new = (1,)
+            elif ndim == 2:
+                new = (1,) + s if t.ndim == 1 else (1, 1)
+            else:
+                new = {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[t.ndim]
+            t = reshape(t, new)
+        out.append(t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# ------------------------------------------------------------------- PyTorch's spellings
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's ``chunk``: ``x`` split along ``dim`` into pieces of ``ceil(n / chunks)`` (the last may be
+    shorter, and there may be fewer than ``chunks``); an axis of length 0 gives ``chunks`` empty pieces."""
+    from gradkit._args import whole
+
+    x = as_tensor(x, "chunk")
+    chunks = whole(chunks, "chunk", "chunks")
+    if chunks <= 0:
+        raise InvalidArgumentError(f"chunk: chunks must be greater than 0, got {chunks}")
+    if x.ndim == 0:
+        raise ShapeError("chunk: a 0-d tensor has no axis to split")
+    ax = normalize_axis(dim, x.ndim, "chunk")
+    n = x.shape[ax]
+    if n == 0:
+        return tuple(split(x, [0] * (chunks - 1), axis=ax))
+    size = -(-n // chunks)
+    return tuple(split(x, list(range(size, n, size)), axis=ax))
+
+
+def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's ``unbind``: the slices of ``x`` along ``dim``, that axis removed, as a tuple."""
+    from gradkit.ops.indexing import getitem
+
+    x = as_tensor(x, "unbind")
+    if x.ndim == 0:
+        raise ShapeError("unbind: a 0-d tensor has no axis to unbind")
+    ax = normalize_axis(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * ax + (i,), "unbind") for i in range(x.shape[ax]))

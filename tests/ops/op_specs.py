@@ -18,6 +18,8 @@ differences are accurate:
 - ``away``: magnitude in [0.3, 2] with a random sign (abs, relu, sign).
 - ``distinct``: a shuffled ramp with steps of 0.1, so no two elements tie
   (max, min, maximum, minimum, clip).
+- ``zeros``: standard normal with about a third of the elements exactly 0 (cumprod: its slope at a
+  zero is exact, and central differences of a function linear in each element are too).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def draw(rng: np.random.Generator, shape: tuple[int, ...], domain: str) -> np.nd
         return rng.uniform(1.1, 3.0, shape)
     if domain == "away":
         return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    if domain == "zeros":
+        return np.where(rng.uniform(size=shape) < 0.35, 0.0, rng.standard_normal(shape))
     if domain == "distinct":
         n = int(np.prod(shape))
         return (rng.permutation(n) * 0.1 - 0.05 * n + rng.uniform(-0.02, 0.02)).reshape(shape)
@@ -501,6 +505,100 @@ def build_specs() -> list[Spec]:
              smooth=False))
     add(Spec("norm_inf", lambda x: gk.norm(x, np.inf, axis=-1), [(3, 4)], lambda x: np.abs(x).max(-1), "distinct",
              smooth=False))
+
+    # --------------------------------------------- NumPy's and PyTorch's rearrangements (this session)
+    for reps in (2, (2, 1), (1, 3), (2, 1, 2), ()):
+        add(Spec(f"tile[{reps}]", lambda x, r=reps: gk.tile(x, r), [(2, 3)], lambda x, r=reps: np.tile(x, r)))
+    add(Spec("tile_0d", lambda x: gk.tile(x, (2, 3)), [()], lambda x: np.tile(x, (2, 3))))
+    add(Spec("tile_method_ints", lambda x: x.tile(2, 1, 2), [(2, 3)], lambda x: np.tile(x, (2, 1, 2))))
+    add(Spec("tile_method_tuple", lambda x: x.tile((3, 1)), [(2, 3)], lambda x: np.tile(x, (3, 1))))
+    for reps_, ax in ((2, None), (3, 0), (2, 1), (2, -1), ([1, 0, 2], 1), ([2, 1], 0), ([3, 1, 0, 2, 1, 1], None),
+                      ([2], 1)):
+        add(Spec(f"repeat[{reps_},{ax}]", lambda x, r=reps_, a=ax: gk.repeat(x, r, axis=a), [(2, 3)],
+                 lambda x, r=reps_, a=ax: np.repeat(x, r, axis=a)))
+    add(Spec("repeat_0d", lambda x: gk.repeat(x, 3), [()], lambda x: np.repeat(x, 3)))
+    add(Spec("repeat_3d_axis1", lambda x: gk.repeat(x, 2, axis=1), [(2, 3, 2)], lambda x: np.repeat(x, 2, axis=1)))
+    add(Spec("repeat_method", lambda x: x.repeat(2, axis=0), [(2, 3)], lambda x: x.repeat(2, axis=0)))
+    add(Spec("repeat_method_counts", lambda x: x.repeat([2, 0, 1], 1), [(2, 3)], lambda x: x.repeat([2, 0, 1], 1)))
+    add(Spec("repeat_interleave", lambda x: gk.repeat_interleave(x, 2, dim=0), [(2, 3)],
+             lambda x: np.repeat(x, 2, axis=0)))
+    add(Spec("repeat_interleave_method", lambda x: x.repeat_interleave(gk.tensor([1, 3, 0], device=x.device), 1),
+             [(2, 3)], lambda x: np.repeat(x, [1, 3, 0], axis=1)))
+    for shift, ax in ((1, None), (-2, None), (1, 0), (2, 1), (-1, -1), ((1, 2), (0, 1)), ((1, 1), (1, 1)), (5, 1),
+                      (0, 0), ((1, -1), 1)):
+        add(Spec(f"roll[{shift},{ax}]", lambda x, s=shift, a=ax: gk.roll(x, s, a), [(3, 4)],
+                 lambda x, s=shift, a=ax: np.roll(x, s, a)))
+    add(Spec("roll_0d", lambda x: gk.roll(x, 3), [()], lambda x: np.roll(x, 3)))
+    add(Spec("roll_method", lambda x: x.roll(1, 2), [(2, 3, 4)], lambda x: np.roll(x, 1, 2)))
+    for k in (0, 1, -1, 3):
+        add(Spec(f"diag_vector[{k}]", lambda x, k=k: gk.diag(x, k), [(3,)], lambda x, k=k: np.diag(x, k)))
+        add(Spec(f"diag_matrix[{k}]", lambda x, k=k: gk.diag(x, k), [(3, 4)], lambda x, k=k: np.diag(x, k)))
+    add(Spec("diag_method", lambda x: x.diag(1), [(4, 3)], lambda x: np.diag(x, 1)))
+    add(Spec("diag_roundtrip", lambda x: gk.diag(gk.diag(x)), [(3, 3)], lambda x: np.diag(np.diag(x))))
+    for args in ((), (1,), (-1,), (0, 1, 2), (1, 2, 0), (-1, -1, 0), (2, 0, 2), (5, 0, 1)):
+        add(Spec(f"diagonal[{args}]", lambda x, a=args: gk.diagonal(x, *a), [(3, 4, 5)],
+                 lambda x, a=args: np.diagonal(x, *a)))
+    add(Spec("diagonal_matrix", lambda x: gk.diagonal(x, -1), [(4, 3)], lambda x: np.diagonal(x, -1)))
+    add(Spec("diagonal_method", lambda x: x.diagonal(0, -2, -1), [(2, 3, 3)], lambda x: np.diagonal(x, 0, -2, -1)))
+    for n, ax in ((1, -1), (2, -1), (1, 0), (3, 1), (4, 1), (5, 1), (0, 0)):
+        add(Spec(f"diff[{n},{ax}]", lambda x, n=n, a=ax: gk.diff(x, n, a) * 1.0, [(3, 4)],
+                 lambda x, n=n, a=ax: np.diff(x, n, a) * 1.0))
+    add(Spec("diff_1d", gk.diff, [(5,)], np.diff))
+    add(Spec("diff_prepend_append", lambda x: gk.diff(x, prepend=0.5, append=x[:, :1] * 2.0), [(3, 4)],
+             lambda x: np.diff(x, prepend=np.asarray(0.5, x.dtype), append=x[:, :1] * 2.0)))
+    add(Spec("diff_prepend_tensor", lambda x, p: gk.diff(x, 2, axis=0, prepend=p), [(3, 4), (2, 4)],
+             lambda x, p: np.diff(x, 2, axis=0, prepend=p)))
+    add(Spec("diff_method", lambda x: x.diff(axis=0), [(3, 4)], lambda x: np.diff(x, axis=0)))
+    for ax in (0, 1, -1, None):
+        add(Spec(f"cumprod[{ax}]", lambda x, ax=ax: gk.cumprod(x, ax), [(3, 4)], lambda x, ax=ax: np.cumprod(x, ax)))
+        add(Spec(f"cumprod_zeros[{ax}]", lambda x, ax=ax: gk.cumprod(x, ax), [(4, 5)],
+                 lambda x, ax=ax: np.cumprod(x, ax), "zeros"))
+    add(Spec("cumprod_0d", lambda x: gk.cumprod(x), [()], lambda x: np.cumprod(x)))
+    add(Spec("cumprod_3d_method", lambda x: x.cumprod(1), [(2, 3, 4)], lambda x: np.cumprod(x, 1)))
+    add(Spec("cumprod_positive_long", lambda x: gk.cumprod(x, 0), [(12,)], lambda x: np.cumprod(x, 0), "positive"))
+    add(Spec("cumprod_with_zero_times", lambda x: gk.cumprod(x * gk.tensor(np.array([1.0, 0.0, 1.0, 1.0]),
+             device=x.device), axis=1), [(2, 4)], lambda x: np.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0]), axis=1)))
+    for src, dst in ((0, -1), (-1, 0), ((0, 1), (-1, -2)), ([2, 0], [0, 1]), (1, 1)):
+        add(Spec(f"moveaxis[{src},{dst}]", lambda x, s=src, d=dst: gk.moveaxis(x, s, d), [(2, 3, 4)],
+                 lambda x, s=src, d=dst: np.moveaxis(x, s, d)))
+    add(Spec("moveaxis_method", lambda x: x.moveaxis(0, 2), [(2, 3, 4)], lambda x: np.moveaxis(x, 0, 2)))
+    for kw in (dict(), dict(indexing="ij"), dict(sparse=True), dict(indexing="ij", sparse=True), dict(copy=False)):
+        add(Spec(f"meshgrid[{_kw(kw)}]", lambda a, b, c, kw=kw: gk.meshgrid(a, b, c, **kw), [(2,), (3,), (4,)],
+                 lambda a, b, c, kw=kw: tuple(np.meshgrid(a, b, c, **kw))))
+    add(Spec("meshgrid_two", lambda a, b: gk.meshgrid(a, b), [(2,), (3,)], lambda a, b: tuple(np.meshgrid(a, b))))
+    add(Spec("meshgrid_one_flattened", lambda a: gk.meshgrid(a), [(2, 3)], lambda a: tuple(np.meshgrid(a))))
+    add(Spec("meshgrid_same_tensor", lambda a: gk.meshgrid(a, a * 2.0, indexing="ij"), [(3,)],
+             lambda a: tuple(np.meshgrid(a, a * 2.0, indexing="ij"))))
+    for ch, dim in ((3, 0), (2, 1), (4, 1), (1, 0), (5, -1)):
+        add(Spec(f"chunk[{ch},{dim}]", lambda x, c=ch, d=dim: gk.chunk(x, c, dim=d), [(5, 4)],
+                 lambda x, c=ch, d=dim: tuple(np.array_split(x, range(-(-x.shape[d] // c), x.shape[d],
+                                                                      -(-x.shape[d] // c)), axis=d))))
+    add(Spec("chunk_method", lambda x: x.chunk(2), [(5, 4)], lambda x: (x[:3], x[3:])))
+    for dim in (0, 1, -1):
+        add(Spec(f"unbind[{dim}]", lambda x, d=dim: gk.unbind(x, d), [(3, 4)],
+                 lambda x, d=dim: tuple(np.moveaxis(x, d, 0))))
+    add(Spec("unbind_method", lambda x: x.unbind(1), [(2, 3, 2)], lambda x: tuple(np.moveaxis(x, 1, 0))))
+    for dim, idx in ((0, [2, 0, 2]), (1, [3, 1]), (-1, np.array([0, 0, 3, 1])), (1, np.array(2)), (0, [])):
+        add(Spec(f"index_select[{dim},{np.asarray(idx).tolist()}]", lambda x, d=dim, i=idx: gk.index_select(x, d, i),
+                 [(3, 4)], lambda x, d=dim, i=idx: np.take(x, np.asarray(i, dtype=np.int64).reshape(-1), axis=d)))
+    add(Spec("index_select_method_tensor", lambda x: x.index_select(1, gk.tensor([1, 1, 0], device=x.device)),
+             [(2, 3, 4)], lambda x: x[:, [1, 1, 0]]))
+    add(Spec("masked_fill", lambda x: gk.masked_fill(x, gk.tensor(MASK, device=x.device), 0.5), [(3, 4)],
+             lambda x: np.where(MASK, 0.5, x)))
+    add(Spec("masked_fill_broadcast_mask", lambda x: gk.masked_fill(x, MASK[0], -2.0), [(3, 4)],
+             lambda x: np.where(MASK[0], -2.0, x)))
+    add(Spec("masked_fill_mask_broadcasts_x", lambda x: gk.masked_fill(x, MASK, 1.0), [(4,)],
+             lambda x: np.where(MASK, 1.0, x)))
+    add(Spec("masked_fill_tensor_value", lambda x, v: x.masked_fill(gk.tensor(MASK, device=x.device), v * 3.0),
+             [(3, 4), ()], lambda x, v: np.where(MASK, v * 3.0, x)))
+    add(Spec("masked_fill_from_comparison", lambda x: x.masked_fill(x > 0.3, 0.0) * 2.0, [(3, 4)],
+             lambda x: np.where(x > 0.3, 0.0, x) * 2.0, "away"))
+    for name, ref in (("atleast_1d", np.atleast_1d), ("atleast_2d", np.atleast_2d), ("atleast_3d", np.atleast_3d)):
+        for shape in ((), (3,), (2, 3)):
+            add(Spec(f"{name}{shape}", lambda x, n=name: getattr(gk, n)(x) * 1.0, [shape],
+                     lambda x, r=ref: r(x) * 1.0))
+        add(Spec(f"{name}_several", lambda a, b, n=name: getattr(gk, n)(a, b), [(), (3,)],
+                 lambda a, b, r=ref: tuple(r(a, b))))
 
     # ------------------------------------------------------------ composites
     add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
