@@ -417,6 +417,10 @@ def build_specs() -> list[Spec]:
         add(Spec(f"split[{arg},{ax}]", lambda x, arg=arg, ax=ax: tuple(gk.split(x, arg, axis=ax)), [(6, 4)],
                  lambda x, arg=arg, ax=ax: tuple(np.split(x, arg, axis=ax))))
     add(Spec("flip", gk.flip, [(3, 4)], np.flip))
+    add(Spec("swapaxes", lambda x: gk.swapaxes(x, 0, -1), [(2, 3, 4)], lambda x: np.swapaxes(x, 0, -1)))
+    add(Spec("swapaxes_method", lambda x: x.swapaxes(1, 2), [(2, 3, 4)], lambda x: np.swapaxes(x, 1, 2)))
+    add(Spec("expand_dims", lambda x: gk.expand_dims(x, 1), [(3, 4)], lambda x: np.expand_dims(x, 1)))
+    add(Spec("expand_dims_neg_axis", lambda x: gk.expand_dims(x, -1), [(3, 4)], lambda x: np.expand_dims(x, -1)))
     add(Spec("flip_axis", lambda x: gk.flip(x, 1), [(3, 4)], lambda x: np.flip(x, 1)))
     add(Spec("flip_axes", lambda x: gk.flip(x, (0, -1)), [(2, 3, 4)], lambda x: np.flip(x, (0, -1))))
     for mode in ("constant", "edge", "reflect", "symmetric", "wrap"):
