@@ -136,6 +136,18 @@ def sgd_momentum_update(
     param -= tmp
 
 
+def _lerp_toward(xp: Any, avg: Any, g: Any, negate: bool, rate: float, tmp: Any) -> None:
+    """``avg += (g - avg) * rate`` in place, through ``tmp``; with ``negate``, toward ``-g`` (exactly:
+    ``(-g - avg) * rate`` is ``(g + avg) * -rate``)."""
+    if negate:
+        xp.add(g, avg, out=tmp)
+        tmp *= -rate
+    else:
+        xp.subtract(g, avg, out=tmp)
+        tmp *= rate
+    avg += tmp
+
+
 def adam_update(
     param: Any,
     grad: Any,
@@ -184,13 +196,7 @@ def adam_update(
             g, negate = weight_decay * param - grad, False
         else:
             g = grad + weight_decay * param
-    if negate:  # (-g - exp_avg) * (1 - beta1), exactly
-        xp.add(g, exp_avg, out=tmp)
-        tmp *= -(1 - beta1)
-    else:
-        xp.subtract(g, exp_avg, out=tmp)
-        tmp *= 1 - beta1
-    exp_avg += tmp
+    _lerp_toward(xp, exp_avg, g, negate, 1 - beta1, tmp)
     exp_avg_sq *= beta2
     xp.multiply(g, g, out=tmp)
     tmp *= 1 - beta2
@@ -261,13 +267,7 @@ def rmsprop_update(
     tmp *= 1 - alpha
     square_avg += tmp
     if centered:
-        if negate:  # (-g - grad_avg) * (1 - alpha), exactly
-            xp.add(g, grad_avg, out=tmp)
-            tmp *= -(1 - alpha)
-        else:
-            xp.subtract(g, grad_avg, out=tmp)
-            tmp *= 1 - alpha
-        grad_avg += tmp
+        _lerp_toward(xp, grad_avg, g, negate, 1 - alpha, tmp)
         xp.multiply(grad_avg, grad_avg, out=tmp)
         xp.subtract(square_avg, tmp, out=tmp)
         xp.sqrt(tmp, out=tmp)

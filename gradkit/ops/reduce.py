@@ -305,18 +305,23 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A0
     return _logical("all", x, axis, keepdims)
 
 
+def _running_axis(x: Any, axis: int | None, op: str) -> tuple[Tensor, int]:
+    """``x`` and the axis a running sum or product goes along: ``axis=None`` flattens, as NumPy."""
+    x = as_tensor(x, op)
+    if x.ndim == 0 and axis is not None:
+        normalize_axis(axis, 1, op)  # 0 or -1, as NumPy: the result has one axis
+        axis = None
+    if axis is None:
+        x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
+    return x, normalize_axis(axis, x.ndim, op)
+
+
 def cumsum(x: Any, axis: int | None = None) -> Tensor:
     """Running sums along ``axis`` (over the flattened tensor when None, as NumPy).
 
     Integer and bool tensors sum in NumPy's integer dtype, without a gradient.
     """
-    x = as_tensor(x, "cumsum")
-    if x.ndim == 0 and axis is not None:
-        normalize_axis(axis, 1, "cumsum")  # 0 or -1, as NumPy: the result has one axis
-        axis = None
-    if axis is None:
-        x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
-    ax = normalize_axis(axis, x.ndim, "cumsum")
+    x, ax = _running_axis(x, axis, "cumsum")
     data = x._backend.xp.cumsum(x._data, axis=ax)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
@@ -336,13 +341,7 @@ def cumprod(x: Any, axis: int | None = None) -> Tensor:
     Integer and bool tensors multiply in NumPy's integer dtype, without a gradient. The gradient is
     exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``.
     """
-    x = as_tensor(x, "cumprod")
-    if x.ndim == 0 and axis is not None:
-        normalize_axis(axis, 1, "cumprod")  # 0 or -1, as NumPy: the result has one axis
-        axis = None
-    if axis is None:
-        x, axis = (x if x.ndim == 1 else reshape(x, (-1,))), 0
-    ax = normalize_axis(axis, x.ndim, "cumprod")
+    x, ax = _running_axis(x, axis, "cumprod")
     data = x._backend.xp.cumprod(x._data, axis=ax)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
