@@ -1,14 +1,21 @@
 """Data: datasets, batching, and the digits and MNIST loaders (``gk.data``)."""
 
+from gradkit.data.collate import default_collate
+from gradkit.data.dataset import ConcatDataset, Dataset, Subset, random_split
 from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.data.loader import DataLoader, TensorDataset
 
 __all__ = [
+    "ConcatDataset",
     "DataLoader",
     "DataSplit",
+    "Dataset",
     "DatasetError",
     "DatasetNotFoundError",
+    "Subset",
     "TensorDataset",
+    "default_collate",
     "load_digits",
     "load_mnist",
+    "random_split",
 ]
