@@ -13,6 +13,9 @@ are compositions of differentiable core ops.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -30,33 +33,48 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, shape_arg
+from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis, shape_arg
 from gradkit.ops.elementwise import _sigmoid_forward
 from gradkit.tensor import Tensor
 
 __all__ = [
     "batch_norm",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "elu",
     "embedding",
     "gelu",
+    "glu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "layer_norm",
     "leaky_relu",
     "linear",
     "linear_relu",
     "log_softmax",
+    "logsigmoid",
     "mish",
     "mse_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
+    "pairwise_distance",
     "relu",
+    "relu6",
     "sigmoid",
     "silu",
+    "smooth_l1_loss",
     "softmax",
+    "softmin",
     "softplus",
+    "softsign",
     "tanh",
 ]
 
@@ -68,13 +86,14 @@ def _tensor(x: Any, op: str, like: Tensor | None = None) -> Tensor:
     return as_tensor(x, op, like._backend if like is not None else None)
 
 
-def _check_reduction(reduction: str, op: str) -> None:
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+def _check_reduction(reduction: str, op: str, allowed: tuple = _REDUCTIONS) -> None:
+    if not isinstance(reduction, str) or reduction not in allowed:
         hint = ""
         if isinstance(reduction, Tensor) or hasattr(reduction, "shape"):  # PyTorch's third argument is weight
             hint = "; in gradkit the third argument is reduction: pass class or element weights as weight="
+        names = ", ".join(repr(r) for r in allowed[:-1]) + f" or {allowed[-1]!r}"
         raise InvalidArgumentError(
-            f"{op}: reduction must be 'mean', 'sum' or 'none', got {type(reduction).__name__} {reduction!r:.60}{hint}"
+            f"{op}: reduction must be {names}, got {type(reduction).__name__} {reduction!r:.60}{hint}"
         )
 
 
@@ -418,6 +437,198 @@ def mish(input: Any) -> Tensor:  # noqa: A002
     """Mish: ``x * tanh(softplus(x))``, with the overflow-free softplus."""
     x = _float_input(input, "mish")
     return x * ops.tanh(_softplus(x))
+
+
+def logsigmoid(input: Any) -> Tensor:  # noqa: A002
+    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, one node, finite for any finite x.
+
+    The slope is ``sigmoid(-x)``, recomputed in the backward pass.
+    """
+    x = _float_input(input, "logsigmoid")
+    xp = x._backend.xp
+    xd = x._data
+    data = xp.minimum(xd, 0) - xp.log1p(xp.exp(-xp.abs(xd)))
+    return record("logsigmoid", data, x._backend, (x,), (_logsigmoid_vjp,), (x,))
+
+
+def _logsigmoid_vjp(g: Tensor, x: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        return _make(g._data * _sigmoid_forward(x._backend.xp, -x._data), g._backend)
+    return g * ops.sigmoid(-x)
+
+
+def _clipped(x: Tensor, lo: float, hi: float, name: str) -> Tensor:
+    """``clip(x, lo, hi)`` as one node whose slope is 1 strictly inside (lo, hi) and 0 elsewhere (PyTorch's
+    hardtanh: 0 at the kinks too)."""
+    xd = x._data
+    data = x._backend.xp.clip(xd, lo, hi).astype(xd.dtype, copy=False)
+    inside = ((xd > lo) & (xd < hi)).astype(xd.dtype)
+    return record(name, data, x._backend, (x,), (_scale_vjp,), (inside,))
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """``x`` limited to [min_val, max_val]: one node; the slope is 1 strictly between them, 0 at and beyond them."""
+    x = _float_input(input, "hardtanh")
+    lo = real(min_val, "hardtanh", "min_val")
+    hi = real(max_val, "hardtanh", "max_val")
+    if lo > hi:
+        raise InvalidArgumentError(f"hardtanh: min_val ({lo}) cannot be greater than max_val ({hi})")
+    return _clipped(x, lo, hi, "hardtanh")
+
+
+def relu6(input: Any) -> Tensor:  # noqa: A002
+    """``min(max(x, 0), 6)`` (``hardtanh(x, 0, 6)``): the slope is 0 at 0 and at 6, as PyTorch's."""
+    return _clipped(_float_input(input, "relu6"), 0.0, 6.0, "relu6")
+
+
+def softsign(input: Any) -> Tensor:  # noqa: A002
+    """``x / (1 + |x|)`` (PyTorch's formula, from differentiable ops)."""
+    x = _float_input(input, "softsign")
+    return x / (ops.abs(x) + 1)
+
+
+def hardsigmoid(input: Any) -> Tensor:  # noqa: A002
+    """``min(max(x + 3, 0), 6) / 6``: one node; the slope is 1/6 strictly inside (-3, 3), else 0 (PyTorch's)."""
+    x = _float_input(input, "hardsigmoid")
+    xp = x._backend.xp
+    xd = x._data
+    data = (xp.clip(xd + 3, 0, 6) / 6).astype(xd.dtype, copy=False)
+    slope = (((xd > -3) & (xd < 3)).astype(xd.dtype) / 6).astype(xd.dtype, copy=False)
+    return record("hardsigmoid", data, x._backend, (x,), (_scale_vjp,), (slope,))
+
+
+def hardswish(input: Any) -> Tensor:  # noqa: A002
+    """``x * min(max(x + 3, 0), 6) / 6``: one node.
+
+    The slope (PyTorch's) is 0 for ``x <= -3``, ``x / 3 + 1/2`` strictly inside (-3, 3) and 1 for
+    ``x >= 3``; its derivative, 1/3, only strictly inside.
+    """
+    x = _float_input(input, "hardswish")
+    xp = x._backend.xp
+    xd = x._data
+    wx = _wide(xd)  # float16's x * 6 overflows above 1e4: computed in float32, as PyTorch does
+    data = (wx * xp.clip(wx + 3, 0, 6) / 6).astype(xd.dtype, copy=False)
+    return record("hardswish", data, x._backend, (x,), (_hardswish_vjp,), (x,))
+
+
+def _hardswish_vjp(g: Tensor, x: Tensor) -> Tensor:
+    xp = x._backend.xp
+    xd = x._data
+    inside = (xd > -3) & (xd < 3)
+    one = xp.asarray(1, dtype=xd.dtype)
+    slope = xp.where(inside, xd / 3 + 0.5, xp.where(xd <= -3, xp.zeros_like(one), one)).astype(xd.dtype, copy=False)
+    if not grad_mode.state.enabled:
+        return _make(g._data * slope, g._backend)
+    return g * ops.where(inside, x / 3 + 0.5, _make(slope, x._backend))
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """Gated linear unit: ``a * sigmoid(b)``, where ``a`` and ``b`` are the halves of ``input`` along ``dim``."""
+    x = _float_input(input, "glu")
+    if x.ndim == 0:
+        raise ShapeError("glu: a 0-d tensor has no dimension to halve")
+    axis = normalize_axis(whole(dim, "glu", "dim"), x.ndim, "glu")
+    if x.shape[axis] % 2:
+        raise ShapeError(f"glu: dimension {dim} to halve must have an even size, got {x.shape[axis]} (shape {x.shape})")
+    a, b = ops.chunk(x, 2, axis)
+    return a * ops.sigmoid(b)
+
+
+def softmin(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """``softmax(-x)`` along ``dim`` (the last axis by default, as gradkit's ``softmax``)."""
+    x = _float_input(input, "softmin")
+    axis = normalize_axis(whole(dim, "softmin", "dim"), x.ndim, "softmin")
+    return ops.softmax(-x, axis)
+
+
+# ------------------------------------------------------------------ norms and distances
+def _floor(eps: float, dtype: Any) -> float:
+    """``eps``, or the dtype's smallest positive number where a positive ``eps`` would round to 0 in it.
+
+    float16 has no 1e-8 or 1e-12: PyTorch's clamp there is a clamp at 0, which gives 0/0 = NaN for a
+    zero vector; the smallest subnormal keeps the answer 0 and changes nothing else.
+    """
+    if eps > 0 and dtype.type(eps) == 0:
+        return float(np.finfo(dtype).smallest_subnormal)
+    return eps
+
+
+def _norm_order(p: Any, op: str) -> float:
+    p = real(p, op, "p")
+    if not (p > 0 or p == -math.inf):
+        raise InvalidArgumentError(
+            f"{op}: p must be > 0, inf or -inf, got {p!r} (p=0, a count of non-zeros, is not provided)"
+        )
+    return p
+
+
+def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """``input / max(||input||_p, eps)`` along ``dim`` (PyTorch's formula).
+
+    As PyTorch's ``clamp_min``, the clamp passes no gradient to the norm where it bites (norm < eps).
+    """
+    x = _float_input(input, "normalize")
+    p = _norm_order(p, "normalize")
+    eps = real(eps, "normalize", "eps", low=0.0)
+    axis = normalize_axis(whole(dim, "normalize", "dim"), x.ndim, "normalize")
+    n = ops.norm(x, p, axis, keepdims=True)
+    return x / ops.clip(n, _floor(eps, x.dtype))
+
+
+def _clamped_norm(x: Tensor, axis: int, eps: float) -> Tensor:
+    """``max(||x||_2, eps)`` along ``axis`` (kept), with the gradient of the norm itself, clamped or not.
+
+    PyTorch 2's ``cosine_similarity`` clamps the norms in place under ``no_grad``, so its gradient is the
+    unclamped norm's; this node does the same.
+    """
+    n = ops.norm(x, 2, axis, keepdims=True)
+    xp = x._backend.xp
+    data = xp.maximum(n._data, xp.asarray(_floor(eps, x.dtype), dtype=x.dtype))
+    return record("clamp_min_straight_through", data, x._backend, (n,), (_identity_vjp,))
+
+
+def _identity_vjp(g: Tensor) -> Tensor:
+    return g
+
+
+def _broadcast_pair(x1: Any, x2: Any, op: str) -> tuple[Tensor, Tensor, tuple]:
+    """Two float tensors on one device and the shape they broadcast to (ShapeError naming ``op`` otherwise)."""
+    a = x1 if isinstance(x1, Tensor) else None
+    b = x2 if isinstance(x2, Tensor) else None
+    like = a if a is not None else b
+    a = _float_input(x1 if a is not None else _tensor(x1, op, like), op)
+    b = _float_input(x2 if b is not None else _tensor(x2, op, like), op)
+    if a._backend is not b._backend:
+        raise DeviceError(f"{op}: x1 is on {a.device}, x2 on {b.device}; move them to one device")
+    if a.dtype != b.dtype:
+        raise DTypeError(f"{op}: x1 ({a.dtype}) and x2 ({b.dtype}) must have the same dtype; convert with .astype()")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: x1 of shape {a.shape} and x2 of shape {b.shape} do not broadcast together") from None
+    return a, b, shape
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim`` (PyTorch 2's formula).
+
+    The inputs broadcast first; each is divided by its own norm before the product, which keeps the
+    result in [-1, 1]. As in PyTorch, the eps clamp does not stop the norms' gradient.
+    """
+    a, b, shape = _broadcast_pair(x1, x2, "cosine_similarity")
+    eps = real(eps, "cosine_similarity", "eps", low=0.0)
+    axis = normalize_axis(whole(dim, "cosine_similarity", "dim"), len(shape), "cosine_similarity")
+    a, b = ops.broadcast_to(a, shape), ops.broadcast_to(b, shape)
+    return ops.sum((a / _clamped_norm(a, axis, eps)) * (b / _clamped_norm(b, axis, eps)), axis)
+
+
+def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` over the last axis of the broadcast shape (PyTorch's formula)."""
+    a, b, shape = _broadcast_pair(x1, x2, "pairwise_distance")
+    p = _norm_order(p, "pairwise_distance")
+    eps = real(eps, "pairwise_distance", "eps")
+    keepdim = flag(keepdim, "pairwise_distance", "keepdim")
+    return ops.norm(a - b + eps, p, -1, keepdims=keepdim)
 
 
 # ------------------------------------------------------------------ dropout
@@ -875,9 +1086,10 @@ def _softplus(z: Tensor) -> Tensor:
     return record("softplus", data, z._backend, (z,), (lambda g, z: g * ops.sigmoid(z),), (z,))
 
 
-def _elementwise_weight(value: Any, name: str, x: Tensor, hint: str = "") -> Tensor:
-    """``binary_cross_entropy_with_logits``'s ``weight`` or ``pos_weight``: on x's device, broadcasting to x."""
-    op = "binary_cross_entropy_with_logits"
+def _elementwise_weight(
+    value: Any, name: str, x: Tensor, hint: str = "", op: str = "binary_cross_entropy_with_logits"
+) -> Tensor:
+    """A binary cross-entropy's ``weight`` or ``pos_weight``: on x's device, broadcasting to x."""
     w = value if isinstance(value, Tensor) else as_tensor(value, op, x._backend)
     if w._backend is not x._backend:
         raise DeviceError(f"{op}: {name} is on {w.device}, the input on {x.device}")
@@ -896,3 +1108,209 @@ def _bce_dx(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
 
 def _bce_dt(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
     return -g * x
+
+
+# ------------------------------------------------------------------ more losses (PyTorch's numerics)
+def _loss_pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+    """``_pair`` for the losses below: a float input, and a target of its dtype (a constant one is converted)."""
+    x, t = _pair(input, target, op)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}; convert with .astype()")
+    if t.dtype != x.dtype:
+        raise DTypeError(f"{op}: target ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()")
+    if t._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    return x, t
+
+
+def _kinked(d: Tensor, name: str, data: Any, c: float, s: float) -> Tensor:
+    """Huber and smooth L1 of the difference ``d`` as one node: the slope is ``clip(d, -c, c) / s`` and its
+    derivative ``1 / s`` strictly inside (-c, c), 0 at the kinks (PyTorch's)."""
+    return record(name, data.astype(d.dtype, copy=False), d._backend, (d,), (_kinked_vjp,), (d, c, s))
+
+
+def _kinked_vjp(g: Tensor, d: Tensor, c: float, s: float) -> Tensor:
+    xp = d._backend.xp
+    dd = d._data
+    slope = (xp.clip(dd, -c, c) / s).astype(dd.dtype, copy=False)
+    if not grad_mode.state.enabled:
+        return _make(g._data * slope, g._backend)
+    return g * ops.where(xp.abs(dd) < c, d / s, _make(slope, d._backend))
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with ``d = input - target``."""
+    _check_reduction(reduction, "huber_loss")
+    delta = real(delta, "huber_loss", "delta", low=0.0, low_open=True)
+    x, t = _loss_pair(input, target, "huber_loss")
+    d = x - t
+    xp = d._backend.xp
+    z = xp.abs(d._data)
+    inside = z < delta
+    small = xp.where(inside, z, 0)  # the unused branch is never squared: no overflow there
+    data = xp.where(inside, 0.5 * small * small, delta * (z - 0.5 * delta))
+    return _reduce(_kinked(d, "huber_loss", data, delta, 1.0), reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``, with ``d = input - target``.
+
+    At ``beta=0`` it is ``l1_loss`` (as PyTorch).
+    """
+    _check_reduction(reduction, "smooth_l1_loss")
+    beta = real(beta, "smooth_l1_loss", "beta", low=0.0)
+    x, t = _loss_pair(input, target, "smooth_l1_loss")
+    if beta == 0:
+        return l1_loss(x, t, reduction)
+    d = x - t
+    xp = d._backend.xp
+    z = xp.abs(d._data)
+    inside = z < beta
+    small = xp.where(inside, z, 0)
+    data = xp.where(inside, 0.5 * small * small / beta, z - 0.5 * beta)
+    return _reduce(_kinked(d, "smooth_l1_loss", data, beta, beta), reduction)
+
+
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's floor for x (1 - x) in the gradient: a float constant
+
+
+def _wide(a: Any) -> Any:
+    """float16 arrays as float32 (PyTorch computes half losses in float): fewer roundings, no 1e-12 underflow."""
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
+def _clamped_logs(xp: Any, x: Any) -> tuple[Any, Any]:
+    """``max(log(x), -100)`` and ``max(log(1 - x), -100)`` (PyTorch's clamp), without log(0) warnings."""
+    floor = xp.asarray(-100, dtype=x.dtype)
+    pos, below_one = x > 0, x < 1
+    log_x = xp.where(pos, xp.log(xp.where(pos, x, 1)), floor)
+    log_1mx = xp.where(below_one, xp.log1p(-xp.where(below_one, x, 0)), floor)
+    return xp.maximum(log_x, floor), xp.maximum(log_1mx, floor)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Binary cross-entropy of probabilities: ``-w (t log(x) + (1 - t) log(1 - x))``, one node.
+
+    As PyTorch: each log is clamped at -100, so x = 0 or 1 gives a finite loss; every input must be
+    in [0, 1] (checked: one host read); the input's gradient is
+    ``(x - t) / max(x (1 - x), 1e-12)`` and the target's ``log(1 - x) - log(x)``. ``weight`` (third, as
+    in PyTorch) broadcasts to the input's shape and scales each element's loss. For logits use
+    ``binary_cross_entropy_with_logits``, which is stable without the clamps.
+    """
+    op = "binary_cross_entropy"
+    if isinstance(weight, str):
+        raise ArgumentTypeError(
+            f"{op}: weight must be a tensor or None, got str {weight!r:.20}; the third argument is weight, "
+            "as in PyTorch: pass reduction= by name"
+        )
+    _check_reduction(reduction, op)
+    x, t = _loss_pair(input, target, op)
+    xp = x._backend.xp
+    xd, td = x._data, t._data
+    if host_read_allowed(xd) and xd.size and not bool(((xd >= 0) & (xd <= 1)).all()):
+        raise InvalidArgumentError(
+            f"{op}: every element of input must be a probability in [0, 1] (NaN is not); for logits use "
+            "binary_cross_entropy_with_logits"
+        )
+    wx, wt = _wide(xd), _wide(td)
+    log_x, log_1mx = _clamped_logs(xp, wx)
+    data = ((wt - 1) * log_1mx - wt * log_x).astype(xd.dtype, copy=False)
+    loss = record(op, data, x._backend, (x, t), (_bce_probs_dx, _bce_probs_dt), (x, t))
+    if weight is not None:
+        loss = loss * _elementwise_weight(weight, "weight", x, op=op)
+    return _reduce(loss, reduction)
+
+
+def _bce_probs_dx(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        xp = x._backend.xp
+        wx = _wide(x._data)
+        slope = (wx - _wide(t._data)) / xp.maximum((1 - wx) * wx, xp.asarray(_BCE_EPS, dtype=wx.dtype))
+        return _make(_to_dtype(xp, g._data * slope, x.dtype), g._backend)
+    return g * (x - t) / ops.clip((1 - x) * x, _floor(_BCE_EPS, x.dtype))
+
+
+def _bce_probs_dt(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    xp = x._backend.xp
+    xd = x._data
+    pos, below_one = xd > 0, xd < 1
+    inf = xp.asarray(np.inf, dtype=xd.dtype)
+    log_x = xp.where(pos, xp.log(xp.where(pos, xd, 1)), -inf)
+    log_1mx = xp.where(below_one, xp.log1p(-xp.where(below_one, xd, 0)), -inf)
+    if not grad_mode.state.enabled:
+        return _make(g._data * (log_1mx - log_x), g._backend)
+    inside = pos & below_one  # the recorded form: differentiable where x is strictly inside (0, 1)
+    safe = ops.where(inside, x, _make(xp.full_like(xd, 0.5), x._backend))
+    logit = ops.where(inside, ops.log1p(-safe) - ops.log(safe), _make(log_1mx - log_x, x._backend))
+    return g * logit
+
+
+def _to_dtype(xp: Any, a: Any, dtype: Any) -> Any:
+    """``a`` cast to ``dtype``; a float32 value beyond float16's range becomes +-inf without a cast warning."""
+    if a.dtype == dtype:
+        return a
+    if dtype == np.float16:
+        big = xp.abs(a) > np.finfo(np.float16).max
+        a = xp.where(big, xp.copysign(xp.asarray(np.inf, dtype=a.dtype), a), a)
+    return a.astype(dtype)
+
+
+_KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+
+def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:  # noqa: A002
+    """PyTorch's KL divergence: ``target (log(target) - input)`` of log-probabilities ``input``.
+
+    Per element ``xlogy(t, t) - t x`` (0 where t == 0, whatever the finite input), or with
+    ``log_target=True`` ``exp(t) (t - x)``. ``reduction``: "mean" averages over every element and warns,
+    as PyTorch does, that "batchmean" (the sum divided by the batch size, ``input.shape[0]``) is the
+    KL divergence; also "sum" and "none". The target's gradient is ``log(t) + 1 - x``; at t == 0,
+    where PyTorch's is 0/0 = NaN, it is ``1 - x`` (xlogy's log term taken as 0).
+    """
+    op = "kl_div"
+    _check_reduction(reduction, op, _KL_REDUCTIONS)
+    log_target = flag(log_target, op, "log_target")
+    x, t = _loss_pair(input, target, op)
+    if log_target:
+        loss = ops.exp(t) * (t - x)
+    else:
+        xp = x._backend.xp
+        xd, td = x._data, t._data
+        pos = td > 0
+        xlogy = xp.where(pos, td * xp.log(xp.where(pos, td, 1)), xp.where(td == 0, 0, np.nan).astype(td.dtype))
+        data = (xlogy - td * xd).astype(xd.dtype, copy=False)
+        loss = record(op, data, x._backend, (x, t), (_kl_dx, _kl_dt), (x, t))
+    if reduction == "mean":
+        _warn_at_caller(
+            "kl_div: reduction='mean' divides the total loss by both the batch size and the support size "
+            "(as in PyTorch); 'batchmean' divides only by the batch size, and is the KL divergence"
+        )
+    if reduction == "batchmean":
+        total = ops.sum(loss)
+        return total / x.shape[0] if x.ndim else total
+    return _reduce(loss, reduction)
+
+
+def _kl_dx(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    if not grad_mode.state.enabled:
+        return _make(-(g._data * t._data), g._backend)
+    return -(g * t)
+
+
+def _kl_dt(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    xp = t._backend.xp
+    td = t._data
+    pos = td > 0
+    if not grad_mode.state.enabled:
+        log_t = xp.where(pos, xp.log(xp.where(pos, td, 1)), 0)
+        return _make(g._data * (log_t + 1 - x._data).astype(td.dtype, copy=False), g._backend)
+    return g * (ops.log(ops.where(pos, t, 1.0)) + 1 - x)
+
+
+def _warn_at_caller(message: str) -> None:
+    """A UserWarning that points at the first line outside gradkit (the user's call, through modules too)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, UserWarning, stacklevel=level)

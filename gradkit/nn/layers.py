@@ -17,33 +17,45 @@ from gradkit.nn import functional as F
 from gradkit.nn import init
 from gradkit.nn.module import HOOK_EPOCH, Module
 from gradkit.nn.parameter import Parameter
+from gradkit.ops._util import normalize_axis
 from gradkit.tensor import Tensor
 
 __all__ = [
     "BatchNorm1d",
     "ContainerKeyError",
+    "CosineSimilarity",
     "Dropout",
     "ELU",
     "Embedding",
     "Flatten",
     "GELU",
+    "GLU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "Identity",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "LogSoftmax",
     "Mish",
     "ModuleDict",
     "ModuleList",
+    "PairwiseDistance",
     "ParameterDict",
     "ParameterList",
     "ReLU",
+    "ReLU6",
     "Sequential",
     "Sigmoid",
     "SiLU",
     "Softmax",
+    "Softmin",
     "Softplus",
+    "Softsign",
     "Tanh",
+    "Unflatten",
 ]
 
 
@@ -498,6 +510,47 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (a tuple or list of ints; one may be -1), as PyTorch's."""
+
+    def __init__(self, dim: int, unflattened_size: Any) -> None:
+        super().__init__()
+        self.dim = whole(dim, "Unflatten", "dim")
+        if not isinstance(unflattened_size, (tuple, list)):
+            got = f"{type(unflattened_size).__name__} {unflattened_size!r:.40}"
+            raise ArgumentTypeError(f"Unflatten: unflattened_size must be a tuple or list of ints, got {got}")
+        sizes = tuple(whole(s, "Unflatten", f"unflattened_size[{i}]") for i, s in enumerate(unflattened_size))
+        if sum(s == -1 for s in sizes) > 1 or any(s < -1 for s in sizes):
+            raise InvalidArgumentError(
+                f"Unflatten: unflattened_size {sizes} may hold sizes >= 0 and at most one -1"
+            )
+        self.unflattened_size = sizes
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise ArgumentTypeError(f"Unflatten: expected a Tensor, got {type(x).__name__}")
+        if x.ndim == 0:
+            raise ShapeError("Unflatten: a 0-d tensor has no dimension to unflatten")
+        axis = normalize_axis(self.dim, x.ndim, "Unflatten")
+        n = x.shape[axis]
+        sizes = self.unflattened_size
+        known = math.prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            fits = known != 0 and n % known == 0
+            sizes = tuple(n // known if s == -1 else s for s in sizes) if fits else sizes
+        else:
+            fits = known == n
+        if not fits:
+            raise ShapeError(
+                f"Unflatten: unflattened_size {self.unflattened_size} does not fit dimension {self.dim} "
+                f"of size {n} (input shape {x.shape})"
+            )
+        return ops.reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 # ------------------------------------------------------------------ activations
 class ReLU(Module):
     """max(x, 0). ``inplace`` is accepted for PyTorch compatibility and ignored."""
@@ -636,6 +689,130 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), finite for any finite x: ``F.logsigmoid``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
+class Hardtanh(Module):
+    """x limited to [min_val, max_val]. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.min_val = real(min_val, name, "min_val")
+        self.max_val = real(max_val, name, "max_val")
+        if self.min_val > self.max_val:
+            raise InvalidArgumentError(
+                f"{name}: min_val ({self.min_val}) cannot be greater than max_val ({self.max_val})"
+            )
+        self.inplace = flag(inplace, name, "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class Hardsigmoid(Module):
+    """min(max(x + 3, 0), 6) / 6. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = flag(inplace, "Hardsigmoid", "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """x * min(max(x + 3, 0), 6) / 6. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = flag(inplace, "Hardswish", "inplace")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x)
+
+
+class GLU(Module):
+    """Gated linear unit over ``dim``: the first half times the sigmoid of the second."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = whole(dim, "GLU", "dim")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """softmax(-x) along ``dim`` (the last axis when None)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = None if dim is None else whole(dim, "Softmin", "dim")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+# ------------------------------------------------------------------ distances
+class CosineSimilarity(Module):
+    """Cosine similarity of ``x1`` and ``x2`` along ``dim``: ``F.cosine_similarity``."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim = whole(dim, "CosineSimilarity", "dim")
+        self.eps = real(eps, "CosineSimilarity", "eps", low=0.0)
+
+    def forward(self, x1: Any, x2: Any) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """``||x1 - x2 + eps||_p`` over the last axis: ``F.pairwise_distance``."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm = F._norm_order(p, "PairwiseDistance")
+        self.eps = real(eps, "PairwiseDistance", "eps")
+        self.keepdim = flag(keepdim, "PairwiseDistance", "keepdim")
+
+    def forward(self, x1: Any, x2: Any) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
 
 class Dropout(Module):

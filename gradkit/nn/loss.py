@@ -18,11 +18,21 @@ from gradkit._args import flag, real, whole
 from gradkit.creation import array_for
 from gradkit.errors import InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
-from gradkit.nn.functional import _check_reduction
+from gradkit.nn.functional import _KL_REDUCTIONS, _check_reduction
 from gradkit.nn.module import Module
 from gradkit.tensor import Tensor
 
-__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "SmoothL1Loss",
+]
 
 
 def _legacy_reduction(size_average: Any, reduce: Any, op: str) -> str:
@@ -58,12 +68,14 @@ def _weight_buffer(value: Any, op: str, name: str, per_class: bool) -> Tensor | 
 class _Loss(Module):
     """What the losses share: ``reduction`` ('mean', 'sum' or 'none'), checked at construction."""
 
+    _reductions = ("mean", "sum", "none")
+
     def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
         super().__init__()
         op = type(self).__name__
         if size_average is not None or reduce is not None:
             reduction = _legacy_reduction(size_average, reduce, op)
-        _check_reduction(reduction, op)
+        _check_reduction(reduction, op, self._reductions)
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -151,3 +163,66 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight, weight=self.weight)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as PyTorch):
+    ``F.binary_cross_entropy``. ``weight`` (broadcast to the input's shape) is a buffer."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _weight_buffer(weight, "BCELoss", "weight", per_class=False))
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Squared error below ``delta``, absolute error (times ``delta``) above it: ``F.huber_loss``."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self.delta = real(delta, "HuberLoss", "delta", low=0.0, low_open=True)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, delta={self.delta}"
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error (over ``beta``) below ``beta``, absolute error above it: ``F.smooth_l1_loss``."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = real(beta, "SmoothL1Loss", "beta", low=0.0)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, beta={self.beta}"
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probabilities from a target: ``F.kl_div``.
+
+    ``reduction`` may also be "batchmean" (the KL divergence); "mean", PyTorch's default, averages over
+    every element and warns at each call, as PyTorch does.
+    """
+
+    _reductions = _KL_REDUCTIONS
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = flag(log_target, "KLDivLoss", "log_target")
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"
