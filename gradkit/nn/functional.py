@@ -1138,11 +1138,26 @@ def _kinked_vjp(g: Tensor, d: Tensor, c: float, s: float) -> Tensor:
     return g * ops.where(xp.abs(dd) < c, d / s, _make(slope, d._backend))
 
 
-def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
-    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with ``d = input - target``."""
+def huber_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Any = None,
+) -> Tensor:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with ``d = input - target``.
+
+    ``weight`` (PyTorch 2.x's; the input's shape) scales each element's loss before the reduction
+    ("mean" is still the mean over the elements).
+    """
     _check_reduction(reduction, "huber_loss")
     delta = real(delta, "huber_loss", "delta", low=0.0, low_open=True)
     x, t = _loss_pair(input, target, "huber_loss")
+    if weight is not None:
+        w = _elementwise_weight(weight, "weight", x, op="huber_loss")
+        if w.shape != x.shape:
+            raise ShapeError(f"huber_loss: weight of shape {w.shape} must have the input's shape {x.shape}")
+        return _reduce(huber_loss(x, t, "none", delta) * w, reduction)
     d = x - t
     xp = d._backend.xp
     z = xp.abs(d._data)

@@ -472,6 +472,17 @@ def test_huber_and_smooth_l1_gradients_at_the_kinks_are_pytorchs(device):
     assert F.huber_loss(d, zero, "none").grad_fn.name == "huber_loss"  # one node over x - t
 
 
+def test_huber_weight_as_pytorch_2(device):
+    x, y = _rand(device, 4, 3, seed=34), _rand(device, 4, 3, seed=35, grad=False)
+    w = _t(np.random.default_rng(36).uniform(0, 2, (4, 3)), device)
+    per = w.numpy() * _huber(x.numpy() - y.numpy(), 0.8)
+    for reduction in ("none", "sum", "mean"):  # "mean": over the elements, not over the weights
+        np.testing.assert_allclose(F.huber_loss(x, y, reduction, 0.8, w).numpy(), _reduced(per, reduction), rtol=1e-14)
+    assert gk.gradcheck(lambda a, b: F.huber_loss(a, y, "sum", 0.8, weight=b), (x, w))
+    with pytest.raises(gk.ShapeError, match=r"huber_loss: weight of shape \(3,\) must have the input's shape \(4, 3\)"):
+        F.huber_loss(x, y, weight=gk.ones(3, dtype="float64", device=device))
+
+
 def test_huber_equals_smooth_l1_times_delta(device):
     x, y = _rand(device, 30, seed=23, scale=3.0), _rand(device, 30, seed=24, grad=False)
     for delta in (0.3, 1.0, 2.5):
@@ -823,6 +834,16 @@ def test_losses_match_pytorch(device):
             assert known.all() or (name == "KLDivLoss" and not kw)
             np.testing.assert_allclose(v.grad.numpy()[known], theirs_t[known], rtol=1e-12, atol=1e-14, err_msg=msg)
             assert list(ours.state_dict()) == list(theirs.state_dict())
+    # PyTorch 2's huber weight
+    hw = rng.uniform(0, 2, (6, 4))
+    for reduction in ("mean", "sum", "none"):
+        u, tu = gk.tensor(x, device=device, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out = F.huber_loss(u, gk.tensor(y, device=device), reduction, 0.6, gk.tensor(hw, device=device))
+        tout = tf.huber_loss(tu, torch.tensor(y), reduction, 0.6, torch.tensor(hw))
+        out.sum().backward()
+        tout.sum().backward()
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-13)
+        np.testing.assert_allclose(u.grad.numpy(), tu.grad.numpy(), rtol=1e-13)
     # the functional forms, positionally, and PyTorch's float16 BCE at 0 and 1 (0/0 = NaN there; 0 here)
     np.testing.assert_allclose(F.binary_cross_entropy(gk.tensor(p, device=device), gk.tensor(t, device=device),
                                                       gk.tensor(w, device=device), "sum").numpy(),
