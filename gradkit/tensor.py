@@ -806,6 +806,58 @@ class Tensor:
     def cumprod(self, axis: int | None = None) -> Tensor:
         return _ops.cumprod(self, axis)
 
+    # NumPy's statistics and more of its elementwise maths, where PyTorch's Tensor has the method
+    # (NumPy's names and keywords; NumPy's semantics where the two differ: median, quantile).
+    def nansum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.nansum(self, axis, keepdims)
+
+    def nanmean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.nanmean(self, axis, keepdims)
+
+    def median(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """NumPy's median: the mean of the two middle values for an even count. (PyTorch's gives the lower
+        one, and with ``dim`` its index too.)"""
+        return _ops.median(self, axis, keepdims)
+
+    def quantile(self, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+        return _ops.quantile(self, q, axis, keepdims, method)
+
+    def amax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def amin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def count_nonzero(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.count_nonzero(self, axis, keepdims=keepdims)
+
+    def logaddexp(self, other: Any) -> Tensor:
+        return _ops.logaddexp(self, other)
+
+    def logaddexp2(self, other: Any) -> Tensor:
+        return _ops.logaddexp2(self, other)
+
+    def sinc(self) -> Tensor:
+        return _ops.sinc(self)
+
+    def deg2rad(self) -> Tensor:
+        return _ops.deg2rad(self)
+
+    def rad2deg(self) -> Tensor:
+        return _ops.rad2deg(self)
+
+    def fmod(self, other: Any) -> Tensor:
+        return _ops.fmod(self, other)
+
+    def copysign(self, other: Any) -> Tensor:
+        return _ops.copysign(self, other)
+
+    def heaviside(self, values: Any) -> Tensor:
+        return _ops.heaviside(self, values)
+
+    def signbit(self) -> Tensor:
+        return _ops.signbit(self)
+
     # Shape and indexing. Where NumPy's ndarray and PyTorch's Tensor give one method name two meanings,
     # the method follows NumPy, as everywhere in this class (``.size``, ``transpose``, ``max``), and the
     # other meaning has a name of its own: ``repeat`` (``tile``), ``nonzero`` (``argwhere``).

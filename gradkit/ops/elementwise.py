@@ -521,6 +521,128 @@ def erf(x: Any) -> Tensor:
     return record("erf", data, x._backend, (x,), (_erf_vjp,), (x,))
 
 
+def _logaddexp_weight(a: Any, b: Any, scale: float) -> Tensor:
+    """d logaddexp(a, b) / da = exp(a - out) = sigmoid(scale (a - b)): the softmax weight of a, never
+    overflowing. Where a and b are the same infinity (two -inf log-probabilities) a - b is NaN; the
+    weight is 1/2 there, the limit along a = b (PyTorch's slope is NaN), so no NaN enters the gradient."""
+    ad, bd = data_of(a), data_of(b)
+    xp = (a if isinstance(a, Tensor) else b)._backend.xp
+    same_infinity = (ad == bd) & xp.isinf(ad)
+    with np.errstate(invalid="ignore"):  # inf - inf there: replaced, so not worth NumPy's warning
+        d = where(same_infinity, 0.0, a - b)
+    return sigmoid(d * scale if scale != 1.0 else d)
+
+
+_LOGADDEXP_RULES = (
+    lambda g, a, b: g * _logaddexp_weight(a, b, 1.0),
+    lambda g, a, b: g * _logaddexp_weight(b, a, 1.0),
+)
+_LOGADDEXP2_RULES = (
+    lambda g, a, b: g * _logaddexp_weight(a, b, _LN2),
+    lambda g, a, b: g * _logaddexp_weight(b, a, _LN2),
+)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """log(exp(a) + exp(b)) without overflow (NumPy's ``logaddexp``), broadcasting; slopes are the softmax
+    weights exp(a - out) and exp(b - out) (1/2 each where a and b are the same infinity)."""
+    return _binary("logaddexp", a, b, "logaddexp", _LOGADDEXP_RULES, _READS_BOTH)
+
+
+def logaddexp2(a: Any, b: Any) -> Tensor:
+    """log2(2 ** a + 2 ** b) without overflow (NumPy's ``logaddexp2``); slopes 2 ** (a - out) and 2 ** (b - out)."""
+    return _binary("logaddexp2", a, b, "logaddexp2", _LOGADDEXP2_RULES, _READS_BOTH)
+
+
+# sinc'(x) = pi y P(y^2) with y = pi x near 0, P's coefficients (-1)^k 2k / (2k + 1)! for k = 1..7: below
+# |x| = 0.1 the next term is under 1e-16 of the sum, and the closed form (cos(pi x) - sinc(x)) / x, which
+# cancels as x -> 0, is used only above it (its relative error there is about 1e-15).
+_SINC_SERIES = (-1 / 3, 1 / 30, -1 / 840, 1 / 45360, -1 / 3991680, 1 / 518918400, -1 / 93405312000)
+_SINC_NEAR = 0.1
+
+
+def _sinc_forward(xp: Any, x: Any) -> Any:
+    # NumPy's sinc of integers and bools is float64 (it is not a ufunc; CuPy's, a ufunc, gives float16 for int8)
+    return xp.sinc(x if x.dtype.kind == "f" else x.astype(np.float64))
+
+
+def _sinc_slope(g: Tensor, x: Tensor) -> Tensor:
+    near = x._backend.xp.abs(x._data) < _SINC_NEAR
+    y = x * math.pi
+    z = y * y
+    p = z * _SINC_SERIES[-1] + _SINC_SERIES[-2]
+    for c in reversed(_SINC_SERIES[:-2]):
+        p = p * z + c
+    safe = where(near, 1.0, x)  # the closed form only where it is used: no 0 / 0 at x = 0
+    far = (cos(safe * math.pi) - sinc(safe)) / safe
+    return g * where(near, y * p * math.pi, far)
+
+
+def sinc(x: Any) -> Tensor:
+    """NumPy's normalised sinc, sin(pi x) / (pi x), 1 at 0; integer and bool inputs give float64, as
+    NumPy's. Slope (cos(pi x) - sinc(x)) / x, from a series near 0 (exact there, to second order too)."""
+    return _unary("sinc", x, _sinc_forward, _sinc_slope)
+
+
+_DEG = math.pi / 180.0
+
+
+def deg2rad(x: Any) -> Tensor:
+    """Degrees to radians, x * pi / 180 (``radians`` is the same function)."""
+    return _unary("deg2rad", x, "deg2rad", lambda g, x: g * _DEG)
+
+
+def rad2deg(x: Any) -> Tensor:
+    """Radians to degrees, x * 180 / pi (``degrees`` is the same function)."""
+    return _unary("rad2deg", x, "rad2deg", lambda g, x: g * (1.0 / _DEG))
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def fabs(x: Any) -> Tensor:
+    """|x| as NumPy's ``fabs``: floats always (integers and bools give float16/float64 as NumPy's ufunc
+    does; ``abs`` keeps integers); the slope is abs's, 0 at 0."""
+    return _unary("fabs", x, "fabs", lambda g, x: g * x._backend.xp.sign(x._data))
+
+
+def _fmod_db(g: Tensor, a: Any, b: Any) -> Tensor:
+    xp = g._backend.xp
+    with np.errstate(divide="ignore", invalid="ignore"):  # b == 0: a NaN slope, as the NaN value
+        whole_part = xp.trunc(data_of(a) / data_of(b))
+    if isinstance(whole_part, np.generic):
+        whole_part = np.asarray(whole_part)
+    return g * -whole_part.astype(g.dtype, copy=False)
+
+
+_FMOD_RULES = (pass_through, _fmod_db)
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    """C's ``fmod``: the remainder of a / b truncated toward 0, with the sign of ``a`` (NumPy's ``fmod``;
+    ``remainder`` takes b's sign). Slopes 1 in a and -trunc(a / b) in b, as PyTorch's."""
+    return _binary("fmod", a, b, "fmod", _FMOD_RULES, ((False, False), (True, True)))
+
+
+def _copysign_da(g: Tensor, a: Any, b: Any) -> Tensor:
+    # +1 where a's sign is kept, -1 where it flips, 0 at a == 0 (as PyTorch: the kink of |a| there)
+    xp = g._backend.xp
+    ad, bd = a._data, data_of(b)
+    b_negative = xp.signbit(bd) if not isinstance(bd, (int, float)) else math.copysign(1.0, bd) < 0
+    ratio = xp.where(ad == 0, 0, xp.where(xp.signbit(ad) != b_negative, -1, 1))
+    return g * ratio.astype(g.dtype, copy=False)
+
+
+def _no_slope(g: Tensor, a: Any, b: Any) -> Tensor:
+    return _zero_slope(g)
+
+
+def copysign(a: Any, b: Any) -> Tensor:
+    """|a| with the sign (bit) of b, broadcasting (NumPy's ``copysign``). The slope in a is +1 or -1 as the
+    sign is kept or flipped (0 at a == 0); b gets a zero gradient (as PyTorch)."""
+    return _binary("copysign", a, b, "copysign", (_copysign_da, _no_slope), ((True, True), (False, False)))
+
+
 # PyTorch's (and the array API's) spellings.
 asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
 asinh, acosh, atanh = arcsinh, arccosh, arctanh
@@ -716,3 +838,25 @@ def invert(x: Any) -> Tensor:
             "for a float tensor use gk.logical_not(x) or a comparison"
         )
     return Tensor._make(x._backend.xp.invert(x._data), x._backend)
+
+
+def heaviside(x: Any, values: Any) -> Tensor:
+    """NumPy's step function: 0 where x < 0, ``values`` where x == 0, 1 where x > 0 (NaN stays NaN),
+    broadcasting; no gradient (a step)."""
+    a, b, backend = operands("heaviside", x, values)
+    ad, bd = data_of(a), data_of(b)
+    try:
+        data = backend.xp.heaviside(ad, bd)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _binary_error("heaviside", ad, bd, exc) from None
+    return Tensor._make(data, backend)
+
+
+def signbit(x: Any) -> Tensor:
+    """Where the sign bit is set (negative numbers, -0.0, NaNs with the bit), as a bool tensor; no gradient."""
+    x = as_tensor(x, "signbit")
+    try:
+        data = x._backend.xp.signbit(x._data)
+    except TypeError as exc:
+        raise DTypeError(f"signbit: not defined for a tensor of dtype {x.dtype} ({exc})") from None
+    return Tensor._make(data, x._backend)

@@ -14,6 +14,7 @@ import numpy as np
 
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
+from gradkit.errors import DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, host_read_allowed, normalize_axes, normalize_axis
 from gradkit.ops.shape import broadcast_to, reshape
 from gradkit.tensor import Tensor
@@ -408,7 +409,7 @@ def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tens
     is 0 its slope is taken as 0, as PyTorch does, not NaN.
     """
     from gradkit.dtypes import is_floating
-    from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
+    from gradkit.errors import ArgumentTypeError
     from gradkit.ops.elementwise import abs as abs_
 
     x = as_tensor(x, "norm")
@@ -455,3 +456,422 @@ def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Te
         nonzero = x != 0
         slope = sign(x) * where(nonzero, abs_(x), 1.0) ** (p - 1) / safe ** (p - 1)
     return where(zero, 0.0, g * slope)
+
+
+# ------------------------------------------------------------------ NumPy's statistics
+# amax and amin are NumPy's (and PyTorch's) other names for max and min.
+amax, amin = max, min
+
+
+def nansum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` with NaNs counted as 0 (NumPy's ``nansum``); the slope is 0 at the NaNs.
+
+    Integer and bool tensors sum as ``sum`` does (they hold no NaN).
+    """
+    x = as_tensor(x, "nansum")
+    axes = normalize_axes(axis, x.ndim, "nansum")
+    keepdims = _keepdims(keepdims, "nansum")
+    xd = x._data
+    if xd.dtype.kind != "f":
+        return Tensor._make(xd.sum(axis=axes, keepdims=keepdims), x._backend)
+    xp = x._backend.xp
+    nan = xp.isnan(xd)
+    data = xp.where(nan, xd.dtype.type(0), xd).sum(axis=axes, keepdims=keepdims)  # what NumPy's nansum does
+    return record("nansum", data, x._backend, (x,), (_nansum_vjp,), (nan, x.shape, axes, keepdims), info=axes)
+
+
+def _nansum_vjp(g: Tensor, nan: Any, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
+    from gradkit.ops.elementwise import where
+
+    return where(nan, 0.0, _expand(g, shape, axes, keepdims))
+
+
+def nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` of the elements that are not NaN (NumPy's ``nanmean``).
+
+    A slice of NaNs only has a NaN mean; on NumPy that warns "Mean of empty slice" (a RuntimeWarning),
+    as NumPy does, while on CuPy nothing is read back to warn. The slope is 1/count at the other
+    elements and 0 at the NaNs (0 too in a slice of NaNs only, where PyTorch gives NaN). Integer and
+    bool tensors give their ``mean`` (float64), as NumPy.
+    """
+    x = as_tensor(x, "nanmean")
+    axes = normalize_axes(axis, x.ndim, "nanmean")
+    keepdims = _keepdims(keepdims, "nanmean")
+    xd = x._data
+    if xd.dtype.kind != "f":
+        return Tensor._make(xd.mean(axis=axes, keepdims=keepdims), x._backend)
+    xp = x._backend.xp
+    nan = xp.isnan(xd)
+    total = xp.where(nan, xd.dtype.type(0), xd).sum(axis=axes, keepdims=True)
+    count = (~nan).sum(axis=axes, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 for a slice of NaNs: NaN, as NumPy
+        data = (total / count).astype(xd.dtype, copy=False)  # divided in float64, as NumPy divides by the count
+    if type(count) is np.ndarray and (count == 0).any():  # on the host only: NumPy's warning, free to check there
+        import warnings
+
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=2)
+    if not keepdims:
+        data = data.reshape(_result_shape(x.shape, axes, False))
+    saved = (nan, count, x.shape, axes, keepdims)
+    return record("nanmean", data, x._backend, (x,), (_nanmean_vjp,), saved, info=axes)
+
+
+def _nanmean_vjp(g: Tensor, nan: Any, count: Any, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
+    xp = g._backend.xp
+    weights = (~nan) / xp.maximum(count, 1)  # 1/count off the NaNs, 0 on them (and in slices of NaNs only)
+    return _expand(g, shape, axes, keepdims) * weights.astype(g.dtype, copy=False)
+
+
+def count_nonzero(x: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+    """The number of non-zero elements over ``axis`` (NumPy's ``count_nonzero``), as int64; no gradient.
+
+    NaN counts as non-zero. With ``axis=None`` the result is a 0-d tensor (NumPy gives a Python int).
+    """
+    x = as_tensor(x, "count_nonzero")
+    axes = normalize_axes(axis, x.ndim, "count_nonzero")
+    keepdims = _keepdims(keepdims, "count_nonzero")
+    data = (x._data != 0).sum(axis=axes, keepdims=keepdims)
+    return Tensor._make(x._backend.xp.asarray(data).astype(np.int64, copy=False), x._backend)
+
+
+def ptp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Peak to peak, ``max - min`` over ``axis`` (NumPy's ``ptp``); the gradient goes as max's and min's
+    do (shared among ties, so 0 where every value of a slice is equal). Integers wrap around as NumPy's."""
+    x = as_tensor(x, "ptp")
+    if x.dtype.kind == "b":
+        raise DTypeError("ptp: not defined for a bool tensor (NumPy has no boolean subtract); use any/all")
+    axes = normalize_axes(axis, x.ndim, "ptp")
+    keepdims = _keepdims(keepdims, "ptp")
+    if 0 in [x.shape[a] for a in axes]:
+        raise ShapeError(f"ptp: reducing axes {axes} of an empty tensor of shape {x.shape}: no max or min")
+    from gradkit.ops.elementwise import subtract
+
+    return subtract(max(x, axes, keepdims), min(x, axes, keepdims))
+
+
+def average(
+    x: Any, axis: Any = None, weights: Any = None, returned: bool = False, *, keepdims: bool = False
+) -> Any:
+    """NumPy's ``average``: the mean over ``axis``, or ``sum(x * w) / sum(w)`` with ``weights``.
+
+    ``weights`` has x's shape, or (with ``axis``) the shape of x along ``axis``, in the order the axes
+    are given (NumPy 2's rule). Both x and the weights get gradients. With ``returned=True`` the
+    result is ``(average, sum_of_weights)``, the sum broadcast to the average's shape (the count,
+    without gradient, when there are no weights). dtypes as NumPy: integer and bool inputs average
+    in float64. Weights that sum to 0 raise InvalidArgumentError (also a ZeroDivisionError, NumPy's
+    error) on the CPU; on CuPy checking them would read the device, so the result is inf or NaN there.
+    """
+    from gradkit._args import flag
+    from gradkit.ops.shape import astype, clone, transpose
+
+    x = as_tensor(x, "average")
+    returned = flag(returned, "average", "returned")
+    keepdims = _keepdims(keepdims, "average")
+    axes = normalize_axes(axis, x.ndim, "average")
+    if weights is None:
+        avg = mean(x, axes, keepdims)
+        if not returned:
+            return avg
+        count = x.size / avg.size if avg.size else 0.0
+        return avg, Tensor._make(x._backend.xp.full(avg.shape, count, dtype=avg.dtype), x._backend)
+    w = as_tensor(weights, "average", x._backend) if not isinstance(weights, Tensor) else weights
+    if w._backend is not x._backend:
+        raise DeviceError(f"average: x is on {x.device}, the weights on {w.device}")
+    if w.dtype.kind not in "biuf":
+        raise DTypeError(f"average: weights must be numbers, got dtype {w.dtype}")
+    if w.shape != x.shape:
+        if axis is None:
+            raise ShapeError(
+                f"average: weights of shape {w.shape} differ from x's shape {x.shape}: give the axis they go along"
+            )
+        listed = axis if isinstance(axis, (tuple, list)) else [axis]
+        given = tuple(normalize_axis(a, x.ndim, "average") for a in listed)  # in the order given, not sorted
+        along = tuple(x.shape[a] for a in given)
+        if w.shape != along:
+            raise ShapeError(
+                f"average: weights must have x's shape {x.shape} or its shape {along} along axis {axis!r}, "
+                f"got {w.shape}"
+            )
+        order = tuple(int(i) for i in np.argsort(given))
+        if order != tuple(range(len(order))):
+            w = transpose(w, order)
+        w = reshape(w, tuple(s if i in given else 1 for i, s in enumerate(x.shape)))
+    if x.dtype.kind in "biu":
+        dtype = np.result_type(x.dtype, w.dtype, np.float64)
+    else:
+        dtype = np.result_type(x.dtype, w.dtype)
+    xr, wr = astype(x, dtype), astype(w, dtype)
+    scale = sum(wr, axes, keepdims)
+    if type(scale._data) is np.ndarray and (scale._data == 0).any():
+        raise _ZeroWeightsError("average: the weights sum to zero, so they cannot be normalized")
+    avg = sum(xr * wr, axes, keepdims) / scale
+    if not returned:
+        return avg
+    if scale.shape != avg.shape:
+        scale = clone(broadcast_to(scale, avg.shape))
+    return avg, scale
+
+
+class _ZeroWeightsError(InvalidArgumentError, ZeroDivisionError):
+    """Weights that sum to zero: gradkit's InvalidArgumentError, and the ZeroDivisionError NumPy raises."""
+
+
+# ------------------------------------------------------------- order statistics (median, quantile)
+# Tie rule: an order statistic's gradient is shared equally among the elements equal to it (and, for a
+# NaN result, among the NaNs), as max's and min's are; those are the order statistics 0 and n - 1, and
+# quantile(x, 1.0) is max(x) with the same gradient. PyTorch's median() without dim does the same
+# (evenly_distribute_backward); its median(dim) and quantile give it to one element chosen by the sort.
+def _rows(xd: Any, axes: tuple, xp: Any) -> tuple[Any, int]:
+    """``xd`` with the reduced axes moved last and flattened into one of length n: (kept..., n)."""
+    kept = [i for i in range(xd.ndim) if i not in axes]
+    order = kept + list(axes)
+    n = _count(xd.shape, axes)
+    moved = xd if order == list(range(xd.ndim)) else xp.transpose(xd, order)
+    return moved.reshape(tuple(xd.shape[i] for i in kept) + (n,)), n
+
+
+def _tie_share(xd: Any, value: Any, axes: tuple, xp: Any) -> Any:
+    """Per element of ``xd``, 1/count where it equals its slice's ``value`` (count: how many do), else 0.
+
+    ``value`` has the kept shape (1 on the reduced axes). A NaN value is matched by the slice's NaNs.
+    """
+    hit = xd == value
+    if xd.dtype.kind == "f":
+        hit |= xp.isnan(xd) & xp.isnan(value)
+    count = hit.sum(axis=axes, keepdims=True)
+    return hit / xp.maximum(count, 1)
+
+
+def _order_stats_vjp(
+    g: Tensor, x: Tensor, axes: tuple, keepdims: bool, q_axis: bool, low: Any, high: Any, w_low: Any, w_high: Any
+) -> Tensor:
+    """The gradient of ``w_low[i] * low[i] + w_high[i] * high[i]`` per quantile i, each order statistic's
+    share split among the elements equal to it.
+
+    ``low`` and ``high`` (nq, *kept shape) hold the order statistics' values (NaN where the slice has a
+    NaN); ``w_low`` and ``w_high`` are Python floats per i, or arrays of nq on the device. The shares
+    are constants: the rule is linear in ``g``, so higher derivatives (zero) work.
+    """
+    from gradkit.ops.indexing import getitem
+
+    xp = x._backend.xp
+    xd = x._data
+    dx = None
+    for i in range(low.shape[0]):
+        share = _tie_share(xd, low[i], axes, xp) * w_low[i]
+        if w_high is not None:
+            share = share + _tie_share(xd, high[i], axes, xp) * w_high[i]
+        gi = getitem(g, i) if q_axis else g
+        term = _expand(gi, x.shape, axes, keepdims) * share.astype(x.dtype, copy=False)
+        dx = term if dx is None else dx + term
+    if dx is None:  # no quantiles asked for
+        return Tensor._make(xp.zeros(x.shape, dtype=x.dtype), x._backend)
+    if dx.dtype != x.dtype:  # a float64 q made a float32 x's result float64
+        from gradkit.ops.shape import astype
+
+        dx = astype(dx, x.dtype)
+    return dx
+
+
+def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """NumPy's ``median`` over ``axis``: the middle value, or the mean of the two middle values for an
+    even count (PyTorch's ``median`` gives the lower one). A slice with a NaN has a NaN median.
+
+    The gradient goes to the middle element (half to each of the two for an even count); an element
+    tied with a middle value shares its gradient with the others equal to it, as max's ties do (see
+    ``_tie_share``). dtypes as NumPy: floats keep theirs, integers and bools give float64. The median of
+    no elements is NaN (NumPy warns "Mean of empty slice" there).
+    """
+    x = as_tensor(x, "median")
+    axes = normalize_axes(axis, x.ndim, "median")
+    keepdims = _keepdims(keepdims, "median")
+    xp = x._backend.xp
+    rows, n = _rows(x._data, axes, xp)
+    ordered = xp.sort(rows, axis=-1)
+    k = n // 2
+    if n % 2:
+        middle = ordered[..., k : k + 1]
+    else:  # (no elements: an empty mean, NaN)
+        middle = ordered[..., k - 1 : k + 1] if n else ordered
+    data = middle.mean(axis=-1)  # as NumPy: the mean of the one or two middle values, in mean's dtype
+    low = high = None
+    if n:
+        low, high = ordered[..., k - 1 if n % 2 == 0 else k], ordered[..., k]
+        if x.dtype.kind == "f":  # a NaN sorts last: a slice with one has a NaN median
+            last = ordered[..., -1]
+            nan = xp.isnan(last)
+            data = xp.where(nan, last.astype(data.dtype, copy=False), data)
+            low, high = xp.where(nan, last, low), xp.where(nan, last, high)
+    data = xp.asarray(data).reshape(_result_shape(x.shape, axes, keepdims))
+    if x.dtype.kind != "f" or not n:
+        return Tensor._make(data, x._backend)
+    kept = (1,) + _kept_shape(x.shape, axes)
+    if n % 2:  # one middle element: all of the gradient goes to it
+        saved = (x, axes, keepdims, False, low.reshape(kept), None, (1.0,), None)
+    else:
+        saved = (x, axes, keepdims, False, low.reshape(kept), high.reshape(kept), (0.5,), (0.5,))
+    return record("median", data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def quantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+    """NumPy's ``quantile`` with its default ``method="linear"``: the ``q``-th quantile over ``axis``,
+    interpolated between the two neighbouring order statistics (Hyndman and Fan's method 7).
+
+    ``q`` is a number in [0, 1] or a 1-d sequence or tensor of them; with several the result has a
+    leading axis of ``len(q)``. The gradient goes to the two neighbouring order statistics with the
+    interpolation weights (an order statistic's share split among the elements equal to it, as
+    ``median``'s); ``q`` gets none. A slice with a NaN gives NaN. dtypes and values as NumPy 2: a
+    Python float ``q`` keeps a float input's dtype, an array or tensor ``q`` promotes with it, an
+    integer ``q`` (0 or 1) picks an element in x's own dtype. A ``q`` on the host is checked (out of
+    range: InvalidArgumentError); a ``q`` tensor on a GPU is not read back: entries outside [0, 1]
+    (or NaN) give NaN there.
+    """
+    return _quantile("quantile", x, q, axis, keepdims, method, 1)
+
+
+def percentile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+    """NumPy's ``percentile``: :func:`quantile` of ``q / 100`` (``q`` in [0, 100])."""
+    return _quantile("percentile", x, q, axis, keepdims, method, 100)
+
+
+def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, scale: int) -> Tensor:
+    from gradkit._args import text
+
+    x = as_tensor(x, op)
+    if text(method, op, "method") != "linear":
+        raise InvalidArgumentError(f"{op}: only method='linear' (NumPy's default) is supported, got {method!r}")
+    axes = normalize_axes(axis, x.ndim, op)
+    keepdims = _keepdims(keepdims, op)
+    qv, on_device, weak = _quantile_q(op, x, q, scale)
+    xp = x._backend.xp
+    rows, n = _rows(x._data, axes, xp)
+    if n == 0:
+        raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
+    fractional = qv.dtype.kind == "f"
+    if fractional and x.dtype.kind == "b":
+        raise DTypeError(f"{op}: cannot interpolate between bools (NumPy has no boolean subtract); convert x first")
+    if not fractional:
+        dtype = x.dtype
+    elif weak:  # a Python float q: NumPy 2 keeps a float x's dtype
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    else:
+        dtype = np.result_type(x.dtype, qv.dtype)
+    ordered = xp.sort(rows, axis=-1)
+    last = ordered[..., -1]
+    nan = xp.isnan(last) if x.dtype.kind == "f" else None
+    lerp = _quantile_on_device if on_device else _quantile_on_host
+    data, low, high, w_low, w_high = lerp(qv, ordered, n, dtype, xp)
+    if nan is not None:  # a NaN sorts last: a slice with one gives NaN, and its gradient goes to its NaNs
+        data = xp.where(nan, last.astype(dtype, copy=False), data)
+        low, high = xp.where(nan, last, low), xp.where(nan, last, high)
+    q_axis = qv.ndim == 1
+    shape = _result_shape(x.shape, axes, keepdims)
+    data = data.reshape(((data.shape[0],) if q_axis else ()) + shape)
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    kept = (low.shape[0],) + _kept_shape(x.shape, axes)
+    saved = (x, axes, keepdims, q_axis, low.reshape(kept), high.reshape(kept), w_low, w_high)
+    return record(op, data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def _quantile_q(op: str, x: Tensor, q: Any, scale: int) -> tuple[Any, bool, bool]:
+    """``q`` as (array of the probabilities, on the device?, a Python number?), checked where it is on the host."""
+    from gradkit.errors import ArgumentTypeError
+
+    if isinstance(q, (bool, np.bool_, str, bytes)):
+        raise ArgumentTypeError(f"{op}: q must be a number or a 1-d sequence of numbers, got {q!r:.40}")
+    weak = type(q) in (int, float)  # NumPy 2: a Python number q does not promote a float32 x
+    if not isinstance(q, Tensor) and x._backend.array_type is not np.ndarray and isinstance(q, x._backend.array_type):
+        q = Tensor._make(q, x._backend)
+    if isinstance(q, Tensor):
+        if type(q._data) is not np.ndarray:  # on a GPU: used there, never read back
+            if q._backend is not x._backend:
+                raise DeviceError(f"{op}: x is on {x.device}, q on {q.device}")
+            qd = q._data
+            if qd.dtype.kind != "f":
+                raise DTypeError(
+                    f"{op}: a q tensor on {q.device} must be floating point, got {qd.dtype} (an integer q there could "
+                    "not be checked without reading it back); pass q as a Python number or list"
+                )
+            if qd.ndim > 1:
+                raise ShapeError(f"{op}: q must be a number or 1-d, got shape {qd.shape}")
+            return (qd / scale if scale != 1 else qd), True, False
+        qa = q._data
+    else:
+        try:
+            qa = np.asarray(q)
+        except (TypeError, ValueError) as exc:
+            message = f"{op}: q must be a number or a 1-d sequence of numbers, got {q!r:.60} ({exc})"
+            raise ArgumentTypeError(message) from None
+    if qa.dtype.kind not in "iuf":
+        raise DTypeError(f"{op}: q must be numbers, got dtype {qa.dtype}")
+    if qa.ndim > 1:
+        raise ShapeError(f"{op}: q must be a number or 1-d, got shape {qa.shape}")
+    given = qa
+    if scale != 1:
+        qa = np.true_divide(qa, scale)
+    if not bool(np.all((qa >= 0) & (qa <= 1))):  # NaN too
+        raise InvalidArgumentError(f"{op}: q must be in [0, {scale}], got {given.tolist()!r:.80}")
+    return qa, False, weak
+
+
+def _quantile_on_host(qa: Any, ordered: Any, n: int, dtype: Any, xp: Any) -> tuple:
+    """NumPy's linear interpolation for probabilities known on the host: one basic slice per q, so
+    that nothing is copied to the device (a CUDA-graph capture can hold it)."""
+    qf = qa.reshape(-1)
+    if qf.dtype.kind != "f":  # 0 or 1: the first or the last order statistic itself
+        index = [int(i) for i in (n - 1) * qf]
+        gamma = [0.0] * len(index)
+        lows = highs = index
+    else:
+        virtual = (n - 1) * qf  # NumPy's virtual index, in q's dtype
+        prev = np.floor(virtual)
+        above = virtual >= n - 1
+        lows = [int(i) for i in np.where(above, n - 1, prev)]
+        highs = [int(i) for i in np.where(above, n - 1, prev + 1)]
+        # as NumPy: the index above the last is -1 there, so gamma is the virtual index + 1 (a == b anyway)
+        gamma = [float(v) for v in (virtual - np.where(above, -1, prev).astype(np.intp)).astype(qf.dtype)]
+    results = []
+    for lo, hi, t in zip(lows, highs, gamma, strict=True):
+        a, b = ordered[..., lo], ordered[..., hi]
+        if qf.dtype.kind != "f":
+            results.append(a)
+            continue
+        diff = (b - a).astype(dtype, copy=False)
+        if t < 0.5:  # NumPy's _lerp: from the nearer end
+            results.append(a.astype(dtype, copy=False) + diff * t)
+        else:
+            results.append(b.astype(dtype, copy=False) - diff * (1 - t))
+    kept = ordered.shape[:-1]
+    if not results:
+        empty = xp.empty((0,) + kept, dtype=dtype)
+        return empty, xp.empty((0,) + kept, dtype=ordered.dtype), xp.empty((0,) + kept, dtype=ordered.dtype), (), None
+    data = xp.stack([xp.asarray(r, dtype=dtype) for r in results])
+    low = xp.stack([ordered[..., i] for i in lows])
+    high = xp.stack([ordered[..., i] for i in highs])
+    if lows == highs:  # integer q, or every q at the last element: one order statistic each
+        return data, low, high, [1.0] * len(lows), None
+    w_high = [0.0 if lo == hi else t for lo, hi, t in zip(lows, highs, gamma, strict=True)]
+    return data, low, high, [1.0 - w for w in w_high], w_high
+
+
+def _quantile_on_device(qd: Any, ordered: Any, n: int, dtype: Any, xp: Any) -> tuple:
+    """The same interpolation for probabilities on the device, vectorised, with no host read: entries
+    outside [0, 1] (or NaN) give NaN instead of an error."""
+    q1 = qd.reshape(-1)
+    virtual = q1 * (n - 1)
+    prev = xp.floor(virtual)
+    above = virtual >= n - 1
+    bad = ~((q1 >= 0) & (q1 <= 1))
+    lo = xp.where(bad, 0, xp.where(above, n - 1, prev)).astype(np.int64)
+    hi = xp.where(bad, 0, xp.where(above, n - 1, prev + 1)).astype(np.int64)
+    gamma = (virtual.astype(np.float64) - xp.where(above, -1.0, prev)).astype(q1.dtype)
+    low = xp.moveaxis(xp.take(ordered, lo, axis=-1), -1, 0)  # (nq, kept...)
+    high = xp.moveaxis(xp.take(ordered, hi, axis=-1), -1, 0)
+    t = gamma.astype(dtype).reshape(gamma.shape + (1,) * (ordered.ndim - 1))
+    diff = (high - low).astype(dtype, copy=False)
+    data = xp.where(t >= 0.5, high.astype(dtype, copy=False) - diff * (1 - t), low.astype(dtype, copy=False) + diff * t)
+    data = xp.where(bad.reshape(t.shape), np.nan, data)
+    w_high = xp.where(bad | (lo == hi), 0, gamma)
+    w_low = xp.where(bad, 0, 1 - w_high)
+    return data, low, high, w_low, w_high

@@ -19,7 +19,10 @@ differences are accurate:
 - ``distinct``: a shuffled ramp with steps of 0.1, so no two elements tie
   (max, min, maximum, minimum, clip).
 - ``zeros``: standard normal with about a third of the elements exactly 0 (cumprod: its slope at a
-  zero is exact, and central differences of a function linear in each element are too).
+  zero is exact, and central differences of a function linear in each element are too; sinc at 0).
+- ``nans``: standard normal with NaN at every flat index that is 2 mod 5, so that no slice of a
+  (2, 3, 4) tensor along any axis is all NaN (nansum, nanmean: their slope is 0 at a NaN, and
+  central differences there are 0 too).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def draw(rng: np.random.Generator, shape: tuple[int, ...], domain: str) -> np.nd
         return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
     if domain == "zeros":
         return np.where(rng.uniform(size=shape) < 0.35, 0.0, rng.standard_normal(shape))
+    if domain == "nans":
+        return np.where(np.arange(int(np.prod(shape))).reshape(shape) % 5 == 2, np.nan, rng.standard_normal(shape))
     if domain == "distinct":
         n = int(np.prod(shape))
         return (rng.permutation(n) * 0.1 - 0.05 * n + rng.uniform(-0.02, 0.02)).reshape(shape)
@@ -104,6 +109,23 @@ def _np_gather(x: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(x, index, axis=axis)
 
 
+def _np_quantile(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """np.quantile or np.percentile, in NumPy 2's dtype on NumPy 1.x too (gradkit follows NumPy 2: a
+    Python number q keeps a float x's dtype, a float32 q does not make it float64; NumPy 1.x made some
+    of those float64)."""
+
+    def ref(x: np.ndarray, q: Any, **kw: Any) -> np.ndarray:
+        out = np.asarray(fn(x, q, **kw))
+        qa = np.asarray(q)
+        if np.lib.NumpyVersion(np.__version__) >= "2.0.0" or (qa.dtype.kind in "iu" and fn is np.quantile):
+            return out  # (an integer q picks an element of x, in x's dtype)
+        if type(q) in (int, float):
+            return out.astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        return out.astype(np.result_type(x.dtype, qa.dtype if qa.dtype.kind == "f" else np.float64))
+
+    return ref
+
+
 GATHER_INDEX = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])  # for a (3, 4) input along axis 0
 MASK = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
 
@@ -118,6 +140,10 @@ BINARY = [
     ("minimum", "distinct", "distinct"),
     ("arctan2", "real", "away"),  # x away from 0: no point near the origin, where the slopes blow up
     ("hypot", "real", "away"),
+    ("logaddexp", "real", "real"),
+    ("logaddexp2", "real", "real"),
+    ("fmod", "real", "positive"),
+    ("copysign", "away", "away"),  # away from a == 0 (the kink of |a|) and b == 0 (where the sign flips)
 ]
 BROADCAST_SHAPES = [
     ((3, 4), (3, 4)),
@@ -154,6 +180,12 @@ UNARY = [
     ("exp2", "real"),
     ("cbrt", "away"),
     ("reciprocal", "away"),
+    ("sinc", "real"),
+    ("deg2rad", "real"),
+    ("rad2deg", "real"),
+    ("radians", "real"),
+    ("degrees", "real"),
+    ("fabs", "away"),
 ]
 # Tensor methods of the functions above (and PyTorch's spellings), each as (method, NumPy function, domain).
 MATH_METHODS = [
@@ -238,8 +270,8 @@ def build_specs() -> list[Spec]:
     # ----------------------------------------------------------- elementwise unary
     for name, dom in UNARY:
         g, n = same(name)
-        add(Spec(name, g, [(3, 4)], n, dom, smooth=name not in ("abs", "sign")))
-        add(Spec(f"{name}_0d", g, [()], n, dom, smooth=name not in ("abs", "sign")))
+        add(Spec(name, g, [(3, 4)], n, dom, smooth=name not in ("abs", "sign", "fabs")))
+        add(Spec(f"{name}_0d", g, [()], n, dom, smooth=name not in ("abs", "sign", "fabs")))
     add(Spec("sigmoid", gk.sigmoid, [(3, 4)], _np_sigmoid))
     add(Spec("sigmoid_large", lambda x: gk.sigmoid(x * 8), [(3, 4)], lambda x: _np_sigmoid(x * 8)))
     add(Spec("relu", gk.relu, [(3, 4)], lambda x: np.maximum(x, 0), "away", smooth=False))
@@ -603,6 +635,89 @@ def build_specs() -> list[Spec]:
                      lambda x, r=ref: r(x) * 1.0))
         add(Spec(f"{name}_several", lambda a, b, n=name: getattr(gk, n)(a, b), [(), (3,)],
                  lambda a, b, r=ref: tuple(r(a, b))))
+
+    # ------------------------------------- NumPy's statistics and more elementwise maths (this session)
+    for name in ("nansum", "nanmean", "median", "ptp", "amax", "amin"):
+        dom = "real" if name.startswith("nan") else "distinct"
+        methods = name != "ptp"  # NumPy 2's ndarray has no ptp method, nor has PyTorch's Tensor
+        for kw in REDUCTION_AXES:
+            ref = getattr(np, name)
+            add(Spec(f"{name}[{_kw(kw)}]", lambda x, name=name, kw=kw: getattr(gk, name)(x, **kw), [(2, 3, 4)],
+                     lambda x, ref=ref, kw=kw: ref(x, **kw), dom))
+            if methods:
+                add(Spec(f"{name}_method[{_kw(kw)}]", lambda x, name=name, kw=kw: getattr(x, name)(**kw),
+                         [(2, 3, 4)], lambda x, ref=ref, kw=kw: ref(x, **kw), dom))
+            if name.startswith("nan"):
+                add(Spec(f"{name}_nans[{_kw(kw)}]", lambda x, name=name, kw=kw: getattr(gk, name)(x, **kw),
+                         [(2, 3, 4)], lambda x, ref=ref, kw=kw: ref(x, **kw), "nans"))
+        add(Spec(f"{name}_0d", getattr(gk, name), [()], getattr(np, name), dom))
+        add(Spec(f"{name}_1d", getattr(gk, name), [(5,)], getattr(np, name), dom))
+    add(Spec("median_even_1d", gk.median, [(6,)], np.median, "distinct"))
+    add(Spec("nansum_nans_1d", gk.nansum, [(7,)], np.nansum, "nans"))
+    add(Spec("nanmean_nans_1d", gk.nanmean, [(7,)], np.nanmean, "nans"))
+    for fn, qs in ((gk.quantile, (0.3, [0.0, 0.25, 0.5, 0.9, 1.0], 1, [0, 1])),
+                   (gk.percentile, (37.5, [0.0, 10, 50, 99.5, 100], 100))):
+        name, ref = fn.__name__, _np_quantile(getattr(np, fn.__name__))
+        for q in qs:
+            for kw in REDUCTION_AXES:
+                add(Spec(f"{name}[q={q},{_kw(kw)}]", lambda x, fn=fn, q=q, kw=kw: fn(x, q, **kw), [(2, 3, 4)],
+                         lambda x, ref=ref, q=q, kw=kw: ref(x, q, **kw), "distinct"))
+        add(Spec(f"{name}_0d", lambda x, fn=fn, q=qs[0]: fn(x, q), [()], lambda x, ref=ref, q=qs[0]: ref(x, q)))
+        add(Spec(f"{name}_keyword_q", lambda x, fn=fn, q=qs[1]: fn(x, q=q, axis=1, keepdims=True, method="linear"),
+                 [(3, 4)], lambda x, ref=ref, q=qs[1]: ref(x, q, axis=1, keepdims=True), "distinct"))
+    for dtype in (np.float64, np.float32):  # q as a tensor on x's device: promotes with x, as a NumPy array q
+        q = np.array([0.2, 0.75, 0.5], dtype=dtype)
+        add(Spec(f"quantile_tensor_q[{np.dtype(dtype)}]",
+                 lambda x, q=q: gk.quantile(x, gk.tensor(q, device=x.device), axis=1), [(3, 5)],
+                 lambda x, q=q: _np_quantile(np.quantile)(x, q, axis=1), "distinct"))
+        add(Spec(f"percentile_tensor_q[{np.dtype(dtype)}]",
+                 lambda x, q=q: gk.percentile(x, gk.tensor(q * 100, device=x.device)), [(3, 5)],
+                 lambda x, q=q: _np_quantile(np.percentile)(x, q * 100), "distinct"))
+    add(Spec("quantile_method", lambda x: x.quantile(0.4, axis=-1, keepdims=True), [(3, 4)],
+             lambda x: _np_quantile(np.quantile)(x, 0.4, axis=-1, keepdims=True), "distinct"))
+    add(Spec("quantile_of_two_values", lambda x: gk.quantile(x, [0.1, 0.5, 0.6]), [(2,)],
+             lambda x: np.quantile(x, [0.1, 0.5, 0.6]), "distinct"))
+    add(Spec("quantile_of_one_value", lambda x: gk.quantile(x, [0.1, 1.0], axis=0), [(1, 3)],
+             lambda x: np.quantile(x, [0.1, 1.0], axis=0)))
+    for kw in REDUCTION_AXES:
+        add(Spec(f"average[{_kw(kw)}]", lambda x, kw=kw: gk.average(x, **kw), [(2, 3, 4)],
+                 lambda x, kw=kw: np.average(x, **kw)))
+        add(Spec(f"average_weights[{_kw(kw)}]", lambda x, w, kw=kw: gk.average(x, weights=w, **kw),
+                 [(2, 3, 4), (2, 3, 4)], lambda x, w, kw=kw: np.average(x, weights=w, **kw), ["real", "positive"]))
+    add(Spec("average_weights_along_axis", lambda x, w: gk.average(x, 1, w), [(2, 3, 4), (3,)],
+             lambda x, w: np.average(x, 1, w), ["real", "positive"]))
+    # NumPy 2's rule (NumPy 1.x took only 1-d weights along one axis): the weights' axes in the order given
+    add(Spec("average_weights_along_axes", lambda x, w: gk.average(x, (2, 0), w, keepdims=True), [(2, 3, 4), (4, 2)],
+             lambda x, w: np.average(x, (2, 0), np.broadcast_to(w.T[:, None, :], x.shape), keepdims=True),
+             ["real", "positive"]))
+    add(Spec("average_weights_negative_axis", lambda x, w: gk.average(x, axis=-1, weights=w), [(3, 4), (4,)],
+             lambda x, w: np.average(x, axis=-1, weights=w), ["real", "positive"]))
+    add(Spec("average_returned", lambda x, w: gk.average(x, 0, w, returned=True), [(3, 4), (3,)],
+             lambda x, w: np.average(x, 0, w, returned=True), ["real", "positive"]))
+    add(Spec("average_returned_same_shape", lambda x, w: gk.average(x, 1, w, returned=True), [(3, 4), (3, 4)],
+             lambda x, w: np.average(x, 1, w, returned=True), ["real", "positive"]))
+    add(Spec("average_weights_constant", lambda x: gk.average(x, axis=1, weights=np.array([1.0, 2.0, 0.5, 3.0])),
+             [(3, 4)], lambda x: np.average(x, axis=1, weights=np.array([1.0, 2.0, 0.5, 3.0]))))
+    add(Spec("sinc_near_0", lambda x: gk.sinc(x * 0.08), [(4, 5)], lambda x: np.sinc(x * 0.08)))
+    add(Spec("sinc_zeros", gk.sinc, [(4, 5)], np.sinc, "zeros"))
+    add(Spec("sinc_wide", lambda x: gk.sinc(x * 3.0), [(3, 4)], lambda x: np.sinc(x * 3.0)))
+    for name in ("logaddexp", "logaddexp2"):
+        g, n = same(name)
+        add(Spec(f"{name}_large", lambda a, b, g=g: g(a * 800.0, b * 800.0), [(3, 4), (4,)],
+                 lambda a, b, n=n: n(a * 800.0, b * 800.0)))
+        add(Spec(f"{name}_scalar_right", lambda a, g=g: g(a, 0.5), [(2, 3)], lambda a, n=n: n(a, 0.5)))
+        add(Spec(f"{name}_scalar_left", lambda a, g=g: g(-1.5, a), [(2, 3)], lambda a, n=n: n(-1.5, a)))
+        add(Spec(f"{name}_same_tensor", lambda a, g=g: g(a, a), [(2, 3)], lambda a, n=n: n(a, a)))
+        add(Spec(f"method_{name}", lambda a, b, name=name: getattr(a, name)(b), [(3, 4), (3, 1)], n))
+    add(Spec("fmod_signs", gk.fmod, [(3, 4), (3, 4)], np.fmod, "away"))
+    add(Spec("fmod_scalar_right", lambda a: gk.fmod(a * 3.0, -0.7), [(2, 3)], lambda a: np.fmod(a * 3.0, -0.7)))
+    add(Spec("fmod_scalar_left", lambda b: gk.fmod(2.5, b), [(2, 3)], lambda b: np.fmod(2.5, b), "away"))
+    add(Spec("copysign_scalar_right", lambda a: gk.copysign(a, -1.0), [(2, 3)], lambda a: np.copysign(a, -1.0), "away"))
+    add(Spec("copysign_scalar_left", lambda b: gk.copysign(2.0, b), [(2, 3)], lambda b: np.copysign(2.0, b), "away"))
+    for name, args in (("fmod", 1), ("copysign", 1), ("sinc", 0), ("deg2rad", 0), ("rad2deg", 0)):
+        shapes = [(3, 4), (4,)] if args else [(2, 3)]
+        add(Spec(f"method_{name}", lambda *xs, name=name: getattr(xs[0], name)(*xs[1:]), shapes, getattr(np, name),
+                 "away"))
 
     # ------------------------------------------------------------ composites
     add(Spec("mlp", lambda x, w, b: gk.tanh(x @ w + b).sum(axis=1), [(3, 4), (4, 5), (5,)],
