@@ -43,11 +43,22 @@ def _same(out, expected, device, what=""):
     assert out.dtype == expected.dtype, f"{what}: dtype {out.dtype}, NumPy gives {expected.dtype}"
     import emulated_cupy
 
-    if device == "cpu" or emulated_cupy.enabled() or expected.dtype.kind != "f":
+    if (device == "cpu" or emulated_cupy.enabled()) or expected.dtype.kind != "f":
         np.testing.assert_array_equal(out.numpy(), expected, err_msg=what)
     else:
-        rtol = {2: 2e-3, 4: 1e-6, 8: 1e-13}[expected.dtype.itemsize]
-        np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=0, err_msg=what)
+        _close(out, expected, what)
+
+
+def _close(out, expected, what):
+    """Within a few ulps of the largest value (an interpolation a + (b - a) w near 0 may cancel)."""
+    expected = np.asarray(expected)
+    if expected.dtype.kind != "f" and out.dtype.kind != "f":
+        np.testing.assert_array_equal(out.numpy(), expected, err_msg=what)
+        return
+    eps = max(float(np.finfo(d).eps) for d in (out.dtype, expected.dtype) if d.kind == "f")  # the coarser
+    scale = float(np.max(np.abs(expected), initial=1.0))
+    atol = 4 * eps * scale
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=atol, err_msg=what)
 
 
 def _t(values, device, dtype=np.float64, requires_grad=True):
@@ -118,6 +129,12 @@ def numpy2_quantile_dtype(a, q, percentile=False):
     return np.result_type(a.dtype, qa.dtype if qa.dtype.kind == "f" else np.float64)
 
 
+# NumPy 1.x and 2.0 to 2.2 differ from today's NumPy in quantile's result dtype for some q, and 2.0 to
+# 2.2 interpolate with another arrangement of the same formula (an ulp apart at times): there, values
+# are compared to a few ulps and dtypes with NumPy 2.3's rule (gradkit's on every NumPy).
+QUANTILE_EXACT = np.lib.NumpyVersion(np.__version__) >= "2.3.0"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_quantile_and_percentile_match_numpy_for_every_dtype(dtype, device):
     """Bit for bit as NumPy 2. (NumPy 1.x computed some of these in float64 and made them float64: there
@@ -137,12 +154,11 @@ def test_quantile_and_percentile_match_numpy_for_every_dtype(dtype, device):
                         getattr(gk, name)(x, qq, **kw)
                     continue
                 out, what = getattr(gk, name)(x, qq, **kw), f"{name}({dtype}, {qq!r}, {kw})"
-                if not LEGACY:
+                if QUANTILE_EXACT:
                     _same(out, expected, device, what)
                     continue
                 assert out.dtype == numpy2_quantile_dtype(a, qq, name == "percentile"), what
-                np.testing.assert_allclose(out.numpy(), expected, rtol=2e-3 if dtype == "float16" else 1e-6,
-                                           err_msg=what)
+                _close(out, expected, what)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
