@@ -57,6 +57,15 @@ def default_collate(batch: Sequence[Any], device: Any = None) -> Any:
     return collate(batch, target, "default_collate")
 
 
+def _same_shapes(samples: Sequence[Any], kind: str, op: str) -> None:
+    shapes = {s.shape for s in samples}
+    if len(shapes) > 1:
+        raise ShapeError(
+            f"{op}: the {kind} samples of a batch have different shapes {sorted(shapes)}; "
+            "every sample must have the same shape"
+        )
+
+
 def collate(samples: Sequence[Any], device: Any, op: str) -> Any:
     """``default_collate`` with errors naming ``op``; ``device`` is None or a checked device."""
     if not samples:
@@ -72,12 +81,7 @@ def collate(samples: Sequence[Any], device: Any, op: str) -> Any:
             "every sample must have the same structure"
         )
     if kind == "tensor":
-        shapes = {s.shape for s in samples}
-        if len(shapes) > 1:
-            raise ShapeError(
-                f"{op}: the tensor samples of a batch have different shapes {sorted(shapes)}; "
-                "every sample must have the same shape"
-            )
+        _same_shapes(samples, "tensor", op)
         devices = {s.device for s in samples}
         if len(devices) > 1:
             raise DeviceError(
@@ -91,12 +95,7 @@ def collate(samples: Sequence[Any], device: Any, op: str) -> Any:
 
         try:
             if kind == "array":
-                shapes = {s.shape for s in samples}
-                if len(shapes) > 1:
-                    raise ShapeError(
-                        f"{op}: the array samples of a batch have different shapes {sorted(shapes)}; "
-                        "every sample must have the same shape"
-                    )
+                _same_shapes(samples, "array", op)
                 xp = np if isinstance(first, np.ndarray) else backend_of_array(first).xp
                 return tensor(xp.stack(samples), device=device)
             return tensor(list(samples), device=device)

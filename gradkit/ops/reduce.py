@@ -463,20 +463,28 @@ def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Te
 amax, amin = max, min
 
 
+def _nan_parts(x: Any, axis: Any, keepdims: Any, op: str) -> tuple[Tensor, tuple, bool, Any, Any]:
+    """``x`` as a tensor, its axes and keepdims checked, its NaN mask and its data with the NaNs made 0
+    (the last two None for integer and bool tensors, which hold no NaN)."""
+    x = as_tensor(x, op)
+    axes = normalize_axes(axis, x.ndim, op)
+    keepdims = _keepdims(keepdims, op)
+    xd = x._data
+    if xd.dtype.kind != "f":
+        return x, axes, keepdims, None, None
+    nan = x._backend.xp.isnan(xd)
+    return x, axes, keepdims, nan, x._backend.xp.where(nan, xd.dtype.type(0), xd)
+
+
 def nansum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` with NaNs counted as 0 (NumPy's ``nansum``); the slope is 0 at the NaNs.
 
     Integer and bool tensors sum as ``sum`` does (they hold no NaN).
     """
-    x = as_tensor(x, "nansum")
-    axes = normalize_axes(axis, x.ndim, "nansum")
-    keepdims = _keepdims(keepdims, "nansum")
-    xd = x._data
-    if xd.dtype.kind != "f":
-        return Tensor._make(xd.sum(axis=axes, keepdims=keepdims), x._backend)
-    xp = x._backend.xp
-    nan = xp.isnan(xd)
-    data = xp.where(nan, xd.dtype.type(0), xd).sum(axis=axes, keepdims=keepdims)  # what NumPy's nansum does
+    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nansum")
+    if nan is None:
+        return Tensor._make(x._data.sum(axis=axes, keepdims=keepdims), x._backend)
+    data = zeroed.sum(axis=axes, keepdims=keepdims)  # what NumPy's nansum does
     return record("nansum", data, x._backend, (x,), (_nansum_vjp,), (nan, x.shape, axes, keepdims), info=axes)
 
 
@@ -494,15 +502,11 @@ def nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     elements and 0 at the NaNs (0 too in a slice of NaNs only, where PyTorch gives NaN). Integer and
     bool tensors give their ``mean`` (float64), as NumPy.
     """
-    x = as_tensor(x, "nanmean")
-    axes = normalize_axes(axis, x.ndim, "nanmean")
-    keepdims = _keepdims(keepdims, "nanmean")
+    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nanmean")
     xd = x._data
-    if xd.dtype.kind != "f":
+    if nan is None:
         return Tensor._make(xd.mean(axis=axes, keepdims=keepdims), x._backend)
-    xp = x._backend.xp
-    nan = xp.isnan(xd)
-    total = xp.where(nan, xd.dtype.type(0), xd).sum(axis=axes, keepdims=True)
+    total = zeroed.sum(axis=axes, keepdims=True)
     count = (~nan).sum(axis=axes, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 for a slice of NaNs: NaN, as NumPy
         data = (total / count).astype(xd.dtype, copy=False)  # divided in float64, as NumPy divides by the count
