@@ -194,6 +194,12 @@ class Sequential(_ListContainer):
                     raise ArgumentTypeError(f"Sequential: argument {i} is a {type(module).__name__}, not a Module")
                 self.add_module(str(i), module)
 
+    def __getstate__(self) -> dict:
+        """Pickled and copied without the cached plan: its hook epoch means nothing in another process."""
+        state = dict(self.__dict__)
+        state.pop("_plan", None)
+        return state
+
     def forward(self, x: Any) -> Any:
         modules = tuple(self._modules.values())
         plan = self.__dict__.get("_plan")

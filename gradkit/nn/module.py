@@ -690,7 +690,10 @@ def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:
         _check_castable(value._data, target, key, where)
         return backend.transfer(value._data, value._backend)
     if isinstance(value, (int, float, bool, np.generic, list, tuple)):
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError:  # ragged nested lists
+            raise ShapeError(f'{where}: the value for "{key}" is a ragged nested list, not an array') from None
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         _check_castable(value, target, key, where)
         return backend.asarray(value)

@@ -667,3 +667,40 @@ def test_state_dict_keys_and_names_match_pytorch():
     assert repr(g.blocks[1]) == repr(t.blocks[1]).replace("torch.float32", "float32")  # one line: inline
     md = {lib: lib.ModuleDict({"a": lib.Linear(1, 2), "s": lib.Sequential(lib.ReLU())}) for lib in (nn, torch.nn)}
     assert repr(md[nn]) == repr(md[torch.nn])
+
+
+def test_a_pickled_sequential_runs_its_hooks_in_a_fresh_process(tmp_path):
+    """The cached fused plan is not pickled: its hook epoch means nothing in another process, where a stale
+    plan would run a hooked Linear+ReLU pair fused and skip the hook."""
+    import pickle
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "hookmod.py").write_text("def hook(m, args, out):\n    return out * 0 + 123\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from hookmod import hook
+
+        m = gk.nn.Sequential(gk.nn.Linear(3, 4, device="cpu"), gk.nn.ReLU())
+        m(gk.ones((1, 3), device="cpu"))  # the plan is made (fused) before the hook exists
+        m[1].register_forward_hook(hook)
+        (tmp_path / "m.pkl").write_bytes(pickle.dumps(m))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("hookmod", None)
+    code = textwrap.dedent(f"""
+        import pickle, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import gradkit as gk
+        m = pickle.loads(open({str(tmp_path / "m.pkl")!r}, "rb").read())
+        print(m(gk.ones((1, 3), device="cpu")).tolist())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[[123.0, 123.0, 123.0, 123.0]]"
+
+
+def test_a_ragged_state_dict_value_is_a_shape_error_naming_the_key():
+    m = gk.nn.Sequential(gk.nn.Linear(2, 2))
+    with pytest.raises(gk.ShapeError, match='"0.weight" is a ragged'):
+        m.load_state_dict({"0.weight": [[1], [1, 2]], "0.bias": gk.zeros(2)})
