@@ -11,12 +11,13 @@ for the Cholesky factor; Townsend 2016 for the SVD), written with gradkit operat
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import flag, whole
+from gradkit._args import flag, text, whole
 from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
@@ -341,17 +342,49 @@ def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tup
     Output k gets a node of its own, whose rule ``rules[k](g_k, outs, *extra)`` returns the share of
     ``a``'s gradient that comes from output k's gradient (the VJPs here are linear in the outputs'
     gradients, so the engine's sum of the shares is the VJP). ``outs`` is the list of all the output
-    tensors, which are in the graph: with ``create_graph=True`` the rules differentiate through them.
-    Each node checks the versions of every output, as a node that saves its output does.
+    tensors, in the graph: with ``create_graph=True`` the rules differentiate through them. The nodes
+    share an :class:`_Outputs` that holds the output arrays and weak references to the nodes, not the
+    output tensors (which would make each node reach itself: a cycle that only Python's collector
+    frees, late for GPU memory). Each node checks the versions of every output, as a node that saves
+    its output does.
     """
-    outs: list = []
-    for data, rule in zip(datas, rules, strict=True):
-        outs.append(record(name, data, backend, (a,), (rule,), (outs, *extra)))
+    shared = _Outputs(name, datas, backend, a, rules, extra)
+    outs = [shared.record(k) for k in range(len(datas))]
     versions = [(t._version, t._version[0]) for t in outs]
     for t in outs:
         if t._grad_fn is not None:
             t._grad_fn.versions = list(versions)
     return outs
+
+
+class _Outputs:
+    """What the nodes of one multi-output call share (see :func:`_record_outputs`)."""
+
+    def __init__(self, name: str, datas: tuple, backend: Any, a: Tensor, rules: tuple, extra: tuple) -> None:
+        self.name, self.datas, self.backend, self.a, self.rules, self.extra = name, datas, backend, a, rules, extra
+        self.nodes: list = [None] * len(datas)
+
+    def record(self, k: int) -> Tensor:
+        out = record(self.name, self.datas[k], self.backend, (self.a,), (_shared_rule,), (self, k))
+        self.nodes[k] = None if out._grad_fn is None else weakref.ref(out._grad_fn)
+        return out
+
+    def tensors(self) -> list:
+        """The outputs as tensors on their nodes; an output whose node is gone (nothing kept it) is
+        recorded again, the same function of ``a``, so that second derivatives still reach ``a``."""
+        outs = []
+        for k, data in enumerate(self.datas):
+            ref = self.nodes[k]
+            node = None if ref is None else ref()
+            if node is None and ref is not None and _mode.enabled:
+                outs.append(self.record(k))
+            else:
+                outs.append(Tensor._make(data, self.backend, node if _mode.enabled else None))
+        return outs
+
+
+def _shared_rule(g: Tensor, shared: _Outputs, k: int) -> Tensor:
+    return shared.rules[k](g, shared.tensors(), *shared.extra)
 
 
 def _zero_slope(name: str, data: Any, x: Tensor) -> Tensor:
@@ -618,6 +651,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
     """
     op = "linalg.eigh"
     a = _matrices(a, op)
+    UPLO = text(UPLO, op, "UPLO").upper()  # noqa: N806 - NumPy takes "l" and "u" too
     if UPLO not in ("L", "U"):
         raise InvalidArgumentError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
     xp = a._backend.xp
@@ -658,7 +692,7 @@ def qr(a: Any, mode: str = "reduced") -> QRResult | Tensor:
     """
     op = "linalg.qr"
     a = _matrices(a, op, square=False)
-    if mode not in ("reduced", "complete", "r"):
+    if text(mode, op, "mode") not in ("reduced", "complete", "r"):
         raise InvalidArgumentError(
             f"{op}: mode must be 'reduced', 'complete' or 'r', got {mode!r} ('raw' is not supported: "
             "its Householder form is not differentiable here)"
@@ -749,6 +783,8 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     a = _matrices(a, op, square=False)
     full_matrices = flag(full_matrices, op, "full_matrices")
     compute_uv = flag(compute_uv, op, "compute_uv")
+    if not compute_uv:
+        full_matrices = False  # S's gradient needs only the reduced U and V (a full U of a tall matrix is m x m)
     if flag(hermitian, op, "hermitian"):
         raise InvalidArgumentError(f"{op}: hermitian=True is not supported; use linalg.eigh for symmetric matrices")
     xp = a._backend.xp

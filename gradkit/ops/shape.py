@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import text
+from gradkit._args import out_of_range, text
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
@@ -653,7 +653,10 @@ def diff(x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
             if value is None:
                 continue
             if isinstance(value, (int, float)):  # a Python number takes x's dtype where it fits (weak, as elsewhere)
-                value = np.asarray(value, dtype=np.result_type(x.dtype, value))
+                try:
+                    value = np.asarray(value, dtype=np.result_type(x.dtype, value))
+                except OverflowError:  # an int beyond x's integer dtype: as `t + 1000` on an int8 tensor
+                    raise out_of_range("diff", value, x.dtype) from None
             t = as_tensor(value, "diff", x._backend)
             if t.ndim == 0:
                 t = broadcast_to(t, x.shape[:ax] + (1,) + x.shape[ax + 1 :])

@@ -603,3 +603,10 @@ def test_parity_with_pytorch():
     ints = gk.tensor([1, 2, 3]).masked_fill(np.array([True, False, True]), 7.9)
     np.testing.assert_array_equal(ints.numpy(), torch.tensor([1, 2, 3]).masked_fill(torch.tensor([True, False, True]),
                                                                                     7.9).numpy())
+
+
+def test_diff_with_a_python_int_beyond_the_integer_dtype_is_a_clear_error():
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("NumPy 1.x widens the dtype for a large Python int")
+    with pytest.raises(gk.InvalidArgumentError, match="diff: 1000 is out of range for a int8 tensor"):
+        gk.diff(gk.tensor(np.array([1, 2, 3], np.int8)), prepend=1000)
