@@ -278,8 +278,9 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
         if x.dtype.kind in "iub" and not np.isfinite(value):
             raise InvalidArgumentError(f"masked_fill: {value!r} cannot be held by a {x.dtype} tensor")
         try:
-            fill = np.asarray(value).astype(x.dtype)[()]  # a NumPy scalar of x's dtype: a strong scalar to CuPy
-        except OverflowError:
+            with np.errstate(over="raise"):
+                fill = np.asarray(value).astype(x.dtype)[()]  # a NumPy scalar of x's dtype: a strong scalar to CuPy
+        except (OverflowError, FloatingPointError):  # beyond the dtype's range (1e6 in float16): PyTorch refuses too
             raise out_of_range("masked_fill", value, x.dtype) from None
     data = xp.where(m, fill, x._data)
     if data.dtype != x.dtype:

@@ -503,6 +503,8 @@ def solve(a: Any, b: Any) -> Tensor:
     from gradkit.ops.shape import astype
 
     op = "linalg.solve"
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
+        a = as_tensor(a, op)  # two arrays: the first sets the device, as for one array and one tensor
     a, b, backend = operands(op, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise ArgumentTypeError(

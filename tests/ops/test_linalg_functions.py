@@ -807,3 +807,8 @@ def test_string_options_are_checked():
     with pytest.raises(gk.ArgumentTypeError, match="linalg.qr: mode must be a str"):
         gk.linalg.qr(t, np.array(["r", "r"]))
     assert np.allclose(gk.linalg.eigh(t, "l").eigenvalues.numpy(), [1, 1])  # NumPy takes lower case too
+
+
+def test_solve_takes_two_arrays():
+    x = gk.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.ones(2))
+    assert isinstance(x, gk.Tensor) and x.tolist() == [0.5, 0.25]

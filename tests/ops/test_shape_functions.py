@@ -610,3 +610,11 @@ def test_diff_with_a_python_int_beyond_the_integer_dtype_is_a_clear_error():
         pytest.skip("NumPy 1.x widens the dtype for a large Python int")
     with pytest.raises(gk.InvalidArgumentError, match="diff: 1000 is out of range for a int8 tensor"):
         gk.diff(gk.tensor(np.array([1, 2, 3], np.int8)), prepend=1000)
+
+
+def test_masked_fill_refuses_a_value_beyond_a_float16_range():
+    x = gk.ones(3, dtype="float16")
+    mask = gk.tensor([True, False, True])
+    with pytest.raises(gk.InvalidArgumentError, match="masked_fill: 1000000.0 is too large"):
+        gk.masked_fill(x, mask, 1e6)
+    assert gk.masked_fill(x, mask, float("inf")).tolist() == [float("inf"), 1.0, float("inf")]  # inf is a value
