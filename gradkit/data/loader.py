@@ -216,7 +216,10 @@ def _tensor_rows(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None
     possibly nested (indices into its tensors): then batches are gathered by indexing the tensors."""
     index = None
     while type(dataset).__getitem__ is Subset.__getitem__:
-        inner = np.asarray(dataset.indices, dtype=np.int64)
+        inner = np.asarray(dataset.indices)
+        if inner.size and inner.dtype.kind not in "iu":  # Subset checks them, but .indices may be replaced later
+            raise ArgumentTypeError(f"DataLoader: a Subset's indices must be integers, got dtype {inner.dtype}")
+        inner = inner.astype(np.int64, copy=False)
         index = inner if index is None else inner[index]
         dataset = dataset.dataset
     if type(dataset).__getitem__ is not TensorDataset.__getitem__:

@@ -436,3 +436,10 @@ def test_num_workers_and_pin_memory_at_pytorch_defaults():
         DataLoader(Squares(4), pin_memory=True)
     with pytest.raises(gk.ArgumentTypeError, match="DataLoader: pin_memory must be True or False"):
         DataLoader(Squares(4), pin_memory="yes")
+
+
+def test_a_subset_whose_indices_were_replaced_by_floats_is_refused_not_truncated():
+    subset = gk.data.Subset(gk.data.TensorDataset(gk.arange(6.0)), [0, 1])
+    subset.indices = [0.5]
+    with pytest.raises(gk.ArgumentTypeError, match="Subset's indices must be integers"):
+        list(gk.data.DataLoader(subset, batch_size=1))
