@@ -326,14 +326,14 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
     data = x._backend.xp.cumsum(x._data, axis=ax)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
-    return record("cumsum", data, x._backend, (x,), (_cumsum_vjp,), (ax,))
+    return record("cumsum", data, x._backend, (x,), (_reverse_cumsum,), (ax,))
 
 
-def _cumsum_vjp(g: Tensor, axis: int) -> Tensor:
-    # out[i] = sum_{j <= i} x[j], so dx[j] = sum_{i >= j} g[i]: a running sum from the far end
+def _reverse_cumsum(t: Tensor, axis: int) -> Tensor:
+    """Running sums from the far end: cumsum's VJP (out[i] = sum_{j <= i} x[j], so dx[j] = sum_{i >= j} g[i])."""
     from gradkit.ops.shape import flip
 
-    return flip(cumsum(flip(g, axis), axis), axis)
+    return flip(cumsum(flip(t, axis), axis), axis)
 
 
 def cumprod(x: Any, axis: int | None = None) -> Tensor:
@@ -347,12 +347,6 @@ def cumprod(x: Any, axis: int | None = None) -> Tensor:
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return record("cumprod", data, x._backend, (x,), (_cumprod_vjp,), (x, ax), save_output=True)
-
-
-def _reverse_cumsum(t: Tensor, axis: int) -> Tensor:
-    from gradkit.ops.shape import flip
-
-    return flip(cumsum(flip(t, axis), axis), axis)
 
 
 def _cumprod_vjp(g: Tensor, x: Tensor, axis: int, y: Tensor) -> Tensor:
