@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import out_of_range, text
+from gradkit._args import out_of_range, text, whole
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
@@ -375,8 +375,6 @@ def _tensor_list(tensors: Sequence[Any], op: str, same_ndim: bool = True) -> lis
 # ------------------------------------------------------------- NumPy's rearrangements
 def _count_arg(value: Any, op: str, name: str) -> int:
     """A non-negative count: an int, or a float with no fraction (as ``whole``), or a 0-d tensor of one."""
-    from gradkit._args import whole
-
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ArgumentTypeError(f"{op}: {name} must be an int, got a tensor of shape {value.shape}")
     return whole(value, op, name, low=0)
@@ -384,8 +382,6 @@ def _count_arg(value: Any, op: str, name: str) -> int:
 
 def _int_list(value: Any, op: str, name: str) -> list[int]:
     """An int or a sequence of ints (a 1-d integer tensor or array too) as a list of Python ints."""
-    from gradkit._args import whole
-
     if isinstance(value, Tensor) or hasattr(value, "__cuda_array_interface__") or isinstance(value, np.ndarray):
         if value.dtype.kind not in "iu" or value.ndim > 1:
             raise ArgumentTypeError(f"{op}: {name} must be an int or a sequence of ints, got {value!r:.60}")
@@ -577,8 +573,6 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 
 
 def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str) -> Tensor:
-    from gradkit._args import whole
-
     x = as_tensor(x, op)
     if x.ndim < 2:
         raise ShapeError(f"{op}: needs a tensor of at least 2 dimensions, got shape {x.shape}")
@@ -588,11 +582,8 @@ def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str) -> Tensor:
         raise InvalidArgumentError(f"{op}: axis1 and axis2 must differ, got {axis1} and {axis2}")
     xp = x._backend.xp
     data = xp.array(xp.diagonal(x._data, k, a1, a2), copy=True)
-    return record("diagonal", data, x._backend, (x,), (_diagonal_vjp,), (x.shape, k, a1, a2))
-
-
-def _diagonal_vjp(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor:
-    return _diagonal_embed(g, shape, k, a1, a2)
+    # the VJP puts g back on the diagonal
+    return record("diagonal", data, x._backend, (x,), (_diagonal_embed,), (x.shape, k, a1, a2))
 
 
 def _diagonal_embed(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor:
@@ -615,8 +606,6 @@ def _diagonal_embed_vjp(g: Tensor, k: int, a1: int, a2: int) -> Tensor:
 def diag(x: Any, k: int = 0) -> Tensor:
     """NumPy's ``diag``: a 1-d ``x`` as the ``k``-th diagonal of a square matrix, or the ``k``-th
     diagonal of a 2-d ``x`` (a new tensor, as :func:`diagonal`)."""
-    from gradkit._args import whole
-
     x = as_tensor(x, "diag")
     k = whole(k, "diag", "k")
     if x.ndim == 2:
@@ -638,8 +627,6 @@ def diff(x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
 
     The gradient is the adjoint difference, ``g[i-1] - g[i]``, applied ``n`` times.
     """
-    from gradkit._args import whole
-
     x = as_tensor(x, "diff")
     n = whole(n, "diff", "n")
     if n < 0:
@@ -758,8 +745,6 @@ def _atleast(xs: tuple, ndim: int, op: str) -> Any:
 def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """PyTorch's ``chunk``: ``x`` split along ``dim`` into pieces of ``ceil(n / chunks)`` (the last may be
     shorter, and there may be fewer than ``chunks``); an axis of length 0 gives ``chunks`` empty pieces."""
-    from gradkit._args import whole
-
     x = as_tensor(x, "chunk")
     chunks = whole(chunks, "chunk", "chunks")
     if chunks <= 0:
