@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import check_int_fits, out_of_range, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis
@@ -252,8 +253,6 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     converted to x's dtype (an int tensor filled with 2.7 holds 2, as PyTorch). x's gradient is 0
     where the mask is True.
     """
-    from gradkit._args import check_int_fits, out_of_range
-
     x = as_tensor(x, "masked_fill")
     xp = x._backend.xp
     m = _index_array(mask, x, "masked_fill")
@@ -404,8 +403,6 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, 
     it selects those ``k`` rather than sorting the whole axis.
     """
     x = as_tensor(x, "topk")
-    from gradkit._args import whole
-
     ax = _sort_axis(x, axis, largest, "topk", "largest")
     n = x.shape[ax]
     k = whole(k, "topk", "k", low=0)

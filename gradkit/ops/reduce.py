@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import flag, text
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import DeviceError, DTypeError, InvalidArgumentError, ShapeError
@@ -559,7 +560,6 @@ def average(
     in float64. Weights that sum to 0 raise InvalidArgumentError (also a ZeroDivisionError, NumPy's
     error) on the CPU; on CuPy checking them would read the device, so the result is inf or NaN there.
     """
-    from gradkit._args import flag
     from gradkit.ops.shape import astype, clone, transpose
 
     x = as_tensor(x, "average")
@@ -733,8 +733,6 @@ def percentile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method:
 
 
 def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, scale: int) -> Tensor:
-    from gradkit._args import text
-
     x = as_tensor(x, op)
     if text(method, op, "method") != "linear":
         raise InvalidArgumentError(f"{op}: only method='linear' (NumPy's default) is supported, got {method!r}")

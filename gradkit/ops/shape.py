@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import out_of_range, text, whole
+from gradkit._args import flag, out_of_range, text, whole
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
@@ -679,8 +679,6 @@ def meshgrid(*xs: Any, indexing: str = "xy", sparse: bool = False, copy: bool = 
     ``sparse=True`` gives tensors of length 1 along all but their own axis; ``copy=False`` gives
     broadcast views (read-only) instead of new tensors. A tuple, as NumPy 2.
     """
-    from gradkit._args import flag
-
     text(indexing, "meshgrid", "indexing")
     if indexing not in ("xy", "ij"):
         raise InvalidArgumentError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
