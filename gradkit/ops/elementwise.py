@@ -220,7 +220,21 @@ _POW_RULES = (_pow_da, _pow_db)
 
 def power(a: Any, b: Any) -> Tensor:
     """a ** b elementwise."""
-    return _binary("power", a, b, operator.pow, _POW_RULES, _READS_BOTH)
+    out = _binary("power", a, b, operator.pow, _POW_RULES, _READS_BOTH)
+    if out._data.dtype.kind in "iu" and out._backend.name != "numpy":
+        _check_integer_exponent(b, out)
+    return out
+
+
+def _check_integer_exponent(b: Any, out: Tensor) -> None:
+    """NumPy refuses an integer to a negative integer power; CuPy gives a number, so check (a host read)."""
+    bd = b._data if isinstance(b, Tensor) else b
+    negative = bd < 0 if isinstance(bd, (int, np.integer)) else bool((out._backend.xp.asarray(bd) < 0).any())
+    if negative:
+        raise InvalidArgumentError(
+            f"power: integers to negative integer powers are not allowed (a {out.dtype} result); "
+            "make the base a float tensor"
+        )
 
 
 def _remainder_db(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -327,6 +341,9 @@ def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
 
 def sign(x: Any) -> Tensor:
     """-1, 0 or 1; its gradient is zero."""
+    x = as_tensor(x, "sign")
+    if x.dtype == np.bool_:  # NumPy refuses; CuPy would hand the bools back
+        raise DTypeError("sign: not defined for a tensor of dtype bool (convert it with astype first)")
     return _unary("sign", x, "sign", lambda g, x: g * 0)
 
 

@@ -162,7 +162,7 @@ def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
             data = x._data[idx + (Ellipsis,)]  # a 0-d view, as CuPy gives, not a NumPy scalar copy
         else:
             data = x._data[idx]
-    except IndexError as exc:  # index arrays whose shapes do not broadcast together, for one
+    except (IndexError, ValueError) as exc:  # index arrays whose shapes do not broadcast (CuPy: ValueError)
         raise ShapeError(f"{op}: cannot index a tensor of shape {x.shape} with {index!r:.80} ({exc})") from None
     out = record("getitem", data, x._backend, (x,), (_getitem_vjp,), (x.shape, idx))
     if _is_basic(idx):  # a view: in-place changes to it or to x are changes to both
@@ -360,15 +360,16 @@ def _sorted_indices(x: Tensor, axis: Any, descending: Any, op: str, flag: str) -
 
 
 def _stable_order(data: Any, ax: int, descending: bool, xp: Any) -> Any:
-    """int64 indices of a stable sort of ``data`` along ``ax`` (NaN last, and first when descending)."""
-    key = data
-    if descending:  # a stable sort of a reversed key keeps ties in order; ~ reverses ints and bools, no overflow
-        key = -key if key.dtype.kind == "f" else xp.invert(key)
-    idx = xp.argsort(key, axis=ax, kind="stable")  # CuPy's sorts are always stable
-    if descending and key.dtype.kind == "f":  # NaNs, last so far, go first: a second stable sort
-        nan_last = xp.isnan(xp.take_along_axis(key, idx, axis=ax))
-        idx = xp.take_along_axis(idx, xp.argsort(~nan_last, axis=ax, kind="stable"), axis=ax)
-    return idx.astype(np.int64, copy=False)
+    """int64 indices of a stable sort of ``data`` along ``ax`` (NaN last, and first when descending).
+
+    Floats are sorted by their integer :func:`_order_key`, not as floats: CuPy radix-sorts float bits,
+    which puts NaNs with the sign bit first and -0.0 before 0.0 (seen on an H100, CuPy 14.2).
+    """
+    if data.dtype.kind == "f":
+        key = _order_key(data, descending, xp, xp.empty(data.shape, _SIGNED[data.dtype.itemsize][0]))
+    else:  # a stable sort of a reversed key keeps ties in order; ~ reverses ints and bools, no overflow
+        key = xp.invert(data) if descending else data
+    return xp.argsort(key, axis=ax, kind="stable").astype(np.int64, copy=False)
 
 
 def _along(x: Tensor, ax: int, idx: Any, op: str) -> Tensor:

@@ -8,6 +8,7 @@ input's shape.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -86,9 +87,24 @@ def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     _check_ddof(ddof, "var")
     axes = normalize_axes(axis, x.ndim, "var")
     keepdims = _keepdims(keepdims, "var")
-    data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
     n = _count(x.shape, axes)
+    data = _second_moment(x._data, axes, ddof, keepdims, n, root=False)
     return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
+
+
+def _second_moment(xd: Any, axes: tuple, ddof: Any, keepdims: bool, n: int, root: bool) -> Any:
+    """NumPy's ``var`` (or ``std`` when ``root``) of ``xd``.
+
+    With no degrees of freedom left (ddof >= n) it is the sum of squares over 0, inf (NaN where the
+    values are all equal), as NumPy gives with a RuntimeWarning; CuPy gives NaN there.
+    """
+    if n - ddof > 0:
+        moment = xd.std if root else xd.var
+        return moment(axis=axes, ddof=ddof, keepdims=keepdims)
+    warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "Mean of empty slice" (n == 0)
+        return xd.var(axis=axes, keepdims=keepdims) * n / 0.0  # inf and sqrt(inf) alike
 
 
 def _check_ddof(ddof: Any, op: str) -> None:
@@ -118,8 +134,8 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     _check_ddof(ddof, "std")
     axes = normalize_axes(axis, x.ndim, "std")
     keepdims = _keepdims(keepdims, "std")
-    data = x._data.std(axis=axes, ddof=ddof, keepdims=keepdims)
     n = _count(x.shape, axes)
+    data = _second_moment(x._data, axes, ddof, keepdims, n, root=True)
     return record("std", data, x._backend, (x,), (_std_vjp,), (x, axes, keepdims, n - ddof), save_output=True,
                   info=axes)  # fmt: skip
 
@@ -695,9 +711,8 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     low = high = None
     if n:
         low, high = ordered[..., k - 1 if n % 2 == 0 else k], ordered[..., k]
-        if x.dtype.kind == "f":  # a NaN sorts last: a slice with one has a NaN median
-            last = ordered[..., -1]
-            nan = xp.isnan(last)
+        if x.dtype.kind == "f":  # a slice with a NaN has a NaN median
+            nan, last = _sorted_nan(ordered, xp)
             data = xp.where(nan, last.astype(data.dtype, copy=False), data)
             low, high = xp.where(nan, last, low), xp.where(nan, last, high)
     data = xp.asarray(data).reshape(_result_shape(x.shape, axes, keepdims))
@@ -709,6 +724,16 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     else:
         saved = (x, axes, keepdims, False, low.reshape(kept), high.reshape(kept), (0.5,), (0.5,))
     return record("median", data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def _sorted_nan(ordered: Any, xp: Any) -> tuple[Any, Any]:
+    """For rows sorted along the last axis: which hold a NaN, and a NaN of each such row.
+
+    NumPy sorts every NaN last; CuPy radix-sorts float bits, so a NaN with the sign bit comes first.
+    """
+    first, last = ordered[..., 0], ordered[..., -1]
+    at_front = xp.isnan(first)
+    return at_front | xp.isnan(last), xp.where(at_front, first, last)
 
 
 def quantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
@@ -753,11 +778,10 @@ def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, s
     else:
         dtype = np.result_type(x.dtype, qv.dtype)
     ordered = xp.sort(rows, axis=-1)
-    last = ordered[..., -1]
-    nan = xp.isnan(last) if x.dtype.kind == "f" else None
+    nan, last = _sorted_nan(ordered, xp) if x.dtype.kind == "f" else (None, None)
     lerp = _quantile_on_device if on_device else _quantile_on_host
     data, low, high, w_low, w_high = lerp(qv, ordered, n, dtype, xp)
-    if nan is not None:  # a NaN sorts last: a slice with one gives NaN, and its gradient goes to its NaNs
+    if nan is not None:  # a slice with a NaN gives NaN, and its gradient goes to its NaNs
         data = xp.where(nan, last.astype(dtype, copy=False), data)
         low, high = xp.where(nan, last, low), xp.where(nan, last, high)
     q_axis = qv.ndim == 1

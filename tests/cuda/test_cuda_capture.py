@@ -286,8 +286,8 @@ def test_nn_training_step_replays_match_eager_steps(optimiser):
     for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-4, atol=1e-5)
     if optimiser.startswith("adam"):  # the replays counted their steps on the device
-        for p in m1.parameters():
-            assert o1.state[p]["step"].item() == 6 and o2.state[p]["step"].item() == 6
+        for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
+            assert o1.state[p]["step"].item() == 6 and o2.state[q]["step"].item() == 6
 
 
 @pytest.mark.cuda

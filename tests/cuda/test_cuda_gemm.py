@@ -241,9 +241,14 @@ def test_cublas_gemm_matches_cupy_matmul(name):
     handle = G.CublasGemm(0)
     out = handle.matmul(ga, gb)
     assert out is not None
-    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    tol = 1e-2 if a.dtype == np.float16 else 1e-5
-    np.testing.assert_allclose(cp.asnumpy(out).astype(np.float64), expected, rtol=tol, atol=tol)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    expected = np.matmul(a64, b64)
+    # float32 rounding: each of the K products and sums may be off by eps of the running magnitude
+    # (found on an H100: a 1e-5 tolerance failed on 0.03% of the entries of a K=784 product)
+    bound = a.shape[-1] * np.finfo(a.dtype).eps * np.matmul(np.abs(a64), np.abs(b64))
+    error = np.abs(cp.asnumpy(out).astype(np.float64) - expected)
+    assert np.all(error <= bound), f"worst error {error.max():.3g}, {np.mean(error > bound):.3%} over the bound"
+    assert np.linalg.norm(error) / np.linalg.norm(expected) < (1e-2 if a.dtype == np.float16 else 1e-5)
 
 
 def _device_view(x):

@@ -158,6 +158,17 @@ def _ufunc_operand(value: Any, name: str) -> Any:
     raise TypeError(f"Unsupported type {type(value)} (emulated cupy.{name})")
 
 
+def _as_cupy_computes(name: str, ins: list) -> list:
+    """Operands changed where CuPy 14 computes what NumPy refuses (seen on an H100, 2026-11-28):
+    the sign of bools (NumPy: TypeError) and integers to negative integer powers (NumPy: ValueError)
+    give numbers, not errors. The numbers here are stand-ins, not CuPy's."""
+    if name == "sign" and np.asarray(ins[0]).dtype == np.bool_:
+        return [np.asarray(ins[0]).astype(np.int8)]
+    if name == "power" and all(np.asarray(v).dtype.kind in "iu" for v in ins):
+        return [ins[0], np.maximum(ins[1], 0)]
+    return ins
+
+
 class ufunc:
     """A CuPy ufunc: operands are emulated arrays or scalars; ``out`` must be an emulated array."""
 
@@ -194,6 +205,7 @@ class ufunc:
         if len(args) > self.nin:  # out given positionally
             kwargs = dict(kwargs, out=args[self.nin] if self.nout == 1 else tuple(args[self.nin :]))
         given = kwargs.get("out")
+        ins = _as_cupy_computes(self.name, ins)
         result = self._np(*ins, **self._out(kwargs))
         return given if given is not None else _wrap(result)
 
@@ -446,14 +458,29 @@ class ndarray:  # noqa: N801 - CuPy's name
     def sort(self, axis: int = -1, kind: Any = None) -> None:
         if kind not in (None, "stable"):
             raise ValueError("kind can only be None or 'stable'")
-        self._a.sort(axis=axis, kind="stable")
+        self._a[...] = np.take_along_axis(self._a, _radix_order(self._a, axis), axis=axis)
 
     def scatter_add(self, slices: Any, value: Any) -> None:
         np.add.at(self._a, _unwrap(slices, "scatter_add"), _ufunc_operand(value, "scatter_add"))
 
     # -- indexing
     def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._a[_index(key, self._a.shape)])
+        try:
+            return _wrap(self._a[_index(key, self._a.shape)])
+        except IndexError as exc:  # CuPy 14 (seen on an H100): "operands could not be broadcast together ..."
+            if "shape mismatch" in str(exc):
+                raise ValueError(f"operands could not be broadcast together (emulated: {exc})") from None
+            raise
+
+    # -- CuPy 14's numbers where they differ from NumPy's (seen on an H100, 2026-11-28)
+    def var(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+        return _second_moment(self, "var", axis, dtype, out, ddof, keepdims)
+
+    def std(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+        return _second_moment(self, "std", axis, dtype, out, ddof, keepdims)
+
+    def argsort(self, axis: int = -1, kind: Any = None) -> ndarray:
+        return _argsort(self, axis, kind)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if type(value) is ndarray:
@@ -527,6 +554,47 @@ class ndarray:  # noqa: N801 - CuPy's name
         if fn is None:
             return NotImplemented
         return fn(*args, **kwargs)
+
+
+def _radix_order(a: np.ndarray, axis: Any) -> np.ndarray:
+    """CuPy's stable sort order: floats by their bits, as a radix sort orders them (NaNs with the sign
+    bit first, then -inf ... -0.0, 0.0 ... inf, then the other NaNs), not NumPy's NaN-last order."""
+    if a.dtype.kind != "f":
+        return np.argsort(a, axis=axis, kind="stable")
+    bits = a.view(np.dtype(f"u{a.dtype.itemsize}"))
+    top = bits.dtype.type(1) << bits.dtype.type(8 * a.dtype.itemsize - 1)
+    key = np.where(bits & top, ~bits, bits | top)
+    return np.argsort(key, axis=axis, kind="stable")
+
+
+def _argsort(a: Any, axis: Any = -1, kind: Any = None) -> ndarray:
+    _check_call("cupy.argsort", API.FUNCTIONS["argsort"], (a,), {"axis": axis, "kind": kind})
+    if kind not in (None, "stable"):
+        raise ValueError("kind can only be None or 'stable'")
+    data = _unwrap(a, "argsort")
+    if axis is None:
+        data, axis = data.ravel(), -1
+    return _wrap(_radix_order(np.asarray(data), axis))
+
+
+def _sort(a: Any, axis: Any = -1, kind: Any = None) -> ndarray:
+    data = np.asarray(_unwrap(a, "sort"))
+    if axis is None:
+        data, axis = data.ravel(), -1
+    return _wrap(np.take_along_axis(data, _radix_order(data, axis), axis=axis))
+
+
+def _second_moment(a: ndarray, name: str, axis: Any, dtype: Any, out: Any, ddof: Any, keepdims: bool) -> Any:
+    """CuPy's var / std: NaN where no degrees of freedom are left (NumPy: inf, with a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = _call_with_out(f"ndarray.{name}", getattr(a._a, name), (),
+                                {"axis": axis, "dtype": dtype, "out": out, "ddof": ddof, "keepdims": keepdims})
+    axes = range(a.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    n = math.prod(a.shape[ax] for ax in axes)
+    if n - ddof <= 0:
+        result._a[...] = np.nan
+    return result
 
 
 def _rebuild(array: np.ndarray) -> ndarray:
@@ -846,6 +914,7 @@ def _build() -> tuple[types.ModuleType, types.ModuleType]:
         np_fn = getattr(np, name)
         setattr(mod, name, lambda a, dtype=None, _f=np_fn, _n=name: _wrap(_f(_unwrap(a, _n), dtype=dtype)))
     mod.broadcast_to = _broadcast_to
+    mod.sort, mod.argsort = _sort, _argsort
     mod.asnumpy = _asnumpy
     mod.get_array_module = get_array_module
     mod.from_dlpack = _from_dlpack

@@ -335,16 +335,20 @@ def test_nanmean_warns_as_numpy_on_the_cpu_only(device):
         gk.nanmean(_t([[np.nan, 1.0]], device), axis=1)  # no empty slice, no warning
 
 
-def test_median_and_quantile_of_a_slice_with_nan_are_nan_and_route_to_the_nans(device):
-    a = np.array([[1.0, np.nan, 3.0, np.nan], [4.0, 1.0, 2.0, 3.0]])
+@pytest.mark.parametrize("nan_sign", [1.0, -1.0], ids=["nan", "nan with the sign bit"])
+def test_median_and_quantile_of_a_slice_with_nan_are_nan_and_route_to_the_nans(nan_sign, device):
+    # A NaN with the sign bit: CuPy's radix sort puts it first, not last as NumPy does
+    a = np.array([[1.0, np.copysign(np.nan, nan_sign), 3.0, np.nan], [4.0, 1.0, 2.0, 3.0],
+                  [5.0, 1.0, np.copysign(np.nan, nan_sign), 3.0]])
     x = _t(a, device)
     for fn, ref in ((gk.median, np.median), (lambda t, axis: gk.quantile(t, [0.2, 0.9], axis=axis),
                                              lambda v, axis: np.quantile(v, [0.2, 0.9], axis=axis))):
         _same(fn(x, axis=1).detach(), ref(a, axis=1), "cpu")
     (g,) = _grad(lambda t: gk.median(t, axis=1), x)
-    np.testing.assert_array_equal(g, [[0, 0.5, 0, 0.5], [0, 0, 0.5, 0.5]])  # as max's: shared among the NaNs
+    np.testing.assert_array_equal(g, [[0, 0.5, 0, 0.5], [0, 0, 0.5, 0.5], [0, 0, 1, 0]])  # shared among the NaNs
     (g,) = _grad(lambda t: gk.quantile(t, [0.2, 0.9], axis=1), x)
     np.testing.assert_allclose(g[0], [0, 1.0, 0, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(g[2], [0, 0, 2.0, 0], rtol=1e-15)
 
 
 def test_median_of_no_elements_is_nan_as_numpy(device):
