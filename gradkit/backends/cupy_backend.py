@@ -65,8 +65,16 @@ class CupyBackend(Backend):
         with self.xp.cuda.Device(self.index):
             return self.xp.asarray(data, dtype=dtype)
 
+    #: Run after every copy to the host (which waits for the device's work so far): a kernel that
+    #: finds bad input on the device (cross_entropy's targets) reports it in pinned host memory, and
+    #: its check raises the error here, if no other call has raised it yet.
+    host_read_checks: list[Any] = []
+
     def to_numpy(self, array: Any) -> np.ndarray:
-        return self.xp.asnumpy(array)
+        out = self.xp.asnumpy(array)
+        for check in CupyBackend.host_read_checks:
+            check()
+        return out
 
     def transfer(self, array: Any, source: Backend) -> Any:
         if source is self:

@@ -573,6 +573,10 @@ class CublasGemm:
         self._workspaces: dict[int, Any] = {}
         self._stream: int | None = None
         self._one = {t: (t(1.0), t(0.0)) for t in (ctypes.c_float, ctypes.c_double)}
+        self._scales = {t: (ctypes.byref(one), ctypes.byref(zero)) for t, (one, zero) in self._one.items()}
+        # Plain 2-d products seen before, by operand layout: the cuBLAS arguments, so that a repeated
+        # product (every training step's) costs a dict lookup and one call (see matmul).
+        self._plans: dict[tuple, tuple] = {}
 
     def _bind(self, stream_ptr: int) -> None:
         """Put the handle on ``stream_ptr`` with that stream's workspace (setStream resets it)."""
@@ -598,6 +602,15 @@ class CublasGemm:
 
     def matmul(self, a: Any, b: Any) -> Any:
         cp = self._cp
+        if type(a) is cp.ndarray and type(b) is cp.ndarray:
+            key = (a.shape, a.strides, b.shape, b.strides, a.dtype, b.dtype)
+            known = self._plans.get(key)
+            if (
+                known is not None
+                and a.device.id == self.device_index == b.device.id
+                and cp.cuda.runtime.getDevice() == self.device_index
+            ):
+                return self._run_known(known, a, b)
         if not (isinstance(a, cp.ndarray) and isinstance(b, cp.ndarray)) or a.ndim < 2 or b.ndim < 2:
             return None
         dtype = np.result_type(a.dtype, b.dtype)
@@ -615,7 +628,38 @@ class CublasGemm:
             b = b.astype(dtype)
         with cp.cuda.Device(self.device_index):
             self.bind_current_stream()
-            return run(cp, a, b, self._launch)
+            out = run(cp, a, b, self._launch)
+        if a.ndim == b.ndim == 2 and a.dtype == b.dtype and out is not None and a.size and b.size:
+            self._remember(a, b)
+        return out
+
+    def _remember(self, a: Any, b: Any) -> None:
+        """Keep the cuBLAS arguments of this plain 2-d product (no copies) for its next call."""
+        p, copy_a, copy_b = plan(a.shape, a.strides, b.shape, b.strides, a.itemsize)
+        if p is None or copy_a or copy_b or p.batch != 1:
+            return
+        if len(self._plans) >= 256:  # shapes that keep changing: start over rather than grow
+            self._plans.clear()
+        data_type, compute, scale = _TYPES[a.dtype]
+        self._plans[(a.shape, a.strides, b.shape, b.strides, a.dtype, b.dtype)] = (
+            p.out_shape, a.dtype, p.b.op, p.a.op, p.n, p.m, p.k, p.b.ld, p.a.ld, data_type, compute,
+            *self._scales[scale],
+        )  # fmt: skip
+
+    def _run_known(self, known: tuple, a: Any, b: Any) -> Any:
+        out_shape, dtype, op_b, op_a, n, m, k, ld_b, ld_a, data_type, compute, alpha, beta = known
+        if dtype == np.float32 and _tf32:
+            compute = COMPUTE_32F_FAST_TF32
+        ptr = self._cp.cuda.get_current_stream().ptr
+        if ptr != self._stream:
+            self._bind(ptr)
+        out = self._cp.empty(out_shape, dtype=dtype)
+        status = self._lib.gemm_ex(
+            self.handle, op_b, op_a, n, m, k, alpha, b.data.ptr, data_type, ld_b, a.data.ptr, data_type, ld_a,
+            beta, out.data.ptr, data_type, n, compute, GEMM_DEFAULT,
+        )  # fmt: skip
+        _check(status, "cublasGemmEx")
+        return out
 
     def _launch(self, p: Plan, a: Any, b: Any, out: Any) -> None:
         dtype = out.dtype

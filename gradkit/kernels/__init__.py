@@ -20,11 +20,15 @@ from gradkit.kernels.reference import get_array_module
 
 __all__ = [
     "adam_update",
+    "bias_forward",
     "bias_relu_forward",
+    "column_sum",
+    "cross_entropy_checked_on_device",
     "cross_entropy_forward_backward",
     "get_array_module",
     "relu_backward",
     "rmsprop_update",
+    "scale_rows",
     "sgd_momentum_update",
 ]
 
@@ -109,6 +113,12 @@ def rmsprop_update(
        maximize)  # fmt: skip
 
 
+def bias_forward(y: Any, b: Any) -> Any:
+    """See :func:`gradkit.kernels.reference.bias_forward`."""
+    fn = reference.bias_forward if type(y) is _ndarray else _impl("bias_forward")
+    return fn(y, b)
+
+
 def bias_relu_forward(y: Any, b: Any) -> Any:
     """See :func:`gradkit.kernels.reference.bias_relu_forward`."""
     fn = reference.bias_relu_forward if type(y) is _ndarray else _impl("bias_relu_forward")
@@ -127,3 +137,24 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     if type(logits) is _ndarray:
         return reference.cross_entropy_forward_backward(logits, targets, reduction)
     return _impl("cross_entropy_forward_backward")(logits, targets, reduction)
+
+
+def column_sum(g: Any) -> Any:
+    """See :func:`gradkit.kernels.reference.column_sum`."""
+    if type(g) is _ndarray:
+        return reference.column_sum(g)
+    return _impl("column_sum")(g)
+
+
+def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, ignore_index: int) -> Any:
+    """See :func:`gradkit.kernels.reference.cross_entropy_checked_on_device` (None on NumPy)."""
+    if type(logits) is _ndarray:
+        return None
+    return _impl("cross_entropy_checked_on_device")(logits, targets, reduction, ignore_index)
+
+
+def scale_rows(dlogits: Any, g: Any, scale: Any) -> Any:
+    """See :func:`gradkit.kernels.reference.scale_rows`."""
+    if type(dlogits) is _ndarray:
+        return reference.scale_rows(dlogits, g, scale)
+    return _impl("scale_rows")(dlogits, g, scale)

@@ -114,6 +114,7 @@ def _rmsprop_source(centered: bool, momentum: bool) -> tuple[str, str, str]:
     return ins, outs, "\n".join(body)
 
 
+_BIAS = ("T b", "T y", "y = y + b;")
 _BIAS_RELU = ("T b", "T y", "T s = y + b;\ny = (s >= (T)0 || s != s) ? s : (T)0;")
 _RELU = ("", "T y", "y = (y >= (T)0 || y != y) ? y : (T)0;")
 _RELU_BACKWARD = ("T grad, T y", "T out", "out = grad * (T)(y > (T)0);")
@@ -156,6 +157,112 @@ __global__ void gk_xent_rows(const T* __restrict__ logits, const I* __restrict__
     }
     if (lane == 0) losses[row] = gk_log(s) - (x[t] - m);  // the reference's order: x[t] - m is exact at the max
 }
+
+template <typename T> __device__ __forceinline__ T gk_nan();
+template <> __device__ __forceinline__ float gk_nan<float>() { return __int_as_float(0x7fffffff); }
+template <> __device__ __forceinline__ double gk_nan<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
+
+/* gk_xent_rows with the targets checked here, so that the host need not read them. A row whose
+   target equals ignore_index gets a zero loss and gradient and kept = 0. A target outside [0, c)
+   makes its row's loss and gradient NaN and is reported to the host: its value and c go to the
+   pinned host words at `report`, then the flag (report[0] = 1). The gradient is not scaled here
+   (gk_xent_finish computes the factor). */
+template <typename T, typename I>
+__global__ void gk_xent_checked(const T* __restrict__ logits, const I* __restrict__ targets,
+                                T* __restrict__ dlogits, T* __restrict__ losses, T* __restrict__ kept,
+                                long long n, long long c, long long ignore_index, unsigned long long report) {
+    long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    if (row >= n) return;
+    const T* x = logits + row * c;
+    T* d = dlogits + row * c;
+    long long t = (long long)targets[row];
+    if (t == ignore_index || t < 0 || t >= c) {
+        bool ignored = t == ignore_index;
+        T fill = ignored ? (T)0 : gk_nan<T>();
+        for (long long j = lane; j < c; j += 32) d[j] = fill;
+        if (lane == 0) {
+            losses[row] = fill;
+            kept[row] = ignored ? (T)0 : (T)1;
+            if (!ignored) {
+                volatile long long* words = (volatile long long*)report;
+                words[1] = t;
+                words[2] = c;
+                __threadfence_system();
+                words[0] = 1;
+            }
+        }
+        return;
+    }
+    T m = x[0];
+    for (long long j = lane; j < c; j += 32) {
+        T v = x[j];
+        m = v > m ? v : m;
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+        T o = __shfl_xor_sync(0xffffffffu, m, off);
+        m = o > m ? o : m;
+    }
+    T s = 0;
+    for (long long j = lane; j < c; j += 32) s += gk_exp(x[j] - m);
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    for (long long j = lane; j < c; j += 32) {
+        T p = gk_exp(x[j] - m) / s;
+        if (j == t) p -= (T)1;
+        d[j] = p;
+    }
+    if (lane == 0) {
+        losses[row] = gk_log(s) - (x[t] - m);
+        kept[row] = (T)1;
+    }
+}
+
+/* One block of 256 threads: out[0] = the sum of the row losses, divided by the rows kept when
+   `mean`; out[1] = the gradient's factor (1 / rows kept when `mean`, else 1). */
+template <typename T>
+__global__ void gk_xent_finish(const T* __restrict__ losses, const T* __restrict__ kept, T* __restrict__ out,
+                               long long n, int mean) {
+    __shared__ T ls[256];
+    __shared__ T ks[256];
+    T a = 0, b = 0;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+        a += losses[i];
+        b += kept[i];
+    }
+    ls[threadIdx.x] = a;
+    ks[threadIdx.x] = b;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (threadIdx.x < half) {
+            ls[threadIdx.x] += ls[threadIdx.x + half];
+            ks[threadIdx.x] += ks[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        out[0] = mean ? ls[0] / ks[0] : ls[0];
+        out[1] = mean ? (T)1 / ks[0] : (T)1;
+    }
+}
+
+/* out = d * (g[0] * scale[0]): a cross-entropy gradient times the incoming gradient and its factor. */
+template <typename T>
+__global__ void gk_scale_rows(const T* __restrict__ d, const T* __restrict__ g, const T* __restrict__ scale,
+                              T* __restrict__ out, long long n) {
+    T f = g[0] * scale[0];
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = d[i] * f;
+}
+
+/* out[j] = the sum of column j of the (rows, cols) C-order g: one thread per column, rows in order. */
+template <typename T>
+__global__ void gk_column_sum(const T* __restrict__ g, T* __restrict__ out, long long rows, long long cols) {
+    long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    T s = 0;
+    for (long long i = 0; i < rows; ++i) s += g[i * cols + j];
+    out[j] = s;
+}
 """
 _XENT_NAMES = {
     (np.dtype(np.float32), np.dtype(np.int64)): "gk_xent_rows<float, long long>",
@@ -164,6 +271,14 @@ _XENT_NAMES = {
     (np.dtype(np.float64), np.dtype(np.int32)): "gk_xent_rows<double, int>",
 }
 _XENT_THREADS = 128  # 4 warps, 4 rows per block
+_FLOATS = ((np.dtype(np.float32), "float"), (np.dtype(np.float64), "double"))
+_INDICES = ((np.dtype(np.int64), "long long"), (np.dtype(np.int32), "int"))
+_XENT_OTHERS = {  # the module's other kernels, by (kernel, dtype[, index dtype])
+    ("gk_xent_checked", t, i): f"gk_xent_checked<{ct}, {ci}>" for t, ct in _FLOATS for i, ci in _INDICES
+}
+for _name in ("gk_xent_finish", "gk_scale_rows", "gk_column_sum"):
+    _XENT_OTHERS.update({(_name, t): f"{_name}<{ct}>" for t, ct in _FLOATS})
+_COLUMN_SUM_MAX_ROWS = 256  # one thread per column adds the rows in turn: fast for small batches only
 
 
 def kernel_sources() -> dict[str, tuple[str, str, str]]:
@@ -173,6 +288,7 @@ def kernel_sources() -> dict[str, tuple[str, str, str]]:
         "gk_sgd_momentum": _SGD_MOMENTUM,
         "gk_adam": _ADAM,
         "gk_adam_device_step": _ADAM_DEVICE_STEP,
+        "gk_bias": _BIAS,
         "gk_bias_relu": _BIAS_RELU,
         "gk_relu": _RELU,
         "gk_relu_backward": _RELU_BACKWARD,
@@ -185,7 +301,7 @@ def kernel_sources() -> dict[str, tuple[str, str, str]]:
 
 def raw_module_source() -> tuple[str, tuple[str, ...]]:
     """The cross-entropy module's CUDA source and its template instantiations."""
-    return _XENT_SOURCE, tuple(_XENT_NAMES.values())
+    return _XENT_SOURCE, tuple(_XENT_NAMES.values()) + tuple(_XENT_OTHERS.values())
 
 
 def _rmsprop_name(centered: bool, momentum: bool) -> str:
@@ -212,17 +328,132 @@ def _kernel(name: str) -> Any:
 
 
 def _xent_function(dtype: np.dtype, index_dtype: np.dtype) -> Any:
+    return _module_function((dtype, index_dtype), _XENT_NAMES)
+
+
+def _module_function(key: tuple, names: dict) -> Any:
+    """A kernel of the cross-entropy module (``names[key]``) on the current device."""
     cp = _cupy()
-    key = ("gk_xent", dtype, index_dtype, cp.cuda.Device().id)
-    kern = _built.get(key)
+    full = (*key, cp.cuda.runtime.getDevice())
+    kern = _built.get(full)
     if kern is None:  # get_function builds a new kernel object (and asks the driver) on every call: keep it
         mod = _built.get("gk_xent_module")
         if mod is None:
-            names = tuple(_XENT_NAMES.values())
-            mod = cp.RawModule(code=_XENT_SOURCE, options=("--std=c++11",), name_expressions=names)
+            code, expressions = raw_module_source()
+            mod = cp.RawModule(code=code, options=("--std=c++11",), name_expressions=expressions)
             _built["gk_xent_module"] = mod
-        kern = _built[key] = mod.get_function(_XENT_NAMES[(dtype, index_dtype)])
+        kern = _built[full] = mod.get_function(names[key])
     return kern
+
+
+# ------------------------------------------------------------------ raw launches
+# A call of a cupy.ElementwiseKernel costs about 16 µs of host time (type resolution, broadcasting,
+# argument checks), a cupy.RawKernel call about 5 µs (measured on an H100 machine, 2026-11-28). In a
+# small training step the host is the bottleneck, so when every array is C-contiguous and of one
+# size (the usual case) each elementwise kernel runs as a raw kernel generated from the same source:
+# one thread per element, the outputs written back after ``operation``. Otherwise CuPy's
+# ElementwiseKernel runs it, with its broadcasting and strides.
+_ROW = "b"  # the bias: one value per column of y, broadcast over the rows
+_DEVICE_SCALAR = "step"  # capturable Adam's step count: a 0-d array read by every element
+_ARRAY_PARAMS = frozenset(
+    {"grad", "param", "buf", "exp_avg", "exp_avg_sq", "square_avg", "grad_avg", "momentum_buffer", "y", "out",
+     _ROW, _DEVICE_SCALAR}
+)  # fmt: skip
+_C_TYPES = {"T": "T", "int32": "int", "float64": "double"}
+_RAW_THREADS = 256
+_RAW_MAX_BLOCKS = 1 << 20  # a grid-stride loop covers larger arrays
+
+
+def _params(text: str) -> list[tuple[str, str]]:
+    """``"T grad, int32 flag"`` -> ``[("T", "grad"), ("int32", "flag")]``."""
+    return [tuple(p.split()) for p in text.split(",") if p.strip()]  # type: ignore[misc]
+
+
+def raw_elementwise_source(name: str) -> str:
+    """The CUDA source of the raw version of elementwise kernel ``name`` (a template on T)."""
+    ins, outs, op = kernel_sources()[name]
+    decls, loads, stores = [], [], []
+    for kind, params in (("in", _params(ins)), ("out", _params(outs))):
+        for ty, pname in params:
+            cty = _C_TYPES[ty]
+            if pname not in _ARRAY_PARAMS:
+                decls.append(f"{cty} {pname}")
+                continue
+            const = "const " if kind == "in" else ""
+            decls.append(f"{const}{cty}* {pname}_")
+            index = "i % cols" if pname == _ROW else "0" if pname == _DEVICE_SCALAR else "i"
+            if kind == "in":
+                loads.append(f"const {cty} {pname} = {pname}_[{index}];")
+            else:
+                loads.append(f"{cty} {pname}" + (";" if pname == "out" else f" = {pname}_[i];"))
+                stores.append(f"{pname}_[i] = {pname};")
+    lines = loads + [ln.strip() for ln in op.strip().splitlines() if ln.strip()] + stores
+    body = "\n        ".join(lines)
+    return (
+        f"template <typename T>\n__global__ void {name}_raw({', '.join(decls)}, long long n, long long cols) {{\n"
+        "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;\n"
+        "         i += (long long)gridDim.x * blockDim.x) {\n"
+        f"        {body}\n    }}\n}}\n"
+    )
+
+
+_RAW_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def _raw_module() -> Any:
+    mod = _built.get("gk_raw_module")
+    if mod is None:
+        names = list(kernel_sources())
+        code = "\n".join(raw_elementwise_source(n) for n in names)
+        expressions = tuple(f"{n}_raw<{t}>" for n in names for t in _RAW_TYPES.values())
+        mod = _built["gk_raw_module"] = _cupy().RawModule(code=code, options=("--std=c++11",),
+                                                          name_expressions=expressions)  # fmt: skip
+    return mod
+
+
+def _raw_plan(name: str) -> tuple[tuple[int, ...], int | None, int | None, tuple[Any, ...]]:
+    """(positions of the per-element arrays, of the row array, of the device scalar, a converter per argument)."""
+    plan = _built.get(("plan", name))
+    if plan is None:
+        ins, outs, _ = kernel_sources()[name]
+        params = _params(ins) + _params(outs)
+        elements = tuple(k for k, (_, p) in enumerate(params) if p in _ARRAY_PARAMS and p not in (_ROW, _DEVICE_SCALAR))
+        row = next((k for k, (_, p) in enumerate(params) if p == _ROW), None)
+        scalar = next((k for k, (_, p) in enumerate(params) if p == _DEVICE_SCALAR), None)
+        convert = tuple(None if p in _ARRAY_PARAMS else {"int32": np.int32, "float64": np.float64}.get(ty, "T")
+                        for ty, p in params)  # fmt: skip
+        plan = _built[("plan", name)] = (elements, row, scalar, convert)
+    return plan
+
+
+def _launch(name: str, *args: Any) -> None:
+    """Run elementwise kernel ``name`` on ``args`` (its in_params then out_params): raw when it can."""
+    elements, row, scalar, convert = _raw_plan(name)
+    first = args[elements[0]]
+    n = first.size
+    cols = 1
+    shape = first.shape
+    raw = all(args[k].shape == shape and args[k].flags.c_contiguous for k in elements)
+    if raw and row is not None:
+        b = args[row]
+        cols = first.shape[-1] if first.ndim else 1
+        raw = b.ndim == 1 and b.size == cols and b.flags.c_contiguous
+    if raw and scalar is not None:
+        raw = args[scalar].size == 1
+    if not raw:
+        _kernel(name)(*args)
+        return
+    if n == 0:
+        return
+    dtype = first.dtype
+    key = (name, dtype, first.device.id)
+    fn = _built.get(key)
+    if fn is None:
+        fn = _built[key] = _raw_module().get_function(f"{name}_raw<{_RAW_TYPES[dtype]}>")
+    t = dtype.type
+    values = tuple(a if c is None else t(a) if c == "T" else c(a) for a, c in zip(args, convert, strict=True))
+    blocks = min((n + _RAW_THREADS - 1) // _RAW_THREADS, _RAW_MAX_BLOCKS)
+    fn((blocks,), (_RAW_THREADS,), (*values, np.int64(n), np.int64(cols)))
 
 
 def _fusable(*arrays: Any) -> bool:
@@ -255,12 +486,12 @@ def sgd_momentum_update(
     has_wd = np.int32(weight_decay != 0)
     flip = np.int32(bool(maximize))
     if momentum != 0:
-        _kernel("gk_sgd_momentum")(
-            grad, t(lr), t(momentum), t(1 - dampening), t(weight_decay), has_wd,
+        _launch(
+            "gk_sgd_momentum", grad, t(lr), t(momentum), t(1 - dampening), t(weight_decay), has_wd,
             np.int32(bool(nesterov)), np.int32(bool(first_step)), flip, param, buf,
         )  # fmt: skip
     else:
-        _kernel("gk_sgd")(grad, t(lr), t(weight_decay), has_wd, flip, param)
+        _launch("gk_sgd", grad, t(lr), t(weight_decay), has_wd, flip, param)
 
 
 def adam_update(
@@ -288,16 +519,16 @@ def adam_update(
     mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
     flip = np.int32(bool(maximize))
     if not isinstance(step, (int, np.integer)):  # a device array: capturable Adam
-        _kernel("gk_adam_device_step")(
-            grad, step, float(lr), float(beta1), float(beta2), t(1 - lr * weight_decay), t(weight_decay),
-            t(1 - beta1), t(beta2), t(1 - beta2), t(eps), np.int32(mode), flip,
+        _launch(
+            "gk_adam_device_step", grad, step, float(lr), float(beta1), float(beta2), t(1 - lr * weight_decay),
+            t(weight_decay), t(1 - beta1), t(beta2), t(1 - beta2), t(eps), np.int32(mode), flip,
             param, exp_avg, exp_avg_sq,
         )  # fmt: skip
         return
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-    _kernel("gk_adam")(
-        grad, t(1 - lr * weight_decay), t(weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
+    _launch(
+        "gk_adam", grad, t(1 - lr * weight_decay), t(weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
         t(bias_correction2_sqrt), t(eps), t(lr / bias_correction1), np.int32(mode), flip,
         param, exp_avg, exp_avg_sq,
     )  # fmt: skip
@@ -339,18 +570,26 @@ def rmsprop_update(
         args.append(grad_avg)
     if with_momentum:
         args.append(momentum_buffer)
-    _kernel(_rmsprop_name(centered, with_momentum))(*args)
+    _launch(_rmsprop_name(centered, with_momentum), *args)
 
 
 # ------------------------------------------------------------------ layers
+def bias_forward(y: Any, b: Any) -> Any:
+    """Fused :func:`gradkit.kernels.reference.bias_forward`: ``y += b`` as one light launch."""
+    if not _fusable(y, b):
+        return reference.bias_forward(y, b)
+    _launch("gk_bias", b, y)
+    return y
+
+
 def bias_relu_forward(y: Any, b: Any) -> Any:
     """Fused :func:`gradkit.kernels.reference.bias_relu_forward`: ``y = max(y + b, 0)`` in one pass."""
     if not _fusable(y, b):
         return reference.bias_relu_forward(y, b)
     if b is None:
-        _kernel("gk_relu")(y)
+        _launch("gk_relu", y)
     else:
-        _kernel("gk_bias_relu")(b, y)
+        _launch("gk_bias_relu", b, y)
     return y
 
 
@@ -359,7 +598,7 @@ def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
     if not _fusable(grad, y) or grad.shape != y.shape or out is not None:
         return reference.relu_backward(grad, y, out)
     out = _cupy().empty(grad.shape, dtype=grad.dtype)
-    _kernel("gk_relu_backward")(grad, y, out)
+    _launch("gk_relu_backward", grad, y, out)
     return out
 
 
@@ -387,6 +626,108 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     else:
         loss = losses
     return loss, dlogits
+
+
+# ------------------------------------------------------------------ checked on the device
+# Per device: pinned host words that gk_xent_checked writes when it finds a target out of range
+# (flag, value, classes). A kernel on a GPU with unified addressing writes pinned host memory
+# directly, eagerly and in a CUDA graph (seen on an H100, 2026-11-28), and the host reads the words
+# without a CUDA call: the check costs no synchronisation.
+_REPORTS: dict[int, tuple[Any, np.ndarray]] = {}
+
+
+def _report_words(device_id: int) -> tuple[Any, np.ndarray]:
+    entry = _REPORTS.get(device_id)
+    if entry is None:
+        cp = _cupy()
+        with cp.cuda.Device(device_id):
+            memory = cp.cuda.alloc_pinned_memory(32)
+        words = np.frombuffer(memory, dtype=np.int64, count=4)
+        words[:] = 0
+        entry = _REPORTS[device_id] = (memory, words)
+        from gradkit.backends.cupy_backend import CupyBackend
+
+        if raise_pending_target_error not in CupyBackend.host_read_checks:
+            CupyBackend.host_read_checks.append(raise_pending_target_error)
+    return entry
+
+
+def raise_pending_target_error() -> None:
+    """Raise the IndexOutOfRangeError of a cross-entropy target that a kernel found out of range."""
+    for device_id, (_, words) in _REPORTS.items():
+        if words[0]:
+            value, classes = int(words[1]), int(words[2])
+            words[0] = 0
+            from gradkit.errors import IndexOutOfRangeError
+
+            raise IndexOutOfRangeError(
+                f"cross_entropy: target {value} is out of range: expected 0 <= value < {classes} "
+                f"(found on cuda:{device_id} by the kernel; that call's loss and gradient are NaN)"
+            )
+
+
+def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, ignore_index: int) -> Any:
+    """Fused :func:`gradkit.kernels.reference.cross_entropy_checked_on_device`: two kernels, no host read."""
+    if (
+        logits.dtype not in _FUSED or logits.ndim != 2 or targets.ndim != 1 or targets.dtype not in _INDEX_TYPES
+        or not logits.size or not -(2**63) <= ignore_index < 2**63
+    ):  # fmt: skip
+        return None
+    raise_pending_target_error()  # an earlier call's, before this call's results are trusted
+    cp = _cupy()
+    n, c = logits.shape
+    x = cp.ascontiguousarray(logits)
+    t = cp.ascontiguousarray(targets)
+    memory, _ = _report_words(x.device.id)
+    dtype = x.dtype
+    dlogits = cp.empty((n, c), dtype=dtype)
+    losses = cp.empty((n,), dtype=dtype)
+    kept = cp.empty((n,), dtype=dtype)
+    rows_per_block = _XENT_THREADS // 32
+    blocks = (n + rows_per_block - 1) // rows_per_block
+    _module_function(("gk_xent_checked", dtype, t.dtype), _XENT_OTHERS)(
+        (blocks,), (_XENT_THREADS,),
+        (x, t, dlogits, losses, kept, np.int64(n), np.int64(c), np.int64(ignore_index), np.uint64(memory.ptr)),
+    )  # fmt: skip
+    if reduction == "none":
+        return losses, dlogits, None
+    out = cp.empty((2,), dtype=dtype)
+    _module_function(("gk_xent_finish", dtype), _XENT_OTHERS)(
+        (1,), (256,), (losses, kept, out, np.int64(n), np.int32(reduction == "mean"))
+    )
+    return out[0], dlogits, out[1]
+
+
+_INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
+
+
+def scale_rows(dlogits: Any, g: Any, scale: Any) -> Any:
+    """Fused :func:`gradkit.kernels.reference.scale_rows`: one kernel."""
+    dtype = dlogits.dtype
+    if dtype not in _FUSED or g.dtype != dtype or scale.dtype != dtype or g.size != 1 or scale.size != 1 or (
+        not dlogits.flags.c_contiguous
+    ):  # fmt: skip
+        return reference.scale_rows(dlogits, g, scale)
+    out = _cupy().empty(dlogits.shape, dtype=dtype)
+    n = dlogits.size
+    if n:
+        blocks = min((n + _RAW_THREADS - 1) // _RAW_THREADS, _RAW_MAX_BLOCKS)
+        _module_function(("gk_scale_rows", dtype), _XENT_OTHERS)((blocks,), (_RAW_THREADS,),
+                                                                 (dlogits, g, scale, out, np.int64(n)))  # fmt: skip
+    return out
+
+
+def column_sum(g: Any) -> Any:
+    """Fused :func:`gradkit.kernels.reference.column_sum` for small batches (CuPy's reduction otherwise)."""
+    if g.ndim != 2 or g.dtype not in _FUSED or not 0 < g.shape[0] <= _COLUMN_SUM_MAX_ROWS or not g.flags.c_contiguous:
+        return reference.column_sum(g)
+    rows, cols = g.shape
+    out = _cupy().empty((cols,), dtype=g.dtype)
+    if cols:
+        _module_function(("gk_column_sum", g.dtype), _XENT_OTHERS)(
+            ((cols + 127) // 128,), (128,), (g, out, np.int64(rows), np.int64(cols))
+        )
+    return out
 
 
 # ------------------------------------------------------------------ NumPy twins (for the CPU tests)
@@ -443,6 +784,11 @@ def _np_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, e
         param[...] = param - u * t(lr)
 
 
+def _np_bias(y, b):  # noqa: ANN001, ANN202
+    y[...] = y + b
+    return y
+
+
 def _np_bias_relu(y, b):  # noqa: ANN001, ANN202
     s = y + b if b is not None else y.copy()
     y[...] = np.where((s >= 0) | (s != s), s, y.dtype.type(0))
@@ -470,6 +816,7 @@ _TWINS: dict[str, Callable[..., Any]] = {
     "sgd_momentum_update": _np_sgd,
     "adam_update": _np_adam,
     "rmsprop_update": _np_rmsprop,
+    "bias_forward": _np_bias,
     "bias_relu_forward": _np_bias_relu,
     "relu_backward": _np_relu_backward,
     "cross_entropy_forward_backward": _np_cross_entropy,

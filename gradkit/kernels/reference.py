@@ -292,6 +292,12 @@ def rmsprop_update(
 
 
 # ------------------------------------------------------------------ layers
+def bias_forward(y: Any, b: Any) -> Any:
+    """``y += b`` in place (``b`` of shape (out,) broadcast over the rows of ``y``); returns ``y``."""
+    y += b
+    return y
+
+
 def bias_relu_forward(y: Any, b: Any) -> Any:
     """``y = max(y + b, 0)`` in place (``b`` broadcast over the rows; None for no bias); returns ``y``.
 
@@ -362,3 +368,32 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     else:
         loss = losses
     return xp.asarray(loss, dtype=logits.dtype), e
+
+
+def column_sum(g: Any) -> Any:
+    """The sum over the rows of the 2-d ``g`` (a bias gradient): a new array of shape (cols,)."""
+    return g.sum(axis=0)
+
+
+def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, ignore_index: int) -> Any:
+    """Cross-entropy whose targets are checked by the kernel itself, with no host read: CuPy only.
+
+    Returns ``(loss, dlogits, scale)`` or None where it does not apply; on NumPy it never does
+    (a host check costs nothing there), so this reference returns None. The fused version
+    (``cupy_kernels``) gives, for logits (N, C) and targets (N,):
+
+    * ``loss`` as :func:`cross_entropy_forward_backward`'s, with the rows whose target equals
+      ``ignore_index`` left out ("mean" divides by the rows kept, as PyTorch);
+    * ``dlogits``: ``softmax - one_hot`` per kept row, zero rows for ignored ones, not yet scaled;
+    * ``scale``: a 0-d array, the factor ``dlogits`` takes for the loss's gradient (1 / rows kept
+      for "mean", else 1).
+
+    A target outside [0, C) (and not ``ignore_index``) makes its row's loss and gradient NaN and is
+    reported to the host through pinned memory, which :func:`raise_pending_target_error` reads.
+    """
+    return None
+
+
+def scale_rows(dlogits: Any, g: Any, scale: Any) -> Any:
+    """``dlogits * (g * scale)`` as a new array, with ``g`` and ``scale`` 0-d arrays."""
+    return dlogits * (g * scale)

@@ -146,7 +146,7 @@ def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  #
     """
     x, y = _linear_forward(input, weight, bias, "linear")
     if bias is not None:
-        y += bias._data
+        kernels.bias_forward(y, bias._data)
     return record("linear", y, weight._backend, (x, weight, bias), _LINEAR_RULES, (x, weight))
 
 
@@ -189,8 +189,10 @@ def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     gd = g._data
     if not grad_mode.state.enabled:
-        if gd.ndim == 2 and type(gd) is np.ndarray:
-            return _make(np.add.reduce(gd, axis=0), g._backend)  # skips ndarray.sum's Python wrapper
+        if gd.ndim == 2:
+            if type(gd) is np.ndarray:
+                return _make(np.add.reduce(gd, axis=0), g._backend)  # skips ndarray.sum's Python wrapper
+            return _make(kernels.column_sum(gd), g._backend)  # a small batch: one light kernel on CuPy
         return _make(gd.sum(axis=tuple(range(gd.ndim - 1))) if gd.ndim > 1 else gd, g._backend)
     axes = tuple(range(g.ndim - 1))
     return ops.sum(g, axes) if axes else g
@@ -855,18 +857,25 @@ def _embedding_vjp(g: Tensor, idx: Any, shape: tuple, padding_idx: int | None) -
 
 
 # ------------------------------------------------------------------ losses
+def _target_rows(target: Any, logits: Tensor, op: str) -> Any:
+    """Class-index targets as an integer array of shape (N,) on the logits' device (values not checked)."""
+    t = _int_array(target, logits._backend, op, "targets")
+    n = logits.shape[0]
+    if t.shape != (n,):
+        raise ShapeError(
+            f"{op}: targets of shape {t.shape} do not fit logits of shape {logits.shape} (expected ({n},))"
+        )
+    return t
+
+
 def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
     """Class-index targets as a validated integer array of shape (N,), and the mask of ignored ones (or None).
 
     The common case (every target in [0, C)) costs one reduction; targets equal
     to ``ignore_index`` (PyTorch's -100 by default) are allowed and masked.
     """
-    t = _int_array(target, logits._backend, op, "targets")
-    n, c = logits.shape
-    if t.shape != (n,):
-        raise ShapeError(
-            f"{op}: targets of shape {t.shape} do not fit logits of shape {logits.shape} (expected ({n},))"
-        )
+    t = _target_rows(target, logits, op)
+    c = logits.shape[1]
     if not 0 <= ignore_index < c and _in_range(t, c):
         return t, None
     ignored = t == ignore_index
@@ -954,6 +963,11 @@ def cross_entropy(
     to ``ignore_index`` add nothing, and ``label_smoothing`` in [0, 1] mixes
     the target with the uniform distribution. With any of these the loss is
     built from ``log_softmax`` and differentiable ops instead of the fused node.
+
+    A target out of range raises ``IndexOutOfRangeError``. On a GPU the fused
+    kernel checks the targets itself (no host synchronisation): the error
+    comes at the next host read or ``cross_entropy`` call, and that call's
+    loss is NaN.
     """
     _check_reduction(reduction, "cross_entropy")
     x = _class_input(input, "cross_entropy")
@@ -964,11 +978,48 @@ def cross_entropy(
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
     w = _class_weight(weight, x, "cross_entropy")
+    if w is None and not smoothing and type(x._data) is not np.ndarray:
+        checked = _cross_entropy_checked_on_device(x, target, reduction, ignore_index)
+        if checked is not None:
+            return checked
     t, ignored = _targets(target, x, "cross_entropy", ignore_index)
     if w is not None or smoothing or ignored is not None:
         return _weighted_nll(ops.log_softmax(x, 1), t, ignored, w, smoothing, reduction)
     loss, dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)
     return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), (dlogits, x, t, reduction))
+
+
+def _cross_entropy_checked_on_device(x: Tensor, target: Any, reduction: str, ignore_index: int) -> Tensor | None:
+    """The GPU's fused cross-entropy, whose kernel checks the targets: no host read, so no synchronisation.
+
+    A target out of range makes that call's loss NaN and raises IndexOutOfRangeError at the next
+    cross_entropy call or host read (``item()``, ``numpy()``, printing), as PyTorch's device-side
+    assert does, but recoverable. None where it does not apply (the host-checked path runs).
+    """
+    t = _target_rows(target, x, "cross_entropy")
+    result = kernels.cross_entropy_checked_on_device(x._data, t, reduction, ignore_index)
+    if result is None:
+        return None
+    loss, dlogits, scale = result
+    saved = (dlogits, scale, x, t, reduction, ignore_index)
+    return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_checked_vjp,), saved)
+
+
+def _cross_entropy_checked_vjp(g: Tensor, dlogits: Any, scale: Any, x: Tensor, t: Any, reduction: str,
+                               ignore_index: int) -> Tensor:  # fmt: skip
+    gd = g._data
+    if not grad_mode.state.enabled:
+        if reduction == "none":
+            return _make(dlogits * gd[:, None], g._backend)
+        return _make(kernels.scale_rows(dlogits, gd, scale), g._backend)
+    # Recorded backward (create_graph): the same gradient from differentiable ops, ignored rows zero.
+    xp = x._backend.xp
+    keep = t != ignore_index
+    hot = (xp.where(keep, t, 0)[:, None] == xp.arange(x.shape[1])).astype(x.dtype)
+    d = (ops.softmax(x, 1) - hot) * keep[:, None].astype(x.dtype)
+    if reduction == "none":
+        return d * ops.reshape(g, (-1, 1))
+    return d * (g * scale)
 
 
 def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str) -> Tensor:

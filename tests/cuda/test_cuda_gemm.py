@@ -251,6 +251,41 @@ def test_cublas_gemm_matches_cupy_matmul(name):
     assert np.linalg.norm(error) / np.linalg.norm(expected) < (1e-2 if a.dtype == np.float16 else 1e-5)
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", ["contiguous", "a transposed", "b transposed", "both transposed",
+                                  "a column slice (row stride 10)", "mlp forward x @ W.T", "mlp backward g @ W",
+                                  "mlp backward g.T @ x", "a column step (copy)"])  # fmt: skip
+def test_a_repeated_product_takes_the_remembered_plan_and_stays_right(name):
+    """The second and later calls with one layout skip the planning (every training step's case)."""
+    import cupy as cp
+
+    a, b = CASES[name]
+    handle = G.CublasGemm(0)
+    for scale in (1.0, -2.0, 0.5):  # new values each time, the same layout
+        (a2, ga), (b2, gb) = _same_layout(a, lambda v: v * scale), _same_layout(b, lambda v: v + scale)
+        assert ga.strides == a.strides and gb.strides == b.strides
+        out = cp.asnumpy(handle.matmul(ga, gb)).astype(np.float64)
+        a64, b64 = a2.astype(np.float64), b2.astype(np.float64)
+        bound = a.shape[-1] * np.finfo(a.dtype).eps * np.matmul(np.abs(a64), np.abs(b64))
+        assert np.all(np.abs(out - np.matmul(a64, b64)) <= bound), scale
+    remembered = a.ndim == b.ndim == 2 and "copy" not in name
+    assert bool(handle._plans) == remembered
+
+
+def _same_layout(x, fn):
+    """``fn`` of x's values in x's layout (shape, strides, offset from a C-order base): (host, device) views."""
+    import cupy as cp
+
+    base = x
+    while base.base is not None and isinstance(base.base, np.ndarray):
+        base = base.base
+    flat = np.ascontiguousarray(fn(base).astype(x.dtype)).reshape(-1)
+    offset = x.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    host = np.lib.stride_tricks.as_strided(flat[offset // x.itemsize :], x.shape, x.strides)
+    device = cp.ndarray(x.shape, x.dtype, cp.asarray(flat).data + offset, x.strides)
+    return host, device
+
+
 def _device_view(x):
     """The same view (shape, strides, offset) of a copy of x's base on the device."""
     import cupy as cp

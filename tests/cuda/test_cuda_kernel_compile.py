@@ -88,6 +88,13 @@ def test_fused_elementwise_kernels_compile(name, dtype):
     _nvrtc(_elementwise_source(ins, outs, op, name, "", dtype))
 
 
+def test_raw_elementwise_module_compiles():
+    """The raw versions of the elementwise kernels (what runs for contiguous arrays), float and double."""
+    names = sorted(ck.kernel_sources())
+    source = "\n".join(ck.raw_elementwise_source(n) for n in names)
+    _nvrtc(source, [f"{n}_raw<{t}>" for n in names for t in ("float", "double")])
+
+
 def test_cross_entropy_module_compiles():
     source, names = ck.raw_module_source()
     _nvrtc(source, names)

@@ -232,6 +232,13 @@ def test_bias_relu_forward_in_place(device):
     np.testing.assert_array_equal(_host(kernels.bias_relu_forward(y2.copy(), None)), np.maximum(_host(y2), 0))
 
 
+def test_bias_forward_in_place(device):
+    y, b = _arrays(device, (5, 2, 3), (3,))
+    expected = _host(y) + _host(b)
+    assert kernels.bias_forward(y, b) is y
+    np.testing.assert_array_equal(_host(y), expected)
+
+
 def test_relu_backward_is_masked_grad(device):
     g, y = _arrays(device, (3, 4), (3, 4))
     y = y * (y > 0)
