@@ -157,3 +157,16 @@ def test_bench_cpu_smoke_run(tmp_path):
     assert set(small["cases"]) == {"torch eager", "gradkit eager", "gradkit capture (plain)"}
     assert all(c["median_s"] > 0 for c in small["cases"].values())
     assert "| target" in proc.stdout.splitlines()[-6]  # the targets table is printed last
+
+
+@pytest.mark.parametrize(("status", "expected"), [("", "abc1234"), (" M gradkit/tensor.py\n", "abc1234-dirty")])
+def test_the_reported_commit_says_when_the_tree_differs_from_it(monkeypatch, status, expected):
+    """A copied working tree can carry an older HEAD than its code (seen on the device machine): say so."""
+    gc = load_script("gpu_check", SCRIPT)
+
+    def fake_run(cmd, **kwargs):
+        out = "abc1234\n" if cmd[:2] == ["git", "rev-parse"] else status
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(gc.subprocess, "run", fake_run)
+    assert gc.git_commit() == expected
