@@ -11,6 +11,8 @@ Workloads (float32, ReLU, softmax cross-entropy, SGD lr 0.01 momentum 0.9; TF32 
   first layer) is reported beside it.
 - ``mnist_epoch``: 60,000 samples (synthetic, on the device), 784-512-256-10, batch 128, shuffled
   each epoch: the time of one epoch (469 steps). Target: under 1 s.
+- ``step_memory``: the 4096-wide MLP's peak device memory during a training step, gradkit's counter
+  beside PyTorch's. Target: no more than PyTorch's (not timed; GPU only).
 
 Method: every case is warmed up, then timed in interleaved rounds (each round runs every case of
 the workload once, in a rotating order) with the device synchronised inside the clock at the end of
@@ -55,10 +57,10 @@ from _common import _CLK_TCK, Stats, _time_chunk, fmt_time, machine_info, markdo
 
 import gradkit as gk  # noqa: E402
 
-WORKLOADS = ("matmul", "mlp_small", "mlp_large", "mnist_epoch")
+WORKLOADS = ("matmul", "mlp_small", "mlp_large", "mnist_epoch", "step_memory")
 LR, MOMENTUM = 0.01, 0.9
 # Seconds that must be left for a workload to start (set-up, warm-up and one round on an H100, with room).
-MIN_START_S = {"matmul": 8.0, "mlp_small": 12.0, "mlp_large": 15.0, "mnist_epoch": 25.0}
+MIN_START_S = {"matmul": 8.0, "mlp_small": 12.0, "mlp_large": 15.0, "mnist_epoch": 25.0, "step_memory": 10.0}
 
 
 class OutOfTime(Exception):
@@ -73,12 +75,14 @@ def sizes(cpu: bool) -> dict[str, Any]:
             "mlp_small": ([784, 512, 512, 10], 128),
             "mlp_large": ([4096, 4096, 4096, 10], 1024),
             "mnist_epoch": ([784, 512, 256, 10], 128, 60_000),
+            "step_memory": ([4096, 4096, 4096, 10], 1024),
         }
     return {
         "matmul": 512,
         "mlp_small": ([784, 512, 512, 10], 128),
         "mlp_large": ([512, 512, 512, 10], 128),
         "mnist_epoch": ([784, 512, 256, 10], 128, 2_000),
+        "step_memory": ([512, 512, 512, 10], 128),
     }
 
 
@@ -392,6 +396,43 @@ def run_mnist_epoch(env: Env, layers: list[int], batch_size: int, samples: int, 
 
 
 # ------------------------------------------------------------------ targets and report
+def run_step_memory(env: Env, layers: list[int], batch_size: int) -> dict[str, Any]:
+    """Peak device memory during one training step, after two warm-up steps, gradkit beside PyTorch.
+
+    Each framework's own counter: gradkit's ``gk.cuda.memory_stats`` (CuPy's pool) and
+    ``torch.cuda.max_memory_allocated``. Both count what the step holds at its peak: parameters,
+    optimiser state, the batch, activations and gradients; neither counts cuBLAS's internal workspace
+    (PyTorch's comes from its allocator and is counted). GPU only.
+    """
+    out: dict[str, Any] = {"layers": layers, "batch": batch_size, "cases": {}, "errors": {}, "peak_bytes": {}}
+    if env.cpu:
+        out["errors"]["all"] = "no device memory counters on the CPU"
+        return out
+    x, y, tx, ty = batch(env, batch_size, layers[0], layers[-1])
+    model, _, step = gk_mlp(layers, env)
+    for _ in range(2):
+        step(x, y)
+    env.sync()
+    gk.cuda.reset_peak_memory_stats(env.device)
+    resting = gk.cuda.memory_stats(env.device)["allocated_bytes"]
+    step(x, y)
+    env.sync()
+    out["peak_bytes"]["gradkit"] = gk.cuda.memory_stats(env.device)["peak_allocated_bytes"]
+    out["resting_bytes"] = {"gradkit": resting}
+    if env.torch is not None:
+        torch = env.torch
+        _, tstep = torch_mlp(layers, env, like=model)
+        for _ in range(2):
+            tstep(tx, ty)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        out["resting_bytes"]["torch"] = torch.cuda.memory_allocated()
+        tstep(tx, ty)
+        torch.cuda.synchronize()
+        out["peak_bytes"]["torch"] = torch.cuda.max_memory_allocated()
+    return out
+
+
 def targets(results: dict[str, Any], cpu: bool) -> list[dict[str, Any]]:
     """The issue's targets, each with the value measured and whether it is met (None: not measured)."""
 
@@ -429,6 +470,12 @@ def targets(results: dict[str, Any], cpu: bool) -> list[dict[str, Any]]:
         detail += f" (torch eager: {fmt(med('mnist_epoch', 'torch eager'))})"
     row("mnist epoch", "one epoch (60,000 samples, batch 128) < 1 s", measured.get(best) if best else None,
         best is not None and measured[best] < 1.0, detail)
+    peaks = results.get("step_memory", {}).get("peak_bytes", {})
+    gk_peak, torch_peak = peaks.get("gradkit"), peaks.get("torch")
+    ratio = gk_peak / torch_peak if gk_peak and torch_peak else None
+    row("step peak memory", "gradkit's peak device memory in a step <= PyTorch's (4096-wide MLP)", ratio,
+        ratio is not None and ratio <= 1.0,
+        f"{gk_peak / 2**20:.0f} MiB vs {torch_peak / 2**20:.0f} MiB; ratio {ratio:.2f}" if ratio else "not measured")
     return rows
 
 
@@ -482,6 +529,8 @@ def run_workload(w: str, env: Env, sz: dict[str, Any], rounds: int, quick: bool,
         return run_mlp(env, *sz["mlp_small"], rounds, with_graph=True, deadline=deadline)
     if w == "mlp_large":
         return run_mlp(env, *sz["mlp_large"], max(min(rounds, 3), rounds // 3), with_graph=False, deadline=deadline)
+    if w == "step_memory":
+        return run_step_memory(env, *sz["step_memory"])
     epochs = min(rounds, 2 if quick else 3)
     return run_mnist_epoch(env, *sz["mnist_epoch"], epochs, with_graph=True, deadline=deadline)
 

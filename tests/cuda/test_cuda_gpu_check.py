@@ -135,7 +135,11 @@ def test_bench_targets_and_flops():
     assert rows["mlp_large rate"]["met"] is True and rows["mlp_large rate"]["value"] == pytest.approx(0.88)
     assert rows["mnist epoch"]["met"] is True and "gradkit graph: 600 ms" in rows["mnist epoch"]["detail"]
     assert all(r["met"] is None for r in gb.targets(results, cpu=True))  # CPU figures never meet GPU targets
+    results["step_memory"] = {"peak_bytes": {"gradkit": 900 * 2**20, "torch": 1000 * 2**20}}
+    rows = {r["name"]: r for r in gb.targets(results, cpu=False)}
+    assert rows["step peak memory"]["met"] is True and rows["step peak memory"]["detail"].startswith("900 MiB vs 1000")
     missing = {r["name"]: r for r in gb.targets({}, cpu=False)}
+    assert missing["step peak memory"]["met"] is False and missing["step peak memory"]["detail"] == "not measured"
     assert missing["mlp_small graph"]["met"] is False and missing["mlp_small graph"]["detail"] == "not measured"
 
 
@@ -156,7 +160,9 @@ def test_bench_cpu_smoke_run(tmp_path):
     assert small["check"]["ok"] is True  # gradkit's and PyTorch's first steps agree
     assert set(small["cases"]) == {"torch eager", "gradkit eager", "gradkit capture (plain)"}
     assert all(c["median_s"] > 0 for c in small["cases"].values())
-    assert "| target" in proc.stdout.splitlines()[-6]  # the targets table is printed last
+    lines = proc.stdout.splitlines()
+    header = max(i for i, line in enumerate(lines) if line.startswith("| target"))
+    assert len(lines) - header == 2 + 5  # the targets table (five targets) is printed last
 
 
 @pytest.mark.parametrize(("status", "expected"), [("", "abc1234"), (" M gradkit/tensor.py\n", "abc1234-dirty")])
