@@ -6,8 +6,6 @@ CuPy's included), and the kernels of one step are listed with their count and de
 
 - host time per phase (zero_grad, forward + loss, backward, optimiser step) of the small MLP, each
   phase timed on the host clock without a synchronisation inside the step (the device runs behind);
-- the host cost of one small elementwise launch (``x + 1`` on 128 x 512) in CuPy, through a gradkit
-  tensor, and in PyTorch;
 - cProfile of gradkit's small eager step, the 30 functions with the most own time.
 
 Usage::
@@ -110,36 +108,6 @@ def phases(env: Env, model: Any, opt: Any, x: Any, y: Any, steps: int, torch_lik
     return out
 
 
-def launch_cost(env: Env, reps: int = 2000) -> dict[str, float]:
-    """Host microseconds per small elementwise op: raw array module, gradkit tensor, PyTorch."""
-    import numpy as np
-
-    xh = np.random.default_rng(0).standard_normal((128, 512)).astype(np.float32)
-    a = env.xp.asarray(xh)
-    t = gk.tensor(xh, device=env.device)
-    tr = gk.tensor(xh, device=env.device, requires_grad=True)
-    cases: dict[str, Any] = {"xp: a + 1": lambda: a + 1, "gradkit: t + 1": lambda: t + 1,
-                             "gradkit, requires_grad: t + 1": lambda: tr + 1,
-                             "gradkit: gk.relu(t)": lambda: gk.relu(t)}  # fmt: skip
-    if env.torch is not None:
-        ta = env.torch.as_tensor(xh, device=env.tdev)
-        cases["torch: ta + 1"] = lambda: ta + 1
-    out = {}
-    for name, fn in cases.items():
-        for _ in range(50):
-            fn()
-        env.sync()
-        best = float("inf")
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            env.sync()
-            best = min(best, (time.perf_counter() - t0) / reps)
-        out[name] = best * 1e6
-    return out
-
-
 def cprofile_step(step: Any, x: Any, y: Any, steps: int) -> str:
     prof = cProfile.Profile()
     prof.enable()
@@ -165,9 +133,6 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"\nlaunch calls per step: {json.dumps(res['launch_calls_per_step'])}")
     for key, ph in report.get("phases", {}).items():
         lines += ["", f"## host µs per phase, {key}", "", json.dumps({k: round(v, 1) for k, v in ph.items()})]
-    if "launch_cost_us" in report:
-        costs = {k: round(v, 2) for k, v in report["launch_cost_us"].items()}
-        lines += ["", "## host µs per small op", "", json.dumps(costs)]
     for key, err in report.get("errors", {}).items():
         lines.append(f"\nERROR {key}: {err}")
     return "\n".join(lines) + "\n"
@@ -210,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
                 topt = env.torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
                 report["phases"]["torch small"] = attempt("phases torch", lambda: phases(env, tmodel, topt, tx, ty, args.steps, True))  # noqa: E501
             report["cprofile_small"] = attempt("cprofile", lambda: cprofile_step(step, x, y, args.steps))
-    report["launch_cost_us"] = attempt("launch cost", lambda: launch_cost(env)) or {}
     md = render(report)
     (args.outdir / "profile.json").write_text(json.dumps(report, indent=1, default=str))
     (args.outdir / "profile.md").write_text(md + "\n## cProfile, gradkit small eager step\n\n```\n"
