@@ -1,19 +1,33 @@
-"""Data: datasets, batching, and the digits and MNIST loaders (``gk.data``)."""
+"""Data: datasets, samplers, batching, and the digits and MNIST loaders (``gk.data``)."""
 
 from gradkit.data.collate import default_collate
 from gradkit.data.dataset import ConcatDataset, Dataset, Subset, random_split
 from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.data.loader import DataLoader, TensorDataset
+from gradkit.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 __all__ = [
+    "BatchSampler",
     "ConcatDataset",
     "DataLoader",
     "DataSplit",
     "Dataset",
     "DatasetError",
     "DatasetNotFoundError",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
     "Subset",
+    "SubsetRandomSampler",
     "TensorDataset",
+    "WeightedRandomSampler",
     "default_collate",
     "load_digits",
     "load_mnist",

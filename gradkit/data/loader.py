@@ -11,7 +11,15 @@ from gradkit._args import flag, whole
 from gradkit.backends import NUMPY, get_backend
 from gradkit.data.collate import collate
 from gradkit.data.dataset import Dataset, Subset
-from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
+from gradkit.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    SequentialSampler,
+    _drawn_batches,
+    _iterable,
+    _known_order,
+)
+from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, describe
 from gradkit.tensor import Tensor
 
 
@@ -61,6 +69,18 @@ class DataLoader:
       ``set_epoch(e)`` sees the same batches. With ``seed=None`` a seed is
       drawn from gradkit's generator (``gk.manual_seed`` makes it repeatable).
     - ``drop_last``: leave out a last batch smaller than ``batch_size``.
+    - ``sampler``: the indices to visit, in order (a :class:`Sampler`, or any
+      iterable of indices), batched ``batch_size`` at a time; not with
+      ``shuffle=True`` or ``seed``. ``batch_sampler``: the batches themselves
+      (lists of indices); not with ``batch_size`` (other than 1), ``shuffle``,
+      ``sampler``, ``drop_last`` or ``seed``. As in PyTorch, ``loader.sampler``
+      and ``loader.batch_sampler`` are then what is drawn from (without them, a
+      SequentialSampler / RandomSampler with the loader's seed, which gives the
+      loader's orders), a batch_sampler makes ``batch_size`` None, and
+      ``len(loader)`` needs the sampler's length (TypeError without one).
+      A TensorDataset's batches are still gathered by indexing its tensors.
+      ``set_epoch`` also sets the sampler's epoch (when it has ``set_epoch``),
+      and ``order`` needs a sampler of gradkit's whose order is known ahead.
     - ``device``: where batches are put (None: where the dataset's tensors are).
       The tensors in what a ``collate_fn`` returns (inside tuples, lists and
       dicts) are moved there too.
@@ -83,6 +103,8 @@ class DataLoader:
         seed: int | None = None,
         device: Any = None,
         *,
+        sampler: Any = None,
+        batch_sampler: Any = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
@@ -116,10 +138,13 @@ class DataLoader:
                 "DataLoader: pin_memory=True is not supported; gradkit does not stage batches in pinned memory. "
                 "Pass device='cuda' to get batches on the GPU, and pin_memory=False or leave it out"
             )
+        shuffle = flag(shuffle, "DataLoader", "shuffle")
+        drop_last = flag(drop_last, "DataLoader", "drop_last")
+        _check_samplers(sampler, batch_sampler, int(batch_size), shuffle, drop_last, seed)
         self.dataset = dataset
         self.batch_size = int(batch_size)
-        self.shuffle = flag(shuffle, "DataLoader", "shuffle")
-        self.drop_last = flag(drop_last, "DataLoader", "drop_last")
+        self.shuffle = shuffle
+        self.drop_last = drop_last
         if seed is None and self.shuffle:
             seed = int(NUMPY.rng.integers(2**63))
         self.seed = None if seed is None else int(seed)
@@ -128,45 +153,155 @@ class DataLoader:
         self.num_workers = 0
         self.pin_memory = False
         self.epoch = 0
+        # As PyTorch: what the batches are drawn from (only these are used when one was passed).
+        self._source = "batch_sampler" if batch_sampler is not None else "sampler" if sampler is not None else None
+        if batch_sampler is not None:
+            self.batch_size = None  # type: ignore[assignment]
+            self.sampler: Any = SequentialSampler(dataset)
+            self.batch_sampler: Any = batch_sampler
+        else:
+            if sampler is None:
+                sampler = RandomSampler(dataset, seed=self.seed) if self.shuffle else SequentialSampler(dataset)
+            self.sampler = sampler
+            self.batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
 
     def __len__(self) -> int:
+        if self._source is not None:
+            if not hasattr(type(self.batch_sampler), "__len__"):
+                raise ArgumentTypeError(
+                    f"DataLoader: len() needs the length of its batch_sampler, and "
+                    f"{type(self.batch_sampler).__name__} has no __len__"
+                )
+            return len(self.batch_sampler)
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next ``iter()`` produce epoch ``epoch``'s order (to resume a run)."""
+        """Make the next ``iter()`` produce epoch ``epoch``'s order (to resume a run).
+
+        With a ``sampler`` (or a ``batch_sampler``, or its ``.sampler``) that has ``set_epoch``,
+        that is set too."""
         self.epoch = whole(epoch, "DataLoader.set_epoch", "epoch", low=0)
+        if self._source is None:
+            return
+        given = self.sampler if self._source == "sampler" else self.batch_sampler
+        for target in (given, getattr(given, "sampler", None)):
+            if callable(getattr(target, "set_epoch", None)):
+                target.set_epoch(self.epoch)
+                return
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of epoch ``epoch``, in the order they are served."""
         epoch = whole(epoch, "DataLoader.order", "epoch", low=0)
+        if self._source is not None:
+            known = _known_order(self.batch_sampler, epoch)
+            if known is None:
+                given = self.sampler if self._source == "sampler" else self.batch_sampler
+                raise InvalidArgumentError(
+                    f"DataLoader.order: the order of epoch {epoch} is not known ahead for its {self._source} "
+                    f"({type(given).__name__}); only gradkit's samplers without generator= tell it"
+                )
+            return known
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._source is not None:
+            return self._sampled()
         order = self.order(self.epoch)
         self.epoch += 1
         return self._batches(order)
+
+    def _sampled(self) -> Iterator[Any]:
+        """An epoch from the sampler or batch_sampler (drawn now, as ``iter()`` draws the shuffled order)."""
+        self.epoch += 1
+        rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
+        if rows is not None:
+            drawn = _drawn_batches(self.batch_sampler)
+            if drawn is not None:  # one of gradkit's samplers: the epoch's indices as one array
+                order, size, drop_last, sequential = drawn
+                order = self._indices(order, len(self.dataset))
+                return self._gathered(rows, order, size, drop_last, sliced=sequential)
+        return self._from_batches(iter(self.batch_sampler), rows)
+
+    def _from_batches(self, batches: Iterator[Any], rows: Any) -> Iterator[Any]:
+        n = len(self.dataset)
+        for batch in batches:
+            if rows is not None:
+                index = self._indices(self._batch_array(batch), n)
+                tensors, base = rows[0].tensors, rows[1]
+                if base is not None:
+                    index = base[index]
+                on = _on_devices(tensors, index)
+                yield tuple(self._rows(t, on[t.device]) for t in tensors)
+                continue
+            if isinstance(batch, (str, bytes)) or not _iterable(batch):
+                raise ArgumentTypeError(
+                    f"DataLoader: the {self._source} gave {describe(batch)} as a batch; expected a list of indices"
+                )
+            samples = []
+            for i in batch:
+                try:
+                    samples.append(self.dataset[i])
+                except (IndexError, KeyError, TypeError) as exc:
+                    error = IndexOutOfRangeError if isinstance(exc, IndexError) else ArgumentTypeError
+                    raise error(
+                        f"DataLoader: the {self._source} gave index {i!r}, and dataset[{i!r}] failed for the "
+                        f"dataset ({type(self.dataset).__name__}, {n} samples): {type(exc).__name__}: {exc}"
+                    ) from None
+            if self.collate_fn is None:
+                yield collate(samples, self.device, "DataLoader")
+            else:
+                yield self._place_all(self.collate_fn(samples))
+
+    def _batch_array(self, batch: Any) -> np.ndarray:
+        """A batch of indices from the batch sampler as an integer NumPy array (for a TensorDataset)."""
+        if isinstance(batch, Tensor):
+            batch = batch.numpy()
+        elif hasattr(batch, "__cuda_array_interface__") and hasattr(batch, "get"):
+            batch = batch.get()
+        if isinstance(batch, (str, bytes)) or not hasattr(batch, "__len__"):
+            raise ArgumentTypeError(
+                f"DataLoader: the {self._source} gave {describe(batch)} as a batch; expected a list of int indices"
+            )
+        if isinstance(batch, (list, tuple)):
+            for i in batch:
+                if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                    raise ArgumentTypeError(
+                        f"DataLoader: the {self._source} gave index {describe(i)}; a TensorDataset's indices "
+                        "must be ints"
+                    )
+        array = np.asarray(batch)
+        if array.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            raise ArgumentTypeError(
+                f"DataLoader: the {self._source} gave a batch of shape {array.shape} and dtype {array.dtype}; "
+                "expected a list of int indices"
+            )
+        return array.astype(np.int64, copy=False)
+
+    def _indices(self, order: np.ndarray, n: int) -> np.ndarray:
+        """Indices from a sampler, checked against the dataset's length; negative ones count from the end."""
+        if order.size:
+            lo, hi = int(order.min()), int(order.max())
+            if lo < -n or hi >= n:
+                raise IndexOutOfRangeError(
+                    f"DataLoader: the {self._source} gave index {lo if lo < -n else hi}, out of range for the "
+                    f"dataset of {n} samples (indices must lie in [{-n}, {n}))"
+                )
+            if lo < 0:
+                order = order % n
+        return order
 
     def _batches(self, order: np.ndarray) -> Iterator[Any]:
         n, size = len(order), self.batch_size
         stop = n - n % size if self.drop_last else n
         rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
         if rows is not None:
-            tensors, base = rows[0].tensors, rows[1]
-            fancy = self.shuffle or base is not None  # else batches are slices of the tensors
-            if base is not None:
-                order = base[order]
-            index = {}  # the order, once on each device that holds a tensor
-            if fancy:
-                for t in tensors:
-                    if t.device not in index:
-                        index[t.device] = t._backend.asarray(order)
-            for start in range(0, stop, size):
-                part = slice(start, start + size)
-                yield tuple(self._rows(t, index[t.device][part] if fancy else part) for t in tensors)
+            yield from self._gathered(rows, order, size, self.drop_last, sliced=not self.shuffle)
             return
         for start in range(0, stop, size):
             try:
@@ -180,6 +315,22 @@ class DataLoader:
                 yield collate(samples, self.device, "DataLoader")
             else:
                 yield self._place_all(self.collate_fn(samples))
+
+    def _gathered(
+        self, rows: Any, order: np.ndarray, size: int, drop_last: bool, sliced: bool
+    ) -> Iterator[tuple[Tensor, ...]]:
+        """A TensorDataset's batches of ``size`` of ``order``'s indices, gathered by indexing its tensors
+        (slices of them when ``sliced``: ``order`` is ``0, 1, ...`` and there is no Subset)."""
+        n = len(order)
+        stop = n - n % size if drop_last else n
+        tensors, base = rows[0].tensors, rows[1]
+        fancy = not sliced or base is not None  # else batches are slices of the tensors
+        if base is not None:
+            order = base[order]
+        index = _on_devices(tensors, order) if fancy else {}
+        for start in range(0, stop, size):
+            part = slice(start, min(start + size, n))
+            yield tuple(self._rows(t, index[t.device][part] if fancy else part) for t in tensors)
 
     def _rows(self, t: Tensor, key: Any) -> Tensor:
         rows = t._data[key]
@@ -205,10 +356,67 @@ class DataLoader:
         return batch
 
     def __repr__(self) -> str:
+        if self._source == "batch_sampler":
+            return (
+                f"DataLoader({len(self.dataset)} samples, batch_sampler={self.batch_sampler!r}, device={self.device})"
+            )
+        if self._source == "sampler":
+            return (
+                f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, sampler={self.sampler!r}, "
+                f"drop_last={self.drop_last}, device={self.device})"
+            )
         return (
             f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, seed={self.seed}, device={self.device})"
         )
+
+
+def _check_samplers(
+    sampler: Any, batch_sampler: Any, batch_size: int, shuffle: bool, drop_last: bool, seed: Any
+) -> None:
+    """PyTorch's rules for ``sampler=`` and ``batch_sampler=``, plus: ``seed`` only seeds ``shuffle=True``."""
+    for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+        if value is not None and not _iterable(value):
+            raise ArgumentTypeError(
+                f"DataLoader: {name} must be None, a Sampler or an iterable of "
+                f"{'indices' if name == 'sampler' else 'lists of indices'}, got {describe(value)}"
+            )
+    if sampler is not None and shuffle:
+        raise InvalidArgumentError(
+            "DataLoader: sampler is mutually exclusive with shuffle=True (the sampler sets the order); "
+            "leave shuffle out, or pass a RandomSampler as the sampler"
+        )
+    if batch_sampler is not None:
+        clashes = [
+            text
+            for text, clash in (
+                (f"batch_size={batch_size}", batch_size != 1),
+                ("shuffle=True", shuffle),
+                (f"sampler={type(sampler).__name__}", sampler is not None),
+                ("drop_last=True", drop_last),
+            )
+            if clash
+        ]
+        if clashes:
+            raise InvalidArgumentError(
+                "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last "
+                f"(the batch sampler makes the batches); got {', '.join(clashes)}"
+            )
+    if seed is not None and (sampler is not None or batch_sampler is not None):
+        given = "sampler" if sampler is not None else "batch_sampler"
+        raise InvalidArgumentError(
+            f"DataLoader: seed={seed} only orders shuffle=True; with a {given} pass seed= to the sampler "
+            "instead (RandomSampler(dataset, seed=...))"
+        )
+
+
+def _on_devices(tensors: tuple[Tensor, ...], order: np.ndarray) -> dict[Any, Any]:
+    """``order`` once on each device that holds one of ``tensors``."""
+    index = {}
+    for t in tensors:
+        if t.device not in index:
+            index[t.device] = t._backend.asarray(order)
+    return index
 
 
 def _tensor_rows(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None:
