@@ -86,10 +86,15 @@ def adam_update(
     decoupled: bool,
     scratch: Any = None,
     maximize: bool = False,
+    max_exp_avg_sq: Any = None,
 ) -> None:
     """See :func:`gradkit.kernels.reference.adam_update`."""
     fn = reference.adam_update if type(param) is _ndarray else _impl("adam_update")
-    fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize)
+    if max_exp_avg_sq is None:  # plain Adam: the call every implementation takes, unchanged
+        fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize)
+    else:  # AMSGrad
+        fn(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize,
+           max_exp_avg_sq)  # fmt: skip
 
 
 def rmsprop_update(

@@ -508,8 +508,19 @@ def adam_update(
     decoupled: bool,
     scratch: Any = None,
     maximize: bool = False,
+    max_exp_avg_sq: Any = None,
 ) -> None:
-    """Fused :func:`gradkit.kernels.reference.adam_update` (Adam and AdamW): one kernel per parameter."""
+    """Fused :func:`gradkit.kernels.reference.adam_update` (Adam and AdamW): one kernel per parameter.
+
+    AMSGrad (``max_exp_avg_sq`` given) runs the reference, unfused: CuPy calls on the device, no
+    host reads, so a capturable step can still be captured.
+    """
+    if max_exp_avg_sq is not None:
+        reference.adam_update(
+            param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize,
+            max_exp_avg_sq,
+        )  # fmt: skip
+        return
     if not _fusable(param, grad, exp_avg, exp_avg_sq):
         reference.adam_update(
             param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled, scratch, maximize

@@ -162,6 +162,7 @@ def adam_update(
     decoupled: bool,
     scratch: Any = None,
     maximize: bool = False,
+    max_exp_avg_sq: Any = None,
 ) -> None:
     """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step: PyTorch's rule.
 
@@ -169,22 +170,32 @@ def adam_update(
     ``step`` is the step number counting this one (1 on the first step): a
     Python int, or a 0-d float64 array on the parameter's device (capturable
     Adam keeps its step count there, so the bias corrections are computed on
-    the device and a CUDA graph replay sees the new count)::
+    the device and a CUDA graph replay sees the new count). With
+    ``max_exp_avg_sq`` (an array like ``exp_avg_sq``: AMSGrad, PyTorch's
+    ``amsgrad=True``) it is written in place too, and the denominator uses it
+    instead of ``exp_avg_sq`` (the running maximum of the raw second moment,
+    bias-corrected as ``exp_avg_sq`` is, as PyTorch 2 does)::
 
         grad = -grad if maximize
         if decoupled:  param *= 1 - lr * weight_decay;  g = grad
         else:          g = grad + weight_decay * param
         exp_avg    += (1 - beta1) * (g - exp_avg)          # lerp toward g
         exp_avg_sq  = beta2 * exp_avg_sq + (1 - beta2) * g * g
-        denom = sqrt(exp_avg_sq) / sqrt(1 - beta2 ** step) + eps
+        if max_exp_avg_sq is not None:
+            max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)   # NaN propagates
+            v = max_exp_avg_sq
+        else:
+            v = exp_avg_sq
+        denom = sqrt(v) / sqrt(1 - beta2 ** step) + eps
         param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
     """
-    blocks = _blocks(param, grad, exp_avg, exp_avg_sq, scratch)
+    blocks = _blocks(param, grad, exp_avg, exp_avg_sq, scratch, max_exp_avg_sq)
     if blocks is not None:
         p, g, m, v, t = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), _flat(scratch)
+        vmax = _flat(max_exp_avg_sq)
         for s in blocks:
             adam_update(p[s], g[s], m[s], v[s], lr, beta1, beta2, eps, weight_decay, step, decoupled,
-                        None if t is None else t[s], maximize)
+                        None if t is None else t[s], maximize, None if vmax is None else vmax[s])
         return
     xp = get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
@@ -207,7 +218,11 @@ def adam_update(
     else:  # computed in float64 on the device, then taken to the parameter's dtype as a Python float would be
         bias_correction2_sqrt = xp.sqrt(1 - beta2**step).astype(param.dtype)
         step_size = (lr / (1 - beta1**step)).astype(param.dtype)
-    xp.sqrt(exp_avg_sq, out=tmp)
+    if max_exp_avg_sq is not None:  # AMSGrad: the running maximum of the second moment
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        xp.sqrt(max_exp_avg_sq, out=tmp)
+    else:
+        xp.sqrt(exp_avg_sq, out=tmp)
     tmp /= bias_correction2_sqrt
     tmp += eps
     xp.divide(exp_avg, tmp, out=tmp)

@@ -20,6 +20,15 @@ class Adam(Optimizer):
     ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2), as PyTorch's Adam;
     ``maximize=True`` negates the gradient first (gradient ascent).
 
+    ``amsgrad=True`` (PyTorch's AMSGrad) keeps each parameter's running maximum
+    of ``exp_avg_sq`` in the state ``"max_exp_avg_sq"`` and divides by its
+    square root instead (bias-corrected as PyTorch 2 does). It is keyword-only:
+    PyTorch's sixth positional argument, ``amsgrad``, is ``capturable`` here
+    (it came first), and stays so. A parameter whose state lacks the maximum
+    (state made or loaded while ``amsgrad`` was off) starts it from zeros, that
+    is from its current ``exp_avg_sq``. On CuPy, AMSGrad runs the unfused
+    reference update (device calls only, so capturable steps still capture).
+
     The bias corrections depend on the step count. By default it is a Python
     number, and a step that calls this optimiser cannot be captured by
     ``gk.cuda.capture`` (every replay would repeat the captured step's
@@ -32,12 +41,13 @@ class Adam(Optimizer):
     _decoupled = False
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
-    _optional_group_keys = ("capturable", "maximize")
+    _optional_group_keys = ("capturable", "maximize", "amsgrad")
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, capturable: bool = False, *, maximize: bool = False) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "capturable": capturable,
-                    "maximize": maximize}
+                 weight_decay: float = 0, capturable: bool = False, *, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
+                    "capturable": capturable, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -57,6 +67,20 @@ class Adam(Optimizer):
                 f"{group['capturable']!r}"
             )
         flag(group.get("maximize", False), name, "maximize")
+        group["amsgrad"] = flag(group.get("amsgrad", False), name, "amsgrad")
+
+    def _parse_state_dict(self, state_dict: Any, name: str) -> tuple[list[dict], dict[Tensor, dict]]:
+        groups, state = super()._parse_state_dict(state_dict, name)
+        for k, entry in state_dict["state"].items():  # each a dict: checked above
+            if "max_exp_avg_sq" not in entry:  # optional: PyTorch saves it only with amsgrad
+                continue
+            vmax = entry["max_exp_avg_sq"]  # a float array when an array: checked above
+            if not isinstance(vmax, (Tensor, np.ndarray)) and not hasattr(vmax, "__cuda_array_interface__"):
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: state 'max_exp_avg_sq' of parameter {k} is a {type(vmax).__name__}, "
+                    "expected a tensor or an array"
+                )
+        return groups, state
 
     def _update_group(self, group: dict) -> None:
         capturable = bool(group.get("capturable", False))
@@ -70,6 +94,7 @@ class Adam(Optimizer):
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         decoupled, maximize = self._decoupled, bool(group.get("maximize", False))
+        amsgrad = flag(group.get("amsgrad", False), f"{type(self).__name__}.step", "amsgrad")
         update = kernels.adam_update
         state = self.state
         for p in group["params"]:
@@ -80,6 +105,8 @@ class Adam(Optimizer):
             st = state.get(p)
             if st is None:
                 st = state[p] = {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}
+                if amsgrad:
+                    st["max_exp_avg_sq"] = self._zeros(p)
             step = st["step"]
             if capturable:
                 if not isinstance(step, Tensor) or step._backend is not p._backend:
@@ -90,8 +117,15 @@ class Adam(Optimizer):
                 if isinstance(step, Tensor):
                     step = int(step.item())
                 count = st["step"] = step + 1
-            update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps, weight_decay,
-                   count, decoupled, self._scratch(p), maximize)
+            if amsgrad:
+                vmax = st.get("max_exp_avg_sq")
+                if not isinstance(vmax, Tensor):  # state from a step or a load without amsgrad: start it now
+                    vmax = st["max_exp_avg_sq"] = self._zeros(p)
+                update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
+                       weight_decay, count, decoupled, self._scratch(p), maximize, vmax._data)
+            else:
+                update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
+                       weight_decay, count, decoupled, self._scratch(p), maximize)
             p._version[0] += 1
 
 
@@ -109,6 +143,7 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, capturable: bool = False, *, maximize: bool = False) -> None:
+                 weight_decay: float = 1e-2, capturable: bool = False, *, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, capturable=capturable,
-                         maximize=maximize)
+                         amsgrad=amsgrad, maximize=maximize)
