@@ -1,6 +1,6 @@
 """``gk.linalg``: ``numpy.linalg`` (and ``torch.linalg``) for gradkit tensors, differentiable.
 
-``inv, det, slogdet, solve, cholesky, eigh, eigvalsh, qr, svd, norm, matrix_power``, on NumPy
+``inv, det, slogdet, solve, cholesky, eigh, eigvalsh, qr, svd, norm, matrix_power, pinv, lstsq``, on NumPy
 (CPU) and CuPy (GPU) arrays, with NumPy 2's semantics: batched over leading axes, float32 and
 float64 (bools and integers computed in float64, float16 refused as ``numpy.linalg`` refuses it),
 ``LinAlgError`` (a ``numpy.linalg.LinAlgError`` and a ``gk.InvalidArgumentError``) for a singular or
@@ -36,7 +36,9 @@ from gradkit.ops.linalg import (
     det,
     eigh,
     inv,
+    lstsq,
     matmul,
+    pinv,
     qr,
     slogdet,
     solve,
@@ -55,8 +57,10 @@ __all__ = [
     "eigh",
     "eigvalsh",
     "inv",
+    "lstsq",
     "matrix_power",
     "norm",
+    "pinv",
     "qr",
     "slogdet",
     "solve",

@@ -1,26 +1,35 @@
 """Linear algebra: matmul, dot, outer, einsum, tril/triu, and the matrix functions of ``gk.linalg``.
 
-The matrix functions (inv, det, slogdet, solve, cholesky, eigh, qr, svd) follow ``numpy.linalg``:
+The matrix functions (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv, lstsq) follow ``numpy.linalg``:
 batched over leading axes, float32 and float64 (integers become float64, float16 is refused as NumPy
 refuses it), NumPy's ``LinAlgError`` for singular or indefinite matrices (here :class:`LinAlgError`,
 also a ``gk.InvalidArgumentError``). Their VJPs are the standard reverse-mode results (Giles 2008,
 "An extended collection of matrix derivative results for forward and reverse mode AD"; Murray 2016
-for the Cholesky factor; Townsend 2016 for the SVD), written with gradkit operations, so that
+for the Cholesky factor; Townsend 2016 for the SVD; Golub and Pereyra 1973 for the pseudo-inverse, which
+lstsq's goes through), written with gradkit operations, so that
 ``create_graph=True`` differentiates them again.
 """
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import flag, text, whole
+from gradkit._args import flag, real, scalar, text, whole
 from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import state as _mode
-from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import (
+    ArgumentTypeError,
+    AutogradError,
+    DeviceError,
+    DTypeError,
+    InvalidArgumentError,
+    ShapeError,
+)
 from gradkit.ops._util import as_tensor, host_read_allowed, operands
 from gradkit.tensor import Tensor
 
@@ -849,3 +858,279 @@ def _svd_dvh(gvh: Tensor, outs: list) -> Tensor:
     if vh.shape[-1] > k:  # more columns than k: the part of gV outside V's columns
         ga = ga + matmul(u, (gvh - matmul(_mT(m), vh)) / unsqueeze(s, -1))
     return ga
+
+
+# ---------------------------------------------------------------------------- pinv, lstsq
+# NumPy computes both in float64 whatever the input (float32 results are rounded back), which is what
+# makes its rank decisions (rcond 1e-15 by default for pinv) meaningful for float32 input: the CuPy
+# path does the same. cupy.linalg.pinv and cupy.linalg.lstsq are not used: pinv's boolean-mask
+# assignment and lstsq's ``rank != n`` are host reads, pinv has neither hermitian nor NumPy's default
+# rcond (CuPy 14's is 0), lstsq cuts with the float32 eps for float32 input.
+
+
+class _NoValueType:
+    """``pinv``'s ``rtol`` when not given: NumPy 2 tells it from ``rtol=None``."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE = _NoValueType()
+
+
+def _tolerance_number(value: Any, op: str, name: str, low: float = -math.inf) -> float:
+    """A cutoff given as a real number (NaN refused), as a float."""
+    value = scalar(value)
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        raise InvalidArgumentError(f"{op}: {name} must be a number, got NaN")
+    return real(value, op, name, low=low)
+
+
+def _pinv_tolerance(a: Tensor, rcond: Any, rtol: Any, op: str) -> Any:
+    """The relative cutoff of ``pinv``, as NumPy 2 chooses it: a float, or an array (on ``a``'s device)
+    of a shape that broadcasts against the batch shape of ``a``."""
+    if rcond is not None and rtol is not _NO_VALUE:
+        raise InvalidArgumentError(
+            f"{op}: rcond and rtol cannot both be given (rcond is the older name of rtol), got rcond={rcond!r:.40} "
+            f"and rtol={rtol!r:.40}"
+        )
+    if rcond is None:
+        if rtol is _NO_VALUE:
+            return 1e-15
+        if rtol is None:
+            return max(a.shape[-2:]) * float(np.finfo(a.dtype).eps)
+        value, name = rtol, "rtol"
+    else:
+        value, name = rcond, "rcond"
+    if isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_, str)):
+        return _tolerance_number(value, op, name, low=0.0)
+    backend = a._backend
+    if isinstance(value, Tensor):
+        if value._backend is not backend:
+            raise DeviceError(f"{op}: {name} is on {value.device} but a is on {a.device}")
+        data = value._data
+    elif type(value) is not np.ndarray and isinstance(value, backend.array_type):
+        data = value
+    else:
+        try:
+            data = np.asarray(value)
+        except (TypeError, ValueError):
+            data = np.asarray(None, dtype=object)
+    if data.dtype.kind not in "iuf":
+        raise ArgumentTypeError(
+            f"{op}: {name} must be a number or an array of numbers (one per matrix), got "
+            f"{type(value).__name__} of dtype {data.dtype}"
+        )
+    batch = a.shape[:-2]
+    try:
+        fits = np.broadcast_shapes(data.shape, batch) == batch
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(
+            f"{op}: {name} of shape {data.shape} does not broadcast to the batch shape {batch} of a (shape {a.shape})"
+        )
+    if type(data) is np.ndarray:  # values on the host are checked; on a GPU that would be a device read
+        if np.isnan(data).any() or (data < 0).any():
+            raise InvalidArgumentError(f"{op}: {name} must be >= 0 (and not NaN), got {data!r:.60}")
+        return backend.asarray(data.astype(np.float64))
+    return data.astype(np.float64)
+
+
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NO_VALUE) -> Tensor:
+    """The Moore-Penrose pseudo-inverse of a matrix or of each in a stack (``numpy.linalg.pinv``, NumPy 2's
+    rules): ``a`` (..., m, n) gives (..., n, m), from the SVD with the singular values ``<= cutoff *
+    largest`` taken as 0.
+
+    The relative cutoff: ``rcond`` if given, else ``rtol`` if given (the same thing, NumPy 2's newer name;
+    not both), else 1e-15; ``rtol=None`` means ``max(m, n) * eps`` of a's dtype. Either is a number >= 0
+    or an array of them whose shape broadcasts against the batch shape (one cutoff per matrix; values of
+    a tensor on a GPU are not checked, which would be a device read). ``hermitian=True``: ``a`` is
+    symmetric (square) and only its lower triangle is read (computed from ``eigh``).
+
+    VJP (Golub and Pereyra 1973; PyTorch's), with P = pinv(A):
+    ``gA = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A)`` (differentiable again). It is the
+    derivative where the rank (the number of singular values kept) does not change, which holds near
+    ``a`` when the singular values cut are 0 (up to rounding) and those kept are clear of the cutoff; at
+    a change of rank pinv is discontinuous. When the cutoff removes singular values that are not 0 it is
+    the same formula at ``a`` (as PyTorch), not the derivative of the truncation. With
+    ``hermitian=True`` the gradient is symmetrised, ``(gA + gA^T) / 2``, for symmetric perturbations
+    (as ``eigh``'s).
+    """
+    op = "linalg.pinv"
+    a = _matrices(a, op, square=False)
+    hermitian = flag(hermitian, op, "hermitian")
+    if hermitian and a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{op}: hermitian=True needs square matrices (shape (..., n, n)), got shape {a.shape}")
+    tol = _pinv_tolerance(a, rcond, rtol, op)
+    data = _pinv_data(a, tol, hermitian, op)
+    return record("pinv", data, a._backend, (a,), (_pinv_vjp,), (a, hermitian), save_output=True)
+
+
+def _in_float64(x: Any) -> Any:
+    return x if x.dtype == np.float64 else x.astype(np.float64)
+
+
+def _inverse_kept(xp: Any, values: Any, keep: Any) -> Any:
+    """``1 / values`` where ``keep``, 0 elsewhere (no division by the values that are cut)."""
+    return xp.where(keep, 1.0 / xp.where(keep, values, 1.0), 0.0)
+
+
+def _pinv_data(a: Tensor, tol: Any, hermitian: bool, op: str) -> Any:
+    xp = a._backend.xp
+    m, n = a.shape[-2:]
+    if a.size == 0:
+        return xp.zeros(a.shape[:-2] + (n, m), a.dtype)
+    if type(a._data) is np.ndarray:
+        problem = "the eigenvalue iteration did not converge" if hermitian else "the SVD did not converge"
+        return _lapack(op, problem, np.linalg.pinv, a._data, tol, hermitian)
+    x = _in_float64(a._data)
+    tol = tol if isinstance(tol, float) else tol[..., None]
+    if hermitian:  # A = V diag(w) V^T: the singular values are |w|, and pinv(A) = V diag(1 / w) V^T
+        w, v = _lapack(op, "the eigenvalue iteration did not converge", xp.linalg.eigh, x)
+        size = xp.abs(w)
+        keep = size > tol * size.max(axis=-1, keepdims=True)
+        out = xp.matmul(v * _inverse_kept(xp, w, keep)[..., None, :], xp.swapaxes(v, -1, -2))
+    else:
+        u, s, vh = _lapack(op, "the SVD did not converge", xp.linalg.svd, x, False)
+        keep = s > tol * s.max(axis=-1, keepdims=True)
+        out = xp.matmul(xp.swapaxes(vh, -1, -2), _inverse_kept(xp, s, keep)[..., :, None] * xp.swapaxes(u, -1, -2))
+    return out if out.dtype == a.dtype else out.astype(a.dtype)
+
+
+def _pinv_vjp(g: Tensor, a: Tensor, hermitian: bool, p: Tensor) -> Tensor:
+    if hermitian:  # the symmetric matrix that was inverted: a's lower triangle
+        a = tril(a) + _mT(tril(a, -1))
+    pt, gt = _mT(p), _mT(g)
+    ga = -matmul(matmul(pt, g), pt)
+    w = matmul(gt, matmul(p, pt))  # G^T P P^T
+    ga = ga + w - matmul(a, matmul(p, w))  # + (I - A P) G^T P P^T
+    v = matmul(matmul(pt, p), gt)  # P^T P G^T
+    ga = ga + v - matmul(matmul(v, p), a)  # + P^T P G^T (I - P A)
+    return (ga + _mT(ga)) * 0.5 if hermitian else ga
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
+    """The least-squares solution of ``a @ x == b`` (``numpy.linalg.lstsq``, NumPy 2's rules): the ``x``
+    of least norm among those that minimise ``||b - a x||``, from the SVD of ``a`` with the singular
+    values ``<= rcond * largest`` taken as 0.
+
+    ``a`` is a matrix (M, N); ``b`` is (M,) or (M, K), and ``x`` (N,) or (N, K). Returns NumPy's tuple
+    ``(x, residuals, rank, s)``: ``residuals`` the squared norms ``||b - a x||^2`` of each column, shape
+    (K,) ((1,) for a 1-d b), and empty (shape (0,)) when ``rank < N`` or ``M <= N``; ``rank`` the number
+    of singular values kept (a 0-d int32 tensor: ``int(rank)`` reads it); ``s`` the singular values of
+    ``a`` (descending, shape (min(M, N),)). Only ``x`` has a gradient. ``rcond``: None is
+    ``max(M, N) * eps`` (float64's eps: NumPy computes in float64); a value <= 0 or >= 1 means eps
+    (LAPACK's rule, also NumPy's).
+
+    On a GPU, the residuals of M > N (K > 0) need one device read (whether the rank is N, which sets
+    their shape); nothing else is read. While a CUDA graph is captured nothing is read: the residuals
+    then have shape (K,), NaN where the rank is below N.
+
+    VJP, through the pseudo-inverse (``x = P b``, P = pinv(a) with the same cutoff), right for
+    rank-deficient ``a`` too (the normal equations need full column rank):
+    ``gb = P^T g`` and ``ga = -P^T g x^T + r (P P^T g)^T + P^T x (g - a^T P^T g)^T`` with the residual
+    ``r = b - a x`` (PyTorch's formula; differentiable again). As for ``pinv``, it is the derivative where
+    the rank does not change.
+    """
+    from gradkit.ops.shape import astype
+
+    op = "linalg.lstsq"
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
+        a = as_tensor(a, op)  # two arrays: the first sets the device
+    a, b, backend = operands(op, a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ArgumentTypeError(
+            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
+        )
+    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    if a.ndim != 2:
+        raise ShapeError(
+            f"{op}: a must be a matrix (2 axes, shape (M, N)), got shape {a.shape} (as in NumPy, stacks of "
+            "matrices are not supported)"
+        )
+    m, n = a.shape
+    if b.ndim not in (1, 2) or b.shape[0] != m:
+        raise ShapeError(
+            f"{op}: a of shape {a.shape} and b of shape {b.shape} do not fit: b must have shape ({m},) or ({m}, K)"
+        )
+    eps = float(np.finfo(np.float64).eps)
+    tol = max(m, n) * eps if rcond is None else _tolerance_number(rcond, op, "rcond")
+    cut = tol if 0 < tol < 1 else eps  # what LAPACK's gelsd uses
+    a = a if a.dtype == dtype else astype(a, dtype)
+    b = b if b.dtype == dtype else astype(b, dtype)
+    vector = b.ndim == 1
+    if type(a._data) is np.ndarray:
+        x, residuals, rank, s = _lapack(op, "the SVD did not converge", np.linalg.lstsq, a._data, b._data, tol)
+        rank = np.asarray(rank, dtype=np.int32)
+    else:
+        x, residuals, rank, s = _lstsq_device(backend.xp, a._data, b._data, cut, vector)
+    x, residuals, s = (d if d.dtype == dtype else d.astype(dtype) for d in (x, residuals, s))
+    cache = {} if a.requires_grad and b.requires_grad else None
+    solution = record(
+        "lstsq", x, backend, (a, b), (_lstsq_da, _lstsq_db),
+        (a, b if a.requires_grad else None, cut, vector, cache), save_output=True,
+    )  # fmt: skip
+    return (
+        solution,
+        Tensor._make(residuals, backend),
+        Tensor._make(rank, backend),
+        Tensor._make(s, backend),
+    )
+
+
+def _lstsq_device(xp: Any, a: Any, b: Any, tol: float, vector: bool) -> tuple:
+    """``lstsq`` on CuPy, in float64 as NumPy, without host reads but for the residuals of M > N."""
+    m, n = a.shape
+    a, b = _in_float64(a), _in_float64(b)
+    bm = b.reshape(m, 1) if vector else b
+    k = bm.shape[1]
+    if a.size == 0:  # no singular values: rank 0, x = 0
+        s = xp.zeros((0,), np.float64)
+        rank = xp.zeros((), np.int32)
+        xm = xp.zeros((n, k), np.float64)
+    else:
+        u, s, vh = _lapack("linalg.lstsq", "the SVD did not converge", xp.linalg.svd, a, False)
+        keep = s > tol * s.max(axis=-1, keepdims=True)
+        rank = keep.sum(dtype=np.int32)
+        xm = xp.matmul(vh.T, _inverse_kept(xp, s, keep)[:, None] * xp.matmul(u.T, bm))
+    residuals = xp.zeros((0,), np.float64)
+    if m > n and k > 0:
+        full = True if n == 0 else bool(rank == n) if host_read_allowed(rank) else None  # the one read
+        if full is not False:
+            e = bm - xp.matmul(a, xm)
+            residuals = (e * e).sum(axis=0)
+            if full is None:  # captured: the shape cannot depend on the rank
+                residuals = xp.where(rank == n, residuals, xp.nan)
+    return (xm.reshape(n) if vector else xm), residuals, rank, s
+
+
+def _lstsq_pinv(g: Tensor, a: Tensor, tol: float, cache: dict | None) -> Tensor:
+    """pinv(a) for the rules; when both need it, the first rule of a backward pass leaves it for the other."""
+    if cache is not None:
+        hit = cache.pop("p", None)
+        if hit is not None and hit[0] is g and hit[1] == g._version[0]:
+            return hit[2]
+    p = pinv(a, tol)
+    if cache is not None:
+        cache["p"] = (g, g._version[0], p)
+    return p
+
+
+def _lstsq_da(g: Tensor, a: Tensor, b: Tensor, tol: float, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+    from gradkit.ops.shape import unsqueeze
+
+    p = _lstsq_pinv(g, a, tol, cache)
+    if vector:
+        g, b, x = unsqueeze(g, -1), unsqueeze(b, -1), unsqueeze(x, -1)
+    pt = _mT(p)
+    ptg = matmul(pt, g)  # P^T g: b's gradient
+    r = b - matmul(a, x)  # the residual (I - A P) b
+    ga = -matmul(ptg, _mT(x))  # -P^T g x^T
+    ga = ga + matmul(r, _mT(matmul(p, ptg)))  # + r (P P^T g)^T
+    return ga + matmul(matmul(pt, x), _mT(g - matmul(_mT(a), ptg)))  # + P^T x ((I - P A)^T g)^T
+
+
+def _lstsq_db(g: Tensor, a: Tensor, b: Any, tol: float, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+    p = _lstsq_pinv(g, a, tol, cache)
+    return matmul(_mT(p), g)  # P^T g (matmul's 1-d rule for a 1-d b)
