@@ -807,7 +807,8 @@ class Tensor:
         return _ops.cumprod(self, axis)
 
     # NumPy's statistics and more of its elementwise maths, where PyTorch's Tensor has the method
-    # (NumPy's names and keywords; NumPy's semantics where the two differ: median, quantile).
+    # (NumPy's names and keywords; NumPy's semantics where the two differ: median, quantile,
+    # nanmedian, nanquantile).
     def nansum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.nansum(self, axis, keepdims)
 
@@ -821,6 +822,14 @@ class Tensor:
 
     def quantile(self, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
         return _ops.quantile(self, q, axis, keepdims, method)
+
+    def nanmedian(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """NumPy's nanmedian: the median of the values that are not NaN. (PyTorch's gives the lower middle
+        value, and with ``dim`` its index too.)"""
+        return _ops.nanmedian(self, axis, keepdims)
+
+    def nanquantile(self, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+        return _ops.nanquantile(self, q, axis, keepdims, method)
 
     def amax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.max(self, axis, keepdims)

@@ -663,8 +663,9 @@ def _order_stats_vjp(
     share split among the elements equal to it.
 
     ``low`` and ``high`` (nq, *kept shape) hold the order statistics' values (NaN where the slice has a
-    NaN); ``w_low`` and ``w_high`` are Python floats per i, or arrays of nq on the device. The shares
-    are constants: the rule is linear in ``g``, so higher derivatives (zero) work.
+    NaN); ``w_low`` and ``w_high`` are Python floats per i, arrays of nq on the device, or arrays of the
+    same shape as ``low`` (nanquantile's, whose weights differ between slices). The shares are
+    constants: the rule is linear in ``g``, so higher derivatives (zero) work.
     """
     from gradkit.ops.indexing import getitem
 
@@ -768,15 +769,7 @@ def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, s
     rows, n = _rows(x._data, axes, xp)
     if n == 0:
         raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
-    fractional = qv.dtype.kind == "f"
-    if fractional and x.dtype.kind == "b":
-        raise DTypeError(f"{op}: cannot interpolate between bools (NumPy has no boolean subtract); convert x first")
-    if not fractional:
-        dtype = x.dtype
-    elif weak:  # a Python float q: NumPy 2 keeps a float x's dtype
-        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    else:
-        dtype = np.result_type(x.dtype, qv.dtype)
+    dtype = _quantile_dtype(op, x, qv, weak)
     ordered = xp.sort(rows, axis=-1)
     nan, last = _sorted_nan(ordered, xp) if x.dtype.kind == "f" else (None, None)
     lerp = _quantile_on_device if on_device else _quantile_on_host
@@ -792,6 +785,18 @@ def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, s
     kept = (low.shape[0],) + _kept_shape(x.shape, axes)
     saved = (x, axes, keepdims, q_axis, low.reshape(kept), high.reshape(kept), w_low, w_high)
     return record(op, data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def _quantile_dtype(op: str, x: Tensor, qv: Any, weak: bool) -> Any:
+    """NumPy 2's result dtype for quantiles ``qv`` of ``x`` (``weak``: q was a Python number)."""
+    fractional = qv.dtype.kind == "f"
+    if fractional and x.dtype.kind == "b":
+        raise DTypeError(f"{op}: cannot interpolate between bools (NumPy has no boolean subtract); convert x first")
+    if not fractional:
+        return x.dtype
+    if weak:  # a Python float q: NumPy 2 keeps a float x's dtype
+        return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return np.result_type(x.dtype, qv.dtype)
 
 
 def _quantile_q(op: str, x: Tensor, q: Any, scale: int) -> tuple[Any, bool, bool]:
@@ -895,3 +900,163 @@ def _quantile_on_device(qd: Any, ordered: Any, n: int, dtype: Any, xp: Any) -> t
     w_high = xp.where(bad | (lo == hi), 0, gamma)
     w_low = xp.where(bad, 0, 1 - w_high)
     return data, low, high, w_low, w_high
+
+
+# ------------------------------------------------- NaN-skipping order statistics (nanmedian, nanquantile)
+# Each row is sorted with its NaNs made +inf, so that they come last whatever their sign bit (CuPy's radix
+# sort puts a NaN with the sign bit first); its first `count` entries are then its values, sorted, and
+# the order statistics' positions are computed from that count on the device: no host read. A row of
+# NaNs only gives NaN, its gradient shared among its NaNs, as quantile's slice with a NaN; elsewhere the
+# NaNs get none (they are never equal to an order statistic).
+_MEDIAN_SORT_MIN = 600  # NumPy's nanmedian takes the median of each slice from this length, np.ma.median below
+
+
+def _nan_last_rows(x: Tensor, axes: tuple, xp: Any) -> tuple[Any, Any, int]:
+    """The reduced axes of a float ``x`` as sorted rows (kept..., n) whose NaNs come last (as +inf),
+    the number of values that are not NaN per row (int64, (kept..., 1)), and n."""
+    rows, n = _rows(x._data, axes, xp)
+    nan = xp.isnan(rows)
+    ordered = xp.sort(xp.where(nan, rows.dtype.type(np.inf), rows), axis=-1)
+    count = (~nan).sum(axis=-1, keepdims=True).astype(np.int64, copy=False)
+    return ordered, count, n
+
+
+def _warn_all_nan(count: Any, stacklevel: int) -> None:
+    """NumPy's warning for a slice of NaNs only, on the host only (a device count is never read back)."""
+    if type(count) is np.ndarray and not count.all():
+        warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=stacklevel + 1)
+
+
+def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """NumPy's ``nanmedian``: :func:`median` over ``axis`` of the elements that are not NaN.
+
+    A slice of NaNs only has a NaN median (with NumPy's RuntimeWarning "All-NaN slice encountered" on
+    the CPU; on CuPy nothing is read back to warn). The gradient goes to the middle value (half to each
+    of the two for an even count), shared among the elements equal to it as ``median``'s; the NaNs get
+    none, except in a slice of NaNs only, where it is shared among them as ``median`` shares a NaN
+    result's. Values bit for bit as NumPy's, which takes ``np.ma.median`` ((a + b) / 2 in x's dtype, so
+    an odd count's middle value a gives (a + a) / 2) when some axis is kept and the reduced length is
+    below 600, and ``median`` (the mean of the middle values) otherwise. Integer and bool tensors give
+    their ``median`` (float64), as NumPy; an empty tensor gives ``nanmean``'s NaN, as NumPy.
+    """
+    x = as_tensor(x, "nanmedian")
+    axes = normalize_axes(axis, x.ndim, "nanmedian")
+    keepdims = _keepdims(keepdims, "nanmedian")
+    if x.size == 0:  # what NumPy's nanmedian returns there
+        return nanmean(x, axes, keepdims)
+    if x.dtype.kind != "f":  # no NaN to skip
+        return median(x, axes, keepdims)
+    xp = x._backend.xp
+    ordered, count, n = _nan_last_rows(x, axes, xp)
+    low = xp.take_along_axis(ordered, xp.maximum(count - 1, 0) // 2, axis=-1)  # (kept..., 1)
+    high = xp.take_along_axis(ordered, count // 2, axis=-1)  # the same one for an odd count
+    if len(axes) == x.ndim or n >= _MEDIAN_SORT_MIN:  # NumPy's median of the slice: mean's arithmetic
+        pair = xp.concatenate([low, high], axis=-1)
+        data = xp.where(count % 2 == 1, low, pair.mean(axis=-1, keepdims=True))
+    else:  # np.ma.median's: the sum of the two (the middle one twice for an odd count), halved
+        data = (low + high) / 2
+    empty = count == 0
+    nan = x.dtype.type(np.nan)
+    data = xp.where(empty, nan, data).astype(x.dtype, copy=False)
+    _warn_all_nan(count, 2)
+    data = data.reshape(_result_shape(x.shape, axes, keepdims))
+    kept = (1,) + _kept_shape(x.shape, axes)
+    low, high = xp.where(empty, nan, low).reshape(kept), xp.where(empty, nan, high).reshape(kept)
+    saved = (x, axes, keepdims, False, low, high, (0.5,), (0.5,))  # for an odd count, low and high are one
+    return record("nanmedian", data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def nanquantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+    """NumPy's ``nanquantile``: :func:`quantile` over ``axis`` of the elements that are not NaN.
+
+    ``q``, ``method``, dtypes and the gradient as ``quantile`` (the interpolation between the two
+    neighbouring order statistics of each slice's values); the NaNs get no gradient. A slice of NaNs
+    only gives NaN (with NumPy's RuntimeWarning "All-NaN slice encountered" on the CPU, nothing read
+    back on CuPy), its gradient shared among its NaNs as ``quantile``'s slice with a NaN. Integer and
+    bool tensors give their ``quantile``. Unlike NumPy: the dtype never depends on the values (NumPy's
+    is x's own when its first slice is all NaN and an array ``q`` would promote), and an empty selection
+    raises as ``quantile``'s (NumPy returns ``nanmean``'s NaN, without the ``q`` axis).
+    """
+    return _nanquantile("nanquantile", x, q, axis, keepdims, method, 1)
+
+
+def nanpercentile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+    """NumPy's ``nanpercentile``: :func:`nanquantile` of ``q / 100`` (``q`` in [0, 100])."""
+    return _nanquantile("nanpercentile", x, q, axis, keepdims, method, 100)
+
+
+def _nanquantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, scale: int) -> Tensor:
+    x = as_tensor(x, op)
+    if x.dtype.kind != "f":  # no NaN to skip
+        return _quantile(op, x, q, axis, keepdims, method, scale)
+    if text(method, op, "method") != "linear":
+        raise InvalidArgumentError(f"{op}: only method='linear' (NumPy's default) is supported, got {method!r}")
+    axes = normalize_axes(axis, x.ndim, op)
+    keepdims = _keepdims(keepdims, op)
+    qv, on_device, weak = _quantile_q(op, x, q, scale)
+    xp = x._backend.xp
+    if _count(x.shape, axes) == 0:
+        raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
+    dtype = _quantile_dtype(op, x, qv, weak)
+    ordered, count, _ = _nan_last_rows(x, axes, xp)
+    qf = qv.reshape(-1)
+    if on_device:  # one pass over the q array, on the device
+        parts = [_nan_lerp(qf, count, ordered, dtype, xp)]
+    else:  # q on the host: one pass per number (no copy of q to the device)
+        parts = [_nan_lerp(qf.dtype.type(v), count, ordered, dtype, xp) for v in qf.tolist()]
+    if not parts:  # no quantiles asked for
+        none = xp.empty(ordered.shape[:-1] + (0,), dtype=ordered.dtype)
+        parts = [(none.astype(dtype), none, none, none.astype(np.float64), none.astype(np.float64))]
+    data, low, high, w_low, w_high = (xp.moveaxis(xp.concatenate(p, axis=-1), -1, 0) for p in zip(*parts, strict=True))
+    _warn_all_nan(count, 3)
+    q_axis = qv.ndim == 1
+    shape = _result_shape(x.shape, axes, keepdims)
+    data = data.reshape(((data.shape[0],) if q_axis else ()) + shape)
+    kept = (low.shape[0],) + _kept_shape(x.shape, axes)
+    w_low, w_high = w_low.reshape(kept), w_high.reshape(kept)
+    saved = (x, axes, keepdims, q_axis, low.reshape(kept), high.reshape(kept), w_low, w_high)
+    return record(op, data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+
+
+def _nan_lerp(q: Any, count: Any, ordered: Any, dtype: Any, xp: Any) -> tuple:
+    """NumPy's linear interpolation (``_quantile_on_host``'s arithmetic) in rows with a count of values
+    each: ``ordered`` (kept..., n) holds each row's ``count`` ((kept..., 1)) values first, sorted.
+
+    ``q`` is a number from the host (a NumPy scalar) or a 1-d float array on the device (entries outside
+    [0, 1] or NaN give NaN there). Returns the result, the two order statistics and their weights
+    (float64), each (kept..., len(q)); NaN values and a weight 1 on the first in rows of NaNs only.
+    """
+    top = xp.maximum(count - 1, 0)  # the index of a row's last value
+    empty = count == 0
+    nan = ordered.dtype.type(np.nan)
+    if q.dtype.kind != "f":  # 0 or 1 (on the host only): the first or the last value itself, in x's dtype
+        low = xp.take_along_axis(ordered, top * int(q), axis=-1)
+        low = xp.where(empty, nan, low)
+        return low.astype(dtype, copy=False), low, low, xp.ones(low.shape), xp.zeros(low.shape)
+    last = top.astype(q.dtype)
+    virtual = (last * q).astype(q.dtype, copy=False)  # NumPy's (n - 1) * q, in q's dtype
+    prev = xp.floor(virtual)
+    above = virtual >= last  # the last value (NumPy's index -1)
+    lo = xp.where(above, last, prev)
+    hi = xp.where(above, last, prev + 1)
+    bad = None if isinstance(q, np.generic) else ~((q >= 0) & (q <= 1))
+    if bad is not None:
+        lo, hi = xp.where(bad, 0, lo), xp.where(bad, 0, hi)
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    # as NumPy: the index above the last is -1, so gamma is the virtual index + 1 there (a == b anyway)
+    gamma = (virtual.astype(np.float64) - xp.where(above, -1.0, prev).astype(np.float64)).astype(q.dtype)
+    low = xp.take_along_axis(ordered, lo, axis=-1)
+    high = xp.take_along_axis(ordered, hi, axis=-1)
+    zero = ordered.dtype.type(0)
+    a, b = xp.where(empty, zero, low), xp.where(empty, zero, high)  # not inf - inf in rows of NaNs only
+    diff = (b - a).astype(dtype, copy=False)
+    t, u = gamma.astype(dtype), (1 - gamma).astype(dtype)  # NumPy's weights, in q's dtype, then promoted
+    data = xp.where(gamma >= 0.5, b.astype(dtype, copy=False) - diff * u, a.astype(dtype, copy=False) + diff * t)
+    data = xp.where(empty, nan, data)
+    w_high = xp.where((lo == hi) | empty, 0.0, gamma.astype(np.float64))
+    w_low = 1.0 - w_high
+    if bad is not None:
+        data = xp.where(bad, nan, data)
+        w_low, w_high = xp.where(bad, 0.0, w_low), xp.where(bad, 0.0, w_high)
+    low, high = xp.where(empty, nan, low), xp.where(empty, nan, high)
+    return data.astype(dtype, copy=False), low, high, w_low, w_high

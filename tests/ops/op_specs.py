@@ -23,6 +23,8 @@ differences are accurate:
 - ``nans``: standard normal with NaN at every flat index that is 2 mod 5, so that no slice of a
   (2, 3, 4) tensor along any axis is all NaN (nansum, nanmean: their slope is 0 at a NaN, and
   central differences there are 0 too).
+- ``nans_distinct``: ``distinct`` with NaN where ``nans`` has them (nanmedian, nanquantile: order statistics of
+  the values that are not NaN, none tied, no slice all NaN).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def draw(rng: np.random.Generator, shape: tuple[int, ...], domain: str) -> np.nd
     if domain == "distinct":
         n = int(np.prod(shape))
         return (rng.permutation(n) * 0.1 - 0.05 * n + rng.uniform(-0.02, 0.02)).reshape(shape)
+    if domain == "nans_distinct":
+        return np.where(np.arange(int(np.prod(shape))).reshape(shape) % 5 == 2, np.nan, draw(rng, shape, "distinct"))
     raise ValueError(domain)
 
 
@@ -110,18 +114,20 @@ def _np_gather(x: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
 
 
 def _np_quantile(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """np.quantile or np.percentile, in NumPy 2's dtype on NumPy 1.x too (gradkit follows NumPy 2: a
-    Python number q keeps a float x's dtype, a float32 q does not make it float64; NumPy 1.x made some
-    of those float64)."""
+    """np.quantile or np.percentile (or their nan versions), in NumPy 2's dtype on NumPy 1.x too (gradkit
+    follows NumPy 2: a Python number q keeps a float x's dtype, a float32 q does not make it float64; NumPy
+    1.x made some of those float64)."""
 
     def ref(x: np.ndarray, q: Any, **kw: Any) -> np.ndarray:
         qa = np.asarray(q)
-        if fn is np.percentile and isinstance(q, np.ndarray) and qa.dtype.kind == "f":
+        if fn in (np.percentile, np.nanpercentile) and isinstance(q, np.ndarray) and qa.dtype.kind == "f":
             # q / 100 in q's dtype, then quantile: NumPy 2.3+'s order (and gradkit's); 2.0-2.2 differ by an ulp
-            out = np.asarray(np.quantile(x, np.true_divide(qa, qa.dtype.type(100)), **kw))
+            quantile = np.quantile if fn is np.percentile else np.nanquantile
+            out = np.asarray(quantile(x, np.true_divide(qa, qa.dtype.type(100)), **kw))
         else:
             out = np.asarray(fn(x, q, **kw))
-        if np.lib.NumpyVersion(np.__version__) >= "2.0.0" or (qa.dtype.kind in "iu" and fn is np.quantile):
+        picks = qa.dtype.kind in "iu" and fn in (np.quantile, np.nanquantile)
+        if np.lib.NumpyVersion(np.__version__) >= "2.0.0" or picks:
             return out  # (an integer q picks an element of x, in x's dtype)
         if type(q) in (int, float):
             return out.astype(x.dtype if x.dtype.kind == "f" else np.float64)
@@ -683,6 +689,37 @@ def build_specs() -> list[Spec]:
              lambda x: np.quantile(x, [0.1, 0.5, 0.6]), "distinct"))
     add(Spec("quantile_of_one_value", lambda x: gk.quantile(x, [0.1, 1.0], axis=0), [(1, 3)],
              lambda x: np.quantile(x, [0.1, 1.0], axis=0)))
+    # nanmedian, nanquantile, nanpercentile: the order statistics of the values that are not NaN
+    for kw in REDUCTION_AXES:
+        add(Spec(f"nanmedian[{_kw(kw)}]", lambda x, kw=kw: gk.nanmedian(x, **kw), [(2, 3, 4)],
+                 lambda x, kw=kw: np.nanmedian(x, **kw), "nans_distinct"))
+        add(Spec(f"nanmedian_method[{_kw(kw)}]", lambda x, kw=kw: x.nanmedian(**kw), [(2, 3, 4)],
+                 lambda x, kw=kw: np.nanmedian(x, **kw), "nans_distinct"))
+        add(Spec(f"nanmedian_no_nans[{_kw(kw)}]", lambda x, kw=kw: gk.nanmedian(x, **kw), [(2, 3, 4)],
+                 lambda x, kw=kw: np.nanmedian(x, **kw), "distinct"))
+    add(Spec("nanmedian_0d", gk.nanmedian, [()], np.nanmedian, "distinct"))
+    add(Spec("nanmedian_odd_1d", gk.nanmedian, [(6,)], np.nanmedian, "nans_distinct"))  # 5 values
+    add(Spec("nanmedian_even_1d", gk.nanmedian, [(7,)], np.nanmedian, "nans_distinct"))  # 6 values
+    for fn, qs in ((gk.nanquantile, (0.3, [0.0, 0.25, 0.5, 0.9, 1.0], 1, [0, 1])),
+                   (gk.nanpercentile, (37.5, [0.0, 10, 50, 99.5, 100], 100))):
+        name, ref = fn.__name__, _np_quantile(getattr(np, fn.__name__))
+        for q in qs:
+            for kw in REDUCTION_AXES:
+                add(Spec(f"{name}[q={q},{_kw(kw)}]", lambda x, fn=fn, q=q, kw=kw: fn(x, q, **kw), [(2, 3, 4)],
+                         lambda x, ref=ref, q=q, kw=kw: ref(x, q, **kw), "nans_distinct"))
+        add(Spec(f"{name}_0d", lambda x, fn=fn, q=qs[0]: fn(x, q), [()], lambda x, ref=ref, q=qs[0]: ref(x, q)))
+        add(Spec(f"{name}_keyword_q", lambda x, fn=fn, q=qs[1]: fn(x, q=q, axis=1, keepdims=True, method="linear"),
+                 [(3, 4)], lambda x, ref=ref, q=qs[1]: ref(x, q, axis=1, keepdims=True), "nans_distinct"))
+    for dtype in (np.float64, np.float32):  # q as a tensor on x's device: promotes with x, as a NumPy array q
+        q = np.array([0.2, 0.75, 0.5], dtype=dtype)
+        add(Spec(f"nanquantile_tensor_q[{np.dtype(dtype)}]",
+                 lambda x, q=q: gk.nanquantile(x, gk.tensor(q, device=x.device), axis=1), [(3, 5)],
+                 lambda x, q=q: _np_quantile(np.nanquantile)(x, q, axis=1), "nans_distinct"))
+        add(Spec(f"nanpercentile_tensor_q[{np.dtype(dtype)}]",
+                 lambda x, q=q: gk.nanpercentile(x, gk.tensor(q * 100, device=x.device)), [(3, 5)],
+                 lambda x, q=q: _np_quantile(np.nanpercentile)(x, q * 100), "nans_distinct"))
+    add(Spec("nanquantile_method", lambda x: x.nanquantile([0.4, 0.9], axis=-1, keepdims=True), [(3, 4)],
+             lambda x: _np_quantile(np.nanquantile)(x, [0.4, 0.9], axis=-1, keepdims=True), "nans_distinct"))
     for kw in REDUCTION_AXES:
         add(Spec(f"average[{_kw(kw)}]", lambda x, kw=kw: gk.average(x, **kw), [(2, 3, 4)],
                  lambda x, kw=kw: np.average(x, **kw)))
