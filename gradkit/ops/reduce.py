@@ -758,18 +758,24 @@ def percentile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method:
     return _quantile("percentile", x, q, axis, keepdims, method, 100)
 
 
-def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, scale: int) -> Tensor:
-    x = as_tensor(x, op)
+def _quantile_args(op: str, x: Tensor, q: Any, axis: Any, keepdims: Any, method: Any, scale: int) -> tuple:
+    """quantile's and nanquantile's checked arguments: (axes, keepdims, q array, q on the device?, the
+    result dtype)."""
     if text(method, op, "method") != "linear":
         raise InvalidArgumentError(f"{op}: only method='linear' (NumPy's default) is supported, got {method!r}")
     axes = normalize_axes(axis, x.ndim, op)
     keepdims = _keepdims(keepdims, op)
     qv, on_device, weak = _quantile_q(op, x, q, scale)
+    if _count(x.shape, axes) == 0:
+        raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
+    return axes, keepdims, qv, on_device, _quantile_dtype(op, x, qv, weak)
+
+
+def _quantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any, scale: int) -> Tensor:
+    x = as_tensor(x, op)
+    axes, keepdims, qv, on_device, dtype = _quantile_args(op, x, q, axis, keepdims, method, scale)
     xp = x._backend.xp
     rows, n = _rows(x._data, axes, xp)
-    if n == 0:
-        raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
-    dtype = _quantile_dtype(op, x, qv, weak)
     ordered = xp.sort(rows, axis=-1)
     nan, last = _sorted_nan(ordered, xp) if x.dtype.kind == "f" else (None, None)
     lerp = _quantile_on_device if on_device else _quantile_on_host
@@ -989,15 +995,8 @@ def _nanquantile(op: str, x: Any, q: Any, axis: Any, keepdims: bool, method: Any
     x = as_tensor(x, op)
     if x.dtype.kind != "f":  # no NaN to skip
         return _quantile(op, x, q, axis, keepdims, method, scale)
-    if text(method, op, "method") != "linear":
-        raise InvalidArgumentError(f"{op}: only method='linear' (NumPy's default) is supported, got {method!r}")
-    axes = normalize_axes(axis, x.ndim, op)
-    keepdims = _keepdims(keepdims, op)
-    qv, on_device, weak = _quantile_q(op, x, q, scale)
+    axes, keepdims, qv, on_device, dtype = _quantile_args(op, x, q, axis, keepdims, method, scale)
     xp = x._backend.xp
-    if _count(x.shape, axes) == 0:
-        raise ShapeError(f"{op}: no {op}s of an empty selection (axes {axes} of shape {x.shape})")
-    dtype = _quantile_dtype(op, x, qv, weak)
     ordered, count, _ = _nan_last_rows(x, axes, xp)
     qf = qv.reshape(-1)
     if on_device:  # one pass over the q array, on the device

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from test_linalg_functions import _rng, check_second_order, leaf, sym  # the helpers the other linalg tests use
 
 import gradkit as gk
 from gradkit import linalg
@@ -18,50 +19,10 @@ NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 # ------------------------------------------------------------------------------------------ inputs
 
 
-def _rng(*key: object) -> np.random.Generator:
-    return np.random.default_rng(sum(ord(c) * (i + 1) for i, c in enumerate(repr(key))) % 2**32)
-
-
-def leaf(array: np.ndarray, device: str, dtype=None) -> gk.Tensor:
-    return gk.tensor(array, dtype=dtype, device=device, requires_grad=True)
-
-
-def sym(x: gk.Tensor) -> gk.Tensor:
-    """(X + X^T) / 2: gradchecks of hermitian=True perturb symmetrically through it."""
-    return (x + x.mT) * 0.5
-
-
 def low_rank(rng: np.random.Generator, shape: tuple, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Factors B (..., m, r) and C (..., r, n): B @ C has rank r, and keeps it when B and C are perturbed."""
     *batch, m, n = shape
     return rng.standard_normal((*batch, m, rank)), rng.standard_normal((*batch, rank, n))
-
-
-def first_derivatives(f, device: str, seed: int = 7):
-    """x -> the gradients of <u, f(x)> for a fixed random u, with create_graph=True: gradchecking this
-    function checks second derivatives."""
-    rng = np.random.default_rng(seed)
-    cotangents: dict[int, gk.Tensor] = {}
-
-    def grads(*xs):
-        for x in xs:
-            x.grad = None
-        outs = f(*xs)
-        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-        total = None
-        for k, y in enumerate(outs):
-            if k not in cotangents:
-                cotangents[k] = gk.tensor(rng.standard_normal(y.shape), device=device)
-            term = (y * cotangents[k]).sum()
-            total = term if total is None else total + term
-        total.backward(create_graph=True)
-        return tuple(x.grad for x in xs if x.grad is not None)
-
-    return grads
-
-
-def check_second_order(f, xs, device: str) -> None:
-    assert gk.gradcheck(first_derivatives(f, device), xs, atol=1e-4, rtol=1e-3)
 
 
 def solution(a, b, rcond=None):
