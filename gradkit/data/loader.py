@@ -251,10 +251,13 @@ class DataLoader:
                         f"DataLoader: the {self._source} gave index {i!r}, and dataset[{i!r}] failed for the "
                         f"dataset ({type(self.dataset).__name__}, {n} samples): {type(exc).__name__}: {exc}"
                     ) from None
-            if self.collate_fn is None:
-                yield collate(samples, self.device, "DataLoader")
-            else:
-                yield self._place_all(self.collate_fn(samples))
+            yield self._collate(samples)
+
+    def _collate(self, samples: list[Any]) -> Any:
+        """One batch from its samples: ``collate_fn``'s, placed on ``device``, or the default collation."""
+        if self.collate_fn is None:
+            return collate(samples, self.device, "DataLoader")
+        return self._place_all(self.collate_fn(samples))
 
     def _batch_array(self, batch: Any) -> np.ndarray:
         """A batch of indices from the batch sampler as an integer NumPy array (for a TensorDataset)."""
@@ -311,10 +314,7 @@ class DataLoader:
                     f"DataLoader: the dataset ({type(self.dataset).__name__}) must give sample i for each index "
                     f"0 <= i < len(dataset); dataset[{int(order[start])}] failed ({type(exc).__name__}: {exc})"
                 ) from None
-            if self.collate_fn is None:
-                yield collate(samples, self.device, "DataLoader")
-            else:
-                yield self._place_all(self.collate_fn(samples))
+            yield self._collate(samples)
 
     def _gathered(
         self, rows: Any, order: np.ndarray, size: int, drop_last: bool, sliced: bool

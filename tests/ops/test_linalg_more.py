@@ -9,7 +9,14 @@ import re
 
 import numpy as np
 import pytest
-from test_linalg_functions import _rng, check_second_order, leaf, sym  # the helpers the other linalg tests use
+from test_linalg_functions import (  # the helpers the other linalg tests use
+    _gk_grads,
+    _rng,
+    _torch_grads,
+    check_second_order,
+    leaf,
+    sym,
+)
 
 import gradkit as gk
 from gradkit import linalg
@@ -609,26 +616,6 @@ def test_non_finite_input_raises_as_numpy_on_the_cpu():
 
 
 # ------------------------------------------------------------------------------------------ PyTorch parity
-
-
-def _torch_grads(torch, fn, arrays, cotangent_seed=3):
-    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
-    outs = fn(*ts)
-    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-    rng = np.random.default_rng(cotangent_seed)
-    total = sum((o * torch.tensor(rng.standard_normal(tuple(o.shape)))).sum() for o in outs)
-    grads = torch.autograd.grad(total, ts)
-    return [o.detach().numpy() for o in outs], [g.numpy() for g in grads]
-
-
-def _gk_grads(fn, arrays, device, cotangent_seed=3):
-    xs = [leaf(a, device) for a in arrays]
-    outs = fn(*xs)
-    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-    rng = np.random.default_rng(cotangent_seed)
-    total = sum((o * gk.tensor(rng.standard_normal(o.shape), device=device)).sum() for o in outs)
-    total.backward()
-    return [o.numpy() for o in outs], [x.grad.numpy() for x in xs]
 
 
 def test_torch_parity(device):
