@@ -48,7 +48,7 @@ def _same(out, expected, device, what=""):
     np.testing.assert_allclose(got, expected, rtol=0, atol=4 * eps * scale, err_msg=what)
 
 
-def _like_numpy(out, expected, device, what=""):
+def _like_numpy(out, expected, device, what="", q=None):
     """_same on NumPy 2.3 and newer. Older NumPy made some of these results in another dtype (float64
     for an integer x or a float16 q, for one) and rounded differently: there, the values agree to
     a few ulps of the coarser dtype, NaNs and infinities alike, and the dtype is gradkit's rule
@@ -59,7 +59,8 @@ def _like_numpy(out, expected, device, what=""):
     expected = np.asarray(expected)
     got = out.numpy()
     assert got.shape == expected.shape, what
-    floats = [d for d in (got.dtype, expected.dtype) if d.kind == "f"]
+    q_dtype = getattr(q, "dtype", None)  # a float16 q rounds the interpolation weights
+    floats = [d for d in (got.dtype, expected.dtype, q_dtype) if d is not None and d.kind == "f"]
     eps = max((float(np.finfo(d).eps) for d in floats), default=0.0)
     scale = float(np.max(np.abs(expected[np.isfinite(expected)]), initial=1.0)) if expected.size else 1.0
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=4 * eps,
@@ -140,7 +141,7 @@ def test_nanquantile_and_nanpercentile_match_numpy(dtype, device):
                     warnings.simplefilter("ignore", RuntimeWarning)
                     expected = getattr(np, name)(a, qq, axis=axis, keepdims=keepdims)
                     out = getattr(gk, name)(x, qq, axis=axis, keepdims=keepdims)
-                _like_numpy(out, expected, device, what)
+                _like_numpy(out, expected, device, what, qq)
 
 
 def test_without_nans_they_are_median_and_quantile(device):
@@ -212,8 +213,9 @@ def test_numpy_nanmedian_paths(device):
 
 
 def test_dtype_never_depends_on_the_values(device):
-    """NumPy's nanquantile takes its result dtype from its first slice: x's own when that slice is all NaN
-    (even when an array q would promote it). gradkit gives the dtype of quantile's rule always."""
+    """NumPy before 2.5 takes nanquantile's result dtype from its first slice: x's own when that slice is
+    all NaN (even when an array q would promote it); NumPy 2.5 promotes. gradkit gives the dtype of
+    quantile's rule always."""
     a = np.array([[np.nan, np.nan, np.nan], [1.0, 2.0, 4.0]], np.float32)
     q = np.array([0.25, 0.5])
     with _quiet():
@@ -221,7 +223,8 @@ def test_dtype_never_depends_on_the_values(device):
         out = gk.nanquantile(gk.tensor(a, device=device), q, axis=1)
         flipped = gk.nanquantile(gk.tensor(a[::-1].copy(), device=device), q, axis=1)
         expected_flipped = np.nanquantile(a[::-1], q, axis=1)
-    assert expected.dtype == np.float32  # NumPy's, from the slice of NaNs
+    numpy_25 = np.lib.NumpyVersion(np.__version__) >= "2.5.0"
+    assert expected.dtype == (np.float64 if numpy_25 else np.float32)  # before 2.5: from the slice of NaNs
     assert out.dtype == flipped.dtype == expected_flipped.dtype == np.float64
     np.testing.assert_array_equal(out.numpy(), expected.astype(np.float64))
 
