@@ -227,6 +227,10 @@ class PlainProgress:
             sys.stderr.flush()
 
 
+_PENDING_LOSSES = 256  # step losses kept on the device before they are read (and summed on the host)
+_LOSS_SHOWN_EVERY = 20  # steps between updates of the progress bar's running loss (each one reads the device)
+
+
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     if available("tqdm"):
         from tqdm.auto import tqdm
@@ -295,6 +299,9 @@ class Run:
         self.step = 0  # batches done in the current epoch
         self.loss_sum = 0.0  # of the current epoch, over the samples seen so far
         self.samples = 0
+        # The losses of the steps since loss_sum was last brought up to date, with their batch sizes, left
+        # on the device: reading each step's loss would make the host wait for the GPU at every step.
+        self._pending_losses: list[tuple[gk.Tensor, int]] = []
         self.history: dict[str, list[float]] = {"train_loss": [], "test_acc": [], "samples_per_s": []}
 
     def describe(self) -> str:
@@ -307,7 +314,23 @@ class Run:
                 f"{s['optimizer']} lr={s['lr']:g} ({s['schedule']}), batch {s['batch_size']}, seed {s['seed']}, "
                 f"device {self.device}")
 
+    def _add_loss(self, loss: gk.Tensor, n: int) -> None:
+        self._pending_losses.append((loss.detach(), n))
+        if len(self._pending_losses) >= _PENDING_LOSSES:
+            self._flush_losses()
+
+    def _flush_losses(self) -> None:
+        """Add the pending losses to loss_sum: one read of the device, then the same float arithmetic,
+        in the same order, as reading each loss at its step."""
+        if not self._pending_losses:
+            return
+        pending, self._pending_losses = self._pending_losses, []
+        values = gk.stack([loss for loss, _ in pending]).numpy()
+        for value, (_, n) in zip(values, pending, strict=True):
+            self.loss_sum += float(value) * n
+
     def state_dict(self) -> dict[str, Any]:
+        self._flush_losses()
         return {
             "format": CHECKPOINT_FORMAT,
             "settings": dict(self.settings),
@@ -327,6 +350,7 @@ class Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.loss_sum, self.samples = float(state["loss_sum"]), int(state["samples"])
+        self._pending_losses = []
         NUMPY.rng.bit_generator.state = state["rng"]["numpy"]
         self.history = {key: list(values) for key, values in state["history"].items()}
 
@@ -364,12 +388,14 @@ class Run:
                 loss.backward()
                 self.optimizer.step()
                 n = len(yb)
-                self.loss_sum += loss.item() * n
+                self._add_loss(loss, n)
                 self.samples += n
                 self.step += 1
                 seen += n
                 bar.update(n)
-                bar.set_postfix_str(f"loss {self.loss_sum / self.samples:.4f}", refresh=False)
+                if show_progress and self.step % _LOSS_SHOWN_EVERY == 0:
+                    self._flush_losses()
+                    bar.set_postfix_str(f"loss {self.loss_sum / self.samples:.4f}", refresh=False)
                 if stop.requested:
                     raise Interrupted
             backend.synchronize()
@@ -382,6 +408,7 @@ class Run:
 
     def finish_epoch(self, rate: float) -> None:
         accuracy = self.accuracy()  # first: an interruption here leaves the history as it was
+        self._flush_losses()
         self.history["train_loss"].append(self.loss_sum / max(self.samples, 1))
         self.history["test_acc"].append(accuracy)
         self.history["samples_per_s"].append(rate)

@@ -406,3 +406,35 @@ def test_importing_gradkit_imports_no_optional_package():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@needs_sklearn
+def test_an_epoch_does_not_read_each_steps_loss(capsys, tmp_path, monkeypatch):
+    """On a GPU each loss.item() makes the host wait for the device: the losses stay on the device and are
+    read together when the epoch ends (or a checkpoint is written), with the same arithmetic (the resume
+    test above compares the histories bit for bit)."""
+    reads = {"item": 0, "numpy": 0, "in_epoch": False}
+    item, numpy_ = gk.Tensor.item, gk.Tensor.numpy
+
+    def counted(name, real):
+        def call(self, *args, **kwargs):
+            if reads["in_epoch"]:
+                reads[name] += 1
+            return real(self, *args, **kwargs)
+
+        return call
+
+    epoch = T.Run.train_epoch
+
+    def train_epoch(self, *args, **kwargs):
+        reads["in_epoch"] = True
+        try:
+            return epoch(self, *args, **kwargs)
+        finally:
+            reads["in_epoch"] = False
+
+    monkeypatch.setattr(gk.Tensor, "item", counted("item", item))
+    monkeypatch.setattr(gk.Tensor, "numpy", counted("numpy", numpy_))
+    monkeypatch.setattr(T.Run, "train_epoch", train_epoch)
+    assert _run(capsys, "--epochs", "1", "--hidden", "16", "--checkpoint", str(tmp_path / "c.safetensors"))[0] == 0
+    assert reads["item"] == reads["numpy"] == 0
