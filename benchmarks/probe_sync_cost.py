@@ -3,6 +3,10 @@ kernel can report into mapped pinned host memory (eagerly and inside a CUDA grap
 the check run on the device without a synchronisation.
 
     python benchmarks/probe_sync_cost.py
+
+Written at 689a396, when CuPy's cross_entropy still checked its targets on the host (``_in_range``).
+From 58a5cd1 the kernel checks them, so on a GPU both timings below run the same code; the figures
+of the run that motivated the change are in notes/perf-gpu.md.
 """
 
 from __future__ import annotations

@@ -231,6 +231,11 @@ _PENDING_LOSSES = 256  # step losses kept on the device before they are read (an
 _LOSS_SHOWN_EVERY = 20  # steps between updates of the progress bar's running loss (each one reads the device)
 
 
+def _visible(bar: Any) -> bool:
+    """Whether a progress bar draws: tqdm's and PlainProgress's are off when stderr is not a terminal."""
+    return not bar.disable if hasattr(bar, "disable") else bool(getattr(bar, "enabled", False))
+
+
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     if available("tqdm"):
         from tqdm.auto import tqdm
@@ -324,10 +329,12 @@ class Run:
         in the same order, as reading each loss at its step."""
         if not self._pending_losses:
             return
-        pending, self._pending_losses = self._pending_losses, []
-        values = gk.stack([loss for loss, _ in pending]).numpy()
-        for value, (_, n) in zip(values, pending, strict=True):
-            self.loss_sum += float(value) * n
+        values = gk.stack([loss for loss, _ in self._pending_losses]).numpy()
+        total = self.loss_sum
+        for value, (_, n) in zip(values, self._pending_losses, strict=True):
+            total += float(value) * n
+        # only now: an interruption or an error above leaves the pending losses to be read again
+        self.loss_sum, self._pending_losses = total, []
 
     def state_dict(self) -> dict[str, Any]:
         self._flush_losses()
@@ -374,6 +381,7 @@ class Run:
         self.loader.set_epoch(self.epoch)
         n_total = len(self.split.y_train)
         bar = progress_bar(n_total, f"epoch {self.epoch + 1}/{total_epochs}", show_progress)
+        shown = show_progress and _visible(bar)  # the running loss is read only for a bar that draws
         bar.update(self.samples)
         start, seen = time.perf_counter(), 0
         try:
@@ -393,7 +401,7 @@ class Run:
                 self.step += 1
                 seen += n
                 bar.update(n)
-                if show_progress and self.step % _LOSS_SHOWN_EVERY == 0:
+                if shown and self.step % _LOSS_SHOWN_EVERY == 0:
                     self._flush_losses()
                     bar.set_postfix_str(f"loss {self.loss_sum / self.samples:.4f}", refresh=False)
                 if stop.requested:

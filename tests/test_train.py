@@ -438,3 +438,22 @@ def test_an_epoch_does_not_read_each_steps_loss(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(T.Run, "train_epoch", train_epoch)
     assert _run(capsys, "--epochs", "1", "--hidden", "16", "--checkpoint", str(tmp_path / "c.safetensors"))[0] == 0
     assert reads["item"] == reads["numpy"] == 0
+
+
+def test_pending_losses_survive_an_interrupted_read(monkeypatch):
+    """A Ctrl-C (or a device error) during the read keeps the pending losses: a checkpoint written then
+    still counts them."""
+    run = T.Run.__new__(T.Run)  # only the loss bookkeeping is exercised
+    run.loss_sum, run._pending_losses = 5.0, [(gk.tensor(1.0), 10), (gk.tensor(2.0), 10)]
+    real_stack = gk.stack
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gk, "stack", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run._flush_losses()
+    assert run.loss_sum == 5.0 and len(run._pending_losses) == 2
+    monkeypatch.setattr(gk, "stack", real_stack)
+    run._flush_losses()
+    assert run.loss_sum == 35.0 and run._pending_losses == []

@@ -183,6 +183,8 @@ class DataLoader:
         that is set too."""
         self.epoch = whole(epoch, "DataLoader.set_epoch", "epoch", low=0)
         if self._source is None:
+            if self.shuffle:  # the loader's own RandomSampler counts the same epochs
+                self.sampler.set_epoch(self.epoch)
             return
         given = self.sampler if self._source == "sampler" else self.batch_sampler
         for target in (given, getattr(given, "sampler", None)):
@@ -210,8 +212,12 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         if self._source is not None:
             return self._sampled()
+        if self.shuffle:  # the loader's RandomSampler and the loader count one epoch: either set_epoch works
+            self.epoch = self.sampler.epoch
         order = self.order(self.epoch)
         self.epoch += 1
+        if self.shuffle:
+            self.sampler.epoch = self.epoch
         return self._batches(order)
 
     def _sampled(self) -> Iterator[Any]:
@@ -265,6 +271,11 @@ class DataLoader:
             batch = batch.numpy()
         elif hasattr(batch, "__cuda_array_interface__") and hasattr(batch, "get"):
             batch = batch.get()
+        elif isinstance(batch, (list, tuple)) and any(isinstance(i, Tensor) or hasattr(i, "get") for i in batch):
+            # 0-d tensors or device scalars, as iterating a tensor sampler (gk.randperm-like) gives
+            batch = [int(i.item()) if isinstance(i, Tensor) and i.ndim == 0 and i.dtype.kind in "iu"
+                     else int(i.get()) if hasattr(i, "get") and getattr(i, "ndim", 1) == 0
+                     and i.dtype.kind in "iu" else i for i in batch]  # fmt: skip
         if isinstance(batch, (str, bytes)) or not hasattr(batch, "__len__"):
             raise ArgumentTypeError(
                 f"DataLoader: the {self._source} gave {describe(batch)} as a batch; expected a list of int indices"

@@ -5,15 +5,21 @@ arrays; each takes the arguments of, writes the same arrays as, and returns
 what its reference in ``gradkit.kernels.reference`` does (that module's
 docstrings are the contract):
 
-- ``sgd_momentum_update``, ``adam_update``, ``rmsprop_update``: one
-  ``cupy.ElementwiseKernel`` per parameter, reading and writing the
-  parameter and its state in place (Adam has a second kernel for a step
-  count held on the device, which computes the bias corrections itself);
-- ``bias_relu_forward`` (in place) and ``relu_backward``: one elementwise
-  kernel each;
-- ``cross_entropy_forward_backward``: one raw kernel (a warp per row: row
-  max, sum of exponentials, gradient row and row loss, with warp shuffles)
-  plus CuPy's sum for "mean" and "sum".
+- ``sgd_momentum_update``, ``adam_update``, ``rmsprop_update``: one kernel
+  per parameter, reading and writing the parameter and its state in place
+  (Adam has a second kernel for a step count held on the device, which
+  computes the bias corrections itself; AMSGrad runs the reference);
+- ``bias_forward``, ``bias_relu_forward`` (in place) and ``relu_backward``:
+  one kernel each;
+- each of those elementwise kernels is written once (``kernel_sources``) and
+  runs as a raw kernel generated from it when its arrays are C-contiguous
+  and of one shape (``_launch``; a raw launch costs the host a third of an
+  ElementwiseKernel call), else as a ``cupy.ElementwiseKernel``;
+- ``cross_entropy_checked_on_device``: a warp per row (row max, sum of
+  exponentials, gradient row, row loss, the target checked on the device)
+  and one block for the mean; ``scale_rows`` and ``column_sum`` (small
+  batches) in the same module; ``cross_entropy_forward_backward``: the
+  unchecked row kernel plus CuPy's sum.
 
 Scalars are passed as the arrays' dtype, as NumPy uses Python floats with a
 float32 array, and each kernel evaluates the reference's expressions in the
@@ -164,9 +170,10 @@ template <> __device__ __forceinline__ double gk_nan<double>() { return __longlo
 
 /* gk_xent_rows with the targets checked here, so that the host need not read them. A row whose
    target equals ignore_index gets a zero loss and gradient and kept = 0. A target outside [0, c)
-   makes its row's loss and gradient NaN and is reported to the host: its value and c go to the
-   pinned host words at `report`, then the flag (report[0] = 1). The gradient is not scaled here
-   (gk_xent_finish computes the factor). */
+   makes its row's loss NaN (so the call's loss is NaN), gives the row a zero gradient (an optimiser
+   step taken before the error is seen does not spread NaN into the parameters) and is reported to
+   the host: its value and c go to the pinned host words at `report`, then the flag (report[0] = 1).
+   The gradient is not scaled here (gk_xent_finish computes the factor). */
 template <typename T, typename I>
 __global__ void gk_xent_checked(const T* __restrict__ logits, const I* __restrict__ targets,
                                 T* __restrict__ dlogits, T* __restrict__ losses, T* __restrict__ kept,
@@ -179,10 +186,9 @@ __global__ void gk_xent_checked(const T* __restrict__ logits, const I* __restric
     long long t = (long long)targets[row];
     if (t == ignore_index || t < 0 || t >= c) {
         bool ignored = t == ignore_index;
-        T fill = ignored ? (T)0 : gk_nan<T>();
-        for (long long j = lane; j < c; j += 32) d[j] = fill;
+        for (long long j = lane; j < c; j += 32) d[j] = (T)0;
         if (lane == 0) {
-            losses[row] = fill;
+            losses[row] = ignored ? (T)0 : gk_nan<T>();
             kept[row] = ignored ? (T)0 : (T)1;
             if (!ignored) {
                 volatile long long* words = (volatile long long*)report;
@@ -318,6 +324,10 @@ def _cupy() -> Any:
     return import_cupy()
 
 
+def _current_device() -> int:
+    return _cupy().cuda.runtime.getDevice()
+
+
 def _kernel(name: str) -> Any:
     k = _built.get(name)
     if k is None:
@@ -334,7 +344,7 @@ def _xent_function(dtype: np.dtype, index_dtype: np.dtype) -> Any:
 def _module_function(key: tuple, names: dict) -> Any:
     """A kernel of the cross-entropy module (``names[key]``) on the current device."""
     cp = _cupy()
-    full = (*key, cp.cuda.runtime.getDevice())
+    full = (*key, _current_device())
     kern = _built.get(full)
     if kern is None:  # get_function builds a new kernel object (and asks the driver) on every call: keep it
         mod = _built.get("gk_xent_module")
@@ -446,7 +456,7 @@ def _launch(name: str, *args: Any) -> None:
     if n == 0:
         return
     dtype = first.dtype
-    key = (name, dtype, first.device.id)
+    key = (name, dtype, _current_device())  # a module's functions belong to the device current at loading
     fn = _built.get(key)
     if fn is None:
         fn = _built[key] = _raw_module().get_function(f"{name}_raw<{_RAW_TYPES[dtype]}>")
@@ -673,8 +683,11 @@ def raise_pending_target_error() -> None:
 
             raise IndexOutOfRangeError(
                 f"cross_entropy: target {value} is out of range: expected 0 <= value < {classes} "
-                f"(found on cuda:{device_id} by the kernel; that call's loss and gradient are NaN)"
+                f"(found on cuda:{device_id} by the kernel; that call's loss is NaN and those rows got no gradient)"
             )
+
+
+_INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
 
 def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, ignore_index: int) -> Any:
@@ -707,9 +720,6 @@ def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, i
         (1,), (256,), (losses, kept, out, np.int64(n), np.int32(reduction == "mean"))
     )
     return out[0], dlogits, out[1]
-
-
-_INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
 
 def scale_rows(dlogits: Any, g: Any, scale: Any) -> Any:

@@ -403,8 +403,9 @@ def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, i
     * ``scale``: a 0-d array, the factor ``dlogits`` takes for the loss's gradient (1 / rows kept
       for "mean", else 1).
 
-    A target outside [0, C) (and not ``ignore_index``) makes its row's loss and gradient NaN and is
-    reported to the host through pinned memory, which :func:`raise_pending_target_error` reads.
+    A target outside [0, C) (and not ``ignore_index``) makes its row's loss NaN, gives it a zero
+    gradient row, and is reported to the host through pinned memory, which
+    ``cupy_kernels.raise_pending_target_error`` reads.
     """
     return None
 

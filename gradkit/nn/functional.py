@@ -966,8 +966,8 @@ def cross_entropy(
 
     A target out of range raises ``IndexOutOfRangeError``. On a GPU the fused
     kernel checks the targets itself (no host synchronisation): the error
-    comes at the next host read or ``cross_entropy`` call, and that call's
-    loss is NaN.
+    comes at the next host read or ``cross_entropy`` call; that call's loss
+    is NaN and the bad rows get no gradient.
     """
     _check_reduction(reduction, "cross_entropy")
     x = _class_input(input, "cross_entropy")

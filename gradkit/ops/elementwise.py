@@ -22,7 +22,16 @@ from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import LEGACY_PROMOTION, SCALARS, as_tensor, data_of, operands, pass_through, tensor_or_none
+from gradkit.ops._util import (
+    LEGACY_PROMOTION,
+    SCALARS,
+    as_tensor,
+    data_of,
+    host_read_allowed,
+    operands,
+    pass_through,
+    tensor_or_none,
+)
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
@@ -229,7 +238,14 @@ def power(a: Any, b: Any) -> Tensor:
 def _check_integer_exponent(b: Any, out: Tensor) -> None:
     """NumPy refuses an integer to a negative integer power; CuPy gives a number, so check (a host read)."""
     bd = b._data if isinstance(b, Tensor) else b
-    negative = bd < 0 if isinstance(bd, (int, np.integer)) else bool((out._backend.xp.asarray(bd) < 0).any())
+    if isinstance(bd, (int, np.integer)):
+        negative = bd < 0
+    elif isinstance(bd, (np.ndarray, list, tuple)):  # on the host: no device read
+        negative = bool((np.asarray(bd) < 0).any())
+    elif host_read_allowed(bd):  # a device array, except while a CUDA graph is captured
+        negative = bool((bd < 0).any())
+    else:
+        return
     if negative:
         raise InvalidArgumentError(
             f"power: integers to negative integer powers are not allowed (a {out.dtype} result); "

@@ -38,6 +38,7 @@ def launches(monkeypatch):
             return lambda grid, block, args: calls.append(("raw", name, grid, block, args))
 
     monkeypatch.setattr(ck, "_raw_module", lambda: Module())
+    monkeypatch.setattr(ck, "_current_device", lambda: 0)
     monkeypatch.setattr(ck, "_kernel", lambda name: lambda *args: calls.append(("elementwise", name, args)))
     monkeypatch.setattr(ck, "_built", {})
     return calls

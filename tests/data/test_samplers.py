@@ -842,3 +842,29 @@ def test_sampler_argument_errors_as_torch(tud):
             make(tud)
         with pytest.raises(gk.GradkitError):
             make(gk.data)
+
+
+def test_a_tensor_of_indices_is_a_sampler_for_a_tensor_dataset_too(device):
+    """Iterating a tensor gives 0-d tensors: the TensorDataset fast path takes them as a plain dataset does."""
+    x = gk.tensor(np.arange(12.0).reshape(6, 2), device=device)
+    y = gk.tensor(np.arange(6), device=device)
+    order = [4, 1, 5, 0, 2, 3]
+    fast = gk.data.DataLoader(gk.data.TensorDataset(x, y), 4, sampler=gk.tensor(order))
+    plain = gk.data.DataLoader(gk.data.TensorDataset(x, y), 4, sampler=order)
+    for (xa, ya), (xb, yb) in zip(fast, plain, strict=True):
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+
+
+def test_the_default_shuffled_loaders_sampler_and_the_loader_count_one_epoch():
+    """loader.sampler.set_epoch(e) (PyTorch's resume idiom) and loader.set_epoch(e) both give epoch e's order."""
+    ds = gk.data.TensorDataset(gk.tensor(np.arange(10)))
+    first = gk.data.DataLoader(ds, 10, shuffle=True, seed=7)
+    first.sampler.set_epoch(3)
+    via_sampler = next(iter(first))[0].numpy()
+    second = gk.data.DataLoader(ds, 10, shuffle=True, seed=7)
+    second.set_epoch(3)
+    via_loader = next(iter(second))[0].numpy()
+    np.testing.assert_array_equal(via_sampler, first.order(3))
+    np.testing.assert_array_equal(via_loader, first.order(3))
+    assert first.epoch == first.sampler.epoch == second.epoch == second.sampler.epoch == 4
