@@ -874,7 +874,11 @@ def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[A
     The common case (every target in [0, C)) costs one reduction; targets equal
     to ``ignore_index`` (PyTorch's -100 by default) are allowed and masked.
     """
-    t = _target_rows(target, logits, op)
+    return _checked_targets(_target_rows(target, logits, op), logits, op, ignore_index)
+
+
+def _checked_targets(t: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
+    """:func:`_targets` for targets already made an array by :func:`_target_rows`."""
     c = logits.shape[1]
     if not 0 <= ignore_index < c and _in_range(t, c):
         return t, None
@@ -978,25 +982,26 @@ def cross_entropy(
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
     w = _class_weight(weight, x, "cross_entropy")
+    t = _target_rows(target, x, "cross_entropy")
     if w is None and not smoothing and type(x._data) is not np.ndarray:
-        checked = _cross_entropy_checked_on_device(x, target, reduction, ignore_index)
+        checked = _cross_entropy_checked_on_device(x, t, reduction, ignore_index)
         if checked is not None:
             return checked
-    t, ignored = _targets(target, x, "cross_entropy", ignore_index)
+    t, ignored = _checked_targets(t, x, "cross_entropy", ignore_index)
     if w is not None or smoothing or ignored is not None:
         return _weighted_nll(ops.log_softmax(x, 1), t, ignored, w, smoothing, reduction)
     loss, dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)
     return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), (dlogits, x, t, reduction))
 
 
-def _cross_entropy_checked_on_device(x: Tensor, target: Any, reduction: str, ignore_index: int) -> Tensor | None:
+def _cross_entropy_checked_on_device(x: Tensor, t: Any, reduction: str, ignore_index: int) -> Tensor | None:
     """The GPU's fused cross-entropy, whose kernel checks the targets: no host read, so no synchronisation.
 
     A target out of range makes that call's loss NaN and raises IndexOutOfRangeError at the next
     cross_entropy call or host read (``item()``, ``numpy()``, printing), as PyTorch's device-side
     assert does, but recoverable. None where it does not apply (the host-checked path runs).
+    ``t``: the targets from :func:`_target_rows`.
     """
-    t = _target_rows(target, x, "cross_entropy")
     result = kernels.cross_entropy_checked_on_device(x._data, t, reduction, ignore_index)
     if result is None:
         return None
@@ -1013,13 +1018,20 @@ def _cross_entropy_checked_vjp(g: Tensor, dlogits: Any, scale: Any, x: Tensor, t
             return _make(dlogits * gd[:, None], g._backend)
         return _make(kernels.scale_rows(dlogits, gd, scale), g._backend)
     # Recorded backward (create_graph): the same gradient from differentiable ops, ignored rows zero.
-    xp = x._backend.xp
-    keep = t != ignore_index
-    hot = (xp.where(keep, t, 0)[:, None] == xp.arange(x.shape[1])).astype(x.dtype)
-    d = (ops.softmax(x, 1) - hot) * keep[:, None].astype(x.dtype)
+    d = _softmax_minus_one_hot(x, t, t != ignore_index)
     if reduction == "none":
         return d * ops.reshape(g, (-1, 1))
     return d * (g * scale)
+
+
+def _softmax_minus_one_hot(x: Tensor, t: Any, keep: Any = None) -> Tensor:
+    """``softmax(x) - one_hot(t)`` from differentiable ops (a recorded backward); zero rows where ``keep``
+    (a bool array, or None for all) is False."""
+    xp = x._backend.xp
+    if keep is None:
+        return ops.softmax(x, 1) - (t[:, None] == xp.arange(x.shape[1])).astype(x.dtype)
+    hot = (xp.where(keep, t, 0)[:, None] == xp.arange(x.shape[1])).astype(x.dtype)
+    return (ops.softmax(x, 1) - hot) * keep[:, None].astype(x.dtype)
 
 
 def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str) -> Tensor:
@@ -1031,8 +1043,7 @@ def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: st
             return _make(dlogits, g._backend)
         return _make(dlogits * gd, g._backend)
     # Recorded backward (create_graph): the same gradient from differentiable ops.
-    hot = (t[:, None] == x._backend.xp.arange(x.shape[1])).astype(x.dtype)
-    d = ops.softmax(x, 1) - hot
+    d = _softmax_minus_one_hot(x, t)
     if reduction == "none":
         return d * ops.reshape(g, (-1, 1))
     if reduction == "mean" and x.shape[0]:

@@ -117,15 +117,13 @@ class Adam(Optimizer):
                 if isinstance(step, Tensor):
                     step = int(step.item())
                 count = st["step"] = step + 1
+            vmax = None
             if amsgrad:
                 vmax = st.get("max_exp_avg_sq")
                 if not isinstance(vmax, Tensor):  # state from a step or a load without amsgrad: start it now
                     vmax = st["max_exp_avg_sq"] = self._zeros(p)
-                update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
-                       weight_decay, count, decoupled, self._scratch(p), maximize, vmax._data)
-            else:
-                update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
-                       weight_decay, count, decoupled, self._scratch(p), maximize)
+            update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
+                   weight_decay, count, decoupled, self._scratch(p), maximize, None if vmax is None else vmax._data)
             p._version[0] += 1
 
 
