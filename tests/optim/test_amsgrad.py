@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from training_steps import cross_entropy_step
 
 import gradkit as gk
 from gradkit import kernels, optim
@@ -216,7 +217,6 @@ class _FakeGemm:
 def test_capturable_amsgrad_replays_match_eager_steps_on_the_gpu(name):
     """A real CUDA graph: nn.Sequential, cross_entropy and AMSGrad in one graph, against eager steps."""
     from gradkit import nn
-    from gradkit.nn import functional as F
 
     def make():
         gk.manual_seed(0)
@@ -228,21 +228,11 @@ def test_capturable_amsgrad_replays_match_eager_steps_on_the_gpu(name):
         x = gk.tensor(rng.standard_normal((16, 8)).astype(np.float32), device="cuda")
         return x, gk.tensor(rng.integers(0, 3, 16), device="cuda")
 
-    def step_fn(model, opt):
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step
-
     (m1, o1), (m2, o2) = make(), make()
     x0, y0 = data(0)
-    step = gk.cuda.capture(step_fn(m1, o1), x0, y0, warmup=2)
+    step = gk.cuda.capture(cross_entropy_step(m1, o1), x0, y0, warmup=2)
     assert step.graphed
-    eager = step_fn(m2, o2)
+    eager = cross_entropy_step(m2, o2)
     eager(x0, y0)
     eager(x0, y0)
     for seed in range(6):
