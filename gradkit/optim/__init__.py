@@ -1,9 +1,27 @@
-"""Optimisers (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``) and ``lr_scheduler``, with PyTorch's update rules."""
+"""Optimisers (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``, ``NAdam``,
+``RAdam``) and ``lr_scheduler``, with PyTorch's update rules."""
 
 from gradkit.optim import lr_scheduler
+from gradkit.optim.adadelta import Adadelta
+from gradkit.optim.adagrad import Adagrad
 from gradkit.optim.adam import Adam, AdamW
+from gradkit.optim.adamax import Adamax
+from gradkit.optim.nadam import NAdam
 from gradkit.optim.optimizer import Optimizer
+from gradkit.optim.radam import RAdam
 from gradkit.optim.rmsprop import RMSprop
 from gradkit.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "Optimizer",
+    "RAdam",
+    "RMSprop",
+    "lr_scheduler",
+]

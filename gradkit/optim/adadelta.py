@@ -1,0 +1,78 @@
+"""Adadelta (PyTorch's rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradkit._args import flag
+from gradkit.optim.adamax import _gradient
+from gradkit.optim.optimizer import Optimizer
+
+
+class Adadelta(Optimizer):
+    """``torch.optim.Adadelta``'s update.
+
+    With ``g = grad`` (negated with ``maximize``) ``+ weight_decay * p``::
+
+        square_avg = rho * square_avg + (1 - rho) * g * g
+        delta      = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+        acc_delta  = rho * acc_delta + (1 - rho) * delta * delta
+        p         -= lr * delta
+
+    State: ``step``, ``square_avg``, ``acc_delta``. The update does not depend on the step count,
+    so a step can be captured by ``gk.cuda.capture`` (the count then counts only the steps run
+    outside the graph, as RMSprop's).
+    """
+
+    _state_keys = ("step", "square_avg", "acc_delta")
+
+    def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
+                 *, maximize: bool = False) -> None:
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict) -> None:
+        self._check("lr", group["lr"], 0)
+        self._check("rho", group["rho"], 0, 1)
+        self._check("eps", group["eps"], 0)
+        self._check("weight_decay", group["weight_decay"], 0)
+        group["maximize"] = flag(group["maximize"], "Adadelta", "maximize")
+
+    def _update_group(self, group: dict) -> None:
+        lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        maximize = flag(group["maximize"], "Adadelta.step", "maximize")
+        state = self.state
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            st = state.get(p)
+            if st is None:
+                st = state[p] = {"step": 0, "square_avg": self._zeros(p), "acc_delta": self._zeros(p)}
+            st["step"] += 1
+            grad = _gradient(p._data, g._data, weight_decay, maximize)
+            _adadelta_update(p._backend.xp, p._data, grad, st["square_avg"]._data, st["acc_delta"]._data, lr, rho,
+                             eps, self._scratch(p))  # fmt: skip
+            p._version[0] += 1
+
+
+def _adadelta_update(xp: Any, param: Any, grad: Any, square_avg: Any, acc_delta: Any, lr: float, rho: float,
+                     eps: float, tmp: Any) -> None:  # fmt: skip
+    """One Adadelta step for one parameter, in place (the formula in ``Adadelta``'s docstring)."""
+    square_avg *= rho
+    xp.multiply(grad, grad, out=tmp)
+    tmp *= 1 - rho
+    square_avg += tmp
+    xp.add(square_avg, eps, out=tmp)
+    xp.sqrt(tmp, out=tmp)  # the RMS of the gradients
+    delta = acc_delta + eps
+    xp.sqrt(delta, out=delta)
+    delta /= tmp
+    delta *= grad
+    acc_delta *= rho
+    xp.multiply(delta, delta, out=tmp)
+    tmp *= 1 - rho
+    acc_delta += tmp
+    delta *= lr
+    param -= delta
