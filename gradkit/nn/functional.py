@@ -41,16 +41,19 @@ __all__ = [
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
     "dropout",
     "elu",
     "embedding",
+    "gaussian_nll_loss",
     "gelu",
     "glu",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
+    "hinge_embedding_loss",
     "huber_loss",
     "kl_div",
     "l1_loss",
@@ -60,22 +63,30 @@ __all__ = [
     "linear_relu",
     "log_softmax",
     "logsigmoid",
+    "margin_ranking_loss",
     "mish",
     "mse_loss",
+    "multi_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "normalize",
     "one_hot",
     "pairwise_distance",
+    "poisson_nll_loss",
+    "prelu",
     "relu",
     "relu6",
+    "rms_norm",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
+    "soft_margin_loss",
     "softmax",
     "softmin",
     "softplus",
     "softsign",
     "tanh",
+    "triplet_margin_loss",
 ]
 
 _make = Tensor._make
@@ -543,6 +554,31 @@ def softmin(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     return ops.softmax(-x, axis)
 
 
+def prelu(input: Any, weight: Tensor) -> Tensor:  # noqa: A002
+    """``x`` where x > 0, else ``weight * x``, with a learnt slope: one for every element (``weight`` 0-d or
+    of size 1) or one per channel (dim 1 of the input, as PyTorch; a 1-d input has one channel).
+
+    The input's slope at 0 is ``weight``, as PyTorch's.
+    """
+    x = _float_input(input, "prelu")
+    if not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__} {weight!r:.40}")
+    if weight._backend is not x._backend:
+        raise DeviceError(f"prelu: input on {x.device}, weight on {weight.device}; move them to one device")
+    if weight.dtype != x.dtype:
+        raise DTypeError(
+            f"prelu: input ({x.dtype}) and weight ({weight.dtype}) must have the same dtype; convert with .astype()"
+        )
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if weight.ndim > 1 or weight.size not in (1, channels):
+        raise ShapeError(
+            f"prelu: weight of shape {weight.shape} does not fit input of shape {x.shape} (expected one slope, "
+            f"or one per channel: ({channels},))"
+        )
+    slope = ops.reshape(weight, () if weight.size == 1 else (channels,) + (1,) * (x.ndim - 2))
+    return ops.where(x._data > 0, x, slope * x)
+
+
 # ------------------------------------------------------------------ norms and distances
 def _floor(eps: float, dtype: Any) -> float:
     """``eps``, or the dtype's smallest positive number where a positive ``eps`` would round to 0 in it.
@@ -583,10 +619,14 @@ def _clamped_norm(x: Tensor, axis: int, eps: float) -> Tensor:
     PyTorch 2's ``cosine_similarity`` clamps the norms in place under ``no_grad``, so its gradient is the
     unclamped norm's; this node does the same.
     """
-    n = ops.norm(x, 2, axis, keepdims=True)
+    return _clamp_min_straight(ops.norm(x, 2, axis, keepdims=True), eps)
+
+
+def _clamp_min_straight(x: Tensor, eps: float) -> Tensor:
+    """``max(x, eps)`` whose gradient is x's own, clamped or not (PyTorch clamps in place under ``no_grad``)."""
     xp = x._backend.xp
-    data = xp.maximum(n._data, xp.asarray(_floor(eps, x.dtype), dtype=x.dtype))
-    return record("clamp_min_straight_through", data, x._backend, (n,), (_identity_vjp,))
+    data = xp.maximum(x._data, xp.asarray(_floor(eps, x.dtype), dtype=x.dtype))
+    return record("clamp_min_straight_through", data, x._backend, (x,), (_identity_vjp,))
 
 
 def _identity_vjp(g: Tensor) -> Tensor:
@@ -691,6 +731,46 @@ def layer_norm(
     if bias is not None:
         out = out + bias
     return out
+
+
+def rms_norm(
+    input: Any,  # noqa: A002
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps)`` over the last ``len(normalized_shape)`` axes, times ``weight``.
+
+    ``eps=None``: the machine epsilon of the dtype computed in (PyTorch 2.4+). As PyTorch, a float16 input
+    is normalised in float32 (so its default eps is float32's) and the result cast back before the weight.
+    """
+    op = "rms_norm"
+    x = _float_input(input, op)
+    shape = shape_arg(normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,), op)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k :] != shape:
+        raise ShapeError(f"{op}: normalized_shape {shape} does not match the last axes of input shape {x.shape}")
+    if weight is not None:
+        _check_norm_weight(weight, x, shape, op)
+    xw = ops.astype(x, _wide(x._data).dtype)
+    eps = float(np.finfo(xw.dtype).eps) if eps is None else real(eps, op, "eps", low=0.0)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    out = ops.astype(xw * ops.rsqrt(ops.mean(xw * xw, axes, keepdims=True) + eps), x.dtype)
+    return out if weight is None else out * weight
+
+
+def _check_norm_weight(weight: Any, x: Tensor, shape: tuple, op: str) -> None:
+    """A normalisation's ``weight``: a Tensor of ``shape``, on x's device and of x's dtype."""
+    if not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__} {weight!r:.40}")
+    if weight.shape != shape:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} does not match normalized_shape {shape}")
+    if weight._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, weight on {weight.device}; move them to one device")
+    if weight.dtype != x.dtype:
+        raise DTypeError(
+            f"{op}: input ({x.dtype}) and weight ({weight.dtype}) must have the same dtype; convert with .astype()"
+        )
 
 
 def batch_norm(
@@ -1391,3 +1471,328 @@ def _warn_at_caller(message: str) -> None:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, UserWarning, stacklevel=level)
+
+
+# ------------------------------------------------------------------ likelihood, margin and embedding losses
+def _loss_target(target: Any, x: Tensor, op: str, broadcast: bool = False) -> Tensor:
+    """``target`` for a float input ``x``: of x's shape (or, with ``broadcast``, broadcasting to it), device
+    and dtype. Integer and bool targets (labels such as +-1 or 0/1, counts) and constants take x's dtype."""
+    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
+    if t._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    fits = t.shape == x.shape or (broadcast and _broadcasts(t.shape, x.shape))
+    if not fits:
+        expected = "broadcast to" if broadcast else "have"
+        raise ShapeError(f"{op}: target of shape {t.shape} must {expected} the input's shape {x.shape}")
+    if t.dtype.kind in "biu" or (t is not target and t.dtype != x.dtype):
+        return _make(t._data.astype(x.dtype), x._backend)
+    if t.dtype != x.dtype:
+        raise DTypeError(f"{op}: target ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()")
+    return t
+
+
+def _broadcasts(shape: tuple, to: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
+def _float_operands(op: str, **named: Any) -> list[Tensor]:
+    """Float tensors of one dtype and device, named in errors as given (``input1``, ``anchor``, ...)."""
+    like = next((v for v in named.values() if isinstance(v, Tensor)), None)
+    ts = [_tensor(v, op, like) for v in named.values()]
+    (first_name, *_), first = named, ts[0]
+    for name, t in zip(named, ts, strict=True):
+        if t.dtype.kind != "f":
+            raise DTypeError(f"{op}: {name} must be a float tensor, got dtype {t.dtype}; convert with .astype()")
+        if t._backend is not first._backend:
+            raise DeviceError(f"{op}: {first_name} is on {first.device}, {name} on {t.device}; move them to one device")
+        if t.dtype != first.dtype:
+            raise DTypeError(f"{op}: {first_name} ({first.dtype}) and {name} ({t.dtype}) must have the same dtype; "
+                             "convert with .astype()")
+    return ts
+
+
+def _labels(target: Any, x: Tensor, shape: tuple, op: str) -> Any:
+    """Label targets (+-1) as a raw array of ``shape`` on x's device; they get no gradient (as PyTorch's)."""
+    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
+    if t._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    if t.shape != shape:
+        raise ShapeError(f"{op}: target of shape {t.shape} does not fit input of shape {x.shape} (expected {shape})")
+    return t._data
+
+
+def _hinge(z: Tensor) -> Tensor:
+    """``max(z, 0)`` with PyTorch's ``clamp_min`` gradient: it passes at z == 0 too."""
+    return ops.clip(z, 0.0)
+
+
+def gaussian_nll_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    var: Any,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Gaussian negative log-likelihood: ``0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps))``.
+
+    As PyTorch: ``var`` is a number or a tensor of the input's shape, of it without the last axis, or of
+    it with one axis of size 1; every variance must be >= 0 (one host read on a GPU, skipped in a capture);
+    the eps clamp passes var's gradient unchanged; ``full`` adds ``0.5 log(2 pi)``. ``target`` may broadcast
+    to the input's shape.
+    """
+    op = "gaussian_nll_loss"
+    _check_reduction(reduction, op)
+    full = flag(full, op, "full")
+    eps = real(eps, op, "eps", low=0.0)
+    x = _float_input(input, op)
+    t = _loss_target(target, x, op, broadcast=True)
+    v = _clamp_min_straight(_variance(var, x, op), eps)
+    d = x - t
+    loss = (ops.log(v) + d * d / v) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def _variance(var: Any, x: Tensor, op: str) -> Tensor:
+    """gaussian_nll_loss's ``var`` as a tensor that broadcasts to x (PyTorch's shapes), checked >= 0."""
+    xp = x._backend.xp
+    if isinstance(var, (int, float, np.integer, np.floating)) and not isinstance(var, (bool, np.bool_)):
+        value = real(var, op, "var", low=0.0)
+        return _make(xp.full(x.shape, value, dtype=x.dtype), x._backend)
+    v = var if isinstance(var, Tensor) else as_tensor(var, op, x._backend)
+    if v._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, var on {v.device}; move them to one device")
+    if v is not var and v.dtype != x.dtype:  # a list or an array: a constant in x's dtype
+        v = _make(v._data.astype(x.dtype), x._backend)
+    if v.dtype != x.dtype:
+        raise DTypeError(f"{op}: var ({v.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()")
+    if x.ndim and v.shape == x.shape[:-1]:  # one variance per row
+        v = ops.unsqueeze(v, -1)
+    elif v.shape != x.shape and not _one_axis_of_size_one(v.shape, x.shape):
+        raise ShapeError(
+            f"{op}: var of shape {v.shape} does not fit input of shape {x.shape} (expected the input's shape, "
+            "its shape without the last axis, or its shape with one axis of size 1)"
+        )
+    if host_read_allowed(v._data) and v.size and bool((v._data < 0).any()):
+        raise InvalidArgumentError(f"{op}: every element of var must be >= 0 (a variance)")
+    return v
+
+
+def _one_axis_of_size_one(shape: tuple, of: tuple) -> bool:
+    """Whether ``shape`` is ``of`` with exactly one axis of size 1 instead (a variance shared along it)."""
+    differ = [a for a, b in zip(shape, of, strict=True) if a != b] if len(shape) == len(of) else None
+    return differ == [1]
+
+
+def poisson_nll_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> Tensor:
+    """Poisson negative log-likelihood: ``exp(input) - target input`` (``log_input``), else
+    ``input - target log(input + eps)``.
+
+    ``full`` adds Stirling's ``t log(t) - t + 0.5 log(2 pi t)`` where the target t > 1, as PyTorch.
+    Integer targets (counts) are taken in the input's dtype.
+    """
+    op = "poisson_nll_loss"
+    _check_reduction(reduction, op)
+    log_input = flag(log_input, op, "log_input")
+    full = flag(full, op, "full")
+    eps = real(eps, op, "eps", low=0.0)
+    x = _float_input(input, op)
+    t = _loss_target(target, x, op)
+    loss = ops.exp(x) - t * x if log_input else x - t * ops.log(x + eps)
+    if full:
+        above = t._data > 1
+        safe = ops.where(above, t, 1.0)  # log(1) = 0: no log(0) and no 0/0 in the gradient below 1
+        stirling = safe * ops.log(safe) - safe + ops.log(safe * (2 * math.pi)) * 0.5
+        loss = loss + ops.where(above, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(
+    input1: Any,
+    input2: Any,
+    target: Any,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, -target (input1 - input2) + margin)``, for targets +-1 (which of the two should rank higher).
+
+    The three have one shape; an integer target is taken in the inputs' dtype. As PyTorch's clamp, the
+    gradient passes where the hinge is exactly 0.
+    """
+    op = "margin_ranking_loss"
+    _check_reduction(reduction, op)
+    margin = real(margin, op, "margin")
+    a, b = _float_operands(op, input1=input1, input2=input2)
+    if a.shape != b.shape:
+        raise ShapeError(f"{op}: input1 of shape {a.shape} and input2 of shape {b.shape} must have the same shape")
+    t = _loss_target(target, a, op)
+    return _reduce(_hinge(-t * (a - b) + margin), reduction)
+
+
+def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """``input`` where the target is 1 and ``max(0, margin - input)`` where it is -1 (PyTorch's formula: other
+    target values get the sum of both). The target gets no gradient."""
+    op = "hinge_embedding_loss"
+    _check_reduction(reduction, op)
+    margin = real(margin, op, "margin")
+    x = _float_input(input, op)
+    t = _labels(target, x, x.shape, op)
+    return _reduce(ops.where(t != 1, _hinge(margin - x), 0.0) + ops.where(t != -1, x, 0.0), reduction)
+
+
+def soft_margin_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Two-class logistic loss ``log(1 + exp(-target input))`` for targets +-1, finite for any finite input."""
+    op = "soft_margin_loss"
+    _check_reduction(reduction, op)
+    x = _float_input(input, op)
+    t = _loss_target(target, x, op)
+    return _reduce(_softplus(-(t * x)), reduction)
+
+
+_COSINE_EPS = 1e-12  # PyTorch's, added to each squared norm
+
+
+def cosine_embedding_loss(
+    input1: Any,
+    input2: Any,
+    target: Any,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """``1 - cos(input1, input2)`` where the target is 1 and ``max(0, cos - margin)`` where it is -1 (0 for
+    other values), with PyTorch's ``cos = <a, b> / sqrt((|a|^2 + 1e-12) (|b|^2 + 1e-12))``.
+
+    Inputs (N, D) with targets (N,), or (D,) with a 0-d target; the target gets no gradient.
+    """
+    op = "cosine_embedding_loss"
+    _check_reduction(reduction, op)
+    margin = real(margin, op, "margin")
+    a, b = _float_operands(op, input1=input1, input2=input2)
+    if a.shape != b.shape or a.ndim not in (1, 2):
+        raise ShapeError(
+            f"{op}: input1 of shape {a.shape} and input2 of shape {b.shape} must have one shape, (N, D) or (D,)"
+        )
+    t = _labels(target, a, a.shape[:1] if a.ndim == 2 else (), op)
+    axis = a.ndim - 1
+    dot = ops.sum(a * b, axis)
+    norms = (ops.sum(a * a, axis) + _COSINE_EPS) * (ops.sum(b * b, axis) + _COSINE_EPS)
+    cos = dot / ops.sqrt(norms)
+    loss = ops.where(t == 1, 1 - cos, 0.0) + ops.where(t == -1, _hinge(cos - margin), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))`` with ``d = pairwise_distance(.., p, eps)``
+    over the last axis; ``swap`` uses ``min(d(a, n), d(p, n))`` for the negative distance (PyTorch's).
+
+    The three have one number of axes and broadcast together; ``margin`` must be > 0.
+    """
+    op = "triplet_margin_loss"
+    _check_reduction(reduction, op)
+    margin = real(margin, op, "margin", low=0.0, low_open=True)
+    p = _norm_order(p, op)
+    eps = real(eps, op, "eps")
+    swap = flag(swap, op, "swap")
+    a, pos, neg = _float_operands(op, anchor=anchor, positive=positive, negative=negative)
+    shapes = f"anchor {a.shape}, positive {pos.shape} and negative {neg.shape}"
+    if not a.ndim or not a.ndim == pos.ndim == neg.ndim:
+        raise ShapeError(f"{op}: expected tensors with one number of dimensions (at least 1), got {shapes}")
+    try:
+        np.broadcast_shapes(a.shape, pos.shape, neg.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: {shapes} do not broadcast together") from None
+    d_pos = pairwise_distance(a, pos, p, eps)
+    d_neg = pairwise_distance(a, neg, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
+    return _reduce(_hinge(margin + d_pos - d_neg), reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Per-class logistic loss ``-(t logsigmoid(x) + (1 - t) logsigmoid(-x))``, averaged over the classes (the
+    last axis): one value per sample. ``weight`` (third, as PyTorch; broadcast to the input) scales each class."""
+    op = "multilabel_soft_margin_loss"
+    if isinstance(weight, str):
+        raise ArgumentTypeError(
+            f"{op}: weight must be a tensor or None, got str {weight!r:.20}; the third argument is weight, "
+            "as in PyTorch: pass reduction= by name"
+        )
+    _check_reduction(reduction, op)
+    x = _float_input(input, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class axis, shape (N, C) or (C,), got a 0-d tensor")
+    t = _loss_target(target, x, op)
+    loss = -(t * logsigmoid(x) + (1 - t) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * ops.astype(_elementwise_weight(weight, "weight", x, op=op), x.dtype)  # a list: float32
+    return _reduce(ops.sum(loss, -1) / x.shape[-1], reduction)
+
+
+def multi_margin_loss(
+    input: Any,  # noqa: A002
+    target: Any,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss of scores (N, C) (or (C,)) at integer class targets (N,) (or 0-d):
+    ``sum_{i != y} w[y] max(0, margin - x[y] + x[i])^p / C`` per sample, ``p`` 1 or 2 (PyTorch's).
+
+    ``weight`` (one per class) gets no gradient; as PyTorch's kernel, a term exactly at the hinge adds
+    no gradient.
+    """
+    op = "multi_margin_loss"
+    _check_reduction(reduction, op)
+    p = whole(p, op, "p")
+    if p not in (1, 2):
+        raise InvalidArgumentError(f"{op}: p must be 1 or 2, got {p}")
+    margin = real(margin, op, "margin")
+    x = _float_input(input, op)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"{op}: input must have shape (N, C) or (C,), got {x.shape}")
+    scores = x if x.ndim == 2 else ops.reshape(x, (1, -1))
+    t = _int_array(target, x._backend, op, "targets")
+    n, c = scores.shape
+    if t.shape != (n,) and not (x.ndim == 1 and t.shape == ()):
+        expected = f"({n},)" if x.ndim == 2 else "() or (1,)"
+        raise ShapeError(f"{op}: targets of shape {t.shape} do not fit input of shape {x.shape} (expected {expected})")
+    rows = t.reshape(n)
+    _check_range(rows, c, op, "target")
+    w = _class_weight(weight, scores, op)
+    xp = x._backend.xp
+    picked = ops.getitem(scores, (xp.arange(n), rows))
+    h = relu(margin - ops.reshape(picked, (n, 1)) + scores)  # gradient 0 at the hinge, as the kernel's
+    if p == 2:
+        h = h * h
+    if w is not None:
+        h = h * w[rows][:, None]
+    others = rows[:, None] != xp.arange(c)
+    loss = ops.sum(ops.where(others, h, 0.0), 1) / c
+    return _reduce(loss if x.ndim == 2 else ops.reshape(loss, t.shape), reduction)

@@ -43,10 +43,12 @@ __all__ = [
     "ModuleDict",
     "ModuleList",
     "PairwiseDistance",
+    "PReLU",
     "ParameterDict",
     "ParameterList",
     "ReLU",
     "ReLU6",
+    "RMSNorm",
     "Sequential",
     "Sigmoid",
     "SiLU",
@@ -178,7 +180,7 @@ class Sequential(_ListContainer):
     """Modules applied in order; children are named "0", "1", ... (or by an OrderedDict's keys).
 
     A plain ``Linear`` followed by a plain ``ReLU`` runs as one node (``F.linear_relu``), unless either
-    has a forward hook or pre-hook or a replaced ``forward``: then both run as written, so hooks see
+    has a hook (forward or backward) or a replaced ``forward``: then both run as written, so hooks see
     what unfused execution gives. (A hook put on a fused pair while this Sequential is running takes
     effect from its next call.)
     """
@@ -795,6 +797,27 @@ class Softmin(Module):
         return f"dim={self.dim}"
 
 
+class PReLU(Module):
+    """x where x > 0, else ``weight * x``: a learnt slope, shared (``num_parameters=1``) or one per channel
+    (dim 1 of the input), initialised to ``init``."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.num_parameters = _size(num_parameters, "num_parameters", "PReLU", 1)
+        self.init = real(init, "PReLU", "init")
+        self.weight = Parameter(empty(self.num_parameters, dtype=dtype, device=device))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.constant_(self.weight, self.init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
 # ------------------------------------------------------------------ distances
 class CosineSimilarity(Module):
     """Cosine similarity of ``x1`` and ``x2`` along ``dim``: ``F.cosine_similarity``."""
@@ -839,20 +862,25 @@ class Dropout(Module):
 
 
 # ------------------------------------------------------------------ normalisation
+def _normalized_shape(value: Any, layer: str) -> tuple[int, ...]:
+    """A normalisation layer's ``normalized_shape`` (an int, or a tuple or list of ints >= 1) as a tuple."""
+    if isinstance(value, (int, np.integer)):
+        shape = (value,)
+    elif isinstance(value, (tuple, list)):
+        shape = tuple(value)
+    else:
+        got = f"{type(value).__name__} {value!r:.40}"
+        raise ArgumentTypeError(f"{layer}: normalized_shape must be an int or a tuple of ints, got {got}")
+    return tuple(_size(d, "normalized_shape", layer, 1) for d in shape)
+
+
 class LayerNorm(Module):
     """Normalise over the last axes given by ``normalized_shape``; weight ones and bias zeros."""
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            shape = (normalized_shape,)
-        elif isinstance(normalized_shape, (tuple, list)):
-            shape = tuple(normalized_shape)
-        else:
-            got = f"{type(normalized_shape).__name__} {normalized_shape!r:.40}"
-            raise ArgumentTypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got {got}")
-        self.normalized_shape = tuple(_size(d, "normalized_shape", "LayerNorm", 1) for d in shape)
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         eps = real(eps, "LayerNorm", "eps")
         if eps <= 0:
             raise InvalidArgumentError(f"LayerNorm: eps must be > 0, got {eps!r}")
@@ -871,6 +899,32 @@ class LayerNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class RMSNorm(Module):
+    """Divide by the root mean square over the last axes given by ``normalized_shape``, then scale by
+    ``weight`` (ones). ``eps=None``: the machine epsilon of the dtype computed in (``F.rms_norm``)."""
+
+    def __init__(self, normalized_shape: Any, eps: float | None = None, elementwise_affine: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.normalized_shape = _normalized_shape(normalized_shape, "RMSNorm")
+        self.eps = None if eps is None else real(eps, "RMSNorm", "eps", low=0.0)
+        self.elementwise_affine = flag(elementwise_affine, "RMSNorm", "elementwise_affine")
+        if self.elementwise_affine:
+            self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

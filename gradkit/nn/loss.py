@@ -25,13 +25,22 @@ from gradkit.tensor import Tensor
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "MarginRankingLoss",
     "MSELoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "NLLLoss",
+    "PoissonNLLLoss",
     "SmoothL1Loss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
 ]
 
 
@@ -226,3 +235,141 @@ class KLDivLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, log_target={self.log_target}"
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood of ``target`` under N(input, var): ``F.gaussian_nll_loss``."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.full = flag(full, "GaussianNLLLoss", "full")
+        self.eps = real(eps, "GaussianNLLLoss", "eps", low=0.0)
+
+    def forward(self, input: Any, target: Any, var: Any) -> Tensor:  # noqa: A002
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, full={self.full}, eps={self.eps}"
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood of counts ``target`` at rates ``exp(input)`` (or ``input`` with
+    ``log_input=False``): ``F.poisson_nll_loss``."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: Any = None, eps: float = 1e-8,
+                 reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = flag(log_input, "PoissonNLLLoss", "log_input")
+        self.full = flag(full, "PoissonNLLLoss", "full")
+        self.eps = real(eps, "PoissonNLLLoss", "eps", low=0.0)
+
+    def forward(self, log_input: Any, target: Any) -> Tensor:
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, log_input={self.log_input}, full={self.full}, eps={self.eps}"
+
+
+class _MarginLoss(_Loss):
+    """A loss with a ``margin`` (any real number)."""
+
+    def __init__(self, margin: float, size_average: Any, reduce: Any, reduction: str) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = real(margin, type(self).__name__, "margin")
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, margin={self.margin}"
+
+
+class MarginRankingLoss(_MarginLoss):
+    """``max(0, -target (input1 - input2) + margin)`` for targets +-1: ``F.margin_ranking_loss``."""
+
+    def __init__(self, margin: float = 0.0, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Tensor:
+        return F.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class HingeEmbeddingLoss(_MarginLoss):
+    """``input`` for targets 1, ``max(0, margin - input)`` for targets -1: ``F.hinge_embedding_loss``."""
+
+    def __init__(self, margin: float = 1.0, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """Two-class logistic loss ``log(1 + exp(-target input))``: ``F.soft_margin_loss``."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.soft_margin_loss(input, target, self.reduction)
+
+
+class CosineEmbeddingLoss(_MarginLoss):
+    """``1 - cos`` for targets 1, ``max(0, cos - margin)`` for targets -1: ``F.cosine_embedding_loss``."""
+
+    def __init__(self, margin: float = 0.0, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))``: ``F.triplet_margin_loss``."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = real(margin, "TripletMarginLoss", "margin", low=0.0, low_open=True)
+        self.p = F._norm_order(p, "TripletMarginLoss")
+        self.eps = real(eps, "TripletMarginLoss", "eps")
+        self.swap = flag(swap, "TripletMarginLoss", "swap")
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap,
+                                     self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, margin={self.margin}, p={self.p}, eps={self.eps}, swap={self.swap}"
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """Per-class logistic loss averaged over the classes: ``F.multilabel_soft_margin_loss``. ``weight``
+    (one per class, broadcast to the input) is a buffer."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _weight_buffer(weight, "MultiLabelSoftMarginLoss", "weight", per_class=False))
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss of scores (N, C) at class targets (N,): ``F.multi_margin_loss``. ``p`` is 1 or 2;
+    ``weight`` (one per class) is a buffer."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, size_average: Any = None,
+                 reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p = whole(p, "MultiMarginLoss", "p")
+        if self.p not in (1, 2):
+            raise InvalidArgumentError(f"MultiMarginLoss: p must be 1 or 2, got {self.p}")
+        self.margin = real(margin, "MultiMarginLoss", "margin")
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, p={self.p}, margin={self.margin}"

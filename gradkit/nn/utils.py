@@ -1,4 +1,5 @@
-"""Gradient utilities: ``clip_grad_norm_`` and ``clip_grad_value_``."""
+"""Gradient utilities (``clip_grad_norm_``, ``clip_grad_value_``) and parameter vectors
+(``parameters_to_vector``, ``vector_to_parameters``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from gradkit import ops
 from gradkit._args import flag, real
 from gradkit.autograd.engine import writable_dense
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, DeviceError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 
 
 def _tensor_list(parameters: Any, op: str) -> list[Tensor]:
@@ -119,3 +121,50 @@ def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
             g._version[0] += 1
         else:
             p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+
+
+def _one_device(params: list[Tensor], op: str) -> None:
+    """Every tensor of ``params`` on one device (PyTorch's check), else a DeviceError naming two."""
+    for p in params:
+        if p._backend is not params[0]._backend:
+            raise DeviceError(f"{op}: the parameters are on more than one device ({params[0].device} and {p.device})")
+
+
+def parameters_to_vector(parameters: Any) -> Tensor:
+    """The parameters flattened and joined into one 1-d tensor, in order (differentiable, as PyTorch's;
+    mixed dtypes promote)."""
+    params = _tensor_list(parameters, "parameters_to_vector")
+    if not params:
+        raise InvalidArgumentError("parameters_to_vector: expected at least one parameter, got none")
+    _one_device(params, "parameters_to_vector")
+    return ops.concatenate([ops.reshape(p, (-1,)) for p in params])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
+    """Copy consecutive slices of the 1-d ``vec`` into the parameters, in order (the inverse of
+    ``parameters_to_vector``).
+
+    Each parameter keeps its own memory and dtype (PyTorch points ``.data`` at a view of ``vec``
+    instead); nothing is recorded for autograd. ``vec`` must hold exactly as many elements as the
+    parameters (PyTorch ignores extra ones).
+    """
+    op = "vector_to_parameters"
+    if not isinstance(vec, Tensor):
+        raise ArgumentTypeError(f"{op}: vec must be a Tensor, got {type(vec).__name__}")
+    params = _tensor_list(parameters, op)
+    _one_device(params, op)
+    if params and vec._backend is not params[0]._backend:
+        raise DeviceError(f"{op}: vec is on {vec.device}, the parameters on {params[0].device}")
+    total = sum(p.size for p in params)
+    if vec.shape != (total,):
+        raise ShapeError(f"{op}: vec of shape {vec.shape} does not fit parameters of {total} elements "
+                         f"(expected ({total},))")
+    start = 0
+    for p in params:
+        piece = vec._data[start : start + p.size].reshape(p.shape)
+        start += p.size
+        if writable_dense(p._data):
+            p._data[...] = piece
+        else:  # a read-only or broadcast array: the parameter gets one of its own
+            p._data = piece.astype(p.dtype, copy=True)
+        p._version[0] += 1
