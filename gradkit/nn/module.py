@@ -12,14 +12,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, text, whole
+from gradkit.autograd import grad_mode
+from gradkit.autograd.custom_function import Function, FunctionCtx
+from gradkit.autograd.node import Node
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
 from gradkit.errors import (
     ArgumentTypeError,
+    DeviceError,
     DTypeError,
     GradkitError,
     InvalidArgumentError,
     ShapeError,
+    describe,
 )
 from gradkit.nn.parameter import Parameter
 from gradkit.nn.utils import clear_grads
@@ -57,9 +62,12 @@ _hooks_seen = False
 
 _NO_HOOKS: Mapping = MappingProxyType({})
 
+#: The tables whose hooks make ``Module.__call__`` take ``_call_with_hooks``.
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
+
 
 class RemovableHandle:
-    """What ``register_forward_pre_hook`` and ``register_forward_hook`` return (PyTorch's handle).
+    """What the ``register_*_hook`` methods of a module return (PyTorch's handle).
 
     ``remove()`` takes the hook off (calling it again does nothing); ``with handle:`` removes it at
     the end of the block. ``id`` is unique across all hooks. The handle does not keep its module alive.
@@ -82,7 +90,7 @@ class RemovableHandle:
         for table in self._tables:
             if table in d:
                 d[table].pop(self.id, None)
-        d["_has_hooks"] = bool(d.get("_forward_pre_hooks") or d.get("_forward_hooks"))
+        d["_has_hooks"] = any(d.get(table) for table in _HOOK_TABLES)
         HOOK_EPOCH[0] += 1
 
     def __enter__(self) -> RemovableHandle:
@@ -132,6 +140,8 @@ class Module:
     _forward_hooks: Mapping = _NO_HOOKS
     _forward_hooks_with_kwargs: Mapping = _NO_HOOKS
     _forward_hooks_always_called: Mapping = _NO_HOOKS
+    _backward_pre_hooks: Mapping = _NO_HOOKS
+    _backward_hooks: Mapping = _NO_HOOKS
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -177,6 +187,10 @@ class Module:
                     new = hook(self, args)
                     if new is not None:
                         args = new if isinstance(new, tuple) else (new,)
+            backward_hooks = None
+            if (self._backward_hooks or self._backward_pre_hooks) and grad_mode.state.enabled:
+                backward_hooks = _BackwardHooks(self)
+                args = backward_hooks.wrap_inputs(args)
             result = self.forward(*args, **kwargs)
             with_kwargs, always = self._forward_hooks_with_kwargs, self._forward_hooks_always_called
             for hook_id, hook in tuple(self._forward_hooks.items()):
@@ -185,6 +199,8 @@ class Module:
                 new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
                 if new is not None:
                     result = new
+            if backward_hooks is not None:
+                result = backward_hooks.wrap_outputs(result)
             return result
         except Exception:
             # As PyTorch: hooks registered with always_call=True that have not run yet run now; their
@@ -255,6 +271,28 @@ class Module:
             {"_forward_hooks_with_kwargs": ("with_kwargs", with_kwargs),
              "_forward_hooks_always_called": ("always_call", always_call)},
         )
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` in backward, once the gradients w.r.t. the outputs are known.
+
+        ``grad_output`` is a tuple with one entry per output (None for one that is not a Tensor or got
+        no gradient). A tuple the hook returns (not None) replaces it, for the hooks after it and for
+        the gradients flowing into the module. Runs once per backward pass per call of the module.
+        ``prepend=True`` puts it before the others. Returns a handle.
+        """
+        return self._add_hook("register_full_backward_pre_hook", "_backward_pre_hooks", hook, prepend, {})
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` in backward, once the gradients w.r.t. the inputs are known.
+
+        ``grad_input`` has one entry per positional argument of ``forward`` (None for one that is not a
+        Tensor, zeros for a Tensor that does not require grad or got no gradient, as PyTorch; the
+        parameters' gradients are not in it), ``grad_output`` one per output. A tuple the hook returns
+        (not None) replaces ``grad_input``: it must have the same length. When no input requires grad,
+        the hook runs with ``grad_input`` all None as soon as ``grad_output`` is known (and may return
+        only None). ``prepend=True`` puts it before the others. Returns a handle.
+        """
+        return self._add_hook("register_full_backward_hook", "_backward_hooks", hook, prepend, {})
 
     # ------------------------------------------------------------ registration
     # Registered values live in their table (_parameters, _buffers, _modules)
@@ -630,6 +668,190 @@ class Module:
         if not extra_lines and not child_lines:
             return f"{type(self).__name__}()"
         return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
+
+
+# ------------------------------------------------------------ backward hooks
+# As in PyTorch, a call of a module with backward hooks puts an identity node on the tensors it takes
+# (those that require grad) and one on the tensors it returns. The engine runs the output node once
+# every gradient w.r.t. the outputs has arrived: it runs the pre-hooks and keeps grad_output. It runs
+# the input node once every gradient w.r.t. the inputs has arrived: it runs the hooks. Both nodes are
+# one ``BackwardHookFunction`` call each; the two share the call's ``_BackwardHooks``.
+#
+# A hook may keep the gradients it is given or returns. The engine copies a gradient that a tensor hook
+# has seen before storing it as a ``.grad`` (later passes add into a ``.grad`` in place); so that it does
+# the same for these, each gradient entering or leaving a BackwardHookFunction passes a node with the
+# no-op tensor hook ``_seen``.
+
+
+class BackwardHookFunction(Function):
+    """The identity on the tensors a module with backward hooks takes or returns; its backward runs the hooks."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, call: _BackwardHooks, at_outputs: bool, *tensors: Tensor) -> Any:
+        ctx.call = call
+        ctx.at_outputs = at_outputs
+        ctx.set_materialize_grads(not at_outputs)  # as PyTorch: None in grad_output, zeros in grad_input
+        return tensors if len(tensors) > 1 else tensors[0]
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> tuple:
+        call = ctx.call
+        return (None, None, *(call.output_grads(grads) if ctx.at_outputs else call.input_grads(grads)))
+
+
+def _seen(grad: Tensor) -> None:
+    """A tensor hook that does nothing: the engine then treats ``grad`` as one a hook may have kept."""
+
+
+def _same(grad: Tensor) -> Tensor:
+    return grad
+
+
+def _behind_seen(t: Tensor) -> Tensor:
+    """``t`` as the output of an identity node with the hook ``_seen`` (the gradients it sends back are seen)."""
+    node = Node("BackwardHook", (_same,), (t._grad_fn or t,), ())
+    node.add_hook(_seen)
+    out = Tensor._make(t._data, t._backend, node)
+    out._version = t._version  # the same memory: an in-place change through either is seen
+    return out
+
+
+def _identity_with_hooks(call: _BackwardHooks, at_outputs: bool, tensors: list[Tensor]) -> list[Tensor]:
+    result = BackwardHookFunction.apply(call, at_outputs, *[_behind_seen(t) for t in tensors])
+    result = list(result) if len(tensors) > 1 else [result]
+    for t in result:
+        t._grad_fn.add_hook(_seen)
+    return result
+
+
+def _meta(t: Tensor) -> tuple:
+    return t._data.shape, t._data.dtype, t._backend
+
+
+def _replace(args: tuple, positions: list[int], values: list) -> list:
+    new = list(args)
+    for i, value in zip(positions, values, strict=True):
+        new[i] = value
+    return new
+
+
+class _BackwardHooks:
+    """One call of a module with backward hooks: the hooks it had then, and what its two nodes share."""
+
+    __slots__ = ("module", "hooks", "pre_hooks", "n_inputs", "inputs", "input_metas", "constants",
+                 "n_outputs", "outputs", "output_metas", "grad_outputs")
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.hooks = tuple(module._backward_hooks.values())  # as PyTorch: a hook removed later still runs
+        self.pre_hooks = tuple(module._backward_pre_hooks.values())
+        self.n_inputs = 0
+        self.inputs: list[int] | None = None  # positions of the inputs behind the input node (None: no node)
+        self.input_metas: list[tuple] = []
+        self.constants: dict[int, tuple] = {}  # tensor inputs that do not require grad: zeros in grad_input
+        self.n_outputs = 0
+        self.outputs: list[int] = []
+        self.output_metas: list[tuple] = []
+        self.grad_outputs: tuple | None = None  # set by the output node, taken by the input node
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        """``args`` with the tensors that require grad behind the input node (none without full hooks)."""
+        self.n_inputs = len(args)
+        tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        wanted = [i for i in tensors if args[i]._requires_grad]
+        if not self.hooks or not wanted:
+            return args
+        self.inputs = wanted
+        self.input_metas = [_meta(args[i]) for i in wanted]
+        self.constants = {i: _meta(args[i]) for i in tensors if not args[i]._requires_grad}
+        return tuple(_replace(args, wanted, _identity_with_hooks(self, False, [args[i] for i in wanted])))
+
+    def wrap_outputs(self, result: Any) -> Any:
+        """``result`` (a Tensor or a tuple) with the tensors that require grad behind the output node."""
+        single = isinstance(result, Tensor)
+        if not single and not isinstance(result, tuple):
+            warnings.warn(
+                f"{type(self.module).__name__}: backward hooks are called only for a module whose output is a "
+                f"Tensor or a tuple of Tensors, got {type(result).__name__}",
+                stacklevel=4,
+            )
+            return result
+        outs = (result,) if single else result
+        wanted = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._requires_grad]
+        if not wanted:
+            return result
+        self.n_outputs = len(outs)
+        self.outputs = wanted
+        self.output_metas = [_meta(outs[i]) for i in wanted]
+        new = _replace(outs, wanted, _identity_with_hooks(self, True, [outs[i] for i in wanted]))
+        if single:
+            return new[0]
+        return tuple(new) if type(result) is tuple else type(result)(*new)  # a named tuple stays one
+
+    def output_grads(self, grads: tuple) -> list:
+        """The output node's backward: run the pre-hooks; the gradients to pass on into the module."""
+        grad_output = tuple(_replace((None,) * self.n_outputs, self.outputs, list(grads)))
+        for hook in self.pre_hooks:
+            new = hook(self.module, grad_output)
+            if new is not None:
+                grad_output = self._checked(new, len(grad_output), "backward pre-hook", "grad_output",
+                                            self.outputs, self.output_metas)
+        if self.inputs is None:
+            self._run_hooks_without_inputs(grad_output)
+        else:
+            self.grad_outputs = grad_output
+        return [grad_output[i] for i in self.outputs]
+
+    def input_grads(self, grads: tuple) -> list:
+        """The input node's backward: run the hooks; the gradients to pass on to the inputs."""
+        grad_output = self.grad_outputs
+        if grad_output is None:  # not reached through the outputs (a double backward): no hooks, as PyTorch
+            return list(grads)
+        self.grad_outputs = None
+        grad_input = _replace((None,) * self.n_inputs, self.inputs, list(grads))
+        for i, (shape, dtype, backend) in self.constants.items():
+            grad_input[i] = Tensor._make(backend.xp.zeros(shape, dtype), backend)
+        grad_input = tuple(grad_input)
+        for hook in self.hooks:
+            new = hook(self.module, grad_input, grad_output)
+            if new is not None:
+                grad_input = self._checked(new, self.n_inputs, "backward hook", "grad_input",
+                                           self.inputs, self.input_metas)
+        return [grad_input[i] for i in self.inputs]
+
+    def _run_hooks_without_inputs(self, grad_output: tuple) -> None:
+        """As PyTorch: when no input requires grad, the hooks run at the outputs, with grad_input all None."""
+        grad_input = (None,) * self.n_inputs
+        for hook in self.hooks:
+            new = hook(self.module, grad_input, grad_output)
+            if new is not None and not (isinstance(new, (tuple, list)) and all(g is None for g in new)):
+                raise HookError(
+                    f"{type(self.module).__name__}: no input of this call requires grad, so a backward hook "
+                    f"must return None or only None for grad_input, got {describe(new)}"
+                )
+
+    def _checked(self, new: Any, n: int, kind: str, what: str, positions: list[int], metas: list[tuple]) -> tuple:
+        """A hook's replacement of ``what``: a tuple (or list) of ``n`` entries, each None or a gradient of the
+        shape, dtype and device of its tensor (entries for arguments that are not such tensors are ignored)."""
+        name = type(self.module).__name__
+        if not isinstance(new, (tuple, list)):
+            raise HookError(f"{name}: a {kind} must return None or a tuple of {n} {what} entries, got {describe(new)}")
+        if len(new) != n:
+            raise HookError(f"{name}: a {kind} returned an invalid number of {what}, got {len(new)}, but expected {n}")
+        for i, (shape, dtype, backend) in zip(positions, metas, strict=True):
+            g = new[i]
+            if g is None:
+                continue
+            where = f"{name}: a {kind} returned {what}[{i}]"
+            if not isinstance(g, Tensor):
+                raise HookError(f"{where} = {describe(g)}; expected a Tensor or None")
+            if g._data.shape != shape:
+                raise ShapeError(f"{where} of shape {g.shape}, expected {shape} (the shape of that tensor)")
+            if g._data.dtype != dtype:
+                raise DTypeError(f"{where} of dtype {g.dtype}, expected {np.dtype(dtype).name} (that tensor's dtype)")
+            if g._backend is not backend:
+                raise DeviceError(f"{where} on {g.device}, expected {backend.device} (that tensor's device)")
+        return tuple(new)
 
 
 def _attribute(module: Module, name: str, target: str, op: str) -> Any:
