@@ -12,6 +12,7 @@ from gradkit.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from gradkit.data.workers import WorkerError, get_worker_info
 
 __all__ = [
     "BatchSampler",
@@ -28,7 +29,9 @@ __all__ = [
     "SubsetRandomSampler",
     "TensorDataset",
     "WeightedRandomSampler",
+    "WorkerError",
     "default_collate",
+    "get_worker_info",
     "load_digits",
     "load_mnist",
     "random_split",

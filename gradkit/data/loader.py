@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import flag, whole
+from gradkit._args import flag, real, whole
 from gradkit.backends import NUMPY, get_backend
 from gradkit.data.collate import collate
 from gradkit.data.dataset import Dataset, Subset
@@ -19,6 +19,7 @@ from gradkit.data.sampler import (
     _iterable,
     _known_order,
 )
+from gradkit.data.workers import WorkerBatches, WorkerPool, worker_seed
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, describe
 from gradkit.tensor import Tensor
 
@@ -86,10 +87,26 @@ class DataLoader:
       dicts) are moved there too.
     - ``collate_fn``: called with the list of a batch's samples; what it
       returns is the batch.
-    - ``num_workers`` and ``pin_memory`` are accepted at PyTorch's defaults
-      (0, False) so that PyTorch code runs: batches are made in the calling
-      process, and nothing is staged in pinned memory (pass ``device`` to get
-      batches on the GPU). Other values are refused.
+    - ``num_workers``: with 0, batches are made in the calling thread when
+      the loop asks for them. With ``n > 0``, by ``n`` worker threads (not
+      processes: the dataset need not be picklable and may hold GPU tensors),
+      batch ``i`` by worker ``i % n``, at most ``prefetch_factor * n`` batches
+      (default 2 per worker) ahead of the loop; the batches are the same, in
+      the same order. The dataset's ``__getitem__`` and ``collate_fn`` then
+      run in several threads at once. A TensorDataset's rows are gathered in
+      the workers too. ``worker_init_fn(id)`` runs once in each worker, where
+      ``gk.data.get_worker_info()`` tells its ``id``, ``num_workers``, ``seed``
+      and ``dataset``. An exception in a worker is raised at its batch, as its
+      own type (with the worker named, the original chained). ``timeout > 0``:
+      a ``gk.data.WorkerError`` when a batch takes longer to come. The threads
+      stop when a pass ends or its iterator is dropped; with
+      ``persistent_workers=True`` they serve every pass, and ``iter()`` restarts
+      the one iterator (as PyTorch). The workers run in the grad mode and
+      default device of the thread that called ``iter()``.
+    - ``pin_memory`` is accepted for PyTorch code and does nothing: on NumPy
+      there is no GPU to copy to, and with CuPy batches are made where the
+      dataset's tensors are or on ``device`` (pass ``device='cuda'`` to get
+      them on the GPU). ``multiprocessing_context`` must be None (threads).
 
     Batches never require grad.
     """
@@ -108,6 +125,11 @@ class DataLoader:
         collate_fn: Callable[[list[Any]], Any] | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], Any] | None = None,
+        multiprocessing_context: Any = None,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise ArgumentTypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
@@ -128,16 +150,14 @@ class DataLoader:
             raise ArgumentTypeError(
                 f"DataLoader: collate_fn must be None or a callable, got {type(collate_fn).__name__}"
             )
-        if whole(num_workers, "DataLoader", "num_workers", low=0) != 0:
+        self._set_workers(num_workers, prefetch_factor, persistent_workers, timeout, worker_init_fn)
+        if multiprocessing_context is not None:
             raise InvalidArgumentError(
-                f"DataLoader: num_workers={num_workers} is not supported; gradkit makes batches in the calling "
-                "process (a TensorDataset's in one indexing per tensor). Pass num_workers=0 or leave it out"
+                f"DataLoader: multiprocessing_context={multiprocessing_context!r} is not supported; gradkit's "
+                "workers are threads of this process (no start method to choose), so leave it None"
             )
-        if flag(pin_memory, "DataLoader", "pin_memory"):
-            raise InvalidArgumentError(
-                "DataLoader: pin_memory=True is not supported; gradkit does not stage batches in pinned memory. "
-                "Pass device='cuda' to get batches on the GPU, and pin_memory=False or leave it out"
-            )
+        self.multiprocessing_context = None
+        self.pin_memory = flag(pin_memory, "DataLoader", "pin_memory")
         shuffle = flag(shuffle, "DataLoader", "shuffle")
         drop_last = flag(drop_last, "DataLoader", "drop_last")
         _check_samplers(sampler, batch_sampler, int(batch_size), shuffle, drop_last, seed)
@@ -150,9 +170,9 @@ class DataLoader:
         self.seed = None if seed is None else int(seed)
         self.device = None if device is None else get_backend(device, "DataLoader").device
         self.collate_fn = collate_fn
-        self.num_workers = 0
-        self.pin_memory = False
         self.epoch = 0
+        self._iterator: WorkerBatches | None = None  # the one kept with persistent_workers=True
+        self._worker_root: int | None = None  # what worker seeds derive from (drawn at first need)
         # As PyTorch: what the batches are drawn from (only these are used when one was passed).
         self._source = "batch_sampler" if batch_sampler is not None else "sampler" if sampler is not None else None
         if batch_sampler is not None:
@@ -164,6 +184,33 @@ class DataLoader:
                 sampler = RandomSampler(dataset, seed=self.seed) if self.shuffle else SequentialSampler(dataset)
             self.sampler = sampler
             self.batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
+
+    def _set_workers(
+        self, num_workers: Any, prefetch_factor: Any, persistent_workers: Any, timeout: Any, worker_init_fn: Any
+    ) -> None:
+        """The worker options, checked with PyTorch's rules."""
+        self.num_workers = whole(num_workers, "DataLoader", "num_workers", low=0)
+        if self.num_workers == 0 and prefetch_factor is not None:
+            raise InvalidArgumentError(
+                f"DataLoader: prefetch_factor={prefetch_factor!r} needs num_workers > 0 (without workers "
+                "nothing is loaded ahead); leave it None"
+            )
+        self.prefetch_factor: int | None = None  # as PyTorch: None without workers, 2 per worker by default
+        if self.num_workers:
+            self.prefetch_factor = (
+                2 if prefetch_factor is None else whole(prefetch_factor, "DataLoader", "prefetch_factor", low=1)
+            )
+        self.persistent_workers = flag(persistent_workers, "DataLoader", "persistent_workers")
+        if self.persistent_workers and self.num_workers == 0:
+            raise InvalidArgumentError(
+                "DataLoader: persistent_workers=True needs num_workers > 0 (there are no workers to keep)"
+            )
+        self.timeout = real(timeout, "DataLoader", "timeout", low=0)
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise ArgumentTypeError(
+                f"DataLoader: worker_init_fn must be None or a callable, got {type(worker_init_fn).__name__}"
+            )
+        self.worker_init_fn = worker_init_fn
 
     def __len__(self) -> int:
         if self._source is not None:
@@ -210,17 +257,40 @@ class DataLoader:
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.num_workers == 0:
+            return self._epoch_batches(jobs=False)
+        return self._threaded()
+
+    def _threaded(self) -> WorkerBatches:
+        """The next pass, its batches made by the worker threads (kept ones, or new ones for this pass)."""
+        jobs = self._epoch_batches(jobs=True)
+        it = self._iterator
+        if it is not None and (not self.persistent_workers or it.closed or it.num_workers != self.num_workers):
+            it.close()  # the attributes were changed since it was made
+            it = self._iterator = None
+        if it is None:
+            if self._worker_root is None:  # the shuffle seed, else one draw from gradkit's generator
+                self._worker_root = self.seed if self.seed is not None else int(NUMPY.rng.integers(2**63))
+            seed = worker_seed(self._worker_root, self.epoch - 1)  # the pass just drawn
+            pool = WorkerPool(self.num_workers, self.dataset, seed, self.worker_init_fn)
+            it = WorkerBatches(pool, self.persistent_workers)
+            self._iterator = it if self.persistent_workers else None
+        it.start(jobs, self.prefetch_factor, self.timeout)
+        return it
+
+    def _epoch_batches(self, jobs: bool) -> Iterator[Any]:
+        """The next pass (epoch): its batches, or with ``jobs`` the ``(fn, arg)`` pairs that make them."""
         if self._source is not None:
-            return self._sampled()
+            return self._sampled(jobs)
         if self.shuffle:  # the loader's RandomSampler and the loader count one epoch: either set_epoch works
             self.epoch = self.sampler.epoch
         order = self.order(self.epoch)
         self.epoch += 1
         if self.shuffle:
             self.sampler.epoch = self.epoch
-        return self._batches(order)
+        return self._batches(order, jobs)
 
-    def _sampled(self) -> Iterator[Any]:
+    def _sampled(self, jobs: bool) -> Iterator[Any]:
         """An epoch from the sampler or batch_sampler (drawn now, as ``iter()`` draws the shuffled order)."""
         self.epoch += 1
         rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
@@ -229,10 +299,10 @@ class DataLoader:
             if drawn is not None:  # one of gradkit's samplers: the epoch's indices as one array
                 order, size, drop_last, sequential = drawn
                 order = self._indices(order, len(self.dataset))
-                return self._gathered(rows, order, size, drop_last, sliced=sequential)
-        return self._from_batches(iter(self.batch_sampler), rows)
+                return self._gathered(rows, order, size, drop_last, sliced=sequential, jobs=jobs)
+        return self._from_batches(iter(self.batch_sampler), rows, jobs)
 
-    def _from_batches(self, batches: Iterator[Any], rows: Any) -> Iterator[Any]:
+    def _from_batches(self, batches: Iterator[Any], rows: Any, jobs: bool) -> Iterator[Any]:
         n = len(self.dataset)
         for batch in batches:
             if rows is not None:
@@ -240,24 +310,29 @@ class DataLoader:
                 tensors, base = rows[0].tensors, rows[1]
                 if base is not None:
                     index = base[index]
-                on = _on_devices(tensors, index)
-                yield tuple(self._rows(t, on[t.device]) for t in tensors)
-                continue
-            if isinstance(batch, (str, bytes)) or not _iterable(batch):
+                job: tuple[Any, Any] = (self._gather, (tensors, _on_devices(tensors, index)))
+            elif isinstance(batch, (str, bytes)) or not _iterable(batch):
                 raise ArgumentTypeError(
                     f"DataLoader: the {self._source} gave {describe(batch)} as a batch; expected a list of indices"
                 )
-            samples = []
-            for i in batch:
-                try:
-                    samples.append(self.dataset[i])
-                except (IndexError, KeyError, TypeError) as exc:
-                    error = IndexOutOfRangeError if isinstance(exc, IndexError) else ArgumentTypeError
-                    raise error(
-                        f"DataLoader: the {self._source} gave index {i!r}, and dataset[{i!r}] failed for the "
-                        f"dataset ({type(self.dataset).__name__}, {n} samples): {type(exc).__name__}: {exc}"
-                    ) from None
-            yield self._collate(samples)
+            else:
+                job = (self._fetch_drawn, batch)
+            yield job if jobs else job[0](job[1])
+
+    def _fetch_drawn(self, batch: Any) -> Any:
+        """The batch of the samples at the indices a sampler drew, collated."""
+        samples = []
+        for i in batch:
+            try:
+                samples.append(self.dataset[i])
+            except (IndexError, KeyError, TypeError) as exc:
+                error = IndexOutOfRangeError if isinstance(exc, IndexError) else ArgumentTypeError
+                raise error(
+                    f"DataLoader: the {self._source} gave index {i!r}, and dataset[{i!r}] failed for the "
+                    f"dataset ({type(self.dataset).__name__}, {len(self.dataset)} samples): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+        return self._collate(samples)
 
     def _collate(self, samples: list[Any]) -> Any:
         """One batch from its samples: ``collate_fn``'s, placed on ``device``, or the default collation."""
@@ -310,28 +385,34 @@ class DataLoader:
                 order = order % n
         return order
 
-    def _batches(self, order: np.ndarray) -> Iterator[Any]:
+    def _batches(self, order: np.ndarray, jobs: bool) -> Iterator[Any]:
         n, size = len(order), self.batch_size
         stop = n - n % size if self.drop_last else n
         rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
         if rows is not None:
-            yield from self._gathered(rows, order, size, self.drop_last, sliced=not self.shuffle)
+            yield from self._gathered(rows, order, size, self.drop_last, sliced=not self.shuffle, jobs=jobs)
             return
         for start in range(0, stop, size):
-            try:
-                samples = [self.dataset[int(i)] for i in order[start : start + size]]
-            except (IndexError, KeyError, TypeError) as exc:
-                raise ArgumentTypeError(
-                    f"DataLoader: the dataset ({type(self.dataset).__name__}) must give sample i for each index "
-                    f"0 <= i < len(dataset); dataset[{int(order[start])}] failed ({type(exc).__name__}: {exc})"
-                ) from None
-            yield self._collate(samples)
+            part = order[start : start + size]
+            yield (self._fetch_ordered, part) if jobs else self._fetch_ordered(part)
+
+    def _fetch_ordered(self, indices: np.ndarray) -> Any:
+        """The batch of the samples at ``indices`` (of the loader's own order), collated."""
+        try:
+            samples = [self.dataset[int(i)] for i in indices]
+        except (IndexError, KeyError, TypeError) as exc:
+            raise ArgumentTypeError(
+                f"DataLoader: the dataset ({type(self.dataset).__name__}) must give sample i for each index "
+                f"0 <= i < len(dataset); dataset[{int(indices[0])}] failed ({type(exc).__name__}: {exc})"
+            ) from None
+        return self._collate(samples)
 
     def _gathered(
-        self, rows: Any, order: np.ndarray, size: int, drop_last: bool, sliced: bool
-    ) -> Iterator[tuple[Tensor, ...]]:
+        self, rows: Any, order: np.ndarray, size: int, drop_last: bool, sliced: bool, jobs: bool = False
+    ) -> Iterator[Any]:
         """A TensorDataset's batches of ``size`` of ``order``'s indices, gathered by indexing its tensors
-        (slices of them when ``sliced``: ``order`` is ``0, 1, ...`` and there is no Subset)."""
+        (slices of them when ``sliced``: ``order`` is ``0, 1, ...`` and there is no Subset); with ``jobs``,
+        the ``(fn, arg)`` pairs that gather them."""
         n = len(order)
         stop = n - n % size if drop_last else n
         tensors, base = rows[0].tensors, rows[1]
@@ -341,7 +422,15 @@ class DataLoader:
         index = _on_devices(tensors, order) if fancy else {}
         for start in range(0, stop, size):
             part = slice(start, min(start + size, n))
-            yield tuple(self._rows(t, index[t.device][part] if fancy else part) for t in tensors)
+            if jobs:
+                yield self._gather, (tensors, {d: i[part] for d, i in index.items()} if fancy else part)
+            else:  # the hot path, written out
+                yield tuple(self._rows(t, index[t.device][part] if fancy else part) for t in tensors)
+
+    def _gather(self, job: tuple[tuple[Tensor, ...], Any]) -> tuple[Tensor, ...]:
+        """One batch of a TensorDataset's rows: ``job`` is its tensors and a slice or ``{device: indices}``."""
+        tensors, key = job
+        return tuple(self._rows(t, key[t.device] if type(key) is dict else key) for t in tensors)
 
     def _rows(self, t: Tensor, key: Any) -> Tensor:
         rows = t._data[key]
@@ -369,17 +458,21 @@ class DataLoader:
     def __repr__(self) -> str:
         if self._source == "batch_sampler":
             return (
-                f"DataLoader({len(self.dataset)} samples, batch_sampler={self.batch_sampler!r}, device={self.device})"
+                f"DataLoader({len(self.dataset)} samples, batch_sampler={self.batch_sampler!r}, "
+                f"device={self.device}{self._workers_repr()})"
             )
         if self._source == "sampler":
             return (
                 f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, sampler={self.sampler!r}, "
-                f"drop_last={self.drop_last}, device={self.device})"
+                f"drop_last={self.drop_last}, device={self.device}{self._workers_repr()})"
             )
         return (
             f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"drop_last={self.drop_last}, seed={self.seed}, device={self.device})"
+            f"drop_last={self.drop_last}, seed={self.seed}, device={self.device}{self._workers_repr()})"
         )
+
+    def _workers_repr(self) -> str:
+        return f", num_workers={self.num_workers}" if self.num_workers else ""
 
 
 def _check_samplers(

@@ -1,0 +1,254 @@
+"""Worker threads for ``DataLoader(num_workers=n)``, and ``get_worker_info``.
+
+The calling thread draws the batches' indices from the sampler and hands each batch's work
+(a function and its argument) to worker ``i % n``, at most ``prefetch_factor * n`` batches
+ahead; :class:`WorkerBatches` gives the results back in order. Threads, not processes: a
+dataset need not be picklable, its tensors may live on a GPU, and NumPy releases the GIL in
+its copies and maths. Each pass's tasks carry the calling thread's grad mode and default
+device (both are per thread in gradkit), so the workers make what the calling thread would.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd import grad_mode
+from gradkit.backends import _local as _device_stack
+from gradkit.backends import device as default_device_block
+from gradkit.errors import GradkitError
+
+
+class WorkerError(GradkitError, RuntimeError):
+    """A DataLoader worker that timed out, or failed with an exception that cannot be raised as its own type."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What :func:`get_worker_info` returns in a worker thread (as PyTorch's WorkerInfo)."""
+
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+
+
+_local = threading.local()  # .info: the WorkerInfo of a worker thread
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """The :class:`WorkerInfo` of the DataLoader worker thread calling it; None in any other thread."""
+    return getattr(_local, "info", None)
+
+
+def worker_seed(root: int, epoch: int) -> int:
+    """Worker 0's seed for a pass (worker ``i`` gets ``+ i``, as PyTorch's base seed): from ``root`` and ``epoch``."""
+    state = np.random.SeedSequence(root, spawn_key=(epoch,)).generate_state(1, np.uint64)[0]
+    return int(state) >> 2  # room for + worker id below 2**63
+
+
+class _Pass:
+    """One pass over the data: where its results go, and the caller's context its tasks run in."""
+
+    __slots__ = ("results", "cancelled", "grad_enabled", "device")
+
+    def __init__(self) -> None:
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.cancelled = False  # set when the pass is abandoned: workers skip its queued tasks
+        self.grad_enabled = grad_mode.state.enabled
+        stack = _device_stack.stack  # read directly: resolving the default device could import CuPy
+        self.device = stack[-1] if stack else None
+
+
+class WorkerPool:
+    """``n`` daemon threads, each taking ``(pass, position, fn, arg)`` tasks from its own queue."""
+
+    def __init__(self, n: int, dataset: Any, seed: int, init_fn: Callable[[int], Any] | None) -> None:
+        self.queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(n)]
+        self.threads = [
+            threading.Thread(
+                target=_work,
+                args=(q, WorkerInfo(i, n, seed + i, dataset), init_fn),
+                name=f"gradkit-data-worker-{i}",
+                daemon=True,
+            )
+            for i, q in enumerate(self.queues)
+        ]
+        self.closed = False
+        for t in self.threads:
+            t.start()
+
+    def close(self, wait: bool) -> None:
+        """Stop the threads once they finish what they are doing (and wait for that with ``wait``)."""
+        if not self.closed:
+            self.closed = True
+            for q in self.queues:
+                q.put(None)
+        if wait:
+            for t in self.threads:
+                if t is not threading.current_thread():
+                    t.join()
+
+
+def _work(tasks: queue.SimpleQueue, info: WorkerInfo, init_fn: Callable[[int], Any] | None) -> None:
+    """A worker thread: run ``init_fn(id)``, then tasks until the ``None`` that closes the pool."""
+    _local.info = info
+    failed = None
+    if init_fn is not None:
+        try:
+            init_fn(info.id)
+        except BaseException as exc:  # reported at this worker's first batch, as PyTorch does
+            failed = exc
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        failed = _run(task, failed)
+        del task  # an idle worker holds nothing of the loader's, nor a batch
+
+
+def _run(task: tuple, failed: BaseException | None) -> BaseException | None:
+    """Run one task in its pass's context and send ``(position, ok, batch or exception)`` back."""
+    run, position, fn, arg = task
+    if run.cancelled:
+        return failed
+    if failed is not None:
+        run.results.put((position, False, failed))
+        return None
+    grad_mode.state.enabled = run.grad_enabled
+    try:
+        if run.device is None:
+            out = (position, True, fn(arg))
+        else:
+            with default_device_block(run.device):
+                out = (position, True, fn(arg))
+    except BaseException as exc:
+        out = (position, False, exc)
+    run.results.put(out)
+    return None
+
+
+class WorkerBatches:
+    """The iterator of ``DataLoader(num_workers=n)``: batches made by a pool of threads, in order.
+
+    An exception in a worker is raised at its batch (as its own type when possible, naming the
+    worker, with the original chained), and the next ``next()`` goes on with the batch after it,
+    as in PyTorch. Left unfinished, the iterator stops its threads when it is garbage collected.
+    """
+
+    def __init__(self, pool: WorkerPool, persistent: bool) -> None:
+        self._pool = pool
+        self._persistent = persistent  # keep the threads when a pass ends (the next one reuses them)
+        self._run: _Pass | None = None
+        self._jobs: Iterator[tuple[Callable[[Any], Any], Any]] | None = None
+        self._sent = self._next = 0
+        self._ready: dict[int, tuple[int | None, bool, Any]] = {}
+        self._limit = 1
+        self._timeout = 0.0
+
+    @property
+    def num_workers(self) -> int:
+        return len(self._pool.queues)
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def start(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], prefetch: int, timeout: float) -> None:
+        """Begin a pass over ``jobs`` (an abandoned earlier pass's queued tasks are skipped)."""
+        if self._run is not None:
+            self._run.cancelled = True
+        self._run = _Pass()
+        self._jobs = jobs
+        self._sent = self._next = 0
+        self._ready = {}
+        self._limit = prefetch * self.num_workers
+        self._timeout = timeout
+        self._fill()
+
+    def __iter__(self) -> WorkerBatches:
+        return self
+
+    def __next__(self) -> Any:
+        if self._next == self._sent:  # nothing outstanding: the jobs ran out
+            self._jobs = None
+            if not self._persistent:
+                self._pool.close(wait=True)  # every task has come back, so the threads are idle
+            raise StopIteration
+        position = self._next
+        result = self._ready.pop(position) if position in self._ready else self._wait(position)
+        self._next += 1
+        self._fill()
+        worker, ok, value = result
+        if ok:
+            return value
+        if worker is None:  # drawing the batch's indices failed, in this thread
+            raise value
+        raise _from_worker(value, worker, position) from value
+
+    def _fill(self) -> None:
+        """Hand out batches until ``prefetch_factor * num_workers`` are outstanding or the jobs run out."""
+        while self._jobs is not None and self._sent - self._next < self._limit:
+            position = self._sent
+            try:
+                fn, arg = next(self._jobs)
+            except StopIteration:
+                self._jobs = None
+                return
+            except Exception as exc:  # the sampler or the indices: raised when the loop reaches this batch
+                self._ready[position] = (None, False, exc)
+                self._jobs = None
+            else:
+                self._pool.queues[position % self.num_workers].put((self._run, position, fn, arg))
+            self._sent += 1
+
+    def _wait(self, position: int) -> tuple[int, bool, Any]:
+        """The result of batch ``position``, keeping the others that arrive first."""
+        n = self.num_workers
+        deadline = None if self._timeout <= 0 else time.monotonic() + self._timeout
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                got, ok, value = self._run.results.get(timeout=wait)  # type: ignore[union-attr]
+            except queue.Empty:
+                raise WorkerError(
+                    f"DataLoader: batch {position} did not come from worker {position % n} within "
+                    f"timeout={self._timeout:g} seconds (raise the timeout, or pass timeout=0 to wait without limit)"
+                ) from None
+            if got == position:
+                return got % n, ok, value
+            self._ready[got] = (got % n, ok, value)
+
+    def close(self) -> None:
+        """Stop the worker threads (those busy finish their batch first); the pass ends."""
+        if self._run is not None:
+            self._run.cancelled = True
+        self._jobs = None
+        self._sent = self._next
+        self._ready = {}
+        self._pool.close(wait=False)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the queue module may be gone
+            pass
+
+
+def _from_worker(exc: BaseException, worker: int, position: int) -> BaseException:
+    """The exception to raise in the calling thread for ``exc`` from ``worker``: its own type where it can be."""
+    message = f"DataLoader: worker {worker} failed on batch {position} with {type(exc).__name__}: {exc}"
+    error: BaseException | None = None
+    # StopIteration would end the caller's loop silently; other BaseExceptions are not the dataset's errors
+    if isinstance(exc, Exception) and not isinstance(exc, StopIteration):
+        try:
+            error = type(exc)(message)
+        except Exception:  # a type whose constructor takes other arguments
+            error = None
+    return error if error is not None and type(error) is type(exc) else WorkerError(message)
