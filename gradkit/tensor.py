@@ -791,6 +791,22 @@ class Tensor:
     def erf(self) -> Tensor:
         return _ops.erf(self)
 
+    def erfc(self) -> Tensor:
+        return _ops.erfc(self)
+
+    def erfinv(self) -> Tensor:
+        return _ops.erfinv(self)
+
+    def lgamma(self) -> Tensor:
+        return _ops.lgamma(self)
+
+    def digamma(self) -> Tensor:
+        return _ops.digamma(self)
+
+    def xlogy(self, other: Any) -> Tensor:
+        """``xlogy(self, other)``: self * log(other), 0 where self is 0 (as ``torch.Tensor.xlogy``)."""
+        return _ops.xlogy(self, other)
+
     asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
     asinh, acosh, atanh = arcsinh, arccosh, arctanh
 

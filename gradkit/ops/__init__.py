@@ -156,15 +156,17 @@ from gradkit.ops.shape import (
     unbind,
     unsqueeze,
 )
+from gradkit.ops.special import digamma, erfc, erfinv, gammaln, lgamma, xlogy
 
 __all__ = [
     "abs", "acos", "acosh", "add", "all", "allclose", "amax", "amin", "any", "arccos", "arccosh", "arcsin", "arcsinh",
     "arctan", "arctan2", "arctanh", "argmax", "argmin", "argsort", "argwhere", "asin", "asinh", "astype", "atan",
     "atan2", "atanh", "atleast_1d", "atleast_2d", "atleast_3d", "average", "broadcast_to", "cat", "cbrt", "ceil",
     "chunk", "clamp", "clip", "clone", "compare", "concatenate", "contiguous", "copysign", "cos", "cosh",
-    "count_nonzero", "cumprod", "cumsum", "deg2rad", "degrees", "diag", "diagonal", "diff", "divide", "dot", "einsum",
-    "erf", "exp", "exp2", "expand", "expand_dims", "expm1", "fabs", "flatten", "flip", "floor", "floor_divide", "fmod",
-    "gather", "getitem", "heaviside", "hypot", "index_add", "index_select", "invert", "isfinite", "isnan", "log",
+    "count_nonzero", "cumprod", "cumsum", "deg2rad", "degrees", "diag", "diagonal", "diff", "digamma", "divide", "dot",
+    "einsum", "erf", "erfc", "erfinv", "exp", "exp2", "expand", "expand_dims", "expm1", "fabs", "flatten", "flip",
+    "floor", "floor_divide", "fmod", "gammaln", "gather", "getitem", "heaviside", "hypot", "index_add", "index_select",
+    "invert", "isfinite", "isnan", "lgamma", "log",
     "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logical_not", "logsumexp", "masked_fill",
     "matmul", "max", "maximum", "mean", "median", "meshgrid", "min", "minimum", "moveaxis", "multiply", "nanmean",
     "nanmedian", "nanpercentile", "nanquantile",
@@ -172,5 +174,5 @@ __all__ = [
     "quantile", "rad2deg", "radians", "reciprocal", "relu", "remainder", "repeat", "repeat_interleave", "reshape",
     "roll", "round", "rsqrt", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh", "softmax", "sort", "split", "sqrt",
     "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take", "tan", "tanh", "tile",
-    "to_device", "topk", "transpose", "tril", "triu", "unbind", "unsqueeze", "var", "where",
+    "to_device", "topk", "transpose", "tril", "triu", "unbind", "unsqueeze", "var", "where", "xlogy",
 ]

@@ -950,14 +950,58 @@ def _build() -> tuple[types.ModuleType, types.ModuleType]:
         a.scatter_add(slices, value)
 
     cupyx.scatter_add = scatter_add
-    special = types.ModuleType("cupyx.scipy.special")
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    special.erf = lambda x: _wrap(erf(_ufunc_operand(x, "erf")).astype(x.dtype))
+    special = _special_module()
     scipy = types.ModuleType("cupyx.scipy")
     scipy.__path__ = []
     scipy.special = special
     cupyx.scipy = scipy
     return mod, cupyx
+
+
+def _lgamma(v: float) -> float:
+    try:
+        return math.lgamma(v)
+    except (ValueError, OverflowError):  # a pole (0 or a negative integer), or beyond float64
+        return math.inf
+
+
+def _special_module() -> types.ModuleType:
+    """The cupyx.scipy.special functions gradkit calls: erf, erfc and gammaln from the standard library;
+    erfinv, digamma and zeta (at whole orders, all that gradkit asks for) from gradkit's own NumPy
+    versions (the standard library has none, and SciPy is not a test dependency)."""
+    special = types.ModuleType("cupyx.scipy.special")
+
+    def unary(name: str, fn: Any) -> Any:
+        def call(x: Any) -> Any:
+            a = _ufunc_operand(x, name)
+            return _wrap(np.asarray(fn(a)).astype(a.dtype))
+
+        return call
+
+    def fallback(name: str) -> Any:
+        def compute(a: Any) -> Any:
+            # imported at call time: the emulation is installed before gradkit is imported
+            from gradkit.ops import special as gradkit_special
+
+            return getattr(gradkit_special, f"_{name}_fallback")(np, a)
+
+        return compute
+
+    def zeta(s: Any, q: Any) -> Any:
+        from gradkit.ops.special import _polygamma_fallback
+
+        if s != int(s) or s < 2:
+            raise NotImplementedError("the emulated cupyx.scipy.special.zeta takes whole orders s >= 2 only")
+        n, a = int(s) - 1, _ufunc_operand(q, "zeta")
+        return _wrap(_polygamma_fallback(np, n, a) * ((-1) ** (n + 1) / math.factorial(n)))
+
+    special.erf = unary("erf", np.vectorize(math.erf, otypes=[np.float64]))
+    special.erfc = unary("erfc", np.vectorize(math.erfc, otypes=[np.float64]))
+    special.gammaln = unary("gammaln", np.vectorize(_lgamma, otypes=[np.float64]))
+    special.erfinv = unary("erfinv", fallback("erfinv"))
+    special.digamma = unary("digamma", fallback("digamma"))
+    special.zeta = zeta
+    return special
 
 
 MODULE, CUPYX = _build()

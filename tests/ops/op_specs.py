@@ -105,6 +105,41 @@ def _np_erf(x: np.ndarray) -> np.ndarray:
     return np.vectorize(math.erf, otypes=[x.dtype])(x)
 
 
+def _py_digamma(v: float) -> float:
+    """psi(v) by reflection, the recurrence up to 12 and the asymptotic series (about 1e-15)."""
+    if v < 0.5:
+        return _py_digamma(1 - v) - math.pi / math.tan(math.pi * v)
+    shift = 0.0
+    while v < 12:
+        shift -= 1 / v
+        v += 1
+    w = 1 / (v * v)
+    return shift + math.log(v) - 0.5 / v - w * (1 / 12 - w * (1 / 120 - w * (1 / 252 - w * (1 / 240 - w / 132))))
+
+
+def _py_erfinv(y: float) -> float:
+    """erfinv(y) for |y| < 1 by Newton's method on math.erf from 0 (monotone: erf is concave on x > 0)."""
+    x = 0.0
+    for _ in range(60):
+        x -= (math.erf(x) - abs(y)) * (math.sqrt(math.pi) / 2) * math.exp(x * x)
+    return math.copysign(x, y)
+
+
+def _np_special(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
+    """A scalar function of the standard library (or above) on arrays, in x's dtype (NumPy has none of
+    these; SciPy is not a test dependency)."""
+    return lambda x: np.vectorize(fn, otypes=[x.dtype])(x)
+
+
+_np_erfc, _np_lgamma = _np_special(math.erfc), _np_special(math.lgamma)
+_np_digamma, _np_erfinv = _np_special(_py_digamma), _np_special(_py_erfinv)
+
+
+def _np_xlogy(x: Any, y: Any) -> np.ndarray:
+    log_y = math.log(y) if isinstance(y, float) else np.log(y)  # a Python float keeps x's dtype
+    return np.where(np.asarray(x) == 0, 0, x * log_y)
+
+
 def _np_rsqrt(x: np.ndarray) -> np.ndarray:
     return np.reciprocal(np.sqrt(x))  # not 1 / np.sqrt(x): NumPy 1.x makes that float64 for a 0-d float32
 
@@ -219,6 +254,10 @@ MATH_METHODS = [
     ("reciprocal", np.reciprocal, "away"),
     ("rsqrt", _np_rsqrt, "positive"),
     ("erf", _np_erf, "real"),
+    ("erfc", _np_erfc, "real"),
+    ("erfinv", _np_erfinv, "inside"),
+    ("lgamma", _np_lgamma, "positive"),
+    ("digamma", _np_digamma, "positive"),
 ]
 
 REDUCTION_AXES = [
@@ -296,6 +335,7 @@ def build_specs() -> list[Spec]:
     add(Spec("erf", gk.erf, [(3, 4)], _np_erf))
     add(Spec("erf_0d", gk.erf, [()], _np_erf))
     add(Spec("erf_wide", lambda x: gk.erf(x * 3), [(3, 4)], lambda x: _np_erf(x * 3)))
+    _add_special_functions(add)
     add(Spec("arcsinh_large", lambda x: gk.arcsinh(x * 1e3), [(3, 4)], lambda x: np.arcsinh(x * 1e3)))
     add(Spec("arccosh_near_1", lambda x: gk.arccosh(x * 0.05 + 1.0), [(3, 4)], lambda x: np.arccosh(x * 0.05 + 1.0),
              "positive"))
@@ -770,6 +810,36 @@ def build_specs() -> list[Spec]:
     add(Spec("reuse_many_times", lambda x: x * x * x + gk.exp(x) * x - x / (x * x + 1.0), [(2, 3)],
              lambda x: x * x * x + np.exp(x) * x - x / (x * x + 1.0)))
     return specs
+
+
+def _add_special_functions(add: Callable[[Spec], None]) -> None:
+    """erfc, erfinv, lgamma, digamma (domains away from their poles, on both sides of 0) and xlogy."""
+    # (id, function, reference, domain, scale, shift): the function of x * scale + shift
+    rows = [
+        ("erfc", gk.erfc, _np_erfc, "real", 1.0, 0.0),
+        ("erfc_wide", gk.erfc, _np_erfc, "real", 3.0, 0.0),  # out to erfc(7) ~ 4e-23: the continued fraction
+        ("erfinv", gk.erfinv, _np_erfinv, "inside", 1.0, 0.0),
+        ("erfinv_near_1", gk.erfinv, _np_erfinv, "inside", 1.1, 0.0),  # |x| up to 0.99
+        ("lgamma", gk.lgamma, _np_lgamma, "positive", 1.0, 0.0),  # its zeros at 1 and 2
+        ("lgamma_wide", gk.lgamma, _np_lgamma, "positive", 8.0, 0.0),  # [4, 16]: the recurrence and Stirling's
+        ("lgamma_negative", gk.lgamma, _np_lgamma, "inside", 0.4, -0.5),  # (-0.86, -0.14), between two poles
+        ("gammaln", gk.gammaln, _np_lgamma, "positive", 1.0, 0.0),
+        ("digamma", gk.digamma, _np_digamma, "positive", 1.0, 0.0),  # its zero at 1.46
+        ("digamma_wide", gk.digamma, _np_digamma, "positive", 8.0, 0.0),
+        ("digamma_negative", gk.digamma, _np_digamma, "inside", 0.4, -1.5),  # (-1.86, -1.14)
+    ]
+    for name, g, ref, domain, scale, shift in rows:
+        add(Spec(name, lambda x, g=g, a=scale, b=shift: g(x * a + b), [(3, 4)],
+                 lambda x, ref=ref, a=scale, b=shift: ref(x * a + b), domain))
+    add(Spec("erfc_0d", gk.erfc, [()], _np_erfc))
+    add(Spec("lgamma_0d", gk.lgamma, [()], _np_lgamma, "positive"))
+    for sa, sb in BROADCAST_SHAPES:
+        add(Spec(f"xlogy{sa}{sb}", gk.xlogy, [sa, sb], _np_xlogy, ["real", "positive"]))
+    # exact zeros in x: the value is 0 there and the slopes log(y) and 0, the derivatives of x log(y)
+    add(Spec("xlogy_zeros", gk.xlogy, [(3, 4), (3, 4)], _np_xlogy, ["zeros", "positive"]))
+    add(Spec("xlogy_scalar_left", lambda y: gk.xlogy(2.5, y), [(2, 3)], lambda y: _np_xlogy(2.5, y), "positive"))
+    add(Spec("xlogy_scalar_right", lambda x: gk.xlogy(x, 1.7), [(2, 3)], lambda x: _np_xlogy(x, 1.7)))
+    add(Spec("method_xlogy", lambda x, y: x.xlogy(y), [(3, 4), (3, 1)], _np_xlogy, ["real", "positive"]))
 
 
 # Index forms of API.md, each as (id, index) for a (3, 4, 5) tensor.

@@ -110,7 +110,7 @@ cumsum cumprod norm sort topk tril triu clamp cat clone contiguous floor ceil ro
 tile repeat repeat_interleave roll diag diagonal diff moveaxis chunk unbind index_select masked_fill
 atleast_1d atleast_2d atleast_3d
 nansum nanmean median quantile percentile average ptp amax amin logaddexp logaddexp2 sinc deg2rad rad2deg radians
-degrees fmod copysign fabs nanmedian nanquantile nanpercentile
+degrees fmod copysign fabs nanmedian nanquantile nanpercentile erfc erfinv lgamma gammaln digamma xlogy
 """.split()
 API_METHODS = """
 sum mean var std max min prod reshape view flatten transpose permute T squeeze unsqueeze expand broadcast_to exp
@@ -120,7 +120,7 @@ asin acos atan atan2 asinh acosh atanh neg sign abs log1p expm1 maximum minimum 
 clamp floor ceil round isnan isfinite clone contiguous t mT swapaxes view_as reshape_as expand_as type_as numel dim
 tile repeat repeat_interleave roll moveaxis diagonal diag diff nonzero argwhere chunk unbind index_select masked_fill
 nansum nanmean median quantile amax amin count_nonzero logaddexp logaddexp2 sinc deg2rad rad2deg fmod copysign
-heaviside signbit nanmedian nanquantile
+heaviside signbit nanmedian nanquantile erfc erfinv lgamma digamma xlogy
 """.split()
 
 

@@ -1,0 +1,480 @@
+"""Special functions for log-likelihoods: erfc, erfinv, lgamma (gammaln), digamma, xlogy.
+
+NumPy has none of them. On NumPy arrays they come from ``scipy.special`` when SciPy imports, on
+CuPy arrays from ``cupyx.scipy.special`` (part of CuPy); without SciPy, from the NumPy versions at
+the end of this module (``_erfc_fallback`` and its neighbours), accurate to a few float64 ulps
+except near the zeros of lgamma and digamma on the negative axis. Neither library is imported
+before the first call. The values at the edges are PyTorch's; integer and bool inputs give floats
+as ``gk.erf`` does, and float16 is computed in float32.
+
+Each slope is written with gradkit operations (digamma's is ``_polygamma(1, x)``, a private op
+whose slope is ``_polygamma(2, x)``, and so on), so every order of derivative is available.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+from typing import Any
+
+import numpy as np
+
+from gradkit.autograd.function import record
+from gradkit.errors import ShapeError
+from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
+from gradkit.ops.elementwise import _as_float, _float_dtype, exp, where
+from gradkit.tensor import Tensor
+
+_SQRT_PI = math.sqrt(math.pi)
+_EULER = 0.5772156649015329  # Euler's gamma, -digamma(1)
+_LOG_PI = math.log(math.pi)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+# B_2, B_4, ..., B_22 (Bernoulli numbers): the asymptotic series of lgamma, digamma, polygamma, zeta
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798,
+              -174611 / 330, 854513 / 138)
+
+
+# ------------------------------------------------------------------ the library functions
+_LIBRARY: dict[tuple[str, str], Any] = {}
+
+
+def _library(xp: Any, name: str) -> Any:
+    """``scipy.special.<name>`` for NumPy arrays, ``cupyx.scipy.special.<name>`` for CuPy's, or None
+    without them; looked up once (a failed import is not cached by Python)."""
+    key = (xp.__name__, name)
+    if key not in _LIBRARY:
+        try:
+            module = importlib.import_module("scipy.special" if xp is np else "cupyx.scipy.special")
+            _LIBRARY[key] = getattr(module, name)
+        except ImportError:
+            _LIBRARY[key] = None
+    return _LIBRARY[key]
+
+
+def _float_data(x: Tensor) -> tuple[Any, Any]:
+    """x's array as floats (integers and bools as ``gk.sin`` makes them) and the array to compute on
+    (float16 widened to float32: SciPy has no float16 loops, nor has the fallback)."""
+    xf = _as_float(x._data)
+    return xf, (xf.astype(np.float32) if xf.dtype == np.float16 else xf)
+
+
+def _array(out: Any) -> Any:
+    return np.asarray(out) if isinstance(out, np.generic) else out  # SciPy gives scalars for 0-d arrays
+
+
+def _evaluate(x: Tensor, name: str, fallback: Any, edges: Any = None) -> Any:
+    """The library's ``name`` (else ``fallback(xp, array)``) of x, in x's float dtype; ``edges(xp, array,
+    out)`` then sets the values at the edges where the library's differ from PyTorch's."""
+    xp = x._backend.xp
+    xf, work = _float_data(x)
+    fn = _library(xp, name)
+    out = _array(fallback(xp, work) if fn is None else fn(work))
+    if edges is not None:
+        out = edges(xp, work, out)
+    return out.astype(xf.dtype, copy=False)
+
+
+# ------------------------------------------------------------------ the operations
+def erfc(x: Any) -> Tensor:
+    """The complementary error function 1 - erf(x), without cancellation for large x; slope
+    -2/sqrt(pi) exp(-x^2)."""
+    x = as_tensor(x, "erfc")
+    data = _evaluate(x, "erfc", _erfc_fallback)
+    return record("erfc", data, x._backend, (x,), (_erfc_vjp,), (x,))
+
+
+def _erfc_vjp(g: Tensor, x: Tensor) -> Tensor:
+    return g * (exp(-(x * x)) * (-2 / _SQRT_PI))
+
+
+def erfinv(x: Any) -> Tensor:
+    """The inverse of erf on [-1, 1]: +-inf at +-1, NaN outside; slope sqrt(pi)/2 exp(erfinv(x)^2)."""
+    x = as_tensor(x, "erfinv")
+    data = _evaluate(x, "erfinv", _erfinv_fallback, _erfinv_edges)
+    return record("erfinv", data, x._backend, (x,), (_erfinv_vjp,), save_output=True)
+
+
+def _erfinv_edges(xp: Any, y: Any, out: Any) -> Any:
+    return xp.copysign(out, y)  # -0 at -0, as PyTorch (SciPy gives 0)
+
+
+def _erfinv_vjp(g: Tensor, y: Tensor) -> Tensor:
+    return g * (exp(y * y) * (_SQRT_PI / 2))
+
+
+def lgamma(x: Any) -> Tensor:
+    """ln|Gamma(x)| (SciPy's ``gammaln``): inf at 0, at the negative integers and at +-inf; slope
+    digamma(x)."""
+    x = as_tensor(x, "lgamma")
+    data = _evaluate(x, "gammaln", _lgamma_fallback, _lgamma_edges)
+    return record("lgamma", data, x._backend, (x,), (_lgamma_vjp,), (x,))
+
+
+def _lgamma_edges(xp: Any, x: Any, out: Any) -> Any:
+    return xp.where(x == -math.inf, math.inf, out)  # SciPy gives -inf there, C and PyTorch inf
+
+
+def _lgamma_vjp(g: Tensor, x: Tensor) -> Tensor:
+    return g * digamma(x)
+
+
+gammaln = lgamma
+
+
+def digamma(x: Any) -> Tensor:
+    """The logarithmic derivative of Gamma, psi(x): -inf at +0, inf at -0, NaN at the negative integers
+    and at -inf (PyTorch's values); slope the trigamma function."""
+    x = as_tensor(x, "digamma")
+    data = _evaluate(x, "digamma", _digamma_fallback, _digamma_edges)
+    return record("digamma", data, x._backend, (x,), (_digamma_vjp,), (x,))
+
+
+def _digamma_edges(xp: Any, x: Any, out: Any) -> Any:
+    """PyTorch's values where psi has a pole, whatever the library gives there."""
+    pole = (x < 0) & (xp.floor(x) == x)  # -inf too
+    return xp.where(x == 0, xp.copysign(xp.full_like(out, math.inf), -x), xp.where(pole, math.nan, out))
+
+
+def _digamma_vjp(g: Tensor, x: Tensor) -> Tensor:
+    return g * _polygamma(1, x)
+
+
+def _polygamma(n: int, x: Tensor) -> Tensor:
+    """The n-th derivative of digamma (n >= 1), (-1)^(n+1) n! zeta(n + 1, x); slope ``_polygamma(n + 1)``.
+    At 0 and the negative integers it is (-1)^(n+1) inf, as SciPy's."""
+    xf, work = _float_data(x)
+    xp = x._backend.xp
+    zeta = _library(xp, "zeta")
+    if zeta is None:
+        data = _polygamma_fallback(xp, n, work)
+    else:
+        data = zeta(float(n + 1), work) * ((-1) ** (n + 1) * math.factorial(n))
+    data = _array(data).astype(xf.dtype, copy=False)
+    return record(f"polygamma{n}", data, x._backend, (x,), (lambda g, x: g * _polygamma(n + 1, x),), (x,))
+
+
+def xlogy(x: Any, y: Any) -> Tensor:
+    """x * log(y), broadcasting, with 0 where x == 0 (also at y == 0 or inf; NaN where y is NaN). Slopes as
+    PyTorch's: log(y) in x (0 where x == 0 and y <= 0) and x / y in y (NaN at x == y == 0)."""
+    a, b, backend = operands("xlogy", x, y)
+    xp, ad, bd = backend.xp, data_of(a), data_of(b)
+    dtype = _float_dtype(np.result_type(*(getattr(d, "dtype", d) for d in (ad, bd))))
+    work = np.float32 if dtype == np.float16 else dtype
+    ax, ay = xp.asarray(ad, dtype=work), xp.asarray(bd, dtype=work)
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            product = ax * xp.log(ay)
+    except ValueError as exc:
+        raise ShapeError(f"xlogy: shapes {ax.shape} and {ay.shape} do not broadcast ({exc})") from None
+    data = xp.where((ax == 0) & ~xp.isnan(ay), 0, product).astype(dtype, copy=False)
+    return record("xlogy", data, backend, (tensor_or_none(a), tensor_or_none(b)), _XLOGY_RULES, (a, b),
+                  broadcast=True)
+
+
+def _xlogy_dx(g: Tensor, x: Any, y: Any) -> Tensor:
+    return where((data_of(x) == 0) & (data_of(y) <= 0), 0.0, xlogy(g, y))
+
+
+def _xlogy_dy(g: Tensor, x: Any, y: Any) -> Tensor:
+    return g * x / y
+
+
+_XLOGY_RULES = (_xlogy_dx, _xlogy_dy)
+
+
+# ------------------------------------------------------------------ NumPy implementations
+# Each takes a float array and gives the function in its dtype and shape, computed in float64 on the flat
+# array, each branch on its own elements only. They use only the array module's functions, so they run
+# on CuPy arrays too.
+def _on_flat(xp: Any, x: Any, fn: Any, *args: Any) -> Any:
+    with np.errstate(all="ignore"):
+        out = fn(xp, x.astype(np.float64).reshape(-1), *args)
+    return out.reshape(x.shape).astype(x.dtype, copy=False)
+
+
+def _split(xp: Any, a: Any, mask: Any, inside: Any, outside: Any) -> Any:
+    """inside(a[mask]) where mask holds, outside(a[~mask]) elsewhere."""
+    out = xp.empty_like(a)
+    out[mask] = inside(a[mask])
+    rest = ~mask
+    out[rest] = outside(a[rest])
+    return out
+
+
+@functools.cache
+def _hurwitz_zeta(s: int, q: float) -> float:
+    """zeta(s, q) = sum over k >= 0 of (q + k)^-s, for whole s >= 2 and q > 0 (a Python float, for the
+    constant tables): 12 terms, then the Euler-Maclaurin tail."""
+    n = 12
+    a = q + n
+    head = math.fsum((q + k) ** -s for k in range(n))
+    tail = a ** (1 - s) / (s - 1) + 0.5 * a**-s
+    rising, factorial = float(s), 2.0  # s (s + 1) ... (s + 2j - 2) and (2j)!
+    for j, b in enumerate(_BERNOULLI, start=1):
+        if j > 1:
+            rising *= (s + 2 * j - 3) * (s + 2 * j - 2)
+            factorial *= (2 * j - 1) * (2 * j)
+        tail += b / factorial * rising * a ** (-s - 2 * j + 1)
+    return head + tail
+
+
+def _horner(coefficients: Any, z: Any) -> Any:
+    """sum of coefficients[k] z^k."""
+    total = 0.0
+    for c in reversed(coefficients):
+        total = total * z + c
+    return total
+
+
+# erfc: a Taylor series about the nearest of the centres (2j + 1) / 16 below 3, a continued fraction beyond.
+_ERFC_STEP = 0.125
+_ERFC_TAYLOR_END = 3.0
+_ERFC_TERMS = 18
+
+
+@functools.cache
+def _erfc_centres() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The centres, erfc there (from the standard library) and -erfc's slope there, 2/sqrt(pi) exp(-c^2)."""
+    c = (np.arange(int(_ERFC_TAYLOR_END / _ERFC_STEP)) + 0.5) * _ERFC_STEP
+    return c, np.array([math.erfc(v) for v in c]), 2 / _SQRT_PI * np.exp(-c * c)
+
+
+def _erfc_taylor(xp: Any, a: Any) -> Any:
+    """erfc(a) for 0 <= a < 3: erfc(c + h) = erfc(c) - 2/sqrt(pi) exp(-c^2) sum_k H_(k-1)(c) (-h)^(k-1) h / k!
+    (erfc's k-th derivative is (-1)^k 2/sqrt(pi) exp(-c^2) H_(k-1)(c), H the Hermite polynomials)."""
+    centres, values, slopes = (xp.asarray(t) for t in _erfc_centres())
+    j = xp.clip(xp.floor(a / _ERFC_STEP), 0, len(centres) - 1).astype(np.int64)
+    c = centres[j]
+    h = a - c  # exact: a and c are within a factor of 2, or erfc(a) rounds to 1
+    hermite_prev, hermite = xp.ones_like(c), 2 * c
+    power = h  # (-h)^(k-1) h / k!
+    total = h
+    for k in range(2, _ERFC_TERMS + 1):
+        power = power * (-h / k)
+        total = total + hermite * power
+        hermite_prev, hermite = hermite, 2 * c * hermite - 2 * (k - 1) * hermite_prev
+    return values[j] - slopes[j] * total
+
+
+def _erfc_continued_fraction(xp: Any, a: Any) -> Any:
+    """erfc(a) for a >= 3: 2a exp(-a^2)/sqrt(pi) / (2a^2 + 1 - 1*2/(2a^2 + 5 - 3*4/(2a^2 + 9 - ...)))."""
+    a = xp.minimum(a, 30.0)  # erfc(30) underflows to 0: no inf * 0 at a = inf
+    z = 2 * a * a
+    f = z + (4 * 20 + 1)
+    for k in range(20, 0, -1):
+        f = z + (4 * k - 3) - (2 * k - 1) * (2 * k) / f
+    # exp(-a^2) as exp(-b^2) exp(-(a - b)(a + b)) with b = a rounded down to 1/16, so b^2 is exact: the
+    # rounding of a^2 itself would cost up to 30 ulps
+    b = xp.floor(a * 16) / 16
+    scale = xp.exp(-b * b) * xp.exp(-(a - b) * (a + b))
+    return 2 * a * scale / (_SQRT_PI * f)
+
+
+def _erfc_flat(xp: Any, a: Any) -> Any:
+    m = xp.abs(a)
+    upper = _split(xp, m, m < _ERFC_TAYLOR_END, lambda v: _erfc_taylor(xp, v),
+                   lambda v: _erfc_continued_fraction(xp, v))
+    return xp.where(a < 0, 2 - upper, upper)
+
+
+def _erfc_fallback(xp: Any, x: Any) -> Any:
+    return _on_flat(xp, x, _erfc_flat)
+
+
+def _erf_small(xp: Any, x: Any) -> Any:
+    """erf(x) for |x| <= 0.5 from its Maclaurin series, 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n + 1))."""
+    z = x * x
+    term, total = x, x
+    for n in range(1, 16):
+        term = term * (-z / n)
+        total = total + term / (2 * n + 1)
+    return total * (2 / _SQRT_PI)
+
+
+def _halley(xp: Any, x: Any, residual: Any, steps: int) -> Any:
+    """``steps`` Halley steps on f(x) = 0 for f = erf - y or erfc - q, given residual(x) = +-f(x) with the
+    sign that makes it f / f' times sqrt(pi)/2 exp(-x^2); f'' / f' = -2x for both."""
+    for _ in range(steps):
+        u = residual(x) * (_SQRT_PI / 2) * xp.exp(x * x)
+        x = x - u / (1 + x * u)
+    return x
+
+
+def _erfinv_central(xp: Any, m: Any) -> Any:
+    """erfinv(m) for 0 <= m <= 1/2, from its Taylor series to t^7 (within 2e-4)."""
+    t = m * (_SQRT_PI / 2)
+    t2 = t * t
+    start = t * (1 + t2 * (1 / 3 + t2 * (7 / 30 + t2 * (127 / 630))))
+    return _halley(xp, start, lambda x: _erf_small(xp, x) - m, 2)
+
+
+def _erfinv_tail(xp: Any, m: Any) -> Any:
+    """erfinv(m) for 1/2 < m: erfc(x) = 1 - m (exact), from erfc(x) ~ exp(-x^2) / (x sqrt(pi)) (within 0.08)."""
+    q = 1 - m
+    big = -xp.log(q)
+    start = xp.sqrt(big - 0.5 * xp.log(math.pi * big))
+    return _halley(xp, start, lambda x: q - _erfc_flat(xp, x), 3)
+
+
+def _erfinv_flat(xp: Any, a: Any) -> Any:
+    m = xp.abs(a)
+    x = _split(xp, m, m <= 0.5, lambda v: _erfinv_central(xp, v), lambda v: _erfinv_tail(xp, v))
+    out = xp.copysign(xp.where(m == 1, math.inf, x), a)
+    return xp.where(m > 1, math.nan, out)
+
+
+def _erfinv_fallback(xp: Any, y: Any) -> Any:
+    return _on_flat(xp, y, _erfinv_flat)
+
+
+# lgamma: series about 1 and 2 (exact near its zeros there), the recurrence down to them below 12,
+# Stirling's series above, the reflection formula for x < 0.
+_LGAMMA_SERIES_TERMS = 30
+_ASYMPTOTIC_FROM = 12.0
+
+
+@functools.cache
+def _lgamma_series() -> tuple[float, ...]:
+    """(1 - gamma, d_2, d_3, ...) with d_k = (-1)^k (zeta(k) - 1) / k: lgamma(2 + z) = sum_k d_k z^k (with
+    d_1 = 1 - gamma) and lgamma(1 + z) = that - log1p(z); |z| <= 1/2 here, where |d_k z^k| < 4^-k / k."""
+    return (1 - _EULER,) + tuple((-1) ** k * _hurwitz_zeta(k, 2.0) / k for k in range(2, _LGAMMA_SERIES_TERMS))
+
+
+def _lgamma_small(xp: Any, x: Any) -> Any:
+    """lgamma(x) for 0 < x < 12."""
+    below = x < 1.5
+    steps = xp.where(below, 0.0, xp.floor(x - 1.5))
+    z = xp.where(below, xp.where(x < 0.5, x, x - 1), (x - steps) - 2)  # x - steps in [1.5, 2.5), exact
+    near = z * _horner(_lgamma_series(), z)
+    # lgamma(1 + z) = lgamma(2 + z) - log1p(z); below 1/2, lgamma(x) = lgamma(1 + x) - log(x)
+    low = near - xp.log1p(z) - xp.where(x < 0.5, xp.log(x), 0.0)
+    product = xp.ones_like(x)  # lgamma(x) = lgamma(x - steps) + log((x - 1) ... (x - steps))
+    for j in range(1, int(_ASYMPTOTIC_FROM) - 1):
+        product = product * xp.where(j <= steps, x - j, 1.0)
+    return xp.where(below, low, near + xp.log(product))
+
+
+def _stirling(xp: Any, x: Any) -> Any:
+    """lgamma(x) for x >= 12: (x - 1/2) log x - x + log(2 pi)/2 + sum B_2k / (2k (2k - 1) x^(2k - 1))."""
+    w = 1 / x
+    series = _horner([b / ((2 * k + 2) * (2 * k + 1)) for k, b in enumerate(_BERNOULLI[:8])], w * w) * w
+    return xp.where(x == math.inf, math.inf, (x - 0.5) * xp.log(x) - x + _HALF_LOG_2PI + series)
+
+
+def _abs_sinpi(xp: Any, x: Any) -> Any:
+    """|sin(pi x)| with the argument reduced exactly first (so that it is 0 at the integers)."""
+    r = xp.abs(x - 2 * xp.round(x / 2))  # in [0, 1], exact
+    return xp.sin(math.pi * xp.where(r > 0.5, 1 - r, r))
+
+
+def _lgamma_flat(xp: Any, a: Any) -> Any:
+    positive = a > 0
+    t = xp.where(positive, a, 1 - a)  # Gamma(x) Gamma(1 - x) = pi / sin(pi x)
+    value = _split(xp, t, t < _ASYMPTOTIC_FROM, lambda v: _lgamma_small(xp, v), lambda v: _stirling(xp, v))
+    out = xp.where(positive, value, _LOG_PI - xp.log(_abs_sinpi(xp, a)) - value)
+    return xp.where(((a <= 0) & (xp.floor(a) == a)) | xp.isinf(a), math.inf, out)
+
+
+def _lgamma_fallback(xp: Any, x: Any) -> Any:
+    return _on_flat(xp, x, _lgamma_flat)
+
+
+# digamma: a Taylor series about its positive zero on [1, 2), the recurrence to it below 12, the asymptotic
+# series above, the reflection formula for x < 0.
+_ROOT_HI, _ROOT_LO = 1.4616321449683622, 9.549995429965697e-17  # the zero of digamma, to 106 bits
+_DIGAMMA_ROOT_TERMS = 42
+
+
+@functools.cache
+def _digamma_root_series() -> tuple[float, ...]:
+    """psi(root + z) = sum_k c_k z^k, c_k = psi^(k)(root) / k! = (-1)^(k+1) zeta(k + 1, root), k >= 1 (the
+    constant term is 0); it converges for |z| < root, and |z| <= 0.54 here."""
+    return tuple((-1) ** (k + 1) * _hurwitz_zeta(k + 1, _ROOT_HI) for k in range(1, _DIGAMMA_ROOT_TERMS))
+
+
+def _digamma_small(xp: Any, x: Any) -> Any:
+    """psi(x) for 0 < x < 12."""
+    below = x < 1
+    steps = xp.where(below, 0.0, xp.floor(x) - 1)
+    # z = (x - steps, in [1, 2)) - root; below 1 the argument is x + 1, but x - (root - 1) has no rounding
+    z = xp.where(below, x - (_ROOT_HI - 1), (x - steps) - _ROOT_HI) - _ROOT_LO
+    near = z * _horner(_digamma_root_series(), z)
+    shift = xp.zeros_like(x)  # psi(x) = psi(x - steps) + 1/(x - 1) + ... + 1/(x - steps)
+    for j in range(1, int(_ASYMPTOTIC_FROM) - 1):
+        shift = shift + xp.where(j <= steps, 1 / (x - j), 0.0)
+    return near + xp.where(below, -1 / x, shift)
+
+
+def _digamma_asymptotic(xp: Any, x: Any) -> Any:
+    """psi(x) for x >= 12: log x - 1/(2x) - sum B_2k / (2k x^2k)."""
+    w2 = 1 / (x * x)
+    return xp.log(x) - 0.5 / x - _horner([b / (2 * k + 2) for k, b in enumerate(_BERNOULLI[:8])], w2) * w2
+
+
+def _digamma_flat(xp: Any, a: Any) -> Any:
+    positive = a > 0
+    t = xp.where(positive, a, 1 - a)
+    value = _split(xp, t, t < _ASYMPTOTIC_FROM, lambda v: _digamma_small(xp, v),
+                   lambda v: _digamma_asymptotic(xp, v))
+    r = a - xp.round(a)  # exact; psi(x) = psi(1 - x) - pi / tan(pi x)
+    return _digamma_edges(xp, a, xp.where(positive, value, value - math.pi / xp.tan(math.pi * r)))
+
+
+def _digamma_fallback(xp: Any, x: Any) -> Any:
+    return _on_flat(xp, x, _digamma_flat)
+
+
+@functools.cache
+def _cot_derivative(n: int) -> tuple[int, ...]:
+    """Coefficients of P_n, where d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x)): P_0(c) = c,
+    P_(k+1)(c) = -(1 + c^2) P_k'(c)."""
+    p = [0, 1]
+    for _ in range(n):
+        slope = [k * p[k] for k in range(1, len(p))]
+        p = [0] * (len(slope) + 2)
+        for k, v in enumerate(slope):
+            p[k] -= v
+            p[k + 2] -= v
+    return tuple(p)
+
+
+def _zeta_tail(n: int, y: Any) -> Any:
+    """zeta(n + 1, y) for y >= 12 + 2n, from the Euler-Maclaurin formula (11 terms reach float64 there)."""
+    w = 1 / y
+    tail = w**n / n + 0.5 * w ** (n + 1)
+    rising, factorial = float(n + 1), 2.0  # (n + 1) (n + 2) ... (n + 2j - 1) and (2j)!
+    for j, b in enumerate(_BERNOULLI, start=1):
+        if j > 1:
+            rising *= (n + 2 * j - 2) * (n + 2 * j - 1)
+            factorial *= (2 * j - 1) * (2 * j)
+        tail = tail + (b / factorial * rising) * w ** (n + 2 * j)
+    return tail
+
+
+def _zeta_small(xp: Any, n: int, x: Any, start: int) -> Any:
+    """zeta(n + 1, x) for 0 < x < start: the first ``start`` terms, then the tail."""
+    head = xp.zeros_like(x)
+    for k in range(start):
+        head = head + (x + k) ** -(n + 1)
+    return head + _zeta_tail(n, x + start)
+
+
+def _polygamma_flat(xp: Any, a: Any, n: int) -> Any:
+    positive = a > 0
+    t = xp.where(positive, a, 1 - a)
+    start = 12 + 2 * n
+    # psi^(n)(x) = (-1)^(n+1) n! zeta(n + 1, x): every term of the sum has the sign of the result
+    zeta = _split(xp, t, t < start, lambda v: _zeta_small(xp, n, v, start), lambda v: _zeta_tail(n, v))
+    value = zeta * ((-1) ** (n + 1) * math.factorial(n))
+    # the n-th derivative of psi(1 - x) - psi(x) = pi cot(pi x)
+    cot = 1 / xp.tan(math.pi * (a - xp.round(a)))
+    reflected = (-1) ** n * value - math.pi ** (n + 1) * _horner(_cot_derivative(n), cot)
+    out = xp.where(positive, value, reflected)
+    pole = (a <= 0) & (xp.floor(a) == a)
+    return xp.where(a == -math.inf, math.nan, xp.where(pole, (-1) ** (n + 1) * math.inf, out))
+
+
+def _polygamma_fallback(xp: Any, n: int, x: Any) -> Any:
+    """psi^(n)(x) for n >= 1."""
+    return _on_flat(xp, x, _polygamma_flat, n)
