@@ -384,9 +384,16 @@ def tanh(x: Any) -> Tensor:
 
 
 def _sigmoid_forward(xp: Any, x: Any) -> Any:
-    # 0.5 * tanh(x / 2) + 0.5 never overflows, unlike 1 / (1 + exp(-x)).
-    half = x.dtype.type(0.5) if x.dtype.kind == "f" else 0.5
-    return xp.tanh(x * half) * half + half
+    # exp(min(x, 0)) / (1 + exp(-|x|)): e / (1 + e) for x < 0 and 1 / (1 + e) for x >= 0 with e = exp(-|x|),
+    # never overflowing and right to a few ulps relative (0.5 tanh(x / 2) + 0.5 is right only to 1e-16
+    # absolute: 0 at x = -50). No xp.where: a select on the sign of random data is slower than an exp.
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)  # integers and bools give float64, as x * 0.5 did
+    num = xp.exp(xp.minimum(x, 0))
+    den = xp.exp(-xp.abs(x))
+    den += 1
+    num /= den
+    return num
 
 
 def sigmoid(x: Any) -> Tensor:
