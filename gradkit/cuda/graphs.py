@@ -130,8 +130,26 @@ def explain_failure(exc: BaseException) -> CaptureError:
 _MISSING = object()
 
 
+class _ThreadRNG:
+    """The backend's generator while a step is captured: the capture's CounterRNG on the capturing thread,
+    the generator it replaced on any other (a DataLoader worker making batches meanwhile)."""
+
+    __slots__ = ("_routing", "_capture", "_other")
+
+    def __init__(self, routing: _Routing, capture: Any, other: Any) -> None:
+        self._routing, self._capture, self._other = routing, capture, other
+
+    def __getattr__(self, name: str) -> Any:
+        rng = self._capture if getattr(_state, "active", None) is self._routing else self._other
+        return getattr(rng, name)
+
+
 class _Routing:
-    """While active on this thread: gradkit's GEMM, a CounterRNG, and guards against host syncs."""
+    """While active on this thread: gradkit's GEMM, a CounterRNG, and guards against host syncs.
+
+    The guards and the generator are set on the shared backend object, so each checks the thread it runs
+    on: other threads (DataLoader workers) keep the backend's own behaviour.
+    """
 
     def __init__(self, backend: Backend, gemm: Any, rng: Any) -> None:
         self.backend = backend
@@ -140,9 +158,11 @@ class _Routing:
 
     def _guards(self) -> dict[str, Callable]:
         backend = self.backend
-        cls = type(backend)
+        elsewhere = self._elsewhere
 
         def asarray(data: Any, dtype: Any = None) -> Any:
+            if getattr(_state, "active", None) is not self:
+                return elsewhere["asarray"](data, dtype)
             # a list first: np.ndim would convert its items, and a CuPy item refuses that with a TypeError
             if not isinstance(data, backend.array_type) and (isinstance(data, (list, tuple)) or np.ndim(data) > 0):
                 size = f"shape {data.shape}" if hasattr(data, "shape") else f"length {len(data)}"
@@ -151,9 +171,11 @@ class _Routing:
                     "device array; a CUDA graph would replay the values it had at capture time. Create such "
                     "arrays on the device before capturing and pass them in (or as static inputs)"
                 )
-            return cls.asarray(backend, data, dtype)
+            return elsewhere["asarray"](data, dtype)
 
         def to_numpy(array: Any) -> Any:
+            if getattr(_state, "active", None) is not self:
+                return elsewhere["to_numpy"](array)
             raise CaptureError(
                 "capture: the step reads a device array on the host (.item(), float(), bool() or an `if` on a "
                 "tensor, .numpy(), .tolist(), np.asarray or printing a tensor): a host synchronisation, and a CUDA "
@@ -161,6 +183,8 @@ class _Routing:
             )
 
         def synchronize() -> None:
+            if getattr(_state, "active", None) is not self:
+                return elsewhere["synchronize"]()
             raise CaptureError(
                 "capture: the step synchronises the device with the host; a CUDA graph cannot. Synchronise "
                 "after the call instead"
@@ -175,11 +199,13 @@ class _Routing:
         self._prev_gemm = gemm_mod.install(self.gemm)
         self._prev_rng = getattr(self.backend, "rng", _MISSING)
         if self.rng is not None:
-            self.backend.rng = self.rng
+            other = None if self._prev_rng is _MISSING else self._prev_rng
+            self.backend.rng = _ThreadRNG(self, self.rng, other)
         inst = vars(self.backend)
-        guards = self._guards()
-        self._saved = {name: inst.get(name, _MISSING) for name in guards}
-        for name, fn in guards.items():
+        names = ("asarray", "to_numpy", "synchronize")
+        self._saved = {name: inst.get(name, _MISSING) for name in names}
+        self._elsewhere = {name: getattr(self.backend, name) for name in names}  # what other threads keep
+        for name, fn in self._guards().items():
             setattr(self.backend, name, fn)
         return self
 

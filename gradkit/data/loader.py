@@ -316,7 +316,7 @@ class DataLoader:
                     f"DataLoader: the {self._source} gave {describe(batch)} as a batch; expected a list of indices"
                 )
             else:
-                job = (self._fetch_drawn, batch)
+                job = (self._fetch_drawn, list(batch) if jobs else batch)  # a sampler may refill one list
             yield job if jobs else job[0](job[1])
 
     def _fetch_drawn(self, batch: Any) -> Any:

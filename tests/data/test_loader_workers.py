@@ -277,3 +277,46 @@ def test_worker_arguments_as_pytorch():
     for kwargs, error, message in errors:
         with pytest.raises(error, match=f"DataLoader: .*{message}"):
             DataLoader(ds, **kwargs)
+
+
+def test_a_batch_sampler_that_refills_one_list_gives_the_same_batches():
+    class Refilling:
+        def __iter__(self):
+            buf = [0, 0]
+            for i in range(0, 8, 2):
+                buf[:] = [i, i + 1]
+                yield buf
+
+        def __len__(self) -> int:
+            return 4
+
+    expected = _labels(DataLoader(Log(8), batch_sampler=Refilling()))
+    assert expected == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert _labels(DataLoader(Log(8), batch_sampler=Refilling(), num_workers=2)) == expected
+
+
+def test_workers_make_batches_while_the_calling_thread_captures_a_step(device):
+    """gk.cuda.capture's guards (no host data to the device, no host reads) and its CounterRNG are set on the
+    shared backend, but apply to the capturing thread only: workers making batches meanwhile are not refused."""
+    from gradkit.backends import get_backend
+    from gradkit.cuda import graphs
+    from gradkit.cuda.rng import CounterRNG
+
+    backend = get_backend(device)
+    gate = {i: threading.Event() for i in range(2, 8)}
+    data = Log(8, gate=gate)
+    it = iter(DataLoader(data, batch_size=2, num_workers=2, device=device))
+    first = next(it)
+    draws = []
+    with graphs._Routing(backend, None, CounterRNG(1, device=device)):
+        for g in gate.values():
+            g.set()
+        data.wait_for(set(range(8)))  # every sample made and collated onto the device in a worker
+        other = threading.Thread(target=lambda: draws.append((repr(backend.rng.random), first[0].sum().item())))
+        other.start()
+        other.join(WAIT)
+        with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
+            first[0].sum().item()  # the capturing thread is still guarded
+        assert "CounterRNG" in repr(backend.rng.random)  # and draws from the capture's generator
+    assert [first[1].tolist()] + _labels(it) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert "CounterRNG" not in draws[0][0] and draws[0][1] == 2.0  # the other thread: the backend's own ways
