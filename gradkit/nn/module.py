@@ -187,10 +187,10 @@ class Module:
                     new = hook(self, args)
                     if new is not None:
                         args = new if isinstance(new, tuple) else (new,)
-            backward_hooks = None
+            backward_hooks = link = None
             if (self._backward_hooks or self._backward_pre_hooks) and grad_mode.state.enabled:
                 backward_hooks = _BackwardHooks(self)
-                args = backward_hooks.wrap_inputs(args)
+                args, link = backward_hooks.wrap_inputs(args)
             result = self.forward(*args, **kwargs)
             with_kwargs, always = self._forward_hooks_with_kwargs, self._forward_hooks_always_called
             for hook_id, hook in tuple(self._forward_hooks.items()):
@@ -200,7 +200,7 @@ class Module:
                 if new is not None:
                     result = new
             if backward_hooks is not None:
-                result = backward_hooks.wrap_outputs(result)
+                result = backward_hooks.wrap_outputs(result, link)
             return result
         except Exception:
             # As PyTorch: hooks registered with always_call=True that have not run yet run now; their
@@ -677,6 +677,15 @@ class Module:
 # the input node once every gradient w.r.t. the inputs has arrived: it runs the hooks. Both nodes are
 # one ``BackwardHookFunction`` call each; the two share the call's ``_BackwardHooks``.
 #
+# PyTorch's engine runs every node that a pass reaches, even one that gets no gradient; gradkit's skips
+# such a node. So the input node also returns a link, an empty tensor that the output node takes: when the
+# module's outputs depend on its inputs (the output node's first backward looks, then remembers), the
+# output node sends the link an (empty) gradient. The input node then runs in every pass that passed the
+# outputs, with zeros for the inputs that got no gradient (the loss reached only outputs that do not depend
+# on them), and only in those: a pass that reaches it without a gradient for the link (a double backward
+# through the inputs alone) runs no hook, whatever an earlier pass left behind. Edge 2 of every
+# BackwardHookFunction node is the link (None at the input node); searches for a path skip it.
+#
 # A hook may keep the gradients it is given or returns. The engine copies a gradient that a tensor hook
 # has seen before storing it as a ``.grad`` (later passes add into a ``.grad`` in place); so that it does
 # the same for these, each gradient entering or leaving a BackwardHookFunction passes a node with the
@@ -684,19 +693,31 @@ class Module:
 
 
 class BackwardHookFunction(Function):
-    """The identity on the tensors a module with backward hooks takes or returns; its backward runs the hooks."""
+    """The identity on the tensors a module with backward hooks takes or returns; its backward runs the hooks.
+
+    At the inputs it also returns the link (``link`` is None); at the outputs it takes it (None: no input node).
+    """
 
     @staticmethod
-    def forward(ctx: FunctionCtx, call: _BackwardHooks, at_outputs: bool, *tensors: Tensor) -> Any:
+    def forward(ctx: FunctionCtx, call: _BackwardHooks, at_outputs: bool, link: Tensor | None,
+                *tensors: Tensor) -> Any:
         ctx.call = call
         ctx.at_outputs = at_outputs
-        ctx.set_materialize_grads(not at_outputs)  # as PyTorch: None in grad_output, zeros in grad_input
+        ctx.set_materialize_grads(False)  # None in grad_output (as PyTorch); input_grads makes grad_input's zeros
+        if not at_outputs:
+            backend = tensors[0]._backend
+            return (*tensors, Tensor._make(backend.xp.empty((0,), np.float32), backend))
+        ctx.link = link
+        ctx.sources = tuple(t._grad_fn for t in tensors)  # where a path to the input node starts
+        ctx.reaches_inputs = None  # found by the first backward
         return tensors if len(tensors) > 1 else tensors[0]
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> tuple:
         call = ctx.call
-        return (None, None, *(call.output_grads(grads) if ctx.at_outputs else call.input_grads(grads)))
+        if ctx.at_outputs:
+            return (None, None, *call.output_grads(ctx, grads))
+        return (None, None, None, *call.input_grads(grads[:-1], via_outputs=grads[-1] is not None))
 
 
 def _seen(grad: Tensor) -> None:
@@ -716,16 +737,41 @@ def _behind_seen(t: Tensor) -> Tensor:
     return out
 
 
-def _identity_with_hooks(call: _BackwardHooks, at_outputs: bool, tensors: list[Tensor]) -> list[Tensor]:
-    result = BackwardHookFunction.apply(call, at_outputs, *[_behind_seen(t) for t in tensors])
-    result = list(result) if len(tensors) > 1 else [result]
-    for t in result:
+def _identity_with_hooks(call: _BackwardHooks, at_outputs: bool, link: Tensor | None,
+                         tensors: list[Tensor]) -> list[Tensor]:
+    """``tensors`` behind the output node or the input node (which appends its link to the result)."""
+    result = BackwardHookFunction.apply(call, at_outputs, link, *[_behind_seen(t) for t in tensors])
+    result = list(result) if len(tensors) > 1 or not at_outputs else [result]
+    for t in result[:len(tensors)]:
         t._grad_fn.add_hook(_seen)
     return result
 
 
+def _reaches(sources: tuple, target: Node) -> bool:
+    """Whether a path of graph edges leads from one of ``sources`` to ``target`` (links skipped)."""
+    seen: set[Node] = set()
+    stack = [n for n in sources if n is not None]
+    while stack:
+        node = stack.pop()
+        if node is target:
+            return True
+        if node in seen:
+            continue
+        seen.add(node)
+        edges = node.next
+        if node.name == "BackwardHookFunction":
+            edges = edges[:2] + edges[3:]
+        stack.extend(e for e in edges if type(e) is Node)
+    return False
+
+
 def _meta(t: Tensor) -> tuple:
     return t._data.shape, t._data.dtype, t._backend
+
+
+def _zeros(meta: tuple) -> Tensor:
+    shape, dtype, backend = meta
+    return Tensor._make(backend.xp.zeros(shape, dtype), backend)
 
 
 def _replace(args: tuple, positions: list[int], values: list) -> list:
@@ -736,7 +782,11 @@ def _replace(args: tuple, positions: list[int], values: list) -> list:
 
 
 class _BackwardHooks:
-    """One call of a module with backward hooks: the hooks it had then, and what its two nodes share."""
+    """One call of a module with backward hooks: the hooks it had then, and what its two nodes share.
+
+    It refers to no graph node (the input node refers to it: that would be a reference cycle through the
+    module's saved tensors); the output node's ctx keeps the link and where the search for a path starts.
+    """
 
     __slots__ = ("module", "hooks", "pre_hooks", "n_inputs", "inputs", "input_metas", "constants",
                  "n_outputs", "outputs", "output_metas", "grad_outputs")
@@ -752,21 +802,23 @@ class _BackwardHooks:
         self.n_outputs = 0
         self.outputs: list[int] = []
         self.output_metas: list[tuple] = []
-        self.grad_outputs: tuple | None = None  # set by the output node, taken by the input node
+        self.grad_outputs: tuple | None = None  # set by the output node, taken by the input node in that pass
 
-    def wrap_inputs(self, args: tuple) -> tuple:
-        """``args`` with the tensors that require grad behind the input node (none without full hooks)."""
+    def wrap_inputs(self, args: tuple) -> tuple[tuple, Tensor | None]:
+        """``args`` with the tensors that require grad behind the input node (none without full hooks), and
+        the link for ``wrap_outputs`` (None without an input node)."""
         self.n_inputs = len(args)
         tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         wanted = [i for i in tensors if args[i]._requires_grad]
         if not self.hooks or not wanted:
-            return args
+            return args, None
         self.inputs = wanted
         self.input_metas = [_meta(args[i]) for i in wanted]
         self.constants = {i: _meta(args[i]) for i in tensors if not args[i]._requires_grad}
-        return tuple(_replace(args, wanted, _identity_with_hooks(self, False, [args[i] for i in wanted])))
+        *wrapped, link = _identity_with_hooks(self, False, None, [args[i] for i in wanted])
+        return tuple(_replace(args, wanted, wrapped)), link
 
-    def wrap_outputs(self, result: Any) -> Any:
+    def wrap_outputs(self, result: Any, link: Tensor | None) -> Any:
         """``result`` (a Tensor or a tuple) with the tensors that require grad behind the output node."""
         single = isinstance(result, Tensor)
         if not single and not isinstance(result, tuple):
@@ -783,34 +835,44 @@ class _BackwardHooks:
         self.n_outputs = len(outs)
         self.outputs = wanted
         self.output_metas = [_meta(outs[i]) for i in wanted]
-        new = _replace(outs, wanted, _identity_with_hooks(self, True, [outs[i] for i in wanted]))
+        new = _replace(outs, wanted, _identity_with_hooks(self, True, link, [outs[i] for i in wanted]))
         if single:
             return new[0]
         return tuple(new) if type(result) is tuple else type(result)(*new)  # a named tuple stays one
 
-    def output_grads(self, grads: tuple) -> list:
-        """The output node's backward: run the pre-hooks; the gradients to pass on into the module."""
+    def output_grads(self, ctx: FunctionCtx, grads: tuple) -> list:
+        """The output node's backward: run the pre-hooks; the link's gradient, then the gradients to pass on
+        into the module."""
         grad_output = tuple(_replace((None,) * self.n_outputs, self.outputs, list(grads)))
         for hook in self.pre_hooks:
             new = hook(self.module, grad_output)
             if new is not None:
                 grad_output = self._checked(new, len(grad_output), "backward pre-hook", "grad_output",
                                             self.outputs, self.output_metas)
-        if self.inputs is None:
+        link = ctx.link
+        link_grad = None
+        if link is None:
             self._run_hooks_without_inputs(grad_output)
         else:
-            self.grad_outputs = grad_output
-        return [grad_output[i] for i in self.outputs]
+            if ctx.reaches_inputs is None:
+                ctx.reaches_inputs = _reaches(ctx.sources, link._grad_fn.next[0])
+                ctx.sources = ()
+            if ctx.reaches_inputs:  # as PyTorch: the hooks run in this pass, with zeros for the inputs
+                self.grad_outputs = grad_output
+                link_grad = Tensor._make(link._data, link._backend)  # empty: nothing can change it
+        return [link_grad, *(grad_output[i] for i in self.outputs)]
 
-    def input_grads(self, grads: tuple) -> list:
-        """The input node's backward: run the hooks; the gradients to pass on to the inputs."""
+    def input_grads(self, grads: tuple, via_outputs: bool) -> list:
+        """The input node's backward: run the hooks when this pass passed the output node (it then sent
+        the link a gradient); the gradients to pass on to the inputs (zeros for those that got none)."""
+        grads = [_zeros(meta) if g is None else g for g, meta in zip(grads, self.input_metas, strict=True)]
+        if not via_outputs:  # not reached through the outputs (a double backward): no hooks, as PyTorch
+            return grads
         grad_output = self.grad_outputs
-        if grad_output is None:  # not reached through the outputs (a double backward): no hooks, as PyTorch
-            return list(grads)
         self.grad_outputs = None
-        grad_input = _replace((None,) * self.n_inputs, self.inputs, list(grads))
-        for i, (shape, dtype, backend) in self.constants.items():
-            grad_input[i] = Tensor._make(backend.xp.zeros(shape, dtype), backend)
+        grad_input = _replace((None,) * self.n_inputs, self.inputs, grads)
+        for i, meta in self.constants.items():
+            grad_input[i] = _zeros(meta)
         grad_input = tuple(grad_input)
         for hook in self.hooks:
             new = hook(self.module, grad_input, grad_output)

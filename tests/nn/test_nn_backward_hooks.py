@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from training_steps import cross_entropy_step
 
 import gradkit as gk
 from gradkit import nn
@@ -203,6 +204,108 @@ def test_create_graph_gives_second_derivatives_through_a_scaling_hook(device):
     assert calls == ["hook"]
 
 
+# ------------------------------------------------------------------ gradients that reach only some outputs
+class WeightAndCube(nn.Module):
+    """The first output uses only a parameter; the second uses the input (and another parameter)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(gk.ones(2))
+        self.v = nn.Parameter(gk.ones(2))
+
+    def forward(self, x):
+        return self.w * 1, self.v * x**3
+
+
+class IgnoresInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(gk.ones(2))
+
+    def forward(self, x):
+        return self.w * 1
+
+
+def _l(g):
+    return None if g is None else g.numpy().tolist()
+
+
+def _logging(m):
+    log = []
+    m.register_full_backward_pre_hook(lambda mod, go: log.append(("pre", [_l(g) for g in go])))
+    m.register_full_backward_hook(lambda mod, gi, go: log.append(("hook", [_l(g) for g in gi], [_l(g) for g in go])))
+    return log
+
+
+def test_a_pass_through_outputs_that_do_not_depend_on_the_inputs_runs_the_hooks_with_zeros(device):
+    """As PyTorch: grad_input is zeros and the input's .grad becomes zeros; no gradient goes into the module
+    along the output that got none (its parameter keeps no .grad)."""
+    m = WeightAndCube().to(device)
+    log = _logging(m)
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    w, _ = m(x)
+    (w * 3).sum().backward()
+    assert log == [("pre", [[3.0, 3.0], None]), ("hook", [[0.0, 0.0]], [[3.0, 3.0], None])]
+    assert x.grad.device == x.device and x.grad.numpy().tolist() == [0.0, 0.0]
+    assert m.v.grad is None and m.w.grad.numpy().tolist() == [3.0, 3.0]
+    del log[:]
+    with m.register_full_backward_pre_hook(lambda mod, go: (None, None)):  # drops both gradients
+        w, y = m(x)
+        (w + y).sum().backward()
+    assert log[1:] == [("hook", [[0.0, 0.0]], [None, None])] and x.grad.numpy().tolist() == [0.0, 0.0]
+
+
+def test_an_output_without_gradient_sends_none_into_the_module():
+    class CopyAndRoot(nn.Module):
+        def forward(self, x):
+            return x * 1, x**0.5
+
+    m = CopyAndRoot()
+    seen = []
+    m.register_full_backward_hook(lambda mod, gi, go: seen.append(_l(gi[0])))
+    x = gk.tensor([0.0, 4.0], requires_grad=True)
+    (m(x)[0] * 3).sum().backward()
+    assert seen == [[3.0, 3.0]]  # zeros sent through the root (slope inf at 0) would give a nan
+
+
+def test_no_full_hook_when_no_output_depends_on_the_inputs():
+    """As PyTorch, also for an outer module whose only path to its inputs is through such a module."""
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = IgnoresInput()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    outer = Outer()
+    inner_log = _logging(outer.inner)
+    for m in (IgnoresInput(), outer):
+        log = _logging(m)
+        x = gk.tensor([1.0, 2.0], requires_grad=True)
+        m(x).sum().backward()
+        assert log == [("pre", [[1.0, 1.0]])] and x.grad is None
+    assert inner_log == log
+
+
+def test_a_double_backward_after_an_output_only_pass_runs_no_hook():
+    """The pass through the outputs alone runs the hooks itself and leaves nothing for a later double
+    backward that reaches the inputs without passing the outputs."""
+    m = WeightAndCube()
+    log = _logging(m)
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    w, y = m(x)
+    y.sum().backward(create_graph=True, retain_graph=True)
+    g, x.grad = x.grad, None  # 3 x^2
+    (w * 7).sum().backward(retain_graph=True)
+    assert log[-1] == ("hook", [[0.0, 0.0]], [[7.0, 7.0], None])
+    del log[:]
+    x.grad = None
+    g.sum().backward()
+    assert log == [] and x.grad.numpy().tolist() == [6.0, 12.0]
+
+
 # ------------------------------------------------------------------ Sequential fusion, capture
 def test_backward_hooks_turn_off_the_linear_relu_fusion(device):
     gk.manual_seed(0)
@@ -220,7 +323,9 @@ def test_backward_hooks_turn_off_the_linear_relu_fusion(device):
 
 
 def test_a_training_step_with_hooks_makes_no_host_read_inside_a_capture():
-    """The capture guards (refusing host reads and host data) on the NumPy backend, as on a GPU."""
+    """Under the capture routing on the NumPy backend, a forward and backward with hooks reads no array on
+    the host (the read guard). It does not test the host-data guard: NumPy arrays are this backend's device
+    arrays, so that guard lets them through."""
     from gradkit.backends import NUMPY
     from gradkit.cuda import graphs as C
     from gradkit.cuda.rng import CounterRNG
@@ -235,27 +340,16 @@ def test_a_training_step_with_hooks_makes_no_host_read_inside_a_capture():
     assert x.grad.shape == (5, 3) and model[0].weight.grad is not None
 
 
-
 @pytest.mark.cuda
 def test_a_captured_step_with_backward_hooks_replays_like_eager_steps():
     """The hooks run while the step is captured; their kernels (the scaling) are replayed."""
-    from gradkit.nn import functional as F
-
     def make():
         gk.manual_seed(0)
         model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).to("cuda")
         model[1].register_full_backward_hook(lambda mod, gi, go: (gi[0] * 0.5,))
         model[2].register_full_backward_pre_hook(lambda mod, go: (go[0] * 2,))
         opt = gk.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return model, step
+        return model, cross_entropy_step(model, opt)
 
     def batch(seed):
         rng = np.random.default_rng(seed)
@@ -376,3 +470,64 @@ def test_a_double_backward_through_the_outputs_runs_the_hooks_as_pytorch():
                 np.testing.assert_allclose(u, v, rtol=1e-5)
         else:
             np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+
+def _listed(g):
+    return None if g is None else _arr(g).tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")  # PyTorch's
+def test_passes_that_reach_only_some_outputs_match_pytorch():
+    """A gradient for an output that does not depend on the input, the same after a create_graph pass (then
+    a double backward through the input alone), and a module that ignores its input inside one that does not."""
+    torch = pytest.importorskip("torch")
+
+    def run(lib, ones):
+        class Two(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = lib.nn.Parameter(ones(2))
+                self.v = lib.nn.Parameter(ones(2))
+
+            def forward(self, x):
+                return self.w * 1, self.v * x**3
+
+        class Ignores(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = lib.nn.Parameter(ones(2))
+
+            def forward(self, x):
+                return self.w * 1
+
+        class Outer(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = Ignores()
+
+            def forward(self, x):
+                return self.inner(x), x**3
+
+        two, outer, log = Two(), Outer(), []
+        for name, m in (("two", two), ("outer", outer), ("inner", outer.inner)):
+            m.register_full_backward_pre_hook(lambda mod, go, n=name: log.append((n, "pre", [_listed(g) for g in go])))
+            m.register_full_backward_hook(lambda mod, gi, go, n=name: log.append((n, "hook", [_listed(g) for g in gi])))
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w, y = two(x)
+        (w * 3).sum().backward(retain_graph=True)
+        grads = [_listed(x.grad), _listed(two.v.grad)]
+        x.grad = None
+        y.sum().backward(create_graph=True, retain_graph=True)
+        g, x.grad = x.grad, None
+        (w * 7).sum().backward(retain_graph=True)
+        grads.append(_listed(x.grad))
+        x.grad = None
+        log.append("double backward")
+        g.sum().backward()
+        grads.append(_listed(x.grad))
+        x.grad = None
+        outer(x)[0].sum().backward()
+        return log, [*grads, _listed(x.grad)]
+
+    assert run(gk, gk.ones) == run(torch, torch.ones)
