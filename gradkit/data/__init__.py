@@ -1,7 +1,7 @@
 """Data: datasets, samplers, batching, and the digits and MNIST loaders (``gk.data``)."""
 
 from gradkit.data.collate import default_collate
-from gradkit.data.dataset import ConcatDataset, Dataset, Subset, random_split
+from gradkit.data.dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, random_split
 from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.data.loader import DataLoader, TensorDataset
 from gradkit.data.sampler import (
@@ -16,12 +16,14 @@ from gradkit.data.workers import WorkerError, get_worker_info
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "DataSplit",
     "Dataset",
     "DatasetError",
     "DatasetNotFoundError",
+    "IterableDataset",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",

@@ -1,11 +1,13 @@
-"""Map-style datasets as in ``torch.utils.data``: ``Dataset``, ``Subset``, ``ConcatDataset``, ``random_split``."""
+"""Datasets as in ``torch.utils.data``: map-style ``Dataset``, ``Subset``, ``ConcatDataset``, ``random_split``,
+and iterable-style ``IterableDataset``, ``ChainDataset``."""
 
 from __future__ import annotations
 
 import bisect
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,73 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
+class IterableDataset(Dataset, Iterable):
+    """Base class of iterable-style datasets (streams): subclasses define ``__iter__()``, which yields the samples.
+
+    ``a + b`` is ``ChainDataset([a, b])``. ``__len__`` is optional: without it ``len()``
+    raises TypeError. In a DataLoader with ``num_workers=n > 0`` each worker thread calls
+    ``iter(dataset)`` itself, where :func:`get_worker_info` tells its ``id`` and ``num_workers``
+    (to yield only its share).
+    """
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} does not define __iter__()")
+
+    def __len__(self) -> int:
+        # a TypeError, as for an object without __len__: list(dataset) and tqdm then do without a length
+        raise ArgumentTypeError(f"{type(self).__name__} has no len(): it does not define __len__()")
+
+    def __add__(self, other: Any) -> ChainDataset:  # type: ignore[override]
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another: iterating it iterates each in turn.
+
+    ``len`` is the sum of theirs (a TypeError when one has no ``__len__``).
+    """
+
+    def __init__(self, datasets: Iterable[IterableDataset]) -> None:
+        if isinstance(datasets, (str, bytes, IterableDataset)) or not isinstance(datasets, Iterable):
+            raise ArgumentTypeError(
+                f"ChainDataset: datasets must be a list of IterableDatasets, got {type(datasets).__name__}"
+            )
+        self.datasets = list(datasets)
+        for i, d in enumerate(self.datasets):
+            if not isinstance(d, IterableDataset):
+                raise ArgumentTypeError(
+                    f"ChainDataset: dataset {i} ({type(d).__name__}) is not an IterableDataset; ChainDataset "
+                    "chains iterable datasets (ConcatDataset joins map-style ones)"
+                )
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for i, d in enumerate(self.datasets):
+            try:
+                total += len(d)
+            except TypeError:
+                raise ArgumentTypeError(
+                    f"ChainDataset: len() needs the length of every dataset, and dataset {i} "
+                    f"({type(d).__name__}) has no __len__"
+                ) from None
+        return total
+
+    def __repr__(self) -> str:
+        return f"ChainDataset({len(self.datasets)} datasets)"
+
+
 def _length(dataset: Any, op: str, what: str = "the dataset") -> int:
-    """``len(dataset)``, for an object that also has ``__getitem__``; an ArgumentTypeError otherwise."""
+    """``len(dataset)``, for a map-style dataset (with ``__getitem__``); an ArgumentTypeError otherwise."""
+    if isinstance(dataset, IterableDataset):
+        raise ArgumentTypeError(
+            f"{op}: {what} is an IterableDataset ({type(dataset).__name__}); {op} takes map-style datasets "
+            "(with __len__ and __getitem__)"
+        )
     try:
         n = len(dataset) if hasattr(dataset, "__getitem__") else None
     except TypeError:  # a 0-d array has __len__ but no length

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +12,7 @@ import numpy as np
 from gradkit._args import flag, real, whole
 from gradkit.backends import NUMPY, get_backend
 from gradkit.data.collate import collate
-from gradkit.data.dataset import Dataset, Subset
+from gradkit.data.dataset import Dataset, IterableDataset, Subset
 from gradkit.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -19,8 +21,15 @@ from gradkit.data.sampler import (
     _iterable,
     _known_order,
 )
-from gradkit.data.workers import WorkerBatches, WorkerPool, worker_seed
-from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, describe
+from gradkit.data.workers import END, StreamBatches, WorkerBatches, WorkerPool, worker_seed
+from gradkit.errors import (
+    ArgumentTypeError,
+    GradkitError,
+    IndexOutOfRangeError,
+    InvalidArgumentError,
+    ShapeError,
+    describe,
+)
 from gradkit.tensor import Tensor
 
 
@@ -103,6 +112,16 @@ class DataLoader:
       ``persistent_workers=True`` they serve every pass, and ``iter()`` restarts
       the one iterator (as PyTorch). The workers run in the grad mode and
       default device of the thread that called ``iter()``.
+    - An :class:`IterableDataset` (a stream) is read in order: each batch is
+      ``batch_size`` consecutive items, collated; ``batch_size=None`` yields
+      each item by itself, arrays and NumPy scalars made tensors (as PyTorch's
+      ``default_convert``), or ``collate_fn(item)``. ``shuffle``, ``sampler``
+      and ``batch_sampler`` are refused, and ``len()`` needs the dataset's
+      ``__len__`` (TypeError without). With ``num_workers=n > 0`` each worker
+      thread iterates the dataset itself (``iter(dataset)`` in the worker,
+      where ``get_worker_info()`` lets it yield only its share; unsharded,
+      every item comes ``n`` times, as in PyTorch), and the batches come from
+      the workers in turn, skipping those whose stream has ended.
     - ``pin_memory`` is accepted for PyTorch code and does nothing: on NumPy
       there is no GPU to copy to, and with CuPy batches are made where the
       dataset's tensors are or on ``device`` (pass ``device='cuda'`` to get
@@ -114,7 +133,7 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
+        batch_size: int | None = 1,
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
@@ -131,21 +150,20 @@ class DataLoader:
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise ArgumentTypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
-        if batch_size < 1:
-            raise InvalidArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        streamed = isinstance(dataset, IterableDataset)
+        if batch_size is not None or not streamed:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+                hint = " (None, for no batching, is taken with an IterableDataset only)" if batch_size is None else ""
+                raise ArgumentTypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}{hint}")
+            if batch_size < 1:
+                raise InvalidArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise InvalidArgumentError(f"DataLoader: seed must be None or a non-negative int, got {seed!r}")
-        try:
-            len(dataset)
-            sized = hasattr(dataset, "__getitem__")
-        except TypeError:  # a 0-d array has __len__ but no length
-            sized = False
-        if not sized:
-            raise ArgumentTypeError(
-                f"DataLoader: the dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
-            )
+        if streamed:
+            _check_stream_options(shuffle, sampler, batch_sampler, batch_size, drop_last)
+            shuffle = False  # None too: as in PyTorch, unspecified
+        else:
+            _check_map_style(dataset)
         if collate_fn is not None and not callable(collate_fn):
             raise ArgumentTypeError(
                 f"DataLoader: collate_fn must be None or a callable, got {type(collate_fn).__name__}"
@@ -160,9 +178,10 @@ class DataLoader:
         self.pin_memory = flag(pin_memory, "DataLoader", "pin_memory")
         shuffle = flag(shuffle, "DataLoader", "shuffle")
         drop_last = flag(drop_last, "DataLoader", "drop_last")
-        _check_samplers(sampler, batch_sampler, int(batch_size), shuffle, drop_last, seed)
+        if not streamed:
+            _check_samplers(sampler, batch_sampler, int(batch_size), shuffle, drop_last, seed)
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         if seed is None and self.shuffle:
@@ -175,7 +194,12 @@ class DataLoader:
         self._worker_root: int | None = None  # what worker seeds derive from (drawn at first need)
         # As PyTorch: what the batches are drawn from (only these are used when one was passed).
         self._source = "batch_sampler" if batch_sampler is not None else "sampler" if sampler is not None else None
-        if batch_sampler is not None:
+        self._streamed = streamed
+        self._announced: int | None = None  # len(self) once asked, for an IterableDataset (checked as it runs)
+        if streamed:  # the stream sets the order: no sampler
+            self.sampler = None
+            self.batch_sampler = None
+        elif batch_sampler is not None:
             self.batch_size = None  # type: ignore[assignment]
             self.sampler: Any = SequentialSampler(dataset)
             self.batch_sampler: Any = batch_sampler
@@ -213,6 +237,8 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
 
     def __len__(self) -> int:
+        if self._streamed:
+            return self._stream_length()
         if self._source is not None:
             if not hasattr(type(self.batch_sampler), "__len__"):
                 raise ArgumentTypeError(
@@ -222,6 +248,20 @@ class DataLoader:
             return len(self.batch_sampler)
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _stream_length(self) -> int:
+        """As PyTorch: the IterableDataset's length in batches (rounded as ``drop_last`` says), or in items
+        without ``batch_size``; a TypeError when it has no ``__len__``."""
+        try:
+            n = len(self.dataset)
+        except TypeError:
+            raise ArgumentTypeError(
+                f"DataLoader: len() needs the length of its IterableDataset, and {type(self.dataset).__name__} "
+                "has no __len__"
+            ) from None
+        size = self.batch_size
+        self._announced = n if size is None else n // size if self.drop_last else -(-n // size)
+        return self._announced
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` produce epoch ``epoch``'s order (to resume a run).
@@ -242,6 +282,11 @@ class DataLoader:
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of epoch ``epoch``, in the order they are served."""
         epoch = whole(epoch, "DataLoader.order", "epoch", low=0)
+        if self._streamed:
+            raise InvalidArgumentError(
+                f"DataLoader.order: an IterableDataset ({type(self.dataset).__name__}) has no sample indices; "
+                "its order is the one its iterator gives"
+            )
         if self._source is not None:
             known = _known_order(self.batch_sampler, epoch)
             if known is None:
@@ -257,6 +302,8 @@ class DataLoader:
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._streamed:
+            return self._streams()
         if self.num_workers == 0:
             return self._epoch_batches(jobs=False)
         return self._threaded()
@@ -264,8 +311,16 @@ class DataLoader:
     def _threaded(self) -> WorkerBatches:
         """The next pass, its batches made by the worker threads (kept ones, or new ones for this pass)."""
         jobs = self._epoch_batches(jobs=True)
+        it = self._workers(WorkerBatches)
+        it.start(jobs, self.prefetch_factor, self.timeout)
+        return it
+
+    def _workers(self, kind: type[WorkerBatches]) -> WorkerBatches:
+        """The iterator of ``kind`` whose threads make this pass's batches: the kept one, or a new one."""
         it = self._iterator
-        if it is not None and (not self.persistent_workers or it.closed or it.num_workers != self.num_workers):
+        if it is not None and (
+            not self.persistent_workers or it.closed or it.num_workers != self.num_workers or type(it) is not kind
+        ):
             it.close()  # the attributes were changed since it was made
             it = self._iterator = None
         if it is None:
@@ -273,10 +328,43 @@ class DataLoader:
                 self._worker_root = self.seed if self.seed is not None else int(NUMPY.rng.integers(2**63))
             seed = worker_seed(self._worker_root, self.epoch - 1)  # the pass just drawn
             pool = WorkerPool(self.num_workers, self.dataset, seed, self.worker_init_fn)
-            it = WorkerBatches(pool, self.persistent_workers)
+            it = kind(pool, self.persistent_workers)
             self._iterator = it if self.persistent_workers else None
-        it.start(jobs, self.prefetch_factor, self.timeout)
         return it
+
+    def _streams(self) -> Iterator[Any]:
+        """The next pass over an IterableDataset: in this thread (``iter(dataset)`` now, as PyTorch), or with
+        each worker thread iterating the dataset itself."""
+        self.epoch += 1
+        check = None if self._announced is None else _LengthCheck(self.dataset, self._announced)
+        if self.num_workers == 0:
+            stream = _Stream(self.dataset)
+            stream.begin()
+            return _InlineStream(self._next_batch, stream, check)
+        it = self._workers(StreamBatches)
+        streams = [(self._next_batch, _Stream(self.dataset)) for _ in range(self.num_workers)]
+        it.start_streams(streams, self.prefetch_factor, self.timeout, check)
+        return it
+
+    def _next_batch(self, stream: _Stream) -> Any:
+        """The next batch of ``stream`` (``batch_size`` items collated, or one item converted), or END."""
+        if stream.ended:
+            return END
+        if stream.items is None:
+            stream.begin()  # in the worker thread, where get_worker_info() tells which worker it is
+        size = self.batch_size
+        if size is None:
+            item = next(stream.items, END)
+            if item is END:
+                stream.ended = True
+                return END
+            return _converted(item, self.device) if self.collate_fn is None else self._place_all(self.collate_fn(item))
+        samples = list(itertools.islice(stream.items, size))
+        if len(samples) < size:
+            stream.ended = True  # the iterator is not asked again once it has run out
+            if not samples or self.drop_last:
+                return END
+        return self._collate(samples)
 
     def _epoch_batches(self, jobs: bool) -> Iterator[Any]:
         """The next pass (epoch): its batches, or with ``jobs`` the ``(fn, arg)`` pairs that make them."""
@@ -456,6 +544,11 @@ class DataLoader:
         return batch
 
     def __repr__(self) -> str:
+        if self._streamed:
+            return (
+                f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, drop_last={self.drop_last}, "
+                f"device={self.device}{self._workers_repr()})"
+            )
         if self._source == "batch_sampler":
             return (
                 f"DataLoader({len(self.dataset)} samples, batch_sampler={self.batch_sampler!r}, "
@@ -473,6 +566,39 @@ class DataLoader:
 
     def _workers_repr(self) -> str:
         return f", num_workers={self.num_workers}" if self.num_workers else ""
+
+
+def _check_map_style(dataset: Any) -> None:
+    """A map-style dataset must have ``__len__`` and ``__getitem__``."""
+    try:
+        len(dataset)
+        sized = hasattr(dataset, "__getitem__")
+    except TypeError:  # a 0-d array has __len__ but no length
+        sized = False
+    if not sized:
+        raise ArgumentTypeError(
+            f"DataLoader: the dataset must have __len__ and __getitem__ (or be a gk.data.IterableDataset), "
+            f"got {type(dataset).__name__}"
+        )
+
+
+def _check_stream_options(shuffle: Any, sampler: Any, batch_sampler: Any, batch_size: Any, drop_last: Any) -> None:
+    """PyTorch's rules for an IterableDataset, with its messages (as InvalidArgumentErrors)."""
+    if shuffle is not None and flag(shuffle, "DataLoader", "shuffle"):
+        raise InvalidArgumentError(
+            f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle} "
+            "(the dataset's iterator sets the order)"
+        )
+    for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+        if value is not None:
+            raise InvalidArgumentError(
+                f"DataLoader with IterableDataset: expected unspecified {name} option, but got {name}={value!r:.60} "
+                "(the dataset's iterator sets the order)"
+            )
+    if batch_size is None and flag(drop_last, "DataLoader", "drop_last"):
+        raise InvalidArgumentError(
+            "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
+        )
 
 
 def _check_samplers(
@@ -546,3 +672,83 @@ def _tensor_rows(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None
             )
         index = index % n
     return dataset, index
+
+
+class _Stream:
+    """One thread's pass over an IterableDataset: ``iter(dataset)`` at its first batch, then item after item."""
+
+    __slots__ = ("dataset", "items", "ended")
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+        self.items: Iterator[Any] | None = None
+        self.ended = False
+
+    def begin(self) -> None:
+        self.ended = True  # an iter() that fails ends the stream: its error is raised once
+        self.items = iter(self.dataset)
+        self.ended = False
+
+
+class _InlineStream:
+    """The iterator of ``DataLoader(num_workers=0)`` over an IterableDataset: each batch made when asked for."""
+
+    __slots__ = ("_make", "_stream", "_check")
+
+    def __init__(self, make: Callable[[_Stream], Any], stream: _Stream, check: _LengthCheck | None) -> None:
+        self._make, self._stream, self._check = make, stream, check
+
+    def __iter__(self) -> _InlineStream:
+        return self
+
+    def __next__(self) -> Any:
+        batch = self._make(self._stream)
+        if batch is END:
+            raise StopIteration
+        if self._check is not None:
+            self._check()
+        return batch
+
+
+class _LengthCheck:
+    """Counts a pass's batches and warns once when there are more than ``len(loader)`` said (as PyTorch warns)."""
+
+    __slots__ = ("name", "announced", "count")
+
+    def __init__(self, dataset: Any, announced: int) -> None:
+        self.name, self.announced, self.count = type(dataset).__name__, announced, 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self.count == self.announced + 1:
+            warnings.warn(
+                f"DataLoader: len(dataloader) was {self.announced} from the length of the IterableDataset "
+                f"{self.name}, but {self.count} batches have been fetched; with num_workers > 0 each worker "
+                "must yield only its share of the items (see gk.data.get_worker_info)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _converted(item: Any, device: Any) -> Any:
+    """An item without batching, as PyTorch's ``default_convert``: NumPy/CuPy arrays and NumPy scalars become
+    tensors (on ``device``), through tuples, lists and dicts; numbers, strings and string arrays stay as they are."""
+    if isinstance(item, Tensor):
+        item = item.detach() if item.requires_grad else item  # batches never require grad
+        return item if device is None or item.device == device else item.to(device)
+    if isinstance(item, np.ndarray) and item.dtype.kind in "OSUV":
+        return item
+    if isinstance(item, (np.ndarray, np.number, np.bool_)) or hasattr(item, "__cuda_array_interface__"):
+        from gradkit.creation import tensor
+
+        try:
+            return tensor(item, device=device)
+        except GradkitError as exc:
+            raise type(exc)(f"DataLoader: an item of the dataset cannot become a tensor ({exc})") from None
+    if isinstance(item, tuple) and hasattr(item, "_fields"):  # a namedtuple
+        return type(item)(*(_converted(v, device) for v in item))
+    if type(item) in (tuple, list):
+        return type(item)(_converted(v, device) for v in item)
+    if type(item) is dict:
+        return {k: _converted(v, device) for k, v in item.items()}
+    return item

@@ -6,6 +6,10 @@ ahead; :class:`WorkerBatches` gives the results back in order. Threads, not proc
 dataset need not be picklable, its tensors may live on a GPU, and NumPy releases the GIL in
 its copies and maths. Each pass's tasks carry the calling thread's grad mode and default
 device (both are per thread in gradkit), so the workers make what the calling thread would.
+
+For an iterable-style dataset, :class:`StreamBatches` asks each worker for the next batch of
+its own stream instead (the task is the same worker's every time), round-robin over the
+workers whose streams have not ended, as PyTorch orders them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from gradkit.autograd import grad_mode
 from gradkit.backends import _local as _device_stack
 from gradkit.backends import device as default_device_block
 from gradkit.errors import GradkitError
+
+
+class _End:
+    """What a stream task returns when its worker's stream has ended (no batch)."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = _End()
 
 
 class WorkerError(GradkitError, RuntimeError):
@@ -190,7 +204,7 @@ class WorkerBatches:
             return value
         if worker is None:  # drawing the batch's indices failed, in this thread
             raise value
-        raise _from_worker(value, worker, position) from value
+        raise _from_worker(value, worker, self._batch_number(position)) from value
 
     def _fill(self) -> None:
         """Hand out batches until ``prefetch_factor * num_workers`` are outstanding or the jobs run out."""
@@ -210,20 +224,27 @@ class WorkerBatches:
 
     def _wait(self, position: int) -> tuple[int, bool, Any]:
         """The result of batch ``position``, keeping the others that arrive first."""
-        n = self.num_workers
         deadline = None if self._timeout <= 0 else time.monotonic() + self._timeout
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 got, ok, value = self._run.results.get(timeout=wait)  # type: ignore[union-attr]
             except queue.Empty:
+                batch, worker = self._batch_number(position), self._worker_of(position)
                 raise WorkerError(
-                    f"DataLoader: batch {position} did not come from worker {position % n} within "
-                    f"timeout={self._timeout:g} seconds (raise the timeout, or pass timeout=0 to wait without limit)"
+                    f"DataLoader: batch {batch} did not come from worker {worker} within timeout={self._timeout:g} "
+                    "seconds (raise the timeout, or pass timeout=0 to wait without limit)"
                 ) from None
             if got == position:
-                return got % n, ok, value
-            self._ready[got] = (got % n, ok, value)
+                return self._worker_of(got), ok, value
+            self._ready[got] = (self._worker_of(got), ok, value)
+
+    def _worker_of(self, position: int) -> int:
+        return position % self.num_workers
+
+    def _batch_number(self, position: int) -> int:
+        """The number of the batch at ``position`` in the pass, for messages."""
+        return position
 
     def close(self) -> None:
         """Stop the worker threads (those busy finish their batch first); the pass ends."""
@@ -239,6 +260,92 @@ class WorkerBatches:
             self.close()
         except Exception:  # at interpreter exit the queue module may be gone
             pass
+
+
+class StreamBatches(WorkerBatches):
+    """The iterator of ``DataLoader(num_workers=n)`` over an iterable-style dataset.
+
+    Each worker makes the batches of its own stream; batch requests go to the workers in
+    turn, skipping those whose stream has ended, so the batches come round-robin as in
+    PyTorch (batch 0 from worker 0, batch 1 from worker 1, ...). Prefetch bound, exceptions,
+    timeout and shutdown are :class:`WorkerBatches`'.
+    """
+
+    def __init__(self, pool: WorkerPool, persistent: bool) -> None:
+        super().__init__(pool, persistent)
+        self._streams: list[tuple[Callable[[Any], Any], Any]] = []
+        self._live: list[bool] = []
+        self._alive = 0  # how many streams go on
+        self._turn = 0  # the worker asked next, if its stream goes on
+        self._owner: dict[int, int] = {}  # position -> worker, for the positions not yet delivered
+        self._count = 0  # batches delivered (or raised in their place) this pass
+        self._on_batch: Callable[[], Any] | None = None
+
+    def start_streams(
+        self,
+        streams: list[tuple[Callable[[Any], Any], Any]],
+        prefetch: int,
+        timeout: float,
+        on_batch: Callable[[], Any] | None = None,
+    ) -> None:
+        """Begin a pass: worker ``i`` makes each of its batches with ``fn(arg)`` for ``(fn, arg) = streams[i]``,
+        which returns :data:`END` when its stream has ended; ``on_batch()`` runs as each batch is delivered."""
+        self._streams = list(streams)
+        self._live = [True] * self.num_workers
+        self._alive = self.num_workers
+        self._turn = 0
+        self._owner = {}
+        self._count = 0
+        self._on_batch = on_batch
+        self.start(iter(()), prefetch, timeout)
+
+    def __next__(self) -> Any:
+        while True:  # past the requests answered END
+            position = self._next
+            try:
+                value = super().__next__()
+            except StopIteration:
+                raise
+            except BaseException:
+                if self._next > position:  # a worker's exception, raised in place of a batch
+                    self._owner.pop(position)
+                    self._count += 1
+                raise
+            worker = self._owner.pop(position)
+            if value is not END:
+                self._count += 1
+                if self._on_batch is not None:
+                    self._on_batch()
+                return value
+            if self._live[worker]:
+                self._live[worker] = False
+                self._alive -= 1
+                if not self._alive:
+                    self._streams = []  # drop the pass's streams (and the loader they may hold)
+
+    def _fill(self) -> None:
+        """Ask the workers whose streams go on for their next batch, in turn, up to the prefetch bound."""
+        n = self.num_workers
+        while self._alive and self._sent - self._next < self._limit:
+            while not self._live[self._turn]:
+                self._turn = (self._turn + 1) % n
+            worker, position = self._turn, self._sent
+            self._turn = (worker + 1) % n
+            fn, arg = self._streams[worker]
+            self._owner[position] = worker
+            self._pool.queues[worker].put((self._run, position, fn, arg))
+            self._sent += 1
+
+    def _worker_of(self, position: int) -> int:
+        return self._owner[position]
+
+    def _batch_number(self, position: int) -> int:
+        return self._count  # the requests answered END are no batches
+
+    def close(self) -> None:
+        self._alive = 0
+        self._streams = []
+        super().close()
 
 
 def _from_worker(exc: BaseException, worker: int, position: int) -> BaseException:
