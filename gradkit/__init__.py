@@ -1,6 +1,6 @@
 """gradkit: reverse-mode automatic differentiation on NumPy and CuPy arrays."""
 
-from gradkit import autograd, cuda, data, linalg, nn, optim  # subpackages; gk.cuda imports CuPy only when used
+from gradkit import autograd, cuda, data, linalg, nn, optim, utils  # subpackages; gk.cuda imports CuPy only when used
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradkit.backends import cuda_available, default_device, device, env_choice, manual_seed
 from gradkit.creation import (
