@@ -30,7 +30,11 @@ def real(value: Any, op: str, name: str, low: float = -math.inf, low_open: bool 
     value = scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REALS):
         raise ArgumentTypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r:.40}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise InvalidArgumentError(f"{op}: {name} must be a number within the float range, got an int of "
+                                   f"{len(str(abs(value)))} digits") from None
     if math.isnan(value) or (value <= low if low_open else value < low):
         raise InvalidArgumentError(f"{op}: {name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     return value

@@ -165,6 +165,9 @@ CASES = {
     "gemm shapes": (lambda: gk.cuda.gemm(np.ones((2, 3)), np.ones((2, 3))), gk.ShapeError, "gemm: cannot multiply"),
     "bool tensor as a slice bound": (lambda: gk.arange(5)[gk.tensor(True):], gk.ArgumentTypeError,
                                      "must have integer"),
+    "an int beyond the float range": (
+        lambda: gk.optim.lr_scheduler.PolynomialLR(gk.optim.SGD([_param()], lr=0.1), power=10**400),
+        gk.InvalidArgumentError, "PolynomialLR: power must be a number within the float range"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from gradkit._args import flag
 from gradkit.optim.adamax import _gradient
 from gradkit.optim.optimizer import Optimizer
+from gradkit.tensor import Tensor
 
 
 class Adadelta(Optimizer):
@@ -42,31 +43,28 @@ class Adadelta(Optimizer):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
         weight_decay = float(group["weight_decay"])
         maximize = flag(group["maximize"], "Adadelta.step", "maximize")
-        state = self.state
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "square_avg": self._zeros(p), "acc_delta": self._zeros(p)}
+        for p, grad, st in self._with_grads(group, self._new_state):
             st["step"] += 1
-            grad = _gradient(p._data, g._data, weight_decay, maximize)
-            _adadelta_update(p._backend.xp, p._data, grad, st["square_avg"]._data, st["acc_delta"]._data, lr, rho,
-                             eps, self._scratch(p))  # fmt: skip
-            p._version[0] += 1
+            xp, scratch = p._backend.xp, (self._scratch(p), self._scratch(p, 1))
+            grad = _gradient(xp, p._data, grad, weight_decay, maximize, self._scratch(p, 2))
+            _adadelta_update(xp, p._data, grad, st["square_avg"]._data, st["acc_delta"]._data, lr, rho, eps, scratch)
+
+    def _new_state(self, p: Tensor) -> dict:
+        return {"step": 0, "square_avg": self._zeros(p), "acc_delta": self._zeros(p)}
 
 
 def _adadelta_update(xp: Any, param: Any, grad: Any, square_avg: Any, acc_delta: Any, lr: float, rho: float,
-                     eps: float, tmp: Any) -> None:  # fmt: skip
-    """One Adadelta step for one parameter, in place (the formula in ``Adadelta``'s docstring)."""
+                     eps: float, scratch: tuple[Any, Any]) -> None:  # fmt: skip
+    """One Adadelta step for one parameter, in place (the formula in ``Adadelta``'s docstring), through two
+    scratch arrays."""
+    tmp, delta = scratch
     square_avg *= rho
     xp.multiply(grad, grad, out=tmp)
     tmp *= 1 - rho
     square_avg += tmp
     xp.add(square_avg, eps, out=tmp)
     xp.sqrt(tmp, out=tmp)  # the RMS of the gradients
-    delta = acc_delta + eps
+    xp.add(acc_delta, eps, out=delta)
     xp.sqrt(delta, out=delta)
     delta /= tmp
     delta *= grad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from gradkit._args import flag
@@ -65,19 +66,13 @@ class Adagrad(Optimizer):
                 "would freeze at its capture-time value (every replay would repeat that step's rate); use "
                 f"lr_decay=0 (got {lr_decay!r}) or run it without gk.cuda.capture"
             )
-        state = self.state
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            st = state.get(p)
-            if st is None:  # state loaded without this parameter's
-                st = state[p] = self._new_state(p, group)
+        new_state = partial(self._new_state, group=group)  # for a parameter whose state a load left out
+        for p, grad, st in self._with_grads(group, new_state):
             st["step"] += 1
-            grad = _gradient(p._data, g._data, weight_decay, maximize)
+            xp = p._backend.xp
+            grad = _gradient(xp, p._data, grad, weight_decay, maximize, self._scratch(p, 1))
             rate = lr / (1 + (st["step"] - 1) * lr_decay)
-            _adagrad_update(p._backend.xp, p._data, grad, st["sum"]._data, rate, eps, self._scratch(p))
-            p._version[0] += 1
+            _adagrad_update(xp, p._data, grad, st["sum"]._data, rate, eps, self._scratch(p))
 
 
 def _adagrad_update(xp: Any, param: Any, grad: Any, total: Any, rate: float, eps: float, tmp: Any) -> None:

@@ -52,15 +52,7 @@ class Adam(Optimizer):
 
     def _check_group(self, group: dict) -> None:
         name = type(self).__name__
-        self._check("lr", group["lr"], 0)
-        self._check("eps", group["eps"], 0)
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise InvalidArgumentError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = tuple(betas)
-        self._check("betas[0]", betas[0], 0, 1, high_open=True)
-        self._check("betas[1]", betas[1], 0, 1, high_open=True)
-        self._check("weight_decay", group["weight_decay"], 0)
+        _check_moment_numbers(self, group)
         if not isinstance(group.get("capturable", False), (bool, np.bool_)):
             raise InvalidArgumentError(
                 f"{name}: capturable must be True or False, got {type(group['capturable']).__name__} "
@@ -96,35 +88,50 @@ class Adam(Optimizer):
         decoupled, maximize = self._decoupled, bool(group.get("maximize", False))
         amsgrad = flag(group.get("amsgrad", False), f"{type(self).__name__}.step", "amsgrad")
         update = kernels.adam_update
-        state = self.state
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            data = p._data
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}
-                if amsgrad:
-                    st["max_exp_avg_sq"] = self._zeros(p)
-            step = st["step"]
-            if capturable:
-                if not isinstance(step, Tensor) or step._backend is not p._backend:
-                    step = st["step"] = _device_step(step, p)
-                step._data += 1  # on the device: every replay of a captured step counts
-                count = step._data
-            else:
-                if isinstance(step, Tensor):
-                    step = int(step.item())
-                count = st["step"] = step + 1
+        new_state = self._new_state_amsgrad if amsgrad else self._new_state
+        for p, grad, st in self._with_grads(group, new_state):
+            count = _next_count(st, p, capturable)
             vmax = None
             if amsgrad:
                 vmax = st.get("max_exp_avg_sq")
                 if not isinstance(vmax, Tensor):  # state from a step or a load without amsgrad: start it now
                     vmax = st["max_exp_avg_sq"] = self._zeros(p)
-            update(data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
+            update(p._data, grad, st["exp_avg"]._data, st["exp_avg_sq"]._data, lr, beta1, beta2, eps,
                    weight_decay, count, decoupled, self._scratch(p), maximize, None if vmax is None else vmax._data)
-            p._version[0] += 1
+
+    def _new_state(self, p: Tensor) -> dict:
+        return {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}
+
+    def _new_state_amsgrad(self, p: Tensor) -> dict:
+        return {**self._new_state(p), "max_exp_avg_sq": self._zeros(p)}
+
+
+def _check_moment_numbers(opt: Optimizer, group: dict) -> None:
+    """The checks of Adam, AdamW, Adamax, NAdam and RAdam: ``lr``, ``eps``, ``betas`` (a pair, each in
+    [0, 1); made a tuple) and ``weight_decay``."""
+    opt._check("lr", group["lr"], 0)
+    opt._check("eps", group["eps"], 0)
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise InvalidArgumentError(f"{type(opt).__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
+    group["betas"] = tuple(betas)
+    opt._check("betas[0]", betas[0], 0, 1, high_open=True)
+    opt._check("betas[1]", betas[1], 0, 1, high_open=True)
+    opt._check("weight_decay", group["weight_decay"], 0)
+
+
+def _next_count(st: dict, p: Tensor, capturable: bool) -> Any:
+    """Add one to the state's step count; returns it as a Python int, or (capturable) a 0-d float64 device array."""
+    step = st["step"]
+    if capturable:
+        if not isinstance(step, Tensor) or step._backend is not p._backend:
+            step = st["step"] = _device_step(step, p)
+        step._data += 1  # on the device: every replay of a captured step counts
+        return step._data
+    if isinstance(step, Tensor):
+        step = int(step.item())
+    st["step"] = step + 1
+    return step + 1
 
 
 def _device_step(step: Any, p: Tensor) -> Tensor:

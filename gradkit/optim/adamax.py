@@ -10,23 +10,27 @@ from typing import Any
 
 from gradkit._args import flag
 from gradkit.cuda.graphs import CaptureError, is_capturing
-from gradkit.errors import InvalidArgumentError
-from gradkit.optim.adam import _device_step
+from gradkit.optim.adam import _check_moment_numbers, _next_count
 from gradkit.optim.optimizer import Optimizer
 from gradkit.tensor import Tensor
 
 
-def _gradient(param: Any, grad: Any, weight_decay: float, maximize: bool) -> Any:
+def _gradient(xp: Any, param: Any, grad: Any, weight_decay: float, maximize: bool, out: Any) -> Any:
     """The gradient an update uses: negated with ``maximize``, plus ``weight_decay * param`` (L2).
 
-    ``grad`` itself when neither applies (it is then read only), else a new array.
+    ``grad`` itself when neither applies (it is then read only), else written to ``out`` (a scratch array).
     """
     if weight_decay != 0:
-        return weight_decay * param - grad if maximize else grad + weight_decay * param
-    return -grad if maximize else grad
+        xp.multiply(param, weight_decay, out=out)
+        if maximize:
+            out -= grad
+        else:
+            out += grad
+        return out
+    return xp.negative(grad, out=out) if maximize else grad
 
 
-def _decayed_gradient(param: Any, grad: Any, h: dict) -> Any:
+def _decayed_gradient(xp: Any, param: Any, grad: Any, h: dict, out: Any) -> Any:
     """NAdam's and RAdam's gradient: with ``h["decoupled"]`` the weight decay shrinks ``param`` in place
     (``param *= 1 - lr * weight_decay``) instead of adding to the gradient."""
     weight_decay = h["weight_decay"]
@@ -34,7 +38,7 @@ def _decayed_gradient(param: Any, grad: Any, h: dict) -> Any:
         if weight_decay != 0:
             param *= 1 - h["lr"] * weight_decay
         weight_decay = 0.0
-    return _gradient(param, grad, weight_decay, h["maximize"])
+    return _gradient(xp, param, grad, weight_decay, h["maximize"], out)
 
 
 def _adam_moments(xp: Any, g: Any, exp_avg: Any, exp_avg_sq: Any, beta1: float, beta2: float, tmp: Any) -> None:
@@ -68,15 +72,7 @@ class _AdamLike(Optimizer):
 
     def _check_group(self, group: dict) -> None:
         name = type(self).__name__
-        self._check("lr", group["lr"], 0)
-        self._check("eps", group["eps"], 0)
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise InvalidArgumentError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r:.60}")
-        group["betas"] = tuple(betas)
-        self._check("betas[0]", betas[0], 0, 1, high_open=True)
-        self._check("betas[1]", betas[1], 0, 1, high_open=True)
-        self._check("weight_decay", group["weight_decay"], 0)
+        _check_moment_numbers(self, group)
         group["maximize"] = flag(group["maximize"], name, "maximize")
         group["capturable"] = flag(group["capturable"], name, "capturable")
 
@@ -89,16 +85,8 @@ class _AdamLike(Optimizer):
                 "capture-time value (every replay would repeat that step's update); create the optimiser with "
                 "capturable=True to keep the count on the device, or run it without gk.cuda.capture"
             )
-        state = self.state
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            st = state.get(p)
-            if st is None:
-                st = state[p] = self._new_state(p)
-            self._update(p, g._data, st, _next_count(st, p, h["capturable"]), h)
-            p._version[0] += 1
+        for p, grad, st in self._with_grads(group, self._new_state):
+            self._update(p, grad, st, _next_count(st, p, h["capturable"]), h)
 
     def _numbers(self, group: dict, op: str) -> dict:
         """The group's hyperparameters as Python floats and bools, read once per step."""
@@ -114,20 +102,6 @@ class _AdamLike(Optimizer):
         """Update ``p`` and its state ``st``, given the count (an int, or a 0-d array on the device) and
         the group's numbers ``h``."""
         raise NotImplementedError
-
-
-def _next_count(st: dict, p: Tensor, capturable: bool) -> Any:
-    """Add one to the state's step count; returns it as a Python int, or (capturable) a 0-d float64 device array."""
-    step = st["step"]
-    if capturable:
-        if not isinstance(step, Tensor) or step._backend is not p._backend:
-            step = st["step"] = _device_step(step, p)
-        step._data += 1  # on the device: every replay of a captured step counts
-        return step._data
-    if isinstance(step, Tensor):
-        step = int(step.item())
-    st["step"] = step + 1
-    return step + 1
 
 
 class Adamax(_AdamLike):
@@ -157,7 +131,7 @@ class Adamax(_AdamLike):
     def _update(self, p: Tensor, grad: Any, st: dict, count: Any, h: dict) -> None:
         xp, param, tmp = p._backend.xp, p._data, self._scratch(p)
         beta1 = h["beta1"]
-        g = _gradient(param, grad, h["weight_decay"], h["maximize"])
+        g = _gradient(xp, param, grad, h["weight_decay"], h["maximize"], self._scratch(p, 1))
         exp_avg, exp_inf = st["exp_avg"]._data, st["exp_inf"]._data
         xp.subtract(g, exp_avg, out=tmp)
         tmp *= 1 - beta1

@@ -16,10 +16,13 @@ PyTorch 2.x's others: ``ConstantLR``, ``PolynomialLR``, ``MultiplicativeLR`` and
 from __future__ import annotations
 
 import math
+import sys
 import types
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -147,15 +150,17 @@ class LRScheduler:
 
     def state_dict(self) -> dict:
         """Everything but the optimiser."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        return self._plain_state()
+
+    def _plain_state(self, *leave_out: str) -> dict:
+        """The attributes but the optimiser and ``leave_out`` (which a subclass saves its own way)."""
+        skip = ("optimizer", *leave_out)
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what ``state_dict()`` returned (a gradkit or a PyTorch scheduler's)."""
         name = type(self).__name__
-        if not isinstance(state_dict, Mapping):
-            raise ArgumentTypeError(f"{name}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        if "optimizer" in state_dict:  # it would replace the optimiser this scheduler drives
-            raise InvalidArgumentError(f"{name}.load_state_dict: the state dict may not hold an 'optimizer'")
+        _check_state_dict(state_dict, f"{name}.load_state_dict")
         state_dict = {k: v for k, v in state_dict.items() if k not in _TRANSIENT_KEYS}
         self._validate({**self.__dict__, **state_dict}, f"{name}.load_state_dict")  # before anything changes
         self.__dict__.update(state_dict)  # as PyTorch (its other private keys come along harmlessly)
@@ -205,15 +210,15 @@ class StepLR(LRScheduler):
         real(values["gamma"], op, "gamma", low=0.0)
 
 
-def _cos_pi(t: int, period: int) -> float:
-    """``cos(pi * t / period)`` as PyTorch computes it; an epoch so large that ``pi * t`` overflows is first
-    reduced modulo ``2 * period`` (exact for ints), where the cosine repeats."""
+def _cos_pi(t: float, period: int) -> float:
+    """``cos(pi * t / period)`` as PyTorch computes it; where that overflows (an epoch or a period near or
+    beyond the float range), from the exact ratio ``t / period`` reduced modulo 2, where the cosine repeats."""
     try:
         angle = math.pi * t / period
     except OverflowError:  # an int beyond the float range
         angle = math.inf
     if math.isinf(angle):
-        angle = math.pi * (t % (2 * period)) / period
+        angle = math.pi * float(Fraction(t) / period % 2)
     return math.cos(angle)
 
 
@@ -263,6 +268,14 @@ class CosineAnnealingLR(LRScheduler):
 def _check_optimizer(optimizer: Any, name: str) -> None:
     if not isinstance(optimizer, Optimizer):
         raise ArgumentTypeError(f"{name}: expected an optimiser, got {type(optimizer).__name__}")
+
+
+def _check_state_dict(state_dict: Any, op: str) -> None:
+    """A scheduler's state dict: a dict without an 'optimizer' (it would replace the optimiser it drives)."""
+    if not isinstance(state_dict, Mapping):
+        raise ArgumentTypeError(f"{op}: expected a dict, got {type(state_dict).__name__}")
+    if "optimizer" in state_dict:
+        raise InvalidArgumentError(f"{op}: the state dict may not hold an 'optimizer'")
 
 
 def _reals(values: Any, op: str, name: str) -> list[float]:
@@ -406,7 +419,7 @@ class LinearLR(LRScheduler):
 def _linear_args(start_factor: Any, end_factor: Any, total_iters: Any, op: str) -> tuple[float, float, int]:
     start = _at_most(real(start_factor, op, "start_factor", low=0.0, low_open=True), 1.0, op, "start_factor")
     end = _at_most(real(end_factor, op, "end_factor", low=0.0), 1.0, op, "end_factor")
-    return start, end, whole(total_iters, op, "total_iters", low=1)
+    return start, end, _float_range(whole(total_iters, op, "total_iters", low=1), op, "total_iters")
 
 
 def _saved_function_state(fn: Callable) -> dict | None:
@@ -469,15 +482,14 @@ class _LambdaBase(LRScheduler):
 
     def state_dict(self) -> dict:
         """Everything but the optimiser; ``lr_lambdas`` as None (functions) or attribute dicts (objects)."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        state = self._plain_state("lr_lambdas")
         state["lr_lambdas"] = [_saved_function_state(fn) for fn in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what ``state_dict()`` returned; this scheduler keeps its own functions."""
         op = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise ArgumentTypeError(f"{op}: expected a dict, got {type(state_dict).__name__}")
+        _check_state_dict(state_dict, op)
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
             raise InvalidArgumentError(
@@ -742,14 +754,37 @@ class PolynomialLR(LRScheduler):
 
 
 def _epoch_number(epoch: Any, op: str) -> int | float:
-    """A finite epoch >= 0 that may have a fraction (an int stays an int)."""
+    """A finite epoch >= 0 that may have a fraction (an int stays an int, within the float range)."""
     epoch = scalar(epoch)
     if isinstance(epoch, (int, np.integer)) and not isinstance(epoch, (bool, np.bool_)):
-        return whole(epoch, op, "epoch", low=0)
+        return _float_range(whole(epoch, op, "epoch", low=0), op, "epoch")
     value = real(epoch, op, "epoch", low=0.0)
     if math.isinf(value):
         raise InvalidArgumentError(f"{op}: epoch must be finite, got {value!r}")
     return value
+
+
+def _float_range(value: int, op: str, name: str) -> int:
+    """An int count that a float can hold (the schedules compute with floats)."""
+    if value > sys.float_info.max:
+        raise InvalidArgumentError(
+            f"{op}: {name} must be at most {sys.float_info.max:g} (a float), got an int of {value.bit_length()} bits"
+        )
+    return value
+
+
+def _period_at(epoch: float, t_0: int, mult: int) -> tuple[float, int]:
+    """``(T_cur, T_i)`` at ``epoch >= T_0`` with ``T_mult > 1``: PyTorch's float logarithm, its rounding
+    included; where its floats overflow, the periods are walked in exact ints."""
+    try:
+        n = int(math.log(epoch / t_0 * (mult - 1) + 1, mult))  # int(inf) raises OverflowError too
+        return epoch - t_0 * (mult**n - 1) / (mult - 1), t_0 * mult**n
+    except OverflowError:
+        pass
+    start, period = 0, t_0
+    while start + period <= epoch:  # at most ~1024 periods: epoch is within the float range
+        start, period = start + period, period * mult
+    return epoch - start, period
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -774,8 +809,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         return self._cosine(self.T_cur, self.T_i)
 
     def _cosine(self, t_cur: float, t_i: int) -> list[float]:
-        eta_min = self.eta_min
-        return [eta_min + (base - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2 for base in self._bases()]
+        eta_min, cos = self.eta_min, _cos_pi(t_cur, t_i)  # T_i grows without bound with T_mult > 1
+        return [eta_min + (base - eta_min) * (1 + cos) / 2 for base in self._bases()]
 
     def step(self, epoch: float | None = None) -> None:
         """Advance one epoch, or go to ``epoch`` (a float may fall between epochs)."""
@@ -795,9 +830,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 t_cur, t_i = epoch, t_0
             elif mult == 1:
                 t_cur = epoch % t_0
-            else:  # the restart before epoch: PyTorch's float logarithm, its rounding included
-                n = int(math.log(epoch / t_0 * (mult - 1) + 1, mult))
-                t_cur, t_i = epoch - t_0 * (mult**n - 1) / (mult - 1), t_0 * mult**n
+            else:
+                t_cur, t_i = _period_at(epoch, t_0, mult)
         lrs = self._cosine(t_cur, t_i)
         self._set_lrs(lrs)
         self.T_cur, self.T_i, self.last_epoch = t_cur, t_i, math.floor(epoch)
@@ -890,7 +924,7 @@ class CyclicLR(LRScheduler):
         self.max_lrs = _per_group(max_lr, optimizer, name, "max_lr")
         up = _finite(real(step_size_up, name, "step_size_up", low=0.0, low_open=True), name, "step_size_up")
         down = up if step_size_down is None else real(step_size_down, name, "step_size_down", low=0.0)
-        self.total_size = _finite(up + down, name, "step_size_down")
+        self.total_size = _finite(up + down, name, "step_size_up + step_size_down")
         self.step_ratio = up / self.total_size
         self.mode = _choice(mode, name, "mode", self._MODES)
         self.gamma = real(gamma, name, "gamma", low=0.0)
@@ -947,7 +981,7 @@ class CyclicLR(LRScheduler):
 
     def state_dict(self) -> dict:
         """Everything but the optimiser; ``_scale_fn_custom`` as None (a function) or its attributes (an object)."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_scale_fn_custom")}
+        state = self._plain_state("_scale_fn_custom")
         fn = self._scale_fn_custom
         state["_scale_fn_custom"] = None if fn is None else _saved_function_state(fn)
         return state
@@ -955,8 +989,7 @@ class CyclicLR(LRScheduler):
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what ``state_dict()`` returned (a gradkit or a PyTorch CyclicLR's); keeps its own scale_fn."""
         op = "CyclicLR.load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise ArgumentTypeError(f"{op}: expected a dict, got {type(state_dict).__name__}")
+        _check_state_dict(state_dict, op)
         saved = state_dict.get("_scale_fn_custom")
         _check_function_state(saved, self._scale_fn_custom, op, "_scale_fn_custom")
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "_scale_fn_custom"})
@@ -1032,14 +1065,18 @@ def _anneal(kind: str, start: float, end: float, pct: float) -> float:
 
 
 def _one_cycle_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any, op: str) -> int:
+    """total_steps, or epochs * steps_per_epoch; within the float range (the phases' ends are floats)."""
     if total_steps is not None:
-        return whole(total_steps, op, "total_steps", low=1)
+        return _float_range(whole(total_steps, op, "total_steps", low=1), op, "total_steps")
     if epochs is None or steps_per_epoch is None:
         raise InvalidArgumentError(
             f"{op}: pass total_steps, or epochs and steps_per_epoch; got total_steps=None, epochs={epochs!r}, "
             f"steps_per_epoch={steps_per_epoch!r}"
         )
-    return whole(epochs, op, "epochs", low=1) * whole(steps_per_epoch, op, "steps_per_epoch", low=1)
+    product = f"epochs * steps_per_epoch (epochs={epochs!r:.30}, steps_per_epoch={steps_per_epoch!r:.30})"
+    epochs = _float_range(whole(epochs, op, "epochs", low=1), op, "epochs")
+    steps_per_epoch = _float_range(whole(steps_per_epoch, op, "steps_per_epoch", low=1), op, "steps_per_epoch")
+    return _float_range(epochs * steps_per_epoch, op, product)
 
 
 class OneCycleLR(LRScheduler):
@@ -1118,7 +1155,7 @@ class OneCycleLR(LRScheduler):
 
     def _validate(self, values: Mapping, op: str) -> None:
         super()._validate(values, op)
-        total = whole(values["total_steps"], op, "total_steps", low=1)
+        total = _float_range(whole(values["total_steps"], op, "total_steps", low=1), op, "total_steps")
         _check_phases(values["_schedule_phases"], total, op)
         _choice(values["_anneal_func_type"], op, "_anneal_func_type", ("cos", "linear"))
         if flag(values["cycle_momentum"], op, "cycle_momentum"):
@@ -1172,17 +1209,14 @@ class _Composite(LRScheduler):
 
     def state_dict(self) -> dict:
         """Everything but the optimiser; the schedulers' own state dicts under ``_schedulers``."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state = self._plain_state("_schedulers")
         state["_schedulers"] = [sched.state_dict() for sched in self._schedulers]
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what ``state_dict()`` returned (a gradkit or a PyTorch one); all or nothing."""
         op = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise ArgumentTypeError(f"{op}: expected a dict, got {type(state_dict).__name__}")
-        if "optimizer" in state_dict:
-            raise InvalidArgumentError(f"{op}: the state dict may not hold an 'optimizer'")
+        _check_state_dict(state_dict, op)
         saved = state_dict.get("_schedulers")
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
             raise InvalidArgumentError(
@@ -1208,8 +1242,34 @@ class _Composite(LRScheduler):
 
         return undo
 
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """A step that raises puts this scheduler, its schedulers and the groups' scheduled values back."""
+        undo, restore_groups = self._snapshot(), _scheduled_values(self.optimizer)
+        try:
+            yield
+        except Exception:
+            undo()
+            restore_groups()
+            raise
+
     def _validate(self, values: Mapping, op: str) -> None:
         _reals(values["_last_lr"], op, "_last_lr")
+
+
+#: The group values that schedulers set (lr; momentum, or beta1 in betas, for the cyclic ones).
+_SCHEDULED_KEYS = ("lr", "momentum", "betas")
+
+
+def _scheduled_values(optimizer: Optimizer) -> Callable[[], None]:
+    """A function that puts back each group's ``_SCHEDULED_KEYS`` as they are now."""
+    saved = [(group, {k: group[k] for k in _SCHEDULED_KEYS if k in group}) for group in optimizer.param_groups]
+
+    def restore() -> None:
+        for group, values in saved:
+            group.update(values)
+
+    return restore
 
 
 def _sorted_epochs(milestones: Any, op: str) -> list[int]:
@@ -1244,6 +1304,12 @@ class SequentialLR(_Composite):
         name = "SequentialLR"
         _check_optimizer(optimizer, name)
         schedulers, _ = _members(schedulers, optimizer, name)
+        for i, sched in enumerate(schedulers[1:], 1):
+            if isinstance(sched, _Composite):  # PyTorch's SequentialLR fails on one at its milestone
+                raise InvalidArgumentError(
+                    f"{name}: schedulers[{i}] is a {type(sched).__name__}, which has no epoch 0 to restart at when "
+                    "its milestone comes; only the first scheduler may drive others"
+                )
         milestones = _sorted_epochs(milestones, name)
         if len(milestones) != len(schedulers) - 1:
             raise InvalidArgumentError(
@@ -1271,16 +1337,13 @@ class SequentialLR(_Composite):
         epoch = whole(self.last_epoch, "SequentialLR.step", "last_epoch", low=0) + 1
         i = bisect_right(self._milestones, epoch)
         sched = self._schedulers[i]
-        self.last_epoch = epoch
-        try:
+        with self._all_or_nothing():
+            self.last_epoch = epoch
             if i > 0 and self._milestones[i - 1] == epoch:
                 sched._update_lr(0)  # a scheduler's first epoch, by its closed form
             else:
                 sched.step()
-        except Exception:
-            self.last_epoch = epoch - 1
-            raise
-        self._last_lr = list(sched.get_last_lr())
+            self._last_lr = list(sched.get_last_lr())
 
     def _validate(self, values: Mapping, op: str) -> None:
         super()._validate(values, op)
@@ -1308,7 +1371,8 @@ class ChainedScheduler(_Composite):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def step(self) -> None:  # type: ignore[override]
-        """Step each scheduler once."""
-        for sched in self._schedulers:
-            sched.step()
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        """Step each scheduler once; if one raises, all of them and the lrs go back to where they were."""
+        with self._all_or_nothing():
+            for sched in self._schedulers:
+                sched.step()
+            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

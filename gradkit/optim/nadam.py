@@ -76,9 +76,9 @@ class NAdam(_AdamLike):
         return groups, state
 
     def _update(self, p: Tensor, grad: Any, st: dict, count: Any, h: dict) -> None:
-        xp, param, tmp = p._backend.xp, p._data, self._scratch(p)
+        xp, param, tmp, term = p._backend.xp, p._data, self._scratch(p), self._scratch(p, 1)
         lr, beta1, beta2, decay = h["lr"], h["beta1"], h["beta2"], h["momentum_decay"]
-        g = _decayed_gradient(param, grad, h)
+        g = _decayed_gradient(xp, param, grad, h, self._scratch(p, 2))
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (count * decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((count + 1) * decay))
         mu_product = _next_mu_product(st, p, mu)
@@ -87,7 +87,7 @@ class NAdam(_AdamLike):
         xp.divide(exp_avg_sq, _as_dtype(1 - beta2**count, param.dtype), out=tmp)
         xp.sqrt(tmp, out=tmp)
         tmp += h["eps"]  # the denominator, for both terms
-        term = xp.divide(g, tmp)
+        xp.divide(g, tmp, out=term)
         term *= _as_dtype(lr * (1 - mu) / (1 - mu_product), param.dtype)
         param -= term
         xp.divide(exp_avg, tmp, out=term)

@@ -1,14 +1,16 @@
 """``Optimizer``: parameter groups, state, ``zero_grad`` and the state dict (PyTorch's layout).
 
 Subclasses implement ``_update_group(group)``, which updates each parameter's
-array in place through a kernel of ``gradkit.kernels`` (no graph is recorded,
-no Tensor is made per operation) and bumps the parameter's version counter.
+array in place through a kernel of ``gradkit.kernels`` or backend array calls
+(no graph is recorded, no Tensor is made per operation, temporaries come from
+``_scratch``) and bumps the parameter's version counter; ``_with_grads`` walks
+a group's parameters that have gradients and does the bump.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -45,7 +47,8 @@ class Optimizer:
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
         self._scratch_flat: dict[tuple, Any] = {}
-        self._scratch_views: dict[Tensor, Any] = {}
+        self._scratch_views: dict[Tensor, Any] = {}  # slot 0's; the other slots' in _scratch_slots
+        self._scratch_slots: dict[int, dict[Tensor, Any]] = {}
         name = type(self).__name__
         if isinstance(params, (Tensor, Mapping, np.ndarray, str, bytes)) or not isinstance(params, Iterable):
             raise ArgumentTypeError(
@@ -166,23 +169,39 @@ class Optimizer:
     def _update_group(self, group: dict) -> None:
         raise NotImplementedError
 
+    def _with_grads(self, group: dict, new_state: Callable[[Tensor], dict]) -> Iterator[tuple[Tensor, Any, dict]]:
+        """``(p, grad array, state)`` for each parameter of ``group`` that has a gradient, its state made by
+        ``new_state(p)`` when it has none; ``p``'s version is bumped once the caller's update of it is done."""
+        state = self.state
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            st = state.get(p)
+            if st is None:
+                st = state[p] = new_state(p)
+            yield p, g._data, st
+            p._version[0] += 1
+
     @staticmethod
     def _zeros(p: Tensor) -> Tensor:
         """A new state tensor of zeros shaped like ``p`` (a moment or momentum buffer)."""
         return Tensor._make(p._backend.xp.zeros_like(p._data), p._backend)
 
-    def _scratch(self, p: Tensor) -> Any:
-        """A temporary array of ``p``'s shape and dtype, a view of one flat buffer per dtype and device.
+    def _scratch(self, p: Tensor, slot: int = 0) -> Any:
+        """A temporary array of ``p``'s shape and dtype, a view of one flat buffer per dtype, device and slot.
 
         The kernels use it so that a step allocates nothing; its contents
-        do not survive from one parameter to the next.
+        do not survive from one parameter to the next. An update that needs
+        several temporaries at once takes each from another ``slot`` (0, 1, ...).
         """
         data = p._data
-        view = self._scratch_views.get(p)
+        views = self._scratch_views if slot == 0 else self._scratch_slots.setdefault(slot, {})
+        view = views.get(p)
         if view is not None and view.shape == data.shape and view.dtype == data.dtype and type(view) is type(data):
             return view
         xp = p._backend.xp
-        key = (type(data), data.dtype, p._backend.device)
+        key = (type(data), data.dtype, p._backend.device, slot)
         flat = self._scratch_flat.get(key)
         if flat is None or flat.size < data.size:
             size = max(
@@ -192,9 +211,9 @@ class Optimizer:
             )
             flat = xp.empty(max(size, data.size), dtype=data.dtype)
             self._scratch_flat[key] = flat
-            self._scratch_views.clear()
+            views.clear()
         view = flat[: data.size].reshape(data.shape)
-        self._scratch_views[p] = view
+        views[p] = view
         return view
 
     # ------------------------------------------------------------ state dict
@@ -246,6 +265,7 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
         self._scratch_views.clear()
+        self._scratch_slots.clear()
 
     #: Keys every parameter's state must hold (subclasses name theirs); checked by load_state_dict.
     _state_keys: tuple[str, ...] = ()

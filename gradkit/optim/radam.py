@@ -54,7 +54,7 @@ class RAdam(_AdamLike):
 
     def _update(self, p: Tensor, grad: Any, st: dict, count: Any, h: dict) -> None:
         xp, param, tmp = p._backend.xp, p._data, self._scratch(p)
-        g = _decayed_gradient(param, grad, h)
+        g = _decayed_gradient(xp, param, grad, h, self._scratch(p, 1))
         exp_avg, exp_avg_sq = st["exp_avg"]._data, st["exp_avg_sq"]._data
         _adam_moments(xp, g, exp_avg, exp_avg_sq, h["beta1"], h["beta2"], tmp)
         factor = _rectified_factor(xp, exp_avg_sq, count, h["beta2"], h["eps"], tmp)
@@ -68,7 +68,7 @@ class RAdam(_AdamLike):
 
 
 def _rectified_factor(xp: Any, exp_avg_sq: Any, count: Any, beta2: float, eps: float, tmp: Any) -> Any:
-    """``rect * sqrt(1 - beta2**t) / (sqrt(exp_avg_sq) + eps)`` (in ``tmp`` or a new array) where
+    """``rect * sqrt(1 - beta2**t) / (sqrt(exp_avg_sq) + eps)`` (in ``tmp``) where
     ``rho_t > 5``, else None (the factor 1); with a device count, both, picked on the device."""
     bias_correction2 = 1 - beta2**count
     rho_inf = 2 / (1 - beta2) - 1
@@ -80,7 +80,10 @@ def _rectified_factor(xp: Any, exp_avg_sq: Any, count: Any, beta2: float, eps: f
     if rho_inf <= 5:  # rho_t never exceeds rho_inf
         return None
     scale = xp.sqrt(bias_correction2 * xp.maximum(_rect_squared(rho_t, rho_inf), 0.0))  # < 0: not picked
-    return xp.where(rho_t > 5, _adaptive(xp, exp_avg_sq, scale.astype(exp_avg_sq.dtype), eps, tmp), 1.0)
+    factor = _adaptive(xp, exp_avg_sq, scale.astype(exp_avg_sq.dtype), eps, tmp)
+    one = xp.ones((), dtype=factor.dtype)  # an array: CuPy's copyto asks NumPy 2's can_cast about a Python float
+    xp.copyto(factor, one, where=xp.logical_not(rho_t > 5))  # where(rho_t > 5, factor, 1), in place
+    return factor
 
 
 def _adaptive(xp: Any, exp_avg_sq: Any, scale: Any, eps: float, tmp: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from gradkit import kernels
 from gradkit._args import flag
 from gradkit.optim.optimizer import Optimizer
+from gradkit.tensor import Tensor
 
 
 class RMSprop(Optimizer):
@@ -38,15 +39,7 @@ class RMSprop(Optimizer):
         weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
         centered, maximize = bool(group["centered"]), bool(group.get("maximize", False))
         update = kernels.rmsprop_update
-        state = self.state
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            data = p._data
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "square_avg": self._zeros(p)}
+        for p, grad, st in self._with_grads(group, self._new_state):
             if momentum > 0 and "momentum_buffer" not in st:
                 st["momentum_buffer"] = self._zeros(p)
             if centered and "grad_avg" not in st:
@@ -54,6 +47,8 @@ class RMSprop(Optimizer):
             st["step"] += 1
             buf = st["momentum_buffer"]._data if momentum > 0 else None
             grad_avg = st["grad_avg"]._data if centered else None
-            update(data, g._data, st["square_avg"]._data, grad_avg, buf, lr, alpha, eps, weight_decay, momentum,
+            update(p._data, grad, st["square_avg"]._data, grad_avg, buf, lr, alpha, eps, weight_decay, momentum,
                    centered, self._scratch(p), maximize)
-            p._version[0] += 1
+
+    def _new_state(self, p: Tensor) -> dict:
+        return {"step": 0, "square_avg": self._zeros(p)}

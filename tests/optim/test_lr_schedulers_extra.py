@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_lr_schedulers_more import Power, check_checkpoint_round_trip, check_closed_form_jumps, check_recursive_steps
 
 import gradkit as gk
 from gradkit import optim
@@ -129,23 +130,12 @@ CLOSED_FORMS = {
 
 @pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
 def test_recursive_steps_follow_the_closed_form(name):
-    make, form = CLOSED_FORMS[name]
-    opt = _opt()
-    seen = _run(make(opt), opt, 20)
-    for epoch, lrs in enumerate(seen):
-        assert lrs == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12, abs=1e-15), epoch
+    check_recursive_steps(*CLOSED_FORMS[name], epochs=20)
 
 
 @pytest.mark.parametrize("name", ["constant", "polynomial-squared", "warm-restarts", "warm-restarts-doubling"])
 def test_step_with_an_epoch_jumps_by_the_closed_form(name):
-    make, form = CLOSED_FORMS[name]
-    opt = _opt()
-    sched = make(opt)
-    for epoch in (7, 1, 0, 12, 12, 3, 30):
-        sched.step(epoch)
-        assert sched.last_epoch == epoch
-        assert _lrs(opt) == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12, abs=1e-15), epoch
-        assert sched.get_last_lr() == _lrs(opt)
+    check_closed_form_jumps(*CLOSED_FORMS[name])
 
 
 def test_warm_restarts_step_every_batch_with_a_fractional_epoch():
@@ -235,6 +225,35 @@ def test_chained_schedulers_multiply():
     assert sched.get_last_lr() == _lrs(opt)
 
 
+def test_a_chained_or_sequential_step_that_raises_changes_nothing():
+    """The third step's MultiplicativeLR raises after OneCycleLR and ExponentialLR have set the lrs and beta1."""
+
+    def chain(opt):
+        fails = MultiplicativeLR(opt, lambda e: -1.0 if e == 3 else 1.0)
+        return ChainedScheduler([OneCycleLR(opt, 1.0, total_steps=10), ExponentialLR(opt, 0.5), fails])
+
+    for make in (chain, lambda opt: SequentialLR(opt, [chain(opt), ExponentialLR(opt, 0.9)], [5])):
+        opt = _opt(kind=optim.Adam)
+        sched = make(opt)
+        sched.step()
+        sched.step()
+        before = (_lrs(opt), _momenta(opt), repr(sched.state_dict()))
+        with pytest.raises(gk.InvalidArgumentError, match=r"lr_lambda\(3\) for parameter group 0 must be >= 0"):
+            sched.step()
+        assert (_lrs(opt), _momenta(opt), repr(sched.state_dict())) == before
+
+
+def test_warm_restarts_reach_any_period_and_epoch():
+    opt = _opt()
+    sched = CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=10)
+    sched.step(1e308)  # PyTorch's logarithm overflows here: the periods are walked exactly
+    assert _lrs(opt) == pytest.approx([_sgdr(b, int(1e308), 2, 10, 0.0) for b in BASES], rel=1e-12)
+    for t_0, t_mult in ((10**400, 1), (1, 10**400)):  # periods beyond the float range
+        opt = _opt()
+        _run(CosineAnnealingWarmRestarts(opt, T_0=t_0, T_mult=t_mult), opt, 3)
+        assert _lrs(opt) == list(BASES)
+
+
 def test_one_cycle_momentum_reaches_the_optimiser(device):
     p = gk.tensor([1.0, -2.0], dtype="float64", device=device, requires_grad=True)
     opt = optim.SGD([p], lr=0.1, momentum=0.5)
@@ -267,38 +286,16 @@ def _makers():
 
 @pytest.mark.parametrize("name", sorted(_makers()))
 def test_state_dict_round_trip_through_a_checkpoint_continues_identically(name, tmp_path):
-    make = _makers()[name]
-    opt = _opt()
-    sched = make(opt)
-    _run(sched, opt, 3)
-    gk.save({"sched": sched.state_dict(), "optim": opt.state_dict()}, tmp_path / "ckpt.safetensors")
-    saved = gk.load(tmp_path / "ckpt.safetensors")
-    opt2 = _opt()
-    sched2 = make(opt2)
-    opt2.load_state_dict(saved["optim"])
-    sched2.load_state_dict(saved["sched"])
-    assert sched2.state_dict() == sched.state_dict()
-    for _ in range(6):
-        sched.step()
-        sched2.step()
-        assert (_lrs(opt2), _momenta(opt2)) == (_lrs(opt), _momenta(opt))
-    assert not any(callable(v) for v in sched.state_dict().values())
+    check_checkpoint_round_trip(_makers()[name], tmp_path)  # test_lr_schedulers_more's check, on these
 
 
 def test_function_state_of_callable_objects_is_saved_and_restored():
-    class Scale:
-        def __init__(self, rate):
-            self.rate = rate
-
-        def __call__(self, x):
-            return self.rate**x
-
-    sched = CyclicLR(_opt(), 0.01, 0.1, step_size_up=2, scale_fn=Scale(0.5))
+    sched = CyclicLR(_opt(), 0.01, 0.1, step_size_up=2, scale_fn=Power(0.5))
     assert sched.state_dict()["_scale_fn_custom"] == {"rate": 0.5}
-    other = CyclicLR(_opt(), 0.01, 0.1, step_size_up=2, scale_fn=Scale(0.9))
+    other = CyclicLR(_opt(), 0.01, 0.1, step_size_up=2, scale_fn=Power(0.9))
     other.load_state_dict(sched.state_dict())
     assert other._scale_fn_custom.rate == 0.5 and other.scale_mode == "cycle"
-    mult = MultiplicativeLR(_opt(), [Scale(0.5), _mult_factor])
+    mult = MultiplicativeLR(_opt(), [Power(0.5), _mult_factor])
     assert mult.state_dict()["lr_lambdas"] == [{"rate": 0.5}, None]
 
 
@@ -377,6 +374,13 @@ class _NoMomentum(optim.Optimizer):
         (lambda o: OneCycleLR(o, 1.0), gk.InvalidArgumentError, "OneCycleLR: pass total_steps, or epochs and"),
         (lambda o: OneCycleLR(o, 1.0, total_steps=0), gk.InvalidArgumentError, "OneCycleLR: total_steps must be >="),
         (lambda o: OneCycleLR(o, 1.0, epochs=2, steps_per_epoch=0), gk.InvalidArgumentError, "steps_per_epoch must"),
+        (lambda o: OneCycleLR(o, 0.1, epochs=1e308, steps_per_epoch=3), gk.InvalidArgumentError,
+         r"OneCycleLR: epochs \* steps_per_epoch \(epochs=1e\+308, steps_per_epoch=3\) must be at most 1.79769e\+308"),
+        (lambda o: OneCycleLR(o, 0.1, total_steps=10**400), gk.InvalidArgumentError,
+         "OneCycleLR: total_steps must be at most 1.79769e.308 .a float., got an int of 1329 bits"),
+        (lambda o: CosineAnnealingWarmRestarts(o, 2).step(10**400), gk.InvalidArgumentError,
+         "WarmRestarts.step: epoch must be at most"),
+        (lambda o: LinearLR(o, total_iters=10**400), gk.InvalidArgumentError, "LinearLR: total_iters must be at most"),
         (lambda o: OneCycleLR(o, 1.0, 10, pct_start=1.5), gk.InvalidArgumentError, "OneCycleLR: pct_start must be <="),
         (lambda o: OneCycleLR(o, 1.0, 10, pct_start=0.1), gk.InvalidArgumentError,
          "OneCycleLR: phase 0 of the schedule has no steps"),
@@ -399,6 +403,8 @@ class _NoMomentum(optim.Optimizer):
          r"schedulers\[1\] is a ReduceLROnPlateau"),
         (lambda o: SequentialLR(o, [ExponentialLR(_opt(), 0.5)], []), gk.InvalidArgumentError,
          r"schedulers\[0\] \(ExponentialLR\) drives another optimiser"),
+        (lambda o: SequentialLR(o, [StepLR(o, 2), ChainedScheduler([StepLR(o, 3)])], [2]), gk.InvalidArgumentError,
+         r"SequentialLR: schedulers\[1\] is a ChainedScheduler, which has no epoch 0"),
         (lambda o: ChainedScheduler([]), gk.InvalidArgumentError, "ChainedScheduler: expected at least one"),
         (lambda o: ChainedScheduler([ExponentialLR(o, 0.5)], optimizer=_opt()), gk.InvalidArgumentError,
          "ChainedScheduler: schedulers.0. .ExponentialLR. drives another optimiser"),

@@ -65,25 +65,34 @@ CLOSED_FORMS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
-def test_recursive_steps_follow_the_closed_form(name):
-    make, form = CLOSED_FORMS[name]
+def check_recursive_steps(make, form, epochs: int) -> None:
+    """``make(optimizer)``'s lrs over ``epochs`` epochs are ``form(base_lr, epoch)`` (test_lr_schedulers_extra's
+    schedulers use it too, as the checks below)."""
     opt = _opt()
-    seen = _run(make(opt), opt, 15)
+    seen = _run(make(opt), opt, epochs)
     for epoch, lrs in enumerate(seen):
-        assert lrs == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12), epoch
+        assert lrs == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12, abs=1e-15), epoch
 
 
-@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
-def test_step_with_an_epoch_jumps_by_the_closed_form(name):
-    make, form = CLOSED_FORMS[name]
+def check_closed_form_jumps(make, form) -> None:
+    """``step(epoch)``, forward, back and to the same epoch again, sets ``form(base_lr, epoch)``."""
     opt = _opt()
     sched = make(opt)
     for epoch in (7, 1, 0, 12, 12, 3, 30):
         sched.step(epoch)
         assert sched.last_epoch == epoch
-        assert _lrs(opt) == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12), epoch
+        assert _lrs(opt) == pytest.approx([form(b, epoch) for b in BASES], rel=1e-12, abs=1e-15), epoch
         assert sched.get_last_lr() == _lrs(opt)
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
+def test_recursive_steps_follow_the_closed_form(name):
+    check_recursive_steps(*CLOSED_FORMS[name], epochs=15)
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
+def test_step_with_an_epoch_jumps_by_the_closed_form(name):
+    check_closed_form_jumps(*CLOSED_FORMS[name])
 
 
 def test_multistep_values_by_hand():
@@ -270,9 +279,14 @@ def _makers():
     }
 
 
-@pytest.mark.parametrize("name", sorted(_makers()))
-def test_state_dict_round_trip_through_a_checkpoint_continues_identically(name, tmp_path):
-    make = _makers()[name]
+def check_checkpoint_round_trip(make, tmp_path):
+    """Step ``make(optimizer)`` 3 times, save it and its optimiser with gk.save, load both into new ones, and
+    step both 6 more times: the same state dict (holding no function), and the same lrs and momenta at
+    every step. Returns the resumed scheduler. (test_lr_schedulers_extra's schedulers use it too.)"""
+
+    def groups(opt):
+        return [(g["lr"], g["betas"][0] if "betas" in g else g["momentum"]) for g in opt.param_groups]
+
     opt = _opt()
     sched = make(opt)
     _run(sched, opt, 3)
@@ -282,27 +296,44 @@ def test_state_dict_round_trip_through_a_checkpoint_continues_identically(name, 
     sched2 = make(opt2)
     opt2.load_state_dict(saved["optim"])
     sched2.load_state_dict(saved["sched"])
-    assert sched2.state_dict() == sched.state_dict() and sched2.last_epoch == 3
-    assert _run(sched2, opt2, 6) == _run(sched, opt, 6)
+    assert sched2.state_dict() == sched.state_dict()
+    assert not any(callable(v) for v in sched.state_dict().values())
+    for _ in range(6):
+        assert groups(opt2) == groups(opt)
+        for o, s in ((opt, sched), (opt2, sched2)):
+            o.step()
+            s.step()
+    assert groups(opt2) == groups(opt)
+    return sched2
+
+
+@pytest.mark.parametrize("name", sorted(_makers()))
+def test_state_dict_round_trip_through_a_checkpoint_continues_identically(name, tmp_path):
+    sched2 = check_checkpoint_round_trip(_makers()[name], tmp_path)
+    assert sched2.last_epoch == 9
     if name == "multistep":
         assert isinstance(sched2.milestones, Counter) and sched2.milestones == Counter({2: 2, 5: 1})
 
 
+class Power:
+    """``rate ** x``: a callable object, whose attributes a scheduler's state dict saves (used by
+    test_lr_schedulers_extra too)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, x):
+        return self.rate**x
+
+
 def test_lambda_state_dict_holds_no_functions_but_restores_callable_objects():
-    class Decay:
-        def __init__(self, rate):
-            self.rate = rate
-
-        def __call__(self, epoch):
-            return self.rate**epoch
-
     opt = _opt()
-    sched = LambdaLR(opt, [lambda e: 1.0, Decay(0.5)])
+    sched = LambdaLR(opt, [lambda e: 1.0, Power(0.5)])
     sd = sched.state_dict()
     assert sd["lr_lambdas"] == [None, {"rate": 0.5}]
     assert not any(callable(v) for v in sd.values())
     sched.lr_lambdas[1].rate = 0.9
-    other = LambdaLR(_opt(), [lambda e: 1.0, Decay(0.1)])
+    other = LambdaLR(_opt(), [lambda e: 1.0, Power(0.1)])
     other.load_state_dict(sched.state_dict())
     assert other.lr_lambdas[1].rate == 0.9 and sd["lr_lambdas"] == [None, {"rate": 0.5}]
     other.step()
