@@ -11,7 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from training_steps import cross_entropy_step
+from training_steps import replays_match_eager_steps
 
 import gradkit as gk
 from gradkit import optim
@@ -317,23 +317,7 @@ def test_captured_steps_replay_as_eager_steps_on_the_gpu(name):
         model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).to("cuda")
         return model, getattr(optim, name)(model.parameters(), lr=0.01, weight_decay=0.01, **kwargs)
 
-    def data(seed):
-        rng = np.random.default_rng(seed)
-        x = gk.tensor(rng.standard_normal((16, 8)).astype(np.float32), device="cuda")
-        return x, gk.tensor(rng.integers(0, 3, 16), device="cuda")
-
-    (m1, o1), (m2, o2) = make(), make()
-    x0, y0 = data(0)
-    step = gk.cuda.capture(cross_entropy_step(m1, o1), x0, y0, warmup=2)
-    assert step.graphed
-    eager = cross_entropy_step(m2, o2)
-    eager(x0, y0)
-    eager(x0, y0)
-    for seed in range(8):
-        xb, yb = data(seed + 1)
-        assert step(xb, yb).item() == pytest.approx(eager(xb, yb).item(), rel=1e-4, abs=1e-6)
-    for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
-        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-4, atol=1e-5)
+    replays_match_eager_steps(make, 8)
 
 
 # ------------------------------------------------------------------ arguments
