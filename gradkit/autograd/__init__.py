@@ -1,20 +1,33 @@
 """gradkit's autograd (``gk.autograd``): ``record`` (function.py), ``Node``, the backward engine,
-grad mode, and ``Function`` (custom_function.py), the public way to define a differentiable op.
+grad mode, ``Function`` (custom_function.py), the public way to define a differentiable op,
+PyTorch's ``grad`` and ``backward`` (api.py) and anomaly detection (anomaly.py).
 
-``Function`` and ``FunctionCtx`` are loaded on first use (PEP 562): this package is imported by
-``gradkit.tensor`` before ``Tensor`` exists, and custom_function.py needs ``Tensor``.
+The public names are loaded on first use (PEP 562): this package is imported by
+``gradkit.tensor`` before ``Tensor`` exists, and those modules need ``Tensor``.
 """
 
+from importlib import import_module
 from typing import Any
 
-__all__ = ["Function", "FunctionCtx"]
+# public name -> the module of this package that defines it
+_EXPORTS = {
+    "Function": "custom_function",
+    "FunctionCtx": "custom_function",
+    "grad": "api",
+    "backward": "api",
+    "set_detect_anomaly": "anomaly",
+    "detect_anomaly": "anomaly",
+    "is_anomaly_enabled": "anomaly",
+    "is_anomaly_check_nan_enabled": "anomaly",
+}
+
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from gradkit.autograd import custom_function
-
-        return getattr(custom_function, name)
+    module = _EXPORTS.get(name)
+    if module is not None:
+        return getattr(import_module(f"gradkit.autograd.{module}"), name)
     raise AttributeError(f"module 'gradkit.autograd' has no attribute {name!r}")
 
 

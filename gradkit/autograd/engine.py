@@ -5,6 +5,10 @@ all of its consumers have sent their contribution (dependency counting, as
 in Kahn's algorithm), so a value used several times receives the sum of its
 gradients before its own rules run. Leaf gradients are summed over the
 whole pass, then passed through the leaf's hooks and added to ``.grad``.
+
+With ``inputs`` only the part of the graph that leads from the roots to an
+input runs (``_toward``), as in PyTorch: hooks elsewhere do not run and no
+rule computes a gradient that no input needs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gradkit.autograd import anomaly as _anomaly
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
 from gradkit.errors import ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
@@ -40,11 +45,70 @@ def _dependencies(roots: list[Node]) -> dict[Node, int]:
     return deps
 
 
+def _toward(
+    roots: list[Node], targets: dict[Node, list[int]], leaves: set[int]
+) -> tuple[dict[Node, int], dict[Node, tuple] | None]:
+    """For a pass with inputs: the dependency counts (as ``_dependencies``) and the edges to follow.
+
+    Only the part of the graph that leads to a target (a node in ``targets``, or a leaf whose id is
+    in ``leaves``) runs. Every node reaches some leaf, so when every leaf reached is a target all
+    of the graph runs and the edges are None (each node's ``next``: the common case, for the
+    transforms, costs no more than ``_dependencies``). Else, per node of that part, its ``next``
+    with every edge that leads to no target set to None (its rule is then not called); the nodes
+    outside it are never ready, since the edges into them are not followed.
+    """
+    deps: dict[Node, int] = dict.fromkeys(roots, 0)
+    other_leaves = False
+    stack = list(roots)
+    while stack:
+        for edge in stack.pop().next:
+            if type(edge) is Node:
+                if edge in deps:
+                    deps[edge] += 1
+                else:
+                    deps[edge] = 1
+                    stack.append(edge)
+            elif edge is not None and id(edge) not in leaves:
+                other_leaves = True
+    if not other_leaves:
+        return deps, None
+    return deps, _edges_toward(roots, dict(deps), targets, leaves)
+
+
+def _edges_toward(
+    roots: list[Node], left: dict[Node, int], targets: dict[Node, list[int]], leaves: set[int]
+) -> dict[Node, tuple]:
+    """Per node that leads to a target, the edges that do (the others None); see ``_toward``.
+
+    Every consumer of such a node leads to a target too, so its dependency count stays right.
+    """
+    order = []  # consumers before producers (Kahn's order; ``left`` is used up)
+    ready = [n for n in roots if not left[n]]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for edge in node.next:
+            if type(edge) is Node:
+                n = left[edge] - 1
+                left[edge] = n
+                if not n:
+                    ready.append(edge)
+    keep: dict[Node, tuple] = {}
+    for node in reversed(order):  # producers first: whether an edge leads to a target is known
+        edges = tuple(
+            None if e is None else (e if e in keep else None) if type(e) is Node else (e if id(e) in leaves else None)
+            for e in node.next
+        )
+        if node in targets or any(e is not None for e in edges):
+            keep[node] = edges
+    return keep
+
+
 def _raise_modified(node: Node, found: int, expected: int) -> None:
     raise AutogradError(
         f"backward of '{node.name}': a tensor it saved for its gradient was modified "
         f"in place after the forward pass (version {found}, expected {expected}); "
-        "make a copy before the in-place change, or do it after backward"
+        "make a copy before the in-place change, or do it after backward" + _anomaly.where(node)
     )
 
 
@@ -63,20 +127,33 @@ def run_backward(
     retain_graph: bool = False,
     create_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
+    accumulate: bool = False,
+    retained: bool | None = None,
 ) -> list[Any] | None:
     """Propagate ``root_grads`` back from ``roots``.
 
     Without ``inputs`` the gradients are added to the ``.grad`` of the leaves
-    (and of tensors that called ``retain_grad``). With ``inputs`` nothing is
-    stored; the gradient of each input is returned (None where unreached).
-    With ``create_graph`` the backward pass is itself recorded.
+    (and of tensors that called ``retain_grad``). With ``inputs`` only the
+    nodes between the roots and the inputs run, and the gradient of each input
+    is returned (None where unreached) or, with ``accumulate``, added to its
+    ``.grad`` (a non-leaf input's too). ``retained``: whether the tensors that
+    called ``retain_grad()`` on the nodes that run get their ``.grad`` (by
+    default unless ``inputs`` are given without ``accumulate``: the transforms
+    leave every ``.grad`` alone). With ``create_graph`` the backward pass is
+    itself recorded.
     """
+    if retained is None:
+        retained = inputs is None or accumulate
     prev_mode = grad_mode.state.enabled
     grad_mode.state.enabled = create_graph
+    # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
+    watched = _anomaly.watch(roots) if _anomaly.state.enabled else None
     try:
-        return _run(roots, root_grads, retain_graph, create_graph, inputs)
+        return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
     finally:
         grad_mode.state.enabled = prev_mode
+        if watched is not None:
+            _anomaly.unwatch(watched)
 
 
 def _run(
@@ -85,6 +162,8 @@ def _run(
     retain_graph: bool,
     create_graph: bool,
     inputs: Sequence[Tensor] | None,
+    accumulate: bool,
+    retained: bool,
 ) -> list[Any] | None:
     pending: dict[Node, Tensor] = {}
     leaf_grads: dict[int, list] = {}
@@ -102,32 +181,43 @@ def _run(
             pending[node] = pending[node] + g if node in pending else g
             root_nodes.append(node)
 
-    wanted: dict[Node, list[int]] = {}
+    root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
+    # With inputs: the input nodes whose gradients are captured, and per node the edges to follow.
+    wanted: dict[Node, list[int]] | None = None
+    keep: dict[Node, tuple] | None = None
     results: list[Any] = []
-    if inputs is not None:
+    if inputs is None:
+        deps = _dependencies(root_nodes)
+    else:
         results = [None] * len(inputs)
+        wanted = {}
         for i, t in enumerate(inputs):
             if t._grad_fn is not None:
                 wanted.setdefault(t._grad_fn, []).append(i)
-
-    root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
-    deps = _dependencies(root_nodes)
+        deps, keep = _toward(root_nodes, wanted, {id(t) for t in inputs if t._grad_fn is None})
+        if keep is not None:
+            root_nodes = [n for n in root_nodes if n in keep]
+            pending = {n: g for n, g in pending.items() if n in keep}
     ready = [n for n in root_nodes if not deps[n]]
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)
         if grad is None:  # every consumer sent nothing: pass the silence on
-            _release(node, deps, ready)
+            _release(node.next if keep is None else keep[node], deps, ready)
             continue
         if node.hooks is not None:
             _disown(grad)  # a hook may keep it
             grad = _run_hooks(node.hooks, grad, f"the output of '{node.name}'", taken)
-        if node.retained is not None and inputs is None:
-            _retain(node, grad, taken)
-        if wanted and node in wanted:
-            _disown(grad)
-            for i in wanted[node]:
-                results[i] = grad
+        if node.retained is not None and retained:
+            _retain(node, grad, taken, wanted is not None)
+        edges = node.next
+        if wanted is not None:  # inputs=: capture their gradients, follow only the edges toward them
+            if node in wanted:
+                _disown(grad)
+                for i in wanted[node]:
+                    results[i] = grad
+            if keep is not None:
+                edges = keep[node]
         saved = node.saved
         if node.versions is not None:
             for counter, version in node.versions:
@@ -137,7 +227,7 @@ def _run(
             saved = (*saved, _make(node.out, grad._backend, node if create_graph else None))
         fixups = node.fixups
         rules = node.rules
-        for i, edge in enumerate(node.next):
+        for i, edge in enumerate(edges):
             if edge is None:
                 continue
             try:
@@ -146,6 +236,7 @@ def _run(
                 raise AutogradError(
                     f"backward through '{node.name}' a second time: its saved values were freed by the "
                     "first backward; pass retain_graph=True to the first backward (or .backward()) call"
+                    + _anomaly.where(node)
                 ) from None
             if fixups is not None and g_in is not None and fixups[i] is not None:
                 g_in = _fix(g_in, *fixups[i])
@@ -176,24 +267,37 @@ def _run(
         # Drop this node's values now: held in locals they would live on while the next node runs.
         grad = saved = g_in = None
 
-    if inputs is not None:
-        for i, t in enumerate(inputs):
-            if t._grad_fn is None and id(t) in leaf_grads:
-                results[i] = _apply_leaf_hooks(t, leaf_grads[id(t)][1], taken)
-            elif results[i] is not None:
-                results[i] = _in_dtype_of(results[i], t)
-        return results
-    for t, g in leaf_grads.values():
-        _accumulate(t, _apply_leaf_hooks(t, g, taken), taken)
-    return None
+    if inputs is None:
+        for t, g in leaf_grads.values():
+            _accumulate(t, _apply_leaf_hooks(t, g, taken), taken)
+        return None
+    done: dict[int, Any] = {}  # an input given twice: its leaf hooks run once, and it is added to .grad once
+    for i, t in enumerate(inputs):
+        if id(t) in done:
+            results[i] = done[id(t)]
+            continue
+        if t._grad_fn is None and id(t) in leaf_grads:
+            results[i] = _apply_leaf_hooks(t, leaf_grads[id(t)][1], taken)
+        elif results[i] is not None:
+            results[i] = _in_dtype_of(results[i], t)
+        done[id(t)] = results[i]
+        if accumulate and results[i] is not None and not (retained and t.retains_grad):  # else _retain added it
+            _accumulate(t, results[i], taken)
+    return None if accumulate else results
 
 
-def _retain(node: Node, grad: Tensor, taken: set[int]) -> None:
-    """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks)."""
+def _retain(node: Node, grad: Tensor, taken: set[int], returned: bool = False) -> None:
+    """Add ``grad`` to the ``.grad`` of the tensor that called ``retain_grad()`` (after its hooks).
+
+    ``returned``: in a pass with ``inputs`` the same gradient may also be returned to the caller, so
+    a first ``.grad`` is a copy (as PyTorch's).
+    """
     t = node.retained()
     if t is not None:
         _disown(grad)
         grad = _in_dtype_of(grad, t)
+        if returned:
+            taken.add(id(_memory_owner(grad._data)))
         _accumulate(t, grad, taken)
 
 
@@ -250,8 +354,9 @@ def writable_dense(a: Any) -> bool:
     return a.size == 0 or all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape, strict=True))
 
 
-def _release(node: Node, deps: dict[Node, int], ready: list[Node]) -> None:
-    for edge in node.next:
+def _release(edges: tuple, deps: dict[Node, int], ready: list[Node]) -> None:
+    """Count a node that sent no gradient along ``edges`` as done for each node they lead to."""
+    for edge in edges:
         if type(edge) is Node:
             deps[edge] -= 1
             if deps[edge] == 0:

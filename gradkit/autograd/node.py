@@ -36,8 +36,10 @@ class Node:
     ``versions`` ((version cell, version) pairs of the saved tensors),
     ``fixups[i]`` (the (shape, dtype) input ``i``'s gradient is summed and
     cast back to), ``hooks`` (run on the incoming gradient), ``retained``
-    (a weak reference to the output tensor that called ``retain_grad()``)
-    and ``info`` (op details for display, such as the reduced axes).
+    (a weak reference to the output tensor that called ``retain_grad()``),
+    ``info`` (op details for display, such as the reduced axes) and
+    ``created`` (where the forward operation was called, recorded while
+    anomaly detection is on: see anomaly.py).
     """
 
     __slots__ = ("name", "rules", "next", "saved", "__dict__", "__weakref__")
@@ -48,6 +50,7 @@ class Node:
     hooks: list[Callable] | None = None
     retained: Any = None
     info: Any = None
+    created: Any = None
 
     def __init__(self, name: str, rules: tuple, next_: tuple, saved: tuple) -> None:
         self.name = name
