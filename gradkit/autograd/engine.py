@@ -53,24 +53,12 @@ def _toward(
     Only the part of the graph that leads to a target (a node in ``targets``, or a leaf whose id is
     in ``leaves``) runs. Every node reaches some leaf, so when every leaf reached is a target all
     of the graph runs and the edges are None (each node's ``next``: the common case, for the
-    transforms, costs no more than ``_dependencies``). Else, per node of that part, its ``next``
+    transforms, costs ``_dependencies`` and one look at each edge). Else, per node of that part, its ``next``
     with every edge that leads to no target set to None (its rule is then not called); the nodes
     outside it are never ready, since the edges into them are not followed.
     """
-    deps: dict[Node, int] = dict.fromkeys(roots, 0)
-    other_leaves = False
-    stack = list(roots)
-    while stack:
-        for edge in stack.pop().next:
-            if type(edge) is Node:
-                if edge in deps:
-                    deps[edge] += 1
-                else:
-                    deps[edge] = 1
-                    stack.append(edge)
-            elif edge is not None and id(edge) not in leaves:
-                other_leaves = True
-    if not other_leaves:
+    deps = _dependencies(roots)
+    if all(type(edge) is Node or edge is None or id(edge) in leaves for node in deps for edge in node.next):
         return deps, None
     return deps, _edges_toward(roots, dict(deps), targets, leaves)
 
