@@ -190,7 +190,7 @@ class Function:
 
         call = _Call(cls, ctx, args, needs, metas)
         edges = tuple((a._grad_fn or a) if n else None for a, n in zip(args, needs, strict=True))
-        node = Node(name, _input_rules(len(args)), edges, (call,))
+        node = Node(name, shared_rules(len(args)), edges, (call,))
         if ctx._to_save is not None:
             versions = _resolve_saved(ctx, args, outs, differentiable, weakref.ref(node), multi)
             if versions:
@@ -307,22 +307,55 @@ class _Select:
         return _OutputGrads(grads)
 
 
-def _input_grad(i: int, grad: Any, call: _Call) -> Any:
-    return call.grad_for(i, grad)
+class SharedBackward:
+    """The saved value of a node whose rules share one backward call (a Function call, a checkpoint).
+
+    Rule i, from :func:`shared_rules`, asks ``grad_for(i, grad)``, which runs ``_backward(grad)`` (a list
+    with one gradient per edge) once per pass and hands out entry i. Subclasses call ``_start(wanted)``:
+    how many edges ask, after which the results are dropped.
+    """
+
+    __slots__ = ("wanted", "grad", "grads", "served")
+
+    def _start(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.grad: Any = None  # the incoming gradient that self.grads were computed from
+        self.grads: list | None = None
+        self.served: set[int] = set()
+
+    def grad_for(self, i: int, grad: Any) -> Any:
+        # The engine asks for each edge once per pass, in order. A request for a gradient other than
+        # the one the cache was made from, or asked for twice, is a new pass.
+        if self.grads is None or grad is not self.grad or i in self.served:
+            self.grads = self._backward(grad)
+            self.grad = grad
+            self.served = set()
+        g = self.grads[i]
+        self.served.add(i)
+        if len(self.served) == self.wanted:  # every edge has its gradient: drop the cache
+            self.grads = self.grad = None
+        return g
+
+    def _backward(self, grad: Any) -> list:
+        raise NotImplementedError
 
 
-_RULES = tuple(partial(_input_grad, i) for i in range(8))  # made once: shared by every call of up to 8 arguments
+def _shared_grad(i: int, grad: Any, state: SharedBackward) -> Any:
+    return state.grad_for(i, grad)
 
 
-def _input_rules(n: int) -> tuple:
-    """``rules[i](grad, call)``: input i's gradient, from the one backward call of this pass."""
-    return _RULES[:n] if n <= len(_RULES) else tuple(partial(_input_grad, i) for i in range(n))
+_RULES = tuple(partial(_shared_grad, i) for i in range(16))  # made once: shared by every node of up to 16 edges
 
 
-class _Call:
+def shared_rules(n: int) -> tuple:
+    """``rules[i](grad, state)``: edge i's gradient, from the one backward call of this pass."""
+    return _RULES[:n] if n <= len(_RULES) else tuple(partial(_shared_grad, i) for i in range(n))
+
+
+class _Call(SharedBackward):
     """One recorded call of a Function: its node's saved value, until backward has run."""
 
-    __slots__ = ("cls", "ctx", "inputs", "outputs", "wanted", "grad", "grads", "served")
+    __slots__ = ("cls", "ctx", "inputs", "outputs")
 
     def __init__(self, cls: type, ctx: FunctionCtx, args: tuple, needs: tuple, outputs: list) -> None:
         self.cls = cls
@@ -335,23 +368,7 @@ class _Call:
             for a, n in zip(args, needs, strict=True)
         ]
         self.outputs = outputs
-        self.wanted = sum(needs)
-        self.grad: Any = None  # the incoming gradient that self.grads were computed from
-        self.grads: list | None = None
-        self.served: set[int] = set()
-
-    def grad_for(self, i: int, grad: Any) -> Any:
-        # The engine asks for each input with an edge once per pass, in order. A request for a
-        # gradient other than the one the cache was made from, or asked for twice, is a new pass.
-        if self.grads is None or grad is not self.grad or i in self.served:
-            self.grads = self._backward(grad)
-            self.grad = grad
-            self.served = set()
-        g = self.grads[i]
-        self.served.add(i)
-        if len(self.served) == self.wanted:  # every input has its gradient: drop the cache
-            self.grads = self.grad = None
-        return g
+        self._start(sum(needs))
 
     def _backward(self, grad: Any) -> list:
         cls, ctx = self.cls, self.ctx

@@ -48,7 +48,7 @@ import numpy as np
 from gradkit._args import flag, whole
 from gradkit.autograd import function as _function
 from gradkit.autograd import grad_mode
-from gradkit.autograd.custom_function import _OutputGrads, _select_node
+from gradkit.autograd.custom_function import SharedBackward, _OutputGrads, _select_node, shared_rules
 from gradkit.autograd.engine import run_backward
 from gradkit.autograd.node import Node
 from gradkit.backends import NUMPY, default_device, device, get_backend
@@ -168,7 +168,7 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     versions += [(b._version, b._version[0]) for b in graph.boundary if type(b) is not Node]
     metas = [(flat[pos]._data.shape, flat[pos]._data.dtype) for pos, _ in outs]
     state = _Recompute(function, args, kwargs, rng, where, layout, outs, metas, graph.boundary)
-    node = Node("Checkpoint", _rules(len(graph.boundary)), tuple(graph.boundary), (state,))
+    node = Node("Checkpoint", shared_rules(len(graph.boundary)), tuple(graph.boundary), (state,))
     node.versions = versions
     wrapped = list(flat)
     for k, (pos, _) in enumerate(outs):
@@ -303,17 +303,6 @@ def _replace(obj: Any, new: Iterator[Tensor] | None, found: list | None = None) 
 
 
 # --------------------------------------------------------------------- backward
-def _boundary_grad(i: int, grad: Any, state: _Recompute) -> Any:
-    return state.grad_for(i, grad)
-
-
-_RULES = tuple(partial(_boundary_grad, i) for i in range(16))
-
-
-def _rules(n: int) -> tuple:
-    return _RULES[:n] if n <= len(_RULES) else tuple(partial(_boundary_grad, i) for i in range(n))
-
-
 class _Stop:
     """The hook of a stand-in node: keeps the gradient that reached boundary entry ``k``."""
 
@@ -327,11 +316,10 @@ class _Stop:
         self.grads[self.k] = grad
 
 
-class _Recompute:
+class _Recompute(SharedBackward):
     """A checkpointed call, kept by its node until backward: how to run it again, and what it recorded."""
 
-    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "n", "grad", "grads",
-                 "served")
+    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas")
 
     def __init__(self, function: Callable[..., Any], args: tuple, kwargs: dict, rng: Any, where: str,
                  layout: list, outs: list, metas: list, boundary: list) -> None:
@@ -343,22 +331,7 @@ class _Recompute:
         self.layout = layout
         self.outs = outs
         self.metas = metas
-        self.n = len(boundary)
-        self.grad: Any = None
-        self.grads: list | None = None
-        self.served: set[int] = set()
-
-    def grad_for(self, i: int, grad: Any) -> Any:
-        # The engine asks for each edge once per pass, in order; anything else starts a new pass.
-        if self.grads is None or grad is not self.grad or i in self.served:
-            self.grads = self._backward(grad)
-            self.grad = grad
-            self.served = set()
-        g = self.grads[i]
-        self.served.add(i)
-        if len(self.served) == self.n:
-            self.grads = self.grad = None
-        return g
+        self._start(len(boundary))
 
     def _backward(self, grad: Any) -> list:
         create_graph = grad_mode.state.enabled
@@ -381,7 +354,7 @@ class _Recompute:
             if g is not None:
                 roots.append(flat[pos])
                 seeds.append(g)
-        grads: list = [None] * self.n
+        grads: list = [None] * self.wanted
         cut = self._rewire(flat, new.ids, grads)
         try:
             run_backward(roots, seeds, retain_graph=create_graph, create_graph=create_graph)
