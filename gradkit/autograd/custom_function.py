@@ -315,21 +315,24 @@ class SharedBackward:
     how many edges ask, after which the results are dropped.
     """
 
-    __slots__ = ("wanted", "grad", "grads", "served")
+    __slots__ = ("wanted", "grad", "grads", "served", "backward_pass")
 
     def _start(self, wanted: int) -> None:
         self.wanted = wanted
         self.grad: Any = None  # the incoming gradient that self.grads were computed from
         self.grads: list | None = None
         self.served: set[int] = set()
+        self.backward_pass: object | None = None  # the pass that computed self.grads
 
     def grad_for(self, i: int, grad: Any) -> Any:
-        # The engine asks for each edge once per pass, in order. A request for a gradient other than
-        # the one the cache was made from, or asked for twice, is a new pass.
-        if self.grads is None or grad is not self.grad or i in self.served:
+        # The engine asks for each edge it follows once per pass, in order; a pass with inputs may skip
+        # some, so a cache from another pass (or for another gradient, or an edge asked twice) is remade.
+        current = grad_mode.state.backward_pass
+        if self.grads is None or self.backward_pass is not current or grad is not self.grad or i in self.served:
             self.grads = self._backward(grad)
             self.grad = grad
             self.served = set()
+            self.backward_pass = current
         g = self.grads[i]
         self.served.add(i)
         if len(self.served) == self.wanted:  # every edge has its gradient: drop the cache

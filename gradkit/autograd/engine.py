@@ -132,14 +132,16 @@ def run_backward(
     """
     if retained is None:
         retained = inputs is None or accumulate
-    prev_mode = grad_mode.state.enabled
-    grad_mode.state.enabled = create_graph
+    state = grad_mode.state
+    prev_mode, prev_pass = state.enabled, state.backward_pass
+    state.enabled = create_graph
+    state.backward_pass = object()  # nodes that cache per pass (SharedBackward) tell passes apart by it
     # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
     watched = _anomaly.watch(roots) if _anomaly.state.enabled else None
     try:
         return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
     finally:
-        grad_mode.state.enabled = prev_mode
+        state.enabled, state.backward_pass = prev_mode, prev_pass
         if watched is not None:
             _anomaly.unwatch(watched)
 

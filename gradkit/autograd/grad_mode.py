@@ -16,6 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _GradMode(threading.local):
     def __init__(self) -> None:
         self.enabled = True
+        self.backward_pass: object | None = None  # a token of the backward pass running on this thread
 
 
 state = _GradMode()

@@ -233,3 +233,28 @@ def test_the_physics_informed_example_learns_exp(device):
     spec.loader.exec_module(module)
     losses, error = module.train(steps=300, device=device)
     assert losses[-1] < 1e-3 * losses[0] and error < 1e-2
+
+
+def test_a_pass_that_skips_some_inputs_of_a_function_leaves_no_stale_gradients_for_the_next():
+    """A custom Function's one backward call serves all of its inputs within a pass; a pass with inputs= asks for
+    some of them only, and the next pass (here with the same gradient object, changed in place) computes anew."""
+
+    class Mul(gk.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g * b, g * a
+
+    a = gk.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    b = gk.tensor(np.array([5.0, 7.0]), requires_grad=True)
+    y = Mul.apply(a, b)
+    g = gk.tensor(np.array([1.0, 1.0]))
+    (ga,) = gk.autograd.grad(y, [a], g, retain_graph=True)
+    g._data *= 10
+    (gb,) = gk.autograd.grad(y, [b], g)
+    assert ga.tolist() == [5.0, 7.0] and gb.tolist() == [20.0, 30.0]
