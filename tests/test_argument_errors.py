@@ -168,6 +168,9 @@ CASES = {
     "an int beyond the float range": (
         lambda: gk.optim.lr_scheduler.PolynomialLR(gk.optim.SGD([_param()], lr=0.1), power=10**400),
         gk.InvalidArgumentError, "PolynomialLR: power must be a number within the float range"),
+    "an int of more digits than str() writes": (
+        lambda: gk.optim.lr_scheduler.StepLR(gk.optim.SGD([_param()], lr=0.1), 1, gamma=10**5000),
+        gk.InvalidArgumentError, "StepLR: gamma must be a number within the float range, got an int of 16610 bits"),
 }
 
 
