@@ -39,9 +39,9 @@ class IterableDataset(Dataset, Iterable):
     """Base class of iterable-style datasets (streams): subclasses define ``__iter__()``, which yields the samples.
 
     ``a + b`` is ``ChainDataset([a, b])``. ``__len__`` is optional: without it ``len()``
-    raises TypeError. In a DataLoader with ``num_workers=n > 0`` each worker thread calls
-    ``iter(dataset)`` itself, where :func:`get_worker_info` tells its ``id`` and ``num_workers``
-    (to yield only its share).
+    raises TypeError. In a DataLoader with ``num_workers=n > 0`` each worker thread iterates its
+    own shallow copy (``copy.copy``), calling ``iter()`` itself, where :func:`get_worker_info` tells
+    its ``id``, ``num_workers`` and that copy as ``dataset`` (to yield only its share).
     """
 
     @abstractmethod

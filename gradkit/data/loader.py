@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -110,18 +112,22 @@ class DataLoader:
       a ``gk.data.WorkerError`` when a batch takes longer to come. The threads
       stop when a pass ends or its iterator is dropped; with
       ``persistent_workers=True`` they serve every pass, and ``iter()`` restarts
-      the one iterator (as PyTorch). The workers run in the grad mode and
-      default device of the thread that called ``iter()``.
+      the one iterator (as PyTorch), until the loader and its iterator are
+      dropped. The workers run in the grad mode and default device of the
+      thread that called ``iter()``. A map-style dataset is shared by the
+      workers: ``get_worker_info().dataset`` is the loader's dataset.
     - An :class:`IterableDataset` (a stream) is read in order: each batch is
       ``batch_size`` consecutive items, collated; ``batch_size=None`` yields
       each item by itself, arrays and NumPy scalars made tensors (as PyTorch's
       ``default_convert``), or ``collate_fn(item)``. ``shuffle``, ``sampler``
       and ``batch_sampler`` are refused, and ``len()`` needs the dataset's
       ``__len__`` (TypeError without). With ``num_workers=n > 0`` each worker
-      thread iterates the dataset itself (``iter(dataset)`` in the worker,
-      where ``get_worker_info()`` lets it yield only its share; unsharded,
-      every item comes ``n`` times, as in PyTorch), and the batches come from
-      the workers in turn, skipping those whose stream has ended.
+      thread iterates its own shallow copy of the dataset (``copy.copy``, made
+      when the threads start: ``get_worker_info().dataset``, which a
+      ``worker_init_fn`` may change to shard it, as in PyTorch); ``iter()`` runs
+      in the worker, where ``get_worker_info()`` lets it yield only its share
+      (unsharded, every item comes ``n`` times, as in PyTorch). The batches come
+      from the workers in turn, skipping those whose stream has ended.
     - ``pin_memory`` is accepted for PyTorch code and does nothing: on NumPy
       there is no GPU to copy to, and with CuPy batches are made where the
       dataset's tensors are or on ``device`` (pass ``device='cuda'`` to get
@@ -190,7 +196,10 @@ class DataLoader:
         self.device = None if device is None else get_backend(device, "DataLoader").device
         self.collate_fn = collate_fn
         self.epoch = 0
-        self._iterator: WorkerBatches | None = None  # the one kept with persistent_workers=True
+        # With persistent_workers=True: the threads, and (weakly) the iterator that iter() restarts. The iterator's
+        # tasks hold the loader, so holding it strongly would be a cycle keeping the threads until the GC runs.
+        self._pool: WorkerPool | None = None
+        self._iterator: weakref.ref[WorkerBatches] | None = None
         self._worker_root: int | None = None  # what worker seeds derive from (drawn at first need)
         # As PyTorch: what the batches are drawn from (only these are used when one was passed).
         self._source = "batch_sampler" if batch_sampler is not None else "sampler" if sampler is not None else None
@@ -316,21 +325,41 @@ class DataLoader:
         return it
 
     def _workers(self, kind: type[WorkerBatches]) -> WorkerBatches:
-        """The iterator of ``kind`` whose threads make this pass's batches: the kept one, or a new one."""
-        it = self._iterator
-        if it is not None and (
-            not self.persistent_workers or it.closed or it.num_workers != self.num_workers or type(it) is not kind
-        ):
-            it.close()  # the attributes were changed since it was made
-            it = self._iterator = None
-        if it is None:
+        """The iterator of ``kind`` whose threads make this pass's batches: the kept one, or a new one (on the
+        kept threads, if its iterator was dropped)."""
+        it = None if self._iterator is None else self._iterator()
+        pool = self._pool
+        if pool is not None and (not self.persistent_workers or pool.closed or len(pool.datasets) != self.num_workers):
+            if it is not None:
+                it.close()  # the attributes were changed since it was made
+            pool.close(wait=False)
+            it = pool = self._pool = self._iterator = None
+        if pool is None:
             if self._worker_root is None:  # the shuffle seed, else one draw from gradkit's generator
                 self._worker_root = self.seed if self.seed is not None else int(NUMPY.rng.integers(2**63))
             seed = worker_seed(self._worker_root, self.epoch - 1)  # the pass just drawn
-            pool = WorkerPool(self.num_workers, self.dataset, seed, self.worker_init_fn)
+            pool = WorkerPool(self._worker_datasets(), seed, self.worker_init_fn)
+            self._pool = pool if self.persistent_workers else None
+        if it is None:
             it = kind(pool, self.persistent_workers)
-            self._iterator = it if self.persistent_workers else None
+            self._iterator = weakref.ref(it) if self.persistent_workers else None
         return it
+
+    def _worker_datasets(self) -> list[Any]:
+        """Each worker's ``WorkerInfo.dataset``: for an IterableDataset a shallow copy of its own, which that
+        worker iterates (so a ``worker_init_fn`` can shard it, as in PyTorch); a map-style dataset is the loader's,
+        which every worker fetches from (the sampler already divides the indices; a copy would be ignored, and
+        copying an array used as a dataset would copy its data)."""
+        if not self._streamed:
+            return [self.dataset] * self.num_workers
+        try:
+            return [copy.copy(self.dataset) for _ in range(self.num_workers)]
+        except Exception as exc:
+            raise ArgumentTypeError(
+                f"DataLoader: with num_workers > 0 each worker thread iterates its own copy.copy() of the "
+                f"IterableDataset, and copying {type(self.dataset).__name__} failed ({type(exc).__name__}: {exc}); "
+                "give it a __copy__ method"
+            ) from exc
 
     def _streams(self) -> Iterator[Any]:
         """The next pass over an IterableDataset: in this thread (``iter(dataset)`` now, as PyTorch), or with
@@ -342,7 +371,7 @@ class DataLoader:
             stream.begin()
             return _InlineStream(self._next_batch, stream, check)
         it = self._workers(StreamBatches)
-        streams = [(self._next_batch, _Stream(self.dataset)) for _ in range(self.num_workers)]
+        streams = [(self._next_batch, _Stream(d)) for d in it.datasets]  # each worker iterates its own copy
         it.start_streams(streams, self.prefetch_factor, self.timeout, check)
         return it
 

@@ -10,6 +10,10 @@ device (both are per thread in gradkit), so the workers make what the calling th
 For an iterable-style dataset, :class:`StreamBatches` asks each worker for the next batch of
 its own stream instead (the task is the same worker's every time), round-robin over the
 workers whose streams have not ended, as PyTorch orders them.
+
+The threads hold nothing of the loader between tasks, so dropping the last reference to their
+:class:`WorkerPool` (the iterator's, and with ``persistent_workers`` the loader's) stops them,
+without waiting for the garbage collector.
 """
 
 from __future__ import annotations
@@ -79,16 +83,35 @@ class _Pass:
         stack = _device_stack.stack  # read directly: resolving the default device could import CuPy
         self.device = stack[-1] if stack else None
 
+    def cancel(self) -> None:
+        """Abandon the pass: the workers skip its queued tasks, and the results nobody will take are dropped
+        (a worker's exception among them holds, through its traceback's frames, this pass and the loader: a
+        reference cycle). A worker that puts a result after this drops it itself (see :func:`_run`)."""
+        self.cancelled = True
+        _drain(self.results)
+
+
+def _drain(results: queue.SimpleQueue) -> None:
+    while True:
+        try:
+            results.get_nowait()
+        except queue.Empty:
+            return
+
 
 class WorkerPool:
-    """``n`` daemon threads, each taking ``(pass, position, fn, arg)`` tasks from its own queue."""
+    """One daemon thread per entry of ``datasets``, each taking ``(pass, position, fn, arg)`` tasks from its own
+    queue; ``datasets[i]`` is worker ``i``'s ``WorkerInfo.dataset``. The threads stop when it is closed, or
+    dropped."""
 
-    def __init__(self, n: int, dataset: Any, seed: int, init_fn: Callable[[int], Any] | None) -> None:
+    def __init__(self, datasets: list[Any], seed: int, init_fn: Callable[[int], Any] | None) -> None:
+        n = len(datasets)
+        self.datasets = datasets
         self.queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(n)]
         self.threads = [
             threading.Thread(
                 target=_work,
-                args=(q, WorkerInfo(i, n, seed + i, dataset), init_fn),
+                args=(q, WorkerInfo(i, n, seed + i, datasets[i]), init_fn),
                 name=f"gradkit-data-worker-{i}",
                 daemon=True,
             )
@@ -109,16 +132,21 @@ class WorkerPool:
                 if t is not threading.current_thread():
                     t.join()
 
+    def __del__(self) -> None:
+        try:
+            self.close(wait=False)
+        except Exception:  # at interpreter exit the queue module may be gone
+            pass
+
 
 def _work(tasks: queue.SimpleQueue, info: WorkerInfo, init_fn: Callable[[int], Any] | None) -> None:
     """A worker thread: run ``init_fn(id)``, then tasks until the ``None`` that closes the pool."""
     _local.info = info
     failed = None
     if init_fn is not None:
-        try:
-            init_fn(info.id)
-        except BaseException as exc:  # reported at this worker's first batch, as PyTorch does
-            failed = exc
+        ok, failed = _call(init_fn, info.id)  # an exception is reported at this worker's first batch, as PyTorch does
+        if ok:
+            failed = None
     while True:
         task = tasks.get()
         if task is None:
@@ -136,16 +164,24 @@ def _run(task: tuple, failed: BaseException | None) -> BaseException | None:
         run.results.put((position, False, failed))
         return None
     grad_mode.state.enabled = run.grad_enabled
-    try:
-        if run.device is None:
-            out = (position, True, fn(arg))
-        else:
-            with default_device_block(run.device):
-                out = (position, True, fn(arg))
-    except BaseException as exc:
-        out = (position, False, exc)
-    run.results.put(out)
+    # No local holds the result: a worker's exception holds this frame (its traceback's frames hold their
+    # callers), and the frame would hold the exception, a reference cycle holding the loader through ``fn``.
+    if run.device is None:
+        run.results.put((position, *_call(fn, arg)))
+    else:
+        with default_device_block(run.device):
+            run.results.put((position, *_call(fn, arg)))
+    if run.cancelled:  # abandoned meanwhile (the drain in _Pass.cancel may have come before the put)
+        _drain(run.results)
     return None
+
+
+def _call(fn: Callable[[Any], Any], arg: Any) -> tuple[bool, Any]:
+    """``(True, fn(arg))``, or ``(False, the exception it raised)``."""
+    try:
+        return True, fn(arg)
+    except BaseException as exc:
+        return False, exc
 
 
 class WorkerBatches:
@@ -153,7 +189,8 @@ class WorkerBatches:
 
     An exception in a worker is raised at its batch (as its own type when possible, naming the
     worker, with the original chained), and the next ``next()`` goes on with the batch after it,
-    as in PyTorch. Left unfinished, the iterator stops its threads when it is garbage collected.
+    as in PyTorch. Left unfinished, the iterator stops its threads when it is dropped (with
+    ``persistent`` its pass only: the threads stay with the loader's pool).
     """
 
     def __init__(self, pool: WorkerPool, persistent: bool) -> None:
@@ -171,13 +208,14 @@ class WorkerBatches:
         return len(self._pool.queues)
 
     @property
-    def closed(self) -> bool:
-        return self._pool.closed
+    def datasets(self) -> list[Any]:
+        """Each worker's ``WorkerInfo.dataset``."""
+        return self._pool.datasets
 
     def start(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], prefetch: int, timeout: float) -> None:
         """Begin a pass over ``jobs`` (an abandoned earlier pass's queued tasks are skipped)."""
         if self._run is not None:
-            self._run.cancelled = True
+            self._run.cancel()
         self._run = _Pass()
         self._jobs = jobs
         self._sent = self._next = 0
@@ -248,16 +286,23 @@ class WorkerBatches:
 
     def close(self) -> None:
         """Stop the worker threads (those busy finish their batch first); the pass ends."""
+        self._cancel()
+        self._pool.close(wait=False)
+
+    def _cancel(self) -> None:
+        """End the pass: the workers skip its queued tasks."""
         if self._run is not None:
-            self._run.cancelled = True
+            self._run.cancel()
         self._jobs = None
         self._sent = self._next
         self._ready = {}
-        self._pool.close(wait=False)
 
     def __del__(self) -> None:
         try:
-            self.close()
+            if self._persistent:
+                self._cancel()  # the loader may start another pass on the threads
+            else:
+                self.close()
         except Exception:  # at interpreter exit the queue module may be gone
             pass
 
@@ -342,10 +387,10 @@ class StreamBatches(WorkerBatches):
     def _batch_number(self, position: int) -> int:
         return self._count  # the requests answered END are no batches
 
-    def close(self) -> None:
+    def _cancel(self) -> None:
         self._alive = 0
         self._streams = []
-        super().close()
+        super()._cancel()
 
 
 def _from_worker(exc: BaseException, worker: int, position: int) -> BaseException:

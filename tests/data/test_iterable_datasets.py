@@ -5,13 +5,22 @@ Worker order, prefetch and shutdown are tested with events and conditions, never
 
 from __future__ import annotations
 
-import gc
+import itertools
+import math
 import threading
 import warnings
 from collections import namedtuple
 
 import numpy as np
 import pytest
+from worker_threads import (
+    WAIT,
+    all_stop,
+    check_dropped_loader_stops_threads,
+    check_stopping_early_leaves_no_thread_behind,
+    labels,
+    new_threads,
+)
 
 import gradkit as gk
 from gradkit.data import (
@@ -23,8 +32,6 @@ from gradkit.data import (
     get_worker_info,
     random_split,
 )
-
-WAIT = 5.0  # seconds a test waits for a worker before failing (never reached when the code works)
 
 
 class Stream(IterableDataset):
@@ -76,22 +83,31 @@ class Sized(Counts):
         return self.announced
 
 
-def _labels(loader) -> list:
-    return [b[1].tolist() for b in loader]
+class Range(IterableDataset):
+    """start, start + 1, ... below end."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+    def __iter__(self):
+        return iter(range(self.start, self.end))
+
+
+def _split_range(info_fn):
+    """A worker_init_fn that leaves worker w of k the w-th of k runs of ``ceil(len / k)`` of its dataset's
+    [start, end) by changing ``info.dataset``: PyTorch's documented way to shard an IterableDataset."""
+
+    def init(worker_id):
+        info = info_fn()
+        ds = info.dataset
+        per = math.ceil((ds.end - ds.start) / info.num_workers)
+        ds.start, ds.end = ds.start + worker_id * per, min(ds.start + (worker_id + 1) * per, ds.end)
+
+    return init
 
 
 def _values(loader) -> list:
     return [b.tolist() if isinstance(b, gk.Tensor) else b for b in loader]
-
-
-def _new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t not in before and t.name.startswith("gradkit-data-worker")]
-
-
-def _all_stop(threads: list[threading.Thread]) -> None:
-    for t in threads:
-        t.join(WAIT)
-    assert not [t.name for t in threads if t.is_alive()]
 
 
 def test_iterable_and_chain_datasets():
@@ -128,8 +144,8 @@ def test_batches_in_order_drop_last_len_and_device(device):
         assert [b[1].tolist() for b in batches] == [[0, 1, 2], [3, 4, 5], [6]]
         assert batches[0][0].shape == (3, 2) and batches[0][0].dtype == gk.float32
         assert {b[0].device for b in batches} == {gk.zeros(1, device=device).device}
-    assert _labels(DataLoader(Stream(7), batch_size=3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
-    assert _labels(DataLoader(Stream(6), batch_size=3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert labels(DataLoader(Stream(7), batch_size=3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert labels(DataLoader(Stream(6), batch_size=3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
     assert _values(DataLoader(Counts([5]), batch_size=2, collate_fn=lambda s: [-v for v in s])) == [
         [0, -1], [-2, -3], [-4]]  # fmt: skip
     assert [len(DataLoader(Sized(7, 7), batch_size=3, drop_last=d)) for d in (False, True)] == [3, 2]
@@ -214,9 +230,11 @@ def test_workers_shard_by_worker_info_and_take_turns():
         data, batch_size=2, num_workers=3, worker_init_fn=lambda w: inits.update({w: get_worker_info()})
     )
     # worker w yields w, w + 3, ...; batch k is worker k % 3's next two items
-    assert _labels(loader) == [[0, 3], [1, 4], [2, 5], [6, 9], [7], [8]]
+    assert labels(loader) == [[0, 3], [1, 4], [2, 5], [6, 9], [7], [8]]
     assert {v: m[0] for v, m in data.made.items()} == {v: v % 3 for v in range(10)}
-    assert sorted(inits) == [0, 1, 2] and {(i.num_workers, i.dataset) for i in inits.values()} == {(3, data)}
+    assert sorted(inits) == [0, 1, 2] and {i.num_workers for i in inits.values()} == {3}
+    copies = [inits[w].dataset for w in range(3)]  # each worker iterates its own shallow copy, as in PyTorch
+    assert len({id(c) for c in copies} | {id(data)}) == 4 and all(type(c) is Stream for c in copies)
     # a worker whose stream has ended is skipped; the others go on in turn (PyTorch's order)
     counts = DataLoader(Counts([5, 2, 7]), batch_size=2, num_workers=3)
     expected = [[0, 1], [100, 101], [200, 201], [2, 3], [202, 203], [4], [204, 205], [206]]
@@ -226,6 +244,24 @@ def test_workers_shard_by_worker_info_and_take_turns():
         b for b in expected if len(b) == 2]  # fmt: skip
     # unsharded, each worker yields every item (as PyTorch)
     assert [b[1] for b in DataLoader(Stream(3, sharded=False), batch_size=None, num_workers=2)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_worker_init_fn_shards_its_workers_own_copy():
+    data = Range(3, 10)
+    for persistent in (False, True):  # new copies each pass; or one per kept worker, sharded once
+        loader = DataLoader(
+            data, batch_size=None, num_workers=2, worker_init_fn=_split_range(get_worker_info),
+            persistent_workers=persistent)  # fmt: skip
+        assert list(loader) == list(loader) == [3, 7, 4, 8, 5, 9, 6]  # worker 0: 3..6, worker 1: 7..9
+    assert (data.start, data.end) == (3, 10)  # the loader's dataset is untouched
+
+    class Uncopyable(Counts):
+        def __copy__(self):
+            raise TypeError("no copies")
+
+    with pytest.raises(gk.ArgumentTypeError, match=r"copying Uncopyable failed \(TypeError: no copies\)"):
+        iter(DataLoader(Uncopyable([1, 1]), num_workers=2))
+    assert list(DataLoader(Uncopyable([2]), batch_size=None)) == [0, 1]  # no workers: no copies
 
 
 def test_workers_run_in_the_callers_grad_mode_and_device(device):
@@ -280,42 +316,35 @@ def test_worker_exception_and_timeout():
 
 
 def test_stopping_early_leaves_no_thread_behind():
-    before = set(threading.enumerate())
-    started = []
-    for _ in DataLoader(Stream(20), batch_size=2, num_workers=3):
-        started += _new_threads(before)
-        break
-    with pytest.raises(KeyError):
-        for _ in DataLoader(Stream(20), batch_size=2, num_workers=2):
-            started += _new_threads(before | set(started))
-            raise KeyError("in the loop body")
-    gate = {6: threading.Event()}
-    it = iter(DataLoader(Stream(20, gate=gate), batch_size=2, num_workers=2))
-    next(it)
-    started += _new_threads(before | set(started))
-    del it  # garbage collected while a worker waits inside the dataset's iterator
-    gate[6].set()
-    assert len(started) == 7
-    _all_stop(started)
-    assert _labels(DataLoader(Stream(4), batch_size=2, num_workers=2)) == [[0, 2], [1, 3]]
-    assert not _new_threads(before)  # a pass that ends has stopped its threads
+    check_stopping_early_leaves_no_thread_behind(
+        lambda num_workers, gate=None: DataLoader(Stream(20, gate=gate), batch_size=2, num_workers=num_workers)
+    )
+
+
+def test_dropping_a_persistent_loader_over_an_endless_stream_stops_its_threads_without_the_gc():
+    class Endless(IterableDataset):
+        def __iter__(self):
+            return (np.float32(v) for v in itertools.count())
+
+    check_dropped_loader_stops_threads(
+        lambda: DataLoader(Endless(), batch_size=2, num_workers=2, persistent_workers=True)
+    )
 
 
 def test_persistent_workers_iterate_anew_each_pass():
     before = set(threading.enumerate())
     inits = []
     loader = DataLoader(Stream(6), batch_size=2, num_workers=2, persistent_workers=True, worker_init_fn=inits.append)
-    assert _labels(loader) == _labels(loader) == [[0, 2], [1, 3], [4], [5]]
+    assert labels(loader) == labels(loader) == [[0, 2], [1, 3], [4], [5]]
     assert sorted(inits) == [0, 1]  # once per worker, not per pass
     it1 = iter(loader)
     next(it1)
     it2 = iter(loader)  # as PyTorch: the same iterator, restarted
-    assert it1 is it2 and _labels(it1) == [[0, 2], [1, 3], [4], [5]] and list(it2) == []
-    threads = _new_threads(before)
+    assert it1 is it2 and labels(it1) == [[0, 2], [1, 3], [4], [5]] and list(it2) == []
+    threads = new_threads(before)
     assert len(threads) == 2 and all(t.is_alive() for t in threads)
-    del loader, it1, it2
-    gc.collect()
-    _all_stop(threads)
+    del loader, it1, it2  # no reference cycle: the threads stop without the garbage collector
+    all_stop(threads)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -335,3 +364,20 @@ def test_batch_order_as_pytorch(num_workers):
         ours = _values(DataLoader(Counts(counts), num_workers=num_workers, **kwargs))
         theirs = tdata.DataLoader(TorchCounts(counts), num_workers=num_workers, **kwargs)
         assert ours == [b.tolist() if isinstance(b, torch.Tensor) else b for b in theirs], (counts, kwargs)
+
+
+def test_worker_init_fn_sharding_as_pytorch():
+    pytest.importorskip("torch")
+    from torch.utils import data as tdata
+
+    class TorchRange(tdata.IterableDataset):
+        def __init__(self, start, end):
+            self.start, self.end = start, end
+
+        def __iter__(self):
+            return iter(range(self.start, self.end))
+
+    for kwargs in [dict(batch_size=None, num_workers=2), dict(batch_size=3, num_workers=2)]:
+        ours = _values(DataLoader(Range(3, 12), worker_init_fn=_split_range(get_worker_info), **kwargs))
+        theirs = tdata.DataLoader(TorchRange(3, 12), worker_init_fn=_split_range(tdata.get_worker_info), **kwargs)
+        assert ours == [b if isinstance(b, int) else b.tolist() for b in theirs], kwargs

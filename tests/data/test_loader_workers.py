@@ -5,16 +5,21 @@ Ordering and prefetch limits are tested with events and conditions, never sleeps
 
 from __future__ import annotations
 
-import gc
 import threading
 
 import numpy as np
 import pytest
+from worker_threads import (
+    WAIT,
+    all_stop,
+    check_dropped_loader_stops_threads,
+    check_stopping_early_leaves_no_thread_behind,
+    labels,
+    new_threads,
+)
 
 import gradkit as gk
 from gradkit.data import BatchSampler, DataLoader, Dataset, Subset, TensorDataset, WorkerError, get_worker_info
-
-WAIT = 5.0  # seconds a test waits for a worker before failing (never reached when the code works)
 
 
 class Log(Dataset):
@@ -43,20 +48,6 @@ class Log(Dataset):
     def wait_for(self, indices: set[int]) -> None:
         with self.changed:
             assert self.changed.wait_for(lambda: indices <= set(self.fetched), WAIT), sorted(self.fetched)
-
-
-def _labels(loader) -> list[list[int]]:
-    return [batch[1].tolist() for batch in loader]
-
-
-def _new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t not in before and t.name.startswith("gradkit-data-worker")]
-
-
-def _all_stop(threads: list[threading.Thread]) -> None:
-    for t in threads:
-        t.join(WAIT)
-    assert not [t.name for t in threads if t.is_alive()]
 
 
 def test_same_batches_as_without_workers(device):
@@ -92,11 +83,12 @@ def test_worker_info_init_fn_and_round_robin():
     data = Log(8)
     loader = DataLoader(data, batch_size=2, num_workers=3, worker_init_fn=init, shuffle=True, seed=7)
     order = loader.order(0)
-    assert len(_labels(loader)) == 4
+    assert len(labels(loader)) == 4
     assert sorted(inits) == [0, 1, 2]
     base = inits[0].seed
     for wid, info in inits.items():
-        assert (info.id, info.num_workers, info.seed, info.dataset) == (wid, 3, base + wid, data)
+        assert (info.id, info.num_workers, info.seed) == (wid, 3, base + wid)
+        assert info.dataset is data  # map-style: the one the batches are fetched from, shared
     for b in range(4):  # batch b is made by worker b % 3
         assert {data.fetched[int(i)][0] for i in order[2 * b : 2 * b + 2]} == {b % 3}
     again = DataLoader(data, batch_size=2, num_workers=3, worker_init_fn=init, shuffle=True, seed=7)
@@ -182,25 +174,22 @@ def test_timeout_names_the_wait_and_the_batch_still_comes():
 
 
 def test_stopping_early_leaves_no_thread_behind():
-    before = set(threading.enumerate())
-    started = []
-    for _ in DataLoader(Log(20), batch_size=2, num_workers=3):
-        started += _new_threads(before)
-        break
-    with pytest.raises(KeyError):
-        for _ in DataLoader(Log(20), batch_size=2, num_workers=3):
-            started += _new_threads(before | set(started))
-            raise KeyError("in the loop body")
-    gate = {4: threading.Event()}
-    it = iter(DataLoader(Log(20, gate=gate), batch_size=2, num_workers=2))
-    next(it)
-    started += _new_threads(before | set(started))
-    del it  # garbage collected while a worker waits inside the dataset
-    gate[4].set()
-    assert len(started) == 8
-    _all_stop(started)
-    list(DataLoader(Log(4), num_workers=2))  # a pass that ends has stopped its threads
-    assert not _new_threads(before)
+    check_stopping_early_leaves_no_thread_behind(
+        lambda num_workers, gate=None: DataLoader(Log(20, gate=gate), batch_size=2, num_workers=num_workers)
+    )
+
+
+def test_dropping_a_persistent_loader_stops_its_threads_without_the_gc():
+    gate = {6: threading.Event()}
+    data = Log(20, gate=gate, fail={6: ValueError})  # a class: each raise makes a new exception
+
+    def ahead():  # batch 3 fails once the loop has taken batch 0: its exception is left with the pass, never taken
+        gate[6].set()
+        data.wait_for({6})
+
+    check_dropped_loader_stops_threads(
+        lambda: DataLoader(data, batch_size=2, num_workers=2, persistent_workers=True), ahead=ahead
+    )
 
 
 def test_persistent_workers_keep_their_threads():
@@ -208,7 +197,7 @@ def test_persistent_workers_keep_their_threads():
     inits = []
     data = Log(6)
     loader = DataLoader(data, batch_size=2, num_workers=2, persistent_workers=True, worker_init_fn=inits.append)
-    assert _labels(loader) == _labels(loader) == [[0, 1], [2, 3], [4, 5]]
+    assert labels(loader) == labels(loader) == [[0, 1], [2, 3], [4, 5]]
     assert sorted(inits) == [0, 1]  # once per worker, not per epoch
     assert len({data.fetched[i][1] for i in range(6)}) == 2
     it1 = iter(loader)
@@ -216,11 +205,10 @@ def test_persistent_workers_keep_their_threads():
     it2 = iter(loader)  # as PyTorch: the same iterator, restarted
     assert it1 is it2
     assert [b[1].tolist() for b in it1] == [[0, 1], [2, 3], [4, 5]] and list(it2) == []
-    threads = _new_threads(before)
+    threads = new_threads(before)
     assert len(threads) == 2 and all(t.is_alive() for t in threads)
-    del loader, it1, it2
-    gc.collect()
-    _all_stop(threads)
+    del loader, it1, it2  # no reference cycle: the threads stop without the garbage collector
+    all_stop(threads)
 
 
 def test_a_second_iter_runs_beside_the_first():
@@ -230,7 +218,7 @@ def test_a_second_iter_runs_beside_the_first():
     a = next(it1)
     it2 = iter(loader)
     assert it1 is not it2
-    rest1, all2 = _labels(it1), _labels(it2)
+    rest1, all2 = labels(it1), labels(it2)
     assert [a[1].tolist()] + rest1 == first.reshape(3, 2).tolist()
     assert all2 == second.reshape(3, 2).tolist()
 
@@ -290,9 +278,9 @@ def test_a_batch_sampler_that_refills_one_list_gives_the_same_batches():
         def __len__(self) -> int:
             return 4
 
-    expected = _labels(DataLoader(Log(8), batch_sampler=Refilling()))
+    expected = labels(DataLoader(Log(8), batch_sampler=Refilling()))
     assert expected == [[0, 1], [2, 3], [4, 5], [6, 7]]
-    assert _labels(DataLoader(Log(8), batch_sampler=Refilling(), num_workers=2)) == expected
+    assert labels(DataLoader(Log(8), batch_sampler=Refilling(), num_workers=2)) == expected
 
 
 def test_workers_make_batches_while_the_calling_thread_captures_a_step(device):
@@ -318,5 +306,5 @@ def test_workers_make_batches_while_the_calling_thread_captures_a_step(device):
         with pytest.raises(gk.cuda.CaptureError, match="reads a device array on the host"):
             first[0].sum().item()  # the capturing thread is still guarded
         assert "CounterRNG" in repr(backend.rng.random)  # and draws from the capture's generator
-    assert [first[1].tolist()] + _labels(it) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert [first[1].tolist()] + labels(it) == [[0, 1], [2, 3], [4, 5], [6, 7]]
     assert "CounterRNG" not in draws[0][0] and draws[0][1] == 2.0  # the other thread: the backend's own ways

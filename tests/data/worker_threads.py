@@ -1,0 +1,77 @@
+"""Helpers shared by the DataLoader worker tests (map-style and iterable-style datasets): finding the worker
+threads a test started, and checking that they stop. Imported as ``from worker_threads import ...``: pytest puts
+this folder on ``sys.path`` for the test files in it (there is no ``__init__.py``)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+WAIT = 5.0  # seconds a test waits for a worker before failing (never reached when the code works)
+
+
+def labels(loader: Any) -> list:
+    """The second field of each batch, as lists."""
+    return [batch[1].tolist() for batch in loader]
+
+
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The DataLoader worker threads running now that were not in ``before``."""
+    return [t for t in threading.enumerate() if t not in before and t.name.startswith("gradkit-data-worker")]
+
+
+def all_stop(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.join(WAIT)
+    assert not [t.name for t in threads if t.is_alive()]
+
+
+def check_stopping_early_leaves_no_thread_behind(make: Callable[..., Any]) -> None:
+    """``make(num_workers, gate=None)``: a DataLoader with ``batch_size=2`` over 20 samples whose sample 4 (in
+    batch 2, of worker 0 of 2) waits for ``gate[4]``. Leaving a loop by break, by an exception, and dropping an
+    iterator while a worker waits inside the dataset each stop that pass's threads."""
+    before = set(threading.enumerate())
+    started = []
+    for _ in make(3):
+        started += new_threads(before)
+        break
+    with pytest.raises(KeyError, match="in the loop body"):
+        for _ in make(3):
+            started += new_threads(before | set(started))
+            raise KeyError("in the loop body")
+    gate = {4: threading.Event()}
+    it = iter(make(2, gate))
+    next(it)
+    started += new_threads(before | set(started))
+    del it  # dropped while a worker waits inside the dataset
+    gate[4].set()
+    assert len(started) == 8
+    all_stop(started)
+    assert len(list(make(2))) == 10
+    assert not new_threads(before)  # a pass that ends has stopped its threads
+
+
+def check_dropped_loader_stops_threads(make: Callable[[], Any], ahead: Callable[[], Any] | None = None) -> None:
+    """``make()``: a DataLoader with ``persistent_workers=True`` and more than one batch. With the garbage collector
+    off, dropping it and its iterator in the middle of a pass (after ``ahead()``, which may wait for the workers to
+    make a batch) stops its threads: no reference cycle holds them."""
+    before = set(threading.enumerate())
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loader = make()
+        it = iter(loader)
+        next(it)
+        if ahead is not None:
+            ahead()
+        threads = new_threads(before)
+        assert len(threads) == loader.num_workers
+        del loader, it
+        all_stop(threads)
+    finally:
+        if was_enabled:
+            gc.enable()
