@@ -345,21 +345,20 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
         forward.append(Step(name, k + 1 - n, "input", f"x{k + 1}", (), value, tuple(x.shape), _fmt(value)))
 
     recorded: list[tuple[Node, Tensor]] = []
-    previous = _function.observer
     thread = threading.get_ident()
 
-    def observe(node: Node, out: Tensor) -> None:
-        if threading.get_ident() == thread:  # ops that other threads run meanwhile are not f's
+    def observe(node: Node, out: Tensor | None) -> None:
+        # Ops that other threads run meanwhile are not f's; the nodes of a multi-output call (no tensor) are
+        # not shown
+        if out is not None and threading.get_ident() == thread:
             recorded.append((node, out))
-        if previous is not None:
-            previous(node, out)
 
-    _function.observer = observe
+    _function.add_observer(observe)
     try:
         with grad_mode.enable_grad():
             y = f(*xs)
     finally:
-        _function.observer = previous
+        _function.remove_observer(observe)
     if not isinstance(y, Tensor):
         raise ArgumentTypeError(f"trace: f must return a Tensor, got {describe(y)}")
     if y.dtype.kind != "f":

@@ -225,7 +225,7 @@ def test_backward_twice_with_retain_graph(device):
 
 def test_closure_tensors_side_outputs_and_multi_output_functions():
     """Tensors the function closes over (a non-leaf), a tensor it stores aside, and a two-output
-    gk.autograd.Function (whose nodes the recorder does not see) all get their gradients."""
+    gk.autograd.Function (its nodes are the call's: recomputed, not kept) all get their gradients."""
 
     class Halves(gk.autograd.Function):
         @staticmethod
@@ -262,6 +262,10 @@ def test_closure_tensors_side_outputs_and_multi_output_functions():
     plain, ckpt = run(False), run(True)
     for u, v in zip(plain, ckpt, strict=True):
         assert np.allclose(u, v, rtol=1e-6, atol=0)
+    c = w * 2
+    node = checkpoint(f, x).grad_fn
+    assert node.name == "Checkpoint"
+    assert {id(e) for e in node.next} == {id(x), id(c.grad_fn), id(p)}  # no node of Halves on the boundary
 
 
 def test_checkpointed_chain_keeps_fewer_arrays_alive():
@@ -356,7 +360,7 @@ def test_errors_name_the_call_and_the_argument(device):
         checkpoint_sequential(gk.relu, 1, x)
 
     plain = gk.tensor([1.0, 2.0], device=device)
-    with pytest.raises(gk.AutogradError, match="changed its tensor argument 1 .* in place"):
+    with pytest.raises(gk.AutogradError, match="changed tensor 1 of its arguments .* in place"):
         checkpoint(lambda a, b: a * b.mul_(2), x, plain)
 
     y = checkpoint(lambda t: (t * t).sum(), x)
@@ -397,3 +401,134 @@ def test_nested_checkpoints_and_trace(device):
     _same(plain, run(2))
     traced = gk.trace(lambda a: checkpoint(lambda t: gk.sin(t) * t, a), 2.0)
     assert "Checkpoint" in str(traced)
+
+
+# --------------------------------------------------------------------- module hooks, threads, nested arguments
+def _hooked_linear(device, log):
+    gk.manual_seed(4)
+    m = nn.Linear(3, 3).to(device)
+    m.register_forward_pre_hook(lambda mod, args: log.append("forward_pre"))
+    m.register_forward_hook(lambda mod, args, out: log.append("forward"))
+    m.register_full_backward_pre_hook(lambda mod, go: log.append("pre") or (go[0] * 2,))
+    m.register_full_backward_hook(lambda mod, gi, go: log.append("full") or (gi[0] * 3,))
+    return m
+
+
+def test_module_backward_hooks_run_inside_checkpoint(device):
+    """The hooks' nodes are the call's: the backward pass runs them on the recomputed graph, once, and what
+    they return counts. The pre-hook doubles grad_output, the hook triples grad_input; y = 2x W^T + b."""
+    log = []
+    m = _hooked_linear(device, log)
+    x = gk.ones((2, 3), device=device, requires_grad=True)
+    y = checkpoint(m, x * 2)
+    log.append("|")
+    y.sum().backward()
+    assert log == ["forward_pre", "forward", "|", "forward_pre", "forward", "pre", "full"]
+    w = m.weight.numpy()
+    np.testing.assert_allclose(x.grad.numpy(), 12 * np.ones((2, 3)) @ w, rtol=1e-6)
+    np.testing.assert_array_equal(m.weight.grad.numpy(), np.full((3, 3), 8.0))
+    np.testing.assert_array_equal(m.bias.grad.numpy(), np.full(3, 4.0))
+
+
+def test_module_backward_hooks_as_pytorch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.checkpoint import checkpoint as torch_checkpoint
+
+    log, torch_log = [], []
+    m = _hooked_linear("cpu", log)
+    tm = torch.nn.Linear(3, 3)
+    with torch.no_grad():
+        tm.weight.copy_(torch.from_numpy(m.weight.numpy()))
+        tm.bias.copy_(torch.from_numpy(m.bias.numpy()))
+    tm.register_full_backward_pre_hook(lambda mod, go: torch_log.append("pre") or (go[0] * 2,))
+    tm.register_full_backward_hook(lambda mod, gi, go: torch_log.append("full") or (gi[0] * 3,))
+    x = gk.ones((2, 3), device="cpu", requires_grad=True)
+    tx = torch.ones((2, 3), requires_grad=True)
+    checkpoint(m, x * 2).sum().backward()
+    torch_checkpoint(tm, tx * 2, use_reentrant=False).sum().backward()
+    assert [e for e in log if e in ("pre", "full")] == torch_log == ["pre", "full"]
+    for a, b in ((x, tx), (m.weight, tm.weight), (m.bias, tm.bias)):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
+
+
+def test_overlapping_checkpoints_on_two_threads_leave_no_observer():
+    """Two calls that do not end in reverse order: each notes only its own thread's nodes, and both
+    observers are gone afterwards (recording costs nothing more)."""
+    import threading
+
+    from gradkit.autograd import function
+
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    x = gk.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    results = {}
+
+    def f1(a):
+        first_in.set()
+        second_in.wait(5)
+        return a.tanh()
+
+    def f2(a):
+        second_in.set()
+        first_done.wait(5)
+        return a.sin()
+
+    def run(key, f, done=None):
+        results[key] = checkpoint(f, x)
+        if done is not None:
+            done.set()
+
+    t1 = threading.Thread(target=run, args=("tanh", f1, first_done))
+    t1.start()
+    first_in.wait(5)
+    t2 = threading.Thread(target=run, args=("sin", f2))
+    t2.start()
+    t1.join(5)
+    t2.join(5)
+    assert function.observer is None
+    for key in ("tanh", "sin"):
+        node = results[key].grad_fn
+        assert node.name == "Checkpoint" and [id(e) for e in node.next] == [id(x)]
+    (results["tanh"] + results["sin"]).sum().backward()
+    v = np.array([0.5, 1.0, 2.0], np.float32)
+    np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh(v) ** 2 + np.cos(v), rtol=1e-6)
+
+
+class _Counting(tuple):
+    """A node's edges that count how often they are walked."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_tensors_nested_in_arguments(device):
+    """Tensors in lists, tuples and dicts are arguments too: their nodes are known to be older than the
+    call (not searched), and an in-place change before backward is an error."""
+    w = gk.tensor([0.5, -1.0], device=device, requires_grad=True)
+    b = gk.tensor([2.0, 3.0], device=device, requires_grad=True)
+    s = gk.tensor([1.5, 0.5], device=device, requires_grad=True)
+
+    def f(pair, scale):
+        return (pair[0] * pair[1][0]).tanh() * scale["s"]
+
+    def run(checkpointed):
+        _zero([w, b, s])
+        a = w * 2
+        a.grad_fn.next = _Counting(a.grad_fn.next)
+        _Counting.walks = 0
+        y = checkpoint(f, [a, (b,)], scale={"s": s}) if checkpointed else f([a, (b,)], {"s": s})
+        walks = _Counting.walks
+        y.sum().backward()
+        return walks, _grads([w, b, s])
+
+    (_, plain), (walks, ckpt) = run(False), run(True)
+    assert walks == 0
+    _same(plain, ckpt)
+
+    y = checkpoint(f, [w, (b,)], scale={"s": s}).sum()
+    with gk.no_grad():
+        s.mul_(2)
+    with pytest.raises(gk.AutogradError, match="modified in place"):
+        y.backward()

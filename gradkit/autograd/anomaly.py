@@ -3,14 +3,16 @@
 While it is on:
 
 - each node recorded keeps ``node.created``, a short stack of where its forward operation was
-  called. It is recorded through ``function.observer``, the hook that ``record``, ``_binary`` and
-  ``Function.apply`` already call for ``gk.trace``, so that when anomaly mode is off, recording a
-  node costs nothing more than before;
+  called. It is recorded by an observer (``function.add_observer``; every place that makes a node
+  for a recorded operation passes it to ``function.observer``, as for ``gk.trace``), removed when
+  anomaly mode is turned off, so that recording a node then costs nothing more than before;
 - each backward pass puts a ``_Checked`` in place of the ``rules`` of every node it may run
   (``watch``, undone by ``unwatch`` when the pass ends). It raises an AutogradError when a rule
   returns a gradient with NaN (with ``check_nan``), naming the node and where it was created, and
   adds that place as a note to any error a rule raises. The engine's loop does not change: when
-  anomaly mode is off, a backward pass costs one check.
+  anomaly mode is off, a backward pass costs one check. While a CUDA graph is captured
+  (``gk.cuda.is_capturing()``) the NaN check cannot read the gradients on the host: the first rule
+  of such a pass raises ``gk.cuda.CaptureError`` instead (``check_nan=False`` works).
 
 The switch is global, not per thread (as PyTorch's).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -41,7 +44,8 @@ class _State:
 
 
 state = _State()
-_previous_observer: Any = None  # the observer that anomaly mode's own one passes each node on to
+_installed = False  # whether _observe is among function's observers (exactly while anomaly mode is on)
+_switch_lock = threading.Lock()
 
 
 def is_anomaly_enabled() -> bool:
@@ -90,21 +94,16 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
 
 def _switch(mode: bool, check_nan: bool) -> None:
-    global _previous_observer
-    state.enabled, state.check_nan = mode, check_nan
-    if mode and function.observer is not _observe:
-        _previous_observer, function.observer = function.observer, _observe
-    elif not mode and function.observer is _observe:
-        function.observer, _previous_observer = _previous_observer, None
-    # Otherwise another observer (gk.trace's) was put in front of ours meanwhile; it restores ours when it
-    # ends, and ours does nothing while anomaly mode is off.
+    global _installed
+    with _switch_lock:
+        state.enabled, state.check_nan = mode, check_nan
+        if mode != _installed:
+            (function.add_observer if mode else function.remove_observer)(_observe)
+            _installed = mode
 
 
-def _observe(node: Node, out: Tensor) -> None:
-    if state.enabled:
-        node.created = _caller_stack()
-    if _previous_observer is not None:
-        _previous_observer(node, out)
+def _observe(node: Node, out: Tensor | None) -> None:
+    node.created = _caller_stack()
 
 
 def _caller_stack() -> traceback.StackSummary:
@@ -132,12 +131,15 @@ def where(node: Node) -> str:
     ).rstrip("\n")
 
 
+_REFUSE = "refuse"  # _Checked's check_nan while a CUDA graph is captured: the check cannot run
+
+
 class _Checked:
     """Stands in for a node's ``rules`` during one backward pass in anomaly mode."""
 
     __slots__ = ("node", "rules", "check_nan")
 
-    def __init__(self, node: Node, rules: Any, check_nan: bool) -> None:
+    def __init__(self, node: Node, rules: Any, check_nan: bool | str) -> None:
         self.node, self.rules, self.check_nan = node, rules, check_nan
 
     def __getitem__(self, i: int) -> Any:
@@ -145,6 +147,8 @@ class _Checked:
         node, check_nan = self.node, self.check_nan
 
         def checked(grad: Tensor, *saved: Any) -> Any:
+            if check_nan is _REFUSE:
+                raise _refuse_capture()
             try:
                 result = rule(grad, *saved)
             except GraphFreed:
@@ -171,6 +175,8 @@ def _has_nan(t: Tensor) -> bool:
 def watch(roots: Any) -> list[Node]:
     """Check the rules of every node reachable from ``roots`` during one backward pass; returns them."""
     check_nan = state.check_nan
+    if check_nan and _capturing():
+        check_nan = _REFUSE  # raised by the first rule checked: inside the engine's try, which restores its state
     wrapped = []
     stack = [t._grad_fn for t in roots if t._grad_fn is not None]
     seen = set(stack)
@@ -185,6 +191,23 @@ def watch(roots: Any) -> list[Node]:
                 seen.add(edge)
                 stack.append(edge)
     return wrapped
+
+
+def _capturing() -> bool:
+    from gradkit.cuda.graphs import is_capturing  # not at the top: gradkit.cuda.graphs imports Tensor
+
+    return is_capturing()
+
+
+def _refuse_capture() -> Exception:
+    """The NaN check reads every gradient on the host: not inside a CUDA graph being captured."""
+    from gradkit.cuda.graphs import CaptureError
+
+    return CaptureError(
+        "anomaly detection: a backward pass inside gk.cuda.capture cannot check its gradients for NaN (that "
+        "reads each one on the host, which a CUDA graph cannot do); turn anomaly detection off for the "
+        "captured step, or keep only its forward call sites with set_detect_anomaly(True, check_nan=False)"
+    )
 
 
 def unwatch(wrapped: list[Node]) -> None:

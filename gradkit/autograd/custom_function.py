@@ -196,6 +196,8 @@ class Function:
             if versions:
                 node.versions = versions
 
+        if multi:
+            _function.observe(node)  # before its outputs' selector nodes, which _select_node observes
         results = []
         n = len(outs)
         for k, o in enumerate(outs):
@@ -206,15 +208,17 @@ class Function:
             y._version = o._version  # a new Tensor on the same memory: in-place changes through either are seen
             results.append(y)
         if not multi:
-            if _function.observer is not None:  # gk.trace
-                _function.observer(node, results[0])
+            _function.observe(node, results[0])  # gk.trace, anomaly mode, an enclosing checkpoint
             return results[0]
         return tuple(results)
 
 
 def _select_node(node: Node, k: int, n: int) -> Node:
-    """The node of output ``k`` of ``n``: it sends its gradient on to the function's ``node``."""
-    return Node(f"{node.name}[{k}]", (_Select(k, n),), (node,), ())
+    """The node of output ``k`` of ``n``: it sends its gradient on to the function's ``node`` (which must have
+    been passed to the observers already). Passed to the observers, without a tensor."""
+    select = Node(f"{node.name}[{k}]", (_Select(k, n),), (node,), ())
+    _function.observe(select)
+    return select
 
 
 class _Output:

@@ -136,9 +136,11 @@ def run_backward(
     prev_mode, prev_pass = state.enabled, state.backward_pass
     state.enabled = create_graph
     state.backward_pass = object()  # nodes that cache per pass (SharedBackward) tell passes apart by it
-    # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
-    watched = _anomaly.watch(roots) if _anomaly.state.enabled else None
+    watched = None
     try:
+        # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
+        if _anomaly.state.enabled:
+            watched = _anomaly.watch(roots)
         return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
     finally:
         state.enabled, state.backward_pass = prev_mode, prev_pass

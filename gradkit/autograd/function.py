@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from gradkit.autograd.grad_mode import state as _mode
@@ -11,8 +13,53 @@ from gradkit.tensor import Tensor
 
 _make = Tensor._make
 
-# Set by gk.trace while it runs: called as observer(node, output_tensor).
+# Every node made for a recorded operation is passed to ``observer(node, out)`` when it is not None: ``out``
+# is the tensor the node makes, or None for the nodes of a multi-output call (its shared node and each
+# output's selector node). It is None while nothing observes (the hot path's one check), otherwise the one
+# observer or a dispatcher to all of them. Add and remove observers with add_observer/remove_observer only.
 observer: Any = None
+_observers: tuple = ()  # in the order they were added
+_observers_lock = threading.Lock()
+
+
+def add_observer(fn: Callable[[Node, Tensor | None], None]) -> None:
+    """Call ``fn(node, out)`` for every node recorded from now on (gk.trace, anomaly mode, checkpoint)."""
+    global _observers
+    with _observers_lock:
+        _observers = (*_observers, fn)
+        _install()
+
+
+def remove_observer(fn: Callable[[Node, Tensor | None], None]) -> None:
+    """Stop calling ``fn`` (found by identity; nothing happens if it is not installed)."""
+    global _observers
+    with _observers_lock:
+        for i, o in enumerate(_observers):
+            if o is fn:
+                _observers = _observers[:i] + _observers[i + 1:]
+                break
+        _install()
+
+
+def _install() -> None:
+    global observer
+    observers = _observers
+    if not observers:
+        observer = None
+    elif len(observers) == 1:
+        observer = observers[0]
+    else:
+        def dispatch(node: Node, out: Tensor | None) -> None:
+            for fn in observers:
+                fn(node, out)
+
+        observer = dispatch
+
+
+def observe(node: Node, out: Tensor | None = None) -> None:
+    """Pass a node made outside ``record`` to the observers, if any."""
+    if observer is not None:
+        observer(node, out)
 
 
 def record(

@@ -14,6 +14,7 @@ import numpy as np
 from gradkit._args import flag, text, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.custom_function import Function, FunctionCtx
+from gradkit.autograd.function import observe
 from gradkit.autograd.node import Node
 from gradkit.backends import backend_of_array
 from gradkit.dtypes import is_dtype_like
@@ -734,6 +735,7 @@ def _behind_seen(t: Tensor) -> Tensor:
     node.add_hook(_seen)
     out = Tensor._make(t._data, t._backend, node)
     out._version = t._version  # the same memory: an in-place change through either is seen
+    observe(node, out)  # as every recorded node: gk.trace, anomaly mode, checkpoint (its inner nodes)
     return out
 
 

@@ -9,13 +9,13 @@ keeps only its arguments, for about one more forward pass of compute.
 How a call joins the graph (PyTorch's non-reentrant variant; ``use_reentrant=True`` runs the same code):
 
 - The first run calls ``function`` on the arguments themselves with recording on, while an observer
-  (``gradkit.autograd.function.observer``, chained with those of ``gk.trace`` and anomaly mode) notes the
-  nodes made on this thread. The nodes reachable from the outputs split into *inner* ones (noted, or
-  reaching a noted node: a node made before the call points only at older ones) and the *boundary*: the
-  leaves, the arguments' nodes and the older nodes that inner nodes point at. A node the observer does
-  not see (a multi-output ``gk.autograd.Function``, a backward module hook) and that reaches no inner
-  node counts as boundary: it keeps its saved values and gets its gradient as usual, so the split errs
-  only towards keeping memory, never towards wrong gradients.
+  (``gradkit.autograd.function.add_observer``, beside those of ``gk.trace`` and anomaly mode) notes the
+  nodes made on this thread: every node made for a recorded operation is passed to the observers (those
+  of ``gk.autograd.Function`` calls and module backward hooks included). The nodes reachable from the
+  outputs split into *inner* ones (noted, or reaching a noted node: a node made before the call points
+  only at older ones) and the *boundary*: the leaves, the arguments' nodes (of the tensors in the
+  arguments, nested in lists, tuples and dicts too) and the older nodes that inner nodes point at. A node
+  that was not noted (made on another thread) and reaches no inner node counts as boundary.
 - Each output made by an inner node is handed back as a new tensor on one ``Checkpoint`` node (through a
   selector node per output when there are several) whose edges are the boundary. Nothing refers to the
   inner nodes any more, and they are freed with their saved arrays. The node keeps the arguments, the
@@ -145,7 +145,7 @@ def _run_all(fns: list, x: Any) -> Any:
 
 # --------------------------------------------------------------------- forward
 def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: bool) -> Any:
-    inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+    inputs = _tensors((args, kwargs))  # nested in lists, tuples and dicts too
     before = [t._version[0] for t in inputs]
     rng = _save_rng(_rng_backends(inputs)) if preserve else None
     where = default_device()
@@ -154,7 +154,7 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     for i, (t, v) in enumerate(zip(inputs, before, strict=True)):
         if t._version[0] != v:
             raise AutogradError(
-                f"checkpoint: the function changed its tensor argument {i} ({describe(t)}) in place; backward "
+                f"checkpoint: the function changed tensor {i} of its arguments ({describe(t)}) in place; backward "
                 "runs the function again from its arguments, so it must leave them as they are (clone first)"
             )
     flat = _tensors(out)
@@ -170,42 +170,37 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     state = _Recompute(function, args, kwargs, rng, where, layout, outs, metas, graph.boundary)
     node = Node("Checkpoint", shared_rules(len(graph.boundary)), tuple(graph.boundary), (state,))
     node.versions = versions
+    multi = len(outs) > 1
+    if multi:  # observed as a Function call's nodes: gk.trace, anomaly mode, an enclosing checkpoint
+        _function.observe(node)  # then each selector node, in _select_node
     wrapped = list(flat)
     for k, (pos, _) in enumerate(outs):
         o = flat[pos]
-        y = _make(o._data, o._backend, _select_node(node, k, len(outs)) if len(outs) > 1 else node)
+        y = _make(o._data, o._backend, _select_node(node, k, len(outs)) if multi else node)
         y._version = o._version  # views of the output keep seeing in-place changes through either
         wrapped[pos] = y
-    if len(outs) == 1 and _function.observer is not None:  # gk.trace, an enclosing checkpoint (as Function.apply)
-        _function.observer(node, wrapped[outs[0][0]])
+    if not multi:
+        _function.observe(node, wrapped[outs[0][0]])
     return _replace(out, iter(wrapped))  # the first run's outputs, and with them its inner nodes, are freed
 
 
 class _NewNodes:
-    """While active: the ids of the nodes recorded on this thread (through ``function.observer``)."""
+    """While active: the ids of the nodes recorded on this thread (an observer, ``function.add_observer``)."""
 
     def __init__(self) -> None:
         self.ids: set[int] = set()
         self.thread = threading.get_ident()
-        self.active = False
-        self.previous: Any = None
 
-    def __call__(self, node: Node, out: Tensor) -> None:
-        if self.active and threading.get_ident() == self.thread:  # other threads' ops are not the call's
+    def __call__(self, node: Node, out: Tensor | None) -> None:
+        if threading.get_ident() == self.thread:  # other threads' ops are not the call's
             self.ids.add(id(node))
-        if self.previous is not None:
-            self.previous(node, out)
 
     def __enter__(self) -> _NewNodes:
-        self.previous = _function.observer
-        self.active = True
-        _function.observer = self
+        _function.add_observer(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.active = False  # left in place if another observer was set meanwhile: it only passes calls on
-        if _function.observer is self:
-            _function.observer = self.previous
+        _function.remove_observer(self)
 
 
 class _Split:

@@ -68,10 +68,12 @@ def test_off_or_without_check_nan_the_nan_gradient_is_stored():
     assert y.grad_fn.created is None
     y.backward()
     assert np.isnan(x.grad.numpy()[0])
-    x.grad = None
     with autograd.detect_anomaly(check_nan=False):
-        _, y = _nan_graph(None)
+        x, y = _nan_graph(None)
+        assert y.grad_fn.created is not None  # on: call sites are still recorded
         y.backward()
+    g = x.grad.numpy()
+    assert np.isnan(g[0]) and g[1] == 0.0
 
 
 def test_rules_are_put_back_after_a_pass():
@@ -122,3 +124,39 @@ def test_anomaly_and_trace_together():
         tr = gk.trace(lambda a, b: gk.log(a) + a * b - gk.sin(b), 2.0, 5.0)
         assert len(tr.forward) > 2
     assert function.observer is None
+
+
+def test_anomaly_switched_inside_trace_stays_as_set():
+    """The observers are a set, not a chain: turning anomaly mode on inside gk.trace keeps it observing after
+    the trace, and turning it off then leaves no observer behind."""
+
+    def f(a):
+        autograd.set_detect_anomaly(True)
+        return gk.sin(a) * a
+
+    tr = gk.trace(f, 2.0)
+    assert len(tr.forward) == 3  # the input, sin, multiply: the trace saw them with anomaly mode on
+    y = gk.exp(gk.tensor([1.0], requires_grad=True))
+    assert y.grad_fn.created is not None
+    autograd.set_detect_anomaly(False)
+    assert function.observer is None
+
+
+def test_nan_check_is_refused_inside_a_capture():
+    """The NaN check reads gradients on the host, which a CUDA graph cannot; a CaptureError says so (it is
+    raised inside the backward pass, which leaves grad mode as it was). Without check_nan it works."""
+    from gradkit.autograd import anomaly
+    from gradkit.backends import get_backend
+    from gradkit.cuda import graphs
+
+    x = gk.tensor([1.0, 2.0], dtype="float64", device="cpu", requires_grad=True)
+    with graphs._Routing(get_backend("cpu"), None, None):
+        with autograd.detect_anomaly():
+            y = (x * 3).sum()
+            with pytest.raises(gk.cuda.CaptureError, match="anomaly detection.*turn anomaly detection off"):
+                y.backward()
+        assert gk.is_grad_enabled() and x.grad is None
+        assert not isinstance(y.grad_fn.rules, anomaly._Checked)  # put back
+        with autograd.detect_anomaly(check_nan=False):
+            (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
