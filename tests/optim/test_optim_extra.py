@@ -190,9 +190,11 @@ def test_float32_parameters_keep_their_dtype(device):
 @pytest.mark.parametrize("name", EXTRA)
 def test_a_step_allocates_nothing_parameter_sized(name):
     """After the first step (which makes the state and the scratch arrays), a step's temporaries, the
-    L2-decayed or negated gradient included, are the optimiser's scratch arrays."""
-    p = gk.tensor(np.linspace(-1.0, 1.0, 10_000), requires_grad=True)
-    p.grad = gk.tensor(np.linspace(0.5, -0.5, 10_000))
+    L2-decayed or negated gradient included, are the optimiser's scratch arrays. (NumPy may still take an
+    iteration buffer of 8 KiB, for copyto with a mask: the parameter is large enough that it is not counted.)"""
+    n = 100_000
+    p = gk.tensor(np.linspace(-1.0, 1.0, n), requires_grad=True)
+    p.grad = gk.tensor(np.linspace(0.5, -0.5, n))
     cases = [{"weight_decay": 0.1, "maximize": True}] + ([{"capturable": True}] if name in COUNTED else [])
     for kwargs in cases:
         opt = getattr(optim, name)([p], **kwargs)
@@ -203,7 +205,7 @@ def test_a_step_allocates_nothing_parameter_sized(name):
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert peak < 8 * 10_000 / 10, (kwargs, peak)
+        assert peak < 8 * n / 10, (kwargs, peak)
 
 
 # ------------------------------------------------------------------ state dicts
