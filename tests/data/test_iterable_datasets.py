@@ -14,7 +14,7 @@ from collections import namedtuple
 import numpy as np
 import pytest
 from worker_threads import (
-    WAIT,
+    Recorder,
     all_stop,
     check_dropped_loader_stops_threads,
     check_stopping_early_leaves_no_thread_behind,
@@ -34,32 +34,21 @@ from gradkit.data import (
 )
 
 
-class Stream(IterableDataset):
+class Stream(Recorder, IterableDataset):
     """Yields (v as a float32 row of 2, v). Sharded: worker w of k yields v = w, w + k, w + 2k, ... below n,
     so the round-robin order is 0, 1, 2, ...; unsharded, every thread yields 0 .. n-1. Logs each yield
-    (value -> worker id, grad mode, default device), can hold a value at a gate, or raise at it."""
+    (``log``: value -> worker id, grad mode, default device), can hold a value at a gate, or raise at it."""
 
     def __init__(self, n: int, sharded: bool = True, gate: dict | None = None, fail: dict | None = None) -> None:
-        self.n, self.sharded, self.gate, self.fail = n, sharded, gate or {}, fail or {}
-        self.made: dict[int, tuple] = {}
-        self.changed = threading.Condition()
+        super().__init__(gate, fail)
+        self.n, self.sharded = n, sharded
 
     def __iter__(self):
         info = get_worker_info()
         start, step = (info.id, info.num_workers) if info and self.sharded else (0, 1)
         for v in range(start, self.n, step):
-            if v in self.gate:
-                assert self.gate[v].wait(WAIT), f"the test never opened the gate of item {v}"
-            with self.changed:
-                self.made[v] = (info and info.id, gk.is_grad_enabled(), gk.default_device())
-                self.changed.notify_all()
-            if v in self.fail:
-                raise self.fail[v]
+            self.made(v, (info and info.id, gk.is_grad_enabled(), gk.default_device()))
             yield np.full(2, v, dtype=np.float32), v
-
-    def wait_for(self, values: set[int]) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: values <= set(self.made), WAIT), sorted(self.made)
 
 
 class Counts(IterableDataset):
@@ -231,7 +220,7 @@ def test_workers_shard_by_worker_info_and_take_turns():
     )
     # worker w yields w, w + 3, ...; batch k is worker k % 3's next two items
     assert labels(loader) == [[0, 3], [1, 4], [2, 5], [6, 9], [7], [8]]
-    assert {v: m[0] for v, m in data.made.items()} == {v: v % 3 for v in range(10)}
+    assert {v: m[0] for v, m in data.log.items()} == {v: v % 3 for v in range(10)}
     assert sorted(inits) == [0, 1, 2] and {i.num_workers for i in inits.values()} == {3}
     copies = [inits[w].dataset for w in range(3)]  # each worker iterates its own shallow copy, as in PyTorch
     assert len({id(c) for c in copies} | {id(data)}) == 4 and all(type(c) is Stream for c in copies)
@@ -270,7 +259,7 @@ def test_workers_run_in_the_callers_grad_mode_and_device(device):
         batches = list(DataLoader(data, batch_size=2, num_workers=2))
     want = gk.zeros(1, device=device).device
     assert [b[1].tolist() for b in batches] == [[0, 2], [1, 3]] and {b[1].device for b in batches} == {want}
-    assert {(m[1], m[2]) for m in data.made.values()} == {(False, want)}
+    assert {(m[1], m[2]) for m in data.log.values()} == {(False, want)}
 
 
 def test_no_more_than_prefetch_factor_batches_ahead():
@@ -278,9 +267,9 @@ def test_no_more_than_prefetch_factor_batches_ahead():
     it = iter(DataLoader(data, batch_size=1, num_workers=2, prefetch_factor=1))
     assert next(it)[1].tolist() == [0]
     data.wait_for({1, 2})  # 2 batches ahead of the loop; a third is not asked for until the loop moves on
-    assert set(data.made) == {0, 1, 2}
+    assert set(data.log) == {0, 1, 2}
     for k, batch in enumerate(it, start=1):
-        assert batch[1].item() == k and max(data.made) <= k + 2
+        assert batch[1].item() == k and max(data.log) <= k + 2
     assert k == 8
 
 

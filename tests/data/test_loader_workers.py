@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from worker_threads import (
     WAIT,
+    Recorder,
     all_stop,
     check_dropped_loader_stops_threads,
     check_stopping_early_leaves_no_thread_behind,
@@ -22,32 +23,22 @@ import gradkit as gk
 from gradkit.data import BatchSampler, DataLoader, Dataset, Subset, TensorDataset, WorkerError, get_worker_info
 
 
-class Log(Dataset):
-    """Sample i is (i as a float32 row of 2, i): it logs which worker fetched it, and can hold it at a gate."""
+class Log(Recorder, Dataset):
+    """Sample i is (i as a float32 row of 2, i): it logs which worker fetched it (``log``: index -> (worker id,
+    thread, grad mode, default device)), and can hold it at a gate or raise at it."""
 
     def __init__(self, n: int, gate: dict[int, threading.Event] | None = None, fail: dict | None = None) -> None:
-        self.n, self.gate, self.fail = n, gate or {}, fail or {}
-        self.fetched: dict[int, tuple] = {}  # index -> (worker id, thread, grad mode, default device)
-        self.changed = threading.Condition()
+        super().__init__(gate, fail)
+        self.n = n
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         i = int(i)
-        if i in self.gate:
-            assert self.gate[i].wait(WAIT), f"the test never opened the gate of sample {i}"
         info = get_worker_info()
-        with self.changed:
-            self.fetched[i] = (info and info.id, threading.get_ident(), gk.is_grad_enabled(), gk.default_device())
-            self.changed.notify_all()
-        if i in self.fail:
-            raise self.fail[i]
+        self.made(i, (info and info.id, threading.get_ident(), gk.is_grad_enabled(), gk.default_device()))
         return np.full(2, i, dtype=np.float32), i
-
-    def wait_for(self, indices: set[int]) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: indices <= set(self.fetched), WAIT), sorted(self.fetched)
 
 
 def test_same_batches_as_without_workers(device):
@@ -90,7 +81,7 @@ def test_worker_info_init_fn_and_round_robin():
         assert (info.id, info.num_workers, info.seed) == (wid, 3, base + wid)
         assert info.dataset is data  # map-style: the one the batches are fetched from, shared
     for b in range(4):  # batch b is made by worker b % 3
-        assert {data.fetched[int(i)][0] for i in order[2 * b : 2 * b + 2]} == {b % 3}
+        assert {data.log[int(i)][0] for i in order[2 * b : 2 * b + 2]} == {b % 3}
     again = DataLoader(data, batch_size=2, num_workers=3, worker_init_fn=init, shuffle=True, seed=7)
     list(again)
     assert inits[0].seed == base  # the same seed gives the same worker seeds
@@ -104,9 +95,9 @@ def test_no_more_than_prefetch_factor_batches_ahead():
     it = iter(loader)
     assert next(it)[1].tolist() == [0]
     data.wait_for({1, 2})  # 2 batches ahead of the loop; a third is not asked for until the loop moves on
-    assert set(data.fetched) == {0, 1, 2}
+    assert set(data.log) == {0, 1, 2}
     for k, batch in enumerate(it, start=1):
-        assert batch[1].item() == k and max(data.fetched) <= k + 2
+        assert batch[1].item() == k and max(data.log) <= k + 2
     assert k == 8
 
 
@@ -199,7 +190,7 @@ def test_persistent_workers_keep_their_threads():
     loader = DataLoader(data, batch_size=2, num_workers=2, persistent_workers=True, worker_init_fn=inits.append)
     assert labels(loader) == labels(loader) == [[0, 1], [2, 3], [4, 5]]
     assert sorted(inits) == [0, 1]  # once per worker, not per epoch
-    assert len({data.fetched[i][1] for i in range(6)}) == 2
+    assert len({data.log[i][1] for i in range(6)}) == 2
     it1 = iter(loader)
     next(it1)
     it2 = iter(loader)  # as PyTorch: the same iterator, restarted
@@ -234,11 +225,11 @@ def test_workers_run_in_the_callers_grad_mode_and_device(device):
         batches = list(loader)
     want = gk.zeros(1, device=device).device
     assert {b[1].device for b in batches} == {want}  # numbers collate to the caller's default device
-    assert {(f[2], f[3]) for f in data.fetched.values()} == {(True, want)}
+    assert {(f[2], f[3]) for f in data.log.values()} == {(True, want)}
     assert gk.is_grad_enabled()
     with gk.no_grad():
         list(loader)
-    assert {f[2] for f in data.fetched.values()} == {False}
+    assert {f[2] for f in data.log.values()} == {False}
 
 
 def test_worker_arguments_as_pytorch():

@@ -14,6 +14,29 @@ import pytest
 WAIT = 5.0  # seconds a test waits for a worker before failing (never reached when the code works)
 
 
+class Recorder:
+    """The log of a test dataset: what it made, key by key, under a condition a test can wait on. ``made(key,
+    record)`` first holds the key at its gate (an Event in ``gate``), then logs it, then raises ``fail[key]``."""
+
+    def __init__(self, gate: dict | None = None, fail: dict | None = None) -> None:
+        self.gate, self.fail = gate or {}, fail or {}
+        self.log: dict[int, tuple] = {}
+        self.changed = threading.Condition()
+
+    def made(self, key: int, record: tuple) -> None:
+        if key in self.gate:
+            assert self.gate[key].wait(WAIT), f"the test never opened the gate of {key}"
+        with self.changed:
+            self.log[key] = record
+            self.changed.notify_all()
+        if key in self.fail:
+            raise self.fail[key]
+
+    def wait_for(self, keys: set[int]) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: keys <= set(self.log), WAIT), sorted(self.log)
+
+
 def labels(loader: Any) -> list:
     """The second field of each batch, as lists."""
     return [batch[1].tolist() for batch in loader]
