@@ -294,14 +294,14 @@ def _retain(node: Node, grad: Tensor, taken: set[int], returned: bool = False) -
 
 
 def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
-    """Add ``g`` to ``t.grad``: in place when neither is part of a graph, so that, as in PyTorch, a
-    reference to ``t.grad`` sees the sum; else (``create_graph=True``, a recorded ``.grad``) a new sum."""
+    """Add ``g`` to ``t.grad``: in place when the pass is not recorded (as PyTorch, also into a ``.grad``
+    that a ``create_graph=True`` pass recorded: it keeps its graph), so that a reference to ``t.grad``
+    sees the sum; else (``create_graph=True``) a new, recorded sum."""
     old = t._grad
     if old is None:
         t._grad = _exclusive(g, taken)
         return
-    plain = old._grad_fn is None and g._grad_fn is None and not old._requires_grad
-    if plain and old._data.dtype == g._data.dtype and writable_dense(old._data):
+    if not grad_mode.state.enabled and old._data.dtype == g._data.dtype and writable_dense(old._data):
         old._data += g._data
         old._version[0] += 1
     else:

@@ -287,3 +287,16 @@ def test_a_gradient_a_hook_has_seen_is_stored_as_a_copy():
     (w * 2).sum().backward()
     (w * 2).sum().backward()
     assert seen[0] is not w.grad and seen[0].tolist() == [[2.0] * 3] * 2 and w.grad.tolist() == [[4.0] * 3] * 2
+
+
+def test_a_plain_backward_adds_into_a_recorded_grad_in_place_keeping_its_graph():
+    """As PyTorch: a .grad made by backward(create_graph=True) keeps its graph when a later pass without
+    create_graph adds to it (in place, the same tensor), so it can still be differentiated."""
+    x = gk.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x**3).sum().backward(create_graph=True)
+    recorded = x.grad
+    (x * 1).sum().backward()
+    assert x.grad is recorded and x.grad.grad_fn is not None
+    assert x.grad.tolist() == [4.0, 13.0]  # 3 x^2 + 1
+    x.grad.sum().backward()  # d(3 x^2)/dx = 6 x, added in place as well
+    assert x.grad.tolist() == [10.0, 25.0]
