@@ -14,6 +14,7 @@ from worker_threads import (
     Recorder,
     all_stop,
     check_dropped_loader_stops_threads,
+    check_no_more_than_prefetch_factor_batches_ahead,
     check_stopping_early_leaves_no_thread_behind,
     labels,
     new_threads,
@@ -90,15 +91,7 @@ def test_worker_info_init_fn_and_round_robin():
 
 
 def test_no_more_than_prefetch_factor_batches_ahead():
-    data = Log(9)
-    loader = DataLoader(data, batch_size=1, num_workers=2, prefetch_factor=1)
-    it = iter(loader)
-    assert next(it)[1].tolist() == [0]
-    data.wait_for({1, 2})  # 2 batches ahead of the loop; a third is not asked for until the loop moves on
-    assert set(data.log) == {0, 1, 2}
-    for k, batch in enumerate(it, start=1):
-        assert batch[1].item() == k and max(data.log) <= k + 2
-    assert k == 8
+    check_no_more_than_prefetch_factor_batches_ahead(Log(9))
 
 
 def test_batches_come_in_order_when_a_later_one_is_ready_first():

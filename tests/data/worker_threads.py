@@ -98,3 +98,17 @@ def check_dropped_loader_stops_threads(make: Callable[[], Any], ahead: Callable[
     finally:
         if was_enabled:
             gc.enable()
+
+
+def check_no_more_than_prefetch_factor_batches_ahead(data: Recorder) -> None:
+    """``data``: a Recorder dataset of 9 items whose item i is batch i. With 2 workers and prefetch_factor=1, no
+    more than 2 batches are made ahead of the loop."""
+    from gradkit.data import DataLoader
+
+    it = iter(DataLoader(data, batch_size=1, num_workers=2, prefetch_factor=1))
+    assert next(it)[1].tolist() == [0]
+    data.wait_for({1, 2})  # 2 batches ahead of the loop; a third is not asked for until the loop moves on
+    assert set(data.log) == {0, 1, 2}
+    for k, batch in enumerate(it, start=1):
+        assert batch[1].item() == k and max(data.log) <= k + 2
+    assert k == 8
