@@ -131,6 +131,24 @@ __device__ __forceinline__ double gk_exp(double x) { return exp(x); }
 __device__ __forceinline__ float gk_log(float x) { return logf(x); }
 __device__ __forceinline__ double gk_log(double x) { return log(x); }
 
+/* The maximum m of a row of c logits and the sum s of exp(x - m), reduced across the 32 lanes of
+   the warp that owns the row: every lane ends with both. */
+template <typename T>
+__device__ __forceinline__ void gk_row_max_sum(const T* __restrict__ x, long long c, int lane, T& m, T& s) {
+    m = x[0];
+    for (long long j = lane; j < c; j += 32) {
+        T v = x[j];
+        m = v > m ? v : m;
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+        T o = __shfl_xor_sync(0xffffffffu, m, off);
+        m = o > m ? o : m;
+    }
+    s = 0;
+    for (long long j = lane; j < c; j += 32) s += gk_exp(x[j] - m);
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+}
+
 /* One warp per row of logits (n rows of c classes, C order): the row maximum, the sum of
    exp(x - max), the gradient row (softmax - one_hot) * scale and the row loss
    log(sum) + max - x[target]. blockDim.x must be a multiple of 32. */
@@ -143,18 +161,8 @@ __global__ void gk_xent_rows(const T* __restrict__ logits, const I* __restrict__
     if (row >= n) return;  /* a whole warp leaves together: one row per warp */
     const T* x = logits + row * c;
     T* d = dlogits + row * c;
-    T m = x[0];
-    for (long long j = lane; j < c; j += 32) {
-        T v = x[j];
-        m = v > m ? v : m;
-    }
-    for (int off = 16; off > 0; off >>= 1) {
-        T o = __shfl_xor_sync(0xffffffffu, m, off);
-        m = o > m ? o : m;
-    }
-    T s = 0;
-    for (long long j = lane; j < c; j += 32) s += gk_exp(x[j] - m);
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    T m, s;
+    gk_row_max_sum(x, c, lane, m, s);
     long long t = (long long)targets[row];
     for (long long j = lane; j < c; j += 32) {
         T p = gk_exp(x[j] - m) / s;
@@ -200,18 +208,8 @@ __global__ void gk_xent_checked(const T* __restrict__ logits, const I* __restric
         }
         return;
     }
-    T m = x[0];
-    for (long long j = lane; j < c; j += 32) {
-        T v = x[j];
-        m = v > m ? v : m;
-    }
-    for (int off = 16; off > 0; off >>= 1) {
-        T o = __shfl_xor_sync(0xffffffffu, m, off);
-        m = o > m ? o : m;
-    }
-    T s = 0;
-    for (long long j = lane; j < c; j += 32) s += gk_exp(x[j] - m);
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    T m, s;
+    gk_row_max_sum(x, c, lane, m, s);
     for (long long j = lane; j < c; j += 32) {
         T p = gk_exp(x[j] - m) / s;
         if (j == t) p -= (T)1;
