@@ -116,6 +116,13 @@ class DataLoader:
       dropped. The workers run in the grad mode and default device of the
       thread that called ``iter()``. A map-style dataset is shared by the
       workers: ``get_worker_info().dataset`` is the loader's dataset.
+    - ``in_order=False`` (with workers; as PyTorch's): each batch is yielded
+      as soon as a worker has made it, not in the sampler's order, and a
+      batch goes to the next worker in turn with fewer than
+      ``prefetch_factor`` batches outstanding, so a slow sample holds up
+      only its own worker. Each batch still holds the same samples, and
+      comes once per pass; an IterableDataset's batches keep each worker's
+      stream order. Ignored with ``num_workers=0``.
     - An :class:`IterableDataset` (a stream) is read in order: each batch is
       ``batch_size`` consecutive items, collated; ``batch_size=None`` yields
       each item by itself, arrays and NumPy scalars made tensors (as PyTorch's
@@ -155,6 +162,7 @@ class DataLoader:
         multiprocessing_context: Any = None,
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
+        in_order: bool = True,
     ) -> None:
         streamed = isinstance(dataset, IterableDataset)
         if batch_size is not None or not streamed:
@@ -174,7 +182,7 @@ class DataLoader:
             raise ArgumentTypeError(
                 f"DataLoader: collate_fn must be None or a callable, got {type(collate_fn).__name__}"
             )
-        self._set_workers(num_workers, prefetch_factor, persistent_workers, timeout, worker_init_fn)
+        self._set_workers(num_workers, prefetch_factor, persistent_workers, timeout, worker_init_fn, in_order)
         if multiprocessing_context is not None:
             raise InvalidArgumentError(
                 f"DataLoader: multiprocessing_context={multiprocessing_context!r} is not supported; gradkit's "
@@ -219,7 +227,13 @@ class DataLoader:
             self.batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
 
     def _set_workers(
-        self, num_workers: Any, prefetch_factor: Any, persistent_workers: Any, timeout: Any, worker_init_fn: Any
+        self,
+        num_workers: Any,
+        prefetch_factor: Any,
+        persistent_workers: Any,
+        timeout: Any,
+        worker_init_fn: Any,
+        in_order: Any,
     ) -> None:
         """The worker options, checked with PyTorch's rules."""
         self.num_workers = whole(num_workers, "DataLoader", "num_workers", low=0)
@@ -244,6 +258,7 @@ class DataLoader:
                 f"DataLoader: worker_init_fn must be None or a callable, got {type(worker_init_fn).__name__}"
             )
         self.worker_init_fn = worker_init_fn
+        self.in_order = flag(in_order, "DataLoader", "in_order")  # checked, and kept, without workers too (PyTorch)
 
     def __len__(self) -> int:
         if self._streamed:
@@ -321,7 +336,7 @@ class DataLoader:
         """The next pass, its batches made by the worker threads (kept ones, or new ones for this pass)."""
         jobs = self._epoch_batches(jobs=True)
         it = self._workers(WorkerBatches)
-        it.start(jobs, self.prefetch_factor, self.timeout)
+        it.start(jobs, self.prefetch_factor, self.timeout, self.in_order)
         return it
 
     def _workers(self, kind: type[WorkerBatches]) -> WorkerBatches:
@@ -372,7 +387,7 @@ class DataLoader:
             return _InlineStream(self._next_batch, stream, check)
         it = self._workers(StreamBatches)
         streams = [(self._next_batch, _Stream(d)) for d in it.datasets]  # each worker iterates its own copy
-        it.start_streams(streams, self.prefetch_factor, self.timeout, check)
+        it.start_streams(streams, self.prefetch_factor, self.timeout, check, self.in_order)
         return it
 
     def _next_batch(self, stream: _Stream) -> Any:
@@ -594,7 +609,9 @@ class DataLoader:
         )
 
     def _workers_repr(self) -> str:
-        return f", num_workers={self.num_workers}" if self.num_workers else ""
+        if not self.num_workers:
+            return ""
+        return f", num_workers={self.num_workers}" + ("" if self.in_order else ", in_order=False")
 
 
 def _check_map_style(dataset: Any) -> None:

@@ -2,10 +2,13 @@
 
 The calling thread draws the batches' indices from the sampler and hands each batch's work
 (a function and its argument) to worker ``i % n``, at most ``prefetch_factor * n`` batches
-ahead; :class:`WorkerBatches` gives the results back in order. Threads, not processes: a
-dataset need not be picklable, its tensors may live on a GPU, and NumPy releases the GIL in
-its copies and maths. Each pass's tasks carry the calling thread's grad mode and default
-device (both are per thread in gradkit), so the workers make what the calling thread would.
+ahead; :class:`WorkerBatches` gives the results back in order. With ``in_order=False`` (as
+PyTorch's) a batch is given back as soon as it comes, and the work goes to the next worker in
+turn that has fewer than ``prefetch_factor`` batches outstanding, so a slow batch holds up
+only its own worker's. Threads, not processes: a dataset need not be picklable, its tensors
+may live on a GPU, and NumPy releases the GIL in its copies and maths. Each pass's tasks carry
+the calling thread's grad mode and default device (both are per thread in gradkit), so the
+workers make what the calling thread would.
 
 For an iterable-style dataset, :class:`StreamBatches` asks each worker for the next batch of
 its own stream instead (the task is the same worker's every time), round-robin over the
@@ -143,6 +146,7 @@ def _work(tasks: queue.SimpleQueue, info: WorkerInfo, init_fn: Callable[[int], A
     """A worker thread: run ``init_fn(id)``, then tasks until the ``None`` that closes the pool."""
     _local.info = info
     failed = None
+    worker = info.id
     if init_fn is not None:
         ok, failed = _call(init_fn, info.id)  # an exception is reported at this worker's first batch, as PyTorch does
         if ok:
@@ -151,26 +155,26 @@ def _work(tasks: queue.SimpleQueue, info: WorkerInfo, init_fn: Callable[[int], A
         task = tasks.get()
         if task is None:
             return
-        failed = _run(task, failed)
+        failed = _run(task, failed, worker)
         del task  # an idle worker holds nothing of the loader's, nor a batch
 
 
-def _run(task: tuple, failed: BaseException | None) -> BaseException | None:
-    """Run one task in its pass's context and send ``(position, ok, batch or exception)`` back."""
+def _run(task: tuple, failed: BaseException | None, worker: int) -> BaseException | None:
+    """Run one task in its pass's context and send ``(position, worker, ok, batch or exception)`` back."""
     run, position, fn, arg = task
     if run.cancelled:
         return failed
     if failed is not None:
-        run.results.put((position, False, failed))
+        run.results.put((position, worker, False, failed))
         return None
     grad_mode.state.enabled = run.grad_enabled
     # No local holds the result: a worker's exception holds this frame (its traceback's frames hold their
     # callers), and the frame would hold the exception, a reference cycle holding the loader through ``fn``.
     if run.device is None:
-        run.results.put((position, *_call(fn, arg)))
+        run.results.put((position, worker, *_call(fn, arg)))
     else:
         with default_device_block(run.device):
-            run.results.put((position, *_call(fn, arg)))
+            run.results.put((position, worker, *_call(fn, arg)))
     if run.cancelled:  # abandoned meanwhile (the drain in _Pass.cancel may have come before the put)
         _drain(run.results)
     return None
@@ -185,7 +189,8 @@ def _call(fn: Callable[[Any], Any], arg: Any) -> tuple[bool, Any]:
 
 
 class WorkerBatches:
-    """The iterator of ``DataLoader(num_workers=n)``: batches made by a pool of threads, in order.
+    """The iterator of ``DataLoader(num_workers=n)``: batches made by a pool of threads, in order (or, with
+    ``in_order=False``, as they come).
 
     An exception in a worker is raised at its batch (as its own type when possible, naming the
     worker, with the original chained), and the next ``next()`` goes on with the batch after it,
@@ -198,10 +203,13 @@ class WorkerBatches:
         self._persistent = persistent  # keep the threads when a pass ends (the next one reuses them)
         self._run: _Pass | None = None
         self._jobs: Iterator[tuple[Callable[[Any], Any], Any]] | None = None
-        self._sent = self._next = 0
+        self._sent = self._next = 0  # out of order, _next counts the results taken
         self._ready: dict[int, tuple[int | None, bool, Any]] = {}
         self._limit = 1
         self._timeout = 0.0
+        self._in_order = True
+        self._turn = 0  # the worker asked next (out of order, and for streams), if it can take a task
+        self._tasks: list[int] = []  # out of order: each worker's tasks not yet taken back
 
     @property
     def num_workers(self) -> int:
@@ -212,8 +220,11 @@ class WorkerBatches:
         """Each worker's ``WorkerInfo.dataset``."""
         return self._pool.datasets
 
-    def start(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], prefetch: int, timeout: float) -> None:
-        """Begin a pass over ``jobs`` (an abandoned earlier pass's queued tasks are skipped)."""
+    def start(
+        self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], prefetch: int, timeout: float, in_order: bool = True
+    ) -> None:
+        """Begin a pass over ``jobs`` (an abandoned earlier pass's queued tasks are skipped); with ``in_order``
+        False its batches are given back as they come."""
         if self._run is not None:
             self._run.cancel()
         self._run = _Pass()
@@ -222,27 +233,38 @@ class WorkerBatches:
         self._ready = {}
         self._limit = prefetch * self.num_workers
         self._timeout = timeout
+        self._in_order = in_order
+        self._turn = 0
+        self._tasks = [0] * self.num_workers
         self._fill()
 
     def __iter__(self) -> WorkerBatches:
         return self
 
     def __next__(self) -> Any:
-        if self._next == self._sent:  # nothing outstanding: the jobs ran out
-            self._jobs = None
-            if not self._persistent:
-                self._pool.close(wait=True)  # every task has come back, so the threads are idle
-            raise StopIteration
-        position = self._next
-        result = self._ready.pop(position) if position in self._ready else self._wait(position)
-        self._next += 1
-        self._fill()
-        worker, ok, value = result
+        position, (worker, ok, value) = self._take()
         if ok:
             return value
         if worker is None:  # drawing the batch's indices failed, in this thread
             raise value
         raise _from_worker(value, worker, self._batch_number(position)) from value
+
+    def _take(self) -> tuple[int, tuple[int | None, bool, Any]]:
+        """The next result, ``(position, (worker, ok, batch or exception))``: the one at the next position, or
+        out of order the first to come; StopIteration when none is left."""
+        if self._next == self._sent:  # nothing outstanding: the jobs ran out
+            self._jobs = None
+            if not self._persistent:
+                self._pool.close(wait=True)  # every task has come back, so the threads are idle
+            raise StopIteration
+        if self._in_order:
+            position = self._next
+            result = self._ready.pop(position) if position in self._ready else self._wait(position)
+        else:
+            position, result = self._first()
+        self._next += 1
+        self._fill()
+        return position, result
 
     def _fill(self) -> None:
         """Hand out batches until ``prefetch_factor * num_workers`` are outstanding or the jobs run out."""
@@ -257,7 +279,13 @@ class WorkerBatches:
                 self._ready[position] = (None, False, exc)
                 self._jobs = None
             else:
-                self._pool.queues[position % self.num_workers].put((self._run, position, fn, arg))
+                if self._in_order:
+                    worker = position % self.num_workers
+                else:  # one has room: every worker takes part, and they hold fewer tasks than the bound
+                    worker = _with_room(self._turn, self._tasks, None, self._limit // self.num_workers)
+                    self._turn = (worker + 1) % self.num_workers
+                    self._tasks[worker] += 1
+                self._pool.queues[worker].put((self._run, position, fn, arg))
             self._sent += 1
 
     def _wait(self, position: int) -> tuple[int, bool, Any]:
@@ -266,7 +294,7 @@ class WorkerBatches:
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                got, ok, value = self._run.results.get(timeout=wait)  # type: ignore[union-attr]
+                got, worker, ok, value = self._run.results.get(timeout=wait)  # type: ignore[union-attr]
             except queue.Empty:
                 batch, worker = self._batch_number(position), self._worker_of(position)
                 raise WorkerError(
@@ -274,8 +302,27 @@ class WorkerBatches:
                     "seconds (raise the timeout, or pass timeout=0 to wait without limit)"
                 ) from None
             if got == position:
-                return self._worker_of(got), ok, value
-            self._ready[got] = (self._worker_of(got), ok, value)
+                return worker, ok, value
+            self._ready[got] = (worker, ok, value)
+
+    def _first(self) -> tuple[int, tuple[int | None, bool, Any]]:
+        """Out of order: the first result to come back; a failed draw of indices (the last position sent) once
+        every other has come."""
+        if len(self._ready) == self._sent - self._next:
+            return self._ready.popitem()
+        try:
+            got, worker, ok, value = self._run.results.get(  # type: ignore[union-attr]
+                timeout=self._timeout if self._timeout > 0 else None
+            )
+        except queue.Empty:
+            busy = [str(w) for w, n in enumerate(self._tasks) if n]
+            raise WorkerError(
+                f"DataLoader: none of the {self._sent - self._next - len(self._ready)} batches being made (by "
+                f"worker{'s' * (len(busy) > 1)} {', '.join(busy)}) came within timeout={self._timeout:g} seconds "
+                "(raise the timeout, or pass timeout=0 to wait without limit)"
+            ) from None
+        self._tasks[worker] -= 1
+        return got, (worker, ok, value)
 
     def _worker_of(self, position: int) -> int:
         return position % self.num_workers
@@ -312,8 +359,11 @@ class StreamBatches(WorkerBatches):
 
     Each worker makes the batches of its own stream; batch requests go to the workers in
     turn, skipping those whose stream has ended, so the batches come round-robin as in
-    PyTorch (batch 0 from worker 0, batch 1 from worker 1, ...). Prefetch bound, exceptions,
-    timeout and shutdown are :class:`WorkerBatches`'.
+    PyTorch (batch 0 from worker 0, batch 1 from worker 1, ...). Out of order, as PyTorch too,
+    a batch is given back as soon as it comes and the requests skip the workers that already
+    have their share of the prefetch bound outstanding; each worker's own batches still come
+    in its stream's order. Prefetch bound, exceptions, timeout and shutdown are
+    :class:`WorkerBatches`'.
     """
 
     def __init__(self, pool: WorkerPool, persistent: bool) -> None:
@@ -321,7 +371,6 @@ class StreamBatches(WorkerBatches):
         self._streams: list[tuple[Callable[[Any], Any], Any]] = []
         self._live: list[bool] = []
         self._alive = 0  # how many streams go on
-        self._turn = 0  # the worker asked next, if its stream goes on
         self._owner: dict[int, int] = {}  # position -> worker, for the positions not yet delivered
         self._count = 0  # batches delivered (or raised in their place) this pass
         self._on_batch: Callable[[], Any] | None = None
@@ -332,49 +381,52 @@ class StreamBatches(WorkerBatches):
         prefetch: int,
         timeout: float,
         on_batch: Callable[[], Any] | None = None,
+        in_order: bool = True,
     ) -> None:
         """Begin a pass: worker ``i`` makes each of its batches with ``fn(arg)`` for ``(fn, arg) = streams[i]``,
         which returns :data:`END` when its stream has ended; ``on_batch()`` runs as each batch is delivered."""
         self._streams = list(streams)
         self._live = [True] * self.num_workers
         self._alive = self.num_workers
-        self._turn = 0
         self._owner = {}
         self._count = 0
         self._on_batch = on_batch
-        self.start(iter(()), prefetch, timeout)
+        self.start(iter(()), prefetch, timeout, in_order)
 
     def __next__(self) -> Any:
         while True:  # past the requests answered END
-            position = self._next
-            try:
-                value = super().__next__()
-            except StopIteration:
-                raise
-            except BaseException:
-                if self._next > position:  # a worker's exception, raised in place of a batch
-                    self._owner.pop(position)
-                    self._count += 1
-                raise
+            position, (_, ok, value) = self._take()
             worker = self._owner.pop(position)
-            if value is not END:
-                self._count += 1
-                if self._on_batch is not None:
-                    self._on_batch()
-                return value
-            if self._live[worker]:
-                self._live[worker] = False
-                self._alive -= 1
-                if not self._alive:
-                    self._streams = []  # drop the pass's streams (and the loader they may hold)
+            if ok and value is END:
+                if self._live[worker]:
+                    self._live[worker] = False
+                    self._alive -= 1
+                    if not self._alive:
+                        self._streams = []  # drop the pass's streams (and the loader they may hold)
+                continue
+            number = self._count
+            self._count += 1
+            if not ok:
+                raise _from_worker(value, worker, number) from value
+            if self._on_batch is not None:
+                self._on_batch()
+            return value
 
     def _fill(self) -> None:
-        """Ask the workers whose streams go on for their next batch, in turn, up to the prefetch bound."""
+        """Ask the workers whose streams go on for their next batch, in turn, up to the prefetch bound (out of
+        order, each worker up to its share of it)."""
         n = self.num_workers
         while self._alive and self._sent - self._next < self._limit:
-            while not self._live[self._turn]:
-                self._turn = (self._turn + 1) % n
-            worker, position = self._turn, self._sent
+            if self._in_order:
+                while not self._live[self._turn]:
+                    self._turn = (self._turn + 1) % n
+                worker = self._turn
+            else:
+                worker = _with_room(self._turn, self._tasks, self._live, self._limit // self._alive)
+                if worker < 0:  # the ended streams' last requests still hold the rest of the bound
+                    return
+                self._tasks[worker] += 1
+            position = self._sent
             self._turn = (worker + 1) % n
             fn, arg = self._streams[worker]
             self._owner[position] = worker
@@ -391,6 +443,17 @@ class StreamBatches(WorkerBatches):
         self._alive = 0
         self._streams = []
         super()._cancel()
+
+
+def _with_room(turn: int, tasks: list[int], live: list[bool] | None, share: int) -> int:
+    """The first worker from ``turn`` on, in turn, that is live and has fewer than ``share`` tasks outstanding
+    (PyTorch's rule out of order); -1 if there is none."""
+    n = len(tasks)
+    for k in range(n):
+        worker = (turn + k) % n
+        if (live is None or live[worker]) and tasks[worker] < share:
+            return worker
+    return -1
 
 
 def _from_worker(exc: BaseException, worker: int, position: int) -> BaseException:
