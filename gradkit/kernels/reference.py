@@ -401,7 +401,8 @@ def cross_entropy_checked_on_device(logits: Any, targets: Any, reduction: str, i
       ``ignore_index`` left out ("mean" divides by the rows kept, as PyTorch);
     * ``dlogits``: ``softmax - one_hot`` per kept row, zero rows for ignored ones, not yet scaled;
     * ``scale``: a 0-d array, the factor ``dlogits`` takes for the loss's gradient (1 / rows kept
-      for "mean", else 1).
+      for "mean", else 1). With no row kept (every target ignored) the "mean" loss is NaN, as
+      PyTorch's, and ``scale`` is 0, not 1 / 0: the gradient is zero, not ``0 * inf`` = NaN.
 
     A target outside [0, C) (and not ``ignore_index``) makes its row's loss NaN, gives it a zero
     gradient row, and is reported to the host through pinned memory, which

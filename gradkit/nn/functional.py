@@ -1015,16 +1015,134 @@ def _weighted_nll(
     if reduction == "none":
         return loss
     total = ops.sum(loss)
-    return total / w_t.sum() if reduction == "mean" else total
+    return _divide_by_weight(total, w_t.sum()) if reduction == "mean" else total
+
+
+def _divide_by_weight(total: Tensor, weight: Any) -> Tensor:
+    """``total / weight`` for the kept targets' total weight ``weight`` (a 0-d array, a constant).
+
+    Where it is 0 (every target ignored, or of weight 0) the loss is NaN, as PyTorch's, but its
+    gradient is exactly 0, not ``0 * inf``: a batch of pure padding leaves the parameters alone.
+    """
+    xp = total._backend.xp
+    nonzero = weight != 0
+    safe = xp.where(nonzero, weight, 1)
+    data = xp.where(nonzero, total._data / safe, xp.nan).astype(total.dtype, copy=False)
+    factor = xp.where(nonzero, 1 / safe, 0).astype(total.dtype, copy=False)
+    return record("nll_mean", data, total._backend, (total,), (_scale_vjp,), (factor,))
 
 
 def _class_input(input: Any, op: str) -> Tensor:
     x = _tensor(input, op)
-    if x.ndim != 2:
-        raise ShapeError(f"{op}: input must have shape (N, C), got {x.shape}")
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: input must have shape (N, C), (C,) or (N, C, d1, ..., dk), got a 0-d tensor")
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a float tensor of logits, got dtype {x.dtype}")
     return x
+
+
+def _class_rows(x: Tensor) -> Tensor:
+    """An input (C,) or (N, C, d1, ..., dk) as the rows (M, C) of its class vectors (differentiable)."""
+    c = x.shape[0] if x.ndim == 1 else x.shape[1]
+    if x.ndim == 1:
+        return ops.reshape(x, (1, c))
+    if x.ndim == 2:
+        return x
+    rows = x.shape[0] * math.prod(x.shape[2:])
+    return ops.reshape(ops.moveaxis(x, 1, -1), (rows, c))
+
+
+def _index_shape(x: Tensor) -> tuple:
+    """The shape of class-index targets (and of the "none" loss) for input ``x``: (), (N,) or (N, d1, ..., dk)."""
+    return () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
+
+
+def _index_rows(target: Any, x: Tensor, op: str) -> Any:
+    """Class-index targets for an input (C,) or (N, C, d1, ..., dk) as a flat integer array, one per row
+    of :func:`_class_rows` (values not checked)."""
+    t = _int_array(target, x._backend, op, "targets")
+    expected = _index_shape(x)
+    if t.shape != expected:
+        raise ShapeError(
+            f"{op}: targets of shape {t.shape} do not fit input of shape {x.shape} (expected {expected}: "
+            "(N, C) takes targets (N,), (C,) a 0-d target and (N, C, d1, ..., dk) targets (N, d1, ..., dk))"
+        )
+    return t.reshape(-1)
+
+
+def _is_float(target: Any) -> bool:
+    """Whether ``target`` holds floats (class probabilities) rather than class indices."""
+    if isinstance(target, Tensor):
+        return target._data.dtype.kind == "f"
+    dtype = getattr(target, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(target).dtype
+        except (ValueError, TypeError):  # ragged: the index path names the problem
+            return False
+    try:
+        return np.dtype(dtype).kind == "f"
+    except TypeError:
+        return False
+
+
+def _probability_targets(target: Any, x: Tensor, op: str) -> Tensor:
+    """Soft-label targets: of the input's shape, device and dtype (a constant one is converted)."""
+    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
+    if t._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    if t.shape != x.shape:
+        raise DTypeError(
+            f"{op}: targets of shape {t.shape} must be integer class indices (int32 or int64), got dtype "
+            f"{t.dtype}; cast with .astype(gk.int64) (float targets are class probabilities of the input's "
+            f"shape {x.shape})"
+        )
+    if t is not target and t.dtype != x.dtype:
+        t = _make(t._data.astype(x.dtype), x._backend)
+    if t.dtype != x.dtype:
+        raise DTypeError(
+            f"{op}: probability targets ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()"
+        )
+    return t
+
+
+def _soft_cross_entropy(x: Tensor, p: Tensor, weight: Any, smoothing: float, reduction: str) -> Tensor:
+    """Cross-entropy of logits (M, C) against class probabilities ``p`` (M, C), PyTorch's: per row
+    ``-sum_c w[c] p[c] log_softmax(x)[c]``, ``p`` mixed with the uniform distribution by ``smoothing``;
+    "mean" divides by M (not by the weights). Differentiable in ``p`` too."""
+    c = x.shape[1]
+    if smoothing:
+        p = p * (1.0 - smoothing) + smoothing / c
+    per_class = ops.log_softmax(x, 1) * p
+    if weight is not None:
+        per_class = per_class * weight
+    loss = -ops.sum(per_class, 1)
+    if reduction == "none":
+        return loss
+    total = ops.sum(loss)
+    if reduction == "sum":
+        return total
+    return total / x.shape[0] if x.shape[0] else total * math.nan  # no rows: NaN, as PyTorch
+
+
+def _cross_entropy_shaped(
+    x: Tensor, target: Any, reduction: str, weight: Any, ignore_index: int, smoothing: float, soft: bool
+) -> Tensor:
+    """cross_entropy for an input other than (N, C) with index targets: class probabilities, an
+    unbatched (C,) input or (N, C, d1, ..., dk), as the rows (M, C) of its class vectors."""
+    op = "cross_entropy"
+    rows = _class_rows(x)
+    if soft:
+        if ignore_index >= 0:
+            raise InvalidArgumentError(
+                f"{op}: ignore_index ({ignore_index}) cannot be used with class-probability (float) targets"
+            )
+        p = _class_rows(_probability_targets(target, x, op))
+        loss = _soft_cross_entropy(rows, p, _class_weight(weight, rows, op), smoothing, reduction)
+    else:
+        t = _index_rows(target, x, op)
+        loss = cross_entropy(rows, t, reduction, weight=weight, ignore_index=ignore_index, label_smoothing=smoothing)
+    return ops.reshape(loss, _index_shape(x)) if reduction == "none" else loss
 
 
 def cross_entropy(
@@ -1047,6 +1165,16 @@ def cross_entropy(
     to ``ignore_index`` add nothing, and ``label_smoothing`` in [0, 1] mixes
     the target with the uniform distribution. With any of these the loss is
     built from ``log_softmax`` and differentiable ops instead of the fused node.
+    When every target is ignored (or has weight 0), "mean" gives NaN, as
+    PyTorch, and a zero gradient.
+
+    PyTorch's other shapes: an unbatched input (C,) with a 0-d target, and
+    (N, C, d1, ..., dk) with targets (N, d1, ..., dk) (taken as N * d1 * ... * dk
+    rows; "none" gives the targets' shape). Float targets of the input's shape
+    are class probabilities (soft labels): per sample
+    ``-sum_c weight[c] target[c] log_softmax(input)[c]``, the target first mixed
+    with the uniform distribution by ``label_smoothing``; "mean" divides by the
+    number of samples; ``ignore_index`` must then be negative (unused).
 
     A target out of range raises ``IndexOutOfRangeError``. On a GPU the fused
     kernel checks the targets itself (no host synchronisation): the error
@@ -1061,6 +1189,9 @@ def cross_entropy(
     smoothing = 0.0 if plain else real(label_smoothing, "cross_entropy", "label_smoothing", low=0.0)
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
+    soft = target._data.dtype.kind == "f" if type(target) is Tensor else _is_float(target)
+    if x.ndim != 2 or soft:  # before any other work: the (N, C) path below is as fast as it was
+        return _cross_entropy_shaped(x, target, reduction, weight, ignore_index, smoothing, soft)
     w = _class_weight(weight, x, "cross_entropy")
     t = _target_rows(target, x, "cross_entropy")
     if w is None and not smoothing and type(x._data) is not np.ndarray:
@@ -1141,12 +1272,17 @@ def nll_loss(
 ) -> Tensor:
     """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,).
 
-    ``weight`` and ``ignore_index`` as in PyTorch (see ``cross_entropy``).
+    ``weight`` and ``ignore_index`` as in PyTorch (see ``cross_entropy``), and its
+    shapes: (C,) with a 0-d target, (N, C, d1, ..., dk) with targets (N, d1, ..., dk).
     """
     _check_reduction(reduction, "nll_loss")
     x = _class_input(input, "nll_loss")
     if type(ignore_index) is not int:
         ignore_index = whole(ignore_index, "nll_loss", "ignore_index")
+    if x.ndim != 2:
+        rows, t = _class_rows(x), _index_rows(target, x, "nll_loss")
+        loss = nll_loss(rows, t, reduction, weight=weight, ignore_index=ignore_index)
+        return ops.reshape(loss, _index_shape(x)) if reduction == "none" else loss
     w = _class_weight(weight, x, "nll_loss")
     t, ignored = _targets(target, x, "nll_loss", ignore_index)
     if w is not None or ignored is not None:
@@ -1155,22 +1291,25 @@ def nll_loss(
     return _reduce(-picked, reduction)
 
 
-def _pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+def _pair(input: Any, target: Any, op: str, labels: bool = True) -> tuple[Tensor, Tensor]:
+    """The input and the target of one shape; for a float input, a constant target and (with ``labels``)
+    an integer or bool one (labels, as a DataLoader collates them) take the input's dtype (as
+    ``_loss_target``)."""
     if isinstance(input, Tensor):
         x = input
         y = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
-        if y is not target and y.dtype != x.dtype and x.dtype.kind == "f":
-            y = _make(y._data.astype(x.dtype), x._backend)  # a constant target takes the input's dtype
     else:
         y = _tensor(target, op)
         x = as_tensor(input, op, y._backend)
+    if x.dtype.kind == "f" and y.dtype != x.dtype and (y is not target or (labels and y.dtype.kind in "biu")):
+        y = _make(y._data.astype(x.dtype), y._backend)  # no gradient to lose: an integer tensor has none
     if x.shape != y.shape:
         raise ShapeError(f"{op}: input of shape {x.shape} and target of shape {y.shape} must have the same shape")
     return x, y
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean (or summed) squared error."""
+    """Mean (or summed) squared error. An integer or bool target takes a float input's dtype (as PyTorch)."""
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
     d = x - y
@@ -1178,7 +1317,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
 
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean (or summed) absolute error."""
+    """Mean (or summed) absolute error. An integer or bool target takes a float input's dtype."""
     _check_reduction(reduction, "l1_loss")
     x, y = _pair(input, target, "l1_loss")
     return _reduce(ops.abs(x - y), reduction)
@@ -1197,7 +1336,9 @@ def binary_cross_entropy_with_logits(
     With ``pos_weight`` (broadcast over the last axis, as PyTorch), the
     positive term is weighted: ``(1 - t) x + (1 + (pw - 1) t) (log(1 + exp(-|x|)) + max(-x, 0))``.
     ``weight`` (keyword only; broadcast to the input's shape) scales each
-    element's loss before the reduction, as PyTorch's ``weight``.
+    element's loss before the reduction, as PyTorch's ``weight``. An integer or
+    bool target (0/1 labels) takes the input's dtype, as in gradkit's other
+    losses (PyTorch refuses one here).
     """
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x, t = _pair(input, target, "binary_cross_entropy_with_logits")
@@ -1253,9 +1394,11 @@ def _bce_dt(g: Tensor, x: Tensor, t: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ more losses (PyTorch's numerics)
-def _loss_pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
-    """``_pair`` for the losses below: a float input, and a target of its dtype (a constant one is converted)."""
-    x, t = _pair(input, target, op)
+def _loss_pair(input: Any, target: Any, op: str, labels: bool = False) -> tuple[Tensor, Tensor]:
+    """``_pair`` for the losses below: a float input, and a target of its dtype (a constant one is converted;
+    with ``labels`` an integer or bool one too, as PyTorch's huber and smooth L1 losses take them; its
+    binary_cross_entropy and kl_div refuse them, and so do these)."""
+    x, t = _pair(input, target, op, labels)
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}; convert with .astype()")
     if t.dtype != x.dtype:
@@ -1294,7 +1437,7 @@ def huber_loss(
     """
     _check_reduction(reduction, "huber_loss")
     delta = real(delta, "huber_loss", "delta", low=0.0, low_open=True)
-    x, t = _loss_pair(input, target, "huber_loss")
+    x, t = _loss_pair(input, target, "huber_loss", labels=True)
     if weight is not None:
         w = _elementwise_weight(weight, "weight", x, op="huber_loss")
         if w.shape != x.shape:
@@ -1316,7 +1459,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     """
     _check_reduction(reduction, "smooth_l1_loss")
     beta = real(beta, "smooth_l1_loss", "beta", low=0.0)
-    x, t = _loss_pair(input, target, "smooth_l1_loss")
+    x, t = _loss_pair(input, target, "smooth_l1_loss", labels=True)
     if beta == 0:
         return l1_loss(x, t, reduction)
     d = x - t
@@ -1484,6 +1627,12 @@ def _loss_target(target: Any, x: Tensor, op: str, broadcast: bool = False) -> Te
     if not fits:
         expected = "broadcast to" if broadcast else "have"
         raise ShapeError(f"{op}: target of shape {t.shape} must {expected} the input's shape {x.shape}")
+    return _in_dtype_of(t, target, x, op)
+
+
+def _in_dtype_of(t: Tensor, target: Any, x: Tensor, op: str) -> Tensor:
+    """:func:`_loss_target`'s dtype rule for ``t`` (made from ``target``): integer, bool and constant
+    targets take x's dtype; a float tensor of another dtype is an error."""
     if t.dtype.kind in "biu" or (t is not target and t.dtype != x.dtype):
         return _make(t._data.astype(x.dtype), x._backend)
     if t.dtype != x.dtype:
@@ -1496,6 +1645,15 @@ def _broadcasts(shape: tuple, to: tuple) -> bool:
         return np.broadcast_shapes(shape, to) == to
     except ValueError:
         return False
+
+
+def _together(*shapes: tuple) -> bool:
+    """Whether the shapes broadcast together."""
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True
 
 
 def _float_operands(op: str, **named: Any) -> list[Tensor]:
@@ -1628,16 +1786,28 @@ def margin_ranking_loss(
 ) -> Tensor:
     """``max(0, -target (input1 - input2) + margin)``, for targets +-1 (which of the two should rank higher).
 
-    The three have one shape; an integer target is taken in the inputs' dtype. As PyTorch's clamp, the
-    gradient passes where the hinge is exactly 0.
+    As PyTorch: the three have one number of axes and broadcast together ("none" gives the broadcast
+    shape). An integer target is taken in the inputs' dtype. As PyTorch's clamp, the gradient passes
+    where the hinge is exactly 0.
     """
     op = "margin_ranking_loss"
     _check_reduction(reduction, op)
     margin = real(margin, op, "margin")
     a, b = _float_operands(op, input1=input1, input2=input2)
-    if a.shape != b.shape:
-        raise ShapeError(f"{op}: input1 of shape {a.shape} and input2 of shape {b.shape} must have the same shape")
-    t = _loss_target(target, a, op)
+    t = target if isinstance(target, Tensor) else as_tensor(target, op, a._backend)
+    if t._backend is not a._backend:
+        raise DeviceError(f"{op}: input on {a.device}, target on {t.device}; move them to one device")
+    if not a.ndim == b.ndim == t.ndim:
+        raise ShapeError(
+            f"{op}: input1 of shape {a.shape}, input2 of shape {b.shape} and target of shape {t.shape} must have "
+            "one number of dimensions (they broadcast together)"
+        )
+    if not _together(a.shape, b.shape):
+        raise ShapeError(f"{op}: input1 of shape {a.shape} and input2 of shape {b.shape} do not broadcast together")
+    if not _together(a.shape, b.shape, t.shape):
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        raise ShapeError(f"{op}: target of shape {t.shape} does not broadcast with the inputs' shape {shape}")
+    t = _in_dtype_of(t, target, a, op)
     return _reduce(_hinge(-t * (a - b) + margin), reduction)
 
 

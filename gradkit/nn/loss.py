@@ -101,7 +101,8 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Softmax cross-entropy of logits (N, C) against integer class targets (N,): ``F.cross_entropy``."""
+    """Softmax cross-entropy of logits (N, C) against integer class targets (N,): ``F.cross_entropy``
+    (also PyTorch's (C,) and (N, C, d1, ..., dk) inputs, and class-probability targets)."""
 
     def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
                  reduction: str = "mean", label_smoothing: float = 0.0) -> None:
@@ -121,7 +122,8 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,): ``F.nll_loss``."""
+    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,): ``F.nll_loss``
+    (also PyTorch's (C,) and (N, C, d1, ..., dk) inputs)."""
 
     def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
                  reduction: str = "mean") -> None:

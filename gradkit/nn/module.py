@@ -613,8 +613,10 @@ class Module:
         With ``strict`` (the default) every key must match; otherwise missing
         and unexpected keys are returned. A value whose shape differs is an
         error either way. Nothing is changed when an error is raised. Values
-        may be tensors (from any device), arrays or numbers; they are cast to
-        the target's dtype and device.
+        may be tensors (from any device), arrays or numbers, or other libraries'
+        arrays with ``__dlpack__`` or ``__array__`` (a PyTorch state dict's
+        tensors; a CUDA one onto a CuPy module without a copy through the host);
+        they are cast to the target's dtype and device.
         """
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(
@@ -980,9 +982,55 @@ def _as_array(value: Any, target: Tensor, key: str, where: str) -> Any:
             value = np.asarray(value)
         except ValueError:  # ragged nested lists
             raise ShapeError(f'{where}: the value for "{key}" is a ragged nested list, not an array') from None
-    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
-        _check_castable(value, target, key, where)
-        return backend.asarray(value)
-    raise ArgumentTypeError(
-        f'{where}: the value for "{key}" is a {type(value).__name__}, expected a Tensor or an array'
-    )
+    if not _native_array(value):
+        value = _foreign_array(value, backend, key, where)
+    _check_castable(value, target, key, where)
+    return backend.asarray(value)
+
+
+def _native_array(value: Any) -> bool:
+    """A NumPy or CuPy array (a CUDA array of another library has a foreign dtype object)."""
+    if isinstance(value, np.ndarray):
+        return True
+    return hasattr(value, "__cuda_array_interface__") and isinstance(getattr(value, "dtype", None), np.dtype)
+
+
+_DLPACK_CUDA = (2, 13)  # DLPack's kDLCUDA and kDLCUDAManaged
+
+
+def _foreign_array(value: Any, backend: Any, key: str, where: str) -> Any:
+    """Another library's array (a PyTorch tensor in its state dict, say) through ``__dlpack__`` or
+    ``__array__``: a NumPy array, or a CuPy one for a CUDA array loaded onto CuPy (no copy through the
+    host). Neither library is imported here."""
+    name = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    if not (hasattr(value, "__dlpack__") or hasattr(value, "__array__") or hasattr(value, "__cuda_array_interface__")):
+        raise ArgumentTypeError(
+            f'{where}: the value for "{key}" is a {name}, expected a Tensor, an array or an object with '
+            "__dlpack__ or __array__"
+        )
+    try:
+        if backend.name == "cupy" and _on_cuda(value):
+            with backend.xp.cuda.Device(backend.index):
+                if hasattr(value, "__dlpack__"):
+                    return backend.xp.from_dlpack(value)
+                return backend.xp.asarray(value)
+        if hasattr(value, "__array__"):
+            return np.asarray(value)
+        return np.from_dlpack(value)
+    except (TypeError, ValueError, RuntimeError, BufferError, AttributeError) as exc:
+        raise ArgumentTypeError(
+            f'{where}: the value for "{key}" is a {name} that gradkit cannot read ({type(exc).__name__}: '
+            f"{str(exc)[:120]}); pass a NumPy array: for a PyTorch tensor .detach().cpu().numpy() (.float() first for "
+            "bfloat16)"
+        ) from None
+
+
+def _on_cuda(value: Any) -> bool:
+    """Whether another library's array lives on a CUDA device (by DLPack's device, or the CUDA interface)."""
+    device = getattr(value, "__dlpack_device__", None)
+    if device is not None:
+        try:
+            return int(device()[0]) in _DLPACK_CUDA
+        except (TypeError, ValueError, RuntimeError, IndexError):
+            return False
+    return hasattr(value, "__cuda_array_interface__")

@@ -31,6 +31,12 @@ def _tensor_list(parameters: Any, op: str) -> list[Tensor]:
     return params
 
 
+def _check_foreach(foreach: Any, op: str) -> None:
+    """PyTorch's ``foreach`` (None, True or False): checked, then unused (gradkit has one implementation)."""
+    if foreach is not None:
+        flag(foreach, op, "foreach")
+
+
 def _grads(parameters: Any, op: str) -> list[Tensor]:
     return [p for p in _tensor_list(parameters, op) if p._grad is not None]
 
@@ -50,14 +56,16 @@ def _norm(xp: Any, g: Any, norm_type: float) -> Any:
 
 
 def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the gradients of ``parameters`` so that their joint norm is at most ``max_norm``.
 
     As PyTorch: ``total`` is the ``norm_type``-norm of all gradients together
     and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))``.
     Returns ``total`` (a 0-d tensor). Each gradient is replaced by a new
     tensor (a gradient array may be shared or read only, so none is written).
+    ``foreach`` (PyTorch's: None, True or False) is accepted and has no effect.
     """
+    _check_foreach(foreach, "clip_grad_norm_")
     max_norm = real(max_norm, "clip_grad_norm_", "max_norm", low=0.0)
     if isinstance(norm_type, str) and norm_type.lower() == "inf":  # PyTorch accepts the string too
         norm_type = math.inf
@@ -94,8 +102,12 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     return Tensor._make(xp.asarray(total, dtype=out_dtype), backend)
 
 
-def clip_grad_value_(parameters: Any, clip_value: float) -> None:
-    """Clamp every gradient of ``parameters`` to [-clip_value, clip_value] (new gradient tensors)."""
+def clip_grad_value_(parameters: Any, clip_value: float, foreach: bool | None = None) -> None:
+    """Clamp every gradient of ``parameters`` to [-clip_value, clip_value] (new gradient tensors).
+
+    ``foreach`` (PyTorch's: None, True or False) is accepted and has no effect.
+    """
+    _check_foreach(foreach, "clip_grad_value_")
     clip_value = real(clip_value, "clip_grad_value_", "clip_value", low=0.0)
     for p in _grads(parameters, "clip_grad_value_"):
         g = p._grad

@@ -22,15 +22,18 @@ class Adadelta(Optimizer):
 
     State: ``step``, ``square_avg``, ``acc_delta``. The update does not depend on the step count,
     so a step can be captured by ``gk.cuda.capture`` (the count then counts only the steps run
-    outside the graph, as RMSprop's).
+    outside the graph, as RMSprop's): ``capturable`` (PyTorch's) is checked and has no effect.
+    ``foreach`` and ``differentiable`` as PyTorch's (see ``Optimizer``).
     """
 
     _state_keys = ("step", "square_avg", "acc_delta")
 
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
-                 *, maximize: bool = False) -> None:
+                 foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False) -> None:
+        flag(capturable, "Adadelta", "capturable")  # a step captures as it is (see above): no effect
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         self._check("lr", group["lr"], 0)

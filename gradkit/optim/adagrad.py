@@ -25,16 +25,18 @@ class Adagrad(Optimizer):
     filled with the group's ``initial_accumulator_value``. With ``lr_decay != 0`` the rate follows the
     step count, a Python number, so such a step cannot be captured by ``gk.cuda.capture`` (it raises
     ``CaptureError``); with ``lr_decay == 0`` it can (the count in the state then counts only the steps
-    run outside the graph, as RMSprop's).
+    run outside the graph, as RMSprop's). ``foreach``, ``fused`` and ``differentiable`` as PyTorch's
+    (see ``Optimizer``); ``fused=True`` is refused: gradkit has no fused Adagrad kernel.
     """
 
     _state_keys = ("step", "sum")
 
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False) -> None:
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value, "maximize": maximize}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, fused=fused, differentiable=differentiable)
 
     def add_param_group(self, param_group: Mapping) -> None:
         """Add a group (as ``Optimizer.add_param_group``) and make its parameters' state."""

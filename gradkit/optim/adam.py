@@ -36,19 +36,24 @@ class Adam(Optimizer):
     ``capturable=True`` (PyTorch's name) each parameter's count is a 0-d
     float64 tensor on its device, incremented and read there, so a captured
     step can be replayed; the results are the same as without it.
+
+    ``foreach``, ``fused`` and ``differentiable`` as PyTorch's (see ``Optimizer``; ``fused=True``
+    is accepted: the update is a fused kernel on CuPy, except AMSGrad's).
     """
 
     _decoupled = False
+    _fused = True
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
     _optional_group_keys = ("capturable", "maximize", "amsgrad")
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, capturable: bool = False, *, amsgrad: bool = False,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "capturable": capturable, "maximize": maximize}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, fused=fused, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         name = type(self).__name__
@@ -149,6 +154,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, capturable: bool = False, *, amsgrad: bool = False,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, capturable=capturable,
-                         amsgrad=amsgrad, maximize=maximize)
+                         amsgrad=amsgrad, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                         fused=fused)

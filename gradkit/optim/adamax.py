@@ -67,6 +67,7 @@ class _AdamLike(Optimizer):
     repeat the captured step's numbers): the capture raises ``CaptureError``.
     With ``capturable=True`` each parameter's count is a 0-d float64 tensor on
     its device, incremented and read there; the results are the same.
+    ``foreach`` and ``differentiable`` as PyTorch's (see ``Optimizer``).
     Subclasses give ``_new_state(p)`` and ``_update(p, grad, state, count, numbers)``.
     """
 
@@ -120,10 +121,11 @@ class Adamax(_AdamLike):
     _state_keys = ("step", "exp_avg", "exp_inf")
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, *, maximize: bool = False, capturable: bool = False) -> None:
+                 weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
                     "capturable": capturable}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, differentiable=differentiable)
 
     def _new_state(self, p: Tensor) -> dict:
         return {"step": 0, "exp_avg": self._zeros(p), "exp_inf": self._zeros(p)}

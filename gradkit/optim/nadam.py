@@ -36,11 +36,12 @@ class NAdam(_AdamLike):
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False, capturable: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
                     "maximize": maximize, "capturable": capturable}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

@@ -18,7 +18,7 @@ import numpy as np
 from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
-from gradkit.nn.utils import clear_grads
+from gradkit.nn.utils import _check_foreach, clear_grads
 from gradkit.tensor import Tensor
 
 
@@ -35,10 +35,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-class Optimizer:
-    """Base class: holds ``param_groups`` (dicts with "params" and hyperparameters) and ``state``."""
+# The optimisers whose updates are gradkit's fused kernels (``fused=True`` is accepted by those that take it).
+_FUSED = "SGD, Adam, AdamW and RMSprop"
 
-    def __init__(self, params: Any, defaults: dict) -> None:
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts with "params" and hyperparameters) and ``state``.
+
+    PyTorch's implementation switches ``foreach``, ``fused`` and ``differentiable`` are taken by
+    each optimiser that PyTorch's takes them on and checked here, once: ``foreach`` (None, True or
+    False) has no effect (gradkit has one implementation); ``fused=True`` is accepted where the
+    update is one of gradkit's fused kernels (on CuPy; ``_fused``), refused elsewhere;
+    ``differentiable=True`` is refused. None of them is stored in the parameter groups.
+    """
+
+    #: Whether the update runs as a fused kernel of ``gradkit.kernels`` (``fused=True`` accepted).
+    _fused = False
+
+    def __init__(self, params: Any, defaults: dict, *, foreach: bool | None = None, fused: bool | None = None,
+                 differentiable: bool = False) -> None:
+        self._check_implementation(foreach, fused, differentiable)
         if not isinstance(defaults, Mapping):
             raise ArgumentTypeError(
                 f"{type(self).__name__}: defaults must be a dict of hyperparameters, got {type(defaults).__name__}"
@@ -64,6 +80,24 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    def _check_implementation(self, foreach: Any, fused: Any, differentiable: Any) -> None:
+        """Check PyTorch's ``foreach``, ``fused`` and ``differentiable`` (see the class docstring)."""
+        name = type(self).__name__
+        _check_foreach(foreach, name)
+        fused = fused is not None and flag(fused, name, "fused")
+        if flag(differentiable, name, "differentiable"):
+            raise InvalidArgumentError(
+                f"{name}: differentiable=True is not supported: gradkit's optimisers update the parameters in "
+                "place, outside autograd, so a step cannot be differentiated; pass differentiable=False"
+            )
+        if fused and foreach:
+            raise InvalidArgumentError(f"{name}: fused=True and foreach=True cannot be set together (as in PyTorch)")
+        if fused and not self._fused:
+            raise InvalidArgumentError(
+                f"{name}: fused=True, but {name} has no fused kernel in gradkit (the fused optimisers are {_FUSED}); "
+                "pass fused=None or False"
+            )
 
     # ------------------------------------------------------------ groups
     def add_param_group(self, param_group: Mapping) -> None:

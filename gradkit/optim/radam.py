@@ -33,11 +33,11 @@ class RAdam(_AdamLike):
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *, maximize: bool = False,
-                 capturable: bool = False) -> None:
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize, "capturable": capturable}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

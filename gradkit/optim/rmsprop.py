@@ -13,17 +13,23 @@ from gradkit.tensor import Tensor
 class RMSprop(Optimizer):
     """``torch.optim.RMSprop``'s update; see ``gradkit.kernels.reference.rmsprop_update``.
 
-    ``maximize=True`` negates the gradient first (gradient ascent).
+    ``maximize=True`` negates the gradient first (gradient ascent). The update does not depend
+    on the step count, so a step can always be captured by ``gk.cuda.capture``: ``capturable``
+    (PyTorch's, in its place) is checked and has no effect. ``foreach`` and ``differentiable`` as
+    PyTorch's (see ``Optimizer``).
     """
 
     _state_keys = ("step", "square_avg")
     _optional_group_keys = ("maximize",)
+    _fused = True
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
-                 momentum: float = 0, centered: bool = False, *, maximize: bool = False) -> None:
+                 momentum: float = 0, centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        flag(capturable, "RMSprop", "capturable")
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
                     "centered": centered, "maximize": maximize}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         self._check("lr", group["lr"], 0)

@@ -19,15 +19,19 @@ class SGD(Optimizer):
     and then becomes ``momentum * buf + (1 - dampening) * d``; the step is the
     buffer (or ``d + momentum * buf`` with ``nesterov``); ``p -= lr * step``.
     With ``maximize=True`` the gradient is negated first (gradient ascent).
+    ``foreach``, ``fused`` and ``differentiable`` as PyTorch's (see ``Optimizer``;
+    ``fused=True`` is accepted: the update is a fused kernel on CuPy).
     """
 
     _optional_group_keys = ("maximize",)
+    _fused = True
 
     def __init__(self, params: Any, lr: float = required, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov, "maximize": maximize}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, foreach=foreach, fused=fused, differentiable=differentiable)
 
     def _check_group(self, group: dict) -> None:
         self._check("lr", group["lr"], 0)
