@@ -131,6 +131,10 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
     backend = get_backend(device, op)
     xp = backend.xp
     _check_size(op, dims, dt)
+    if isinstance(fill, Tensor):  # its array, on the device of the result
+        fill = backend.transfer(fill._data, fill._backend)
+    elif isinstance(fill, np.ndarray):  # a NumPy scalar: CuPy takes no host array
+        fill = fill.reshape(())[()]
     with _on(backend):
         if fill is None:
             data = xp.empty(dims, dtype=dt)
@@ -187,16 +191,25 @@ def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor filled with ``fill_value`` (float32 unless ``dtype`` says otherwise)."""
+    """A tensor filled with ``fill_value``; by default of the dtype ``gk.tensor(fill_value)`` has (a Python
+    float: float32, an int: int64, a bool: bool; NumPy scalars, arrays and tensors keep theirs)."""
     shape = shape if isinstance(shape, (tuple, list)) else (shape,)
     _check_fill(fill_value, "full")
-    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
-        dtype = "bool"
-    elif dtype is None and isinstance(fill_value, int):
-        dtype = "int64"
-    elif dtype is None and isinstance(fill_value, np.integer):  # a NumPy integer keeps its width, as in NumPy
-        dtype = fill_value.dtype if is_supported(fill_value.dtype) else "int64"
+    if dtype is None:
+        dtype = _own_dtype(fill_value)
     return _filled("full", tuple(shape), fill_value, dtype, device, requires_grad)
+
+
+def _own_dtype(value: Any) -> Any:
+    """The dtype ``gk.tensor(value)`` gives a number: None (the default float) for a Python float."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    dtype = getattr(value, "dtype", None)  # NumPy scalars (np.float64 is a float too), arrays, tensors
+    if dtype is not None:
+        if is_supported(dtype):
+            return dtype
+        return "int64" if dtype.kind in "iu" else None  # uint64 as int64, as before
+    return "int64" if isinstance(value, int) else None
 
 
 def _check_fill(fill_value: Any, op: str) -> None:
@@ -237,7 +250,12 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None, re
 
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
-    """Evenly spaced values in [start, stop), as ``numpy.arange``."""
+    """Evenly spaced values in [start, stop), as ``numpy.arange``.
+
+    The default dtype is int64 for integers, else the float dtype of the NumPy floats, 0-d arrays and
+    tensors given (their own, as ``gk.tensor`` keeps it), else the default float for Python floats.
+    """
+    typed = [v.dtype for v in (start, stop, step) if getattr(getattr(v, "dtype", None), "kind", "") == "f"]
     start, stop, step = (scalar(v) for v in (start, stop, step))  # 0-d arrays and tensors count as numbers
     numbers = (int, float, np.integer, np.floating)
     for name, value in (("start", start), ("stop", stop), ("step", step)):
@@ -251,7 +269,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, devic
         start, stop = 0, start
     if dtype is None:
         floaty = any(isinstance(v, float) for v in (start, stop, step))
-        dtype = default_float if floaty else np.int64
+        dtype = np.result_type(*typed) if typed else default_float if floaty else np.int64
     backend = get_backend(device, "arange")
     with _on(backend):
         try:

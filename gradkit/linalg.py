@@ -24,7 +24,7 @@ import numpy as np
 from gradkit._args import flag
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.ops._util import as_tensor, normalize_axis, uplo_arg
 from gradkit.ops.linalg import (
     EighResult,
     LinAlgError,
@@ -77,10 +77,9 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Tensor:  # noqa: N803 - NumPy's name
     from gradkit.ops.linalg import _lapack, _matrices
 
     x = _matrices(a, "linalg.eigvalsh")
+    UPLO = uplo_arg(UPLO, "linalg.eigvalsh")  # noqa: N806 - NumPy's name
     if x.requires_grad and _mode.enabled:
         return eigh(x, UPLO).eigenvalues
-    if UPLO not in ("L", "U"):
-        raise InvalidArgumentError(f"linalg.eigvalsh: UPLO must be 'L' or 'U', got {UPLO!r}")
     xp = x._backend.xp
     if x.size == 0:
         return Tensor._make(xp.zeros(x.shape[:-1], x.dtype), x._backend)

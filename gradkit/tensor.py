@@ -7,6 +7,7 @@ computes its result with the backend's array module and records a node
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -456,9 +457,13 @@ class Tensor:
         return _ops.compare("greater_equal", self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:  # as PyTorch: a Python False, so that ``None in [t]`` works
+            return False  # type: ignore[return-value]
         return _ops.compare("equal", self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:
+            return True  # type: ignore[return-value]
         return _ops.compare("not_equal", self, other)
 
     # As NumPy: logical for bool tensors, bitwise for integer ones, an error for floats.
@@ -594,6 +599,8 @@ class Tensor:
         if not isinstance(value, (int, float, np.number, np.bool_)):
             raise ArgumentTypeError(f"fill_: expected a number, got {type(value).__name__} {value!r:.60}")
         check_int_fits("fill_", value, self._data.dtype)
+        if self._data.dtype.kind in "iu" and isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise InvalidArgumentError(f"fill_: {value!r} cannot be held by a {self.dtype} tensor")  # CuPy too
         try:
             self._data.fill(value)
         except OverflowError:
@@ -946,8 +953,11 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
         return _ops.masked_fill(self, mask, value)
 
-    def argsort(self, axis: int = -1, descending: bool = False) -> Tensor:
+    def argsort(self, axis: int | None = -1, descending: bool = False) -> Tensor:
         return _ops.argsort(self, axis, descending)
+
+    def sort(self, axis: int | None = -1, descending: bool = False) -> Tensor:
+        return _ops.sort(self, axis, descending)
 
     def topk(self, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
         return _ops.topk(self, k, axis, largest)

@@ -326,13 +326,14 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
 
 
 def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
-    """The gradient of relu at output ``y``: ``grad * (y > 0)``, a new array or written to ``out``.
+    """The gradient of relu at output ``y``: ``grad * (y != 0)``, a new array or written to ``out``
+    (``y`` is >= 0 or NaN, so a NaN input passes its gradient, as PyTorch's).
 
     ``grad`` and ``y`` have one shape. ``out`` may be ``grad`` itself, but
     only when nothing else holds ``grad`` (the engine's ownership flag).
     """
     xp = get_array_module(y)
-    return xp.multiply(grad, y > 0, out=out)
+    return xp.multiply(grad, y != 0, out=out)
 
 
 def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:

@@ -218,7 +218,7 @@ def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
     recording = grad_mode.state.enabled
     if cache[0] is not g or cache[1] != g._version[0] or cache[2] is not recording:
         cache[0], cache[1], cache[2] = g, g._version[0], recording
-        cache[3] = g * (y._data > 0) if recording else _relu_backward(g, y)
+        cache[3] = g * (y._data != 0) if recording else _relu_backward(g, y)
     return cache[3]
 
 
@@ -249,11 +249,11 @@ def relu(input: Any) -> Tensor:  # noqa: A002
 def _relu_vjp(g: Tensor, y: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
         return _relu_backward(g, y)
-    return g * (y._data > 0)
+    return g * (y._data != 0)
 
 
 def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
-    """``g * (y > 0)`` outside a recorded backward: in place when the engine says ``g`` is ours alone."""
+    """``g * (y != 0)`` outside a recorded backward: in place when the engine says ``g`` is ours alone."""
     gd = g._data
     if g._owned and type(gd) is np.ndarray:  # CuPy keeps the fused kernel's new array
         kernels.relu_backward(gd, y._data, out=gd)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import text
 from gradkit.backends.base import Backend
 from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError, InvalidArgumentError
 from gradkit.tensor import Tensor
@@ -100,10 +101,14 @@ def tensor_or_none(x: Any) -> Tensor | None:
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    """A possibly negative axis as a non-negative one, or IndexOutOfRangeError."""
+    """A possibly negative axis as a non-negative one, or IndexOutOfRangeError.
+
+    A 0-d tensor takes axis 0 or -1, both giving 0 (PyTorch's rule for a dim of a 0-d tensor; NumPy's
+    reductions take them too). A caller that indexes the shape with the result must handle ndim 0 itself.
+    """
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ArgumentTypeError(f"{op}: axis must be an int, got {type(axis).__name__} {axis!r}")
-    if not -ndim <= axis < max(ndim, 1):
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
         raise IndexOutOfRangeError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimension(s)")
     return int(axis) % max(ndim, 1)
 
@@ -112,10 +117,9 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
     """``None``, an int or a tuple of ints as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    if ndim == 0:  # as NumPy, a 0-d tensor may be reduced over axis 0 or -1: over nothing
+    if ndim == 0:  # axis 0 or -1 of a 0-d tensor (normalize_axis): a reduction over nothing
         for a in axis if isinstance(axis, (tuple, list)) else (axis,):
-            if not (isinstance(a, (int, np.integer)) and a == -1):
-                normalize_axis(a, 0, op)
+            normalize_axis(a, 0, op)
         return ()
     if isinstance(axis, (tuple, list)):
         axes = tuple(normalize_axis(a, ndim, op) for a in axis)
@@ -123,6 +127,14 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
             raise InvalidArgumentError(f"{op}: repeated axis in {axis!r}; each axis may appear once")
         return tuple(sorted(axes))
     return (normalize_axis(axis, ndim, op),)
+
+
+def uplo_arg(value: Any, op: str) -> str:
+    """NumPy's ``UPLO``, the triangle a symmetric solver reads: "L" or "U" (NumPy takes "l" and "u" too)."""
+    uplo = text(value, op, "UPLO").upper()
+    if uplo not in ("L", "U"):
+        raise InvalidArgumentError(f"{op}: UPLO must be 'L' or 'U', got {value!r}")
+    return uplo
 
 
 def shape_arg(shape: Any, op: str) -> tuple[int, ...]:

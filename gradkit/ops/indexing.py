@@ -335,14 +335,24 @@ def _refuse_in_capture(x: Tensor, op: str) -> None:
 
 
 # ------------------------------------------------------------------ sorting
-def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+def argsort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``axis`` (int64, no gradient); ties keep their order (a stable sort).
 
-    ``descending=True`` is PyTorch's keyword (ties still in their order). NaNs sort last, and first
-    when descending (as PyTorch, which takes NaN as the largest value).
+    ``axis=None`` sorts the flattened tensor (as NumPy). ``descending=True`` is PyTorch's keyword (ties
+    still in their order). NaNs sort last, and first when descending (as PyTorch, which takes NaN as
+    the largest value).
     """
-    x = as_tensor(x, "argsort")
+    x, axis = _flat_if_none(as_tensor(x, "argsort"), axis)
     return Tensor._make(_sorted_indices(x, axis, descending, "argsort", "descending")[1], x._backend)
+
+
+def _flat_if_none(x: Tensor, axis: Any) -> tuple[Tensor, Any]:
+    """``x`` flattened and axis 0 for ``axis=None`` (NumPy's sort and argsort), else both as given."""
+    if axis is not None:
+        return x, axis
+    from gradkit.ops.shape import reshape
+
+    return (x if x.ndim == 1 else reshape(x, (-1,))), 0
 
 
 def _sort_axis(x: Tensor, axis: Any, descending: Any, op: str, flag: str) -> int:
@@ -386,12 +396,13 @@ def _along(x: Tensor, ax: int, idx: Any, op: str) -> Tensor:
     return record(op, data, x._backend, (x,), (_getitem_vjp,), (x.shape, full))
 
 
-def sort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+def sort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
     """``x`` sorted along ``axis`` (NumPy's ``sort``: the values; :func:`argsort` gives the order).
 
-    The gradient goes back to where each value came from.
+    ``axis=None`` sorts the flattened tensor (as NumPy). The gradient goes back to where each value
+    came from.
     """
-    x = as_tensor(x, "sort")
+    x, axis = _flat_if_none(as_tensor(x, "sort"), axis)
     ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
     return _along(x, ax, idx, "sort")
 

@@ -11,18 +11,30 @@ from gradkit.tensor import Tensor
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max for stability."""
-    x = _not_bool(as_tensor(x, "softmax"), "softmax")
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max for stability.
+
+    Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its softmax is 1).
+    """
+    x = _float_input(as_tensor(x, "softmax"), "softmax")
     ax = normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
-    e = xp.exp(x._data - _row_max(x._data, ax))
-    e /= e.sum(axis=ax, keepdims=True)
+    if x.ndim == 0:  # one element along the axis, as PyTorch: exp(x - x) / 1
+        e = xp.exp(x._data - x._data)
+    else:
+        e = xp.exp(x._data - _row_max(x._data, ax))
+        e /= e.sum(axis=ax, keepdims=True)
     return record("softmax", e, x._backend, (x,), (_softmax_vjp,), (ax,), save_output=True, info=ax)
 
 
-def _not_bool(x: Tensor, op: str) -> Tensor:
+def _float_input(x: Tensor, op: str) -> Tensor:
+    """``x`` refused if bool; integers as the float dtype ``sin`` gives them, before the max is subtracted
+    (in their own dtype that would wrap around: 1 - 3 is 254 in uint8)."""
     if x.dtype.kind == "b":
         raise DTypeError(f"{op}: needs a numeric tensor, got dtype bool; convert it with .astype(gk.float32)")
+    if x.dtype.kind != "f":
+        from gradkit.ops.elementwise import _as_float
+
+        return Tensor._make(_as_float(x._data), x._backend)
     return x
 
 
@@ -35,16 +47,22 @@ def _row_max(data: Any, axis: int) -> Any:
 
 def _softmax_vjp(g: Tensor, axis: int, y: Tensor) -> Tensor:
     gy = g * y
-    return gy - y * gy.sum(axis, keepdims=True)
+    return gy - y * gy.sum(axis, keepdims=True)  # axis 0 of a 0-d y: a sum over nothing
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``, computed without overflow."""
-    x = _not_bool(as_tensor(x, "log_softmax"), "log_softmax")
+    """x - logsumexp(x) along ``axis``, computed without overflow.
+
+    Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its log_softmax is 0).
+    """
+    x = _float_input(as_tensor(x, "log_softmax"), "log_softmax")
     ax = normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp
-    shifted = x._data - _row_max(x._data, ax)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True)) if x._data.shape[ax] else shifted
+    if x.ndim == 0:  # one element along the axis: x - x
+        out = x._data - x._data
+    else:
+        shifted = x._data - _row_max(x._data, ax)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True)) if x._data.shape[ax] else shifted
     return record("log_softmax", out, x._backend, (x,), (_log_softmax_vjp,), (ax,), save_output=True, info=ax)
 
 

@@ -246,6 +246,10 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x, "logsumexp")
     if x.dtype.kind == "b":  # as PyTorch: counted as 0.0 and 1.0, in the default float dtype
         x = Tensor._make(x._data.astype(np.float32), x._backend)
+    elif x.dtype.kind != "f":  # the float dtype sin gives, before the max is subtracted (uint8's 1 - 3 wraps)
+        from gradkit.ops.elementwise import _as_float
+
+        x = Tensor._make(_as_float(x._data), x._backend)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
     keepdims = _keepdims(keepdims, "logsumexp")
     xp = x._backend.xp
@@ -416,8 +420,9 @@ def _cumprod_vjp_exact(g: Tensor, x: Tensor, axis: int) -> Tensor:
 def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 - NumPy's name
     """The vector ``ord``-norm over ``axis`` (all axes when None: the Frobenius norm of a matrix).
 
-    ``ord`` is a number > 0, ``inf`` or ``-inf`` (PyTorch's ``linalg.vector_norm``). Where the norm
-    is 0 its slope is taken as 0, as PyTorch does, not NaN.
+    ``ord`` is a number > 0, ``0``, ``inf`` or ``-inf`` (PyTorch's ``linalg.vector_norm``; ord 0 counts
+    the non-zero elements, in x's dtype, with a zero gradient). Where the norm is 0 its slope is taken
+    as 0, as PyTorch does, not NaN.
     """
     from gradkit.dtypes import is_floating
     from gradkit.errors import ArgumentTypeError
@@ -429,10 +434,13 @@ def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tens
     if isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
         raise ArgumentTypeError(f"norm: ord must be a number, inf or -inf, got {type(ord).__name__} {ord!r:.40}")
     p = float(ord)
-    if not (p > 0 or p == -math.inf) or math.isnan(p):
-        raise InvalidArgumentError(f"norm: ord must be > 0, inf or -inf, got {ord!r}")
+    if not (p >= 0 or p == -math.inf) or math.isnan(p):
+        raise InvalidArgumentError(f"norm: ord must be > 0, 0, inf or -inf, got {ord!r}")
     axes = normalize_axes(axis, x.ndim, "norm")
     keepdims = _keepdims(keepdims, "norm")
+    if p == 0:  # the number of non-zero elements (NaN counts), piecewise constant
+        data = (x._data != 0).sum(axis=axes, keepdims=keepdims).astype(x.dtype)
+        return record("norm", data, x._backend, (x,), (_count_vjp,), (x.shape,))
     if abs(p) == math.inf and 0 in [x.shape[a] for a in axes]:
         from gradkit.errors import ShapeError
 
@@ -449,6 +457,10 @@ def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tens
     data = xp.sum(powered, axis=axes, keepdims=keepdims)
     data = (xp.sqrt(data) if p == 2 else data ** (1.0 / p)).astype(x.dtype, copy=False)
     return record("norm", data, x._backend, (x,), (_norm_vjp,), (x, p, axes, keepdims), save_output=True)
+
+
+def _count_vjp(g: Tensor, shape: tuple) -> Tensor:
+    return Tensor._make(g._backend.xp.zeros(shape, g.dtype), g._backend)  # not g * 0: inf * 0 is NaN
 
 
 def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Tensor) -> Tensor:

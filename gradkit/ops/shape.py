@@ -101,8 +101,10 @@ def permute(x: Any, axes: Sequence[int]) -> Tensor:
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """Exchange two axes."""
     x = as_tensor(x, "swapaxes")
-    order = list(range(x.ndim))
     a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
+    if x.ndim == 0:  # axes 0 and -1 of a 0-d tensor (as PyTorch): nothing to exchange
+        return transpose(x, ())
+    order = list(range(x.ndim))
     order[a], order[b] = order[b], order[a]
     return transpose(x, order)
 
@@ -127,9 +129,17 @@ def unsqueeze(x: Any, axis: int) -> Tensor:
     return reshape(x, x.shape[:ax] + (1,) + x.shape[ax:])
 
 
-def expand_dims(x: Any, axis: int) -> Tensor:
-    """NumPy's name for ``unsqueeze``."""
-    return unsqueeze(x, axis)
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    """NumPy's ``expand_dims``: ``unsqueeze`` at ``axis``, an int or a tuple of positions in the result."""
+    if not isinstance(axis, (tuple, list)):
+        return unsqueeze(x, axis)
+    x = as_tensor(x, "expand_dims")
+    ndim = x.ndim + len(axis)
+    axes = {normalize_axis(a, ndim, "expand_dims") for a in axis}
+    if len(axes) != len(axis):
+        raise InvalidArgumentError(f"expand_dims: repeated axis in {axis!r}; each axis may appear once")
+    dims = iter(x.shape)
+    return reshape(x, tuple(1 if i in axes else next(dims) for i in range(ndim)))
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
