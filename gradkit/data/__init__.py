@@ -1,6 +1,6 @@
 """Data: datasets, samplers, batching, and the digits and MNIST loaders (``gk.data``)."""
 
-from gradkit.data.collate import default_collate
+from gradkit.data.collate import default_collate, default_convert
 from gradkit.data.dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, random_split
 from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.data.loader import DataLoader, TensorDataset
@@ -33,6 +33,7 @@ __all__ = [
     "WeightedRandomSampler",
     "WorkerError",
     "default_collate",
+    "default_convert",
     "get_worker_info",
     "load_digits",
     "load_mnist",

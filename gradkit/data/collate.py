@@ -1,4 +1,4 @@
-"""Batching a list of samples into tensors: ``default_collate``, as in ``torch.utils.data``."""
+"""Batching a list of samples into tensors: ``default_collate`` and ``default_convert``, as in ``torch.utils.data``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,40 @@ def default_collate(batch: Sequence[Any], device: Any = None) -> Any:
         raise ArgumentTypeError(f"default_collate: batch must be a list of samples, got {type(batch).__name__}")
     target = None if device is None else get_backend(device, "default_collate").device
     return collate(batch, target, "default_collate")
+
+
+def default_convert(data: Any, device: Any = None) -> Any:
+    """One sample without batching, as PyTorch's ``default_convert`` (what ``DataLoader(batch_size=None)``
+    yields): NumPy/CuPy arrays and NumPy scalars become tensors (their dtype kept, no axis added), through
+    tuples, namedtuples, lists and dicts; tensors stay (detached: batches never require grad); Python numbers,
+    strings, string and object arrays, and anything else stay as they are (PyTorch makes tuples lists; here
+    they stay tuples, as ``default_collate`` keeps them). ``device``: where the tensors go (None: tensors stay
+    where they are, arrays go to the default device)."""
+    target = None if device is None else get_backend(device, "default_convert").device
+    return convert(data, target, "default_convert")
+
+
+def convert(item: Any, device: Any, op: str) -> Any:
+    """``default_convert`` with errors naming ``op``; ``device`` is None or a checked device."""
+    if isinstance(item, Tensor):
+        item = item.detach() if item.requires_grad else item
+        return item if device is None or item.device == device else item.to(device)
+    if isinstance(item, np.ndarray) and item.dtype.kind in "OSUV":
+        return item
+    if isinstance(item, (np.ndarray, np.number, np.bool_)) or hasattr(item, "__cuda_array_interface__"):
+        from gradkit.creation import tensor
+
+        try:
+            return tensor(item, device=device)
+        except GradkitError as exc:
+            raise type(exc)(f"{op}: an item of the dataset cannot become a tensor ({exc})") from None
+    if isinstance(item, tuple) and hasattr(item, "_fields"):  # a namedtuple
+        return type(item)(*(convert(v, device, op) for v in item))
+    if type(item) in (tuple, list):
+        return type(item)(convert(v, device, op) for v in item)
+    if type(item) is dict:
+        return {k: convert(v, device, op) for k, v in item.items()}
+    return item
 
 
 def _same_shapes(samples: Sequence[Any], kind: str, op: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from gradkit._args import flag, real, whole
 from gradkit.backends import NUMPY, get_backend
-from gradkit.data.collate import collate
+from gradkit.data.collate import collate, convert
 from gradkit.data.dataset import Dataset, IterableDataset, Subset
 from gradkit.data.sampler import (
     BatchSampler,
@@ -22,6 +22,7 @@ from gradkit.data.sampler import (
     _drawn_batches,
     _iterable,
     _known_order,
+    _known_sample_order,
 )
 from gradkit.data.workers import END, StreamBatches, WorkerBatches, WorkerPool, worker_seed
 from gradkit.errors import (
@@ -74,7 +75,17 @@ class DataLoader:
     batched by ``collate_fn``: by default :func:`default_collate`, which stacks
     tensors, arrays and numbers, and tuples / dicts of them. Each pass yields
     what the dataset's samples are made of: for a TensorDataset a tuple
-    ``(x_batch, y_batch)``.
+    ``(x_batch, y_batch)``. An exception of the dataset's own ``__getitem__``
+    propagates as itself; gradkit raises its own error (naming the index, the
+    original chained) only when the index is refused by a subscription that is
+    not Python code (a list, dict or array as the dataset) or a sampler's
+    index is out of range.
+
+    - ``batch_size=None`` (as PyTorch): no batching; each sample by itself,
+      converted by :func:`default_convert` (arrays made tensors, no axis
+      added), or ``collate_fn(sample)``. Not with ``drop_last`` or
+      ``batch_sampler``; ``batch_sampler`` is then None and ``len()`` counts
+      samples.
 
     - ``shuffle``: a new order every epoch (every ``iter()``). The order of
       epoch ``e`` depends only on ``seed`` and ``e``, so a run resumed with
@@ -114,7 +125,11 @@ class DataLoader:
       ``persistent_workers=True`` they serve every pass, and ``iter()`` restarts
       the one iterator (as PyTorch), until the loader and its iterator are
       dropped. The workers run in the grad mode and default device of the
-      thread that called ``iter()``. A map-style dataset is shared by the
+      thread that called ``iter()``, and with CuPy on its current CUDA device
+      and stream (a stream of its own is shared; its default stream gives the
+      legacy default stream, ordered with it even with per-thread default
+      streams), so a batch's kernels come before the loop's kernels that use
+      it. A map-style dataset is shared by the
       workers: ``get_worker_info().dataset`` is the loader's dataset.
     - ``in_order=False`` (with workers; as PyTorch's): each batch is yielded
       as soon as a worker has made it, not in the sampler's order, and a
@@ -165,10 +180,11 @@ class DataLoader:
         in_order: bool = True,
     ) -> None:
         streamed = isinstance(dataset, IterableDataset)
-        if batch_size is not None or not streamed:
+        if batch_size is not None:
             if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-                hint = " (None, for no batching, is taken with an IterableDataset only)" if batch_size is None else ""
-                raise ArgumentTypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}{hint}")
+                raise ArgumentTypeError(
+                    f"DataLoader: batch_size must be an int, or None for no batching, got {type(batch_size).__name__}"
+                )
             if batch_size < 1:
                 raise InvalidArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -193,7 +209,7 @@ class DataLoader:
         shuffle = flag(shuffle, "DataLoader", "shuffle")
         drop_last = flag(drop_last, "DataLoader", "drop_last")
         if not streamed:
-            _check_samplers(sampler, batch_sampler, int(batch_size), shuffle, drop_last, seed)
+            _check_samplers(sampler, batch_sampler, batch_size, shuffle, drop_last, seed)
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
@@ -224,7 +240,8 @@ class DataLoader:
             if sampler is None:
                 sampler = RandomSampler(dataset, seed=self.seed) if self.shuffle else SequentialSampler(dataset)
             self.sampler = sampler
-            self.batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
+            # As PyTorch: batch_size=None (no batching) has no batch sampler; the sampler's indices come one by one.
+            self.batch_sampler = None if batch_size is None else BatchSampler(sampler, self.batch_size, self.drop_last)
 
     def _set_workers(
         self,
@@ -264,13 +281,16 @@ class DataLoader:
         if self._streamed:
             return self._stream_length()
         if self._source is not None:
-            if not hasattr(type(self.batch_sampler), "__len__"):
+            given = self.sampler if self.batch_sampler is None else self.batch_sampler
+            if not hasattr(type(given), "__len__"):
+                name = "sampler" if self.batch_sampler is None else "batch_sampler"
                 raise ArgumentTypeError(
-                    f"DataLoader: len() needs the length of its batch_sampler, and "
-                    f"{type(self.batch_sampler).__name__} has no __len__"
+                    f"DataLoader: len() needs the length of its {name}, and {type(given).__name__} has no __len__"
                 )
-            return len(self.batch_sampler)
+            return len(given)
         n = len(self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _stream_length(self) -> int:
@@ -312,7 +332,11 @@ class DataLoader:
                 "its order is the one its iterator gives"
             )
         if self._source is not None:
-            known = _known_order(self.batch_sampler, epoch)
+            known = (
+                _known_order(self.batch_sampler, epoch)
+                if self.batch_sampler is not None
+                else _known_sample_order(self.sampler, epoch)
+            )
             if known is None:
                 given = self.sampler if self._source == "sampler" else self.batch_sampler
                 raise InvalidArgumentError(
@@ -402,7 +426,11 @@ class DataLoader:
             if item is END:
                 stream.ended = True
                 return END
-            return _converted(item, self.device) if self.collate_fn is None else self._place_all(self.collate_fn(item))
+            return (
+                convert(item, self.device, "DataLoader")
+                if self.collate_fn is None
+                else self._place_all(self.collate_fn(item))
+            )
         samples = list(itertools.islice(stream.items, size))
         if len(samples) < size:
             stream.ended = True  # the iterator is not asked again once it has run out
@@ -425,6 +453,8 @@ class DataLoader:
     def _sampled(self, jobs: bool) -> Iterator[Any]:
         """An epoch from the sampler or batch_sampler (drawn now, as ``iter()`` draws the shuffled order)."""
         self.epoch += 1
+        if self.batch_sampler is None:  # batch_size=None: the sampler's indices one by one
+            return self._one_by_one(iter(self.sampler), jobs, drawn=True)
         rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
         if rows is not None:
             drawn = _drawn_batches(self.batch_sampler)
@@ -453,18 +483,77 @@ class DataLoader:
 
     def _fetch_drawn(self, batch: Any) -> Any:
         """The batch of the samples at the indices a sampler drew, collated."""
+        dataset = self.dataset
         samples = []
         for i in batch:
             try:
-                samples.append(self.dataset[i])
+                samples.append(dataset[i])
             except (IndexError, KeyError, TypeError) as exc:
-                error = IndexOutOfRangeError if isinstance(exc, IndexError) else ArgumentTypeError
-                raise error(
-                    f"DataLoader: the {self._source} gave index {i!r}, and dataset[{i!r}] failed for the "
-                    f"dataset ({type(self.dataset).__name__}, {len(self.dataset)} samples): "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
+                error = self._index_error(i, exc, drawn=True)
+                if error is None:
+                    raise
+                raise error from exc
         return self._collate(samples)
+
+    def _index_error(self, index: Any, exc: BaseException, drawn: bool) -> GradkitError | None:
+        """gradkit's error for ``dataset[index]`` failing with ``exc``, when the index is at fault: out of range
+        for a sampler's index, or refused by the subscription itself (a list, dict or array, or a
+        ``__getitem__`` that cannot take it). None when ``exc`` came from the dataset's own Python code, which
+        then propagates as itself (as in PyTorch)."""
+        n = len(self.dataset)
+        out = (
+            drawn and isinstance(exc, IndexError) and isinstance(index, (int, np.integer)) and not -n <= int(index) < n
+        )
+        tb = exc.__traceback__
+        if not out and tb is not None and tb.tb_next is not None:  # raised inside a __getitem__ of Python code
+            return None
+        name = type(self.dataset).__name__
+        if not drawn:
+            return ArgumentTypeError(
+                f"DataLoader: the dataset ({name}) must give sample i for each index 0 <= i < len(dataset); "
+                f"dataset[{index!r}] failed ({type(exc).__name__}: {exc})"
+            )
+        error = IndexOutOfRangeError if isinstance(exc, IndexError) else ArgumentTypeError
+        return error(
+            f"DataLoader: the {self._source} gave index {index!r}, and dataset[{index!r}] failed for the "
+            f"dataset ({name}, {n} samples): {type(exc).__name__}: {exc}"
+        )
+
+    def _one_by_one(self, indices: Any, jobs: bool, drawn: bool) -> Iterator[Any]:
+        """``batch_size=None``: each sample by itself (a TensorDataset's as a tuple of copied rows), or with
+        ``jobs`` the ``(fn, arg)`` pairs that make them; ``drawn``: the indices come from a sampler."""
+        rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
+        n = len(self.dataset)
+        for i in indices:
+            if rows is not None:
+                index = int(self._indices(self._batch_array([i]), n)[0]) if drawn else int(i)
+                job: tuple[Any, Any] = (self._row_sample, (rows, index))
+            else:
+                job = (self._fetch_one, (i if drawn else int(i), drawn))
+            yield job if jobs else job[0](job[1])
+
+    def _fetch_one(self, job: tuple[Any, bool]) -> Any:
+        """Sample ``index`` (``job = (index, drawn)``) unbatched: as ``default_convert`` makes it, or
+        ``collate_fn(sample)``."""
+        index, drawn = job
+        try:
+            sample = self.dataset[index]
+        except (IndexError, KeyError, TypeError) as exc:
+            error = self._index_error(index, exc, drawn)
+            if error is None:
+                raise
+            raise error from exc
+        if self.collate_fn is None:
+            return convert(sample, self.device, "DataLoader")
+        return self._place_all(self.collate_fn(sample))
+
+    def _row_sample(self, job: tuple[Any, int]) -> tuple[Tensor, ...]:
+        """A TensorDataset's sample ``index`` unbatched (``job = (rows, index)``): its tensors' rows, copied (a
+        sample is the caller's to change, as a batch is)."""
+        (dataset, base), index = job
+        if base is not None:
+            index = int(base[index])
+        return tuple(self._place(Tensor._make(t._data[index, ...].copy(), t._backend)) for t in dataset.tensors)
 
     def _collate(self, samples: list[Any]) -> Any:
         """One batch from its samples: ``collate_fn``'s, placed on ``device``, or the default collation."""
@@ -518,6 +607,9 @@ class DataLoader:
         return order
 
     def _batches(self, order: np.ndarray, jobs: bool) -> Iterator[Any]:
+        if self.batch_size is None:
+            yield from self._one_by_one(order, jobs, drawn=False)
+            return
         n, size = len(order), self.batch_size
         stop = n - n % size if self.drop_last else n
         rows = _tensor_rows(self.dataset) if self.collate_fn is None else None
@@ -529,14 +621,18 @@ class DataLoader:
             yield (self._fetch_ordered, part) if jobs else self._fetch_ordered(part)
 
     def _fetch_ordered(self, indices: np.ndarray) -> Any:
-        """The batch of the samples at ``indices`` (of the loader's own order), collated."""
-        try:
-            samples = [self.dataset[int(i)] for i in indices]
-        except (IndexError, KeyError, TypeError) as exc:
-            raise ArgumentTypeError(
-                f"DataLoader: the dataset ({type(self.dataset).__name__}) must give sample i for each index "
-                f"0 <= i < len(dataset); dataset[{int(indices[0])}] failed ({type(exc).__name__}: {exc})"
-            ) from None
+        """The batch of the samples at ``indices`` (of the loader's own order), collated. An exception of the
+        dataset's own ``__getitem__`` propagates as itself (see ``_index_error``)."""
+        dataset = self.dataset
+        samples = []
+        for i in indices.tolist():
+            try:
+                samples.append(dataset[i])
+            except (IndexError, KeyError, TypeError) as exc:
+                error = self._index_error(i, exc, drawn=False)
+                if error is None:
+                    raise
+                raise error from exc
         return self._collate(samples)
 
     def _gathered(
@@ -648,7 +744,7 @@ def _check_stream_options(shuffle: Any, sampler: Any, batch_sampler: Any, batch_
 
 
 def _check_samplers(
-    sampler: Any, batch_sampler: Any, batch_size: int, shuffle: bool, drop_last: bool, seed: Any
+    sampler: Any, batch_sampler: Any, batch_size: int | None, shuffle: bool, drop_last: bool, seed: Any
 ) -> None:
     """PyTorch's rules for ``sampler=`` and ``batch_sampler=``, plus: ``seed`` only seeds ``shuffle=True``."""
     for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
@@ -678,6 +774,10 @@ def _check_samplers(
                 "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last "
                 f"(the batch sampler makes the batches); got {', '.join(clashes)}"
             )
+    elif batch_size is None and drop_last:
+        raise InvalidArgumentError(
+            "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
+        )
     if seed is not None and (sampler is not None or batch_sampler is not None):
         given = "sampler" if sampler is not None else "batch_sampler"
         raise InvalidArgumentError(
@@ -774,27 +874,3 @@ class _LengthCheck:
                 UserWarning,
                 stacklevel=3,
             )
-
-
-def _converted(item: Any, device: Any) -> Any:
-    """An item without batching, as PyTorch's ``default_convert``: NumPy/CuPy arrays and NumPy scalars become
-    tensors (on ``device``), through tuples, lists and dicts; numbers, strings and string arrays stay as they are."""
-    if isinstance(item, Tensor):
-        item = item.detach() if item.requires_grad else item  # batches never require grad
-        return item if device is None or item.device == device else item.to(device)
-    if isinstance(item, np.ndarray) and item.dtype.kind in "OSUV":
-        return item
-    if isinstance(item, (np.ndarray, np.number, np.bool_)) or hasattr(item, "__cuda_array_interface__"):
-        from gradkit.creation import tensor
-
-        try:
-            return tensor(item, device=device)
-        except GradkitError as exc:
-            raise type(exc)(f"DataLoader: an item of the dataset cannot become a tensor ({exc})") from None
-    if isinstance(item, tuple) and hasattr(item, "_fields"):  # a namedtuple
-        return type(item)(*(_converted(v, device) for v in item))
-    if type(item) in (tuple, list):
-        return type(item)(_converted(v, device) for v in item)
-    if type(item) is dict:
-        return {k: _converted(v, device) for k, v in item.items()}
-    return item

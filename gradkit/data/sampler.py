@@ -350,10 +350,20 @@ def _known_order(batch_sampler: Any, epoch: int) -> np.ndarray | None:
     return None if sampler is None else sampler._order(epoch)
 
 
+def _known_sample_order(sampler: Any, epoch: int) -> np.ndarray | None:
+    """Epoch ``epoch``'s indices of one of gradkit's samplers (used without a BatchSampler), when known ahead."""
+    plain = _plain(sampler)
+    return None if plain is None else plain._order(epoch)
+
+
 def _plain_sampler(batch_sampler: Any) -> _Drawn | None:
     if type(batch_sampler).__iter__ is not BatchSampler.__iter__:
         return None
-    sampler = batch_sampler.sampler
+    return _plain(batch_sampler.sampler)
+
+
+def _plain(sampler: Any) -> _Drawn | None:
+    """``sampler`` when it is one of gradkit's samplers whose ``__iter__`` is not overridden, else None."""
     if isinstance(sampler, _Drawn) and type(sampler).__iter__ is _Drawn.__iter__:
         return sampler
     return None

@@ -21,7 +21,10 @@ without waiting for the garbage collector.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,7 +80,7 @@ def worker_seed(root: int, epoch: int) -> int:
 class _Pass:
     """One pass over the data: where its results go, and the caller's context its tasks run in."""
 
-    __slots__ = ("results", "cancelled", "grad_enabled", "device")
+    __slots__ = ("results", "cancelled", "grad_enabled", "device", "gpu")
 
     def __init__(self) -> None:
         self.results: queue.SimpleQueue = queue.SimpleQueue()
@@ -85,6 +88,9 @@ class _Pass:
         self.grad_enabled = grad_mode.state.enabled
         stack = _device_stack.stack  # read directly: resolving the default device could import CuPy
         self.device = stack[-1] if stack else None
+        # (cupy, CUDA device, stream) the tasks run on; _LATER when CuPy was not imported yet (see _gpu_context)
+        cp = sys.modules.get("cupy")
+        self.gpu: Any = _LATER if cp is None else _caller_gpu(cp)
 
     def cancel(self) -> None:
         """Abandon the pass: the workers skip its queued tasks, and the results nobody will take are dropped
@@ -92,6 +98,86 @@ class _Pass:
         reference cycle). A worker that puts a result after this drops it itself (see :func:`_run`)."""
         self.cancelled = True
         _drain(self.results)
+
+
+_LATER = object()  # _Pass.gpu before CuPy is imported: the caller's CUDA state is the default one
+
+
+def _caller_gpu(cp: Any) -> tuple[Any, int, Any] | None:
+    """``(cupy, device, stream)`` for the tasks of a pass starting now: the calling thread's current CUDA device,
+    and the stream that orders a batch's kernels before the caller's kernels that use it; None without a GPU.
+
+    CUDA's current device and CuPy's current stream are per host thread (a new thread is on device 0 and its
+    default stream), so the workers take the caller's, read at ``iter()``: where the loop's kernels go.
+    A stream the caller made (``with cupy.cuda.Stream():``) is shared: the workers launch on it too, so a
+    batch's kernels, launched before the batch is handed over, come before every kernel the caller launches
+    after taking it, and memory a batch frees (CuPy's pool keeps freed blocks per stream) is reused only on
+    that stream, behind what was queued there. A default stream cannot be shared: with
+    ``CUPY_CUDA_PER_THREAD_DEFAULT_STREAM=1`` its handle means each thread's own stream (CuPy sends
+    ``Stream.null``'s work there too), so the workers then use the legacy default stream by its explicit
+    handle, which every blocking stream (the per-thread ones included) synchronises with both ways: the same
+    ordering, and a freed block reused on it waits for what the caller queued before. Without per-thread
+    default streams the caller's default stream is the legacy one already. Switching streams during the pass
+    is not followed (the caller must then wait for the batches itself)."""
+    try:
+        index = int(cp.cuda.runtime.getDevice())
+        stream = cp.cuda.get_current_stream()
+        if stream.ptr == cp.cuda.runtime.streamPerThread or (stream.ptr == 0 and _per_thread_default()):
+            stream = _legacy_stream(cp, index)
+    except Exception:  # CuPy without a usable GPU (no driver, no device): nothing to set
+        return None
+    return cp, index, stream
+
+
+def _per_thread_default() -> bool:
+    """Whether CuPy makes each thread's default stream its own (its own test of the variable, read at import)."""
+    try:
+        return int(os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0")) != 0
+    except ValueError:
+        return False
+
+
+class _Handle:
+    """A raw CUDA stream handle, through the CUDA stream protocol (``cupy.cuda.Stream.from_external``)."""
+
+    def __init__(self, ptr: int) -> None:
+        self.ptr = ptr
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.ptr)
+
+
+_legacy: dict[tuple[Any, int], Any] = {}  # (cupy, device) -> a Stream on the legacy default stream's handle
+
+
+def _legacy_stream(cp: Any, index: int) -> Any:
+    """CuPy's Stream for the legacy default stream of device ``index`` (``cudaStreamLegacy``): unlike
+    ``Stream.null``, the same stream in every thread whatever the per-thread default stream setting."""
+    stream = _legacy.get((cp, index))
+    if stream is None:
+        ptr = cp.cuda.runtime.streamLegacy
+        with cp.cuda.Device(index):  # the stream's device is the current one
+            external = getattr(cp.cuda.Stream, "from_external", None)  # CuPy 14; ExternalStream is deprecated there
+            stream = external(_Handle(ptr)) if external is not None else cp.cuda.ExternalStream(ptr, index)
+        _legacy[cp, index] = stream
+    return stream
+
+
+def _gpu_context(run: _Pass) -> tuple[Any, int, Any] | None:
+    """``(cupy, device, stream)`` for a task of ``run`` (None: CuPy is not in use). A pass that began before
+    CuPy was imported (a worker's task imported it) had the caller on device 0 and its default stream."""
+    gpu = run.gpu
+    if gpu is _LATER:
+        cp = sys.modules.get("cupy")
+        if cp is None:
+            return None
+        try:
+            cp.cuda.runtime.getDevice()  # fails when CuPy has no usable GPU
+            default = _legacy_stream(cp, 0) if _per_thread_default() else cp.cuda.Stream.null
+        except Exception:
+            default = None
+        run.gpu = gpu = None if default is None else (cp, 0, default)
+    return gpu
 
 
 def _drain(results: queue.SimpleQueue) -> None:
@@ -168,16 +254,30 @@ def _run(task: tuple, failed: BaseException | None, worker: int) -> BaseExceptio
         run.results.put((position, worker, False, failed))
         return None
     grad_mode.state.enabled = run.grad_enabled
+    gpu = _gpu_context(run)
     # No local holds the result: a worker's exception holds this frame (its traceback's frames hold their
     # callers), and the frame would hold the exception, a reference cycle holding the loader through ``fn``.
-    if run.device is None:
+    if gpu is None and run.device is None:
         run.results.put((position, worker, *_call(fn, arg)))
     else:
-        with default_device_block(run.device):
-            run.results.put((position, worker, *_call(fn, arg)))
+        run.results.put((position, worker, *_call(_in_context, (run.device, gpu, fn, arg))))
     if run.cancelled:  # abandoned meanwhile (the drain in _Pass.cancel may have come before the put)
         _drain(run.results)
     return None
+
+
+def _in_context(job: tuple[Any, tuple[Any, int, Any] | None, Callable[[Any], Any], Any]) -> Any:
+    """``fn(arg)`` for ``job = (default device, gpu, fn, arg)``: on the caller's default device, and on its CUDA
+    device and stream (see :func:`_caller_gpu`)."""
+    device, gpu, fn, arg = job
+    with contextlib.ExitStack() as context:
+        if gpu is not None:
+            cp, index, stream = gpu
+            context.enter_context(cp.cuda.Device(index))  # a new Device each time: CuPy's keeps a stack per object
+            context.enter_context(stream)
+        if device is not None:
+            context.enter_context(default_device_block(device))
+        return fn(arg)
 
 
 def _call(fn: Callable[[Any], Any], arg: Any) -> tuple[bool, Any]:

@@ -188,8 +188,6 @@ def test_options_refused_as_pytorch():
             DataLoader(ds, **kwargs)
     with pytest.raises(ValueError, match="batch_size=None option disables auto-batching and is mutually exclusive"):
         DataLoader(ds, batch_size=None, drop_last=True)
-    with pytest.raises(gk.ArgumentTypeError, match="batch_size must be an int, got NoneType"):
-        DataLoader(TensorDataset(gk.zeros(2)), batch_size=None)  # map-style datasets are batched
     loader = DataLoader(ds, batch_size=2, shuffle=None, seed=3)  # as PyTorch: shuffle=None is unspecified
     assert (loader.sampler, loader.batch_sampler, loader.shuffle, loader.batch_size) == (None, None, False, 2)
     with pytest.raises(gk.InvalidArgumentError, match="DataLoader.order: an IterableDataset"):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import threading
 import types
 import warnings
 import weakref
@@ -265,23 +267,37 @@ class _Flags:
         return getattr(self, _FLAG_NAMES[name])
 
 
+# Per host thread, as CUDA's and CuPy's: .device (the current device), .previous (the devices a Device's ``with``
+# left), .entered ([(device, stream)] of the Streams' ``with`` blocks), .streams ({device: stream set by use()}).
+_thread = threading.local()
+
+
+def _current_device() -> int:
+    return getattr(_thread, "device", 0)
+
+
 class Device:
-    """cupy.cuda.Device: one emulated device, id 0."""
+    """cupy.cuda.Device: emulated devices ``0 .. runtime.getDeviceCount() - 1`` (one unless a test patches the
+    count); the current device is per thread, as CUDA's (a new thread starts on device 0)."""
 
     def __init__(self, device: Any = None) -> None:
-        index = 0 if device is None else int(device)
-        if index != 0:
-            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal (emulated: only device 0), got {index}")
+        index = _current_device() if device is None else int(device)
+        count = _RUNTIME.getDeviceCount() if _RUNTIME is not None else 1
+        if not 0 <= index < count:
+            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal (emulated: {count}), got {index}")
         self.id = index
 
     def __enter__(self) -> Device:
+        previous = _thread.__dict__.setdefault("previous", [])
+        previous.append(_current_device())
+        _thread.device = self.id
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        return None
+        _thread.device = _thread.previous.pop()
 
     def use(self) -> None:
-        return None
+        _thread.device = self.id
 
     def synchronize(self) -> None:
         return None
@@ -827,38 +843,92 @@ def _cuda_module() -> types.ModuleType:
                                                  "major": 9, "minor": 0, "multiProcessorCount": 132}
     runtime.is_hip = False
     runtime.CUDARuntimeError = RuntimeError
+    runtime.getDevice = _current_device
+    runtime.streamLegacy = 1  # cudaStreamLegacy and cudaStreamPerThread, CUDA's special handles
+    runtime.streamPerThread = 2
     cuda.runtime = runtime
     cuda.Device = Device
     cuda.is_available = lambda: True
-    cuda.get_device_id = lambda: 0
+    cuda.get_device_id = _current_device
+    handles = iter(range(0x1000, 2**62))
 
     class Stream:
-        null = None
+        """Streams as CuPy keeps them (nothing runs on them): the current stream is per thread and device,
+        set by ``with`` and ``use()``; the default one is ``Stream.null``, or ``Stream.ptds`` when
+        CUPY_CUDA_PER_THREAD_DEFAULT_STREAM=1 (read at each call here, at import in CuPy)."""
 
-        def __init__(self, null: bool = False, non_blocking: bool = False, ptr: int = 0) -> None:
-            self.ptr = ptr
+        null: Stream
+        ptds: Stream
+
+        def __init__(self, null: bool = False, non_blocking: bool = False, ptds: bool = False,
+                     priority: Any = None) -> None:
+            if null or ptds:
+                self.ptr, self.device_id = (0 if null else runtime.streamPerThread), -1
+            else:
+                self.ptr, self.device_id = next(handles), _current_device()
+
+        @classmethod
+        def from_external(cls, obj: Any) -> Stream:
+            version, ptr = obj.__cuda_stream__()
+            stream = cls.__new__(cls)
+            stream.ptr, stream.device_id, stream._foreign_stream_ref = ptr, _current_device(), obj
+            return stream
+
+        def _device(self) -> int:
+            if self.device_id not in (-1, _current_device()):
+                raise RuntimeError(f"The device that the stream is created on ({self.device_id}) does not match "
+                                   f"with the current device ({_current_device()})")
+            return _current_device()
 
         def __enter__(self) -> Stream:
+            _thread.__dict__.setdefault("entered", []).append((self._device(), self))
             return self
 
         def __exit__(self, *exc: Any) -> None:
-            return None
+            _thread.entered.pop()
+
+        def use(self) -> Stream:
+            _thread.__dict__.setdefault("streams", {})[self._device()] = self
+            return self
 
         def synchronize(self) -> None:
             return None
 
-        def use(self) -> Stream:
-            return self
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Stream) and other.ptr == self.ptr
+
+        def __hash__(self) -> int:
+            return self.ptr
+
+        def __repr__(self) -> str:
+            return f"<Stream {self.ptr} (device {self.device_id})>"
+
+    def get_current_stream(device_id: int = -1) -> Stream:
+        device = _current_device() if device_id == -1 else device_id
+        for on, stream in reversed(getattr(_thread, "entered", [])):
+            if on == device:
+                return stream
+        stream = getattr(_thread, "streams", {}).get(device)
+        if stream is not None:
+            return stream
+        ptds = os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0") not in ("", "0")
+        return Stream.ptds if ptds else Stream.null
 
     Stream.null = Stream(null=True)
+    Stream.ptds = Stream(ptds=True)
     cuda.Stream = Stream
-    cuda.get_current_stream = lambda device_id=-1: Stream.null
+    cuda.get_current_stream = get_current_stream
     allocator = {"current": _POOL.malloc}
     cuda.MemoryPool = _MemoryPool
     cuda.get_allocator = lambda: allocator["current"]
     cuda.set_allocator = lambda fn=None: allocator.__setitem__("current", fn or _POOL.malloc)
     runtime.memGetInfo = lambda: (80 * 2**30, 80 * 2**30)
+    global _RUNTIME
+    _RUNTIME = runtime
     return cuda
+
+
+_RUNTIME: Any = None  # cupy.cuda.runtime, once built (Device asks it how many devices there are)
 
 
 class _MemoryPool:
