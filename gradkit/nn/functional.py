@@ -361,7 +361,7 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
 
     ``approximate="tanh"``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
     """
-    x = _tensor(input, "gelu")
+    x = _float_input(input, "gelu")
     text(approximate, "gelu", "approximate")
     if approximate == "none":
         return x * (_erf(x * _INV_SQRT_2) + 1) * 0.5

@@ -364,3 +364,10 @@ def test_load_state_dict_of_a_pytorch_module(device):
     bf16 = {k: v.to(torch.bfloat16) for k, v in tm.state_dict().items()}
     with pytest.raises(gk.ArgumentTypeError, match=r"torch\.Tensor that gradkit cannot read.*bfloat16"):
         m.load_state_dict(bf16)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_refuses_integer_input_as_the_other_activations(approximate):
+    # it used to give float64 for int8 (neither sin's float16 nor PyTorch's error)
+    with pytest.raises(gk.DTypeError, match="gelu: input must be a float tensor, got dtype int8"):
+        F.gelu(gk.tensor(np.array([1, -2], np.int8)), approximate=approximate)
