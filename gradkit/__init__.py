@@ -1,6 +1,7 @@
 """gradkit: reverse-mode automatic differentiation on NumPy and CuPy arrays."""
 
-from gradkit import autograd, cuda, data, linalg, nn, optim, utils  # subpackages; gk.cuda imports CuPy only when used
+# subpackages (gk.cuda imports CuPy only when used; gk.special, torch.special's names, neither SciPy nor CuPy)
+from gradkit import autograd, cuda, data, linalg, nn, optim, special, utils
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradkit.backends import cuda_available, default_device, device, env_choice, manual_seed
 from gradkit.creation import (
@@ -194,6 +195,8 @@ from gradkit.ops import (
     where,
     xlogy,
 )
+from gradkit.ops.special import logit, polygamma
+from gradkit.ops.special_bessel import i0
 from gradkit.tensor import Tensor
 from gradkit.testing import gradcheck
 from gradkit.tracing import Trace, trace

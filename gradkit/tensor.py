@@ -814,6 +814,28 @@ class Tensor:
         """``xlogy(self, other)``: self * log(other), 0 where self is 0 (as ``torch.Tensor.xlogy``)."""
         return _ops.xlogy(self, other)
 
+    def polygamma(self, n: int) -> Tensor:
+        """``gk.polygamma(n, self)`` (PyTorch's argument order for the method)."""
+        return _ops.polygamma(n, self)
+
+    def logit(self, eps: float | None = None) -> Tensor:
+        return _ops.logit(self, eps)
+
+    def i0(self) -> Tensor:
+        return _ops.i0(self)
+
+    def mvlgamma(self, p: int) -> Tensor:
+        """``gk.special.multigammaln(self, p)`` (PyTorch's method name)."""
+        return _ops.multigammaln(self, p)
+
+    def igamma(self, other: Any) -> Tensor:
+        """``gk.special.gammainc(self, other)``: the regularised lower incomplete gamma P(self, other)."""
+        return _ops.gammainc(self, other)
+
+    def igammac(self, other: Any) -> Tensor:
+        """``gk.special.gammaincc(self, other)``: the regularised upper incomplete gamma Q(self, other)."""
+        return _ops.gammaincc(self, other)
+
     asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
     asinh, acosh, atanh = arcsinh, arccosh, arctanh
 

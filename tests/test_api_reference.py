@@ -47,6 +47,7 @@ NAMESPACES = {
     "gk.data": (gk.data, None),
     "gk.cuda": (gk.cuda, None),
     "gk.linalg": (gk.linalg, None),
+    "gk.special": (gk.special, None),
     "gk.autograd": (gk.autograd, None),
 }
 

@@ -156,7 +156,9 @@ from gradkit.ops.shape import (
     unbind,
     unsqueeze,
 )
-from gradkit.ops.special import digamma, erfc, erfinv, gammaln, lgamma, xlogy
+from gradkit.ops.special import digamma, erfc, erfinv, gammaln, lgamma, logit, polygamma, xlogy
+from gradkit.ops.special_bessel import i0
+from gradkit.ops.special_gamma import gammainc, gammaincc, multigammaln
 
 __all__ = [
     "abs", "acos", "acosh", "add", "all", "allclose", "amax", "amin", "any", "arccos", "arccosh", "arcsin", "arcsinh",
@@ -165,14 +167,14 @@ __all__ = [
     "chunk", "clamp", "clip", "clone", "compare", "concatenate", "contiguous", "copysign", "cos", "cosh",
     "count_nonzero", "cumprod", "cumsum", "deg2rad", "degrees", "diag", "diagonal", "diff", "digamma", "divide", "dot",
     "einsum", "erf", "erfc", "erfinv", "exp", "exp2", "expand", "expand_dims", "expm1", "fabs", "flatten", "flip",
-    "floor", "floor_divide", "fmod", "gammaln", "gather", "getitem", "heaviside", "hypot", "index_add", "index_select",
-    "invert", "isfinite", "isnan", "lgamma", "log",
-    "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logical_not", "logsumexp", "masked_fill",
-    "matmul", "max", "maximum", "mean", "median", "meshgrid", "min", "minimum", "moveaxis", "multiply", "nanmean",
-    "nanmedian", "nanpercentile", "nanquantile",
-    "nansum", "negative", "nonzero", "norm", "outer", "pad", "percentile", "permute", "power", "prod", "ptp",
-    "quantile", "rad2deg", "radians", "reciprocal", "relu", "remainder", "repeat", "repeat_interleave", "reshape",
-    "roll", "round", "rsqrt", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh", "softmax", "sort", "split", "sqrt",
-    "square", "squeeze", "stack", "std", "subtract", "sum", "sum_to", "swapaxes", "take", "tan", "tanh", "tile",
-    "to_device", "topk", "transpose", "tril", "triu", "unbind", "unsqueeze", "var", "where", "xlogy",
+    "floor", "floor_divide", "fmod", "gammainc", "gammaincc", "gammaln", "gather", "getitem", "heaviside", "hypot",
+    "index_add", "index_select", "i0", "invert", "isfinite", "isnan", "lgamma", "log", "log10", "log1p", "log2",
+    "log_softmax", "logaddexp", "logaddexp2", "logical_not", "logit", "logsumexp", "masked_fill", "matmul", "max",
+    "maximum", "mean", "median", "meshgrid", "min", "minimum", "moveaxis", "multigammaln", "multiply", "nanmean",
+    "nanmedian", "nanpercentile", "nanquantile", "nansum", "negative", "nonzero", "norm", "outer", "pad", "percentile",
+    "permute", "polygamma", "power", "prod", "ptp", "quantile", "rad2deg", "radians", "reciprocal", "relu",
+    "remainder", "repeat", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "sigmoid", "sign", "signbit",
+    "sin", "sinc", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum",
+    "sum_to", "swapaxes", "take", "tan", "tanh", "tile", "to_device", "topk", "transpose", "tril", "triu", "unbind",
+    "unsqueeze", "var", "where", "xlogy",
 ]

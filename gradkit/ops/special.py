@@ -1,14 +1,18 @@
-"""Special functions for log-likelihoods: erfc, erfinv, lgamma (gammaln), digamma, xlogy.
+"""Special functions for log-likelihoods: erfc, erfinv, lgamma (gammaln), digamma, polygamma, xlogy,
+xlog1py, logit and entr.
 
 NumPy has none of them. On NumPy arrays they come from ``scipy.special`` when SciPy imports, on
-CuPy arrays from ``cupyx.scipy.special`` (part of CuPy); without SciPy, from the NumPy versions at
-the end of this module (``_erfc_fallback`` and its neighbours), accurate to a few float64 ulps
-except near the zeros of lgamma and digamma on the negative axis. Neither library is imported
-before the first call. The values at the edges are PyTorch's; integer and bool inputs give floats
-as ``gk.erf`` does, and float16 is computed in float32.
+CuPy arrays from ``cupyx.scipy.special`` (part of CuPy); without SciPy (or where the library lacks
+the function), from the NumPy versions at the end of this module (``_erfc_fallback`` and its
+neighbours), accurate to a few float64 ulps except near the zeros of lgamma and digamma on the
+negative axis. Neither library is imported before the first call. The values at the edges are
+PyTorch's; integer and bool inputs give floats as ``gk.erf`` does, and float16 is computed in float32.
+logit, entr and xlog1py are elementary and computed here on every backend.
 
-Each slope is written with gradkit operations (digamma's is ``_polygamma(1, x)``, a private op
-whose slope is ``_polygamma(2, x)``, and so on), so every order of derivative is available.
+Each slope is written with gradkit operations (digamma's is ``_polygamma(1, x)``, an op whose slope
+is ``_polygamma(2, x)``, and so on), so every order of derivative is available. The other special
+functions (normal distribution, Bessel, zeta and incomplete gamma) are in ``special_normal``,
+``special_bessel`` and ``special_gamma``, built on the helpers here.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from gradkit._args import real, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ShapeError
 from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
-from gradkit.ops.elementwise import _as_float, _float_dtype, exp, where
+from gradkit.ops.elementwise import _as_float, _float_dtype, exp, log, where
 from gradkit.tensor import Tensor
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -41,13 +46,14 @@ _LIBRARY: dict[tuple[str, str], Any] = {}
 
 def _library(xp: Any, name: str) -> Any:
     """``scipy.special.<name>`` for NumPy arrays, ``cupyx.scipy.special.<name>`` for CuPy's, or None
-    without them; looked up once (a failed import is not cached by Python)."""
+    without them (or in a version that lacks ``name``); looked up once (a failed import is not cached
+    by Python)."""
     key = (xp.__name__, name)
     if key not in _LIBRARY:
         try:
             module = importlib.import_module("scipy.special" if xp is np else "cupyx.scipy.special")
             _LIBRARY[key] = getattr(module, name)
-        except ImportError:
+        except (ImportError, AttributeError):
             _LIBRARY[key] = None
     return _LIBRARY[key]
 
@@ -73,6 +79,32 @@ def _evaluate(x: Tensor, name: str, fallback: Any, edges: Any = None) -> Any:
     if edges is not None:
         out = edges(xp, work, out)
     return out.astype(xf.dtype, copy=False)
+
+
+def _evaluate2(name: str, a: Any, b: Any, backend: Any, fallback: Any, edges: Any = None, library: bool = True) -> Any:
+    """``_evaluate`` for two operands (tensors, or a Python number and a tensor), broadcast, in their float
+    dtype (a Python number never widens it). ``fallback(xp, x, y)`` gets the broadcast float arrays, ``edges(xp,
+    x, y, out)`` too; ``library=False`` always takes the fallback. A Python number goes to the library as it is
+    (CuPy's ``zeta`` wants its order so)."""
+    xp = backend.xp
+    ad, bd = data_of(a), data_of(b)
+    dtype = _float_dtype(np.result_type(*(getattr(d, "dtype", d) for d in (ad, bd))))
+    work = np.float32 if dtype == np.float16 else dtype
+    x, y = xp.asarray(ad, dtype=work), xp.asarray(bd, dtype=work)
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError as exc:
+        raise ShapeError(f"{name}: shapes {x.shape} and {y.shape} do not broadcast ({exc})") from None
+    x, y = xp.broadcast_to(x, shape), xp.broadcast_to(y, shape)
+    fn = _library(xp, name) if library else None
+    if fn is None:
+        out = fallback(xp, x, y)
+    else:
+        out = fn(float(ad) if isinstance(ad, (int, float)) else x, float(bd) if isinstance(bd, (int, float)) else y)
+        out = xp.broadcast_to(_array(out), shape)
+    if edges is not None:
+        out = edges(xp, x, y, out)
+    return xp.asarray(out).astype(dtype, copy=False)
 
 
 # ------------------------------------------------------------------ the operations
@@ -140,17 +172,30 @@ def _digamma_vjp(g: Tensor, x: Tensor) -> Tensor:
     return g * _polygamma(1, x)
 
 
+def polygamma(n: int, x: Any) -> Tensor:
+    """The n-th derivative of digamma (PyTorch's ``polygamma(n, input)``, n a non-negative int; n = 0 is
+    digamma). For n >= 1: (-1)^(n+1) n! zeta(n + 1, x), (-1)^(n+1) inf at 0 and the negative integers
+    (SciPy's and PyTorch's), (-1)^(n+1) 0 at inf, NaN at -inf; slope ``polygamma(n + 1, x)``."""
+    n = whole(n, "polygamma", "n", low=0)
+    x = as_tensor(x, "polygamma")
+    return digamma(x) if n == 0 else _polygamma(n, x)
+
+
 def _polygamma(n: int, x: Tensor) -> Tensor:
-    """The n-th derivative of digamma (n >= 1), (-1)^(n+1) n! zeta(n + 1, x); slope ``_polygamma(n + 1)``.
-    At 0 and the negative integers it is (-1)^(n+1) inf, as SciPy's."""
+    """``polygamma`` for n >= 1, x a Tensor."""
     xf, work = _float_data(x)
     xp = x._backend.xp
     zeta = _library(xp, "zeta")
+    sign = (-1) ** (n + 1)
     if zeta is None:
         data = _polygamma_fallback(xp, n, work)
     else:
-        data = zeta(float(n + 1), work) * ((-1) ** (n + 1) * math.factorial(n))
-    data = _array(data).astype(xf.dtype, copy=False)
+        factorial = float(math.factorial(n)) if n <= 170 else math.inf
+        with np.errstate(all="ignore"):
+            data = _array(zeta(float(n + 1), work)) * (sign * factorial)
+    pole = (work <= 0) & (xp.floor(work) == work)
+    data = xp.where(pole, sign * math.inf, xp.where(work == math.inf, sign * 0.0, data))
+    data = xp.where(work == -math.inf, math.nan, data).astype(xf.dtype, copy=False)
     return record(f"polygamma{n}", data, x._backend, (x,), (lambda g, x: g * _polygamma(n + 1, x),), (x,))
 
 
@@ -181,6 +226,78 @@ def _xlogy_dy(g: Tensor, x: Any, y: Any) -> Tensor:
 
 
 _XLOGY_RULES = (_xlogy_dx, _xlogy_dy)
+
+
+def xlog1py(x: Any, y: Any) -> Tensor:
+    """x * log1p(y), broadcasting, with 0 where x == 0 (also at y == -1; NaN where y is NaN). Slopes as
+    PyTorch's: log1p(y) in x (0 where x == 0 and y <= -1) and x / (1 + y) in y."""
+    a, b, backend = operands("xlog1py", x, y)
+    xp, ad, bd = backend.xp, data_of(a), data_of(b)
+    dtype = _float_dtype(np.result_type(*(getattr(d, "dtype", d) for d in (ad, bd))))
+    work = np.float32 if dtype == np.float16 else dtype
+    ax, ay = xp.asarray(ad, dtype=work), xp.asarray(bd, dtype=work)
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            product = ax * xp.log1p(ay)
+    except ValueError as exc:
+        raise ShapeError(f"xlog1py: shapes {ax.shape} and {ay.shape} do not broadcast ({exc})") from None
+    data = xp.where((ax == 0) & ~xp.isnan(ay), 0, product).astype(dtype, copy=False)
+    return record("xlog1py", data, backend, (tensor_or_none(a), tensor_or_none(b)), _XLOG1PY_RULES, (a, b),
+                  broadcast=True)
+
+
+def _xlog1py_dx(g: Tensor, x: Any, y: Any) -> Tensor:
+    return where((data_of(x) == 0) & (data_of(y) <= -1), 0.0, xlog1py(g, y))
+
+
+def _xlog1py_dy(g: Tensor, x: Any, y: Any) -> Tensor:
+    return g * x / (y + 1)
+
+
+_XLOG1PY_RULES = (_xlog1py_dx, _xlog1py_dy)
+
+
+def logit(x: Any, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)), the inverse of sigmoid (PyTorch's ``logit``): -inf at 0, inf at 1, NaN outside
+    [0, 1]. With ``eps`` (>= 0; a negative one counts as None, as in PyTorch) x is first clamped to
+    [eps, 1 - eps]. Slope 1 / (x (1 - x)): NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
+    x = as_tensor(x, "logit")
+    eps = None if eps is None else real(eps, "logit", "eps")
+    if eps is not None and eps < 0:
+        eps = None
+    xp = x._backend.xp
+    xf, work = _float_data(x)
+    if eps is not None:
+        work = xp.clip(work, eps, 1 - eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        middle = (work >= 0.25) & (work <= 0.75)  # 2 atanh(2x - 1) there: 2x - 1 is exact, log(x / (1 - x)) is not
+        data = xp.where(middle, 2 * xp.arctanh(2 * work - 1), xp.log(work / (1 - work)))
+    data = data.astype(xf.dtype, copy=False)
+    return record("logit", data, x._backend, (x,), (_logit_vjp,), (x, eps))
+
+
+def _logit_vjp(g: Tensor, x: Tensor, eps: float | None) -> Tensor:
+    d = x._data
+    slope = g / (x * (1 - x))
+    if eps is None:
+        return where((d < 0) | (d > 1), math.nan, slope)
+    return where((d < eps) | (d > 1 - eps), 0.0, slope)
+
+
+def entr(x: Any) -> Tensor:
+    """-x log(x) (the entropy term): 0 at 0, -inf for x < 0, as PyTorch's and SciPy's; slope -(1 + log x)
+    (inf at 0, NaN for x < 0)."""
+    x = as_tensor(x, "entr")
+    xp = x._backend.xp
+    xf, work = _float_data(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = -work * xp.log(work)
+    data = xp.where(work > 0, inside, xp.where(work == 0, 0.0, xp.where(work < 0, -math.inf, work)))
+    return record("entr", data.astype(xf.dtype, copy=False), x._backend, (x,), (_entr_vjp,), (x,))
+
+
+def _entr_vjp(g: Tensor, x: Tensor) -> Tensor:
+    return g * -(log(x) + 1)
 
 
 # ------------------------------------------------------------------ NumPy implementations
@@ -257,18 +374,26 @@ def _erfc_taylor(xp: Any, a: Any) -> Any:
     return values[j] - slopes[j] * total
 
 
-def _erfc_continued_fraction(xp: Any, a: Any) -> Any:
-    """erfc(a) for a >= 3: 2a exp(-a^2)/sqrt(pi) / (2a^2 + 1 - 1*2/(2a^2 + 5 - 3*4/(2a^2 + 9 - ...)))."""
-    a = xp.minimum(a, 30.0)  # erfc(30) underflows to 0: no inf * 0 at a = inf
+def _erfc_cf_ratio(xp: Any, a: Any) -> Any:
+    """erfc(a) exp(a^2) for a >= 3: 2a/sqrt(pi) / (2a^2 + 1 - 1*2/(2a^2 + 5 - 3*4/(2a^2 + 9 - ...)))."""
     z = 2 * a * a
     f = z + (4 * 20 + 1)
     for k in range(20, 0, -1):
         f = z + (4 * k - 3) - (2 * k - 1) * (2 * k) / f
-    # exp(-a^2) as exp(-b^2) exp(-(a - b)(a + b)) with b = a rounded down to 1/16, so b^2 is exact: the
-    # rounding of a^2 itself would cost up to 30 ulps
+    return 2 * a / (_SQRT_PI * f)
+
+
+def _exp_square(xp: Any, a: Any, sign: float) -> Any:
+    """exp(sign a^2) for a >= 0, as exp(sign b^2) exp(sign (a - b)(a + b)) with b = a rounded down to 1/16, so
+    that b^2 is exact: the rounding of a^2 itself would cost up to 30 ulps near the ends of the range."""
     b = xp.floor(a * 16) / 16
-    scale = xp.exp(-b * b) * xp.exp(-(a - b) * (a + b))
-    return 2 * a * scale / (_SQRT_PI * f)
+    return xp.exp(sign * (b * b)) * xp.exp(sign * ((a - b) * (a + b)))
+
+
+def _erfc_continued_fraction(xp: Any, a: Any) -> Any:
+    """erfc(a) for a >= 3."""
+    a = xp.minimum(a, 30.0)  # erfc(30) underflows to 0: no inf * 0 at a = inf
+    return _erfc_cf_ratio(xp, a) * _exp_square(xp, a, -1.0)
 
 
 def _erfc_flat(xp: Any, a: Any) -> Any:

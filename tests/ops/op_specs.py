@@ -135,6 +135,57 @@ _np_erfc, _np_lgamma = _np_special(math.erfc), _np_special(math.lgamma)
 _np_digamma, _np_erfinv = _np_special(_py_digamma), _np_special(_py_erfinv)
 
 
+def _py_trigamma(v: float) -> float:
+    """psi'(v) for v > 0 by the recurrence up to 12 and the asymptotic series (about 1e-15)."""
+    shift = 0.0
+    while v < 12:
+        shift += 1 / (v * v)
+        v += 1
+    w = 1 / (v * v)
+    return shift + 1 / v + w / 2 + w / v * (1 / 6 - w * (1 / 30 - w * (1 / 42 - w / 30)))
+
+
+def _py_zeta(s: float, q: float) -> float:
+    """The Hurwitz zeta function for s > 1, q > 0: 20 terms, then the Euler-Maclaurin tail."""
+    a = q + 20
+    tail = a ** (1 - s) / (s - 1) + a**-s / 2 + s * a ** (-s - 1) / 12 - s * (s + 1) * (s + 2) * a ** (-s - 3) / 720
+    return math.fsum((q + k) ** -s for k in range(20)) + tail
+
+
+def _py_gammainc(a: float, x: float) -> float:
+    """P(a, x) from its series x^a e^-x / Gamma(a + 1) sum x^n / ((a + 1) ... (a + n)) (for moderate x)."""
+    term = total = 1.0
+    for n in range(1, 200):
+        term *= x / (a + n)
+        total += term
+    return math.exp(a * math.log(x) - x - math.lgamma(a + 1)) * total
+
+
+def _py_bessel_i1(v: float) -> float:
+    return math.fsum((v / 2) ** (2 * k + 1) / (math.factorial(k) * math.factorial(k + 1)) for k in range(40))
+
+
+_np_ndtr = _np_special(lambda v: 0.5 * math.erfc(-v / math.sqrt(2)))
+_np_log_ndtr = _np_special(lambda v: math.log(0.5 * math.erfc(-v / math.sqrt(2))))
+_np_ndtri = _np_special(lambda p: math.sqrt(2) * _py_erfinv(2 * p - 1))
+_np_erfcx = _np_special(lambda v: math.exp(v * v) * math.erfc(v))
+_np_i0 = _np_special(lambda v: float(np.i0(v)))
+_np_i0e = _np_special(lambda v: float(np.i0(v)) * math.exp(-abs(v)))
+_np_i1 = _np_special(_py_bessel_i1)
+_np_i1e = _np_special(lambda v: _py_bessel_i1(v) * math.exp(-abs(v)))
+_np_logit = _np_special(lambda p: math.log(p / (1 - p)))
+_np_entr = _np_special(lambda v: -v * math.log(v))
+_np_trigamma = _np_special(_py_trigamma)
+_np_multigammaln2 = _np_special(lambda v: 0.5 * math.log(math.pi) + math.lgamma(v) + math.lgamma(v - 0.5))
+_np_zeta3 = _np_special(lambda q: _py_zeta(3.0, q))
+_np_gammainc = _np_special(lambda v: _py_gammainc(2.5, v))
+_np_gammaincc = _np_special(lambda v: 1 - _py_gammainc(2.5, v))
+
+
+def _np_xlog1py(x: Any, y: Any) -> np.ndarray:
+    return np.where(np.asarray(x) == 0, 0, x * np.log1p(y))
+
+
 def _np_xlogy(x: Any, y: Any) -> np.ndarray:
     log_y = math.log(y) if isinstance(y, float) else np.log(y)  # a Python float keeps x's dtype
     return np.where(np.asarray(x) == 0, 0, x * log_y)
@@ -813,7 +864,9 @@ def build_specs() -> list[Spec]:
 
 
 def _add_special_functions(add: Callable[[Spec], None]) -> None:
-    """erfc, erfinv, lgamma, digamma (domains away from their poles, on both sides of 0) and xlogy."""
+    """erfc, erfinv, lgamma, digamma (domains away from their poles, on both sides of 0), xlogy, and gk.special's
+    functions (zeta, gammainc and gammaincc in their second argument only: none has a slope in the first)."""
+    sp = gk.special
     # (id, function, reference, domain, scale, shift): the function of x * scale + shift
     rows = [
         ("erfc", gk.erfc, _np_erfc, "real", 1.0, 0.0),
@@ -827,6 +880,21 @@ def _add_special_functions(add: Callable[[Spec], None]) -> None:
         ("digamma", gk.digamma, _np_digamma, "positive", 1.0, 0.0),  # its zero at 1.46
         ("digamma_wide", gk.digamma, _np_digamma, "positive", 8.0, 0.0),
         ("digamma_negative", gk.digamma, _np_digamma, "inside", 0.4, -1.5),  # (-1.86, -1.14)
+        ("ndtr", sp.ndtr, _np_ndtr, "real", 2.0, 0.0),
+        ("log_ndtr", sp.log_ndtr, _np_log_ndtr, "real", 3.0, 0.0),  # down to about -9: the erfcx form
+        ("ndtri", sp.ndtri, _np_ndtri, "inside", 0.5, 0.5),  # (0.05, 0.95)
+        ("erfcx", sp.erfcx, _np_erfcx, "real", 2.0, 0.0),
+        ("i0", sp.i0, _np_i0, "real", 2.0, 0.0),
+        ("i0e", sp.i0e, _np_i0e, "away", 2.0, 0.0),  # (a kink at 0)
+        ("i1", sp.i1, _np_i1, "real", 2.0, 0.0),
+        ("i1e", sp.i1e, _np_i1e, "real", 2.0, 0.0),
+        ("logit", sp.logit, _np_logit, "inside", 0.5, 0.5),
+        ("entr", sp.entr, _np_entr, "positive", 1.0, 0.0),
+        ("polygamma1", lambda x: gk.polygamma(1, x), _np_trigamma, "positive", 4.0, 0.0),
+        ("multigammaln2", lambda x: sp.multigammaln(x, 2), _np_multigammaln2, "positive", 2.0, 0.0),
+        ("zeta_q", lambda q: sp.zeta(3.0, q), _np_zeta3, "positive", 1.0, 0.0),
+        ("gammainc_x", lambda x: sp.gammainc(2.5, x), _np_gammainc, "positive", 2.0, 0.0),
+        ("gammaincc_x", lambda x: sp.gammaincc(2.5, x), _np_gammaincc, "positive", 2.0, 0.0),
     ]
     for name, g, ref, domain, scale, shift in rows:
         add(Spec(name, lambda x, g=g, a=scale, b=shift: g(x * a + b), [(3, 4)],
@@ -840,6 +908,8 @@ def _add_special_functions(add: Callable[[Spec], None]) -> None:
     add(Spec("xlogy_scalar_left", lambda y: gk.xlogy(2.5, y), [(2, 3)], lambda y: _np_xlogy(2.5, y), "positive"))
     add(Spec("xlogy_scalar_right", lambda x: gk.xlogy(x, 1.7), [(2, 3)], lambda x: _np_xlogy(x, 1.7)))
     add(Spec("method_xlogy", lambda x, y: x.xlogy(y), [(3, 4), (3, 1)], _np_xlogy, ["real", "positive"]))
+    add(Spec("xlog1py(3,4)(4,)", sp.xlog1py, [(3, 4), (4,)], _np_xlog1py, ["real", "positive"]))
+    add(Spec("xlog1py_zeros", sp.xlog1py, [(3, 4), (3, 4)], _np_xlog1py, ["zeros", "positive"]))
 
 
 # Index forms of API.md, each as (id, index) for a (3, 4, 5) tensor.
