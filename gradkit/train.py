@@ -8,8 +8,9 @@ Every epoch ends with a summary line (train loss, test accuracy,
 samples/s, device) and an atomic checkpoint (model, optimiser, epoch,
 position in the epoch, RNG state, history). Ctrl-C finishes the batch in
 flight, saves the checkpoint and exits with status 130; ``--resume`` goes on
-from exactly that point: the same batches and, on the CPU, the same results
-as an uninterrupted run (CuPy's dropout generator state is not saved). At
+from exactly that point: the same batches and dropout masks (the generator
+states of the CPU and of the training device are saved) and, on the CPU, the
+same results as an uninterrupted run. At
 the end: the test accuracy, the checkpoint path and, when matplotlib is
 installed, a PNG of the loss and accuracy curves.
 
@@ -30,6 +31,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 import gradkit as gk
 from gradkit import nn, optim
@@ -348,7 +351,7 @@ class Run:
             "step": self.step,
             "loss_sum": self.loss_sum,
             "samples": self.samples,
-            "rng": {"seed": self.settings["seed"], "numpy": NUMPY.rng.bit_generator.state},
+            "rng": {"seed": self.settings["seed"], "numpy": NUMPY.rng.bit_generator.state, **self._device_rng()},
             "history": self.history,
         }
 
@@ -359,7 +362,34 @@ class Run:
         self.loss_sum, self.samples = float(state["loss_sum"]), int(state["samples"])
         self._pending_losses = []
         NUMPY.rng.bit_generator.state = state["rng"]["numpy"]
+        self._set_device_rng(state["rng"])
         self.history = {key: list(values) for key, values in state["history"].items()}
+
+    def _device_rng(self) -> dict[str, Any]:
+        """``{"cupy": the cuRAND states}`` of the training device's generator (dropout draws from it), copied
+        to the host; ``{}`` on the CPU (the NumPy state is saved anyway) or for a generator without them."""
+        backend = get_backend(self.device)
+        states = getattr(getattr(backend.rng, "bit_generator", None), "_state", None)
+        if backend is NUMPY or not hasattr(states, "shape"):
+            return {}
+        return {"cupy": backend.to_numpy(states)}
+
+    def _set_device_rng(self, saved: dict[str, Any]) -> None:
+        """Put the saved cuRAND states back into the training device's generator, when the checkpoint has them
+        (checkpoints written on the CPU, or before they were saved, have not: the generator stays seeded)."""
+        states = saved.get("cupy")
+        backend = get_backend(self.device)
+        if states is None or backend is NUMPY:
+            return  # a GPU checkpoint resumed on the CPU: dropout draws from the NumPy generator
+        target = getattr(getattr(backend.rng, "bit_generator", None), "_state", None)
+        states = np.asarray(states)
+        if not hasattr(target, "shape") or target.shape != states.shape or target.dtype != states.dtype:
+            have = f"{target.dtype}{tuple(target.shape)}" if hasattr(target, "shape") else type(backend.rng).__name__
+            print(f"gradkit-train: warning: the checkpoint's GPU generator state ({states.dtype}{states.shape}) "
+                  f"does not fit this device's generator ({have}); dropout continues from the seed instead",
+                  file=sys.stderr)
+            return
+        target[...] = backend.asarray(states)
 
     def save(self, path: str) -> None:
         folder = os.path.dirname(os.path.abspath(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -146,6 +147,9 @@ def manual_seed(seed: int) -> None:
         from gradkit.errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"manual_seed: expected an int from 0 to 2**64 - 1, got {seed!r}")
+    graphs = sys.modules.get("gradkit.cuda.graphs")
+    if graphs is not None and graphs.is_capturing():  # refused before any generator is reseeded
+        graphs.refuse_reseeding()
     for backend in list(_backends.values()):
         backend.seed(int(seed))
     _seed_state["seed"] = int(seed)

@@ -67,7 +67,9 @@ class CupyBackend(Backend):
 
     #: Run after every copy to the host (which waits for the device's work so far): a kernel that
     #: finds bad input on the device (cross_entropy's targets) reports it in pinned host memory, and
-    #: its check raises the error here, if no other call has raised it yet.
+    #: its check raises the error here, if no other call has raised it yet. Each check looks only at
+    #: what the reading thread launched: a DataLoader worker's host read leaves the main thread's
+    #: error to the main thread.
     host_read_checks: list[Any] = []
 
     def to_numpy(self, array: Any) -> np.ndarray:
@@ -113,19 +115,40 @@ class CupyBackend(Backend):
             self.rng = self.xp.random.default_rng(seed)
             self.xp.random.seed(seed)
 
+    def _on_device(self, draw: Any, *args: Any) -> Any:
+        """``draw(*args)`` with this backend's device current: CuPy's generator refuses to draw on another
+        (a thread's current device is its own). The common case, already current, costs one cudaGetDevice."""
+        cuda = self.xp.cuda
+        if cuda.get_device_id() == self.index:
+            return draw(*args)
+        with cuda.Device(self.index):
+            return draw(*args)
+
     def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._on_device(self._uniform, shape, dtype)
+
+    def _uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         if dtype in (np.float32, np.float64):
             return self.rng.random(shape, dtype=dtype)
         return self.rng.random(shape).astype(dtype)
 
     def normal(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._on_device(self._normal, shape, dtype)
+
+    def _normal(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         if dtype in (np.float32, np.float64):
             return self.rng.standard_normal(shape, dtype=dtype)
         return self.rng.standard_normal(shape).astype(dtype)
 
     def integers(self, low: int, high: int, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._on_device(self._integers, low, high, shape, dtype)
+
+    def _integers(self, low: int, high: int, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def permutation(self, n: int) -> Any:
+        return self._on_device(self._permutation, n)
+
+    def _permutation(self, n: int) -> Any:
         # cupy.random.Generator has no permutation(): sort n uniform draws (ties have probability ~0).
         return self.xp.argsort(self.rng.random((n,))).astype(self.xp.int64)

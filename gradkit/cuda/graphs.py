@@ -38,7 +38,20 @@ While the step is warmed up and captured (``gk.cuda.is_capturing()`` is True):
 - host synchronisation is refused with a :class:`CaptureError`: a replay
   cannot return to Python halfway, so ``.item()``, ``.numpy()``, ``float()``
   or an ``if`` on a tensor, and host arrays turned into device arrays, cannot
-  be part of the step.
+  be part of the step;
+- reseeding (``gk.manual_seed``) and ``gk.cuda.empty_cache()`` in the step are
+  refused with a :class:`CaptureError` (a replay cannot reseed, and freeing
+  memory synchronises the device), and so are gk.linalg's matrix functions
+  (CuPy's cuSOLVER calls cannot be captured).
+
+Other threads (DataLoader workers) keep working meanwhile, with three
+differences: a second capture on the same device is refused (one capture per
+device at a time), ``Backend.synchronize`` waits for the calling thread's
+current stream only, and memory frees (``gk.cuda.empty_cache()``,
+``CapturedStep.close()``) wait until the capture has ended: a device-wide
+synchronisation or a ``cudaFree`` during a capture would invalidate it.
+``gk.manual_seed`` on another thread reseeds the generator the step's
+CounterRNG stands in for, which the device gets back at the end.
 
 What a replay does not do: anything in Python. The step must update its
 parameters and optimiser state in place (gk.optim does), Python-side state
@@ -88,6 +101,15 @@ def is_capturing() -> bool:
     True; inside a CUDA graph it is refused.
     """
     return getattr(_state, "active", None) is not None
+
+
+def refuse_reseeding() -> None:
+    """Raise the CaptureError for ``gk.manual_seed`` inside a step being captured in this thread."""
+    raise CaptureError(
+        "capture: the step reseeds the random generators (gk.manual_seed); a CUDA graph cannot "
+        "reseed at each replay, and the seed would be undone when the capture ends. Seed before "
+        "gk.cuda.capture (the capture's CounterRNG takes its seed from the generator then)"
+    )
 
 
 # --------------------------------------------------------------------- failures
@@ -144,19 +166,32 @@ class _ThreadRNG:
         return getattr(rng, name)
 
 
+_owners_lock = threading.Lock()
+_owners: dict[int, _Routing] = {}  # id(backend) -> the routing active on it: one capture per backend at a time
+
+
 class _Routing:
-    """While active on this thread: gradkit's GEMM, a CounterRNG, and guards against host syncs.
+    """While active on this thread: gradkit's GEMM, a CounterRNG, and guards against host syncs and reseeding.
 
     The guards and the generator are set on the shared backend object, so each checks the thread it runs
-    on: other threads (DataLoader workers) keep the backend's own behaviour.
+    on: other threads (DataLoader workers) keep the backend's own behaviour, except that their
+    ``synchronize`` waits for their current stream only (a device-wide synchronisation would invalidate the
+    capture) and their ``seed`` reseeds the generator the capture replaced (the one the backend gets back).
+    One routing at a time per backend: a second one, from another thread, is refused (each would remove
+    the other's guards and generator when it ends). Every exit, and a failed entry, puts back exactly what
+    the backend had.
     """
 
     def __init__(self, backend: Backend, gemm: Any, rng: Any) -> None:
         self.backend = backend
         self.gemm = gemm
         self.rng = rng
+        self.thread = ""
+        self._lock = threading.Lock()  # a reseed from another thread against the end of the routing
+        self._saved: dict[str, Any] = {}
+        self._active = False
 
-    def _guards(self) -> dict[str, Callable]:
+    def _guards(self) -> dict[str, Any]:
         backend = self.backend
         elsewhere = self._elsewhere
 
@@ -184,44 +219,111 @@ class _Routing:
 
         def synchronize() -> None:
             if getattr(_state, "active", None) is not self:
-                return elsewhere["synchronize"]()
+                if backend.name != "cupy":
+                    return elsewhere["synchronize"]()
+                # another thread: its own work is on its current stream; a device-wide synchronisation
+                # (cudaDeviceSynchronize) while this thread captures would invalidate the capture
+                cuda = backend.xp.cuda
+                with cuda.Device(backend.index):
+                    cuda.get_current_stream().synchronize()
+                return None
             raise CaptureError(
                 "capture: the step synchronises the device with the host; a CUDA graph cannot. Synchronise "
                 "after the call instead"
             )
 
-        return {"asarray": asarray, "to_numpy": to_numpy, "synchronize": synchronize}
+        def seed(value: int) -> None:
+            if getattr(_state, "active", None) is self:
+                refuse_reseeding()
+            self._seed_elsewhere(value)
+
+        return {"asarray": asarray, "to_numpy": to_numpy, "synchronize": synchronize, "seed": seed}
+
+    def _seed_elsewhere(self, value: int) -> None:
+        """``backend.seed(value)`` for a thread other than the capturing one.
+
+        The backend's ``rng`` is the capture's per-thread generator: the new generator is made on a copy of
+        the backend, then put where other threads draw from and where the backend gets it back at the end.
+        """
+        backend, original = self.backend, self._elsewhere["seed"]
+        with self._lock:
+            active = self._active
+            # a seed function of the backend's own class (not one set on the instance): run it on a copy
+            if active and self.rng is not None and getattr(original, "__self__", None) is backend:
+                shadow = object.__new__(type(backend))
+                shadow.__dict__.update({k: v for k, v in vars(backend).items() if k not in self._saved})
+                original.__func__(shadow, value)
+                self._prev_rng = fresh = getattr(shadow, "rng", None)
+                thread_rng = vars(backend).get("rng")
+                if isinstance(thread_rng, _ThreadRNG) and thread_rng._routing is self:
+                    thread_rng._other = fresh
+                self._reseeded = True
+                return
+        # the routing has ended (the backend's own seed is back), or it left the generator alone
+        (original if active else backend.seed)(value)
 
     def __enter__(self) -> _Routing:
         if is_capturing():
             raise CaptureError("capture: a step that is being captured cannot capture another step")
-        _state.active = self
-        self._prev_gemm = gemm_mod.install(self.gemm)
-        self._prev_rng = getattr(self.backend, "rng", _MISSING)
-        if self.rng is not None:
-            other = None if self._prev_rng is _MISSING else self._prev_rng
-            self.backend.rng = _ThreadRNG(self, self.rng, other)
-        inst = vars(self.backend)
-        names = ("asarray", "to_numpy", "synchronize")
-        self._saved = {name: inst.get(name, _MISSING) for name in names}
-        self._elsewhere = {name: getattr(self.backend, name) for name in names}  # what other threads keep
-        for name, fn in self._guards().items():
-            setattr(self.backend, name, fn)
+        backend = self.backend
+        with _owners_lock:
+            owner = _owners.get(id(backend))
+            if owner is not None:
+                raise CaptureError(
+                    f"capture: thread {owner.thread!r} is already capturing a step on {backend.device}; two "
+                    "captures on one device at the same time would break each other (their host-read guards "
+                    "and random generators are set on the shared device). Capture the steps one after the other"
+                )
+            _owners[id(backend)] = self
+            self.thread = threading.current_thread().name
+        self._saved, self._reseeded = {}, False
+        self._prev_gemm: Any = _MISSING
+        try:
+            _state.active = self
+            self._prev_gemm = gemm_mod.install(self.gemm)
+            self._prev_rng = getattr(backend, "rng", _MISSING)
+            self._elsewhere = {name: getattr(backend, name) for name in ("asarray", "to_numpy", "synchronize", "seed")}
+            values = self._guards()
+            if self.rng is not None:
+                other = None if self._prev_rng is _MISSING else self._prev_rng
+                values["rng"] = _ThreadRNG(self, self.rng, other)
+            inst = vars(backend)
+            with self._lock:
+                self._active = True
+                for name, value in values.items():
+                    self._saved[name] = inst.get(name, _MISSING)
+                    setattr(backend, name, value)
+        except BaseException:
+            self._restore()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for name, prev in self._saved.items():
-            if prev is _MISSING:
-                self.backend.__dict__.pop(name, None)
-            else:
-                setattr(self.backend, name, prev)
-        if self.rng is not None:
-            if self._prev_rng is _MISSING:
-                self.backend.__dict__.pop("rng", None)
-            else:
-                self.backend.rng = self._prev_rng
-        gemm_mod.install(self._prev_gemm)
-        _state.active = None
+        self._restore()
+
+    def _restore(self) -> None:
+        """Put back what ``__enter__`` changed (only that: also after a failed entry)."""
+        backend = self.backend
+        try:
+            with self._lock:
+                self._active = False
+                for name, prev in reversed(self._saved.items()):
+                    if name == "rng" and self._reseeded:
+                        prev = self._prev_rng  # reseeded by another thread meanwhile: the new generator
+                    if prev is _MISSING:
+                        backend.__dict__.pop(name, None)
+                    else:
+                        setattr(backend, name, prev)
+                self._saved = {}
+            if self._prev_gemm is not _MISSING:
+                gemm_mod.install(self._prev_gemm)
+                self._prev_gemm = _MISSING
+        finally:
+            if getattr(_state, "active", None) is self:
+                _state.active = None
+            with _owners_lock:
+                if _owners.get(id(backend)) is self:
+                    del _owners[id(backend)]
 
 
 # --------------------------------------------------------------------- inputs and outputs
@@ -309,8 +411,11 @@ class CapturedStep:
                 raise CaptureError(f"capture: gradkit's capture-safe GEMM is not available here ({exc})") from exc
             # Host uploads (the RNG state; CuPy copies asynchronously on the current stream) come before the
             # synchronisation; the non-blocking side stream also waits on the current stream explicitly.
+            # The current stream, not the device: what the step starts from (the static inputs copied in
+            # __init__, the RNG state) was queued on it by this thread. A device-wide synchronisation would
+            # also wait for other threads' work, and would invalidate a capture running on another stream.
             self._rng = CounterRNG(_fresh_seed(backend), device=backend)
-            backend.synchronize()
+            cp.cuda.get_current_stream().synchronize()
             self._stream = stream = cp.cuda.Stream(non_blocking=True)
             stream.wait_event(cp.cuda.get_current_stream().record())
             routing = _Routing(backend, self._gemm, self._rng)
@@ -321,7 +426,7 @@ class CapturedStep:
                         self._fn(*self.inputs)
             stream.synchronize()
             self._pool = pool = cp.cuda.MemoryPool()
-            with _gc_paused(), gemm_mod.capturing():
+            with _gc_paused(), _capturing():
                 with stream, cp.cuda.using_allocator(pool.malloc), routing:
                     stream.begin_capture(cp.cuda.runtime.streamCaptureModeRelaxed)
                     try:
@@ -335,7 +440,8 @@ class CapturedStep:
                         graph = stream.end_capture()
                     except Exception as exc:
                         raise explain_failure(exc) from exc
-            # leaving gemm_mod.capturing() destroyed the cuBLAS handles closed during the capture, if any
+            # leaving _capturing() destroyed the cuBLAS handles closed during the capture, if any, and ran the
+            # memory frees other threads asked for meanwhile
             if hasattr(graph, "upload"):  # CuPy >= 13: instantiate on the device now, not at the first replay
                 graph.upload(stream)
             stream.synchronize()
@@ -402,8 +508,14 @@ class CapturedStep:
     def close(self) -> None:
         """Release the graph, its handle and its memory pool's free blocks; the step cannot be called afterwards.
 
-        Arrays still referenced elsewhere (``inputs``, outputs a caller kept) stay valid.
+        Arrays still referenced elsewhere (``inputs``, outputs a caller kept) stay valid. While another
+        thread captures a step, the pool's blocks are freed when that capture ends (``cudaFree`` would
+        invalidate it). Refused inside a step being captured.
         """
+        if is_capturing():
+            raise CaptureError("captured step: close() cannot run inside a step being captured; close it after")
+        from gradkit.cuda.memory import free_when_no_capture
+
         self._closed = True
         self._graph = None
         self.outputs = None
@@ -411,14 +523,31 @@ class CapturedStep:
             self._gemm.close()
             self._gemm = None
         if self._pool is not None:
-            self._backend.synchronize()  # a replay still running uses the pool's blocks
-            self._pool.free_all_blocks()
+            pool, backend = self._pool, self._backend
             self._pool = None
+
+            def free() -> None:
+                backend.synchronize()  # a replay still running uses the pool's blocks
+                pool.free_all_blocks()
+
+            free_when_no_capture(free)
 
     def __repr__(self) -> str:
         kind = "CUDA graph" if self.graphed else "plain execution"
         shapes = ", ".join(f"{tuple(s)} {d}" for s, d in self._specs)
         return f"<CapturedStep {getattr(self._fn, '__name__', 'step')} on {self.device} ({kind}); inputs: {shapes}>"
+
+
+@contextlib.contextmanager
+def _capturing() -> Iterator[None]:
+    """``cublas.capturing()``, then the memory frees deferred meanwhile (``memory.free_when_no_capture``)."""
+    from gradkit.cuda.memory import release_deferred
+
+    try:
+        with gemm_mod.capturing():
+            yield
+    finally:
+        release_deferred()
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
@@ -131,7 +132,19 @@ def reset_peak_memory_stats(device: Any = None) -> None:
 
 
 def empty_cache() -> None:
-    """Give the pool's cached free blocks (and pinned host blocks) back to the driver (no-op without CuPy)."""
+    """Give the pool's cached free blocks (and pinned host blocks) back to the driver (no-op without CuPy).
+
+    ``cudaFree`` synchronises the device, which invalidates a CUDA graph being captured: inside a step
+    being captured (``gk.cuda.is_capturing()``) this raises :class:`CaptureError`; called on another
+    thread while a capture is in progress, it frees the blocks when the capture ends.
+    """
+    from gradkit.cuda.graphs import CaptureError, is_capturing
+
+    if is_capturing():
+        raise CaptureError(
+            "empty_cache: refused inside a step being captured: freeing device memory synchronises the device, "
+            "which a CUDA graph cannot hold; call gk.cuda.empty_cache() before the capture or after the step"
+        )
     from gradkit.backends import cuda_available
 
     if not cuda_available():
@@ -139,5 +152,43 @@ def empty_cache() -> None:
     from gradkit.backends.cupy_backend import import_cupy
 
     cp = import_cupy()
-    cp.get_default_memory_pool().free_all_blocks()
-    cp.get_default_pinned_memory_pool().free_all_blocks()
+
+    def free() -> None:
+        cp.get_default_memory_pool().free_all_blocks()
+        cp.get_default_pinned_memory_pool().free_all_blocks()
+
+    free_when_no_capture(free)
+
+
+# Freeing memory (cudaFree, cudaFreeHost) synchronises the device, which invalidates a stream capture in
+# progress on any thread. Frees asked for meanwhile wait in _deferred until the last capture ends; the
+# lock of gradkit.cuda.cublas's capture count keeps a capture from starting while a free runs.
+_deferred: list[Callable[[], None]] = []
+
+
+def free_when_no_capture(free: Callable[[], None]) -> None:
+    """Run ``free`` (something that frees device memory) now, or when the captures in progress have ended."""
+    from gradkit.cuda import cublas
+
+    with cublas._capture_lock:
+        if cublas.captures_active():
+            _deferred.append(free)
+            return
+        free()
+
+
+def release_deferred() -> None:
+    """Run the frees deferred by :func:`free_when_no_capture`, if no capture is in progress (errors ignored:
+    the memory stays cached, as if the free had not been asked for)."""
+    from gradkit.cuda import cublas
+
+    with cublas._capture_lock:
+        if cublas.captures_active() or not _deferred:
+            return
+        pending = _deferred[:]
+        del _deferred[:]
+        for free in pending:
+            try:
+                free()
+            except Exception:  # noqa: BLE001 - see the docstring
+                pass

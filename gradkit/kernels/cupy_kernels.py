@@ -34,6 +34,7 @@ each kernel's arithmetic, which the CPU tests compare with the reference;
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -123,7 +124,7 @@ def _rmsprop_source(centered: bool, momentum: bool) -> tuple[str, str, str]:
 _BIAS = ("T b", "T y", "y = y + b;")
 _BIAS_RELU = ("T b", "T y", "T s = y + b;\ny = (s >= (T)0 || s != s) ? s : (T)0;")
 _RELU = ("", "T y", "y = (y >= (T)0 || y != y) ? y : (T)0;")
-_RELU_BACKWARD = ("T grad, T y", "T out", "out = grad * (T)(y > (T)0);")
+_RELU_BACKWARD = ("T grad, T y", "T out", "out = grad * (T)(y != (T)0);")  # y >= 0 or NaN: NaN passes, as PyTorch
 
 _XENT_SOURCE = r"""
 __device__ __forceinline__ float gk_exp(float x) { return expf(x); }
@@ -222,7 +223,8 @@ __global__ void gk_xent_checked(const T* __restrict__ logits, const I* __restric
 }
 
 /* One block of 256 threads: out[0] = the sum of the row losses, divided by the rows kept when
-   `mean`; out[1] = the gradient's factor (1 / rows kept when `mean`, else 1). */
+   `mean` (NaN when none is kept, as PyTorch); out[1] = the gradient's factor (1 / rows kept when `mean`,
+   0 when none is kept so that the gradient is zero, not 0 * inf; else 1). */
 template <typename T>
 __global__ void gk_xent_finish(const T* __restrict__ losses, const T* __restrict__ kept, T* __restrict__ out,
                                long long n, int mean) {
@@ -245,7 +247,7 @@ __global__ void gk_xent_finish(const T* __restrict__ losses, const T* __restrict
     }
     if (threadIdx.x == 0) {
         out[0] = mean ? ls[0] / ks[0] : ls[0];
-        out[1] = mean ? (T)1 / ks[0] : (T)1;
+        out[1] = mean ? (ks[0] != (T)0 ? (T)1 / ks[0] : (T)0) : (T)1;  // none kept: a zero gradient, not 0 * inf
     }
 }
 
@@ -613,7 +615,7 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
 
 
 def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
-    """Fused :func:`gradkit.kernels.reference.relu_backward`: ``grad * (y > 0)``, new or into ``out``."""
+    """Fused :func:`gradkit.kernels.reference.relu_backward`: ``grad * (y != 0)``, new or into ``out``."""
     if not _fusable(grad, y) or grad.shape != y.shape or out is not None:
         return reference.relu_backward(grad, y, out)
     out = _cupy().empty(grad.shape, dtype=grad.dtype)
@@ -648,32 +650,43 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
 
 
 # ------------------------------------------------------------------ checked on the device
-# Per device: pinned host words that gk_xent_checked writes when it finds a target out of range
-# (flag, value, classes). A kernel on a GPU with unified addressing writes pinned host memory
+# Per device and thread: pinned host words that gk_xent_checked writes when it finds a target out of
+# range (flag, value, classes). A kernel on a GPU with unified addressing writes pinned host memory
 # directly, eagerly and in a CUDA graph (seen on an H100, 2026-11-28), and the host reads the words
-# without a CUDA call: the check costs no synchronisation.
-_REPORTS: dict[int, tuple[Any, np.ndarray]] = {}
+# without a CUDA call: the check costs no synchronisation. The words belong to the thread that
+# launched the kernel, and only its host reads raise the error (a DataLoader worker's read neither
+# raises nor clears it); a captured graph reports to the thread that captured it. _REPORTS keeps
+# every allocation (a graph may still write to it), keyed by thread ident: a new thread that gets a
+# finished thread's ident takes over its words.
+_REPORTS: dict[tuple[int, int], tuple[Any, np.ndarray]] = {}
+_mine = threading.local()  # .words: {device_id: words} of this thread
 
 
 def _report_words(device_id: int) -> tuple[Any, np.ndarray]:
-    entry = _REPORTS.get(device_id)
+    key = (device_id, threading.get_ident())
+    entry = _REPORTS.get(key)
     if entry is None:
         cp = _cupy()
         with cp.cuda.Device(device_id):
             memory = cp.cuda.alloc_pinned_memory(32)
-        words = np.frombuffer(memory, dtype=np.int64, count=4)
-        words[:] = 0
-        entry = _REPORTS[device_id] = (memory, words)
+        entry = _REPORTS[key] = (memory, np.frombuffer(memory, dtype=np.int64, count=4))
         from gradkit.backends.cupy_backend import CupyBackend
 
         if raise_pending_target_error not in CupyBackend.host_read_checks:
             CupyBackend.host_read_checks.append(raise_pending_target_error)
+    mine = getattr(_mine, "words", None)
+    if mine is None:
+        mine = _mine.words = {}
+    if mine.get(device_id) is not entry[1]:  # new here (or left by a finished thread of the same ident)
+        entry[1][:] = 0
+        mine[device_id] = entry[1]
     return entry
 
 
 def raise_pending_target_error() -> None:
-    """Raise the IndexOutOfRangeError of a cross-entropy target that a kernel found out of range."""
-    for device_id, (_, words) in _REPORTS.items():
+    """Raise the IndexOutOfRangeError of a cross-entropy target that a kernel launched by this thread found
+    out of range."""
+    for device_id, words in getattr(_mine, "words", {}).items():
         if words[0]:
             value, classes = int(words[1]), int(words[2])
             words[0] = 0
@@ -815,7 +828,7 @@ def _np_bias_relu(y, b):  # noqa: ANN001, ANN202
 
 
 def _np_relu_backward(grad, y, out=None):  # noqa: ANN001, ANN202
-    return np.multiply(grad, (y > 0).astype(grad.dtype), out=out)
+    return np.multiply(grad, (y != 0).astype(grad.dtype), out=out)
 
 
 def _np_cross_entropy(logits, targets, reduction="mean"):  # noqa: ANN001, ANN202

@@ -7,7 +7,9 @@ also a ``gk.InvalidArgumentError``). Their VJPs are the standard reverse-mode re
 "An extended collection of matrix derivative results for forward and reverse mode AD"; Murray 2016
 for the Cholesky factor; Townsend 2016 for the SVD; Golub and Pereyra 1973 for the pseudo-inverse, which
 lstsq's goes through), written with gradkit operations, so that
-``create_graph=True`` differentiates them again.
+``create_graph=True`` differentiates them again. On a GPU they cannot be part of a step captured by
+``gk.cuda.capture`` (CuPy refuses cuSOLVER calls during stream capture): they raise
+``gk.cuda.CaptureError`` naming the function.
 """
 
 from __future__ import annotations
@@ -299,7 +301,23 @@ def _matrices(x: Any, op: str, square: bool = True) -> Tensor:
         raise ShapeError(f"{op}: expected a matrix or a stack of matrices (at least 2 axes), got shape {x.shape}")
     if square and x.shape[-1] != x.shape[-2]:
         raise ShapeError(f"{op}: expected square matrices (shape (..., n, n)), got shape {x.shape}")
+    _not_captured(op, x._data)
     return x if x.dtype == dtype else astype(x, dtype)
+
+
+def _not_captured(op: str, array: Any) -> None:
+    """Refuse a matrix function on a GPU while a step is captured (warm-up included, so that it fails early).
+
+    CuPy's solvers call cuSOLVER (and cuBLAS through ``cupy.matmul``), which raise NotImplementedError
+    during stream capture: such a step could never be captured.
+    """
+    if type(array) is not np.ndarray and not host_read_allowed(array):
+        from gradkit.cuda.graphs import CaptureError
+
+        raise CaptureError(
+            f"{op}: cannot be part of a CUDA graph captured by gk.cuda.capture (CuPy refuses cuSOLVER calls "
+            "during stream capture); compute it outside the captured step and pass the result in"
+        )
 
 
 def _which(shape: tuple) -> str:
@@ -320,8 +338,7 @@ def _checked_on_device(array: Any) -> bool:
     NumPy raises LinAlgError itself. CuPy's solvers do not (cuSOLVER's status is checked only under
     ``cupyx.errstate(linalg='raise')``): a singular matrix gives inf/NaN, a failed Cholesky factor is
     not a factor (:func:`_is_cholesky_factor`). gradkit reads one flag back (a device synchronisation)
-    to raise what NumPy raises, except while a CUDA graph is captured, where nothing may be read (the
-    results are then CuPy's, unchecked).
+    to raise what NumPy raises. (A step being captured does not get here: :func:`_not_captured`.)
     """
     return type(array) is not np.ndarray and host_read_allowed(array)
 
@@ -529,6 +546,7 @@ def solve(a: Any, b: Any) -> Tensor:
             f"{op}: a of shape {a.shape} and b of shape {b.shape} do not fit: b must have shape ({n},) or "
             f"(..., {n}, k) (NumPy 2's rule: b is a vector only when it is 1-d)"
         )
+    _not_captured(op, a._data)
     bshape = (n, 1) if vector else b.shape
     try:
         batch = tuple(np.broadcast_shapes(a.shape[:-2], bshape[:-2]))
@@ -955,7 +973,8 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NO_
     a change of rank pinv is discontinuous. When the cutoff removes singular values that are not 0 it is
     the same formula at ``a`` (as PyTorch), not the derivative of the truncation. With
     ``hermitian=True`` the gradient is symmetrised, ``(gA + gA^T) / 2``, for symmetric perturbations
-    (as ``eigh``'s).
+    (as ``eigh``'s). On a GPU it reads nothing back to the host, but it cannot be part of a step captured
+    by ``gk.cuda.capture`` (it raises ``gk.cuda.CaptureError``, as the other matrix functions do).
     """
     op = "linalg.pinv"
     a = _matrices(a, op, square=False)
@@ -1024,8 +1043,8 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     (LAPACK's rule, also NumPy's).
 
     On a GPU, the residuals of M > N (K > 0) need one device read (whether the rank is N, which sets
-    their shape); nothing else is read. While a CUDA graph is captured nothing is read: the residuals
-    then have shape (K,), NaN where the rank is below N.
+    their shape); nothing else is read. Like the other matrix functions, it cannot be part of a step
+    captured by ``gk.cuda.capture``: it raises ``gk.cuda.CaptureError`` there.
 
     VJP, through the pseudo-inverse (``x = P b``, P = pinv(a) with the same cutoff), right for
     rank-deficient ``a`` too (the normal equations need full column rank):
@@ -1054,6 +1073,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
         raise ShapeError(
             f"{op}: a of shape {a.shape} and b of shape {b.shape} do not fit: b must have shape ({m},) or ({m}, K)"
         )
+    _not_captured(op, a._data)
     eps = float(np.finfo(np.float64).eps)
     tol = max(m, n) * eps if rcond is None else _tolerance_number(rcond, op, "rcond")
     cut = tol if 0 < tol < 1 else eps  # what LAPACK's gelsd uses
@@ -1080,7 +1100,8 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
 
 
 def _lstsq_device(xp: Any, a: Any, b: Any, tol: float, vector: bool) -> tuple:
-    """``lstsq`` on CuPy, in float64 as NumPy, without host reads but for the residuals of M > N."""
+    """``lstsq`` on CuPy, in float64 as NumPy, without host reads but for the residuals of M > N (never
+    while captured: lstsq refuses that first)."""
     m, n = a.shape
     a, b = _in_float64(a), _in_float64(b)
     bm = b.reshape(m, 1) if vector else b
@@ -1095,13 +1116,9 @@ def _lstsq_device(xp: Any, a: Any, b: Any, tol: float, vector: bool) -> tuple:
         rank = keep.sum(dtype=np.int32)
         xm = xp.matmul(vh.T, _inverse_kept(xp, s, keep)[:, None] * xp.matmul(u.T, bm))
     residuals = xp.zeros((0,), np.float64)
-    if m > n and k > 0:
-        full = True if n == 0 else bool(rank == n) if host_read_allowed(rank) else None  # the one read
-        if full is not False:
-            e = bm - xp.matmul(a, xm)
-            residuals = (e * e).sum(axis=0)
-            if full is None:  # captured: the shape cannot depend on the rank
-                residuals = xp.where(rank == n, residuals, xp.nan)
+    if m > n and k > 0 and (n == 0 or bool(rank == n)):  # the one read
+        e = bm - xp.matmul(a, xm)
+        residuals = (e * e).sum(axis=0)
     return (xm.reshape(n) if vector else xm), residuals, rank, s
 
 

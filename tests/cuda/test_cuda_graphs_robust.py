@@ -319,8 +319,9 @@ def test_build_uploads_before_synchronising_and_orders_the_side_stream(monkeypat
     x = Tensor._make(np.arange(4.0, dtype=np.float32), backend)
     step = C.CapturedStep(fn, (x,), backend, 2, graphed=True)
 
-    upload, sync = _index(log, "upload from host"), _index(log, "device.synchronize")
+    upload, sync = _index(log, "upload from host"), _index(log, "stream.synchronize")
     assert upload < sync, log  # the RNG state is on the device before the side stream may read it
+    assert log[sync] == ("stream.synchronize", "default")  # the current stream, not the device (other threads)
     wait = _index(log, "wait_event")
     assert log[wait][1] == "side" and log[wait][2] == ("event", "default")
     assert sync < wait < _index(log, "step")
