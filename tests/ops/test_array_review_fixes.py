@@ -183,6 +183,8 @@ def test_0d_torch_parity():
 # ------------------------------------------------------------ 4. GradkitErrors, not raw exceptions
 def test_floor_divide_by_an_out_of_range_python_int(device):
     u = gk.tensor(np.array([1, 2], np.uint8), device=device)
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":  # (and CuPy's emulation with it)
+        pytest.skip("NumPy 1.x promotes uint8 // -1 to int16 instead of refusing it (as it does for add)")
     for f in (lambda: u // -1, lambda: -1 // u, lambda: gk.floor_divide(u, 256)):
         with pytest.raises(gk.InvalidArgumentError, match=r"floor_divide: -?\d+ is out of range for a uint8 tensor"):
             f()
