@@ -1057,13 +1057,13 @@ def _special_module() -> types.ModuleType:
 
         return compute
 
-    def zeta(s: Any, q: Any) -> Any:
-        from gradkit.ops.special import _polygamma_fallback
+    def zeta(s: Any, q: Any) -> Any:  # CuPy's Hurwitz zeta ufunc (orders and arguments arrays or numbers)
+        from gradkit.ops.special_gamma import _zeta_fallback
 
-        if s != int(s) or s < 2:
-            raise NotImplementedError("the emulated cupyx.scipy.special.zeta takes whole orders s >= 2 only")
-        n, a = int(s) - 1, _ufunc_operand(q, "zeta")
-        return _wrap(_polygamma_fallback(np, n, a) * ((-1) ** (n + 1) / math.factorial(n)))
+        x, a = np.asarray(_ufunc_operand(s, "zeta")), np.asarray(_ufunc_operand(q, "zeta"))
+        dtype = np.result_type(x, a, np.float32)
+        x, a = (np.ascontiguousarray(v, dtype) for v in np.broadcast_arrays(x, a))
+        return _wrap(np.asarray(_zeta_fallback(np, x, a), dtype))
 
     special.erf = unary("erf", np.vectorize(math.erf, otypes=[np.float64]))
     special.erfc = unary("erfc", np.vectorize(math.erfc, otypes=[np.float64]))
