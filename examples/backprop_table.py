@@ -5,7 +5,7 @@
 prints the forward primal trace (top-down) beside the reverse adjoint trace
 (bottom-up): y = 11.6521 and the gradient (dy/dx1, dy/dx2) = (5.5, 1.7163).
 It then writes the computational graph as Graphviz DOT, and as an SVG image
-where Graphviz is installed (pip install 'gradkit[viz]' and the dot program).
+where Graphviz is installed (python -m pip install ".[viz]" and the dot program).
 
     python examples/backprop_table.py [--out DIR] [--markdown]
 """

@@ -7,9 +7,14 @@
 The same program as the ``gradkit-train`` command (see gradkit/train.py).
 """
 
+import os
 import sys
 
-from gradkit.train import main
+try:
+    from gradkit.train import main
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from gradkit.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,15 @@
 # subpackages (gk.cuda imports CuPy only when used; gk.special, torch.special's names, neither SciPy nor CuPy)
 from gradkit import autograd, cuda, data, linalg, nn, optim, special, utils
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from gradkit.backends import cuda_available, default_device, device, env_choice, manual_seed
+from gradkit.backends import (
+    cuda_available,
+    default_device,
+    device,
+    env_choice,
+    get_rng_state,
+    manual_seed,
+    set_rng_state,
+)
 from gradkit.creation import (
     arange,
     empty,

@@ -13,7 +13,12 @@ with no graph attached.
 Arguments that are differentiated may be Tensors of a floating dtype,
 Python numbers, lists or NumPy/CuPy arrays; the latter become float64
 tensors (float arrays keep their dtype) on the default device.
-Unreached inputs get zero gradients.
+
+``f`` must compute with gradkit operations and return Tensors: a Python or
+NumPy number or an array (what NumPy functions, ``.item()`` and ``float()``
+give) has no graph back to the inputs and raises ``AutogradError``. A Tensor
+output that does not depend on an input (a constant, an unused argument)
+gives that input a zero gradient.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from gradkit.autograd.function import record
 from gradkit.autograd.node import Node
 from gradkit.errors import (
     ArgumentTypeError,
+    AutogradError,
     DTypeError,
     IndexOutOfRangeError,
     ShapeError,
@@ -162,12 +168,41 @@ def _outputs(result: Any, op: str) -> tuple[list[Tensor], bool]:
     outs = []
     for i, item in enumerate(items):
         if not isinstance(item, Tensor):
+            if _is_graphless_value(item):
+                raise _graphless_error(item, op, "" if single else f" as output {i}")
             where = "" if single else f" (output {i})"
             raise ArgumentTypeError(
                 f"{op}: the function must return a Tensor or a tuple of Tensors, got {describe(item)}{where}"
             )
         outs.append(item)
     return outs, single
+
+
+def _is_graphless_value(x: Any) -> bool:
+    """Whether ``x`` is a number or an array that is not a Tensor (a value computed outside gradkit's graph)."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, float, complex, np.number)):
+        return True
+    array_like = hasattr(x, "__array__") or hasattr(x, "__cuda_array_interface__")
+    return hasattr(x, "shape") and hasattr(x, "dtype") and array_like
+
+
+def _graphless_error(x: Any, op: str, where: str = "") -> AutogradError:
+    """The error for ``f`` returning a number or an array: its value has no graph back to the inputs."""
+    if isinstance(x, np.generic):
+        what = f"a NumPy {x.dtype} number ({x.item()!r:.40})"
+    elif isinstance(x, (int, float, complex)):
+        what = f"a Python {type(x).__name__} ({x!r:.40})"
+    else:
+        what = f"an array ({describe(x)})"
+    return AutogradError(
+        f"{op}: the function returned {what}{where}, not a Tensor, so it has no graph back to the inputs "
+        "and every gradient would be zero. NumPy functions (np.dot, np.linalg.norm, np.where, ...) and "
+        ".item()/float() drop the graph: write the function with gradkit operations (gk.dot, gk.norm, "
+        "gk.where, x.sum(), ...). For a function that is constant on purpose, return a Tensor "
+        "(e.g. gk.tensor(3.0)): its gradients are zeros"
+    )
 
 
 def _zeros_like(x: Tensor) -> Tensor:
@@ -248,11 +283,15 @@ def _value_and_grad(f: Callable[..., Any], argnums: Any, op: str) -> Callable[..
 
 
 def _scalar_output(result: Any, op: str) -> Tensor:
-    if not isinstance(result, Tensor):
-        if isinstance(result, (int, float, np.floating, np.integer)) and not isinstance(result, bool):
-            from gradkit.creation import tensor
+    """``f``'s result checked to be a one-element floating-point Tensor.
 
-            return tensor(float(result), dtype=np.float64)
+    A number or an array (NumPy's ``np.dot(x, x)``, ``float(x.sum())``, ``x.sum().item()``) is refused:
+    it was computed outside the graph, so its gradient would be silently zero. A Tensor that does not
+    depend on the inputs (a constant, an unused argument) is accepted and gives zeros.
+    """
+    if not isinstance(result, Tensor):
+        if _is_graphless_value(result):
+            raise _graphless_error(result, op)
         raise ArgumentTypeError(f"{op}: the function must return a scalar Tensor (one element), got {describe(result)}")
     if result.size != 1:
         raise ShapeError(

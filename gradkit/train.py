@@ -37,7 +37,7 @@ import numpy as np
 import gradkit as gk
 from gradkit import nn, optim
 from gradkit.backends import NUMPY, get_backend
-from gradkit.io.optional import available
+from gradkit.io.optional import available, require
 from gradkit.nn import functional as F
 
 CHECKPOINT_FORMAT = "gradkit-train/1"
@@ -503,10 +503,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.epochs < 0:
-        raise UsageError(f"--epochs must be non-negative, got {args.epochs}")
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1 (the total number of epochs), got {args.epochs}")
     if args.threads < 0:
         raise UsageError(f"--threads must be 0 (the BLAS default) or more, got {args.threads}")
+    # Checked here, not at the first save an epoch later: checkpoints are safetensors files.
+    require("safetensors", "gradkit-train (its checkpoints are safetensors files)")
     device = pick_device(args.backend)
     dataset = args.dataset or DEFAULTS["dataset"]
     path = args.checkpoint or os.path.join("checkpoints", f"mlp-{dataset}.safetensors")
@@ -526,8 +528,11 @@ def _main(args: argparse.Namespace) -> int:
         print(f"resuming from {path}: {run.epoch} epoch(s) done{where}")
     print(run.describe(), flush=True)
 
+    if run.epoch >= args.epochs:  # only when resuming: a new run starts at epoch 0 and --epochs >= 1
+        where = f" and {run.step} batch(es) of the next" if run.step else ""
+        print(f"nothing to train: the checkpoint has {run.epoch} epoch(s){where} and --epochs is {args.epochs}; "
+              f"the checkpoint is left as it was (pass --epochs {run.epoch + 1} or more to train on)", flush=True)
     stop = StopRequest()
-    first_epoch = run.epoch
     try:
         with stop.installed(), blas_threads(args.threads, device):
             while run.epoch < args.epochs:
@@ -546,8 +551,6 @@ def _main(args: argparse.Namespace) -> int:
               f"resume with: gradkit-train --checkpoint {path}{data} --resume --epochs {args.epochs}", flush=True)
         return EXIT_INTERRUPTED
 
-    if run.epoch == first_epoch:
-        run.save(path)  # no epoch ran (--epochs already reached): still leave a checkpoint
     try:
         accuracy = run.accuracy()
         print(f"test accuracy: {100 * accuracy:.2f}%")

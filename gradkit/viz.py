@@ -266,7 +266,8 @@ def _trace_to_dot(tr: Any, show_values: bool, show_grads: bool) -> str:
 # ------------------------------------------------------------- rendering
 _INSTALL = (
     "install the Graphviz 'dot' program (apt install graphviz, brew install graphviz or conda install graphviz) "
-    "and the Python package with pip install 'gradkit[viz]'"
+    "and the Python package with `python -m pip install graphviz` (from a gradkit checkout: "
+    "`python -m pip install \".[viz]\"`)"
 )
 
 
@@ -275,7 +276,7 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
 
     The format is taken from the suffix: ``.svg``, ``.png``, ``.pdf`` (these
     need Graphviz's ``dot`` program, driven through the optional ``graphviz``
-    package when it is installed: ``pip install 'gradkit[viz]'``), or ``.dot``/``.gv``
+    package when it is installed: ``python -m pip install ".[viz]"`` from a checkout), or ``.dot``/``.gv``
     (the DOT text, no Graphviz needed). Without Graphviz it raises
     :class:`gradkit.BackendError` saying what to install.
     """
@@ -293,7 +294,7 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
             fh.write(dot)
         return path
     try:
-        import graphviz  # optional: pip install 'gradkit[viz]'
+        import graphviz  # optional: python -m pip install ".[viz]"
     except ImportError:
         graphviz = None
     program = shutil.which("dot")

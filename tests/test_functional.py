@@ -184,7 +184,7 @@ def test_scalar_like_outputs_and_unreached_inputs(device: str) -> None:
     gx, gy = gk.grad(lambda x, y: (x * 2.0).sum(), argnums=(0, 1))(x, t64([[5.0]], device))
     close(gy, [[0.0]])
     assert gy.shape == (1, 1)
-    g = gk.grad(lambda x: 3.0)(x)  # a Python number: the gradient is zero
+    g = gk.grad(lambda x: gk.tensor(3.0, dtype=gk.float64))(x)  # a constant Tensor: the gradient is zero
     close(g, [0.0, 0.0])
 
 

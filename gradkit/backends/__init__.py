@@ -157,3 +157,151 @@ def manual_seed(seed: int) -> None:
 
 # A backend created after manual_seed (the first CuPy use) is seeded from here.
 _seed_state: dict[str, int] = {}
+
+
+# ------------------------------------------------------------ generator state
+# The CPU generator (NumPy's PCG64) is saved as six 64-bit words: the 128-bit state and increment
+# (high word first), has_uint32 and uinteger, stored as int64 (the bits of the uint64 words) so that
+# a gradkit tensor can hold them too. A GPU generator (CuPy's cuRAND) as a copy of its state array
+# (int8 bytes). Both are plain host arrays, so gk.save can store the dict.
+_PCG64_WORDS = 6
+_MASK64 = (1 << 64) - 1
+
+
+def _refuse_in_capture(op: str) -> None:
+    graphs = sys.modules.get("gradkit.cuda.graphs")
+    if graphs is not None and graphs.is_capturing():
+        raise graphs.CaptureError(
+            f"{op}: a step being captured as a CUDA graph draws from the capture's own counter-based "
+            f"generator, whose state is not read or set on the host; call {op} before gk.cuda.capture "
+            "or after the replays"
+        )
+
+
+def _pcg64_words(state: dict) -> np.ndarray:
+    s, inc = int(state["state"]["state"]), int(state["state"]["inc"])
+    words = [s >> 64, s & _MASK64, inc >> 64, inc & _MASK64, int(state["has_uint32"]), int(state["uinteger"])]
+    return np.array(words, dtype=np.uint64).view(np.int64)
+
+
+def _pcg64_state(words: np.ndarray) -> dict:
+    w = [int(v) for v in words.view(np.uint64)]
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
+
+
+def _device_states(backend: Backend, op: str) -> Any:
+    """A cuRAND generator's state array (on the device), or a BackendError naming what was found."""
+    states = getattr(getattr(backend.rng, "bit_generator", None), "_state", None)
+    if not hasattr(states, "shape"):
+        raise BackendError(
+            f"{op}: cannot read the state of the random generator of {backend.device} "
+            f"({type(backend.rng).__module__}.{type(backend.rng).__name__}: no cuRAND state array); "
+            "gk.manual_seed still makes its draws repeatable"
+        )
+    return states
+
+
+def get_rng_state() -> dict[str, np.ndarray]:
+    """The state of gradkit's random generators on every device in use, as ``{device: host array}``.
+
+    ``"cpu"`` is always there; a GPU (``"cuda:0"``, ...) once gradkit has used it. The dict holds only
+    NumPy arrays, so ``gk.save`` stores it; ``set_rng_state`` puts it back (PyTorch's
+    ``torch.get_rng_state`` and ``torch.cuda.get_rng_state_all`` in one).
+    """
+    _refuse_in_capture("get_rng_state")
+    with _lock:
+        backends = sorted(_backends.values(), key=lambda b: (b is not NUMPY, b.device))
+    out: dict[str, np.ndarray] = {}
+    for backend in backends:
+        if backend is NUMPY:
+            bits = NUMPY.rng.bit_generator
+            if type(bits) is not np.random.PCG64:
+                raise BackendError(
+                    f"get_rng_state: the CPU generator is a {type(bits).__name__}, not gradkit's PCG64"
+                )
+            out["cpu"] = _pcg64_words(bits.state)
+        else:
+            with backend.xp.cuda.Device(backend.index):
+                out[backend.device] = np.array(backend.to_numpy(_device_states(backend, "get_rng_state")))
+    return out
+
+
+def set_rng_state(state: Any) -> None:
+    """Put back generator states from :func:`get_rng_state` (or ``gk.load`` of a saved one).
+
+    Every device named in ``state`` is set; the generators of devices it does not name are left as they
+    are. The whole state is checked first: a bad entry raises, naming the device and what is wrong,
+    and changes no generator.
+    """
+    from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+
+    op = "set_rng_state"
+    _refuse_in_capture(op)
+    if not isinstance(state, dict) or not state:
+        raise ArgumentTypeError(
+            f"{op}: expected the dict that gk.get_rng_state() returns ({{'cpu': array, ...}}), got "
+            f"{type(state).__name__} {state!r:.60}"
+        )
+    plan: list[tuple[Backend, Any]] = []
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"{op}: keys are device names such as 'cpu' or 'cuda:0', got {key!r:.40}")
+        name = normalize_device(key, op)
+        words = _host_array(value)
+        if words is None:
+            raise ArgumentTypeError(
+                f"{op}: the state of {key!r} must be an array (a NumPy array or a Tensor), got "
+                f"{type(value).__name__} {value!r:.40}"
+            )
+        if name == "cpu":
+            if words.shape != (_PCG64_WORDS,) or words.dtype not in (np.int64, np.uint64):
+                raise ShapeError(
+                    f"{op}: the CPU state must be {_PCG64_WORDS} int64 words (what get_rng_state gives), "
+                    f"got {words.dtype} of shape {words.shape}"
+                )
+            words = np.ascontiguousarray(words).view(np.uint64)
+            if words[4] > 1 or words[5] >= 2**32 or words[3] % 2 == 0:
+                raise InvalidArgumentError(
+                    f"{op}: the CPU state is not a PCG64 state (the increment must be odd, has_uint32 0 or 1 "
+                    f"and uinteger below 2**32), got {words.tolist()}"
+                )
+            plan.append((NUMPY, _pcg64_state(words)))
+            continue
+        try:
+            backend = get_backend(name, op)
+        except BackendError as exc:
+            raise BackendError(
+                f"{exc}; the state names {key!r}, which this machine cannot use (to set the other generators, "
+                f"leave it out: {{k: v for k, v in state.items() if k != {key!r}}})"
+            ) from None
+        target = _device_states(backend, op)
+        if words.shape != tuple(target.shape) or words.dtype != target.dtype:
+            raise ShapeError(
+                f"{op}: the state of {backend.device} is {words.dtype} of shape {words.shape}, but this device's "
+                f"generator has {target.dtype} of shape {tuple(target.shape)} (saved on another GPU model?)"
+            )
+        plan.append((backend, words))
+    for backend, value in plan:
+        if backend is NUMPY:
+            NUMPY.rng.bit_generator.state = value
+        else:
+            with backend.xp.cuda.Device(backend.index):
+                _device_states(backend, op)[...] = backend.asarray(value)
+
+
+def _host_array(value: Any) -> np.ndarray | None:
+    """``value`` (a NumPy array, a Tensor, a CuPy array) as a NumPy array; None for anything else."""
+    from gradkit.tensor import Tensor
+
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__cuda_array_interface__"):
+        return backend_of_array(value).to_numpy(value)
+    return None

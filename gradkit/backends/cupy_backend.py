@@ -27,7 +27,8 @@ def import_cupy() -> Any:
         raise BackendError(
             "the cupy backend needs CuPy, which failed to import "
             f"({type(_import_error).__name__}: {_import_error}); install it with "
-            "`pip install gradkit[cuda12]` or `gradkit[cuda13]`, or use GRADKIT_BACKEND=numpy"
+            "`python -m pip install cupy-cuda12x` (or cupy-cuda13x; from a gradkit checkout: "
+            "`python -m pip install \".[cuda12]\"` or \".[cuda13]\"), or use GRADKIT_BACKEND=numpy"
         )
     return _cupy
 

@@ -14,6 +14,7 @@ machine without a GPU.
   by default: float32 matmuls are computed in float32).
 - ``gk.cuda.gemm(a, b)``, ``gk.cuda.CounterRNG``: the capture-safe building
   blocks the capture routes matmuls and random numbers through.
+- ``gk.cuda.is_available()``: PyTorch's name for ``gk.cuda_available()``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from gradkit.cuda.info import device_info
 from gradkit.cuda.memory import empty_cache, memory_stats, reset_peak_memory_stats
 from gradkit.cuda.rng import CounterRNG
 
+
+def is_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device (``gk.cuda_available()``, PyTorch's name)."""
+    from gradkit.backends import cuda_available
+
+    return cuda_available()
+
+
 __all__ = [
     "CaptureError",
     "CapturedStep",
@@ -32,6 +41,7 @@ __all__ = [
     "device_info",
     "empty_cache",
     "gemm",
+    "is_available",
     "is_capturing",
     "memory_stats",
     "reset_peak_memory_stats",

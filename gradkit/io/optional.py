@@ -20,7 +20,8 @@ def require(module: str, feature: str, package: str | None = None) -> ModuleType
         package = package or module
         raise MissingDependencyError(
             f"{feature} needs the optional package {package!r}, which is not installed ({exc}); "
-            f"install it with `pip install {package}` or `pip install 'gradkit[train]'`"
+            f"install it with `python -m pip install {package}` (or, from a gradkit checkout, all the "
+            "training extras: `python -m pip install \".[train]\"`)"
         ) from None
 
 

@@ -138,10 +138,18 @@ def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) ->
             "(expected input (..., in_features) and weight (out_features, in_features))"
         )
     if xd.dtype != wd.dtype or (bias is not None and bias._data.dtype != wd.dtype):
+        # linear_relu is what a Sequential's Linear+ReLU pair runs as: name the layer the user wrote
+        where = "Linear (fused with the ReLU after it, F.linear_relu)" if op == "linear_relu" else "linear (nn.Linear)"
+        cast = {"float64": "model.double()", "float32": "model.float()", "float16": "model.half()"}
+        fix = f"convert the input to the layer's dtype: gk.tensor(X, dtype=gk.{wd.dtype}) or x.astype(gk.{wd.dtype})"
+        if xd.dtype == wd.dtype:
+            fix = f"convert the bias: bias.astype(gk.{wd.dtype})"
+        elif str(xd.dtype) in cast:
+            fix += f", or the model to the input's: {cast[str(xd.dtype)]}"
         raise DTypeError(
-            f"{op}: input ({xd.dtype}), weight ({wd.dtype})"
+            f"{where}: input ({xd.dtype}), weight ({wd.dtype})"
             + (f" and bias ({bias._data.dtype})" if bias is not None else "")
-            + " must have the same dtype; convert with .astype()"
+            + f" must have the same dtype; {fix}"
         )
     if bias is not None and bias._data.shape != (wd.shape[0],):
         raise ShapeError(f"{op}: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
