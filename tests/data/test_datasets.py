@@ -12,7 +12,7 @@ import gradkit as gk
 from gradkit.data import DataLoader, DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.io import MissingDependencyError
 
-SKLEARN_MISSING = "scikit-learn is not installed (it is an optional extra: pip install 'gradkit[dev]')"
+SKLEARN_MISSING = "scikit-learn is not installed (an optional extra: python -m pip install -e '.[dev]')"
 
 try:
     import sklearn  # noqa: F401
