@@ -35,8 +35,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-# The optimisers whose updates are gradkit's fused kernels (``fused=True`` is accepted by those that take it).
-_FUSED = "SGD, Adam, AdamW and RMSprop"
+# The optimisers that take PyTorch's ``fused=True`` and run their updates as gradkit's fused kernels (RMSprop's
+# update is fused too, but PyTorch's RMSprop has no ``fused`` keyword).
+_FUSED = "SGD, Adam and AdamW"
 
 
 class Optimizer:

@@ -21,7 +21,6 @@ class RMSprop(Optimizer):
 
     _state_keys = ("step", "square_avg")
     _optional_group_keys = ("maximize",)
-    _fused = True
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
                  momentum: float = 0, centered: bool = False, capturable: bool = False, foreach: bool | None = None,
