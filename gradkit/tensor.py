@@ -16,6 +16,7 @@ import numpy as np
 
 from gradkit._args import check_int_fits, flag, out_of_range, scalar, text, whole
 from gradkit.autograd import grad_mode
+from gradkit.autograd.node import hook_keys
 from gradkit.backends.base import Backend
 from gradkit.errors import (
     ArgumentTypeError,
@@ -39,7 +40,7 @@ class Tensor:
     # needs are slots; the rest default at class level (set on few tensors).
     __slots__ = ("_data", "_backend", "_requires_grad", "_grad_fn", "_version", "__dict__", "__weakref__")
     _grad: Tensor | None = None
-    _hooks: list | None = None
+    _hooks: dict | None = None  # registration key -> hook (see register_hook)
     # True on a gradient that a VJP rule has just created and that nothing else holds:
     # the rule that receives it may overwrite it (see notes/INTERNALS.md, "Gradient ownership").
     _owned: bool = False
@@ -345,13 +346,16 @@ class Tensor:
             raise AutogradError("register_hook: cannot register a hook on a tensor that does not require grad")
         if not callable(fn):
             raise ArgumentTypeError(f"register_hook: expected a function fn(grad), got {type(fn).__name__} {fn!r:.60}")
-        if self._grad_fn is None:
-            if self._hooks is None:
-                self._hooks = []
-            self._hooks.append(fn)
-            return _HookHandle(self._hooks, fn)
-        self._grad_fn.add_hook(fn)
-        return _HookHandle(self._grad_fn.hooks, fn)
+        node = self._grad_fn
+        if node is None:
+            hooks = self._hooks
+            if hooks is None:
+                hooks = self._hooks = {}
+            key = next(hook_keys)
+            hooks[key] = fn
+            return _HookHandle(hooks, key)
+        key = node.add_hook(fn)
+        return _HookHandle(node.hooks, key)
 
     # ----------------------------------------------------- device and dtype
     def _as_same_device(self, other: Any, op: str) -> Tensor:
@@ -1091,15 +1095,20 @@ def _other_tensor(other: Any, op: str) -> Tensor:
 
 
 class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` takes the hook away."""
+    """Returned by ``register_hook``; ``remove()`` takes this registration away (calling it again does nothing).
 
-    def __init__(self, hooks: list, fn: Callable) -> None:
+    Another registration of the same function stays. A backward pass already running still calls the hook
+    (as PyTorch: each pass calls the hooks registered when it reached the tensor).
+    """
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks: dict, key: int) -> None:
         self._hooks = hooks
-        self._fn = fn
+        self._key = key
 
     def remove(self) -> None:
-        if self._fn in self._hooks:
-            self._hooks.remove(self._fn)
+        self._hooks.pop(self._key, None)
 
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)

@@ -131,15 +131,17 @@ class Trace:
 
     # -------------------------------------------------------------- text
     def _lines(self) -> list[tuple[str, str]]:
-        """(forward text, backward text) per row, ending with the ``y = vk`` / ``y~ = 1`` row."""
+        """(forward text, backward text) per row, ending with the ``y = vk`` / ``y~ = 1`` row (for a
+        non-scalar output ``y~ = ones of shape (n,)``)."""
         pairs = []
         n = len(self.inputs)
         for s in self.forward:
             a = self._adjoint[s.name]
             left = f"{s.name} = {s.expr}"
-            if s.expr_values is not None and s.op != "input":
+            value = _fmt(s.value)
+            if s.expr_values is not None and s.op != "input" and s.expr_values != value:  # not "-v1 = -2 = -2"
                 left += f" = {s.expr_values}"
-            left += f" = {_fmt(s.value)}"
+            left += f" = {value}"
             right = f"{a.name} = {a.expr}"
             if len(a.terms) > 1 and all(_is_scalar(t.value) for t in a.terms):
                 right += " = " + _signed_sum([t.value for t in a.terms])
@@ -149,7 +151,9 @@ class Trace:
                 k = s.index + n
                 right = f"x~{k} = {right}"
             pairs.append((left, right))
-        pairs.append((f"y = {self.output} = {_fmt(self.value)}", "y~ = 1 (seed)"))
+        shape = next(s.shape for s in self.forward if s.name == self.output)
+        seed = "1" if shape == () else f"ones of shape {shape}"
+        pairs.append((f"y = {self.output} = {_fmt(self.value)}", f"y~ = {seed} (seed)"))
         return pairs
 
     def __str__(self) -> str:

@@ -317,31 +317,43 @@ class SharedBackward:
     Rule i, from :func:`shared_rules`, asks ``grad_for(i, grad)``, which runs ``_backward(grad)`` (a list
     with one gradient per edge) once per pass and hands out entry i. Subclasses call ``_start(wanted)``:
     how many edges ask, after which the results are dropped.
+
+    The results are kept per backward pass (keyed by its token, ``grad_mode.state.backward_pass``):
+    passes on several threads may run through one graph at once (``retain_graph=True``).
     """
 
-    __slots__ = ("wanted", "grad", "grads", "served", "backward_pass")
+    __slots__ = ("wanted", "passes")
 
     def _start(self, wanted: int) -> None:
         self.wanted = wanted
-        self.grad: Any = None  # the incoming gradient that self.grads were computed from
-        self.grads: list | None = None
-        self.served: set[int] = set()
-        self.backward_pass: object | None = None  # the pass that computed self.grads
+        # pass token -> (the incoming gradient, the gradients computed from it, the edges served)
+        self.passes: dict[Any, tuple[Any, list, set[int]]] = {}
 
     def grad_for(self, i: int, grad: Any) -> Any:
         # The engine asks for each edge it follows once per pass, in order; a pass with inputs may skip
-        # some, so a cache from another pass (or for another gradient, or an edge asked twice) is remade.
-        current = grad_mode.state.backward_pass
-        if self.grads is None or self.backward_pass is not current or grad is not self.grad or i in self.served:
-            self.grads = self._backward(grad)
-            self.grad = grad
-            self.served = set()
-            self.backward_pass = current
-        g = self.grads[i]
-        self.served.add(i)
-        if len(self.served) == self.wanted:  # every edge has its gradient: drop the cache
-            self.grads = self.grad = None
+        # some, so a cache for another gradient, or an edge asked twice, is remade.
+        token = grad_mode.state.backward_pass
+        passes = self.passes
+        entry = passes.get(token)
+        if entry is None or entry[0] is not grad or i in entry[2]:
+            if passes:
+                self._drop_ended()
+            entry = (grad, self._backward(grad), set())
+            passes[token] = entry
+        g = entry[1][i]
+        served = entry[2]
+        served.add(i)
+        if len(served) == self.wanted:  # every edge has its gradient: drop the cache
+            passes.pop(token, None)
         return g
+
+    def _drop_ended(self) -> None:
+        """Forget the results of passes that have ended without asking for every edge (with inputs, or
+        stopped by an error)."""
+        passes = self.passes
+        for token in tuple(passes):  # a copy made at once: other threads may change the dict meanwhile
+            if token is None or not token.running:  # None: rules called outside a pass (gk.trace)
+                passes.pop(token, None)
 
     def _backward(self, grad: Any) -> list:
         raise NotImplementedError

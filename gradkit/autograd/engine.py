@@ -4,7 +4,8 @@ Gradients flow from the roots along ``Node.next`` edges. A node runs once
 all of its consumers have sent their contribution (dependency counting, as
 in Kahn's algorithm), so a value used several times receives the sum of its
 gradients before its own rules run. Leaf gradients are summed over the
-whole pass, then passed through the leaf's hooks and added to ``.grad``.
+whole pass, then passed through the leaf's hooks and added to ``.grad``
+(under a lock: several threads may run backward into the same leaves).
 
 With ``inputs`` only the part of the graph that leads from the roots to an
 input runs (``_toward``), as in PyTorch: hooks elsewhere do not run and no
@@ -13,6 +14,7 @@ rule computes a gradient that no input needs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +26,10 @@ from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
+
+# Held while a gradient is added to a ``.grad``: backward calls on several threads (Hogwild-style training)
+# may add into the same leaf, and neither the check for a first gradient nor ``+=`` is atomic.
+_grad_lock = threading.Lock()
 
 
 def _dependencies(roots: list[Node]) -> dict[Node, int]:
@@ -135,7 +141,7 @@ def run_backward(
     state = grad_mode.state
     prev_mode, prev_pass = state.enabled, state.backward_pass
     state.enabled = create_graph
-    state.backward_pass = object()  # nodes that cache per pass (SharedBackward) tell passes apart by it
+    state.backward_pass = token = grad_mode.BackwardPass()  # nodes that cache per pass (SharedBackward) key by it
     watched = None
     try:
         # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
@@ -143,6 +149,7 @@ def run_backward(
             watched = _anomaly.watch(roots)
         return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
     finally:
+        token.running = False
         state.enabled, state.backward_pass = prev_mode, prev_pass
         if watched is not None:
             _anomaly.unwatch(watched)
@@ -261,7 +268,9 @@ def _run(
 
     if inputs is None:
         for t, g in leaf_grads.values():
-            _accumulate(t, _apply_leaf_hooks(t, g, taken), taken)
+            g = _apply_leaf_hooks(t, g, taken)
+            if t._requires_grad:  # as PyTorch: a leaf turned off after the forward pass runs its hooks, no .grad
+                _accumulate(t, g, taken)
         return None
     done: dict[int, Any] = {}  # an input given twice: its leaf hooks run once, and it is added to .grad once
     for i, t in enumerate(inputs):
@@ -296,16 +305,16 @@ def _retain(node: Node, grad: Tensor, taken: set[int], returned: bool = False) -
 def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
     """Add ``g`` to ``t.grad``: in place when the pass is not recorded (as PyTorch, also into a ``.grad``
     that a ``create_graph=True`` pass recorded: it keeps its graph), so that a reference to ``t.grad``
-    sees the sum; else (``create_graph=True``) a new, recorded sum."""
-    old = t._grad
-    if old is None:
-        t._grad = _exclusive(g, taken)
-        return
-    if not grad_mode.state.enabled and old._data.dtype == g._data.dtype and writable_dense(old._data):
-        old._data += g._data
-        old._version[0] += 1
-    else:
-        t._grad = old + g
+    sees the sum; else (``create_graph=True``) a new, recorded sum. Under ``_grad_lock``."""
+    with _grad_lock:
+        old = t._grad
+        if old is None:
+            t._grad = _exclusive(g, taken)
+        elif not grad_mode.state.enabled and old._data.dtype == g._data.dtype and writable_dense(old._data):
+            old._data += g._data
+            old._version[0] += 1
+        else:
+            t._grad = old + g
 
 
 def _memory_owner(a: Any) -> Any:
@@ -382,13 +391,16 @@ def _apply_leaf_hooks(t: Tensor, g: Tensor, taken: set[int]) -> Tensor:
     return g
 
 
-def _run_hooks(hooks: list, grad: Tensor, where: str, taken: set[int]) -> Tensor:
+def _run_hooks(hooks: dict, grad: Tensor, where: str, taken: set[int]) -> Tensor:
     """Call each hook on the gradient; one that returns a Tensor replaces it (same shape required).
+
+    The hooks registered when the pass gets here run, all of them: as in PyTorch, one that a hook
+    removes still runs in this pass, and one that a hook adds runs from the next pass on.
 
     A hook may keep what it is given or return a tensor it keeps: both count as taken, so neither is
     stored as a ``.grad`` (which later backward calls add into in place) without a copy.
     """
-    for hook in hooks:
+    for hook in tuple(hooks.values()):
         taken.add(id(_memory_owner(grad._data)))
         replaced = hook(grad)
         if replaced is None:

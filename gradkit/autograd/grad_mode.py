@@ -13,10 +13,23 @@ from gradkit._args import flag
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class BackwardPass:
+    """The token of one backward pass (``state.backward_pass``); ``running`` turns False when it ends.
+
+    Nodes that cache a result within a pass (``SharedBackward``) key the cache by it: passes on other
+    threads, or nested in this one, have tokens of their own.
+    """
+
+    __slots__ = ("running",)
+
+    def __init__(self) -> None:
+        self.running = True
+
+
 class _GradMode(threading.local):
     def __init__(self) -> None:
         self.enabled = True
-        self.backward_pass: object | None = None  # a token of the backward pass running on this thread
+        self.backward_pass: BackwardPass | None = None  # the innermost backward pass running on this thread
 
 
 state = _GradMode()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
+
+#: Keys of hook registrations (``Node.hooks``, ``Tensor._hooks``): unique, so that a handle removes its own
+#: registration even when the same function was registered twice (``next`` on a count is atomic in CPython).
+hook_keys = itertools.count()
 
 
 class GraphFreed(Exception):
@@ -35,7 +40,8 @@ class Node:
     ``out`` (the result's array, passed to the rules after ``saved``),
     ``versions`` ((version cell, version) pairs of the saved tensors),
     ``fixups[i]`` (the (shape, dtype) input ``i``'s gradient is summed and
-    cast back to), ``hooks`` (run on the incoming gradient), ``retained``
+    cast back to), ``hooks`` (run on the incoming gradient, in the order they
+    were added; keyed by registration), ``retained``
     (a weak reference to the output tensor that called ``retain_grad()``),
     ``info`` (op details for display, such as the reduced axes) and
     ``created`` (where the forward operation was called, recorded while
@@ -47,7 +53,7 @@ class Node:
     versions: Any = None
     fixups: Any = None
     out: Any = None
-    hooks: list[Callable] | None = None
+    hooks: dict[int, Callable] | None = None
     retained: Any = None
     info: Any = None
     created: Any = None
@@ -58,11 +64,13 @@ class Node:
         self.next = next_
         self.saved = saved
 
-    def add_hook(self, hook: Callable) -> None:
-        """Call ``hook(grad)`` on the output's gradient before the rules run."""
+    def add_hook(self, hook: Callable) -> int:
+        """Call ``hook(grad)`` on the output's gradient before the rules run; returns its key in ``hooks``."""
         if self.hooks is None:
-            self.hooks = []
-        self.hooks.append(hook)
+            self.hooks = {}
+        key = next(hook_keys)
+        self.hooks[key] = hook
+        return key
 
     def __repr__(self) -> str:
         return f"<{self.name} backward>"

@@ -173,9 +173,12 @@ class Module:
         result = None
         called: set[int] = set()
         try:
+            # The hooks registered now all run, each as it was registered, even one that an earlier hook
+            # removes (as PyTorch, whose loop would then call a with_kwargs hook without its kwargs).
             with_kwargs = self._forward_pre_hooks_with_kwargs
-            for hook_id, hook in tuple(self._forward_pre_hooks.items()):  # a hook may remove itself
-                if hook_id in with_kwargs:
+            hooks = [(hook, hook_id in with_kwargs) for hook_id, hook in self._forward_pre_hooks.items()]
+            for hook, takes_kwargs in hooks:
+                if takes_kwargs:
                     new = hook(self, args, kwargs)
                     if new is not None:
                         if not (isinstance(new, tuple) and len(new) == 2):
@@ -194,10 +197,11 @@ class Module:
                 args, link = backward_hooks.wrap_inputs(args)
             result = self.forward(*args, **kwargs)
             with_kwargs, always = self._forward_hooks_with_kwargs, self._forward_hooks_always_called
-            for hook_id, hook in tuple(self._forward_hooks.items()):
+            hooks = [(hook_id, hook, hook_id in with_kwargs) for hook_id, hook in self._forward_hooks.items()]
+            for hook_id, hook, takes_kwargs in hooks:
                 if hook_id in always:
                     called.add(hook_id)
-                new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
+                new = hook(self, args, kwargs, result) if takes_kwargs else hook(self, args, result)
                 if new is not None:
                     result = new
             if backward_hooks is not None:

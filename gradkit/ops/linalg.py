@@ -32,7 +32,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.ops._util import as_tensor, host_read_allowed, operands
+from gradkit.ops._util import as_tensor, host_read_allowed, operands, uplo_arg
 from gradkit.tensor import Tensor
 
 
@@ -680,9 +680,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
     """
     op = "linalg.eigh"
     a = _matrices(a, op)
-    UPLO = text(UPLO, op, "UPLO").upper()  # noqa: N806 - NumPy takes "l" and "u" too
-    if UPLO not in ("L", "U"):
-        raise InvalidArgumentError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+    UPLO = uplo_arg(UPLO, op)  # noqa: N806 - NumPy's name
     xp = a._backend.xp
     if a.size == 0:
         w, v = xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
@@ -821,7 +819,10 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     k = min(m, n)
     batch = a.shape[:-2]
     if not compute_uv and not (a.requires_grad and _mode.enabled):
-        s = xp.zeros(batch + (k,), a.dtype) if a.size == 0 else xp.linalg.svd(a._data, False, False)
+        if a.size == 0:
+            s = xp.zeros(batch + (k,), a.dtype)
+        else:
+            s = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, False, False)
         return Tensor._make(s, a._backend)
     if a.size == 0:
         mu, nv = (m, n) if full_matrices else (k, k)
@@ -833,7 +834,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
             vh[...] = xp.eye(n, dtype=a.dtype)
         s = xp.zeros(batch + (k,), a.dtype)
     else:
-        u, s, vh = xp.linalg.svd(a._data, full_matrices)
+        u, s, vh = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, full_matrices)
     u_t, s_t, vh_t = _record_outputs("svd", (u, s, vh), a._backend, a, (_svd_du, _svd_ds, _svd_dvh))
     return SVDResult(u_t, s_t, vh_t) if compute_uv else s_t
 

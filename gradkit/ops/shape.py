@@ -32,12 +32,23 @@ def share_version(out: Tensor, x: Tensor) -> Tensor:
     return out
 
 
+def alias(x: Tensor, name: str) -> Tensor:
+    """A new tensor on ``x``'s array and version counter; in the graph (gradient passed through) when x is.
+
+    What a view to the same shape gives, as PyTorch's: a tensor of its own (hooks, ``retain_grad``,
+    ``requires_grad_`` and ``is_leaf`` are per tensor), on the same memory.
+    """
+    out = record(name, x._data, x._backend, (x,), (pass_through,))
+    out._version = x._version
+    return out
+
+
 def reshape(x: Any, shape: Any) -> Tensor:
     """The same elements in a new shape (one dimension may be -1)."""
     x = as_tensor(x, "reshape")
     shape = shape_arg(shape if isinstance(shape, (tuple, list)) else (shape,), "reshape")
     if shape == x._data.shape:
-        return x
+        return alias(x, "reshape")
     try:
         data = x._data.reshape(shape)
     except ValueError:
@@ -60,6 +71,8 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     end = normalize_axis(end_axis, x.ndim, "flatten")
     if start > end:
         raise InvalidArgumentError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
+    if start == end:  # nothing to merge: x itself, as PyTorch's flatten
+        return x
     merged = math.prod(x.shape[start : end + 1])  # not -1: ambiguous when another axis has length 0
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
@@ -147,7 +160,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     x = as_tensor(x, "broadcast_to")
     shape = shape_arg(shape if isinstance(shape, (tuple, list)) else (shape,), "broadcast_to")
     if shape == x._data.shape:
-        return x
+        return alias(x, "broadcast_to")
     try:
         data = x._backend.xp.broadcast_to(x._data, shape)
     except ValueError:
