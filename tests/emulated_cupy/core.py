@@ -1062,7 +1062,7 @@ def _special_module() -> types.ModuleType:
 
         x, a = np.asarray(_ufunc_operand(s, "zeta")), np.asarray(_ufunc_operand(q, "zeta"))
         dtype = np.result_type(x, a, np.float32)
-        x, a = (np.ascontiguousarray(v, dtype) for v in np.broadcast_arrays(x, a))
+        x, a = (np.array(v, dtype) for v in np.broadcast_arrays(x, a))  # (copies: C order, 0-d kept)
         return _wrap(np.asarray(_zeta_fallback(np, x, a), dtype))
 
     special.erf = unary("erf", np.vectorize(math.erf, otypes=[np.float64]))
