@@ -479,7 +479,7 @@ def _det_vjp(g: Tensor, a: Tensor, d: Tensor) -> Tensor:
 def _cofactors(a: Any, xp: Any) -> Any:
     """The cofactor matrix det(A) A^{-T}, also where A is singular: from A = U diag(s) Vh it is
     det(U) det(Vh) U diag(prod of the other s) Vh (products without division)."""
-    u, s, vh = xp.linalg.svd(a)
+    u, s, vh = _lapack("linalg.det", "the SVD for the cofactor gradient did not converge", xp.linalg.svd, a)
     one = xp.ones(s.shape[:-1] + (1,), s.dtype)
     before = xp.cumprod(xp.concatenate([one, s[..., :-1]], axis=-1), axis=-1)
     after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([s[..., 1:], one], axis=-1), axis=-1), axis=-1), axis=-1)
