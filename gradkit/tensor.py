@@ -823,9 +823,11 @@ class Tensor:
         return _ops.polygamma(n, self)
 
     def logit(self, eps: float | None = None) -> Tensor:
+        """``gk.logit(self, eps)``: log(p / (1 - p)), with ``eps`` clamping p to [eps, 1 - eps]."""
         return _ops.logit(self, eps)
 
     def i0(self) -> Tensor:
+        """``gk.i0(self)``: the modified Bessel function of the first kind, order 0."""
         return _ops.i0(self)
 
     def mvlgamma(self, p: int) -> Tensor:
@@ -983,6 +985,7 @@ class Tensor:
         return _ops.argsort(self, axis, descending)
 
     def sort(self, axis: int | None = -1, descending: bool = False) -> Tensor:
+        """``gk.sort(self, axis, descending)``: the sorted values (``argsort`` gives the indices)."""
         return _ops.sort(self, axis, descending)
 
     def topk(self, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
