@@ -32,8 +32,6 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 import gradkit as gk
 from gradkit import nn, optim
 from gradkit.backends import NUMPY, get_backend
@@ -366,13 +364,16 @@ class Run:
         self.history = {key: list(values) for key, values in state["history"].items()}
 
     def _device_rng(self) -> dict[str, Any]:
-        """``{"cupy": the cuRAND states}`` of the training device's generator (dropout draws from it), copied
-        to the host; ``{}`` on the CPU (the NumPy state is saved anyway) or for a generator without them."""
+        """``{"cupy": the cuRAND states}`` of the training device's generator (dropout draws from it), as
+        ``gk.get_rng_state`` copies them to the host; ``{}`` on the CPU (the NumPy state is saved anyway) or
+        when the generator's state cannot be read (the emulated CuPy's: its draws follow the seed)."""
         backend = get_backend(self.device)
-        states = getattr(getattr(backend.rng, "bit_generator", None), "_state", None)
-        if backend is NUMPY or not hasattr(states, "shape"):
+        if backend is NUMPY:
             return {}
-        return {"cupy": backend.to_numpy(states)}
+        try:
+            return {"cupy": gk.get_rng_state()[backend.device]}
+        except gk.BackendError:
+            return {}
 
     def _set_device_rng(self, saved: dict[str, Any]) -> None:
         """Put the saved cuRAND states back into the training device's generator, when the checkpoint has them
@@ -381,15 +382,12 @@ class Run:
         backend = get_backend(self.device)
         if states is None or backend is NUMPY:
             return  # a GPU checkpoint resumed on the CPU: dropout draws from the NumPy generator
-        target = getattr(getattr(backend.rng, "bit_generator", None), "_state", None)
-        states = np.asarray(states)
-        if not hasattr(target, "shape") or target.shape != states.shape or target.dtype != states.dtype:
-            have = f"{target.dtype}{tuple(target.shape)}" if hasattr(target, "shape") else type(backend.rng).__name__
-            print(f"gradkit-train: warning: the checkpoint's GPU generator state ({states.dtype}{states.shape}) "
-                  f"does not fit this device's generator ({have}); dropout continues from the seed instead",
-                  file=sys.stderr)
-            return
-        target[...] = backend.asarray(states)
+        try:
+            gk.set_rng_state({backend.device: states})
+        except gk.GradkitError as exc:
+            found = f"{getattr(states, 'dtype', type(states).__name__)}{tuple(getattr(states, 'shape', ()))}"
+            print(f"gradkit-train: warning: the checkpoint's GPU generator state ({found}) was not restored "
+                  f"({exc}); dropout continues from the seed instead", file=sys.stderr)
 
     def save(self, path: str) -> None:
         folder = os.path.dirname(os.path.abspath(path))

@@ -72,6 +72,17 @@ def test_the_device_state_is_saved_on_a_gpu_only(run):
         assert isinstance(rng["cupy"], np.ndarray) and rng["cupy"].dtype == np.int8 and rng["cupy"].shape == (16,)
 
 
+def test_the_device_state_is_gk_get_rng_states_entry(run):
+    """The same host copy of the cuRAND states that gk.get_rng_state gives, so checkpoints load both ways."""
+    if run.device != "cpu":
+        saved = run.state_dict()["rng"]["cupy"]
+        assert np.array_equal(saved, gk.get_rng_state()[get_backend(run.device).device])
+        _masks(run)
+        assert not np.array_equal(saved, gk.get_rng_state()[get_backend(run.device).device])
+        gk.set_rng_state({run.device: saved})
+        assert np.array_equal(saved, gk.get_rng_state()[get_backend(run.device).device])
+
+
 def test_a_checkpoint_without_the_device_state_still_loads(run):
     state = run.state_dict()
     state["rng"] = {"seed": state["rng"]["seed"], "numpy": state["rng"]["numpy"]}  # as written before
@@ -87,7 +98,8 @@ def test_a_device_state_that_does_not_fit_is_skipped_with_a_warning(run, capsys)
     if run.device == "cpu":
         assert err == ""  # a GPU checkpoint resumed on the CPU: the NumPy state is all there is
     else:
-        assert "warning: the checkpoint's GPU generator state (int8(5,))" in err and "from the seed" in err
+        assert "warning: the checkpoint's GPU generator state (int8(5,)) was not restored" in err
+        assert "set_rng_state: the state of cuda:0 is int8 of shape (5,)" in err and "from the seed" in err
 
 
 def test_the_device_generator_without_states_saves_nothing(device, monkeypatch):

@@ -725,22 +725,27 @@ def _check_map_style(dataset: Any) -> None:
 
 
 def _check_stream_options(shuffle: Any, sampler: Any, batch_sampler: Any, batch_size: Any, drop_last: Any) -> None:
-    """PyTorch's rules for an IterableDataset, with its messages (as InvalidArgumentErrors)."""
+    """The options an IterableDataset refuses (PyTorch's rules): its iterator sets the order of the samples."""
     if shuffle is not None and flag(shuffle, "DataLoader", "shuffle"):
-        raise InvalidArgumentError(
-            f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle} "
-            "(the dataset's iterator sets the order)"
-        )
+        raise _fixed_order("shuffle", shuffle, "None or False")
     for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
         if value is not None:
-            raise InvalidArgumentError(
-                f"DataLoader with IterableDataset: expected unspecified {name} option, but got {name}={value!r:.60} "
-                "(the dataset's iterator sets the order)"
-            )
+            raise _fixed_order(name, value, "None")
     if batch_size is None and flag(drop_last, "DataLoader", "drop_last"):
-        raise InvalidArgumentError(
-            "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
-        )
+        raise InvalidArgumentError(_UNBATCHED_DROP_LAST)
+
+
+def _fixed_order(name: str, value: Any, expected: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"DataLoader: got {name}={value!r:.60} for an IterableDataset, whose iterator sets the order of the "
+        f"samples; {name} must be {expected} there"
+    )
+
+
+_UNBATCHED_DROP_LAST = (
+    "DataLoader: got batch_size=None with drop_last=True; batch_size=None hands out single samples, not "
+    "batches, so there is no short last batch to drop (give a batch_size, or leave drop_last False)"
+)
 
 
 def _check_samplers(
@@ -755,8 +760,8 @@ def _check_samplers(
             )
     if sampler is not None and shuffle:
         raise InvalidArgumentError(
-            "DataLoader: sampler is mutually exclusive with shuffle=True (the sampler sets the order); "
-            "leave shuffle out, or pass a RandomSampler as the sampler"
+            f"DataLoader: got shuffle=True with sampler={type(sampler).__name__}, which sets the order itself; "
+            "leave shuffle False, or pass a RandomSampler as the sampler"
         )
     if batch_sampler is not None:
         clashes = [
@@ -771,13 +776,11 @@ def _check_samplers(
         ]
         if clashes:
             raise InvalidArgumentError(
-                "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last "
-                f"(the batch sampler makes the batches); got {', '.join(clashes)}"
+                f"DataLoader: got {', '.join(clashes)} with a batch_sampler, which makes the batches itself; "
+                "batch_size, shuffle, sampler and drop_last must keep their defaults (1, False, None, False) then"
             )
     elif batch_size is None and drop_last:
-        raise InvalidArgumentError(
-            "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
-        )
+        raise InvalidArgumentError(_UNBATCHED_DROP_LAST)
     if seed is not None and (sampler is not None or batch_sampler is not None):
         given = "sampler" if sampler is not None else "batch_sampler"
         raise InvalidArgumentError(

@@ -945,28 +945,17 @@ def _embedding_vjp(g: Tensor, idx: Any, shape: tuple, padding_idx: int | None) -
 
 
 # ------------------------------------------------------------------ losses
-def _target_rows(target: Any, logits: Tensor, op: str) -> Any:
-    """Class-index targets as an integer array of shape (N,) on the logits' device (values not checked)."""
-    t = _int_array(target, logits._backend, op, "targets")
-    n = logits.shape[0]
-    if t.shape != (n,):
-        raise ShapeError(
-            f"{op}: targets of shape {t.shape} do not fit logits of shape {logits.shape} (expected ({n},))"
-        )
-    return t
-
-
 def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
     """Class-index targets as a validated integer array of shape (N,), and the mask of ignored ones (or None).
 
     The common case (every target in [0, C)) costs one reduction; targets equal
     to ``ignore_index`` (PyTorch's -100 by default) are allowed and masked.
     """
-    return _checked_targets(_target_rows(target, logits, op), logits, op, ignore_index)
+    return _checked_targets(_index_rows(target, logits, op), logits, op, ignore_index)
 
 
 def _checked_targets(t: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
-    """:func:`_targets` for targets already made an array by :func:`_target_rows`."""
+    """:func:`_targets` for targets already made an array by :func:`_index_rows`."""
     c = logits.shape[1]
     if not 0 <= ignore_index < c and _in_range(t, c):
         return t, None
@@ -1096,22 +1085,14 @@ def _is_float(target: Any) -> bool:
 
 def _probability_targets(target: Any, x: Tensor, op: str) -> Tensor:
     """Soft-label targets: of the input's shape, device and dtype (a constant one is converted)."""
-    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
-    if t._backend is not x._backend:
-        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    t = _target_tensor(target, x, op)
     if t.shape != x.shape:
         raise DTypeError(
             f"{op}: targets of shape {t.shape} must be integer class indices (int32 or int64), got dtype "
             f"{t.dtype}; cast with .astype(gk.int64) (float targets are class probabilities of the input's "
             f"shape {x.shape})"
         )
-    if t is not target and t.dtype != x.dtype:
-        t = _make(t._data.astype(x.dtype), x._backend)
-    if t.dtype != x.dtype:
-        raise DTypeError(
-            f"{op}: probability targets ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()"
-        )
-    return t
+    return _in_dtype_of(t, target, x, op, "probability targets")
 
 
 def _soft_cross_entropy(x: Tensor, p: Tensor, weight: Any, smoothing: float, reduction: str) -> Tensor:
@@ -1201,7 +1182,7 @@ def cross_entropy(
     if x.ndim != 2 or soft:  # before any other work: the (N, C) path below is as fast as it was
         return _cross_entropy_shaped(x, target, reduction, weight, ignore_index, smoothing, soft)
     w = _class_weight(weight, x, "cross_entropy")
-    t = _target_rows(target, x, "cross_entropy")
+    t = _index_rows(target, x, "cross_entropy")
     if w is None and not smoothing and type(x._data) is not np.ndarray:
         checked = _cross_entropy_checked_on_device(x, t, reduction, ignore_index)
         if checked is not None:
@@ -1219,7 +1200,7 @@ def _cross_entropy_checked_on_device(x: Tensor, t: Any, reduction: str, ignore_i
     A target out of range makes that call's loss NaN and raises IndexOutOfRangeError at the next
     cross_entropy call or host read (``item()``, ``numpy()``, printing), as PyTorch's device-side
     assert does, but recoverable. None where it does not apply (the host-checked path runs).
-    ``t``: the targets from :func:`_target_rows`.
+    ``t``: the targets from :func:`_index_rows`.
     """
     result = kernels.cross_entropy_checked_on_device(x._data, t, reduction, ignore_index)
     if result is None:
@@ -1628,9 +1609,7 @@ def _warn_at_caller(message: str) -> None:
 def _loss_target(target: Any, x: Tensor, op: str, broadcast: bool = False) -> Tensor:
     """``target`` for a float input ``x``: of x's shape (or, with ``broadcast``, broadcasting to it), device
     and dtype. Integer and bool targets (labels such as +-1 or 0/1, counts) and constants take x's dtype."""
-    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
-    if t._backend is not x._backend:
-        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    t = _target_tensor(target, x, op)
     fits = t.shape == x.shape or (broadcast and _broadcasts(t.shape, x.shape))
     if not fits:
         expected = "broadcast to" if broadcast else "have"
@@ -1638,13 +1617,21 @@ def _loss_target(target: Any, x: Tensor, op: str, broadcast: bool = False) -> Te
     return _in_dtype_of(t, target, x, op)
 
 
-def _in_dtype_of(t: Tensor, target: Any, x: Tensor, op: str) -> Tensor:
+def _target_tensor(target: Any, x: Tensor, op: str) -> Tensor:
+    """``target`` as a Tensor (a constant made one on x's device), which must be on x's device."""
+    t = target if isinstance(target, Tensor) else as_tensor(target, op, x._backend)
+    if t._backend is not x._backend:
+        raise DeviceError(f"{op}: input on {x.device}, target on {t.device}; move them to one device")
+    return t
+
+
+def _in_dtype_of(t: Tensor, target: Any, x: Tensor, op: str, name: str = "target") -> Tensor:
     """:func:`_loss_target`'s dtype rule for ``t`` (made from ``target``): integer, bool and constant
-    targets take x's dtype; a float tensor of another dtype is an error."""
+    targets take x's dtype; a float tensor of another dtype is an error (naming ``name``)."""
     if t.dtype.kind in "biu" or (t is not target and t.dtype != x.dtype):
         return _make(t._data.astype(x.dtype), x._backend)
     if t.dtype != x.dtype:
-        raise DTypeError(f"{op}: target ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()")
+        raise DTypeError(f"{op}: {name} ({t.dtype}) must have the input's dtype ({x.dtype}); convert with .astype()")
     return t
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import real, whole
+from gradkit._args import real, scalar, whole
 from gradkit.autograd.function import record
-from gradkit.errors import ShapeError
+from gradkit.errors import InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
 from gradkit.ops.elementwise import _as_float, _float_dtype, exp, log, where
 from gradkit.tensor import Tensor
@@ -202,73 +202,68 @@ def _polygamma(n: int, x: Tensor) -> Tensor:
 def xlogy(x: Any, y: Any) -> Tensor:
     """x * log(y), broadcasting, with 0 where x == 0 (also at y == 0 or inf; NaN where y is NaN). Slopes as
     PyTorch's: log(y) in x (0 where x == 0 and y <= 0) and x / y in y (NaN at x == y == 0)."""
-    a, b, backend = operands("xlogy", x, y)
-    xp, ad, bd = backend.xp, data_of(a), data_of(b)
-    dtype = _float_dtype(np.result_type(*(getattr(d, "dtype", d) for d in (ad, bd))))
-    work = np.float32 if dtype == np.float16 else dtype
-    ax, ay = xp.asarray(ad, dtype=work), xp.asarray(bd, dtype=work)
-    try:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            product = ax * xp.log(ay)
-    except ValueError as exc:
-        raise ShapeError(f"xlogy: shapes {ax.shape} and {ay.shape} do not broadcast ({exc})") from None
-    data = xp.where((ax == 0) & ~xp.isnan(ay), 0, product).astype(dtype, copy=False)
-    return record("xlogy", data, backend, (tensor_or_none(a), tensor_or_none(b)), _XLOGY_RULES, (a, b),
-                  broadcast=True)
-
-
-def _xlogy_dx(g: Tensor, x: Any, y: Any) -> Tensor:
-    return where((data_of(x) == 0) & (data_of(y) <= 0), 0.0, xlogy(g, y))
-
-
-def _xlogy_dy(g: Tensor, x: Any, y: Any) -> Tensor:
-    return g * x / y
-
-
-_XLOGY_RULES = (_xlogy_dx, _xlogy_dy)
+    return _xlog("xlogy", x, y)
 
 
 def xlog1py(x: Any, y: Any) -> Tensor:
     """x * log1p(y), broadcasting, with 0 where x == 0 (also at y == -1; NaN where y is NaN). Slopes as
     PyTorch's: log1p(y) in x (0 where x == 0 and y <= -1) and x / (1 + y) in y."""
-    a, b, backend = operands("xlog1py", x, y)
+    return _xlog("xlog1py", x, y)
+
+
+def _xlog(name: str, x: Any, y: Any) -> Tensor:
+    """xlogy or xlog1py (``name``): x times the log (log1p) of y, 0 where x == 0 unless y is NaN."""
+    a, b, backend = operands(name, x, y)
     xp, ad, bd = backend.xp, data_of(a), data_of(b)
     dtype = _float_dtype(np.result_type(*(getattr(d, "dtype", d) for d in (ad, bd))))
     work = np.float32 if dtype == np.float16 else dtype
     ax, ay = xp.asarray(ad, dtype=work), xp.asarray(bd, dtype=work)
+    log = xp.log1p if name == "xlog1py" else xp.log
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            product = ax * xp.log1p(ay)
+            product = ax * log(ay)
     except ValueError as exc:
-        raise ShapeError(f"xlog1py: shapes {ax.shape} and {ay.shape} do not broadcast ({exc})") from None
+        raise ShapeError(f"{name}: shapes {ax.shape} and {ay.shape} do not broadcast ({exc})") from None
     data = xp.where((ax == 0) & ~xp.isnan(ay), 0, product).astype(dtype, copy=False)
-    return record("xlog1py", data, backend, (tensor_or_none(a), tensor_or_none(b)), _XLOG1PY_RULES, (a, b),
+    return record(name, data, backend, (tensor_or_none(a), tensor_or_none(b)), _XLOG_RULES[name], (a, b),
                   broadcast=True)
 
 
-def _xlog1py_dx(g: Tensor, x: Any, y: Any) -> Tensor:
-    return where((data_of(x) == 0) & (data_of(y) <= -1), 0.0, xlog1py(g, y))
+def _xlog_rules(op: Any, pole: float) -> tuple:
+    """The slopes of ``op`` (xlogy, pole 0, or xlog1py, pole -1): ``op(1, y)`` in x, 0 where x == 0 and y is
+    at or below the pole; x / (y - pole) in y."""
+
+    def dx(g: Tensor, x: Any, y: Any) -> Tensor:
+        return where((data_of(x) == 0) & (data_of(y) <= pole), 0.0, op(g, y))
+
+    def dy(g: Tensor, x: Any, y: Any) -> Tensor:
+        return g * x / (y if pole == 0 else y - pole)  # (y - 0 would only add an op to the graph)
+
+    return dx, dy
 
 
-def _xlog1py_dy(g: Tensor, x: Any, y: Any) -> Tensor:
-    return g * x / (y + 1)
-
-
-_XLOG1PY_RULES = (_xlog1py_dx, _xlog1py_dy)
+_XLOG_RULES = {"xlogy": _xlog_rules(xlogy, 0.0), "xlog1py": _xlog_rules(xlog1py, -1.0)}
 
 
 def logit(x: Any, eps: float | None = None) -> Tensor:
     """log(x / (1 - x)), the inverse of sigmoid (PyTorch's ``logit``): -inf at 0, inf at 1, NaN outside
     [0, 1]. With ``eps`` (>= 0; a negative one counts as None, as in PyTorch) x is first clamped to
-    [eps, 1 - eps]. Slope 1 / (x (1 - x)): NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
+    [eps, 1 - eps] (x < eps to eps first, so all of x goes to eps or 1 - eps when eps > 1/2, as in PyTorch);
+    a NaN eps raises InvalidArgumentError (PyTorch clamps nothing then, but keeps slopes outside [0, 1]).
+    Slope 1 / (x (1 - x)): NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
     x = as_tensor(x, "logit")
-    eps = None if eps is None else real(eps, "logit", "eps")
-    if eps is not None and eps < 0:
-        eps = None
+    if eps is not None:
+        value = scalar(eps)
+        if isinstance(value, (float, np.floating)) and math.isnan(value):  # real() would say "must be >= -inf"
+            raise InvalidArgumentError("logit: eps must be a number >= 0 (x is clamped to [eps, 1 - eps]), a "
+                                       "negative number or None (no clamping), got nan")
+        eps = real(eps, "logit", "eps")
+        if eps < 0:
+            eps = None
     xp = x._backend.xp
     xf, work = _float_data(x)
     if eps is not None:
-        work = xp.clip(work, eps, 1 - eps)
+        work = xp.where(work < eps, eps, xp.where(work > 1 - eps, 1 - eps, work))  # not clip: eps may exceed 1 - eps
     with np.errstate(divide="ignore", invalid="ignore"):
         middle = (work >= 0.25) & (work <= 0.75)  # 2 atanh(2x - 1) there: 2x - 1 is exact, log(x / (1 - x)) is not
         data = xp.where(middle, 2 * xp.arctanh(2 * work - 1), xp.log(work / (1 - work)))

@@ -179,14 +179,15 @@ def test_batch_size_none_converts_each_item_as_default_convert(device):
 def test_options_refused_as_pytorch():
     ds = Counts([4])
     errors = [
-        (dict(shuffle=True), "expected unspecified shuffle option, but got shuffle=True"),
-        (dict(sampler=[0, 1]), r"expected unspecified sampler option, but got sampler=\[0, 1\]"),
-        (dict(batch_sampler=[[0]]), r"expected unspecified batch_sampler option, but got batch_sampler=\[\[0\]\]"),
+        (dict(shuffle=True), "got shuffle=True for an IterableDataset, .*; shuffle must be None or False there"),
+        (dict(sampler=[0, 1]), r"got sampler=\[0, 1\] for an IterableDataset, .*; sampler must be None there"),
+        (dict(batch_sampler=[[0]]), r"got batch_sampler=\[\[0\]\] for an IterableDataset, whose iterator sets the "
+                                    "order of the samples; batch_sampler must be None there"),
     ]
     for kwargs, message in errors:
-        with pytest.raises(gk.InvalidArgumentError, match=f"DataLoader with IterableDataset: {message}"):
+        with pytest.raises(gk.InvalidArgumentError, match=f"DataLoader: {message}"):
             DataLoader(ds, **kwargs)
-    with pytest.raises(ValueError, match="batch_size=None option disables auto-batching and is mutually exclusive"):
+    with pytest.raises(ValueError, match="DataLoader: got batch_size=None with drop_last=True; .*no short last batch"):
         DataLoader(ds, batch_size=None, drop_last=True)
     loader = DataLoader(ds, batch_size=2, shuffle=None, seed=3)  # as PyTorch: shuffle=None is unspecified
     assert (loader.sampler, loader.batch_sampler, loader.shuffle, loader.batch_size) == (None, None, False, 2)

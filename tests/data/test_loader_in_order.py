@@ -12,6 +12,8 @@ import threading
 import numpy as np
 import pytest
 from worker_threads import (
+    WAIT,
+    Log,
     Recorder,
     all_stop,
     check_dropped_loader_stops_threads,
@@ -21,24 +23,15 @@ from worker_threads import (
 )
 
 import gradkit as gk
-from gradkit.data import BatchSampler, DataLoader, Dataset, IterableDataset, TensorDataset, WorkerError, get_worker_info
-
-
-class Log(Recorder, Dataset):
-    """Sample i is (i as a float32 row of 2, i); logs the worker that made it, and can wait at a gate or raise."""
-
-    def __init__(self, n: int, gate: dict | None = None, fail: dict | None = None) -> None:
-        super().__init__(gate, fail)
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        i = int(i)
-        info = get_worker_info()
-        self.made(i, (info and info.id,))
-        return np.full(2, i, dtype=np.float32), i
+from gradkit.data import (
+    BatchSampler,
+    DataLoader,
+    IterableDataset,
+    TensorDataset,
+    WorkerError,
+    default_collate,
+    get_worker_info,
+)
 
 
 class Stream(Recorder, IterableDataset):
@@ -204,9 +197,20 @@ def test_worker_errors_come_with_their_batch():
 
 
 def test_timeout_names_the_waiting_workers():
+    """Worker 0's batches wait at a gate; worker 1's is made before the loop asks for it, so the only wait that
+    the timeout can end is the one for worker 0 (thread start-up and worker 1's batch are not timed)."""
     gate = {0: threading.Event()}
     data = Log(3, gate=gate)
-    it = iter(DataLoader(data, num_workers=2, timeout=0.2, in_order=False))
+    made_1 = threading.Event()
+
+    def collate(samples):
+        batch = default_collate(samples)
+        if batch[1].tolist() == [1]:
+            made_1.set()  # only putting the batch on the results queue is left
+        return batch
+
+    it = iter(DataLoader(data, num_workers=2, timeout=0.2, in_order=False, collate_fn=collate))
+    assert made_1.wait(WAIT)
     assert items([next(it)]) == [1]
     with pytest.raises(WorkerError, match=r"none of the 2 batches being made \(by worker 0\) came within timeout=0.2"):
         next(it)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from worker_threads import (
     WAIT,
-    Recorder,
+    Log,
     all_stop,
     check_dropped_loader_stops_threads,
     check_no_more_than_prefetch_factor_batches_ahead,
@@ -21,25 +21,7 @@ from worker_threads import (
 )
 
 import gradkit as gk
-from gradkit.data import BatchSampler, DataLoader, Dataset, Subset, TensorDataset, WorkerError, get_worker_info
-
-
-class Log(Recorder, Dataset):
-    """Sample i is (i as a float32 row of 2, i): it logs which worker fetched it (``log``: index -> (worker id,
-    thread, grad mode, default device)), and can hold it at a gate or raise at it."""
-
-    def __init__(self, n: int, gate: dict[int, threading.Event] | None = None, fail: dict | None = None) -> None:
-        super().__init__(gate, fail)
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        i = int(i)
-        info = get_worker_info()
-        self.made(i, (info and info.id, threading.get_ident(), gk.is_grad_enabled(), gk.default_device()))
-        return np.full(2, i, dtype=np.float32), i
+from gradkit.data import BatchSampler, DataLoader, Subset, TensorDataset, WorkerError, get_worker_info
 
 
 def test_same_batches_as_without_workers(device):

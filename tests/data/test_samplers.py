@@ -606,18 +606,19 @@ ERRORS = {
     "DataLoader batch_sampler type": (lambda: DataLoader(_indexed(3), batch_sampler=2.0), gk.ArgumentTypeError,
                                       "DataLoader: batch_sampler must be None, a Sampler or an iterable of lists"),
     "DataLoader sampler shuffle": (lambda: DataLoader(_indexed(3), shuffle=True, sampler=[0, 1]),
-                                   gk.InvalidArgumentError, "DataLoader: sampler is mutually exclusive with shuffle"),
+                                   gk.InvalidArgumentError, "DataLoader: got shuffle=True with sampler=list, which "
+                                   "sets the order itself"),
     "DataLoader batch_sampler batch_size": (lambda: DataLoader(_indexed(3), 2, batch_sampler=[[0]]),
                                             gk.InvalidArgumentError,
-                                            "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, "
-                                            r"sampler and drop_last \(the batch sampler makes the batches\); "
-                                            "got batch_size=2"),
+                                            "DataLoader: got batch_size=2 with a batch_sampler, which makes the "
+                                            "batches itself; batch_size, shuffle, sampler and drop_last must keep "
+                                            r"their defaults \(1, False, None, False\) then"),
     "DataLoader batch_sampler shuffle": (lambda: DataLoader(_indexed(3), shuffle=True, batch_sampler=[[0]]),
-                                         gk.InvalidArgumentError, "mutually exclusive .*; got shuffle=True"),
+                                         gk.InvalidArgumentError, "got shuffle=True with a batch_sampler"),
     "DataLoader batch_sampler sampler": (lambda: DataLoader(_indexed(3), sampler=[0], batch_sampler=[[0]]),
-                                         gk.InvalidArgumentError, "mutually exclusive .*; got sampler=list"),
+                                         gk.InvalidArgumentError, "got sampler=list with a batch_sampler"),
     "DataLoader batch_sampler drop_last": (lambda: DataLoader(_indexed(3), drop_last=True, batch_sampler=[[0]]),
-                                           gk.InvalidArgumentError, "mutually exclusive .*; got drop_last=True"),
+                                           gk.InvalidArgumentError, "got drop_last=True with a batch_sampler"),
     "DataLoader batch_sampler several": (lambda: DataLoader(_indexed(3), 4, True, True, batch_sampler=[[0]]),
                                          gk.InvalidArgumentError, "got batch_size=4, shuffle=True, drop_last=True"),
     "DataLoader seed with sampler": (lambda: DataLoader(_indexed(3), seed=1, sampler=[0]), gk.InvalidArgumentError,

@@ -9,7 +9,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
+
+import gradkit as gk
+from gradkit.data import Dataset, get_worker_info
 
 WAIT = 5.0  # seconds a test waits for a worker before failing (never reached when the code works)
 
@@ -112,3 +116,21 @@ def check_no_more_than_prefetch_factor_batches_ahead(data: Recorder) -> None:
     for k, batch in enumerate(it, start=1):
         assert batch[1].item() == k and max(data.log) <= k + 2
     assert k == 8
+
+
+class Log(Recorder, Dataset):
+    """Sample i is (i as a float32 row of 2, i): it logs which worker fetched it (``log``: index -> (worker id,
+    thread, grad mode, default device)), and can hold it at a gate or raise at it."""
+
+    def __init__(self, n: int, gate: dict[int, threading.Event] | None = None, fail: dict | None = None) -> None:
+        super().__init__(gate, fail)
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        i = int(i)
+        info = get_worker_info()
+        self.made(i, (info and info.id, threading.get_ident(), gk.is_grad_enabled(), gk.default_device()))
+        return np.full(2, i, dtype=np.float32), i

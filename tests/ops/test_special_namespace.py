@@ -129,6 +129,28 @@ def test_logit_slopes(device):
                             rtol=1e-4)
 
 
+def test_logit_nan_eps_raises_a_clear_error(device):
+    x = _t([0.2, 0.5], device)
+    for eps in (NAN, np.float32(NAN), gk.tensor(NAN)):
+        with pytest.raises(gk.InvalidArgumentError, match=r"logit: eps must be a number >= 0 .*None .*got nan"):
+            gk.logit(x, eps)
+
+
+def test_logit_eps_above_one_half_clamps_below_eps_first(device):
+    x = _t([-1.0, 0.1, 0.5, 0.69, 0.7, 0.9, 2.0], device, requires_grad=True)
+    low, high = math.log(0.7 / 0.3), math.log(0.3 / 0.7)  # logit(eps), logit(1 - eps)
+    np.testing.assert_allclose(gk.logit(x, 0.7).numpy(), [low] * 4 + [high] * 3, rtol=1e-15)
+    np.testing.assert_array_equal(gk.logit(x, 1.0).numpy(), [INF] * 6 + [-INF])
+    np.testing.assert_array_equal(_slope(lambda t: gk.logit(t, 0.7), x), np.zeros(7))
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x.numpy(), requires_grad=True)
+    for eps in (0.5, 0.7, 1.0):
+        out = torch.logit(tx, eps)
+        (slope,) = torch.autograd.grad(out.sum(), tx)
+        np.testing.assert_allclose(gk.logit(x, eps).numpy(), out.detach().numpy(), rtol=1e-15)
+        np.testing.assert_array_equal(_slope(lambda t, e=eps: gk.logit(t, e), x), slope.numpy())
+
+
 def test_entr(device):
     x = _t([-INF, -1.0, -0.0, 0.0, 0.5, 1.0, INF, NAN], device, requires_grad=True)
     out = gk.special.entr(x).numpy()
