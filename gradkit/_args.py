@@ -35,7 +35,10 @@ def real(value: Any, op: str, name: str, low: float = -math.inf, low_open: bool 
     except OverflowError:  # an int beyond the float range
         raise InvalidArgumentError(f"{op}: {name} must be a number within the float range, got an int of "
                                    f"{int(value).bit_length()} bits") from None
-    if math.isnan(value) or (value <= low if low_open else value < low):
+    if math.isnan(value):
+        bound = "" if low == -math.inf else f" {'>' if low_open else '>='} {low}"
+        raise InvalidArgumentError(f"{op}: {name} must be a number{bound}, not NaN")
+    if value <= low if low_open else value < low:
         raise InvalidArgumentError(f"{op}: {name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     return value
 

@@ -54,6 +54,8 @@ CASES = {
     "rand negative": (lambda: gk.rand(-3), gk.ShapeError, "rand: negative dimension"),
     "arange str": (lambda: gk.arange("5"), gk.ArgumentTypeError, "arange: start"),
     "arange nan": (lambda: gk.arange(float("nan")), gk.InvalidArgumentError, "finite"),
+    "lr nan": (lambda: gk.optim.SGD([gk.zeros(2, requires_grad=True)], lr=float("nan")), gk.InvalidArgumentError,
+               "lr must be a number >= 0.0, not NaN"),
     "linspace float num": (lambda: gk.linspace(0, 1, 2.5), gk.ArgumentTypeError, "linspace: num"),
     "full with an array": (lambda: gk.full((3,), np.array([1.0, 2.0, 3.0])), gk.ArgumentTypeError, "single number"),
     "from_dlpack list": (lambda: gk.from_dlpack([1]), gk.ArgumentTypeError, "from_dlpack"),
