@@ -179,7 +179,7 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
     x, y = _linear_forward(input, weight, bias, "linear_relu")
     kernels.bias_relu_forward(y, None if bias is None else bias._data)
     return record(
-        "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None, None, None, None]),
+        "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None]),
         save_output=True,
     )
 
@@ -220,14 +220,18 @@ def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
     """The gradient before the relu, computed once per backward and shared by the three rules.
 
-    ``cache`` is [incoming gradient, its version, recording?, masked gradient]: the version
-    matters when a caller passes the same cotangent again after changing it in place (gk.vjp).
+    ``cache[0]`` is None or (incoming gradient, its version, recording?, masked gradient): the version
+    matters when a caller passes the same cotangent again after changing it in place (gk.vjp). The
+    entry is one tuple, read once and replaced whole, so backward passes on several threads through
+    this node each match only their own incoming gradient.
     """
     recording = grad_mode.state.enabled
-    if cache[0] is not g or cache[1] != g._version[0] or cache[2] is not recording:
-        cache[0], cache[1], cache[2] = g, g._version[0], recording
-        cache[3] = g * (y._data != 0) if recording else _relu_backward(g, y)
-    return cache[3]
+    entry = cache[0]
+    if entry is None or entry[0] is not g or entry[1] != g._version[0] or entry[2] is not recording:
+        masked = g * (y._data != 0) if recording else _relu_backward(g, y)
+        cache[0] = (g, g._version[0], recording, masked)
+        return masked
+    return entry[3]
 
 
 def _linear_relu_dx(g: Tensor, x: Tensor, w: Tensor, cache: list, y: Tensor) -> Tensor:

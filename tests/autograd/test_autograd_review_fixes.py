@@ -369,6 +369,27 @@ def test_concurrent_passes_through_one_custom_function(busy_switching):
     assert shared.grad_fn.saved[0].passes == {}  # every pass took all of its gradients
 
 
+def test_concurrent_passes_through_one_fused_linear_relu(busy_switching):
+    # the three rules of linear_relu share the masked gradient of a pass: each pass must get its own
+    rng = np.random.default_rng(3)
+    x = t64(rng.standard_normal((64, 32)))  # big enough for NumPy to release the GIL in the masking
+    w = t64(rng.standard_normal((128, 32)))
+    b = t64(rng.standard_normal(128))
+    shared = gk.nn.functional.linear_relu(x, w, b)
+    mask = shared.numpy() > 0
+    wrong: list[int] = []
+
+    def work(k):
+        c = float(k + 1)
+        for _ in range(100):
+            gb, gw = gk.autograd.grad((shared * c).sum(), [b, w], retain_graph=True)
+            if not (np.allclose(gb.numpy(), c * mask.sum(0)) and np.allclose(gw.numpy(), c * mask.T @ x.numpy())):
+                wrong.append(k)
+
+    run_threads(work)
+    assert wrong == []
+
+
 def test_concurrent_passes_through_one_checkpoint(busy_switching):
     w = t64(np.linspace(0.5, 1.5, 8))
     x = t64(np.linspace(-1.0, 1.0, 8))

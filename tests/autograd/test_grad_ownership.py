@@ -99,4 +99,5 @@ def test_masked_gradient_is_no_longer_owned_after_use(device: str) -> None:
     h1 = F.linear_relu(p["x"], p["w1"], p["b1"])
     F.linear(h1, p["w2"]).sum().backward(retain_graph=True)
     cache = h1.grad_fn.saved[2]
-    assert cache[3] is not None and not cache[3]._owned  # spent: nothing may overwrite it again
+    masked = cache[0][3]
+    assert masked is not None and not masked._owned  # spent: nothing may overwrite it again
