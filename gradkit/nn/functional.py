@@ -1062,6 +1062,9 @@ def _index_rows(target: Any, x: Tensor, op: str) -> Any:
     """Class-index targets for an input (C,) or (N, C, d1, ..., dk) as a flat integer array, one per row
     of :func:`_class_rows` (values not checked)."""
     t = _int_array(target, x._backend, op, "targets")
+    shape = x._data.shape
+    if len(shape) == 2 and t.shape == shape[:1]:  # (N, C): the training-loop case, already flat
+        return t
     expected = _index_shape(x)
     if t.shape != expected:
         raise ShapeError(
@@ -1183,7 +1186,7 @@ def cross_entropy(
     if smoothing > 1:
         raise InvalidArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {smoothing}")
     soft = target._data.dtype.kind == "f" if type(target) is Tensor else _is_float(target)
-    if x.ndim != 2 or soft:  # before any other work: the (N, C) path below is as fast as it was
+    if soft or x._data.ndim != 2:  # before any other work: the (N, C) path below is as fast as it was
         return _cross_entropy_shaped(x, target, reduction, weight, ignore_index, smoothing, soft)
     w = _class_weight(weight, x, "cross_entropy")
     t = _index_rows(target, x, "cross_entropy")
