@@ -160,21 +160,23 @@ def _zeta_edges(xp: Any, s: Any, q: Any, out: Any) -> Any:
     return xp.where(s == 1, math.inf, xp.where(s < 1, math.nan, out))
 
 
-def _gammainc_edges(xp: Any, a: Any, x: Any, out: Any) -> Any:
-    """In the order of PyTorch's checks (SciPy agrees)."""
-    out = xp.where(x == math.inf, 1.0, out)
-    out = xp.where(a == math.inf, xp.where(x == math.inf, math.nan, 0.0), out)
-    out = xp.where(x == 0, 0.0, out)
-    out = xp.where(a == 0, xp.where(x > 0, 1.0, math.nan), out)
+def _incomplete_edges(xp: Any, a: Any, x: Any, out: Any, whole: float) -> Any:
+    """The edges of P (``whole`` = 1: the limit where x covers the whole axis) or Q = 1 - P (``whole`` = 0), in
+    the order of PyTorch's checks (SciPy agrees)."""
+    none = 1.0 - whole
+    out = xp.where(x == math.inf, whole, out)
+    out = xp.where(a == math.inf, xp.where(x == math.inf, math.nan, none), out)
+    out = xp.where(x == 0, none, out)
+    out = xp.where(a == 0, xp.where(x > 0, whole, math.nan), out)
     return xp.where((a < 0) | (x < 0), math.nan, out)
+
+
+def _gammainc_edges(xp: Any, a: Any, x: Any, out: Any) -> Any:
+    return _incomplete_edges(xp, a, x, out, 1.0)
 
 
 def _gammaincc_edges(xp: Any, a: Any, x: Any, out: Any) -> Any:
-    out = xp.where(x == math.inf, 0.0, out)
-    out = xp.where(a == math.inf, xp.where(x == math.inf, math.nan, 1.0), out)
-    out = xp.where(x == 0, 1.0, out)
-    out = xp.where(a == 0, xp.where(x > 0, 0.0, math.nan), out)
-    return xp.where((a < 0) | (x < 0), math.nan, out)
+    return _incomplete_edges(xp, a, x, out, 0.0)
 
 
 def _density_edges(xp: Any, a: Any, x: Any, out: Any) -> Any:
