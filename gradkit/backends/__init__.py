@@ -265,7 +265,8 @@ def set_rng_state(state: Any) -> None:
                     f"got {words.dtype} of shape {words.shape}"
                 )
             words = np.ascontiguousarray(words).view(np.uint64)
-            if words[4] > 1 or words[5] >= 2**32 or words[3] % 2 == 0:
+            w = [int(v) for v in words]  # Python ints: NumPy 1.x compares uint64 with int in float64
+            if w[4] > 1 or w[5] >= 2**32 or w[3] % 2 == 0:
                 raise InvalidArgumentError(
                     f"{op}: the CPU state is not a PCG64 state (the increment must be odd, has_uint32 0 or 1 "
                     f"and uinteger below 2**32), got {words.tolist()}"
