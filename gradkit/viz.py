@@ -290,8 +290,7 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
         )
     dot = to_dot(tensor, show_values=show_values, show_grads=show_grads)
     if suffix in ("dot", "gv"):
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(dot)
+        _write(path, dot.encode("utf-8"))
         return path
     try:
         import graphviz  # optional: python -m pip install ".[viz]"
@@ -316,6 +315,18 @@ def render_graph(tensor: Any, path: str | os.PathLike, show_values: bool = False
                 f"{result.stderr.decode(errors='replace').strip()}"
             )
         image = result.stdout
-    with open(path, "wb") as fh:
-        fh.write(image)
+    _write(path, image)
     return path
+
+
+class GraphFileError(InvalidArgumentError, OSError):
+    """``render_graph`` could not write its file (no such folder, no permission): an ``InvalidArgumentError``
+    that ``except OSError`` catches too."""
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise GraphFileError(f"render_graph: cannot write {path!r}: {exc.strerror or exc}") from exc

@@ -65,7 +65,9 @@ fixed: a batch of another shape is refused (capture once per shape, or use
 
 On the NumPy backend, or with ``enabled=False``, ``capture`` returns a step
 that runs the function as plain Python (no warm-up), with the same checks
-of shapes and dtypes, so one script runs on either device.
+of shapes and dtypes and the same static inputs (a call copies its batch into
+``inputs`` and runs the function on them; ``outputs`` is what it returned
+last), so one script runs on either device.
 """
 
 from __future__ import annotations
@@ -365,11 +367,11 @@ class CapturedStep:
     """A step function bound to fixed input shapes; a CUDA graph on the GPU, plain Python on the CPU.
 
     ``step(*batch)`` checks the batch against the captured shapes and dtypes,
-    then (GPU) copies it into ``step.inputs`` and replays the graph, returning
-    ``step.outputs`` (the same tensors every time), or (CPU) returns
-    ``fn(*batch)``. ``step()`` with no arguments runs on what ``step.inputs``
-    hold. Attributes: ``graphed``, ``device``, ``inputs``, ``outputs``,
-    ``warmup``.
+    copies it into ``step.inputs`` and then (GPU) replays the graph, returning
+    ``step.outputs`` (the same tensors every time), or (CPU) runs
+    ``fn(*step.inputs)`` and returns what it returns, kept as ``step.outputs``.
+    ``step()`` with no arguments runs on what ``step.inputs`` hold.
+    Attributes: ``graphed``, ``device``, ``inputs``, ``outputs``, ``warmup``.
     """
 
     def __init__(self, fn: Callable[..., Any], inputs: tuple[Tensor, ...], backend: Backend, warmup: int,
@@ -483,10 +485,13 @@ class CapturedStep:
             raise CaptureError("captured step: it was closed; capture the step again")
         if batch:
             batch = self._check(batch)
-        if not self.graphed:
-            if not batch:
-                return self._fn(*self.inputs)
-            return self._fn(*(_as_input(x, i, self._backend) for i, x in enumerate(batch)))
+        if not self.graphed:  # as on the GPU: the batch goes into the static inputs, the step runs on those
+            for static, src in zip(self.inputs, batch, strict=True) if batch else ():
+                if src is not static:
+                    static._data[...] = self._backend.asarray(src._data if isinstance(src, Tensor) else src)
+                    static._version[0] += 1
+            self.outputs = self._fn(*self.inputs)
+            return self.outputs
         cp = self._backend.xp
         with cp.cuda.Device(self._backend.index):
             for static, src in zip(self.inputs, batch, strict=True) if batch else ():

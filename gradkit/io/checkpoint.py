@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 
 from gradkit._args import path_arg
 from gradkit.backends import get_backend
+from gradkit.dtypes import _SUPPORTED, is_supported
 from gradkit.errors import ArgumentTypeError, CheckpointError, InvalidArgumentError
 from gradkit.io.optional import require
 from gradkit.tensor import Tensor
@@ -82,7 +84,7 @@ def _flatten(obj: Any) -> tuple[dict[str, np.ndarray], Any]:
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, np.generic):
-            if value.dtype.kind not in "biuf":
+            if value.dtype.kind not in "biuf" or value.dtype.itemsize > 8:
                 raise ArgumentTypeError(f"save: cannot store {where} of NumPy type {value.dtype}")
             return {_SCALAR: value.dtype.str, "value": value.item()}
         if isinstance(value, Mapping):
@@ -123,7 +125,8 @@ def _atomic_write(path: str, data: bytes) -> None:
     folder, base = os.path.split(target)
     if os.path.isdir(target):
         raise CheckpointError(f"save: {path!r} is a folder, not a file name")
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # At most 56 characters: a target name near the file system's limit (255 bytes) still gets a temp file
+    tmp = os.path.join(folder, f".{base[:32]}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
@@ -133,6 +136,7 @@ def _atomic_write(path: str, data: bytes) -> None:
             _write_data(f, data)
             f.flush()
             os.fsync(f.fileno())
+        _keep_mode(target, tmp)
         os.replace(tmp, target)
     except BaseException as exc:
         try:
@@ -143,6 +147,23 @@ def _atomic_write(path: str, data: bytes) -> None:
             raise CheckpointError(f"save: writing {path!r} failed: {exc.strerror or exc}") from exc
         raise
     _fsync_folder(folder)
+
+
+def _keep_mode(target: str, tmp: str) -> None:
+    """Give ``tmp`` the permission bits (and, where allowed, the owner and group) of the file it replaces."""
+    try:
+        st = os.stat(target)
+    except OSError:  # no file yet: the new one gets the umask's mode, as open() would give it
+        return
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except OSError:  # only the superuser may give a file away; the group may still be settable
+            try:
+                os.chown(tmp, -1, st.st_gid)
+            except OSError:
+                pass
 
 
 def _fsync_folder(folder: str) -> None:
@@ -232,6 +253,38 @@ def _header(path: str, data: bytes) -> dict[str, Any]:
     return header
 
 
+#: The safetensors dtypes that NumPy holds (safetensors.numpy reads them); others (bfloat16, float8) it refuses.
+_NUMPY_CODES = {"F64", "F32", "F16", "I64", "U64", "I32", "U32", "I16", "U16", "I8", "U8", "BOOL", "C64"}
+_FULL_NAMES = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+
+
+def _check_dtypes(path: str, header: dict[str, Any]) -> None:
+    """Refuse a tensor whose dtype NumPy lacks (bfloat16, float8), naming it, before safetensors does."""
+    for key, entry in header.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) and key != "__metadata__" else None
+        if isinstance(dtype, str) and dtype not in _NUMPY_CODES:
+            name = f" ({_FULL_NAMES[dtype]})" if dtype in _FULL_NAMES else ""
+            raise CheckpointError(
+                f"load: {path!r}: tensor {key!r} has dtype {dtype}{name}, which NumPy and so gradkit cannot "
+                f"hold; convert it to float32 before saving it (in PyTorch: t.float()); gradkit's dtypes are "
+                f"{_dtype_names()}"
+            )
+
+
+def _dtype_names() -> str:
+    return ", ".join(sorted(d.name for d in _SUPPORTED))
+
+
+def _tensor(path: str, name: str, array: np.ndarray, backend: Any) -> Tensor:
+    """``array`` as a Tensor, or CheckpointError when a tensor cannot have its dtype (uint16, complex64)."""
+    if not is_supported(array.dtype):
+        raise CheckpointError(
+            f"load: {path!r}: tensor {name!r} has dtype {array.dtype}, which a gradkit tensor cannot have; "
+            f"convert it to one of {_dtype_names()} before saving it"
+        )
+    return Tensor._make(backend.asarray(array), backend)
+
+
 def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any) -> Any:
     """``structure`` with its tensor references replaced by the arrays of ``raw`` (as Tensors on ``backend``)."""
     used: set[str] = set()
@@ -243,7 +296,7 @@ def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any
         if not isinstance(name, str) or name not in raw:
             raise CheckpointError(f"load: {path!r}: the tensor {name!r} named in the metadata is missing from the file")
         used.add(name)
-        return Tensor._make(backend.asarray(raw[name]), backend) if as_tensor else raw[name]
+        return _tensor(path, name, raw[name], backend) if as_tensor else raw[name]
 
     def walk(node: Any) -> Any:
         if node is None or isinstance(node, (bool, int, float, str)):
@@ -266,9 +319,13 @@ def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any
                 out[pair[0]] = walk(pair[1])
             return out
         if _SCALAR in node and "value" in node:
+            value = node["value"]
             try:
-                return np.dtype(node[_SCALAR]).type(node["value"])
-            except (TypeError, ValueError) as exc:
+                dtype = np.dtype(node[_SCALAR])
+                if dtype.kind not in "biuf" or dtype.itemsize > 8 or not isinstance(value, (bool, int, float)):
+                    raise TypeError("not a number of a dtype that gk.save stores")
+                return dtype.type(value)
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise bad(f"bad scalar {node!r:.80} ({exc})") from None
         raise bad(f"unexpected entry {node!r:.80}")
 
@@ -277,6 +334,19 @@ def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any
     if extra:
         raise CheckpointError(f"load: {path!r}: tensors not named in the metadata: {', '.join(extra[:5])}")
     return result
+
+
+def _check_format(path: str, metadata: dict[str, Any]) -> None:
+    """A file of another gradkit format version is refused; one without the key is a foreign safetensors file
+    (or, with the structure key, one written by a gradkit older than the key) and loads as before."""
+    if FORMAT_KEY not in metadata:
+        return
+    version = metadata[FORMAT_KEY]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"load: {path!r} has gradkit checkpoint format version {version!r}, but this gradkit reads "
+            f"version {FORMAT_VERSION!r} only; load it with the gradkit that wrote it (a newer one?)"
+        )
 
 
 def load(path: str | os.PathLike, device: Any = None) -> Any:
@@ -295,12 +365,14 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict):
         raise CheckpointError(f"load: {path!r}: __metadata__ is a {type(metadata).__name__}, not an object")
+    _check_format(path, metadata)
+    _check_dtypes(path, header)
     try:
         raw = st.load(data)
-    except Exception as exc:  # safetensors.SafetensorError, or a dtype NumPy lacks (bfloat16)
+    except Exception as exc:  # safetensors.SafetensorError, or a dtype NumPy lacks
         raise CheckpointError(f"load: {path!r} is not a valid safetensors file: {exc}") from None
     if STRUCTURE_KEY not in metadata:
-        return {name: Tensor._make(backend.asarray(array), backend) for name, array in raw.items()}
+        return {name: _tensor(path, name, array, backend) for name, array in raw.items()}
     try:
         structure = json.loads(metadata[STRUCTURE_KEY])
     except (TypeError, json.JSONDecodeError, RecursionError) as exc:

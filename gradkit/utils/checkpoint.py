@@ -20,8 +20,11 @@ How a call joins the graph (PyTorch's non-reentrant variant; ``use_reentrant=Tru
   selector node per output when there are several) whose edges are the boundary. Nothing refers to the
   inner nodes any more, and they are freed with their saved arrays. The node keeps the arguments, the
   random states and the inner graph's layout (per inner node its name and, per edge, an inner index, a
-  boundary index or None), not the graph itself. Other outputs (an argument returned as it is, a tensor
-  without grad) are returned unchanged; a tensor the function stores elsewhere keeps its own graph.
+  boundary index or None), not the graph itself, and the versions of the tensors whose in-place change would
+  make the plain call's backward fail (the arguments, the leaves, every tensor an inner node saved: the
+  inner nodes' own checks are freed with them), checked before the recomputation. Other outputs (an
+  argument returned as it is, a tensor without grad) are returned unchanged; a tensor the function stores
+  elsewhere keeps its own graph.
 - Backward: the node runs ``function`` again with recording on (the random states of the CPU, the
   default device and the arguments' devices set to the saved ones, then put back), checks the new graph
   against the layout (``AutogradError`` when the function recorded something else), points the new inner
@@ -164,12 +167,10 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     if not outs:
         return out  # nothing the call recorded reaches an output: it is a plain call
     layout = graph.layout()
-    versions = [(t._version, t._version[0]) for t in inputs]
-    versions += [(b._version, b._version[0]) for b in graph.boundary if type(b) is not Node]
     metas = [(flat[pos]._data.shape, flat[pos]._data.dtype) for pos, _ in outs]
     state = _Recompute(function, args, kwargs, rng, where, layout, outs, metas, graph.boundary)
+    state.versions = _versions(inputs, graph)
     node = Node("Checkpoint", shared_rules(len(graph.boundary)), tuple(graph.boundary), (state,))
-    node.versions = versions
     multi = len(outs) > 1
     if multi:  # observed as a Function call's nodes: gk.trace, anomaly mode, an enclosing checkpoint
         _function.observe(node)  # then each selector node, in _select_node
@@ -182,6 +183,32 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     if not multi:
         _function.observe(node, wrapped[outs[0][0]])
     return _replace(out, iter(wrapped))  # the first run's outputs, and with them its inner nodes, are freed
+
+
+def _versions(inputs: list[Tensor], graph: _Split) -> list[tuple[list, int, str]]:
+    """(version cell, version, what it is) for every tensor whose in-place change before backward makes the
+    plain call raise: the arguments, the leaves with grad the call uses, and every tensor an operation of the
+    call saved for its gradient (closed-over tensors too: their nodes are freed, so their checks are kept
+    here). A tensor that the call reads without any recorded operation saving it cannot be seen."""
+    found: dict[int, tuple[list, int, str]] = {}
+
+    def add(cell: list, version: int, what: str) -> None:
+        if id(cell) not in found:
+            found[id(cell)] = (cell, version, what)
+
+    for i, t in enumerate(inputs):
+        add(t._version, t._version[0], f"tensor {i} of its arguments ({describe(t)})")
+    for b in graph.boundary:
+        if type(b) is not Node:
+            add(b._version, b._version[0], f"a leaf tensor it uses ({describe(b)})")
+    for node in graph.order:
+        saved = [(c, v, f"a tensor its '{node.name}' saved for backward") for c, v in node.versions or ()]
+        for s in node.saved:
+            if type(s) is _Recompute:  # a nested checkpoint: its node's checks are the call's too
+                saved += s.versions
+        for cell, version, what in saved:
+            add(cell, version, what)
+    return list(found.values())
 
 
 class _NewNodes:
@@ -297,6 +324,17 @@ def _replace(obj: Any, new: Iterator[Tensor] | None, found: list | None = None) 
     return obj
 
 
+def _name(function: Callable[..., Any]) -> str:
+    """How errors name a checkpointed function: 'f', '<lambda>', 'Linear', or a checkpoint_sequential run."""
+    if isinstance(function, partial) and function.func is _run_all:
+        names = ", ".join(_name(f) for f in function.args[0])
+        return f"the checkpoint_sequential run [{names}]"
+    name = getattr(function, "__qualname__", None)
+    if not isinstance(name, str):
+        name = type(function).__name__
+    return f"'{name}'"
+
+
 # --------------------------------------------------------------------- backward
 class _Stop:
     """The hook of a stand-in node: keeps the gradient that reached boundary entry ``k``."""
@@ -314,7 +352,7 @@ class _Stop:
 class _Recompute(SharedBackward):
     """A checkpointed call, kept by its node until backward: how to run it again, and what it recorded."""
 
-    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas")
+    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "versions")
 
     def __init__(self, function: Callable[..., Any], args: tuple, kwargs: dict, rng: Any, where: str,
                  layout: list, outs: list, metas: list, boundary: list) -> None:
@@ -326,9 +364,20 @@ class _Recompute(SharedBackward):
         self.layout = layout
         self.outs = outs
         self.metas = metas
+        self.versions: list[tuple[list, int, str]] = []
         self._start(len(boundary))
 
+    def _check_versions(self) -> None:
+        for cell, version, what in self.versions:
+            if cell[0] != version:
+                raise AutogradError(
+                    f"checkpoint of {_name(self.function)}: {what} was modified in place after the forward "
+                    f"pass (version {cell[0]}, expected {version}), as the plain call would report; make a "
+                    "copy before the in-place change, or do it after backward"
+                )
+
     def _backward(self, grad: Any) -> list:
+        self._check_versions()
         create_graph = grad_mode.state.enabled
         incoming = grad.grads if type(grad) is _OutputGrads else [grad]
         current = _save_rng([b for b, _, _ in self.rng]) if self.rng is not None else None
