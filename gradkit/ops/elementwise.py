@@ -54,11 +54,40 @@ def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | Non
     only those are checked for in-place changes at backward time.
 
     This is the hottest path of the library, so the record step is written
-    out here for the two-input case (see ``record`` for the general one).
+    out here for the two-input case (see ``record`` for the general one),
+    and once more, shorter, for its most common case: a tensor and a Python
+    number (``x * 0.5``, ``x + 1``).
     """
-    if type(b) in _FAST_SCALARS and isinstance(a, Tensor):  # tensor (op) Python number
-        ta, ad, tb, bd, backend = a, a._data, None, b, a._backend
-    elif isinstance(a, Tensor) and isinstance(b, Tensor) and b._backend is a._backend:
+    if type(b) in _FAST_SCALARS and isinstance(a, Tensor):
+        # Only a can need a gradient, and the result has its shape and dtype (no fix-ups).
+        ad = a._data
+        try:
+            data = getattr(a._backend.xp, fn)(ad, b) if type(fn) is str else fn(ad, b)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise _binary_error(name, ad, b, exc) from None
+        if type(data) is not _ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
+        out = _new(Tensor)
+        out._data = data
+        out._backend = a._backend
+        out._version = [0]
+        if not a._requires_grad or not _mode.enabled:
+            out._requires_grad = False
+            out._grad_fn = None
+            return out
+        if reads is None:
+            node = Node(name, rules, (a._grad_fn or a, None), ())
+        else:
+            reads_a, reads_b = reads[0]  # the operands that the rule of a reads
+            node = Node(name, rules, (a._grad_fn or a, None), (a if reads_a else None, b if reads_b else None))
+            if reads_a:
+                node.versions = ((a._version, a._version[0]),)
+        out._requires_grad = True
+        out._grad_fn = node
+        if function.observer is not None:
+            function.observer(node, out)
+        return out
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and b._backend is a._backend:
         ta, ad, tb, bd, backend = a, a._data, b, b._data, a._backend
     else:
         a, b, backend = operands(name, a, b)
