@@ -324,6 +324,8 @@ def _rebuild(path: str, structure: Any, raw: dict[str, np.ndarray], backend: Any
                 dtype = np.dtype(node[_SCALAR])
                 if dtype.kind not in "biuf" or dtype.itemsize > 8 or not isinstance(value, (bool, int, float)):
                     raise TypeError("not a number of a dtype that gk.save stores")
+                if dtype.kind in "iu" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
+                    raise OverflowError(f"{value} is out of range for {dtype}")  # NumPy 1.x would wrap it around
                 return dtype.type(value)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise bad(f"bad scalar {node!r:.80} ({exc})") from None

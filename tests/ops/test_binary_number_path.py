@@ -85,6 +85,8 @@ def test_observer_sees_the_node() -> None:
 
 
 def test_int_out_of_range_is_a_gradkit_error() -> None:
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("NumPy 1.x promotes int8 + 10**6 to a wider dtype instead of refusing it")
     x = gk.tensor(np.array([1, 2], np.int8))
     with pytest.raises(gk.GradkitError, match="add"):
         x + 10**6
