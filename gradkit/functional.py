@@ -65,8 +65,14 @@ def _to_float_tensor(x: Any, op: str, what: str) -> Tensor:
     try:
         t = tensor(x, dtype=np.float64 if python else None)
     except Exception as exc:
+        hint = ""
+        if isinstance(x, (list, tuple)) and any(hasattr(e, "shape") or isinstance(e, (list, tuple)) for e in x):
+            hint = (
+                "; a list of arrays of different shapes (parameters such as [W, b]) is not one tensor: pass each "
+                "as its own argument and differentiate them together with argnums=(0, 1, ...)"
+            )
         raise ArgumentTypeError(
-            f"{op}: {what} must be a Tensor, a Python number, a list or an array, got {describe(x)}"
+            f"{op}: {what} must be a Tensor, a Python number, a list or an array, got {describe(x)}{hint}"
         ) from exc
     if t.dtype.kind != "f":
         t = t.astype(np.float64)

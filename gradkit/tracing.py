@@ -256,7 +256,10 @@ def _forward_expr(op: str, args: list[str]) -> str:
     if op == "square" and len(args) == 1:
         return f"{args[0]}^2"
     if op in _PREFIX and len(args) == 1:
-        return f"{_PREFIX[op]} {args[0]}"
+        # "sin 5" as in the paper, but "cos(-1)": "cos -1" reads as a subtraction
+        return f"{_PREFIX[op]}{args[0]}" if args[0].startswith("(") else f"{_PREFIX[op]} {args[0]}"
+    if op == "where" and len(args) == 2:  # the condition is a constant mask, not an operand of the node
+        return f"where(cond, {args[0]}, {args[1]})"
     return f"{op}({', '.join(args)})"
 
 
@@ -283,10 +286,12 @@ def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[
         if isinstance(p, (int, float)):
             if p == 2:
                 return f"{bar} * 2 * {a}"
-            return f"{bar} * {_num(p)} * {a}^{_paren(_num(p - 1))}"
+            return f"{bar} * {_paren(_num(p))} * {a}^{_paren(_num(p - 1))}"
         return f"{bar} * {b} * {a}^({b} - 1)"
     if op == "matmul":
         return f"{bar} @ {b}^T" if i == 0 else f"{a}^T @ {bar}"
+    if op == "where":
+        return f"where(cond, {bar}, 0)" if i == 0 else f"where(cond, 0, {bar})"
     rules = {
         "negative": _neg(bar),
         "log": f"{bar} / {a}",
@@ -301,6 +306,7 @@ def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[
         "log1p": f"{bar} / (1 + {a})",
         "expm1": f"{bar} * ({c} + 1)",
         "relu": f"{bar} * ({a} > 0)",
+        "abs": f"{bar} * sign {a}",
         "sum": bar,
     }
     if op in rules:
@@ -335,6 +341,13 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
     the reverse trace bottom-up, as in Table 1 of Baydin et al. 2018.
     """
     if not callable(f):
+        if isinstance(f, (Tensor, np.ndarray, list, tuple)) or hasattr(f, "__cuda_array_interface__"):
+            # numpy.trace(a) spelled gk.trace(a)
+            raise ArgumentTypeError(
+                f"trace: gk.trace(f, *args) tabulates the derivatives of a function f, got {describe(f)}; "
+                "the trace of a matrix (numpy.trace) is gk.diagonal(a).sum(), of a stack of matrices "
+                "gk.diagonal(a, axis1=-2, axis2=-1).sum(-1)"
+            )
         raise ArgumentTypeError(f"trace: f must be callable, got {describe(f)}")
     if not args:
         raise ArgumentTypeError("trace: pass at least one argument: gk.trace(f, x1, x2, ...)")
@@ -393,9 +406,8 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
         expr = _forward_expr(node.name, args_text)
         expr_values = None
         if all(_is_scalar(values.get(a, 0.0)) for a in inputs) and _is_scalar(values[name]):
+            # negative numbers in parentheses: "-(-2)", "(-2)^2", "cos(-1)", "3 - (-2)"
             subst = [_paren(_fmt(values[a])) if a in values else a for a in args_text]
-            if subst and node.name in _PREFIX or node.name in ("negative", "square"):
-                subst = [_fmt(values[a]) if a in values else a for a in args_text]
             expr_values = _forward_expr(node.name, subst)
         forward.append(Step(name, j, node.name, expr, inputs, values[name], tuple(out.shape), expr_values))
 
