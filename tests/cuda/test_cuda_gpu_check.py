@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from _scripts import load_script
 
+pytestmark = pytest.mark.script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "ci" / "gpu-check"
 
