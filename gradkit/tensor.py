@@ -291,9 +291,15 @@ class Tensor:
         return self._grad_fn is None
 
     def backward(
-        self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+        self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False, inputs: Any = None,
+        *, gradient: Any = None
     ) -> None:
-        """Add d(self)/d(leaf) (times ``grad``) to the ``.grad`` of every leaf."""
+        """Add d(self)/d(leaf) (times ``grad``) to the ``.grad`` of every leaf, or with ``inputs`` of those
+        only (as ``gk.autograd.backward``). ``gradient=`` is PyTorch's name for ``grad``."""
+        if gradient is not None:
+            if grad is not None:
+                raise InvalidArgumentError("backward: pass grad or gradient (its PyTorch name), not both")
+            grad = gradient
         if not self._requires_grad:
             raise AutogradError(
                 "backward: this tensor does not require grad and has no grad_fn "
@@ -318,6 +324,12 @@ class Tensor:
             retain_graph = create_graph
         elif type(retain_graph) is not bool:
             retain_graph = flag(retain_graph, "backward", "retain_graph")
+        if inputs is not None:
+            from gradkit.autograd.api import _inputs
+
+            xs = _inputs(inputs, "backward")[1]
+            _engine.run_backward([self], [grad], retain_graph, create_graph, inputs=xs, accumulate=True)
+            return
         _engine.run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:

@@ -91,6 +91,8 @@ class DataLoader:
       epoch ``e`` depends only on ``seed`` and ``e``, so a run resumed with
       ``set_epoch(e)`` sees the same batches. With ``seed=None`` a seed is
       drawn from gradkit's generator (``gk.manual_seed`` makes it repeatable).
+      ``generator=`` (PyTorch's keyword; here a ``numpy.random.Generator``, not
+      with ``seed``) draws each epoch's order from that generator's state instead.
     - ``drop_last``: leave out a last batch smaller than ``batch_size``.
     - ``sampler``: the indices to visit, in order (a :class:`Sampler`, or any
       iterable of indices), batched ``batch_size`` at a time; not with
@@ -178,6 +180,7 @@ class DataLoader:
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
         in_order: bool = True,
+        generator: np.random.Generator | None = None,
     ) -> None:
         streamed = isinstance(dataset, IterableDataset)
         if batch_size is not None:
@@ -214,7 +217,8 @@ class DataLoader:
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        if seed is None and self.shuffle:
+        self.generator = _loader_generator(generator, seed)
+        if seed is None and self.shuffle and generator is None:
             seed = int(NUMPY.rng.integers(2**63))
         self.seed = None if seed is None else int(seed)
         self.device = None if device is None else get_backend(device, "DataLoader").device
@@ -238,7 +242,10 @@ class DataLoader:
             self.batch_sampler: Any = batch_sampler
         else:
             if sampler is None:
-                sampler = RandomSampler(dataset, seed=self.seed) if self.shuffle else SequentialSampler(dataset)
+                if self.shuffle:
+                    sampler = RandomSampler(dataset, generator=generator, seed=self.seed)
+                else:
+                    sampler = SequentialSampler(dataset)
             self.sampler = sampler
             # As PyTorch: batch_size=None (no batching) has no batch sampler; the sampler's indices come one by one.
             self.batch_sampler = None if batch_size is None else BatchSampler(sampler, self.batch_size, self.drop_last)
@@ -347,6 +354,11 @@ class DataLoader:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
+        if self.generator is not None:
+            raise InvalidArgumentError(
+                f"DataLoader.order: the order of epoch {epoch} is not known ahead with generator= (each epoch draws "
+                "from the generator's current state); pass seed= instead"
+            )
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
     def __iter__(self) -> Iterator[Any]:
@@ -444,7 +456,10 @@ class DataLoader:
             return self._sampled(jobs)
         if self.shuffle:  # the loader's RandomSampler and the loader count one epoch: either set_epoch works
             self.epoch = self.sampler.epoch
-        order = self.order(self.epoch)
+        if self.shuffle and self.generator is not None:
+            order = self.sampler._draw()  # from the generator's current state
+        else:
+            order = self.order(self.epoch)
         self.epoch += 1
         if self.shuffle:
             self.sampler.epoch = self.epoch
@@ -746,6 +761,21 @@ _UNBATCHED_DROP_LAST = (
     "DataLoader: got batch_size=None with drop_last=True; batch_size=None hands out single samples, not "
     "batches, so there is no short last batch to drop (give a batch_size, or leave drop_last False)"
 )
+
+
+def _loader_generator(generator: Any, seed: Any) -> np.random.Generator | None:
+    """``DataLoader(generator=...)``: a ``numpy.random.Generator`` that draws the ``shuffle=True`` orders (PyTorch's
+    keyword, which takes a ``torch.Generator``); not with ``seed``."""
+    if generator is None:
+        return None
+    if not isinstance(generator, np.random.Generator):
+        raise ArgumentTypeError(
+            f"DataLoader: generator must be None or a numpy.random.Generator (PyTorch's takes a torch.Generator), "
+            f"got {describe(generator)}; for a repeatable order pass seed= (an int)"
+        )
+    if seed is not None:
+        raise InvalidArgumentError(f"DataLoader: pass seed={seed!r} or generator, not both")
+    return generator
 
 
 def _check_samplers(

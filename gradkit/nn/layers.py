@@ -858,7 +858,7 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 # ------------------------------------------------------------------ normalisation
@@ -937,8 +937,11 @@ class BatchNorm1d(Module):
     updates ``running_mean`` / ``running_var`` (the unbiased variance) as
     ``(1 - momentum) * running + momentum * batch`` (a cumulative average
     when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
-    Evaluation mode uses the running statistics.
+    Evaluation mode uses the running statistics. A state dict without
+    ``num_batches_tracked`` loads (the count is kept), as in PyTorch.
     """
+
+    _optional_state = ("num_batches_tracked",)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:

@@ -54,6 +54,11 @@ class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
 
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"  # what a notebook shows after load_state_dict, as PyTorch
+        return f"IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
+
 
 #: Counts hook registrations and removals on every module: a Sequential re-plans its fused pairs when it changes.
 HOOK_EPOCH = [0]
@@ -143,6 +148,9 @@ class Module:
     _forward_hooks_always_called: Mapping = _NO_HOOKS
     _backward_pre_hooks: Mapping = _NO_HOOKS
     _backward_hooks: Mapping = _NO_HOOKS
+    #: Buffers a state dict may lack: ``load_state_dict`` keeps their values and does not call them missing
+    #: (BatchNorm's ``num_batches_tracked``, which PyTorch's checkpoints before 0.4.1 do not have).
+    _optional_state: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -628,7 +636,9 @@ class Module:
             )
         strict = flag(strict, "load_state_dict", "strict")
         own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
+        optional = {f"{prefix}.{key}" if prefix else key
+                    for prefix, module in self.named_modules(remove_duplicate=False) for key in module._optional_state}
+        missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         where = f"load_state_dict for {type(self).__name__}"
         problems = []

@@ -18,6 +18,7 @@ import numpy as np
 from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.nn.module import _foreign_array, _native_array
 from gradkit.nn.utils import _check_foreach, clear_grads
 from gradkit.tensor import Tensor
 
@@ -290,6 +291,7 @@ class Optimizer:
                 f"got {type(state_dict).__name__}"
             )
         try:
+            state_dict = self._native_arrays(state_dict)
             new_groups, new_state = self._parse_state_dict(state_dict, name)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             if isinstance(exc, InvalidArgumentError | ArgumentTypeError):
@@ -301,6 +303,25 @@ class Optimizer:
         self.state = new_state
         self._scratch_views.clear()
         self._scratch_slots.clear()
+
+    def _native_arrays(self, state_dict: Mapping) -> Mapping:
+        """``state_dict`` with other libraries' arrays in its state (a PyTorch optimiser's tensors) read as
+        NumPy or CuPy arrays where their parameters are, as ``Module.load_state_dict`` reads them."""
+        states = state_dict["state"]
+        if not any(_foreign(v) for entry in states.values() if isinstance(entry, Mapping) for v in entry.values()):
+            return state_dict
+        # Where each state goes (its parameter's device); counts that do not match are refused by the parse.
+        params = {int(k): p for saved, group in zip(state_dict["param_groups"], self.param_groups, strict=False)
+                  for k, p in zip(saved["params"], group["params"], strict=False)}
+        backend = self.param_groups[0]["params"][0]._backend
+        where = f"{type(self).__name__}.load_state_dict"
+        native = {}
+        for k, entry in states.items():
+            if isinstance(entry, Mapping):
+                device = getattr(params.get(int(k)), "_backend", backend)
+                entry = {key: _foreign_array(v, device, key, where) if _foreign(v) else v for key, v in entry.items()}
+            native[k] = entry
+        return {**state_dict, "state": native}
 
     #: Keys every parameter's state must hold (subclasses name theirs); checked by load_state_dict.
     _state_keys: tuple[str, ...] = ()
@@ -351,8 +372,16 @@ class Optimizer:
                 key: _state_value(value, p, key, name, key in self._state_keys) for key, value in entry.items()
             }
         new_groups = []
-        for group, saved in zip(self.param_groups, saved_groups, strict=True):
-            new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            decoupled = saved.get("decoupled_weight_decay")  # PyTorch's Adam and AdamW save it; gradkit's do not
+            if (decoupled is not None and "decoupled_weight_decay" not in self.defaults
+                    and bool(decoupled) != getattr(self, "_decoupled", False)):
+                raise InvalidArgumentError(
+                    f"{name}.load_state_dict: parameter group {i} has decoupled_weight_decay={decoupled!r}, which "
+                    f"{name} does not follow (AdamW decouples the weight decay, Adam does not)"
+                )
+            new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()
+                   if k in self.defaults or k not in _TORCH_GROUP_KEYS}
             new["params"] = group["params"]
             for key in self._optional_group_keys:
                 new.setdefault(key, group[key])
@@ -368,6 +397,19 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+#: What PyTorch's optimisers keep in their parameter groups and gradkit's do not (implementation switches, and
+#: the weight decay rule AdamW has by its class): a PyTorch state dict's groups load without them.
+_TORCH_GROUP_KEYS = ("foreach", "fused", "differentiable", "capturable", "decoupled_weight_decay")
+
+
+def _foreign(value: Any) -> bool:
+    """Another library's array (a PyTorch tensor): not gradkit's, NumPy's or CuPy's, with ``__dlpack__`` or
+    ``__array__``."""
+    if isinstance(value, (Tensor, np.ndarray, np.generic)) or _native_array(value):
+        return False
+    return hasattr(value, "__dlpack__") or hasattr(value, "__array__")
 
 
 def _state_value(value: Any, p: Tensor, key: str, name: str, required: bool = False) -> Any:
