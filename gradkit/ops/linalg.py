@@ -1,13 +1,14 @@
 """Linear algebra: matmul, dot, outer, einsum, tril/triu, and the matrix functions of ``gk.linalg``.
 
-The matrix functions (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv, lstsq) follow ``numpy.linalg``:
+The matrix functions (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv, lstsq; solve_triangular and
+matrix_exp, from SciPy and PyTorch) follow ``numpy.linalg``:
 batched over leading axes, float32 and float64 (integers become float64, float16 is refused as NumPy
 refuses it), NumPy's ``LinAlgError`` for singular or indefinite matrices (here :class:`LinAlgError`,
 also a ``gk.InvalidArgumentError``). Their VJPs are the standard reverse-mode results (Giles 2008,
 "An extended collection of matrix derivative results for forward and reverse mode AD"; Murray 2016
 for the Cholesky factor; Townsend 2016 for the SVD; Golub and Pereyra 1973 for the pseudo-inverse, which
-lstsq's goes through), written with gradkit operations, so that
-``create_graph=True`` differentiates them again. On a GPU they cannot be part of a step captured by
+lstsq's goes through; the block-matrix form of the Fréchet derivative for matrix_exp), written with gradkit
+operations, so that ``create_graph=True`` differentiates them again. On a GPU they cannot be part of a step captured by
 ``gk.cuda.capture`` (CuPy refuses cuSOLVER calls during stream capture): they raise
 ``gk.cuda.CaptureError`` naming the function.
 """
@@ -921,6 +922,12 @@ def _pinv_tolerance(a: Tensor, rcond: Any, rtol: Any, op: str) -> Any:
         value, name = rtol, "rtol"
     else:
         value, name = rcond, "rcond"
+    return _cutoff(a, value, name, op)
+
+
+def _cutoff(a: Tensor, value: Any, name: str, op: str) -> Any:
+    """A cutoff argument ``name`` of a matrix function of ``a``: a number >= 0 as a float, or an array of
+    them (float64, on ``a``'s device) whose shape broadcasts against the batch shape of ``a``."""
     if isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_, str)):
         return _tolerance_number(value, op, name, low=0.0)
     backend = a._backend
@@ -1152,3 +1159,338 @@ def _lstsq_da(g: Tensor, a: Tensor, b: Tensor, tol: float, vector: bool, cache: 
 def _lstsq_db(g: Tensor, a: Tensor, b: Any, tol: float, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
     p = _lstsq_pinv(g, a, tol, cache)
     return matmul(_mT(p), g)  # P^T g (matmul's 1-d rule for a 1-d b)
+
+
+# ---------------------------------------------------------------------------- solve_triangular
+# The forward pass takes a library's triangular solver where there is one: scipy.linalg on NumPy (SciPy
+# is optional; batched from 1.15, looped before), cupyx.scipy.linalg on CuPy (batched trsm). Without it,
+# a general solve of the triangle: the same solution, computed by LU with more work.
+
+_LIBRARIES: dict[str, Any] = {}
+
+
+def _library(name: str) -> Any:
+    """The module ``name`` ("scipy.linalg" or "cupyx.scipy.linalg"), imported at the first call; None
+    when it cannot be imported (no SciPy, a CuPy without its CUDA libraries, the tests' CuPy emulation)."""
+    if name not in _LIBRARIES:
+        import importlib
+
+        try:
+            _LIBRARIES[name] = importlib.import_module(name)
+        except (ImportError, OSError):
+            _LIBRARIES[name] = None
+    return _LIBRARIES[name]
+
+
+_TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
+
+
+def _trans_arg(value: Any, op: str) -> bool:
+    """SciPy's ``trans``: 0/"N" solves ``A x = b``; 1/"T" and 2/"C" (real: the same) ``A^T x = b``."""
+    key = value if isinstance(value, str) else scalar(value)
+    if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, int, np.integer)) or key not in _TRANS:
+        raise InvalidArgumentError(f"{op}: trans must be 0, 1, 2, 'N', 'T' or 'C', got {value!r:.40}")
+    return _TRANS[key]
+
+
+def _either(value: Any, alias: Any, names: tuple[str, str], op: str, invert: bool = False) -> bool | None:
+    """A flag given by SciPy's name (``value``) or PyTorch's (``alias``, the negation when ``invert``);
+    both may be given when they agree. None when neither is."""
+    ours = None if value is None else flag(value, op, names[0])
+    theirs = None if alias is None else flag(alias, op, names[1]) != invert
+    if ours is not None and theirs is not None and ours != theirs:
+        raise InvalidArgumentError(
+            f"{op}: {names[0]}={value!r} and {names[1]}={alias!r} contradict each other; give one of them"
+        )
+    return ours if ours is not None else theirs
+
+
+def solve_triangular(
+    a: Any,
+    b: Any,
+    trans: Any = 0,
+    lower: bool | None = None,
+    unit_diagonal: bool | None = None,
+    *,
+    upper: bool | None = None,
+    left: bool = True,
+    unitriangular: bool | None = None,
+) -> Tensor:
+    """The solution ``x`` of ``a @ x == b`` for a triangular ``a`` (``scipy.linalg.solve_triangular``,
+    batched; PyTorch's ``torch.linalg.solve_triangular`` keywords too).
+
+    Only one triangle of ``a`` is read: the upper one unless ``lower=True`` (SciPy's default) or
+    ``upper=False`` (PyTorch's keyword; both may be given when they agree). ``unit_diagonal=True`` (or
+    PyTorch's ``unitriangular=True``): the diagonal is taken as ones and not read. ``trans``: 0 or "N"
+    solves ``a x = b``, 1/"T" or 2/"C" ``a^T x = b``. ``left=False`` solves ``x a = b`` instead (PyTorch's).
+    ``a`` is (..., n, n); ``b`` is a vector only when 1-d, shape (n,) (``x`` is (..., n)); otherwise
+    ``b`` is (..., n, k) (``left=False``: (..., k, n)), and batch axes broadcast, as in ``solve``. A zero
+    on the diagonal (the matrix is singular) raises :class:`LinAlgError` (on a GPU after one device read).
+
+    VJPs, for ``x = T^{-1} b`` with T the triangle read: ``gb = T^{-T} g`` and ``gT = -gb x^T``, kept on
+    the triangle read (strictly, with ``unit_diagonal``); with ``trans``, ``gT = -x gb^T``
+    (differentiable again).
+    """
+    from gradkit.ops.shape import astype, reshape
+
+    op = "linalg.solve_triangular"
+    transposed = _trans_arg(trans, op)
+    is_lower = _either(lower, upper, ("lower", "upper"), op, invert=True)
+    is_lower = bool(is_lower)  # neither given: the upper triangle, as SciPy
+    unit = bool(_either(unit_diagonal, unitriangular, ("unit_diagonal", "unitriangular"), op))
+    left = flag(left, op, "left")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
+        a = as_tensor(a, op)  # two arrays: the first sets the device
+    a, b, backend = operands(op, a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ArgumentTypeError(
+            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
+        )
+    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{op}: a must be a square matrix or a stack of them (shape (..., n, n)), got shape {a.shape}")
+    n = a.shape[-1]
+    vector = b.ndim == 1
+    if b.ndim == 0 or b.shape[-1 if vector or not left else -2] != n:
+        want = f"({n},) or (..., {n}, k)" if left else f"({n},) or (..., k, {n}) (left=False)"
+        raise ShapeError(
+            f"{op}: a of shape {a.shape} and b of shape {b.shape} do not fit: b must have shape {want} "
+            "(b is a vector only when it is 1-d)"
+        )
+    _not_captured(op, a._data)
+    a = a if a.dtype == dtype else astype(a, dtype)
+    b = b if b.dtype == dtype else astype(b, dtype)
+    # x a = b is a^T x^T = b^T: one left-side solve with trans flipped
+    column = reshape(b, (n, 1)) if vector else (b if left else _mT(b))
+    x = _triangular(a, column, is_lower, transposed != (not left), unit, op)
+    if vector:
+        return reshape(x, x.shape[:-1])
+    return x if left else _mT(x)
+
+
+def _triangular(a: Tensor, b: Tensor, lower: bool, trans: bool, unit: bool, op: str, check: bool = True) -> Tensor:
+    """``op(T)^{-1} b`` for ``a`` (..., n, n) and ``b`` (..., n, k) of one dtype, batch axes broadcast."""
+    backend = a._backend
+    xp = backend.xp
+    n, k = a.shape[-1], b.shape[-1]
+    try:
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    except ValueError:
+        raise ShapeError(
+            f"{op}: the batch shapes of a (shape {a.shape}) and b (shape {b.shape}) do not broadcast: "
+            f"{a.shape[:-2]} and {b.shape[:-2]}"
+        ) from None
+    full = batch + (n, k)
+    if 0 in full:
+        data = xp.zeros(full, a.dtype)
+    else:
+        if check and not unit and host_read_allowed(a._data):
+            if bool((xp.diagonal(a._data, 0, -2, -1) == 0).any()):  # on a GPU, the one device read
+                raise LinAlgError(
+                    f"{op}: {_which(a.shape)} has a zero on its diagonal: the triangular system is singular"
+                )
+        data = _triangular_data(xp, a._data, b._data, batch, lower, trans, unit)
+        if data.dtype != a.dtype:
+            data = data.astype(a.dtype)
+    cache = {} if a.requires_grad and b.requires_grad else None
+    return record(
+        "solve_triangular", data, backend, (a, b), (_triangular_da, _triangular_db),
+        (a, lower, trans, unit, cache), broadcast=True, save_output=True, info="lower" if lower else "upper",
+    )  # fmt: skip
+
+
+def _triangular_data(xp: Any, a: Any, b: Any, batch: tuple, lower: bool, trans: bool, unit: bool) -> Any:
+    n, k = a.shape[-1], b.shape[-1]
+    a = xp.broadcast_to(a, batch + (n, n))
+    b = xp.broadcast_to(b, batch + (n, k))
+    on_host = type(a) is np.ndarray
+    library = _library("scipy.linalg" if on_host else "cupyx.scipy.linalg")
+    if library is not None:
+        kwargs = dict(trans=int(trans), lower=lower, unit_diagonal=unit)
+        if not on_host:  # cupyx's batched trsm takes one batch shape, and works in place on a copy of b
+            return library.solve_triangular(xp.ascontiguousarray(a), xp.ascontiguousarray(b), **kwargs)
+        if not batch or _scipy_batches():
+            return library.solve_triangular(a, b, check_finite=False, **kwargs)
+        out = np.empty(batch + (n, k), np.result_type(a.dtype, b.dtype))
+        for index in np.ndindex(*batch):
+            out[index] = library.solve_triangular(a[index], b[index], check_finite=False, **kwargs)
+        return out
+    t = xp.tril(a, -1 if unit else 0) if lower else xp.triu(a, 1 if unit else 0)
+    if unit:
+        t = t + xp.eye(n, dtype=a.dtype)
+    if trans:
+        t = xp.swapaxes(t, -1, -2)
+    if not on_host:
+        t, b = xp.ascontiguousarray(t), xp.ascontiguousarray(b)
+    return xp.linalg.solve(t, b)
+
+
+def _scipy_batches() -> bool:
+    """Whether scipy.linalg's functions take stacks of matrices (SciPy 1.15 and later)."""
+    import scipy
+
+    return np.lib.NumpyVersion(scipy.__version__) >= "1.15.0"
+
+
+def _triangular_gb(g: Tensor, a: Tensor, lower: bool, trans: bool, unit: bool) -> Tensor:
+    return _triangular(a, g, lower, not trans, unit, "linalg.solve_triangular", check=False)
+
+
+def _triangular_da(g: Tensor, a: Tensor, lower: bool, trans: bool, unit: bool, cache: dict | None, x: Tensor) -> Tensor:
+    gb = _triangular_gb(g, a, lower, trans, unit)
+    if cache is not None:
+        cache["gb"] = (g, g._version[0], gb)
+    ga = -matmul(x, _mT(gb)) if trans else -matmul(gb, _mT(x))
+    return tril(ga, -1 if unit else 0) if lower else triu(ga, 1 if unit else 0)
+
+
+def _triangular_db(g: Tensor, a: Tensor, lower: bool, trans: bool, unit: bool, cache: dict | None, x: Tensor) -> Tensor:
+    hit = cache.pop("gb", None) if cache is not None else None
+    if hit is not None and hit[0] is g and hit[1] == g._version[0]:
+        return hit[2]
+    return _triangular_gb(g, a, lower, trans, unit)
+
+
+# ---------------------------------------------------------------------------- matrix_exp
+# Scaling and squaring with a diagonal Padé approximant (Higham 2005, "The scaling and squaring method
+# for the matrix exponential revisited"): the degree m in (3, 5, 7, 9, 13) is the least whose bound
+# theta_m (backward error <= 2^-53) covers the 1-norm; beyond theta_13 the matrix is scaled by 2^-s
+# first and the result squared s times. The VJP uses exp([[A^T, G], [0, A^T]]) = [[e^{A^T}, L], [0,
+# e^{A^T}]], where L is the Fréchet derivative of exp at A^T in the direction G: the VJP itself.
+
+_EXPM_THETA = ((3, 1.495585217958292e-2), (5, 2.539398330063230e-1), (7, 9.504178996162932e-1),
+               (9, 2.097847961257068), (13, 5.371920351148152))  # fmt: skip
+
+
+def _pade_coefficients(m: int) -> list[float]:
+    """``c_j = (2m - j)! / (j! (m - j)!)``: the [m/m] Padé approximant of exp is ``q(-A)^{-1} q(A)``
+    with ``q(A) = sum_j c_j A^j`` (up to a common factor, which cancels)."""
+    f = math.factorial
+    return [float(f(2 * m - j) // (f(j) * f(m - j))) for j in range(m + 1)]
+
+
+def _expm_degree(norm: float) -> tuple[int, int]:
+    """(m, s) for a matrix of 1-norm ``norm``."""
+    if not math.isfinite(norm):
+        return 13, 0  # NaN or inf: the result is NaN whatever is chosen
+    for m, theta in _EXPM_THETA[:-1]:
+        if norm <= theta:
+            return m, 0
+    return 13, max(0, math.ceil(math.log2(norm / _EXPM_THETA[-1][1])))
+
+
+def _expm_pade(xp: Any, a: Any, m: int, s: int) -> Any:
+    """exp of a stack ``a`` (B, n, n) by the [m/m] Padé approximant of ``a / 2^s``, squared s times."""
+    n = a.shape[-1]
+    if s:
+        a = a * a.dtype.type(2.0**-s)  # exact
+    c = _pade_coefficients(m)
+    eye = xp.eye(n, dtype=a.dtype)
+    a2 = xp.matmul(a, a)
+    if m == 13:
+        a4 = xp.matmul(a2, a2)
+        a6 = xp.matmul(a4, a2)
+        u = xp.matmul(a6, c[13] * a6 + c[11] * a4 + c[9] * a2) + c[7] * a6 + c[5] * a4 + c[3] * a2 + c[1] * eye
+        u = xp.matmul(a, u)
+        v = xp.matmul(a6, c[12] * a6 + c[10] * a4 + c[8] * a2) + c[6] * a6 + c[4] * a4 + c[2] * a2 + c[0] * eye
+    else:
+        power, u, v = eye, c[1] * eye, c[0] * eye
+        for j in range(2, m + 1, 2):
+            power = a2 if j == 2 else xp.matmul(power, a2)
+            v = v + c[j] * power
+            u = u + c[j + 1] * power
+        u = xp.matmul(a, u)
+    r = _lapack("linalg.matrix_exp", "the Padé denominator is singular", xp.linalg.solve, v - u, v + u)
+    for _ in range(s):
+        r = xp.matmul(r, r)
+    return r
+
+
+def _expm_data(backend: Any, a: Any) -> Any:
+    """exp of each matrix of ``a`` (..., n, n); the 1-norms are read on the host (one device read on a
+    GPU) to choose each matrix's degree and scaling. Matrices that share them are computed together."""
+    xp = backend.xp
+    n = a.shape[-1]
+    if a.size == 0:
+        return xp.zeros(a.shape, a.dtype)
+    flat = a.reshape((-1, n, n))
+    norms = backend.to_numpy(xp.abs(flat).sum(axis=-2).max(axis=-1))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, norm in enumerate(norms.tolist()):
+        groups.setdefault(_expm_degree(norm), []).append(i)
+    if len(groups) == 1:
+        return _expm_pade(xp, flat, *next(iter(groups))).reshape(a.shape)
+    out = xp.empty_like(flat)
+    for key, rows in groups.items():
+        index = xp.asarray(np.asarray(rows, dtype=np.intp))
+        out[index] = _expm_pade(xp, flat[index], *key)
+    return out.reshape(a.shape)
+
+
+def matrix_exp(a: Any) -> Tensor:
+    """The matrix exponential ``e^A`` of a square matrix or of each in a stack (``torch.linalg.matrix_exp``,
+    ``scipy.linalg.expm``), by scaling and squaring with a Padé approximant (Higham 2005); float32 and
+    float64 (integers in float64). On a GPU the 1-norms are read back (one device read), to choose the
+    number of squarings.
+
+    VJP: ``gA`` is the upper-right block of ``exp([[A^T, G], [0, A^T]])`` (the Fréchet derivative of
+    exp at ``A^T`` in the direction G), with G scaled by a power of 2 to about A's norm first (exact);
+    computed by ``matrix_exp`` itself, so it differentiates again.
+    """
+    op = "linalg.matrix_exp"
+    a = _matrices(a, op)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN inputs give NaN, and e^1000 overflows: silently
+        data = _expm_data(a._backend, a._data)
+    return record("matrix_exp", data, a._backend, (a,), (_matrix_exp_vjp,), (a,))
+
+
+def _matrix_exp_vjp(g: Tensor, a: Tensor) -> Tensor:
+    from gradkit.ops.shape import concatenate
+
+    xp = g._backend.xp
+    n = a.shape[-1]
+    # G scaled to about A's 1-norm (by a power of 2: exact), so that the block matrix needs no more
+    # squarings than A; the Fréchet derivative is linear in G, and the scale is undone at the end.
+    a_norm = xp.abs(a._data).sum(axis=-2).max(axis=-1)
+    g_norm = xp.abs(g._data).sum(axis=-2).max(axis=-1)
+    usable = (g_norm > 0) & xp.isfinite(g_norm) & xp.isfinite(a_norm)
+    ratio = xp.where(usable, xp.where(a_norm > 0, a_norm, 1.0) / xp.where(usable, g_norm, 1.0), 1.0)
+    scale = xp.exp2(xp.round(xp.log2(ratio))).astype(g.dtype)[..., None, None]
+    scale_t = Tensor._make(scale, g._backend)
+    at = _mT(a)
+    zeros = Tensor._make(xp.zeros(g.shape, g.dtype), g._backend)
+    block = concatenate([concatenate([at, g * scale_t], axis=-1), concatenate([zeros, at], axis=-1)], axis=-2)
+    return matrix_exp(block)[..., :n, n:] / scale_t
+
+
+# ---------------------------------------------------------------------------- vector norms of negative order
+
+
+def negative_order_norm(x: Tensor, p: float, axes: tuple, keepdims: bool) -> Tensor:
+    """``(sum |x|^p)^(1/p)`` over ``axes`` for a finite ``p < 0`` (``numpy.linalg.vector_norm``'s): 0 where
+    an element is 0. ``x`` is a floating tensor (float16 summed in float32).
+
+    VJP: ``g sign(x) (|x| / n)^(p - 1)``, and 0 where the norm n is 0 (PyTorch's convention for norms
+    at 0; differentiable again).
+    """
+    xp = x._backend.xp
+    xd = x._data.astype(np.float32) if x.dtype == np.float16 else x._data
+    with np.errstate(divide="ignore", over="ignore"):
+        total = (xp.abs(xd) ** p).sum(axis=axes, keepdims=keepdims)
+        data = (total ** (1.0 / p)).astype(x.dtype, copy=False)
+    saved = (x, p, axes, keepdims)
+    return record("vector_norm", data, x._backend, (x,), (_negative_norm_vjp,), saved, save_output=True)
+
+
+def _negative_norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Tensor) -> Tensor:
+    from gradkit.ops.elementwise import abs as abs_
+    from gradkit.ops.elementwise import sign, where
+    from gradkit.ops.shape import reshape
+
+    if not keepdims:
+        kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        g, n = reshape(g, kept), reshape(n, kept)
+    zero = n._data == 0  # some element is 0 (for p < 0 that makes the norm 0)
+    size = abs_(x)
+    ratio = where(size._data == 0, 1.0, size) / where(zero, 1.0, n)
+    return where(zero, 0.0, g * sign(x) * ratio ** (p - 1))
