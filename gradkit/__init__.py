@@ -203,6 +203,42 @@ from gradkit.ops import (
     where,
     xlogy,
 )
+from gradkit.ops.numpy_more import (
+    column_stack,
+    convolve,
+    correlate,
+    cross,
+    dstack,
+    gradient,
+    hstack,
+    inner,
+    interp,
+    kron,
+    nan_to_num,
+    polyval,
+    put_along_axis,
+    ravel,
+    rot90,
+    take_along_axis,
+    tensordot,
+    trapezoid,
+    vander,
+    vstack,
+)
+from gradkit.ops.numpy_stats import (
+    bincount,
+    corrcoef,
+    cov,
+    histogram,
+    isclose,
+    isinf,
+    nanmax,
+    nanmin,
+    nanstd,
+    nanvar,
+    searchsorted,
+    unique,
+)
 from gradkit.ops.special import logit, polygamma
 from gradkit.ops.special_bessel import i0
 from gradkit.tensor import Tensor
