@@ -7,6 +7,7 @@ that takes ``device`` runs on the CPU and, where CuPy (or its emulation) is avai
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -19,6 +20,42 @@ NEW = [
     "multi_dot", "trace", "outer", "vector_norm", "matrix_norm", "svdvals", "cond", "matrix_rank", "cross",
     "diagonal", "tensorsolve", "tensorinv", "vecdot", "solve_triangular", "matrix_exp",
 ]  # fmt: skip
+
+
+NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
+
+def _vector_norm_1x(x, ord=2, axis=None, keepdims=False):
+    """NumPy 2's vector_norm from NumPy 1.x's norm: the axes moved last and flattened into one."""
+    x = np.asarray(x)
+    axes = tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim for a in np.atleast_1d(axis))
+    rest = [a for a in range(x.ndim) if a not in axes]
+    flat = np.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1])
+    out = np.linalg.norm(flat, ord, axis=-1)
+    return np.expand_dims(out, axes) if keepdims else out
+
+
+def _matrix_rank_1x(a, tol=None, hermitian=False, *, rtol=None):
+    """NumPy 2's matrix_rank from NumPy 1.x's: rtol is tol relative to each matrix's largest singular value."""
+    if rtol is not None:
+        tol = np.linalg.svd(a, compute_uv=False, hermitian=hermitian).max(-1) * rtol
+    return np.linalg.matrix_rank(a, tol, hermitian)
+
+
+# NumPy 2's np.linalg additions; on NumPy 1.x the same results from the functions it has
+NPLA = np.linalg
+if not NUMPY2:
+    NPLA = types.SimpleNamespace(
+        trace=lambda x, offset=0, dtype=None: np.trace(x, offset, -2, -1, dtype),
+        diagonal=lambda x, offset=0: np.diagonal(x, offset, -2, -1),
+        outer=np.outer,
+        vecdot=lambda x1, x2, axis=-1: np.sum(np.moveaxis(x1, axis, -1) * np.moveaxis(x2, axis, -1), axis=-1),
+        cross=lambda x1, x2, axis=-1: np.cross(x1, x2, axis=axis),
+        vector_norm=_vector_norm_1x,
+        matrix_norm=lambda x, ord="fro", keepdims=False: np.linalg.norm(x, ord, (-2, -1), keepdims),
+        svdvals=lambda x: np.linalg.svd(x, compute_uv=False),
+        matrix_rank=_matrix_rank_1x,
+    )
 
 
 def t64(array, device):
@@ -62,18 +99,18 @@ def test_elementwise_helpers_match_numpy(dtype, device):
     tu, tv, tw = (gk.tensor(x, device=device) for x in (u, v, w))
     tol = dict(rtol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
     cases = [
-        (linalg.trace(ta), np.linalg.trace(a)),
-        (linalg.trace(ta, offset=1), np.linalg.trace(a, offset=1)),
-        (linalg.trace(ta, offset=-1, dtype="float64"), np.linalg.trace(a, offset=-1, dtype=np.float64)),
-        (linalg.diagonal(ta), np.linalg.diagonal(a)),
-        (linalg.diagonal(ta, offset=2), np.linalg.diagonal(a, offset=2)),
-        (linalg.outer(tv, tu[:, 0]), np.linalg.outer(v, u[:, 0])),
-        (linalg.vecdot(tu, tv), np.linalg.vecdot(u, v)),
-        (linalg.vecdot(tw, tv), np.linalg.vecdot(w, v)),
-        (linalg.vecdot(tu[:3], tv, axis=0), np.linalg.vecdot(u[:3], v, axis=0)),  # axis in each operand's own shape
-        (linalg.cross(tw, tv), np.linalg.cross(w, v)),
-        (linalg.cross(tu[:3].T, tv), np.linalg.cross(u[:3].T, v)),
-        (linalg.cross(tu[:3], tv, axis=0), np.linalg.cross(u[:3], v, axis=0)),
+        (linalg.trace(ta), NPLA.trace(a)),
+        (linalg.trace(ta, offset=1), NPLA.trace(a, offset=1)),
+        (linalg.trace(ta, offset=-1, dtype="float64"), NPLA.trace(a, offset=-1, dtype=np.float64)),
+        (linalg.diagonal(ta), NPLA.diagonal(a)),
+        (linalg.diagonal(ta, offset=2), NPLA.diagonal(a, offset=2)),
+        (linalg.outer(tv, tu[:, 0]), NPLA.outer(v, u[:, 0])),
+        (linalg.vecdot(tu, tv), NPLA.vecdot(u, v)),
+        (linalg.vecdot(tw, tv), NPLA.vecdot(w, v)),
+        (linalg.vecdot(tu[:3], tv, axis=0), NPLA.vecdot(u[:3], v, axis=0)),  # axis in each operand's own shape
+        (linalg.cross(tw, tv), NPLA.cross(w, v)),
+        (linalg.cross(tu[:3].T, tv), NPLA.cross(u[:3].T, v)),
+        (linalg.cross(tu[:3], tv, axis=0), NPLA.cross(u[:3], v, axis=0)),
     ]
     for out, ref in cases:
         assert out.shape == ref.shape and out.dtype == ref.dtype and out.device == ta.device
@@ -85,14 +122,14 @@ def test_integer_inputs_keep_numpy_dtypes(device):
     v = np.array([1, 2, 3], dtype=np.int64)
     ta, tv = gk.tensor(a, device=device), gk.tensor(v, device=device)
     for out, ref in [
-        (linalg.trace(ta), np.linalg.trace(a)),
-        (linalg.diagonal(ta), np.linalg.diagonal(a)),
-        (linalg.outer(tv, tv), np.linalg.outer(v, v)),
-        (linalg.vecdot(tv, tv), np.linalg.vecdot(v, v)),
-        (linalg.cross(tv, tv[::-1]), np.linalg.cross(v, v[::-1])),
+        (linalg.trace(ta), NPLA.trace(a)),
+        (linalg.diagonal(ta), NPLA.diagonal(a)),
+        (linalg.outer(tv, tv), NPLA.outer(v, v)),
+        (linalg.vecdot(tv, tv), NPLA.vecdot(v, v)),
+        (linalg.cross(tv, tv[::-1]), NPLA.cross(v, v[::-1])),
         (linalg.multi_dot([ta.T, ta, ta.T]), np.linalg.multi_dot([a.T, a, a.T])),
-        (linalg.vector_norm(tv), np.linalg.vector_norm(v)),  # norms measure integers in float64
-        (linalg.matrix_norm(ta, ord=1), np.linalg.matrix_norm(a, ord=1)),
+        (linalg.vector_norm(tv), NPLA.vector_norm(v)),  # norms measure integers in float64
+        (linalg.matrix_norm(ta, ord=1), NPLA.matrix_norm(a, ord=1)),
     ]:
         assert out.dtype == ref.dtype, (out.dtype, ref.dtype)
         np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
@@ -158,12 +195,12 @@ def test_vector_norm_matches_numpy(ord, device):
         for keepdims in (False, True):
             out = linalg.vector_norm(t, ord=ord, axis=axis, keepdims=keepdims)
             with np.errstate(divide="ignore"):  # NumPy warns at 0 ** ord for ord < 0
-                ref = np.linalg.vector_norm(x, ord=ord, axis=axis, keepdims=keepdims)
+                ref = NPLA.vector_norm(x, ord=ord, axis=axis, keepdims=keepdims)
             assert out.shape == ref.shape
             np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
     # PyTorch's positional order (x, ord, dim, keepdim) means the same here
     with np.errstate(divide="ignore"):
-        ref = np.linalg.vector_norm(x, ord=ord, axis=1)
+        ref = NPLA.vector_norm(x, ord=ord, axis=1)
     np.testing.assert_allclose(linalg.vector_norm(t, ord, 1).numpy(), ref)
 
 
@@ -172,7 +209,7 @@ def test_vector_norm_matches_numpy(ord, device):
 def test_matrix_norm_matches_numpy(ord, dtype, device):
     x = _rng("matrix_norm", ord).standard_normal((2, 3, 4)).astype(dtype)
     out = linalg.matrix_norm(gk.tensor(x, device=device), ord=ord, keepdims=True)
-    ref = np.linalg.matrix_norm(x, ord=ord, keepdims=True)
+    ref = NPLA.matrix_norm(x, ord=ord, keepdims=True)
     assert out.shape == ref.shape and out.dtype == ref.dtype
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12 if dtype == "float64" else 1e-5)
 
@@ -181,7 +218,7 @@ def test_matrix_norm_matches_numpy(ord, dtype, device):
 def test_svdvals_and_cond_match_numpy(shape, device):
     x = _rng("cond", shape).standard_normal(shape)
     t = t64(x, device)
-    np.testing.assert_allclose(linalg.svdvals(t).numpy(), np.linalg.svdvals(x), rtol=1e-12)
+    np.testing.assert_allclose(linalg.svdvals(t).numpy(), NPLA.svdvals(x), rtol=1e-12)
     orders = [None, 2, -2] + ([1, -1, math.inf, -math.inf, "fro", "nuc"] if shape[-1] == shape[-2] else [])
     for p in orders:
         out = linalg.cond(t, p)
@@ -222,12 +259,12 @@ def test_matrix_rank_matches_numpy(device):
     t = gk.tensor(x, device=device, requires_grad=True)
     out = linalg.matrix_rank(t)
     assert out.dtype == np.int64 and out.shape == (4,) and not out.requires_grad
-    np.testing.assert_array_equal(out.numpy(), np.linalg.matrix_rank(x))
+    np.testing.assert_array_equal(out.numpy(), NPLA.matrix_rank(x))
     d = np.diag([1.0, 1e-3, 1e-9])
     td = t64(d, device)
     for kwargs in [{}, {"rtol": 1e-4}, {"rtol": 1e-2}, {"tol": 1e-6}, {"tol": 2.0}, {"hermitian": True}]:
         r = linalg.matrix_rank(td, **kwargs)
-        assert r.shape == () and int(r) == np.linalg.matrix_rank(d, **kwargs), kwargs
+        assert r.shape == () and int(r) == NPLA.matrix_rank(d, **kwargs), kwargs
     per_matrix = linalg.matrix_rank(t64(np.stack([d, d]), device), rtol=np.array([1e-4, 1e-2]))
     np.testing.assert_array_equal(per_matrix.numpy(), [2, 1])
     assert int(linalg.matrix_rank(t64(np.ones(3), device))) == 1
@@ -273,10 +310,13 @@ def reference_triangular(a, b, lower, trans, unit):
         t = t - np.diagonal(t, 0, -2, -1)[..., None] * np.eye(a.shape[-1]) + np.eye(a.shape[-1])
     if trans:
         t = np.swapaxes(t, -1, -2)
-    if b.ndim == 1:
-        return np.linalg.solve(t, b[:, None])[..., 0]
+    vector = b.ndim == 1
+    if vector:
+        b = b[:, None]
+    # both batched to one shape: NumPy 1.x and 2 then read b the same way (as matrices)
     batch = np.broadcast_shapes(t.shape[:-2], b.shape[:-2])
-    return np.linalg.solve(np.broadcast_to(t, batch + t.shape[-2:]), np.broadcast_to(b, batch + b.shape[-2:]))
+    x = np.linalg.solve(np.broadcast_to(t, batch + t.shape[-2:]), np.broadcast_to(b, batch + b.shape[-2:]))
+    return x[..., 0] if vector else x
 
 
 @pytest.mark.parametrize("shapes", TRIANGULAR_SHAPES)
