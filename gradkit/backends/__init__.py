@@ -303,6 +303,6 @@ def _host_array(value: Any) -> np.ndarray | None:
         return value.numpy()
     if isinstance(value, np.ndarray):
         return value
-    if hasattr(value, "__cuda_array_interface__"):
-        return backend_of_array(value).to_numpy(value)
+    if isinstance(getattr(value, "dtype", None), np.dtype) and hasattr(value, "__cuda_array_interface__"):
+        return backend_of_array(value).to_numpy(value)  # a CuPy array (another library's has a foreign dtype)
     return None

@@ -1006,7 +1006,8 @@ def _native_array(value: Any) -> bool:
     """A NumPy or CuPy array (a CUDA array of another library has a foreign dtype object)."""
     if isinstance(value, np.ndarray):
         return True
-    return hasattr(value, "__cuda_array_interface__") and isinstance(getattr(value, "dtype", None), np.dtype)
+    # the dtype first: a PyTorch CUDA tensor that requires grad raises from __cuda_array_interface__ itself
+    return isinstance(getattr(value, "dtype", None), np.dtype) and hasattr(value, "__cuda_array_interface__")
 
 
 _DLPACK_CUDA = (2, 13)  # DLPack's kDLCUDA and kDLCUDAManaged

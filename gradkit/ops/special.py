@@ -42,12 +42,19 @@ _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617
 
 # ------------------------------------------------------------------ the library functions
 _LIBRARY: dict[tuple[str, str], Any] = {}
+# cupyx's versions that differ from SciPy's and PyTorch's at large |x|: CUDA's cyl_bessel_i0/i1 (cupyx's i0,
+# i1) take exp(|x|) in two halves, so they stay finite up to |x| ~ 714 where SciPy and PyTorch overflow to inf
+# past 709.78; cupyx's i0e and i1e are exp(-|x|) times those, inf beyond |x| ~ 714 and NaN (0 * inf) beyond
+# ~ 745 (~ 92 and ~ 103 in float32), where the true values are small. gradkit's own versions run instead.
+_NOT_FROM_CUPYX = frozenset({"i0", "i0e", "i1", "i1e"})
 
 
 def _library(xp: Any, name: str) -> Any:
     """``scipy.special.<name>`` for NumPy arrays, ``cupyx.scipy.special.<name>`` for CuPy's, or None
-    without them (or in a version that lacks ``name``); looked up once (a failed import is not cached
-    by Python)."""
+    without them (or in a version that lacks ``name``, or for CuPy's ``_NOT_FROM_CUPYX``); looked up once
+    (a failed import is not cached by Python)."""
+    if xp is not np and name in _NOT_FROM_CUPYX:
+        return None
     key = (xp.__name__, name)
     if key not in _LIBRARY:
         try:

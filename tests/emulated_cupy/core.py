@@ -8,7 +8,10 @@ What it checks, for code written against ``backend.xp``:
 * reductions and scalar indexing give 0-d arrays, never NumPy scalars; there is no ``__index__``;
 * only the functions, methods and keyword arguments that the real CuPy has exist
   (``cupy_api.py``, generated from CuPy itself);
-* ``object``/string dtypes are refused.
+* ``object``/string dtypes are refused;
+* as CuPy 14.2: the random generator keeps its state in ``bit_generator._state`` (a device int8
+  array) and refuses to draw on another device; a ``Device`` keeps the devices its ``with`` left on
+  the object; ``Stream.from_external`` checks the stream protocol and gives device -1.
 
 The numbers are NumPy's: this says nothing about GPU numerics, kernels or streams.
 """
@@ -267,8 +270,9 @@ class _Flags:
         return getattr(self, _FLAG_NAMES[name])
 
 
-# Per host thread, as CUDA's and CuPy's: .device (the current device), .previous (the devices a Device's ``with``
-# left), .entered ([(device, stream)] of the Streams' ``with`` blocks), .streams ({device: stream set by use()}).
+# Per host thread, as CUDA's and CuPy's: .device (the current device), .entered ([(device, stream)] of the Streams'
+# ``with`` blocks), .streams ({device: stream set by use()}). The devices a Device's ``with`` left are kept on the
+# Device object, as CuPy keeps them.
 _thread = threading.local()
 
 
@@ -286,15 +290,15 @@ class Device:
         if not 0 <= index < count:
             raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal (emulated: {count}), got {index}")
         self.id = index
+        self._device_stack: list[int] = []  # per object, as CuPy's: one Device shared by threads mixes them up
 
     def __enter__(self) -> Device:
-        previous = _thread.__dict__.setdefault("previous", [])
-        previous.append(_current_device())
+        self._device_stack.append(_current_device())
         _thread.device = self.id
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _thread.device = _thread.previous.pop()
+        _thread.device = self._device_stack.pop()
 
     def use(self) -> None:
         _thread.device = self.id
@@ -793,22 +797,59 @@ def _from_dlpack(array: Any, *, device: Any = None, copy: Any = None) -> ndarray
 
 
 # ----------------------------------------------------------------------------- random
+class _BitGenerator:
+    """cupy.random.XORWOW as gradkit sees it: ``_state``, a device int8 array that every draw reads and
+    advances in place (cuRAND's per-thread states on a GPU; NumPy's PCG64 state words here), and the
+    device it was made on (CuPy refuses draws on another: ``_check_device``)."""
+
+    _WORDS = 6  # PCG64: state and increment (two words each), has_uint32, uinteger
+
+    def __init__(self, seed: Any) -> None:
+        self._bits = np.random.PCG64(seed)
+        self._state = _wrap(np.zeros(8 * self._WORDS, dtype=np.int8))
+        self._current_device_id = _current_device()
+        self._lock = threading.Lock()
+        self._store()
+
+    def _check_device(self) -> None:
+        if _current_device() != self._current_device_id:
+            raise RuntimeError("This Generator state is allocated in a different device")
+
+    def _load(self) -> None:
+        w = [int(v) for v in self._state._a.view(np.uint64)]
+        words = {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]}
+        self._bits.state = {"bit_generator": "PCG64", "state": words, "has_uint32": w[4], "uinteger": w[5]}
+
+    def _store(self) -> None:
+        s = self._bits.state
+        state, inc, mask = s["state"]["state"], s["state"]["inc"], (1 << 64) - 1
+        words = [state >> 64, state & mask, inc >> 64, inc & mask, s["has_uint32"], s["uinteger"]]
+        self._state._a[...] = np.array(words, dtype=np.uint64).view(np.int8)
+
+
 class Generator:
-    """cupy.random.Generator with NumPy's bits: the methods CuPy's generator has."""
+    """cupy.random.Generator with NumPy's bits: the methods CuPy's generator has; its state lives in
+    ``bit_generator._state`` on the device, as cuRAND's does."""
 
     def __init__(self, seed: Any = None) -> None:
-        self._g = np.random.default_rng(seed)
+        self.bit_generator = _BitGenerator(seed)
+        self._g = np.random.Generator(self.bit_generator._bits)
 
     def __getattr__(self, name: str) -> Any:
         spec = API.GENERATOR.get(name, "missing")
         if spec == "missing":
             raise AttributeError(f"'cupy.random.Generator' object has no attribute '{name}' (emulated)")
         method = getattr(self._g, name)
+        bits = self.bit_generator
 
         def call(*args: Any, **kwargs: Any) -> Any:
             _check_call(f"cupy.random.Generator.{name}", spec, args, kwargs)
+            bits._check_device()
             dtype = kwargs.pop("dtype", None) if name == "uniform" else None  # CuPy's uniform takes a dtype
-            out = np.asarray(method(*_unwrap(args, name), **_unwrap(kwargs, name)))
+            with bits._lock:
+                bits._load()
+                out = np.asarray(method(*_unwrap(args, name), **_unwrap(kwargs, name)))
+                bits._store()
             return _wrap(out if dtype is None else out.astype(dtype))
 
         return call
@@ -869,9 +910,23 @@ def _cuda_module() -> types.ModuleType:
 
         @classmethod
         def from_external(cls, obj: Any) -> Stream:
-            version, ptr = obj.__cuda_stream__()
+            """CuPy 14.2's checks of the CUDA stream protocol; the stream's device is unknown (-1), as there."""
+            protocol = getattr(obj, "__cuda_stream__", None)
+            if protocol is None:
+                raise TypeError(f"Object of type {type(obj).__name__} does not implement the CUDA stream protocol "
+                                "(__cuda_stream__ method)")
+            result = protocol()
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError("__cuda_stream__() must return a 2-tuple of (version, stream_ptr)")
+            version, ptr = result
+            if not isinstance(version, int) or not isinstance(ptr, int):
+                raise TypeError(f"__cuda_stream__() must return (int, int), got ({type(version).__name__}, "
+                                f"{type(ptr).__name__})")
+            if version != 0:
+                raise ValueError(f"__cuda_stream__() returned unsupported version {version}, only version 0 is "
+                                 "supported")
             stream = cls.__new__(cls)
-            stream.ptr, stream.device_id, stream._foreign_stream_ref = ptr, _current_device(), obj
+            stream.ptr, stream.device_id, stream._foreign_stream_ref = ptr, -1, obj
             return stream
 
         def _device(self) -> int:
@@ -1036,9 +1091,10 @@ def _lgamma(v: float) -> float:
 
 
 def _special_module() -> types.ModuleType:
-    """The cupyx.scipy.special functions gradkit calls: erf, erfc and gammaln from the standard library;
-    erfinv, digamma and zeta (at whole orders, all that gradkit asks for) from gradkit's own NumPy
-    versions (the standard library has none, and SciPy is not a test dependency)."""
+    """The cupyx.scipy.special functions gradkit may call (CuPy 14.2 has them all): erf, erfc and gammaln from
+    the standard library; erfinv, digamma, zeta, erfcx, ndtr, log_ndtr, ndtri, gammainc and gammaincc from
+    gradkit's own NumPy versions (the standard library has none, and SciPy is not a test dependency); i0, i1,
+    i0e and i1e as cupyx computes them, overflow included (so gradkit must not take them from here)."""
     special = types.ModuleType("cupyx.scipy.special")
 
     def unary(name: str, fn: Any) -> Any:
@@ -1057,6 +1113,14 @@ def _special_module() -> types.ModuleType:
 
         return compute
 
+    def normal_fallback(name: str) -> Any:
+        def compute(a: Any) -> Any:
+            from gradkit.ops import special_normal
+
+            return getattr(special_normal, f"_{name}_fallback")(np, a)
+
+        return compute
+
     def zeta(s: Any, q: Any) -> Any:  # CuPy's Hurwitz zeta ufunc (orders and arguments arrays or numbers)
         from gradkit.ops.special_gamma import _zeta_fallback
 
@@ -1065,12 +1129,48 @@ def _special_module() -> types.ModuleType:
         x, a = (np.array(v, dtype) for v in np.broadcast_arrays(x, a))  # (copies: C order, 0-d kept)
         return _wrap(np.asarray(_zeta_fallback(np, x, a), dtype))
 
+    def binary(name: str) -> Any:  # CuPy's two-argument ufuncs ('ff->f', 'dd->d'), numbers or arrays
+        def call(a: Any, x: Any) -> Any:
+            from gradkit.ops import special_gamma
+
+            s, y = np.asarray(_ufunc_operand(a, name)), np.asarray(_ufunc_operand(x, name))
+            dtype = np.result_type(s, y, np.float32)
+            s, y = (np.array(v, dtype) for v in np.broadcast_arrays(s, y))
+            return _wrap(np.asarray(getattr(special_gamma, f"_{name}_fallback")(np, s, y), dtype))
+
+        return call
+
+    def bessel(name: str, nu: int, scaled: bool) -> Any:
+        """cupyx's i0, i1 (CUDA's cyl_bessel_i0/i1: exp(|x|) taken as two halves, so finite while the value is,
+        up to |x| ~ 714 in float64, not only to 709.78 as SciPy's) and i0e, i1e (those times exp(-|x|): inf or
+        NaN = 0 * inf far out, where the true values are small)."""
+
+        def call(x: Any) -> Any:
+            from gradkit.ops import special_bessel
+
+            a = np.asarray(_ufunc_operand(x, name))
+            work = a.astype(np.float32 if a.dtype == np.float32 else np.float64)
+            with np.errstate(all="ignore"):
+                true_scaled = getattr(special_bessel, f"_i{nu}e_fallback")(np, work)
+                half = np.exp(np.abs(work) / 2)
+                out = np.where(np.isinf(work), np.copysign(np.inf, work) if nu else np.inf, true_scaled * half * half)
+                if scaled:
+                    out = np.exp(-np.abs(work)) * out
+            return _wrap(np.asarray(out, work.dtype))
+
+        return call
+
     special.erf = unary("erf", np.vectorize(math.erf, otypes=[np.float64]))
     special.erfc = unary("erfc", np.vectorize(math.erfc, otypes=[np.float64]))
     special.gammaln = unary("gammaln", np.vectorize(_lgamma, otypes=[np.float64]))
     special.erfinv = unary("erfinv", fallback("erfinv"))
     special.digamma = unary("digamma", fallback("digamma"))
     special.zeta = zeta
+    for name in ("erfcx", "ndtr", "log_ndtr", "ndtri"):  # gradkit's versions stand in for CuPy's
+        setattr(special, name, unary(name, normal_fallback(name)))
+    special.gammainc, special.gammaincc = binary("gammainc"), binary("gammaincc")
+    special.i0, special.i1 = bessel("i0", 0, False), bessel("i1", 1, False)
+    special.i0e, special.i1e = bessel("i0e", 0, True), bessel("i1e", 1, True)
     return special
 
 
