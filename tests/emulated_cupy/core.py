@@ -170,7 +170,7 @@ def _as_cupy_computes(name: str, ins: list) -> list:
     if name == "sign" and np.asarray(ins[0]).dtype == np.bool_:
         return [np.asarray(ins[0]).astype(np.int8)]
     if name == "power" and all(np.asarray(v).dtype.kind in "iu" for v in ins):
-        return [ins[0], np.maximum(ins[1], 0)]
+        return [ins[0], max(ins[1], 0) if isinstance(ins[1], int) else np.maximum(ins[1], 0)]  # a Python int stays weak
     return ins
 
 
