@@ -246,6 +246,12 @@ from gradkit.testing import gradcheck
 from gradkit.tracing import Trace, trace
 from gradkit.viz import render_graph, to_dot
 
+# isort: split
+# PyTorch's names that tutorial programs use: random sampling, inference mode, is_tensor
+from gradkit.autograd.grad_mode import inference_mode, is_inference_mode_enabled
+from gradkit.creation import multinomial, randperm
+from gradkit.tensor import is_tensor
+
 env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed values
 
 __version__ = "0.1.0"

@@ -394,3 +394,76 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
         if draw != dt:
             data = data.astype(dt)
     return _finish(data, backend, requires_grad, "randint")
+
+
+def randperm(n: int, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 by default), from gradkit's generator on ``device``."""
+    n = whole(n, "randperm", "n", low=0)
+    dt = to_dtype(np.int64 if dtype is None else dtype, "randperm")
+    if dt.kind == "b":
+        raise DTypeError("randperm: dtype must be an integer or float dtype, got bool")
+    if dt.kind in "iu" and n > 0 and n - 1 > np.iinfo(dt).max:
+        raise InvalidArgumentError(f"randperm: n={n} values do not fit dtype {dt} (at most {np.iinfo(dt).max})")
+    if dt.kind == "f" and n - 1 > 2 ** (np.finfo(dt).nmant + 1):  # beyond, not every whole number is exact
+        raise InvalidArgumentError(f"randperm: n={n} is too large for {dt} to hold every index exactly")
+    _check_size("randperm", (n,), np.dtype(np.int64))
+    backend = get_backend(device, "randperm")
+    with _on(backend):
+        data = backend.permutation(n).astype(dt, copy=False)
+    return _finish(data, backend, requires_grad, "randperm")
+
+
+def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """Indices drawn from the categorical distributions in the rows of ``input`` (1-d, or 2-d: one
+    distribution per row), as ``torch.multinomial``: ``num_samples`` int64 indices per row, with or
+    without replacement. The weights need not sum to 1; they must be finite, non-negative and not all 0.
+    Without replacement the indices are in the order drawn, and a row with fewer non-zero weights than
+    ``num_samples`` gives zero-weight indices after the others (as PyTorch on the CPU)."""
+    from gradkit.ops._util import host_read_allowed
+
+    if not isinstance(input, Tensor):
+        input = Tensor._make(*_to_array(input, None, None, "multinomial"))  # noqa: A001
+    if input.ndim not in (1, 2):
+        raise ShapeError(f"multinomial: input must be 1-d or 2-d (the weights of the categories), got shape "
+                         f"{input.shape}")
+    if input.dtype.kind != "f":
+        raise DTypeError(f"multinomial: input must be a float tensor of weights, got dtype {input.dtype}")
+    num_samples = whole(num_samples, "multinomial", "num_samples")
+    replacement = flag(replacement, "multinomial", "replacement")
+    n = input.shape[-1]
+    if num_samples <= 0:
+        raise InvalidArgumentError(f"multinomial: num_samples must be > 0, got {num_samples}")
+    if not replacement and num_samples > n:
+        raise InvalidArgumentError(
+            f"multinomial: cannot draw {num_samples} samples without replacement from {n} categories"
+        )
+    backend = input._backend
+    xp = backend.xp
+    p = input._data.reshape(-1, n).astype(np.float64)
+    rows = p.shape[0]
+    if rows and n == 0:
+        raise InvalidArgumentError("multinomial: the distribution has no categories (input's last axis is empty)")
+    if p.size and host_read_allowed(p):
+        if not bool(xp.isfinite(p).all()) or bool((p < 0).any()):
+            raise InvalidArgumentError("multinomial: the weights must be finite and >= 0 (got inf, NaN or < 0)")
+        if bool((p.sum(axis=1) <= 0).any()):
+            raise InvalidArgumentError("multinomial: the weights of a distribution sum to 0 (or less)")
+    with _on(backend):
+        if replacement:
+            u = backend.uniform((rows, num_samples), np.dtype(np.float64))
+            cdf = xp.cumsum(p, axis=1)
+            cdf /= cdf[:, -1:]
+            # One sorted search for all rows: row r's cumulative weights are shifted to [r, r + 1].
+            offset = xp.arange(rows, dtype=np.float64)[:, None]
+            flat = (cdf + offset).reshape(-1)
+            idx = xp.searchsorted(flat, (u + offset).reshape(-1), side="right").reshape(rows, num_samples)
+            idx -= (offset * n).astype(idx.dtype)
+            data = xp.minimum(idx, n - 1).astype(np.int64)
+        else:
+            # Exponential races: category i finishes at E_i / p_i; the first num_samples to finish are a
+            # draw without replacement, in order (a zero weight never finishes).
+            u = backend.uniform((rows, n), np.dtype(np.float64))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                times = -xp.log1p(-u) / p
+            data = xp.argsort(times, axis=1, kind="stable")[:, :num_samples].astype(np.int64)
+    return _finish(data.reshape(input.shape[:-1] + (num_samples,)), backend, False, "multinomial")

@@ -670,6 +670,17 @@ class Tensor:
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         return _ops.flatten(self, start_axis, end_axis)
 
+    def ravel(self, order: str = "C") -> Tensor:
+        from gradkit.ops.numpy_more import ravel
+
+        return ravel(self, order)
+
+    def tril(self, k: int = 0) -> Tensor:
+        return _ops.tril(self, k)
+
+    def triu(self, k: int = 0) -> Tensor:
+        return _ops.triu(self, k)
+
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
@@ -1101,6 +1112,169 @@ class Tensor:
     def bool(self) -> Tensor:
         """As bool (no gradient)."""
         return _ops.astype(self, np.bool_)
+
+    # PyTorch's method names for the comparison and arithmetic operators
+    def eq(self, other: Any) -> Tensor:
+        """``self == other`` as a bool tensor."""
+        return _ops.compare("equal", self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        """``self != other`` as a bool tensor."""
+        return _ops.compare("not_equal", self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        """``self < other`` as a bool tensor."""
+        return _ops.compare("less", self, other)
+
+    def le(self, other: Any) -> Tensor:
+        """``self <= other`` as a bool tensor."""
+        return _ops.compare("less_equal", self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        """``self > other`` as a bool tensor."""
+        return _ops.compare("greater", self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        """``self >= other`` as a bool tensor."""
+        return _ops.compare("greater_equal", self, other)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self + alpha * other`` (differentiable)."""
+        return _ops.add(self, _times_alpha(self, other, alpha, "add"))
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self - alpha * other`` (differentiable)."""
+        return _ops.subtract(self, _times_alpha(self, other, alpha, "sub"))
+
+    def mul(self, other: Any) -> Tensor:
+        """``self * other``."""
+        return _ops.multiply(self, other)
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        """``self / other``; with ``rounding_mode`` "trunc" the quotient rounded toward zero, with "floor"
+        rounded down (``//``), in the operands' promoted dtype (integers stay integers) and with a zero
+        gradient, as PyTorch's. An integer division by zero is an error."""
+        if rounding_mode is None:
+            return _ops.divide(self, other)
+        if rounding_mode not in ("trunc", "floor"):
+            raise InvalidArgumentError(
+                f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r:.40}"
+            )
+        return _rounded_division(self, other, rounding_mode)
+
+    def is_floating_point(self) -> bool:
+        """True for float16, float32 and float64 tensors."""
+        return self._data.dtype.kind == "f"
+
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """With no argument, the tensor's type as a PyTorch-style name: ``"gradkit.FloatTensor"`` for a float32
+        tensor on the CPU, ``"gradkit.cuda.LongTensor"`` for an int64 one on a GPU. With ``dtype`` (a dtype, or
+        such a name, "torch." or "gradkit." before it) the tensor converted as ``astype``; a name also picks
+        the device kind (``.cuda.`` or not). ``non_blocking`` is accepted and has no effect."""
+        flag(non_blocking, "type", "non_blocking")
+        if dtype is None:
+            where = "cuda." if self._backend.name == "cupy" else ""
+            return f"gradkit.{where}{_TYPE_NAMES[self._data.dtype]}Tensor"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            dt, cuda = _parse_type_name(dtype)
+            out = _ops.astype(self, dt)
+            if cuda != (self._backend.name == "cupy"):
+                out = out.to("cuda" if cuda else "cpu")
+            return out
+        from gradkit.dtypes import to_dtype
+
+        return _ops.astype(self, to_dtype(dtype, "type"))
+
+    # In-place random initialisers: gk.nn.init's, under the rules of in-place operations
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with samples from U(a, b), from gradkit's generator on this tensor's device; returns
+        self. As any in-place operation: refused on a tensor that requires grad, unless inside ``gk.no_grad()``."""
+        self._check_inplace("uniform_")
+        from gradkit.nn import init
+
+        return init.uniform_(self, a, b)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with samples from N(mean, std^2) (see :meth:`uniform_`); returns self."""
+        self._check_inplace("normal_")
+        from gradkit.nn import init
+
+        return init.normal_(self, mean, std)
+
+
+_TYPE_NAMES = {
+    np.dtype(np.float16): "Half", np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
+    np.dtype(np.int8): "Char", np.dtype(np.int16): "Short", np.dtype(np.int32): "Int", np.dtype(np.int64): "Long",
+    np.dtype(np.uint8): "Byte", np.dtype(np.bool_): "Bool",
+}
+
+
+def _parse_type_name(name: str) -> tuple[np.dtype, bool]:
+    """``"gradkit.cuda.FloatTensor"`` (or ``"torch..."``) as (float32, True)."""
+    parts = name.split(".")
+    known = {f"{v}Tensor": k for k, v in _TYPE_NAMES.items()}
+    if len(parts) in (2, 3) and parts[0] in ("gradkit", "torch") and parts[-1] in known and (
+            len(parts) == 2 or parts[1] == "cuda"):
+        return known[parts[-1]], len(parts) == 3
+    raise DTypeError(
+        f"type: unknown tensor type {name!r:.60}; expected a dtype or a name such as 'gradkit.FloatTensor' or "
+        f"'gradkit.cuda.LongTensor' (one of {', '.join(sorted(known))})"
+    )
+
+
+def _times_alpha(x: Tensor, other: Any, alpha: Any, op: str) -> Any:
+    """``alpha * other`` for ``x.add``/``x.sub``: a Python number stays one (so that it does not widen x's
+    dtype); as PyTorch, a float ``alpha`` with an integer result is an error (it would be truncated)."""
+    if isinstance(alpha, (float, np.floating)) and x._data.dtype.kind in "iub":
+        other_int = isinstance(other, (int, np.integer)) or (
+            isinstance(other, Tensor) and other._data.dtype.kind in "iub")
+        if other_int:
+            raise InvalidArgumentError(
+                f"{op}: alpha must not be a float for integer tensors, got alpha={alpha!r}"
+            )
+    if type(other) in (int, float) and type(alpha) in (int, float):
+        return other * alpha
+    return x._scaled(other, alpha, op)
+
+
+def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
+    """``a / b`` rounded by ``mode`` ("trunc" or "floor"); a float result records a zero gradient."""
+    from gradkit.autograd.function import record
+    from gradkit.ops._util import data_of, host_read_allowed, operands
+
+    a, b, backend = operands("div", a, b)
+    xp = backend.xp
+    ad, bd = data_of(a), data_of(b)
+    kinds = {getattr(getattr(v, "dtype", None), "kind", "f" if isinstance(v, float) else "i") for v in (ad, bd)}
+    if kinds <= {"b"}:
+        raise DTypeError(f"div: rounding_mode={mode!r} is not defined for two bool operands")
+    if not kinds & {"f"} and host_read_allowed(a._data) and bool(xp.any(xp.asarray(bd) == 0)):
+        raise InvalidArgumentError(f"div: integer division by zero (rounding_mode={mode!r})")
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):  # float x / 0: inf or NaN, as PyTorch, silently
+            q = xp.floor_divide(ad, bd)
+            if mode == "trunc" and q.dtype.kind == "f":
+                q = xp.trunc(xp.true_divide(ad, bd)).astype(q.dtype, copy=False)
+            elif mode == "trunc":  # integers: floor, then one up where a remainder was left by a negative quotient
+                q = q + ((xp.remainder(ad, bd) != 0) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0))).astype(q.dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DTypeError(f"div: cannot divide {getattr(ad, 'dtype', type(ad).__name__)} by "
+                         f"{getattr(bd, 'dtype', type(bd).__name__)} ({exc})") from None
+    if isinstance(q, np.generic):
+        q = np.asarray(q)
+    if q.dtype.kind != "f":
+        return Tensor._make(q, backend)
+    inputs = tuple(v if isinstance(v, Tensor) else None for v in (a, b))
+    return record("div", q, backend, inputs, (_zero_slope, _zero_slope), broadcast=True)
+
+
+def _zero_slope(g: Tensor) -> Tensor:
+    return Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
+
+
+def is_tensor(obj: Any) -> bool:
+    """True when ``obj`` is a gradkit Tensor (a Parameter too), as ``torch.is_tensor``."""
+    return isinstance(obj, Tensor)
 
 
 def _other_tensor(other: Any, op: str) -> Tensor:

@@ -29,6 +29,7 @@ class BackwardPass:
 class _GradMode(threading.local):
     def __init__(self) -> None:
         self.enabled = True
+        self.inference = False  # inside gk.inference_mode() (a flag only: see inference_mode)
         self.backward_pass: BackwardPass | None = None  # the innermost backward pass running on this thread
 
 
@@ -123,37 +124,108 @@ class set_grad_enabled(_SetGradMode):
 def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
     """Wrap a generator function so that its body runs in grad mode ``mode`` (the caller's mode in between)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def enter() -> bool:
         prev = state.enabled
         state.enabled = mode
+        return prev
+
+    def leave(prev: bool) -> None:
+        state.enabled = prev
+
+    return _generator_within(fn, enter, leave)
+
+
+def _generator_within(fn: Callable, enter: Callable[[], Any], leave: Callable[[Any], None]) -> Callable:
+    """Wrap a generator function so that each stretch of its body runs between ``enter()`` (which sets a mode
+    and returns what it replaced) and ``leave(what)``: the caller's mode holds in between."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        prev = enter()
         try:
             gen = fn(*args, **kwargs)
             item = gen.send(None)
         except StopIteration as stop:
             return stop.value
         finally:
-            state.enabled = prev
+            leave(prev)
         while True:
             try:
                 sent = yield item
             except GeneratorExit:
-                prev, state.enabled = state.enabled, mode
+                prev = enter()
                 try:
                     gen.close()
                 finally:
-                    state.enabled = prev
+                    leave(prev)
                 raise
             except BaseException as exc:  # thrown in by the caller: pass it on to the generator
                 step = functools.partial(gen.throw, exc)
             else:
                 step = functools.partial(gen.send, sent)
-            prev, state.enabled = state.enabled, mode
+            prev = enter()
             try:
                 item = step()
             except StopIteration as stop:
                 return stop.value
             finally:
-                state.enabled = prev
+                leave(prev)
 
     return wrapper
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``gk.inference_mode()`` (and not inside an ``inference_mode(False)`` within it)."""
+    return state.inference
+
+
+class inference_mode(_SetGradMode):
+    """PyTorch's ``inference_mode``: as a context manager or a decorator (``@inference_mode``,
+    ``@inference_mode()``), ``mode=True`` switches recording off, as ``no_grad``, and sets the flag
+    ``gk.is_inference_mode_enabled()``; ``mode=False`` switches recording on and the flag off.
+
+    Unlike PyTorch's, it is no faster than ``no_grad``, and the tensors made inside are ordinary
+    tensors: they may be used in recorded operations afterwards (PyTorch's "inference tensors" may
+    not), and ``enable_grad()`` inside the block records again.
+    """
+
+    _on = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().__new__(cls, *args)
+
+    def __init__(self, mode: bool = True) -> None:
+        self._on = flag(mode, "inference_mode", "mode")
+
+    def _enter(self) -> tuple[bool, bool]:
+        prev = (state.enabled, state.inference)
+        state.enabled, state.inference = not self._on, self._on
+        return prev
+
+    @staticmethod
+    def _leave(prev: tuple[bool, bool]) -> None:
+        state.enabled, state.inference = prev
+
+    def __enter__(self) -> None:
+        self.__dict__.setdefault("_prev", []).append(self._enter())
+
+    def __exit__(self, *exc: object) -> None:
+        self._leave(self._prev.pop())
+
+    def __call__(self, fn: F) -> F:
+        if not callable(fn):
+            from gradkit.errors import ArgumentTypeError
+
+            raise ArgumentTypeError(f"inference_mode: can only decorate a function, got {type(fn).__name__}")
+        if inspect.isgeneratorfunction(fn):
+            return _generator_within(fn, self._enter, self._leave)  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = self._enter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._leave(prev)
+
+        return wrapper  # type: ignore[return-value]

@@ -71,6 +71,7 @@ __all__ = [
     "nll_loss",
     "normalize",
     "one_hot",
+    "pad",
     "pairwise_distance",
     "poisson_nll_loss",
     "prelu",
@@ -1968,3 +1969,89 @@ def multi_margin_loss(
     others = rows[:, None] != xp.arange(c)
     loss = ops.sum(ops.where(others, h, 0.0), 1) / c
     return _reduce(loss if x.ndim == 2 else ops.reshape(loss, t.shape), reduction)
+
+
+# ------------------------------------------------------------------ padding
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """PyTorch's ``F.pad``: ``pad`` holds (before, after) pairs, the last axis's first, then the one
+    before it, and so on (``(1, 2)`` pads the last axis by 1 before and 2 after; ``(1, 1, 2, 2)`` also
+    the axis before it by 2). Negative widths remove elements.
+
+    Modes: "constant" (``value``, 0 by default), "reflect" (mirrored, without repeating the edge: each
+    width below the axis length), "replicate" (the edge value repeated) and "circular" (wrapped around:
+    each width at most the axis length). Differentiable: the gradient of a copied element is summed
+    back onto it. Unlike PyTorch, the modes other than "constant" take any number of leading axes
+    (PyTorch's want a batch and a channel axis, or a channel axis, before the padded ones).
+    """
+    op = "pad"
+    x = as_tensor(input, op)
+    text(mode, op, "mode")
+    if mode not in _PAD_MODES:
+        raise InvalidArgumentError(f"{op}: unknown mode {mode!r}; expected one of {', '.join(_PAD_MODES)}")
+    if isinstance(pad, (str, bytes, Tensor)) or not hasattr(pad, "__iter__"):
+        raise ArgumentTypeError(f"{op}: pad must be a tuple of ints, got {type(pad).__name__} {pad!r:.60}")
+    widths = list(pad)
+    for w in widths:
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)):
+            raise ArgumentTypeError(f"{op}: pad must be a tuple of ints, got {pad!r:.60}")
+    if len(widths) % 2:
+        raise ShapeError(f"{op}: pad must hold (before, after) pairs, got {len(widths)} values: {tuple(pad)!r:.60}")
+    if len(widths) // 2 > x.ndim:
+        raise ShapeError(
+            f"{op}: pad {tuple(pad)!r:.60} pads {len(widths) // 2} axes, but the input has {x.ndim} (shape {x.shape})"
+        )
+    if value is not None and mode != "constant":
+        raise InvalidArgumentError(f"{op}: mode {mode!r} takes no value (only 'constant' does), got value={value!r}")
+    if value is None:
+        value = 0
+    elif isinstance(value, (str, bytes, complex)) or getattr(value, "size", 1) != 1:
+        raise ArgumentTypeError(f"{op}: value must be a number, got {type(value).__name__} {value!r:.40}")
+    pairs = {x.ndim - 1 - i: (int(widths[2 * i]), int(widths[2 * i + 1])) for i in range(len(widths) // 2)}
+    if mode in ("reflect", "replicate"):
+        return _pad_by_index(x, pairs, mode)
+    crop = [slice(None)] * x.ndim
+    grow = [(0, 0)] * x.ndim
+    for axis, (lo, hi) in pairs.items():
+        n = x.shape[axis]
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        if stop < start:
+            raise ShapeError(f"{op}: pad ({lo}, {hi}) removes more than the {n} elements of axis {axis}")
+        crop[axis] = slice(start, stop)
+        grow[axis] = (max(lo, 0), max(hi, 0))
+        if mode == "circular" and max(grow[axis]) > stop - start:
+            raise InvalidArgumentError(
+                f"{op}: circular pad ({lo}, {hi}) of axis {axis} wraps around more than once: each width must be "
+                f"at most the axis length {stop - start}"
+            )
+    if any(s != slice(None) for s in crop):
+        x = ops.getitem(x, tuple(crop))
+    return ops.pad(x, grow, mode="wrap" if mode == "circular" else "constant", constant_values=value)
+
+
+def _pad_by_index(x: Tensor, pairs: dict, mode: str) -> Tensor:
+    """Reflect or replicate padding: output position j of an axis reads input position j - before,
+    reflected or clamped into the axis (which also handles negative widths as PyTorch does)."""
+    for axis, (lo, hi) in pairs.items():
+        n = x.shape[axis]
+        size = n + lo + hi
+        if size < 0:
+            raise ShapeError(f"pad: pad ({lo}, {hi}) removes more than the {n} elements of axis {axis}")
+        if n == 0 and (lo or hi):
+            raise ShapeError(f"pad: mode {mode!r} cannot pad axis {axis} of length 0 (shape {x.shape})")
+        if mode == "reflect" and (lo >= n or hi >= n) and (lo > 0 or hi > 0):
+            raise InvalidArgumentError(
+                f"pad: reflect pad ({lo}, {hi}) of axis {axis}: each width must be less than the axis length {n}"
+            )
+        if lo == 0 and hi == 0:
+            continue
+        k = np.arange(size, dtype=np.int64) - lo
+        if mode == "reflect":
+            k = np.abs(k)
+            k = np.where(k > n - 1, 2 * (n - 1) - k, k)
+        else:
+            k = np.clip(k, 0, n - 1)
+        x = ops.getitem(x, (slice(None),) * axis + (x._backend.asarray(k),))
+    return x

@@ -8,7 +8,10 @@ tensor.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
+
+import numpy as np
 
 from gradkit._args import real, text
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
@@ -21,6 +24,8 @@ __all__ = [
     "kaiming_uniform_",
     "normal_",
     "ones_",
+    "orthogonal_",
+    "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
@@ -161,3 +166,61 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinea
     if std is None:
         return tensor
     return normal_(tensor, 0.0, std)
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Fill with samples from N(mean, std^2) truncated to [a, b] (``a`` and ``b`` are values, not numbers of
+    standard deviations): uniform samples mapped through the inverse normal CDF, in float64, then clipped
+    to [a, b] against rounding. Warns, as PyTorch, when ``mean`` is more than 2 std outside [a, b]."""
+    from gradkit.ops.special import erfinv
+
+    _check(tensor, "trunc_normal_")
+    mean, std = real(mean, "trunc_normal_", "mean"), real(std, "trunc_normal_", "std", low=0.0, low_open=True)
+    a, b = real(a, "trunc_normal_", "a"), real(b, "trunc_normal_", "b")
+    if not a <= b:
+        raise InvalidArgumentError(f"trunc_normal_: expected a <= b, got a={a!r}, b={b!r}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            f"trunc_normal_: mean {mean} is more than 2 std from [{a}, {b}]; the values drawn may be inaccurate",
+            stacklevel=2,
+        )
+    backend = tensor._backend
+
+    def cdf(x: float) -> float:  # the standard normal CDF at (x - mean) / std, as erf's argument scaled to [-1, 1]
+        return math.erf((x - mean) / (std * math.sqrt(2.0)))
+
+    lo, hi = cdf(a), cdf(b)
+    u = backend.uniform(tensor.shape, np.dtype(np.float64))
+    u *= hi - lo
+    u += lo
+    z = erfinv(Tensor._make(u, backend))._data
+    z *= std * math.sqrt(2.0)
+    z += mean
+    return _fill(tensor, backend.xp.clip(z, a, b))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix times ``gain``: the Q of the QR decomposition of a standard
+    normal matrix (the signs of its columns fixed by R's diagonal, so that Q is uniformly distributed).
+    The tensor is taken as (shape[0], the rest flattened); it needs at least 2 dimensions."""
+    _check(tensor, "orthogonal_")
+    gain = real(gain, "orthogonal_", "gain")
+    if tensor.ndim < 2:
+        raise InvalidArgumentError(
+            f"orthogonal_: needs a tensor with 2 or more dimensions, got shape {tensor.shape}"
+        )
+    if tensor.size == 0:
+        return tensor
+    backend = tensor._backend
+    xp = backend.xp
+    rows = tensor.shape[0]
+    cols = tensor.size // rows
+    m = backend.normal((rows, cols), np.dtype(np.float64))
+    if rows < cols:
+        m = m.T
+    q, r = xp.linalg.qr(m)
+    q *= xp.sign(xp.diagonal(r))  # one sign per column of q
+    if rows < cols:
+        q = q.T
+    q *= gain
+    return _fill(tensor, q.reshape(tensor.shape))

@@ -1019,10 +1019,16 @@ class BatchNorm1d(Module):
 class Embedding(Module):
     """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim``, initialised N(0, 1).
 
-    Row ``padding_idx`` (when given) starts at zero and receives no gradient.
+    Row ``padding_idx`` (when given) starts at zero and receives no gradient. With ``max_norm``, each
+    forward first rescales in place (outside autograd, as PyTorch) the looked-up rows whose
+    ``norm_type``-norm exceeds it to norm ``max_norm``; the gradient is the lookup's, of the rescaled
+    rows. ``scale_grad_by_freq`` and ``sparse`` are accepted as False only; ``_weight`` (an initial
+    weight, used as it is) and ``_freeze`` are :meth:`from_pretrained`'s, as PyTorch's.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, device: Any = None,
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
         self.num_embeddings = _size(num_embeddings, "num_embeddings", "Embedding")
@@ -1035,8 +1041,42 @@ class Embedding(Module):
                 )
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
-        self.weight = Parameter(empty(self.num_embeddings, self.embedding_dim, dtype=dtype, device=device))
-        self.reset_parameters()
+        self.max_norm = None if max_norm is None else real(max_norm, "Embedding", "max_norm", low=0.0)
+        self.norm_type = real(norm_type, "Embedding", "norm_type", low=0.0, low_open=True)
+        for name, value in (("scale_grad_by_freq", scale_grad_by_freq), ("sparse", sparse)):
+            if flag(value, "Embedding", name):
+                raise InvalidArgumentError(
+                    f"Embedding: {name}=True is not supported by gradkit (dense gradients, not scaled); pass False"
+                )
+        self.scale_grad_by_freq = False
+        self.sparse = False
+        if _weight is None:
+            self.weight = Parameter(empty(self.num_embeddings, self.embedding_dim, dtype=dtype, device=device))
+            self.reset_parameters()
+        else:
+            if not isinstance(_weight, Tensor):
+                raise ArgumentTypeError(f"Embedding: _weight must be a Tensor, got {type(_weight).__name__}")
+            if _weight.shape != (self.num_embeddings, self.embedding_dim):
+                raise ShapeError(
+                    f"Embedding: _weight has shape {_weight.shape}, expected "
+                    f"({self.num_embeddings}, {self.embedding_dim})"
+                )
+            if _weight.dtype.kind != "f":
+                raise InvalidArgumentError(f"Embedding: _weight must be a float tensor, got dtype {_weight.dtype}")
+            self.weight = Parameter(_weight, requires_grad=not flag(_freeze, "Embedding", "_freeze"))
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding whose weight is ``embeddings`` (a 2-d float tensor; shared, not copied), trainable
+        unless ``freeze``. Row ``padding_idx`` is not zeroed (as PyTorch): it only gets no gradient."""
+        if not isinstance(embeddings, Tensor) or embeddings.ndim != 2:
+            got = f"shape {embeddings.shape}" if isinstance(embeddings, Tensor) else type(embeddings).__name__
+            raise ShapeError(f"Embedding.from_pretrained: embeddings must be a 2-d Tensor, got {got}")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, _weight=embeddings,
+                   _freeze=flag(freeze, "Embedding.from_pretrained", "freeze"))
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -1044,11 +1084,44 @@ class Embedding(Module):
             self.weight._data[self.padding_idx] = 0
 
     def forward(self, indices: Any) -> Tensor:
+        if self.max_norm is not None:
+            self._renorm(indices)
         return F.embedding(indices, self.weight, self.padding_idx)
 
+    def _renorm(self, indices: Any) -> None:
+        """Scale the rows ``indices`` picks whose norm exceeds ``max_norm`` down to it, in place."""
+        weight = self.weight
+        if not isinstance(weight, Tensor) or weight.ndim != 2:
+            return  # F.embedding names the problem
+        backend = weight._backend
+        xp = backend.xp
+        idx = F._int_array(indices, backend, "embedding", "indices")
+        F._check_range(idx, weight.shape[0], "embedding", "index")
+        rows = xp.unique(idx.reshape(-1))
+        if rows.size == 0:
+            return
+        picked = weight._data[rows]
+        work = picked.astype(np.float64) if picked.dtype == np.float16 else picked
+        p = self.norm_type
+        if p == 2.0:
+            norms = xp.sqrt((work * work).sum(axis=1))
+        elif p == math.inf:
+            norms = xp.abs(work).max(axis=1)
+        else:
+            norms = (xp.abs(work) ** p).sum(axis=1) ** (1.0 / p)
+        scale = xp.where(norms > self.max_norm, self.max_norm / (norms + 1e-7), 1.0).astype(picked.dtype)
+        weight._data[rows] = picked * scale[:, None]
+        weight._version[0] += 1
+
     def extra_repr(self) -> str:
-        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            text += f", norm_type={self.norm_type}"
+        return text
 
 
 # The forwards Sequential may fuse: a class patched later (Linear.forward = ...) runs as written.

@@ -1,9 +1,10 @@
-"""Gradient utilities (``clip_grad_norm_``, ``clip_grad_value_``) and parameter vectors
-(``parameters_to_vector``, ``vector_to_parameters``)."""
+"""Gradient utilities (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors
+(``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``)."""
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -180,3 +181,9 @@ def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
         else:  # a read-only or broadcast array: the parameter gets one of its own
             p._data = piece.astype(p.dtype, copy=True)
         p._version[0] += 1
+
+
+# ``gk.nn.utils.rnn`` (as ``torch.nn.utils.rnn``), importable as ``gradkit.nn.utils.rnn`` too.
+from gradkit.nn import utils_rnn as rnn  # noqa: E402
+
+sys.modules.setdefault(f"{__name__}.rnn", rnn)

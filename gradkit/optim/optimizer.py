@@ -49,6 +49,10 @@ class Optimizer:
     False) has no effect (gradkit has one implementation); ``fused=True`` is accepted where the
     update is one of gradkit's fused kernels (on CuPy; ``_fused``), refused elsewhere;
     ``differentiable=True`` is refused. None of them is stored in the parameter groups.
+
+    ``params`` may also be ``model.named_parameters()`` ((name, tensor) pairs, as PyTorch 2.6+), in a
+    group's "params" too: the names go to the group's "param_names" (and so into ``state_dict()``);
+    they do not affect loading. Every group has names, or none does.
     """
 
     #: Whether the update runs as a fused kernel of ``gradkit.kernels`` (``fused=True`` accepted).
@@ -117,6 +121,15 @@ class Optimizer:
             raise ArgumentTypeError(f"{name}: params must be an ordered sequence, not a set (the order must be fixed)")
         else:
             params = list(params)
+        names = None
+        if any(isinstance(p, tuple) for p in params):  # named_parameters(): (name, tensor) pairs, as PyTorch 2.6+
+            if not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+                raise InvalidArgumentError(
+                    f"{name}: a parameter group must give every parameter as a (name, tensor) pair "
+                    "(named_parameters()) or none"
+                )
+            names = [n for n, _ in params]
+            params = [p for _, p in params]
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
@@ -131,6 +144,14 @@ class Optimizer:
                 raise InvalidArgumentError(f"{name}: parameter {i} appears more than once (in this or another group)")
             seen.add(id(p))
         group["params"] = params
+        if names is not None:
+            group["param_names"] = names
+        if self.param_groups and ("param_names" in group) != ("param_names" in self.param_groups[0]):
+            raise InvalidArgumentError(
+                f"{name}: every parameter group must have parameter names (from named_parameters()) or none; "
+                f"this one has {'' if 'param_names' in group else 'no '}names, the first group "
+                f"{'has' if 'param_names' in self.param_groups[0] else 'has none'}"
+            )
         for key, default in self.defaults.items():
             if key not in group:
                 if default is required:
@@ -262,7 +283,7 @@ class Optimizer:
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
-            packed = {k: v for k, v in group.items() if k != "params"}
+            packed = {k: (list(v) if k == "param_names" else v) for k, v in group.items() if k != "params"}
             packed["params"] = []
             for p in group["params"]:
                 index.setdefault(id(p), len(index))
@@ -380,9 +401,18 @@ class Optimizer:
                     f"{name}.load_state_dict: parameter group {i} has decoupled_weight_decay={decoupled!r}, which "
                     f"{name} does not follow (AdamW decouples the weight decay, Adam does not)"
                 )
-            new = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()
-                   if k in self.defaults or k not in _TORCH_GROUP_KEYS}
+            new = {k: (tuple(v) if isinstance(v, list) and k not in ("params", "param_names") else v)
+                   for k, v in saved.items() if k in self.defaults or k not in _TORCH_GROUP_KEYS}
             new["params"] = group["params"]
+            if "param_names" in new:
+                new["param_names"] = list(new["param_names"])
+                if len(new["param_names"]) != len(group["params"]):
+                    raise InvalidArgumentError(
+                        f"{name}.load_state_dict: parameter group {i} has {len(new['param_names'])} param_names "
+                        f"for {len(group['params'])} parameters"
+                    )
+            elif "param_names" in group:  # as PyTorch: names the state dict lacks are kept
+                new["param_names"] = group["param_names"]
             for key in self._optional_group_keys:
                 new.setdefault(key, group[key])
             self._check_group(new)
