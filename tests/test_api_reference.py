@@ -42,6 +42,7 @@ NAMESPACES = {
     "gk.nn.functional": (F, ("gradkit.nn.functional",)),
     "gk.nn.init": (gk.nn.init, ("gradkit.nn.init",)),
     "gk.nn.utils": (gk.nn.utils, ("gradkit.nn.utils",)),
+    "gk.nn.utils.rnn": (gk.nn.utils.rnn, ("gradkit.nn.utils_rnn",)),
     "gk.optim": (gk.optim, None),
     "gk.optim.lr_scheduler": (gk.optim.lr_scheduler, ("gradkit.optim.lr_scheduler",)),
     "gk.data": (gk.data, None),

@@ -19,6 +19,11 @@ _EXPORTS = {
     "detect_anomaly": "anomaly",
     "is_anomaly_enabled": "anomaly",
     "is_anomaly_check_nan_enabled": "anomaly",
+    # torch.autograd's names for the grad-mode switches (also at gk.*)
+    "no_grad": "grad_mode",
+    "enable_grad": "grad_mode",
+    "set_grad_enabled": "grad_mode",
+    "inference_mode": "grad_mode",
 }
 
 __all__ = list(_EXPORTS)
