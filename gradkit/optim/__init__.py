@@ -1,11 +1,12 @@
 """Optimisers (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``, ``NAdam``,
-``RAdam``) and ``lr_scheduler``, with PyTorch's update rules."""
+``RAdam``, ``LBFGS``) and ``lr_scheduler``, with PyTorch's update rules."""
 
 from gradkit.optim import lr_scheduler
 from gradkit.optim.adadelta import Adadelta
 from gradkit.optim.adagrad import Adagrad
 from gradkit.optim.adam import Adam, AdamW
 from gradkit.optim.adamax import Adamax
+from gradkit.optim.lbfgs import LBFGS
 from gradkit.optim.nadam import NAdam
 from gradkit.optim.optimizer import Optimizer
 from gradkit.optim.radam import RAdam
@@ -19,6 +20,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "NAdam",
     "Optimizer",
     "RAdam",
