@@ -180,6 +180,8 @@ def _vector_norm(x: Tensor, ord: Any, axis: int, keepdims: bool, op: str) -> Ten
         raise InvalidArgumentError(
             f"{op}: vector norms of order {ord!r} are not supported: ord must be > 0, 0, inf or -inf"
         )
+    if ord == math.inf and x.shape[axis] == 0:  # NumPy 2: a max with initial=0
+        return _empty_max(x, (axis,), keepdims)
     return vector_norm(x, ord, axis, keepdims)
 
 
@@ -193,6 +195,8 @@ def _matrix_norm(x: Tensor, ord: Any, row: int, col: int, keepdims: bool, op: st
 
     if ord is None or ord == "fro":
         return vector_norm(x, 2, (row, col), keepdims)
+    if ord in (1, 2, math.inf) and 0 in (x.shape[row], x.shape[col]):  # NumPy 2: a max with initial=0
+        return _empty_max(x, (row, col), keepdims)
     if ord in (1, -1, math.inf, -math.inf):
         pick = max_ if ord > 0 else min_
         if ord in (1, -1):  # column sums, then the extreme over the columns
@@ -213,6 +217,13 @@ def _matrix_norm(x: Tensor, ord: Any, row: int, col: int, keepdims: bool, op: st
         shape[row] = shape[col] = 1
         out = reshape(out, tuple(shape))
     return out
+
+
+def _empty_max(x: Tensor, axes: tuple, keepdims: bool) -> Tensor:
+    """Zeros of the reduced shape (slope 0): NumPy 2's max-type norms (max with ``initial=0``) over an
+    empty selection."""
+    shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if keepdims or i not in axes)
+    return _zero_slope("norm", x._backend.xp.zeros(shape, x.dtype), x)
 
 
 # ---------------------------------------------------------------------------- matrix_power
@@ -406,10 +417,12 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Tensor:
     axes; ``axis`` is counted in each operand's own shape (NumPy's rule), and both have the same length
     there. Differentiable (a product and a sum)."""
     from gradkit.ops.reduce import sum as sum_
+    from gradkit.ops.shape import astype
 
     op = "linalg.vecdot"
     u, v, _ = _core_axes(op, *_pair(op, x1, x2), axis, None)
-    return sum_(u * v, -1)
+    out = sum_(u * v, -1)
+    return astype(out, np.bool_) if u.dtype == v.dtype == np.bool_ else out  # bools: NumPy's "or" of "and"s
 
 
 def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Tensor:
@@ -459,6 +472,8 @@ def vector_norm(x: Any, /, ord: Any = 2, axis: Any = None, keepdims: bool = Fals
     _ord_arg(ord, op, "a number, inf or -inf")
     p = float(ord) if ord is not None else 2.0
     axes = normalize_axes(axis, x.ndim, op)
+    if p == math.inf and any(x.shape[i] == 0 for i in axes):  # NumPy 2: a max with initial=0
+        return _empty_max(x, axes, keepdims)
     if p < 0 and p != -math.inf:
         return negative_order_norm(x, p, axes, keepdims)
     return norm_(x, p, axes, keepdims)
@@ -499,7 +514,7 @@ def cond(x: Any, p: Any = None) -> Tensor:
     the SVD's, see :func:`svd`); "fro", "nuc", 1, -1, inf, -inf: ``matrix_norm(x, p) *
     matrix_norm(inv(x), p)`` (square matrices; differentiable through ``inv``). A singular matrix has
     condition number inf (NumPy's value; NaN if it holds a NaN), with slope 0. Empty matrices raise
-    ShapeError (NumPy: LinAlgError).
+    ShapeError (NumPy: LinAlgError); an empty stack of matrices gives an empty result, as NumPy.
     """
     from gradkit.ops.elementwise import where
     from gradkit.ops.linalg import _matrices
@@ -513,15 +528,17 @@ def cond(x: Any, p: Any = None) -> Tensor:
         if p is not None and p not in (1, -1, 2, -2, math.inf, -math.inf):
             raise InvalidArgumentError(f"{op}: p must be {_COND_ORDERS}, got {p!r}")
     x = _matrices(x, op, square=False)
-    if x.size == 0:
+    if 0 in x.shape[-2:]:
         raise ShapeError(f"{op}: the condition number is not defined for empty matrices, got shape {x.shape}")
+    if p not in (None, 2, -2) and x.shape[-1] != x.shape[-2]:
+        raise ShapeError(f"{op}: p={p!r} needs square matrices (shape (..., n, n)), got shape {x.shape}")
+    if x.size == 0:  # no matrices (an empty stack of them): no numbers, as NumPy
+        return _zero_slope("cond", x._backend.xp.zeros(x.shape[:-2], x.dtype), x)
     if p is None or p in (2, -2):
         s = svd(x, compute_uv=False)
         num, den = (s[..., -1], s[..., 0]) if p == -2 else (s[..., 0], s[..., -1])
         zero = den._data == 0  # x/0 and 0/0 are inf (NumPy's value)
         return where(zero, math.inf, num / where(zero, 1.0, den))
-    if x.shape[-1] != x.shape[-2]:
-        raise ShapeError(f"{op}: p={p!r} needs square matrices (shape (..., n, n)), got shape {x.shape}")
     try:
         x_inv = inv(x)
         failed = None

@@ -1453,9 +1453,13 @@ def _matrix_exp_vjp(g: Tensor, a: Tensor) -> Tensor:
     # squarings than A; the Fréchet derivative is linear in G, and the scale is undone at the end.
     a_norm = xp.abs(a._data).sum(axis=-2).max(axis=-1)
     g_norm = xp.abs(g._data).sum(axis=-2).max(axis=-1)
+    # As a difference of logarithms, clipped to the dtype's exponents: a tiny G (1e-40 in float32)
+    # would make the ratio overflow to inf and the gradient NaN.
     usable = (g_norm > 0) & xp.isfinite(g_norm) & xp.isfinite(a_norm)
-    ratio = xp.where(usable, xp.where(a_norm > 0, a_norm, 1.0) / xp.where(usable, g_norm, 1.0), 1.0)
-    scale = xp.exp2(xp.round(xp.log2(ratio))).astype(g.dtype)[..., None, None]
+    top, bottom = xp.where(a_norm > 0, a_norm, 1.0), xp.where(usable, g_norm, 1.0)
+    shift = xp.where(usable, xp.round(xp.log2(top) - xp.log2(bottom)), 0.0)
+    limit = np.finfo(g.dtype).maxexp - 2
+    scale = xp.exp2(xp.clip(shift, -limit, limit)).astype(g.dtype)[..., None, None]
     scale_t = Tensor._make(scale, g._backend)
     at = _mT(a)
     zeros = Tensor._make(xp.zeros(g.shape, g.dtype), g._backend)

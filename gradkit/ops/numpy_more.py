@@ -20,7 +20,7 @@ from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor
 from gradkit.ops.elementwise import multiply, negative, remainder, where
-from gradkit.ops.indexing import _check_bounds, _getitem_vjp, _index_array, getitem
+from gradkit.ops.indexing import _check_bounds, _index_array
 from gradkit.ops.linalg import matmul
 from gradkit.ops.reduce import cumprod
 from gradkit.ops.reduce import sum as sum_
@@ -68,6 +68,11 @@ def _tensors(op: str, *values: Any) -> list[Tensor]:
         backend = t._backend
         out.append(t)
     return out
+
+
+def _tensor(value: Any, op: str) -> Tensor:
+    """One argument as :func:`_tensors` makes it: a number or a list of floats in float64, as NumPy."""
+    return _tensors(op, value)[0]
 
 
 def _is_array(value: Any) -> bool:
@@ -145,7 +150,7 @@ def ravel(a: Any, order: str = "C") -> Tensor:
 
     ``"A"`` and ``"K"`` (NumPy's memory-layout orders) are refused: gradkit does not expose layouts.
     """
-    a = as_tensor(a, "ravel")
+    a = _tensor(a, "ravel")
     text(order, "ravel", "order")
     if order not in ("C", "F"):
         raise InvalidArgumentError(
@@ -177,7 +182,7 @@ def _along_index(arr: Tensor, idx: Any, ax: int, op: str) -> tuple:
 
 def _along_args(arr: Any, indices: Any, axis: Any, op: str) -> tuple[Tensor, Any, int, tuple | None]:
     """The checked tensor (flattened for ``axis=None``), index array and axis, and the shape to restore."""
-    arr = as_tensor(arr, op)
+    arr = _tensor(arr, op)
     idx = _index_array(indices, arr, op)
     if idx.dtype.kind == "b":
         raise DTypeError(f"{op}: indices must be integers, got a bool array")
@@ -199,16 +204,30 @@ def _along_args(arr: Any, indices: Any, axis: Any, op: str) -> tuple[Tensor, Any
     return arr, idx, ax, shape
 
 
+def _gather(t: Tensor, index: Any, name: str = "gather") -> Tensor:
+    """``t[index]`` for index arrays already checked or in range by construction: unlike ``getitem``, no
+    bounds check (on a GPU, no device read). The gradient is the scatter-add (repeats add up), whose
+    gradient is this gather again, so every order is free of reads."""
+    data = t._data[index]
+    if t.dtype.kind != "f":
+        return Tensor._make(data, t._backend)
+    return record(name, data, t._backend, (t,), (_scatter_add,), (t.shape, index))
+
+
+def _scatter_add(g: Tensor, shape: tuple, index: Any) -> Tensor:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeats add up): :func:`_gather`'s gradient."""
+    backend = g._backend
+    data = backend.xp.zeros(shape, dtype=g.dtype)
+    backend.scatter_add(data, index, g._data)
+    return record("scatter_add", data, backend, (g,), (_gather,), (index,))
+
+
 def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Tensor:
     """NumPy's ``take_along_axis``: ``arr`` picked at ``indices`` along ``axis`` (``axis=None``: the
     flattened tensor and 1-d indices). The other axes broadcast, as NumPy's. The gradient is the
     scatter-add of the pick (repeated indices add up)."""
     arr, idx, ax, _ = _along_args(arr, indices, axis, "take_along_axis")
-    full = _along_index(arr, idx, ax, "take_along_axis")
-    data = arr._data[full]
-    if arr.dtype.kind != "f":
-        return Tensor._make(data, arr._backend)
-    return record("take_along_axis", data, arr._backend, (arr,), (_getitem_vjp,), (arr.shape, full))
+    return _gather(arr, _along_index(arr, idx, ax, "take_along_axis"), "take_along_axis")
 
 
 def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Tensor:
@@ -216,9 +235,10 @@ def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Ten
     at ``indices`` along ``axis``. ``arr`` is left unchanged (NumPy writes into it and returns None):
     use the result, ``y = gk.put_along_axis(x, i, v, axis)``.
 
-    As PyTorch's ``scatter``: arr's gradient is 0 where a value was written; each value gets the
-    gradient of the place it was written to, also when an index repeats (which of the repeated values
-    is kept is NumPy's last one on the CPU and unspecified on CuPy).
+    arr's gradient is 0 where a value was written; each value written gets the gradient of its place.
+    Where an index repeats, one of the values is kept (NumPy's last one on the CPU, any one on CuPy)
+    and only it gets that gradient, the others 0: the derivative of the result (PyTorch's ``scatter``
+    gives it to all of them).
     """
     op = "put_along_axis"
     arr, idx, ax, shape = _along_args(arr, indices, axis, op)
@@ -232,8 +252,17 @@ def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Ten
     except ValueError:
         raise ShapeError(f"{op}: values of shape {vals.shape} do not broadcast to the indexed shape {target}") from None
     data = arr._data.copy()
+    differentiable = arr.dtype.kind == "f" and vals.dtype.kind == "f"
+    written = vals._data
+    if differentiable:  # which value each place keeps: every repeat then writes that one, in any order
+        ids = xp.arange(math.prod(target)).reshape(target)
+        slot = xp.zeros(arr.shape, dtype=ids.dtype)
+        slot[full] = ids
+        kept_ids = slot[full]
+        kept = kept_ids == ids
+        written = xp.broadcast_to(written, target).reshape(-1)[kept_ids]
     try:
-        data[full] = vals._data
+        data[full] = written
     except (TypeError, ValueError) as exc:
         raise DTypeError(f"{op}: cannot write {vals.dtype} values into a {arr.dtype} tensor ({exc})") from None
     if arr.dtype.kind != "f":
@@ -242,17 +271,18 @@ def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Ten
         mask = xp.zeros(arr.shape, dtype=bool)
         mask[full] = True
         rules = (_put_arr_vjp, _put_values_vjp)
-        inputs = (arr, vals if vals.dtype.kind == "f" else None)
-        out = record(op, data, arr._backend, inputs, rules, (mask, full), broadcast=True)
+        inputs = (arr, vals if differentiable else None)
+        saved = (mask, full, kept if differentiable else None)
+        out = record(op, data, arr._backend, inputs, rules, saved, broadcast=True)
     return out if shape is None else reshape(out, shape)
 
 
-def _put_arr_vjp(g: Tensor, mask: Any, full: tuple) -> Tensor:
+def _put_arr_vjp(g: Tensor, mask: Any, full: tuple, kept: Any) -> Tensor:
     return where(mask, 0.0, g)
 
 
-def _put_values_vjp(g: Tensor, mask: Any, full: tuple) -> Tensor:
-    return record("take_along_axis", g._data[full], g._backend, (g,), (_getitem_vjp,), (g.shape, full))
+def _put_values_vjp(g: Tensor, mask: Any, full: tuple, kept: Any) -> Tensor:
+    return where(kept, _gather(g, full, "take_along_axis"), 0.0)
 
 
 # ------------------------------------------------------------------ products
@@ -383,7 +413,7 @@ def _correlate_full(a: Tensor, v: Tensor) -> Tensor:
     if length * m <= _WINDOWS_MAX:  # every window at once: (length, m) @ (m,)
         xp = a._backend.xp
         windows = xp.arange(length).reshape(-1, 1) + xp.arange(m).reshape(1, -1)
-        return matmul(getitem(padded, windows), v)
+        return matmul(_gather(padded, windows), v)
     total = None  # long inputs: m shifted products, each the output's length
     for j in range(m):
         term = padded[j : j + length] * v[j]
@@ -446,7 +476,7 @@ def polyval(p: Any, x: Any) -> Tensor:
 def vander(x: Any, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803 - NumPy's name
     """NumPy's ``vander``: columns of powers of the 1-d ``x``, ``x**(N-1), ..., x, 1`` (``increasing``:
     ``1, x, ...``); ``N`` defaults to ``len(x)``. Powers are running products, as NumPy's."""
-    x = as_tensor(x, "vander")
+    x = _tensor(x, "vander")
     if x.ndim != 1:
         raise ShapeError(f"vander: x must be 1-d, got shape {x.shape}")
     n = x.shape[0]
@@ -472,7 +502,7 @@ def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Tensor:
         raise ShapeError("trapezoid: y must have at least 1 dimension, got a 0-d tensor")
     ax = _axis_of(axis, y.ndim, op)
     if x is None:
-        d: Any = dx if isinstance(dx, SCALARS) else as_tensor(dx, op, y._backend)
+        d: Any = dx if isinstance(dx, SCALARS) else _tensors(op, y, dx)[1]
     else:
         if xt.ndim == 1:
             if xt.shape[0] != y.shape[ax]:
@@ -495,12 +525,15 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     ``edge_order`` (1 or 2) at the ends, along each of ``axis`` (all axes when None).
 
     ``varargs``: nothing (spacing 1), one number for every axis, or per axis a number or 1-d
-    coordinates. One axis gives a tensor, several a tuple. Coordinates get gradients too: when they
-    require grad, the non-uniform formula is used even for equal steps (NumPy switches to the uniform
-    one there, whose values agree to rounding).
+    coordinates. One axis gives a tensor, several a tuple (a 0-d ``f`` an empty one, as NumPy).
+    Coordinates get gradients too: when they require grad, or are on a GPU (where comparing the steps
+    would read the device), the non-uniform formula is used even for equal steps (NumPy switches to
+    the uniform one there, whose values agree to rounding).
     """
     op = "gradient"
-    f = as_tensor(f, op)
+    f = _tensor(f, op)
+    if f.dtype.kind == "b":
+        raise DTypeError(f"{op}: f must be numbers, got a bool tensor (NumPy refuses to subtract bools)")
     nd = f.ndim
     if axis is None:
         axes = tuple(range(nd))
@@ -550,8 +583,9 @@ def _spacings(varargs: tuple, f: Tensor, axes: tuple, op: str) -> list:
             v = astype(v, np.float64)
         steps = diff(v)
         sd = steps._data
-        if not v.requires_grad and sd.size and bool((sd == sd[0]).all()):
-            steps = steps[0]  # equal steps: the uniform formula, as NumPy
+        # equal steps: the uniform formula, as NumPy (compared on the CPU only: on a GPU, a device read)
+        if not v.requires_grad and type(sd) is np.ndarray and sd.size and bool((sd == sd[0]).all()):
+            steps = steps[0]
         out.append(steps)
     return out
 
@@ -621,8 +655,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         p = abs(float(p))
         bounds = [None, None]
         x64, xs = remainder(x64, p), remainder(xs, p)
-        order = xs._backend.xp.argsort(xs._data, kind="stable")
-        xs, fs = getitem(xs, order), getitem(fs, order)
+        order = xs._backend.xp.argsort(xs._data)  # NumPy's call: equal xp (modulo the period) in its order
+        xs, fs = _gather(xs, order), _gather(fs, order)
         xs = concatenate([xs[-1:] - p, xs, xs[:1] + p])
         fs = concatenate([fs[-1:], fs, fs[:1]])
     return _interp(x64, xs, fs, bounds[0], bounds[1])
@@ -659,10 +693,12 @@ def _interp(x: Tensor, xs: Tensor, fs: Tensor, left: Any, right: Any) -> Tensor:
         out = broadcast_to(first, x.shape)
     else:
         jj = xpm.clip(j, 0, n - 2)
-        x0, x1, f0, f1 = getitem(xs, jj), getitem(xs, jj + 1), getitem(fs, jj), getitem(fs, jj + 1)
-        x_in = where(inside, x, x0._data)  # the others' (x - x0) is 0: no NaN slopes in their gradients
+        x0, x1, f0, f1 = _gather(xs, jj), _gather(xs, jj + 1), _gather(fs, jj), _gather(fs, jj + 1)
+        # The other points' (x - x0) and slope are 0: their segment may be empty (xp repeated at an end),
+        # and a 0/0 there would put NaN in the gradients of xp and fp.
+        x_in = where(inside, x, x0._data)
         with np.errstate(invalid="ignore"):  # infinite samples: NaN slopes, NumPy's fallbacks below
-            slope = (f1 - f0) / (x1 - x0)
+            slope = where(inside, f1 - f0, 0.0) / where(inside, x1 - x0, 1.0)
             out = slope * (x_in - x0) + f0
             again = xpm.isnan(out._data)
             out = where(again, slope * (x_in - x1) + f1, out)  # NumPy's second try, from the segment's end
@@ -673,7 +709,7 @@ def _interp(x: Tensor, xs: Tensor, fs: Tensor, left: Any, right: Any) -> Tensor:
         out = where(at_end, last, out)
     out = where(below, first if left is None else left, out)
     out = where(above, last if right is None else right, out)
-    return where(nan_x, x, out)
+    return where(nan_x, x, out) if n > 1 else out  # one sample point: NumPy gives fp[0] at x = NaN too
 
 
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
@@ -686,7 +722,7 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None
     in-place change); the default returns a new tensor.
     """
     op = "nan_to_num"
-    x = as_tensor(x, op)
+    x = _tensor(x, op)
     copy = flag(copy, op, "copy")
     fills = []
     for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
@@ -720,7 +756,7 @@ def rot90(m: Any, k: int = 1, axes: Sequence[int] = (0, 1)) -> Tensor:
     """NumPy's ``rot90``: ``m`` turned ``k`` times by 90 degrees in the plane of ``axes``, from the first
     axis towards the second (a flip and a transpose, as NumPy)."""
     op = "rot90"
-    m = as_tensor(m, op)
+    m = _tensor(m, op)
     k = whole(k, op, "k")
     if not isinstance(axes, (tuple, list)) or len(axes) != 2:
         raise InvalidArgumentError(f"{op}: axes must be a pair of axes, got {axes!r:.40}")

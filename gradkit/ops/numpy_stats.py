@@ -18,11 +18,11 @@ from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor, host_read_allowed, int64_indices, normalize_axes, normalize_axis
 from gradkit.ops.elementwise import clip, sqrt, where
-from gradkit.ops.indexing import _refuse_in_capture, index_add
+from gradkit.ops.indexing import _refuse_in_capture
 from gradkit.ops.linalg import matmul
-from gradkit.ops.numpy_more import _tensors
+from gradkit.ops.numpy_more import _scatter_add, _tensor, _tensors
+from gradkit.ops.reduce import _ZeroWeightsError, mean, var
 from gradkit.ops.reduce import max as max_
-from gradkit.ops.reduce import mean, var
 from gradkit.ops.reduce import min as min_
 from gradkit.ops.reduce import sum as sum_
 from gradkit.ops.shape import astype, broadcast_to, concatenate, diagonal, reshape, transpose
@@ -42,8 +42,9 @@ def _reduced(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
 
 
 def _warn_on_host(bad: Any, message: str, stacklevel: int = 3) -> None:
-    """NumPy's RuntimeWarning where ``bad`` has a True, checked on the host only (a device array is not read)."""
-    if type(bad) is np.ndarray and bad.any():
+    """NumPy's RuntimeWarning where ``bad`` has a True, checked on the host only (a device array is not read).
+    A reduction over every axis gives a NumPy scalar, not an array."""
+    if isinstance(bad, (np.ndarray, np.generic)) and bad.any():
         warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
 
 
@@ -62,7 +63,7 @@ def nanmin(a: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 def _nan_extreme(op: str, a: Any, axis: Any, keepdims: Any) -> Tensor:
-    x = as_tensor(a, op)
+    x = _tensor(a, op)
     keepdims = _keep(keepdims, op)
     if x.dtype.kind != "f":  # nothing to skip
         return (max_ if op == "nanmax" else min_)(x, axis, keepdims)
@@ -79,7 +80,7 @@ def _nan_extreme(op: str, a: Any, axis: Any, keepdims: Any) -> Tensor:
                                                                                           keepdims=keepdims)
         empty = nan.all(axis=axes, keepdims=keepdims)
         data = xp.where(empty, x.dtype.type(np.nan), data)
-        _warn_on_host(empty, "All-NaN slice encountered")
+        _warn_on_host(empty, "All-NaN slice encountered", stacklevel=4)
     else:
         data = xp.empty(_reduced(x.shape, axes, keepdims), dtype=x.dtype)
     return record(op, data, x._backend, (x,), (_nan_extreme_vjp,), (x, axes, keepdims), save_output=True)
@@ -129,7 +130,7 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdim
 
 
 def _nan_moment_args(op: str, a: Any, axis: Any, dtype: Any, ddof: Any, keepdims: Any, correction: Any) -> tuple:
-    x = as_tensor(a, op)
+    x = _tensor(a, op)
     if dtype is not None:
         from gradkit.dtypes import to_dtype
 
@@ -168,7 +169,7 @@ def _weights(value: Any, n: int, name: str, op: str, backend: Any) -> Tensor:
         raise ShapeError(f"{op}: {w.shape[0]} {name} for {n} observations")
     w = astype(w, np.float64)
     wd = w._data
-    if wd.size and host_read_allowed(wd):
+    if wd.size and type(wd) is np.ndarray:  # on the CPU only: on a GPU the checks would read the device
         if bool((wd < 0).any()):
             raise InvalidArgumentError(f"{op}: {name} cannot be negative")
         if name == "fweights" and not bool((wd == w._backend.xp.around(wd)).all()):
@@ -183,7 +184,9 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: in
     with ddof), weighted by ``fweights`` (integer frequencies) and ``aweights`` as NumPy. In float64
     unless ``dtype`` says otherwise, as NumPy; squeezed (one variable gives a 0-d tensor).
 
-    Gradients reach ``m``, ``y`` and ``aweights``; ``fweights`` are counts, constants.
+    Gradients reach ``m``, ``y`` and ``aweights``; ``fweights`` are counts, constants. The weights are
+    checked (>= 0, whole fweights, not summing to 0) on the CPU only, as :func:`average`'s: on a GPU that
+    would read the device, and weights summing to 0 give NaN there.
     """
     op = "cov"
     x, yt = _tensors(op, m, y) if y is not None else (*_tensors(op, m), None)
@@ -228,6 +231,8 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: in
         fact: Any = n - ddof
     else:
         w_sum = sum_(w)
+        if type(w_sum._data) is np.ndarray and w_sum._data == 0:  # NumPy's average refuses them; GPU: NaN
+            raise _ZeroWeightsError(f"{op}: the weights sum to zero, so they cannot be normalized")
         avg = sum_(X * w, axis=1) / w_sum
         if ddof == 0:
             fact = w_sum
@@ -251,16 +256,14 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: in
 
 def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Tensor:
     """NumPy's ``corrcoef``: the Pearson correlation coefficients, ``cov`` divided by the standard
-    deviations, clipped to [-1, 1]. One variable gives ``c / c`` (1, or NaN), as NumPy."""
+    deviations, clipped to [-1, 1]. One variable gives ``c / c`` (1, or NaN), as NumPy. A constant
+    variable's row and column are NaN, with NumPy's RuntimeWarning ("invalid value") on the CPU."""
     c = cov(x, y, rowvar, dtype=dtype)
     if c.ndim == 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return c / c
-    with np.errstate(invalid="ignore"):
-        d = sqrt(diagonal(c))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = c / reshape(d, (-1, 1))
-        c = c / reshape(d, (1, -1))
+        return c / c  # a constant variable: 0 / 0, NaN with NumPy's RuntimeWarning (on the CPU)
+    d = sqrt(diagonal(c))
+    c = c / reshape(d, (-1, 1))
+    c = c / reshape(d, (1, -1))
     return clip(c, -1, 1)
 
 
@@ -290,13 +293,14 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
     w = _tensors(op, x, weights)[1]
     if w.shape != x.shape:
         raise ShapeError(f"{op}: weights of shape {w.shape} for x of shape {x.shape}; they must match")
-    return index_add((length,), (xd,), astype(w, np.float64))
+    return _scatter_add(astype(w, np.float64), (length,), (xd,))  # x was checked: no bounds check again
 
 
 def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
     """NumPy's ``searchsorted``: for each value of ``v``, the index in the sorted 1-d ``a`` (or ``a[sorter]``)
     where it would be inserted to keep the order, before equal values (``side="left"``) or after them
-    ("right"). int64, no gradient."""
+    ("right"). int64, no gradient. A ``sorter``'s range is checked as index bounds are (on a GPU one
+    device read, skipped while a CUDA graph is captured)."""
     op = "searchsorted"
     a, vt = _tensors(op, a, v)
     text(side, op, "side")
@@ -313,6 +317,7 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tens
         if s.shape != a.shape:
             raise ShapeError(f"{op}: sorter of shape {s.shape} for a of shape {a.shape}; they must match")
         order = s._data
+        # checked as index bounds are: on a GPU one device read, skipped while a CUDA graph is captured
         if order.size and host_read_allowed(order) and not (0 <= int(order.min()) and int(order.max()) < a.shape[0]):
             raise InvalidArgumentError(f"{op}: sorter indices must be in 0 to {a.shape[0] - 1}")
     data = xp.searchsorted(a._data, vt._data, side=side, sorter=order)
@@ -321,7 +326,7 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Tens
 
 def isinf(x: Any) -> Tensor:
     """NumPy's ``isinf``: True at +inf and -inf (a bool tensor; False everywhere for integers)."""
-    x = as_tensor(x, "isinf")
+    x = _tensor(x, "isinf")
     xp = x._backend.xp
     if x.dtype.kind != "f":
         return Tensor._make(xp.zeros(x.shape, dtype=bool), x._backend)
@@ -357,7 +362,7 @@ def unique(ar: Any, return_index: bool = False, return_inverse: bool = False, re
     (refused while a CUDA graph is captured); with ``axis`` on CuPy the work is done on the host.
     ``sorted`` is accepted as NumPy's, and the result is always sorted."""
     op = "unique"
-    x = as_tensor(ar, op)
+    x = _tensor(ar, op)
     flags = [flag(v, op, n) for v, n in ((return_index, "return_index"), (return_inverse, "return_inverse"),
                                          (return_counts, "return_counts"))]  # fmt: skip
     equal_nan = flag(equal_nan, op, "equal_nan")
@@ -392,7 +397,7 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: bool | None = 
     edges. Counts are int64, the weights' dtype with ``weights``, float64 with ``density``. No gradient.
     On CuPy, CuPy's own histogram counts (estimator names are resolved on the host)."""
     op = "histogram"
-    x = as_tensor(a, op)
+    x = _tensor(a, op)
     backend = x._backend
     xp = backend.xp
     if x.dtype.kind not in "iuf":
@@ -414,6 +419,8 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: bool | None = 
         range = (lo, hi)
     if isinstance(bins, (bool, np.bool_)):
         raise ArgumentTypeError(f"{op}: bins must be an int, a sequence of edges or an estimator name, got {bins!r}")
+    if type(bins) is np.ndarray and bins.ndim == 0 and bins.dtype.kind in "iu":
+        bins = int(bins)  # a 0-d integer array is a number of bins, as NumPy
     edges_given = not isinstance(bins, (str, int, np.integer))
     if isinstance(bins, (int, np.integer)) and bins < 1:
         raise InvalidArgumentError(f"{op}: bins must be positive, got {bins}")
