@@ -1,6 +1,18 @@
 """Neural networks: ``Module``, ``Parameter``, layers, losses, ``functional``, ``init`` and ``utils``."""
 
 from gradkit.nn import functional, init, utils
+from gradkit.nn.conv import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Dropout2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from gradkit.nn.layers import (
     ELU,
     GELU,
@@ -72,14 +84,22 @@ from gradkit.nn.module import (
 from gradkit.nn.parameter import Parameter
 
 __all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
     "BatchNorm1d",
+    "BatchNorm2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "ContainerKeyError",
+    "Conv1d",
+    "Conv2d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout2d",
     "ELU",
     "Embedding",
     "Flatten",
@@ -102,6 +122,8 @@ __all__ = [
     "LogSigmoid",
     "LogSoftmax",
     "MarginRankingLoss",
+    "MaxPool1d",
+    "MaxPool2d",
     "Mish",
     "Module",
     "ModuleAttributeError",

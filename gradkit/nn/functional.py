@@ -34,17 +34,35 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis, shape_arg
+from gradkit.ops.conv import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    dropout2d,
+    max_pool1d,
+    max_pool2d,
+)
 from gradkit.ops.elementwise import _sigmoid_forward
 from gradkit.tensor import Tensor
 
 __all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d",
+    "conv2d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
     "dropout",
+    "dropout2d",
     "elu",
     "embedding",
     "gaussian_nll_loss",
@@ -64,6 +82,8 @@ __all__ = [
     "log_softmax",
     "logsigmoid",
     "margin_ranking_loss",
+    "max_pool1d",
+    "max_pool2d",
     "mish",
     "mse_loss",
     "multi_margin_loss",

@@ -930,10 +930,11 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation over (N, C) or (N, C, L) inputs, with PyTorch's running statistics.
+class _BatchNorm(Module):
+    """Batch normalisation over every axis but the channel axis 1, with PyTorch's running statistics.
 
-    Training mode normalises with the batch mean and biased variance and
+    Subclasses check the input's shape (``_check_input``); axes after the third are flattened into the
+    third for ``F.batch_norm``. Training mode normalises with the batch mean and biased variance and
     updates ``running_mean`` / ``running_var`` (the unbiased variance) as
     ``(1 - momentum) * running + momentum * batch`` (a cumulative average
     when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
@@ -946,18 +947,19 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        self.num_features = _size(num_features, "num_features", "BatchNorm1d", 1)
-        eps = real(eps, "BatchNorm1d", "eps")
+        layer = type(self).__name__
+        self.num_features = _size(num_features, "num_features", layer, 1)
+        eps = real(eps, layer, "eps")
         if eps <= 0:
-            raise InvalidArgumentError(f"BatchNorm1d: eps must be > 0, got {eps!r}")
+            raise InvalidArgumentError(f"{layer}: eps must be > 0, got {eps!r}")
         if momentum is not None:
-            momentum = real(momentum, "BatchNorm1d", "momentum")
+            momentum = real(momentum, layer, "momentum")
         if momentum is not None and not 0 <= momentum <= 1:
-            raise InvalidArgumentError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
+            raise InvalidArgumentError(f"{layer}: momentum must be in [0, 1] or None, got {momentum!r}")
         self.eps = eps
         self.momentum = momentum
-        self.affine = affine = flag(affine, "BatchNorm1d", "affine")
-        self.track_running_stats = track_running_stats = flag(track_running_stats, "BatchNorm1d", "track_running_stats")
+        self.affine = affine = flag(affine, layer, "affine")
+        self.track_running_stats = track_running_stats = flag(track_running_stats, layer, "track_running_stats")
         c = self.num_features
         if affine:
             self.weight = Parameter(ones(c, dtype=dtype, device=device))
@@ -980,14 +982,13 @@ class BatchNorm1d(Module):
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
 
+    def _check_input(self, x: Tensor) -> None:
+        raise NotImplementedError
+
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            raise ArgumentTypeError(f"BatchNorm1d: expected a Tensor, got {type(x).__name__}")
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            raise ShapeError(
-                f"BatchNorm1d: expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
-                f"got {x.shape}"
-            )
+            raise ArgumentTypeError(f"{type(self).__name__}: expected a Tensor, got {type(x).__name__}")
+        self._check_input(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             counter = self.num_batches_tracked
@@ -997,8 +998,9 @@ class BatchNorm1d(Module):
                 factor = 1.0 / float(counter._data)
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(
-            x,
+        flat = x if x.ndim <= 3 else ops.reshape(x, (x.shape[0], x.shape[1], math.prod(x.shape[2:])))
+        out = F.batch_norm(
+            flat,
             self.running_mean if track else None,
             self.running_var if track else None,
             self.weight,
@@ -1007,12 +1009,24 @@ class BatchNorm1d(Module):
             factor,
             self.eps,
         )
+        return out if flat is x else ops.reshape(out, x.shape)
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
             f"track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L) inputs (see ``_BatchNorm``)."""
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"BatchNorm1d: expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
+                f"got {x.shape}"
+            )
 
 
 # ------------------------------------------------------------------ embedding

@@ -1,0 +1,292 @@
+"""Layers for convolutional networks: Conv1d/Conv2d, max and average pooling, adaptive average pooling,
+BatchNorm2d and Dropout2d, with PyTorch's arguments, defaults, initialisation and state-dict keys."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradkit._args import flag, real, text, whole
+from gradkit.creation import empty
+from gradkit.errors import InvalidArgumentError, ShapeError
+from gradkit.nn import functional as F
+from gradkit.nn import init
+from gradkit.nn.layers import _BatchNorm, _size
+from gradkit.nn.module import Module
+from gradkit.nn.parameter import Parameter
+from gradkit.ops.conv import _ints
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "Dropout2d",
+    "MaxPool1d",
+    "MaxPool2d",
+]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    """A convolution layer: weight (out_channels, in_channels / groups, *kernel_size), bias (out_channels,).
+
+    Initialised as PyTorch: weight by ``kaiming_uniform_(a=sqrt(5))``, bias uniform in +-1/sqrt(fan_in) with
+    fan_in = in_channels / groups * prod(kernel_size). ``padding_mode`` other than "zeros" pads with
+    ``F.pad`` (reflect, replicate or circular) and convolves without padding, as PyTorch.
+    """
+
+    _dims = 0
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        layer, dims = type(self).__name__, self._dims
+        self.in_channels = _size(in_channels, "in_channels", layer)
+        self.out_channels = _size(out_channels, "out_channels", layer)
+        self.groups = whole(groups, layer, "groups", 1)
+        if self.in_channels % self.groups:
+            raise InvalidArgumentError(f"{layer}: in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if self.out_channels % self.groups:
+            raise InvalidArgumentError(f"{layer}: out_channels ({out_channels}) must be divisible by groups "
+                                       f"({groups})")
+        self.kernel_size = _ints(kernel_size, dims, layer, "kernel_size", 1)
+        self.stride = _ints(stride, dims, layer, "stride", 1)
+        self.dilation = _ints(dilation, dims, layer, "dilation", 1)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise InvalidArgumentError(f"{layer}: padding must be an int, a tuple, 'valid' or 'same', "
+                                           f"got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise InvalidArgumentError(f"{layer}: padding='same' is not supported for strided convolutions "
+                                           f"(stride={self.stride})")
+            self.padding = padding
+        else:
+            self.padding = _ints(padding, dims, layer, "padding", 0)
+        text(padding_mode, layer, "padding_mode")
+        if padding_mode not in _PADDING_MODES:
+            raise InvalidArgumentError(f"{layer}: padding_mode must be one of "
+                                       f"{', '.join(map(repr, _PADDING_MODES))}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(empty(*shape, dtype=dtype, device=device))
+        if flag(bias, layer, "bias"):
+            self.bias = Parameter(empty(self.out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def _pad_widths(self) -> tuple:
+        """``F.pad``'s widths for ``padding_mode``: (before, after) per axis, the last axis first."""
+        widths: list[int] = []
+        for i in reversed(range(self._dims)):
+            if self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                widths += [total // 2, total - total // 2]
+            elif self.padding == "valid":
+                widths += [0, 0]
+            else:
+                widths += [self.padding[i], self.padding[i]]
+        return tuple(widths)
+
+    def _conv(self, x: Any, weight: Tensor, bias: Tensor | None) -> Tensor:
+        conv = F.conv1d if self._dims == 1 else F.conv2d
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._pad_widths(), mode=self.padding_mode)
+            return conv(x, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, x: Any) -> Tensor:
+        return self._conv(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._dims:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """PyTorch's ``nn.Conv1d``: (N, C, L) or (C, L) input, weight (out_channels, in_channels / groups, k)."""
+
+    _dims = 1
+
+
+class Conv2d(_ConvNd):
+    """PyTorch's ``nn.Conv2d``: (N, C, H, W) or (C, H, W) input, weight (out_channels, in_channels / groups,
+    kh, kw)."""
+
+    _dims = 2
+
+
+class _MaxPoolNd(Module):
+    _dims = 0
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__()
+        layer, dims = type(self).__name__, self._dims
+        _ints(kernel_size, dims, layer, "kernel_size", 1)
+        if stride is not None:
+            _ints(stride, dims, layer, "stride", 1)
+        _ints(padding, dims, layer, "padding", 0)
+        _ints(dilation, dims, layer, "dilation", 1)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = flag(return_indices, layer, "return_indices")
+        self.ceil_mode = flag(ceil_mode, layer, "ceil_mode")
+
+    def forward(self, x: Any) -> Any:
+        pool = F.max_pool1d if self._dims == 1 else F.max_pool2d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """PyTorch's ``nn.MaxPool1d`` (``F.max_pool1d``); stride defaults to kernel_size."""
+
+    _dims = 1
+
+
+class MaxPool2d(_MaxPoolNd):
+    """PyTorch's ``nn.MaxPool2d`` (``F.max_pool2d``); stride defaults to kernel_size."""
+
+    _dims = 2
+
+
+class AvgPool1d(Module):
+    """PyTorch's ``nn.AvgPool1d`` (``F.avg_pool1d``); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size = _ints(kernel_size, 1, "AvgPool1d", "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _ints(stride, 1, "AvgPool1d", "stride", 1)
+        self.padding = _ints(padding, 1, "AvgPool1d", "padding", 0)
+        self.ceil_mode = flag(ceil_mode, "AvgPool1d", "ceil_mode")
+        self.count_include_pad = flag(count_include_pad, "AvgPool1d", "count_include_pad")
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    """PyTorch's ``nn.AvgPool2d`` (``F.avg_pool2d``); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        super().__init__()
+        _ints(kernel_size, 2, "AvgPool2d", "kernel_size", 1)
+        if stride is not None:
+            _ints(stride, 2, "AvgPool2d", "stride", 1)
+        _ints(padding, 2, "AvgPool2d", "padding", 0)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = flag(ceil_mode, "AvgPool2d", "ceil_mode")
+        self.count_include_pad = flag(count_include_pad, "AvgPool2d", "count_include_pad")
+        self.divisor_override = (None if divisor_override is None
+                                 else whole(divisor_override, "AvgPool2d", "divisor_override", 1))
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AdaptiveAvgPoolNd(Module):
+    _dims = 0
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * self._dims
+        if len(sizes) != self._dims:
+            raise InvalidArgumentError(f"{type(self).__name__}: output_size must be an int or a tuple of "
+                                       f"{self._dims} ints (or None), got {output_size!r:.60}")
+        for s in sizes:
+            if s is not None:
+                whole(s, type(self).__name__, "output_size", 0)
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        pool = F.adaptive_avg_pool1d if self._dims == 1 else F.adaptive_avg_pool2d
+        return pool(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """PyTorch's ``nn.AdaptiveAvgPool1d`` (``F.adaptive_avg_pool1d``)."""
+
+    _dims = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """PyTorch's ``nn.AdaptiveAvgPool2d`` (``F.adaptive_avg_pool2d``); ``output_size`` an int or a pair, None
+    keeping that axis's size."""
+
+    _dims = 2
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) input over N, H and W per channel: BatchNorm1d's arguments,
+    running statistics, state-dict keys and formulas."""
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ShapeError(f"BatchNorm2d: expected input of shape (N, {self.num_features}, H, W), got {x.shape}")
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] <= 1:
+            raise ShapeError(
+                f"BatchNorm2d: expected more than 1 value per channel when training, got input shape {x.shape}"
+            )
+
+
+class Dropout2d(Module):
+    """Zero whole channels with probability ``p`` and scale the rest by 1/(1-p), in training mode only
+    (``F.dropout2d``)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        p = real(p, "Dropout2d", "p")
+        if not 0 <= p <= 1:
+            raise InvalidArgumentError(f"Dropout2d: p must be a probability in [0, 1], got {p!r}")
+        self.p = p
+        self.inplace = flag(inplace, "Dropout2d", "inplace")
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

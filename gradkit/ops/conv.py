@@ -1,0 +1,629 @@
+"""Convolution, pooling and channel dropout over (N, C, *spatial) tensors, as PyTorch's ``F.conv1d``,
+``conv2d``, ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` and ``dropout2d``.
+
+Each is one recorded node. A convolution gathers its input windows into columns (im2col: one strided slice
+copy per kernel offset, kh * kw of them) and multiplies them by the weight in one matmul (a batched one per
+group); its weight gradient is one matmul with the columns, and its input gradient one matmul followed by
+the col2im scatter-add, again one strided slice add per kernel offset. The slices need nothing but basic
+indexing, so the same code runs on NumPy and CuPy.
+
+The three maps of a convolution (the forward, its input gradient and its weight gradient) are each other's
+VJPs, as are max pooling's gather and scatter and average pooling's window sum and spread, so every rule is
+itself a recorded op: ``create_graph=True`` and derivatives of any order work.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gradkit._args import flag, real, whole
+from gradkit.autograd.function import record
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops._util import as_tensor
+from gradkit.ops.linalg import matmul
+from gradkit.ops.reduce import sum as sum_
+from gradkit.ops.shape import reshape
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "conv1d",
+    "conv2d",
+    "dropout2d",
+    "max_pool1d",
+    "max_pool2d",
+]
+
+_make = Tensor._make
+
+
+class _Window(NamedTuple):
+    """Where a sliding window reads, per spatial axis: input size, kernel, stride, dilation, padding before
+    (``lo``), the output size, and the padding after that the last window needs (``hi``, never negative)."""
+
+    size: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    lo: tuple
+    out: tuple
+    hi: tuple
+
+
+def _window(size: tuple, kernel: tuple, stride: tuple, dilation: tuple, lo: tuple, out: tuple) -> _Window:
+    hi = tuple(
+        max(0, (o - 1) * s + d * (k - 1) + 1 - n - p)
+        for n, k, s, d, p, o in zip(size, kernel, stride, dilation, lo, out, strict=True)
+    )
+    return _Window(size, kernel, stride, dilation, lo, out, hi)
+
+
+def _offsets(win: _Window) -> Any:
+    """Per kernel offset, in the weight's row-major order: the slices of the padded input it reads."""
+    for kidx in itertools.product(*(range(k) for k in win.kernel)):
+        yield kidx, tuple(
+            slice(j * d, j * d + s * (o - 1) + 1, s)
+            for j, d, s, o in zip(kidx, win.dilation, win.stride, win.out, strict=True)
+        )
+
+
+def _padded_shape(shape: tuple, win: _Window) -> tuple:
+    return shape[:2] + tuple(n + a + b for n, a, b in zip(win.size, win.lo, win.hi, strict=True))
+
+
+def _inner(win: _Window) -> tuple:
+    """The slices of a padded array that hold the input."""
+    return (slice(None), slice(None)) + tuple(slice(a, a + n) for a, n in zip(win.lo, win.size, strict=True))
+
+
+def _padded(data: Any, win: _Window, fill: float, xp: Any) -> Any:
+    """``data`` with ``fill`` around it as far as the windows reach (``data`` itself when they stay inside)."""
+    if not any(win.lo) and not any(win.hi):
+        return data
+    shape = _padded_shape(data.shape, win)
+    out = xp.zeros(shape, dtype=data.dtype) if fill == 0 else xp.full(shape, fill, dtype=data.dtype)
+    out[_inner(win)] = data
+    return out
+
+
+def _cropped(padded: Any, win: _Window, xp: Any) -> Any:
+    if not any(win.lo) and not any(win.hi):
+        return padded
+    return xp.ascontiguousarray(padded[_inner(win)])
+
+
+# ------------------------------------------------------------------ convolution
+def _im2col(xd: Any, win: _Window, xp: Any) -> Any:
+    """The input windows as columns, shape (C, *kernel, N, *out): row (c, k) holds channel c at offset k."""
+    xpad = _padded(xd, win, 0, xp).swapaxes(0, 1)  # (C, N, ...): each offset's slice is one copy
+    cols = xp.empty((xd.shape[1], *win.kernel, xd.shape[0], *win.out), dtype=xd.dtype)
+    every = (slice(None), slice(None))
+    for kidx, sl in _offsets(win):
+        cols[(slice(None), *kidx)] = xpad[every + sl]
+    return cols
+
+
+def _col2im(gcols: Any, win: _Window, shape: tuple, xp: Any) -> Any:
+    """The transpose of ``_im2col``: columns (C, *kernel, N, *out) summed back onto an input of ``shape``."""
+    padded = xp.zeros(_padded_shape((shape[1], shape[0], *shape[2:]), win), dtype=gcols.dtype)  # (C, N, ...)
+    every = (slice(None), slice(None))
+    for kidx, sl in _offsets(win):
+        padded[every + sl] += gcols[(slice(None), *kidx)]
+    inner = padded[_inner(win)] if any(win.lo) or any(win.hi) else padded
+    return xp.ascontiguousarray(inner.swapaxes(0, 1))
+
+
+def _matrices(a: Any, groups: int, rows: int, cols: int) -> Any:
+    """``a`` as one (rows, cols) matrix per group: (rows, cols) for one group, else (groups, rows, cols)."""
+    return a.reshape(rows, cols) if groups == 1 else a.reshape(groups, rows, cols)
+
+
+def _sizes(wshape: tuple, win: _Window, n: int, groups: int) -> tuple[int, int, int]:
+    """Output channels per group, rows of the columns per group (channels * kernel), and N * output size."""
+    return wshape[0] // groups, wshape[1] * math.prod(win.kernel), n * math.prod(win.out)
+
+
+def _conv_data(xd: Any, wd: Any, win: _Window, groups: int, backend: Any) -> Any:
+    n = xd.shape[0]
+    og, k, p = _sizes(wd.shape, win, n, groups)
+    cols = _im2col(xd, win, backend.xp)
+    y = backend.matmul(_matrices(wd, groups, og, k), _matrices(cols, groups, k, p))
+    return backend.xp.ascontiguousarray(y.reshape(wd.shape[0], n, *win.out).swapaxes(0, 1))
+
+
+def _conv(x: Tensor, w: Tensor, b: Tensor | None, win: _Window, groups: int, name: str = "conv") -> Tensor:
+    """The convolution node: ``x`` (N, C, *size) with ``w`` (O, C / groups, *kernel), plus ``b`` (O,)."""
+    backend = w._backend
+    y = _conv_data(x._data, w._data, win, groups, backend)
+    if b is not None:
+        y += b._data.reshape((-1,) + (1,) * len(win.size))
+    return record(name, y, backend, (x, w, b), _CONV_RULES, (x, w, win, groups), info=win)
+
+
+def _conv_dx(g: Tensor, x: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv_input_grad(g, w, win, groups)
+
+
+def _conv_dw(g: Tensor, x: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv_weight_grad(x, g, win, groups, w.shape)
+
+
+def _conv_db(g: Tensor, x: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    return sum_(g, (0, *range(2, g.ndim)))
+
+
+_CONV_RULES = (_conv_dx, _conv_dw, _conv_db)
+
+
+def _conv_input_grad(g: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    """The gradient of a convolution's input: the weight's transpose applied to ``g``, then col2im."""
+    backend = w._backend
+    wd, gd = w._data, g._data
+    og, k, p = _sizes(wd.shape, win, gd.shape[0], groups)
+    shape = (gd.shape[0], wd.shape[1] * groups, *win.size)
+    gm = _matrices(gd.swapaxes(0, 1), groups, og, p)  # a copy: the swapped axes are not contiguous
+    gcols = backend.matmul(_matrices(wd, groups, og, k).swapaxes(-1, -2), gm)
+    dx = _col2im(gcols.reshape(shape[1], *win.kernel, shape[0], *win.out), win, shape, backend.xp)
+    return record("conv_input_grad", dx, backend, (g, w), _INPUT_GRAD_RULES, (g, w, win, groups), info=win)
+
+
+def _input_grad_dg(h: Tensor, g: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv(h, w, None, win, groups)
+
+
+def _input_grad_dw(h: Tensor, g: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv_weight_grad(h, g, win, groups, w.shape)
+
+
+_INPUT_GRAD_RULES = (_input_grad_dg, _input_grad_dw)
+
+
+def _conv_weight_grad(x: Tensor, g: Tensor, win: _Window, groups: int, shape: tuple) -> Tensor:
+    """The gradient of a convolution's weight: ``g`` times the input's columns, one matmul."""
+    backend = x._backend
+    gd = g._data
+    og, k, p = _sizes(shape, win, gd.shape[0], groups)
+    cols = _matrices(_im2col(x._data, win, backend.xp), groups, k, p)
+    gm = _matrices(gd.swapaxes(0, 1), groups, og, p)
+    # (columns @ g.T).T: about twice as fast as g @ columns.T with OpenBLAS (N * P, the long axis, is summed)
+    dw = backend.matmul(cols, gm.swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = backend.xp.ascontiguousarray(dw).reshape(shape)
+    return record("conv_weight_grad", dw, backend, (x, g), _WEIGHT_GRAD_RULES, (x, g, win, groups), info=win)
+
+
+def _weight_grad_dx(h: Tensor, x: Tensor, g: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv_input_grad(g, h, win, groups)
+
+
+def _weight_grad_dg(h: Tensor, x: Tensor, g: Tensor, win: _Window, groups: int) -> Tensor:
+    return _conv(x, h, None, win, groups)
+
+
+_WEIGHT_GRAD_RULES = (_weight_grad_dx, _weight_grad_dg)
+
+
+# ------------------------------------------------------------------ argument checks
+_AXES = {1: "L", 2: "H, W"}
+
+
+def _ints(value: Any, n: int, op: str, name: str, low: int) -> tuple[int, ...]:
+    """An int or a tuple/list of ``n`` ints, each >= ``low``, as a tuple of ``n`` ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise InvalidArgumentError(
+                f"{op}: {name} must be an int or a tuple of {n} int{'s' if n > 1 else ''}, got {value!r:.60}"
+            )
+        return tuple(whole(v, op, name, low) for v in value)
+    return (whole(value, op, name, low),) * n
+
+
+def _batched(input: Any, dims: int, op: str, backend: Any = None) -> tuple[Tensor, bool]:  # noqa: A002
+    """The input as a float Tensor with a batch axis, and whether one was added (an unbatched input)."""
+    x = as_tensor(input, op, backend)
+    if x.ndim not in (dims + 1, dims + 2):
+        raise ShapeError(
+            f"{op}: expected a {dims + 1}-D (C, {_AXES[dims]}) or {dims + 2}-D (N, C, {_AXES[dims]}) input, "
+            f"got input of shape {x.shape}"
+        )
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
+    if x.ndim == dims + 1:
+        return reshape(x, (1, *x.shape)), True
+    return x, False
+
+
+def _unbatched(y: Tensor, unbatched: bool) -> Tensor:
+    return reshape(y, y.shape[1:]) if unbatched else y
+
+
+def _conv_padding(padding: Any, kernel: tuple, stride: tuple, dilation: tuple, op: str) -> tuple:
+    """(before, after) padding per axis: ints, "valid" (none) or "same" (the output keeps the input's size;
+    an odd total puts the extra element after, as PyTorch)."""
+    dims = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * dims, (0,) * dims
+        if padding != "same":
+            raise InvalidArgumentError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise InvalidArgumentError(f"{op}: padding='same' is not supported for strided convolutions "
+                                       f"(stride={stride})")
+        total = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
+        lo = tuple(t // 2 for t in total)
+        return lo, tuple(t - a for t, a in zip(total, lo, strict=True))
+    pad = _ints(padding, dims, op, "padding", 0)
+    return pad, pad
+
+
+def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,  # noqa: A002
+            dims: int, op: str) -> Tensor:
+    if not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise ArgumentTypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__} {bias!r:.40}")
+    backend = weight._backend
+    x, unbatched = _batched(input, dims, op, backend if not isinstance(input, Tensor) else None)
+    if x._backend is not backend or (bias is not None and bias._backend is not backend):
+        raise DeviceError(
+            f"{op}: input on {x.device}, weight on {weight.device}"
+            + (f", bias on {bias.device}" if bias is not None else "") + "; move them to one device"
+        )
+    if weight.ndim != dims + 2:
+        raise ShapeError(
+            f"{op}: weight must be {dims + 2}-D (out_channels, in_channels / groups, {_AXES[dims]}), "
+            f"got weight of shape {weight.shape}"
+        )
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise DTypeError(
+            f"{op}: input ({x.dtype}), weight ({weight.dtype})"
+            + (f" and bias ({bias.dtype})" if bias is not None else "")
+            + f" must have the same dtype; convert the input: x.astype(gk.{weight.dtype})"
+        )
+    groups = whole(groups, op, "groups", 1)
+    stride = _ints(stride, dims, op, "stride", 1)
+    dilation = _ints(dilation, dims, op, "dilation", 1)
+    out_ch, per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if out_ch % groups:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} has {out_ch} output channels, which groups={groups} "
+                         "does not divide")
+    if x.shape[1] != per_group * groups:
+        raise ShapeError(
+            f"{op}: weight of shape {weight.shape} with groups={groups} expects input with {per_group * groups} "
+            f"channels, got input of shape {x.shape} ({x.shape[1]} channels)"
+        )
+    if bias is not None and bias.shape != (out_ch,):
+        raise ShapeError(f"{op}: weight of shape {weight.shape} expects a bias of shape ({out_ch},), "
+                         f"got bias of shape {bias.shape}")
+    if min(kernel) < 1:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} has an empty kernel")
+    lo, hi = _conv_padding(padding, kernel, stride, dilation, op)
+    size = x.shape[2:]
+    padded = tuple(n + a + b for n, a, b in zip(size, lo, hi, strict=True))
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    if any(p < e for p, e in zip(padded, extent, strict=True)):
+        raise ShapeError(
+            f"{op}: the padded input size {padded} is smaller than the (dilated) kernel size {extent}: "
+            f"input of shape {x.shape}, weight of shape {weight.shape}, padding {padding!r}, dilation {dilation}"
+        )
+    out = tuple((p - e) // s + 1 for p, e, s in zip(padded, extent, stride, strict=True))
+    win = _window(size, kernel, stride, dilation, lo, out)
+    return _unbatched(_conv(x, weight, bias, win, groups, op), unbatched)
+
+
+def conv1d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,  # noqa: A002
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D convolution (PyTorch's cross-correlation) of (N, C, L) or (C, L) input with weight
+    (out_channels, C / groups, k); ``padding`` an int, a 1-tuple, "valid" or "same"."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,  # noqa: A002
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (PyTorch's cross-correlation) of (N, C, H, W) or (C, H, W) input with weight
+    (out_channels, C / groups, kh, kw); ``stride``, ``padding`` and ``dilation`` ints or pairs, ``padding``
+    also "valid" or "same"."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+# ------------------------------------------------------------------ pooling
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size: the last window must start inside the input or its left padding."""
+    span = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = span // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_window(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any,
+                 dims: int, op: str, dilated: bool) -> _Window:
+    kernel = _ints(kernel_size, dims, op, "kernel_size", 1)
+    empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    stride = kernel if empty else _ints(stride, dims, op, "stride", 1)
+    pad = _ints(padding, dims, op, "padding", 0)
+    dil = _ints(dilation, dims, op, "dilation", 1)
+    ceil_mode = flag(ceil_mode, op, "ceil_mode")
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil, strict=True))
+    half = tuple(e // 2 for e in extent) if dilated else tuple(k // 2 for k in kernel)
+    if any(p > h for p, h in zip(pad, half, strict=True)):
+        what = "dilated kernel size" if dilated else "kernel size"
+        raise InvalidArgumentError(
+            f"{op}: padding {pad} must be at most half the {what} {extent if dilated else kernel}"
+        )
+    if 0 in x.shape[1:]:
+        raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
+                         f"{x.shape}")
+    out = tuple(_pool_out(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pad, dil, strict=True))
+    if min(out) < 1:
+        raise ShapeError(
+            f"{op}: input of shape {x.shape} is too small for kernel_size {kernel}, stride {stride}, padding {pad}"
+            + (f", dilation {dil}" if dilated else "") + f": the output size would be {out}"
+        )
+    return _window(tuple(x.shape[2:]), kernel, stride, dil, pad, out)
+
+
+def _inside(win: _Window, xp: Any) -> Any:
+    """Per kernel offset, which outputs' windows read an input element there (not padding): (K, *out) bools."""
+    axes = []
+    for n, k, s, d, p, o in zip(win.size, win.kernel, win.stride, win.dilation, win.lo, win.out, strict=True):
+        pos = np.arange(k)[:, None] * d + np.arange(o)[None, :] * s - p
+        axes.append((pos >= 0) & (pos < n))
+    inside = np.ones((1,) * (2 * len(axes)), dtype=bool)
+    for i, a in enumerate(axes):  # the outer product, axes ordered (k0, k1, ..., o0, o1, ...)
+        shape = [1] * (2 * len(axes))
+        shape[i], shape[len(axes) + i] = a.shape
+        inside = inside & a.reshape(shape)
+    return xp.asarray(inside.reshape(math.prod(win.kernel), *win.out))
+
+
+def _max_pool_data(xd: Any, win: _Window, xp: Any) -> tuple[Any, Any]:
+    """The window maxima and, per output, the kernel offset they came from (PyTorch's rule: the first
+    maximum, a NaN wins; a window of -inf only points at its first input element)."""
+    xpad = _padded(xd, win, -np.inf, xp)
+    shape = xd.shape[:2] + win.out
+    best = xp.full(shape, -np.inf, dtype=xd.dtype)
+    arg = xp.full(shape, -1, dtype=np.int32)
+    inside = _inside(win, xp) if any(win.lo) or any(win.hi) else None
+    every = (slice(None), slice(None))
+    for i, (_, sl) in enumerate(_offsets(win)):
+        v = xpad[every + sl]
+        if i == 0 and inside is None:
+            best[...] = v
+            arg[...] = 0
+            continue
+        take = (v > best) | xp.isnan(v)
+        if inside is not None:
+            take |= (arg < 0) & inside[i]
+        # best becomes v exactly where take (NaN propagates), and arg i: arithmetic rather than copyto(where=),
+        # which is about 5 times slower on NumPy with a random mask
+        xp.maximum(best, v, out=best)
+        step = i - arg
+        step *= take
+        arg += step
+    if inside is not None:
+        xp.maximum(arg, 0, out=arg)  # a window with no input element (PyTorch reads out of range there)
+    return best, arg
+
+
+def _max_pool_indices(arg: Any, win: _Window, xp: Any) -> Any:
+    """The flat index into each (N, C) plane of the input of every output's maximum (PyTorch's indices)."""
+    plane = np.cumprod((1, *win.size[::-1]))[-2::-1]  # (W, 1) for (H, W)
+    base = np.zeros(win.out, dtype=np.int64)
+    for i, (s, p, o, m) in enumerate(zip(win.stride, win.lo, win.out, plane, strict=True)):
+        shape = [1] * len(win.out)
+        shape[i] = o
+        base = base + ((np.arange(o) * s - p) * m).reshape(shape)
+    table = np.array([sum(j * d * m for j, d, m in zip(kidx, win.dilation, plane, strict=True))
+                      for kidx, _ in _offsets(win)], dtype=np.int64)
+    return xp.asarray(table)[arg] + xp.asarray(base)
+
+
+def _max_scatter(g: Tensor, arg: Any, win: _Window) -> Tensor:
+    """Each output's gradient onto its maximum's input element (the VJP of max pooling)."""
+    xp = g._backend.xp
+    gd = g._data
+    padded = xp.zeros(_padded_shape(gd.shape[:2] + win.size, win), dtype=gd.dtype)
+    every = (slice(None), slice(None))
+    for i, (_, sl) in enumerate(_offsets(win)):
+        padded[every + sl] += xp.where(arg == i, gd, 0)
+    dx = _cropped(padded, win, xp)
+    return record("max_pool_scatter", dx, g._backend, (g,), (_max_gather,), (arg, win))
+
+
+def _max_gather(h: Tensor, arg: Any, win: _Window) -> Tensor:
+    """Each output's maximum's element of ``h`` (an input-shaped tensor): the VJP of ``_max_scatter``."""
+    xp = h._backend.xp
+    hpad = _padded(h._data, win, 0, xp)
+    out = xp.zeros(arg.shape, dtype=h._data.dtype)
+    every = (slice(None), slice(None))
+    for i, (_, sl) in enumerate(_offsets(win)):
+        xp.copyto(out, hpad[every + sl], where=arg == i)
+    return record("max_pool_gather", out, h._backend, (h,), (_max_scatter,), (arg, win))
+
+
+def _max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any,  # noqa: A002
+                return_indices: Any, dims: int, op: str) -> Any:
+    x, unbatched = _batched(input, dims, op)
+    win = _pool_window(x, kernel_size, stride, padding, dilation, ceil_mode, dims, op, dilated=True)
+    xp = x._backend.xp
+    best, arg = _max_pool_data(x._data, win, xp)
+    y = _unbatched(record(op, best, x._backend, (x,), (_max_scatter,), (arg, win), info=win), unbatched)
+    if not flag(return_indices, op, "return_indices"):
+        return y
+    return y, _unbatched(_make(_max_pool_indices(arg, win, xp), x._backend), unbatched)
+
+
+def max_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """The maximum over each window of (N, C, L) or (C, L) input (padding counts as -inf); stride defaults to
+    kernel_size. With ``return_indices``, also each maximum's index along L (int64), as PyTorch."""
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """The maximum over each window of (N, C, H, W) or (C, H, W) input (padding counts as -inf); stride
+    defaults to kernel_size. With ``return_indices``, also each maximum's flat index ``h * W + w`` (int64).
+    The gradient goes to the first maximum of each window (PyTorch's rule)."""
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def _avg_scale(win: _Window, count_include_pad: bool, divisor: int | None, dtype: Any, xp: Any) -> Any:
+    """1 / the divisor of each window (PyTorch's rule): ``divisor_override``; else the window's size within
+    the padded input (``count_include_pad``) or within the input alone."""
+    if divisor is not None:
+        return 1.0 / divisor
+    counts = []
+    uniform = True
+    for n, k, s, p, o in zip(win.size, win.kernel, win.stride, win.lo, win.out, strict=True):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        c = end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0)
+        uniform = uniform and bool((c == k).all())
+        counts.append(np.maximum(c, 1))  # a window with no input element sums to 0 (PyTorch gives 0 too)
+    if uniform:
+        return 1.0 / math.prod(win.kernel)
+    total = np.ones((), dtype=np.float64)
+    for c in counts:
+        total = np.multiply.outer(total, c)
+    return xp.asarray((1.0 / total).astype(dtype))
+
+
+def _avg_pool(x: Tensor, win: _Window, scale: Any, name: str = "avg_pool") -> Tensor:
+    """The node of average pooling: each window's sum times ``scale``."""
+    xp = x._backend.xp
+    xpad = _padded(x._data, win, 0, xp)
+    every = (slice(None), slice(None))
+    out = None
+    for _, sl in _offsets(win):
+        if out is None:
+            out = xpad[every + sl].copy()
+        else:
+            out += xpad[every + sl]
+    out *= scale
+    return record(name, out, x._backend, (x,), (_avg_spread,), (win, scale), info=win)
+
+
+def _avg_spread(g: Tensor, win: _Window, scale: Any) -> Tensor:
+    """``g`` times ``scale``, added to every input element of each window: the VJP of ``_avg_pool``."""
+    xp = g._backend.xp
+    gd = g._data * scale
+    padded = xp.zeros(_padded_shape(gd.shape[:2] + win.size, win), dtype=gd.dtype)
+    every = (slice(None), slice(None))
+    for _, sl in _offsets(win):
+        padded[every + sl] += gd
+    return record("avg_pool_spread", _cropped(padded, win, xp), g._backend, (g,), (_avg_pool,), (win, scale))
+
+
+def _avg_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, ceil_mode: Any,  # noqa: A002
+                count_include_pad: Any, divisor_override: Any, dims: int, op: str) -> Tensor:
+    x, unbatched = _batched(input, dims, op)
+    win = _pool_window(x, kernel_size, stride, padding, 1, ceil_mode, dims, op, dilated=False)
+    include = flag(count_include_pad, op, "count_include_pad")
+    divisor = None if divisor_override is None else whole(divisor_override, op, "divisor_override", 1)
+    scale = _avg_scale(win, include, divisor, x.dtype, x._backend.xp)
+    return _unbatched(_avg_pool(x, win, scale, op), unbatched)
+
+
+def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """The mean over each window of (N, C, L) or (C, L) input (stride defaults to kernel_size); the zero
+    padding counts in the divisor unless ``count_include_pad=False``, as PyTorch."""
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each window of (N, C, H, W) or (C, H, W) input (stride defaults to kernel_size); the
+    divisor is ``divisor_override`` when given, else PyTorch's window size (the zero padding counted unless
+    ``count_include_pad=False``; a ``ceil_mode`` window past the padding counts only its part inside)."""
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                       "avg_pool2d")
+
+
+def _adaptive_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
+    """(out, size): row o averages elements floor(o * size / out) to ceil((o + 1) * size / out) (PyTorch's)."""
+    m = np.zeros((out, size), dtype=np.float64)
+    for o in range(out):
+        start, end = (o * size) // out, -(-((o + 1) * size) // out)
+        m[o, start:end] = 1.0 / (end - start)
+    return m.astype(dtype)
+
+
+def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Tensor:  # noqa: A002
+    x, unbatched = _batched(input, dims, op)
+    if 0 in x.shape[1:]:
+        raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
+                         f"{x.shape}")
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * dims
+    if len(sizes) != dims:
+        raise InvalidArgumentError(f"{op}: output_size must be an int or a tuple of {dims} ints (or None), "
+                                   f"got {output_size!r:.60}")
+    out = tuple(n if o is None else whole(o, op, "output_size", 0) for o, n in zip(sizes, x.shape[2:], strict=True))
+    y = x
+    for axis in range(dims - 1, -1, -1):  # the last axis first: y @ M.T, then M @ y for the axis before
+        n, o = x.shape[2 + axis], out[axis]
+        if n == o:
+            continue
+        m = _make(x._backend.asarray(_adaptive_matrix(n, o, x.dtype)), x._backend)
+        y = matmul(y, m.T) if axis == dims - 1 else matmul(m, y)
+    return _unbatched(y, unbatched)
+
+
+def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, L) or (C, L) input to length ``output_size`` (PyTorch's windows: output o
+    averages floor(o * L / out) to ceil((o + 1) * L / out))."""
+    return _adaptive_avg_poolnd(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, H, W) or (C, H, W) input to ``output_size`` (an int or a pair; None keeps
+    that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); two matmuls with averaging matrices."""
+    return _adaptive_avg_poolnd(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+# ------------------------------------------------------------------ channel dropout
+def _masked_vjp(g: Tensor, mask: Any) -> Tensor:
+    return g * mask
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero whole channels of (N, C, H, W) input with probability ``p`` and scale the rest by 1 / (1 - p),
+    when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does. ``inplace`` is
+    accepted and ignored."""
+    op = "dropout2d"
+    p = real(p, op, "p")
+    if not 0 <= p <= 1:
+        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    x = as_tensor(input, op)
+    flag(inplace, op, "inplace")
+    if not flag(training, op, "training") or p == 0:
+        return x
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got input of shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
+    if x.ndim == 3:
+        warnings.warn(
+            "dropout2d: a 3-D input is taken as (N, C, L) and each of its channels dropped whole (PyTorch's "
+            "current behaviour, which it plans to change to an unbatched (C, H, W)); use a 4-D input",
+            UserWarning, stacklevel=3,
+        )
+    xd = x._data
+    shape = xd.shape[:2] + (1,) * (xd.ndim - 2)
+    if p == 1:
+        mask = x._backend.xp.zeros(shape, dtype=xd.dtype)
+    else:
+        mask = (x._backend.uniform(shape, xd.dtype) >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
+    return record(op, xd * mask, x._backend, (x,), (_masked_vjp,), (mask,))
+
