@@ -816,7 +816,8 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Batch normalisation of (N, C) or (N, C, L) input over every axis but the channel axis 1.
+    """Batch normalisation of (N, C, *) input (any number of trailing axes, as PyTorch) over every axis but
+    the channel axis 1.
 
     ``training``: normalise with the batch mean and biased variance and, when
     running statistics are given, update them in place as
@@ -824,17 +825,17 @@ def batch_norm(
     for ``running_var``). Otherwise normalise with the running statistics.
     """
     x = _tensor(input, "batch_norm")
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected input of shape (N, C, *) (at least 2 axes), got {x.shape}")
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
         _check_running_stat(name, stat, x)
     momentum = real(momentum, "batch_norm", "momentum")
     eps = real(eps, "batch_norm", "eps", low=0.0)
     training = flag(training, "batch_norm", "training")
-    axes = (0,) if x.ndim == 2 else (0, 2)
-    shape = (-1,) if x.ndim == 2 else (-1, 1)
+    axes = (0, *range(2, x.ndim))
+    shape = (-1,) + (1,) * (x.ndim - 2)  # weight and bias along axis 1
     if training:
-        n = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        n = math.prod(x.shape) // x.shape[1] if x.shape[1] else 0
         if n <= 1:
             raise ShapeError(
                 f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"
@@ -849,7 +850,7 @@ def batch_norm(
     else:
         if running_mean is None or running_var is None:
             raise InvalidArgumentError("batch_norm: running_mean and running_var are needed when training=False")
-        full = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        full = (1, *shape)
         rm = running_mean._data.reshape(full)
         std = running_var._backend.xp.sqrt(running_var._data.reshape(full) + eps)
         out = (x - rm) / std

@@ -407,3 +407,17 @@ def test_errors_name_the_function_and_the_shapes():
         nn.BatchNorm2d(3)(gk.zeros(1, 3, 1, 1))
     with pytest.raises(gk.InvalidArgumentError, match="Dropout2d: p must be a probability"):
         nn.Dropout2d(1.5)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 5), (4, 3, 5, 2), (4, 3, 2, 2, 2)])
+def test_functional_batch_norm_takes_any_number_of_trailing_axes(device, shape):
+    x = np.random.default_rng(1).standard_normal(shape)
+    axes = (0, *range(2, len(shape)))
+    rm, rv = gk.zeros(3, dtype=gk.float64, device=device), gk.ones(3, dtype=gk.float64, device=device)
+    y = gk.nn.functional.batch_norm(gk.tensor(x, device=device), rm, rv, training=True, momentum=1.0)
+    mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+    np.testing.assert_allclose(y.numpy(), (x - mean) / np.sqrt(var + 1e-5), rtol=1e-12, atol=1e-12)
+    n = x.size // 3
+    np.testing.assert_allclose(rv.numpy(), var.reshape(-1) * n / (n - 1), rtol=1e-12)
+    with pytest.raises(gk.ShapeError, match=r"batch_norm: expected input of shape \(N, C, \*\)"):
+        gk.nn.functional.batch_norm(gk.tensor(np.ones(3), device=device), None, None, training=True)
