@@ -82,6 +82,7 @@ from gradkit.nn.module import (
     StateDictShapeError,
 )
 from gradkit.nn.parameter import Parameter
+from gradkit.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -106,6 +107,8 @@ __all__ = [
     "GaussianNLLLoss",
     "GELU",
     "GLU",
+    "GRU",
+    "GRUCell",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -121,6 +124,8 @@ __all__ = [
     "Linear",
     "LogSigmoid",
     "LogSoftmax",
+    "LSTM",
+    "LSTMCell",
     "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
@@ -143,6 +148,10 @@ __all__ = [
     "ReLU6",
     "RemovableHandle",
     "RMSNorm",
+    "RNN",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
     "Sequential",
     "Sigmoid",
     "SiLU",

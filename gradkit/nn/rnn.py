@@ -1,0 +1,488 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their one-step cells, with PyTorch's arguments,
+equations, parameter names and shapes, initialisation and state-dict keys.
+
+Everything is built from gradkit operations (``F.linear``, ``sigmoid``, ``tanh``, slices, ``stack``), so
+gradients of any order come from their rules. Per layer and direction, the input projection of every time
+step is one matmul before the time loop; each step then does one matmul with ``weight_hh`` and slices the
+fused gates. The time steps are split by one ``_Unbind`` node whose backward stacks their gradients
+(a ``getitem`` per step would give each step a zero tensor of the whole sequence's size: quadratic in the
+length). No host reads and no branching on values: a forward with fixed shapes can be captured
+(``gk.cuda.capture``).
+
+No ``PackedSequence``: sequences of different lengths are padded (``nn.utils.rnn.pad_sequence``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from gradkit import ops
+from gradkit._args import flag, real, text
+from gradkit.autograd.custom_function import Function, FunctionCtx
+from gradkit.autograd.function import record
+from gradkit.creation import empty, zeros
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError, describe
+from gradkit.nn import functional as F
+from gradkit.nn import init
+from gradkit.nn.layers import _size
+from gradkit.nn.module import Module
+from gradkit.nn.parameter import Parameter
+from gradkit.ops._util import as_tensor
+from gradkit.ops.indexing import _getitem_vjp
+from gradkit.tensor import Tensor
+
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
+_NONLINEARITIES = ("tanh", "relu")
+
+
+# ------------------------------------------------------------------ splitting
+class _Unbind(Function):
+    """The slices of a tensor along axis 0; backward stacks their gradients (zeros for those without)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor) -> tuple:
+        return ops.unbind(x, 0)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Tensor) -> Tensor:
+        return ops.stack(grads, 0)
+
+
+def _steps(x: Tensor) -> tuple:
+    """``x``'s slices along axis 0 (time steps, or layers of a state): one node whose gradient is one stack
+    (slicing with ``getitem`` would give each slice a zero tensor of x's size: quadratic in their number)."""
+    return _Unbind.apply(x)
+
+
+def _pieces(x: Tensor, sizes: tuple) -> list:
+    """Consecutive pieces of ``x``'s last axis, of ``sizes``: views, each a slice node (the gates of one step)."""
+    data, backend, shape = x._data, x._backend, x.shape
+    out, start = [], 0
+    for size in sizes:
+        index = (Ellipsis, slice(start, start + size))
+        piece = record("getitem", data[index], backend, (x,), (_getitem_vjp,), (shape, index))
+        piece._version = x._version  # a view: in-place changes to either are changes to both
+        out.append(piece)
+        start += size
+    return out
+
+
+# ------------------------------------------------------------------ one time step (shared by cells and layers)
+# ``xg`` is the input's projection ``x @ weight_ih.T + bias_ih`` of this step, (N, gates * hidden); for a GRU
+# the pair (r and z part, n part).
+def _rnn_step(act: Callable[[Tensor], Tensor]) -> Callable:
+    def step(xg: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None, w_hr: Any) -> tuple:
+        return act(xg + F.linear(h, w_hh, b_hh)), None
+
+    return step
+
+
+def _lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None) -> tuple:
+    size = c.shape[-1]
+    i, f, g, o = _pieces(xg + F.linear(h, w_hh, b_hh), (size,) * 4)  # PyTorch's gate order
+    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+    h = ops.sigmoid(o) * ops.tanh(c)
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(xg: tuple, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None, w_hr: Any) -> tuple:
+    x_rz, x_n = xg
+    size = h.shape[-1]
+    h_rz, h_n = _pieces(F.linear(h, w_hh, b_hh), (2 * size, size))
+    r, z = _pieces(ops.sigmoid(x_rz + h_rz), (size, size))
+    n = ops.tanh(x_n + r * h_n)  # b_hn stays inside r * (W_hn h + b_hn), as PyTorch
+    return n + z * (h - n), None  # (1 - z) * n + z * h, written as PyTorch computes it
+
+
+_STEPS = {"RNN_TANH": _rnn_step(ops.tanh), "RNN_RELU": _rnn_step(F.relu), "LSTM": _lstm_step, "GRU": _gru_step}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+# ------------------------------------------------------------------ argument checks
+def _nonlinearity(value: Any, layer: str) -> str:
+    text(value, layer, "nonlinearity")
+    if value not in _NONLINEARITIES:
+        raise InvalidArgumentError(f"{layer}: unknown nonlinearity {value!r}; expected 'tanh' or 'relu'")
+    return value
+
+
+def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: str = "input") -> Tensor:
+    """``x`` as a Tensor on ``weight``'s device with its dtype and ``dims`` dimensions (else an error)."""
+    layer = type(module).__name__
+    if not isinstance(x, Tensor):
+        if isinstance(x, (tuple, list, str, bytes)) or x is None:
+            raise ArgumentTypeError(f"{layer}: {what} must be a Tensor, got {describe(x)}")
+        x = as_tensor(x, layer, weight._backend)
+    if x.ndim not in dims:
+        raise ShapeError(f"{layer}: expected {what} to be {dims[0]}-D or {dims[1]}-D, got a {x.ndim}-D tensor "
+                         f"of shape {x.shape}")
+    if x._backend is not weight._backend:
+        raise DeviceError(f"{layer}: {what} is on {x.device}, the layer's parameters on {weight.device}; "
+                          f"move one of them (x.to({weight.device!r}) or module.to({x.device!r}))")
+    if x.dtype != weight.dtype:
+        fix = f"convert the {what} (x.astype(gk.{weight.dtype}))"
+        if x.dtype.kind == "f":
+            fix += f" or the layer (module.to(dtype=gk.{x.dtype}))"
+        raise DTypeError(f"{layer}: {what} has dtype {x.dtype}, the layer's parameters {weight.dtype}; {fix}")
+    return x
+
+
+def _check_state(layer: str, what: str, state: Tensor, expected: tuple, meaning: str) -> None:
+    if state.shape != expected:
+        raise ShapeError(f"{layer}: {what} has shape {state.shape}, expected {expected} ({meaning})")
+
+
+# ------------------------------------------------------------------ cells
+class RNNCellBase(Module):
+    """What the cells share (PyTorch's base class and arguments): weight_ih (num_chunks * hidden_size,
+    input_size), weight_hh (num_chunks * hidden_size, hidden_size), bias_ih and bias_hh (num_chunks *
+    hidden_size,), all uniform in +-1/sqrt(hidden_size); ``num_chunks`` is the number of gates."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        layer = type(self).__name__
+        self.input_size = _size(input_size, "input_size", layer)
+        self.hidden_size = _size(hidden_size, "hidden_size", layer, 1)
+        self.bias = flag(bias, layer, "bias")
+        rows = _size(num_chunks, "num_chunks", layer, 1) * self.hidden_size
+        self.weight_ih = Parameter(empty(rows, self.input_size, dtype=dtype, device=device))
+        self.weight_hh = Parameter(empty(rows, self.hidden_size, dtype=dtype, device=device))
+        if self.bias:
+            self.bias_ih = Parameter(empty(rows, dtype=dtype, device=device))
+            self.bias_hh = Parameter(empty(rows, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _state(self, hx: Any, x: Tensor, batched: bool, what: str) -> Tensor:
+        """The hidden (or cell) state ``hx`` as (N, hidden_size): zeros when None."""
+        layer = type(self).__name__
+        n = x.shape[0] if batched else 1
+        if hx is None:
+            return zeros(n, self.hidden_size, dtype=x.dtype, device=x.device)
+        h = _input(self, hx, self.weight_ih, (1, 2), what)
+        expected = (n, self.hidden_size) if batched else (self.hidden_size,)
+        meaning = "batch, hidden_size" if batched else "hidden_size, for an unbatched input"
+        _check_state(layer, what, h, expected, meaning)
+        return h if batched else ops.unsqueeze(h, 0)
+
+    def _project(self, input: Any) -> tuple[Tensor, bool]:  # noqa: A002
+        layer = type(self).__name__
+        x = _input(self, input, self.weight_ih, (1, 2))
+        if x.shape[-1] != self.input_size:
+            raise ShapeError(f"{layer}: input has shape {x.shape}, expected its last axis to be input_size="
+                             f"{self.input_size}")
+        return x, x.ndim == 2
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """One step of an Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` with act tanh or relu.
+
+    ``forward(input, hx=None)``: input (N, input_size) or (input_size,), hx (N, hidden_size) or
+    (hidden_size,) (zeros when None); returns h' of hx's shape.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: Any = None) -> None:
+        _nonlinearity(nonlinearity, "RNNCell")
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002
+        x, batched = self._project(input)
+        h = self._state(hx, x, batched, "hx")
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
+        step = _STEPS["RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"]
+        h, _ = step(xg, h, None, self.weight_hh, self.bias_hh, None)
+        return h if batched else ops.squeeze(h, 0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o in that order, as PyTorch): ``c' = f * c + i * g``,
+    ``h' = o * tanh(c')``.
+
+    ``forward(input, hx=None)``: hx is a pair (h, c) of (N, hidden_size) or (hidden_size,) tensors (zeros
+    when None); returns (h', c').
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+        x, batched = self._project(input)
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise ArgumentTypeError(f"LSTMCell: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
+        h = self._state(hx[0], x, batched, "h_0")
+        c = self._state(hx[1], x, batched, "c_0")
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
+        h, c = _lstm_step(xg, h, c, self.weight_hh, self.bias_hh, None)
+        return (h, c) if batched else (ops.squeeze(h, 0), ops.squeeze(c, 0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n, as PyTorch): ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``,
+    ``h' = (1 - z) * n + z * h``.
+
+    ``forward(input, hx=None)``: as RNNCell's.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002
+        x, batched = self._project(input)
+        h = self._state(hx, x, batched, "hx")
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
+        h, _ = _gru_step(_pieces(xg, (2 * self.hidden_size, self.hidden_size)), h, None, self.weight_hh,
+                         self.bias_hh, None)
+        return h if batched else ops.squeeze(h, 0)
+
+
+# ------------------------------------------------------------------ multi-layer recurrent layers
+class RNNBase(Module):
+    """What RNN, LSTM and GRU share: the parameters of each layer k and direction (suffix "_reverse" for the
+    backward one), in PyTorch's order: ``weight_ih_l{k}`` (gates * hidden_size, input_size for k = 0, else
+    num_directions * hidden_size (proj_size with a projection)), ``weight_hh_l{k}`` (gates * hidden_size,
+    hidden_size or proj_size), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (gates * hidden_size,) and, for an LSTM with
+    ``proj_size > 0``, ``weight_hr_l{k}`` (proj_size, hidden_size); all uniform in +-1/sqrt(hidden_size).
+    """
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        layer = type(self).__name__
+        if mode not in _GATES:
+            modes = ", ".join(map(repr, _GATES))
+            raise InvalidArgumentError(f"{layer}: unknown mode {mode!r}; expected one of {modes}")
+        self.mode = mode
+        self.input_size = _size(input_size, "input_size", layer)
+        self.hidden_size = _size(hidden_size, "hidden_size", layer, 1)
+        self.num_layers = _size(num_layers, "num_layers", layer, 1)
+        self.bias = flag(bias, layer, "bias")
+        self.batch_first = flag(batch_first, layer, "batch_first")
+        self.dropout = real(dropout, layer, "dropout")
+        if not 0 <= self.dropout <= 1:
+            raise InvalidArgumentError(f"{layer}: dropout must be a probability in [0, 1], got {dropout!r}")
+        self.bidirectional = flag(bidirectional, layer, "bidirectional")
+        self.proj_size = _size(proj_size, "proj_size", layer)
+        if self.proj_size and mode != "LSTM":
+            raise InvalidArgumentError(f"{layer}: proj_size is only supported by LSTM, got proj_size={proj_size}")
+        if self.proj_size >= self.hidden_size:
+            raise InvalidArgumentError(f"{layer}: proj_size ({proj_size}) must be smaller than hidden_size "
+                                       f"({hidden_size})")
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(
+                f"{layer}: dropout={self.dropout} applies between stacked layers only; with num_layers=1 it has "
+                "no effect", UserWarning, stacklevel=3)
+        rows = _GATES[mode] * self.hidden_size
+        out = self.proj_size or self.hidden_size
+        directions = 2 if self.bidirectional else 1
+        self._flat_weights_names: list[str] = []
+        for k in range(self.num_layers):
+            width = self.input_size if k == 0 else out * directions
+            for d in range(directions):
+                suffix = f"_l{k}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (rows, width)), ("weight_hh", (rows, out))]
+                if self.bias:
+                    shapes += [("bias_ih", (rows,)), ("bias_hh", (rows,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, self.hidden_size)))
+                for name, shape in shapes:
+                    setattr(self, name + suffix, Parameter(empty(*shape, dtype=dtype, device=device)))
+                    self._flat_weights_names.append(name + suffix)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """PyTorch's cuDNN weight packing: nothing to do in gradkit (kept so that PyTorch code runs)."""
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters of each layer and direction, in order (PyTorch's ``all_weights``)."""
+        per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
+        names = self._flat_weights_names
+        return [[getattr(self, n) for n in names[i:i + per]] for i in range(0, len(names), per)]
+
+    def _weights(self, k: int, d: int) -> tuple:
+        """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) of layer ``k``, direction ``d`` (None: absent)."""
+        suffix = f"_l{k}" + ("_reverse" if d else "")
+        get = self.__dict__["_parameters"].get
+        return tuple(get(name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
+    def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor) -> list:
+        """``hx`` (num_layers * num_directions, N, size) as one (N, size) tensor per layer and direction."""
+        layer = type(self).__name__
+        count = self.num_layers * (2 if self.bidirectional else 1)
+        if hx is None:
+            zero = zeros(batch, size, dtype=x.dtype, device=x.device)
+            return [zero] * count
+        h = _input(self, hx, self._weights(0, 0)[0], (2, 3), what)
+        expected = (count, batch, size) if batched else (count, size)
+        meaning = "num_layers * num_directions, batch, " if batched else "num_layers * num_directions, "
+        meaning += "proj_size" if size == self.proj_size else "hidden_size"
+        _check_state(layer, what, h, expected, meaning)
+        if not batched:
+            h = ops.unsqueeze(h, 1)
+        return list(_steps(h))
+
+    def forward(self, input: Any, hx: Any = None) -> tuple:  # noqa: A002
+        layer = type(self).__name__
+        x = _input(self, input, self._weights(0, 0)[0], (2, 3))
+        if x.shape[-1] != self.input_size:
+            raise ShapeError(f"{layer}: input has shape {x.shape}, expected its last axis to be input_size="
+                             f"{self.input_size}")
+        shape = x.shape
+        batched = x.ndim == 3
+        if not batched:
+            x = ops.unsqueeze(x, 1)
+        elif self.batch_first:
+            x = ops.swapaxes(x, 0, 1)
+        steps, batch = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ShapeError(f"{layer}: the input's sequence length is 0 (input of shape {shape}); "
+                             "expected at least one time step")
+        out_size = self.proj_size or self.hidden_size
+        if self.mode == "LSTM":
+            if hx is None:
+                hx = (None, None)
+            elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ArgumentTypeError(f"LSTM: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
+            h0 = self._states(hx[0], "h_0", out_size, batch, batched, x)
+            c0 = self._states(hx[1], "c_0", self.hidden_size, batch, batched, x)
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise ArgumentTypeError(f"{layer}: hx must be a Tensor or None, got {describe(hx)}")
+            h0 = self._states(hx, "hx", out_size, batch, batched, x)
+            c0 = [None] * len(h0)
+        y, h_n, c_n = self._run(x, h0, c0)
+        if not batched:
+            y = ops.squeeze(y, 1)
+            h_n = ops.squeeze(h_n, 1)
+            c_n = ops.squeeze(c_n, 1) if c_n is not None else None
+        elif self.batch_first:
+            y = ops.swapaxes(y, 0, 1)
+        return (y, (h_n, c_n)) if self.mode == "LSTM" else (y, h_n)
+
+    def _run(self, x: Tensor, h0: list, c0: list) -> tuple:
+        """The layers over the (T, N, features) input ``x``: output (T, N, D * out), h_n and c_n (or None)."""
+        step = _STEPS[self.mode]
+        directions = 2 if self.bidirectional else 1
+        last_h, last_c = [], []
+        for k in range(self.num_layers):
+            if k and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, True)
+            outs = []
+            for d in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(k, d)
+                xg = F.linear(x, w_ih, b_ih)  # every step's input projection in one matmul
+                if self.mode == "GRU":  # split once here, not at every step
+                    x_rz, x_n = _pieces(xg, (2 * self.hidden_size, self.hidden_size))
+                    xg = list(zip(_steps(x_rz), _steps(x_n), strict=True))
+                else:
+                    xg = _steps(xg)
+                h, c = h0[k * directions + d], c0[k * directions + d]
+                ys: list[Any] = [None] * len(xg)
+                for t in (reversed(range(len(xg))) if d else range(len(xg))):
+                    h, c = step(xg[t], h, c, w_hh, b_hh, w_hr)
+                    ys[t] = h
+                outs.append(ops.stack(ys, 0))
+                last_h.append(h)
+                last_c.append(c)
+            x = outs[0] if directions == 1 else ops.concatenate(outs, -1)
+        h_n = ops.stack(last_h, 0)
+        c_n = ops.stack(last_c, 0) if self.mode == "LSTM" else None
+        return x, h_n, c_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(RNNBase):
+    """PyTorch's ``nn.RNN``: a stack of Elman RNN layers, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T +
+    b_hh)`` with act tanh or relu.
+
+    ``forward(input, hx=None)``: input (T, N, input_size) ((N, T, input_size) with ``batch_first``) or
+    unbatched (T, input_size); hx (num_layers * num_directions, N, hidden_size) (zeros when None). Returns
+    ``(output, h_n)``: output (T, N, num_directions * hidden_size), the last layer's h_t for every t (both
+    directions concatenated), and h_n the final state of every layer and direction, shaped as hx. In
+    training mode, ``dropout`` is applied to every layer's output but the last. No PackedSequence.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: Any = None, dtype: Any = None) -> None:
+        mode = "RNN_TANH" if _nonlinearity(nonlinearity, "RNN") == "tanh" else "RNN_RELU"
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """PyTorch's ``nn.LSTM`` (gates i, f, g, o): ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``, then
+    ``h_t = h_t W_hr^T`` when ``proj_size > 0``.
+
+    ``forward(input, hx=None)``: hx is a pair (h_0, c_0) with h_0 (num_layers * num_directions, N, proj_size
+    or hidden_size) and c_0 (num_layers * num_directions, N, hidden_size), zeros when None. Returns
+    ``(output, (h_n, c_n))``; otherwise as ``RNN``. No PackedSequence.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device, dtype)
+
+
+class GRU(RNNBase):
+    """PyTorch's ``nn.GRU`` (gates r, z, n): ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``,
+    ``h_t = (1 - z) * n + z * h_{t-1}``; arguments, shapes and results as ``RNN``'s. No PackedSequence.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
