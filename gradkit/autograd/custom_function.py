@@ -280,20 +280,30 @@ def _resolve_saved(ctx: FunctionCtx, args: tuple, outs: tuple, differentiable: l
 
 
 class _OutputGrads:
-    """The gradients of a multi-output function's outputs, one slot per output (None: none yet).
+    """The gradients of a multi-output function's outputs: ``filled`` maps output k to its gradient, ``n`` is the
+    number of outputs (``grads`` lists them, None where none came).
 
-    What its output nodes send to the function's node; the engine adds them up with ``+``.
+    What its output nodes send to the function's node; the engine adds them up with ``+``, which merges the
+    smaller into the larger in place (both are the engine's own temporaries), so a function with T outputs
+    costs O(T) to gather, not O(T^2).
     """
 
-    __slots__ = ("grads",)
+    __slots__ = ("filled", "n")
 
-    def __init__(self, grads: list) -> None:
-        self.grads = grads
+    def __init__(self, filled: dict, n: int) -> None:
+        self.filled = filled
+        self.n = n
+
+    @property
+    def grads(self) -> list:
+        return [self.filled.get(k) for k in range(self.n)]
 
     def __add__(self, other: _OutputGrads) -> _OutputGrads:
-        return _OutputGrads(
-            [b if a is None else a if b is None else a + b for a, b in zip(self.grads, other.grads, strict=True)]
-        )
+        big, small = (self, other) if len(self.filled) >= len(other.filled) else (other, self)
+        filled = big.filled
+        for k, g in small.filled.items():
+            filled[k] = g if k not in filled else filled[k] + g
+        return big
 
 
 class _Select:
@@ -306,9 +316,7 @@ class _Select:
         self.n = n
 
     def __call__(self, grad: Tensor) -> _OutputGrads:
-        grads: list = [None] * self.n
-        grads[self.k] = grad
-        return _OutputGrads(grads)
+        return _OutputGrads({self.k: grad}, self.n)
 
 
 class SharedBackward:
