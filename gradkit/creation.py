@@ -437,18 +437,22 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tens
         raise InvalidArgumentError(
             f"multinomial: cannot draw {num_samples} samples without replacement from {n} categories"
         )
-    backend = input._backend
-    xp = backend.xp
-    p = input._data.reshape(-1, n).astype(np.float64)
-    rows = p.shape[0]
+    rows = input.shape[0] if input.ndim == 2 else 1
     if rows and n == 0:
         raise InvalidArgumentError("multinomial: the distribution has no categories (input's last axis is empty)")
-    if p.size and host_read_allowed(p):
+    backend = input._backend
+    xp = backend.xp
+    if rows == 0:
+        return _finish(xp.zeros((0, num_samples), np.int64), backend, False, "multinomial")
+    p = input._data.reshape(rows, n).astype(np.float64)
+    top = p.max(axis=1, keepdims=True)
+    if host_read_allowed(p):
         if not bool(xp.isfinite(p).all()) or bool((p < 0).any()):
             raise InvalidArgumentError("multinomial: the weights must be finite and >= 0 (got inf, NaN or < 0)")
-        if bool((p.sum(axis=1) <= 0).any()):
+        if bool((top <= 0).any()):
             raise InvalidArgumentError("multinomial: the weights of a distribution sum to 0 (or less)")
-    with _on(backend):
+    with _on(backend), np.errstate(divide="ignore", invalid="ignore"):
+        p = p / top  # each row over its largest weight: sums of weights near the float64 maximum stay finite
         if replacement:
             u = backend.uniform((rows, num_samples), np.dtype(np.float64))
             cdf = xp.cumsum(p, axis=1)
@@ -458,12 +462,14 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tens
             flat = (cdf + offset).reshape(-1)
             idx = xp.searchsorted(flat, (u + offset).reshape(-1), side="right").reshape(rows, num_samples)
             idx -= (offset * n).astype(idx.dtype)
-            data = xp.minimum(idx, n - 1).astype(np.int64)
+            # u + r can round up to r + 1 (u within an ulp of r below 1): that is the row's last category
+            # with a weight, never a zero-weight one after it
+            last = n - 1 - xp.argmax(p[:, ::-1] > 0, axis=1)
+            data = xp.minimum(idx, last[:, None]).astype(np.int64)
         else:
             # Exponential races: category i finishes at E_i / p_i; the first num_samples to finish are a
             # draw without replacement, in order (a zero weight never finishes).
             u = backend.uniform((rows, n), np.dtype(np.float64))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                times = -xp.log1p(-u) / p
+            times = -xp.log1p(-u) / p
             data = xp.argsort(times, axis=1, kind="stable")[:, :num_samples].astype(np.int64)
     return _finish(data.reshape(input.shape[:-1] + (num_samples,)), backend, False, "multinomial")

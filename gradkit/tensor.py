@@ -1074,7 +1074,7 @@ class Tensor:
         return self._inplace("sub", self._scaled(other, alpha, "sub_"))
 
     def _scaled(self, other: Any, alpha: Any, op: str) -> Any:
-        alpha = scalar(alpha)
+        alpha = _alpha_number(alpha)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
             raise ArgumentTypeError(f"{op}: alpha must be a number, got {type(alpha).__name__} {alpha!r:.40}")
         if alpha == 1:
@@ -1225,7 +1225,8 @@ def _parse_type_name(name: str) -> tuple[np.dtype, bool]:
 def _times_alpha(x: Tensor, other: Any, alpha: Any, op: str) -> Any:
     """``alpha * other`` for ``x.add``/``x.sub``: a Python number stays one (so that it does not widen x's
     dtype); as PyTorch, a float ``alpha`` with an integer result is an error (it would be truncated)."""
-    if isinstance(alpha, (float, np.floating)) and x._data.dtype.kind in "iub":
+    alpha = _alpha_number(alpha)
+    if isinstance(alpha, float) and x._data.dtype.kind in "iub":
         other_int = isinstance(other, (int, np.integer)) or (
             isinstance(other, Tensor) and other._data.dtype.kind in "iub")
         if other_int:
@@ -1235,6 +1236,15 @@ def _times_alpha(x: Tensor, other: Any, alpha: Any, op: str) -> Any:
     if type(other) in (int, float) and type(alpha) in (int, float):
         return other * alpha
     return x._scaled(other, alpha, op)
+
+
+def _alpha_number(alpha: Any) -> Any:
+    """``alpha`` as a Python number (a NumPy scalar, 0-d array or 0-d tensor too): as in PyTorch, ``alpha``
+    scales ``other`` and never changes the result's dtype (a NumPy float64 scalar would widen float32)."""
+    alpha = scalar(alpha)
+    if isinstance(alpha, (np.integer, np.floating)):
+        return alpha.item()
+    return alpha
 
 
 def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
@@ -1248,10 +1258,13 @@ def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
     kinds = {getattr(getattr(v, "dtype", None), "kind", "f" if isinstance(v, float) else "i") for v in (ad, bd)}
     if kinds <= {"b"}:
         raise DTypeError(f"div: rounding_mode={mode!r} is not defined for two bool operands")
-    if not kinds & {"f"} and host_read_allowed(a._data) and bool(xp.any(xp.asarray(bd) == 0)):
+    size = math.prod(_broadcast_shape(ad, bd))  # an empty result divides nothing (no error, as PyTorch)
+    if not kinds & {"f"} and size and host_read_allowed(a._data) and bool(xp.any(xp.asarray(bd) == 0)):
         raise InvalidArgumentError(f"div: integer division by zero (rounding_mode={mode!r})")
     try:
-        with np.errstate(divide="ignore", invalid="ignore"):  # float x / 0: inf or NaN, as PyTorch, silently
+        # float x / 0 (inf or NaN), an overflowing quotient (1e308 // 1e-308: inf; int8 -128 // -1: -128, wrapped)
+        # as PyTorch, silently
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             q = xp.floor_divide(ad, bd)
             if mode == "trunc" and q.dtype.kind == "f":
                 q = xp.trunc(xp.true_divide(ad, bd)).astype(q.dtype, copy=False)
@@ -1266,6 +1279,13 @@ def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
         return Tensor._make(q, backend)
     inputs = tuple(v if isinstance(v, Tensor) else None for v in (a, b))
     return record("div", q, backend, inputs, (_zero_slope, _zero_slope), broadcast=True)
+
+
+def _broadcast_shape(a: Any, b: Any) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        raise ShapeError(f"div: shapes {np.shape(a)} and {np.shape(b)} do not broadcast") from None
 
 
 def _zero_slope(g: Tensor) -> Tensor:

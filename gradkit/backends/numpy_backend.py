@@ -35,7 +35,10 @@ class NumpyBackend(Backend):
     def uniform(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         if dtype in (np.float32, np.float64):
             return self.rng.random(shape, dtype=dtype)
-        return self.rng.random(shape).astype(dtype)
+        # float16: a float64 draw just below 1 rounds up to 1.0; keep [0, 1) as for the other dtypes
+        one = np.dtype(dtype).type(1)
+        below_one = float(np.nextafter(one, one - one))  # a Python float: CuPy takes no NumPy arrays
+        return np.minimum(self.rng.random(shape).astype(dtype), below_one)
 
     def normal(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         if dtype in (np.float32, np.float64):

@@ -84,14 +84,26 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fill with samples from U(a, b)."""
+    """Fill with samples from U(a, b): in [a, b), as PyTorch's (a value that rounds up to ``b`` in the
+    tensor's dtype, as float16's often do, is the largest one below it). ``a`` and ``b - a`` must be finite
+    in the tensor's dtype."""
     _check(tensor, "uniform_")
     a, b = real(a, "uniform_", "a"), real(b, "uniform_", "b")
     if not a <= b:
         raise InvalidArgumentError(f"uniform_: expected a <= b, got a={a!r}, b={b!r}")
-    u = tensor._backend.uniform(tensor.shape, tensor.dtype)
+    top = float(np.finfo(tensor.dtype).max)
+    if not (abs(a) <= top and abs(b) <= top and b - a <= top):
+        raise InvalidArgumentError(
+            f"uniform_: the bounds a={a!r}, b={b!r} and their difference must be finite in {tensor.dtype} "
+            f"(at most {top:g})"
+        )
+    backend = tensor._backend
+    u = backend.uniform(tensor.shape, tensor.dtype)
     u *= b - a
     u += a
+    if a < b:
+        below = np.nextafter(np.asarray(b, tensor.dtype), np.asarray(a, tensor.dtype))
+        u = backend.xp.minimum(u, below, out=u) if u.ndim else backend.xp.minimum(u, below)
     return _fill(tensor, u)
 
 

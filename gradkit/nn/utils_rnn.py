@@ -1,6 +1,6 @@
 """``gk.nn.utils.rnn``: PyTorch's ``torch.nn.utils.rnn`` helpers for batches of sequences of different lengths.
 
-Only ``pad_sequence`` (gradkit has no recurrent layers, so no ``PackedSequence``).
+Only ``pad_sequence``: no ``PackedSequence`` (the recurrent layers in ``gradkit.nn.rnn`` take padded batches).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def pad_sequence(sequences: Any, batch_first: bool = False, padding_value: float
         place = (i, rows) if batch_first else (rows, i)
         data[place] = s._data
         places.append(place)
+    if data.dtype.kind != "f":  # an integer or bool result (the first sequence's dtype) carries no gradient
+        return Tensor._make(data, backend)
     rules = tuple(functools.partial(_slice_of, place=place, dtype=s.dtype) for place, s in zip(places, seqs,
                                                                                                    strict=True))
     return record(op, data, backend, tuple(seqs), rules)

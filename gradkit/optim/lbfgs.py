@@ -41,6 +41,11 @@ _C2 = 0.9
 # Curvature y.s at or below this leaves the history as it is (the update would not be positive definite).
 _MIN_CURVATURE = 1e-10
 
+# The line search stops narrowing a bracket whose width moves the parameters by less than this. PyTorch's
+# line search uses its own default here, not the group's tolerance_change: so does gradkit's, for the same
+# iterates.
+_BRACKET_TOLERANCE = 1e-9
+
 
 class _Trial(NamedTuple):
     """One evaluation along the search line: step ``t``, loss ``f``, flat gradient ``g`` (a device array),
@@ -62,6 +67,8 @@ class LBFGS(Optimizer):
     and returns what its first call returned. An iteration stops the step when
     the largest gradient entry is at most ``tolerance_grad``, or the step, its
     directional derivative or the change in loss is below ``tolerance_change``.
+    The strong Wolfe line search narrows its bracket down to PyTorch's fixed
+    1e-9 (in parameter change), whatever ``tolerance_change``, as PyTorch's.
 
     One parameter group only, as PyTorch's. The state (of the first parameter):
     ``func_evals``, ``n_iter`` (counts over all steps), the last direction ``d``
@@ -313,7 +320,7 @@ class _Run:
             if line_search == "strong_wolfe":
                 x = self.flat_params()
                 start = _Trial(0.0, loss, g, gtd, gmax)
-                best, spent = self.strong_wolfe(x, t, d, start, dmax, tolerance_change, max_eval - evals)
+                best, spent = self.strong_wolfe(x, t, d, start, dmax, max_eval - evals)
                 t, loss, g, gmax = best.t, best.f, best.g, best.gmax
                 self.write(x + t * d, add=False)
             else:
@@ -358,8 +365,7 @@ class _Run:
         state["al"] = [a if a is None or isinstance(a, Tensor) else self.wrap(a) for a in al]
         return r
 
-    def strong_wolfe(self, x: Any, t: float, d: Any, start: _Trial, dmax: float, tolerance_change: float,
-                     max_ls: int) -> tuple[_Trial, int]:
+    def strong_wolfe(self, x: Any, t: float, d: Any, start: _Trial, dmax: float, max_ls: int) -> tuple[_Trial, int]:
         """A step along ``d`` from ``x`` that satisfies the strong Wolfe conditions, or the best one found
         within ``max_ls`` further evaluations: ``(trial, evaluations)``.
 
@@ -403,7 +409,7 @@ class _Run:
         near_end = False
         while not done and tries < max_ls:
             left, right = min(bracket[0].t, bracket[1].t), max(bracket[0].t, bracket[1].t)
-            if (right - left) * dmax < tolerance_change:  # the bracket is too narrow to move the parameters
+            if (right - left) * dmax < _BRACKET_TOLERANCE:  # the bracket is too narrow to move the parameters
                 break
             step = _cubic_minimum(bracket[0], bracket[1])
             margin = 0.1 * (right - left)
