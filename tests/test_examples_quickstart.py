@@ -1,7 +1,9 @@
-"""examples/quickstart.py trains, evaluates and round-trips its model; the examples run from a checkout."""
+"""examples/quickstart.py trains, evaluates and round-trips its model; the examples run from a checkout; the CNN,
+recurrent and Gaussian-process examples reach their results with small settings."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -44,16 +46,22 @@ def test_quickstart_trains_and_reloads(tmp_path):
     assert "same outputs: True" in proc.stdout and out.exists()
 
 
-def test_quickstart_in_process(tmp_path, capsys):
-    pytest.importorskip("safetensors", reason="the quickstart saves its model with gk.save (safetensors)")
-    spec = importlib.util.spec_from_file_location("quickstart", EXAMPLES / "quickstart.py")
+def _example(name: str):
+    """The module examples/<name>.py, imported from its file."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    accuracy = module.main(["--epochs", "2", "--out", str(tmp_path / "q.safetensors")])
+    return module
+
+
+def test_quickstart_in_process(tmp_path, capsys):
+    pytest.importorskip("safetensors", reason="the quickstart saves its model with gk.save (safetensors)")
+    accuracy = _example("quickstart").main(["--epochs", "2", "--out", str(tmp_path / "q.safetensors")])
     assert accuracy >= 0.85 and "same outputs: True" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("script", ["train_mlp.py", "backprop_table.py", "physics_informed.py", "custom_function.py"])
+@pytest.mark.parametrize("script", ["train_mlp.py", "backprop_table.py", "physics_informed.py", "custom_function.py",
+                                    "cnn_digits.py", "lstm_sequence.py", "gaussian_process.py"])
 def test_every_example_starts_from_a_checkout(script, tmp_path):
     command, env = _without_install("numpy")
     args = [] if script == "custom_function.py" else ["--help"]  # it takes no options (and runs in a second)
@@ -61,3 +69,41 @@ def test_every_example_starts_from_a_checkout(script, tmp_path):
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "ModuleNotFoundError" not in proc.stderr and proc.stdout
+
+
+def _one_blas_thread():
+    """One BLAS thread where threadpoolctl is installed: the CNN's matrices are small, and a second thread
+    spinning on a core that other work keeps busy made this test several times slower."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@pytest.mark.parametrize("data", ["digits", "synthetic"])
+def test_cnn_digits_learns(data, device, capsys):
+    if data == "digits":
+        pytest.importorskip("sklearn", reason="scikit-learn's digits need scikit-learn")
+    with _one_blas_thread():
+        accuracy = _example("cnn_digits").main(["--epochs", "4", "--data", data, "--device", device])
+    out = capsys.readouterr().out
+    losses = [float(v) for v in re.findall(r"^epoch \d+: mean training loss ([\d.]+)$", out, flags=re.M)]
+    assert len(losses) == 4 and losses[-1] < losses[0] / 3
+    assert accuracy >= 0.8 and f"test accuracy: {100 * accuracy:.1f}%" in out
+
+
+@pytest.mark.parametrize(("cell", "length", "steps"), [("lstm", 6, 300), ("gru", 8, 200)])
+def test_lstm_sequence_beats_the_baseline(cell, length, steps, device):
+    losses, error, baseline = _example("lstm_sequence").train(cell, steps=steps, length=length, device=device)
+    assert 0.12 < baseline < 0.22  # the variance of a sum of two uniform values: 1/6
+    assert error < baseline / 3 and losses[-1] < losses[0]
+
+
+def test_gaussian_process_fits_its_hyperparameters(device, capsys):
+    r = _example("gaussian_process").main(["--train", "40", "--check", "--device", device])
+    assert "gradcheck of the NLL's gradient: passed" in capsys.readouterr().out
+    assert r["nll"] < r["nll_start"] - 10 and r["evaluations"] > 3
+    assert 0.05 < r["noise variance"] ** 0.5 < 0.2  # the data's noise: 0.1
+    assert 0.2 < r["lengthscale"] < 1.0
+    assert r["rmse"] < min(r["rmse_start"], r["baseline"] / 4) and r["rmse_truth"] < 0.1
