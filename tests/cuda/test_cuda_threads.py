@@ -503,7 +503,7 @@ def _cupy_backend_on(index, cuda):
 
     backend = object.__new__(CupyBackend)
     backend.index, backend.device = index, f"cuda:{index}"
-    backend.xp = SimpleNamespace(cuda=cuda, argsort=np.argsort, int64=np.int64)
+    backend.xp = SimpleNamespace(cuda=cuda, argsort=np.argsort, int64=np.int64, minimum=np.minimum)
     backend.rng = _DeviceGenerator(cuda, index)
     return backend
 
