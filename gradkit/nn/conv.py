@@ -267,7 +267,7 @@ class BatchNorm2d(_BatchNorm):
     def _check_input(self, x: Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ShapeError(f"BatchNorm2d: expected input of shape (N, {self.num_features}, H, W), got {x.shape}")
-        if self.training and x.shape[0] * x.shape[2] * x.shape[3] <= 1:
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1:  # an empty batch is no error (PyTorch's)
             raise ShapeError(
                 f"BatchNorm2d: expected more than 1 value per channel when training, got input shape {x.shape}"
             )

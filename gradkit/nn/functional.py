@@ -834,8 +834,10 @@ def batch_norm(
     training = flag(training, "batch_norm", "training")
     axes = (0, *range(2, x.ndim))
     shape = (-1,) + (1,) * (x.ndim - 2)  # weight and bias along axis 1
-    if training:
-        n = math.prod(x.shape) // x.shape[1] if x.shape[1] else 0
+    if training and math.prod(x.shape) == 0:  # an empty batch, as PyTorch: returned, the statistics kept
+        out = x
+    elif training:
+        n = math.prod(x.shape) // x.shape[1]
         if n <= 1:
             raise ShapeError(
                 f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"

@@ -4,10 +4,10 @@ equations, parameter names and shapes, initialisation and state-dict keys.
 Everything is built from gradkit operations (``F.linear``, ``sigmoid``, ``tanh``, slices, ``stack``), so
 gradients of any order come from their rules. Per layer and direction, the input projection of every time
 step is one matmul before the time loop; each step then does one matmul with ``weight_hh`` and slices the
-fused gates. The time steps are split by one ``_Unbind`` node whose backward stacks their gradients
-(a ``getitem`` per step would give each step a zero tensor of the whole sequence's size: quadratic in the
-length). No host reads and no branching on values: a forward with fixed shapes can be captured
-(``gk.cuda.capture``).
+fused gates. The time steps are split by one ``_Unbind`` node and the outputs joined by one ``_Stack``
+node, each the other's VJP (a ``getitem`` per step would give each step a zero tensor of the whole
+sequence's size: quadratic in the length, at any order of derivative). No host reads and no branching on
+values: a forward with fixed shapes can be captured (``gk.cuda.capture``).
 
 No ``PackedSequence``: sequences of different lengths are padded (``nn.utils.rnn.pad_sequence``).
 """
@@ -39,7 +39,10 @@ __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "R
 _NONLINEARITIES = ("tanh", "relu")
 
 
-# ------------------------------------------------------------------ splitting
+# ------------------------------------------------------------------ splitting and joining the time steps
+# Each is the other's VJP, so gradients of any order stay linear in the number of steps: slicing with
+# ``getitem`` (or ``ops.stack``, whose VJP slices) would give each slice's gradient a zero tensor of the whole
+# sequence's size, quadratic in the length (at the first order for unbind, at the second for stack).
 class _Unbind(Function):
     """The slices of a tensor along axis 0; backward stacks their gradients (zeros for those without)."""
 
@@ -49,19 +52,31 @@ class _Unbind(Function):
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor) -> Tensor:
-        return ops.stack(grads, 0)
+        return _Stack.apply(*grads)
+
+
+class _Stack(Function):
+    """Tensors of one shape stacked along a new axis 0; backward unbinds the gradient."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *xs: Tensor) -> Tensor:
+        return ops.stack(xs, 0)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
+        return _Unbind.apply(g)
 
 
 def _steps(x: Tensor) -> tuple:
-    """``x``'s slices along axis 0 (time steps, or layers of a state): one node whose gradient is one stack
-    (slicing with ``getitem`` would give each slice a zero tensor of x's size: quadratic in their number)."""
+    """``x``'s slices along axis 0 (time steps, or layers of a state): one node."""
     return _Unbind.apply(x)
 
 
-def _pieces(x: Tensor, sizes: tuple) -> list:
-    """Consecutive pieces of ``x``'s last axis, of ``sizes``: views, each a slice node (the gates of one step)."""
+def _pieces(x: Tensor, sizes: tuple, start: int = 0) -> list:
+    """Consecutive pieces of ``x``'s last axis from ``start``, of ``sizes``: views, each a slice node (the gates
+    of one step)."""
     data, backend, shape = x._data, x._backend, x.shape
-    out, start = [], 0
+    out = []
     for size in sizes:
         index = (Ellipsis, slice(start, start + size))
         piece = record("getitem", data[index], backend, (x,), (_getitem_vjp,), (shape, index))
@@ -83,9 +98,11 @@ def _rnn_step(act: Callable[[Tensor], Tensor]) -> Callable:
 
 def _lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None) -> tuple:
     size = c.shape[-1]
-    i, f, g, o = _pieces(xg + F.linear(h, w_hh, b_hh), (size,) * 4)  # PyTorch's gate order
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    h = ops.sigmoid(o) * ops.tanh(c)
+    gates = xg + F.linear(h, w_hh, b_hh)  # i, f, g, o: PyTorch's order
+    i, f, _, o = _pieces(ops.sigmoid(gates), (size,) * 4)  # one sigmoid for three gates: fewer nodes
+    (g,) = _pieces(gates, (size,), 2 * size)
+    c = f * c + i * ops.tanh(g)
+    h = o * ops.tanh(c)
     if w_hr is not None:
         h = F.linear(h, w_hr)
     return h, c
@@ -415,7 +432,7 @@ class RNNBase(Module):
                 for t in (reversed(range(len(xg))) if d else range(len(xg))):
                     h, c = step(xg[t], h, c, w_hh, b_hh, w_hr)
                     ys[t] = h
-                outs.append(ops.stack(ys, 0))
+                outs.append(_Stack.apply(*ys))
                 last_h.append(h)
                 last_c.append(c)
             x = outs[0] if directions == 1 else ops.concatenate(outs, -1)

@@ -215,8 +215,11 @@ _AXES = {1: "L", 2: "H, W"}
 
 
 def _ints(value: Any, n: int, op: str, name: str, low: int) -> tuple[int, ...]:
-    """An int or a tuple/list of ``n`` ints, each >= ``low``, as a tuple of ``n`` ints."""
+    """An int or a tuple/list of ``n`` ints (or of one, repeated, as PyTorch's functions take), each >= ``low``,
+    as a tuple of ``n`` ints."""
     if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            return (whole(value[0], op, name, low),) * n
         if len(value) != n:
             raise InvalidArgumentError(
                 f"{op}: {name} must be an int or a tuple of {n} int{'s' if n > 1 else ''}, got {value!r:.60}"
@@ -281,11 +284,15 @@ def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilat
             f"{op}: weight must be {dims + 2}-D (out_channels, in_channels / groups, {_AXES[dims]}), "
             f"got weight of shape {weight.shape}"
         )
+    if weight.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight must be a float tensor, got dtype {weight.dtype}")
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        fix = (f"the input: x.astype(gk.{weight.dtype})" if weight.dtype != x.dtype
+               else f"the bias: bias.astype(gk.{x.dtype})")
         raise DTypeError(
             f"{op}: input ({x.dtype}), weight ({weight.dtype})"
             + (f" and bias ({bias.dtype})" if bias is not None else "")
-            + f" must have the same dtype; convert the input: x.astype(gk.{weight.dtype})"
+            + f" must have the same dtype; convert {fix}"
         )
     groups = whole(groups, op, "groups", 1)
     stride = _ints(stride, dims, op, "stride", 1)
@@ -352,13 +359,8 @@ def _pool_window(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilatio
     pad = _ints(padding, dims, op, "padding", 0)
     dil = _ints(dilation, dims, op, "dilation", 1)
     ceil_mode = flag(ceil_mode, op, "ceil_mode")
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil, strict=True))
-    half = tuple(e // 2 for e in extent) if dilated else tuple(k // 2 for k in kernel)
-    if any(p > h for p, h in zip(pad, half, strict=True)):
-        what = "dilated kernel size" if dilated else "kernel size"
-        raise InvalidArgumentError(
-            f"{op}: padding {pad} must be at most half the {what} {extent if dilated else kernel}"
-        )
+    if any(p > k // 2 for p, k in zip(pad, kernel, strict=True)):  # the kernel, not the dilated one (PyTorch's)
+        raise InvalidArgumentError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
     if 0 in x.shape[1:]:
         raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
                          f"{x.shape}")
@@ -411,8 +413,18 @@ def _max_pool_data(xd: Any, win: _Window, xp: Any) -> tuple[Any, Any]:
         step *= take
         arg += step
     if inside is not None:
-        xp.maximum(arg, 0, out=arg)  # a window with no input element (PyTorch reads out of range there)
+        # a window with no input element (dilation stepping over a short axis) points where PyTorch's does: at
+        # its first offset past the padding before the input (out of range; no gradient reaches the input)
+        arg += (arg < 0) * (xp.asarray(_first_offsets(win)) + 1)
     return best, arg
+
+
+def _first_offsets(win: _Window) -> np.ndarray:
+    """Per output, the kernel offset (flat, row-major) whose position on every axis is the first one at or
+    past the padding before the input: where PyTorch points a window that holds no input element."""
+    axes = [np.maximum(0, -((np.arange(o) * s - p) // d)) for s, p, d, o in
+            zip(win.stride, win.lo, win.dilation, win.out, strict=True)]
+    return np.ravel_multi_index(np.meshgrid(*axes, indexing="ij"), win.kernel).astype(np.int32)
 
 
 def _max_pool_indices(arg: Any, win: _Window, xp: Any) -> Any:
@@ -607,8 +619,8 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
     x = as_tensor(input, op)
     flag(inplace, op, "inplace")
-    if not flag(training, op, "training") or p == 0:
-        return x
+    training = flag(training, op, "training")
+    # checked in evaluation mode too: an input that works there must not fail once training starts
     if x.ndim not in (3, 4):
         raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got input of shape {x.shape}")
     if x.dtype.kind != "f":
@@ -619,6 +631,8 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
             "current behaviour, which it plans to change to an unbatched (C, H, W)); use a 4-D input",
             UserWarning, stacklevel=3,
         )
+    if not training or p == 0:
+        return x
     xd = x._data
     shape = xd.shape[:2] + (1,) * (xd.ndim - 2)
     if p == 1:
