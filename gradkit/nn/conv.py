@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradkit._args import flag, real, text, whole
+from gradkit._args import flag, text, whole
 from gradkit.creation import empty
 from gradkit.errors import InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
 from gradkit.nn import init
-from gradkit.nn.layers import _BatchNorm, _size
+from gradkit.nn.layers import _BatchNorm, _DropoutNd, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
 from gradkit.ops.conv import _ints
@@ -273,20 +273,10 @@ class BatchNorm2d(_BatchNorm):
             )
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """Zero whole channels with probability ``p`` and scale the rest by 1/(1-p), in training mode only
     (``F.dropout2d``)."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        p = real(p, "Dropout2d", "p")
-        if not 0 <= p <= 1:
-            raise InvalidArgumentError(f"Dropout2d: p must be a probability in [0, 1], got {p!r}")
-        self.p = p
-        self.inplace = flag(inplace, "Dropout2d", "inplace")
 
     def forward(self, x: Any) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"

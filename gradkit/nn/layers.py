@@ -844,21 +844,28 @@ class PairwiseDistance(Module):
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
 
-class Dropout(Module):
-    """Zero elements with probability ``p`` and scale the rest by 1/(1-p), in training mode only."""
+class _DropoutNd(Module):
+    """What Dropout and Dropout2d share: ``p`` (a probability) and ``inplace`` (accepted; the result is a new
+    tensor)."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise InvalidArgumentError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
-        self.inplace = inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        name = type(self).__name__
+        p = real(p, name, "p")
+        if not 0 <= p <= 1:
+            raise InvalidArgumentError(f"{name}: p must be a probability in [0, 1], got {p!r}")
+        self.p = p
+        self.inplace = flag(inplace, name, "inplace")
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Zero elements with probability ``p`` and scale the rest by 1/(1-p), in training mode only."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
 
 
 # ------------------------------------------------------------------ normalisation

@@ -519,6 +519,19 @@ def _slogdet_vjp(g: Tensor, a: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------- solve
 
 
+def _two_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, Any, np.dtype]:
+    """``a`` and ``b`` of a solve as tensors on one device (of two arrays, the first sets it, as for one array
+    and one tensor), their backend and the dtype to compute in."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
+        a = as_tensor(a, op)
+    a, b, backend = operands(op, a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ArgumentTypeError(
+            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
+        )
+    return a, b, backend, np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+
+
 def solve(a: Any, b: Any) -> Tensor:
     """The solution ``x`` of ``a @ x == b`` (``numpy.linalg.solve``, NumPy 2's rules).
 
@@ -530,14 +543,7 @@ def solve(a: Any, b: Any) -> Tensor:
     from gradkit.ops.shape import astype
 
     op = "linalg.solve"
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
-        a = as_tensor(a, op)  # two arrays: the first sets the device, as for one array and one tensor
-    a, b, backend = operands(op, a, b)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise ArgumentTypeError(
-            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
-        )
-    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    a, b, backend, dtype = _two_operands(op, a, b)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{op}: a must be a square matrix or a stack of them (shape (..., n, n)), got shape {a.shape}")
     n = a.shape[-1]
@@ -1063,14 +1069,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     from gradkit.ops.shape import astype
 
     op = "linalg.lstsq"
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
-        a = as_tensor(a, op)  # two arrays: the first sets the device
-    a, b, backend = operands(op, a, b)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise ArgumentTypeError(
-            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
-        )
-    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    a, b, backend, dtype = _two_operands(op, a, b)
     if a.ndim != 2:
         raise ShapeError(
             f"{op}: a must be a matrix (2 axes, shape (M, N)), got shape {a.shape} (as in NumPy, stacks of "
@@ -1239,14 +1238,7 @@ def solve_triangular(
     is_lower = bool(is_lower)  # neither given: the upper triangle, as SciPy
     unit = bool(_either(unit_diagonal, unitriangular, ("unit_diagonal", "unitriangular"), op))
     left = flag(left, op, "left")
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
-        a = as_tensor(a, op)  # two arrays: the first sets the device
-    a, b, backend = operands(op, a, b)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise ArgumentTypeError(
-            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
-        )
-    dtype = np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
+    a, b, backend, dtype = _two_operands(op, a, b)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{op}: a must be a square matrix or a stack of them (shape (..., n, n)), got shape {a.shape}")
     n = a.shape[-1]
