@@ -7,25 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from _arrays import as_tensor as _gk
+from _arrays import close as _close
+from _arrays import data as _data
 
 import gradkit as gk
 from gradkit import nn
 from gradkit.nn import functional as F
-
-
-def _data(*shape: int, seed: int = 0, dtype: str = "float64") -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def _gk(a: np.ndarray, device: str, grad: bool = True) -> gk.Tensor:
-    return gk.tensor(a, device=device, requires_grad=grad)
-
-
-def _close(actual: gk.Tensor, expected, tol: float = 1e-10) -> None:
-    expected = expected.detach().numpy() if hasattr(expected, "detach") else expected
-    assert actual.shape == tuple(expected.shape)
-    np.testing.assert_allclose(actual.numpy(), expected, rtol=tol, atol=tol)
-
 
 # ------------------------------------------------------------------ functional forms against PyTorch
 CONV_CASES = [

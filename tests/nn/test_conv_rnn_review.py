@@ -9,20 +9,13 @@ import warnings
 import emulated_cupy
 import numpy as np
 import pytest
+from _arrays import as_tensor as _gk
+from _arrays import data as _data
 
 import gradkit as gk
 from gradkit import nn
 from gradkit.autograd import function as autograd_function
 from gradkit.nn import functional as F
-
-
-def _data(*shape: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _gk(a: np.ndarray, device: str, grad: bool = True) -> gk.Tensor:
-    return gk.tensor(a, device=device, requires_grad=grad)
-
 
 # ------------------------------------------------------------------ max pooling
 # Windows that hold no input element (dilation steps over a short axis): PyTorch's value is -inf and its index
