@@ -28,6 +28,29 @@ from gradkit.errors import (
 )
 
 _new = object.__new__
+
+
+class _NotGiven:
+    """The default of PyTorch's keywords (``dim=``, ``keepdim=``, ...): "not given", told apart from None."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+#: A PyTorch keyword that was not given. Checked with ``is``: NumPy's spelling pays one compare per keyword.
+NOT_GIVEN: Any = _NotGiven()
+
+
+class _DefaultDdof(int):
+    """The int 0 that is ``ddof``'s default, so that a ``ddof=0`` the caller wrote counts as given
+    (PyTorch's form of var/std keeps it rather than taking its own default correction of 1)."""
+
+    __slots__ = ()
+
+
+DDOF_DEFAULT: Any = _DefaultDdof(0)
 _ndarray = np.ndarray
 
 _INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
@@ -625,41 +648,97 @@ class Tensor:
         return self
 
     # ---------------------------------------------------------------- methods
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis, keepdims)
+    # Reductions take NumPy's axis=/keepdims= and PyTorch's dim=/keepdim= (keyword-only; see
+    # gradkit/ops/reduce.py): with either PyTorch keyword the call is PyTorch's form. The hottest
+    # methods call the op with NumPy's arguments alone when no PyTorch keyword was given.
+    def sum(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+            return _ops.sum(self, axis, keepdims)
+        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis, keepdims)
+    def mean(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+            return _ops.mean(self, axis, keepdims)
+        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-        return _ops.var(self, axis, ddof=ddof, keepdims=keepdims)
+    def var(
+        self,
+        axis: Any = None,
+        ddof: int = DDOF_DEFAULT,
+        keepdims: bool = False,
+        *,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+        correction: Any = NOT_GIVEN,
+        unbiased: Any = NOT_GIVEN,
+    ) -> Tensor:
+        """NumPy's ``var`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.var`` (``correction=1``)."""
+        return _ops.var(
+            self, axis, ddof, keepdims, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased
+        )
 
-    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-        return _ops.std(self, axis, ddof=ddof, keepdims=keepdims)
+    def std(
+        self,
+        axis: Any = None,
+        ddof: int = DDOF_DEFAULT,
+        keepdims: bool = False,
+        *,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+        correction: Any = NOT_GIVEN,
+        unbiased: Any = NOT_GIVEN,
+    ) -> Tensor:
+        """NumPy's ``std`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.std`` (``correction=1``)."""
+        return _ops.std(
+            self, axis, ddof, keepdims, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased
+        )
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Any:
+        """NumPy's ``max`` (the values, also for ``t.max(1)``); PyTorch's ``t.max(dim=1)`` gives
+        ``(values, indices)`` (``gk.return_types.max``)."""
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+            return _ops.max(self, axis, keepdims)
+        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.min(self, axis, keepdims)
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Any:
+        """NumPy's ``min``; PyTorch's ``t.min(dim=1)`` gives ``(values, indices)`` as :meth:`max`."""
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+            return _ops.min(self, axis, keepdims)
+        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.prod(self, axis, keepdims)
+    def prod(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.logsumexp(self, axis, keepdims)
+    def logsumexp(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.argmax(self, axis, keepdims)
+    def argmax(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.argmin(self, axis, keepdims)
+    def argmin(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.any(self, axis, keepdims)
+    def any(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.all(self, axis, keepdims)
+    def all(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
@@ -667,8 +746,10 @@ class Tensor:
     def view(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-        return _ops.flatten(self, start_axis, end_axis)
+    def flatten(
+        self, start_axis: int = 0, end_axis: int = -1, *, start_dim: Any = NOT_GIVEN, end_dim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.flatten(self, start_axis, end_axis, start_dim=start_dim, end_dim=end_dim)
 
     def ravel(self, order: str = "C") -> Tensor:
         from gradkit.ops.numpy_more import ravel
@@ -700,11 +781,13 @@ class Tensor:
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return _ops.swapaxes(self, axis1, axis2)
 
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return _ops.squeeze(self, axis)
+    def squeeze(self, axis: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+        """NumPy's ``squeeze`` (an axis whose length is not 1 is an error); with PyTorch's ``dim=`` such an
+        axis stays, as ``torch.squeeze``."""
+        return _ops.squeeze(self, axis, dim=dim)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        return _ops.unsqueeze(self, axis)
+    def unsqueeze(self, axis: int = NOT_GIVEN, *, dim: Any = NOT_GIVEN) -> Tensor:
+        return _ops.unsqueeze(self, axis, dim=dim)
 
     def expand(self, *shape: Any) -> Tensor:
         return _ops.expand(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
@@ -754,11 +837,15 @@ class Tensor:
     def dot(self, other: Any) -> Tensor:
         return _ops.dot(self, other)
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return _ops.softmax(self, axis)
+    def softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+        if dim is NOT_GIVEN:
+            return _ops.softmax(self, axis)
+        return _ops.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return _ops.log_softmax(self, axis)
+    def log_softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+        if dim is NOT_GIVEN:
+            return _ops.log_softmax(self, axis)
+        return _ops.log_softmax(self, axis, dim=dim)
 
     # ------------------------------------------------ PyTorch's and NumPy's other spellings
     # Last in the class: ``float``, ``int``, ``bool`` and ``round`` would hide the builtins from
@@ -874,45 +961,77 @@ class Tensor:
     def minimum(self, other: Any) -> Tensor:
         return _ops.minimum(self, other)
 
-    def cumsum(self, axis: int | None = None) -> Tensor:
-        return _ops.cumsum(self, axis)
+    def cumsum(self, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+        return _ops.cumsum(self, axis, dim=dim)
 
-    def cumprod(self, axis: int | None = None) -> Tensor:
-        return _ops.cumprod(self, axis)
+    def cumprod(self, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+        return _ops.cumprod(self, axis, dim=dim)
 
     # NumPy's statistics and more of its elementwise maths, where PyTorch's Tensor has the method
     # (NumPy's names and keywords; NumPy's semantics where the two differ: median, quantile,
     # nanmedian, nanquantile).
-    def nansum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.nansum(self, axis, keepdims)
+    def nansum(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.nansum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def nanmean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.nanmean(self, axis, keepdims)
+    def nanmean(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.nanmean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def median(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """NumPy's median: the mean of the two middle values for an even count. (PyTorch's gives the lower
-        one, and with ``dim`` its index too.)"""
-        return _ops.median(self, axis, keepdims)
+    def median(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Any:
+        """NumPy's median: the mean of the two middle values for an even count. With PyTorch's ``dim=`` (or
+        ``keepdim=``), PyTorch's: the lower one, and along one dim ``(values, indices)``."""
+        return _ops.median(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def quantile(self, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
-        return _ops.quantile(self, q, axis, keepdims, method)
+    def quantile(
+        self,
+        q: Any,
+        axis: Any = None,
+        keepdims: bool = False,
+        method: str = "linear",
+        *,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+    ) -> Tensor:
+        return _ops.quantile(self, q, axis, keepdims, method, dim=dim, keepdim=keepdim)
 
-    def nanmedian(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """NumPy's nanmedian: the median of the values that are not NaN. (PyTorch's gives the lower middle
-        value, and with ``dim`` its index too.)"""
-        return _ops.nanmedian(self, axis, keepdims)
+    def nanmedian(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Any:
+        """NumPy's nanmedian: the median of the values that are not NaN. With PyTorch's ``dim=`` (or
+        ``keepdim=``), PyTorch's: the lower middle value, and along one dim ``(values, indices)``."""
+        return _ops.nanmedian(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def nanquantile(self, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
-        return _ops.nanquantile(self, q, axis, keepdims, method)
+    def nanquantile(
+        self,
+        q: Any,
+        axis: Any = None,
+        keepdims: bool = False,
+        method: str = "linear",
+        *,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+    ) -> Tensor:
+        return _ops.nanquantile(self, q, axis, keepdims, method, dim=dim, keepdim=keepdim)
 
-    def amax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
+    def amax(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def amin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.min(self, axis, keepdims)
+    def amin(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def count_nonzero(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
-        return _ops.count_nonzero(self, axis, keepdims=keepdims)
+    def count_nonzero(
+        self, axis: Any = None, *, keepdims: bool = False, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.count_nonzero(self, axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
     def logaddexp(self, other: Any) -> Tensor:
         return _ops.logaddexp(self, other)
@@ -968,8 +1087,10 @@ class Tensor:
         as one tuple or as separate ints (PyTorch's ``Tensor.tile``, and its ``Tensor.repeat(*sizes)``)."""
         return _ops.tile(self, reps[0] if len(reps) == 1 else reps)
 
-    def roll(self, shift: Any, axis: Any = None) -> Tensor:
-        return _ops.roll(self, shift, axis)
+    def roll(
+        self, shift: Any = NOT_GIVEN, axis: Any = None, *, shifts: Any = NOT_GIVEN, dims: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.roll(self, shift, axis, shifts=shifts, dims=dims)
 
     def moveaxis(self, source: Any, destination: Any) -> Tensor:
         return _ops.moveaxis(self, source, destination)
@@ -981,8 +1102,10 @@ class Tensor:
     def diag(self, k: int = 0) -> Tensor:
         return _ops.diag(self, k)
 
-    def diff(self, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
-        return _ops.diff(self, n, axis, prepend, append)
+    def diff(
+        self, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None, *, dim: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.diff(self, n, axis, prepend, append, dim=dim)
 
     def nonzero(self) -> tuple[Tensor, ...]:
         """NumPy's ``ndarray.nonzero()``: a tuple of int64 index tensors, one per axis. PyTorch's
@@ -1004,18 +1127,40 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
         return _ops.masked_fill(self, mask, value)
 
-    def argsort(self, axis: int | None = -1, descending: bool = False) -> Tensor:
-        return _ops.argsort(self, axis, descending)
+    def argsort(
+        self, axis: int | None = -1, descending: bool = False, *, dim: Any = NOT_GIVEN, stable: Any = NOT_GIVEN
+    ) -> Tensor:
+        return _ops.argsort(self, axis, descending, dim=dim, stable=stable)
 
-    def sort(self, axis: int | None = -1, descending: bool = False) -> Tensor:
-        """``gk.sort(self, axis, descending)``: the sorted values (``argsort`` gives the indices)."""
-        return _ops.sort(self, axis, descending)
+    def sort(
+        self, axis: int | None = -1, descending: bool = False, *, dim: Any = NOT_GIVEN, stable: Any = NOT_GIVEN
+    ) -> Any:
+        """``gk.sort(self, axis, descending)``: the sorted values (``argsort`` gives the indices); with
+        PyTorch's ``dim=`` (or ``stable=``), ``(values, indices)`` as ``torch.sort``."""
+        return _ops.sort(self, axis, descending, dim=dim, stable=stable)
 
-    def topk(self, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
-        return _ops.topk(self, k, axis, largest)
+    def topk(
+        self,
+        k: int,
+        axis: int = -1,
+        largest: bool = True,
+        *,
+        dim: Any = NOT_GIVEN,
+        sorted: Any = NOT_GIVEN,  # noqa: A002 - PyTorch's name
+    ) -> tuple[Tensor, Tensor]:
+        return _ops.topk(self, k, axis, largest, dim=dim, sorted=sorted)
 
-    def norm(self, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002
-        return _ops.norm(self, ord, axis, keepdims)
+    def norm(
+        self,
+        ord: Any = 2,  # noqa: A002
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        p: Any = NOT_GIVEN,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+    ) -> Tensor:
+        return _ops.norm(self, ord, axis, keepdims, p=p, dim=dim, keepdim=keepdim)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
         return _ops.clip(self, min, max)

@@ -9,7 +9,7 @@ import numpy as np
 from gradkit._args import text
 from gradkit.backends.base import Backend
 from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError, InvalidArgumentError
-from gradkit.tensor import Tensor
+from gradkit.tensor import DDOF_DEFAULT, NOT_GIVEN, Tensor  # noqa: F401 - shared with the ops
 
 #: Python numbers stay Python numbers: they never upcast a tensor's dtype.
 SCALARS = (int, float, bool)
@@ -98,6 +98,45 @@ def data_of(x: Any) -> Any:
 def tensor_or_none(x: Any) -> Tensor | None:
     """``x`` when it is a Tensor (an input that may need a gradient), else None."""
     return x if isinstance(x, Tensor) else None
+
+
+def torch_dims(op: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any, empty_is_all: bool = False) -> tuple:
+    """``(axis, keepdims)`` from PyTorch's ``dim=`` and ``keepdim=`` (NOT_GIVEN where not given).
+
+    Giving one together with NumPy's ``axis``/``keepdims`` is an InvalidArgumentError (a non-default
+    ``axis``/``keepdims`` counts as given). A list of dims becomes a tuple; with ``empty_is_all`` an
+    empty one means every axis, as PyTorch's ``sum``/``mean``/``amax``/``var``/``norm`` take ``dim=()``.
+    """
+    if dim is not NOT_GIVEN:
+        if axis is not None:
+            raise InvalidArgumentError(
+                f"{op}: got both axis={axis!r:.40} (NumPy's name) and dim={dim!r:.40} (PyTorch's); give one"
+            )
+        axis = tuple(dim) if isinstance(dim, list) else dim
+        if empty_is_all and isinstance(axis, tuple) and not axis:
+            axis = None
+    if keepdim is not NOT_GIVEN:
+        if keepdims is not False:
+            raise InvalidArgumentError(
+                f"{op}: got both keepdims={keepdims!r:.40} (NumPy's name) and keepdim={keepdim!r:.40} (PyTorch's); "
+                "give one"
+            )
+        keepdims = keepdim
+    return axis, keepdims
+
+
+def renamed(op: str, value: Any, default: Any, alias: Any, name: str, alias_name: str) -> Any:
+    """``value`` (NumPy's keyword ``name``), or ``alias`` (PyTorch's ``alias_name``) when that was given.
+
+    Both given (``value`` not its ``default``) is an InvalidArgumentError naming the operation.
+    """
+    if alias is NOT_GIVEN:
+        return value
+    if value is not default and not (type(value) is type(default) and value == default):
+        raise InvalidArgumentError(
+            f"{op}: got both {name}={value!r:.40} (NumPy's name) and {alias_name}={alias!r:.40} (PyTorch's); give one"
+        )
+    return alias
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from gradkit._args import check_int_fits, out_of_range, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis
+from gradkit.ops._util import NOT_GIVEN, as_tensor, host_read_allowed, int64_indices, normalize_axis, renamed
 from gradkit.tensor import Tensor
 
 
@@ -201,8 +201,13 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Tensor:
     return getitem(x, (slice(None),) * ax + (idx,), "take")
 
 
-def gather(x: Any, axis: int, index: Any) -> Tensor:
-    """PyTorch's ``gather``: ``out[i][j] = x[index[i][j]][j]`` for axis 0, and so on."""
+def gather(x: Any, axis: Any = NOT_GIVEN, index: Any = NOT_GIVEN, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """PyTorch's ``gather``: ``out[i][j] = x[index[i][j]][j]`` for axis 0, and so on (``dim=`` is
+    PyTorch's name for ``axis``: ``gather(x, dim=1, index=i)``)."""
+    axis = renamed("gather", axis, NOT_GIVEN, dim, "axis", "dim")
+    if axis is NOT_GIVEN or index is NOT_GIVEN:
+        missing = "the axis (axis= or dim=)" if axis is NOT_GIVEN else "index"
+        raise ArgumentTypeError(f"gather: missing {missing}; call gather(x, axis, index)")
     x = as_tensor(x, "gather")
     ax = normalize_axis(axis, x.ndim, "gather")
     idx = _index_array(index, x, "gather")
@@ -335,15 +340,39 @@ def _refuse_in_capture(x: Tensor, op: str) -> None:
 
 
 # ------------------------------------------------------------------ sorting
-def argsort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
+def argsort(
+    x: Any, axis: int | None = -1, descending: bool = False, *, dim: Any = NOT_GIVEN, stable: Any = NOT_GIVEN
+) -> Tensor:
     """Indices that sort ``x`` along ``axis`` (int64, no gradient); ties keep their order (a stable sort).
 
     ``axis=None`` sorts the flattened tensor (as NumPy). ``descending=True`` is PyTorch's keyword (ties
     still in their order). NaNs sort last, and first when descending (as PyTorch, which takes NaN as
-    the largest value).
+    the largest value). PyTorch's ``dim=`` names the axis; its ``stable=`` is accepted (the sort is
+    always stable); with either, a 0-d tensor gives index 0, as PyTorch's.
     """
-    x, axis = _flat_if_none(as_tensor(x, "argsort"), axis)
+    x = as_tensor(x, "argsort")
+    if dim is not NOT_GIVEN or stable is not NOT_GIVEN:
+        axis = _torch_sort_args("argsort", x, axis, descending, dim, stable)
+        if x.ndim == 0:
+            return Tensor._make(x._backend.xp.zeros((), dtype=np.int64), x._backend)
+    x, axis = _flat_if_none(x, axis)
     return Tensor._make(_sorted_indices(x, axis, descending, "argsort", "descending")[1], x._backend)
+
+
+def _torch_sort_args(op: str, x: Tensor, axis: Any, descending: Any, dim: Any, stable: Any) -> Any:
+    """The axis of PyTorch's form of a sort (``dim=`` or ``stable=`` given), its flags checked; for a
+    0-d ``x`` (which PyTorch sorts: one element, index 0) its dim is checked here too."""
+    from gradkit._args import flag
+
+    axis = renamed(op, axis, -1, dim, "axis", "dim")
+    if stable is not NOT_GIVEN and stable is not None:
+        flag(stable, op, "stable")  # always stable: a stable sort is also a valid unstable one
+    if x.ndim == 0:
+        if not isinstance(descending, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{op}: descending must be True or False, got {descending!r:.40}")
+        if axis is not None:
+            normalize_axis(axis, 0, op)
+    return axis
 
 
 def _flat_if_none(x: Tensor, axis: Any) -> tuple[Tensor, Any]:
@@ -382,38 +411,80 @@ def _stable_order(data: Any, ax: int, descending: bool, xp: Any) -> Any:
     return xp.argsort(key, axis=ax, kind="stable").astype(np.int64, copy=False)
 
 
-def _along(x: Tensor, ax: int, idx: Any, op: str) -> Tensor:
+def _along(x: Tensor, ax: int, idx: Any, op: str, kept: bool = True) -> Tensor:
     """``x`` picked along ``ax`` at ``idx``, the other axes in order (as gather); ``idx`` is known to be
-    in range: no check, no host read."""
+    in range: no check, no host read. ``kept=False``: ``idx`` lacks axis ``ax`` (one element picked per
+    slice, that axis dropped from the result)."""
     xp = x._backend.xp
-    full = tuple(
-        idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
-        for d in range(x.ndim)
-    )
+    if not kept and idx.ndim == 0:  # one element of a 1-d x: picked as a 1-d index, then made 0-d
+        from gradkit.ops.shape import reshape
+
+        return reshape(_along(x, ax, idx.reshape(1), op), ())
+    if kept:
+        full = tuple(
+            idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+            for d in range(x.ndim)
+        )
+    else:  # axis d of x is axis d of idx before ax, d - 1 after it
+        full = tuple(
+            idx if d == ax else xp.arange(x.shape[d]).reshape([-1 if e == d - (d > ax) else 1 for e in range(idx.ndim)])
+            for d in range(x.ndim)
+        )
     data = x._data[full]
     if x.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return record(op, data, x._backend, (x,), (_getitem_vjp,), (x.shape, full))
 
 
-def sort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
+def sort(
+    x: Any, axis: int | None = -1, descending: bool = False, *, dim: Any = NOT_GIVEN, stable: Any = NOT_GIVEN
+) -> Any:
     """``x`` sorted along ``axis`` (NumPy's ``sort``: the values; :func:`argsort` gives the order).
 
     ``axis=None`` sorts the flattened tensor (as NumPy). The gradient goes back to where each value
-    came from.
+    came from. PyTorch's form, with ``dim=`` (or ``stable=``, accepted: the sort is always stable),
+    returns ``gk.return_types.sort(values, indices)`` as ``torch.sort``; a 0-d tensor gives itself and 0.
     """
-    x, axis = _flat_if_none(as_tensor(x, "sort"), axis)
+    x = as_tensor(x, "sort")
+    if dim is not NOT_GIVEN or stable is not NOT_GIVEN:
+        from gradkit import return_types
+
+        axis = _torch_sort_args("sort", x, axis, descending, dim, stable)
+        if x.ndim == 0:
+            from gradkit.ops.shape import reshape
+
+            return return_types.sort(reshape(x, ()), Tensor._make(x._backend.xp.zeros((), dtype=np.int64), x._backend))
+        x, axis = _flat_if_none(x, axis)
+        ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
+        return return_types.sort(_along(x, ax, idx, "sort"), Tensor._make(idx, x._backend))
+    x, axis = _flat_if_none(x, axis)
     ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
     return _along(x, ax, idx, "sort")
 
 
-def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
-    """PyTorch's ``topk``: the ``k`` largest (or smallest) values along ``axis``, sorted, and their indices.
+def topk(
+    x: Any,
+    k: int,
+    axis: int = -1,
+    largest: bool = True,
+    *,
+    dim: Any = NOT_GIVEN,
+    sorted: Any = NOT_GIVEN,  # noqa: A002 - PyTorch's name
+) -> Any:
+    """PyTorch's ``topk``: the ``k`` largest (or smallest) values along ``axis``, sorted, and their
+    indices, as ``gk.return_types.topk(values, indices)`` (a named tuple, as PyTorch's).
 
     The result is the first ``k`` of a stable sort (:func:`argsort`): ties keep their index order, NaN
     is the largest value, -0.0 equals 0.0. Except on small inputs (and bools, 1- and 2-byte integers)
-    it selects those ``k`` rather than sorting the whole axis.
+    it selects those ``k`` rather than sorting the whole axis. ``dim=`` is PyTorch's name for ``axis``;
+    ``sorted=`` is accepted (the values always come sorted, which PyTorch's ``sorted=False`` allows).
     """
+    from gradkit import return_types
+    from gradkit._args import flag
+
+    axis = renamed("topk", axis, -1, dim, "axis", "dim")
+    if sorted is not NOT_GIVEN:
+        flag(sorted, "topk", "sorted")
     x = as_tensor(x, "topk")
     ax = _sort_axis(x, axis, largest, "topk", "largest")
     n = x.shape[ax]
@@ -421,7 +492,7 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, 
     if k > n:
         raise IndexOutOfRangeError(f"topk: k={k} is more than the {n} elements along axis {ax}")
     idx = _topk_indices(x._data, ax, k, bool(largest), x._backend.xp)
-    return _along(x, ax, idx, "topk"), Tensor._make(idx, x._backend)
+    return return_types.topk(_along(x, ax, idx, "topk"), Tensor._make(idx, x._backend))
 
 
 # Where selecting beats the full stable sort (:func:`_stable_order`, used everywhere else), measured

@@ -6,15 +6,17 @@ from typing import Any
 
 from gradkit.autograd.function import record
 from gradkit.errors import DTypeError
-from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axis, renamed
 from gradkit.tensor import Tensor
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max for stability.
+def softmax(x: Any, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim=``), shifted by the max for stability.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its softmax is 1).
     """
+    if dim is not NOT_GIVEN:
+        axis = renamed("softmax", axis, -1, dim, "axis", "dim")
     x = _float_input(as_tensor(x, "softmax"), "softmax")
     ax = normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
@@ -50,11 +52,13 @@ def _softmax_vjp(g: Tensor, axis: int, y: Tensor) -> Tensor:
     return gy - y * gy.sum(axis, keepdims=True)  # axis 0 of a 0-d y: a sum over nothing
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``, computed without overflow.
+def log_softmax(x: Any, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (PyTorch's ``dim=``), computed without overflow.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its log_softmax is 0).
     """
+    if dim is not NOT_GIVEN:
+        axis = renamed("log_softmax", axis, -1, dim, "axis", "dim")
     x = _float_input(as_tensor(x, "log_softmax"), "log_softmax")
     ax = normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp

@@ -3,6 +3,12 @@
 A reduction's gradient is the output gradient put back over the reduced
 axes: ``_expand`` reshapes it to keepdims form and broadcasts it to the
 input's shape.
+
+Every reduction takes NumPy's ``axis=``/``keepdims=`` and PyTorch's ``dim=``/``keepdim=``
+(keyword-only, NOT_GIVEN by default: NumPy's spelling pays one ``is`` per keyword). A call with
+``dim=`` or ``keepdim=`` is PyTorch's form and returns what PyTorch returns where the two differ:
+``max``/``min``/``median``/``nanmedian`` along one dim give ``(values, indices)``, ``var``/``std``
+default to ``correction=1``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from gradkit._args import flag, text
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import DeviceError, DTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, host_read_allowed, normalize_axes, normalize_axis
+from gradkit.ops._util import (
+    DDOF_DEFAULT,
+    NOT_GIVEN,
+    as_tensor,
+    host_read_allowed,
+    normalize_axes,
+    normalize_axis,
+    renamed,
+    torch_dims,
+)
 from gradkit.ops.shape import broadcast_to, reshape
 from gradkit.tensor import Tensor
 
@@ -54,8 +69,12 @@ def _count(shape: tuple, axes: tuple) -> int:
     return math.prod(shape[a] for a in axes)
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over ``axis`` (None: all axes)."""
+def sum(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
+    """Sum over ``axis`` (None: all axes; PyTorch's ``dim=()`` too)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("sum", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "sum")
     axes = normalize_axes(axis, x.ndim, "sum")
     keepdims = _keepdims(keepdims, "sum")
@@ -67,8 +86,10 @@ def _sum_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
     return _expand(g, shape, axes, keepdims)
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis``."""
+def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
+    """Arithmetic mean over ``axis`` (None: all axes; PyTorch's ``dim=()`` too)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("mean", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "mean")
     axes = normalize_axes(axis, x.ndim, "mean")
     keepdims = _keepdims(keepdims, "mean")
@@ -81,8 +102,27 @@ def _mean_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool, n: int) -> T
     return _expand(g, shape, axes, keepdims) / n
 
 
-def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Variance over ``axis`` with NumPy's ``ddof`` (0: population variance)."""
+def var(
+    x: Any,
+    axis: Any = None,
+    ddof: int = DDOF_DEFAULT,
+    keepdims: bool = False,
+    *,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+    correction: Any = NOT_GIVEN,
+    unbiased: Any = NOT_GIVEN,
+) -> Tensor:
+    """Variance over ``axis`` with NumPy's ``ddof`` (0: population variance).
+
+    ``correction=`` is the same number (PyTorch's and the array API's name), ``unbiased=True`` ddof 1
+    (PyTorch's older keyword); PyTorch's form (``dim=`` or ``keepdim=`` given) defaults to
+    ``correction=1``, as ``torch.var``.
+    """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN or correction is not NOT_GIVEN or unbiased is not NOT_GIVEN:
+        axis, ddof, keepdims = _moment_args("var", axis, ddof, keepdims, dim, keepdim, correction, unbiased)
+    elif ddof is DDOF_DEFAULT:
+        ddof = 0  # a plain int: NumPy's var takes an int subclass on a slower path (about 2 us)
     x = as_tensor(x, "var")
     _check_ddof(ddof, "var")
     axes = normalize_axes(axis, x.ndim, "var")
@@ -90,6 +130,35 @@ def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     n = _count(x.shape, axes)
     data = _second_moment(x._data, axes, ddof, keepdims, n, root=False)
     return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
+
+
+def _moment_args(
+    op: str, axis: Any, ddof: Any, keepdims: Any, dim: Any, keepdim: Any, correction: Any, unbiased: Any
+) -> tuple:
+    """var's and std's ``(axis, ddof, keepdims)`` with PyTorch's keywords: ``correction`` is ddof,
+    ``unbiased`` ddof 1 or 0, and PyTorch's form (``dim=``/``keepdim=``) defaults to 1."""
+    from gradkit._args import flag
+
+    torch_form = dim is not NOT_GIVEN or keepdim is not NOT_GIVEN
+    axis, keepdims = torch_dims(op, axis, keepdims, dim, keepdim, empty_is_all=True)
+    given = ddof is not DDOF_DEFAULT
+    if correction is not NOT_GIVEN and correction is not None:  # None: PyTorch's default
+        if given:
+            raise InvalidArgumentError(
+                f"{op}: got both ddof={ddof!r:.40} (NumPy's name) and correction={correction!r:.40} (PyTorch's); "
+                "give one"
+            )
+        ddof, given = correction, True
+    if unbiased is not NOT_GIVEN:
+        if given:
+            raise InvalidArgumentError(
+                f"{op}: unbiased={unbiased!r:.40} cannot be given with ddof= or correction=; give one (unbiased=True "
+                "is correction=1)"
+            )
+        ddof, given = int(flag(unbiased, op, "unbiased")), True
+    if not given:
+        ddof = 1 if torch_form else 0  # PyTorch's default correction (Bessel's), NumPy's ddof
+    return axis, ddof, keepdims
 
 
 def _second_moment(xd: Any, axes: tuple, ddof: Any, keepdims: bool, n: int, root: bool) -> Any:
@@ -125,11 +194,25 @@ def _var_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, dof: float) -> T
     return _expand(g, x.shape, axes, keepdims) * centred * factor
 
 
-def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Standard deviation over ``axis`` (the square root of ``var``).
+def std(
+    x: Any,
+    axis: Any = None,
+    ddof: int = DDOF_DEFAULT,
+    keepdims: bool = False,
+    *,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+    correction: Any = NOT_GIVEN,
+    unbiased: Any = NOT_GIVEN,
+) -> Tensor:
+    """Standard deviation over ``axis`` (the square root of ``var``; PyTorch's keywords as ``var``'s).
 
     Where it is 0 (all values equal) its slope is taken as 0, as in PyTorch, not 0/0.
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN or correction is not NOT_GIVEN or unbiased is not NOT_GIVEN:
+        axis, ddof, keepdims = _moment_args("std", axis, ddof, keepdims, dim, keepdim, correction, unbiased)
+    elif ddof is DDOF_DEFAULT:
+        ddof = 0  # a plain int: NumPy's var takes an int subclass on a slower path (about 2 us)
     x = as_tensor(x, "std")
     _check_ddof(ddof, "std")
     axes = normalize_axes(axis, x.ndim, "std")
@@ -183,18 +266,98 @@ def _extreme_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -
     return _expand(g, x.shape, axes, keepdims) * (hit / count).astype(x.dtype)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Largest element over ``axis``; ties share the gradient."""
+def max(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Any:
+    """Largest element over ``axis``; ties share the gradient.
+
+    PyTorch's form, ``max(x, dim=d)`` (or ``keepdim=`` with an int axis), returns
+    ``gk.return_types.max(values, indices)`` as ``torch.max(x, d)``: the first index of the largest
+    value (of the first NaN where there is one), and the whole gradient goes to that element.
+    """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        return _torch_extreme("max", x, axis, keepdims, dim, keepdim)
     return _extreme("max", x, axis, keepdims)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Smallest element over ``axis``; ties share the gradient."""
+def min(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Any:
+    """Smallest element over ``axis``; ties share the gradient.
+
+    PyTorch's form, ``min(x, dim=d)``, returns ``gk.return_types.min(values, indices)`` as ``max``'s.
+    """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        return _torch_extreme("min", x, axis, keepdims, dim, keepdim)
     return _extreme("min", x, axis, keepdims)
 
 
-def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Product over ``axis``."""
+def amax(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
+    """NumPy's and PyTorch's other name for :func:`max` (values only, also with ``dim=``, which may be a
+    tuple; ``dim=()`` is every axis, as ``torch.amax``); ties share the gradient."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("amax", axis, keepdims, dim, keepdim, empty_is_all=True)
+    return _extreme("max", x, axis, keepdims)
+
+
+def amin(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
+    """NumPy's and PyTorch's other name for :func:`min` (values only, as :func:`amax`)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("amin", axis, keepdims, dim, keepdim, empty_is_all=True)
+    return _extreme("min", x, axis, keepdims)
+
+
+def _torch_extreme(name: str, x: Any, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> Any:
+    """PyTorch's ``max``/``min`` with ``dim=``: ``(values, indices)`` along one dim, values alone over all."""
+    axis, keepdims = torch_dims(name, axis, keepdims, dim, keepdim)
+    if axis is None:  # torch.max(x) has no indices (and no keepdim: gradkit's keepdims then)
+        return _extreme(name, x, None, keepdims)
+    x = as_tensor(x, name)
+    ax = _one_dim(name, x, axis)
+    keepdims = _keepdims(keepdims, name)
+    if x.size and x.ndim:
+        idx = getattr(x._data, "arg" + name)(axis=ax)  # the first extreme; the first NaN where there is one
+    else:  # a 0-d x (index 0), or rows of no elements along other axes (an empty result)
+        idx = x._backend.xp.zeros(_result_shape(x.shape, (ax,), False) if x.ndim else (), dtype=np.int64)
+    return _picked(name, x, ax, idx, keepdims)
+
+
+def _one_dim(name: str, x: Tensor, axis: Any) -> int:
+    """The one axis of PyTorch's form of a reduction that returns indices, normalised (0 for a 0-d x);
+    refused when it is a tuple or along an empty axis."""
+    if isinstance(axis, tuple):
+        raise InvalidArgumentError(
+            f"{name}: dim must be one int here (PyTorch's {name}(x, dim) gives values and indices along one axis), "
+            f"got {axis!r:.40}; over several axes use amax/amin or the NumPy form {name}(x, axis=...)"
+        )
+    ax = normalize_axis(axis, x.ndim, name)
+    if x.ndim and x.shape[ax] == 0:
+        raise ShapeError(f"{name}: axis {ax} of shape {x.shape} is empty: {name} of no elements has no value or index")
+    return ax
+
+
+def _picked(name: str, x: Tensor, ax: int, idx: Any, keepdims: bool) -> Any:
+    """``return_types.<name>(values, indices)`` for ``idx``, one index per slice along ``ax`` (that axis
+    dropped); the values are gathered from ``x``, so the gradient goes to the indexed elements only."""
+    from gradkit import return_types
+    from gradkit.ops.indexing import _along
+
+    xp = x._backend.xp
+    idx = xp.asarray(idx).astype(np.int64, copy=False)
+    if x.ndim == 0:  # PyTorch: dim 0 or -1 of a 0-d tensor, its one element at index 0
+        values = reshape(x, ())
+    else:
+        values = _along(x, ax, idx, name, kept=False)
+    if keepdims and x.ndim:
+        kept = _kept_shape(x.shape, (ax,))
+        values, idx = reshape(values, kept), idx.reshape(kept)
+    return getattr(return_types, name)(values, Tensor._make(idx, x._backend))
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
+    """Product over ``axis`` (PyTorch's ``dim=`` too)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("prod", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "prod")
     axes = normalize_axes(axis, x.ndim, "prod")
     keepdims = _keepdims(keepdims, "prod")
@@ -241,8 +404,12 @@ def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
     return transpose(others, [order.index(i) for i in range(x.ndim)])
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over ``axis``, without overflow."""
+def logsumexp(
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, without overflow (PyTorch's ``dim=`` too)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("logsumexp", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "logsumexp")
     if x.dtype.kind == "b":  # as PyTorch: counted as 0.0 and 1.0, in the default float dtype
         x = Tensor._make(x._data.astype(np.float32), x._backend)
@@ -299,17 +466,27 @@ def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     return Tensor._make(x._backend.xp.asarray(data, dtype="int64"), x._backend)
 
 
-def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the largest element (over the flattened tensor when ``axis`` is None)."""
+def argmax(
+    x: Any, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
+    """Index of the largest element (over the flattened tensor when ``axis`` is None; PyTorch's ``dim=``)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("argmax", axis, keepdims, dim, keepdim)
     return _arg("argmax", x, axis, keepdims)
 
 
-def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the smallest element (over the flattened tensor when ``axis`` is None)."""
+def argmin(
+    x: Any, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
+    """Index of the smallest element (over the flattened tensor when ``axis`` is None; PyTorch's ``dim=``)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("argmin", axis, keepdims, dim, keepdim)
     return _arg("argmin", x, axis, keepdims)
 
 
-def _logical(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+def _logical(name: str, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any) -> Tensor:
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims(name, axis, keepdims, dim, keepdim)
     x = as_tensor(x, name)
     axes = normalize_axes(axis, x.ndim, name)
     keepdims = _keepdims(keepdims, name)
@@ -317,14 +494,18 @@ def _logical(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     return Tensor._make(xp.asarray(getattr(xp, name)(x._data, axis=axes, keepdims=keepdims)), x._backend)
 
 
-def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def any(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
     """Whether any element over ``axis`` is true (non-zero), as a bool tensor; no gradient."""
-    return _logical("any", x, axis, keepdims)
+    return _logical("any", x, axis, keepdims, dim, keepdim)
 
 
-def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def all(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
     """Whether every element over ``axis`` is true (non-zero), as a bool tensor; no gradient."""
-    return _logical("all", x, axis, keepdims)
+    return _logical("all", x, axis, keepdims, dim, keepdim)
 
 
 def _running_axis(x: Any, axis: int | None, op: str) -> tuple[Tensor, int]:
@@ -338,12 +519,12 @@ def _running_axis(x: Any, axis: int | None, op: str) -> tuple[Tensor, int]:
     return x, normalize_axis(axis, x.ndim, op)
 
 
-def cumsum(x: Any, axis: int | None = None) -> Tensor:
-    """Running sums along ``axis`` (over the flattened tensor when None, as NumPy).
+def cumsum(x: Any, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Running sums along ``axis`` (over the flattened tensor when None, as NumPy; PyTorch's ``dim=``).
 
     Integer and bool tensors sum in NumPy's integer dtype, without a gradient.
     """
-    x, ax = _running_axis(x, axis, "cumsum")
+    x, ax = _running_axis(x, renamed("cumsum", axis, None, dim, "axis", "dim"), "cumsum")
     data = x._backend.xp.cumsum(x._data, axis=ax)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
@@ -357,13 +538,13 @@ def _reverse_cumsum(t: Tensor, axis: int) -> Tensor:
     return flip(cumsum(flip(t, axis), axis), axis)
 
 
-def cumprod(x: Any, axis: int | None = None) -> Tensor:
-    """Running products along ``axis`` (over the flattened tensor when None, as NumPy).
+def cumprod(x: Any, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Running products along ``axis`` (over the flattened tensor when None, as NumPy; PyTorch's ``dim=``).
 
     Integer and bool tensors multiply in NumPy's integer dtype, without a gradient. The gradient is
     exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``.
     """
-    x, ax = _running_axis(x, axis, "cumprod")
+    x, ax = _running_axis(x, renamed("cumprod", axis, None, dim, "axis", "dim"), "cumprod")
     data = x._backend.xp.cumprod(x._data, axis=ax)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
@@ -417,17 +598,31 @@ def _cumprod_vjp_exact(g: Tensor, x: Tensor, axis: int) -> Tensor:
     return moveaxis(dx, -1, axis)
 
 
-def norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 - NumPy's name
+def norm(
+    x: Any,
+    ord: Any = 2,  # noqa: A002 - NumPy's name
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    p: Any = NOT_GIVEN,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Tensor:
     """The vector ``ord``-norm over ``axis`` (all axes when None: the Frobenius norm of a matrix).
 
     ``ord`` is a number > 0, ``0``, ``inf`` or ``-inf`` (PyTorch's ``linalg.vector_norm``; ord 0 counts
     the non-zero elements, in x's dtype, with a zero gradient). Where the norm is 0 its slope is taken
-    as 0, as PyTorch does, not NaN.
+    as 0, as PyTorch does, not NaN. ``Tensor.norm``'s PyTorch keywords: ``p=`` for ``ord`` ("fro" is 2),
+    ``dim=`` (``dim=()`` is every axis), ``keepdim=``.
     """
     from gradkit.dtypes import is_floating
     from gradkit.errors import ArgumentTypeError
     from gradkit.ops.elementwise import abs as abs_
 
+    if p is not NOT_GIVEN or dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        ord = renamed("norm", ord, 2, p, "ord", "p")
+        ord = 2 if isinstance(ord, str) and ord == "fro" else ord  # Frobenius over the dims: the same sum
+        axis, keepdims = torch_dims("norm", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "norm")
     if not is_floating(x.dtype):
         raise DTypeError(f"norm: expected a floating-point tensor, got {x.dtype}")
@@ -482,13 +677,13 @@ def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Te
 
 
 # ------------------------------------------------------------------ NumPy's statistics
-# amax and amin are NumPy's (and PyTorch's) other names for max and min.
-amax, amin = max, min
-
-
-def _nan_parts(x: Any, axis: Any, keepdims: Any, op: str) -> tuple[Tensor, tuple, bool, Any, Any]:
+def _nan_parts(
+    x: Any, axis: Any, keepdims: Any, op: str, dim: Any, keepdim: Any
+) -> tuple[Tensor, tuple, bool, Any, Any]:
     """``x`` as a tensor, its axes and keepdims checked, its NaN mask and its data with the NaNs made 0
     (the last two None for integer and bool tensors, which hold no NaN)."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims(op, axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, op)
     axes = normalize_axes(axis, x.ndim, op)
     keepdims = _keepdims(keepdims, op)
@@ -499,12 +694,14 @@ def _nan_parts(x: Any, axis: Any, keepdims: Any, op: str) -> tuple[Tensor, tuple
     return x, axes, keepdims, nan, x._backend.xp.where(nan, xd.dtype.type(0), xd)
 
 
-def nansum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+def nansum(
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
     """Sum over ``axis`` with NaNs counted as 0 (NumPy's ``nansum``); the slope is 0 at the NaNs.
 
     Integer and bool tensors sum as ``sum`` does (they hold no NaN).
     """
-    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nansum")
+    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nansum", dim, keepdim)
     if nan is None:
         return Tensor._make(x._data.sum(axis=axes, keepdims=keepdims), x._backend)
     data = zeroed.sum(axis=axes, keepdims=keepdims)  # what NumPy's nansum does
@@ -517,7 +714,9 @@ def _nansum_vjp(g: Tensor, nan: Any, shape: tuple, axes: tuple, keepdims: bool) 
     return where(nan, 0.0, _expand(g, shape, axes, keepdims))
 
 
-def nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+def nanmean(
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
     """Mean over ``axis`` of the elements that are not NaN (NumPy's ``nanmean``).
 
     A slice of NaNs only has a NaN mean; on NumPy that warns "Mean of empty slice" (a RuntimeWarning),
@@ -525,7 +724,7 @@ def nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     elements and 0 at the NaNs (0 too in a slice of NaNs only, where PyTorch gives NaN). Integer and
     bool tensors give their ``mean`` (float64), as NumPy.
     """
-    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nanmean")
+    x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nanmean", dim, keepdim)
     xd = x._data
     if nan is None:
         return Tensor._make(xd.mean(axis=axes, keepdims=keepdims), x._backend)
@@ -549,11 +748,15 @@ def _nanmean_vjp(g: Tensor, nan: Any, count: Any, shape: tuple, axes: tuple, kee
     return _expand(g, shape, axes, keepdims) * weights.astype(g.dtype, copy=False)
 
 
-def count_nonzero(x: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+def count_nonzero(
+    x: Any, axis: Any = None, *, keepdims: bool = False, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Tensor:
     """The number of non-zero elements over ``axis`` (NumPy's ``count_nonzero``), as int64; no gradient.
 
     NaN counts as non-zero. With ``axis=None`` the result is a 0-d tensor (NumPy gives a Python int).
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("count_nonzero", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "count_nonzero")
     axes = normalize_axes(axis, x.ndim, "count_nonzero")
     keepdims = _keepdims(keepdims, "count_nonzero")
@@ -700,7 +903,9 @@ def _order_stats_vjp(
     return dx
 
 
-def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+def median(
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Any:
     """NumPy's ``median`` over ``axis``: the middle value, or the mean of the two middle values for an
     even count (PyTorch's ``median`` gives the lower one). A slice with a NaN has a NaN median.
 
@@ -708,7 +913,14 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     tied with a middle value shares its gradient with the others equal to it, as max's ties do (see
     ``_tie_share``). dtypes as NumPy: floats keep theirs, integers and bools give float64. The median of
     no elements is NaN (NumPy warns "Mean of empty slice" there).
+
+    PyTorch's form (``dim=`` or ``keepdim=``) is ``torch.median``: the lower middle value in x's dtype;
+    along one dim ``gk.return_types.median(values, indices)`` (a slice with a NaN: NaN and the index of
+    its first NaN), the whole gradient to the indexed element; over all axes (``dim=None``) the value,
+    its gradient shared among the elements equal to it (as ``torch.median()``).
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        return _torch_median("median", x, axis, keepdims, dim, keepdim)
     x = as_tensor(x, "median")
     axes = normalize_axes(axis, x.ndim, "median")
     keepdims = _keepdims(keepdims, "median")
@@ -739,6 +951,51 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return record("median", data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
 
 
+def _torch_median(name: str, x: Any, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> Any:
+    """PyTorch's ``median``/``nanmedian``: the lower middle value of each slice (of its values that are
+    not NaN for nanmedian; for median a slice with a NaN gives its first NaN), in x's dtype."""
+    axis, keepdims = torch_dims(name, axis, keepdims, dim, keepdim)
+    x = as_tensor(x, name)
+    keepdims = _keepdims(keepdims, name)
+    xp = x._backend.xp
+    if axis is None:  # torch.median(x): of every element, the value only
+        if x.size == 0:
+            raise ShapeError(f"{name}: the median of an empty tensor (shape {x.shape}) has no value")
+        flat = x._data.reshape(-1)
+        idx = _lower_middle(name, flat, 0, xp)
+        data = flat[idx.reshape(1)].reshape((1,) * x.ndim if keepdims else ())
+        if x.dtype.kind != "f":
+            return Tensor._make(data, x._backend)
+        # as torch.median(): the gradient shared among the elements equal to the value (max's tie rule)
+        axes = tuple(range(x.ndim))
+        saved = (x, axes, keepdims, False, data.reshape((1,) + (1,) * x.ndim), None, (1.0,), None)
+        return record(name, data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
+    ax = _one_dim(name, x, axis)
+    if x.ndim == 0:
+        return _picked(name, x, 0, xp.zeros((), dtype=np.int64), keepdims)
+    if x.size == 0:  # rows of no elements along other axes: an empty result
+        return _picked(name, x, ax, xp.zeros(_result_shape(x.shape, (ax,), False), dtype=np.int64), keepdims)
+    return _picked(name, x, ax, _lower_middle(name, x._data, ax, xp), keepdims)
+
+
+def _lower_middle(name: str, data: Any, ax: int, xp: Any) -> Any:
+    """The index along ``ax`` of each slice's lower middle element (``data``'s axis ``ax`` removed): of a
+    stable sort with the NaNs last, element ``(count - 1) // 2`` of the ``count`` values; for median a
+    slice with a NaN gives its first NaN (element ``count``), for nanmedian one of NaNs only its first."""
+    from gradkit.ops.indexing import _stable_order
+
+    rows = xp.moveaxis(_stable_order(data, ax, False, xp), ax, -1)
+    n = data.shape[ax]
+    if data.dtype.kind != "f":
+        return rows[..., (n - 1) // 2]
+    nan = xp.moveaxis(xp.isnan(data), ax, -1)
+    count = n - nan.sum(axis=-1, keepdims=True)
+    k = xp.maximum(count - 1, 0) // 2
+    if name == "median":
+        k = xp.where(count < n, count, k)
+    return xp.take_along_axis(rows, k.astype(np.int64, copy=False), axis=-1)[..., 0]
+
+
 def _sorted_nan(ordered: Any, xp: Any) -> tuple[Any, Any]:
     """For rows sorted along the last axis: which hold a NaN, and a NaN of each such row.
 
@@ -749,7 +1006,16 @@ def _sorted_nan(ordered: Any, xp: Any) -> tuple[Any, Any]:
     return at_front | xp.isnan(last), xp.where(at_front, first, last)
 
 
-def quantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+def quantile(
+    x: Any,
+    q: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    method: str = "linear",
+    *,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Tensor:
     """NumPy's ``quantile`` with its default ``method="linear"``: the ``q``-th quantile over ``axis``,
     interpolated between the two neighbouring order statistics (Hyndman and Fan's method 7).
 
@@ -760,8 +1026,11 @@ def quantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: s
     Python float ``q`` keeps a float input's dtype, an array or tensor ``q`` promotes with it, an
     integer ``q`` (0 or 1) picks an element in x's own dtype. A ``q`` on the host is checked (out of
     range: InvalidArgumentError); a ``q`` tensor on a GPU is not read back: entries outside [0, 1]
-    (or NaN) give NaN there.
+    (or NaN) give NaN there. PyTorch's ``dim=``/``keepdim=`` name ``axis``/``keepdims`` (the same values
+    as ``torch.quantile``'s; the gradient is gradkit's, ties shared).
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("quantile", axis, keepdims, dim, keepdim)
     return _quantile("quantile", x, q, axis, keepdims, method, 1)
 
 
@@ -945,7 +1214,9 @@ def _warn_all_nan(count: Any, stacklevel: int) -> None:
         warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=stacklevel + 1)
 
 
-def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+def nanmedian(
+    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+) -> Any:
     """NumPy's ``nanmedian``: :func:`median` over ``axis`` of the elements that are not NaN.
 
     A slice of NaNs only has a NaN median (with NumPy's RuntimeWarning "All-NaN slice encountered" on
@@ -956,7 +1227,12 @@ def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     an odd count's middle value a gives (a + a) / 2) when some axis is kept and the reduced length is
     below 600, and ``median`` (the mean of the middle values) otherwise. Integer and bool tensors give
     their ``median`` (float64), as NumPy; an empty tensor gives ``nanmean``'s NaN, as NumPy.
+
+    PyTorch's form (``dim=`` or ``keepdim=``) is ``torch.nanmedian``: ``median``'s PyTorch form over the
+    values that are not NaN (a slice of NaNs only: NaN, and the index of a NaN).
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        return _torch_median("nanmedian", x, axis, keepdims, dim, keepdim)
     x = as_tensor(x, "nanmedian")
     axes = normalize_axes(axis, x.ndim, "nanmedian")
     keepdims = _keepdims(keepdims, "nanmedian")
@@ -984,7 +1260,16 @@ def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return record("nanmedian", data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
 
 
-def nanquantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method: str = "linear") -> Tensor:
+def nanquantile(
+    x: Any,
+    q: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    method: str = "linear",
+    *,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Tensor:
     """NumPy's ``nanquantile``: :func:`quantile` over ``axis`` of the elements that are not NaN.
 
     ``q``, ``method``, dtypes and the gradient as ``quantile`` (the interpolation between the two
@@ -993,8 +1278,11 @@ def nanquantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False, method
     back on CuPy), its gradient shared among its NaNs as ``quantile``'s slice with a NaN. Integer and
     bool tensors give their ``quantile``. Unlike NumPy: the dtype never depends on the values (NumPy's
     is x's own when its first slice is all NaN and an array ``q`` would promote), and an empty selection
-    raises as ``quantile``'s (NumPy returns ``nanmean``'s NaN, without the ``q`` axis).
+    raises as ``quantile``'s (NumPy returns ``nanmean``'s NaN, without the ``q`` axis). PyTorch's
+    ``dim=``/``keepdim=`` as ``quantile``'s.
     """
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        axis, keepdims = torch_dims("nanquantile", axis, keepdims, dim, keepdim)
     return _nanquantile("nanquantile", x, q, axis, keepdims, method, 1)
 
 

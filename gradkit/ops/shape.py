@@ -16,7 +16,7 @@ from gradkit._args import flag, out_of_range, text, whole
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, pass_through, shape_arg
+from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axes, normalize_axis, pass_through, renamed, shape_arg
 from gradkit.tensor import Tensor
 
 
@@ -62,8 +62,14 @@ def _reshape_vjp(g: Tensor, shape: tuple) -> Tensor:
     return reshape(g, shape)
 
 
-def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-    """Merge the axes from ``start_axis`` to ``end_axis`` (inclusive) into one."""
+def flatten(
+    x: Any, start_axis: int = 0, end_axis: int = -1, *, start_dim: Any = NOT_GIVEN, end_dim: Any = NOT_GIVEN
+) -> Tensor:
+    """Merge the axes from ``start_axis`` to ``end_axis`` (inclusive) into one (PyTorch's ``start_dim=``,
+    ``end_dim=``)."""
+    if start_dim is not NOT_GIVEN or end_dim is not NOT_GIVEN:
+        start_axis = renamed("flatten", start_axis, 0, start_dim, "start_axis", "start_dim")
+        end_axis = renamed("flatten", end_axis, -1, end_dim, "end_axis", "end_dim")
     x = as_tensor(x, "flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -122,8 +128,16 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     return transpose(x, order)
 
 
-def squeeze(x: Any, axis: Any = None) -> Tensor:
-    """Remove axes of length 1 (all of them when ``axis`` is None)."""
+def squeeze(x: Any, axis: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Remove axes of length 1 (all of them when ``axis`` is None); an axis given whose length is not 1
+    is an error, as NumPy's. PyTorch's form, ``dim=`` (an int or a tuple), leaves such an axis in place,
+    as ``torch.squeeze``."""
+    if dim is not NOT_GIVEN:
+        axis = renamed("squeeze", axis, None, dim, "axis", "dim")
+        x = as_tensor(x, "squeeze")
+        if axis is not None:
+            axes = normalize_axes(tuple(axis) if isinstance(axis, list) else axis, x.ndim, "squeeze")
+            return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes or d != 1))
     x = as_tensor(x, "squeeze")
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
@@ -135,8 +149,12 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
 
-def unsqueeze(x: Any, axis: int) -> Tensor:
-    """Insert an axis of length 1 at position ``axis``."""
+def unsqueeze(x: Any, axis: int = NOT_GIVEN, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Insert an axis of length 1 at position ``axis`` (PyTorch's ``dim=``)."""
+    if axis is NOT_GIVEN or dim is not NOT_GIVEN:
+        axis = renamed("unsqueeze", axis, NOT_GIVEN, dim, "axis", "dim")
+        if axis is NOT_GIVEN:
+            raise ArgumentTypeError("unsqueeze: missing the position of the new axis (axis= or dim=)")
     x = as_tensor(x, "unsqueeze")
     ax = normalize_axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:ax] + (1,) + x.shape[ax:])
@@ -206,8 +224,10 @@ def _sum_to_vjp(g: Tensor, shape: tuple) -> Tensor:
     return broadcast_to(g, shape)
 
 
-def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
-    """Join tensors along an existing axis (``axis=None``: flatten them first, as NumPy)."""
+def concatenate(tensors: Sequence[Any], axis: int | None = 0, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Join tensors along an existing axis (``axis=None``: flatten them first, as NumPy; PyTorch's ``dim=``)."""
+    if dim is not NOT_GIVEN:
+        axis = renamed("concatenate", axis, 0, dim, "axis", "dim")
     if axis is None:
         ts = _tensor_list(tensors, "concatenate", same_ndim=False)
         return concatenate([reshape(t, (-1,)) for t in ts], axis=0)
@@ -233,8 +253,10 @@ def _slice_rule(axis: int, start: int, stop: int) -> Any:
     return rule
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of the same shape along a new axis."""
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: Any = NOT_GIVEN) -> Tensor:
+    """Join tensors of the same shape along a new axis (PyTorch's ``dim=``)."""
+    if dim is not NOT_GIVEN:
+        axis = renamed("stack", axis, 0, dim, "axis", "dim")
     ts = _tensor_list(tensors, "stack")
     shapes = {t.shape for t in ts}
     if len(shapes) != 1:
@@ -243,10 +265,17 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return concatenate([unsqueeze(t, ax) for t in ts], axis=ax)
 
 
-def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
-    """Split into pieces along ``axis``: N equal sections, or at the given indices (NumPy's rules)."""
+def split(x: Any, sections_or_indices: Any, axis: int = 0, *, dim: Any = NOT_GIVEN) -> Any:
+    """Split into pieces along ``axis``: N equal sections, or at the given indices (NumPy's rules), as a list.
+
+    PyTorch's form, ``split(x, split_size_or_sections, dim=d)``, is ``torch.split``'s: an int is the size
+    of each piece (the last may be shorter), a sequence the size of each piece (summing to the axis's
+    length); a tuple.
+    """
     from gradkit.ops.indexing import getitem
 
+    if dim is not NOT_GIVEN:
+        return _torch_split(x, sections_or_indices, renamed("split", axis, 0, dim, "axis", "dim"))
     x = as_tensor(x, "split")
     if x.ndim == 0:
         raise ShapeError("split: a 0-d tensor has no axis to split")
@@ -273,8 +302,36 @@ def split(x: Any, sections_or_indices: Any, axis: int = 0) -> list[Tensor]:
     return [getitem(x, (slice(None),) * ax + (slice(lo, hi),)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def flip(x: Any, axis: Any = None) -> Tensor:
-    """Reverse the order of elements along ``axis`` (all axes when None)."""
+def _torch_split(x: Any, sizes: Any, dim: Any) -> tuple[Tensor, ...]:
+    """``torch.split``: pieces of ``sizes`` elements (an int) or of the sizes listed, along ``dim``."""
+    x = as_tensor(x, "split")
+    if x.ndim == 0:
+        raise ShapeError("split: a 0-d tensor has no axis to split")
+    ax = normalize_axis(dim, x.ndim, "split")
+    n = x.shape[ax]
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        size = int(sizes)
+        if size < 0 or (size == 0 and n):
+            raise InvalidArgumentError(
+                f"split: split_size must be a positive int (0 only for an empty axis), got {size} for axis {ax} of "
+                f"length {n}"
+            )
+        cuts = list(range(size, n, size)) if size else []
+    else:
+        lengths = _int_list(sizes, "split", "split_size_or_sections")
+        if any(s < 0 for s in lengths) or sum(lengths) != n:
+            raise ShapeError(
+                f"split: the sizes {lengths} must be >= 0 and add up to the length {n} of axis {ax} (shape {x.shape})"
+            )
+        cuts = [int(c) for c in np.cumsum(lengths)[:-1]]
+    return tuple(split(x, cuts, axis=ax))
+
+
+def flip(x: Any, axis: Any = None, *, dims: Any = NOT_GIVEN) -> Tensor:
+    """Reverse the order of elements along ``axis`` (all axes when None; PyTorch's ``dims=``)."""
+    if dims is not NOT_GIVEN:
+        axis = renamed("flip", axis, None, dims, "axis", "dims")
+        axis = tuple(axis) if isinstance(axis, list) else axis
     x = as_tensor(x, "flip")
     axes = normalize_axes(axis, x.ndim, "flip")
     data = x._backend.xp.flip(x._data, axis=axes)
@@ -520,10 +577,15 @@ def _repeat_vjp(g: Tensor, shape: tuple, ax: int, count: int) -> Tensor:
     return sum_(reshape(g, split), axis=ax + 1)
 
 
-def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+def roll(x: Any, shift: Any = NOT_GIVEN, axis: Any = None, *, shifts: Any = NOT_GIVEN, dims: Any = NOT_GIVEN) -> Tensor:
     """NumPy's ``roll``: elements shifted along ``axis`` (the flattened tensor when None), wrapping
     around; ``shift`` and ``axis`` may be tuples (broadcast together, shifts of a repeated axis add up).
-    The gradient is rolled back."""
+    The gradient is rolled back. PyTorch's ``shifts=`` and ``dims=`` name ``shift`` and ``axis``."""
+    if shift is NOT_GIVEN or shifts is not NOT_GIVEN or dims is not NOT_GIVEN:
+        shift = renamed("roll", shift, NOT_GIVEN, shifts, "shift", "shifts")
+        axis = renamed("roll", axis, None, dims, "axis", "dims")
+        if shift is NOT_GIVEN:
+            raise ArgumentTypeError("roll: missing the shift (shift= or shifts=)")
     x = as_tensor(x, "roll")
     shifts = _int_list(shift, "roll", "shift")
     if axis is None:
@@ -643,13 +705,18 @@ def _diag_vjp(g: Tensor, k: int) -> Tensor:
     return _diagonal(g, k, 0, 1, "diag")
 
 
-def diff(x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+def diff(
+    x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None, *, dim: Any = NOT_GIVEN
+) -> Tensor:
     """NumPy's ``diff``: the ``n``-th differences ``x[i+1] - x[i]`` along ``axis``; ``prepend`` and
     ``append`` (numbers or tensors) are joined to ``x`` first. Bools give ``!=``, as NumPy. A Python
     number there keeps x's dtype (float32 stays float32; NumPy would make it float64).
 
-    The gradient is the adjoint difference, ``g[i-1] - g[i]``, applied ``n`` times.
+    The gradient is the adjoint difference, ``g[i-1] - g[i]``, applied ``n`` times. PyTorch's ``dim=``
+    names ``axis``.
     """
+    if dim is not NOT_GIVEN:
+        axis = renamed("diff", axis, -1, dim, "axis", "dim")
     x = as_tensor(x, "diff")
     n = whole(n, "diff", "n")
     if n < 0:

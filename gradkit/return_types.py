@@ -1,0 +1,47 @@
+"""Named tuples of two tensors, as ``torch.return_types``: what the PyTorch form of a reduction returns.
+
+``gk.max(x, dim=1)`` (and ``min``, ``median``, ``nanmedian``, ``sort`` with ``dim=``, and ``topk``)
+returns ``(values, indices)`` as one of these: it unpacks as a tuple and has ``.values`` and
+``.indices``. Each operation has its own class, so the repr names it, as PyTorch's does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from gradkit.tensor import Tensor
+
+
+class ValuesIndices(NamedTuple):
+    """The values picked along a dim and their int64 indices along it."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class max(ValuesIndices):  # noqa: A001 - torch.return_types' names
+    __slots__ = ()
+
+
+class min(ValuesIndices):  # noqa: A001
+    __slots__ = ()
+
+
+class median(ValuesIndices):
+    __slots__ = ()
+
+
+class nanmedian(ValuesIndices):
+    __slots__ = ()
+
+
+class sort(ValuesIndices):
+    __slots__ = ()
+
+
+class topk(ValuesIndices):
+    __slots__ = ()
+
+
+__all__ = ["ValuesIndices", "max", "median", "min", "nanmedian", "sort", "topk"]
