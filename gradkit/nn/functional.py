@@ -2076,5 +2076,5 @@ def _pad_by_index(x: Tensor, pairs: dict, mode: str) -> Tensor:
             k = np.where(k > n - 1, 2 * (n - 1) - k, k)
         else:
             k = np.clip(k, 0, n - 1)
-        x = ops.getitem(x, (slice(None),) * axis + (x._backend.asarray(k),))
+        x = ops.getitem(x, (slice(None),) * axis + (k,))  # a host array: its bounds are checked on the host
     return x

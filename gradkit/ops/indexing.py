@@ -41,8 +41,11 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
 def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
     """``index`` as a tuple with tensors and lists turned into backend arrays, bounds checked."""
     items = []
+    hosts = {}  # position -> the index as given on the host (checked there, not read back from a GPU)
     for item in index if isinstance(index, tuple) else (index,):
         if isinstance(item, (Tensor, list, tuple, np.ndarray)) or hasattr(item, "__cuda_array_interface__"):
+            if isinstance(item, (list, tuple, np.ndarray)):
+                hosts[len(items)] = item
             item = _index_array(item, x, op)  # a tuple inside the index tuple is a sequence, as in NumPy
         elif isinstance(item, slice):
             item = _plain_slice(item, op)
@@ -75,7 +78,7 @@ def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
                 _check_mask(item, x, dim, op)
                 masks += item.ndim > 0
             else:
-                _check_bounds(item, x, dim, op)
+                _check_bounds(np.asarray(hosts[i]) if i in hosts else item, x, dim, op)
             dim += _axes_used(item)
         elif item is not None:
             dim += 1

@@ -271,8 +271,6 @@ def test_pools_and_layers_read_nothing_on_the_host(device, monkeypatch):
         y.sum().backward()
 
 
-@pytest.mark.xfail(strict=True, reason="F.pad's reflect/replicate gather (gradkit/nn/functional.py) passes a device "
-                                       "index array to getitem, whose bounds check reads it back on the host")
 def test_conv_padding_modes_read_nothing_on_the_host(device, monkeypatch):
     _emulated(device)
     layer = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect", device=device, dtype="float64")
