@@ -326,9 +326,10 @@ def _one_dim(name: str, x: Tensor, axis: Any) -> int:
     """The one axis of PyTorch's form of a reduction that returns indices, normalised (0 for a 0-d x);
     refused when it is a tuple or along an empty axis."""
     if isinstance(axis, tuple):
+        hint = "amax/amin or " if name in ("max", "min") else ""
         raise InvalidArgumentError(
             f"{name}: dim must be one int here (PyTorch's {name}(x, dim) gives values and indices along one axis), "
-            f"got {axis!r:.40}; over several axes use amax/amin or the NumPy form {name}(x, axis=...)"
+            f"got {axis!r:.40}; over several axes use {hint}the NumPy form {name}(x, axis=...)"
         )
     ax = normalize_axis(axis, x.ndim, name)
     if x.ndim and x.shape[ax] == 0:
