@@ -204,6 +204,7 @@ from gradkit.ops import (
     where,
     xlogy,
 )
+from gradkit.ops.indexing import masked_select, scatter, scatter_add
 from gradkit.ops.numpy_more import (
     column_stack,
     convolve,

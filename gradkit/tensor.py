@@ -23,6 +23,7 @@ from gradkit.errors import (
     AutogradError,
     DeviceError,
     DTypeError,
+    IndexOutOfRangeError,
     InvalidArgumentError,
     ShapeError,
 )
@@ -155,6 +156,16 @@ class Tensor:
     @property
     def dtype(self) -> np.dtype:
         return self._data.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the elements take (NumPy's ``nbytes``: size times itemsize)."""
+        return self._data.nbytes
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes one element takes (NumPy's ``itemsize``; PyTorch's ``element_size()``)."""
+        return self._data.itemsize
 
     @property
     def device(self) -> str:
@@ -1188,6 +1199,14 @@ class Tensor:
         """The number of axes (PyTorch's ``dim()``; NumPy's ``.ndim``)."""
         return self._data.ndim
 
+    def nelement(self) -> int:
+        """The number of elements (PyTorch's ``nelement()``, the same as ``numel()``)."""
+        return self._data.size
+
+    def element_size(self) -> int:
+        """Bytes one element takes (PyTorch's ``element_size()``; NumPy's ``.itemsize``)."""
+        return self._data.itemsize
+
     def contiguous(self) -> Tensor:
         """Self when its memory is C-ordered, else a C-ordered copy that stays in the graph."""
         return _ops.contiguous(self)
@@ -1346,6 +1365,159 @@ class Tensor:
 
         return init.normal_(self, mean, std)
 
+    # More of PyTorch's methods. None of these names is a method of NumPy's ndarray (whose meaning would
+    # win); each calls a gradkit function, differentiable where PyTorch's is.
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """``gk.gather(self, dim, index)``: ``out[i][j] = self[index[i][j]][j]`` for dim 0, and so on."""
+        return _ops.gather(self, dim, index)
+
+    def flip(self, *axes: Any, dims: Any = NOT_GIVEN) -> Tensor:
+        """``gk.flip``: reversed along the axes given as ints, as one tuple or list, or as ``dims=``; with
+        none, along every axis (``numpy.flip``'s default; PyTorch requires dims)."""
+        if dims is not NOT_GIVEN:
+            if axes:
+                raise InvalidArgumentError("flip: give the dims as arguments or as dims=, not both")
+            return _ops.flip(self, dims=dims)
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            return _ops.flip(self, axes[0])
+        return _ops.flip(self, axes or None)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """The elements where the bool ``mask`` (broadcast with self) is True, as a 1-d tensor."""
+        from gradkit.ops.indexing import masked_select
+
+        return masked_select(self, mask)
+
+    def narrow(self, dim: int, start: Any, length: Any) -> Tensor:
+        """The ``length`` elements from ``start`` (negative: from the end) along ``dim``; a view."""
+        ax = self._torch_dim(dim, "narrow")
+        n = self._data.shape[ax]
+        start, length = whole(start, "narrow", "start"), whole(length, "narrow", "length", low=0)
+        if not -n <= start <= n:
+            raise IndexOutOfRangeError(
+                f"narrow: start {start} is out of range for dim {ax} of shape {self.shape} (expected {-n} to {n})"
+            )
+        start += n if start < 0 else 0
+        if start + length > n:
+            raise IndexOutOfRangeError(
+                f"narrow: start {start} + length {length} exceeds the size {n} of dim {ax} (shape {self.shape})"
+            )
+        return _ops.getitem(self, (slice(None),) * ax + (slice(start, start + length),), "narrow")
+
+    def select(self, dim: int, index: Any) -> Tensor:
+        """``self[..., index, ...]`` with ``index`` on ``dim`` (negative: from the end), that dim dropped; a view."""
+        ax = self._torch_dim(dim, "select")
+        return _ops.getitem(self, (slice(None),) * ax + (whole(index, "select", "index"),), "select")
+
+    def _torch_dim(self, dim: Any, op: str) -> int:
+        if self._data.ndim == 0:
+            raise ShapeError(f"{op}: a 0-d tensor has no dimension to {op} along")
+        return _normalize_axis(dim, self._data.ndim, op)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` (a tuple or separate ints), by default of this tensor's dtype and device."""
+        return _filled("new_zeros", size, 0, *self._own(dtype, device), requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size``, by default of this tensor's dtype and device."""
+        return _filled("new_ones", size, 1, *self._own(dtype, device), requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """An uninitialised tensor of ``size``, by default of this tensor's dtype and device."""
+        return _filled("new_empty", size, None, *self._own(dtype, device), requires_grad)
+
+    def new_full(
+        self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        """``fill_value`` in a tensor of ``size``, by default of this tensor's dtype and device."""
+        from gradkit.creation import _check_fill
+
+        _check_fill(fill_value, "new_full")
+        return _filled("new_full", (size,), fill_value, *self._own(dtype, device), requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` (a tensor's values, outside the graph), by default of this tensor's dtype and device."""
+        from gradkit.creation import _finish, _to_array
+
+        array, backend = _to_array(data, *self._own(dtype, device), "new_tensor")
+        if not isinstance(data, (list, tuple, int, float)):  # an array may be shared: copy it
+            array = array.copy()
+        return _finish(array, backend, requires_grad, "new_tensor")
+
+    def _own(self, dtype: Any, device: Any) -> tuple[Any, Any]:
+        """``dtype`` and ``device``, this tensor's where None (the defaults of the ``new_*`` methods)."""
+        return (self._data.dtype if dtype is None else dtype), (self._backend if device is None else device)
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+        """``clamp(min=min)``: self limited from below (``min`` a number or a tensor, which gets gradients)."""
+        return _ops.clip(self, _bound(min, "clamp_min", "min"), None)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+        """``clamp(max=max)``: self limited from above."""
+        return _ops.clip(self, None, _bound(max, "clamp_max", "max"))
+
+    def logical_and(self, other: Any) -> Tensor:
+        """Elementwise ``self and other`` (non-zero is True) as a bool tensor."""
+        return _ops.compare("logical_and", self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _ops.compare("logical_or", self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _ops.compare("logical_xor", self, other)
+
+    def logical_not(self) -> Tensor:
+        return _ops.logical_not(self)
+
+    def mm(self, mat2: Any) -> Tensor:
+        """The product of two matrices (2-d; ``matmul`` also batches and broadcasts)."""
+        return _matmul(self, _of_ndim(self, mat2, "mm", (2, 2), "mat2"), "mm")
+
+    def bmm(self, mat2: Any) -> Tensor:
+        """The products of two batches of matrices (3-d, the same batch size; no broadcasting)."""
+        mat2 = _of_ndim(self, mat2, "bmm", (3, 3), "mat2")
+        if self._data.shape[0] != mat2.shape[0]:
+            raise ShapeError(f"bmm: the batch sizes differ: self {self.shape}, mat2 {mat2.shape}")
+        return _matmul(self, mat2, "bmm")
+
+    def mv(self, vec: Any) -> Tensor:
+        """A matrix (2-d) times a vector (1-d)."""
+        return _matmul(self, _of_ndim(self, vec, "mv", (2, 1), "vec"), "mv")
+
+    def outer(self, vec2: Any) -> Tensor:
+        """The outer product of two vectors (1-d; ``gk.outer`` flattens, as NumPy's)."""
+        return _ops.outer(self, _of_ndim(self, vec2, "outer", (1, 1), "vec2"))
+
+    ger = outer
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``gk.where(condition, self, other)``: self where the bool ``condition`` is True, else ``other``."""
+        from gradkit.ops._util import as_tensor
+
+        cond = as_tensor(condition, "where", self._backend)
+        if cond.dtype.kind != "b":
+            raise DTypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+        return _ops.where(cond, self, other)
+
+    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``src`` (a tensor of self's dtype, or a number) written at ``index`` along ``dim``, as
+        PyTorch's ``scatter`` (out of place; see ``gradkit.ops.indexing.scatter`` for the gradients)."""
+        from gradkit.ops.indexing import scatter
+
+        return scatter(self, dim, index, src)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        """Self plus ``src`` added at ``index`` along ``dim`` (repeats add up), as PyTorch's (out of place)."""
+        from gradkit.ops.indexing import scatter_add
+
+        return scatter_add(self, dim, index, src)
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """Self plus ``alpha * source``'s slice k added at ``index[k]`` along ``dim``, as PyTorch's (out of place)."""
+        from gradkit.ops.indexing import index_add_along
+
+        return index_add_along(self, dim, index, _times_alpha(self, source, alpha, "index_add"))
+
 
 _TYPE_NAMES = {
     np.dtype(np.float16): "Half", np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
@@ -1442,6 +1614,24 @@ def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
 
 
+def _bound(value: Any, op: str, name: str) -> Any:
+    """``value``, which must not be None nor text (clip would take None as no bound)."""
+    if value is None or isinstance(value, (str, bytes, complex)):
+        raise ArgumentTypeError(f"{op}: {name} must be a number or a tensor, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _of_ndim(x: Tensor, other: Any, op: str, ndims: tuple[int, int], name: str) -> Tensor:
+    """``other`` as a tensor on x's device, once x is seen to have ``ndims[0]`` dimensions and it ``ndims[1]``."""
+    from gradkit.ops._util import as_tensor
+
+    other = as_tensor(other, op, x._backend)
+    for t, n, what in ((x, ndims[0], "self"), (other, ndims[1], name)):
+        if t.ndim != n:
+            raise ShapeError(f"{op}: {what} must be {n}-d, got shape {t.shape}")
+    return other
+
+
 def _other_tensor(other: Any, op: str) -> Tensor:
     if not isinstance(other, Tensor):
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(other).__name__}")
@@ -1467,6 +1657,9 @@ class _HookHandle:
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
 from gradkit.autograd import engine as _engine  # noqa: E402  (the engine imports Tensor)
+from gradkit.creation import _filled  # noqa: E402  (creation imports Tensor)
+from gradkit.ops._util import normalize_axis as _normalize_axis  # noqa: E402
+from gradkit.ops.linalg import _matmul  # noqa: E402
 
 Tensor.__add__ = _ops.add  # type: ignore[assignment]
 Tensor.__sub__ = _ops.subtract  # type: ignore[assignment]

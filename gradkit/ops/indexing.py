@@ -279,16 +279,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
             raise DTypeError(f"masked_fill: value must be a number, got dtype {value_tensor.dtype}")
         fill = value_tensor._data.astype(x.dtype)
     else:
-        if isinstance(value, (str, bytes, complex)) or not isinstance(value, (int, float, np.number, np.bool_)):
-            raise ArgumentTypeError(f"masked_fill: value must be a number, got {type(value).__name__} {value!r:.40}")
-        check_int_fits("masked_fill", value, x.dtype)
-        if x.dtype.kind in "iub" and not np.isfinite(value):
-            raise InvalidArgumentError(f"masked_fill: {value!r} cannot be held by a {x.dtype} tensor")
-        try:
-            with np.errstate(over="raise"):
-                fill = np.asarray(value).astype(x.dtype)[()]  # a NumPy scalar of x's dtype: a strong scalar to CuPy
-        except (OverflowError, FloatingPointError):  # beyond the dtype's range (1e6 in float16): PyTorch refuses too
-            raise out_of_range("masked_fill", value, x.dtype) from None
+        fill = _number_as(value, x.dtype, "masked_fill")
     data = xp.where(m, fill, x._data)
     if data.dtype != x.dtype:
         data = data.astype(x.dtype)
@@ -298,6 +289,159 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
 
     rules = (lambda g, m: where(m, 0.0, g), lambda g, m: _sum_all(where(m, g, 0.0)))
     return record("masked_fill", data, x._backend, (x, value_tensor), rules, (m,), broadcast=True)
+
+
+def _number_as(value: Any, dtype: np.dtype, op: str) -> Any:
+    """The number ``value`` as a NumPy scalar of ``dtype`` (a strong scalar to CuPy): 2.7 is 2 in an int
+    tensor, as PyTorch's; not a number, or beyond what ``dtype`` holds, is an error."""
+    if isinstance(value, (str, bytes, complex)) or not isinstance(value, (int, float, np.number, np.bool_)):
+        raise ArgumentTypeError(f"{op}: value must be a number, got {type(value).__name__} {value!r:.40}")
+    check_int_fits(op, value, dtype)
+    if dtype.kind in "iub" and not np.isfinite(value):
+        raise InvalidArgumentError(f"{op}: {value!r} cannot be held by a {dtype} tensor")
+    if dtype.kind in "iu" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:  # 300.0 for int8, say
+        raise out_of_range(op, value, dtype)
+    try:
+        with np.errstate(over="raise"):
+            return np.asarray(value).astype(dtype)[()]
+    except (OverflowError, FloatingPointError):  # beyond the dtype's range (1e6 in float16): PyTorch refuses too
+        raise out_of_range(op, value, dtype) from None
+
+
+def masked_select(x: Any, mask: Any) -> Tensor:
+    """PyTorch's ``masked_select``: the elements of ``x`` where the bool ``mask`` is True, in a 1-d tensor
+    (x and mask broadcast together). The gradient goes back to the elements picked, summed over broadcasting.
+    The length depends on the values: a host read, refused while a CUDA graph is captured."""
+    from gradkit.ops.shape import broadcast_to
+
+    x = as_tensor(x, "masked_select")
+    m = _index_array(mask, x, "masked_select")
+    if m.dtype.kind != "b":
+        raise DTypeError(f"masked_select: mask must be a bool tensor, got dtype {m.dtype}")
+    try:
+        shape = np.broadcast_shapes(x.shape, m.shape)
+    except ValueError:
+        raise ShapeError(
+            f"masked_select: mask of shape {m.shape} does not broadcast with the shape {x.shape}"
+        ) from None
+    _refuse_in_capture(x, "masked_select")
+    if x.shape != shape:
+        x = broadcast_to(x, shape)
+    return getitem(x, x._backend.xp.broadcast_to(m, shape), "masked_select")
+
+
+def _positions(idx: Any, ax: int, xp: Any) -> tuple:
+    """The index that picks or writes along ``ax`` as gather and scatter do: ``idx`` on axis ``ax``, each
+    element's own position on every other axis."""
+    return tuple(
+        idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(idx.ndim)])
+        for d in range(idx.ndim)
+    )
+
+
+def _scatter_args(x: Any, dim: Any, index: Any, src: Any, op: str) -> tuple[Tensor, tuple, Tensor | None]:
+    """x, the positions written (:func:`_positions`) and src cut to the index's shape (None for a number),
+    checked as PyTorch's scatter checks them: index and src have x's dimensions, src x's dtype, the index is
+    no larger than src, nor than x outside ``dim``, and its values run from 0 to n - 1 (read on the host)."""
+    x = as_tensor(x, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no dimension to scatter along")
+    ax = normalize_axis(dim, x.ndim, op)
+    idx = _index_array(index, x, op)
+    if idx.dtype.kind == "b" or idx.ndim != x.ndim:
+        raise ShapeError(
+            f"{op}: index must be an integer tensor with as many dimensions as self ({x.ndim}), got shape "
+            f"{idx.shape} and dtype {idx.dtype}"
+        )
+    part = None
+    if isinstance(src, (Tensor, list, tuple, np.ndarray)) or hasattr(src, "__cuda_array_interface__"):
+        part = as_tensor(src, op, x._backend)
+        if part.ndim != x.ndim:
+            raise ShapeError(f"{op}: src must have as many dimensions as self ({x.ndim}), got shape {part.shape}")
+        if part.dtype != x.dtype:
+            raise DTypeError(f"{op}: src must have self's dtype {x.dtype}, got {part.dtype}")
+    elif op != "scatter":
+        raise ArgumentTypeError(f"{op}: src must be a tensor, got {type(src).__name__} {src!r:.40}")
+    if any((d != ax and i > n) or (part is not None and i > part.shape[d])
+           for d, (i, n) in enumerate(zip(idx.shape, x.shape, strict=True))):
+        limit = "" if part is None else f" and no larger than src's {part.shape}"
+        raise ShapeError(f"{op}: index of shape {idx.shape} must be no larger than self's shape {x.shape} "
+                         f"outside dim {ax}{limit}")
+    _check_bounds(idx, x, ax, op, negative=False)
+    if part is not None and part.shape != idx.shape:
+        part = getitem(part, tuple(slice(0, n) for n in idx.shape), op)
+    return x, _positions(idx, ax, x._backend.xp), part
+
+
+def scatter(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """PyTorch's ``scatter``, out of place: a copy of ``x`` with ``src[i][j]`` written at
+    ``[index[i][j]][j]`` for dim 0, and so on (only the index's shape of src is read); ``src`` may be a
+    number. x's gradient is 0 where written; each src element written gets its place's gradient. Where an
+    index repeats, one of its values is written (the last on the CPU) and only it gets that gradient, the
+    derivative of the result (PyTorch gives it to each of them)."""
+    from gradkit.ops.numpy_more import _put_arr_vjp, _put_values_vjp
+
+    x, full, part = _scatter_args(x, dim, index, src, "scatter")
+    xp = x._backend.xp
+    data = x._data.copy()
+    kept = None
+    if part is None:
+        data[full] = _number_as(src, x.dtype, "scatter")
+    elif x.dtype.kind != "f":
+        data[full] = part._data
+    else:  # which value each place keeps: every repeat then writes that one, in any order
+        ids = xp.arange(part._data.size).reshape(part.shape)
+        slot = xp.zeros(x.shape, dtype=ids.dtype)
+        slot[full] = ids
+        kept_ids = slot[full]
+        kept = kept_ids == ids
+        data[full] = part._data.reshape(-1)[kept_ids]
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    mask = xp.zeros(x.shape, dtype=bool)
+    mask[full] = True
+    return record("scatter", data, x._backend, (x, part), (_put_arr_vjp, _put_values_vjp), (mask, full, kept))
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """PyTorch's ``scatter_add``, out of place: ``x`` plus ``src[i][j]`` added at ``[index[i][j]][j]`` for
+    dim 0, and so on (repeats add up). Gradients: x's passes through, src's is the gather of it."""
+    from gradkit.ops.elementwise import add
+    from gradkit.ops.numpy_more import _scatter_add
+
+    x, full, part = _scatter_args(x, dim, index, src, "scatter_add")
+    return add(x, _scatter_add(part, x.shape, full))
+
+
+def index_add_along(x: Any, dim: int, index: Any, source: Any) -> Tensor:
+    """PyTorch's ``index_add`` (``alpha`` applied by the caller), out of place: ``x`` plus ``source``'s
+    slice k added at ``index[k]`` along ``dim`` (repeats add up). ``index`` is 1-d (or 0-d) with values from
+    0 to n - 1 (read on the host); ``source`` has x's dtype and shape, but ``len(index)`` along ``dim``.
+    Gradients: x's passes through, source's is the ``index_select`` of it."""
+    from gradkit.ops.elementwise import add
+    from gradkit.ops.numpy_more import _scatter_add
+
+    op = "index_add"
+    x = as_tensor(x, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no dimension to add along")
+    ax = normalize_axis(dim, x.ndim, op)
+    idx = _index_array(index, x, op)
+    if idx.dtype.kind == "b" or idx.ndim > 1:
+        raise ShapeError(
+            f"{op}: index must be a 1-d (or 0-d) integer tensor, got shape {idx.shape} and dtype {idx.dtype}"
+        )
+    source = as_tensor(source, op, x._backend)
+    if source.dtype != x.dtype:
+        raise DTypeError(f"{op}: source must have self's dtype {x.dtype}, got {source.dtype}")
+    expected = x.shape[:ax] + (idx.size,) + x.shape[ax + 1 :]
+    if source.shape != expected:
+        raise ShapeError(
+            f"{op}: source must have shape {expected} (self's {x.shape} with dim {ax} the number of indices, "
+            f"{idx.size}), got {source.shape}"
+        )
+    _check_bounds(idx, x, ax, op, negative=False)
+    return add(x, _scatter_add(source, x.shape, (slice(None),) * ax + (idx.reshape(-1),)))
 
 
 def _sum_all(t: Tensor) -> Tensor:
@@ -424,10 +568,7 @@ def _along(x: Tensor, ax: int, idx: Any, op: str, kept: bool = True) -> Tensor:
 
         return reshape(_along(x, ax, idx.reshape(1), op), ())
     if kept:
-        full = tuple(
-            idx if d == ax else xp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(x.ndim)])
-            for d in range(x.ndim)
-        )
+        full = _positions(idx, ax, xp)
     else:  # axis d of x is axis d of idx before ax, d - 1 after it
         full = tuple(
             idx if d == ax else xp.arange(x.shape[d]).reshape([-1 if e == d - (d > ax) else 1 for e in range(idx.ndim)])
