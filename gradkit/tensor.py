@@ -1431,9 +1431,14 @@ class Tensor:
     ) -> Tensor:
         """``fill_value`` in a tensor of ``size``, by default of this tensor's dtype and device."""
         from gradkit.creation import _check_fill
+        from gradkit.dtypes import to_dtype
+        from gradkit.ops.indexing import _number_as
 
         _check_fill(fill_value, "new_full")
-        return _filled("new_full", (size,), fill_value, *self._own(dtype, device), requires_grad)
+        dtype, device = self._own(dtype, device)
+        if isinstance(fill_value, (int, float, np.number)):  # nan or 300.0 for int8: an error, as PyTorch's
+            fill_value = _number_as(fill_value, to_dtype(dtype, "new_full"), "new_full")
+        return _filled("new_full", (size,), fill_value, dtype, device, requires_grad)
 
     def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """A copy of ``data`` (a tensor's values, outside the graph), by default of this tensor's dtype and device."""

@@ -142,6 +142,12 @@ def _check_bounds(array: Any, x: Tensor, dim: int, op: str, negative: bool = Tru
         )
 
 
+def _on_host(index: Any, idx: Any) -> Any:
+    """The index as given when it was a host list or array (its bounds are then checked there, with no read back
+    from the GPU), else ``idx``, the backend array."""
+    return np.asarray(index) if isinstance(index, (list, tuple, np.ndarray)) else idx
+
+
 def _check_mask(mask: Any, x: Tensor, dim: int, op: str) -> None:
     if mask.shape != x.shape[dim : dim + mask.ndim]:
         raise ShapeError(
@@ -222,7 +228,7 @@ def gather(x: Any, axis: Any = NOT_GIVEN, index: Any = NOT_GIVEN, *, dim: Any = 
     for d in range(x.ndim):
         if d != ax and idx.shape[d] > x.shape[d]:
             raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
-    _check_bounds(idx, x, ax, "gather", negative=False)  # as PyTorch: no wrap-around of negative indices
+    _check_bounds(_on_host(index, idx), x, ax, "gather", negative=False)  # as PyTorch: negatives do not wrap
     return _along(x, ax, idx, "gather")
 
 
@@ -277,6 +283,8 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
         value_tensor = as_tensor(value, "masked_fill", x._backend)  # an array too: read nothing on the host
         if value_tensor.dtype.kind not in "biuf":
             raise DTypeError(f"masked_fill: value must be a number, got dtype {value_tensor.dtype}")
+        if x.dtype.kind in "iu" and isinstance(value_tensor._data, np.ndarray):  # checked where no GPU is read
+            _number_as(value_tensor._data[()].item(), x.dtype, "masked_fill")
         fill = value_tensor._data.astype(x.dtype)
     else:
         fill = _number_as(value, x.dtype, "masked_fill")
@@ -297,9 +305,10 @@ def _number_as(value: Any, dtype: np.dtype, op: str) -> Any:
     if isinstance(value, (str, bytes, complex)) or not isinstance(value, (int, float, np.number, np.bool_)):
         raise ArgumentTypeError(f"{op}: value must be a number, got {type(value).__name__} {value!r:.40}")
     check_int_fits(op, value, dtype)
-    if dtype.kind in "iub" and not np.isfinite(value):
+    if dtype.kind in "iu" and not np.isfinite(value):  # a bool tensor takes any number, as PyTorch: nan is True
         raise InvalidArgumentError(f"{op}: {value!r} cannot be held by a {dtype} tensor")
-    if dtype.kind in "iu" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:  # 300.0 for int8, say
+    exact = value.item() if isinstance(value, np.generic) else value  # NumPy would compare 2.0**63 in float64
+    if dtype.kind in "iu" and not np.iinfo(dtype).min <= exact <= np.iinfo(dtype).max:  # 300.0 for int8, say
         raise out_of_range(op, value, dtype)
     try:
         with np.errstate(over="raise"):
@@ -367,7 +376,7 @@ def _scatter_args(x: Any, dim: Any, index: Any, src: Any, op: str) -> tuple[Tens
         limit = "" if part is None else f" and no larger than src's {part.shape}"
         raise ShapeError(f"{op}: index of shape {idx.shape} must be no larger than self's shape {x.shape} "
                          f"outside dim {ax}{limit}")
-    _check_bounds(idx, x, ax, op, negative=False)
+    _check_bounds(_on_host(index, idx), x, ax, op, negative=False)
     if part is not None and part.shape != idx.shape:
         part = getitem(part, tuple(slice(0, n) for n in idx.shape), op)
     return x, _positions(idx, ax, x._backend.xp), part
@@ -440,7 +449,7 @@ def index_add_along(x: Any, dim: int, index: Any, source: Any) -> Tensor:
             f"{op}: source must have shape {expected} (self's {x.shape} with dim {ax} the number of indices, "
             f"{idx.size}), got {source.shape}"
         )
-    _check_bounds(idx, x, ax, op, negative=False)
+    _check_bounds(_on_host(index, idx), x, ax, op, negative=False)
     return add(x, _scatter_add(source, x.shape, (slice(None),) * ax + (idx.reshape(-1),)))
 
 
