@@ -135,6 +135,10 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
         fill = backend.transfer(fill._data, fill._backend)
     elif isinstance(fill, np.ndarray):  # a NumPy scalar: CuPy takes no host array
         fill = fill.reshape(())[()]
+    if isinstance(fill, (float, np.floating)) and dt.kind in "iu":  # NaN, inf or 300.0 into int8: refused, as PyTorch
+        from gradkit.ops.indexing import _number_as
+
+        fill = _number_as(fill, dt, op)
     with _on(backend):
         if fill is None:
             data = xp.empty(dims, dtype=dt)

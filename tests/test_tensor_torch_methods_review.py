@@ -134,3 +134,11 @@ def test_second_derivatives_of_scatter_index_add_and_views(device):
                          (t(X), t(X[:, :3])))
     assert _second_order(lambda a: a.T.narrow(0, 1, 2).select(1, -1) ** 3, (t(X),))
     assert _second_order(lambda a: a.masked_select(gk.tensor(X > 0, device=device)) ** 3, (t(X),))
+
+
+def test_full_refuses_a_float_an_integer_dtype_cannot_hold(device):
+    for fill, dtype in ((float("nan"), "int64"), (float("inf"), "int32"), (300.0, "int8"), (2.0**63, "int64")):
+        with pytest.raises(gk.InvalidArgumentError, match=r"^full: "):
+            gk.full(2, fill, dtype=dtype, device=device)
+    assert gk.full(2, 2.7, dtype="int32", device=device).numpy().tolist() == [2, 2]  # truncated, as PyTorch
+    assert gk.full(2, float("nan"), dtype="bool", device=device).numpy().tolist() == [True, True]
