@@ -8,6 +8,7 @@ computes its result with the backend's array module and records a node
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -776,6 +777,14 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
+        elif len(axes) == 2 and self.ndim == 2 and axes in ((0, 1), (-2, -1), (0, -1), (-2, 1)):
+            # NumPy's identity permutation, which PyTorch code means as a swap: say so rather than stay silent
+            warnings.warn(
+                f"Tensor.transpose{axes} permutes the axes as NumPy's does: on a 2-D tensor it changes nothing. "
+                f"PyTorch's transpose{axes} (a swap) is t.swapaxes{axes}, t.T or t.mT",
+                UserWarning,
+                stacklevel=2,
+            )
         return _ops.transpose(self, axes or None)
 
     def permute(self, *axes: Any) -> Tensor:

@@ -3,6 +3,8 @@ dtype's range, bool tensors, host-given indices read nothing back from the GPU, 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,16 @@ def test_full_refuses_a_float_an_integer_dtype_cannot_hold(device):
             gk.full(2, fill, dtype=dtype, device=device)
     assert gk.full(2, 2.7, dtype="int32", device=device).numpy().tolist() == [2, 2]  # truncated, as PyTorch
     assert gk.full(2, float("nan"), dtype="bool", device=device).numpy().tolist() == [True, True]
+
+
+def test_transpose_with_two_axes_warns_where_numpy_and_pytorch_differ(device):
+    t = gk.tensor(np.arange(6.0).reshape(2, 3), device=device)
+    with pytest.warns(UserWarning, match=r"transpose\(0, 1\) permutes the axes as NumPy's .* t\.swapaxes\(0, 1\)"):
+        same = t.transpose(0, 1)
+    assert same.shape == (2, 3)  # NumPy's meaning is kept (the contract)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert t.transpose(1, 0).shape == (3, 2) and t.transpose().shape == (3, 2)
+        assert t.transpose((0, 1)).shape == (2, 3)  # one sequence: NumPy's spelling, no warning
+    with pytest.raises(gk.ShapeError, match=r"use gk\.swapaxes\(x, 0, 1\)"):
+        gk.tensor(np.zeros((2, 3, 4)), device=device).transpose(0, 1)

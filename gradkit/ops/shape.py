@@ -98,7 +98,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None, *more: Any, op: str = "
             raise ArgumentTypeError(f"{op}: axes must be a tuple or list of ints, got {type(axes).__name__}")
         axes = tuple(normalize_axis(a, x.ndim, op) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
-            raise ShapeError(f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+            raise ShapeError(
+                f"{op}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape} (NumPy's transpose; "
+                "to swap two axes as PyTorch's transpose(x, 0, 1) use gk.swapaxes(x, 0, 1))"
+            )
     inverse = tuple(int(i) for i in np.argsort(axes))
     out = record("transpose", x._data.transpose(axes), x._backend, (x,), (_transpose_vjp,), (inverse,))
     return share_version(out, x)
