@@ -119,17 +119,23 @@ def var(
     (PyTorch's older keyword); PyTorch's form (``dim=`` or ``keepdim=`` given) defaults to
     ``correction=1``, as ``torch.var``.
     """
-    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN or correction is not NOT_GIVEN or unbiased is not NOT_GIVEN:
-        axis, ddof, keepdims = _moment_args("var", axis, ddof, keepdims, dim, keepdim, correction, unbiased)
-    elif ddof is DDOF_DEFAULT:
-        ddof = 0  # a plain int: NumPy's var takes an int subclass on a slower path (about 2 us)
-    x = as_tensor(x, "var")
-    _check_ddof(ddof, "var")
-    axes = normalize_axes(axis, x.ndim, "var")
-    keepdims = _keepdims(keepdims, "var")
-    n = _count(x.shape, axes)
+    x, axes, ddof, keepdims, n = _moment_setup("var", x, axis, ddof, keepdims, dim, keepdim, correction, unbiased)
     data = _second_moment(x._data, axes, ddof, keepdims, n, root=False)
     return record("var", data, x._backend, (x,), (_var_vjp,), (x, axes, keepdims, n - ddof), info=axes)
+
+
+def _moment_setup(
+    op: str, x: Any, axis: Any, ddof: Any, keepdims: Any, dim: Any, keepdim: Any, correction: Any, unbiased: Any
+) -> tuple:
+    """var's and std's checked arguments: ``(x, axes, ddof, keepdims, n)``, n the count reduced over."""
+    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN or correction is not NOT_GIVEN or unbiased is not NOT_GIVEN:
+        axis, ddof, keepdims = _moment_args(op, axis, ddof, keepdims, dim, keepdim, correction, unbiased)
+    elif ddof is DDOF_DEFAULT:
+        ddof = 0  # a plain int: NumPy's var takes an int subclass on a slower path (about 2 us)
+    x = as_tensor(x, op)
+    _check_ddof(ddof, op)
+    axes = normalize_axes(axis, x.ndim, op)
+    return x, axes, ddof, _keepdims(keepdims, op), _count(x.shape, axes)
 
 
 def _moment_args(
@@ -209,15 +215,7 @@ def std(
 
     Where it is 0 (all values equal) its slope is taken as 0, as in PyTorch, not 0/0.
     """
-    if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN or correction is not NOT_GIVEN or unbiased is not NOT_GIVEN:
-        axis, ddof, keepdims = _moment_args("std", axis, ddof, keepdims, dim, keepdim, correction, unbiased)
-    elif ddof is DDOF_DEFAULT:
-        ddof = 0  # a plain int: NumPy's var takes an int subclass on a slower path (about 2 us)
-    x = as_tensor(x, "std")
-    _check_ddof(ddof, "std")
-    axes = normalize_axes(axis, x.ndim, "std")
-    keepdims = _keepdims(keepdims, "std")
-    n = _count(x.shape, axes)
+    x, axes, ddof, keepdims, n = _moment_setup("std", x, axis, ddof, keepdims, dim, keepdim, correction, unbiased)
     data = _second_moment(x._data, axes, ddof, keepdims, n, root=True)
     return record("std", data, x._backend, (x,), (_std_vjp,), (x, axes, keepdims, n - ddof), save_output=True,
                   info=axes)  # fmt: skip
