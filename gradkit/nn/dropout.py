@@ -1,0 +1,160 @@
+"""PyTorch's dropout layers that ``layers.py`` and ``conv.py`` do not have: Dropout1d, Dropout3d (whole
+channels), AlphaDropout and FeatureAlphaDropout (SELU's), with their functional forms.
+
+Each is one recorded node ``x * scale + shift`` whose rule is ``g * scale`` (``scale`` and ``shift`` raw
+arrays drawn from the backend's generator, seeded by ``gk.manual_seed``): gradients of any order, NumPy
+or CuPy, no host reads. ``inplace`` is accepted for PyTorch compatibility and ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradkit._args import flag, real
+from gradkit.autograd import grad_mode
+from gradkit.autograd.function import record
+from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
+from gradkit.nn.layers import _DropoutNd
+from gradkit.ops._util import as_tensor
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "AlphaDropout",
+    "Dropout1d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
+    "alpha_dropout",
+    "dropout1d",
+    "dropout3d",
+    "feature_alpha_dropout",
+]
+
+# -SELU's saturation value (scale * alpha): what alpha dropout sets a dropped element to before the affine fix.
+_ALPHA = 1.7580993408473766
+
+
+def _input(input: Any, p: Any, training: Any, inplace: Any, op: str) -> tuple[Tensor, float, bool]:  # noqa: A002
+    """The input as a float Tensor, ``p`` (a probability) and ``training``, checked."""
+    p = real(p, op, "p")
+    if not 0 <= p <= 1:
+        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    x = as_tensor(input, op)
+    training = flag(training, op, "training")
+    flag(inplace, op, "inplace")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
+    return x, p, training
+
+
+def _scale_vjp(g: Tensor, scale: Any) -> Tensor:
+    if not grad_mode.state.enabled:
+        return Tensor._make(g._data * scale, g._backend)
+    return g * scale
+
+
+def _drop(x: Tensor, p: float, noise_shape: tuple, alpha: bool, op: str) -> Tensor:
+    """``x`` with a keep-mask of ``noise_shape`` (broadcast over x) drawn with keep probability 1 - p.
+
+    Plain dropout scales the kept elements by 1 / (1 - p). Alpha dropout (PyTorch's) maps a kept x to
+    ``a x + a alpha p`` and a dropped one to ``a alpha (p - 1)``, with ``a = 1 / sqrt((alpha^2 p + 1)(1 - p))``,
+    which keeps a zero mean and unit variance.
+    """
+    xd = x._data
+    xp = x._backend.xp
+    dt = xd.dtype.type
+    if p == 1:
+        scale = xp.zeros(noise_shape, dtype=xd.dtype)
+        return record(op, xd * scale, x._backend, (x,), (_scale_vjp,), (scale,))
+    keep = (x._backend.uniform(noise_shape, xd.dtype) >= p).astype(xd.dtype)
+    if not alpha:
+        scale = keep * dt(1 / (1 - p))
+        return record(op, xd * scale, x._backend, (x,), (_scale_vjp,), (scale,))
+    a = 1 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+    scale = keep * dt(a)
+    shift = (keep - 1) * dt(_ALPHA * a) + dt(_ALPHA * a * p)
+    return record(op, xd * scale + shift, x._backend, (x,), (_scale_vjp,), (scale,))
+
+
+def _channels(x: Tensor, spatial: int, op: str) -> tuple:
+    """The noise shape of channel dropout with ``spatial`` axes after C: (N, C, 1, ...), or (C, 1, ...) for an
+    unbatched input; a ShapeError for any other number of axes (checked in every mode)."""
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(
+            f"{op}: expected a {spatial + 2}-D (N, C, ...) or {spatial + 1}-D (C, ...) input (channels with "
+            f"{spatial} spatial axes), got input of shape {x.shape}"
+        )
+    lead = x.ndim - spatial
+    return x.shape[:lead] + (1,) * spatial
+
+
+# ------------------------------------------------------------------ functional forms
+def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero whole channels of (N, C, L) or unbatched (C, L) input with probability ``p`` and scale the rest by
+    1 / (1 - p), when ``training``."""
+    x, p, training = _input(input, p, training, inplace, "dropout1d")
+    shape = _channels(x, 1, "dropout1d")
+    if not training or p == 0:
+        return x
+    return _drop(x, p, shape, False, "dropout1d")
+
+
+def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) input with probability ``p`` and scale
+    the rest by 1 / (1 - p), when ``training``. (PyTorch only warns for other ranks; gradkit refuses them.)"""
+    x, p, training = _input(input, p, training, inplace, "dropout3d")
+    shape = _channels(x, 3, "dropout3d")
+    if not training or p == 0:
+        return x
+    return _drop(x, p, shape, False, "dropout3d")
+
+
+def alpha_dropout(input: Any, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """SELU's dropout: each element is dropped with probability ``p`` to SELU's saturation value, then an affine
+    map keeps the mean and variance of a zero-mean unit-variance input, when ``training`` (off by default, as
+    PyTorch's). p == 1 gives zeros."""
+    x, p, training = _input(input, p, training, inplace, "alpha_dropout")
+    if not training or p == 0 or x.size == 0:
+        return x
+    return _drop(x, p, x.shape, True, "alpha_dropout")
+
+
+def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False,  # noqa: A002
+                          inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` of whole channels: one draw per (N, C) pair of (N, C, *) input (at least 2 axes)."""
+    op = "feature_alpha_dropout"
+    x, p, training = _input(input, p, training, inplace, op)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected input of shape (N, C, *) (at least 2 axes), got {x.shape}")
+    if not training or p == 0 or x.size == 0:
+        return x
+    return _drop(x, p, x.shape[:2] + (1,) * (x.ndim - 2), True, op)
+
+
+# ------------------------------------------------------------------ layers
+class Dropout1d(_DropoutNd):
+    """``F.dropout1d``: drop whole channels of (N, C, L) or (C, L) input in training mode."""
+
+    def forward(self, x: Any) -> Tensor:
+        return dropout1d(x, self.p, self.training)
+
+
+class Dropout3d(_DropoutNd):
+    """``F.dropout3d``: drop whole channels of (N, C, D, H, W) or (C, D, H, W) input in training mode."""
+
+    def forward(self, x: Any) -> Tensor:
+        return dropout3d(x, self.p, self.training)
+
+
+class AlphaDropout(_DropoutNd):
+    """``F.alpha_dropout`` in training mode (for SELU networks); the identity in evaluation mode."""
+
+    def forward(self, x: Any) -> Tensor:
+        return alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """``F.feature_alpha_dropout`` in training mode: alpha dropout of whole channels."""
+
+    def forward(self, x: Any) -> Tensor:
+        return feature_alpha_dropout(x, self.p, self.training)
