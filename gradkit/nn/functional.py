@@ -33,6 +33,18 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
+from gradkit.nn.activation import celu, hardshrink, rrelu, selu, softshrink, tanhshrink, threshold
+from gradkit.nn.bilinear import bilinear
+from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout3d, feature_alpha_dropout
+from gradkit.nn.normalization import group_norm, instance_norm, local_response_norm
+from gradkit.nn.resample import (
+    channel_shuffle,
+    interpolate,
+    max_unpool1d,
+    max_unpool2d,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis, shape_arg
 from gradkit.ops.conv import (
     adaptive_avg_pool1d,
@@ -51,41 +63,56 @@ from gradkit.tensor import Tensor
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
+    "bilinear",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "celu",
+    "channel_shuffle",
     "conv1d",
     "conv2d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
     "dropout",
+    "dropout1d",
     "dropout2d",
+    "dropout3d",
     "elu",
     "embedding",
+    "feature_alpha_dropout",
     "gaussian_nll_loss",
     "gelu",
     "glu",
+    "group_norm",
+    "hardshrink",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "hinge_embedding_loss",
     "huber_loss",
+    "instance_norm",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
     "leaky_relu",
     "linear",
     "linear_relu",
+    "local_response_norm",
     "log_softmax",
     "logsigmoid",
     "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
+    "max_unpool1d",
+    "max_unpool2d",
     "mish",
     "mse_loss",
+    "multi_head_attention_forward",
     "multi_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
@@ -93,11 +120,16 @@ __all__ = [
     "one_hot",
     "pad",
     "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "poisson_nll_loss",
     "prelu",
     "relu",
     "relu6",
     "rms_norm",
+    "rrelu",
+    "scaled_dot_product_attention",
+    "selu",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
@@ -105,8 +137,11 @@ __all__ = [
     "softmax",
     "softmin",
     "softplus",
+    "softshrink",
     "softsign",
     "tanh",
+    "tanhshrink",
+    "threshold",
     "triplet_margin_loss",
 ]
 
@@ -2078,3 +2113,7 @@ def _pad_by_index(x: Tensor, pairs: dict, mode: str) -> Tensor:
             k = np.clip(k, 0, n - 1)
         x = ops.getitem(x, (slice(None),) * axis + (k,))  # a host array: its bounds are checked on the host
     return x
+
+
+# Attention is written in gradkit/nn/attention.py, which imports this module: imported last.
+from gradkit.nn.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
