@@ -8,10 +8,13 @@ at the kinks (and for NaN) are PyTorch's. ``inplace`` is accepted for PyTorch co
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
 from gradkit import ops
-from gradkit._args import flag, real
+from gradkit._args import flag, real, scalar
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
@@ -111,15 +114,36 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
     if x.dtype.kind not in "iuf":
         raise DTypeError(f"{op}: input must be a float or integer tensor, got dtype {x.dtype}")
     th = real(threshold, op, "threshold")
-    value = real(value, op, "value")
+    value = _fill_value(value, x.dtype, op)
     flag(inplace, op, "inplace")
     xd = x._data
     xp = x._backend.xp
     below = xd <= th
-    data = xp.where(below, xp.asarray(value).astype(xd.dtype), xd)
+    data = xp.where(below, xp.asarray(value, dtype=xd.dtype), xd)
     if x.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return _sloped(op, x, data, ~below)
+
+
+def _fill_value(value: Any, dtype: Any, op: str) -> float | int:
+    """``threshold``'s ``value``: a number that ``dtype`` holds (NaN and +-inf for a float input, as PyTorch;
+    a float value for an integer input is truncated, as PyTorch's cast)."""
+    v = scalar(value)
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):  # real() refuses NaN
+        v = float(v)
+        if dtype.kind == "f":
+            return v
+    else:
+        v = real(v, op, "value")
+        if dtype.kind == "f":
+            if abs(v) > float(np.finfo(dtype).max):
+                raise InvalidArgumentError(f"{op}: value {v!r} does not fit the input's dtype {dtype}")
+            return v
+        if math.isfinite(v):
+            info = np.iinfo(dtype)
+            if info.min <= math.trunc(v) <= info.max:
+                return math.trunc(v)
+    raise InvalidArgumentError(f"{op}: value {v!r} does not fit the input's dtype {dtype}")
 
 
 def tanhshrink(input: Any) -> Tensor:  # noqa: A002
@@ -134,6 +158,8 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:  # noqa: A002
     op = "softshrink"
     x = _float_input(input, op)
     lambd = real(lambd, op, "lambd", low=0.0)
+    if lambd == math.inf:  # inf - clip(inf) would be NaN
+        raise InvalidArgumentError(f"{op}: lambd must be finite, got inf")
     xd = x._data
     xp = x._backend.xp
     inside = (xd >= -lambd) & (xd <= lambd)
@@ -209,7 +235,7 @@ class Threshold(Module):
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
         self.threshold = real(threshold, "Threshold", "threshold")
-        self.value = real(value, "Threshold", "value")
+        self.value = _fill_value(value, np.dtype(np.float64), "Threshold")
         self.inplace = flag(inplace, "Threshold", "inplace")
 
     def forward(self, x: Any) -> Tensor:

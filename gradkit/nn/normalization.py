@@ -10,6 +10,8 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
+
 from gradkit import ops
 from gradkit._args import flag, real, whole
 from gradkit.creation import ones, zeros
@@ -55,6 +57,12 @@ def _check_channel_tensor(name: str, t: Any, x: Tensor, op: str) -> None:
         raise DTypeError(f"{op}: {name} must be a float tensor, got dtype {t.dtype}")
 
 
+def _wide(x: Tensor) -> Tensor:
+    """float16 input as float32, as PyTorch computes half normalisation: a float16 mean of values near 300 is
+    off by up to 0.125, a quarter of a unit-variance output."""
+    return ops.astype(x, np.float32) if x.dtype == np.float16 else x
+
+
 def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
     """``out * weight + bias`` with the (C,) parameters along axis 1."""
     shape = (-1,) + (1,) * (out.ndim - 2)
@@ -90,12 +98,12 @@ def group_norm(
         _check_channel_tensor(name, t, x, op)
     if x.size == 0:
         return _affine(x, weight, bias)
-    grouped = ops.reshape(x, (n, groups, x.size // (n * groups)))
+    grouped = ops.reshape(_wide(x), (n, groups, x.size // (n * groups)))
     mean = ops.mean(grouped, 2, keepdims=True)
     centred = grouped - mean
     var = ops.mean(centred * centred, 2, keepdims=True)
     out = ops.reshape(centred / ops.sqrt(var + eps), x.shape)
-    return _affine(out, weight, bias)
+    return _affine(ops.astype(out, x.dtype) if out.dtype != x.dtype else out, weight, bias)
 
 
 class GroupNorm(Module):
@@ -180,14 +188,16 @@ def instance_norm(
         raise ShapeError(f"{op}: expected more than 1 spatial element when training, got input shape {x.shape}")
     if x.size == 0:  # an empty batch or spatial extent: returned, the statistics kept
         return _affine(x, weight, bias)
-    mean = ops.mean(x, axes, keepdims=True)
-    centred = x - mean
+    xw = _wide(x)
+    mean = ops.mean(xw, axes, keepdims=True)
+    centred = xw - mean
     var = ops.mean(centred * centred, axes, keepdims=True)
     if running_mean is not None:
         _update(running_mean, mean._data.mean(axis=0).reshape(-1), momentum)
     if running_var is not None:
         _update(running_var, var._data.mean(axis=0).reshape(-1) * (n / (n - 1)), momentum)
-    return _affine(centred / ops.sqrt(var + eps), weight, bias)
+    out = centred / ops.sqrt(var + eps)
+    return _affine(ops.astype(out, x.dtype) if out.dtype != x.dtype else out, weight, bias)
 
 
 def _update(stat: Tensor, batch: Any, momentum: float) -> None:
