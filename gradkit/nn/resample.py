@@ -76,7 +76,7 @@ class _Gather(NamedTuple):
     name: str
     axis: int
     idx: Any  # (K, n_out) int64, on the device
-    w: Any  # (K, n_out) in the data's dtype, on the device; None when every weight is 1
+    w: Any  # (K, n_out) in the data's dtype (float32 for float16), on the device; None when every weight is 1
     padded: bool
 
 
@@ -95,11 +95,17 @@ def _gather_sum(x: Tensor, plan: _Gather, back: _Gather) -> Tensor:
     for k in range(plan.idx.shape[0]):
         part = xp.take(src, plan.idx[k], axis=ax)
         if plan.w is not None:
-            part *= plan.w[k].reshape(along)
+            w = plan.w[k].reshape(along)
+            if w.dtype == part.dtype:
+                part *= w
+            else:  # float16 data, float32 weights
+                part = part * w
         if out is None:
             out = part
         else:
             out += part
+    if out.dtype != src.dtype:
+        out = out.astype(src.dtype)
     return record(plan.name, out, x._backend, (x,), (_gather_vjp,), (back, plan))
 
 
@@ -152,6 +158,7 @@ def _axis_plan(mode: str, n_in: int, n_out: int, align: bool, factor: float | No
             else:
                 src = (step * of).astype(np.float32)
         return np.minimum(np.floor(src).astype(np.int64), n_in - 1)[None], None
+    wt = np.float32 if dtype == np.float16 else dtype  # float16 is weighted and summed in float32, as PyTorch's
     step = _step(n_in, n_out, align, factor, ot)
     of = o.astype(ot)
     if mode == "bicubic":
@@ -161,13 +168,13 @@ def _axis_plan(mode: str, n_in: int, n_out: int, align: bool, factor: float | No
         one = ot(1)
         w = np.stack([_cubic(t + one, False), _cubic(t, True), _cubic(one - t, True), _cubic(one - t + one, False)])
         idx = np.clip(i0[None] + np.arange(-1, 3)[:, None], 0, n_in - 1)
-        return idx, w.astype(dtype)
+        return idx, w.astype(wt)
     if n_out == n_in:  # PyTorch's linear kernels take the source element twice, with weights 1 and 0
-        return np.stack([o, o]), np.stack([np.ones(n_out, dtype=dtype), np.zeros(n_out, dtype=dtype)])
+        return np.stack([o, o]), np.stack([np.ones(n_out, dtype=wt), np.zeros(n_out, dtype=wt)])
     src = step * of if align else np.maximum(step * (of + ot(0.5)) - ot(0.5), ot(0))
     i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
     lam = np.clip(src - i0.astype(ot), ot(0), ot(1))
-    return np.stack([i0, i0 + (i0 < n_in - 1)]), np.stack([ot(1) - lam, lam]).astype(dtype)
+    return np.stack([i0, i0 + (i0 < n_in - 1)]), np.stack([ot(1) - lam, lam]).astype(wt)
 
 
 def _transposed(idx: np.ndarray, w: np.ndarray | None, n_in: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -255,12 +262,22 @@ def _check_sizes(size: Any, scale_factor: Any, recompute: Any, op: str) -> bool 
     return recompute
 
 
+def _countable(x: Tensor, out: tuple, given: str, op: str) -> None:
+    """An output whose element count an int64 holds (PyTorch's overflow check; beyond it NumPy fails unnamed)."""
+    if math.prod(x.shape[:2]) * math.prod(out) >= 2**63 or max(out) >= 2**63:
+        raise ShapeError(
+            f"{op}: {given} gives an output size of {str(out):.60} for input of shape {x.shape}; its element count "
+            "must fit in an int64"
+        )
+
+
 def _output(x: Tensor, size: Any, scale_factor: Any, recompute: bool | None, mode: str,
             op: str) -> tuple[tuple, tuple]:
     """PyTorch's output size per spatial axis, and the scale factor its kernels use (None: in / out)."""
     dims, sizes = x.ndim - 2, x.shape[2:]
     if size is not None:
         out = tuple(whole(s, op, "size", 1) for s in _per_axis(size, dims, op, "size"))
+        _countable(x, out, f"size {size!r:.40}", op)
         return out, (None,) * dims
     factors = tuple(real(f, op, "scale_factor", 0.0, low_open=True) for f in _per_axis(scale_factor, dims, op,
                                                                                         "scale_factor"))
@@ -272,6 +289,7 @@ def _output(x: Tensor, size: Any, scale_factor: Any, recompute: bool | None, mod
             f"{op}: scale_factor {scale_factor!r:.40} gives an output size of {out} for input of shape {x.shape}; "
             "each output size must be at least 1"
         )
+    _countable(x, out, f"scale_factor {scale_factor!r:.40}", op)
     if recompute or mode == "area":  # PyTorch's kernels then step by in / out
         return out, (None,) * dims
     return out, factors
@@ -581,7 +599,7 @@ def _max_unpoolnd(input: Any, indices: Any, kernel_size: Any, stride: Any, paddi
     default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[2:], stride, pad, kernel, strict=True))
     out = _unpool_size(output_size, default, stride, op)
     plane = math.prod(out)
-    idx = idx.reshape(x.shape[0] * x.shape[1], -1).astype(np.int64, copy=False)
+    idx = idx.reshape(x.shape[0] * x.shape[1], math.prod(x.shape[2:])).astype(np.int64, copy=False)  # N * C may be 0
     if type(idx) is np.ndarray and idx.size:  # checked where no device is read (PyTorch checks on the GPU too)
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= plane:
