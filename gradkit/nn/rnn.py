@@ -1,13 +1,11 @@
 """Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their one-step cells, with PyTorch's arguments,
 equations, parameter names and shapes, initialisation and state-dict keys.
 
-Everything is built from gradkit operations (``F.linear``, ``sigmoid``, ``tanh``, slices, ``stack``), so
-gradients of any order come from their rules. Per layer and direction, the input projection of every time
-step is one matmul before the time loop; each step then does one matmul with ``weight_hh`` and slices the
-fused gates. The time steps are split by one ``_Unbind`` node and the outputs joined by one ``_Stack``
-node, each the other's VJP (a ``getitem`` per step would give each step a zero tensor of the whole
-sequence's size: quadratic in the length, at any order of derivative). No host reads and no branching on
-values: a forward with fixed shapes can be captured (``gk.cuda.capture``).
+Per layer and direction, the input projection of every time step is one ``F.linear`` before the time loop;
+the loop itself (and a cell's step) is one node, ``_recurrence.FusedRecurrence``: raw-array forward and
+closed-form backward, falling back to the composed gradkit operations (``_recurrence.composed``) when the
+backward pass is recorded, so gradients of every order work. No host reads and no branching on values: a
+forward with fixed shapes can be captured (``gk.cuda.capture``).
 
 No ``PackedSequence``: sequences of different lengths are padded (``nn.utils.rnn.pad_sequence``).
 """
@@ -16,109 +14,25 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 from gradkit import ops
 from gradkit._args import flag, real, text
-from gradkit.autograd.custom_function import Function, FunctionCtx
-from gradkit.autograd.function import record
 from gradkit.creation import empty, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
 from gradkit.nn import init
+from gradkit.nn._recurrence import GATES as _GATES
+from gradkit.nn._recurrence import recurrence, split_steps
 from gradkit.nn.layers import _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
 from gradkit.ops._util import as_tensor
-from gradkit.ops.indexing import _getitem_vjp
 from gradkit.tensor import Tensor
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _NONLINEARITIES = ("tanh", "relu")
-
-
-# ------------------------------------------------------------------ splitting and joining the time steps
-# Each is the other's VJP, so gradients of any order stay linear in the number of steps: slicing with
-# ``getitem`` (or ``ops.stack``, whose VJP slices) would give each slice's gradient a zero tensor of the whole
-# sequence's size, quadratic in the length (at the first order for unbind, at the second for stack).
-class _Unbind(Function):
-    """The slices of a tensor along axis 0; backward stacks their gradients (zeros for those without)."""
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor) -> tuple:
-        return ops.unbind(x, 0)
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, *grads: Tensor) -> Tensor:
-        return _Stack.apply(*grads)
-
-
-class _Stack(Function):
-    """Tensors of one shape stacked along a new axis 0; backward unbinds the gradient."""
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, *xs: Tensor) -> Tensor:
-        return ops.stack(xs, 0)
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
-        return _Unbind.apply(g)
-
-
-def _steps(x: Tensor) -> tuple:
-    """``x``'s slices along axis 0 (time steps, or layers of a state): one node."""
-    return _Unbind.apply(x)
-
-
-def _pieces(x: Tensor, sizes: tuple, start: int = 0) -> list:
-    """Consecutive pieces of ``x``'s last axis from ``start``, of ``sizes``: views, each a slice node (the gates
-    of one step)."""
-    data, backend, shape = x._data, x._backend, x.shape
-    out = []
-    for size in sizes:
-        index = (Ellipsis, slice(start, start + size))
-        piece = record("getitem", data[index], backend, (x,), (_getitem_vjp,), (shape, index))
-        piece._version = x._version  # a view: in-place changes to either are changes to both
-        out.append(piece)
-        start += size
-    return out
-
-
-# ------------------------------------------------------------------ one time step (shared by cells and layers)
-# ``xg`` is the input's projection ``x @ weight_ih.T + bias_ih`` of this step, (N, gates * hidden); for a GRU
-# the pair (r and z part, n part).
-def _rnn_step(act: Callable[[Tensor], Tensor]) -> Callable:
-    def step(xg: Tensor, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None, w_hr: Any) -> tuple:
-        return act(xg + F.linear(h, w_hh, b_hh)), None
-
-    return step
-
-
-def _lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None) -> tuple:
-    size = c.shape[-1]
-    gates = xg + F.linear(h, w_hh, b_hh)  # i, f, g, o: PyTorch's order
-    i, f, _, o = _pieces(ops.sigmoid(gates), (size,) * 4)  # one sigmoid for three gates: fewer nodes
-    (g,) = _pieces(gates, (size,), 2 * size)
-    c = f * c + i * ops.tanh(g)
-    h = o * ops.tanh(c)
-    if w_hr is not None:
-        h = F.linear(h, w_hr)
-    return h, c
-
-
-def _gru_step(xg: tuple, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None, w_hr: Any) -> tuple:
-    x_rz, x_n = xg
-    size = h.shape[-1]
-    h_rz, h_n = _pieces(F.linear(h, w_hh, b_hh), (2 * size, size))
-    r, z = _pieces(ops.sigmoid(x_rz + h_rz), (size, size))
-    n = ops.tanh(x_n + r * h_n)  # b_hn stays inside r * (W_hn h + b_hn), as PyTorch
-    return n + z * (h - n), None  # (1 - z) * n + z * h, written as PyTorch computes it
-
-
-_STEPS = {"RNN_TANH": _rnn_step(ops.tanh), "RNN_RELU": _rnn_step(F.relu), "LSTM": _lstm_step, "GRU": _gru_step}
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 # ------------------------------------------------------------------ argument checks
@@ -230,8 +144,8 @@ class RNNCell(RNNCellBase):
         x, batched = self._project(input)
         h = self._state(hx, x, batched, "hx")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        step = _STEPS["RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"]
-        h, _ = step(xg, h, None, self.weight_hh, self.bias_hh, None)
+        mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+        h, _ = recurrence(mode, xg, h, None, self.weight_hh, self.bias_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -256,7 +170,7 @@ class LSTMCell(RNNCellBase):
         h = self._state(hx[0], x, batched, "h_0")
         c = self._state(hx[1], x, batched, "c_0")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        h, c = _lstm_step(xg, h, c, self.weight_hh, self.bias_hh, None)
+        h, c = recurrence("LSTM", xg, h, c, self.weight_hh, self.bias_hh, None)
         return (h, c) if batched else (ops.squeeze(h, 0), ops.squeeze(c, 0))
 
 
@@ -275,8 +189,7 @@ class GRUCell(RNNCellBase):
         x, batched = self._project(input)
         h = self._state(hx, x, batched, "hx")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        h, _ = _gru_step(_pieces(xg, (2 * self.hidden_size, self.hidden_size)), h, None, self.weight_hh,
-                         self.bias_hh, None)
+        h, _ = recurrence("GRU", xg, h, None, self.weight_hh, self.bias_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -370,7 +283,7 @@ class RNNBase(Module):
         _check_state(layer, what, h, expected, meaning)
         if not batched:
             h = ops.unsqueeze(h, 1)
-        return list(_steps(h))
+        return list(split_steps(h))
 
     def forward(self, input: Any, hx: Any = None) -> tuple:  # noqa: A002
         layer = type(self).__name__
@@ -412,7 +325,6 @@ class RNNBase(Module):
 
     def _run(self, x: Tensor, h0: list, c0: list) -> tuple:
         """The layers over the (T, N, features) input ``x``: output (T, N, D * out), h_n and c_n (or None)."""
-        step = _STEPS[self.mode]
         directions = 2 if self.bidirectional else 1
         last_h, last_c = [], []
         for k in range(self.num_layers):
@@ -422,17 +334,9 @@ class RNNBase(Module):
             for d in range(directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(k, d)
                 xg = F.linear(x, w_ih, b_ih)  # every step's input projection in one matmul
-                if self.mode == "GRU":  # split once here, not at every step
-                    x_rz, x_n = _pieces(xg, (2 * self.hidden_size, self.hidden_size))
-                    xg = list(zip(_steps(x_rz), _steps(x_n), strict=True))
-                else:
-                    xg = _steps(xg)
-                h, c = h0[k * directions + d], c0[k * directions + d]
-                ys: list[Any] = [None] * len(xg)
-                for t in (reversed(range(len(xg))) if d else range(len(xg))):
-                    h, c = step(xg[t], h, c, w_hh, b_hh, w_hr)
-                    ys[t] = h
-                outs.append(_Stack.apply(*ys))
+                j = k * directions + d
+                y, h, c = recurrence(self.mode, xg, h0[j], c0[j], w_hh, b_hh, w_hr, bool(d))
+                outs.append(y)
                 last_h.append(h)
                 last_c.append(c)
             x = outs[0] if directions == 1 else ops.concatenate(outs, -1)
