@@ -56,6 +56,9 @@ def _mask(mask: Any, op: str, name: str, like: Tensor, true_masks: bool) -> Tens
     True when ``true_masks``, else where False), the mask itself (cast, still differentiable) for a float one."""
     if isinstance(mask, (tuple, list, str, bytes, bool, int, float)):
         raise ArgumentTypeError(f"{op}: {name} must be a bool or float Tensor, got {describe(mask)}")
+    if isinstance(mask, Tensor) and mask._backend is not like._backend:
+        raise DeviceError(f"{op}: {name} is on {mask.device}, the query on {like.device}; move it to the query's "
+                          "device")
     m = as_tensor(mask, op, like._backend)
     kind = m.dtype.kind
     if kind == "b":
@@ -207,7 +210,11 @@ def _check_masks(op: str, batched: bool, n: int, heads: int, L: int, S: int, att
         shape, dtype = getattr(mask, "shape", None), getattr(mask, "dtype", None)
         if shape is None or dtype is None or isinstance(mask, (str, bytes)):
             raise ArgumentTypeError(f"{op}: {name} must be a bool or float Tensor, got {describe(mask)}")
-        if np.dtype(str(dtype).replace("torch.", "")).kind not in "bf":
+        try:
+            kind = np.dtype(str(dtype).replace("torch.", "")).kind
+        except TypeError:  # a dtype NumPy does not know (PyTorch's bfloat16, say)
+            kind = "?"
+        if kind not in "bf":
             raise DTypeError(f"{op}: {name} must be a bool or float tensor, got dtype {dtype}")
         shape = tuple(shape)
         if name == names[0]:

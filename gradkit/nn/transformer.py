@@ -18,7 +18,7 @@ from typing import Any
 
 from gradkit._args import flag, real, whole
 from gradkit.creation import full
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
 from gradkit.nn import init
 from gradkit.nn.attention import MultiheadAttention, _check_masks, _linear_rows
@@ -80,20 +80,39 @@ def _plain(m: Any) -> bool:
             and not m._has_hooks)
 
 
-def _check_layer_masks(layer: Module, attn: MultiheadAttention, x: Any, mem: Any, attn_mask: Any,
-                       key_padding_mask: Any, names: tuple[str, str]) -> None:
-    """The masks' shapes and dtypes, named as the layer's arguments (``MultiheadAttention`` checks them again,
-    under its own names); inputs of the wrong kind are left to it."""
+def _check_layer_inputs(layer: Module, attn: Any, x: Any, mem: Any, attn_mask: Any, key_padding_mask: Any,
+                        is_causal: Any, names: tuple[str, str, str, str, str]) -> None:
+    """The inputs' kinds and shapes and the masks' shapes and dtypes (metadata only), named as the layer's
+    arguments (``names``: the query's, the key's, the mask's, the padding mask's and the causal hint's);
+    ``MultiheadAttention`` checks them again, under its own names."""
+    if not isinstance(attn, MultiheadAttention):  # a replaced submodule checks its own inputs
+        return
+    op = type(layer).__name__
+    x_name, mem_name, mask_name, kpm_name, causal_name = names
+    for name, t in ((x_name, x), (mem_name, mem)):
+        if getattr(t, "shape", None) is None or isinstance(t, (str, bytes)):
+            raise ArgumentTypeError(f"{op}: {name} must be a Tensor, got {describe(t)}")
+    shape, mshape, d = tuple(x.shape), tuple(mem.shape), attn.embed_dim
+    batched = len(shape) == 3
+    layout = "(N, L, d_model)" if attn.batch_first else "(L, N, d_model)"
+    if len(shape) not in (2, 3) or shape[-1] != d:
+        raise ShapeError(f"{op}: expected {x_name} of shape {layout} or unbatched (L, d_model) with d_model={d}, "
+                         f"got shape {shape}")
+    seq = 1 if attn.batch_first and batched else 0
+    if mem is not x and (len(mshape) != len(shape) or mshape[-1] != d
+                         or (batched and mshape[1 - seq] != shape[1 - seq])):
+        expected = layout.replace("L", "S") if batched else "(S, d_model)"
+        raise ShapeError(f"{op}: expected {mem_name} of shape {expected} (the batch size and d_model={d} of "
+                         f"{x_name} {shape}), got shape {mshape}")
+    if flag(is_causal, op, causal_name) and attn_mask is None:
+        raise InvalidArgumentError(f"{op}: {causal_name}=True is a hint that {mask_name} is the causal mask, and "
+                                   f"needs {mask_name} (as PyTorch); pass "
+                                   f"nn.Transformer.generate_square_subsequent_mask(L) as {mask_name}")
     if attn_mask is None and key_padding_mask is None:
         return
-    shape, mshape = getattr(x, "shape", None), getattr(mem, "shape", None)
-    if shape is None or mshape is None or len(shape) not in (2, 3) or len(mshape) != len(shape):
-        return
-    batched = len(shape) == 3
-    seq = 1 if attn.batch_first and batched else 0
     n = shape[1 - seq] if batched else 1
-    _check_masks(type(layer).__name__, batched, n, attn.num_heads, shape[seq], mshape[seq], attn_mask,
-                 key_padding_mask, names)
+    _check_masks(op, batched, n, attn.num_heads, shape[seq], mshape[seq], attn_mask, key_padding_mask,
+                 (mask_name, kpm_name))
 
 
 class _FeedForward:
@@ -155,8 +174,8 @@ class TransformerEncoderLayer(_FeedForward, Module):
                 is_causal: bool = False) -> Tensor:
         """``src`` (S, N, E), (N, S, E) with ``batch_first``, or (S, E); masks as ``MultiheadAttention``'s
         ``attn_mask`` and ``key_padding_mask`` (bool: True where attention is not allowed)."""
-        _check_layer_masks(self, self.self_attn, src, src, src_mask, src_key_padding_mask,
-                           ("src_mask", "src_key_padding_mask"))
+        _check_layer_inputs(self, self.self_attn, src, src, src_mask, src_key_padding_mask, is_causal,
+                            ("src", "src", "src_mask", "src_key_padding_mask", "is_causal"))
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -195,10 +214,11 @@ class TransformerDecoderLayer(_FeedForward, Module):
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None, tgt_is_causal: bool = False,
                 memory_is_causal: bool = False) -> Tensor:
         """``tgt`` (T, N, E) and ``memory`` (S, N, E) ((N, T, E), (N, S, E) with ``batch_first``; or unbatched)."""
-        _check_layer_masks(self, self.self_attn, tgt, tgt, tgt_mask, tgt_key_padding_mask,
-                           ("tgt_mask", "tgt_key_padding_mask"))
-        _check_layer_masks(self, self.multihead_attn, tgt, memory, memory_mask, memory_key_padding_mask,
-                           ("memory_mask", "memory_key_padding_mask"))
+        _check_layer_inputs(self, self.self_attn, tgt, tgt, tgt_mask, tgt_key_padding_mask, tgt_is_causal,
+                            ("tgt", "tgt", "tgt_mask", "tgt_key_padding_mask", "tgt_is_causal"))
+        _check_layer_inputs(self, self.multihead_attn, tgt, memory, memory_mask, memory_key_padding_mask,
+                            memory_is_causal, ("tgt", "memory", "memory_mask", "memory_key_padding_mask",
+                                               "memory_is_causal"))
         x = tgt
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)

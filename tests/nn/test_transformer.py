@@ -271,7 +271,7 @@ def test_errors(device):
         dec(tgt, mem, memory_key_padding_mask=gk.tensor(np.zeros((N, T), bool), device=device))
     with pytest.raises(gk.ShapeError, match=r"TransformerDecoderLayer: tgt_mask must have shape \(3, 3\)"):
         dec(tgt, mem, tgt_mask=gk.tensor(np.zeros((T, S)), device=device))
-    with pytest.raises(gk.InvalidArgumentError, match="is_causal=True .* needs attn_mask"):
+    with pytest.raises(gk.InvalidArgumentError, match="TransformerEncoderLayer: is_causal=True .* needs src_mask"):
         layer(x, is_causal=True)
     with pytest.raises(gk.ArgumentTypeError, match="TransformerEncoder: expected a Module to copy"):
         TransformerEncoder("layer", 2)
