@@ -1,5 +1,5 @@
 """examples/quickstart.py trains, evaluates and round-trips its model; the examples run from a checkout; the CNN,
-recurrent and Gaussian-process examples reach their results with small settings."""
+recurrent, Transformer and Gaussian-process examples reach their results with small settings."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_quickstart_in_process(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("script", ["train_mlp.py", "backprop_table.py", "physics_informed.py", "custom_function.py",
-                                    "cnn_digits.py", "lstm_sequence.py", "gaussian_process.py"])
+                                    "cnn_digits.py", "lstm_sequence.py", "gaussian_process.py",
+                                    "transformer_sort.py"])
 def test_every_example_starts_from_a_checkout(script, tmp_path):
     command, env = _without_install("numpy")
     args = [] if script == "custom_function.py" else ["--help"]  # it takes no options (and runs in a second)
@@ -98,6 +99,13 @@ def test_lstm_sequence_beats_the_baseline(cell, length, steps, device):
     losses, error, baseline = _example("lstm_sequence").train(cell, steps=steps, length=length, device=device)
     assert 0.12 < baseline < 0.22  # the variance of a sum of two uniform values: 1/6
     assert error < baseline / 3 and losses[-1] < losses[0]
+
+
+def test_transformer_sort_beats_the_baseline(device):
+    with _one_blas_thread():
+        losses, accuracy, baseline = _example("transformer_sort").train(length=5, steps=150, device=device)
+    assert baseline < 0.06  # a list of 5 digits comes already sorted with probability C(14, 5) / 10**5 = 0.02
+    assert accuracy > 0.8 and losses[-1] < losses[0] / 10
 
 
 def test_gaussian_process_fits_its_hyperparameters(device, capsys):
