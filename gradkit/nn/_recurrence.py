@@ -396,7 +396,8 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
         d = backend.matmul(dpre[t], w) if s or needs[1] else None
     dw, db = _weight_grads(backend, dpre, ctx, needs)
     dwhr = None
-    if dhs is not None and needs[5]:
+    # one step and only c_n's gradient: weight_hr reaches nothing, so no gradient (None, as composed and PyTorch)
+    if dhs is not None and needs[5] and (steps > 1 or gy is not None or gh is not None):
         dwhr = backend.matmul(dhs.reshape(-1, dhs.shape[-1]).T, hu.reshape(-1, size))
     return dpre, d, dc, dw, db, dwhr
 
