@@ -14,7 +14,7 @@ from gradkit.nn import init
 from gradkit.nn.layers import _BatchNorm, _DropoutNd, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
-from gradkit.ops.conv import _ints
+from gradkit.ops.conv import _ints, _transposed_size, conv_transpose1d, conv_transpose2d, fold, unfold
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -25,9 +25,13 @@ __all__ = [
     "BatchNorm2d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
     "Dropout2d",
+    "Fold",
     "MaxPool1d",
     "MaxPool2d",
+    "Unfold",
 ]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -42,6 +46,7 @@ class _ConvNd(Module):
     """
 
     _dims = 0
+    _transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -74,7 +79,10 @@ class _ConvNd(Module):
             raise InvalidArgumentError(f"{layer}: padding_mode must be one of "
                                        f"{', '.join(map(repr, _PADDING_MODES))}, got {padding_mode!r}")
         self.padding_mode = padding_mode
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.output_padding = (0,) * dims
+        channels = (self.in_channels, self.out_channels) if self._transposed else (self.out_channels,
+                                                                                    self.in_channels)
+        shape = (channels[0], channels[1] // self.groups, *self.kernel_size)
         self.weight = Parameter(empty(*shape, dtype=dtype, device=device))
         if flag(bias, layer, "bias"):
             self.bias = Parameter(empty(self.out_channels, dtype=dtype, device=device))
@@ -85,7 +93,7 @@ class _ConvNd(Module):
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)  # PyTorch's, from the weight's shape
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
@@ -118,6 +126,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -138,6 +148,116 @@ class Conv2d(_ConvNd):
     kh, kw)."""
 
     _dims = 2
+
+
+class _ConvTransposeNd(_ConvNd):
+    """A transposed convolution layer: weight (in_channels, out_channels / groups, *kernel_size), bias
+    (out_channels,), initialised as PyTorch (fan_in = out_channels / groups * prod(kernel_size)). ``padding``
+    takes ints only and ``padding_mode`` only "zeros", as PyTorch's."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        layer, dims = type(self).__name__, self._dims
+        if isinstance(padding, str):
+            raise InvalidArgumentError(f"{layer}: padding must be an int or a tuple of {dims} ints, got {padding!r}")
+        if text(padding_mode, layer, "padding_mode") != "zeros":
+            raise InvalidArgumentError(f'{layer}: only padding_mode="zeros" is supported, got {padding_mode!r}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self.output_padding = _ints(output_padding, dims, layer, "output_padding", 0)
+        if any(a >= max(s, d) for a, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True)):
+            raise InvalidArgumentError(
+                f"{layer}: output_padding must be smaller than stride or dilation on each axis, got output_padding "
+                f"{self.output_padding}, stride {self.stride}, dilation {self.dilation}"
+            )
+
+    def _output_padding(self, x: Any, output_size: Any) -> tuple:
+        """``output_padding``, or with ``output_size`` (the spatial sizes, or the whole shape) the padding that
+        gives it (PyTorch's rule: each size between the smallest output and that plus stride - 1)."""
+        if output_size is None:
+            return self.output_padding
+        layer, dims = type(self).__name__, self._dims
+        shape = tuple(getattr(x, "shape", ()))
+        leading = 2 if len(shape) == dims + 2 else 1
+        sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
+        if len(sizes) == leading + dims:
+            sizes = sizes[leading:]
+        if len(sizes) != dims or len(shape) not in (dims + 1, dims + 2):
+            raise InvalidArgumentError(
+                f"{layer}: output_size must hold {dims} (spatial) or {leading + dims} ints for input of shape "
+                f"{shape}, got {output_size!r:.60}"
+            )
+        sizes = [whole(n, layer, "output_size", 0) for n in sizes]
+        smallest = _transposed_size(shape[leading:], self.kernel_size, self.stride, self.padding, self.dilation,
+                                    (0,) * dims)
+        largest = tuple(m + s - 1 for m, s in zip(smallest, self.stride, strict=True))
+        if any(not lo <= n <= hi for n, lo, hi in zip(sizes, smallest, largest, strict=True)):
+            raise InvalidArgumentError(
+                f"{layer}: output_size {tuple(sizes)} is out of range for input of shape {shape}: valid sizes range "
+                f"from {smallest} to {largest}"
+            )
+        return tuple(n - m for n, m in zip(sizes, smallest, strict=True))
+
+    def forward(self, x: Any, output_size: Any = None) -> Tensor:
+        conv = conv_transpose1d if self._dims == 1 else conv_transpose2d
+        return conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                    self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """PyTorch's ``nn.ConvTranspose1d``: (N, C, L) or (C, L) input, weight (in_channels, out_channels / groups,
+    k); ``forward(input, output_size=None)``."""
+
+    _dims = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """PyTorch's ``nn.ConvTranspose2d``: (N, C, H, W) or (C, H, W) input, weight (in_channels, out_channels /
+    groups, kh, kw); ``forward(input, output_size=None)``, ``output_size`` choosing among the output sizes a
+    stride > 1 allows."""
+
+    _dims = 2
+
+
+class Unfold(Module):
+    """PyTorch's ``nn.Unfold`` (``F.unfold``): the sliding blocks of (N, C, H, W) input as columns."""
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> None:
+        super().__init__()
+        for name, value, low in (("kernel_size", kernel_size, 1), ("dilation", dilation, 1),
+                                 ("padding", padding, 0), ("stride", stride, 1)):
+            _ints(value, 2, "Unfold", name, low)
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, x: Any) -> Tensor:
+        return unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """PyTorch's ``nn.Fold`` (``F.fold``): columns of sliding blocks summed into (N, C, *output_size)."""
+
+    def __init__(self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:
+        super().__init__()
+        for name, value, low in (("output_size", output_size, 1), ("kernel_size", kernel_size, 1),
+                                 ("dilation", dilation, 1), ("padding", padding, 0), ("stride", stride, 1)):
+            _ints(value, 2, "Fold", name, low)
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, x: Any) -> Tensor:
+        return fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
 
 
 class _MaxPoolNd(Module):

@@ -1,15 +1,17 @@
-"""Convolution, pooling and channel dropout over (N, C, *spatial) tensors, as PyTorch's ``F.conv1d``,
-``conv2d``, ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` and ``dropout2d``.
+"""Convolution, transposed convolution, unfold/fold, pooling and channel dropout over (N, C, *spatial) tensors,
+as PyTorch's ``F.conv1d``, ``conv2d``, ``conv_transpose1d/2d``, ``unfold``, ``fold``, ``max_pool1d/2d``,
+``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` and ``dropout2d``.
 
-Each is one recorded node. A convolution gathers its input windows into columns (im2col: one strided slice
-copy per kernel offset, kh * kw of them) and multiplies them by the weight in one matmul (a batched one per
-group); its weight gradient is one matmul with the columns, and its input gradient one matmul followed by
-the col2im scatter-add, again one strided slice add per kernel offset. The slices need nothing but basic
-indexing, so the same code runs on NumPy and CuPy.
+Each is one recorded node. A convolution gathers its input windows into columns (im2col), laid out
+(C, *kernel, N, *out) so that the product with the weight is one plain 2-D matmul (a batched one per group);
+on NumPy the columns are one copy from a strided view of the windows, on CuPy one strided slice copy per
+kernel offset. Its weight gradient is one matmul with the columns (computed again), and its input gradient one
+matmul followed by col2im, one strided slice add per kernel offset into a zeroed padded buffer. A transposed
+convolution is that input gradient; ``unfold`` is im2col and ``fold`` col2im, in PyTorch's layout.
 
 The three maps of a convolution (the forward, its input gradient and its weight gradient) are each other's
-VJPs, as are max pooling's gather and scatter and average pooling's window sum and spread, so every rule is
-itself a recorded op: ``create_graph=True`` and derivatives of any order work.
+VJPs, as are unfold and fold, max pooling's gather and scatter and average pooling's window sum and spread, so
+every rule is itself a recorded op: ``create_graph=True`` and derivatives of any order work.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ __all__ = [
     "avg_pool2d",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
     "dropout2d",
+    "fold",
     "max_pool1d",
     "max_pool2d",
+    "unfold",
 ]
 
 _make = Tensor._make
@@ -101,10 +107,26 @@ def _cropped(padded: Any, win: _Window, xp: Any) -> Any:
 
 
 # ------------------------------------------------------------------ convolution
-def _im2col(xd: Any, win: _Window, xp: Any) -> Any:
-    """The input windows as columns, shape (C, *kernel, N, *out): row (c, k) holds channel c at offset k."""
-    xpad = _padded(xd, win, 0, xp).swapaxes(0, 1)  # (C, N, ...): each offset's slice is one copy
-    cols = xp.empty((xd.shape[1], *win.kernel, xd.shape[0], *win.out), dtype=xd.dtype)
+def _window_view(xpad: Any, win: _Window) -> Any:
+    """A read-only strided view of every window of the padded NumPy array ``xpad`` (N, C, ...), laid out as the
+    columns are: (C, *kernel, N, *out). No copy: each element is the input element it reads."""
+    sn, sc, *axes = xpad.strides
+    strides = (sc, *(a * d for a, d in zip(axes, win.dilation, strict=True)), sn,
+               *(a * s for a, s in zip(axes, win.stride, strict=True)))
+    shape = (xpad.shape[1], *win.kernel, xpad.shape[0], *win.out)
+    return np.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+
+
+def _im2col(xd: Any, win: _Window, xp: Any, out: Any = None) -> Any:
+    """The input windows as columns, shape (C, *kernel, N, *out): row (c, k) holds channel c at offset k.
+    Written into ``out`` (any array or view of that shape) when given."""
+    xpad = _padded(xd, win, 0, xp)
+    cols = xp.empty((xd.shape[1], *win.kernel, xd.shape[0], *win.out), dtype=xd.dtype) if out is None else out
+    if xp is np:
+        # one copy from a strided view of the windows: about twice as fast as a slice copy per offset
+        np.copyto(cols, _window_view(xpad, win))
+        return cols
+    xpad = xpad.swapaxes(0, 1)  # (C, N, ...): each offset's slice is one copy (one kernel each on a GPU)
     every = (slice(None), slice(None))
     for kidx, sl in _offsets(win):
         cols[(slice(None), *kidx)] = xpad[every + sl]
@@ -112,7 +134,8 @@ def _im2col(xd: Any, win: _Window, xp: Any) -> Any:
 
 
 def _col2im(gcols: Any, win: _Window, shape: tuple, xp: Any) -> Any:
-    """The transpose of ``_im2col``: columns (C, *kernel, N, *out) summed back onto an input of ``shape``."""
+    """The transpose of ``_im2col``: columns (C, *kernel, N, *out) summed back onto an input of ``shape``
+    (N, C, *size), one strided slice add per kernel offset into a zeroed padded buffer."""
     padded = xp.zeros(_padded_shape((shape[1], shape[0], *shape[2:]), win), dtype=gcols.dtype)  # (C, N, ...)
     every = (slice(None), slice(None))
     for kidx, sl in _offsets(win):
@@ -131,20 +154,37 @@ def _sizes(wshape: tuple, win: _Window, n: int, groups: int) -> tuple[int, int, 
     return wshape[0] // groups, wshape[1] * math.prod(win.kernel), n * math.prod(win.out)
 
 
-def _conv_data(xd: Any, wd: Any, win: _Window, groups: int, backend: Any) -> Any:
+def _channels_first(gd: Any, groups: int, og: int, p: int) -> Any:
+    """An output-shaped (N, O, *out) array as (O, N * P) matrices, one per group: a copy (the swapped axes
+    are not contiguous)."""
+    return _matrices(gd.swapaxes(0, 1), groups, og, p)
+
+
+def _batch_first(y: Any, channels: int, n: int, win: _Window, bias: Any, xp: Any) -> Any:
+    """The (O, N * P) product (one per group) as (N, O, *out), plus ``bias`` (O,) when given: one pass."""
+    view = y.reshape(channels, n, *win.out).swapaxes(0, 1)
+    out = xp.empty(view.shape, dtype=y.dtype)
+    if bias is None:
+        out[...] = view
+    else:
+        xp.add(view, bias.reshape((-1,) + (1,) * len(win.out)), out=out)
+    return out
+
+
+def _conv_data(xd: Any, wd: Any, bd: Any, win: _Window, groups: int, backend: Any) -> Any:
+    """The convolution of ``xd`` (N, C, *size) with ``wd``, plus ``bd`` when given: im2col, one matmul (one per
+    group), and the move of the batch axis first, with the bias added on the way."""
     n = xd.shape[0]
     og, k, p = _sizes(wd.shape, win, n, groups)
     cols = _im2col(xd, win, backend.xp)
     y = backend.matmul(_matrices(wd, groups, og, k), _matrices(cols, groups, k, p))
-    return backend.xp.ascontiguousarray(y.reshape(wd.shape[0], n, *win.out).swapaxes(0, 1))
+    return _batch_first(y, wd.shape[0], n, win, bd, backend.xp)
 
 
 def _conv(x: Tensor, w: Tensor, b: Tensor | None, win: _Window, groups: int, name: str = "conv") -> Tensor:
     """The convolution node: ``x`` (N, C, *size) with ``w`` (O, C / groups, *kernel), plus ``b`` (O,)."""
     backend = w._backend
-    y = _conv_data(x._data, w._data, win, groups, backend)
-    if b is not None:
-        y += b._data.reshape((-1,) + (1,) * len(win.size))
+    y = _conv_data(x._data, w._data, None if b is None else b._data, win, groups, backend)
     return record(name, y, backend, (x, w, b), _CONV_RULES, (x, w, win, groups), info=win)
 
 
@@ -156,23 +196,26 @@ def _conv_dw(g: Tensor, x: Tensor, w: Tensor, win: _Window, groups: int) -> Tens
     return _conv_weight_grad(x, g, win, groups, w.shape)
 
 
-def _conv_db(g: Tensor, x: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
+def _bias_grad(g: Tensor, *_: Any) -> Tensor:
     return sum_(g, (0, *range(2, g.ndim)))
 
 
-_CONV_RULES = (_conv_dx, _conv_dw, _conv_db)
+_CONV_RULES = (_conv_dx, _conv_dw, _bias_grad)
 
 
-def _conv_input_grad(g: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
-    """The gradient of a convolution's input: the weight's transpose applied to ``g``, then col2im."""
+def _conv_input_grad(g: Tensor, w: Tensor, win: _Window, groups: int, b: Tensor | None = None,
+                     name: str = "conv_input_grad") -> Tensor:
+    """The gradient of a convolution's input: the weight's transpose applied to ``g``, then col2im. Also the
+    transposed convolution of ``g`` (then with its bias ``b``, added to every output element of a channel)."""
     backend = w._backend
     wd, gd = w._data, g._data
     og, k, p = _sizes(wd.shape, win, gd.shape[0], groups)
     shape = (gd.shape[0], wd.shape[1] * groups, *win.size)
-    gm = _matrices(gd.swapaxes(0, 1), groups, og, p)  # a copy: the swapped axes are not contiguous
-    gcols = backend.matmul(_matrices(wd, groups, og, k).swapaxes(-1, -2), gm)
+    gcols = backend.matmul(_matrices(wd, groups, og, k).swapaxes(-1, -2), _channels_first(gd, groups, og, p))
     dx = _col2im(gcols.reshape(shape[1], *win.kernel, shape[0], *win.out), win, shape, backend.xp)
-    return record("conv_input_grad", dx, backend, (g, w), _INPUT_GRAD_RULES, (g, w, win, groups), info=win)
+    if b is not None:
+        dx += b._data.reshape((-1,) + (1,) * len(win.size))
+    return record(name, dx, backend, (g, w, b), _INPUT_GRAD_RULES, (g, w, win, groups), info=win)
 
 
 def _input_grad_dg(h: Tensor, g: Tensor, w: Tensor, win: _Window, groups: int) -> Tensor:
@@ -183,18 +226,19 @@ def _input_grad_dw(h: Tensor, g: Tensor, w: Tensor, win: _Window, groups: int) -
     return _conv_weight_grad(h, g, win, groups, w.shape)
 
 
-_INPUT_GRAD_RULES = (_input_grad_dg, _input_grad_dw)
+_INPUT_GRAD_RULES = (_input_grad_dg, _input_grad_dw, _bias_grad)
 
 
 def _conv_weight_grad(x: Tensor, g: Tensor, win: _Window, groups: int, shape: tuple) -> Tensor:
-    """The gradient of a convolution's weight: ``g`` times the input's columns, one matmul."""
+    """The gradient of a convolution's weight: ``g`` times the input's columns, one matmul (one per group).
+    The columns are computed again rather than kept from the forward pass: kept, they would hold prod(kernel)
+    times the input's memory from each convolution's forward pass to its backward pass."""
     backend = x._backend
     gd = g._data
     og, k, p = _sizes(shape, win, gd.shape[0], groups)
     cols = _matrices(_im2col(x._data, win, backend.xp), groups, k, p)
-    gm = _matrices(gd.swapaxes(0, 1), groups, og, p)
     # (columns @ g.T).T: about twice as fast as g @ columns.T with OpenBLAS (N * P, the long axis, is summed)
-    dw = backend.matmul(cols, gm.swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = backend.matmul(cols, _channels_first(gd, groups, og, p).swapaxes(-1, -2)).swapaxes(-1, -2)
     dw = backend.xp.ascontiguousarray(dw).reshape(shape)
     return record("conv_weight_grad", dw, backend, (x, g), _WEIGHT_GRAD_RULES, (x, g, win, groups), info=win)
 
@@ -266,8 +310,9 @@ def _conv_padding(padding: Any, kernel: tuple, stride: tuple, dilation: tuple, o
     return pad, pad
 
 
-def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,  # noqa: A002
-            dims: int, op: str) -> Tensor:
+def _conv_operands(input: Any, weight: Any, bias: Any, dims: int, op: str, layout: str) -> tuple[Tensor, bool]:  # noqa: A002
+    """The checks a convolution and a transposed one share: types, device, the weight's rank (``layout`` names
+    its first two axes) and dtypes. Returns the input with a batch axis and whether one was added."""
     if not isinstance(weight, Tensor):
         raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
     if bias is not None and not isinstance(bias, Tensor):
@@ -280,10 +325,8 @@ def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilat
             + (f", bias on {bias.device}" if bias is not None else "") + "; move them to one device"
         )
     if weight.ndim != dims + 2:
-        raise ShapeError(
-            f"{op}: weight must be {dims + 2}-D (out_channels, in_channels / groups, {_AXES[dims]}), "
-            f"got weight of shape {weight.shape}"
-        )
+        raise ShapeError(f"{op}: weight must be {dims + 2}-D ({layout}, {_AXES[dims]}), got weight of shape "
+                         f"{weight.shape}")
     if weight.dtype.kind != "f":
         raise DTypeError(f"{op}: weight must be a float tensor, got dtype {weight.dtype}")
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
@@ -294,6 +337,14 @@ def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilat
             + (f" and bias ({bias.dtype})" if bias is not None else "")
             + f" must have the same dtype; convert {fix}"
         )
+    if min(weight.shape[2:]) < 1:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} has an empty kernel")
+    return x, unbatched
+
+
+def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,  # noqa: A002
+            dims: int, op: str) -> Tensor:
+    x, unbatched = _conv_operands(input, weight, bias, dims, op, "out_channels, in_channels / groups")
     groups = whole(groups, op, "groups", 1)
     stride = _ints(stride, dims, op, "stride", 1)
     dilation = _ints(dilation, dims, op, "dilation", 1)
@@ -310,8 +361,6 @@ def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilat
     if bias is not None and bias.shape != (out_ch,):
         raise ShapeError(f"{op}: weight of shape {weight.shape} expects a bias of shape ({out_ch},), "
                          f"got bias of shape {bias.shape}")
-    if min(kernel) < 1:
-        raise ShapeError(f"{op}: weight of shape {weight.shape} has an empty kernel")
     lo, hi = _conv_padding(padding, kernel, stride, dilation, op)
     size = x.shape[2:]
     padded = tuple(n + a + b for n, a, b in zip(size, lo, hi, strict=True))
@@ -339,6 +388,164 @@ def conv2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any =
     (out_channels, C / groups, kh, kw); ``stride``, ``padding`` and ``dilation`` ints or pairs, ``padding``
     also "valid" or "same"."""
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+# ------------------------------------------------------------------ transposed convolution
+def _transposed_size(size: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                     output_padding: tuple) -> tuple:
+    """PyTorch's output size of a transposed convolution: (n - 1) * s - 2 * p + d * (k - 1) + output_padding + 1."""
+    return tuple((n - 1) * s - 2 * p + d * (k - 1) + a + 1
+                 for n, k, s, p, d, a in zip(size, kernel, stride, padding, dilation, output_padding, strict=True))
+
+
+def _conv_transposend(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,  # noqa: A002
+                      groups: Any, dilation: Any, dims: int, op: str) -> Tensor:
+    x, unbatched = _conv_operands(input, weight, bias, dims, op, "in_channels, out_channels / groups")
+    groups = whole(groups, op, "groups", 1)
+    stride = _ints(stride, dims, op, "stride", 1)
+    padding = _ints(padding, dims, op, "padding", 0)
+    output_padding = _ints(output_padding, dims, op, "output_padding", 0)
+    dilation = _ints(dilation, dims, op, "dilation", 1)
+    in_ch, per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if in_ch % groups:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} has {in_ch} input channels, which groups={groups} "
+                         "does not divide")
+    if x.shape[1] != in_ch:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} expects input with {in_ch} channels, got input of "
+                         f"shape {x.shape} ({x.shape[1]} channels)")
+    if 0 in x.shape[2:]:
+        raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
+                         f"{x.shape}")
+    if bias is not None and bias.shape != (per_group * groups,):
+        raise ShapeError(f"{op}: weight of shape {weight.shape} with groups={groups} expects a bias of shape "
+                         f"({per_group * groups},), got bias of shape {bias.shape}")
+    if any(a >= max(s, d) for a, s, d in zip(output_padding, stride, dilation, strict=True)):
+        raise InvalidArgumentError(f"{op}: output_padding must be smaller than stride or dilation on each axis, got "
+                                   f"output_padding {output_padding}, stride {stride}, dilation {dilation}")
+    size = _transposed_size(x.shape[2:], kernel, stride, padding, dilation, output_padding)
+    if min(size) < 1:
+        raise ShapeError(
+            f"{op}: input of shape {x.shape} with weight of shape {weight.shape}, stride {stride}, padding {padding}, "
+            f"dilation {dilation} and output_padding {output_padding} gives an output size of {size}; it must be "
+            "at least 1 on each axis"
+        )
+    # the gradient of the input of a convolution from ``size`` to ``x``'s size: that convolution's window
+    win = _window(size, kernel, stride, dilation, padding, tuple(x.shape[2:]))
+    return _unbatched(_conv_input_grad(x, weight, win, groups, bias, op), unbatched)
+
+
+def conv_transpose1d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """1-D transposed convolution (the gradient of ``conv1d`` with respect to its input) of (N, C, L) or (C, L)
+    input with weight (C, out_channels / groups, k), as PyTorch's: output length
+    (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
+    return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                             "conv_transpose1d")
+
+
+def conv_transpose2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """2-D transposed convolution (the gradient of ``conv2d`` with respect to its input) of (N, C, H, W) or
+    (C, H, W) input with weight (C, out_channels / groups, kh, kw), as PyTorch's; per axis the output size is
+    (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 (``output_padding`` smaller than
+    the stride or the dilation)."""
+    return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                             "conv_transpose2d")
+
+
+# ------------------------------------------------------------------ unfold and fold
+def _as_columns(a: Any, dims: int) -> Any:
+    """A view of an (N, C, *kernel, *out) array in the columns' axis order, (C, *kernel, N, *out)."""
+    return a.transpose(1, *range(2, 2 + dims), 0, *range(2 + dims, 2 + 2 * dims))
+
+
+def _unfold(x: Tensor, win: _Window) -> Tensor:
+    """The node of ``unfold``: (N, C, *size) to (N, C * prod(kernel), prod(out)), row c * K + k holding channel c
+    at kernel offset k (row-major), column j the window at output position j (row-major)."""
+    xp = x._backend.xp
+    n, c = x.shape[:2]
+    blocks = xp.empty((n, c, *win.kernel, *win.out), dtype=x.dtype)
+    _im2col(x._data, win, xp, out=_as_columns(blocks, len(win.kernel)))
+    y = blocks.reshape(n, c * math.prod(win.kernel), math.prod(win.out))
+    return record("unfold", y, x._backend, (x,), (_unfold_vjp,), (win,), info=win)
+
+
+def _unfold_vjp(g: Tensor, win: _Window) -> Tensor:
+    return _fold(g, win)
+
+
+def _fold(x: Tensor, win: _Window) -> Tensor:
+    """The node of ``fold``, the transpose of ``_unfold``: each block's values summed back onto (N, C, *size)."""
+    n, rows = x.shape[:2]
+    c = rows // math.prod(win.kernel)
+    blocks = x._data.reshape(n, c, *win.kernel, *win.out)
+    y = _col2im(_as_columns(blocks, len(win.kernel)), win, (n, c, *win.size), x._backend.xp)
+    return record("fold", y, x._backend, (x,), (_fold_vjp,), (win,), info=win)
+
+
+def _fold_vjp(h: Tensor, win: _Window) -> Tensor:
+    return _unfold(h, win)
+
+
+def _block_window(size: tuple, kernel_size: Any, dilation: Any, padding: Any, stride: Any, op: str,
+                  what: str) -> _Window:
+    """The sliding blocks of unfold and fold over ``size`` (H, W); each axis must hold at least one."""
+    kernel = _ints(kernel_size, 2, op, "kernel_size", 1)
+    dilation = _ints(dilation, 2, op, "dilation", 1)
+    padding = _ints(padding, 2, op, "padding", 0)
+    stride = _ints(stride, 2, op, "stride", 1)
+    out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                for n, k, d, p, s in zip(size, kernel, dilation, padding, stride, strict=True))
+    if min(out) < 1:
+        raise ShapeError(
+            f"{op}: {what} {size} with kernel_size {kernel}, dilation {dilation} and padding {padding} holds "
+            f"{out[0]} x {out[1]} blocks; it must hold at least one on each axis"
+        )
+    return _window(size, kernel, stride, dilation, padding, out)
+
+
+def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:  # noqa: A002
+    """PyTorch's ``F.unfold`` (im2col): the sliding blocks of (N, C, H, W) or (C, H, W) input as columns,
+    (N, C * kh * kw, L) or (C * kh * kw, L), L the number of blocks (row-major); differentiable (its VJP is
+    ``fold``)."""
+    op = "unfold"
+    x, unbatched = _batched(input, 2, op)
+    if 0 in x.shape[1:]:
+        raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
+                         f"{x.shape}")
+    win = _block_window(tuple(x.shape[2:]), kernel_size, dilation, padding, stride, op, "input of spatial size")
+    return _unbatched(_unfold(x, win), unbatched)
+
+
+def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,  # noqa: A002
+         stride: Any = 1) -> Tensor:
+    """PyTorch's ``F.fold`` (col2im), the transpose of ``unfold``: (N, C * kh * kw, L) or (C * kh * kw, L) blocks
+    summed into (N, C, *output_size) or (C, *output_size), overlapping values added; differentiable."""
+    op = "fold"
+    x = as_tensor(input, op)
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"{op}: expected a 2-D (C * prod(kernel_size), L) or 3-D (N, C * prod(kernel_size), L) "
+                         f"input, got input of shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
+    size = _ints(output_size, 2, op, "output_size", 1)
+    win = _block_window(size, kernel_size, dilation, padding, stride, op, "output_size")
+    k, blocks = math.prod(win.kernel), math.prod(win.out)
+    rows, length = x.shape[-2:]
+    if rows % k or rows == 0:
+        raise ShapeError(f"{op}: the input's size {rows} along its blocks' rows (dimension {x.ndim - 2}) must be a "
+                         f"positive multiple of prod(kernel_size) = {k}, got input of shape {x.shape}")
+    if length != blocks:
+        raise ShapeError(
+            f"{op}: output_size {size}, kernel_size {win.kernel}, dilation {win.dilation}, padding {win.lo} and "
+            f"stride {win.stride} make {win.out[0]} x {win.out[1]} = {blocks} blocks, but the input's last "
+            f"dimension is {length} (input of shape {x.shape})"
+        )
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = reshape(x, (1, *x.shape))
+    return _unbatched(_fold(x, win), unbatched)
 
 
 # ------------------------------------------------------------------ pooling

@@ -119,6 +119,25 @@ def test_max_pool_indices_ties_nan_and_negative_infinity_as_pytorch(device, dims
     np.testing.assert_array_equal(gi.numpy(), ti.numpy())
 
 
+@pytest.mark.parametrize("padding", [0, (2, 1)])
+def test_conv_of_a_strided_view_equals_that_of_its_copy(device, padding):
+    """The columns are read through the input's own strides (a view of the windows on NumPy): a transposed,
+    sliced input gives the values and gradients of its contiguous copy, padded or not."""
+    base = _data(5, 2, 9, 11)
+    x = _gk(base, device)
+    xv = x.swapaxes(0, 1)[:, :, 1:8:2, 2:]  # (2, 5, 4, 9), not contiguous
+    xc = _gk(np.ascontiguousarray(base.swapaxes(0, 1)[:, :, 1:8:2, 2:]), device)
+    w = _gk(_data(4, 5, 3, 2, seed=1), device)
+    kw = {"stride": (1, 2), "padding": padding, "dilation": (1, 2)}
+    yv, yc = F.conv2d(xv, w, **kw), F.conv2d(xc, w, **kw)
+    np.testing.assert_array_equal(yv.numpy(), yc.numpy())
+    u = _gk(_data(*yv.shape, seed=2), device, grad=False)
+    gv = gk.autograd.grad((yv * u).sum(), (x, w))
+    gc = gk.autograd.grad((yc * u).sum(), (xc, w))
+    np.testing.assert_array_equal(gv[1].numpy(), gc[1].numpy())
+    np.testing.assert_array_equal(gv[0].numpy().swapaxes(0, 1)[:, :, 1:8:2, 2:], gc[0].numpy())
+
+
 def _naive_conv2d(x, w, b, stride, pad, dil, groups):
     """The definition, one output element at a time (no PyTorch needed)."""
     n, c, h, wd = x.shape
