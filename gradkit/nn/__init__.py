@@ -12,9 +12,13 @@ from gradkit.nn.conv import (
     BatchNorm2d,
     Conv1d,
     Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
     Dropout2d,
+    Fold,
     MaxPool1d,
     MaxPool2d,
+    Unfold,
 )
 from gradkit.nn.dropout import AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout
 from gradkit.nn.layers import (
@@ -146,6 +150,8 @@ __all__ = [
     "ContainerKeyError",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
@@ -157,6 +163,7 @@ __all__ = [
     "Embedding",
     "FeatureAlphaDropout",
     "Flatten",
+    "Fold",
     "GaussianNLLLoss",
     "GELU",
     "GLU",
@@ -247,6 +254,7 @@ __all__ = [
     "TransformerEncoderLayer",
     "TripletMarginLoss",
     "Unflatten",
+    "Unfold",
     "UnsupportedInterpolationError",
     "Upsample",
     "UpsamplingBilinear2d",
