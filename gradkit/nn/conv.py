@@ -14,6 +14,7 @@ from gradkit.nn import init
 from gradkit.nn.layers import _BatchNorm, _DropoutNd, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
+from gradkit.ops._util import as_tensor
 from gradkit.ops.conv import _ints, _transposed_size, conv_transpose1d, conv_transpose2d, fold, unfold
 from gradkit.tensor import Tensor
 
@@ -180,12 +181,14 @@ class _ConvTransposeNd(_ConvNd):
         if output_size is None:
             return self.output_padding
         layer, dims = type(self).__name__, self._dims
-        shape = tuple(getattr(x, "shape", ()))
+        shape = tuple(x.shape)
+        if len(shape) not in (dims + 1, dims + 2):
+            return self.output_padding  # the functional raises its ShapeError, naming the input's shape
         leading = 2 if len(shape) == dims + 2 else 1
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
         if len(sizes) == leading + dims:
             sizes = sizes[leading:]
-        if len(sizes) != dims or len(shape) not in (dims + 1, dims + 2):
+        if len(sizes) != dims:
             raise InvalidArgumentError(
                 f"{layer}: output_size must hold {dims} (spatial) or {leading + dims} ints for input of shape "
                 f"{shape}, got {output_size!r:.60}"
@@ -203,6 +206,8 @@ class _ConvTransposeNd(_ConvNd):
 
     def forward(self, x: Any, output_size: Any = None) -> Tensor:
         conv = conv_transpose1d if self._dims == 1 else conv_transpose2d
+        if not isinstance(x, Tensor):  # a list or an array: its shape, for output_size
+            x = as_tensor(x, conv.__name__, self.weight._backend)
         return conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
                     self.groups, self.dilation)
 
