@@ -2,9 +2,10 @@
 
 The ops on a training step's hot path are one recorded node each with a
 closed-form VJP: ``linear`` (one matmul plus an in-place bias add; the VJP
-is ``dx = g @ W``, ``dW = g.T @ x``, ``db = g.sum(0)``), ``relu`` and
-``cross_entropy`` (softmax and its ``(softmax - one_hot) / N`` gradient in
-one pass, see ``gradkit.kernels``). Their rules work on raw arrays when the
+is ``dx = g @ W``, ``dW = g.T @ x``, ``db = g.sum(0)``; leading axes folded
+into one, so every product is 2-D), ``relu``, ``dropout``, ``layer_norm``
+and ``cross_entropy`` (softmax and its ``(softmax - one_hot) / N`` gradient
+in one pass, see ``gradkit.kernels``). Their rules work on raw arrays when the
 backward pass is not recorded, and fall back to Tensor operations under
 ``create_graph=True`` so that higher-order gradients stay correct. The rest
 are compositions of differentiable core ops.
@@ -53,9 +54,13 @@ from gradkit.ops.conv import (
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     dropout2d,
+    fold,
     max_pool1d,
     max_pool2d,
+    unfold,
 )
 from gradkit.ops.elementwise import _sigmoid_forward
 from gradkit.tensor import Tensor
@@ -74,6 +79,8 @@ __all__ = [
     "channel_shuffle",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
@@ -84,6 +91,7 @@ __all__ = [
     "elu",
     "embedding",
     "feature_alpha_dropout",
+    "fold",
     "gaussian_nll_loss",
     "gelu",
     "glu",
@@ -143,6 +151,7 @@ __all__ = [
     "tanhshrink",
     "threshold",
     "triplet_margin_loss",
+    "unfold",
 ]
 
 _make = Tensor._make
@@ -209,6 +218,10 @@ def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) ->
         )
     if bias is not None and bias._data.shape != (wd.shape[0],):
         raise ShapeError(f"{op}: bias of shape {bias._data.shape} does not fit weight of shape {wd.shape}")
+    if xd.ndim > 2:  # one 2-D product: NumPy runs a 3-D matmul as one BLAS call per matrix
+        lead = xd.shape[:-1]
+        y = backend.matmul(xd.reshape(math.prod(lead), xd.shape[-1]), wd.T)
+        return x, y.reshape(*lead, wd.shape[0])
     return x, backend.matmul(xd, wd.T)  # the backend's matmul: capture-safe on CUDA (gk.cuda.capture)
 
 
@@ -242,9 +255,17 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
 
 def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
-        dx = _make(g._backend.matmul(g._data, w._data), g._backend)
+        gd = g._data
+        if gd.ndim > 2:  # leading axes folded: one 2-D product
+            lead = gd.shape[:-1]
+            dxd = g._backend.matmul(gd.reshape(math.prod(lead), gd.shape[-1]), w._data).reshape(x.shape)
+        else:
+            dxd = g._backend.matmul(gd, w._data)
+        dx = _make(dxd, g._backend)
         dx._owned = True  # a new array that only this gradient holds: a relu before may mask it in place
         return dx
+    if g.ndim > 2:
+        return ops.reshape(ops.matmul(ops.reshape(g, (math.prod(g.shape[:-1]), g.shape[-1])), w), x.shape)
     return ops.matmul(g, w)
 
 
@@ -264,11 +285,13 @@ def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
     gd = g._data
     if not grad_mode.state.enabled:
+        if gd.ndim > 2:
+            gd = gd.reshape(math.prod(gd.shape[:-1]), gd.shape[-1])
         if gd.ndim == 2:
             if type(gd) is np.ndarray:
                 return _make(np.add.reduce(gd, axis=0), g._backend)  # skips ndarray.sum's Python wrapper
             return _make(kernels.column_sum(gd), g._backend)  # a small batch: one light kernel on CuPy
-        return _make(gd.sum(axis=tuple(range(gd.ndim - 1))) if gd.ndim > 1 else gd, g._backend)
+        return _make(gd, g._backend)  # a 1-D input's
     axes = tuple(range(g.ndim - 1))
     return ops.sum(g, axes) if axes else g
 
@@ -758,12 +781,26 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noq
     xd = x._data
     if xd.dtype.kind != "f":
         raise DTypeError(f"dropout: input must be a float tensor, got dtype {xd.dtype}")
-    if p == 1:
-        mask = x._backend.xp.zeros_like(xd)
-    else:
-        mask = x._backend.uniform(xd.shape, xd.dtype) >= p
-        mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))  # a dtype scalar: 0-d input stays float32
+    mask = x._backend.xp.zeros_like(xd) if p == 1 else _dropout_mask(x._backend, xd, p)
     return record("dropout", xd * mask, x._backend, (x,), (_scale_vjp,), (mask,))
+
+
+def _dropout_mask(backend: Any, xd: Any, p: float) -> Any:
+    """0 with probability ``p``, else 1/(1-p), in ``xd``'s shape and dtype (0 < p < 1).
+
+    NumPy's generator: 32 random bits per element, kept where they are >= round(p * 2^32). The bits are
+    drawn as half as many 64-bit words: NumPy makes those about twice as fast as 32-bit integers or float32
+    uniforms, and an integer compare needs no conversion to float. CuPy, or another generator put on the
+    backend (``gk.cuda.CounterRNG``): a uniform draw compared with p.
+    """
+    scale = xd.dtype.type(1 / (1 - p))  # a dtype scalar: a 0-d input stays float32
+    if type(xd) is np.ndarray and type(getattr(backend, "rng", None)) is np.random.Generator:
+        n = xd.size
+        words = backend.integers(0, 2**64, ((n + 1) // 2,), np.dtype(np.uint64))
+        bits = words.view(np.uint32)[:n].reshape(xd.shape)
+        keep = bits >= np.uint32(min(round(p * 2**32), 2**32 - 1))
+        return np.multiply(keep, scale, dtype=xd.dtype)
+    return backend.xp.multiply(backend.uniform(xd.shape, xd.dtype) >= p, scale, dtype=xd.dtype)
 
 
 # ------------------------------------------------------------------ normalisation
@@ -774,7 +811,11 @@ def layer_norm(
     bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift."""
+    """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift.
+
+    One node with a closed-form VJP when weight and bias are None or of the input's float dtype and device;
+    otherwise (mixed dtypes, integer input) composed of ops, with their type promotion.
+    """
     x = _tensor(input, "layer_norm")
     eps = real(eps, "layer_norm", "eps", low=0.0, low_open=True)
     shape = shape_arg(
@@ -790,15 +831,126 @@ def layer_norm(
                 f"normalized_shape {shape}"
             )
     axes = tuple(range(x.ndim - k, x.ndim))
-    mu = ops.mean(x, axes, keepdims=True)
-    centred = x - mu
-    var = ops.mean(centred * centred, axes, keepdims=True)
-    out = centred / ops.sqrt(var + eps)
+    if _fusable_norm(x, weight, bias):
+        return _layer_norm_fused(x, axes, weight, bias, eps)
+    out = _normalized(x, axes, eps)[0]
     if weight is not None:
         out = out * weight
     if bias is not None:
         out = out + bias
     return out
+
+
+def _normalized(x: Tensor, axes: tuple, eps: float) -> tuple[Tensor, Tensor]:
+    """``(x - mean) / std`` over ``axes`` and that std (biased variance plus eps), as differentiable ops."""
+    centred = x - ops.mean(x, axes, keepdims=True)
+    std = ops.sqrt(ops.mean(centred * centred, axes, keepdims=True) + eps)
+    return centred / std, std
+
+
+def _fusable_norm(x: Tensor, weight: Any, bias: Any) -> bool:
+    """Whether ``layer_norm`` runs as one node: a non-empty float input, weight and bias None or tensors of
+    its dtype on its device (anything else, such as a float32 weight on float16 input, is composed of ops
+    as before, with their promotion and error messages)."""
+    if x.dtype.kind != "f" or x._data.size == 0:
+        return False
+    return all(
+        p is None or (isinstance(p, Tensor) and p._data.dtype == x.dtype and p._backend is x._backend)
+        for p in (weight, bias)
+    )
+
+
+def _blas_rows(a: Any) -> bool:
+    """NumPy float32/float64: row and column sums as matrix-vector products (several times faster than
+    NumPy's reductions over a (rows, n) array). Elsewhere (CuPy, float16) the reductions as written."""
+    return type(a) is np.ndarray and (a.dtype == np.float32 or a.dtype == np.float64)
+
+
+def _row_mean(a: Any, n: int) -> Any:
+    """The mean of each row of the 2-D ``a``, kept as a column."""
+    if _blas_rows(a):
+        return (a @ np.ones(a.shape[1], a.dtype)).reshape(-1, 1) / a.dtype.type(n)
+    return a.mean(axis=1, keepdims=True)
+
+
+def _row_dot(a: Any, b: Any, n: int) -> Any:
+    """The mean of ``a * b`` along each row, kept as a column."""
+    if _blas_rows(a):
+        return np.einsum("ij,ij->i", a, b).reshape(-1, 1) / a.dtype.type(n)
+    return (a * b).mean(axis=1, keepdims=True)
+
+
+def _column_sum(a: Any) -> Any:
+    if _blas_rows(a):
+        return np.ones(a.shape[0], a.dtype) @ a
+    return a.sum(axis=0)
+
+
+def _layer_norm_fused(x: Tensor, axes: tuple, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """``layer_norm`` as one node on the (rows, n) view of ``x``: the forward on raw arrays, the VJP in
+    closed form (``_layer_norm_dx`` and friends). Saved: x (for a recorded backward), x-hat and the std.
+    float16 is computed as the composed ops compute it (NumPy's mean sums it in float32)."""
+    xd = x._data
+    n = math.prod(xd.shape[axes[0]:])
+    x2 = xd.reshape(-1, n)
+    # The mean by NumPy's pairwise sum (as accurate as before: its error is amplified by mean / std);
+    # the variance of the centred rows by a dot product (its rounding is not).
+    xhat = x2 - x2.mean(axis=1, keepdims=True)
+    std = x._backend.xp.sqrt(_row_dot(xhat, xhat, n) + eps)
+    xhat /= std
+    if weight is not None:
+        y = xhat * weight._data.reshape(n)
+        if bias is not None:
+            y += bias._data.reshape(n)
+    elif bias is not None:
+        y = xhat + bias._data.reshape(n)
+    else:
+        y = xhat.copy()  # x-hat stays private: the caller may change the output in place
+    return record(
+        "layer_norm", y.reshape(xd.shape), x._backend, (x, weight, bias), _LAYER_NORM_RULES,
+        (x, xhat, std, weight, axes, eps),
+    )
+
+
+def _layer_norm_dx(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
+    """``(gy - mean(gy) - xhat * mean(gy * xhat)) / std`` with ``gy = g * weight``, means over the normalised axes."""
+    if grad_mode.state.enabled:  # create_graph: from x again, so that the result is differentiable in x too
+        xh, sd = _normalized(x, axes, eps)
+        gy = g if w is None else g * w
+        return (gy - ops.mean(gy, axes, keepdims=True) - xh * ops.mean(gy * xh, axes, keepdims=True)) / sd
+    n = xhat.shape[1]
+    gd = g._data.reshape(xhat.shape)
+    dtype = gd.dtype
+    gd, xhat, std = _wide(gd), _wide(xhat), _wide(std)  # float16: the sums in float32
+    gy = gd if w is None else gd * _wide(w._data).reshape(n)
+    dx = xhat * _row_dot(gy, xhat, n)
+    dx += _row_mean(gy, n)
+    g._backend.xp.subtract(gy, dx, out=dx)
+    dx /= std
+    return _make(dx.reshape(x.shape).astype(dtype, copy=False), g._backend)
+
+
+def _layer_norm_dw(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
+    lead = tuple(range(axes[0]))
+    if grad_mode.state.enabled:
+        gx = g * _normalized(x, axes, eps)[0]
+        return ops.sum(gx, lead) if lead else gx
+    gd = _wide(g._data.reshape(xhat.shape))
+    xh = _wide(xhat)
+    dw = np.einsum("ij,ij->j", gd, xh) if _blas_rows(gd) else (gd * xh).sum(axis=0)
+    return _make(dw.reshape(w.shape).astype(w.dtype, copy=False), g._backend)
+
+
+def _layer_norm_db(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
+    lead = tuple(range(axes[0]))
+    if grad_mode.state.enabled:
+        return ops.sum(g, lead) if lead else g
+    gd = g._data.reshape(xhat.shape)
+    db = _column_sum(_wide(gd)).reshape(x.shape[axes[0]:])
+    return _make(db.astype(gd.dtype, copy=False), g._backend)
+
+
+_LAYER_NORM_RULES = (_layer_norm_dx, _layer_norm_dw, _layer_norm_db)
 
 
 def rms_norm(
