@@ -74,8 +74,8 @@ _LINEAR_FORWARD = Linear.forward
 
 
 def _plain(m: Any) -> bool:
-    """Whether ``m`` is a Linear running the library's own forward without hooks (so it may be called as
-    ``_linear_rows``: the same result, with one 2-D matmul)."""
+    """Whether ``m`` is a Linear running the library's own forward without hooks, so that it may be called as
+    ``_linear_rows`` and a relu after it fuse into one node."""
     return (type(m) is Linear and Linear.forward is _LINEAR_FORWARD and "forward" not in m.__dict__
             and not m._has_hooks)
 
