@@ -937,25 +937,21 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class _BatchNorm(Module):
-    """Batch normalisation over every axis but the channel axis 1, with PyTorch's running statistics.
+class _NormBase(Module):
+    """The arguments, parameters and running-statistics buffers of batch and instance normalisation, PyTorch's.
 
-    Subclasses check the input's shape (``_check_input``); axes after the third are flattened into the
-    third for ``F.batch_norm``. Training mode normalises with the batch mean and biased variance and
-    updates ``running_mean`` / ``running_var`` (the unbiased variance) as
-    ``(1 - momentum) * running + momentum * batch`` (a cumulative average
-    when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
-    Evaluation mode uses the running statistics. A state dict without
-    ``num_batches_tracked`` loads (the count is kept), as in PyTorch.
+    ``weight`` (ones) and ``bias`` (zeros) of shape (num_features,) with ``affine`` (``bias=False`` drops the
+    bias); ``running_mean`` (zeros), ``running_var`` (ones) and ``num_batches_tracked`` with
+    ``track_running_stats``. A state dict without ``num_batches_tracked`` loads, as in PyTorch.
     """
 
     _optional_state = ("num_batches_tracked",)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+    def __init__(self, num_features: int, eps: float, momentum: float | None, affine: bool,
+                 track_running_stats: bool, device: Any, dtype: Any, bias: bool = True) -> None:
         super().__init__()
         layer = type(self).__name__
-        self.num_features = _size(num_features, "num_features", layer, 1)
+        self.num_features = c = _size(num_features, "num_features", layer, 1)
         eps = real(eps, layer, "eps")
         if eps <= 0:
             raise InvalidArgumentError(f"{layer}: eps must be > 0, got {eps!r}")
@@ -967,12 +963,14 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine = flag(affine, layer, "affine")
         self.track_running_stats = track_running_stats = flag(track_running_stats, layer, "track_running_stats")
-        c = self.num_features
+        bias = flag(bias, layer, "bias")
         if affine:
             self.weight = Parameter(ones(c, dtype=dtype, device=device))
-            self.bias = Parameter(zeros(c, dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(zeros(c, dtype=dtype, device=device))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(c, dtype=dtype, device=device))
@@ -988,6 +986,23 @@ class _BatchNorm(Module):
             self.running_mean._data[...] = 0
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation over every axis but the channel axis 1, with PyTorch's running statistics.
+
+    Subclasses check the input's shape (``_check_input``); axes after the third are flattened into the
+    third for ``F.batch_norm``. Training mode normalises with the batch mean and biased variance and
+    updates ``running_mean`` / ``running_var`` (the unbiased variance) as
+    ``(1 - momentum) * running + momentum * batch`` (a cumulative average
+    when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
+    Evaluation mode uses the running statistics. A state dict without
+    ``num_batches_tracked`` loads (the count is kept), as in PyTorch.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def _check_input(self, x: Tensor) -> None:
         raise NotImplementedError

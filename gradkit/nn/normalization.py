@@ -17,7 +17,7 @@ from gradkit._args import flag, real, whole
 from gradkit.creation import ones, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.nn import init
-from gradkit.nn.layers import _size
+from gradkit.nn.layers import _NormBase, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
 from gradkit.ops._util import as_tensor
@@ -207,7 +207,7 @@ def _update(stat: Tensor, batch: Any, momentum: float) -> None:
     stat._version[0] += 1
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     """InstanceNorm1d/2d/3d: PyTorch's arguments, parameters, buffers and state-dict keys.
 
     Training mode (or ``track_running_stats=False``) normalises each sample with its own statistics and,
@@ -218,45 +218,11 @@ class _InstanceNorm(Module):
     """
 
     _dims = 0
-    _optional_state = ("num_batches_tracked",)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
                  track_running_stats: bool = False, device: Any = None, dtype: Any = None, *,
                  bias: bool = True) -> None:
-        super().__init__()
-        layer = type(self).__name__
-        self.num_features = c = _size(num_features, "num_features", layer, 1)
-        self.eps = real(eps, layer, "eps", low=0.0, low_open=True)
-        if momentum is not None:
-            momentum = real(momentum, layer, "momentum")
-            if not 0 <= momentum <= 1:
-                raise InvalidArgumentError(f"{layer}: momentum must be in [0, 1] or None, got {momentum!r}")
-        self.momentum = momentum
-        self.affine = flag(affine, layer, "affine")
-        self.track_running_stats = flag(track_running_stats, layer, "track_running_stats")
-        bias = flag(bias, layer, "bias")
-        if self.affine:
-            self.weight = Parameter(ones(c, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-        if self.affine and bias:
-            self.bias = Parameter(zeros(c, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        if self.track_running_stats:
-            self.register_buffer("running_mean", zeros(c, dtype=dtype, device=device))
-            self.register_buffer("running_var", ones(c, dtype=dtype, device=device))
-            self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-
-    def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
-            self.num_batches_tracked._data[...] = 0
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()

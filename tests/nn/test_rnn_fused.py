@@ -10,6 +10,7 @@ import pytest
 from _arrays import as_tensor as _gk
 from _arrays import close as _close
 from _arrays import data as _data
+from _host_reads import refuse_host_reads
 
 import gradkit as gk
 from gradkit.autograd import function as autograd_function
@@ -360,17 +361,7 @@ def test_second_order_of_a_gru_cell_matches_pytorch(device):
 
 
 def test_second_order_reads_nothing_on_the_host(device, monkeypatch):
-    import emulated_cupy
-
-    if device != "cuda" or not emulated_cupy.enabled():
-        pytest.skip("counts the emulated CuPy's host reads (GRADKIT_TEST_EMULATED_CUPY=1)")
-    from emulated_cupy import core
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a host read")
-
-    for name in ("__bool__", "__int__", "__float__", "item", "get", "tolist"):
-        monkeypatch.setattr(core.ndarray, name, refuse)
+    refuse_host_reads(device, monkeypatch)
     x = gk.tensor(_data(T, N, IN), device=device, requires_grad=True)
     for m in (LSTM(IN, HID, proj_size=2, bidirectional=True, device=device, dtype="float64"),
               GRU(IN, HID, device=device, dtype="float64"), RNN(IN, HID, device=device, dtype="float64")):
