@@ -37,7 +37,7 @@ from gradkit.errors import (
 from gradkit.nn.activation import celu, hardshrink, rrelu, selu, softshrink, tanhshrink, threshold
 from gradkit.nn.bilinear import bilinear
 from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout3d, feature_alpha_dropout
-from gradkit.nn.normalization import group_norm, instance_norm, local_response_norm
+from gradkit.nn.normalization import _normalized, group_norm, instance_norm, local_response_norm
 from gradkit.nn.resample import (
     channel_shuffle,
     interpolate,
@@ -839,13 +839,6 @@ def layer_norm(
     if bias is not None:
         out = out + bias
     return out
-
-
-def _normalized(x: Tensor, axes: tuple, eps: float) -> tuple[Tensor, Tensor]:
-    """``(x - mean) / std`` over ``axes`` and that std (biased variance plus eps), as differentiable ops."""
-    centred = x - ops.mean(x, axes, keepdims=True)
-    std = ops.sqrt(ops.mean(centred * centred, axes, keepdims=True) + eps)
-    return centred / std, std
 
 
 def _fusable_norm(x: Tensor, weight: Any, bias: Any) -> bool:

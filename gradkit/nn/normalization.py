@@ -63,6 +63,13 @@ def _wide(x: Tensor) -> Tensor:
     return ops.astype(x, np.float32) if x.dtype == np.float16 else x
 
 
+def _normalized(x: Tensor, axes: tuple, eps: float) -> tuple[Tensor, Tensor]:
+    """``(x - mean) / std`` over ``axes`` and that std (biased variance plus eps), as differentiable ops."""
+    centred = x - ops.mean(x, axes, keepdims=True)
+    std = ops.sqrt(ops.mean(centred * centred, axes, keepdims=True) + eps)
+    return centred / std, std
+
+
 def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
     """``out * weight + bias`` with the (C,) parameters along axis 1."""
     shape = (-1,) + (1,) * (out.ndim - 2)
@@ -99,10 +106,7 @@ def group_norm(
     if x.size == 0:
         return _affine(x, weight, bias)
     grouped = ops.reshape(_wide(x), (n, groups, x.size // (n * groups)))
-    mean = ops.mean(grouped, 2, keepdims=True)
-    centred = grouped - mean
-    var = ops.mean(centred * centred, 2, keepdims=True)
-    out = ops.reshape(centred / ops.sqrt(var + eps), x.shape)
+    out = ops.reshape(_normalized(grouped, (2,), eps)[0], x.shape)
     return _affine(ops.astype(out, x.dtype) if out.dtype != x.dtype else out, weight, bias)
 
 
