@@ -53,16 +53,16 @@ def _float_input(input: Any, op: str) -> Tensor:  # noqa: A002
     return x
 
 
-def _slope_vjp(g: Tensor, slope: Any) -> Tensor:
-    """``g * slope`` for a constant raw array ``slope``."""
+def _scale_vjp(g: Tensor, factor: Any) -> Tensor:
+    """``g * factor`` for a constant raw array ``factor`` (on raw arrays unless the backward is recorded)."""
     if not grad_mode.state.enabled:
-        return Tensor._make(g._data * slope, g._backend)
-    return g * slope
+        return Tensor._make(g._data * factor, g._backend)
+    return g * factor
 
 
 def _sloped(name: str, x: Tensor, data: Any, slope: Any) -> Tensor:
     """One node whose output is ``data`` and whose gradient is ``g * slope`` (``slope`` a raw array)."""
-    return record(name, data, x._backend, (x,), (_slope_vjp,), (slope.astype(x.dtype, copy=False),))
+    return record(name, data, x._backend, (x,), (_scale_vjp,), (slope.astype(x.dtype, copy=False),))
 
 
 # ------------------------------------------------------------------ functional forms

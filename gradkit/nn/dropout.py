@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from gradkit._args import flag, real
-from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
+from gradkit.nn.activation import _scale_vjp
 from gradkit.nn.layers import _DropoutNd
 from gradkit.ops._util import as_tensor
 from gradkit.tensor import Tensor
@@ -45,12 +45,6 @@ def _input(input: Any, p: Any, training: Any, inplace: Any, op: str) -> tuple[Te
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
     return x, p, training
-
-
-def _scale_vjp(g: Tensor, scale: Any) -> Tensor:
-    if not grad_mode.state.enabled:
-        return Tensor._make(g._data * scale, g._backend)
-    return g * scale
 
 
 def _drop(x: Tensor, p: float, noise_shape: tuple, alpha: bool, op: str) -> Tensor:

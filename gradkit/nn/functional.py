@@ -34,10 +34,20 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
-from gradkit.nn.activation import celu, hardshrink, rrelu, selu, softshrink, tanhshrink, threshold
+from gradkit.nn.activation import (
+    _float_input,
+    _scale_vjp,
+    celu,
+    hardshrink,
+    rrelu,
+    selu,
+    softshrink,
+    tanhshrink,
+    threshold,
+)
 from gradkit.nn.bilinear import bilinear
 from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout3d, feature_alpha_dropout
-from gradkit.nn.normalization import _normalized, group_norm, instance_norm, local_response_norm
+from gradkit.nn.normalization import _normalized, _update_running, group_norm, instance_norm, local_response_norm
 from gradkit.nn.resample import (
     channel_shuffle,
     interpolate,
@@ -363,12 +373,6 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A00
     return record("leaky_relu", xd * factor, x._backend, (x,), (_scale_vjp,), (factor,))
 
 
-def _scale_vjp(g: Tensor, factor: Any) -> Tensor:
-    if not grad_mode.state.enabled:
-        return _make(g._data * factor, g._backend)
-    return g * factor
-
-
 def tanh(input: Any) -> Tensor:  # noqa: A002
     """Hyperbolic tangent."""
     return ops.tanh(_tensor(input, "tanh"))
@@ -460,13 +464,6 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
         inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
         return x * (ops.tanh(inner) + 1) * 0.5
     raise InvalidArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
-def _float_input(input: Any, op: str) -> Tensor:  # noqa: A002
-    x = _tensor(input, op)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}; convert with .astype()")
-    return x
 
 
 def silu(input: Any) -> Tensor:  # noqa: A002
@@ -1055,13 +1052,6 @@ def _check_running_stat(name: str, stat: Any, x: Tensor) -> None:
         raise ShapeError(f"batch_norm: {name} has shape {stat.shape}, expected ({x.shape[1]},) for input {x.shape}")
     if stat._backend is not x._backend:
         raise DeviceError(f"batch_norm: {name} is on {stat.device}, the input on {x.device}")
-
-
-def _update_running(stat: Tensor, batch: Any, momentum: float) -> None:
-    data = stat._data
-    data *= 1 - momentum
-    data += momentum * batch.astype(data.dtype, copy=False)
-    stat._version[0] += 1
 
 
 # ------------------------------------------------------------------ embedding, one_hot

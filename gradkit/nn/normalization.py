@@ -17,10 +17,10 @@ from gradkit._args import flag, real, whole
 from gradkit.creation import ones, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.nn import init
+from gradkit.nn.activation import _float_input
 from gradkit.nn.layers import _NormBase, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
-from gradkit.ops._util import as_tensor
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -33,13 +33,6 @@ __all__ = [
     "instance_norm",
     "local_response_norm",
 ]
-
-
-def _float_input(input: Any, op: str) -> Tensor:  # noqa: A002
-    x = as_tensor(input, op)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}; convert with .astype()")
-    return x
 
 
 def _check_channel_tensor(name: str, t: Any, x: Tensor, op: str) -> None:
@@ -197,14 +190,15 @@ def instance_norm(
     centred = xw - mean
     var = ops.mean(centred * centred, axes, keepdims=True)
     if running_mean is not None:
-        _update(running_mean, mean._data.mean(axis=0).reshape(-1), momentum)
+        _update_running(running_mean, mean._data.mean(axis=0).reshape(-1), momentum)
     if running_var is not None:
-        _update(running_var, var._data.mean(axis=0).reshape(-1) * (n / (n - 1)), momentum)
+        _update_running(running_var, var._data.mean(axis=0).reshape(-1) * (n / (n - 1)), momentum)
     out = centred / ops.sqrt(var + eps)
     return _affine(ops.astype(out, x.dtype) if out.dtype != x.dtype else out, weight, bias)
 
 
-def _update(stat: Tensor, batch: Any, momentum: float) -> None:
+def _update_running(stat: Tensor, batch: Any, momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * batch``, in place (a new version of ``stat``)."""
     data = stat._data
     data *= 1 - momentum
     data += momentum * batch.astype(data.dtype, copy=False)
