@@ -352,9 +352,9 @@ def _multi_head(op: str, query: Any, key: Any, value: Any, embed_dim_to_check: i
                 "(pass kdim/vdim for other sizes)")
         # Three matmuls on the weight's thirds, even for self-attention: slicing one (.., 3E) product costs
         # more in the backward pass (each slice's gradient is a zero-padded copy of the whole) than it saves.
-        q = _linear_rows(q_in, w[:E], b_q)
-        k = _linear_rows(k_in, w[E : 2 * E], b_k)
-        v = _linear_rows(v_in, w[2 * E :], b_v)
+        q = F.linear(q_in, w[:E], b_q)
+        k = F.linear(k_in, w[E : 2 * E], b_k)
+        v = F.linear(v_in, w[2 * E :], b_v)
     else:
         wq = _param(q_proj_weight, op, "q_proj_weight", (E, E), backend, dtype)
         kdim, vdim = (getattr(w, "shape", (0, 0))[-1] for w in (k_proj_weight, v_proj_weight))
@@ -363,7 +363,7 @@ def _multi_head(op: str, query: Any, key: Any, value: Any, embed_dim_to_check: i
         _expect(k_in.shape[2] == kdim and v_in.shape[2] == vdim, op,
                 f"key {k_in.shape} and value {v_in.shape} must have kdim={kdim} and vdim={vdim} features on their "
                 "last axis")
-        q, k, v = _linear_rows(q_in, wq, b_q), _linear_rows(k_in, wk, b_k), _linear_rows(v_in, wv, b_v)
+        q, k, v = F.linear(q_in, wq, b_q), F.linear(k_in, wk, b_k), F.linear(v_in, wv, b_v)
 
     # ---- masks: additive, broadcast to (N, heads, L, S)
     bias = None
@@ -411,11 +411,6 @@ def _multi_head(op: str, query: Any, key: Any, value: Any, embed_dim_to_check: i
     if not batched and weights is not None:
         weights = ops.reshape(weights, weights.shape[1:])
     return out, weights
-
-
-def _linear_rows(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) -> Tensor:
-    """``F.linear`` (or ``F.linear_relu``, one fused node); both fold the leading axes of ``x`` into one 2-D matmul."""
-    return (F.linear_relu if relu else F.linear)(x, weight, bias)
 
 
 def _pad_keys(bias: Tensor | None) -> Tensor | None:

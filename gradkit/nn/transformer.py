@@ -21,7 +21,7 @@ from gradkit.creation import full
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
 from gradkit.nn import init
-from gradkit.nn.attention import MultiheadAttention, _check_masks, _linear_rows
+from gradkit.nn.attention import MultiheadAttention, _check_masks
 from gradkit.nn.layers import Dropout, LayerNorm, Linear, ModuleList
 from gradkit.nn.module import Module
 from gradkit.ops.linalg import triu
@@ -74,8 +74,8 @@ _LINEAR_FORWARD = Linear.forward
 
 
 def _plain(m: Any) -> bool:
-    """Whether ``m`` is a Linear running the library's own forward without hooks, so that it may be called as
-    ``_linear_rows`` and a relu after it fuse into one node."""
+    """Whether ``m`` is a Linear running the library's own forward without hooks, so that ``F.linear`` may run
+    in its place and a relu after it fuse with it into one node (``F.linear_relu``)."""
     return (type(m) is Linear and Linear.forward is _LINEAR_FORWARD and "forward" not in m.__dict__
             and not m._has_hooks)
 
@@ -128,11 +128,11 @@ class _FeedForward:
         if not _plain(lin1):
             h = self.activation(lin1(x))
         elif self.activation is F.relu:
-            h = _linear_rows(x, lin1.weight, lin1.bias, relu=True)  # one fused node
+            h = F.linear_relu(x, lin1.weight, lin1.bias)  # one fused node
         else:
-            h = self.activation(_linear_rows(x, lin1.weight, lin1.bias))
+            h = self.activation(F.linear(x, lin1.weight, lin1.bias))
         h = self.dropout(h)
-        return dropout(_linear_rows(h, lin2.weight, lin2.bias) if _plain(lin2) else lin2(h))
+        return dropout(F.linear(h, lin2.weight, lin2.bias) if _plain(lin2) else lin2(h))
 
 
 def _set_common(module: Module, layer: str, d_model: int, dim_feedforward: int, dropout: float, activation: Any,
