@@ -1,5 +1,6 @@
-"""PyTorch's dropout layers that ``layers.py`` and ``conv.py`` do not have: Dropout1d, Dropout3d (whole
-channels), AlphaDropout and FeatureAlphaDropout (SELU's), with their functional forms.
+"""PyTorch's dropout layers other than ``Dropout`` (``layers.py``): Dropout1d, Dropout3d (whole channels),
+AlphaDropout and FeatureAlphaDropout (SELU's), with their functional forms, and ``F.dropout2d`` (its layer
+``Dropout2d`` is in ``conv.py``).
 
 Each is one recorded node ``x * scale + shift`` whose rule is ``g * scale`` (``scale`` and ``shift`` raw
 arrays drawn from the backend's generator, seeded by ``gk.manual_seed``): gradients of any order, NumPy
@@ -9,6 +10,7 @@ or CuPy, no host reads. ``inplace`` is accepted for PyTorch compatibility and ig
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from gradkit._args import flag, real
@@ -26,6 +28,7 @@ __all__ = [
     "FeatureAlphaDropout",
     "alpha_dropout",
     "dropout1d",
+    "dropout2d",
     "dropout3d",
     "feature_alpha_dropout",
 ]
@@ -91,6 +94,33 @@ def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     if not training or p == 0:
         return x
     return _drop(x, p, shape, False, "dropout1d")
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero whole channels of (N, C, H, W) input with probability ``p`` and scale the rest by 1 / (1 - p),
+    when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does. ``inplace`` is
+    accepted and ignored."""
+    op = "dropout2d"
+    p = real(p, op, "p")
+    if not 0 <= p <= 1:
+        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    x = as_tensor(input, op)
+    flag(inplace, op, "inplace")
+    training = flag(training, op, "training")
+    # checked in evaluation mode too: an input that works there must not fail once training starts
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got input of shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
+    if x.ndim == 3:
+        warnings.warn(
+            "dropout2d: a 3-D input is taken as (N, C, L) and each of its channels dropped whole (PyTorch's "
+            "current behaviour, which it plans to change to an unbatched (C, H, W)); use a 4-D input",
+            UserWarning, stacklevel=3,
+        )
+    if not training or p == 0:
+        return x
+    return _drop(x, p, x.shape[:2] + (1,) * (x.ndim - 2), False, op)
 
 
 def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002

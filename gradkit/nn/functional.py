@@ -46,7 +46,7 @@ from gradkit.nn.activation import (
     threshold,
 )
 from gradkit.nn.bilinear import bilinear
-from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout3d, feature_alpha_dropout
+from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from gradkit.nn.normalization import _normalized, _update_running, group_norm, instance_norm, local_response_norm
 from gradkit.nn.resample import (
     channel_shuffle,
@@ -66,7 +66,6 @@ from gradkit.ops.conv import (
     conv2d,
     conv_transpose1d,
     conv_transpose2d,
-    dropout2d,
     fold,
     max_pool1d,
     max_pool2d,

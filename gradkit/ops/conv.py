@@ -1,6 +1,6 @@
-"""Convolution, transposed convolution, unfold/fold, pooling and channel dropout over (N, C, *spatial) tensors,
-as PyTorch's ``F.conv1d``, ``conv2d``, ``conv_transpose1d/2d``, ``unfold``, ``fold``, ``max_pool1d/2d``,
-``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` and ``dropout2d``.
+"""Convolution, transposed convolution, unfold/fold and pooling over (N, C, *spatial) tensors, as PyTorch's
+``F.conv1d``, ``conv2d``, ``conv_transpose1d/2d``, ``unfold``, ``fold``, ``max_pool1d/2d``, ``avg_pool1d/2d``
+and ``adaptive_avg_pool1d/2d``.
 
 Each is one recorded node. A convolution gathers its input windows into columns (im2col), laid out
 (C, *kernel, N, *out) so that the product with the weight is one plain 2-D matmul (a batched one per group);
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import flag, real, whole
+from gradkit._args import flag, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor
@@ -41,7 +40,6 @@ __all__ = [
     "conv2d",
     "conv_transpose1d",
     "conv_transpose2d",
-    "dropout2d",
     "fold",
     "max_pool1d",
     "max_pool2d",
@@ -809,42 +807,4 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
     """Average pooling of (N, C, H, W) or (C, H, W) input to ``output_size`` (an int or a pair; None keeps
     that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); two matmuls with averaging matrices."""
     return _adaptive_avg_poolnd(input, output_size, 2, "adaptive_avg_pool2d")
-
-
-# ------------------------------------------------------------------ channel dropout
-def _masked_vjp(g: Tensor, mask: Any) -> Tensor:
-    return g * mask
-
-
-def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
-    """Zero whole channels of (N, C, H, W) input with probability ``p`` and scale the rest by 1 / (1 - p),
-    when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does. ``inplace`` is
-    accepted and ignored."""
-    op = "dropout2d"
-    p = real(p, op, "p")
-    if not 0 <= p <= 1:
-        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
-    x = as_tensor(input, op)
-    flag(inplace, op, "inplace")
-    training = flag(training, op, "training")
-    # checked in evaluation mode too: an input that works there must not fail once training starts
-    if x.ndim not in (3, 4):
-        raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got input of shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
-    if x.ndim == 3:
-        warnings.warn(
-            "dropout2d: a 3-D input is taken as (N, C, L) and each of its channels dropped whole (PyTorch's "
-            "current behaviour, which it plans to change to an unbatched (C, H, W)); use a 4-D input",
-            UserWarning, stacklevel=3,
-        )
-    if not training or p == 0:
-        return x
-    xd = x._data
-    shape = xd.shape[:2] + (1,) * (xd.ndim - 2)
-    if p == 1:
-        mask = x._backend.xp.zeros(shape, dtype=xd.dtype)
-    else:
-        mask = (x._backend.uniform(shape, xd.dtype) >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
-    return record(op, xd * mask, x._backend, (x,), (_masked_vjp,), (mask,))
 
