@@ -43,6 +43,14 @@ def real(value: Any, op: str, name: str, low: float = -math.inf, low_open: bool 
     return value
 
 
+def probability(value: Any, op: str, name: str) -> float:
+    """``value`` as a float in [0, 1] (a dropout rate)."""
+    value = real(value, op, name)
+    if not 0 <= value <= 1:
+        raise InvalidArgumentError(f"{op}: {name} must be a probability in [0, 1], got {value!r}")
+    return value
+
+
 def whole(value: Any, op: str, name: str, low: int | None = None) -> int:
     """``value`` as an int: an integer, or a float with no fraction (not bool), at least ``low`` when given."""
     value = scalar(value)

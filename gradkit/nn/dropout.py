@@ -13,9 +13,9 @@ import math
 import warnings
 from typing import Any
 
-from gradkit._args import flag, real
+from gradkit._args import flag, probability
 from gradkit.autograd.function import record
-from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import DTypeError, ShapeError
 from gradkit.nn.activation import _scale_vjp
 from gradkit.nn.layers import _DropoutNd
 from gradkit.ops._util import as_tensor
@@ -39,9 +39,7 @@ _ALPHA = 1.7580993408473766
 
 def _input(input: Any, p: Any, training: Any, inplace: Any, op: str) -> tuple[Tensor, float, bool]:  # noqa: A002
     """The input as a float Tensor, ``p`` (a probability) and ``training``, checked."""
-    p = real(p, op, "p")
-    if not 0 <= p <= 1:
-        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    p = probability(p, op, "p")
     x = as_tensor(input, op)
     training = flag(training, op, "training")
     flag(inplace, op, "inplace")
@@ -101,9 +99,7 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does. ``inplace`` is
     accepted and ignored."""
     op = "dropout2d"
-    p = real(p, op, "p")
-    if not 0 <= p <= 1:
-        raise InvalidArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    p = probability(p, op, "p")
     x = as_tensor(input, op)
     flag(inplace, op, "inplace")
     training = flag(training, op, "training")

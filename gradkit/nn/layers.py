@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
-from gradkit._args import flag, real, text, whole
+from gradkit._args import flag, probability, real, text, whole
 from gradkit.creation import empty, ones, zeros
 from gradkit.errors import ArgumentTypeError, GradkitError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -851,10 +851,7 @@ class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
-        p = real(p, name, "p")
-        if not 0 <= p <= 1:
-            raise InvalidArgumentError(f"{name}: p must be a probability in [0, 1], got {p!r}")
-        self.p = p
+        self.p = probability(p, name, "p")
         self.inplace = flag(inplace, name, "inplace")
 
     def extra_repr(self) -> str:
