@@ -136,8 +136,7 @@ class _FeedForward:
 
 
 def _set_common(module: Module, layer: str, d_model: int, dim_feedforward: int, dropout: float, activation: Any,
-                layer_norm_eps: float, norm_first: Any, bias: Any, norms: int, kw: dict) -> None:
-    bias = flag(bias, layer, "bias")
+                layer_norm_eps: float, norm_first: Any, bias: bool, norms: int, kw: dict) -> None:
     module.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
     module.dropout = Dropout(dropout)
     module.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
@@ -165,8 +164,8 @@ class TransformerEncoderLayer(_FeedForward, Module):
         d_model, nhead, dim_feedforward, dropout, layer_norm_eps = _check_sizes(
             layer, d_model, nhead, dim_feedforward, dropout, layer_norm_eps)
         kw = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=flag(bias, layer, "bias"),
-                                            batch_first=batch_first, **kw)
+        bias = flag(bias, layer, "bias")
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
         _set_common(self, layer, d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias, 2,
                     kw)
 
@@ -202,10 +201,9 @@ class TransformerDecoderLayer(_FeedForward, Module):
         d_model, nhead, dim_feedforward, dropout, layer_norm_eps = _check_sizes(
             layer, d_model, nhead, dim_feedforward, dropout, layer_norm_eps)
         kw = {"device": device, "dtype": dtype}
-        bias_flag = flag(bias, layer, "bias")
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias_flag, batch_first=batch_first,
-                                            **kw)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias_flag,
+        bias = flag(bias, layer, "bias")
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                                  batch_first=batch_first, **kw)
         _set_common(self, layer, d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias, 3,
                     kw)
