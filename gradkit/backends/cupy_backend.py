@@ -99,7 +99,22 @@ class CupyBackend(Backend):
                 return out
         return self.xp.matmul(a, b)
 
+    #: the dtypes CuPy's ``add.at`` (an atomicAdd) accepts; the others accumulate in a wider copy
+    _ADD_AT_DTYPES = frozenset(
+        np.dtype(t) for t in (np.int32, np.int64, np.uint32, np.uint64, np.float16, np.float32, np.float64)
+    )
+
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
+        if target.dtype in CupyBackend._ADD_AT_DTYPES:
+            self._add_at(target, index, values)
+            return
+        # CuPy refuses bool, 8- and 16-bit integers: add in int64, then wrap (NumPy's modular sum) or, for
+        # bool, keep "any" (NumPy's add.at on bool is a logical or)
+        wide = target.astype(np.int64)
+        self._add_at(wide, index, values.astype(np.int64) if hasattr(values, "astype") else values)
+        target[...] = wide != 0 if target.dtype == np.bool_ else wide.astype(target.dtype)
+
+    def _add_at(self, target: Any, index: Any, values: Any) -> None:
         add_at = getattr(self.xp.add, "at", None)
         if add_at is not None:
             add_at(target, index, values)  # CuPy 14 deprecates cupyx.scatter_add for this
