@@ -1,5 +1,7 @@
 """gradkit: reverse-mode automatic differentiation on NumPy and CuPy arrays."""
 
+import math
+
 # subpackages (gk.cuda imports CuPy only when used; gk.special, torch.special's names, neither SciPy nor CuPy;
 # gk.return_types, the named tuples of torch.return_types)
 from gradkit import autograd, cuda, data, linalg, nn, optim, return_types, special, utils
@@ -206,11 +208,18 @@ from gradkit.ops import (
 )
 from gradkit.ops.indexing import masked_select, scatter, scatter_add
 from gradkit.ops.numpy_more import (
+    append,
+    array_split,
+    broadcast_arrays,
     column_stack,
     convolve,
     correlate,
     cross,
     dstack,
+    fliplr,
+    flipud,
+    fmax,
+    fmin,
     gradient,
     hstack,
     inner,
@@ -221,10 +230,12 @@ from gradkit.ops.numpy_more import (
     put_along_axis,
     ravel,
     rot90,
+    select,
     take_along_axis,
     tensordot,
     trapezoid,
     vander,
+    vdot,
     vstack,
 )
 from gradkit.ops.numpy_stats import (
@@ -234,8 +245,11 @@ from gradkit.ops.numpy_stats import (
     histogram,
     isclose,
     isinf,
+    nancumprod,
+    nancumsum,
     nanmax,
     nanmin,
+    nanprod,
     nanstd,
     nanvar,
     searchsorted,
@@ -253,6 +267,12 @@ from gradkit.viz import render_graph, to_dot
 from gradkit.autograd.grad_mode import inference_mode, is_inference_mode_enabled
 from gradkit.creation import multinomial, randperm
 from gradkit.tensor import is_tensor
+
+# NumPy's constants and aliases that ported NumPy code uses (``np.pi`` -> ``gk.pi``)
+pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
+newaxis = None
+absolute = abs
+mod = remainder
 
 env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed values
 

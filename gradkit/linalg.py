@@ -74,6 +74,7 @@ __all__ = [
     "matrix_norm",
     "matrix_power",
     "matrix_rank",
+    "matrix_transpose",
     "multi_dot",
     "norm",
     "outer",
@@ -84,6 +85,7 @@ __all__ = [
     "solve_triangular",
     "svd",
     "svdvals",
+    "tensordot",
     "tensorinv",
     "tensorsolve",
     "trace",
@@ -658,3 +660,21 @@ def tensorinv(a: Any, ind: int = 2) -> Tensor:
     except LinAlgError:
         raise LinAlgError(f"{op}: a, as a ({size}, {size}) matrix, is singular (a has shape {a.shape})") from None
     return reshape(flat_inverse, tail + head)
+
+
+def matrix_transpose(x: Any, /) -> Tensor:
+    """The last two axes swapped (``numpy.linalg.matrix_transpose``, ``x.mT``): a view, batched."""
+    from gradkit.ops.shape import swapaxes
+
+    op = "linalg.matrix_transpose"
+    x = as_tensor(x, op)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected a matrix or a stack of matrices (at least 2 axes), got shape {x.shape}")
+    return swapaxes(x, -1, -2)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Tensor:
+    """``numpy.linalg.tensordot``: ``gk.tensordot(x1, x2, axes)`` with ``axes`` keyword-only (NumPy 2's form)."""
+    from gradkit.ops.numpy_more import tensordot as tensordot_
+
+    return tensordot_(x1, x2, axes)

@@ -145,8 +145,16 @@ def _parse_einsum(subscripts: str, operands: list[Tensor]) -> tuple[list[str], s
     return expanded, out
 
 
-def einsum(subscripts: str, *operands: Any) -> Tensor:
-    """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed)."""
+def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
+    """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed).
+
+    ``optimize`` (False, True, "greedy", "optimal" or an ``einsum_path`` list) is handed to the backend's
+    einsum for the forward value, as NumPy's; the backward contractions choose their own order.
+    """
+    if not (isinstance(optimize, (bool, list)) or (isinstance(optimize, str) and optimize in ("greedy", "optimal"))):
+        raise InvalidArgumentError(
+            f"einsum: optimize must be False, True, 'greedy', 'optimal' or a path list, got {optimize!r:.60}"
+        )
     if not isinstance(subscripts, str):
         raise ArgumentTypeError(
             "einsum: the first argument must be the subscripts string (e.g. 'ij,jk->ik'), "
@@ -158,7 +166,8 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     ins, out = _parse_einsum(subscripts, ts)
     spec = ",".join(ins) + "->" + out
     try:
-        data = ts[0]._backend.xp.einsum(spec, *[t._data for t in ts])
+        extra = {"optimize": optimize} if optimize is not False else {}  # unchanged results by default
+        data = ts[0]._backend.xp.einsum(spec, *[t._data for t in ts], **extra)
     except ValueError as exc:
         raise ShapeError(f"einsum: {subscripts!r} does not fit shapes {[t.shape for t in ts]} ({exc})") from None
     rules = tuple(_einsum_rule(i) for i in range(len(ts)))

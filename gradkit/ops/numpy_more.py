@@ -773,3 +773,127 @@ def rot90(m: Any, k: int = 1, axes: Sequence[int] = (0, 1)) -> Tensor:
     order = list(range(m.ndim))
     order[a0], order[a1] = order[a1], order[a0]
     return transpose(flip(m, a1), order) if k == 1 else flip(transpose(m, order), a1)
+
+
+# ------------------------------------------------------------------ everyday NumPy functions
+def append(arr: Any, values: Any, axis: int | None = None) -> Tensor:
+    """NumPy's ``append``: ``arr`` followed by ``values`` along ``axis`` (both flattened when it is None)."""
+    op = "append"
+    a, v = _tensors(op, arr, values)
+    if axis is None:
+        return concatenate([ravel(a), ravel(v)], axis=0)
+    return _join([a, v], _axis_of(axis, a.ndim, op), op)
+
+
+def fliplr(m: Any) -> Tensor:
+    """NumPy's ``fliplr``: axis 1 reversed (a view, as ``flip``)."""
+    m = _tensor(m, "fliplr")
+    if m.ndim < 2:
+        raise ShapeError(f"fliplr: needs a tensor of at least 2 dimensions, got shape {m.shape}")
+    return flip(m, 1)
+
+
+def flipud(m: Any) -> Tensor:
+    """NumPy's ``flipud``: axis 0 reversed (a view, as ``flip``)."""
+    m = _tensor(m, "flipud")
+    if m.ndim < 1:
+        raise ShapeError("flipud: needs a tensor of at least 1 dimension, got a 0-d tensor")
+    return flip(m, 0)
+
+
+def broadcast_arrays(*args: Any) -> tuple[Tensor, ...]:
+    """NumPy's ``broadcast_arrays``: every argument broadcast to their common shape (views), as a tuple."""
+    op = "broadcast_arrays"
+    ts = _tensors(op, *args)
+    try:
+        shape = np.broadcast_shapes(*(t.shape for t in ts))
+    except ValueError:
+        raise ShapeError(f"{op}: the shapes {[t.shape for t in ts]} do not broadcast together") from None
+    return tuple(broadcast_to(t, shape) for t in ts)
+
+
+def vdot(a: Any, b: Any) -> Tensor:
+    """NumPy's ``vdot`` for real tensors: the dot product of ``a`` and ``b`` flattened (equal sizes), 0-d."""
+    op = "vdot"
+    a, b = _tensors(op, a, b)
+    if a.size != b.size:
+        raise ShapeError(f"{op}: a and b must have the same number of elements, got shapes {a.shape} and {b.shape}")
+    return matmul(ravel(a), ravel(b))
+
+
+def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Tensor:
+    """NumPy's ``select``: for each element, the choice of the first condition that holds, else ``default``.
+
+    Conditions are bool tensors (or arrays); choices, conditions and default broadcast together. The gradient
+    of each choice (and of a tensor default) is the incoming gradient where it was picked, 0 elsewhere.
+    """
+    op = "select"
+    for name, seq in (("condlist", condlist), ("choicelist", choicelist)):
+        if isinstance(seq, Tensor) or not isinstance(seq, (list, tuple)):
+            raise ArgumentTypeError(f"{op}: {name} must be a list or tuple, got {type(seq).__name__}")
+    if len(condlist) != len(choicelist):
+        raise InvalidArgumentError(
+            f"{op}: condlist and choicelist must have the same length, got {len(condlist)} and {len(choicelist)}"
+        )
+    if not condlist:
+        raise InvalidArgumentError(f"{op}: an empty condition list is not possible (NumPy refuses it too)")
+    extra = () if isinstance(default, SCALARS) else (default,)
+    ts = _tensors(op, *choicelist, *condlist, *extra)
+    choices, conds = ts[:len(choicelist)], ts[len(choicelist):2 * len(choicelist)]
+    for i, c in enumerate(conds):
+        if c.dtype != np.bool_:
+            raise DTypeError(f"{op}: condlist[{i}] must be of dtype bool, got {c.dtype}")
+    result = default if isinstance(default, SCALARS) else ts[-1]  # a number stays weak, as in NumPy 2
+    for c, choice in zip(reversed(conds), reversed(choices), strict=True):
+        result = where(c, choice, result)
+    return result
+
+
+def _nan_extreme(op: str, a: Any, b: Any, fn: Any) -> Tensor:
+    from gradkit.ops.elementwise import isnan
+
+    if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
+        a, b = b, a
+    if isinstance(a, SCALARS):
+        a = _tensor(a, op)
+    if isinstance(b, SCALARS):
+        if isinstance(b, float) and math.isnan(b):
+            return multiply(a, 1)  # a NaN number is ignored
+        return where(isnan(a), b, fn(a, b))
+    a, b = _tensors(op, a, b)
+    return where(isnan(b), a, where(isnan(a), b, fn(a, b)))
+
+
+def fmax(x1: Any, x2: Any) -> Tensor:
+    """NumPy's ``fmax``: the elementwise maximum, ignoring a NaN (NaN only where both are); ties share the
+    gradient as ``maximum``'s, and the NaN operand gets none."""
+    from gradkit.ops.elementwise import maximum
+
+    return _nan_extreme("fmax", x1, x2, maximum)
+
+
+def fmin(x1: Any, x2: Any) -> Tensor:
+    """NumPy's ``fmin``: the elementwise minimum, ignoring a NaN (NaN only where both are)."""
+    from gradkit.ops.elementwise import minimum
+
+    return _nan_extreme("fmin", x1, x2, minimum)
+
+
+def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """NumPy's ``array_split``: as ``split``, but ``N`` sections need not be equal (the first ``n % N`` are
+    one longer); a list of views."""
+    from gradkit.ops.shape import split
+
+    op = "array_split"
+    a = _tensor(ary, op)
+    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(indices_or_sections, bool):
+        k = int(indices_or_sections)
+        if k <= 0:
+            raise InvalidArgumentError(f"{op}: the number of sections must be larger than 0, got {k}")
+        if a.ndim == 0:
+            raise ShapeError(f"{op}: a 0-d tensor has no axis to split")
+        n = a.shape[_axis_of(axis, a.ndim, op)]
+        size, extra = divmod(n, k)
+        sizes = [size + 1] * extra + [size] * (k - extra)
+        indices_or_sections = np.cumsum(sizes)[:-1].tolist()
+    return split(a, indices_or_sections, axis=axis)

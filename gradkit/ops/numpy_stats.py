@@ -1,5 +1,5 @@
-"""NumPy's statistics and value queries: nanmax, nanmin, nanvar, nanstd, cov, corrcoef, bincount,
-histogram, unique, searchsorted, isinf and isclose.
+"""NumPy's statistics and value queries: nanmax, nanmin, nanvar, nanstd, nanprod, nancumsum, nancumprod,
+cov, corrcoef, bincount, histogram, unique, searchsorted, isinf and isclose.
 
 The differentiable ones are composites of gradkit's recorded operations (nanmax and nanmin one recorded
 reduction); counts, indices and masks are tensors that do not require grad.
@@ -448,3 +448,38 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: bool | None = 
     if not edges_given and xp is not np:  # NumPy's edge dtype: a's float dtype (float64 for integers)
         edges = edges.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
     return Tensor._make(counts.astype(count_type, copy=False), backend), Tensor._make(edges, backend)
+
+
+# ------------------------------------------------------------------ products and running totals skipping NaNs
+def _nan_filled(a: Any, op: str, fill: float, dtype: Any) -> Tensor:
+    """``a`` (cast to ``dtype`` when given) with its NaNs replaced by ``fill``; their slope is 0."""
+    from gradkit.ops.elementwise import isnan
+
+    x = _tensor(a, op)
+    if dtype is not None:
+        from gradkit.dtypes import to_dtype
+
+        x = astype(x, to_dtype(dtype, op))
+    return where(isnan(x), fill, x) if x.dtype.kind == "f" else x
+
+
+def nanprod(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Tensor:
+    """NumPy's ``nanprod``: ``prod`` with NaNs taken as 1 (their gradient 0); a slice of NaNs only gives 1."""
+    from gradkit.ops.reduce import prod
+
+    op = "nanprod"
+    return prod(_nan_filled(a, op, 1.0, dtype), axis=axis, keepdims=_keep(keepdims, op))
+
+
+def nancumsum(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
+    """NumPy's ``nancumsum``: ``cumsum`` with NaNs taken as 0 (their gradient 0); flattened when axis is None."""
+    from gradkit.ops.reduce import cumsum
+
+    return cumsum(_nan_filled(a, "nancumsum", 0.0, dtype), axis=axis)
+
+
+def nancumprod(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
+    """NumPy's ``nancumprod``: ``cumprod`` with NaNs taken as 1 (their gradient 0); flattened when axis is None."""
+    from gradkit.ops.reduce import cumprod
+
+    return cumprod(_nan_filled(a, "nancumprod", 1.0, dtype), axis=axis)

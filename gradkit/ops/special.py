@@ -27,7 +27,7 @@ import numpy as np
 from gradkit._args import real, scalar, whole
 from gradkit.autograd.function import record
 from gradkit.errors import InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, data_of, operands, tensor_or_none
+from gradkit.ops._util import SCALARS, as_tensor, data_of, operands, tensor_or_none
 from gradkit.ops.elementwise import _as_float, _float_dtype, exp, log, where
 from gradkit.tensor import Tensor
 
@@ -605,3 +605,28 @@ def _polygamma_flat(xp: Any, a: Any, n: int) -> Any:
 def _polygamma_fallback(xp: Any, n: int, x: Any) -> Any:
     """psi^(n)(x) for n >= 1."""
     return _on_flat(xp, x, _polygamma_flat, n)
+
+
+# ------------------------------------------------------------------ SciPy's composites of the functions above
+def log_expit(x: Any) -> Tensor:
+    """log(expit(x)) = -log(1 + e^-x) (SciPy's ``log_expit``, PyTorch's ``logsigmoid``), without overflow or
+    loss of precision at either end; slope expit(-x). Integer and bool inputs give floats as ``erf`` does."""
+    from gradkit.ops.elementwise import logaddexp
+    from gradkit.ops.shape import astype
+
+    x = as_tensor(x, "log_expit")
+    if x.dtype.kind != "f":
+        x = astype(x, _float_dtype(x.dtype))
+    return -logaddexp(0.0, -x)
+
+
+def betaln(a: Any, b: Any) -> Tensor:
+    """ln|B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b) (SciPy's ``betaln``), broadcasting; a Python
+    number on either side takes the other's float dtype. Slopes digamma(a) - digamma(a + b) and the same in b.
+    Computed from gammaln, so for very large a and b it loses the digits SciPy's asymptotic form keeps."""
+    a, b, backend = operands("betaln", a, b)
+    dtype = _float_dtype(np.result_type(*(t.dtype for t in (a, b) if isinstance(t, Tensor))))
+    if isinstance(a, SCALARS) or isinstance(b, SCALARS):  # a number is weak, as in NumPy 2
+        a, b = (t if isinstance(t, Tensor) else Tensor._make(backend.xp.asarray(t, dtype=dtype), backend)
+                for t in (a, b))
+    return lgamma(a) + lgamma(b) - lgamma(a + b)
