@@ -13,7 +13,13 @@ those of the composed path. Same operations in the same order as the composed pa
 are the same to the bit on NumPy); no host reads.
 
 ``xg`` is the input's projection ``x @ weight_ih.T + bias_ih`` of every step, (T, N, gates * hidden), computed
-by the caller as one ``F.linear``; a cell passes one step, (N, gates * hidden).
+by the caller as one ``F.linear``; a cell passes one step, (N, gates * hidden). A packed batch (``batch_sizes``
+given, PyTorch's ``PackedSequence`` layout) passes (sum(batch_sizes), gates * hidden): step t's rows are the first
+``batch_sizes[t]`` sequences (longest first), so a sequence's state stops at its last step, and the reverse
+direction starts each sequence at its own last step (a state joins the batch, from h0, when its sequence starts).
+
+Both paths work on that packed layout (a padded batch is the packed one whose steps all hold N rows): the arrays
+of every step lie in time order, (sum(batch_sizes), ...), and a state has the rows of the sequences still running.
 """
 
 from __future__ import annotations
@@ -62,6 +68,36 @@ class _Stack(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
         return _Unbind.apply(g)
+
+
+class _Split(Function):
+    """Consecutive blocks of rows of ``x`` of the given sizes (the steps of a packed batch); backward joins their
+    gradients (zeros for those without)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, sizes: tuple) -> tuple:
+        starts = [0]
+        for n in sizes:
+            starts.append(starts[-1] + n)
+        return tuple(x[a:b] for a, b in zip(starts, starts[1:], strict=False))
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple:
+        return _Join.apply(*grads), None
+
+
+class _Join(Function):
+    """Tensors joined along axis 0 (the steps of a packed batch); backward splits the gradient."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *xs: Tensor) -> Tensor:
+        ctx.sizes = tuple(x.shape[0] for x in xs)
+        return ops.concatenate(xs, 0)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
+        out = _Split.apply(g, ctx.sizes)
+        return out if isinstance(out, tuple) else (out,)
 
 
 def split_steps(x: Tensor) -> tuple:
@@ -118,11 +154,13 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def composed(mode: str, xg: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
-             w_hr: Tensor | None, reverse: bool) -> tuple:
-    """(output, last h, last c or None) of one layer and direction over (T, N, gates * hidden) ``xg``; a
-    2-D ``xg`` is one cell step: (h, c or None)."""
+             w_hr: Tensor | None, reverse: bool, batch_sizes: tuple | None = None) -> tuple:
+    """(output, last h, last c or None) of one layer and direction over (T, N, gates * hidden) ``xg`` (or a
+    packed one with its ``batch_sizes``); a 2-D ``xg`` without ``batch_sizes`` is one cell step: (h, c or None)."""
     step = _STEPS[mode]
     hidden = xg.shape[-1] // GATES[mode]
+    if batch_sizes is not None:
+        return _composed_packed(step, hidden, mode == "GRU", xg, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes)
     if xg.ndim == 2:
         if mode == "GRU":
             xg = tuple(pieces(xg, (2 * hidden, hidden)))
@@ -139,67 +177,112 @@ def composed(mode: str, xg: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b
     return _Stack.apply(*ys), h, c
 
 
+def _composed_packed(step: Callable, hidden: int, gru: bool, xg: Tensor, h0: Tensor, c0: Tensor | None,
+                     w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None, reverse: bool, sizes: tuple) -> tuple:
+    """``composed`` over a packed ``xg``: each step on the states of its first ``sizes[t]`` sequences; a state
+    leaves the batch after its sequence's last step (forward direction) or joins it from h0 and c0 at its first
+    (reverse direction)."""
+    if gru:
+        x_rz, x_n = pieces(xg, (2 * hidden, hidden))
+        xs: Any = list(zip(_split(x_rz, sizes), _split(x_n, sizes), strict=True))
+    else:
+        xs = _split(xg, sizes)
+    order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+    n = sizes[order[0]]
+    h = h0 if n == h0.shape[0] else h0[:n]
+    c = c0 if c0 is None or n == c0.shape[0] else c0[:n]
+    done_h: list = []  # the final states of the sequences that ended, the last rows first
+    done_c: list = []
+    ys: list[Any] = [None] * len(sizes)
+    for t in order:
+        n, active = sizes[t], h.shape[0]
+        if n < active:
+            done_h.append(h[n:])
+            h = h[:n]
+            if c is not None:
+                done_c.append(c[n:])
+                c = c[:n]
+        elif n > active:
+            h = ops.concatenate((h, h0[active:n]), 0)
+            c = c if c is None else ops.concatenate((c, c0[active:n]), 0)
+        h, c = step(xs[t], h, c, w_hh, b_hh, w_hr)
+        ys[t] = h
+    if done_h:
+        h = ops.concatenate([h, *reversed(done_h)], 0)
+        c = c if c is None else ops.concatenate([c, *reversed(done_c)], 0)
+    return (_Join.apply(*ys) if len(ys) > 1 else ys[0]), h, c
+
+
+def _split(x: Tensor, sizes: tuple) -> tuple:
+    out = _Split.apply(x, sizes)
+    return out if isinstance(out, tuple) else (out,)
+
+
 def recurrence(mode: str, xg: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
-               w_hr: Tensor | None, reverse: bool = False) -> tuple:
+               w_hr: Tensor | None, reverse: bool = False, batch_sizes: tuple | None = None) -> tuple:
     """As ``composed``, through ``FusedRecurrence`` unless ``FUSED`` is off."""
     if not FUSED:
-        return composed(mode, xg, h, c, w_hh, b_hh, w_hr, reverse)
-    out = FusedRecurrence.apply(xg, h, c, w_hh, b_hh, w_hr, mode, reverse)
+        return composed(mode, xg, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes)
+    out = FusedRecurrence.apply(xg, h, c, w_hh, b_hh, w_hr, mode, reverse, batch_sizes)
     if mode == "LSTM":
         return out
-    return (out, None) if xg.ndim == 2 else (*out, None)
+    return (out, None) if xg.ndim == 2 and batch_sizes is None else (*out, None)
 
 
 # ------------------------------------------------------------------ fused: the time loop on raw arrays
 class FusedRecurrence(Function):
     """One layer and direction (or one cell step) as one node; see the module's docstring.
 
-    ``forward(ctx, xg, h0, c0, w_hh, b_hh, w_hr, mode, reverse)`` returns (output, h_n[, c_n]) for a
-    (T, N, G) ``xg``, and h[, c] for a cell's (N, G) one (c0, c_n, c only for an LSTM).
+    ``forward(ctx, xg, h0, c0, w_hh, b_hh, w_hr, mode, reverse, batch_sizes=None)`` returns (output, h_n[, c_n])
+    for a (T, N, G) ``xg`` or a packed (sum(batch_sizes), G) one, and h[, c] for a cell's (N, G) one (c0, c_n,
+    c only for an LSTM).
     """
 
     @staticmethod
     def forward(ctx: FunctionCtx, xg: Tensor, h0: Tensor, c0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
-                w_hr: Tensor | None, mode: str, reverse: bool) -> Any:
+                w_hr: Tensor | None, mode: str, reverse: bool, batch_sizes: tuple | None = None) -> Any:
         backend = xg._backend
         xd = xg._data
-        cell = xd.ndim == 2
-        if cell:
-            xd = xd[None]
-        steps = xd.shape[0]
-        order = range(steps - 1, -1, -1) if reverse else range(steps)
-        hs, saved = _FORWARD[mode](backend, xd, h0._data, None if c0 is None else c0._data, w_hh._data,
-                                   None if b_hh is None else b_hh._data, None if w_hr is None else w_hr._data,
-                                   order, mode)
-        ctx.mode, ctx.reverse, ctx.cell = mode, reverse, cell
-        ctx.hs, ctx.arrays = hs, saved
+        cell = xd.ndim == 2 and batch_sizes is None
+        sizes = batch_sizes
+        if sizes is None:  # padded: every step holds the whole batch
+            sizes = (h0.shape[0],) * (1 if cell else xd.shape[0])
+            shape = (len(sizes), *h0.shape)  # the output's: (T, N, width)
+            xd = xd.reshape(-1, xd.shape[-1])
+        layout = _Layout(sizes, reverse)
+        y, before, h_n, c_n, saved = _FORWARD[mode](
+            backend, xd, h0._data, None if c0 is None else c0._data, w_hh._data,
+            None if b_hh is None else b_hh._data, None if w_hr is None else w_hr._data, layout, mode)
+        ctx.mode, ctx.reverse, ctx.cell, ctx.batch_sizes, ctx.layout = mode, reverse, cell, batch_sizes, layout
+        ctx.y, ctx.before, ctx.arrays = y, before, saved
         ctx.save_for_backward(xg, h0, c0, w_hh, b_hh, w_hr)
         ctx.set_materialize_grads(False)
-        outs = [_make(hs[steps].copy(), backend)]  # copies: the outputs must not share the saved arrays
+        outs = [_make(h_n, backend)]
         if mode == "LSTM":
-            outs.append(_make(saved[1][steps - 1].copy(), backend))
-        if not cell:
-            y = hs[:0:-1] if reverse else hs[1:]  # processing order back to time order
-            outs.insert(0, _make(backend.xp.ascontiguousarray(y) if reverse else y.copy(), backend))
+            outs.append(_make(c_n, backend))
+        if not cell:  # a copy: the output must not share the saved array
+            y = y.copy()
+            outs.insert(0, _make(y if batch_sizes is not None else y.reshape(shape), backend))
         return tuple(outs) if len(outs) > 1 else outs[0]
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor | None) -> tuple:
         if grad_mode.state.enabled:  # create_graph=True: the composed graph's VJP, recorded
-            return (*_recomposed(ctx, grads), None, None)
+            return (*_recomposed(ctx, grads), None, None, None)
         xg, h0, c0, w_hh, b_hh, w_hr = ctx.saved_tensors
         needs = ctx.needs_input_grad
         gy = None if ctx.cell else grads[0]
         gh, gc = (grads[0 if ctx.cell else 1], grads[-1] if ctx.mode == "LSTM" else None)
         backend = xg._backend
+        gy = None if gy is None else gy._data.reshape(-1, gy.shape[-1])
         arrays = _BACKWARD[ctx.mode](
-            backend, ctx, None if gy is None else gy._data, None if gh is None else gh._data,
-            None if gc is None else gc._data, w_hh._data, None if w_hr is None else w_hr._data, needs)
+            backend, ctx, gy, None if gh is None else gh._data, None if gc is None else gc._data, w_hh._data,
+            None if w_hr is None else w_hr._data, needs)
         dxg, dh0, dc0, dw, db, dwhr = arrays
-        if ctx.cell:
-            dxg = dxg[0]
+        if dxg is not None:
+            dxg = dxg.reshape(xg.shape)
         return tuple(None if a is None or not n else _make(a, backend)
-                     for a, n in zip((dxg, dh0, dc0, dw, db, dwhr), needs, strict=False)) + (None, None)
+                     for a, n in zip((dxg, dh0, dc0, dw, db, dwhr), needs, strict=False)) + (None, None, None)
 
 
 def _recomposed(ctx: FunctionCtx, grads: tuple) -> list:
@@ -208,7 +291,7 @@ def _recomposed(ctx: FunctionCtx, grads: tuple) -> list:
     wanted = [k for k, need in enumerate(ctx.needs_input_grad[:6]) if need]
     for k in wanted:  # an alias node per argument: one tensor passed twice (h0 and c0) gets each gradient apart
         args[k] = alias(args[k], "rnn_input")
-    outs = composed(ctx.mode, *args, ctx.reverse)
+    outs = composed(ctx.mode, *args, ctx.reverse, ctx.batch_sizes)
     if ctx.mode != "LSTM":
         outs = outs[:-1]
     pairs = [(o, g) for o, g in zip(outs, grads, strict=True) if g is not None]
@@ -220,9 +303,62 @@ def _recomposed(ctx: FunctionCtx, grads: tuple) -> list:
     return result
 
 
-def _time(steps: int, reverse: bool) -> Callable[[int], int]:
-    """The time index of processing step ``s``."""
-    return (lambda s: steps - 1 - s) if reverse else (lambda s: s)
+class _Layout:
+    """The steps of a packed batch: step t's rows ``rows[t]`` (``sizes[t]`` of them, never more than the step
+    before), and the order the steps run in (``order``)."""
+
+    __slots__ = ("order", "padded", "reverse", "rows", "sizes")
+
+    def __init__(self, sizes: tuple, reverse: bool) -> None:
+        self.sizes, self.reverse = sizes, reverse
+        self.padded = len(set(sizes)) < 2  # every step holds the whole batch
+        self.rows = []
+        start = 0
+        for n in sizes:
+            self.rows.append(slice(start, start + n))
+            start += n
+        self.order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+
+
+def _resize(xp: Any, state: Any, size: int, first: Any, last: Any) -> Any:
+    """The state of the first ``size`` sequences, from ``state`` (that of the first ``len(state)``): the rows of
+    sequences that leave are written to ``last``, those of sequences that join come from ``first``. Forward,
+    ``first`` is h0 and ``last`` h_n; backward, ``first`` is h_n's gradient and ``last`` h0's."""
+    active = state.shape[0]
+    if size < active:
+        last[size:active] = state[size:]
+        return state[:size]
+    if size > active:
+        return xp.concatenate((state, first[active:size]))
+    return state
+
+
+def _before(xp: Any, seq: Any, first: Any, layout: _Layout) -> Any:
+    """The state each step started from, laid out as ``seq`` (the states after each step): the previous step's,
+    or ``first``'s for the first step of a sequence."""
+    out = xp.empty_like(seq)
+    prev = first[:0]
+    for t in layout.order:
+        at, n = layout.rows[t], layout.sizes[t]
+        k = min(n, prev.shape[0])
+        out[at.start:at.start + k] = prev[:k]
+        out[at.start + k:at.stop] = first[k:n]
+        prev = seq[at]
+    return out
+
+
+def _states_after(xp: Any, rows: int, first: Any, layout: _Layout) -> tuple:
+    """An array for the state after each step, (rows, width); for a padded batch also a view of the states before
+    each step (the same array with ``first`` next to it: no copy), else None (``_before`` makes them)."""
+    if not layout.padded:
+        return xp.empty((rows, first.shape[1]), dtype=first.dtype), None
+    n = first.shape[0]
+    both = xp.empty((rows + n, first.shape[1]), dtype=first.dtype)
+    if layout.reverse:
+        both[rows:] = first
+        return both[:rows], both[n:]
+    both[:n] = first
+    return both[n:], both[:rows]
 
 
 def _sigmoid_into(xp: Any, x: Any, out: Any, tmp: Any) -> None:
@@ -244,117 +380,131 @@ def _project(backend: Any, h: Any, w: Any, b: Any) -> Any:
     return a
 
 
-def _first_delta(d: Any, gy: Any, t: int, xp: Any, like: Any) -> Any:
-    """The state's gradient at a step: what came from the step after, plus the output's (a new array or
-    one the caller gave, never written to)."""
-    if gy is not None:
-        return gy[t] if d is None else d + gy[t]
-    return xp.zeros_like(like) if d is None else d
+def _grad_start(xp: Any, g: Any, like: Any) -> tuple:
+    """A final state's gradient (zeros when None) and the array that will hold the initial state's."""
+    return (xp.zeros_like(like) if g is None else g), xp.empty_like(like)
 
 
-def _hidden_before(hs: Any, reverse: bool, xp: Any) -> Any:
-    """The state each step started from, in time order, as (T * N, width)."""
-    steps = hs.shape[0] - 1
-    h = hs[steps - 1::-1] if reverse else hs[:steps]
-    return xp.ascontiguousarray(h).reshape(-1, hs.shape[-1])
+def _h_before(xp: Any, ctx: FunctionCtx) -> Any:
+    """The hidden state before each step (rows as the outputs')."""
+    before = ctx.before
+    return _before(xp, ctx.y, ctx.saved_tensors[1]._data, ctx.layout) if before is None else before
 
 
-def _weight_grads(backend: Any, dpre: Any, ctx: FunctionCtx, needs: tuple) -> tuple:
-    """``weight_hh``'s and ``bias_hh``'s gradients from the pre-activation gradients (T, N, G) in time order."""
-    xp = backend.xp
-    flat = dpre.reshape(-1, dpre.shape[-1])
-    dw = backend.matmul(flat.T, _hidden_before(ctx.hs, ctx.reverse, xp)) if needs[3] else None
-    db = flat.sum(axis=0) if needs[4] else None
+def _weight_grads(backend: Any, dpre: Any, ctx: FunctionCtx, needs: tuple, before: Any = None) -> tuple:
+    """``weight_hh``'s and ``bias_hh``'s gradients from the pre-activation gradients (rows as the outputs')."""
+    dw = db = None
+    if needs[3]:
+        dw = backend.matmul(dpre.T, _h_before(backend.xp, ctx) if before is None else before)
+    if needs[4]:
+        db = dpre.sum(axis=0)
     return dw, db
 
 
+# Each forward takes the packed (rows, G) ``xg`` and returns (output (rows, width), the states before each step
+# or None (``_states_after``), h_n, c_n or None, the arrays the backward needs); each backward returns the
+# gradients of (xg, h0, c0, weight_hh, bias_hh, weight_hr).
 # RNN (tanh or relu): h' = act(xg + h W^T + b)
-def _rnn_forward(backend: Any, xg: Any, h: Any, c: Any, w: Any, b: Any, w_hr: Any, order: range,
+def _rnn_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: Any, layout: _Layout,
                  mode: str) -> tuple:
     xp = backend.xp
-    steps, n, _ = xg.shape
-    hs = xp.empty((steps + 1, n, w.shape[1]), dtype=xg.dtype)
-    hs[0] = h
-    for s, t in enumerate(order):
-        a = _project(backend, hs[s], w, b)
-        a += xg[t]
+    y, before = _states_after(xp, xg.shape[0], h0, layout)
+    h_n = xp.empty_like(h0)
+    h = h0[:0]
+    for t in layout.order:
+        at = layout.rows[t]
+        h = _resize(xp, h, layout.sizes[t], h0, h_n)
+        a = _project(backend, h, w, b)
+        a += xg[at]
+        h = y[at]
         if mode == "RNN_TANH":
-            xp.tanh(a, out=hs[s + 1])
+            xp.tanh(a, out=h)
         else:
-            xp.maximum(a, 0, out=hs[s + 1])
-    return hs, ()
+            xp.maximum(a, 0, out=h)
+    _resize(xp, h, 0, h0, h_n)
+    return y, before, h_n, None, ()
 
 
 def _rnn_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
                   needs: tuple) -> tuple:
     xp = backend.xp
-    hs = ctx.hs
-    steps = hs.shape[0] - 1
-    y = hs[1:]
+    y, layout = ctx.y, ctx.layout
     if ctx.mode == "RNN_TANH":
         slope = y * y
         xp.subtract(1, slope, out=slope)
     else:
         slope = y != 0
-    time = _time(steps, ctx.reverse)
-    da = xp.empty((steps, *y.shape[1:]), dtype=y.dtype)
-    d = gh
-    for s in range(steps - 1, -1, -1):
-        t = time(s)
-        d = _first_delta(d, gy, t, xp, hs[0])
-        xp.multiply(d, slope[s], out=da[t])
-        d = backend.matmul(da[t], w) if s or needs[1] else None
-    return (da, d, None, *_weight_grads(backend, da, ctx, needs), None)
+    da = xp.empty_like(y)
+    gh, dh0 = _grad_start(xp, gh, ctx.saved_tensors[1]._data)
+    first = layout.order[0]
+    d = gh[:0]
+    for t in reversed(layout.order):
+        at = layout.rows[t]
+        d = _resize(xp, d, layout.sizes[t], gh, dh0)
+        if gy is not None:
+            d = d + gy[at]
+        xp.multiply(d, slope[at], out=da[at])
+        d = backend.matmul(da[at], w) if t != first or needs[1] else None
+    if d is not None:
+        _resize(xp, d, 0, gh, dh0)
+    return (da, dh0 if needs[1] else None, None, *_weight_grads(backend, da, ctx, needs), None)
 
 
 # LSTM: c' = f * c + i * g, h' = o * tanh(c') (then h' W_hr^T with a projection)
-def _lstm_forward(backend: Any, xg: Any, h: Any, c: Any, w: Any, b: Any, w_hr: Any, order: range,
+def _lstm_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: Any, layout: _Layout,
                   mode: str) -> tuple:
     xp = backend.xp
-    steps, n, gates = xg.shape
+    rows, gates = xg.shape
     size = gates // 4
     dtype = xg.dtype
-    act = xp.empty((steps, n, gates), dtype=dtype)  # i, f, o: sigmoid; g: tanh
-    cs = xp.empty((steps, n, size), dtype=dtype)
-    tcs = xp.empty((steps, n, size), dtype=dtype)  # tanh(c)
-    hu = None if w_hr is None else xp.empty((steps, n, size), dtype=dtype)  # h before the projection
-    hs = xp.empty((steps + 1, n, w.shape[1]), dtype=dtype)
-    hs[0] = h
-    tmp = xp.empty((n, gates), dtype=dtype)
+    act = xp.empty((rows, gates), dtype=dtype)  # i, f, o: sigmoid; g: tanh
+    cs, c_before = _states_after(xp, rows, c0, layout)
+    tcs = xp.empty((rows, size), dtype=dtype)  # tanh(c)
+    hu = None if w_hr is None else xp.empty((rows, size), dtype=dtype)  # h before the projection
+    y, before = _states_after(xp, rows, h0, layout)
+    h_n, c_n = xp.empty_like(h0), xp.empty_like(c0)
+    tmp = xp.empty((h0.shape[0], gates), dtype=dtype)
     g_part = slice(2 * size, 3 * size)
-    for s, t in enumerate(order):
-        a = _project(backend, hs[s], w, b)
-        a += xg[t]
-        gate = act[s]
-        _sigmoid_into(xp, a, gate, tmp)
+    h, c = h0[:0], c0[:0]
+    for t in layout.order:
+        at, n = layout.rows[t], layout.sizes[t]
+        h = _resize(xp, h, n, h0, h_n)
+        c = _resize(xp, c, n, c0, c_n)
+        a = _project(backend, h, w, b)
+        a += xg[at]
+        gate = act[at]
+        _sigmoid_into(xp, a, gate, tmp[:n])
         xp.tanh(a[:, g_part], out=gate[:, g_part])
-        c_new = cs[s]
+        c_new = cs[at]
         xp.multiply(gate[:, size:2 * size], c, out=c_new)
-        ig = tmp[:, :size]
+        ig = tmp[:n, :size]
         xp.multiply(gate[:, :size], gate[:, g_part], out=ig)
         c_new += ig
-        xp.tanh(c_new, out=tcs[s])
+        xp.tanh(c_new, out=tcs[at])
+        h = y[at]
         if hu is None:
-            xp.multiply(gate[:, 3 * size:], tcs[s], out=hs[s + 1])
+            xp.multiply(gate[:, 3 * size:], tcs[at], out=h)
         else:
-            xp.multiply(gate[:, 3 * size:], tcs[s], out=hu[s])
-            hs[s + 1] = backend.matmul(hu[s], w_hr.T)
+            xp.multiply(gate[:, 3 * size:], tcs[at], out=hu[at])
+            h[...] = backend.matmul(hu[at], w_hr.T)
         c = c_new
-    return hs, (act, cs, tcs, hu)
+    _resize(xp, h, 0, h0, h_n)
+    _resize(xp, c, 0, c0, c_n)
+    return y, before, h_n, c_n, (act, cs, tcs, hu, c_before)
 
 
 def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
                    needs: tuple) -> tuple:
     xp = backend.xp
-    act, cs, tcs, hu = ctx.arrays
-    hs = ctx.hs
-    steps, n, gates = act.shape
+    act, cs, tcs, hu, c_before = ctx.arrays
+    layout = ctx.layout
+    rows, gates = act.shape
     size = gates // 4
-    # The gates one after the other, (4, T, N, H): whole-sequence operations on contiguous arrays (on slices
-    # of the last axis, NumPy would loop over T * N rows of H elements, several times slower).
-    slots = xp.ascontiguousarray(act.reshape(steps, n, 4, size).transpose(2, 0, 1, 3))
+    # The gates one after the other, (4, rows, H): whole-sequence operations on contiguous arrays (on slices
+    # of the last axis, NumPy would loop over the rows of H elements, several times slower).
+    slots = xp.ascontiguousarray(act.reshape(rows, 4, size).transpose(1, 0, 2))
     i, f, g, o = slots[0], slots[1], slots[2], slots[3]
-    c0 = ctx.saved_tensors[2]._data
+    h0, c0 = ctx.saved_tensors[1]._data, ctx.saved_tensors[2]._data
     # per step, the pre-activation gradients are dc * q[:3] (i, f, g) and dh * q[3] (o)
     q = xp.empty_like(slots)
     qi, qf, qg, qo = q[0], q[1], q[2], q[3]
@@ -363,8 +513,7 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
     qi *= g
     xp.subtract(1, f, out=qf)
     qf *= f
-    qf[0] *= c0
-    qf[1:] *= cs[:-1]
+    qf *= _before(xp, cs, c0, layout) if c_before is None else c_before
     xp.multiply(g, g, out=qg)
     xp.subtract(1, qg, out=qg)
     qg *= i
@@ -374,104 +523,125 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
     to_c = tcs * tcs  # dc += dh * o * (1 - tanh(c)^2)
     xp.subtract(1, to_c, out=to_c)
     to_c *= o
-    q3 = q[:3].transpose(1, 2, 0, 3)  # (T, N, 3, H)
-    time = _time(steps, ctx.reverse)
-    dpre = xp.empty_like(act)  # in time order
-    dpre3 = dpre.reshape(steps, n, 4, size)[:, :, :3]
-    dhs = None if w_hr is None else xp.empty((steps, n, w_hr.shape[0]), dtype=act.dtype)
-    d, dc = gh, gc
-    for s in range(steps - 1, -1, -1):
-        t = time(s)
-        d = _first_delta(d, gy, t, xp, hs[0])
+    q3 = q[:3].transpose(1, 0, 2)  # (rows, 3, H)
+    dpre = xp.empty_like(act)
+    dpre3 = dpre.reshape(rows, 4, size)[:, :3]
+    dhs = None if w_hr is None else xp.empty((rows, w_hr.shape[0]), dtype=act.dtype)
+    # one step and only c_n's gradient: weight_hr reaches nothing, so no gradient (None, as composed and PyTorch)
+    reaches_hr = len(layout.sizes) > 1 or gy is not None or gh is not None
+    gh, dh0 = _grad_start(xp, gh, h0)
+    gc, dc0 = _grad_start(xp, gc, c0)
+    first = layout.order[0]
+    d, dc = gh[:0], gc[:0]
+    for t in reversed(layout.order):
+        at, n = layout.rows[t], layout.sizes[t]
+        d = _resize(xp, d, n, gh, dh0)
+        dc = _resize(xp, dc, n, gc, dc0)
+        if gy is not None:
+            d = d + gy[at]
         if dhs is not None:
-            dhs[s] = d
+            dhs[at] = d
             d = backend.matmul(d, w_hr)
-        dc_new = d * to_c[s]
-        if dc is not None:
-            dc_new += dc
-        xp.multiply(dc_new[:, None, :], q3[s], out=dpre3[t])
-        xp.multiply(d, qo[s], out=dpre[t, :, 3 * size:])
-        dc_new *= f[s]
+        dc_new = d * to_c[at]
+        dc_new += dc
+        xp.multiply(dc_new[:, None, :], q3[at], out=dpre3[at])
+        xp.multiply(d, qo[at], out=dpre[at, 3 * size:])
+        dc_new *= f[at]
         dc = dc_new
-        d = backend.matmul(dpre[t], w) if s or needs[1] else None
+        d = backend.matmul(dpre[at], w) if t != first or needs[1] else None
+    if d is not None:
+        _resize(xp, d, 0, gh, dh0)
+    _resize(xp, dc, 0, gc, dc0)
     dw, db = _weight_grads(backend, dpre, ctx, needs)
     dwhr = None
-    # one step and only c_n's gradient: weight_hr reaches nothing, so no gradient (None, as composed and PyTorch)
-    if dhs is not None and needs[5] and (steps > 1 or gy is not None or gh is not None):
-        dwhr = backend.matmul(dhs.reshape(-1, dhs.shape[-1]).T, hu.reshape(-1, size))
-    return dpre, d, dc, dw, db, dwhr
+    if dhs is not None and needs[5] and reaches_hr:
+        dwhr = backend.matmul(dhs.T, hu)
+    return dpre, dh0 if needs[1] else None, dc0, dw, db, dwhr
 
 
 # GRU: r, z = sigmoid(...), n = tanh(xg_n + r * (h W_hn^T + b_hn)), h' = n + z * (h - n)
-def _gru_forward(backend: Any, xg: Any, h: Any, c: Any, w: Any, b: Any, w_hr: Any, order: range,
+def _gru_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: Any, layout: _Layout,
                  mode: str) -> tuple:
     xp = backend.xp
-    steps, n, gates = xg.shape
+    rows, gates = xg.shape
     size = gates // 3
     dtype = xg.dtype
-    rz = xp.empty((steps, n, 2 * size), dtype=dtype)
-    ns = xp.empty((steps, n, size), dtype=dtype)
-    hn = xp.empty((steps, n, size), dtype=dtype)  # h W_hn^T + b_hn
-    hs = xp.empty((steps + 1, n, size), dtype=dtype)
-    hs[0] = h
-    tmp = xp.empty((n, 2 * size), dtype=dtype)
-    for s, t in enumerate(order):
-        a = _project(backend, hs[s], w, b)
-        x = xg[t]
+    rz = xp.empty((rows, 2 * size), dtype=dtype)
+    ns = xp.empty((rows, size), dtype=dtype)
+    hn = xp.empty((rows, size), dtype=dtype)  # h W_hn^T + b_hn
+    y, before = _states_after(xp, rows, h0, layout)
+    h_n = xp.empty_like(h0)
+    tmp = xp.empty((h0.shape[0], 2 * size), dtype=dtype)
+    h = h0[:0]
+    for t in layout.order:
+        at, n = layout.rows[t], layout.sizes[t]
+        h = _resize(xp, h, n, h0, h_n)
+        a = _project(backend, h, w, b)
+        x = xg[at]
+        gate = rz[at]
         pre = x[:, :2 * size] + a[:, :2 * size]
-        _sigmoid_into(xp, pre, rz[s], tmp)
-        hn[s] = a[:, 2 * size:]
-        new = ns[s]
-        xp.multiply(rz[s, :, :size], hn[s], out=new)
+        _sigmoid_into(xp, pre, gate, tmp[:n])
+        hn[at] = a[:, 2 * size:]
+        new = ns[at]
+        xp.multiply(gate[:, :size], hn[at], out=new)
         new += x[:, 2 * size:]
         xp.tanh(new, out=new)
-        diff = tmp[:, :size]
-        xp.subtract(hs[s], new, out=diff)
-        diff *= rz[s, :, size:]
-        xp.add(new, diff, out=hs[s + 1])
-    return hs, (rz, ns, hn)
+        diff = tmp[:n, :size]
+        xp.subtract(h, new, out=diff)
+        diff *= gate[:, size:]
+        h = y[at]
+        xp.add(new, diff, out=h)
+    _resize(xp, h, 0, h0, h_n)
+    return y, before, h_n, None, (rz, ns, hn)
 
 
 def _gru_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
                   needs: tuple) -> tuple:
     xp = backend.xp
     rz, ns, hn = ctx.arrays
-    hs = ctx.hs
-    steps, n, size = ns.shape
-    pair = xp.ascontiguousarray(rz.reshape(steps, n, 2, size).transpose(2, 0, 1, 3))  # as the LSTM's slots
+    layout = ctx.layout
+    rows, size = ns.shape
+    h0 = ctx.saved_tensors[1]._data
+    pair = xp.ascontiguousarray(rz.reshape(rows, 2, size).transpose(1, 0, 2))  # as the LSTM's slots
     r, z = pair[0], pair[1]
+    before = _h_before(xp, ctx)
     to_n = ns * ns  # dn_pre = dh * (1 - z) * (1 - n^2)
     xp.subtract(1, to_n, out=to_n)
     to_n *= 1 - z
-    to_z = hs[:-1] - ns  # dz_pre = dh * (h - n) * z * (1 - z)
+    to_z = before - ns  # dz_pre = dh * (h - n) * z * (1 - z)
     to_z *= z
     to_z *= 1 - z
     to_r = 1 - r  # dr_pre = dn_pre * (h W_hn^T + b_hn) * r * (1 - r)
     to_r *= r
     to_r *= hn
-    time = _time(steps, ctx.reverse)
-    dhh = xp.empty((steps, n, 3 * size), dtype=ns.dtype)  # of h W_hh^T + b_hh, in time order
+    dhh = xp.empty((rows, 3 * size), dtype=ns.dtype)  # of h W_hh^T + b_hh
     dn = xp.empty_like(ns)  # of the n gate's pre-activation
-    d = gh
-    for s in range(steps - 1, -1, -1):
-        t = time(s)
-        d = _first_delta(d, gy, t, xp, hs[0])
-        dn_t, dh_t = dn[t], dhh[t]
-        xp.multiply(d, to_n[s], out=dn_t)
-        xp.multiply(dn_t, to_r[s], out=dh_t[:, :size])
-        xp.multiply(d, to_z[s], out=dh_t[:, size:2 * size])
-        xp.multiply(dn_t, r[s], out=dh_t[:, 2 * size:])
-        if s or needs[1]:
+    gh, dh0 = _grad_start(xp, gh, h0)
+    first = layout.order[0]
+    d = gh[:0]
+    for t in reversed(layout.order):
+        at = layout.rows[t]
+        d = _resize(xp, d, layout.sizes[t], gh, dh0)
+        if gy is not None:
+            d = d + gy[at]
+        dn_t, dh_t = dn[at], dhh[at]
+        xp.multiply(d, to_n[at], out=dn_t)
+        xp.multiply(dn_t, to_r[at], out=dh_t[:, :size])
+        xp.multiply(d, to_z[at], out=dh_t[:, size:2 * size])
+        xp.multiply(dn_t, r[at], out=dh_t[:, 2 * size:])
+        if t != first or needs[1]:
             prev = backend.matmul(dh_t, w)
-            prev += d * z[s]
+            prev += d * z[at]
             d = prev
         else:
             d = None
+    if d is not None:
+        _resize(xp, d, 0, gh, dh0)
     dxg = None
     if needs[0]:
         dxg = dhh.copy()
-        dxg[..., 2 * size:] = dn
-    return (dxg, d, None, *_weight_grads(backend, dhh, ctx, needs), None)
+        dxg[:, 2 * size:] = dn
+    return (dxg, dh0 if needs[1] else None, None, *_weight_grads(backend, dhh, ctx, needs, before), None)
 
 
 _FORWARD = {"RNN_TANH": _rnn_forward, "RNN_RELU": _rnn_forward, "LSTM": _lstm_forward, "GRU": _gru_forward}

@@ -7,7 +7,9 @@ closed-form backward, falling back to the composed gradkit operations (``_recurr
 backward pass is recorded, so gradients of every order work. No host reads and no branching on values: a
 forward with fixed shapes can be captured (``gk.cuda.capture``).
 
-No ``PackedSequence``: sequences of different lengths are padded (``nn.utils.rnn.pad_sequence``).
+``RNN``, ``LSTM`` and ``GRU`` also take a ``PackedSequence`` (``nn.utils.rnn``) and return one: the layers run on
+its data as it is (each step on the sequences still running, so every sequence stops at its own length) and
+only its ``batch_sizes`` are read on the host.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from gradkit import ops
 from gradkit._args import flag, real, text
+from gradkit.autograd.function import record
 from gradkit.creation import empty, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
@@ -27,7 +30,10 @@ from gradkit.nn._recurrence import recurrence, split_steps
 from gradkit.nn.layers import _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
+from gradkit.nn.utils_rnn import PackedSequence
+from gradkit.nn.utils_rnn import _sizes as _packed_fields
 from gradkit.ops._util import as_tensor
+from gradkit.ops.indexing import _getitem_vjp
 from gradkit.tensor import Tensor
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
@@ -67,6 +73,14 @@ def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: 
 def _check_state(layer: str, what: str, state: Tensor, expected: tuple, meaning: str) -> None:
     if state.shape != expected:
         raise ShapeError(f"{layer}: {what} has shape {state.shape}, expected {expected} ({meaning})")
+
+
+def _batch_in(state: Tensor, order: Tensor) -> Tensor:
+    """``state[:, order]``: a state's batch (axis 1) in another order, with no host read of ``order``."""
+    if order._backend is not state._backend:
+        raise DeviceError(f"PackedSequence: its indices are on {order.device}, the states on {state.device}")
+    index = (slice(None), order._data)
+    return record("getitem", state._data[index], state._backend, (state,), (_getitem_vjp,), (state.shape, index))
 
 
 # ------------------------------------------------------------------ cells
@@ -269,8 +283,10 @@ class RNNBase(Module):
         get = self.__dict__["_parameters"].get
         return tuple(get(name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
 
-    def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor) -> list:
-        """``hx`` (num_layers * num_directions, N, size) as one (N, size) tensor per layer and direction."""
+    def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor,
+                order: Tensor | None = None) -> list:
+        """``hx`` (num_layers * num_directions, N, size) as one (N, size) tensor per layer and direction, its
+        batch in ``order`` when given (a packed batch's ``sorted_indices``)."""
         layer = type(self).__name__
         count = self.num_layers * (2 if self.bidirectional else 1)
         if hx is None:
@@ -283,9 +299,15 @@ class RNNBase(Module):
         _check_state(layer, what, h, expected, meaning)
         if not batched:
             h = ops.unsqueeze(h, 1)
+        if order is not None:
+            h = _batch_in(h, order)
         return list(split_steps(h))
 
     def forward(self, input: Any, hx: Any = None) -> tuple:  # noqa: A002
+        """``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``); a PackedSequence input gives a PackedSequence
+        output, and hx and h_n are in the original batch order, as PyTorch's."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         layer = type(self).__name__
         x = _input(self, input, self._weights(0, 0)[0], (2, 3))
         if x.shape[-1] != self.input_size:
@@ -301,19 +323,7 @@ class RNNBase(Module):
         if steps == 0:
             raise ShapeError(f"{layer}: the input's sequence length is 0 (input of shape {shape}); "
                              "expected at least one time step")
-        out_size = self.proj_size or self.hidden_size
-        if self.mode == "LSTM":
-            if hx is None:
-                hx = (None, None)
-            elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ArgumentTypeError(f"LSTM: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
-            h0 = self._states(hx[0], "h_0", out_size, batch, batched, x)
-            c0 = self._states(hx[1], "c_0", self.hidden_size, batch, batched, x)
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise ArgumentTypeError(f"{layer}: hx must be a Tensor or None, got {describe(hx)}")
-            h0 = self._states(hx, "hx", out_size, batch, batched, x)
-            c0 = [None] * len(h0)
+        h0, c0 = self._initial(hx, batch, batched, x)
         y, h_n, c_n = self._run(x, h0, c0)
         if not batched:
             y = ops.squeeze(y, 1)
@@ -323,8 +333,44 @@ class RNNBase(Module):
             y = ops.swapaxes(y, 0, 1)
         return (y, (h_n, c_n)) if self.mode == "LSTM" else (y, h_n)
 
-    def _run(self, x: Tensor, h0: list, c0: list) -> tuple:
-        """The layers over the (T, N, features) input ``x``: output (T, N, D * out), h_n and c_n (or None)."""
+    def _initial(self, hx: Any, batch: int, batched: bool, x: Tensor, order: Tensor | None = None) -> tuple:
+        """The initial states (lists of (N, size) tensors per layer and direction; c0 all None but an LSTM's)."""
+        layer = type(self).__name__
+        out_size = self.proj_size or self.hidden_size
+        if self.mode == "LSTM":
+            if hx is None:
+                hx = (None, None)
+            elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ArgumentTypeError(f"LSTM: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
+            h0 = self._states(hx[0], "h_0", out_size, batch, batched, x, order)
+            return h0, self._states(hx[1], "c_0", self.hidden_size, batch, batched, x, order)
+        if isinstance(hx, (tuple, list)):
+            raise ArgumentTypeError(f"{layer}: hx must be a Tensor or None, got {describe(hx)}")
+        h0 = self._states(hx, "hx", out_size, batch, batched, x, order)
+        return h0, [None] * len(h0)
+
+    def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple:
+        """``forward`` on a PackedSequence: the layers on its data, states in the sorted order inside."""
+        layer = type(self).__name__
+        data, sizes, sorted_indices, unsorted_indices = _packed_fields(packed, layer)
+        if data.ndim != 2:
+            raise ShapeError(f"{layer}: a PackedSequence's data must be 2-D (steps of all sequences, input_size), "
+                             f"got shape {data.shape}")
+        x = _input(self, data, self._weights(0, 0)[0], (2, 3), "the PackedSequence's data")
+        if x.shape[-1] != self.input_size:
+            raise ShapeError(f"{layer}: the PackedSequence's data has shape {x.shape}, expected its last axis to "
+                             f"be input_size={self.input_size}")
+        h0, c0 = self._initial(hx, sizes[0], True, x, sorted_indices)
+        y, h_n, c_n = self._run(x, h0, c0, sizes)
+        if unsorted_indices is not None:
+            h_n = _batch_in(h_n, unsorted_indices)
+            c_n = None if c_n is None else _batch_in(c_n, unsorted_indices)
+        out = PackedSequence(y, packed.batch_sizes, sorted_indices, unsorted_indices)
+        return (out, (h_n, c_n)) if self.mode == "LSTM" else (out, h_n)
+
+    def _run(self, x: Tensor, h0: list, c0: list, batch_sizes: tuple | None = None) -> tuple:
+        """The layers over the (T, N, features) input ``x`` (or packed data with its ``batch_sizes``): output
+        (T, N, D * out) (packed: (rows, D * out)), h_n and c_n (or None)."""
         directions = 2 if self.bidirectional else 1
         last_h, last_c = [], []
         for k in range(self.num_layers):
@@ -335,7 +381,7 @@ class RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(k, d)
                 xg = F.linear(x, w_ih, b_ih)  # every step's input projection in one matmul
                 j = k * directions + d
-                y, h, c = recurrence(self.mode, xg, h0[j], c0[j], w_hh, b_hh, w_hr, bool(d))
+                y, h, c = recurrence(self.mode, xg, h0[j], c0[j], w_hh, b_hh, w_hr, bool(d), batch_sizes)
                 outs.append(y)
                 last_h.append(h)
                 last_c.append(c)
@@ -369,7 +415,8 @@ class RNN(RNNBase):
     unbatched (T, input_size); hx (num_layers * num_directions, N, hidden_size) (zeros when None). Returns
     ``(output, h_n)``: output (T, N, num_directions * hidden_size), the last layer's h_t for every t (both
     directions concatenated), and h_n the final state of every layer and direction, shaped as hx. In
-    training mode, ``dropout`` is applied to every layer's output but the last. No PackedSequence.
+    training mode, ``dropout`` is applied to every layer's output but the last. A PackedSequence input
+    gives a PackedSequence output (each sequence stops at its length; hx and h_n in the original batch order).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
@@ -387,7 +434,7 @@ class LSTM(RNNBase):
 
     ``forward(input, hx=None)``: hx is a pair (h_0, c_0) with h_0 (num_layers * num_directions, N, proj_size
     or hidden_size) and c_0 (num_layers * num_directions, N, hidden_size), zeros when None. Returns
-    ``(output, (h_n, c_n))``; otherwise as ``RNN``. No PackedSequence.
+    ``(output, (h_n, c_n))``; otherwise as ``RNN`` (PackedSequence too).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -399,7 +446,7 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     """PyTorch's ``nn.GRU`` (gates r, z, n): ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``,
-    ``h_t = (1 - z) * n + z * h_{t-1}``; arguments, shapes and results as ``RNN``'s. No PackedSequence.
+    ``h_t = (1 - z) * n + z * h_{t-1}``; arguments, shapes and results as ``RNN``'s (PackedSequence too).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,

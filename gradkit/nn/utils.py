@@ -1,5 +1,5 @@
 """Gradient utilities (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors
-(``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``)."""
+(``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``, packed sequences)."""
 
 from __future__ import annotations
 
