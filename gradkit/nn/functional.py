@@ -1154,10 +1154,11 @@ def _targets(target: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[A
 def _checked_targets(t: Any, logits: Tensor, op: str, ignore_index: int) -> tuple[Any, Any]:
     """:func:`_targets` for targets already made an array by :func:`_index_rows`."""
     c = logits.shape[1]
-    if not 0 <= ignore_index < c and _in_range(t, c):
+    # in a capture _in_range answers True unread, so the ignored targets must still be masked
+    if not 0 <= ignore_index < c and host_read_allowed(t) and _in_range(t, c):
         return t, None
     ignored = t == ignore_index
-    if host_read_allowed(t) and not bool(ignored.any()):
+    if type(t) is np.ndarray and not ignored.any():  # a device array is masked without reading it
         _check_range(t, c, op, "target")
         return t, None
     kept = logits._backend.xp.where(ignored, 0, t)
