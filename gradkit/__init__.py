@@ -17,6 +17,8 @@ from gradkit.backends import (
 )
 from gradkit.creation import (
     arange,
+    array,
+    asarray,
     empty,
     empty_like,
     eye,

@@ -102,6 +102,85 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return t
 
 
+def asarray(a: Any, dtype: Any = None, *, device: Any = None) -> Tensor:
+    """NumPy's ``asarray``: ``a`` as a tensor with NumPy's dtypes, not ``gk.tensor``'s float32 default.
+
+    Python floats give float64, ints int64, bools bool (nested lists as NumPy makes them); NumPy and
+    CuPy arrays keep their dtype and are used without a copy where possible. A Tensor is returned
+    itself when its dtype and device already match, else converted as ``Tensor.to`` does (in the
+    graph). ``dtype=`` casts as NumPy does (integers that do not fit, NaN or inf into an integer dtype
+    raise InvalidArgumentError). The result never requires grad unless ``a`` did.
+    """
+    return _numpy_tensor(a, dtype, device, "asarray")[0]
+
+
+def array(object: Any, dtype: Any = None, *, copy: Any = True, device: Any = None) -> Tensor:  # noqa: A002
+    """NumPy's ``array``: :func:`asarray`'s dtypes, and a new tensor of its own by default.
+
+    ``copy=True``: the result never shares memory with ``object`` and is outside the graph (a Tensor
+    is copied and detached, as ``np.array`` and ``torch.tensor`` copy). ``copy=None`` copies only when
+    needed (a Tensor that matches is returned itself); ``copy=False`` (NumPy 2's meaning) raises
+    InvalidArgumentError when a copy is needed (lists and numbers, another dtype or device).
+    """
+    if copy is not None and not isinstance(copy, (bool, np.bool_)):
+        raise ArgumentTypeError(f"array: copy must be True, False or None, got {type(copy).__name__} {copy!r:.40}")
+    t, shared = _numpy_tensor(object, dtype, device, "array")
+    if copy is None:
+        return t
+    if not copy:
+        if not shared:
+            raise InvalidArgumentError(
+                f"array: copy=False, but a {type(object).__name__} needs a copy to become a tensor of dtype "
+                f"{t.dtype} on {t.device}; pass copy=None to copy only when needed"
+            )
+        return t
+    data = t._backend.xp.array(t._data, copy=True) if shared else t._data
+    return Tensor._make(data, t._backend)
+
+
+def _numpy_tensor(a: Any, dtype: Any, device: Any, op: str) -> tuple[Tensor, bool]:
+    """``a`` as :func:`asarray` makes it, and whether its data is ``a``'s own (a Tensor's or an array's)."""
+    from gradkit.backends import device as on_device
+    from gradkit.ops.numpy_more import _tensor
+    from gradkit.ops.shape import astype, to_device
+
+    dt = None if dtype is None else to_dtype(dtype, op)
+    backend = None if device is None else get_backend(device, op)
+    if isinstance(a, Tensor):
+        source, t = a._data, a
+    else:
+        source = a if isinstance(a, np.ndarray) or _is_cupy_array(a) else None
+        lists_of_tensors = isinstance(a, (list, tuple)) and any(isinstance(v, Tensor) for v in a)
+        if dt is not None and source is None and not lists_of_tensors:
+            a = _numpy_cast(a, dt, op)
+        if backend is None or _is_cupy_array(a):  # a CuPy array stays on its device until moved below
+            t = _tensor(a, op)
+        else:
+            with on_device(backend):
+                t = _tensor(a, op)  # made there: no round trip through the default device
+    if dt is not None and t.dtype != dt:
+        t = astype(t, dt)
+    if backend is not None and t._backend is not backend:
+        t = to_device(t, backend)
+    data = t._data
+    shared = source is not None and (data is source or getattr(data, "base", None) is source)
+    return t, shared
+
+
+def _numpy_cast(a: Any, dt: np.dtype, op: str) -> np.ndarray:
+    """Numbers and nested lists as NumPy makes them, then cast to ``dt`` with gk.tensor's range checks."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{op}: expected a tensor, an array, a number or nested lists of numbers, got "
+                                f"{a!r:.60} ({exc})") from None  # fmt: skip
+    if dt.kind in "iu" and arr.dtype.kind in "iuf":
+        _check_int_range(arr, dt, op)
+    if arr.dtype.kind not in "biuf":
+        return arr  # refused with its dtype by the conversion to a tensor
+    return arr.astype(dt, copy=False)
+
+
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array."""
     if not isinstance(array, np.ndarray):

@@ -1,4 +1,5 @@
-"""``gk.special``: PyTorch's ``torch.special`` names for gradkit's special functions.
+"""``gk.special``: PyTorch's ``torch.special`` names (and SciPy's ``log_expit``, ``betaln``) for gradkit's special
+functions.
 
 Each name is the gradkit function itself (NumPy's argument names where gradkit has them: ``softmax(x,
 axis)``, ``logsumexp(x, axis, keepdims)``); ``expit`` is ``sigmoid``, ``psi`` is ``digamma``. All are

@@ -382,14 +382,20 @@ def sigmoid(input: Any) -> Tensor:  # noqa: A002
     return ops.sigmoid(_tensor(input, "sigmoid"))
 
 
+def _softmax_dim(dim: Any, op: str) -> Any:
+    if dim is None:  # gk.softmax's axis=None is SciPy's "all elements"; PyTorch's implicit dim is deprecated
+        raise ArgumentTypeError(f"F.{op}: dim must be an int, got None (PyTorch's implicit dim is not supported)")
+    return dim
+
+
 def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     """exp(x) / sum(exp(x)) along ``dim``: one node, stable for large logits."""
-    return ops.softmax(_tensor(input, "softmax"), dim)
+    return ops.softmax(_tensor(input, "softmax"), _softmax_dim(dim, "softmax"))
 
 
 def log_softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     """x - logsumexp(x) along ``dim``: one node, stable for large logits (+-1e4 stays finite)."""
-    return ops.log_softmax(_tensor(input, "log_softmax"), dim)
+    return ops.log_softmax(_tensor(input, "log_softmax"), _softmax_dim(dim, "log_softmax"))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -5,22 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from gradkit.autograd.function import record
-from gradkit.errors import DTypeError
+from gradkit.errors import ArgumentTypeError, DTypeError
 from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axis, renamed
 from gradkit.tensor import Tensor
 
 
-def softmax(x: Any, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+def softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim=``), shifted by the max for stability.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its softmax is 1).
+    ``axis=None`` (given explicitly: the default stays the last axis) is SciPy's: over all the elements.
     """
     if dim is not NOT_GIVEN:
-        axis = renamed("softmax", axis, -1, dim, "axis", "dim")
+        axis = _torch_dim("softmax", axis, dim)
     x = _float_input(as_tensor(x, "softmax"), "softmax")
-    ax = normalize_axis(axis, x.ndim, "softmax")
+    ax = None if axis is None else normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
-    if x.ndim == 0:  # one element along the axis, as PyTorch: exp(x - x) / 1
+    if ax is None:
+        e = xp.exp(x._data - _row_max(x._data, None))
+        e /= e.sum(keepdims=True)
+    elif x.ndim == 0:  # one element along the axis, as PyTorch: exp(x - x) / 1
         e = xp.exp(x._data - x._data)
     else:
         e = xp.exp(x._data - _row_max(x._data, ax))
@@ -40,9 +44,19 @@ def _float_input(x: Tensor, op: str) -> Tensor:
     return x
 
 
-def _row_max(data: Any, axis: int) -> Any:
-    """The maximum along ``axis`` (kept), 0 along an empty axis: the softmax of no elements is empty."""
-    if data.shape[axis] == 0:
+def _torch_dim(op: str, axis: Any, dim: Any) -> Any:
+    """PyTorch's ``dim=`` for ``axis``; ``dim=None`` is refused: PyTorch takes it as a guessed dim."""
+    if dim is None:
+        raise ArgumentTypeError(
+            f"{op}: dim=None is PyTorch's deprecated implicit dim; pass an int dim, or axis=None for "
+            "SciPy's softmax over all the elements"
+        )
+    return renamed(op, axis, -1, dim, "axis", "dim")
+
+
+def _row_max(data: Any, axis: int | None) -> Any:
+    """The maximum along ``axis`` (kept; None: over all), 0 over no elements: the softmax of none is empty."""
+    if (data.size if axis is None else data.shape[axis]) == 0:
         return data.sum(axis=axis, keepdims=True)
     return data.max(axis=axis, keepdims=True)
 
@@ -52,17 +66,21 @@ def _softmax_vjp(g: Tensor, axis: int, y: Tensor) -> Tensor:
     return gy - y * gy.sum(axis, keepdims=True)  # axis 0 of a 0-d y: a sum over nothing
 
 
-def log_softmax(x: Any, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+def log_softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
     """x - logsumexp(x) along ``axis`` (PyTorch's ``dim=``), computed without overflow.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its log_softmax is 0).
+    ``axis=None`` (given explicitly) is SciPy's: over all the elements.
     """
     if dim is not NOT_GIVEN:
-        axis = renamed("log_softmax", axis, -1, dim, "axis", "dim")
+        axis = _torch_dim("log_softmax", axis, dim)
     x = _float_input(as_tensor(x, "log_softmax"), "log_softmax")
-    ax = normalize_axis(axis, x.ndim, "log_softmax")
+    ax = None if axis is None else normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp
-    if x.ndim == 0:  # one element along the axis: x - x
+    if ax is None:
+        shifted = x._data - _row_max(x._data, None)
+        out = shifted - xp.log(xp.exp(shifted).sum(keepdims=True)) if x.size else shifted
+    elif x.ndim == 0:  # one element along the axis: x - x
         out = x._data - x._data
     else:
         shifted = x._data - _row_max(x._data, ax)

@@ -22,7 +22,8 @@ import numpy as np
 from gradkit._args import flag, text
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
-from gradkit.errors import DeviceError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.dtypes import to_dtype
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import (
     DDOF_DEFAULT,
     NOT_GIVEN,
@@ -69,16 +70,39 @@ def _count(shape: tuple, axes: tuple) -> int:
     return math.prod(shape[a] for a in axes)
 
 
+def _cast(x: Tensor, dtype: Any, op: str) -> tuple[Tensor, np.dtype]:
+    """NumPy's ``dtype=`` of a reduction: ``x`` cast to it first (the gradient is cast back, as
+    ``astype``'s), and the dtype, which the reduction then accumulates in."""
+    from gradkit.ops.shape import astype
+
+    dt = to_dtype(dtype, op)
+    return astype(x, dt), dt
+
+
 def sum(  # noqa: A001
-    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dtype: Any = None,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
 ) -> Tensor:
-    """Sum over ``axis`` (None: all axes; PyTorch's ``dim=()`` too)."""
+    """Sum over ``axis`` (None: all axes; PyTorch's ``dim=()`` too).
+
+    ``dtype=``: as NumPy's, the elements are cast to it and summed in it (the gradient comes back in
+    x's dtype, as a cast's).
+    """
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("sum", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "sum")
     axes = normalize_axes(axis, x.ndim, "sum")
     keepdims = _keepdims(keepdims, "sum")
-    data = x._data.sum(axis=axes, keepdims=keepdims)
+    if dtype is None:
+        data = x._data.sum(axis=axes, keepdims=keepdims)
+    else:
+        x, dt = _cast(x, dtype, "sum")
+        data = x._data.sum(axis=axes, keepdims=keepdims, dtype=dt)
     return record("sum", data, x._backend, (x,), (_sum_vjp,), (x.shape, axes, keepdims), info=axes)
 
 
@@ -86,14 +110,30 @@ def _sum_vjp(g: Tensor, shape: tuple, axes: tuple, keepdims: bool) -> Tensor:
     return _expand(g, shape, axes, keepdims)
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
-    """Arithmetic mean over ``axis`` (None: all axes; PyTorch's ``dim=()`` too)."""
+def mean(
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dtype: Any = None,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Tensor:
+    """Arithmetic mean over ``axis`` (None: all axes; PyTorch's ``dim=()`` too).
+
+    ``dtype=``: as NumPy's, the elements are cast to it and averaged in it (an integer dtype gives
+    NumPy's truncated mean, without a gradient).
+    """
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("mean", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "mean")
     axes = normalize_axes(axis, x.ndim, "mean")
     keepdims = _keepdims(keepdims, "mean")
-    data = x._data.mean(axis=axes, keepdims=keepdims)
+    if dtype is None:
+        data = x._data.mean(axis=axes, keepdims=keepdims)
+    else:
+        x, dt = _cast(x, dtype, "mean")
+        data = x._data.mean(axis=axes, keepdims=keepdims, dtype=dt)
     n = _count(x.shape, axes)
     return record("mean", data, x._backend, (x,), (_mean_vjp,), (x.shape, axes, keepdims, n), info=axes)
 
@@ -353,14 +393,26 @@ def _picked(name: str, x: Tensor, ax: int, idx: Any, keepdims: bool) -> Any:
     return getattr(return_types, name)(values, Tensor._make(idx, x._backend))
 
 
-def prod(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:
-    """Product over ``axis`` (PyTorch's ``dim=`` too)."""
+def prod(
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dtype: Any = None,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Tensor:
+    """Product over ``axis`` (PyTorch's ``dim=`` too); ``dtype=`` as ``sum``'s."""
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("prod", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "prod")
     axes = normalize_axes(axis, x.ndim, "prod")
     keepdims = _keepdims(keepdims, "prod")
-    data = x._data.prod(axis=axes, keepdims=keepdims)
+    if dtype is None:
+        data = x._data.prod(axis=axes, keepdims=keepdims)
+    else:
+        x, dt = _cast(x, dtype, "prod")
+        data = x._data.prod(axis=axes, keepdims=keepdims, dtype=dt)
     return record("prod", data, x._backend, (x,), (_prod_vjp,), (x, axes, keepdims), save_output=True, info=axes)
 
 
@@ -404,40 +456,133 @@ def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
 
 
 def logsumexp(
-    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
-) -> Tensor:
-    """log(sum(exp(x))) over ``axis``, without overflow (PyTorch's ``dim=`` too)."""
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    b: Any = None,
+    return_sign: bool = False,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
+) -> Any:
+    """log(sum(exp(x))) over ``axis``, without overflow (PyTorch's ``dim=`` too).
+
+    SciPy's keywords (keyword-only: the third argument stays ``keepdims``): ``b`` scales each exp(x)
+    (broadcast with x; a number or list takes x's float dtype, a float tensor or array promotes with
+    it) and the result is log|sum(b exp(x))|, differentiable in x and b; elements where b is 0 count
+    for nothing, whatever x is there. Where the sum is negative the result is NaN, unless
+    ``return_sign=True``, which returns ``(value, sign)``: the sign of the sum (1, -1, 0 where it is
+    0, NaN where it is NaN), in the value's dtype, without a gradient.
+    """
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("logsumexp", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "logsumexp")
+    try:
+        keepdims = _keepdims(keepdims, "logsumexp")
+    except ArgumentTypeError:
+        raise ArgumentTypeError(
+            f"logsumexp: the third argument is keepdims (True or False), got {type(keepdims).__name__} "
+            f"{keepdims!r:.40}; SciPy's scale factors are keyword-only here: logsumexp(x, axis, b=...)"
+        ) from None
+    return_sign = flag(return_sign, "logsumexp", "return_sign")
     if x.dtype.kind == "b":  # as PyTorch: counted as 0.0 and 1.0, in the default float dtype
         x = Tensor._make(x._data.astype(np.float32), x._backend)
     elif x.dtype.kind != "f":  # the float dtype sin gives, before the max is subtracted (uint8's 1 - 3 wraps)
         from gradkit.ops.elementwise import _as_float
 
         x = Tensor._make(_as_float(x._data), x._backend)
+    if b is not None:
+        return _scaled_logsumexp(x, axis, keepdims, b, return_sign)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
-    keepdims = _keepdims(keepdims, "logsumexp")
     xp = x._backend.xp
-    if x.size == 0:  # an empty sum: log(0) = -inf, as SciPy and PyTorch give
-        kept = _kept_shape(x.shape, axes)
-        peak = xp.zeros(tuple(1 if d == 0 else d for d in kept), dtype=x.dtype)
-    else:
-        peak = x._data.max(axis=axes, keepdims=True)
-        peak = xp.where(xp.isfinite(peak), peak, peak.dtype.type(0))  # a typed 0: NumPy 1.x upcasts 0-d float32
+    peak = _lse_peak(x._data, axes, xp)
     with np.errstate(divide="ignore"):  # every element -inf: log(0) = -inf is the answer, not a warning
-        data = xp.log(xp.exp(x._data - peak).sum(axis=axes, keepdims=True)) + peak
+        total = xp.exp(x._data - peak).sum(axis=axes, keepdims=True)
+        data = xp.log(total) + peak
     if not keepdims:
         data = data.reshape(_result_shape(x.shape, axes, False))
-    return record(
+    out = record(
         "logsumexp", data, x._backend, (x,), (_logsumexp_vjp,), (x, axes, keepdims), save_output=True, info=axes
     )
+    return (out, _lse_sign(xp.sign(total), x.shape, axes, keepdims, x._backend)) if return_sign else out
+
+
+def _lse_peak(xd: Any, axes: tuple, xp: Any) -> Any:
+    """The shift logsumexp subtracts: the max over ``axes`` (kept), 0 where it is not finite or empty."""
+    if xd.size == 0:  # an empty sum: log(0) = -inf, as SciPy and PyTorch give
+        kept = _kept_shape(xd.shape, axes)
+        return xp.zeros(tuple(1 if d == 0 else d for d in kept), dtype=xd.dtype)
+    peak = xd.max(axis=axes, keepdims=True)
+    return xp.where(xp.isfinite(peak), peak, peak.dtype.type(0))  # a typed 0: NumPy 1.x upcasts 0-d float32
+
+
+def _lse_sign(sign: Any, shape: tuple, axes: tuple, keepdims: bool, backend: Any) -> Tensor:
+    """The sign of logsumexp's sum (kept over ``axes``) as the returned tensor, without a gradient."""
+    if not keepdims:
+        sign = sign.reshape(_result_shape(shape, axes, False))
+    return Tensor._make(sign, backend)
 
 
 def _logsumexp_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tensor) -> Tensor:
     from gradkit.ops.elementwise import exp
 
     return _expand(g, x.shape, axes, keepdims) * exp(x - _expand(y, x.shape, axes, keepdims))
+
+
+def _scaled_logsumexp(x: Tensor, axis: Any, keepdims: bool, b: Any, return_sign: bool) -> Any:
+    """logsumexp with SciPy's scale factors ``b``: log|sum(b exp(x))| (and its sign)."""
+    from gradkit.ops.shape import astype
+
+    given_array = isinstance(b, (Tensor, x._backend.array_type, np.ndarray))
+    bt = as_tensor(b, "logsumexp", x._backend)
+    if bt.dtype.kind not in "biuf":
+        raise DTypeError(f"logsumexp: b must be numbers, got dtype {bt.dtype}")
+    dtype = np.result_type(x.dtype, bt.dtype) if given_array and bt.dtype.kind == "f" else x.dtype
+    try:
+        shape = tuple(np.broadcast_shapes(x.shape, bt.shape))
+    except ValueError:
+        raise ShapeError(f"logsumexp: b of shape {bt.shape} does not broadcast with x of shape {x.shape}") from None
+    xs = broadcast_to(astype(x, dtype), shape)
+    bs = broadcast_to(astype(bt, dtype), shape)
+    axes = normalize_axes(axis, len(shape), "logsumexp")
+    xp = x._backend.xp
+    zero = bs._data == 0
+    masked = xp.where(zero, dtype.type(-np.inf), xs._data)  # b == 0: no term, even where x is inf
+    peak = _lse_peak(masked, axes, xp)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a sum of 0 (log 0 = -inf), inf - inf (NaN)
+        total = (bs._data * xp.exp(masked - peak)).sum(axis=axes, keepdims=True)
+        data = xp.log(xp.abs(total)) + peak
+        if not return_sign:
+            data = xp.where(total < 0, dtype.type(np.nan), data)  # SciPy's NaN for a negative sum
+    sign = xp.sign(total)
+    if not keepdims:
+        data = data.reshape(_result_shape(shape, axes, False))
+    saved = (xs, bs, zero, sign, axes, keepdims)
+    out = record("logsumexp", data, x._backend, (xs, bs), (_scaled_lse_x_vjp, _scaled_lse_b_vjp), saved,
+                 save_output=True, info=axes)  # fmt: skip
+    return (out, _lse_sign(sign, shape, axes, keepdims, x._backend)) if return_sign else out
+
+
+def _scaled_lse_weights(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, sign: Any, y: Tensor) -> Tensor:
+    """g times d log|s| / d b_i = exp(x_i) / s = sign(s) exp(x_i - log|s|), over x's (broadcast) shape."""
+    from gradkit.ops.elementwise import exp
+
+    return _expand(g, x.shape, axes, keepdims) * exp(x - _expand(y, x.shape, axes, keepdims)) * sign
+
+
+def _scaled_lse_x_vjp(
+    g: Tensor, x: Tensor, b: Tensor, zero: Any, sign: Any, axes: tuple, keepdims: bool, y: Tensor
+) -> Tensor:
+    from gradkit.ops.elementwise import where
+
+    with np.errstate(invalid="ignore"):  # inf * 0 where b is 0 and x inf: no slope there, replaced below
+        return where(zero, 0.0, _scaled_lse_weights(g, x, axes, keepdims, sign, y) * b)
+
+
+def _scaled_lse_b_vjp(
+    g: Tensor, x: Tensor, b: Tensor, zero: Any, sign: Any, axes: tuple, keepdims: bool, y: Tensor
+) -> Tensor:
+    return _scaled_lse_weights(g, x, axes, keepdims, sign, y)
 
 
 def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
@@ -518,13 +663,17 @@ def _running_axis(x: Any, axis: int | None, op: str) -> tuple[Tensor, int]:
     return x, normalize_axis(axis, x.ndim, op)
 
 
-def cumsum(x: Any, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+def cumsum(x: Any, axis: int | None = None, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
     """Running sums along ``axis`` (over the flattened tensor when None, as NumPy; PyTorch's ``dim=``).
 
-    Integer and bool tensors sum in NumPy's integer dtype, without a gradient.
+    Integer and bool tensors sum in NumPy's integer dtype, without a gradient. ``dtype=`` as ``sum``'s.
     """
     x, ax = _running_axis(x, renamed("cumsum", axis, None, dim, "axis", "dim"), "cumsum")
-    data = x._backend.xp.cumsum(x._data, axis=ax)
+    if dtype is None:
+        data = x._backend.xp.cumsum(x._data, axis=ax)
+    else:
+        x, dt = _cast(x, dtype, "cumsum")
+        data = x._backend.xp.cumsum(x._data, axis=ax, dtype=dt)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return record("cumsum", data, x._backend, (x,), (_reverse_cumsum,), (ax,))
@@ -537,14 +686,18 @@ def _reverse_cumsum(t: Tensor, axis: int) -> Tensor:
     return flip(cumsum(flip(t, axis), axis), axis)
 
 
-def cumprod(x: Any, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+def cumprod(x: Any, axis: int | None = None, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
     """Running products along ``axis`` (over the flattened tensor when None, as NumPy; PyTorch's ``dim=``).
 
     Integer and bool tensors multiply in NumPy's integer dtype, without a gradient. The gradient is
-    exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``.
+    exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``. ``dtype=`` as ``sum``'s.
     """
     x, ax = _running_axis(x, renamed("cumprod", axis, None, dim, "axis", "dim"), "cumprod")
-    data = x._backend.xp.cumprod(x._data, axis=ax)
+    if dtype is None:
+        data = x._backend.xp.cumprod(x._data, axis=ax)
+    else:
+        x, dt = _cast(x, dtype, "cumprod")
+        data = x._backend.xp.cumprod(x._data, axis=ax, dtype=dt)
     if data.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return record("cumprod", data, x._backend, (x,), (_cumprod_vjp,), (x, ax), save_output=True)
@@ -599,7 +752,7 @@ def _cumprod_vjp_exact(g: Tensor, x: Tensor, axis: int) -> Tensor:
 
 def norm(
     x: Any,
-    ord: Any = 2,  # noqa: A002 - NumPy's name
+    ord: Any = None,  # noqa: A002 - NumPy's name
     axis: Any = None,
     keepdims: bool = False,
     *,
@@ -610,23 +763,30 @@ def norm(
     """The vector ``ord``-norm over ``axis`` (all axes when None: the Frobenius norm of a matrix).
 
     ``ord`` is a number > 0, ``0``, ``inf`` or ``-inf`` (PyTorch's ``linalg.vector_norm``; ord 0 counts
-    the non-zero elements, in x's dtype, with a zero gradient). Where the norm is 0 its slope is taken
-    as 0, as PyTorch does, not NaN. ``Tensor.norm``'s PyTorch keywords: ``p=`` for ``ord`` ("fro" is 2),
-    ``dim=`` (``dim=()`` is every axis), ``keepdim=``.
+    the non-zero elements, in x's dtype, with a zero gradient); None (NumPy's default) and ``"fro"`` are
+    2: the 2-norm of a vector, the Frobenius norm over all the elements of a matrix or over two axes.
+    Where the norm is 0 its slope is taken as 0, as PyTorch does, not NaN. ``Tensor.norm``'s PyTorch
+    keywords: ``p=`` for ``ord``, ``dim=`` (``dim=()`` is every axis), ``keepdim=``.
     """
     from gradkit.dtypes import is_floating
     from gradkit.errors import ArgumentTypeError
     from gradkit.ops.elementwise import abs as abs_
 
+    if ord is None:
+        ord = 2  # noqa: A001
     if p is not NOT_GIVEN or dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
-        ord = renamed("norm", ord, 2, p, "ord", "p")
-        ord = 2 if isinstance(ord, str) and ord == "fro" else ord  # Frobenius over the dims: the same sum
+        ord = renamed("norm", ord, 2, p, "ord", "p")  # noqa: A001
+        ord = 2 if ord is None else ord  # noqa: A001
         axis, keepdims = torch_dims("norm", axis, keepdims, dim, keepdim, empty_is_all=True)
+    if isinstance(ord, str) and ord == "fro":  # Frobenius over the axes: the 2-norm's sum
+        ord = 2  # noqa: A001
     x = as_tensor(x, "norm")
     if not is_floating(x.dtype):
         raise DTypeError(f"norm: expected a floating-point tensor, got {x.dtype}")
     if isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"norm: ord must be a number, inf or -inf, got {type(ord).__name__} {ord!r:.40}")
+        raise ArgumentTypeError(
+            f"norm: ord must be a number, inf, -inf, None or 'fro', got {type(ord).__name__} {ord!r:.40}"
+        )
     p = float(ord)
     if not (p >= 0 or p == -math.inf) or math.isnan(p):
         raise InvalidArgumentError(f"norm: ord must be > 0, 0, inf or -inf, got {ord!r}")
@@ -694,16 +854,31 @@ def _nan_parts(
 
 
 def nansum(
-    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dtype: Any = None,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
 ) -> Tensor:
     """Sum over ``axis`` with NaNs counted as 0 (NumPy's ``nansum``); the slope is 0 at the NaNs.
 
-    Integer and bool tensors sum as ``sum`` does (they hold no NaN).
+    Integer and bool tensors sum as ``sum`` does (they hold no NaN). ``dtype=`` as ``sum``'s; a float
+    tensor summed in an integer dtype has its NaNs made 0 first, as NumPy's.
     """
     x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nansum", dim, keepdim)
+    dt = None
+    if dtype is not None:
+        dt = to_dtype(dtype, "nansum")
+        if nan is None or dt.kind == "f":
+            x, axes, keepdims, nan, zeroed = _nan_parts(_cast(x, dt, "nansum")[0], axes, keepdims, "nansum",
+                                                        NOT_GIVEN, NOT_GIVEN)  # fmt: skip
+        else:  # NaN -> 0, then each value cast: no gradient
+            return Tensor._make(zeroed.sum(axis=axes, keepdims=keepdims, dtype=dt), x._backend)
     if nan is None:
-        return Tensor._make(x._data.sum(axis=axes, keepdims=keepdims), x._backend)
-    data = zeroed.sum(axis=axes, keepdims=keepdims)  # what NumPy's nansum does
+        return Tensor._make(x._data.sum(axis=axes, keepdims=keepdims, dtype=dt), x._backend)
+    data = zeroed.sum(axis=axes, keepdims=keepdims, dtype=dt)  # what NumPy's nansum does
     return record("nansum", data, x._backend, (x,), (_nansum_vjp,), (nan, x.shape, axes, keepdims), info=axes)
 
 
@@ -714,16 +889,31 @@ def _nansum_vjp(g: Tensor, nan: Any, shape: tuple, axes: tuple, keepdims: bool) 
 
 
 def nanmean(
-    x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dtype: Any = None,
+    dim: Any = NOT_GIVEN,
+    keepdim: Any = NOT_GIVEN,
 ) -> Tensor:
     """Mean over ``axis`` of the elements that are not NaN (NumPy's ``nanmean``).
 
     A slice of NaNs only has a NaN mean; on NumPy that warns "Mean of empty slice" (a RuntimeWarning),
     as NumPy does, while on CuPy nothing is read back to warn. The slope is 1/count at the other
     elements and 0 at the NaNs (0 too in a slice of NaNs only, where PyTorch gives NaN). Integer and
-    bool tensors give their ``mean`` (float64), as NumPy.
+    bool tensors give their ``mean`` (float64), as NumPy. ``dtype=`` as ``mean``'s; a float tensor
+    needs a float dtype (DTypeError otherwise, as NumPy's TypeError).
     """
     x, axes, keepdims, nan, zeroed = _nan_parts(x, axis, keepdims, "nanmean", dim, keepdim)
+    if dtype is not None:
+        dt = to_dtype(dtype, "nanmean")
+        if nan is None:
+            return mean(x, axes, keepdims, dtype=dt)
+        if dt.kind != "f":
+            raise DTypeError(f"nanmean: a {x.dtype} tensor needs a floating-point dtype=, got {dt}")
+        x, axes, keepdims, nan, zeroed = _nan_parts(_cast(x, dt, "nanmean")[0], axes, keepdims, "nanmean",
+                                                    NOT_GIVEN, NOT_GIVEN)  # fmt: skip
     xd = x._data
     if nan is None:
         return Tensor._make(xd.mean(axis=axes, keepdims=keepdims), x._backend)
