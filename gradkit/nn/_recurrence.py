@@ -18,8 +18,10 @@ given, PyTorch's ``PackedSequence`` layout) passes (sum(batch_sizes), gates * hi
 ``batch_sizes[t]`` sequences (longest first), so a sequence's state stops at its last step, and the reverse
 direction starts each sequence at its own last step (a state joins the batch, from h0, when its sequence starts).
 
-Both paths work on that packed layout (a padded batch is the packed one whose steps all hold N rows): the arrays
-of every step lie in time order, (sum(batch_sizes), ...), and a state has the rows of the sequences still running.
+The fused path always works on that packed layout (a padded batch is the packed one whose steps all hold N
+rows): the arrays of every step lie in time order, (sum(batch_sizes), ...), and a state has the rows of the
+sequences still running. The composed path runs a padded batch on its (T, N, ...) steps and a packed one on that
+layout (``_composed_packed``).
 """
 
 from __future__ import annotations
@@ -444,6 +446,7 @@ def _rnn_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: 
         if gy is not None:
             d = d + gy[at]
         xp.multiply(d, slope[at], out=da[at])
+        # the gradient of the state before the step: before the first step run, that is h0's (skipped unless wanted)
         d = backend.matmul(da[at], w) if t != first or needs[1] else None
     if d is not None:
         _resize(xp, d, 0, gh, dh0)

@@ -52,6 +52,9 @@ def _nonlinearity(value: Any, layer: str) -> str:
 def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: str = "input") -> Tensor:
     """``x`` as a Tensor on ``weight``'s device with its dtype and ``dims`` dimensions (else an error)."""
     layer = type(module).__name__
+    if isinstance(x, PackedSequence):  # reached only by the cells: the layers unpack it first
+        raise ArgumentTypeError(f"{layer}: {what} must be a Tensor, got a PackedSequence; a cell runs one time "
+                                "step, RNN, LSTM and GRU take packed sequences")
     if not isinstance(x, Tensor):
         if isinstance(x, (tuple, list, str, bytes)) or x is None:
             raise ArgumentTypeError(f"{layer}: {what} must be a Tensor, got {describe(x)}")
@@ -356,7 +359,7 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise ShapeError(f"{layer}: a PackedSequence's data must be 2-D (steps of all sequences, input_size), "
                              f"got shape {data.shape}")
-        x = _input(self, data, self._weights(0, 0)[0], (2, 3), "the PackedSequence's data")
+        x = _input(self, data, self._weights(0, 0)[0], (2, 3), "PackedSequence's data")
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: the PackedSequence's data has shape {x.shape}, expected its last axis to "
                              f"be input_size={self.input_size}")

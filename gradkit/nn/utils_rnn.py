@@ -121,11 +121,15 @@ class PackedSequence(_PackedFields):
             batch_sizes = Tensor._make(np.asarray(_host_ints(batch_sizes, op, "batch_sizes")), get_backend("cpu"))
         if batch_sizes.device != "cpu":
             raise DeviceError(f"{op}: batch_sizes must be on the CPU (as PyTorch's), got one on "
-                              f"{batch_sizes.device}; make packed batches with pack_padded_sequence or pack_sequence")
+                              f"{batch_sizes.device}; pass a list or batch_sizes.to('cpu'), or make packed batches "
+                              "with pack_padded_sequence or pack_sequence")
         for name, idx in (("sorted_indices", sorted_indices), ("unsorted_indices", unsorted_indices)):
             if idx is not None and not (isinstance(idx, Tensor) and idx._backend is data._backend):
                 raise ArgumentTypeError(f"{op}: {name} must be None or a Tensor on data's device ({data.device}), "
                                         f"got {describe(idx)}")
+            if idx is not None and (idx.dtype.kind not in "iu" or idx.ndim != 1):
+                raise DTypeError(f"{op}: {name} must be a 1-D tensor of integers, got dtype {idx.dtype} and shape "
+                                 f"{idx.shape}")
         if unsorted_indices is None and sorted_indices is not None:
             unsorted_indices = _inverse(sorted_indices)
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
@@ -193,6 +197,10 @@ def _sizes(packed: Any, op: str) -> tuple:
         raise InvalidArgumentError(f"{op}: batch_sizes must be positive and non-increasing, got {sizes.tolist()}")
     if data.ndim == 0 or data.shape[0] != sizes.sum():
         raise ShapeError(f"{op}: data has shape {data.shape}, but batch_sizes sum to {sizes.sum()} rows")
+    for name, idx in (("sorted_indices", sorted_indices), ("unsorted_indices", unsorted_indices)):
+        if idx is not None and idx.shape != (sizes[0],):
+            raise ShapeError(f"{op}: {name} has shape {idx.shape}, expected ({sizes[0]},): one index per sequence "
+                             "(batch_sizes[0] of them)")
     return data, tuple(sizes.tolist()), sorted_indices, unsorted_indices
 
 
