@@ -108,8 +108,9 @@ def asarray(a: Any, dtype: Any = None, *, device: Any = None) -> Tensor:
     Python floats give float64, ints int64, bools bool (nested lists as NumPy makes them); NumPy and
     CuPy arrays keep their dtype and are used without a copy where possible. A Tensor is returned
     itself when its dtype and device already match, else converted as ``Tensor.to`` does (in the
-    graph). ``dtype=`` casts as NumPy does (integers that do not fit, NaN or inf into an integer dtype
-    raise InvalidArgumentError). The result never requires grad unless ``a`` did.
+    graph). ``dtype=`` casts as NumPy does: numbers and lists with integers that do not fit, NaN or inf
+    into an integer dtype raise InvalidArgumentError; arrays and tensors cast as ``astype`` (NumPy's
+    wrap-around). The result never requires grad unless ``a`` did.
     """
     return _numpy_tensor(a, dtype, device, "asarray")[0]
 
@@ -163,7 +164,12 @@ def _numpy_tensor(a: Any, dtype: Any, device: Any, op: str) -> tuple[Tensor, boo
     if backend is not None and t._backend is not backend:
         t = to_device(t, backend)
     data = t._data
-    shared = source is not None and (data is source or getattr(data, "base", None) is source)
+    # by memory too, not only identity: cupy.asarray may hand back another array object over the same memory
+    shared = source is not None and (
+        data is source
+        or getattr(data, "base", None) is source
+        or (_is_cupy_array(data) == _is_cupy_array(source) and bool(t._backend.xp.may_share_memory(data, source)))
+    )
     return t, shared
 
 

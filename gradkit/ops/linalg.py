@@ -151,6 +151,8 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
     ``optimize`` (False, True, "greedy", "optimal" or an ``einsum_path`` list) is handed to the backend's
     einsum for the forward value, as NumPy's; the backward contractions choose their own order.
     """
+    if isinstance(optimize, np.bool_):
+        optimize = bool(optimize)
     if not (isinstance(optimize, (bool, list)) or (isinstance(optimize, str) and optimize in ("greedy", "optimal"))):
         raise InvalidArgumentError(
             f"einsum: optimize must be False, True, 'greedy', 'optimal' or a path list, got {optimize!r:.60}"

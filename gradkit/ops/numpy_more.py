@@ -805,10 +805,7 @@ def broadcast_arrays(*args: Any) -> tuple[Tensor, ...]:
     """NumPy's ``broadcast_arrays``: every argument broadcast to their common shape (views), as a tuple."""
     op = "broadcast_arrays"
     ts = _tensors(op, *args)
-    try:
-        shape = np.broadcast_shapes(*(t.shape for t in ts))
-    except ValueError:
-        raise ShapeError(f"{op}: the shapes {[t.shape for t in ts]} do not broadcast together") from None
+    shape = _broadcast_shape(op, *ts)
     return tuple(broadcast_to(t, shape) for t in ts)
 
 
@@ -839,6 +836,7 @@ def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0)
         raise InvalidArgumentError(f"{op}: an empty condition list is not possible (NumPy refuses it too)")
     extra = () if isinstance(default, SCALARS) else (default,)
     ts = _tensors(op, *choicelist, *condlist, *extra)
+    _broadcast_shape(op, *ts)
     choices, conds = ts[:len(choicelist)], ts[len(choicelist):2 * len(choicelist)]
     for i, c in enumerate(conds):
         if c.dtype != np.bool_:
@@ -857,11 +855,20 @@ def _nan_extreme(op: str, a: Any, b: Any, fn: Any) -> Tensor:
     if isinstance(a, SCALARS):
         a = _tensor(a, op)
     if isinstance(b, SCALARS):
-        if isinstance(b, float) and math.isnan(b):
-            return multiply(a, 1)  # a NaN number is ignored
+        if isinstance(b, (float, np.floating)) and math.isnan(b):
+            return multiply(a, type(b)(1))  # a NaN number is ignored, but promotes as NumPy's (int8 -> float64)
         return where(isnan(a), b, fn(a, b))
     a, b = _tensors(op, a, b)
+    _broadcast_shape(op, a, b)
     return where(isnan(b), a, where(isnan(a), b, fn(a, b)))
+
+
+def _broadcast_shape(op: str, *ts: Tensor) -> tuple:
+    """The shape ``ts`` broadcast to; ShapeError naming ``op`` when they do not."""
+    try:
+        return tuple(np.broadcast_shapes(*(t.shape for t in ts)))
+    except ValueError:
+        raise ShapeError(f"{op}: the shapes {[t.shape for t in ts]} do not broadcast together") from None
 
 
 def fmax(x1: Any, x2: Any) -> Tensor:
@@ -886,14 +893,19 @@ def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tenso
 
     op = "array_split"
     a = _tensor(ary, op)
-    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(indices_or_sections, bool):
-        k = int(indices_or_sections)
-        if k <= 0:
-            raise InvalidArgumentError(f"{op}: the number of sections must be larger than 0, got {k}")
-        if a.ndim == 0:
-            raise ShapeError(f"{op}: a 0-d tensor has no axis to split")
-        n = a.shape[_axis_of(axis, a.ndim, op)]
-        size, extra = divmod(n, k)
-        sizes = [size + 1] * extra + [size] * (k - extra)
-        indices_or_sections = np.cumsum(sizes)[:-1].tolist()
-    return split(a, indices_or_sections, axis=axis)
+    ios = indices_or_sections
+    is_count = isinstance(ios, (int, np.integer)) and not isinstance(ios, bool)
+    if not (is_count or isinstance(ios, (list, tuple)) or (isinstance(ios, np.ndarray) and ios.ndim == 1)):
+        raise ArgumentTypeError(
+            f"{op}: indices_or_sections must be an int or a sequence of ints, got {type(ios).__name__} {ios!r:.40}"
+        )
+    if is_count and int(ios) <= 0:
+        raise InvalidArgumentError(f"{op}: the number of sections must be larger than 0, got {int(ios)}")
+    if a.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no axis to split")
+    ax = _axis_of(axis, a.ndim, op)
+    if is_count:
+        size, extra = divmod(a.shape[ax], int(ios))
+        sizes = [size + 1] * extra + [size] * (int(ios) - extra)
+        ios = np.cumsum(sizes)[:-1].tolist()
+    return split(a, ios, axis=ax)

@@ -451,15 +451,12 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: bool | None = 
 
 
 # ------------------------------------------------------------------ products and running totals skipping NaNs
-def _nan_filled(a: Any, op: str, fill: float, dtype: Any) -> Tensor:
-    """``a`` (cast to ``dtype`` when given) with its NaNs replaced by ``fill``; their slope is 0."""
+def _nan_filled(a: Any, op: str, fill: float) -> Tensor:
+    """``a`` with its NaNs replaced by ``fill``; their slope is 0. NumPy fills before a ``dtype=`` cast, so a
+    float tensor reduced in an integer dtype has no NaN left to cast."""
     from gradkit.ops.elementwise import isnan
 
     x = _tensor(a, op)
-    if dtype is not None:
-        from gradkit.dtypes import to_dtype
-
-        x = astype(x, to_dtype(dtype, op))
     return where(isnan(x), fill, x) if x.dtype.kind == "f" else x
 
 
@@ -468,18 +465,33 @@ def nanprod(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False)
     from gradkit.ops.reduce import prod
 
     op = "nanprod"
-    return prod(_nan_filled(a, op, 1.0, dtype), axis=axis, keepdims=_keep(keepdims, op))
+    x = _nan_filled(a, op, 1.0)
+    axes = normalize_axes(axis, x.ndim, op)  # errors name nanprod, not prod
+    return prod(x, axis=axes, keepdims=_keep(keepdims, op), dtype=_dtype_or_none(dtype, op))
+
+
+def _dtype_or_none(dtype: Any, op: str) -> Any:
+    from gradkit.dtypes import to_dtype
+
+    return None if dtype is None else to_dtype(dtype, op)
+
+
+def _nan_running(a: Any, axis: Any, dtype: Any, op: str, fill: float, fn: Any) -> Tensor:
+    from gradkit.ops.reduce import _running_axis
+
+    x, ax = _running_axis(_nan_filled(a, op, fill), axis, op)
+    return fn(x, ax, _dtype_or_none(dtype, op))
 
 
 def nancumsum(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
     """NumPy's ``nancumsum``: ``cumsum`` with NaNs taken as 0 (their gradient 0); flattened when axis is None."""
     from gradkit.ops.reduce import cumsum
 
-    return cumsum(_nan_filled(a, "nancumsum", 0.0, dtype), axis=axis)
+    return _nan_running(a, axis, dtype, "nancumsum", 0.0, cumsum)
 
 
 def nancumprod(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
     """NumPy's ``nancumprod``: ``cumprod`` with NaNs taken as 1 (their gradient 0); flattened when axis is None."""
     from gradkit.ops.reduce import cumprod
 
-    return cumprod(_nan_filled(a, "nancumprod", 1.0, dtype), axis=axis)
+    return _nan_running(a, axis, dtype, "nancumprod", 1.0, cumprod)
