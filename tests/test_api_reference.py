@@ -52,6 +52,8 @@ NAMESPACES = {
     "gk.linalg": (gk.linalg, None),
     "gk.special": (gk.special, None),
     "gk.autograd": (gk.autograd, None),
+    "gk.autograd.functional": (gk.autograd.functional, ("gradkit.autograd.functional",)),
+    "gk.func": (gk.func, ("gradkit.func",)),
 }
 
 

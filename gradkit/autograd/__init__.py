@@ -1,6 +1,7 @@
 """gradkit's autograd (``gk.autograd``): ``record`` (function.py), ``Node``, the backward engine,
 grad mode, ``Function`` (custom_function.py), the public way to define a differentiable op,
-PyTorch's ``grad`` and ``backward`` (api.py) and anomaly detection (anomaly.py).
+PyTorch's ``grad`` and ``backward`` (api.py), anomaly detection (anomaly.py) and
+``gk.autograd.functional`` (functional.py: torch.autograd.functional's jacobian, hessian, vjp, jvp, hvp, vhp).
 
 The public names are loaded on first use (PEP 562): this package is imported by
 ``gradkit.tensor`` before ``Tensor`` exists, and those modules need ``Tensor``.
@@ -26,13 +27,18 @@ _EXPORTS = {
     "inference_mode": "grad_mode",
 }
 
-__all__ = list(_EXPORTS)
+# submodules loaded on first use, for the same reason
+_SUBMODULES = ("functional",)
+
+__all__ = [*_EXPORTS, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is not None:
         return getattr(import_module(f"gradkit.autograd.{module}"), name)
+    if name in _SUBMODULES:
+        return import_module(f"gradkit.autograd.{name}")
     raise AttributeError(f"module 'gradkit.autograd' has no attribute {name!r}")
 
 

@@ -7,7 +7,7 @@ runs, as in PyTorch (hooks elsewhere are not called). As in PyTorch, the tensors
 called ``retain_grad()`` get their ``.grad`` from ``grad`` too.
 
 ``grad(..., is_grads_batched=True)`` runs the engine once per batch row of ``grad_outputs`` (PyTorch
-vmaps one pass; gradkit has no vmap) and stacks the rows' gradients.
+vmaps one pass; gradkit's vmap, gk.func.vmap, is a loop too) and stacks the rows' gradients.
 """
 
 from __future__ import annotations
