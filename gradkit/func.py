@@ -584,6 +584,11 @@ def vmap(
     _check_dims(out_dims, op, "out_dims")
 
     def mapped(*args: Any, **kwargs: Any) -> Any:
+        if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
+            raise InvalidArgumentError(
+                f"{op}: in_dims={in_dims!r} has {len(in_dims)} entries, one per positional argument, but the "
+                f"function was called with {len(args)}"
+            )
         flat, spec = _flatten(tuple(args))
         dims = _dims_for(in_dims if isinstance(in_dims, (tuple, list)) else (in_dims,) * len(args),
                          tuple(args), op, "in_dims", "the arguments")
@@ -664,10 +669,13 @@ def _stack_results(results: list, out_dims: Any, op: str) -> Any:
                 "every call must return the same structure"
             )
         per_call.append(flat)
+    if spec is None and isinstance(out_dims, tuple) and len(out_dims) == 1:
+        out_dims = out_dims[0]  # one Tensor returned: out_dims=(d,) as torch accepts
     dims = _dims_for(out_dims, results[0], op, "out_dims", "the function's output")
     out = []
     for k, (d, p) in enumerate(zip(dims, _paths(results[0]), strict=True)):
         if d is None:
+            _check_unmapped([flat[k] for flat in per_call], p, op)
             out.append(flat0[k])
             continue
         column = [flat[k] for flat in per_call]
@@ -690,3 +698,20 @@ def _stack_results(results: list, out_dims: Any, op: str) -> Any:
             )
         out.append(stack(column, axis=d))
     return _unflatten(spec, out)
+
+
+def _check_unmapped(column: list, path: str, op: str) -> None:
+    """An output with out_dims None must be one Tensor value in every call (it cannot depend on the mapping)."""
+    first = column[0]
+    if not isinstance(first, Tensor):
+        return
+    for b, t in enumerate(column[1:], 1):
+        same = isinstance(t, Tensor) and t.shape == first.shape and t._backend is first._backend
+        if same:
+            a, c = first._data, t._data
+            same = bool(first._backend.xp.all((a == c) | ((a != a) & (c != c))))
+        if not same:
+            raise InvalidArgumentError(
+                f"{op}: out_dims is None for the function's output{path}, but it differs between index 0 and "
+                f"index {b}; an output that depends on the mapped dimension needs an int out_dims"
+            )

@@ -420,7 +420,8 @@ def test_vmap_errors():
         func.vmap(lambda a, n: a * n)(x, 3)
     with pytest.raises(gk.InvalidArgumentError, match=r"func.vmap: in_dims=\(None,\) maps no Tensor"):
         func.vmap(lambda a: a, in_dims=(None,))(x)
-    with pytest.raises(gk.InvalidArgumentError, match=r"func.vmap: in_dims=\(0, 0\) does not match"):
+    with pytest.raises(gk.InvalidArgumentError, match=r"func.vmap: in_dims=\(0, 0\) has 2 entries, one per "
+                                                     r"positional argument, but the function was called with 1"):
         func.vmap(lambda a: a, in_dims=(0, 0))(x)
     with pytest.raises(gk.IndexOutOfRangeError, match=r"func.vmap: in_dims gives argument\[0\] \(shape \(2, 3\)\) "
                                                       r"the mapped dimension 2"):

@@ -21,13 +21,14 @@ from typing import Any
 from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import Node
-from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError, describe
+from gradkit.errors import ArgumentTypeError, AutogradError, InvalidArgumentError, ShapeError, describe
 from gradkit.functional import (
     _check_callable,
     _grad,
     _jacobian,
     _ones_like,
     _outputs,
+    _to_float_tensor,
     _value_and_grad,
     _zeros_like,
 )
@@ -80,12 +81,7 @@ def _as_inputs(value: Any, op: str, what: str = "inputs") -> tuple[bool, tuple[T
 def _float_inputs(value: Any, op: str) -> tuple[bool, tuple[Tensor, ...]]:
     is_tuple, xs = _as_inputs(value, op)
     for i, x in enumerate(xs):
-        if x.dtype.kind != "f":
-            where = f"inputs[{i}]" if is_tuple else "inputs"
-            raise DTypeError(
-                f"{op}: {where} must be a floating-point tensor to be differentiated, got dtype {x.dtype}; "
-                "convert it with .astype(gk.float64)"
-            )
+        _to_float_tensor(x, op, f"inputs[{i}]" if is_tuple else "inputs")  # refuses other dtypes
     return is_tuple, xs
 
 
@@ -96,15 +92,11 @@ def _vectors(v: Any, refs: Sequence[Tensor], is_tuple: bool, op: str, of: str) -
         if is_tuple:
             raise InvalidArgumentError(f"{op}: v has {len(vs)} Tensor(s), but there are {len(refs)} {of}")
         raise InvalidArgumentError(f"{op}: v must be one Tensor (there is one {of[:-1]}), got {len(vs)}")
-    out = []
     for i, (u, r) in enumerate(zip(vs, refs, strict=True)):
         if u.shape != r.shape:
             where = f"v[{i}]" if is_tuple else "v"
             raise ShapeError(f"{op}: {where} has shape {u.shape}, but the {of[:-1]} has shape {r.shape}")
-        if u._backend is not r._backend:
-            u = u.to(r.device)
-        out.append(u.astype(r.dtype) if u.dtype != r.dtype else u)
-    return out
+    return list(vs)  # the transforms move each to its output's (input's) device and dtype
 
 
 def _ones_v(refs: Sequence[Tensor], op: str, of: str) -> list[Tensor]:
