@@ -1,27 +1,22 @@
 """The recurrence of one recurrent layer and direction (and of one cell step), two ways.
 
-``composed``: gradkit operations per time step (``F.linear`` with ``weight_hh``, the gates sliced, ``sigmoid``,
-``tanh``, products): gradients of every order come from their rules. ``_Unbind`` and ``_Stack`` split and join
-the time steps, each the other's VJP, so neither first nor second order is O(T^2).
+Both run on the packed layout (PyTorch's ``PackedSequence``). ``xg`` is the input's projection
+``x @ weight_ih.T + bias_ih`` of every step, computed by the caller as one ``F.linear``. Packed, it is
+(sum(batch_sizes), G) with G = gates * hidden: the steps one after the other in time order, step t's rows those of
+the first ``batch_sizes[t]`` sequences (longest first). A padded (T, N, G) ``xg`` is the packed
+``xg.reshape(T * N, G)``, T steps of N rows; a cell's (N, G) one is one step. A state holds the rows of the
+sequences still running: forward, a sequence's state stops at its last step; reverse, each sequence starts at its
+own last step, its state joining the batch from h0 (and c0).
 
-``FusedRecurrence``: the whole time loop as one node (a ``gk.autograd.Function``). The forward runs on raw
-arrays and keeps the gates' activations; the backward is the closed-form recurrence on raw arrays, with one
-matmul per step for the state's gradient and one matmul per sequence for ``weight_hh``'s (and
-``weight_hr``'s). When the backward pass is itself recorded (``create_graph=True``) the node rebuilds the
-composed graph from its inputs and takes its VJP with recording on, so derivatives of every order stay
-those of the composed path. Same operations in the same order as the composed path (its forward results
-are the same to the bit on NumPy); no host reads.
+``composed``: gradkit operations per step (``F.linear`` with ``weight_hh``, the gates sliced, ``sigmoid``,
+``tanh``, products): gradients of every order come from their rules.
 
-``xg`` is the input's projection ``x @ weight_ih.T + bias_ih`` of every step, (T, N, gates * hidden), computed
-by the caller as one ``F.linear``; a cell passes one step, (N, gates * hidden). A packed batch (``batch_sizes``
-given, PyTorch's ``PackedSequence`` layout) passes (sum(batch_sizes), gates * hidden): step t's rows are the first
-``batch_sizes[t]`` sequences (longest first), so a sequence's state stops at its last step, and the reverse
-direction starts each sequence at its own last step (a state joins the batch, from h0, when its sequence starts).
-
-The fused path always works on that packed layout (a padded batch is the packed one whose steps all hold N
-rows): the arrays of every step lie in time order, (sum(batch_sizes), ...), and a state has the rows of the
-sequences still running. The composed path runs a padded batch on its (T, N, ...) steps and a packed one on that
-layout (``_composed_packed``).
+``FusedRecurrence``: the whole loop as one node (a ``gk.autograd.Function``). The forward runs on raw arrays and
+keeps the gates' activations; the backward is the closed-form recurrence on raw arrays, with one matmul per step
+for the state's gradient and one per sequence for ``weight_hh``'s (and ``weight_hr``'s). When the backward pass is
+itself recorded (``create_graph=True``) the node rebuilds the composed graph from its inputs and takes its VJP with
+recording on, so derivatives of every order are those of the composed path. Same operations in the same order as
+the composed path (its forward results are the same to the bit on NumPy); no host reads.
 """
 
 from __future__ import annotations
@@ -42,36 +37,42 @@ from gradkit.tensor import Tensor
 _make = Tensor._make
 
 FUSED = True  # False: every layer and cell runs composed (tests compare the two paths)
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-# ------------------------------------------------------------------ splitting and joining the time steps
+# ------------------------------------------------------------------ the packed layout
+class _Layout:
+    """The steps of a packed batch: step t's rows ``rows[t]`` (a slice of ``sizes[t]`` rows, never more than the
+    step before), and the order the steps run in (``order``: last step first for the reverse direction)."""
+
+    __slots__ = ("order", "padded", "reverse", "rows", "sizes", "total")
+
+    def __init__(self, sizes: tuple, reverse: bool) -> None:
+        self.sizes, self.reverse = sizes, reverse
+        self.padded = len(set(sizes)) < 2  # every step holds the whole batch
+        self.rows = []
+        start = 0
+        for n in sizes:
+            self.rows.append(slice(start, start + n))
+            start += n
+        self.total = start
+        self.order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+
+
+def _as_packed(xg: Any, batch_sizes: tuple | None, reverse: bool) -> tuple:
+    """``xg`` (a Tensor or an array) as packed rows, (rows, G), and their ``_Layout``."""
+    if batch_sizes is not None:
+        return xg, _Layout(batch_sizes, reverse)
+    if xg.ndim == 2:  # a cell step
+        return xg, _Layout((xg.shape[0],), reverse)
+    steps, n, width = xg.shape
+    return xg.reshape(steps * n, width), _Layout((n,) * steps, reverse)
+
+
+# ------------------------------------------------------------------ splitting and joining the steps
 # Each is the other's VJP, so gradients of any order stay linear in the number of steps: slicing with
-# ``getitem`` (or ``ops.stack``, whose VJP slices) would give each slice's gradient a zero tensor of the whole
-# sequence's size, quadratic in the length (at the first order for unbind, at the second for stack).
-class _Unbind(Function):
-    """The slices of a tensor along axis 0; backward stacks their gradients (zeros for those without)."""
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor) -> tuple:
-        return ops.unbind(x, 0)
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, *grads: Tensor) -> Tensor:
-        return _Stack.apply(*grads)
-
-
-class _Stack(Function):
-    """Tensors of one shape stacked along a new axis 0; backward unbinds the gradient."""
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, *xs: Tensor) -> Tensor:
-        return ops.stack(xs, 0)
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
-        return _Unbind.apply(g)
-
-
+# ``getitem`` (or ``ops.concatenate``, whose VJP slices) would give each slice's gradient a zero tensor of the
+# whole sequence's size, quadratic in the length (at the first order for splitting, at the second for joining).
 class _Split(Function):
     """Consecutive blocks of rows of ``x`` of the given sizes (the steps of a packed batch); backward joins their
     gradients (zeros for those without)."""
@@ -98,13 +99,18 @@ class _Join(Function):
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple:
-        out = _Split.apply(g, ctx.sizes)
-        return out if isinstance(out, tuple) else (out,)
+        return _Split.apply(g, ctx.sizes)
 
 
-def split_steps(x: Tensor) -> tuple:
-    """``x``'s slices along axis 0 (time steps, or layers of a state): one node."""
-    return _Unbind.apply(x)
+def _split(x: Tensor, sizes: tuple) -> tuple:
+    """``x``'s rows in consecutive blocks of ``sizes`` (the steps of a packed batch): one node."""
+    return (x,) if len(sizes) == 1 else _Split.apply(x, sizes)
+
+
+def split_layers(x: Tensor) -> tuple:
+    """The (N, width) layers of an (L, N, width) state: one node."""
+    layers, n, width = x.shape
+    return _split(x.reshape(layers * n, width), (n,) * layers)
 
 
 def pieces(x: Tensor, sizes: tuple, start: int = 0) -> list:
@@ -152,86 +158,64 @@ def _gru_step(xg: tuple, h: Tensor, c: Any, w_hh: Tensor, b_hh: Tensor | None, w
 
 
 _STEPS = {"RNN_TANH": _rnn_step(ops.tanh), "RNN_RELU": _rnn_step(F.relu), "LSTM": _lstm_step, "GRU": _gru_step}
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def composed(mode: str, xg: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
-             w_hr: Tensor | None, reverse: bool, batch_sizes: tuple | None = None) -> tuple:
-    """(output, last h, last c or None) of one layer and direction over (T, N, gates * hidden) ``xg`` (or a
-    packed one with its ``batch_sizes``); a 2-D ``xg`` without ``batch_sizes`` is one cell step: (h, c or None)."""
+def composed(mode: str, xg: Tensor, h0: Tensor, c0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+             w_hr: Tensor | None, reverse: bool = False, batch_sizes: tuple | None = None) -> tuple:
+    """(output, h_n, c_n or None) of one layer and direction: for a (T, N, G) ``xg`` the output is (T, N, width),
+    for a packed one (with its ``batch_sizes``) (rows, width), for a cell's (N, G) one h_n itself."""
     step = _STEPS[mode]
-    hidden = xg.shape[-1] // GATES[mode]
-    if batch_sizes is not None:
-        return _composed_packed(step, hidden, mode == "GRU", xg, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes)
-    if xg.ndim == 2:
-        if mode == "GRU":
-            xg = tuple(pieces(xg, (2 * hidden, hidden)))
-        return step(xg, h, c, w_hh, b_hh, w_hr)
+    packed, layout = _as_packed(xg, batch_sizes, reverse)
     if mode == "GRU":  # split once here, not at every step
-        x_rz, x_n = pieces(xg, (2 * hidden, hidden))
-        xs: Any = list(zip(split_steps(x_rz), split_steps(x_n), strict=True))
+        hidden = xg.shape[-1] // 3
+        x_rz, x_n = pieces(packed, (2 * hidden, hidden))
+        xs: Any = list(zip(_split(x_rz, layout.sizes), _split(x_n, layout.sizes), strict=True))
     else:
-        xs = split_steps(xg)
+        xs = _split(packed, layout.sizes)
     ys: list[Any] = [None] * len(xs)
-    for t in (reversed(range(len(xs))) if reverse else range(len(xs))):
+    h, c = h0[:0], None if c0 is None else c0[:0]
+    h_ended: list = []  # the final states of the sequences that ended, in row order
+    c_ended: list = []
+    for t in layout.order:
+        h = _resize_states(h, layout.sizes[t], h0, h_ended)
+        c = _resize_states(c, layout.sizes[t], c0, c_ended)
         h, c = step(xs[t], h, c, w_hh, b_hh, w_hr)
         ys[t] = h
-    return _Stack.apply(*ys), h, c
+    y = _Join.apply(*ys) if len(ys) > 1 else ys[0]
+    if xg.ndim == 3:
+        y = y.reshape(*xg.shape[:2], y.shape[1])
+    h_n = ops.concatenate([h, *h_ended], 0) if h_ended else h
+    c_n = ops.concatenate([c, *c_ended], 0) if c_ended else c
+    return y, h_n, c_n
 
 
-def _composed_packed(step: Callable, hidden: int, gru: bool, xg: Tensor, h0: Tensor, c0: Tensor | None,
-                     w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None, reverse: bool, sizes: tuple) -> tuple:
-    """``composed`` over a packed ``xg``: each step on the states of its first ``sizes[t]`` sequences; a state
-    leaves the batch after its sequence's last step (forward direction) or joins it from h0 and c0 at its first
-    (reverse direction)."""
-    if gru:
-        x_rz, x_n = pieces(xg, (2 * hidden, hidden))
-        xs: Any = list(zip(_split(x_rz, sizes), _split(x_n, sizes), strict=True))
-    else:
-        xs = _split(xg, sizes)
-    order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
-    n = sizes[order[0]]
-    h = h0 if n == h0.shape[0] else h0[:n]
-    c = c0 if c0 is None or n == c0.shape[0] else c0[:n]
-    done_h: list = []  # the final states of the sequences that ended, the last rows first
-    done_c: list = []
-    ys: list[Any] = [None] * len(sizes)
-    for t in order:
-        n, active = sizes[t], h.shape[0]
-        if n < active:
-            done_h.append(h[n:])
-            h = h[:n]
-            if c is not None:
-                done_c.append(c[n:])
-                c = c[:n]
-        elif n > active:
-            h = ops.concatenate((h, h0[active:n]), 0)
-            c = c if c is None else ops.concatenate((c, c0[active:n]), 0)
-        h, c = step(xs[t], h, c, w_hh, b_hh, w_hr)
-        ys[t] = h
-    if done_h:
-        h = ops.concatenate([h, *reversed(done_h)], 0)
-        c = c if c is None else ops.concatenate([c, *reversed(done_c)], 0)
-    return (_Join.apply(*ys) if len(ys) > 1 else ys[0]), h, c
-
-
-def _split(x: Tensor, sizes: tuple) -> tuple:
-    out = _Split.apply(x, sizes)
-    return out if isinstance(out, tuple) else (out,)
+def _resize_states(state: Tensor | None, size: int, first: Tensor | None, ended: list) -> Tensor | None:
+    """``_resize`` on Tensors (None stays None): the states of sequences that leave go to the front of ``ended``
+    (the last rows leave first, so ``ended`` is in row order), those of sequences that join come from ``first``."""
+    if state is None:
+        return None
+    active = state.shape[0]
+    if size < active:
+        ended.insert(0, state[size:])
+        return state[:size]
+    if size > active:
+        return ops.concatenate((state, first[active:size]), 0)
+    return state
 
 
 def recurrence(mode: str, xg: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
                w_hr: Tensor | None, reverse: bool = False, batch_sizes: tuple | None = None) -> tuple:
-    """As ``composed``, through ``FusedRecurrence`` unless ``FUSED`` is off."""
+    """As ``composed``: (output, h_n, c_n or None), through ``FusedRecurrence`` unless ``FUSED`` is off."""
     if not FUSED:
         return composed(mode, xg, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes)
     out = FusedRecurrence.apply(xg, h, c, w_hh, b_hh, w_hr, mode, reverse, batch_sizes)
-    if mode == "LSTM":
-        return out
-    return (out, None) if xg.ndim == 2 and batch_sizes is None else (*out, None)
+    out = out if isinstance(out, tuple) else (out,)
+    if xg.ndim == 2 and batch_sizes is None:  # a cell step: its output is h
+        out = (out[0], *out)
+    return out if mode == "LSTM" else (*out, None)
 
 
-# ------------------------------------------------------------------ fused: the time loop on raw arrays
+# ------------------------------------------------------------------ fused: the loop on raw arrays
 class FusedRecurrence(Function):
     """One layer and direction (or one cell step) as one node; see the module's docstring.
 
@@ -244,46 +228,38 @@ class FusedRecurrence(Function):
     def forward(ctx: FunctionCtx, xg: Tensor, h0: Tensor, c0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
                 w_hr: Tensor | None, mode: str, reverse: bool, batch_sizes: tuple | None = None) -> Any:
         backend = xg._backend
-        xd = xg._data
-        cell = xd.ndim == 2 and batch_sizes is None
-        sizes = batch_sizes
-        if sizes is None:  # padded: every step holds the whole batch
-            sizes = (h0.shape[0],) * (1 if cell else xd.shape[0])
-            shape = (len(sizes), *h0.shape)  # the output's: (T, N, width)
-            xd = xd.reshape(-1, xd.shape[-1])
-        layout = _Layout(sizes, reverse)
-        y, before, h_n, c_n, saved = _FORWARD[mode](
-            backend, xd, h0._data, None if c0 is None else c0._data, w_hh._data,
-            None if b_hh is None else b_hh._data, None if w_hr is None else w_hr._data, layout, mode)
-        ctx.mode, ctx.reverse, ctx.cell, ctx.batch_sizes, ctx.layout = mode, reverse, cell, batch_sizes, layout
-        ctx.y, ctx.before, ctx.arrays = y, before, saved
+        packed, layout = _as_packed(xg._data, batch_sizes, reverse)
+        hs, h_n, c_n, arrays = _FORWARD[mode](backend, packed, h0._data, _raw(c0), w_hh._data, _raw(b_hh),
+                                              _raw(w_hr), layout, mode)
+        ctx.mode, ctx.reverse, ctx.batch_sizes = mode, reverse, batch_sizes
+        ctx.cell = xg.ndim == 2 and batch_sizes is None
+        ctx.layout, ctx.h, ctx.arrays = layout, hs, arrays
         ctx.save_for_backward(xg, h0, c0, w_hh, b_hh, w_hr)
         ctx.set_materialize_grads(False)
         outs = [_make(h_n, backend)]
         if mode == "LSTM":
             outs.append(_make(c_n, backend))
-        if not cell:  # a copy: the output must not share the saved array
-            y = y.copy()
-            outs.insert(0, _make(y if batch_sizes is not None else y.reshape(shape), backend))
+        if not ctx.cell:
+            y = hs.after.copy()  # the output must not share the saved array
+            outs.insert(0, _make(y.reshape(*xg.shape[:2], y.shape[1]) if xg.ndim == 3 else y, backend))
         return tuple(outs) if len(outs) > 1 else outs[0]
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor | None) -> tuple:
         if grad_mode.state.enabled:  # create_graph=True: the composed graph's VJP, recorded
             return (*_recomposed(ctx, grads), None, None, None)
-        xg, h0, c0, w_hh, b_hh, w_hr = ctx.saved_tensors
+        if ctx.cell:  # a cell step has no output apart from h
+            grads = (None, *grads)
+        gy, gh, gc = (*grads, None)[:3]
+        xg, _, _, w_hh, _, w_hr = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        gy = None if ctx.cell else grads[0]
-        gh, gc = (grads[0 if ctx.cell else 1], grads[-1] if ctx.mode == "LSTM" else None)
-        backend = xg._backend
-        gy = None if gy is None else gy._data.reshape(-1, gy.shape[-1])
-        arrays = _BACKWARD[ctx.mode](
-            backend, ctx, gy, None if gh is None else gh._data, None if gc is None else gc._data, w_hh._data,
-            None if w_hr is None else w_hr._data, needs)
+        if gy is not None:
+            gy = gy._data.reshape(-1, gy.shape[-1])  # packed rows, as the forward's
+        arrays = _BACKWARD[ctx.mode](xg._backend, ctx, gy, _raw(gh), _raw(gc), w_hh._data, _raw(w_hr), needs)
         dxg, dh0, dc0, dw, db, dwhr = arrays
         if dxg is not None:
             dxg = dxg.reshape(xg.shape)
-        return tuple(None if a is None or not n else _make(a, backend)
+        return tuple(None if a is None or not n else _make(a, xg._backend)
                      for a, n in zip((dxg, dh0, dc0, dw, db, dwhr), needs, strict=False)) + (None, None, None)
 
 
@@ -293,9 +269,10 @@ def _recomposed(ctx: FunctionCtx, grads: tuple) -> list:
     wanted = [k for k, need in enumerate(ctx.needs_input_grad[:6]) if need]
     for k in wanted:  # an alias node per argument: one tensor passed twice (h0 and c0) gets each gradient apart
         args[k] = alias(args[k], "rnn_input")
-    outs = composed(ctx.mode, *args, ctx.reverse, ctx.batch_sizes)
-    if ctx.mode != "LSTM":
-        outs = outs[:-1]
+    y, h_n, c_n = composed(ctx.mode, *args, ctx.reverse, ctx.batch_sizes)
+    outs = [h_n] if ctx.cell else [y, h_n]  # as the node's outputs
+    if ctx.mode == "LSTM":
+        outs.append(c_n)
     pairs = [(o, g) for o, g in zip(outs, grads, strict=True) if g is not None]
     found = run_backward([o for o, _ in pairs], [g for _, g in pairs], retain_graph=True, create_graph=True,
                          inputs=[args[k] for k in wanted])
@@ -305,21 +282,45 @@ def _recomposed(ctx: FunctionCtx, grads: tuple) -> list:
     return result
 
 
-class _Layout:
-    """The steps of a packed batch: step t's rows ``rows[t]`` (``sizes[t]`` of them, never more than the step
-    before), and the order the steps run in (``order``)."""
+def _raw(t: Tensor | None) -> Any:
+    return None if t is None else t._data
 
-    __slots__ = ("order", "padded", "reverse", "rows", "sizes")
 
-    def __init__(self, sizes: tuple, reverse: bool) -> None:
-        self.sizes, self.reverse = sizes, reverse
-        self.padded = len(set(sizes)) < 2  # every step holds the whole batch
-        self.rows = []
-        start = 0
-        for n in sizes:
-            self.rows.append(slice(start, start + n))
-            start += n
-        self.order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+# Raw arrays in the packed layout: an array over the steps is (rows, width), step t's rows ``layout.rows[t]``; in
+# the loops, a state is (sequences still running, width).
+class _States:
+    """A state (h or c) over the steps: ``after`` (rows, width), the state each step gave, and ``before()``, the one
+    it started from (the previous step's rows, or ``first``'s, h0's or c0's, for a sequence's first step). Padded,
+    ``after`` lies next to a copy of ``first`` in one array, so that ``before()`` is a view of that array (no copy);
+    packed, ``before()`` is made when first asked for."""
+
+    __slots__ = ("_before", "after", "first", "layout")
+
+    def __init__(self, xp: Any, first: Any, layout: _Layout) -> None:
+        self.first, self.layout = first, layout
+        rows, n, width = layout.total, first.shape[0], first.shape[1]
+        if not layout.padded:
+            self.after, self._before = xp.empty((rows, width), dtype=first.dtype), None
+            return
+        both = xp.empty((rows + n, width), dtype=first.dtype)
+        if layout.reverse:
+            both[rows:] = first
+            self.after, self._before = both[:rows], both[n:]
+        else:
+            both[:n] = first
+            self.after, self._before = both[n:], both[:rows]
+
+    def before(self, xp: Any) -> Any:
+        if self._before is None:  # the forward loop's states again
+            before, first, layout = xp.empty_like(self.after), self.first, self.layout
+            ended = xp.empty_like(first)  # unused
+            state = first[:0]
+            for t in layout.order:
+                at = layout.rows[t]
+                before[at] = _resize(xp, state, layout.sizes[t], first, ended)
+                state = self.after[at]
+            self._before = before
+        return self._before
 
 
 def _resize(xp: Any, state: Any, size: int, first: Any, last: Any) -> Any:
@@ -333,34 +334,6 @@ def _resize(xp: Any, state: Any, size: int, first: Any, last: Any) -> Any:
     if size > active:
         return xp.concatenate((state, first[active:size]))
     return state
-
-
-def _before(xp: Any, seq: Any, first: Any, layout: _Layout) -> Any:
-    """The state each step started from, laid out as ``seq`` (the states after each step): the previous step's,
-    or ``first``'s for the first step of a sequence."""
-    out = xp.empty_like(seq)
-    prev = first[:0]
-    for t in layout.order:
-        at, n = layout.rows[t], layout.sizes[t]
-        k = min(n, prev.shape[0])
-        out[at.start:at.start + k] = prev[:k]
-        out[at.start + k:at.stop] = first[k:n]
-        prev = seq[at]
-    return out
-
-
-def _states_after(xp: Any, rows: int, first: Any, layout: _Layout) -> tuple:
-    """An array for the state after each step, (rows, width); for a padded batch also a view of the states before
-    each step (the same array with ``first`` next to it: no copy), else None (``_before`` makes them)."""
-    if not layout.padded:
-        return xp.empty((rows, first.shape[1]), dtype=first.dtype), None
-    n = first.shape[0]
-    both = xp.empty((rows + n, first.shape[1]), dtype=first.dtype)
-    if layout.reverse:
-        both[rows:] = first
-        return both[:rows], both[n:]
-    both[:n] = first
-    return both[n:], both[:rows]
 
 
 def _sigmoid_into(xp: Any, x: Any, out: Any, tmp: Any) -> None:
@@ -387,30 +360,25 @@ def _grad_start(xp: Any, g: Any, like: Any) -> tuple:
     return (xp.zeros_like(like) if g is None else g), xp.empty_like(like)
 
 
-def _h_before(xp: Any, ctx: FunctionCtx) -> Any:
-    """The hidden state before each step (rows as the outputs')."""
-    before = ctx.before
-    return _before(xp, ctx.y, ctx.saved_tensors[1]._data, ctx.layout) if before is None else before
-
-
-def _weight_grads(backend: Any, dpre: Any, ctx: FunctionCtx, needs: tuple, before: Any = None) -> tuple:
-    """``weight_hh``'s and ``bias_hh``'s gradients from the pre-activation gradients (rows as the outputs')."""
+def _weight_grads(backend: Any, dpre: Any, ctx: FunctionCtx, needs: tuple) -> tuple:
+    """``weight_hh``'s and ``bias_hh``'s gradients from the pre-activation gradients, (rows, G)."""
     dw = db = None
     if needs[3]:
-        dw = backend.matmul(dpre.T, _h_before(backend.xp, ctx) if before is None else before)
+        dw = backend.matmul(dpre.T, ctx.h.before(backend.xp))
     if needs[4]:
         db = dpre.sum(axis=0)
     return dw, db
 
 
-# Each forward takes the packed (rows, G) ``xg`` and returns (output (rows, width), the states before each step
-# or None (``_states_after``), h_n, c_n or None, the arrays the backward needs); each backward returns the
-# gradients of (xg, h0, c0, weight_hh, bias_hh, weight_hr).
+# Each forward takes the packed ``xg``, (rows, G), h0 and c0 (or None), (N, width), and returns (h's ``_States``,
+# whose ``after`` is the output, h_n, c_n or None, the arrays its backward needs). Each backward takes the
+# gradients of the output (rows, width), h_n and c_n (None: zero) and returns those of (xg, h0, c0, weight_hh,
+# bias_hh, weight_hr).
 # RNN (tanh or relu): h' = act(xg + h W^T + b)
 def _rnn_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: Any, layout: _Layout,
                  mode: str) -> tuple:
     xp = backend.xp
-    y, before = _states_after(xp, xg.shape[0], h0, layout)
+    hs = _States(xp, h0, layout)
     h_n = xp.empty_like(h0)
     h = h0[:0]
     for t in layout.order:
@@ -418,26 +386,26 @@ def _rnn_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: 
         h = _resize(xp, h, layout.sizes[t], h0, h_n)
         a = _project(backend, h, w, b)
         a += xg[at]
-        h = y[at]
+        h = hs.after[at]
         if mode == "RNN_TANH":
             xp.tanh(a, out=h)
         else:
             xp.maximum(a, 0, out=h)
     _resize(xp, h, 0, h0, h_n)
-    return y, before, h_n, None, ()
+    return hs, h_n, None, ()
 
 
 def _rnn_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
                   needs: tuple) -> tuple:
     xp = backend.xp
-    y, layout = ctx.y, ctx.layout
+    y, layout = ctx.h.after, ctx.layout
     if ctx.mode == "RNN_TANH":
         slope = y * y
         xp.subtract(1, slope, out=slope)
     else:
         slope = y != 0
     da = xp.empty_like(y)
-    gh, dh0 = _grad_start(xp, gh, ctx.saved_tensors[1]._data)
+    gh, dh0 = _grad_start(xp, gh, ctx.h.first)
     first = layout.order[0]
     d = gh[:0]
     for t in reversed(layout.order):
@@ -460,11 +428,11 @@ def _lstm_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr:
     rows, gates = xg.shape
     size = gates // 4
     dtype = xg.dtype
-    act = xp.empty((rows, gates), dtype=dtype)  # i, f, o: sigmoid; g: tanh
-    cs, c_before = _states_after(xp, rows, c0, layout)
-    tcs = xp.empty((rows, size), dtype=dtype)  # tanh(c)
+    act = xp.empty((rows, gates), dtype=dtype)  # the gates' activations: i, f, o sigmoid, g tanh
+    cs = _States(xp, c0, layout)
+    tcs = xp.empty((rows, size), dtype=dtype)  # tanh(c) of each step's c
     hu = None if w_hr is None else xp.empty((rows, size), dtype=dtype)  # h before the projection
-    y, before = _states_after(xp, rows, h0, layout)
+    hs = _States(xp, h0, layout)
     h_n, c_n = xp.empty_like(h0), xp.empty_like(c0)
     tmp = xp.empty((h0.shape[0], gates), dtype=dtype)
     g_part = slice(2 * size, 3 * size)
@@ -478,13 +446,13 @@ def _lstm_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr:
         gate = act[at]
         _sigmoid_into(xp, a, gate, tmp[:n])
         xp.tanh(a[:, g_part], out=gate[:, g_part])
-        c_new = cs[at]
+        c_new = cs.after[at]
         xp.multiply(gate[:, size:2 * size], c, out=c_new)
         ig = tmp[:n, :size]
         xp.multiply(gate[:, :size], gate[:, g_part], out=ig)
         c_new += ig
         xp.tanh(c_new, out=tcs[at])
-        h = y[at]
+        h = hs.after[at]
         if hu is None:
             xp.multiply(gate[:, 3 * size:], tcs[at], out=h)
         else:
@@ -493,13 +461,13 @@ def _lstm_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr:
         c = c_new
     _resize(xp, h, 0, h0, h_n)
     _resize(xp, c, 0, c0, c_n)
-    return y, before, h_n, c_n, (act, cs, tcs, hu, c_before)
+    return hs, h_n, c_n, (act, cs, tcs, hu)
 
 
 def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
                    needs: tuple) -> tuple:
     xp = backend.xp
-    act, cs, tcs, hu, c_before = ctx.arrays
+    act, cs, tcs, hu = ctx.arrays
     layout = ctx.layout
     rows, gates = act.shape
     size = gates // 4
@@ -507,7 +475,6 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
     # of the last axis, NumPy would loop over the rows of H elements, several times slower).
     slots = xp.ascontiguousarray(act.reshape(rows, 4, size).transpose(1, 0, 2))
     i, f, g, o = slots[0], slots[1], slots[2], slots[3]
-    h0, c0 = ctx.saved_tensors[1]._data, ctx.saved_tensors[2]._data
     # per step, the pre-activation gradients are dc * q[:3] (i, f, g) and dh * q[3] (o)
     q = xp.empty_like(slots)
     qi, qf, qg, qo = q[0], q[1], q[2], q[3]
@@ -516,7 +483,7 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
     qi *= g
     xp.subtract(1, f, out=qf)
     qf *= f
-    qf *= _before(xp, cs, c0, layout) if c_before is None else c_before
+    qf *= cs.before(xp)
     xp.multiply(g, g, out=qg)
     xp.subtract(1, qg, out=qg)
     qg *= i
@@ -532,8 +499,8 @@ def _lstm_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w:
     dhs = None if w_hr is None else xp.empty((rows, w_hr.shape[0]), dtype=act.dtype)
     # one step and only c_n's gradient: weight_hr reaches nothing, so no gradient (None, as composed and PyTorch)
     reaches_hr = len(layout.sizes) > 1 or gy is not None or gh is not None
-    gh, dh0 = _grad_start(xp, gh, h0)
-    gc, dc0 = _grad_start(xp, gc, c0)
+    gh, dh0 = _grad_start(xp, gh, ctx.h.first)
+    gc, dc0 = _grad_start(xp, gc, cs.first)
     first = layout.order[0]
     d, dc = gh[:0], gc[:0]
     for t in reversed(layout.order):
@@ -569,10 +536,10 @@ def _gru_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: 
     rows, gates = xg.shape
     size = gates // 3
     dtype = xg.dtype
-    rz = xp.empty((rows, 2 * size), dtype=dtype)
-    ns = xp.empty((rows, size), dtype=dtype)
+    rz = xp.empty((rows, 2 * size), dtype=dtype)  # the r and z gates' activations
+    ns = xp.empty((rows, size), dtype=dtype)  # the n gate's
     hn = xp.empty((rows, size), dtype=dtype)  # h W_hn^T + b_hn
-    y, before = _states_after(xp, rows, h0, layout)
+    hs = _States(xp, h0, layout)
     h_n = xp.empty_like(h0)
     tmp = xp.empty((h0.shape[0], 2 * size), dtype=dtype)
     h = h0[:0]
@@ -592,10 +559,10 @@ def _gru_forward(backend: Any, xg: Any, h0: Any, c0: Any, w: Any, b: Any, w_hr: 
         diff = tmp[:n, :size]
         xp.subtract(h, new, out=diff)
         diff *= gate[:, size:]
-        h = y[at]
+        h = hs.after[at]
         xp.add(new, diff, out=h)
     _resize(xp, h, 0, h0, h_n)
-    return y, before, h_n, None, (rz, ns, hn)
+    return hs, h_n, None, (rz, ns, hn)
 
 
 def _gru_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: Any, w_hr: Any,
@@ -604,10 +571,9 @@ def _gru_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: 
     rz, ns, hn = ctx.arrays
     layout = ctx.layout
     rows, size = ns.shape
-    h0 = ctx.saved_tensors[1]._data
     pair = xp.ascontiguousarray(rz.reshape(rows, 2, size).transpose(1, 0, 2))  # as the LSTM's slots
     r, z = pair[0], pair[1]
-    before = _h_before(xp, ctx)
+    before = ctx.h.before(xp)
     to_n = ns * ns  # dn_pre = dh * (1 - z) * (1 - n^2)
     xp.subtract(1, to_n, out=to_n)
     to_n *= 1 - z
@@ -619,7 +585,7 @@ def _gru_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: 
     to_r *= hn
     dhh = xp.empty((rows, 3 * size), dtype=ns.dtype)  # of h W_hh^T + b_hh
     dn = xp.empty_like(ns)  # of the n gate's pre-activation
-    gh, dh0 = _grad_start(xp, gh, h0)
+    gh, dh0 = _grad_start(xp, gh, ctx.h.first)
     first = layout.order[0]
     d = gh[:0]
     for t in reversed(layout.order):
@@ -644,7 +610,7 @@ def _gru_backward(backend: Any, ctx: FunctionCtx, gy: Any, gh: Any, gc: Any, w: 
     if needs[0]:
         dxg = dhh.copy()
         dxg[:, 2 * size:] = dn
-    return (dxg, dh0 if needs[1] else None, None, *_weight_grads(backend, dhh, ctx, needs, before), None)
+    return (dxg, dh0 if needs[1] else None, None, *_weight_grads(backend, dhh, ctx, needs), None)
 
 
 _FORWARD = {"RNN_TANH": _rnn_forward, "RNN_RELU": _rnn_forward, "LSTM": _lstm_forward, "GRU": _gru_forward}

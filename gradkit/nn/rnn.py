@@ -26,7 +26,7 @@ from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidAr
 from gradkit.nn import functional as F
 from gradkit.nn import init
 from gradkit.nn._recurrence import GATES as _GATES
-from gradkit.nn._recurrence import recurrence, split_steps
+from gradkit.nn._recurrence import recurrence, split_layers
 from gradkit.nn.layers import _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
@@ -162,7 +162,7 @@ class RNNCell(RNNCellBase):
         h = self._state(hx, x, batched, "hx")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
         mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
-        h, _ = recurrence(mode, xg, h, None, self.weight_hh, self.bias_hh, None)
+        _, h, _ = recurrence(mode, xg, h, None, self.weight_hh, self.bias_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -187,7 +187,7 @@ class LSTMCell(RNNCellBase):
         h = self._state(hx[0], x, batched, "h_0")
         c = self._state(hx[1], x, batched, "c_0")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        h, c = recurrence("LSTM", xg, h, c, self.weight_hh, self.bias_hh, None)
+        _, h, c = recurrence("LSTM", xg, h, c, self.weight_hh, self.bias_hh, None)
         return (h, c) if batched else (ops.squeeze(h, 0), ops.squeeze(c, 0))
 
 
@@ -206,7 +206,7 @@ class GRUCell(RNNCellBase):
         x, batched = self._project(input)
         h = self._state(hx, x, batched, "hx")
         xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        h, _ = recurrence("GRU", xg, h, None, self.weight_hh, self.bias_hh, None)
+        _, h, _ = recurrence("GRU", xg, h, None, self.weight_hh, self.bias_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -304,7 +304,7 @@ class RNNBase(Module):
             h = ops.unsqueeze(h, 1)
         if order is not None:
             h = _batch_in(h, order)
-        return list(split_steps(h))
+        return list(split_layers(h))
 
     def forward(self, input: Any, hx: Any = None) -> tuple:  # noqa: A002
         """``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``); a PackedSequence input gives a PackedSequence
