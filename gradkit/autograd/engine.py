@@ -15,6 +15,7 @@ rule computes a gradient that no input needs.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ def _dependencies(roots: list[Node]) -> dict[Node, int]:
     too; its own edges are counted once.
     """
     deps: dict[Node, int] = dict.fromkeys(roots, 0)
-    stack = list(roots)
+    stack = deque(roots)
     while stack:
         for edge in stack.pop().next:
             if type(edge) is Node:
@@ -197,7 +198,8 @@ def _run(
         if keep is not None:
             root_nodes = [n for n in root_nodes if n in keep]
             pending = {n: g for n, g in pending.items() if n in keep}
-    ready = [n for n in root_nodes if not deps[n]]
+    # A deque: a list that goes from one item to none and back at every node of a chain is reallocated each time.
+    ready = deque(n for n in root_nodes if not deps[n])
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)
@@ -218,19 +220,21 @@ def _run(
             if keep is not None:
                 edges = keep[node]
         saved = node.saved
-        if node.versions is not None:
-            for counter, version in node.versions:
+        versions = node.versions
+        if versions is not None:
+            for counter, version in versions:
                 if counter[0] != version:
                     _raise_modified(node, counter[0], version)
-        if node.out is not None:
-            saved = (*saved, _make(node.out, grad._backend, node if create_graph else None))
+        out = node.out
+        if out is not None:
+            saved = (*saved, _make(out, grad._backend, node if create_graph else None))
         fixups = node.fixups
         rules = node.rules
         for i, edge in enumerate(edges):
             if edge is None:
                 continue
-            try:
-                g_in = rules[i](grad, *saved)
+            try:  # (without *: an add's rule, saving nothing, is then a plain call, not a tuple built per call)
+                g_in = rules[i](grad, *saved) if saved else rules[i](grad)
             except GraphFreed:
                 raise AutogradError(
                     f"backward through '{node.name}' a second time: its saved values were freed by the "
@@ -243,10 +247,8 @@ def _run(
                 grad._owned = False
             if type(edge) is Node:
                 if g_in is not None:
-                    if edge in pending:
-                        pending[edge] = pending[edge] + g_in
-                    else:
-                        pending[edge] = g_in
+                    summed = pending.get(edge)
+                    pending[edge] = g_in if summed is None else summed + g_in
                 left = deps[edge] - 1
                 deps[edge] = left
                 if not left:
@@ -261,10 +263,10 @@ def _run(
         if not retain_graph:
             node.rules = FREED_RULES
             node.saved = ()
-            if node.out is not None:
+            if out is not None:
                 node.out = None
         # Drop this node's values now: held in locals they would live on while the next node runs.
-        grad = saved = g_in = None
+        grad = saved = g_in = out = None
 
     if inputs is None:
         for t, g in leaf_grads.values():
@@ -355,7 +357,7 @@ def writable_dense(a: Any) -> bool:
     return a.size == 0 or all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape, strict=True))
 
 
-def _release(edges: tuple, deps: dict[Node, int], ready: list[Node]) -> None:
+def _release(edges: tuple, deps: dict[Node, int], ready: deque[Node]) -> None:
     """Count a node that sent no gradient along ``edges`` as done for each node they lead to."""
     for edge in edges:
         if type(edge) is Node:

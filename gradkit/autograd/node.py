@@ -35,26 +35,23 @@ class Node:
     ``i``: given the gradient ``g`` of the output it returns the gradient of
     input ``i``.
 
-    The rarely set fields default to None at class level, so recording a
-    node costs four assignments (a node is made for every operation):
-    ``out`` (the result's array, passed to the rules after ``saved``),
-    ``versions`` ((version cell, version) pairs of the saved tensors),
-    ``fixups[i]`` (the (shape, dtype) input ``i``'s gradient is summed and
-    cast back to), ``hooks`` (run on the incoming gradient, in the order they
-    were added; keyed by registration), ``retained``
-    (a weak reference to the output tensor that called ``retain_grad()``),
-    ``info`` (op details for display, such as the reduced axes) and
-    ``created`` (where the forward operation was called, recorded while
-    anomaly detection is on: see anomaly.py).
+    The other fields are None unless set: ``out`` (the result's array,
+    passed to the rules after ``saved``), ``versions`` ((version cell,
+    version) pairs of the saved tensors), ``fixups[i]`` (the (shape, dtype)
+    input ``i``'s gradient is summed and cast back to), ``hooks`` (run on the
+    incoming gradient, in the order they were added; keyed by registration),
+    ``retained`` (a weak reference to the output tensor that called
+    ``retain_grad()``), ``info`` (op details for display, such as the reduced
+    axes) and ``created`` (where the forward operation was called, recorded
+    while anomaly detection is on: see anomaly.py). The backward pass reads
+    the first five at every node, so they are slots (on CPython 3.11 a
+    class-level default read through an instance is not specialised: several
+    times the cost of a slot); ``info`` and ``created`` default at class level.
     """
 
-    __slots__ = ("name", "rules", "next", "saved", "__dict__", "__weakref__")
+    __slots__ = ("name", "rules", "next", "saved", "out", "versions", "fixups", "hooks", "retained", "__dict__",
+                 "__weakref__")
 
-    versions: Any = None
-    fixups: Any = None
-    out: Any = None
-    hooks: dict[int, Callable] | None = None
-    retained: Any = None
     info: Any = None
     created: Any = None
 
@@ -63,6 +60,7 @@ class Node:
         self.rules = rules
         self.next = next_
         self.saved = saved
+        self.out = self.versions = self.fixups = self.hooks = self.retained = None
 
     def add_hook(self, hook: Callable) -> int:
         """Call ``hook(grad)`` on the output's gradient before the rules run; returns its key in ``hooks``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,100 +47,110 @@ _READS_DIVIDE = ((False, True), (True, True))  # divide: d/da = g / b, d/db = -g
 _READS_BOTH = ((True, True), (True, True))
 
 
-def _binary(name: str, a: Any, b: Any, fn: Any, rules: tuple, reads: tuple | None) -> Tensor:
-    """Apply ``fn`` (an operator function, or an array-module name) and record the node.
+def _binary_op(name: str, fn: Any, rules: tuple, reads: tuple | None) -> Callable[[Any, Any], Tensor]:
+    """The function ``op(a, b)`` that applies ``fn`` (an operator function, or an array-module name) and
+    records the node, with ``rules`` (one per operand) as its VJP rules.
 
     ``reads[i]`` says which operands, (a, b), rule ``i`` reads (None: neither
     rule reads any). Only operands that a needed rule reads are saved, and
     only those are checked for in-place changes at backward time.
 
-    This is the hottest path of the library, so the record step is written
-    out here for the two-input case (see ``record`` for the general one),
-    and once more, shorter, for its most common case: a tensor and a Python
-    number (``x * 0.5``, ``x + 1``).
+    This is the hottest path of the library: ``Tensor.__add__`` and friends
+    are such functions, so an operation costs one Python call. The record
+    step is written out here for the two-input case (see ``record`` for the
+    general one), and once more, shorter, for its most common case: a tensor
+    and a Python number (``x * 0.5``, ``x + 1``).
     """
-    if type(b) in _FAST_SCALARS and isinstance(a, Tensor):
-        # Only a can need a gradient, and the result has its shape and dtype (no fix-ups).
-        ad = a._data
+    by_name = type(fn) is str
+    scalar_reads_a, scalar_reads_b = reads[0] if reads is not None else (False, False)
+
+    def op(a: Any, b: Any) -> Tensor:
+        if type(b) in _FAST_SCALARS and isinstance(a, Tensor):
+            # Only a can need a gradient, and the result has its shape and dtype (no fix-ups).
+            ad = a._data
+            try:
+                data = getattr(a._backend.xp, fn)(ad, b) if by_name else fn(ad, b)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise _binary_error(name, ad, b, exc) from None
+            if type(data) is not _ndarray and isinstance(data, np.generic):
+                data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
+            out = _new(Tensor)
+            out._data = data
+            out._backend = a._backend
+            out._version = [0]
+            if not a._requires_grad or not _mode.enabled:
+                out._requires_grad = False
+                out._grad_fn = None
+                return out
+            if reads is None:
+                node = Node(name, rules, (a._grad_fn or a, None), ())
+            else:
+                node = Node(
+                    name, rules, (a._grad_fn or a, None), (a if scalar_reads_a else None, b if scalar_reads_b else None)
+                )
+                if scalar_reads_a:
+                    node.versions = ((a._version, a._version[0]),)
+            out._requires_grad = True
+            out._grad_fn = node
+            if function.observer is not None:
+                function.observer(node, out)
+            return out
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and b._backend is a._backend:
+            ta, ad, tb, bd, backend = a, a._data, b, b._data, a._backend
+        else:
+            a, b, backend = operands(name, a, b)
+            ta, tb = tensor_or_none(a), tensor_or_none(b)
+            ad, bd = data_of(a), data_of(b)
         try:
-            data = getattr(a._backend.xp, fn)(ad, b) if type(fn) is str else fn(ad, b)
+            data = getattr(backend.xp, fn)(ad, bd) if by_name else fn(ad, bd)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise _binary_error(name, ad, b, exc) from None
+            raise _binary_error(name, ad, bd, exc) from None
         if type(data) is not _ndarray and isinstance(data, np.generic):
             data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
         out = _new(Tensor)
         out._data = data
-        out._backend = a._backend
+        out._backend = backend
+        out._grad_fn = None
         out._version = [0]
-        if not a._requires_grad or not _mode.enabled:
-            out._requires_grad = False
-            out._grad_fn = None
+        out._requires_grad = False
+        ra = ta is not None and ta._requires_grad
+        rb = tb is not None and tb._requires_grad
+        if not (ra or rb) or not _mode.enabled:
             return out
         if reads is None:
-            node = Node(name, rules, (a._grad_fn or a, None), ())
+            node = Node(name, rules, ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None), ())
         else:
-            reads_a, reads_b = reads[0]  # the operands that the rule of a reads
-            node = Node(name, rules, (a._grad_fn or a, None), (a if reads_a else None, b if reads_b else None))
-            if reads_a:
-                node.versions = ((a._version, a._version[0]),)
+            keep_a = (ra and reads[0][0]) or (rb and reads[1][0])
+            keep_b = (ra and reads[0][1]) or (rb and reads[1][1])
+            node = Node(
+                name,
+                rules,
+                ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None),
+                (a if keep_a else None, b if keep_b else None),
+            )
+            va, vb = keep_a and ta is not None, keep_b and tb is not None
+            if va and vb:
+                node.versions = ((ta._version, ta._version[0]), (tb._version, tb._version[0]))
+            elif va:
+                node.versions = ((ta._version, ta._version[0]),)
+            elif vb:
+                node.versions = ((tb._version, tb._version[0]),)
+        # With a Python number operand the result has the (float) tensor's shape and dtype: nothing to fix.
+        # (A NumPy scalar is another matter: np.float64 makes a float32 tensor's result float64.)
+        if type(bd if tb is None else ad if ta is None else None) not in _PY_NUMBERS:
+            shape, dtype = data.shape, data.dtype
+            if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (
+                rb and (bd.shape != shape or bd.dtype is not dtype)
+            ):
+                node.fixups = fixups((ta, tb), data)
         out._requires_grad = True
         out._grad_fn = node
         if function.observer is not None:
             function.observer(node, out)
         return out
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and b._backend is a._backend:
-        ta, ad, tb, bd, backend = a, a._data, b, b._data, a._backend
-    else:
-        a, b, backend = operands(name, a, b)
-        ta, tb = tensor_or_none(a), tensor_or_none(b)
-        ad, bd = data_of(a), data_of(b)
-    try:
-        data = getattr(backend.xp, fn)(ad, bd) if type(fn) is str else fn(ad, bd)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise _binary_error(name, ad, bd, exc) from None
-    if type(data) is not _ndarray and isinstance(data, np.generic):
-        data = np.asarray(data)  # NumPy gives scalars for 0-d results; a tensor holds an array
-    out = _new(Tensor)
-    out._data = data
-    out._backend = backend
-    out._grad_fn = None
-    out._version = [0]
-    out._requires_grad = False
-    ra = ta is not None and ta._requires_grad
-    rb = tb is not None and tb._requires_grad
-    if not (ra or rb) or not _mode.enabled:
-        return out
-    if reads is None:
-        node = Node(name, rules, ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None), ())
-    else:
-        keep_a = (ra and reads[0][0]) or (rb and reads[1][0])
-        keep_b = (ra and reads[0][1]) or (rb and reads[1][1])
-        node = Node(
-            name,
-            rules,
-            ((ta._grad_fn or ta) if ra else None, (tb._grad_fn or tb) if rb else None),
-            (a if keep_a else None, b if keep_b else None),
-        )
-        va, vb = keep_a and ta is not None, keep_b and tb is not None
-        if va and vb:
-            node.versions = ((ta._version, ta._version[0]), (tb._version, tb._version[0]))
-        elif va:
-            node.versions = ((ta._version, ta._version[0]),)
-        elif vb:
-            node.versions = ((tb._version, tb._version[0]),)
-    # With a Python number operand the result has the (float) tensor's shape and dtype: nothing to fix.
-    # (A NumPy scalar is another matter: np.float64 makes a float32 tensor's result float64.)
-    if type(bd if tb is None else ad if ta is None else None) not in _PY_NUMBERS:
-        shape, dtype = data.shape, data.dtype
-        if (ra and (ad.shape != shape or ad.dtype is not dtype)) or (
-            rb and (bd.shape != shape or bd.dtype is not dtype)
-        ):
-            node.fixups = fixups((ta, tb), data)
-    out._requires_grad = True
-    out._grad_fn = node
-    if function.observer is not None:
-        function.observer(node, out)
-    return out
+
+    op.__name__ = op.__qualname__ = name
+    return op
 
 
 def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
@@ -179,14 +190,12 @@ _ADD_RULES = (pass_through, pass_through)
 _SUB_RULES = (pass_through, _negated)
 
 
-def add(a: Any, b: Any) -> Tensor:
-    """a + b, broadcasting as NumPy does."""
-    return _binary("add", a, b, operator.add, _ADD_RULES, None)
+add = _binary_op("add", operator.add, _ADD_RULES, None)
+add.__doc__ = """a + b, broadcasting as NumPy does."""
 
 
-def subtract(a: Any, b: Any) -> Tensor:
-    """a - b, broadcasting as NumPy does."""
-    return _binary("subtract", a, b, operator.sub, _SUB_RULES, None)
+subtract = _binary_op("subtract", operator.sub, _SUB_RULES, None)
+subtract.__doc__ = """a - b, broadcasting as NumPy does."""
 
 
 # d(a*b)/da = g * b and d(a*b)/db = g * a: on raw arrays when backward is not being recorded
@@ -206,9 +215,8 @@ def _mul_db(g: Tensor, a: Any, b: Any) -> Tensor:
 _MUL_RULES = (_mul_da, _mul_db)
 
 
-def multiply(a: Any, b: Any) -> Tensor:
-    """a * b, broadcasting as NumPy does."""
-    return _binary("multiply", a, b, operator.mul, _MUL_RULES, _READS_OTHER)
+multiply = _binary_op("multiply", operator.mul, _MUL_RULES, _READS_OTHER)
+multiply.__doc__ = """a * b, broadcasting as NumPy does."""
 
 
 def _div_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -222,9 +230,8 @@ def _div_db(g: Tensor, a: Any, b: Any) -> Tensor:
 _DIV_RULES = (_div_da, _div_db)
 
 
-def divide(a: Any, b: Any) -> Tensor:
-    """a / b (true division), broadcasting as NumPy does."""
-    return _binary("divide", a, b, operator.truediv, _DIV_RULES, _READS_DIVIDE)
+divide = _binary_op("divide", operator.truediv, _DIV_RULES, _READS_DIVIDE)
+divide.__doc__ = """a / b (true division), broadcasting as NumPy does."""
 
 
 def _pow_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -256,9 +263,12 @@ def _pow_db(g: Tensor, a: Any, b: Any) -> Tensor:
 _POW_RULES = (_pow_da, _pow_db)
 
 
+_power = _binary_op("power", operator.pow, _POW_RULES, _READS_BOTH)
+
+
 def power(a: Any, b: Any) -> Tensor:
     """a ** b elementwise."""
-    out = _binary("power", a, b, operator.pow, _POW_RULES, _READS_BOTH)
+    out = _power(a, b)
     if out._data.dtype.kind in "iu" and out._backend.name != "numpy":
         _check_integer_exponent(b, out)
     return out
@@ -289,11 +299,12 @@ def _remainder_db(g: Tensor, a: Any, b: Any) -> Tensor:
 
 
 _REMAINDER_RULES = (pass_through, _remainder_db)
+_remainder = _binary_op("remainder", operator.mod, _REMAINDER_RULES, ((False, False), (True, True)))
 
 
 def remainder(a: Any, b: Any) -> Tensor:
     """``a % b`` with the sign of ``b`` (NumPy's and PyTorch's); d/da = 1, d/db = -floor(a / b)."""
-    return _binary("remainder", a, b, operator.mod, _REMAINDER_RULES, ((False, False), (True, True)))
+    return _remainder(a, b)
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
@@ -332,28 +343,30 @@ def _max_weights(a: Any, b: Any) -> Any:
     return weights.astype(dtype, copy=False)
 
 
+_maximum = _binary_op(
+    "maximum",
+    "maximum",
+    (lambda g, a, b: g * _max_weights(a, b), lambda g, a, b: g * _max_weights(b, a)),
+    _READS_BOTH,
+)
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; ties share the gradient equally."""
-    return _binary(
-        "maximum",
-        a,
-        b,
-        "maximum",
-        (lambda g, a, b: g * _max_weights(a, b), lambda g, a, b: g * _max_weights(b, a)),
-        _READS_BOTH,
-    )
+    return _maximum(a, b)
+
+
+_minimum = _binary_op(
+    "minimum",
+    "minimum",
+    (lambda g, a, b: g * _max_weights(b, a), lambda g, a, b: g * _max_weights(a, b)),
+    _READS_BOTH,
+)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; ties share the gradient equally."""
-    return _binary(
-        "minimum",
-        a,
-        b,
-        "minimum",
-        (lambda g, a, b: g * _max_weights(b, a), lambda g, a, b: g * _max_weights(a, b)),
-        _READS_BOTH,
-    )
+    return _minimum(a, b)
 
 
 # ------------------------------------------------------------------ unary maths
@@ -493,6 +506,7 @@ def _atan2_dx(g: Tensor, y: Any, x: Any) -> Tensor:
 
 
 _ATAN2_RULES = (_atan2_dy, _atan2_dx)
+_arctan2 = _binary_op("arctan2", "arctan2", _ATAN2_RULES, _READS_BOTH)
 
 
 def arctan2(y: Any, x: Any) -> Tensor:
@@ -502,7 +516,7 @@ def arctan2(y: Any, x: Any) -> Tensor:
     they stay right for |x|, |y| beyond 1e154 (PyTorch's y^2 + x^2 overflows to a slope of 0) or below
     1e-154 (where it underflows, PyTorch gives 0); both are 0 at exactly (0, 0), as in PyTorch.
     """
-    return _binary("arctan2", y, x, "arctan2", _ATAN2_RULES, _READS_BOTH)
+    return _arctan2(y, x)
 
 
 def sinh(x: Any) -> Tensor:
@@ -551,10 +565,11 @@ def exp2(x: Any) -> Tensor:
 def hypot(a: Any, b: Any) -> Tensor:
     """sqrt(a^2 + b^2) without overflow, broadcasting as NumPy does; slopes a / hypot and b / hypot
     (NaN at (0, 0), as PyTorch's)."""
-    return _binary("hypot", a, b, "hypot", _HYPOT_RULES, _READS_BOTH)
+    return _hypot(a, b)
 
 
 _HYPOT_RULES = (lambda g, a, b: g * (a / hypot(a, b)), lambda g, a, b: g * (b / hypot(a, b)))
+_hypot = _binary_op("hypot", "hypot", _HYPOT_RULES, _READS_BOTH)
 
 
 def cbrt(x: Any) -> Tensor:
@@ -613,17 +628,19 @@ _LOGADDEXP2_RULES = (
     lambda g, a, b: g * _logaddexp_weight(a, b, _LN2),
     lambda g, a, b: g * _logaddexp_weight(b, a, _LN2),
 )
+_logaddexp = _binary_op("logaddexp", "logaddexp", _LOGADDEXP_RULES, _READS_BOTH)
+_logaddexp2 = _binary_op("logaddexp2", "logaddexp2", _LOGADDEXP2_RULES, _READS_BOTH)
 
 
 def logaddexp(a: Any, b: Any) -> Tensor:
     """log(exp(a) + exp(b)) without overflow (NumPy's ``logaddexp``), broadcasting; slopes are the softmax
     weights exp(a - out) and exp(b - out) (1/2 each where a and b are the same infinity)."""
-    return _binary("logaddexp", a, b, "logaddexp", _LOGADDEXP_RULES, _READS_BOTH)
+    return _logaddexp(a, b)
 
 
 def logaddexp2(a: Any, b: Any) -> Tensor:
     """log2(2 ** a + 2 ** b) without overflow (NumPy's ``logaddexp2``); slopes 2 ** (a - out) and 2 ** (b - out)."""
-    return _binary("logaddexp2", a, b, "logaddexp2", _LOGADDEXP2_RULES, _READS_BOTH)
+    return _logaddexp2(a, b)
 
 
 # sinc'(x) = pi y P(y^2) with y = pi x near 0, P's coefficients (-1)^k 2k / (2k + 1)! for k = 1..7: below
@@ -688,12 +705,13 @@ def _fmod_db(g: Tensor, a: Any, b: Any) -> Tensor:
 
 
 _FMOD_RULES = (pass_through, _fmod_db)
+_fmod = _binary_op("fmod", "fmod", _FMOD_RULES, ((False, False), (True, True)))
 
 
 def fmod(a: Any, b: Any) -> Tensor:
     """C's ``fmod``: the remainder of a / b truncated toward 0, with the sign of ``a`` (NumPy's ``fmod``;
     ``remainder`` takes b's sign). Slopes 1 in a and -trunc(a / b) in b, as PyTorch's."""
-    return _binary("fmod", a, b, "fmod", _FMOD_RULES, ((False, False), (True, True)))
+    return _fmod(a, b)
 
 
 def _copysign_da(g: Tensor, a: Any, b: Any) -> Tensor:
@@ -709,10 +727,13 @@ def _no_slope(g: Tensor, a: Any, b: Any) -> Tensor:
     return _zero_slope(g)
 
 
+_copysign = _binary_op("copysign", "copysign", (_copysign_da, _no_slope), ((True, True), (False, False)))
+
+
 def copysign(a: Any, b: Any) -> Tensor:
     """|a| with the sign (bit) of b, broadcasting (NumPy's ``copysign``). The slope in a is +1 or -1 as the
     sign is kept or flipped (0 at a == 0); b gets a zero gradient (as PyTorch)."""
-    return _binary("copysign", a, b, "copysign", (_copysign_da, _no_slope), ((True, True), (False, False)))
+    return _copysign(a, b)
 
 
 # PyTorch's (and the array API's) spellings.
