@@ -169,6 +169,23 @@ class Tensor:
         return self._data.itemsize
 
     @property
+    def real(self) -> Tensor:
+        """The real part: the tensor itself (gradkit tensors are real), as NumPy's ``.real`` of a real array."""
+        return self
+
+    @property
+    def imag(self) -> Tensor:
+        """The imaginary part of a real tensor: zeros of its shape and dtype, outside the graph (NumPy gives
+        read-only zeros; these are a new tensor, and writing to them changes nothing else)."""
+        return Tensor._make(self._backend.xp.zeros_like(self._data), self._backend)
+
+    def conj(self) -> Tensor:
+        """The complex conjugate: the tensor itself, as for any real tensor (PyTorch's ``conj``)."""
+        return self
+
+    conjugate = conj
+
+    @property
     def device(self) -> str:
         return self._backend.device
 
@@ -181,11 +198,16 @@ class Tensor:
         array = self._backend.to_numpy(self._data)
         return array.copy() if array is self._data else array
 
-    def item(self) -> Any:
-        if self._data.size != 1:
+    def item(self, *args: Any) -> Any:
+        """The one element as a Python number; as NumPy's ``item``, ``t.item(i)`` takes the element at flat
+        index ``i`` (of any tensor) and ``t.item(i, j, ...)`` or ``t.item((i, j, ...))`` the one at that index."""
+        data = self._data
+        if args:
+            data = data[_item_index(args, self.shape)]
+        elif data.size != 1:
             raise ShapeError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
         # Through the backend, so that gk.cuda.capture's guard refuses this host read as it does .numpy().
-        return self._backend.to_numpy(self._data).reshape(()).item()
+        return self._backend.to_numpy(data).reshape(()).item()
 
     def tolist(self) -> Any:
         return self._backend.to_numpy(self._data).tolist()
@@ -439,11 +461,20 @@ class Tensor:
     def cuda(self, index: int = 0) -> Tensor:
         return self.to(f"cuda:{whole(index, 'cuda', 'index', low=0)}")
 
-    def astype(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
+    def astype(self, dtype: Any, *, copy: bool = False) -> Tensor:
+        """As ``dtype`` (differentiable). Self when the dtype already matches, unless ``copy=True`` (then a
+        clone, in the graph): ``copy`` defaults to False here, not to NumPy's True."""
+        if type(copy) is not bool:
+            copy = flag(copy, "astype", "copy")
+        out = _ops.astype(self, dtype)
+        return _ops.clone(out) if copy and out is self else out
 
     def clone(self) -> Tensor:
         """A copy with memory of its own, still in the graph (PyTorch's ``clone``)."""
+        return _ops.clone(self)
+
+    def copy(self) -> Tensor:
+        """NumPy's name for :meth:`clone`: a copy with memory of its own, still in the graph."""
         return _ops.clone(self)
 
     # ------------------------------------------------------------ operators
@@ -485,6 +516,13 @@ class Tensor:
 
     def __rmod__(self, other: Any) -> Tensor:
         return _ops.remainder(other, self)
+
+    def __divmod__(self, other: Any) -> tuple[Tensor, Tensor]:
+        """``divmod(t, other)``: ``(t // other, t % other)``, as NumPy's ``divmod``."""
+        return _ops.floor_divide(self, other), _ops.remainder(self, other)
+
+    def __rdivmod__(self, other: Any) -> tuple[Tensor, Tensor]:
+        return _ops.floor_divide(other, self), _ops.remainder(other, self)
 
     def __neg__(self) -> Tensor:
         return _ops.negative(self)
@@ -642,20 +680,27 @@ class Tensor:
 
     def fill_(self, value: float) -> Tensor:
         """Fill with ``value`` (a number, or a one-element tensor) in place; returns self."""
-        self._check_inplace("fill_", value)
+        return self._fill(value, "fill_")
+
+    def fill(self, value: float) -> None:
+        """NumPy's ``fill``: :meth:`fill_`, returning None as NumPy's does."""
+        self._fill(value, "fill")
+
+    def _fill(self, value: Any, op: str) -> Tensor:
+        self._check_inplace(op, value)
         if isinstance(value, Tensor):
             value = value.item()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
         if not isinstance(value, (int, float, np.number, np.bool_)):
-            raise ArgumentTypeError(f"fill_: expected a number, got {type(value).__name__} {value!r:.60}")
-        check_int_fits("fill_", value, self._data.dtype)
+            raise ArgumentTypeError(f"{op}: expected a number, got {type(value).__name__} {value!r:.60}")
+        check_int_fits(op, value, self._data.dtype)
         if self._data.dtype.kind in "iu" and isinstance(value, (float, np.floating)) and not math.isfinite(value):
-            raise InvalidArgumentError(f"fill_: {value!r} cannot be held by a {self.dtype} tensor")  # CuPy too
+            raise InvalidArgumentError(f"{op}: {value!r} cannot be held by a {self.dtype} tensor")  # CuPy too
         try:
             self._data.fill(value)
         except OverflowError:
-            raise out_of_range("fill_", value, self.dtype) from None
+            raise out_of_range(op, value, self.dtype) from None
         self._version[0] += 1
         return self
 
@@ -664,18 +709,36 @@ class Tensor:
     # gradkit/ops/reduce.py): with either PyTorch keyword the call is PyTorch's form. The hottest
     # methods call the op with NumPy's arguments alone when no PyTorch keyword was given.
     def sum(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dtype: Any = None,
+        out: None = None,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
     ) -> Tensor:
-        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+        """``gk.sum``; ``out=`` only as None, the value ``np.sum(t)`` passes (it calls this method)."""
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN and dtype is None and out is None:
             return _ops.sum(self, axis, keepdims)
-        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        _no_out(out, "sum")
+        return _ops.sum(self, axis, keepdims, dtype=dtype, dim=dim, keepdim=keepdim)
 
     def mean(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dtype: Any = None,
+        out: None = None,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
     ) -> Tensor:
-        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+        """``gk.mean``; ``out=`` only as None (``np.mean(t)`` calls this method)."""
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN and dtype is None and out is None:
             return _ops.mean(self, axis, keepdims)
-        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        _no_out(out, "mean")
+        return _ops.mean(self, axis, keepdims, dtype=dtype, dim=dim, keepdim=keepdim)
 
     def var(
         self,
@@ -683,12 +746,20 @@ class Tensor:
         ddof: int = DDOF_DEFAULT,
         keepdims: bool = False,
         *,
+        dtype: None = None,
+        out: None = None,
         dim: Any = NOT_GIVEN,
         keepdim: Any = NOT_GIVEN,
         correction: Any = NOT_GIVEN,
         unbiased: Any = NOT_GIVEN,
     ) -> Tensor:
-        """NumPy's ``var`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.var`` (``correction=1``)."""
+        """NumPy's ``var`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.var`` (``correction=1``).
+        ``dtype=`` and ``out=`` only as None, the values ``np.var(t)`` passes (it calls this method)."""
+        _no_out(out, "var")
+        if dtype is not None:
+            raise InvalidArgumentError(
+                f"var: dtype= is not supported (got {dtype!r:.40}); cast first: t.astype(dtype).var(...)"
+            )
         return _ops.var(
             self, axis, ddof, keepdims, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased
         )
@@ -699,57 +770,97 @@ class Tensor:
         ddof: int = DDOF_DEFAULT,
         keepdims: bool = False,
         *,
+        dtype: None = None,
+        out: None = None,
         dim: Any = NOT_GIVEN,
         keepdim: Any = NOT_GIVEN,
         correction: Any = NOT_GIVEN,
         unbiased: Any = NOT_GIVEN,
     ) -> Tensor:
-        """NumPy's ``std`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.std`` (``correction=1``)."""
+        """NumPy's ``std`` (``ddof=0``); with PyTorch's ``dim=``/``keepdim=``, ``torch.std`` (``correction=1``).
+        ``dtype=`` and ``out=`` only as None, the values ``np.std(t)`` passes (it calls this method)."""
+        _no_out(out, "std")
+        if dtype is not None:
+            raise InvalidArgumentError(
+                f"std: dtype= is not supported (got {dtype!r:.40}); cast first: t.astype(dtype).std(...)"
+            )
         return _ops.std(
             self, axis, ddof, keepdims, dim=dim, keepdim=keepdim, correction=correction, unbiased=unbiased
         )
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Any:
+    def max(
+        self, axis: Any = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
+    ) -> Any:
         """NumPy's ``max`` (the values, also for ``t.max(1)``); PyTorch's ``t.max(dim=1)`` gives
-        ``(values, indices)`` (``gk.return_types.max``)."""
-        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+        ``(values, indices)`` (``gk.return_types.max``). ``out=`` only as None (``np.max(t)``)."""
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN and out is None:
             return _ops.max(self, axis, keepdims)
+        _no_out(out, "max")
         return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Any:
+    def min(
+        self, axis: Any = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
+    ) -> Any:
         """NumPy's ``min``; PyTorch's ``t.min(dim=1)`` gives ``(values, indices)`` as :meth:`max`."""
-        if dim is NOT_GIVEN and keepdim is NOT_GIVEN:
+        if dim is NOT_GIVEN and keepdim is NOT_GIVEN and out is None:
             return _ops.min(self, axis, keepdims)
+        _no_out(out, "min")
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def prod(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dtype: Any = None,
+        out: None = None,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
     ) -> Tensor:
-        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        _no_out(out, "prod")
+        return _ops.prod(self, axis, keepdims, dtype=dtype, dim=dim, keepdim=keepdim)
 
     def logsumexp(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
-    ) -> Tensor:
-        return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        b: Any = None,
+        return_sign: bool = False,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
+    ) -> Any:
+        """``gk.logsumexp`` with SciPy's ``b=`` and ``return_sign=`` (then ``(value, sign)``)."""
+        return _ops.logsumexp(self, axis, keepdims, b=b, return_sign=return_sign, dim=dim, keepdim=keepdim)
 
     def argmax(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self, axis: int | None = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
     ) -> Tensor:
+        _no_out(out, "argmax")
         return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def argmin(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self, axis: int | None = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
     ) -> Tensor:
+        _no_out(out, "argmin")
         return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def any(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self, axis: Any = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
     ) -> Tensor:
+        _no_out(out, "any")
         return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def all(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self, axis: Any = None, keepdims: bool = False, *, out: None = None, dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN
     ) -> Tensor:
+        _no_out(out, "all")
         return _ops.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape: Any) -> Tensor:
@@ -845,8 +956,21 @@ class Tensor:
     def square(self) -> Tensor:
         return _ops.square(self)
 
-    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
-        return _ops.clip(self, lo, hi)
+    def clip(
+        self,
+        lo: Any = None,
+        hi: Any = None,
+        *,
+        out: None = None,
+        a_min: Any = None,
+        a_max: Any = None,
+        min: Any = None,  # noqa: A002 - NumPy's names
+        max: Any = None,  # noqa: A002
+    ) -> Tensor:
+        """``gk.clip``: NumPy's ``min=``/``max=`` and ``a_min=``/``a_max=`` name the bounds too; ``out=`` only
+        as None (``np.clip(t, lo, hi)`` calls this method)."""
+        _no_out(out, "clip")
+        return _ops.clip(self, lo, hi, a_min=a_min, a_max=a_max, min=min, max=max)
 
     def pow(self, exponent: Any) -> Tensor:
         return _ops.power(self, exponent)
@@ -858,11 +982,18 @@ class Tensor:
         return _ops.dot(self, other)
 
     def softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+        """Along ``axis`` (PyTorch's ``dim=``); None is refused as ``F.softmax`` refuses it (the method is
+        PyTorch's name): ``gk.softmax(t, axis=None)`` is SciPy's softmax over all the elements."""
+        if axis is None:  # dim=None: the op refuses it
+            _no_all_axes("softmax")
         if dim is NOT_GIVEN:
             return _ops.softmax(self, axis)
         return _ops.softmax(self, axis, dim=dim)
 
     def log_softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+        """Along ``axis`` (PyTorch's ``dim=``); None is refused, as :meth:`softmax`."""
+        if axis is None:  # dim=None: the op refuses it
+            _no_all_axes("log_softmax")
         if dim is NOT_GIVEN:
             return _ops.log_softmax(self, axis)
         return _ops.log_softmax(self, axis, dim=dim)
@@ -981,24 +1112,42 @@ class Tensor:
     def minimum(self, other: Any) -> Tensor:
         return _ops.minimum(self, other)
 
-    def cumsum(self, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
-        return _ops.cumsum(self, axis, dim=dim)
+    def cumsum(
+        self, axis: int | None = None, dtype: Any = None, *, out: None = None, dim: Any = NOT_GIVEN
+    ) -> Tensor:
+        _no_out(out, "cumsum")
+        return _ops.cumsum(self, axis, dtype, dim=dim)
 
-    def cumprod(self, axis: int | None = None, *, dim: Any = NOT_GIVEN) -> Tensor:
-        return _ops.cumprod(self, axis, dim=dim)
+    def cumprod(
+        self, axis: int | None = None, dtype: Any = None, *, out: None = None, dim: Any = NOT_GIVEN
+    ) -> Tensor:
+        _no_out(out, "cumprod")
+        return _ops.cumprod(self, axis, dtype, dim=dim)
 
     # NumPy's statistics and more of its elementwise maths, where PyTorch's Tensor has the method
     # (NumPy's names and keywords; NumPy's semantics where the two differ: median, quantile,
     # nanmedian, nanquantile).
     def nansum(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dtype: Any = None,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
     ) -> Tensor:
-        return _ops.nansum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _ops.nansum(self, axis, keepdims, dtype=dtype, dim=dim, keepdim=keepdim)
 
     def nanmean(
-        self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dtype: Any = None,
+        dim: Any = NOT_GIVEN,
+        keepdim: Any = NOT_GIVEN,
     ) -> Tensor:
-        return _ops.nanmean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _ops.nanmean(self, axis, keepdims, dtype=dtype, dim=dim, keepdim=keepdim)
 
     def median(
         self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
@@ -1047,6 +1196,10 @@ class Tensor:
         self, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
     ) -> Tensor:
         return _ops.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def ptp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``gk.ptp``: max - min over ``axis`` (NumPy's ``ptp``)."""
+        return _ops.ptp(self, axis, keepdims)
 
     def count_nonzero(
         self, axis: Any = None, *, keepdims: bool = False, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN
@@ -1119,6 +1272,14 @@ class Tensor:
         """The diagonal of axes ``axis1`` and ``axis2`` as the last axis (a new tensor, not a view)."""
         return _ops.diagonal(self, offset, axis1, axis2)
 
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Tensor:
+        """NumPy's ``trace``: the sum of the diagonal ``offset`` of axes ``axis1`` and ``axis2`` (the other
+        axes kept), summed as ``sum`` sums (``dtype=`` too); differentiable. PyTorch's ``trace()`` of a matrix
+        is the same number. (``gk.trace`` is another thing: the tracer, see ``gk.Trace``.)"""
+        from gradkit.ops.shape import _diagonal
+
+        return _ops.sum(_diagonal(self, offset, axis1, axis2, "trace"), -1, dtype=dtype)
+
     def diag(self, k: int = 0) -> Tensor:
         return _ops.diag(self, k)
 
@@ -1159,6 +1320,12 @@ class Tensor:
         PyTorch's ``dim=`` (or ``stable=``), ``(values, indices)`` as ``torch.sort``."""
         return _ops.sort(self, axis, descending, dim=dim, stable=stable)
 
+    def searchsorted(self, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
+        """``gk.searchsorted(self, v, side, sorter)``: where each value of ``v`` goes in this sorted 1-d tensor."""
+        from gradkit.ops.numpy_stats import searchsorted
+
+        return searchsorted(self, v, side, sorter)
+
     def topk(
         self,
         k: int,
@@ -1197,7 +1364,8 @@ class Tensor:
     def ceil(self) -> Tensor:
         return _ops.ceil(self)
 
-    def round(self, decimals: int = 0) -> Tensor:
+    def round(self, decimals: int = 0, *, out: None = None) -> Tensor:
+        _no_out(out, "round")
         return _ops.round(self, decimals)
 
     def numel(self) -> int:
@@ -1626,6 +1794,43 @@ def _zero_slope(g: Tensor) -> Tensor:
 def is_tensor(obj: Any) -> bool:
     """True when ``obj`` is a gradkit Tensor (a Parameter too), as ``torch.is_tensor``."""
     return isinstance(obj, Tensor)
+
+
+def _no_out(out: Any, op: str) -> None:
+    """Refuse NumPy's ``out=`` array: NumPy's functions pass ``out=None`` to these methods (``np.sum(t)``
+    calls ``t.sum(axis=None, out=None)``), so None is accepted; an array to write into is not."""
+    if out is not None:
+        raise InvalidArgumentError(
+            f"{op}: out= is not supported (got {type(out).__name__}); gradkit returns a new tensor: "
+            f"y = t.{op}(...)"
+        )
+
+
+def _no_all_axes(op: str) -> None:
+    raise ArgumentTypeError(
+        f"{op}: Tensor.{op}(None) is PyTorch's deprecated implicit dim, refused as F.{op} refuses it; pass an "
+        f"int axis, or call gk.{op}(t, axis=None) for SciPy's {op} over all the elements"
+    )
+
+
+def _item_index(args: tuple, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy's ``item`` arguments (a flat index; ints, one per axis; or one tuple of them) as an index."""
+    index = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+    index = tuple(whole(i, "item", "index") for i in index)
+    size = math.prod(shape)
+    if len(index) == 1 and len(shape) != 1:  # a flat index, as NumPy's
+        (i,) = index
+        if not -size <= i < size:
+            raise IndexOutOfRangeError(f"item: index {i} is out of bounds for a tensor of size {size}")
+        return tuple(int(j) for j in np.unravel_index(i % size, shape))
+    if len(index) != len(shape):
+        raise IndexOutOfRangeError(
+            f"item: {len(index)} indices for a tensor of shape {shape}; give one flat index or {len(shape)}"
+        )
+    for i, n in zip(index, shape, strict=True):
+        if not -n <= i < n:
+            raise IndexOutOfRangeError(f"item: index {index} is out of bounds for shape {shape}")
+    return index
 
 
 def _bound(value: Any, op: str, name: str) -> Any:

@@ -160,11 +160,13 @@ def test_axis_type_and_repeats(name, device):
     assert isinstance(info.value, ValueError)
 
 
-def test_functions_want_tensors(device):
-    with pytest.raises(gk.ArgumentTypeError, match="exp.*float"):
-        gk.exp(2.0)
-    with pytest.raises(gk.ArgumentTypeError, match="add.*int and int"):
-        gk.add(1, 2)
+def test_functions_want_tensors_or_numbers(device):
+    # Python numbers are taken as NumPy takes them (0-d float64/int64 tensors); other objects are refused
+    assert gk.exp(2.0).dtype == gk.float64 and gk.add(1, 2).item() == 3
+    with pytest.raises(gk.DTypeError, match="exp.*str"):
+        gk.exp("2.0")
+    with pytest.raises(gk.ArgumentTypeError, match="add.*list and list"):
+        gk.add([1], [2])
     with pytest.raises(gk.DTypeError, match="sum"):
         gk.sum("abc")
 

@@ -34,8 +34,19 @@ def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
     return Tensor._make(data, backend)
 
 
+def number_tensor(x: int | float | bool, op: str) -> Tensor:
+    """A Python number as NumPy takes it: a 0-d tensor on the default device, float64 for a float, int64
+    for an int, bool for a bool (``gk.sqrt(2)`` is float64, as ``np.sqrt(2)``)."""
+    from gradkit.creation import array_for
+
+    dtype = np.bool_ if isinstance(x, bool) else np.int64 if isinstance(x, int) else np.float64
+    data, backend = array_for(x, dtype, None, op)
+    return Tensor._make(data, backend)
+
+
 def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
-    """The two operands of a binary op: Tensors, or Python numbers left as they are.
+    """The two operands of a binary op: Tensors, or Python numbers left as they are (the first of two
+    numbers becomes a 0-d tensor, :func:`number_tensor`).
 
     Arrays and lists become constant tensors on the other operand's device;
     two tensors on different devices are an error.
@@ -57,6 +68,8 @@ def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
                 a = b._data.dtype.type(a)
         else:
             a = as_tensor(a, op, backend)
+    elif isinstance(a, SCALARS) and isinstance(b, SCALARS):  # two numbers, as NumPy: a is a 0-d tensor
+        return operands(op, number_tensor(a, op), b)
     else:
         raise ArgumentTypeError(
             f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}"

@@ -29,6 +29,7 @@ from gradkit.ops._util import (
     as_tensor,
     data_of,
     host_read_allowed,
+    number_tensor,
     operands,
     pass_through,
     tensor_or_none,
@@ -169,8 +170,19 @@ def _binary_error(name: str, ad: Any, bd: Any, exc: Exception) -> Exception:
     return DTypeError(f"{name}: not defined for operands of dtypes {da} and {db} ({exc})")
 
 
+def _operand(x: Any, op: str) -> Tensor:
+    """``x`` as the tensor a unary op works on: a Python number as NumPy takes it (:func:`number_tensor`),
+    anything else as ``as_tensor`` makes it."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, SCALARS):  # NumPy's float64 scalar is a float too
+        return number_tensor(x, op)
+    return as_tensor(x, op)
+
+
 def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
-    x = as_tensor(x, name)
+    if not isinstance(x, Tensor):  # the Tensor path pays this one check
+        x = _operand(x, name)
     xp = x._backend.xp
     try:
         data = getattr(xp, fn)(x._data) if isinstance(fn, str) else fn(xp, x._data)
@@ -320,7 +332,7 @@ def floor_divide(a: Any, b: Any) -> Tensor:
 
 def negative(x: Any) -> Tensor:
     """-x."""
-    x = as_tensor(x, "negative")
+    x = _operand(x, "negative")
     if x._data.dtype.kind == "b":
         raise DTypeError("negative: not defined for a bool tensor; use ~x (logical not)")
     return record("negative", -x._data, x._backend, (x,), (_negated,))
@@ -402,7 +414,7 @@ def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
 
 def sign(x: Any) -> Tensor:
     """-1, 0 or 1; its gradient is zero."""
-    x = as_tensor(x, "sign")
+    x = _operand(x, "sign")
     if x.dtype == np.bool_:  # NumPy refuses; CuPy would hand the bools back
         raise DTypeError("sign: not defined for a tensor of dtype bool (convert it with astype first)")
     return _unary("sign", x, "sign", lambda g, x: g * 0)
@@ -601,7 +613,7 @@ def erf(x: Any) -> Tensor:
     SciPy's or CuPy's ``special.erf`` when importable, else gelu's series); slope 2/sqrt(pi) exp(-x^2)."""
     from gradkit.nn.functional import _erf_array, _erf_vjp  # gelu's erf (nn imports ops: not at the top)
 
-    x = as_tensor(x, "erf")
+    x = _operand(x, "erf")
     xf = _as_float(x._data)
     work = xf.astype(np.float32) if xf.dtype == np.float16 else xf  # SciPy has no float16 erf; nor has the series
     data = _erf_array(x._backend.xp, work).astype(xf.dtype, copy=False)
@@ -766,10 +778,28 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     return record("where", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, (c,), broadcast=True)
 
 
-def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
-    """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too."""
-    x = as_tensor(x, "clip")
-    for name, bound in (("lo", lo), ("hi", hi)):
+def clip(
+    x: Any,
+    lo: Any = None,
+    hi: Any = None,
+    *,
+    a_min: Any = None,
+    a_max: Any = None,
+    min: Any = None,  # noqa: A002 - NumPy 2.1's names
+    max: Any = None,  # noqa: A002
+) -> Tensor:
+    """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too.
+
+    NumPy's keywords ``a_min=``/``a_max=`` and NumPy 2.1's ``min=``/``max=`` name the same bounds; a bound
+    given twice (``clip(x, 0, a_min=1)``) is an InvalidArgumentError. A Python number ``x`` is a 0-d
+    tensor with NumPy's dtype (float64 for a float).
+    """
+    lo_name, hi_name = "lo", "hi"
+    if a_min is not None or a_max is not None or min is not None or max is not None:
+        lo_name, lo = _one_bound("lower", (("lo", lo), ("a_min", a_min), ("min", min)))
+        hi_name, hi = _one_bound("upper", (("hi", hi), ("a_max", a_max), ("max", max)))
+    x = _operand(x, "clip")
+    for name, bound in ((lo_name, lo), (hi_name, hi)):
         if bound is not None and not isinstance(bound, Tensor) and (
             isinstance(bound, (str, bytes, complex)) or getattr(bound, "dtype", np.dtype("f8")).kind not in "biuf"
         ):
@@ -784,9 +814,7 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         return _clip_to_tensor_bounds(x, lo, hi)
     if lo is None and hi is None:
-        from gradkit.errors import InvalidArgumentError
-
-        raise InvalidArgumentError("clip: at least one of lo and hi must be given")
+        raise InvalidArgumentError("clip: at least one of lo (a_min, min) and hi (a_max, max) must be given")
     try:
         data = x._backend.xp.clip(x._data, lo, hi)
     except OverflowError:
@@ -801,6 +829,17 @@ def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
         return g * inside
 
     return record("clip", data, x._backend, (x,), (rule,), (x,))
+
+
+def _one_bound(which: str, spellings: tuple) -> tuple[str, Any]:
+    """The (name, value) of the one spelling of a clip bound that was given (not None)."""
+    given = [(name, value) for name, value in spellings if value is not None]
+    if len(given) > 1:
+        raise InvalidArgumentError(
+            f"clip: the {which} bound was given twice, as {given[0][0]} and {given[1][0]}; "
+            f"give only one of {', '.join(name for name, _ in spellings)}"
+        )
+    return given[0] if given else (spellings[0][0], None)
 
 
 def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
@@ -860,7 +899,7 @@ def compare(fn: str, a: Any, b: Any) -> Tensor:
 
 def _rounding(name: str, x: Any, fn: Any) -> Tensor:
     """A step function: its gradient is zero (as PyTorch); integers give a new integer tensor."""
-    x = as_tensor(x, name)
+    x = _operand(x, name)
     if x.dtype.kind == "b":
         raise DTypeError(f"{name}: not defined for a bool tensor")
     if x.dtype.kind != "f":  # whole numbers already: a copy, in their own dtype (NumPy 1.x would give float64)
@@ -891,13 +930,13 @@ def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - NumPy's and PyTo
 
 def isnan(x: Any) -> Tensor:
     """Where x is NaN, as a bool tensor."""
-    x = as_tensor(x, "isnan")
+    x = _operand(x, "isnan")
     return Tensor._make(x._backend.xp.isnan(x._data), x._backend)
 
 
 def isfinite(x: Any) -> Tensor:
     """Where x is neither infinite nor NaN, as a bool tensor."""
-    x = as_tensor(x, "isfinite")
+    x = _operand(x, "isfinite")
     return Tensor._make(x._backend.xp.isfinite(x._data), x._backend)
 
 
@@ -918,13 +957,13 @@ def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: 
 
 def logical_not(x: Any) -> Tensor:
     """Elementwise not, as a bool tensor."""
-    x = as_tensor(x, "logical_not")
+    x = _operand(x, "logical_not")
     return Tensor._make(x._backend.xp.logical_not(x._data), x._backend)
 
 
 def invert(x: Any) -> Tensor:
     """``~x``: logical not of a bool tensor, bitwise not of an integer one (as NumPy); no gradient."""
-    x = as_tensor(x, "invert")
+    x = _operand(x, "invert")
     if x._data.dtype.kind not in "biu":
         raise DTypeError(
             f"invert (~): defined for bool and integer tensors, got {x._data.dtype}; "
@@ -947,7 +986,7 @@ def heaviside(x: Any, values: Any) -> Tensor:
 
 def signbit(x: Any) -> Tensor:
     """Where the sign bit is set (negative numbers, -0.0, NaNs with the bit), as a bool tensor; no gradient."""
-    x = as_tensor(x, "signbit")
+    x = _operand(x, "signbit")
     try:
         data = x._backend.xp.signbit(x._data)
     except TypeError as exc:

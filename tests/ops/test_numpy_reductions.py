@@ -516,9 +516,7 @@ def test_errors_name_the_op(device):
         (gk.ShapeError, "fmod: shapes", lambda: gk.fmod(x, x[:, 0])),
         (gk.ShapeError, "copysign: shapes", lambda: gk.copysign(x, x[:2])),
         (gk.ShapeError, "heaviside: shapes", lambda: gk.heaviside(x, x[:, :2])),
-        (gk.ArgumentTypeError, "heaviside: expected at least one Tensor", lambda: gk.heaviside(1.0, 0.5)),
-        (gk.ArgumentTypeError, "sinc: expected a Tensor", lambda: gk.sinc(0.5)),
-        (gk.ArgumentTypeError, "signbit: expected a Tensor", lambda: gk.signbit(-1.0)),
+        (gk.ArgumentTypeError, "heaviside: expected at least one Tensor", lambda: gk.heaviside([1.0], [0.5])),
     ]
     if device == "cpu":  # the zero-sum check reads the weights: on a GPU it is left out (the result is inf/NaN)
         cases.append((ZeroDivisionError, "weights sum to zero", lambda: gk.average(x, 0, np.zeros(3))))
