@@ -275,12 +275,13 @@ def _pair(op: str, x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
     """Two operands as tensors on one device (of two arrays, the first sets it)."""
     from gradkit.ops._util import operands
 
-    given = f"{type(x1).__name__} and {type(x2).__name__}"
-    if not isinstance(x1, Tensor) and not isinstance(x2, Tensor) and not isinstance(x1, (int, float, complex)):
+    if isinstance(x1, (int, float, complex)) or isinstance(x2, (int, float, complex)):  # Python's, np.float64
+        raise ArgumentTypeError(
+            f"{op}: x1 and x2 must be tensors or arrays, got {type(x1).__name__} and {type(x2).__name__}"
+        )
+    if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
         x1 = as_tensor(x1, op)
     x1, x2, _ = operands(op, x1, x2)
-    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
-        raise ArgumentTypeError(f"{op}: x1 and x2 must be tensors or arrays, got {given}")
     return x1, x2
 
 

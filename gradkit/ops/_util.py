@@ -17,6 +17,10 @@ SCALARS = (int, float, bool)
 # NumPy 1.x promotes python floats with 0-d float32 arrays to float64.
 LEGACY_PROMOTION = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
+#: What a binary op of two numbers takes (NumPy's scalars too: ``np.float32(2)``, ``np.int8(3)``).
+_NUMBERS = (int, float, bool, np.number, np.bool_)
+_INT64 = np.iinfo(np.int64)
+
 
 def as_tensor(x: Any, op: str, backend: Backend | None = None) -> Tensor:
     """``x`` as a Tensor (on ``backend`` when given), without a copy where possible."""
@@ -39,7 +43,18 @@ def number_tensor(x: int | float | bool, op: str) -> Tensor:
     for an int, bool for a bool (``gk.sqrt(2)`` is float64, as ``np.sqrt(2)``)."""
     from gradkit.creation import array_for
 
-    dtype = np.bool_ if isinstance(x, bool) else np.int64 if isinstance(x, int) else np.float64
+    if isinstance(x, bool):
+        dtype = np.bool_
+    elif isinstance(x, int):
+        dtype = np.int64
+        if not _INT64.min <= x <= _INT64.max:  # NumPy would make an object array; no tensor holds one
+            digits = repr(x) if len(repr(x)) <= 40 else f"{repr(x)[:20]}... ({len(repr(x))} digits)"
+            raise InvalidArgumentError(
+                f"{op}: the Python int {digits} is beyond the int64 range ({_INT64.min} to {_INT64.max}) "
+                "that a tensor holds; pass it as a float for a float64 result"
+            )
+    else:
+        dtype = np.float64
     data, backend = array_for(x, dtype, None, op)
     return Tensor._make(data, backend)
 
@@ -68,8 +83,12 @@ def operands(op: str, a: Any, b: Any) -> tuple[Any, Any, Backend]:
                 a = b._data.dtype.type(a)
         else:
             a = as_tensor(a, op, backend)
-    elif isinstance(a, SCALARS) and isinstance(b, SCALARS):  # two numbers, as NumPy: a is a 0-d tensor
-        return operands(op, number_tensor(a, op), b)
+    elif isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS):
+        # Two numbers, as NumPy: one becomes a 0-d tensor. A NumPy scalar keeps its dtype and a Python number
+        # beside it stays a Python number (np.float32(2) + 1.5 is float32); of two Python numbers, a.
+        if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
+            return operands(op, a, as_tensor(b, op))
+        return operands(op, number_tensor(a, op) if isinstance(a, SCALARS) else as_tensor(a, op), b)
     else:
         raise ArgumentTypeError(
             f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}"
