@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from itertools import chain
 from typing import Any
@@ -209,9 +210,12 @@ def from_dlpack(x: Any) -> Tensor:
 
 
 def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    dims = shape_arg(shape, op)
-    if any(d < 0 for d in dims):
-        raise ShapeError(f"{op}: negative dimension in shape {dims}")
+    if all(type(d) is int and d >= 0 for d in shape):  # the common case (``ones(3, 4)``): nothing to convert
+        dims = shape
+    else:
+        dims = shape_arg(shape, op)
+        if any(d < 0 for d in dims):
+            raise ShapeError(f"{op}: negative dimension in shape {dims}")
     dt = default_float if dtype is None else to_dtype(dtype, op)
     backend = get_backend(device, op)
     xp = backend.xp
@@ -239,17 +243,20 @@ def _filled(op: str, shape: tuple, fill: Any, dtype: Any, device: Any, requires_
     return _finish(data, backend, requires_grad, op)
 
 
+_NO_DEVICE = contextlib.nullcontext()  # reusable: it holds nothing
+
+
 def _on(backend: Backend) -> Any:
     """Make ``backend``'s GPU the current one while allocating (a no-op on the CPU)."""
-    import contextlib
-
     if backend.name == "cupy":
         return backend.xp.cuda.Device(backend.index)
-    return contextlib.nullcontext()
+    return _NO_DEVICE
 
 
 def _finish(data: Any, backend: Backend, requires_grad: bool, op: str) -> Tensor:
     t = Tensor._make(data, backend)
+    if requires_grad is False:
+        return t
     if not isinstance(requires_grad, (bool, np.bool_)):
         raise ArgumentTypeError(
             f"{op}: requires_grad must be True or False, got {type(requires_grad).__name__} {requires_grad!r:.60}"
@@ -260,7 +267,7 @@ def _finish(data: Any, backend: Backend, requires_grad: bool, op: str) -> Tensor
                 f"{op}: requires_grad=True needs a floating-point dtype (float16, float32, float64), "
                 f"got {data.dtype}"
             )
-        t.requires_grad_(True)
+        t._requires_grad = True  # a new leaf of a float dtype: what requires_grad_(True) would check holds
     return t
 
 
@@ -408,9 +415,12 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = None, device: Any
     return _finish(data, backend, requires_grad, "eye")
 
 
+_MAX_BYTES = np.iinfo(np.intp).max
+
+
 def _check_size(op: str, dims: tuple, dt: np.dtype) -> None:
     """A shape whose bytes exceed the address space is refused before any backend is asked for it."""
-    if math.prod(dims) * dt.itemsize > np.iinfo(np.intp).max:
+    if math.prod(dims) * dt.itemsize > _MAX_BYTES:
         raise InvalidArgumentError(f"{op}: a {dt} tensor of shape {dims} is too large to exist")
 
 

@@ -689,6 +689,10 @@ class Tensor:
     def _fill(self, value: Any, op: str) -> Tensor:
         self._check_inplace(op, value)
         if isinstance(value, Tensor):
+            if value.size != 1:
+                raise ShapeError(
+                    f"{op}: expected a number or a one-element tensor, got a tensor of shape {value.shape}"
+                )
             value = value.item()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
@@ -1197,8 +1201,9 @@ class Tensor:
     ) -> Tensor:
         return _ops.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def ptp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """``gk.ptp``: max - min over ``axis`` (NumPy's ``ptp``)."""
+    def ptp(self, axis: Any = None, keepdims: bool = False, *, out: None = None) -> Tensor:
+        """``gk.ptp``: max - min over ``axis`` (NumPy's ``ptp``); ``out=`` only as None (NumPy 1.x's ``np.ptp``)."""
+        _no_out(out, "ptp")
         return _ops.ptp(self, axis, keepdims)
 
     def count_nonzero(

@@ -142,3 +142,15 @@ def test_ptp_gradient_at_ties_splits_as_max_and_min(device):
     t = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64, requires_grad=True)
     (t.amax() - t.amin()).backward()
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_fill_of_a_tensor_names_fill_and_np_ptp_on_numpy1(device):
+    t = gk.zeros(3, device=device)
+    with pytest.raises(gk.ShapeError, match="fill: expected a number or a one-element tensor"):
+        t.fill(gk.tensor([1.0, 2.0], device=device))
+    with pytest.raises(gk.ShapeError, match="fill_: expected a number or a one-element tensor"):
+        t.fill_(gk.tensor([1.0, 2.0], device=device))
+    x = gk.tensor([[1.0, 5.0], [3.0, 2.0]], device=device)
+    assert x.ptp(axis=0, out=None).tolist() == [2.0, 3.0]
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":  # NumPy 1.x's np.ptp calls the method with out=None
+        assert isinstance(np.ptp(x, axis=0), gk.Tensor)
