@@ -60,9 +60,7 @@ def test_quickstart_in_process(tmp_path, capsys):
     assert accuracy >= 0.85 and "same outputs: True" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("script", ["train_mlp.py", "backprop_table.py", "physics_informed.py", "custom_function.py",
-                                    "cnn_digits.py", "lstm_sequence.py", "gaussian_process.py",
-                                    "transformer_sort.py"])
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_starts_from_a_checkout(script, tmp_path):
     command, env = _without_install("numpy")
     args = [] if script == "custom_function.py" else ["--help"]  # it takes no options (and runs in a second)
