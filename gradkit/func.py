@@ -171,6 +171,27 @@ def _tensor_leaves(tree: Any, op: str, what: str) -> tuple[list[Tensor], Any]:
 
 
 # -------------------------------------------------------------- gradients
+class _FlatOutputs:
+    """``func`` as a function of the flat Tensor leaves of its differentiated arguments (``a``), returning
+    its output's Tensor leaves as a tuple; it keeps the output's structure (``spec``) and, with ``has_aux``,
+    the aux of the last call. ``check(result, leaves, flat)``, when given, runs on every call."""
+
+    def __init__(self, func: Callable[..., Any], a: Any, has_aux: bool, op: str, kwargs: dict | None = None,
+                 check: Callable[..., None] | None = None) -> None:
+        self.func, self.a, self.has_aux, self.op, self.kwargs, self.check = func, a, has_aux, op, kwargs or {}, check
+        self.spec: Any = None
+        self.aux: Any = None
+
+    def __call__(self, *flat: Any) -> tuple:
+        result = self.func(*self.a.call_args(flat), **self.kwargs)
+        if self.has_aux:
+            result, self.aux = _split_aux(result, self.op)
+        leaves, self.spec = _tensor_leaves(result, self.op, "the function's output")
+        if self.check is not None:
+            self.check(result, leaves, flat)
+        return tuple(leaves)
+
+
 def grad(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """A function returning the gradient of scalar ``func`` with respect to argument(s) ``argnums``.
 
@@ -240,20 +261,9 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     a = _Args(primals, range(len(primals)), op)
     if not a.leaves:
         raise ArgumentTypeError(f"{op}: pass at least one primal holding a Tensor: gk.func.vjp(f, x, ...)")
-    auxes: list[Any] = []
-    specs: list[Any] = []
-
-    def flat_f(*flat: Any) -> tuple:
-        result = func(*a.call_args(flat))
-        if has_aux:
-            result, aux = _split_aux(result, op)
-            auxes.append(aux)
-        leaves, spec = _tensor_leaves(result, op, "the function's output")
-        specs.append(spec)
-        return tuple(leaves)
-
+    flat_f = _FlatOutputs(func, a, has_aux, op)
     flat_out, flat_vjp = _vjp(flat_f, *a.leaves)
-    out_spec = specs[-1]
+    out_spec = flat_f.spec
 
     def vjp_fn(cotangents: Any) -> tuple:
         leaves, spec = _flatten(cotangents)
@@ -271,7 +281,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
 
     output = _unflatten(out_spec, flat_out)
     if has_aux:
-        return output, vjp_fn, _release_aux(auxes[-1], outer)
+        return output, vjp_fn, _release_aux(flat_f.aux, outer)
     return output, vjp_fn
 
 
@@ -305,29 +315,20 @@ def jvp(
         if t.shape != x.shape:
             raise ShapeError(f"{op}: tangents{p} has shape {t.shape}, but primals{p} has shape {x.shape}")
         t_leaves[i] = t
-    auxes: list[Any] = []
-    specs: list[Any] = []
 
-    def flat_f(*flat: Any) -> tuple:
-        result = func(*a.call_args(flat))
-        if has_aux:
-            result, aux = _split_aux(result, op)
-            auxes.append(aux)
-        leaves, spec = _tensor_leaves(result, op, "the function's output")
-        if strict:
-            for path, y in zip(_paths(result), leaves, strict=True):
-                if not any(reached(y, flat)):
-                    raise AutogradError(
-                        f"{op}: the output{path} is independent of the primals, which strict=True does not allow"
-                    )
-        specs.append(spec)
-        return tuple(leaves)
+    def independent(result: Any, leaves: list[Tensor], flat: tuple) -> None:
+        for path, y in zip(_paths(result), leaves, strict=True):
+            if not any(reached(y, flat)):
+                raise AutogradError(
+                    f"{op}: the output{path} is independent of the primals, which strict=True does not allow"
+                )
 
+    flat_f = _FlatOutputs(func, a, has_aux, op, check=independent if strict else None)
     flat_out, flat_tangents = _jvp(flat_f, tuple(a.leaves), tuple(t_leaves))
-    output = _unflatten(specs[-1], flat_out)
-    tangent_out = _unflatten(specs[-1], flat_tangents)
+    output = _unflatten(flat_f.spec, flat_out)
+    tangent_out = _unflatten(flat_f.spec, flat_tangents)
     if has_aux:
-        return output, tangent_out, _release_aux(auxes[-1], outer)
+        return output, tangent_out, _release_aux(flat_f.aux, outer)
     return output, tangent_out
 
 
@@ -340,18 +341,7 @@ def _jac(func: Callable[..., Any], argnums: Any, has_aux: Any, op: str) -> Calla
         nums, single = _argnums(argnums, len(args), op)
         outer = grad_mode.state.enabled
         a = _Args(args, nums, op)
-        auxes: list[Any] = []
-        specs: list[Any] = []
-
-        def flat_f(*flat: Any) -> tuple:
-            result = func(*a.call_args(flat), **kwargs)
-            if has_aux:
-                result, aux = _split_aux(result, op)
-                auxes.append(aux)
-            leaves, spec = _tensor_leaves(result, op, "the function's output")
-            specs.append(spec)
-            return tuple(leaves)
-
+        flat_f = _FlatOutputs(func, a, has_aux, op, kwargs)
         if not a.leaves:
             raise ArgumentTypeError(f"{op}: the differentiated argument(s) {nums} hold no Tensor")
         per_out = _jacobian(flat_f, tuple(range(len(a.leaves))), op)(*a.leaves)
@@ -359,8 +349,8 @@ def _jac(func: Callable[..., Any], argnums: Any, has_aux: Any, op: str) -> Calla
         for row in per_out:
             parts = a.split(row)
             rows.append(parts[0] if single else tuple(parts))
-        jac = _unflatten(specs[-1], rows)
-        return (jac, _release_aux(auxes[-1], outer)) if has_aux else jac
+        jac = _unflatten(flat_f.spec, rows)
+        return (jac, _release_aux(flat_f.aux, outer)) if has_aux else jac
 
     return jac_f
 
