@@ -9,27 +9,14 @@ program and, where one exists, a closed form computed in plain NumPy. They run o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
+from test_numpy_programs import numeric_grad  # central differences of a scalar program
 
 import gradkit as gk
 
 F64 = gk.float64
-
-
-def numeric_grad(f: Callable[[gk.Tensor], gk.Tensor], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences, in float64, of the scalar program ``f`` at ``x``."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.empty(x.shape)
-    with gk.no_grad():
-        for i in np.ndindex(x.shape):
-            up, down = x.copy(), x.copy()
-            up[i] += eps
-            down[i] -= eps
-            g[i] = (f(gk.tensor(up)).item() - f(gk.tensor(down)).item()) / (2 * eps)
-    return g
 
 
 def close(actual: object, expected: object, rtol: float = 1e-7, atol: float = 1e-9) -> None:
