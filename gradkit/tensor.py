@@ -1754,6 +1754,7 @@ def _alpha_number(alpha: Any) -> Any:
 def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
     """``a / b`` rounded by ``mode`` ("trunc" or "floor"); a float result records a zero gradient."""
     from gradkit.autograd.function import record
+    from gradkit.ops._floordiv import floor_divide
     from gradkit.ops._util import data_of, host_read_allowed, operands
 
     a, b, backend = operands("div", a, b)
@@ -1769,7 +1770,7 @@ def _rounded_division(a: Tensor, b: Any, mode: str) -> Tensor:
         # float x / 0 (inf or NaN), an overflowing quotient (1e308 // 1e-308: inf; int8 -128 // -1: -128, wrapped)
         # as PyTorch, silently
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            q = xp.floor_divide(ad, bd)
+            q = floor_divide(ad, bd)
             if mode == "trunc" and q.dtype.kind == "f":
                 q = xp.trunc(xp.true_divide(ad, bd)).astype(q.dtype, copy=False)
             elif mode == "trunc":  # integers: floor, then one up where a remainder was left by a negative quotient

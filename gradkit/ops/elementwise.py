@@ -23,6 +23,7 @@ from gradkit.autograd.function import fixups, record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops import _floordiv
 from gradkit.ops._util import (
     LEGACY_PROMOTION,
     SCALARS,
@@ -307,11 +308,11 @@ def _check_integer_exponent(b: Any, out: Tensor) -> None:
 def _remainder_db(g: Tensor, a: Any, b: Any) -> Tensor:
     ad = a._data if isinstance(a, Tensor) else a
     bd = b._data if isinstance(b, Tensor) else b
-    return g * -(ad // bd)
+    return g * -_floordiv.floor_divide(ad, bd)
 
 
 _REMAINDER_RULES = (pass_through, _remainder_db)
-_remainder = _binary_op("remainder", operator.mod, _REMAINDER_RULES, ((False, False), (True, True)))
+_remainder = _binary_op("remainder", _floordiv.remainder, _REMAINDER_RULES, ((False, False), (True, True)))
 
 
 def remainder(a: Any, b: Any) -> Tensor:
@@ -324,7 +325,7 @@ def floor_divide(a: Any, b: Any) -> Tensor:
     a, b, backend = operands("floor_divide", a, b)
     ad, bd = data_of(a), data_of(b)
     try:
-        data = backend.xp.floor_divide(ad, bd)
+        data = _floordiv.floor_divide(ad, bd)
     except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: uint8 // -1 (NumPy 2)
         raise _binary_error("floor_divide", ad, bd, exc) from None
     return Tensor._make(data, backend)
@@ -788,7 +789,8 @@ def clip(
     min: Any = None,  # noqa: A002 - NumPy 2.1's names
     max: Any = None,  # noqa: A002
 ) -> Tensor:
-    """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too.
+    """``x`` limited to [lo, hi]; either bound may be None. Tensor bounds get gradients too. At a bound
+    the input's slope is 1 and the bound's 0 (PyTorch's up to 2.13; 2.14 changed it).
 
     NumPy's keywords ``a_min=``/``a_max=`` and NumPy 2.1's ``min=``/``max=`` name the same bounds; a bound
     given twice (``clip(x, 0, a_min=1)``) is an InvalidArgumentError. A Python number ``x`` is a 0-d
