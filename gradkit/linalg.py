@@ -109,7 +109,8 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Tensor:  # noqa: N803 - NumPy's name
     xp = x._backend.xp
     if x.size == 0:
         return Tensor._make(xp.zeros(x.shape[:-1], x.dtype), x._backend)
-    w = _lapack("linalg.eigvalsh", "the eigenvalue iteration did not converge", xp.linalg.eigvalsh, x._data, UPLO)
+    problem = "the eigenvalue iteration did not converge"
+    w = _lapack("linalg.eigvalsh", problem, xp.linalg.eigvalsh, x._data, UPLO, converged=True)
     return Tensor._make(w, x._backend)
 
 

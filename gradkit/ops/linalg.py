@@ -33,6 +33,7 @@ from gradkit.errors import (
     InvalidArgumentError,
     ShapeError,
 )
+from gradkit.kernels.reference import get_array_module
 from gradkit.ops._util import as_tensor, host_read_allowed, operands, uplo_arg
 from gradkit.tensor import Tensor
 
@@ -336,12 +337,24 @@ def _which(shape: tuple) -> str:
     return f"the matrix (shape {shape})" if len(shape) == 2 else f"a matrix of the stack of shape {shape}"
 
 
-def _lapack(op: str, problem: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` with NumPy's LinAlgError raised as :class:`LinAlgError`, naming ``op``."""
+def _lapack(op: str, problem: str, fn: Callable[..., Any], *args: Any, converged: bool = False) -> Any:
+    """``fn(*args)`` with NumPy's LinAlgError raised as :class:`LinAlgError`, naming ``op``.
+
+    ``converged``: for the iterative solvers (svd, eigh, eigvalsh) called by the user. NumPy raises when
+    they do not converge (a NaN or infinite input); CuPy's return NaNs, so on CuPy gradkit reads back
+    whether the results are finite (a device synchronisation, as :func:`_checked_on_device` says).
+    """
     try:
-        return fn(*args)
+        result = fn(*args)
     except np.linalg.LinAlgError as exc:
         raise LinAlgError(f"{op}: {problem} (numpy.linalg.LinAlgError: {exc})") from None
+    if converged:
+        arrays = tuple(result) if isinstance(result, tuple) else (result,)
+        if _checked_on_device(arrays[0]):
+            xp = get_array_module(arrays[0])
+            if not all(bool(xp.isfinite(r).all()) for r in arrays):
+                raise LinAlgError(f"{op}: {problem}")
+    return result
 
 
 def _checked_on_device(array: Any) -> bool:
@@ -703,7 +716,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
     if a.size == 0:
         w, v = xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
     else:
-        w, v = _lapack(op, "the eigenvalue iteration did not converge", xp.linalg.eigh, a._data, UPLO)
+        w, v = _lapack(op, "the eigenvalue iteration did not converge", xp.linalg.eigh, a._data, UPLO, converged=True)
     w_t, v_t = _record_outputs("eigh", (w, v), a._backend, a, (_eigh_dw, _eigh_dv))
     return EighResult(w_t, v_t)
 
@@ -840,7 +853,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
         if a.size == 0:
             s = xp.zeros(batch + (k,), a.dtype)
         else:
-            s = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, False, False)
+            s = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, False, False, converged=True)
         return Tensor._make(s, a._backend)
     if a.size == 0:
         mu, nv = (m, n) if full_matrices else (k, k)
@@ -852,7 +865,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
             vh[...] = xp.eye(n, dtype=a.dtype)
         s = xp.zeros(batch + (k,), a.dtype)
     else:
-        u, s, vh = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, full_matrices)
+        u, s, vh = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, full_matrices, converged=True)
     u_t, s_t, vh_t = _record_outputs("svd", (u, s, vh), a._backend, a, (_svd_du, _svd_ds, _svd_dvh))
     return SVDResult(u_t, s_t, vh_t) if compute_uv else s_t
 

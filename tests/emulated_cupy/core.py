@@ -753,6 +753,22 @@ def _function(name: str, spec: Any, np_fn: Any) -> Any:
     return fn
 
 
+def _nan_without_convergence(np_fn: Any) -> Any:
+    """cuSOLVER reports a failed iteration (a NaN or infinite input) in a status flag that CuPy does not read
+    by default: CuPy's svd/eigh/eigvalsh return NaNs where NumPy's raise LinAlgError (seen on an H200)."""
+
+    def solve(a: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return np_fn(a, *args, **kwargs)
+        except np.linalg.LinAlgError:
+            shaped = np_fn(np.zeros_like(a), *args, **kwargs)
+            if isinstance(shaped, tuple):
+                return tuple(np.full_like(r, np.nan) for r in shaped)
+            return np.full_like(shaped, np.nan)
+
+    return solve
+
+
 def _broadcast_to(array: Any, shape: Any) -> ndarray:
     """CuPy's broadcast views are writable (CuPy has no read-only arrays); NumPy's are not."""
     if type(array) is not ndarray:
@@ -1050,6 +1066,8 @@ def _build() -> tuple[types.ModuleType, types.ModuleType]:
     linalg = types.ModuleType("cupy.linalg")
     for name, spec in API.LINALG.items():
         np_fn = getattr(np.linalg, name, None)
+        if name in ("svd", "eigh", "eigvalsh"):
+            np_fn = _nan_without_convergence(np_fn)
         if np_fn is not None:
             setattr(linalg, name, _function(f"linalg.{name}", spec, np_fn))
     linalg.LinAlgError = np.linalg.LinAlgError
