@@ -792,6 +792,8 @@ def test_pytorch_gp_lennard_jones_and_kinks():
     close(gk.grad(lj_energy)(pos), f_t.numpy(), rtol=1e-12)
 
     c = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+    # PyTorch 2.14 gives clamp a zero gradient at its bounds; gradkit keeps PyTorch 2.13's one (documented)
+    torch_2_14 = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 14)
     for gk_f, torch_f in [
         (lambda t: gk.sum(gk.clip(t, -0.5, 1.0)), lambda t: torch.clamp(t, -0.5, 1.0).sum()),
         (lambda t: gk.sum(gk.abs(t)), lambda t: t.abs().sum()),
@@ -804,4 +806,6 @@ def test_pytorch_gp_lennard_jones_and_kinks():
     ]:  # fmt: skip
         ct = torch.tensor(c, requires_grad=True)
         (expected,) = torch.autograd.grad(torch_f(ct), ct)
+        if torch_2_14 and "clamp" in torch_f.__code__.co_names:
+            expected = torch.tensor([0.0, 1.0, 1.0, 1.0, 1.0, 0.0], dtype=torch.float64)
         close(gk.grad(gk_f)(c), expected.numpy(), rtol=1e-14)

@@ -56,11 +56,11 @@ def test_backward_with_inputs_adds_only_to_those(device):
 # ------------------------------------------------------------------ an optimiser state dict of PyTorch's layout
 def _train(optimizer_cls, steps, state=None, **kwargs):
     """A few steps of a fixed least-squares problem; returns the optimiser and the parameter."""
-    w = gk.tensor([[0.5, -1.0], [2.0, 0.25]], dtype="float64", requires_grad=True)
+    start = [[0.5, -1.0], [2.0, 0.25]] if state is None else state[0]
+    w = gk.tensor(start, dtype="float64", requires_grad=True)
     x = gk.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -2.0]], dtype="float64")
     optimizer = optimizer_cls([w], **kwargs)
     if state is not None:
-        w.data[...] = state[0]
         optimizer.load_state_dict(state[1])
     for _ in range(steps):
         optimizer.zero_grad()

@@ -141,7 +141,11 @@ def test_raw_bias_relu_and_relu_backward_match_the_reference():
     out = kernels.bias_relu_forward(cp.asarray(y), cp.asarray(b))
     np.testing.assert_array_equal(cp.asnumpy(out), np.maximum(y + b, 0))
     g = rng.standard_normal((50, 17)).astype(np.float32)
-    np.testing.assert_array_equal(cp.asnumpy(kernels.relu_backward(cp.asarray(g), cp.asarray(y))), g * (y > 0))
+    relu_out = np.maximum(y, 0)  # relu_backward reads relu's output (>= 0, or NaN), not its input
+    relu_out[0, :3] = np.nan
+    np.testing.assert_array_equal(
+        cp.asnumpy(kernels.relu_backward(cp.asarray(g), cp.asarray(relu_out))), g * (relu_out != 0)
+    )
 
 
 @pytest.mark.cuda

@@ -205,7 +205,8 @@ def test_long_signals_take_the_shifted_sum_path(device, monkeypatch):
 
 
 def test_numpy_values_bit_for_bit(device):
-    """Where gradkit repeats NumPy's arithmetic in NumPy's order, the values are NumPy's exactly."""
+    """Where gradkit repeats NumPy's arithmetic in NumPy's order, the values are NumPy's exactly (on a GPU
+    to a few ulps: CUDA contracts multiply-adds and CuPy's power is not NumPy's repeated product)."""
     rng = np.random.default_rng(11)
     x = _distinct(rng, (4, 6), nan_every=5).astype(np.float32)
     xp_, fp = _rising(rng, 6), rng.standard_normal(6)
@@ -223,7 +224,10 @@ def test_numpy_values_bit_for_bit(device):
     ]
     for out, ref in exact:
         assert out.dtype == ref.dtype
-        np.testing.assert_array_equal(out.numpy(), ref)
+        if device == "cuda":
+            np.testing.assert_allclose(out.numpy(), ref, rtol=4 * np.finfo(ref.dtype).eps, atol=0)
+        else:
+            np.testing.assert_array_equal(out.numpy(), ref)
 
 
 # ------------------------------------------------------------------ conventions NumPy leaves open

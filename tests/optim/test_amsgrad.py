@@ -287,7 +287,10 @@ def test_an_old_state_dict_without_amsgrad_loads(device, name):
         plain = getattr(optim, name)([twin], **kw)
         plain.load_state_dict(sd)
         _step(plain, twin)
-        np.testing.assert_array_equal(q.numpy(), twin.numpy())
+        if device == "cuda":  # the AMSGrad kernel is compiled apart: CUDA may contract its multiply-adds otherwise
+            np.testing.assert_allclose(q.numpy(), twin.numpy(), rtol=4 * np.finfo(q.numpy().dtype).eps, atol=0)
+        else:
+            np.testing.assert_array_equal(q.numpy(), twin.numpy())
 
 
 def test_turning_amsgrad_on_later_starts_the_maximum(device):

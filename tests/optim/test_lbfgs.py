@@ -180,16 +180,18 @@ def test_iterates_match_pytorch(device, problem, line_search_fn):
     kwargs = {"max_iter": 4, "line_search_fn": line_search_fn}
     opt, t_opt = gk.optim.LBFGS(gk_params, **kwargs), torch.optim.LBFGS(t_params, **kwargs)
     closure, t_closure = _closure(opt, gk_loss), _closure(t_opt, t_loss)
+    # a GPU's dot products add in another order: ten steps of rounding differences grow to ~1e-9 there
+    rel = 1e-7 if device == "cuda" else 1e-9
     for step in range(10):
         loss, t_loss_value = opt.step(closure).item(), t_opt.step(t_closure).item()
-        assert loss == pytest.approx(t_loss_value, rel=1e-9, abs=1e-12), step
+        assert loss == pytest.approx(t_loss_value, rel=rel, abs=1e-12), step
         for p, tp in zip(gk_params, t_params, strict=True):
-            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-9, atol=1e-11, err_msg=f"step {step}")
+            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=rel, atol=1e-11, err_msg=f"step {step}")
         state, t_state = opt.state[gk_params[0]], t_opt.state[t_params[0]]
         assert (state["func_evals"], state["n_iter"]) == (t_state["func_evals"], t_state["n_iter"]), step
         assert len(state["old_dirs"]) == len(t_state["old_dirs"])
     np.testing.assert_allclose(state["d"].numpy(), t_state["d"].numpy(), rtol=1e-7, atol=1e-9)
-    assert state["t"] == pytest.approx(float(t_state["t"]), rel=1e-9)
+    assert state["t"] == pytest.approx(float(t_state["t"]), rel=rel)
 
 
 def test_pytorch_state_dict_loads_and_continues_as_pytorch(device):
