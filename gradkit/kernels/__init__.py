@@ -28,6 +28,7 @@ __all__ = [
     "get_array_module",
     "relu_backward",
     "rmsprop_update",
+    "runs_fused",
     "scale_rows",
     "sgd_momentum_update",
 ]
@@ -52,6 +53,17 @@ def _impl(name: str) -> Any:
         fn = fn or getattr(reference, name)
         _gpu_cache[name] = fn
     return fn
+
+
+def runs_fused(name: str, *arrays: Any) -> bool:
+    """Whether kernel ``name`` on ``arrays`` (those its fused version checks; None for an absent one) runs
+    as the fused CuPy kernel, which takes no ``scratch``. False when the reference runs (NumPy arrays, no
+    CuPy kernel module, or dtypes it does not fuse): only then does a caller need to pass a scratch array.
+    """
+    if type(arrays[0]) is _ndarray:
+        return False
+    fn = _impl(name)
+    return fn is not getattr(reference, name) and bool(_gpu_module._fusable(*arrays))
 
 
 def sgd_momentum_update(

@@ -52,8 +52,10 @@ class RMSprop(Optimizer):
             st["step"] += 1
             buf = st["momentum_buffer"]._data if momentum > 0 else None
             grad_avg = st["grad_avg"]._data if centered else None
-            update(p._data, grad, st["square_avg"]._data, grad_avg, buf, lr, alpha, eps, weight_decay, momentum,
-                   centered, self._scratch(p), maximize)
+            square_avg = st["square_avg"]._data
+            fused = kernels.runs_fused("rmsprop_update", p._data, grad, square_avg, grad_avg, buf)  # no scratch
+            update(p._data, grad, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum, centered,
+                   None if fused else self._scratch(p), maximize)
 
     def _new_state(self, p: Tensor) -> dict:
         return {"step": 0, "square_avg": self._zeros(p)}
