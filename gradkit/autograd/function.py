@@ -126,3 +126,33 @@ def fixups(inputs: tuple, data: Any) -> tuple | None:
                 fix = [None] * len(inputs)
             fix[i] = (d.shape, d.dtype)
     return fix
+
+
+# ------------------------------------------------------------------ slopes of piecewise-linear functions
+# relu, leaky_relu, clip, abs and friends multiply the incoming gradient by a slope that is piecewise
+# constant in their input (a 0/1 mask, a factor). In a recorded backward (create_graph) that slope is tied
+# to the input by a node whose derivative is zero, as PyTorch's backward nodes keep their input: a second
+# differentiation then reaches what lies before the relu with zeros instead of not at all (a gradient
+# penalty's gradient for a bias before a ReLU is zero, not "unused").
+
+
+def anchor_of(x: Tensor) -> tuple:
+    """What a piecewise rule saves to tie its slope to ``x``: x's node (or x itself, a leaf) in a tuple (not a
+    Tensor: no version check, no array kept alive)."""
+    return (x._grad_fn or x,)
+
+
+def _zeros_of(g: Tensor) -> Tensor:
+    return _make(g._backend.xp.zeros_like(g._data), g._backend)
+
+
+def tied_slope(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
+    """``slope`` (a raw array of the anchored tensor's shape) as a tensor of the recorded backward whose
+    derivative to the anchored tensor is zero; for rules running with grad mode on only."""
+    out = _make(slope.astype(g.dtype, copy=False) if slope.dtype != g.dtype else slope, g._backend)
+    node = Node("piecewise_slope", (_zeros_of,), anchor, ())
+    out._requires_grad = True
+    out._grad_fn = node
+    if observer is not None:
+        observer(node, out)
+    return out

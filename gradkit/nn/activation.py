@@ -16,7 +16,7 @@ import numpy as np
 from gradkit import ops
 from gradkit._args import flag, real, scalar
 from gradkit.autograd import grad_mode
-from gradkit.autograd.function import record
+from gradkit.autograd.function import anchor_of, record, tied_slope
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
 from gradkit.nn.module import Module
@@ -60,9 +60,18 @@ def _scale_vjp(g: Tensor, factor: Any) -> Tensor:
     return g * factor
 
 
+def _slope_vjp(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
+    """``g * slope`` for a raw ``slope`` that is piecewise constant in the input; in a recorded backward the
+    slope is tied to the input with a zero derivative (``gradkit.autograd.function.tied_slope``)."""
+    if not grad_mode.state.enabled:
+        return Tensor._make(g._data * slope, g._backend)
+    return g * tied_slope(g, slope, anchor)
+
+
 def _sloped(name: str, x: Tensor, data: Any, slope: Any) -> Tensor:
-    """One node whose output is ``data`` and whose gradient is ``g * slope`` (``slope`` a raw array)."""
-    return record(name, data, x._backend, (x,), (_scale_vjp,), (slope.astype(x.dtype, copy=False),))
+    """One node whose output is ``data`` and whose gradient is ``g * slope`` (``slope`` a raw array, piecewise
+    constant in ``x``)."""
+    return record(name, data, x._backend, (x,), (_slope_vjp,), (slope.astype(x.dtype, copy=False), anchor_of(x)))
 
 
 # ------------------------------------------------------------------ functional forms

@@ -24,7 +24,7 @@ import numpy as np
 from gradkit import kernels, ops
 from gradkit._args import flag, real, text, whole
 from gradkit.autograd import grad_mode
-from gradkit.autograd.function import record
+from gradkit.autograd.function import anchor_of, record, tied_slope
 from gradkit.creation import _check_size
 from gradkit.errors import (
     ArgumentTypeError,
@@ -37,6 +37,7 @@ from gradkit.errors import (
 from gradkit.nn.activation import (
     _float_input,
     _scale_vjp,
+    _slope_vjp,
     celu,
     hardshrink,
     rrelu,
@@ -316,7 +317,7 @@ def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
     recording = grad_mode.state.enabled
     entry = cache[0]
     if entry is None or entry[0] is not g or entry[1] != g._version[0] or entry[2] is not recording:
-        masked = g * (y._data != 0) if recording else _relu_backward(g, y)
+        masked = g * tied_slope(g, y._data != 0, anchor_of(y)) if recording else _relu_backward(g, y)
         cache[0] = (g, g._version[0], recording, masked)
         return masked
     return entry[3]
@@ -349,7 +350,7 @@ def relu(input: Any) -> Tensor:  # noqa: A002
 def _relu_vjp(g: Tensor, y: Tensor) -> Tensor:
     if not grad_mode.state.enabled:
         return _relu_backward(g, y)
-    return g * (y._data != 0)
+    return g * tied_slope(g, y._data != 0, anchor_of(y))
 
 
 def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
@@ -369,7 +370,7 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A00
     xd = x._data
     xp = x._backend.xp
     factor = xp.where(xd > 0, xp.asarray(1, dtype=xd.dtype), xp.asarray(negative_slope, dtype=xd.dtype))
-    return record("leaky_relu", xd * factor, x._backend, (x,), (_scale_vjp,), (factor,))
+    return record("leaky_relu", xd * factor, x._backend, (x,), (_slope_vjp,), (factor, anchor_of(x)))
 
 
 def tanh(input: Any) -> Tensor:  # noqa: A002
@@ -569,7 +570,7 @@ def _clipped(x: Tensor, lo: float, hi: float, name: str) -> Tensor:
     xd = x._data
     data = x._backend.xp.clip(xd, lo, hi).astype(xd.dtype, copy=False)
     inside = ((xd > lo) & (xd < hi)).astype(xd.dtype)
-    return record(name, data, x._backend, (x,), (_scale_vjp,), (inside,))
+    return record(name, data, x._backend, (x,), (_slope_vjp,), (inside, anchor_of(x)))
 
 
 def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
@@ -600,7 +601,7 @@ def hardsigmoid(input: Any) -> Tensor:  # noqa: A002
     xd = x._data
     data = (xp.clip(xd + 3, 0, 6) / 6).astype(xd.dtype, copy=False)
     slope = (((xd > -3) & (xd < 3)).astype(xd.dtype) / 6).astype(xd.dtype, copy=False)
-    return record("hardsigmoid", data, x._backend, (x,), (_scale_vjp,), (slope,))
+    return record("hardsigmoid", data, x._backend, (x,), (_slope_vjp,), (slope, anchor_of(x)))
 
 
 def hardswish(input: Any) -> Tensor:  # noqa: A002

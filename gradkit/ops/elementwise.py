@@ -19,7 +19,7 @@ import numpy as np
 
 from gradkit._args import check_int_fits, out_of_range, real, whole
 from gradkit.autograd import function
-from gradkit.autograd.function import fixups, record
+from gradkit.autograd.function import anchor_of, fixups, record, tied_slope
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.autograd.node import Node
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
@@ -410,7 +410,12 @@ def sqrt(x: Any) -> Tensor:
 
 def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
     """|x|; the gradient at 0 is 0."""
-    return _unary("abs", x, "abs", lambda g, x: g * x._backend.xp.sign(x._data))
+    return _unary("abs", x, "abs", _abs_vjp)
+
+
+def _abs_vjp(g: Tensor, x: Tensor) -> Tensor:
+    slope = x._backend.xp.sign(x._data)
+    return g * tied_slope(g, slope, anchor_of(x)) if _mode.enabled else g * slope
 
 
 def sign(x: Any) -> Tensor:
@@ -465,7 +470,12 @@ def _relu_forward(xp: Any, x: Any) -> Any:
 def relu(x: Any) -> Tensor:
     """max(x, 0); the gradient at 0 is 0, and 1 at NaN (as PyTorch: it passes where y <= 0 is false)."""
     # y >= 0 or NaN, so y != 0 is PyTorch's not (y <= 0), at the cost of y > 0
-    return _unary("relu", x, _relu_forward, lambda g, y: g * (y._data != 0), save_output=True)
+    return _unary("relu", x, _relu_forward, _relu_vjp, save_output=True)
+
+
+def _relu_vjp(g: Tensor, y: Tensor) -> Tensor:
+    mask = y._data != 0
+    return g * tied_slope(g, mask, anchor_of(y)) if _mode.enabled else g * mask
 
 
 # ------------------------------------------------------ more of NumPy's maths
@@ -828,7 +838,7 @@ def clip(
             inside &= x._data >= lo
         if hi is not None:
             inside &= x._data <= hi
-        return g * inside
+        return g * tied_slope(g, inside, anchor_of(x)) if _mode.enabled else g * inside
 
     return record("clip", data, x._backend, (x,), (rule,), (x,))
 
