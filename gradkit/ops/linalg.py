@@ -340,9 +340,12 @@ def _which(shape: tuple) -> str:
 def _lapack(op: str, problem: str, fn: Callable[..., Any], *args: Any, converged: bool = False) -> Any:
     """``fn(*args)`` with NumPy's LinAlgError raised as :class:`LinAlgError`, naming ``op``.
 
-    ``converged``: for the iterative solvers (svd, eigh, eigvalsh) called by the user. NumPy raises when
-    they do not converge (a NaN or infinite input); CuPy's return NaNs, so on CuPy gradkit reads back
-    whether the results are finite (a device synchronisation, as :func:`_checked_on_device` says).
+    ``converged``: for the iterative solvers (svd, eigh, eigvalsh) called by the user, with the matrix
+    as ``args[0]``. NumPy's LAPACK may fail on a NaN or infinite input (svd always does on a NaN; eigh
+    sometimes raises and sometimes returns NaNs); CuPy's return NaNs. So on CuPy non-finite results
+    from a non-finite input raise. Non-finite results from a finite input do not: that is overflow (a
+    float32 matrix near 3e38 has an inf singular value), which NumPy returns as inf. One flag is read
+    back (a device synchronisation, as :func:`_checked_on_device` says), and the input's only then.
     """
     try:
         result = fn(*args)
@@ -352,7 +355,10 @@ def _lapack(op: str, problem: str, fn: Callable[..., Any], *args: Any, converged
         arrays = tuple(result) if isinstance(result, tuple) else (result,)
         if _checked_on_device(arrays[0]):
             xp = get_array_module(arrays[0])
-            if not all(bool(xp.isfinite(r).all()) for r in arrays):
+            finite = xp.isfinite(arrays[0]).all()
+            for r in arrays[1:]:
+                finite = xp.logical_and(finite, xp.isfinite(r).all())
+            if not bool(finite) and not bool(xp.isfinite(args[0]).all()):
                 raise LinAlgError(f"{op}: {problem}")
     return result
 

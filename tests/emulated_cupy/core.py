@@ -753,6 +753,19 @@ def _function(name: str, spec: Any, np_fn: Any) -> Any:
     return fn
 
 
+def _strict_where(where: Any) -> Any:
+    """CuPy's ``where`` calls ``condition.astype('?')``: a Python bool condition is an AttributeError (and a
+    NumPy array one a TypeError from CuPy's ufunc), where NumPy's accepts both."""
+
+    def strict(condition: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(condition) is not ndarray:
+            raise AttributeError(f"'{type(condition).__name__}' object has no attribute 'astype'")
+        return where(condition, *args, **kwargs)
+
+    strict.__name__ = "where"
+    return strict
+
+
 def _nan_without_convergence(np_fn: Any) -> Any:
     """cuSOLVER reports a failed iteration (a NaN or infinite input) in a status flag that CuPy does not read
     by default: CuPy's svd/eigh/eigvalsh return NaNs where NumPy's raise LinAlgError (seen on an H200)."""
@@ -1055,6 +1068,7 @@ def _build() -> tuple[types.ModuleType, types.ModuleType]:
         np_fn = getattr(np, name)
         setattr(mod, name, lambda a, dtype=None, _f=np_fn, _n=name: _wrap(_f(_unwrap(a, _n), dtype=dtype)))
     mod.broadcast_to = _broadcast_to
+    mod.where = _strict_where(mod.where)
     mod.sort, mod.argsort = _sort, _argsort
     mod.asnumpy = _asnumpy
     mod.get_array_module = get_array_module

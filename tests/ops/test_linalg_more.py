@@ -584,7 +584,8 @@ def test_float16_is_refused_as_numpy_refuses_it(name, device):
 
 
 def test_non_finite_input_raises_as_numpy_on_the_cpu():
-    """NumPy's SVD refuses NaN (LinAlgError); CuPy's returns NaN unchecked, as for eigh and svd."""
+    """NumPy's SVD refuses NaN (LinAlgError). On CuPy, pinv and lstsq return NaN unchecked (they read nothing
+    on the host); linalg.svd, eigh and eigvalsh read back one flag and raise as NumPy."""
     nan = gk.tensor([[np.nan, 1.0], [1.0, 2.0]], dtype="float64", device="cpu")
     for call in (lambda: linalg.pinv(nan), lambda: linalg.lstsq(nan, gk.ones(2, dtype="float64", device="cpu"))):
         with pytest.raises(linalg.LinAlgError, match=r"linalg\.(pinv|lstsq): the SVD did not converge") as info:
