@@ -142,7 +142,7 @@ def anchor_of(x: Tensor) -> tuple:
     return (x._grad_fn or x,)
 
 
-def _zeros_of(g: Tensor) -> Tensor:
+def _zeros_of(g: Tensor, *saved: Any) -> Tensor:
     return _make(g._backend.xp.zeros_like(g._data), g._backend)
 
 
@@ -151,6 +151,22 @@ def tied_slope(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
     derivative to the anchored tensor is zero; for rules running with grad mode on only."""
     out = _make(slope.astype(g.dtype, copy=False) if slope.dtype != g.dtype else slope, g._backend)
     node = Node("piecewise_slope", (_zeros_of,), anchor, ())
+    out._requires_grad = True
+    out._grad_fn = node
+    if observer is not None:
+        observer(node, out)
+    return out
+
+
+def tied_record(name: str, data: Any, g: Tensor, rule: Callable, saved: tuple, anchor: tuple) -> Tensor:
+    """``record(name, data, g._backend, (g,), (rule,), saved)`` with the anchored tensor as one more input whose
+    derivative is zero: for a rule linear in ``g`` whose routing is piecewise constant in its op's input (max
+    pooling's scatter to each window's maximum); ``data`` has the anchored tensor's shape. It records a node even
+    when ``g`` needs no gradient, as PyTorch's backward node keeps the input; for rules running with grad mode on
+    only."""
+    out = _make(data, g._backend)
+    edge = (g._grad_fn or g) if g._requires_grad else None
+    node = Node(name, (rule, _zeros_of), (edge, *anchor), saved)
     out._requires_grad = True
     out._grad_fn = node
     if observer is not None:

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, whole
-from gradkit.autograd.function import record
+from gradkit.autograd.function import anchor_of, record, tied_record
+from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor
 from gradkit.ops.linalg import matmul
@@ -645,8 +646,11 @@ def _max_pool_indices(arg: Any, win: _Window, xp: Any) -> Any:
     return xp.asarray(table)[arg] + xp.asarray(base)
 
 
-def _max_scatter(g: Tensor, arg: Any, win: _Window) -> Tensor:
-    """Each output's gradient onto its maximum's input element (the VJP of max pooling)."""
+def _max_scatter(g: Tensor, arg: Any, win: _Window, anchor: tuple | None = None) -> Tensor:
+    """Each output's gradient onto its maximum's input element (the VJP of max pooling). With the pooled
+    input's ``anchor`` (max pooling's own rule), a recorded backward ties the result to that input with a zero
+    derivative, as PyTorch's max pooling backward keeps its input: a second differentiation reaches what lies
+    before the pooling with zeros (``gradkit.autograd.function.tied_record``)."""
     xp = g._backend.xp
     gd = g._data
     padded = xp.zeros(_padded_shape(gd.shape[:2] + win.size, win), dtype=gd.dtype)
@@ -654,6 +658,8 @@ def _max_scatter(g: Tensor, arg: Any, win: _Window) -> Tensor:
     for i, (_, sl) in enumerate(_offsets(win)):
         padded[every + sl] += xp.where(arg == i, gd, 0)
     dx = _cropped(padded, win, xp)
+    if anchor is not None and _mode.enabled:
+        return tied_record("max_pool_scatter", dx, g, _max_gather, (arg, win), anchor)
     return record("max_pool_scatter", dx, g._backend, (g,), (_max_gather,), (arg, win))
 
 
@@ -674,7 +680,8 @@ def _max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilatio
     win = _pool_window(x, kernel_size, stride, padding, dilation, ceil_mode, dims, op, dilated=True)
     xp = x._backend.xp
     best, arg = _max_pool_data(x._data, win, xp)
-    y = _unbatched(record(op, best, x._backend, (x,), (_max_scatter,), (arg, win), info=win), unbatched)
+    y = _unbatched(record(op, best, x._backend, (x,), (_max_scatter,), (arg, win, anchor_of(x)), info=win),
+                   unbatched)
     if not flag(return_indices, op, "return_indices"):
         return y
     return y, _unbatched(_make(_max_pool_indices(arg, win, xp), x._backend), unbatched)
