@@ -315,9 +315,14 @@ def _masked(g: Tensor, cache: list, y: Tensor) -> Tensor:
     this node each match only their own incoming gradient.
     """
     recording = grad_mode.state.enabled
+    if recording:
+        # Not cached: the slope is tied to this node (y's grad_fn), so an entry in ``cache`` (this node's saved
+        # value) would close a reference cycle (node -> cache -> masked -> slope -> node) that keeps the node's
+        # saved arrays alive after the pass, until the garbage collector runs. Each rule masks on its own.
+        return g * tied_slope(g, y._data != 0, anchor_of(y))
     entry = cache[0]
     if entry is None or entry[0] is not g or entry[1] != g._version[0] or entry[2] is not recording:
-        masked = g * tied_slope(g, y._data != 0, anchor_of(y)) if recording else _relu_backward(g, y)
+        masked = _relu_backward(g, y)
         cache[0] = (g, g._version[0], recording, masked)
         return masked
     return entry[3]
