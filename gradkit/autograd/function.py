@@ -146,16 +146,23 @@ def _zeros_of(g: Tensor, *saved: Any) -> Tensor:
     return _make(g._backend.xp.zeros_like(g._data), g._backend)
 
 
-def tied_slope(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
-    """``slope`` (a raw array of the anchored tensor's shape) as a tensor of the recorded backward whose
-    derivative to the anchored tensor is zero; for rules running with grad mode on only."""
-    out = _make(slope.astype(g.dtype, copy=False) if slope.dtype != g.dtype else slope, g._backend)
-    node = Node("piecewise_slope", (_zeros_of,), anchor, ())
+def _tied(name: str, data: Any, g: Tensor, rules: tuple, edges: tuple, saved: tuple) -> Tensor:
+    """``data`` as the output of a new node of the recorded backward (``record`` without its checks: an edge to
+    the anchored tensor is kept even when nothing else needs a gradient)."""
+    out = _make(data, g._backend)
+    node = Node(name, rules, edges, saved)
     out._requires_grad = True
     out._grad_fn = node
     if observer is not None:
         observer(node, out)
     return out
+
+
+def tied_slope(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
+    """``slope`` (a raw array of the anchored tensor's shape) as a tensor of the recorded backward whose
+    derivative to the anchored tensor is zero; for rules running with grad mode on only."""
+    data = slope.astype(g.dtype, copy=False) if slope.dtype != g.dtype else slope
+    return _tied("piecewise_slope", data, g, (_zeros_of,), anchor, ())
 
 
 def tied_record(name: str, data: Any, g: Tensor, rule: Callable, saved: tuple, anchor: tuple) -> Tensor:
@@ -164,11 +171,5 @@ def tied_record(name: str, data: Any, g: Tensor, rule: Callable, saved: tuple, a
     pooling's scatter to each window's maximum); ``data`` has the anchored tensor's shape. It records a node even
     when ``g`` needs no gradient, as PyTorch's backward node keeps the input; for rules running with grad mode on
     only."""
-    out = _make(data, g._backend)
     edge = (g._grad_fn or g) if g._requires_grad else None
-    node = Node(name, (rule, _zeros_of), (edge, *anchor), saved)
-    out._requires_grad = True
-    out._grad_fn = node
-    if observer is not None:
-        observer(node, out)
-    return out
+    return _tied(name, data, g, (rule, _zeros_of), (edge, *anchor), saved)
