@@ -8,6 +8,8 @@ marker, so ``pytest -m cuda`` selects exactly the GPU runs, and
 
 from __future__ import annotations
 
+from typing import Any
+
 import emulated_cupy
 import pytest
 
@@ -36,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered in pyproject.toml too; repeated here so the markers exist even
     # when pytest runs with another rootdir/config.
     config.addinivalue_line("markers", "cuda: needs a CUDA GPU and CuPy (skipped elsewhere)")
+    config.addinivalue_line("markers", "cpu: the device='cpu' run of a device test")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 
 
@@ -61,9 +64,21 @@ def _device_param(item: pytest.Item) -> str | None:
     return callspec.params.get("device") if callspec is not None else None
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.fixture(params=[pytest.param("cpu", marks=pytest.mark.cpu), pytest.param("cuda", marks=pytest.mark.cuda)])
 def device(request: pytest.FixtureRequest) -> str:
     """The device a test runs on: "cpu", or "cuda" (skipped without a GPU)."""
     if request.param == "cuda" and not cuda_available():
         pytest.skip(NO_CUDA_REASON)
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _emulated_cuda_runs_beside_a_cpu_default(request: pytest.FixtureRequest) -> Any:
+    """With CuPy emulated, the device="cuda" run of a device test has the CPU as the default device: whatever
+    gradkit makes on the default device instead of its inputs' device then meets a device array and fails
+    loudly (the device="cpu" run, with CuPy the default, would catch the same; ci/run leaves it out)."""
+    if emulated_cupy.enabled() and _device_param(request.node) == "cuda":
+        with gk.device("cpu"):
+            yield
+    else:
+        yield

@@ -4,8 +4,9 @@
 default device, as ``ci/gpu-check`` does) installs an import hook: from then on ``import cupy``
 gives the emulation in ``core.py``, in the test process and, through ``site/sitecustomize.py`` on
 ``PYTHONPATH``, in the Python subprocesses that tests start. The ``device="cuda"`` parameter of
-every device test then runs against it; tests that need real CUDA (kernels, graphs, cuBLAS) stay
-skipped, and gradkit's fused kernels take their reference path.
+every device test then runs against it, with the CPU as the default device (tests/conftest.py), so
+that anything made on the default device instead of the inputs' fails; tests that need real CUDA
+(kernels, graphs, cuBLAS) stay skipped, and gradkit's fused kernels take their reference path.
 
 This finds host/device mix-ups (a NumPy array where a CuPy array must be, ``numpy.asarray`` of a
 device array, NumPy scalars where CuPy gives 0-d arrays, methods or keywords CuPy lacks, writes

@@ -58,7 +58,16 @@ def _signature(spec: Any) -> inspect.Signature | None:
     return sig
 
 
+# Whether a call binds depends only on the signature, the number of positional arguments and the keyword names:
+# the shapes of call that bound once are remembered (inspect's bind costs microseconds on every call). The specs
+# are module constants of cupy_api, so their ids are stable.
+_bound_calls: set[tuple] = set()
+
+
 def _check_call(where: str, spec: Any, args: tuple, kwargs: dict) -> None:
+    key = (id(spec), len(args), *kwargs)
+    if key in _bound_calls:
+        return
     sig = _signature(spec)
     if sig is None:
         return
@@ -66,6 +75,7 @@ def _check_call(where: str, spec: Any, args: tuple, kwargs: dict) -> None:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{where}() (emulated CuPy {API.VERSION}): {exc}") from None
+    _bound_calls.add(key)
 
 
 def _check_dtype(dtype: Any) -> None:
@@ -82,7 +92,8 @@ _owners: weakref.WeakValueDictionary[int, ndarray] = weakref.WeakValueDictionary
 def _wrap(value: Any) -> Any:
     """NumPy results as emulated CuPy results: arrays and NumPy scalars become arrays."""
     if isinstance(value, np.ndarray):
-        _check_dtype(value.dtype)
+        if value.dtype.kind in "OSUVMm":
+            _check_dtype(value.dtype)
         out = ndarray.__new__(ndarray)
         out._a = value
         out._base = None
@@ -113,7 +124,7 @@ def _unwrap(value: Any, where: str) -> Any:
 
 
 def _unwrap_call(where: str, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    return tuple(_unwrap(a, where) for a in args), {k: _unwrap(v, where) for k, v in kwargs.items()}
+    return tuple([_unwrap(a, where) for a in args]), {k: _unwrap(v, where) for k, v in kwargs.items()} if kwargs else {}
 
 
 def _leaves(obj: Any) -> Any:
@@ -181,6 +192,7 @@ class ufunc:
         self.name = self.__name__ = name
         self.nin, self.nout = nin, nout
         self._np = getattr(np, name)
+        self._special = name in ("negative", "sign", "power")  # see __call__ and _as_cupy_computes
 
     def __repr__(self) -> str:
         return f"<ufunc '{self.name}'>"
@@ -198,19 +210,24 @@ class ufunc:
         return kwargs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) > self.nin + self.nout:
+        nin = self.nin
+        if len(args) > nin + self.nout:
             raise TypeError(f"Wrong number of arguments for {self.name}")
-        unknown = {k: v for k, v in kwargs.items() if k not in _UFUNC_KWARGS}
-        if unknown:
-            raise TypeError(f"Wrong arguments {unknown}")
-        if self.name == "negative" and type(args[0]) is ndarray and args[0].dtype == np.bool_:
+        if kwargs:
+            unknown = {k: v for k, v in kwargs.items() if k not in _UFUNC_KWARGS}
+            if unknown:
+                raise TypeError(f"Wrong arguments {unknown}")
+        if self._special and self.name == "negative" and type(args[0]) is ndarray and args[0].dtype == np.bool_:
             raise TypeError("The cupy boolean negative, the `-` operator, is not supported, "
                             "use the `~` operator or the logical_not function instead.")
-        ins = [_ufunc_operand(a, self.name) for a in args[: self.nin]]
-        if len(args) > self.nin:  # out given positionally
-            kwargs = dict(kwargs, out=args[self.nin] if self.nout == 1 else tuple(args[self.nin :]))
+        ins = [_ufunc_operand(a, self.name) for a in args[:nin]]
+        if len(args) > nin:  # out given positionally
+            kwargs = dict(kwargs, out=args[nin] if self.nout == 1 else tuple(args[nin:]))
+        if self._special:
+            ins = _as_cupy_computes(self.name, ins)
+        if not kwargs:
+            return _wrap(self._np(*ins))
         given = kwargs.get("out")
-        ins = _as_cupy_computes(self.name, ins)
         result = self._np(*ins, **self._out(kwargs))
         return given if given is not None else _wrap(result)
 
@@ -621,9 +638,14 @@ def _rebuild(array: np.ndarray) -> ndarray:
     return _wrap(array)
 
 
+_PLAIN_INDEX = {int, slice, type(None), type(Ellipsis)}
+
+
 def _index(key: Any, shape: tuple) -> Any:
     """The index for NumPy, with CuPy's semantics: integer-array indices wrap around (CuPy does not
     check their bounds); a scalar index out of range is still an IndexError."""
+    if type(key) in _PLAIN_INDEX or (type(key) is tuple and all(type(k) in _PLAIN_INDEX for k in key)):
+        return key  # no arrays: NumPy's meaning is CuPy's
     items = list(key) if isinstance(key, tuple) else [key]
     for i, k in enumerate(items):
         if type(k) is ndarray:
