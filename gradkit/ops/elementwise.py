@@ -26,6 +26,7 @@ from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidAr
 from gradkit.ops import _floordiv
 from gradkit.ops._util import (
     LEGACY_PROMOTION,
+    NOT_GIVEN,
     SCALARS,
     as_tensor,
     data_of,
@@ -525,7 +526,7 @@ def _atan2_dy(g: Tensor, y: Any, x: Any) -> Tensor:
 
 def _atan2_dx(g: Tensor, y: Any, x: Any) -> Tensor:
     h = _atan2_scale(y, x)
-    return g * (-y / h / h)
+    return -(g * (y / h / h))  # negated after the division: y may be bool (NumPy has no bool negative)
 
 
 _ATAN2_RULES = (_atan2_dy, _atan2_dx)
@@ -765,8 +766,17 @@ asinh, acosh, atanh = arcsinh, arccosh, arctanh
 
 
 # ------------------------------------------------------------ selection, clip
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` is true, else ``b`` (broadcast); no gradient flows to ``cond``."""
+def where(cond: Any, a: Any = NOT_GIVEN, b: Any = NOT_GIVEN) -> Any:
+    """``a`` where ``cond`` is true, else ``b`` (broadcast); no gradient flows to ``cond``.
+
+    With the condition alone, NumPy's ``where(cond)``: ``nonzero(cond)``, a tuple of index tensors.
+    """
+    if a is NOT_GIVEN or b is NOT_GIVEN:
+        if a is not NOT_GIVEN or b is not NOT_GIVEN:
+            raise InvalidArgumentError("where: give both a and b, or neither (where(cond) is nonzero(cond), as NumPy)")
+        from gradkit.ops.indexing import nonzero
+
+        return nonzero(cond)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         cond = as_tensor(cond, "where")  # two constant branches: the condition gives the device
         a = as_tensor(a, "where", cond._backend) if not isinstance(a, SCALARS) else a

@@ -75,7 +75,7 @@ def _zeta_dx(g: Tensor, x: Any, q: Any) -> Tensor:
 
 
 def _zeta_dq(g: Tensor, x: Any, q: Any) -> Tensor:
-    return g * (zeta(x + 1, q) * -x)
+    return -(g * (zeta(x + 1, q) * x))  # negated last: x may be bool (NumPy has no bool negative)
 
 
 _ZETA_RULES = (_zeta_dx, _zeta_dq)
