@@ -1369,6 +1369,11 @@ class Tensor:
     def ceil(self) -> Tensor:
         return _ops.ceil(self)
 
+    def trunc(self) -> Tensor:
+        return _ops.trunc(self)
+
+    fix = trunc
+
     def round(self, decimals: int = 0, *, out: None = None) -> Tensor:
         _no_out(out, "round")
         return _ops.round(self, decimals)

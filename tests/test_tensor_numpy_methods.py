@@ -21,13 +21,14 @@ NUMPY_UNARY = {
     "sinh": 0.75, "cosh": 0.75, "arcsinh": 0.75, "arccosh": 1.75, "arctanh": 0.75, "log2": 0.75,
     "log10": 0.75, "exp2": 0.75, "cbrt": -0.75, "sinc": 0.75, "deg2rad": 0.75, "rad2deg": 0.75,
     "fabs": -0.75, "square": 0.75, "negative": 0.75, "floor": 0.75, "ceil": 0.75, "round": 0.75,
+    "trunc": -0.75, "fix": -0.75,
     "isnan": 0.75, "isfinite": 0.75, "signbit": -0.75,
 }
 # Integers and bools: NumPy's dtypes too, except where gradkit differs on purpose (reciprocal gives floats;
-# floor, ceil and round refuse bools).
+# floor, ceil, round, trunc and fix refuse bools).
 INT_SKIP = {"reciprocal"}
-BOOL_SKIP = {"reciprocal", "floor", "ceil", "round"}
-# NumPy 1.x's floor and ceil of an integer are float64; gradkit keeps integers, as NumPy 2 does.
+BOOL_SKIP = {"reciprocal", "floor", "ceil", "round", "trunc", "fix"}
+# NumPy 1.x's floor, ceil, trunc and fix of an integer are float64; gradkit keeps integers, as NumPy 2 does.
 NUMPY1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
 
@@ -59,7 +60,7 @@ def test_unary_functions_take_python_numbers_as_numpy(name):
         with np.errstate(all="ignore"):
             out = getattr(gk, name)(value)
         assert isinstance(out, gk.Tensor) and out.shape == () and not out.requires_grad
-        if not (NUMPY1 and name in ("floor", "ceil") and type(value) is int):
+        if not (NUMPY1 and name in ("floor", "ceil", "trunc", "fix") and type(value) is int):
             assert out.dtype == ref.dtype, (name, value, out.dtype, ref.dtype)
         # sinc at an integer is a rounding error off 0 (-3.9e-17 in NumPy); CUDA's sinpi gives 0 exactly
         np.testing.assert_allclose(out.numpy(), ref, rtol=1e-3 if ref.dtype == np.float16 else 1e-15,

@@ -944,6 +944,15 @@ def ceil(x: Any) -> Tensor:
     return _rounding("ceil", x, lambda xp, d: xp.ceil(d))
 
 
+def trunc(x: Any) -> Tensor:
+    """The whole number between 0 and x nearest x, elementwise (NumPy's ``trunc`` and ``fix``, PyTorch's
+    ``trunc`` and ``fix``); its gradient is zero."""
+    return _rounding("trunc", x, lambda xp, d: xp.trunc(d))
+
+
+fix = trunc
+
+
 def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - NumPy's and PyTorch's name
     """Round half to even at ``decimals`` places (as NumPy); its gradient is zero."""
     decimals = whole(decimals, "round", "decimals")

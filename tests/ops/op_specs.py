@@ -614,7 +614,7 @@ def build_specs() -> list[Spec]:
     add(Spec("clamp_method_tensor_bound", lambda x, lo: x.clamp(min=lo), [(3, 4), (4,)],
              lambda x, lo: np.maximum(x, lo), "distinct", smooth=False))
     add(Spec("cat[1]", lambda a, b: gk.cat([a, b], dim=1), [(2, 3), (2, 1)], lambda a, b: np.concatenate([a, b], 1)))
-    for name in ("floor", "ceil", "round"):
+    for name in ("floor", "ceil", "round", "trunc", "fix"):
         add(Spec(name, lambda x, name=name: getattr(gk, name)(x * 3.0) + x, [(3, 4)],
                  lambda x, name=name: getattr(np, name)(x * 3.0) + x, "away", smooth=False))
     add(Spec("contiguous", lambda x: x.T.contiguous() * 2.0, [(3, 4)], lambda x: x.T * 2.0))
