@@ -106,8 +106,8 @@ add subtract multiply divide negative power exp log log1p expm1 sqrt square abs 
 maximum minimum where clip sum mean var std max min prod logsumexp matmul dot outer einsum reshape transpose
 permute squeeze unsqueeze expand broadcast_to concatenate stack split flip pad take gather softmax log_softmax
 arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh log2 log10 exp2 hypot cbrt reciprocal rsqrt erf
-cumsum cumprod norm sort topk tril triu clamp cat clone contiguous floor ceil round trunc fix remainder swapaxes expand_dims
-tile repeat repeat_interleave roll diag diagonal diff moveaxis chunk unbind index_select masked_fill
+cumsum cumprod norm sort topk tril triu clamp cat clone contiguous floor ceil round trunc fix remainder swapaxes
+expand_dims tile repeat repeat_interleave roll diag diagonal diff moveaxis chunk unbind index_select masked_fill
 atleast_1d atleast_2d atleast_3d
 nansum nanmean median quantile percentile average ptp amax amin logaddexp logaddexp2 sinc deg2rad rad2deg radians
 degrees fmod copysign fabs nanmedian nanquantile nanpercentile erfc erfinv lgamma gammaln digamma xlogy
@@ -117,8 +117,9 @@ sum mean var std max min prod reshape view flatten transpose permute T squeeze u
 log sqrt sin cos tanh sigmoid relu clip pow matmul softmax log_softmax astype
 arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh log2 log10 exp2 hypot reciprocal rsqrt erf
 asin acos atan atan2 asinh acosh atanh neg sign abs log1p expm1 maximum minimum cumsum cumprod argsort topk norm
-clamp floor ceil round trunc fix isnan isfinite clone contiguous t mT swapaxes view_as reshape_as expand_as type_as numel dim
-tile repeat repeat_interleave roll moveaxis diagonal diag diff nonzero argwhere chunk unbind index_select masked_fill
+clamp floor ceil round trunc fix isnan isfinite clone contiguous t mT swapaxes view_as reshape_as expand_as type_as
+numel dim tile repeat repeat_interleave roll moveaxis diagonal diag diff nonzero argwhere chunk unbind index_select
+masked_fill
 nansum nanmean median quantile amax amin count_nonzero logaddexp logaddexp2 sinc deg2rad rad2deg fmod copysign
 heaviside signbit nanmedian nanquantile erfc erfinv lgamma digamma xlogy
 """.split()
