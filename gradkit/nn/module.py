@@ -72,6 +72,103 @@ _NO_HOOKS: Mapping = MappingProxyType({})
 _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
 
 
+#: The tables a module registers its parameters, buffers and submodules in, in ``__getattr__``'s order.
+_TABLES = ("_parameters", "_buffers", "_modules")
+
+
+class _Table(dict):
+    """A module's ``_parameters``, ``_buffers`` or ``_modules``: a dict that keeps the module's attributes in step.
+
+    A registered value lives in its table and, for fast attribute access, in the instance ``__dict__`` too.
+    ``__setattr__`` and ``register_*`` keep both; this table does the same when PyTorch code writes it
+    directly (``model._modules[name] = new_layer``, ``del module._parameters["weight"]``): the attribute then
+    gives the table's entry (the first table's, in ``__getattr__``'s order), or, once no table has the name,
+    the plain attribute, if one was there, or none. A copy or pickle of a table is a plain dict (a weak
+    reference to the module does not travel); ``Module.__setstate__`` makes tables again.
+    """
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: Module, items: Any = ()) -> None:
+        super().__init__(items)
+        self._owner = weakref.ref(owner)
+
+    def _module_dict(self) -> dict | None:
+        """The owning module's ``__dict__``, when this is still one of its tables."""
+        module = self._owner()
+        if module is None:
+            return None
+        d = module.__dict__
+        return d if any(d.get(table) is self for table in _TABLES) else None
+
+    @staticmethod
+    def _in_tables(d: dict, name: str) -> bool:
+        return any(name in d.get(table, ()) for table in _TABLES)
+
+    @staticmethod
+    def _resync(d: dict, name: str) -> None:
+        for table in _TABLES:
+            entries = d.get(table)
+            if entries is not None and name in entries:
+                d[name] = entries[name]
+                return
+        d.pop(name, None)
+
+    def __setitem__(self, name: Any, value: Any) -> None:
+        d = self._module_dict()
+        # a plain attribute of that name (not a registered one) is left as it is, as PyTorch's instance dict wins
+        mirrored = d is not None and (name not in d or self._in_tables(d, name))
+        super().__setitem__(name, value)
+        if mirrored:
+            self._resync(d, name)
+
+    def __delitem__(self, name: Any) -> None:
+        value = self[name]
+        super().__delitem__(name)
+        d = self._module_dict()
+        if d is not None and name in d and d[name] is value:  # the attribute showed this entry
+            self._resync(d, name)
+
+    def pop(self, name: Any, *default: Any) -> Any:
+        if name not in self:
+            return super().pop(name, *default)
+        value = self[name]
+        del self[name]
+        return value
+
+    def popitem(self) -> tuple:
+        if not self:
+            return super().popitem()  # raises KeyError, as dict
+        name = next(reversed(self))
+        return name, self.pop(name)
+
+    def setdefault(self, name: Any, default: Any = None) -> Any:
+        if name not in self:
+            self[name] = default
+        return self[name]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+    def __ior__(self, other: Any) -> _Table:
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        for name in list(self):
+            del self[name]
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        return dict, (dict(self),)
+
+
+# Module's own writes to its tables, which set the attribute themselves: plain dict operations, without the
+# tables' syncing (assigning a buffer every step stays cheap).
+_put = dict.__setitem__
+_drop = dict.pop
+
+
 class RemovableHandle:
     """What the ``register_*_hook`` methods of a module return (PyTorch's handle).
 
@@ -155,10 +252,10 @@ class Module:
     def __init__(self) -> None:
         d = self.__dict__
         d["training"] = True
-        d["_parameters"] = {}
-        d["_buffers"] = {}
+        d["_parameters"] = _Table(self)
+        d["_buffers"] = _Table(self)
         d["_non_persistent"] = set()
-        d["_modules"] = {}
+        d["_modules"] = _Table(self)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -171,6 +268,11 @@ class Module:
     def __setstate__(self, state: dict) -> None:
         """Unpickling (and ``copy``): a module that arrives with hooks makes ``__call__`` look for them."""
         self.__dict__.update(state)
+        d = self.__dict__
+        for table in _TABLES:  # tables come as plain dicts (or a shallow copy's source's): make this module's own
+            entries = d.get(table)
+            if entries is not None and not (isinstance(entries, _Table) and entries._owner() is self):
+                d[table] = _Table(self, entries)
         if state.get("_has_hooks"):
             global _hooks_seen
             _hooks_seen = True
@@ -324,7 +426,7 @@ class Module:
         d = self.__dict__
         for table in ("_parameters", "_buffers", "_modules"):
             if table != keep:
-                d[table].pop(name, None)
+                _drop(d[table], name, None)
         d["_non_persistent"].discard(name)
         d.pop(name, None)
 
@@ -333,12 +435,12 @@ class Module:
         if isinstance(value, Parameter):
             self._tables(name)
             self._forget(name, keep="_parameters")  # a parameter assigned again keeps its place in the order
-            d["_parameters"][name] = value
+            _put(d["_parameters"], name, value)
             d[name] = value
         elif isinstance(value, Module):
             self._tables(name)
             self._forget(name, keep="_modules")
-            d["_modules"][name] = value
+            _put(d["_modules"], name, value)
             d[name] = value
         elif "_parameters" in d and name in d["_parameters"]:
             if value is not None:
@@ -346,7 +448,7 @@ class Module:
                     f"{type(self).__name__}: cannot assign {type(value).__name__} to parameter {name!r} "
                     "(expected gk.nn.Parameter or None)"
                 )
-            d["_parameters"][name] = None
+            _put(d["_parameters"], name, None)
             d[name] = None
         elif "_modules" in d and name in d["_modules"]:
             if value is not None:
@@ -354,7 +456,7 @@ class Module:
                     f"{type(self).__name__}: cannot assign {type(value).__name__} to submodule {name!r} "
                     "(expected a Module or None)"
                 )
-            d["_modules"][name] = None
+            _put(d["_modules"], name, None)
             d[name] = None
         elif "_buffers" in d and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
@@ -362,7 +464,7 @@ class Module:
                     f"{type(self).__name__}: cannot assign {type(value).__name__} to buffer {name!r} "
                     "(expected a Tensor or None)"
                 )
-            d["_buffers"][name] = value
+            _put(d["_buffers"], name, value)
             d[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -391,7 +493,7 @@ class Module:
             )
         self._tables(name)
         self._forget(name, keep="_parameters")  # replaced in its place, as PyTorch
-        self.__dict__["_parameters"][name] = param
+        _put(self.__dict__["_parameters"], name, param)
         self.__dict__[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -403,7 +505,7 @@ class Module:
         persistent = flag(persistent, "register_buffer", "persistent")
         self._tables(name)
         self._forget(name, keep="_buffers")
-        self.__dict__["_buffers"][name] = tensor
+        _put(self.__dict__["_buffers"], name, tensor)
         self.__dict__[name] = tensor
         if not persistent:
             self.__dict__["_non_persistent"].add(name)
@@ -416,7 +518,7 @@ class Module:
             raise ArgumentTypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._tables(name)
         self._forget(name, keep="_modules")
-        self.__dict__["_modules"][name] = module
+        _put(self.__dict__["_modules"], name, module)
         self.__dict__[name] = module
 
     register_module = add_module

@@ -16,7 +16,12 @@ from gradkit.autograd.engine import writable_dense
 from gradkit.errors import ArgumentTypeError, DeviceError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+__all__ = ["NonFiniteNormError", "clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+
+
+class NonFiniteNormError(InvalidArgumentError, RuntimeError):
+    """``clip_grad_norm_(..., error_if_nonfinite=True)`` met a non-finite total norm (PyTorch raises a
+    RuntimeError there, which a training loop may catch to skip the step)."""
 
 
 def _tensor_list(parameters: Any, op: str) -> list[Tensor]:
@@ -89,7 +94,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     norms = xp.stack([_norm(xp, p._grad._data.astype(dtype, copy=False), norm_type) for p in params])
     total = _norm(xp, norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
-        raise InvalidArgumentError(
+        raise NonFiniteNormError(
             f"clip_grad_norm_: the total {norm_type}-norm of the gradients is non-finite ({float(total)}); "
             "pass error_if_nonfinite=False to clip anyway"
         )
