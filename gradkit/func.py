@@ -532,8 +532,8 @@ def _swap(module: Any, name: str, value: Tensor, op: str) -> tuple:
     d = owner.__dict__
     table = "_parameters" if attr in d["_parameters"] else "_buffers" if attr in d["_buffers"] else None
     old = (d[table][attr], d.get(attr, _MISSING)) if table else (None, d.get(attr, _MISSING))
-    if table:  # past Module.__setattr__, which keeps only Parameters in _parameters
-        d[table][attr] = value
+    if table:  # past Module.__setattr__, which keeps only Parameters in _parameters; and past the table's own
+        dict.__setitem__(d[table], attr, value)  # syncing of the attribute, which the next line sets
     d[attr] = value
     return owner, attr, table, old
 
@@ -542,7 +542,7 @@ def _restore(owner: Any, attr: str, table: str | None, old: tuple) -> None:
     d = owner.__dict__
     in_table, in_dict = old
     if table:
-        d[table][attr] = in_table
+        dict.__setitem__(d[table], attr, in_table)
     if in_dict is _MISSING:
         d.pop(attr, None)
     else:

@@ -81,53 +81,50 @@ class _Table(dict):
 
     A registered value lives in its table and, for fast attribute access, in the instance ``__dict__`` too.
     ``__setattr__`` and ``register_*`` keep both; this table does the same when PyTorch code writes it
-    directly (``model._modules[name] = new_layer``, ``del module._parameters["weight"]``): the attribute then
-    gives the table's entry (the first table's, in ``__getattr__``'s order), or, once no table has the name,
-    the plain attribute, if one was there, or none. A copy or pickle of a table is a plain dict (a weak
-    reference to the module does not travel); ``Module.__setstate__`` makes tables again.
+    directly (``model._modules[name] = new_layer``, ``del module._parameters["weight"]``) while the attribute
+    shows the tables: the attribute then gives the table's entry (the first table's, in ``__getattr__``'s
+    order), or, once no table has the name, none. As in PyTorch, where the instance dict and the class come
+    before the tables, a plain attribute of that name and an attribute the class defines (a method) are left
+    as they are, and so are names that are not str. A copy or pickle of a table is a plain dict (a weak
+    reference to the module does not travel); ``Module.__setstate__`` makes tables again. A table made
+    otherwise (``_Table(items)``) belongs to no module and is a plain dict in all but its type.
     """
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_owner", "_name")
 
-    def __init__(self, owner: Module, items: Any = ()) -> None:
-        super().__init__(items)
-        self._owner = weakref.ref(owner)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = _no_owner
+        self._name = ""
 
     def _module_dict(self) -> dict | None:
-        """The owning module's ``__dict__``, when this is still one of its tables."""
+        """The owning module's ``__dict__``, when this is still its table (None otherwise)."""
         module = self._owner()
         if module is None:
             return None
         d = module.__dict__
-        return d if any(d.get(table) is self for table in _TABLES) else None
-
-    @staticmethod
-    def _in_tables(d: dict, name: str) -> bool:
-        return any(name in d.get(table, ()) for table in _TABLES)
-
-    @staticmethod
-    def _resync(d: dict, name: str) -> None:
-        for table in _TABLES:
-            entries = d.get(table)
-            if entries is not None and name in entries:
-                d[name] = entries[name]
-                return
-        d.pop(name, None)
+        return d if d.get(self._name) is self else None
 
     def __setitem__(self, name: Any, value: Any) -> None:
         d = self._module_dict()
-        # a plain attribute of that name (not a registered one) is left as it is, as PyTorch's instance dict wins
-        mirrored = d is not None and (name not in d or self._in_tables(d, name))
-        super().__setitem__(name, value)
+        if d is None or not isinstance(name, str):
+            dict.__setitem__(self, name, value)
+            return
+        shown = d.get(name, _MISSING)
+        if shown is _MISSING:  # no attribute: the table shows, unless the class has the name (a method)
+            mirrored = not hasattr(type(self._owner()), name)
+        else:  # the attribute shows the tables' entry, or a plain attribute, which it stays
+            mirrored = shown is _shown(d, name)
+        dict.__setitem__(self, name, value)
         if mirrored:
-            self._resync(d, name)
+            _resync(d, name)
 
     def __delitem__(self, name: Any) -> None:
         value = self[name]
-        super().__delitem__(name)
+        dict.__delitem__(self, name)
         d = self._module_dict()
-        if d is not None and name in d and d[name] is value:  # the attribute showed this entry
-            self._resync(d, name)
+        if d is not None and isinstance(name, str) and d.get(name, _MISSING) is value:  # the attribute showed it
+            _resync(d, name)
 
     def pop(self, name: Any, *default: Any) -> Any:
         if name not in self:
@@ -161,6 +158,41 @@ class _Table(dict):
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
         return dict, (dict(self),)
+
+
+_MISSING = object()
+
+
+def _no_owner() -> None:
+    """The owner of a table that belongs to no module."""
+
+
+def _new_table(owner: Any, name: str, entries: Any = ()) -> _Table:
+    """Module ``owner``'s (a weak reference) table ``name``, holding ``entries`` (without ``__init__``: cheap)."""
+    table = dict.__new__(_Table)
+    if entries:
+        dict.update(table, entries)
+    table._owner = owner
+    table._name = name
+    return table
+
+
+def _shown(d: dict, name: str) -> Any:
+    """The entry that a module's attribute ``name`` gives from its tables (``_MISSING``: none has it)."""
+    for table in _TABLES:
+        entries = d.get(table)
+        if entries is not None and name in entries:
+            return entries[name]
+    return _MISSING
+
+
+def _resync(d: dict, name: str) -> None:
+    """Make attribute ``name`` (instance dict ``d``) give the tables' entry, or none when no table has it."""
+    value = _shown(d, name)
+    if value is _MISSING:
+        d.pop(name, None)
+    else:
+        d[name] = value
 
 
 # Module's own writes to its tables, which set the attribute themselves: plain dict operations, without the
@@ -251,11 +283,12 @@ class Module:
 
     def __init__(self) -> None:
         d = self.__dict__
+        owner = weakref.ref(self)
         d["training"] = True
-        d["_parameters"] = _Table(self)
-        d["_buffers"] = _Table(self)
+        d["_parameters"] = _new_table(owner, "_parameters")
+        d["_buffers"] = _new_table(owner, "_buffers")
         d["_non_persistent"] = set()
-        d["_modules"] = _Table(self)
+        d["_modules"] = _new_table(owner, "_modules")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -271,8 +304,9 @@ class Module:
         d = self.__dict__
         for table in _TABLES:  # tables come as plain dicts (or a shallow copy's source's): make this module's own
             entries = d.get(table)
-            if entries is not None and not (isinstance(entries, _Table) and entries._owner() is self):
-                d[table] = _Table(self, entries)
+            if entries is not None and not (isinstance(entries, _Table) and entries._owner() is self
+                                            and entries._name == table):
+                d[table] = _new_table(weakref.ref(self), table, entries)
         if state.get("_has_hooks"):
             global _hooks_seen
             _hooks_seen = True
