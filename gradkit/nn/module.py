@@ -458,7 +458,7 @@ class Module:
     def _forget(self, name: str, keep: str | None = None) -> None:
         """Drop ``name`` from every table but ``keep`` (which it is about to be assigned in, in place)."""
         d = self.__dict__
-        for table in ("_parameters", "_buffers", "_modules"):
+        for table in _TABLES:
             if table != keep:
                 _drop(d[table], name, None)
         d["_non_persistent"].discard(name)
@@ -504,15 +504,14 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
-        d = self.__dict__
-        for table in ("_parameters", "_buffers", "_modules"):
-            if table in d and name in d[table]:
-                return d[table][name]
-        raise ModuleAttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = _shown(self.__dict__, name)
+        if value is _MISSING:
+            raise ModuleAttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return value
 
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
-        if any(name in d.get(t, ()) for t in ("_parameters", "_buffers", "_modules")):
+        if any(name in d.get(t, ()) for t in _TABLES):
             self._forget(name)
         else:
             object.__delattr__(self, name)

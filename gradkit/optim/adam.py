@@ -102,9 +102,11 @@ class Adam(Optimizer):
                 if not isinstance(vmax, Tensor):  # state from a step or a load without amsgrad: start it now
                     vmax = st["max_exp_avg_sq"] = self._zeros(p)
             m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-            fused = vmax is None and kernels.runs_fused("adam_update", p._data, grad, m, v)  # no scratch needed
-            update(p._data, grad, m, v, lr, beta1, beta2, eps, weight_decay, count, decoupled,
-                   None if fused else self._scratch(p), maximize, None if vmax is None else vmax._data)
+            # amsgrad's update is never fused: it always takes a scratch array
+            scratch = self._scratch(p) if vmax is not None else self._scratch_unless_fused(
+                "adam_update", p, p._data, grad, m, v)
+            update(p._data, grad, m, v, lr, beta1, beta2, eps, weight_decay, count, decoupled, scratch, maximize,
+                   None if vmax is None else vmax._data)
 
     def _new_state(self, p: Tensor) -> dict:
         return {"step": 0, "exp_avg": self._zeros(p), "exp_avg_sq": self._zeros(p)}

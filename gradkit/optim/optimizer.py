@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit import kernels
 from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
@@ -244,6 +245,11 @@ class Optimizer:
     def _zeros(p: Tensor) -> Tensor:
         """A new state tensor of zeros shaped like ``p`` (a moment or momentum buffer)."""
         return Tensor._make(p._backend.xp.zeros_like(p._data), p._backend)
+
+    def _scratch_unless_fused(self, kernel: str, p: Tensor, *arrays: Any) -> Any:
+        """``_scratch(p)`` for ``kernel``'s reference update; None where its fused CuPy kernel runs on
+        ``arrays`` (those the fused version checks), which needs no temporary."""
+        return None if kernels.runs_fused(kernel, *arrays) else self._scratch(p)
 
     def _scratch(self, p: Tensor, slot: int = 0) -> Any:
         """A temporary array of ``p``'s shape and dtype, a view of one flat buffer per dtype, device and slot.

@@ -53,9 +53,9 @@ class RMSprop(Optimizer):
             buf = st["momentum_buffer"]._data if momentum > 0 else None
             grad_avg = st["grad_avg"]._data if centered else None
             square_avg = st["square_avg"]._data
-            fused = kernels.runs_fused("rmsprop_update", p._data, grad, square_avg, grad_avg, buf)  # no scratch
+            scratch = self._scratch_unless_fused("rmsprop_update", p, p._data, grad, square_avg, grad_avg, buf)
             update(p._data, grad, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum, centered,
-                   None if fused else self._scratch(p), maximize)
+                   scratch, maximize)
 
     def _new_state(self, p: Tensor) -> dict:
         return {"step": 0, "square_avg": self._zeros(p)}

@@ -69,8 +69,6 @@ class SGD(Optimizer):
                     first = True
                 else:
                     buf = st["momentum_buffer"]._data
-            # the fused CuPy kernel needs no temporary: a scratch array (as large as the largest parameter)
-            # is made only for the reference update
-            scratch = None if kernels.runs_fused("sgd_momentum_update", data, g._data, buf) else self._scratch(p)
+            scratch = self._scratch_unless_fused("sgd_momentum_update", p, data, g._data, buf)
             update(data, g._data, buf, lr, momentum, dampening, weight_decay, nesterov, first, scratch, maximize)
             p._version[0] += 1
