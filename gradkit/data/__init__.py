@@ -1,7 +1,15 @@
 """Data: datasets, samplers, batching, and the digits and MNIST loaders (``gk.data``)."""
 
 from gradkit.data.collate import default_collate, default_convert
-from gradkit.data.dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, random_split
+from gradkit.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    StackDataset,
+    Subset,
+    random_split,
+)
 from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit, load_digits, load_mnist
 from gradkit.data.loader import DataLoader, TensorDataset
 from gradkit.data.sampler import (
@@ -27,6 +35,7 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
+    "StackDataset",
     "Subset",
     "SubsetRandomSampler",
     "TensorDataset",

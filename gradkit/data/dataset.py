@@ -1,5 +1,5 @@
-"""Datasets as in ``torch.utils.data``: map-style ``Dataset``, ``Subset``, ``ConcatDataset``, ``random_split``,
-and iterable-style ``IterableDataset``, ``ChainDataset``."""
+"""Datasets as in ``torch.utils.data``: map-style ``Dataset``, ``Subset``, ``ConcatDataset``, ``StackDataset``,
+``random_split``, and iterable-style ``IterableDataset``, ``ChainDataset``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from gradkit._args import scalar, whole
 from gradkit.backends import NUMPY
-from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
 
@@ -215,6 +215,70 @@ class ConcatDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"ConcatDataset({len(self)} samples in {len(self.datasets)} datasets)"
+
+
+class StackDataset(Dataset):
+    """Datasets of one length side by side: sample ``i`` gathers sample ``i`` of each (PyTorch's ``StackDataset``).
+
+    ``StackDataset(a, b)`` gives tuples ``(a[i], b[i])``; ``StackDataset(image=a, label=b)`` gives dicts
+    ``{"image": a[i], "label": b[i]}`` (which ``default_collate`` batches key by key). Positional and keyword
+    datasets cannot be mixed; every dataset needs ``__len__`` and ``__getitem__`` and the same length.
+    ``datasets`` is the tuple or dict of them. ``__getitems__(indices)`` gives a list of samples, through
+    a dataset's own ``__getitems__`` where it has one (as PyTorch's; gradkit's DataLoader fetches sample by
+    sample).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise InvalidArgumentError(
+                "StackDataset: pass the datasets positionally (tuple samples) or by keyword (dict samples), not both"
+            )
+        if not args and not kwargs:
+            raise InvalidArgumentError("StackDataset: expected at least one dataset, got none")
+        named = [(f"dataset {i}", d) for i, d in enumerate(args)] or [(f"dataset {k!r}", d) for k, d in kwargs.items()]
+        lengths = [(what, _length(d, "StackDataset", what)) for what, d in named]
+        if len({n for _, n in lengths}) > 1:
+            sizes = ", ".join(f"{what}: {n}" for what, n in lengths)
+            raise ShapeError(f"StackDataset: the datasets have different lengths ({sizes}); they must be equal")
+        self.datasets: tuple[Any, ...] | dict[str, Any] = args if args else dict(kwargs)
+        self._length = lengths[0][1]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices``, each as ``__getitem__`` gives it; a dataset with ``__getitems__`` of its
+        own gives its part of them in one call."""
+        indices = list(indices)
+        parts = self.datasets.items() if isinstance(self.datasets, dict) else enumerate(self.datasets)
+        columns = {}
+        for k, d in parts:
+            getitems = getattr(d, "__getitems__", None)
+            if callable(getitems):
+                items = list(getitems(indices))
+                if len(items) != len(indices):
+                    raise ShapeError(
+                        f"StackDataset: dataset {k!r}'s __getitems__ gave {len(items)} samples for {len(indices)} "
+                        "indices; expected one per index"
+                    )
+            else:
+                items = [d[i] for i in indices]
+            columns[k] = items
+        if isinstance(self.datasets, dict):
+            return [{k: items[j] for k, items in columns.items()} for j in range(len(indices))]
+        return [tuple(items[j] for items in columns.values()) for j in range(len(indices))]
+
+    def __repr__(self) -> str:
+        if isinstance(self.datasets, dict):
+            parts = ", ".join(f"{k}={type(d).__name__}" for k, d in self.datasets.items())
+        else:
+            parts = ", ".join(type(d).__name__ for d in self.datasets)
+        return f"StackDataset({len(self)} samples: {parts})"
 
 
 def _split_lengths(lengths: Any, n: int) -> list[int]:

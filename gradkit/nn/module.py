@@ -718,6 +718,29 @@ class Module:
                         _move(t, backend, dt)
         return self
 
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
+        """Give every parameter and buffer new storage on ``device``, of its shape and dtype, without copying
+        its values; returns self (PyTorch's ``to_empty``, for a module whose values are to be loaded next).
+
+        PyTorch leaves the new storage uninitialised; gradkit fills it with zeros. ``device`` is
+        required ("cpu", "cuda", "cuda:1", a ``gk.device``; None keeps each tensor on its own device,
+        with new zero storage). As ``Module.to``, parameters and buffers stay the same objects (an
+        optimiser made before still holds them); a gradient is replaced by zeros on ``device`` too,
+        as PyTorch's empty one. ``recurse=False`` treats only this module's own parameters and buffers.
+        """
+        from gradkit.backends import get_backend
+
+        backend = get_backend(device, "Module.to_empty") if device is not None else None
+        recurse = flag(recurse, "Module.to_empty", "recurse")
+        seen: set[int] = set()
+        for module in self.modules() if recurse else (self,):
+            for table in ("_parameters", "_buffers"):
+                for t in module.__dict__[table].values():
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        _empty(t, backend)
+        return self
+
     def cpu(self) -> Module:
         return self.to("cpu")
 
@@ -754,7 +777,7 @@ class Module:
                 module.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
-    def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into the parameters and buffers, in place.
 
         With ``strict`` (the default) every key must match; otherwise missing
@@ -764,12 +787,25 @@ class Module:
         arrays with ``__dlpack__`` or ``__array__`` (a PyTorch state dict's
         tensors; a CUDA one onto a CuPy module without a copy through the host);
         they are cast to the target's dtype and device.
+
+        ``assign=True`` (PyTorch's) makes the values the module's parameters and
+        buffers instead of copying them in: a tensor keeps its dtype, device and
+        memory. A parameter's value becomes a new ``Parameter`` sharing its memory,
+        with the ``requires_grad`` of the parameter it replaces (a value that is a
+        Parameter is used itself, its ``requires_grad`` set so); a buffer's value
+        is used as it is. Values that are not gradkit tensors become tensors on the
+        device of the module's tensor, keeping their dtype (numbers and lists get
+        ``gk.tensor``'s; a NumPy array on the CPU is not copied). Parameters that
+        share one object and are given values sharing one array stay one
+        parameter (PyTorch would make two). An optimiser made before holds the old
+        parameters: make it after loading.
         """
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(
                 f"load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
             )
         strict = flag(strict, "load_state_dict", "strict")
+        assign = flag(assign, "load_state_dict", "assign")
         own = self.state_dict(keep_vars=True)
         optional = {f"{prefix}.{key}" if prefix else key
                     for prefix, module in self.named_modules(remove_duplicate=False) for key in module._optional_state}
@@ -786,7 +822,10 @@ class Module:
         for key, target in own.items():
             if key not in state_dict:
                 continue
-            array = _as_array(state_dict[key], target, key, where)
+            if assign:
+                array = _assigned(state_dict[key], target, key, where)
+            else:
+                array = _as_array(state_dict[key], target, key, where)
             if tuple(array.shape) != target._data.shape:
                 shape_problems.append(
                     f'size mismatch for "{key}": the state_dict has shape {tuple(array.shape)}, '
@@ -797,6 +836,9 @@ class Module:
         if problems or shape_problems:
             cls = StateDictError if problems else StateDictShapeError
             raise cls(f"error(s) in {where}: " + "; ".join(problems + shape_problems))
+        if assign:
+            _assign_all(self, arrays, own, where)
+            return IncompatibleKeys(missing, unexpected)
         for key, array in arrays.items():
             target = own[key]
             target._data[...] = array
@@ -1099,6 +1141,103 @@ def _move(t: Tensor, backend: Any, dt: Any) -> None:
         if dt is not None and gd.dtype != dt:
             gd = gd.astype(dt)
         t._grad = Tensor._make(gd, t._backend)
+
+
+def _zeros_on(backend: Any, shape: tuple, dtype: Any) -> Any:
+    from gradkit.creation import _on
+
+    with _on(backend):
+        return backend.xp.zeros(shape, dtype)
+
+
+def _empty(t: Tensor, backend: Any) -> None:
+    """``Module.to_empty`` for tensor ``t``: new zeros of its shape and dtype on ``backend`` (None: its own),
+    and zeros for its gradient, keeping the object."""
+    backend = t._backend if backend is None else backend
+    t._data = _zeros_on(backend, t._data.shape, t._data.dtype)
+    t._backend = backend
+    t._version[0] += 1
+    g = t._grad
+    if g is not None:
+        t._grad = Tensor._make(_zeros_on(backend, g._data.shape, g._data.dtype), backend)
+
+
+def _assigned(value: Any, target: Tensor, key: str, where: str) -> Tensor:
+    """A state-dict value for ``load_state_dict(assign=True)``: a Tensor as it is; anything else as a tensor
+    of its own dtype (numbers and lists: ``gk.tensor``'s) on the target's device, without a copy where it
+    is already there. A parameter that requires grad needs a float value (checked before anything changes)."""
+    from gradkit.creation import _to_array
+
+    backend = target._backend
+    if not isinstance(value, Tensor):
+        if isinstance(value, (int, float, bool, np.generic, list, tuple)):
+            source: Any = "cpu"
+        else:
+            if not _native_array(value):
+                value = _foreign_array(value, backend, key, where)
+            source = backend_of_array(value)  # a CuPy array stays on its GPU until the transfer below
+        array, source = _to_array(value, None, source, f'{where}: the value for "{key}"')
+        value = Tensor._make(backend.transfer(array, source), backend)
+    if isinstance(target, Parameter) and target._requires_grad and value._data.dtype.kind != "f":
+        raise DTypeError(
+            f'{where}: the value for "{key}" has dtype {value._data.dtype}, but the module\'s parameter requires '
+            "grad, which needs a floating-point dtype (assign=True keeps the value's dtype; pass a float value, "
+            "or call requires_grad_(False) on the parameter first)"
+        )
+    return value
+
+
+def _state_slots(module: Module, prefix: str, out: dict) -> dict:
+    """``{key: (module, table, name)}``: where each entry of the default ``state_dict`` is registered."""
+    d = module.__dict__
+    for name, p in d["_parameters"].items():
+        if p is not None:
+            out[prefix + name] = (module, "_parameters", name)
+    for name, b in d["_buffers"].items():
+        if b is not None and name not in d["_non_persistent"]:
+            out[prefix + name] = (module, "_buffers", name)
+    for name, child in d["_modules"].items():
+        if child is not None:
+            _state_slots(child, prefix + name + ".", out)
+    return out
+
+
+def _assign_all(root: Module, values: dict[str, Tensor], own: dict[str, Tensor], where: str) -> None:
+    """``load_state_dict(assign=True)``'s writes, once every value has been checked."""
+    slots = _state_slots(root, "", {})
+    odd = [key for key in values if key not in slots]
+    if odd:  # a state_dict() override that names entries Module does not register
+        raise StateDictError(
+            f"{where}: assign=True cannot place " + ", ".join(f'"{k}"' for k in odd)
+            + ": not a parameter or persistent buffer of the module or a submodule"
+        )
+    made: dict[tuple[int, int], Tensor] = {}  # (old entry, value's array) -> new entry: a shared entry stays one
+    for key, value in values.items():
+        module, table, name = slots[key]
+        target = own[key]
+        mark = (id(target), id(value._data))
+        new = made.get(mark)
+        if new is None:
+            if table == "_parameters":
+                if isinstance(value, Parameter):  # as PyTorch: the Parameter itself, with the module's requires_grad
+                    new = value.requires_grad_(target._requires_grad)
+                else:
+                    new = Parameter(value, requires_grad=target._requires_grad)
+            else:
+                new = value
+            made[mark] = new
+        _write_entry(module, table, name, new)
+
+
+def _write_entry(module: Module, table: str, name: str, value: Any) -> None:
+    """Set ``module``'s registered ``table`` entry ``name`` to ``value``; the attribute follows when it showed
+    the tables' entry (a plain attribute, or one the class defines, stays as it is), as ``_Table`` does."""
+    d = module.__dict__
+    shown = d.get(name, _MISSING)
+    mirrored = not hasattr(type(module), name) if shown is _MISSING else shown is _shown(d, name)
+    _put(d[table], name, value)
+    if mirrored:
+        _resync(d, name)
 
 
 def _check_castable(array: Any, target: Tensor, key: str, where: str) -> None:

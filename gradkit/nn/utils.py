@@ -1,5 +1,6 @@
-"""Gradient utilities (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors
-(``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``, packed sequences)."""
+"""Gradient utilities (``clip_grad_norm_``, ``get_total_norm``, ``clip_grads_with_norm_``, ``clip_grad_value_``),
+parameter vectors (``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``, packed
+sequences)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ from typing import Any
 import numpy as np
 
 from gradkit import ops
-from gradkit._args import flag, real
+from gradkit._args import flag, real, scalar
 from gradkit.autograd.engine import writable_dense
-from gradkit.errors import ArgumentTypeError, DeviceError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
-__all__ = ["NonFiniteNormError", "clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+__all__ = [
+    "NonFiniteNormError",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]
 
 
 class NonFiniteNormError(InvalidArgumentError, RuntimeError):
@@ -61,51 +70,154 @@ def _norm(xp: Any, g: Any, norm_type: float) -> Any:
     return (xp.abs(g) ** norm_type).sum() ** (1.0 / norm_type)
 
 
+def _norm_type(norm_type: Any, op: str) -> float:
+    """``norm_type``: a number > 0, inf, or the string "inf" (PyTorch accepts it too)."""
+    if isinstance(norm_type, str) and norm_type.lower() == "inf":
+        norm_type = math.inf
+    norm_type = real(norm_type, op, "norm_type")
+    if not norm_type > 0:
+        raise InvalidArgumentError(f"{op}: norm_type must be > 0 (or inf), got {norm_type!r}")
+    return norm_type
+
+
+def _one_backend(tensors: list[Tensor], op: str, what: str) -> Any:
+    """The backend of every tensor of ``tensors`` (non-empty), else an InvalidArgumentError."""
+    backend = tensors[0]._backend
+    for t in tensors:
+        if t._backend is not backend:
+            raise InvalidArgumentError(
+                f"{op}: the {what} are on more than one device ({backend.device} and {t.device})"
+            )
+    return backend
+
+
+def _total(tensors: list[Tensor], norm_type: float, error_if_nonfinite: bool, op: str) -> tuple[Any, Any, Any]:
+    """``(total, backend, out_dtype)``: the joint ``norm_type``-norm of ``tensors`` (non-empty, one device) as a
+    0-d array of float32 at least (the widest of their dtypes), and the dtype of PyTorch's result. Reads the
+    host only for ``error_if_nonfinite``."""
+    backend = _one_backend(tensors, op, "gradients" if op == "clip_grad_norm_" else "tensors")
+    xp = backend.xp
+    # Norms are taken in float32 at least (a float16 sum of squares overflows at 256), and in
+    # the widest dtype when the tensors' differ; the result has theirs, as PyTorch's.
+    dtypes = {t._data.dtype for t in tensors}
+    dtype = np.result_type(np.float32, *dtypes)
+    norms = xp.stack([_norm(xp, t._data.astype(dtype, copy=False), norm_type) for t in tensors])
+    total = _norm(xp, norms, norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
+        raise NonFiniteNormError(
+            f"{op}: the total {norm_type}-norm of the {'gradients' if op == 'clip_grad_norm_' else 'tensors'} is "
+            f"non-finite ({float(total)}); pass error_if_nonfinite=False to "
+            f"{'clip anyway' if op == 'clip_grad_norm_' else 'get it anyway'}"
+        )
+    out_dtype = dtypes.pop() if len(dtypes) == 1 else dtype
+    return total, backend, out_dtype
+
+
+def _zero_norm() -> Tensor:
+    """The total norm of no tensors: PyTorch's ``torch.tensor(0.0)``."""
+    from gradkit.creation import tensor
+
+    return tensor(0.0)
+
+
+def get_total_norm(tensors: Any, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """The ``norm_type``-norm of ``tensors`` (a Tensor or an iterable of them) taken together, as a 0-d tensor.
+
+    As PyTorch's ``torch.nn.utils.get_total_norm``: the norm of the vector of each tensor's norm, which is the
+    norm of all their elements at once; usually given the gradients, ``[p.grad for p in params if p.grad is not
+    None]``, for :func:`clip_grads_with_norm_`. ``norm_type`` is a number > 0 or inf. The norm is taken in
+    float32 at least (float16 values do not overflow), and returned in the tensors' dtype (the widest when
+    they differ). With no tensors it is ``gk.tensor(0.0)``. ``error_if_nonfinite=True`` raises
+    :class:`NonFiniteNormError` for a NaN or infinite norm, reading it on the host (a GPU sync); otherwise
+    nothing waits for the device. Nothing is recorded for autograd (PyTorch's runs under ``no_grad`` too).
+    The tensors must be on one device. ``foreach`` (PyTorch's: None, True or False) is accepted and has no
+    effect.
+    """
+    op = "get_total_norm"
+    _check_foreach(foreach, op)
+    norm_type = _norm_type(norm_type, op)
+    error_if_nonfinite = flag(error_if_nonfinite, op, "error_if_nonfinite")
+    tensors = _tensor_list(tensors, op)
+    if not tensors:
+        return _zero_norm()
+    for t in tensors:
+        if t._data.dtype.kind != "f":  # as PyTorch's vector_norm: a norm in an integer dtype would be cut
+            raise DTypeError(f"{op}: expected floating-point tensors, got one of dtype {t.dtype}")
+    total, backend, out_dtype = _total(tensors, norm_type, error_if_nonfinite, op)
+    return Tensor._make(backend.xp.asarray(total, dtype=out_dtype), backend)
+
+
+def _scale(params: list[Tensor], max_norm: float, total: Any, backend: Any) -> None:
+    """Multiply every gradient of ``params`` (on ``backend``) by ``min(1, max_norm / (total + 1e-6))``
+    (``total`` a 0-d float array of ``backend``), each a new tensor of its own dtype."""
+    xp = backend.xp
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    if backend.name != "numpy" or float(coef) != 1.0:  # on the host, a coefficient of 1 changes nothing
+        for p in params:
+            g = p._grad
+            p._grad = Tensor._make(g._data * coef.astype(g._data.dtype), g._backend)
+
+
+def clip_grads_with_norm_(parameters: Any, max_norm: float, total_norm: Any, foreach: bool | None = None) -> None:
+    """Scale the gradients of ``parameters`` by ``min(1, max_norm / (total_norm + 1e-6))``, as PyTorch's.
+
+    ``total_norm`` is their total norm, as :func:`get_total_norm` gives it (a 0-d tensor, moved to the
+    gradients' device if it is elsewhere; a number works too); ``clip_grad_norm_`` is
+    ``get_total_norm`` then this. Each gradient is replaced by a new tensor of its dtype (a gradient array
+    may be shared or read-only, so none is written). Nothing waits for the device. Returns None.
+    ``foreach`` (PyTorch's: None, True or False) is accepted and has no effect.
+    """
+    op = "clip_grads_with_norm_"
+    _check_foreach(foreach, op)
+    max_norm = real(max_norm, op, "max_norm", low=0.0)
+    if isinstance(total_norm, Tensor):
+        if total_norm._data.size != 1:
+            raise ShapeError(f"{op}: total_norm must be a single number (a 0-d tensor), got shape {total_norm.shape}")
+        if total_norm._data.dtype.kind not in "fiu":
+            raise ArgumentTypeError(f"{op}: total_norm must be a real number, got dtype {total_norm.dtype}")
+    else:
+        value = scalar(total_norm)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(
+                f"{op}: total_norm must be a 0-d tensor or a number, got {type(total_norm).__name__} {total_norm!r:.40}"
+            )
+        total_norm = float(value)  # NaN and inf too: they scale as a tensor's would
+    params = _grads(parameters, op)
+    if not params:
+        return
+    backend = _one_backend([p._grad for p in params], op, "gradients")
+    if isinstance(total_norm, Tensor):
+        total = backend.transfer(total_norm._data, total_norm._backend).reshape(())
+        total = total.astype(np.result_type(np.float32, total.dtype), copy=False)
+    else:
+        total = backend.asarray(np.asarray(total_norm, dtype=np.float32))
+    _scale(params, max_norm, total, backend)
+
+
 def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the gradients of ``parameters`` so that their joint norm is at most ``max_norm``.
 
     As PyTorch: ``total`` is the ``norm_type``-norm of all gradients together
-    and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))``.
+    and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))``
+    (:func:`get_total_norm` of the gradients, then :func:`clip_grads_with_norm_`).
     Returns ``total`` (a 0-d tensor). Each gradient is replaced by a new
     tensor (a gradient array may be shared or read only, so none is written).
     ``foreach`` (PyTorch's: None, True or False) is accepted and has no effect.
     """
-    _check_foreach(foreach, "clip_grad_norm_")
-    max_norm = real(max_norm, "clip_grad_norm_", "max_norm", low=0.0)
-    if isinstance(norm_type, str) and norm_type.lower() == "inf":  # PyTorch accepts the string too
-        norm_type = math.inf
-    norm_type = real(norm_type, "clip_grad_norm_", "norm_type")
-    error_if_nonfinite = flag(error_if_nonfinite, "clip_grad_norm_", "error_if_nonfinite")
-    if not norm_type > 0:
-        raise InvalidArgumentError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type!r}")
-    params = _grads(parameters, "clip_grad_norm_")
+    op = "clip_grad_norm_"
+    _check_foreach(foreach, op)
+    max_norm = real(max_norm, op, "max_norm", low=0.0)
+    norm_type = _norm_type(norm_type, op)
+    error_if_nonfinite = flag(error_if_nonfinite, op, "error_if_nonfinite")
+    params = _grads(parameters, op)
     if not params:
-        from gradkit.creation import tensor
-
-        return tensor(0.0)
-    backend = params[0]._grad._backend
-    xp = backend.xp
-    if any(p._grad._backend is not backend for p in params):
-        raise InvalidArgumentError("clip_grad_norm_: the gradients are on more than one device")
-    # Norms are taken in float32 at least (a float16 sum of squares overflows at 256), and in
-    # the widest gradient dtype when gradients differ; each gradient keeps its own dtype.
-    dtype = np.result_type(np.float32, *(p._grad._data.dtype for p in params))
-    norms = xp.stack([_norm(xp, p._grad._data.astype(dtype, copy=False), norm_type) for p in params])
-    total = _norm(xp, norms, norm_type)
-    if error_if_nonfinite and not bool(xp.isfinite(total)):
-        raise NonFiniteNormError(
-            f"clip_grad_norm_: the total {norm_type}-norm of the gradients is non-finite ({float(total)}); "
-            "pass error_if_nonfinite=False to clip anyway"
-        )
-    coef = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(dtype)
-    if backend.name != "numpy" or float(coef) != 1.0:
-        for p in params:
-            g = p._grad
-            p._grad = Tensor._make(g._data * coef.astype(g._data.dtype), g._backend)
-    dtypes = {p._grad._data.dtype for p in params}
-    out_dtype = dtypes.pop() if len(dtypes) == 1 else dtype  # as PyTorch: the gradients' dtype
-    return Tensor._make(xp.asarray(total, dtype=out_dtype), backend)
+        return _zero_norm()
+    # the total in float32 at least scales the gradients; the one returned has their dtype
+    total, backend, out_dtype = _total([p._grad for p in params], norm_type, error_if_nonfinite, op)
+    _scale(params, max_norm, total, backend)
+    return Tensor._make(backend.xp.asarray(total, dtype=out_dtype), backend)
 
 
 def clip_grad_value_(parameters: Any, clip_value: float, foreach: bool | None = None) -> None:
