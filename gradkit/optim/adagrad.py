@@ -21,15 +21,24 @@ class Adagrad(Optimizer):
         sum += g * g
         p   -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)
 
-    State: ``step`` and ``sum``, made when the parameter's group is added (as PyTorch does), ``sum``
-    filled with the group's ``initial_accumulator_value``. With ``lr_decay != 0`` the rate follows the
-    step count, a Python number, so such a step cannot be captured by ``gk.cuda.capture`` (it raises
-    ``CaptureError``); with ``lr_decay == 0`` it can (the count in the state then counts only the steps
-    run outside the graph, as RMSprop's). ``foreach``, ``fused`` and ``differentiable`` as PyTorch's
-    (see ``Optimizer``); ``fused=True`` is refused: gradkit has no fused Adagrad kernel.
+    State: ``step`` and ``sum``, made when the parameter's group is added, ``sum`` filled with the
+    group's ``initial_accumulator_value``. PyTorch makes it so for the constructor's groups, but with
+    the constructor's ``initial_accumulator_value`` (``defaults``) for every group; for a group added
+    by ``add_param_group`` it makes it at the parameter's first step, again with the default's value,
+    so its ``state_dict()`` has no entry for such a parameter until then (gradkit's has one, with
+    ``step`` 0; each loads into the other). The step counts, ``lr_decay`` (per group) and the updates
+    are PyTorch's. A state dict whose groups lack ``maximize`` or ``initial_accumulator_value``
+    (PyTorch's from before 1.12 or 0.4, which PyTorch loads) loads, keeping the optimiser's values.
+
+    With ``lr_decay != 0`` the rate follows the step count, a Python number, so such a step cannot be
+    captured by ``gk.cuda.capture`` (it raises ``CaptureError``); with ``lr_decay == 0`` it can (the
+    count in the state then counts only the steps run outside the graph, as RMSprop's). ``foreach``,
+    ``fused`` and ``differentiable`` as PyTorch's (see ``Optimizer``); ``fused=True`` is refused:
+    gradkit has no fused Adagrad kernel.
     """
 
     _state_keys = ("step", "sum")
+    _optional_group_keys = ("maximize", "initial_accumulator_value")
 
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,

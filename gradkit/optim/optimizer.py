@@ -5,11 +5,21 @@ array in place through a kernel of ``gradkit.kernels`` or backend array calls
 (no graph is recorded, no Tensor is made per operation, temporaries come from
 ``_scratch``) and bumps the parameter's version counter; ``_with_grads`` walks
 a group's parameters that have gradients and does the bump.
+
+Hooks, as PyTorch 2.x's: per optimiser (``register_step_pre_hook`` and the others) and global
+(``register_optimizer_step_pre_hook``, ``register_optimizer_step_post_hook``). The ``step`` of
+``Optimizer`` and of every subclass that defines its own (LBFGS, a user's) is wrapped to run them
+(``_wrap_step``), as PyTorch wraps each optimiser class's ``step``; with no step hook the wrapper costs
+four empty-dict tests.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -19,7 +29,7 @@ from gradkit import kernels
 from gradkit._args import flag
 from gradkit.autograd import grad_mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError
-from gradkit.nn.module import _foreign_array, _native_array
+from gradkit.nn.module import HookError, RemovableHandle, _foreign_array, _native_array
 from gradkit.nn.utils import _check_foreach, clear_grads
 from gradkit.tensor import Tensor
 
@@ -41,6 +51,62 @@ def _is_number(value: Any) -> bool:
 # update is fused too, but PyTorch's RMSprop has no ``fused`` keyword).
 _FUSED = "SGD, Adam and AdamW"
 
+#: The global step hooks (``register_optimizer_step_pre_hook``/``_post_hook``), PyTorch's names: every optimiser's
+#: step runs the pre-hooks before its own, and the post-hooks after its own.
+_global_optimizer_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable] = OrderedDict()
+
+#: An optimiser's own hook tables (PyTorch's attribute names). A copy or a pickle has none, as in PyTorch.
+_HOOK_TABLES = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+class _HookHandle(RemovableHandle):
+    """What an optimiser's ``register_*_hook`` returns: ``nn.RemovableHandle`` (``remove()``, ``id``, ``with``)
+    over one hook table, which it refers to weakly (the handle keeps neither the optimiser nor its hooks alive)."""
+
+    def __init__(self, table: OrderedDict) -> None:
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        self._table = weakref.ref(table)
+
+    def remove(self) -> None:
+        """Take the hook off (calling it again does nothing)."""
+        table = self._table()
+        if table is not None:
+            table.pop(self.id, None)
+
+
+def _register(table: OrderedDict, hook: Any, op: str, prepend: Any = False) -> _HookHandle:
+    """Put ``hook`` in ``table`` (first with ``prepend``, else last)."""
+    if not callable(hook):
+        raise ArgumentTypeError(f"{op}: hook must be callable, got {type(hook).__name__} {hook!r:.40}")
+    prepend = flag(prepend, op, "prepend")
+    handle = _HookHandle(table)
+    table[handle.id] = hook
+    if prepend:
+        table.move_to_end(handle.id, last=False)
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Call ``hook(optimizer, args, kwargs)`` before every optimiser's ``step`` (before its own pre-hooks), as
+    ``torch.optim.optimizer.register_optimizer_step_pre_hook``; ``args`` starts with the optimiser. What it returns,
+    if not None, must be a tuple ``(new_args, new_kwargs)``, which the step is then called with."""
+    return _register(_global_optimizer_pre_hooks, hook, "register_optimizer_step_pre_hook")
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Call ``hook(optimizer, args, kwargs)`` after every optimiser's ``step`` (after its own post-hooks), as
+    ``torch.optim.optimizer.register_optimizer_step_post_hook``; what it returns is ignored."""
+    return _register(_global_optimizer_post_hooks, hook, "register_optimizer_step_post_hook")
+
 
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts with "params" and hyperparameters) and ``state``.
@@ -59,8 +125,14 @@ class Optimizer:
     #: Whether the update runs as a fused kernel of ``gradkit.kernels`` (``fused=True`` accepted).
     _fused = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _wrap_step(cls)
+
     def __init__(self, params: Any, defaults: dict, *, foreach: bool | None = None, fused: bool | None = None,
                  differentiable: bool = False) -> None:
+        for table in _HOOK_TABLES:
+            setattr(self, table, OrderedDict())
         self._check_implementation(foreach, fused, differentiable)
         if not isinstance(defaults, Mapping):
             raise ArgumentTypeError(
@@ -87,6 +159,15 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    def __getstate__(self) -> dict:
+        """Pickling and copying (``copy``, ``deepcopy``): everything but the hooks, as PyTorch's."""
+        return {k: v for k, v in self.__dict__.items() if k not in _HOOK_TABLES and k != "_in_hooked_step"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for table in _HOOK_TABLES:
+            setattr(self, table, OrderedDict())
 
     def _check_implementation(self, foreach: Any, fused: Any, differentiable: Any) -> None:
         """Check PyTorch's ``foreach``, ``fused`` and ``differentiable`` (see the class docstring)."""
@@ -177,6 +258,63 @@ class Optimizer:
             left = f"{low} < " if low_open else f"{low} <= "
             right = "" if high == math.inf else (f" < {high}" if high_open else f" <= {high}")
             raise InvalidArgumentError(f"{name}: invalid {key}={value!r}; expected {left}{key}{right}")
+
+    # ------------------------------------------------------------ hooks
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step`` (after the global pre-hooks); ``args``
+        starts with the optimiser. What it returns, if not None, must be a tuple ``(new_args, new_kwargs)``,
+        which the later hooks see and the step is called with (else HookError, a RuntimeError)."""
+        return _register(self._optimizer_step_pre_hooks, hook, "register_step_pre_hook")
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step`` (before the global post-hooks), with the
+        arguments the step was called with; what it returns is ignored."""
+        return _register(self._optimizer_step_post_hooks, hook, "register_step_post_hook")
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer)`` at the start of each ``state_dict()`` (first of all with ``prepend``)."""
+        return _register(self._optimizer_state_dict_pre_hooks, hook, "register_state_dict_pre_hook", prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` on what ``state_dict()`` made; it may change the dict in place or
+        return another (not None), which the later hooks get and ``state_dict()`` returns."""
+        return _register(self._optimizer_state_dict_post_hooks, hook, "register_state_dict_post_hook", prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` at the start of each ``load_state_dict``, on a shallow copy of the
+        dict given; it may change that copy in place or return another dict (not None), which is then loaded."""
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, "register_load_state_dict_pre_hook",
+                         prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(optimizer)`` once ``load_state_dict`` has loaded a state dict."""
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, "register_load_state_dict_post_hook",
+                         prepend)
+
+    def _step_with_hooks(self, step: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """``step(*args, **kwargs)`` between the step hooks, in PyTorch's order: the global pre-hooks, this
+        optimiser's, the step, this optimiser's post-hooks, the global ones. The hooks registered when each
+        list starts all run (one removed meanwhile too). A step called within a step (a subclass's ``step``
+        calling ``super().step()``) runs no hooks of its own."""
+        if self.__dict__.get("_in_hooked_step"):
+            return step(*args, **kwargs)
+        for hook in [*_global_optimizer_pre_hooks.values(), *self._optimizer_step_pre_hooks.values()]:
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise HookError(
+                        f"{type(self).__name__}.step: a step pre-hook must return None or a tuple "
+                        f"(new_args, new_kwargs), got {type(result).__name__} {result!r:.60}"
+                    )
+                args, kwargs = result
+        self._in_hooked_step = True
+        try:
+            out = step(*args, **kwargs)
+        finally:
+            del self._in_hooked_step
+        for hook in [*self._optimizer_step_post_hooks.values(), *_global_optimizer_post_hooks.values()]:
+            hook(self, args, kwargs)
+        return out
 
     # ------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -284,8 +422,10 @@ class Optimizer:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}`` as PyTorch.
 
         Parameters are numbered in group order; state tensors are the live
-        ones (not copies).
+        ones (not copies). The state dict hooks run first and last (``register_state_dict_pre_hook``).
         """
+        for hook in list(self._optimizer_state_dict_pre_hooks.values()):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -300,7 +440,12 @@ class Optimizer:
             for p in group["params"]:
                 if p in self.state:
                     state[index[id(p)]] = dict(self.state[p])
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for hook in list(self._optimizer_state_dict_post_hooks.values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: Mapping) -> None:
         """Load a state dict made by ``state_dict()`` (of an optimiser over the same parameter shapes).
@@ -309,9 +454,17 @@ class Optimizer:
         cast to its dtype. The groups' hyperparameters are taken from the dict.
         Everything is checked before anything changes: a state dict of another
         optimiser class, or a malformed one, raises InvalidArgumentError and
-        leaves this optimiser as it was.
+        leaves this optimiser as it was. The load hooks run first (on a shallow
+        copy of ``state_dict``) and last (``register_load_state_dict_pre_hook``).
         """
         name = type(self).__name__
+        if self._optimizer_load_state_dict_pre_hooks:
+            if isinstance(state_dict, Mapping):
+                state_dict = dict(state_dict)  # as PyTorch's state_dict.copy(): the hooks may edit it in place
+            for hook in list(self._optimizer_load_state_dict_pre_hooks.values()):
+                result = hook(self, state_dict)
+                if result is not None:
+                    state_dict = result
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise InvalidArgumentError(
                 f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups', "
@@ -330,6 +483,8 @@ class Optimizer:
         self.state = new_state
         self._scratch_views.clear()
         self._scratch_slots.clear()
+        for hook in list(self._optimizer_load_state_dict_post_hooks.values()):
+            hook(self)
 
     def _native_arrays(self, state_dict: Mapping) -> Mapping:
         """``state_dict`` with other libraries' arrays in its state (a PyTorch optimiser's tensors) read as
@@ -433,6 +588,26 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _wrap_step(cls: type) -> None:
+    """Make ``cls.step``, if ``cls`` defines it, a function that runs the step hooks where there are any."""
+    step = cls.__dict__.get("step")
+    if not inspect.isfunction(step) or getattr(step, "_runs_step_hooks", False):
+        return  # inherited, not a plain function, or wrapped already
+
+    @functools.wraps(step)
+    def step_with_hooks(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if (_global_optimizer_pre_hooks or _global_optimizer_post_hooks or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks):
+            return self._step_with_hooks(step, (self, *args), kwargs)
+        return step(self, *args, **kwargs)
+
+    step_with_hooks._runs_step_hooks = True  # type: ignore[attr-defined]
+    cls.step = step_with_hooks  # type: ignore[attr-defined]
+
+
+_wrap_step(Optimizer)
 
 
 #: What PyTorch's optimisers keep in their parameter groups and gradkit's do not (implementation switches, and
