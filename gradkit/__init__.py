@@ -249,6 +249,8 @@ from gradkit.ops.numpy_stats import (
     histogram,
     isclose,
     isinf,
+    nanargmax,
+    nanargmin,
     nancumprod,
     nancumsum,
     nanmax,

@@ -1,5 +1,5 @@
-"""NumPy's statistics and value queries: nanmax, nanmin, nanvar, nanstd, nanprod, nancumsum, nancumprod,
-cov, corrcoef, bincount, histogram, unique, searchsorted, isinf and isclose.
+"""NumPy's statistics and value queries: nanmax, nanmin, nanargmax, nanargmin, nanvar, nanstd, nanprod,
+nancumsum, nancumprod, cov, corrcoef, bincount, histogram, unique, searchsorted, isinf and isclose.
 
 The differentiable ones are composites of gradkit's recorded operations (nanmax and nanmin one recorded
 reduction); counts, indices and masks are tensors that do not require grad.
@@ -93,6 +93,53 @@ def _nan_extreme_vjp(g: Tensor, x: Tensor, axes: tuple, keepdims: bool, y: Tenso
     hit = (x._data == y_full) | (xp.isnan(x._data) & xp.isnan(y_full))  # NaNs only where the result is NaN
     share = (hit / hit.sum(axis=axes, keepdims=True)).astype(x.dtype)
     return broadcast_to(reshape(g, kept), x.shape) * share
+
+
+def nanargmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """NumPy's ``nanargmax``: the index of the largest element over ``axis`` (an int; the flattened tensor
+    when None), NaNs ignored; int64, no gradient. NaNs are taken as -inf first, as NumPy's, so ties and
+    infinities give NumPy's index. A slice of NaNs only raises :class:`InvalidArgumentError` (a ValueError,
+    as NumPy's): on CuPy that check is one device read (a synchronisation); while a CUDA graph is captured
+    it is skipped and such a slice gives -1 (CuPy's own value). Integer and bool tensors give ``argmax``."""
+    return _nan_arg("nanargmax", a, axis, keepdims)
+
+
+def nanargmin(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """NumPy's ``nanargmin``: the index of the smallest element over ``axis``, NaNs (taken as +inf)
+    ignored (see :func:`nanargmax`)."""
+    return _nan_arg("nanargmin", a, axis, keepdims)
+
+
+def _nan_arg(op: str, a: Any, axis: Any, keepdims: Any) -> Tensor:
+    x = _tensor(a, op)
+    keepdims = _keep(keepdims, op)
+    xp = x._backend.xp
+    # one int axis, as NumPy's (a tuple is a TypeError there too); axis 0 or -1 of a 0-d tensor is index 0
+    ax = None if axis is None else normalize_axis(axis, x.ndim, op)
+    if x.ndim == 0:
+        ax = None
+    n = x.size if ax is None else x.shape[ax]
+    if n == 0:
+        raise ShapeError(f"{op}: an empty {'tensor' if ax is None else f'axis {ax}'} of shape {x.shape} has no "
+                         f"{'largest' if op == 'nanargmax' else 'smallest'} element")
+    out_shape = _reduced(x.shape, tuple(range(x.ndim)) if ax is None else (ax,), keepdims)
+    if x.size == 0:  # rows of no elements along the other axes: an empty result
+        return Tensor._make(xp.zeros(out_shape, dtype=np.int64), x._backend)
+    xd, along = (x._data.reshape(-1), 0) if ax is None else (x._data, ax)
+    arg = "argmax" if op == "nanargmax" else "argmin"
+    if x.dtype.kind != "f":  # nothing to skip
+        idx = getattr(xd, arg)(axis=along)
+        return Tensor._make(xp.asarray(idx, dtype=np.int64).reshape(out_shape), x._backend)
+    nan = xp.isnan(xd)
+    filled = xp.where(nan, x.dtype.type(-np.inf if op == "nanargmax" else np.inf), xd)
+    idx = xp.asarray(getattr(filled, arg)(axis=along), dtype=np.int64)
+    empty = nan.all(axis=along)
+    if host_read_allowed(xd):
+        if bool(empty.any()):  # on CuPy the one device read
+            raise InvalidArgumentError(f"{op}: All-NaN slice encountered (shape {x.shape}, axis {axis})")
+    else:  # inside a CUDA graph capture: no read; CuPy's -1 marks the slices of NaNs only
+        idx = xp.where(empty, -1, idx)
+    return Tensor._make(idx.reshape(out_shape), x._backend)
 
 
 def nanvar(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdims: bool = False, *,

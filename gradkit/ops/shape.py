@@ -341,12 +341,48 @@ def flip(x: Any, axis: Any = None, *, dims: Any = NOT_GIVEN) -> Tensor:
     return share_version(record("flip", data, x._backend, (x,), (lambda g, axes: flip(g, axes),), (axes,)), x)
 
 
-def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0) -> Tensor:
-    """Pad as ``numpy.pad``; modes "constant", "edge", "reflect", "symmetric", "wrap"."""
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap", "maximum", "minimum", "mean", "median",
+              "linear_ramp", "empty")  # fmt: skip
+_PAD_STATS = ("maximum", "minimum", "mean", "median")
+# the keyword arguments beside the widths, their defaults, and the modes that take them (NumPy's rule: others refuse)
+_PAD_OPTIONS = (("constant_values", 0, ("constant",)), ("stat_length", None, _PAD_STATS),
+                ("end_values", 0, ("linear_ramp",)), ("reflect_type", "even", ("reflect", "symmetric")))  # fmt: skip
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0, *, stat_length: Any = None,
+        end_values: Any = 0, reflect_type: str = "even") -> Tensor:  # fmt: skip
+    """Pad as ``numpy.pad``: ``pad_width`` is an int, a (before, after) pair or one pair per axis, and the
+    axes are padded one after the other (a later axis's padding is made from the earlier axes' padded
+    values, as NumPy's corners are).
+
+    Modes: "constant" (``constant_values``), "edge", "reflect" and "symmetric" (``reflect_type`` "even",
+    or "odd": ``2 * edge - reflected``), "wrap"; "maximum", "minimum", "mean" and "median" of the first
+    and last ``stat_length`` values along the axis (None: all of them; an int, a pair or one pair per
+    axis; integer tensors round the mean and median half to even, as NumPy); "linear_ramp" from
+    ``end_values`` (a number, a pair or one pair per axis) to the edge (integer tensors floor it, as
+    NumPy); "empty", whose values NumPy leaves undefined: here they are 0 (as "constant"). A keyword a
+    mode does not take (other than at its default) is refused, as NumPy refuses it.
+
+    Differentiable in ``x``: the copied modes scatter the gradient back onto the elements copied, the
+    statistics and ramps pass it through the recorded reductions and arithmetic they are made of.
+    """
     from gradkit.ops.indexing import getitem
 
     x = as_tensor(x, "pad")
     text(mode, "pad", "mode")
+    if mode not in _PAD_MODES:
+        raise InvalidArgumentError(f"pad: unknown mode {mode!r}; expected one of {', '.join(map(repr, _PAD_MODES))}")
+    options = {"constant_values": constant_values, "stat_length": stat_length, "end_values": end_values,
+               "reflect_type": reflect_type}  # fmt: skip
+    for name, default, modes in _PAD_OPTIONS:
+        if mode not in modes and not _at_default(options[name], default):
+            raise InvalidArgumentError(
+                f"pad: mode {mode!r} takes no {name} (only {', '.join(map(repr, modes))}), got {options[name]!r:.40}"
+            )
+    if mode in ("reflect", "symmetric"):
+        text(reflect_type, "pad", "reflect_type")
+        if reflect_type not in ("even", "odd"):
+            raise InvalidArgumentError(f"pad: reflect_type must be 'even' or 'odd', got {reflect_type!r}")
     xp = x._backend.xp
     if x.ndim == 0:  # nothing to pad, as numpy.pad
         return x
@@ -366,7 +402,7 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
         raise ShapeError(f"pad: pad_width {pad_width!r} does not fit a tensor of {x.ndim} dimension(s)") from None
     if (widths < 0).any():
         raise InvalidArgumentError(f"pad: pad_width must be non-negative, got {pad_width!r}")
-    if mode == "constant":
+    if mode in ("constant", "empty"):
         try:
             data = xp.pad(x._data, widths.tolist(), mode="constant", constant_values=constant_values)
         except (TypeError, ValueError):
@@ -375,19 +411,166 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
             ) from None
         inner = tuple(slice(int(lo), int(lo) + d) for (lo, _), d in zip(widths, x.shape, strict=True))
         return record("pad", data, x._backend, (x,), (lambda g, inner: getitem(g, inner),), (inner,))
-    if mode not in ("edge", "reflect", "symmetric", "wrap"):
-        raise InvalidArgumentError(
-            f"pad: unknown mode {mode!r}; expected 'constant', 'edge', 'reflect', 'symmetric' or 'wrap'"
-        )
     empty = [d for d, (lo, hi) in enumerate(widths) if x.shape[d] == 0 and (lo or hi)]
     if empty:
         raise ShapeError(
             f"pad: mode {mode!r} cannot extend axis {empty[0]} of length 0 (shape {x.shape}); use 'constant'"
         )
-    # Any other mode picks existing elements: pad an index array the same way
-    # and gather, so the gradient is a scatter-add onto those elements.
-    index = np.pad(np.arange(x.size).reshape(x.shape), widths.tolist(), mode=mode)
-    return getitem(reshape(x, (-1,)), index)  # a host array: its bounds are checked on the host
+    if mode in ("edge", "wrap") or (mode in ("reflect", "symmetric") and reflect_type == "even"):
+        # These modes pick existing elements: pad an index array the same way
+        # and gather, so the gradient is a scatter-add onto those elements.
+        index = np.pad(np.arange(x.size).reshape(x.shape), widths.tolist(), mode=mode)
+        return getitem(reshape(x, (-1,)), index)  # a host array: its bounds are checked on the host
+    if mode in _PAD_STATS:
+        lengths = _pad_pairs(stat_length, x.ndim, "stat_length", whole_numbers=True)
+        if mode in ("maximum", "minimum") and x.size and any(v == 0 for pair in lengths for v in pair):
+            raise InvalidArgumentError(f"pad: stat_length of 0 yields no value for mode {mode!r}, got {stat_length!r}")
+    elif mode == "linear_ramp":
+        ends = _pad_pairs(end_values, x.ndim, "end_values", whole_numbers=False)
+    if x.size == 0 or not widths.any():  # the result is empty (only axes of length 0 left unpadded), or x's copy
+        return pad(x, widths)
+    out = x
+    for axis, (lo, hi) in enumerate(widths.tolist()):
+        if not (lo or hi):
+            continue
+        if mode in _PAD_STATS:
+            out = _pad_stat(out, axis, lo, hi, lengths[axis], mode)
+        elif mode == "linear_ramp":
+            out = _pad_ramp(out, axis, lo, hi, ends[axis])
+        else:
+            out = _pad_odd(out, axis, lo, hi, mode == "symmetric")
+    return out
+
+
+def _at_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    if isinstance(default, str):
+        return isinstance(value, str) and value == default
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and value == default
+
+
+def _pad_pairs(value: Any, ndim: int, name: str, whole_numbers: bool) -> list[tuple[Any, Any]]:
+    """``stat_length`` (None, or non-negative ints) or ``end_values`` (numbers) as one (before, after) pair
+    per axis, broadcast as NumPy's (a number, a pair, or one pair per axis); Python numbers."""
+    if value is None and whole_numbers:
+        return [(None, None)] * ndim
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    try:
+        given = np.asarray(value)
+    except ValueError:
+        raise ShapeError(
+            f"pad: {name} {value!r:.60} is ragged; expected a number, a pair or one pair per axis"
+        ) from None
+    kinds = "iu" if whole_numbers else "biuf"
+    if given.dtype.kind not in kinds:
+        what = "None or non-negative integers" if whole_numbers else "numbers"
+        raise ArgumentTypeError(f"pad: {name} must be {what}, got {value!r:.60}")
+    if whole_numbers and (given < 0).any():
+        raise InvalidArgumentError(f"pad: {name} must be non-negative, got {value!r:.60}")
+    try:
+        pairs = np.broadcast_to(given, (ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad: {name} {value!r:.60} does not fit a tensor of {ndim} dimension(s)") from None
+    return [tuple(pair) for pair in pairs.tolist()]
+
+
+def _along(axis: int, index: Any) -> tuple:
+    return (slice(None),) * axis + (index,)
+
+
+def _pad_cast(t: Tensor, dtype: np.dtype, integers: str) -> Tensor:
+    """A statistic or ramp computed in floats, back in ``x``'s dtype as NumPy assigns it: integers rounded
+    (``integers`` "round" half to even, or "floor"), bools True where non-zero."""
+    from gradkit.ops.elementwise import floor
+    from gradkit.ops.elementwise import round as round_
+
+    if dtype.kind in "iu" and t.dtype.kind == "f":
+        t = round_(t) if integers == "round" else floor(t)
+    return astype(t, dtype)
+
+
+def _pad_stat(t: Tensor, axis: int, lo: int, hi: int, lengths: tuple, mode: str) -> Tensor:
+    """Pad one axis with the statistic of its first ``lengths[0]`` and last ``lengths[1]`` values."""
+    from gradkit.ops import reduce
+    from gradkit.ops.indexing import getitem
+
+    n = t.shape[axis]
+    fn = {"maximum": reduce.max, "minimum": reduce.min, "mean": reduce.mean, "median": reduce.median}[mode]
+    first, last = (n if k is None else min(k, n) for k in lengths)
+
+    def stat(start: int, stop: int) -> Tensor:
+        if start == stop and t.dtype.kind != "f":
+            raise InvalidArgumentError(f"pad: stat_length of 0 gives no {mode} of an integer or bool tensor")
+        chunk = t if stop - start == n else getitem(t, _along(axis, slice(start, stop)))
+        return _pad_cast(fn(chunk, axis=axis, keepdims=True), t.dtype, "round")
+
+    pieces = [t]
+    left = stat(0, first) if lo else None
+    if lo:
+        pieces.insert(0, broadcast_to(left, t.shape[:axis] + (lo,) + t.shape[axis + 1 :]))
+    if hi:
+        right = left if left is not None and first == last == n else stat(n - last, n)
+        pieces.append(broadcast_to(right, t.shape[:axis] + (hi,) + t.shape[axis + 1 :]))
+    return concatenate(pieces, axis=axis)
+
+
+def _pad_ramp(t: Tensor, axis: int, lo: int, hi: int, ends: tuple) -> Tensor:
+    """Pad one axis with NumPy's ``linspace(end, edge, width, endpoint=False)``, reversed after it."""
+    from gradkit.ops.elementwise import where
+    from gradkit.ops.indexing import getitem
+
+    xp = t._backend.xp
+    work = t if t.dtype in (np.float32, np.float64) else astype(t, np.float64)
+    n = t.shape[axis]
+    pieces = [t]
+    for before, width, end in ((True, lo, ends[0]), (False, hi, ends[1])):
+        if not width:
+            continue
+        at = 0 if before else n - 1
+        steps = np.arange(width) if before else np.arange(width - 1, -1, -1)  # the right ramp runs back to its end
+        edge = getitem(work, _along(axis, slice(at, at + 1)))
+        shape = (1,) * axis + (width,) + (1,) * (t.ndim - axis - 1)
+        k = steps.astype(work.dtype).reshape(shape)
+        # NumPy's linspace: start + k * step, step = (stop - start) / width; but (k / width) * (stop - start)
+        # wherever one step of the call is 0 (a rounding that flooring integers can tell apart)
+        delta = edge - end
+        step = delta / width
+        ramp = where(xp.any(step._data == 0), Tensor._make(xp.asarray(k / k.dtype.type(width)), t._backend) * delta,
+                     step * Tensor._make(xp.asarray(k), t._backend))  # fmt: skip
+        pieces.insert(0 if before else len(pieces), _pad_cast(ramp + end, t.dtype, "floor"))
+    return concatenate(pieces, axis=axis)
+
+
+def _pad_odd(t: Tensor, axis: int, lo: int, hi: int, symmetric: bool) -> Tensor:
+    """Pad one axis by odd reflection (``2 * edge - mirrored``), chunk by chunk as NumPy does when the
+    widths pass the axis length (each chunk mirrors what is there so far, about its current edge)."""
+    from gradkit.ops.indexing import getitem
+
+    period = t.shape[axis]
+    if period == 1:  # NumPy extends a length-1 axis by its edge (its legacy rule)
+        return concatenate([broadcast_to(t, t.shape[:axis] + (lo + 1 + hi,) + t.shape[axis + 1 :])], axis=axis)
+    cur = t
+    while lo or hi:
+        size = cur.shape[axis]
+        # the chunk is at most what is there so far, in whole periods of the original length (NumPy's rule)
+        longest = size // period * period if symmetric else (size - 1) // (period - 1) * (period - 1)
+        pieces = [cur]
+        if lo:
+            c = min(longest, lo)
+            mirrored = getitem(cur, _along(axis, slice(0, c) if symmetric else slice(1, c + 1)))
+            edge = getitem(cur, _along(axis, slice(0, 1)))
+            pieces.insert(0, _pad_cast(2 * edge - flip(mirrored, axis), t.dtype, "floor"))
+            lo -= c
+        if hi:
+            c = min(longest, hi)
+            mirrored = getitem(cur, _along(axis, slice(size - c, size) if symmetric else slice(size - 1 - c, size - 1)))
+            edge = getitem(cur, _along(axis, slice(size - 1, size)))
+            pieces.append(_pad_cast(2 * edge - flip(mirrored, axis), t.dtype, "floor"))
+            hi -= c
+        cur = concatenate(pieces, axis=axis)
+    return cur
 
 
 def astype(x: Any, dtype: Any) -> Tensor:
