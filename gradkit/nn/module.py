@@ -797,8 +797,10 @@ class Module:
         device of the module's tensor, keeping their dtype (numbers and lists get
         ``gk.tensor``'s; a NumPy array on the CPU is not copied). Parameters that
         share one object and are given values sharing one array stay one
-        parameter (PyTorch would make two). An optimiser made before holds the old
-        parameters: make it after loading.
+        parameter (PyTorch would make two). A value that is a broadcast view (a
+        zero stride, as ``expand`` gives) or read-only (a memory-mapped file's) is
+        copied to memory of its own, which an optimiser's in-place step can write. An
+        optimiser made before holds the old parameters: make it after loading.
         """
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(
@@ -1218,6 +1220,8 @@ def _assign_all(root: Module, values: dict[str, Tensor], own: dict[str, Tensor],
         mark = (id(target), id(value._data))
         new = made.get(mark)
         if new is None:
+            if _unwritable(value._data):  # an in-place update would land on many elements, or fail
+                value = Tensor._make(value._data.copy(), value._backend)
             if table == "_parameters":
                 if isinstance(value, Parameter):  # as PyTorch: the Parameter itself, with the module's requires_grad
                     new = value.requires_grad_(target._requires_grad)
@@ -1227,6 +1231,16 @@ def _assign_all(root: Module, values: dict[str, Tensor], own: dict[str, Tensor],
                 new = value
             made[mark] = new
         _write_entry(module, table, name, new)
+
+
+def _unwritable(array: Any) -> bool:
+    """Whether ``array`` is read-only (a memory-mapped file's) or a broadcast view (a zero stride along an axis
+    longer than 1): ``assign=True`` gives such a value memory of its own, as an optimiser's step or a
+    running-statistics update writes in place."""
+    flags = getattr(array, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        return True
+    return array.size > 1 and any(s == 0 and n > 1 for s, n in zip(array.strides, array.shape, strict=True))
 
 
 def _write_entry(module: Module, table: str, name: str, value: Any) -> None:
