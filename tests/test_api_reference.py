@@ -47,6 +47,7 @@ NAMESPACES = {
     "gk.nn.utils.rnn": (gk.nn.utils.rnn, ("gradkit.nn.utils_rnn",)),
     "gk.optim": (gk.optim, None),
     "gk.optim.lr_scheduler": (gk.optim.lr_scheduler, ("gradkit.optim.lr_scheduler",)),
+    "gk.optim.swa_utils": (gk.optim.swa_utils, ("gradkit.optim.swa_utils",)),
     "gk.data": (gk.data, None),
     "gk.cuda": (gk.cuda, None),
     "gk.linalg": (gk.linalg, None),

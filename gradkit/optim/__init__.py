@@ -1,7 +1,8 @@
 """Optimisers (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``, ``NAdam``,
-``RAdam``, ``LBFGS``) and ``lr_scheduler``, with PyTorch's update rules."""
+``RAdam``, ``LBFGS``), ``lr_scheduler`` and ``swa_utils`` (weight averaging, SWALR, update_bn), with
+PyTorch's update rules."""
 
-from gradkit.optim import lr_scheduler
+from gradkit.optim import lr_scheduler, swa_utils
 from gradkit.optim.adadelta import Adadelta
 from gradkit.optim.adagrad import Adagrad
 from gradkit.optim.adam import Adam, AdamW
@@ -26,4 +27,5 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "lr_scheduler",
+    "swa_utils",
 ]
