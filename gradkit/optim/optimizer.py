@@ -21,6 +21,7 @@ import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,10 @@ _HOOK_TABLES = (
     "_optimizer_load_state_dict_pre_hooks",
     "_optimizer_load_state_dict_post_hooks",
 )
+
+#: What an optimiser without a table of its own reads (a subclass whose ``__init__`` does not call
+#: ``Optimizer.__init__``, which PyTorch's optimisers and gradkit's before the hooks allowed): no hooks.
+_NO_HOOKS: Mapping[int, Callable] = MappingProxyType({})
 
 
 class _HookHandle(RemovableHandle):
@@ -125,14 +130,20 @@ class Optimizer:
     #: Whether the update runs as a fused kernel of ``gradkit.kernels`` (``fused=True`` accepted).
     _fused = False
 
+    # The hook tables an instance reads until it has its own (``__init__`` makes them; so does the first
+    # ``register_*_hook`` of an instance that skipped it): empty and read-only.
+    _optimizer_step_pre_hooks = _optimizer_step_post_hooks = _NO_HOOKS
+    _optimizer_state_dict_pre_hooks = _optimizer_state_dict_post_hooks = _NO_HOOKS
+    _optimizer_load_state_dict_pre_hooks = _optimizer_load_state_dict_post_hooks = _NO_HOOKS
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _wrap_step(cls)
 
     def __init__(self, params: Any, defaults: dict, *, foreach: bool | None = None, fused: bool | None = None,
                  differentiable: bool = False) -> None:
-        for table in _HOOK_TABLES:
-            setattr(self, table, OrderedDict())
+        for table in _HOOK_TABLES:  # hooks a subclass registered before calling this are kept
+            self.__dict__.setdefault(table, OrderedDict())
         self._check_implementation(foreach, fused, differentiable)
         if not isinstance(defaults, Mapping):
             raise ArgumentTypeError(
@@ -264,32 +275,41 @@ class Optimizer:
         """Call ``hook(optimizer, args, kwargs)`` before each ``step`` (after the global pre-hooks); ``args``
         starts with the optimiser. What it returns, if not None, must be a tuple ``(new_args, new_kwargs)``,
         which the later hooks see and the step is called with (else HookError, a RuntimeError)."""
-        return _register(self._optimizer_step_pre_hooks, hook, "register_step_pre_hook")
+        return _register(self._hook_table("_optimizer_step_pre_hooks"), hook, "register_step_pre_hook")
 
     def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Call ``hook(optimizer, args, kwargs)`` after each ``step`` (before the global post-hooks), with the
         arguments the step was called with; what it returns is ignored."""
-        return _register(self._optimizer_step_post_hooks, hook, "register_step_post_hook")
+        return _register(self._hook_table("_optimizer_step_post_hooks"), hook, "register_step_post_hook")
 
     def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(optimizer)`` at the start of each ``state_dict()`` (first of all with ``prepend``)."""
-        return _register(self._optimizer_state_dict_pre_hooks, hook, "register_state_dict_pre_hook", prepend)
+        return _register(self._hook_table("_optimizer_state_dict_pre_hooks"), hook, "register_state_dict_pre_hook",
+                         prepend)
 
     def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(optimizer, state_dict)`` on what ``state_dict()`` made; it may change the dict in place or
         return another (not None), which the later hooks get and ``state_dict()`` returns."""
-        return _register(self._optimizer_state_dict_post_hooks, hook, "register_state_dict_post_hook", prepend)
+        return _register(self._hook_table("_optimizer_state_dict_post_hooks"), hook, "register_state_dict_post_hook",
+                         prepend)
 
     def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(optimizer, state_dict)`` at the start of each ``load_state_dict``, on a shallow copy of the
         dict given; it may change that copy in place or return another dict (not None), which is then loaded."""
-        return _register(self._optimizer_load_state_dict_pre_hooks, hook, "register_load_state_dict_pre_hook",
-                         prepend)
+        return _register(self._hook_table("_optimizer_load_state_dict_pre_hooks"), hook,
+                         "register_load_state_dict_pre_hook", prepend)
 
     def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(optimizer)`` once ``load_state_dict`` has loaded a state dict."""
-        return _register(self._optimizer_load_state_dict_post_hooks, hook, "register_load_state_dict_post_hook",
-                         prepend)
+        return _register(self._hook_table("_optimizer_load_state_dict_post_hooks"), hook,
+                         "register_load_state_dict_post_hook", prepend)
+
+    def _hook_table(self, name: str) -> OrderedDict:
+        """This optimiser's own hook table ``name``, made here if its ``__init__`` skipped ``Optimizer.__init__``."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = self.__dict__[name] = OrderedDict()
+        return table
 
     def _step_with_hooks(self, step: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """``step(*args, **kwargs)`` between the step hooks, in PyTorch's order: the global pre-hooks, this
