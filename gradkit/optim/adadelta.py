@@ -27,6 +27,7 @@ class Adadelta(Optimizer):
     """
 
     _state_keys = ("step", "square_avg", "acc_delta")
+    _optional_group_keys = ("maximize",)  # absent from older PyTorch state dicts
 
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,

@@ -119,6 +119,7 @@ class Adamax(_AdamLike):
     """
 
     _state_keys = ("step", "exp_avg", "exp_inf")
+    _optional_group_keys = ("maximize",)  # absent from older PyTorch state dicts
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,

@@ -33,6 +33,7 @@ class NAdam(_AdamLike):
     """
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")  # and "mu_product", a number: checked by _parse_state_dict
+    _optional_group_keys = ("maximize", "decoupled_weight_decay")  # absent from older PyTorch state dicts
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,

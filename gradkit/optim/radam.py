@@ -31,6 +31,7 @@ class RAdam(_AdamLike):
     """
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
+    _optional_group_keys = ("maximize", "decoupled_weight_decay")  # absent from older PyTorch state dicts
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,

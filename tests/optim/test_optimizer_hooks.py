@@ -426,6 +426,21 @@ def test_adagrad_loads_groups_without_maximize_or_initial_accumulator_value():
         opt.load_state_dict(saved)
 
 
+@pytest.mark.parametrize(
+    ("cls", "keys"),
+    [(optim.Adadelta, ("maximize",)), (optim.Adamax, ("maximize",)),
+     (optim.NAdam, ("maximize", "decoupled_weight_decay")), (optim.RAdam, ("maximize", "decoupled_weight_decay"))],
+)
+def test_older_pytorch_group_keys_may_be_absent(cls, keys):
+    """As Adagrad's: a group without the keys PyTorch added later loads, keeping the optimiser's values."""
+    opt = cls([_param()], maximize=True)
+    saved = opt.state_dict()
+    for key in keys:
+        del saved["param_groups"][0][key]
+    opt.load_state_dict(saved)
+    assert opt.param_groups[0]["maximize"] is True
+
+
 def test_adagrad_add_param_group_matches_pytorch():
     """Steps before and after groups are added (with their own lr_decay and lr); PyTorch's state dict, taken
     while an added group has no state yet, loads into a gradkit Adagrad, which then goes on as PyTorch's."""
