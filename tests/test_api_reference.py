@@ -45,6 +45,8 @@ NAMESPACES = {
     "gk.nn.init": (gk.nn.init, ("gradkit.nn.init",)),
     "gk.nn.utils": (gk.nn.utils, ("gradkit.nn.utils",)),
     "gk.nn.utils.rnn": (gk.nn.utils.rnn, ("gradkit.nn.utils_rnn",)),
+    "gk.nn.utils.parametrize": (gk.nn.utils.parametrize, ("gradkit.nn.parametrize",)),
+    "gk.nn.utils.parametrizations": (gk.nn.utils.parametrizations, ("gradkit.nn.parametrizations",)),
     "gk.optim": (gk.optim, None),
     "gk.optim.lr_scheduler": (gk.optim.lr_scheduler, ("gradkit.optim.lr_scheduler",)),
     "gk.optim.swa_utils": (gk.optim.swa_utils, ("gradkit.optim.swa_utils",)),

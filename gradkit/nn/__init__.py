@@ -266,3 +266,11 @@ __all__ = [
     "init",
     "utils",
 ]
+
+# gk.nn.utils.parametrize and gk.nn.utils.parametrizations (torch.nn.utils's): imported here, after Module,
+# which they subclass (gradkit.nn.module imports gradkit.nn.utils, so that module cannot import them itself).
+from gradkit.nn import parametrizations as _parametrizations  # noqa: E402  (after the layers)
+from gradkit.nn import parametrize as _parametrize  # noqa: E402
+
+utils._expose("parametrize", _parametrize)
+utils._expose("parametrizations", _parametrizations)

@@ -283,8 +283,9 @@ class RNNBase(Module):
     def _weights(self, k: int, d: int) -> tuple:
         """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) of layer ``k``, direction ``d`` (None: absent)."""
         suffix = f"_l{k}" + ("_reverse" if d else "")
-        get = self.__dict__["_parameters"].get
-        return tuple(get(name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+        params = self.__dict__["_parameters"]  # a name not there may be parametrized (nn.utils.parametrize)
+        return tuple(params[name] if name in params else getattr(self, name, None)
+                     for name in (n + suffix for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
 
     def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor,
                 order: Tensor | None = None) -> list:

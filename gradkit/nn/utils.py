@@ -304,3 +304,13 @@ def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
 from gradkit.nn import utils_rnn as rnn  # noqa: E402
 
 sys.modules.setdefault(f"{__name__}.rnn", rnn)
+
+
+def _expose(name: str, submodule: Any) -> None:
+    """Make ``submodule`` ``gk.nn.utils.<name>``, importable as ``gradkit.nn.utils.<name>`` too.
+
+    For ``parametrize`` and ``parametrizations`` (as ``torch.nn.utils``'s), which subclass ``Module``, whose
+    own module imports this one: ``gradkit.nn``'s ``__init__`` imports them once ``Module`` exists and calls this.
+    """
+    globals()[name] = submodule
+    sys.modules.setdefault(f"{__name__}.{name}", submodule)
