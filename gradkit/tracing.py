@@ -10,6 +10,12 @@ backward pass, seeded with ``y~ = 1``, then gives every adjoint
 ``vi`` (``v~0 = v~2 * v-1 + v~3 * cos v0``).
 
 The names use ASCII: ``v-1`` for v_{-1} and ``v~3`` for the adjoint v-bar_3.
+Beyond the paper's scalar operations the expressions use NumPy's spelling
+(``sum(v0, axis=1)``, ``v0[2:]``, ``v~1 @ w1``, ``expand_dims(v~1, 1) / 2``);
+array constants are named ``c1, c2, ...`` and tensors from outside ``f``
+that require grad (a module's parameters) ``w1, w2, ...``, and the lines
+under the table (``Trace.notes``) list their values and explain the
+notations that are not NumPy's (``sum_to``, ``v~1 at [i]``, ``one_hot``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from gradkit.autograd import function as _function
 from gradkit.autograd import grad_mode
 from gradkit.autograd.engine import run_backward
 from gradkit.autograd.node import Node
-from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, describe
+from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, describe
 from gradkit.tensor import Tensor
 
 __all__ = ["trace", "Trace", "Step", "Adjoint", "Term"]
@@ -79,9 +85,27 @@ class Trace:
     """
 
     def __init__(
-        self, forward: list[Step], backward: list[Adjoint], output: str, inputs: list[str], arg_names: list[str]
+        self,
+        forward: list[Step],
+        backward: list[Adjoint],
+        output: str,
+        inputs: list[str],
+        arg_names: list[str],
+        *,
+        constants: dict[str, Any] | None = None,
+        externals: dict[str, dict[str, Any]] | None = None,
+        notes: list[str] | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.forward = forward
+        #: the dtype ``f`` computed in (printed under the table unless float64)
+        self.dtype = str(dtype)
+        #: Array constants named in the expressions ("c1" -> its value)
+        self.constants: dict[str, Any] = dict(constants or {})
+        #: Tensors from outside ``f`` that require grad ("w1" -> {"shape", "value"}; value None when unknown)
+        self.externals: dict[str, dict[str, Any]] = dict(externals or {})
+        #: Lines printed under the table: what the constants are and what the less usual notations mean
+        self.notes: list[str] = list(notes or [])
         self.backward = backward
         self.output = output
         self.inputs = inputs
@@ -127,7 +151,17 @@ class Trace:
             "output": self.output,
             "forward": [asdict(s) for s in self.forward],
             "backward": [asdict(a) for a in self.backward],
+            "constants": dict(self.constants),
+            "externals": {k: dict(v) for k, v in self.externals.items()},
+            "notes": list(self.notes),
         })
+
+    def __iter__(self) -> Any:
+        """The :attr:`rows`, one dict per variable in forward order (``pandas.DataFrame(list(tr))`` works)."""
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     # -------------------------------------------------------------- text
     def _lines(self) -> list[tuple[str, str]]:
@@ -164,11 +198,37 @@ class Trace:
         lines = [f"{head[0]:<{wl}} | {head[1]}", f"{'-' * wl}-+-{'-' * wr}"]
         for left, right in pairs:
             lines.append(f"{left:<{wl}} | {right}")
-        lines.append(f"y = {_fmt(self.value)}; gradient ({', '.join(_fmt(g) for g in self.grads)})")
+        lines.append(self._summary())
+        if self.notes:
+            lines.append("where")
+            lines.extend(f"  {note}" for note in self.notes)
         return "\n".join(lines)
 
+    def _summary(self) -> str:
+        text = f"y = {_fmt(self.value)}; gradient ({', '.join(_fmt(g) for g in self.grads)})"
+        return text if self.dtype == "float64" else f"{text}; computed in {self.dtype}"
+
     def __repr__(self) -> str:
-        return f"<Trace of {len(self.forward)} variables, y = {_fmt(self.value)}>"
+        return f"<Trace of {len(self.forward)} variables, y = {_fmt(self.value)}; print() it for the table>"
+
+    def _repr_html_(self) -> str:
+        """The table in a Jupyter notebook (the last expression of a cell shows it)."""
+        from html import escape
+
+        cell = 'style="text-align:left; font-family:monospace; white-space:pre"'
+        out = [
+            "<table>",
+            f"<tr><th {cell}>Forward primal trace (runs top-down)</th>"
+            f"<th {cell}>Reverse adjoint trace (runs bottom-up)</th></tr>",
+        ]
+        for left, right in self._lines():
+            out.append(f"<tr><td {cell}>{escape(left)}</td><td {cell}>{escape(right)}</td></tr>")
+        out.append("</table>")
+        out.append(f"<p style=\"font-family:monospace\">{escape(self._summary())}</p>")
+        if self.notes:
+            items = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
+            out.append(f"<p style=\"font-family:monospace\">where</p><ul style=\"font-family:monospace\">{items}</ul>")
+        return "\n".join(out)
 
     def to_markdown(self) -> str:
         """The two traces as a Markdown table, one row per variable."""
@@ -182,6 +242,9 @@ class Trace:
         ]
         for left, right in self._lines():
             lines.append(f"| `{cell(left)}` | `{cell(right)}` |")
+        if self.notes:
+            lines.append("")
+            lines.extend(f"- `{note}`" for note in self.notes)
         return "\n".join(lines) + "\n"
 
 
@@ -246,29 +309,107 @@ _PREFIX = {
     "sum": "sum",
     "mean": "mean",
 }
+# Reductions that record their axes (Node.info): shown as "sum(v0, axis=1)" unless they reduce everything.
+_AXIS_REDUCTIONS = {
+    "sum", "mean", "var", "std", "max", "min", "prod", "logsumexp", "nansum", "nanmean", "median", "nanmedian",
+    "nanmax", "nanmin",
+}  # fmt: skip
+#: "no bias": linear's third operand when the layer has none
+_NO_BIAS = object()
 
 
-def _forward_expr(op: str, args: list[str]) -> str:
+def _axes_text(axes: tuple) -> str:
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
+
+
+def _index_item(item: Any, context: Any = None) -> str:
+    if item is None:
+        return "None"
+    if item is Ellipsis:
+        return "..."
+    if isinstance(item, slice):
+        start = "" if item.start is None else str(item.start)
+        stop = "" if item.stop is None else str(item.stop)
+        return f"{start}:{stop}" + ("" if item.step is None else f":{item.step}")
+    if isinstance(item, (bool, np.bool_)):
+        return str(bool(item))
+    if isinstance(item, (int, np.integer)):
+        return str(int(item))
+    try:
+        array = _to_host(item)
+    except Exception:  # noqa: BLE001 (something unusual: name it only)
+        return "index"
+    if array.dtype.kind != "b" and array.size <= 6:
+        return str(array.tolist())
+    if context is not None:  # a mask, or many indices: a named constant listed under the table
+        return context.constant(array, "a boolean mask" if array.dtype.kind == "b" else "indices")
+    return f"{'mask' if array.dtype.kind == 'b' else 'indices'} of shape {tuple(array.shape)}"
+
+
+def _index_text(idx: tuple, context: Any = None) -> str:
+    """NumPy's spelling of a normalised index: ``[0]``, ``[2:]``, ``[:, 1]``, ``[[0, 2]]``, ``[c1]`` (a mask)."""
+    return "[" + ", ".join(_index_item(i, context) for i in idx) + "]"
+
+
+def _expand_text(bar: str, d: dict) -> str:
+    """A reduction's output broadcast back over its reduced axes, in NumPy's terms."""
+    axes = d["axes"]
+    if d["full"] or d["keepdims"] or tuple(axes) == tuple(range(len(axes))):  # NumPy broadcasting does it
+        return bar
+    return f"expand_dims({bar}, {_axes_text(axes)})"
+
+
+def _axis_sum(text: str, d: dict) -> str:
+    """A sum along softmax's axis, kept for broadcasting."""
+    if d.get("ndim", 0) <= 1 or d.get("axis") is None:
+        return f"sum({text})"
+    return f"sum({text}, axis={d['axis']}, keepdims=True)"
+
+
+def _forward_expr(op: str, args: list[str], d: dict | None = None) -> str:
+    d = d or {}
     if op in _INFIX and len(args) == 2:
         return f"{args[0]} {_INFIX[op]} {args[1]}"
     if op == "negative" and len(args) == 1:
         return f"-{args[0]}"
     if op == "square" and len(args) == 1:
         return f"{args[0]}^2"
+    if "axes" in d and len(args) == 1 and not d["full"]:
+        text = f"{op}({args[0]}, axis={_axes_text(d['axes'])}"
+        return text + (", keepdims=True)" if d["keepdims"] else ")")
     if op in _PREFIX and len(args) == 1:
         # "sin 5" as in the paper, but "cos(-1)": "cos -1" reads as a subtraction
         return f"{_PREFIX[op]}{args[0]}" if args[0].startswith("(") else f"{_PREFIX[op]} {args[0]}"
     if op == "where" and len(args) == 2:  # the condition is a constant mask, not an operand of the node
         return f"where(cond, {args[0]}, {args[1]})"
-    return f"{op}({', '.join(args)})"
+    if op == "getitem" and "index" in d and len(args) == 1:
+        return f"{args[0]}{d['index']}"
+    if op in ("reshape", "broadcast_to") and "shape" in d and len(args) == 1:
+        return f"{op}({args[0]}, {d['shape']})"
+    if op == "clip" and "bounds" in d and len(args) == 1:
+        return f"clip({args[0]}, {', '.join('None' if v is None else _num(v) for v in d['bounds'])})"
+    if op == "concatenate" and "axis" in d:
+        return f"concatenate([{', '.join(args)}], axis={d['axis']})"
+    if op == "transpose" and "perm" in d and len(args) == 1:
+        return f"{args[0]}^T" if d["perm"] == (1, 0) else f"transpose({args[0]}, {d['perm']})"
+    if op in ("softmax", "log_softmax") and "ndim" in d and len(args) == 1:
+        return f"{op}({args[0]})" if d["ndim"] <= 1 else f"{op}({args[0]}, axis={d['axis']})"
+    if op in ("linear", "linear_relu") and len(args) == 3:
+        text = f"{args[0]} @ {args[1]}^T" + (f" + {args[2]}" if args[2] else "")
+        return text if op == "linear" else f"relu({text})"
+    if op == "cross_entropy" and "target" in d and len(args) == 1:
+        extra = "" if d["reduction"] == "mean" else f", reduction={d['reduction']!r}"
+        return f"cross_entropy({args[0]}, {d['target']}{extra})"
+    return f"{op}({', '.join(a for a in args if a)})"
 
 
 def _neg(term: str) -> str:
     return term[1:] if term.startswith("-") else f"-{term}"
 
 
-def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[Any]) -> str:
+def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[Any], d: dict | None = None) -> str:
     """The symbolic contribution ``bar * d c / d args[i]`` of consumer ``c`` (adjoint ``bar``)."""
+    d = d or {}
     a = args[0] if args else "?"
     b = args[1] if len(args) > 1 else "?"
     if op == "add":
@@ -292,7 +433,60 @@ def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[
         return f"{bar} @ {b}^T" if i == 0 else f"{a}^T @ {bar}"
     if op == "where":
         return f"where(cond, {bar}, 0)" if i == 0 else f"where(cond, 0, {bar})"
+    if op in ("maximum", "minimum") and len(args) == 2:
+        me, other = args[i], args[1 - i]
+        wins = f"{me} {'>' if op == 'maximum' else '<'} {other}"
+        return f"{bar} * (({wins}) + ({me} == {other}) / 2)" if d.get("ties") else f"{bar} * ({wins})"
+    if "axes" in d:
+        if op == "sum":
+            return _expand_text(bar, d)
+        if op == "mean" and "count" in d:
+            return f"{_expand_text(bar, d)} / {d['count']}"
+        if op in ("max", "min") and not d.get("ties"):
+            return f"{_expand_text(bar, d)} * ({a} == {_expand_text(c, d)})"
+        if op in ("max", "min") and d["full"]:  # ties share the adjoint
+            return f"{bar} * ({a} == {c}) / sum({a} == {c})"
+        axis = _axes_text(d["axes"])
+        centred = f"({a} - mean {a})" if d["full"] else f"({a} - mean({a}, axis={axis}, keepdims=True))"
+        if op == "var" and "dof" in d:
+            return f"{_expand_text(bar, d)} * 2 * {centred} / {_num(d['dof'])}"
+        if op == "std" and "dof" in d and not d.get("constant_input"):
+            return f"{_expand_text(bar, d)} * {centred} / ({_num(d['dof'])} * {_expand_text(c, d)})"
+    if op == "getitem" and "index" in d:
+        return f"{bar} at {d['index']}"
+    if op == "clip" and "bounds" in d:
+        lo, hi = d["bounds"]
+        masks = [f"({a} {cmp} {_paren(_num(v))})" for cmp, v in ((">=", lo), ("<=", hi)) if v is not None]
+        return " * ".join([bar, *masks])
+    if op == "concatenate" and "slices" in d:
+        return f"{bar}[{':, ' * d['axis']}{d['slices'][i]}]"
+    if op == "reshape" and "in_shape" in d:
+        return f"reshape({bar}, {d['in_shape']})"
+    if op == "broadcast_to" and "in_shape" in d:
+        return f"sum_to({bar}, {d['in_shape']})"
+    if op == "transpose" and "perm" in d:
+        return f"{bar}^T" if d["perm"] == (1, 0) else f"transpose({bar}, {d['inverse']})"
+    if op == "softmax" and "ndim" in d:
+        return f"{c} * ({bar} - {_axis_sum(f'{bar} * {c}', d)})"
+    if op == "log_softmax" and "ndim" in d:
+        return f"{bar} - exp {c} * {_axis_sum(bar, d)}"
+    if op in ("linear", "linear_relu") and "x_ndim" in d:
+        inner = bar if op == "linear" else f"{bar} * ({c} > 0)"
+        g = bar if op == "linear" else f"({inner})"
+        nd = d["x_ndim"]
+        if i == 0:
+            return f"{g} @ {b}"
+        if i == 1 and nd in (1, 2):
+            return f"{g}^T @ {a}" if nd == 2 else f"outer({inner}, {a})"
+        if i == 2 and nd in (1, 2):
+            return f"sum({inner}, axis=0)" if nd == 2 else inner
+    if op == "cross_entropy" and "target" in d:
+        p = f"(softmax({a}, axis=1) - one_hot({d['target']}))"
+        if d["reduction"] == "mean":
+            return f"{bar} * {p}" + (f" / {d['rows']}" if d["rows"] != 1 else "")
+        return f"{bar} * {p}" if d["reduction"] == "sum" else f"{bar}[:, None] * {p}"
     rules = {
+        "identity": bar,
         "negative": _neg(bar),
         "log": f"{bar} / {a}",
         "sin": f"{bar} * cos {a}",
@@ -316,9 +510,13 @@ def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[
 
 # ------------------------------------------------------------------ trace
 def _as_input(x: Any, k: int) -> Tensor:
+    where = f"argument {k + 1} (x{k + 1})"
     if isinstance(x, Tensor):
         if x.dtype.kind != "f":
-            raise DTypeError(f"trace: argument {k} must be a floating-point tensor, got dtype {x.dtype}")
+            raise DTypeError(
+                f"trace: {where} must be a floating-point tensor, got dtype {x.dtype}; convert it with "
+                ".astype(gk.float64), or pass a Python number or a NumPy array (integers become float64)"
+            )
         return x.detach().requires_grad_(True)
     from gradkit.creation import tensor
 
@@ -326,19 +524,24 @@ def _as_input(x: Any, k: int) -> Tensor:
         if hasattr(x, "__cuda_array_interface__"):
             t = tensor(x)
             return (t if t.dtype.kind == "f" else t.astype(np.float64)).detach().requires_grad_(True)
-        raise ArgumentTypeError(f"trace: argument {k} must be a Tensor, a number or an array, got {describe(x)}")
-    t = tensor(x, dtype=None if isinstance(x, np.ndarray) and x.dtype.kind == "f" else np.float64)
+        raise ArgumentTypeError(f"trace: {where} must be a Tensor, a number or an array, got {describe(x)}")
+    # NumPy floats keep their precision (np.float32(0.1) traces in float32); the rest becomes float64
+    floating = isinstance(x, (np.ndarray, np.floating)) and x.dtype.kind == "f"
+    t = tensor(x, dtype=None if floating else np.float64)
     return t.requires_grad_(True)
 
 
-def trace(f: Callable[..., Any], *args: Any) -> Trace:
-    """Run ``f(*args)`` forward once and backward once, and return its :class:`Trace`.
+def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
+    """Run ``f(*args, **kwargs)`` forward once and backward once, and return its :class:`Trace`.
 
-    Every argument is an input ``x1 .. xn`` (Python numbers become float64
-    tensors; tensors are detached copies that require grad). ``f`` returns a
-    Tensor; a non-scalar output is seeded with ones (the trace of ``y.sum()``).
-    ``print(gk.trace(f, 2.0, 5.0))`` shows the forward trace top-down beside
-    the reverse trace bottom-up, as in Table 1 of Baydin et al. 2018.
+    Every positional argument is an input ``x1 .. xn`` (Python numbers
+    become float64 tensors; tensors are detached copies that require grad);
+    keyword arguments are passed to ``f`` as they are, as constants. ``f``
+    returns a Tensor; a non-scalar output is seeded with ones (the trace of
+    ``y.sum()``). ``print(gk.trace(f, 2.0, 5.0))`` shows the forward trace
+    top-down beside the reverse trace bottom-up, as in Table 1 of Baydin et
+    al. 2018. Tracing leaves no state behind: the caller's tensors, grad
+    mode and the ``.grad`` of parameters used inside ``f`` are as before.
     """
     if not callable(f):
         if isinstance(f, (Tensor, np.ndarray, list, tuple)) or hasattr(f, "__cuda_array_interface__"):
@@ -373,11 +576,19 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
     _function.add_observer(observe)
     try:
         with grad_mode.enable_grad():
-            y = f(*xs)
+            y = f(*xs, **kwargs)
     finally:
         _function.remove_observer(observe)
     if not isinstance(y, Tensor):
-        raise ArgumentTypeError(f"trace: f must return a Tensor, got {describe(y)}")
+        hint = ""
+        if isinstance(y, (tuple, list)) and any(isinstance(e, Tensor) for e in y):
+            hint = (
+                f"; it returned a {type(y).__name__} of {len(y)}: trace one of its Tensors, "
+                "gk.trace(lambda *xs: f(*xs)[0], ...), or their sum"
+            )
+        elif isinstance(y, (int, float, np.number, np.ndarray)):
+            hint = "; compute it from the arguments with gk operations (not .item(), .numpy() or float())"
+        raise ArgumentTypeError(f"trace: f must return a Tensor, got {describe(y)}{hint}")
     if y.dtype.kind != "f":
         raise DTypeError(f"trace: f must return a floating-point tensor, got dtype {y.dtype}")
 
@@ -392,23 +603,26 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
 
     node_names: dict[Node, str] = {}
     values: dict[str, Any] = {s.name: s.value for s in forward}
-    extern: dict[int, str] = {}
-    steps_info: dict[Node, tuple[list[str], list[Any]]] = {}
+    shapes: dict[str, tuple] = {s.name: s.shape for s in forward}
+    context = _Context(node_names, names)
+    steps_info: dict[Node, tuple[list[str], list[Any], dict]] = {}
     for j, (node, out) in enumerate(recorded, start=1):
         name = f"v{j}"
         node_names[node] = name
         values[name] = _host(out)
+        shapes[name] = tuple(out.shape)
     for j, (node, out) in enumerate(recorded, start=1):
         name = node_names[node]
-        args_text, consts = _operands(node, out, node_names, names, extern, values)
-        steps_info[node] = (args_text, consts)
+        args_text, consts = _operands(node, out, context, values)
+        detail = _details(node, out, args_text, consts, context, values, shapes)
+        steps_info[node] = (args_text, consts, detail)
         inputs = tuple(a for a, e in zip(args_text, node.next, strict=False) if e is not None)
-        expr = _forward_expr(node.name, args_text)
+        expr = _forward_expr(node.name, args_text, detail)
         expr_values = None
         if all(_is_scalar(values.get(a, 0.0)) for a in inputs) and _is_scalar(values[name]):
             # negative numbers in parentheses: "-(-2)", "(-2)^2", "cos(-1)", "3 - (-2)"
             subst = [_paren(_fmt(values[a])) if a in values else a for a in args_text]
-            expr_values = _forward_expr(node.name, subst)
+            expr_values = _forward_expr(node.name, subst, detail)
         forward.append(Step(name, j, node.name, expr, inputs, values[name], tuple(out.shape), expr_values))
 
     if y._grad_fn is not None and y._grad_fn in node_names:
@@ -416,7 +630,10 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
     elif id(y) in names:
         output = names[id(y)]
     else:
-        raise ArgumentTypeError("trace: f's result does not depend on its arguments through recorded operations")
+        raise ArgumentTypeError(
+            "trace: f's result does not depend on its arguments through recorded operations (was it made from "
+            "constants, or through .detach(), .item(), .numpy() or gk.no_grad()?)"
+        )
 
     # One backward pass; hooks on the recorded nodes catch each adjoint, in the order it is finished.
     adjoint_of: dict[str, Tensor] = {}
@@ -429,13 +646,26 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
 
         return hook
 
-    for node, name in node_names.items():
-        node.add_hook(catcher(name))
-    seed = Tensor._make(y._backend.xp.ones_like(y._data), y._backend)
-    if y._requires_grad:
-        leaf_grads = run_backward([y], [seed], retain_graph=True, inputs=xs)
-    else:
-        leaf_grads = [None] * n
+    added: list[tuple[Node, int]] = []
+    try:
+        for node, name in node_names.items():
+            added.append((node, node.add_hook(catcher(name))))
+        seed = Tensor._make(y._backend.xp.ones_like(y._data), y._backend)
+        if y._requires_grad:
+            try:
+                leaf_grads = run_backward([y], [seed], retain_graph=True, inputs=xs)
+            except AutogradError as exc:
+                hint = " (did f call .backward()? gk.trace runs the backward pass itself)" if "second time" in str(
+                    exc) else ""
+                raise AutogradError(f"trace: the backward pass over f's graph failed{hint}: {exc}") from exc
+        else:
+            leaf_grads = [None] * n
+    finally:  # the graph may outlive the trace (f can keep a tensor): leave no hook on it
+        for node, key in added:
+            if node.hooks is not None:
+                node.hooks.pop(key, None)
+                if not node.hooks:
+                    node.hooks = None
     if y._grad_fn is None and id(y) in names:  # f returned an input unchanged
         leaf_grads = [seed if x is y else g for x, g in zip(xs, leaf_grads, strict=True)]
 
@@ -447,7 +677,7 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
             bar = adjoint_of.get(c)
             if bar is None:
                 continue
-            args_text, consts = steps_info[node]
+            args_text, consts, detail = steps_info[node]
             saved = node.saved
             if node.out is not None:
                 saved = (*saved, Tensor._make(node.out, out._backend))
@@ -458,11 +688,13 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
                 g = node.rules[i](bar, *saved)
                 if g is None:
                     continue
+                expr = _term_expr(node.name, i, "v~" + c[1:], c, args_text, consts, detail)
                 if node.fixups is not None and node.fixups[i] is not None:
                     from gradkit.autograd.engine import _fix
 
+                    if tuple(g.shape) != tuple(node.fixups[i][0]):  # summed back over broadcast axes
+                        expr = f"sum_to({expr}, {tuple(node.fixups[i][0])})"
                     g = _fix(g, *node.fixups[i])
-                expr = _term_expr(node.name, i, "v~" + c[1:], c, args_text, consts)
                 terms[target].append(Term(c, expr, _host(g)))
 
     backward: list[Adjoint] = []
@@ -487,7 +719,92 @@ def trace(f: Callable[..., Any], *args: Any) -> Trace:
             add(name, None)
     for k in range(n - 1, -1, -1):
         add(f"v{k + 1 - n}", leaf_grads[k])
-    return Trace(forward, backward, output, [f"v{k + 1 - n}" for k in range(n)], [f"x{k + 1}" for k in range(n)])
+    notes = _notes(context, backward)
+    return Trace(
+        forward, backward, output, [f"v{k + 1 - n}" for k in range(n)], [f"x{k + 1}" for k in range(n)],
+        constants={k: v for k, (v, _what) in context.constants.items()}, externals=context.external_info,
+        notes=notes, dtype=str(y.dtype),
+    )
+
+
+class _Context:
+    """The names given while a trace is read: variables, tensors from outside ``f`` and array constants."""
+
+    def __init__(self, node_names: dict[Node, str], names: dict[int, str]) -> None:
+        self.node_names = node_names
+        self.names = names
+        self.extern: dict[int, str] = {}  # id(edge) -> "w1"
+        self.external_info: dict[str, dict[str, Any]] = {}
+        self.constants: dict[str, tuple[Any, str]] = {}  # "c1" -> (value, what it is)
+
+    def external(self, edge: Any, saved: Any = None) -> str:
+        """The name of a tensor from outside f; ``saved``: the consumer's saved copy of it, if it keeps one."""
+        key = id(edge)
+        if key not in self.extern:
+            name = f"w{len(self.extern) + 1}"
+            self.extern[key] = name
+            if isinstance(edge, Tensor):
+                self.external_info[name] = {"shape": tuple(edge.shape), "value": _host(edge)}
+            elif isinstance(saved, Tensor) and saved._grad_fn is edge:  # made before f, kept by its consumer
+                self.external_info[name] = {"shape": tuple(saved.shape), "value": _host(saved)}
+            else:  # the result of operations run before f (a Node): its values are not kept
+                out = getattr(edge, "out", None)
+                self.external_info[name] = {"shape": None if out is None else tuple(out.shape), "value": None}
+        return self.extern[key]
+
+    def constant(self, value: Any, what: str = "a constant") -> str:
+        """A constant's text: a number as it is, an array by a name ("c1") listed under the table."""
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            return _fmt(float(np.asarray(value)))
+        for name, (known, _what) in self.constants.items():
+            if known.shape == value.shape and known.dtype == value.dtype and np.array_equal(known, value):
+                return name
+        name = f"c{len(self.constants) + 1}"
+        self.constants[name] = (value, what)
+        return name
+
+
+def _notes(context: _Context, backward: list[Adjoint]) -> list[str]:
+    """What the names and notations of the table that are not in Baydin et al.'s mean."""
+    notes = []
+    for name, (value, what) in context.constants.items():
+        if value.dtype.kind == "b":  # a mask: True/False rather than 1/0
+            flat = ", ".join(str(bool(v)) for v in value.reshape(-1)[:3]) + (", ..." if value.size > 3 else "")
+            notes.append(f"{name} = {tuple(value.shape)} [{flat}]: {what}")
+        else:
+            notes.append(f"{name} = {_fmt(value)}: {what}")
+    for name, info in context.external_info.items():
+        if info["value"] is not None:
+            notes.append(f"{name} = {_fmt(info['value'])}")
+        else:
+            shape = "" if info["shape"] is None else f" of shape {info['shape']}"
+            notes.append(f"{name}: a tensor{shape} made before f was called (its values are not kept)")
+    if context.external_info:
+        names = ", ".join(context.external_info)
+        if len(context.external_info) > 1:
+            notes.append(
+                f"{names}: tensors from outside f that require grad (parameters, say): not inputs, so no adjoint "
+                "rows; pass them as arguments to trace them"
+            )
+        else:
+            notes.append(
+                f"{names}: a tensor from outside f that requires grad (a parameter, say): not an input, so no "
+                "adjoint row; pass it as an argument to trace it"
+            )
+    # (where's "cond" and an unknown constant "c" are described in the API reference, not here)
+    right = " ".join(t.expr for a in backward for t in a.terms)
+    if "sum_to(" in right:
+        notes.append("sum_to(a, s): a summed over the axes that broadcasting added or stretched, back to shape s")
+    if " at [" in right:
+        notes.append("v~k at [i]: v~k put at the positions [i] of zeros shaped like the indexed variable")
+    if "one_hot(" in right:
+        notes.append("one_hot(t): one row per target, 1 in the target's class and 0 elsewhere")
+    if any("/dv" in t.expr for a in backward for t in a.terms):
+        notes.append(
+            "v~k * dvk/dvi: the vector-Jacobian product of an operation with no rule written out here; its "
+            "value is the one the engine computed"
+        )
+    return notes
 
 
 def _edge_name(edge: Any, node_names: dict[Node, str], names: dict[int, str]) -> str | None:
@@ -498,31 +815,122 @@ def _edge_name(edge: Any, node_names: dict[Node, str], names: dict[int, str]) ->
     return names.get(id(edge))
 
 
-def _operands(
-    node: Node,
-    out: Tensor,
-    node_names: dict[Node, str],
-    names: dict[int, str],
-    extern: dict[int, str],
-    values: dict[str, Any],
-) -> tuple[list[str], list[Any]]:
+def _operands(node: Node, out: Tensor, context: _Context, values: dict[str, Any]) -> tuple[list[str], list[Any]]:
     """The names of a node's operands (variables, or constants shown by value) and the constants."""
     args: list[str] = []
     consts: list[Any] = []
     for i, edge in enumerate(node.next):
-        name = _edge_name(edge, node_names, names)
+        name = _edge_name(edge, context.node_names, context.names)
         const: Any = None
         if name is None and edge is not None:  # a tensor from outside the trace
-            key = id(edge)
-            if key not in extern:
-                extern[key] = f"w{len(extern) + 1}"
-            name = extern[key]
+            saved = node.saved if isinstance(node.saved, tuple) and len(node.saved) == len(node.next) else ()
+            name = context.external(edge, saved[i] if saved else None)
         if name is None:
-            const = _constant(node, i, out, node_names, names, values)
-            name = _fmt(const) if isinstance(const, (int, float, np.ndarray)) else "c"
+            const = _constant(node, i, out, context.node_names, context.names, values)
+            if const is _NO_BIAS:
+                name, const = "", None
+            elif isinstance(const, (int, float, np.ndarray)):
+                name = context.constant(const)
+            else:
+                name = "c"
         args.append(name)
         consts.append(const)
     return args, consts
+
+
+def _details(
+    node: Node,
+    out: Tensor,
+    args: list[str],
+    consts: list[Any],
+    context: _Context,
+    values: dict[str, Any],
+    shapes: dict[str, tuple],
+) -> dict[str, Any]:
+    """What an operation's expressions show beyond its operands: axes, an index, shapes, targets, ties."""
+    op = node.name
+    saved = node.saved if isinstance(node.saved, tuple) else ()
+    d: dict[str, Any] = {}
+    in_shape = shapes.get(args[0]) if args else None
+    if in_shape is None and args and args[0] in context.external_info:
+        in_shape = context.external_info[args[0]]["shape"]
+    try:
+        if op in _AXIS_REDUCTIONS and isinstance(node.info, tuple) and in_shape is not None:
+            ndim = len(in_shape)
+            axes = tuple(int(a) for a in node.info)
+            keepdims = bool(axes) and out.ndim == ndim
+            d.update(axes=axes, ndim=ndim, keepdims=keepdims, full=not keepdims and set(axes) == set(range(ndim)))
+            if op == "mean" and len(saved) >= 4 and isinstance(saved[3], (int, float, np.number)):
+                d["count"] = int(saved[3]) if float(saved[3]).is_integer() else float(saved[3])
+            if op in ("var", "std") and len(saved) >= 4 and isinstance(saved[3], (int, float, np.number)):
+                d["dof"] = float(saved[3])
+                x = values.get(args[0])
+                d["constant_input"] = x is None or bool(np.any(np.ptp(np.asarray(x), axis=axes) == 0))
+            if op in ("max", "min") and args[0] in values:
+                x, y = np.asarray(values[args[0]]), np.asarray(values[context.node_names[node]])
+                kept = y if keepdims else y.reshape(tuple(1 if k in axes else s for k, s in enumerate(in_shape)))
+                d["ties"] = bool(np.any(np.sum(x == kept, axis=axes) > 1)) if axes else False
+        elif op in ("softmax", "log_softmax") and in_shape is not None:
+            d.update(axis=node.info, ndim=len(in_shape))
+        elif op == "getitem" and len(saved) == 2 and isinstance(saved[1], tuple):
+            d["index"] = _index_text(saved[1], context)
+        elif op == "clip" and len(args) == 1 and callable(node.rules[0]):
+            code = getattr(node.rules[0], "__code__", None)
+            cells = dict(zip(code.co_freevars, node.rules[0].__closure__ or (), strict=False)) if code else {}
+            if "lo" in cells and "hi" in cells:
+                lo, hi = cells["lo"].cell_contents, cells["hi"].cell_contents
+                if all(v is None or isinstance(v, (int, float, np.number)) for v in (lo, hi)) and (
+                    lo is None or hi is None or lo <= hi
+                ):
+                    d["bounds"] = tuple(None if v is None else float(v) for v in (lo, hi))
+        elif op == "concatenate" and all(a in shapes for a in args) and out.ndim:
+            ins = [shapes[a] for a in args]
+            for ax in range(out.ndim):
+                others = [k for k in range(out.ndim) if k != ax]
+                same = all(len(t) == out.ndim and all(t[k] == out.shape[k] for k in others) for t in ins)
+                if same and sum(t[ax] for t in ins) == out.shape[ax]:
+                    bounds = np.cumsum([0] + [t[ax] for t in ins])
+                    d.update(axis=ax, slices=[f"{int(bounds[k])}:{int(bounds[k + 1])}" for k in range(len(ins))])
+                    break
+        elif op in ("reshape", "broadcast_to") and in_shape is not None:
+            d.update(shape=tuple(out.shape), in_shape=tuple(in_shape))
+        elif op == "transpose" and len(saved) == 1 and isinstance(saved[0], tuple):
+            inverse = tuple(int(k) for k in saved[0])
+            d.update(perm=tuple(int(k) for k in np.argsort(inverse)), inverse=inverse)
+        elif op in ("linear", "linear_relu") and saved and isinstance(saved[0], Tensor):
+            d["x_ndim"] = saved[0].ndim
+        elif op in ("maximum", "minimum") and len(args) == 2:
+            a = values.get(args[0], consts[0])
+            b = values.get(args[1], consts[1])
+            if a is not None and b is not None:
+                d["ties"] = bool(np.any(np.asarray(a) == np.asarray(b)))
+        elif op == "cross_entropy":
+            _cross_entropy_details(saved, d, context)
+    except Exception:  # noqa: BLE001 (an operation recorded in an unusual way: show it plainly)
+        return {}
+    return d
+
+
+def _cross_entropy_details(saved: tuple, d: dict, context: _Context) -> None:
+    """The targets and reduction of the fused cross-entropy node (both of its recorded forms)."""
+    if len(saved) == 4:  # (dlogits, x, t, reduction)
+        t, reduction, ignored = saved[2], saved[3], False
+    elif len(saved) == 6:  # the GPU's checked form: (dlogits, scale, x, t, reduction, ignore_index)
+        t, reduction = saved[3], saved[4]
+        ignored = bool((_to_host(t) == saved[5]).any())
+    else:
+        return
+    if ignored or reduction not in ("mean", "sum", "none"):
+        return
+    targets = _to_host(t)
+    d.update(target=context.constant(np.array(targets), "the targets (class indices)"), reduction=reduction,
+             rows=int(targets.shape[0]) if targets.ndim else 1)
+
+
+def _to_host(array: Any) -> np.ndarray:
+    if isinstance(array, Tensor):
+        return array.numpy()
+    return np.asarray(array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else array)
 
 
 def _constant(
@@ -537,6 +945,25 @@ def _constant(
             return v if _is_scalar(v) or v.size > 1 else float(v.reshape(()))
         if isinstance(c, (int, float, np.number)):
             return float(c)
+    if node.name in ("linear", "linear_relu") and len(saved) >= 2 and all(isinstance(s, Tensor) for s in saved[:2]):
+        if i < 2:
+            return _host(saved[i])
+        # the bias: what is left of the result after x @ W^T (for linear_relu, where the relu let it through)
+        x, w = saved[0].numpy(), saved[1].numpy()
+        y = np.asarray(values[node_names[node]])
+        rest = (y - np.matmul(x, w.T)).reshape(-1, y.shape[-1]) if y.ndim else None
+        if rest is None:
+            return None
+        if node.name == "linear_relu":
+            through = (y > 0).reshape(rest.shape)
+            if not through.any(axis=0).all():  # a column the relu closed in every row: its bias is unknown
+                return None
+            rest = np.where(through, rest, np.nan)
+        with np.errstate(all="ignore"):
+            bias = np.nanmean(rest, axis=0)
+        if np.allclose(bias, 0, atol=1e-6 * (1 + float(np.abs(y).max(initial=0)))):
+            return _NO_BIAS  # no bias (or one of zeros, which reads the same)
+        return bias
     if node.name in ("add", "subtract") and len(node.next) == 2:
         other = _edge_name(node.next[1 - i], node_names, names)
         if other is None or other not in values:
@@ -552,6 +979,8 @@ def _constant(
         flat = c.reshape(-1)
         if flat.size and np.allclose(flat, flat[0], rtol=1e-9, atol=0):
             return float(np.round(flat[0], 10))
+        if flat.size:  # an array constant; broadcast to the result's shape when it was smaller
+            return np.round(c, 10)
     return None
 
 

@@ -2,7 +2,10 @@
 
 The graph is bipartite: value nodes (boxes: inputs, intermediates, the
 result) and operation nodes (ellipses), with edges value -> operation ->
-value in the direction of the forward pass. Constants are left out.
+value in the direction of the forward pass. Constants are left out of a
+tensor's graph; a trace's graph names its array constants in the labels of
+the operations that use them, and draws tensors from outside the traced
+function that require grad (a module's parameters) as dashed grey boxes.
 
 The recorded graph keeps each operation's rules and inputs, not its result,
 so for a tensor the shapes of intermediates are worked out from what the
@@ -233,6 +236,8 @@ def _value_lines(name: str, t: Tensor, show_values: bool, show_grads: bool) -> l
 
 # ----------------------------------------------------------------- traces
 def _trace_to_dot(tr: Any, show_values: bool, show_grads: bool) -> str:
+    import re
+
     from gradkit.tracing import _fmt
 
     lines = _header("gradkit_trace")
@@ -251,13 +256,27 @@ def _trace_to_dot(tr: Any, show_values: bool, show_grads: bool) -> str:
             text.append(f"{row['adjoint_name']} {_fmt(row['adjoint'])}")
         fill = {"input": "#dbe9f6", "output": "#d5f0d5"}.get(row["kind"], "#ffffff")
         lines.append(f'  {ident[name]} [shape=box, style=filled, fillcolor="{fill}", label="{_label(text)}"];')
+    # Tensors from outside f that require grad (a module's parameters): drawn, greyed, without an adjoint
+    externals = getattr(tr, "externals", {}) or {}
+    for name, info in externals.items():
+        ident[name] = f"ext_{name}"
+        text = [f"{name} (from outside f)", _shape_text(info.get("shape"))]
+        if show_values and info.get("value") is not None:
+            text.append(f"value {_fmt(info['value'])}")
+        lines.append(f'  ext_{name} [shape=box, style="filled,dashed", fillcolor="#eeeeee", label="{_label(text)}"];')
+    constants = getattr(tr, "constants", {}) or {}
     for s in tr.forward:
         if s.op == "input":
             continue
         oid = f"op_{ident[s.name]}"
-        lines.append(f'  {oid} [shape=ellipse, style=filled, fillcolor="#fde8c8", label="{_escape(s.expr)}"];')
+        text = [s.expr]
+        for c in dict.fromkeys(re.findall(r"\bc\d+\b", s.expr)):  # the array constants it names, by value
+            if c in constants:
+                text.append(f"{c} = {_fmt(constants[c])}")
+        lines.append(f'  {oid} [shape=ellipse, style=filled, fillcolor="#fde8c8", label="{_label(text)}"];')
         for name in s.inputs:
-            lines.append(f"  {ident[name]} -> {oid};")
+            if name in ident:
+                lines.append(f"  {ident[name]} -> {oid};")
         lines.append(f"  {oid} -> {ident[s.name]};")
     lines.append("}")
     return "\n".join(lines) + "\n"
