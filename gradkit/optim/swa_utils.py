@@ -9,7 +9,9 @@ pass over the data. State dicts have PyTorch's keys (``n_averaged``, ``module.*`
 
 No update records a graph, and none reads the device: the number of models averaged so far is kept as a
 Python int beside the ``n_averaged`` buffer (which is updated on the device), and read back from the buffer
-only after something else wrote it (``load_state_dict``, ``Module.to``, an in-place change).
+only after something else wrote it (``load_state_dict``, ``Module.to``, an in-place change); a buffer in host
+memory is read at every update. A write into a GPU buffer's array itself (``n_averaged.data[...] = 0``)
+records no change and is not seen: write through the tensor (``n_averaged.fill_(0)``) instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from gradkit._args import flag, real, whole
 from gradkit.autograd.grad_mode import no_grad
@@ -89,9 +93,28 @@ def _lerp_into(a: Any, b: Any, weight: float) -> None:
     """``a += weight * (b - a)`` in place, by PyTorch's lerp formula (the other form for weights >= 0.5)."""
     w = a.dtype.type(weight)
     if abs(weight) < 0.5:
-        a += w * (b - a)
+        _add_step(a, b, w, multiply=True)
     else:
         a[...] = b - (b - a) * (1 - w)
+
+
+def _add_step(a: Any, b: Any, factor: Any, multiply: bool) -> None:
+    """``a += (b - a) * factor`` (or ``/ factor``) in place, through one temporary instead of two: the same
+    numbers, half the memory traffic (a large model's update is bound by it)."""
+    step = b - a
+    if multiply:
+        step *= factor
+    else:
+        step /= factor
+    a += step
+
+
+def _int_ema(a: Any, b: Any, decay: float) -> Any:
+    """PyTorch's ``a * decay + b * (1 - decay)`` for integer ``a`` and ``b``: computed in float32 (its default
+    dtype), then truncated back to ``a``'s dtype: the truncations differ from float64's (``0.9 * 0 + (1 - 0.9) *
+    10`` is 1 in float32 but just under 1, so 0, in float64; ``0.9 * 7 + 0.1 * 7`` is 7 there, 6 here)."""
+    f32 = np.float32
+    return (a.astype(f32) * f32(decay) + b.astype(f32) * f32(1.0 - decay)).astype(a.dtype)
 
 
 def _bump(t: Tensor | None) -> None:
@@ -112,8 +135,9 @@ def _device_count(n: Any, like: Tensor | None, a: Any) -> Any:
 
 def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[Sequence, Sequence, Any], None]:
     """``ema_update(ema_list, current_list, num_averaged)``: every ``ema`` becomes
-    ``decay * ema + (1 - decay) * current``, in place (PyTorch's lerp; integer tensors are truncated back
-    to their dtype). ``num_averaged`` is not used. The lists hold tensors or arrays."""
+    ``decay * ema + (1 - decay) * current``, in place (PyTorch's lerp; integer tensors are computed in
+    float32 and truncated back to their dtype, as PyTorch's). ``num_averaged`` is not used. The lists hold
+    tensors or arrays."""
     decay = _decay(decay, "get_ema_multi_avg_fn")
 
     def ema_update(ema_param_list: Sequence, current_param_list: Sequence, _: Any = None) -> None:
@@ -121,7 +145,7 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[Sequence, Sequence, 
             if _inexact(a):
                 _lerp_into(a, b, 1.0 - decay)
             else:
-                a[...] = (a * decay + b * (1.0 - decay)).astype(a.dtype)
+                a[...] = _int_ema(a, b, decay)
             _bump(t)
 
     return ema_update
@@ -141,7 +165,7 @@ def get_swa_multi_avg_fn() -> Callable[[Sequence, Sequence, Any], None]:
                 else:
                     a[...] = (a + (b - a) / (n + 1)).astype(a.dtype)
             elif _inexact(a):  # a weight on the device: 1 / (n + 1) <= 1/2 once a model has been averaged
-                a += (1.0 / (n + 1)).astype(a.dtype) * (b - a)
+                _add_step(a, b, (1.0 / (n + 1)).astype(a.dtype), multiply=True)
             else:
                 a[...] = (a + (b - a) / (n + 1)).astype(a.dtype)
             _bump(t)
@@ -151,14 +175,23 @@ def get_swa_multi_avg_fn() -> Callable[[Sequence, Sequence, Any], None]:
 
 def get_ema_avg_fn(decay: float = 0.999) -> Callable[[Any, Any, Any], Any]:
     """``ema_update(ema, current, num_averaged)`` -> ``decay * ema + (1 - decay) * current`` (a new value;
-    ``num_averaged`` is not used)."""
+    ``num_averaged`` is not used; integer values are computed in float32, as PyTorch's)."""
     decay = _decay(decay, "get_ema_avg_fn")
 
     def ema_update(ema_param: Any, current_param: Any, num_averaged: Any = None) -> Any:
         with no_grad():
-            return decay * ema_param + (1 - decay) * current_param
+            return decay * _float32_if_integer(ema_param) + (1 - decay) * _float32_if_integer(current_param)
 
     return ema_update
+
+
+def _float32_if_integer(value: Any) -> Any:
+    """An integer (or bool) tensor or array as float32, which PyTorch's ``int_tensor * 0.9`` gives (its default
+    dtype; gradkit's, NumPy's rule, is float64): an EMA of integer buffers truncates as PyTorch's."""
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "kind", None) in ("b", "i", "u") and hasattr(value, "astype"):
+        return value.astype(np.float32)
+    return value
 
 
 def get_swa_avg_fn() -> Callable[[Any, Any, Any], Any]:
@@ -238,10 +271,11 @@ class AveragedModel(Module):
 
     def _models_averaged(self) -> int:
         """The number of models averaged so far; read from the buffer (on the host) only when something
-        other than ``update_parameters`` has written it since."""
+        other than ``update_parameters`` has written it since. A buffer in host memory is read every time:
+        that costs nothing, and sees writes no version counter records (``n_averaged.data[...] = 0``)."""
         n = self._counter()
         version, value = self.__dict__.get("_seen", (None, None))
-        if n._version is not version or n._version[0] != value:
+        if n._backend.name == "numpy" or n._version is not version or n._version[0] != value:
             self._count = whole(n.item(), "AveragedModel.update_parameters", "n_averaged", low=0)
             self._seen = self._stamp()
         return self._count
@@ -282,7 +316,7 @@ class AveragedModel(Module):
                 for p, m in pairs:
                     a, b = p._data, m._data
                     if _inexact(a):  # PyTorch's avg + (current - avg) / (n + 1)
-                        a += (b - a) / (count + 1)
+                        _add_step(a, b, count + 1, multiply=False)
                     else:
                         a[...] = (a + (b - a) / (count + 1)).astype(a.dtype)
                     p._version[0] += 1
@@ -366,7 +400,7 @@ def update_bn(loader: Iterable, model: Module, device: Any = None) -> None:
     op = "update_bn"
     if not isinstance(model, Module):
         raise ArgumentTypeError(f"{op}: model must be a gk.nn.Module, got {describe(model)}")
-    if not isinstance(loader, Iterable):
+    if not (isinstance(loader, Iterable) or callable(getattr(type(loader), "__getitem__", None))):  # as iter()
         raise ArgumentTypeError(f"{op}: loader must be an iterable of batches, got {describe(loader)}")
     momenta = {}
     for module in model.modules():
@@ -408,6 +442,7 @@ def _cosine_anneal(t: float) -> float:
 
 
 _ANNEAL = {"cos": _cosine_anneal, "linear": _linear_anneal}
+_OLD_ANNEAL_NAMES = {"_cosine_anneal": "cos", "_linear_anneal": "linear"}  # PyTorch's static methods
 
 
 class SWALR(LRScheduler):
@@ -463,6 +498,18 @@ class SWALR(LRScheduler):
             swa * alpha + self._get_initial_lr(group["lr"], swa, prev_alpha) * (1 - alpha)
             for group, swa in zip(groups, swa_lrs, strict=True)
         ]
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what ``state_dict()`` returned, or a PyTorch SWALR's: an older PyTorch's holds
+        its ``anneal_func`` (a function) instead of ``_anneal_strategy``, which is read from the function's
+        name; the function itself is not kept (it would hide this scheduler's ``anneal_func`` method)."""
+        if isinstance(state_dict, Mapping) and "anneal_func" in state_dict:
+            state_dict = dict(state_dict)
+            func = state_dict.pop("anneal_func")
+            name = getattr(func, "__name__", "")
+            if "_anneal_strategy" not in state_dict and name in _OLD_ANNEAL_NAMES:
+                state_dict["_anneal_strategy"] = _OLD_ANNEAL_NAMES[name]
+        super().load_state_dict(state_dict)
 
     def _validate(self, values: Mapping, op: str) -> None:
         super()._validate(values, op)
