@@ -57,7 +57,9 @@ class ParametrizationError(GradkitError, RuntimeError):
 
 # ------------------------------------------------------------------ caching
 _cache_depth = 0
-_cache: dict[tuple[int, str], Tensor] = {}
+# (id(module), name) -> (module, value): the module is kept so that its id cannot be reused by a new module
+# (one made and dropped inside the block) while the block lasts, which would be given the old module's value.
+_cache: dict[tuple[int, str], tuple[Module, Tensor]] = {}
 
 
 @contextmanager
@@ -149,6 +151,7 @@ class ParametrizationList(ModuleList):
                 f"{op}: right_inverse must return a Tensor or a sequence of Tensors, got {describe(new)}"
             )
         self.ntensors = 1 if self.is_tensor else len(new)
+        saved: tuple | None = None
         if self.is_tensor:
             if new.dtype != dtype:
                 raise DTypeError(
@@ -160,6 +163,7 @@ class ParametrizationList(ModuleList):
                     f"{op}: right_inverse returned one tensor on {new.device}, but the original is on "
                     f"{original.device}; a right_inverse that returns one tensor may not change the device"
                 )
+            saved = (original._data, original._grad)  # put back when a check below fails
             with no_grad():
                 _set_data(original, new)
             _register(self, "original", original)
@@ -177,9 +181,16 @@ class ParametrizationList(ModuleList):
                     tensor.requires_grad_(requires_grad)
                 _register(self, f"original{i}", tensor)
         if not self.unsafe:
-            with no_grad():
-                z = self()
-            _check_output(z, shape, dtype, op, "the original", "unsafe=True")
+            try:
+                with no_grad():
+                    z = self()
+                _check_output(z, shape, dtype, op, "the original", "unsafe=True")
+            except BaseException:
+                # The registration fails: the module's tensor gets back the value right_inverse replaced.
+                if saved is not None and original._data is not saved[0]:
+                    original._data, original._grad = saved
+                    original._version[0] += 1
+                raise
 
     def right_inverse(self, value: Tensor) -> None:
         """Store ``value`` through the parametrizations' ``right_inverse`` (last registered first) in the
@@ -280,9 +291,11 @@ class _ParametrizedTensor:
             plist = module.parametrizations[name]
             if _cache_depth:
                 key = (id(module), name)
-                value = _cache.get(key)
-                if value is None:
-                    value = _cache[key] = plist()
+                hit = _cache.get(key)
+                if hit is not None and hit[0] is module:
+                    return hit[1]
+                value = plist()
+                _cache[key] = (module, value)
                 return value
             return plist()
         except AttributeError as exc:  # else Python would ask Module.__getattr__, which says "no attribute"

@@ -283,9 +283,17 @@ class RNNBase(Module):
     def _weights(self, k: int, d: int) -> tuple:
         """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) of layer ``k``, direction ``d`` (None: absent)."""
         suffix = f"_l{k}" + ("_reverse" if d else "")
-        params = self.__dict__["_parameters"]  # a name not there may be parametrized (nn.utils.parametrize)
-        return tuple(params[name] if name in params else getattr(self, name, None)
-                     for name in (n + suffix for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
+        names = [n + suffix for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
+        params = self.__dict__["_parameters"]
+        if "parametrizations" not in self.__dict__["_modules"]:
+            return tuple(params.get(name) for name in names)
+        # a name not in the table may be parametrized (nn.utils.parametrize): the module's attribute computes it
+        return tuple(params[name] if name in params else getattr(self, name, None) for name in names)
+
+    def _reference_weight(self) -> Tensor:
+        """A parameter with the layer's dtype and device, without computing a parametrized weight."""
+        w = self.__dict__["_parameters"].get("weight_ih_l0")
+        return w if w is not None else next(self.parameters())
 
     def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor,
                 order: Tensor | None = None) -> list:
@@ -296,7 +304,7 @@ class RNNBase(Module):
         if hx is None:
             zero = zeros(batch, size, dtype=x.dtype, device=x.device)
             return [zero] * count
-        h = _input(self, hx, self._weights(0, 0)[0], (2, 3), what)
+        h = _input(self, hx, self._reference_weight(), (2, 3), what)
         expected = (count, batch, size) if batched else (count, size)
         meaning = "num_layers * num_directions, batch, " if batched else "num_layers * num_directions, "
         meaning += "proj_size" if size == self.proj_size else "hidden_size"
@@ -313,7 +321,7 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         layer = type(self).__name__
-        x = _input(self, input, self._weights(0, 0)[0], (2, 3))
+        x = _input(self, input, self._reference_weight(), (2, 3))
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: input has shape {x.shape}, expected its last axis to be input_size="
                              f"{self.input_size}")
@@ -360,7 +368,7 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise ShapeError(f"{layer}: a PackedSequence's data must be 2-D (steps of all sequences, input_size), "
                              f"got shape {data.shape}")
-        x = _input(self, data, self._weights(0, 0)[0], (2, 3), "PackedSequence's data")
+        x = _input(self, data, self._reference_weight(), (2, 3), "PackedSequence's data")
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: the PackedSequence's data has shape {x.shape}, expected its last axis to "
                              f"be input_size={self.input_size}")

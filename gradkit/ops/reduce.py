@@ -806,8 +806,8 @@ def norm(
     if p == 1:
         return sum(abs_(x), axes, keepdims)
     xp = x._backend.xp
-    a = xp.abs(x._data.astype(np.float32) if x.dtype == np.float16 else x._data)  # float16 sums overflow
-    powered = a * a if p == 2 else a**p
+    a = x._data.astype(np.float32) if x.dtype == np.float16 else x._data  # float16 sums overflow
+    powered = a * a if p == 2 else xp.abs(a) ** p
     data = xp.sum(powered, axis=axes, keepdims=keepdims)
     data = (xp.sqrt(data) if p == 2 else data ** (1.0 / p)).astype(x.dtype, copy=False)
     return record("norm", data, x._backend, (x,), (_norm_vjp,), (x, p, axes, keepdims), save_output=True)
@@ -827,12 +827,11 @@ def _norm_vjp(g: Tensor, x: Tensor, p: float, axes: tuple, keepdims: bool, n: Te
         g, n = reshape(g, _kept_shape(x.shape, axes)), reshape(n, _kept_shape(x.shape, axes))
     zero = n == 0
     safe = where(zero, 1.0, n)
+    # the factor of the reduced shape first (one pass over the small tensor), then one product with x's part
     if p == 2:
-        slope = x / safe
-    else:
-        nonzero = x != 0
-        slope = sign(x) * where(nonzero, abs_(x), 1.0) ** (p - 1) / safe ** (p - 1)
-    return where(zero, 0.0, g * slope)
+        return x * where(zero, 0.0, g / safe)
+    nonzero = x != 0
+    return sign(x) * where(nonzero, abs_(x), 1.0) ** (p - 1) * where(zero, 0.0, g / safe ** (p - 1))
 
 
 # ------------------------------------------------------------------ NumPy's statistics
