@@ -62,6 +62,11 @@ class Term:
     value: Any
 
 
+#: The adjoint row of a variable made from no input (from constants and parameters only): the reverse pass
+#: does not compute it.
+NOT_COMPUTED = "not computed (made from no input)"
+
+
 @dataclass
 class Adjoint:
     """One row of the reverse adjoint trace: ``name = expr = value``."""
@@ -177,6 +182,9 @@ class Trace:
                 left += f" = {s.expr_values}"
             left += f" = {value}"
             right = f"{a.name} = {a.expr}"
+            if a.expr == NOT_COMPUTED:
+                pairs.append((left, f"{a.name}: {NOT_COMPUTED}"))
+                continue
             if len(a.terms) > 1 and all(_is_scalar(t.value) for t in a.terms):
                 right += " = " + _signed_sum([t.value for t in a.terms])
             if right != f"{a.name} = {_fmt(a.value)}":  # an unreached input's adjoint is just 0: say it once
@@ -700,8 +708,18 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     backward: list[Adjoint] = []
     seen: set[str] = set()
     zero_of = {s.name: (0.0 if _is_scalar(s.value) else np.zeros(s.shape)) for s in forward}
+    # The variables made from an input: the reverse pass skips the adjoints of the others (made from
+    # constants and parameters only), which are then not 0 but not computed.
+    from_inputs = {f"v{k + 1 - n}" for k in range(n)}
+    for node, _out in recorded:
+        if any(_edge_name(edge, node_names, names) in from_inputs for edge in node.next):
+            from_inputs.add(node_names[node])
 
     def add(var: str, total: Any) -> None:
+        if total is None and var not in from_inputs:
+            backward.append(Adjoint("v~" + var[1:], var, int(var[1:]), NOT_COMPUTED, [], None))
+            seen.add(var)
+            return
         ts = sorted(terms[var], key=lambda t: int(t.consumer[1:]))
         parts = [t.expr for t in ts]
         if var == output:

@@ -428,3 +428,19 @@ def test_the_notations_on_a_device(device: str):
     np.testing.assert_allclose(tr.grads[0], ref[0], rtol=1e-5, atol=1e-6)
     check_adjoints_add_up(tr)
     assert check_printed_terms(tr) >= 6
+
+
+def test_variables_made_from_no_input_have_no_computed_adjoint():
+    """A weight-normed layer computes its weight from parameters only: the reverse pass towards the inputs skips
+    those adjoints, so the table says so instead of printing zeros; an unused variable made from an input is 0."""
+    from gradkit.nn.utils.parametrizations import weight_norm
+
+    gk.manual_seed(0)
+    layer = weight_norm(gk.nn.Linear(3, 2))
+    tr = gk.trace(lambda x: layer(x).sum(), gk.randn(4, 3))
+    text = str(tr)
+    assert "v~6: not computed (made from no input)" in text and "v~6 = v~7" not in text
+    skipped = [a for a in tr.backward if a.value is None]
+    assert skipped and all(a.expr == gk.tracing.NOT_COMPUTED for a in skipped)
+    unused = gk.trace(lambda x: (gk.sin(x), x * 2)[1], 1.0)
+    assert "v~1 = 0" in str(unused)
