@@ -211,6 +211,8 @@ from gradkit.ops import (
     xlogy,
 )
 from gradkit.ops.indexing import masked_select, scatter, scatter_add
+from gradkit.ops.numpy_indexing import *  # noqa: F403  (NumPy's names, listed in each module's __all__)
+from gradkit.ops.numpy_misc import *  # noqa: F403
 from gradkit.ops.numpy_more import (
     append,
     array_split,
@@ -261,6 +263,7 @@ from gradkit.ops.numpy_stats import (
     searchsorted,
     unique,
 )
+from gradkit.ops.numpy_ufuncs import *  # noqa: F403
 from gradkit.ops.special import logit, polygamma
 from gradkit.ops.special_bessel import i0
 from gradkit.tensor import Tensor
