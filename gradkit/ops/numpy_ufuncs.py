@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import flag
+from gradkit._args import flag, whole
 from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import state as _mode
-from gradkit.errors import DTypeError, ShapeError
+from gradkit.errors import DTypeError, GradkitError, InvalidArgumentError, ShapeError
+from gradkit.ops import elementwise
 from gradkit.ops._util import SCALARS, as_tensor, data_of, number_tensor, pass_through, tensor_or_none
 from gradkit.ops.elementwise import (
     _POW_RULES,
@@ -30,8 +31,6 @@ from gradkit.ops.elementwise import (
     compare,
     divide,
     floor_divide,
-    invert,
-    logical_not,
     power,
     remainder,
 )
@@ -83,17 +82,34 @@ def _pair(op: str, a: Any, b: Any) -> tuple[Any, Any]:
 
 def _operands(op: str, x1: Any, x2: Any) -> tuple[Any, Any, Any]:
     """``(a, b, backend)`` for the recorded binary functions: Python numbers stay weak on every NumPy (no
-    NumPy 1.x conversion to the tensor's dtype: ``ldexp(x, 3)`` needs an integer); of two numbers, the one
-    NumPy would type becomes a 0-d tensor (a NumPy scalar, else the first)."""
+    NumPy 1.x conversion to the tensor's dtype: ``ldexp(x, 3)`` needs an integer); of two numbers, those
+    NumPy types become 0-d tensors: a NumPy scalar (a Python number beside it stays weak), or both Python
+    numbers (int64 and float64, so ``ldexp(2, 2**40)`` is inf; an int beyond int64 stays a number)."""
     a, b = _pair(op, x1, x2)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
             b = _one(b, op)
         else:
             a = _one(a, op)
+            if _python_number(x1) and _python_number(x2) and not (type(b) is int and not _INT64.min <= b <= _INT64.max):
+                b = _one(b, op)
     backend = (a if isinstance(a, Tensor) else b)._backend
     a, b = (v if isinstance(v, SCALARS) else as_tensor(v, op, backend) for v in (a, b))
     return a, b, backend
+
+
+def _python_number(v: Any) -> bool:
+    """A Python int, float or bool (not NumPy's float64 scalar, a float too), which NumPy types only beside
+    no array or NumPy scalar."""
+    return isinstance(v, SCALARS) and not isinstance(v, np.generic)
+
+
+def _named(name: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` for a NumPy name of a gradkit function: its errors name the function called too."""
+    try:
+        return fn(*args)
+    except GradkitError as exc:
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def _kind(v: Any) -> str:
@@ -194,6 +210,18 @@ right_shift = _elementwise("right_shift", "x1 >> x2 for bool and integer tensors
 # NumPy 2's other names for the same ufuncs (np.bitwise_left_shift is np.left_shift; np.bitwise_not and
 # np.bitwise_invert are np.invert)
 bitwise_left_shift, bitwise_right_shift = left_shift, right_shift
+
+
+def logical_not(x: Any) -> Tensor:
+    """Elementwise not, as a bool tensor; a list or number becomes an array as NumPy makes it."""
+    return elementwise.logical_not(_one(x, "logical_not"))
+
+
+def invert(x: Any) -> Tensor:
+    """``~x``: logical not of a bool tensor, bitwise not of an integer one; no gradient."""
+    return elementwise.invert(_one(x, "invert"))
+
+
 bitwise_not = bitwise_invert = invert
 
 gcd = _integral("gcd", "greatest common divisor")
@@ -202,19 +230,23 @@ lcm = _integral("lcm", "least common multiple")
 
 def true_divide(x1: Any, x2: Any) -> Tensor:
     """NumPy's ``true_divide``: :func:`gradkit.divide` (x1 / x2), lists taken as NumPy takes them."""
-    return divide(*_pair("true_divide", x1, x2))
+    return _named("true_divide", divide, *_pair("true_divide", x1, x2))
 
 
 def pow(x1: Any, x2: Any) -> Tensor:  # noqa: A001 - NumPy 2's name
     """NumPy 2's ``pow``: :func:`gradkit.power` (x1 ** x2), lists taken as NumPy takes them."""
-    return power(*_pair("pow", x1, x2))
+    return _named("pow", power, *_pair("pow", x1, x2))
 
 
 def around(a: Any, decimals: int = 0) -> Tensor:
     """NumPy's ``around``: :func:`gradkit.round` (half to even at ``decimals`` places; slope 0), lists taken as
-    NumPy takes them; bools give float16, as NumPy's."""
+    NumPy takes them; bools give float16 at ``decimals=0`` and are refused at other places, as NumPy's."""
+    decimals = whole(decimals, "around", "decimals")
     a = _one(a, "around")
     if a.dtype.kind == "b":
+        if decimals:
+            raise DTypeError(f"around: not defined for a bool tensor with decimals={decimals} (NumPy refuses it too; "
+                             "decimals=0 gives float16)")
         a = _make(a._data.astype(np.float16), a._backend)
     return round_(a, decimals)
 
@@ -387,8 +419,8 @@ def frexp(x: Any) -> tuple[Tensor, Tensor]:
 def spacing(x: Any) -> Tensor:
     """NumPy's ``spacing``: the distance from x to the next float away from 0 (negative for negative x; NumPy's
     float16 one steps up, so is positive), the smallest subnormal at +-0, NaN at inf and NaN; integers and bools
-    give floats as NumPy. Computed from the bits (CuPy has no ``spacing``); on a GPU, float32 results below the
-    normal range flush to 0. Slope 0."""
+    give floats as NumPy. NumPy's own on NumPy; on CuPy (which has no ``spacing``) computed from the bits, and on
+    a GPU float32 results below the normal range flush to 0. Slope 0."""
     return _stepped("spacing", x, _spacing)
 
 
@@ -398,6 +430,8 @@ def _float_of(dtype: Any) -> Any:
 
 
 def _spacing(xp: Any, d: Any) -> Any:
+    if xp is np:  # NumPy's own (the bits below are for CuPy, which has none)
+        return np.spacing(d)
     dtype = _float_of(d.dtype)
     x = xp.atleast_1d(xp.ascontiguousarray(d.astype(dtype, copy=False)))
     bits = x.view(_BITS[dtype.itemsize])
@@ -416,7 +450,7 @@ def divmod(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:  # noqa: A001 - NumPy's n
     """NumPy's ``divmod``: ``(floor_divide(x1, x2), remainder(x1, x2))``, NumPy's values on CuPy too. The quotient
     has no gradient; the remainder's slopes are 1 in x1 and -floor(x1 / x2) in x2."""
     a, b = _pair("divmod", x1, x2)
-    return floor_divide(a, b), remainder(a, b)
+    return _named("divmod", floor_divide, a, b), _named("divmod", remainder, a, b)
 
 
 def float_power(x1: Any, x2: Any) -> Tensor:
@@ -445,7 +479,14 @@ def ldexp(x1: Any, x2: Any) -> Tensor:
     ad, bd = data_of(a), data_of(b)
     try:
         data = _arr(backend.xp.ldexp(ad, bd))
-    except (ValueError, TypeError, OverflowError) as exc:
+    except OverflowError as exc:
+        if type(bd) is int:  # NumPy 2 takes a Python int exponent as a C int (int32), whatever x1's dtype
+            raise InvalidArgumentError(
+                f"ldexp: the exponent {bd} does not fit the C int that NumPy's ldexp takes a Python int exponent as "
+                f"({exc}); pass a wider one as an int64 tensor or np.int64"
+            ) from None
+        raise _binary_error("ldexp", ad, bd, exc) from None
+    except (ValueError, TypeError) as exc:
         raise _binary_error("ldexp", ad, bd, exc) from None
     rule = lambda g, e: ldexp(g, e)  # noqa: E731 - linear in x1
     return record("ldexp", data, backend, (tensor_or_none(a), None), (rule, None), (b,), broadcast=True)
@@ -453,12 +494,20 @@ def ldexp(x1: Any, x2: Any) -> Tensor:
 
 def nextafter(x1: Any, x2: Any) -> Tensor:
     """NumPy's ``nextafter``: the next float after x1 toward x2 (where they are equal x2, or x1 in float16, as
-    NumPy; NaN where either is), in NumPy's dtype (integers give floats). Computed from the bits, so CuPy gives
-    NumPy's values (its own is NaN at float16 infinities); on a GPU, float32 subnormal inputs count as 0. Slope 1
-    in x1 (the result is x1 to within an ulp), 0 in x2."""
+    NumPy; NaN where either is), in NumPy's dtype (integers give floats). NumPy's own on NumPy; on CuPy computed
+    from the bits, so that it gives NumPy's values (CuPy's own is NaN at float16 infinities); on a GPU, float32
+    subnormal inputs count as 0. Slope 1 in x1 (the result is x1 to within an ulp), 0 in x2."""
     a, b, backend = _operands("nextafter", x1, x2)
     xp = backend.xp
     ad, bd = data_of(a), data_of(b)
+    inputs, rules = (tensor_or_none(a), tensor_or_none(b)), (pass_through, _zero_slope)
+    if xp is np:  # NumPy's own (its values by definition; the bits below are for CuPy)
+        try:
+            data = _arr(np.nextafter(ad, bd))
+        except (ValueError, TypeError):
+            data = None  # the checks below say what is wrong
+        if data is not None:
+            return record("nextafter", data, backend, inputs, rules, broadcast=True)
     try:
         shape = np.broadcast_shapes(np.shape(ad), np.shape(bd))
     except ValueError as exc:
@@ -478,8 +527,7 @@ def nextafter(x1: Any, x2: Any) -> Tensor:
     data = xp.where(x == 0, xp.where(y > x, tiny, -tiny), stepped)
     data = xp.where(x == y, x if dtype == np.float16 else y, data)  # NumPy's float16 one gives x there, C's y
     data = xp.where(xp.isnan(x) | xp.isnan(y), xp.full((), np.nan, dtype=dtype), data).reshape(shape)
-    rules = (pass_through, _zero_slope)
-    return record("nextafter", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, broadcast=True)
+    return record("nextafter", data, backend, inputs, rules, broadcast=True)
 
 
 def _kind_name(v: Any) -> str:
