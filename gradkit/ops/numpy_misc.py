@@ -6,11 +6,12 @@ shape, ndim, size, isscalar, iterable, array_equal, array_equiv, result_type, pr
 min_scalar_type, common_type, broadcast_shapes, shares_memory, may_share_memory, isdtype, issubdtype;
 asarray_chkfinite, ascontiguousarray, asfortranarray, require, real_if_close.
 
-The differentiable ones are composites of gradkit's recorded operations (``roots`` one recorded node whose
-rule is again made of them), so higher derivatives come with them. The creation functions default to
-float32 as ``gk.linspace`` and ``gk.eye`` do and take ``device=``; numbers and lists given to the other
-functions become arrays as NumPy makes them (float64 for Python floats). Host reads happen only where the
-result's shape or a Python value depends on the data; each docstring says where.
+The differentiable ones are composites of gradkit's recorded operations (``roots`` and a matrix's ``poly``
+one recorded node each, NumPy's values computed on the host, whose rules are again made of them), so higher
+derivatives come with them. The creation functions default to float32 as ``gk.linspace`` and ``gk.eye`` do
+and take ``device=``; numbers and lists given to the other functions become arrays as NumPy makes them
+(float64 for Python floats). Host reads happen only where the result's shape or a Python value depends on
+the data, or where NumPy's eigenvalues are used; each docstring says where.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gradkit.dtypes import default_float, to_dtype
 from gradkit.errors import (
     ArgumentTypeError,
     DTypeError,
+    GradkitError,
     InvalidArgumentError,
     ShapeError,
 )
@@ -352,7 +354,10 @@ _ORDERS = ("K", "A", "C", "F")
 def _order(order: Any, op: str, allowed: tuple = _ORDERS) -> None:
     if order is None:
         return
-    if not isinstance(order, str) or order.upper() not in allowed:
+    if not isinstance(order, str):
+        raise ArgumentTypeError(f"{op}: order must be a str, one of {allowed}, got {type(order).__name__} "
+                                f"{order!r:.40}")
+    if order.upper() not in allowed:
         raise InvalidArgumentError(f"{op}: order must be one of {allowed}, got {order!r:.40}")
 
 
@@ -524,15 +529,30 @@ def polysub(a1: Any, a2: Any) -> Tensor:
     return _padded(x, n) - _padded(y, -n)
 
 
+def _poly1d(t: Tensor) -> Tensor:
+    """The coefficients NumPy's ``poly1d`` keeps: leading zeros dropped (only zeros: one 0). One host
+    read of which coefficients are zero (a device read on a GPU; skipped while a CUDA graph is
+    captured). The dropped zeros get no gradient; an all-zero ``t`` keeps its last one."""
+    n = t.shape[0]
+    if not host_read_allowed(t._data):
+        return t
+    nonzero = np.flatnonzero(t._backend.to_numpy(t._data != 0))
+    lead = int(nonzero[0]) if nonzero.size else n - 1
+    return t[lead:] if lead else t
+
+
 def polymul(a1: Any, a2: Any) -> Tensor:
-    """NumPy's ``polymul``: the product of two polynomials (the convolution of their coefficients)."""
+    """NumPy's ``polymul``: the product of two polynomials (the convolution of their coefficients).
+    Leading zero coefficients are dropped first, as NumPy's (through its ``poly1d``; an all-zero
+    polynomial is 0), so they get no gradient: one host read per factor (a device read on a GPU), since
+    they set the result's length."""
     from gradkit.ops.numpy_more import convolve
 
     x, y = _pair_1d("polymul", a1, a2)
-    if x.shape[0] == 0 or y.shape[0] == 0:
+    if x.shape[0] == 0 or y.shape[0] == 0:  # NumPy takes an empty one for 0
         raise ShapeError(f"polymul: the polynomials must have coefficients, got lengths {x.shape[0]} and "
                          f"{y.shape[0]}")
-    return convolve(x, y)
+    return convolve(_poly1d(x), _poly1d(y))
 
 
 def polydiv(u: Any, v: Any) -> tuple[Tensor, Tensor]:
@@ -543,8 +563,8 @@ def polydiv(u: Any, v: Any) -> tuple[Tensor, Tensor]:
     x, y = _pair_1d(op, u, v)
     if x.shape[0] == 0 or y.shape[0] == 0:
         raise ShapeError(f"{op}: the polynomials must have coefficients, got lengths {x.shape[0]} and {y.shape[0]}")
-    x = _astype(x, np.result_type(x.dtype, 0.0))  # NumPy's ``+ 0.0``
-    y = _astype(y, np.result_type(y.dtype, 0.0))
+    x = _astype(x, np.result_type(x.dtype, 0.0)) + 0.0  # NumPy's ``+ 0.0`` (-0.0 becomes 0.0)
+    y = _astype(y, np.result_type(y.dtype, 0.0)) + 0.0
     w = np.result_type(x.dtype, y.dtype)
     m, n = x.shape[0] - 1, y.shape[0] - 1
     scale = 1.0 / y[0]
@@ -594,7 +614,7 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
     if xt.shape[0] != yt.shape[0]:
         raise ShapeError(f"{op}: x of length {xt.shape[0]} and y of length {yt.shape[0]}; they must match")
     n = xt.shape[0]
-    rc = n * float(np.finfo(xt.dtype).eps) if rcond is None else real(rcond, op, "rcond")
+    rc = n * np.finfo(xt.dtype).eps if rcond is None else real(rcond, op, "rcond")  # NumPy's: a NumPy scalar
     lhs = vander(xt, order)
     rhs = yt
     if w is not None:
@@ -647,12 +667,14 @@ def roots(p: Any) -> Tensor:
         raise ShapeError(f"{op}: p must be a 1-d sequence of coefficients, got shape {t.shape}")
     if t.dtype.kind not in "iuf":
         raise DTypeError(f"{op}: p must be real numbers, got dtype {t.dtype}")
+    from gradkit.ops.linalg import LinAlgError
+
     backend = t._backend
     host = backend.to_numpy(t._data)  # the read
     try:
         out = np.roots(host)
     except np.linalg.LinAlgError as exc:
-        raise InvalidArgumentError(f"{op}: the eigenvalues did not converge ({exc})") from None
+        raise LinAlgError(f"{op}: the eigenvalues did not converge ({exc})") from None
     except TypeError as exc:  # float16: NumPy's linalg refuses it
         raise DTypeError(f"{op}: {exc}") from None
     if out.dtype.kind == "c":
@@ -682,9 +704,12 @@ def _roots_vjp(g: Tensor, p: Tensor, lead: int, r: Tensor) -> Tensor:
 
 def poly(seq_of_zeros: Any) -> Tensor:
     """NumPy's ``poly``: the coefficients (highest power first, leading 1) of the polynomial with the
-    given roots, or, for a square matrix, its characteristic polynomial (by Faddeev-LeVerrier, in real
-    arithmetic: NumPy's from its complex eigenvalues agree to rounding; fine for small matrices).
-    Differentiable. No roots give a 0-d float64 tensor 1.0 (NumPy's Python float)."""
+    given roots, or, for a square matrix, its characteristic polynomial. The roots' polynomial is NumPy's
+    product of ``(x - z)`` factors, in the graph. A matrix's is NumPy's own (from its eigenvalues, on the
+    host: one device read on a GPU), NumPy's values in its dtype, with the gradient of ``det(xI - A)``:
+    coefficient ``k``'s slope in A is ``-B[k-1].T``, the adjugate's coefficients ``B[0] = I, B[k] = A
+    B[k-1] + c[k] I`` (made of recorded operations, so higher derivatives come with it). Differentiable.
+    No roots give a 0-d float64 tensor 1.0 (NumPy's Python float)."""
     op = "poly"
     t = _tensor(seq_of_zeros, op)
     if t.ndim == 0:
@@ -694,7 +719,7 @@ def poly(seq_of_zeros: Any) -> Tensor:
         if t.dtype == np.float16:
             raise DTypeError(f"{op}: float16 matrices are not supported (NumPy's linalg refuses them too)")
         dt = np.dtype(np.float32) if t.dtype == np.float32 else np.dtype(np.float64)
-        return _astype(_characteristic(_astype(t, np.float64)), dt)
+        return _characteristic(_astype(t, dt), op)
     if t.ndim != 1:
         raise ShapeError(f"{op}: input must be 1-d or a non-empty square 2-d tensor, got shape {t.shape}")
     if t.shape[0] == 0:
@@ -703,27 +728,44 @@ def poly(seq_of_zeros: Any) -> Tensor:
     t = _astype(t, dt)
     a = _ones(backend, (1,), dt)
     zero = _zeros(backend, (1,), dt)
-    for i in range(t.shape[0]):
-        a = concatenate([a, zero]) - concatenate([zero, a]) * t[i]
+    for i in range(t.shape[0]):  # NumPy's convolve(a, [1, -z]): a[j] - z * a[j-1], the leading 1 kept (z inf/NaN)
+        a = concatenate([a, zero]) - concatenate([zero, a * t[i]])
     return a
 
 
-def _characteristic(a: Tensor) -> Tensor:
-    """The characteristic polynomial's coefficients of a square matrix (Faddeev-LeVerrier)."""
+def _characteristic(a: Tensor, op: str) -> Tensor:
+    """The characteristic polynomial's coefficients of a square float32/float64 matrix, NumPy's values
+    (``np.poly`` of the host copy: the eigenvalues' product, far more accurate than a recurrence in A for
+    more than a few rows), recorded with :func:`_characteristic_vjp`."""
     from gradkit.creation import _on
-    from gradkit.ops.shape import diagonal
+    from gradkit.ops.linalg import LinAlgError
+
+    backend = a._backend
+    host = backend.to_numpy(a._data)  # the read
+    try:
+        c = np.poly(host)
+    except np.linalg.LinAlgError as exc:
+        raise LinAlgError(f"{op}: the eigenvalues did not converge ({exc})") from None
+    c = np.ascontiguousarray(np.real(c), dtype=a.dtype)  # a real matrix's eigenvalues come in conjugate pairs
+    with _on(backend):
+        data = backend.asarray(c)
+    return record(op, data, backend, (a,), (_characteristic_vjp,), (a,), save_output=True)
+
+
+def _characteristic_vjp(g: Tensor, a: Tensor, c: Tensor) -> Tensor:
+    """``-sum_k g[k] B[k-1].T`` for ``c[k]`` (k >= 1; c[0] = 1 is constant), ``B`` the adjugate's
+    coefficients: ``adj(xI - A) = sum_k B[k] x**(n-1-k)``, ``B[0] = I``, ``B[k] = A B[k-1] + c[k] I``."""
+    from gradkit.creation import _on
 
     n = a.shape[0]
     with _on(a._backend):
         eye = _const(a._backend.xp.eye(n, dtype=a.dtype), a._backend)
-    coeffs = [_ones(a._backend, (), a.dtype)]
-    mk = eye
-    for k in range(1, n + 1):
-        am = matmul(a, mk)
-        c = -sum_(diagonal(am)) / k
-        coeffs.append(c)
-        mk = am + eye * c
-    return stack(coeffs)
+    b = eye
+    total = eye * g[1]
+    for k in range(2, n + 1):
+        b = matmul(a, b) + eye * c[k - 1]
+        total = total + b * g[k]
+    return -transpose(total)
 
 
 # ------------------------------------------------------------------ running totals and products
@@ -801,15 +843,28 @@ def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None, weights: Any 
     if type(t._data) is not np.ndarray:
         from gradkit.ops.numpy_stats import histogram
 
-        return histogram(t, bins, range, None, weights)[1]
+        _tensors(op, t, *(v for v in (weights, bins) if isinstance(v, Tensor)))  # a DeviceError names this op
+        try:
+            return histogram(t, bins, range, None, weights)[1]
+        except TypeError as exc:  # NumPy's own (an estimator's name with weights), raised on the host copy
+            if isinstance(exc, GradkitError):
+                raise
+            raise _numpy_error(op, exc, bins, range) from None
     wd = None if weights is None else _tensors(op, t, weights)[1]._data
     if isinstance(bins, Tensor) or isinstance(bins, (list, tuple)):
         bins = _tensors(op, t, bins)[1]._data
     try:
         edges = np.histogram_bin_edges(t._data, bins, range, wd)
     except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(f"{op}: {exc} (bins={bins!r:.40}, range={range!r:.40})") from None
+        raise _numpy_error(op, exc, bins, range) from None
     return _const(edges, t._backend)
+
+
+def _numpy_error(op: str, exc: Exception, bins: Any, rng: Any) -> Exception:
+    """NumPy's ValueError as InvalidArgumentError, its TypeError (a float number of bins, weights with an
+    estimator's name) as ArgumentTypeError, naming the op and the arguments."""
+    cls = ArgumentTypeError if isinstance(exc, TypeError) else InvalidArgumentError
+    return cls(f"{op}: {exc} (bins={bins!r:.60}, range={rng!r:.60})")
 
 
 def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = None,  # noqa: A002 - NumPy's name
@@ -878,7 +933,7 @@ def _histogramdd(op: str, sample: Any, bins: Any, range: Any, density: Any, weig
         else:
             h, edges = _device_histogramdd(xp, pts._data, bins, range, density, wd, d)
     except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(f"{op}: {exc} (bins={bins!r:.60}, range={range!r:.60})") from None
+        raise _numpy_error(op, exc, bins, range) from None
     return _const(h.astype(np.float64, copy=False), backend), [_const(e, backend) for e in edges]
 
 
@@ -923,7 +978,10 @@ def size(a: Any, axis: Any = None) -> int:
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     from gradkit.ops.numpy_more import _axis_of
 
-    return math.prod(dims[_axis_of(ax, len(dims), "size")] for ax in axes)
+    picked = [_axis_of(ax, len(dims), "size") for ax in axes]
+    if len(set(picked)) != len(picked):
+        raise InvalidArgumentError(f"size: repeated axis in {axis!r} (for shape {tuple(dims)})")
+    return math.prod(dims[i] for i in picked)
 
 
 def isscalar(element: Any) -> bool:
@@ -1002,6 +1060,9 @@ def can_cast(from_: Any, to: Any, casting: str = "safe") -> bool:
     """NumPy's ``can_cast``: whether ``from_`` (a dtype, array or tensor) casts to ``to`` under ``casting``."""
     from gradkit.ops.numpy_more import _CASTINGS
 
+    if not isinstance(casting, str):
+        raise ArgumentTypeError(f"can_cast: casting must be a str, one of {_CASTINGS}, got {type(casting).__name__} "
+                                f"{casting!r:.40}")
     if casting not in _CASTINGS:
         raise InvalidArgumentError(f"can_cast: casting must be one of {_CASTINGS}, got {casting!r:.40}")
     return bool(_dtype_call("can_cast", np.can_cast, _dtype_of(from_), _dtype_of(to), casting))
@@ -1089,7 +1150,7 @@ def isdtype(dtype: Any, kind: Any) -> bool:
             if _KINDS[k](d):
                 return True
         elif isinstance(k, np.dtype) or (isinstance(k, type) and issubclass(k, np.generic)):
-            if d == np.dtype(k):
+            if d.type is (k.type if isinstance(k, np.dtype) else k):  # np.floating and the like: False, as NumPy
                 return True
         else:
             raise ArgumentTypeError(f"{op}: kind must be a str, a dtype or a tuple of them, got "
