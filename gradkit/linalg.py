@@ -424,8 +424,12 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Tensor:
 
     op = "linalg.vecdot"
     u, v, _ = _core_axes(op, *_pair(op, x1, x2), axis, None)
-    out = sum_(u * v, -1)
-    return astype(out, np.bool_) if u.dtype == v.dtype == np.bool_ else out  # bools: NumPy's "or" of "and"s
+    products = u * v
+    out = sum_(products, -1)
+    if u.dtype == v.dtype == np.bool_:
+        return astype(out, np.bool_)  # bools: NumPy's "or" of "and"s
+    # integers: NumPy's vecdot keeps the operands' type (sum widens it); the wrapped values agree
+    return astype(out, products.dtype) if products.dtype.kind in "iu" else out
 
 
 def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Tensor:

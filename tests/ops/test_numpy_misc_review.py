@@ -146,3 +146,12 @@ def test_polyfit_full_rcond_is_a_numpy_scalar(device):
         rc = gk.polyfit(_t(x, device), _t(y, device), 2, full=True)[4]
         ref = np.polyfit(x, y, 2, full=True)[4]
         assert type(rc) is type(ref) and rc == ref
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.bool_])
+def test_vecdot_keeps_numpys_integer_dtype(device, dtype):
+    a = (np.arange(40) % 7).astype(dtype).reshape(2, 20)
+    want = np.vecdot(a, a) if hasattr(np, "vecdot") else np.einsum("ij,ij->i", a, a)
+    got = gk.vecdot(gk.asarray(a, device=device), gk.asarray(a, device=device))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.numpy(), want)
