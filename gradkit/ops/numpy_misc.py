@@ -460,16 +460,22 @@ def kaiser(M: Any, beta: Any, *, device: Any = None) -> Tensor:  # noqa: N803 - 
 
 
 # ------------------------------------------------------------------ polynomials
+def _order_and_coefficients(op: str, m: Any, p: Any, what: str) -> tuple[int, Tensor]:
+    """``polyder``'s and ``polyint``'s order ``m`` (an int >= 0) and coefficients ``p`` (a 1-d tensor)."""
+    m = whole(m, op, "m")
+    if m < 0:
+        raise InvalidArgumentError(f"{op}: the order of the {what} must be >= 0, got {m}")
+    t = _tensor(p, op)
+    if t.ndim != 1:
+        raise ShapeError(f"{op}: p must be a 1-d sequence of coefficients, got shape {t.shape}")
+    return m, t
+
+
 def polyder(p: Any, m: Any = 1) -> Tensor:
     """NumPy's ``polyder``: the ``m``-th derivative of the polynomial ``p`` (highest power first);
     differentiable in ``p``."""
     op = "polyder"
-    m = whole(m, op, "m")
-    if m < 0:
-        raise InvalidArgumentError(f"{op}: the order of the derivative must be >= 0, got {m}")
-    t = _tensor(p, op)
-    if t.ndim != 1:
-        raise ShapeError(f"{op}: p must be a 1-d sequence of coefficients, got shape {t.shape}")
+    m, t = _order_and_coefficients(op, m, p, "derivative")
     for _ in range(m):
         n = t.shape[0] - 1
         t = t[:-1] * _arange(t._backend, n, 0, -1)
@@ -481,12 +487,7 @@ def polyint(p: Any, m: Any = 1, k: Any = None) -> Tensor:
     number for all, or ``m`` of them, the first used first; zeros by default); differentiable in ``p``
     and ``k``."""
     op = "polyint"
-    m = whole(m, op, "m")
-    if m < 0:
-        raise InvalidArgumentError(f"{op}: the order of the antiderivative must be >= 0, got {m}")
-    t = _tensor(p, op)
-    if t.ndim != 1:
-        raise ShapeError(f"{op}: p must be a 1-d sequence of coefficients, got shape {t.shape}")
+    m, t = _order_and_coefficients(op, m, p, "antiderivative")
     backend = t._backend
     if k is None:
         kt = _zeros(backend, (m,), np.float64)
