@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from nn._host_reads import count_host_reads
 from test_linalg_functions import (  # the helpers the other linalg tests use
     _gk_grads,
     _rng,
@@ -444,21 +445,6 @@ def test_outputs_modified_in_place_are_caught_at_backward(device):
 # ------------------------------------------------------------------------------------------ host reads
 
 
-def _count_host_reads(monkeypatch) -> list:
-    from emulated_cupy import core
-
-    reads: list = []
-    for name in ("__bool__", "__int__", "__float__", "item", "get", "tolist"):
-        original = getattr(core.ndarray, name)
-
-        def counted(self, *args, _original=original, _name=name, **kwargs):
-            reads.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(core.ndarray, name, counted)
-    return reads
-
-
 def _needs_emulated_cuda(device):
     import emulated_cupy
 
@@ -477,7 +463,7 @@ def test_pinv_and_lstsq_read_nothing_on_the_host(device, monkeypatch):
     tall = leaf(rng.standard_normal((5, 3)), device)
     rhs3, rhs5 = leaf(rng.standard_normal((3, 2)), device), leaf(rng.standard_normal(5), device)
     cut = gk.tensor([1e-10, 1e-12], device=device)
-    reads = _count_host_reads(monkeypatch)
+    reads = count_host_reads(device, monkeypatch)
     outs = [linalg.pinv(a), linalg.pinv(a, cut), linalg.pinv(a, rtol=None), linalg.pinv(s, hermitian=True),
             *linalg.lstsq(wide, rhs3)[:2], linalg.lstsq(s, rhs3, 1e-10)[0]]
     total = outs[0].sum()
