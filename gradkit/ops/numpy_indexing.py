@@ -61,10 +61,11 @@ class _IntegerOverflowError(InvalidArgumentError, OverflowError):
 
 
 # ------------------------------------------------------------------ helpers
-def _default_backend() -> Any:
+def _default_backend(device: Any = None, op: str | None = None) -> Any:
+    """The backend of ``device`` (a gradkit extension, as PyTorch's creation functions take one), else the default's."""
     from gradkit.backends import get_backend
 
-    return get_backend(None)
+    return get_backend(device, op)
 
 
 def _ints(data: Any, backend: Any) -> Tensor:
@@ -173,15 +174,16 @@ def _tri_from(op: str, arr: Any, k: Any, upper: bool) -> tuple[Tensor, Tensor]:
     return _tri(op, a.shape[0], k, a.shape[1], upper, a._backend)
 
 
-def tril_indices(n: int, k: int = 0, m: int | None = None) -> tuple[Tensor, Tensor]:
+def tril_indices(n: int, k: int = 0, m: int | None = None, *, device: Any = None) -> tuple[Tensor, Tensor]:
     """NumPy's ``tril_indices``: the row and column indices (int64) of the lower triangle of an (n, m) array,
-    diagonal ``k`` and below, on the default device (made on the host and copied there)."""
-    return _tri("tril_indices", n, k, m, False, _default_backend())
+    diagonal ``k`` and below, on ``device`` (default: the default device; made on the host and copied there)."""
+    return _tri("tril_indices", n, k, m, False, _default_backend(device, "tril_indices"))
 
 
-def triu_indices(n: int, k: int = 0, m: int | None = None) -> tuple[Tensor, Tensor]:
-    """NumPy's ``triu_indices``: the row and column indices (int64) of the upper triangle, diagonal ``k`` and above."""
-    return _tri("triu_indices", n, k, m, True, _default_backend())
+def triu_indices(n: int, k: int = 0, m: int | None = None, *, device: Any = None) -> tuple[Tensor, Tensor]:
+    """NumPy's ``triu_indices``: the row and column indices (int64) of the upper triangle, diagonal ``k`` and above,
+    on ``device``."""
+    return _tri("triu_indices", n, k, m, True, _default_backend(device, "triu_indices"))
 
 
 def tril_indices_from(arr: Any, k: int = 0) -> tuple[Tensor, Tensor]:
@@ -194,10 +196,11 @@ def triu_indices_from(arr: Any, k: int = 0) -> tuple[Tensor, Tensor]:
     return _tri_from("triu_indices_from", arr, k, True)
 
 
-def diag_indices(n: int, ndim: int = 2) -> tuple[Tensor, ...]:
-    """NumPy's ``diag_indices``: ``ndim`` times the same int64 ``arange(n)`` (a tuple), on the default device."""
+def diag_indices(n: int, ndim: int = 2, *, device: Any = None) -> tuple[Tensor, ...]:
+    """NumPy's ``diag_indices``: ``ndim`` times the same int64 ``arange(n)`` (a tuple), on ``device`` (default: the
+    default device)."""
     op = "diag_indices"
-    return _diag(whole(n, op, "n"), whole(ndim, op, "ndim", low=0), _default_backend())
+    return _diag(whole(n, op, "n"), whole(ndim, op, "ndim", low=0), _default_backend(device, op))
 
 
 def _diag(n: int, ndim: int, backend: Any) -> tuple[Tensor, ...]:
@@ -215,9 +218,9 @@ def diag_indices_from(arr: Any) -> tuple[Tensor, ...]:
     return _diag(a.shape[0], a.ndim, a._backend)
 
 
-def indices(dimensions: Sequence[int], dtype: Any = int, sparse: bool = False) -> Any:
+def indices(dimensions: Sequence[int], dtype: Any = int, sparse: bool = False, *, device: Any = None) -> Any:
     """NumPy's ``indices``: a grid of indices, shape ``(len(dimensions), *dimensions)`` (int64 by default), or
-    with ``sparse=True`` a tuple of open-grid tensors (one axis each), on the default device."""
+    with ``sparse=True`` a tuple of open-grid tensors (one axis each), on ``device`` (default: the default one)."""
     from gradkit.dtypes import to_dtype
 
     op = "indices"
@@ -226,7 +229,7 @@ def indices(dimensions: Sequence[int], dtype: Any = int, sparse: bool = False) -
     dims = _dims(list(dimensions), op, "dimensions")
     dt = to_dtype(dtype, op)
     sparse = flag(sparse, op, "sparse")
-    backend = _default_backend()
+    backend = _default_backend(device, op)
     xp = backend.xp
     n = len(dims)
     parts = [xp.arange(d, dtype=dt).reshape((1,) * i + (d,) + (1,) * (n - i - 1)) for i, d in enumerate(dims)]

@@ -226,3 +226,14 @@ def test_no_gradient_inside_no_grad(device):
         outs = [gk.delete(x, 1, axis=1), gk.insert(x, 1, x[0], axis=0), gk.choose(np.array([0, 1, 0, 1]), [x, 2.0]),
                 gk.partition(x, 1), gk.resize(x, 7), gk.block([[x, x]]), gk.unwrap(x), gk.ediff1d(x)]  # fmt: skip
     assert not any(o.requires_grad for o in outs)
+
+
+def test_index_generators_take_a_device(device):
+    """A gradkit extension (PyTorch's creation functions take one): the indices land where the tensor is."""
+    x = gk.arange(12.0, device=device).reshape(3, 4)
+    rows, cols = gk.tril_indices(3, m=4, device=device)
+    np.testing.assert_array_equal(x[rows, cols].numpy(), np.arange(12.0).reshape(3, 4)[np.tril_indices(3, m=4)])
+    assert gk.triu_indices(3, 1, device=device)[0].device == x.device
+    assert all(t.device == x.device for t in gk.diag_indices(3, device=device))
+    assert gk.indices((2, 3), device=device).device == x.device
+    assert gk.indices((2, 3), sparse=True, device=device)[1].device == x.device
