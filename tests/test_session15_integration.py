@@ -360,6 +360,8 @@ def _analysis(xp, y, x, idx, omega):
 
 
 def test_numpy_script_ported_to_gradkit_gradients_match_finite_differences(device):
+    if not hasattr(np, "cumulative_sum"):
+        pytest.skip("the NumPy reference uses cumulative_sum (NumPy 2.1+)")
     rng = np.random.default_rng(3)
     x = np.linspace(0.0, 3.0, N)
     y = np.sin(2 * x) + 0.3 * rng.standard_normal(N)
