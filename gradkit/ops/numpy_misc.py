@@ -38,7 +38,7 @@ from gradkit.linalg import vecdot
 from gradkit.ops._util import host_read_allowed, normalize_axis
 from gradkit.ops.elementwise import log10, power, sqrt, where
 from gradkit.ops.linalg import lstsq, matmul
-from gradkit.ops.numpy_more import _is_array, _tensor, _tensors, polyval, vander
+from gradkit.ops.numpy_more import _as_numpy_value, _is_array, _tensor, _tensors, polyval, vander
 from gradkit.ops.reduce import cumprod, cumsum
 from gradkit.ops.reduce import sum as sum_
 from gradkit.ops.shape import (
@@ -90,13 +90,7 @@ def _on_backend(value: Any, op: str, backend: Any) -> Tensor:
     else as NumPy makes it (float64 for Python floats)."""
     from gradkit.ops._util import as_tensor
 
-    if not _is_array(value):
-        try:
-            value = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise ArgumentTypeError(f"{op}: expected a number, a list of numbers or a tensor, got {value!r:.60} "
-                                    f"({exc})") from None
-    return as_tensor(value, op, backend)
+    return as_tensor(_as_numpy_value(value, op), op, backend)
 
 
 def _backend_for(op: str, device: Any, *values: Any) -> Any:

@@ -58,16 +58,23 @@ def _tensors(op: str, *values: Any) -> list[Tensor]:
             from gradkit.ops.shape import stack
 
             v = stack(_tensors(op, *v))  # a list of tensors (coefficients, say): their gradients too
-        elif not _is_array(v):
-            try:
-                v = np.asarray(v)
-            except (TypeError, ValueError) as exc:
-                raise ArgumentTypeError(f"{op}: expected a tensor, a number or a list of numbers, got {v!r:.60} "
-                                        f"({exc})") from None
-        t = as_tensor(v, op, backend)
+        t = as_tensor(_as_numpy_value(v, op), op, backend)
         backend = t._backend
         out.append(t)
     return out
+
+
+def _as_numpy_value(v: Any, op: str) -> Any:
+    """``v`` itself when it is an array or a tensor, else ``numpy.asarray(v)`` (NumPy's dtypes for numbers and
+    lists); ArgumentTypeError naming ``op`` for what NumPy cannot read."""
+    if _is_array(v):
+        return v
+    try:
+        return np.asarray(v)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(
+            f"{op}: expected a tensor, a number or a list of numbers, got {v!r:.60} ({exc})"
+        ) from None
 
 
 def _tensor(value: Any, op: str) -> Tensor:
