@@ -34,11 +34,7 @@ def _norm_except_dim(v: Tensor, dim: int, op: str) -> Tensor:
             f"[-{v.ndim}, {v.ndim - 1}])"
         )
     dim %= v.ndim
-    n = v.shape[dim]
-    norms = ops.norm(ops.reshape(ops.moveaxis(v, dim, 0), (n, -1)), 2, 1)
-    shape = [1] * v.ndim
-    shape[dim] = n
-    return ops.reshape(norms, tuple(shape))
+    return ops.norm(v, 2, tuple(a for a in range(v.ndim) if a != dim), keepdims=True)
 
 
 class _WeightNorm(Module):
@@ -101,8 +97,6 @@ class _SpectralNorm(Module):
                 f"{op}: dim {dim} is out of range for a weight of shape {weight.shape} (expected an axis in "
                 f"[-{ndim}, {ndim - 1}])"
             )
-        if n_power_iterations <= 0:
-            raise InvalidArgumentError(f"{op}: n_power_iterations must be positive, got {n_power_iterations}")
         self.dim = dim if dim >= 0 else dim + ndim
         self.eps = eps
         if ndim > 1:
