@@ -38,6 +38,7 @@ from gradkit.linalg import vecdot
 from gradkit.ops._util import host_read_allowed, normalize_axis
 from gradkit.ops.elementwise import log10, power, sqrt, where
 from gradkit.ops.linalg import lstsq, matmul
+from gradkit.ops.numpy_indexing import _host
 from gradkit.ops.numpy_more import _as_numpy_value, _is_array, _tensor, _tensors, polyval, vander
 from gradkit.ops.reduce import cumprod, cumsum
 from gradkit.ops.reduce import sum as sum_
@@ -553,7 +554,7 @@ def polymul(a1: Any, a2: Any) -> Tensor:
 def polydiv(u: Any, v: Any) -> tuple[Tensor, Tensor]:
     """NumPy's ``polydiv``: quotient and remainder of ``u / v``, NumPy's long division (same arithmetic, so
     the same values); differentiable in both. The remainder's leading coefficients within 1e-8 of 0 are
-    dropped, as NumPy's: one host read per coefficient looked at (a device read on a GPU)."""
+    dropped, as NumPy's: one host read of the remainder (a device read on a GPU)."""
     op = "polydiv"
     x, y = _pair_1d(op, u, v)
     if x.shape[0] == 0 or y.shape[0] == 0:
@@ -570,12 +571,11 @@ def polydiv(u: Any, v: Any) -> tuple[Tensor, Tensor]:
         qs.append(d)
         r = r - pad(d * y, (k, m - n - k))
     q = _astype(stack(qs), w) if qs else _zeros(x._backend, (1,), w)
-    while r.shape[0] > 1:
-        lead = float(r._backend.to_numpy(r._data[:1])[0])  # the host read
-        if not abs(lead) <= 1e-8:
-            break
-        r = r[1:]
-    return q, r
+    values = _host(r, op)  # the one read, refused inside a CUDA graph capture
+    lead = 0
+    while lead < r.shape[0] - 1 and abs(values[lead]) <= 1e-8:  # NaN stops it, as NumPy's allclose
+        lead += 1
+    return q, (r[lead:] if lead else r)
 
 
 def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: Any = None, cov: Any = False) -> Any:
@@ -665,7 +665,7 @@ def roots(p: Any) -> Tensor:
     from gradkit.ops.linalg import LinAlgError
 
     backend = t._backend
-    host = backend.to_numpy(t._data)  # the read
+    host = _host(t, op)  # the read (refused inside a CUDA graph capture)
     try:
         out = np.roots(host)
     except np.linalg.LinAlgError as exc:
@@ -736,7 +736,7 @@ def _characteristic(a: Tensor, op: str) -> Tensor:
     from gradkit.ops.linalg import LinAlgError
 
     backend = a._backend
-    host = backend.to_numpy(a._data)  # the read
+    host = _host(a, op)  # the read (refused inside a CUDA graph capture)
     try:
         c = np.poly(host)
     except np.linalg.LinAlgError as exc:
@@ -1067,7 +1067,7 @@ def min_scalar_type(a: Any, /) -> np.dtype:
     """NumPy's ``min_scalar_type``: the smallest dtype that holds ``a``'s value (a number or 0-d tensor:
     one device read on a GPU) or, for more dimensions, its dtype."""
     if isinstance(a, Tensor):
-        a = a._backend.to_numpy(a._data) if a.ndim == 0 else np.empty((0,), a.dtype)
+        a = _host(a, "min_scalar_type") if a.ndim == 0 else np.empty((0,), a.dtype)
     return _dtype_call("min_scalar_type", np.min_scalar_type, a)
 
 
