@@ -80,22 +80,12 @@ def _norm_type(norm_type: Any, op: str) -> float:
     return norm_type
 
 
-def _one_backend(tensors: list[Tensor], op: str, what: str) -> Any:
-    """The backend of every tensor of ``tensors`` (non-empty), else an InvalidArgumentError."""
-    backend = tensors[0]._backend
-    for t in tensors:
-        if t._backend is not backend:
-            raise InvalidArgumentError(
-                f"{op}: the {what} are on more than one device ({backend.device} and {t.device})"
-            )
-    return backend
-
-
-def _total(tensors: list[Tensor], norm_type: float, error_if_nonfinite: bool, op: str) -> tuple[Any, Any, Any]:
+def _total(tensors: list[Tensor], norm_type: float, error_if_nonfinite: bool, op: str,
+           what: str) -> tuple[Any, Any, Any]:
     """``(total, backend, out_dtype)``: the joint ``norm_type``-norm of ``tensors`` (non-empty, one device) as a
     0-d array of float32 at least (the widest of their dtypes), and the dtype of PyTorch's result. Reads the
-    host only for ``error_if_nonfinite``."""
-    backend = _one_backend(tensors, op, "gradients" if op == "clip_grad_norm_" else "tensors")
+    host only for ``error_if_nonfinite``; ``what`` names the tensors in errors ("gradients", "tensors")."""
+    backend = _one_device(tensors, op, what)
     xp = backend.xp
     # Norms are taken in float32 at least (a float16 sum of squares overflows at 256), and in
     # the widest dtype when the tensors' differ; the result has theirs, as PyTorch's.
@@ -105,9 +95,8 @@ def _total(tensors: list[Tensor], norm_type: float, error_if_nonfinite: bool, op
     total = _norm(xp, norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise NonFiniteNormError(
-            f"{op}: the total {norm_type}-norm of the {'gradients' if op == 'clip_grad_norm_' else 'tensors'} is "
-            f"non-finite ({float(total)}); pass error_if_nonfinite=False to "
-            f"{'clip anyway' if op == 'clip_grad_norm_' else 'get it anyway'}"
+            f"{op}: the total {norm_type}-norm of the {what} is non-finite ({float(total)}); pass "
+            f"error_if_nonfinite=False to {'clip anyway' if what == 'gradients' else 'get it anyway'}"
         )
     out_dtype = dtypes.pop() if len(dtypes) == 1 else dtype
     return total, backend, out_dtype
@@ -144,7 +133,7 @@ def get_total_norm(tensors: Any, norm_type: float = 2.0, error_if_nonfinite: boo
     for t in tensors:
         if t._data.dtype.kind != "f":  # as PyTorch's vector_norm: a norm in an integer dtype would be cut
             raise DTypeError(f"{op}: expected floating-point tensors, got one of dtype {t.dtype}")
-    total, backend, out_dtype = _total(tensors, norm_type, error_if_nonfinite, op)
+    total, backend, out_dtype = _total(tensors, norm_type, error_if_nonfinite, op, "tensors")
     return Tensor._make(backend.xp.asarray(total, dtype=out_dtype), backend)
 
 
@@ -186,7 +175,7 @@ def clip_grads_with_norm_(parameters: Any, max_norm: float, total_norm: Any, for
     params = _grads(parameters, op)
     if not params:
         return
-    backend = _one_backend([p._grad for p in params], op, "gradients")
+    backend = _one_device([p._grad for p in params], op, "gradients")
     if isinstance(total_norm, Tensor):
         total = backend.transfer(total_norm._data, total_norm._backend).reshape(())
         total = total.astype(np.result_type(np.float32, total.dtype), copy=False)
@@ -215,7 +204,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     if not params:
         return _zero_norm()
     # the total in float32 at least scales the gradients; the one returned has their dtype
-    total, backend, out_dtype = _total([p._grad for p in params], norm_type, error_if_nonfinite, op)
+    total, backend, out_dtype = _total([p._grad for p in params], norm_type, error_if_nonfinite, op, "gradients")
     _scale(params, max_norm, total, backend)
     return Tensor._make(backend.xp.asarray(total, dtype=out_dtype), backend)
 
@@ -253,11 +242,14 @@ def clear_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
             p._grad = Tensor._make(g._backend.xp.zeros_like(g._data), g._backend)
 
 
-def _one_device(params: list[Tensor], op: str) -> None:
-    """Every tensor of ``params`` on one device (PyTorch's check), else a DeviceError naming two."""
-    for p in params:
-        if p._backend is not params[0]._backend:
-            raise DeviceError(f"{op}: the parameters are on more than one device ({params[0].device} and {p.device})")
+def _one_device(tensors: list[Tensor], op: str, what: str = "parameters") -> Any:
+    """The backend of every tensor of ``tensors`` (non-empty; PyTorch's check), else a DeviceError naming two
+    devices."""
+    backend = tensors[0]._backend
+    for t in tensors:
+        if t._backend is not backend:
+            raise DeviceError(f"{op}: the {what} are on more than one device ({backend.device} and {t.device})")
+    return backend
 
 
 def parameters_to_vector(parameters: Any) -> Tensor:
