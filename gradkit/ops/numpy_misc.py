@@ -650,6 +650,18 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
     return c, vbase * fac
 
 
+def _eigen_call(fn: Any, host: np.ndarray, op: str) -> np.ndarray:
+    """``fn(host)`` for ``np.roots`` and ``np.poly`` (eigenvalues underneath), NumPy's errors as gradkit's."""
+    from gradkit.ops.linalg import LinAlgError
+
+    try:
+        return fn(host)
+    except np.linalg.LinAlgError as exc:
+        raise LinAlgError(f"{op}: the eigenvalues did not converge ({exc})") from None
+    except TypeError as exc:  # float16: NumPy's linalg refuses it
+        raise DTypeError(f"{op}: {exc}") from None
+
+
 def roots(p: Any) -> Tensor:
     """NumPy's ``roots``: the roots of the polynomial ``p`` (highest power first), the eigenvalues of its
     companion matrix, computed on the host by NumPy (one device read on a GPU: the number of roots
@@ -662,16 +674,9 @@ def roots(p: Any) -> Tensor:
         raise ShapeError(f"{op}: p must be a 1-d sequence of coefficients, got shape {t.shape}")
     if t.dtype.kind not in "iuf":
         raise DTypeError(f"{op}: p must be real numbers, got dtype {t.dtype}")
-    from gradkit.ops.linalg import LinAlgError
-
     backend = t._backend
     host = _host(t, op)  # the read (refused inside a CUDA graph capture)
-    try:
-        out = np.roots(host)
-    except np.linalg.LinAlgError as exc:
-        raise LinAlgError(f"{op}: the eigenvalues did not converge ({exc})") from None
-    except TypeError as exc:  # float16: NumPy's linalg refuses it
-        raise DTypeError(f"{op}: {exc}") from None
+    out = _eigen_call(np.roots, host, op)
     if out.dtype.kind == "c":
         worst = float(np.abs(out.imag).max())
         raise InvalidArgumentError(
@@ -733,14 +738,9 @@ def _characteristic(a: Tensor, op: str) -> Tensor:
     (``np.poly`` of the host copy: the eigenvalues' product, far more accurate than a recurrence in A for
     more than a few rows), recorded with :func:`_characteristic_vjp`."""
     from gradkit.creation import _on
-    from gradkit.ops.linalg import LinAlgError
 
     backend = a._backend
-    host = _host(a, op)  # the read (refused inside a CUDA graph capture)
-    try:
-        c = np.poly(host)
-    except np.linalg.LinAlgError as exc:
-        raise LinAlgError(f"{op}: the eigenvalues did not converge ({exc})") from None
+    c = _eigen_call(np.poly, _host(a, op), op)  # the read (refused inside a CUDA graph capture)
     c = np.ascontiguousarray(np.real(c), dtype=a.dtype)  # a real matrix's eigenvalues come in conjugate pairs
     with _on(backend):
         data = backend.asarray(c)
