@@ -111,3 +111,12 @@ def check_int_fits(op: str, value: Any, dtype: Any) -> None:
         info = np.iinfo(dtype)
         if not info.min <= value <= info.max:
             raise out_of_range(op, value, dtype)
+
+
+def no_out(out: Any, op: str, call: str) -> None:
+    """Refuse NumPy's ``out=`` array (None is accepted: NumPy passes ``out=None`` on to methods, as
+    ``np.sum(t)`` calls ``t.sum(axis=None, out=None)``). ``call`` shows the way that works instead."""
+    if out is not None:
+        raise InvalidArgumentError(
+            f"{op}: out= is not supported (got {type(out).__name__}); gradkit returns a new tensor: y = {call}(...)"
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, flag, out_of_range, scalar, text, whole
+from gradkit._args import check_int_fits, flag, no_out, out_of_range, scalar, text, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import hook_keys
 from gradkit.backends.base import Backend
@@ -1808,13 +1808,7 @@ def is_tensor(obj: Any) -> bool:
 
 
 def _no_out(out: Any, op: str) -> None:
-    """Refuse NumPy's ``out=`` array: NumPy's functions pass ``out=None`` to these methods (``np.sum(t)``
-    calls ``t.sum(axis=None, out=None)``), so None is accepted; an array to write into is not."""
-    if out is not None:
-        raise InvalidArgumentError(
-            f"{op}: out= is not supported (got {type(out).__name__}); gradkit returns a new tensor: "
-            f"y = t.{op}(...)"
-        )
+    no_out(out, op, f"t.{op}")
 
 
 def _no_all_axes(op: str) -> None:

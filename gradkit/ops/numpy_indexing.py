@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import check_int_fits, flag, scalar, text, whole
+from gradkit._args import check_int_fits, flag, no_out, scalar, text, whole
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor, host_read_allowed, int64_indices, normalize_axes
 from gradkit.ops.indexing import _along, _refuse_in_capture, _stable_order
@@ -140,11 +140,6 @@ def _int(value: Any, op: str, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ArgumentTypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r:.40}")
     return int(value)
-
-
-def _no_out(out: Any, op: str) -> None:
-    if out is not None:
-        raise ArgumentTypeError(f"{op}: out= is not supported: gradkit returns a new tensor (y = gk.{op}(...))")
 
 
 def _unravel(flat: Any, dims: tuple, order: str, xp: Any) -> list:
@@ -700,7 +695,7 @@ def compress(condition: Any, a: Any, axis: int | None = None, out: Any = None) -
     ``condition`` is true (non-zero); a shorter condition leaves the rest out. The gradient goes back to the
     slices picked. The condition is read on the host (one device read on a GPU)."""
     op = "compress"
-    _no_out(out, op)
+    no_out(out, op, f"gk.{op}")
     x, ax = _flat_or_axis(_tensor(a, op), axis, op)
     cond = _host_array(condition, op, "condition")
     if cond.ndim != 1:
@@ -731,7 +726,7 @@ def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Tensor
     is the choices' common one (Python numbers weak, as NumPy 2). Differentiable in the choices: each gets
     the gradient where it was picked."""
     op = "choose"
-    _no_out(out, op)
+    no_out(out, op, f"gk.{op}")
     mode = _mode(mode, op)
     if _is_array(choices):
         stacked = _tensor(choices, op)
@@ -918,7 +913,7 @@ def concat(arrays: Sequence[Any], /, axis: int | None = 0, out: Any = None, *, d
            casting: str = "same_kind") -> Tensor:  # fmt: skip
     """NumPy 2's ``concat`` (= ``concatenate``, with its ``axis=None``, ``dtype`` and ``casting``)."""
     op = "concat"
-    _no_out(out, op)
+    no_out(out, op, f"gk.{op}")
     ts = _seq(arrays, op)
     if axis is None:
         ts, ax = [reshape(t, (-1,)) for t in ts], 0

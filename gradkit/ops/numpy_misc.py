@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import flag, real, whole
+from gradkit._args import flag, no_out, real, whole
 from gradkit.autograd.function import record
 from gradkit.backends import get_backend
 from gradkit.dtypes import default_float, to_dtype
@@ -765,8 +765,7 @@ def _characteristic_vjp(g: Tensor, a: Tensor, c: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------ running totals and products
 def _cumulative(op: str, x: Any, axis: Any, dtype: Any, out: Any, include_initial: Any) -> Tensor:
-    if out is not None:
-        raise InvalidArgumentError(f"{op}: out= is not supported (gradkit's results are new tensors)")
+    no_out(out, op, f"gk.{op}")
     t = _tensor(x, op)
     include_initial = flag(include_initial, op, "include_initial")
     if t.ndim == 0:

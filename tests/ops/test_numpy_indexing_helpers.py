@@ -596,7 +596,7 @@ ERRORS = [
     (lambda: gk.lexsort(([1, 2], [1, 2, 3])), gk.ShapeError, "same shape"),
     (lambda: gk.compress([[True]], np.ones(3)), gk.ShapeError, "1-d"),
     (lambda: gk.compress([0, 0, 0, 1], np.ones(3)), gk.IndexOutOfRangeError, "out of bounds for axis 0 with size 3"),
-    (lambda: gk.compress([1], np.ones(3), out=np.ones(1)), gk.ArgumentTypeError, "out="),
+    (lambda: gk.compress([1], np.ones(3), out=np.ones(1)), gk.InvalidArgumentError, "compress: out= is not supported"),
     (lambda: gk.extract([1, 0, 0, 1], np.ones(3)), gk.IndexOutOfRangeError, "beyond"),
     (lambda: gk.choose([0, 3], [[1, 2], [4, 5]]), gk.InvalidArgumentError, "invalid entry in choice array"),
     (lambda: gk.choose([0.0, 1], [[1, 2], [4, 5]]), gk.DTypeError, "integers"),
