@@ -899,12 +899,34 @@ def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
 
 
 # --------------------------------------------------------------- no gradient
+_COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
+_INT64 = np.iinfo(np.int64)
+
+
+def _widened(a: Any, b: Any) -> tuple[Any, Any]:
+    """A Python int beyond an integer tensor's dtype compared as NumPy 2 does (``int8 < 300`` is all True; CuPy
+    raises): the tensor as int64, or as float64 against an infinity for an int beyond int64."""
+    for t, n in ((a, b), (b, a)):
+        if type(n) is int and isinstance(t, Tensor) and t.dtype.kind in "iu":
+            info = np.iinfo(t.dtype)
+            if not info.min <= n <= info.max:
+                if not _INT64.min <= n <= _INT64.max:
+                    wide, n = t._data.astype(np.float64), math.copysign(math.inf, n)
+                else:
+                    wide = t._data.astype(np.int64)
+                wide = _make(wide, t._backend)
+                return (wide, n) if t is a else (n, wide)
+    return a, b
+
+
 def compare(fn: str, a: Any, b: Any) -> Tensor:
     """An elementwise comparison, logical or bitwise op by NumPy name (no gradient).
 
     Comparisons and logical ops give bool tensors; ``bitwise_and``/``bitwise_or``
     (the ``&`` and ``|`` operators) keep NumPy's integer results.
     """
+    if fn in _COMPARISONS:
+        a, b = _widened(a, b)
     a, b, backend = operands(fn, a, b)
     ad, bd = data_of(a), data_of(b)
     try:

@@ -134,24 +134,9 @@ def _needs_grad(*values: Any) -> bool:
 
 
 # ------------------------------------------------------------------ comparisons and logical functions
-def _widened(a: Any, b: Any) -> tuple[Any, Any]:
-    """A Python int beyond an integer tensor's dtype compared as NumPy 2 does (``int8 < 300`` is all True, CuPy
-    raises): the tensor as int64, or as float64 against an infinity for an int beyond int64."""
-    for t, n in ((a, b), (b, a)):
-        if type(n) is int and isinstance(t, Tensor) and t.dtype.kind in "iu":
-            info = np.iinfo(t.dtype)
-            if not info.min <= n <= info.max:
-                if _INT64.min <= n <= _INT64.max:
-                    wide, n = _make(t._data.astype(np.int64), t._backend), n
-                else:
-                    wide, n = _make(t._data.astype(np.float64), t._backend), math.copysign(math.inf, n)
-                return (wide, n) if t is a else (n, wide)
-    return a, b
-
-
 def _comparison(name: str, op: str) -> Any:
     def fn(x1: Any, x2: Any) -> Tensor:
-        return compare(name, *_widened(*_pair(name, x1, x2)))
+        return compare(name, *_pair(name, x1, x2))
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (
