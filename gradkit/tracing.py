@@ -892,24 +892,16 @@ def _details(
             d.update(axis=node.info, ndim=len(in_shape))
         elif op == "getitem" and len(saved) == 2 and isinstance(saved[1], tuple):
             d["index"] = _index_text(saved[1], context)
-        elif op == "clip" and len(args) == 1 and callable(node.rules[0]):
-            code = getattr(node.rules[0], "__code__", None)
-            cells = dict(zip(code.co_freevars, node.rules[0].__closure__ or (), strict=False)) if code else {}
-            if "lo" in cells and "hi" in cells:
-                lo, hi = cells["lo"].cell_contents, cells["hi"].cell_contents
-                if all(v is None or isinstance(v, (int, float, np.number)) for v in (lo, hi)) and (
-                    lo is None or hi is None or lo <= hi
-                ):
-                    d["bounds"] = tuple(None if v is None else float(v) for v in (lo, hi))
-        elif op == "concatenate" and all(a in shapes for a in args) and out.ndim:
-            ins = [shapes[a] for a in args]
-            for ax in range(out.ndim):
-                others = [k for k in range(out.ndim) if k != ax]
-                same = all(len(t) == out.ndim and all(t[k] == out.shape[k] for k in others) for t in ins)
-                if same and sum(t[ax] for t in ins) == out.shape[ax]:
-                    bounds = np.cumsum([0] + [t[ax] for t in ins])
-                    d.update(axis=ax, slices=[f"{int(bounds[k])}:{int(bounds[k + 1])}" for k in range(len(ins))])
-                    break
+        elif op == "clip" and len(args) == 1 and isinstance(node.info, tuple):
+            lo, hi = node.info  # the scalar bounds (tensor bounds are operands of their own)
+            if all(v is None or isinstance(v, (int, float, np.number)) for v in (lo, hi)) and (
+                lo is None or hi is None or lo <= hi
+            ):
+                d["bounds"] = tuple(None if v is None else float(v) for v in (lo, hi))
+        elif op == "concatenate" and isinstance(node.info, int) and all(a in shapes for a in args):
+            ax = node.info
+            bounds = np.cumsum([0] + [shapes[a][ax] for a in args])
+            d.update(axis=ax, slices=[f"{int(bounds[k])}:{int(bounds[k + 1])}" for k in range(len(args))])
         elif op in ("reshape", "broadcast_to") and in_shape is not None:
             d.update(shape=tuple(out.shape), in_shape=tuple(in_shape))
         elif op == "transpose" and len(saved) == 1 and isinstance(saved[0], tuple):
@@ -966,22 +958,8 @@ def _constant(
     if node.name in ("linear", "linear_relu") and len(saved) >= 2 and all(isinstance(s, Tensor) for s in saved[:2]):
         if i < 2:
             return _host(saved[i])
-        # the bias: what is left of the result after x @ W^T (for linear_relu, where the relu let it through)
-        x, w = saved[0].numpy(), saved[1].numpy()
-        y = np.asarray(values[node_names[node]])
-        rest = (y - np.matmul(x, w.T)).reshape(-1, y.shape[-1]) if y.ndim else None
-        if rest is None:
-            return None
-        if node.name == "linear_relu":
-            through = (y > 0).reshape(rest.shape)
-            if not through.any(axis=0).all():  # a column the relu closed in every row: its bias is unknown
-                return None
-            rest = np.where(through, rest, np.nan)
-        with np.errstate(all="ignore"):
-            bias = np.nanmean(rest, axis=0)
-        if np.allclose(bias, 0, atol=1e-6 * (1 + float(np.abs(y).max(initial=0)))):
-            return _NO_BIAS  # no bias (or one of zeros, which reads the same)
-        return bias
+        bias = node.info  # linear records its bias (a Tensor, or None for none) as the node's info
+        return _NO_BIAS if bias is None else _host(bias) if isinstance(bias, Tensor) else None
     if node.name in ("add", "subtract") and len(node.next) == 2:
         other = _edge_name(node.next[1 - i], node_names, names)
         if other is None or other not in values:

@@ -34,3 +34,24 @@ def test_operators_compare_ints_beyond_the_dtype_as_numpy_2(device, dtype, n):
 def test_every_out_refusal_is_an_invalid_argument_naming_the_function(device, call):
     with pytest.raises(gk.InvalidArgumentError, match=r"^\w+: out= is not supported \(got ndarray\); gradkit returns"):
         call(device)
+
+
+def test_trace_shows_a_linear_layers_constant_bias_exactly_even_where_the_relu_closed_a_column():
+    import gradkit.nn.functional as F
+
+    w = gk.tensor(np.array([[1.0, -2.0], [0.5, 1.0]]))
+    b = gk.tensor(np.array([-100.0, 0.25]))  # the first unit is closed for every row: the bias cannot be inferred
+    tr = gk.trace(lambda x: F.linear_relu(x, w, b).sum(), [[1.0, 2.0], [3.0, -1.0]])
+    assert tr.forward[1].expr == "relu(v0 @ c1^T + c2)"
+    np.testing.assert_array_equal(tr.constants["c2"], [-100.0, 0.25])
+    zero = gk.trace(lambda x: F.linear(x, w, gk.zeros(2, dtype=gk.float64)).sum(), [[1.0, 2.0]])
+    assert zero.forward[1].expr == "v0 @ c1^T + c2"  # a bias of zeros is a bias, shown as one
+    none = gk.trace(lambda x: F.linear(x, w).sum(), [[1.0, 2.0]])
+    assert none.forward[1].expr == "v0 @ c1^T"
+
+
+def test_trace_names_the_axis_of_a_concatenation_its_bounds_and_clips_scalar_bounds():
+    tr = gk.trace(lambda a: (gk.concatenate([a, 2 * a], axis=0) ** 2).sum() + gk.clip(a, -1.0, 0.5).sum(),
+                  [[1.0, 2.0]])
+    exprs = [s.expr for s in tr.forward]
+    assert "concatenate([v0, v1], axis=0)" in exprs and "clip(v0, -1, 0.5)" in exprs

@@ -245,7 +245,7 @@ def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  #
     x, y = _linear_forward(input, weight, bias, "linear")
     if bias is not None:
         kernels.bias_forward(y, bias._data)
-    return record("linear", y, weight._backend, (x, weight, bias), _LINEAR_RULES, (x, weight))
+    return record("linear", y, weight._backend, (x, weight, bias), _LINEAR_RULES, (x, weight), info=bias)
 
 
 def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
@@ -259,7 +259,7 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
     kernels.bias_relu_forward(y, None if bias is None else bias._data)
     return record(
         "linear_relu", y, weight._backend, (x, weight, bias), _LINEAR_RELU_RULES, (x, weight, [None]),
-        save_output=True,
+        save_output=True, info=bias,  # info: the bias (a constant to gk.trace when it needs no gradient)
     )
 
 

@@ -850,7 +850,7 @@ def clip(
             inside &= x._data <= hi
         return g * tied_slope(g, inside, anchor_of(x)) if _mode.enabled else g * inside
 
-    return record("clip", data, x._backend, (x,), (rule,), (x,))
+    return record("clip", data, x._backend, (x,), (rule,), (x,), info=(lo, hi))  # info: the bounds, for gk.trace
 
 
 def _one_bound(which: str, spellings: tuple) -> tuple[str, Any]:

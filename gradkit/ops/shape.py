@@ -244,7 +244,7 @@ def concatenate(tensors: Sequence[Any], axis: int | None = 0, *, dim: Any = NOT_
         raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} differ outside axis {axis}") from None
     bounds = np.cumsum([0] + [t.shape[ax] for t in ts])
     rules = tuple(_slice_rule(ax, int(bounds[i]), int(bounds[i + 1])) for i in range(len(ts)))
-    return record("concatenate", data, ts[0]._backend, tuple(ts), rules, broadcast=True)
+    return record("concatenate", data, ts[0]._backend, tuple(ts), rules, broadcast=True, info=ax)
 
 
 def _slice_rule(axis: int, start: int, stop: int) -> Any:
