@@ -211,6 +211,7 @@ from gradkit.ops import (
     xlogy,
 )
 from gradkit.ops.indexing import masked_select, scatter, scatter_add
+from gradkit.ops.numpy_extra import *  # noqa: F403
 from gradkit.ops.numpy_indexing import *  # noqa: F403  (NumPy's names, listed in each module's __all__)
 from gradkit.ops.numpy_misc import *  # noqa: F403
 from gradkit.ops.numpy_more import (
