@@ -1,12 +1,13 @@
-"""Layers for convolutional networks: Conv1d/Conv2d, max and average pooling, adaptive average pooling,
-BatchNorm2d and Dropout2d, with PyTorch's arguments, defaults, initialisation and state-dict keys."""
+"""Layers for convolutional networks: Conv1d/2d/3d and ConvTranspose1d/2d/3d, max, average, adaptive and power-
+average pooling in 1, 2 and 3 dimensions, MaxUnpool3d, BatchNorm2d/3d and Dropout2d, with PyTorch's arguments,
+defaults, initialisation and state-dict keys."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from gradkit._args import flag, text, whole
+from gradkit._args import flag, real, text, whole
 from gradkit.creation import empty
 from gradkit.errors import InvalidArgumentError, ShapeError
 from gradkit.nn import functional as F
@@ -14,24 +15,46 @@ from gradkit.nn import init
 from gradkit.nn.layers import _BatchNorm, _DropoutNd, _size
 from gradkit.nn.module import Module
 from gradkit.nn.parameter import Parameter
+from gradkit.nn.resample import _MaxUnpoolNd
 from gradkit.ops._util import as_tensor
-from gradkit.ops.conv import _ints, _transposed_size, conv_transpose1d, conv_transpose2d, fold, unfold
+from gradkit.ops.conv import (
+    _ints,
+    _transposed_size,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    fold,
+    unfold,
+)
 from gradkit.tensor import Tensor
 
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BatchNorm2d",
+    "BatchNorm3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "Dropout2d",
     "Fold",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool3d",
     "Unfold",
 ]
 
@@ -112,7 +135,7 @@ class _ConvNd(Module):
         return tuple(widths)
 
     def _conv(self, x: Any, weight: Tensor, bias: Tensor | None) -> Tensor:
-        conv = F.conv1d if self._dims == 1 else F.conv2d
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._dims - 1]
         if self.padding_mode != "zeros":
             x = F.pad(x, self._pad_widths(), mode=self.padding_mode)
             return conv(x, weight, bias, self.stride, 0, self.dilation, self.groups)
@@ -149,6 +172,13 @@ class Conv2d(_ConvNd):
     kh, kw)."""
 
     _dims = 2
+
+
+class Conv3d(_ConvNd):
+    """PyTorch's ``nn.Conv3d``: (N, C, D, H, W) or (C, D, H, W) input, weight (out_channels, in_channels /
+    groups, kd, kh, kw)."""
+
+    _dims = 3
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -205,7 +235,7 @@ class _ConvTransposeNd(_ConvNd):
         return tuple(n - m for n, m in zip(sizes, smallest, strict=True))
 
     def forward(self, x: Any, output_size: Any = None) -> Tensor:
-        conv = conv_transpose1d if self._dims == 1 else conv_transpose2d
+        conv = (conv_transpose1d, conv_transpose2d, conv_transpose3d)[self._dims - 1]
         if not isinstance(x, Tensor):  # a list or an array: its shape, for output_size
             x = as_tensor(x, conv.__name__, self.weight._backend)
         return conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
@@ -225,6 +255,13 @@ class ConvTranspose2d(_ConvTransposeNd):
     stride > 1 allows."""
 
     _dims = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """PyTorch's ``nn.ConvTranspose3d``: (N, C, D, H, W) or (C, D, H, W) input, weight (in_channels,
+    out_channels / groups, kd, kh, kw); ``forward(input, output_size=None)``, as ConvTranspose2d's."""
+
+    _dims = 3
 
 
 class Unfold(Module):
@@ -285,7 +322,7 @@ class _MaxPoolNd(Module):
         self.ceil_mode = flag(ceil_mode, layer, "ceil_mode")
 
     def forward(self, x: Any) -> Any:
-        pool = F.max_pool1d if self._dims == 1 else F.max_pool2d
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self._dims - 1]
         return pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
@@ -303,6 +340,12 @@ class MaxPool2d(_MaxPoolNd):
     """PyTorch's ``nn.MaxPool2d`` (``F.max_pool2d``); stride defaults to kernel_size."""
 
     _dims = 2
+
+
+class MaxPool3d(_MaxPoolNd):
+    """PyTorch's ``nn.MaxPool3d`` (``F.max_pool3d``); stride defaults to kernel_size."""
+
+    _dims = 3
 
 
 class AvgPool1d(Module):
@@ -324,30 +367,46 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool2d(Module):
-    """PyTorch's ``nn.AvgPool2d`` (``F.avg_pool2d``); stride defaults to kernel_size."""
+class _AvgPoolNd(Module):
+    """AvgPool2d and AvgPool3d: PyTorch's arguments (``divisor_override`` too), kept as given."""
+
+    _dims = 0
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
-        _ints(kernel_size, 2, "AvgPool2d", "kernel_size", 1)
+        layer, dims = type(self).__name__, self._dims
+        _ints(kernel_size, dims, layer, "kernel_size", 1)
         if stride is not None:
-            _ints(stride, 2, "AvgPool2d", "stride", 1)
-        _ints(padding, 2, "AvgPool2d", "padding", 0)
+            _ints(stride, dims, layer, "stride", 1)
+        _ints(padding, dims, layer, "padding", 0)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
-        self.ceil_mode = flag(ceil_mode, "AvgPool2d", "ceil_mode")
-        self.count_include_pad = flag(count_include_pad, "AvgPool2d", "count_include_pad")
+        self.ceil_mode = flag(ceil_mode, layer, "ceil_mode")
+        self.count_include_pad = flag(count_include_pad, layer, "count_include_pad")
         self.divisor_override = (None if divisor_override is None
-                                 else whole(divisor_override, "AvgPool2d", "divisor_override", 1))
+                                 else whole(divisor_override, layer, "divisor_override", 1))
 
     def forward(self, x: Any) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
-                            self.divisor_override)
+        pool = F.avg_pool2d if self._dims == 2 else F.avg_pool3d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                    self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """PyTorch's ``nn.AvgPool2d`` (``F.avg_pool2d``); stride defaults to kernel_size."""
+
+    _dims = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    """PyTorch's ``nn.AvgPool3d`` (``F.avg_pool3d``); stride defaults to kernel_size."""
+
+    _dims = 3
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -365,7 +424,7 @@ class _AdaptiveAvgPoolNd(Module):
         self.output_size = output_size
 
     def forward(self, x: Any) -> Tensor:
-        pool = F.adaptive_avg_pool1d if self._dims == 1 else F.adaptive_avg_pool2d
+        pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[self._dims - 1]
         return pool(x, self.output_size)
 
     def extra_repr(self) -> str:
@@ -383,6 +442,102 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     keeping that axis's size."""
 
     _dims = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """PyTorch's ``nn.AdaptiveAvgPool3d`` (``F.adaptive_avg_pool3d``); ``output_size`` an int or a triple, None
+    keeping that axis's size."""
+
+    _dims = 3
+
+
+class _AdaptiveMaxPoolNd(_AdaptiveAvgPoolNd):
+    """Adaptive max pooling: ``output_size`` as the average's; ``return_indices`` also returns each maximum's
+    flat index into its input plane."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = flag(return_indices, type(self).__name__, "return_indices")
+
+    def forward(self, x: Any) -> Any:
+        pool = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)[self._dims - 1]
+        return pool(x, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """PyTorch's ``nn.AdaptiveMaxPool1d(output_size, return_indices=False)`` (``F.adaptive_max_pool1d``)."""
+
+    _dims = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """PyTorch's ``nn.AdaptiveMaxPool2d(output_size, return_indices=False)`` (``F.adaptive_max_pool2d``); None in
+    ``output_size`` keeps that axis's size."""
+
+    _dims = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """PyTorch's ``nn.AdaptiveMaxPool3d(output_size, return_indices=False)`` (``F.adaptive_max_pool3d``); None in
+    ``output_size`` keeps that axis's size."""
+
+    _dims = 3
+
+
+class _LPPoolNd(Module):
+    """Power-average pooling (``F.lp_pool1d/2d/3d``): PyTorch's arguments, kept as given."""
+
+    _dims = 0
+
+    def __init__(self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> None:
+        super().__init__()
+        layer, dims = type(self).__name__, self._dims
+        norm = real(norm_type, layer, "norm_type")
+        if norm == 0:
+            raise InvalidArgumentError(f"{layer}: norm_type must be a non-zero number, got {norm_type!r}")
+        _ints(kernel_size, dims, layer, "kernel_size", 1)
+        if stride is not None:
+            _ints(stride, dims, layer, "stride", 1)
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = flag(ceil_mode, layer, "ceil_mode")
+
+    def forward(self, x: Any) -> Tensor:
+        pool = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self._dims - 1]
+        return pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """PyTorch's ``nn.LPPool1d(norm_type, kernel_size, stride=None, ceil_mode=False)`` (``F.lp_pool1d``)."""
+
+    _dims = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """PyTorch's ``nn.LPPool2d(norm_type, kernel_size, stride=None, ceil_mode=False)`` (``F.lp_pool2d``)."""
+
+    _dims = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """PyTorch's ``nn.LPPool3d(norm_type, kernel_size, stride=None, ceil_mode=False)`` (``F.lp_pool3d``)."""
+
+    _dims = 3
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """PyTorch's ``nn.MaxUnpool3d(kernel_size, stride=None, padding=0)``; ``forward(input, indices,
+    output_size=None)`` (``F.max_unpool3d``)."""
+
+    _dims = 3
+
+    def forward(self, input: Any, indices: Any, output_size: Any = None) -> Tensor:  # noqa: A002
+        return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 class BatchNorm2d(_BatchNorm):
@@ -405,3 +560,16 @@ class Dropout2d(_DropoutNd):
     def forward(self, x: Any) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
 
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) input over N, D, H and W per channel: BatchNorm1d's arguments,
+    running statistics, state-dict keys and formulas."""
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 5 or x.shape[1] != self.num_features:
+            raise ShapeError(f"BatchNorm3d: expected input of shape (N, {self.num_features}, D, H, W), got {x.shape}")
+        if self.training and x.shape[0] * math.prod(x.shape[2:]) == 1:  # an empty batch is no error (PyTorch's)
+            raise ShapeError(
+                f"BatchNorm3d: expected more than 1 value per channel when training, got input shape {x.shape}"
+            )

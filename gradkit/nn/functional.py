@@ -50,6 +50,7 @@ from gradkit.nn.bilinear import bilinear
 from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from gradkit.nn.normalization import _normalized, _update_running, group_norm, instance_norm, local_response_norm
 from gradkit.nn.resample import (
+    _max_unpoolnd,
     channel_shuffle,
     interpolate,
     max_unpool1d,
@@ -61,15 +62,33 @@ from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, norma
 from gradkit.ops.conv import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
     avg_pool1d,
     avg_pool2d,
+    avg_pool3d,
     conv1d,
     conv2d,
+    conv3d,
+    conv_tbc,
     conv_transpose1d,
     conv_transpose2d,
+    conv_transpose3d,
     fold,
+    lp_pool1d,
+    lp_pool2d,
+    lp_pool3d,
     max_pool1d,
+    max_pool1d_with_indices,
     max_pool2d,
+    max_pool2d_with_indices,
+    max_pool3d,
+    max_pool3d_with_indices,
     unfold,
 )
 from gradkit.ops.elementwise import _sigmoid_forward
@@ -78,9 +97,17 @@ from gradkit.tensor import Tensor
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices",
     "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "bilinear",
     "binary_cross_entropy",
@@ -89,8 +116,11 @@ __all__ = [
     "channel_shuffle",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_tbc",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
@@ -123,11 +153,19 @@ __all__ = [
     "local_response_norm",
     "log_softmax",
     "logsigmoid",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
     "margin_ranking_loss",
     "max_pool1d",
+    "max_pool1d_with_indices",
     "max_pool2d",
+    "max_pool2d_with_indices",
+    "max_pool3d",
+    "max_pool3d_with_indices",
     "max_unpool1d",
     "max_unpool2d",
+    "max_unpool3d",
     "mish",
     "mse_loss",
     "multi_head_attention_forward",
@@ -189,6 +227,16 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+# ------------------------------------------------------------------ max unpooling (3-D)
+def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+                 output_size: Any = None) -> Tensor:
+    """PyTorch's ``F.max_unpool3d``: (N, C, D, H, W) or (C, D, H, W) input written at ``indices`` (flat
+    ``(d * H_out + h) * W_out + w`` per plane, as ``max_pool3d(..., return_indices=True)`` gives them) into zeros
+    of PyTorch's size (see ``max_unpool1d``); the gradient of each input element is the output gradient at its
+    index."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
 
 
 # ------------------------------------------------------------------ linear

@@ -1,6 +1,7 @@
 """Convolution, transposed convolution, unfold/fold and pooling over (N, C, *spatial) tensors, as PyTorch's
-``F.conv1d``, ``conv2d``, ``conv_transpose1d/2d``, ``unfold``, ``fold``, ``max_pool1d/2d``, ``avg_pool1d/2d``
-and ``adaptive_avg_pool1d/2d``.
+``F.conv1d/2d/3d``, ``conv_transpose1d/2d/3d``, ``conv_tbc``, ``unfold``, ``fold``, ``max_pool1d/2d/3d`` (and
+``_with_indices``), ``avg_pool1d/2d/3d``, ``adaptive_avg_pool1d/2d/3d``, ``adaptive_max_pool1d/2d/3d`` and
+``lp_pool1d/2d/3d``.
 
 Each is one recorded node. A convolution gathers its input windows into columns (im2col), laid out
 (C, *kernel, N, *out) so that the product with the weight is one plain 2-D matmul (a batched one per group);
@@ -11,7 +12,9 @@ convolution is that input gradient; ``unfold`` is im2col and ``fold`` col2im, in
 
 The three maps of a convolution (the forward, its input gradient and its weight gradient) are each other's
 VJPs, as are unfold and fold, max pooling's gather and scatter and average pooling's window sum and spread, so
-every rule is itself a recorded op: ``create_graph=True`` and derivatives of any order work.
+every rule is itself a recorded op: ``create_graph=True`` and derivatives of any order work. Adaptive max
+pooling's windows differ in size, so it finds each maximum's flat input index and its VJP scatter-adds there
+(its VJP, in turn, gathers). LP pooling is a composition of average or max pooling with elementwise ops.
 """
 
 from __future__ import annotations
@@ -22,28 +25,48 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import flag, whole
+from gradkit._args import flag, real, whole
 from gradkit.autograd.function import anchor_of, record, tied_record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor
+from gradkit.ops.elementwise import abs as abs_
+from gradkit.ops.elementwise import multiply, negative, power, where
 from gradkit.ops.linalg import matmul
 from gradkit.ops.reduce import sum as sum_
-from gradkit.ops.shape import reshape
+from gradkit.ops.shape import permute, reshape, swapaxes
 from gradkit.tensor import Tensor
 
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_tbc",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "fold",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
     "max_pool1d",
+    "max_pool1d_with_indices",
     "max_pool2d",
+    "max_pool2d_with_indices",
+    "max_pool3d",
+    "max_pool3d_with_indices",
     "unfold",
 ]
 
@@ -254,7 +277,7 @@ _WEIGHT_GRAD_RULES = (_weight_grad_dx, _weight_grad_dg)
 
 
 # ------------------------------------------------------------------ argument checks
-_AXES = {1: "L", 2: "H, W"}
+_AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
 def _ints(value: Any, n: int, op: str, name: str, low: int) -> tuple[int, ...]:
@@ -389,6 +412,35 @@ def conv2d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any =
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
+def conv3d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,  # noqa: A002
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """3-D convolution (PyTorch's cross-correlation) of (N, C, D, H, W) or (C, D, H, W) input with weight
+    (out_channels, C / groups, kd, kh, kw); ``stride``, ``padding`` and ``dilation`` ints or triples, ``padding``
+    also "valid" or "same"."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def conv_tbc(input: Any, weight: Tensor, bias: Tensor | None, pad: int = 0) -> Tensor:  # noqa: A002
+    """PyTorch's ``F.conv_tbc``: the 1-D convolution of time-first input (T, N, in_channels) with weight
+    (k, in_channels, out_channels) and ``bias`` (out_channels,), ``pad`` zeros at both ends of the time axis;
+    output (T + 2 * pad - k + 1, N, out_channels). ``conv1d`` on permuted views (differentiable as it is)."""
+    op = "conv_tbc"
+    x = as_tensor(input, op, weight._backend if isinstance(weight, Tensor) else None)
+    if not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
+    if x.ndim != 3:
+        raise ShapeError(f"{op}: expected a 3-D (time, batch, in_channels) input, got input of shape {x.shape}")
+    if weight.ndim != 3:
+        raise ShapeError(f"{op}: weight must be 3-D (kernel width, in_channels, out_channels), got weight of shape "
+                         f"{weight.shape}")
+    if weight.shape[1] != x.shape[2]:
+        raise ShapeError(f"{op}: weight of shape {weight.shape} expects input with {weight.shape[1]} channels, got "
+                         f"input of shape {x.shape} ({x.shape[2]} channels)")
+    pad = whole(pad, op, "pad", 0)
+    y = _convnd(permute(x, (1, 2, 0)), permute(weight, (2, 1, 0)), bias, 1, pad, 1, 1, 1, op)
+    return permute(y, (2, 0, 1))
+
+
 # ------------------------------------------------------------------ transposed convolution
 def _transposed_size(size: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
                      output_padding: tuple) -> tuple:
@@ -451,6 +503,15 @@ def conv_transpose2d(input: Any, weight: Tensor, bias: Tensor | None = None, str
     the stride or the dilation)."""
     return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
                              "conv_transpose2d")
+
+
+def conv_transpose3d(input: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """3-D transposed convolution (the gradient of ``conv3d`` with respect to its input) of (N, C, D, H, W) or
+    (C, D, H, W) input with weight (C, out_channels / groups, kd, kh, kw), as PyTorch's; output sizes as
+    ``conv_transpose2d``'s, per axis."""
+    return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 3,
+                             "conv_transpose3d")
 
 
 # ------------------------------------------------------------------ unfold and fold
@@ -702,6 +763,38 @@ def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
 
 
+def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """The maximum over each window of (N, C, D, H, W) or (C, D, H, W) input (padding counts as -inf); stride
+    defaults to kernel_size. With ``return_indices``, also each maximum's flat index ``(d * H + h) * W + w``
+    (int64). PyTorch's tie and NaN rules, as ``max_pool2d``."""
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
+
+
+def max_pool1d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+                            dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """PyTorch's name: ``max_pool1d(..., return_indices=True)``, the (output, indices) pair whatever
+    ``return_indices`` says."""
+    flag(return_indices, "max_pool1d_with_indices", "return_indices")
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, True, 1, "max_pool1d_with_indices")
+
+
+def max_pool2d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+                            dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """PyTorch's name: ``max_pool2d(..., return_indices=True)``, the (output, indices) pair whatever
+    ``return_indices`` says."""
+    flag(return_indices, "max_pool2d_with_indices", "return_indices")
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, True, 2, "max_pool2d_with_indices")
+
+
+def max_pool3d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+                            dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """PyTorch's name: ``max_pool3d(..., return_indices=True)``, the (output, indices) pair whatever
+    ``return_indices`` says."""
+    flag(return_indices, "max_pool3d_with_indices", "return_indices")
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, True, 3, "max_pool3d_with_indices")
+
+
 def _avg_scale(win: _Window, count_include_pad: bool, divisor: int | None, dtype: Any, xp: Any) -> Any:
     """1 / the divisor of each window (PyTorch's rule): ``divisor_override``; else the window's size within
     the padded input (``count_include_pad``) or within the input alone."""
@@ -775,6 +868,14 @@ def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                        "avg_pool2d")
 
 
+def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each window of (N, C, D, H, W) or (C, D, H, W) input (stride defaults to kernel_size), with
+    ``avg_pool2d``'s divisor rules (``divisor_override``, ``count_include_pad``, ``ceil_mode``)."""
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3,
+                       "avg_pool3d")
+
+
 def _adaptive_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
     """(out, size): row o averages elements floor(o * size / out) to ceil((o + 1) * size / out) (PyTorch's)."""
     m = np.zeros((out, size), dtype=np.float64)
@@ -784,7 +885,9 @@ def _adaptive_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
     return m.astype(dtype)
 
 
-def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Tensor:  # noqa: A002
+def _adaptive_input(input: Any, output_size: Any, dims: int, op: str) -> tuple[Tensor, bool, tuple]:  # noqa: A002
+    """The checks adaptive pooling shares: the input with a batch axis, whether one was added, and the output's
+    spatial size (``output_size`` an int or a tuple of ``dims``, None keeping that axis's size, as PyTorch)."""
     x, unbatched = _batched(input, dims, op)
     if 0 in x.shape[1:]:
         raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "
@@ -794,13 +897,23 @@ def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Te
         raise InvalidArgumentError(f"{op}: output_size must be an int or a tuple of {dims} ints (or None), "
                                    f"got {output_size!r:.60}")
     out = tuple(n if o is None else whole(o, op, "output_size", 0) for o, n in zip(sizes, x.shape[2:], strict=True))
+    return x, unbatched, out
+
+
+def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Tensor:  # noqa: A002
+    x, unbatched, out = _adaptive_input(input, output_size, dims, op)
     y = x
     for axis in range(dims - 1, -1, -1):  # the last axis first: y @ M.T, then M @ y for the axis before
         n, o = x.shape[2 + axis], out[axis]
         if n == o:
             continue
         m = _make(x._backend.asarray(_adaptive_matrix(n, o, x.dtype)), x._backend)
-        y = matmul(y, m.T) if axis == dims - 1 else matmul(m, y)
+        if axis == dims - 1:
+            y = matmul(y, m.T)
+        elif axis == dims - 2:
+            y = matmul(m, y)
+        else:  # an axis before those two: made the last one for its product
+            y = swapaxes(matmul(swapaxes(y, 2 + axis, -1), m.T), 2 + axis, -1)
     return _unbatched(y, unbatched)
 
 
@@ -815,3 +928,169 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
     that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); two matmuls with averaging matrices."""
     return _adaptive_avg_poolnd(input, output_size, 2, "adaptive_avg_pool2d")
 
+
+
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) input to ``output_size`` (an int or a triple; None
+    keeps that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); one matmul per resized axis."""
+    return _adaptive_avg_poolnd(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+# ------------------------------------------------------------------ adaptive max pooling
+def _adaptive_offsets(size: tuple, out: tuple) -> np.ndarray:
+    """Per offset within the largest window (row-major over the axes), the flat index into an input plane of
+    ``size`` that each output reads: (K, *out) int64. A window shorter than the largest on an axis repeats its
+    last element there, which changes neither its maximum nor which element PyTorch's scan picks."""
+    tables = []
+    for n, o in zip(size, out, strict=True):
+        pos = np.arange(o)
+        start, end = (pos * n) // o, -(-((pos + 1) * n) // o)  # PyTorch's floor/ceil windows
+        k = int((end - start).max()) if o else 1
+        tables.append(np.minimum(start[:, None] + np.arange(k)[None, :], end[:, None] - 1))  # (o, k)
+    plane = np.cumprod((1, *size[::-1]))[-2::-1]  # (W, 1) for (H, W)
+    flat = np.zeros((1,) * (2 * len(size)), dtype=np.int64)
+    dims = len(size)
+    for i, (t, m) in enumerate(zip(tables, plane, strict=True)):  # axes ordered (k0, k1, ..., o0, o1, ...)
+        shape = [1] * (2 * dims)
+        shape[i], shape[dims + i] = t.shape[::-1]
+        flat = flat + (t.T * int(m)).reshape(shape)
+    return flat.reshape(-1, *out)
+
+
+class _Routing(NamedTuple):
+    """Where each output element of a max reads: ``flat``, int64 indices into the flattened input (the output's
+    shape, on the device), and the input's shape."""
+
+    flat: Any
+    shape: tuple
+
+
+def _routed_scatter(g: Tensor, route: _Routing, anchor: tuple | None = None) -> Tensor:
+    """Each output's gradient added onto the input element it read (repeats summed): the VJP of a routed
+    max. With the input's ``anchor`` (the max's own rule) the recorded backward is tied to that input with a
+    zero derivative, as ``_max_scatter``."""
+    xp = g._backend.xp
+    dx = xp.zeros(math.prod(route.shape), dtype=g.dtype)
+    g._backend.scatter_add(dx, route.flat.reshape(-1), g._data.reshape(-1))
+    dx = dx.reshape(route.shape)
+    if anchor is not None and _mode.enabled:
+        return tied_record("adaptive_max_pool_scatter", dx, g, _routed_gather, (route,), anchor)
+    return record("adaptive_max_pool_scatter", dx, g._backend, (g,), (_routed_gather,), (route,))
+
+
+def _routed_gather(h: Tensor, route: _Routing) -> Tensor:
+    """The element of ``h`` (input-shaped) each output reads: the VJP of ``_routed_scatter``."""
+    data = h._backend.xp.take(h._data.reshape(-1), route.flat)
+    return record("adaptive_max_pool_gather", data, h._backend, (h,), (_routed_scatter,), (route,))
+
+
+def _adaptive_max_poolnd(input: Any, output_size: Any, return_indices: Any, dims: int, op: str) -> Any:  # noqa: A002
+    x, unbatched, out = _adaptive_input(input, output_size, dims, op)
+    indices = flag(return_indices, op, "return_indices")
+    backend = x._backend
+    xp = backend.xp
+    n, c = x.shape[:2]
+    offsets = xp.asarray(_adaptive_offsets(tuple(x.shape[2:]), out))  # (K, *out)
+    k = offsets.shape[0]
+    vals = xp.take(x._data.reshape(n, c, -1), offsets, axis=2)  # (N, C, K, *out): every window's elements
+    best = vals.max(axis=2)  # NaN where a window holds one
+    # PyTorch's scan (a larger value or a NaN takes the place): the first maximum, or the last NaN; found by
+    # the smallest / largest offset that qualifies, not by argmax's tie rule
+    order = xp.arange(k).reshape(k, *(1,) * dims)
+    first = xp.where(vals == xp.expand_dims(best, 2), order, k).min(axis=2)
+    last_nan = xp.where(xp.isnan(vals), order, -1).max(axis=2)
+    which = xp.where(last_nan >= 0, last_nan, first)
+    arg = xp.take_along_axis(xp.broadcast_to(offsets, vals.shape), xp.expand_dims(which, 2), axis=2)[:, :, 0]
+    del vals
+    size = math.prod(x.shape[2:])
+    rows = xp.arange(n * c, dtype=np.int64).reshape(n, c, *(1,) * dims) * size
+    route = _Routing(arg + rows, tuple(x.shape))
+    y = _unbatched(record(op, best, backend, (x,), (_routed_scatter,), (route, anchor_of(x))), unbatched)
+    if not indices:
+        return y
+    return y, _unbatched(_make(arg, backend), unbatched)
+
+
+def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """Max pooling of (N, C, L) or (C, L) input to length ``output_size``, with ``adaptive_avg_pool1d``'s
+    windows; with ``return_indices`` also each maximum's index along L (int64). PyTorch's scan: the first
+    maximum of a window, its last NaN when it holds one; the gradient goes to that element."""
+    return _adaptive_max_poolnd(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """Max pooling of (N, C, H, W) or (C, H, W) input to ``output_size`` (an int or a pair; None keeps that
+    axis), with PyTorch's windows; with ``return_indices`` also each maximum's flat index ``h * W + w`` (int64).
+    Overlapping windows that share a maximum sum their gradients there."""
+    return _adaptive_max_poolnd(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) input to ``output_size`` (an int or a triple; None keeps
+    that axis); with ``return_indices`` also each maximum's flat index ``(d * H + h) * W + w`` (int64)."""
+    return _adaptive_max_poolnd(input, output_size, return_indices, 3, "adaptive_max_pool3d")
+
+
+def adaptive_max_pool1d_with_indices(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """PyTorch's name: ``adaptive_max_pool1d(..., return_indices=True)``, whatever ``return_indices`` says."""
+    flag(return_indices, "adaptive_max_pool1d_with_indices", "return_indices")
+    return _adaptive_max_poolnd(input, output_size, True, 1, "adaptive_max_pool1d_with_indices")
+
+
+def adaptive_max_pool2d_with_indices(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """PyTorch's name: ``adaptive_max_pool2d(..., return_indices=True)``, whatever ``return_indices`` says."""
+    flag(return_indices, "adaptive_max_pool2d_with_indices", "return_indices")
+    return _adaptive_max_poolnd(input, output_size, True, 2, "adaptive_max_pool2d_with_indices")
+
+
+def adaptive_max_pool3d_with_indices(input: Any, output_size: Any, return_indices: bool = False) -> Any:  # noqa: A002
+    """PyTorch's name: ``adaptive_max_pool3d(..., return_indices=True)``, whatever ``return_indices`` says."""
+    flag(return_indices, "adaptive_max_pool3d_with_indices", "return_indices")
+    return _adaptive_max_poolnd(input, output_size, True, 3, "adaptive_max_pool3d_with_indices")
+
+
+# ------------------------------------------------------------------ power-average (LP) pooling
+def _lp_poolnd(input: Any, norm_type: Any, kernel_size: Any, stride: Any, ceil_mode: Any, dims: int,  # noqa: A002
+               op: str) -> Tensor:
+    """PyTorch's formula: ``(sign(s) * relu(|s|) * prod(kernel_size)) ** (1 / p)`` with ``s`` the average
+    pooling (no padding, the divisor counting a ceil_mode window's part inside the input) of ``x ** p``:
+    the value of ``(prod(kernel) * s) ** (1 / p)`` and, where ``s`` is 0, a zero gradient. ``p`` = +-inf is
+    +-max pooling of +-|x|, as PyTorch."""
+    x, unbatched = _batched(input, dims, op)
+    p = real(norm_type, op, "norm_type")
+    if p == 0:
+        raise InvalidArgumentError(f"{op}: norm_type must be a non-zero number, got {norm_type!r}")
+    kernel = _ints(kernel_size, dims, op, "kernel_size", 1)
+    if math.isinf(p):
+        y = _max_poolnd(abs_(x) if p > 0 else negative(abs_(x)), kernel, stride, 0, 1, ceil_mode, False, dims, op)
+        return _unbatched(y if p > 0 else negative(y), unbatched)
+    k = math.prod(kernel)
+    # NaN for a negative base to a fractional power, inf for 0 to a negative one: silently, as PyTorch's (the
+    # backward pass, when it meets them, warns as NumPy's power does)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = _avg_poolnd(power(x, p), kernel, stride, 0, ceil_mode, True, None, dims, op)
+        nonzero = s._data != 0
+        y = where(nonzero, power(multiply(where(nonzero, s, 1.0), k), 1.0 / p), 0.0 if p > 0 else math.inf)
+    return _unbatched(y, unbatched)
+
+
+def lp_pool1d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling of (N, C, L) or (C, L) input, as PyTorch's: over each window (stride defaults to
+    kernel_size, no padding) ``(sum of x ** p) ** (1 / p)``; ``norm_type`` p non-zero, +-inf giving max pooling
+    of +-|x|. A window whose power sum is 0 gets a zero gradient."""
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 1, "lp_pool1d")
+
+
+def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling of (N, C, H, W) or (C, H, W) input (see ``lp_pool1d``); with ``ceil_mode`` a
+    window past the input's end is scaled as PyTorch's (its mean over the part inside times the kernel's
+    size)."""
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
+
+
+def lp_pool3d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling of (N, C, D, H, W) or (C, D, H, W) input (see ``lp_pool1d``)."""
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 3, "lp_pool3d")
