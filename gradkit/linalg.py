@@ -2,19 +2,27 @@
 
 ``inv, det, slogdet, solve, cholesky, eigh, eigvalsh, qr, svd, norm, matrix_power, pinv, lstsq``, NumPy 2's
 ``multi_dot, trace, outer, vector_norm, matrix_norm, svdvals, cond, matrix_rank, cross, diagonal,
-tensorsolve, tensorinv, vecdot``, ``solve_triangular`` (SciPy's and PyTorch's) and ``matrix_exp``
-(PyTorch's; SciPy's ``expm``), on NumPy (CPU) and CuPy (GPU) arrays, with NumPy 2's semantics:
+tensorsolve, tensorinv, vecdot``, ``solve_triangular`` (SciPy's and PyTorch's), ``matrix_exp``
+(PyTorch's; SciPy's ``expm``) and PyTorch's ``lu_factor, lu_factor_ex, lu, lu_solve, solve_ex, inv_ex,
+cholesky_ex, vander, householder_product, ldl_factor, ldl_factor_ex, ldl_solve`` (in
+``gradkit/ops/linalg_lu.py``, with PyTorch's signatures and result types), on NumPy (CPU) and CuPy (GPU)
+arrays, with NumPy 2's semantics:
 batched over leading axes (not ``multi_dot``, ``outer``, ``tensorsolve``, ``tensorinv``, as in NumPy).
 The functions that factor or solve take float32 and float64 (bools and integers computed in float64,
 float16 refused as ``numpy.linalg`` refuses it) and raise ``LinAlgError`` (a ``numpy.linalg.LinAlgError``
 and a ``gk.InvalidArgumentError``) for a singular or indefinite matrix, on the GPU too; the others
 (``trace``, ``diagonal``, ``outer``, ``vecdot``, ``cross``, ``multi_dot``) keep NumPy's dtypes, and the
 norms measure integers in float64. Results of several parts are NumPy 2's named tuples
-(``SlogdetResult``, ``EighResult``, ``QRResult``, ``SVDResult``).
+(``SlogdetResult``, ``EighResult``, ``QRResult``, ``SVDResult``), and PyTorch's for PyTorch's functions
+(``LUFactorResult``, ``LUFactorExResult``, ``LUResult``, ``SolveExResult``, ``InvExResult``,
+``CholeskyExResult``, ``LDLFactorResult``, ``LDLFactorExResult``). As in PyTorch, the ``_ex`` functions
+report a singular or indefinite matrix in an int32 ``info`` instead of raising (unless
+``check_errors=True``), and ``lu`` and ``lu_solve`` never raise for one.
 
 Every gradient is built from gradkit operations, so ``backward(create_graph=True)`` gives second
-derivatives (the one exception: ``det`` at an exactly singular matrix, first order only). The VJP
-rules live with the operations in ``gradkit/ops/linalg.py``; the docstrings there give the formulas
+derivatives (the one exception: ``det`` at an exactly singular matrix, first order only; ``ldl_factor``
+and ``ldl_solve`` are not differentiable, as PyTorch's are not). The VJP rules live with the operations
+in ``gradkit/ops/linalg.py`` and ``gradkit/ops/linalg_lu.py``; the docstrings there give the formulas
 and the conventions where the derivative does not exist (repeated eigenvalues, signs of
 eigenvectors and singular vectors). ``eig`` and ``eigvals`` are not here: a real matrix's eigenvalues
 are complex in general, and gradkit has no complex dtypes.
@@ -53,23 +61,63 @@ from gradkit.ops.linalg import (
     solve_triangular,
     svd,
 )
+from gradkit.ops.linalg_lu import (
+    CholeskyExResult,
+    InvExResult,
+    LDLFactorExResult,
+    LDLFactorResult,
+    LUFactorExResult,
+    LUFactorResult,
+    LUResult,
+    SolveExResult,
+    cholesky_ex,
+    householder_product,
+    inv_ex,
+    ldl_factor,
+    ldl_factor_ex,
+    ldl_solve,
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    solve_ex,
+    vander,
+)
 from gradkit.tensor import Tensor
 
 __all__ = [
+    "CholeskyExResult",
     "EighResult",
+    "InvExResult",
+    "LDLFactorExResult",
+    "LDLFactorResult",
+    "LUFactorExResult",
+    "LUFactorResult",
+    "LUResult",
     "LinAlgError",
     "QRResult",
     "SVDResult",
     "SlogdetResult",
+    "SolveExResult",
     "cholesky",
+    "cholesky_ex",
     "cond",
     "cross",
     "det",
     "diagonal",
     "eigh",
     "eigvalsh",
+    "householder_product",
     "inv",
+    "inv_ex",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_factor_ex",
+    "lu_solve",
     "matrix_exp",
     "matrix_norm",
     "matrix_power",
@@ -82,6 +130,7 @@ __all__ = [
     "qr",
     "slogdet",
     "solve",
+    "solve_ex",
     "solve_triangular",
     "svd",
     "svdvals",
@@ -89,6 +138,7 @@ __all__ = [
     "tensorinv",
     "tensorsolve",
     "trace",
+    "vander",
     "vecdot",
     "vector_norm",
 ]
