@@ -2,6 +2,7 @@
 
 from gradkit.nn import functional, init, utils
 from gradkit.nn.activation import CELU, SELU, Hardshrink, RReLU, Softmax2d, Softshrink, Tanhshrink, Threshold
+from gradkit.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from gradkit.nn.attention import MultiheadAttention
 from gradkit.nn.bilinear import Bilinear
 from gradkit.nn.conv import (
@@ -34,6 +35,7 @@ from gradkit.nn.conv import (
     Unfold,
 )
 from gradkit.nn.dropout import AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout
+from gradkit.nn.embedding_bag import EmbeddingBag
 from gradkit.nn.layers import (
     ELU,
     GELU,
@@ -93,6 +95,7 @@ from gradkit.nn.loss import (
     SoftMarginLoss,
     TripletMarginLoss,
 )
+from gradkit.nn.loss_extra import CTCLoss, MultiLabelMarginLoss, TripletMarginWithDistanceLoss
 from gradkit.nn.module import (
     HookError,
     IncompatibleKeys,
@@ -291,6 +294,11 @@ __all__ = [
     "MaxPool3d",
     "MaxUnpool3d",
     "utils",
+    "AdaptiveLogSoftmaxWithLoss",
+    "CTCLoss",
+    "EmbeddingBag",
+    "MultiLabelMarginLoss",
+    "TripletMarginWithDistanceLoss",
 ]
 
 # gk.nn.utils.parametrize and gk.nn.utils.parametrizations (torch.nn.utils's): imported here, after Module,

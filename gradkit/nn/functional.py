@@ -200,6 +200,26 @@ __all__ = [
     "threshold",
     "triplet_margin_loss",
     "unfold",
+    # gradkit/nn/sampling.py, loss_extra.py, embedding_bag.py and functional_extra.py (imported at the end)
+    "affine_grid",
+    "celu_",
+    "ctc_loss",
+    "elu_",
+    "embedding_bag",
+    "grid_sample",
+    "gumbel_softmax",
+    "hardtanh_",
+    "leaky_relu_",
+    "multilabel_margin_loss",
+    "pdist",
+    "relu_",
+    "rrelu_",
+    "selu_",
+    "threshold_",
+    "triplet_margin_with_distance_loss",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
 ]
 
 _make = Tensor._make
@@ -2312,3 +2332,23 @@ def _pad_by_index(x: Tensor, pairs: dict, mode: str) -> Tensor:
 
 # Attention is written in gradkit/nn/attention.py, which imports this module: imported last.
 from gradkit.nn.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+# The samplers, the extra losses, embedding_bag and the rest import this module too: imported last as well.
+from gradkit.nn.embedding_bag import embedding_bag  # noqa: E402
+from gradkit.nn.functional_extra import (  # noqa: E402
+    celu_,
+    elu_,
+    gumbel_softmax,
+    hardtanh_,
+    leaky_relu_,
+    pdist,
+    relu_,
+    rrelu_,
+    selu_,
+    threshold_,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
+from gradkit.nn.loss_extra import ctc_loss, multilabel_margin_loss, triplet_margin_with_distance_loss  # noqa: E402
+from gradkit.nn.sampling import affine_grid, grid_sample  # noqa: E402
