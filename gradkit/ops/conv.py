@@ -32,9 +32,9 @@ from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidAr
 from gradkit.ops._util import as_tensor
 from gradkit.ops.elementwise import abs as abs_
 from gradkit.ops.elementwise import multiply, negative, power, where
-from gradkit.ops.linalg import matmul
+from gradkit.ops.indexing import getitem
 from gradkit.ops.reduce import sum as sum_
-from gradkit.ops.shape import permute, reshape, swapaxes
+from gradkit.ops.shape import permute, reshape
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -876,13 +876,18 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                        "avg_pool3d")
 
 
-def _adaptive_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
-    """(out, size): row o averages elements floor(o * size / out) to ceil((o + 1) * size / out) (PyTorch's)."""
-    m = np.zeros((out, size), dtype=np.float64)
-    for o in range(out):
-        start, end = (o * size) // out, -(-((o + 1) * size) // out)
-        m[o, start:end] = 1.0 / (end - start)
-    return m.astype(dtype)
+def _adaptive_windows(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PyTorch's adaptive windows along one axis: per output o, elements floor(o * size / out) to
+    ceil((o + 1) * size / out). Returns the (out, longest) table of the elements each window reads (a shorter
+    window's spare slots repeat its first element), which of those slots are its own, and 1 / its length."""
+    pos = np.arange(out)
+    start, end = (pos * size) // out, -(-((pos + 1) * size) // out)
+    length = end - start
+    k = int(length.max()) if out else 1
+    slots = np.arange(k)[None, :]
+    own = slots < length[:, None]
+    table = np.where(own, start[:, None] + slots, start[:, None])
+    return table, own, 1.0 / np.maximum(length, 1)
 
 
 def _adaptive_input(input: Any, output_size: Any, dims: int, op: str) -> tuple[Tensor, bool, tuple]:  # noqa: A002
@@ -901,20 +906,39 @@ def _adaptive_input(input: Any, output_size: Any, dims: int, op: str) -> tuple[T
 
 
 def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Tensor:  # noqa: A002
+    """One axis at a time: each window's sum (a reshape when the windows tile the axis, else a gather of every
+    window's elements, the spare slots of shorter windows masked out) times 1 / its length. Sums, not products
+    with an averaging matrix: an inf or a NaN reaches only the windows that hold it, as in PyTorch."""
     x, unbatched, out = _adaptive_input(input, output_size, dims, op)
+    with np.errstate(invalid="ignore"):  # inf - inf in a window: NaN there, silently, as PyTorch's
+        y = _adaptive_avg_axes(x, out, dims)
+    return _unbatched(y, unbatched)
+
+
+def _adaptive_avg_axes(x: Tensor, out: tuple, dims: int) -> Tensor:
+    """Adaptive average pooling of ``x`` (N, C, *size) to ``out``, one resized axis after another."""
+    backend = x._backend
     y = x
-    for axis in range(dims - 1, -1, -1):  # the last axis first: y @ M.T, then M @ y for the axis before
+    for axis in range(dims):
         n, o = x.shape[2 + axis], out[axis]
+        ax = 2 + axis
         if n == o:
             continue
-        m = _make(x._backend.asarray(_adaptive_matrix(n, o, x.dtype)), x._backend)
-        if axis == dims - 1:
-            y = matmul(y, m.T)
-        elif axis == dims - 2:
-            y = matmul(m, y)
-        else:  # an axis before those two: made the last one for its product
-            y = swapaxes(matmul(swapaxes(y, 2 + axis, -1), m.T), 2 + axis, -1)
-    return _unbatched(y, unbatched)
+        before, after = y.shape[:ax], y.shape[ax + 1:]
+        if o == 0:
+            y = getitem(y, (slice(None),) * ax + (slice(0, 0),))
+            continue
+        if n % o == 0:  # equal windows that tile the axis
+            y = multiply(sum_(reshape(y, (*before, o, n // o, *after)), ax + 1), o / n)
+            continue
+        table, own, scale = _adaptive_windows(n, o)
+        k = table.shape[1]
+        rest = (1,) * len(after)
+        vals = reshape(getitem(y, (slice(None),) * ax + (table.reshape(-1),)), (*before, o, k, *after))
+        vals = where(backend.asarray(own.reshape(o, k, *rest)), vals, 0.0)
+        factor = _make(backend.asarray(scale.reshape(o, *rest).astype(x.dtype)), backend)
+        y = multiply(sum_(vals, ax + 1), factor)
+    return y
 
 
 def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
@@ -925,14 +949,15 @@ def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
 
 def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
     """Average pooling of (N, C, H, W) or (C, H, W) input to ``output_size`` (an int or a pair; None keeps
-    that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); two matmuls with averaging matrices."""
+    that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); window sums, one axis at a time."""
     return _adaptive_avg_poolnd(input, output_size, 2, "adaptive_avg_pool2d")
 
 
 
 def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
     """Average pooling of (N, C, D, H, W) or (C, D, H, W) input to ``output_size`` (an int or a triple; None
-    keeps that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); one matmul per resized axis."""
+    keeps that axis), with PyTorch's windows (see ``adaptive_avg_pool1d``); window sums, one resized axis at a
+    time."""
     return _adaptive_avg_poolnd(input, output_size, 3, "adaptive_avg_pool3d")
 
 
@@ -954,7 +979,7 @@ def _adaptive_offsets(size: tuple, out: tuple) -> np.ndarray:
         shape = [1] * (2 * dims)
         shape[i], shape[dims + i] = t.shape[::-1]
         flat = flat + (t.T * int(m)).reshape(shape)
-    return flat.reshape(-1, *out)
+    return flat.reshape(math.prod(t.shape[1] for t in tables), *out)  # not -1: an output axis may be empty
 
 
 class _Routing(NamedTuple):
@@ -992,7 +1017,8 @@ def _adaptive_max_poolnd(input: Any, output_size: Any, return_indices: Any, dims
     n, c = x.shape[:2]
     offsets = xp.asarray(_adaptive_offsets(tuple(x.shape[2:]), out))  # (K, *out)
     k = offsets.shape[0]
-    vals = xp.take(x._data.reshape(n, c, -1), offsets, axis=2)  # (N, C, K, *out): every window's elements
+    size = math.prod(x.shape[2:])
+    vals = xp.take(x._data.reshape(n, c, size), offsets, axis=2)  # (N, C, K, *out): every window's elements
     best = vals.max(axis=2)  # NaN where a window holds one
     # PyTorch's scan (a larger value or a NaN takes the place): the first maximum, or the last NaN; found by
     # the smallest / largest offset that qualifies, not by argmax's tie rule
@@ -1002,7 +1028,6 @@ def _adaptive_max_poolnd(input: Any, output_size: Any, return_indices: Any, dims
     which = xp.where(last_nan >= 0, last_nan, first)
     arg = xp.take_along_axis(xp.broadcast_to(offsets, vals.shape), xp.expand_dims(which, 2), axis=2)[:, :, 0]
     del vals
-    size = math.prod(x.shape[2:])
     rows = xp.arange(n * c, dtype=np.int64).reshape(n, c, *(1,) * dims) * size
     route = _Routing(arg + rows, tuple(x.shape))
     y = _unbatched(record(op, best, backend, (x,), (_routed_scatter,), (route, anchor_of(x))), unbatched)
