@@ -5,6 +5,7 @@ from gradkit.nn.activation import CELU, SELU, Hardshrink, RReLU, Softmax2d, Soft
 from gradkit.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from gradkit.nn.attention import MultiheadAttention
 from gradkit.nn.bilinear import Bilinear
+from gradkit.nn.buffer import Buffer
 from gradkit.nn.conv import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -74,6 +75,25 @@ from gradkit.nn.layers import (
     Softsign,
     Tanh,
     Unflatten,
+)
+from gradkit.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    LazyModuleMixin,
+    UninitializedBuffer,
+    UninitializedParameter,
+    UninitializedTensorError,
 )
 from gradkit.nn.loss import (
     BCELoss,
@@ -286,6 +306,24 @@ __all__ = [
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",
+    "Buffer",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
+    "LazyModuleMixin",
+    "UninitializedBuffer",
+    "UninitializedParameter",
+    "UninitializedTensorError",
     "functional",
     "init",
     "LPPool1d",
@@ -308,3 +346,11 @@ from gradkit.nn import parametrize as _parametrize  # noqa: E402
 
 utils._expose("parametrize", _parametrize)
 utils._expose("parametrizations", _parametrizations)
+
+# gk.nn.utils's functions that take modules (fusion, skip_init, the hook-based weight_norm and spectral_norm) and
+# gk.nn.utils.stateless, for the same reason.
+from gradkit.nn import stateless as _stateless  # noqa: E402
+from gradkit.nn import utils_modules as _utils_modules  # noqa: E402
+
+utils._expose("stateless", _stateless)
+utils._adopt(_utils_modules)

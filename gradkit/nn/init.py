@@ -8,29 +8,56 @@ tensor.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from gradkit._args import real, text
+from gradkit._args import real, text, whole
+from gradkit.creation import _on
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
 from gradkit.tensor import Tensor
 
 __all__ = [
     "calculate_gain",
     "constant_",
+    "dirac_",
+    "eye_",
     "kaiming_normal_",
     "kaiming_uniform_",
     "normal_",
     "ones_",
     "orthogonal_",
+    "sparse_",
     "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
     "zeros_",
 ]
+
+#: ``gk.nn.utils.skip_init`` sets ``active`` while it builds a module: every initialiser then leaves its tensor
+#: as it is (and draws nothing), as PyTorch's do on its "meta" device.
+_SKIP = threading.local()
+
+
+def _skipped() -> bool:
+    return getattr(_SKIP, "active", False)
+
+
+@contextmanager
+def _skipping() -> Iterator[None]:
+    """Within: the initialisers of this thread check their arguments, then return the tensor unchanged."""
+    before = _skipped()
+    _SKIP.active = True
+    try:
+        yield
+    finally:
+        _SKIP.active = before
+
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "sigmoid")
@@ -62,7 +89,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def _check(tensor: Any, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.dtype.kind != "f" and op not in ("zeros_", "ones_", "constant_"):
+    if tensor.dtype.kind != "f" and op not in ("zeros_", "ones_", "constant_", "eye_", "dirac_"):
         raise DTypeError(f"{op}: fills float tensors only, got one of dtype {tensor.dtype}")
     return tensor
 
@@ -78,6 +105,8 @@ def _fan_in_and_fan_out(tensor: Tensor, op: str) -> tuple[int, int]:
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
+    if _skipped():
+        return tensor
     tensor._data[...] = values
     tensor._version[0] += 1
     return tensor
@@ -97,6 +126,8 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
             f"uniform_: the bounds a={a!r}, b={b!r} and their difference must be finite in {tensor.dtype} "
             f"(at most {top:g})"
         )
+    if _skipped():
+        return tensor
     backend = tensor._backend
     u = backend.uniform(tensor.shape, tensor.dtype)
     u *= b - a
@@ -113,6 +144,8 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     mean, std = real(mean, "normal_", "mean"), real(std, "normal_", "std")
     if not std >= 0:
         raise InvalidArgumentError(f"normal_: std must be >= 0, got {std!r}")
+    if _skipped():
+        return tensor
     z = tensor._backend.normal(tensor.shape, tensor.dtype)
     z *= std
     z += mean
@@ -196,6 +229,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             f"trunc_normal_: mean {mean} is more than 2 std from [{a}, {b}]; the values drawn may be inaccurate",
             stacklevel=2,
         )
+    if _skipped():
+        return tensor
     backend = tensor._backend
 
     def cdf(x: float) -> float:  # the standard normal CDF at (x - mean) / std, as erf's argument scaled to [-1, 1]
@@ -221,7 +256,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         raise InvalidArgumentError(
             f"orthogonal_: needs a tensor with 2 or more dimensions, got shape {tensor.shape}"
         )
-    if tensor.size == 0:
+    if tensor.size == 0 or _skipped():
         return tensor
     backend = tensor._backend
     xp = backend.xp
@@ -236,3 +271,95 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         q = q.T
     q *= gain
     return _fill(tensor, q.reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill the 2-d ``tensor`` with the identity matrix: ones on the main diagonal, zeros elsewhere (a
+    rectangular matrix too), as PyTorch's ``eye_`` (to keep a linear layer's inputs). Any dtype; in place, no
+    graph recorded; returns the tensor. Another number of dimensions is an ``InvalidArgumentError``."""
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise InvalidArgumentError(f"eye_: only tensors with 2 dimensions are supported, got shape {tensor.shape}")
+    if _skipped():
+        return tensor
+    data = tensor._data
+    with _on(tensor._backend):
+        data[...] = 0
+        tensor._backend.xp.fill_diagonal(data, 1)  # min(rows, cols) ones, no wrap
+    tensor._version[0] += 1
+    return tensor
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill the 3-, 4- or 5-d convolution weight ``tensor`` (out_channels, in_channels, *kernel) with the Dirac
+    delta, as PyTorch's ``dirac_``: zeros, and a one at the kernel's centre (``k // 2`` on each axis) for
+    output channel ``g * out_channels / groups + d`` and input channel ``d``, ``d`` below
+    ``min(out_channels / groups, in_channels)``, in each group ``g``, so that the convolution keeps the
+    identity of as many input channels as it can. Any dtype; in place, no graph recorded; returns the tensor.
+    Another number of dimensions, or ``out_channels`` not divisible by ``groups``, is an
+    ``InvalidArgumentError``."""
+    _check(tensor, "dirac_")
+    if tensor.ndim not in (3, 4, 5):
+        raise InvalidArgumentError(
+            f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got shape {tensor.shape}"
+        )
+    groups = whole(groups, "dirac_", "groups", low=1)
+    out_channels, in_channels = tensor.shape[:2]
+    if out_channels % groups:
+        raise InvalidArgumentError(
+            f"dirac_: dim 0 ({out_channels}) must be divisible by groups ({groups}), got shape {tensor.shape}"
+        )
+    if _skipped():
+        return tensor
+    per_group = out_channels // groups
+    n = min(per_group, in_channels)
+    backend = tensor._backend
+    data = tensor._data
+    with _on(backend):
+        data[...] = 0
+        if n and data.size:
+            outs = (np.arange(groups)[:, None] * per_group + np.arange(n)).reshape(-1)
+            ins = np.tile(np.arange(n), groups)
+            centre = tuple(k // 2 for k in tensor.shape[2:])
+            data[(backend.asarray(outs), backend.asarray(ins), *centre)] = 1
+    tensor._version[0] += 1
+    return tensor
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any = None) -> Tensor:
+    """Fill the 2-d ``tensor`` as a sparse matrix, as PyTorch's ``sparse_`` (Martens, 2010): values from
+    N(0, std^2), then in each column ``ceil(sparsity * rows)`` rows chosen at random (all distinct) set to zero.
+    ``sparsity`` >= 0 (1 or more: all zeros), ``std`` >= 0. ``generator``: None (the tensor's backend generator,
+    seeded by ``gk.manual_seed``) or a ``numpy.random.Generator`` (drawn on the host, then copied to the
+    tensor's device); not a torch Generator. Float tensors only; in place, no graph recorded; returns the
+    tensor. Another number of dimensions is an ``InvalidArgumentError``."""
+    op = "sparse_"
+    _check(tensor, op)
+    if tensor.ndim != 2:
+        raise InvalidArgumentError(f"{op}: only tensors with 2 dimensions are supported, got shape {tensor.shape}")
+    sparsity = real(sparsity, op, "sparsity", low=0.0)
+    std = real(std, op, "std", low=0.0)
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise ArgumentTypeError(
+            f"{op}: generator must be None or a numpy.random.Generator, got {type(generator).__name__}"
+        )
+    if _skipped():
+        return tensor
+    rows, cols = tensor.shape
+    zeros = min(rows, math.ceil(sparsity * rows))
+    backend = tensor._backend
+    xp = backend.xp
+    dtype = tensor.dtype
+    with _on(backend):
+        if generator is None:
+            values = backend.normal((rows, cols), dtype)
+            keys = backend.uniform((rows, cols), np.dtype(np.float64)) if zeros else None
+        else:
+            values = backend.asarray(generator.standard_normal((rows, cols)).astype(dtype))
+            keys = backend.asarray(generator.random((rows, cols))) if zeros else None
+        values *= std
+        if zeros:
+            # each column's rows in a random order: its `zeros` first ones (the smallest keys) become zero
+            rank = xp.argsort(xp.argsort(keys, axis=0), axis=0)
+            values[rank < zeros] = 0
+    return _fill(tensor, values)

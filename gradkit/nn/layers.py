@@ -995,11 +995,14 @@ class _BatchNorm(_NormBase):
     when ``momentum`` is None); ``num_batches_tracked`` counts the updates.
     Evaluation mode uses the running statistics. A state dict without
     ``num_batches_tracked`` loads (the count is kept), as in PyTorch.
+    ``bias=False`` (keyword only, PyTorch 2.14's) drops the bias of an affine layer; the repr shows
+    ``bias=`` as PyTorch's does (False without ``affine``).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def _check_input(self, x: Tensor) -> None:
         raise NotImplementedError
@@ -1033,7 +1036,7 @@ class _BatchNorm(_NormBase):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 

@@ -27,6 +27,7 @@ from gradkit.errors import (
     ShapeError,
     describe,
 )
+from gradkit.nn.buffer import Buffer
 from gradkit.nn.parameter import Parameter
 from gradkit.nn.utils import clear_grads
 from gradkit.tensor import Tensor
@@ -261,7 +262,8 @@ class Module:
 
     Assigning a :class:`Parameter` or a ``Module`` to an attribute registers
     it; ``register_buffer`` registers a non-trainable tensor (running
-    statistics) that is saved in the state dict. Subclasses call
+    statistics) that is saved in the state dict, and so does assigning an
+    ``nn.Buffer`` (with its ``persistent``). Subclasses call
     ``super().__init__()`` first and define ``forward``; calling the module
     calls ``forward``.
     """
@@ -280,6 +282,9 @@ class Module:
     #: Buffers a state dict may lack: ``load_state_dict`` keeps their values and does not call them missing
     #: (BatchNorm's ``num_batches_tracked``, which PyTorch's checkpoints before 0.4.1 do not have).
     _optional_state: tuple[str, ...] = ()
+    #: ``load_state_dict`` calls ``module._lazy_load_hook(state_dict, prefix)`` on each module that defines it,
+    #: before it reads anything (``nn.LazyModuleMixin``'s: uninitialized tensors take the shapes they are given).
+    _lazy_load_hook: Callable[[Mapping, str], None] | None = None
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -492,6 +497,8 @@ class Module:
                 )
             _put(d["_modules"], name, None)
             d[name] = None
+        elif isinstance(value, Buffer):  # nn.Buffer (PyTorch 2.5's): registered with its persistence
+            self.register_buffer(name, value, value.persistent)
         elif "_buffers" in d and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
                 raise ArgumentTypeError(
@@ -782,7 +789,9 @@ class Module:
 
         With ``strict`` (the default) every key must match; otherwise missing
         and unexpected keys are returned. A value whose shape differs is an
-        error either way. Nothing is changed when an error is raised. Values
+        error either way. Nothing is changed when an error is raised (but the
+        uninitialized parameters and buffers of lazy modules, ``nn.LazyLinear``
+        and the like, first take the shapes of their values, as PyTorch's). Values
         may be tensors (from any device), arrays or numbers, or other libraries'
         arrays with ``__dlpack__`` or ``__array__`` (a PyTorch state dict's
         tensors; a CUDA one onto a CuPy module without a copy through the host);
@@ -808,9 +817,13 @@ class Module:
             )
         strict = flag(strict, "load_state_dict", "strict")
         assign = flag(assign, "load_state_dict", "assign")
+        modules = list(self.named_modules(remove_duplicate=False))
+        for prefix, module in modules:
+            if module._lazy_load_hook is not None:  # a lazy module: its uninitialized tensors take the loaded shapes
+                module._lazy_load_hook(state_dict, f"{prefix}." if prefix else "")
         own = self.state_dict(keep_vars=True)
         optional = {f"{prefix}.{key}" if prefix else key
-                    for prefix, module in self.named_modules(remove_duplicate=False) for key in module._optional_state}
+                    for prefix, module in modules for key in module._optional_state}
         missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         where = f"load_state_dict for {type(self).__name__}"

@@ -1,6 +1,8 @@
 """Gradient utilities (``clip_grad_norm_``, ``get_total_norm``, ``clip_grads_with_norm_``, ``clip_grad_value_``),
 parameter vectors (``parameters_to_vector``, ``vector_to_parameters``) and ``rnn`` (``pad_sequence``, packed
-sequences)."""
+sequences). ``gradkit.nn`` adds the functions that take modules (``gradkit.nn.utils_modules``: fusion with BatchNorm,
+``skip_init``, the hook-based ``weight_norm`` and ``spectral_norm``) and the submodules ``parametrize``,
+``parametrizations`` and ``stateless``."""
 
 from __future__ import annotations
 
@@ -252,12 +254,26 @@ def _one_device(tensors: list[Tensor], op: str, what: str = "parameters") -> Any
     return backend
 
 
+def _check_initialized(params: list[Tensor], op: str) -> None:
+    """As PyTorch: an uninitialized parameter (a lazy module's, before its first call) has no values to use."""
+    from gradkit.nn.lazy import UninitializedTensorError, is_lazy
+
+    for i, p in enumerate(params):
+        if is_lazy(p):
+            where = p.__dict__.get("_lazy_owner") or f"parameter {i}"
+            raise UninitializedTensorError(
+                f"{op}: {where} is an uninitialized parameter (a lazy module's, before its first call); call the "
+                "module on a sample input first"
+            )
+
+
 def parameters_to_vector(parameters: Any) -> Tensor:
     """The parameters flattened and joined into one 1-d tensor, in order (differentiable, as PyTorch's;
     mixed dtypes promote)."""
     params = _tensor_list(parameters, "parameters_to_vector")
     if not params:
         raise InvalidArgumentError("parameters_to_vector: expected at least one parameter, got none")
+    _check_initialized(params, "parameters_to_vector")
     _one_device(params, "parameters_to_vector")
     return ops.concatenate([ops.reshape(p, (-1,)) for p in params])
 
@@ -274,6 +290,7 @@ def vector_to_parameters(vec: Tensor, parameters: Any) -> None:
     if not isinstance(vec, Tensor):
         raise ArgumentTypeError(f"{op}: vec must be a Tensor, got {type(vec).__name__}")
     params = _tensor_list(parameters, op)
+    _check_initialized(params, op)
     _one_device(params, op)
     if params and vec._backend is not params[0]._backend:
         raise DeviceError(f"{op}: vec is on {vec.device}, the parameters on {params[0].device}")
@@ -306,3 +323,13 @@ def _expose(name: str, submodule: Any) -> None:
     """
     globals()[name] = submodule
     sys.modules.setdefault(f"{__name__}.{name}", submodule)
+
+
+def _adopt(module: Any) -> None:
+    """Make the names of ``module.__all__`` ``gk.nn.utils``'s too (``gradkit.nn.utils_modules``: the fusion
+    functions, ``skip_init``, the hook-based ``weight_norm`` and ``spectral_norm``, which need ``Module``);
+    ``gradkit.nn``'s ``__init__`` calls this once they can be imported."""
+    for name in module.__all__:
+        globals()[name] = getattr(module, name)
+        if name not in __all__:
+            __all__.append(name)

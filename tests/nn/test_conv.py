@@ -294,7 +294,7 @@ def test_batchnorm2d_matches_pytorch_in_training_and_eval(device):
     m.eval()
     x = _data(2, 3, 3, 3, seed=5)
     _close(m(_gk(x, device)), t(torch.tensor(x)))
-    assert repr(m) == "BatchNorm2d(3, eps=1e-05, momentum=0.2, affine=True, track_running_stats=True)"
+    assert repr(m) == "BatchNorm2d(3, eps=1e-05, momentum=0.2, affine=True, bias=True, track_running_stats=True)"
 
 
 def test_batchnorm2d_normalises_over_batch_and_space(device):

@@ -489,7 +489,7 @@ def test_batchnorm3d_instance_norm3d_and_dropout3d_on_5d_input(device):
     np.testing.assert_allclose(y.mean((0, 2, 3, 4)), 0, atol=1e-12)
     np.testing.assert_allclose(m.running_mean.numpy(), 0.1 * x.mean((0, 2, 3, 4)), rtol=1e-12)
     assert list(m.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
-    assert repr(m) == "BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+    assert repr(m) == "BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)"
     z = nn.InstanceNorm3d(3)(_gk(x, device)).numpy()
     np.testing.assert_allclose(z.mean((2, 3, 4)), 0, atol=1e-12)
     assert nn.InstanceNorm3d(3)(_gk(x[0], device)).shape == x.shape[1:]
