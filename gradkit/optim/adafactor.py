@@ -37,7 +37,8 @@ class Adafactor(Optimizer):
     itself, as in PyTorch. State: ``step``, and ``row_var`` (``p``'s shape with its last axis 1) and
     ``col_var`` (with its second-last axis 1) for a parameter of two or more dimensions, ``variance``
     (``p``'s shape) for one of one or none: the memory saving is the point. The two RMS values and the
-    final scale are computed on the device (no host read); the ``max`` there ignores a NaN as Python's
+    final scale are computed on the device (no host read; a float16 tensor's squares summed in float32, and
+    one element's norm its absolute value, as PyTorch's norm); the ``max`` there ignores a NaN as Python's
     does in PyTorch's update. The update depends on the step count, a Python int, so a step cannot be
     captured by ``gk.cuda.capture`` (it raises ``CaptureError``); PyTorch's Adafactor has no
     ``capturable`` either. ``foreach`` as PyTorch's (see ``Optimizer``).
@@ -165,8 +166,15 @@ def _col_shape(shape: tuple) -> tuple:
 
 
 def _norm(xp: Any, a: Any, scratch: Any) -> Any:
-    """The 2-norm of ``a`` as a 0-d value of its dtype on its device (``scratch``, of ``a``'s shape, takes
-    the squares on CuPy; NumPy's dot needs none)."""
+    """The 2-norm of ``a`` as a 0-d value on its device, of its dtype, or float32 for a narrower one
+    (``scratch``, of ``a``'s shape, takes the squares on CuPy; NumPy's dot needs none). Of one element, its
+    absolute value, as PyTorch's norm (no overflow of its square: a parameter of 1e20 in float32 has an RMS of
+    1e20, not inf). A float16 array's squares are summed in float32, as PyTorch's (in float16 a sum past 65504,
+    a 256 x 256 parameter of ones, would be inf, and the update NaN); that makes a float32 temporary."""
+    if a.size == 1:
+        return xp.abs(a.reshape(()))
+    if a.dtype.itemsize < 4:
+        return xp.sqrt(xp.square(a, dtype=xp.float32).sum())
     if xp is np:
         flat = a.reshape(-1)
         return xp.sqrt(xp.dot(flat, flat))

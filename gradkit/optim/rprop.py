@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gradkit._args import flag
 from gradkit.errors import InvalidArgumentError
 from gradkit.optim.optimizer import Optimizer
@@ -13,13 +15,16 @@ from gradkit.tensor import Tensor
 class Rprop(Optimizer):
     """``torch.optim.Rprop``'s update.
 
-    With ``g = grad`` (negated with ``maximize``) and ``s = sign(g * prev)`` elementwise::
+    With ``g = grad`` (negated with ``maximize``) and ``s = g * prev`` elementwise::
 
-        factor     = etaplus where s > 0, etaminus where s < 0, 1 where s == 0
+        factor     = etaplus where s > 0, etaminus where s < 0, 1 elsewhere (s == 0 or NaN)
         step_size  = clip(step_size * factor, step_sizes[0], step_sizes[1])
         g          = 0 where factor == etaminus (the sign flipped: no move, and no memory of it)
-        p         -= sign(g) * step_size
+        p         -= sign(g) * step_size     (sign(NaN) = 0: a NaN in g does not move p)
         prev       = g
+
+    As PyTorch's, whose ``sign`` gives 0 for NaN: a NaN or infinite ``g`` (``inf * 0`` is NaN) leaves its
+    step size as it was, and a NaN one leaves its parameter too (and goes into ``prev``).
 
     State: ``step``, ``prev`` (zeros at first) and ``step_size`` (filled with the group's ``lr`` when
     the parameter's state is made, as PyTorch's; a later change of ``lr`` does not reach it). There is
@@ -57,34 +62,58 @@ class Rprop(Optimizer):
         etaminus, etaplus = (float(v) for v in group["etas"])
         low, high = (float(v) for v in group["step_sizes"])
         maximize = flag(group["maximize"], "Rprop.step", "maximize")
-        constants: dict = {}  # the 0-d arrays copyto takes, per backend and dtype
+        constants: dict = {}  # the 0-d arrays the products take, per backend and dtype
         for p, grad, st in self._with_grads(group, lambda q: self._new_state(q, lr)):
             st["step"] += 1
             xp, param = p._backend.xp, p._data
             prev, step_size = st["prev"]._data, st["step_size"]._data
-            factor, mask = self._scratch(p), _bool_view(xp, self._scratch(p, 1))
+            factor = self._scratch(p)
+            up, down = _bool_views(xp, self._scratch(p, 1), 2)
             key = (id(p._backend), param.dtype)
             if key not in constants:  # made on the device (a fill): no host data in a captured step
-                constants[key] = [xp.full((), v, dtype=param.dtype) for v in (etaplus, etaminus, 1.0, 0.0)]
-            plus, minus, one, zero = constants[key]
+                with np.errstate(over="ignore"):  # an etaplus past the dtype's range: inf (PyTorch's float16 too)
+                    finite = bool(np.isfinite(np.asarray(etaplus, dtype=param.dtype)))
+                    constants[key] = [*(xp.full((), v, dtype=param.dtype) for v in (etaplus, etaminus)), finite]
+            plus, minus, finite = constants[key]
+            bits = np.dtype(f"i{param.dtype.itemsize}")  # the signed integers of the parameter's size
+            # Without masked copies (NumPy's copyto(where=) on a mask without pattern is a branch per element,
+            # most of a step's time), each result exact, NaN and inf as PyTorch's, whose sign(NaN) is 0:
             xp.multiply(grad, prev, out=factor)
             if maximize:
                 xp.negative(factor, out=factor)  # (-g) * prev, exactly
-            xp.sign(factor, out=factor)  # NaN stays NaN, and so does its step size, as PyTorch's
-            for test, value in ((xp.greater, plus), (xp.less, minus), (xp.equal, one)):
-                test(factor, 0, out=mask)
-                # a 0-d array: CuPy's copyto asks NumPy 2's can_cast about a Python float
-                xp.copyto(factor, value, where=mask)
+            xp.greater(factor, 0, out=up)
+            xp.less(factor, 0, out=down)
+            # factor = etaplus where g * prev > 0, etaminus where < 0, else 1 (0, or NaN from a NaN or infinite
+            # g): one term of three is not 0, so the sums are exact; prev, read above, is the second temporary
+            if finite:
+                # the dtype named: a 0-d operand must not decide it (as one might under value-based casting)
+                xp.multiply(up, plus, out=factor, dtype=param.dtype)
+                xp.multiply(down, minus, out=prev, dtype=param.dtype)
+                factor += prev
+                xp.logical_or(up, down, out=up)
+                xp.logical_not(up, out=up)
+                factor += up
+            else:  # an infinite etaplus: inf * 0 would be NaN, so masked copies (0-d arrays, as CuPy's need)
+                factor.fill(1)
+                xp.copyto(factor, plus, where=up)
+                xp.copyto(factor, minus, where=down)
             step_size *= factor
             xp.clip(step_size, low, high, out=step_size)
-            xp.equal(factor, minus, out=mask)  # etaminus in the parameter's dtype, as PyTorch compares
+            # prev = g, 0 where the sign flipped (factor == etaminus: down): the bits of g and'ed with all ones or
+            # none, so an infinite or NaN g is kept as it is (g * 0 would be NaN)
+            keep = factor.view(bits)
+            xp.subtract(down.view(xp.int8), 1, out=keep)  # -1 (all bits set) where kept, 0 where dropped
             if maximize:
                 xp.negative(grad, out=prev)
+                xp.bitwise_and(prev.view(bits), keep, out=prev.view(bits))
             else:
-                xp.copyto(prev, grad)
-            xp.copyto(prev, zero, where=mask)  # a copy, not g * 0: an infinite g gives 0
-            xp.sign(prev, out=factor)
-            factor *= step_size
+                xp.bitwise_and(grad.view(bits), keep, out=prev.view(bits))
+            # p -= sign(prev) * step_size, sign(NaN) = 0 (a NaN g does not move p): (prev > 0) - (prev < 0)
+            xp.greater(prev, 0, out=up)
+            xp.less(prev, 0, out=down)
+            sign = up.view(xp.int8)
+            xp.subtract(sign, down.view(xp.int8), out=sign)
+            xp.multiply(sign, step_size, out=factor, dtype=param.dtype)
             param -= factor
 
 
@@ -97,7 +126,9 @@ def _pair(group: dict, key: str, what: str) -> tuple:
     return group[key]
 
 
-def _bool_view(xp: Any, scratch: Any) -> Any:
-    """A boolean array of ``scratch``'s shape in the first bytes of its memory (a mask that allocates nothing;
-    ``scratch`` is a contiguous view of the optimiser's scratch buffer)."""
-    return scratch.reshape(-1).view(xp.bool_)[: scratch.size].reshape(scratch.shape)
+def _bool_views(xp: Any, scratch: Any, count: int) -> list:
+    """``count`` boolean arrays of ``scratch``'s shape, one after another in its memory (masks that allocate
+    nothing; ``scratch`` is a contiguous view of the optimiser's scratch buffer, of a float dtype of two bytes
+    or more, so that two fit)."""
+    flat, n = scratch.reshape(-1).view(xp.bool_), scratch.size
+    return [flat[i * n: (i + 1) * n].reshape(scratch.shape) for i in range(count)]
