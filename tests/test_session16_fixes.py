@@ -55,3 +55,12 @@ def test_trace_names_the_axis_of_a_concatenation_its_bounds_and_clips_scalar_bou
                   [[1.0, 2.0]])
     exprs = [s.expr for s in tr.forward]
     assert "concatenate([v0, v1], axis=0)" in exprs and "clip(v0, -1, 0.5)" in exprs
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", {"lr": "fast"}), ("Adagrad", {"eps": "1e-10"}), ("Adam", {"lr": None}), ("ASGD", {"lambd": "x"}),
+    ("Rprop", {"lr": [0.1]}), ("RMSprop", {"alpha": "0.9"}),
+])
+def test_an_optimiser_hyperparameter_that_is_not_a_number_is_a_type_error_as_in_pytorch(name, kwargs):
+    with pytest.raises(gk.ArgumentTypeError, match=rf"{name}: \w+ must be a number, got"):
+        getattr(gk.optim, name)([gk.ones(2, requires_grad=True)], **kwargs)

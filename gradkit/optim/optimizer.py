@@ -260,10 +260,11 @@ class Optimizer:
 
     def _check(self, key: str, value: Any, low: float, high: float = math.inf, low_open: bool = False,
                high_open: bool = False) -> None:
-        """Raise InvalidArgumentError unless ``low <= value <= high`` (with open ends as asked)."""
+        """Raise InvalidArgumentError unless ``low <= value <= high`` (with open ends as asked); a value that is not
+        a number is an ArgumentTypeError (PyTorch's TypeError)."""
         name = type(self).__name__
         if not _is_number(value):
-            raise InvalidArgumentError(f"{name}: {key} must be a number, got {type(value).__name__} {value!r}")
+            raise ArgumentTypeError(f"{name}: {key} must be a number, got {type(value).__name__} {value!r}")
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
         if not ok:
             left = f"{low} < " if low_open else f"{low} <= "

@@ -284,7 +284,7 @@ def test_argument_errors_name_lbfgs(device):
     y = gk.tensor(np.zeros(2), device=device, requires_grad=True)
     bad = [
         ({"lr": -1.0}, gk.InvalidArgumentError, "lr"),
-        ({"lr": "1"}, gk.InvalidArgumentError, "lr"),
+        ({"lr": "1"}, gk.ArgumentTypeError, "lr"),
         ({"max_iter": 0}, gk.InvalidArgumentError, "max_iter"),
         ({"max_iter": 2.5}, gk.ArgumentTypeError, "max_iter"),
         ({"max_eval": 0}, gk.InvalidArgumentError, "max_eval"),
