@@ -287,3 +287,13 @@ mod = remainder
 env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed values
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``gk.distributions`` is imported on first use (its ~40 modules would add about a tenth of a second to
+    every ``import gradkit``); ``import gradkit.distributions as D`` works as usual."""
+    if name == "distributions":
+        import importlib
+
+        return importlib.import_module("gradkit.distributions")
+    raise AttributeError(f"module 'gradkit' has no attribute {name!r}")

@@ -55,6 +55,7 @@ NAMESPACES = {
     "gk.cuda": (gk.cuda, None),
     "gk.linalg": (gk.linalg, None),
     "gk.special": (gk.special, None),
+    "gk.distributions": (gk.distributions, None),
     "gk.autograd": (gk.autograd, None),
     "gk.autograd.functional": (gk.autograd.functional, ("gradkit.autograd.functional",)),
     "gk.func": (gk.func, ("gradkit.func",)),

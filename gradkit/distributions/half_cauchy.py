@@ -1,0 +1,61 @@
+"""``HalfCauchy(scale)``: |X| with X ~ Cauchy(0, scale) (``torch.distributions.HalfCauchy``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradkit.ops as ops
+from gradkit.creation import full_like, zeros_like
+from gradkit.distributions import constraints
+from gradkit.distributions.cauchy import Cauchy
+from gradkit.distributions.transformed_distribution import TransformedDistribution
+from gradkit.distributions.transforms import AbsTransform
+from gradkit.tensor import Tensor
+
+__all__ = ["HalfCauchy"]
+
+
+class HalfCauchy(TransformedDistribution):
+    """Density 2 Cauchy(x; 0, scale) on x >= 0, scale > 0 (infinite mean and variance)."""
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, scale: Any, validate_args: bool | None = None) -> None:
+        base = Cauchy(0, scale, validate_args=False)
+        super().__init__(base, AbsTransform(), validate_args=validate_args)  # checks scale
+        self._share_validation(base)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale
+
+    @property
+    def mean(self) -> Tensor:
+        return full_like(self.scale, math.inf)
+
+    @property
+    def mode(self) -> Tensor:
+        return zeros_like(self.scale)
+
+    @property
+    def variance(self) -> Tensor:
+        return full_like(self.scale, math.inf)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value)
+        log_prob = self.base_dist.log_prob(value) + math.log(2)
+        return ops.where(value >= 0, log_prob, -math.inf)
+
+    def cdf(self, value: Any) -> Tensor:
+        value = self._value(value)
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, prob: Any) -> Tensor:
+        prob = self._value(prob, validate=False)
+        return self.base_dist.icdf((prob + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
