@@ -8,7 +8,10 @@ other, so gradients of every order work.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from gradkit.autograd.function import record
 from gradkit.tensor import Tensor
@@ -18,7 +21,12 @@ __all__ = ["put", "take"]
 
 def take(x: Tensor, idx: tuple) -> Tensor:
     """``x[idx]`` for a tuple of integer index arrays (broadcasting together, every value in range)."""
-    return record("take", x._data[idx], x._backend, (x,), (_take_vjp,), (x.shape, idx))
+    data = x._data
+    if len(idx) == 1 and type(data) is np.ndarray and type(idx[0]) is np.ndarray and idx[0].dtype.kind in "iu":
+        out = np.take(data, idx[0], axis=0)  # NumPy's take of rows: several times faster than data[i]
+    else:
+        out = data[idx]
+    return record("take", out, x._backend, (x,), (_take_vjp,), (x.shape, idx))
 
 
 def _take_vjp(g: Tensor, shape: tuple, idx: tuple) -> Tensor:
@@ -28,9 +36,38 @@ def _take_vjp(g: Tensor, shape: tuple, idx: tuple) -> Tensor:
 def put(values: Tensor, shape: tuple, idx: tuple) -> Tensor:
     """Zeros of ``shape`` with ``values`` added at ``idx`` (repeated indices accumulate)."""
     backend = values._backend
-    data: Any = backend.xp.zeros(shape, dtype=values.dtype)
-    backend.scatter_add(data, idx, values._data)
+    data = _bincount_put(values._data, shape, idx) if backend.xp is np else None
+    if data is None:
+        data = backend.xp.zeros(shape, dtype=values.dtype)
+        backend.scatter_add(data, idx, values._data)
     return record("put", data, backend, (values,), (_put_vjp,), (idx,))
+
+
+def _bincount_put(values: Any, shape: tuple, idx: tuple) -> Any:
+    """``put`` on the CPU through ``np.bincount`` (sums in float64, in the order of the entries: np.add.at's
+    order, several times faster than it), or None where that does not apply (not real floats, not a tuple of
+    integer arrays)."""
+    if values.dtype.kind != "f" or values.dtype.itemsize > 8 or not 0 < len(idx) <= len(shape):
+        return None
+    if not all(type(i) is np.ndarray and i.dtype.kind in "iu" for i in idx):
+        return None
+    k = len(idx)
+    lead, trail = shape[:k], math.prod(shape[k:])
+    index = np.broadcast_arrays(*idx)
+    values = np.broadcast_to(values, index[0].shape + tuple(shape[k:]))
+    if values.size == 0 or math.prod(shape) == 0:
+        return np.zeros(shape, dtype=values.dtype)
+    flat = np.ravel_multi_index(tuple(index), lead, mode="wrap").reshape(-1)  # wrap: -1 is the last, as x[idx]
+    cells = math.prod(lead)
+    if trail <= 16:  # a few columns (grid_sample's channels): one bincount each
+        columns = values.reshape(flat.shape[0], trail)
+        sums = np.empty((cells, trail), dtype=values.dtype)
+        for j in range(trail):
+            sums[:, j] = np.bincount(flat, weights=columns[:, j], minlength=cells)
+        return sums.reshape(shape)
+    flat = (flat[:, None] * trail + np.arange(trail, dtype=flat.dtype)).reshape(-1)
+    sums = np.bincount(flat, weights=values.reshape(-1), minlength=cells * trail)
+    return sums.astype(values.dtype, copy=False).reshape(shape)
 
 
 def _put_vjp(g: Tensor, idx: tuple) -> Tensor:

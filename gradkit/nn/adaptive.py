@@ -162,11 +162,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         x, batched = self._rows(input, "AdaptiveLogSoftmaxWithLoss.predict")
         backend = x._backend
         head_output = self.head(x)
-        best = backend.to_numpy(backend.xp.argmax(head_output._data, axis=1)).astype(np.int64)
-        tail_rows = best >= self.shortlist_size
+        xp = backend.xp
+        best = xp.argmax(head_output._data, axis=1).astype(np.int64)
+        tail_rows = backend.to_numpy(best >= self.shortlist_size)  # the one host read (PyTorch's any() and all())
         if tail_rows.any():
             rows = backend.asarray(np.flatnonzero(tail_rows))
             full = self._full_log_prob(take(x, (rows,)), take(head_output, (rows,)))
-            best[tail_rows] = backend.to_numpy(backend.xp.argmax(full._data, axis=1))
-        out = Tensor._make(backend.asarray(best), backend)
+            best[rows] = xp.argmax(full._data, axis=1)
+        out = Tensor._make(best, backend)
         return out if batched else ops.reshape(out, ())

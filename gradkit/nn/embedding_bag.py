@@ -71,6 +71,15 @@ def _renorm(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None
     weight._version[0] += 1
 
 
+def _given_on_host(value: Any) -> np.ndarray | None:
+    """The integers as given, when they come from the host (a list or a NumPy array; checked there for free
+    before they go to a GPU), else None (a device tensor or array: not read back)."""
+    if isinstance(value, Tensor) or hasattr(value, "__cuda_array_interface__"):
+        return None
+    data = np.asarray(value)
+    return data.astype(np.int64) if data.dtype == np.uint64 else data
+
+
 def _check_mode(mode: Any, scale_grad_by_freq: bool, sparse: bool, op: str) -> str:
     text(mode, op, "mode")
     if mode not in _MODES:
@@ -123,6 +132,7 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None, max_norm: flo
     xp = backend.xp
     idx = _int_array(input, backend, op, "indices")
     on_cpu = type(idx) is np.ndarray
+    host_idx = idx if on_cpu else _given_on_host(input)  # indices a GPU run got from the host are checked there
     if idx.ndim == 2:
         if offsets is not None:
             raise InvalidArgumentError(
@@ -144,14 +154,16 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None, max_norm: flo
         bags = off.shape[0] - 1 if include_last_offset else off.shape[0]
         if bags < 0:
             raise ShapeError(f"{op}: with include_last_offset=True offsets must hold at least one entry (the end)")
-        if on_cpu and off.size:
-            if off[0] != 0:
+        host_off = off if type(off) is np.ndarray else _given_on_host(offsets)
+        if host_off is not None and host_off.size:
+            if host_off[0] != 0:
                 raise InvalidArgumentError(f"{op}: offsets[0] must be 0 (the first bag starts at position 0), got "
-                                           f"{int(off[0])}")
-            if (np.diff(off) < 0).any():
-                raise InvalidArgumentError(f"{op}: offsets must be non-decreasing, got {off.tolist()!r:.80}")
-            if off[-1] > n:
-                raise InvalidArgumentError(f"{op}: offsets[-1] ({int(off[-1])}) cannot exceed the input's length {n}")
+                                           f"{int(host_off[0])}")
+            if (np.diff(host_off) < 0).any():
+                raise InvalidArgumentError(f"{op}: offsets must be non-decreasing, got {host_off.tolist()!r:.80}")
+            if host_off[-1] > n:
+                raise InvalidArgumentError(f"{op}: offsets[-1] ({int(host_off[-1])}) cannot exceed the input's "
+                                           f"length {n}")
         positions = xp.arange(n, dtype=np.int64)
         if bags:
             bag = xp.searchsorted(off[:bags], positions, side="right") - 1
@@ -161,9 +173,9 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None, max_norm: flo
         valid = positions < off[bags] if include_last_offset else None
     else:
         raise ShapeError(f"{op}: input must be 1-D (with offsets) or 2-D (one bag per row), got shape {idx.shape}")
-    if on_cpu:
-        _check_range(idx, num, op, "index")
-    else:
+    if host_idx is not None:
+        _check_range(host_idx, num, op, "index")
+    if not on_cpu:  # a GPU's own indices are not read back (nor are they by PyTorch's CUDA kernel): clipped
         flat = xp.clip(flat, 0, num - 1)
     psw = _sample_weights(per_sample_weights, idx, weight, mode, op)
     if max_norm is not None:

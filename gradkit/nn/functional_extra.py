@@ -19,11 +19,11 @@ from gradkit import ops
 from gradkit._args import flag, real, whole
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record, tied_slope
-from gradkit.errors import ArgumentTypeError, ShapeError
+from gradkit.errors import ArgumentTypeError, DTypeError, ShapeError
 from gradkit.nn._gather import take
 from gradkit.nn.activation import _float_input, celu, rrelu, selu, threshold
 from gradkit.nn.functional import _warn_at_caller, elu, hardtanh, interpolate, leaky_relu, relu
-from gradkit.ops._util import normalize_axis
+from gradkit.ops._util import as_tensor, normalize_axis
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -54,7 +54,9 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
     PyTorch); ``tau`` must be > 0.
     """
     op = "gumbel_softmax"
-    x = _float_input(logits, op)
+    x = logits if isinstance(logits, Tensor) else as_tensor(logits, op)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: logits must be a float tensor, got dtype {x.dtype}; convert with .astype()")
     tau = real(tau, op, "tau", low=0.0, low_open=True)
     hard = flag(hard, op, "hard")
     if real(eps, op, "eps") != 1e-10:

@@ -89,19 +89,28 @@ class _CTCPlan:
 
 
 def _ctc_targets(targets: Any, lp: Tensor, n: int, tl: np.ndarray, batched: bool, op: str) -> Any:
-    """The targets as a padded (N, S) int64 array on lp's device, S = max(target_lengths) (at least 0)."""
+    """The targets as a padded (N, S) int64 array, S = max(target_lengths) (at least 0): a NumPy array when they
+    come from the host (a list, NumPy array or CPU tensor: their values are checked there), else on lp's device."""
     backend = lp._backend
     if isinstance(targets, Tensor):
-        data = targets._data if targets._backend is backend else backend.transfer(targets._data, targets._backend)
+        data = targets._data
+        if type(data) is not np.ndarray and targets._backend is not backend:
+            data = backend.transfer(data, targets._backend)
+    elif hasattr(targets, "__cuda_array_interface__"):
+        data = backend.asarray(targets)
     else:
         try:
-            data = backend.asarray(np.asarray(targets) if isinstance(targets, (list, tuple)) else targets)
+            data = np.asarray(targets)
         except (TypeError, ValueError):
             raise ShapeError(f"{op}: targets must be a rectangular array of class indices, got {targets!r:.60}") \
                 from None
+        if data.dtype == object:
+            raise ShapeError(f"{op}: targets must be a rectangular array of class indices, got {targets!r:.60}")
     if data.dtype.kind not in "iu":
         raise DTypeError(f"{op}: targets must be integer class indices, got dtype {data.dtype}")
     data = data.astype(np.int64, copy=False)
+    on_host = type(data) is np.ndarray
+    xp = np if on_host else backend.xp
     s = int(tl.max()) if tl.size else 0
     if data.ndim == 2:
         if data.shape[0] != n:
@@ -126,7 +135,7 @@ def _ctc_targets(targets: Any, lp: Tensor, n: int, tl: np.ndarray, batched: bool
             starts = np.concatenate([[0], np.cumsum(tl)[:-1]])
             cols = np.arange(s, dtype=np.int64)
             where = np.minimum(starts[:, None] + cols, max(total - 1, 0))
-            padded = data[backend.asarray(where)] if total else backend.xp.zeros((n, s), dtype=np.int64)
+            padded = data[where if on_host else backend.asarray(where)] if total else xp.zeros((n, s), dtype=np.int64)
     else:
         raise ShapeError(f"{op}: targets must be 2-D (N, S) padded or 1-D concatenated, got shape {data.shape}")
     return padded
@@ -171,7 +180,7 @@ def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
     _check_reduction(reduction, op)
     blank = whole(blank, op, "blank")
     zero_infinity = flag(zero_infinity, op, "zero_infinity")
-    lp = _float_input(log_probs, op)
+    lp = log_probs if isinstance(log_probs, Tensor) else as_tensor(log_probs, op)
     if lp.dtype not in (np.float32, np.float64):
         raise DTypeError(f"{op}: log_probs must be float32 or float64, got {lp.dtype}; convert with .astype()")
     if lp.ndim not in (2, 3):
@@ -213,11 +222,12 @@ def _ctc_plan(lp: Tensor, padded: Any, il: np.ndarray, tl: np.ndarray, blank: in
     c = lp.shape[2]
     length = 2 * s + 1
     used = np.arange(s)[None, :] < tl[:, None]  # (N, S) on the host
-    if type(padded) is np.ndarray and used.any():  # target values are read on the CPU only (PyTorch's GPU neither)
+    if type(padded) is np.ndarray:  # targets from the host are checked there; a GPU's are not read (nor by PyTorch)
         vals = padded[used]
-        if vals.min() < 0 or vals.max() >= c:
+        if vals.size and (vals.min() < 0 or vals.max() >= c):
             bad = int(vals.min()) if vals.min() < 0 else int(vals.max())
             raise IndexOutOfRangeError(f"{op}: target {bad} is out of range: expected 0 <= value < {c}")
+        padded = backend.asarray(padded)
     labels = xp.where(backend.asarray(used), xp.clip(padded, 0, c - 1), blank)
     ext = xp.full((n, length), blank, dtype=np.int64)
     ext[:, 1::2] = labels
@@ -299,7 +309,9 @@ def _ctc_vjp(g: Tensor, lp: Tensor, plan: _CTCPlan) -> Tensor:
                 rec = _lse3(xp, b, _shift(xp, b, -1, -np.inf), xp.where(back_skip, _shift(xp, b, -2, -np.inf), neg)) \
                     + e[t]
                 b = xp.where(last == t, start, rec)
-                gamma[t] = xp.exp(plan.alphas[t] + b - e[t] + nll.T)
+                # a state no alignment reaches has occupancy 0, also where its log-probability is -inf
+                ab = plan.alphas[t] + b
+                gamma[t] = xp.where(ab == -np.inf, 0.0, xp.exp(ab - e[t] + nll.T))
             gamma = xp.where(plan.inf[None, :, None], 0.0, gamma)
             t_idx = xp.arange(t_max, dtype=np.int64)[:, None, None]
             backend.scatter_add(out, (t_idx, rows[None, :, None], plan.ext[None]), -gamma)
@@ -372,9 +384,9 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: Any = None, re
     holding each sample's class indices up to the first -1,
     ``sum_{j target} sum_{i not target} max(0, 1 - (x[j] - x[i])) / C`` per sample.
 
-    Targets are integers in [-1, C) (checked on the CPU; a GPU's are clipped unread); a repeated target counts
-    each time, as PyTorch's. As its kernel, a term exactly at the hinge adds no gradient. ``size_average`` and
-    ``reduce`` are PyTorch's deprecated pair (a warning; use ``reduction``).
+    Targets are integers in [-1, C) (checked on the host when they come from it; a GPU's are clipped unread);
+    a repeated target counts each time, as PyTorch's. As its kernel, a term exactly at the hinge adds no
+    gradient. ``size_average`` and ``reduce`` are PyTorch's deprecated pair (a warning; use ``reduction``).
     """
     op = "multilabel_margin_loss"
     if isinstance(size_average, str):
@@ -399,8 +411,11 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: Any = None, re
     scores = ops.reshape(x, (-1, c))
     xp = x._backend.xp
     td = t._data.reshape(-1, c).astype(np.int64)
-    if type(td) is np.ndarray and td.size and (td.min() < -1 or td.max() >= c):
-        bad = int(td.min()) if td.min() < -1 else int(td.max())
+    # targets from the host (a CPU run's, or a list or NumPy array sent to a GPU) are checked there
+    host = td if type(td) is np.ndarray else None if isinstance(target, Tensor) or hasattr(
+        target, "__cuda_array_interface__") else np.asarray(target).astype(np.int64)
+    if host is not None and host.size and (host.min() < -1 or host.max() >= c):
+        bad = int(host.min()) if host.min() < -1 else int(host.max())
         raise IndexOutOfRangeError(f"{op}: target {bad} is out of range: expected -1 <= value < {c}")
     n = td.shape[0]
     valid = xp.cumprod(td != -1, axis=1) > 0  # the targets before the first -1

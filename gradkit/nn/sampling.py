@@ -121,9 +121,10 @@ def _unnormalize(c: Tensor, n: int, align: bool) -> Tensor:
 
 
 def _clip_raw(xp: Any, c: Any, n: int) -> tuple[Any, Any]:
-    """PyTorch's ``clip_coordinates_set_grad``: ``c`` limited to [0, n - 1], slope 1 strictly inside, else 0."""
+    """PyTorch's ``clip_coordinates_set_grad``: ``c`` limited to [0, n - 1], slope 1 strictly inside, else 0; NaN
+    (and so a reflected infinity) goes to 0, as PyTorch's ``min(n - 1, max(c, 0))`` on the CPU and CUDA."""
     inside = (c > 0) & (c < n - 1)
-    return xp.clip(c, 0, n - 1), inside
+    return xp.where(xp.isnan(c), 0, xp.clip(c, 0, n - 1)).astype(c.dtype, copy=False), inside
 
 
 def _reflect_raw(xp: Any, c: Any, twice_low: int, twice_high: int) -> tuple[Any, Any]:
@@ -136,9 +137,10 @@ def _reflect_raw(xp: Any, c: Any, twice_low: int, twice_high: int) -> tuple[Any,
     d = c - low
     sign = xp.where(d < 0, -1.0, 1.0).astype(c.dtype)
     a = xp.abs(d)
-    extra = xp.fmod(a, span)
-    flips = xp.floor(a / span)
-    even = xp.fmod(flips, 2) == 0
+    with np.errstate(invalid="ignore"):  # an infinite position reflects to NaN, which the clip sends to 0
+        extra = xp.fmod(a, span)
+        flips = xp.floor(a / span)
+        even = xp.fmod(flips, 2) == 0
     value = xp.where(even, extra + low, span - extra + low).astype(c.dtype, copy=False)
     return value, xp.where(even, sign, -sign)
 
@@ -173,15 +175,18 @@ def _int_positions(xp: Any, f: Any, n: int) -> Any:
 
 
 class _Sampler:
-    """The input as (N, P, C) rows, one per pixel, and what it takes to gather them at K-D pixel positions."""
+    """The input as (N * P, C) rows, one per pixel, and what it takes to gather them at K-D pixel positions."""
 
     def __init__(self, x: Tensor) -> None:
         self.backend = x._backend
         self.xp = x._backend.xp
         n, c = x.shape[:2]
         self.sizes = x.shape[2:]
-        self.rows = ops.transpose(ops.reshape(x, (n, c, math.prod(self.sizes))), (0, 2, 1))  # (N, P, C)
-        self.batch: Any = None
+        self.pixels = math.prod(self.sizes)
+        rows = ops.transpose(ops.reshape(x, (n, c, self.pixels)), (0, 2, 1))  # (N, P, C)
+        self.rows = ops.reshape(rows, (n * self.pixels, c))
+        self.padded: Tensor | None = None  # the rows and a zero row below them, which outside positions take
+        self.base: Any = None
 
     def values(self, positions: list) -> Tensor:
         """The input at integer positions (one array per spatial axis, (N, *out) each), zero (and without
@@ -194,13 +199,16 @@ class _Sampler:
             inside = ok if inside is None else inside & ok
             p = xp.clip(pos, 0, n - 1)
             flat = p if flat is None else flat * n + p
-        if self.batch is None:
+        if self.base is None:
             nb = positions[0].shape[0]
-            self.batch = xp.arange(nb, dtype=np.int64).reshape((nb,) + (1,) * (positions[0].ndim - 1))
-        v = take(self.rows, (self.batch, flat))
-        if bool(inside.all()) if type(inside) is np.ndarray else False:
-            return v
-        return ops.where(inside[..., None], v, 0.0)
+            self.base = (xp.arange(nb, dtype=np.int64) * self.pixels).reshape((nb,) + (1,) * (positions[0].ndim - 1))
+        flat = flat + self.base
+        if type(inside) is np.ndarray and bool(inside.all()):  # no host read: a GPU takes the padded rows
+            return take(self.rows, (flat,))
+        if self.padded is None:
+            zero = Tensor._make(xp.zeros((1, self.rows.shape[1]), dtype=self.rows.dtype), self.backend)
+            self.padded = ops.concatenate([self.rows, zero], 0)
+        return take(self.padded, (xp.where(inside, flat, self.rows.shape[0]),))
 
 
 def _check_grid_args(input: Any, grid: Any, mode: Any, padding_mode: Any, op: str) -> tuple[Tensor, Tensor]:  # noqa: A002
