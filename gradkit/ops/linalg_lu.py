@@ -4,17 +4,21 @@
 ``householder_product``, ``ldl_factor``, ``ldl_factor_ex`` and ``ldl_solve``, with ``torch.linalg``'s
 signatures, shapes and result types, batched over leading axes, on NumPy and CuPy.
 
-NumPy has no LU factorisation, so gradkit has its own (:func:`_getrf`): LAPACK's ``getrf`` algorithm,
+NumPy has no LU factorisation, so gradkit has its own (:func:`_own_getrf`): LAPACK's ``getrf`` algorithm,
 partial pivoting by the first entry of largest magnitude (``idamax``), row interchanges applied to whole
 rows, a zero pivot (a column that is zero on and below the diagonal) left unscaled and reported in
-``info``. It is blocked (a panel of columns by rank-1 updates, the rest of the matrix by one matrix
-product per panel) and vectorised over the batch, with a Python loop over the columns; the pivots are
-those of LAPACK up to rounding (a near tie between two candidate pivots may be broken differently).
-Triangular solves are by blocked substitution (:func:`_substitute`; ``cupyx.scipy.linalg``'s ``trsm`` on
-a GPU where it is installed): a zero on the diagonal gives inf/NaN, as LAPACK's ``getrs``, not an
-error. The ``_ex`` functions report failures in ``info`` (LAPACK's convention: 0, or the 1-based index
-of the first zero pivot / non-positive leading minor) and read nothing back unless
-``check_errors=True``.
+``info``. It is blocked (a panel of columns factored column by column, the rest of the matrix updated by
+one matrix product per panel) and vectorised over the batch, with a Python loop over the columns; the
+pivots are those of LAPACK up to rounding (a near tie between two candidate pivots, as in the noise left
+by a rank-deficient matrix, may be broken differently, and an exact zero pivot found or not). On a GPU,
+square matrices are factored by CuPy's own getrf where CuPy has it (:func:`_device_getrf`). Triangular
+solves are LAPACK's ``trtrs`` through SciPy on the CPU where it is installed (:func:`_host_triangular`),
+``cupyx.scipy.linalg``'s ``trsm`` on a GPU where it is installed, otherwise blocked substitution
+(:func:`_substitute`): a zero on the diagonal gives inf/NaN, as LAPACK's ``getrs``, not an error.
+``solve_ex`` and ``inv_ex`` call NumPy's (LAPACK's) ``solve`` and ``inv`` on the CPU and turn to the LU
+only where LAPACK finds a matrix singular, to give ``info``. The ``_ex`` functions report failures in
+``info`` (LAPACK's convention: 0, or the 1-based index of the first zero pivot / non-positive leading
+minor) and read nothing back unless ``check_errors=True``.
 
 Gradients are written with gradkit operations (differentiable again): ``lu_factor``'s is PyTorch's
 ``linalg_lu_backward`` (square, wide and tall), ``lu`` is ``lu_factor`` unpacked by differentiable slicing,
@@ -45,7 +49,6 @@ from gradkit.ops.linalg import (
     _not_captured,
     _triangular_data,
     _two_operands,
-    _zero_slope,
     matmul,
     tril,
     triu,
@@ -113,8 +116,13 @@ class LDLFactorExResult(NamedTuple):
 
 
 # ============================================================================ arrays
-_PANEL = 32  # columns factored by rank-1 updates before one matrix product updates the rest
 _BLOCK = 32  # rows solved one by one before one matrix product updates the rest
+
+
+def _panel_width(k: int) -> int:
+    """Columns factored one by one before one matrix product updates the rest of the matrix: wider
+    panels for larger matrices (fewer passes over the trailing matrix, whose update dominates there)."""
+    return 32 if k <= 128 else 64
 
 
 def _getrf(xp: Any, a: Any, pivot: bool) -> tuple[Any, Any, Any]:
@@ -122,37 +130,90 @@ def _getrf(xp: Any, a: Any, pivot: bool) -> tuple[Any, Any, Any]:
 
     ``pivots`` (..., min(m, n)) int32, 1-based: row j was interchanged with row ``pivots[j]`` (without
     pivoting, ``j + 1``); ``info`` (...,) int32: 0, or the first j (1-based) with ``U[j, j] == 0``.
+    On a GPU, square matrices with pivoting are factored by CuPy's own LU (:func:`_device_getrf`) where
+    it has one; everything else by :func:`_own_getrf`.
+    """
+    m, n = a.shape[-2:]
+    if pivot and m == n and a.size and type(a) is not np.ndarray:
+        factors = _device_getrf(xp, a)
+        if factors is not None:
+            return factors
+    return _own_getrf(xp, a, pivot)
+
+
+def _device_getrf(xp: Any, a: Any) -> tuple[Any, Any, Any] | None:
+    """cuSOLVER's getrf (cuBLAS's batched getrf for stacks of small matrices) on square ``a``, through
+    CuPy's internal ``cupy.linalg._decomposition._lu_factor``, the LU behind ``cupy.linalg.slogdet``:
+    LAPACK's pivots and info, left on the device (nothing is read back). It takes and returns the
+    matrices transposed (column-major). None where CuPy has no such function (the tests' emulation)."""
+    factor = getattr(getattr(getattr(xp, "linalg", None), "_decomposition", None), "_lu_factor", None)
+    if factor is None:
+        return None
+    n = a.shape[-1]
+    count = math.prod(a.shape[:-2])
+    lu_t, piv, info = factor(xp.swapaxes(a.reshape((count, n, n)), -1, -2), a.dtype)
+    lu = xp.ascontiguousarray(xp.swapaxes(lu_t.reshape((count, n, n)), -1, -2))
+    return (
+        lu.reshape(a.shape),
+        piv.astype(np.int32, copy=False).reshape(a.shape[:-1]),
+        info.astype(np.int32, copy=False).reshape(a.shape[:-2]),
+    )
+
+
+def _own_getrf(xp: Any, a: Any, pivot: bool) -> tuple[Any, Any, Any]:
+    """gradkit's LU with partial pivoting, blocked and vectorised over the batch.
+
+    The columns are taken in panels (:func:`_panel_width`). Within a panel, column j is brought up to
+    date with the panel's earlier columns, its pivot chosen (the first entry of largest magnitude on or
+    below the diagonal, as LAPACK's idamax), the two rows interchanged across the whole matrix, the
+    column below the pivot divided by it (a zero pivot leaves it as it is), and row j of U within the
+    panel brought up to date. For a tall panel the updates are by matrix-vector products
+    (left-looking); for a short one, by a rank-1 update of the rest of the panel after each column
+    (right-looking: one operation instead of two). After the panel, the rows of U to its right are
+    solved with the panel's unit lower triangle, and the trailing matrix is updated by one matrix
+    product. ``info`` is read from U's diagonal at the end: a pivot is final once chosen.
     """
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
     count = math.prod(batch)
     lu = a.reshape((count, m, n)).copy()
-    pivots = xp.broadcast_to(xp.arange(1, k + 1, dtype=np.int32), (count, k)).copy()
     info = xp.zeros(count, np.int32)
+    swaps = []
     if lu.size:
         rows = xp.arange(count)
-        for j0 in range(0, k, _PANEL):
-            j1 = min(j0 + _PANEL, k)
+        nb = _panel_width(k)
+        for j0 in range(0, k, nb):
+            j1 = min(j0 + nb, k)
+            tall = m - j0 > 128
             for j in range(j0, j1):
+                if tall and j > j0:  # column j, on and below the diagonal, minus L's rows times U's column j
+                    lu[:, j:, j] -= xp.matmul(lu[:, j:, j0:j], lu[:, j0:j, j, None])[:, :, 0]
                 if pivot:
                     p = xp.argmax(xp.abs(lu[:, j:, j]), axis=-1) + j  # idamax's choice: the first largest
+                    swaps.append(p)
                     row = lu[:, j, :].copy()
                     lu[:, j, :] = lu[rows, p, :]
                     lu[rows, p, :] = row
-                    pivots[:, j] = p + 1
                 d = lu[:, j, j]
-                zero = d == 0
-                info = xp.where((info == 0) & zero, j + 1, info).astype(np.int32)
                 if j + 1 < m:
-                    lu[:, j + 1 :, j] /= xp.where(zero, 1, d)[:, None]  # a zero pivot: the column is left as it is
-                    if j + 1 < j1:
+                    lu[:, j + 1 :, j] /= xp.where(d == 0, 1, d)[:, None]  # a zero pivot: the column is left as it is
+                if j + 1 < j1:
+                    if not tall:  # right-looking: the rest of the panel at once
                         lu[:, j + 1 :, j + 1 : j1] -= lu[:, j + 1 :, j, None] * lu[:, j, None, j + 1 : j1]
-            if j1 < n:  # the rows of U right of the panel, then the rest of the matrix
-                for j in range(j0, j1 - 1):
-                    lu[:, j + 1 : j1, j1:] -= lu[:, j + 1 : j1, j, None] * lu[:, j, None, j1:]
+                    elif j > j0:  # left-looking: row j of U in the panel, minus L's row j times U's rows
+                        lu[:, j, j + 1 : j1] -= xp.matmul(lu[:, j, None, j0:j], lu[:, j0:j, j + 1 : j1])[:, 0]
+            if j1 < n:  # the rows of U right of the panel (forward substitution), then the trailing matrix
+                for r in range(j0 + 1, j1):
+                    lu[:, r, j1:] -= xp.matmul(lu[:, r, None, j0:r], lu[:, j0:r, j1:])[:, 0]
                 if j1 < m:
                     lu[:, j1:, j1:] -= xp.matmul(lu[:, j1:, j0:j1], lu[:, j0:j1, j1:])
+        zero = xp.diagonal(lu, 0, -2, -1)[:, :k] == 0
+        info = xp.where(zero.any(axis=-1), xp.argmax(zero, axis=-1) + 1, 0).astype(np.int32)
+    if swaps:
+        pivots = (xp.stack(swaps, axis=-1) + 1).astype(np.int32)
+    else:
+        pivots = xp.broadcast_to(xp.arange(1, k + 1, dtype=np.int32), (count, k)).copy()
     return lu.reshape(a.shape), pivots.reshape(batch + (k,)), info.reshape(batch)
 
 
@@ -162,6 +223,12 @@ def _permutation(xp: Any, pivots: Any, m: int) -> Any:
     batch, k = pivots.shape[:-1], pivots.shape[-1]
     count = math.prod(batch)
     swaps = pivots.reshape((count, k)).astype(np.int64) - 1
+    if type(swaps) is np.ndarray and count <= 16:  # a few matrices: a Python loop over each one's interchanges
+        order = [list(range(m)) for _ in range(count)]
+        for row, line in zip(order, swaps.tolist(), strict=True):
+            for j, p in enumerate(line):
+                row[j], row[p] = row[p], row[j]
+        return np.array(order, np.int64).reshape(batch + (m,))
     perm = xp.broadcast_to(xp.arange(m, dtype=np.int64), (count, m)).copy()
     rows = xp.arange(count)
     for j in range(k):
@@ -176,6 +243,27 @@ def _permutation_matrix(xp: Any, perm: Any, dtype: Any) -> Any:
     """``P`` (..., m, m) with ``P[perm[i], i] = 1``: ``A == P @ L @ U``."""
     m = perm.shape[-1]
     return (xp.arange(m)[:, None] == perm[..., None, :]).astype(dtype)
+
+
+def _permute_rows(x: Tensor, perm: Any, inverse: bool = False) -> Tensor:
+    """``P^T x`` (row i is ``x[perm[i]]``), or ``P x`` when ``inverse``, for ``x`` (..., m, k) and a
+    permutation ``perm`` (..., m) of :func:`_permutation`, batch axes broadcast: a gather (no product
+    with a permutation matrix), whose gradient is the scatter of the gradient, differentiable again and
+    reading nothing back."""
+    from gradkit.ops.numpy_more import _gather
+    from gradkit.ops.shape import broadcast_to
+
+    xp = x._backend.xp
+    if inverse:
+        perm = xp.argsort(perm, axis=-1)
+    m, k = x.shape[-2:]
+    batch = tuple(np.broadcast_shapes(perm.shape[:-1], x.shape[:-2]))
+    if x.shape[:-2] != batch:
+        x = broadcast_to(x, batch + (m, k))
+    nd = len(batch) + 2
+    index = tuple(xp.arange(size).reshape((1,) * d + (size,) + (1,) * (nd - d - 1)) for d, size in enumerate(batch))
+    rows = xp.broadcast_to(perm, batch + (m,))[..., None]
+    return _gather(x, (*index, rows, xp.arange(k).reshape((1,) * (nd - 1) + (k,))), "permute_rows")
 
 
 def _substitute(xp: Any, t: Any, x: Any, lower: bool, unit: bool) -> None:
@@ -215,6 +303,29 @@ def _triangular_solve(xp: Any, t: Any, b: Any, lower: bool, unit: bool, trans: b
     return x
 
 
+def _host_triangular(t: Any, b: Any, lower: bool, unit: bool, trans: bool) -> Any:
+    """:func:`_triangular_solve` by SciPy's ``solve_triangular`` (LAPACK's trtrs) on the CPU, where SciPy
+    is installed and the stack is no longer than the matrices are wide (SciPy goes through a stack one
+    matrix at a time; the substitution is vectorised over it). None otherwise, and where a zero on the
+    diagonal makes SciPy raise: the substitution then gives LAPACK's inf/NaN, as documented."""
+    if type(t) is not np.ndarray or type(b) is not np.ndarray or _library("scipy.linalg") is None:
+        return None
+    batch = tuple(np.broadcast_shapes(t.shape[:-2], b.shape[:-2]))
+    if math.prod(batch) > t.shape[-1] or 0 in batch + b.shape[-2:]:  # (SciPy refuses empty stacks)
+        return None
+    try:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return _triangular_data(np, t, b, batch, lower, trans, unit).astype(t.dtype, copy=False)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _triangular_any(xp: Any, t: Any, b: Any, lower: bool, unit: bool, trans: bool) -> Any:
+    """:func:`_triangular_solve`, by SciPy where :func:`_host_triangular` takes it."""
+    data = _host_triangular(t, b, lower, unit, trans)
+    return _triangular_solve(xp, t, b, lower, unit, trans) if data is None else data
+
+
 # ============================================================================ differentiable triangular solve
 
 
@@ -228,7 +339,7 @@ def _tri(t: Tensor, b: Tensor, lower: bool, unit: bool, trans: bool) -> Tensor:
     if 0 in full:
         data = xp.zeros(full, t.dtype)
     else:
-        data = _triangular_solve(xp, t._data, b._data, lower, unit, trans)
+        data = _triangular_any(xp, t._data, b._data, lower, unit, trans)
     cache = {} if t.requires_grad and b.requires_grad else None
     return record(
         "triangular_solve", data, backend, (t, b), (_tri_dt, _tri_db), (t, lower, unit, trans, cache),
@@ -416,9 +527,7 @@ def _lu_factor_vjp(g: Tensor, perm: Any, lu_t: Tensor) -> Tensor:
         ga = _tri(square, ga, True, True, True)  # L1^{-T} ...
         ga = concatenate([ga + tril(gl[..., :k, :], -1), gl[..., k:, :]], axis=-2)
         ga = _right_tri(ga, square, False, False, True)  # ... U^{-T}
-    if perm is not None:
-        ga = matmul(_constant(_permutation_matrix(xp, perm, ga.dtype), backend), ga)
-    return ga
+    return ga if perm is None else _permute_rows(ga, perm, inverse=True)
 
 
 # ============================================================================ lu_solve
@@ -427,12 +536,11 @@ def _lu_factor_vjp(g: Tensor, perm: Any, lu_t: Tensor) -> Tensor:
 def _lu_solve(lu_t: Tensor, perm: Any, b: Tensor, adjoint: bool) -> Tensor:
     """``A^{-1} b`` (``A^{-T} b`` when ``adjoint``) for ``A = P L U`` packed in ``lu_t`` (..., n, n), ``b``
     (..., n, k): a permutation and two recorded triangular solves."""
-    p = _constant(_permutation_matrix(lu_t._backend.xp, perm, lu_t.dtype), lu_t._backend)
     if not adjoint:  # U^{-1} L^{-1} P^T b
-        y = _tri(lu_t, matmul(_mT(p), b), True, True, False)
+        y = _tri(lu_t, _permute_rows(b, perm), True, True, False)
         return _tri(lu_t, y, False, False, False)
     y = _tri(lu_t, b, False, False, True)  # P L^{-T} U^{-T} b
-    return matmul(p, _tri(lu_t, y, True, True, True))
+    return _permute_rows(_tri(lu_t, y, True, True, True), perm, inverse=True)
 
 
 def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
@@ -486,8 +594,7 @@ def _singular_message(value: int) -> str:
 
 
 def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -> SolveExResult:  # noqa: N803
-    """The solution of ``A X = B`` and an ``info`` per matrix (``torch.linalg.solve_ex``): by
-    :func:`lu_factor_ex` and :func:`lu_solve`, as PyTorch's.
+    """The solution of ``A X = B`` and an ``info`` per matrix (``torch.linalg.solve_ex``).
 
     PyTorch's shapes: ``A`` (..., n, n); ``B`` is a batch of vectors when it is 1-d or has shape
     ``A.shape[:-1]`` (then ``X`` is (..., n)), otherwise (..., n, k); batch axes broadcast. ``left=False``
@@ -495,8 +602,13 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     zero on U's diagonal: there the result is unspecified (inf/NaN here). ``check_errors=True`` raises
     :class:`LinAlgError` instead (one device read on a GPU). dtypes promote (integers as float64).
 
-    VJPs (``solve``'s): ``gB = A^{-T} G`` (``G A^{-T}`` for left=False) from the same factors, ``gA =
-    -gB X^T`` (``-X^T gB``); differentiable again.
+    On the CPU LAPACK solves the stack (NumPy's ``solve``); where it finds a matrix singular, the stack
+    is solved again from gradkit's LU (:func:`lu_factor_ex`, :func:`lu_solve`), which gives ``info``. On
+    a GPU it is always the LU (CuPy's, :func:`_device_getrf`, where it has one) and triangular solves,
+    and nothing is read back.
+
+    VJPs (``solve``'s): ``gB = A^{-T} G`` (``G A^{-T}`` for left=False), ``gA = -gB X^T`` (``-X^T gB``);
+    ``gB`` by ``solve_ex`` again on the CPU, from the forward's factors on a GPU; differentiable again.
     """
     from gradkit.ops.shape import astype, unsqueeze
 
@@ -527,6 +639,14 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     a = a if a.dtype == dtype else astype(a, dtype)
     b = b if b.dtype == dtype else astype(b, dtype)
     xp = backend.xp
+    cache = {} if a.requires_grad and b.requires_grad else None
+    data = _lapack_solve(a._data, b._data, left, vector) if type(a._data) is np.ndarray else None
+    if data is not None:  # LAPACK solved every matrix: info is 0
+        result = record(
+            "solve_ex", data, backend, (a, b), (_solve_ex_da, _solve_ex_db), (a, None, None, left, vector, cache),
+            broadcast=True, save_output=True,
+        )  # fmt: skip
+        return SolveExResult(result, _constant(xp.zeros(a.shape[:-2], np.int32), backend))
     lu, piv, info = _getrf(xp, a._data, True)
     perm = _permutation(xp, piv, n)
     if check_errors:
@@ -536,16 +656,41 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     x = _lu_solve(plain, perm, rhs, False) if left else _mT(_lu_solve(plain, perm, _mT(rhs), True))
     data = x._data[..., 0] if vector else x._data
     lu_t = record("lu_factor", lu, backend, (a,), (_lu_factor_vjp,), (perm,), save_output=True)
-    cache = {} if a.requires_grad and b.requires_grad else None
     result = record(
-        "solve_ex", data, backend, (a, b), (_solve_ex_da, _solve_ex_db), (lu_t, perm, left, vector, cache),
+        "solve_ex", data, backend, (a, b), (_solve_ex_da, _solve_ex_db), (a, lu_t, perm, left, vector, cache),
         broadcast=True, save_output=True,
     )  # fmt: skip
     return SolveExResult(result, _constant(info, backend))
 
 
-def _solve_ex_gb(g: Tensor, lu_t: Tensor, perm: Any, left: bool, vector: bool, cache: dict | None) -> Tensor:
-    """``A^{-T} G`` (``G A^{-T}``) as a matrix, from the factors (in the graph: differentiable again)."""
+def _lapack_solve(a: np.ndarray, b: np.ndarray, left: bool, vector: bool) -> np.ndarray | None:
+    """``solve_ex``'s solution by NumPy's (LAPACK's) solve, batch axes broadcast; None where LAPACK finds a
+    matrix singular (NumPy raises for the whole stack)."""
+    bm = b[..., None] if vector else b
+    if not left:  # X A = B: A^T X^T = B^T
+        a, bm = np.swapaxes(a, -1, -2), np.swapaxes(bm, -1, -2)
+    n = a.shape[-1]
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], bm.shape[:-2]))
+    full = batch + bm.shape[-2:]
+    if 0 in full:
+        if a.size:  # no solution to compute, but info is A's (gradkit's LU gives it)
+            return None
+        x = np.zeros(full, a.dtype)
+    else:
+        try:
+            x = np.linalg.solve(np.broadcast_to(a, batch + (n, n)), np.broadcast_to(bm, full))
+        except np.linalg.LinAlgError:
+            return None
+    if not left:
+        x = np.swapaxes(x, -1, -2)
+    return np.ascontiguousarray(x[..., 0] if vector else x)
+
+
+def _solve_ex_gb(
+    g: Tensor, a: Tensor, lu_t: Tensor | None, perm: Any, left: bool, vector: bool, cache: dict | None
+) -> Tensor:
+    """``A^{-T} G`` (``G A^{-T}``) as a matrix (in the graph: differentiable again): by ``solve_ex`` of the
+    transposed system where LAPACK solved the forward one (``lu_t`` None), otherwise from its factors."""
     from gradkit.ops.shape import unsqueeze
 
     if cache is not None:
@@ -553,43 +698,60 @@ def _solve_ex_gb(g: Tensor, lu_t: Tensor, perm: Any, left: bool, vector: bool, c
         if hit is not None and hit[0] is g and hit[1] == g._version[0]:
             return hit[2]
     gm = unsqueeze(g, -1) if vector else g
-    gb = _lu_solve(lu_t, perm, gm, True) if left else _mT(_lu_solve(lu_t, perm, _mT(gm), False))
+    if lu_t is None:
+        gb = solve_ex(_mT(a), gm).result if left else _mT(solve_ex(a, _mT(gm)).result)
+    else:
+        gb = _lu_solve(lu_t, perm, gm, True) if left else _mT(_lu_solve(lu_t, perm, _mT(gm), False))
     if cache is not None:
         cache["gb"] = (g, g._version[0], gb)
     return gb
 
 
-def _solve_ex_da(g: Tensor, lu_t: Tensor, perm: Any, left: bool, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+def _solve_ex_da(
+    g: Tensor, a: Tensor, lu_t: Tensor | None, perm: Any, left: bool, vector: bool, cache: dict | None, x: Tensor
+) -> Tensor:
     from gradkit.ops.shape import unsqueeze
 
-    gb = _solve_ex_gb(g, lu_t, perm, left, vector, cache)
+    gb = _solve_ex_gb(g, a, lu_t, perm, left, vector, cache)
     xm = unsqueeze(x, -1) if vector else x
     return -matmul(gb, _mT(xm)) if left else -matmul(_mT(xm), gb)
 
 
-def _solve_ex_db(g: Tensor, lu_t: Tensor, perm: Any, left: bool, vector: bool, cache: dict | None, x: Tensor) -> Tensor:
+def _solve_ex_db(
+    g: Tensor, a: Tensor, lu_t: Tensor | None, perm: Any, left: bool, vector: bool, cache: dict | None, x: Tensor
+) -> Tensor:
     from gradkit.ops.shape import squeeze
 
-    gb = _solve_ex_gb(g, lu_t, perm, left, vector, cache)
+    gb = _solve_ex_gb(g, a, lu_t, perm, left, vector, cache)
     return squeeze(gb, -1) if vector else gb
 
 
 def inv_ex(A: Any, *, check_errors: bool = False) -> InvExResult:  # noqa: N803
     """The inverse of a square matrix or of each in a stack and an ``info`` per matrix
-    (``torch.linalg.inv_ex``): from :func:`lu_factor_ex`'s factors. ``info`` is 0, or the first (1-based)
-    zero on U's diagonal, where the inverse is unspecified (inf/NaN here); ``check_errors=True`` raises
-    :class:`LinAlgError` instead (one device read on a GPU). VJP: ``inv``'s, ``-A^{-T} G A^{-T}``."""
+    (``torch.linalg.inv_ex``). ``info`` is 0, or the first (1-based) zero on U's diagonal, where the
+    inverse is unspecified (inf/NaN here); ``check_errors=True`` raises :class:`LinAlgError` instead
+    (one device read on a GPU). On the CPU LAPACK inverts the stack (NumPy's ``inv``); where it finds a
+    matrix singular, gradkit's LU (:func:`lu_factor_ex`'s) inverts it again and gives ``info``. On a
+    GPU: the LU (CuPy's, :func:`_device_getrf`, where it has one) and triangular solves, nothing read
+    back. VJP: ``inv``'s, ``-A^{-T} G A^{-T}``."""
     op = "linalg.inv_ex"
     a = _matrices(A, op)
     check_errors = flag(check_errors, op, "check_errors")
     backend = a._backend
     xp = backend.xp
     n = a.shape[-1]
-    lu, piv, info = _getrf(xp, a._data, True)
-    if check_errors:
-        _raise_for_info(op, info, backend, _singular_message)
-    eye = _constant(xp.eye(n, dtype=a.dtype), backend)
-    data = _lu_solve(_constant(lu, backend), _permutation(xp, piv, n), eye, False)._data
+    data = None
+    if type(a._data) is np.ndarray:
+        try:
+            data, info = np.linalg.inv(a._data), np.zeros(a.shape[:-2], np.int32)
+        except np.linalg.LinAlgError:  # a singular matrix: gradkit's LU says which
+            data = None
+    if data is None:
+        lu, piv, info = _getrf(xp, a._data, True)
+        if check_errors:
+            _raise_for_info(op, info, backend, _singular_message)
+        eye = _constant(xp.eye(n, dtype=a.dtype), backend)
+        data = _lu_solve(_constant(lu, backend), _permutation(xp, piv, n), eye, False)._data
     inverse = record("inv_ex", data, backend, (a,), (_inv_vjp,), save_output=True)
     return InvExResult(inverse, _constant(info, backend))
 
@@ -687,6 +849,15 @@ def vander(x: Any, *, N: Any = None) -> Tensor:  # noqa: N803 - PyTorch's name
     return concatenate([ones, powers], axis=-1)
 
 
+def _no_slope(i: int) -> Any:
+    """The rule of an output with slope 0 in input ``i`` (zeros of that input's shape)."""
+
+    def rule(g: Tensor, *shapes: tuple) -> Tensor:
+        return Tensor._make(g._backend.xp.zeros(shapes[i], g.dtype), g._backend)
+
+    return rule
+
+
 def householder_product(A: Any, tau: Any) -> Tensor:  # noqa: N803 - PyTorch's name
     """The first n columns of ``H_1 H_2 ... H_k`` (``torch.linalg.householder_product``, LAPACK's orgqr),
     ``H_i = I - tau_i v_i v_i^T`` with ``v_i`` column i of ``A`` below the diagonal and a 1 on it: ``A``
@@ -721,8 +892,9 @@ def householder_product(A: Any, tau: Any) -> Tensor:  # noqa: N803 - PyTorch's n
     t = t if t.dtype == dtype else astype(t, dtype)
     xp = backend.xp
     q = broadcast_to(_constant(xp.eye(m, n, dtype=dtype), backend), a.shape[:-2] + (m, n))
-    if k == 0:
-        return _zero_slope("householder_product", q._data.copy(), a)
+    if k == 0:  # no reflectors: E, with slope 0 in A and in the empty tau (PyTorch leaves both gradients undefined)
+        data = q._data.copy()
+        return record("householder_product", data, backend, (a, t), (_no_slope(0), _no_slope(1)), (a.shape, t.shape))
     v = tril(a[..., :, :k], -1) + _constant(xp.eye(m, k, dtype=dtype), backend)
     scale = unsqueeze(t, -1)  # (..., k, 1)
     for i in reversed(range(k)):  # H_i (H_{i+1} ... H_k E), E the first n columns of I
@@ -732,127 +904,182 @@ def householder_product(A: Any, tau: Any) -> Tensor:  # noqa: N803 - PyTorch's n
 
 
 # ============================================================================ ldl_factor, ldl_solve
-# LAPACK's sytrf/sytrs with UPLO="L" (PyTorch's choice): the Bunch-Kaufman pivoting of dsytf2, step by step
-# as the reference implementation (pivots, interchanges and the packed format are LAPACK's, so factors
-# and pivots pass between gradkit and PyTorch). A pivot is chosen per matrix from its values, so each
-# matrix of a stack is factored on its own, on the host (a GPU's arrays are read back, and written again).
+# A symmetric, possibly indefinite, matrix is factored as A = L D L^T with D block diagonal (1 x 1 and 2 x 2
+# blocks) and symmetric interchanges chosen by Bunch and Kaufman's partial pivoting (J. R. Bunch and L.
+# Kaufman, "Some stable methods for calculating inertia and solving symmetric linear systems", Math. Comp.
+# 31, 1977). The factors are stored in LAPACK's sytrf format for the lower triangle (PyTorch's choice), so
+# that they pass between gradkit and PyTorch: column k of LD holds D's block on and next to the diagonal
+# and L's multipliers below it; pivots[k] = p > 0 is a 1 x 1 block taken after interchanging rows and
+# columns k and p - 1, pivots[k] = pivots[k + 1] = -p a 2 x 2 block taken after interchanging k + 1 and
+# p - 1. An interchange reorders the trailing matrix only: the columns of L already written keep their
+# order, so L is a product of interchanges and unit lower triangular factors (:func:`_ldl_parts` turns it
+# into one permutation and one triangle). Everything runs on the host; the matrices of a stack are factored
+# together, each at its own column (its blocks need not be those of the others), masks selecting what
+# each one updates.
 
 
-def _sytf2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(LD, pivots, info)`` of the symmetric ``a`` (n, n) (its lower triangle read), in a's dtype."""
-    a = np.tril(a)
-    n = a.shape[0]
-    one = a.dtype.type(1)
-    alpha = (one + np.sqrt(a.dtype.type(17))) / a.dtype.type(8)
-    ipiv = np.zeros(n, np.int32)
-    info = 0
-    k = 0
-    while k < n:
-        kstep = 1
-        absakk = abs(a[k, k])
-        if k < n - 1:
-            imax = k + 1 + int(np.argmax(np.abs(a[k + 1 :, k])))
-            colmax = abs(a[imax, k])
+def _bunch_kaufman(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(LD, pivots, info)`` of each symmetric matrix of ``a`` (count, n, n), its lower triangle read, in
+    its dtype: LAPACK's sytrf format (above); ``info`` is 0, or the first (1-based) k at which the
+    trailing column is zero (D[k, k] == 0, the matrix singular; the factorisation goes on).
+
+    Step k looks at the trailing matrix ``S`` (rows and columns k and after, its lower triangle) and
+    chooses, with ``alpha = (1 + sqrt(17)) / 8`` (the value that bounds the growth of the entries best),
+    ``lam`` the largest off-diagonal magnitude in column k (at row r, the first such) and ``sigma`` the
+    largest in column r:
+
+    1. ``|S_kk| >= alpha lam``: a 1 x 1 block, no interchange;
+    2. else ``|S_kk| sigma >= alpha lam^2``: the same;
+    3. else ``|S_rr| >= alpha sigma``: a 1 x 1 block after interchanging k and r;
+    4. else a 2 x 2 block of rows and columns k and k + 1 after interchanging k + 1 and r.
+
+    An interchange swaps two rows and two columns, once both are made symmetric (their entries right of
+    and above the diagonal copied from the lower triangle). A block ``D_b`` of columns ``C`` below it
+    gives L's columns ``W = C D_b^{-1}`` and leaves ``S - C W^T``, each entry of the lower triangle
+    rounded as LAPACK's reference sytrf rounds it (for a 1 x 1 block ``s_ij - c_i (c_j (1 / d))``; a 2 x
+    2 block's inverse scaled by its off-diagonal entry, which keeps it from overflowing), so that the
+    choices, and the pivots, are LAPACK's.
+    """
+    count, n = a.shape[0], a.shape[-1]
+    real = a.dtype.type
+    alpha = (real(1) + np.sqrt(real(17))) / real(8)
+    s = a.copy()  # the trailing matrix; its lower triangle is read and kept up to date
+    ld = np.zeros_like(s)
+    pivots = np.zeros((count, n), np.int32)
+    info = np.zeros(count, np.int32)
+    at = np.zeros(count, np.int64)  # each matrix's column k
+    m, idx = np.arange(count), np.arange(n)
+    while (live := at < n).any():
+        k = np.minimum(at, n - 1)
+        col = np.abs(s[m, :, k])
+        akk = col[m, k]
+        off = np.where(idx > k[:, None], col, -1)
+        r = np.argmax(off, axis=1)  # the first largest below the diagonal, as LAPACK's idamax
+        lam = np.maximum(off[m, r], 0)
+        zero = live & ((np.fmax(akk, lam) == 0) | np.isnan(akk))  # nothing to divide by: D[k, k] = 0, go on
+        plain = ~live | zero | (akk >= alpha * lam)  # rule 1
+        two = np.zeros(count, bool)
+        if not plain.all():
+            row = np.abs(np.where(idx < r[:, None], s[m, r, :], s[m, :, r]))  # row r, from the lower triangle
+            sigma = np.where((idx >= k[:, None]) & (idx != r[:, None]), row, -1).max(axis=1)
+            plain |= akk >= alpha * lam * (lam / sigma)  # rule 2
+            two = ~plain & ~(row[m, r] >= alpha * sigma)  # rule 4 (rule 3 where it is False)
+        kk = k + two  # the row and column interchanged with r, if any
+        p = np.where(plain, kk, r)
+        if (p != kk).any():  # where p == kk the swaps below change nothing
+            for x in (kk, p):  # rows and columns kk and p made symmetric, so that they can be swapped whole
+                s[m, x, :] = np.where(idx > x[:, None], s[m, :, x], s[m, x, :])
+                s[m, :, x] = np.where(idx < x[:, None], s[m, x, :], s[m, :, x])
+            s[m, kk], s[m, p] = s[m, p], s[m, kk]
+            s[m, :, kk], s[m, :, p] = s[m, :, p], s[m, :, kk]
+        pivots[m, k] = np.where(live, np.where(two, -(p + 1), p + 1), pivots[m, k])
+        info = np.where((info == 0) & zero, k + 1, info).astype(np.int32)
+        # L's columns below the block: W = C D_b^{-1}
+        go = live & ~zero
+        below = (idx > kk[:, None]) & go[:, None]
+        c0 = np.where(below, s[m, :, k], 0)
+        d = s[m, k, k]
+        if not two.any():
+            w0 = np.where(below, (real(1) / np.where(go, d, 1))[:, None] * c0, 0)
         else:
-            imax, colmax = k, a.dtype.type(0)
-        if max(absakk, colmax) == 0 or np.isnan(absakk):  # a zero (or NaN) column: D[k, k] = 0, go on
-            info = info or k + 1
-            kp = k
-        else:
-            if absakk >= alpha * colmax:
-                kp = k
-            else:
-                jmax = k + int(np.argmax(np.abs(a[imax, k:imax])))
-                rowmax = abs(a[imax, jmax])
-                if imax < n - 1:
-                    jmax = imax + 1 + int(np.argmax(np.abs(a[imax + 1 :, imax])))
-                    rowmax = max(rowmax, abs(a[jmax, imax]))
-                if absakk >= alpha * colmax * (colmax / rowmax):
-                    kp = k
-                elif abs(a[imax, imax]) >= alpha * rowmax:
-                    kp = imax
-                else:
-                    kp, kstep = imax, 2
-            kk = k + kstep - 1
-            if kp != kk:  # interchange rows and columns kk and kp of the trailing matrix (its lower triangle)
-                if kp < n - 1:
-                    a[kp + 1 :, [kk, kp]] = a[kp + 1 :, [kp, kk]]
-                between = a[kk + 1 : kp, kk].copy()
-                a[kk + 1 : kp, kk] = a[kp, kk + 1 : kp]
-                a[kp, kk + 1 : kp] = between
-                a[kk, kk], a[kp, kp] = a[kp, kp], a[kk, kk]
-                if kstep == 2:
-                    a[k + 1, k], a[kp, k] = a[kp, k], a[k + 1, k]
-            if kstep == 1:
-                if k < n - 1:  # A22 -= x x^T / d, then L's column x / d
-                    d11 = one / a[k, k]
-                    x = a[k + 1 :, k].copy()
-                    a[k + 1 :, k + 1 :] += np.tril(np.outer(x, -d11 * x))
-                    a[k + 1 :, k] *= d11
-            elif k < n - 2:  # a 2 x 2 block D: columns k and k + 1 of L, and the update of A22
-                d21 = a[k + 1, k]
-                d11 = a[k + 1, k + 1] / d21
-                d22 = a[k, k] / d21
-                d21 = (one / (d11 * d22 - one)) / d21
-                ck, ck1 = a[k + 2 :, k].copy(), a[k + 2 :, k + 1].copy()
-                wk = d21 * (d11 * ck - ck1)
-                wkp1 = d21 * (d22 * ck1 - ck)
-                a[k + 2 :, k + 2 :] -= np.tril(np.outer(ck, wk))
-                a[k + 2 :, k + 2 :] -= np.tril(np.outer(ck1, wkp1))
-                a[k + 2 :, k] = wk
-                a[k + 2 :, k + 1] = wkp1
-        if kstep == 1:
-            ipiv[k] = kp + 1
-        else:
-            ipiv[k] = ipiv[k + 1] = -(kp + 1)
-        k += kstep
-    return a, ipiv, info
+            k1 = np.minimum(k + 1, n - 1)
+            pivots[m, k1] = np.where(two, -(p + 1), pivots[m, k1])
+            c1 = np.where(below & two[:, None], s[m, :, k1], 0)
+            e = np.where(two, s[m, k1, k], 1)
+            f_e, d_e = s[m, k1, k1] / e, d / e  # D_b / e = [[d_e, 1], [1, f_e]]
+            scale = (real(1) / (f_e * d_e - real(1))) / e  # e / det(D_b)
+            w0 = np.where(
+                two[:, None], scale[:, None] * (f_e[:, None] * c0 - c1), (real(1) / np.where(go, d, 1))[:, None] * c0
+            )
+            w0 = np.where(below, w0, 0)
+            w1 = np.where(below & two[:, None], scale[:, None] * (d_e[:, None] * c1 - c0), 0)
+            written = np.where(below, w1, np.where(idx >= k1[:, None], s[m, :, k1], 0))
+            ld[m, :, k1] = np.where(two[:, None], written, ld[m, :, k1])
+        # column k of LD: D's block on and next to the diagonal, L's multipliers below (a zero column as it is)
+        written = np.where(below, w0, np.where(idx >= k[:, None], s[m, :, k], 0))
+        ld[m, :, k] = np.where(live[:, None], written, ld[m, :, k])
+        if go.any():  # the trailing matrix: S - W C^T (the lower triangle is what counts)
+            lo = int(k[go].min())
+            s[:, lo:, lo:] -= c0[:, lo:, None] * w0[:, None, lo:]
+            if two.any():
+                s[:, lo:, lo:] -= c1[:, lo:, None] * w1[:, None, lo:]
+        at = np.where(live, at + 1 + two, at)
+    return ld, pivots, info
 
 
-def _sytrs(ld: np.ndarray, ipiv: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``A^{-1} b`` from ``_sytf2``'s (LAPACK's) factors: ``b`` (n, k), in place."""
-    n = ld.shape[0]
-    k = 0
-    while k < n:  # L D y = b
-        if ipiv[k] > 0:
-            kp = ipiv[k] - 1
-            if kp != k:
-                b[[k, kp]] = b[[kp, k]]
-            if k < n - 1:
-                b[k + 1 :] -= np.outer(ld[k + 1 :, k], b[k])
-            b[k] /= ld[k, k]
-            k += 1
-        else:
-            kp = -ipiv[k] - 1
-            if kp != k + 1:
-                b[[k + 1, kp]] = b[[kp, k + 1]]
-            if k < n - 2:
-                b[k + 2 :] -= np.outer(ld[k + 2 :, k], b[k])
-                b[k + 2 :] -= np.outer(ld[k + 2 :, k + 1], b[k + 1])
-            akm1k = ld[k + 1, k]
-            akm1, ak = ld[k, k] / akm1k, ld[k + 1, k + 1] / akm1k
-            denom = akm1 * ak - 1
-            bkm1, bk = b[k] / akm1k, b[k + 1] / akm1k
-            b[k], b[k + 1] = (ak * bkm1 - bk) / denom, (akm1 * bk - bkm1) / denom
-            k += 2
-    k = n - 1
-    while k >= 0:  # L^T x = y
-        if ipiv[k] > 0:
-            if k < n - 1:
-                b[k] -= ld[k + 1 :, k] @ b[k + 1 :]
-            kp = ipiv[k] - 1
-            if kp != k:
-                b[[k, kp]] = b[[kp, k]]
-            k -= 1
-        else:
-            if k < n - 1:
-                b[k] -= ld[k + 1 :, k] @ b[k + 1 :]
-                b[k - 1] -= ld[k + 1 :, k - 1] @ b[k + 1 :]
-            kp = -ipiv[k] - 1
-            if kp != k:
-                b[[k, kp]] = b[[kp, k]]
-            k -= 2
-    return b
+def _ldl_parts(ld: np.ndarray, pivots: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(L, perm, two)`` with ``A == P L D L^T P^T`` for LAPACK's ``(LD, pivots)`` (count, n, n), (count,
+    n): ``L`` unit lower triangular (its diagonal not stored), ``P`` the permutation ``(P^T v)[i] ==
+    v[perm[i]]``, ``two`` (count, n) True at the first column of each 2 x 2 block of D. The pivots are
+    checked (LAPACK's format, each interchange with a later row). Moving LAPACK's interchanges left of
+    the triangular factors they follow reorders the rows of the columns of L written before them."""
+    count, n = pivots.shape
+    idx = np.arange(n)
+    neg = pivots < 0
+    if pivots.size and (np.abs(pivots).max() > n or (pivots == 0).any()):
+        raise InvalidArgumentError(
+            f"{op}: pivots must be in 1..{n} or -{n}..-1 (LAPACK's format, as ldl_factor returns them), got "
+            f"values from {int(pivots.min())} to {int(pivots.max())}"
+        )
+    # a run of negative pivots is a run of 2 x 2 blocks: they start at its even offsets
+    starts = neg & ~np.concatenate([np.zeros((count, 1), bool), neg[:, :-1]], axis=1)
+    run = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
+    two = neg & ((idx - run) % 2 == 0)
+    partner = np.concatenate([pivots[:, 1:], np.zeros((count, 1), pivots.dtype)], axis=1)
+    second = neg & ~two
+    kk = idx + two  # the row each block's interchange moves: a 2 x 2 block's second row
+    target = np.abs(pivots).astype(np.int64) - 1
+    for bad, why in (
+        (two & (partner != pivots), "starts a 2 x 2 block, so pivots[{k1}] must equal it"),
+        (~second & (target < kk), "would interchange row {row} with an earlier row, which LAPACK's sytrf never does"),
+    ):
+        if bad.any():
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            raise InvalidArgumentError(
+                f"{op}: pivots[{j}] = {int(pivots[i, j])} "
+                + why.format(k1=j + 1, row=j + int(two[i, j]) + 1)
+                + " (LAPACK's format, as ldl_factor returns it)"
+            )
+    low = np.tril(ld, -1)
+    m = np.arange(count)
+    sub = np.nonzero(two)
+    low[sub[0], sub[1] + 1, sub[1]] = 0  # a 2 x 2 block's off-diagonal entry belongs to D
+    perm = np.broadcast_to(idx, (count, n)).copy()
+    src = np.where(second, idx, kk)
+    dst = np.where(second, idx, target)
+    for k in range(n):
+        a, b = src[:, k], dst[:, k]
+        if (a != b).any():
+            low[m, a, :k], low[m, b, :k] = low[m, b, :k], low[m, a, :k]
+            perm[m, a], perm[m, b] = perm[m, b], perm[m, a]
+    return low, perm, two
+
+
+def _ldl_solve_data(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray, op: str) -> np.ndarray:
+    """``A^{-1} b`` for LAPACK's ``(LD, pivots)`` (count, n, n), (count, n) and ``b`` (count, n, k):
+    ``x = P L^{-T} D^{-1} L^{-1} P^T b`` (:func:`_ldl_parts`), D's blocks solved all at once."""
+    low, perm, two = _ldl_parts(ld, pivots, op)
+    count, n = pivots.shape
+    y = np.take_along_axis(b, perm[:, :, None], axis=1)
+    y = _triangular_any(np, low, y, True, True, False)
+    d = np.diagonal(ld, 0, -2, -1)[:, :, None]
+    pad = np.zeros((count, 1, 1), ld.dtype)
+    e = np.concatenate([np.diagonal(ld, -1, -2, -1)[:, :, None], pad], axis=1)  # D[k + 1, k]
+    d1 = np.concatenate([d[:, 1:], pad + 1], axis=1)  # D[k + 1, k + 1]
+    y1 = np.concatenate([y[:, 1:], np.zeros_like(y[:, :1])], axis=1)
+    t = two[:, :, None]
+    e = np.where(t, e, 1)
+    # a 2 x 2 block [[d, e], [e, d1]] by Cramer's rule, every entry first divided by e (no overflow)
+    de, d1e, ye, y1e = d / e, d1 / e, y / e, y1 / e
+    det = de * d1e - 1
+    first, after = (d1e * ye - y1e) / det, (de * y1e - ye) / det
+    after = np.concatenate([np.zeros_like(after[:, :1]), after[:, :-1]], axis=1)
+    after_two = np.concatenate([np.zeros_like(t[:, :1]), t[:, :-1]], axis=1)
+    z = np.where(t, first, np.where(after_two, after, y / d))
+    w = _triangular_any(np, low, z, True, True, True)
+    x = np.empty_like(w)
+    np.put_along_axis(x, perm[:, :, None], w, axis=1)
+    return x
 
 
 def _not_differentiable(op: str) -> Any:
@@ -871,12 +1098,8 @@ def _ldl(a: Any, hermitian: Any, op: str) -> tuple[Tensor, Tensor, Tensor]:
     n = a.shape[-1]
     host = backend.to_numpy(a._data)
     flat = host.reshape((math.prod(a.shape[:-2]), n, n))
-    ld = np.zeros_like(flat)
-    piv = np.zeros(flat.shape[:1] + (n,), np.int32)
-    info = np.zeros(flat.shape[0], np.int32)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for i in range(flat.shape[0]):
-            ld[i], piv[i], info[i] = _sytf2(flat[i])
+        ld, piv, info = _bunch_kaufman(flat)
     batch = a.shape[:-2]
     ld_t = record("ldl_factor", backend.asarray(ld.reshape(a.shape)), backend, (a,), (_not_differentiable(op),))
     info_t = _constant(backend.asarray(info.reshape(batch)), backend)
@@ -893,8 +1116,9 @@ def ldl_factor_ex(A: Any, *, hermitian: bool = False, check_errors: bool = False
     k + 1 and p interchanged (1-based). ``info``: 0, or the first (1-based) k with ``D[k, k] == 0``
     (singular). The same pivots, factors and info as PyTorch's (up to rounding). ``hermitian`` makes no
     difference for real matrices. ``check_errors=True`` raises :class:`LinAlgError` where info is not 0.
-    Each matrix is factored on the host (on a GPU: read back, and the results written to it). Not
-    differentiable (nor is PyTorch's): backward raises ``AutogradError``.
+    The stack is factored on the host, all matrices together (:func:`_bunch_kaufman`; on a GPU: read back,
+    and the results written to it). Not differentiable (nor is PyTorch's): backward raises
+    ``AutogradError``.
     """
     op = "linalg.ldl_factor_ex"
     ld_t, piv, info = _ldl(A, hermitian, op)
@@ -913,11 +1137,14 @@ def ldl_factor(A: Any, *, hermitian: bool = False) -> LDLFactorResult:  # noqa: 
 
 
 def ldl_solve(LD: Any, pivots: Any, B: Any, *, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """The solution of ``A X = B`` from :func:`ldl_factor`'s ``(LD, pivots)`` (``torch.linalg.ldl_solve``,
-    LAPACK's ``sytrs``): ``LD`` (..., n, n), ``pivots`` (..., n) (any integer dtype), ``B`` (..., n, k) (at
-    least 2 axes; batch axes broadcast with LD's). dtypes promote (integers as float64). Factors and pivots
-    from PyTorch work too. Computed on the host (on a GPU: read back, the result written to it). Not
-    differentiable (nor is PyTorch's): backward raises ``AutogradError``.
+    """The solution of ``A X = B`` from :func:`ldl_factor`'s ``(LD, pivots)`` (``torch.linalg.ldl_solve``):
+    ``LD`` (..., n, n), ``pivots`` (..., n) (any integer dtype, LAPACK's format, checked: a 2 x 2 block's
+    two entries equal, every interchange with a later row), ``B`` (..., n, k) (at least 2 axes; batch axes
+    broadcast with LD's). dtypes promote (integers as float64). Factors and pivots from PyTorch work too.
+    Solved as ``P L D L^T P^T`` (:func:`_ldl_parts`): a permutation, two unit triangular solves and D's
+    blocks, the stack at once. A singular D gives inf/NaN (which ones may differ from LAPACK's sytrs).
+    Computed on the host (on a GPU: read back, the result written to it). Not differentiable (nor is
+    PyTorch's): backward raises ``AutogradError``.
     """
     from gradkit.ops.shape import astype
 
@@ -951,31 +1178,8 @@ def ldl_solve(LD: Any, pivots: Any, B: Any, *, hermitian: bool = False) -> Tenso
     count = math.prod(batch)
     ld_host = np.broadcast_to(backend.to_numpy(ld_t._data), batch + (n, n)).reshape((count, n, n))
     piv_host = np.broadcast_to(backend.to_numpy(piv._data).astype(np.int64), batch + (n,)).reshape((count, n))
-    _check_ldl_pivots(piv_host, n, op)
-    x = np.array(np.broadcast_to(backend.to_numpy(b._data), batch + (n, k)).reshape((count, n, k)), dtype=dtype)
+    b_host = np.broadcast_to(backend.to_numpy(b._data), batch + (n, k)).reshape((count, n, k))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for i in range(x.shape[0]):
-            _sytrs(ld_host[i], piv_host[i], x[i])
+        x = _ldl_solve_data(ld_host, piv_host, b_host, op)
     rule = _not_differentiable(op)
     return record("ldl_solve", backend.asarray(x.reshape(batch + (n, k))), backend, (ld_t, b), (rule, rule))
-
-
-def _check_ldl_pivots(piv: np.ndarray, n: int, op: str) -> None:
-    """LAPACK's format: values in 1..n or -n..-1, a negative one repeated at the next position."""
-    if piv.size and (np.abs(piv).max() > n or (piv == 0).any()):
-        raise InvalidArgumentError(
-            f"{op}: pivots must be in 1..{n} or -{n}..-1 (LAPACK's format, as ldl_factor returns them), got "
-            f"values from {int(piv.min())} to {int(piv.max())}"
-        )
-    for row in piv:
-        k = 0
-        while k < n:
-            if row[k] < 0:
-                if k + 1 >= n or row[k + 1] != row[k]:
-                    raise InvalidArgumentError(
-                        f"{op}: pivots[{k}] = {int(row[k])} starts a 2 x 2 block, so pivots[{k + 1}] must equal it "
-                        "(LAPACK's format, as ldl_factor returns it)"
-                    )
-                k += 2
-            else:
-                k += 1
