@@ -89,6 +89,14 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def _check(tensor: Any, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
+    from gradkit.nn.lazy import UninitializedTensorError, is_lazy  # here: gradkit.nn.lazy imports this module
+
+    if is_lazy(tensor):  # PyTorch's refuses too (zeros_ and the like would fill nothing and say nothing)
+        where = tensor.__dict__.get("_lazy_owner") or f"the {type(tensor).__name__}"
+        raise UninitializedTensorError(
+            f"{op}: {where} is uninitialized (a lazy module's, before its first call): it has no shape or values "
+            "to fill yet; call the module on a sample input first"
+        )
     if tensor.dtype.kind != "f" and op not in ("zeros_", "ones_", "constant_", "eye_", "dirac_"):
         raise DTypeError(f"{op}: fills float tensors only, got one of dtype {tensor.dtype}")
     return tensor

@@ -38,7 +38,7 @@ from gradkit.nn.conv import (
     ConvTranspose3d,
 )
 from gradkit.nn.layers import BatchNorm1d, Linear, _size
-from gradkit.nn.module import Module, RemovableHandle, _zeros_on
+from gradkit.nn.module import Module, RemovableHandle, StateDictShapeError, _zeros_on
 from gradkit.nn.normalization import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from gradkit.nn.parameter import Parameter
 from gradkit.tensor import Tensor
@@ -185,7 +185,11 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
     def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
         from gradkit.creation import empty
 
-        super().__init__(empty(0, dtype=dtype, device=device), requires_grad)
+        data = empty(0, dtype=dtype, device=device)
+        if flag(requires_grad, "UninitializedParameter", "requires_grad") and data.dtype.kind != "f":
+            raise DTypeError(f"UninitializedParameter: only a floating-point parameter can require grad, got dtype "
+                             f"{data.dtype} (pass requires_grad=False)")
+        super().__init__(data, requires_grad)
 
 
 class UninitializedBuffer(UninitializedTensorMixin, Buffer):
@@ -261,7 +265,10 @@ class LazyModuleMixin:
     ``state_dict()`` holds the uninitialized tensors as they are; ``load_state_dict`` first gives each of them
     the shape of its value (made on its own device, with its own dtype), then loads as usual, so that a state
     dict saved from an initialized module loads into a new lazy one (which, if its class says so, becomes the
-    eager class at its first call, without initialising again).
+    eager class at its first call, without initialising again). A load that fails leaves them uninitialized; a
+    value of shape (0,) (``gk.save``'s form of an uninitialized tensor) leaves its tensor uninitialized; the
+    built-in lazy layers refuse a value of sizes they know to be wrong (``StateDictShapeError``); after a
+    partial load (``strict=False``) the first call initialises only what was not loaded.
     """
 
     #: The class the module becomes after its first call (None: it stays a lazy module).
@@ -307,16 +314,72 @@ class LazyModuleMixin:
         if module.cls_to_become is not None:
             module.__class__ = module.cls_to_become
 
-    def _lazy_load_hook(self, state_dict: Mapping, prefix: str) -> None:
+    def _lazy_load_hook(self, state_dict: Mapping, prefix: str) -> Callable[[], None] | None:
         """``load_state_dict``'s first step: each uninitialized tensor given a value that is not uninitialized
-        takes the value's shape (PyTorch's load_state_dict pre-hook)."""
+        takes the value's shape (PyTorch's load_state_dict pre-hook). A value of shape (0,) leaves it
+        uninitialized: that is how ``gk.save`` writes an uninitialized tensor (PyTorch's pickle keeps it one), so
+        a checkpoint saved before the first call loads into a new lazy module that stays lazy. Returns what
+        undoes this (``load_state_dict`` calls it when the load fails, to change nothing), or None."""
         d = self.__dict__
+        done: list[tuple[Any, type, Any, Any, Any]] = []
         for name, t in itertools.chain(d["_parameters"].items(), d["_buffers"].items()):
             key = prefix + name
             if is_lazy(t) and key in state_dict:
                 value = state_dict[key]
-                if not is_lazy(value):
-                    t.materialize(_shape_of(value))
+                shape = None if is_lazy(value) else _shape_of(value)
+                if shape is not None and shape != (0,):
+                    pattern = self._lazy_shape(name)
+                    if pattern is not None and not _fits(shape, pattern):
+                        _unmaterialize(done)
+                        kind = "buffer" if name in d["_buffers"] else "parameter"
+                        raise StateDictShapeError(
+                            f'error(s) in load_state_dict: size mismatch for "{key}": the state_dict has shape '
+                            f"{shape}, the {type(self).__name__}'s uninitialized {kind} takes a shape "
+                            f"{_pattern_text(pattern)} (* any size)"
+                        )
+                    done.append((t, type(t), t._data, t._backend, t.__dict__.get("_lazy_owner")))
+                    t.materialize(shape)
+        return (lambda: _unmaterialize(done)) if done else None
+
+    def _lazy_shape(self, name: str) -> tuple[int | None, ...] | None:
+        """The shape that a value loaded into the uninitialized tensor ``name`` must have (None: a size the
+        input decides), or None (anything): a loaded weight of another layer's ``out_features`` is a
+        ``StateDictShapeError``, as it is for the eager layer (PyTorch's lazy modules take it)."""
+        return None
+
+
+def _fits(shape: tuple[int, ...], pattern: tuple[int | None, ...]) -> bool:
+    return len(shape) == len(pattern) and all(p is None or p == n for p, n in zip(pattern, shape, strict=True))
+
+
+def _pattern_text(pattern: tuple[int | None, ...]) -> str:
+    sizes = ["*" if p is None else str(p) for p in pattern]
+    return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
+
+
+def _unmaterialize(done: list[tuple[Any, type, Any, Any, Any]]) -> None:
+    """Make the tensors a failed ``load_state_dict`` materialised uninitialized again, as they were."""
+    for t, cls, data, backend, owner in reversed(done):
+        t._data, t._backend = data, backend
+        t.__class__ = cls
+        if owner is not None:
+            t.__dict__["_lazy_owner"] = owner
+
+
+def _loaded_values(module: Module) -> list[tuple[Tensor, Any]]:
+    """Copies of the values of ``module``'s parameters and buffers that are not uninitialized, taken before its
+    first call materialises the others: loaded by a ``load_state_dict(..., strict=False)`` that lacked some keys,
+    or plain buffers (``num_batches_tracked``). :func:`_restore` puts them back after ``reset_parameters``, so
+    that only what the call materialised is initialised (PyTorch's raises an AttributeError instead)."""
+    d = module.__dict__
+    return [(t, t._data.copy()) for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values())
+            if t is not None and not is_lazy(t)]
+
+
+def _restore(kept: list[tuple[Tensor, Any]]) -> None:
+    for t, data in kept:
+        t._data[...] = data
+        t._version[0] += 1
 
 
 # ------------------------------------------------------------------ lazy layers
@@ -342,25 +405,35 @@ class LazyLinear(LazyModuleMixin, Linear):
         if not self.has_uninitialized_params() and self.in_features != 0:
             super().reset_parameters()
 
+    def _lazy_shape(self, name: str) -> tuple[int | None, ...] | None:
+        return {"weight": (self.out_features, None), "bias": (self.out_features,)}.get(name)
+
     def initialize_parameters(self, *args: Any, **kwargs: Any) -> None:
         """``in_features`` from the last axis of the input; ``weight`` (out_features, in_features) and ``bias``."""
         shape = _shape_of(_first(args, kwargs, "LazyLinear"))
         if not shape:
             raise ShapeError("LazyLinear: expected an input with at least 1 dimension, got a 0-d one")
         if self.has_uninitialized_params():
-            self.in_features = shape[-1]
+            kept = _loaded_values(self)
             if is_lazy(self.weight):
+                self.in_features = shape[-1]
                 self.weight.materialize((self.out_features, self.in_features))
+            else:  # loaded from a state dict that had no bias (strict=False): kept, the bias initialised
+                self._in_features_from_weight(shape)
             if self.bias is not None and is_lazy(self.bias):
                 self.bias.materialize((self.out_features,))
             self.reset_parameters()
-        if self.in_features == 0:  # the weight came from a state dict
-            if shape[-1] != self.weight.shape[-1]:
-                raise ShapeError(
-                    f"LazyLinear: the input's last axis has size {shape[-1]}, but the loaded weight of shape "
-                    f"{self.weight.shape} takes {self.weight.shape[-1]} features"
-                )
-            self.in_features = shape[-1]
+            _restore(kept)
+        elif self.in_features == 0:  # the weight came from a state dict
+            self._in_features_from_weight(shape)
+
+    def _in_features_from_weight(self, shape: tuple[int, ...]) -> None:
+        if shape[-1] != self.weight.shape[-1]:
+            raise ShapeError(
+                f"LazyLinear: the input's last axis has size {shape[-1]}, but the loaded weight of shape "
+                f"{self.weight.shape} takes {self.weight.shape[-1]} features"
+            )
+        self.in_features = shape[-1]
 
 
 class _LazyConvXdMixin(LazyModuleMixin):
@@ -380,6 +453,15 @@ class _LazyConvXdMixin(LazyModuleMixin):
     def reset_parameters(self) -> None:
         if not self.has_uninitialized_params() and self.in_channels != 0:
             super().reset_parameters()
+
+    def _lazy_shape(self, name: str) -> tuple[int | None, ...] | None:
+        if name == "bias":
+            return (self.out_channels,)
+        if name == "weight":
+            if self._transposed:
+                return (None, self.out_channels // self.groups, *self.kernel_size)
+            return (self.out_channels, None, *self.kernel_size)
+        return None
 
     def _get_in_channels(self, x: Any) -> int:
         layer, dims = type(self).__name__, self._dims
@@ -401,11 +483,13 @@ class _LazyConvXdMixin(LazyModuleMixin):
                 shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
             else:
                 shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+            kept = _loaded_values(self)
             if is_lazy(self.weight):
                 self.weight.materialize(shape)
             if self.bias is not None and is_lazy(self.bias):
                 self.bias.materialize((self.out_channels,))
             self.reset_parameters()
+            _restore(kept)
         elif self.in_channels == 0:  # the weight came from a state dict: its shape says in_channels
             w = self.weight.shape
             self.in_channels = w[0] if self._transposed else w[1] * self.groups
@@ -534,15 +618,20 @@ class _LazyNormBase(LazyModuleMixin):
     def _channels(self, x: Any) -> int:
         raise NotImplementedError
 
+    def _lazy_shape(self, name: str) -> tuple[int | None, ...] | None:
+        return (None,) if name in ("weight", "bias", "running_mean", "running_var") else None
+
     def initialize_parameters(self, *args: Any, **kwargs: Any) -> None:
         """``num_features`` from the input's channel axis; the parameters and running statistics."""
         x = _first(args, kwargs, type(self).__name__)
         if self.has_uninitialized_params():
             self.num_features = self._channels(x)
+            kept = _loaded_values(self)
             for t in (self.weight, self.bias, self.running_mean, self.running_var):
                 if t is not None and is_lazy(t):
                     t.materialize((self.num_features,))
             self.reset_parameters()
+            _restore(kept)
         if self.num_features == 0:  # loaded from a state dict (or nothing to make): the tensors' size, if any
             for t in (self.weight, self.running_mean):
                 if t is not None:

@@ -75,6 +75,7 @@ _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "
 
 #: The tables a module registers its parameters, buffers and submodules in, in ``__getattr__``'s order.
 _TABLES = ("_parameters", "_buffers", "_modules")
+_PARAMETER_OR_BUFFER = (Parameter, Buffer)
 
 
 class _Table(dict):
@@ -283,8 +284,9 @@ class Module:
     #: (BatchNorm's ``num_batches_tracked``, which PyTorch's checkpoints before 0.4.1 do not have).
     _optional_state: tuple[str, ...] = ()
     #: ``load_state_dict`` calls ``module._lazy_load_hook(state_dict, prefix)`` on each module that defines it,
-    #: before it reads anything (``nn.LazyModuleMixin``'s: uninitialized tensors take the shapes they are given).
-    _lazy_load_hook: Callable[[Mapping, str], None] | None = None
+    #: before it reads anything (``nn.LazyModuleMixin``'s: uninitialized tensors take the shapes they are given);
+    #: what it returns, when not None, is called without arguments if the load then fails (to undo that).
+    _lazy_load_hook: Callable[[Mapping, str], Callable[[], None] | None] | None = None
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -471,12 +473,19 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
-        if isinstance(value, Parameter):
+        # The hot path is a plain attribute. issubclass(type(value), ...) is cheaper than isinstance, which, when
+        # it fails, also reads value.__class__ (the classes here have no metaclass, so they agree otherwise):
+        # with nn.Buffer's check this costs less than the two isinstance checks it replaces.
+        cls = type(value)
+        if issubclass(cls, _PARAMETER_OR_BUFFER):
+            if not issubclass(cls, Parameter):
+                self._set_buffer(name, value)
+                return
             self._tables(name)
             self._forget(name, keep="_parameters")  # a parameter assigned again keeps its place in the order
             _put(d["_parameters"], name, value)
             d[name] = value
-        elif isinstance(value, Module):
+        elif issubclass(cls, Module):
             self._tables(name)
             self._forget(name, keep="_modules")
             _put(d["_modules"], name, value)
@@ -497,8 +506,6 @@ class Module:
                 )
             _put(d["_modules"], name, None)
             d[name] = None
-        elif isinstance(value, Buffer):  # nn.Buffer (PyTorch 2.5's): registered with its persistence
-            self.register_buffer(name, value, value.persistent)
         elif "_buffers" in d and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
                 raise ArgumentTypeError(
@@ -509,6 +516,18 @@ class Module:
             d[name] = value
         else:
             object.__setattr__(self, name, value)
+
+    def _set_buffer(self, name: str, value: Buffer) -> None:
+        """``self.<name> = nn.Buffer(...)`` (PyTorch 2.5's): registered with its persistence, unless ``name`` is
+        a parameter's or a submodule's (the errors of assigning any other tensor there)."""
+        d = self.__dict__
+        for table, what in (("_parameters", "parameter"), ("_modules", "submodule")):
+            if table in d and name in d[table]:
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to {what} {name!r} "
+                    f"(expected {'gk.nn.Parameter' if table == '_parameters' else 'a Module'} or None)"
+                )
+        self.register_buffer(name, value, value.persistent)
 
     def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
         value = _shown(self.__dict__, name)
@@ -818,9 +837,22 @@ class Module:
         strict = flag(strict, "load_state_dict", "strict")
         assign = flag(assign, "load_state_dict", "assign")
         modules = list(self.named_modules(remove_duplicate=False))
-        for prefix, module in modules:
-            if module._lazy_load_hook is not None:  # a lazy module: its uninitialized tensors take the loaded shapes
-                module._lazy_load_hook(state_dict, f"{prefix}." if prefix else "")
+        # Lazy modules: their uninitialized tensors take the loaded shapes; each hook returns how to undo that,
+        # done when the load fails (else a failed load would leave them zeros that no first call initialises).
+        undo = []
+        try:
+            for prefix, module in modules:
+                if module._lazy_load_hook is not None:
+                    undo.append(module._lazy_load_hook(state_dict, f"{prefix}." if prefix else ""))
+            return self._load_state_dict(state_dict, strict, assign, modules)
+        except BaseException:
+            for restore in reversed(undo):
+                if restore is not None:
+                    restore()
+            raise
+
+    def _load_state_dict(self, state_dict: Mapping, strict: bool, assign: bool, modules: list) -> IncompatibleKeys:
+        """``load_state_dict`` once its arguments are checked and the lazy modules' hooks have run."""
         own = self.state_dict(keep_vars=True)
         optional = {f"{prefix}.{key}" if prefix else key
                     for prefix, module in modules for key in module._optional_state}

@@ -20,7 +20,7 @@ from gradkit import ops
 from gradkit._args import real, text, whole
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.creation import ones_like, randn, zeros_like
-from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, describe
+from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
 from gradkit.nn import init
 from gradkit.nn.lazy import _drop_forward_pre_hooks, is_lazy
@@ -75,17 +75,27 @@ def fuse_conv_bn_eval(conv: Module, bn: Module, transpose: bool = False) -> Modu
     ``torch.nn.utils.fuse_conv_bn_eval``): its weight and bias are :func:`fuse_conv_bn_weights` of both layers'.
 
     Both must be in eval mode and ``bn`` must have running statistics (``InvalidArgumentError`` otherwise).
-    ``transpose=True`` for a ``ConvTranspose`` layer (its weight's output channels are axis 1; with
-    ``groups=1`` only, as PyTorch's). ``conv`` and ``bn`` are not changed; the copy has a bias even when
-    ``conv`` had none.
+    ``transpose=True`` for a ``ConvTranspose`` layer (its weight's output channels are axis 1, per group:
+    grouped ones fuse too, where PyTorch's fails). ``conv`` and ``bn`` are not changed; the copy has a bias even
+    when ``conv`` had none. A ``bn`` whose size is not the convolution's output channels is a ``ShapeError``.
     """
     op = "fuse_conv_bn_eval"
     _module(conv, op, "conv")
     _module(bn, op, "bn")
     _check_eval(conv, bn, op)
+    groups = getattr(conv, "groups", 1) if transpose else 1
+    w = _tensor(conv.weight, op, "conv.weight")
+    out = w.shape[1] * groups if transpose else w.shape[0]
+    rm = _tensor(bn.running_mean, op, "bn.running_mean")
+    if w.ndim < 2 or tuple(rm.shape) != (out,):
+        hint = (" (a ConvTranspose layer needs transpose=True)"
+                if not transpose and w.ndim >= 2 and tuple(rm.shape) == (w.shape[1] * getattr(conv, "groups", 1),)
+                else "")
+        raise ShapeError(f"{op}: the BatchNorm's running_mean has shape {rm.shape}, the convolution has {out} output "
+                         f"channels{hint}")
     fused = copy.deepcopy(conv)
-    fused.weight, fused.bias = fuse_conv_bn_weights(
-        fused.weight, fused.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias, transpose
+    fused.weight, fused.bias = _fuse_conv_bn(
+        op, fused.weight, fused.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias, transpose, groups
     )
     return fused
 
@@ -99,9 +109,17 @@ def fuse_conv_bn_weights(conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, b
     with ``transpose``) and the bias ``(conv_b - bn_rm) * s + bn_b`` (``conv_b`` None: zeros; ``bn_w`` /
     ``bn_b`` None: ones / zeros). Returned as new Parameters in the convolution's dtypes (the bias in the
     weight's when ``conv_b`` is None), with ``requires_grad`` of ``conv_w`` and ``conv_b`` (False for a bias
-    made from None, as PyTorch's); nothing is recorded for autograd.
+    made from None, as PyTorch's); nothing is recorded for autograd. Sizes that do not match (the output
+    channels, ``conv_b`` and the BatchNorm's tensors) are a ``ShapeError``.
     """
-    op = "fuse_conv_bn_weights"
+    return _fuse_conv_bn("fuse_conv_bn_weights", conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b, transpose, 1)
+
+
+def _fuse_conv_bn(op: str, conv_w: Any, conv_b: Any, bn_rm: Any, bn_rv: Any, bn_eps: Any, bn_w: Any, bn_b: Any,
+                  transpose: bool, groups: int) -> tuple[Parameter, Parameter]:
+    """:func:`fuse_conv_bn_weights`, for a transposed convolution of ``groups`` groups too (its weight is
+    (in_channels, out_channels / groups, *kernel): output channel ``g * out / groups + j`` is column ``j`` of
+    the rows of group ``g``)."""
     conv_w = _tensor(conv_w, op, "conv_w")
     conv_b = _tensor(conv_b, op, "conv_b", optional=True)
     bn_rm, bn_rv = _tensor(bn_rm, op, "bn_rm"), _tensor(bn_rv, op, "bn_rv")
@@ -109,6 +127,10 @@ def fuse_conv_bn_weights(conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, b
     bn_eps = real(bn_eps, op, "bn_eps")
     if conv_w.ndim < 2:
         raise InvalidArgumentError(f"{op}: conv_w must have at least 2 dimensions, got shape {conv_w.shape}")
+    transpose = bool(transpose)
+    out = conv_w.shape[1] * groups if transpose else conv_w.shape[0]
+    _check_sizes(op, out, "the convolution's output channels", conv_b=conv_b, bn_rm=bn_rm, bn_rv=bn_rv,
+                 bn_w=bn_w, bn_b=bn_b)
     w_dtype = conv_w.dtype
     b_dtype = conv_b.dtype if conv_b is not None else w_dtype
     bias_grad = conv_b.requires_grad if conv_b is not None else False
@@ -120,10 +142,25 @@ def fuse_conv_bn_weights(conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, b
         if bn_b is None:
             bn_b = zeros_like(bn_rm)
         rsqrt = 1.0 / ops.sqrt(bn_rv + bn_eps)
-        shape = ((1, -1) if transpose else (-1, 1)) + (1,) * (conv_w.ndim - 2)
-        w = ops.astype(conv_w * ops.reshape(bn_w * rsqrt, shape), w_dtype)
+        kernel = (1,) * (conv_w.ndim - 2)
+        if transpose and groups > 1:
+            if conv_w.shape[0] % groups:
+                raise ShapeError(f"{op}: conv_w's {conv_w.shape[0]} input channels do not divide into {groups} "
+                                 "groups")
+            grouped = ops.reshape(conv_w, (groups, conv_w.shape[0] // groups, *conv_w.shape[1:]))
+            w = ops.reshape(grouped * ops.reshape(bn_w * rsqrt, (groups, 1, -1, *kernel)), conv_w.shape)
+        else:
+            w = conv_w * ops.reshape(bn_w * rsqrt, ((1, -1) if transpose else (-1, 1)) + kernel)
+        w = ops.astype(w, w_dtype)
         b = ops.astype((conv_b - bn_rm) * rsqrt * bn_w + bn_b, b_dtype)
     return Parameter(w, conv_w.requires_grad), Parameter(b, bias_grad)
+
+
+def _check_sizes(op: str, n: int, what: str, **tensors: Tensor | None) -> None:
+    """Each of ``tensors`` (None: absent) must be 1-d of size ``n`` (``ShapeError`` naming it otherwise)."""
+    for name, t in tensors.items():
+        if t is not None and tuple(t.shape) != (n,):
+            raise ShapeError(f"{op}: {name} must have shape ({n},), {what}, got shape {t.shape}")
 
 
 def fuse_linear_bn_eval(linear: Module, bn: Module) -> Module:
