@@ -64,3 +64,14 @@ def test_trace_names_the_axis_of_a_concatenation_its_bounds_and_clips_scalar_bou
 def test_an_optimiser_hyperparameter_that_is_not_a_number_is_a_type_error_as_in_pytorch(name, kwargs):
     with pytest.raises(gk.ArgumentTypeError, match=rf"{name}: \w+ must be a number, got"):
         getattr(gk.optim, name)([gk.ones(2, requires_grad=True)], **kwargs)
+
+
+def test_adagrad_refuses_a_lazy_modules_uninitialized_parameters_as_pytorch():
+    model = gk.nn.LazyLinear(3)
+    with pytest.raises(gk.nn.UninitializedTensorError, match="Adagrad: a parameter is uninitialized"):
+        gk.optim.Adagrad(model.parameters())
+    model(gk.ones(2, 4))
+    opt = gk.optim.Adagrad(model.parameters())
+    model(gk.ones(2, 4)).sum().backward()
+    opt.step()
+    assert opt.state[model.weight]["sum"].shape == (3, 4)

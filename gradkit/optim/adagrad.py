@@ -8,6 +8,7 @@ from typing import Any
 
 from gradkit._args import flag
 from gradkit.cuda.graphs import CaptureError, is_capturing
+from gradkit.nn.lazy import UninitializedTensorError, is_lazy
 from gradkit.optim.adamax import _gradient
 from gradkit.optim.optimizer import Optimizer
 from gradkit.tensor import Tensor
@@ -55,6 +56,12 @@ class Adagrad(Optimizer):
             self.state[p] = self._new_state(p, group)
 
     def _check_group(self, group: dict) -> None:
+        for p in group["params"]:
+            if is_lazy(p):  # its state is made now, from the parameter's shape: refused, as PyTorch
+                raise UninitializedTensorError(
+                    "Adagrad: a parameter is uninitialized (a lazy module's, before its first call); Adagrad makes "
+                    "its state when a group is added: call the model once on a batch first, then make the optimiser"
+                )
         self._check("lr", group["lr"], 0)
         self._check("lr_decay", group["lr_decay"], 0)
         self._check("weight_decay", group["weight_decay"], 0)
