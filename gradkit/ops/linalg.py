@@ -1331,6 +1331,11 @@ def _triangular_data(xp: Any, a: Any, b: Any, batch: tuple, lower: bool, trans: 
         kwargs = dict(trans=int(trans), lower=lower, unit_diagonal=unit)
         if not on_host:  # cupyx's batched trsm takes one batch shape, and works in place on a copy of b
             return library.solve_triangular(xp.ascontiguousarray(a), xp.ascontiguousarray(b), **kwargs)
+        if batch and math.prod(batch) > n:  # SciPy goes through a stack one matrix at a time: substitute over it
+            from gradkit.ops.linalg_lu import _triangular_solve  # (linalg_lu imports this module)
+
+            dtype = np.result_type(a.dtype, b.dtype)
+            return _triangular_solve(np, a.astype(dtype, copy=False), b, lower, unit, trans)
         if not batch or _scipy_batches():
             return library.solve_triangular(a, b, check_finite=False, **kwargs)
         out = np.empty(batch + (n, k), np.result_type(a.dtype, b.dtype))
