@@ -86,6 +86,8 @@ class Distribution:
             warnings.warn(f"{type(self).__name__} does not define `arg_constraints`. Please set `arg_constraints "
                           "= {}` or make the distribution with `validate_args=False` to turn off validation.",
                           stacklevel=3)  # fmt: skip
+        checks = []  # (parameter, constraint, value, check result)
+        every: Any = True  # every check's all() combined on the device: read once (one synchronisation)
         for param, constraint in arg_constraints.items():
             if constraints.is_dependent(constraint):
                 continue  # cannot be checked on its own
@@ -94,7 +96,18 @@ class Distribution:
             value = getattr(self, param)
             if not isinstance(value, Tensor) or not _checks_allowed(value):
                 continue
-            if not constraints._all_true(constraint.check(value)):
+            valid = constraint.check(value)
+            checks.append((param, constraint, value, valid))
+            if every is False:
+                continue
+            if isinstance(valid, Tensor) and (every is True or every._backend is valid._backend):
+                every = ops.all(valid) if every is True else every & ops.all(valid)
+            elif not constraints._all_true(valid):
+                every = False
+        if every is True or (every is not False and constraints._all_true(every)):
+            return
+        for param, constraint, value, valid in checks:  # one failed: find it (more reads, on the error path only)
+            if not constraints._all_true(valid):
                 raise InvalidArgumentError(
                     f"{type(self).__name__}: expected parameter {param} (Tensor of shape {tuple(value.shape)}) of "
                     f"distribution {self!r} to satisfy the constraint {constraint!r}, but found invalid values:\n"

@@ -36,6 +36,7 @@ from gradkit.distributions.multivariate_normal import (
     _batch_mahalanobis,
     _batch_trace_xxt,
     _half_log_det,
+    _solve_tril,
 )
 from gradkit.distributions.normal import Normal
 from gradkit.distributions.transformed_distribution import TransformedDistribution
@@ -187,20 +188,15 @@ def _same_event_shape(p: Distribution, q: Distribution, what: str) -> None:
 def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     _same_event_shape(p, q, "Multivariate Normals")
     half_term1 = _half_log_det(q._unbroadcasted_scale_tril) - _half_log_det(p._unbroadcasted_scale_tril)
-    from gradkit import linalg
-
-    term2 = _batch_trace_xxt(linalg.solve_triangular(q._unbroadcasted_scale_tril, p._unbroadcasted_scale_tril,
-                                                     lower=True))  # fmt: skip
+    term2 = _batch_trace_xxt(_solve_tril(q._unbroadcasted_scale_tril, p._unbroadcasted_scale_tril))
     term3 = _batch_mahalanobis(q._unbroadcasted_scale_tril, q.loc - p.loc)
     return half_term1 + 0.5 * (term2 + term3 - p.event_shape[0])
 
 
 def _lowrank_a(q: LowRankMultivariateNormal) -> Tensor:
     """A = C^{-1/2} W^T D^{-1} of q, so that inv(cov_q) = inv(D) - A^T A."""
-    from gradkit import linalg
-
     W, D = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag  # noqa: N806
-    return linalg.solve_triangular(q._capacitance_tril, ops.swapaxes(W, -1, -2) / ops.expand_dims(D, -2), lower=True)
+    return _solve_tril(q._capacitance_tril, ops.swapaxes(W, -1, -2) / ops.expand_dims(D, -2))
 
 
 def _lowrank_logdet(d: LowRankMultivariateNormal) -> Tensor:
@@ -241,15 +237,12 @@ def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tens
 
 @register_kl(LowRankMultivariateNormal, MultivariateNormal)
 def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
-    from gradkit import linalg
-
     _same_event_shape(p, q, "(Low Rank) Multivariate Normals")
     qL = q._unbroadcasted_scale_tril  # noqa: N806
     term1 = 2 * _half_log_det(qL) - _lowrank_logdet(p)
     term3 = _batch_mahalanobis(qL, q.loc - p.loc)
-    term21 = _batch_trace_xxt(linalg.solve_triangular(qL, p._unbroadcasted_cov_factor, lower=True))
-    term22 = _batch_trace_xxt(linalg.solve_triangular(qL, diag_embed(ops.sqrt(p._unbroadcasted_cov_diag)),
-                                                      lower=True))  # fmt: skip
+    term21 = _batch_trace_xxt(_solve_tril(qL, p._unbroadcasted_cov_factor))
+    term22 = _batch_trace_xxt(_solve_tril(qL, diag_embed(ops.sqrt(p._unbroadcasted_cov_diag))))
     return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])
 
 

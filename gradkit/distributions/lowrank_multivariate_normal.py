@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 
 import gradkit.ops as ops
-from gradkit import linalg
 from gradkit.distributions import constraints
 from gradkit.distributions.distribution import Distribution
-from gradkit.distributions.multivariate_normal import _batch_mahalanobis, _expand, _eye
+from gradkit.distributions.multivariate_normal import _batch_mahalanobis, _cholesky, _expand, _eye, _solve_tril
 from gradkit.distributions.utils import LOG_2PI, _standard_normal, batch_mv, diag_embed, lazy_property, promote_all
 from gradkit.errors import ShapeError
 from gradkit.tensor import Tensor
@@ -24,11 +23,12 @@ from gradkit.tensor import Tensor
 __all__ = ["LowRankMultivariateNormal"]
 
 
-def _batch_capacitance_tril(W: Tensor, D: Tensor) -> Tensor:  # noqa: N803
-    """The Cholesky factor of I + W^T D^{-1} W."""
+def _batch_capacitance_tril(W: Tensor, D: Tensor, checked: bool = False) -> Tensor:  # noqa: N803
+    """The Cholesky factor of I + W^T D^{-1} W (``checked``: D is known to be positive, so the matrix is
+    positive definite and its factorisation is not checked on the host)."""
     m = W.shape[-1]
     Wt_Dinv = ops.swapaxes(W, -1, -2) / ops.expand_dims(D, -2)  # noqa: N806
-    return linalg.cholesky(ops.matmul(Wt_Dinv, W) + _eye(m, W))
+    return _cholesky(ops.matmul(Wt_Dinv, W) + _eye(m, W), checked)
 
 
 def _batch_lowrank_logdet(W: Tensor, D: Tensor, capacitance_tril: Tensor) -> Tensor:  # noqa: N803
@@ -81,7 +81,7 @@ class LowRankMultivariateNormal(Distribution):
         self._unbroadcasted_cov_factor = cov_factor
         self._unbroadcasted_cov_diag = cov_diag
         super().__init__(batch_shape, (n,), validate_args=validate_args)
-        self._capacitance_tril = _batch_capacitance_tril(cov_factor, cov_diag)
+        self._capacitance_tril = _batch_capacitance_tril(cov_factor, cov_diag, self._validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -102,7 +102,7 @@ class LowRankMultivariateNormal(Distribution):
         d_sqrt = ops.expand_dims(ops.sqrt(self._unbroadcasted_cov_diag), -1)
         dinvsqrt_w = self._unbroadcasted_cov_factor / d_sqrt
         k = ops.matmul(dinvsqrt_w, ops.swapaxes(dinvsqrt_w, -1, -2)) + _eye(n, dinvsqrt_w)
-        return _expand(d_sqrt * linalg.cholesky(k), self._batch_shape + self._event_shape * 2)
+        return _expand(d_sqrt * _cholesky(k, self._validate_args), self._batch_shape + self._event_shape * 2)
 
     @lazy_property
     def covariance_matrix(self) -> Tensor:
@@ -114,7 +114,7 @@ class LowRankMultivariateNormal(Distribution):
     def precision_matrix(self) -> Tensor:
         W, D = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag  # noqa: N806
         Wt_Dinv = ops.swapaxes(W, -1, -2) / ops.expand_dims(D, -2)  # noqa: N806
-        A = linalg.solve_triangular(self._capacitance_tril, Wt_Dinv, lower=True)  # noqa: N806
+        A = _solve_tril(self._capacitance_tril, Wt_Dinv)  # noqa: N806
         precision = diag_embed(ops.reciprocal(D)) - ops.matmul(ops.swapaxes(A, -1, -2), A)
         return _expand(precision, self._batch_shape + self._event_shape * 2)
 

@@ -35,6 +35,32 @@ def _eye(n: int, like: Tensor) -> Tensor:
     return Tensor._make(like._backend.xp.eye(n, dtype=like.dtype), like._backend)
 
 
+def _cholesky(m: Tensor, checked: bool = False) -> Tensor:
+    """The lower Cholesky factor of symmetric positive-definite matrices (only their lower triangles read);
+    ``LinAlgError`` for one that is not (one device read on a GPU, as PyTorch's ``linalg.cholesky``), unless
+    ``checked`` (validation has already found them positive definite) or while a CUDA graph is captured.
+    Its gradient goes through triangular solves, which read nothing back (``linalg.cholesky``'s goes
+    through general solves that check their results on the host)."""
+    from gradkit.distributions.distribution import _checks_allowed
+
+    return linalg.cholesky_ex(m, check_errors=not checked and _checks_allowed(m)).L
+
+
+def _solve_tril(L: Tensor, b: Tensor) -> Tensor:  # noqa: N803
+    """``L^{-1} b`` for lower-triangular ``L`` (..., n, n) and ``b`` (..., n, k), batch axes broadcast, as
+    ``torch.linalg.solve_triangular(L, b, upper=False)``: nothing is read back (a zero on the diagonal
+    gives inf/NaN, as PyTorch's, where ``gk.linalg.solve_triangular`` first checks the diagonal on the
+    host: one synchronisation per call on a GPU), and a long stack of small matrices is solved by one
+    substitution vectorised over the stack rather than by one SciPy call per matrix. Differentiable in
+    both (the gradient of ``L`` on its lower triangle)."""
+    from gradkit.ops.linalg_lu import _tri
+
+    dtype = np.result_type(L.dtype, b.dtype)
+    L = L if L.dtype == dtype else ops.astype(L, dtype)  # noqa: N806
+    b = b if b.dtype == dtype else ops.astype(b, dtype)
+    return _tri(L, b, True, False, False)
+
+
 def _batch_mahalanobis(L: Tensor, x: Tensor) -> Tensor:  # noqa: N803
     """x^T (L L^T)^{-1} x for lower-triangular L (batch shape B) and vectors x (shape S + B + (n,), or any
     shape whose batch axes broadcast with B): |L^{-1} x|^2, one triangular solve."""
@@ -48,10 +74,10 @@ def _batch_mahalanobis(L: Tensor, x: Tensor) -> Tensor:  # noqa: N803
         m = math.prod(outer)
         cols = ops.reshape(x, (m,) + lb + (n,))
         cols = ops.moveaxis(cols, 0, -1)  # B + (n, m)
-        y = linalg.solve_triangular(L, cols, lower=True)
+        y = _solve_tril(L, cols)
         d = ops.sum(ops.square(y), axis=-2)  # B + (m,)
         return ops.reshape(ops.moveaxis(d, -1, 0), xb)
-    y = linalg.solve_triangular(L, ops.expand_dims(x, -1), lower=True)
+    y = _solve_tril(L, ops.expand_dims(x, -1))
     return ops.sum(ops.square(y), axis=(-2, -1))
 
 
@@ -64,11 +90,12 @@ def _batch_trace_xxt(x: Tensor) -> Tensor:
     return ops.sum(ops.square(x), axis=(-2, -1))
 
 
-def _precision_to_scale_tril(P: Tensor) -> Tensor:  # noqa: N803
-    """The lower Cholesky factor of P^{-1}, from the Cholesky factor of P with its axes reversed."""
-    Lf = linalg.cholesky(ops.flip(P, (-2, -1)))  # noqa: N806
+def _precision_to_scale_tril(P: Tensor, checked: bool = False) -> Tensor:  # noqa: N803
+    """The lower Cholesky factor of P^{-1}, from the Cholesky factor of P with its axes reversed
+    (``checked``: P is known to be positive definite, see :func:`_cholesky`)."""
+    Lf = _cholesky(ops.flip(P, (-2, -1)), checked)  # noqa: N806
     L_inv = ops.swapaxes(ops.flip(Lf, (-2, -1)), -2, -1)  # noqa: N806
-    return linalg.solve_triangular(L_inv, _eye(P.shape[-1], P), lower=True)
+    return _solve_tril(L_inv, _eye(P.shape[-1], P))
 
 
 class MultivariateNormal(Distribution):
@@ -114,9 +141,9 @@ class MultivariateNormal(Distribution):
         if key == "scale_tril":
             self._unbroadcasted_scale_tril = matrix
         elif key == "covariance_matrix":
-            self._unbroadcasted_scale_tril = linalg.cholesky(matrix)
+            self._unbroadcasted_scale_tril = _cholesky(matrix, self._validate_args)
         else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
+            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix, self._validate_args)
 
     @lazy_property
     def scale_tril(self) -> Tensor:
@@ -130,7 +157,7 @@ class MultivariateNormal(Distribution):
     @lazy_property
     def precision_matrix(self) -> Tensor:
         L = self._unbroadcasted_scale_tril  # noqa: N806
-        L_inv = linalg.solve_triangular(L, _eye(L.shape[-1], L), lower=True)  # noqa: N806
+        L_inv = _solve_tril(L, _eye(L.shape[-1], L))  # noqa: N806
         return _expand(ops.matmul(ops.swapaxes(L_inv, -1, -2), L_inv), self._batch_shape + self._event_shape * 2)
 
     @property

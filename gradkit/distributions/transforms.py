@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import weakref
 from functools import reduce
 from typing import Any
 
@@ -81,9 +82,25 @@ def _cache_size(cache_size: Any, name: str) -> int:
     return int(cache_size)
 
 
+class _StrongRef:
+    """A reference that keeps its object alive, called as a ``weakref.ref`` is."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
 class Transform:
     """The base class of transforms: subclasses define ``_call`` and/or ``_inverse``, ``domain``,
-    ``codomain``, and (bijective ones) ``log_abs_det_jacobian``."""
+    ``codomain``, and (bijective ones) ``log_abs_det_jacobian``.
+
+    A transform holds its inverse weakly and the inverse holds it strongly (as PyTorch's): ``t.inv.inv is
+    t``, and no reference cycle keeps a cached (x, y) pair, and the graph behind it, alive after the
+    transform is dropped."""
 
     bijective = False
     domain: constraints.Constraint
@@ -91,14 +108,20 @@ class Transform:
 
     def __init__(self, cache_size: int = 0) -> None:
         self._cache_size = _cache_size(cache_size, type(self).__name__)
-        self._inv: Transform | None = None
+        self._inv: Any = None  # a weakref.ref to the inverse (or, on an inverse, a _StrongRef to the transform)
         if self._cache_size:
             self._cached_x_y: tuple[Any, Any] = (None, None)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_inv"] = None
+        if not isinstance(state.get("_inv"), _StrongRef):
+            state["_inv"] = None  # a weak reference to the inverse: made again when asked for
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if isinstance(self._inv, _StrongRef):  # an inverse ComposeTransform: its transform's inverse is this
+            self._inv()._inv = weakref.ref(self)
 
     @property
     def event_dim(self) -> int:
@@ -110,10 +133,10 @@ class Transform:
     @property
     def inv(self) -> Transform:
         """The inverse transform (``t.inv.inv is t``)."""
-        inv = self._inv
+        inv = None if self._inv is None else self._inv()
         if inv is None:
             inv = _InverseTransform(self)
-            self._inv = inv
+            self._inv = weakref.ref(inv)
         return inv
 
     @property
@@ -186,7 +209,14 @@ class _InverseTransform(Transform):
 
     def __init__(self, transform: Transform) -> None:
         super().__init__(cache_size=transform._cache_size)
-        self._inv = transform
+        self._inv = transform  # held strongly: the transform is what this one is made of
+
+    def __getstate__(self) -> dict:
+        return self.__dict__.copy()  # the transform is part of the state (Transform's drops only a cached inverse)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._inv._inv = weakref.ref(self)  # so that t.inv.inv is t again
 
     @constraints.dependent_property(is_discrete=False)
     def domain(self) -> constraints.Constraint:  # type: ignore[override]
@@ -288,11 +318,11 @@ class ComposeTransform(Transform):
 
     @property
     def inv(self) -> Transform:
-        inv = self._inv
+        inv = None if self._inv is None else self._inv()
         if inv is None:
             inv = ComposeTransform([p.inv for p in reversed(self.parts)])
-            self._inv = inv
-            inv._inv = self
+            self._inv = weakref.ref(inv)
+            inv._inv = _StrongRef(self)
         return inv
 
     def with_cache(self, cache_size: int = 1) -> Transform:
