@@ -452,7 +452,7 @@ def _sigmoid_forward(xp: Any, x: Any) -> Any:
     # never overflowing and right to a few ulps relative (0.5 tanh(x / 2) + 0.5 is right only to 1e-16
     # absolute: 0 at x = -50). No xp.where: a select on the sign of random data is slower than an exp.
     x = _as_float(x)  # integers and bools give the float dtype sin gives them
-    num = xp.exp(xp.minimum(x, 0))
+    num = xp.exp(xp.minimum(x, x.dtype.type(0)))  # a zero of x's dtype: NumPy 1.x makes a 0-d x with 0 float64
     den = xp.exp(-xp.abs(x))
     den += 1
     num /= den
@@ -841,6 +841,8 @@ def clip(
         data = x._backend.xp.clip(x._data, lo, hi)
     except OverflowError:
         raise out_of_range("clip", hi if isinstance(hi, int) else lo, x.dtype) from None
+    if LEGACY_PROMOTION and data.dtype != x.dtype and x.dtype.kind == "f":  # NumPy 1.x: a 0-d x and float bounds
+        data = data.astype(x.dtype)  # give float64 (no value-based casting among scalars); NumPy 2 keeps x's dtype
 
     def rule(g: Tensor, x: Tensor) -> Tensor:
         inside = x._backend.xp.ones(x.shape, dtype=bool)

@@ -103,7 +103,8 @@ def unique_counts(x: Any) -> UniqueCountsResult:
 def unique_inverse(x: Any) -> UniqueInverseResult:
     """NumPy 2's ``unique_inverse``: ``(values, inverse_indices)``, the inverse in x's shape (see
     :func:`unique_all`)."""
-    return UniqueInverseResult(*unique(x, False, True, False, equal_nan=False))
+    values, _, inverse = unique(x, True, True, False, equal_nan=False)  # with the first indices: a stable sort,
+    return UniqueInverseResult(values, inverse)  # so the NaNs' indices are in x's order, as unique_all's
 
 
 def unique_values(x: Any) -> Tensor:

@@ -272,6 +272,8 @@ def test_steps_read_nothing_on_the_host(device, monkeypatch, name, kw):
 def test_a_step_allocates_nothing_parameter_sized(name, kw):
     """After the first step (which makes the state and the scratch arrays), a step's temporaries are the
     optimiser's scratch arrays (Adafactor's row and column means are of the factors' sizes)."""
+    if name == "Rprop" and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("NumPy 1.x's ufuncs make one bool temporary in Rprop's sign products (1.3 bytes an element)")
     n = 100_000
     x = gk.tensor(np.linspace(-1.0, 1.0, n).reshape(400, 250), requires_grad=True)
     y = gk.tensor(np.linspace(-1.0, 1.0, n), requires_grad=True)
