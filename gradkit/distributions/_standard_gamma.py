@@ -38,13 +38,14 @@ from gradkit.ops.special import _BERNOULLI, _digamma_fallback, _horner, _library
 from gradkit.ops.special_gamma import _GAMMAINC_RULES, _TEMME, _gamma_density, gammainc
 from gradkit.tensor import Tensor
 
-__all__ = ["gammainc_a", "standard_gamma"]
+__all__ = ["gammainc_a", "log_standard_gamma", "standard_gamma"]
 
 _EPS = 2.0**-53
 _MAX_STEPS = 200_000  # the series and the fraction take about 9 sqrt(a) steps near x = a
 _TEMME_FROM = 1000.0
 _TEMME_ETA = 0.13
 _MAX_ROUNDS = 200  # of the gamma sampler, whose rounds each accept more than 95% of what is left
+_LOG_SMALL = -575.0  # log(1e-250): below it, d(log X)/da is the power series' first term to the last bit
 
 
 def _digamma_array(xp: Any, a: Any) -> Any:
@@ -186,12 +187,13 @@ def _dx_da(xp: Any, a: Any, x: Any) -> Any:
 
 
 # ------------------------------------------------------------------ the operations
-def _draw(backend: Any, alpha: Any) -> Any:
+def _draw(backend: Any, alpha: Any, log: bool = False) -> Any:
     """Gamma(alpha, 1) draws of alpha's shape, in float64, from the backend's generator (its ``normal`` and
     ``uniform``, so ``gk.manual_seed`` repeats them on every device): Marsaglia and Tsang's method ("A simple
     method for generating gamma variables", ACM TOMS 2000), each round drawing again for the elements rejected
     so far (about 2% to 5% of them); for alpha < 1, G(alpha + 1) U^(1/alpha), taken through logarithms so that
-    only a value below the float64 range underflows (to 0)."""
+    only a value below the float64 range underflows (to 0). ``log``: the draws' logarithms instead, which
+    never underflow (the same random numbers are used)."""
     xp = backend.xp
     shape = alpha.shape
     alpha = xp.asarray(alpha, dtype=np.float64).reshape(-1)
@@ -218,9 +220,12 @@ def _draw(backend: Any, alpha: Any) -> Any:
             accept = ok & (xp.log(u) < 0.5 * z * z + dt - dt * v + dt * xp.log(xp.where(ok, v, 1.0)))
             out[todo[accept]] = (dt * v)[accept]
             todo = todo[~accept]
+        if log:
+            out = xp.log(out)
         if bool(xp.any(boost)):
             u = backend.uniform(alpha.shape, f64)
-            out = xp.where(boost, xp.exp(xp.log(out) + xp.log(u) / alpha), out)
+            boosted = (out if log else xp.log(out)) + xp.log(u) / alpha
+            out = xp.where(boost, boosted if log else xp.exp(boosted), out)
     out[todo] = math.nan  # (never left after a few rounds)
     return xp.where(valid, out, math.nan).reshape(shape)
 
@@ -240,6 +245,30 @@ def standard_gamma(concentration: Tensor) -> Tensor:
 def _standard_gamma_vjp(g: Tensor, concentration: Tensor, out: Any) -> Tensor:
     slope = _dx_da(concentration._backend.xp, concentration._data, out)
     return g * Tensor._make(slope, concentration._backend)
+
+
+def log_standard_gamma(concentration: Tensor) -> Tensor:
+    """log X for draws X ~ Gamma(concentration, 1), one per element, in float64 (a float64 concentration), with
+    the implicit gradient d(log X)/d(concentration) = (dX/da) / X. Unlike ``standard_gamma``'s draws, these do not
+    underflow for small concentrations (Gamma(1e-3, 1) draws are below 1e-308 half the time): Beta and Dirichlet
+    normalise them as a softmax, so that two draws both below float64's range still give their true ratio."""
+    backend = concentration._backend
+    data = _draw(backend, concentration._data, log=True)
+    return record("log_standard_gamma", data, backend, (concentration,), (_log_standard_gamma_vjp,),
+                  (concentration,), save_output=True)  # fmt: skip
+
+
+def _log_standard_gamma_vjp(g: Tensor, concentration: Tensor, out: Any) -> Tensor:
+    xp = concentration._backend.xp
+    with np.errstate(all="ignore"):
+        a = xp.asarray(concentration._data, dtype=np.float64)
+        log_x = xp.maximum(xp.asarray(out, dtype=np.float64), -1e300)  # a draw of exactly 0: a finite slope
+        small = log_x < _LOG_SMALL
+        x = xp.exp(xp.where(small, 0.0, log_x))
+        # dX/da = (x/a) (psi(a + 1) - log x + O(x)) for small x (the series of _series)
+        first_term = (_digamma_array(xp, xp.where(small, a, 1.0) + 1) - log_x) / a
+        slope = xp.where(small, first_term, _dx_da(xp, a, x) / x)
+    return g * Tensor._make(slope.astype(concentration.dtype, copy=False), concentration._backend)
 
 
 def gammainc_a(a: Any, x: Any) -> Tensor:

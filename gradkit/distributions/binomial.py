@@ -3,6 +3,7 @@ independent trials (``torch.distributions.Binomial``)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from gradkit.distributions._discrete import (
     arange_support,
     full_array,
     generator_draw,
+    log_sigmoid,
     probs_or_logits,
     softplus,
     wrap,
@@ -26,11 +28,15 @@ __all__ = ["Binomial"]
 
 
 def homogeneous_count(total_count: Tensor, name: str, what: str) -> int:
-    """The one value of ``total_count`` (a host read), or DistributionNotImplementedError when it varies."""
-    n = int(ops.max(total_count).item()) if total_count.size else 0
-    if total_count.size and int(ops.min(total_count).item()) != n:
+    """The one value of ``total_count`` (one host read: its least and greatest together), or
+    DistributionNotImplementedError when it varies."""
+    if not total_count.size:
+        return 0
+    with no_grad():
+        low, high = (int(v) for v in ops.stack([ops.min(total_count), ops.max(total_count)]).tolist())
+    if low != high:
         raise DistributionNotImplementedError(f"{name}: inhomogeneous total count not supported by `{what}`")
-    return n
+    return high
 
 
 class Binomial(Distribution):
@@ -97,16 +103,24 @@ class Binomial(Distribution):
         return self._log_prob(self._value(value))
 
     def _log_prob(self, value: Tensor) -> Tensor:
+        """log C(n, k) + k log sigmoid(logits) + (n - k) log sigmoid(-logits): PyTorch's k logits - n
+        softplus(logits) written without its cancellation where k is near n and p near 1, and the binomial
+        coefficient summed first, so that a log probability near 0 is not lost beside lgamma(n + 1) (at n = 1e6,
+        p = 1e-12, k = 0 PyTorch's order gives -1.00024e-06 for n log1p(-p) = -1e-06; at p = 1 - 1e-12,
+        k = n, its terms cancel to 3 digits)."""
         n, logits = self.total_count, self.logits
         log_factorial_n = ops.lgamma(n + 1)
         log_factorial_k = ops.lgamma(value + 1)
         log_factorial_nmk = ops.lgamma(n - value + 1)
-        normalize_term = n * softplus(logits) - log_factorial_n
-        return value * logits - log_factorial_k - log_factorial_nmk - normalize_term
+        log_binomial = log_factorial_n - log_factorial_k - log_factorial_nmk
+        log_prob = log_binomial + (value * log_sigmoid(logits) + (n - value) * log_sigmoid(-logits))
+        # an infinite value (validation off) gets PyTorch's form: its -inf or NaN, where the one above has inf - inf
+        pytorch = log_binomial + (value * logits - n * softplus(logits))
+        return ops.where(ops.abs(value) == math.inf, pytorch, log_prob)
 
     def entropy(self) -> Tensor:
-        homogeneous_count(self.total_count, "Binomial", "entropy")
-        log_prob = self._log_prob(self.enumerate_support(False))
+        n = homogeneous_count(self.total_count, "Binomial", "entropy")
+        log_prob = self._log_prob(arange_support(n + 1, self._batch_shape, self._param, self._param.dtype, False))
         return -ops.sum(ops.exp(log_prob) * log_prob, axis=0)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:

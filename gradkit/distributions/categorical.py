@@ -16,6 +16,7 @@ from gradkit.distributions._discrete import arange_support, categorical_indices,
 from gradkit.distributions.distribution import Distribution
 from gradkit.distributions.utils import lazy_property, logits_to_probs, probs_to_logits, promote_all
 from gradkit.errors import ShapeError
+from gradkit.ops.indexing import _along
 from gradkit.tensor import Tensor
 
 __all__ = ["Categorical"]
@@ -85,16 +86,23 @@ class Categorical(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value)
-        return self._log_prob_index(ops.astype(value, np.int64))
+        # a validated value is known to index the categories: no second read of the device for gather's check
+        return self._log_prob_index(ops.astype(value, np.int64), in_range=self._validate_args)
 
-    def _log_prob_index(self, index: Tensor) -> Tensor:
-        """log P(index) for int64 indices (no validation), broadcast with the batch."""
+    def _log_prob_index(self, index: Tensor, in_range: bool = False) -> Tensor:
+        """log P(index) for int64 indices (no validation), broadcast with the batch. ``in_range``: the indices
+        are known to lie in 0..K-1, so they are not checked (gather's check reads the device: a
+        synchronisation on a GPU); otherwise one out of range raises IndexOutOfRangeError, as PyTorch's."""
         logits = self.logits
         shape = np.broadcast_shapes(tuple(index.shape) + (1,), tuple(logits.shape))
         index = ops.broadcast_to(ops.expand_dims(index, -1), shape[:-1] + (1,))
         if tuple(logits.shape) != shape:
             logits = ops.broadcast_to(logits, shape)
-        return ops.squeeze(ops.gather(logits, -1, index), -1)
+        if in_range:
+            picked = _along(logits, logits.ndim - 1, index._data, "gather")
+        else:
+            picked = ops.gather(logits, -1, index)
+        return ops.squeeze(picked, -1)
 
     def entropy(self) -> Tensor:
         logits = ops.maximum(self.logits, float(np.finfo(self.logits.dtype).min))

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradkit.ops as ops
 from gradkit.distributions import constraints
-from gradkit.distributions._standard_gamma import standard_gamma
+from gradkit.distributions._standard_gamma import log_standard_gamma
 from gradkit.distributions.beta import _narrow, _wide
 from gradkit.distributions.exp_family import ExponentialFamily
 from gradkit.distributions.utils import promote_all
@@ -47,10 +47,11 @@ class Dirichlet(ExponentialFamily):
         super().__init__(concentration.shape[:-1], concentration.shape[-1:], validate_args=validate_args)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        """Gamma(c_i, 1) draws over their sum, taken in float64 whatever the dtype, then cast."""
+        """Gamma(c_i, 1) draws over their sum, taken in float64 whatever the dtype as the softmax of their
+        logarithms (small concentrations' draws underflow even float64, their logarithms never), then cast."""
         shape = self._extended_shape(sample_shape)
-        g = standard_gamma(ops.broadcast_to(_wide(self.concentration), shape))
-        return _narrow(g / ops.sum(g, axis=-1, keepdims=True), self.concentration.dtype)
+        log_g = log_standard_gamma(ops.broadcast_to(_wide(self.concentration), shape))
+        return _narrow(ops.softmax(log_g, axis=-1), self.concentration.dtype)
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value)

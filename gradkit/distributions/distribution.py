@@ -34,6 +34,17 @@ from gradkit.tensor import Tensor
 __all__ = ["Distribution", "DistributionNotImplementedError"]
 
 
+def _given_parameter(d: Any) -> str | None:
+    """The name of the parameter given to a family that takes one of two forms (``probs`` or ``logits``), found
+    through the distributions it wraps (OneHotCategorical's Categorical, RelaxedBernoulli's base); None if none."""
+    while d is not None:
+        name = d.__dict__.get("_param_name")
+        if name is not None:
+            return name
+        d = d.__dict__.get("_categorical") or d.__dict__.get("base_dist")
+    return None
+
+
 class DistributionNotImplementedError(GradkitError, NotImplementedError):
     """What a distribution does not define (an ``rsample``, an ``entropy``, a KL divergence between two
     families): a ``NotImplementedError``, as PyTorch raises, and a ``GradkitError``."""
@@ -106,6 +117,8 @@ class Distribution:
                 every = False
         if every is True or (every is not False and constraints._all_true(every)):
             return
+        given = _given_parameter(self)  # (probs or logits: the one given is named when both fail)
+        checks.sort(key=lambda check: check[0] != given)
         for param, constraint, value, valid in checks:  # one failed: find it (more reads, on the error path only)
             if not constraints._all_true(valid):
                 raise InvalidArgumentError(

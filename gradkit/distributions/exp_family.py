@@ -33,9 +33,10 @@ class ExponentialFamily(Distribution):
         raise DistributionNotImplementedError(f"{type(self).__name__} does not define _mean_carrier_measure")
 
     def entropy(self) -> Tensor:
-        """F(θ) - <θ, ∇F(θ)> - E[k(x)] (the Bregman form), computed on detached natural parameters as
-        PyTorch's: no gradient reaches the distribution's own parameters through this fallback."""
-        nparams = [p.detach().requires_grad_() for p in self._natural_params]
+        """F(θ) - <θ, ∇F(θ)> - E[k(x)] (the Bregman form), each inner product summed over its parameter's
+        event axes. Differentiable in the distribution's parameters (PyTorch's detaches the natural parameters,
+        so no gradient reaches them through this fallback; the values are the same)."""
+        nparams = [p if p.requires_grad else p.detach().requires_grad_() for p in self._natural_params]
         lg_normal = self._log_normalizer(*nparams)
         gradients = grad(ops.sum(lg_normal), nparams, create_graph=True)
         result = lg_normal - self._mean_carrier_measure

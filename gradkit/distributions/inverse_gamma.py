@@ -12,6 +12,7 @@ from gradkit.distributions import constraints
 from gradkit.distributions.gamma import Gamma
 from gradkit.distributions.transformed_distribution import TransformedDistribution
 from gradkit.distributions.transforms import PowerTransform
+from gradkit.distributions.utils import broadcast_all
 from gradkit.tensor import Tensor
 
 __all__ = ["InverseGamma"]
@@ -26,6 +27,8 @@ class InverseGamma(TransformedDistribution):
     has_rsample = True
 
     def __init__(self, concentration: Any, rate: Any, validate_args: bool | None = None) -> None:
+        # broadcast here first, so that parameters that do not broadcast are reported under this family's name
+        concentration, rate = broadcast_all(concentration, rate, name="InverseGamma")
         base = Gamma(concentration, rate, validate_args=False)  # checked below, as InverseGamma's parameters
         neg_one = full((), -1.0, dtype=base.rate.dtype, device=base.rate._backend)  # on the parameters' device
         super().__init__(base, PowerTransform(neg_one), validate_args=validate_args)

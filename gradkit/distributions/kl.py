@@ -269,18 +269,38 @@ def _kl_transformed_transformed(p: TransformedDistribution, q: TransformedDistri
 
 @register_kl(ExponentialFamily, ExponentialFamily)
 def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor:
-    """The Bregman divergence of the log normaliser (members of one family only)."""
+    """The Bregman divergence of the log normaliser F (members of one family only):
+    F(θq) - F(θp) - sum_i <θq_i - θp_i, dF/dθp_i>, each inner product summed over its own parameter's event
+    axes, those beyond the batch shape (Wishart's -precision/2 has two, its (df - p - 1)/2 none; PyTorch sums
+    every term over len(event_shape) axes, which fails or sums a batch-shaped parameter over the batch).
+    Differentiable in both distributions' parameters (PyTorch detaches p's, so none of its gradient reaches them)."""
     if type(p) is not type(q):
         raise DistributionNotImplementedError("The cross KL-divergence between different exponential families "
                                               "cannot be computed using Bregman divergences")  # fmt: skip
-    p_nparams = [t.detach().requires_grad_() for t in p._natural_params]
+    p_nparams = [_differentiable(t) for t in p._natural_params]
     q_nparams = q._natural_params
     lg_normal = p._log_normalizer(*p_nparams)
     gradients = grad(ops.sum(lg_normal), p_nparams, create_graph=True)
     result = q._log_normalizer(*q_nparams) - lg_normal
+    batch = len(_broadcast_shapes(tuple(p.batch_shape), tuple(q.batch_shape)))
+    event = len(q.event_shape)
     for pnp, qnp, g in zip(p_nparams, q_nparams, gradients, strict=True):
-        result = result - _sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+        term = (qnp - pnp) * g
+        result = result - _sum_rightmost(term, min(event, max(0, term.ndim - batch)))
     return result
+
+
+def _differentiable(t: Tensor) -> Tensor:
+    """A natural parameter as an input the log normaliser can be differentiated in: itself when it already
+    carries a graph (so that the divergence stays differentiable in the parameters it came from), else a
+    detached copy that requires a gradient."""
+    return t if t.requires_grad else t.detach().requires_grad_()
+
+
+def _broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
 
 
 # ------------------------------------------------------------------ different families

@@ -22,13 +22,13 @@ from gradkit.distributions.gamma import Gamma
 from gradkit.distributions.gumbel import Gumbel
 from gradkit.distributions.kl import register_kl
 from gradkit.distributions.laplace import Laplace
+from gradkit.distributions.multivariate_normal import _solve_tril
 from gradkit.distributions.normal import Normal
 from gradkit.distributions.pareto import Pareto
 from gradkit.distributions.uniform import Uniform
 from gradkit.distributions.utils import euler_constant as _euler_gamma
-from gradkit.distributions.wishart import Wishart, _mvdigamma
+from gradkit.distributions.wishart import Wishart, _multigammaln, _mvdigamma
 from gradkit.errors import ShapeError
-from gradkit.ops.special_gamma import multigammaln
 from gradkit.tensor import Tensor
 
 __all__: list[str] = []
@@ -88,15 +88,13 @@ def _kl_wishart_wishart(p: Wishart, q: Wishart) -> Tensor:
     if p.event_shape != q.event_shape:
         raise ShapeError(f"kl_divergence: KL-divergence between two Wisharts with different event shapes "
                          f"{p.event_shape} and {q.event_shape} cannot be computed")  # fmt: skip
-    from gradkit import linalg
-
     k = p.event_shape[-1]
     lp, lq = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
-    trace = ops.sum(ops.square(linalg.solve_triangular(lq, lp, lower=True)), axis=(-2, -1))
+    trace = ops.sum(ops.square(_solve_tril(lq, lp)), axis=(-2, -1))
     log_det = 2 * (ops.sum(ops.log(ops.diagonal(lp, 0, -2, -1)), axis=-1)
                    - ops.sum(ops.log(ops.diagonal(lq, 0, -2, -1)), axis=-1))  # fmt: skip
     nu_p, nu_q = p.df, q.df
-    return (nu_p / 2 * (trace - k) - nu_q / 2 * log_det + multigammaln(nu_q / 2, k) - multigammaln(nu_p / 2, k)
+    return (nu_p / 2 * (trace - k) - nu_q / 2 * log_det + _multigammaln(nu_q / 2, k) - _multigammaln(nu_p / 2, k)
             + (nu_p - nu_q) / 2 * _mvdigamma(nu_p / 2, k))  # fmt: skip
 
 

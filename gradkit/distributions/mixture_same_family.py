@@ -13,6 +13,7 @@ from gradkit.distributions import constraints
 from gradkit.distributions.categorical import Categorical
 from gradkit.distributions.distribution import Distribution
 from gradkit.errors import ArgumentTypeError, ShapeError
+from gradkit.ops.indexing import _along
 from gradkit.tensor import Tensor
 
 __all__ = ["MixtureSameFamily"]
@@ -155,7 +156,8 @@ class MixtureSameFamily(Distribution):
             mb = tuple(self.mixture_distribution.batch_shape)
             index = ops.reshape(mix_sample, outer + (1,) * (nb - len(mb)) + mb + (1,) * (1 + ne))
             index = ops.broadcast_to(index, outer + self._batch_shape + (1,) + self._event_shape)
-            return ops.squeeze(ops.gather(comp_samples, ns + nb, index), ns + nb)
+            # the Categorical's draws index the components: no check (gather's reads the device)
+            return ops.squeeze(_along(comp_samples, ns + nb, index._data, "gather"), ns + nb)
 
     def __repr__(self) -> str:
         return f"MixtureSameFamily(\n  {self.mixture_distribution!r},\n  {self.component_distribution!r})"

@@ -12,7 +12,7 @@ import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.creation import _on
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import generator_draw, probs_or_logits, share_validation, wrap
+from gradkit.distributions._discrete import arange_support, generator_draw, probs_or_logits, share_validation, wrap
 from gradkit.distributions.binomial import Binomial
 from gradkit.distributions.categorical import Categorical
 from gradkit.distributions.distribution import Distribution, DistributionNotImplementedError
@@ -120,7 +120,8 @@ class Multinomial(Distribution):
         cat_entropy = self._categorical.entropy()
         term1 = n * cat_entropy - math.lgamma(n + 1)
         binomial = Binomial(n, probs=self.probs, validate_args=False)
-        support = binomial.enumerate_support(expand=False)[1:]
+        # the count is known: no read of the device for Binomial's check that it is one
+        support = arange_support(n + 1, binomial.batch_shape, binomial._param, binomial._param.dtype, False)[1:]
         binomial_probs = ops.exp(binomial._log_prob(support))
         weights = ops.lgamma(support + 1)
         term2 = ops.sum(binomial_probs * weights, axis=(0, -1))

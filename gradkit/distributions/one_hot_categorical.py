@@ -82,7 +82,9 @@ class OneHotCategorical(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value)
-        return self._categorical._log_prob_index(ops.argmax(value, axis=-1))
+        # argmax over at most K entries is an index of the categories: nothing to check on the device
+        in_range = value.shape[-1] <= self._categorical._num_events if value.ndim else True
+        return self._categorical._log_prob_index(ops.argmax(value, axis=-1), in_range=in_range)
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()

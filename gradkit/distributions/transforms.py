@@ -32,7 +32,7 @@ from gradkit.distributions.utils import (
     tril_matrix_to_vec,
     vec_to_tril_matrix,
 )
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, DeviceError, InvalidArgumentError, ShapeError
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -545,14 +545,24 @@ class PowerTransform(Transform):
 
     @lazy_property
     def sign(self) -> Any:  # type: ignore[override]
+        """The exponent's sign: a number for an exponent given as a number (as AffineTransform's for a number
+        scale: a tensor would sit on the default device, not on the values'), else a tensor."""
+        if self._number is not None:
+            e = self._number
+            return 1 if e > 0 else -1 if e < 0 else 0 if e == 0 else math.nan
         return ops.sign(self.exponent)
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, PowerTransform):
             return False
+        if self._number is not None and other._number is not None:
+            return self._number == other._number
+        # a number against the other's tensor, where it lives (the number's own tensor is on the default device)
+        a = self._number if self._number is not None else self.exponent
+        b = other._number if other._number is not None else other.exponent
         try:
-            return bool(ops.all(self.exponent == other.exponent).item())
-        except ValueError:
+            return bool(ops.all(a == b).item())
+        except (ValueError, DeviceError):  # shapes that do not broadcast, tensors on two devices
             return False
 
     __hash__ = object.__hash__

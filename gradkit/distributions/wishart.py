@@ -19,15 +19,24 @@ from gradkit import linalg
 from gradkit.distributions import constraints
 from gradkit.distributions.chi2 import Chi2
 from gradkit.distributions.exp_family import ExponentialFamily
-from gradkit.distributions.multivariate_normal import _precision_to_scale_tril
+from gradkit.distributions.multivariate_normal import _cholesky, _precision_to_scale_tril, _solve_tril
 from gradkit.distributions.utils import _standard_normal, diag_embed, finfo, lazy_property, promote_all
 from gradkit.errors import InvalidArgumentError, ShapeError
-from gradkit.ops.special_gamma import multigammaln
 from gradkit.tensor import Tensor
 
 __all__ = ["Wishart"]
 
 _LOG_2 = math.log(2)
+
+
+def _multigammaln(x: Tensor, p: int) -> Tensor:
+    """log Gamma_p(x) = p (p - 1)/4 log(pi) + the sum of lgamma(x - i/2) for i < p, without
+    ``gk.special.multigammaln``'s check that x > (p - 1)/2, which reads the device (a synchronisation per call on
+    a GPU): the families check their parameters when made, and a value outside gives NaN or inf here."""
+    total = ops.lgamma(x)
+    for i in range(1, p):
+        total = total + ops.lgamma(x - i / 2)
+    return total + p * (p - 1) / 4 * math.log(math.pi)
 
 
 def _mvdigamma(x: Tensor, p: int) -> Tensor:
@@ -87,18 +96,20 @@ class Wishart(ExponentialFamily):
                              "do not broadcast") from None  # fmt: skip
         self.df = _expand(df, batch_shape)
         self.__dict__[key] = _expand(matrix, batch_shape + (p, p))
-        if df.size and bool(ops.any(df <= p - 1).item()):
+        # both checks from one read of the device (as PyTorch, made whatever validate_args)
+        invalid, low = ops.stack([ops.any(df <= p - 1), ops.any(df < p)]).tolist() if df.size else (False, False)
+        if invalid:
             raise InvalidArgumentError(f"Wishart: Value of df={df} expected to be greater than ndim - 1 = {p - 1}.")
-        if df.size and bool(ops.any(df < p).item()):
+        if low:
             warnings.warn("Low df values detected. Singular samples are highly likely to occur for ndim - 1 < df "
                           "< ndim.", stacklevel=2)  # fmt: skip
         super().__init__(batch_shape, (p, p), validate_args=validate_args)
         if key == "scale_tril":
             self._unbroadcasted_scale_tril = matrix
-        elif key == "covariance_matrix":
-            self._unbroadcasted_scale_tril = linalg.cholesky(matrix)
+        elif key == "covariance_matrix":  # (read once for a matrix that is not positive definite, unless validated)
+            self._unbroadcasted_scale_tril = _cholesky(matrix, self._validate_args)
         else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
+            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix, self._validate_args)
 
     @lazy_property
     def scale_tril(self) -> Tensor:
@@ -112,7 +123,7 @@ class Wishart(ExponentialFamily):
     @lazy_property
     def precision_matrix(self) -> Tensor:
         L = self._unbroadcasted_scale_tril  # noqa: N806
-        L_inv = linalg.solve_triangular(L, _eye(L.shape[-1], L), lower=True)  # noqa: N806
+        L_inv = _solve_tril(L, _eye(L.shape[-1], L))  # noqa: N806
         return _expand(ops.matmul(ops.swapaxes(L_inv, -1, -2), L_inv), self._batch_shape + self._event_shape)
 
     def _df_matrix(self) -> Tensor:
@@ -184,16 +195,16 @@ class Wishart(ExponentialFamily):
         value = self._value(value)
         nu = self.df
         p = self._event_shape[-1]
-        L_inv = linalg.solve_triangular(self._unbroadcasted_scale_tril, _eye(p, value), lower=True)  # noqa: N806
+        L_inv = _solve_tril(self._unbroadcasted_scale_tril, _eye(p, value))  # noqa: N806
         precision = ops.matmul(ops.swapaxes(L_inv, -1, -2), L_inv)  # once per batch member, not per sample
         trace = ops.sum(precision * value, axis=(-2, -1))  # tr(Sigma^-1 X), Sigma^-1 symmetric
-        return (-nu * self._half_log_det_scale() - multigammaln(nu / 2, p)
+        return (-nu * self._half_log_det_scale() - _multigammaln(nu / 2, p)
                 + (nu - p - 1) / 2 * linalg.slogdet(value).logabsdet - trace / 2)  # fmt: skip
 
     def entropy(self) -> Tensor:
         nu = self.df
         p = self._event_shape[-1]
-        return ((p + 1) * self._half_log_det_scale() + multigammaln(nu / 2, p)
+        return ((p + 1) * self._half_log_det_scale() + _multigammaln(nu / 2, p)
                 - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p) + nu * p / 2)  # fmt: skip
 
     @property
@@ -204,4 +215,4 @@ class Wishart(ExponentialFamily):
     def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
         p = self._event_shape[-1]
         return ((y + (p + 1) / 2) * (-linalg.slogdet(-2 * x).logabsdet + _LOG_2 * p)
-                + multigammaln(y + (p + 1) / 2, p))  # fmt: skip
+                + _multigammaln(y + (p + 1) / 2, p))  # fmt: skip

@@ -896,10 +896,13 @@ class Generator:
         def call(*args: Any, **kwargs: Any) -> Any:
             _check_call(f"cupy.random.Generator.{name}", spec, args, kwargs)
             bits._check_device()
-            dtype = kwargs.pop("dtype", None) if name == "uniform" else None  # CuPy's uniform takes a dtype
+            if args:  # by keyword: CuPy's parameters are NumPy's, less a trailing dtype that NumPy's may lack
+                kwargs = dict(_signature(spec).bind(*args, **kwargs).arguments)
+            # CuPy's uniform and beta take a dtype, NumPy's do not
+            dtype = kwargs.pop("dtype", None) if name in ("uniform", "beta") else None
             with bits._lock:
                 bits._load()
-                out = np.asarray(method(*_unwrap(args, name), **_unwrap(kwargs, name)))
+                out = np.asarray(method(**_unwrap(kwargs, name)))
                 bits._store()
             return _wrap(out if dtype is None else out.astype(dtype))
 

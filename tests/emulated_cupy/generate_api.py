@@ -73,9 +73,13 @@ def _from_docstring(fn):
         name, _, default = raw.partition("=")
         name = name.split()[-1].lstrip("*")
         params.append((name, kind, bool(default)))
+    return _without_self(tuple(params))
+
+
+def _without_self(params):
     if params and params[0][0] == "self":
-        params = params[1:]
-    return tuple(params)
+        return params[1:]
+    return params
 
 
 def _module_functions(module):
@@ -99,7 +103,8 @@ def main() -> None:
         obj = getattr(cupy.ndarray, name)
         methods[name] = _from_docstring(obj) if callable(obj) else "attribute"
     rng = cupy.random.Generator
-    generator = {n: _from_signature(getattr(rng, n)) for n in dir(rng) if not n.startswith("_")}
+    # methods read off the class: drop ``self``, which the emulation's calls (on an instance) do not pass
+    generator = {n: _without_self(_from_signature(getattr(rng, n))) for n in dir(rng) if not n.startswith("_")}
     tables = {
         "VERSION": cupy.__version__,
         "FUNCTIONS": _module_functions(cupy),
