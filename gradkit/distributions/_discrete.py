@@ -13,12 +13,38 @@ import numpy as np
 import gradkit.ops as ops
 from gradkit.creation import _on, _random
 from gradkit.distributions.distribution import DistributionNotImplementedError
+from gradkit.distributions.utils import lazy_property, logits_to_probs, probs_to_logits
 from gradkit.errors import InvalidArgumentError
 from gradkit.tensor import Tensor
 
 # the number of comparisons one pass of the inverse-CDF search makes at most (bounds its memory)
 _CHUNK = 1 << 22
 _SEARCH_FROM = 16  # categories (less one) beyond which categorical_indices searches instead of comparing all
+
+
+class BinaryParameter:
+    """The ``probs``/``logits`` pair of a family with one success probability (Bernoulli, Binomial,
+    NegativeBinomial, LogitRelaxedBernoulli): the one given is stored under ``_param_name``, the other
+    computed when first read."""
+
+    _param_name: str
+
+    @property
+    def _param(self) -> Tensor:
+        return self.__dict__[self._param_name]
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of the parameter given (``probs`` or ``logits``)."""
+        return tuple(self._param.shape)
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
 
 
 def probs_or_logits(probs: Any, logits: Any, name: str) -> tuple[str, Any]:

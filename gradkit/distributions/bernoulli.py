@@ -8,21 +8,18 @@ from typing import Any
 import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import arange_support, bce_with_logits, probs_or_logits, softplus
+from gradkit.distributions._discrete import BinaryParameter, arange_support, bce_with_logits, probs_or_logits, softplus
 from gradkit.distributions.exp_family import ExponentialFamily
 from gradkit.distributions.utils import (
     _standard_uniform,
     broadcast_all,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
 )
 from gradkit.tensor import Tensor
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(ExponentialFamily):
+class Bernoulli(BinaryParameter, ExponentialFamily):
     """Values 0 and 1, parameterised by ``probs`` (P(1), in [0, 1]) or ``logits`` (its log-odds), not both.
     The other one is computed when first read (``lazy_property``)."""
 
@@ -37,23 +34,6 @@ class Bernoulli(ExponentialFamily):
         self.__dict__[key] = param
         self._param_name = key
         super().__init__(param.shape, validate_args=validate_args)
-
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        """The shape of the parameter given (``probs`` or ``logits``)."""
-        return tuple(self._param.shape)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:

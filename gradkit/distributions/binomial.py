@@ -12,6 +12,7 @@ import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.distributions import constraints
 from gradkit.distributions._discrete import (
+    BinaryParameter,
     arange_support,
     full_array,
     generator_draw,
@@ -21,7 +22,7 @@ from gradkit.distributions._discrete import (
     wrap,
 )
 from gradkit.distributions.distribution import Distribution, DistributionNotImplementedError
-from gradkit.distributions.utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from gradkit.distributions.utils import broadcast_all
 from gradkit.tensor import Tensor
 
 __all__ = ["Binomial"]
@@ -39,7 +40,7 @@ def homogeneous_count(total_count: Tensor, name: str, what: str) -> int:
     return high
 
 
-class Binomial(Distribution):
+class Binomial(BinaryParameter, Distribution):
     """Counts 0..``total_count`` (a whole number >= 0, or a tensor of them broadcasting with the probabilities)
     of successes of probability ``probs`` (or log-odds ``logits``). ``total_count`` is held in the parameters'
     float dtype. ``sample`` draws from the backend generator's ``binomial``."""
@@ -59,25 +60,9 @@ class Binomial(Distribution):
         self._param_name = key
         super().__init__(param.shape, validate_args=validate_args)
 
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return tuple(self._param.shape)
-
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.integer_interval(0, self.total_count)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:

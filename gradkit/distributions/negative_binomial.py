@@ -12,15 +12,22 @@ import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.creation import _on
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import full_array, generator_draw, log_sigmoid, probs_or_logits, wrap
+from gradkit.distributions._discrete import (
+    BinaryParameter,
+    full_array,
+    generator_draw,
+    log_sigmoid,
+    probs_or_logits,
+    wrap,
+)
 from gradkit.distributions.distribution import Distribution
-from gradkit.distributions.utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from gradkit.distributions.utils import broadcast_all
 from gradkit.tensor import Tensor
 
 __all__ = ["NegativeBinomial"]
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryParameter, Distribution):
     """Successes 0, 1, 2, ... of probability ``probs`` (in [0, 1)) or log-odds ``logits`` before
     ``total_count`` (a real number >= 0) failures. ``sample`` is a Poisson draw whose rate is a
     Gamma(total_count, exp(-logits)) draw (the backend generator's ``standard_gamma`` and ``poisson``)."""
@@ -39,22 +46,6 @@ class NegativeBinomial(Distribution):
         self.__dict__[key] = param
         self._param_name = key
         super().__init__(param.shape, validate_args=validate_args)
-
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return tuple(self._param.shape)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:

@@ -8,16 +8,13 @@ from typing import Any
 
 import gradkit.ops as ops
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import probs_or_logits, softplus
+from gradkit.distributions._discrete import BinaryParameter, probs_or_logits, softplus
 from gradkit.distributions.distribution import Distribution
 from gradkit.distributions.transformed_distribution import TransformedDistribution
 from gradkit.distributions.transforms import SigmoidTransform
 from gradkit.distributions.utils import (
     _standard_uniform,
     clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
     promote_all,
 )
 from gradkit.tensor import Tensor
@@ -25,7 +22,7 @@ from gradkit.tensor import Tensor
 __all__ = ["LogitRelaxedBernoulli", "RelaxedBernoulli"]
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(BinaryParameter, Distribution):
     """The logit of a RelaxedBernoulli: (logit(u) + logits) / temperature for a uniform u, on the real line.
     ``temperature`` (a tensor or number; not broadcast into the batch shape) and ``probs`` or ``logits``."""
 
@@ -40,22 +37,6 @@ class LogitRelaxedBernoulli(Distribution):
         self.__dict__[key] = param
         self._param_name = key
         super().__init__(param.shape, validate_args=validate_args)
-
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return tuple(self._param.shape)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
