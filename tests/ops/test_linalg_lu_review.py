@@ -60,7 +60,8 @@ def test_solve_ex_and_inv_ex_take_lapack_on_the_cpu(device, monkeypatch):
     xl, _ = linalg.solve_ex(t(a_np, device), t(np.swapaxes(b_np, -1, -2), device), left=False)
     np.testing.assert_allclose(xl.numpy() @ a_np, np.broadcast_to(np.swapaxes(b_np, -1, -2), (2, 3, 2, 5)), atol=1e-12)
     v, _ = linalg.solve_ex(t(a_np, device), t(b_np[0, 0, :, 0], device))  # a vector (PyTorch's rule)
-    np.testing.assert_allclose(v.numpy(), np.linalg.solve(a_np, np.broadcast_to(b_np[0, 0, :, :1], (3, 5, 1)))[..., 0], rtol=1e-12)
+    column = np.broadcast_to(b_np[0, 0, :, :1], (3, 5, 1))  # NumPy 1.x reads a (5, 1) b as a stack of vectors
+    np.testing.assert_allclose(v.numpy(), np.linalg.solve(a_np, column)[..., 0], rtol=1e-12)
     inverse, info = linalg.inv_ex(t(a_np, device), check_errors=True)
     np.testing.assert_allclose(inverse.numpy(), np.linalg.inv(a_np), rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(info.numpy(), 0)
@@ -75,7 +76,8 @@ def test_a_singular_matrix_falls_back_to_gradkits_lu(device):
     b_np = np.arange(8.0).reshape(4, 2)
     x, info = linalg.solve_ex(t(a_np, device), t(b_np, device))
     assert info.numpy().tolist() == [0, 1, 3, 0]
-    np.testing.assert_allclose(x.numpy()[[0, 3]], np.linalg.solve(a_np[[0, 3]], np.broadcast_to(b_np, (2, 4, 2))), rtol=1e-12)
+    stacked = np.broadcast_to(b_np, (2, 4, 2))
+    np.testing.assert_allclose(x.numpy()[[0, 3]], np.linalg.solve(a_np[[0, 3]], stacked), rtol=1e-12)
     inverse, info = linalg.inv_ex(t(a_np, device))
     assert info.numpy().tolist() == [0, 1, 3, 0]
     np.testing.assert_allclose(inverse.numpy()[[0, 3]], np.linalg.inv(a_np[[0, 3]]), rtol=1e-12)
