@@ -18,7 +18,7 @@ in float64 (float32 and float16 inputs are rounded from it), within a few 1e-16 
   arithmetic (Dekker's exact products), so that exp(-zeta) and the phase zeta - pi/4 keep full precision for
   |x| up to ~1e10 (SciPy's and PyTorch's lose eps * zeta: 5e-12 at x = -1000).
 
-Edges as PyTorch's: NaN at +-inf (and where zeta overflows, x < ~ -4.6e205); 0 where Ai underflows (x > ~104).
+Edges as PyTorch's: NaN at +-inf (and where zeta overflows, x < ~ -4.2e205); 0 where Ai underflows (x > ~104).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _zeta(xp: Any, m: Any) -> tuple[Any, Any]:
     g = g + _TWO_THIRDS_HI * f + _TWO_THIRDS_LO * q
     hi = z + g
     lo = g - (hi - z)
-    plain = 2 / 3 * (m * xp.sqrt(m))
+    plain = (2 / 3 * m) * xp.sqrt(m)  # (m^(3/2) alone would overflow from m ~ 3.2e205)
     far = m >= _DOUBLE_DOUBLE_UNTIL
     return xp.where(far, plain, hi), xp.where(far, 0.0, lo)
 

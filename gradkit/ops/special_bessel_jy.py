@@ -23,10 +23,10 @@ sqrt(2 / (pi |x|)) everywhere (so relatively, away from the zeros), derived as f
 Edges as PyTorch's (and SciPy's): J0, J1, Y0, Y1 are NaN at +-inf; Y0 and Y1 are -inf at 0 and NaN for x < 0;
 J1(-0) = -0. spherical_bessel_j0 is 1 at 0 and 0 at +-inf, computed here on every backend.
 
-Slopes, written with these functions: J0' = -J1, J1' = J0 - J1/x (1/2 at 0), Y0' = -Y1, Y1' = Y0 - Y1/x (inf at
-0), and for the spherical functions j_n' = (n j_(n-1) - (n+1) j_(n+1)) / (2n + 1), j_n for n >= 1 an internal
-operation (its power series for |x| < n + 2, else the upward recurrence j_(n+1) = (2n+1)/x j_n - j_(n-1) from
-j0 and j1 = (sin x / x - cos x) / x).
+Slopes, written with these functions: J0' = -J1, J1' = J0 - J1/x (for |x| < 1/2 its power series, as J1/x and
+J1'/x cancel in the higher slopes), Y0' = -Y1, Y1' = Y0 - Y1/x (inf at 0), and for the spherical functions
+j_n' = (n j_(n-1) - (n+1) j_(n+1)) / (2n + 1), j_n for n >= 1 an internal operation (its power series for
+|x| < n + 2, else the upward recurrence j_(n+1) = (2n+1)/x j_n - j_(n-1) from j0 and j1 = (sin x / x - cos x) / x).
 """
 
 from __future__ import annotations
@@ -99,8 +99,19 @@ def bessel_j1(x: Any) -> Tensor:
 
 
 def _j1_vjp(g: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    zero, inverse = _safe_reciprocal(x)
-    return g * where(zero, 0.5, bessel_j0(x) - y * inverse)
+    # for |x| < 1/2 the series (J0 - J2)/2 = sum_k (-1)^k (2k+1) (x^2/4)^k / (2 k! (k+1)!): J0 - J1/x loses
+    # eps / x^j in its j-th slope (J1/x and J1'/x cancel), and at subnormal x, where J1 = x/2 rounds, its value
+    near = abs(x._data) < _J1_SLOPE_SERIES_END
+    inverse = 1 / where(near, 1.0, x)
+    z = x * x / 4
+    series = _J1_SLOPE_SERIES[-1]
+    for c in reversed(_J1_SLOPE_SERIES[:-1]):
+        series = series * z + c
+    return g * where(near, series, bessel_j0(x) - y * inverse)
+
+
+_J1_SLOPE_SERIES_END = 0.5
+_J1_SLOPE_SERIES = tuple((-1) ** k * (2 * k + 1) / (2 * math.factorial(k) * math.factorial(k + 1)) for k in range(9))
 
 
 def bessel_y0(x: Any) -> Tensor:
@@ -231,10 +242,21 @@ def _small(xp: Any, m: Any, kind: str) -> Any:
         return j0
     if kind == "j1":
         return j1
-    log_term = xp.log(m / 2) + _EULER
+    log_term = _log_half(xp, m) + _EULER
     if kind == "y0":
         return 2 / math.pi * (log_term * j0 + s0)
     return -2 / (math.pi * m) + 2 / math.pi * log_term * j1 - m / (2 * math.pi) * s1
+
+
+def _log_half(xp: Any, m: Any) -> Any:
+    """ln(m / 2) for m > 0, subnormal m too (whose half would round: to 0 at the smallest)."""
+    tiny = m < _TINY
+    return xp.log(xp.where(tiny, m * _LIFT, m) / 2) - xp.where(tiny, _LOG_LIFT, 0.0)
+
+
+_TINY = 2.0**-1000
+_LIFT = 2.0**100  # exact, for the subnormal m below _TINY
+_LOG_LIFT = 100 * math.log(2)
 
 
 _TABLE_COLUMNS = {"j0": (1, 0), "j1": (3, 1), "y0": (5, 0), "y1": (7, 1)}
@@ -295,7 +317,7 @@ def _hankel(xp: Any, m: Any, kind: str) -> Any:
         cos_w, sin_w = cos + sin, sin - cos
     else:
         cos_w, sin_w = sin - cos, -(sin + cos)
-    amplitude = xp.sqrt(1 / (math.pi * m))  # sqrt(2 / (pi m)) / sqrt(2)
+    amplitude = 0.5 / xp.sqrt(math.pi * (m / 4))  # sqrt(2 / (pi m)) / sqrt(2), finite for m near the largest
     if kind[0] == "j":
         return amplitude * (p * cos_w - q * sin_w)
     return amplitude * (p * sin_w + q * cos_w)

@@ -8,7 +8,8 @@ any negative n, gives 0. The result has x's float dtype (integer and bool x give
 widened by a float tensor n (a Python number never widens it); x may be a Python number when n is a tensor.
 
 Every polynomial is evaluated by its three-term recurrence, vectorised: one step per degree up to the largest n
-(so the cost grows with it), each element taking the value at its own degree; the steps are
+(so the cost grows with it: an n above 1,000,000 raises InvalidArgumentError), each element taking the value
+at its own degree (a tensor n chooses values at the degrees it holds only); the steps are
 d_k p_(k+1) = (a_k x + b_k) p_k - c_k p_(k-1) with whole a_k, b_k, c_k, d_k (so the values at x = +-1, and
 Laguerre's at 0, are exact), in float64 (float32 and float16 results are rounded from it). PyTorch's values follow:
 its special cases (|x| = 1, n = 0, 1) agree with the recurrence, except that its T_n for n > 6 and |x| < 1 is
@@ -26,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from gradkit.autograd.function import record
-from gradkit.errors import ArgumentTypeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor, host_read_allowed
 from gradkit.ops.elementwise import _float_dtype
 from gradkit.tensor import Tensor
 
 _INT64_LIMIT = 2.0**63
+_MAX_DEGREE = 1_000_000  # the recurrence takes n steps: beyond, a clear error instead of hours of work
 
 
 # the recurrences: p_1 = alpha x + beta and k -> (a_k, b_k, c_k, d_k)
@@ -149,7 +151,8 @@ def _polynomial(name: str, x: Any, n: Any) -> Tensor:
         elif nd.dtype.kind not in "biu":
             raise ArgumentTypeError(f"{name}: n must be an int or an integer, bool or float tensor, got {nd.dtype}")
         degree = _degrees(xp, nd)
-    data = _evaluate(name, xp, x._data, degree, 0).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # (float32: inf where the float64 value is beyond its range)
+        data = _evaluate(name, xp, x._data, degree, 0).astype(dtype, copy=False)
     return record(name, data, backend, (x, None), (_rule(name, 0, dtype), None), (x, degree), broadcast=True)
 
 
@@ -184,7 +187,8 @@ def _rule(name: str, order: int, dtype: Any) -> Any:
 
 def _derivative(name: str, x: Tensor, degree: Any, order: int, dtype: Any) -> Tensor:
     """The ``order``-th derivative in x, an operation whose slope is the next one."""
-    data = _evaluate(name, x._backend.xp, x._data, degree, order).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        data = _evaluate(name, x._backend.xp, x._data, degree, order).astype(dtype, copy=False)
     return record(f"{name}_derivative{order}", data, x._backend, (x,), (_rule(name, order, dtype),), (x, degree),
                   broadcast=True)
 
@@ -195,16 +199,23 @@ def _evaluate(name: str, xp: Any, x: Any, degree: Any, order: int) -> Any:
     (alpha, beta), step, shifted = _KINDS[name]
     x = x.astype(np.float64)
     if isinstance(degree, int):
-        shape, top = x.shape, degree
+        shape, top, present = x.shape, degree, {degree}
     else:
-        shape = np.broadcast_shapes(x.shape, degree.shape)
+        try:
+            shape = np.broadcast_shapes(x.shape, degree.shape)
+        except ValueError:
+            raise ShapeError(f"{name}: x of shape {x.shape} and n of shape {degree.shape} do not broadcast") from None
         if degree.size == 0:
-            top = -1
+            top, present = -1, set()
         elif host_read_allowed(degree):
-            top = int(xp.max(degree))
+            present = {int(v) for v in xp.unique(degree).tolist()}  # the degrees asked for (one host read)
+            top = max(present)
         else:
             raise InvalidArgumentError(f"{name}: n as a device tensor needs its largest value on the host, which "
                                        "cannot be read while a CUDA graph is captured; pass n as an int")
+    if top > _MAX_DEGREE:
+        raise InvalidArgumentError(f"{name}: n = {top} is above {_MAX_DEGREE}, the largest degree evaluated (by a "
+                                   "three-term recurrence of n steps, each over the whole tensor)")
     with np.errstate(all="ignore"):
         y = 2 * x - 1 if shifted else x
         zeros = xp.zeros(shape, dtype=np.float64)
@@ -214,18 +225,27 @@ def _evaluate(name: str, xp: Any, x: Any, degree: Any, order: int) -> Any:
         previous = [zeros] * (order + 1)
         p = [zeros + 1.0] + [zeros] * order
         out = _choose(xp, degree, 0, p[order], zeros)
+        linear, linear_of = None, None  # a_k x + b_k, and the (a_k, b_k) it is for (constant for most kinds)
         for k in range(top):
             if k == 0:
-                first = alpha * y + beta if beta else alpha * y  # (-0 at -0, as PyTorch's x for T_1)
-                following = [zeros + first] + [zeros + float(alpha)] + [zeros] * max(order - 1, 0)
+                first = alpha * y + beta if beta else alpha * y
+                # (-0.0 + first keeps -0 at -0, as PyTorch's x for T_1: 0.0 + first would make it +0)
+                following = [-zeros + first] + [zeros + float(alpha)] + [zeros] * max(order - 1, 0)
                 following = following[: order + 1]
             else:
                 a, b, c, d = step(k)
-                linear = a * y + b
-                following = [(linear * p[j] + (j * a * p[j - 1] if j else 0.0) - c * previous[j]) / d
-                             for j in range(order + 1)]
+                if linear_of != (a, b):
+                    linear, linear_of = (a * y + b if b else a * y), (a, b)
+                following = []
+                for j in range(order + 1):  # (the factors 1 and the term 0 left out: exact, and PyTorch's -0)
+                    v = linear * p[j]
+                    if j:
+                        v = v + (j * a) * p[j - 1]
+                    v = v - (previous[j] if c == 1 else c * previous[j])
+                    following.append(v if d == 1 else v / d)
             previous, p = p, following
-            out = _choose(xp, degree, k + 1, p[order], out)
+            if k + 1 in present:
+                out = _choose(xp, degree, k + 1, p[order], out)
         if shifted and order:
             out = out * 2.0**order
         return out
