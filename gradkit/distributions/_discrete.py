@@ -22,6 +22,28 @@ _CHUNK = 1 << 22
 _SEARCH_FROM = 16  # categories (less one) beyond which categorical_indices searches instead of comparing all
 
 
+class CategoricalParameter:
+    """``probs``, ``logits``, ``param_shape`` and the parameter's dtype and device of a family that wraps a
+    ``Categorical`` as ``_categorical`` (OneHotCategorical, Multinomial, ExpRelaxedCategorical)."""
+
+    _categorical: Any
+
+    def _param_like(self) -> Tensor:
+        return self._categorical._param_like()
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._categorical.param_shape
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+
 class BinaryParameter:
     """The ``probs``/``logits`` pair of a family with one success probability (Bernoulli, Binomial,
     NegativeBinomial, LogitRelaxedBernoulli): the one given is stored under ``_param_name``, the other

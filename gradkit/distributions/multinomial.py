@@ -12,7 +12,14 @@ import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.creation import _on
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import arange_support, generator_draw, probs_or_logits, share_validation, wrap
+from gradkit.distributions._discrete import (
+    CategoricalParameter,
+    arange_support,
+    generator_draw,
+    probs_or_logits,
+    share_validation,
+    wrap,
+)
 from gradkit.distributions.binomial import Binomial
 from gradkit.distributions.categorical import Categorical
 from gradkit.distributions.distribution import Distribution, DistributionNotImplementedError
@@ -22,7 +29,7 @@ from gradkit.tensor import Tensor
 __all__ = ["Multinomial"]
 
 
-class Multinomial(Distribution):
+class Multinomial(CategoricalParameter, Distribution):
     """Count vectors (event shape (K,)) of ``total_count`` draws (one int shared by the whole batch) from the
     categories of ``probs`` or ``logits`` (as :class:`Categorical` takes them). ``log_prob`` takes any
     total per value (it reads the count from the value); ``sample`` draws K - 1 conditional binomials from
@@ -53,24 +60,9 @@ class Multinomial(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def _param_like(self) -> Tensor:
-        return self._categorical._param_like()
-
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.multinomial(self.total_count)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
 
     @property
     def mean(self) -> Tensor:

@@ -11,7 +11,13 @@ import numpy as np
 import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import arange_support, one_hot, probs_or_logits, share_validation
+from gradkit.distributions._discrete import (
+    CategoricalParameter,
+    arange_support,
+    one_hot,
+    probs_or_logits,
+    share_validation,
+)
 from gradkit.distributions.categorical import Categorical
 from gradkit.distributions.distribution import Distribution
 from gradkit.tensor import Tensor
@@ -19,7 +25,7 @@ from gradkit.tensor import Tensor
 __all__ = ["OneHotCategorical", "OneHotCategoricalStraightThrough"]
 
 
-class OneHotCategorical(Distribution):
+class OneHotCategorical(CategoricalParameter, Distribution):
     """One-hot vectors of length K (the event shape (K,)) with the probabilities of ``probs`` or ``logits``
     (as :class:`Categorical` takes them)."""
 
@@ -42,24 +48,9 @@ class OneHotCategorical(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def _param_like(self) -> Tensor:
-        return self._categorical._param_like()
-
     @property
     def _param(self) -> Tensor:
         return self._categorical._param
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
 
     @property
     def mean(self) -> Tensor:

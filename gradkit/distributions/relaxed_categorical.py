@@ -9,7 +9,7 @@ from typing import Any
 
 import gradkit.ops as ops
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import probs_or_logits, share_validation
+from gradkit.distributions._discrete import CategoricalParameter, probs_or_logits, share_validation
 from gradkit.distributions.categorical import Categorical
 from gradkit.distributions.distribution import Distribution
 from gradkit.distributions.transformed_distribution import TransformedDistribution
@@ -20,7 +20,7 @@ from gradkit.tensor import Tensor
 __all__ = ["ExpRelaxedCategorical", "RelaxedOneHotCategorical"]
 
 
-class ExpRelaxedCategorical(Distribution):
+class ExpRelaxedCategorical(CategoricalParameter, Distribution):
     """The log of a RelaxedOneHotCategorical sample: log_softmax((logits + Gumbel noise) / temperature) over
     the K categories (event shape (K,)). ``temperature`` (a tensor or number, not broadcast into the batch
     shape) and ``probs`` or ``logits`` as :class:`Categorical` takes them."""
@@ -46,21 +46,6 @@ class ExpRelaxedCategorical(Distribution):
         Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
-
-    def _param_like(self) -> Tensor:
-        return self._categorical._param_like()
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
