@@ -169,6 +169,30 @@ class UninitializedTensorMixin:
     clone = _refused_method("clone", "values")
 
 
+# What an uninitialized tensor still answers (PyTorch's allow-list, less what gradkit's Tensor lacks): identity,
+# placement and casts (they change the dtype or device it will be made with), and what modules, optimisers,
+# copies and pickles need. Every other Tensor method, the operators included, is refused: arithmetic on a tensor
+# with no values would silently give an empty result.
+_STILL_ANSWERED = frozenset({
+    "__init__", "__hash__", "__repr__", "__format__", "__reduce__", "__reduce_ex__", "__deepcopy__",
+    "__copy__", "__getstate__", "__setstate__", "__dlpack_device__",
+    "materialize", "detach", "detach_", "requires_grad_", "share_memory_", "to", "cpu", "cuda", "type",
+    "float", "double", "half", "bfloat16", "int", "long", "short", "char", "byte", "bool", "get_device",
+    "is_floating_point", "is_complex", "register_hook", "register_post_accumulate_grad_hook", "zero_",
+})
+
+
+def _refuse_the_rest() -> None:
+    for name, value in vars(Tensor).items():
+        if name in _STILL_ANSWERED or name in vars(UninitializedTensorMixin) or not callable(value):
+            continue
+        what = "values" if name.startswith("__") else f"values ({name})"
+        setattr(UninitializedTensorMixin, name, _refused_method(name, what))
+
+
+_refuse_the_rest()
+
+
 class UninitializedParameter(UninitializedTensorMixin, Parameter):
     """A parameter whose shape is not known yet (PyTorch's ``nn.UninitializedParameter``): a lazy module's,
     until its first call ``materialize`` s it into a :class:`Parameter` (the same object).
