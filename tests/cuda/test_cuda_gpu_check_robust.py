@@ -408,7 +408,8 @@ def test_timed_rounds_stops_reruns_and_rounds_near_the_deadline(gb, monkeypatch)
     # Without the deadline this would run for minutes; the slack allows a gc.collect in a big test process.
     assert time.perf_counter() - start < 0.5 + 5
     assert note["cut_short"] and note["rounds_done"] < 1000 and note["reruns_skipped"] >= 1
-    assert "a" in stats and stats["a"].samples and stats["a"].disturbed >= 1 and stats["a"].contended >= 1
+    # (whether "a" was rerun before the deadline came near depends on the machine's load: not asserted)
+    assert "a" in stats and stats["a"].samples and stats["a"].contended >= 1
     stats, note = gb.timed_rounds(cases, rounds=2, chunk_s=0.0, warmup=1, retries=2, settle_s=0.0)
     assert not note["cut_short"] and note["rounds_done"] == 2 and stats["a"].disturbed == 4  # no deadline: reruns
     with pytest.raises(gb.OutOfTime):
