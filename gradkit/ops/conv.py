@@ -3,12 +3,17 @@
 ``_with_indices``), ``avg_pool1d/2d/3d``, ``adaptive_avg_pool1d/2d/3d``, ``adaptive_max_pool1d/2d/3d`` and
 ``lp_pool1d/2d/3d``.
 
-Each is one recorded node. A convolution gathers its input windows into columns (im2col), laid out
-(C, *kernel, N, *out) so that the product with the weight is one plain 2-D matmul (a batched one per group);
-on NumPy the columns are one copy from a strided view of the windows, on CuPy one strided slice copy per
-kernel offset. Its weight gradient is one matmul with the columns (computed again), and its input gradient one
-matmul followed by col2im, one strided slice add per kernel offset into a zeroed padded buffer. A transposed
-convolution is that input gradient; ``unfold`` is im2col and ``fold`` col2im, in PyTorch's layout.
+Each is one recorded node. A convolution gathers its input windows into columns (im2col); on NumPy the
+columns are one copy from a strided view of the windows, on CuPy one strided slice copy per kernel offset. Its
+forward pass lays them out (N, C, *kernel, *out), each image's (C * K, P) columns, and multiplies them by the
+(O, C * K) weight in one batched matmul (its product is already (N, O, *out); a bias rides along as one more
+weight column against a row of ones, groups 1). Its weight gradient is one matmul with the columns (computed again),
+(C, *kernel, N, *out) by g's channels-first copy, or, when there are no more rows C * K than positions per
+image, one product per image summed over the batch; its input gradient is one matmul followed by col2im, one
+strided slice add per kernel offset, clipped to the input. A transposed convolution is that input gradient;
+``unfold`` is im2col and ``fold`` col2im, in PyTorch's layout. Max pooling whose windows do not overlap
+(stride == kernel, no dilation: the usual ``MaxPool2d(2)``) copies each kernel offset's elements into one
+contiguous block and writes its gradient into each offset's slice once, with the general path's results.
 
 The three maps of a convolution (the forward, its input gradient and its weight gradient) are each other's
 VJPs, as are unfold and fold, max pooling's gather and scatter and average pooling's window sum and spread, so
@@ -129,41 +134,81 @@ def _cropped(padded: Any, win: _Window, xp: Any) -> Any:
 
 
 # ------------------------------------------------------------------ convolution
-def _window_view(xpad: Any, win: _Window) -> Any:
+def _window_view(xpad: Any, win: _Window, batch_first: bool = False) -> Any:
     """A read-only strided view of every window of the padded NumPy array ``xpad`` (N, C, ...), laid out as the
-    columns are: (C, *kernel, N, *out). No copy: each element is the input element it reads."""
+    columns are: (C, *kernel, N, *out), or (N, C, *kernel, *out) when ``batch_first``. No copy: each element
+    is the input element it reads."""
     sn, sc, *axes = xpad.strides
-    strides = (sc, *(a * d for a, d in zip(axes, win.dilation, strict=True)), sn,
-               *(a * s for a, s in zip(axes, win.stride, strict=True)))
-    shape = (xpad.shape[1], *win.kernel, xpad.shape[0], *win.out)
+    kernel = tuple(a * d for a, d in zip(axes, win.dilation, strict=True))
+    out = tuple(a * s for a, s in zip(axes, win.stride, strict=True))
+    n, c = xpad.shape[:2]
+    if batch_first:
+        shape, strides = (n, c, *win.kernel, *win.out), (sn, sc, *kernel, *out)
+    else:
+        shape, strides = (c, *win.kernel, n, *win.out), (sc, *kernel, sn, *out)
     return np.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
 
 
-def _im2col(xd: Any, win: _Window, xp: Any, out: Any = None) -> Any:
-    """The input windows as columns, shape (C, *kernel, N, *out): row (c, k) holds channel c at offset k.
+def _im2col(xd: Any, win: _Window, xp: Any, out: Any = None, batch_first: bool = False) -> Any:
+    """The input windows as columns, shape (C, *kernel, N, *out): row (c, k) holds channel c at offset k;
+    with ``batch_first`` (N, C, *kernel, *out), image n's columns a (C * K, P) matrix of their own.
     Written into ``out`` (any array or view of that shape) when given."""
     xpad = _padded(xd, win, 0, xp)
-    cols = xp.empty((xd.shape[1], *win.kernel, xd.shape[0], *win.out), dtype=xd.dtype) if out is None else out
+    n, c = xd.shape[:2]
+    shape = (n, c, *win.kernel, *win.out) if batch_first else (c, *win.kernel, n, *win.out)
+    cols = xp.empty(shape, dtype=xd.dtype) if out is None else out
     if xp is np:
         # one copy from a strided view of the windows: about twice as fast as a slice copy per offset
-        np.copyto(cols, _window_view(xpad, win))
+        np.copyto(cols, _window_view(xpad, win, batch_first))
         return cols
-    xpad = xpad.swapaxes(0, 1)  # (C, N, ...): each offset's slice is one copy (one kernel each on a GPU)
     every = (slice(None), slice(None))
+    if batch_first:  # each offset's slice is one copy (one kernel each on a GPU)
+        for kidx, sl in _offsets(win):
+            cols[every + kidx] = xpad[every + sl]
+        return cols
+    xpad = xpad.swapaxes(0, 1)  # (C, N, ...): as above
     for kidx, sl in _offsets(win):
         cols[(slice(None), *kidx)] = xpad[every + sl]
     return cols
 
 
+def _clipped_offsets(win: _Window) -> Any:
+    """Per kernel offset whose windows reach the input: the slices of the output positions that read an input
+    element there (not padding), the slices of the input elements they read, and whether those are all of
+    the input (stride 1 and no padding in the way)."""
+    for kidx in itertools.product(*(range(k) for k in win.kernel)):
+        src, dst = [], []
+        for j, n, s, d, p, o in zip(kidx, win.size, win.stride, win.dilation, win.lo, win.out, strict=True):
+            first = max(0, -((j * d - p) // s))  # the first output whose element j * d + o * s - p is >= 0
+            last = min(o - 1, (n - 1 + p - j * d) // s)  # the last one whose element is < n
+            if last < first:
+                break
+            src.append(slice(first, last + 1))
+            start = first * s + j * d - p
+            dst.append(slice(start, start + (last - first) * s + 1, s))
+        else:
+            whole = all(sl.step == 1 and sl.start == 0 and sl.stop == n
+                        for sl, n in zip(dst, win.size, strict=True))
+            yield kidx, tuple(src), tuple(dst), whole
+
+
 def _col2im(gcols: Any, win: _Window, shape: tuple, xp: Any) -> Any:
     """The transpose of ``_im2col``: columns (C, *kernel, N, *out) summed back onto an input of ``shape``
-    (N, C, *size), one strided slice add per kernel offset into a zeroed padded buffer."""
-    padded = xp.zeros(_padded_shape((shape[1], shape[0], *shape[2:]), win), dtype=gcols.dtype)  # (C, N, ...)
+    (N, C, *size), one strided slice add per kernel offset, clipped to the input (no padded buffer to crop),
+    into a (C, N, *size) buffer that is zeroed, or set by an offset that covers all of it (the middle of an odd
+    kernel at stride 1, padded to keep the size); then the batch axis moved first."""
+    parts = list(_clipped_offsets(win))
     every = (slice(None), slice(None))
-    for kidx, sl in _offsets(win):
-        padded[every + sl] += gcols[(slice(None), *kidx)]
-    inner = padded[_inner(win)] if any(win.lo) or any(win.hi) else padded
-    return xp.ascontiguousarray(inner.swapaxes(0, 1))
+    cover = next((i for i, part in enumerate(parts) if part[3]), None)
+    if cover is None:
+        out = xp.zeros((shape[1], shape[0], *shape[2:]), dtype=gcols.dtype)  # (C, N, ...)
+    else:
+        kidx, src, _, _ = parts.pop(cover)
+        out = xp.empty((shape[1], shape[0], *shape[2:]), dtype=gcols.dtype)
+        out[...] = gcols[(slice(None), *kidx, slice(None), *src)]
+    for kidx, src, dst, _ in parts:
+        out[every + dst] += gcols[(slice(None), *kidx, slice(None), *src)]
+    return xp.ascontiguousarray(out.swapaxes(0, 1))
 
 
 def _matrices(a: Any, groups: int, rows: int, cols: int) -> Any:
@@ -182,25 +227,33 @@ def _channels_first(gd: Any, groups: int, og: int, p: int) -> Any:
     return _matrices(gd.swapaxes(0, 1), groups, og, p)
 
 
-def _batch_first(y: Any, channels: int, n: int, win: _Window, bias: Any, xp: Any) -> Any:
-    """The (O, N * P) product (one per group) as (N, O, *out), plus ``bias`` (O,) when given: one pass."""
-    view = y.reshape(channels, n, *win.out).swapaxes(0, 1)
-    out = xp.empty(view.shape, dtype=y.dtype)
-    if bias is None:
-        out[...] = view
-    else:
-        xp.add(view, bias.reshape((-1,) + (1,) * len(win.out)), out=out)
-    return out
-
-
 def _conv_data(xd: Any, wd: Any, bd: Any, win: _Window, groups: int, backend: Any) -> Any:
-    """The convolution of ``xd`` (N, C, *size) with ``wd``, plus ``bd`` when given: im2col, one matmul (one per
-    group), and the move of the batch axis first, with the bias added on the way."""
+    """The convolution of ``xd`` (N, C, *size) with ``wd``, plus ``bd`` when given: im2col with the batch axis
+    first and one batched matmul, the weight (O, C * K) (one per group) times each image's (C * K, P)
+    columns, whose product is already (N, O, *out); the bias goes in with the product. Per image rather than one
+    (O, C * K) x (C * K, N * P) product: the same BLAS time or less, a cheaper im2col (each image's windows
+    copied together) and no copy that moves the batch axis first."""
+    xp = backend.xp
     n = xd.shape[0]
-    og, k, p = _sizes(wd.shape, win, n, groups)
-    cols = _im2col(xd, win, backend.xp)
-    y = backend.matmul(_matrices(wd, groups, og, k), _matrices(cols, groups, k, p))
-    return _batch_first(y, wd.shape[0], n, win, bd, backend.xp)
+    og, k, _ = _sizes(wd.shape, win, n, groups)
+    p = math.prod(win.out)
+    if bd is not None and groups == 1:
+        # the bias as one more column of the weight, against a row of ones below each image's columns: added
+        # inside the product (after the weighted sum, as a separate add would) instead of in another pass
+        # over the output
+        cols = xp.empty((n, k + 1, p), dtype=xd.dtype)
+        _im2col(xd, win, xp, out=cols[:, :k].reshape(n, xd.shape[1], *win.kernel, *win.out), batch_first=True)
+        cols[:, k] = 1
+        wk = xp.empty((og, k + 1), dtype=wd.dtype)
+        wk[:, :k] = wd.reshape(og, k)
+        wk[:, k] = bd
+        return backend.matmul(wk, cols).reshape(n, og, *win.out)
+    cols = _im2col(xd, win, xp, batch_first=True)
+    cols = cols.reshape(n, k, p) if groups == 1 else cols.reshape(n, groups, k, p)
+    y = backend.matmul(_matrices(wd, groups, og, k), cols).reshape(n, wd.shape[0], *win.out)
+    if bd is not None:
+        y += bd.reshape((-1,) + (1,) * len(win.out))
+    return y
 
 
 def _conv(x: Tensor, w: Tensor, b: Tensor | None, win: _Window, groups: int, name: str = "conv") -> Tensor:
@@ -256,12 +309,25 @@ def _conv_weight_grad(x: Tensor, g: Tensor, win: _Window, groups: int, shape: tu
     The columns are computed again rather than kept from the forward pass: kept, they would hold prod(kernel)
     times the input's memory from each convolution's forward pass to its backward pass."""
     backend = x._backend
+    xp = backend.xp
     gd = g._data
-    og, k, p = _sizes(shape, win, gd.shape[0], groups)
-    cols = _matrices(_im2col(x._data, win, backend.xp), groups, k, p)
-    # (columns @ g.T).T: about twice as fast as g @ columns.T with OpenBLAS (N * P, the long axis, is summed)
-    dw = backend.matmul(cols, _channels_first(gd, groups, og, p).swapaxes(-1, -2)).swapaxes(-1, -2)
-    dw = backend.xp.ascontiguousarray(dw).reshape(shape)
+    n = gd.shape[0]
+    og, k, p = _sizes(shape, win, n, groups)
+    per_image = math.prod(win.out)
+    if k <= per_image:
+        # few rows (a first layer's few channels, a 1x1 kernel): one product per image, (C * K, P) x (P, O),
+        # summed over the batch. The (C * K, N * P) x (N * P, O) product below has a long, thin shape that
+        # BLAS runs slowly and needs g copied channels first; with C * K <= P the (N, C * K, O) products
+        # summed are no larger than g. About twice as fast on a first layer, 10-15% on 1x1 and 7x7 ones.
+        cols = _im2col(x._data, win, xp, batch_first=True)
+        cols = cols.reshape(n, k, per_image) if groups == 1 else cols.reshape(n, groups, k, per_image)
+        gi = gd.reshape(n, og, per_image) if groups == 1 else gd.reshape(n, groups, og, per_image)
+        dw = backend.matmul(cols, gi.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
+    else:
+        cols = _matrices(_im2col(x._data, win, xp), groups, k, p)
+        # (columns @ g.T).T: about twice as fast as g @ columns.T with OpenBLAS (N * P, the long axis, is summed)
+        dw = backend.matmul(cols, _channels_first(gd, groups, og, p).swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = xp.ascontiguousarray(dw).reshape(shape)
     return record("conv_weight_grad", dw, backend, (x, g), _WEIGHT_GRAD_RULES, (x, g, win, groups), info=win)
 
 
@@ -523,10 +589,8 @@ def _as_columns(a: Any, dims: int) -> Any:
 def _unfold(x: Tensor, win: _Window) -> Tensor:
     """The node of ``unfold``: (N, C, *size) to (N, C * prod(kernel), prod(out)), row c * K + k holding channel c
     at kernel offset k (row-major), column j the window at output position j (row-major)."""
-    xp = x._backend.xp
     n, c = x.shape[:2]
-    blocks = xp.empty((n, c, *win.kernel, *win.out), dtype=x.dtype)
-    _im2col(x._data, win, xp, out=_as_columns(blocks, len(win.kernel)))
+    blocks = _im2col(x._data, win, x._backend.xp, batch_first=True)
     y = blocks.reshape(n, c * math.prod(win.kernel), math.prod(win.out))
     return record("unfold", y, x._backend, (x,), (_unfold_vjp,), (win,), info=win)
 
@@ -655,9 +719,17 @@ def _inside(win: _Window, xp: Any) -> Any:
     return xp.asarray(inside.reshape(math.prod(win.kernel), *win.out))
 
 
+def _tiles(win: _Window) -> bool:
+    """Whether the windows do not overlap (stride == kernel, no dilation): each input element then lies in
+    at most one window, and each kernel offset's slice of the padded input is a plain strided view."""
+    return win.stride == win.kernel and all(d == 1 for d in win.dilation)
+
+
 def _max_pool_data(xd: Any, win: _Window, xp: Any) -> tuple[Any, Any]:
     """The window maxima and, per output, the kernel offset they came from (PyTorch's rule: the first
     maximum, a NaN wins; a window of -inf only points at its first input element)."""
+    if _tiles(win) and math.prod(win.kernel) > 1:
+        return _max_pool_tiles(xd, win, xp)
     xpad = _padded(xd, win, -np.inf, xp)
     shape = xd.shape[:2] + win.out
     best = xp.full(shape, -np.inf, dtype=xd.dtype)
@@ -686,6 +758,40 @@ def _max_pool_data(xd: Any, win: _Window, xp: Any) -> tuple[Any, Any]:
     return best, arg
 
 
+def _max_pool_tiles(xd: Any, win: _Window, xp: Any) -> tuple[Any, Any]:
+    """``_max_pool_data`` for windows that do not overlap, with the same results: each kernel offset's
+    elements copied into one contiguous (K, N, C, *out) block (a strided copy per offset; the passes below
+    then run on contiguous rows, about twice as fast as on the strided views), the maxima by ``maximum``
+    over its rows in offset order (as the general path: the same values, NaN and signed zeros included), and
+    the offset as the number of leading rows that differ from the maximum (the first maximum). A window
+    whose maximum is NaN points at its last NaN (PyTorch's scan lets each NaN take the place), one whose
+    maximum is -inf at its first element past the padding."""
+    xpad = _padded(xd, win, -np.inf, xp)
+    k = math.prod(win.kernel)
+    every = (slice(None), slice(None))
+    rows = xp.empty((k, *xd.shape[:2], *win.out), dtype=xd.dtype)
+    for i, (_, sl) in enumerate(_offsets(win)):
+        rows[i] = xpad[every + sl]
+    best = rows[0].copy()
+    for i in range(1, k):
+        xp.maximum(best, rows[i], out=best)
+    ahead = rows[0] != best  # per window: every offset so far differs from its maximum
+    # uint8 offsets when they fit (the usual small kernels): a quarter of int32's memory traffic here and in
+    # the backward pass's comparisons; every user of the offsets takes either dtype
+    arg = ahead.astype(np.uint8 if k <= 255 else np.int32)
+    for i in range(1, k - 1):
+        ahead &= rows[i] != best
+        arg += ahead
+    # a NaN maximum equals no row (arg is k - 1 there): its last NaN. Checked on the host for NumPy only
+    # (rare; a CuPy array's check would be a device-to-host read), always done on a device.
+    if xp is not np or np.isnan(best).any():
+        for i in range(k):
+            xp.copyto(arg, i, where=xp.isnan(rows[i]))
+    if any(win.lo) or any(win.hi):  # a -inf maximum may equal the -inf padding first
+        arg = xp.where(best == -np.inf, xp.asarray(_first_offsets(win).astype(arg.dtype)), arg)
+    return best, arg
+
+
 def _first_offsets(win: _Window) -> np.ndarray:
     """Per output, the kernel offset (flat, row-major) whose position on every axis is the first one at or
     past the padding before the input: where PyTorch points a window that holds no input element."""
@@ -704,7 +810,7 @@ def _max_pool_indices(arg: Any, win: _Window, xp: Any) -> Any:
         base = base + ((np.arange(o) * s - p) * m).reshape(shape)
     table = np.array([sum(j * d * m for j, d, m in zip(kidx, win.dilation, plane, strict=True))
                       for kidx, _ in _offsets(win)], dtype=np.int64)
-    return xp.asarray(table)[arg] + xp.asarray(base)
+    return xp.asarray(table)[arg.astype(np.int64)] + xp.asarray(base)  # int64: the offsets may be uint8
 
 
 def _max_scatter(g: Tensor, arg: Any, win: _Window, anchor: tuple | None = None) -> Tensor:
@@ -714,10 +820,28 @@ def _max_scatter(g: Tensor, arg: Any, win: _Window, anchor: tuple | None = None)
     before the pooling with zeros (``gradkit.autograd.function.tied_record``)."""
     xp = g._backend.xp
     gd = g._data
-    padded = xp.zeros(_padded_shape(gd.shape[:2] + win.size, win), dtype=gd.dtype)
+    shape = _padded_shape(gd.shape[:2] + win.size, win)
     every = (slice(None), slice(None))
-    for i, (_, sl) in enumerate(_offsets(win)):
-        padded[every + sl] += xp.where(arg == i, gd, 0)
+    if _tiles(win):
+        # no element is in two windows: each offset's slice is written once, not added to, and a buffer the
+        # windows cover entirely needs no zeros first
+        whole = all(o * k == n for o, k, n in zip(win.out, win.kernel, shape[2:], strict=True))
+        padded = xp.empty(shape, dtype=gd.dtype) if whole else xp.zeros(shape, dtype=gd.dtype)
+        # on NumPy, g's bit patterns as integers times the 0/1 mask, written straight into the slice: g's own
+        # bits where arg == i and all-zero bits (+0.0) elsewhere, exactly where(arg == i, g, 0) (an inf or a
+        # NaN included, unlike a float product) without where's temporary and its copy
+        # (g + 0: a -0.0 gradient lands as +0.0, as the sum onto zeros of the general path and PyTorch's give)
+        gz = gd + 0
+        bits = {2: np.int16, 4: np.int32, 8: np.int64}.get(gz.dtype.itemsize) if xp is np else None
+        for i, (_, sl) in enumerate(_offsets(win)):
+            if bits is not None:
+                np.multiply(gz.view(bits), arg == i, out=padded[every + sl].view(bits))
+            else:
+                padded[every + sl] = xp.where(arg == i, gz, 0)
+    else:
+        padded = xp.zeros(shape, dtype=gd.dtype)
+        for i, (_, sl) in enumerate(_offsets(win)):
+            padded[every + sl] += xp.where(arg == i, gd, 0)
     dx = _cropped(padded, win, xp)
     if anchor is not None and _mode.enabled:
         return tied_record("max_pool_scatter", dx, g, _max_gather, (arg, win), anchor)
