@@ -59,15 +59,27 @@ def _bincount_put(values: Any, shape: tuple, idx: tuple) -> Any:
         return np.zeros(shape, dtype=values.dtype)
     flat = np.ravel_multi_index(tuple(index), lead, mode="wrap").reshape(-1)  # wrap: -1 is the last, as x[idx]
     cells = math.prod(lead)
+    rows = None
+    if cells > 4 * flat.shape[0]:
+        # few entries into many cells (an embedding table's gradient): sum over the cells hit only, then place
+        # those rows in the zeros; the same sums in the same order, without a float64 array of every cell
+        rows, flat = np.unique(flat, return_inverse=True)
+        flat = flat.reshape(-1)
+    hit = cells if rows is None else rows.shape[0]
     if trail <= 16:  # a few columns (grid_sample's channels): one bincount each
         columns = values.reshape(flat.shape[0], trail)
-        sums = np.empty((cells, trail), dtype=values.dtype)
+        sums = np.empty((hit, trail), dtype=values.dtype)
         for j in range(trail):
-            sums[:, j] = np.bincount(flat, weights=columns[:, j], minlength=cells)
+            sums[:, j] = np.bincount(flat, weights=columns[:, j], minlength=hit)
+    else:
+        flat = (flat[:, None] * trail + np.arange(trail, dtype=flat.dtype)).reshape(-1)
+        sums = np.bincount(flat, weights=values.reshape(-1), minlength=hit * trail)
+        sums = sums.astype(values.dtype, copy=False).reshape(hit, trail)
+    if rows is None:
         return sums.reshape(shape)
-    flat = (flat[:, None] * trail + np.arange(trail, dtype=flat.dtype)).reshape(-1)
-    sums = np.bincount(flat, weights=values.reshape(-1), minlength=cells * trail)
-    return sums.astype(values.dtype, copy=False).reshape(shape)
+    out = np.zeros((cells, trail), dtype=values.dtype)
+    out[rows] = sums
+    return out.reshape(shape)
 
 
 def _put_vjp(g: Tensor, idx: tuple) -> Tensor:

@@ -3,8 +3,9 @@ intermediate (bags, length, dim) tensor.
 
 The rows are gathered (``take``) and added into their bags by a scatter-add (``put``), each the other's VJP, so
 gradients of every order work and nothing is read back from a GPU (bag membership comes from
-``searchsorted`` on the offsets, on the device). "max" finds each bag's maximum and its first position with
-``maximum.at``/``minimum.at`` and gathers those rows, so the gradient goes to the first maximum, as PyTorch's.
+``searchsorted`` on the offsets, on the device). "max" finds each bag's maximum and its first position (with
+``reduceat`` over each bag's run of positions on the CPU, ``maximum.at``/``minimum.at`` on a GPU) and gathers those
+rows, so the gradient goes to the first maximum, as PyTorch's.
 ``sparse=True`` is refused: gradkit has no sparse gradients (pass False: the gradient is dense).
 """
 
@@ -223,6 +224,13 @@ def _sample_weights(psw: Any, idx: Any, weight: Tensor, mode: str, op: str) -> T
     return ops.reshape(t, (-1,))
 
 
+def _bag_runs(bag: np.ndarray, bags: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bags that hold a position and where each one's run of positions starts (``bag`` non-decreasing)."""
+    counts = np.bincount(bag, minlength=bags)
+    filled = np.flatnonzero(counts)
+    return filled, (np.cumsum(counts) - counts)[filled]
+
+
 def _bag_max(weight: Tensor, flat: Any, bag: Any, keep: Any, bags: int) -> Tensor:
     """Each bag's elementwise maximum of its rows; the gradient goes to the first row holding it."""
     backend = weight._backend
@@ -235,12 +243,22 @@ def _bag_max(weight: Tensor, flat: Any, bag: Any, keep: Any, bags: int) -> Tenso
     if keep is not None:
         vals = xp.where(keep[:, None], vals, -np.inf)
     best = xp.full((bags, dim), -np.inf, dtype=vals.dtype)
-    xp.maximum.at(best, bag, vals)
+    # a bag is a run of consecutive positions (``bag`` never decreases): on the CPU each run is reduced by
+    # ``reduceat`` (several times faster than ``maximum.at``/``minimum.at``, the same values)
+    runs = _bag_runs(bag, bags) if xp is np and n and bags else None
+    if runs is None:
+        xp.maximum.at(best, bag, vals)
+    else:
+        best[runs[0]] = np.maximum.reduceat(vals, runs[1], axis=0)
     hit = vals == best[bag]
     if keep is not None:
         hit &= keep[:, None]
     first = xp.full((bags, dim), n, dtype=np.int64)
-    xp.minimum.at(first, bag, xp.where(hit, xp.arange(n, dtype=np.int64)[:, None], n))
+    where = xp.where(hit, xp.arange(n, dtype=np.int64)[:, None], n)
+    if runs is None:
+        xp.minimum.at(first, bag, where)
+    else:
+        first[runs[0]] = np.minimum.reduceat(where, runs[1], axis=0)
     found = first < n
     src = flat[xp.minimum(first, max(n - 1, 0))] if n else xp.zeros((bags, dim), dtype=np.int64)
     out = take(weight, (src, xp.arange(dim, dtype=np.int64)[None, :]))
