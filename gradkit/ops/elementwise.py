@@ -831,10 +831,14 @@ def clip(
     # A bound that is neither a number nor a tensor (a list, a NumPy array) becomes a constant tensor.
     lo, hi = (b if b is None or isinstance(b, (Tensor, *SCALARS)) else as_tensor(b, "clip", x._backend)
               for b in (lo, hi))
+    # NumPy's clip is one ufunc of x and both bounds: its dtype comes from all three at once (Python numbers
+    # weak), and a Python int bound must fit that dtype (an int bound beside a float one need not fit x's).
+    bounds = [b.dtype if isinstance(b, Tensor) else b for b in (lo, hi) if b is not None]
+    result_dtype = np.result_type(x.dtype, *bounds) if bounds else x.dtype
     for bound in (lo, hi):
-        check_int_fits("clip", bound, x.dtype)
+        check_int_fits("clip", bound, result_dtype)
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
-        return _clip_to_tensor_bounds(x, lo, hi)
+        return _clip_to_tensor_bounds(x, lo, hi, result_dtype)
     if lo is None and hi is None:
         raise InvalidArgumentError("clip: at least one of lo (a_min, min) and hi (a_max, max) must be given")
     try:
@@ -866,8 +870,9 @@ def _one_bound(which: str, spellings: tuple) -> tuple[str, Any]:
     return given[0] if given else (spellings[0][0], None)
 
 
-def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
-    """``clip`` with a tensor bound: ``minimum(maximum(x, lo), hi)`` with PyTorch's clamp gradients.
+def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any, dtype: Any) -> Tensor:
+    """``clip`` with a tensor bound: ``minimum(maximum(x, lo), hi)`` in ``dtype`` (the three operands'
+    common dtype, as NumPy's clip ufunc) with PyTorch's clamp gradients.
 
     x's gradient flows where ``lo <= x <= hi`` (ties included), lo's where ``x < lo < hi``, hi's
     where ``x > hi`` or ``hi < lo`` (then the result is hi).
@@ -877,9 +882,13 @@ def _clip_to_tensor_bounds(x: Tensor, lo: Any, hi: Any) -> Tensor:
         if isinstance(bound, Tensor) and bound._backend is not backend:
             raise DeviceError(f"clip: the input is on {x.device}, a bound on {bound.device}")
     xp, xd, ld, hd = backend.xp, x._data, data_of(lo), data_of(hi)
+    if xd.dtype != dtype:  # x in the result's dtype first: one maximum after the other could widen more than
+        xd = xd.astype(dtype)  # NumPy's one ufunc, and a Python int bound may only fit the wider dtype
     try:
         data = xd if ld is None else xp.maximum(xd, ld)
         data = data if hd is None else xp.minimum(data, hd)
+        if data.dtype != dtype:
+            data = data.astype(dtype)
     except ValueError as exc:
         raise ShapeError(f"clip: the bounds do not broadcast with the input ({exc})") from None
     except OverflowError:

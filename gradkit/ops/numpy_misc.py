@@ -991,8 +991,24 @@ def iterable(y: Any) -> bool:
 def _equal_operands(op: str, a1: Any, a2: Any) -> tuple[Tensor, Tensor] | None:
     try:
         return tuple(_tensors(op, a1, a2))  # type: ignore[return-value]
-    except (ArgumentTypeError, DTypeError, ShapeError):
+    except DTypeError:
+        if all(_numeric(v) for v in (a1, a2)):
+            raise  # numbers gradkit holds no tensor of (complex, uint16): NumPy compares them, False would lie
+        return None  # NumPy's answer for text and objects beside numbers: False
+    except (ArgumentTypeError, ShapeError):
         return None  # NumPy's answer for what is not an array: False
+
+
+def _numeric(value: Any) -> bool:
+    """Whether ``value`` holds numbers (its dtype, or the one NumPy would give it, is bool, integer, float or
+    complex)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except Exception:  # noqa: BLE001 - ragged nests and the like: not numbers NumPy can hold
+            return False
+    return np.dtype(dtype).kind in "biufc"
 
 
 def array_equal(a1: Any, a2: Any, equal_nan: bool = False) -> bool:

@@ -413,17 +413,29 @@ _WINDOWS_MAX = 1 << 20  # (output length x kernel length) up to which the correl
 
 
 def _correlate_full(a: Tensor, v: Tensor) -> Tensor:
-    """The full correlation ``c[k] = sum_j a[k - (m - 1) + j] v[j]`` of 1-d tensors (length n + m - 1)."""
+    """The full correlation ``c[k] = sum_j a[k - (m - 1) + j] v[j]`` of 1-d tensors (length n + m - 1).
+
+    Only the products of overlapping elements are summed, as NumPy's: a product with the zero padding would
+    make an infinite or NaN element of v a NaN at the edges of the result, where NumPy's has none."""
     n, m = a.shape[0], v.shape[0]
     length = n + m - 1
-    padded = pad(a, [(m - 1, m - 1)])
-    if length * m <= _WINDOWS_MAX:  # every window at once: (length, m) @ (m,)
+    if length * m <= _WINDOWS_MAX:  # every window at once: (length, m) @ (m,) in the part without padding
         xp = a._backend.xp
         windows = xp.arange(length).reshape(-1, 1) + xp.arange(m).reshape(1, -1)
-        return matmul(_gather(padded, windows), v)
-    total = None  # long inputs: m shifted products, each the output's length
+        padded = pad(a, [(m - 1, m - 1)])
+        lo, hi = m - 1, max(n, m - 1)  # the outputs whose windows lie inside a: [lo, hi) (none when n < m)
+        edge_rows = xp.concatenate([windows[:lo], windows[hi:]])
+        overlap = (edge_rows >= m - 1) & (edge_rows < m - 1 + n)
+        # v's factor of a padding zero is 1, so the padding adds exact zeros (no inf * 0) to the edge sums
+        products = _gather(padded, edge_rows) * where(overlap, v, xp.ones((), dtype=v.dtype))
+        edges = sum_(products, axis=1, dtype=products.dtype)
+        if hi == lo:
+            return edges
+        middle = matmul(_gather(padded, windows[lo:hi]), v)
+        return concatenate([edges[:lo], middle, edges[lo:]])
+    total = None  # long inputs: m shifted products, each the output's length, padded after the product
     for j in range(m):
-        term = padded[j : j + length] * v[j]
+        term = pad(a * v[j], [(m - 1 - j, j)])
         total = term if total is None else total + term
     return total
 
@@ -849,6 +861,12 @@ def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0)
         if c.dtype != np.bool_:
             raise DTypeError(f"{op}: condlist[{i}] must be of dtype bool, got {c.dtype}")
     result = default if isinstance(default, SCALARS) else ts[-1]  # a number stays weak, as in NumPy 2
+    # One result dtype for all the choices and the default at once, as NumPy's: a where() at a time would
+    # promote a bool choice with a default 1.5 to float64 before it meets a float16 choice.
+    dtype = np.result_type(*(t.dtype for t in choices), result if isinstance(result, SCALARS) else result.dtype)
+    choices = [astype(t, dtype) for t in choices]
+    if isinstance(result, Tensor):
+        result = astype(result, dtype)
     for c, choice in zip(reversed(conds), reversed(choices), strict=True):
         result = where(c, choice, result)
     return result
@@ -859,9 +877,9 @@ def _nan_extreme(op: str, a: Any, b: Any, fn: Any) -> Tensor:
 
     if isinstance(a, SCALARS) and not isinstance(b, SCALARS):
         a, b = b, a
-    if isinstance(a, SCALARS):
-        a = _tensor(a, op)
     if isinstance(b, SCALARS):
+        if not isinstance(a, Tensor):  # a number, an array or a list beside a number: as NumPy makes them
+            a = _tensor(a, op)
         if isinstance(b, (float, np.floating)) and math.isnan(b):
             return multiply(a, type(b)(1))  # a NaN number is ignored, but promotes as NumPy's (int8 -> float64)
         return where(isnan(a), b, fn(a, b))

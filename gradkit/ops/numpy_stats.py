@@ -320,6 +320,8 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
     ``x`` (int64), or the sums of ``weights`` per value (float64, differentiable in the weights); at
     least ``minlength`` bins. The length is read on the host (refused while a CUDA graph is captured)."""
     op = "bincount"
+    if isinstance(x, (list, tuple)) and not x:
+        x = np.zeros(0, np.int64)  # NumPy takes an empty list for no integers (its float64 array it refuses)
     x = as_tensor(x, op)
     if x.dtype.kind not in "biu":
         raise DTypeError(f"{op}: x must be non-negative integers, got dtype {x.dtype}")
