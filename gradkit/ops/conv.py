@@ -205,7 +205,8 @@ def _col2im(gcols: Any, win: _Window, shape: tuple, xp: Any) -> Any:
     else:
         kidx, src, _, _ = parts.pop(cover)
         out = xp.empty((shape[1], shape[0], *shape[2:]), dtype=gcols.dtype)
-        out[...] = gcols[(slice(None), *kidx, slice(None), *src)]
+        # + 0 rather than a plain copy: a -0.0 lands as +0.0, as on the zeroed buffer (and PyTorch's fold)
+        xp.add(gcols[(slice(None), *kidx, slice(None), *src)], 0, out=out)
     for kidx, src, dst, _ in parts:
         out[every + dst] += gcols[(slice(None), *kidx, slice(None), *src)]
     return xp.ascontiguousarray(out.swapaxes(0, 1))
@@ -322,7 +323,11 @@ def _conv_weight_grad(x: Tensor, g: Tensor, win: _Window, groups: int, shape: tu
         cols = _im2col(x._data, win, xp, batch_first=True)
         cols = cols.reshape(n, k, per_image) if groups == 1 else cols.reshape(n, groups, k, per_image)
         gi = gd.reshape(n, og, per_image) if groups == 1 else gd.reshape(n, groups, og, per_image)
-        dw = backend.matmul(cols, gi.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
+        # float16's products summed in float32: a float16 sum over the batch rounds at every image (a LeNet
+        # first layer at batch 256: ~30x the error of the one long product below, which accumulates in float32)
+        wide = np.float32 if gd.dtype.itemsize < 4 else None
+        dw = backend.matmul(cols, gi.swapaxes(-1, -2)).sum(axis=0, dtype=wide).astype(gd.dtype, copy=False)
+        dw = dw.swapaxes(-1, -2)
     else:
         cols = _matrices(_im2col(x._data, win, xp), groups, k, p)
         # (columns @ g.T).T: about twice as fast as g @ columns.T with OpenBLAS (N * P, the long axis, is summed)
