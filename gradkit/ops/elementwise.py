@@ -50,6 +50,25 @@ _READS_DIVIDE = ((False, True), (True, True))  # divide: d/da = g / b, d/db = -g
 _READS_BOTH = ((True, True), (True, True))
 
 
+def _promoting_as_numpy_2(fn: Any) -> Callable[[Any, Any], Any]:
+    """``fn`` (an operator function or a ufunc's name) for NumPy 1.x, where a 0-d operand (a 0-d tensor's array, a
+    NumPy scalar) promotes by its value (a float32 array minus a 0-d float64 array is float32): where their common
+    dtype is a float one, both operands first in it, so that float results have NumPy 2's dtype on every NumPy
+    (integer ones keep NumPy 1.x's rule, as docs/API.md says). A name is NumPy's ufunc (it hands CuPy arrays to
+    CuPy)."""
+    call = getattr(np, fn) if type(fn) is str else fn
+
+    def promoting(x: Any, y: Any) -> Any:
+        dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
+        if dx is not None and dy is not None and dx != dy and (x.ndim == 0 or y.ndim == 0):
+            common = np.promote_types(dx, dy)
+            if common.kind in "fc":
+                x, y = x.astype(common, copy=False), y.astype(common, copy=False)
+        return call(x, y)
+
+    return promoting
+
+
 def _binary_op(name: str, fn: Any, rules: tuple, reads: tuple | None) -> Callable[[Any, Any], Tensor]:
     """The function ``op(a, b)`` that applies ``fn`` (an operator function, or an array-module name) and
     records the node, with ``rules`` (one per operand) as its VJP rules.
@@ -64,6 +83,8 @@ def _binary_op(name: str, fn: Any, rules: tuple, reads: tuple | None) -> Callabl
     general one), and once more, shorter, for its most common case: a tensor
     and a Python number (``x * 0.5``, ``x + 1``).
     """
+    if LEGACY_PROMOTION:  # NumPy 1.x only: nothing changes on the hot path of NumPy 2
+        fn = _promoting_as_numpy_2(fn)
     by_name = type(fn) is str
     scalar_reads_a, scalar_reads_b = reads[0] if reads is not None else (False, False)
 
@@ -321,12 +342,16 @@ def remainder(a: Any, b: Any) -> Tensor:
     return _remainder(a, b)
 
 
+# remainder's dtype rule (``_binary_op``), so that divmod's two results agree on NumPy 1.x too
+_floor_divide_data = _promoting_as_numpy_2(_floordiv.floor_divide) if LEGACY_PROMOTION else _floordiv.floor_divide
+
+
 def floor_divide(a: Any, b: Any) -> Tensor:
     """``a // b`` (NumPy's floor division); piecewise constant, so no gradient flows through it."""
     a, b, backend = operands("floor_divide", a, b)
     ad, bd = data_of(a), data_of(b)
     try:
-        data = _floordiv.floor_divide(ad, bd)
+        data = _floor_divide_data(ad, bd)
     except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: uint8 // -1 (NumPy 2)
         raise _binary_error("floor_divide", ad, bd, exc) from None
     return Tensor._make(data, backend)
@@ -454,7 +479,7 @@ def _sigmoid_forward(xp: Any, x: Any) -> Any:
     x = _as_float(x)  # integers and bools give the float dtype sin gives them
     num = xp.exp(xp.minimum(x, x.dtype.type(0)))  # a zero of x's dtype: NumPy 1.x makes a 0-d x with 0 float64
     den = xp.exp(-xp.abs(x))
-    den += 1
+    den += x.dtype.type(1)  # not 1: NumPy 1.x makes a 0-d x's float32 scalar plus a Python int float64
     num /= den
     return num
 
@@ -799,6 +824,20 @@ def where(cond: Any, a: Any = NOT_GIVEN, b: Any = NOT_GIVEN) -> Any:
     return record("where", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, (c,), broadcast=True)
 
 
+def _clip_dtype(dtype: np.dtype, bounds: list) -> np.dtype:
+    """NumPy 2's dtype of ``clip`` (NEP 50), on NumPy 1.x too: tensors and NumPy scalars count by their dtype,
+    Python numbers by their kind only (an int widens bools to int64, a float widens integers to float64)."""
+    result = np.result_type(dtype, *(b.dtype for b in bounds if isinstance(b, (Tensor, np.generic))))
+    for b in bounds:
+        if isinstance(b, (Tensor, np.generic, bool)):
+            continue
+        if isinstance(b, int) and result.kind == "b":
+            result = np.dtype(np.int64)
+        elif isinstance(b, float) and result.kind in "biu":
+            result = np.dtype(np.float64)
+    return result
+
+
 def clip(
     x: Any,
     lo: Any = None,
@@ -833,8 +872,7 @@ def clip(
               for b in (lo, hi))
     # NumPy's clip is one ufunc of x and both bounds: its dtype comes from all three at once (Python numbers
     # weak), and a Python int bound must fit that dtype (an int bound beside a float one need not fit x's).
-    bounds = [b.dtype if isinstance(b, Tensor) else b for b in (lo, hi) if b is not None]
-    result_dtype = np.result_type(x.dtype, *bounds) if bounds else x.dtype
+    result_dtype = _clip_dtype(x.dtype, [b for b in (lo, hi) if b is not None])
     for bound in (lo, hi):
         check_int_fits("clip", bound, result_dtype)
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):

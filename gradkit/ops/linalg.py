@@ -549,15 +549,15 @@ def _slogdet_vjp(g: Tensor, a: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------- solve
 
 
-def _two_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, Any, np.dtype]:
+def _two_operands(op: str, a: Any, b: Any, names: str = "a and b") -> tuple[Tensor, Tensor, Any, np.dtype]:
     """``a`` and ``b`` of a solve as tensors on one device (of two arrays, the first sets it, as for one array
-    and one tensor), their backend and the dtype to compute in."""
+    and one tensor), their backend and the dtype to compute in. ``names``: the two as the error calls them."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not isinstance(a, (int, float, complex)):
         a = as_tensor(a, op)
     a, b, backend = operands(op, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise ArgumentTypeError(
-            f"{op}: a and b must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
+            f"{op}: {names} must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
         )
     return a, b, backend, np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
 

@@ -559,7 +559,7 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
     op = "linalg.lu_solve"
     left = flag(left, op, "left")
     adjoint = flag(adjoint, op, "adjoint")
-    lu_t, b, backend, dtype = _two_operands(op, LU, B)
+    lu_t, b, backend, dtype = _two_operands(op, LU, B, "LU and B")
     _square(lu_t, op, "LU")
     n = lu_t.shape[-1]
     if b.ndim < 2:
@@ -615,7 +615,7 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     op = "linalg.solve_ex"
     left = flag(left, op, "left")
     check_errors = flag(check_errors, op, "check_errors")
-    a, b, backend, dtype = _two_operands(op, A, B)
+    a, b, backend, dtype = _two_operands(op, A, B, "A and B")
     _square(a, op)
     n = a.shape[-1]
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
@@ -870,7 +870,7 @@ def householder_product(A: Any, tau: Any) -> Tensor:  # noqa: N803 - PyTorch's n
     from gradkit.ops.shape import astype, broadcast_to, unsqueeze
 
     op = "linalg.householder_product"
-    a, t, backend, dtype = _two_operands(op, A, tau)
+    a, t, backend, dtype = _two_operands(op, A, tau, "A and tau")
     if a.ndim < 2:
         raise ShapeError(f"{op}: A must have at least 2 axes (shape (..., m, n)), got shape {a.shape}")
     if t.ndim != a.ndim - 1:
@@ -1150,7 +1150,7 @@ def ldl_solve(LD: Any, pivots: Any, B: Any, *, hermitian: bool = False) -> Tenso
 
     op = "linalg.ldl_solve"
     flag(hermitian, op, "hermitian")
-    ld_t, b, backend, dtype = _two_operands(op, LD, B)
+    ld_t, b, backend, dtype = _two_operands(op, LD, B, "LD and B")
     _square(ld_t, op, "LD")
     n = ld_t.shape[-1]
     if b.ndim < 2 or b.shape[-2] != n:

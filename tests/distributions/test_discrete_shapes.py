@@ -76,9 +76,6 @@ def test_expand_the_compound_families(device):
     assert lrb.logits.shape == (3, 2) and lrb.rsample().shape == (3, 2)
 
 
-@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0",
-                    reason="NumPy 1.x promotes some 0-d float32 results to float64 (no value-based casting among 0-d "
-                           "operands); gradkit's float32 rules are NumPy 2's")
 def test_parameter_types_and_dtypes():
     assert D.Bernoulli(0.3).probs.dtype == gk.float32 and D.Bernoulli(0.3).batch_shape == ()
     assert D.Bernoulli([0.3, 0.4]).batch_shape == (2,)
