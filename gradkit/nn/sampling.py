@@ -1,12 +1,12 @@
-"""``F.affine_grid`` and ``F.grid_sample`` (PyTorch's spatial transformer pair), as compositions of gradkit ops.
+"""``F.affine_grid`` and ``F.grid_sample`` (PyTorch's spatial transformer pair).
 
 ``affine_grid`` is one matmul of a constant base grid with the affine matrices. ``grid_sample`` unnormalises the
-grid's coordinates with differentiable ops, maps them through the padding mode as one node per axis whose slope
-is piecewise constant (PyTorch's: 0 at a clipped border, -1 where a reflection flips), and sums the input values
-at the neighbouring pixels (gathered without a host read) times weights that are polynomials of the coordinates
-(bilinear/trilinear: products of ``1 - t`` and ``t``; bicubic: Keys' kernel with A = -0.75). Every part is a
-differentiable gradkit op, so the gradients with respect to the input and to the grid, of every order, come
-from the composition; corners outside the input count as zeros (and get no gradient), as PyTorch's kernels.
+grid's coordinates and maps them through the padding mode in one node whose slope is piecewise constant
+(PyTorch's: 0 at a clipped border, -1 where a reflection flips), makes the weights of the taps around each
+position from them (bilinear/trilinear: products of ``1 - t`` and ``t``, one node; bicubic: Keys' kernel with
+A = -0.75, gradkit ops), and sums the input at the taps times the weights in recorded sampler nodes whose VJPs
+are each other (see below), without a host read. The gradients with respect to the input and to the grid, of
+every order, follow; taps outside the input count as zeros (and get no gradient), as in PyTorch's kernels.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, text
+from gradkit.autograd import grad_mode
+from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
-from gradkit.nn._gather import take
 from gradkit.nn.activation import _sloped
 from gradkit.nn.functional import _warn_at_caller
 from gradkit.ops._util import as_tensor
@@ -113,18 +114,17 @@ def affine_grid(theta: Any, size: Any, align_corners: Any = None) -> Tensor:
 
 
 # ------------------------------------------------------------------ grid_sample
-def _unnormalize(c: Tensor, n: int, align: bool) -> Tensor:
-    """A normalised coordinate in [-1, 1] as a pixel position along an axis of ``n`` pixels (PyTorch's formula)."""
-    if align:
-        return (c + 1) / 2 * (n - 1)
-    return ((c + 1) * n - 1) / 2
-
-
-def _clip_raw(xp: Any, c: Any, n: int) -> tuple[Any, Any]:
-    """PyTorch's ``clip_coordinates_set_grad``: ``c`` limited to [0, n - 1], slope 1 strictly inside, else 0; NaN
-    (and so a reflected infinity) goes to 0, as PyTorch's ``min(n - 1, max(c, 0))`` on the CPU and CUDA."""
-    inside = (c > 0) & (c < n - 1)
-    return xp.where(xp.isnan(c), 0, xp.clip(c, 0, n - 1)).astype(c.dtype, copy=False), inside
+# One call reads the input at K taps per output position (bilinear: the 2^k corners; nearest: 1; bicubic: 4 x 4)
+# with weights W (N, K, M) (M output positions) that are a differentiable function of the grid. Three recorded
+# nodes do the work that grows with the channels, and each one's VJPs are the other two, so gradients of every
+# order work: the sample (input, W -> output), its scatter (an output-shaped gradient, W -> an input-shaped one:
+# the input's gradient) and the tap sums (an output-shaped gradient, input -> (N, K, M), W's gradient: the sum
+# over the channels of the gradient times the tap's value). They read the input with a border of zeros two
+# pixels wide and send a tap outside the input into the border: it reads 0 and gets no gradient, as in
+# PyTorch's kernels. On the CPU they loop over the channels and over chunks of the batch, each step a take,
+# einsum or bincount over contiguous arrays small enough for the cache; elsewhere one gather and one
+# scatter_add serve all channels. No host reads anywhere.
+_CHUNK = 1 << 16  # taps per step of the CPU loops (a chunk of the batch holds at least one entry)
 
 
 def _reflect_raw(xp: Any, c: Any, twice_low: int, twice_high: int) -> tuple[Any, Any]:
@@ -145,70 +145,320 @@ def _reflect_raw(xp: Any, c: Any, twice_low: int, twice_high: int) -> tuple[Any,
     return value, xp.where(even, sign, -sign)
 
 
-def _pad_coordinate(c: Tensor, n: int, padding: str, align: bool) -> Tensor:
-    """The pixel position after the padding mode (zeros: unchanged; border: clipped; reflection: reflected
-    then clipped), as one node whose slope is PyTorch's."""
+def _clip_raw(xp: Any, c: Any, n: int) -> tuple[Any, Any]:
+    """PyTorch's ``clip_coordinates_set_grad``: ``c`` limited to [0, n - 1], slope 1 strictly inside, else 0; NaN
+    (and so a reflected infinity) goes to 0, as PyTorch's ``min(n - 1, max(c, 0))`` on the CPU and CUDA."""
+    inside = (c > 0) & (c < n - 1)
+    return xp.where(xp.isnan(c), 0, xp.clip(c, 0, n - 1)).astype(c.dtype, copy=False), inside
+
+
+def _pad_raw(xp: Any, c: Any, n: int, padding: str, align: bool) -> tuple[Any, Any]:
+    """A pixel position after the padding mode (zeros: unchanged; border: clipped; reflection: reflected, then
+    clipped) and its slope (None for zeros: 1 everywhere)."""
     if padding == "zeros":
-        return c
-    xp = c._backend.xp
-    data = c._data
-    slope = xp.ones_like(data)
+        return c, None
+    slope = None
     if padding == "reflection":
-        data, slope = _reflect_raw(xp, data, 0, 2 * (n - 1)) if align else _reflect_raw(xp, data, -1, 2 * n - 1)
-    data, inside = _clip_raw(xp, data, n)
-    return _sloped(f"grid_sample_{padding}", c, data.astype(c.dtype, copy=False), slope * inside)
+        c, slope = _reflect_raw(xp, c, 0, 2 * (n - 1)) if align else _reflect_raw(xp, c, -1, 2 * n - 1)
+    c, inside = _clip_raw(xp, c, n)
+    return c, inside if slope is None else slope * inside
 
 
-def _pad_index_raw(xp: Any, i: Any, n: int, padding: str, align: bool) -> Any:
-    """An integer pixel position (float array) after the padding mode, as bicubic's taps take it."""
-    if padding == "reflection":
-        i = _reflect_raw(xp, i, 0, 2 * (n - 1))[0] if align else _reflect_raw(xp, i, -1, 2 * n - 1)[0]
-    if padding != "zeros":
-        i = _clip_raw(xp, i, n)[0]
-    return i
+def _bordered(xp: Any, f: Any, n: int) -> Any:
+    """Whole pixel positions (a float array; NaN, infinite or far outside too) as positions in the input with
+    its border of zeros, two pixels wide: 2 + the position in [0, n), else 0 (before; NaN too) or n + 2 (after).
+    The next pixel (a bilinear high corner) is then inside the bordered input as well, and a zero when it lies
+    outside the input."""
+    return xp.fmin(xp.fmax(f, -2), n) + 2  # fmax and fmin take the number where the other is NaN
 
 
-def _int_positions(xp: Any, f: Any, n: int) -> Any:
-    """A float array of whole pixel positions as int64, NaN and huge values moved just outside [0, n)."""
-    f = xp.nan_to_num(f, nan=-2.0, posinf=n + 1.0, neginf=-2.0)
-    return xp.clip(f, -2, n + 1).astype(np.int64)
+def _coordinates(g: Tensor, sizes: tuple, padding: str, align: bool) -> tuple[Tensor, list]:
+    """The grid's normalised positions as pixel positions (PyTorch's formulas), after the padding mode: one node
+    of the grid's shape whose slope, the unnormalising scale times the padding's slope (0 where clipped, -1
+    where reflected), is piecewise constant, as PyTorch's; and the positions along each spatial axis, (N, M)."""
+    xp = g._backend.xp
+    k = len(sizes)
+    n = g.shape[0]
+    m = math.prod(g.shape[1:-1])
+    data = xp.empty(g.shape, dtype=g.dtype)
+    slopes = xp.empty(g.shape, dtype=g.dtype)
+    along: list = [None] * k
+    for j in range(k):  # the grid's component j (x, y, z) addresses spatial axis k - 1 - j
+        size = sizes[k - 1 - j]
+        c = g._data[..., j]
+        if align:
+            c, scale = (c + 1) / 2 * (size - 1), (size - 1) / 2
+        else:
+            c, scale = ((c + 1) * size - 1) / 2, size / 2
+        c, slope = _pad_raw(xp, c, size, padding, align)
+        data[..., j] = c
+        along[k - 1 - j] = c.reshape(n, m)
+        slopes[..., j] = scale if slope is None else slope * scale
+    return _sloped("grid_sample_coordinates", g, data, slopes), along
 
 
-class _Sampler:
-    """The input as (N * P, C) rows, one per pixel, and what it takes to gather them at K-D pixel positions."""
+class _Taps:
+    """Where one grid_sample call reads its input, which has a border of zeros two pixels wide on each side of
+    every spatial axis. ``rows`` (N, K, M): for each tap and output position, the index of the pixel read in
+    that bordered input flattened batch-major, counted from the first pixel of its chunk of ``chunk`` batch
+    entries (all of them off the CPU). ``taps``: the bordered positions (N, T_a, M) along each spatial axis a
+    (floats), or with ``consecutive`` the first of two neighbouring ones (N, M) (bilinear). ``constant_weights``:
+    W's derivative with respect to the grid is zero (nearest)."""
 
-    def __init__(self, x: Tensor) -> None:
+    def __init__(self, x: Tensor, taps: list, out_spatial: tuple, constant_weights: bool,
+                 consecutive: bool = False) -> None:
         self.backend = x._backend
-        self.xp = x._backend.xp
-        n, c = x.shape[:2]
-        self.sizes = x.shape[2:]
-        self.pixels = math.prod(self.sizes)
-        rows = ops.transpose(ops.reshape(x, (n, c, self.pixels)), (0, 2, 1))  # (N, P, C)
-        self.rows = ops.reshape(rows, (n * self.pixels, c))
-        self.padded: Tensor | None = None  # the rows and a zero row below them, which outside positions take
-        self.base: Any = None
+        self.xp = xp = x._backend.xp
+        self.in_spatial = x.shape[2:]
+        self.bordered = tuple(s + 4 for s in self.in_spatial)
+        self.inner = (slice(2, -2),) * len(self.in_spatial)
+        self.pixels = math.prod(self.bordered)
+        self.out_spatial = out_spatial
+        self.positions = math.prod(out_spatial)
+        self.constant_weights = constant_weights
+        k = len(taps)
+        count = 2**k if consecutive else math.prod(t.shape[1] for t in taps)
+        n = x.shape[0]
+        self.chunk = max(1, _CHUNK // max(1, count * self.positions)) if xp is np else max(n, 1)
+        self.rows = self._rows(taps, n, count, xp, consecutive)
 
-    def values(self, positions: list) -> Tensor:
-        """The input at integer positions (one array per spatial axis, (N, *out) each), zero (and without
-        gradient) where one is outside the input: (N, *out, C)."""
-        xp = self.xp
-        inside: Any = None
-        flat: Any = None
-        for pos, n in zip(positions, self.sizes, strict=True):
-            ok = (pos >= 0) & (pos < n)
-            inside = ok if inside is None else inside & ok
-            p = xp.clip(pos, 0, n - 1)
-            flat = p if flat is None else flat * n + p
-        if self.base is None:
-            nb = positions[0].shape[0]
-            self.base = (xp.arange(nb, dtype=np.int64) * self.pixels).reshape((nb,) + (1,) * (positions[0].ndim - 1))
-        flat = flat + self.base
-        if type(inside) is np.ndarray and bool(inside.all()):  # no host read: a GPU takes the padded rows
-            return take(self.rows, (flat,))
-        if self.padded is None:
-            zero = Tensor._make(xp.zeros((1, self.rows.shape[1]), dtype=self.rows.dtype), self.backend)
-            self.padded = ops.concatenate([self.rows, zero], 0)
-        return take(self.padded, (xp.where(inside, flat, self.rows.shape[0]),))
+    def _rows(self, taps: list, n: int, count: int, xp: Any, consecutive: bool) -> Any:
+        """(N, K, M), the first axis's tap slowest (PyTorch's corner order)."""
+        k = len(taps)
+        strides = [math.prod(self.bordered[a + 1:]) for a in range(k)]
+        first = ((xp.arange(n, dtype=np.int64) % self.chunk) * self.pixels).reshape(n, 1, 1)
+        rows = xp.empty((n, count, self.positions), dtype=np.int64)
+        if consecutive:  # the taps are the first one plus constant offsets
+            start = first[:, 0] + taps[0].astype(np.int64) * strides[0]
+            for a in range(1, k):
+                start += taps[a].astype(np.int64) * strides[a]
+            for i, tap in enumerate(itertools.product((0, 1), repeat=k)):
+                xp.add(start, sum(o * s for o, s in zip(tap, strides, strict=True)), out=rows[:, i])
+            return rows
+        scaled = [t.astype(np.int64) * s for t, s in zip(taps, strides, strict=True)]
+        scaled[0] += first
+        for i, tap in enumerate(itertools.product(*(range(t.shape[1]) for t in taps))):
+            if k == 1:
+                rows[:, i] = scaled[0][:, tap[0]]
+                continue
+            xp.add(scaled[0][:, tap[0]], scaled[1][:, tap[1]], out=rows[:, i])
+            for a in range(2, k):
+                rows[:, i] += scaled[a][:, tap[a]]
+        return rows
+
+    def chunks(self, n: int) -> Any:
+        """The batch's chunks, as slices."""
+        return (slice(n0, min(n, n0 + self.chunk)) for n0 in range(0, n, self.chunk))
+
+    def channel_rows(self, data: Any) -> Any:
+        """An input (N, C, *in) as (C, N * P): each channel's bordered pixels, batch-major."""
+        n, c = data.shape[:2]
+        out = self.xp.zeros((c, n) + self.bordered, dtype=data.dtype)
+        out[(slice(None), slice(None)) + self.inner] = data.swapaxes(0, 1)
+        return out.reshape(c, n * self.pixels)
+
+    def gather(self, x: Any) -> Any:
+        """The taps' values of every channel of an input (N, C, *in): (C, N, K, M)."""
+        xc = self.channel_rows(x)
+        if self.xp is not np:
+            return self.xp.take(xc, self.rows, axis=1)
+        n = x.shape[0]
+        out = np.empty((xc.shape[0],) + self.rows.shape, dtype=x.dtype)
+        for s in self.chunks(n):
+            for ch in range(xc.shape[0]):
+                self.take(xc[ch], s, out[ch, s])
+        return out
+
+    def take(self, xc: Any, s: slice, out: Any = None) -> Any:
+        """One channel's taps (NumPy), of the chunk of batch entries ``s`` (xc: the channel's bordered pixels)."""
+        span = xc[s.start * self.pixels:s.stop * self.pixels]
+        return np.take(span, self.rows[s], out=out, mode="wrap")  # in range: "wrap" skips the slow checks
+
+
+def _sample_raw(x: Any, w: Any, plan: _Taps, values: Any) -> Any:
+    """sum_k w[n, k, m] * x[n, c, tap k of m] (``values``: the taps' values, (C, N, K, M), or None): (N, C,
+    *out)."""
+    xp = plan.xp
+    n, c = x.shape[:2]
+    if xp is np:
+        out = np.empty((n, c, plan.positions), dtype=x.dtype)
+        xc = plan.channel_rows(x) if values is None else None
+        for s in plan.chunks(n):
+            for ch in range(c):
+                v = plan.take(xc[ch], s) if values is None else values[ch, s]
+                np.einsum("nkm,nkm->nm", v, w[s], out=out[s, ch])
+    else:
+        v = plan.gather(x) if values is None else values
+        out = xp.ascontiguousarray((v * w).sum(axis=2).swapaxes(0, 1))
+    return out.reshape((n, c) + plan.out_spatial)
+
+
+def _scatter_raw(g: Any, w: Any, plan: _Taps) -> Any:
+    """The sample's transpose: each g[n, c, m] * w[n, k, m] added at tap k of m: (N, C, *in)."""
+    xp = plan.xp
+    n, c = g.shape[:2]
+    g3 = g.reshape(n, c, plan.positions)
+    crop = (slice(None),) + plan.inner
+    if xp is np:
+        out = np.empty((n, c) + plan.in_spatial, dtype=g.dtype)
+        weights = np.empty((min(n, plan.chunk),) + plan.rows.shape[1:], dtype=np.float64)  # bincount's dtype
+        for s in plan.chunks(n):
+            count = s.stop - s.start
+            flat = plan.rows[s].reshape(-1)
+            part = weights[:count]
+            for ch in range(c):  # np.bincount: float64 sums in the order of the entries, faster than np.add.at
+                np.multiply(w[s], g3[s, ch, None], out=part)
+                sums = np.bincount(flat, weights=part.reshape(-1), minlength=count * plan.pixels)
+                out[s, ch] = sums.reshape((count,) + plan.bordered)[crop]
+        return out
+    size = n * plan.pixels  # one chunk
+    values = w * g3.swapaxes(0, 1)[:, :, None]  # (C, N, K, M)
+    index = plan.rows + (xp.arange(c, dtype=np.int64) * size).reshape(c, 1, 1, 1)
+    target = xp.zeros(c * size, dtype=g.dtype)
+    plan.backend.scatter_add(target, index, values)
+    body = target.reshape((c * n,) + plan.bordered)[crop].reshape((c, n) + plan.in_spatial)
+    return xp.ascontiguousarray(body.swapaxes(0, 1))
+
+
+def _tap_sums_raw(g: Any, x: Any, plan: _Taps, values: Any) -> Any:
+    """sum_c g[n, c, m] * x[n, c, tap k of m]: (N, K, M)."""
+    xp = plan.xp
+    n, c = g.shape[:2]
+    g3 = g.reshape(n, c, plan.positions)
+    if xp is np:
+        out = np.zeros(plan.rows.shape, dtype=g.dtype)
+        term = np.empty((min(n, plan.chunk),) + plan.rows.shape[1:], dtype=g.dtype)
+        xc = plan.channel_rows(x) if values is None else None
+        for s in plan.chunks(n):
+            part = term[:s.stop - s.start]
+            for ch in range(c):
+                v = plan.take(xc[ch], s, part) if values is None else values[ch, s]
+                out[s] += np.multiply(v, g3[s, ch, None], out=part)
+        return out
+    v = plan.gather(x) if values is None else values
+    return (v * g3.swapaxes(0, 1)[:, :, None]).sum(axis=0)
+
+
+def _sample(x: Tensor, w: Tensor, plan: _Taps, values: Any = None) -> Tensor:
+    """The sample node. W's rule needs the taps' values, kept when W needs a gradient (K times the output's
+    size, as the corner products of a composed sampler keep; not for nearest, whose W gets zeros): a snapshot,
+    so that the input itself is only an edge for a recorded backward (in a tuple: no version check; an
+    in-place change of the input after the forward does not change the gradients, as before)."""
+    keep = w._requires_grad and grad_mode.state.enabled
+    if keep and values is None and not plan.constant_weights:  # nearest's W gets zeros without them
+        values = plan.gather(x._data)
+    data = _sample_raw(x._data, w._data, plan, values)
+    return record("grid_sample", data, plan.backend, (x, w), (_sample_vjp_x, _sample_vjp_w),
+                  (plan, (x,) if keep else None, w, values if keep else None))
+
+
+def _sample_vjp_x(g: Tensor, plan: _Taps, x: tuple | None, w: Tensor, values: Any) -> Tensor:
+    return _scatter(g, w, plan)
+
+
+def _sample_vjp_w(g: Tensor, plan: _Taps, x: tuple, w: Tensor, values: Any) -> Tensor:
+    if plan.constant_weights and not grad_mode.state.enabled:  # multiplied by a zero slope next
+        return Tensor._make(plan.xp.zeros(w.shape, dtype=w.dtype), plan.backend)
+    return _tap_sums(g, x[0], plan, values)
+
+
+def _scatter(g: Tensor, w: Tensor, plan: _Taps) -> Tensor:
+    data = _scatter_raw(g._data, w._data, plan)
+    return record("grid_sample_backward", data, plan.backend, (g, w), (_scatter_vjp_g, _scatter_vjp_w),
+                  (plan, g if w._requires_grad else None, w))
+
+
+def _scatter_vjp_g(h: Tensor, plan: _Taps, g: Tensor | None, w: Tensor) -> Tensor:
+    return _sample(h, w, plan)
+
+
+def _scatter_vjp_w(h: Tensor, plan: _Taps, g: Tensor, w: Tensor) -> Tensor:
+    return _tap_sums(g, h, plan)
+
+
+def _tap_sums(g: Tensor, x: Tensor, plan: _Taps, values: Any = None) -> Tensor:
+    data = _tap_sums_raw(g._data, x._data, plan, values)
+    return record("grid_sample_tap_sums", data, plan.backend, (g, x), (_tap_sums_vjp_g, _tap_sums_vjp_x),
+                  (plan, g if x._requires_grad else None, x if g._requires_grad else None,
+                   values if g._requires_grad else None))
+
+
+def _tap_sums_vjp_g(u: Tensor, plan: _Taps, g: Tensor | None, x: Tensor, values: Any) -> Tensor:
+    return _sample(x, u, plan, values)
+
+
+def _tap_sums_vjp_x(u: Tensor, plan: _Taps, g: Tensor, x: Tensor | None, values: Any) -> Tensor:
+    return _scatter(g, u, plan)
+
+
+# ------------------------------------------------------------------ the weights
+def _linear_factors(along: list, lows: list, stack: Any) -> list:
+    """Per spatial axis a, (N, 2, M): ``(low + 1) - c`` and ``c - low``, the low and high corners' weights along
+    a, of the positions ``along[a]`` (N, M) (arrays, or Tensors with ``stack`` = ops.stack)."""
+    return [stack([(low + 1) - c, c - low], 1) for c, low in zip(along, lows, strict=True)]
+
+
+def _along(f: Any, a: int, k: int) -> Any:
+    """Axis a's factors (N, T, M) shaped to broadcast over the taps: (N,) + (T,) * k + (M,)."""
+    n, t, m = f.shape
+    return f.reshape((n,) + (1,) * a + (t,) + (1,) * (k - 1 - a) + (m,))
+
+
+def _products(factors: list) -> Any:
+    """The taps' weights (N, T^k, M), one factor per axis multiplied in, x's first (PyTorch's products)."""
+    k = len(factors)
+    w: Any = None
+    for a in reversed(range(k)):  # spatial axis a is the grid's component k - 1 - a
+        fa = _along(factors[a], a, k)
+        w = fa if w is None else w * fa
+    n, t, m = factors[0].shape
+    return w.reshape(n, t**k, m)
+
+
+def _linear_weights_vjp_core(u: Any, factors: list, shape: tuple, stack: Any) -> Any:
+    """The positions' gradient (the grid's shape) from W's ``u`` (N, 2^k, M) (arrays or Tensors): along axis a,
+    the high corners' part minus the low corners', each times the other axes' factors."""
+    k = len(factors)
+    n, _, m = factors[0].shape
+    full = u.reshape((n,) + (2,) * k + (m,))
+    grads = []
+    for a in range(k):
+        p = full
+        for b in range(k):
+            if b != a:
+                p = p * _along(factors[b], b, k)
+        p = p.sum(axis=tuple(1 + b for b in range(k) if b != a))  # (N, 2, M)
+        grads.append(p[:, 1] - p[:, 0])
+    return stack([grads[k - 1 - j] for j in range(k)], -1).reshape(shape)
+
+
+def _linear_weights(c: Tensor, along: list, lows: list) -> Tensor:
+    """Bilinear (trilinear) weights (N, 2^k, M) of the positions ``c`` (N, *out, k) (``along``: its positions
+    along each spatial axis, (N, M)): one node."""
+    factors = _linear_factors(along, lows, c._backend.xp.stack)
+    return record("grid_sample_weights", _products(factors), c._backend, (c,), (_linear_weights_vjp,),
+                  (c, lows, factors))
+
+
+def _linear_weights_vjp(u: Tensor, c: Tensor, lows: list, factors: list) -> Tensor:
+    xp = c._backend.xp
+    if not grad_mode.state.enabled:  # along axis a: one einsum with the other axes' factors
+        k = len(factors)
+        n, _, m = factors[0].shape
+        letters = "abc"[:k]
+        full = u._data.reshape((n,) + (2,) * k + (m,))
+        out = xp.empty((n, m, k), dtype=u.dtype)
+        for a in range(k):
+            others = [b for b in range(k) if b != a]
+            spec = f"n{letters}m," + ",".join(f"n{letters[b]}m" for b in others) + f"->n{letters[a]}m"
+            p = xp.einsum(spec, full, *(factors[b] for b in others))
+            xp.subtract(p[:, 1], p[:, 0], out=out[..., k - 1 - a])
+        return Tensor._make(out.reshape(c.shape), c._backend)
+    # recorded: the factors again, as ops on the positions
+    n, _, m = factors[0].shape
+    k = len(factors)
+    along = [ops.reshape(ops.getitem(c, (Ellipsis, k - 1 - a)), (n, m)) for a in range(k)]
+    return _linear_weights_vjp_core(u, _linear_factors(along, lows, ops.stack), c.shape, ops.stack)
 
 
 def _check_grid_args(input: Any, grid: Any, mode: Any, padding_mode: Any, op: str) -> tuple[Tensor, Tensor]:  # noqa: A002
@@ -273,72 +523,30 @@ def grid_sample(input: Any, grid: Any, mode: str = "bilinear", padding_mode: str
     align = _align(align_corners, op)
     k = x.ndim - 2
     sizes = x.shape[2:]  # (D,) H, W
+    n = x.shape[0]
+    out_spatial = g.shape[1:-1]
+    m = math.prod(out_spatial)
     xp = x._backend.xp
-    sampler = _Sampler(x)
-    # the grid's component j addresses spatial axis k - 1 - j (x is along W, the last axis)
-    coords = [_unnormalize(ops.getitem(g, (Ellipsis, k - 1 - a)), sizes[a], align) for a in range(k)]
-    if mode == "bicubic":
-        out = _bicubic(sampler, coords, sizes, padding_mode, align, xp)
-    else:
-        coords = [_pad_coordinate(c, n, padding_mode, align) for c, n in zip(coords, sizes, strict=True)]
-        if mode == "nearest":
-            out = _nearest(sampler, coords, sizes, xp)
+    # bicubic pads each tap's whole position instead of the position (PyTorch's get_value_bounded)
+    coords, along = _coordinates(g, sizes, "zeros" if mode == "bicubic" else padding_mode, align)
+    if mode == "nearest":  # halves to even, as PyTorch's nearbyint
+        taps = [_bordered(xp, xp.rint(c), s)[:, None] for c, s in zip(along, sizes, strict=True)]
+        ones = xp.ones((n, 1, m), dtype=x.dtype)
+        if coords._requires_grad:  # the grid's gradient is zero, not None (PyTorch's)
+            tie = ops.reshape(ops.getitem(g, (Ellipsis, 0)), (n, 1, m))
+            w = _sloped("grid_sample_nearest", tie, ones, xp.zeros_like(ones))
         else:
-            out = _linear(sampler, coords, sizes, xp)
-    return ops.moveaxis(out, -1, 1)  # (N, *out, C) -> (N, C, *out)
-
-
-def _linear(sampler: _Sampler, coords: list, sizes: tuple, xp: Any) -> Tensor:
-    """Bilinear or trilinear: the 2^k corners around each position, weighted by products of ``1 - t`` and ``t``
-    (PyTorch's corner order and products, x's factor first)."""
-    lows = [xp.floor(c._data) for c in coords]
-    pos = [_int_positions(xp, f, n) for f, n in zip(lows, sizes, strict=True)]
-    # weights per axis: (low + 1) - c for the low corner, c - low for the high one
-    factors = [((lo + 1).astype(c.dtype) - c, c - lo.astype(c.dtype)) for lo, c in zip(lows, coords, strict=True)]
-    out: Tensor | None = None
-    for offsets in itertools.product((0, 1), repeat=len(coords)):
-        w: Tensor | None = None
-        for a in reversed(range(len(coords))):  # x (the last axis) first
-            f = factors[a][offsets[a]]
-            w = f if w is None else w * f
-        v = sampler.values([p + o for p, o in zip(pos, offsets, strict=True)])
-        term = v * ops.unsqueeze(w, -1)
-        out = term if out is None else out + term
-    assert out is not None
-    return out
-
-
-def _nearest(sampler: _Sampler, coords: list, sizes: tuple, xp: Any) -> Tensor:
-    """The pixel nearest each position (halves to even, as PyTorch's ``nearbyint``); the grid gets a zero
-    gradient (a weight of 1 tied to the positions with slope 0)."""
-    pos = [_int_positions(xp, xp.rint(c._data), n) for c, n in zip(coords, sizes, strict=True)]
-    v = sampler.values(pos)
-    c = coords[0]
-    if not c._requires_grad:
-        return v
-    one = _sloped("grid_sample_nearest", c, xp.ones_like(c._data), xp.zeros_like(c._data))
-    return v * ops.unsqueeze(one, -1)
-
-
-def _bicubic(sampler: _Sampler, coords: list, sizes: tuple, padding: str, align: bool, xp: Any) -> Tensor:
-    """Bicubic (4-D input): 4 x 4 taps around each position, Keys' weights of the fractions; the padding mode
-    maps each tap's whole position (PyTorch's ``get_value_bounded``)."""
-    cy, cx = coords  # H, W
-    (h, w) = sizes
-    lows = [xp.floor(c._data) for c in (cy, cx)]
-    wy = _cubic_weights(cy - lows[0].astype(cy.dtype))
-    wx = _cubic_weights(cx - lows[1].astype(cx.dtype))
-    xs = [_int_positions(xp, _pad_index_raw(xp, lows[1] + (j - 1), w, padding, align), w) for j in range(4)]
-    out: Tensor | None = None
-    for i in range(4):
-        yi = _int_positions(xp, _pad_index_raw(xp, lows[0] + (i - 1), h, padding, align), h)
-        row: Tensor | None = None
-        for j in range(4):
-            term = sampler.values([yi, xs[j]]) * ops.unsqueeze(wx[j], -1)
-            row = term if row is None else row + term
-        assert row is not None
-        term = row * ops.unsqueeze(wy[i], -1)
-        out = term if out is None else out + term
-    assert out is not None
-    return out
-
+            w = Tensor._make(ones, x._backend)
+    else:
+        lows = [xp.floor(c) for c in along]
+        if mode == "bilinear":  # weights (low + 1) - c and c - low, products x's first (PyTorch's)
+            taps = [_bordered(xp, lo, s) for lo, s in zip(lows, sizes, strict=True)]
+            w = _linear_weights(coords, along, lows)
+        else:  # Keys' weights of the fractions, for the taps at offsets -1, 0, 1, 2
+            taps = [xp.stack([_bordered(xp, _pad_raw(xp, lo + (j - 1), s, padding_mode, align)[0], s)
+                              for j in range(4)], 1) for lo, s in zip(lows, sizes, strict=True)]
+            t = ops.reshape(coords, (n, m, k)) - xp.stack(lows[::-1], -1)
+            weights = [ops.moveaxis(wt, -1, 0) for wt in _cubic_weights(t)]  # (k, N, M) each, along axis k - 1 - a
+            w = _products([ops.stack([wt[k - 1 - a] for wt in weights], 1) for a in range(k)])
+    plan = _Taps(x, taps, out_spatial, mode == "nearest", mode == "bilinear")
+    return _sample(x, w, plan)
