@@ -267,6 +267,7 @@ from gradkit.ops.numpy_stats import (
 from gradkit.ops.numpy_ufuncs import *  # noqa: F403
 from gradkit.ops.special import logit, polygamma
 from gradkit.ops.special_bessel import i0
+from gradkit.ops.torch_compat import *  # noqa: F403  (PyTorch's names, listed in its __all__)
 from gradkit.tensor import Tensor
 from gradkit.testing import gradcheck
 from gradkit.tracing import Trace, trace
@@ -292,6 +293,8 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """``gk.distributions`` is imported on first use (its ~40 modules would add about a tenth of a second to
     every ``import gradkit``); ``import gradkit.distributions as D`` works as usual."""
+    if name == "bool":  # torch.bool; kept out of ``from gradkit import *``, where it would hide the builtin
+        return bool_
     if name == "distributions":
         import importlib
 

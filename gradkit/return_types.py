@@ -1,7 +1,7 @@
 """Named tuples of two tensors, as ``torch.return_types``: what the PyTorch form of a reduction returns.
 
-``gk.max(x, dim=1)`` (and ``min``, ``median``, ``nanmedian``, ``sort`` with ``dim=``, and ``topk``)
-returns ``(values, indices)`` as one of these: it unpacks as a tuple and has ``.values`` and
+``gk.max(x, dim=1)`` (and ``min``, ``median``, ``nanmedian``, ``sort`` with ``dim=``, ``topk``, ``cummax``
+and ``cummin``) returns ``(values, indices)`` as one of these: it unpacks as a tuple and has ``.values`` and
 ``.indices``. Each operation has its own class, so the repr names it, as PyTorch's does.
 """
 
@@ -44,4 +44,12 @@ class topk(ValuesIndices):
     __slots__ = ()
 
 
-__all__ = ["ValuesIndices", "max", "median", "min", "nanmedian", "sort", "topk"]
+class cummax(ValuesIndices):
+    __slots__ = ()
+
+
+class cummin(ValuesIndices):
+    __slots__ = ()
+
+
+__all__ = ["ValuesIndices", "cummax", "cummin", "max", "median", "min", "nanmedian", "sort", "topk"]

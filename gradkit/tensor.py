@@ -1710,6 +1710,198 @@ class Tensor:
 
         return index_add_along(self, dim, index, _times_alpha(self, source, alpha, "index_add"))
 
+    # PyTorch's methods that ported tutorials call (gradkit/ops/torch_compat.py); none is a NumPy ndarray method
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """PyTorch's ``split``: pieces of ``split_size_or_sections`` along ``dim`` (an int: that size, the last
+        piece smaller; a list: those sizes, adding up to the dim's length); a tuple of views (``gk.split``)."""
+        return _ops.split(self, split_size_or_sections, dim=dim)
+
+    def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """``gk.tensor_split``: n nearly equal pieces, or cut before each index given."""
+        return _tc.tensor_split(self, indices_or_sections, dim)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        """``gk.movedim`` (= ``moveaxis``)."""
+        return _tc.movedim(self, source, destination)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        """``gk.unflatten``: dim ``dim`` reshaped into ``sizes`` (one may be -1)."""
+        return _tc.unflatten(self, dim, sizes)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        """``gk.lerp(self, end, weight)``: ``self + weight * (end - self)``."""
+        return _tc.lerp(self, end, weight)
+
+    def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``gk.addmm(self, mat1, mat2, beta=, alpha=)``: ``beta * self + alpha * mat1 @ mat2``."""
+        return _tc.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``gk.baddbmm``: ``beta * self + alpha * bmm(batch1, batch2)``."""
+        return _tc.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self + value * tensor1 * tensor2``."""
+        return _tc.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self + value * tensor1 / tensor2``."""
+        return _tc.addcdiv(self, tensor1, tensor2, value=value)
+
+    def cummax(self, dim: Any) -> Any:
+        """``gk.cummax``: ``(values, indices)`` of the running maximum along ``dim``."""
+        return _tc.cummax(self, dim)
+
+    def cummin(self, dim: Any) -> Any:
+        """``gk.cummin``: ``(values, indices)`` of the running minimum along ``dim``."""
+        return _tc.cummin(self, dim)
+
+    def logcumsumexp(self, dim: Any) -> Tensor:
+        """``gk.logcumsumexp``: ``log(cumsum(exp(self)))`` along ``dim``, without overflow."""
+        return _tc.logcumsumexp(self, dim)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        """``gk.nan_to_num`` (PyTorch's argument order, no ``copy``)."""
+        from gradkit.ops.numpy_more import nan_to_num
+
+        return nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        """``gk.allclose(self, other, ...)``: a Python bool."""
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+        """``gk.isclose(self, other, ...)``: a bool tensor."""
+        from gradkit.ops.numpy_stats import isclose
+
+        return isclose(self, other, rtol, atol, equal_nan)
+
+    def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
+        """``gk.multinomial(self, num_samples, replacement)``: int64 indices drawn from the weights."""
+        from gradkit.creation import multinomial
+
+        return multinomial(self, num_samples, replacement)
+
+    def bernoulli(self, p: Any = None) -> Tensor:
+        """0/1 samples of self's dtype and shape, each 1 with probability self (or ``p``, a number in [0, 1]),
+        from gradkit's generator on this tensor's device; outside the graph."""
+        if self._data.dtype.kind != "f":
+            raise DTypeError(f"bernoulli: expected a float tensor of probabilities, got {self.dtype}")
+        if p is not None:
+            from gradkit._args import probability
+
+            p = probability(p, "bernoulli", "p")
+        from gradkit.creation import rand_like
+
+        probs = self.detach() if p is None else p
+        return (rand_like(self) < probs).astype(self._data.dtype)
+
+    @property
+    def is_cuda(self) -> bool:
+        """True for a tensor on a CUDA device (PyTorch's attribute)."""
+        return self.device.startswith("cuda")
+
+    # In place, under add_'s rules (_check_inplace: refused where autograd would break; the version counter bumps)
+    def _assign_(self, op: str, compute: Callable[[], Tensor], *operands: Any) -> Tensor:
+        """Write ``compute()``, run outside the graph, into self; returns self."""
+        grad_operand = next((o for o in operands if isinstance(o, Tensor) and o._requires_grad), None)
+        self._check_inplace(op, grad_operand)
+        with grad_mode.no_grad():
+            result = compute()
+        if result.shape != self.shape:
+            raise ShapeError(f"in-place {op}: the result's shape {result.shape} is not self's shape {self.shape}")
+        try:
+            self._backend.xp.copyto(self._data, result._data, casting="same_kind")
+        except TypeError:
+            raise DTypeError(f"in-place {op}: a {result.dtype} result cannot be stored in a {self.dtype} "
+                             "tensor; convert it first (e.g. t = t.float())") from None
+        self._version[0] += 1
+        return self
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        """:meth:`clamp` in place; returns self."""
+        return self._assign_("clamp_", lambda: self.clamp(min, max), min, max)
+
+    def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
+        return self._assign_("clamp_min_", lambda: self.clamp_min(min), min)
+
+    def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
+        return self._assign_("clamp_max_", lambda: self.clamp_max(max), max)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """:meth:`masked_fill` in place; returns self."""
+        return self._assign_("masked_fill_", lambda: self.masked_fill(mask, value), value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        """:meth:`lerp` in place (``ema.lerp_(p, 0.01)`` under ``gk.no_grad()``); returns self."""
+        return self._assign_("lerp_", lambda: self.lerp(end, weight), end, weight)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return self._assign_("addcmul_", lambda: self.addcmul(tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return self._assign_("addcdiv_", lambda: self.addcdiv(tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._assign_("pow_", lambda: self.pow(exponent), exponent)
+
+    def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
+        return self._assign_("scatter_", lambda: self.scatter(dim, index, src), src)
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        return self._assign_("scatter_add_", lambda: self.scatter_add(dim, index, src), src)
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return self._assign_("index_add_", lambda: self.index_add(dim, index, source, alpha=alpha), source)
+
+    def index_fill(self, dim: Any, index: Any, value: Any) -> Tensor:
+        """``gk.index_fill``: ``value`` in the slices ``index`` along ``dim`` (out of place)."""
+        return _tc.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim: Any, index: Any, value: Any) -> Tensor:
+        return self._assign_("index_fill_", lambda: self.index_fill(dim, index, value), value)
+
+    def index_copy(self, dim: Any, index: Any, source: Any) -> Tensor:
+        """``gk.index_copy``: ``source``'s slice k in slice ``index[k]`` along ``dim`` (out of place)."""
+        return _tc.index_copy(self, dim, index, source)
+
+    def index_copy_(self, dim: Any, index: Any, source: Any) -> Tensor:
+        return self._assign_("index_copy_", lambda: self.index_copy(dim, index, source), source)
+
+    def masked_scatter(self, mask: Any, source: Any) -> Tensor:
+        """``gk.masked_scatter``: ``source``'s elements, in order, where ``mask`` is True (out of place)."""
+        return _tc.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask: Any, source: Any) -> Tensor:
+        return self._assign_("masked_scatter_", lambda: self.masked_scatter(mask, source), source)
+
+    def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+        """``self[indices] = values`` (``indices`` a tuple of index tensors), or with ``accumulate=True``
+        ``values`` added there, repeated places adding up; in place under add_'s rules; returns self."""
+        if not isinstance(indices, (tuple, list)):
+            raise ArgumentTypeError(f"index_put_: indices must be a tuple of index tensors, got "
+                                    f"{type(indices).__name__}")
+        if not flag(accumulate, "index_put_", "accumulate"):
+            self.__setitem__(tuple(indices), values)
+            return self
+        from gradkit.ops.indexing import normalize_index
+
+        self._check_inplace("index_put_", values)
+        idx = normalize_index(self, tuple(indices), "index_put_")
+        vals = self._as_same_device(values, "index_put_") if isinstance(values, Tensor) else None
+        if vals is not None and vals.dtype != self.dtype:
+            raise DTypeError(f"index_put_: values must have self's dtype {self.dtype}, got {vals.dtype}")
+        target = self._data[idx]  # a copy (advanced indexing): only its shape is used
+        data = (vals._data if vals is not None else self._backend.xp.asarray(values)).astype(self._data.dtype)
+        try:
+            data = self._backend.xp.broadcast_to(data, target.shape)
+        except ValueError:
+            raise ShapeError(f"index_put_: values of shape {data.shape} do not broadcast to the indexed shape "
+                             f"{target.shape}") from None
+        self._backend.scatter_add(self._data, idx, data)
+        self._version[0] += 1
+        return self
+
 
 _TYPE_NAMES = {
     np.dtype(np.float16): "Half", np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
@@ -1882,6 +2074,7 @@ class _HookHandle:
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
 from gradkit.autograd import engine as _engine  # noqa: E402  (the engine imports Tensor)
 from gradkit.creation import _filled  # noqa: E402  (creation imports Tensor)
+from gradkit.ops import torch_compat as _tc  # noqa: E402  (torch_compat imports Tensor)
 from gradkit.ops._util import normalize_axis as _normalize_axis  # noqa: E402
 from gradkit.ops.linalg import _matmul  # noqa: E402
 
@@ -1891,3 +2084,18 @@ Tensor.__mul__ = _ops.multiply  # type: ignore[assignment]
 Tensor.__truediv__ = _ops.divide  # type: ignore[assignment]
 Tensor.__pow__ = _ops.power  # type: ignore[assignment]
 Tensor.__matmul__ = _ops.matmul  # type: ignore[assignment]
+
+
+def _unary_inplace(name: str) -> Callable[..., Tensor]:
+    def method(self: Tensor, *args: Any) -> Tensor:
+        return self._assign_(f"{name}_", lambda: getattr(self, name)(*args))
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = f":meth:`{name}` in place, under the rules of ``add_``; returns self."
+    return method
+
+
+for _name in ("exp", "log", "sqrt", "abs", "neg", "sigmoid", "tanh", "relu", "square", "reciprocal", "sign",
+              "floor", "ceil", "round", "trunc"):
+    setattr(Tensor, f"{_name}_", _unary_inplace(_name))
+del _name

@@ -1,0 +1,464 @@
+"""PyTorch's functions that ported PyTorch programs call and NumPy has no twin of (``torch.mm``, ``torch.lerp``,
+``torch.cdist``, ``torch.cummax``, ``torch.finfo`` ...).
+
+Each is a composite of differentiable gradkit operations, so every one of them has gradients of any order
+where PyTorch's has them; the few values that need a host read (an index list given as a tensor) say so.
+The ``Tensor`` methods of the same names call these.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradkit import creation as _creation
+from gradkit import ops as _ops
+from gradkit import return_types
+from gradkit._args import real, scalar, whole
+from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.ops.numpy_more import take_along_axis
+from gradkit.tensor import Tensor
+
+__all__ = [
+    "addcdiv", "addcmul", "addmm", "baddbmm", "bmm", "cdist", "cummax", "cummin", "finfo", "iinfo", "index_copy",
+    "index_fill", "lerp", "logcumsumexp", "masked_scatter", "mm", "movedim", "tensor_split", "unflatten",
+]
+
+
+def _tensor(x: Any, op: str, like: Tensor | None = None) -> Tensor:
+    return as_tensor(x, op, None if like is None else like._backend)
+
+
+def _number(value: Any, op: str, name: str) -> float | int:
+    """A Python number (alpha, beta, value): a 0-d tensor or NumPy scalar read as one; bool refused."""
+    value = scalar(value.item() if isinstance(value, Tensor) and value.size == 1 else value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r:.40}")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _dim(x: Tensor, dim: Any, op: str) -> int:
+    dim = whole(dim, op, "dim")
+    if x.ndim == 0:  # PyTorch takes dim 0 or -1 of a 0-d tensor
+        if dim not in (0, -1):
+            raise ShapeError(f"{op}: dim {dim} is out of range for a 0-d tensor (expected 0 or -1)")
+        return 0
+    return normalize_axis(dim, x.ndim, op)
+
+
+def _take(x: Tensor, ax: int, start: int, stop: int, op: str) -> Tensor:
+    return _ops.getitem(x, (slice(None),) * ax + (slice(start, stop),), op)
+
+
+# ------------------------------------------------------------------------------------------------- shape
+def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's ``tensor_split`` (NumPy's ``array_split`` along ``dim``): an int n gives n pieces whose sizes
+    differ by at most one (the first ones larger), a list/tuple/1-d int tensor of indices cuts before each;
+    returns a tuple of views."""
+    op = "tensor_split"
+    x = _tensor(x, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: expected a tensor with at least one dimension, got a 0-d tensor")
+    ax = _dim(x, dim, op)
+    n = x.shape[ax]
+    spec = indices_or_sections
+    if isinstance(spec, Tensor):
+        if spec.dtype.kind not in "iu" or spec.ndim > 1:
+            raise ArgumentTypeError(f"{op}: a tensor of indices must be a 0-d or 1-d integer tensor, got "
+                                    f"{spec.dtype} of shape {spec.shape}")
+        spec = spec.item() if spec.ndim == 0 else [int(i) for i in spec.tolist()]
+    if isinstance(spec, (list, tuple)):
+        cuts = [whole(i, op, "index") for i in spec]
+        bounds = [0] + [min(max(c + n if c < 0 else c, 0), n) for c in cuts] + [n]
+    else:
+        sections = whole(spec, op, "sections")
+        if sections < 1:
+            raise InvalidArgumentError(f"{op}: the number of sections must be at least 1, got {sections}")
+        size, extra = divmod(n, sections)
+        bounds = [0]
+        for k in range(sections):
+            bounds.append(bounds[-1] + size + (1 if k < extra else 0))
+    return tuple(_take(x, ax, a, max(a, b), op) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _dims(value: Any, ndim: int, op: str, name: str) -> tuple[int, ...]:
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    out = tuple(normalize_axis(whole(d, op, name), ndim, op) for d in items)
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError(f"{op}: repeated dim in {name} {value!r}")
+    return out
+
+
+def movedim(x: Any, source: Any, destination: Any) -> Tensor:
+    """PyTorch's ``movedim`` (NumPy's ``moveaxis``): the dims ``source`` (an int or a sequence) moved to the
+    places ``destination``, the others keeping their order; a view."""
+    op = "movedim"
+    x = _tensor(x, op)
+    nd = max(x.ndim, 1)
+    src, dst = _dims(source, nd, op, "source"), _dims(destination, nd, op, "destination")
+    if len(src) != len(dst):
+        raise InvalidArgumentError(f"{op}: source and destination must name as many dims, got {source!r} and "
+                                   f"{destination!r}")
+    if x.ndim == 0:
+        return x.view(())
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src, strict=True)):
+        order.insert(d, s)
+    return _ops.transpose(x, tuple(order))
+
+
+def unflatten(x: Any, dim: int, sizes: Any) -> Tensor:
+    """PyTorch's ``unflatten``: dim ``dim`` reshaped into ``sizes`` (a tuple or list; one of them may be -1),
+    whose product must be that dim's length."""
+    op = "unflatten"
+    x = _tensor(x, op)
+    ax = _dim(x, dim, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no dim to unflatten")
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        raise ArgumentTypeError(f"{op}: sizes must be a non-empty tuple or list of ints, got {sizes!r:.60}")
+    sizes = [whole(s, op, "size") for s in sizes]
+    n = x.shape[ax]
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+        raise InvalidArgumentError(f"{op}: sizes {tuple(sizes)} may hold one -1 and no other negative size")
+    known = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if known == 0 or n % known:
+            raise ShapeError(f"{op}: sizes {tuple(sizes)} cannot unflatten dim {ax} of length {n}")
+        sizes[sizes.index(-1)] = n // known
+    elif known != n:
+        raise ShapeError(f"{op}: the product of sizes {tuple(sizes)} is {known}, not the length {n} of dim {ax}")
+    return _ops.reshape(x, x.shape[:ax] + tuple(sizes) + x.shape[ax + 1:])
+
+
+# ------------------------------------------------------------------------------------------ arithmetic
+def lerp(input: Any, end: Any, weight: Any) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``input + weight * (end - input)`` (``weight`` a number or a tensor; all broadcast), computed as
+    PyTorch's: from ``end`` where ``|weight| >= 0.5``, so weight 1 gives ``end`` exactly. Floats only;
+    gradients for all three."""
+    op = "lerp"
+    x = _tensor(input, op)
+    end = _tensor(end, op, x)
+    for t, name in ((x, "input"), (end, "end")):
+        if t.dtype.kind != "f":
+            raise DTypeError(f"{op}: {name} must be a float tensor, got {t.dtype}")
+    diff = end - x
+    if not isinstance(weight, Tensor):
+        w = _number(weight, op, "weight")
+        return x + diff * w if abs(w) < 0.5 else end - diff * (1 - w)
+    if weight.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight must be a float tensor or a number, got {weight.dtype}")
+    weight = _tensor(weight, op, x)
+    small = _ops.abs(weight.detach()) < 0.5
+    return _ops.where(small, x + diff * weight, end - diff * (1 - weight))
+
+
+def _scaled(t: Tensor, value: Any) -> Tensor:
+    return t if value == 1 else t * value
+
+
+def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 * tensor2`` (broadcast; ``value`` a number)."""
+    op = "addcmul"
+    x = _tensor(input, op)
+    value = _number(value, op, "value")
+    return x + _scaled(_tensor(tensor1, op, x) * _tensor(tensor2, op, x), value)
+
+
+def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 / tensor2`` (broadcast; ``value`` a number). Two integer tensors are refused,
+    as PyTorch's (true division would silently become floats)."""
+    op = "addcdiv"
+    x = _tensor(input, op)
+    value = _number(value, op, "value")
+    t1, t2 = _tensor(tensor1, op, x), _tensor(tensor2, op, x)
+    if t1.dtype.kind in "biu" and t2.dtype.kind in "biu":
+        raise DTypeError(f"{op}: integer division of tensor1 ({t1.dtype}) by tensor2 ({t2.dtype}) is not "
+                         "supported, as PyTorch's; convert them to floats")
+    return x + _scaled(t1 / t2, value)
+
+
+def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
+    """The product of two matrices (2-d), as ``torch.mm``; ``gk.matmul`` also batches and broadcasts."""
+    return _tensor(input, "mm").mm(mat2)
+
+
+def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
+    """The products of two batches of matrices (3-d, equal batch sizes; no broadcasting), as ``torch.bmm``."""
+    return _tensor(input, "bmm").bmm(mat2)
+
+
+def _add_product(x: Any, product: Tensor, beta: Any, alpha: Any, op: str) -> Tensor:
+    beta, alpha = _number(beta, op, "beta"), _number(alpha, op, "alpha")
+    x = _tensor(x, op, product)
+    try:
+        shape = np.broadcast_shapes(x.shape, product.shape)
+    except ValueError:
+        shape = None
+    if shape != product.shape:
+        raise ShapeError(f"{op}: input of shape {x.shape} does not broadcast to the product's shape {product.shape}")
+    product = _scaled(product, alpha)
+    if beta == 0:  # as PyTorch: input is ignored (its NaN and inf too), and gets no gradient
+        return product if x.dtype == product.dtype else product + _creation.zeros_like(x)
+    return _scaled(x, beta) + product
+
+
+def addmm(input: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (mat1 @ mat2)`` (mat1, mat2 2-d; input broadcast to the product's shape); with
+    beta 0, input is ignored (its NaN and inf too), as PyTorch's."""
+    return _add_product(input, mm(mat1, mat2), beta, alpha, "addmm")
+
+
+def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * bmm(batch1, batch2)``, as :func:`addmm` for batches of matrices (3-d)."""
+    return _add_product(input, bmm(batch1, batch2), beta, alpha, "baddbmm")
+
+
+# ---------------------------------------------------------------------------------------------- cdist
+_CDIST_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
+def _safe_root(s: Tensor, p: float) -> Tensor:
+    """``s ** (1 / p)`` with a gradient of 0 (not inf or NaN) where ``s`` is 0, as PyTorch's cdist."""
+    pos = s.detach() > 0
+    safe = _ops.where(pos, s, _creation.ones_like(s))
+    root = _ops.sqrt(safe) if p == 2 else _ops.power(safe, 1.0 / p)
+    return _ops.where(pos, root, _creation.zeros_like(s))
+
+
+def cdist(x1: Any, x2: Any, p: Any = 2.0, compute_mode: str | None = None) -> Tensor:
+    """PyTorch's ``cdist``: the p-norm distances between the rows of ``x1`` (..., P, M) and of ``x2``
+    (..., R, M), shape (..., P, R), the batch dims broadcast. ``p >= 0`` (0 counts the coordinates that
+    differ, inf takes the largest). Differentiable for p > 0, with PyTorch's gradient 0 at distance 0.
+
+    For p = 2 and more than 25 rows in x1 or x2 it uses ``|a|^2 + |b|^2 - 2 a.b`` (matrix products, less
+    memory, as PyTorch's default ``compute_mode``; rounding makes a distance of 0 come out near 1e-4 in float32);
+    ``compute_mode="donot_use_mm_for_euclid_dist"`` always takes the differences (exact, (..., P, R, M) memory)."""
+    op = "cdist"
+    a = _tensor(x1, op)
+    b = _tensor(x2, op, a)
+    p = real(p, op, "p", low=0.0)
+    if compute_mode is None:
+        compute_mode = _CDIST_MODES[0]
+    if compute_mode not in _CDIST_MODES:
+        raise InvalidArgumentError(f"{op}: compute_mode must be one of {', '.join(_CDIST_MODES)} or None, "
+                                   f"got {compute_mode!r}")
+    for t, name in ((a, "x1"), (b, "x2")):
+        if t.dtype.kind != "f":
+            raise DTypeError(f"{op}: {name} must be a float tensor, got {t.dtype}")
+        if t.ndim < 2:
+            raise ShapeError(f"{op}: {name} must have at least 2 dims (..., rows, M), got shape {t.shape}")
+    if a.shape[-1] != b.shape[-1]:
+        raise ShapeError(f"{op}: x1 and x2 must have as many columns, got shapes {a.shape} and {b.shape}")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{op}: the batch dims of x1 {a.shape} and x2 {b.shape} do not broadcast") from None
+    use_mm = p == 2 and (compute_mode == _CDIST_MODES[1] or (
+        compute_mode == _CDIST_MODES[0] and (a.shape[-2] > 25 or b.shape[-2] > 25)))
+    if use_mm:
+        a2 = _ops.sum(a * a, axis=-1, keepdims=True)
+        b2 = _ops.sum(b * b, axis=-1, keepdims=True)
+        sq = a2 + _ops.swapaxes(b2, -1, -2) - 2.0 * _ops.matmul(a, _ops.swapaxes(b, -1, -2))
+        sq = _ops.maximum(sq, _creation.zeros_like(sq))
+        return _ops.broadcast_to(_safe_root(sq, 2.0), batch + sq.shape[-2:])
+    diff = _ops.expand_dims(a, -2) - _ops.expand_dims(b, -3)  # (..., P, R, M)
+    if p == 0:
+        return _ops.sum(diff != 0, axis=-1).astype(diff.dtype).detach()
+    ad = _ops.abs(diff)
+    if math.isinf(p):
+        return _ops.amax(ad, axis=-1) if ad.shape[-1] else _ops.sum(ad, axis=-1)
+    if p == 1:
+        return _ops.sum(ad, axis=-1)
+    if p == 2:
+        return _safe_root(_ops.sum(diff * diff, axis=-1), 2.0)
+    pos = ad.detach() > 0
+    powered = _ops.where(pos, _ops.power(_ops.where(pos, ad, _creation.ones_like(ad)), p), _creation.zeros_like(ad))
+    return _safe_root(_ops.sum(powered, axis=-1), p)
+
+
+# ------------------------------------------------------------------------------------------------ scans
+def _scan(xp: Any, data: Any, ax: int, fn: Any, fill: Any) -> Any:
+    """The inclusive scan of ``data`` along ``ax`` with the associative ``fn`` (log2(n) whole-array steps,
+    the same on NumPy and CuPy)."""
+    n = data.shape[ax]
+    shift = 1
+    while shift < n:
+        pad = xp.full(data.shape[:ax] + (shift,) + data.shape[ax + 1:], fill, dtype=data.dtype)
+        head = data[(slice(None),) * ax + (slice(0, n - shift),)]
+        data = fn(data, xp.concatenate([pad, head], axis=ax))
+        shift *= 2
+    return data
+
+
+def _cum_extreme(x: Any, dim: Any, op: str, pick: str, result: type) -> Any:
+    x = _tensor(x, op)
+    ax = _dim(x, dim, op)
+    if x.dtype.kind == "b":
+        raise DTypeError(f"{op}: bool tensors are not supported; convert to an integer dtype first")
+    if x.ndim == 0:
+        return result(x.view(()) * 1, _creation.zeros_like(x, dtype=np.int64))
+    xp = x._backend.xp
+    data = x._data
+    if data.shape[ax] == 0:
+        return result(x * 1, _creation.zeros_like(x, dtype=np.int64))
+    # maximum/minimum propagate NaN (NumPy and CuPy alike); the pad is the identity, so it never wins
+    if data.dtype.kind == "f":
+        identity = -np.inf if pick == "maximum" else np.inf
+    else:
+        info = np.iinfo(data.dtype)
+        identity = info.min if pick == "maximum" else info.max
+    running = _scan(xp, data, ax, getattr(xp, pick), identity)
+    shape = [1] * data.ndim
+    shape[ax] = data.shape[ax]
+    positions = xp.arange(data.shape[ax], dtype=np.int64).reshape(shape)
+    hit = data == running
+    if data.dtype.kind == "f":
+        hit = hit | xp.isnan(data)
+    candidates = xp.where(hit, positions, 0)
+    indices = _scan(xp, candidates, ax, xp.maximum, np.int64(0))  # the last tie, the last NaN, as PyTorch's
+    idx = Tensor._make(indices, x._backend)
+    return result(take_along_axis(x, idx, ax), idx)
+
+
+def cummax(x: Any, dim: Any) -> Any:
+    """PyTorch's ``cummax``: ``(values, indices)`` (a named tuple) of the running maximum along ``dim``; the
+    index is the last position holding the maximum so far (of the last NaN once one is met, the values then
+    NaN), as PyTorch's. The gradient goes to that position."""
+    return _cum_extreme(x, dim, "cummax", "maximum", return_types.cummax)
+
+
+def cummin(x: Any, dim: Any) -> Any:
+    """PyTorch's ``cummin``: as :func:`cummax`, for the running minimum."""
+    return _cum_extreme(x, dim, "cummin", "minimum", return_types.cummin)
+
+
+def logcumsumexp(x: Any, dim: Any) -> Tensor:
+    """PyTorch's ``logcumsumexp``: ``log(cumsum(exp(x)))`` along ``dim`` without overflow or underflow (a scan
+    of ``logaddexp``, log2(n) steps); integer inputs give floats. Differentiable to any order."""
+    op = "logcumsumexp"
+    x = _tensor(x, op)
+    ax = _dim(x, dim, op)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64 if x.dtype.itemsize > 2 else np.float32)
+    if x.ndim == 0:
+        return x * 1
+    n = x.shape[ax]
+    y = x
+    shift = 1
+    with np.errstate(invalid="ignore"):  # a NaN gives NaN from there on, silently as PyTorch's
+        while shift < n:
+            pad = _creation.full_like(_take(y, ax, 0, shift, op).detach(), -math.inf)
+            y = _ops.logaddexp(y, _ops.concatenate([pad, _take(y, ax, 0, n - shift, op)], axis=ax))
+            shift *= 2
+    return y if n > 1 else y * 1
+
+
+# ------------------------------------------------------------------------------------------------ index
+def _dim_mask(x: Tensor, dim: Any, index: Any, op: str) -> tuple[int, Any]:
+    """(axis, a bool array True at ``index`` along it, shaped to broadcast with x); index 0-d or 1-d ints,
+    ``-n <= i < n``, checked on the host where a read is allowed."""
+    from gradkit.ops.indexing import _check_bounds, _index_array, _on_host
+
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no dimension to index")
+    ax = _dim(x, dim, op)
+    idx = _index_array(index, x, op)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise ArgumentTypeError(f"{op}: index must be a 0-d or 1-d integer tensor, got dtype {idx.dtype} and "
+                                f"shape {idx.shape}")
+    _check_bounds(_on_host(index, idx), x, ax, op, negative=True)
+    xp = x._backend.xp
+    n = x.shape[ax]
+    mask = xp.zeros(n, dtype=bool)
+    mask[idx.reshape(-1) % max(n, 1)] = True
+    shape = [1] * x.ndim
+    shape[ax] = n
+    return ax, mask.reshape(shape)
+
+
+def index_fill(x: Any, dim: Any, index: Any, value: Any) -> Tensor:
+    """PyTorch's ``index_fill``: a copy of ``x`` with ``value`` (a number, or a 0-d tensor that gets the
+    gradient of the filled places) in the slices ``index`` (0-d or 1-d ints, negative from the end) along
+    ``dim``; x's gradient is 0 there."""
+    op = "index_fill"
+    x = _tensor(x, op)
+    mask = Tensor._make(_dim_mask(x, dim, index, op)[1], x._backend)
+    return _ops.masked_fill(x, mask, value)
+
+
+def index_copy(x: Any, dim: Any, index: Any, source: Any) -> Tensor:
+    """PyTorch's ``index_copy``: a copy of ``x`` whose slice ``index[k]`` along ``dim`` is ``source``'s slice
+    k (source of x's dtype and shape, but ``len(index)`` along dim); gradients: x's 0 in the slices replaced,
+    source's the ``index_select`` of the result's. An index repeated adds its slices up (PyTorch keeps one)."""
+    from gradkit.ops.indexing import index_add_along
+
+    op = "index_copy"
+    x = _tensor(x, op)
+    ax, mask = _dim_mask(x, dim, index, op)
+    idx = index._data if isinstance(index, Tensor) else index
+    idx = x._backend.xp.asarray(idx) % max(x.shape[ax], 1)
+    cleared = _ops.masked_fill(x, Tensor._make(mask, x._backend), 0)
+    return index_add_along(cleared, ax, Tensor._make(idx, x._backend), _tensor(source, op, x))
+
+
+def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
+    """PyTorch's ``masked_scatter``: a copy of ``x`` with ``source``'s elements, in order (row-major), where
+    the bool ``mask`` (broadcast to x's shape) is True; source needs at least as many elements as True places
+    (checked on the host where a read is allowed). Gradients: x's 0 there, source's at the elements used."""
+    from gradkit.ops._util import host_read_allowed
+    from gradkit.ops.indexing import _index_array
+
+    op = "masked_scatter"
+    x = _tensor(x, op)
+    source = _tensor(source, op, x)
+    m = _index_array(mask, x, op)
+    if m.dtype.kind != "b":
+        raise DTypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}")
+    if source.dtype != x.dtype:
+        raise DTypeError(f"{op}: source must have self's dtype {x.dtype}, got {source.dtype}")
+    xp = x._backend.xp
+    try:
+        m = xp.broadcast_to(m, x.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: mask of shape {m.shape} does not broadcast to self's shape {x.shape}") from None
+    flat = m.reshape(-1)
+    order = xp.cumsum(flat.astype(np.int64)) - 1
+    if flat.size and host_read_allowed(order) and int(order[-1]) + 1 > source.size:
+        raise ShapeError(f"{op}: mask has {int(order[-1]) + 1} True places, source only {source.size} elements")
+    if source.size == 0:
+        return _ops.where(Tensor._make(m, x._backend), x, x)  # no True place (checked above where allowed)
+    order = xp.clip(order, 0, source.size - 1)
+    picked = _ops.getitem(_ops.reshape(source, (-1,)), Tensor._make(order, x._backend), op)
+    return _ops.where(Tensor._make(m, x._backend), _ops.reshape(picked, x.shape), x)
+
+
+# ------------------------------------------------------------------------------------------- finfo/iinfo
+def _dtype_of(value: Any, op: str) -> np.dtype:
+    from gradkit.dtypes import default_float, to_dtype
+
+    if value is None:
+        return default_float
+    if isinstance(value, Tensor):
+        return value.dtype
+    return to_dtype(value, op)
+
+
+def finfo(type: Any = None) -> np.finfo:  # noqa: A002 - PyTorch's name
+    """NumPy's ``finfo`` of a float dtype (a gradkit dtype, a name, or a tensor's; None: the default float
+    dtype, float32): ``eps``, ``max``, ``min``, ``tiny``/``smallest_normal``, ``resolution``, ``bits``."""
+    dtype = _dtype_of(type, "finfo")
+    if dtype.kind != "f":
+        raise DTypeError(f"finfo: {dtype} is not a float dtype; use gk.iinfo for integers")
+    return np.finfo(dtype)
+
+
+def iinfo(type: Any) -> np.iinfo:  # noqa: A002 - PyTorch's name
+    """NumPy's ``iinfo`` of an integer dtype (a gradkit dtype, a name, or a tensor's): ``min``, ``max``, ``bits``."""
+    dtype = _dtype_of(type, "iinfo")
+    if dtype.kind not in "iu":
+        raise DTypeError(f"iinfo: {dtype} is not an integer dtype; use gk.finfo for floats")
+    return np.iinfo(dtype)
