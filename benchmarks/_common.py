@@ -412,6 +412,18 @@ def write_results(stem: str, data: Mapping[str, Any], markdown: str, outdir: Pat
     return jpath, mpath
 
 
+def publish(kind: str, info: Mapping[str, Any], payload: Mapping[str, Any], text: str, args: Any) -> None:
+    """Print ``text`` and, unless ``args.no_save``, write it with ``payload`` as ``<kind>-<UTC stamp>[-quick]``
+    (``write_results`` under ``args.out_dir``)."""
+    if not args.no_save:
+        stamp = info["date_utc"].replace(":", "").replace("-", "").replace("+0000", "")
+        stem = f"{kind}-{stamp}" + ("-quick" if args.quick else "")
+        jpath, mpath = write_results(stem, {"machine": info, **payload}, text, args.out_dir)
+        print(f"[bench] wrote {jpath} and {mpath}", flush=True)
+    print()
+    print(text)
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Stats):
         return asdict(obj)

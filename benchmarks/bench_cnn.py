@@ -230,7 +230,24 @@ def _layers(nn: Any) -> list[Any]:
             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)]
 
 
-class GradkitCNN:
+class _FrameworkCNN:
+    """One training step of the model in a framework with PyTorch's API (gradkit or PyTorch)."""
+
+    model: Any
+    opt: Any
+    ce: Any
+    x: Any
+    y: Any
+
+    def step(self) -> Any:
+        self.opt.zero_grad()
+        loss = self.ce(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+class GradkitCNN(_FrameworkCNN):
     def __init__(self, np: Any, params: dict[str, Any], x: Any, y: Any) -> None:
         import gradkit as gk
 
@@ -240,32 +257,18 @@ class GradkitCNN:
         self.x, self.y = gk.tensor(x), gk.tensor(y)
         self.ce = gk.nn.functional.cross_entropy
 
-    def step(self) -> Any:
-        self.opt.zero_grad()
-        loss = self.ce(self.model(self.x), self.y)
-        loss.backward()
-        self.opt.step()
-        return loss
-
     def weights(self) -> list[Any]:
         sd = self.model.state_dict()
         return [sd[name].numpy() for name, _ in SHAPES]
 
 
-class TorchCNN:
+class TorchCNN(_FrameworkCNN):
     def __init__(self, torch: Any, params: dict[str, Any], x: Any, y: Any) -> None:
         self.model = torch.nn.Sequential(*_layers(torch.nn))
         self.model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()})
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.ce = torch.nn.functional.cross_entropy
-
-    def step(self) -> Any:
-        self.opt.zero_grad()
-        loss = self.ce(self.model(self.x), self.y)
-        loss.backward()
-        self.opt.step()
-        return loss
 
     def weights(self) -> list[Any]:
         sd = self.model.state_dict()
@@ -422,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = configure_threads(args.threads)
     import numpy as np
-    from _common import import_torch, machine_info, write_results
+    from _common import import_torch, machine_info, publish
 
     ok, why = gradkit_ready()
     if not ok:
@@ -437,14 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[bench] PyTorch left out (not installed or --no-torch)", flush=True)
     info = machine_info({**env, "quick": args.quick, "cpu_time": args.cpu_time})
     result = run(np, torch, args, ok)
-    text = render(result, info)
-    if not args.no_save:
-        stamp = info["date_utc"].replace(":", "").replace("-", "").replace("+0000", "")
-        stem = f"cpu-cnn-{stamp}" + ("-quick" if args.quick else "")
-        jpath, mpath = write_results(stem, {"machine": info, "workload": result}, text, args.out_dir)
-        print(f"[bench] wrote {jpath} and {mpath}", flush=True)
-    print()
-    print(text)
+    publish("cpu-cnn", info, {"workload": result}, render(result, info), args)
     return 0
 
 

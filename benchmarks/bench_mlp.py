@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = configure_threads(args.threads)
     import numpy as np
-    from _common import import_torch, machine_info, write_results
+    from _common import import_torch, machine_info, publish
 
     ok, why = gradkit_ready()
     if not ok:
@@ -588,14 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[bench] PyTorch left out (not installed or --no-torch)", flush=True)
     info = machine_info({**env, "quick": args.quick})
     results = {key: run_workload(np, torch, key, args, ok) for key in args.keys}
-    text = render(results, info)
-    if not args.no_save:
-        stamp = info["date_utc"].replace(":", "").replace("-", "").replace("+0000", "")
-        stem = f"cpu-mlp-{stamp}" + ("-quick" if args.quick else "")
-        jpath, mpath = write_results(stem, {"machine": info, "workloads": results}, text, args.out_dir)
-        print(f"[bench] wrote {jpath} and {mpath}", flush=True)
-    print()
-    print(text)
+    publish("cpu-mlp", info, {"workloads": results}, render(results, info), args)
     return 0
 
 
