@@ -2055,7 +2055,8 @@ def _other_tensor(other: Any, op: str) -> Tensor:
 
 
 class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` takes this registration away (calling it again does nothing).
+    """Returned by ``register_hook``; ``remove()`` takes this registration away (calling it again does nothing),
+    as does the end of a ``with handle:`` block (PyTorch's handle; a module's hooks' handles alike).
 
     Another registration of the same function stays. A backward pass already running still calls the hook
     (as PyTorch: each pass calls the hooks registered when it reached the tensor).
@@ -2069,6 +2070,12 @@ class _HookHandle:
 
     def remove(self) -> None:
         self._hooks.pop(self._key, None)
+
+    def __enter__(self) -> _HookHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
 
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)

@@ -49,7 +49,7 @@ import numpy as np
 from gradkit._args import flag
 from gradkit.autograd import function as _function
 from gradkit.autograd import grad_mode
-from gradkit.autograd.node import Node
+from gradkit.autograd.node import KEEP, Node, saves_nothing
 from gradkit.errors import ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError, describe
 from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
@@ -195,6 +195,8 @@ class Function:
             versions = _resolve_saved(ctx, args, outs, differentiable, weakref.ref(node), multi)
             if versions:
                 node.versions = versions
+        if node.versions is None and call.saves_nothing():
+            node.versions = KEEP  # backward leaves it in place: a second backward may run through it, as PyTorch's
 
         if multi:
             _function.observe(node)  # before its outputs' selector nodes, which _select_node observes
@@ -396,6 +398,12 @@ class _Call(SharedBackward):
         ]
         self.outputs = outputs
         self._start(sum(needs))
+
+    def saves_nothing(self) -> bool:
+        """Whether backward may leave the call in place (see ``node.saves_nothing``): forward saved no
+        tensors and set no ctx attribute that holds one or an array (a gradient-reversal layer's
+        ``ctx.alpha``). As in PyTorch, a second backward through it then works without ``retain_graph``."""
+        return saves_nothing(tuple(vars(self.ctx).values()))
 
     def _backward(self, grad: Any) -> list:
         cls, ctx = self.cls, self.ctx

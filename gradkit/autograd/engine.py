@@ -21,7 +21,7 @@ from typing import Any
 
 from gradkit.autograd import anomaly as _anomaly
 from gradkit.autograd import grad_mode
-from gradkit.autograd.node import FREED_RULES, GraphFreed, Node
+from gradkit.autograd.node import FREED_RULES, KEEP, GraphFreed, Node
 from gradkit.errors import ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
 from gradkit.ops.shape import sum_to
 from gradkit.tensor import Tensor
@@ -260,7 +260,9 @@ def _run(
                         f"gradient of shape {g_in.shape}"
                     )
                 _add_leaf(leaf_grads, edge, g_in)
-        if not retain_graph:
+        # Release what the node saved, unless that is nothing (KEEP: shapes, numbers; or no saved value at
+        # all): such a node stays as it is and may run again, as PyTorch's (see node.saves_nothing).
+        if not retain_graph and (saved or versions is not None) and versions is not KEEP:
             node.rules = FREED_RULES
             node.saved = ()
             if out is not None:

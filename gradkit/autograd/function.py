@@ -1,14 +1,17 @@
-"""``record``: the one place where an operation's output joins the graph."""
+"""``record``: the one place where an operation's output joins the graph. Also ``once_differentiable``, for
+custom Functions (PyTorch's ``torch.autograd.function.once_differentiable``, at the same place)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from gradkit.autograd.grad_mode import state as _mode
-from gradkit.autograd.node import Node
+from gradkit.autograd.node import KEEP, METADATA, Node, saves_nothing
 from gradkit.backends.base import Backend
+from gradkit.errors import AutogradError
 from gradkit.tensor import Tensor
 
 _make = Tensor._make
@@ -96,12 +99,32 @@ def record(
     if not needed:
         return out
     node = Node(name, rules, tuple(next_), saved)
-    versions = [(s._version, s._version[0]) for s in saved if isinstance(s, Tensor)]
+    versions = None  # of the saved tensors
+    keep = True  # whether it saved nothing worth releasing after backward (only shapes, numbers: KEEP)
+    for s in saved:
+        if isinstance(s, Tensor):
+            if versions is None:
+                versions = [(s._version, s._version[0])]
+            else:
+                versions.append((s._version, s._version[0]))
+        elif keep and type(s) not in METADATA:
+            if type(s) is tuple:  # a shape, axes, an index: looked at here, without a call in the common case
+                for e in s:
+                    if type(e) not in METADATA:
+                        keep = saves_nothing(s)
+                        break
+            else:
+                keep = type(s) is not backend.array_type and saves_nothing((s,))
     if save_output:
         node.out = data
-        versions.append((out._version, 0))
-    if versions:
+        if versions is None:
+            versions = [(out._version, 0)]
+        else:
+            versions.append((out._version, 0))
+    if versions is not None:
         node.versions = versions
+    elif keep and saved:  # (a node that saved nothing at all is kept without the mark)
+        node.versions = KEEP
     if broadcast:
         node.fixups = fixups(inputs, data)
     if info is not None:
@@ -173,3 +196,59 @@ def tied_record(name: str, data: Any, g: Tensor, rule: Callable, saved: tuple, a
     only."""
     edge = (g._grad_fn or g) if g._requires_grad else None
     return _tied(name, data, g, (rule, _zeros_of), (edge, *anchor), saved)
+
+
+# ------------------------------------------------------------------ custom Functions
+def once_differentiable(backward: Callable) -> Callable:
+    """PyTorch's ``torch.autograd.function.once_differentiable``: decorates the ``backward`` of a
+    ``gk.autograd.Function`` that is not differentiable itself (written on raw arrays, say).
+
+    It runs with recording off, also under ``create_graph=True``. When a gradient it receives requires grad
+    (a recorded backward pass whose result may be differentiated again), each Tensor it returns is put in
+    the graph behind a node that raises ``AutogradError`` when a later backward pass reaches it, so that a
+    second derivative fails loudly instead of being silently zero; as in PyTorch.
+    """
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        prev = _mode.enabled
+        _mode.enabled = False
+        try:
+            result = backward(ctx, *grads)
+        finally:
+            _mode.enabled = prev
+        if not prev or not any(isinstance(g, Tensor) and g._requires_grad for g in grads):
+            return result
+        name = f"{getattr(ctx, '_name', 'Function')}.backward"
+        if type(result) is tuple or type(result) is list:
+            return type(result)(_refusing(g, name) for g in result)
+        return _refusing(result, name)
+
+    return wrapper
+
+
+def _refusing(g: Any, name: str) -> Any:
+    """``g`` behind a node whose rule raises: differentiating it again is refused (see once_differentiable)."""
+    if not isinstance(g, Tensor):
+        return g
+    stand_in = _make(g._data, g._backend)  # an edge for the node: a leaf that needs a gradient
+    stand_in._requires_grad = True
+    out = record("once_differentiable", g._data, g._backend, (stand_in,), (_Refuse(name),))
+    out._version = g._version
+    return out
+
+
+class _Refuse:
+    """The rule of ``_refusing``'s node."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, grad: Tensor) -> Tensor:
+        raise AutogradError(
+            f"trying to differentiate twice: {self.name} is marked @once_differentiable, so its gradients "
+            "cannot be differentiated again (a backward pass with create_graph=True reached them); write it "
+            "with gradkit operations on saved tensors, without the decorator, to get second derivatives"
+        )

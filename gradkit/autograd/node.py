@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 #: Keys of hook registrations (``Node.hooks``, ``Tensor._hooks``): unique, so that a handle removes its own
 #: registration even when the same function was registered twice (``next`` on a count is atomic in CPython).
 hook_keys = itertools.count()
@@ -25,6 +27,50 @@ class _FreedRules:
 #: ``Node.rules`` after backward released the node (retain_graph=False).
 FREED_RULES = _FreedRules()
 
+# The types of saved values that are not worth releasing: shapes, axes, numbers, flags, slices.
+METADATA = frozenset((type(None), bool, int, float, complex, str, slice, type(Ellipsis)))
+
+
+class _Keep(tuple):
+    __slots__ = ()
+
+
+#: ``Node.versions`` of a node that saved nothing worth releasing (see ``saves_nothing``): backward without
+#: ``retain_graph`` leaves it as it is, so that a later pass may run through it again. An empty tuple (no
+#: version to check) of its own identity.
+KEEP = _Keep()
+
+
+def saves_nothing(saved: tuple) -> bool:
+    """Whether ``saved`` (a node's saved values) holds nothing that backward would release: only shapes,
+    axes, numbers, flags, slices and dtypes (also in tuples, lists and dicts), and objects whose
+    ``saves_nothing()`` says so.
+
+    Such a node (``record`` marks it: ``versions`` is ``KEEP``), and one that saved nothing at all (an add),
+    is left as it is by backward without ``retain_graph``, so that a later pass may run through it again,
+    as through PyTorch's nodes that save no tensors: two losses built on one ``broadcast_to`` of a
+    parameter, each with its own backward. Its rules are kept too: a rule must not hold an array in a
+    closure (save it instead).
+    """
+    for s in saved:
+        t = type(s)
+        if t in METADATA:
+            continue
+        if t is tuple or t is list:
+            if saves_nothing(s):
+                continue
+            return False
+        if t is dict:  # roll's {axis: shift}
+            if saves_nothing(tuple(s)) and saves_nothing(tuple(s.values())):
+                continue
+            return False
+        if isinstance(s, (np.dtype, np.generic)):  # astype's dtype, a NumPy scalar operand
+            continue
+        check = getattr(t, "saves_nothing", None)
+        if check is None or not check(s):
+            return False
+    return True
+
 
 class Node:
     """One operation recorded for backward.
@@ -37,7 +83,8 @@ class Node:
 
     The other fields are None unless set: ``out`` (the result's array,
     passed to the rules after ``saved``), ``versions`` ((version cell,
-    version) pairs of the saved tensors), ``fixups[i]`` (the (shape, dtype)
+    version) pairs of the saved tensors; ``KEEP`` when what it saved is not
+    worth releasing, see ``saves_nothing``), ``fixups[i]`` (the (shape, dtype)
     input ``i``'s gradient is summed and cast back to), ``hooks`` (run on the
     incoming gradient, in the order they were added; keyed by registration),
     ``retained`` (a weak reference to the output tensor that called
