@@ -44,10 +44,9 @@ class CategoricalParameter:
         return self._categorical.logits
 
 
-class BinaryParameter:
-    """The ``probs``/``logits`` pair of a family with one success probability (Bernoulli, Binomial,
-    NegativeBinomial, LogitRelaxedBernoulli): the one given is stored under ``_param_name``, the other
-    computed when first read."""
+class GivenParameter:
+    """A family given ``probs`` or ``logits``, stored in ``__dict__`` under ``_param_name`` (the other one is
+    computed when first read): ``_param`` and its ``param_shape``."""
 
     _param_name: str
 
@@ -59,6 +58,12 @@ class BinaryParameter:
     def param_shape(self) -> tuple[int, ...]:
         """The shape of the parameter given (``probs`` or ``logits``)."""
         return tuple(self._param.shape)
+
+
+class BinaryParameter(GivenParameter):
+    """The ``probs``/``logits`` pair of a family with one success probability (Bernoulli, Binomial,
+    NegativeBinomial, LogitRelaxedBernoulli, ContinuousBernoulli): the one given is stored under
+    ``_param_name``, the other computed when first read."""
 
     @lazy_property
     def logits(self) -> Tensor:

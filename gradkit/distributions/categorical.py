@@ -12,7 +12,13 @@ import gradkit.ops as ops
 from gradkit.autograd.grad_mode import no_grad
 from gradkit.creation import full
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import arange_support, categorical_indices, probs_or_logits, uniform64
+from gradkit.distributions._discrete import (
+    GivenParameter,
+    arange_support,
+    categorical_indices,
+    probs_or_logits,
+    uniform64,
+)
 from gradkit.distributions.distribution import Distribution
 from gradkit.distributions.utils import lazy_property, logits_to_probs, probs_to_logits, promote_all
 from gradkit.errors import ShapeError
@@ -22,7 +28,7 @@ from gradkit.tensor import Tensor
 __all__ = ["Categorical"]
 
 
-class Categorical(Distribution):
+class Categorical(GivenParameter, Distribution):
     """K categories along the last axis of ``probs`` (non-negative, normalised here to sum to 1) or
     ``logits`` (unnormalised log probabilities, normalised here by their logsumexp); the axes before it are
     batch axes. Samples are int64 indices (``sample`` draws one uniform per index: the inverse CDF)."""
@@ -44,15 +50,6 @@ class Categorical(Distribution):
         self._param_name = key
         self._num_events = param.shape[-1]
         super().__init__(param.shape[:-1], validate_args=validate_args)
-
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        """The shape of the parameter given (batch_shape + (K,))."""
-        return tuple(self._param.shape)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> constraints.Constraint:  # type: ignore[override]

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradkit.ops as ops
 from gradkit.distributions import constraints
-from gradkit.distributions._discrete import bce_with_logits, check_lims, probs_or_logits
+from gradkit.distributions._discrete import BinaryParameter, bce_with_logits, check_lims, probs_or_logits
 from gradkit.distributions.exp_family import ExponentialFamily
 from gradkit.distributions.utils import (
     _standard_uniform,
@@ -18,14 +18,13 @@ from gradkit.distributions.utils import (
     clamp_probs,
     lazy_property,
     logits_to_probs,
-    probs_to_logits,
 )
 from gradkit.tensor import Tensor
 
 __all__ = ["ContinuousBernoulli"]
 
 
-class ContinuousBernoulli(ExponentialFamily):
+class ContinuousBernoulli(BinaryParameter, ExponentialFamily):
     """Values in [0, 1], parameterised by ``probs`` (in [0, 1], clamped to [eps, 1 - eps]; not a
     probability) or ``logits`` (real, whose sigmoid is ``probs``). ``rsample`` is the inverse CDF of a
     uniform."""
@@ -46,20 +45,8 @@ class ContinuousBernoulli(ExponentialFamily):
         if key == "probs":
             self.probs = clamp_probs(param)
 
-    @property
-    def _param(self) -> Tensor:
-        return self.__dict__[self._param_name]
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return tuple(self._param.shape)
-
     @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
+    def probs(self) -> Tensor:  # BinaryParameter's, clamped
         return clamp_probs(logits_to_probs(self.logits, is_binary=True))
 
     def _outside_unstable_region(self) -> Tensor:
