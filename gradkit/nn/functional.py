@@ -58,7 +58,7 @@ from gradkit.nn.resample import (
     pixel_shuffle,
     pixel_unshuffle,
 )
-from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis, shape_arg
+from gradkit.ops._util import as_tensor, host_read_allowed, int64_indices, normalize_axis, private_copy, shape_arg
 from gradkit.ops.conv import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -1150,7 +1150,7 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
             f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"
             + ("; cast with .astype(gk.int64)" if data.dtype.kind == "f" else "")
         )
-    return backend.asarray(int64_indices(data, op, what))
+    return private_copy(backend.asarray(int64_indices(data, op, what)), data)
 
 
 def _in_range(data: Any, n: int) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import text
+from gradkit.autograd.grad_mode import state as grad_state
 from gradkit.backends.base import Backend
 from gradkit.errors import ArgumentTypeError, DeviceError, IndexOutOfRangeError, InvalidArgumentError
 from gradkit.tensor import DDOF_DEFAULT, NOT_GIVEN, Tensor  # noqa: F401 - shared with the ops
@@ -115,6 +116,15 @@ def int64_indices(array: Any, op: str, what: str) -> Any:
     if array.size and host_read_allowed(array) and int(array.max()) > np.iinfo(np.int64).max:
         raise IndexOutOfRangeError(f"{op}: {what} {int(array.max())} is out of range (beyond int64)")
     return array.astype(np.int64)
+
+
+def private_copy(array: Any, given: Any) -> Any:
+    """``array``, copied when it is ``given`` (the caller's own array: a Tensor's data, a NumPy or CuPy array)
+    and gradient mode is on, so that an index a VJP saves cannot be changed under it: an index tensor
+    changed in place between forward and backward leaves the gradient as the forward pass saw it."""
+    if array is given and grad_state.enabled:
+        return array.copy()
+    return array
 
 
 def pass_through(g: Tensor, *_: Any) -> Tensor:

@@ -810,7 +810,8 @@ def where(cond: Any, a: Any = NOT_GIVEN, b: Any = NOT_GIVEN) -> Any:
     for value, other in ((a, b), (b, a)):
         if isinstance(other, Tensor):
             check_int_fits("where", value, other.dtype)  # NumPy would wrap an int8 branch's 300 silently
-    c = data_of(as_tensor(cond, "where", backend))
+    cond = as_tensor(cond, "where", backend)
+    c = cond._data
     try:
         data = backend.xp.where(c, data_of(a), data_of(b))
     except ValueError as exc:
@@ -818,10 +819,9 @@ def where(cond: Any, a: Any = NOT_GIVEN, b: Any = NOT_GIVEN) -> Any:
     except OverflowError:
         number = next(v for v in (a, b) if isinstance(v, int))
         raise out_of_range("where", number, data_of(b if number is a else a).dtype) from None
-    if data.shape != c.shape:
-        c = backend.xp.broadcast_to(c, data.shape)
+    # The condition is saved as the tensor: one changed in place before backward is refused, as in PyTorch.
     rules = (lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g))
-    return record("where", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, (c,), broadcast=True)
+    return record("where", data, backend, (tensor_or_none(a), tensor_or_none(b)), rules, (cond,), broadcast=True)
 
 
 def _clip_dtype(dtype: np.dtype, bounds: list) -> np.dtype:

@@ -11,7 +11,15 @@ import numpy as np
 from gradkit._args import check_int_fits, out_of_range, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import NOT_GIVEN, as_tensor, host_read_allowed, int64_indices, normalize_axis, renamed
+from gradkit.ops._util import (
+    NOT_GIVEN,
+    as_tensor,
+    host_read_allowed,
+    int64_indices,
+    normalize_axis,
+    private_copy,
+    renamed,
+)
 from gradkit.tensor import Tensor
 
 
@@ -35,7 +43,7 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
         item = np.asarray(item)  # a scalar (or a str)
     if item.dtype.kind not in "iub":
         raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
-    return int64_indices(x._backend.asarray(item), op, "index")
+    return private_copy(int64_indices(x._backend.asarray(item), op, "index"), item)
 
 
 def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:

@@ -16,7 +16,15 @@ import numpy as np
 from gradkit._args import flag, real, text, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import SCALARS, as_tensor, host_read_allowed, int64_indices, normalize_axes, normalize_axis
+from gradkit.ops._util import (
+    SCALARS,
+    as_tensor,
+    host_read_allowed,
+    int64_indices,
+    normalize_axes,
+    normalize_axis,
+    private_copy,
+)
 from gradkit.ops.elementwise import clip, sqrt, where
 from gradkit.ops.indexing import _refuse_in_capture
 from gradkit.ops.linalg import matmul
@@ -329,7 +337,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
         raise ShapeError(f"{op}: x must be 1-d, got shape {x.shape}")
     minlength = whole(minlength, op, "minlength", low=0)
     _refuse_in_capture(x, op)
-    xd = int64_indices(x._data, op, "value").astype(np.int64, copy=False)
+    xd = private_copy(int64_indices(x._data, op, "value").astype(np.int64, copy=False), x._data)
     length = minlength
     if xd.size:
         low, high = int(xd.min()), int(xd.max())
