@@ -2,11 +2,54 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from gradkit.backends.base import Backend
+
+#: ``scatter_add`` of fewer values than this, not broadcast, keeps ``np.add.at`` with the index as given:
+#: the flat positions' few array operations would cost more than they save.
+_FLAT_SCATTER_MIN = 256
+
+
+def _is_full_slice(item: Any) -> bool:
+    return type(item) is slice and item == slice(None)
+
+
+def _index_arrays(shape: tuple, index: Any) -> tuple[int, tuple] | None:
+    """(a, arrays) for an index of ``a`` full slices, then integer arrays next to each other, then full
+    slices (``x[i]``, ``x[i, j]``, ``x[:, i]``, gather's index arrays); None for any other index."""
+    items = index if type(index) is tuple else (index,)
+    a = 0
+    while a < len(items) and _is_full_slice(items[a]):
+        a += 1
+    k = a
+    while k < len(items) and type(items[k]) is np.ndarray and items[k].dtype.kind in "iu":
+        k += 1
+    if k == a or k > len(shape) or not all(_is_full_slice(item) for item in items[k:]):
+        return None
+    return a, items[a:k]
+
+
+def _flat_positions(shape: tuple, a: int, arrays: tuple) -> np.ndarray | None:
+    """The positions, in the flattened array, of the elements of ``x[(slice(None),) * a + arrays]`` in
+    order; None for indices out of range (``np.add.at`` then raises its own error)."""
+    k = a + len(arrays)
+    block = shape[a:k]
+    arrays = [i + n * (i < 0) if i.dtype.kind == "i" and i.size and i.min() < 0 else i
+              for i, n in zip(arrays, block, strict=True)]
+    try:
+        linear = np.ravel_multi_index(arrays, block)
+    except (ValueError, TypeError):  # out of range, or not broadcastable
+        return None
+    inner = math.prod(shape[k:])
+    flat = linear[..., None] * inner + np.arange(inner) if inner != 1 else linear
+    if a:
+        starts = np.arange(math.prod(shape[:a])) * math.prod(shape[a:])
+        flat = starts.reshape(shape[:a] + (1,) * flat.ndim) + flat
+    return flat.reshape(-1)
 
 
 class NumpyBackend(Backend):
@@ -27,7 +70,30 @@ class NumpyBackend(Backend):
         return np.asarray(array)
 
     def scatter_add(self, target: np.ndarray, index: Any, values: np.ndarray) -> None:
-        np.add.at(target, index, values)
+        simple = _index_arrays(target.shape, index) if target.flags.c_contiguous else None
+        if simple is None:
+            np.add.at(target, index, values)
+            return
+        a, arrays = simple
+        try:
+            found = arrays[0].shape if len(arrays) == 1 else np.broadcast_shapes(*(i.shape for i in arrays))
+        except ValueError:
+            found = None
+        values = np.asarray(values)
+        shape = None if found is None else target.shape[:a] + found + target.shape[a + len(arrays):]
+        flat = None
+        if shape is not None and (values.shape != shape or values.size >= _FLAT_SCATTER_MIN):
+            flat = _flat_positions(target.shape, a, arrays)
+        if flat is None:
+            np.add.at(target, index, values)
+            return
+        # NumPy's ufunc.at is several times faster with one 1-d index than with a tuple of them, and adds the
+        # elements in the same order (the same sums to the last bit). Values are broadcast here: NumPy 1.26
+        # to 2.4 give wrong sums for a 1-d target, a 2-d index and 1-d values (np.add.at(zeros(3),
+        # [[0, 0, 2], [1, 2, 2], [1, 2, 1]], [1., 2., 3.]) reads memory it should not).
+        if values.shape != shape:
+            values = np.broadcast_to(values, shape)
+        np.add.at(target.reshape(-1), flat, values.reshape(-1))
 
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
