@@ -479,7 +479,8 @@ class ndarray:  # noqa: N801 - CuPy's name
             raise TypeError("casting is not supported yet")
         if subok is not None:
             raise TypeError("subok is not supported yet")
-        return _wrap(self._a.astype(dtype, order=order, copy=copy))
+        result = self._a.astype(dtype, order=order, copy=copy)
+        return self if result is self._a else _wrap(result)  # CuPy: copy=False with nothing to do gives self
 
     def copy(self, order: str = "C") -> ndarray:
         return _wrap(self._a.copy(order=order))
@@ -760,6 +761,8 @@ def _array(obj: Any, dtype: Any = None, copy: Any = True, order: str = "K", subo
 
 
 def _asarray(a: Any, dtype: Any = None, order: Any = None, *, blocking: bool = False) -> ndarray:
+    if type(a) is ndarray and (dtype is None or np.dtype(dtype) == a.dtype) and order in (None, "K", "A"):
+        return a  # as CuPy: the array itself when nothing is to be done
     return _array(a, dtype=dtype, copy=None if type(a) is ndarray else True, order=order or "K")
 
 
