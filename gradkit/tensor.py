@@ -17,7 +17,7 @@ import numpy as np
 
 from gradkit._args import check_int_fits, flag, no_out, out_of_range, scalar, text, whole
 from gradkit.autograd import grad_mode
-from gradkit.autograd.node import hook_keys
+from gradkit.autograd.node import FREED_RULES, hook_keys
 from gradkit.backends.base import Backend
 from gradkit.errors import (
     ArgumentTypeError,
@@ -395,6 +395,27 @@ class Tensor:
         t._version = self._version
         return t
 
+    def detach_(self) -> Tensor:
+        """Take this tensor out of the graph in place (PyTorch's ``detach_``); returns self.
+
+        It becomes a leaf that does not require grad (``grad_fn`` None, ``requires_grad`` False), keeping
+        its data, version counter and ``.grad``; tensors already computed from it keep their graph. A leaf
+        that requires grad just stops requiring it. As PyTorch, refused on a view of another tensor in
+        the graph (``x[1:]``, ``x.T``, ``x.reshape(...)`` sharing x's memory): use ``detach()`` there.
+        A view made where nothing is recorded (under ``no_grad``, or of a tensor without grad) has no
+        graph to leave and is let through, unlike PyTorch, which refuses it too (gradkit does not mark
+        such views).
+        """
+        if self._grad_fn is not None and _is_graph_view(self):
+            raise AutogradError(
+                f"detach_: cannot detach a view in place (this tensor is a view made by '{self._grad_fn.name}', "
+                "sharing its memory with the tensor it was taken from); use .detach() instead, which returns "
+                "a new tensor outside the graph"
+            )
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
         if self._grad_fn is None:
@@ -425,6 +446,40 @@ class Tensor:
             return _HookHandle(hooks, key)
         key = node.add_hook(fn)
         return _HookHandle(node.hooks, key)
+
+    # What register_post_accumulate_grad_hook registered (registration key -> hook); most tensors have none.
+    _post_accumulate_grad_hooks: dict | None = None
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _HookHandle:
+        """Call ``hook(self)`` each time backward has added to this leaf's ``.grad`` (PyTorch 2.1+'s hook).
+
+        It runs after the leaf's ``register_hook`` hooks and the accumulation, once per backward pass that
+        adds to ``.grad`` (``backward()``, also with ``inputs=``; not ``gk.autograd.grad``), and must
+        return None. It may use and reset ``.grad``: an optimizer step inside backward is
+        ``p.register_post_accumulate_grad_hook(lambda p: (opt[p].step(), setattr(p, "grad", None)))``.
+        Hooks run in the order registered. Returns a handle whose ``remove()`` (or the end of a ``with``
+        block) takes the hook away. Only on a leaf tensor that requires grad.
+        """
+        if not self._requires_grad:
+            raise AutogradError(
+                "register_post_accumulate_grad_hook: cannot register a hook on a tensor that does not require grad"
+            )
+        if self._grad_fn is not None:
+            raise AutogradError(
+                "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered on non-leaf "
+                "tensors (this one was made by an operation: it has no .grad to accumulate into)"
+            )
+        if not callable(hook):
+            raise ArgumentTypeError(
+                "register_post_accumulate_grad_hook: expected a function hook(tensor), got "
+                f"{type(hook).__name__} {hook!r:.60}"
+            )
+        hooks = self._post_accumulate_grad_hooks
+        if hooks is None:
+            hooks = self._post_accumulate_grad_hooks = {}
+        key = next(hook_keys)
+        hooks[key] = hook
+        return _HookHandle(hooks, key)
 
     # ----------------------------------------------------- device and dtype
     def _as_same_device(self, other: Any, op: str) -> Tensor:
@@ -2054,6 +2109,39 @@ def _other_tensor(other: Any, op: str) -> Tensor:
     return other
 
 
+#: Nodes of the operations whose result may be a view of their input (sharing its memory and version counter:
+#: ``ops.shape.share_version``, ``ops.shape.alias``), for ``detach_``.
+_VIEW_OPS = frozenset(("reshape", "transpose", "broadcast_to", "flip", "getitem"))
+
+
+def _is_graph_view(t: Tensor) -> bool:
+    """Whether the non-leaf ``t`` is a view of the tensor its node was recorded on (for ``detach_``).
+
+    gradkit has no view flag: a view shares its input's version counter. When that input is a leaf the
+    node holds it, and the check is exact. Else the input tensor is not reachable from the node, and a view
+    is recognised by its op (a same-shape reshape, or a result whose array does not own its memory; a
+    basic index for getitem). A reshape that had to copy (of a non-contiguous tensor) counts as a view then.
+    """
+    node = t._grad_fn
+    edges = node.next
+    if len(edges) != 1:
+        return False
+    edge = edges[0]
+    if isinstance(edge, Tensor):
+        return edge._version is t._version
+    name = node.name
+    if name not in _VIEW_OPS:
+        return False
+    if node.rules is not FREED_RULES and node.rules[0] is _pass_through:  # alias: the input's own array
+        return True
+    if getattr(t._data, "base", None) is None:
+        return False
+    if name == "getitem":
+        saved = node.saved
+        return len(saved) == 2 and _is_basic(saved[1])
+    return True
+
+
 class _HookHandle:
     """Returned by ``register_hook``; ``remove()`` takes this registration away (calling it again does nothing),
     as does the end of a ``with handle:`` block (PyTorch's handle; a module's hooks' handles alike).
@@ -2083,6 +2171,8 @@ from gradkit.autograd import engine as _engine  # noqa: E402  (the engine import
 from gradkit.creation import _filled  # noqa: E402  (creation imports Tensor)
 from gradkit.ops import torch_compat as _tc  # noqa: E402  (torch_compat imports Tensor)
 from gradkit.ops._util import normalize_axis as _normalize_axis  # noqa: E402
+from gradkit.ops._util import pass_through as _pass_through  # noqa: E402
+from gradkit.ops.indexing import _is_basic  # noqa: E402
 from gradkit.ops.linalg import _matmul  # noqa: E402
 
 Tensor.__add__ = _ops.add  # type: ignore[assignment]

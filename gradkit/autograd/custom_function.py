@@ -95,6 +95,13 @@ class FunctionCtx:
         saved = self._saved
         if saved is None:
             return ()
+        if saved is _FREED:
+            raise AutogradError(
+                f"{self._name}: trying to backward through the graph a second time (or to access saved tensors "
+                "after they have already been freed): the tensors saved for backward are freed when backward "
+                "(or gk.autograd.grad) has run through this call without retain_graph=True; pass "
+                "retain_graph=True to the first backward to keep them"
+            )
         return tuple(s.unpack() if type(s) is _SavedOutput else s for s in saved)
 
     def mark_non_differentiable(self, *outputs: Tensor) -> None:
@@ -115,6 +122,10 @@ class FunctionCtx:
     def set_materialize_grads(self, value: bool) -> None:
         """With False, ``backward`` receives None (not zeros) for outputs that got no gradient."""
         self.materialize_grads = flag(value, f"{self._name}: set_materialize_grads", "value")
+
+
+#: ``FunctionCtx._saved`` once the call's node has been released (see ``_Call.__del__``).
+_FREED: Any = object()
 
 
 class Function:
@@ -398,6 +409,14 @@ class _Call(SharedBackward):
         ]
         self.outputs = outputs
         self._start(sum(needs))
+
+    def __del__(self) -> None:
+        # The node held this call as its saved value: backward without retain_graph has released it (or the
+        # graph is gone). A ctx kept elsewhere (a global, a closure) must not keep the saved tensors alive or
+        # hand them out again: as PyTorch's, saved_tensors then raises.
+        ctx = getattr(self, "ctx", None)
+        if ctx is not None and ctx._saved is not None:
+            ctx._saved = _FREED
 
     def saves_nothing(self) -> bool:
         """Whether backward may leave the call in place (see ``node.saves_nothing``): forward saved no

@@ -275,6 +275,8 @@ def _run(
             g = _apply_leaf_hooks(t, g, taken)
             if t._requires_grad:  # as PyTorch: a leaf turned off after the forward pass runs its hooks, no .grad
                 _accumulate(t, g, taken)
+                if t._post_accumulate_grad_hooks is not None:  # one look per leaf: most have none
+                    _run_post_accumulate_hooks(t)
         return None
     done: dict[int, Any] = {}  # an input given twice: its leaf hooks run once, and it is added to .grad once
     for i, t in enumerate(inputs):
@@ -288,6 +290,8 @@ def _run(
         done[id(t)] = results[i]
         if accumulate and results[i] is not None and not (retained and t.retains_grad):  # else _retain added it
             _accumulate(t, results[i], taken)
+            if t._post_accumulate_grad_hooks is not None:
+                _run_post_accumulate_hooks(t)
     return None if accumulate else results
 
 
@@ -393,6 +397,20 @@ def _apply_leaf_hooks(t: Tensor, g: Tensor, taken: set[int]) -> Tensor:
     if t._hooks is not None:
         g = _run_hooks(t._hooks, g, "a leaf tensor", taken)
     return g
+
+
+def _run_post_accumulate_hooks(t: Tensor) -> None:
+    """Call the hooks of ``t.register_post_accumulate_grad_hook`` on ``t``, once its ``.grad`` has been added to.
+
+    As in ``_run_hooks``, the hooks registered when the pass gets here run, all of them. A hook returns None.
+    """
+    for hook in tuple(t._post_accumulate_grad_hooks.values()):
+        result = hook(t)
+        if result is not None:
+            raise ArgumentTypeError(
+                f"backward: a post accumulate grad hook returned {type(result).__name__}; such a hook "
+                "returns None (it may read or change the tensor's .grad in place, or set it to None)"
+            )
 
 
 def _run_hooks(hooks: dict, grad: Tensor, where: str, taken: set[int]) -> Tensor:
