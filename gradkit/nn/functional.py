@@ -1246,8 +1246,12 @@ def _checked_targets(t: Any, logits: Tensor, op: str, ignore_index: int) -> tupl
     return kept, ignored
 
 
-def _class_weight(weight: Any, x: Tensor, op: str) -> Any:
-    """``weight`` (one per class) as an array of the logits' dtype and device, or None."""
+def _class_weight(weight: Any, x: Tensor, op: str) -> Tensor | None:
+    """``weight`` (one per class) as a tensor of the logits' dtype and device (no gradient), or None.
+
+    On the weight tensor's own array it shares that tensor's version counter, so a product that saves it (label
+    smoothing, probability targets) refuses a weight changed in place before backward, as PyTorch does; a NumPy
+    or CuPy array of the caller's is copied (``private_copy``)."""
     if weight is None:
         return None
     if isinstance(weight, Tensor):
@@ -1266,7 +1270,13 @@ def _class_weight(weight: Any, x: Tensor, op: str) -> Any:
         raise DeviceError(f"{op}: weight is on {weight.device}, the input on {x.device}")
     if w.shape != (x.shape[1],) or w.dtype.kind not in "fiu":
         raise ShapeError(f"{op}: weight must hold one number per class, shape ({x.shape[1]},); got {w.shape} {w.dtype}")
-    return w.astype(x.dtype, copy=False)
+    w = w if w.dtype == x.dtype else w.astype(x.dtype)
+    if not isinstance(weight, Tensor):
+        return Tensor._make(private_copy(w, weight), x._backend)
+    out = Tensor._make(w, x._backend)
+    if w is weight._data:
+        out._version = weight._version
+    return out
 
 
 def _weighted_nll(
@@ -1281,7 +1291,7 @@ def _weighted_nll(
     xp = logp._backend.xp
     n, c = logp.shape
     keep = xp.ones(n, dtype=logp.dtype) if ignored is None else (~ignored).astype(logp.dtype)
-    w_t = keep if weight is None else weight[t] * keep
+    w_t = keep if weight is None else weight._data[t] * keep
     loss = -ops.getitem(logp, (xp.arange(n), t)) * w_t
     if smoothing:
         per_class = logp if weight is None else logp * weight
@@ -2238,7 +2248,7 @@ def multi_margin_loss(
     if p == 2:
         h = h * h
     if w is not None:
-        h = h * w[rows][:, None]
+        h = h * w._data[rows][:, None]
     others = rows[:, None] != xp.arange(c)
     loss = ops.sum(ops.where(others, h, 0.0), 1) / c
     return _reduce(loss if x.ndim == 2 else ops.reshape(loss, t.shape), reduction)

@@ -83,7 +83,13 @@ def _batch_in(state: Tensor, order: Tensor) -> Tensor:
     if order._backend is not state._backend:
         raise DeviceError(f"PackedSequence: its indices are on {order.device}, the states on {state.device}")
     index = (slice(None), order._data)
-    return record("getitem", state._data[index], state._backend, (state,), (_getitem_vjp,), (state.shape, index))
+    # order saved as the tensor too (its version checked): indices changed in place before backward are refused
+    saved = (state.shape, index, order)
+    return record("getitem", state._data[index], state._backend, (state,), (_batch_in_vjp,), saved)
+
+
+def _batch_in_vjp(g: Tensor, shape: tuple, index: tuple, order: Tensor) -> Tensor:
+    return _getitem_vjp(g, shape, index)
 
 
 # ------------------------------------------------------------------ cells

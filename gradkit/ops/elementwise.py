@@ -34,6 +34,7 @@ from gradkit.ops._util import (
     number_tensor,
     operands,
     pass_through,
+    private_copy,
     tensor_or_none,
 )
 from gradkit.tensor import Tensor
@@ -810,7 +811,9 @@ def where(cond: Any, a: Any = NOT_GIVEN, b: Any = NOT_GIVEN) -> Any:
     for value, other in ((a, b), (b, a)):
         if isinstance(other, Tensor):
             check_int_fits("where", value, other.dtype)  # NumPy would wrap an int8 branch's 300 silently
-    cond = as_tensor(cond, "where", backend)
+    given, cond = cond, as_tensor(cond, "where", backend)
+    if cond is not given:  # a NumPy or CuPy array of the caller's, which has no version counter, is copied
+        cond._data = private_copy(cond._data, given)
     c = cond._data
     try:
         data = backend.xp.where(c, data_of(a), data_of(b))

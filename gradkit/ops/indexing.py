@@ -617,7 +617,8 @@ def sort(
             return return_types.sort(reshape(x, ()), Tensor._make(x._backend.xp.zeros((), dtype=np.int64), x._backend))
         x, axis = _flat_if_none(x, axis)
         ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
-        return return_types.sort(_along(x, ax, idx, "sort"), Tensor._make(idx, x._backend))
+        values = _along(x, ax, idx, "sort")
+        return return_types.sort(values, _handed_out(idx, values))
     x, axis = _flat_if_none(x, axis)
     ax, idx = _sorted_indices(x, axis, descending, "sort", "descending")
     return _along(x, ax, idx, "sort")
@@ -653,7 +654,14 @@ def topk(
     if k > n:
         raise IndexOutOfRangeError(f"topk: k={k} is more than the {n} elements along axis {ax}")
     idx = _topk_indices(x._data, ax, k, bool(largest), x._backend.xp)
-    return return_types.topk(_along(x, ax, idx, "topk"), Tensor._make(idx, x._backend))
+    values = _along(x, ax, idx, "topk")
+    return return_types.topk(values, _handed_out(idx, values))
+
+
+def _handed_out(idx: Any, values: Tensor) -> Tensor:
+    """The indices as a tensor of their own when the values' node keeps ``idx`` (an in-place change to the
+    indices must not move the gradient)."""
+    return Tensor._make(idx.copy() if values._grad_fn is not None else idx, values._backend)
 
 
 # Where selecting beats the full stable sort (:func:`_stable_order`, used everywhere else), measured

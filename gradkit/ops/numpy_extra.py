@@ -151,7 +151,9 @@ def _conditions(condlist: Any, x: Tensor, op: str) -> list[Any]:
             raise DTypeError(f"{op}: conditions must be bools (or numbers), got dtype {c.dtype}")
         if c.shape != conds[0].shape:
             raise ShapeError(f"{op}: the conditions have different shapes, {conds[0].shape} and {c.shape}")
-        out.append(c if c.dtype == np.bool_ else c != 0)
+        # a copy of a bool one: the nodes made from it keep it, and the caller's tensor (or array) changed in
+        # place before backward must not move the gradient
+        out.append(c.copy() if c.dtype == np.bool_ else c != 0)
     return out
 
 

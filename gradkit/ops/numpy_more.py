@@ -18,7 +18,7 @@ import numpy as np
 from gradkit._args import flag, scalar, text, whole
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import SCALARS, as_tensor
+from gradkit.ops._util import SCALARS, as_tensor, private_copy
 from gradkit.ops.elementwise import multiply, negative, remainder, where
 from gradkit.ops.indexing import _check_bounds, _index_array
 from gradkit.ops.linalg import matmul
@@ -860,6 +860,8 @@ def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0)
     for i, c in enumerate(conds):
         if c.dtype != np.bool_:
             raise DTypeError(f"{op}: condlist[{i}] must be of dtype bool, got {c.dtype}")
+        if c is not condlist[i]:  # a NumPy or CuPy array of the caller's, which has no version counter, is copied
+            c._data = private_copy(c._data, condlist[i])
     result = default if isinstance(default, SCALARS) else ts[-1]  # a number stays weak, as in NumPy 2
     # One result dtype for all the choices and the default at once, as NumPy's: a where() at a time would
     # promote a bool choice with a default 1.5 to float64 before it meets a float16 choice.

@@ -23,7 +23,15 @@ from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import DTypeError, GradkitError, InvalidArgumentError, ShapeError
 from gradkit.ops import elementwise
-from gradkit.ops._util import SCALARS, as_tensor, data_of, number_tensor, pass_through, tensor_or_none
+from gradkit.ops._util import (
+    SCALARS,
+    as_tensor,
+    data_of,
+    number_tensor,
+    pass_through,
+    private_copy,
+    tensor_or_none,
+)
 from gradkit.ops.elementwise import (
     _POW_RULES,
     _binary_error,
@@ -474,6 +482,8 @@ def ldexp(x1: Any, x2: Any) -> Tensor:
     except (ValueError, TypeError) as exc:
         raise _binary_error("ldexp", ad, bd, exc) from None
     rule = lambda g, e: ldexp(g, e)  # noqa: E731 - linear in x1
+    if isinstance(b, Tensor) and b is not x2:  # a NumPy or CuPy array of the caller's (no version counter): copied
+        b = Tensor._make(private_copy(b._data, x2), backend)
     return record("ldexp", data, backend, (tensor_or_none(a), None), (rule, None), (b,), broadcast=True)
 
 

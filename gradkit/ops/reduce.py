@@ -387,6 +387,8 @@ def _picked(name: str, x: Tensor, ax: int, idx: Any, keepdims: bool) -> Any:
         values = reshape(x, ())
     else:
         values = _along(x, ax, idx, name, kept=False)
+        if values._requires_grad:  # the node keeps idx: the indices handed out are a copy (a small int array),
+            idx = idx.copy()  # so that changing them in place cannot move the gradient
     if keepdims and x.ndim:
         kept = _kept_shape(x.shape, (ax,))
         values, idx = reshape(values, kept), idx.reshape(kept)
@@ -1156,7 +1158,9 @@ def _torch_median(name: str, x: Any, axis: Any, keepdims: Any, dim: Any, keepdim
             return Tensor._make(data, x._backend)
         # as torch.median(): the gradient shared among the elements equal to the value (max's tie rule)
         axes = tuple(range(x.ndim))
-        saved = (x, axes, keepdims, False, data.reshape((1,) + (1,) * x.ndim), None, (1.0,), None)
+        # the value the gradient is routed by, of its own (one element): a view of data would follow an in-place
+        # change to the result
+        saved = (x, axes, keepdims, False, data.reshape((1,) + (1,) * x.ndim).copy(), None, (1.0,), None)
         return record(name, data, x._backend, (x,), (_order_stats_vjp,), saved, info=axes)
     ax = _one_dim(name, x, axis)
     if x.ndim == 0:
