@@ -1923,6 +1923,26 @@ class Tensor:
     def index_copy_(self, dim: Any, index: Any, source: Any) -> Tensor:
         return self._assign_("index_copy_", lambda: self.index_copy(dim, index, source), source)
 
+    def scatter_reduce(self, dim: Any, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        """``gk.scatter_reduce``: each ``src`` element combined by ``reduce`` ("sum", "prod", "mean", "amax",
+        "amin") into its place ``index`` along ``dim`` (out of place)."""
+        return _tc.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, dim: Any, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        return self._assign_(
+            "scatter_reduce_", lambda: self.scatter_reduce(dim, index, src, reduce, include_self=include_self), src
+        )
+
+    def index_reduce(self, dim: Any, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        """``gk.index_reduce``: ``source``'s slice k combined by ``reduce`` ("prod", "mean", "amax", "amin") into
+        slice ``index[k]`` along ``dim`` (out of place)."""
+        return _tc.index_reduce(self, dim, index, source, reduce, include_self=include_self)
+
+    def index_reduce_(self, dim: Any, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        return self._assign_(
+            "index_reduce_", lambda: self.index_reduce(dim, index, source, reduce, include_self=include_self), source
+        )
+
     def masked_scatter(self, mask: Any, source: Any) -> Tensor:
         """``gk.masked_scatter``: ``source``'s elements, in order, where ``mask`` is True (out of place)."""
         return _tc.masked_scatter(self, mask, source)

@@ -17,6 +17,7 @@ from gradkit import creation as _creation
 from gradkit import ops as _ops
 from gradkit import return_types
 from gradkit._args import real, scalar, whole
+from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axis
 from gradkit.ops.numpy_more import take_along_axis
@@ -24,7 +25,8 @@ from gradkit.tensor import Tensor
 
 __all__ = [
     "addcdiv", "addcmul", "addmm", "baddbmm", "bmm", "cdist", "cummax", "cummin", "finfo", "iinfo", "index_copy",
-    "index_fill", "lerp", "logcumsumexp", "masked_scatter", "mm", "movedim", "tensor_split", "unflatten",
+    "index_fill", "index_reduce", "lerp", "logcumsumexp", "masked_scatter", "mm", "movedim", "scatter_reduce",
+    "tensor_split", "unflatten",
 ]
 
 
@@ -434,6 +436,251 @@ def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
     order = xp.clip(order, 0, source.size - 1)
     picked = _ops.getitem(_ops.reshape(source, (-1,)), Tensor._make(order, x._backend), op)
     return _ops.where(Tensor._make(m, x._backend), _ops.reshape(picked, x.shape), x)
+
+
+# ------------------------------------------------------------------------------------- scatter_reduce
+_SCATTER_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+_INDEX_REDUCES = ("prod", "mean", "amax", "amin")
+
+
+def _reduce_name(reduce: Any, allowed: tuple, op: str) -> str:
+    if not isinstance(reduce, str):
+        raise ArgumentTypeError(f"{op}: reduce must be a str, one of {', '.join(map(repr, allowed))}; got "
+                                f"{type(reduce).__name__} {reduce!r:.40}")
+    if reduce not in allowed:
+        hint = " (index_add adds)" if op == "index_reduce" and reduce == "sum" else ""
+        raise InvalidArgumentError(f"{op}: reduce must be one of {', '.join(map(repr, allowed))}, got "
+                                   f"{reduce!r}{hint}")
+    return reduce
+
+
+def _flag(value: Any, op: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{op}: {name} must be a bool, got {type(value).__name__} {value!r:.40}")
+    return bool(value)
+
+
+def _identity(dtype: np.dtype, reduce: str) -> Any:
+    """The value that leaves ``reduce`` unchanged (what a place no src reaches holds before the combine)."""
+    if reduce == "prod":
+        return True if dtype.kind == "b" else 1
+    if dtype.kind == "b":
+        return reduce == "amin"
+    if dtype.kind == "f":
+        return -np.inf if reduce == "amax" else np.inf
+    info = np.iinfo(dtype)
+    return info.min if reduce == "amax" else info.max
+
+
+def _combine_at(x: Tensor, full: tuple, src: Any, reduce: str, include_self: bool, mask: Any) -> Any:
+    """The forward array of prod/amax/amin: x's data with each src element combined into its place (places
+    no src reaches keep x; with ``include_self`` False, x's value at a reached place is left out).
+
+    On NumPy ``multiply.at``/``maximum.at``/``minimum.at`` do it. On a GPU CuPy has no ``multiply.at``, and
+    its float ``maximum.at``/``minimum.at`` drop NaN (and round float64 through float32, CuPy 14's atomics):
+    there the src elements are sorted by place and reduced by a segmented scan (log2(n) whole-array steps, no
+    host read), exactly, NaN propagating as PyTorch's."""
+    xp = x._backend.xp
+    fn = {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[reduce]
+    identity = np.asarray(_identity(x.dtype, reduce), dtype=x.dtype).item()  # a Python number, as CuPy takes
+    start = x._data.copy() if include_self else xp.where(mask, xp.full(x.shape, identity, x.dtype), x._data)
+    if src.size == 0:
+        return start
+    if xp is np:
+        with np.errstate(invalid="ignore", over="ignore"):
+            fn.at(start, full, src)
+        return start
+    size = start.size
+    lin = xp.zeros(src.shape, dtype=np.int64)
+    stride = 1
+    for d in range(start.ndim - 1, -1, -1):
+        lin = lin + full[d].astype(np.int64) * stride
+        stride *= start.shape[d]
+    lin = lin.reshape(-1)
+    order = xp.argsort(lin)
+    keys = lin[order]
+    vals = src.reshape(-1)[order]
+    n = keys.size
+    shift = 1
+    while shift < n:  # each value becomes the combine of itself and up to 2*shift - 1 earlier ones of its place
+        same = keys[shift:] == keys[:-shift]
+        vals = xp.concatenate([vals[:shift], xp.where(same, fn(vals[shift:], vals[:-shift]), vals[shift:])])
+        shift *= 2
+    last = xp.concatenate([keys[1:] != keys[:-1], xp.ones(1, dtype=bool)])
+    segments = xp.full(size + 1, identity, dtype=start.dtype)
+    segments[xp.where(last, keys, size)] = vals  # one write per place; the rest go to the spare slot `size`
+    return fn(start.reshape(-1), segments[:size]).reshape(start.shape)
+
+
+def _array(data: Any, like: Tensor) -> Tensor:
+    return Tensor._make(data, like._backend)
+
+
+def _extreme_vjp_x(g: Tensor, x: Tensor, part: Tensor, full: tuple, mask: Any, include_self: bool,
+                   reduce: str, out: Tensor) -> Tensor:
+    share, _ = _extreme_share(g, x, part, full, out)
+    with np.errstate(invalid="ignore"):  # 0 * inf where no value equals the result (a NaN): NaN, as PyTorch's
+        grad = _ops.multiply(_array((x._data == out._data).astype(g.dtype), g), share)
+    return grad if include_self else _ops.where(_array(mask, g), 0.0, grad)
+
+
+def _extreme_vjp_src(g: Tensor, x: Tensor, part: Tensor, full: tuple, mask: Any, include_self: bool,
+                     reduce: str, out: Tensor) -> Tensor:
+    from gradkit.ops.numpy_more import _gather
+
+    share, src_is = _extreme_share(g, x, part, full, out)
+    with np.errstate(invalid="ignore"):
+        return _ops.multiply(_array(src_is.astype(g.dtype), g), _gather(share, full, "scatter_reduce"))
+
+
+def _extreme_share(g: Tensor, x: Tensor, part: Tensor, full: tuple, out: Tensor) -> tuple[Tensor, Any]:
+    """PyTorch's rule for amax/amin: each place's gradient split evenly among the values equal to the result
+    there, x's value counted even with include_self False (then x's share is dropped), as PyTorch 2.x does.
+    A place whose result no value equals (a NaN) gets NaN, as PyTorch's."""
+    backend = x._backend
+    src_is = part._data == out._data[full]
+    count = (x._data == out._data).astype(g.dtype)
+    backend.scatter_add(count, full, src_is.astype(g.dtype))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _ops.divide(g, _array(count, g)), src_is
+
+
+def _prod_vjp_x(g: Tensor, x: Tensor, part: Tensor, full: tuple, mask: Any, include_self: bool,
+                reduce: str, out: Tensor) -> Tensor:
+    """PyTorch's: ``g * result(x with its zeros made 1) / (x with its zeros made 1)``, exact where x is 0."""
+    zero = _array(x._data == 0, x)
+    ones_for_zeros = _ops.where(zero, 1.0, x)
+    grad = _ops.divide(_ops.multiply(g, _scatter_reduce(ones_for_zeros, full, part, "prod", include_self)),
+                       ones_for_zeros)
+    return grad if include_self else _ops.where(_array(mask, g), 0.0, grad)
+
+
+def _prod_vjp_src(g: Tensor, x: Tensor, part: Tensor, full: tuple, mask: Any, include_self: bool,
+                  reduce: str, out: Tensor) -> Tensor:
+    """PyTorch's: ``gather(g * result) / src``, but for a src 0 alone at its place the product of the others
+    (the result with that 0 made 1); 0 where two or more src zeros meet (whose second derivative PyTorch
+    refuses and this leaves 0)."""
+    from gradkit.ops.numpy_more import _gather
+
+    xp = x._backend.xp
+    src_zero = part._data == 0
+    zeros = xp.zeros(x.shape, dtype=np.int64)
+    x._backend.scatter_add(zeros, full, src_zero.astype(np.int64))
+    single = _array(src_zero & (zeros[full] == 1), g)
+    result = _scatter_reduce(x, full, part, "prod", include_self)
+    without = _scatter_reduce(x, full, _ops.where(single, 1.0, part), "prod", include_self)
+    return _ops.where(single, _gather(_ops.multiply(g, without), full, "scatter_reduce"),
+                      _ops.divide(_gather(_ops.multiply(g, result), full, "scatter_reduce"),
+                                  _ops.where(_array(src_zero, g), 1.0, part)))
+
+
+def _scatter_reduce(x: Tensor, full: tuple, part: Tensor, reduce: str, include_self: bool) -> Tensor:
+    """scatter_reduce on checked arguments: ``full`` the places (gather's index tuple), ``part`` src cut to the
+    index's shape."""
+    from gradkit.ops.numpy_more import _scatter_add
+
+    backend = x._backend
+    xp = backend.xp
+    mask = None  # the places some src reaches, where x's value is left out
+    if not include_self:
+        mask = xp.zeros(x.shape, dtype=bool)
+        mask[full] = True
+    if reduce in ("sum", "mean"):
+        base = x if include_self else _ops.masked_fill(x, _array(mask, x), 0)
+        total = _ops.add(base, _scatter_add(part, x.shape, full))
+        if reduce == "sum":
+            return total
+        count = xp.full(x.shape, 1 if include_self else 0, dtype=np.int64)
+        backend.scatter_add(count, full, xp.ones(part.shape, dtype=np.int64))
+        count = xp.maximum(count, 1)
+        if x.dtype.kind == "f":
+            return _ops.divide(total, _array(count.astype(x.dtype), x))
+        if x.dtype.itemsize == 8:
+            return _ops.floor_divide(total, _array(count.astype(x.dtype), x))
+        # a narrower integer: the count in int64 (it may not fit x's dtype), the quotient back in x's
+        return _ops.floor_divide(total.astype(np.int64), _array(count, x)).astype(x.dtype)
+    data = _combine_at(x, full, part._data, reduce, include_self, mask)
+    if x.dtype.kind != "f":
+        return _array(data, x)
+    rules = (_prod_vjp_x, _prod_vjp_src) if reduce == "prod" else (_extreme_vjp_x, _extreme_vjp_src)
+    return record("scatter_reduce", data, backend, (x, part), rules, (x, part, full, mask, include_self, reduce),
+                  save_output=True)
+
+
+def _reduce_checks(x: Tensor, reduce: str, op: str) -> None:
+    if x.dtype.kind == "c" and reduce in ("amax", "amin"):
+        raise DTypeError(f"{op}: reduce={reduce!r} needs a real dtype, got {x.dtype}")
+    if x.dtype.kind == "b" and reduce == "mean":
+        raise DTypeError(f"{op}: reduce='mean' is not defined for bool tensors (PyTorch's neither); convert to "
+                         f"an integer or float dtype first")
+
+
+def scatter_reduce(input: Any, dim: Any, index: Any, src: Any, reduce: str, *,  # noqa: A002 - PyTorch's names
+                   include_self: bool = True) -> Tensor:
+    """PyTorch's ``scatter_reduce``, out of place: ``x`` with each ``src[i][j]`` combined by ``reduce`` ("sum",
+    "prod", "mean", "amax", "amin") into ``x[index[i][j]][j]`` for dim 0, and so on (index and src have x's
+    dimensions, the index no larger than src, nor than x outside dim; indices from 0 to n - 1, read on the
+    host where a read is allowed). With ``include_self`` False x's value at a place some src reaches is left
+    out of the reduction; places none reaches keep x's value. "mean" divides by the number of values (x's
+    counted when included); integer tensors floor-divide, as PyTorch's.
+
+    Gradients, of every order, as PyTorch's: "sum" and "mean" pass (a share of) each place's gradient to its
+    values; "amax"/"amin" split it evenly among the values equal to the result (x's value counted in that
+    split even with include_self False); "prod" gives each value the product of the others (exact where some
+    are 0).
+    """
+    op = "scatter_reduce"
+    reduce = _reduce_name(reduce, _SCATTER_REDUCES, op)
+    include_self = _flag(include_self, op, "include_self")
+    x = _tensor(input, op)
+    if x.ndim == 0:  # PyTorch takes a 0-d x with a 0-d index and src: as one element of 1-d ones
+        _dim(x, dim, op)
+        idx = index if isinstance(index, Tensor) or hasattr(index, "__cuda_array_interface__") else np.asarray(index)
+        idx = idx.reshape(1) if idx.ndim == 0 else idx
+        part = _tensor(src, op, x) if isinstance(src, (Tensor, np.ndarray)) else src
+        part = part.reshape(1) if isinstance(part, Tensor) and part.ndim == 0 else part
+        return _ops.reshape(scatter_reduce(x.reshape(1), 0, idx, part, reduce, include_self=include_self), ())
+    from gradkit.ops.indexing import _scatter_args
+
+    x, full, part = _scatter_args(x, dim, index, src, op)
+    _reduce_checks(x, reduce, op)
+    return _scatter_reduce(x, full, part, reduce, include_self)
+
+
+def index_reduce(input: Any, dim: Any, index: Any, source: Any, reduce: str, *,  # noqa: A002 - PyTorch's names
+                 include_self: bool = True) -> Tensor:
+    """PyTorch's ``index_reduce``, out of place: ``x`` with ``source``'s slice k combined by ``reduce``
+    ("prod", "mean", "amax", "amin"; ``index_add`` sums) into the slice ``index[k]`` along ``dim``. ``index``
+    is 1-d (or 0-d) with values from 0 to n - 1 (read on the host where a read is allowed); ``source`` has
+    x's dtype and shape, but ``len(index)`` along dim. ``include_self`` and the gradients are
+    :func:`scatter_reduce`'s (this is that with the index spread over source's shape)."""
+    from gradkit.ops.indexing import _check_bounds, _index_array, _on_host, _positions
+
+    op = "index_reduce"
+    reduce = _reduce_name(reduce, _INDEX_REDUCES, op)
+    include_self = _flag(include_self, op, "include_self")
+    x = _tensor(input, op)
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: a 0-d tensor has no dimension to reduce into")
+    ax = _dim(x, dim, op)
+    idx = _index_array(index, x, op)
+    if idx.dtype.kind == "b" or idx.ndim > 1:
+        raise ShapeError(f"{op}: index must be a 1-d (or 0-d) integer tensor, got shape {idx.shape} and dtype "
+                         f"{idx.dtype}")
+    source = _tensor(source, op, x)
+    if source.dtype != x.dtype:
+        raise DTypeError(f"{op}: source must have self's dtype {x.dtype}, got {source.dtype}")
+    expected = x.shape[:ax] + (idx.size,) + x.shape[ax + 1:]
+    if source.shape != expected:
+        raise ShapeError(f"{op}: source must have shape {expected} (self's {x.shape} with dim {ax} the number of "
+                         f"indices, {idx.size}), got {source.shape}")
+    _check_bounds(_on_host(index, idx), x, ax, op, negative=False)
+    _reduce_checks(x, reduce, op)
+    xp = x._backend.xp
+    spread = [1] * x.ndim
+    spread[ax] = idx.size
+    spread_idx = xp.broadcast_to(idx.reshape(spread), expected)
+    return _scatter_reduce(x, _positions(spread_idx, ax, xp), source, reduce, include_self)
 
 
 # ------------------------------------------------------------------------------------------- finfo/iinfo
