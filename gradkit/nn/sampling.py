@@ -135,14 +135,31 @@ def _reflect_raw(xp: Any, c: Any, twice_low: int, twice_high: int) -> tuple[Any,
     low = twice_low / 2
     span = (twice_high - twice_low) / 2
     d = c - low
-    sign = xp.where(d < 0, -1.0, 1.0).astype(c.dtype)
     a = xp.abs(d)
     with np.errstate(invalid="ignore"):  # an infinite position reflects to NaN, which the clip sends to 0
-        extra = xp.fmod(a, span)
         flips = xp.floor(a / span)
-        even = xp.fmod(flips, 2) == 0
-    value = xp.where(even, extra + low, span - extra + low).astype(c.dtype, copy=False)
-    return value, xp.where(even, sign, -sign)
+        extra = _remainder(xp, a, span, flips)
+    half = flips * 0.5
+    odd = xp.floor(half) != half  # fmod(flips, 2) != 0 (NaN too; infinity's value is NaN either way)
+    value = xp.where(odd, span - extra + low, extra + low).astype(c.dtype, copy=False)
+    one = c.dtype.type(1)  # a NumPy scalar keeps the dtype (a 0-d array would be a host array to CuPy)
+    return value, xp.where((d < 0) != odd, -one, one)
+
+
+def _remainder(xp: Any, a: Any, span: float, flips: Any) -> Any:
+    """``fmod(a, span)`` of ``a`` >= 0 (or NaN) and an integer ``span``, given ``flips = floor(a / span)``.
+
+    On the CPU: ``a - flips * span`` (plus span should a / span have rounded up to an integer, a guard), exact
+    as fmod while ``flips * span`` is, for a below 2^(p - 1) (p: the dtype's precision); fmod beyond that (and
+    for NaN and infinity), on those elements only."""
+    if xp is not np:
+        return xp.fmod(a, span)
+    extra = a - flips * span
+    np.add(extra, span, out=extra, where=extra < 0)
+    far = ~(a < 2.0 ** (np.finfo(a.dtype).nmant))  # 2^(p - 1); NaN and infinity too
+    if far.any():
+        extra[far] = np.fmod(a[far], span)
+    return extra
 
 
 def _clip_raw(xp: Any, c: Any, n: int) -> tuple[Any, Any]:
@@ -170,6 +187,30 @@ def _bordered(xp: Any, f: Any, n: int) -> Any:
     The next pixel (a bilinear high corner) is then inside the bordered input as well, and a zero when it lies
     outside the input."""
     return xp.fmin(xp.fmax(f, -2), n) + 2  # fmax and fmin take the number where the other is NaN
+
+
+def _cubic_taps(xp: Any, lows: Any, n: int, padding: str, align: bool) -> Any:
+    """The bicubic taps along one spatial axis of size n, (N, 4, M): the positions ``lows`` (N, M) - 1, + 0, + 1
+    and + 2 after the padding mode (PyTorch's get_value_bounded), in the input with its border (``_bordered``).
+
+    On the CPU the padded positions of the whole pixels near the input come from a table of them (the same
+    formulas; every padding mode saturates before the table's ends but reflection, whose positions beyond them
+    and NaN take the formulas)."""
+    def formulas(low: Any) -> Any:
+        return xp.stack([_bordered(xp, _pad_raw(xp, low + (j - 1), n, padding, align)[0], n) for j in range(4)], 1)
+
+    if xp is not np:
+        return formulas(lows)
+    reach = 2 * n + 8  # the table holds the tap positions -reach .. n - 1 + reach (at least 5 beyond each end)
+    table = _bordered(np, _pad_raw(np, np.arange(-reach, n + reach, dtype=lows.dtype), n, padding, align)[0], n)
+    table = table.astype(np.int64)
+    first = np.fmin(np.fmax(lows + (reach - 1), 0), table.size - 4).astype(np.int64)  # NaN: 0
+    taps = np.take(table, first[:, None, :] + np.arange(4).reshape(1, 4, 1))
+    if padding == "reflection":
+        far = ~((lows >= 1 - reach) & (lows <= n + reach - 3))  # NaN too
+        if far.any():
+            taps.transpose(0, 2, 1)[far] = formulas(lows[far])
+    return taps
 
 
 def _coordinates(g: Tensor, sizes: tuple, padding: str, align: bool) -> tuple[Tensor, list]:
@@ -235,8 +276,13 @@ class _Taps:
             for i, tap in enumerate(itertools.product((0, 1), repeat=k)):
                 xp.add(start, sum(o * s for o, s in zip(tap, strides, strict=True)), out=rows[:, i])
             return rows
-        scaled = [t.astype(np.int64) * s for t, s in zip(taps, strides, strict=True)]
+        scaled = [(t if t.dtype == np.int64 else t.astype(np.int64)) * s
+                  for t, s in zip(taps, strides, strict=True)]
         scaled[0] += first
+        if k == 2:  # tap (i, j) is row i * T_1 + j
+            xp.add(scaled[0][:, :, None], scaled[1][:, None], out=rows.reshape(n, *scaled[0].shape[1:2],
+                                                                          scaled[1].shape[1], self.positions))
+            return rows
         for i, tap in enumerate(itertools.product(*(range(t.shape[1]) for t in taps))):
             if k == 1:
                 rows[:, i] = scaled[0][:, tap[0]]
@@ -492,18 +538,77 @@ def _check_grid_args(input: Any, grid: Any, mode: Any, padding_mode: Any, op: st
     return x, g
 
 
-def _cubic_weights(t: Tensor) -> list[Tensor]:
-    """Keys' cubic convolution weights of the four taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1)."""
+def _cubic_weights(t: Any) -> list:
+    """Keys' cubic convolution weights of the four taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1)
+    (an array, or a Tensor)."""
     a = _A
 
-    def near(z: Tensor) -> Tensor:  # |z| <= 1
+    def near(z: Any) -> Any:  # |z| <= 1
         return ((z * (a + 2)) - (a + 3)) * z * z + 1
 
-    def far(z: Tensor) -> Tensor:  # 1 < |z| < 2
+    def far(z: Any) -> Any:  # 1 < |z| < 2
         return ((z * a - 5 * a) * z + 8 * a) * z - 4 * a
 
     s = 1 - t
     return [far(t + 1), near(t), near(s), far(s + 1)]
+
+
+def _cubic_slopes(t: Any) -> list:
+    """The derivatives of ``_cubic_weights(t)`` with respect to ``t`` (arrays, or Tensors)."""
+    a = _A
+
+    def near(z: Any) -> Any:  # of (a + 2) z^3 - (a + 3) z^2 + 1
+        return (z * (3 * (a + 2)) - 2 * (a + 3)) * z
+
+    def far(z: Any) -> Any:  # of a z^3 - 5 a z^2 + 8 a z - 4 a
+        return (z * (3 * a) - 10 * a) * z + 8 * a
+
+    s = 1 - t
+    return [far(t + 1), near(t), -near(s), -far(s + 1)]
+
+
+def _cubic_factors(along: list, lows: list, stack: Any) -> tuple[list, list]:
+    """Per spatial axis a, (N, 4, M): the Keys weights of the four taps along a, and their derivatives with
+    respect to the position, of the positions ``along[a]`` (N, M) (arrays, or Tensors with ``stack`` =
+    ops.stack)."""
+    fractions = [c - low for c, low in zip(along, lows, strict=True)]
+    return ([stack(_cubic_weights(t), 1) for t in fractions], [stack(_cubic_slopes(t), 1) for t in fractions])
+
+
+def _cubic_weights_vjp_core(u: Any, factors: list, slopes: list, shape: tuple, stack: Any) -> Any:
+    """The positions' gradient (the grid's shape) from W's ``u`` (N, 16, M) (arrays or Tensors): along axis a,
+    the sum over the taps of u times the other axis's weight and a's slope."""
+    n, _, m = factors[0].shape
+    full = u.reshape(n, 4, 4, m)  # (N, y tap, x tap, M)
+    gy = ((full * _along(factors[1], 1, 2)).sum(axis=2) * slopes[0]).sum(axis=1)
+    gx = ((full * _along(factors[0], 0, 2)).sum(axis=1) * slopes[1]).sum(axis=1)
+    return stack([gx, gy], -1).reshape(shape)
+
+
+def _bicubic_weights(c: Tensor, along: list, lows: list) -> Tensor:
+    """Bicubic weights (N, 16, M) of the positions ``c`` (N, H_out, W_out, 2) (``along``: its positions along
+    each spatial axis, (N, M)): Keys' weights along y and x multiplied, x's first (PyTorch's), one node."""
+    xp = c._backend.xp
+    fractions = [p - low for p, low in zip(along, lows, strict=True)]
+    factors = [xp.stack(_cubic_weights(t), 1) for t in fractions]
+    return record("grid_sample_weights", _products(factors), c._backend, (c,), (_bicubic_weights_vjp,),
+                  (c, lows, factors, fractions))
+
+
+def _bicubic_weights_vjp(u: Tensor, c: Tensor, lows: list, factors: list, fractions: list) -> Tensor:
+    xp = c._backend.xp
+    n, _, m = factors[0].shape
+    if not grad_mode.state.enabled:
+        slopes = [xp.stack(_cubic_slopes(t), 1) for t in fractions]
+        full = u._data.reshape(n, 4, 4, m)
+        out = xp.empty((n, m, 2), dtype=u.dtype)
+        out[..., 1] = xp.einsum("nijm,njm,nim->nm", full, factors[1], slopes[0])  # CuPy's einsum takes no out
+        out[..., 0] = xp.einsum("nijm,nim,njm->nm", full, factors[0], slopes[1])
+        return Tensor._make(out.reshape(c.shape), c._backend)
+    # recorded: the weights and their slopes again, as ops on the positions
+    along = [ops.reshape(ops.getitem(c, (Ellipsis, 1 - a)), (n, m)) for a in range(2)]
+    factors_t, slopes_t = _cubic_factors(along, lows, ops.stack)
+    return _cubic_weights_vjp_core(u, factors_t, slopes_t, c.shape, ops.stack)
 
 
 def grid_sample(input: Any, grid: Any, mode: str = "bilinear", padding_mode: str = "zeros",  # noqa: A002
@@ -521,7 +626,6 @@ def grid_sample(input: Any, grid: Any, mode: str = "bilinear", padding_mode: str
     op = "grid_sample"
     x, g = _check_grid_args(input, grid, mode, padding_mode, op)
     align = _align(align_corners, op)
-    k = x.ndim - 2
     sizes = x.shape[2:]  # (D,) H, W
     n = x.shape[0]
     out_spatial = g.shape[1:-1]
@@ -543,10 +647,7 @@ def grid_sample(input: Any, grid: Any, mode: str = "bilinear", padding_mode: str
             taps = [_bordered(xp, lo, s) for lo, s in zip(lows, sizes, strict=True)]
             w = _linear_weights(coords, along, lows)
         else:  # Keys' weights of the fractions, for the taps at offsets -1, 0, 1, 2
-            taps = [xp.stack([_bordered(xp, _pad_raw(xp, lo + (j - 1), s, padding_mode, align)[0], s)
-                              for j in range(4)], 1) for lo, s in zip(lows, sizes, strict=True)]
-            t = ops.reshape(coords, (n, m, k)) - xp.stack(lows[::-1], -1)
-            weights = [ops.moveaxis(wt, -1, 0) for wt in _cubic_weights(t)]  # (k, N, M) each, along axis k - 1 - a
-            w = _products([ops.stack([wt[k - 1 - a] for wt in weights], 1) for a in range(k)])
+            taps = [_cubic_taps(xp, lo, s, padding_mode, align) for lo, s in zip(lows, sizes, strict=True)]
+            w = _bicubic_weights(coords, along, lows)
     plan = _Taps(x, taps, out_spatial, mode == "nearest", mode == "bilinear")
     return _sample(x, w, plan)
