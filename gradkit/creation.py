@@ -95,10 +95,16 @@ def array_for(data: Any, dtype: Any, device: Any, op: str) -> tuple[Any, Backend
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible)."""
+    """A tensor from a Python number, nested lists, or a NumPy/CuPy array (no copy where possible).
+
+    With ``requires_grad=True`` the tensor has memory of its own, as ``torch.tensor``'s: a parameter an
+    optimiser updates in place must not write into the caller's array (``gk.from_numpy`` shares it)."""
     array, backend = _to_array(data, dtype, device, "tensor")
+    shared = array is data or (isinstance(data, Tensor) and array is data._data)
+    if shared and requires_grad:
+        array, shared = array.copy(), False
     t = _finish(array, backend, requires_grad, "tensor")
-    if isinstance(data, Tensor) and array is data._data:
+    if shared and isinstance(data, Tensor):
         t._version = data._version  # the same memory: in-place changes must show in both
     return t
 

@@ -1,0 +1,27 @@
+"""Small fixes of the eighteenth session."""
+
+import numpy as np
+
+import gradkit as gk
+
+
+def test_a_tensor_that_requires_grad_does_not_share_the_callers_array(device):
+    start = np.array([1.0, 2.0, 3.0])
+    p = gk.tensor(start, device=device, requires_grad=True)
+    opt = gk.optim.SGD([p], lr=1.0)
+    (p * 2).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(start, [1.0, 2.0, 3.0])  # the starting guess is kept, as with torch.tensor
+    np.testing.assert_array_equal(p.numpy(), [-1.0, 0.0, 1.0])
+    q = gk.tensor(p.detach(), requires_grad=True)
+    with gk.no_grad():
+        q.add_(1.0)
+    np.testing.assert_array_equal(p.numpy(), [-1.0, 0.0, 1.0])
+
+
+def test_without_grad_a_numpy_array_is_still_used_as_it_is():
+    data = np.arange(6.0).reshape(2, 3)
+    t = gk.tensor(data)
+    data[0, 0] = 10.0
+    assert t[0, 0].item() == 10.0
+    assert gk.from_numpy(data).requires_grad_()._data is data  # from_numpy shares, as PyTorch's
