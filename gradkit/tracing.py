@@ -898,9 +898,12 @@ def _details(
                 lo is None or hi is None or lo <= hi
             ):
                 d["bounds"] = tuple(None if v is None else float(v) for v in (lo, hi))
-        elif op == "concatenate" and isinstance(node.info, int) and all(a in shapes for a in args):
+        elif op == "concatenate" and isinstance(node.info, int) and all(
+            a in shapes or isinstance(c, np.ndarray) for a, c in zip(args, consts, strict=True)
+        ):
             ax = node.info
-            bounds = np.cumsum([0] + [shapes[a][ax] for a in args])
+            sizes = [shapes[a][ax] if a in shapes else c.shape[ax] for a, c in zip(args, consts, strict=True)]
+            bounds = np.cumsum([0] + sizes)
             d.update(axis=ax, slices=[f"{int(bounds[k])}:{int(bounds[k + 1])}" for k in range(len(args))])
         elif op in ("reshape", "broadcast_to") and in_shape is not None:
             d.update(shape=tuple(out.shape), in_shape=tuple(in_shape))
@@ -960,6 +963,17 @@ def _constant(
             return _host(saved[i])
         bias = node.info  # linear records its bias (a Tensor, or None for none) as the node's info
         return _NO_BIAS if bias is None else _host(bias) if isinstance(bias, Tensor) else None
+    if node.name == "concatenate" and isinstance(node.info, int) and node_names.get(node) in values:
+        # one constant among variables (a fixed component stacked beside computed ones): the rest of the result
+        ax = node.info
+        known = [_edge_name(e, node_names, names) for e in node.next]
+        if sum(k not in values for k in known) == 1:
+            y = np.asarray(values[node_names[node]])
+            sizes = [np.shape(values[k])[ax] if k in values else None for k in known]
+            start = sum(s for s in sizes[:i] if s is not None)
+            stop = start + y.shape[ax] - sum(s for s in sizes if s is not None)
+            return np.take(y, np.arange(start, stop), axis=ax)
+        return None
     if node.name in ("add", "subtract") and len(node.next) == 2:
         other = _edge_name(node.next[1 - i], node_names, names)
         if other is None or other not in values:

@@ -681,11 +681,11 @@ def _is_cholesky_factor(xp: Any, lower: Any, a: Any) -> bool:
 
 
 def _cholesky_vjp(gl: Tensor, lower: Tensor) -> Tensor:
-    lt = _mT(lower)
-    p = tril(matmul(lt, gl))
+    p = tril(matmul(_mT(lower), gl))
     phi = (p + _mT(tril(p, -1))) * 0.5
-    x = solve(lt, phi)  # L^{-T} Phi
-    return _mT(solve(lt, _mT(x)))  # L^{-T} Phi L^{-1}
+    # triangular solves (not LU): L^{-T} Phi, then (L^{-T} (L^{-T} Phi)^T)^T = L^{-T} Phi L^{-1}
+    x = _triangular(lower, phi, True, True, False, "linalg.cholesky", check=False)
+    return _mT(_triangular(lower, _mT(x), True, True, False, "linalg.cholesky", check=False))
 
 
 # ---------------------------------------------------------------------------- eigh
