@@ -25,3 +25,18 @@ def test_without_grad_a_numpy_array_is_still_used_as_it_is():
     data[0, 0] = 10.0
     assert t[0, 0].item() == 10.0
     assert gk.from_numpy(data).requires_grad_()._data is data  # from_numpy shares, as PyTorch's
+
+
+def test_reduce_lr_on_plateau_takes_a_one_element_metric_as_pytorch(device):
+    p = gk.zeros(1, device=device, requires_grad=True)
+    opt = gk.optim.SGD([p], lr=1.0)
+    sched = gk.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    for metric in (gk.tensor([1.0], device=device), np.array([[1.0]]), gk.tensor(1.0, device=device)):
+        sched.step(metric)
+    assert opt.param_groups[0]["lr"] == 0.25
+    try:
+        sched.step(gk.tensor([1.0, 2.0], device=device))
+    except gk.ArgumentTypeError as exc:
+        assert "one-element tensor" in str(exc)
+    else:
+        raise AssertionError("a two-element metric was taken")

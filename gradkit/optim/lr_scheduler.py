@@ -551,10 +551,13 @@ class MultiplicativeLR(_LambdaBase):
 
 
 def _metric(value: Any, op: str) -> float:
-    """The monitored quantity as a float: a number, or a 0-d tensor or array (read with ``.item()``)."""
+    """The monitored quantity as a float: a number, or a tensor or array of one element (read with ``.item()``,
+    as PyTorch's ``float(metrics)``)."""
+    if getattr(value, "size", None) == 1 and hasattr(value, "reshape"):
+        value = value.reshape(())
     value = scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"{op}: metrics must be a number or a 0-d tensor, got {describe(value)}")
+        raise ArgumentTypeError(f"{op}: metrics must be a number or a one-element tensor, got {describe(value)}")
     return float(value)
 
 
