@@ -40,3 +40,34 @@ def test_reduce_lr_on_plateau_takes_a_one_element_metric_as_pytorch(device):
         assert "one-element tensor" in str(exc)
     else:
         raise AssertionError("a two-element metric was taken")
+
+
+class _Batched(gk.data.Dataset):
+    """A dataset with PyTorch's batched read; its per-sample read is not used by the DataLoader."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        raise AssertionError("read sample by sample")
+
+    def __getitems__(self, indices):
+        self.calls.append(list(indices))
+        return [{"x": np.float64(i) * 2, "i": i} for i in indices]
+
+
+def test_the_data_loader_reads_a_batch_with_getitems():
+    data = _Batched()
+    batches = list(gk.data.DataLoader(data, batch_size=4))
+    assert data.calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    np.testing.assert_array_equal(batches[2]["x"].numpy(), [16.0, 18.0])
+    data.calls.clear()
+    sub = gk.data.Subset(data, [9, 0, 3])
+    list(gk.data.DataLoader(sub, batch_size=2, sampler=gk.data.SequentialSampler(sub)))
+    assert data.calls == [[9, 0], [3]]
+    data.calls.clear()
+    out = list(gk.data.DataLoader(data, batch_size=5, collate_fn=lambda items: len(items), num_workers=2))
+    assert out == [5, 5] and sorted(map(tuple, data.calls)) == [(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)]

@@ -169,6 +169,15 @@ class Subset(Dataset):
             return self.dataset[[self.indices[i] for i in index]]
         return self.dataset[self.indices[index]]
 
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices`` (the DataLoader's batched read, as PyTorch's): through the dataset's own
+        ``__getitems__`` where it has one, else one ``dataset[...]`` each."""
+        picked = [self.indices[i] for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(picked)
+        return [self.dataset[i] for i in picked]
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -224,8 +233,7 @@ class StackDataset(Dataset):
     ``{"image": a[i], "label": b[i]}`` (which ``default_collate`` batches key by key). Positional and keyword
     datasets cannot be mixed; every dataset needs ``__len__`` and ``__getitem__`` and the same length.
     ``datasets`` is the tuple or dict of them. ``__getitems__(indices)`` gives a list of samples, through
-    a dataset's own ``__getitems__`` where it has one (as PyTorch's; gradkit's DataLoader fetches sample by
-    sample).
+    a dataset's own ``__getitems__`` where it has one (as PyTorch's; the DataLoader reads a batch with it).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -498,17 +498,25 @@ class DataLoader:
 
     def _fetch_drawn(self, batch: Any) -> Any:
         """The batch of the samples at the indices a sampler drew, collated."""
+        return self._collate(self._samples(list(batch), drawn=True))
+
+    def _samples(self, indices: list, drawn: bool) -> Any:
+        """The samples at ``indices``: ``dataset.__getitems__(indices)`` where the dataset has one (PyTorch's
+        batched read, whose result goes to the collate function as it is), else ``dataset[i]`` for each."""
         dataset = self.dataset
+        getitems = getattr(dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(indices)
         samples = []
-        for i in batch:
+        for i in indices:
             try:
                 samples.append(dataset[i])
             except (IndexError, KeyError, TypeError) as exc:
-                error = self._index_error(i, exc, drawn=True)
+                error = self._index_error(i, exc, drawn=drawn)
                 if error is None:
                     raise
                 raise error from exc
-        return self._collate(samples)
+        return samples
 
     def _index_error(self, index: Any, exc: BaseException, drawn: bool) -> GradkitError | None:
         """gradkit's error for ``dataset[index]`` failing with ``exc``, when the index is at fault: out of range
@@ -638,17 +646,7 @@ class DataLoader:
     def _fetch_ordered(self, indices: np.ndarray) -> Any:
         """The batch of the samples at ``indices`` (of the loader's own order), collated. An exception of the
         dataset's own ``__getitem__`` propagates as itself (see ``_index_error``)."""
-        dataset = self.dataset
-        samples = []
-        for i in indices.tolist():
-            try:
-                samples.append(dataset[i])
-            except (IndexError, KeyError, TypeError) as exc:
-                error = self._index_error(i, exc, drawn=False)
-                if error is None:
-                    raise
-                raise error from exc
-        return self._collate(samples)
+        return self._collate(self._samples(indices.tolist(), drawn=False))
 
     def _gathered(
         self, rows: Any, order: np.ndarray, size: int, drop_last: bool, sliced: bool, jobs: bool = False
