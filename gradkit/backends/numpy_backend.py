@@ -9,8 +9,8 @@ import numpy as np
 
 from gradkit.backends.base import Backend
 
-#: ``scatter_add`` of fewer values than this, not broadcast, keeps ``np.add.at`` with the index as given:
-#: the flat positions' few array operations would cost more than they save.
+#: ``ufunc_at`` (``scatter_add``) of fewer values than this, not broadcast, keeps ``ufunc.at`` with the index
+#: as given: the flat positions' few array operations would cost more than they save.
 _FLAT_SCATTER_MIN = 256
 
 
@@ -52,6 +52,37 @@ def _flat_positions(shape: tuple, a: int, arrays: tuple) -> np.ndarray | None:
     return flat.reshape(-1)
 
 
+def ufunc_at(ufunc: np.ufunc, target: np.ndarray, index: Any, values: Any) -> None:
+    """``ufunc.at(target, index, values)`` (``np.add``, ``np.multiply``, ``np.maximum``, ...), the same results
+    bit for bit, but through one flat 1-d index where ``index`` is full slices and integer arrays
+    (:func:`_index_arrays`) on a C-contiguous target: NumPy's ufunc.at is several times faster so.
+
+    NumPy's ufunc.at combines the elements in the same order either way (the same sums and products to the
+    last bit). Values are broadcast here: NumPy 1.26 to 2.4 give wrong results for a 1-d target, a 2-d index
+    and 1-d values (``np.add.at(zeros(3), [[0, 0, 2], [1, 2, 2], [1, 2, 1]], [1., 2., 3.])`` reads memory it
+    should not)."""
+    simple = _index_arrays(target.shape, index) if target.flags.c_contiguous else None
+    if simple is None:
+        ufunc.at(target, index, values)
+        return
+    a, arrays = simple
+    try:
+        found = arrays[0].shape if len(arrays) == 1 else np.broadcast_shapes(*(i.shape for i in arrays))
+    except ValueError:
+        found = None
+    values = np.asarray(values)
+    shape = None if found is None else target.shape[:a] + found + target.shape[a + len(arrays):]
+    flat = None
+    if shape is not None and (values.shape != shape or values.size >= _FLAT_SCATTER_MIN):
+        flat = _flat_positions(target.shape, a, arrays)
+    if flat is None:
+        ufunc.at(target, index, values)
+        return
+    if values.shape != shape:
+        values = np.broadcast_to(values, shape)
+    ufunc.at(target.reshape(-1), flat, values.reshape(-1))
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     device = "cpu"
@@ -70,30 +101,7 @@ class NumpyBackend(Backend):
         return np.asarray(array)
 
     def scatter_add(self, target: np.ndarray, index: Any, values: np.ndarray) -> None:
-        simple = _index_arrays(target.shape, index) if target.flags.c_contiguous else None
-        if simple is None:
-            np.add.at(target, index, values)
-            return
-        a, arrays = simple
-        try:
-            found = arrays[0].shape if len(arrays) == 1 else np.broadcast_shapes(*(i.shape for i in arrays))
-        except ValueError:
-            found = None
-        values = np.asarray(values)
-        shape = None if found is None else target.shape[:a] + found + target.shape[a + len(arrays):]
-        flat = None
-        if shape is not None and (values.shape != shape or values.size >= _FLAT_SCATTER_MIN):
-            flat = _flat_positions(target.shape, a, arrays)
-        if flat is None:
-            np.add.at(target, index, values)
-            return
-        # NumPy's ufunc.at is several times faster with one 1-d index than with a tuple of them, and adds the
-        # elements in the same order (the same sums to the last bit). Values are broadcast here: NumPy 1.26
-        # to 2.4 give wrong sums for a 1-d target, a 2-d index and 1-d values (np.add.at(zeros(3),
-        # [[0, 0, 2], [1, 2, 2], [1, 2, 1]], [1., 2., 3.]) reads memory it should not).
-        if values.shape != shape:
-            values = np.broadcast_to(values, shape)
-        np.add.at(target.reshape(-1), flat, values.reshape(-1))
+        ufunc_at(np.add, target, index, values)
 
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)

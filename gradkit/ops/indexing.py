@@ -39,6 +39,9 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
             raise ShapeError(f"{op}: the index list {item!r:.60} is ragged (its rows differ in length)") from None
         if item.size == 0 and item.dtype.kind == "f":  # [] selects nothing: NumPy makes it an integer index
             item = item.astype(np.int64)
+        if item.dtype.kind not in "iub":
+            raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
+        return int64_indices(x._backend.asarray(item), op, "index")  # made here from the list: nobody else's
     elif not (isinstance(item, np.ndarray) or hasattr(item, "__cuda_array_interface__")):
         item = np.asarray(item)  # a scalar (or a str)
     if item.dtype.kind not in "iub":

@@ -476,10 +476,10 @@ def _combine_at(x: Tensor, full: tuple, src: Any, reduce: str, include_self: boo
     """The forward array of prod/amax/amin: x's data with each src element combined into its place (places
     no src reaches keep x; with ``include_self`` False, x's value at a reached place is left out).
 
-    On NumPy ``multiply.at``/``maximum.at``/``minimum.at`` do it. On a GPU CuPy has no ``multiply.at``, and
-    its float ``maximum.at``/``minimum.at`` drop NaN (and round float64 through float32, CuPy 14's atomics):
-    there the src elements are sorted by place and reduced by a segmented scan (log2(n) whole-array steps, no
-    host read), exactly, NaN propagating as PyTorch's."""
+    On NumPy ``multiply.at``/``maximum.at``/``minimum.at`` do it (through ``ufunc_at``'s one flat index). On a
+    GPU CuPy has no ``multiply.at``, and its float ``maximum.at``/``minimum.at`` drop NaN (and round float64
+    through float32, CuPy 14's atomics): there the src elements are sorted by place and reduced by a segmented
+    scan (log2(n) whole-array steps, no host read), exactly, NaN propagating as PyTorch's."""
     xp = x._backend.xp
     fn = {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[reduce]
     identity = np.asarray(_identity(x.dtype, reduce), dtype=x.dtype).item()  # a Python number, as CuPy takes
@@ -487,8 +487,10 @@ def _combine_at(x: Tensor, full: tuple, src: Any, reduce: str, include_self: boo
     if src.size == 0:
         return start
     if xp is np:
+        from gradkit.backends.numpy_backend import ufunc_at
+
         with np.errstate(invalid="ignore", over="ignore"):
-            fn.at(start, full, src)
+            ufunc_at(fn, start, full, src)  # one flat index: several times faster than fn.at with the tuple
         return start
     size = start.size
     lin = xp.zeros(src.shape, dtype=np.int64)
