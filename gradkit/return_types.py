@@ -53,3 +53,55 @@ class cummin(ValuesIndices):
 
 
 __all__ = ["ValuesIndices", "cummax", "cummin", "max", "median", "min", "nanmedian", "sort", "topk"]
+
+
+# Added for the Tensor methods of gradkit/ops/tensor_methods_misc.py
+class kthvalue(ValuesIndices):
+    __slots__ = ()
+
+
+class mode(ValuesIndices):
+    __slots__ = ()
+
+
+class aminmax(NamedTuple):
+    """The smallest and the largest values (``Tensor.aminmax``), as ``torch.return_types.aminmax``."""
+
+    min: Tensor
+    max: Tensor
+
+
+class histogram(NamedTuple):
+    """The counts (or weight sums) per bin and the bin edges, as ``torch.return_types.histogram``."""
+
+    hist: Tensor
+    bin_edges: Tensor
+
+
+__all__ += ["aminmax", "histogram", "kthvalue", "mode"]
+
+
+# PyTorch's results of other shapes (the Tensor methods of gradkit/ops/tensor_methods_math.py)
+class svd(NamedTuple):
+    """``Tensor.svd``'s result, as ``torch.return_types.svd``: ``a == U @ diag(S) @ V.mT`` (V, not Vh)."""
+
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+class triangular_solve(NamedTuple):
+    """``Tensor.triangular_solve``'s result: the solution and a copy of the coefficient matrix."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+class frexp(NamedTuple):
+    """``Tensor.frexp``'s result: ``x == mantissa * 2 ** exponent`` (exponent int32)."""
+
+    mantissa: Tensor
+    exponent: Tensor
+
+
+__all__ += ["frexp", "svd", "triangular_solve"]

@@ -2189,6 +2189,8 @@ class _HookHandle:
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
 from gradkit.autograd import engine as _engine  # noqa: E402  (the engine imports Tensor)
 from gradkit.creation import _filled  # noqa: E402  (creation imports Tensor)
+from gradkit.ops import tensor_methods_math as _methods_math  # noqa: E402  (they import Tensor)
+from gradkit.ops import tensor_methods_misc as _methods_misc  # noqa: E402
 from gradkit.ops import torch_compat as _tc  # noqa: E402  (torch_compat imports Tensor)
 from gradkit.ops._util import normalize_axis as _normalize_axis  # noqa: E402
 from gradkit.ops._util import pass_through as _pass_through  # noqa: E402
@@ -2216,3 +2218,7 @@ for _name in ("exp", "log", "sqrt", "abs", "neg", "sigmoid", "tanh", "relu", "sq
               "floor", "ceil", "round", "trunc"):
     setattr(Tensor, f"{_name}_", _unary_inplace(_name))
 del _name
+
+# PyTorch's remaining Tensor methods, each a call of a gradkit function (tables in those two modules)
+_methods_math.install(Tensor)
+_methods_misc.install(Tensor)
