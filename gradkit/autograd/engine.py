@@ -272,7 +272,8 @@ def _run(
 
     if inputs is None:
         for t, g in leaf_grads.values():
-            g = _apply_leaf_hooks(t, g, taken)
+            if t._hooks is not None or g._data.dtype != t._data.dtype:  # (most leaves: neither, no call)
+                g = _apply_leaf_hooks(t, g, taken)
             if t._requires_grad:  # as PyTorch: a leaf turned off after the forward pass runs its hooks, no .grad
                 _accumulate(t, g, taken)
                 if t._post_accumulate_grad_hooks is not None:  # one look per leaf: most have none
@@ -340,7 +341,8 @@ def _exclusive(g: Tensor, taken: set[int]) -> Tensor:
     that own their array, the common case, are stored as they are.
     """
     d = g._data
-    owner = _memory_owner(d)
+    base = getattr(d, "base", None)  # (_memory_owner, inlined: this runs for every .grad stored)
+    owner = d if base is None else base
     if id(owner) not in taken and (owner is d or writable_dense(d)):  # a view may be read-only or broadcast
         taken.add(id(owner))
         return g
@@ -379,7 +381,8 @@ def _disown(g: Tensor) -> None:
 
 
 def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: Tensor) -> None:
-    _disown(g)  # it becomes (part of) a .grad
+    if g._owned:  # it becomes (part of) a .grad: disowned (as _disown)
+        g._owned = False
     entry = leaf_grads.get(id(t))
     if entry is None:
         leaf_grads[id(t)] = [t, g]

@@ -107,7 +107,7 @@ def record(
                 versions = [(s._version, s._version[0])]
             else:
                 versions.append((s._version, s._version[0]))
-        elif keep and type(s) not in METADATA:
+        elif keep and versions is None and type(s) not in METADATA:  # (keep only matters without versions)
             if type(s) is tuple:  # a shape, axes, an index: looked at here, without a call in the common case
                 for e in s:
                     if type(e) not in METADATA:

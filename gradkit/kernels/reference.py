@@ -93,14 +93,14 @@ def sgd_momentum_update(
     ``first_step`` is True on the parameter's first step with momentum: the
     buffer's old contents are then ignored and overwritten with ``d``.
     """
-    blocks = _blocks(param, grad, buf, scratch)
+    blocks = _blocks(param, grad, buf, scratch) if param.size >= 4 * BLOCK else None  # (a small one: no call)
     if blocks is not None:
         p, g, b, t = _flat(param), _flat(grad), _flat(buf), _flat(scratch)
         for s in blocks:
             sgd_momentum_update(p[s], g[s], None if b is None else b[s], lr, momentum, dampening,
                                 weight_decay, nesterov, first_step, None if t is None else t[s], maximize)
         return
-    xp = get_array_module(param)
+    xp = np if type(param) is np.ndarray else get_array_module(param)
     tmp = xp.empty_like(param) if scratch is None else scratch
     if weight_decay != 0:
         d = xp.multiply(param, weight_decay, out=tmp)
@@ -319,7 +319,7 @@ def bias_relu_forward(y: Any, b: Any) -> Any:
     ``y`` is the (N, out) result of ``x @ W.T`` that the caller owns; ``b``
     has shape (out,).
     """
-    xp = get_array_module(y)
+    xp = np if type(y) is np.ndarray else get_array_module(y)
     if b is not None:
         y += b
     return xp.maximum(y, 0, out=y)
@@ -332,7 +332,7 @@ def relu_backward(grad: Any, y: Any, out: Any = None) -> Any:
     ``grad`` and ``y`` have one shape. ``out`` may be ``grad`` itself, but
     only when nothing else holds ``grad`` (the engine's ownership flag).
     """
-    xp = get_array_module(y)
+    xp = np if type(y) is np.ndarray else get_array_module(y)
     return xp.multiply(grad, y != 0, out=out)
 
 
@@ -352,7 +352,7 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
     ``targets`` are assumed valid (integers in [0, C)); the caller checks.
     Finite for any finite logits (no overflow at +-1e4 in float32).
     """
-    xp = get_array_module(logits)
+    xp = np if type(logits) is np.ndarray else get_array_module(logits)
     n, c = logits.shape
     flat = logits.reshape(-1)
     base = xp.arange(0, n * c, c)  # the flat index of each row's first element

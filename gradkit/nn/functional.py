@@ -300,6 +300,8 @@ def _linear_forward(input: Any, weight: Tensor, bias: Tensor | None, op: str) ->
         lead = xd.shape[:-1]
         y = backend.matmul(xd.reshape(math.prod(lead), xd.shape[-1]), wd.T)
         return x, y.reshape(*lead, wd.shape[0])
+    if type(xd) is np.ndarray:  # NumPy's matmul without the backend method's call
+        return x, np.matmul(xd, wd.T)
     return x, backend.matmul(xd, wd.T)  # the backend's matmul: capture-safe on CUDA (gk.cuda.capture)
 
 
@@ -337,6 +339,8 @@ def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
         if gd.ndim > 2:  # leading axes folded: one 2-D product
             lead = gd.shape[:-1]
             dxd = g._backend.matmul(gd.reshape(math.prod(lead), gd.shape[-1]), w._data).reshape(x.shape)
+        elif type(gd) is np.ndarray:
+            dxd = np.matmul(gd, w._data)
         else:
             dxd = g._backend.matmul(gd, w._data)
         dx = _make(dxd, g._backend)
@@ -354,6 +358,8 @@ def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
         if gd.ndim != 2:
             gd = gd.reshape(rows, gd.shape[-1])
             xd = xd.reshape(rows, xd.shape[-1])
+        if type(gd) is np.ndarray:
+            return _make(np.matmul(gd.T, xd), g._backend)
         return _make(g._backend.matmul(gd.T, xd), g._backend)
     g2 = ops.reshape(g, (rows, g.shape[-1]))
     x2 = ops.reshape(x, (rows, x.shape[-1]))
@@ -1150,7 +1156,13 @@ def _int_array(t: Any, backend: Any, op: str, what: str) -> Any:
             f"{op}: {what} must be integer class indices (int32 or int64), got dtype {data.dtype}"
             + ("; cast with .astype(gk.int64)" if data.dtype.kind == "f" else "")
         )
-    return private_copy(backend.asarray(int64_indices(data, op, what)), data)
+    if data.dtype.kind == "u":
+        data_ = int64_indices(data, op, what)  # uint64: as int64 (a new array)
+    else:
+        data_ = data
+    if not isinstance(t, Tensor):  # a Tensor's array is on its backend already
+        data_ = backend.asarray(data_)
+    return private_copy(data_, data)
 
 
 def _in_range(data: Any, n: int) -> bool:
@@ -1159,6 +1171,8 @@ def _in_range(data: Any, n: int) -> bool:
         return True
     # One reduction: seen as unsigned, a negative value is huge, so it fails the same test.
     unsigned = data.view(data.dtype.str.replace("i", "u")) if data.dtype.kind == "i" else data
+    if type(unsigned) is np.ndarray:  # without ndarray.max's Python wrapper
+        return int(np.maximum.reduce(unsigned, axis=None)) < n
     return int(unsigned.max()) < n
 
 
@@ -1318,10 +1332,10 @@ def _divide_by_weight(total: Tensor, weight: Any) -> Tensor:
 
 
 def _class_input(input: Any, op: str) -> Tensor:
-    x = _tensor(input, op)
-    if x.ndim == 0:
+    x = input if type(input) is Tensor else _tensor(input, op)
+    if x._data.ndim == 0:
         raise ShapeError(f"{op}: input must have shape (N, C), (C,) or (N, C, d1, ..., dk), got a 0-d tensor")
-    if x.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a float tensor of logits, got dtype {x.dtype}")
     return x
 
@@ -1472,7 +1486,7 @@ def cross_entropy(
     soft = target._data.dtype.kind == "f" if type(target) is Tensor else _is_float(target)
     if soft or x._data.ndim != 2:  # before any other work: the (N, C) path below is as fast as it was
         return _cross_entropy_shaped(x, target, reduction, weight, ignore_index, smoothing, soft)
-    w = _class_weight(weight, x, "cross_entropy")
+    w = None if weight is None else _class_weight(weight, x, "cross_entropy")
     t = _index_rows(target, x, "cross_entropy")
     if w is None and not smoothing and type(x._data) is not np.ndarray:
         checked = _cross_entropy_checked_on_device(x, t, reduction, ignore_index)

@@ -207,8 +207,13 @@ class Sequential(_ListContainer):
         plan = self.__dict__.get("_plan")
         # A plan stays valid while the children are the same, no hook was added or removed anywhere, and each
         # fused pair still runs the library's own forwards (one may be replaced on the instance or the class).
-        if (plan is None or plan[0] != modules or plan[3] != HOOK_EPOCH[0]
-                or not all(_own_forwards(m, n) for m, n in plan[1])):
+        stale = plan is None or plan[0] != modules or plan[3] != HOOK_EPOCH[0]
+        if not stale:
+            for m, n in plan[1]:  # (a loop, not all() over a generator: this runs at every call)
+                if not _own_forwards(m, n):
+                    stale = True
+                    break
+        if stale:
             plan = (modules, *_fuse(modules), HOOK_EPOCH[0])
             self.__dict__["_plan"] = plan
         for step in plan[2]:

@@ -340,8 +340,14 @@ class Optimizer:
     # ------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (to None by default, as PyTorch; else to new zero tensors)."""
-        set_to_none = flag(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
-        clear_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+        if set_to_none is not True:  # the default needs no check: zero_grad runs every step
+            set_to_none = flag(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
+        params = [p for group in self.param_groups for p in group["params"]]
+        if set_to_none and all(isinstance(p, Tensor) for p in params):  # clear_grads' work, without its checks
+            for p in params:
+                p._grad = None
+            return
+        clear_grads(params, set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` when one is given."""

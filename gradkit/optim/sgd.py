@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gradkit import kernels
 from gradkit._args import flag
 from gradkit.optim.optimizer import Optimizer, required
@@ -69,6 +71,9 @@ class SGD(Optimizer):
                     first = True
                 else:
                     buf = st["momentum_buffer"]._data
-            scratch = self._scratch_unless_fused("sgd_momentum_update", p, data, g._data, buf)
+            if type(data) is np.ndarray:  # the reference update runs: it takes a scratch array
+                scratch = self._scratch(p)
+            else:
+                scratch = self._scratch_unless_fused("sgd_momentum_update", p, data, g._data, buf)
             update(data, g._data, buf, lr, momentum, dampening, weight_decay, nesterov, first, scratch, maximize)
             p._version[0] += 1
