@@ -268,6 +268,7 @@ from gradkit.ops.numpy_ufuncs import *  # noqa: F403
 from gradkit.ops.special import logit, polygamma
 from gradkit.ops.special_bessel import i0
 from gradkit.ops.torch_compat import *  # noqa: F403  (PyTorch's names, listed in its __all__)
+from gradkit.ops.torch_namespace import *  # noqa: F403  (PyTorch's top-level functions, listed in its __all__)
 from gradkit.tensor import Tensor
 from gradkit.testing import gradcheck
 from gradkit.tracing import Trace, trace
@@ -295,6 +296,10 @@ def __getattr__(name: str) -> object:
     every ``import gradkit``); ``import gradkit.distributions as D`` works as usual."""
     if name == "bool":  # torch.bool; kept out of ``from gradkit import *``, where it would hide the builtin
         return bool_
+    if name == "range":  # torch.range, likewise kept out of ``from gradkit import *``
+        from gradkit.ops.torch_namespace import range as torch_range
+
+        return torch_range
     if name == "distributions":
         import importlib
 

@@ -105,3 +105,15 @@ class frexp(NamedTuple):
 
 
 __all__ += ["frexp", "svd", "triangular_solve"]
+
+
+# torch.lu_unpack's result (gradkit/ops/torch_namespace.py)
+class lu_unpack(NamedTuple):
+    """``gk.lu_unpack``'s result, as ``torch.return_types.lu_unpack``: ``A == P @ L @ U``."""
+
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+__all__ += ["lu_unpack"]
