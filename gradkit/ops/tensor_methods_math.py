@@ -52,7 +52,9 @@ def tan(self: Tensor) -> Tensor:
 
 
 def absolute(self: Tensor) -> Tensor:
-    """``abs`` (PyTorch's alias)."""
+    """``abs`` (PyTorch's alias; a bool tensor is refused, as PyTorch's)."""
+    if self.dtype.kind == "b":
+        raise DTypeError("absolute: not defined for a bool tensor (PyTorch's abs refuses bool too)")
     return _el.abs(self)
 
 
@@ -98,6 +100,8 @@ def _zero_slope(g: Tensor) -> Tensor:
 
 def frexp(self: Tensor) -> return_types.frexp:
     """``(mantissa, exponent)`` with ``self == mantissa * 2 ** exponent``, |mantissa| in [0.5, 1), exponent int32."""
+    if self.dtype.kind != "f":
+        raise DTypeError(f"frexp: expected a float tensor, got {self.dtype} (PyTorch's frexp is for floats only)")
     mantissa, exponent = _uf.frexp(self)
     return return_types.frexp(mantissa, exponent)
 
@@ -136,6 +140,8 @@ def _int_divisor_check(self: Tensor, other: Any, op: str) -> None:
     """As PyTorch: an integer division (remainder, fmod) by zero raises instead of giving 0."""
     if self.dtype.kind not in "iub":
         return
+    if isinstance(other, Tensor) and 0 in np.broadcast_shapes(self.shape, other.shape):
+        return  # an empty result divides nothing
     if isinstance(other, (bool, int, np.integer, np.bool_)):
         if other == 0:
             raise InvalidArgumentError(f"{op}: integer division by zero")
@@ -202,7 +208,10 @@ def fmin(self: Tensor, other: Any) -> Tensor:
 
 
 def nextafter(self: Tensor, other: Any) -> Tensor:
-    """The next float after self toward ``other`` (``gk.nextafter``)."""
+    """The next float after self toward ``other`` (``gk.nextafter``); an integer or bool ``other`` is taken in self's
+    float dtype, as PyTorch's promotion does (NumPy's would step in float64)."""
+    if self.dtype.kind == "f" and isinstance(other, Tensor) and other.dtype.kind in "iub":
+        other = other.to(self.dtype)
     return _uf.nextafter(self, other)
 
 
@@ -236,13 +245,21 @@ def bitwise_not(self: Tensor) -> Tensor:
     return _uf.bitwise_not(self)
 
 
+def _no_bool_shift(self: Tensor, other: Any, op: str) -> None:
+    other_bool = isinstance(other, (bool, np.bool_)) or (isinstance(other, Tensor) and other.dtype.kind == "b")
+    if self.dtype.kind == "b" and other_bool:
+        raise DTypeError(f"{op}: not defined for two bool operands (PyTorch's shifts need an integer one)")
+
+
 def bitwise_left_shift(self: Tensor, other: Any) -> Tensor:
     """``self << other`` (integer tensors)."""
+    _no_bool_shift(self, other, "bitwise_left_shift")
     return _uf.bitwise_left_shift(self, other)
 
 
 def bitwise_right_shift(self: Tensor, other: Any) -> Tensor:
     """``self >> other`` (integer tensors; arithmetic shift for signed ones)."""
+    _no_bool_shift(self, other, "bitwise_right_shift")
     return _uf.bitwise_right_shift(self, other)
 
 
@@ -484,7 +501,8 @@ def triangular_solve(
         raise ShapeError(f"{op}: self and A must have at least 2 dims, got shapes {self.shape} and {a.shape}")
     x = _la().solve_triangular(a, self, trans=1 if flag(transpose, op, "transpose") else 0,
                                upper=flag(upper, op, "upper"), unitriangular=flag(unitriangular, op, "unitriangular"))
-    return return_types.triangular_solve(x, a.clone())
+    batch = x.shape[:-2] + a.shape[-2:]  # the coefficient broadcast to the batch, as PyTorch's
+    return return_types.triangular_solve(x, a.clone() if a.shape == batch else _shape.broadcast_to(a, batch).clone())
 
 
 def dist(self: Tensor, other: Any, p: float = 2) -> Tensor:
@@ -564,7 +582,12 @@ def corrcoef(self: Tensor) -> Tensor:
     """The Pearson correlation matrix of the rows (variables) of a 1-d or 2-d tensor (``gk.corrcoef``)."""
     if self.ndim > 2:
         raise ShapeError(f"corrcoef: expected a 1-d or 2-d tensor, got shape {self.shape}")
-    return _stats.corrcoef(self)
+    return _in_float_dtype(self, _stats.corrcoef(self))
+
+
+def _in_float_dtype(self: Tensor, out: Tensor) -> Tensor:
+    """NumPy's cov/corrcoef compute in float64; PyTorch's keep a float self's dtype."""
+    return out.to(self.dtype) if self.dtype.kind == "f" and out.dtype != self.dtype else out
 
 
 def cov(self: Tensor, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
@@ -574,7 +597,7 @@ def cov(self: Tensor, *, correction: int = 1, fweights: Any = None, aweights: An
     if self.ndim > 2:
         raise ShapeError(f"{op}: expected a 1-d or 2-d tensor, got shape {self.shape}")
     correction = whole(correction, op, "correction")
-    return _stats.cov(self, ddof=correction, fweights=fweights, aweights=aweights)
+    return _in_float_dtype(self, _stats.cov(self, ddof=correction, fweights=fweights, aweights=aweights))
 
 
 # ------------------------------------------------------------------------------------------------- in place

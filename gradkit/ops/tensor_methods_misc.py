@@ -656,7 +656,9 @@ def random_(self: Tensor, *args: Any, to: Any = None, generator: Any = None, **k
 
 # ------------------------------------------------------------------------------------ sort, statistics
 def msort(self: Tensor) -> Tensor:
-    """Sorted along dim 0 (ascending); differentiable."""
+    """Sorted along dim 0 (ascending; a 0-d tensor is copied, as PyTorch's); differentiable."""
+    if self.ndim == 0:
+        return _ops.clone(self)
     return _ops.sort(self, 0)
 
 
@@ -722,7 +724,10 @@ def mode(self: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     m, n = rows.shape
     order = xp.argsort(rows, axis=1, kind="stable")
     s = xp.take_along_axis(rows, order, axis=1)
-    start = xp.concatenate([xp.ones((m, 1), dtype=bool), s[:, 1:] != s[:, :-1]], axis=1)
+    differs = s[:, 1:] != s[:, :-1]
+    if s.dtype.kind == "f":  # NaNs (sorted last) are one value, counted together, as PyTorch's
+        differs &= ~(xp.isnan(s[:, 1:]) & xp.isnan(s[:, :-1]))
+    start = xp.concatenate([xp.ones((m, 1), dtype=bool), differs], axis=1)
     run = xp.cumsum(start, axis=1) - 1  # the run (of equal values) of each sorted element
     counts = xp.zeros((m, n), dtype=np.int64)
     x._backend.scatter_add(counts, (xp.arange(m)[:, None] + xp.zeros_like(run), run), xp.ones((m, n), np.int64))
@@ -846,7 +851,7 @@ def unique_consecutive(self: Tensor, return_inverse: bool = False, return_counts
             raise ShapeError(f"{op}: a 0-d tensor has no dim {dim}; use dim=None")
         ax = _dim(self, dim, op)
         moved = xp.moveaxis(self._data, ax, 0)
-        rows = moved.reshape(moved.shape[0], -1)
+        rows = moved.reshape(moved.shape[0], math.prod(moved.shape[1:]))
     n = rows.shape[0]
     if n:
         start = xp.concatenate([xp.ones(1, dtype=bool), (rows[1:] != rows[:-1]).any(axis=1)])
@@ -883,6 +888,8 @@ def nonzero_static(self: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
     ndim = self.ndim
     if ndim == 0:
         return Tensor._make(xp.zeros((size, 0), dtype=np.int64), self._backend)
+    if mask.size == 0:  # nothing found: every row is fill_value
+        return Tensor._make(xp.full((size, ndim), fill_value, dtype=np.int64), self._backend)
     found = flat >= 0
     coords = xp.stack(xp.unravel_index(xp.where(found, flat, 0), self.shape), axis=1).astype(np.int64)
     return Tensor._make(xp.where(found[:, None], coords, np.int64(fill_value)), self._backend)
@@ -890,12 +897,14 @@ def nonzero_static(self: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
 
 def cumsum_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """``cumsum(dim)`` in place; returns self."""
-    return self._assign_("cumsum_", lambda: self.cumsum(dim=dim, dtype=self.dtype if dtype is None else dtype))
+    return self._assign_("cumsum_", lambda: _ops.reshape(
+        self.cumsum(dim=dim, dtype=self.dtype if dtype is None else dtype), self.shape))
 
 
 def cumprod_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """``cumprod(dim)`` in place; returns self."""
-    return self._assign_("cumprod_", lambda: self.cumprod(dim=dim, dtype=self.dtype if dtype is None else dtype))
+    return self._assign_("cumprod_", lambda: _ops.reshape(
+        self.cumprod(dim=dim, dtype=self.dtype if dtype is None else dtype), self.shape))
 
 
 def tril_(self: Tensor, diagonal: int = 0) -> Tensor:
