@@ -661,8 +661,12 @@ class Tensor:
         value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
         check_int_fits(f"in-place {op}", value, self._data.dtype)
         ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
+        # an integer result (not true division's) goes into any integer tensor, wrapping (uint8 *= int8), as
+        # PyTorch's can_cast
+        both_int = (op != "div" and self._data.dtype.kind in "iu"
+                    and getattr(value, "dtype", np.dtype(type(value))).kind in "iu")
         try:
-            ufunc(self._data, value, out=self._data)
+            ufunc(self._data, value, out=self._data, casting="unsafe" if both_int else "same_kind")
         except ValueError as exc:
             raise ShapeError(f"in-place {op}: cannot write a result of shape broadcast from {self.shape} and "
                              f"{getattr(value, 'shape', ())} into shape {self.shape} ({exc})") from None
@@ -1487,7 +1491,11 @@ class Tensor:
             return other
         from gradkit.ops._util import as_tensor  # lists and arrays: a tensor on this device, then scaled
 
-        return _ops.multiply(as_tensor(other, op, self._backend), alpha)
+        other = as_tensor(other, op, self._backend)
+        dtype = np.result_type(self._data.dtype, other._data.dtype)
+        if other._data.dtype != dtype:  # scaled in the result's dtype: an int8 other times 2 must not wrap
+            other = _ops.astype(other, dtype)
+        return _ops.multiply(other, alpha)
 
     def mul_(self, other: Any) -> Tensor:
         return self._inplace("mul", other)
@@ -1865,8 +1873,11 @@ class Tensor:
             result = compute()
         if result.shape != self.shape:
             raise ShapeError(f"in-place {op}: the result's shape {result.shape} is not self's shape {self.shape}")
+        # As PyTorch's can_cast: integer results go into any integer tensor (signed or not, wrapping); else
+        # NumPy's same_kind (no float into an integer tensor, nothing but bools into a bool one)
+        both_int = result._data.dtype.kind in "iu" and self._data.dtype.kind in "iu"
         try:
-            self._backend.xp.copyto(self._data, result._data, casting="same_kind")
+            self._backend.xp.copyto(self._data, result._data, casting="unsafe" if both_int else "same_kind")
         except TypeError:
             raise DTypeError(f"in-place {op}: a {result.dtype} result cannot be stored in a {self.dtype} "
                              "tensor; convert it first (e.g. t = t.float())") from None

@@ -21,7 +21,7 @@ def test_a_tensor_that_requires_grad_does_not_share_the_callers_array(device):
 
 def test_without_grad_a_numpy_array_is_still_used_as_it_is():
     data = np.arange(6.0).reshape(2, 3)
-    t = gk.tensor(data)
+    t = gk.tensor(data, device="cpu")  # (on a GPU default device the array is copied there)
     data[0, 0] = 10.0
     assert t[0, 0].item() == 10.0
     assert gk.from_numpy(data).requires_grad_()._data is data  # from_numpy shares, as PyTorch's
@@ -71,3 +71,31 @@ def test_the_data_loader_reads_a_batch_with_getitems():
     data.calls.clear()
     out = list(gk.data.DataLoader(data, batch_size=5, collate_fn=lambda items: len(items), num_workers=2))
     assert out == [5, 5] and sorted(map(tuple, data.calls)) == [(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)]
+
+
+def test_alpha_scales_other_in_the_result_dtype(device):
+    x = gk.tensor([0.0], dtype=gk.float32, device=device)
+    small = gk.tensor([100], dtype=gk.int8, device=device)
+    assert x.sub(small, alpha=2).tolist() == [-200.0]  # not 2 * int8 100 wrapped to -56
+    assert gk.tensor([0], device=device).sub(small, alpha=2).tolist() == [-200]
+    w = gk.tensor([1.0, 2.0], dtype=gk.float64, device=device, requires_grad=True)
+    gk.tensor([1, 1], device=device).add(w, alpha=3).sum().backward()
+    assert w.grad.tolist() == [3.0, 3.0]
+
+
+def test_an_integer_result_goes_into_any_integer_tensor_in_place_as_pytorch(device):
+    u = gk.tensor([3], dtype=gk.uint8, device=device)
+    u.mul_(gk.tensor([-1], dtype=gk.int8, device=device))
+    assert u.tolist() == [253]
+    u.multiply_(gk.tensor([-1], dtype=gk.int8, device=device))
+    assert u.tolist() == [3]
+    u -= gk.tensor([5], dtype=gk.int16, device=device)
+    assert u.tolist() == [254]
+    i = gk.tensor([1], device=device)
+    for bad in (lambda: i.div_(gk.tensor([2], device=device)), lambda: i.add_(gk.tensor([1.5], device=device)),
+                lambda: gk.tensor([True], device=device).add_(gk.tensor([2], device=device))):
+        try:
+            bad()
+        except gk.DTypeError:
+            continue
+        raise AssertionError("a float or integer result was stored in an integer or bool tensor")
