@@ -15,38 +15,14 @@ import warnings
 
 import numpy as np
 import pytest
+from _grid_sample_reference import as_tensor as _t
+from _grid_sample_reference import pad as _pad
+from _grid_sample_reference import unnormalize as _unnormalize
 from _host_reads import refuse_host_reads
 
 import gradkit as gk
 from gradkit.nn import functional as F
 from gradkit.nn import sampling
-
-
-def _t(data, device: str, grad: bool = False, dtype: str = "float64"):
-    return gk.tensor(np.asarray(data, dtype=dtype), device=device, requires_grad=grad)
-
-
-def _unnormalize(c: float, n: int, align: bool) -> float:
-    return (c + 1) / 2 * (n - 1) if align else ((c + 1) * n - 1) / 2
-
-
-def _reflect(c: float, twice_low: int, twice_high: int) -> float:
-    if twice_low == twice_high:
-        return 0.0
-    low, span = twice_low / 2, (twice_high - twice_low) / 2
-    a = abs(c - low)
-    if math.isinf(a) or math.isnan(a):
-        return math.nan
-    extra, flips = math.fmod(a, span), math.floor(a / span)
-    return extra + low if flips % 2 == 0 else span - extra + low
-
-
-def _pad(c: float, n: int, padding: str, align: bool) -> float:
-    if padding == "zeros":
-        return c
-    if padding == "reflection":
-        c = _reflect(c, 0, 2 * (n - 1)) if align else _reflect(c, -1, 2 * n - 1)
-    return 0.0 if math.isnan(c) else min(max(c, 0.0), n - 1.0)
 
 
 def _keys(t: float) -> list[float]:
