@@ -366,6 +366,9 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
         if size is None:
             raise ArgumentTypeError(f"{op}: with a number mean and std, size is required (normal(mean, std, size))")
         m, s = real(mean, op, "mean"), real(std, op, "std", low=0)
+        if not isinstance(size, (list, tuple)):
+            raise ArgumentTypeError(f"{op}: size must be a tuple or list of ints, got {type(size).__name__} "
+                                    f"{size!r:.40}")
         out = _creation.randn(*tuple(size), dtype=dtype, device=device)
         with _no_grad():
             out = out * s + m
@@ -441,6 +444,8 @@ def binomial(count: Any, prob: Any, generator: Any = None) -> Tensor:
         raise ShapeError(f"{op}: count of shape {n.shape} and prob of shape {p.shape} do not broadcast") from None
     if host_read_allowed(p._data) and bool(((p._data < 0) | (p._data > 1)).any()):
         raise InvalidArgumentError(f"{op}: prob must be in [0, 1]")
+    if host_read_allowed(n._data) and not bool((n._data >= 0).all()):
+        raise InvalidArgumentError(f"{op}: count must be >= 0 (and not NaN)")
     with _no_grad():
         data = generator_draw(n, "binomial", op, full_array(n, shape, np.int64), full_array(p, shape, np.float64),
                               shape).astype(n.dtype)
@@ -460,6 +465,12 @@ def randint_like(input: Any, low: Any = 0, high: Any = None, *, dtype: Any = Non
     if high <= low:
         raise InvalidArgumentError(f"{op}: expected low < high, got low={low}, high={high}")
     dt = x.dtype if dtype is None else dtype
+    kind = np.dtype(dt).kind if isinstance(dt, (np.dtype, type, str)) else None
+    if kind in ("i", "u", "b"):
+        info = (0, 1) if kind == "b" else (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
+        if low < info[0] or high - 1 > info[1]:
+            raise InvalidArgumentError(f"{op}: [low, high) = [{low}, {high}) is out of the range of {np.dtype(dt)} "
+                                       f"[{info[0]}, {info[1]}]")
     out = _creation.randint(low, high, x.shape, dtype=np.int64, device=x.device if device is None else device)
     out = out.astype(dt) if np.dtype(out.dtype) != np.dtype(dt) else out
     return out.requires_grad_(True) if requires_grad else out
@@ -680,7 +691,8 @@ def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True,
     else:
         L = U = empty
     if flag(unpack_pivots, op, "unpack_pivots"):
-        p = np.asarray(piv._backend.to_numpy(piv._data)).reshape(-1, k).astype(np.int64) - 1
+        batch = math.prod(lu_.shape[:-2])
+        p = np.asarray(piv._backend.to_numpy(piv._data)).reshape(batch, k).astype(np.int64) - 1
         perms = np.empty((p.shape[0], m), np.int64)
         for b in _range(p.shape[0]):
             order = np.arange(m)
@@ -843,7 +855,9 @@ def embedding(weight: Any, indices: Any, padding_idx: int = -1, scale_grad_by_fr
     if flag(sparse, op, "sparse"):
         raise InvalidArgumentError(f"{op}: sparse=True is not supported (gradkit has no sparse gradients)")
     pad = whole(padding_idx, op, "padding_idx")
-    return _F().embedding(indices, weight, None if pad < 0 else pad)
+    rows = weight.shape[0] if isinstance(weight, Tensor) and weight.ndim else None
+    # torch.embedding never reads padding_idx in the forward; one past the rows matches no index: none
+    return _F().embedding(indices, weight, None if pad < 0 or (rows is not None and pad >= rows) else pad)
 
 
 def dropout(input: Any, p: float, train: bool) -> Tensor:
@@ -871,6 +885,8 @@ def feature_dropout(input: Any, p: float, train: bool) -> Tensor:
         return x
     if x.ndim < 2:
         raise ShapeError(f"{op}: expected an input of at least 2 dims (N, C, ...), got shape {x.shape}")
+    if x.dtype.kind != "f":  # 1 / (1 - p) in an integer dtype would divide by zero
+        raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
     if p == 1:
         return x * 0
     keep = _creation.rand(*x.shape[:2], *(1,) * (x.ndim - 2), dtype=np.float64, device=x.device) >= p
