@@ -155,7 +155,9 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Tensor:  # noqa: N803 - NumPy's name
     x = _matrices(a, "linalg.eigvalsh")
     UPLO = uplo_arg(UPLO, "linalg.eigvalsh")  # noqa: N806 - NumPy's name
     if x.requires_grad and _mode.enabled:
-        return eigh(x, UPLO).eigenvalues
+        from gradkit.ops.linalg import _eigh
+
+        return _eigh(x, UPLO, "eigvalsh").eigenvalues
     xp = x._backend.xp
     if x.size == 0:
         return Tensor._make(xp.zeros(x.shape[:-1], x.dtype), x._backend)
@@ -556,9 +558,9 @@ def matrix_norm(x: Any, /, ord: Any = "fro", *, keepdims: bool = False) -> Tenso
 def svdvals(x: Any, /) -> Tensor:
     """The singular values (descending) of a matrix or of each in a stack (``numpy.linalg.svdvals``):
     ``svd(x, compute_uv=False)``, with its gradient ``U diag(gS) V^T``."""
-    from gradkit.ops.linalg import _matrices
+    from gradkit.ops.linalg import _matrices, _svd
 
-    return svd(_matrices(x, "linalg.svdvals", square=False), compute_uv=False)
+    return _svd(_matrices(x, "linalg.svdvals", square=False), True, False, False, "svdvals")
 
 
 _COND_ORDERS = "None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf"

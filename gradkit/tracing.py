@@ -16,11 +16,19 @@ array constants are named ``c1, c2, ...`` and tensors from outside ``f``
 that require grad (a module's parameters) ``w1, w2, ...``, and the lines
 under the table (``Trace.notes``) list their values and explain the
 notations that are not NumPy's (``sum_to``, ``v~1 at [i]``, ``one_hot``).
+
+A ``gk.utils.checkpoint`` call shows its operations as rows and each of its
+outputs as ``vk = Checkpoint(vj)``, vj passed on as it is; the reverse pass
+runs the operations again, and their adjoints are caught on that second run.
+The outputs of ``eigh``, ``qr`` and ``svd`` are named by their fields
+(``eigh(v0).eigenvalues``), and ``eigvalsh``, ``svdvals`` and ``qr(a, mode='r')``
+show as one row (the outputs they compute and drop are not shown).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -65,6 +73,9 @@ class Term:
 #: The adjoint row of a variable made from no input (from constants and parameters only): the reverse pass
 #: does not compute it.
 NOT_COMPUTED = "not computed (made from no input)"
+#: The adjoint row of an operation inside a checkpoint (``gk.utils.checkpoint``) whose outputs the trace could not
+#: match to its operations: the reverse pass ran them again, and their adjoints are not shown.
+NOT_TRACED = "not traced (inside a checkpoint)"
 
 
 @dataclass
@@ -182,8 +193,8 @@ class Trace:
                 left += f" = {s.expr_values}"
             left += f" = {value}"
             right = f"{a.name} = {a.expr}"
-            if a.expr == NOT_COMPUTED:
-                pairs.append((left, f"{a.name}: {NOT_COMPUTED}"))
+            if a.expr in (NOT_COMPUTED, NOT_TRACED):
+                pairs.append((left, f"{a.name}: {a.expr}"))
                 continue
             if len(a.terms) > 1 and all(_is_scalar(t.value) for t in a.terms):
                 right += " = " + _signed_sum([t.value for t in a.terms])
@@ -376,6 +387,9 @@ def _axis_sum(text: str, d: dict) -> str:
 
 def _forward_expr(op: str, args: list[str], d: dict | None = None) -> str:
     d = d or {}
+    if "call" in d and len(args) == 1:  # one output of eigh, qr or svd: "eigh(v0).eigenvalues", "eigvalsh(v0)"
+        func, keywords, output = d["call"]
+        return f"{func}({args[0]}{keywords})" + (f".{output}" if output else "")
     if op in _INFIX and len(args) == 2:
         return f"{args[0]} {_INFIX[op]} {args[1]}"
     if op == "negative" and len(args) == 1:
@@ -516,6 +530,62 @@ def _term_expr(op: str, i: int, bar: str, c: str, args: list[str], consts: list[
     return f"{bar} * d{c}/d{args[i]}"
 
 
+# ------------------------------------------------------ multi-output calls
+#: The fields of the result of the linear-algebra calls that record one node per output (named after the call)
+_RESULT_FIELDS = {"eigh": ("eigenvalues", "eigenvectors"), "qr": ("Q", "R"), "svd": ("U", "S", "Vh")}
+
+
+def _linalg_call(node: Node) -> tuple[tuple[str, str, str], bool] | None:
+    """How the output that ``node`` records of eigh, qr or svd was asked for, while it is being recorded:
+    ((function, keywords, field), dropped). ``eigh(a).eigenvalues`` is (("eigh", "", "eigenvalues"), False);
+    ``eigvalsh`` computes the eigenvectors too where a gradient is wanted, but drops them: the eigenvalues'
+    node gives (("eigvalsh", "", ""), False) and the eigenvectors' (..., True). None for another node."""
+    fields = _RESULT_FIELDS.get(node.name)
+    saved = node.saved
+    if (fields is None or not isinstance(saved, tuple) or len(saved) != 2 or type(saved[0]).__name__ != "_Outputs"
+            or not isinstance(saved[1], int) or not 0 <= saved[1] < len(fields)):
+        return None
+    k = saved[1]
+    function, keywords = getattr(saved[0], "call", (node.name, ""))  # set by the call (ops.linalg.shown_as)
+    if node.name == "eigh":
+        if function == "eigvalsh":
+            return ("eigvalsh", keywords, ""), k != 0
+        return ("eigh", keywords, fields[k]), False
+    if node.name == "qr":
+        extra = getattr(saved[0], "extra", ())
+        mode = extra[0] if extra else "reduced"
+        if mode == "r":
+            return ("qr", ", mode='r'", ""), k != 1
+        return ("qr", "" if mode == "reduced" else f", mode={mode!r}", fields[k]), False
+    if function == "svdvals":
+        return ("svdvals", "", ""), k != 1
+    if keywords == ", compute_uv=False":  # svd(a, compute_uv=False): S only
+        return ("svd", keywords, ""), k != 1
+    return ("svd", keywords, fields[k]), False
+
+
+# ------------------------------------------------------------ checkpoints
+def _checkpoint_state(node: Node | None) -> Any:
+    """The saved value of a ``gk.utils.checkpoint`` node (its ``_Recompute``), else None."""
+    if node is None or node.name != "Checkpoint" or not isinstance(node.saved, tuple) or len(node.saved) != 1:
+        return None
+    module = sys.modules.get("gradkit.utils.checkpoint")  # loaded if a checkpoint ran
+    if module is None or type(node.saved[0]) is not module._Recompute:
+        return None
+    return node.saved[0]
+
+
+def _selected(node: Node) -> tuple[Node, int] | None:
+    """(a multi-output call's node, k) for the selector node of its output k, else None."""
+    rules = node.rules
+    if type(node) is not Node or len(node.next) != 1 or not isinstance(rules, tuple) or len(rules) != 1:
+        return None
+    from gradkit.autograd.custom_function import _Select
+
+    rule = rules[0]
+    return (node.next[0], rule.k) if type(rule) is _Select and type(node.next[0]) is Node else None
+
+
 # ------------------------------------------------------------------ trace
 def _as_input(x: Any, k: int) -> Tensor:
     where = f"argument {k + 1} (x{k + 1})"
@@ -572,14 +642,28 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
         value = _host(x)
         forward.append(Step(name, k + 1 - n, "input", f"x{k + 1}", (), value, tuple(x.shape), _fmt(value)))
 
-    recorded: list[tuple[Node, Tensor]] = []
+    recorded: list[tuple[Node, Tensor | None]] = []
+    calls: dict[Node, tuple[str, str, str]] = {}  # outputs of eigh, qr, svd: how they were asked for
+    dropped: set[Node] = set()  # outputs that a call computes and drops (eigvalsh's eigenvectors)
+    first_runs: dict[int, tuple[Any, list[Node]]] = {}  # id(a checkpoint's state) -> (it, its first run's nodes)
     thread = threading.get_ident()
 
     def observe(node: Node, out: Tensor | None) -> None:
-        # Ops that other threads run meanwhile are not f's; the nodes of a multi-output call (no tensor) are
-        # not shown
-        if out is not None and threading.get_ident() == thread:
-            recorded.append((node, out))
+        if threading.get_ident() != thread:  # ops that other threads run meanwhile are not f's
+            return
+        state = _checkpoint_state(node)
+        if state is not None and state.first_run is not None:
+            first_runs[id(state)] = (state, list(state.first_run))
+        if out is None:  # a multi-output call's nodes: shown only for a checkpoint's outputs (below)
+            if _selected(node) is not None:
+                recorded.append((node, None))
+            return
+        call = _linalg_call(node)
+        if call is not None:
+            calls[node] = call[0]
+            if call[1]:
+                dropped.add(node)
+        recorded.append((node, out))
 
     _function.add_observer(observe)
     try:
@@ -600,13 +684,21 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     if y.dtype.kind != "f":
         raise DTypeError(f"trace: f must return a floating-point tensor, got dtype {y.dtype}")
 
+    # A checkpoint's output stands for the first run's node that made it: "v4 = Checkpoint(v3)", the adjoint
+    # passed on as it is. The first run's nodes stay rows; the reverse pass runs them again (see on_recompute).
+    views, mapped, recorded = _checkpoint_views(recorded, first_runs, dropped)
+    untraced = {n for key, (_state, nodes) in first_runs.items() if key not in mapped for n in nodes}
+
+    def edges(node: Node) -> tuple:
+        return (views[node],) if node in views else node.next
+
     # Number the intermediates in a topological order: by depth from the inputs, ties in the order
     # they were recorded. Python evaluates ln(x1) + x1*x2 - sin(x2) as ln, *, +, sin, -; by depth it
     # is ln, *, sin, +, -, the order of Baydin et al.'s Table 1. Any topological order is a valid
     # evaluation order of the same computation.
     depth: dict[Node, int] = {}
     for node, _out in recorded:
-        depth[node] = 1 + max((depth.get(e, 0) for e in node.next if type(e) is Node), default=0)
+        depth[node] = 1 + max((depth.get(e, 0) for e in edges(node) if type(e) is Node), default=0)
     recorded = [r for _, r in sorted(enumerate(recorded), key=lambda p: (depth[p[1][0]], p[0]))]
 
     node_names: dict[Node, str] = {}
@@ -621,17 +713,23 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
         shapes[name] = tuple(out.shape)
     for j, (node, out) in enumerate(recorded, start=1):
         name = node_names[node]
-        args_text, consts = _operands(node, out, context, values)
-        detail = _details(node, out, args_text, consts, context, values, shapes)
+        # a checkpoint's output, named as its node is ("Checkpoint"; a multi-output call's "Checkpoint[k]")
+        op = "Checkpoint" if node in views or _checkpoint_state(node) is not None else node.name
+        if node in views:
+            args_text, consts, detail = [node_names[views[node]]], [None], {}
+        else:
+            args_text, consts = _operands(node, out, context, values)
+            detail = {"call": calls[node]} if node in calls else _details(
+                node, out, args_text, consts, context, values, shapes)
         steps_info[node] = (args_text, consts, detail)
-        inputs = tuple(a for a, e in zip(args_text, node.next, strict=False) if e is not None)
-        expr = _forward_expr(node.name, args_text, detail)
+        inputs = tuple(a for a, e in zip(args_text, edges(node), strict=False) if e is not None)
+        expr = _forward_expr(op, args_text, detail)
         expr_values = None
-        if all(_is_scalar(values.get(a, 0.0)) for a in inputs) and _is_scalar(values[name]):
+        if op != "Checkpoint" and all(_is_scalar(values.get(a, 0.0)) for a in inputs) and _is_scalar(values[name]):
             # negative numbers in parentheses: "-(-2)", "(-2)^2", "cos(-1)", "3 - (-2)"
             subst = [_paren(_fmt(values[a])) if a in values else a for a in args_text]
-            expr_values = _forward_expr(node.name, subst, detail)
-        forward.append(Step(name, j, node.name, expr, inputs, values[name], tuple(out.shape), expr_values))
+            expr_values = _forward_expr(op, subst, detail)
+        forward.append(Step(name, j, op, expr, inputs, values[name], tuple(out.shape), expr_values))
 
     if y._grad_fn is not None and y._grad_fn in node_names:
         output = node_names[y._grad_fn]
@@ -644,21 +742,44 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
         )
 
     # One backward pass; hooks on the recorded nodes catch each adjoint, in the order it is finished.
-    adjoint_of: dict[str, Tensor] = {}
+    # name -> its adjoint: from the graph, and for a checkpoint's operations from the recomputation (both, for
+    # one that f also used outside the call: a tensor the function stored elsewhere)
+    adjoint_parts: dict[str, dict[str, Tensor]] = {}
     order: list[str] = []
 
-    def catcher(name: str) -> Callable[[Tensor], None]:
+    def catcher(name: str, part: str = "graph") -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
-            adjoint_of[name] = g
-            order.append(name)
+            parts = adjoint_parts.setdefault(name, {})
+            if not parts:
+                order.append(name)
+            parts[part] = g
 
         return hook
 
     added: list[tuple[Node, int]] = []
+
+    def on_recompute(state: Any, nodes: list[Node]) -> None:
+        """A checkpoint runs its function again: the new nodes' gradients are the adjoints of the first run's."""
+        entry = first_runs.get(id(state))
+        if entry is None or entry[0] is not state:
+            return
+        for first, new in zip(entry[1], nodes, strict=False):
+            inner, again = _checkpoint_state(first), _checkpoint_state(new)
+            if inner is not None and again is not None and id(inner) in first_runs:  # a nested checkpoint
+                first_runs[id(again)] = (again, first_runs[id(inner)][1])
+                if id(inner) in mapped:
+                    mapped.add(id(again))
+            name = node_names.get(first)
+            if name is not None and id(state) in mapped:
+                added.append((new, new.add_hook(catcher(name, "recomputed"))))
+
+    checkpoints = sys.modules.get("gradkit.utils.checkpoint") if first_runs else None
     try:
         for node, name in node_names.items():
             added.append((node, node.add_hook(catcher(name))))
         seed = Tensor._make(y._backend.xp.ones_like(y._data), y._backend)
+        if checkpoints is not None:
+            checkpoints.add_recompute_observer(on_recompute)
         if y._requires_grad:
             try:
                 leaf_grads = run_backward([y], [seed], retain_graph=True, inputs=xs)
@@ -669,6 +790,8 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
         else:
             leaf_grads = [None] * n
     finally:  # the graph may outlive the trace (f can keep a tensor): leave no hook on it
+        if checkpoints is not None:
+            checkpoints.remove_recompute_observer(on_recompute)
         for node, key in added:
             if node.hooks is not None:
                 node.hooks.pop(key, None)
@@ -680,12 +803,21 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     # The contribution of each consumer c to each of its inputs: c's VJP rule applied to v~c.
     terms: dict[str, list[Term]] = {s.name: [] for s in forward}
     with grad_mode.no_grad():
+        adjoint_of: dict[str, Tensor] = {}
+        for name, parts in adjoint_parts.items():
+            graph_part, recomputed = parts.get("graph"), parts.get("recomputed")
+            adjoint_of[name] = recomputed if graph_part is None else graph_part if recomputed is None else (
+                graph_part + recomputed)
         for node, out in recorded:
             c = node_names[node]
             bar = adjoint_of.get(c)
             if bar is None:
                 continue
             args_text, consts, detail = steps_info[node]
+            if node in views:  # a checkpoint's output: its adjoint is that of the first run's node
+                target = node_names[views[node]]
+                terms[target].append(Term(c, "v~" + c[1:], _host(bar)))
+                continue
             saved = node.saved
             if node.out is not None:
                 saved = (*saved, Tensor._make(node.out, out._backend))
@@ -712,12 +844,14 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     # constants and parameters only), which are then not 0 but not computed.
     from_inputs = {f"v{k + 1 - n}" for k in range(n)}
     for node, _out in recorded:
-        if any(_edge_name(edge, node_names, names) in from_inputs for edge in node.next):
+        if any(_edge_name(edge, node_names, names) in from_inputs for edge in edges(node)):
             from_inputs.add(node_names[node])
+    untraced_names = {node_names[node] for node in untraced if node in node_names}
 
     def add(var: str, total: Any) -> None:
-        if total is None and var not in from_inputs:
-            backward.append(Adjoint("v~" + var[1:], var, int(var[1:]), NOT_COMPUTED, [], None))
+        if total is None and (var not in from_inputs or var in untraced_names):
+            what = NOT_TRACED if var in untraced_names else NOT_COMPUTED
+            backward.append(Adjoint("v~" + var[1:], var, int(var[1:]), what, [], None))
             seen.add(var)
             return
         ts = sorted(terms[var], key=lambda t: int(t.consumer[1:]))
@@ -737,7 +871,7 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
             add(name, None)
     for k in range(n - 1, -1, -1):
         add(f"v{k + 1 - n}", leaf_grads[k])
-    notes = _notes(context, backward)
+    notes = _checkpoint_notes(views, first_runs, node_names, backward) + _notes(context, backward)
     return Trace(
         forward, backward, output, [f"v{k + 1 - n}" for k in range(n)], [f"x{k + 1}" for k in range(n)],
         constants={k: v for k, (v, _what) in context.constants.items()}, externals=context.external_info,
@@ -780,6 +914,88 @@ class _Context:
         name = f"c{len(self.constants) + 1}"
         self.constants[name] = (value, what)
         return name
+
+
+def _checkpoint_views(
+    recorded: list[tuple[Node, Tensor | None]], first_runs: dict[int, tuple[Any, list[Node]]], dropped: set[Node]
+) -> tuple[dict[Node, Node], set[int], list[tuple[Node, Tensor]]]:
+    """Sort out the checkpoints' outputs and the dropped outputs of calls such as eigvalsh once f has run.
+
+    Returns ``views`` (the node of each checkpoint output that is shown -> the first run's node that made
+    that output), ``mapped`` (the ids of the checkpoints' states whose outputs are shown so) and the rows
+    to show: each with its tensor, a multi-output checkpoint's output with that of the first run's node.
+    """
+    outs_of = {node: out for node, out in recorded if out is not None}
+    views: dict[Node, Node] = {}
+    mapped: set[int] = set()
+    for node, out in recorded:
+        selected = _selected(node) if out is None else None
+        owner, k = selected if selected is not None else (node, 0)
+        state = _checkpoint_state(owner)
+        entry = first_runs.get(id(state)) if state is not None else None
+        if entry is None or (selected is not None) != (len(state.outs) > 1) or k >= len(state.outs):
+            continue
+        j = state.outs[k][1]
+        inner = entry[1][j] if j < len(entry[1]) else None
+        if inner is not None and inner in outs_of:
+            views[node] = inner
+            mapped.add(id(state))
+    consumed = {e for node, _ in recorded for e in node.next if type(e) is Node}
+    rows: list[tuple[Node, Tensor]] = []
+    for node, out in recorded:
+        if out is None and node in views:
+            out = outs_of[views[node]]
+        if out is not None and (node not in dropped or node in consumed):
+            rows.append((node, out))
+    return views, mapped, rows
+
+
+def _name_ranges(names: list[str]) -> str:
+    """``v1..v3, v5`` for v1, v2, v3, v5."""
+    indices = sorted(int(name[1:]) for name in names)
+    if not indices:
+        return "none"
+    parts: list[str] = []
+    start = prev = indices[0]
+    for k in [*indices[1:], None]:
+        if k is not None and k == prev + 1:
+            prev = k
+            continue
+        parts.append(f"v{start}" if start == prev else f"v{start}, v{prev}" if prev == start + 1 else
+                     f"v{start}..v{prev}")
+        if k is not None:
+            start = prev = k
+    return ", ".join(parts)
+
+
+def _checkpoint_notes(
+    views: dict[Node, Node],
+    first_runs: dict[int, tuple[Any, list[Node]]],
+    node_names: dict[Node, str],
+    backward: list[Adjoint],
+) -> list[str]:
+    """What ``Checkpoint(vk)`` means, once per checkpointed call, and what the rows "not traced" are."""
+    notes = []
+    calls: dict[int, list[Node]] = {}  # id(state) -> its outputs' rows
+    for node in views:
+        selected = _selected(node)
+        calls.setdefault(id((selected[0] if selected is not None else node).saved[0]), []).append(node)
+    for key, rows in calls.items():
+        rows.sort(key=lambda node: int(node_names[node][1:]))
+        outs = [node_names[views[node]] for node in rows]
+        inner = [node_names[node] for node in first_runs[key][1] if node in node_names]
+        what = f"the output {outs[0]}" if len(outs) == 1 else f"the outputs {', '.join(outs)}"
+        notes.append(
+            f"{', '.join(f'Checkpoint({o})' for o in outs)}: {what} of a gk.utils.checkpoint call, passed on as "
+            f"{'it is' if len(outs) == 1 else 'they are'}; the call kept no values for the reverse pass, which ran "
+            f"{_name_ranges(inner)} again: their adjoints are those of that second run"
+        )
+    if any(a.expr == NOT_TRACED for a in backward):
+        notes.append(
+            f"{NOT_TRACED}: an operation of a gk.utils.checkpoint call that is shown as one step, Checkpoint of "
+            "the call's inputs; the reverse pass ran it again, and its adjoint there is not shown"
+        )
+    return notes
 
 
 def _notes(context: _Context, backward: list[Adjoint]) -> list[str]:

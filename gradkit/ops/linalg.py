@@ -393,7 +393,8 @@ def _as_matrix_grad(t: Tensor) -> Tensor:
     return reshape(t, t.shape + (1, 1))
 
 
-def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tuple, extra: tuple = ()) -> list:
+def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tuple, extra: tuple = (),
+                    call: tuple[str, str] | None = None) -> list:
     """Record an operation of one input ``a`` with several outputs.
 
     Output k gets a node of its own, whose rule ``rules[k](g_k, outs, *extra)`` returns the share of
@@ -403,9 +404,11 @@ def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tup
     share an :class:`_Outputs` that holds the output arrays and weak references to the nodes, not the
     output tensors (which would make each node reach itself: a cycle that only Python's collector
     frees, late for GPU memory). Each node checks the versions of every output, as a node that saves
-    its output does.
+    its output does. ``call`` is how the call is shown (``gk.trace``): the function's name and its keywords
+    other than the defaults (("eigh", ", UPLO='U'")); the op's name and none by default.
     """
     shared = _Outputs(name, datas, backend, a, rules, extra)
+    shared.call = call or (name, "")
     outs = [shared.record(k) for k in range(len(datas))]
     versions = [(t._version, t._version[0]) for t in outs]
     for t in outs:
@@ -420,6 +423,7 @@ class _Outputs:
     def __init__(self, name: str, datas: tuple, backend: Any, a: Tensor, rules: tuple, extra: tuple) -> None:
         self.name, self.datas, self.backend, self.a, self.rules, self.extra = name, datas, backend, a, rules, extra
         self.nodes: list = [None] * len(datas)
+        self.call: tuple[str, str] = (name, "")  # how gk.trace shows the call (see _record_outputs)
 
     def record(self, k: int) -> Tensor:
         out = record(self.name, self.datas[k], self.backend, (self.a,), (_shared_rule,), (self, k))
@@ -715,6 +719,11 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
     ``v diag(h(w)) v^T``); otherwise the derivative does not exist there. Nearly equal eigenvalues give
     large gradients, as the true derivative is large.
     """
+    return _eigh(a, UPLO, "eigh")
+
+
+def _eigh(a: Any, UPLO: str, function: str) -> EighResult:  # noqa: N803 - NumPy's name
+    """:func:`eigh`, shown by ``gk.trace`` as a call of ``function`` (``linalg.eigvalsh`` calls it too)."""
     op = "linalg.eigh"
     a = _matrices(a, op)
     UPLO = uplo_arg(UPLO, op)  # noqa: N806 - NumPy's name
@@ -723,7 +732,8 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
         w, v = xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
     else:
         w, v = _lapack(op, "the eigenvalue iteration did not converge", xp.linalg.eigh, a._data, UPLO, converged=True)
-    w_t, v_t = _record_outputs("eigh", (w, v), a._backend, a, (_eigh_dw, _eigh_dv))
+    w_t, v_t = _record_outputs("eigh", (w, v), a._backend, a, (_eigh_dw, _eigh_dv),
+                               call=(function, ", UPLO='U'" if UPLO == "U" else ""))
     return EighResult(w_t, v_t)
 
 
@@ -843,6 +853,11 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     With ``full_matrices=True`` and m != n, the gradient of the columns beyond k (not unique) is
     ignored, as PyTorch does. ``hermitian=True`` is not supported.
     """
+    return _svd(a, full_matrices, compute_uv, hermitian, "svd")
+
+
+def _svd(a: Any, full_matrices: Any, compute_uv: Any, hermitian: Any, function: str) -> SVDResult | Tensor:
+    """:func:`svd`, shown by ``gk.trace`` as a call of ``function`` (``linalg.svdvals`` calls it too)."""
     op = "linalg.svd"
     a = _matrices(a, op, square=False)
     full_matrices = flag(full_matrices, op, "full_matrices")
@@ -872,7 +887,9 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
         s = xp.zeros(batch + (k,), a.dtype)
     else:
         u, s, vh = _lapack(op, "the SVD did not converge", xp.linalg.svd, a._data, full_matrices, converged=True)
-    u_t, s_t, vh_t = _record_outputs("svd", (u, s, vh), a._backend, a, (_svd_du, _svd_ds, _svd_dvh))
+    keywords = ", compute_uv=False" if not compute_uv else ", full_matrices=False" if not full_matrices else ""
+    u_t, s_t, vh_t = _record_outputs("svd", (u, s, vh), a._backend, a, (_svd_du, _svd_ds, _svd_dvh),
+                                     call=(function, "" if function == "svdvals" else keywords))
     return SVDResult(u_t, s_t, vh_t) if compute_uv else s_t
 
 

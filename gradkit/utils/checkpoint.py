@@ -33,6 +33,11 @@ How a call joins the graph (PyTorch's non-reentrant variant; ``use_reentrant=Tru
   ``create_graph=True`` the inner pass is recorded and the edges are put back afterwards, so second
   derivatives reach the real inputs through the recomputed graph.
 
+``gk.trace`` shows a checkpointed call's operations with their adjoints: while the node is observed, its
+state's ``first_run`` lists the first run's inner nodes in the layout's order, and an observer added with
+:func:`add_recompute_observer` is handed the recomputed nodes in the same order before the inner backward
+pass, to hook them.
+
 The engine needs no change for this: a node's rules may run a backward pass of their own, and stand-in
 nodes without edges end that pass at the boundary.
 """
@@ -172,16 +177,20 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     state.versions = _versions(inputs, graph)
     node = Node("Checkpoint", shared_rules(len(graph.boundary)), tuple(graph.boundary), (state,))
     multi = len(outs) > 1
-    if multi:  # observed as a Function call's nodes: gk.trace, anomaly mode, an enclosing checkpoint
-        _function.observe(node)  # then each selector node, in _select_node
-    wrapped = list(flat)
-    for k, (pos, _) in enumerate(outs):
-        o = flat[pos]
-        y = _make(o._data, o._backend, _select_node(node, k, len(outs)) if multi else node)
-        y._version = o._version  # views of the output keep seeing in-place changes through either
-        wrapped[pos] = y
-    if not multi:
-        _function.observe(node, wrapped[outs[0][0]])
+    state.first_run = graph.order  # for the observers only (gk.trace): not kept, the nodes are to be freed
+    try:
+        if multi:  # observed as a Function call's nodes: gk.trace, anomaly mode, an enclosing checkpoint
+            _function.observe(node)  # then each selector node, in _select_node
+        wrapped = list(flat)
+        for k, (pos, _) in enumerate(outs):
+            o = flat[pos]
+            y = _make(o._data, o._backend, _select_node(node, k, len(outs)) if multi else node)
+            y._version = o._version  # views of the output keep seeing in-place changes through either
+            wrapped[pos] = y
+        if not multi:
+            _function.observe(node, wrapped[outs[0][0]])
+    finally:
+        state.first_run = None
     return _replace(out, iter(wrapped))  # the first run's outputs, and with them its inner nodes, are freed
 
 
@@ -336,6 +345,35 @@ def _name(function: Callable[..., Any]) -> str:
 
 
 # --------------------------------------------------------------------- backward
+#: Called as ``fn(state, nodes)`` when a checkpoint runs its function again during backward (see
+#: :func:`add_recompute_observer`); a tuple, replaced whole under the lock, so that a pass reads it unlocked.
+_recompute_observers: tuple = ()
+_recompute_observers_lock = threading.Lock()
+
+
+def add_recompute_observer(fn: Callable[[Any, list[Node]], None]) -> None:
+    """Call ``fn(state, nodes)`` on every recomputation from now on (``gk.trace``, for the adjoints inside a
+    checkpoint): ``state`` is the checkpoint node's saved value (``node.saved[0]``) and ``nodes`` the
+    recomputed inner nodes, in the order of ``state.first_run``, once they are checked against the first
+    run's and before the backward pass through them (hooks added to them then see their gradients). It
+    runs on the thread of the backward pass, for every checkpoint: ``fn`` picks out the states it knows."""
+    global _recompute_observers
+    with _recompute_observers_lock:
+        _recompute_observers = (*_recompute_observers, fn)
+
+
+def remove_recompute_observer(fn: Callable[[Any, list[Node]], None]) -> None:
+    """Stop calling ``fn`` (found by identity; nothing happens if it is not installed)."""
+    global _recompute_observers
+    with _recompute_observers_lock:
+        kept = list(_recompute_observers)
+        for i, o in enumerate(kept):
+            if o is fn:
+                del kept[i]
+                break
+        _recompute_observers = tuple(kept)
+
+
 class _Stop:
     """The hook of a stand-in node: keeps the gradient that reached boundary entry ``k``."""
 
@@ -350,9 +388,14 @@ class _Stop:
 
 
 class _Recompute(SharedBackward):
-    """A checkpointed call, kept by its node until backward: how to run it again, and what it recorded."""
+    """A checkpointed call, kept by its node until backward: how to run it again, and what it recorded.
 
-    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "versions")
+    ``first_run``: the first run's inner nodes in the layout's order, only while the node is passed to the
+    observers (``gk.trace`` matches them with the recomputed ones, see :func:`add_recompute_observer`);
+    None otherwise, so that they are freed.
+    """
+
+    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "versions", "first_run")
 
     def __init__(self, function: Callable[..., Any], args: tuple, kwargs: dict, rng: Any, where: str,
                  layout: list, outs: list, metas: list, boundary: list) -> None:
@@ -365,6 +408,7 @@ class _Recompute(SharedBackward):
         self.outs = outs
         self.metas = metas
         self.versions: list[tuple[list, int, str]] = []
+        self.first_run: list[Node] | None = None
         self._start(len(boundary))
 
     def _check_versions(self) -> None:
@@ -400,6 +444,8 @@ class _Recompute(SharedBackward):
                 seeds.append(g)
         grads: list = [None] * self.wanted
         cut = self._rewire(flat, new.ids, grads)
+        for fn in _recompute_observers:
+            fn(self, [node for node, _ in cut])
         try:
             run_backward(roots, seeds, retain_graph=create_graph, create_graph=create_graph)
         finally:
