@@ -37,6 +37,15 @@ from gradkit.nn.conv import (
 )
 from gradkit.nn.dropout import AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout
 from gradkit.nn.embedding_bag import EmbeddingBag
+from gradkit.nn.extra_layers import (
+    Container,
+    CrossMapLRN2d,
+    DataParallel,
+    FractionalMaxPool2d,
+    FractionalMaxPool3d,
+    NLLLoss2d,
+    SyncBatchNorm,
+)
 from gradkit.nn.layers import (
     ELU,
     GELU,
@@ -337,6 +346,13 @@ __all__ = [
     "EmbeddingBag",
     "MultiLabelMarginLoss",
     "TripletMarginWithDistanceLoss",
+    "Container",
+    "CrossMapLRN2d",
+    "DataParallel",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
+    "NLLLoss2d",
+    "SyncBatchNorm",
 ]
 
 # gk.nn.utils.parametrize and gk.nn.utils.parametrizations (torch.nn.utils's): imported here, after Module,

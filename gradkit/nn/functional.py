@@ -2375,4 +2375,10 @@ from gradkit.nn.functional_extra import (  # noqa: E402
     upsample_nearest,
 )
 from gradkit.nn.loss_extra import ctc_loss, multilabel_margin_loss, triplet_margin_with_distance_loss  # noqa: E402
+from gradkit.nn.functional_fractional import (  # noqa: E402, F401  (re-exported: PyTorch's F names)
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
 from gradkit.nn.sampling import affine_grid, grid_sample  # noqa: E402
