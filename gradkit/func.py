@@ -1,5 +1,6 @@
-"""PyTorch's ``torch.func`` names (``gk.func``): grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian,
-functional_call and vmap.
+"""PyTorch's ``torch.func`` names (``gk.func``): grad, grad_and_value, vjp, jvp, linearize, jacrev, jacfwd,
+hessian, functional_call, stack_module_state, replace_all_batch_norm_modules_, vmap and functionalize (an
+identity wrapper here: gradkit has no mutation-removal pass).
 
 The transforms are gradkit's (``gradkit/functional.py``) with torch.func's conventions on top:
 arguments and results may be pytrees (Tensors inside tuples, lists and dicts, such as a dict of
@@ -23,6 +24,7 @@ import numpy as np
 
 from gradkit._args import flag, whole
 from gradkit.autograd import grad_mode
+from gradkit.autograd.engine import run_backward
 from gradkit.autograd.functional import reached
 from gradkit.errors import (
     ArgumentTypeError,
@@ -36,11 +38,13 @@ from gradkit.functional import (
     _argnums,
     _check_callable,
     _connected,
+    _finish_leaves,
     _jacobian,
     _scalar_output,
     _to_float_tensor,
     _value_and_grad,
     _wraps,
+    _zeros_like,
 )
 from gradkit.functional import jvp as _jvp
 from gradkit.functional import vjp as _vjp
@@ -56,6 +60,10 @@ __all__ = [
     "hessian",
     "functional_call",
     "vmap",
+    "linearize",
+    "stack_module_state",
+    "replace_all_batch_norm_modules_",
+    "functionalize",
 ]
 
 
@@ -330,6 +338,78 @@ def jvp(
     if has_aux:
         return output, tangent_out, _release_aux(flat_f.aux, outer)
     return output, tangent_out
+
+
+def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """``(func(*primals), jvp_fn)``, as ``torch.func.linearize``: ``jvp_fn(*tangents)`` (tangents with the
+    structure, shapes and dtypes of ``primals``) returns ``J tangents``, shaped like the output, and may be
+    called any number of times without calling ``func`` again.
+
+    ``func`` runs once, on detached copies of the primals (the output is not connected to the primals' own
+    graph); its graph and the reverse pass ``J^T u`` of a dummy cotangent ``u`` (recorded with
+    ``create_graph``) are kept alive by ``jvp_fn``, and each call is one reverse pass through that (the
+    double-VJP trick of ``gk.func.jvp``). The results are not recorded (no gradient flows to the tangents).
+    An output that does not depend on the primals gets zeros.
+    """
+    op = "func.linearize"
+    _check_callable(func, op)
+    a = _Args(primals, range(len(primals)), op)
+    if not a.leaves:
+        raise ArgumentTypeError(f"{op}: pass at least one primal holding a Tensor: gk.func.linearize(f, x, ...)")
+    primal_spec = _flatten(tuple(primals))[1]
+    xs = [x.detach().requires_grad_(True) for x in a.leaves]
+    flat_f = _FlatOutputs(func, a, False, op)
+    with grad_mode.enable_grad():
+        outs = flat_f(*xs)
+        _finish_leaves(xs)
+        pairs = []
+        for y in outs:
+            if y.dtype.kind == "f" and y.requires_grad:
+                u = _zeros_like(y).requires_grad_(True)
+                _finish_leaves([u])
+                pairs.append((y, u))
+        if pairs:
+            gs = run_backward([y for y, _ in pairs], [u for _, u in pairs], retain_graph=True, create_graph=True,
+                              inputs=xs)
+        else:
+            gs = [None] * len(xs)
+    out_spec = flat_f.spec
+    detached = [y.detach() for y in outs]
+    live = [(i, y, u) for i, y in enumerate(outs) for y2, u in pairs if y2 is y]
+    shapes = [(x.shape, x.dtype) for x in xs]
+
+    def jvp_fn(*tangents: Any) -> Any:
+        leaves, spec = _flatten(tangents)
+        if spec != primal_spec:
+            raise ArgumentTypeError(
+                f"{op}: jvp_fn's tangents must have the structure of the primals (one Tensor per primal Tensor, "
+                f"in the same tuples and dicts), got {describe(tangents)}"
+            )
+        ts = []
+        for k, (t, path, (shape, dtype)) in enumerate(zip(leaves, _paths(tangents), shapes, strict=True)):
+            t = _to_float_tensor(t, op, f"tangent{path}")
+            if t.shape != shape:
+                raise ShapeError(f"{op}: tangent{path} has shape {t.shape}, but its primal has shape {shape}")
+            if t.dtype != dtype:
+                raise InvalidArgumentError(
+                    f"{op}: tangent{path} has dtype {t.dtype}, but its primal has dtype {dtype} (as torch, the "
+                    "dtypes must match)"
+                )
+            if t._backend is not xs[k]._backend:
+                t = t.to(xs[k].device)
+            ts.append(t.detach())
+        roots = [(g, t) for g, t in zip(gs, ts, strict=True) if g is not None and g.requires_grad]
+        results = [_zeros_like(y) for y in detached]
+        if roots and live:
+            with grad_mode.no_grad():
+                dus = run_backward([g for g, _ in roots], [t for _, t in roots], retain_graph=True,
+                                   create_graph=False, inputs=[u for _, _, u in live])
+            for (i, _, _), du in zip(live, dus, strict=True):
+                if du is not None:
+                    results[i] = du.detach()
+        return _unflatten(out_spec, results)
+
+    return _unflatten(out_spec, detached), jvp_fn
 
 
 def _jac(func: Callable[..., Any], argnums: Any, has_aux: Any, op: str) -> Callable[..., Any]:
@@ -647,7 +727,7 @@ def _dims_for(dims: Any, tree: Any, op: str, name: str, what: str) -> list:
 
 
 def _stack_results(results: list, out_dims: Any, op: str) -> Any:
-    from gradkit.ops import stack
+    from gradkit.ops.shape import stack
 
     flat0, spec = _flatten(results[0])
     per_call = []
@@ -705,3 +785,92 @@ def _check_unmapped(column: list, path: str, op: str) -> None:
                 f"{op}: out_dims is None for the function's output{path}, but it differs between index 0 and "
                 f"index {b}; an output that depends on the mapped dimension needs an int out_dims"
             )
+
+
+# -------------------------------------------------------------- ensembling and module helpers
+def stack_module_state(models: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)``, as ``torch.func.stack_module_state``: for ``M`` modules of the same class (a
+    list, tuple or ``ModuleList``), dicts mapping each parameter's (buffer's) dotted name to the ``M``
+    tensors stacked on a new first axis, for ensembling with ``gk.func.vmap`` over ``functional_call``.
+    A stacked parameter is a new leaf that requires grad (unrelated to the models' own parameters, so it can
+    go to an optimizer); buffers are stacked copies. The models must all be in training or all in eval
+    mode, and each name's tensors must all require grad or none."""
+    op = "func.stack_module_state"
+    from gradkit.nn.module import Module
+
+    if isinstance(models, Module) and not hasattr(type(models), "__len__"):
+        raise ArgumentTypeError(f"{op}: expected a sequence of Modules (a list or ModuleList), got {describe(models)}")
+    try:
+        models = list(models)
+    except TypeError:
+        raise ArgumentTypeError(f"{op}: expected a sequence of Modules, got {describe(models)}") from None
+    if not models:
+        raise InvalidArgumentError("stack_module_state: Expected at least one model, got 0.")
+    for i, m in enumerate(models):
+        if not isinstance(m, Module):
+            raise ArgumentTypeError(f"{op}: models[{i}] is {describe(m)}, not a gk.nn.Module")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise InvalidArgumentError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if not all(type(m) is type(models[0]) for m in models):
+        raise InvalidArgumentError("stack_module_state: Expected all models to be of the same class.")
+    from gradkit.ops.shape import stack
+
+    def stacked(tables: list[dict[str, Tensor]], what: str) -> dict[str, Tensor]:
+        out = {}
+        for name in tables[0]:
+            tensors = []
+            for i, table in enumerate(tables):
+                if name not in table:
+                    raise InvalidArgumentError(f"{op}: models[{i}] has no {what} {name!r} (models[0] has)")
+                tensors.append(table[name])
+            flags = {t.requires_grad for t in tensors}
+            if len(flags) > 1:
+                raise InvalidArgumentError(f"Expected {name} from each model to have the same .requires_grad")
+            with grad_mode.no_grad():
+                result = stack([t.detach() for t in tensors])
+            out[name] = result.requires_grad_(True) if flags == {True} else result
+        return out
+
+    params = stacked([dict(m.named_parameters()) for m in models], "parameter")
+    buffers = stacked([dict(m.named_buffers()) for m in models], "buffer")
+    return params, buffers
+
+
+def replace_all_batch_norm_modules_(root: Any) -> Any:
+    """As ``torch.func.replace_all_batch_norm_modules_``: for every batch-norm layer in ``root`` (itself
+    included) that tracks running statistics, set ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` to None and ``track_running_stats`` to False, in place, so that it always
+    normalises with the batch's statistics (as needed under ``vmap``); returns ``root``."""
+    from gradkit.nn.layers import _BatchNorm
+    from gradkit.nn.module import Module
+
+    if not isinstance(root, Module):
+        raise ArgumentTypeError(f"func.replace_all_batch_norm_modules_: root must be a gk.nn.Module, got "
+                                f"{describe(root)}")
+    for module in root.modules():
+        if isinstance(module, _BatchNorm) and module.track_running_stats:
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root
+
+
+def functionalize(func: Callable[..., Any], *, remove: str = "mutations") -> Callable[..., Any]:
+    """``torch.func.functionalize``'s name and arguments; gradkit has no mutation-removal pass, so this
+    returns a wrapper that simply calls ``func`` (in-place operations stay in-place, and mutations of the
+    inputs happen as they would without it): the results are the same as ``func``'s. ``remove`` must be
+    ``"mutations"`` or ``"mutations_and_views"``, as in PyTorch."""
+    op = "func.functionalize"
+    _check_callable(func, op)
+    if remove not in ("mutations", "mutations_and_views"):
+        raise InvalidArgumentError(
+            f"functionalize(f, remove='mutations'): received invalid argument for remove={remove!r}. Valid "
+            "options are 'mutations' and 'mutations_and_views'"
+        )
+
+    def functionalized(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    _wraps(functionalized, func, "functionalize")
+    return functionalized

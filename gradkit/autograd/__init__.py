@@ -1,7 +1,8 @@
 """gradkit's autograd (``gk.autograd``): ``record`` (function.py), ``Node``, the backward engine,
 grad mode, ``Function`` (custom_function.py), the public way to define a differentiable op,
 PyTorch's ``grad`` and ``backward`` (api.py), anomaly detection (anomaly.py) and
-``gk.autograd.functional`` (functional.py: torch.autograd.functional's jacobian, hessian, vjp, jvp, hvp, vhp).
+``gk.autograd.functional`` (functional.py: torch.autograd.functional's jacobian, hessian, vjp, jvp, hvp, vhp),
+and torch.autograd's ``gradcheck``, ``gradgradcheck`` and deprecated ``Variable`` (checks.py).
 
 The public names are loaded on first use (PEP 562): this package is imported by
 ``gradkit.tensor`` before ``Tensor`` exists, and those modules need ``Tensor``.
@@ -25,6 +26,10 @@ _EXPORTS = {
     "enable_grad": "grad_mode",
     "set_grad_enabled": "grad_mode",
     "inference_mode": "grad_mode",
+    # torch.autograd.gradcheck / gradgradcheck and the deprecated Variable
+    "gradcheck": "checks",
+    "gradgradcheck": "checks",
+    "Variable": "checks",
 }
 
 # submodules loaded on first use, for the same reason

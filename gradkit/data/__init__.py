@@ -14,6 +14,7 @@ from gradkit.data.datasets import DatasetError, DatasetNotFoundError, DataSplit,
 from gradkit.data.loader import DataLoader, TensorDataset
 from gradkit.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -31,6 +32,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetNotFoundError",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",

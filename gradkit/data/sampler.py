@@ -13,6 +13,7 @@ the same orders as ``DataLoader(dataset, shuffle=True, seed=s)``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +27,7 @@ from gradkit.tensor import Tensor
 
 __all__ = [
     "BatchSampler",
+    "DistributedSampler",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
@@ -222,6 +224,90 @@ class SubsetRandomSampler(_Random):
 
     def __repr__(self) -> str:
         return f"SubsetRandomSampler({len(self)} indices, {self._source()})"
+
+
+class DistributedSampler(_Drawn):
+    """PyTorch's ``torch.utils.data.DistributedSampler``: the share of ``dataset`` one of ``num_replicas``
+    processes (``rank``) loads, each rank's share disjoint from the others' when all use the same ``seed``.
+
+    gradkit has no process group: ``num_replicas`` defaults to 1 and ``rank`` to 0 (PyTorch reads them from
+    ``torch.distributed``); pass both to split a dataset by hand. As PyTorch: the indices (a permutation of
+    ``range(len(dataset))`` with ``shuffle``, else in order) are padded by repeating them from the start
+    (``drop_last=False``) or cut (``drop_last=True``) to ``total_size = num_samples * num_replicas``, and rank
+    ``r`` takes ``indices[r::num_replicas]``; ``num_samples`` is ``ceil(len / num_replicas)``, or with
+    ``drop_last`` ``ceil((len - num_replicas) / num_replicas)`` when the length is not divisible. The
+    permutation depends only on ``seed`` and the epoch (``set_epoch``): every ``iter()`` gives the same order
+    until ``set_epoch`` changes it (it does not advance by itself, as PyTorch's), and ``DataLoader.set_epoch``
+    sets it. The permutation is drawn with NumPy (``numpy.random.default_rng([seed, epoch])``), so it is not
+    torch's ``randperm`` order. The dataset's length is read when the sampler is made (as PyTorch); a dataset
+    whose length changed since is refused at ``iter()``."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        op = "DistributedSampler"
+        n = _sized(dataset, op, "dataset")
+        num_replicas = 1 if num_replicas is None else whole(num_replicas, op, "num_replicas", low=1)
+        rank = 0 if rank is None else whole(rank, op, "rank")
+        if not 0 <= rank < num_replicas:
+            raise InvalidArgumentError(
+                f"{op}: Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]"
+            )
+        self.dataset = dataset
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self.drop_last = flag(drop_last, op, "drop_last")
+        if self.drop_last and n % num_replicas:
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)
+        else:
+            self.num_samples = math.ceil(n / num_replicas)
+        self.total_size = self.num_samples * num_replicas
+        self.shuffle = flag(shuffle, op, "shuffle")
+        self.seed = whole(seed, op, "seed", low=0)
+        self._length = n
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the following ``iter()`` calls use epoch ``epoch``'s permutation (with ``shuffle``; all ranks
+        must set the same epoch). Without ``shuffle`` the order is the same every epoch."""
+        self.epoch = whole(epoch, "DistributedSampler.set_epoch", "epoch", low=0)
+
+    def _draw(self) -> np.ndarray:
+        return self._order(self.epoch)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        n = len(self.dataset)
+        if n != self._length:
+            raise InvalidArgumentError(
+                f"DistributedSampler: the dataset had {self._length} samples when the sampler was made and has "
+                f"{n} now; make a new DistributedSampler for a dataset whose length changed"
+            )
+        if self.shuffle:
+            indices = np.random.default_rng([self.seed, epoch]).permutation(n).astype(np.int64, copy=False)
+        else:
+            indices = np.arange(n, dtype=np.int64)
+        if not self.drop_last:
+            padding = self.total_size - n
+            if padding:  # repeat the indices from the start (as often as needed when there are fewer of them)
+                indices = np.concatenate([indices, np.resize(indices, padding)])
+        else:
+            indices = indices[: self.total_size]
+        return indices[self.rank : self.total_size : self.num_replicas]
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __repr__(self) -> str:
+        return (
+            f"DistributedSampler({self._length} samples, num_replicas={self.num_replicas}, rank={self.rank}, "
+            f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last})"
+        )
 
 
 def _weights(weights: Any, op: str) -> np.ndarray:

@@ -37,6 +37,18 @@ __all__ = [
     "xavier_normal_",
     "xavier_uniform_",
     "zeros_",
+    # PyTorch's deprecated names (FutureWarning, then the underscore function)
+    "constant",
+    "dirac",
+    "eye",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "normal",
+    "orthogonal",
+    "sparse",
+    "uniform",
+    "xavier_normal",
+    "xavier_uniform",
 ]
 
 #: ``gk.nn.utils.skip_init`` sets ``active`` while it builds a module: every initialiser then leaves its tensor
@@ -371,3 +383,39 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
             rank = xp.argsort(xp.argsort(keys, axis=0), axis=0)
             values[rank < zeros] = 0
     return _fill(tensor, values)
+
+
+def _make_deprecate(meth: Any) -> Any:
+    """PyTorch's deprecated name without the trailing underscore: warns (FutureWarning, PyTorch's message) and
+    calls ``meth`` with the same arguments, returning its result."""
+    new_name = meth.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return meth(*args, **kwargs)
+
+    deprecated_init.__doc__ = (
+        f"{old_name}(...): deprecated (as in PyTorch) in favor of :func:`{new_name}`, which it calls after a "
+        "FutureWarning."
+    )
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    deprecated_init.__wrapped__ = meth  # inspect.signature shows the new function's
+    return deprecated_init
+
+
+uniform = _make_deprecate(uniform_)
+normal = _make_deprecate(normal_)
+constant = _make_deprecate(constant_)
+eye = _make_deprecate(eye_)
+dirac = _make_deprecate(dirac_)
+xavier_uniform = _make_deprecate(xavier_uniform_)
+xavier_normal = _make_deprecate(xavier_normal_)
+kaiming_uniform = _make_deprecate(kaiming_uniform_)
+kaiming_normal = _make_deprecate(kaiming_normal_)
+orthogonal = _make_deprecate(orthogonal_)
+sparse = _make_deprecate(sparse_)

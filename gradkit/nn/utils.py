@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,7 @@ from gradkit.tensor import Tensor
 
 __all__ = [
     "NonFiniteNormError",
+    "clip_grad_norm",
     "clip_grad_norm_",
     "clip_grad_value_",
     "clip_grads_with_norm_",
@@ -209,6 +211,18 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     total, backend, out_dtype = _total([p._grad for p in params], norm_type, error_if_nonfinite, op, "gradients")
     _scale(params, max_norm, total, backend)
     return Tensor._make(backend.xp.asarray(total, dtype=out_dtype), backend)
+
+
+def clip_grad_norm(parameters: Any, max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
+    """Deprecated (as in PyTorch) in favor of :func:`clip_grad_norm_`: warns (FutureWarning, PyTorch's
+    message), then returns ``clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)``."""
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
 def clip_grad_value_(parameters: Any, clip_value: float, foreach: bool | None = None) -> None:
