@@ -10,6 +10,7 @@ from gradkit.optim.adam import Adam, AdamW
 from gradkit.optim.adamax import Adamax
 from gradkit.optim.asgd import ASGD
 from gradkit.optim.lbfgs import LBFGS
+from gradkit.optim.muon import Muon
 from gradkit.optim.nadam import NAdam
 from gradkit.optim.optimizer import Optimizer
 from gradkit.optim.radam import RAdam
@@ -27,6 +28,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "LBFGS",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",
