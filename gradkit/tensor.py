@@ -368,7 +368,9 @@ class Tensor:
                     f"backward: a gradient can be created implicitly only for a one-element output, "
                     f"got shape {self.shape}; pass grad= of that shape"
                 )
-            grad = Tensor._make(self._backend.xp.ones(self._data.shape, self._data.dtype), self._backend)
+            seed = self._backend.xp.empty(self._data.shape, self._data.dtype)
+            seed.fill(1)  # (xp.ones' work: NumPy's is a Python function that calls a Python wrapper of copyto)
+            grad = Tensor._make(seed, self._backend)
         else:
             grad = self._as_same_device(grad, "backward")
             if grad.shape != self.shape:

@@ -172,7 +172,8 @@ def _run(
     taken: set[int] = set()
     root_nodes = []
     for t, g in zip(roots, root_grads, strict=True):
-        _disown(g)  # the caller keeps its gradient: no rule may write into it
+        if g._owned:  # the caller keeps its gradient: no rule may write into it (as _disown)
+            g._owned = False
         taken.add(id(_memory_owner(g._data)))
         if t._grad_fn is None:
             _add_leaf(leaf_grads, t, g)
@@ -181,7 +182,8 @@ def _run(
             pending[node] = pending[node] + g if node in pending else g
             root_nodes.append(node)
 
-    root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
+    if len(root_nodes) > 1:
+        root_nodes = list(dict.fromkeys(root_nodes))  # a root given twice is one node (its grads were summed)
     # With inputs: the input nodes whose gradients are captured, and per node the edges to follow.
     wanted: dict[Node, list[int]] | None = None
     keep: dict[Node, tuple] | None = None
@@ -199,7 +201,10 @@ def _run(
             root_nodes = [n for n in root_nodes if n in keep]
             pending = {n: g for n, g in pending.items() if n in keep}
     # A deque: a list that goes from one item to none and back at every node of a chain is reallocated each time.
-    ready = deque(n for n in root_nodes if not deps[n])
+    ready: deque[Node] = deque()
+    for n in root_nodes:
+        if not deps[n]:
+            ready.append(n)
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)
@@ -230,11 +235,25 @@ def _run(
             saved = (*saved, _make(out, grad._backend, node if create_graph else None))
         fixups = node.fixups
         rules = node.rules
+        n_saved = len(saved)
         for i, edge in enumerate(edges):
             if edge is None:
                 continue
-            try:  # (without *: an add's rule, saving nothing, is then a plain call, not a tuple built per call)
-                g_in = rules[i](grad, *saved) if saved else rules[i](grad)
+            try:
+                # rules[i](grad, *saved), spelled out for the common counts: a call with * builds the
+                # arguments' tuple and enters the interpreter anew, about three plain calls' work.
+                if n_saved == 0:
+                    g_in = rules[i](grad)
+                elif n_saved == 1:
+                    g_in = rules[i](grad, saved[0])
+                elif n_saved == 2:
+                    g_in = rules[i](grad, saved[0], saved[1])
+                elif n_saved == 3:
+                    g_in = rules[i](grad, saved[0], saved[1], saved[2])
+                elif n_saved == 4:
+                    g_in = rules[i](grad, saved[0], saved[1], saved[2], saved[3])
+                else:
+                    g_in = rules[i](grad, *saved)
             except GraphFreed:
                 raise AutogradError(
                     f"backward through '{node.name}' a second time: its saved values were freed by the "
@@ -259,7 +278,14 @@ def _run(
                         f"backward: the rule of '{node.name}' gave input {i} (a leaf of shape {edge.shape}) a "
                         f"gradient of shape {g_in.shape}"
                     )
-                _add_leaf(leaf_grads, edge, g_in)
+                # (_add_leaf, inlined: this runs for every leaf gradient)
+                if g_in._owned:  # it becomes (part of) a .grad: disowned
+                    g_in._owned = False
+                entry = leaf_grads.get(id(edge))
+                if entry is None:
+                    leaf_grads[id(edge)] = [edge, g_in]
+                else:
+                    entry[1] = entry[1] + g_in
         # Release what the node saved, unless that is nothing (KEEP: shapes, numbers; or no saved value at
         # all): such a node stays as it is and may run again, as PyTorch's (see node.saves_nothing).
         if not retain_graph and (saved or versions is not None) and versions is not KEEP:
@@ -272,7 +298,9 @@ def _run(
 
     if inputs is None:
         for t, g in leaf_grads.values():
-            if t._hooks is not None or g._data.dtype != t._data.dtype:  # (most leaves: neither, no call)
+            dtype = g._data.dtype
+            # (most leaves: no hook, the same dtype object; ``is not`` first: NumPy's dtype != is a call)
+            if t._hooks is not None or (dtype is not t._data.dtype and dtype != t._data.dtype):
                 g = _apply_leaf_hooks(t, g, taken)
             if t._requires_grad:  # as PyTorch: a leaf turned off after the forward pass runs its hooks, no .grad
                 _accumulate(t, g, taken)
@@ -315,7 +343,8 @@ def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
     """Add ``g`` to ``t.grad``: in place when the pass is not recorded (as PyTorch, also into a ``.grad``
     that a ``create_graph=True`` pass recorded: it keeps its graph), so that a reference to ``t.grad``
     sees the sum; else (``create_graph=True``) a new, recorded sum. Under ``_grad_lock``."""
-    with _grad_lock:
+    _grad_lock.acquire()  # (not ``with``: its __enter__ and __exit__ cost twice acquire and release)
+    try:
         old = t._grad
         if old is None:
             t._grad = _exclusive(g, taken)
@@ -324,6 +353,8 @@ def _accumulate(t: Tensor, g: Tensor, taken: set[int]) -> None:
             old._version[0] += 1
         else:
             t._grad = old + g
+    finally:
+        _grad_lock.release()
 
 
 def _memory_owner(a: Any) -> Any:

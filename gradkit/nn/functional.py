@@ -352,15 +352,16 @@ def _linear_dx(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
 
 
 def _linear_dw(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
-    rows = math.prod(g.shape[:-1])  # not -1: ambiguous when in_features or out_features is 0
     if not grad_mode.state.enabled:
         gd, xd = g._data, x._data
         if gd.ndim != 2:
+            rows = math.prod(gd.shape[:-1])  # not -1: ambiguous when in_features or out_features is 0
             gd = gd.reshape(rows, gd.shape[-1])
             xd = xd.reshape(rows, xd.shape[-1])
         if type(gd) is np.ndarray:
             return _make(np.matmul(gd.T, xd), g._backend)
         return _make(g._backend.matmul(gd.T, xd), g._backend)
+    rows = math.prod(g.shape[:-1])
     g2 = ops.reshape(g, (rows, g.shape[-1]))
     x2 = ops.reshape(x, (rows, x.shape[-1]))
     return ops.matmul(ops.transpose(g2), x2)
@@ -436,7 +437,7 @@ def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
     """``g * (y != 0)`` outside a recorded backward: in place when the engine says ``g`` is ours alone."""
     gd = g._data
     if g._owned and type(gd) is np.ndarray:  # CuPy keeps the fused kernel's new array
-        kernels.relu_backward(gd, y._data, out=gd)
+        np.multiply(gd, y._data != 0, out=gd)  # kernels.relu_backward(gd, y._data, out=gd), without its two calls
         g._owned = False  # spent: whatever holds it from now on sees the masked values
         return g
     return _make(kernels.relu_backward(gd, y._data), g._backend)
@@ -1544,7 +1545,7 @@ def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: st
     if not grad_mode.state.enabled:
         if reduction == "none":
             return _make(dlogits * gd[:, None], g._backend)
-        if type(gd) is np.ndarray and gd == 1:
+        if type(gd) is np.ndarray and gd.item() == 1:  # (.item(): a Python float, not the ufunc of gd == 1)
             return _make(dlogits, g._backend)
         return _make(dlogits * gd, g._backend)
     # Recorded backward (create_graph): the same gradient from differentiable ops.
@@ -2374,11 +2375,11 @@ from gradkit.nn.functional_extra import (  # noqa: E402
     upsample_bilinear,
     upsample_nearest,
 )
-from gradkit.nn.loss_extra import ctc_loss, multilabel_margin_loss, triplet_margin_with_distance_loss  # noqa: E402
 from gradkit.nn.functional_fractional import (  # noqa: E402, F401  (re-exported: PyTorch's F names)
     fractional_max_pool2d,
     fractional_max_pool2d_with_indices,
     fractional_max_pool3d,
     fractional_max_pool3d_with_indices,
 )
+from gradkit.nn.loss_extra import ctc_loss, multilabel_margin_loss, triplet_margin_with_distance_loss  # noqa: E402
 from gradkit.nn.sampling import affine_grid, grid_sample  # noqa: E402
