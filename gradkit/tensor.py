@@ -1856,6 +1856,14 @@ class Tensor:
             from gradkit._args import probability
 
             p = probability(p, "bernoulli", "p")
+        else:
+            from gradkit.ops._util import host_read_allowed
+
+            d = self._data
+            # as PyTorch: probabilities outside [0, 1] (or NaN) are refused; read on the host where allowed
+            if d.size and host_read_allowed(d) and not bool(((d >= 0) & (d <= 1)).all()):
+                raise InvalidArgumentError("bernoulli: the probabilities (self) must lie in [0, 1]; got a value "
+                                           "outside that range, or NaN")
         from gradkit.creation import rand_like
 
         probs = self.detach() if p is None else p

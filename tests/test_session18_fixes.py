@@ -99,3 +99,15 @@ def test_an_integer_result_goes_into_any_integer_tensor_in_place_as_pytorch(devi
         except gk.DTypeError:
             continue
         raise AssertionError("a float or integer result was stored in an integer or bool tensor")
+
+
+def test_bernoulli_refuses_probabilities_outside_zero_one_as_pytorch(device):
+    for bad in (1.5, -0.1, float("nan")):
+        try:
+            gk.full((3,), bad, device=device).bernoulli()
+        except gk.InvalidArgumentError as exc:
+            assert "[0, 1]" in str(exc)
+        else:
+            raise AssertionError(f"bernoulli took probability {bad}")
+    draws = gk.full((1000,), 0.25, dtype=gk.float64, device=device).bernoulli()
+    assert set(np.unique(draws.numpy()).tolist()) <= {0.0, 1.0}
