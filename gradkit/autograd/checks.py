@@ -39,7 +39,9 @@ def _outputs(result: Any, op: str) -> list[Tensor]:
 
 
 def _host(t: Tensor) -> np.ndarray:
-    return np.asarray(t._backend.to_numpy(t._data), dtype=np.float64)
+    """A float64 NumPy copy of ``t`` (a copy always: an output that is a perturbed input, or a view of one,
+    must not change with it)."""
+    return np.array(t._backend.to_numpy(t._data), dtype=np.float64, copy=True)
 
 
 class _Failed(Exception):

@@ -830,14 +830,14 @@ def _tensor_rows(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None
     """``(tensor_dataset, indices)`` when ``dataset`` is a TensorDataset (indices None) or a Subset of one,
     possibly nested (indices into its tensors): then batches are gathered by indexing the tensors."""
     index = None
-    while type(dataset).__getitem__ is Subset.__getitem__:
+    while type(dataset).__getitem__ is Subset.__getitem__ and _own_getitems(dataset, Subset):
         inner = np.asarray(dataset.indices)
         if inner.size and inner.dtype.kind not in "iu":  # Subset checks them, but .indices may be replaced later
             raise ArgumentTypeError(f"DataLoader: a Subset's indices must be integers, got dtype {inner.dtype}")
         inner = inner.astype(np.int64, copy=False)
         index = inner if index is None else inner[index]
         dataset = dataset.dataset
-    if type(dataset).__getitem__ is not TensorDataset.__getitem__:
+    if type(dataset).__getitem__ is not TensorDataset.__getitem__ or not _own_getitems(dataset, TensorDataset):
         return None
     if index is not None and index.size:
         n = len(dataset)
@@ -849,6 +849,12 @@ def _tensor_rows(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None
             )
         index = index % n
     return dataset, index
+
+
+def _own_getitems(dataset: Any, base: type) -> bool:
+    """Whether ``dataset``'s ``__getitems__`` is ``base``'s own (or both have none): a subclass that defines
+    its own batched read is read through it (as PyTorch's DataLoader), not gathered from the tensors."""
+    return getattr(type(dataset), "__getitems__", None) is getattr(base, "__getitems__", None)
 
 
 class _Stream:

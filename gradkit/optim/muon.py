@@ -128,9 +128,12 @@ class Muon(Optimizer):
                 update = buf
             ortho = _orthogonalize(p._backend, update, coefficients, steps, eps)
             step = -_adjust_lr(lr, fn, p.shape)
-            if weight_decay != 0:
-                param *= 1 - lr * weight_decay
             xp = p._backend.xp
+            if weight_decay != 0:
+                if param.dtype == np.float16:  # PyTorch keeps the factor in float32 (its opmath), NumPy would round
+                    xp.copyto(param, param.astype(np.float32) * np.float32(1 - lr * weight_decay))  # it to float16
+                else:
+                    param *= 1 - lr * weight_decay
             if param.dtype.itemsize <= 4:  # float32 (and float16, whose step is taken in float32, rounded once)
                 ortho *= step
                 ortho += param
@@ -147,6 +150,13 @@ def _lerp(xp: Any, start: Any, end: Any, weight: float, out: Any, tmp: Any) -> N
     opmath type). ``out`` may be ``start`` or ``tmp``; ``tmp`` is overwritten."""
     opmath = np.float64 if start.dtype == np.float64 else np.float32
     w = opmath(weight)
+    if start.dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's (not in float16)
+        low, high = start.astype(np.float32), end.astype(np.float32)
+        diff = high - low
+        diff *= w if abs(w) < 0.5 else w - opmath(1)
+        diff += low if abs(w) < 0.5 else high
+        xp.copyto(out, diff)
+        return
     xp.subtract(end, start, out=tmp)
     if abs(w) < 0.5:
         tmp *= float(w)
