@@ -547,9 +547,27 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
     if approximate == "none":
         return x * (_erf(x * _INV_SQRT_2) + 1) * 0.5
     if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
-        return x * (ops.tanh(inner) + 1) * 0.5
+        xp = x._backend.xp
+        xd = x._data
+        t = xp.tanh((xd + xd * xd * xd * 0.044715) * _SQRT_2_OVER_PI)
+        return record("gelu", xd * (t + 1) * 0.5, x._backend, (x,), (_gelu_tanh_vjp,), (x,))
     raise InvalidArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _gelu_tanh_vjp(g: Tensor, x: Tensor) -> Tensor:
+    """``g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))``, ``t`` the forward's tanh, recomputed
+    (one node forward, one backward, as PyTorch's kernel; a graph of ops when the gradient is differentiated).
+    Written ``0.5 (1 + t) (1 + x (1 - t) sqrt(2/pi) (...))``: no cancellation where ``t`` nears -1 (float32 as
+    accurate as the chain rule through the ops it replaces)."""
+    if not grad_mode.state.enabled:
+        xp = x._backend.xp
+        xd = x._data
+        x2 = xd * xd
+        t = xp.tanh((xd + x2 * xd * 0.044715) * _SQRT_2_OVER_PI)
+        slope = (t + 1) * 0.5 * (xd * (1 - t) * ((x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI) + 1)
+        return _make(g._data * slope, g._backend)
+    t = ops.tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
+    return g * ((t + 1) * 0.5 * (x * (1 - t) * ((x * x * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI) + 1))
 
 
 def silu(input: Any) -> Tensor:  # noqa: A002
