@@ -280,6 +280,9 @@ from gradkit.autograd.grad_mode import inference_mode, is_inference_mode_enabled
 from gradkit.creation import multinomial, randperm
 from gradkit.tensor import is_tensor
 
+# PyTorch's other names of dtypes (``torch.long``); ``gk.float`` and ``gk.int`` are served by __getattr__ below
+long, double, half, short = int64, float64, float16, int16
+
 # NumPy's constants and aliases that ported NumPy code uses (``np.pi`` -> ``gk.pi``)
 pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
 newaxis = None
@@ -296,6 +299,8 @@ def __getattr__(name: str) -> object:
     every ``import gradkit``); ``import gradkit.distributions as D`` works as usual."""
     if name == "bool":  # torch.bool; kept out of ``from gradkit import *``, where it would hide the builtin
         return bool_
+    if name in ("float", "int"):  # torch.float (float32) and torch.int (int32), likewise
+        return float32 if name == "float" else int32
     if name == "range":  # torch.range, likewise kept out of ``from gradkit import *``
         from gradkit.ops.torch_namespace import range as torch_range
 

@@ -111,3 +111,11 @@ def test_bernoulli_refuses_probabilities_outside_zero_one_as_pytorch(device):
             raise AssertionError(f"bernoulli took probability {bad}")
     draws = gk.full((1000,), 0.25, dtype=gk.float64, device=device).bernoulli()
     assert set(np.unique(draws.numpy()).tolist()) <= {0.0, 1.0}
+
+
+def test_pytorchs_dtype_names():
+    assert (gk.long, gk.double, gk.half, gk.short, gk.float, gk.int) == (
+        gk.int64, gk.float64, gk.float16, gk.int16, gk.float32, gk.int32)
+    namespace: dict = {}
+    exec("from gradkit import *", namespace)
+    assert "float" not in namespace and "int" not in namespace and namespace["long"] == gk.int64
