@@ -151,8 +151,9 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """Number of elements (NumPy's meaning)."""
-        return self._data.size
+        """Number of elements (NumPy's meaning), an int that PyTorch code may also call: ``t.size()`` is the
+        shape and ``t.size(dim)`` one length (see :class:`ElementCount`)."""
+        return ElementCount(self._data.size, self._data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -953,6 +954,9 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
+        elif len(axes) == 2 and self.ndim != 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            # PyTorch's transpose(dim0, dim1): a swap (NumPy's transpose takes no two axes of another ndim)
+            return _ops.swapaxes(self, axes[0], axes[1])
         elif len(axes) == 2 and self.ndim == 2 and axes in ((0, 1), (-2, -1), (0, -1), (-2, 1)):
             # NumPy's identity permutation, which PyTorch code means as a swap: say so rather than stay silent
             warnings.warn(
@@ -2181,6 +2185,24 @@ def _is_graph_view(t: Tensor) -> bool:
         saved = node.saved
         return len(saved) == 2 and _is_basic(saved[1])
     return True
+
+
+class ElementCount(int):
+    """``Tensor.size``: the number of elements, NumPy's attribute, as an int; called, PyTorch's method:
+    ``t.size()`` is the shape (a tuple) and ``t.size(dim)`` the length along ``dim`` (negative from the end)."""
+
+    def __new__(cls, count: int, shape: tuple) -> ElementCount:
+        n = super().__new__(cls, count)
+        n.shape = shape
+        return n
+
+    def __call__(self, dim: Any = None) -> Any:
+        if dim is None:
+            return self.shape
+        return self.shape[_normalize_axis(dim, len(self.shape), "size")]
+
+    def __reduce__(self) -> tuple:  # pickled as the plain int it is
+        return (int, (int(self),))
 
 
 class _HookHandle:

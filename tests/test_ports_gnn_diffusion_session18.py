@@ -261,7 +261,7 @@ def _ddpm(lib, device: str, ema_kind: str = "swa", steps: int = 3) -> dict:
             b, c, hh, ww = x.shape
             q, k, v = self.qkv(self.norm(x)).chunk(3, dim=1)
 
-            def heads(z):  # PyTorch code writes transpose(-1, -2): see test_transpose_is_numpys
+            def heads(z):  # PyTorch code writes transpose(-1, -2), which works too (see the test below)
                 return z.reshape(b, self.heads, c // self.heads, hh * ww).swapaxes(-1, -2)
 
             o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
@@ -498,10 +498,9 @@ def test_inplace_index_add_of_a_grad_source_is_refused(device):
     np.testing.assert_array_equal(_np(deg), [2.0, 0.0, 1.0])
 
 
-def test_transpose_is_numpys(device):
-    """``Tensor.transpose(-1, -2)`` on a 4-d tensor is NumPy's permutation (an error: two axes of four), where
-    PyTorch swaps; ``swapaxes(-1, -2)`` (PyTorch has it too) is the swap the attention block needs."""
+def test_transpose_of_two_axes_swaps_them_beyond_2d(device):
+    """``Tensor.transpose(-1, -2)`` on a 4-d tensor is PyTorch's swap (NumPy's transpose takes no two axes there),
+    as the attention block's ``k.transpose(-1, -2)`` needs; ``swapaxes(-1, -2)`` is the same."""
     z = gk.zeros(2, 3, 4, 5, device=device)
-    with pytest.raises(gk.ShapeError, match="swapaxes"):
-        z.transpose(-1, -2)
+    assert z.transpose(-1, -2).shape == (2, 3, 5, 4)
     assert z.swapaxes(-1, -2).shape == (2, 3, 5, 4)

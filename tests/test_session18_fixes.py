@@ -119,3 +119,21 @@ def test_pytorchs_dtype_names():
     namespace: dict = {}
     exec("from gradkit import *", namespace)
     assert "float" not in namespace and "int" not in namespace and namespace["long"] == gk.int64
+
+
+def test_size_is_numpys_count_and_pytorchs_method(device):
+    import pickle
+
+    x = gk.zeros((2, 3, 4), device=device)
+    assert x.size == 24 and isinstance(x.size, int) and x.size + 1 == 25
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4
+    batch, steps, channels = x.size()
+    assert (batch, steps, channels) == (2, 3, 4)
+    assert type(pickle.loads(pickle.dumps(x.size))) is int
+    assert gk.zeros((), device=device).size() == () and gk.zeros((), device=device).size == 1
+    try:
+        x.size(3)
+    except gk.IndexOutOfRangeError:
+        pass
+    else:
+        raise AssertionError("size(3) of a 3-d tensor was taken")
