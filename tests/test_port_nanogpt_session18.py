@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from _reference import to_numpy as _np
 
 import gradkit as gk
 
@@ -30,14 +31,6 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}
 
 def _is_gk(lib) -> bool:
     return lib is gk
-
-
-def _np(t) -> np.ndarray:
-    if hasattr(t, "detach"):
-        t = t.detach()
-    if hasattr(t, "cpu"):
-        t = t.cpu()
-    return np.asarray(t.numpy())
 
 
 def _t(lib, a, device: str):

@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 import pytest
+from _reference import to_numpy as _np
 
 import gradkit as gk
 
@@ -44,14 +45,6 @@ def _is_gk(lib) -> bool:
 
 def _t(lib, a, device: str):
     return gk.tensor(a, device=device) if _is_gk(lib) else lib.tensor(a)
-
-
-def _np(t) -> np.ndarray:
-    if hasattr(t, "detach"):
-        t = t.detach()
-    if hasattr(t, "cpu"):
-        t = t.cpu()
-    return np.asarray(t.numpy())
 
 
 def _init(lib, model, device: str, seed: int = 0, scale: float = 0.3):

@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from _reference import central_differences as _central
 
 import gradkit as gk
 import gradkit.utils.checkpoint as ck
@@ -20,26 +21,6 @@ from gradkit.utils.checkpoint import checkpoint, checkpoint_sequential
 
 
 # ------------------------------------------------------------------ helpers
-def _central(f, args, eps=1e-6):
-    """d f / d args[k] (f scalar) by central differences in float64."""
-    args = [np.array(a, dtype=np.float64) for a in args]
-
-    def value(xs):
-        return float(np.sum(f(*[gk.tensor(x) for x in xs]).numpy()))
-
-    grads = []
-    for k, a in enumerate(args):
-        g = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            up = [x.copy() for x in args]
-            down = [x.copy() for x in args]
-            up[k][idx] += eps
-            down[k][idx] -= eps
-            g[idx] = (value(up) - value(down)) / (2 * eps)
-        grads.append(g)
-    return grads
-
-
 def _real_grads(f, args):
     """The engine's own gradient of sum(f) (a plain backward pass)."""
     xs = [gk.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in args]

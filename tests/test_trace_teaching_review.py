@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from _reference import central_differences
 
 import gradkit as gk
 import gradkit.nn.functional as F
@@ -26,26 +27,6 @@ EDGE = re.compile(r"^\s*(\w+) -> (\w+);$")
 
 
 # ------------------------------------------------------------------ helpers
-def central_differences(f, args, eps=1e-6):
-    """d sum(f) / d args[k] for every k, by central differences in float64."""
-    args = [np.array(a, dtype=np.float64) for a in args]
-
-    def value(xs):
-        return float(np.sum(f(*[gk.tensor(x) for x in xs]).numpy()))
-
-    grads = []
-    for k, a in enumerate(args):
-        g = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            up = [x.copy() for x in args]
-            down = [x.copy() for x in args]
-            up[k][idx] += eps
-            down[k][idx] -= eps
-            g[idx] = (value(up) - value(down)) / (2 * eps)
-        grads.append(g)
-    return grads
-
-
 def _python(expr: str) -> str:
     """A printed expression as Python over the names of the table."""
     e = re.sub(r"v~(-?)(\d+)", lambda m: f"vb_{'m' if m.group(1) else ''}{m.group(2)}", expr)

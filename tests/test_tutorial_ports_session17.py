@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import pytest
+from _reference import to_numpy as _np
 
 import gradkit as gk
 import gradkit.distributions as GD
@@ -41,14 +42,6 @@ def _t(lib, a, device: str):
 
 def _dist(lib):
     return GD if _is_gk(lib) else lib.distributions
-
-
-def _np(t) -> np.ndarray:
-    if hasattr(t, "detach"):
-        t = t.detach()
-    if hasattr(t, "cpu"):
-        t = t.cpu()
-    return np.asarray(t.numpy())
 
 
 def _init(lib, model, device: str, seed: int = 0, scale: float = 0.3):
