@@ -518,16 +518,23 @@ def block_diag(*tensors: Any) -> Tensor:
     return _ops.cat(rows, 0)
 
 
+def _tensors_of_ndim(items: tuple, ndim: int, op: str, what: str) -> list[Tensor]:
+    """``items`` as tensors, at least one, each with ``ndim`` dimensions (``what`` names one in errors)."""
+    ts = [_tensor(x, op) for x in items]
+    if not ts:
+        raise ArgumentTypeError(f"{op}: expected at least one {what}")
+    for i, x in enumerate(ts):
+        if x.ndim != ndim:
+            plural = "matrices" if what == "matrix" else f"{what}s"
+            raise ShapeError(f"{op}: expected {ndim}-d {plural}, got input {i} of shape {x.shape}")
+    return ts
+
+
 def cartesian_prod(*tensors: Any) -> Tensor:
     """The Cartesian product of 1-d tensors: an (N, k) tensor whose rows are the k-tuples in lexicographic order
     (one tensor: itself); differentiable."""
     op = "cartesian_prod"
-    ts = [_tensor(x, op) for x in tensors]
-    if not ts:
-        raise ArgumentTypeError(f"{op}: expected at least one tensor")
-    for i, x in enumerate(ts):
-        if x.ndim != 1:
-            raise ShapeError(f"{op}: expected 1-d tensors, got input {i} of shape {x.shape}")
+    ts = _tensors_of_ndim(tensors, 1, op, "tensor")
     if len(ts) == 1:
         return ts[0]
     grids = _ops.meshgrid(*ts, indexing="ij")
@@ -610,12 +617,7 @@ def chain_matmul(*matrices: Any) -> Tensor:
     from gradkit import linalg
 
     op = "chain_matmul"
-    ms = [_tensor(m, op) for m in matrices]
-    if not ms:
-        raise ArgumentTypeError(f"{op}: expected at least one matrix")
-    for i, m in enumerate(ms):
-        if m.ndim != 2:
-            raise ShapeError(f"{op}: expected 2-d matrices, got input {i} of shape {m.shape}")
+    ms = _tensors_of_ndim(matrices, 2, op, "matrix")
     if len(ms) == 1:
         return ms[0].clone()
     return linalg.multi_dot(ms)
