@@ -408,7 +408,8 @@ def _record_outputs(name: str, datas: tuple, backend: Any, a: Tensor, rules: tup
     other than the defaults (("eigh", ", UPLO='U'")); the op's name and none by default.
     """
     shared = _Outputs(name, datas, backend, a, rules, extra)
-    shared.call = call or (name, "")
+    if call is not None:
+        shared.call = call
     outs = [shared.record(k) for k in range(len(datas))]
     versions = [(t._version, t._version[0]) for t in outs]
     for t in outs:
