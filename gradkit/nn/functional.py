@@ -983,37 +983,112 @@ def _column_sum(a: Any) -> Any:
 def _layer_norm_fused(x: Tensor, axes: tuple, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """``layer_norm`` as one node on the (rows, n) view of ``x``: the forward on raw arrays, the VJP in
     closed form (``_layer_norm_dx`` and friends). Saved: x (for a recorded backward), x-hat and the std.
-    float16 is computed as the composed ops compute it (NumPy's mean sums it in float32)."""
+    float16 is computed as the composed ops compute it (NumPy's mean sums it in float32).
+
+    NumPy float32/float64 run block by block of rows (:func:`_layer_norm_rows`): every pass after the
+    first over a block finds it in cache, and the same values come out row by row; the backward pass makes
+    the three gradients in one such pass (:func:`_layer_norm_grads`)."""
     xd = x._data
     n = math.prod(xd.shape[axes[0]:])
     x2 = xd.reshape(-1, n)
-    # The mean by NumPy's pairwise sum (as accurate as before: its error is amplified by mean / std);
-    # the variance of the centred rows by a dot product (its rounding is not).
-    xhat = x2 - x2.mean(axis=1, keepdims=True)
-    std = x._backend.xp.sqrt(_row_dot(xhat, xhat, n) + eps)
-    xhat /= std
-    if weight is not None:
-        y = xhat * weight._data.reshape(n)
-        if bias is not None:
-            y += bias._data.reshape(n)
-    elif bias is not None:
-        y = xhat + bias._data.reshape(n)
+    w = None if weight is None else weight._data.reshape(n)
+    b = None if bias is None else bias._data.reshape(n)
+    if _blas_rows(x2):
+        y, xhat, std = _layer_norm_rows(x2, n, eps, w, b)
     else:
-        y = xhat.copy()  # x-hat stays private: the caller may change the output in place
+        # The mean by NumPy's pairwise sum (as accurate as before: its error is amplified by mean / std);
+        # the variance of the centred rows by a dot product (its rounding is not).
+        xhat = x2 - x2.mean(axis=1, keepdims=True)
+        std = x._backend.xp.sqrt(_row_dot(xhat, xhat, n) + eps)
+        xhat /= std
+        if w is not None:
+            y = xhat * w
+            if b is not None:
+                y += b
+        elif b is not None:
+            y = xhat + b
+        else:
+            y = xhat.copy()  # x-hat stays private: the caller may change the output in place
+    # The bias's gradient is made with x's (one pass over the blocks) when it is wanted at the forward.
+    want_db = bias is not None and bias._requires_grad
     return record(
         "layer_norm", y.reshape(xd.shape), x._backend, (x, weight, bias), _LAYER_NORM_RULES,
-        (x, xhat, std, weight, axes, eps),
+        (x, xhat, std, weight, axes, eps, [None, want_db]),
     )
 
 
-def _layer_norm_dx(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
-    """``(gy - mean(gy) - xhat * mean(gy * xhat)) / std`` with ``gy = g * weight``, means over the normalised axes."""
+_LN_BLOCK = 1 << 16  # elements in a block of rows: 256 KiB of float32, so that a block's arrays stay in cache
+
+
+def _layer_norm_rows(x2: Any, n: int, eps: float, w: Any, b: Any) -> tuple[Any, Any, Any]:
+    """The NumPy forward of ``layer_norm`` on the rows of ``x2`` (float32/float64), block by block:
+    ``(y, xhat, std)``, new arrays, computed per row as the whole-array expressions would."""
+    rows = x2.shape[0]
+    xhat = np.empty(x2.shape, x2.dtype)
+    y = np.empty(x2.shape, x2.dtype)
+    std = np.empty((rows, 1), x2.dtype)
+    step = max(1, _LN_BLOCK // n)
+    for s in range(0, rows, step):
+        xs, xh, sd, ys = x2[s : s + step], xhat[s : s + step], std[s : s + step], y[s : s + step]
+        np.subtract(xs, xs.mean(axis=1, keepdims=True), out=xh)
+        np.sqrt(_row_dot(xh, xh, n) + eps, out=sd)
+        xh /= sd
+        if w is not None:
+            np.multiply(xh, w, out=ys)
+            if b is not None:
+                ys += b
+        elif b is not None:
+            np.add(xh, b, out=ys)
+        else:
+            ys[...] = xh
+    return y, xhat, std
+
+
+def _layer_norm_grads(gd: Any, xhat: Any, std: Any, w: Any, want_dw: bool, want_db: bool) -> tuple[Any, Any, Any]:
+    """NumPy float32/float64: the gradients of ``layer_norm`` for the output gradient ``gd`` (rows, n), in one
+    pass over blocks of rows (each block's arrays stay in cache): ``(dx, dw, db)``, dw and db None unless
+    wanted. dx row by row as :func:`_layer_norm_dx` computes it; dw and db summed per block, then over blocks."""
+    rows, n = xhat.shape
+    dtype = xhat.dtype
+    step = max(1, _LN_BLOCK // n)
+    dx = np.empty((rows, n), dtype)
+    dw = np.zeros(n, dtype) if want_dw else None
+    db = np.zeros(n, dtype) if want_db else None
+    tmp = None if w is None else np.empty((min(step, rows), n), dtype)
+    ones = np.ones(min(step, rows), dtype)
+    for s in range(0, rows, step):
+        gs, xh, sd, d = gd[s : s + step], xhat[s : s + step], std[s : s + step], dx[s : s + step]
+        k = gs.shape[0]
+        gy = gs if w is None else np.multiply(gs, w, out=tmp[:k])
+        np.multiply(xh, _row_dot(gy, xh, n), out=d)
+        d += _row_mean(gy, n)
+        np.subtract(gy, d, out=d)
+        d /= sd
+        if dw is not None:
+            dw += np.einsum("ij,ij->j", gs, xh)
+        if db is not None:
+            db += ones[:k] @ gs
+    return dx, dw, db
+
+
+def _layer_norm_dx(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
+    """``(gy - mean(gy) - xhat * mean(gy * xhat)) / std`` with ``gy = g * weight``, means over the normalised axes.
+
+    NumPy float32/float64: with the weight's and the bias's gradients in the same pass when they require
+    grad; those wait in ``stash`` (``[(g, g's version, dw, db), want_db]``) for the rules of w and b, which run
+    next for this same ``g`` (a rule called for another gradient, or another version of it, computes its own)."""
     if grad_mode.state.enabled:  # create_graph: from x again, so that the result is differentiable in x too
         xh, sd = _normalized(x, axes, eps)
         gy = g if w is None else g * w
         return (gy - ops.mean(gy, axes, keepdims=True) - xh * ops.mean(gy * xh, axes, keepdims=True)) / sd
     n = xhat.shape[1]
     gd = g._data.reshape(xhat.shape)
+    if _blas_rows(xhat) and gd.dtype == xhat.dtype:
+        want_dw = w is not None and w._requires_grad
+        dx, dw, db = _layer_norm_grads(gd, xhat, std, None if w is None else w._data.reshape(n), want_dw, stash[1])
+        stash[0] = (g, g._version[0], dw, db) if want_dw or stash[1] else None
+        return _make(dx.reshape(x.shape), g._backend)
     dtype = gd.dtype
     gd, xhat, std = _wide(gd), _wide(xhat), _wide(std)  # float16: the sums in float32
     gy = gd if w is None else gd * _wide(w._data).reshape(n)
@@ -1024,21 +1099,41 @@ def _layer_norm_dx(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, 
     return _make(dx.reshape(x.shape).astype(dtype, copy=False), g._backend)
 
 
-def _layer_norm_dw(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
+def _stashed(stash: list, g: Tensor, i: int) -> Any:
+    """The gradient ``i`` (2: weight, 3: bias) that ``_layer_norm_dx`` made for this ``g``, taken out of
+    ``stash``; None if there is none for it."""
+    held = stash[0]
+    if held is None or held[0] is not g or held[1] != g._version[0] or held[i] is None:
+        return None
+    out = held[i]
+    rest = (*held[:i], None, *held[i + 1 :])
+    stash[0] = None if rest[2] is None and rest[3] is None else rest
+    return out
+
+
+def _layer_norm_dw(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
     lead = tuple(range(axes[0]))
     if grad_mode.state.enabled:
         gx = g * _normalized(x, axes, eps)[0]
         return ops.sum(gx, lead) if lead else gx
+    dw = _stashed(stash, g, 2)
+    if dw is not None:
+        return _make(dw.reshape(w.shape), g._backend)
     gd = _wide(g._data.reshape(xhat.shape))
     xh = _wide(xhat)
     dw = np.einsum("ij,ij->j", gd, xh) if _blas_rows(gd) else (gd * xh).sum(axis=0)
     return _make(dw.reshape(w.shape).astype(w.dtype, copy=False), g._backend)
 
 
-def _layer_norm_db(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float) -> Tensor:
+def _layer_norm_db(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
     lead = tuple(range(axes[0]))
     if grad_mode.state.enabled:
         return ops.sum(g, lead) if lead else g
+    db = _stashed(stash, g, 3)
+    if db is not None:
+        return _make(db.reshape(x.shape[axes[0]:]), g._backend)
     gd = g._data.reshape(xhat.shape)
     db = _column_sum(_wide(gd)).reshape(x.shape[axes[0]:])
     return _make(db.astype(gd.dtype, copy=False), g._backend)
@@ -1476,8 +1571,10 @@ def cross_entropy(
     As PyTorch's: ``weight`` (one per class) weighs each sample by its
     target's weight ("mean" then divides by the total weight), targets equal
     to ``ignore_index`` add nothing, and ``label_smoothing`` in [0, 1] mixes
-    the target with the uniform distribution. With any of these the loss is
-    built from ``log_softmax`` and differentiable ops instead of the fused node.
+    the target with the uniform distribution. With any of these, NumPy float32
+    and float64 logits still take one node (its gradient made in the forward
+    pass, see ``_cross_entropy_rows``); elsewhere the loss is built from
+    ``log_softmax`` and differentiable ops instead of the fused node.
     When every target is ignored (or has weight 0), "mean" gives NaN, as
     PyTorch, and a zero gradient.
 
@@ -1513,9 +1610,120 @@ def cross_entropy(
             return checked
     t, ignored = _checked_targets(t, x, "cross_entropy", ignore_index)
     if w is not None or smoothing or ignored is not None:
+        if _blas_rows(x._data) and x._data.size:  # NumPy float32/float64: one node
+            return _cross_entropy_rows(x, t, ignored, w, smoothing, reduction)
         return _weighted_nll(ops.log_softmax(x, 1), t, ignored, w, smoothing, reduction)
     loss, dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)
-    return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), (dlogits, x, t, reduction))
+    saved = (dlogits, x, t, reduction, [False])
+    return record("cross_entropy", loss, x._backend, (x,), (_cross_entropy_vjp,), saved)
+
+
+def _cross_entropy_rows(x: Tensor, t: Any, ignored: Any, weight: Tensor | None, smoothing: float,
+                        reduction: str) -> Tensor:  # fmt: skip
+    """``_weighted_nll(log_softmax(x), ...)`` as one node, for NumPy float32/float64 logits (N, C), N, C > 0.
+
+    Per row, with ``p = softmax(x)``, ``lse = log(sum_c exp(x_c - max))``, ``w_t = weight[t]`` (1 without
+    weights, 0 for an ignored target), ``W = sum_c weight[c]`` (C without weights) and ``k`` 0 for an ignored
+    row, else 1: the loss is ``(1 - s) w_t (lse - (x_t - max)) + k s / C (W lse - sum_c weight[c] (x_c - max))``
+    and its gradient ``(w_t (1 - s) + k s W / C) p - w_t (1 - s) one_hot(t) - k s / C weight``, times
+    ``1 / sum w_t`` for "mean" (0 where that sum is 0: the loss is then NaN, its gradient zero). The
+    gradient is made in the forward pass, in the array of ``exp``; an ignored row's loss is 0."""
+    xd = x._data
+    n, c = xd.shape
+    dt = xd.dtype
+    keep = None if ignored is None else ~ignored
+    wd = None if weight is None else weight._data
+    if wd is None:
+        w_t = np.ones(n, dt) if keep is None else keep.astype(dt)
+    else:
+        w_t = wd[t]
+        if keep is not None:
+            w_t[ignored] = 0
+    e = np.subtract(xd, xd.max(axis=1, keepdims=True))
+    picked = e[np.arange(n), t]  # x_t - max
+    shifted_sum = None
+    if smoothing:  # sum_c weight[c] (x_c - max), before exp overwrites it
+        shifted_sum = e @ (np.ones(c, dt) if wd is None else wd)
+    if keep is not None:  # an ignored row adds nothing: no inf * 0 from its -inf logits
+        picked[ignored] = 0
+        if shifted_sum is not None:
+            shifted_sum[ignored] = 0
+    np.exp(e, out=e)
+    total = e @ np.ones(c, dt)
+    lse = np.log(total)
+    loss = lse - picked
+    loss *= w_t
+    k_s = None
+    if smoothing:
+        big_w = dt.type(c) if wd is None else wd.sum()
+        smooth = lse * big_w
+        smooth -= shifted_sum
+        loss *= dt.type(1.0 - smoothing)
+        k_s = np.full(n, smoothing / c, dt) if keep is None else keep * dt.type(smoothing / c)
+        loss += smooth * k_s
+    if keep is not None:
+        loss[ignored] = 0  # (a NaN logit would still make it NaN)
+    if reduction == "none":
+        out, scale = loss, None
+    elif reduction == "sum":
+        out, scale = loss.sum(), None
+    else:
+        weight_sum = w_t.sum()
+        if weight_sum != 0:
+            out, scale = loss.sum() / weight_sum, dt.type(1) / weight_sum
+        else:
+            out, scale = np.asarray(np.nan, dt), dt.type(0)
+    hot = w_t if not smoothing else w_t * dt.type(1.0 - smoothing)
+    coef = hot if not smoothing else hot + k_s * big_w
+    if scale is not None:
+        coef = coef * scale
+        hot = hot * scale
+        if k_s is not None:
+            k_s = k_s * scale
+    parts = (coef, hot, k_s, wd)
+    saved = (_cross_entropy_rows_gradient(e, total, t, parts), x, t, reduction, parts, [False])
+    if weight is not None and smoothing:  # as the composed ops: a weight changed in place before backward is refused
+        saved = (*saved, weight)
+    return record("cross_entropy", np.asarray(out, dt), x._backend, (x,), (_cross_entropy_rows_vjp,), saved)
+
+
+def _cross_entropy_rows_gradient(e: Any, total: Any, t: Any, parts: tuple) -> Any:
+    """The gradient of :func:`_cross_entropy_rows`, made in place in ``e = exp(x - max)`` (row sums
+    ``total``): ``p`` scaled by ``coef``, the target's column less ``hot``, ``k_s`` times the weights less."""
+    coef, hot, k_s, wd = parts
+    e *= (coef / total)[:, None]
+    e[np.arange(e.shape[0]), t] -= hot
+    if k_s is not None:
+        if wd is None:
+            e -= k_s[:, None]
+        else:
+            e -= np.multiply.outer(k_s, wd)
+    return e
+
+
+def _cross_entropy_rows_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str, parts: tuple,
+                            given: list, *weight: Tensor) -> Tensor:  # fmt: skip
+    gd = g._data
+    if not grad_mode.state.enabled:
+        if given[0]:  # the saved gradient became a .grad (which may since have changed in place): made anew
+            xd = x._data
+            e = np.exp(xd - xd.max(axis=1, keepdims=True))
+            dlogits = _cross_entropy_rows_gradient(e, e @ np.ones(e.shape[1], e.dtype), t, parts)
+        if reduction == "none":
+            return _make(dlogits * gd[:, None], g._backend)
+        if gd.item() == 1:
+            given[0] = True  # handed out as it is: a later backward through a retained graph makes its own
+            return _make(dlogits, g._backend)
+        return _make(dlogits * gd, g._backend)
+    # Recorded backward (create_graph): p * coef + (the constant rest), p = softmax(x) from differentiable ops.
+    coef, hot, k_s, wd = parts
+    n, c = x.shape
+    rest = np.zeros((n, c), x.dtype)
+    rest[np.arange(n), t] = -hot
+    if k_s is not None:
+        rest -= np.multiply.outer(k_s, np.ones(c, x.dtype) if wd is None else wd)
+    d = ops.softmax(x, 1) * _make(coef[:, None], x._backend) + _make(rest, x._backend)
+    return d * ops.reshape(g, (-1, 1)) if reduction == "none" else d * g
 
 
 def _cross_entropy_checked_on_device(x: Tensor, t: Any, reduction: str, ignore_index: int) -> Tensor | None:
@@ -1558,12 +1766,15 @@ def _softmax_minus_one_hot(x: Tensor, t: Any, keep: Any = None) -> Tensor:
     return (ops.softmax(x, 1) - hot) * keep[:, None].astype(x.dtype)
 
 
-def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str) -> Tensor:
+def _cross_entropy_vjp(g: Tensor, dlogits: Any, x: Tensor, t: Any, reduction: str, given: list) -> Tensor:
     gd = g._data
     if not grad_mode.state.enabled:
+        if given[0]:  # the saved gradient became a .grad (which may since have changed in place): made anew
+            dlogits = kernels.cross_entropy_forward_backward(x._data, t, reduction)[1]
         if reduction == "none":
             return _make(dlogits * gd[:, None], g._backend)
         if type(gd) is np.ndarray and gd.item() == 1:  # (.item(): a Python float, not the ufunc of gd == 1)
+            given[0] = True  # handed out as it is: a later backward through a retained graph makes its own
             return _make(dlogits, g._backend)
         return _make(dlogits * gd, g._backend)
     # Recorded backward (create_graph): the same gradient from differentiable ops.
