@@ -17,7 +17,7 @@ import numpy as np
 
 from gradkit._args import check_int_fits, flag, no_out, out_of_range, scalar, text, whole
 from gradkit.autograd import grad_mode
-from gradkit.autograd.node import FREED_RULES, hook_keys
+from gradkit.autograd.node import hook_keys
 from gradkit.backends.base import Backend
 from gradkit.errors import (
     ArgumentTypeError,
@@ -56,6 +56,7 @@ DDOF_DEFAULT: Any = _DefaultDdof(0)
 _ndarray = np.ndarray
 
 _INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
+_INPLACE_OPS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}  # recorded: gradkit.ops
 
 
 class Tensor:
@@ -69,6 +70,9 @@ class Tensor:
     # True on a gradient that a VJP rule has just created and that nothing else holds:
     # the rule that receives it may overwrite it (see notes/INTERNALS.md, "Gradient ownership").
     _owned: bool = False
+    # PyTorch's ``_base``: the tensor whose memory this view lies on (None: not a view; see
+    # gradkit/autograd/inplace.py, which also keeps a base's ``_views``)
+    _base: Tensor | None = None
     # NumPy defers to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -403,17 +407,14 @@ class Tensor:
 
         It becomes a leaf that does not require grad (``grad_fn`` None, ``requires_grad`` False), keeping
         its data, version counter and ``.grad``; tensors already computed from it keep their graph. A leaf
-        that requires grad just stops requiring it. As PyTorch, refused on a view of another tensor in
-        the graph (``x[1:]``, ``x.T``, ``x.reshape(...)`` sharing x's memory): use ``detach()`` there.
-        A view made where nothing is recorded (under ``no_grad``, or of a tensor without grad) has no
-        graph to leave and is let through, unlike PyTorch, which refuses it too (gradkit does not mark
-        such views).
+        that requires grad just stops requiring it. As PyTorch, refused on a view of another tensor
+        (``x[1:]``, ``x.T``, ``x.reshape(...)`` sharing x's memory: ``_base`` is set): use ``detach()`` there.
         """
-        if self._grad_fn is not None and _is_graph_view(self):
+        if self._base is not None:
             raise AutogradError(
-                f"detach_: cannot detach a view in place (this tensor is a view made by '{self._grad_fn.name}', "
-                "sharing its memory with the tensor it was taken from); use .detach() instead, which returns "
-                "a new tensor outside the graph"
+                f"detach_: cannot detach a view in place (this tensor is a view of a tensor of shape "
+                f"{self._base.shape}, sharing its memory); use .detach() instead, which returns a new tensor "
+                "outside the graph"
             )
         self._grad_fn = None
         self._requires_grad = False
@@ -639,13 +640,27 @@ class Tensor:
         return _ops.getitem(self, index)
 
     # --------------------------------------------------------------- in place
-    def _check_inplace(self, op: str, value: Any = None) -> None:
+    def _needs_record(self, op: str, operands: tuple = ()) -> bool:
+        """Check that self may be written in place; True when the change must be recorded (grad mode on, and
+        self or an operand in the graph: see ``_rebase``), False for a plain write."""
         if not _engine.writable_dense(self._data):  # CuPy has no read-only flag: its broadcast views are checked here
             raise InvalidArgumentError(
                 f"in-place {op}: this tensor's memory is read-only (a broadcast view, or an array imported "
                 "through DLPack by NumPy 1.x); write to a copy, e.g. gk.tensor(t.numpy())"
             )
         if not grad_mode.state.enabled:
+            return False
+        if self._requires_grad:
+            return True
+        for o in operands:
+            if isinstance(o, Tensor) and o._requires_grad:
+                return True
+        return False
+
+    def _check_inplace(self, op: str, value: Any = None) -> None:
+        """``_needs_record`` for the in-place ops that are not recorded: a change that would need recording is
+        refused."""
+        if not self._needs_record(op, (value,)):
             return
         if self._requires_grad:
             what = "a leaf tensor that requires grad" if self._grad_fn is None else "a tensor that is part of a graph"
@@ -653,14 +668,30 @@ class Tensor:
                 f"in-place {op} on {what} would break autograd; use an out-of-place operation, "
                 "or do it inside gk.no_grad()"
             )
-        if isinstance(value, Tensor) and value._requires_grad:
-            raise AutogradError(
-                f"in-place {op} with an operand that requires grad would drop its gradient; "
-                "use an out-of-place operation (y = x + w), or do it inside gk.no_grad()"
-            )
+        raise AutogradError(
+            f"in-place {op} with an operand that requires grad would drop its gradient; "
+            "use an out-of-place operation (y = x + w), or do it inside gk.no_grad()"
+        )
+
+    def _rebase(self, op: str, compute: Callable[[Tensor], Any], keeps_old: bool = True) -> Tensor:
+        """Record an in-place change: self becomes ``compute(old)``, with that result's history (PyTorch's
+        in-place ops on tensors in the graph; see gradkit/autograd/inplace.py)."""
+        from gradkit.autograd.inplace import rebase
+
+        return rebase(self, op, compute, keeps_old)
+
+    def __getstate__(self) -> tuple:
+        # as object's, without the view links (a weak reference cannot be pickled; a copy is no view)
+        state = {k: v for k, v in self.__dict__.items() if k != "_base" and k != "_views"}
+        slots = {k: getattr(self, k) for k in ("_data", "_backend", "_requires_grad", "_grad_fn", "_version")
+                 if hasattr(self, k)}
+        return (state or None, slots)
 
     def _inplace(self, op: str, other: Any) -> Tensor:
-        self._check_inplace(op, other)
+        if self._needs_record(op, (other,)):
+            fn = getattr(_ops, _INPLACE_OPS[op])
+            # (x *= x: the old values on both sides; a node saving self would be refused at backward)
+            return self._rebase(op, lambda t: fn(t, t if other is self else other), keeps_old=op in ("mul", "div"))
         value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
         check_int_fits(f"in-place {op}", value, self._data.dtype)
         ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
@@ -693,8 +724,18 @@ class Tensor:
         return self._inplace("div", other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("__setitem__", value)
         from gradkit.ops.indexing import normalize_index
+
+        if self._needs_record("__setitem__", (value,)):
+            if value is None or isinstance(value, (str, bytes, complex)):
+                raise DTypeError(
+                    f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
+                )
+            from gradkit.autograd.inplace import write_at
+
+            value = self._as_same_device(value, "__setitem__") if isinstance(value, Tensor) else value
+            write_at(self, "__setitem__", normalize_index(self, index, "__setitem__"), value)
+            return
 
         value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
         idx = normalize_index(self, index, "__setitem__")  # raises its own errors for bad indices
@@ -722,20 +763,23 @@ class Tensor:
 
     def copy_(self, src: Any) -> Tensor:
         """Overwrite the values in place with ``src`` (broadcast); returns self."""
-        self._check_inplace("copy_", src)
+        rebased = self._needs_record("copy_", (src,))
         value = self._as_same_device(src, "copy_")
         if self._data.shape != value.shape:
             try:
                 self._backend.xp.broadcast_to(value._data, self._data.shape)
             except ValueError:
                 raise ShapeError(f"copy_: source shape {value.shape} does not broadcast to {self.shape}") from None
+        if rebased:
+            return self._rebase("copy_", lambda t: _copied(value, t), keeps_old=False)
         self._backend.xp.copyto(self._data, value._data, casting="unsafe")
         self._version[0] += 1
         return self
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place; returns self."""
-        self._check_inplace("zero_")
+        if self._needs_record("zero_"):
+            return self._rebase("zero_", lambda t: t._backend.xp.zeros_like(t._data), keeps_old=False)
         self._data.fill(0)
         self._version[0] += 1
         return self
@@ -749,7 +793,12 @@ class Tensor:
         self._fill(value, "fill")
 
     def _fill(self, value: Any, op: str) -> Tensor:
-        self._check_inplace(op, value)
+        if self._needs_record(op, (value,)):
+            if isinstance(value, Tensor) and value.size == 1:  # the value's gradient: the sum of self's
+                return self._rebase(op, lambda t: _copied(value.reshape(()), t), keeps_old=False)
+            with grad_mode.no_grad():  # (the checks of a plain fill, on a copy)
+                filled = Tensor._make(self._data.copy(), self._backend)._fill(value, op)
+            return self._rebase(op, lambda t: filled._data, keeps_old=False)
         if isinstance(value, Tensor):
             if value.size != 1:
                 raise ShapeError(
@@ -1879,12 +1928,14 @@ class Tensor:
         return self.device.startswith("cuda")
 
     # In place, under add_'s rules (_check_inplace: refused where autograd would break; the version counter bumps)
-    def _assign_(self, op: str, compute: Callable[[], Tensor], *operands: Any) -> Tensor:
-        """Write ``compute()``, run outside the graph, into self; returns self."""
-        grad_operand = next((o for o in operands if isinstance(o, Tensor) and o._requires_grad), None)
-        self._check_inplace(op, grad_operand)
+    def _assign_(self, op: str, compute: Callable[[Tensor], Tensor], *operands: Any, keeps_old: bool = True) -> Tensor:
+        """Write ``compute(self)`` into self; returns self. With grad mode on and self or an operand in the
+        graph the change is recorded (``compute`` then receives self as it was; ``keeps_old=False`` where its
+        backward never reads those values: they are not copied)."""
+        if self._needs_record(op, operands):
+            return self._rebase(op, compute, keeps_old)
         with grad_mode.no_grad():
-            result = compute()
+            result = compute(self)
         if result.shape != self.shape:
             raise ShapeError(f"in-place {op}: the result's shape {result.shape} is not self's shape {self.shape}")
         # As PyTorch's can_cast: integer results go into any integer tensor (signed or not, wrapping); else
@@ -1900,53 +1951,54 @@ class Tensor:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
         """:meth:`clamp` in place; returns self."""
-        return self._assign_("clamp_", lambda: self.clamp(min, max), min, max)
+        return self._assign_("clamp_", lambda t: t.clamp(min, max), min, max)
 
     def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
-        return self._assign_("clamp_min_", lambda: self.clamp_min(min), min)
+        return self._assign_("clamp_min_", lambda t: t.clamp_min(min), min)
 
     def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
-        return self._assign_("clamp_max_", lambda: self.clamp_max(max), max)
+        return self._assign_("clamp_max_", lambda t: t.clamp_max(max), max)
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         """:meth:`masked_fill` in place; returns self."""
-        return self._assign_("masked_fill_", lambda: self.masked_fill(mask, value), value)
+        return self._assign_("masked_fill_", lambda t: t.masked_fill(mask, value), value, keeps_old=False)
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
         """:meth:`lerp` in place (``ema.lerp_(p, 0.01)`` under ``gk.no_grad()``); returns self."""
-        return self._assign_("lerp_", lambda: self.lerp(end, weight), end, weight)
+        return self._assign_("lerp_", lambda t: t.lerp(end, weight), end, weight)
 
     def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-        return self._assign_("addcmul_", lambda: self.addcmul(tensor1, tensor2, value=value), tensor1, tensor2)
+        return self._assign_("addcmul_", lambda t: t.addcmul(tensor1, tensor2, value=value), tensor1, tensor2)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-        return self._assign_("addcdiv_", lambda: self.addcdiv(tensor1, tensor2, value=value), tensor1, tensor2)
+        return self._assign_("addcdiv_", lambda t: t.addcdiv(tensor1, tensor2, value=value), tensor1, tensor2)
 
     def pow_(self, exponent: Any) -> Tensor:
-        return self._assign_("pow_", lambda: self.pow(exponent), exponent)
+        return self._assign_("pow_", lambda t: t.pow(exponent), exponent)
 
     def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
-        return self._assign_("scatter_", lambda: self.scatter(dim, index, src), src)
+        return self._assign_("scatter_", lambda t: t.scatter(dim, index, src), src, keeps_old=False)
 
     def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
-        return self._assign_("scatter_add_", lambda: self.scatter_add(dim, index, src), src)
+        return self._assign_("scatter_add_", lambda t: t.scatter_add(dim, index, src), src, keeps_old=False)
 
     def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
-        return self._assign_("index_add_", lambda: self.index_add(dim, index, source, alpha=alpha), source)
+        return self._assign_("index_add_", lambda t: t.index_add(dim, index, source, alpha=alpha), source,
+                             keeps_old=False)
 
     def index_fill(self, dim: Any, index: Any, value: Any) -> Tensor:
         """``gk.index_fill``: ``value`` in the slices ``index`` along ``dim`` (out of place)."""
         return _tc.index_fill(self, dim, index, value)
 
     def index_fill_(self, dim: Any, index: Any, value: Any) -> Tensor:
-        return self._assign_("index_fill_", lambda: self.index_fill(dim, index, value), value)
+        return self._assign_("index_fill_", lambda t: t.index_fill(dim, index, value), value, keeps_old=False)
 
     def index_copy(self, dim: Any, index: Any, source: Any) -> Tensor:
         """``gk.index_copy``: ``source``'s slice k in slice ``index[k]`` along ``dim`` (out of place)."""
         return _tc.index_copy(self, dim, index, source)
 
     def index_copy_(self, dim: Any, index: Any, source: Any) -> Tensor:
-        return self._assign_("index_copy_", lambda: self.index_copy(dim, index, source), source)
+        return self._assign_("index_copy_", lambda t: t.index_copy(dim, index, source), source, keeps_old=False)
 
     def scatter_reduce(self, dim: Any, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
         """``gk.scatter_reduce``: each ``src`` element combined by ``reduce`` ("sum", "prod", "mean", "amax",
@@ -1955,7 +2007,7 @@ class Tensor:
 
     def scatter_reduce_(self, dim: Any, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
         return self._assign_(
-            "scatter_reduce_", lambda: self.scatter_reduce(dim, index, src, reduce, include_self=include_self), src
+            "scatter_reduce_", lambda t: t.scatter_reduce(dim, index, src, reduce, include_self=include_self), src
         )
 
     def index_reduce(self, dim: Any, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
@@ -1965,7 +2017,7 @@ class Tensor:
 
     def index_reduce_(self, dim: Any, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
         return self._assign_(
-            "index_reduce_", lambda: self.index_reduce(dim, index, source, reduce, include_self=include_self), source
+            "index_reduce_", lambda t: t.index_reduce(dim, index, source, reduce, include_self=include_self), source
         )
 
     def masked_scatter(self, mask: Any, source: Any) -> Tensor:
@@ -1973,7 +2025,7 @@ class Tensor:
         return _tc.masked_scatter(self, mask, source)
 
     def masked_scatter_(self, mask: Any, source: Any) -> Tensor:
-        return self._assign_("masked_scatter_", lambda: self.masked_scatter(mask, source), source)
+        return self._assign_("masked_scatter_", lambda t: t.masked_scatter(mask, source), source, keeps_old=False)
 
     def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
         """``self[indices] = values`` (``indices`` a tuple of index tensors), or with ``accumulate=True``
@@ -1986,7 +2038,9 @@ class Tensor:
             return self
         from gradkit.ops.indexing import normalize_index
 
-        self._check_inplace("index_put_", values)
+        if self._needs_record("index_put_", (values,)):
+            return self._rebase("index_put_", lambda t: _methods_misc.index_put(t, indices, values, True),
+                                keeps_old=False)
         idx = normalize_index(self, tuple(indices), "index_put_")
         vals = self._as_same_device(values, "index_put_") if isinstance(values, Tensor) else None
         if vals is not None and vals.dtype != self.dtype:
@@ -2154,39 +2208,6 @@ def _other_tensor(other: Any, op: str) -> Tensor:
     return other
 
 
-#: Nodes of the operations whose result may be a view of their input (sharing its memory and version counter:
-#: ``ops.shape.share_version``, ``ops.shape.alias``), for ``detach_``.
-_VIEW_OPS = frozenset(("reshape", "transpose", "broadcast_to", "flip", "getitem"))
-
-
-def _is_graph_view(t: Tensor) -> bool:
-    """Whether the non-leaf ``t`` is a view of the tensor its node was recorded on (for ``detach_``).
-
-    gradkit has no view flag: a view shares its input's version counter. When that input is a leaf the
-    node holds it, and the check is exact. Else the input tensor is not reachable from the node, and a view
-    is recognised by its op (a same-shape reshape, or a result whose array does not own its memory; a
-    basic index for getitem). A reshape that had to copy (of a non-contiguous tensor) counts as a view then.
-    """
-    node = t._grad_fn
-    edges = node.next
-    if len(edges) != 1:
-        return False
-    edge = edges[0]
-    if isinstance(edge, Tensor):
-        return edge._version is t._version
-    name = node.name
-    if name not in _VIEW_OPS:
-        return False
-    if node.rules is not FREED_RULES and node.rules[0] is _pass_through:  # alias: the input's own array
-        return True
-    if getattr(t._data, "base", None) is None:
-        return False
-    if name == "getitem":
-        saved = node.saved
-        return len(saved) == 2 and _is_basic(saved[1])
-    return True
-
-
 class ElementCount(int):
     """``Tensor.size``: the number of elements, NumPy's attribute, as an int; called, PyTorch's method:
     ``t.size()`` is the shape (a tuple) and ``t.size(dim)`` the length along ``dim`` (negative from the end)."""
@@ -2236,8 +2257,6 @@ from gradkit.ops import tensor_methods_math as _methods_math  # noqa: E402  (the
 from gradkit.ops import tensor_methods_misc as _methods_misc  # noqa: E402
 from gradkit.ops import torch_compat as _tc  # noqa: E402  (torch_compat imports Tensor)
 from gradkit.ops._util import normalize_axis as _normalize_axis  # noqa: E402
-from gradkit.ops._util import pass_through as _pass_through  # noqa: E402
-from gradkit.ops.indexing import _is_basic  # noqa: E402
 from gradkit.ops.linalg import _matmul  # noqa: E402
 
 Tensor.__add__ = _ops.add  # type: ignore[assignment]
@@ -2248,9 +2267,14 @@ Tensor.__pow__ = _ops.power  # type: ignore[assignment]
 Tensor.__matmul__ = _ops.matmul  # type: ignore[assignment]
 
 
+def _copied(src: Tensor, like: Tensor) -> Tensor:
+    """``src`` broadcast to ``like``'s shape (copy_'s and fill_'s recorded value; ``rebase`` casts it)."""
+    return src if src.shape == like.shape else _ops.broadcast_to(src, like.shape)
+
+
 def _unary_inplace(name: str) -> Callable[..., Tensor]:
     def method(self: Tensor, *args: Any) -> Tensor:
-        return self._assign_(f"{name}_", lambda: getattr(self, name)(*args))
+        return self._assign_(f"{name}_", lambda t: getattr(t, name)(*args))
 
     method.__name__ = method.__qualname__ = f"{name}_"
     method.__doc__ = f":meth:`{name}` in place, under the rules of ``add_``; returns self."

@@ -35,19 +35,26 @@ def test_np_array_copies(device):
 
 
 @pytest.mark.parametrize("how", ["iadd", "setitem", "copy_"])
-def test_in_place_with_an_operand_that_requires_grad_raises(how, device):
+def test_in_place_with_an_operand_that_requires_grad_is_recorded(how, device):
     w = gk.ones(3, device=device, requires_grad=True)
     a = gk.zeros(3, device=device)
-    with pytest.raises(gk.AutogradError, match="requires grad"):
-        if how == "iadd":
-            a += w
-        elif how == "setitem":
-            a[0:2] = w[0:2] * 2
-        else:
-            a.copy_(w)
-    with gk.no_grad():
+    if how == "iadd":
         a += w
-    np.testing.assert_array_equal(a.numpy(), [1, 1, 1])
+        expected = [1, 1, 1]
+    elif how == "setitem":
+        a[0:2] = w[0:2] * 2
+        expected = [2, 2, 0]
+    else:
+        a.copy_(w)
+        expected = [1, 1, 1]
+    assert a.requires_grad  # it joined the graph, as in PyTorch
+    a.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), expected)
+    b = gk.zeros(3, device=device)
+    with gk.no_grad():
+        b += w
+    np.testing.assert_array_equal(b.numpy(), [1, 1, 1])
+    assert not b.requires_grad
 
 
 def test_a_tensor_made_from_a_tensor_shares_its_version_counter(device):

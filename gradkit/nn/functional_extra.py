@@ -133,15 +133,11 @@ def _inf_vjp(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
 
 # ------------------------------------------------------------------ in-place activations
 def _in_place(input: Any, op: str, fn: Any, *args: Any) -> Tensor:  # noqa: A002
-    """``fn(input, *args)`` written into ``input``'s memory; ``input`` returned (gradkit's in-place rule)."""
+    """``fn(input, *args)`` written into ``input``'s memory; ``input`` returned (``add_``'s rules: recorded when
+    ``input`` is in the graph)."""
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(f"{op}: input must be a Tensor (it is changed in place), got {type(input).__name__}")
-    input._check_inplace(op)
-    with grad_mode.no_grad():
-        result = fn(input, *args)
-    input._backend.xp.copyto(input._data, result._data, casting="unsafe")
-    input._version[0] += 1
-    return input
+    return input._assign_(op, lambda t: fn(t, *args))
 
 
 def relu_(input: Any) -> Tensor:  # noqa: A002

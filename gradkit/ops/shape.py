@@ -14,6 +14,7 @@ import numpy as np
 
 from gradkit._args import flag, out_of_range, text, whole
 from gradkit.autograd.function import record
+from gradkit.autograd.inplace import note_view
 from gradkit.dtypes import to_dtype
 from gradkit.errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axes, normalize_axis, pass_through, renamed, shape_arg
@@ -29,6 +30,7 @@ def share_version(out: Tensor, x: Tensor) -> Tensor:
     data = out._data
     if data.base is not None and x._backend.xp.may_share_memory(data, x._data):
         out._version = x._version
+        note_view(x, out)
     return out
 
 
@@ -40,6 +42,7 @@ def alias(x: Tensor, name: str) -> Tensor:
     """
     out = record(name, x._data, x._backend, (x,), (pass_through,))
     out._version = x._version
+    note_view(x, out)
     return out
 
 

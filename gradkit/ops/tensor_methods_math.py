@@ -603,7 +603,7 @@ def cov(self: Tensor, *, correction: int = 1, fweights: Any = None, aweights: An
 # ------------------------------------------------------------------------------------------------- in place
 def _inplace_unary(name: str) -> Callable[[Tensor], Tensor]:
     def method(self: Tensor) -> Tensor:
-        return self._assign_(f"{name}_", lambda: getattr(self, name)())
+        return self._assign_(f"{name}_", lambda t: getattr(t, name)())
 
     method.__name__ = method.__qualname__ = f"{name}_"
     method.__doc__ = f":meth:`{name}` in place (under ``add_``'s rules); returns self."
@@ -612,7 +612,7 @@ def _inplace_unary(name: str) -> Callable[[Tensor], Tensor]:
 
 def _inplace_binary(name: str) -> Callable[[Tensor, Any], Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
-        return self._assign_(f"{name}_", lambda: getattr(self, name)(other), other)
+        return self._assign_(f"{name}_", lambda t: getattr(t, name)(other), other)
 
     method.__name__ = method.__qualname__ = f"{name}_"
     method.__doc__ = f":meth:`{name}` in place (under ``add_``'s rules; a bool result in self's dtype); returns self."
@@ -621,12 +621,12 @@ def _inplace_binary(name: str) -> Callable[[Tensor, Any], Tensor]:
 
 def divide_(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """:meth:`divide` in place; returns self."""
-    return self._assign_("divide_", lambda: self.div(other, rounding_mode=rounding_mode), other)
+    return self._assign_("divide_", lambda t: t.div(other, rounding_mode=rounding_mode), other)
 
 
 def subtract_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """:meth:`subtract` in place; returns self."""
-    return self._assign_("subtract_", lambda: self.sub(other, alpha=alpha), other)
+    return self._assign_("subtract_", lambda t: t.sub(other, alpha=alpha), other)
 
 
 def fmod_(self: Tensor, other: Any) -> Tensor:
@@ -634,79 +634,79 @@ def fmod_(self: Tensor, other: Any) -> Tensor:
     returns self."""
     _int_divisor_check(self, other, "fmod_")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return self._assign_("fmod_", lambda: self.fmod(other), other)
+        return self._assign_("fmod_", lambda t: t.fmod(other), other)
 
 
 def float_power_(self: Tensor, exponent: Any) -> Tensor:
     """:meth:`float_power` in place: self must be float64, the result's dtype, as PyTorch's; returns self."""
     if self.dtype != np.float64:
         raise DTypeError(f"float_power_: self must be float64 (the result's dtype), got {self.dtype}")
-    return self._assign_("float_power_", lambda: float_power(self, exponent), exponent)
+    return self._assign_("float_power_", lambda t: float_power(t, exponent), exponent)
 
 
 def heaviside_(self: Tensor, values: Any) -> Tensor:
     """:meth:`heaviside` in place; returns self."""
-    return self._assign_("heaviside_", lambda: self.heaviside(values), values)
+    return self._assign_("heaviside_", lambda t: t.heaviside(values), values)
 
 
 def clip_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
     """``clamp_`` (PyTorch's alias); returns self."""
-    return self._assign_("clip_", lambda: self.clamp(min, max), min, max)
+    return self._assign_("clip_", lambda t: t.clamp(min, max), min, max)
 
 
 def nan_to_num_(self: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
     """:meth:`nan_to_num` in place; returns self."""
-    return self._assign_("nan_to_num_", lambda: self.nan_to_num(nan, posinf, neginf))
+    return self._assign_("nan_to_num_", lambda t: t.nan_to_num(nan, posinf, neginf))
 
 
 def logit_(self: Tensor, eps: float | None = None) -> Tensor:
     """:meth:`logit` in place; returns self."""
-    return self._assign_("logit_", lambda: self.logit(eps))
+    return self._assign_("logit_", lambda t: t.logit(eps))
 
 
 def mvlgamma_(self: Tensor, p: int) -> Tensor:
     """:meth:`mvlgamma` in place; returns self."""
-    return self._assign_("mvlgamma_", lambda: self.mvlgamma(p))
+    return self._assign_("mvlgamma_", lambda t: t.mvlgamma(p))
 
 
 def polygamma_(self: Tensor, n: int) -> Tensor:
     """:meth:`polygamma` in place (``self = polygamma(n, self)``); returns self."""
-    return self._assign_("polygamma_", lambda: self.polygamma(n))
+    return self._assign_("polygamma_", lambda t: t.polygamma(n))
 
 
 def renorm_(self: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """:meth:`renorm` in place; returns self."""
-    return self._assign_("renorm_", lambda: renorm(self, p, dim, maxnorm))
+    return self._assign_("renorm_", lambda t: renorm(t, p, dim, maxnorm))
 
 
 def conj_physical_(self: Tensor) -> Tensor:
     """:meth:`conj_physical` in place (nothing changes for a real tensor, but the in-place rules hold); returns self."""
-    return self._assign_("conj_physical_", lambda: self)
+    return self._assign_("conj_physical_", lambda t: t)
 
 
 def addmm_(self: Tensor, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """:meth:`addmm` in place; returns self."""
-    return self._assign_("addmm_", lambda: self.addmm(mat1, mat2, beta=beta, alpha=alpha), mat1, mat2)
+    return self._assign_("addmm_", lambda t: t.addmm(mat1, mat2, beta=beta, alpha=alpha), mat1, mat2)
 
 
 def baddbmm_(self: Tensor, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """:meth:`baddbmm` in place; returns self."""
-    return self._assign_("baddbmm_", lambda: self.baddbmm(batch1, batch2, beta=beta, alpha=alpha), batch1, batch2)
+    return self._assign_("baddbmm_", lambda t: t.baddbmm(batch1, batch2, beta=beta, alpha=alpha), batch1, batch2)
 
 
 def addbmm_(self: Tensor, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """:meth:`addbmm` in place; returns self."""
-    return self._assign_("addbmm_", lambda: addbmm(self, batch1, batch2, beta=beta, alpha=alpha), batch1, batch2)
+    return self._assign_("addbmm_", lambda t: addbmm(t, batch1, batch2, beta=beta, alpha=alpha), batch1, batch2)
 
 
 def addmv_(self: Tensor, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """:meth:`addmv` in place; returns self."""
-    return self._assign_("addmv_", lambda: addmv(self, mat, vec, beta=beta, alpha=alpha), mat, vec)
+    return self._assign_("addmv_", lambda t: addmv(t, mat, vec, beta=beta, alpha=alpha), mat, vec)
 
 
 def addr_(self: Tensor, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """:meth:`addr` in place; returns self."""
-    return self._assign_("addr_", lambda: addr(self, vec1, vec2, beta=beta, alpha=alpha), vec1, vec2)
+    return self._assign_("addr_", lambda t: addr(t, vec1, vec2, beta=beta, alpha=alpha), vec1, vec2)
 
 
 _UNARY_INPLACE = (

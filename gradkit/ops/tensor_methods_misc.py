@@ -69,10 +69,13 @@ def _set_data(self: Tensor, op: str, data: Any) -> Tensor:
     return self
 
 
-def _reshaped_in_place(self: Tensor, op: str, compute: Callable[[], Tensor]) -> Tensor:
-    self._check_inplace(op)
+def _reshaped_in_place(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+    if self._needs_record(op):  # a tensor in the graph: self takes the view's history, as PyTorch's
+        from gradkit.autograd.inplace import reshaped
+
+        return reshaped(self, op, compute)
     with grad_mode.no_grad():
-        result = compute()
+        result = compute(self)
     return _set_data(self, op, result._data)
 
 
@@ -167,32 +170,32 @@ def swapdims(self: Tensor, dim0: int, dim1: int) -> Tensor:
 
 def swapdims_(self: Tensor, dim0: int, dim1: int) -> Tensor:
     """:func:`swapdims` in place (self takes the new shape; outside the graph only); returns self."""
-    return _reshaped_in_place(self, "swapdims_", lambda: _ops.swapaxes(self, dim0, dim1))
+    return _reshaped_in_place(self, "swapdims_", lambda t: _ops.swapaxes(t, dim0, dim1))
 
 
 def swapaxes_(self: Tensor, axis0: int, axis1: int) -> Tensor:
     """``swapaxes`` in place (self takes the new shape; outside the graph only); returns self."""
-    return _reshaped_in_place(self, "swapaxes_", lambda: _ops.swapaxes(self, axis0, axis1))
+    return _reshaped_in_place(self, "swapaxes_", lambda t: _ops.swapaxes(t, axis0, axis1))
 
 
 def transpose_(self: Tensor, dim0: int, dim1: int) -> Tensor:
     """PyTorch's ``transpose_(dim0, dim1)``: the two dims swapped in place; returns self."""
-    return _reshaped_in_place(self, "transpose_", lambda: _ops.swapaxes(self, dim0, dim1))
+    return _reshaped_in_place(self, "transpose_", lambda t: _ops.swapaxes(t, dim0, dim1))
 
 
 def t_(self: Tensor) -> Tensor:
     """``t()`` in place (a tensor of at most 2 axes); returns self."""
-    return _reshaped_in_place(self, "t_", lambda: self.t())
+    return _reshaped_in_place(self, "t_", lambda t: t.t())
 
 
 def squeeze_(self: Tensor, dim: Any = None) -> Tensor:
     """PyTorch's ``squeeze`` in place (dims of length 1 dropped; a given dim of another length stays); returns self."""
-    return _reshaped_in_place(self, "squeeze_", lambda: _ops.squeeze(self, dim=dim))
+    return _reshaped_in_place(self, "squeeze_", lambda t: _ops.squeeze(t, dim=dim))
 
 
 def unsqueeze_(self: Tensor, dim: int) -> Tensor:
     """``unsqueeze(dim)`` in place; returns self."""
-    return _reshaped_in_place(self, "unsqueeze_", lambda: _ops.unsqueeze(self, dim=dim))
+    return _reshaped_in_place(self, "unsqueeze_", lambda t: _ops.unsqueeze(t, dim=dim))
 
 
 def fliplr(self: Tensor) -> Tensor:
@@ -375,7 +378,7 @@ def put(self: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tens
 
 def put_(self: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     """:func:`put` in place; returns self."""
-    return self._assign_("put_", lambda: put(self, index, source, accumulate), source)
+    return self._assign_("put_", lambda t: put(t, index, source, accumulate), source, keeps_old=False)
 
 
 def _exact(self: Tensor, src: Any, shape: tuple, op: str) -> Tensor:
@@ -441,10 +444,10 @@ def fill_diagonal_(self: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
         raise ShapeError(f"{op}: all dims of a tensor of more than 2 dims must have the same length, got {self.shape}")
     value = real(fill_value, op, "fill_value")
 
-    def compute() -> Tensor:
-        data = self._data.copy()
-        self._backend.xp.fill_diagonal(data, value, wrap=wrap)
-        return Tensor._make(data, self._backend)
+    def compute(t: Tensor) -> Tensor:
+        data = t._data.copy()
+        t._backend.xp.fill_diagonal(data, value, wrap=wrap)
+        return Tensor._make(data, t._backend)
 
     return self._assign_(op, compute)
 
@@ -897,24 +900,24 @@ def nonzero_static(self: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
 
 def cumsum_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """``cumsum(dim)`` in place; returns self."""
-    return self._assign_("cumsum_", lambda: _ops.reshape(
-        self.cumsum(dim=dim, dtype=self.dtype if dtype is None else dtype), self.shape))
+    return self._assign_("cumsum_", lambda t: _ops.reshape(
+        t.cumsum(dim=dim, dtype=t.dtype if dtype is None else dtype), t.shape))
 
 
 def cumprod_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """``cumprod(dim)`` in place; returns self."""
-    return self._assign_("cumprod_", lambda: _ops.reshape(
-        self.cumprod(dim=dim, dtype=self.dtype if dtype is None else dtype), self.shape))
+    return self._assign_("cumprod_", lambda t: _ops.reshape(
+        t.cumprod(dim=dim, dtype=t.dtype if dtype is None else dtype), t.shape))
 
 
 def tril_(self: Tensor, diagonal: int = 0) -> Tensor:
     """``tril(diagonal)`` in place; returns self."""
-    return self._assign_("tril_", lambda: self.tril(diagonal))
+    return self._assign_("tril_", lambda t: t.tril(diagonal))
 
 
 def triu_(self: Tensor, diagonal: int = 0) -> Tensor:
     """``triu(diagonal)`` in place; returns self."""
-    return self._assign_("triu_", lambda: self.triu(diagonal))
+    return self._assign_("triu_", lambda t: t.triu(diagonal))
 
 
 def byte(self: Tensor, memory_format: Any = None) -> Tensor:

@@ -900,7 +900,7 @@ def _inplace(op: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         x = input
         if not isinstance(x, Tensor):
             raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-        return x._assign_(op, lambda: fn(x, *args, **kwargs))
+        return x._assign_(op, lambda t: fn(t, *args, **kwargs))
 
     f.__name__ = f.__qualname__ = op
     f.__doc__ = f"``{fn.__name__}`` written into ``input`` (in place, under ``add_``'s rules); returns ``input``."
