@@ -1809,12 +1809,13 @@ class Tensor:
             raise DTypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
         return _ops.where(cond, self, other)
 
-    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+    def scatter(self, dim: int, index: Any, src: Any, *, reduce: str | None = None) -> Tensor:
         """A copy with ``src`` (a tensor of self's dtype, or a number) written at ``index`` along ``dim``, as
-        PyTorch's ``scatter`` (out of place; see ``gradkit.ops.indexing.scatter`` for the gradients)."""
+        PyTorch's ``scatter`` (out of place; see ``gradkit.ops.indexing.scatter`` for the gradients and
+        PyTorch's deprecated ``reduce="add"``/``"multiply"``)."""
         from gradkit.ops.indexing import scatter
 
-        return scatter(self, dim, index, src)
+        return scatter(self, dim, index, src, reduce=reduce)
 
     def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
         """Self plus ``src`` added at ``index`` along ``dim`` (repeats add up), as PyTorch's (out of place)."""
@@ -1976,8 +1977,9 @@ class Tensor:
     def pow_(self, exponent: Any) -> Tensor:
         return self._assign_("pow_", lambda t: t.pow(exponent), exponent)
 
-    def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
-        return self._assign_("scatter_", lambda t: t.scatter(dim, index, src), src, keeps_old=False)
+    def scatter_(self, dim: int, index: Any, src: Any, *, reduce: str | None = None) -> Tensor:
+        return self._assign_("scatter_", lambda t: t.scatter(dim, index, src, reduce=reduce), src,
+                             keeps_old=reduce == "multiply")
 
     def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
         return self._assign_("scatter_add_", lambda t: t.scatter_add(dim, index, src), src, keeps_old=False)

@@ -393,13 +393,17 @@ def _scatter_args(x: Any, dim: Any, index: Any, src: Any, op: str) -> tuple[Tens
     return x, _positions(idx, ax, x._backend.xp), part
 
 
-def scatter(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+def scatter(x: Any, dim: int, index: Any, src: Any, *, reduce: str | None = None) -> Tensor:
     """PyTorch's ``scatter``, out of place: a copy of ``x`` with ``src[i][j]`` written at
     ``[index[i][j]][j]`` for dim 0, and so on (only the index's shape of src is read); ``src`` may be a
     number. x's gradient is 0 where written; each src element written gets its place's gradient. Where an
     index repeats, one of its values is written (the last on the CPU) and only it gets that gradient, the
-    derivative of the result (PyTorch gives it to each of them)."""
+    derivative of the result (PyTorch gives it to each of them). PyTorch's deprecated ``reduce="add"`` /
+    ``"multiply"`` add / multiply src into place instead (``scatter_add``, ``scatter_reduce(..., "prod")``)."""
     from gradkit.ops.numpy_more import _put_arr_vjp, _put_values_vjp
+
+    if reduce is not None:
+        return _scatter_reduced(x, dim, index, src, reduce)
 
     x, full, part = _scatter_args(x, dim, index, src, "scatter")
     xp = x._backend.xp
@@ -421,6 +425,20 @@ def scatter(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     mask = xp.zeros(x.shape, dtype=bool)
     mask[full] = True
     return record("scatter", data, x._backend, (x, part), (_put_arr_vjp, _put_values_vjp), (mask, full, kept))
+
+
+def _scatter_reduced(x: Any, dim: int, index: Any, src: Any, reduce: Any) -> Tensor:
+    from gradkit.ops.torch_compat import scatter_reduce
+
+    if reduce not in ("add", "multiply"):
+        raise InvalidArgumentError(f"scatter: reduce must be 'add' or 'multiply' (or None), got {reduce!r:.40}")
+    x = as_tensor(x, "scatter")
+    if not isinstance(src, Tensor):  # a number, written at every place the index names
+        idx = as_tensor(index, "scatter", x._backend)
+        src = Tensor._make(x._backend.xp.full(idx.shape, src, dtype=x._data.dtype), x._backend)
+    if reduce == "add":
+        return scatter_add(x, dim, index, src)
+    return scatter_reduce(x, dim, index, src, "prod")
 
 
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
