@@ -30,22 +30,13 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.ops._util import as_tensor, normalize_axis, shape_arg
+from gradkit.ops.torch_compat import _dim
 from gradkit.tensor import Tensor
 
 __all__ = ["METHODS", "PROPERTIES", "install"]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _dim(x: Tensor, dim: Any, op: str) -> int:
-    """``dim`` as an axis of ``x``; a 0-d tensor takes 0 or -1, as PyTorch's."""
-    dim = whole(dim, op, "dim")
-    if x.ndim == 0:
-        if dim not in (0, -1):
-            raise IndexOutOfRangeError(f"{op}: dim {dim} is out of range for a 0-d tensor (expected 0 or -1)")
-        return 0
-    return normalize_axis(dim, x.ndim, op)
-
-
 def _other(x: Tensor, other: Any, op: str, name: str = "other") -> Tensor:
     """``other`` as a tensor on ``x``'s device."""
     if isinstance(other, Tensor):

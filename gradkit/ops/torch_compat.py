@@ -18,7 +18,7 @@ from gradkit import ops as _ops
 from gradkit import return_types
 from gradkit._args import real, scalar, whole
 from gradkit.autograd.function import record
-from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axis
 from gradkit.ops.numpy_more import take_along_axis
 from gradkit.tensor import Tensor
@@ -43,10 +43,11 @@ def _number(value: Any, op: str, name: str) -> float | int:
 
 
 def _dim(x: Tensor, dim: Any, op: str) -> int:
+    """``dim`` as an axis of ``x``; a 0-d tensor takes 0 or -1, as PyTorch's (another dim: PyTorch's IndexError)."""
     dim = whole(dim, op, "dim")
-    if x.ndim == 0:  # PyTorch takes dim 0 or -1 of a 0-d tensor
+    if x.ndim == 0:
         if dim not in (0, -1):
-            raise ShapeError(f"{op}: dim {dim} is out of range for a 0-d tensor (expected 0 or -1)")
+            raise IndexOutOfRangeError(f"{op}: dim {dim} is out of range for a 0-d tensor (expected 0 or -1)")
         return 0
     return normalize_axis(dim, x.ndim, op)
 
