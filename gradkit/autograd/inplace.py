@@ -77,7 +77,7 @@ def rebase(self: Tensor, op: str, compute: Callable[[Tensor], Any], keeps_old: b
     if old._requires_grad and not new._requires_grad:  # fill_, zero_, copy_ of a constant: a zero gradient
         new = record(op, new._data, self._backend, (old,), (_zero_rule,))
     self._backend.xp.copyto(self._data, new._data, casting="unsafe")  # _fitted checked the cast
-    _adopt(self, new, root, places, op)
+    _adopt(self, new, root, places)
     return self
 
 
@@ -102,7 +102,7 @@ def write_at(self: Tensor, op: str, idx: tuple, value: Any) -> None:
         raise DTypeError(f"{op}: cannot write {type(value).__name__} into a {self.dtype} tensor ({exc})") from None
     new = record(op, self._data, self._backend, (old, src), (_write_vjp_x, _write_vjp_src), (idx, self.shape),
                  broadcast=True)
-    _adopt(self, new, root, places, op)
+    _adopt(self, new, root, places)
 
 
 def reshaped(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
@@ -131,7 +131,7 @@ def _checked(self: Tensor, op: str) -> tuple:
     return root, (None if root is None else _places(self, root, op))
 
 
-def _adopt(self: Tensor, new: Tensor, root: Tensor | None, places: Any, op: str) -> None:
+def _adopt(self: Tensor, new: Tensor, root: Tensor | None, places: Any) -> None:
     """After the write: self takes ``new``'s history; its root (written through self) and every other live view
     of that root take theirs."""
     from gradkit.ops.tensor_methods_misc import _write_vjp_src, _write_vjp_x
@@ -143,7 +143,7 @@ def _adopt(self: Tensor, new: Tensor, root: Tensor | None, places: Any, op: str)
         new_root, root = new, self
     else:
         old_root = _make(root._data, root._backend, root._grad_fn)  # its values are not read by the write's VJP
-        new_root = record(op, root._data, root._backend, (old_root, new), (_write_vjp_x, _write_vjp_src),
+        new_root = record("copy_slices", root._data, root._backend, (old_root, new), (_write_vjp_x, _write_vjp_src),
                           (places, root.shape), broadcast=True)
         _take_history(root, new_root)
     for v in views:  # a view that shares no element with what was written keeps its (still right) history
@@ -205,19 +205,17 @@ def _places(view: Tensor, root: Tensor, op: str) -> tuple:
     a, b = view._data, root._data
     size = b.dtype.itemsize
     flat_view = _addresses(a, xp) + (_pointer(a) - _pointer(b))
-    if b.flags.c_contiguous:
+    if b.flags.c_contiguous:  # a view's elements lie in the root's memory: no check (nor a device sync)
         pos = flat_view // size
-        found = True
     else:  # search the root's element addresses
-        flat_root = _addresses(b, xp)
-        order = xp.argsort(flat_root.ravel(), kind="stable")
-        sorted_addr = flat_root.ravel()[order]
+        flat_root = _addresses(b, xp).ravel()
+        order = xp.argsort(flat_root, kind="stable")
+        sorted_addr = flat_root[order]
         at = xp.clip(xp.searchsorted(sorted_addr, flat_view), 0, max(sorted_addr.size - 1, 0))
-        found = sorted_addr.size > 0 and bool((sorted_addr[at] == flat_view).all())
+        if flat_view.size and (sorted_addr.size == 0 or not bool((sorted_addr[at] == flat_view).all())):
+            raise AutogradError(f"in-place {op}: cannot find a view's elements in the tensor it views; "
+                                "use an out-of-place operation")
         pos = order[at]
-    if not found or (pos.size and (bool((pos < 0).any()) or bool((pos >= b.size).any()))):
-        raise AutogradError(f"in-place {op}: cannot find a view's elements in the tensor it views; "
-                            "use an out-of-place operation")
     return xp.unravel_index(pos, b.shape) if b.ndim else ()
 
 
