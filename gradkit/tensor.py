@@ -144,6 +144,10 @@ class Tensor:
             )
         self._data = array
         self._version[0] += 1
+        # other memory: no longer a view, nor the base of its views (their places in it would be wrong)
+        self.__dict__.pop("_base", None)
+        self.__dict__.pop("_views", None)
+        self.__dict__.pop("_views_live", None)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -680,9 +684,22 @@ class Tensor:
 
         return rebase(self, op, compute, keeps_old)
 
+    def __copy__(self) -> Tensor:
+        # copy.copy: the same memory, so a view stays a view of its base (pickle and deepcopy copy the memory)
+        cls = type(self)
+        t = cls.__new__(cls)
+        for k in ("_data", "_backend", "_requires_grad", "_grad_fn", "_version"):
+            setattr(t, k, getattr(self, k))
+        t.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in ("_views", "_views_live"))
+        if t._base is not None:
+            from gradkit.autograd.inplace import note_view
+
+            note_view(t._base, t)
+        return t
+
     def __getstate__(self) -> tuple:
         # as object's, without the view links (a weak reference cannot be pickled; a copy is no view)
-        state = {k: v for k, v in self.__dict__.items() if k != "_base" and k != "_views"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_base", "_views", "_views_live")}
         slots = {k: getattr(self, k) for k in ("_data", "_backend", "_requires_grad", "_grad_fn", "_version")
                  if hasattr(self, k)}
         return (state or None, slots)
@@ -690,8 +707,11 @@ class Tensor:
     def _inplace(self, op: str, other: Any) -> Tensor:
         if self._needs_record(op, (other,)):
             fn = getattr(_ops, _INPLACE_OPS[op])
-            # (x *= x: the old values on both sides; a node saving self would be refused at backward)
-            return self._rebase(op, lambda t: fn(t, t if other is self else other), keeps_old=op in ("mul", "div"))
+            keeps_old = op in ("mul", "div")
+            if (keeps_old and isinstance(other, Tensor)
+                    and (other is self or self._backend.xp.may_share_memory(other._data, self._data))):
+                other = other.clone()  # (x *= x.flip(0): the old values on both sides, not a view a node saved)
+            return self._rebase(op, lambda t: fn(t, other), keeps_old=keeps_old)
         value = self._as_same_device(other, op)._data if isinstance(other, Tensor) else other
         check_int_fits(f"in-place {op}", value, self._data.dtype)
         ufunc = getattr(self._backend.xp, _INPLACE_UFUNCS[op])
@@ -1555,7 +1575,9 @@ class Tensor:
     def mul_(self, other: Any) -> Tensor:
         return self._inplace("mul", other)
 
-    def div_(self, other: Any) -> Tensor:
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is not None:
+            return self._assign_("div_", lambda t: t.div(other, rounding_mode=rounding_mode), other)
         return self._inplace("div", other)
 
     def float(self) -> Tensor:
@@ -2275,8 +2297,10 @@ def _copied(src: Tensor, like: Tensor) -> Tensor:
 
 
 def _unary_inplace(name: str) -> Callable[..., Tensor]:
+    keeps_old = name != "relu"  # relu's backward reads its output only
+
     def method(self: Tensor, *args: Any) -> Tensor:
-        return self._assign_(f"{name}_", lambda t: getattr(t, name)(*args))
+        return self._assign_(f"{name}_", lambda t: getattr(t, name)(*args), keeps_old=keeps_old)
 
     method.__name__ = method.__qualname__ = f"{name}_"
     method.__doc__ = f":meth:`{name}` in place, under the rules of ``add_``; returns self."

@@ -42,8 +42,9 @@ def note_view(base: Tensor, view: Tensor) -> None:
         root._views = [weakref.ref(view)]
         return
     views.append(weakref.ref(view))
-    if len(views) > _PRUNE_AT:
+    if len(views) > _PRUNE_AT and len(views) >= 2 * root.__dict__.get("_views_live", 0):  # amortised: O(1) a view
         views[:] = [r for r in views if r() is not None]
+        root._views_live = len(views)
 
 
 def _live_views(root: Tensor) -> list[Tensor]:
@@ -128,6 +129,11 @@ def _checked(self: Tensor, op: str) -> tuple:
                 f"in-place {op} on {what} that requires grad would break autograd; use an out-of-place "
                 "operation, or do it inside gk.no_grad() (as for an initialisation or an optimiser step)"
             )
+    if root is not None and root._requires_grad and not self._requires_grad:
+        raise AutogradError(  # its old values would count as constants: the base's gradient would be lost
+            f"in-place {op} on a view made under gk.no_grad() (or of a tensor that did not require grad then) of "
+            "a tensor in the graph; make the view with grad mode on, or change a .clone() of it"
+        )
     return root, (None if root is None else _places(self, root, op))
 
 

@@ -435,10 +435,10 @@ def fill_diagonal_(self: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
         raise ShapeError(f"{op}: all dims of a tensor of more than 2 dims must have the same length, got {self.shape}")
     value = real(fill_value, op, "fill_value")
 
-    def compute(t: Tensor) -> Tensor:
-        data = t._data.copy()
-        t._backend.xp.fill_diagonal(data, value, wrap=wrap)
-        return Tensor._make(data, t._backend)
+    def compute(t: Tensor) -> Tensor:  # differentiable: self's gradient passes off the diagonal
+        diagonal = t._backend.xp.zeros(t.shape, dtype=bool)
+        t._backend.xp.fill_diagonal(diagonal, True, wrap=wrap)
+        return _ops.masked_fill(t, Tensor._make(diagonal, t._backend), value)
 
     return self._assign_(op, compute)
 
