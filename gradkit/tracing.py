@@ -643,6 +643,8 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
         forward.append(Step(name, k + 1 - n, "input", f"x{k + 1}", (), value, tuple(x.shape), _fmt(value)))
 
     recorded: list[tuple[Node, Tensor | None]] = []
+    # each output's values when it was made: a tensor changed in place later (h.relu_()) shows what it was then
+    made: dict[Node, Any] = {}
     calls: dict[Node, tuple[str, str, str]] = {}  # outputs of eigh, qr, svd: how they were asked for
     dropped: set[Node] = set()  # outputs that a call computes and drops (eigvalsh's eigenvectors)
     first_runs: dict[int, tuple[Any, list[Node]]] = {}  # id(a checkpoint's state) -> (it, its first run's nodes)
@@ -664,6 +666,7 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
             if call[1]:
                 dropped.add(node)
         recorded.append((node, out))
+        made[node] = _host(out)
 
     _function.add_observer(observe)
     try:
@@ -709,7 +712,7 @@ def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     for j, (node, out) in enumerate(recorded, start=1):
         name = f"v{j}"
         node_names[node] = name
-        values[name] = _host(out)
+        values[name] = made[node] if node in made else _host(out)
         shapes[name] = tuple(out.shape)
     for j, (node, out) in enumerate(recorded, start=1):
         name = node_names[node]
@@ -1142,9 +1145,10 @@ def _details(
 
 def _cross_entropy_details(saved: tuple, d: dict, context: _Context) -> None:
     """The targets and reduction of the fused cross-entropy node (both of its recorded forms)."""
-    if len(saved) == 4:  # (dlogits, x, t, reduction)
+    if len(saved) == 5 and isinstance(saved[1], Tensor):  # (dlogits, x, t, reduction, handed-out flag)
         t, reduction, ignored = saved[2], saved[3], False
-    elif len(saved) == 6:  # the GPU's checked form: (dlogits, scale, x, t, reduction, ignore_index)
+    elif len(saved) == 6 and not isinstance(saved[1], Tensor):  # the GPU's: (dlogits, scale, x, t, reduction,
+        # ignore_index); the CPU's with ignored targets, weights or smoothing (x second) is shown plainly
         t, reduction = saved[3], saved[4]
         ignored = bool((_to_host(t) == saved[5]).any())
     else:

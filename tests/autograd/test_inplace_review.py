@@ -317,8 +317,6 @@ def test_functional_inplace_true_changes_the_input():
     assert (g.detach().numpy() >= 0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="gk.trace shows a node's primal value from the memory at the end of f: a "
-                   "tensor later changed in place shows its final values (v1 = x1 * x2 shows relu's output)")
 def test_trace_shows_the_values_before_an_in_place_change():
     def f(x, w):
         y = x * w
