@@ -88,10 +88,10 @@ def test_numpy_backend_never_imports_cupy(value):
 
 
 def test_importing_gradkit_does_not_import_cupy():
-    for backend in (None, "numpy", "cupy"):
-        proc = run_python("import sys, gradkit\nprint('cupy' in sys.modules)", backend)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == "False", backend
+    # with GRADKIT_BACKEND unset, auto or numpy, the report's cupy_after_import says the same (the tests above)
+    proc = run_python("import sys, gradkit\nprint('cupy' in sys.modules)", "cupy")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
 
 
 def test_auto_without_cupy_falls_back_to_cpu():

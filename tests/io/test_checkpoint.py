@@ -385,14 +385,14 @@ _CHILD = textwrap.dedent(
         time.sleep(600)
 
     checkpoint._write_data = write_half_then_hang
-    gk.save({"w": gk.tensor(np.full(8_000_000, 2.0, np.float32), device="cpu"), "epoch": 2}, sys.argv[1])
+    gk.save({"w": gk.tensor(np.full(1_000_000, 2.0, np.float32), device="cpu"), "epoch": 2}, sys.argv[1])
     print("NOT REACHED", flush=True)
     """
 )
 
 
 def test_process_killed_mid_save_leaves_previous_checkpoint(tmp_path):
-    """A 32 MB save is stopped half-way (deterministically) and the process SIGKILLed."""
+    """A 4 MB save is stopped half-way (deterministically) and the process SIGKILLed."""
     path = tmp_path / "ckpt.safetensors"
     gk.save({"w": gk.ones(4), "epoch": 1}, path)
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True,
@@ -402,7 +402,7 @@ def test_process_killed_mid_save_leaves_previous_checkpoint(tmp_path):
         assert line.startswith("PAUSED"), line
         temps = [p for p in tmp_path.iterdir() if p.name != "ckpt.safetensors"]
         assert len(temps) == 1 and temps[0].name.startswith(".ckpt.safetensors.")  # same folder: atomic rename
-        assert temps[0].stat().st_size > 10_000_000  # half of the new file is on disk
+        assert temps[0].stat().st_size > 1_900_000  # half of the new file is on disk
     finally:
         child.kill()
         child.wait(timeout=30)
