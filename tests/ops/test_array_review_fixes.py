@@ -73,7 +73,7 @@ def _documented_methods():
     doc = DOC.read_text(encoding="utf-8")
     names = []
     for label in ("Methods (same as the functions below):", "More methods (PyTorch's spellings):",
-                  "in place (refused where autograd would break):", "shorthands"):
+                  "in place (recorded in the graph, see above):", "shorthands"):
         start = doc.index("`", doc.index(label)) + 1
         code = re.sub(r"\([^()]*\)", "", doc[start:doc.index("`", start)])
         names += [part.split()[0] for part in code.split(",") if part.strip()]
