@@ -4,7 +4,8 @@ import math
 
 # subpackages (gk.cuda imports CuPy only when used; gk.special, torch.special's names, neither SciPy nor CuPy;
 # gk.return_types, the named tuples of torch.return_types)
-from gradkit import autograd, cuda, data, func, linalg, nn, optim, return_types, special, utils
+from gradkit import amp, autograd, cuda, data, func, linalg, nn, optim, return_types, special, utils
+from gradkit.amp import GradScaler, autocast
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradkit.backends import (
     cuda_available,

@@ -15,10 +15,12 @@ machine without a GPU.
 - ``gk.cuda.gemm(a, b)``, ``gk.cuda.CounterRNG``: the capture-safe building
   blocks the capture routes matmuls and random numbers through.
 - ``gk.cuda.is_available()``: PyTorch's name for ``gk.cuda_available()``.
+- ``gk.cuda.amp.GradScaler``, ``gk.cuda.amp.autocast``: ``torch.cuda.amp``'s spellings of ``gk.amp``'s.
 """
 
 from __future__ import annotations
 
+from gradkit.cuda import amp
 from gradkit.cuda.cublas import gemm, set_tf32, tf32_enabled, use_direct_gemm
 from gradkit.cuda.graphs import CapturedStep, CaptureError, capture, is_capturing
 from gradkit.cuda.info import device_info
@@ -37,6 +39,7 @@ __all__ = [
     "CaptureError",
     "CapturedStep",
     "CounterRNG",
+    "amp",
     "capture",
     "device_info",
     "empty_cache",

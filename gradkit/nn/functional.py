@@ -23,6 +23,7 @@ import numpy as np
 
 from gradkit import kernels, ops
 from gradkit._args import flag, real, text, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import anchor_of, record, tied_slope
 from gradkit.creation import _check_size
@@ -312,6 +313,8 @@ def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  #
     ``dW = g.T @ x``, ``db = g.sum(0)`` (leading axes of a batched input are
     folded into the batch).
     """
+    if _autocast.active:  # gk.autocast: the operands in its dtype (one module read when it is off)
+        input, weight, bias = _autocast.cast("linear", input, weight, bias)  # noqa: A001
     x, y = _linear_forward(input, weight, bias, "linear")
     if bias is not None:
         kernels.bias_forward(y, bias._data)
@@ -325,6 +328,8 @@ def linear_relu(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tenso
     (``gradkit.kernels.bias_relu_forward``); the backward pass masks the
     gradient once (``kernels.relu_backward``) and continues as ``linear``.
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("linear", input, weight, bias)  # noqa: A001
     x, y = _linear_forward(input, weight, bias, "linear_relu")
     kernels.bias_relu_forward(y, None if bias is None else bias._data)
     return record(

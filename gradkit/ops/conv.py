@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import anchor_of, record, tied_record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
@@ -437,6 +438,8 @@ def _conv_operands(input: Any, weight: Any, bias: Any, dims: int, op: str, layou
 
 def _convnd(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,  # noqa: A002
             dims: int, op: str) -> Tensor:
+    if _autocast.active:  # gk.autocast: the operands in its dtype (one module read when it is off)
+        input, weight, bias = _autocast.cast(op, input, weight, bias)  # noqa: A001
     x, unbatched = _conv_operands(input, weight, bias, dims, op, "out_channels, in_channels / groups")
     groups = whole(groups, op, "groups", 1)
     stride = _ints(stride, dims, op, "stride", 1)
@@ -522,6 +525,8 @@ def _transposed_size(size: tuple, kernel: tuple, stride: tuple, padding: tuple, 
 
 def _conv_transposend(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,  # noqa: A002
                       groups: Any, dilation: Any, dims: int, op: str) -> Tensor:
+    if _autocast.active:
+        input, weight, bias = _autocast.cast(op, input, weight, bias)  # noqa: A001
     x, unbatched = _conv_operands(input, weight, bias, dims, op, "in_channels, out_channels / groups")
     groups = whole(groups, op, "groups", 1)
     stride = _ints(stride, dims, op, "stride", 1)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, real, scalar, text, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import (
@@ -61,6 +62,8 @@ def _matmul(a: Any, b: Any, op: str) -> Tensor:
     from gradkit.ops.shape import reshape
 
     a, b, backend = operands(op, a, b)
+    if _autocast.active:  # gk.autocast: the operands in its dtype (one module read when it is off)
+        a, b = _autocast.cast(op, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise ArgumentTypeError(f"{op}: both operands must be tensors or arrays, not Python numbers")
     if a.ndim == 0 or b.ndim == 0:
@@ -166,6 +169,8 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
     first = next((t for t in operands if isinstance(t, Tensor)), None)
     backend = first._backend if first is not None else None
     ts = [as_tensor(t, "einsum", backend) for t in operands]
+    if _autocast.active:
+        ts = list(_autocast.cast("einsum", *ts))
     ins, out = _parse_einsum(subscripts, ts)
     spec = ",".join(ins) + "->" + out
     try:

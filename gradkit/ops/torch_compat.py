@@ -17,6 +17,7 @@ from gradkit import creation as _creation
 from gradkit import ops as _ops
 from gradkit import return_types
 from gradkit._args import real, scalar, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axis
@@ -197,6 +198,8 @@ def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
 def _add_product(x: Any, product: Tensor, beta: Any, alpha: Any, op: str) -> Tensor:
     beta, alpha = _number(beta, op, "beta"), _number(alpha, op, "alpha")
     x = _tensor(x, op, product)
+    if _autocast.active:  # gk.autocast: addmm, baddbmm, ... return its dtype
+        x, product = _autocast.cast(op, x, product)
     try:
         shape = np.broadcast_shapes(x.shape, product.shape)
     except ValueError:

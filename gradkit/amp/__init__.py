@@ -1,0 +1,35 @@
+"""Mixed precision, PyTorch's ``torch.amp``: :class:`GradScaler` (dynamic loss scaling) and :class:`autocast`
+(the matmul family computed in float16).
+
+``gk.amp.GradScaler(device="cuda", init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
+growth_interval=2000, enabled=True)`` and ``gk.amp.autocast(device_type, dtype=None, enabled=True,
+cache_enabled=None)`` behave as PyTorch's (see their docstrings); ``gk.cuda.amp`` has the old
+``torch.cuda.amp`` spellings. bfloat16 does not exist in NumPy or CuPy: an enabled autocast in it (PyTorch's
+CPU default) raises :class:`AutocastDtypeError`; use ``dtype=gk.float16``.
+"""
+
+from __future__ import annotations
+
+from gradkit.amp.autocast_mode import (
+    AutocastDtypeError,
+    autocast,
+    clear_autocast_cache,
+    get_autocast_dtype,
+    is_autocast_available,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+)
+from gradkit.amp.grad_scaler import GradScaler, GradScalerError, OptState
+
+__all__ = [
+    "AutocastDtypeError",
+    "GradScaler",
+    "GradScalerError",
+    "OptState",
+    "autocast",
+    "clear_autocast_cache",
+    "get_autocast_dtype",
+    "is_autocast_available",
+    "is_autocast_cache_enabled",
+    "is_autocast_enabled",
+]
