@@ -3,7 +3,8 @@ Softshrink, Hardshrink and Softmax2d, with their functional forms.
 
 Each is a composition of differentiable gradkit ops or one recorded node whose rule multiplies by a
 constant slope, so gradients of any order work on NumPy and CuPy without host reads. Values and slopes
-at the kinks (and for NaN) are PyTorch's. ``inplace`` is accepted for PyTorch compatibility and ignored.
+at the kinks (and for NaN) are PyTorch's. ``inplace=True`` writes the result into the input and returns it, as
+PyTorch (``F.selu_``'s rules: recorded when the input is in the graph, refused on a leaf that requires grad).
 """
 
 from __future__ import annotations
@@ -77,16 +78,18 @@ def _sloped(name: str, x: Tensor, data: Any, slope: Any) -> Tensor:
 # ------------------------------------------------------------------ functional forms
 def selu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """``scale * elu(x, alpha)`` with SELU's fixed alpha (1.6733) and scale (1.0507)."""
+    if flag(inplace, "selu", "inplace"):
+        return _in_place(input, "selu_", selu)
     x = _float_input(input, "selu")
-    flag(inplace, "selu", "inplace")
     return F.elu(x, _SELU_ALPHA) * _SELU_SCALE
 
 
 def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """``x`` where x > 0, else ``alpha (exp(x / alpha) - 1)``; the slope at 0 is 1 (PyTorch's)."""
+    if flag(inplace, "celu", "inplace"):
+        return _in_place(input, "celu_", celu, alpha)
     x = _float_input(input, "celu")
     alpha = real(alpha, "celu", "alpha")
-    flag(inplace, "celu", "inplace")
     if alpha == 0:
         raise InvalidArgumentError("celu: alpha cannot be 0 (it divides x)")
     pos = ~(x._data <= 0)  # NaN takes the x branch: slope 1, as PyTorch
@@ -99,13 +102,14 @@ def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: 
     """Randomised leaky ReLU: ``x`` where x > 0, else ``a * x``. When ``training``, each such element draws
     its own ``a`` from U(lower, upper) (the backend's generator); otherwise ``a = (lower + upper) / 2``."""
     op = "rrelu"
+    if flag(inplace, op, "inplace"):  # the backward reads the slopes only
+        return _in_place(input, "rrelu_", rrelu, lower, upper, training, keeps_old=False)
     x = _float_input(input, op)
     lower = real(lower, op, "lower")
     upper = real(upper, op, "upper")
     if lower > upper:
         raise InvalidArgumentError(f"{op}: lower ({lower}) must be <= upper ({upper})")
     training = flag(training, op, "training")
-    flag(inplace, op, "inplace")
     if not training:
         return F.leaky_relu(x, (lower + upper) / 2)
     xd = x._data
@@ -119,12 +123,13 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
     """``x`` where x > threshold, else ``value`` (NaN stays NaN); the slope is 1 above the threshold, else 0.
     Integer inputs are accepted, as PyTorch."""
     op = "threshold"
+    if flag(inplace, op, "inplace"):  # the backward reads the slope only
+        return _in_place(input, "threshold_", _threshold, threshold, value, keeps_old=False)
     x = as_tensor(input, op)
     if x.dtype.kind not in "iuf":
         raise DTypeError(f"{op}: input must be a float or integer tensor, got dtype {x.dtype}")
     th = real(threshold, op, "threshold")
     value = _fill_value(value, x.dtype, op)
-    flag(inplace, op, "inplace")
     xd = x._data
     xp = x._backend.xp
     below = xd <= th
@@ -132,6 +137,16 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
     if x.dtype.kind != "f":
         return Tensor._make(data, x._backend)
     return _sloped(op, x, data, ~below)
+
+
+_threshold = threshold  # the function, which threshold's argument of that name hides
+
+
+def _in_place(input: Any, op: str, fn: Any, *args: Any, keeps_old: bool = True) -> Tensor:  # noqa: A002
+    """``F.*``'s ``inplace=True``: gradkit/nn/functional_extra.py's ``_in_place`` (which imports this module)."""
+    from gradkit.nn.functional_extra import _in_place
+
+    return _in_place(input, op, fn, *args, keeps_old=keeps_old)
 
 
 def _fill_value(value: Any, dtype: Any, op: str) -> float | int:
@@ -197,7 +212,7 @@ class SELU(Module):
         self.inplace = flag(inplace, "SELU", "inplace")
 
     def forward(self, x: Any) -> Tensor:
-        return selu(x)
+        return selu(x, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -214,7 +229,7 @@ class CELU(Module):
         self.inplace = flag(inplace, "CELU", "inplace")
 
     def forward(self, x: Any) -> Tensor:
-        return celu(x, self.alpha)
+        return celu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -232,7 +247,7 @@ class RReLU(Module):
         self.inplace = flag(inplace, "RReLU", "inplace")
 
     def forward(self, x: Any) -> Tensor:
-        return rrelu(x, self.lower, self.upper, self.training)
+        return rrelu(x, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
@@ -248,7 +263,7 @@ class Threshold(Module):
         self.inplace = flag(inplace, "Threshold", "inplace")
 
     def forward(self, x: Any) -> Tensor:
-        return threshold(x, self.threshold, self.value)
+        return threshold(x, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")

@@ -558,7 +558,7 @@ class Dropout2d(_DropoutNd):
     (``F.dropout2d``)."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
+        return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
 

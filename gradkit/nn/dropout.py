@@ -4,7 +4,8 @@ AlphaDropout and FeatureAlphaDropout (SELU's), with their functional forms, and 
 
 Each is one recorded node ``x * scale + shift`` whose rule is ``g * scale`` (``scale`` and ``shift`` raw
 arrays drawn from the backend's generator, seeded by ``gk.manual_seed``): gradients of any order, NumPy
-or CuPy, no host reads. ``inplace`` is accepted for PyTorch compatibility and ignored.
+or CuPy, no host reads. ``inplace=True`` writes the result into the input and returns it, as PyTorch (recorded
+when the input is in the graph; outside training, or with p == 0, the input is returned untouched).
 """
 
 from __future__ import annotations
@@ -37,15 +38,23 @@ __all__ = [
 _ALPHA = 1.7580993408473766
 
 
-def _input(input: Any, p: Any, training: Any, inplace: Any, op: str) -> tuple[Tensor, float, bool]:  # noqa: A002
-    """The input as a float Tensor, ``p`` (a probability) and ``training``, checked."""
+def _input(input: Any, p: Any, training: Any, inplace: Any, op: str) -> tuple[Tensor, float, bool, bool]:  # noqa: A002
+    """The input as a float Tensor, ``p`` (a probability), ``training`` and ``inplace``, checked."""
     p = probability(p, op, "p")
     x = as_tensor(input, op)
     training = flag(training, op, "training")
-    flag(inplace, op, "inplace")
+    inplace = flag(inplace, op, "inplace")
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a float tensor, got dtype {x.dtype}")
-    return x, p, training
+    return x, p, training, inplace
+
+
+def _dropped_(input: Any, p: float, noise_shape: tuple, alpha: bool, op: str) -> Tensor:  # noqa: A002
+    """``_drop`` written into ``input``, which is returned (``inplace=True``): recorded when it is in the graph,
+    without a copy of its old values (the backward reads the scale only)."""
+    from gradkit.nn.functional_extra import _in_place
+
+    return _in_place(input, op + "_", _drop, p, noise_shape, alpha, op, keeps_old=False)
 
 
 def _drop(x: Tensor, p: float, noise_shape: tuple, alpha: bool, op: str) -> Tensor:
@@ -87,21 +96,22 @@ def _channels(x: Tensor, spatial: int, op: str) -> tuple:
 def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
     """Zero whole channels of (N, C, L) or unbatched (C, L) input with probability ``p`` and scale the rest by
     1 / (1 - p), when ``training``."""
-    x, p, training = _input(input, p, training, inplace, "dropout1d")
+    x, p, training, inplace = _input(input, p, training, inplace, "dropout1d")
     shape = _channels(x, 1, "dropout1d")
     if not training or p == 0:
         return x
+    if inplace:
+        return _dropped_(input, p, shape, False, "dropout1d")
     return _drop(x, p, shape, False, "dropout1d")
 
 
 def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
     """Zero whole channels of (N, C, H, W) input with probability ``p`` and scale the rest by 1 / (1 - p),
-    when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does. ``inplace`` is
-    accepted and ignored."""
+    when ``training``. A 3-D input is taken as (N, C, L), with a warning, as PyTorch 2 does."""
     op = "dropout2d"
     p = probability(p, op, "p")
     x = as_tensor(input, op)
-    flag(inplace, op, "inplace")
+    inplace = flag(inplace, op, "inplace")
     training = flag(training, op, "training")
     # checked in evaluation mode too: an input that works there must not fail once training starts
     if x.ndim not in (3, 4):
@@ -116,16 +126,20 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         )
     if not training or p == 0:
         return x
+    if inplace:
+        return _dropped_(input, p, x.shape[:2] + (1,) * (x.ndim - 2), False, op)
     return _drop(x, p, x.shape[:2] + (1,) * (x.ndim - 2), False, op)
 
 
 def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
     """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) input with probability ``p`` and scale
     the rest by 1 / (1 - p), when ``training``. (PyTorch only warns for other ranks; gradkit refuses them.)"""
-    x, p, training = _input(input, p, training, inplace, "dropout3d")
+    x, p, training, inplace = _input(input, p, training, inplace, "dropout3d")
     shape = _channels(x, 3, "dropout3d")
     if not training or p == 0:
         return x
+    if inplace:
+        return _dropped_(input, p, shape, False, "dropout3d")
     return _drop(x, p, shape, False, "dropout3d")
 
 
@@ -133,9 +147,11 @@ def alpha_dropout(input: Any, p: float = 0.5, training: bool = False, inplace: b
     """SELU's dropout: each element is dropped with probability ``p`` to SELU's saturation value, then an affine
     map keeps the mean and variance of a zero-mean unit-variance input, when ``training`` (off by default, as
     PyTorch's). p == 1 gives zeros."""
-    x, p, training = _input(input, p, training, inplace, "alpha_dropout")
+    x, p, training, inplace = _input(input, p, training, inplace, "alpha_dropout")
     if not training or p == 0 or x.size == 0:
         return x
+    if inplace:
+        return _dropped_(input, p, x.shape, True, "alpha_dropout")
     return _drop(x, p, x.shape, True, "alpha_dropout")
 
 
@@ -143,11 +159,13 @@ def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False,  #
                           inplace: bool = False) -> Tensor:
     """``alpha_dropout`` of whole channels: one draw per (N, C) pair of (N, C, *) input (at least 2 axes)."""
     op = "feature_alpha_dropout"
-    x, p, training = _input(input, p, training, inplace, op)
+    x, p, training, inplace = _input(input, p, training, inplace, op)
     if x.ndim < 2:
         raise ShapeError(f"{op}: expected input of shape (N, C, *) (at least 2 axes), got {x.shape}")
     if not training or p == 0 or x.size == 0:
         return x
+    if inplace:
+        return _dropped_(input, p, x.shape[:2] + (1,) * (x.ndim - 2), True, op)
     return _drop(x, p, x.shape[:2] + (1,) * (x.ndim - 2), True, op)
 
 
@@ -156,25 +174,25 @@ class Dropout1d(_DropoutNd):
     """``F.dropout1d``: drop whole channels of (N, C, L) or (C, L) input in training mode."""
 
     def forward(self, x: Any) -> Tensor:
-        return dropout1d(x, self.p, self.training)
+        return dropout1d(x, self.p, self.training, self.inplace)
 
 
 class Dropout3d(_DropoutNd):
     """``F.dropout3d``: drop whole channels of (N, C, D, H, W) or (C, D, H, W) input in training mode."""
 
     def forward(self, x: Any) -> Tensor:
-        return dropout3d(x, self.p, self.training)
+        return dropout3d(x, self.p, self.training, self.inplace)
 
 
 class AlphaDropout(_DropoutNd):
     """``F.alpha_dropout`` in training mode (for SELU networks); the identity in evaluation mode."""
 
     def forward(self, x: Any) -> Tensor:
-        return alpha_dropout(x, self.p, self.training)
+        return alpha_dropout(x, self.p, self.training, self.inplace)
 
 
 class FeatureAlphaDropout(_DropoutNd):
     """``F.feature_alpha_dropout`` in training mode: alpha dropout of whole channels."""
 
     def forward(self, x: Any) -> Tensor:
-        return feature_alpha_dropout(x, self.p, self.training)
+        return feature_alpha_dropout(x, self.p, self.training, self.inplace)

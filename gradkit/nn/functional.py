@@ -425,8 +425,13 @@ _LINEAR_RELU_RULES = (_linear_relu_dx, _linear_relu_dw, _linear_relu_db)
 
 
 # ------------------------------------------------------------------ activations
-def relu(input: Any) -> Tensor:  # noqa: A002
+def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """max(x, 0): one node; the gradient at 0 is 0."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "relu", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "relu_", relu, keeps_old=False)
     x = _tensor(input, "relu")
     y = x._backend.xp.maximum(x._data, 0)
     return record("relu", y, x._backend, (x,), (_relu_vjp,), save_output=True)
@@ -448,8 +453,13 @@ def _relu_backward(g: Tensor, y: Tensor) -> Tensor:
     return _make(kernels.relu_backward(gd, y._data), g._backend)
 
 
-def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
     """x where x > 0, else negative_slope * x: one node."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "leaky_relu", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "leaky_relu_", leaky_relu, negative_slope, keeps_old=False)
     x = _tensor(input, "leaky_relu")
     negative_slope = real(negative_slope, "leaky_relu", "negative_slope")
     xd = x._data
@@ -575,8 +585,13 @@ def _gelu_tanh_vjp(g: Tensor, x: Tensor) -> Tensor:
     return g * ((t + 1) * 0.5 * (x * (1 - t) * ((x * x * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI) + 1))
 
 
-def silu(input: Any) -> Tensor:  # noqa: A002
+def silu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """SiLU (swish): ``x * sigmoid(x)``, one node, without overflow."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "silu", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "silu_", silu)
     x = _float_input(input, "silu")
     xd = x._data
     return record("silu", xd * _sigmoid_forward(x._backend.xp, xd), x._backend, (x,), (_silu_vjp,), (x,))
@@ -620,11 +635,16 @@ def _softplus_vjp(g: Tensor, x: Tensor, beta: float, above: Any) -> Tensor:
     return g * ops.where(above, 1.0, ops.sigmoid(x * beta))
 
 
-def elu(input: Any, alpha: float = 1.0) -> Tensor:  # noqa: A002
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """ELU: ``x`` where x > 0, else ``alpha (exp(x) - 1)``, one node (``expm1`` of ``min(x, 0)``: no overflow).
 
     The slope is 1 where x > 0 and ``alpha exp(x)`` elsewhere (``alpha`` at 0, as PyTorch).
     """
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "elu", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "elu_", elu, alpha)
     x = _float_input(input, "elu")
     alpha = real(alpha, "elu", "alpha")
     xp = x._backend.xp
@@ -643,8 +663,13 @@ def _elu_vjp(g: Tensor, x: Tensor, alpha: float, pos: Any) -> Tensor:
     return g * ops.where(pos, 1.0, ops.exp(ops.where(pos, 0.0, x)) * alpha)
 
 
-def mish(input: Any) -> Tensor:  # noqa: A002
+def mish(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """Mish: ``x * tanh(softplus(x))``, with the overflow-free softplus."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "mish", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "mish_", mish)
     x = _float_input(input, "mish")
     return x * ops.tanh(_softplus(x))
 
@@ -676,8 +701,13 @@ def _clipped(x: Tensor, lo: float, hi: float, name: str) -> Tensor:
     return record(name, data, x._backend, (x,), (_slope_vjp,), (inside, anchor_of(x)))
 
 
-def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """``x`` limited to [min_val, max_val]: one node; the slope is 1 strictly between them, 0 at and beyond them."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "hardtanh", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "hardtanh_", hardtanh, min_val, max_val, keeps_old=False)
     x = _float_input(input, "hardtanh")
     lo = real(min_val, "hardtanh", "min_val")
     hi = real(max_val, "hardtanh", "max_val")
@@ -686,8 +716,13 @@ def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return _clipped(x, lo, hi, "hardtanh")
 
 
-def relu6(input: Any) -> Tensor:  # noqa: A002
+def relu6(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """``min(max(x, 0), 6)`` (``hardtanh(x, 0, 6)``): the slope is 0 at 0 and at 6, as PyTorch's."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "relu6", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "relu6_", relu6, keeps_old=False)
     return _clipped(_float_input(input, "relu6"), 0.0, 6.0, "relu6")
 
 
@@ -697,8 +732,13 @@ def softsign(input: Any) -> Tensor:  # noqa: A002
     return x / (ops.abs(x) + 1)
 
 
-def hardsigmoid(input: Any) -> Tensor:  # noqa: A002
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """``min(max(x + 3, 0), 6) / 6``: one node; the slope is 1/6 strictly inside (-3, 3), else 0 (PyTorch's)."""
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "hardsigmoid", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "hardsigmoid_", hardsigmoid, keeps_old=False)
     x = _float_input(input, "hardsigmoid")
     xp = x._backend.xp
     xd = x._data
@@ -707,12 +747,17 @@ def hardsigmoid(input: Any) -> Tensor:  # noqa: A002
     return record("hardsigmoid", data, x._backend, (x,), (_slope_vjp,), (slope, anchor_of(x)))
 
 
-def hardswish(input: Any) -> Tensor:  # noqa: A002
+def hardswish(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
     """``x * min(max(x + 3, 0), 6) / 6``: one node.
 
     The slope (PyTorch's) is 0 for ``x <= -3``, ``x / 3 + 1/2`` strictly inside (-3, 3) and 1 for
     ``x >= 3``; its derivative, 1/3, only strictly inside.
     """
+    if inplace:  # PyTorch's in-place form: the result written into input, which is returned
+        flag(inplace, "hardswish", "inplace")
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "hardswish_", hardswish)
     x = _float_input(input, "hardswish")
     xp = x._backend.xp
     xd = x._data
@@ -871,17 +916,24 @@ def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepd
 
 
 # ------------------------------------------------------------------ dropout
-def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), when ``training``.
 
     Outside training (or with p == 0) the input is returned unchanged. The
-    mask comes from the backend's generator (seeded by ``gk.manual_seed``).
+    mask comes from the backend's generator (seeded by ``gk.manual_seed``). ``inplace=True``: the result is
+    written into ``input``, which is returned (unchanged outside training or with p == 0).
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise InvalidArgumentError(f"dropout: p must be a probability in [0, 1], got {p!r}")
     x = _tensor(input, "dropout")
     if type(training) is not bool:
         training = flag(training, "dropout", "training")
+    if inplace and flag(inplace, "dropout", "inplace"):
+        if not training or p == 0:
+            return x
+        from gradkit.nn.functional_extra import _in_place
+
+        return _in_place(input, "dropout_", dropout, p, True, keeps_old=False)  # the backward reads the mask
     if not training or p == 0:
         return x
     xd = x._data

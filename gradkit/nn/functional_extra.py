@@ -132,12 +132,13 @@ def _inf_vjp(g: Tensor, slope: Any, anchor: tuple) -> Tensor:
 
 
 # ------------------------------------------------------------------ in-place activations
-def _in_place(input: Any, op: str, fn: Any, *args: Any) -> Tensor:  # noqa: A002
+def _in_place(input: Any, op: str, fn: Any, *args: Any, keeps_old: bool = True) -> Tensor:  # noqa: A002
     """``fn(input, *args)`` written into ``input``'s memory; ``input`` returned (``add_``'s rules: recorded when
-    ``input`` is in the graph)."""
+    ``input`` is in the graph; ``keeps_old=False`` where ``fn``'s backward reads none of the input's values, as
+    relu's, which saves its output, or dropout's, which saves its mask: then they are not copied)."""
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(f"{op}: input must be a Tensor (it is changed in place), got {type(input).__name__}")
-    return input._assign_(op, lambda t: fn(t, *args))
+    return input._assign_(op, lambda t: fn(t, *args), keeps_old=keeps_old)
 
 
 def relu_(input: Any) -> Tensor:  # noqa: A002

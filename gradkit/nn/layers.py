@@ -566,27 +566,30 @@ class Unflatten(Module):
 
 # ------------------------------------------------------------------ activations
 class ReLU(Module):
-    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """max(x, 0). ``inplace=True``: written into the input, which is returned (``F.relu``'s ``inplace``)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = inplace
+        self.inplace = flag(inplace, "ReLU", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = real(negative_slope, "LeakyReLU", "negative_slope")
-        self.inplace = inplace
+        self.inplace = flag(inplace, "LeakyReLU", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(Module):
@@ -616,28 +619,28 @@ class Sigmoid(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """x * sigmoid(x). ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = flag(inplace, "SiLU", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
 class Mish(Module):
-    """x * tanh(softplus(x)). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """x * tanh(softplus(x)). ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = flag(inplace, "Mish", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.mish(x)
+        return F.mish(x, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -662,7 +665,7 @@ class Softplus(Module):
 
 
 class ELU(Module):
-    """x where x > 0, else alpha (exp(x) - 1). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """x where x > 0, else alpha (exp(x) - 1). ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -670,7 +673,7 @@ class ELU(Module):
         self.inplace = flag(inplace, "ELU", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -712,7 +715,7 @@ class LogSigmoid(Module):
 
 
 class Hardtanh(Module):
-    """x limited to [min_val, max_val]. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """x limited to [min_val, max_val]. ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -726,20 +729,20 @@ class Hardtanh(Module):
         self.inplace = flag(inplace, name, "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6). ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """min(max(x, 0), 6). ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu6(x)
+        return F.relu6(x, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -753,25 +756,25 @@ class Softsign(Module):
 
 
 class Hardsigmoid(Module):
-    """min(max(x + 3, 0), 6) / 6. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """min(max(x + 3, 0), 6) / 6. ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = flag(inplace, "Hardsigmoid", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardsigmoid(x)
+        return F.hardsigmoid(x, self.inplace)
 
 
 class Hardswish(Module):
-    """x * min(max(x + 3, 0), 6) / 6. ``inplace`` is accepted for PyTorch compatibility and ignored."""
+    """x * min(max(x + 3, 0), 6) / 6. ``inplace=True``: written into the input, which is returned."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = flag(inplace, "Hardswish", "inplace")
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardswish(x)
+        return F.hardswish(x, self.inplace)
 
 
 class GLU(Module):
@@ -850,8 +853,8 @@ class PairwiseDistance(Module):
 
 
 class _DropoutNd(Module):
-    """What Dropout and Dropout2d share: ``p`` (a probability) and ``inplace`` (accepted; the result is a new
-    tensor)."""
+    """What the dropout layers share: ``p`` (a probability) and ``inplace`` (passed to their functional form: the
+    result written into the input, which is returned)."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -867,7 +870,7 @@ class Dropout(_DropoutNd):
     """Zero elements with probability ``p`` and scale the rest by 1/(1-p), in training mode only."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)
 
 
 # ------------------------------------------------------------------ normalisation

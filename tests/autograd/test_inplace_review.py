@@ -304,10 +304,6 @@ def test_copy_copy_of_a_view_changed_in_place():
     np.testing.assert_allclose(x.grad.numpy(), [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])  # gradkit: all 1
 
 
-@pytest.mark.xfail(strict=True, reason="F.threshold/celu/selu(..., inplace=True) ignore inplace (documented), "
-                   "now that in-place is recorded a silent difference: the input keeps its values (PyTorch "
-                   "writes them); F.relu/leaky_relu/elu/hardtanh/silu/relu6/hardswish/mish/dropout reject the "
-                   "keyword (TypeError)")
 def test_functional_inplace_true_changes_the_input():
     h = _rand((3, 4), 1) * 1
     out = F.threshold(h, 0.1, -1.0, inplace=True)
