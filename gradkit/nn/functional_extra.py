@@ -143,7 +143,7 @@ def _in_place(input: Any, op: str, fn: Any, *args: Any, keeps_old: bool = True) 
 
 def relu_(input: Any) -> Tensor:  # noqa: A002
     """``F.relu`` in place (PyTorch's ``F.relu_``); returns ``input``."""
-    return _in_place(input, "relu_", relu)
+    return _in_place(input, "relu_", relu, keeps_old=False)
 
 
 def elu_(input: Any, alpha: float = 1.0) -> Tensor:  # noqa: A002
@@ -163,22 +163,22 @@ def selu_(input: Any) -> Tensor:  # noqa: A002
 
 def leaky_relu_(input: Any, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
     """``F.leaky_relu`` in place; returns ``input``."""
-    return _in_place(input, "leaky_relu_", leaky_relu, negative_slope)
+    return _in_place(input, "leaky_relu_", leaky_relu, negative_slope, keeps_old=False)
 
 
 def hardtanh_(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
     """``F.hardtanh`` in place; returns ``input``."""
-    return _in_place(input, "hardtanh_", hardtanh, min_val, max_val)
+    return _in_place(input, "hardtanh_", hardtanh, min_val, max_val, keeps_old=False)
 
 
 def rrelu_(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002
     """``F.rrelu`` in place (random slopes from gradkit's generator when ``training``); returns ``input``."""
-    return _in_place(input, "rrelu_", rrelu, lower, upper, training)
+    return _in_place(input, "rrelu_", rrelu, lower, upper, training, keeps_old=False)
 
 
 def threshold_(input: Any, threshold: float, value: float) -> Tensor:  # noqa: A002
     """``F.threshold`` in place (integer tensors too); returns ``input``."""
-    return _in_place(input, "threshold_", _threshold, threshold, value)
+    return _in_place(input, "threshold_", _threshold, threshold, value, keeps_old=False)
 
 
 _threshold = threshold
