@@ -234,6 +234,10 @@ def cast(op: str, *values: Any) -> tuple:
     enabled = st.enabled
     if not (enabled["cpu"] or enabled["cuda"]):
         return values
+    from gradkit.tensor import Tensor
+
+    if any(isinstance(v, Tensor) and v._data.dtype == _FLOAT64 for v in values):
+        return values  # float64 beside float32: computed in float64, not a float64 result of float16 precision
     return tuple(_cast_one(v, st, op) for v in values)
 
 

@@ -175,8 +175,12 @@ class GradScaler:
         if s is None:
             s = replicas[backend] = self._on(self._scale, backend)
         dt = t._data.dtype
-        if dt.kind == "f" and dt != _F32 and dt != np.float64:  # PyTorch: a 0-d scale does not widen the result
-            s = s.astype(dt)
+        if dt.kind == "f" and dt != _F32 and dt != np.float64:
+            # PyTorch: a 0-d scale does not widen the result, but the product is taken in float32 (a float16
+            # scale of 65536 would be inf) and rounded once
+            from gradkit.ops import astype
+
+            return astype(astype(t, _F32) * Tensor._make(s, backend), dt)
         return t * Tensor._make(s, backend)
 
     # ------------------------------------------------------------------ PyTorch's methods

@@ -387,7 +387,10 @@ def cross_entropy_forward_backward(logits: Any, targets: Any, reduction: str = "
 
 
 def column_sum(g: Any) -> Any:
-    """The sum over the rows of the 2-d ``g`` (a bias gradient): a new array of shape (cols,)."""
+    """The sum over the rows of the 2-d ``g`` (a bias gradient): a new array of shape (cols,). float16 is summed in
+    float32 (NumPy's float16 sum stalls at 2048 ones), as PyTorch accumulates it."""
+    if g.dtype.itemsize < 4 and g.dtype.kind == "f":
+        return g.sum(axis=0, dtype=np.float32).astype(g.dtype)
     return g.sum(axis=0)
 
 

@@ -379,6 +379,8 @@ def _linear_db(g: Tensor, x: Tensor, w: Tensor) -> Tensor:
             gd = gd.reshape(math.prod(gd.shape[:-1]), gd.shape[-1])
         if gd.ndim == 2:
             if type(gd) is np.ndarray:
+                if gd.dtype.itemsize == 2:  # float16 (autocast): summed in float32, as PyTorch; NumPy's stalls
+                    return _make(kernels.column_sum(gd), g._backend)
                 return _make(np.add.reduce(gd, axis=0), g._backend)  # skips ndarray.sum's Python wrapper
             return _make(kernels.column_sum(gd), g._backend)  # a small batch: one light kernel on CuPy
         return _make(gd, g._backend)  # a 1-D input's

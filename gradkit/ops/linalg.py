@@ -169,8 +169,6 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
     first = next((t for t in operands if isinstance(t, Tensor)), None)
     backend = first._backend if first is not None else None
     ts = [as_tensor(t, "einsum", backend) for t in operands]
-    if _autocast.active:
-        ts = list(_autocast.cast("einsum", *ts))
     ins, out = _parse_einsum(subscripts, ts)
     spec = ",".join(ins) + "->" + out
     try:
@@ -179,7 +177,12 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"einsum: {subscripts!r} does not fit shapes {[t.shape for t in ts]} ({exc})") from None
     rules = tuple(_einsum_rule(i) for i in range(len(ts)))
-    return record("einsum", data, ts[0]._backend, tuple(ts), rules, (ins, out, *ts), broadcast=True, info=spec)
+    result = record("einsum", data, ts[0]._backend, tuple(ts), rules, (ins, out, *ts), broadcast=True, info=spec)
+    if _autocast.active and len(ins) == 2 and (set(ins[0]) & set(ins[1])) - set(out):
+        # a product that contracts (PyTorch runs it as bmm): computed in the operands' dtype, as NumPy's float16
+        # einsum would sum in float16, and returned in the autocast dtype
+        result = _autocast.cast("einsum", result)[0]
+    return result
 
 
 def _einsum_rule(i: int) -> Any:

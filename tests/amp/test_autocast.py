@@ -211,25 +211,31 @@ def test_weight_casts_are_cached_per_region(device: str) -> None:
 
 
 def test_training_step_with_autocast_and_scaler(device: str) -> None:
-    """PyTorch's recipe: forward under autocast, backward and step outside; the loss is computed in float32."""
-    model = gk.nn.Sequential(gk.nn.Linear(4, 8), gk.nn.ReLU(), gk.nn.Linear(8, 3)).to(device)
-    opt = gk.optim.SGD(model.parameters(), lr=0.5)
-    scaler = amp.GradScaler(_kind(device), init_scale=1024.0)
-    x = _rand(device, 16, 4)
-    y = gk.tensor(np.random.default_rng(5).integers(0, 3, 16), device=device)
-    losses = []
-    for _ in range(30):
-        opt.zero_grad()
-        with _ac(device):
-            logits = model(x)
-            assert logits.dtype == F16
-        loss = F.cross_entropy(logits.astype(gk.float32), y)
-        scaler.scale(loss).backward()
-        assert all(p.grad.dtype == F32 for p in model.parameters())
-        scaler.step(opt)
-        scaler.update()
-        losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    """PyTorch's recipe: forward under autocast, backward and step outside; the loss is computed in float32. The
+    losses follow a float32 run of the same model to float16's precision, and fall."""
+    runs = []
+    for use_autocast in (True, False):
+        gk.manual_seed(1)  # the same initial weights in both runs, whatever ran before
+        model = gk.nn.Sequential(gk.nn.Linear(4, 8), gk.nn.ReLU(), gk.nn.Linear(8, 3)).to(device)
+        opt = gk.optim.SGD(model.parameters(), lr=0.5)
+        scaler = amp.GradScaler(_kind(device), init_scale=1024.0)
+        x = _rand(device, 16, 4)
+        y = gk.tensor(np.random.default_rng(5).integers(0, 3, 16), device=device)
+        losses = []
+        for _ in range(30):
+            opt.zero_grad()
+            with _ac(device, enabled=use_autocast):
+                logits = model(x)
+                assert logits.dtype == (F16 if use_autocast else F32)
+            loss = F.cross_entropy(logits.astype(gk.float32), y)
+            scaler.scale(loss).backward()
+            assert all(p.grad.dtype == F32 for p in model.parameters())
+            scaler.step(opt)
+            scaler.update()
+            losses.append(loss.item())
+        runs.append(losses)
+    np.testing.assert_allclose(runs[0], runs[1], rtol=2e-2)
+    assert runs[0][-1] < 0.7 * runs[0][0]
     assert scaler.get_scale() == 1024.0
 
 
