@@ -220,6 +220,13 @@ def is_autocast_cache_enabled() -> bool:
     return _state.cache_enabled
 
 
+def regions() -> tuple:
+    """This thread's enabled autocast settings as regions that enter them again (``gk.utils.checkpoint`` runs
+    its recomputation under the forward pass's autocast, as PyTorch's)."""
+    st = _state
+    return tuple(autocast(d, dtype=st.dtype[d]) for d in _DEVICE_TYPES if st.enabled[d])
+
+
 def clear_autocast_cache() -> None:
     """Drop this thread's cached casts (leaving the outermost region does it)."""
     _state.cache.clear()

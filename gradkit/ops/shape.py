@@ -220,7 +220,10 @@ def sum_to(x: Any, shape: tuple) -> Tensor:
         return x
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and x.shape[i + lead] != 1)
-    data = x._data.sum(axis=axes, keepdims=True) if axes else x._data
+    data = x._data
+    if axes:  # float16 summed in float32, as PyTorch accumulates it (NumPy's float16 sum stalls at 2048 ones)
+        data = (data.sum(axis=axes, keepdims=True, dtype=np.float32).astype(data.dtype) if data.dtype == np.float16
+                else data.sum(axis=axes, keepdims=True))
     if lead:
         data = data.reshape(shape)
     return record("sum_to", data, x._backend, (x,), (_sum_to_vjp,), (x.shape,))

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import function as _function
 from gradkit.autograd import grad_mode
 from gradkit.autograd.custom_function import SharedBackward, _OutputGrads, _select_node, shared_rules
@@ -157,6 +158,7 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     before = [t._version[0] for t in inputs]
     rng = _save_rng(_rng_backends(inputs)) if preserve else None
     where = default_device()
+    autocast_regions = _autocast.regions() if _autocast.active else ()
     with _NewNodes() as new:
         out = function(*args, **kwargs)
     for i, (t, v) in enumerate(zip(inputs, before, strict=True)):
@@ -174,6 +176,7 @@ def _forward(function: Callable[..., Any], args: tuple, kwargs: dict, preserve: 
     layout = graph.layout()
     metas = [(flat[pos]._data.shape, flat[pos]._data.dtype) for pos, _ in outs]
     state = _Recompute(function, args, kwargs, rng, where, layout, outs, metas, graph.boundary)
+    state.autocast = autocast_regions
     state.versions = _versions(inputs, graph)
     node = Node("Checkpoint", shared_rules(len(graph.boundary)), tuple(graph.boundary), (state,))
     multi = len(outs) > 1
@@ -395,7 +398,8 @@ class _Recompute(SharedBackward):
     None otherwise, so that they are freed.
     """
 
-    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "versions", "first_run")
+    __slots__ = ("function", "args", "kwargs", "rng", "where", "layout", "outs", "metas", "versions", "first_run",
+                 "autocast")
 
     def __init__(self, function: Callable[..., Any], args: tuple, kwargs: dict, rng: Any, where: str,
                  layout: list, outs: list, metas: list, boundary: list) -> None:
@@ -409,6 +413,7 @@ class _Recompute(SharedBackward):
         self.metas = metas
         self.versions: list[tuple[list, int, str]] = []
         self.first_run: list[Node] | None = None
+        self.autocast: tuple = ()  # the forward pass's autocast regions, entered again for the recomputation
         self._start(len(boundary))
 
     def _check_versions(self) -> None:
@@ -430,7 +435,9 @@ class _Recompute(SharedBackward):
             if self.rng is not None:
                 _restore_rng(self.rng)
             grad_mode.state.enabled = True
-            with device(self.where), new:
+            with device(self.where), contextlib.ExitStack() as regions, new:
+                for region in self.autocast:
+                    regions.enter_context(region)
                 out = self.function(*self.args, **self.kwargs)
         finally:
             grad_mode.state.enabled = create_graph
