@@ -121,7 +121,8 @@ def test_second_order_matches_pytorch(device):
 def test_gradcheck_the_packed_node(device, mode, reverse):
     sizes = (3, 2, 2, 1)
     gates = _recurrence.GATES[mode]
-    hid, proj = 3, (2 if mode == "LSTM" and reverse else 0)
+    proj = 2 if mode == "LSTM" and reverse else 0
+    hid = 3 if proj else 2  # a projection needs proj < hid; without one, 2 units take the same paths (and time)
     out = proj or hid
     inputs = [_gk(_data(sum(sizes), gates * hid), device), _gk(_data(3, out, seed=1), device),
               _gk(_data(3, hid, seed=2), device) if mode == "LSTM" else None,
@@ -138,9 +139,14 @@ def test_gradcheck_the_packed_node(device, mode, reverse):
     args = [inputs[k] for k in live]
     assert gk.gradcheck(f, args)
 
+    recorded = []  # gradcheck's first call (its analytic pass) records the graph; its central differences need
+    # only values, which the fused backward gives (the composed path's agree, tested apart) far faster
+
     def first(*args):
         loss = sum((o * o * o).sum() for o in f(*args))
-        return gk.autograd.grad(loss, list(args), create_graph=True)
+        grads = gk.autograd.grad(loss, list(args), create_graph=not recorded)
+        recorded.append(True)
+        return grads
 
     assert gk.gradcheck(first, args)
 
