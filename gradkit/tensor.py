@@ -57,6 +57,8 @@ _ndarray = np.ndarray
 
 _INPLACE_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
 _INPLACE_OPS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}  # recorded: gradkit.ops
+_SLOTS = ("_data", "_backend", "_requires_grad", "_grad_fn", "_version")  # Tensor's, but for __dict__ and weakrefs
+_VIEW_LINKS = ("_base", "_views", "_views_live")  # in a tensor's __dict__ (gradkit/autograd/inplace.py)
 
 
 class Tensor:
@@ -145,9 +147,8 @@ class Tensor:
         self._data = array
         self._version[0] += 1
         # other memory: no longer a view, nor the base of its views (their places in it would be wrong)
-        self.__dict__.pop("_base", None)
-        self.__dict__.pop("_views", None)
-        self.__dict__.pop("_views_live", None)
+        for key in _VIEW_LINKS:
+            self.__dict__.pop(key, None)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -688,9 +689,9 @@ class Tensor:
         # copy.copy: the same memory, so a view stays a view of its base (pickle and deepcopy copy the memory)
         cls = type(self)
         t = cls.__new__(cls)
-        for k in ("_data", "_backend", "_requires_grad", "_grad_fn", "_version"):
+        for k in _SLOTS:
             setattr(t, k, getattr(self, k))
-        t.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in ("_views", "_views_live"))
+        t.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in _VIEW_LINKS[1:])
         if t._base is not None:
             from gradkit.autograd.inplace import note_view
 
@@ -699,9 +700,8 @@ class Tensor:
 
     def __getstate__(self) -> tuple:
         # as object's, without the view links (a weak reference cannot be pickled; a copy is no view)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_base", "_views", "_views_live")}
-        slots = {k: getattr(self, k) for k in ("_data", "_backend", "_requires_grad", "_grad_fn", "_version")
-                 if hasattr(self, k)}
+        state = {k: v for k, v in self.__dict__.items() if k not in _VIEW_LINKS}
+        slots = {k: getattr(self, k) for k in _SLOTS if hasattr(self, k)}
         return (state or None, slots)
 
     def _inplace(self, op: str, other: Any) -> Tensor:
@@ -746,23 +746,20 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         from gradkit.ops.indexing import normalize_index
 
-        if self._needs_record("__setitem__", (value,)):
-            if value is None or isinstance(value, (str, bytes, complex)):
-                raise DTypeError(
-                    f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
-                )
-            from gradkit.autograd.inplace import write_at
-
-            value = self._as_same_device(value, "__setitem__") if isinstance(value, Tensor) else value
-            write_at(self, "__setitem__", normalize_index(self, index, "__setitem__"), value)
-            return
-
-        value = self._as_same_device(value, "__setitem__")._data if isinstance(value, Tensor) else value
+        recorded = self._needs_record("__setitem__", (value,))
+        source = self._as_same_device(value, "__setitem__") if isinstance(value, Tensor) else None
         idx = normalize_index(self, index, "__setitem__")  # raises its own errors for bad indices
         if value is None or isinstance(value, (str, bytes, complex)):
             raise DTypeError(
                 f"__setitem__: cannot assign {type(value).__name__} {value!r:.60} to a {self.dtype} tensor"
             )
+        if recorded:
+            from gradkit.autograd.inplace import write_at
+
+            write_at(self, "__setitem__", idx, value if source is None else source)
+            return
+        if source is not None:
+            value = source._data
         check_int_fits("__setitem__", value, self._data.dtype)
         try:
             self._data[idx] = value

@@ -51,10 +51,8 @@ def _live_views(root: Tensor) -> list[Tensor]:
     views = root.__dict__.get("_views")
     if not views:
         return []
-    live = [v for v in (r() for r in views) if v is not None]
-    if len(live) < len(views):
-        views[:] = [weakref.ref(v) for v in live]
-    return live
+    views[:] = [r for r in views if r() is not None]
+    return [v for v in (r() for r in views) if v is not None]
 
 
 def rebase(self: Tensor, op: str, compute: Callable[[Tensor], Any], keeps_old: bool) -> Tensor:
@@ -64,9 +62,7 @@ def rebase(self: Tensor, op: str, compute: Callable[[Tensor], Any], keeps_old: b
     when the op's backward reads the old values, as ``mul_``'s does for the other operand's gradient).
     """
     root, places = _checked(self, op)
-    old = _make(self._data.copy() if keeps_old else self._data, self._backend, self._grad_fn)
-    if not keeps_old:
-        old._version = self._version  # a node that saved it anyway is refused at backward, not silently wrong
+    old = _make(self._data.copy(), self._backend, self._grad_fn) if keeps_old else _old(self)
     new = compute(old)
     if not isinstance(new, Tensor):
         new = _make(self._backend.xp.asarray(new, dtype=self._data.dtype), self._backend)
@@ -85,15 +81,12 @@ def rebase(self: Tensor, op: str, compute: Callable[[Tensor], Any], keeps_old: b
 def write_at(self: Tensor, op: str, idx: tuple, value: Any) -> None:
     """``self[idx] = value`` (``idx`` normalized) recorded: the write happens where it is, and self's new history
     is its old one with ``value`` at ``idx`` (no copy of self: a loop writing rows costs what the rows cost)."""
-    from gradkit.ops.tensor_methods_misc import _write_vjp_src, _write_vjp_x
-
     root, places = _checked(self, op)
     src = value if isinstance(value, Tensor) else None
     if src is not None and src._requires_grad and self._data.dtype.kind != "f":
         raise DTypeError(f"{op}: a value that requires grad cannot be written into a {self.dtype} tensor "
                          "(only a float tensor can take its gradient)")
-    old = _make(self._data, self._backend, self._grad_fn)
-    old._version = self._version
+    old = _old(self)
     try:
         self._data[idx] = src._data if src is not None else value
     except (ValueError, IndexError) as exc:
@@ -101,18 +94,14 @@ def write_at(self: Tensor, op: str, idx: tuple, value: Any) -> None:
                          f"of a tensor of shape {self.shape} ({exc})") from None
     except TypeError as exc:
         raise DTypeError(f"{op}: cannot write {type(value).__name__} into a {self.dtype} tensor ({exc})") from None
-    new = record(op, self._data, self._backend, (old, src), (_write_vjp_x, _write_vjp_src), (idx, self.shape),
-                 broadcast=True)
-    _adopt(self, new, root, places)
+    _adopt(self, _written_node(op, old, idx, src), root, places)
 
 
 def reshaped(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
     """PyTorch's in-place shape changes (``t_``, ``squeeze_``, ...) on a tensor in the graph: self becomes
     ``compute(old)``, a view of its own memory in a new shape, with that view's history; returns self."""
     _checked(self, op)
-    old = _make(self._data, self._backend, self._grad_fn)
-    old._version = self._version
-    new = compute(old)
+    new = compute(_old(self))
     self._data = new._data
     self._version[0] += 1
     _take_history(self, new)
@@ -140,21 +129,34 @@ def _checked(self: Tensor, op: str) -> tuple:
 def _adopt(self: Tensor, new: Tensor, root: Tensor | None, places: Any) -> None:
     """After the write: self takes ``new``'s history; its root (written through self) and every other live view
     of that root take theirs."""
-    from gradkit.ops.tensor_methods_misc import _write_vjp_src, _write_vjp_x
-
     self._version[0] += 1
     views = _live_views(root if root is not None else self)
     _take_history(self, new)
     if root is None:
         new_root, root = new, self
     else:
-        old_root = _make(root._data, root._backend, root._grad_fn)  # its values are not read by the write's VJP
-        new_root = record("copy_slices", root._data, root._backend, (old_root, new), (_write_vjp_x, _write_vjp_src),
-                          (places, root.shape), broadcast=True)
+        new_root = _written_node("copy_slices", _old(root), places, new)
         _take_history(root, new_root)
     for v in views:  # a view that shares no element with what was written keeps its (still right) history
         if v is not self and (self is root or _overlaps(v._data, self._data, root._backend.xp)):
             _take_places(v, root, new_root)
+
+
+def _old(t: Tensor) -> Tensor:
+    """``t`` as it is now, for the node of a change about to be written into its memory: its history, on its
+    memory and version counter (a node that saves it is refused at backward, not silently wrong)."""
+    old = _make(t._data, t._backend, t._grad_fn)
+    old._version = t._version
+    return old
+
+
+def _written_node(name: str, old: Tensor, idx: Any, src: Tensor | None) -> Tensor:
+    """The node of ``old`` with ``src`` written at ``idx`` (on old's memory, where the values already are):
+    old's gradient is 0 there, src's is the gradient of its places."""
+    from gradkit.ops.tensor_methods_misc import _write_vjp_src, _write_vjp_x
+
+    return record(name, old._data, old._backend, (old, src), (_write_vjp_x, _write_vjp_src), (idx, old.shape),
+                  broadcast=True)
 
 
 def _fitted(self: Tensor, new: Tensor, op: str) -> Tensor:
