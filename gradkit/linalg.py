@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.grad_mode import state as _mode
 from gradkit.errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor, normalize_axes, normalize_axis, uplo_arg
@@ -475,7 +476,12 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Tensor:
     from gradkit.ops.shape import astype
 
     op = "linalg.vecdot"
-    u, v, _ = _core_axes(op, *_pair(op, x1, x2), axis, None)
+    x1, x2 = _pair(op, x1, x2)
+    if _autocast.active and _autocast.is_on(x1, x2):  # gk.autocast: PyTorch's linalg_vecdot is on both
+        x1, x2 = _autocast.cast("linalg_vecdot", x1, x2)  # lower-precision lists: one op in float16 (its
+        with _autocast.exclude():  # sum is not taken to float32 by the "cuda" float32 list)
+            return vecdot(x1, x2, axis=axis)
+    u, v, _ = _core_axes(op, x1, x2, axis, None)
     products = u * v
     out = sum_(products, -1)
     if u.dtype == v.dtype == np.bool_:

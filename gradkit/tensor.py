@@ -561,6 +561,8 @@ class Tensor:
         return _ops.multiply(other, self)
 
     def __rtruediv__(self, other: Any) -> Tensor:
+        if _autocast.active:  # gk.autocast: PyTorch's __rtruediv__ computes float16 in float32
+            (self,) = _autocast.to_float32("__rtruediv__", self)
         return _ops.divide(other, self)
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -1414,6 +1416,9 @@ class Tensor:
         is the same number. (``gk.trace`` is another thing: the tracer, see ``gk.Trace``.)"""
         from gradkit.ops.shape import _diagonal
 
+        if _autocast.active and dtype is None:  # gk.autocast: on PyTorch's CPU float32 list, not sum's CUDA one
+            (self,) = _autocast.to_float32("trace", self)
+            dtype = self.dtype if self.dtype.kind == "f" else None  # an explicit dtype: sum does not cast again
         return _ops.sum(_diagonal(self, offset, axis1, axis2, "trace"), -1, dtype=dtype)
 
     def diag(self, k: int = 0) -> Tensor:
@@ -2060,8 +2065,7 @@ class Tensor:
         from gradkit.ops.indexing import normalize_index
 
         if self._needs_record("index_put_", (values,)):
-            return self._rebase("index_put_", lambda t: _methods_misc.index_put(t, indices, values, True),
-                                keeps_old=False)
+            return self._rebase("index_put_", lambda t: _index_put_accumulated(t, indices, values), keeps_old=False)
         idx = normalize_index(self, tuple(indices), "index_put_")
         vals = self._as_same_device(values, "index_put_") if isinstance(values, Tensor) else None
         if vals is not None and vals.dtype != self.dtype:
@@ -2247,6 +2251,13 @@ class ElementCount(int):
         return (int, (int(self),))
 
 
+def _index_put_accumulated(t: Tensor, indices: Any, values: Any) -> Tensor:
+    """``index_put_``'s new values out of place, with autocast off (PyTorch's in-place ops are not autocast: a
+    float16 tensor refuses float32 values inside a "cuda" region too)."""
+    with _autocast.exclude():
+        return _methods_misc.index_put(t, indices, values, True)
+
+
 class _HookHandle:
     """Returned by ``register_hook``; ``remove()`` takes this registration away (calling it again does nothing),
     as does the end of a ``with handle:`` block (PyTorch's handle; a module's hooks' handles alike).
@@ -2272,6 +2283,7 @@ class _HookHandle:
 
 
 from gradkit import ops as _ops  # noqa: E402  (ops import Tensor)
+from gradkit.amp import autocast_mode as _autocast  # noqa: E402  (__rtruediv__ reads its ``active``)
 from gradkit.autograd import engine as _engine  # noqa: E402  (the engine imports Tensor)
 from gradkit.creation import _filled  # noqa: E402  (creation imports Tensor)
 from gradkit.ops import tensor_methods_math as _methods_math  # noqa: E402  (they import Tensor)

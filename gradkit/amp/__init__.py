@@ -1,17 +1,19 @@
 """Mixed precision, PyTorch's ``torch.amp``: :class:`GradScaler` (dynamic loss scaling) and :class:`autocast`
-(the matmul family computed in float16).
+(the matmul family computed in float16, the ops PyTorch lists as float32 ops in float32).
 
 ``gk.amp.GradScaler(device="cuda", init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
 growth_interval=2000, enabled=True)`` and ``gk.amp.autocast(device_type, dtype=None, enabled=True,
 cache_enabled=None)`` behave as PyTorch's (see their docstrings); ``gk.cuda.amp`` has the old
 ``torch.cuda.amp`` spellings. bfloat16 does not exist in NumPy or CuPy: an enabled autocast in it (PyTorch's
-CPU default) raises :class:`AutocastDtypeError`; use ``dtype=gk.float16``.
+CPU default) raises :class:`AutocastDtypeError`; use ``dtype=gk.float16``. ``F.binary_cross_entropy`` (and
+``nn.BCELoss``) inside ``autocast("cuda")`` raises :class:`AutocastUnsafeOpError`, as PyTorch's.
 """
 
 from __future__ import annotations
 
 from gradkit.amp.autocast_mode import (
     AutocastDtypeError,
+    AutocastUnsafeOpError,
     autocast,
     clear_autocast_cache,
     get_autocast_dtype,
@@ -23,6 +25,7 @@ from gradkit.amp.grad_scaler import GradScaler, GradScalerError, OptState
 
 __all__ = [
     "AutocastDtypeError",
+    "AutocastUnsafeOpError",
     "GradScaler",
     "GradScalerError",
     "OptState",

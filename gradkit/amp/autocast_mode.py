@@ -1,16 +1,27 @@
-"""``gk.autocast``: PyTorch's autocast for the matmul family (thread-local, nestable, a decorator too).
+"""``gk.autocast``: PyTorch's autocast (thread-local, nestable, a decorator too) for the matmul family and the
+float32 ops.
 
 Inside ``with gk.autocast("cuda"):`` (or ``"cpu"`` with ``dtype=gk.float16``) the matrix products
 (``@``/``matmul``, ``mm``, ``bmm``, ``mv``, ``addmm``, ``baddbmm``, ``einsum``, ``F.linear``, the convolutions and
-transposed convolutions) cast their floating operands to the autocast dtype and return that dtype. The cast
-is a recorded ``astype``, so gradients reach the parameters in their own dtype, as PyTorch's. float64
-tensors, integer tensors and tensors of the other device type are left alone (PyTorch's eligibility rule).
+transposed convolutions) cast their floating operands to the autocast dtype and return that dtype. The ops of
+:data:`FLOAT32_OPS` for the tensor's device type (on "cuda" PyTorch's documented list: exp, log, pow, sum,
+softmax, log_softmax, layer_norm, the norms, the losses ...; on "cpu" what ``torch.autocast("cpu")`` does:
+the losses, prod, trace, quantile) cast float16 operands to float32 and return float32. Every cast is a
+recorded ``astype``, so gradients reach the inputs in their own dtype, as PyTorch's. float64 tensors, integer
+tensors and tensors of the other device type are left alone (PyTorch's eligibility rule), and so are calls
+with an explicit ``dtype=``. A composite on the list (``cross_entropy``, ``normalize``, ...) casts once at its
+entry; the ops it calls then see float32. ``F.binary_cross_entropy`` (and ``nn.BCELoss``) inside an enabled
+"cuda" region raises :class:`AutocastUnsafeOpError`, as PyTorch's; use ``binary_cross_entropy_with_logits``.
 
 The ops pay for this with one module-level read when no autocast region is active anywhere: they test
 ``autocast_mode.active`` (the number of enabled regions entered, over all threads) and only then call
-:func:`cast`, which reads this thread's state. Casts of leaf tensors that require grad (the weights) are
-cached for the outermost region, as PyTorch's (``cache_enabled``), keyed also by the tensor's version
-(an in-place update makes a fresh cast) and by grad mode (a cast made under ``no_grad`` has no graph).
+:func:`cast` or :func:`to_float32`, which read this thread's state. A backward pass run inside a region is
+not cast by ``to_float32`` (the rules compute in the forward pass's dtypes). Casts of leaf tensors that
+require grad (the weights) to the autocast dtype are cached for the outermost region, as PyTorch's
+(``cache_enabled``), keyed also by the tensor's version (an in-place update makes a fresh cast) and by grad
+mode (a cast made under ``no_grad`` has no graph); the float32 casts are not cached (nor are PyTorch's). A
+region entered during a backward pass (``gk.utils.checkpoint``'s recomputation under the forward's regions) casts
+again.
 """
 
 from __future__ import annotations
@@ -23,10 +34,13 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag
-from gradkit.errors import ArgumentTypeError, DTypeError, InvalidArgumentError
+from gradkit.errors import ArgumentTypeError, DTypeError, GradkitError, InvalidArgumentError
 
 __all__ = [
+    "FLOAT32_OPS",
+    "PROMOTE_OPS",
     "AutocastDtypeError",
+    "AutocastUnsafeOpError",
     "BFLOAT16",
     "autocast",
     "clear_autocast_cache",
@@ -41,6 +55,7 @@ __all__ = [
 BFLOAT16 = "bfloat16"
 
 _FLOAT16 = np.dtype(np.float16)
+_FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _DEVICE_TYPES = ("cpu", "cuda")
 
@@ -49,8 +64,72 @@ _DEVICE_TYPES = ("cpu", "cuda")
 _NOT_CAST = {"cpu": frozenset({"dot", "mv", "addmv", "addr"}), "cuda": frozenset({"dot"})}
 
 
+#: the losses both of PyTorch's lists compute in float32 (``cross_entropy`` is on the CUDA list through its
+#: ``log_softmax`` and ``nll_loss``; gradkit casts at its own entry, once)
+_FLOAT32_LOSSES = frozenset({
+    "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cross_entropy", "hinge_embedding_loss", "huber_loss",
+    "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "nll_loss",
+    "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
+})
+
+#: ops that autocast to float32, per device type, by PyTorch's names (``pow`` is ``__pow__``, ``__rpow__``,
+#: ``Tensor.pow`` and ``gk.power``; ``asin``/``acos`` are ``gk.arcsin``/``gk.arccos``): a lower-precision
+#: floating operand (float16) is cast to float32 and the op returns float32; float32 and float64 operands are
+#: left alone. "cuda": the documented CUDA list (with ``huber_loss``, ``logsumexp`` and ``rms_norm``, which
+#: PyTorch's ``AT_FORALL_FP32`` has too; ``interpolate`` is its upsample_nearest*/linear/bilinear/bicubic ops:
+#: ``F.interpolate`` and ``nn.Upsample`` but for mode "area", an adaptive average pool); "cpu": what
+#: ``torch.autocast("cpu", dtype=torch.float16)`` does to gradkit's ops (probed on torch 2.x: the losses,
+#: ``prod``, ``trace``, ``quantile`` and ``nanquantile``; it leaves exp, log, softmax, sum, the norms ... in
+#: float16, and computes ``binary_cross_entropy`` in float32 where the CUDA list refuses it).
+FLOAT32_OPS = {
+    "cuda": _FLOAT32_LOSSES | frozenset({
+        "pow", "__rtruediv__", "acos", "asin", "cosh", "sinh", "tan", "exp", "expm1", "log", "log10", "log1p",
+        "log2", "erfinv", "reciprocal", "rsqrt", "pdist", "dist", "cdist", "cosine_similarity", "normalize",
+        "norm", "renorm", "cumprod", "cumsum", "prod", "sum", "logsumexp", "softmax", "log_softmax", "softmin",
+        "softplus", "layer_norm", "group_norm", "rms_norm", "interpolate",
+    }),
+    "cpu": _FLOAT32_LOSSES | frozenset({
+        "binary_cross_entropy", "prod", "trace", "quantile", "nanquantile", "cdist", "ctc_loss", "grid_sample",
+        "reflection_pad", "replication_pad", "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d",
+        "adaptive_max_pool3d",
+    }),
+}
+
+#: ops PyTorch's autocast runs in the widest floating dtype of their operands (its ``AT_FORALL_PROMOTE``: on
+#: "cuda" only; ``grid_sample`` is on the "cpu" float32 list, and the CPU list promotes nothing gradkit has):
+#: float16 beside float32 computes in float32, where the plain op would refuse the mix; the op itself then
+#: runs with autocast off (PyTorch's wrapper excludes it), so ``bilinear`` or ``tensordot`` of float32
+#: operands do not compute their products in float16.
+PROMOTE_OPS = {
+    "cuda": frozenset({
+        "addcdiv", "addcmul", "atan2", "bilinear", "cross", "dot", "vdot", "grid_sample", "index_put",
+        "tensordot", "scatter_add",
+    }),
+    "cpu": frozenset(),
+}
+
+#: ops PyTorch's autocast refuses per device type, with the advice its error gives
+_UNSAFE_OPS = {
+    "cuda": {
+        "binary_cross_entropy": (
+            "F.binary_cross_entropy and nn.BCELoss are unsafe to autocast (float16 cannot hold the log of a "
+            "probability near 0 or 1). Many models use a sigmoid layer right before the binary cross entropy "
+            "layer; combine the two with F.binary_cross_entropy_with_logits or nn.BCEWithLogitsLoss, which "
+            "are safe to autocast, or compute the loss outside the region (with gk.autocast('cuda', "
+            "enabled=False): loss = F.binary_cross_entropy(probs.float(), target.float()))"
+        ),
+    },
+    "cpu": {},
+}
+
+
 class AutocastDtypeError(DTypeError):
     """An autocast dtype gradkit cannot compute in (bfloat16: neither NumPy nor CuPy has it)."""
+
+
+class AutocastUnsafeOpError(GradkitError, RuntimeError):
+    """An op PyTorch's autocast refuses inside an enabled region (``F.binary_cross_entropy`` on "cuda";
+    PyTorch raises RuntimeError)."""
 
 
 class _State(threading.local):
@@ -63,6 +142,7 @@ class _State(threading.local):
         self.cache_enabled = True
         self.cache: dict = {}
         self.saved: list = []  # one entry per region entered (an instance may be entered again: recursion)
+        self.entered_in: Any = None  # the backward pass running when the innermost region was entered (or None)
 
 
 _state = _State()
@@ -154,7 +234,10 @@ class autocast:  # noqa: N801 - PyTorch's name
         global active
         st = _state
         device = self.device
-        st.saved.append((device, st.enabled[device], st.dtype[device], st.cache_enabled, self._enabled))
+        from gradkit.autograd.grad_mode import state as grad_state
+
+        st.saved.append((device, st.enabled[device], st.dtype[device], st.cache_enabled, self._enabled, st.entered_in))
+        st.entered_in = grad_state.backward_pass
         st.enabled[device] = self._enabled
         st.dtype[device] = self.fast_dtype
         st.nesting += 1
@@ -167,7 +250,7 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __exit__(self, *exc: Any) -> bool:
         global active
         st = _state
-        device, was_enabled, was_dtype, was_cache, counted = st.saved.pop()
+        device, was_enabled, was_dtype, was_cache, counted, st.entered_in = st.saved.pop()
         st.nesting -= 1
         if st.nesting == 0:
             st.cache.clear()
@@ -274,3 +357,115 @@ def _cast_one(v: Any, st: _State, op: str) -> Any:
     out = astype(v, target)
     st.cache[key] = (v, v._version[0], out)  # holds v: its id stays its own until the cache is cleared
     return out
+
+
+def to_float32(op: str, *values: Any) -> tuple:
+    """``values`` with each float16 tensor cast to float32 (a recorded ``astype``: its gradient comes back in
+    float16) where autocast is on for its device type and ``op`` is on that type's :data:`FLOAT32_OPS` list;
+    float32, float64 and anything else unchanged. A backward pass running inside a region is left alone
+    (the rules see the dtypes of the forward pass); a region entered within a backward pass (``gk.utils.checkpoint``'s
+    recomputation) casts. The ops call this only while ``active`` is nonzero; an op
+    on the :data:`_UNSAFE_OPS` list of an enabled device type raises :class:`AutocastUnsafeOpError`."""
+    st = _state
+    enabled = st.enabled
+    if not (enabled["cpu"] or enabled["cuda"]):
+        return values
+    from gradkit.autograd.grad_mode import state as grad_state
+
+    if grad_state.backward_pass is not st.entered_in:  # a backward pass started inside the region (a region
+        return values  # entered within one, as checkpoint's recomputation enters the forward's, casts)
+    from gradkit.tensor import Tensor
+
+    out = values
+    for i, v in enumerate(values):
+        if not isinstance(v, Tensor):
+            continue
+        device = "cpu" if v._backend.name == "numpy" else "cuda"
+        if not enabled[device]:
+            continue
+        unsafe = _UNSAFE_OPS[device].get(op)
+        if unsafe is not None:
+            raise AutocastUnsafeOpError(f"{op}: unsafe to autocast (autocast(device_type={device!r}) is on). {unsafe}")
+        dt = v._data.dtype
+        if dt.kind != "f" or dt.itemsize >= 4 or op not in FLOAT32_OPS[device]:
+            continue
+        from gradkit.ops import astype
+
+        if out is values:
+            out = list(values)
+        out[i] = astype(v, _FLOAT32)
+    return out if out is values else tuple(out)
+
+
+def _enabled_for(v: Any, enabled: dict) -> str | None:
+    """The device type of tensor ``v`` when autocast is on for it in this thread, else None."""
+    from gradkit.tensor import Tensor
+
+    if not isinstance(v, Tensor):
+        return None
+    device = "cpu" if v._backend.name == "numpy" else "cuda"
+    return device if enabled[device] else None
+
+
+def promote(op: str, *values: Any) -> tuple | None:
+    """None where autocast is off in this thread for every tensor of ``values`` (or a backward pass runs);
+    else ``values`` with, where ``op`` is on :data:`PROMOTE_OPS` for their device type, each float16/float32
+    tensor cast to the widest of them and the autocast dtype (float64 and integer tensors left alone, as
+    PyTorch's ``promote_type``). The caller then runs the op under :func:`exclude` (PyTorch's wrapper runs it
+    with autocast off), so its inner products and sums are not cast again."""
+    st = _state
+    enabled = st.enabled
+    if not (enabled["cpu"] or enabled["cuda"]):
+        return None
+    from gradkit.autograd.grad_mode import state as grad_state
+
+    if grad_state.backward_pass is not st.entered_in:  # (as to_float32's)
+        return None
+    devices = {_enabled_for(v, enabled) for v in values} - {None}
+    if not devices:
+        return None
+    out = list(values)
+    for device in devices:
+        if op not in PROMOTE_OPS[device]:
+            continue
+        eligible = [i for i, v in enumerate(values) if _enabled_for(v, enabled) == device
+                    and v._data.dtype.kind == "f" and v._data.dtype != _FLOAT64]
+        target = np.result_type(st.dtype[device], *(values[i]._data.dtype for i in eligible))
+        from gradkit.ops import astype
+
+        for i in eligible:
+            if values[i]._data.dtype != target:
+                out[i] = astype(values[i], target)
+    return tuple(out)
+
+
+class exclude:  # noqa: N801 - a context manager, used as a function
+    """Autocast off in this thread for the ``with`` body, whatever the regions around (PyTorch's
+    ``ExcludeDispatchKeyGuard`` in its autocast wrappers): an op whose own rule already applied (a promoted
+    ``bilinear``, a native-in-PyTorch ``celu`` or adaptive average pool) composes gradkit ops that would
+    otherwise be cast again."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> exclude:
+        enabled = _state.enabled
+        self._saved = (enabled["cpu"], enabled["cuda"])
+        enabled["cpu"] = enabled["cuda"] = False
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        enabled = _state.enabled
+        enabled["cpu"], enabled["cuda"] = self._saved
+        return False
+
+
+def promotes(op: str, *values: Any) -> bool:
+    """Whether ``op`` is on :data:`PROMOTE_OPS` for a device type autocast is on for among ``values``."""
+    enabled = _state.enabled
+    return any(op in PROMOTE_OPS[d] for d in {_enabled_for(v, enabled) for v in values} - {None})
+
+
+def is_on(*values: Any) -> bool:
+    """Whether autocast is on in this thread for the device type of a tensor of ``values``."""
+    enabled = _state.enabled
+    return (enabled["cpu"] or enabled["cuda"]) and any(_enabled_for(v, enabled) for v in values)

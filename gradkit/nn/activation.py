@@ -16,6 +16,7 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, real, scalar
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import anchor_of, record, tied_slope
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
@@ -88,6 +89,9 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # no
     """``x`` where x > 0, else ``alpha (exp(x / alpha) - 1)``; the slope at 0 is 1 (PyTorch's)."""
     if flag(inplace, "celu", "inplace"):
         return _in_place(input, "celu_", celu, alpha)
+    if _autocast.active and _autocast.is_on(input):  # gk.autocast: PyTorch's celu is one kernel, not on a list:
+        with _autocast.exclude():  # its expm1 is not cast to float32
+            return celu(input, alpha)
     x = _float_input(input, "celu")
     alpha = real(alpha, "celu", "alpha")
     if alpha == 0:

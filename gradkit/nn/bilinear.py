@@ -7,6 +7,7 @@ from typing import Any
 
 from gradkit import ops
 from gradkit._args import flag
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.creation import empty
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, ShapeError
 from gradkit.nn import init
@@ -27,6 +28,11 @@ def bilinear(input1: Any, input2: Any, weight: Tensor, bias: Tensor | None = Non
     laid out as (in1, out * in2), then a product with ``input2`` summed over in2: differentiable ops only.
     """
     op = "bilinear"
+    if _autocast.active:  # gk.autocast: PyTorch's promote list ("cuda"), computed with autocast off
+        cast = _autocast.promote(op, input1, input2, weight, bias)
+        if cast is not None:
+            with _autocast.exclude():
+                return bilinear(*cast)
     if not isinstance(weight, Tensor):
         raise ArgumentTypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
     if bias is not None and not isinstance(bias, Tensor):

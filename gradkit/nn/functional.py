@@ -547,6 +547,8 @@ def _erf_fallback(xp: Any, x: Any) -> Any:
 def _erf(x: Tensor) -> Tensor:
     """erf as a differentiable op (d erf(x)/dx = 2/sqrt(pi) exp(-x^2))."""
     data = _erf_array(x._backend.xp, x._data)
+    if data.dtype != x._data.dtype:  # SciPy's erf of float16 is float64 (F.gelu of float16 was float64)
+        data = data.astype(x._data.dtype)
     return record("erf", data, x._backend, (x,), (_erf_vjp,), (x,))
 
 
@@ -615,6 +617,8 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor: 
     Computed as ``(log1p(exp(-|beta x|)) + max(beta x, 0)) / beta``, which never
     overflows; the slope is ``sigmoid(beta x)`` (1 above the threshold).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (input,) = _autocast.to_float32("softplus", input)  # noqa: A001
     x = _float_input(input, "softplus")
     beta = real(beta, "softplus", "beta")
     if beta == 0 or not math.isfinite(beta):
@@ -793,6 +797,8 @@ def glu(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
 
 def softmin(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     """``softmax(-x)`` along ``dim`` (the last axis by default, as gradkit's ``softmax``)."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (input,) = _autocast.to_float32("softmin", input)  # noqa: A001
     x = _float_input(input, "softmin")
     axis = normalize_axis(whole(dim, "softmin", "dim"), x.ndim, "softmin")
     return ops.softmax(-x, axis)
@@ -804,6 +810,8 @@ def prelu(input: Any, weight: Tensor) -> Tensor:  # noqa: A002
 
     The input's slope at 0 is ``weight``, as PyTorch's.
     """
+    if _autocast.active:  # gk.autocast: on PyTorch's lower-precision lists (both device types), as F.linear
+        input, weight = _autocast.cast("prelu", input, weight)  # noqa: A001
     x = _float_input(input, "prelu")
     if not isinstance(weight, Tensor):
         raise ArgumentTypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__} {weight!r:.40}")
@@ -849,6 +857,8 @@ def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> T
 
     As PyTorch's ``clamp_min``, the clamp passes no gradient to the norm where it bites (norm < eps).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (input,) = _autocast.to_float32("normalize", input)  # noqa: A001
     x = _float_input(input, "normalize")
     p = _norm_order(p, "normalize")
     eps = real(eps, "normalize", "eps", low=0.0)
@@ -901,6 +911,8 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tens
     The inputs broadcast first; each is divided by its own norm before the product, which keeps the
     result in [-1, 1]. As in PyTorch, the eps clamp does not stop the norms' gradient.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        x1, x2 = _autocast.to_float32("cosine_similarity", x1, x2)
     a, b, shape = _broadcast_pair(x1, x2, "cosine_similarity")
     eps = real(eps, "cosine_similarity", "eps", low=0.0)
     axis = normalize_axis(whole(dim, "cosine_similarity", "dim"), len(shape), "cosine_similarity")
@@ -976,6 +988,8 @@ def layer_norm(
     One node with a closed-form VJP when weight and bias are None or of the input's float dtype and device;
     otherwise (mixed dtypes, integer input) composed of ops, with their type promotion.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, weight, bias = _autocast.to_float32("layer_norm", input, weight, bias)  # noqa: A001
     x = _tensor(input, "layer_norm")
     eps = real(eps, "layer_norm", "eps", low=0.0, low_open=True)
     shape = shape_arg(
@@ -1212,6 +1226,8 @@ def rms_norm(
     ``eps=None``: the machine epsilon of the dtype computed in (PyTorch 2.4+). As PyTorch, a float16 input
     is normalised in float32 (so its default eps is float32's) and the result cast back before the weight.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, weight = _autocast.to_float32("rms_norm", input, weight)  # noqa: A001
     op = "rms_norm"
     x = _float_input(input, op)
     shape = shape_arg(normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,), op)
@@ -1650,6 +1666,8 @@ def cross_entropy(
     comes at the next host read or ``cross_entropy`` call; that call's loss
     is NaN and the bad rows get no gradient.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, weight = _autocast.to_float32("cross_entropy", input, target, weight)  # noqa: A001
     _check_reduction(reduction, "cross_entropy")
     x = _class_input(input, "cross_entropy")
     if type(ignore_index) is not int:  # the checks cost a little: skip them for the defaults
@@ -1858,6 +1876,8 @@ def nll_loss(
     ``weight`` and ``ignore_index`` as in PyTorch (see ``cross_entropy``), and its
     shapes: (C,) with a 0-d target, (N, C, d1, ..., dk) with targets (N, d1, ..., dk).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, weight = _autocast.to_float32("nll_loss", input, target, weight)  # noqa: A001
     _check_reduction(reduction, "nll_loss")
     x = _class_input(input, "nll_loss")
     if type(ignore_index) is not int:
@@ -1893,6 +1913,8 @@ def _pair(input: Any, target: Any, op: str, labels: bool = True) -> tuple[Tensor
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean (or summed) squared error. An integer or bool target takes a float input's dtype (as PyTorch)."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("mse_loss", input, target)  # noqa: A001
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
     d = x - y
@@ -1901,6 +1923,8 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean (or summed) absolute error. An integer or bool target takes a float input's dtype."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("l1_loss", input, target)  # noqa: A001
     _check_reduction(reduction, "l1_loss")
     x, y = _pair(input, target, "l1_loss")
     return _reduce(ops.abs(x - y), reduction)
@@ -1923,6 +1947,9 @@ def binary_cross_entropy_with_logits(
     bool target (0/1 labels) takes the input's dtype, as in gradkit's other
     losses (PyTorch refuses one here).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, pos_weight, weight = _autocast.to_float32(  # noqa: A001
+            "binary_cross_entropy_with_logits", input, target, pos_weight, weight)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x, t = _pair(input, target, "binary_cross_entropy_with_logits")
     if weight is not None:
@@ -2018,6 +2045,8 @@ def huber_loss(
     ``weight`` (PyTorch 2.x's; the input's shape) scales each element's loss before the reduction
     ("mean" is still the mean over the elements).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, weight = _autocast.to_float32("huber_loss", input, target, weight)  # noqa: A001
     _check_reduction(reduction, "huber_loss")
     delta = real(delta, "huber_loss", "delta", low=0.0, low_open=True)
     x, t = _loss_pair(input, target, "huber_loss", labels=True)
@@ -2040,6 +2069,8 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
 
     At ``beta=0`` it is ``l1_loss`` (as PyTorch).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("smooth_l1_loss", input, target)  # noqa: A001
     _check_reduction(reduction, "smooth_l1_loss")
     beta = real(beta, "smooth_l1_loss", "beta", low=0.0)
     x, t = _loss_pair(input, target, "smooth_l1_loss", labels=True)
@@ -2080,6 +2111,8 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction:
     in PyTorch) broadcasts to the input's shape and scales each element's loss. For logits use
     ``binary_cross_entropy_with_logits``, which is stable without the clamps.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, weight = _autocast.to_float32("binary_cross_entropy", input, target, weight)  # noqa: A001
     op = "binary_cross_entropy"
     if isinstance(weight, str):
         raise ArgumentTypeError(
@@ -2150,6 +2183,8 @@ def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = 
     KL divergence; also "sum" and "none". The target's gradient is ``log(t) + 1 - x``; at t == 0,
     where PyTorch's is 0/0 = NaN, it is ``1 - x`` (xlogy's log term taken as 0).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("kl_div", input, target)  # noqa: A001
     op = "kl_div"
     _check_reduction(reduction, op, _KL_REDUCTIONS)
     log_target = flag(log_target, op, "log_target")
@@ -2350,6 +2385,8 @@ def poisson_nll_loss(
     ``full`` adds Stirling's ``t log(t) - t + 0.5 log(2 pi t)`` where the target t > 1, as PyTorch.
     Integer targets (counts) are taken in the input's dtype.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("poisson_nll_loss", input, target)  # noqa: A001
     op = "poisson_nll_loss"
     _check_reduction(reduction, op)
     log_input = flag(log_input, op, "log_input")
@@ -2379,6 +2416,8 @@ def margin_ranking_loss(
     shape). An integer target is taken in the inputs' dtype. As PyTorch's clamp, the gradient passes
     where the hinge is exactly 0.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input1, input2, target = _autocast.to_float32("margin_ranking_loss", input1, input2, target)
     op = "margin_ranking_loss"
     _check_reduction(reduction, op)
     margin = real(margin, op, "margin")
@@ -2403,6 +2442,8 @@ def margin_ranking_loss(
 def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:  # noqa: A002
     """``input`` where the target is 1 and ``max(0, margin - input)`` where it is -1 (PyTorch's formula: other
     target values get the sum of both). The target gets no gradient."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("hinge_embedding_loss", input, target)  # noqa: A001
     op = "hinge_embedding_loss"
     _check_reduction(reduction, op)
     margin = real(margin, op, "margin")
@@ -2413,6 +2454,8 @@ def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0, reduction
 
 def soft_margin_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Two-class logistic loss ``log(1 + exp(-target input))`` for targets +-1, finite for any finite input."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("soft_margin_loss", input, target)  # noqa: A001
     op = "soft_margin_loss"
     _check_reduction(reduction, op)
     x = _float_input(input, op)
@@ -2435,6 +2478,8 @@ def cosine_embedding_loss(
 
     Inputs (N, D) with targets (N,), or (D,) with a 0-d target; the target gets no gradient.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input1, input2, target = _autocast.to_float32("cosine_embedding_loss", input1, input2, target)
     op = "cosine_embedding_loss"
     _check_reduction(reduction, op)
     margin = real(margin, op, "margin")
@@ -2467,6 +2512,8 @@ def triplet_margin_loss(
 
     The three have one number of axes and broadcast together; ``margin`` must be > 0.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        anchor, positive, negative = _autocast.to_float32("triplet_margin_loss", anchor, positive, negative)
     op = "triplet_margin_loss"
     _check_reduction(reduction, op)
     margin = real(margin, op, "margin", low=0.0, low_open=True)
@@ -2527,6 +2574,8 @@ def multi_margin_loss(
     ``weight`` (one per class) gets no gradient; as PyTorch's kernel, a term exactly at the hinge adds
     no gradient.
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target, weight = _autocast.to_float32("multi_margin_loss", input, target, weight)  # noqa: A001
     op = "multi_margin_loss"
     _check_reduction(reduction, op)
     p = whole(p, op, "p")
@@ -2559,6 +2608,9 @@ def multi_margin_loss(
 
 # ------------------------------------------------------------------ padding
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+_PAD_OPS = {"reflect": "reflection_pad", "replicate": "replication_pad"}  # (gk.autocast's names)
 
 
 def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
@@ -2597,6 +2649,8 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
         raise ArgumentTypeError(f"{op}: value must be a number, got {type(value).__name__} {value!r:.40}")
     pairs = {x.ndim - 1 - i: (int(widths[2 * i]), int(widths[2 * i + 1])) for i in range(len(widths) // 2)}
     if mode in ("reflect", "replicate"):
+        if _autocast.active and (mode == "replicate" or len(pairs) < 3):  # gk.autocast: PyTorch's CPU float32
+            (x,) = _autocast.to_float32(_PAD_OPS[mode], x)  # list: reflection_pad1d/2d, replication_pad1d/2d/3d
         return _pad_by_index(x, pairs, mode)
     crop = [slice(None)] * x.ndim
     grow = [(0, 0)] * x.ndim
@@ -2654,7 +2708,6 @@ from gradkit.nn.functional_extra import (  # noqa: E402
     gumbel_softmax,
     hardtanh_,
     leaky_relu_,
-    pdist,
     relu_,
     rrelu_,
     selu_,
@@ -2663,6 +2716,7 @@ from gradkit.nn.functional_extra import (  # noqa: E402
     upsample_bilinear,
     upsample_nearest,
 )
+from gradkit.nn.functional_extra import pdist as _pdist  # noqa: E402
 from gradkit.nn.functional_fractional import (  # noqa: E402, F401  (re-exported: PyTorch's F names)
     fractional_max_pool2d,
     fractional_max_pool2d_with_indices,
@@ -2671,3 +2725,11 @@ from gradkit.nn.functional_fractional import (  # noqa: E402, F401  (re-exported
 )
 from gradkit.nn.loss_extra import ctc_loss, multilabel_margin_loss, triplet_margin_with_distance_loss  # noqa: E402
 from gradkit.nn.sampling import affine_grid, grid_sample  # noqa: E402
+
+
+def pdist(input: Any, p: float = 2) -> Tensor:  # noqa: A002
+    """PyTorch's ``F.pdist``: the p-norm distances between the rows of ``input`` (N, M), upper triangle, row by
+    row (see ``gradkit.nn.functional_extra.pdist``); on ``gk.autocast``'s "cuda" float32 list."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (input,) = _autocast.to_float32("pdist", input)  # noqa: A001
+    return _pdist(input, p)

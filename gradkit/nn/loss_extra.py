@@ -17,6 +17,7 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.engine import run_backward
 from gradkit.autograd.function import record
@@ -176,6 +177,8 @@ def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
     length get 0). PyTorch's kernel returns that plus ``exp(log_probs)`` (the gradient with respect to the
     logits, assuming the input is a ``log_softmax``): both give the same gradient through ``log_softmax``.
     """
+    if _autocast.active:  # gk.autocast: on PyTorch's CPU float32 list
+        (log_probs,) = _autocast.to_float32("ctc_loss", log_probs)
     op = "ctc_loss"
     _check_reduction(reduction, op)
     blank = whole(blank, op, "blank")
@@ -388,6 +391,8 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: Any = None, re
     a repeated target counts each time, as PyTorch's. As its kernel, a term exactly at the hinge adds no
     gradient. ``size_average`` and ``reduce`` are PyTorch's deprecated pair (a warning; use ``reduction``).
     """
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, target = _autocast.to_float32("multilabel_margin_loss", input, target)  # noqa: A001
     op = "multilabel_margin_loss"
     if isinstance(size_average, str):
         raise ArgumentTypeError(

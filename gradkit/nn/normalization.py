@@ -14,6 +14,7 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.creation import ones, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.nn import init
@@ -83,6 +84,8 @@ def group_norm(
 ) -> Tensor:
     """Split the C channels of (N, C, *) input into ``num_groups`` groups and normalise each group of each
     sample over its channels and trailing axes (biased variance), then scale and shift per channel."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        input, weight, bias = _autocast.to_float32("group_norm", input, weight, bias)  # noqa: A001
     op = "group_norm"
     x = _float_input(input, op)
     groups = whole(num_groups, op, "num_groups", 1)

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, real, text, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.autograd.grad_mode import is_grad_enabled
 from gradkit.errors import (
@@ -334,8 +335,10 @@ def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: st
     if 0 in x.shape[2:]:
         raise ShapeError(f"{op}: input of shape {x.shape} has an empty spatial axis")
     out, factors = _output(x, size, scale_factor, recompute, mode, op)
-    if mode == "area":
+    if mode == "area":  # adaptive_avg_pool: off PyTorch's autocast lists (float16 stays float16)
         return adaptive_avg_pool1d(x, out) if dims == 1 else adaptive_avg_pool2d(x, out)
+    if _autocast.active:  # gk.autocast: the upsample ops are on PyTorch's CUDA float32 list
+        (x,) = _autocast.to_float32(op, x)
     legacy = dims == 2 and sum(out) <= 128  # which of PyTorch's CPU kernels: see _axis_plan
     backward = x.requires_grad and is_grad_enabled()  # else no node: the transposes are not needed
     host, padded = [], []

@@ -19,6 +19,7 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, text
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
@@ -624,6 +625,12 @@ def grid_sample(input: Any, grid: Any, mode: str = "bilinear", padding_mode: str
     grid (whose gradient is zero for "nearest"), to every order; no host reads.
     """
     op = "grid_sample"
+    if _autocast.active:  # gk.autocast: float32 on "cpu" (PyTorch's CPU list), promoted on "cuda"
+        input, grid = _autocast.to_float32(op, input, grid)  # noqa: A001
+        cast = _autocast.promote(op, input, grid)
+        if cast is not None:
+            with _autocast.exclude():
+                return grid_sample(*cast, mode, padding_mode, align_corners)
     x, g = _check_grid_args(input, grid, mode, padding_mode, op)
     align = _align(align_corners, op)
     sizes = x.shape[2:]  # (D,) H, W

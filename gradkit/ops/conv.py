@@ -871,6 +871,8 @@ def _max_gather(h: Tensor, arg: Any, win: _Window) -> Tensor:
 
 def _max_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any,  # noqa: A002
                 return_indices: Any, dims: int, op: str) -> Any:
+    if _autocast.active and dims == 3:  # gk.autocast: on PyTorch's CPU float32 list
+        (input,) = _autocast.to_float32("max_pool3d", input)  # noqa: A001
     x, unbatched = _batched(input, dims, op)
     win = _pool_window(x, kernel_size, stride, padding, dilation, ceil_mode, dims, op, dilated=True)
     xp = x._backend.xp
@@ -978,6 +980,8 @@ def _avg_spread(g: Tensor, win: _Window, scale: Any) -> Tensor:
 
 def _avg_poolnd(input: Any, kernel_size: Any, stride: Any, padding: Any, ceil_mode: Any,  # noqa: A002
                 count_include_pad: Any, divisor_override: Any, dims: int, op: str) -> Tensor:
+    if _autocast.active and dims == 3:  # gk.autocast: on PyTorch's CPU float32 list
+        (input,) = _autocast.to_float32("avg_pool3d", input)  # noqa: A001
     x, unbatched = _batched(input, dims, op)
     win = _pool_window(x, kernel_size, stride, padding, 1, ceil_mode, dims, op, dilated=False)
     include = flag(count_include_pad, op, "count_include_pad")
@@ -1043,6 +1047,12 @@ def _adaptive_avg_poolnd(input: Any, output_size: Any, dims: int, op: str) -> Te
     """One axis at a time: each window's sum (a reshape when the windows tile the axis, else a gather of every
     window's elements, the spare slots of shorter windows masked out) times 1 / its length. Sums, not products
     with an averaging matrix: an inf or a NaN reaches only the windows that hold it, as in PyTorch."""
+    if _autocast.active:  # gk.autocast: 3-d on PyTorch's CPU float32 list; its window sums are not cast
+        if dims == 3:
+            (input,) = _autocast.to_float32("adaptive_avg_pool3d", input)  # noqa: A001
+        if _autocast.is_on(input):
+            with _autocast.exclude():
+                return _adaptive_avg_poolnd(input, output_size, dims, op)
     x, unbatched, out = _adaptive_input(input, output_size, dims, op)
     with np.errstate(invalid="ignore"):  # inf - inf in a window: NaN there, silently, as PyTorch's
         y = _adaptive_avg_axes(x, out, dims)
@@ -1144,6 +1154,8 @@ def _routed_gather(h: Tensor, route: _Routing) -> Tensor:
 
 
 def _adaptive_max_poolnd(input: Any, output_size: Any, return_indices: Any, dims: int, op: str) -> Any:  # noqa: A002
+    if _autocast.active and dims == 3:  # gk.autocast: on PyTorch's CPU float32 list
+        (input,) = _autocast.to_float32("adaptive_max_pool3d", input)  # noqa: A001
     x, unbatched, out = _adaptive_input(input, output_size, dims, op)
     indices = flag(return_indices, op, "return_indices")
     backend = x._backend

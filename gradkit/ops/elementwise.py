@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import check_int_fits, out_of_range, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import function
 from gradkit.autograd.function import anchor_of, fixups, record, tied_slope
 from gradkit.autograd.grad_mode import state as _mode
@@ -304,6 +305,8 @@ _power = _binary_op("power", operator.pow, _POW_RULES, _READS_BOTH)
 
 def power(a: Any, b: Any) -> Tensor:
     """a ** b elementwise."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (PyTorch's pow, __pow__, __rpow__)
+        a, b = _autocast.to_float32("pow", a, b)
     out = _power(a, b)
     if out._data.dtype.kind in "iu" and out._backend.name != "numpy":
         _check_integer_exponent(b, out)
@@ -368,6 +371,8 @@ def negative(x: Any) -> Tensor:
 
 def square(x: Any) -> Tensor:
     """x * x."""
+    if _autocast.active:  # gk.autocast: PyTorch's square is pow(x, 2), on the "cuda" float32 list
+        (x,) = _autocast.to_float32("pow", x)
     return _unary("square", x, "square", lambda g, x: g * (x * 2))
 
 
@@ -412,21 +417,29 @@ def minimum(a: Any, b: Any) -> Tensor:
 # ------------------------------------------------------------------ unary maths
 def exp(x: Any) -> Tensor:
     """e ** x."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("exp", x)
     return _unary("exp", x, "exp", lambda g, y: g * y, save_output=True)
 
 
 def expm1(x: Any) -> Tensor:
     """e ** x - 1, accurate near 0."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("expm1", x)
     return _unary("expm1", x, "expm1", lambda g, y: g * (y + 1), save_output=True)
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("log", x)
     return _unary("log", x, "log", lambda g, x: g / x)
 
 
 def log1p(x: Any) -> Tensor:
     """ln(1 + x), accurate near 0."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("log1p", x)
     return _unary("log1p", x, "log1p", lambda g, x: g / (x + 1))
 
 
@@ -465,6 +478,8 @@ def cos(x: Any) -> Tensor:
 
 def tan(x: Any) -> Tensor:
     """Tangent."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("tan", x)
     return _unary("tan", x, "tan", lambda g, y: g * (y * y + 1), save_output=True)
 
 
@@ -525,11 +540,15 @@ def _as_float(x: Any) -> Any:
 
 def arcsin(x: Any) -> Tensor:
     """Inverse sine; the slope 1/sqrt(1 - x^2) is inf at x = +-1 (NaN beyond, as the value)."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("asin", x)
     return _unary("arcsin", x, "arcsin", lambda g, x: g / sqrt((1 - x) * (1 + x)))  # (1-x)(1+x): no cancellation
 
 
 def arccos(x: Any) -> Tensor:
     """Inverse cosine; the slope -1/sqrt(1 - x^2) is -inf at x = +-1 (NaN beyond)."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("acos", x)
     return _unary("arccos", x, "arccos", lambda g, x: -g / sqrt((1 - x) * (1 + x)))
 
 
@@ -571,11 +590,15 @@ def arctan2(y: Any, x: Any) -> Tensor:
 
 def sinh(x: Any) -> Tensor:
     """Hyperbolic sine."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("sinh", x)
     return _unary("sinh", x, "sinh", lambda g, x: g * cosh(x))
 
 
 def cosh(x: Any) -> Tensor:
     """Hyperbolic cosine."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("cosh", x)
     return _unary("cosh", x, "cosh", lambda g, x: g * sinh(x))
 
 
@@ -599,11 +622,15 @@ def arctanh(x: Any) -> Tensor:
 
 def log2(x: Any) -> Tensor:
     """Base-2 logarithm."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("log2", x)
     return _unary("log2", x, "log2", lambda g, x: g / (x * _LN2))
 
 
 def log10(x: Any) -> Tensor:
     """Base-10 logarithm."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("log10", x)
     return _unary("log10", x, "log10", lambda g, x: g / (x * _LN10))
 
 
@@ -634,6 +661,8 @@ def _reciprocal_forward(xp: Any, x: Any) -> Any:
 def reciprocal(x: Any) -> Tensor:
     """1 / x. Integer and bool tensors give floats, as gk.sin does on them (and as PyTorch's reciprocal;
     NumPy's integer reciprocal rounds 1/x to an integer)."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("reciprocal", x)
     return _unary("reciprocal", x, _reciprocal_forward, lambda g, y: -g * (y * y), save_output=True)
 
 
@@ -643,6 +672,8 @@ def _rsqrt_forward(xp: Any, x: Any) -> Any:
 
 def rsqrt(x: Any) -> Tensor:
     """1 / sqrt(x) (PyTorch's rsqrt); slope -y^3 / 2, -inf at 0."""
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("rsqrt", x)
     return _unary("rsqrt", x, _rsqrt_forward, lambda g, y: g * (y * y * (y * -0.5)), save_output=True)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import check_int_fits, out_of_range, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import (
@@ -447,6 +448,11 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     from gradkit.ops.elementwise import add
     from gradkit.ops.numpy_more import _scatter_add
 
+    if _autocast.active:  # gk.autocast: PyTorch's promote list ("cuda"): float16 and float32 add in float32
+        cast = _autocast.promote("scatter_add", x, src)
+        if cast is not None:
+            with _autocast.exclude():
+                return scatter_add(cast[0], dim, index, cast[1])
     x, full, part = _scatter_args(x, dim, index, src, "scatter_add")
     return add(x, _scatter_add(part, x.shape, full))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError
 from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axis, renamed
@@ -19,6 +20,8 @@ def softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
     if dim is not NOT_GIVEN:
         axis = _torch_dim("softmax", axis, dim)
     x = _float_input(as_tensor(x, "softmax"), "softmax")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("softmax", x)
     ax = None if axis is None else normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
     if ax is None:
@@ -75,6 +78,8 @@ def log_softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tenso
     if dim is not NOT_GIVEN:
         axis = _torch_dim("log_softmax", axis, dim)
     x = _float_input(as_tensor(x, "log_softmax"), "log_softmax")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("log_softmax", x)
     ax = None if axis is None else normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp
     if ax is None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag, scalar, text, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor, private_copy
@@ -306,6 +307,11 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     the first N of ``b``; or a pair of axis sequences). The result's axes are a's others, then b's."""
     op = "tensordot"
     a, b = _tensors(op, a, b)
+    if _autocast.active and _autocast.promotes(op, a, b):  # gk.autocast: PyTorch's promote list ("cuda"), the
+        cast = _autocast.promote(op, a, b)  # products computed with autocast off (not cast to float16)
+        if cast is not None:
+            with _autocast.exclude():
+                return tensordot(*cast, axes)
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         n = int(axes)
         if n < 0 or n > a.ndim or n > b.ndim:
@@ -334,6 +340,9 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     n_sum = math.prod(a.shape[i] for i in axes_a)
     at = reshape(transpose(a, rest_a + axes_a), (math.prod(a.shape[i] for i in rest_a), n_sum))
     bt = reshape(transpose(b, axes_b + rest_b), (n_sum, math.prod(b.shape[j] for j in rest_b)))
+    if _autocast.active and not rest_a and not rest_b:  # gk.autocast: a full contraction is PyTorch's dot
+        with _autocast.exclude():  # (or mul of 0-d operands): not cast to float16 (an mm otherwise is)
+            return reshape(matmul(at, bt), ())
     return reshape(matmul(at, bt), tuple(a.shape[i] for i in rest_a) + tuple(b.shape[j] for j in rest_b))
 
 
@@ -834,6 +843,11 @@ def vdot(a: Any, b: Any) -> Tensor:
     a, b = _tensors(op, a, b)
     if a.size != b.size:
         raise ShapeError(f"{op}: a and b must have the same number of elements, got shapes {a.shape} and {b.shape}")
+    if _autocast.active:  # gk.autocast: not cast to float16 on either device type (promoted on "cuda")
+        cast = _autocast.promote(op, a, b)
+        if cast is not None:
+            with _autocast.exclude():
+                return vdot(*cast)
     return matmul(ravel(a), ravel(b))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag, text
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.dtypes import to_dtype
@@ -96,6 +97,8 @@ def sum(  # noqa: A001
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("sum", axis, keepdims, dim, keepdim, empty_is_all=True)
     x = as_tensor(x, "sum")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("sum", x)
     axes = normalize_axes(axis, x.ndim, "sum")
     keepdims = _keepdims(keepdims, "sum")
     if dtype is None:
@@ -408,6 +411,8 @@ def prod(
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("prod", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "prod")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("prod", x)
     axes = normalize_axes(axis, x.ndim, "prod")
     keepdims = _keepdims(keepdims, "prod")
     if dtype is None:
@@ -479,6 +484,8 @@ def logsumexp(
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("logsumexp", axis, keepdims, dim, keepdim)
     x = as_tensor(x, "logsumexp")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("logsumexp", x)
     try:
         keepdims = _keepdims(keepdims, "logsumexp")
     except ArgumentTypeError:
@@ -671,6 +678,8 @@ def cumsum(x: Any, axis: int | None = None, dtype: Any = None, *, dim: Any = NOT
     Integer and bool tensors sum in NumPy's integer dtype, without a gradient. ``dtype=`` as ``sum``'s.
     """
     x, ax = _running_axis(x, renamed("cumsum", axis, None, dim, "axis", "dim"), "cumsum")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("cumsum", x)
     if dtype is None:
         data = x._backend.xp.cumsum(x._data, axis=ax)
     else:
@@ -695,6 +704,8 @@ def cumprod(x: Any, axis: int | None = None, dtype: Any = None, *, dim: Any = NO
     exact with zeros in ``x`` (``y / x`` is not): see ``_cumprod_vjp``. ``dtype=`` as ``sum``'s.
     """
     x, ax = _running_axis(x, renamed("cumprod", axis, None, dim, "axis", "dim"), "cumprod")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("cumprod", x)
     if dtype is None:
         data = x._backend.xp.cumprod(x._data, axis=ax)
     else:
@@ -783,6 +794,8 @@ def norm(
     if isinstance(ord, str) and ord == "fro":  # Frobenius over the axes: the 2-norm's sum
         ord = 2  # noqa: A001
     x = as_tensor(x, "norm")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("norm", x)
     if not is_floating(x.dtype):
         raise DTypeError(f"norm: expected a floating-point tensor, got {x.dtype}")
     if isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
@@ -1223,6 +1236,8 @@ def quantile(
     """
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("quantile", axis, keepdims, dim, keepdim)
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (PyTorch's CPU list)
+        x, q = _autocast.to_float32("quantile", x, q)
     return _quantile("quantile", x, q, axis, keepdims, method, 1)
 
 
@@ -1475,6 +1490,8 @@ def nanquantile(
     """
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         axis, keepdims = torch_dims("nanquantile", axis, keepdims, dim, keepdim)
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (PyTorch's CPU list)
+        x, q = _autocast.to_float32("nanquantile", x, q)
     return _nanquantile("nanquantile", x, q, axis, keepdims, method, 1)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import real, scalar, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import InvalidArgumentError, ShapeError
 from gradkit.ops._util import SCALARS, as_tensor, data_of, operands, tensor_or_none
@@ -130,6 +131,8 @@ def _erfc_vjp(g: Tensor, x: Tensor) -> Tensor:
 def erfinv(x: Any) -> Tensor:
     """The inverse of erf on [-1, 1]: +-inf at +-1, NaN outside; slope sqrt(pi)/2 exp(erfinv(x)^2)."""
     x = as_tensor(x, "erfinv")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (x,) = _autocast.to_float32("erfinv", x)
     data = _evaluate(x, "erfinv", _erfinv_fallback, _erfinv_edges)
     return record("erfinv", data, x._backend, (x,), (_erfinv_vjp,), save_output=True)
 

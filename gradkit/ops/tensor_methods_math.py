@@ -21,6 +21,7 @@ import numpy as np
 
 from gradkit import return_types
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.errors import DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops import elementwise as _el
 from gradkit.ops import numpy_misc as _misc
@@ -335,6 +336,13 @@ def addr(self: Tensor, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -
 
 def inner(self: Tensor, other: Any) -> Tensor:
     """The sum product over the last axes (``gk.inner``; a 0-d operand multiplies)."""
+    if _autocast.active and _autocast.is_on(self, other):  # gk.autocast: PyTorch's inner is dot for two vectors
+        # (not cast on either device type) and else tensordot (promoted on "cuda", float16's mm on "cpu")
+        op = "dot" if self.ndim == 1 and getattr(other, "ndim", None) == 1 else "tensordot"
+        cast = _autocast.promote(op, self, other) if op == "dot" or _autocast.promotes(op, self, other) else None
+        if cast is not None:
+            with _autocast.exclude():
+                return _more.inner(*cast)
     return _more.inner(self, other)
 
 
@@ -350,6 +358,11 @@ def vdot(self: Tensor, other: Any) -> Tensor:
         raise ShapeError(f"vdot: expected two 1-d tensors, got shapes {self.shape} and {other.shape}")
     if self.shape != other.shape:
         raise ShapeError(f"vdot: the vectors' lengths differ: {self.shape[0]} and {other.shape[0]}")
+    if _autocast.active:  # gk.autocast: not cast to float16 on either device type (promoted on "cuda")
+        cast = _autocast.promote("vdot", self, other)
+        if cast is not None:
+            with _autocast.exclude():
+                return _more.vdot(*cast)
     return _more.vdot(self, other)
 
 
@@ -509,6 +522,8 @@ def dist(self: Tensor, other: Any, p: float = 2) -> Tensor:
     """The p-norm of ``self - other`` over all elements (broadcast; p 0 counts the nonzeros, inf the largest);
     gradient 0 at distance 0, as PyTorch's."""
     p = real(p, "dist", "p")
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        self, other = _autocast.to_float32("dist", self, other)
     return _la().vector_norm(self - _operand(self, other, "dist"), ord=p)
 
 
@@ -516,6 +531,8 @@ def renorm(self: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled by ``maxnorm / (norm + 1e-7)``, as PyTorch's
     (self at least 2-d, float; p > 0, maxnorm >= 0); differentiable."""
     op = "renorm"
+    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+        (self,) = _autocast.to_float32(op, self)
     p = real(p, op, "p", low=0.0, low_open=True)
     maxnorm = real(maxnorm, op, "maxnorm", low=0.0)
     if self.dtype.kind != "f":

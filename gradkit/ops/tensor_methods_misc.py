@@ -19,6 +19,7 @@ import numpy as np
 from gradkit import ops as _ops
 from gradkit import return_types
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd import grad_mode
 from gradkit.autograd.function import record
 from gradkit.errors import (
@@ -338,6 +339,11 @@ def index_put(self: Tensor, indices: Any, values: Any, accumulate: bool = False)
         raise ArgumentTypeError(f"{op}: indices must be a tuple of index tensors, got {type(indices).__name__}")
     accumulate = flag(accumulate, op, "accumulate")
     vals = _other(self, values, op, "values")
+    if _autocast.active:  # gk.autocast: PyTorch's promote list ("cuda"): float16 and float32 written in float32
+        cast = _autocast.promote(op, self, vals)
+        if cast is not None:
+            with _autocast.exclude():
+                return index_put(cast[0], indices, cast[1], accumulate)
     _same_dtype(self, vals, op, "values")
     idx = _index_of(self, tuple(indices), op)
     target = self._data[idx].shape

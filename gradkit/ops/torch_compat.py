@@ -246,6 +246,8 @@ def cdist(x1: Any, x2: Any, p: Any = 2.0, compute_mode: str | None = None) -> Te
     op = "cdist"
     a = _tensor(x1, op)
     b = _tensor(x2, op, a)
+    if _autocast.active:  # gk.autocast: float16 rows are compared in float32, as PyTorch's
+        a, b = _autocast.to_float32(op, a, b)
     p = real(p, op, "p", low=0.0)
     if compute_mode is None:
         compute_mode = _CDIST_MODES[0]
