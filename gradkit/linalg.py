@@ -422,7 +422,8 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Tensor:
 
 
 def diagonal(x: Any, /, *, offset: int = 0) -> Tensor:
-    """The diagonal ``offset`` of the last two axes (``numpy.linalg.diagonal``), batched: a new tensor."""
+    """The diagonal ``offset`` of the last two axes (``numpy.linalg.diagonal``), batched: a writable view of x,
+    as PyTorch's ``torch.linalg.diagonal`` (see ``gk.diagonal``)."""
     from gradkit.ops.shape import _diagonal
 
     op = "linalg.diagonal"

@@ -662,7 +662,9 @@ class Tensor:
         for o in operands:
             if isinstance(o, Tensor) and o._requires_grad:
                 return True
-        return False
+        # a view made under no_grad (or before its base entered the graph): the recording path refuses it, as PyTorch
+        base = self.__dict__.get("_base")
+        return base is not None and base._requires_grad
 
     def _check_inplace(self, op: str, value: Any = None) -> None:
         """``_needs_record`` for the in-place ops that are not recorded: a change that would need recording is
@@ -674,6 +676,11 @@ class Tensor:
             raise AutogradError(
                 f"in-place {op} on {what} would break autograd; use an out-of-place operation, "
                 "or do it inside gk.no_grad()"
+            )
+        if not any(isinstance(o, Tensor) and o._requires_grad for o in (value,)):  # a view of a tensor in the graph
+            raise AutogradError(
+                f"in-place {op} on a view of a tensor that is part of a graph would break autograd; use an "
+                "out-of-place operation, or do it inside gk.no_grad()"
             )
         raise AutogradError(
             f"in-place {op} with an operand that requires grad would drop its gradient; "
@@ -748,7 +755,9 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         from gradkit.ops.indexing import normalize_index
 
-        recorded = self._needs_record("__setitem__", (value,))
+        # (into a tensor that cannot take a gradient, a value in the graph is cast and its gradient dropped there,
+        # as PyTorch's: n[:] = w for an integer n)
+        recorded = self._needs_record("__setitem__", (value,)) and self._data.dtype.kind == "f"
         source = self._as_same_device(value, "__setitem__") if isinstance(value, Tensor) else None
         idx = normalize_index(self, index, "__setitem__")  # raises its own errors for bad indices
         if value is None or isinstance(value, (str, bytes, complex)):
@@ -782,7 +791,7 @@ class Tensor:
 
     def copy_(self, src: Any) -> Tensor:
         """Overwrite the values in place with ``src`` (broadcast); returns self."""
-        rebased = self._needs_record("copy_", (src,))
+        rebased = self._needs_record("copy_", (src,)) and self._data.dtype.kind == "f"  # (as __setitem__'s)
         value = self._as_same_device(src, "copy_")
         if self._data.shape != value.shape:
             try:
@@ -812,7 +821,7 @@ class Tensor:
         self._fill(value, "fill")
 
     def _fill(self, value: Any, op: str) -> Tensor:
-        if self._needs_record(op, (value,)):
+        if self._needs_record(op, (value,)) and self._data.dtype.kind == "f":  # (as __setitem__'s)
             if isinstance(value, Tensor) and value.size == 1:  # the value's gradient: the sum of self's
                 return self._rebase(op, lambda t: _copied(value.reshape(()), t), keeps_old=False)
             with grad_mode.no_grad():  # (the checks of a plain fill, on a copy)
@@ -1406,9 +1415,12 @@ class Tensor:
     def moveaxis(self, source: Any, destination: Any) -> Tensor:
         return _ops.moveaxis(self, source, destination)
 
-    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
-        """The diagonal of axes ``axis1`` and ``axis2`` as the last axis (a new tensor, not a view)."""
-        return _ops.diagonal(self, offset, axis1, axis2)
+    def diagonal(
+        self, offset: int = 0, axis1: int = 0, axis2: int = 1, *, dim1: Any = NOT_GIVEN, dim2: Any = NOT_GIVEN
+    ) -> Tensor:
+        """The diagonal of axes ``axis1`` and ``axis2`` (PyTorch's ``dim1``, ``dim2``) as the last axis: a
+        writable view, as PyTorch's (see ``gk.diagonal``)."""
+        return _ops.diagonal(self, offset, axis1, axis2, dim1=dim1, dim2=dim2)
 
     def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Tensor:
         """NumPy's ``trace``: the sum of the diagonal ``offset`` of axes ``axis1`` and ``axis2`` (the other

@@ -839,17 +839,27 @@ def _axis(axis: Any, ndim: int, op: str) -> int:
     return normalize_axis(axis, ndim, op)
 
 
-def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+def diagonal(
+    x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, *, dim1: Any = NOT_GIVEN, dim2: Any = NOT_GIVEN
+) -> Tensor:
     """NumPy's ``diagonal``: the elements ``x[..., i, i + offset]`` of axes ``axis1`` and ``axis2``,
-    as the last axis of the result (the other axes first, in order).
+    as the last axis of the result (the other axes first, in order). PyTorch's ``dim1=``/``dim2=``
+    name ``axis1``/``axis2``.
 
-    The result is a new tensor, not a view: NumPy's is read-only and PyTorch's writes through, and
-    a copy keeps both backends alike. The gradient is the output gradient put back on the diagonal.
+    The result is a view, as PyTorch's: a writable one (NumPy's is read-only), on x's memory and
+    version counter, so that a change through it reaches x (``K.diagonal().add_(eps)`` under
+    ``gk.no_grad()``) and, in the graph, is recorded as a change of x. The gradient is the output
+    gradient put back on the diagonal.
     """
+    if dim1 is not NOT_GIVEN:
+        axis1 = renamed("diagonal", axis1, 0, dim1, "axis1", "dim1")
+    if dim2 is not NOT_GIVEN:
+        axis2 = renamed("diagonal", axis2, 1, dim2, "axis2", "dim2")
     return _diagonal(x, offset, axis1, axis2, "diagonal")
 
 
-def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str) -> Tensor:
+def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str, copy: bool = False) -> Tensor:
+    """The diagonal as a view of x (``copy``: as a new tensor, as ``diag`` of a matrix is in PyTorch)."""
     x = as_tensor(x, op)
     if x.ndim < 2:
         raise ShapeError(f"{op}: needs a tensor of at least 2 dimensions, got shape {x.shape}")
@@ -858,9 +868,31 @@ def _diagonal(x: Any, offset: Any, axis1: Any, axis2: Any, op: str) -> Tensor:
     if a1 == a2:
         raise InvalidArgumentError(f"{op}: axis1 and axis2 must differ, got {axis1} and {axis2}")
     xp = x._backend.xp
-    data = xp.array(xp.diagonal(x._data, k, a1, a2), copy=True)
+    data = _diagonal_view(x._data, k, a1, a2, xp)
+    if copy:
+        data = xp.array(data, copy=True)
     # the VJP puts g back on the diagonal
-    return record("diagonal", data, x._backend, (x,), (_diagonal_embed,), (x.shape, k, a1, a2))
+    out = record("diagonal", data, x._backend, (x,), (_diagonal_embed,), (x.shape, k, a1, a2))
+    if not copy:  # a view, also when empty (share_version would not see one): y.diagonal(9).mul_(w) reaches w
+        out._version = x._version
+        note_view(x, out)
+    return out
+
+
+def _diagonal_view(a: Any, k: int, a1: int, a2: int, xp: Any) -> Any:
+    """``xp.diagonal(a, k, a1, a2)`` as a view that is writable where ``a`` is: einsum's ``...ii->...i`` of the
+    square block the diagonal crosses, with a1, a2 moved last (NumPy's diagonal is a read-only view; CuPy's
+    einsum, as NumPy's, returns a writable view for a single operand without a sum)."""
+    n1, n2 = a.shape[a1], a.shape[a2]
+    r0, c0 = max(-k, 0), max(k, 0)
+    length = max(0, min(n1 - r0, n2 - c0))
+    if r0 or c0 or length != n1 or length != n2:
+        idx = [slice(None)] * a.ndim
+        idx[a1], idx[a2] = slice(r0, r0 + length), slice(c0, c0 + length)
+        a = a[tuple(idx)]
+    if a1 != a.ndim - 2 or a2 != a.ndim - 1:
+        a = a.transpose([i for i in range(a.ndim) if i != a1 and i != a2] + [a1, a2])
+    return xp.einsum("...ii->...i", a)
 
 
 def _diagonal_embed(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor:
@@ -877,16 +909,18 @@ def _diagonal_embed(g: Tensor, shape: tuple, k: int, a1: int, a2: int) -> Tensor
 
 
 def _diagonal_embed_vjp(g: Tensor, k: int, a1: int, a2: int) -> Tensor:
-    return _diagonal(g, k, a1, a2, "diagonal")
+    # a copy: a view would make a vector's .grad a strided window on the whole (n, n) gradient (keeping it
+    # alive, and registered as a view of it), where PyTorch's is a dense tensor of its own
+    return _diagonal(g, k, a1, a2, "diagonal", copy=True)
 
 
 def diag(x: Any, k: int = 0) -> Tensor:
     """NumPy's ``diag``: a 1-d ``x`` as the ``k``-th diagonal of a square matrix, or the ``k``-th
-    diagonal of a 2-d ``x`` (a new tensor, as :func:`diagonal`)."""
+    diagonal of a 2-d ``x`` (a new tensor, not a view: as PyTorch's ``diag``, unlike :func:`diagonal`)."""
     x = as_tensor(x, "diag")
     k = whole(k, "diag", "k")
     if x.ndim == 2:
-        return _diagonal(x, k, 0, 1, "diag")
+        return _diagonal(x, k, 0, 1, "diag", copy=True)
     if x.ndim != 1:
         raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {x.shape}")
     data = x._backend.xp.diag(x._data, k)
@@ -894,7 +928,7 @@ def diag(x: Any, k: int = 0) -> Tensor:
 
 
 def _diag_vjp(g: Tensor, k: int) -> Tensor:
-    return _diagonal(g, k, 0, 1, "diag")
+    return _diagonal(g, k, 0, 1, "diag", copy=True)  # (a copy: see _diagonal_embed_vjp)
 
 
 def diff(

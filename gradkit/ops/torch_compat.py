@@ -20,7 +20,7 @@ from gradkit._args import real, scalar, whole
 from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import as_tensor, normalize_axis
+from gradkit.ops._util import as_tensor, normalize_axis, pass_through
 from gradkit.ops.numpy_more import take_along_axis
 from gradkit.tensor import Tensor
 
@@ -207,9 +207,16 @@ def _add_product(x: Any, product: Tensor, beta: Any, alpha: Any, op: str) -> Ten
     if shape != product.shape:
         raise ShapeError(f"{op}: input of shape {x.shape} does not broadcast to the product's shape {product.shape}")
     product = _scaled(product, alpha)
-    if beta == 0:  # as PyTorch: input is ignored (its NaN and inf too), and gets no gradient
-        return product if x.dtype == product.dtype else product + _creation.zeros_like(x)
+    if beta == 0:  # as PyTorch: input's values are ignored (its NaN and inf too); its gradient is the output's
+        out = product if x.dtype == product.dtype else product + _creation.zeros_like(x)  # times 0 (NaN at an inf)
+        if x._requires_grad:
+            out = record(op, out._data, out._backend, (out, x), (pass_through, _times_zero), broadcast=True)
+        return out
     return _scaled(x, beta) + product
+
+
+def _times_zero(g: Tensor) -> Tensor:
+    return g * 0
 
 
 def addmm(input: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002

@@ -292,9 +292,10 @@ def test_meshgrid_and_moveaxis_gradients(device):
 
 def test_views_and_copies(device):
     x = gk.tensor(np.arange(12.0).reshape(3, 4), device=device)
-    d = gk.diagonal(x)  # a new tensor on both backends (NumPy's is read-only, PyTorch's writes through)
+    d = gk.diagonal(x)  # a writable view on both backends, as PyTorch's (NumPy's is read-only)
     d += 100.0
-    assert x.numpy()[0, 0] == 0.0
+    assert x.numpy()[0, 0] == 100.0 and x.numpy()[1, 1] == 105.0 and d._version is x._version
+    x[0, 0] = 0.0
     m = gk.meshgrid(x[0], x[:, 0])[0]  # copies by default, as NumPy
     m += 1.0
     assert x.numpy()[0, 0] == 0.0
