@@ -24,6 +24,12 @@ def _site_dir(module: str) -> str:
     return str(Path(spec.origin).resolve().parents[1 if spec.submodule_search_locations else 0])
 
 
+# The subprocess tests below start Python with GRADKIT_BACKEND=numpy, without the CuPy emulation and with a
+# PYTHONPATH of their own: the same run whatever the pass's backend, so the ``script`` marker has ci/run run
+# them once (in its first pass).
+ONCE = pytest.mark.script
+
+
 def _without_install(*modules: str) -> tuple[list[str], dict[str, str]]:
     """A Python command line and environment in which gradkit is not installed (``-S``: no site-packages)
     and only ``modules`` can be imported, as on a fresh checkout with its dependencies installed."""
@@ -33,6 +39,7 @@ def _without_install(*modules: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-S"], env
 
 
+@ONCE
 def test_quickstart_trains_and_reloads(tmp_path):
     pytest.importorskip("safetensors", reason="the quickstart saves its model with gk.save (safetensors)")
     command, env = _without_install("numpy", "safetensors")
@@ -60,6 +67,7 @@ def test_quickstart_in_process(tmp_path, capsys):
     assert accuracy >= 0.85 and "same outputs: True" in capsys.readouterr().out
 
 
+@ONCE
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_starts_from_a_checkout(script, tmp_path):
     command, env = _without_install("numpy")

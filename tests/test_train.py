@@ -31,7 +31,11 @@ needs_sklearn = pytest.mark.skipif(
     not HAVE_SKLEARN,
     reason="scikit-learn is not installed (the digits come with it: python -m pip install -e '.[dev]')",
 )
+# The subprocesses run with ENV: GRADKIT_BACKEND=numpy, and a PYTHONPATH without the CuPy emulation's site folder
+# (tests/emulated_cupy): the same run whatever the pass's backend, so the ``script`` marker has ci/run run them
+# once (in its first pass).
 ENV = {**os.environ, "GRADKIT_BACKEND": "numpy", "PYTHONPATH": str(ROOT)}
+ONCE = pytest.mark.script
 
 
 def _run(capsys, *argv):
@@ -184,6 +188,7 @@ def test_keyboard_interrupt_raised_anywhere_still_saves(capsys, tmp_path, monkey
 
 
 @needs_sklearn
+@ONCE
 def test_real_sigint_in_a_subprocess(tmp_path):
     ckpt = tmp_path / "c.safetensors"
     proc = subprocess.Popen(
@@ -395,6 +400,7 @@ def test_blas_threads_is_a_no_op_where_it_should_be():
             assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
 
 
+@ONCE
 def test_example_script_and_help():
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "train_mlp.py"), "--help"],
                             capture_output=True, text=True, env=ENV, timeout=60)
@@ -404,6 +410,7 @@ def test_example_script_and_help():
         assert option in result.stdout
 
 
+@ONCE
 def test_importing_gradkit_imports_no_optional_package():
     code = ("import sys, gradkit, gradkit.train, gradkit.data, gradkit.io; "
             "print(sorted(m for m in ('safetensors', 'sklearn', 'tqdm', 'matplotlib') if m in sys.modules))")

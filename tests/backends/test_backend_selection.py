@@ -64,6 +64,13 @@ def run_python(code: str, backend: str | None, prelude: str = "", pythonpath: st
     return proc
 
 
+# A child that blocks CuPy (sys.modules['cupy'] = None), uses a stand-in CuPy of the test's own (no emulation) or
+# fails on GRADKIT_BACKEND before any CuPy is looked for runs the same on every pass, whatever the pass's backend
+# and CuPy emulation: the ``script`` marker has ci/run run it once (in its first pass). The others look for a
+# CuPy, which the emulated pass's children find (tests/emulated_cupy/site).
+ONCE = pytest.mark.script
+
+
 def report(backend: str | None, prelude: str = "", pythonpath: str | None = None) -> dict:
     proc = run_python(REPORT, backend, prelude, pythonpath)
     assert proc.returncode == 0, proc.stderr
@@ -94,11 +101,13 @@ def test_importing_gradkit_does_not_import_cupy():
     assert proc.stdout.strip() == "False"
 
 
+@ONCE
 def test_auto_without_cupy_falls_back_to_cpu():
     out = report("auto", prelude="import sys\nsys.modules['cupy'] = None  # CuPy not installed\n")
     assert out["device"] == "cpu"
 
 
+@ONCE
 def test_auto_with_cupy_but_no_gpu_falls_back_to_cpu(tmp_path):
     (tmp_path / "cupy").mkdir()
     (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY_NO_GPU)
@@ -106,6 +115,7 @@ def test_auto_with_cupy_but_no_gpu_falls_back_to_cpu(tmp_path):
     assert out["device"] == "cpu"
 
 
+@ONCE
 def test_unknown_value_fails_at_import_naming_value_and_choices():
     proc = run_python("import gradkit", "tensorflow")
     assert proc.returncode != 0
@@ -116,6 +126,7 @@ def test_unknown_value_fails_at_import_naming_value_and_choices():
         assert choice in last
 
 
+@ONCE
 def test_unknown_value_error_class():
     code = """
     try:
@@ -139,12 +150,14 @@ def _assert_cupy_error(out: dict, missing: str) -> None:
     assert out["cpu_device"] == "cpu"
 
 
+@ONCE
 def test_cupy_without_cupy_installed_says_cupy_is_missing():
     out = report("cupy", prelude="import sys\nsys.modules['cupy'] = None  # CuPy not installed\n")
     _assert_cupy_error(out, "CuPy")
     assert "install" in out["message"]
 
 
+@ONCE
 def test_cupy_without_a_gpu_says_the_gpu_is_missing(tmp_path):
     (tmp_path / "cupy").mkdir()
     (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY_NO_GPU)
