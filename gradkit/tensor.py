@@ -1127,22 +1127,23 @@ class Tensor:
     def dot(self, other: Any) -> Tensor:
         return _ops.dot(self, other)
 
-    def softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+    def softmax(self, axis: int = -1, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
         """Along ``axis`` (PyTorch's ``dim=``); None is refused as ``F.softmax`` refuses it (the method is
-        PyTorch's name): ``gk.softmax(t, axis=None)`` is SciPy's softmax over all the elements."""
+        PyTorch's name): ``gk.softmax(t, axis=None)`` is SciPy's softmax over all the elements. ``dtype``:
+        PyTorch's, the float dtype the tensor is cast to first (a recorded cast)."""
         if axis is None:  # dim=None: the op refuses it
             _no_all_axes("softmax")
         if dim is NOT_GIVEN:
-            return _ops.softmax(self, axis)
-        return _ops.softmax(self, axis, dim=dim)
+            return _ops.softmax(self, axis, dtype)
+        return _ops.softmax(self, axis, dtype, dim=dim)
 
-    def log_softmax(self, axis: int = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
-        """Along ``axis`` (PyTorch's ``dim=``); None is refused, as :meth:`softmax`."""
+    def log_softmax(self, axis: int = -1, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
+        """Along ``axis`` (PyTorch's ``dim=``); None is refused, as :meth:`softmax`; ``dtype`` as its."""
         if axis is None:  # dim=None: the op refuses it
             _no_all_axes("log_softmax")
         if dim is NOT_GIVEN:
-            return _ops.log_softmax(self, axis)
-        return _ops.log_softmax(self, axis, dim=dim)
+            return _ops.log_softmax(self, axis, dtype)
+        return _ops.log_softmax(self, axis, dtype, dim=dim)
 
     # ------------------------------------------------ PyTorch's and NumPy's other spellings
     # Last in the class: ``float``, ``int``, ``bool`` and ``round`` would hide the builtins from

@@ -49,7 +49,15 @@ from gradkit.nn.activation import (
 )
 from gradkit.nn.bilinear import bilinear
 from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
-from gradkit.nn.normalization import _normalized, _update_running, group_norm, instance_norm, local_response_norm
+from gradkit.nn.normalization import (
+    _half_beside_float32,
+    _normalized,
+    _up,
+    _update_running,
+    group_norm,
+    instance_norm,
+    local_response_norm,
+)
 from gradkit.nn.resample import (
     _max_unpoolnd,
     channel_shuffle,
@@ -93,6 +101,7 @@ from gradkit.ops.conv import (
     unfold,
 )
 from gradkit.ops.elementwise import _sigmoid_forward
+from gradkit.ops.nn_ops import cast_first
 from gradkit.tensor import Tensor
 
 __all__ = [
@@ -486,14 +495,19 @@ def _softmax_dim(dim: Any, op: str) -> Any:
     return dim
 
 
-def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
-    """exp(x) / sum(exp(x)) along ``dim``: one node, stable for large logits."""
-    return ops.softmax(_tensor(input, "softmax"), _softmax_dim(dim, "softmax"))
+def softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """exp(x) / sum(exp(x)) along ``dim``: one node, stable for large logits.
+
+    ``dtype``: PyTorch's; the input is cast to this float dtype first (a recorded cast), as in
+    ``F.softmax(scores, dim=-1, dtype=torch.float32)``. ``_stacklevel`` is PyTorch's positional slot before
+    it, taken and ignored (gradkit gives no implicit-dim warning)."""
+    return ops.softmax(_tensor(input, "softmax"), _softmax_dim(dim, "softmax"), dtype)
 
 
-def log_softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
-    """x - logsumexp(x) along ``dim``: one node, stable for large logits (+-1e4 stays finite)."""
-    return ops.log_softmax(_tensor(input, "log_softmax"), _softmax_dim(dim, "log_softmax"))
+def log_softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """x - logsumexp(x) along ``dim``: one node, stable for large logits (+-1e4 stays finite). ``dtype`` and
+    ``_stacklevel``: as :func:`softmax`'s."""
+    return ops.log_softmax(_tensor(input, "log_softmax"), _softmax_dim(dim, "log_softmax"), dtype)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -795,9 +809,13 @@ def glu(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     return a * ops.sigmoid(b)
 
 
-def softmin(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
-    """``softmax(-x)`` along ``dim`` (the last axis by default, as gradkit's ``softmax``)."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+def softmin(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """``softmax(-x)`` along ``dim`` (the last axis by default, as gradkit's ``softmax``). ``dtype`` and
+    ``_stacklevel``: as :func:`softmax`'s (the input is cast before it is negated: an unsigned input is not
+    wrapped around, as PyTorch's ``(-input).softmax(dim, dtype=dtype)`` wraps it)."""
+    if dtype is not None:
+        input = cast_first(_tensor(input, "softmin"), dtype, "softmin")  # noqa: A001
+    elif _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
         (input,) = _autocast.to_float32("softmin", input)  # noqa: A001
     x = _float_input(input, "softmin")
     axis = normalize_axis(whole(dim, "softmin", "dim"), x.ndim, "softmin")
@@ -985,8 +1003,9 @@ def layer_norm(
 ) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes (biased variance), then scale and shift.
 
-    One node with a closed-form VJP when weight and bias are None or of the input's float dtype and device;
-    otherwise (mixed dtypes, integer input) composed of ops, with their type promotion.
+    One node with a closed-form VJP when weight and bias are None or of the input's float dtype and device.
+    float16 input beside float32 weight or bias (mixed precision) is computed in float32 and returned in
+    float16, as PyTorch; other mixes of dtypes, and integer input, are composed of ops, with their promotion.
     """
     if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
         input, weight, bias = _autocast.to_float32("layer_norm", input, weight, bias)  # noqa: A001
@@ -1007,6 +1026,8 @@ def layer_norm(
     axes = tuple(range(x.ndim - k, x.ndim))
     if _fusable_norm(x, weight, bias):
         return _layer_norm_fused(x, axes, weight, bias, eps)
+    if _half_beside_float32(x, weight, bias):  # mixed precision: in float32, the output in float16
+        return ops.astype(layer_norm(ops.astype(x, np.float32), shape, _up(weight), _up(bias), eps), x.dtype)
     out = _normalized(x, axes, eps)[0]
     if weight is not None:
         out = out * weight
@@ -1017,8 +1038,9 @@ def layer_norm(
 
 def _fusable_norm(x: Tensor, weight: Any, bias: Any) -> bool:
     """Whether ``layer_norm`` runs as one node: a non-empty float input, weight and bias None or tensors of
-    its dtype on its device (anything else, such as a float32 weight on float16 input, is composed of ops
-    as before, with their promotion and error messages)."""
+    its dtype on its device (float16 input beside float32 parameters runs the float32 node on the input cast
+    to float32; anything else, such as a float16 weight on float32 input, is composed of ops as before, with
+    their promotion and error messages)."""
     if x.dtype.kind != "f" or x._data.size == 0:
         return False
     return all(
@@ -1223,8 +1245,10 @@ def rms_norm(
 ) -> Tensor:
     """``x / sqrt(mean(x^2) + eps)`` over the last ``len(normalized_shape)`` axes, times ``weight``.
 
-    ``eps=None``: the machine epsilon of the dtype computed in (PyTorch 2.4+). As PyTorch, a float16 input
-    is normalised in float32 (so its default eps is float32's) and the result cast back before the weight.
+    ``eps=None``: the machine epsilon of the dtype computed in (PyTorch 2.4+). As PyTorch (2.14), a float16
+    input is normalised in float32 (so its default eps is float32's), the weight applied in that precision or
+    the weight's if wider, and the result returned in the input's dtype whatever the weight's (a float32
+    weight on float16 input: float16 out, the weight's gradient in float32).
     """
     if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
         input, weight = _autocast.to_float32("rms_norm", input, weight)  # noqa: A001
@@ -1239,22 +1263,23 @@ def rms_norm(
     xw = ops.astype(x, _wide(x._data).dtype)
     eps = float(np.finfo(xw.dtype).eps) if eps is None else real(eps, op, "eps", low=0.0)
     axes = tuple(range(x.ndim - k, x.ndim))
-    out = ops.astype(xw * ops.rsqrt(ops.mean(xw * xw, axes, keepdims=True) + eps), x.dtype)
-    return out if weight is None else out * weight
+    out = xw * ops.rsqrt(ops.mean(xw * xw, axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    return ops.astype(out, x.dtype)  # one rounding (none for float32/float64 input and weight)
 
 
 def _check_norm_weight(weight: Any, x: Tensor, shape: tuple, op: str) -> None:
-    """A normalisation's ``weight``: a Tensor of ``shape``, on x's device and of x's dtype."""
+    """A normalisation's ``weight``: a float Tensor of ``shape``, on x's device (any float dtype, as PyTorch's
+    rms_norm: the result has the input's)."""
     if not isinstance(weight, Tensor):
         raise ArgumentTypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__} {weight!r:.40}")
     if weight.shape != shape:
         raise ShapeError(f"{op}: weight of shape {weight.shape} does not match normalized_shape {shape}")
     if weight._backend is not x._backend:
         raise DeviceError(f"{op}: input on {x.device}, weight on {weight.device}; move them to one device")
-    if weight.dtype != x.dtype:
-        raise DTypeError(
-            f"{op}: input ({x.dtype}) and weight ({weight.dtype}) must have the same dtype; convert with .astype()"
-        )
+    if weight.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight must be a float tensor, got dtype {weight.dtype}; convert with .astype()")
 
 
 def batch_norm(
@@ -1274,12 +1299,19 @@ def batch_norm(
     running statistics are given, update them in place as
     ``(1 - momentum) * running + momentum * batch`` (the unbiased variance
     for ``running_var``). Otherwise normalise with the running statistics.
+
+    float16 input beside float32 running statistics, weight or bias (mixed precision) is computed in float32
+    and returned in float16, as PyTorch; the running statistics are updated from the float32 batch statistics.
     """
     x = _tensor(input, "batch_norm")
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expected input of shape (N, C, *) (at least 2 axes), got {x.shape}")
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
         _check_running_stat(name, stat, x)
+    if _half_beside_float32(x, running_mean, running_var, weight, bias):  # mixed precision, as PyTorch: in
+        out = batch_norm(ops.astype(x, np.float32), running_mean, running_var, _up(weight), _up(bias),  # float32
+                         training, momentum, eps)  # (the statistics from float32 sums), the output in float16
+        return ops.astype(out, x.dtype)
     momentum = real(momentum, "batch_norm", "momentum")
     eps = real(eps, "batch_norm", "eps", low=0.0)
     training = flag(training, "batch_norm", "training")

@@ -57,6 +57,21 @@ def _wide(x: Tensor) -> Tensor:
     return ops.astype(x, np.float32) if x.dtype == np.float16 else x
 
 
+def _half_beside_float32(x: Tensor, *params: Any) -> bool:
+    """Mixed precision: a float16 input beside a float32 weight, bias or running statistic (``model.half()``
+    activations next to float32 norm parameters). PyTorch normalises such an input in float32, the affine map
+    included, and rounds the output once to float16; gradkit's norms (layer, group, batch, instance) do so by
+    running their float32 path on the input cast to float32 (a recorded cast: the input's gradient comes back
+    in float16, the parameters' in float32). Called only where the dtypes may differ: ``layer_norm``'s
+    float32/float64 node is taken before it."""
+    return x.dtype == np.float16 and any(isinstance(p, Tensor) and p.dtype == np.float32 for p in params)
+
+
+def _up(p: Any) -> Any:
+    """A float16 weight or bias beside float32 ones (which PyTorch refuses) as float32, by a recorded cast."""
+    return ops.astype(p, np.float32) if isinstance(p, Tensor) and p.dtype == np.float16 else p
+
+
 def _normalized(x: Tensor, axes: tuple, eps: float) -> tuple[Tensor, Tensor]:
     """``(x - mean) / std`` over ``axes`` and that std (biased variance plus eps), as differentiable ops."""
     centred = x - ops.mean(x, axes, keepdims=True)
@@ -83,7 +98,10 @@ def group_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Split the C channels of (N, C, *) input into ``num_groups`` groups and normalise each group of each
-    sample over its channels and trailing axes (biased variance), then scale and shift per channel."""
+    sample over its channels and trailing axes (biased variance), then scale and shift per channel.
+
+    float16 input is normalised in float32; beside a float32 weight or bias (mixed precision) the affine map
+    is applied in float32 too and the output rounded once to float16, as PyTorch."""
     if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
         input, weight, bias = _autocast.to_float32("group_norm", input, weight, bias)  # noqa: A001
     op = "group_norm"
@@ -99,6 +117,8 @@ def group_norm(
         )
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channel_tensor(name, t, x, op)
+    if _half_beside_float32(x, weight, bias):  # mixed precision: in float32 (affine map too), float16 out
+        return ops.astype(group_norm(ops.astype(x, np.float32), groups, _up(weight), _up(bias), eps), x.dtype)
     if x.size == 0:
         return _affine(x, weight, bias)
     grouped = ops.reshape(_wide(x), (n, groups, x.size // (n * groups)))
@@ -164,6 +184,8 @@ def instance_norm(
     ``use_input_stats``: with the sample's own mean and biased variance; running statistics that are given
     are updated in place as ``(1 - momentum) * running + momentum * batch``, ``batch`` the average over the
     samples of their means and unbiased variances (PyTorch's). Otherwise with the running statistics.
+    float16 input beside float32 running statistics, weight or bias (mixed precision) is computed in float32
+    and returned in float16, as PyTorch.
     """
     op = "instance_norm"
     x = _float_input(input, op)
@@ -173,6 +195,10 @@ def instance_norm(
                     ("bias", bias)):
         _check_channel_tensor(name, t, x, op)
     use_input_stats = flag(use_input_stats, op, "use_input_stats")
+    if _half_beside_float32(x, running_mean, running_var, weight, bias):  # mixed precision, as PyTorch: in
+        out = instance_norm(ops.astype(x, np.float32), running_mean, running_var, _up(weight), _up(bias),
+                            use_input_stats, momentum, eps)  # float32, the output in float16
+        return ops.astype(out, x.dtype)
     momentum = real(momentum, op, "momentum")
     eps = real(eps, op, "eps", low=0.0)
     axes = tuple(range(2, x.ndim))

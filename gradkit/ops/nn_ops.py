@@ -11,16 +11,22 @@ from gradkit.ops._util import NOT_GIVEN, as_tensor, normalize_axis, renamed
 from gradkit.tensor import Tensor
 
 
-def softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+def softmax(x: Any, axis: int | None = -1, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim=``), shifted by the max for stability.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its softmax is 1).
     ``axis=None`` (given explicitly: the default stays the last axis) is SciPy's: over all the elements.
+    ``dtype`` (PyTorch's, ``torch.softmax(input, dim, dtype)``): a float dtype the input is cast to first (a
+    recorded cast: the gradient comes back in the input's dtype), so the result has it; gk.autocast then
+    leaves it alone, as PyTorch's autocast respects an explicit dtype.
     """
     if dim is not NOT_GIVEN:
         axis = _torch_dim("softmax", axis, dim)
-    x = _float_input(as_tensor(x, "softmax"), "softmax")
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+    x = as_tensor(x, "softmax")
+    if dtype is not None:
+        x = cast_first(x, dtype, "softmax")
+    x = _float_input(x, "softmax")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when off)
         (x,) = _autocast.to_float32("softmax", x)
     ax = None if axis is None else normalize_axis(axis, x.ndim, "softmax")
     xp = x._backend.xp
@@ -33,6 +39,18 @@ def softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
         e = xp.exp(x._data - _row_max(x._data, ax))
         e /= e.sum(axis=ax, keepdims=True)
     return record("softmax", e, x._backend, (x,), (_softmax_vjp,), (ax,), save_output=True, info=ax)
+
+
+def cast_first(x: Tensor, dtype: Any, op: str) -> Tensor:
+    """PyTorch's ``dtype=`` of softmax, log_softmax and softmin: ``x`` cast to the float ``dtype`` before the op,
+    by a recorded cast (its gradient returns in x's dtype); DTypeError for a dtype that is not a float one."""
+    from gradkit.dtypes import to_dtype
+    from gradkit.ops.shape import astype
+
+    dt = to_dtype(dtype, op)
+    if dt.kind != "f":
+        raise DTypeError(f"{op}: dtype must be a floating dtype (the result's), got {dt}")
+    return astype(x, dt)
 
 
 def _float_input(x: Tensor, op: str) -> Tensor:
@@ -69,16 +87,19 @@ def _softmax_vjp(g: Tensor, axis: int, y: Tensor) -> Tensor:
     return gy - y * gy.sum(axis, keepdims=True)  # axis 0 of a 0-d y: a sum over nothing
 
 
-def log_softmax(x: Any, axis: int | None = -1, *, dim: Any = NOT_GIVEN) -> Tensor:
+def log_softmax(x: Any, axis: int | None = -1, dtype: Any = None, *, dim: Any = NOT_GIVEN) -> Tensor:
     """x - logsumexp(x) along ``axis`` (PyTorch's ``dim=``), computed without overflow.
 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its log_softmax is 0).
-    ``axis=None`` (given explicitly) is SciPy's: over all the elements.
+    ``axis=None`` (given explicitly) is SciPy's: over all the elements. ``dtype``: as :func:`softmax`'s.
     """
     if dim is not NOT_GIVEN:
         axis = _torch_dim("log_softmax", axis, dim)
-    x = _float_input(as_tensor(x, "log_softmax"), "log_softmax")
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
+    x = as_tensor(x, "log_softmax")
+    if dtype is not None:
+        x = cast_first(x, dtype, "log_softmax")
+    x = _float_input(x, "log_softmax")
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when off)
         (x,) = _autocast.to_float32("log_softmax", x)
     ax = None if axis is None else normalize_axis(axis, x.ndim, "log_softmax")
     xp = x._backend.xp

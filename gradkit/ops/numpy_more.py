@@ -19,7 +19,7 @@ from gradkit._args import flag, scalar, text, whole
 from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError
-from gradkit.ops._util import SCALARS, as_tensor, private_copy
+from gradkit.ops._util import NOT_GIVEN, SCALARS, as_tensor, private_copy, renamed
 from gradkit.ops.elementwise import multiply, negative, remainder, where
 from gradkit.ops.indexing import _check_bounds, _index_array
 from gradkit.ops.linalg import matmul
@@ -302,16 +302,20 @@ def _axes_list(value: Any, op: str) -> list:
     return [int(a) for a in items]
 
 
-def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
+def tensordot(a: Any, b: Any, axes: Any = 2, *, dims: Any = NOT_GIVEN) -> Tensor:
     """NumPy's ``tensordot``: the sum of products over ``axes`` (an int N: the last N axes of ``a`` with
-    the first N of ``b``; or a pair of axis sequences). The result's axes are a's others, then b's."""
+    the first N of ``b``; or a pair of axis sequences). The result's axes are a's others, then b's.
+    ``dims=`` is PyTorch's name for ``axes`` (``torch.tensordot(a, b, dims=...)``); both given is an
+    InvalidArgumentError."""
     op = "tensordot"
+    if dims is not NOT_GIVEN:
+        axes = renamed(op, axes, 2, dims, "axes", "dims")
     a, b = _tensors(op, a, b)
     if _autocast.active and _autocast.promotes(op, a, b):  # gk.autocast: PyTorch's promote list ("cuda"), the
         cast = _autocast.promote(op, a, b)  # products computed with autocast off (not cast to float16)
         if cast is not None:
             with _autocast.exclude():
-                return tensordot(*cast, axes)
+                return tensordot(*cast, axes)  # (dims= already taken as axes)
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         n = int(axes)
         if n < 0 or n > a.ndim or n > b.ndim:
@@ -357,11 +361,38 @@ def inner(a: Any, b: Any) -> Tensor:
     return tensordot(a, b, ([-1], [-1]))
 
 
-def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: int | None = None) -> Tensor:
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: int | None = None, *,
+          dim: Any = NOT_GIVEN) -> Tensor:
     """NumPy's ``cross``: the cross product of 3-vectors along ``axisa``/``axisb`` (broadcast over the
     other axes), put along ``axisc`` (``axis`` sets all three). 2-vectors are taken as having z = 0, with
-    NumPy 2's DeprecationWarning; two 2-vectors give the z component alone."""
+    NumPy 2's DeprecationWarning; two 2-vectors give the z component alone.
+
+    ``dim=`` (keyword only) is PyTorch's ``torch.cross(input, other, dim=None)``: 3-vectors along ``dim`` of
+    both operands (broadcast), as ``Tensor.cross``; ``dim=None`` given explicitly is PyTorch's deprecated
+    default, the first dim of length 3 (with a UserWarning). With any of NumPy's axis arguments too, an
+    InvalidArgumentError. (A third positional argument stays NumPy's ``axisa``.)"""
     op = "cross"
+    if dim is not NOT_GIVEN:
+        given = [f"{n}={v!r}" for n, v, d in (("axisa", axisa, -1), ("axisb", axisb, -1), ("axisc", axisc, -1),
+                                             ("axis", axis, None)) if v is not d and v != d]
+        if given:
+            raise InvalidArgumentError(
+                f"{op}: got both {', '.join(given)} (NumPy's) and dim={dim!r:.40} (PyTorch's); give one"
+            )
+        from gradkit.ops.tensor_methods_math import cross as torch_cross
+
+        a, b = _tensors(op, a, b)
+        if dim is None:  # the first dim of length 3, warned here so that the warning names the caller's line
+            try:
+                shape = np.broadcast_shapes(a.shape, b.shape)
+            except ValueError:
+                raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
+            if 3 not in shape:
+                raise ShapeError(f"{op}: no dim of length 3 in the broadcast shape {shape}; pass dim=")
+            dim = shape.index(3)
+            warnings.warn("cross: without dim, the first dim of length 3 is used (PyTorch's deprecated default); "
+                          "pass dim= explicitly, or use gk.linalg.cross (dim -1)", UserWarning, stacklevel=2)
+        return torch_cross(a, b, dim)
     a, b = _tensors(op, a, b)
     if axis is not None:
         axisa = axisb = axisc = axis
