@@ -5,7 +5,7 @@ import math
 # subpackages (gk.cuda imports CuPy only when used; gk.special, torch.special's names, neither SciPy nor CuPy;
 # gk.return_types, the named tuples of torch.return_types)
 from gradkit import amp, autograd, cuda, data, func, linalg, nn, optim, return_types, special, utils
-from gradkit.amp import GradScaler, autocast
+from gradkit.amp import GradScaler, autocast, get_autocast_dtype, is_autocast_enabled
 from gradkit.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradkit.backends import (
     cuda_available,
@@ -15,6 +15,13 @@ from gradkit.backends import (
     get_rng_state,
     manual_seed,
     set_rng_state,
+)
+from gradkit.backends.torch_flags import (  # PyTorch's global switches (gk.backends.cuda/.cudnn hold the others)
+    are_deterministic_algorithms_enabled,
+    get_float32_matmul_precision,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
+    use_deterministic_algorithms,
 )
 from gradkit.creation import (
     arange,
@@ -39,7 +46,23 @@ from gradkit.creation import (
     zeros,
     zeros_like,
 )
-from gradkit.dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, uint8
+from gradkit.dtypes import (
+    bfloat16,
+    bool_,
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    memory_format,
+    preserve_format,
+    uint8,
+)
 from gradkit.errors import (
     ArgumentTypeError,
     AutogradError,
@@ -294,6 +317,26 @@ env_choice()  # an unknown GRADKIT_BACKEND fails at import, naming the allowed v
 
 __version__ = "0.1.0"
 
+#: torch.compile's keywords (PyTorch 2.x), accepted by gk.compile and not used
+_COMPILE_KEYWORDS = frozenset({"fullgraph", "dynamic", "backend", "mode", "options", "name", "disable",
+                               "recompile_limit", "isolate_recompiles", "dynamic_shapes"})
+
+
+def _compile(model: object = None, **kwargs: object) -> object:
+    """``gk.compile(model)``: ``model`` itself, unchanged (PyTorch's ``torch.compile``, so that
+    ``model = torch.compile(model)`` and ``@torch.compile`` port). gradkit runs eagerly and compiles nothing;
+    torch.compile's keywords (``mode=``, ``fullgraph=``, ``dynamic=``, ``backend=``, ``options=``,
+    ``disable=``, ...) are accepted and ignored, another keyword is an ArgumentTypeError."""
+    unknown = sorted(set(kwargs) - _COMPILE_KEYWORDS)
+    if unknown:
+        raise ArgumentTypeError(f"compile: unexpected keyword argument(s) {', '.join(unknown)} (torch.compile "
+                                f"takes {', '.join(sorted(_COMPILE_KEYWORDS))})")
+    if model is None:  # @gk.compile(mode=...): the decorator
+        return lambda fn: fn
+    if not callable(model):
+        raise ArgumentTypeError(f"compile: expected a Module or a function, got {type(model).__name__}")
+    return model
+
 
 def __getattr__(name: str) -> object:
     """``gk.distributions`` is imported on first use (its ~40 modules would add about a tenth of a second to
@@ -302,6 +345,8 @@ def __getattr__(name: str) -> object:
         return bool_
     if name in ("float", "int"):  # torch.float (float32) and torch.int (int32), likewise
         return float32 if name == "float" else int32
+    if name == "compile":  # torch.compile, likewise kept out of ``from gradkit import *`` (the builtin compile)
+        return _compile
     if name == "range":  # torch.range, likewise kept out of ``from gradkit import *``
         from gradkit.ops.torch_namespace import range as torch_range
 

@@ -19,6 +19,8 @@ from gradkit._args import check_int_fits, flag, no_out, out_of_range, scalar, te
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import hook_keys
 from gradkit.backends.base import Backend
+from gradkit.backends.devices import cuda_device
+from gradkit.backends.devices import device as _device_type
 from gradkit.errors import (
     ArgumentTypeError,
     AutogradError,
@@ -30,6 +32,7 @@ from gradkit.errors import (
 )
 
 _new = object.__new__
+_DEVICE_NAMES = frozenset(("cpu", "cuda", "cuda:0", "gpu", "numpy", "cupy"))  # t.to(name): not dtypes' names
 
 
 class _NotGiven:
@@ -196,8 +199,9 @@ class Tensor:
     conjugate = conj
 
     @property
-    def device(self) -> str:
-        return self._backend.device
+    def device(self) -> Any:
+        """The tensor's ``gk.device`` (``.type``, ``.index``; equal to ``"cpu"`` or ``"cuda:N"``)."""
+        return self._backend.device_object
 
     @property
     def backend(self) -> Backend:
@@ -502,28 +506,70 @@ class Tensor:
 
         return Tensor._make(array_for(other, self.dtype, self._backend, op)[0], self._backend)
 
-    def to(self, device: Any = None, dtype: Any = None) -> Tensor:
-        """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes).
+    def to(
+        self, device: Any = None, dtype: Any = None, non_blocking: Any = False, copy: Any = False, *,
+        memory_format: Any = None,
+    ) -> Tensor:
+        """This tensor on ``device`` and/or as ``dtype`` (differentiable; self if nothing changes, unless
+        ``copy=True``: then always a new tensor, in the graph).
 
-        As in PyTorch, a dtype may also come first: ``t.to(gk.float64)``.
+        PyTorch's three forms: ``t.to(device, dtype, non_blocking, copy)`` (a name or a ``gk.device``),
+        ``t.to(dtype, non_blocking, copy)`` and ``t.to(other, non_blocking, copy)`` (``other``'s device and
+        dtype). ``non_blocking`` is accepted and has no effect (a copy to or from a GPU is an ordinary one).
+        ``memory_format`` (PyTorch's) is checked and changes nothing: gradkit has one layout (see
+        ``gk.channels_last``).
         """
         from gradkit import ops
-        from gradkit.dtypes import is_dtype_like
+        from gradkit.dtypes import check_memory_format, is_dtype_like
 
-        if dtype is None and device is not None and is_dtype_like(device):
-            device, dtype = None, device
+        if memory_format is not None:
+            check_memory_format(memory_format, "to", self._data.ndim)
+        kind = type(device)
+        if kind is str:  # a device name, or a dtype's ("float64"), told apart without a failed np.dtype when common
+            other = False
+            shifted = device not in _DEVICE_NAMES and (dtype is None or isinstance(dtype, bool)) and is_dtype_like(
+                device
+            )
+        elif device is None or kind is _device_type:
+            other = shifted = False
+        elif isinstance(device, np.dtype):
+            other, shifted = False, True
+        else:
+            other = isinstance(device, Tensor)
+            shifted = other or (not isinstance(device, Backend) and is_dtype_like(device))
+        if shifted:  # to(other, non_blocking, copy) and to(dtype, non_blocking, copy): the later arguments shift
+            if dtype is None:
+                pass
+            elif isinstance(dtype, (bool, np.bool_)):
+                copy = flag(copy, "to", "copy") or flag(non_blocking, "to", "copy")
+                dtype, non_blocking = None, dtype
+            else:
+                first = "a tensor gives both the device and the dtype" if other else "the first argument is the dtype"
+                raise ArgumentTypeError(
+                    f"to: {first} (to({'other' if other else 'dtype'}, non_blocking, copy)), but "
+                    f"dtype={dtype!r:.40} was given too"
+                )
+            device, dtype = (device._backend, device._data.dtype) if other else (None, device)
+        if non_blocking is not False:
+            flag(non_blocking, "to", "non_blocking")
+        if copy is not False:
+            copy = flag(copy, "to", "copy")
         out = self
         if dtype is not None:
             out = ops.astype(out, dtype)
         if device is not None:
             out = ops.to_device(out, device)
+        if copy and out is self:
+            out = _ops.clone(self)
         return out
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> Tensor:
-        return self.to(f"cuda:{whole(index, 'cuda', 'index', low=0)}")
+    def cuda(self, device: Any = None, non_blocking: Any = False) -> Tensor:
+        """This tensor on a GPU: ``device`` an index (``x.cuda(1)``), ``"cuda:N"`` or a ``gk.device`` of a GPU;
+        None is GPU 0. ``non_blocking`` is accepted and has no effect."""
+        return self.to(cuda_device(device, "cuda"), non_blocking=non_blocking)
 
     def astype(self, dtype: Any, *, copy: bool = False) -> Tensor:
         """As ``dtype`` (differentiable). Self when the dtype already matches, unless ``copy=True`` (then a
@@ -1022,11 +1068,11 @@ class Tensor:
 
         return ravel(self, order)
 
-    def tril(self, k: int = 0) -> Tensor:
-        return _ops.tril(self, k)
+    def tril(self, k: int = 0, *, diagonal: Any = NOT_GIVEN) -> Tensor:
+        return _ops.tril(self, k, diagonal=diagonal)
 
-    def triu(self, k: int = 0) -> Tensor:
-        return _ops.triu(self, k)
+    def triu(self, k: int = 0, *, diagonal: Any = NOT_GIVEN) -> Tensor:
+        return _ops.triu(self, k, diagonal=diagonal)
 
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
@@ -1543,9 +1589,24 @@ class Tensor:
         """Bytes one element takes (PyTorch's ``element_size()``; NumPy's ``.itemsize``)."""
         return self._data.itemsize
 
-    def contiguous(self) -> Tensor:
-        """Self when its memory is C-ordered, else a C-ordered copy that stays in the graph."""
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """Self when its memory is C-ordered, else a C-ordered copy that stays in the graph. ``memory_format``
+        (PyTorch's) is checked and changes nothing: gradkit has one layout (see ``gk.channels_last``)."""
+        if memory_format is not None:
+            from gradkit.dtypes import check_memory_format
+
+            check_memory_format(memory_format, "contiguous", self._data.ndim)
         return _ops.contiguous(self)
+
+    def pin_memory(self) -> Tensor:
+        """Self, for a tensor on the CPU (PyTorch's ``pin_memory()``): gradkit does not pin host memory
+        (``is_pinned()`` stays False); copies to a GPU take pageable memory. A CUDA tensor raises, as PyTorch's."""
+        if self._backend.name != "numpy":
+            from gradkit.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"pin_memory: cannot pin a tensor on {self.device}; only CPU tensors can be "
+                                       "pinned")
+        return self
 
     def t(self) -> Tensor:
         """The transpose of a tensor with at most 2 axes (PyTorch's ``t()``)."""
@@ -1606,6 +1667,10 @@ class Tensor:
     def half(self) -> Tensor:
         """As float16."""
         return _ops.astype(self, np.float16)
+
+    def bfloat16(self) -> Tensor:
+        """DTypeError: gradkit has no bfloat16 (see ``gk.bfloat16``); ``half()`` is the 16-bit float it has."""
+        return _ops.astype(self, "bfloat16")
 
     def long(self) -> Tensor:
         """As int64 (no gradient)."""

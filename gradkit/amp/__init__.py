@@ -7,6 +7,8 @@ cache_enabled=None)`` behave as PyTorch's (see their docstrings); ``gk.cuda.amp`
 ``torch.cuda.amp`` spellings. bfloat16 does not exist in NumPy or CuPy: an enabled autocast in it (PyTorch's
 CPU default) raises :class:`AutocastDtypeError`; use ``dtype=gk.float16``. ``F.binary_cross_entropy`` (and
 ``nn.BCELoss``) inside ``autocast("cuda")`` raises :class:`AutocastUnsafeOpError`, as PyTorch's.
+``custom_fwd(device_type=..., cast_inputs=None)`` / ``custom_bwd(device_type=...)`` decorate the forward and
+backward of a ``gk.autograd.Function`` as PyTorch's do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from gradkit.amp.autocast_mode import (
     AutocastUnsafeOpError,
     autocast,
     clear_autocast_cache,
+    custom_bwd,
+    custom_fwd,
     get_autocast_dtype,
     is_autocast_available,
     is_autocast_cache_enabled,
@@ -31,6 +35,8 @@ __all__ = [
     "OptState",
     "autocast",
     "clear_autocast_cache",
+    "custom_bwd",
+    "custom_fwd",
     "get_autocast_dtype",
     "is_autocast_available",
     "is_autocast_cache_enabled",

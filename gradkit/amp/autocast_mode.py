@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag
+from gradkit.dtypes import bfloat16 as _bfloat16
+from gradkit.dtypes import is_bfloat16 as _is_bfloat16
 from gradkit.errors import ArgumentTypeError, DTypeError, GradkitError, InvalidArgumentError
 
 __all__ = [
@@ -44,15 +46,18 @@ __all__ = [
     "BFLOAT16",
     "autocast",
     "clear_autocast_cache",
+    "custom_bwd",
+    "custom_fwd",
     "get_autocast_dtype",
     "is_autocast_available",
     "is_autocast_cache_enabled",
     "is_autocast_enabled",
 ]
 
-#: PyTorch's default CPU autocast dtype. Neither NumPy nor CuPy has bfloat16, so gradkit names it by this
-#: string (what ``get_autocast_dtype("cpu")`` returns until a region sets float16) and refuses to compute in it.
-BFLOAT16 = "bfloat16"
+#: PyTorch's default CPU autocast dtype. Neither NumPy nor CuPy has bfloat16, so gradkit names it by
+#: ``gk.bfloat16`` (a name equal to the string "bfloat16"; what ``get_autocast_dtype("cpu")`` returns until a
+#: region sets float16) and refuses to compute in it.
+BFLOAT16 = _bfloat16
 
 _FLOAT16 = np.dtype(np.float16)
 _FLOAT32 = np.dtype(np.float32)
@@ -165,12 +170,6 @@ def _device_type(device_type: Any, op: str = "autocast") -> str:
             f"{op}: unsupported device_type {device_type!r}; gradkit's autocast supports 'cuda' and 'cpu'"
         )
     return kind
-
-
-def _is_bfloat16(dtype: Any) -> bool:
-    if isinstance(dtype, str):
-        return dtype.strip().lower() in ("bfloat16", "bf16", "torch.bfloat16")
-    return str(dtype).endswith("bfloat16") or getattr(dtype, "__name__", "") == "bfloat16"
 
 
 def _fast_dtype(dtype: Any, device: str) -> Any:
@@ -291,6 +290,114 @@ def get_autocast_dtype(device_type: str) -> Any:
     """This thread's autocast dtype for ``device_type``: float16 for "cuda"; for "cpu" the string
     ``"bfloat16"`` (PyTorch's default, which gradkit cannot compute in) until a region sets float16."""
     return _state.dtype[_device_type(device_type, "get_autocast_dtype")]
+
+
+# ------------------------------------------------------------------ custom autograd Functions (torch.amp's)
+def _cast_inputs(value: Any, device: str, dtype: Any) -> Any:
+    """PyTorch's ``torch.amp.autocast_mode._cast``: floating tensors of ``device`` (not float64) as ``dtype``,
+    also inside lists, tuples and dicts; anything else unchanged."""
+    from gradkit.tensor import Tensor
+
+    if isinstance(value, Tensor):
+        dt = value._data.dtype
+        on = "cpu" if value._backend.name == "numpy" else "cuda"
+        if dt.kind == "f" and dt != _FLOAT64 and on == device and dt != dtype:
+            from gradkit.ops import astype
+
+            return astype(value, dtype)
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, dict):
+        return {_cast_inputs(k, device, dtype): _cast_inputs(v, device, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_inputs(v, device, dtype) for v in value)
+    return value
+
+
+def custom_fwd(fwd: Any = None, *, device_type: str, cast_inputs: Any = None) -> Any:
+    """PyTorch's ``torch.amp.custom_fwd``: a decorator for the ``forward`` of a ``gk.autograd.Function``
+    (under ``@staticmethod``), ``@gk.amp.custom_fwd(device_type="cuda", cast_inputs=gk.float32)``.
+
+    It notes on ``ctx`` the autocast state of ``device_type`` (for :func:`custom_bwd`). With ``cast_inputs``,
+    inside an enabled autocast region of ``device_type`` the floating tensors of that device type among the
+    arguments (not float64; also in lists, tuples and dicts) are cast to ``cast_inputs`` and ``forward`` runs
+    with autocast off; outside a region it runs as written. Without ``cast_inputs``, ``forward`` runs under
+    the autocast state around it. It also notes the dtype of each tensor argument: as PyTorch's engine does,
+    :func:`custom_bwd` converts a floating gradient that ``backward`` returns in another dtype (of a cast
+    input, or computed under autocast) to its input's dtype (without custom_bwd, ``backward`` must return
+    the input's dtype itself, as any gradkit ``Function``).
+    """
+    _device_type(device_type, "custom_fwd")  # InvalidArgumentError (a ValueError, as PyTorch's) for a non-str
+    device = device_type.strip().lower().split(":", 1)[0]
+    if cast_inputs is not None:
+        from gradkit.dtypes import to_dtype
+
+        cast_inputs = to_dtype(cast_inputs, "custom_fwd")
+        if cast_inputs.kind != "f":
+            raise DTypeError(f"custom_fwd: cast_inputs must be a float dtype, got {cast_inputs}")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    if not callable(fwd):
+        raise ArgumentTypeError(f"custom_fwd: expected the forward function, got {type(fwd).__name__}")
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args: Any, **kwargs: Any) -> Any:
+        from gradkit.tensor import Tensor
+
+        ctx = args[0]
+        ctx._dtype = _state.dtype[device]
+        # per argument, the dtype of a floating tensor (custom_bwd converts its gradient to it), else None
+        ctx._gk_input_dtypes = tuple(a.dtype if isinstance(a, Tensor) and a.dtype.kind == "f" else None
+                                     for a in args[1:])
+        enabled = _state.enabled[device]
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = enabled
+            return fwd(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        if not enabled:
+            return fwd(*args, **kwargs)
+        cast_args = tuple(_cast_inputs(a, device, cast_inputs) for a in args[1:])
+        with autocast(device_type=device, enabled=False):
+            return fwd(ctx, *cast_args, **_cast_inputs(kwargs, device, cast_inputs))
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd: Any = None, *, device_type: str) -> Any:
+    """PyTorch's ``torch.amp.custom_bwd``: a decorator for the ``backward`` of a ``gk.autograd.Function``
+    whose ``forward`` has :func:`custom_fwd`; ``backward`` runs under the autocast state (enabled, dtype) of
+    ``device_type`` that ``forward`` ran under, and a floating gradient it returns in another dtype than its
+    input's (an input ``custom_fwd`` cast, a product computed under autocast) is converted to the input's
+    dtype (a recorded cast), as PyTorch's engine converts every gradient."""
+    _device_type(device_type, "custom_bwd")
+    device = device_type.strip().lower().split(":", 1)[0]
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    if not callable(bwd):
+        raise ArgumentTypeError(f"custom_bwd: expected the backward function, got {type(bwd).__name__}")
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        if not hasattr(ctx, "_fwd_used_autocast"):
+            raise GradkitError("custom_bwd: the forward of this Function has no @custom_fwd(device_type=...); "
+                               "decorate it too (custom_bwd runs backward under the autocast state it noted)")
+        with autocast(device_type=device, enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
+            grads = bwd(*args, **kwargs)
+        dtypes = getattr(ctx, "_gk_input_dtypes", ())
+        from gradkit.ops import astype
+        from gradkit.tensor import Tensor
+
+        single = not isinstance(grads, (tuple, list))
+        out = [grads] if single else list(grads)
+        for i, dt in enumerate(dtypes[: len(out)]):
+            g = out[i]
+            if dt is not None and isinstance(g, Tensor) and g.dtype.kind == "f" and g.dtype != dt:
+                out[i] = astype(g, dt)
+        return out[0] if single else type(grads)(out)
+
+    return decorate_bwd
 
 
 def is_autocast_available(device_type: str) -> bool:

@@ -45,20 +45,35 @@ def _refresh_per_optimizer_state() -> dict[str, Any]:
     return {"stage": OptState.READY, "found_inf_per_device": {}}
 
 
+#: NumPy's floating-point warnings off where the scaler expects inf and NaN (an overflowing scaled loss, its
+#: gradients, their unscaling): PyTorch is silent there, and a skipped step is the designed outcome
+_QUIET = {"over": "ignore", "invalid": "ignore", "under": "ignore"}
+
+
 def _unscale_and_check(xp: Any, grads: list, found_inf: Any, inv_scale: Any) -> None:
     """PyTorch's ``_amp_foreach_non_finite_check_and_unscale_``: ``found_inf`` becomes 1.0 if any gradient holds
     an inf or NaN; every gradient is multiplied by ``inv_scale`` in place (found or not). No host reads on CuPy."""
     if xp is np:
         inv = inv_scale[()]
-        for g in grads:
-            if not np.isfinite(g).all():
-                found_inf[()] = 1.0
-            np.multiply(g, inv, out=g, casting="unsafe")
+        with np.errstate(**_QUIET):
+            for g in grads:
+                if not np.isfinite(g).all():
+                    found_inf[()] = 1.0
+                np.multiply(g, inv, out=g, casting="unsafe")
         return
     for g in grads:
         bad = xp.logical_not(xp.isfinite(g).all())
         xp.maximum(found_inf, bad.astype(found_inf.dtype), out=found_inf)
         xp.multiply(g, inv_scale.astype(g.dtype), out=g)
+
+
+def _scaled_grad(g: Any, s: Any) -> Any:
+    """The gradient of a float16 ``scale()``: ``g * s`` taken in float32 and rounded once to ``g``'s dtype (a
+    recorded computation, so that ``create_graph=True`` differentiates it)."""
+    from gradkit.ops import astype
+
+    with np.errstate(**_QUIET):
+        return astype(astype(g, _F32) * s, g.dtype)
 
 
 def _update_scale(xp: Any, scale: Any, tracker: Any, found_inf: Any, growth_factor: float,
@@ -177,11 +192,14 @@ class GradScaler:
         dt = t._data.dtype
         if dt.kind == "f" and dt != _F32 and dt != np.float64:
             # PyTorch: a 0-d scale does not widen the result, but the product is taken in float32 (a float16
-            # scale of 65536 would be inf) and rounded once
-            from gradkit.ops import astype
+            # scale of 65536 would be inf) and rounded once; inf in float16 (forward or backward) is expected
+            from gradkit.autograd.function import record
 
-            return astype(astype(t, _F32) * Tensor._make(s, backend), dt)
-        return t * Tensor._make(s, backend)
+            with np.errstate(**_QUIET):
+                data = (t._data.astype(_F32) * s).astype(dt)
+            return record("GradScaler.scale", data, backend, (t,), (_scaled_grad,), (Tensor._make(s, backend),))
+        with np.errstate(**_QUIET):
+            return t * Tensor._make(s, backend)
 
     # ------------------------------------------------------------------ PyTorch's methods
     def scale(self, outputs: Any) -> Any:

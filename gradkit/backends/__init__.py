@@ -7,18 +7,19 @@ asked for (or ``auto`` has to look for one).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from gradkit.backends.base import Backend
+from gradkit.backends.devices import canonical, device
 from gradkit.backends.numpy_backend import NumpyBackend
-from gradkit.errors import BackendError, DeviceError
+from gradkit.errors import BackendError
+
+_device_type = device
 
 ENV_VAR = "GRADKIT_BACKEND"
 CHOICES = ("auto", "numpy", "cupy")
@@ -67,19 +68,22 @@ def cuda_available() -> bool:
 
 
 def normalize_device(device: Any, op: str | None = None) -> str:
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a Backend) as a canonical name; ``op`` names the caller in errors."""
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, a ``gk.device`` (or a Backend) as the name of a backend (``"cpu"``,
+    ``"cuda:N"``: ``"cuda"`` is ``"cuda:0"``), a plain str; ``op`` names the caller in errors."""
     if isinstance(device, Backend):
         return device.device
-    if isinstance(device, str):
-        name = device.strip().lower()
-        if name in ("cpu", "numpy"):
-            return "cpu"
-        if name in ("cuda", "gpu", "cupy"):
-            return "cuda:0"
-        if name.startswith("cuda:") and name[5:].isdigit():
-            return f"cuda:{int(name[5:])}"
-    prefix = f"{op}: " if op else ""
-    raise DeviceError(f"{prefix}unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+    if type(device) is str:
+        known = _names.get(device)
+        if known is not None:
+            return known
+    name = canonical(device, None, op)
+    name = "cuda:0" if name == "cuda" else name
+    if type(device) is str and len(_names) < 256:
+        _names[device] = name
+    return name
+
+
+_names: dict[str, str] = {}  # the names met so far ("cuda", "CPU", "cuda:1", ...) and their backends' names
 
 
 def get_backend(device: Any = None, op: str | None = None) -> Backend:
@@ -90,6 +94,10 @@ def get_backend(device: Any = None, op: str | None = None) -> Backend:
     elif isinstance(device, Backend):
         return device
     else:
+        if type(device) is str or type(device) is _device_type:  # "cpu", x.device: no parsing
+            backend = _backends.get(device)
+            if backend is not None:
+                return backend
         name = normalize_device(device, op)
     backend = _backends.get(name)
     if backend is None:
@@ -104,8 +112,9 @@ def get_backend(device: Any = None, op: str | None = None) -> Backend:
                     if op is None:
                         raise
                     raise BackendError(f"{op}: {exc}") from None
-                if "seed" in _seed_state:
-                    backend.seed(_seed_state["seed"])
+                seed = _seed_state.get(name, _seed_state.get("cuda", _seed_state.get("seed")))
+                if seed is not None:
+                    backend.seed(seed)
                 _backends[name] = backend
     return backend
 
@@ -125,37 +134,48 @@ class _DeviceStack(threading.local):
 _local = _DeviceStack()
 
 
-def default_device() -> str:
-    """The device new tensors go to: ``"cpu"`` or ``"cuda:0"``."""
-    return get_backend(None).device
+def default_device() -> device:
+    """The device new tensors go to: ``gk.device("cpu")`` or ``gk.device("cuda:0")`` (equal to those strings)."""
+    return get_backend(None).device_object
 
 
-@contextlib.contextmanager
-def device(name: Any) -> Iterator[str]:
-    """Within the block, new tensors are created on ``name`` (this thread only)."""
-    backend = get_backend(name, "device")
-    _local.stack.append(backend.device)
-    try:
-        yield backend.device
-    finally:
-        _local.stack.pop()
+def _checked_seed(seed: Any, op: str) -> int:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        from gradkit.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{op}: expected an int from 0 to 2**64 - 1, got {seed!r}")
+    graphs = sys.modules.get("gradkit.cuda.graphs")
+    if graphs is not None and graphs.is_capturing():  # refused before any generator is reseeded
+        graphs.refuse_reseeding()
+    return int(seed)
 
 
 def manual_seed(seed: int) -> None:
     """Seed gradkit's random generators on every backend in use."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**64:
-        from gradkit.errors import InvalidArgumentError
-
-        raise InvalidArgumentError(f"manual_seed: expected an int from 0 to 2**64 - 1, got {seed!r}")
-    graphs = sys.modules.get("gradkit.cuda.graphs")
-    if graphs is not None and graphs.is_capturing():  # refused before any generator is reseeded
-        graphs.refuse_reseeding()
+    seed = _checked_seed(seed, "manual_seed")
     for backend in list(_backends.values()):
-        backend.seed(int(seed))
-    _seed_state["seed"] = int(seed)
+        backend.seed(seed)
+    for key in [k for k in _seed_state if k.startswith("cuda")]:
+        del _seed_state[key]
+    _seed_state["seed"] = seed
 
 
-# A backend created after manual_seed (the first CuPy use) is seeded from here.
+def manual_seed_gpu(seed: Any, index: int | None, op: str) -> None:
+    """Seed the generator of GPU ``index`` (all GPUs when None) and no other: ``gk.cuda.manual_seed`` and
+    ``manual_seed_all``. A GPU gradkit has not used yet is seeded when it first is (without a GPU, never)."""
+    seed = _checked_seed(seed, op)
+    for name, backend in list(_backends.items()):
+        if backend is not NUMPY and (index is None or name == f"cuda:{index}"):
+            backend.seed(seed)
+    if index is None:
+        for key in [k for k in _seed_state if k.startswith("cuda:")]:
+            del _seed_state[key]
+    _seed_state["cuda" if index is None else f"cuda:{index}"] = seed
+
+
+# A backend created after manual_seed (the first CuPy use) is seeded from here: "seed" (gk.manual_seed),
+# "cuda" (gk.cuda.manual_seed_all), "cuda:N" (gk.cuda.manual_seed on GPU N); the later calls drop the keys that
+# an earlier, narrower call left, so the most specific key present is the latest seed for that GPU.
 _seed_state: dict[str, int] = {}
 
 
@@ -306,3 +326,8 @@ def _host_array(value: Any) -> np.ndarray | None:
     if isinstance(getattr(value, "dtype", None), np.dtype) and hasattr(value, "__cuda_array_interface__"):
         return backend_of_array(value).to_numpy(value)  # a CuPy array (another library's has a foreign dtype)
     return None
+
+
+# PyTorch's torch.backends switches (gk.backends.cuda.matmul.allow_tf32, gk.backends.cudnn.benchmark, ...) and
+# queries (gk.backends.mps.is_available()); last, as they import from this package. None imports CuPy.
+from gradkit.backends import cuda, cudnn, mps  # noqa: E402

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,13 @@ class Backend:
 
     def __deepcopy__(self, memo: dict) -> Backend:
         return self
+
+    @cached_property
+    def device_object(self) -> Any:
+        """``device`` as a ``gk.device`` (``Tensor.device``), made once per backend: read on hot paths."""
+        from gradkit.backends.devices import device_object
+
+        return device_object(self.device)
 
     def __reduce__(self) -> tuple:
         # Unpickled, a tensor (or a module) is on this process's backend object for its device.

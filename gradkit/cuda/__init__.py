@@ -15,6 +15,10 @@ machine without a GPU.
 - ``gk.cuda.gemm(a, b)``, ``gk.cuda.CounterRNG``: the capture-safe building
   blocks the capture routes matmuls and random numbers through.
 - ``gk.cuda.is_available()``: PyTorch's name for ``gk.cuda_available()``.
+- PyTorch's ``torch.cuda`` helpers: ``synchronize(device=None)``, ``device_count()``, ``current_device()``,
+  ``get_device_name(device=None)``, ``get_device_capability(device=None)``, ``is_bf16_supported()`` (False),
+  ``manual_seed(seed)`` (the current GPU's generator) and ``manual_seed_all(seed)`` (every GPU's); safe
+  without CuPy (``device_count()`` 0, ``synchronize`` and the seeds do nothing there).
 - ``gk.cuda.amp.GradScaler``, ``gk.cuda.amp.autocast``: ``torch.cuda.amp``'s spellings of ``gk.amp``'s.
 """
 
@@ -26,6 +30,16 @@ from gradkit.cuda.graphs import CapturedStep, CaptureError, capture, is_capturin
 from gradkit.cuda.info import device_info
 from gradkit.cuda.memory import empty_cache, memory_stats, reset_peak_memory_stats
 from gradkit.cuda.rng import CounterRNG
+from gradkit.cuda.runtime import (
+    current_device,
+    device_count,
+    get_device_capability,
+    get_device_name,
+    is_bf16_supported,
+    manual_seed,
+    manual_seed_all,
+    synchronize,
+)
 
 
 def is_available() -> bool:
@@ -41,14 +55,22 @@ __all__ = [
     "CounterRNG",
     "amp",
     "capture",
+    "current_device",
+    "device_count",
     "device_info",
     "empty_cache",
     "gemm",
+    "get_device_capability",
+    "get_device_name",
     "is_available",
+    "is_bf16_supported",
     "is_capturing",
+    "manual_seed",
+    "manual_seed_all",
     "memory_stats",
     "reset_peak_memory_stats",
     "set_tf32",
+    "synchronize",
     "tf32_enabled",
     "use_direct_gemm",
 ]

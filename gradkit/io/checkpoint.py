@@ -12,7 +12,10 @@ File layout (a plain safetensors file, readable by ``safetensors.torch.load_file
 Nothing is ever unpickled: the header is JSON and the tensors are raw bytes.
 A file is written to a temporary file in the same folder, flushed, fsynced
 and renamed over the target (``os.replace``), so a crash mid-save leaves the
-previous checkpoint as it was.
+previous checkpoint as it was. A binary file object (``io.BytesIO``, a file
+opened with ``"wb"`` / ``"rb"``) is written or read directly, at its current
+position, as ``torch.save`` / ``torch.load`` do; it is neither closed nor
+renamed (the caller owns it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit._args import path_arg
+from gradkit._args import flag, path_arg
 from gradkit.backends import get_backend
 from gradkit.dtypes import _SUPPORTED, is_supported
 from gradkit.errors import ArgumentTypeError, CheckpointError, InvalidArgumentError
@@ -180,23 +183,75 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def save(obj: Any, path: str | os.PathLike) -> None:
-    """Save a state dict (tensors, nested dicts/lists, numbers, strings) to ``path`` as safetensors.
+def _is_file(f: Any, method: str) -> bool:
+    """Whether ``f`` is a file object (has ``method``, "read" or "write") rather than a path."""
+    return not isinstance(f, (str, bytes, os.PathLike)) and callable(getattr(f, method, None))
 
-    Tensors are stored under their dotted names (``"model.0.weight"``) as
+
+def _file_name(f: Any) -> str:
+    """How errors name a file object: its ``name`` (an open file's path) or its type."""
+    name = getattr(f, "name", None)
+    return f"<{type(f).__name__} {name!r}>" if isinstance(name, (str, bytes)) else f"<{type(f).__name__}>"
+
+
+def _write_file(f: Any, data: bytes) -> None:
+    """Write ``data`` to the binary file object ``f`` at its position (a raw file may take part of a chunk)."""
+    where = _file_name(f)
+    view = memoryview(data)
+    chunk = 1 << 24
+    pos = 0
+    try:
+        while pos < len(view):
+            part = view[pos : pos + chunk]
+            n = f.write(part)
+            if n is not None and not 0 < n <= len(part):  # None: a writer that returns nothing wrote it all
+                raise CheckpointError(f"save: writing to {where} failed: write() returned {n!r}")
+            pos += len(part) if n is None else n
+    except TypeError as exc:
+        raise ArgumentTypeError(
+            f"save: cannot write bytes to {where} ({exc}); open the file in binary mode (\"wb\")"
+        ) from None
+    except OSError as exc:
+        raise CheckpointError(f"save: writing to {where} failed: {exc.strerror or exc}") from exc
+
+
+def save(obj: Any, f: Any) -> None:
+    """Save a state dict (tensors, nested dicts/lists, numbers, strings) to ``f`` as safetensors.
+
+    ``f`` is a path (str or os.PathLike) or a binary file object (``io.BytesIO``, ``open(path, "wb")``), as
+    ``torch.save``'s. Tensors are stored under their dotted names (``"model.0.weight"``) as
     plain dtypes, so ``safetensors.torch.load_file`` reads them too; the rest
     of ``obj`` goes into the header metadata as JSON. A Module or optimiser
-    is saved through its ``state_dict()``. The write is atomic.
+    is saved through its ``state_dict()``. Writing to a path is atomic (the previous file stays whole until
+    the new one is complete); a file object is written at its position, and neither flushed nor closed.
     """
-    path = path_arg(path, "save")
+    to_file = _is_file(f, "write")
+    path = None if to_file else path_arg(f, "save")
     arrays, structure = _flatten(obj)
     st = _safetensors()
     metadata = {FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
     data = st.save(arrays, metadata=metadata)
-    _atomic_write(path, data)
+    if to_file:
+        _write_file(f, data)
+    else:
+        _atomic_write(path, data)
 
 
 # ----------------------------------------------------------------- loading
+def _read_file(f: Any) -> bytes:
+    """The rest of the binary file object ``f``, from its position."""
+    where = _file_name(f)
+    try:
+        data = f.read()
+    except OSError as exc:
+        raise CheckpointError(f"load: cannot read {where}: {exc.strerror or exc}") from None
+    if isinstance(data, str):
+        raise ArgumentTypeError(f"load: {where} returned text, not bytes; open the file in binary mode (\"rb\")")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ArgumentTypeError(f"load: {where}.read() returned {type(data).__name__}, not bytes")
+    return bytes(data)
+
+
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -351,18 +406,47 @@ def _check_format(path: str, metadata: dict[str, Any]) -> None:
         )
 
 
-def load(path: str | os.PathLike, device: Any = None) -> Any:
-    """Load a checkpoint written by :func:`save`; tensors go to ``device`` (the default device when None).
+def _target_device(device: Any, map_location: Any) -> Any:
+    """The device tensors load to: ``device`` (gradkit's name) or ``map_location`` (PyTorch's), not both."""
+    if map_location is None:
+        return device
+    if device is not None:
+        raise InvalidArgumentError(
+            f"load: got both device={device!r:.40} (gradkit's name) and map_location={map_location!r:.40} "
+            "(PyTorch's); give one"
+        )
+    if isinstance(map_location, Mapping) or callable(map_location):
+        kind = "a dict" if isinstance(map_location, Mapping) else "a function"
+        raise InvalidArgumentError(
+            f"load: map_location as {kind} is not supported: a gradkit checkpoint does not record the device "
+            "a tensor was saved from, so there is nothing to remap; give the device every tensor loads to, "
+            "e.g. map_location=\"cpu\" (what {\"cuda:0\": \"cpu\"} and lambda storage, loc: storage do in "
+            "PyTorch)"
+        )
+    return map_location
 
+
+def load(f: Any, device: Any = None, *, map_location: Any = None, weights_only: Any = None) -> Any:
+    """Load a checkpoint written by :func:`save` from ``f`` (a path, or a binary file object read from its
+    position); tensors go to ``device`` (the default device when None).
+
+    ``map_location`` is PyTorch's name of ``device`` (a device name or object; giving both is an
+    InvalidArgumentError; a dict or function is refused: the file records no device to remap).
+    ``weights_only`` is accepted for PyTorch's programs and changes nothing: gradkit's loader is always
+    what ``weights_only=True`` asks for (nothing is unpickled, no code from the file is run), and with
+    ``weights_only=False`` it still loads only gradkit's safetensors format, never a pickle.
     A safetensors file written by another program (no gradkit metadata) loads
     as a flat dict of name -> Tensor. A truncated, corrupt or foreign file
     raises :class:`gk.CheckpointError` naming the path and the problem.
-    Nothing is unpickled and no code from the file is run.
     """
-    path = path_arg(path, "load")
+    if weights_only is not None:
+        flag(weights_only, "load", "weights_only")  # checked, not used: loading is always weights-only
+    device = _target_device(device, map_location)
+    from_file = _is_file(f, "read")
+    path = _file_name(f) if from_file else path_arg(f, "load")
     st = _safetensors()
     backend = get_backend(device, "load")
-    data = _read(path)
+    data = _read_file(f) if from_file else _read(path)
     header = _header(path, data)
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict):

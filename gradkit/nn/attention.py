@@ -23,6 +23,7 @@ import numpy as np
 
 from gradkit import ops
 from gradkit._args import flag, real, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.creation import empty
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError, describe
 from gradkit.nn import functional as F
@@ -116,12 +117,18 @@ def scaled_dot_product_attention(
     ``enable_gqa=True`` key and value may have fewer heads (axis -3) than query, a divisor of its number.
 
     A query whose every key is masked gets zero weights: a zero output row and zero gradients (as PyTorch),
-    not NaN.
+    not NaN. Inside ``gk.autocast`` (either device type: the function is on both of PyTorch's lower-precision
+    lists) query, key and value are cast to the autocast dtype and the function runs in it with autocast off
+    (float64 operands are left alone), as PyTorch's.
     """
     op = "scaled_dot_product_attention"
     q = _operand(query, op, "query")
     k = _operand(key, op, "key", q._backend)
     v = _operand(value, op, "value", q._backend)
+    if _autocast.active and _autocast.is_on(q, k, v):
+        q, k, v = _autocast.cast(op, q, k, v)
+        with _autocast.exclude():
+            return scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     dropout_p = real(dropout_p, op, "dropout_p", low=0.0)
     if dropout_p > 1:
         raise InvalidArgumentError(f"{op}: dropout_p must be a probability in [0, 1], got {dropout_p!r}")

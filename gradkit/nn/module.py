@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradkit._args import flag, text, whole
+from gradkit._args import flag, text
 from gradkit.autograd import grad_mode
 from gradkit.autograd.custom_function import Function, FunctionCtx
 from gradkit.autograd.function import observe
@@ -722,17 +722,38 @@ class Module:
         """
         clear_grads(self.parameters(), flag(set_to_none, "zero_grad", "set_to_none"))
 
-    def to(self, device: Any = None, dtype: Any = None) -> Module:
+    def to(
+        self, device: Any = None, dtype: Any = None, non_blocking: Any = False, *, memory_format: Any = None
+    ) -> Module:
         """Move parameters and buffers to ``device`` and/or cast float ones to ``dtype``, in place; returns self.
 
         Parameters keep their identity (an optimiser made before still
-        holds them). ``module.to(gk.float64)`` works too.
+        holds them). PyTorch's forms: ``module.to(device, dtype, non_blocking)`` (a name or a ``gk.device``),
+        ``module.to(gk.float64, non_blocking)`` and ``module.to(tensor, non_blocking)`` (the tensor's device and
+        dtype). ``non_blocking`` is accepted and has no effect. ``memory_format`` (PyTorch's
+        ``model.to(memory_format=torch.channels_last)``) is checked and changes nothing: gradkit has one layout.
         """
         from gradkit.backends import get_backend
-        from gradkit.dtypes import to_dtype
+        from gradkit.dtypes import check_memory_format, to_dtype
 
-        if dtype is None and device is not None and is_dtype_like(device):
+        check_memory_format(memory_format, "Module.to")  # PyTorch applies it to the 4-d (5-d) tensors only
+        if device is not None and not isinstance(device, str) and (
+            isinstance(device, Tensor) or is_dtype_like(device)
+        ):  # to(tensor, non_blocking) and to(dtype, non_blocking): the second argument is non_blocking
+            if isinstance(dtype, (bool, np.bool_)):
+                dtype, non_blocking = None, dtype
+            elif dtype is not None:
+                first = "a tensor gives both the device and the dtype" if isinstance(device, Tensor) else (
+                    "the first argument is the dtype"
+                )
+                raise ArgumentTypeError(
+                    f"Module.to: {first} (to({'tensor' if isinstance(device, Tensor) else 'dtype'}, non_blocking)), "
+                    f"but dtype={dtype!r:.40} was given too"
+                )
+            device, dtype = (device._backend, device._data.dtype) if isinstance(device, Tensor) else (None, device)
+        elif dtype is None and type(device) is str and is_dtype_like(device):
             device, dtype = None, device
+        flag(non_blocking, "Module.to", "non_blocking")
         backend = get_backend(device, "Module.to") if device is not None else None
         dt = to_dtype(dtype, "Module.to") if dtype is not None else None
         if dt is not None and dt.kind != "f":
@@ -770,8 +791,12 @@ class Module:
     def cpu(self) -> Module:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> Module:
-        return self.to(f"cuda:{whole(index, 'cuda', 'index', low=0)}")
+    def cuda(self, device: Any = None) -> Module:
+        """Parameters and buffers to a GPU: ``device`` an index, ``"cuda:N"`` or a ``gk.device`` of a GPU; None is
+        GPU 0."""
+        from gradkit.backends.devices import cuda_device
+
+        return self.to(cuda_device(device, "Module.cuda"))
 
     def float(self) -> Module:
         return self.to(dtype="float32")
@@ -781,6 +806,10 @@ class Module:
 
     def half(self) -> Module:
         return self.to(dtype="float16")
+
+    def bfloat16(self) -> Module:
+        """DTypeError: gradkit has no bfloat16 (see ``gk.bfloat16``); ``half()`` is the 16-bit float it has."""
+        return self.to(dtype="bfloat16")
 
     # ------------------------------------------------------------ state dict
     def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:

@@ -35,7 +35,7 @@ from gradkit.errors import (
     ShapeError,
 )
 from gradkit.kernels.reference import get_array_module
-from gradkit.ops._util import as_tensor, host_read_allowed, operands, uplo_arg
+from gradkit.ops._util import NOT_GIVEN, as_tensor, host_read_allowed, operands, renamed, uplo_arg
 from gradkit.tensor import Tensor
 
 
@@ -242,14 +242,16 @@ def _triangle(name: str, x: Any, k: Any, keep_lower: bool) -> Tensor:
     return record(name, data, x._backend, (x,), (rule,), (k,))
 
 
-def tril(x: Any, k: int = 0) -> Tensor:
-    """The lower triangle of the last two axes: elements above diagonal ``k`` set to zero (as NumPy)."""
-    return _triangle("tril", x, k, keep_lower=True)
+def tril(x: Any, k: int = 0, *, diagonal: Any = NOT_GIVEN) -> Tensor:
+    """The lower triangle of the last two axes: elements above diagonal ``k`` set to zero (as NumPy);
+    ``diagonal=`` is PyTorch's name of ``k`` (giving both is an error)."""
+    return _triangle("tril", x, renamed("tril", k, 0, diagonal, "k", "diagonal"), keep_lower=True)
 
 
-def triu(x: Any, k: int = 0) -> Tensor:
-    """The upper triangle of the last two axes: elements below diagonal ``k`` set to zero (as NumPy)."""
-    return _triangle("triu", x, k, keep_lower=False)
+def triu(x: Any, k: int = 0, *, diagonal: Any = NOT_GIVEN) -> Tensor:
+    """The upper triangle of the last two axes: elements below diagonal ``k`` set to zero (as NumPy);
+    ``diagonal=`` is PyTorch's name of ``k`` (giving both is an error)."""
+    return _triangle("triu", x, renamed("triu", k, 0, diagonal, "k", "diagonal"), keep_lower=False)
 
 
 # ============================================================ matrix functions (gk.linalg)

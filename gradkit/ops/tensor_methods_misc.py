@@ -83,10 +83,20 @@ def is_signed(self: Tensor) -> bool:
 
 
 def is_contiguous(self: Tensor, memory_format: Any = None) -> bool:
-    """Whether the array is C-ordered (PyTorch's contiguous format; other memory formats are not supported)."""
-    if memory_format not in (None, "contiguous_format", "torch.contiguous_format"):
-        raise InvalidArgumentError(f"is_contiguous: only the contiguous format is supported, got {memory_format!r:.40}")
-    return bool(self._data.flags.c_contiguous)
+    """Whether the array is C-ordered (PyTorch's contiguous format). With ``memory_format=gk.channels_last``
+    (``channels_last_3d``): whether its strides are those of that layout, which gradkit never makes itself
+    (True where it cannot be told apart, a single channel say; False for a tensor that is not 4-d (5-d)),
+    as PyTorch answers for a tensor it has not converted."""
+    from gradkit.dtypes import check_memory_format
+
+    fmt = check_memory_format(memory_format, "is_contiguous")
+    data = self._data
+    if fmt is None or fmt.name in ("contiguous_format", "preserve_format"):
+        return bool(data.flags.c_contiguous)
+    rank = 4 if fmt.name == "channels_last" else 5
+    if data.ndim != rank:
+        return False
+    return bool(data.transpose(0, *range(2, rank), 1).flags.c_contiguous)  # N, spatial..., C in memory order
 
 
 def is_nonzero(self: Tensor) -> bool:

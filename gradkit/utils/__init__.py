@@ -1,4 +1,5 @@
-"""Utilities (``gk.utils``), as in ``torch.utils``: ``gk.utils.checkpoint`` (activation checkpointing).
+"""Utilities (``gk.utils``), as in ``torch.utils``: ``gk.utils.checkpoint`` (activation checkpointing) and
+``gk.utils.data`` (``torch.utils.data``'s spelling of ``gk.data``: the same objects).
 
 The submodules are imported on first use (PEP 562), so ``import gradkit`` does not load them.
 """
@@ -6,7 +7,7 @@ The submodules are imported on first use (PEP 562), so ``import gradkit`` does n
 from importlib import import_module
 from typing import Any
 
-__all__ = ["checkpoint"]
+__all__ = ["checkpoint", "data"]
 
 
 def __getattr__(name: str) -> Any:
