@@ -302,6 +302,7 @@ from gradkit.viz import render_graph, to_dot
 # PyTorch's names that tutorial programs use: random sampling, inference mode, is_tensor
 from gradkit.autograd.grad_mode import inference_mode, is_inference_mode_enabled
 from gradkit.creation import multinomial, randperm
+from gradkit.random_generator import Generator
 from gradkit.tensor import is_tensor
 
 # PyTorch's other names of dtypes (``torch.long``); ``gk.float`` and ``gk.int`` are served by __getattr__ below

@@ -323,14 +323,16 @@ def _check_fill(fill_value: Any, op: str) -> None:
         )
 
 
-def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool, draw: str | None = None) -> Tensor:
-    """A tensor shaped like ``x`` (its dtype and device by default): filled, or drawn from ``draw``'s distribution."""
+def _like(op: str, x: Any, fill: Any, dtype: Any, device: Any, requires_grad: bool, draw: str | None = None,
+          generator: Any = None) -> Tensor:
+    """A tensor shaped like ``x`` (its dtype and device by default): filled, or drawn from ``draw``'s distribution
+    (from ``generator`` when given)."""
     if not isinstance(x, Tensor):
         x = Tensor._make(*_to_array(x, None, None, op))
     dtype = x.dtype if dtype is None else dtype
     device = x._backend if device is None else device
     if draw is not None:
-        return _random(op, x.shape, dtype, device, requires_grad, draw)
+        return _random(op, x.shape, dtype, device, requires_grad, draw, generator)
     return _filled(op, x.shape, fill, dtype, device, requires_grad)
 
 
@@ -430,7 +432,17 @@ def _check_size(op: str, dims: tuple, dt: np.dtype) -> None:
         raise InvalidArgumentError(f"{op}: a {dt} tensor of shape {dims} is too large to exist")
 
 
-def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str) -> Tensor:
+def _draws(generator: Any, backend: Backend, op: str) -> Any:
+    """``backend``, or ``generator=``'s draws (a ``gk.Generator``; see gradkit.random_generator)."""
+    if generator is None:
+        return backend
+    from gradkit.random_generator import draws
+
+    return draws(generator, backend, op)
+
+
+def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool, draw: str,
+            generator: Any = None) -> Tensor:
     dims = shape_arg(shape, op)
     if any(d < 0 for d in dims):
         raise ShapeError(f"{op}: negative dimension in shape {dims}")
@@ -439,19 +451,22 @@ def _random(op: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool,
         raise DTypeError(f"{op}: dtype must be a float dtype, got {dt}")
     _check_size(op, dims, dt)
     backend = get_backend(device, op)
+    source = _draws(generator, backend, op)
     with _on(backend):
-        data = getattr(backend, draw)(dims, dt)
+        data = getattr(source, draw)(dims, dt)
     return _finish(data, backend, requires_grad, op)
 
 
-def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Samples from U[0, 1)."""
-    return _random("rand", shape, dtype, device, requires_grad, "uniform")
+def rand(*shape: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Samples from U[0, 1) (from ``generator``, a ``gk.Generator``, when given)."""
+    return _random("rand", shape, dtype, device, requires_grad, "uniform", generator)
 
 
-def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Samples from the standard normal distribution."""
-    return _random("randn", shape, dtype, device, requires_grad, "normal")
+def randn(*shape: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Samples from the standard normal distribution (from ``generator``, a ``gk.Generator``, when given)."""
+    return _random("randn", shape, dtype, device, requires_grad, "normal", generator)
 
 
 def empty_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -459,18 +474,20 @@ def empty_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: boo
     return _like("empty_like", x, None, dtype, device, requires_grad)
 
 
-def rand_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def rand_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, *,
+              generator: Any = None) -> Tensor:
     """Samples from U[0, 1) with the shape (and by default the float dtype and device) of ``x``."""
-    return _like("rand_like", x, None, dtype, device, requires_grad, draw="uniform")
+    return _like("rand_like", x, None, dtype, device, requires_grad, draw="uniform", generator=generator)
 
 
-def randn_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randn_like(x: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, *,
+               generator: Any = None) -> Tensor:
     """Standard normal samples with the shape (and by default the float dtype and device) of ``x``."""
-    return _like("randn_like", x, None, dtype, device, requires_grad, draw="normal")
+    return _like("randn_like", x, None, dtype, device, requires_grad, draw="normal", generator=generator)
 
 
 def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, device: Any = None,
-            requires_grad: bool = False) -> Tensor:
+            requires_grad: bool = False, *, generator: Any = None) -> Tensor:
     """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is None).
 
     Both NumPy's ``randint(low, high, size)`` / ``randint(high, size=...)`` and
@@ -491,9 +508,10 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
     dt = to_dtype(np.int64 if dtype is None else dtype, "randint")
     draw = dt if dt.kind in "iu" else np.dtype(np.int64)  # float (or bool) results are drawn as int64, then cast
     backend = get_backend(device, "randint")
+    source = _draws(generator, backend, "randint")
     with _on(backend):
         try:
-            data = backend.integers(low, high, dims, draw)
+            data = source.integers(low, high, dims, draw)
         except ValueError as exc:  # bounds outside the dtype's range
             raise InvalidArgumentError(f"randint: cannot draw from [{low}, {high}) as {dt} ({exc})") from None
         if draw != dt:
@@ -501,8 +519,10 @@ def randint(low: int, high: Any = None, size: Any = (), dtype: Any = None, devic
     return _finish(data, backend, requires_grad, "randint")
 
 
-def randperm(n: int, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A random permutation of ``0 .. n-1`` (int64 by default), from gradkit's generator on ``device``."""
+def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 by default), from gradkit's generator on ``device`` (or from
+    ``generator``, a ``gk.Generator``)."""
     n = whole(n, "randperm", "n", low=0)
     dt = to_dtype(np.int64 if dtype is None else dtype, "randperm")
     if dt.kind == "b":
@@ -513,17 +533,20 @@ def randperm(n: int, *, dtype: Any = None, device: Any = None, requires_grad: bo
         raise InvalidArgumentError(f"randperm: n={n} is too large for {dt} to hold every index exactly")
     _check_size("randperm", (n,), np.dtype(np.int64))
     backend = get_backend(device, "randperm")
+    source = _draws(generator, backend, "randperm")
     with _on(backend):
-        data = backend.permutation(n).astype(dt, copy=False)
+        data = source.permutation(n).astype(dt, copy=False)
     return _finish(data, backend, requires_grad, "randperm")
 
 
-def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+def multinomial(input: Any, num_samples: int, replacement: bool = False, *,  # noqa: A002 (PyTorch's name)
+                generator: Any = None) -> Tensor:
     """Indices drawn from the categorical distributions in the rows of ``input`` (1-d, or 2-d: one
     distribution per row), as ``torch.multinomial``: ``num_samples`` int64 indices per row, with or
     without replacement. The weights need not sum to 1; they must be finite, non-negative and not all 0.
     Without replacement the indices are in the order drawn, and a row with fewer non-zero weights than
-    ``num_samples`` gives zero-weight indices after the others (as PyTorch on the CPU)."""
+    ``num_samples`` gives zero-weight indices after the others (as PyTorch on the CPU). ``generator``: a
+    ``gk.Generator`` to draw from instead of gradkit's generator (CPU tensors only)."""
     from gradkit.ops._util import host_read_allowed
 
     if not isinstance(input, Tensor):
@@ -546,6 +569,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tens
     if rows and n == 0:
         raise InvalidArgumentError("multinomial: the distribution has no categories (input's last axis is empty)")
     backend = input._backend
+    source = _draws(generator, backend, "multinomial")
     xp = backend.xp
     if rows == 0:
         return _finish(xp.zeros((0, num_samples), np.int64), backend, False, "multinomial")
@@ -559,7 +583,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tens
     with _on(backend), np.errstate(divide="ignore", invalid="ignore"):
         p = p / top  # each row over its largest weight: sums of weights near the float64 maximum stay finite
         if replacement:
-            u = backend.uniform((rows, num_samples), np.dtype(np.float64))
+            u = source.uniform((rows, num_samples), np.dtype(np.float64))
             cdf = xp.cumsum(p, axis=1)
             cdf /= cdf[:, -1:]
             # One sorted search for all rows: row r's cumulative weights are shifted to [r, r + 1].
@@ -574,7 +598,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tens
         else:
             # Exponential races: category i finishes at E_i / p_i; the first num_samples to finish are a
             # draw without replacement, in order (a zero weight never finishes).
-            u = backend.uniform((rows, n), np.dtype(np.float64))
+            u = source.uniform((rows, n), np.dtype(np.float64))
             times = -xp.log1p(-u) / p
             data = xp.argsort(times, axis=1, kind="stable")[:, :num_samples].astype(np.int64)
     return _finish(data.reshape(input.shape[:-1] + (num_samples,)), backend, False, "multinomial")

@@ -1757,20 +1757,21 @@ class Tensor:
         return _ops.astype(self, to_dtype(dtype, "type"))
 
     # In-place random initialisers: gk.nn.init's, under the rules of in-place operations
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        """Fill in place with samples from U(a, b), from gradkit's generator on this tensor's device; returns
-        self. As any in-place operation: refused on a tensor that requires grad, unless inside ``gk.no_grad()``."""
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill in place with samples from U(a, b), from gradkit's generator on this tensor's device (or
+        ``generator``, a ``gk.Generator``); returns self. As any in-place operation: refused on a tensor that
+        requires grad, unless inside ``gk.no_grad()``."""
         self._check_inplace("uniform_")
         from gradkit.nn import init
 
-        return init.uniform_(self, a, b)
+        return init.uniform_(self, a, b, generator)
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill in place with samples from N(mean, std^2) (see :meth:`uniform_`); returns self."""
         self._check_inplace("normal_")
         from gradkit.nn import init
 
-        return init.normal_(self, mean, std)
+        return init.normal_(self, mean, std, generator)
 
     # More of PyTorch's methods. None of these names is a method of NumPy's ndarray (whose meaning would
     # win); each calls a gradkit function, differentiable where PyTorch's is.
@@ -1997,15 +1998,19 @@ class Tensor:
 
         return isclose(self, other, rtol, atol, equal_nan)
 
-    def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
         """``gk.multinomial(self, num_samples, replacement)``: int64 indices drawn from the weights."""
         from gradkit.creation import multinomial
 
-        return multinomial(self, num_samples, replacement)
+        return multinomial(self, num_samples, replacement, generator=generator)
 
-    def bernoulli(self, p: Any = None) -> Tensor:
+    def bernoulli(self, p: Any = None, *, generator: Any = None) -> Tensor:
         """0/1 samples of self's dtype and shape, each 1 with probability self (or ``p``, a number in [0, 1]),
-        from gradkit's generator on this tensor's device; outside the graph."""
+        from gradkit's generator on this tensor's device (or ``generator``); outside the graph."""
+        if generator is not None:
+            from gradkit.ops.torch_namespace import bernoulli
+
+            return bernoulli(self, p, generator=generator)
         if self._data.dtype.kind != "f":
             raise DTypeError(f"bernoulli: expected a float tensor of probabilities, got {self.dtype}")
         if p is not None:

@@ -124,3 +124,19 @@ class NumpyBackend(Backend):
 
     def permutation(self, n: int) -> np.ndarray:
         return self.rng.permutation(n).astype(np.int64)
+
+
+class HostDraws:
+    """:class:`NumpyBackend`'s draws (``uniform``, ``normal``, ``integers``, ``permutation``) from another NumPy
+    Generator, ``rng``: what ``generator=`` (a ``gk.Generator``) draws from. The same code as the backend's, so a
+    generator in the state that ``gk.manual_seed(s)`` gives gradkit's CPU generator draws the same numbers."""
+
+    __slots__ = ("rng",)
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    uniform = NumpyBackend.uniform
+    normal = NumpyBackend.normal
+    integers = NumpyBackend.integers
+    permutation = NumpyBackend.permutation

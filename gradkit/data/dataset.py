@@ -343,7 +343,7 @@ def random_split(
     (as in PyTorch 2: each split gets ``floor(len * fraction)`` samples, and the
     samples left over go one at a time to the splits in turn, from the first).
     The order comes from ``seed`` (an int: the same seed, the same split) or
-    ``generator`` (a ``numpy.random.Generator``, not a torch one); with neither,
+    ``generator`` (a ``gk.Generator``, PyTorch's keyword, or any ``numpy.random.Generator``); with neither,
     a seed is drawn from gradkit's generator, so ``gk.manual_seed`` makes it repeatable.
     """
     n = _length(dataset, "random_split")
@@ -352,7 +352,7 @@ def random_split(
     if generator is not None and not isinstance(generator, np.random.Generator):
         raise ArgumentTypeError(
             f"random_split: generator must be a numpy.random.Generator, got {type(generator).__name__}; "
-            "for a reproducible split pass seed= (an int)"
+            "for a reproducible split pass seed= (an int) or a gk.Generator (PyTorch's torch.Generator)"
         )
     if seed is not None:
         seed = whole(seed, "random_split", "seed", low=0)

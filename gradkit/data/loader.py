@@ -91,8 +91,10 @@ class DataLoader:
       epoch ``e`` depends only on ``seed`` and ``e``, so a run resumed with
       ``set_epoch(e)`` sees the same batches. With ``seed=None`` a seed is
       drawn from gradkit's generator (``gk.manual_seed`` makes it repeatable).
-      ``generator=`` (PyTorch's keyword; here a ``numpy.random.Generator``, not
-      with ``seed``) draws each epoch's order from that generator's state instead.
+      ``generator=`` (PyTorch's keyword: a ``gk.Generator``, or any
+      ``numpy.random.Generator``; not with ``seed``) draws each epoch's order
+      from that generator's state instead (the workers' base seed from a hash
+      of its state: gradkit's generator is left alone).
     - ``drop_last``: leave out a last batch smaller than ``batch_size``.
     - ``sampler``: the indices to visit, in order (a :class:`Sampler`, or any
       iterable of indices), batched ``batch_size`` at a time; not with
@@ -386,8 +388,13 @@ class DataLoader:
             pool.close(wait=False)
             it = pool = self._pool = self._iterator = None
         if pool is None:
-            if self._worker_root is None:  # the shuffle seed, else one draw from gradkit's generator
-                self._worker_root = self.seed if self.seed is not None else int(NUMPY.rng.integers(2**63))
+            if self._worker_root is None:  # the shuffle seed, generator='s state, or one draw from gradkit's generator
+                if self.seed is not None:
+                    self._worker_root = self.seed
+                elif self.generator is not None:
+                    self._worker_root = _state_root(self.generator)
+                else:
+                    self._worker_root = int(NUMPY.rng.integers(2**63))
             seed = worker_seed(self._worker_root, self.epoch - 1)  # the pass just drawn
             pool = WorkerPool(self._worker_datasets(), seed, self.worker_init_fn)
             self._pool = pool if self.persistent_workers else None
@@ -761,15 +768,33 @@ _UNBATCHED_DROP_LAST = (
 )
 
 
+def _state_root(generator: np.random.Generator) -> int:
+    """The workers' root seed for ``DataLoader(generator=...)``: a hash of the generator's current state, read
+    without drawing from it (its stream stays the epochs' orders) and without drawing from gradkit's generator."""
+    entropy: list[int] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(value[key])
+        elif isinstance(value, np.ndarray):
+            entropy.extend(int(v) & 0xFFFFFFFFFFFFFFFF for v in value.ravel().tolist())
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            entropy.append(int(value) & ((1 << 128) - 1))
+
+    walk(generator.bit_generator.state)
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def _loader_generator(generator: Any, seed: Any) -> np.random.Generator | None:
-    """``DataLoader(generator=...)``: a ``numpy.random.Generator`` that draws the ``shuffle=True`` orders (PyTorch's
-    keyword, which takes a ``torch.Generator``); not with ``seed``."""
+    """``DataLoader(generator=...)``: a ``gk.Generator`` (PyTorch's ``torch.Generator``) or another
+    ``numpy.random.Generator``, that draws the ``shuffle=True`` orders; not with ``seed``."""
     if generator is None:
         return None
     if not isinstance(generator, np.random.Generator):
         raise ArgumentTypeError(
-            f"DataLoader: generator must be None or a numpy.random.Generator (PyTorch's takes a torch.Generator), "
-            f"got {describe(generator)}; for a repeatable order pass seed= (an int)"
+            f"DataLoader: generator must be None or a numpy.random.Generator, such as a gk.Generator (PyTorch's "
+            f"torch.Generator), got {describe(generator)}; for a repeatable order pass seed= (an int)"
         )
     if seed is not None:
         raise InvalidArgumentError(f"DataLoader: pass seed={seed!r} or generator, not both")

@@ -2,7 +2,7 @@
 
 A sampler is an iterable of indices (a batch sampler: of lists of indices) with an
 optional ``__len__``. gradkit's random samplers draw from ``seed`` (an int) or
-``generator`` (a ``numpy.random.Generator``); with neither, a seed is drawn from
+``generator`` (a ``gk.Generator`` or any ``numpy.random.Generator``); with neither, a seed is drawn from
 gradkit's generator when the sampler is made, so ``gk.manual_seed`` makes it
 repeatable. With a seed, epoch ``e``'s order (the ``e``-th ``iter()``, counted by
 ``epoch``; ``set_epoch`` sets it) depends only on the seed and ``e``, as for
@@ -112,7 +112,7 @@ class _Random(_Drawn):
         if generator is not None and not isinstance(generator, np.random.Generator):
             raise ArgumentTypeError(
                 f"{op}: generator must be a numpy.random.Generator, got {type(generator).__name__}; "
-                "for a repeatable order pass seed= (an int)"
+                "for a repeatable order pass seed= (an int) or a gk.Generator (PyTorch's torch.Generator)"
             )
         if seed is not None:
             seed = whole(seed, op, "seed", low=0)

@@ -1,7 +1,8 @@
 """In-place initialisers (``gk.nn.init``), with PyTorch's formulas and names.
 
 Each fills a tensor's array in place (no graph is recorded), draws from the
-tensor's backend generator (seeded by ``gk.manual_seed``) and returns the
+tensor's backend generator (seeded by ``gk.manual_seed``), or from ``generator=``
+(a ``gk.Generator``, PyTorch 2's keyword; CPU tensors only), and returns the
 tensor.
 """
 
@@ -124,6 +125,17 @@ def _fan_in_and_fan_out(tensor: Tensor, op: str) -> tuple[int, int]:
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
+def _source(tensor: Tensor, generator: Any, op: str) -> Any:
+    """What ``op`` draws from: the tensor's backend (gradkit's generator), or ``generator``'s draws (a
+    ``gk.Generator``: the numbers gradkit's CPU generator gives in the same state; a DeviceError for a CUDA
+    tensor, as in PyTorch)."""
+    if generator is None:
+        return tensor._backend
+    from gradkit.random_generator import draws
+
+    return draws(generator, tensor._backend, op)
+
+
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if _skipped():
         return tensor
@@ -132,7 +144,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from U(a, b): in [a, b), as PyTorch's (a value that rounds up to ``b`` in the
     tensor's dtype, as float16's often do, is the largest one below it). ``a`` and ``b - a`` must be finite
     in the tensor's dtype."""
@@ -146,10 +158,11 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
             f"uniform_: the bounds a={a!r}, b={b!r} and their difference must be finite in {tensor.dtype} "
             f"(at most {top:g})"
         )
+    source = _source(tensor, generator, "uniform_")
     if _skipped():
         return tensor
     backend = tensor._backend
-    u = backend.uniform(tensor.shape, tensor.dtype)
+    u = source.uniform(tensor.shape, tensor.dtype)
     u *= b - a
     u += a
     if a < b:
@@ -158,15 +171,16 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     return _fill(tensor, u)
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
     mean, std = real(mean, "normal_", "mean"), real(std, "normal_", "std")
     if not std >= 0:
         raise InvalidArgumentError(f"normal_: std must be >= 0, got {std!r}")
+    source = _source(tensor, generator, "normal_")
     if _skipped():
         return tensor
-    z = tensor._backend.normal(tensor.shape, tensor.dtype)
+    z = source.normal(tensor.shape, tensor.dtype)
     z *= std
     z += mean
     return _fill(tensor, z)
@@ -187,23 +201,23 @@ def ones_(tensor: Tensor) -> Tensor:
     return _fill(_check(tensor, "ones_"), 1)
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_uniform_"), "xavier_uniform_")
     gain = real(gain, "xavier_uniform_", "gain")
     if fan_in + fan_out == 0:
         return tensor
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fan_in_and_fan_out(_check(tensor, "xavier_normal_"), "xavier_normal_")
     gain = real(gain, "xavier_normal_", "gain")
     if fan_in + fan_out == 0:
         return tensor
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, op: str) -> float | None:
@@ -216,24 +230,27 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, op: str
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: Any = None) -> Tensor:
     """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)`` (``fan`` by ``mode``)."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_uniform_")
     if std is None:
         return tensor
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: Any = None) -> Tensor:
     """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
     if std is None:
         return tensor
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
-def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std^2) truncated to [a, b] (``a`` and ``b`` are values, not numbers of
     standard deviations): uniform samples mapped through the inverse normal CDF, in float64, then clipped
     to [a, b] against rounding. Warns, as PyTorch, when ``mean`` is more than 2 std outside [a, b]."""
@@ -249,6 +266,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             f"trunc_normal_: mean {mean} is more than 2 std from [{a}, {b}]; the values drawn may be inaccurate",
             stacklevel=2,
         )
+    source = _source(tensor, generator, "trunc_normal_")
     if _skipped():
         return tensor
     backend = tensor._backend
@@ -257,7 +275,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         return math.erf((x - mean) / (std * math.sqrt(2.0)))
 
     lo, hi = cdf(a), cdf(b)
-    u = backend.uniform(tensor.shape, np.dtype(np.float64))
+    u = source.uniform(tensor.shape, np.dtype(np.float64))
     u *= hi - lo
     u += lo
     z = erfinv(Tensor._make(u, backend))._data
@@ -266,7 +284,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     return _fill(tensor, backend.xp.clip(z, a, b))
 
 
-def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with a (semi-)orthogonal matrix times ``gain``: the Q of the QR decomposition of a standard
     normal matrix (the signs of its columns fixed by R's diagonal, so that Q is uniformly distributed).
     The tensor is taken as (shape[0], the rest flattened); it needs at least 2 dimensions."""
@@ -276,13 +294,14 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         raise InvalidArgumentError(
             f"orthogonal_: needs a tensor with 2 or more dimensions, got shape {tensor.shape}"
         )
+    source = _source(tensor, generator, "orthogonal_")
     if tensor.size == 0 or _skipped():
         return tensor
     backend = tensor._backend
     xp = backend.xp
     rows = tensor.shape[0]
     cols = tensor.size // rows
-    m = backend.normal((rows, cols), np.dtype(np.float64))
+    m = source.normal((rows, cols), np.dtype(np.float64))
     if rows < cols:
         m = m.T
     q, r = xp.linalg.qr(m)
@@ -350,9 +369,10 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     """Fill the 2-d ``tensor`` as a sparse matrix, as PyTorch's ``sparse_`` (Martens, 2010): values from
     N(0, std^2), then in each column ``ceil(sparsity * rows)`` rows chosen at random (all distinct) set to zero.
     ``sparsity`` >= 0 (1 or more: all zeros), ``std`` >= 0. ``generator``: None (the tensor's backend generator,
-    seeded by ``gk.manual_seed``) or a ``numpy.random.Generator`` (drawn on the host, then copied to the
-    tensor's device); not a torch Generator. Float tensors only; in place, no graph recorded; returns the
-    tensor. Another number of dimensions is an ``InvalidArgumentError``."""
+    seeded by ``gk.manual_seed``), a ``gk.Generator`` (CPU tensors only, as PyTorch's) or another
+    ``numpy.random.Generator`` (on a GPU tensor: drawn on the host, then copied to the tensor's device).
+    Float tensors only; in place, no graph recorded; returns the tensor. Another number of dimensions is an
+    ``InvalidArgumentError``."""
     op = "sparse_"
     _check(tensor, op)
     if tensor.ndim != 2:
@@ -361,8 +381,14 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     std = real(std, op, "std", low=0.0)
     if generator is not None and not isinstance(generator, np.random.Generator):
         raise ArgumentTypeError(
-            f"{op}: generator must be None or a numpy.random.Generator, got {type(generator).__name__}"
+            f"{op}: generator must be None or a gk.Generator (or a numpy.random.Generator), got "
+            f"{type(generator).__name__}"
         )
+    from gradkit.backends import NUMPY
+    from gradkit.random_generator import Generator
+
+    host_copy = generator is not None and tensor._backend is not NUMPY and not isinstance(generator, Generator)
+    source = None if host_copy else _source(tensor, generator, op)
     if _skipped():
         return tensor
     rows, cols = tensor.shape
@@ -371,9 +397,9 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     xp = backend.xp
     dtype = tensor.dtype
     with _on(backend):
-        if generator is None:
-            values = backend.normal((rows, cols), dtype)
-            keys = backend.uniform((rows, cols), np.dtype(np.float64)) if zeros else None
+        if source is not None:
+            values = source.normal((rows, cols), dtype)
+            keys = source.uniform((rows, cols), np.dtype(np.float64)) if zeros else None
         else:
             values = backend.asarray(generator.standard_normal((rows, cols)).astype(dtype))
             keys = backend.asarray(generator.random((rows, cols))) if zeros else None

@@ -555,15 +555,27 @@ def _floats_only(self: Tensor, op: str) -> None:
         raise DTypeError(f"{op}: a continuous distribution fills float tensors only, got {self.dtype}")
 
 
-def _uniform(self: Tensor) -> Any:
+def _draws(self: Tensor, generator: Any, op: str) -> Any:
+    """What the fill draws from: self's backend (gradkit's generator), or ``generator=`` (a ``gk.Generator``; a
+    DeviceError for a CUDA tensor, as in PyTorch)."""
+    if generator is None:
+        return self._backend
+    from gradkit.random_generator import draws
+
+    return draws(generator, self._backend, op)
+
+
+def _uniform(self: Tensor, source: Any) -> Any:
     dt = self._data.dtype if self._data.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    return self._backend.uniform(self.shape, dt)
+    return source.uniform(self.shape, dt)
 
 
-def bernoulli_(self: Tensor, p: Any = 0.5) -> Tensor:
+def bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Any = None) -> Tensor:
     """Each element 1 with probability ``p`` (a number in [0, 1], or a tensor of them that broadcasts to
-    self's shape), else 0, in place, from gradkit's generator; returns self."""
+    self's shape), else 0, in place, from gradkit's generator (or ``generator``, a ``gk.Generator``, as for
+    the other fills below); returns self."""
     op = "bernoulli_"
+    source = _draws(self, generator, op)
     if isinstance(p, Tensor):
         probs = _other(self, p, op, "p")
         if probs.dtype.kind != "f":
@@ -578,48 +590,52 @@ def bernoulli_(self: Tensor, p: Any = 0.5) -> Tensor:
 
         p_value = probability(p, op, "p")
     self._check_inplace(op)
-    return _random_fill(self, op, self._backend.uniform(self.shape, np.dtype(np.float64)) < p_value)
+    return _random_fill(self, op, source.uniform(self.shape, np.dtype(np.float64)) < p_value)
 
 
-def cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0) -> Tensor:
+def cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator: Any = None) -> Tensor:
     """Samples of the Cauchy distribution ``median + sigma * tan(pi * (u - 1/2))`` in place; returns self."""
     op = "cauchy_"
+    source = _draws(self, generator, op)
     _floats_only(self, op)
     median, sigma = real(median, op, "median"), real(sigma, op, "sigma", low=0, low_open=True)
     self._check_inplace(op)
-    return _random_fill(self, op, median + sigma * self._backend.xp.tan(math.pi * (_uniform(self) - 0.5)))
+    return _random_fill(self, op, median + sigma * self._backend.xp.tan(math.pi * (_uniform(self, source) - 0.5)))
 
 
-def exponential_(self: Tensor, lambd: float = 1.0) -> Tensor:
+def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
     """Samples of the exponential distribution of rate ``lambd`` in place; returns self."""
     op = "exponential_"
+    source = _draws(self, generator, op)
     _floats_only(self, op)
     lambd = real(lambd, op, "lambd", low=0, low_open=True)
     self._check_inplace(op)
-    return _random_fill(self, op, -self._backend.xp.log1p(-_uniform(self)) / lambd)
+    return _random_fill(self, op, -self._backend.xp.log1p(-_uniform(self, source)) / lambd)
 
 
-def geometric_(self: Tensor, p: float) -> Tensor:
+def geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
     """Samples of the geometric distribution on 1, 2, ... (trials to the first success of probability ``p``,
     in (0, 1)) in place; integer tensors too; returns self."""
     op = "geometric_"
+    source = _draws(self, generator, op)
     p = real(p, op, "p")
     if not 0 < p < 1:
         raise InvalidArgumentError(f"{op}: p must be in (0, 1), got {p!r}")
     self._check_inplace(op)
     xp = self._backend.xp
-    u = self._backend.uniform(self.shape, np.dtype(np.float64))
+    u = source.uniform(self.shape, np.dtype(np.float64))
     return _random_fill(self, op, xp.floor(xp.log1p(-u) / math.log1p(-p)) + 1)
 
 
-def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0) -> Tensor:
+def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator: Any = None) -> Tensor:
     """Samples of ``exp(N(mean, std^2))`` in place (PyTorch's defaults mean=1, std=2); returns self."""
     op = "log_normal_"
+    source = _draws(self, generator, op)
     _floats_only(self, op)
     mean, std = real(mean, op, "mean"), real(std, op, "std", low=0, low_open=True)
     self._check_inplace(op)
     dt = self._data.dtype if self._data.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    return _random_fill(self, op, self._backend.xp.exp(mean + std * self._backend.normal(self.shape, dt)))
+    return _random_fill(self, op, self._backend.xp.exp(mean + std * source.normal(self.shape, dt)))
 
 
 def _random_top(dt: np.dtype) -> int:
@@ -635,8 +651,7 @@ def random_(self: Tensor, *args: Any, to: Any = None, generator: Any = None, **k
     """Integers drawn uniformly in place: ``random_()`` from [0, the dtype's max] (floats: [0, 2**mantissa]),
     ``random_(to)`` from [0, to), ``random_(from, to)`` from [from, to) (``to`` None: up to the max); returns self."""
     op = "random_"
-    if generator is not None:
-        raise InvalidArgumentError(f"{op}: generator is not supported; gradkit draws from its own (gk.manual_seed)")
+    source = _draws(self, generator, op)
     if set(kwargs) - {"from"}:
         raise ArgumentTypeError(f"{op}: unexpected keyword {sorted(set(kwargs) - {'from'})[0]!r}")
     if len(args) > 2 or (args and "from" in kwargs) or (len(args) == 2 and to is not None):
@@ -660,7 +675,7 @@ def random_(self: Tensor, *args: Any, to: Any = None, generator: Any = None, **k
     self._check_inplace(op)
     if high - 1 > 2**63 - 1 or low < -(2**63):
         raise InvalidArgumentError(f"{op}: the range [{low}, {high}) is beyond int64")
-    values = self._backend.integers(low, high, self.shape, np.dtype(np.int64))
+    values = source.integers(low, high, self.shape, np.dtype(np.int64))
     return _random_fill(self, op, values.astype(dt))
 
 

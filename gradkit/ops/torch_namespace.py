@@ -17,7 +17,7 @@ Three kinds:
 * functions of their own (creation, random sampling, reductions returning pairs, ``lu_unpack`` ...).
 
 Results have gradkit's dtypes (NumPy 2's promotion), random draws come from gradkit's generator (repeatable with
-``gk.manual_seed``), and ``generator=`` is accepted only as None (gradkit has no generator objects).
+``gk.manual_seed``), or from ``generator=``, a ``gk.Generator`` (PyTorch's ``torch.Generator`` on the CPU).
 """
 
 # ruff: noqa: A001, A002, N803 - PyTorch's names (input, range, LU_data ...)
@@ -100,8 +100,14 @@ def _tensor(x: Any, op: str, like: Tensor | None = None) -> Tensor:
 
 def _no_generator(generator: Any, op: str) -> None:
     if generator is not None:
-        raise ArgumentTypeError(f"{op}: generator= must be None (gradkit has one generator per device, seeded "
-                                "with gk.manual_seed), got {type(generator).__name__}")
+        raise ArgumentTypeError(f"{op}: generator= must be None (its draws come from gradkit's generator, seeded "
+                                f"with gk.manual_seed), got {type(generator).__name__}")
+
+
+def _host_rng(generator: Any, like: Tensor, op: str) -> np.random.Generator:
+    from gradkit.random_generator import host_rng
+
+    return host_rng(generator, like._backend, op)
 
 
 # ----------------------------------------------------------------------------------- the Tensor methods
@@ -361,7 +367,6 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
     As PyTorch's, the draws are in the graph of tensor means and stds with zero gradients (it is not the
     reparameterised ``mean + std * eps``: use that, or ``gk.distributions.Normal.rsample``, for gradients)."""
     op = "normal"
-    _no_generator(generator, op)
     if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
         if size is None:
             raise ArgumentTypeError(f"{op}: with a number mean and std, size is required (normal(mean, std, size))")
@@ -369,7 +374,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
         if not isinstance(size, (list, tuple)):
             raise ArgumentTypeError(f"{op}: size must be a tuple or list of ints, got {type(size).__name__} "
                                     f"{size!r:.40}")
-        out = _creation.randn(*tuple(size), dtype=dtype, device=device)
+        out = _creation.randn(*tuple(size), generator=generator, dtype=dtype, device=device)
         with _no_grad():
             out = out * s + m
         return out.requires_grad_(True) if requires_grad else out
@@ -392,7 +397,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
         raise ShapeError(f"{op}: mean of shape {m.shape} and std of shape {s.shape} do not broadcast") from None
     dt = np.result_type(*(x.dtype for x in (m, s) if x is not None))
     with _no_grad():
-        eps = _creation.randn(*shape, dtype=dt, device=like.device)._data
+        eps = _creation.randn(*shape, generator=generator, dtype=dt, device=like.device)._data
     data = (mean_v + std_v * eps).astype(dt, copy=False)
     inputs = tuple(x for x in (m, s) if x is not None)
     return record(op, data, like._backend, inputs, (_zero_slope,) * len(inputs), broadcast=True)
@@ -405,9 +410,23 @@ def _no_grad() -> Any:
 
 
 def bernoulli(input: Any, p: Any = None, *, generator: Any = None) -> Tensor:
-    """0/1 draws of ``input``'s dtype and shape, each 1 with probability ``input`` (or ``p``, a number)."""
-    _no_generator(generator, "bernoulli")
-    return _tensor(input, "bernoulli").bernoulli(p)
+    """0/1 draws of ``input``'s dtype and shape, each 1 with probability ``input`` (or ``p``, a number); from
+    ``generator`` (a ``gk.Generator``) when given."""
+    op = "bernoulli"
+    x = _tensor(input, op)
+    if generator is None:
+        return x.bernoulli(p)
+    _host_rng(generator, x, op)
+    # Tensor.bernoulli's checks and draw, from the generator
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: expected a float tensor of probabilities, got {x.dtype}")
+    if p is not None:
+        p = probability(p, op, "p")
+    elif x.size and not bool(((x._data >= 0) & (x._data <= 1)).all()):
+        raise InvalidArgumentError(f"{op}: the probabilities (input) must lie in [0, 1]; got a value outside that "
+                                   "range, or NaN")
+    probs = x.detach() if p is None else p
+    return (_creation.rand_like(x, generator=generator) < probs).astype(x.dtype)
 
 
 def poisson(input: Any, generator: Any = None) -> Tensor:
@@ -416,15 +435,16 @@ def poisson(input: Any, generator: Any = None) -> Tensor:
     from gradkit.distributions._discrete import full_array, generator_draw
 
     op = "poisson"
-    _no_generator(generator, op)
     x = _tensor(input, op)
+    rng = None if generator is None else _host_rng(generator, x, op)
     if x.dtype.kind != "f":
         raise DTypeError(f"{op}: expected a float tensor of rates, got {x.dtype}")
     if host_read_allowed(x._data) and bool((x._data < 0).any()):
         raise InvalidArgumentError(f"{op}: the rates must be >= 0")
     with _no_grad():
         lam = full_array(x, x.shape, np.float64)
-        data = generator_draw(x, "poisson", op, lam, x.shape).astype(x.dtype)
+        data = (generator_draw(x, "poisson", op, lam, x.shape) if rng is None else rng.poisson(lam, x.shape))
+        data = data.astype(x.dtype)
     return Tensor._make(data, x._backend)
 
 
@@ -433,8 +453,8 @@ def binomial(count: Any, prob: Any, generator: Any = None) -> Tensor:
     from gradkit.distributions._discrete import full_array, generator_draw
 
     op = "binomial"
-    _no_generator(generator, op)
     n = _tensor(count, op)
+    rng = None if generator is None else _host_rng(generator, n, op)
     p = _tensor(prob, op, n)
     if n.dtype.kind != "f" or p.dtype.kind != "f":
         raise DTypeError(f"{op}: count and prob must be float tensors, got {n.dtype} and {p.dtype}")
@@ -447,13 +467,13 @@ def binomial(count: Any, prob: Any, generator: Any = None) -> Tensor:
     if host_read_allowed(n._data) and not bool((n._data >= 0).all()):
         raise InvalidArgumentError(f"{op}: count must be >= 0 (and not NaN)")
     with _no_grad():
-        data = generator_draw(n, "binomial", op, full_array(n, shape, np.int64), full_array(p, shape, np.float64),
-                              shape).astype(n.dtype)
+        args = (full_array(n, shape, np.int64), full_array(p, shape, np.float64), shape)
+        data = (generator_draw(n, "binomial", op, *args) if rng is None else rng.binomial(*args)).astype(n.dtype)
     return Tensor._make(data, n._backend)
 
 
-def randint_like(input: Any, low: Any = 0, high: Any = None, *, dtype: Any = None, layout: Any = None,
-                 device: Any = None, pin_memory: Any = None, memory_format: Any = None,
+def randint_like(input: Any, low: Any = 0, high: Any = None, *, generator: Any = None, dtype: Any = None,
+                 layout: Any = None, device: Any = None, pin_memory: Any = None, memory_format: Any = None,
                  requires_grad: bool = False) -> Tensor:
     """Random ints in [low, high) of ``input``'s shape, and of its dtype and device unless told otherwise:
     ``randint_like(x, high)`` or ``randint_like(x, low, high)``."""
@@ -471,7 +491,8 @@ def randint_like(input: Any, low: Any = 0, high: Any = None, *, dtype: Any = Non
         if low < info[0] or high - 1 > info[1]:
             raise InvalidArgumentError(f"{op}: [low, high) = [{low}, {high}) is out of the range of {np.dtype(dt)} "
                                        f"[{info[0]}, {info[1]}]")
-    out = _creation.randint(low, high, x.shape, dtype=np.int64, device=x.device if device is None else device)
+    out = _creation.randint(low, high, x.shape, dtype=np.int64, device=x.device if device is None else device,
+                            generator=generator)
     out = out.astype(dt) if np.dtype(out.dtype) != np.dtype(dt) else out
     return out.requires_grad_(True) if requires_grad else out
 
