@@ -23,7 +23,11 @@ _EXPECTED = "expected 'cpu', 'cuda' or 'cuda:N'"
 
 def _bad(value: Any, op: str | None) -> DeviceError:
     prefix = f"{op}: " if op else ""
-    return DeviceError(f"{prefix}unknown device {value!r}; {_EXPECTED}")
+    hint = ""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        # PyTorch's torch.device(0) / x.to(0) / model.to(rank) mean GPU 0; gradkit takes the GPU by name
+        hint = f" (PyTorch reads an int as a GPU's index: write 'cuda:{value}', or x.cuda({value}))"
+    return DeviceError(f"{prefix}unknown device {value!r:.60}; {_EXPECTED}{hint}")
 
 
 def _index(value: Any, op: str) -> int:

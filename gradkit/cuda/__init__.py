@@ -9,7 +9,8 @@ machine without a GPU.
   call of it as a CUDA graph, and replay it with ``step(x_batch, y_batch)``
   (the batch is copied into static input buffers first). On the NumPy
   backend, or with ``enabled=False``, the step runs as plain Python.
-- ``gk.cuda.memory_stats()``, ``reset_peak_memory_stats()``, ``empty_cache()``.
+- ``gk.cuda.memory_stats()``, ``reset_peak_memory_stats()``, ``empty_cache()``; PyTorch's ``memory_allocated()``,
+  ``max_memory_allocated()``, ``memory_reserved()``.
 - ``gk.cuda.set_tf32(True)`` lets float32 matmuls use TF32 tensor cores (off
   by default: float32 matmuls are computed in float32).
 - ``gk.cuda.gemm(a, b)``, ``gk.cuda.CounterRNG``: the capture-safe building
@@ -28,7 +29,14 @@ from gradkit.cuda import amp
 from gradkit.cuda.cublas import gemm, set_tf32, tf32_enabled, use_direct_gemm
 from gradkit.cuda.graphs import CapturedStep, CaptureError, capture, is_capturing
 from gradkit.cuda.info import device_info
-from gradkit.cuda.memory import empty_cache, memory_stats, reset_peak_memory_stats
+from gradkit.cuda.memory import (
+    empty_cache,
+    max_memory_allocated,
+    memory_allocated,
+    memory_reserved,
+    memory_stats,
+    reset_peak_memory_stats,
+)
 from gradkit.cuda.rng import CounterRNG
 from gradkit.cuda.runtime import (
     current_device,
@@ -67,6 +75,9 @@ __all__ = [
     "is_capturing",
     "manual_seed",
     "manual_seed_all",
+    "max_memory_allocated",
+    "memory_allocated",
+    "memory_reserved",
     "memory_stats",
     "reset_peak_memory_stats",
     "set_tf32",

@@ -192,3 +192,26 @@ def release_deferred() -> None:
                 free()
             except Exception:  # noqa: BLE001 - see the docstring
                 pass
+
+
+def _bytes(device: Any, key: str) -> int:
+    value = memory_stats(device)[key]
+    return 0 if value is None else int(value)
+
+
+def memory_allocated(device: Any = None) -> int:
+    """PyTorch's ``torch.cuda.memory_allocated``: bytes in live arrays on ``device`` (0 on the CPU, as PyTorch's
+    without CUDA); ``memory_stats(device)["allocated_bytes"]``."""
+    return _bytes(device, "allocated_bytes")
+
+
+def max_memory_allocated(device: Any = None) -> int:
+    """PyTorch's ``torch.cuda.max_memory_allocated``: the peak of :func:`memory_allocated` since
+    :func:`reset_peak_memory_stats` (0 on the CPU)."""
+    return _bytes(device, "peak_allocated_bytes")
+
+
+def memory_reserved(device: Any = None) -> int:
+    """PyTorch's ``torch.cuda.memory_reserved``: bytes held by the memory pool, cached free blocks included (0 on
+    the CPU)."""
+    return _bytes(device, "reserved_bytes")

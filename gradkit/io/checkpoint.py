@@ -15,7 +15,8 @@ and renamed over the target (``os.replace``), so a crash mid-save leaves the
 previous checkpoint as it was. A binary file object (``io.BytesIO``, a file
 opened with ``"wb"`` / ``"rb"``) is written or read directly, at its current
 position, as ``torch.save`` / ``torch.load`` do; it is neither closed nor
-renamed (the caller owns it).
+renamed (the caller owns it). A load reads one checkpoint and stops at its end,
+so checkpoints saved one after another into a file object load one after another.
 """
 
 from __future__ import annotations
@@ -195,24 +196,39 @@ def _file_name(f: Any) -> str:
 
 
 def _write_file(f: Any, data: bytes) -> None:
-    """Write ``data`` to the binary file object ``f`` at its position (a raw file may take part of a chunk)."""
+    """Write ``data`` to the binary file object ``f`` at its position (a raw file may take part of a chunk).
+
+    A write that fails part-way raises ``CheckpointError`` saying how many bytes had been written: those stay
+    in the file object (the caller's; gradkit neither rewinds nor truncates it), an incomplete checkpoint that
+    ``gk.load`` refuses as truncated, as ``torch.save`` leaves its own."""
     where = _file_name(f)
+    if getattr(f, "closed", False) is True:
+        raise CheckpointError(f"save: {where} is closed")
     view = memoryview(data)
     chunk = 1 << 24
     pos = 0
+
+    def failed(why: Any) -> CheckpointError:
+        done = f" after {pos} of {len(view)} bytes (they stay in it: an incomplete checkpoint)" if pos else ""
+        return CheckpointError(f"save: writing to {where} failed{done}: {why}")
+
     try:
         while pos < len(view):
             part = view[pos : pos + chunk]
             n = f.write(part)
-            if n is not None and not 0 < n <= len(part):  # None: a writer that returns nothing wrote it all
-                raise CheckpointError(f"save: writing to {where} failed: write() returned {n!r}")
+            if n is not None and not (isinstance(n, int) and 0 < n <= len(part)):  # None: it wrote it all
+                raise failed(f"write() returned {n!r:.40}")
             pos += len(part) if n is None else n
     except TypeError as exc:
         raise ArgumentTypeError(
             f"save: cannot write bytes to {where} ({exc}); open the file in binary mode (\"wb\")"
         ) from None
     except OSError as exc:
-        raise CheckpointError(f"save: writing to {where} failed: {exc.strerror or exc}") from exc
+        raise failed(exc.strerror or exc) from exc
+    except ValueError as exc:  # a closed file ("write to closed file"); CheckpointError is a ValueError too
+        if isinstance(exc, CheckpointError):
+            raise
+        raise failed(exc) from exc
 
 
 def save(obj: Any, f: Any) -> None:
@@ -238,18 +254,64 @@ def save(obj: Any, f: Any) -> None:
 
 
 # ----------------------------------------------------------------- loading
+_READ_CHUNK = 1 << 26
+
+
+def _read_some(f: Any, where: str, n: int) -> bytes:
+    """Up to ``n`` bytes of the binary file object ``f`` (fewer only at its end: a raw file or a pipe may return
+    part of what was asked, so it is asked again)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        try:
+            data = f.read(min(n - got, _READ_CHUNK))  # a size from the file is not allocated before it is read
+        except OSError as exc:
+            raise CheckpointError(f"load: cannot read {where}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:  # a text-mode file decodes what it reads
+            raise ArgumentTypeError(
+                f"load: {where} is open in text mode; open the file in binary mode (\"rb\")"
+            ) from None
+        except ValueError as exc:  # a closed file ("I/O operation on closed file", "read of closed file")
+            raise CheckpointError(f"load: cannot read {where}: {exc}") from None
+        if data is None:  # a non-blocking raw file with nothing ready
+            raise CheckpointError(f"load: cannot read {where}: read() returned None (a non-blocking file?)")
+        if isinstance(data, str):
+            raise ArgumentTypeError(
+                f"load: {where} returned text, not bytes; open the file in binary mode (\"rb\")"
+            )
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ArgumentTypeError(f"load: {where}.read() returned {type(data).__name__}, not bytes")
+        if not data:
+            break
+        parts.append(bytes(data))
+        got += len(data)
+    return b"".join(parts)
+
+
 def _read_file(f: Any) -> bytes:
-    """The rest of the binary file object ``f``, from its position."""
+    """One checkpoint from the binary file object ``f``, from its position: the 8-byte header length, the
+    header, and the tensor data the header describes, and no further (as ``torch.load``, so that two
+    checkpoints saved one after the other into a file object load one after the other). What cannot be a
+    checkpoint is returned as read so far, for :func:`_header` to name the problem."""
     where = _file_name(f)
+    if getattr(f, "closed", False) is True:
+        raise CheckpointError(f"load: {where} is closed")
+    head = _read_some(f, where, 8)
+    if len(head) < 8:
+        return head
+    (n,) = struct.unpack("<Q", head)
+    if n > _MAX_HEADER or n < 2:
+        return head
+    text = _read_some(f, where, n)
+    if len(text) < n:
+        return head + text
     try:
-        data = f.read()
-    except OSError as exc:
-        raise CheckpointError(f"load: cannot read {where}: {exc.strerror or exc}") from None
-    if isinstance(data, str):
-        raise ArgumentTypeError(f"load: {where} returned text, not bytes; open the file in binary mode (\"rb\")")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ArgumentTypeError(f"load: {where}.read() returned {type(data).__name__}, not bytes")
-    return bytes(data)
+        header = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return head + text
+    if not isinstance(header, dict):
+        return head + text
+    return head + text + _read_some(f, where, _data_size(header))
 
 
 def _read(path: str) -> bytes:
@@ -262,6 +324,11 @@ def _read(path: str) -> bytes:
         raise CheckpointError(f"load: {path!r} is a folder, not a checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"load: cannot read {path!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL in the path: a checkpoint's own bytes given where a path goes?
+        raise CheckpointError(
+            f"load: cannot open {path!r:.60} ({exc}); a str or bytes argument is a path: give a checkpoint's "
+            "bytes as io.BytesIO(data)"
+        ) from None
 
 
 def _what_is_it(data: bytes) -> str:
@@ -295,17 +362,24 @@ def _header(path: str, data: bytes) -> dict[str, Any]:
         raise CheckpointError(f"load: {path!r}: the header is not valid JSON ({exc}); {_what_is_it(data)}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"load: {path!r}: the header is a JSON {type(header).__name__}, not an object")
-    size = 0  # where the tensor data ends, by the header (safetensors checks the rest)
-    for key, entry in header.items():
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) and key != "__metadata__" else None
-        if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int):
-            size = max(size, offsets[1])
+    size = _data_size(header)
     if size > len(data) - 8 - n:
         raise CheckpointError(
             f"load: {path!r} is truncated: the header describes {size} bytes of tensor data "
             f"but the file holds only {len(data) - 8 - n}"
         )
     return header
+
+
+def _data_size(header: dict[str, Any]) -> int:
+    """Where the tensor data ends, by the header's offsets (safetensors checks the rest)."""
+    size = 0
+    for key, entry in header.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) and key != "__metadata__" else None
+        if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int) \
+                and not isinstance(offsets[1], bool):
+            size = max(size, offsets[1])
+    return size
 
 
 #: The safetensors dtypes that NumPy holds (safetensors.numpy reads them); others (bfloat16, float8) it refuses.
@@ -428,7 +502,7 @@ def _target_device(device: Any, map_location: Any) -> Any:
 
 def load(f: Any, device: Any = None, *, map_location: Any = None, weights_only: Any = None) -> Any:
     """Load a checkpoint written by :func:`save` from ``f`` (a path, or a binary file object read from its
-    position); tensors go to ``device`` (the default device when None).
+    position up to the end of that checkpoint); tensors go to ``device`` (the default device when None).
 
     ``map_location`` is PyTorch's name of ``device`` (a device name or object; giving both is an
     InvalidArgumentError; a dict or function is refused: the file records no device to remap).
