@@ -20,15 +20,7 @@ def softmax(x: Any, axis: int | None = -1, dtype: Any = None, *, dim: Any = NOT_
     recorded cast: the gradient comes back in the input's dtype), so the result has it; gk.autocast then
     leaves it alone, as PyTorch's autocast respects an explicit dtype.
     """
-    if dim is not NOT_GIVEN:
-        axis = _torch_dim("softmax", axis, dim)
-    x = as_tensor(x, "softmax")
-    if dtype is not None:
-        x = cast_first(x, dtype, "softmax")
-    x = _float_input(x, "softmax")
-    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when off)
-        (x,) = _autocast.to_float32("softmax", x)
-    ax = None if axis is None else normalize_axis(axis, x.ndim, "softmax")
+    x, ax = _prepared(x, axis, dim, dtype, "softmax")
     xp = x._backend.xp
     if ax is None:
         e = xp.exp(x._data - _row_max(x._data, None))
@@ -39,6 +31,19 @@ def softmax(x: Any, axis: int | None = -1, dtype: Any = None, *, dim: Any = NOT_
         e = xp.exp(x._data - _row_max(x._data, ax))
         e /= e.sum(axis=ax, keepdims=True)
     return record("softmax", e, x._backend, (x,), (_softmax_vjp,), (ax,), save_output=True, info=ax)
+
+
+def _prepared(x: Any, axis: Any, dim: Any, dtype: Any, op: str) -> tuple[Tensor, int | None]:
+    """softmax's and log_softmax's input (cast to ``dtype``, or by gk.autocast) and normalized axis."""
+    if dim is not NOT_GIVEN:
+        axis = _torch_dim(op, axis, dim)
+    x = as_tensor(x, op)
+    if dtype is not None:
+        x = cast_first(x, dtype, op)
+    x = _float_input(x, op)
+    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when off)
+        (x,) = _autocast.to_float32(op, x)
+    return x, (None if axis is None else normalize_axis(axis, x.ndim, op))
 
 
 def cast_first(x: Tensor, dtype: Any, op: str) -> Tensor:
@@ -93,15 +98,7 @@ def log_softmax(x: Any, axis: int | None = -1, dtype: Any = None, *, dim: Any = 
     Integer tensors give floats as ``sin`` does; a 0-d tensor takes axis 0 or -1 (its log_softmax is 0).
     ``axis=None`` (given explicitly) is SciPy's: over all the elements. ``dtype``: as :func:`softmax`'s.
     """
-    if dim is not NOT_GIVEN:
-        axis = _torch_dim("log_softmax", axis, dim)
-    x = as_tensor(x, "log_softmax")
-    if dtype is not None:
-        x = cast_first(x, dtype, "log_softmax")
-    x = _float_input(x, "log_softmax")
-    if _autocast.active and dtype is None:  # gk.autocast: float16 computed in float32 (one module read when off)
-        (x,) = _autocast.to_float32("log_softmax", x)
-    ax = None if axis is None else normalize_axis(axis, x.ndim, "log_softmax")
+    x, ax = _prepared(x, axis, dim, dtype, "log_softmax")
     xp = x._backend.xp
     if ax is None:
         shifted = x._data - _row_max(x._data, None)

@@ -380,18 +380,11 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axi
                 f"{op}: got both {', '.join(given)} (NumPy's) and dim={dim!r:.40} (PyTorch's); give one"
             )
         from gradkit.ops.tensor_methods_math import cross as torch_cross
+        from gradkit.ops.tensor_methods_math import default_cross_dim
 
         a, b = _tensors(op, a, b)
-        if dim is None:  # the first dim of length 3, warned here so that the warning names the caller's line
-            try:
-                shape = np.broadcast_shapes(a.shape, b.shape)
-            except ValueError:
-                raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
-            if 3 not in shape:
-                raise ShapeError(f"{op}: no dim of length 3 in the broadcast shape {shape}; pass dim=")
-            dim = shape.index(3)
-            warnings.warn("cross: without dim, the first dim of length 3 is used (PyTorch's deprecated default); "
-                          "pass dim= explicitly, or use gk.linalg.cross (dim -1)", UserWarning, stacklevel=2)
+        if dim is None:  # warned here so that the warning names the caller's line
+            dim = default_cross_dim(a, b, op, stacklevel=3)
         return torch_cross(a, b, dim)
     a, b = _tensors(op, a, b)
     if axis is not None:

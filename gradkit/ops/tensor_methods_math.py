@@ -372,16 +372,22 @@ def cross(self: Tensor, other: Any, dim: int | None = None) -> Tensor:
     op = "cross"
     other = _operand(self, other, op)
     if dim is None:
-        try:
-            shape = np.broadcast_shapes(self.shape, other.shape)
-        except ValueError:
-            raise ShapeError(f"{op}: shapes {self.shape} and {other.shape} do not broadcast") from None
-        if 3 not in shape:
-            raise ShapeError(f"{op}: no dim of length 3 in the broadcast shape {shape}; pass dim=")
-        dim = shape.index(3)
-        warnings.warn("cross: without dim, the first dim of length 3 is used (PyTorch's deprecated default); "
-                      "pass dim= explicitly, or use gk.linalg.cross (dim -1)", UserWarning, stacklevel=2)
+        dim = default_cross_dim(self, other, op, stacklevel=3)
     return _la().cross(self, other, axis=whole(dim, op, "dim"))
+
+
+def default_cross_dim(a: Tensor, b: Tensor, op: str, stacklevel: int) -> int:
+    """PyTorch's deprecated ``cross(dim=None)``: the first dim of length 3 of the broadcast shape, with a
+    UserWarning at the caller ``stacklevel`` frames up (from here)."""
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
+    if 3 not in shape:
+        raise ShapeError(f"{op}: no dim of length 3 in the broadcast shape {shape}; pass dim=")
+    warnings.warn("cross: without dim, the first dim of length 3 is used (PyTorch's deprecated default); "
+                  "pass dim= explicitly, or use gk.linalg.cross (dim -1)", UserWarning, stacklevel=stacklevel)
+    return shape.index(3)
 
 
 # -------------------------------------------------------------------------------------------- linalg

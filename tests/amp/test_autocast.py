@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _amp_helpers import autocast_on, kind
 
 import gradkit as gk
 from gradkit import amp
@@ -20,13 +21,7 @@ from gradkit.nn import functional as F
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 
-def _kind(device: str) -> str:
-    return "cpu" if device == "cpu" else "cuda"
-
-
-def _ac(device: str, **kw: object) -> amp.autocast:
-    kw.setdefault("dtype", gk.float16)
-    return amp.autocast(_kind(device), **kw)
+_kind, _ac = kind, autocast_on
 
 
 def _rand(device: str, *shape: int, seed: int = 0, requires_grad: bool = False, dtype: str = "float32") -> gk.Tensor:

@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+from _amp_helpers import autocast_on, kind, rand_in_range
 
 import gradkit as gk
 from gradkit import amp, nn
@@ -21,19 +22,8 @@ from gradkit.nn import functional as F
 F16, F32 = np.dtype(np.float16), np.dtype(np.float32)
 
 
-def _kind(device: str) -> str:
-    return "cpu" if device == "cpu" else "cuda"
+_kind, _ac, _rand = kind, autocast_on, rand_in_range
 
-
-def _ac(device: str, **kw: object) -> amp.autocast:
-    kw.setdefault("dtype", gk.float16)
-    return amp.autocast(_kind(device), **kw)
-
-
-def _rand(device: str, *shape: int, seed: int = 0, dtype: object = np.float16, requires_grad: bool = False
-          ) -> gk.Tensor:
-    data = (np.random.default_rng(seed).random(shape) * 0.8 + 0.1).astype(dtype)
-    return gk.tensor(data, device=device, requires_grad=requires_grad)
 
 
 def _cuda_only(device: str) -> None:
