@@ -379,12 +379,12 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axi
             raise InvalidArgumentError(
                 f"{op}: got both {', '.join(given)} (NumPy's) and dim={dim!r:.40} (PyTorch's); give one"
             )
+        from gradkit.ops.tensor_methods_math import _default_cross_dim
         from gradkit.ops.tensor_methods_math import cross as torch_cross
-        from gradkit.ops.tensor_methods_math import default_cross_dim
 
         a, b = _tensors(op, a, b)
         if dim is None:  # warned here so that the warning names the caller's line
-            dim = default_cross_dim(a, b, op, stacklevel=3)
+            dim = _default_cross_dim(a, b, op, stacklevel=3)
         return torch_cross(a, b, dim)
     a, b = _tensors(op, a, b)
     if axis is not None:

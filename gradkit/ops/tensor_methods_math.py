@@ -372,11 +372,11 @@ def cross(self: Tensor, other: Any, dim: int | None = None) -> Tensor:
     op = "cross"
     other = _operand(self, other, op)
     if dim is None:
-        dim = default_cross_dim(self, other, op, stacklevel=3)
+        dim = _default_cross_dim(self, other, op, stacklevel=3)
     return _la().cross(self, other, axis=whole(dim, op, "dim"))
 
 
-def default_cross_dim(a: Tensor, b: Tensor, op: str, stacklevel: int) -> int:
+def _default_cross_dim(a: Tensor, b: Tensor, op: str, stacklevel: int) -> int:
     """PyTorch's deprecated ``cross(dim=None)``: the first dim of length 3 of the broadcast shape, with a
     UserWarning at the caller ``stacklevel`` frames up (from here)."""
     try:
