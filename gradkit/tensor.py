@@ -723,7 +723,7 @@ class Tensor:
                 f"in-place {op} on {what} would break autograd; use an out-of-place operation, "
                 "or do it inside gk.no_grad()"
             )
-        if not any(isinstance(o, Tensor) and o._requires_grad for o in (value,)):  # a view of a tensor in the graph
+        if not (isinstance(value, Tensor) and value._requires_grad):  # then self is a view of a tensor in the graph
             raise AutogradError(
                 f"in-place {op} on a view of a tensor that is part of a graph would break autograd; use an "
                 "out-of-place operation, or do it inside gk.no_grad()"
