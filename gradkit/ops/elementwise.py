@@ -205,7 +205,13 @@ def _operand(x: Any, op: str) -> Tensor:
     return as_tensor(x, op)
 
 
+#: the unary ops whose PyTorch names (gk.autocast's tables) differ from gradkit's; square is PyTorch's pow(x, 2)
+_AUTOCAST_NAMES = {"arcsin": "asin", "arccos": "acos", "square": "pow"}
+
+
 def _unary(name: str, x: Any, fn: Any, rule: Any, save_output: bool = False) -> Tensor:
+    if _autocast.active:  # gk.autocast: those on its float32 list computed in float32 (one module read when off)
+        (x,) = _autocast.to_float32(_AUTOCAST_NAMES.get(name, name), x)
     if not isinstance(x, Tensor):  # the Tensor path pays this one check
         x = _operand(x, name)
     xp = x._backend.xp
@@ -371,8 +377,6 @@ def negative(x: Any) -> Tensor:
 
 def square(x: Any) -> Tensor:
     """x * x."""
-    if _autocast.active:  # gk.autocast: PyTorch's square is pow(x, 2), on the "cuda" float32 list
-        (x,) = _autocast.to_float32("pow", x)
     return _unary("square", x, "square", lambda g, x: g * (x * 2))
 
 
@@ -417,29 +421,21 @@ def minimum(a: Any, b: Any) -> Tensor:
 # ------------------------------------------------------------------ unary maths
 def exp(x: Any) -> Tensor:
     """e ** x."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("exp", x)
     return _unary("exp", x, "exp", lambda g, y: g * y, save_output=True)
 
 
 def expm1(x: Any) -> Tensor:
     """e ** x - 1, accurate near 0."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("expm1", x)
     return _unary("expm1", x, "expm1", lambda g, y: g * (y + 1), save_output=True)
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("log", x)
     return _unary("log", x, "log", lambda g, x: g / x)
 
 
 def log1p(x: Any) -> Tensor:
     """ln(1 + x), accurate near 0."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("log1p", x)
     return _unary("log1p", x, "log1p", lambda g, x: g / (x + 1))
 
 
@@ -478,8 +474,6 @@ def cos(x: Any) -> Tensor:
 
 def tan(x: Any) -> Tensor:
     """Tangent."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("tan", x)
     return _unary("tan", x, "tan", lambda g, y: g * (y * y + 1), save_output=True)
 
 
@@ -540,15 +534,11 @@ def _as_float(x: Any) -> Any:
 
 def arcsin(x: Any) -> Tensor:
     """Inverse sine; the slope 1/sqrt(1 - x^2) is inf at x = +-1 (NaN beyond, as the value)."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("asin", x)
     return _unary("arcsin", x, "arcsin", lambda g, x: g / sqrt((1 - x) * (1 + x)))  # (1-x)(1+x): no cancellation
 
 
 def arccos(x: Any) -> Tensor:
     """Inverse cosine; the slope -1/sqrt(1 - x^2) is -inf at x = +-1 (NaN beyond)."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("acos", x)
     return _unary("arccos", x, "arccos", lambda g, x: -g / sqrt((1 - x) * (1 + x)))
 
 
@@ -590,15 +580,11 @@ def arctan2(y: Any, x: Any) -> Tensor:
 
 def sinh(x: Any) -> Tensor:
     """Hyperbolic sine."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("sinh", x)
     return _unary("sinh", x, "sinh", lambda g, x: g * cosh(x))
 
 
 def cosh(x: Any) -> Tensor:
     """Hyperbolic cosine."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("cosh", x)
     return _unary("cosh", x, "cosh", lambda g, x: g * sinh(x))
 
 
@@ -622,15 +608,11 @@ def arctanh(x: Any) -> Tensor:
 
 def log2(x: Any) -> Tensor:
     """Base-2 logarithm."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("log2", x)
     return _unary("log2", x, "log2", lambda g, x: g / (x * _LN2))
 
 
 def log10(x: Any) -> Tensor:
     """Base-10 logarithm."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("log10", x)
     return _unary("log10", x, "log10", lambda g, x: g / (x * _LN10))
 
 
@@ -661,8 +643,6 @@ def _reciprocal_forward(xp: Any, x: Any) -> Any:
 def reciprocal(x: Any) -> Tensor:
     """1 / x. Integer and bool tensors give floats, as gk.sin does on them (and as PyTorch's reciprocal;
     NumPy's integer reciprocal rounds 1/x to an integer)."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("reciprocal", x)
     return _unary("reciprocal", x, _reciprocal_forward, lambda g, y: -g * (y * y), save_output=True)
 
 
@@ -672,8 +652,6 @@ def _rsqrt_forward(xp: Any, x: Any) -> Any:
 
 def rsqrt(x: Any) -> Tensor:
     """1 / sqrt(x) (PyTorch's rsqrt); slope -y^3 / 2, -inf at 0."""
-    if _autocast.active:  # gk.autocast: float16 computed in float32 (one module read when it is off)
-        (x,) = _autocast.to_float32("rsqrt", x)
     return _unary("rsqrt", x, _rsqrt_forward, lambda g, y: g * (y * y * (y * -0.5)), save_output=True)
 
 
