@@ -197,9 +197,13 @@ class GradScaler:
 
             with np.errstate(**_QUIET):
                 data = (t._data.astype(_F32) * s).astype(dt)
-            return record("GradScaler.scale", data, backend, (t,), (_scaled_grad,), (Tensor._make(s, backend),))
-        with np.errstate(**_QUIET):
-            return t * Tensor._make(s, backend)
+            out = record("GradScaler.scale", data, backend, (t,), (_scaled_grad,), (Tensor._make(s, backend),))
+        else:
+            with np.errstate(**_QUIET):
+                out = t * Tensor._make(s, backend)
+        if out._grad_fn is not None:  # inf and nan in its backward are what the scaler looks for: no warnings
+            out._grad_fn.quiet_backward = True
+        return out
 
     # ------------------------------------------------------------------ PyTorch's methods
     def scale(self, outputs: Any) -> Any:

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from gradkit.autograd import anomaly as _anomaly
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import FREED_RULES, KEEP, GraphFreed, Node
@@ -148,6 +150,10 @@ def run_backward(
         # Anomaly mode wraps the rules of the graph for this pass: the loop itself never checks for it.
         if _anomaly.state.enabled:
             watched = _anomaly.watch(roots)
+        for t in roots:
+            if t._grad_fn is not None and t._grad_fn.quiet_backward:  # GradScaler.scale's output
+                with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+                    return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
         return _run(roots, root_grads, retain_graph, create_graph, inputs, accumulate, retained)
     finally:
         token.running = False

@@ -101,6 +101,7 @@ class Node:
 
     info: Any = None
     created: Any = None
+    quiet_backward: bool = False
 
     def __init__(self, name: str, rules: tuple, next_: tuple, saved: tuple) -> None:
         self.name = name

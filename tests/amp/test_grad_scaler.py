@@ -310,3 +310,30 @@ def test_one_host_read_per_step(device: str, monkeypatch: pytest.MonkeyPatch) ->
         s.step(opt)
         s.update()
     assert len(reads) == 3
+
+
+def test_backward_of_a_scaled_loss_is_silent_about_overflow(device: str) -> None:
+    """inf and nan in a backward pass started from ``scale()``'s output are what the scaler looks for: NumPy's
+    overflow warnings are off for that pass only (PyTorch is silent); an unscaled backward still warns."""
+    w = gk.tensor(np.ones((4, 4), np.float32), device=device, requires_grad=True)
+    x = gk.tensor(np.ones((2, 4), np.float32), device=device)
+
+    def loss() -> gk.Tensor:
+        return (x.astype(gk.float16) @ w.astype(gk.float16)).astype(gk.float32).sum()  # its float16 gradient overflows
+
+    s = amp.GradScaler(device, init_scale=2.0**24)
+    opt = gk.optim.SGD([w], lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.scale(loss()).backward()
+        s.step(opt)
+        s.update()
+    assert s.get_scale() == 2.0**23  # the step was skipped
+    np.testing.assert_array_equal(w.detach().numpy(), 1.0)
+    if device == "cpu":
+        w.grad = None
+        with pytest.warns(RuntimeWarning):
+            (loss() * 2.0**24).backward()
+        with warnings.catch_warnings():  # the quiet pass left NumPy's error state as it was
+            warnings.simplefilter("error")
+            assert np.geterr()["over"] == "warn"
