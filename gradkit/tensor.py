@@ -19,7 +19,7 @@ from gradkit._args import check_int_fits, flag, no_out, out_of_range, scalar, te
 from gradkit.autograd import grad_mode
 from gradkit.autograd.node import hook_keys
 from gradkit.backends.base import Backend
-from gradkit.backends.devices import cuda_device
+from gradkit.backends.devices import cuda_backend
 from gradkit.backends.devices import device as _device_type
 from gradkit.errors import (
     ArgumentTypeError,
@@ -569,7 +569,7 @@ class Tensor:
     def cuda(self, device: Any = None, non_blocking: Any = False) -> Tensor:
         """This tensor on a GPU: ``device`` an index (``x.cuda(1)``), ``"cuda:N"`` or a ``gk.device`` of a GPU;
         None is GPU 0. ``non_blocking`` is accepted and has no effect."""
-        return self.to(cuda_device(device, "cuda"), non_blocking=non_blocking)
+        return self.to(cuda_backend(device, "cuda"), non_blocking=non_blocking)
 
     def astype(self, dtype: Any, *, copy: bool = False) -> Tensor:
         """As ``dtype`` (differentiable). Self when the dtype already matches, unless ``copy=True`` (then a

@@ -249,6 +249,88 @@ def test_cuda_method_takes_an_index_or_a_device(device):
     assert m.weight.device == "cuda:0"
 
 
+def test_cuda_method_errors_name_cuda_not_to():
+    # a GPU gradkit cannot reach (no CuPy, no GPU, or no GPU 1) is reported under the method called: "cuda: ..."
+    x = gk.ones(2, device="cpu", requires_grad=True)
+    specs = [1, "cuda:1", gk.device("cuda", 1)]
+    if gk.cuda.device_count() > 1:  # a machine with GPU 1: x.cuda(1) works, and its gradient comes back
+        y = x.cuda(1)
+        assert y.device == "cuda:1"
+        y.sum().backward()
+        assert x.grad.device == "cpu"
+        specs = [99, "cuda:99"]
+    if not gk.cuda_available():
+        specs += [None, 0, "cuda"]
+    for spec in specs:
+        with pytest.raises(gk.BackendError) as info:
+            x.cuda(spec)
+        assert str(info.value).startswith("cuda: ") and "to:" not in str(info.value), str(info.value)
+    for spec, kind in (("cpu", gk.DeviceError), (-1, gk.InvalidArgumentError), (1.5, gk.ArgumentTypeError)):
+        with pytest.raises(kind, match="^cuda: "):
+            x.cuda(spec)
+    module = gk.nn.Linear(2, 2, device="cpu")
+    for spec in specs:  # Module.cuda too, under its own name
+        with pytest.raises(gk.BackendError, match="^Module.cuda: "):
+            module.cuda(spec)
+    assert module.weight.device == "cpu"
+
+
+def test_cuda_set_device_takes_gpu_0_only():
+    # PyTorch's torch.cuda.set_device: a negative index is a no-op (CuPy not asked); gradkit's "cuda" is always
+    # GPU 0, so another GPU is refused by name, whether or not this machine has it
+    for negative in (-1, np.int64(-3)):
+        assert gk.cuda.set_device(negative) is None
+    for other, index in ((1, 1), ("cuda:1", 1), (gk.device("cuda", 2), 2), (np.int64(3), 3)):
+        with pytest.raises(gk.DeviceError) as info:
+            gk.cuda.set_device(other)
+        message = str(info.value)
+        assert message.startswith(f"set_device: got {other!r} (GPU {index})"), message
+        assert "GPU 0 only" in message and f"device='cuda:{index}'" in message
+    with pytest.raises(gk.DeviceError, match="set_device: expected a GPU device"):
+        gk.cuda.set_device("cpu")
+    with pytest.raises(gk.DeviceError, match="set_device: unknown device 'tpu'"):
+        gk.cuda.set_device("tpu")
+    for bad in (None, True, 1.5):
+        with pytest.raises(gk.ArgumentTypeError, match="^set_device: "):
+            gk.cuda.set_device(bad)
+    gpu0 = (0, "cuda", "cuda:0", gk.device("cuda"), gk.device("cuda:0"), np.int64(0))
+    if not gk.cuda_available():  # as current_device, and PyTorch's set_device without a GPU
+        for spec in gpu0:
+            with pytest.raises(gk.BackendError, match="^set_device: "):
+                gk.cuda.set_device(spec)
+        return
+    for spec in gpu0:
+        assert gk.cuda.set_device(spec) is None
+        assert gk.cuda.current_device() == 0
+    assert gk.ones(2, device="cuda").device == "cuda:0"
+
+
+def test_cuda_set_device_makes_gpu_0_current_again(monkeypatch):
+    if not emulated_cupy.enabled():
+        pytest.skip("needs the emulated CuPy (two emulated GPUs)")
+    import cupy
+
+    monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", lambda: 2)
+    with cupy.cuda.Device(1):
+        assert gk.cuda.current_device() == 1
+        gk.cuda.set_device("cuda:0")  # as PyTorch's: CUDA's current device on this thread
+        assert gk.cuda.current_device() == 0
+        gk.cuda.set_device(-1)
+        assert gk.cuda.current_device() == 0
+
+
+def test_cuda_set_device_matches_pytorch_where_both_take_it():
+    torch = pytest.importorskip("torch")
+    assert "set_device" in gk.cuda.__all__ and gk.cuda.set_device is gk.cuda.runtime.set_device
+    torch.cuda.set_device(-1)  # PyTorch's no-op, with or without a GPU
+    gk.cuda.set_device(-1)
+    for bad in ("cpu", 1.5):
+        with pytest.raises(ValueError):
+            torch.cuda.set_device(bad)
+        with pytest.raises((gk.DeviceError, gk.ArgumentTypeError)):
+            gk.cuda.set_device(bad)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Module.to, data, checkpoints
 # ---------------------------------------------------------------------------------------------------------------
@@ -494,6 +576,11 @@ def test_nothing_here_imports_cupy():
         gk.cuda.manual_seed(1)
         gk.cuda.manual_seed_all(1)
         gk.cuda.is_bf16_supported()
+        gk.cuda.set_device(-1)
+        try:
+            gk.cuda.set_device(1)
+        except gk.DeviceError:
+            pass
         gk.backends.mps.is_available()
         print("cupy" in sys.modules)
     """)

@@ -151,3 +151,11 @@ def cuda_device(value: Any, op: str) -> str:
     if name == "cpu":
         raise DeviceError(f"{op}: expected a GPU device (an index, 'cuda' or 'cuda:N'), got {value!r}")
     return "cuda:0" if name == "cuda" else name
+
+
+def cuda_backend(value: Any, op: str) -> Backend:
+    """The backend of the GPU that ``value`` means (as :func:`cuda_device`), made here so that a missing CuPy,
+    GPU or GPU index is reported under ``op`` (``"cuda: ..."``), not under the ``to`` it is then passed to."""
+    from gradkit.backends import get_backend
+
+    return get_backend(cuda_device(value, op), op)

@@ -17,6 +17,7 @@ machine without a GPU.
   blocks the capture routes matmuls and random numbers through.
 - ``gk.cuda.is_available()``: PyTorch's name for ``gk.cuda_available()``.
 - PyTorch's ``torch.cuda`` helpers: ``synchronize(device=None)``, ``device_count()``, ``current_device()``,
+  ``set_device(device)`` (GPU 0 only: gradkit's ``"cuda"`` is always GPU 0; a negative index does nothing),
   ``get_device_name(device=None)``, ``get_device_capability(device=None)``, ``is_bf16_supported()`` (False),
   ``manual_seed(seed)`` (the current GPU's generator) and ``manual_seed_all(seed)`` (every GPU's); safe
   without CuPy (``device_count()`` 0, ``synchronize`` and the seeds do nothing there).
@@ -46,6 +47,7 @@ from gradkit.cuda.runtime import (
     is_bf16_supported,
     manual_seed,
     manual_seed_all,
+    set_device,
     synchronize,
 )
 
@@ -80,6 +82,7 @@ __all__ = [
     "memory_reserved",
     "memory_stats",
     "reset_peak_memory_stats",
+    "set_device",
     "set_tf32",
     "synchronize",
     "tf32_enabled",

@@ -1,12 +1,13 @@
 """PyTorch's ``torch.cuda`` helpers that training scripts call: ``synchronize``, ``device_count``,
-``current_device``, ``get_device_name``, ``get_device_capability``, ``is_bf16_supported``, ``manual_seed``,
-``manual_seed_all``.
+``current_device``, ``set_device``, ``get_device_name``, ``get_device_capability``, ``is_bf16_supported``,
+``manual_seed``, ``manual_seed_all``.
 
 Each is safe on a machine without CuPy or a GPU where PyTorch's is: ``device_count()`` is 0,
 ``synchronize()`` does nothing, ``manual_seed``/``manual_seed_all`` are kept for a GPU that gradkit would use
-later (as PyTorch's lazy seeding; without one, never); ``current_device``, ``get_device_name`` and
-``get_device_capability`` need a GPU and raise ``BackendError`` saying what is missing. None imports CuPy
-unless it has to ask CUDA (``synchronize`` not even then, when nothing has imported CuPy yet).
+later (as PyTorch's lazy seeding; without one, never); ``current_device``, ``get_device_name``,
+``get_device_capability`` and ``set_device`` (of GPU 0; a negative index is a no-op, as PyTorch's) need a GPU and
+raise ``BackendError`` saying what is missing. None imports CuPy unless it has to ask CUDA (``synchronize`` not
+even then, when nothing has imported CuPy yet; ``set_device`` not to refuse a GPU other than 0).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gradkit.errors import DeviceError
+import numpy as np
+
+from gradkit.errors import ArgumentTypeError, DeviceError
 
 
 def _gpu_index(device: Any, op: str) -> int | None:
@@ -45,6 +48,29 @@ def current_device() -> int:
     ``BackendError`` without a GPU, as PyTorch's raises."""
     cp = _need_gpu("current_device")
     return int(cp.cuda.runtime.getDevice())
+
+
+def set_device(device: Any) -> None:
+    """PyTorch's ``torch.cuda.set_device`` where gradkit can honour it: gradkit's ``"cuda"`` is always GPU 0
+    (there is no current device of its own to change), so ``device`` must name GPU 0 (``0``, ``"cuda"``,
+    ``"cuda:0"``, a ``gk.device`` of it), which is made CUDA's current device on this thread (as PyTorch's;
+    ``BackendError`` without a GPU, as ``current_device``). A negative index does nothing, as in PyTorch (CuPy
+    is not imported). Another GPU is ``DeviceError`` (name it where tensors go: ``device="cuda:1"``), the CPU
+    too, and anything else not a device ``ArgumentTypeError``."""
+    op = "set_device"
+    if isinstance(device, (int, np.integer)) and not isinstance(device, (bool, np.bool_)) and device < 0:
+        return  # PyTorch's no-op
+    if device is None:
+        raise ArgumentTypeError(f"{op}: expected a GPU index, 'cuda', 'cuda:N' or a gk.device, got None")
+    index = _gpu_index(device, op)
+    if index != 0:
+        raise DeviceError(
+            f"{op}: got {device!r:.60} (GPU {index}), but gradkit's current GPU is GPU 0 only: 'cuda' always "
+            f"means 'cuda:0' and there is no current device to change, so set_device takes 0, 'cuda', 'cuda:0' or "
+            f"a negative index (a no-op); to use GPU {index}, name it where tensors go: device='cuda:{index}', "
+            f"x.to('cuda:{index}'), model.cuda({index})"
+        )
+    _need_gpu(op).cuda.Device(0).use()
 
 
 def _properties(device: Any, op: str) -> dict:

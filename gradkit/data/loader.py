@@ -157,7 +157,11 @@ class DataLoader:
     - ``pin_memory`` is accepted for PyTorch code and does nothing: on NumPy
       there is no GPU to copy to, and with CuPy batches are made where the
       dataset's tensors are or on ``device`` (pass ``device='cuda'`` to get
-      them on the GPU). ``multiprocessing_context`` must be None (threads).
+      them on the GPU). ``pin_memory_device`` (a str, default ``''``;
+      deprecated in PyTorch, which ignores it) is checked to be a str, kept as
+      ``loader.pin_memory_device`` and does nothing either: it does not choose
+      where batches go (``device`` does). ``multiprocessing_context`` must be
+      None (threads).
 
     Batches never require grad.
     """
@@ -183,6 +187,7 @@ class DataLoader:
         persistent_workers: bool = False,
         in_order: bool = True,
         generator: np.random.Generator | None = None,
+        pin_memory_device: str = "",
     ) -> None:
         streamed = isinstance(dataset, IterableDataset)
         if batch_size is not None:
@@ -211,6 +216,12 @@ class DataLoader:
             )
         self.multiprocessing_context = None
         self.pin_memory = flag(pin_memory, "DataLoader", "pin_memory")
+        if not isinstance(pin_memory_device, str):  # PyTorch's is a str, deprecated and ignored; so is this one
+            raise ArgumentTypeError(
+                f"DataLoader: pin_memory_device must be a str ('' for none), got "
+                f"{type(pin_memory_device).__name__} {pin_memory_device!r:.40}"
+            )
+        self.pin_memory_device = str(pin_memory_device)
         shuffle = flag(shuffle, "DataLoader", "shuffle")
         drop_last = flag(drop_last, "DataLoader", "drop_last")
         if not streamed:

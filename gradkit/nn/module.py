@@ -794,9 +794,9 @@ class Module:
     def cuda(self, device: Any = None) -> Module:
         """Parameters and buffers to a GPU: ``device`` an index, ``"cuda:N"`` or a ``gk.device`` of a GPU; None is
         GPU 0."""
-        from gradkit.backends.devices import cuda_device
+        from gradkit.backends.devices import cuda_backend
 
-        return self.to(cuda_device(device, "Module.cuda"))
+        return self.to(cuda_backend(device, "Module.cuda"))
 
     def float(self) -> Module:
         return self.to(dtype="float32")

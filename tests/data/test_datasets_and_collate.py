@@ -436,6 +436,29 @@ def test_num_workers_and_pin_memory_at_pytorch_defaults():
         DataLoader(Squares(4), pin_memory="yes")
 
 
+def test_pin_memory_device_is_pytorchs_str_kept_and_ignored():
+    # PyTorch's DataLoader(pin_memory_device="") (keyword-only; deprecated there and ignored): a str, kept
+    loader = DataLoader(Squares(4), batch_size=2)
+    assert loader.pin_memory_device == ""
+    for name in ("cuda", "cuda:0", "cpu", ""):
+        pinned = DataLoader(Squares(4), batch_size=2, pin_memory=True, pin_memory_device=name)
+        assert pinned.pin_memory_device == name and pinned.pin_memory is True
+        plain = list(DataLoader(Squares(4), batch_size=2))
+        got = list(pinned)  # the batches are unchanged, and stay where the dataset's tensors are
+        assert len(got) == len(plain) == 2
+        for (a, i), (b, j) in zip(got, plain, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(i.numpy(), j.numpy())
+            assert a.device == b.device
+    assert DataLoader(Squares(4), pin_memory_device=gk.device("cuda")).pin_memory_device == "cuda"  # a str too
+    for bad in (None, 0, True, b"cuda"):
+        with pytest.raises(gk.ArgumentTypeError, match=r"DataLoader: pin_memory_device must be a str \('' for none\), "
+                                                      f"got {type(bad).__name__}"):
+            DataLoader(Squares(4), pin_memory_device=bad)
+    with pytest.raises(TypeError):  # keyword-only, as in PyTorch
+        DataLoader(Squares(4), 1, False, False, None, None, "cuda")
+
+
 def test_a_subset_whose_indices_were_replaced_by_floats_is_refused_not_truncated():
     subset = gk.data.Subset(gk.data.TensorDataset(gk.arange(6.0)), [0, 1])
     subset.indices = [0.5]

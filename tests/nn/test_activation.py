@@ -184,6 +184,21 @@ def test_module_reprs_match_torch():
     assert math.isclose(ALPHA * SCALE, 1.7580993408473766)
 
 
+def test_rrelu_signatures_match_torch_with_no_generator():
+    # torch.nn.functional.rrelu and nn.RReLU take no generator= (only the aten op torch.rrelu does): neither
+    # does gradkit's; the training draws come from gradkit's generator (gk.manual_seed)
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    for ours, theirs in ((A.rrelu, torch.nn.functional.rrelu), (gk.nn.functional.rrelu, torch.nn.functional.rrelu),
+                         (A.RReLU.__init__, torch.nn.RReLU.__init__)):
+        mine, pytorch = inspect.signature(ours).parameters, inspect.signature(theirs).parameters
+        assert list(mine) == list(pytorch) and "generator" not in mine
+        assert [p.default for p in mine.values()] == [p.default for p in pytorch.values()]
+    with pytest.raises(TypeError):
+        A.rrelu(gk.ones(2), generator=gk.Generator())
+
+
 def test_forward_and_backward_read_nothing_on_the_host(device, monkeypatch):
     x = gk.tensor(POINTS[1:].reshape(1, 10, 1), device=device, requires_grad=True)
     layers = [A.SELU(), A.CELU(0.5), A.RReLU(), A.RReLU().eval(), A.Threshold(0.1, 2.0), A.Tanhshrink(),
