@@ -2089,7 +2089,7 @@ class Tensor:
                              keeps_old=reduce == "multiply")
 
     def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
-        return self._assign_("scatter_add_", lambda t: t.scatter_add(dim, index, src), src, keeps_old=False)
+        return self._assign_("scatter_add_", lambda t: _scatter_add_in_place(t, dim, index, src), src, keeps_old=False)
 
     def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
         return self._assign_("index_add_", lambda t: t.index_add(dim, index, source, alpha=alpha), source,
@@ -2339,6 +2339,15 @@ def _index_put_accumulated(t: Tensor, indices: Any, values: Any) -> Tensor:
     float16 tensor refuses float32 values inside a "cuda" region too)."""
     with _autocast.exclude():
         return _methods_misc.index_put(t, indices, values, True)
+
+
+def _scatter_add_in_place(t: Tensor, dim: Any, index: Any, src: Any) -> Tensor:
+    """``scatter_add_``'s new values out of place, with autocast off (PyTorch's in-place ops are not autocast: a
+    float16 tensor refuses float32 src inside a "cuda" region too, where ``scatter_add`` promotes)."""
+    if not _autocast.active:
+        return t.scatter_add(dim, index, src)
+    with _autocast.exclude():
+        return t.scatter_add(dim, index, src)
 
 
 class _HookHandle:

@@ -3,11 +3,12 @@ float32 ops.
 
 Inside ``with gk.autocast("cuda"):`` (or ``"cpu"`` with ``dtype=gk.float16``) the matrix products
 (``@``/``matmul``, ``mm``, ``bmm``, ``mv``, ``addmm``, ``baddbmm``, ``einsum``, ``F.linear``, the convolutions and
-transposed convolutions) cast their floating operands to the autocast dtype and return that dtype. The ops of
-:data:`FLOAT32_OPS` for the tensor's device type (on "cuda" PyTorch's documented list: exp, log, pow, sum,
-softmax, log_softmax, layer_norm, the norms, the losses ...; on "cpu" what ``torch.autocast("cpu")`` does:
-the losses, prod, trace, quantile) cast float16 operands to float32 and return float32. Every cast is a
-recorded ``astype``, so gradients reach the inputs in their own dtype, as PyTorch's. float64 tensors, integer
+transposed convolutions, the recurrent layers and cells) cast their floating operands to the autocast dtype and
+return that dtype. The ops of :data:`FLOAT32_OPS` for the tensor's device type (on "cuda" PyTorch's documented
+list: exp, log, pow, sum, softmax, log_softmax, layer_norm, the norms, the losses ...; on "cpu" what
+``torch.autocast("cpu")`` does: the losses, prod, trace, quantile, the 3-d pools, max unpooling, the matrix
+functions) cast float16 operands to float32 and return float32. Every cast is a recorded ``astype``, so
+gradients reach the inputs in their own dtype, as PyTorch's. float64 tensors, integer
 tensors and tensors of the other device type are left alone (PyTorch's eligibility rule), and so are calls
 with an explicit ``dtype=``. A composite on the list (``cross_entropy``, ``normalize``, ...) casts once at its
 entry; the ops it calls then see float32. ``F.binary_cross_entropy`` (and ``nn.BCELoss``) inside an enabled
@@ -77,15 +78,29 @@ _FLOAT32_LOSSES = frozenset({
     "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
 })
 
+#: not on PyTorch's CPU list (torch 2.14 refuses their float16 input inside the region too: no Half kernel, "lu_cpu"
+#: or "triangular_solve_cpu" not implemented), but gradkit's function also serves a name that is on it, and
+#: computes in float32 for both: ``linalg.pinv`` is ``pinverse``, ``linalg.lu_factor``/``lu_factor_ex``/``lu`` are
+#: ``torch.lu`` (``_lu_with_info``), ``linalg.lu_solve`` is ``lu_solve``, ``linalg.solve_ex`` is ``linalg_solve``,
+#: ``linalg.solve_triangular`` is ``triangular_solve``. det, slogdet, logdet, matrix_exp, ldl_factor and
+#: ldl_solve are on no list and refuse float16, as PyTorch's.
+_CPU_SIBLINGS = frozenset({
+    "linalg_pinv", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu", "linalg_lu_solve", "linalg_solve_ex",
+    "linalg_solve_triangular",
+})
+
 #: ops that autocast to float32, per device type, by PyTorch's names (``pow`` is ``__pow__``, ``__rpow__``,
 #: ``Tensor.pow`` and ``gk.power``; ``asin``/``acos`` are ``gk.arcsin``/``gk.arccos``): a lower-precision
 #: floating operand (float16) is cast to float32 and the op returns float32; float32 and float64 operands are
 #: left alone. "cuda": the documented CUDA list (with ``huber_loss``, ``logsumexp`` and ``rms_norm``, which
 #: PyTorch's ``AT_FORALL_FP32`` has too; ``interpolate`` is its upsample_nearest*/linear/bilinear/bicubic ops:
 #: ``F.interpolate`` and ``nn.Upsample`` but for mode "area", an adaptive average pool); "cpu": what
-#: ``torch.autocast("cpu", dtype=torch.float16)`` does to gradkit's ops (probed on torch 2.x: the losses,
-#: ``prod``, ``trace``, ``quantile`` and ``nanquantile``; it leaves exp, log, softmax, sum, the norms ... in
-#: float16, and computes ``binary_cross_entropy`` in float32 where the CUDA list refuses it).
+#: ``torch.autocast("cpu", dtype=torch.float16)`` does to gradkit's ops (probed on torch 2.14: the losses,
+#: ``prod``, ``trace``, ``quantile`` and ``nanquantile``, the 3-d pools, fractional max pooling, max unpooling
+#: (``max_unpool1d`` is PyTorch's ``max_unpool2d``), the matrix functions; it leaves exp, log, softmax, sum, the
+#: norms, matrix_power, multi_dot ... in float16, and computes ``binary_cross_entropy`` in float32 where the
+#: CUDA list refuses it). gradkit's matrix functions look themselves up by PyTorch's dispatcher names,
+#: ``linalg_inv`` for ``gk.linalg.inv`` (see :data:`_CPU_SIBLINGS` for those PyTorch's list leaves off).
 FLOAT32_OPS = {
     "cuda": _FLOAT32_LOSSES | frozenset({
         "pow", "__rtruediv__", "acos", "asin", "cosh", "sinh", "tan", "exp", "expm1", "log", "log10", "log1p",
@@ -96,8 +111,13 @@ FLOAT32_OPS = {
     "cpu": _FLOAT32_LOSSES | frozenset({
         "binary_cross_entropy", "prod", "trace", "quantile", "nanquantile", "cdist", "ctc_loss", "grid_sample",
         "reflection_pad", "replication_pad", "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d",
-        "adaptive_max_pool3d",
-    }),
+        "adaptive_max_pool3d", "fractional_max_pool2d", "fractional_max_pool3d", "max_unpool2d", "max_unpool3d",
+        # the matrix functions (gk.linalg's, and Tensor.inverse, svd, qr, cholesky, pinverse, lu, lu_solve,
+        # orgqr, triangular_solve, cholesky_solve and cholesky_inverse, which call them)
+        "linalg_inv", "linalg_inv_ex", "linalg_svd", "linalg_svdvals", "linalg_qr", "linalg_cholesky",
+        "linalg_cholesky_ex", "linalg_eigh", "linalg_eigvalsh", "linalg_cond", "linalg_matrix_rank", "linalg_solve",
+        "linalg_lstsq", "linalg_householder_product", "triangular_solve", "cholesky_solve", "cholesky_inverse",
+    }) | _CPU_SIBLINGS,
 }
 
 #: ops PyTorch's autocast runs in the widest floating dtype of their operands (its ``AT_FORALL_PROMOTE``: on
@@ -570,6 +590,16 @@ def promotes(op: str, *values: Any) -> bool:
     """Whether ``op`` is on :data:`PROMOTE_OPS` for a device type autocast is on for among ``values``."""
     enabled = _state.enabled
     return any(op in PROMOTE_OPS[d] for d in {_enabled_for(v, enabled) for v in values} - {None})
+
+
+def lower_dtype(value: Any) -> Any:
+    """The autocast dtype this thread computes ``value``'s device type in, where autocast is on for it and
+    ``value`` is a floating tensor other than float64 (PyTorch's eligibility rule); else None."""
+    device = _enabled_for(value, _state.enabled)
+    if device is None:
+        return None
+    dt = value._data.dtype
+    return _state.dtype[device] if dt.kind == "f" and dt != _FLOAT64 else None
 
 
 def is_on(*values: Any) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gradkit._args import flag, real
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import anchor_of, record
 from gradkit.autograd.grad_mode import is_grad_enabled
 from gradkit.creation import rand
@@ -135,6 +136,8 @@ def _window_indices(starts: list, size: tuple, kernel: tuple, xp: Any) -> Any:
 def _fractional_max_poolnd(input: Any, kernel_size: Any, output_size: Any, output_ratio: Any,  # noqa: A002
                            return_indices: Any, samples: Any, dims: int, op: str) -> Any:
     x, unbatched = _batched(input, dims, op)
+    if _autocast.active:  # gk.autocast: on PyTorch's CPU float32 list, float16 samples cast with the input
+        x, samples = _autocast.to_float32(f"fractional_max_pool{dims}d", x, samples)
     indices = flag(return_indices, op, "return_indices")
     if 0 in x.shape[1:]:
         raise ShapeError(f"{op}: expected an input with no empty axis but the batch axis, got input of shape "

@@ -581,6 +581,8 @@ def _unpool_size(output_size: Any, default: tuple, stride: tuple, op: str) -> tu
 def _max_unpoolnd(input: Any, indices: Any, kernel_size: Any, stride: Any, padding: Any,  # noqa: A002
                   output_size: Any, dims: int, op: str) -> Tensor:
     x, unbatched = _batched(input, dims, op)
+    if _autocast.active:  # gk.autocast: on PyTorch's CPU float32 list (its max_unpool1d is max_unpool2d)
+        (x,) = _autocast.to_float32("max_unpool3d" if dims == 3 else "max_unpool2d", x)
     backend = x._backend
     if isinstance(indices, Tensor):
         if indices._backend is not backend:

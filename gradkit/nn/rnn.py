@@ -10,6 +10,13 @@ forward with fixed shapes can be captured (``gk.cuda.capture``).
 ``RNN``, ``LSTM`` and ``GRU`` also take a ``PackedSequence`` (``nn.utils.rnn``) and return one: the layers run on
 its data as it is (each step on the sequences still running, so every sequence stops at its own length) and
 only its ``batch_sizes`` are read on the host.
+
+Under ``gk.autocast`` (either device type) a layer or cell computes in the autocast dtype, as PyTorch's cuDNN RNN
+and cells on its CUDA lower-precision list: the input, the states and the weights are cast down once per call
+(recorded casts, the weights' cached for the region, so float32 parameters get float32 gradients), and the
+output and final states are float16. PyTorch 2.14's CPU autocast is not consistent here (its oneDNN LSTM refuses
+float16, its GRU and LSTM/GRU cells cast only their products and return the float32 state's dtype, its RNN
+returns float16); gradkit does on "cpu" what PyTorch does on "cuda".
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 from gradkit import ops
 from gradkit._args import flag, real, text
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.creation import empty, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError, describe
@@ -49,8 +57,10 @@ def _nonlinearity(value: Any, layer: str) -> str:
     return value
 
 
-def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: str = "input") -> Tensor:
-    """``x`` as a Tensor on ``weight``'s device with its dtype and ``dims`` dimensions (else an error)."""
+def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: str = "input",
+           lower: Any = None) -> Tensor:
+    """``x`` as a Tensor on ``weight``'s device with its dtype and ``dims`` dimensions (else an error); with
+    ``lower`` (the dtype gk.autocast computes the layer in) a floating ``x`` cast to it, and then of that dtype."""
     layer = type(module).__name__
     if isinstance(x, PackedSequence):  # reached only by the cells: the layers unpack it first
         raise ArgumentTypeError(f"{layer}: {what} must be a Tensor, got a PackedSequence; a cell runs one time "
@@ -65,12 +75,26 @@ def _input(module: Module, x: Any, weight: Tensor, dims: tuple[int, int], what: 
     if x._backend is not weight._backend:
         raise DeviceError(f"{layer}: {what} is on {x.device}, the layer's parameters on {weight.device}; "
                           f"move one of them (x.to({weight.device!r}) or module.to({x.device!r}))")
-    if x.dtype != weight.dtype:
+    if lower is not None:
+        (x,) = _autocast.cast("rnn", x)  # float64 stays float64 (refused below, as PyTorch's)
+    if x.dtype != (weight.dtype if lower is None else lower):
         fix = f"convert the {what} (x.astype(gk.{weight.dtype}))"
         if x.dtype.kind == "f":
             fix += f" or the layer (module.to(dtype=gk.{x.dtype}))"
-        raise DTypeError(f"{layer}: {what} has dtype {x.dtype}, the layer's parameters {weight.dtype}; {fix}")
+        where = "" if lower is None else f" (computed in {lower} under gk.autocast)"
+        raise DTypeError(f"{layer}: {what} has dtype {x.dtype}, the layer's parameters {weight.dtype}{where}; {fix}")
     return x
+
+
+def _lowered(params: tuple, reference: Tensor) -> tuple:
+    """``(params, dtype)``: under gk.autocast for ``reference``'s device (a float32 or float16 parameter) the
+    parameters cast to its dtype (recorded casts, cached for the region) and that dtype; else as they are and
+    None."""
+    if _autocast.active:
+        lower = _autocast.lower_dtype(reference)
+        if lower is not None:
+            return _autocast.cast("rnn", *params), lower
+    return params, None
 
 
 def _check_state(layer: str, what: str, state: Tensor, expected: tuple, meaning: str) -> None:
@@ -121,21 +145,25 @@ class RNNCellBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def _state(self, hx: Any, x: Tensor, batched: bool, what: str) -> Tensor:
+    def _params(self) -> tuple:
+        """``((weight_ih, weight_hh, bias_ih, bias_hh), dtype)``: cast down under gk.autocast (see ``_lowered``)."""
+        return _lowered((self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh), self.weight_ih)
+
+    def _state(self, hx: Any, x: Tensor, batched: bool, what: str, lower: Any = None) -> Tensor:
         """The hidden (or cell) state ``hx`` as (N, hidden_size): zeros when None."""
         layer = type(self).__name__
         n = x.shape[0] if batched else 1
         if hx is None:
             return zeros(n, self.hidden_size, dtype=x.dtype, device=x.device)
-        h = _input(self, hx, self.weight_ih, (1, 2), what)
+        h = _input(self, hx, self.weight_ih, (1, 2), what, lower)
         expected = (n, self.hidden_size) if batched else (self.hidden_size,)
         meaning = "batch, hidden_size" if batched else "hidden_size, for an unbatched input"
         _check_state(layer, what, h, expected, meaning)
         return h if batched else ops.unsqueeze(h, 0)
 
-    def _project(self, input: Any) -> tuple[Tensor, bool]:  # noqa: A002
+    def _project(self, input: Any, lower: Any = None) -> tuple[Tensor, bool]:  # noqa: A002
         layer = type(self).__name__
-        x = _input(self, input, self.weight_ih, (1, 2))
+        x = _input(self, input, self.weight_ih, (1, 2), "input", lower)
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: input has shape {x.shape}, expected its last axis to be input_size="
                              f"{self.input_size}")
@@ -164,11 +192,12 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002
-        x, batched = self._project(input)
-        h = self._state(hx, x, batched, "hx")
-        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
+        (w_ih, w_hh, b_ih, b_hh), lower = self._params()
+        x, batched = self._project(input, lower)
+        h = self._state(hx, x, batched, "hx", lower)
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), w_ih, b_ih)
         mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
-        _, h, _ = recurrence(mode, xg, h, None, self.weight_hh, self.bias_hh, None)
+        _, h, _ = recurrence(mode, xg, h, None, w_hh, b_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -185,15 +214,16 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:  # noqa: A002
-        x, batched = self._project(input)
+        (w_ih, w_hh, b_ih, b_hh), lower = self._params()
+        x, batched = self._project(input, lower)
         if hx is None:
             hx = (None, None)
         elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise ArgumentTypeError(f"LSTMCell: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
-        h = self._state(hx[0], x, batched, "h_0")
-        c = self._state(hx[1], x, batched, "c_0")
-        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        _, h, c = recurrence("LSTM", xg, h, c, self.weight_hh, self.bias_hh, None)
+        h = self._state(hx[0], x, batched, "h_0", lower)
+        c = self._state(hx[1], x, batched, "c_0", lower)
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), w_ih, b_ih)
+        _, h, c = recurrence("LSTM", xg, h, c, w_hh, b_hh, None)
         return (h, c) if batched else (ops.squeeze(h, 0), ops.squeeze(c, 0))
 
 
@@ -209,10 +239,11 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002
-        x, batched = self._project(input)
-        h = self._state(hx, x, batched, "hx")
-        xg = F.linear(x if batched else ops.unsqueeze(x, 0), self.weight_ih, self.bias_ih)
-        _, h, _ = recurrence("GRU", xg, h, None, self.weight_hh, self.bias_hh, None)
+        (w_ih, w_hh, b_ih, b_hh), lower = self._params()
+        x, batched = self._project(input, lower)
+        h = self._state(hx, x, batched, "hx", lower)
+        xg = F.linear(x if batched else ops.unsqueeze(x, 0), w_ih, b_ih)
+        _, h, _ = recurrence("GRU", xg, h, None, w_hh, b_hh, None)
         return h if batched else ops.squeeze(h, 0)
 
 
@@ -301,8 +332,18 @@ class RNNBase(Module):
         w = self.__dict__["_parameters"].get("weight_ih_l0")
         return w if w is not None else next(self.parameters())
 
+    def _params(self) -> tuple[list, Any]:
+        """``_weights`` of every layer and direction in order, and the dtype gk.autocast computes in: cast down
+        under it, once per call (see ``_lowered``)."""
+        directions = 2 if self.bidirectional else 1
+        params = [self._weights(k, d) for k in range(self.num_layers) for d in range(directions)]
+        flat, lower = _lowered(tuple(p for group in params for p in group), self._reference_weight())
+        if lower is None:
+            return params, None
+        return [flat[i:i + 5] for i in range(0, len(flat), 5)], lower
+
     def _states(self, hx: Any, what: str, size: int, batch: int, batched: bool, x: Tensor,
-                order: Tensor | None = None) -> list:
+                order: Tensor | None = None, lower: Any = None) -> list:
         """``hx`` (num_layers * num_directions, N, size) as one (N, size) tensor per layer and direction, its
         batch in ``order`` when given (a packed batch's ``sorted_indices``)."""
         layer = type(self).__name__
@@ -310,7 +351,7 @@ class RNNBase(Module):
         if hx is None:
             zero = zeros(batch, size, dtype=x.dtype, device=x.device)
             return [zero] * count
-        h = _input(self, hx, self._reference_weight(), (2, 3), what)
+        h = _input(self, hx, self._reference_weight(), (2, 3), what, lower)
         expected = (count, batch, size) if batched else (count, size)
         meaning = "num_layers * num_directions, batch, " if batched else "num_layers * num_directions, "
         meaning += "proj_size" if size == self.proj_size else "hidden_size"
@@ -327,7 +368,8 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         layer = type(self).__name__
-        x = _input(self, input, self._reference_weight(), (2, 3))
+        params, lower = self._params()
+        x = _input(self, input, self._reference_weight(), (2, 3), "input", lower)
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: input has shape {x.shape}, expected its last axis to be input_size="
                              f"{self.input_size}")
@@ -341,8 +383,8 @@ class RNNBase(Module):
         if steps == 0:
             raise ShapeError(f"{layer}: the input's sequence length is 0 (input of shape {shape}); "
                              "expected at least one time step")
-        h0, c0 = self._initial(hx, batch, batched, x)
-        y, h_n, c_n = self._run(x, h0, c0)
+        h0, c0 = self._initial(hx, batch, batched, x, None, lower)
+        y, h_n, c_n = self._run(x, h0, c0, params)
         if not batched:
             y = ops.squeeze(y, 1)
             h_n = ops.squeeze(h_n, 1)
@@ -351,7 +393,8 @@ class RNNBase(Module):
             y = ops.swapaxes(y, 0, 1)
         return (y, (h_n, c_n)) if self.mode == "LSTM" else (y, h_n)
 
-    def _initial(self, hx: Any, batch: int, batched: bool, x: Tensor, order: Tensor | None = None) -> tuple:
+    def _initial(self, hx: Any, batch: int, batched: bool, x: Tensor, order: Tensor | None = None,
+                 lower: Any = None) -> tuple:
         """The initial states (lists of (N, size) tensors per layer and direction; c0 all None but an LSTM's)."""
         layer = type(self).__name__
         out_size = self.proj_size or self.hidden_size
@@ -360,11 +403,11 @@ class RNNBase(Module):
                 hx = (None, None)
             elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise ArgumentTypeError(f"LSTM: hx must be a pair (h_0, c_0) of Tensors or None, got {describe(hx)}")
-            h0 = self._states(hx[0], "h_0", out_size, batch, batched, x, order)
-            return h0, self._states(hx[1], "c_0", self.hidden_size, batch, batched, x, order)
+            h0 = self._states(hx[0], "h_0", out_size, batch, batched, x, order, lower)
+            return h0, self._states(hx[1], "c_0", self.hidden_size, batch, batched, x, order, lower)
         if isinstance(hx, (tuple, list)):
             raise ArgumentTypeError(f"{layer}: hx must be a Tensor or None, got {describe(hx)}")
-        h0 = self._states(hx, "hx", out_size, batch, batched, x, order)
+        h0 = self._states(hx, "hx", out_size, batch, batched, x, order, lower)
         return h0, [None] * len(h0)
 
     def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple:
@@ -374,21 +417,22 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise ShapeError(f"{layer}: a PackedSequence's data must be 2-D (steps of all sequences, input_size), "
                              f"got shape {data.shape}")
-        x = _input(self, data, self._reference_weight(), (2, 3), "PackedSequence's data")
+        params, lower = self._params()
+        x = _input(self, data, self._reference_weight(), (2, 3), "PackedSequence's data", lower)
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{layer}: the PackedSequence's data has shape {x.shape}, expected its last axis to "
                              f"be input_size={self.input_size}")
-        h0, c0 = self._initial(hx, sizes[0], True, x, sorted_indices)
-        y, h_n, c_n = self._run(x, h0, c0, sizes)
+        h0, c0 = self._initial(hx, sizes[0], True, x, sorted_indices, lower)
+        y, h_n, c_n = self._run(x, h0, c0, params, sizes)
         if unsorted_indices is not None:
             h_n = _batch_in(h_n, unsorted_indices)
             c_n = None if c_n is None else _batch_in(c_n, unsorted_indices)
         out = PackedSequence(y, packed.batch_sizes, sorted_indices, unsorted_indices)
         return (out, (h_n, c_n)) if self.mode == "LSTM" else (out, h_n)
 
-    def _run(self, x: Tensor, h0: list, c0: list, batch_sizes: tuple | None = None) -> tuple:
-        """The layers over the (T, N, features) input ``x`` (or packed data with its ``batch_sizes``): output
-        (T, N, D * out) (packed: (rows, D * out)), h_n and c_n (or None)."""
+    def _run(self, x: Tensor, h0: list, c0: list, params: list, batch_sizes: tuple | None = None) -> tuple:
+        """The layers over the (T, N, features) input ``x`` (or packed data with its ``batch_sizes``), with
+        ``params`` (``_params``): output (T, N, D * out) (packed: (rows, D * out)), h_n and c_n (or None)."""
         directions = 2 if self.bidirectional else 1
         last_h, last_c = [], []
         for k in range(self.num_layers):
@@ -396,9 +440,9 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, True)
             outs = []
             for d in range(directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(k, d)
-                xg = F.linear(x, w_ih, b_ih)  # every step's input projection in one matmul
                 j = k * directions + d
+                w_ih, w_hh, b_ih, b_hh, w_hr = params[j]
+                xg = F.linear(x, w_ih, b_ih)  # every step's input projection in one matmul
                 y, h, c = recurrence(self.mode, xg, h0[j], c0[j], w_hh, b_hh, w_hr, bool(d), batch_sizes)
                 outs.append(y)
                 last_h.append(h)

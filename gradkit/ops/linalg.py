@@ -319,6 +319,8 @@ def _matrices(x: Any, op: str, square: bool = True) -> Tensor:
     from gradkit.ops.shape import astype
 
     x = as_tensor(x, op)
+    if _autocast.active:  # gk.autocast: those on PyTorch's CPU float32 list compute float16 in float32
+        (x,) = _autocast.to_float32(op.replace(".", "_"), x)
     dtype = _linalg_dtype(x.dtype, op)
     if x.ndim < 2:
         raise ShapeError(f"{op}: expected a matrix or a stack of matrices (at least 2 axes), got shape {x.shape}")
@@ -574,6 +576,8 @@ def _two_operands(op: str, a: Any, b: Any, names: str = "a and b") -> tuple[Tens
         raise ArgumentTypeError(
             f"{op}: {names} must be tensors or arrays, got {type(a).__name__} and {type(b).__name__}"
         )
+    if _autocast.active:  # gk.autocast: those on PyTorch's CPU float32 list compute float16 in float32
+        a, b = _autocast.to_float32(op.replace(".", "_"), a, b)
     return a, b, backend, np.promote_types(_linalg_dtype(a.dtype, op), _linalg_dtype(b.dtype, op))
 
 

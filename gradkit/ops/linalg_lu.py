@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradkit._args import flag, whole
+from gradkit.amp import autocast_mode as _autocast
 from gradkit.autograd.function import record
 from gradkit.errors import ArgumentTypeError, AutogradError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.ops._util import as_tensor
@@ -896,7 +897,14 @@ def householder_product(A: Any, tau: Any) -> Tensor:  # noqa: N803 - PyTorch's n
         data = q._data.copy()
         return record("householder_product", data, backend, (a, t), (_no_slope(0), _no_slope(1)), (a.shape, t.shape))
     v = tril(a[..., :, :k], -1) + _constant(xp.eye(m, k, dtype=dtype), backend)
-    scale = unsqueeze(t, -1)  # (..., k, 1)
+    if _autocast.active and _autocast.is_on(a):  # gk.autocast: one op in PyTorch, its products not cast down
+        with _autocast.exclude():
+            return _reflected(q, v, unsqueeze(t, -1), k)
+    return _reflected(q, v, unsqueeze(t, -1), k)
+
+
+def _reflected(q: Tensor, v: Tensor, scale: Tensor, k: int) -> Tensor:
+    """``H_1 ... H_k q``, ``H_i = I - scale_i v_i v_i^T`` with ``v_i`` column i of ``v`` and ``scale`` (..., k, 1)."""
     for i in reversed(range(k)):  # H_i (H_{i+1} ... H_k E), E the first n columns of I
         vi = v[..., :, i : i + 1]
         q = q - matmul(vi * scale[..., i : i + 1, :], matmul(_mT(vi), q))

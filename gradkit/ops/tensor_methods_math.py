@@ -451,6 +451,10 @@ def cholesky_inverse(self: Tensor, upper: bool = False) -> Tensor:
     by two triangular solves; differentiable."""
     op = "cholesky_inverse"
     upper = flag(upper, op, "upper")
+    if _autocast.active and _autocast.is_on(self):  # gk.autocast: one op in PyTorch (float16 in float32 on the CPU
+        (self,) = _autocast.to_float32(op, self)  # list): its product is not cast down
+        with _autocast.exclude():
+            return cholesky_inverse(self, upper)
     f = _factor(self, op)
     finv = _la().solve_triangular(f, _eye_like(f), upper=upper)
     return _la().matmul(finv, _shape.swapaxes(finv, -1, -2)) if upper else _la().matmul(
@@ -462,7 +466,10 @@ def cholesky_solve(self: Tensor, input2: Any, upper: bool = False) -> Tensor:
     ``upper=True``); self (..., n, k), batch dims broadcast; differentiable."""
     op = "cholesky_solve"
     upper = flag(upper, op, "upper")
-    f = _factor(_operand(self, input2, op), op)
+    f = _operand(self, input2, op)
+    if _autocast.active:  # gk.autocast: on PyTorch's CPU float32 list, cast once (not by each solve)
+        self, f = _autocast.to_float32(op, self, f)
+    f = _factor(f, op)
     if self.ndim < 2:
         raise ShapeError(f"{op}: self must have at least 2 dims (shape (..., n, k)), got shape {self.shape}")
     st = _la().solve_triangular
@@ -516,6 +523,8 @@ def triangular_solve(
     only A's upper (or lower) triangle read, and a copy of A; self (..., n, k)."""
     op = "triangular_solve"
     a = _operand(self, A, op)
+    if _autocast.active:  # gk.autocast: on PyTorch's CPU float32 list, the cloned coefficient too
+        self, a = _autocast.to_float32(op, self, a)
     if self.ndim < 2 or a.ndim < 2:
         raise ShapeError(f"{op}: self and A must have at least 2 dims, got shapes {self.shape} and {a.shape}")
     x = _la().solve_triangular(a, self, trans=1 if flag(transpose, op, "transpose") else 0,

@@ -36,6 +36,22 @@ def _signs(device: str, n: int = 4, dtype: object = np.float16) -> gk.Tensor:
     return gk.tensor(np.array([1, -1, 1, -1][:n], dtype=dtype), device=device)
 
 
+def _scaled(x: gk.Tensor, d: str, diagonal: float = 64.0) -> gk.Tensor:
+    """x's first 4 columns with the diagonal times ``diagonal`` (a power of two: exact in float16 too, so the
+    float32 reference has the same numbers): diagonally dominant, so definite in either triangle."""
+    scale = np.ones((4, 4)) + (diagonal - 1) * np.eye(4)
+    return x[:, :4] * gk.tensor(scale.astype(x.dtype), device=d)
+
+
+def _unpooled(x: gk.Tensor, dims: int) -> gk.Tensor:
+    """max_unpool of x's max pooling (indices from the pool)."""
+    if dims == 2:
+        p, i = F.max_pool2d(x.reshape(1, 1, 4, 6), 2, return_indices=True)
+        return F.max_unpool2d(p, i, 2)
+    p, i = F.max_pool3d(x.reshape(1, 1, 2, 3, 4), 2, return_indices=True)
+    return F.max_unpool3d(p, i, 2)
+
+
 #: op (autocast_mode's name) -> f(x, y, device): x and y (4, 6) tensors of one float dtype
 CASES: dict[str, Callable] = {
     "pow": lambda x, y, d: x ** 2,
@@ -105,12 +121,45 @@ CASES: dict[str, Callable] = {
     "max_pool3d": lambda x, y, d: F.max_pool3d(x.reshape(1, 1, 2, 3, 4), 2),
     "adaptive_avg_pool3d": lambda x, y, d: F.adaptive_avg_pool3d(x.reshape(1, 1, 2, 3, 4), (1, 2, 2)),
     "adaptive_max_pool3d": lambda x, y, d: F.adaptive_max_pool3d(x.reshape(1, 1, 2, 3, 4), (1, 2, 2)),
+    "fractional_max_pool2d": lambda x, y, d: F.fractional_max_pool2d(
+        x.reshape(1, 2, 3, 4), 2, output_size=2, _random_samples=y[0, :4].reshape(1, 2, 2)),
+    "fractional_max_pool3d": lambda x, y, d: F.fractional_max_pool3d(
+        x.reshape(1, 1, 2, 3, 4), (1, 2, 2), output_size=(1, 1, 2), _random_samples=y[0, :3].reshape(1, 1, 3)),
+    "max_unpool2d": lambda x, y, d: _unpooled(x, 2),
+    "max_unpool3d": lambda x, y, d: _unpooled(x, 3),
+    # the matrix functions (session 21)
+    "linalg_inv": lambda x, y, d: gk.linalg.inv(_scaled(x, d, 4.0)),
+    "linalg_inv_ex": lambda x, y, d: gk.linalg.inv_ex(_scaled(x, d, 4.0)).inverse,
+    "linalg_svd": lambda x, y, d: gk.linalg.svd(x)[1],
+    "linalg_svdvals": lambda x, y, d: gk.linalg.svdvals(x),
+    "linalg_qr": lambda x, y, d: gk.linalg.qr(x)[1],
+    "linalg_cholesky": lambda x, y, d: gk.linalg.cholesky(_scaled(x, d)),
+    "linalg_cholesky_ex": lambda x, y, d: gk.linalg.cholesky_ex(_scaled(x, d)).L,
+    "linalg_eigh": lambda x, y, d: gk.linalg.eigh(_scaled(x, d))[0],
+    "linalg_eigvalsh": lambda x, y, d: gk.linalg.eigvalsh(_scaled(x, d)),
+    "linalg_cond": lambda x, y, d: gk.linalg.cond(_scaled(x, d, 4.0)),
+    # (the rank is an integer: times a singular value, which carries the gradient)
+    "linalg_matrix_rank": lambda x, y, d: gk.linalg.svdvals(x)[:1] * int(gk.linalg.matrix_rank(x)),
+    "linalg_solve": lambda x, y, d: gk.linalg.solve(_scaled(x, d, 4.0), y[:, :2]),
+    "linalg_lstsq": lambda x, y, d: gk.linalg.lstsq(x, y[:, :2])[0],
+    "linalg_householder_product": lambda x, y, d: gk.linalg.householder_product(x.mT, y[0, :3]),
+    "triangular_solve": lambda x, y, d: gk.triangular_solve(y[:, :2], _scaled(x, d, 4.0))[0],
+    "cholesky_solve": lambda x, y, d: gk.cholesky_solve(y[:, :2], gk.tril(_scaled(x, d))),
+    "cholesky_inverse": lambda x, y, d: gk.cholesky_inverse(gk.tril(_scaled(x, d))),
+    # gradkit's functions behind a name on the list (PyTorch's own refuses float16: autocast_mode._CPU_SIBLINGS)
+    "linalg_pinv": lambda x, y, d: gk.linalg.pinv(x),
+    "linalg_lu_factor": lambda x, y, d: gk.linalg.lu_factor(_scaled(x, d, 4.0)).LU,
+    "linalg_lu_factor_ex": lambda x, y, d: gk.linalg.lu_factor_ex(_scaled(x, d, 4.0)).LU,
+    "linalg_lu": lambda x, y, d: gk.linalg.lu(_scaled(x, d, 4.0)).U,
+    "linalg_lu_solve": lambda x, y, d: gk.linalg.lu_solve(*gk.linalg.lu_factor(_scaled(x, d, 4.0)), y[:, :2]),
+    "linalg_solve_ex": lambda x, y, d: gk.linalg.solve_ex(_scaled(x, d, 4.0), y[:, :2]).result,
+    "linalg_solve_triangular": lambda x, y, d: gk.linalg.solve_triangular(_scaled(x, d, 4.0), y[:, :2]),
     # PyTorch's CUDA list beyond the documented one (ATen/autocast_mode.h: upsample_*)
     "interpolate": lambda x, y, d: F.interpolate(x.reshape(1, 1, 4, 6), scale_factor=2, mode="bilinear"),
 }
 
 #: listed ops gradkit computes in float32 and float64 only (a float16 call outside a region is refused)
-NO_FLOAT16 = {"ctc_loss"}
+NO_FLOAT16 = {"ctc_loss"} | {op for op in CASES if op.startswith(("linalg_", "cholesky_", "triangular_"))}
 
 #: the same calls in torch (the CPU list's comparison)
 TORCH_CASES: dict[str, Callable] = {
@@ -163,8 +212,44 @@ TORCH_CASES: dict[str, Callable] = {
     "max_pool3d": lambda t, x, y: t.nn.functional.max_pool3d(x.reshape(1, 1, 2, 3, 4), 2),
     "adaptive_avg_pool3d": lambda t, x, y: t.nn.functional.adaptive_avg_pool3d(x.reshape(1, 1, 2, 3, 4), (1, 2, 2)),
     "adaptive_max_pool3d": lambda t, x, y: t.nn.functional.adaptive_max_pool3d(x.reshape(1, 1, 2, 3, 4), (1, 2, 2)),
+    "fractional_max_pool2d": lambda t, x, y: t.nn.functional.fractional_max_pool2d(
+        x.reshape(1, 2, 3, 4), 2, output_size=2, _random_samples=y[0, :4].reshape(1, 2, 2)),
+    "fractional_max_pool3d": lambda t, x, y: t.nn.functional.fractional_max_pool3d(
+        x.reshape(1, 1, 2, 3, 4), (1, 2, 2), output_size=(1, 1, 2), _random_samples=y[0, :3].reshape(1, 1, 3)),
+    "max_unpool2d": lambda t, x, y: t.nn.functional.max_unpool2d(
+        *t.nn.functional.max_pool2d(x.reshape(1, 1, 4, 6), 2, return_indices=True), 2),
+    "max_unpool3d": lambda t, x, y: t.nn.functional.max_unpool3d(
+        *t.nn.functional.max_pool3d(x.reshape(1, 1, 2, 3, 4), 2, return_indices=True), 2),
+    "linalg_inv": lambda t, x, y: t.linalg.inv(_t_scaled(t, x, 4.0)),
+    "linalg_inv_ex": lambda t, x, y: t.linalg.inv_ex(_t_scaled(t, x, 4.0)).inverse,
+    "linalg_svd": lambda t, x, y: t.linalg.svd(x)[1], "linalg_svdvals": lambda t, x, y: t.linalg.svdvals(x),
+    "linalg_qr": lambda t, x, y: t.linalg.qr(x)[1],
+    "linalg_cholesky": lambda t, x, y: t.linalg.cholesky(_t_scaled(t, x)),
+    "linalg_cholesky_ex": lambda t, x, y: t.linalg.cholesky_ex(_t_scaled(t, x)).L,
+    "linalg_eigh": lambda t, x, y: t.linalg.eigh(_t_scaled(t, x))[0],
+    "linalg_eigvalsh": lambda t, x, y: t.linalg.eigvalsh(_t_scaled(t, x)),
+    "linalg_cond": lambda t, x, y: t.linalg.cond(_t_scaled(t, x, 4.0)),
+    "linalg_matrix_rank": lambda t, x, y: t.linalg.svdvals(x)[:1] * int(t.linalg.matrix_rank(x)),
+    "linalg_solve": lambda t, x, y: t.linalg.solve(_t_scaled(t, x, 4.0), y[:, :2]),
+    "linalg_lstsq": lambda t, x, y: t.linalg.lstsq(x, y[:, :2])[0],
+    "linalg_householder_product": lambda t, x, y: t.linalg.householder_product(x.mT, y[0, :3]),
+    "triangular_solve": lambda t, x, y: t.triangular_solve(y[:, :2], _t_scaled(t, x, 4.0))[0],
+    "cholesky_solve": lambda t, x, y: t.cholesky_solve(y[:, :2], t.tril(_t_scaled(t, x))),
+    "cholesky_inverse": lambda t, x, y: t.cholesky_inverse(t.tril(_t_scaled(t, x))),
+    "linalg_pinv": lambda t, x, y: t.linalg.pinv(x),  # (float16 refused by torch 2.14's region: skipped)
+    "linalg_lu_factor": lambda t, x, y: t.linalg.lu_factor(_t_scaled(t, x, 4.0)).LU,
+    "linalg_lu_factor_ex": lambda t, x, y: t.linalg.lu_factor_ex(_t_scaled(t, x, 4.0)).LU,
+    "linalg_lu": lambda t, x, y: t.linalg.lu(_t_scaled(t, x, 4.0)).U,
+    "linalg_lu_solve": lambda t, x, y: t.linalg.lu_solve(*t.linalg.lu_factor(_t_scaled(t, x, 4.0)), y[:, :2]),
+    "linalg_solve_ex": lambda t, x, y: t.linalg.solve_ex(_t_scaled(t, x, 4.0), y[:, :2]).result,
+    "linalg_solve_triangular": lambda t, x, y: t.linalg.solve_triangular(_t_scaled(t, x, 4.0), y[:, :2], upper=True),
     "interpolate": lambda t, x, y: t.nn.functional.interpolate(x.reshape(1, 1, 4, 6), scale_factor=2, mode="bilinear"),
 }
+
+
+def _t_scaled(t: object, x: object, diagonal: float = 64.0) -> object:
+    """``_scaled`` in torch."""
+    return x[:, :4] * t.from_numpy((np.ones((4, 4)) + (diagonal - 1) * np.eye(4)).astype(np.float16)).to(x.dtype)
 
 _ALL = sorted(set().union(*autocast_mode.FLOAT32_OPS.values()))
 
