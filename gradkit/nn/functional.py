@@ -50,8 +50,13 @@ from gradkit.nn.activation import (
 from gradkit.nn.bilinear import bilinear
 from gradkit.nn.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from gradkit.nn.normalization import (
+    _blas_rows,
+    _column_sum,
     _half_beside_float32,
     _normalized,
+    _row_dot,
+    _row_mean,
+    _stashed,
     _up,
     _update_running,
     group_norm,
@@ -1049,32 +1054,6 @@ def _fusable_norm(x: Tensor, weight: Any, bias: Any) -> bool:
     )
 
 
-def _blas_rows(a: Any) -> bool:
-    """NumPy float32/float64: row and column sums as matrix-vector products (several times faster than
-    NumPy's reductions over a (rows, n) array). Elsewhere (CuPy, float16) the reductions as written."""
-    return type(a) is np.ndarray and (a.dtype == np.float32 or a.dtype == np.float64)
-
-
-def _row_mean(a: Any, n: int) -> Any:
-    """The mean of each row of the 2-D ``a``, kept as a column."""
-    if _blas_rows(a):
-        return (a @ np.ones(a.shape[1], a.dtype)).reshape(-1, 1) / a.dtype.type(n)
-    return a.mean(axis=1, keepdims=True)
-
-
-def _row_dot(a: Any, b: Any, n: int) -> Any:
-    """The mean of ``a * b`` along each row, kept as a column."""
-    if _blas_rows(a):
-        return np.einsum("ij,ij->i", a, b).reshape(-1, 1) / a.dtype.type(n)
-    return (a * b).mean(axis=1, keepdims=True)
-
-
-def _column_sum(a: Any) -> Any:
-    if _blas_rows(a):
-        return np.ones(a.shape[0], a.dtype) @ a
-    return a.sum(axis=0)
-
-
 def _layer_norm_fused(x: Tensor, axes: tuple, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """``layer_norm`` as one node on the (rows, n) view of ``x``: the forward on raw arrays, the VJP in
     closed form (``_layer_norm_dx`` and friends). Saved: x (for a recorded backward), x-hat and the std.
@@ -1192,18 +1171,6 @@ def _layer_norm_dx(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, 
     g._backend.xp.subtract(gy, dx, out=dx)
     dx /= std
     return _make(dx.reshape(x.shape).astype(dtype, copy=False), g._backend)
-
-
-def _stashed(stash: list, g: Tensor, i: int) -> Any:
-    """The gradient ``i`` (2: weight, 3: bias) that ``_layer_norm_dx`` made for this ``g``, taken out of
-    ``stash``; None if there is none for it."""
-    held = stash[0]
-    if held is None or held[0] is not g or held[1] != g._version[0] or held[i] is None:
-        return None
-    out = held[i]
-    rest = (*held[:i], None, *held[i + 1 :])
-    stash[0] = None if rest[2] is None and rest[3] is None else rest
-    return out
 
 
 def _layer_norm_dw(g: Tensor, x: Tensor, xhat: Any, std: Any, w: Tensor | None, axes: tuple, eps: float,

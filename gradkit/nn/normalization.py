@@ -1,7 +1,10 @@
 """Group, instance and local response normalisation: PyTorch's layers and their functional forms.
 
-All three are compositions of differentiable gradkit ops (gradients of any order, NumPy or CuPy, no host
-reads); the running statistics of ``InstanceNorm*`` are updated in place on the device, as BatchNorm's.
+Gradients of any order, NumPy or CuPy, no host reads. ``group_norm`` and ``instance_norm`` (with the
+input's statistics) on float32/float64 input run as one node with closed-form VJPs (NumPy: block by block
+of rows, as ``layer_norm``), whose recorded backward (create_graph) is composed of ops; float16 and mixed
+dtypes, and local response norm, are compositions of differentiable ops. The running statistics of
+``InstanceNorm*`` are updated in place on the device, as BatchNorm's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 from gradkit import ops
 from gradkit._args import flag, real, whole
 from gradkit.amp import autocast_mode as _autocast
+from gradkit.autograd.function import record
+from gradkit.autograd.grad_mode import state as _mode
 from gradkit.creation import ones, zeros
 from gradkit.errors import ArgumentTypeError, DeviceError, DTypeError, InvalidArgumentError, ShapeError
 from gradkit.nn import init
@@ -89,6 +94,45 @@ def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
     return out
 
 
+# ------------------------------------------------------------------ row helpers (layer and group norm)
+def _blas_rows(a: Any) -> bool:
+    """NumPy float32/float64: row and column sums as matrix-vector products (several times faster than
+    NumPy's reductions over a (rows, n) array). Elsewhere (CuPy, float16) the reductions as written."""
+    return type(a) is np.ndarray and (a.dtype == np.float32 or a.dtype == np.float64)
+
+
+def _row_mean(a: Any, n: int) -> Any:
+    """The mean of each row of the 2-D ``a``, kept as a column."""
+    if _blas_rows(a):
+        return (a @ np.ones(a.shape[1], a.dtype)).reshape(-1, 1) / a.dtype.type(n)
+    return a.mean(axis=1, keepdims=True)
+
+
+def _row_dot(a: Any, b: Any, n: int) -> Any:
+    """The mean of ``a * b`` along each row, kept as a column."""
+    if _blas_rows(a):
+        return np.einsum("ij,ij->i", a, b).reshape(-1, 1) / a.dtype.type(n)
+    return (a * b).mean(axis=1, keepdims=True)
+
+
+def _column_sum(a: Any) -> Any:
+    if _blas_rows(a):
+        return np.ones(a.shape[0], a.dtype) @ a
+    return a.sum(axis=0)
+
+
+def _stashed(stash: list, g: Tensor, i: int) -> Any:
+    """The gradient ``i`` (2: weight, 3: bias) that ``_layer_norm_dx`` (or ``_group_norm_dx``) made for this
+    ``g``, taken out of ``stash``; None if there is none for it."""
+    held = stash[0]
+    if held is None or held[0] is not g or held[1] != g._version[0] or held[i] is None:
+        return None
+    out = held[i]
+    rest = (*held[:i], None, *held[i + 1 :])
+    stash[0] = None if rest[2] is None and rest[3] is None else rest
+    return out
+
+
 # ------------------------------------------------------------------ group norm
 def group_norm(
     input: Any,  # noqa: A002
@@ -121,9 +165,264 @@ def group_norm(
         return ops.astype(group_norm(ops.astype(x, np.float32), groups, _up(weight), _up(bias), eps), x.dtype)
     if x.size == 0:
         return _affine(x, weight, bias)
+    if _fusable_group(x, weight, bias):
+        return _group_norm_node("group_norm", x, groups, weight, bias, eps)[0]
     grouped = ops.reshape(_wide(x), (n, groups, x.size // (n * groups)))
     out = ops.reshape(_normalized(grouped, (2,), eps)[0], x.shape)
     return _affine(ops.astype(out, x.dtype) if out.dtype != x.dtype else out, weight, bias)
+
+
+def _fusable_group(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> bool:
+    """Whether ``group_norm`` (or ``instance_norm`` with the input's statistics) runs as one node: a non-empty
+    float32/float64 input, weight and bias None or of its dtype (their shape and device checked before).
+    float16 and mixed dtypes are composed of ops, as before."""
+    dt = x.dtype
+    if (dt != np.float32 and dt != np.float64) or x._data.size == 0:
+        return False
+    return (weight is None or weight._data.dtype == dt) and (bias is None or bias._data.dtype == dt)
+
+
+def _group_norm_node(name: str, x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None,
+                     eps: float) -> tuple[Tensor, Any, Any]:  # fmt: skip
+    """``group_norm`` as one node on the (N * groups, C / groups * spatial) rows of ``x``: the forward on raw
+    arrays, the VJPs in closed form (``_group_norm_dx`` and friends). Returns the output and each row's mean
+    and biased variance (raw (rows, 1) columns, for ``instance_norm``'s running statistics).
+
+    Saved: x and each row's mean and std (x-hat is made again in the backward pass, block by block: no
+    array of x's size is kept). NumPy runs block by block of rows (:func:`_group_norm_rows`,
+    :func:`_group_norm_grads`), every pass after the first over a block finding it in cache; CuPy runs
+    whole-array expressions."""
+    xd = x._data
+    n, c = xd.shape[:2]
+    rows = n * groups
+    m = xd.size // rows
+    s = m * groups // c  # the elements of one channel of one sample
+    x2 = xd.reshape(rows, m)
+    w = None if weight is None else weight._data
+    b = None if bias is None else bias._data
+    if _blas_rows(x2):
+        y, mean, var, std = _group_norm_rows(x2, s, eps, _per_row(w, n, groups), _per_row(b, n, groups))
+    else:
+        mean = x2.mean(axis=1, keepdims=True)
+        xc = x2 - mean
+        var = _row_dot(xc, xc, m)
+        std = x._backend.xp.sqrt(var + eps)
+        if w is None:
+            xc /= std
+            y = xc if b is None else xc.reshape(n, c, s) + b.reshape(c, 1)
+        else:
+            y = xc.reshape(n, c, s) * (w.reshape(groups, -1) / std.reshape(n, groups, 1)).reshape(n, c, 1)
+            if b is not None:
+                y += b.reshape(c, 1)
+    want_db = bias is not None and bias._requires_grad  # its gradient made in x's pass, when wanted now
+    out = record(
+        name, y.reshape(xd.shape), x._backend, (x, weight, bias), _GROUP_NORM_RULES,
+        (x, mean, std, weight, groups, eps, [None, want_db]),
+    )
+    return out, mean, var
+
+
+def _per_row(p: Any, n: int, groups: int) -> Any:
+    """A (C,) weight or bias as (N * groups, C / groups): row r of the grouped input has the values of its
+    group's channels (None stays None)."""
+    return None if p is None else np.tile(p.reshape(groups, -1), (n, 1))
+
+
+_GN_BLOCK = 1 << 16  # elements in a block of rows (as layer_norm's): a block's arrays stay in cache
+_vecdot = getattr(np, "vecdot", None)  # NumPy 2: about twice einsum's speed on long rows
+
+
+def _pair_sums(a: Any, b: Any) -> Any:
+    """NumPy: the sum of ``a * b`` along each row of the 2-D ``a`` and ``b``, as a vector."""
+    k = a.shape[1]
+    if k >= 64:
+        return np.einsum("ij,ij->i", a, b) if _vecdot is None else _vecdot(a, b)
+    p = a * b  # short rows: a product and a matrix-vector sum (a dot product per row is slow there)
+    return p[:, 0] if k == 1 else p @ np.ones(k, a.dtype)
+
+
+def _sums(a: Any) -> Any:
+    """NumPy: the sum along each row of the 2-D ``a``, as a vector."""
+    return a[:, 0] if a.shape[1] == 1 else a @ np.ones(a.shape[1], a.dtype)
+
+
+def _group_norm_rows(x2: Any, s: int, eps: float, wr: Any, br: Any) -> tuple:
+    """The NumPy forward of ``group_norm`` on the (rows, m) ``x2`` (float32/float64), block by block of rows:
+    ``(y, mean, var, std)``, new arrays; ``s`` the elements of a channel in a row, ``wr``/``br`` the weight
+    and bias per row (:func:`_per_row`) or None. ``y = (x - mean) * (weight / std) + bias``."""
+    rows, m = x2.shape
+    cg = m // s
+    dtype = x2.dtype
+    step = max(1, _GN_BLOCK // m)
+    y = np.empty((rows, m), dtype)
+    mean = np.empty((rows, 1), dtype)
+    var = np.empty((rows, 1), dtype)
+    std = np.empty((rows, 1), dtype)
+    size = dtype.type(m)
+    for a in range(0, rows, step):
+        e = min(a + step, rows)
+        k = e - a
+        xs, ys, mu, v, sd = x2[a:e], y[a:e], mean[a:e], var[a:e], std[a:e]
+        np.add.reduce(xs, axis=1, keepdims=True, out=mu)  # NumPy's pairwise sum (its error is amplified by
+        np.divide(mu, size, out=mu)  # mean / std), as np.mean's
+        np.subtract(xs, mu, out=ys)
+        np.divide(_pair_sums(ys, ys).reshape(k, 1), size, out=v)
+        np.sqrt(v + eps, out=sd)
+        y3 = ys.reshape(k, cg, s)
+        if wr is None:
+            ys /= sd
+        else:
+            y3 *= (wr[a:e] / sd)[:, :, None]
+        if br is not None:
+            y3 += br[a:e, :, None]
+    return y, mean, var, std
+
+
+def _group_norm_grads(gd: Any, x2: Any, mean: Any, std: Any, s: int, wr: Any, want_db: bool) -> tuple:
+    """NumPy float32/float64: the input gradient of ``group_norm`` for the output gradient ``gd`` (rows, m),
+    in one pass over blocks of rows: ``(dx, sx, sg)``. With ``gy = g * weight`` and ``xhat = xc / std``
+    (``xc = x - mean``, made again per block), per row ``dx = (gy - mean(gy) - xhat * mean(gy * xhat)) / std``,
+    computed as ``g * (weight / std) - xc * (mean(gy * xhat) / std^2) - mean(gy) / std`` from the sums over
+    each channel of ``g * xhat`` (``sx``, (rows, C / groups): the weight's gradient once summed over N) and
+    of ``g`` (``sg``: the bias's), None when not needed (no weight; no weight and no bias gradient)."""
+    rows, m = x2.shape
+    cg = m // s
+    dtype = x2.dtype
+    step = max(1, _GN_BLOCK // m)
+    dx = np.empty((rows, m), dtype)
+    xcb = np.empty((min(step, rows), m), dtype)
+    tmp = np.empty((min(step, rows), m), dtype)
+    sx = None if wr is None else np.empty((rows, cg), dtype)
+    sg = None if wr is None and not want_db else np.empty((rows, cg), dtype)
+    inv_all = 1 / std
+    scale_all = inv_all / dtype.type(m)
+    for a in range(0, rows, step):
+        e = min(a + step, rows)
+        k = e - a
+        gs, d, xc, t = gd[a:e], dx[a:e], xcb[:k], tmp[:k]
+        np.subtract(x2[a:e], mean[a:e], out=xc)
+        inv, scale = inv_all[a:e], scale_all[a:e]
+        g3 = gs.reshape(k * cg, s)
+        if sx is not None:
+            sxk = sx[a:e]
+            sxk.reshape(-1)[...] = _pair_sums(g3, xc.reshape(k * cg, s))
+            sxk *= inv  # the sums of g * xhat
+            dot = np.einsum("ij,ij->i", sxk, wr[a:e]).reshape(k, 1)
+        else:
+            dot = _pair_sums(gs, xc).reshape(k, 1) * inv
+        if sg is not None:
+            sgk = sg[a:e]
+            sgk.reshape(-1)[...] = _sums(g3)
+            mg = (sgk.sum(axis=1) if wr is None else np.einsum("ij,ij->i", sgk, wr[a:e])).reshape(k, 1)
+        else:
+            mg = _sums(gs).reshape(k, 1)
+        np.multiply(xc, dot * (scale * inv), out=d)
+        d += mg * scale
+        if wr is None:
+            np.multiply(gs, inv, out=t)
+        else:
+            np.multiply(g3.reshape(k, cg, s), (wr[a:e] * inv)[:, :, None], out=t.reshape(k, cg, s))
+        np.subtract(t, d, out=d)
+    return dx, sx, sg
+
+
+def _xhat(x: Tensor, mean: Any, std: Any) -> Any:
+    """x-hat as a raw (rows, m) array, from x and the rows' saved mean and std."""
+    out = x._data.reshape(mean.shape[0], -1) - mean
+    out /= std
+    return out
+
+
+def _group_norm_dx(g: Tensor, x: Tensor, mean: Any, std: Any, w: Tensor | None, groups: int, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
+    """``(gy - mean(gy) - xhat * mean(gy * xhat)) / std`` with ``gy = g * weight`` (per channel), means over
+    each row (a group of a sample). NumPy float32/float64: with the weight's and the bias's gradients in the
+    same pass when they require grad; those wait in ``stash`` as ``_layer_norm_dx``'s do."""
+    if _mode.enabled:  # create_graph: from x again, so that the result is differentiable in x too
+        xh, sd = _grouped(x, groups, eps)
+        gy = ops.reshape(g if w is None else g * _channels(w, x), xh.shape)
+        out = (gy - ops.mean(gy, (2,), keepdims=True) - xh * ops.mean(gy * xh, (2,), keepdims=True)) / sd
+        return ops.reshape(out, x.shape)
+    n, c = x.shape[:2]
+    rows = n * groups
+    m = x.size // rows
+    s = m * groups // c
+    x2 = x._data.reshape(rows, m)
+    gd = g._data.reshape(rows, m)
+    if gd.dtype != x2.dtype:
+        gd = gd.astype(x2.dtype)
+    want_dw = w is not None and w._requires_grad
+    want_db = stash[1]
+    if _blas_rows(x2):
+        wr = _per_row(None if w is None else w._data, n, groups)
+        dx, sx, sg = _group_norm_grads(gd, x2, mean, std, s, wr, want_db)
+        dw = _column_sum(sx.reshape(n, c)) if want_dw else None
+        db = _column_sum(sg.reshape(n, c)) if want_db else None
+    else:
+        cg = c // groups
+        g4 = gd.reshape(n, groups, cg, s)
+        x4 = (x2 - mean).reshape(n, groups, cg, s)
+        inv = 1 / std.reshape(n, groups)
+        sx = (g4 * x4).sum(axis=3) * inv[..., None]  # (n, groups, cg): the sums of g * xhat over each channel
+        sg = g4.sum(axis=3)
+        if w is not None:
+            wg = w._data.reshape(groups, cg)
+            dot, mg = (sx * wg).sum(axis=2), (sg * wg).sum(axis=2)
+        else:
+            dot, mg = sx.sum(axis=2), sg.sum(axis=2)
+        scale = inv / m
+        dx = x4 * (dot * scale * inv)[..., None, None]
+        dx += (mg * scale)[..., None, None]
+        dx = (g4 * inv[..., None, None] if w is None else g4 * (wg * inv[..., None])[..., None]) - dx
+        dw = sx.reshape(n, c).sum(axis=0) if want_dw else None
+        db = sg.reshape(n, c).sum(axis=0) if want_db else None
+    stash[0] = (g, g._version[0], dw, db) if want_dw or want_db else None
+    return Tensor._make(dx.reshape(x.shape), g._backend)
+
+
+def _group_norm_dw(g: Tensor, x: Tensor, mean: Any, std: Any, w: Tensor | None, groups: int, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
+    if _mode.enabled:
+        return ops.sum(g * ops.reshape(_grouped(x, groups, eps)[0], x.shape), _reduced(x))
+    dw = _stashed(stash, g, 2)
+    if dw is None:
+        n, c = x.shape[:2]
+        xh = _xhat(x, mean, std).reshape(n * c, -1)
+        gd = g._data.reshape(n * c, -1).astype(xh.dtype, copy=False)
+        sx = _pair_sums(gd, xh) if _blas_rows(xh) else (gd * xh).sum(axis=1)
+        dw = _column_sum(sx.reshape(n, c))
+    return Tensor._make(dw, g._backend)
+
+
+def _group_norm_db(g: Tensor, x: Tensor, mean: Any, std: Any, w: Tensor | None, groups: int, eps: float,
+                   stash: list) -> Tensor:  # fmt: skip
+    if _mode.enabled:
+        return ops.sum(g, _reduced(x))
+    db = _stashed(stash, g, 3)
+    if db is None:
+        n, c = x.shape[:2]
+        gd = g._data.reshape(n * c, -1).astype(x.dtype, copy=False)
+        db = _column_sum((_sums(gd) if _blas_rows(gd) else gd.sum(axis=1)).reshape(n, c))
+    return Tensor._make(db, g._backend)
+
+
+_GROUP_NORM_RULES = (_group_norm_dx, _group_norm_dw, _group_norm_db)
+
+
+def _grouped(x: Tensor, groups: int, eps: float) -> tuple[Tensor, Tensor]:
+    """x-hat and the std of ``x`` viewed as (N, groups, rest), as differentiable ops (a recorded backward)."""
+    n = x.shape[0]
+    return _normalized(ops.reshape(x, (n, groups, x.size // (n * groups))), (2,), eps)
+
+
+def _channels(p: Tensor, x: Tensor) -> Tensor:
+    """A (C,) tensor shaped to broadcast along axis 1 of ``x``."""
+    return ops.reshape(p, (-1,) + (1,) * (x.ndim - 2))
+
+
+def _reduced(x: Tensor) -> tuple:
+    """Every axis of ``x`` but the channel axis 1."""
+    return (0, *range(2, x.ndim))
 
 
 class GroupNorm(Module):
@@ -214,6 +513,14 @@ def instance_norm(
         raise ShapeError(f"{op}: expected more than 1 spatial element when training, got input shape {x.shape}")
     if x.size == 0:  # an empty batch or spatial extent: returned, the statistics kept
         return _affine(x, weight, bias)
+    if _fusable_group(x, weight, bias):  # group_norm's node with a group per channel
+        c = x.shape[1]
+        out, mean, var = _group_norm_node("instance_norm", x, c, weight, bias, eps)
+        if running_mean is not None:
+            _update_running(running_mean, mean.reshape(-1, c).mean(axis=0), momentum)
+        if running_var is not None:
+            _update_running(running_var, var.reshape(-1, c).mean(axis=0) * (n / (n - 1)), momentum)
+        return out
     xw = _wide(x)
     mean = ops.mean(xw, axes, keepdims=True)
     centred = xw - mean

@@ -2,7 +2,10 @@
 
 NumPy closed forms in float64, first- and second-order gradchecks on tiny shapes, running statistics in
 training and evaluation modes, state-dict keys and round trips, argument errors, and, where torch is
-importable, value, gradient and running-statistic parity with it (its weights copied in).
+importable, value, gradient and running-statistic parity with it (its weights copied in). The one-node
+group_norm / instance_norm (float32/float64): against the ops it replaces (NumPy blocks of rows small and
+default), central differences of first and second order, double backward, gradients for any inputs
+requiring grad and their hand-over, float16 and mixed dtypes left composed.
 """
 
 from __future__ import annotations
@@ -303,3 +306,199 @@ def test_forward_and_backward_read_nothing_on_the_host(device, monkeypatch):
         for training in (True, False):
             y = m.train(training)(x)
             (y * y).sum().backward()
+
+
+# ================================================================== the fused group / instance norm node
+def _composed_group_norm(x, groups, w=None, b=None, eps=1e-5):
+    """group_norm as it was composed of ops before it became one node (the reference for the node)."""
+    n = x.shape[0]
+    grouped = gk.ops.reshape(x, (n, groups, x.size // (n * groups)))
+    centred = grouped - gk.ops.mean(grouped, (2,), keepdims=True)
+    out = centred / gk.ops.sqrt(gk.ops.mean(centred * centred, (2,), keepdims=True) + eps)
+    out = gk.ops.reshape(out, x.shape)
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    if w is not None:
+        out = out * gk.ops.reshape(w, shape)
+    if b is not None:
+        out = out + gk.ops.reshape(b, shape)
+    return out
+
+
+@pytest.fixture(params=[64, 1 << 16], ids=["small-blocks", "blocks"])
+def gn_blocks(request, monkeypatch):
+    """NumPy's blocks of rows: 64 elements (several blocks, a short last one, a row longer than a block) or
+    the default."""
+    from gradkit.nn import normalization
+
+    monkeypatch.setattr(normalization, "_GN_BLOCK", request.param)
+
+
+_GN_SHAPES = [((3, 6), 3), ((3, 6), 1), ((3, 6), 6), ((2, 6, 5), 2), ((2, 6, 5), 6), ((3, 4, 3, 5), 1),
+              ((3, 4, 3, 5), 2), ((5, 4, 1, 1), 4), ((2, 6, 2, 3, 4), 3), ((2, 6, 2, 3, 4), 6), ((7, 2, 9), 1)]
+
+
+@pytest.mark.parametrize("xs, groups", _GN_SHAPES)
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_group_norm_node_matches_the_composed_ops(device, gn_blocks, xs, groups, affine, dtype):
+    rng = np.random.default_rng(sum(xs) + groups)
+    c = xs[1]
+    x = gk.tensor(rng.standard_normal(xs) * 3 + 2, dtype=dtype, device=device, requires_grad=True)
+    w = gk.tensor(rng.standard_normal(c), dtype=dtype, device=device, requires_grad=True) if affine[0] else None
+    b = gk.tensor(rng.standard_normal(c), dtype=dtype, device=device, requires_grad=True) if affine[1] else None
+    g = gk.tensor(rng.standard_normal(xs), dtype=dtype, device=device)
+    y, want = group_norm(x, groups, w, b), _composed_group_norm(x, groups, w, b)
+    assert y.grad_fn.name == "group_norm" and y.dtype == x.dtype and y.shape == x.shape
+    tol = 1e-12 if dtype == "float64" else 3e-6
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=tol, atol=tol)
+    with gk.no_grad():
+        np.testing.assert_allclose(group_norm(x, groups, w, b).numpy(), y.numpy(), rtol=tol, atol=tol)
+    inputs = [t for t in (x, w, b) if t is not None]
+    got, exp = gk.autograd.grad(y, inputs, g), gk.autograd.grad(want, inputs, g)
+    # x's gradient is a difference of terms of the size of g * w / std (a group of one element: all of it
+    # cancels), each rounded: the tolerance scales with that size
+    std = np.sqrt(x.numpy().astype("float64").reshape(xs[0], groups, -1).var(2) + 1e-5).min()
+    scale = max(1.0, np.abs(g.numpy()).max() * (1.0 if w is None else np.abs(w.numpy()).max()) / std)
+    for a, e, t in zip(got, exp, inputs, strict=True):
+        assert a.shape == t.shape and a.dtype == t.dtype
+        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=tol, atol=20 * tol * scale)
+
+
+@pytest.mark.parametrize("xs, groups", [((3, 6), 3), ((2, 4, 3), 1), ((2, 4, 3), 4), ((2, 4, 2, 3), 2),
+                                        ((1, 2, 2, 1, 3), 2)])  # fmt: skip
+@pytest.mark.parametrize("affine", [(True, True), (False, True), (True, False), (False, False)])
+def test_group_norm_node_gradcheck_first_and_second_order(device, gn_blocks, xs, groups, affine):
+    """float64 central differences: the node's closed-form VJPs, and its recorded backward (create_graph,
+    composed of ops) differentiated again."""
+    rng = np.random.default_rng(len(xs) + groups)
+    c = xs[1]
+    x = gk.tensor(rng.standard_normal(xs), device=device, requires_grad=True)
+    args = [x]
+    if affine[0]:
+        args.append(gk.tensor(rng.standard_normal(c), device=device, requires_grad=True))
+    if affine[1]:
+        args.append(gk.tensor(rng.standard_normal(c), device=device, requires_grad=True))
+
+    def fn(*a):
+        rest = list(a[1:])
+        w = rest.pop(0) if affine[0] else None
+        b = rest.pop(0) if affine[1] else None
+        return group_norm(a[0], groups, w, b, 0.1)
+
+    assert fn(*args).grad_fn.name == "group_norm"
+    v = gk.tensor(rng.standard_normal(xs), device=device)
+    assert gk.gradcheck(fn, tuple(args))
+    assert gk.gradcheck(lambda *a: gk.autograd.grad(fn(*a), list(a), v, create_graph=True), tuple(args))
+
+
+def test_group_norm_node_double_backward_matches_the_composed_ops(device):
+    rng = np.random.default_rng(40)
+    x = gk.tensor(rng.standard_normal((3, 4, 5)), device=device, requires_grad=True)
+    w = gk.tensor(rng.standard_normal(4), device=device, requires_grad=True)
+    b = gk.tensor(rng.standard_normal(4), device=device, requires_grad=True)
+    g = gk.tensor(rng.standard_normal((3, 4, 5)), device=device, requires_grad=True)
+    results = []
+    for f in (group_norm, _composed_group_norm):
+        first = gk.autograd.grad(f(x, 2, w, b), [x, w, b], g, create_graph=True)
+        total = sum(((t * t).sum() for t in first), gk.tensor(0.0, device=device))
+        results.append([a.numpy() for a in gk.autograd.grad(total, [x, w, g])])
+    for a, e in zip(*results, strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("requires", [(True, True, True), (True, False, True), (True, True, False),
+                                      (False, True, True), (False, True, False), (False, False, True),
+                                      (True, False, False)])  # fmt: skip
+def test_group_norm_node_grads_for_any_inputs_requiring_grad(device, gn_blocks, requires):
+    rng = np.random.default_rng(41)
+    vals = (rng.standard_normal((4, 6, 3)), rng.standard_normal(6), rng.standard_normal(6))
+    g = gk.tensor(rng.standard_normal((4, 6, 3)), device=device)
+    x, w, b = (gk.tensor(v, device=device, requires_grad=r) for v, r in zip(vals, requires, strict=True))
+    group_norm(x, 3, w, b).backward(g)
+    xs = [gk.tensor(v, device=device, requires_grad=True) for v in vals]
+    want = gk.autograd.grad(_composed_group_norm(xs[0], 3, xs[1], xs[2]), xs, g)
+    for t, e, r in zip((x, w, b), want, requires, strict=True):
+        if r:
+            np.testing.assert_allclose(t.grad.numpy(), e.numpy(), atol=1e-12)
+        else:
+            assert t.grad is None
+
+
+def test_group_norm_node_grads_handed_over_for_the_same_gradient_only(device, gn_blocks):
+    """x's rule makes w's and b's gradients too; they go only to the rules called next for that same
+    gradient (not after a retained graph's backward with another gradient, or this one changed in place)."""
+    rng = np.random.default_rng(42)
+    x, w, b = (gk.tensor(rng.standard_normal(s), device=device, requires_grad=True) for s in ((3, 4, 5), 4, 4))
+    g = gk.tensor(rng.standard_normal((3, 4, 5)), device=device)
+
+    def expected(grad):
+        xs = [t.detach().requires_grad_() for t in (x, w, b)]
+        return [a.numpy() for a in gk.autograd.grad(_composed_group_norm(xs[0], 2, xs[1], xs[2]), xs, grad)]
+
+    y = group_norm(x, 2, w, b)
+    (dx,) = gk.autograd.grad(y, [x], g, retain_graph=True)
+    g2 = g * 2.0
+    dw, db = gk.autograd.grad(y, [w, b], g2, retain_graph=True)
+    np.testing.assert_allclose(dx.numpy(), expected(g)[0], atol=1e-12)
+    np.testing.assert_allclose(dw.numpy(), expected(g2)[1], atol=1e-12)
+    np.testing.assert_allclose(db.numpy(), expected(g2)[2], atol=1e-12)
+    gk.autograd.grad(y, [x], g, retain_graph=True)
+    with gk.no_grad():
+        g.mul_(3.0)
+    dw3, db3 = gk.autograd.grad(y, [w, b], g, retain_graph=True)
+    np.testing.assert_allclose(dw3.numpy(), expected(g)[1], atol=1e-12)
+    np.testing.assert_allclose(db3.numpy(), expected(g)[2], atol=1e-12)
+
+
+def test_group_norm_node_output_is_private_and_x_is_version_checked(device):
+    x = gk.tensor(_rand(2, 4, 3, seed=43), device=device, requires_grad=True)
+    y = group_norm(x, 2)
+    with gk.no_grad():
+        y.mul_(0.0)  # the output's buffer is the node's own: its saved statistics are untouched
+    x.grad = None
+    group_norm(x, 2).backward(gk.tensor(_rand(2, 4, 3, seed=44), device=device))
+    assert np.isfinite(x.grad.numpy()).all()
+    leaf = gk.tensor(_rand(2, 4, 3, seed=45), device=device, requires_grad=True)
+    z = leaf * 1.0
+    out = group_norm(z, 2)
+    with gk.no_grad():
+        z.add_(1.0)
+    with pytest.raises(gk.AutogradError):
+        out.sum().backward()
+
+
+def test_group_norm_float16_and_mixed_dtypes_stay_composed(device):
+    x = gk.tensor(_rand(2, 4, 3, seed=46), dtype="float16", device=device, requires_grad=True)
+    w32 = gk.ones(4, dtype="float32", device=device, requires_grad=True)
+    for out in (group_norm(x, 2), group_norm(x, 2, w32), group_norm(x.astype("float64"), 2, w32)):
+        assert out.grad_fn.name != "group_norm"
+    assert group_norm(x, 2, w32).dtype == np.float16
+
+
+@pytest.mark.parametrize("xs", [(2, 3, 4), (3, 2, 3, 2), (1, 4, 2, 1, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_instance_norm_training_node_matches_the_composed_ops(device, gn_blocks, xs, affine, dtype):
+    rng = np.random.default_rng(sum(xs))
+    c = xs[1]
+    x = gk.tensor(rng.standard_normal(xs) * 2 - 1, dtype=dtype, device=device, requires_grad=True)
+    w = gk.tensor(rng.standard_normal(c), dtype=dtype, device=device, requires_grad=True) if affine else None
+    b = gk.tensor(rng.standard_normal(c), dtype=dtype, device=device, requires_grad=True) if affine else None
+    rm = gk.tensor(rng.standard_normal(c), dtype=dtype, device=device)
+    rv = gk.tensor(rng.random(c) + 0.5, dtype=dtype, device=device)
+    rm0, rv0 = rm.numpy().copy(), rv.numpy().copy()
+    y = instance_norm(x, rm, rv, w, b, momentum=0.3)
+    assert y.grad_fn.name == "instance_norm"
+    want = _composed_group_norm(x, c, w, b)
+    tol = 1e-12 if dtype == "float64" else 3e-6
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=tol, atol=tol)
+    xv = x.numpy().astype("float64").reshape(xs[0], c, -1)
+    np.testing.assert_allclose(rm.numpy(), 0.7 * rm0 + 0.3 * xv.mean(2).mean(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(rv.numpy(), 0.7 * rv0 + 0.3 * xv.var(2, ddof=1).mean(0), rtol=tol, atol=tol)
+    g = gk.tensor(rng.standard_normal(xs), dtype=dtype, device=device)
+    inputs = [t for t in (x, w, b) if t is not None]
+    for a, e in zip(gk.autograd.grad(y, inputs, g), gk.autograd.grad(want, inputs, g), strict=True):
+        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=tol, atol=20 * tol)
+    if dtype == "float64":
+        _gradchecks(lambda a, ww, bb: instance_norm(a, None, None, ww, bb, eps=0.1),
+                    (x, *(inputs[1:] if affine else (None, None))))  # fmt: skip
