@@ -22,7 +22,7 @@ require grad (the weights) to the autocast dtype are cached for the outermost re
 (``cache_enabled``), keyed also by the tensor's version (an in-place update makes a fresh cast) and by grad
 mode (a cast made under ``no_grad`` has no graph); the float32 casts are not cached (nor are PyTorch's). A
 region entered during a backward pass (``gk.utils.checkpoint``'s recomputation under the forward's regions) casts
-again.
+again, into a cache of its own.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ _FLOAT32_LOSSES = frozenset({
 #: or "triangular_solve_cpu" not implemented), but gradkit's function also serves a name that is on it, and
 #: computes in float32 for both: ``linalg.pinv`` is ``pinverse``, ``linalg.lu_factor``/``lu_factor_ex``/``lu`` are
 #: ``torch.lu`` (``_lu_with_info``), ``linalg.lu_solve`` is ``lu_solve``, ``linalg.solve_ex`` is ``linalg_solve``,
-#: ``linalg.solve_triangular`` is ``triangular_solve``. det, slogdet, logdet, matrix_exp, ldl_factor and
-#: ldl_solve are on no list and refuse float16, as PyTorch's.
+#: ``linalg.solve_triangular`` is ``triangular_solve``. det, slogdet, logdet, ldl_factor and ldl_solve are on no
+#: list and refuse float16, as PyTorch's; so is matrix_exp, which gradkit refuses float16 for everywhere (PyTorch
+#: computes it in float16, in a region or not).
 _CPU_SIBLINGS = frozenset({
     "linalg_pinv", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu", "linalg_lu_solve", "linalg_solve_ex",
     "linalg_solve_triangular",
@@ -255,7 +256,14 @@ class autocast:  # noqa: N801 - PyTorch's name
         device = self.device
         from gradkit.autograd.grad_mode import state as grad_state
 
-        st.saved.append((device, st.enabled[device], st.dtype[device], st.cache_enabled, self._enabled, st.entered_in))
+        # a region entered within a backward pass (gk.utils.checkpoint's recomputation, under the forward's regions)
+        # casts again, into a cache of its own: a cast the forward pass recorded inside the checkpointed call, still
+        # cached when the backward pass runs inside that region, would not be recorded again (a different graph)
+        fresh = grad_state.backward_pass is not None and grad_state.backward_pass is not st.entered_in
+        st.saved.append((device, st.enabled[device], st.dtype[device], st.cache_enabled, self._enabled, st.entered_in,
+                         st.cache if fresh else None))
+        if fresh:
+            st.cache = {}
         st.entered_in = grad_state.backward_pass
         st.enabled[device] = self._enabled
         st.dtype[device] = self.fast_dtype
@@ -269,9 +277,11 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __exit__(self, *exc: Any) -> bool:
         global active
         st = _state
-        device, was_enabled, was_dtype, was_cache, counted, st.entered_in = st.saved.pop()
+        device, was_enabled, was_dtype, was_cache, counted, st.entered_in, outer_cache = st.saved.pop()
         st.nesting -= 1
-        if st.nesting == 0:
+        if outer_cache is not None:  # the casts of a region entered within a backward pass are its own
+            st.cache = outer_cache
+        elif st.nesting == 0:
             st.cache.clear()
         st.enabled[device] = was_enabled
         st.dtype[device] = was_dtype

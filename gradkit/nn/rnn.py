@@ -14,9 +14,10 @@ only its ``batch_sizes`` are read on the host.
 Under ``gk.autocast`` (either device type) a layer or cell computes in the autocast dtype, as PyTorch's cuDNN RNN
 and cells on its CUDA lower-precision list: the input, the states and the weights are cast down once per call
 (recorded casts, the weights' cached for the region, so float32 parameters get float32 gradients), and the
-output and final states are float16. PyTorch 2.14's CPU autocast is not consistent here (its oneDNN LSTM refuses
-float16, its GRU and LSTM/GRU cells cast only their products and return the float32 state's dtype, its RNN
-returns float16); gradkit does on "cpu" what PyTorch does on "cuda".
+output and final states are float16. PyTorch 2.14's CPU autocast is not consistent here (its oneDNN LSTM fails on
+float32 input, its GRU, LSTM and the LSTM/GRU cells cast only their products and return the state's dtype, the
+input's when no state is given, its RNN and RNNCell return float16); gradkit does on "cpu" what PyTorch does on
+"cuda".
 """
 
 from __future__ import annotations
@@ -337,6 +338,8 @@ class RNNBase(Module):
         under it, once per call (see ``_lowered``)."""
         directions = 2 if self.bidirectional else 1
         params = [self._weights(k, d) for k in range(self.num_layers) for d in range(directions)]
+        if not _autocast.active:  # (one module read when autocast is off)
+            return params, None
         flat, lower = _lowered(tuple(p for group in params for p in group), self._reference_weight())
         if lower is None:
             return params, None

@@ -169,7 +169,8 @@ def test_float16_beside_float32_and_float64(device: str) -> None:
 
 def test_not_on_the_list_still_refuse_float16(device: str) -> None:
     """det, slogdet, logdet, matrix_exp, ldl_factor: on no autocast list; PyTorch 2.14 refuses their float16
-    input inside a CPU region too ("lu_cpu" not implemented for 'Half', "Low precision dtypes not supported")."""
+    input inside a CPU region too ("lu_cpu" not implemented for 'Half', "Low precision dtypes not supported"), but
+    for matrix_exp, which it computes in float16 (gradkit's refuses float16 outside a region as well)."""
     a, s = _operands(device, "A S")
     calls = [lambda: gk.linalg.det(a), lambda: gk.linalg.slogdet(a), lambda: gk.logdet(s),
              lambda: gk.linalg.matrix_exp(a), lambda: gk.linalg.ldl_factor(s)]
@@ -484,3 +485,58 @@ def test_cpu_dtypes_match_torch() -> None:
         with autocast_on("cpu"):
             ours = [str(o.dtype) for o in _tensors(_layer(name, "cpu")(_rnn_input(name, "cpu", np.float16)))]
         assert ours == expected, name
+
+
+# ------------------------------------------------------------------ review: checkpoint, the cast cache
+@pytest.mark.parametrize("reentrant", [False, True], ids=["non_reentrant", "reentrant"])
+@pytest.mark.parametrize("name", ["LSTM", "GRUCell", "Linear"])
+def test_checkpoint_backward_inside_the_region(device: str, name: str, reentrant: bool) -> None:
+    """A checkpointed layer whose backward pass runs inside the forward's region: the recomputation casts the
+    weights again (its own cache) rather than reusing the forward run's cached casts, which it did not record
+    (the backward pass raised "recorded a different graph"); the gradients are the plain call's."""
+    if name == "Linear":
+        gk.manual_seed(3)
+        layer = nn.Linear(4, 6).to(device)
+        x = gk.tensor(np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32), device=device,
+                      requires_grad=True)
+    else:
+        layer = _layer(name, device)
+        x = _rnn_input(name, device, np.float32)
+
+    def first(t: gk.Tensor) -> gk.Tensor:
+        return _tensors(layer(t))[0]
+
+    grads = []
+    for checkpointed in (False, True):
+        layer.zero_grad()
+        x.grad = None
+        with autocast_on(device):
+            first(x)  # the weights' casts cached before the checkpointed call, too
+            y = gk.utils.checkpoint.checkpoint(first, x, use_reentrant=reentrant) if checkpointed else first(x)
+            assert y.dtype == F16
+            y.astype(gk.float32).sum().backward()
+            cached = {id(v) for v, _, _ in autocast_mode._state.cache.values()}
+            assert {id(p) for p in layer.parameters()} <= cached  # the region's own cache is back
+        grads.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for got, want in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    layer.zero_grad()
+    with autocast_on(device):  # the checkpointed call first: its forward run records the casts
+        y = gk.utils.checkpoint.checkpoint(first, x, use_reentrant=reentrant)
+        y.astype(gk.float32).sum().backward()
+    for p, want in zip(layer.parameters(), grads[0][1:], strict=True):
+        np.testing.assert_array_equal(p.grad.numpy(), want)
+
+
+def test_recurrent_weights_updated_in_place_inside_a_region(device: str) -> None:
+    """The weights' cached casts follow an in-place update (their version): the next call sees the new weights."""
+    layer = _layer("LSTM", device)
+    x = _rnn_input("LSTM", device, np.float32, grad=False)
+    with autocast_on(device):
+        before = layer(x)[0]
+        with gk.no_grad():
+            layer.weight_hh_l0.mul_(2.0)
+        after = layer(x)[0]
+    ref = copy.deepcopy(layer).to(dtype=gk.float16)(x.astype(gk.float16))[0]
+    np.testing.assert_array_equal(after.numpy(), ref.numpy())
+    assert not np.array_equal(before.numpy(), after.numpy())
