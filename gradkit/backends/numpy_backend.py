@@ -13,6 +13,16 @@ from gradkit.backends.base import Backend
 #: as given: the flat positions' few array operations would cost more than they save.
 _FLAT_SCATTER_MIN = 256
 
+#: ``ufunc_at`` at one integer array whose entries address rows of at least ``_ROWS_MIN_INNER`` elements (each
+#: index picks a slice: ``x[i]`` of an (N, C) array a row of C, ``x[:, i]`` of a (B, N, C) array B rows of C), of
+#: at least ``_ROWS_MIN_SIZE`` values in all, combines whole rows (:func:`rows_at`) rather than single elements at
+#: flat positions. Measured with NumPy 1.26 and 2.4 on 2 cores: 2-4 times faster from 16 columns and 64k values
+#: (a graph network's ``index_add``/``scatter_add`` of edge features into nodes, the gradient of ``x[i]``),
+#: about even at 8 columns or 32k values, slower below.
+_ROWS_MIN_INNER = 16
+_ROWS_MIN_SIZE = 32768
+_ROWS_UFUNCS = (np.add, np.multiply, np.maximum, np.minimum)
+
 
 def _is_full_slice(item: Any) -> bool:
     return type(item) is slice and item == slice(None)
@@ -52,6 +62,104 @@ def _flat_positions(shape: tuple, a: int, arrays: tuple) -> np.ndarray | None:
     return flat.reshape(-1)
 
 
+def _stable_order(idx: np.ndarray, n: int) -> np.ndarray:
+    """``np.argsort(idx, kind="stable")`` for int64 ``idx`` in ``[0, n)``: where the index and its position fit in
+    an int64 together, an unstable sort of ``idx * 2**b + position`` (NumPy's SIMD sort, 5-8 times faster than
+    its stable one), whose keys are all distinct, so the order is the stable one."""
+    count = idx.shape[0]
+    shift = max(count - 1, 1).bit_length()
+    if max(n - 1, 1).bit_length() + shift > 62:
+        return np.argsort(idx, kind="stable")
+    key = idx << shift
+    key |= np.arange(count, dtype=np.int64)
+    key.sort()
+    key &= (1 << shift) - 1
+    return key
+
+
+def rows_at(ufunc: np.ufunc, target: np.ndarray, idx: np.ndarray, values: np.ndarray, acc_dtype: Any = None) -> None:
+    """``ufunc.at(target, (slice(None), idx), values)`` for a (A, N, C) ``target``, int64 ``idx`` of shape (E,)
+    with every value in ``[0, N)`` and (A, E, C) ``values`` of a dtype that ``ufunc`` casts into the target's:
+    row ``values[:, e]`` combined into row ``target[:, idx[e]]``, in the order of the entries, as ``ufunc.at``
+    does: the same results, bit for bit, for ``np.add`` on floats too (the same additions in the same order),
+    for rows of a few elements or more (for rows of one, NumPy's reduce sums the rows reached most often
+    pairwise: a difference of rounding only).
+
+    NumPy's ``ufunc.at`` of a slice per index runs its inner loop once per index, and at flat positions once
+    per element; here the entries are sorted by row once (stably), and rows reached by at most ``D`` entries
+    are combined in ``D`` passes, pass k combining each row's k-th entry into it, for all those rows at once;
+    the rows reached more often than that get one ``ufunc.reduce`` each. ``D`` is chosen to make the fewest
+    NumPy calls. ``acc_dtype``: the rows are combined in that dtype (float64 for float32 values: each row's
+    sum as ``np.bincount`` sums it), then stored in the target's."""
+    count = idx.shape[0]
+    if count == 0:
+        return
+    two_d = target.shape[0] == 1  # NumPy 1.26 takes rows along axis 0 of a 2-d array faster than along axis 1
+    if two_d:
+        target, values = target[0], values[0]
+    axis = 0 if two_d else 1
+    values = np.ascontiguousarray(values)  # np.take copies a strided array whole, on every call
+    order = _stable_order(idx, target.shape[axis])
+    rows = idx[order]
+    starts = np.flatnonzero(rows[1:] != rows[:-1])
+    starts += 1
+    starts = np.concatenate((np.zeros(1, dtype=starts.dtype), starts))
+    counts = np.diff(starts, append=count)
+    by = np.argsort(-counts, kind="stable")  # the rows reached most often first
+    starts, counts = starts[by], counts[by]
+    hit = rows[starts]
+    # passes: D of them, then one reduction for each of the rows reached more than D times
+    passes = np.arange(int(counts[0]) + 1)
+    more = np.searchsorted(-counts, -passes, side="left")  # more[d]: how many rows are reached more than d times
+    depth = int(np.argmin(passes + more))
+    heavy = int(more[depth])
+    acc = np.take(target, hit, axis=axis)
+    if acc_dtype is not None and acc.dtype != acc_dtype:
+        acc = acc.astype(acc_dtype)
+    for k in range(depth):
+        live = int(more[k])
+        if live > heavy:
+            part = acc[heavy:live] if two_d else acc[:, heavy:live]
+            ufunc(part, np.take(values, order[starts[heavy:live] + k], axis=axis), out=part)
+    for j in range(heavy):
+        block = np.take(values, order[starts[j] : starts[j] + counts[j]], axis=axis)
+        if block.dtype != acc.dtype:
+            block = block.astype(acc.dtype)
+        row = acc[j] if two_d else acc[:, j]
+        first = block[0] if two_d else block[:, 0]
+        ufunc(row, first, out=first)  # the row's value first, then its entries in order
+        ufunc.reduce(block, axis=axis, dtype=acc.dtype, out=row)
+    if two_d:
+        target[hit] = acc
+    else:
+        target[:, hit] = acc
+
+
+def _rows_case(ufunc: np.ufunc, target: np.ndarray, a: int, arrays: tuple, values: np.ndarray,
+               shape: tuple) -> tuple | None:
+    """(target, idx, values) as :func:`rows_at` takes them, where ``ufunc_at`` of these is for it (one integer
+    array, rows long enough, indices in range; the caller checks the number of values); else None."""
+    if len(arrays) != 1 or ufunc not in _ROWS_UFUNCS or values.dtype != target.dtype:
+        return None
+    if target.dtype.kind not in "iufc":
+        return None
+    inner = math.prod(target.shape[a + 1 :])
+    if inner < _ROWS_MIN_INNER:
+        return None
+    idx = arrays[0].reshape(-1)
+    n = target.shape[a]
+    low, high = int(idx.min()), int(idx.max())
+    if low < -n or high >= n:  # NumPy's ufunc.at raises its own error
+        return None
+    idx = idx.astype(np.int64, copy=False)
+    if low < 0:
+        idx = idx + n * (idx < 0)
+    lead = math.prod(target.shape[:a])
+    if values.shape != shape:
+        values = np.broadcast_to(values, shape)
+    return target.reshape(lead, n, inner), idx, values.reshape(lead, idx.shape[0], inner)
+
+
 def ufunc_at(ufunc: np.ufunc, target: np.ndarray, index: Any, values: Any) -> None:
     """``ufunc.at(target, index, values)`` (``np.add``, ``np.multiply``, ``np.maximum``, ...), the same results
     bit for bit, but through one flat 1-d index where ``index`` is full slices and integer arrays
@@ -73,6 +181,11 @@ def ufunc_at(ufunc: np.ufunc, target: np.ndarray, index: Any, values: Any) -> No
     values = np.asarray(values)
     shape = None if found is None else target.shape[:a] + found + target.shape[a + len(arrays):]
     flat = None
+    if shape is not None and math.prod(shape) >= _ROWS_MIN_SIZE:
+        rows = _rows_case(ufunc, target, a, arrays, values, shape)
+        if rows is not None:
+            rows_at(ufunc, *rows)
+            return
     if shape is not None and (values.shape != shape or values.size >= _FLAT_SCATTER_MIN):
         flat = _flat_positions(target.shape, a, arrays)
     if flat is None:

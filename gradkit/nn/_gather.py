@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gradkit.autograd.function import record
+from gradkit.backends.numpy_backend import _ROWS_MIN_INNER, _ROWS_MIN_SIZE, rows_at
 from gradkit.tensor import Tensor
 
 __all__ = ["put", "take"]
@@ -45,8 +46,8 @@ def put(values: Tensor, shape: tuple, idx: tuple) -> Tensor:
 
 def _bincount_put(values: Any, shape: tuple, idx: tuple) -> Any:
     """``put`` on the CPU through ``np.bincount`` (sums in float64, in the order of the entries: np.add.at's
-    order, several times faster than it), or None where that does not apply (not real floats, not a tuple of
-    integer arrays)."""
+    order, several times faster than it), or, for rows of 16 values or more, ``rows_at`` summing in float64
+    (the same sums); None where neither applies (not real floats, not a tuple of integer arrays)."""
     if values.dtype.kind != "f" or values.dtype.itemsize > 8 or not 0 < len(idx) <= len(shape):
         return None
     if not all(type(i) is np.ndarray and i.dtype.kind in "iu" for i in idx):
@@ -59,6 +60,13 @@ def _bincount_put(values: Any, shape: tuple, idx: tuple) -> Any:
         return np.zeros(shape, dtype=values.dtype)
     flat = np.ravel_multi_index(tuple(index), lead, mode="wrap").reshape(-1)  # wrap: -1 is the last, as x[idx]
     cells = math.prod(lead)
+    if trail >= _ROWS_MIN_INNER and values.size >= _ROWS_MIN_SIZE:
+        # rows of many columns (an embedding's or a bag's gradient): whole rows summed in float64 in the order of
+        # the entries (rows_at), the same sums as bincount's, about twice as fast (NumPy 1.26 and 2.4, 2 cores)
+        out = np.zeros(shape, dtype=values.dtype)
+        rows_at(np.add, out.reshape(1, cells, trail), flat.astype(np.int64, copy=False),
+                values.reshape(1, flat.shape[0], trail), acc_dtype=np.float64)
+        return out
     rows = None
     if cells > 4 * flat.shape[0]:
         # few entries into many cells (an embedding table's gradient): sum over the cells hit only, then place

@@ -27,6 +27,12 @@ from gradkit.tensor import Tensor
 def _index_array(item: Any, x: Tensor, op: str) -> Any:
     """An array index (Tensor, list, NumPy array) as an array of x's backend, its dtype checked
     where it is (CuPy would refuse a string array on the copy to the GPU with its own error)."""
+    return private_copy(*_index_array_shared(item, x, op))
+
+
+def _index_array_shared(item: Any, x: Tensor, op: str) -> tuple[Any, Any]:
+    """:func:`_index_array`'s array before its private copy, and the caller's array that it may be (which a VJP
+    must not keep: ``private_copy(*_index_array_shared(...))`` is the index to keep)."""
     if isinstance(item, Tensor):
         if item._backend is not x._backend:
             from gradkit.errors import DeviceError
@@ -42,12 +48,12 @@ def _index_array(item: Any, x: Tensor, op: str) -> Any:
             item = item.astype(np.int64)
         if item.dtype.kind not in "iub":
             raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
-        return int64_indices(x._backend.asarray(item), op, "index")  # made here from the list: nobody else's
+        return int64_indices(x._backend.asarray(item), op, "index"), None  # made here from the list: nobody else's
     elif not (isinstance(item, np.ndarray) or hasattr(item, "__cuda_array_interface__")):
         item = np.asarray(item)  # a scalar (or a str)
     if item.dtype.kind not in "iub":
         raise DTypeError(f"{op}: index arrays must be integer or bool, got dtype {item.dtype}")
-    return private_copy(int64_indices(x._backend.asarray(item), op, "index"), item)
+    return int64_indices(x._backend.asarray(item), op, "index"), item
 
 
 def normalize_index(x: Tensor, index: Any, op: str = "getitem") -> tuple:
@@ -181,6 +187,9 @@ def getitem(x: Any, index: Any, op: str = "getitem") -> Tensor:
     try:
         if all(type(i) is int for i in idx):
             data = x._data[idx + (Ellipsis,)]  # a 0-d view, as CuPy gives, not a NumPy scalar copy
+        elif (len(idx) == 1 and type(x._data) is np.ndarray and type(idx[0]) is np.ndarray and idx[0].ndim
+              and idx[0].dtype.kind in "iu"):
+            data = np.take(x._data, idx[0], axis=0)  # x[i]: NumPy's take of rows is faster (bounds checked above)
         else:
             data = x._data[idx]
     except (IndexError, ValueError) as exc:  # index arrays whose shapes do not broadcast (CuPy: ValueError)
@@ -231,7 +240,7 @@ def gather(x: Any, axis: Any = NOT_GIVEN, index: Any = NOT_GIVEN, *, dim: Any = 
         raise ArgumentTypeError(f"gather: missing {missing}; call gather(x, axis, index)")
     x = as_tensor(x, "gather")
     ax = normalize_axis(axis, x.ndim, "gather")
-    idx = _index_array(index, x, "gather")
+    idx, given = _index_array_shared(index, x, "gather")
     if idx.dtype.kind == "b" or idx.ndim != x.ndim:
         raise ShapeError(
             f"gather: index must be an integer tensor with the same number of dimensions as the input "
@@ -240,8 +249,19 @@ def gather(x: Any, axis: Any = NOT_GIVEN, index: Any = NOT_GIVEN, *, dim: Any = 
     for d in range(x.ndim):
         if d != ax and idx.shape[d] > x.shape[d]:
             raise ShapeError(f"gather: index shape {idx.shape} exceeds input shape {x.shape} at axis {d}")
-    _check_bounds(_on_host(index, idx), x, ax, "gather", negative=False)  # as PyTorch: negatives do not wrap
-    return _along(x, ax, idx, "gather")
+    column = _column(idx, ax, x.shape)
+    host = _on_host(index, idx)
+    if column is None:
+        _check_bounds(host, x, ax, "gather", negative=False)  # as PyTorch: negatives do not wrap
+        return _along(x, ax, private_copy(idx, given), "gather")
+    # one index spread over the other axes (index.unsqueeze(-1).expand_as(...)): whole slices, the same elements
+    first = tuple(slice(None) if d == ax else 0 for d in range(idx.ndim))
+    _check_bounds(column if host is idx else host[first], x, ax, "gather", negative=False)
+    full = (slice(None),) * ax + (column,)
+    data = np.take(x._data, column, axis=0) if ax == 0 and type(x._data) is np.ndarray else x._data[full]
+    if x.dtype.kind != "f":
+        return Tensor._make(data, x._backend)
+    return record("gather", data, x._backend, (x,), (_getitem_vjp,), (x.shape, full))
 
 
 def index_select(x: Any, dim: int, index: Any) -> Tensor:
@@ -360,15 +380,52 @@ def _positions(idx: Any, ax: int, xp: Any) -> tuple:
     )
 
 
-def _scatter_args(x: Any, dim: Any, index: Any, src: Any, op: str) -> tuple[Tensor, tuple, Tensor | None]:
+_COMPARE_MIN_SIZE = 32768  # :func:`_column` compares a stored NumPy index of this many elements or more
+
+
+def _column(idx: Any, ax: int, shape: tuple) -> Any:
+    """The 1-d index along ``ax`` that ``idx`` spreads over the other axes (``index.unsqueeze(-1).expand_as(src)``,
+    a graph network's edge index over its features), where ``idx`` is the same along every other axis and spans
+    ``shape`` there: then gather's and scatter's positions (:func:`_positions`) pick whole slices, as
+    ``x[(slice(None),) * ax + (column,)]`` does. None otherwise (an empty index too).
+
+    A broadcast index (stride 0 along the other axes, as ``expand`` gives) is seen from its strides; a NumPy one
+    of ``_COMPARE_MIN_SIZE`` elements or more is compared with its first slice (first a few entries, which tell
+    most other indices apart at no cost; a smaller one would gain less than the comparison costs); a device
+    array is not read."""
+    spread = True
+    for d, (i, n, step) in enumerate(zip(idx.shape, shape, idx.strides, strict=True)):
+        if d != ax:
+            if i != n:
+                return None
+            spread = spread and (i == 1 or step == 0)
+    if idx.size == 0 or not (spread or (type(idx) is np.ndarray and idx.size >= _COMPARE_MIN_SIZE)):
+        return None
+    column = idx[tuple(slice(None) if d == ax else 0 for d in range(idx.ndim))]
+    if not spread:
+        expected = column.reshape([-1 if d == ax else 1 for d in range(idx.ndim)])
+        head = tuple(slice(0, 4) if d == ax else slice(None) for d in range(idx.ndim))
+        if not (np.array_equal(idx[head], np.broadcast_to(expected[head], idx[head].shape))
+                and np.array_equal(idx, np.broadcast_to(expected, idx.shape))):
+            return None
+    return column.copy()  # its own: neither the caller's index nor a view that keeps all of a spread one
+
+
+def _scatter_args(
+    x: Any, dim: Any, index: Any, src: Any, op: str, rows: bool = False
+) -> tuple[Tensor, tuple, Tensor | None]:
     """x, the positions written (:func:`_positions`) and src cut to the index's shape (None for a number),
     checked as PyTorch's scatter checks them: index and src have x's dimensions, src x's dtype, the index is
-    no larger than src, nor than x outside ``dim``, and its values run from 0 to n - 1 (read on the host)."""
+    no larger than src, nor than x outside ``dim``, and its values run from 0 to n - 1 (read on the host).
+
+    ``rows``: where the index is one 1-d index spread over x's other axes (:func:`_column`), the positions are
+    ``(slice(None),) * dim + (column,)`` instead, which index, write and scatter-add the same elements in the
+    same order, as whole slices (several times faster on NumPy); only the column is checked and kept."""
     x = as_tensor(x, op)
     if x.ndim == 0:
         raise ShapeError(f"{op}: a 0-d tensor has no dimension to scatter along")
     ax = normalize_axis(dim, x.ndim, op)
-    idx = _index_array(index, x, op)
+    idx, given = _index_array_shared(index, x, op)
     if idx.dtype.kind == "b" or idx.ndim != x.ndim:
         raise ShapeError(
             f"{op}: index must be an integer tensor with as many dimensions as self ({x.ndim}), got shape "
@@ -388,10 +445,18 @@ def _scatter_args(x: Any, dim: Any, index: Any, src: Any, op: str) -> tuple[Tens
         limit = "" if part is None else f" and no larger than src's {part.shape}"
         raise ShapeError(f"{op}: index of shape {idx.shape} must be no larger than self's shape {x.shape} "
                          f"outside dim {ax}{limit}")
-    _check_bounds(_on_host(index, idx), x, ax, op, negative=False)
+    column = _column(idx, ax, x.shape) if rows else None
+    host = _on_host(index, idx)
+    if column is None:
+        _check_bounds(host, x, ax, op, negative=False)
+    else:  # the column holds every value of the index: its bounds are the index's
+        first = tuple(slice(None) if d == ax else 0 for d in range(idx.ndim))
+        _check_bounds(column if host is idx else host[first], x, ax, op, negative=False)
     if part is not None and part.shape != idx.shape:
         part = getitem(part, tuple(slice(0, n) for n in idx.shape), op)
-    return x, _positions(idx, ax, x._backend.xp), part
+    if column is not None:
+        return x, (slice(None),) * ax + (column,), part
+    return x, _positions(private_copy(idx, given), ax, x._backend.xp), part
 
 
 def scatter(x: Any, dim: int, index: Any, src: Any, *, reduce: str | None = None) -> Tensor:
@@ -406,7 +471,7 @@ def scatter(x: Any, dim: int, index: Any, src: Any, *, reduce: str | None = None
     if reduce is not None:
         return _scatter_reduced(x, dim, index, src, reduce)
 
-    x, full, part = _scatter_args(x, dim, index, src, "scatter")
+    x, full, part = _scatter_args(x, dim, index, src, "scatter", rows=True)
     xp = x._backend.xp
     data = x._data.copy()
     kept = None
@@ -453,7 +518,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
         if cast is not None:
             with _autocast.exclude():
                 return scatter_add(cast[0], dim, index, cast[1])
-    x, full, part = _scatter_args(x, dim, index, src, "scatter_add")
+    x, full, part = _scatter_args(x, dim, index, src, "scatter_add", rows=True)
     return add(x, _scatter_add(part, x.shape, full))
 
 

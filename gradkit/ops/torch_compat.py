@@ -606,7 +606,13 @@ def _scatter_reduce(x: Tensor, full: tuple, part: Tensor, reduce: str, include_s
         if reduce == "sum":
             return total
         count = xp.full(x.shape, 1 if include_self else 0, dtype=np.int64)
-        backend.scatter_add(count, full, xp.ones(part.shape, dtype=np.int64))
+        if len(full) == 1 or isinstance(full[0], slice):  # whole slices along the last axis named: count the indices
+            ax = len(full) - 1  # (by a scatter-add: CuPy's bincount reads the largest index back on the host)
+            along = xp.zeros(x.shape[ax], dtype=np.int64)
+            backend.scatter_add(along, (full[-1].reshape(-1),), xp.ones(full[-1].size, dtype=np.int64))
+            count += along.reshape([-1 if d == ax else 1 for d in range(x.ndim)])
+        else:
+            backend.scatter_add(count, full, xp.ones(part.shape, dtype=np.int64))
         count = xp.maximum(count, 1)
         if x.dtype.kind == "f":
             return _ops.divide(total, _array(count.astype(x.dtype), x))
@@ -657,7 +663,10 @@ def scatter_reduce(input: Any, dim: Any, index: Any, src: Any, reduce: str, *,  
         return _ops.reshape(scatter_reduce(x.reshape(1), 0, idx, part, reduce, include_self=include_self), ())
     from gradkit.ops.indexing import _scatter_args
 
-    x, full, part = _scatter_args(x, dim, index, src, op)
+    # an index spread over the other axes may become whole slices (rows=): not for prod/amax/amin on a GPU,
+    # whose segmented scan in _combine_at takes an index array for every axis
+    rows = reduce in ("sum", "mean") or x._backend.xp is np
+    x, full, part = _scatter_args(x, dim, index, src, op, rows=rows)
     _reduce_checks(x, reduce, op)
     return _scatter_reduce(x, full, part, reduce, include_self)
 
