@@ -141,8 +141,8 @@ def _rows_case(ufunc: np.ufunc, target: np.ndarray, a: int, arrays: tuple, value
     array, rows long enough, indices in range; the caller checks the number of values); else None."""
     if len(arrays) != 1 or ufunc not in _ROWS_UFUNCS or values.dtype != target.dtype:
         return None
-    if target.dtype.kind not in "iufc":
-        return None
+    if target.dtype.kind not in "iufc" or (target.dtype.kind == "c" and ufunc is np.multiply):
+        return None  # complex products: NumPy's loop over whole rows rounds otherwise than ufunc.at's one at a time
     inner = math.prod(target.shape[a + 1 :])
     if inner < _ROWS_MIN_INNER:
         return None

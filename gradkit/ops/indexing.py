@@ -502,23 +502,28 @@ def _scatter_reduced(x: Any, dim: int, index: Any, src: Any, reduce: Any) -> Ten
     if not isinstance(src, Tensor):  # a number, written at every place the index names
         idx = as_tensor(index, "scatter", x._backend)
         src = Tensor._make(x._backend.xp.full(idx.shape, src, dtype=x._data.dtype), x._backend)
-    if reduce == "add":
-        return scatter_add(x, dim, index, src)
+    if reduce == "add":  # not through scatter_add: PyTorch's scatter is on no autocast list, and refuses a float16/
+        return _added(x, dim, index, src, "scatter")  # float32 mix in a "cuda" region, where scatter_add promotes
     return scatter_reduce(x, dim, index, src, "prod")
 
 
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     """PyTorch's ``scatter_add``, out of place: ``x`` plus ``src[i][j]`` added at ``[index[i][j]][j]`` for
     dim 0, and so on (repeats add up). Gradients: x's passes through, src's is the gather of it."""
-    from gradkit.ops.elementwise import add
-    from gradkit.ops.numpy_more import _scatter_add
-
     if _autocast.active:  # gk.autocast: PyTorch's promote list ("cuda"): float16 and float32 add in float32
         cast = _autocast.promote("scatter_add", x, src)
         if cast is not None:
             with _autocast.exclude():
                 return scatter_add(cast[0], dim, index, cast[1])
-    x, full, part = _scatter_args(x, dim, index, src, "scatter_add", rows=True)
+    return _added(x, dim, index, src, "scatter_add")
+
+
+def _added(x: Any, dim: Any, index: Any, src: Any, op: str) -> Tensor:
+    """scatter_add without autocast (``op`` named in errors: scatter_add, or scatter with ``reduce="add"``)."""
+    from gradkit.ops.elementwise import add
+    from gradkit.ops.numpy_more import _scatter_add
+
+    x, full, part = _scatter_args(x, dim, index, src, op, rows=True)
     return add(x, _scatter_add(part, x.shape, full))
 
 

@@ -701,6 +701,8 @@ def index_reduce(input: Any, dim: Any, index: Any, source: Any, reduce: str, *, 
     _check_bounds(_on_host(index, idx), x, ax, op, negative=False)
     _reduce_checks(x, reduce, op)
     xp = x._backend.xp
+    if idx.size and (xp is np or reduce == "mean"):  # whole slices at the 1-d index, as scatter_reduce's spread index
+        return _scatter_reduce(x, (slice(None),) * ax + (idx.reshape(-1),), source, reduce, include_self)
     spread = [1] * x.ndim
     spread[ax] = idx.size
     spread_idx = xp.broadcast_to(idx.reshape(spread), expected)

@@ -404,6 +404,35 @@ def test_scatter_add_in_place_refuses_the_mix(device: str, in_graph: bool) -> No
         y.scatter_add_(0, index, src32)
 
 
+@pytest.mark.parametrize("reduce", ["add", "multiply"])
+def test_scatter_with_reduce_refuses_the_mix(device: str, reduce: str) -> None:
+    """PyTorch's scatter (reduce= too) is on no autocast list: a float16/float32 mix is refused in a region as
+    outside, with plain scatter's error, though reduce="add" adds as scatter_add does (which promotes on "cuda")."""
+    index = gk.tensor(np.array([[0, 1, 2, 0], [1, 0, 0, 2]]), device=device)
+    src32 = gk.tensor(np.full((2, 4), 2.0, np.float32), device=device)
+    x = gk.tensor(np.ones((3, 4), np.float16), device=device)
+    messages = {}
+    for region in (False, True):
+        with autocast_on(device, enabled=region):
+            for k, call in enumerate((lambda: gk.scatter(x, 0, index, src32, reduce=reduce),
+                                      lambda: x.scatter(0, index, src32, reduce=reduce),
+                                      lambda: (x * 1).scatter_(0, index, src32, reduce=reduce))):
+                with pytest.raises(DTypeError, match="src must have self's dtype float16, got float32") as info:
+                    call()
+                messages[region, k] = str(info.value)
+            with pytest.raises(DTypeError, match="scatter: src must have self's dtype"):
+                gk.scatter(x, 0, index, src32)  # the plain op
+            y = x * 1
+            assert y.scatter_(0, index, src32.astype(gk.float16), reduce=reduce) is y and y.dtype == F16
+            assert x.scatter(0, index, 2.0, reduce=reduce).dtype == F16
+        want = np.ones((3, 4), np.float16)
+        (np.add if reduce == "add" else np.multiply).at(want, (index.numpy(), np.arange(4)[None, :].repeat(2, 0)), 2)
+        np.testing.assert_array_equal(y.numpy(), want)
+    assert messages[True, 0] == messages[True, 1] == messages[True, 2] == messages[False, 0]
+    if reduce == "add":
+        assert messages[False, 0].startswith("scatter: ")
+
+
 def test_scatter_add_in_place_gradients_in_a_region(device: str) -> None:
     index = gk.tensor(np.array([[0, 1, 2, 0]]), device=device)
     x = gk.tensor(np.zeros((3, 4), np.float16), device=device, requires_grad=True)

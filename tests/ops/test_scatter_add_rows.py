@@ -374,3 +374,69 @@ def test_nothing_read_back_on_the_emulated_gpu_at_a_spread_index(device, monkeyp
     outs += [x.scatter_reduce(0, idx, src, reduce, include_self=False) for reduce in ("sum", "mean", "amax", "prod")]
     sum(((y * y).sum() for y in outs), gk.tensor(0.0, device=device)).backward(create_graph=True)
     (x.grad.sum() + src.grad.sum()).backward()
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("ufunc", [np.multiply, np.add, np.maximum])
+def test_complex_rows_match_ufunc_at_bit_for_bit(ufunc, dtype):
+    """NumPy's complex multiply over whole rows rounds otherwise than ufunc.at's one element at a time (its
+    vectorised loop): complex products keep ufunc.at; sums and extremes take the rows, the same to the bit."""
+    rng = np.random.default_rng(13)
+    idx = _indices(rng, "skewed", 50, 2000)
+    target = (rng.standard_normal((50, 32)) + 1j * rng.standard_normal((50, 32))).astype(dtype)
+    values = (1 + 0.1 * (rng.standard_normal((2000, 32)) + 1j * rng.standard_normal((2000, 32)))).astype(dtype)
+    expected = target.copy()
+    ufunc.at(expected, idx, values)
+    numpy_backend.ufunc_at(ufunc, target, idx, values)
+    np.testing.assert_array_equal(target, expected)
+
+
+@pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("case", [((40, 24), 0, 3000), ((3, 30, 20), 1, 700), ((4, 5), -1, 9), ((7,), 0, 12)])
+def test_index_reduce_takes_whole_slices_as_scatter_reduce(device, monkeypatch, reduce, include_self, case):
+    """index_reduce combines whole slices at its 1-d index (on NumPy; "mean" on a GPU too): the values and
+    gradients, of the first and second order, of scatter_reduce at that index spread over the other axes, taking
+    the general path (an index array for every axis), to the bit."""
+    import gradkit.ops.torch_compat as torch_compat
+
+    shape, ax, count = case
+    rng = np.random.default_rng(14)
+    a = ax % len(shape)
+    column = rng.integers(0, shape[a], count)
+    column[:3] = shape[a] - 1  # repeats
+    src_shape = tuple(count if d == a else n for d, n in enumerate(shape))
+    x0, s0 = rng.standard_normal(shape), rng.standard_normal(src_shape)
+    s0[rng.random(src_shape) < 0.05] = 0.0  # prod's zeros
+    w0 = rng.standard_normal(shape)
+    seen = []
+    real = torch_compat._scatter_reduce
+    monkeypatch.setattr(torch_compat, "_scatter_reduce", lambda x, full, *r: seen.append(full) or real(x, full, *r))
+
+    def run(index_reduce):
+        x = gk.tensor(x0, device=device, requires_grad=True)
+        s = gk.tensor(s0, device=device, requires_grad=True)
+        w = gk.tensor(w0, device=device, requires_grad=True)
+        if index_reduce:
+            y = x.index_reduce(ax, gk.tensor(column, device=device), s, reduce, include_self=include_self)
+        else:
+            y = x.scatter_reduce(ax, _spread(column, shape, a, "expand", device), s, reduce, include_self=include_self)
+        (y * w).sum().backward(create_graph=True)
+        first = [y.numpy(), x.grad.numpy(), s.grad.numpy()]
+        gx, gs = x.grad, s.grad
+        x.grad = s.grad = None
+        ((gx * gx).sum() + (gs * gs).sum()).backward()
+        return first + [t.grad.numpy() if t.grad is not None else None for t in (x, s, w)]
+
+    fast = run(True)
+    full = seen[0]
+    whole = len(full) == a + 1 and all(type(i) is slice for i in full[:a]) and full[a].ndim == 1
+    assert whole == (device == "cpu" or reduce == "mean") or len(shape) == 1
+    with monkeypatch.context() as m:
+        _general(m)
+        slow = run(False)
+    for f, g in zip(fast, slow, strict=True):
+        if f is None or g is None:
+            assert f is None and g is None
+        else:
+            np.testing.assert_array_equal(f, g)
