@@ -33,7 +33,7 @@ _EXPORTS = {
 }
 
 # submodules loaded on first use, for the same reason
-_SUBMODULES = ("functional",)
+_SUBMODULES = ("functional", "forward_ad", "graph")
 
 __all__ = [*_EXPORTS, *_SUBMODULES]
 

@@ -158,6 +158,17 @@ class Function:
             "a gk.autograd.Function subclass must define backward(ctx, *grads) as a staticmethod to be differentiated"
         )
 
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple, output: Any) -> None:
+        """PyTorch 2's other style: a subclass that defines ``setup_context(ctx, inputs, output)`` writes
+        ``forward(*args)`` without ``ctx``; ``apply`` calls ``forward(*args)`` and then
+        ``setup_context(ctx, args, output)`` (both with recording off), where ``save_for_backward``,
+        ``mark_non_differentiable`` and ``ctx`` attributes go."""
+        raise NotImplementedError("setup_context is not overridden")
+
+    #: PyTorch's switch for a generated vmap rule; gk.func.vmap is a loop, so every Function maps as it is
+    generate_vmap_rule = False
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         name = type(self).__name__
         raise ArgumentTypeError(f"{name}: call a gk.autograd.Function through its class: {name}.apply(...)")
@@ -176,7 +187,11 @@ class Function:
         ctx = FunctionCtx(name, needs)
         grad_mode.state.enabled = False
         try:
-            out = cls.forward(ctx, *args)
+            if cls.setup_context is Function.setup_context:
+                out = cls.forward(ctx, *args)
+            else:  # forward(*args) without ctx, then setup_context(ctx, inputs, output) (PyTorch 2's style)
+                out = cls.forward(*args)
+                cls.setup_context(ctx, args, out)
         finally:
             grad_mode.state.enabled = recording
             ctx._in_forward = False
