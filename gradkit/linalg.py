@@ -174,7 +174,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 - NumPy's name
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, *,  # noqa: A002 - NumPy's name
+         dim: Any = None, keepdim: Any = None, dtype: Any = None) -> Tensor:
     """``numpy.linalg.norm``: a vector norm over one axis, a matrix norm over two.
 
     ``axis=None``: with ``ord=None`` the 2-norm of all elements (the Frobenius norm of a matrix);
@@ -182,12 +183,14 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
     2, any number > 0, ``inf``, ``-inf``) are ``gk.norm``'s; ``ord=0`` counts the nonzero elements
     (slope 0, as PyTorch's). Matrix norms: ``None``/``"fro"`` (Frobenius), ``"nuc"`` (sum of the
     singular values), ``1``/``-1`` (largest/smallest column sum of ``|x|``), ``inf``/``-inf`` (rows),
-    ``2``/``-2`` (largest/smallest singular value). Where a norm is 0 its slope is taken as 0.
+    ``2``/``-2`` (largest/smallest singular value). Where a norm is 0 its slope is taken as 0. PyTorch's
+    keywords ``dim=``, ``keepdim=`` (instead of ``axis``/``keepdims``) and ``dtype=`` work too.
     """
     from gradkit.ops.reduce import norm as vector_norm
     from gradkit.ops.shape import astype
 
     op = "linalg.norm"
+    x, axis, keepdims = _torch_norm_args(x, op, axis, keepdims, dim, keepdim, dtype)
     x = as_tensor(x, op)
     if x.dtype.kind in "biu":
         x = astype(x, np.float64)  # as NumPy: integers are measured in float64
@@ -523,16 +526,39 @@ def _measurable(x: Any, op: str) -> Tensor:
     return x
 
 
-def vector_norm(x: Any, /, ord: Any = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002
+def _torch_norm_args(x: Any, op: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any, dtype: Any) -> tuple:
+    """``(x, axis, keepdims)`` with PyTorch's ``dim=``/``keepdim=`` (each instead of NumPy's name, not with it)
+    and ``dtype=`` (``x`` cast to it first, as ``torch.linalg``'s norms do) resolved."""
+    from gradkit.dtypes import to_dtype
+    from gradkit.ops._util import torch_dims
+    from gradkit.ops.shape import astype
+    from gradkit.tensor import NOT_GIVEN
+
+    axis, keepdims = torch_dims(op, axis, keepdims, NOT_GIVEN if dim is None else dim,
+                                NOT_GIVEN if keepdim is None else keepdim)
+    if dtype is not None:
+        dt = to_dtype(dtype, op)
+        if dt.kind != "f":
+            raise InvalidArgumentError(f"{op}: dtype must be a floating dtype, got {dt}")
+        x = as_tensor(x, op)
+        if x.dtype != dt:
+            x = astype(x, dt)
+    return x, axis, keepdims
+
+
+def vector_norm(x: Any, /, ord: Any = 2, axis: Any = None, keepdims: bool = False, *,  # noqa: A002
+                dim: Any = None, keepdim: Any = None, dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``axis`` (``numpy.linalg.vector_norm``; ``torch.linalg.vector_norm``'s
     positional order ``(x, ord, axis, keepdims)`` works too): ``axis`` None takes every element, an int
     one axis, a tuple several. ``ord``: any number (``(sum |x|^ord)^(1/ord)``; for ord < 0 the norm is 0
     where an element is 0), 0 (the number of nonzero elements, slope 0), ``inf`` or ``-inf``. Integers
-    are measured in float64. Where the norm is 0 its slope is taken as 0 (PyTorch's).
+    are measured in float64. Where the norm is 0 its slope is taken as 0 (PyTorch's). PyTorch's keywords
+    ``dim=``, ``keepdim=`` (instead of ``axis``/``keepdims``) and ``dtype=`` (``x`` cast to it first) work.
     """
     from gradkit.ops.reduce import norm as norm_
 
     op = "linalg.vector_norm"
+    x, axis, keepdims = _torch_norm_args(x, op, axis, keepdims, dim, keepdim, dtype)
     x = _measurable(x, op)
     keepdims = flag(keepdims, op, "keepdims")
     _ord_arg(ord, op, "a number, inf or -inf")
@@ -545,15 +571,29 @@ def vector_norm(x: Any, /, ord: Any = 2, axis: Any = None, keepdims: bool = Fals
     return norm_(x, p, axes, keepdims)
 
 
-def matrix_norm(x: Any, /, ord: Any = "fro", *, keepdims: bool = False) -> Tensor:  # noqa: A002
+def matrix_norm(x: Any, /, ord: Any = "fro", dim: Any = (-2, -1), keepdim: Any = None, *,  # noqa: A002
+                keepdims: bool = False, dtype: Any = None) -> Tensor:
     """The matrix norm of the last two axes (``numpy.linalg.matrix_norm``), batched: ``ord`` "fro" (or
     None), "nuc", 1, -1, 2, -2, inf, -inf, as :func:`norm`'s matrix norms (2, -2 and "nuc" through the
-    SVD and its gradient conventions). Integers are measured in float64."""
+    SVD and its gradient conventions). Integers are measured in float64. PyTorch's ``dim`` (the two axes,
+    ``(-2, -1)`` by default), ``keepdim`` and ``dtype`` (``x`` cast to it first) work too."""
     op = "linalg.matrix_norm"
+    x, _, keepdims = _torch_norm_args(x, op, None, keepdims, None, keepdim, dtype)
     x = _measurable(x, op)
     keepdims = flag(keepdims, op, "keepdims")
     if x.ndim < 2:
         raise ShapeError(f"{op}: expected a matrix or a stack of matrices (at least 2 axes), got shape {x.shape}")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise InvalidArgumentError(f"{op}: dim must be a pair of axes, got {dim!r}")
+    if tuple(dim) != (-2, -1):
+        a0, a1 = (normalize_axis(int(d), x.ndim, op) for d in dim)
+        if a0 == a1:
+            raise InvalidArgumentError(f"{op}: dim names the same axis twice: {dim!r}")
+        if isinstance(ord, str) and ord not in ("fro", "nuc"):
+            raise InvalidArgumentError(f"{op}: ord must be 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got {ord!r}")
+        if not isinstance(ord, str):
+            _ord_arg(ord, op, "'fro', 'nuc', 1, -1, 2, -2, inf or -inf")
+        return _matrix_norm(x, ord, a0, a1, keepdims, op)
     if isinstance(ord, str):
         if ord not in ("fro", "nuc"):
             raise InvalidArgumentError(f"{op}: ord must be 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got {ord!r}")

@@ -150,7 +150,8 @@ def _parse_einsum(subscripts: str, operands: list[Tensor]) -> tuple[list[str], s
 
 
 def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
-    """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed).
+    """Einstein summation as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed); the operands may
+    also come as one list or tuple (PyTorch's ``torch.einsum("nc,ck->nk", [q, k])``).
 
     ``optimize`` (False, True, "greedy", "optimal" or an ``einsum_path`` list) is handed to the backend's
     einsum for the forward value, as NumPy's; the backward contractions choose their own order.
@@ -166,6 +167,8 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
             "einsum: the first argument must be the subscripts string (e.g. 'ij,jk->ik'), "
             f"got {type(subscripts).__name__}"
         )
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])  # PyTorch's torch.einsum(equation, [a, b])
     first = next((t for t in operands if isinstance(t, Tensor)), None)
     backend = first._backend if first is not None else None
     ts = [as_tensor(t, "einsum", backend) for t in operands]

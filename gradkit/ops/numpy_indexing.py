@@ -169,15 +169,53 @@ def _tri_from(op: str, arr: Any, k: Any, upper: bool) -> tuple[Tensor, Tensor]:
     return _tri(op, a.shape[0], k, a.shape[1], upper, a._backend)
 
 
-def tril_indices(n: int, k: int = 0, m: int | None = None, *, device: Any = None) -> tuple[Tensor, Tensor]:
+_NOT_GIVEN: Any = object()
+
+
+def _torch_tri(op: str, row: Any, col: Any, m: Any, offset: Any, dtype: Any, upper: bool, device: Any) -> Tensor:
+    """PyTorch's ``tril_indices(row, col, offset=0, *, dtype=torch.long, device=None)``: a (2, N) tensor."""
+    from gradkit.dtypes import to_dtype
+    from gradkit.ops.shape import stack
+
+    if m is not None:
+        raise ArgumentTypeError(f"{op}: PyTorch's form (offset= or dtype= given) takes (row, col, offset); got a "
+                                f"third positional argument {m!r:.40}")
+    if col is _NOT_GIVEN:
+        raise ArgumentTypeError(f"{op}: PyTorch's form (offset= or dtype= given) needs col: {op}(row, col, offset=)")
+    offset = 0 if offset is _NOT_GIVEN else offset
+    rows, cols = _tri(op, row, whole(offset, op, "offset"), col, upper, _default_backend(device, op))
+    out = stack([rows, cols])
+    if dtype is not None:
+        dt = to_dtype(dtype, op)
+        if dt.kind not in "iu":
+            raise DTypeError(f"{op}: dtype must be an integer dtype, got {dt}")
+        out = out.astype(dt)
+    return out
+
+
+def tril_indices(n: int, k: Any = _NOT_GIVEN, m: int | None = None, *, device: Any = None, offset: Any = _NOT_GIVEN,
+                 dtype: Any = None, layout: Any = None) -> Any:
     """NumPy's ``tril_indices``: the row and column indices (int64) of the lower triangle of an (n, m) array,
-    diagonal ``k`` and below, on ``device`` (default: the default device; made on the host and copied there)."""
+    diagonal ``k`` and below, on ``device`` (default: the default device; made on the host and copied there).
+
+    With PyTorch's keywords ``offset=`` or ``dtype=`` it is ``torch.tril_indices(row, col, offset=0, *,
+    dtype=torch.long, device=None)``: the second argument is the number of columns and the result one (2, N)
+    tensor. (Without them the second positional argument is NumPy's ``k``: ``torch.tril_indices(4, 4)`` is
+    ``gk.tril_indices(4, offset=0, ...)``, spelt with a keyword.)"""
+    if offset is not _NOT_GIVEN or dtype is not None:
+        return _torch_tri("tril_indices", n, k, m, offset, dtype, False, device)
+    k = 0 if k is _NOT_GIVEN else k
     return _tri("tril_indices", n, k, m, False, _default_backend(device, "tril_indices"))
 
 
-def triu_indices(n: int, k: int = 0, m: int | None = None, *, device: Any = None) -> tuple[Tensor, Tensor]:
+def triu_indices(n: int, k: Any = _NOT_GIVEN, m: int | None = None, *, device: Any = None, offset: Any = _NOT_GIVEN,
+                 dtype: Any = None, layout: Any = None) -> Any:
     """NumPy's ``triu_indices``: the row and column indices (int64) of the upper triangle, diagonal ``k`` and above,
-    on ``device``."""
+    on ``device``; with ``offset=`` or ``dtype=`` PyTorch's ``torch.triu_indices(row, col, offset=0)`` (a (2, N)
+    tensor), as :func:`tril_indices`."""
+    if offset is not _NOT_GIVEN or dtype is not None:
+        return _torch_tri("triu_indices", n, k, m, offset, dtype, True, device)
+    k = 0 if k is _NOT_GIVEN else k
     return _tri("triu_indices", n, k, m, True, _default_backend(device, "triu_indices"))
 
 

@@ -315,7 +315,10 @@ def max(  # noqa: A001
     PyTorch's form, ``max(x, dim=d)`` (or ``keepdim=`` with an int axis), returns
     ``gk.return_types.max(values, indices)`` as ``torch.max(x, d)``: the first index of the largest
     value (of the first NaN where there is one), and the whole gradient goes to that element.
+    ``max(x, other)`` with a Tensor ``other`` is PyTorch's binary form, ``maximum(x, other)``.
     """
+    if isinstance(axis, Tensor):
+        return _binary_extreme("max", x, axis, keepdims, dim, keepdim)
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         return _torch_extreme("max", x, axis, keepdims, dim, keepdim)
     return _extreme("max", x, axis, keepdims)
@@ -326,11 +329,26 @@ def min(  # noqa: A001
 ) -> Any:
     """Smallest element over ``axis``; ties share the gradient.
 
-    PyTorch's form, ``min(x, dim=d)``, returns ``gk.return_types.min(values, indices)`` as ``max``'s.
+    PyTorch's form, ``min(x, dim=d)``, returns ``gk.return_types.min(values, indices)`` as ``max``'s;
+    ``min(x, other)`` with a Tensor ``other`` is ``minimum(x, other)`` (PyTorch's binary form).
     """
+    if isinstance(axis, Tensor):
+        return _binary_extreme("min", x, axis, keepdims, dim, keepdim)
     if dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
         return _torch_extreme("min", x, axis, keepdims, dim, keepdim)
     return _extreme("min", x, axis, keepdims)
+
+
+def _binary_extreme(name: str, x: Any, other: Tensor, keepdims: Any, dim: Any, keepdim: Any) -> Tensor:
+    """``torch.max(input, other)`` / ``torch.min(input, other)``: the elementwise ``maximum``/``minimum``."""
+    from gradkit.ops.elementwise import maximum, minimum
+
+    if keepdims is not False or dim is not NOT_GIVEN or keepdim is not NOT_GIVEN:
+        raise ArgumentTypeError(
+            f"{name}: with a Tensor second argument this is the elementwise {name}imum (PyTorch's "
+            f"torch.{name}(input, other)), which takes no axis, keepdims, dim or keepdim"
+        )
+    return (maximum if name == "max" else minimum)(x, other)
 
 
 def amax(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = NOT_GIVEN, keepdim: Any = NOT_GIVEN) -> Tensor:

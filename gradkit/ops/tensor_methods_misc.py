@@ -144,6 +144,49 @@ def is_shared(self: Tensor) -> bool:
     return False
 
 
+def stride(self: Tensor, dim: Any = None) -> Any:
+    """PyTorch's ``Tensor.stride(dim=None)``: the steps between elements along each axis, counted in elements (the
+    backend array's byte strides divided by the item size; 0 along a broadcast axis, as PyTorch's ``expand``), a
+    tuple, or one int for ``dim``."""
+    data = self._data
+    steps = tuple(s // data.itemsize for s in data.strides) if data.itemsize else (0,) * data.ndim
+    if dim is None:
+        return steps
+    if data.ndim == 0:  # PyTorch: a 0-d tensor's stride() is (), and stride(0) an IndexError
+        raise IndexOutOfRangeError(f"Tensor.stride: dim {dim!r} is out of range for a 0-d tensor (it has no axes)")
+    return steps[normalize_axis(whole(dim, "Tensor.stride", "dim"), data.ndim, "Tensor.stride")]
+
+
+def _address(data: Any) -> int:
+    if hasattr(data, "__array_interface__"):
+        return int(data.__array_interface__["data"][0])
+    return int(data.data.ptr)  # CuPy: the device pointer
+
+
+def _storage_start(data: Any) -> int:
+    """The address of the memory that ``data`` is a view of (its owning array's, CuPy's allocation)."""
+    if hasattr(data, "__array_interface__"):
+        base = data
+        while getattr(base, "base", None) is not None and hasattr(base.base, "__array_interface__"):
+            base = base.base
+        return _address(base)
+    base = getattr(data, "base", None)  # CuPy: the array that owns the memory (None: data owns it)
+    return _address(data if base is None else base)
+
+
+def data_ptr(self: Tensor) -> int:
+    """PyTorch's ``Tensor.data_ptr()``: the address of the first element (a host address on the CPU, a device
+    pointer on a GPU); views of one memory differ by their offsets, as in PyTorch."""
+    return _address(self._data)
+
+
+def storage_offset(self: Tensor) -> int:
+    """PyTorch's ``Tensor.storage_offset()``: where the first element sits in the memory the tensor views, in
+    elements (0 for a tensor that owns its memory)."""
+    data = self._data
+    return (_address(data) - _storage_start(data)) // max(data.itemsize, 1)
+
+
 def _h(self: Tensor) -> Tensor:
     """The conjugate transpose of a matrix: its transpose (gradkit's tensors are real); a 0-d tensor is itself."""
     if self._data.ndim == 0:
@@ -962,7 +1005,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (
         is_complex, is_signed, is_contiguous, is_nonzero, is_same_size, get_device, ndimension, is_inference,
-        is_pinned, is_shared, equal,
+        is_pinned, is_shared, equal, stride, data_ptr, storage_offset,
         swapdims, swapdims_, swapaxes_, transpose_, t_, squeeze_, unsqueeze_, fliplr, flipud, rot90, narrow_copy,
         dsplit, hsplit, vsplit, split_with_sizes, unsafe_chunk, unsafe_split, unsafe_split_with_sizes, sum_to_size,
         take, take_along_dim, index_put, put, put_, select_scatter, slice_scatter, diagonal_scatter, fill_diagonal_,

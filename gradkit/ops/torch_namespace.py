@@ -1212,6 +1212,13 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0, randomne
     return _func.vmap(func, in_dims, out_dims, randomness, chunk_size=chunk_size)
 
 
+# torch._foreach_* (gradkit/ops/foreach.py): loops of the Tensor methods, for EMA and hand-written optimisers
+from gradkit.ops import foreach as _foreach  # noqa: E402
+
+globals().update({_n: getattr(_foreach, _n) for _n in _foreach.__all__})
+__all__ = sorted([*__all__, *_foreach.__all__])
+
+
 def _check() -> None:  # every name in __all__ is defined (kept cheap: run at import)
     missing = [n for n in __all__ if n not in globals()]
     if missing:
