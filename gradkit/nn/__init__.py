@@ -370,3 +370,6 @@ from gradkit.nn import utils_modules as _utils_modules  # noqa: E402
 
 utils._expose("stateless", _stateless)
 utils._adopt(_utils_modules)
+
+# torch.nn.modules's import paths (``from torch.nn.modules.batchnorm import _BatchNorm``): after every layer
+from gradkit.nn import modules  # noqa: E402

@@ -16,7 +16,10 @@ does the same; its ``MultiheadAttention`` with ``need_weights=True`` gives NaN t
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,7 +37,8 @@ from gradkit.nn.parameter import Parameter
 from gradkit.ops._util import as_tensor
 from gradkit.tensor import Tensor
 
-__all__ = ["MultiheadAttention", "multi_head_attention_forward", "scaled_dot_product_attention"]
+__all__ = ["MultiheadAttention", "SDPBackend", "multi_head_attention_forward", "scaled_dot_product_attention",
+           "sdpa_kernel"]
 
 _make = Tensor._make
 
@@ -521,3 +525,44 @@ class MultiheadAttention(Module):
         extra = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
                 f"batch_first={self.batch_first}{extra}")
+
+
+# ------------------------------------------------------------------ torch.nn.attention's backend selection
+class SDPBackend(enum.IntEnum):
+    """PyTorch's ``torch.nn.attention.SDPBackend`` (same members and values). gradkit has one implementation of
+    ``scaled_dot_product_attention`` (PyTorch's ``MATH``), used whichever is selected."""
+
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+
+_SDP_SWITCHES = {SDPBackend.MATH: "math", SDPBackend.FLASH_ATTENTION: "flash",
+                 SDPBackend.EFFICIENT_ATTENTION: "mem_efficient", SDPBackend.CUDNN_ATTENTION: "cudnn"}
+
+
+@contextlib.contextmanager
+def sdpa_kernel(backends: Any, set_priority: bool = False) -> Iterator[dict]:
+    """PyTorch's ``torch.nn.attention.sdpa_kernel(backends, set_priority=False)``: inside the block only the named
+    backends (an ``SDPBackend`` or a list of them) are enabled in ``gk.backends.cuda``'s switches
+    (``flash_sdp_enabled()`` ...), and the previous switches come back after it. The attention is computed as
+    always (matmuls and a softmax), so results do not change."""
+    from gradkit.backends import cuda as _cuda
+
+    op = "nn.attention.sdpa_kernel"
+    flag(set_priority, op, "set_priority")
+    chosen = [backends] if isinstance(backends, SDPBackend) else backends
+    if not isinstance(chosen, (list, tuple)) or not all(isinstance(b, SDPBackend) for b in chosen):
+        raise ArgumentTypeError(
+            f"{op}: backends must be an SDPBackend or a list of SDPBackend members, got {describe(backends)}"
+        )
+    previous = dict(_cuda._sdp)
+    try:
+        for backend, name in _SDP_SWITCHES.items():
+            _cuda._sdp[name] = backend in chosen
+        yield {}
+    finally:
+        _cuda._sdp.update(previous)

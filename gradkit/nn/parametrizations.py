@@ -1,4 +1,5 @@
-"""``gk.nn.utils.parametrizations``: PyTorch's ``weight_norm`` and ``spectral_norm``, as parametrizations.
+"""``gk.nn.utils.parametrizations``: PyTorch's ``weight_norm``, ``spectral_norm`` and ``orthogonal``, as
+parametrizations.
 
 Both are registered through ``gk.nn.utils.parametrize.register_parametrization``, so the module's tensor is
 computed from its originals on each access and the state-dict keys are PyTorch's
@@ -8,7 +9,7 @@ computed from its originals on each access and the state-dict keys are PyTorch's
 
 from __future__ import annotations
 
-from gradkit import ops
+from gradkit import creation, ops
 from gradkit._args import real, text, whole
 from gradkit.autograd.engine import writable_dense
 from gradkit.autograd.grad_mode import no_grad
@@ -19,7 +20,7 @@ from gradkit.nn import parametrize
 from gradkit.nn.module import Module
 from gradkit.tensor import Tensor
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 # ------------------------------------------------------------------ weight norm
@@ -168,4 +169,167 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     else:
         dim = whole(dim, op, "dim")
     parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+    return module
+
+
+# ------------------------------------------------------------------ orthogonal
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _sign_of_r(q: Tensor, r: Tensor) -> Tensor:
+    """``q`` with its columns' signs set so that ``diag(r) >= 0`` (PyTorch's ``_make_orthogonal``)."""
+    d = ops.diagonal(r, 0, -2, -1)
+    return q * ops.unsqueeze(ops.sign(d), -2)
+
+
+def _make_orthogonal(a: Tensor) -> Tensor:
+    """The Q factor of a tall ``a = QR`` with ``diag(R) >= 0``."""
+    from gradkit import linalg
+
+    q, r = linalg.qr(a)
+    return _sign_of_r(q, r)
+
+
+def _is_orthogonal(q: Tensor) -> bool:
+    import numpy as np
+
+    n, k = q.shape[-2], q.shape[-1]
+    eye = creation.eye(k, dtype=q.dtype, device=q.device)
+    eps = 10.0 * n * float(np.finfo(q.dtype).eps)
+    return bool(ops.allclose(ops.matmul(ops.swapaxes(q, -1, -2), q), eye, atol=eps))
+
+
+class _Orthogonal(Module):
+    """PyTorch's ``_Orthogonal``: an orthogonal matrix (or batch) from an unconstrained one, by the matrix
+    exponential or the Cayley map of a skew-symmetric matrix, or by a product of Householder reflectors; with
+    ``use_trivialization`` the result is multiplied by the buffer ``base`` (the dynamic trivialization)."""
+
+    def __init__(self, weight: Tensor, orthogonal_map: str, *, use_trivialization: bool = True) -> None:
+        super().__init__()
+        self.shape = tuple(weight.shape)
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, X: Tensor) -> Tensor:  # noqa: N803 - PyTorch's name
+        from gradkit import linalg
+
+        n, k = X.shape[-2], X.shape[-1]
+        transposed = n < k
+        if transposed:
+            X = ops.swapaxes(X, -1, -2)
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            X = ops.tril(X)
+            if n != k:  # embed the tall matrix into a square one
+                pad = creation.zeros((*X.shape[:-2], n, n - k), dtype=X.dtype, device=X.device)
+                X = ops.concatenate([X, pad], axis=-1)
+            A = X - ops.swapaxes(X, -1, -2)  # skew-symmetric
+            if self.orthogonal_map == "matrix_exp":
+                Q = linalg.matrix_exp(A)
+            else:  # the Cayley retraction (I + A/2)(I - A/2)^-1, computed as PyTorch does
+                eye = creation.eye(n, dtype=A.dtype, device=A.device)
+                Q = linalg.solve(eye - 0.5 * A, eye + 0.5 * A)
+            if n != k:
+                Q = Q[..., :k]
+        else:
+            A = ops.tril(X, -1)
+            tau = 2.0 / (1.0 + (A * A).sum(axis=-2))
+            Q = linalg.householder_product(A, tau)
+            # the diagonal of X holds the signs (1 or -1), not differentiated: PyTorch's .int(), which truncates
+            signs = ops.trunc(ops.diagonal(X, 0, -2, -1).detach())
+            Q = Q * ops.unsqueeze(signs, -2)
+        if getattr(self, "base", None) is not None:
+            Q = ops.matmul(self.base, Q)
+        if transposed:
+            Q = ops.swapaxes(Q, -1, -2)
+        return Q
+
+    def right_inverse(self, Q: Tensor) -> Tensor:  # noqa: N803 - PyTorch's name
+        with no_grad():
+            return self._right_inverse(Q.detach())
+
+    def _right_inverse(self, Q: Tensor) -> Tensor:  # noqa: N803
+        op = "orthogonal"
+        if tuple(Q.shape) != self.shape:
+            raise InvalidArgumentError(
+                f"{op}: expected a matrix or batch of matrices of shape {self.shape}, got a tensor of shape "
+                f"{tuple(Q.shape)}"
+            )
+        q_init = Q
+        n, k = Q.shape[-2], Q.shape[-1]
+        transpose = n < k
+        if transpose:
+            Q = ops.swapaxes(Q, -1, -2)
+            n, k = k, n
+        if "base" not in self._buffers:
+            if self.orthogonal_map in ("matrix_exp", "cayley"):
+                raise NotImplementedError(
+                    "It is not possible to assign to the matrix exponential or the Cayley parametrizations when "
+                    "use_trivialization=False."
+                )
+            # Householder: LAPACK's geqrf reflectors, with the signs of R's diagonal on the diagonal
+            xp = Q._backend.xp
+            a = xp.ascontiguousarray(Q._data)
+            h, tau = xp.linalg.qr(a, mode="raw") if a.ndim == 2 else _batched_raw_qr(xp, a)
+            A = xp.swapaxes(h, -1, -2).copy()
+            d = xp.diagonal(A, 0, -2, -1)
+            signs = xp.where(d < 0, -1.0, 1.0).astype(A.dtype)
+            signs = xp.where(tau == 0.0, -signs, signs)
+            idx = xp.arange(k)
+            A[..., idx, idx] = signs
+            out = Tensor._make(A.astype(Q.dtype, copy=False), Q._backend)
+            return ops.swapaxes(out, -1, -2) if transpose else out
+        if n == k:
+            Q = Q.clone() if _is_orthogonal(Q) else _make_orthogonal(Q)
+        else:  # complete Q into a full n x n orthogonal matrix
+            fill = randn(*Q.shape[:-2], n, n - k, dtype=Q.dtype, device=Q.device)
+            Q = _make_orthogonal(ops.concatenate([Q, fill], axis=-1))
+        self.base = Q
+        neg_id = creation.zeros_like(q_init)
+        idx = creation.arange(min(q_init.shape[-2], q_init.shape[-1]), device=q_init.device)
+        neg_id[..., idx, idx] = -1.0
+        return neg_id
+
+
+def _batched_raw_qr(xp: object, a: object) -> tuple:
+    """``qr(mode="raw")`` of each matrix of a stack (NumPy's raw mode takes one matrix)."""
+    flat = a.reshape(-1, *a.shape[-2:])
+    hs, taus = zip(*(xp.linalg.qr(m, mode="raw") for m in flat), strict=True)
+    h, tau = xp.stack(hs), xp.stack(taus)
+    return h.reshape(*a.shape[:-2], *h.shape[-2:]), tau.reshape(*a.shape[:-2], tau.shape[-1])
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
+               use_trivialization: bool = True) -> Module:
+    """An orthogonal parametrization of ``module.<name>`` (PyTorch's ``torch.nn.utils.parametrizations.orthogonal``).
+
+    ``module.<name>`` (a matrix or a batch of matrices, shape ``(..., m, n)``) then has orthonormal columns
+    (``m >= n``) or rows (``m < n``). ``orthogonal_map``: ``"matrix_exp"`` or ``"cayley"`` of the skew-symmetric
+    part built from the lower triangle, or ``"householder"`` (a product of reflectors); None picks
+    ``"matrix_exp"`` for a square matrix and ``"householder"`` otherwise. With ``use_trivialization=True`` (the
+    default) the result is multiplied by the buffer ``parametrizations.<name>.0.base``, which starts as the
+    weight itself when it is orthogonal and as the Q of its QR decomposition otherwise (a tall matrix
+    completed with random columns first); the parameter ``original`` then starts at ``-I``. Returns ``module``.
+    """
+    op = "orthogonal"
+    if not isinstance(module, Module):
+        raise ArgumentTypeError(f"{op}: module must be a gk.nn.Module, got {describe(module)}")
+    text(name, op, "name")
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise InvalidArgumentError(f"{op}: {type(module).__name__} has no parameter or buffer named {name!r}")
+    if weight.ndim < 2:
+        raise InvalidArgumentError(
+            f"{op}: expected a matrix or batch of matrices, got a tensor of {weight.ndim} dimensions"
+        )
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    text(orthogonal_map, op, "orthogonal_map")
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise InvalidArgumentError(
+            f'{op}: orthogonal_map has to be one of "matrix_exp", "cayley", "householder", got {orthogonal_map!r}'
+        )
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module

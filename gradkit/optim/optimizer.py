@@ -19,7 +19,7 @@ import functools
 import inspect
 import math
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -150,7 +150,8 @@ class Optimizer:
                 f"{type(self).__name__}: defaults must be a dict of hyperparameters, got {type(defaults).__name__}"
             )
         self.defaults = dict(defaults)
-        self.state: dict[Tensor, dict] = {}
+        # PyTorch's defaultdict(dict): a subclass's step may write ``self.state[p]['key'] = ...`` directly
+        self.state: dict[Tensor, dict] = defaultdict(dict)
         self.param_groups: list[dict] = []
         self._scratch_flat: dict[tuple, Any] = {}
         self._scratch_views: dict[Tensor, Any] = {}  # slot 0's; the other slots' in _scratch_slots
@@ -177,6 +178,8 @@ class Optimizer:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        if type(self.__dict__.get("state")) is dict:  # pickled before the state was a defaultdict
+            self.state = defaultdict(dict, self.state)
         for table in _HOOK_TABLES:
             setattr(self, table, OrderedDict())
 
@@ -396,6 +399,7 @@ class Optimizer:
         """``(p, grad array, state)`` for each parameter of ``group`` that has a gradient, its state made by
         ``new_state(p)`` when it has none; ``p``'s version is bumped once the caller's update of it is done."""
         state = self.state
+        first_key = self._state_keys[0] if self._state_keys else None
         for p in group["params"]:
             g = p._grad
             if g is None:
@@ -403,6 +407,10 @@ class Optimizer:
             st = state.get(p)
             if st is None:
                 st = state[p] = new_state(p)
+            elif not st or (first_key is not None and first_key not in st):
+                # an entry that reading ``state[p]`` made (a defaultdict, as PyTorch's), or one holding only a
+                # subclass's own keys (SAM's "old_p"): this optimiser's state is added to it
+                st.update(new_state(p))
             yield p, g._data, st
             p._version[0] += 1
 
@@ -562,7 +570,7 @@ class Optimizer:
                 )
             for k, p in zip(ids, group["params"], strict=True):
                 by_index[int(k)] = p
-        new_state: dict[Tensor, dict] = {}
+        new_state: dict[Tensor, dict] = defaultdict(dict)
         for k, entry in state_dict["state"].items():
             p = by_index.get(int(k))
             if p is None:

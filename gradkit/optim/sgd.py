@@ -67,7 +67,9 @@ class SGD(Optimizer):
                 st = state.get(p)
                 if st is None or st.get("momentum_buffer") is None:
                     buf = p._backend.xp.empty_like(data)
-                    state[p] = {"momentum_buffer": _make(buf, p._backend)}
+                    if st is None:
+                        st = state[p] = {}
+                    st["momentum_buffer"] = _make(buf, p._backend)  # other keys (a subclass's) are kept
                     first = True
                 else:
                     buf = st["momentum_buffer"]._data
