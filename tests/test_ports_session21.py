@@ -1590,8 +1590,9 @@ def test_torch_binary_min_max_einsum_lists_and_tril_indices(device):
     with pytest.raises(gk.ArgumentTypeError, match="elementwise maximum"):
         gk.max(a, b, keepdims=True)
     q, k = gk.randn(4, 3, device=device), gk.randn(3, 5, device=device)
-    np.testing.assert_allclose(_np(gk.einsum("nc,ck->nk", [q, k])), _np(q) @ _np(k), rtol=1e-6)
-    np.testing.assert_allclose(_np(gk.einsum("nc,nc->n", (q, q))), (_np(q) ** 2).sum(1), rtol=1e-6)
+    # (float32 sums of unseeded draws: an entry near 0 needs an absolute tolerance)
+    np.testing.assert_allclose(_np(gk.einsum("nc,ck->nk", [q, k])), _np(q) @ _np(k), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_np(gk.einsum("nc,nc->n", (q, q))), (_np(q) ** 2).sum(1), rtol=1e-5, atol=1e-5)
     idx = gk.tril_indices(4, 4, offset=-1, device=device)
     assert idx.shape == (2, 6) and idx.dtype == gk.int64
     assert idx.tolist() == [[1, 2, 2, 3, 3, 3], [0, 0, 1, 0, 1, 2]]
@@ -1676,3 +1677,88 @@ def test_set_default_dtype():
                           "base of functional_call) needs the model itself as the base")
 def test_meta_device_for_functional_call_base():
     gk.nn.Linear(3, 2).to("meta")
+
+
+# ------------------------------------------------------------------ review of the session's additions
+
+
+_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD",
+               "LBFGS", "Adafactor", "Muon")
+
+
+@pytest.mark.parametrize("name", _OPTIMIZERS)
+def test_optimizer_state_lookup_round_trips(name):
+    """Reading ``opt.state[p]`` (a defaultdict) leaves an empty entry in state_dict(), as PyTorch; loading that
+    state dict was refused by the key checks, and LBFGS's load left a plain dict behind."""
+    import copy
+    import pickle
+
+    def make():
+        p = gk.nn.Parameter(gk.tensor(np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(4, 3)))
+        kw = {"lr": 0.01, **({"momentum": 0.9} if name == "SGD" else {})}
+        return p, getattr(gk.optim, name)([p], **kw)
+
+    def step(p, opt):
+        def closure():
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+
+    p, opt = make()
+    opt.state[p]  # a mere lookup
+    p2, opt2 = make()
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state.default_factory is dict
+    opt2.state[gk.nn.Parameter(gk.zeros(2))]  # still a defaultdict after loading
+    step(p, opt)
+    step(p2, opt2)
+    for _ in range(2):
+        step(p, opt)
+    p3, opt3 = make()
+    opt3.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert opt3.state.default_factory is dict
+    for o in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
+        assert o.state.default_factory is dict
+    p4, opt4 = make()
+    for _ in range(3):
+        step(p4, opt4)
+    np.testing.assert_allclose(p.detach().numpy(), p4.detach().numpy(), rtol=1e-6)
+
+
+def test_saved_tensors_hooks_detaching_pack_keeps_double_backward():
+    """A pack hook that detaches (save_on_cpu's ``detach().cpu()``, the docs' examples) left the unpacked tensor
+    outside the graph: a create_graph backward gave a gradient that did not require grad. PyTorch puts the
+    unpacked tensor back where the saved one was."""
+    from gradkit.autograd import graph
+
+    x = gk.tensor(np.linspace(-1.0, 1.0, 5), requires_grad=True)
+    w = gk.tensor(np.linspace(0.5, 1.5, 5), requires_grad=True)
+
+    def second(hooked):
+        if hooked:
+            with graph.saved_tensors_hooks(lambda t: t.detach().clone(), lambda t: t):
+                y = ((x * w).sin() ** 3).sum()
+        else:
+            y = ((x * w).sin() ** 3).sum()
+        gx, gw = gk.autograd.grad(y, [x, w], create_graph=True)
+        assert gx.requires_grad and gw.requires_grad
+        return gk.autograd.grad((gx * gx).sum() + gw.sum(), [x, w])
+
+    for a, b in zip(second(True), second(False), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    from gradkit.autograd import function
+    assert function.observer is None  # nothing left installed after the blocks
+
+
+def test_forward_ad_make_dual_under_no_grad_refuses():
+    """Under no_grad nothing is recorded, so every tangent came back None where PyTorch's forward mode carries
+    it: make_dual now refuses there instead of answering wrongly."""
+    import gradkit.autograd.forward_ad as fwad
+
+    with fwad.dual_level():
+        with gk.no_grad(), pytest.raises(gk.AutogradError, match="no_grad"):
+            fwad.make_dual(gk.ones(3), gk.ones(3))
+        d = fwad.make_dual(gk.ones(3), gk.full((3,), 2.0))
+        np.testing.assert_allclose(fwad.unpack_dual((d * d).sum()).tangent.numpy(), 4.0 * 3)

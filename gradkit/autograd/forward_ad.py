@@ -87,11 +87,18 @@ def _level(level: int | None, op: str) -> _Level:
 def make_dual(tensor: Any, tangent: Any, *, level: int | None = None) -> Any:
     """A tensor with ``tensor``'s values that carries ``tangent`` (same shape; a floating dtype) in the current
     level. Operations on it carry the tangent along; read it back with :func:`unpack_dual`."""
+    from gradkit.autograd import grad_mode
     from gradkit.ops.shape import alias
     from gradkit.tensor import Tensor
 
     op = "make_dual"
     lvl = _level(level, op)
+    if not grad_mode.state.enabled:
+        # the tangents are read from the recorded graph, which no_grad does not record: PyTorch's forward mode
+        # would carry them, so a silent None tangent would be wrong
+        raise AutogradError(f"forward_ad.{op}: gradkit's forward mode runs on the recorded graph, which is not "
+                            "recorded under no_grad/inference_mode; make the dual tensors and compute with them "
+                            "outside it")
     for name, value in (("tensor", tensor), ("tangent", tangent)):
         if not isinstance(value, Tensor):
             raise ArgumentTypeError(f"forward_ad.{op}: {name} must be a Tensor, got {describe(value)}")

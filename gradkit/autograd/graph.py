@@ -40,14 +40,20 @@ def _stack() -> list:
 class _Packed:
     """What ``pack_hook`` returned for one saved Tensor, and the ``unpack_hook`` that gives the Tensor back."""
 
-    __slots__ = ("unpack", "value")
+    __slots__ = ("origin", "unpack", "value")
 
-    def __init__(self, value: Any, unpack: Callable[[Any], Any]) -> None:
+    def __init__(self, value: Any, unpack: Callable[[Any], Any], origin: Any) -> None:
         self.value = value
         self.unpack = unpack
+        self.origin = origin  # the saved tensor's place in the graph (its node, or itself, a leaf), or None
+
+
+def _identity(grad: Any) -> Any:
+    return grad
 
 
 def _unpacked(saved: tuple) -> list:
+    from gradkit.autograd import function, grad_mode
     from gradkit.tensor import Tensor
 
     out = []
@@ -56,6 +62,14 @@ def _unpacked(saved: tuple) -> list:
             t = s.unpack(s.value)
             if not isinstance(t, Tensor):
                 raise AutogradError(f"saved_tensors_hooks: unpack_hook must return a Tensor, got {describe(t)}")
+            origin = s.origin
+            if origin is not None and grad_mode.state.enabled and t is not origin and t._grad_fn is not origin:
+                # a recorded backward (create_graph): as PyTorch, the unpacked tensor stands where the saved one
+                # was in the graph, whatever the hooks did to it (a detached copy, a host copy brought back)
+                if isinstance(origin, Tensor):  # a leaf: reached through a node of its own
+                    t = function.record("unpack_saved", t._data, t._backend, (origin,), (_identity,))
+                else:
+                    t = Tensor._make(t._data, t._backend, origin)
             s = t
         out.append(s)
     return out
@@ -95,7 +109,7 @@ def _observe(node: Any, out: Any) -> None:
     packed = []
     for s in saved:
         if isinstance(s, Tensor):
-            s = _Packed(pack(s), unpack)
+            s = _Packed(pack(s), unpack, (s._grad_fn or s) if s._requires_grad else None)
         packed.append(s)
     node.saved = tuple(packed)
     node.rules = _UnpackingRules(node.rules)

@@ -506,6 +506,17 @@ class Optimizer:
                 f"got {type(state_dict).__name__}"
             )
         try:
+            states = state_dict["state"]
+            if isinstance(states, Mapping) and any(isinstance(e, Mapping) and not e for e in states.values()):
+                # an empty entry is what reading ``state[p]`` (a defaultdict) leaves: as no entry at all (PyTorch
+                # keeps it; the key checks of the parse would refuse it)
+                kept = {}
+                for k, e in states.items():
+                    if isinstance(e, Mapping) and not e:
+                        int(k)  # an index still (a malformed key is refused below as the parse would)
+                    else:
+                        kept[k] = e
+                state_dict = {**state_dict, "state": kept}
             state_dict = self._native_arrays(state_dict)
             new_groups, new_state = self._parse_state_dict(state_dict, name)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -515,7 +526,7 @@ class Optimizer:
                 f"{name}.load_state_dict: malformed state dict ({type(exc).__name__}: {exc})"
             ) from None
         self.param_groups = new_groups
-        self.state = new_state
+        self.state = new_state if type(new_state) is defaultdict else defaultdict(dict, new_state)
         self._scratch_views.clear()
         self._scratch_slots.clear()
         for hook in list(self._optimizer_load_state_dict_post_hooks.values()):
