@@ -67,6 +67,16 @@ def _inplace(method: str) -> Callable[..., Any]:
     return run
 
 
+def _named(op: str, out_of_place: Callable, in_place: Callable, args: str, each: str, each_in_place: str) -> tuple:
+    """The pair of ``torch.{op}`` functions, with their names and docstrings (``each``, ``each_in_place``: what
+    runs per item)."""
+    out_of_place.__name__ = op
+    in_place.__name__ = op + "_"
+    out_of_place.__doc__ = f"``torch.{op}({args})``: {each} (a tuple)."
+    in_place.__doc__ = f"``torch.{op}_({args})``: {each_in_place}."
+    return out_of_place, in_place
+
+
 def _make_unary(name: str) -> tuple:
     op = f"_foreach_{name}"
 
@@ -79,11 +89,8 @@ def _make_unary(name: str) -> tuple:
             getattr(t, name + "_")()
         return self
 
-    out_of_place.__name__ = op
-    in_place.__name__ = op + "_"
-    out_of_place.__doc__ = f"``torch.{op}(tensors)``: ``t.{name}()`` for each tensor (a tuple)."
-    in_place.__doc__ = f"``torch.{op}_(tensors)``: ``t.{name}_()`` for each tensor."
-    return out_of_place, in_place
+    return _named(op, out_of_place, in_place, "tensors", f"``t.{name}()`` for each tensor",
+                  f"``t.{name}_()`` for each tensor")
 
 
 def _make_binary(name: str) -> tuple:
@@ -110,11 +117,8 @@ def _make_binary(name: str) -> tuple:
             run(t, o, **kwargs)
         return self
 
-    out_of_place.__name__ = op
-    in_place.__name__ = op + "_"
-    out_of_place.__doc__ = f"``torch.{op}(tensors, other)``: ``t.{name}(o)`` for each pair (a tuple)."
-    in_place.__doc__ = f"``torch.{op}_(tensors, other)``: ``t.{name}_(o)`` for each pair."
-    return out_of_place, in_place
+    return _named(op, out_of_place, in_place, "tensors, other", f"``t.{name}(o)`` for each pair",
+                  f"``t.{name}_(o)`` for each pair")
 
 
 _namespace = globals()
