@@ -2342,12 +2342,11 @@ def _index_put_accumulated(t: Tensor, indices: Any, values: Any) -> Tensor:
 
 
 def _scatter_add_in_place(t: Tensor, dim: Any, index: Any, src: Any) -> Tensor:
-    """``scatter_add_``'s new values out of place, with autocast off (PyTorch's in-place ops are not autocast: a
+    """``scatter_add_``'s new values out of place, without autocast (PyTorch's in-place ops are not autocast: a
     float16 tensor refuses float32 src inside a "cuda" region too, where ``scatter_add`` promotes)."""
-    if not _autocast.active:
-        return t.scatter_add(dim, index, src)
-    with _autocast.exclude():
-        return t.scatter_add(dim, index, src)
+    from gradkit.ops.indexing import _added
+
+    return _added(t, dim, index, src, "scatter_add")
 
 
 class _HookHandle:
